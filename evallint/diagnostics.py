@@ -1,0 +1,55 @@
+"""The data every layer passes around: findings and the places they point at.
+
+This module is a leaf: it imports nothing from evallint, so every layer (and the
+verifier, which only reads diagnostics) can depend on it. The JSON shape produced by
+`Diagnostic.to_json` is a public interface: later front ends add keys, never rename.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Related:
+    """A secondary location that explains a finding (where the mode was set, the loop)."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding. Lines and columns are 1-based; `end_*` is exclusive of nothing (inclusive end)."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    code: str
+    message: str
+    related: tuple[Related, ...] = ()
+    subject: str = field(default="", compare=False)
+    """The module expression the finding is about (``model``, ``self.net``); empty if none."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "code": self.code,
+            "message": self.message,
+            "related": [r.to_json() for r in self.related],
+        }
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.code)
