@@ -1,0 +1,46 @@
+"""flake8 front end: a thin adapter over `lint_source`, like flake8's own pyflakes wrapper.
+
+flake8 owns selection (`--select`, `--extend-ignore`, `--per-file-ignores`) and `# noqa`,
+so the plugin asks the engine for every finding, unsuppressed. Only the analysis knobs
+(`eval-names`, `module-factories`, `mode-switching-hooks`) come from `[tool.evallint]`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+from typing import Iterator, Tuple, Type
+
+from evallint import __version__
+from evallint.engine.config import Config, ConfigError, load_config
+from evallint.engine.run import lint_source
+
+Result = Tuple[int, int, str, Type["Checker"]]
+
+
+class Checker:
+    """The `EVL` flake8 extension. It asks for `tree` only so flake8 runs it once per file."""
+
+    name = "evallint"
+    version = __version__
+
+    def __init__(self, tree: ast.AST, lines: list[str], filename: str) -> None:
+        self._lines = lines
+        self._filename = filename
+
+    def run(self) -> Iterator[Result]:
+        """Yield `(line, 0-based column, "EVLnnn message", type)`; flake8 adds 1 to the column."""
+        try:
+            config = _analysis_config(self._filename)
+        except ConfigError as exc:
+            yield 1, 0, f"EVL999 {exc}", type(self)
+            return
+        source = "".join(self._lines)
+        for d in lint_source(source, self._filename, config=config, apply_suppressions=False):
+            yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)
+
+
+def _analysis_config(filename: str) -> Config:
+    """The project's analysis knobs with every code selected, leaving selection to flake8."""
+    return dataclasses.replace(load_config(Path(filename)), select=("EVL",), ignore=(), per_file_ignores=())
