@@ -175,4 +175,3 @@ def _escape_data(text: str) -> str:
 def _escape_property(text: str) -> str:
     """GitHub's escaping for a command property (@actions/core escapeProperty)."""
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
