@@ -1,0 +1,80 @@
+"""What the analysis concluded about one file: the read-only surface rules query.
+
+Rules never walk the tree; they read these records and turn some into diagnostics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import libcst as cst
+
+from evallint.analysis.lattice import GradFact, ModeFact
+from evallint.analysis.regions import Region
+
+
+@dataclass(frozen=True)
+class Place:
+    """A node in some analysed file (this one, or a project file a call led to)."""
+
+    node: cst.CSTNode
+    unit: "UnitRef"
+
+    @property
+    def path(self) -> str:
+        return self.unit.path
+
+    def position(self) -> tuple[int, int, int, int]:
+        return self.unit.locate(self.node)
+
+
+@dataclass(frozen=True, eq=False)
+class UnitRef:
+    """A file's identity and a lazy position lookup (positions cost a full codegen pass,
+    so they are computed only for files that have something to report)."""
+
+    path: str
+    locate: Callable[[cst.CSTNode], tuple[int, int, int, int]]
+
+
+@dataclass
+class EvalForward:
+    """A module forward in an evaluation region, with the mode and grad facts that reach it."""
+
+    call: Place
+    subject: str
+    region: Region
+    train_facts: frozenset = frozenset()
+    """ModeFacts with Mode.TRAIN (or an entry mode judged as possibly TRAIN)."""
+    grad_facts: frozenset = frozenset()
+    """GradFacts with Grad.ON (or an entry grad judged as possibly ON)."""
+    affects_grad: bool = True
+    """False for forwards that disable autograd themselves (HF generate)."""
+    mode_matters: bool = True
+    """False for modules known to contain no mode-dependent layer (a bare nn.Linear)."""
+    via: tuple[Place, ...] = ()
+    """Call sites, outermost first, through which this forward was reached."""
+    order: int = 0
+
+
+@dataclass
+class TrainingStep:
+    """A training step (or a call that trains) on a module that may be in eval mode."""
+
+    site: Place
+    subject: str
+    region: Optional[Region]
+    eval_facts: frozenset
+    order: int = 0
+
+
+@dataclass
+class ModuleFacts:
+    path: str
+    unit: UnitRef
+    eval_forwards: list[EvalForward] = field(default_factory=list)
+    training_steps: list[TrainingStep] = field(default_factory=list)
+    flow: list[tuple[str, cst.CSTNode, tuple]] = field(default_factory=list)
+    """(function name, statement, path states) for `evallint debug --flow`; filled on request."""
+    summaries: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,1315 @@
+"""The abstract interpreter: one pass over each function's statements, tracking every
+module's possible modes and the possible grad states on each path.
+
+Shaped like mypy's partially-defined pass: branches are interpreted separately and joined,
+`return`/`raise`/`break`/`continue` take paths out of the normal flow, and loops run to a
+fixpoint (that is how an epoch loop carries the eval mode its last `validate()` left behind
+into the next epoch's training step). Functions are summarised once and the summary is
+applied at every call site.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import libcst as cst
+
+from evallint.analysis.conditions import condition_key
+from evallint.analysis.facts import EvalForward, ModuleFacts, Place, TrainingStep, UnitRef
+from evallint.analysis.lattice import (
+    ENTRY_GRAD,
+    ENTRY_MODE,
+    GRAD_ON,
+    Grad,
+    GradFact,
+    Mode,
+    ModeFact,
+    Origin,
+    PathState,
+    merge_two,
+    normalize,
+)
+from evallint.analysis.regions import (
+    Region,
+    RegionKind,
+    classify_block,
+    gather_evidence,
+    iterates_range,
+    mentions_eval_data,
+    training_call_kind,
+)
+from evallint.analysis.scope import (
+    ClassInfo,
+    FunctionInfo,
+    collect_definitions,
+    looks_like_module_name,
+    module_evidence,
+)
+from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement
+from evallint.analysis.symbols import ImportTable, collect_imports, dotted_name
+from evallint.analysis.vocabulary import (
+    CONTAINER_LAYERS,
+    EVAL_FILE_WORDS,
+    EVAL_FUNCTION_WORDS,
+    FORWARD_METHODS,
+    GRAD_DISABLERS,
+    GRAD_ENABLERS,
+    GRAD_SETTERS,
+    LIBRARY_FACTORIES,
+    MODE_DEPENDENT_LAYERS,
+    MODE_INDEPENDENT_SUFFIXES,
+    NO_GRAD_METHODS,
+    PRETRAINED_LOADERS,
+    SAME_MODULE_ATTRIBUTES,
+    SAME_MODULE_METHODS,
+    STATELESS_LAYERS,
+    UNKNOWN_MODE_LOADERS,
+    WRAPPERS,
+    words,
+)
+
+States = tuple  # tuple[PathState, ...]
+MAX_LOOP_ITERATIONS = 8
+
+_CODEGEN = cst.Module([])
+
+
+def code_of(node: cst.CSTNode) -> str:
+    return _CODEGEN.code_for_node(node)
+
+
+@dataclass
+class Flow:
+    """Where paths go when a block ends: on, out of a loop, or out of the function."""
+
+    normal: States = ()
+    breaks: States = ()
+    continues: States = ()
+    returns: States = ()
+
+    def absorb_jumps(self, other: Flow) -> None:
+        self.breaks += other.breaks
+        self.continues += other.continues
+        self.returns += other.returns
+
+
+# -- values ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModuleValue:
+    """What an expression evaluates to, as far as modules are concerned."""
+
+    key: Optional[str] = None
+    """An existing module (alias)."""
+    fresh: Optional[frozenset] = None
+    """A new module with these mode facts."""
+    mode_matters: bool = True
+    copy_of: Optional[str] = None
+
+
+@dataclass
+class _Observation:
+    """A forward seen during interpretation, accumulated over every pass through it."""
+
+    key: str
+    subject: str
+    region: Region
+    train: frozenset = frozenset()
+    entry_mode: bool = False
+    grad: frozenset = frozenset()
+    entry_grad: bool = False
+    affects_grad: bool = True
+    mode_matters: bool = True
+    order: int = 0
+
+
+class FileAnalysis:
+    """Everything evallint knows about one file. Built once; rules read `facts`."""
+
+    def __init__(
+        self,
+        module: cst.Module,
+        path: str,
+        *,
+        source: str = "",
+        project: Optional["ProjectIndex"] = None,
+        record_flow: bool = False,
+        judge_uncalled: bool = True,
+    ) -> None:
+        self.module = module
+        self.path = path
+        self.has_optimizer = "optim" in source or ".step(" in source or not source
+        self.project = project
+        self.record_flow = record_flow
+        self._positions: Optional[dict] = None
+        self.unit = UnitRef(path, self.locate)
+        self.facts = ModuleFacts(path, self.unit)
+        self.imports: ImportTable = collect_imports(module)
+        self.functions, self.classes = collect_definitions(module, self.imports)
+        self.summaries: dict[str, Optional[Summary]] = {}
+        self.call_counts: dict[str, int] = {}
+        self._in_progress: set[str] = set()
+        self._order = itertools.count()
+        self.mode_independent: set[str] = set()
+        self.optimizer_links: Optional[set[str]] = None
+        self._evidence_cache: dict[int, object] = {}
+        stem = Path(path).stem
+        self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
+        self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
+        self._module_keys: set[str] = set()
+        self._analyse(judge_uncalled)
+
+    # -- positions (lazy: only files with findings pay for them) ---------------------------
+    def locate(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+        if self._positions is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = dict(wrapper.resolve(PositionProvider))
+        span = self._positions.get(node)
+        if span is None:
+            return (1, 1, 1, 1)
+        return (span.start.line, span.start.column + 1, span.end.line, span.end.column + 1)
+
+    # -- driver ------------------------------------------------------------------------------
+    def _analyse(self, judge_uncalled: bool) -> None:
+        self._module_keys = self._module_level_keys()
+        for info in self.all_functions():
+            self.summary_for(info)
+        top = _Interpreter(self, None)
+        top.run()
+        if judge_uncalled:
+            for info in self.all_functions():
+                summary = self.summaries.get(info.qualname)
+                if summary is not None and self.call_counts.get(info.qualname, 0) == 0:
+                    self._judge_alone(summary)
+
+    def all_functions(self) -> list[FunctionInfo]:
+        result: list[FunctionInfo] = []
+
+        def add(info: FunctionInfo) -> None:
+            result.append(info)
+            for nested in info.nested.values():
+                add(nested)
+
+        for info in self.functions.values():
+            add(info)
+        for cls in self.classes.values():
+            for method in cls.methods.values():
+                add(method)
+        return result
+
+    def summary_for(self, info: FunctionInfo) -> Optional[Summary]:
+        if info.qualname in self.summaries:
+            return self.summaries[info.qualname]
+        if info.qualname in self._in_progress:
+            return None  # recursion: no summary, the call is treated as opaque
+        self._in_progress.add(info.qualname)
+        try:
+            interpreter = _Interpreter(self, info)
+            interpreter.run()
+            summary = interpreter.summary
+        except RecursionError:
+            summary = None
+        finally:
+            self._in_progress.discard(info.qualname)
+        self.summaries[info.qualname] = summary
+        self.facts.summaries[info.qualname] = summary
+        return summary
+
+    def _judge_alone(self, summary: Summary) -> None:
+        """A function nobody here calls: its entry state is unknown, so a forward that
+        depends on it is judged as possibly in training mode with autograd on, provided the
+        function runs a data loop itself (a per-batch helper is left to its callers)."""
+        if summary.framework_hook:
+            return
+        for req in summary.forwards:
+            if req.region.kind is not RegionKind.EVAL or not req.region.has_data_loop:
+                continue
+            entry = frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)}) if req.mode_from_entry else frozenset()
+            grad = frozenset({GradFact(Grad.ENTRY)}) if req.grad_from_entry else frozenset()
+            if not entry and not grad:
+                continue
+            self.facts.eval_forwards.append(EvalForward(
+                req.place, req.subject, req.region, entry, grad, req.affects_grad, req.mode_matters, req.via, next(self._order),
+            ))
+
+    def _module_level_keys(self) -> set[str]:
+        """Module-level names that hold modules, so functions using them as globals track them."""
+        keys: set[str] = set()
+        for statement in self.module.body:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+                        for target in small.targets:
+                            name = dotted_name(target.target)
+                            if name and "." not in name and (looks_like_module_name(name) or self._constructs_module(small.value)):
+                                keys.add(name)
+        return keys
+
+    def _constructs_module(self, call: cst.Call) -> bool:
+        qualified = self.imports.qualify(call.func) or ""
+        return qualified.startswith("torch.nn.") or qualified in self.classes and self.classes[qualified].is_module
+
+    def next_order(self) -> int:
+        return next(self._order)
+
+    def resolve_function(self, call: cst.Call, scope: Optional[FunctionInfo]) -> Optional[tuple[Summary, bool]]:
+        """The summary of a called function of this file or project, and whether the call is
+        a method call on `self` (whose `self.X` modules map onto the caller's)."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            name = func.value
+            cursor = scope
+            while cursor is not None:
+                if name in cursor.nested:
+                    return self._summary_counted(cursor.nested[name]), False
+                cursor = cursor.parent
+            if name in self.functions:
+                return self._summary_counted(self.functions[name]), False
+            if self.project is not None and name in self.imports.modules_from:
+                summary = self.project.summary(self.path, self.imports.modules_from[name], self.imports.qualify(func) or name)
+                if summary is not None:
+                    return summary, False
+            return None
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            owner = scope.owner if scope is not None else None
+            while scope is not None and owner is None:
+                scope = scope.parent
+                owner = scope.owner if scope is not None else None
+            if owner is not None:
+                method = owner.methods.get(func.attr.value) or self._inherited_method(owner, func.attr.value)
+                if method is not None:
+                    return self._summary_counted(method), True
+        return None
+
+    def _inherited_method(self, owner: ClassInfo, name: str) -> Optional[FunctionInfo]:
+        for base in owner.bases:
+            cls = self.classes.get(base)
+            if cls is not None:
+                found = cls.methods.get(name) or self._inherited_method(cls, name)
+                if found is not None:
+                    return found
+        return None
+
+    def _summary_counted(self, info: FunctionInfo) -> Optional[Summary]:
+        self.call_counts[info.qualname] = self.call_counts.get(info.qualname, 0) + 1
+        return self.summary_for(info)
+
+    def block_evidence(self, key: cst.CSTNode, statements, scope: Optional[FunctionInfo]):
+        cached = self._evidence_cache.get(id(key))
+        if cached is None:
+            cached = gather_evidence(statements, self.imports, lambda call: self._call_trains(call, scope))
+            self._evidence_cache[id(key)] = cached
+        return cached
+
+    def _call_trains(self, call: cst.Call, scope: Optional[FunctionInfo]) -> bool:
+        func = call.func
+        if not isinstance(func, (cst.Name, cst.Attribute)):
+            return False
+        resolved = self.resolve_function_quietly(call, scope)
+        return bool(resolved and resolved.trains)
+
+    def resolve_function_quietly(self, call: cst.Call, scope: Optional[FunctionInfo]) -> Optional[Summary]:
+        """Like resolve_function, without counting the call (evidence gathering only looks)."""
+        counts = dict(self.call_counts)
+        resolved = self.resolve_function(call, scope)
+        self.call_counts = counts
+        return resolved[0] if resolved else None
+
+    def optimizer_keys(self) -> set[str]:
+        """Modules whose parameters some optimizer in the file was built with; empty when
+        the file builds no optimizer (then every module forwarded with grad is trained)."""
+        if self.optimizer_links is None:
+            links: set[str] = set()
+            from evallint.analysis.walk import iter_nodes
+
+            for node in iter_nodes(self.module, enter_scopes=True):
+                if isinstance(node, cst.Call):
+                    qualified = self.imports.qualify(node.func) or ""
+                    if qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES:
+                        for inner in iter_nodes(node):
+                            if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value in ("parameters", "named_parameters"):
+                                name = dotted_name(inner.func.value)
+                                if name:
+                                    links.add(name)
+            self.optimizer_links = links
+        return self.optimizer_links
+
+
+_OPTIMIZER_CLASSES = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS", "SparseAdam", "Lion", "Adafactor", "LAMB", "Lamb"})
+
+
+class _Interpreter:
+    """Interprets one function body (or the module's top level) once."""
+
+    def __init__(self, file: FileAnalysis, info: Optional[FunctionInfo]) -> None:
+        self.file = file
+        self.info = info
+        self.imports = file.imports
+        body_node = info.node if info is not None else file.module
+        self.body = list(info.node.body.body) if info is not None and isinstance(info.node.body, cst.IndentedBlock) else (
+            [] if info is not None else list(file.module.body)
+        )
+        self.evidence_names = module_evidence(body_node)
+        self.scope_keys = self._scope_keys()
+        self.regions: list[Region] = []
+        self.observations: dict[cst.Call, _Observation] = {}
+        self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
+        self.grad_forwards: dict[int, set[str]] = {}
+        self.frozen: set[str] = set()
+        self.instances: dict[str, ClassInfo] = {}
+        self.summary: Optional[Summary] = None
+        self.yield_states: States = ()
+        self.return_values: list[ModuleValue] = []
+        self.return_states: States = ()
+        self.requirements: list[ForwardRequirement] = []
+        self.training_requirements: list[TrainingRequirement] = []
+        self.trains = False
+
+    # -- set up ------------------------------------------------------------------------------
+    def _scope_keys(self) -> set[str]:
+        keys: set[str] = set()
+        info = self.info
+        if info is None:
+            return {name for name in self.evidence_names if "." not in name}
+        annotations = {p.name.value: p.annotation for p in (*info.node.params.params, *info.node.params.kwonly_params, *info.node.params.posonly_params)}
+        for name in (*info.params, *info.keyword_only):
+            if name in ("self", "cls"):
+                continue
+            annotation = annotations.get(name)
+            annotated = annotation is not None and "Module" in code_of(annotation.annotation)
+            if annotated or looks_like_module_name(name) or name in self.evidence_names:
+                keys.add(name)
+        owner = self._owner()
+        if owner is not None:
+            if owner.is_module:
+                keys.add("self")
+            keys.update(self._class_module_attributes(owner))
+        keys.update(name for name in self.evidence_names if not name.startswith("self.") and "." not in name)
+        keys.update(self.file._module_keys & self._free_names())
+        return keys
+
+    def _owner(self) -> Optional[ClassInfo]:
+        cursor = self.info
+        while cursor is not None:
+            if cursor.owner is not None:
+                return cursor.owner
+            cursor = cursor.parent
+        return None
+
+    def _free_names(self) -> set[str]:
+        names: set[str] = set()
+        from evallint.analysis.walk import iter_nodes
+
+        for node in iter_nodes(self.info.node) if self.info else ():
+            if isinstance(node, cst.Name):
+                names.add(node.value)
+        return names
+
+    def _class_module_attributes(self, owner: ClassInfo) -> set[str]:
+        if owner.module_attributes:
+            return owner.module_attributes
+        attributes: set[str] = set()
+        from evallint.analysis.walk import iter_nodes
+
+        for method in owner.methods.values():
+            for node in iter_nodes(method.node):
+                if isinstance(node, cst.Assign):
+                    for target in node.targets:
+                        name = dotted_name(target.target)
+                        if name and name.startswith("self.") and name.count(".") == 1:
+                            value = self._value_of_static(node.value)
+                            if value or (looks_like_module_name(name) and isinstance(node.value, (cst.Call, cst.Name, cst.Attribute))):
+                                attributes.add(name)
+            for name in module_evidence(method.node):
+                if name.startswith("self.") and name.count(".") == 1:
+                    attributes.add(name)
+        owner.module_attributes = attributes or {"<none>"}
+        return owner.module_attributes
+
+    def _value_of_static(self, node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Call) and self._constructor_facts(node) is not None
+
+    def initial_state(self) -> PathState:
+        state = PathState()
+        if self.info is None:
+            return state
+        for key in sorted(self.scope_keys):
+            state = state.with_mode(key, ENTRY_MODE).with_alias(key, key)
+        grad = ENTRY_GRAD
+        for decorator in self.info.decorators:
+            if decorator in GRAD_DISABLERS:
+                grad = frozenset({GradFact(Grad.OFF)})
+            elif decorator in GRAD_ENABLERS:
+                grad = GRAD_ON
+        return state.with_grad(grad)
+
+    # -- driver --------------------------------------------------------------------------------
+    def run(self) -> None:
+        info = self.info
+        if info is None:
+            evidence = self.file.block_evidence(self.file.module, self.body, None)
+            region = classify_block(
+                self.file.module, f"script {Path(self.file.path).name}", evidence,
+                eval_by_name=self.file.script_evaluates, eval_by_metrics=False,
+            )
+        else:
+            evidence = self.file.block_evidence(info.node, self.body, info)
+            name_words = words(info.name)
+            by_name = bool(name_words & EVAL_FUNCTION_WORDS)
+            if by_name and self.file.is_pytest_file and info.name.startswith("test"):
+                by_name = False
+            region = classify_block(info.node, f"function {info.name}()", evidence, eval_by_name=by_name, eval_by_metrics=False)
+        self.regions.append(region)
+        flow = self.block(self.body, (self.initial_state(),))
+        self.regions.pop()
+        exit_states = normalize(flow.normal + flow.returns)
+        self._emit(exit_states)
+
+    # -- emitting facts and summaries ----------------------------------------------------------
+    def _emit(self, exit_states: States) -> None:
+        file = self.file
+        here = file.unit
+        for call, obs in sorted(self.observations.items(), key=lambda item: item[1].order):
+            place = Place(call, here)
+            if obs.region.kind is RegionKind.EVAL or obs.region.kind is RegionKind.MIXED:
+                if obs.train or obs.grad:
+                    file.facts.eval_forwards.append(EvalForward(
+                        place, obs.subject, obs.region, obs.train, obs.grad if obs.affects_grad else frozenset(),
+                        obs.affects_grad, obs.mode_matters, (), obs.order,
+                    ))
+            if self.info is not None and (obs.entry_mode or obs.entry_grad or obs.region.kind is RegionKind.NEUTRAL):
+                self.requirements.append(ForwardRequirement(
+                    place, obs.key, obs.subject, obs.region, obs.entry_mode, obs.entry_grad,
+                    obs.train, obs.grad, obs.affects_grad, obs.mode_matters,
+                ))
+        for (_, key), (place, subject, region, eval_facts, from_entry, order) in sorted(self.training.items(), key=lambda item: item[1][5]):
+            if eval_facts:
+                file.facts.training_steps.append(TrainingStep(place, subject, region, eval_facts, order))
+            if from_entry and self.info is not None:
+                self.training_requirements.append(TrainingRequirement(place, key, subject))
+        if self.info is None:
+            return
+        info = self.info
+        exit_modes: dict[str, frozenset] = {}
+        for key in self.scope_keys:
+            facts: frozenset = frozenset()
+            for state in exit_states:
+                facts |= state.mode_of(key) or frozenset()
+            exit_modes[key] = facts or ENTRY_MODE
+        yield_modes = None
+        if info.is_contextmanager and self.yield_states:
+            yield_modes = {}
+            for key in self.scope_keys:
+                facts = frozenset()
+                for state in self.yield_states:
+                    facts |= state.mode_of(key) or frozenset()
+                yield_modes[key] = facts or ENTRY_MODE
+        return_key, return_facts = self._return_summary()
+        region = self.regions[0] if self.regions else None
+        evidence = file.block_evidence(info.node, self.body, info)
+        self.summary = Summary(
+            info.qualname,
+            tuple(p for p in info.params if p not in ("self", "cls")),
+            info.keyword_only,
+            info.owner is not None,
+            evidence.has_loop,
+            info.framework_hook,
+            exit_modes,
+            yield_modes,
+            self.requirements,
+            self.training_requirements,
+            self.trains or bool(evidence.training_sites),
+            return_key,
+            return_facts,
+        )
+        del region
+
+    def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]:
+        keys = {v.key for v in self.return_values if v.key is not None}
+        fresh = [v.fresh for v in self.return_values if v.fresh is not None]
+        if len(keys) == 1 and not fresh:
+            key = next(iter(keys))
+            if key in self.scope_keys:
+                return key, None
+            facts: frozenset = frozenset()
+            for state in self.return_states:
+                facts |= state.mode_of(key) or frozenset()
+            return None, facts or None
+        if fresh and not keys:
+            facts = frozenset()
+            for f in fresh:
+                facts |= f
+            return None, facts
+        return None, None
+
+    # -- statements ----------------------------------------------------------------------------
+    def block(self, statements, states: States) -> Flow:
+        flow = Flow(normal=states)
+        for statement in statements:
+            if not flow.normal:
+                break
+            step = self.statement(statement, flow.normal)
+            flow.absorb_jumps(step)
+            flow.normal = normalize(step.normal)
+        return flow
+
+    def statement(self, node: cst.CSTNode, states: States) -> Flow:
+        if self.file.record_flow:
+            self.file.facts.flow.append((self.info.qualname if self.info else "<module>", node, states))
+        if isinstance(node, cst.SimpleStatementLine):
+            flow = Flow(normal=states)
+            for small in node.body:
+                if not flow.normal:
+                    break
+                step = self.small_statement(small, flow.normal)
+                flow.absorb_jumps(step)
+                flow.normal = step.normal
+            return flow
+        if isinstance(node, cst.If):
+            return self.if_statement(node, states)
+        if isinstance(node, (cst.For, cst.While)):
+            return self.loop(node, states)
+        if isinstance(node, cst.With):
+            return self.with_statement(node, states)
+        if isinstance(node, cst.Try) or type(node).__name__ == "TryStar":
+            return self.try_statement(node, states)
+        if isinstance(node, cst.Match):
+            return self.match_statement(node, states)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            return Flow(normal=states)
+        return Flow(normal=states)
+
+    def suite(self, suite: cst.BaseSuite, states: States) -> Flow:
+        if isinstance(suite, cst.IndentedBlock):
+            return self.block(suite.body, states)
+        return self.block([cst.SimpleStatementLine(body=suite.body)], states) if suite.body else Flow(normal=states)
+
+    def small_statement(self, node: cst.BaseSmallStatement, states: States) -> Flow:
+        if isinstance(node, cst.Return):
+            if node.value is not None:
+                states = self.expression(node.value, states)
+                self.return_values.append(self.value_of(node.value, states[0]) if states else ModuleValue())
+                self.return_states += states
+            return Flow(returns=states)
+        if isinstance(node, cst.Raise):
+            if node.exc is not None:
+                self.expression(node.exc, states)
+            return Flow()
+        if isinstance(node, cst.Break):
+            return Flow(breaks=states)
+        if isinstance(node, cst.Continue):
+            return Flow(continues=states)
+        if isinstance(node, cst.Expr):
+            value = node.value
+            if isinstance(value, (cst.Yield, cst.Await)) and isinstance(getattr(value, "value", None), cst.CSTNode):
+                states = self.expression(value.value, states) if isinstance(value.value, cst.BaseExpression) else states
+            if isinstance(value, cst.Yield):
+                self.yield_states += states
+                return Flow(normal=states)
+            if isinstance(value, cst.Call) and (self.imports.qualify(value.func) or "") in GRAD_SETTERS:
+                states = self.expression(value, states)
+                return Flow(normal=self.set_grad(value, states, statement=True))
+            return Flow(normal=self.expression(value, states))
+        if isinstance(node, cst.Assign):
+            states = self.expression(node.value, states)
+            for target in node.targets:
+                states = self.assign(target.target, node.value, states)
+            return Flow(normal=states)
+        if isinstance(node, cst.AnnAssign):
+            if node.value is None:
+                return Flow(normal=states)
+            states = self.expression(node.value, states)
+            return Flow(normal=self.assign(node.target, node.value, states))
+        if isinstance(node, cst.AugAssign):
+            states = self.expression(node.value, states)
+            return Flow(normal=tuple(self._forget(node.target, s) for s in states))
+        if isinstance(node, cst.Del):
+            return Flow(normal=states)
+        if isinstance(node, (cst.Import, cst.ImportFrom, cst.Pass, cst.Global, cst.Nonlocal)):
+            return Flow(normal=states)
+        if isinstance(node, cst.Assert):
+            return Flow(normal=self.expression(node.test, states))
+        return Flow(normal=states)
+
+    def if_statement(self, node: cst.If, states: States) -> Flow:
+        states = self.expression(node.test, states)
+        key = condition_key(node.test)
+        then_states: list[PathState] = []
+        else_states: list[PathState] = []
+        for state in states:
+            if key is None:
+                then_states.append(state)
+                else_states.append(state)
+                continue
+            text, polarity = key
+            known = state.assumed(text)
+            if known is None:
+                then_states.append(state.assuming(text, polarity))
+                else_states.append(state.assuming(text, not polarity))
+            elif known == polarity:
+                then_states.append(state)
+            else:
+                else_states.append(state)
+        flow = Flow()
+        if then_states:
+            then_flow = self.suite(node.body, normalize(then_states))
+            flow.absorb_jumps(then_flow)
+            flow.normal += then_flow.normal
+        if else_states:
+            if node.orelse is None:
+                flow.normal += normalize(else_states)
+            else:
+                orelse = node.orelse
+                else_flow = self.if_statement(orelse, normalize(else_states)) if isinstance(orelse, cst.If) else self.suite(orelse.body, normalize(else_states))
+                flow.absorb_jumps(else_flow)
+                flow.normal += else_flow.normal
+        flow.normal = normalize(flow.normal)
+        return flow
+
+    def loop(self, node: cst.For | cst.While, states: States) -> Flow:
+        if isinstance(node, cst.For):
+            states = self.expression(node.iter, states)
+            eval_data = mentions_eval_data(node.iter)
+            description = f"loop over {code_of(node.iter)}"
+            metric_loop = not iterates_range(node.iter)
+        else:
+            states = self.expression(node.test, states)
+            eval_data = False
+            description = "while loop"
+            metric_loop = True
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [cst.SimpleStatementLine(body=node.body.body)]
+        evidence = self.file.block_evidence(node, body, self.info)
+        region = classify_block(node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop)
+        if region.kind is RegionKind.EVAL and not region.has_data_loop:
+            region = replace(region, has_data_loop=True)
+        self.regions.append(region)
+        entry = normalize(states)
+        head = entry
+        exits: States = ()
+        for _ in range(MAX_LOOP_ITERATIONS):
+            current = head
+            if isinstance(node, cst.For):
+                current = tuple(self._bind_target(node.target, s) for s in current)
+            body_flow = self.suite(node.body, current)
+            exits = body_flow.breaks
+            self.return_passthrough(body_flow)
+            new_head = normalize(entry + body_flow.normal + body_flow.continues)
+            if new_head == head:
+                break
+            head = new_head
+        self.regions.pop()
+        flow = Flow(returns=self._loop_returns)
+        self._loop_returns = ()
+        infinite = isinstance(node, cst.While) and isinstance(node.test, cst.Name) and node.test.value == "True"
+        finished = () if infinite else head
+        if node.orelse is not None and finished:
+            else_flow = self.suite(node.orelse.body, finished)
+            flow.absorb_jumps(else_flow)
+            finished = else_flow.normal
+        flow.normal = normalize(finished + exits)
+        return flow
+
+    _loop_returns: States = ()
+
+    def return_passthrough(self, body_flow: Flow) -> None:
+        self._loop_returns = normalize(self._loop_returns + body_flow.returns)
+
+    def with_statement(self, node: cst.With, states: States) -> Flow:
+        pushed = 0
+        exits: list[tuple[Summary, bool, cst.Call]] = []
+        before = states
+        for item in node.items:
+            expr = item.item
+            states = self.expression(expr, states)
+            call = expr if isinstance(expr, cst.Call) else None
+            qualified = self.imports.qualify(call.func if call else expr) or ""
+            if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS or qualified in GRAD_SETTERS:
+                if call is None:
+                    continue  # `with torch.no_grad:` raises TypeError: the body never runs in no_grad
+                states = tuple(replace(s, grad_stack=s.grad_stack + (s.grad,)) for s in states)
+                pushed += 1
+                if qualified in GRAD_SETTERS:
+                    states = self.set_grad(call, states, statement=False)
+                else:
+                    grad = Grad.OFF if qualified in GRAD_DISABLERS else Grad.ON
+                    states = tuple(s.with_grad(frozenset({GradFact(grad, call)})) for s in states)
+            elif call is not None:
+                resolved = self.file.resolve_function(call, self.info)
+                if resolved is not None and resolved[0] is not None and resolved[0].yield_modes is not None:
+                    summary, is_self = resolved
+                    states = self.apply_modes(summary.yield_modes, summary, call, is_self, states)
+                    exits.append((summary, is_self, call))
+            if item.asname is not None and call is not None:
+                states = self.assign(item.asname.name, expr, states)
+        flow = self.suite(node.body, states)
+
+        def leave(out: States) -> States:
+            result = out
+            for summary, is_self, call in reversed(exits):
+                result = self.apply_modes(summary.exit_modes, summary, call, is_self, result, base=before)
+            if pushed:
+                popped = []
+                for s in result:
+                    stack = s.grad_stack
+                    grad = s.grad
+                    for _ in range(min(pushed, len(stack))):
+                        grad = stack[-1]
+                        stack = stack[:-1]
+                    popped.append(replace(s, grad=grad, grad_stack=stack))
+                result = tuple(popped)
+            return normalize(result)
+
+        return Flow(leave(flow.normal), leave(flow.breaks), leave(flow.continues), leave(flow.returns))
+
+    def try_statement(self, node, states: States) -> Flow:
+        body_flow = self.suite(node.body, states)
+        flow = Flow()
+        flow.absorb_jumps(body_flow)
+        handler_entry = normalize(states + body_flow.normal)
+        normal = body_flow.normal
+        if node.orelse is not None:
+            else_flow = self.suite(node.orelse.body, normal)
+            flow.absorb_jumps(else_flow)
+            normal = else_flow.normal
+        for handler in node.handlers:
+            handler_flow = self.suite(handler.body, handler_entry)
+            flow.absorb_jumps(handler_flow)
+            normal += handler_flow.normal
+        if node.finalbody is not None:
+            final = self.suite(node.finalbody.body, normalize(normal)) if normal else Flow()
+            flow.breaks = self.suite(node.finalbody.body, flow.breaks).normal if flow.breaks else ()
+            flow.continues = self.suite(node.finalbody.body, flow.continues).normal if flow.continues else ()
+            flow.returns = self.suite(node.finalbody.body, flow.returns).normal if flow.returns else ()
+            flow.absorb_jumps(final)
+            normal = final.normal
+        flow.normal = normalize(normal)
+        return flow
+
+    def match_statement(self, node: cst.Match, states: States) -> Flow:
+        states = self.expression(node.subject, states)
+        flow = Flow(normal=states)  # no case may match
+        for case in node.cases:
+            case_flow = self.suite(case.body, states)
+            flow.absorb_jumps(case_flow)
+            flow.normal += case_flow.normal
+        flow.normal = normalize(flow.normal)
+        return flow
+
+    # -- assignment ----------------------------------------------------------------------------
+    def _forget(self, target: cst.BaseExpression, state: PathState) -> PathState:
+        for name in self._target_names(target):
+            state = state.forgetting(name)
+        return state
+
+    def _target_names(self, target: cst.BaseExpression) -> list[str]:
+        if isinstance(target, (cst.Tuple, cst.List)):
+            names: list[str] = []
+            for element in target.elements:
+                names.extend(self._target_names(element.value))
+            return names
+        if isinstance(target, cst.StarredElement):
+            return self._target_names(target.value)
+        name = dotted_name(target)
+        return [name] if name else []
+
+    def _bind_target(self, target: cst.BaseExpression, state: PathState) -> PathState:
+        for name in self._target_names(target):
+            state = state.forgetting(name)
+            if state.key_of(name) is not None and name not in self.scope_keys:
+                state = state.with_alias(name, None)
+        return state
+
+    def assign(self, target: cst.BaseExpression, value: cst.BaseExpression, states: States) -> States:
+        if isinstance(target, (cst.Tuple, cst.List)):
+            elements = [e.value for e in target.elements]
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements):
+                for element, item in zip(elements, value.elements):
+                    states = self.assign(element, item.value, states)
+                return states
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "prepare":
+                # accelerate: `model, opt, loader = accelerator.prepare(model, opt, loader)`
+                for element, arg in zip(elements, value.args):
+                    states = self.assign(element, arg.value, states)
+                return states
+            return tuple(self._bind_target(target, s) for s in states)
+        name = dotted_name(target)
+        if name is None:
+            return states
+        result = []
+        for state in states:
+            state = state.forgetting(name)
+            snapshot = self._training_snapshot(value, state)
+            if snapshot is not None:
+                result.append(state.with_snapshot(name, snapshot))
+                continue
+            module_value = self.value_of(value, state)
+            if module_value.key is not None:
+                state = state.with_alias(name, module_value.key)
+            elif module_value.fresh is not None:
+                key = name
+                state = state.with_alias(name, key).with_mode(key, module_value.fresh)
+                if not module_value.mode_matters:
+                    self.file.mode_independent.add(self._key_id(key))
+                else:
+                    self.file.mode_independent.discard(self._key_id(key))
+            elif state.key_of(name) is not None:
+                state = state.with_alias(name, None)
+            result.append(state)
+            if isinstance(value, cst.Call):
+                owner = self._local_class(value)
+                if owner is not None and not owner.is_module:
+                    self.instances[name] = owner
+        return tuple(result)
+
+    def _key_id(self, key: str) -> str:
+        return f"{self.info.qualname if self.info else ''}::{key}"
+
+    def _local_class(self, call: cst.Call) -> Optional[ClassInfo]:
+        name = dotted_name(call.func)
+        return self.file.classes.get(name) if name else None
+
+    def _training_snapshot(self, value: cst.BaseExpression, state: PathState) -> Optional[frozenset]:
+        """`was_training = model.training`: remember the mode to restore later."""
+        if isinstance(value, cst.Attribute) and value.attr.value == "training":
+            key = self.resolve(value.value, state)
+            if key is not None:
+                return state.mode_of(key) or ENTRY_MODE
+        return None
+
+    # -- values --------------------------------------------------------------------------------
+    def resolve(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]:
+        """The module key an expression names, if it names a module."""
+        while isinstance(expr, cst.Attribute) and expr.attr.value in SAME_MODULE_ATTRIBUTES:
+            expr = expr.value
+        name = dotted_name(expr)
+        if name is None:
+            return None
+        key = state.key_of(name)
+        if key is not None:
+            return key
+        if name in self.scope_keys:
+            return name
+        return None
+
+    def value_of(self, expr: cst.BaseExpression, state: PathState) -> ModuleValue:
+        key = self.resolve(expr, state)
+        if key is not None:
+            return ModuleValue(key=key)
+        if not isinstance(expr, cst.Call):
+            return ModuleValue()
+        func = expr.func
+        if isinstance(func, cst.Attribute):
+            attr = func.attr.value
+            if attr in SAME_MODULE_METHODS or attr in ("eval", "train"):
+                inner = self.value_of(func.value, state)
+                if inner.fresh is not None and attr in ("eval", "train"):
+                    mode = self._mode_argument(expr) if attr == "train" else Mode.EVAL
+                    if mode is not None:
+                        return replace(inner, fresh=frozenset({ModeFact(mode, Origin.SWITCHED, expr)}))
+                return inner
+        qualified = self.imports.qualify(func) or ""
+        if qualified in WRAPPERS or qualified.split(".")[-1] in ("DataParallel", "DistributedDataParallel", "compile") and qualified.startswith("torch"):
+            if expr.args:
+                return self.value_of(expr.args[0].value, state)
+        if qualified in ("copy.deepcopy", "deepcopy"):
+            if expr.args:
+                inner = self.value_of(expr.args[0].value, state)
+                if inner.key is not None:
+                    return ModuleValue(fresh=state.mode_of(inner.key) or ENTRY_MODE)
+                return inner
+        facts = self._constructor_facts(expr)
+        if facts is not None:
+            return ModuleValue(fresh=facts[0], mode_matters=facts[1])
+        resolved = self.file.resolve_function_quietly(expr, self.info)
+        if resolved is not None:
+            if resolved.return_facts:
+                return ModuleValue(fresh=frozenset(ModeFact(f.mode, f.origin, expr) for f in resolved.return_facts if f.mode is not Mode.ENTRY) or None)
+            if resolved.return_key is not None:
+                mapped = self._map_argument(resolved, resolved.return_key, expr, False, state)
+                if mapped is not None:
+                    return ModuleValue(key=mapped)
+        return ModuleValue()
+
+    def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]:
+        """Mode facts of a freshly built or loaded module, and whether its mode matters."""
+        func = call.func
+        qualified = self.imports.qualify(func) or ""
+        last = qualified.split(".")[-1]
+        fresh = frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)})
+        if isinstance(func, cst.Attribute) and func.attr.value in PRETRAINED_LOADERS:
+            return frozenset({ModeFact(Mode.EVAL, Origin.LOADED, call)}), True
+        if qualified.startswith("torch.nn.") and qualified.count(".") == 2:
+            if last in STATELESS_LAYERS or last.endswith(MODE_INDEPENDENT_SUFFIXES) or not last[:1].isupper():
+                return None
+            if last in MODE_DEPENDENT_LAYERS or last in CONTAINER_LAYERS:
+                return fresh, True
+            return fresh, False
+        if qualified.startswith(LIBRARY_FACTORIES):
+            return fresh, True
+        if qualified in self.file.classes and self.file.classes[qualified].is_module:
+            return fresh, True
+        if qualified in UNKNOWN_MODE_LOADERS or last in UNKNOWN_MODE_LOADERS:
+            return frozenset({ModeFact(Mode.TRAIN, Origin.LOADED, call), ModeFact(Mode.EVAL, Origin.LOADED, call)}), True
+        if self.file.project is not None and isinstance(func, cst.Name) and func.value in self.imports.modules_from:
+            if self.file.project.is_module_class(self.file.path, self.imports.modules_from[func.value], qualified):
+                return fresh, True
+        if last[:1].isupper() and looks_like_module_name(last) and not self.file.functions.get(last):
+            return fresh, True
+        return None
+
+    def _mode_argument(self, call: cst.Call) -> Optional[Mode]:
+        """train() / train(True) / train(False) / train(mode=False); None if not constant."""
+        if not call.args:
+            return Mode.TRAIN
+        value = call.args[0].value
+        if isinstance(value, cst.Name) and value.value in ("True", "False"):
+            return Mode.TRAIN if value.value == "True" else Mode.EVAL
+        return None
+
+    # -- expressions -------------------------------------------------------------------------
+    def expression(self, expr: cst.BaseExpression, states: States) -> States:
+        from evallint.analysis.walk import calls_in_evaluation_order
+
+        for call in calls_in_evaluation_order(expr):
+            states = self.call(call, states)
+            if not states:
+                break
+        return states
+
+    def call(self, call: cst.Call, states: States) -> States:
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            attr = func.attr.value
+            if attr in ("eval", "train"):
+                return self.switch_mode(call, attr, states)
+            if attr == "requires_grad_" and call.args and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False":
+                key = self.resolve(func.value, states[0])
+                if key is not None:
+                    self.frozen.add(key)
+                return states
+        kind = training_call_kind(call, self.imports)
+        if kind in ("backward", "step"):
+            self.trains = True
+            return self.training_step(call, states)
+        resolved = self.file.resolve_function(call, self.info) if isinstance(func, (cst.Name, cst.Attribute)) else None
+        if resolved is not None and resolved[0] is not None:
+            return self.apply_call(resolved[0], resolved[1], call, states)
+        forward = self._forward_target(call, states[0])
+        if forward is not None:
+            self.forward(call, forward[0], forward[1], states)
+        return states
+
+    def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
+        func = call.func
+        key = self.resolve(func, state)
+        if key is not None:
+            return key, code_of(func)
+        if isinstance(func, cst.Attribute) and func.attr.value in FORWARD_METHODS:
+            key = self.resolve(func.value, state)
+            if key is not None:
+                return key, code_of(func)
+        return None
+
+    def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
+        receiver = call.func.value  # type: ignore[attr-defined]
+        result: list[PathState] = []
+        for state in states:
+            key = self.resolve(receiver, state)
+            if key is None:
+                result.append(state)
+                continue
+            if attr == "eval":
+                result.append(state.with_mode(key, {ModeFact(Mode.EVAL, Origin.SWITCHED, call)}))
+                continue
+            arg = call.args[0].value if call.args else None
+            constant = self._mode_argument(call)
+            if constant is not None:
+                result.append(state.with_mode(key, {ModeFact(constant, Origin.SWITCHED, call)}))
+                continue
+            snapshot = state.snapshot(dotted_name(arg) or "") if arg is not None else None
+            if snapshot is not None:
+                result.append(state.with_mode(key, snapshot))
+                continue
+            condition = condition_key(arg) if arg is not None else None
+            both = {ModeFact(Mode.TRAIN, Origin.SWITCHED, call), ModeFact(Mode.EVAL, Origin.SWITCHED, call)}
+            if condition is None:
+                result.append(state.with_mode(key, both))
+                continue
+            text, polarity = condition
+            known = state.assumed(text)
+            if known is not None:
+                mode = Mode.TRAIN if known == polarity else Mode.EVAL
+                result.append(state.with_mode(key, {ModeFact(mode, Origin.SWITCHED, call)}))
+            else:
+                result.append(state.assuming(text, polarity).with_mode(key, {ModeFact(Mode.TRAIN, Origin.SWITCHED, call)}))
+                result.append(state.assuming(text, not polarity).with_mode(key, {ModeFact(Mode.EVAL, Origin.SWITCHED, call)}))
+        return normalize(result)
+
+    def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States:
+        arg = call.args[0].value if call.args else None
+        result: list[PathState] = []
+        for state in states:
+            if isinstance(arg, cst.Name) and arg.value in ("True", "False"):
+                result.append(state.with_grad(frozenset({GradFact(Grad.ON if arg.value == "True" else Grad.OFF, call)})))
+                continue
+            condition = condition_key(arg) if arg is not None else None
+            if condition is None:
+                result.append(state.with_grad(frozenset({GradFact(Grad.ON, call), GradFact(Grad.OFF, call)})))
+                continue
+            text, polarity = condition
+            known = state.assumed(text)
+            if known is not None:
+                result.append(state.with_grad(frozenset({GradFact(Grad.ON if known == polarity else Grad.OFF, call)})))
+            else:
+                result.append(state.assuming(text, polarity).with_grad(frozenset({GradFact(Grad.ON, call)})))
+                result.append(state.assuming(text, not polarity).with_grad(frozenset({GradFact(Grad.OFF, call)})))
+        return normalize(result)
+
+    # -- regions -------------------------------------------------------------------------------
+    def _evaluating(self, state: PathState) -> Optional[Region]:
+        """The innermost region that decides this path: EVAL, or MIXED with its flag off."""
+        for region in reversed(self.regions):
+            if region.kind is RegionKind.NEUTRAL:
+                continue
+            if region.kind is RegionKind.EVAL:
+                return region
+            if region.kind is RegionKind.MIXED:
+                known = state.assumed(region.condition or "")
+                if known is not None and known != region.trains_when:
+                    return region
+                if known is None and self._framework_mixed(region):
+                    return None
+            return None
+        return None
+
+    def _framework_mixed(self, region: Region) -> bool:
+        return False
+
+    def _innermost(self) -> Region:
+        return self.regions[-1]
+
+    # -- events ----------------------------------------------------------------------------------
+    def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
+        method = call.func.attr.value if isinstance(call.func, cst.Attribute) and self.resolve(call.func, states[0]) is None else None
+        affects_grad = method not in NO_GRAD_METHODS
+        mode_matters = self._key_id(key) not in self.file.mode_independent
+        for state in states:
+            grad = state.grad
+            if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:
+                for region in self.regions:
+                    self.grad_forwards.setdefault(id(region.node), set()).add(key)
+            region = self._evaluating(state)
+            if region is None:
+                region = self.regions[-1] if all(r.kind is RegionKind.NEUTRAL for r in self.regions) else None
+                if region is None:
+                    continue
+            facts = state.mode_of(key) or ENTRY_MODE
+            obs = self.observations.get(call)
+            if obs is None:
+                obs = _Observation(key, subject, region, affects_grad=affects_grad, mode_matters=mode_matters, order=self.file.next_order())
+                self.observations[call] = obs
+            if region.kind is RegionKind.NEUTRAL and obs.region.kind is not RegionKind.NEUTRAL:
+                continue
+            if obs.region.kind is RegionKind.NEUTRAL and region.kind is not RegionKind.NEUTRAL:
+                obs.region = region
+            obs.train |= frozenset(f for f in facts if f.mode is Mode.TRAIN)
+            obs.entry_mode = obs.entry_mode or any(f.mode is Mode.ENTRY for f in facts)
+            if not region.needs_grad:
+                obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON)
+                obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
+
+    def training_step(self, call: cst.Call, states: States) -> States:
+        trained = self._trained_keys(states[0])
+        region = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
+        for key in trained:
+            self._record_training(call, key, key, region, states)
+        return states
+
+    def _record_training(self, site: cst.CSTNode, key: str, subject: str, region: Optional[Region], states: States) -> None:
+        eval_facts: frozenset = frozenset()
+        from_entry = False
+        for state in states:
+            facts = state.mode_of(key) or frozenset()
+            eval_facts |= frozenset(f for f in facts if f.mode is Mode.EVAL and f.origin in (Origin.SWITCHED, Origin.CALLED))
+            from_entry = from_entry or any(f.mode is Mode.ENTRY for f in facts)
+        region_id = id(region.node) if region else 0
+        entry = self.training.get((region_id, key))
+        if entry is None:
+            self.training[(region_id, key)] = (Place(site, self.file.unit), subject, region, eval_facts, from_entry, self.file.next_order())
+        else:
+            place, subject0, region0, facts0, entry0, order = entry
+            self.training[(region_id, key)] = (place, subject0, region0, facts0 | eval_facts, entry0 or from_entry, order)
+
+    def _trained_keys(self, state: PathState) -> list[str]:
+        forwarded: set[str] = set()
+        for region in reversed(self.regions):
+            forwarded |= self.grad_forwards.get(id(region.node), set())
+            if forwarded:
+                break
+        links = self.file.optimizer_keys()
+        keys = []
+        for key in sorted(forwarded - self.frozen):
+            if links and not any(link == key or link.startswith(key + ".") or key.startswith(link + ".") for link in links):
+                if not self._aliased_link(key, links, state):
+                    continue
+            keys.append(key)
+        return keys
+
+    def _aliased_link(self, key: str, links: set[str], state: PathState) -> bool:
+        return any(state.key_of(link.split(".")[0]) == key or state.key_of(link) == key for link in links)
+
+    # -- calls to summarised functions ---------------------------------------------------------------
+    def _map_argument(self, summary: Summary, callee_key: str, call: cst.Call, is_self: bool, state: PathState) -> Optional[str]:
+        """The caller's module key for a key of the callee (a parameter, `self.X`, or a global)."""
+        if callee_key == "self" or callee_key.startswith("self."):
+            return self.resolve_path(callee_key, state) if is_self else None
+        if callee_key in summary.params or callee_key in summary.keyword_only:
+            for arg in call.args:
+                if arg.keyword is not None and arg.keyword.value == callee_key:
+                    return self.resolve(arg.value, state)
+            if callee_key in summary.params:
+                index = summary.params.index(callee_key)
+                positional = [a for a in call.args if a.keyword is None and not a.star]
+                if index < len(positional):
+                    return self.resolve(positional[index].value, state)
+            return None
+        return self.resolve_path(callee_key, state)
+
+    def resolve_path(self, path: str, state: PathState) -> Optional[str]:
+        key = state.key_of(path)
+        if key is not None:
+            return key
+        return path if path in self.scope_keys else None
+
+    def apply_call(self, summary: Summary, is_self: bool, call: cst.Call, states: States) -> States:
+        here = Place(call, self.file.unit)
+        if summary.trains:
+            self.trains = True
+        for state in states:
+            region = self._evaluating(state)
+            for req in summary.forwards:
+                self._apply_forward(req, summary, is_self, call, here, state, region)
+            for req in summary.trainings:
+                key = self._map_argument(summary, req.key, call, is_self, state)
+                if key is not None:
+                    region_here = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
+                    self._record_training(call, key, code_of(call.func), region_here, (state,))
+        states = self.apply_modes(summary.exit_modes, summary, call, is_self, states)
+        return states
+
+    def _apply_forward(self, req: ForwardRequirement, summary: Summary, is_self: bool, call: cst.Call, here: Place, state: PathState, caller_region: Optional[Region]) -> None:
+        region = req.region if req.region.kind is RegionKind.EVAL else caller_region
+        key = self._map_argument(summary, req.key, call, is_self, state)
+        train = req.train_facts
+        entry_mode = False
+        if req.mode_from_entry and key is not None:
+            facts = state.mode_of(key) or ENTRY_MODE
+            train = train | frozenset(ModeFact(f.mode, f.origin, f.site) for f in facts if f.mode is Mode.TRAIN)
+            entry_mode = any(f.mode is Mode.ENTRY for f in facts)
+        grad = req.grad_facts
+        entry_grad = False
+        if req.grad_from_entry:
+            grad = grad | frozenset(g for g in state.grad if g.grad is Grad.ON)
+            entry_grad = any(g.grad is Grad.ENTRY for g in state.grad)
+        if region is None:
+            if self.info is not None and (entry_mode or entry_grad or train or grad) and all(r.kind is RegionKind.NEUTRAL for r in self.regions):
+                self.requirements.append(replace(req, key=key or req.key, region=req.region, mode_from_entry=entry_mode, grad_from_entry=entry_grad, train_facts=train, grad_facts=grad, via=(here,) + req.via))
+            return
+        if region.needs_grad or req.region.needs_grad:
+            grad, entry_grad = frozenset(), False
+        if not req.affects_grad:
+            grad, entry_grad = frozenset(), False
+        if train or grad:
+            self.file.facts.eval_forwards.append(EvalForward(
+                req.place, req.subject, region, train, grad, req.affects_grad, req.mode_matters, (here,) + req.via, self.file.next_order(),
+            ))
+        if self.info is not None and (entry_mode or entry_grad):
+            self.requirements.append(ForwardRequirement(
+                req.place, key or req.key, req.subject, region, entry_mode, entry_grad, frozenset(), frozenset(),
+                req.affects_grad, req.mode_matters, (here,) + req.via,
+            ))
+
+    def apply_modes(self, modes: Optional[dict[str, frozenset]], summary: Summary, call: cst.Call, is_self: bool, states: States, base: Optional[States] = None) -> States:
+        if not modes:
+            return states
+        result = []
+        for index, state in enumerate(states):
+            for callee_key, facts in modes.items():
+                key = self._map_argument(summary, callee_key, call, is_self, state)
+                if key is None:
+                    continue
+                if all(f.mode is Mode.ENTRY for f in facts):
+                    if base is None:
+                        continue
+                before: frozenset = frozenset()
+                if any(f.mode is Mode.ENTRY for f in facts):
+                    source = base if base is not None else (state,)
+                    for s in source:
+                        before |= s.mode_of(key) or ENTRY_MODE
+                new = frozenset(ModeFact(f.mode, Origin.CALLED, call) for f in facts if f.mode is not Mode.ENTRY) | before
+                state = state.with_mode(key, new)
+            result.append(state)
+        return normalize(result)
+
+
+class ProjectIndex:
+    """Other files of the same project that a linted file imports from, analysed on demand
+    and cached by path and content, so `from engine import evaluate` is understood."""
+
+    def __init__(self, read: Callable[[Path], Optional[cst.Module]]) -> None:
+        self._read = read
+        self._analyses: dict[Path, Optional[FileAnalysis]] = {}
+
+    def _locate(self, importer: str, module: str) -> Optional[Path]:
+        if not module or importer.startswith("<"):
+            return None
+        base = Path(importer).resolve().parent
+        dots = len(module) - len(module.lstrip("."))
+        relative = module.lstrip(".").replace(".", "/")
+        roots = [base] if dots == 0 else [base.parents[dots - 2] if dots >= 2 else base]
+        if dots == 0:
+            roots += list(base.parents)[:3]
+        for root in roots:
+            for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    def analysis(self, importer: str, module: str) -> Optional[FileAnalysis]:
+        path = self._locate(importer, module)
+        if path is None:
+            return None
+        if path not in self._analyses:
+            self._analyses[path] = None  # guards import cycles
+            tree = self._read(path)
+            if tree is not None:
+                self._analyses[path] = FileAnalysis(tree, str(path), source=tree.code, project=self, judge_uncalled=False)
+        return self._analyses[path]
+
+    def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:
+        analysis = self.analysis(importer, module)
+        if analysis is None:
+            return None
+        info = analysis.functions.get(qualified.split(".")[-1])
+        return analysis.summaries.get(info.qualname) if info is not None else None
+
+    def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
+        analysis = self.analysis(importer, module)
+        if analysis is None:
+            return False
+        cls = analysis.classes.get(qualified.split(".")[-1])
+        return bool(cls and cls.is_module)
+
+
+def merged_modes(states: States, key: str) -> frozenset:
+    facts: frozenset = frozenset()
+    for state in states:
+        facts |= state.mode_of(key) or frozenset()
+    return facts
+
+
+__all__ = ["FileAnalysis", "ProjectIndex", "merged_modes", "merge_two", "GRAD_ON", "field"]

@@ -1,0 +1,199 @@
+"""The abstract values: a module's possible modes and the possible grad states, per path.
+
+Everything here is an immutable value so that path states can be hashed, compared at a
+loop's fixpoint and shared between paths. A fact carries the node that established it, so a
+finding can point at "where the mode was last set".
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import libcst as cst
+
+
+class Mode(enum.Enum):
+    TRAIN = "train"
+    EVAL = "eval"
+    ENTRY = "entry"
+    """Whatever the mode was when the enclosing function was entered (resolved at call sites)."""
+
+
+class Origin(enum.Enum):
+    """How a mode came about; EVL003 only trusts an explicit evaluation."""
+
+    CONSTRUCTED = "constructed"  # a fresh module: training mode
+    LOADED = "loaded"  # from_pretrained / unknown factory: the library decided
+    SWITCHED = "switched"  # an eval()/train() call
+    CALLED = "called"  # the exit state of a called function
+    ENTRY = "entry"
+
+
+class Grad(enum.Enum):
+    ON = "on"
+    OFF = "off"
+    ENTRY = "entry"
+
+
+@dataclass(frozen=True)
+class ModeFact:
+    mode: Mode
+    origin: Origin
+    site: Optional[cst.CSTNode] = None
+
+    def __repr__(self) -> str:
+        return f"{self.mode.value}({self.origin.value})"
+
+
+@dataclass(frozen=True)
+class GradFact:
+    grad: Grad
+    site: Optional[cst.CSTNode] = None
+
+    def __repr__(self) -> str:
+        return self.grad.value
+
+
+ENTRY_MODE = frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
+ENTRY_GRAD = frozenset({GradFact(Grad.ENTRY)})
+GRAD_ON = frozenset({GradFact(Grad.ON)})
+
+Modes = frozenset  # frozenset[ModeFact]
+Grads = frozenset  # frozenset[GradFact]
+
+
+def _freeze(mapping: Mapping[str, object]) -> tuple[tuple[str, object], ...]:
+    return tuple(sorted(mapping.items(), key=lambda item: item[0]))
+
+
+@dataclass(frozen=True)
+class PathState:
+    """What is known on one family of paths through a function.
+
+    `assumptions` records branch conditions taken on these paths (normalised text and
+    polarity) so that a later `if` on the same condition follows only the consistent
+    branch: this is what keeps `if phase == "train": model.train() else: model.eval()`
+    and a later `if phase == "train": loss.backward()` from mixing up.
+    """
+
+    modes: tuple[tuple[str, frozenset], ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
+    grad: frozenset = GRAD_ON
+    grad_stack: tuple[frozenset, ...] = ()
+    assumptions: frozenset = frozenset()
+    snapshots: tuple[tuple[str, frozenset], ...] = ()
+
+    # -- reads ---------------------------------------------------------------------------
+    def mode_of(self, key: str) -> Optional[frozenset]:
+        for name, facts in self.modes:
+            if name == key:
+                return facts
+        return None
+
+    def key_of(self, variable: str) -> Optional[str]:
+        for name, key in self.aliases:
+            if name == variable:
+                return key
+        return None
+
+    def snapshot(self, variable: str) -> Optional[frozenset]:
+        for name, facts in self.snapshots:
+            if name == variable:
+                return facts
+        return None
+
+    def assumed(self, condition: str) -> Optional[bool]:
+        for text, value in self.assumptions:
+            if text == condition:
+                return value
+        return None
+
+    # -- updates -------------------------------------------------------------------------
+    def with_mode(self, key: str, facts: Iterable[ModeFact]) -> PathState:
+        modes = dict(self.modes)
+        modes[key] = frozenset(facts)
+        return replace(self, modes=_freeze(modes))
+
+    def with_alias(self, variable: str, key: Optional[str]) -> PathState:
+        aliases = dict(self.aliases)
+        if key is None:
+            aliases.pop(variable, None)
+        else:
+            aliases[variable] = key
+        return replace(self, aliases=_freeze(aliases))
+
+    def with_snapshot(self, variable: str, facts: Optional[frozenset]) -> PathState:
+        snapshots = dict(self.snapshots)
+        if facts is None:
+            snapshots.pop(variable, None)
+        else:
+            snapshots[variable] = facts
+        return replace(self, snapshots=_freeze(snapshots))
+
+    def with_grad(self, grad: frozenset) -> PathState:
+        return replace(self, grad=grad)
+
+    def assuming(self, condition: str, value: bool) -> PathState:
+        kept = {a for a in self.assumptions if a[0] != condition}
+        return replace(self, assumptions=frozenset(kept | {(condition, value)}))
+
+    def forgetting(self, variable: str) -> PathState:
+        """Drop assumptions about a condition that mentions a reassigned variable."""
+        if not self.assumptions and not self.snapshots:
+            return self
+        kept = frozenset(a for a in self.assumptions if not _mentions(a[0], variable))
+        state = replace(self, assumptions=kept) if kept != self.assumptions else self
+        return state.with_snapshot(variable, None) if state.snapshot(variable) is not None else state
+
+
+def _mentions(condition: str, variable: str) -> bool:
+    import re
+
+    return re.search(rf"(?<![\w.]){re.escape(variable)}(?!\w)", condition) is not None
+
+
+def _merge_maps(a: tuple, b: tuple) -> tuple:
+    merged: dict[str, frozenset] = dict(a)
+    for key, facts in b:
+        merged[key] = merged.get(key, frozenset()) | facts
+    return _freeze(merged)
+
+
+def _merge_aliases(a: tuple, b: tuple) -> tuple:
+    """Keep an alias only where both paths agree on it."""
+    right = dict(b)
+    return tuple((k, v) for k, v in a if right.get(k) == v)
+
+
+def merge_two(a: PathState, b: PathState) -> PathState:
+    """The join of two path states (over-approximates both)."""
+    return PathState(
+        modes=_merge_maps(a.modes, b.modes),
+        aliases=_merge_aliases(a.aliases, b.aliases),
+        grad=a.grad | b.grad,
+        grad_stack=a.grad_stack if a.grad_stack == b.grad_stack else tuple(x | y for x, y in zip(a.grad_stack, b.grad_stack)),
+        assumptions=a.assumptions & b.assumptions,
+        snapshots=_merge_maps(a.snapshots, b.snapshots),
+    )
+
+
+MAX_PATHS = 8
+"""Path families kept apart before they are joined into one (bounds the cost per statement)."""
+
+
+def normalize(states: Iterable[PathState]) -> tuple[PathState, ...]:
+    """Join states that agree on their assumptions; join everything past MAX_PATHS."""
+    groups: dict[tuple, PathState] = {}
+    for state in states:
+        key = (state.assumptions, len(state.grad_stack))
+        groups[key] = merge_two(groups[key], state) if key in groups else state
+    result = tuple(groups.values())
+    if len(result) > MAX_PATHS:
+        joined = result[0]
+        for state in result[1:]:
+            joined = merge_two(joined, state)
+        result = (joined,)
+    return result

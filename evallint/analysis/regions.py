@@ -1,0 +1,223 @@
+"""What kind of code a loop or function is: evaluation, training, both under a flag, or
+neither. Decided from evidence in the code, never from one name alone."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import libcst as cst
+
+from evallint.analysis.conditions import condition_key
+from evallint.analysis.symbols import ImportTable, dotted_name
+from evallint.analysis.vocabulary import (
+    EVAL_DATA_WORDS,
+    METRIC_WORDS,
+    OPTIMIZER_WORDS,
+    words,
+)
+from evallint.analysis.walk import iter_nodes
+
+
+class RegionKind(enum.Enum):
+    EVAL = "evaluation"
+    TRAIN = "training"
+    MIXED = "training or evaluation by a flag"
+    NEUTRAL = "neutral"
+
+
+@dataclass(frozen=True)
+class Region:
+    node: cst.CSTNode
+    kind: RegionKind
+    description: str
+    needs_grad: bool = False
+    """Something in the region uses gradients (backward, autograd.grad, .grad, requires_grad_)."""
+    condition: Optional[str] = None
+    """For MIXED: the flag under which the region trains (normalised text)."""
+    trains_when: bool = True
+    has_data_loop: bool = False
+
+
+@dataclass
+class Evidence:
+    """What a block of statements contains, gathered in one lean walk."""
+
+    training_sites: list[tuple[cst.CSTNode, tuple[tuple[str, bool], ...]]] = field(default_factory=list)
+    metric: bool = False
+    needs_grad: bool = False
+    has_loop: bool = False
+
+
+def is_optimizer_receiver(node: cst.BaseExpression) -> bool:
+    name = dotted_name(node)
+    if name is None:
+        return isinstance(node, cst.Subscript) and is_optimizer_receiver(node.value)
+    return bool(words(name.split(".")[-1]) & OPTIMIZER_WORDS)
+
+
+def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
+    """'backward' / 'step' / 'zero_grad' when the call is a training step, else None."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        attr = func.attr.value
+        if attr == "backward":
+            return "backward"
+        if attr == "step" and (is_optimizer_receiver(func.value) or _is_scaler_step(func.value, call)):
+            return "step"
+        if attr == "zero_grad" and is_optimizer_receiver(func.value):
+            return "zero_grad"
+    qualified = imports.qualify(func)
+    if qualified in ("torch.autograd.backward",):
+        return "backward"
+    return None
+
+
+def _is_scaler_step(receiver: cst.BaseExpression, call: cst.Call) -> bool:
+    """`scaler.step(optimizer)` (AMP) steps the optimizer it is given."""
+    return bool(call.args) and is_optimizer_receiver(call.args[0].value)
+
+
+_NEEDS_GRAD_QUALIFIED = frozenset({"torch.autograd.grad", "torch.autograd.functional.jacobian", "torch.autograd.functional.hessian", "torch.func.grad", "torch.func.vjp", "torch.func.jacrev"})
+
+
+def gather_evidence(
+    statements: list[cst.CSTNode] | tuple[cst.CSTNode, ...],
+    imports: ImportTable,
+    call_trains: Callable[[cst.Call], bool],
+) -> Evidence:
+    """One walk over a block: training steps (with the `if` conditions guarding them),
+    metric computation, and any use of gradients."""
+    evidence = Evidence()
+    stack: list[tuple[cst.CSTNode, tuple[tuple[str, bool], ...]]] = [(s, ()) for s in reversed(statements)]
+    while stack:
+        node, guards = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(node, cst.If):
+            key = condition_key(node.test)
+            _scan_expression(node.test, evidence, imports, call_trains, guards)
+            then_guards = guards + ((key[0], key[1]),) if key else guards
+            else_guards = guards + ((key[0], not key[1]),) if key else guards
+            stack.extend((s, then_guards) for s in reversed(node.body.body))
+            if node.orelse is not None:
+                stack.append((node.orelse.body if isinstance(node.orelse, cst.Else) else node.orelse, else_guards))  # type: ignore[arg-type]
+            continue
+        if isinstance(node, cst.IndentedBlock) or isinstance(node, cst.SimpleStatementSuite):
+            stack.extend((s, guards) for s in reversed(node.body))
+            continue
+        if isinstance(node, (cst.For, cst.While)):
+            evidence.has_loop = True
+        if isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                _scan_expression(small, evidence, imports, call_trains, guards)
+            continue
+        # compound statements: scan their header expressions, then their blocks
+        for header in _headers(node):
+            _scan_expression(header, evidence, imports, call_trains, guards)
+        for block in _blocks(node):
+            stack.append((block, guards))
+    return evidence
+
+
+def _headers(node: cst.CSTNode) -> list[cst.CSTNode]:
+    if isinstance(node, cst.For):
+        return [node.iter]
+    if isinstance(node, cst.While):
+        return [node.test]
+    if isinstance(node, cst.With):
+        return [item.item for item in node.items]
+    if isinstance(node, cst.Match):
+        return [node.subject]
+    return []
+
+
+def _blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
+    blocks: list[cst.CSTNode] = []
+    for attr in ("body", "orelse", "finalbody"):
+        value = getattr(node, attr, None)
+        if isinstance(value, (cst.BaseSuite, cst.Else, cst.Finally)):
+            blocks.append(value.body if isinstance(value, (cst.Else, cst.Finally)) else value)
+        elif isinstance(value, (list, tuple)):
+            blocks.extend(v for v in value if isinstance(v, cst.CSTNode))
+    for handler in getattr(node, "handlers", ()) or ():
+        blocks.append(handler.body)
+    for case in getattr(node, "cases", ()) or ():
+        blocks.append(case.body)
+    return blocks
+
+
+def _scan_expression(root, evidence, imports, call_trains, guards) -> None:
+    for node in iter_nodes(root):
+        if isinstance(node, cst.Call):
+            kind = training_call_kind(node, imports)
+            if kind is not None or call_trains(node):
+                evidence.training_sites.append((node, guards))
+                evidence.needs_grad = evidence.needs_grad or kind == "backward"
+            elif imports.qualify(node.func) in _NEEDS_GRAD_QUALIFIED:
+                evidence.needs_grad = True
+            elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "requires_grad_" and not _is_false_arg(node):
+                evidence.needs_grad = True
+        elif isinstance(node, cst.Attribute):
+            attr = node.attr.value
+            if attr == "grad":
+                evidence.needs_grad = True
+            elif attr in METRIC_WORDS or words(attr) & METRIC_WORDS:
+                evidence.metric = True
+        elif isinstance(node, cst.Name):
+            if words(node.value) & METRIC_WORDS:
+                evidence.metric = True
+        elif isinstance(node, cst.Assign) or isinstance(node, cst.AugAssign):
+            target_names = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            for target in target_names:
+                if isinstance(target, cst.Attribute) and target.attr.value == "requires_grad" and _is_true(node.value):
+                    evidence.needs_grad = True
+
+
+def _is_true(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "True"
+
+
+def _is_false_arg(call: cst.Call) -> bool:
+    return bool(call.args) and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False"
+
+
+def mentions_eval_data(expression: cst.BaseExpression) -> bool:
+    """True when a loop's iterable names evaluation data (val_loader, loaders['test'], ...)."""
+    for node in iter_nodes(expression):
+        if isinstance(node, cst.Name) and words(node.value) & EVAL_DATA_WORDS:
+            return True
+        if isinstance(node, cst.Attribute) and words(node.attr.value) & EVAL_DATA_WORDS:
+            return True
+        if isinstance(node, cst.SimpleString):
+            text = node.value.strip("'\"bruBRU")
+            if words(text) & EVAL_DATA_WORDS:
+                return True
+    return False
+
+
+def iterates_range(expression: cst.BaseExpression) -> bool:
+    return isinstance(expression, cst.Call) and isinstance(expression.func, cst.Name) and expression.func.value in ("range", "trange")
+
+
+def classify_block(
+    node: cst.CSTNode,
+    description: str,
+    evidence: Evidence,
+    *,
+    eval_by_name: bool,
+    eval_by_metrics: bool,
+) -> Region:
+    """Training evidence wins over names; a block that trains only under one flag is MIXED."""
+    if evidence.training_sites:
+        common = set(evidence.training_sites[0][1])
+        for _, guards in evidence.training_sites[1:]:
+            common &= set(guards)
+        if common:
+            condition, polarity = sorted(common)[0]
+            return Region(node, RegionKind.MIXED, description, evidence.needs_grad, condition, polarity, evidence.has_loop)
+        return Region(node, RegionKind.TRAIN, description, True, has_data_loop=evidence.has_loop)
+    if eval_by_name or (eval_by_metrics and evidence.metric):
+        return Region(node, RegionKind.EVAL, description, evidence.needs_grad, has_data_loop=evidence.has_loop)
+    return Region(node, RegionKind.NEUTRAL, description, evidence.needs_grad, has_data_loop=evidence.has_loop)

@@ -1,0 +1,148 @@
+"""Per-file and per-function facts gathered before interpretation: functions, classes,
+and which names hold modules by evidence (`x.eval()`, `x.parameters()`, a module name)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.symbols import ImportTable, dotted_name
+from evallint.analysis.vocabulary import (
+    MODULE_BASES,
+    MODULE_EVIDENCE_METHODS,
+    MODULE_NAME_WORDS,
+    NOT_MODULE_WORDS,
+    SELF_MANAGED_BASES,
+    SELF_MANAGED_HOOKS,
+    words,
+)
+from evallint.analysis.walk import iter_nodes
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    node: cst.ClassDef
+    bases: tuple[str, ...]
+    is_module: bool = False
+    self_managed: bool = False
+    methods: dict[str, "FunctionInfo"] = field(default_factory=dict)
+    module_attributes: set[str] = field(default_factory=set)
+    """`self.X` paths that hold modules."""
+
+
+@dataclass
+class FunctionInfo:
+    qualname: str
+    node: cst.FunctionDef
+    owner: Optional[ClassInfo]
+    parent: Optional["FunctionInfo"] = None
+    params: tuple[str, ...] = ()
+    keyword_only: tuple[str, ...] = ()
+    decorators: tuple[str, ...] = ()
+    nested: dict[str, "FunctionInfo"] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.node.name.value
+
+    @property
+    def framework_hook(self) -> bool:
+        """Called by a framework that sets the mode itself (Lightning, HF Trainer, Ignite)."""
+        if self.owner is None:
+            return False
+        if self.owner.self_managed and self.name in SELF_MANAGED_HOOKS:
+            return True
+        return self.name in ("validation_step", "test_step", "predict_step")
+
+    @property
+    def is_contextmanager(self) -> bool:
+        return any(d.split(".")[-1] in ("contextmanager", "asynccontextmanager") for d in self.decorators)
+
+
+def looks_like_module_name(name: str) -> bool:
+    last = name.split(".")[-1]
+    tokens = words(last)
+    return bool(tokens & MODULE_NAME_WORDS) and not (tokens & NOT_MODULE_WORDS)
+
+
+def _params(node: cst.FunctionDef) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    positional = [p.name.value for p in (*node.params.posonly_params, *node.params.params)]
+    keyword_only = [p.name.value for p in node.params.kwonly_params]
+    return tuple(positional), tuple(keyword_only)
+
+
+def _decorator_names(node: cst.FunctionDef, imports: ImportTable) -> tuple[str, ...]:
+    names = []
+    for decorator in node.decorators:
+        expr = decorator.decorator
+        if isinstance(expr, cst.Call):
+            expr = expr.func
+        names.append(imports.qualify(expr) or "")
+    return tuple(names)
+
+
+def collect_definitions(module: cst.Module, imports: ImportTable) -> tuple[dict[str, FunctionInfo], dict[str, ClassInfo]]:
+    """Top-level functions (by name), classes (by name) and their methods, nested functions."""
+    functions: dict[str, FunctionInfo] = {}
+    classes: dict[str, ClassInfo] = {}
+
+    def visit_function(node: cst.FunctionDef, owner: Optional[ClassInfo], parent: Optional[FunctionInfo], prefix: str) -> FunctionInfo:
+        params, keyword_only = _params(node)
+        info = FunctionInfo(f"{prefix}{node.name.value}", node, owner, parent, params, keyword_only, _decorator_names(node, imports))
+        for statement in _block(node.body):
+            if isinstance(statement, cst.FunctionDef):
+                info.nested[statement.name.value] = visit_function(statement, None, info, f"{info.qualname}.<locals>.")
+        return info
+
+    def visit_class(node: cst.ClassDef, prefix: str) -> None:
+        bases = tuple(imports.qualify(arg.value) or "" for arg in node.bases)
+        info = ClassInfo(f"{prefix}{node.name.value}", node, bases)
+        info.is_module = any(b in MODULE_BASES or b.endswith("nn.Module") or b in classes and classes[b].is_module for b in bases)
+        info.self_managed = any(b in SELF_MANAGED_BASES or b.split(".")[-1] in SELF_MANAGED_BASES or (b in classes and classes[b].self_managed) for b in bases)
+        info.is_module = info.is_module or info.self_managed and any("Lightning" in b for b in bases)
+        classes[info.name] = info
+        for statement in _block(node.body):
+            if isinstance(statement, cst.FunctionDef):
+                info.methods[statement.name.value] = visit_function(statement, info, None, f"{info.name}.")
+            elif isinstance(statement, cst.ClassDef):
+                visit_class(statement, f"{info.name}.")
+
+    for statement in module.body:
+        for node in _compound_top_level(statement):
+            if isinstance(node, cst.FunctionDef):
+                functions[node.name.value] = visit_function(node, None, None, "")
+            elif isinstance(node, cst.ClassDef):
+                visit_class(node, "")
+    return functions, classes
+
+
+def _block(suite: cst.BaseSuite) -> list[cst.CSTNode]:
+    return list(suite.body) if isinstance(suite, cst.IndentedBlock) else []
+
+
+def _compound_top_level(statement: cst.CSTNode) -> list[cst.CSTNode]:
+    """Definitions at module level, including those under `if`/`try` (import guards)."""
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return [statement]
+    found: list[cst.CSTNode] = []
+    if isinstance(statement, (cst.If, cst.Try)):
+        for block in (statement.body, getattr(statement, "orelse", None)):
+            if isinstance(block, cst.IndentedBlock):
+                for inner in block.body:
+                    found.extend(_compound_top_level(inner))
+    return found
+
+
+def module_evidence(body: cst.CSTNode) -> set[str]:
+    """Dotted names that receive a call only modules answer (`x.eval()`, `x.parameters()`)."""
+    found: set[str] = set()
+    for node in iter_nodes(body):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in MODULE_EVIDENCE_METHODS:
+            receiver = node.func.value
+            name = dotted_name(receiver)
+            if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
+                found.add(name)
+    return found

@@ -1,0 +1,74 @@
+"""What a function does to its callers' modules, stated relative to its entry state.
+
+A summary is applied at every call site: `evaluate(model, loader)` then means "forwards
+`model` in an evaluation region, in whatever mode `model` had at the call", so the finding
+can be decided with the caller's facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from evallint.analysis.facts import Place
+from evallint.analysis.regions import Region
+
+
+@dataclass(frozen=True)
+class ForwardRequirement:
+    """A forward inside the function whose mode or grad state comes from the caller."""
+
+    place: Place
+    key: str
+    subject: str
+    region: Region
+    mode_from_entry: bool
+    grad_from_entry: bool
+    train_facts: frozenset
+    grad_facts: frozenset
+    affects_grad: bool
+    mode_matters: bool
+    via: tuple[Place, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingRequirement:
+    """A training step inside the function on a module whose mode comes from the caller."""
+
+    place: Place
+    key: str
+    subject: str
+
+
+@dataclass
+class Summary:
+    qualname: str
+    params: tuple[str, ...]
+    keyword_only: tuple[str, ...]
+    is_method: bool
+    has_data_loop: bool
+    framework_hook: bool
+    exit_modes: dict[str, frozenset] = field(default_factory=dict)
+    yield_modes: Optional[dict[str, frozenset]] = None
+    forwards: list[ForwardRequirement] = field(default_factory=list)
+    trainings: list[TrainingRequirement] = field(default_factory=list)
+    trains: bool = False
+    return_key: Optional[str] = None
+    return_facts: Optional[frozenset] = None
+    grad_on_exit: Optional[frozenset] = None
+
+    def describe(self) -> str:
+        parts = [f"{self.qualname}({', '.join(self.params)})"]
+        for key, facts in sorted(self.exit_modes.items()):
+            parts.append(f"  exit {key}: {sorted(repr(f) for f in facts)}")
+        if self.yield_modes:
+            for key, facts in sorted(self.yield_modes.items()):
+                parts.append(f"  at yield {key}: {sorted(repr(f) for f in facts)}")
+        for req in self.forwards:
+            needs = [n for n, on in (("mode from caller", req.mode_from_entry), ("grad from caller", req.grad_from_entry)) if on]
+            parts.append(f"  forwards {req.subject} in {req.region.kind.value} region ({', '.join(needs) or 'fixed state'})")
+        for req in self.trainings:
+            parts.append(f"  trains {req.subject} in the caller's mode")
+        if self.return_key or self.return_facts:
+            parts.append(f"  returns {self.return_key or sorted(repr(f) for f in self.return_facts or ())}")
+        return "\n".join(parts)

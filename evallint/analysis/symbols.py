@@ -1,0 +1,98 @@
+"""Names to qualified names: `import torch as T`, `from torch import no_grad`, `nn.X`.
+
+A light replacement for LibCST's QualifiedNameProvider: it reads only import statements
+(module level and function level alike), so it costs nothing on files without them.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+
+
+def dotted_name(node: cst.BaseExpression) -> Optional[str]:
+    """`a.b.c` for a Name/Attribute chain, else None."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _import_alias_name(node: cst.BaseExpression) -> str:
+    name = dotted_name(node)
+    return name or ""
+
+
+class ImportTable:
+    """Local name -> the dotted name it was imported as."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self.modules_from: dict[str, str] = {}
+        """Local name -> module it was imported from, for names of the project's own files."""
+
+    def add(self, statement: cst.Import | cst.ImportFrom) -> None:
+        if isinstance(statement, cst.Import):
+            for alias in statement.names:
+                full = _import_alias_name(alias.name)
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    self._names[alias.asname.name.value] = full
+                else:
+                    head = full.split(".")[0]
+                    self._names[head] = head
+            return
+        if isinstance(statement.names, cst.ImportStar):
+            return
+        module = _import_alias_name(statement.module) if statement.module is not None else ""
+        dots = "." * len(statement.relative)
+        for alias in statement.names:
+            name = _import_alias_name(alias.name)
+            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            self._names[local] = f"{module}.{name}" if module else name
+            self.modules_from[local] = dots + module
+
+    def qualify(self, node: cst.BaseExpression) -> Optional[str]:
+        """The dotted name with its head replaced by what it was imported as."""
+        name = dotted_name(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        target = self._names.get(head)
+        if target is None:
+            return name
+        return f"{target}.{rest}" if rest else target
+
+    def is_imported(self, local: str) -> bool:
+        return local in self._names
+
+
+def collect_imports(module: cst.Module) -> ImportTable:
+    """Read every import statement, wherever it is, without a generic walk: only the
+    statement lists of module, classes, functions and compound blocks are visited."""
+    table = ImportTable()
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        body = getattr(node, "body", None)
+        if isinstance(body, (list, tuple)):
+            for statement in body:
+                if isinstance(statement, cst.SimpleStatementLine):
+                    for small in statement.body:
+                        if isinstance(small, (cst.Import, cst.ImportFrom)):
+                            table.add(small)
+                else:
+                    stack.append(statement)
+        elif isinstance(body, cst.BaseSuite):
+            stack.append(body)
+        for attr in ("orelse", "handlers", "finalbody"):
+            extra = getattr(node, attr, None)
+            if isinstance(extra, (list, tuple)):
+                stack.extend(extra)
+            elif extra is not None and isinstance(extra, cst.CSTNode):
+                stack.append(extra)
+    return table

@@ -1,0 +1,79 @@
+"""Lean traversal of expressions: only the child fields that can hold code are followed.
+
+LibCST's generic visitor also walks every whitespace and punctuation node and costs about as
+much as the parse itself; the analysis only needs calls, names, attributes and strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import libcst as cst
+
+_SKIPPED_FIELD_PREFIXES = (
+    "whitespace", "lpar", "rpar", "comma", "semicolon", "dot", "colon", "equal", "operator", "lbracket",
+    "rbracket", "lbrace", "rbrace", "newline", "leading_lines", "header", "footer", "indent", "star",
+    "asynchronous", "lines_after_decorators", "first_line", "empty_lines", "trailing_whitespace",
+)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(node_type: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(node_type)
+    if fields is None:
+        fields = tuple(
+            f.name for f in dataclasses.fields(node_type)
+            if not f.name.startswith(_SKIPPED_FIELD_PREFIXES)
+        )
+        _FIELDS[node_type] = fields
+    return fields
+
+
+_SCOPE_NODES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+def iter_nodes(root: cst.CSTNode, *, enter_scopes: bool = False) -> Iterator[cst.CSTNode]:
+    """Pre-order over code-bearing nodes under `root` (root included), without recursion,
+    so thousands of nested parentheses cannot overflow the stack. Nested functions, classes
+    and lambdas are skipped unless `enter_scopes`: their bodies run at another time."""
+    stack: list[cst.CSTNode] = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        children: list[cst.CSTNode] = []
+        for name in _child_fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                if enter_scopes or not isinstance(value, _SCOPE_NODES):
+                    children.append(value)
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    if isinstance(item, cst.CSTNode) and (enter_scopes or not isinstance(item, _SCOPE_NODES)):
+                        children.append(item)
+        stack.extend(reversed(children))
+
+
+def calls_in_evaluation_order(root: cst.CSTNode) -> list[cst.Call]:
+    """Calls under `root` in the order Python evaluates them: arguments and receivers
+    before the call itself (post-order), left to right."""
+    result: list[cst.Call] = []
+    stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            result.append(node)  # type: ignore[arg-type]
+            continue
+        if isinstance(node, cst.Call):
+            stack.append((node, True))
+        if isinstance(node, _SCOPE_NODES):
+            continue
+        children: list[cst.CSTNode] = []
+        for name in _child_fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                children.append(value)
+            elif isinstance(value, (list, tuple)):
+                children.extend(item for item in value if isinstance(item, cst.CSTNode))
+        stack.extend((child, False) for child in reversed(children))
+    return result

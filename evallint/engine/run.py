@@ -1,0 +1,128 @@
+"""lint_source / lint_paths: prefilter -> parse -> analyse -> rules -> suppress -> sort.
+
+Any failure on one file becomes an EVL999 finding for that file; the other files are
+still linted and no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.interpreter import FileAnalysis, ProjectIndex
+from evallint.diagnostics import Diagnostic
+from evallint.engine.config import Config, load_config
+from evallint.rules import PARSE_ERROR_CODE, RULES
+from evallint.source.directives import is_suppressed, suppressions
+from evallint.source.files import iter_source_files
+from evallint.source.parse import ParseFailure, parse_module
+from evallint.source.text import DecodeError, decode_source
+
+LOG = logging.getLogger(__name__)
+
+PREFILTER_MARKERS = (
+    "torch", ".eval(", ".train(", "no_grad", "inference_mode", "grad_enabled", "nn.", "Module",
+    "from_pretrained", "backward(", "timm", "lightning",
+)
+"""Substrings at least one of which every file with a finding contains. A file with none is
+not parsed: on a typical repository this skips ~90% of the parse work."""
+
+
+def may_have_findings(source: str) -> bool:
+    return any(marker in source for marker in PREFILTER_MARKERS)
+
+
+def _error(path: str, line: int, column: int, message: str) -> Diagnostic:
+    return Diagnostic(path, line, column, line, column, PARSE_ERROR_CODE, message)
+
+
+class _Project(ProjectIndex):
+    """Project files read from disk once per run."""
+
+    def __init__(self) -> None:
+        super().__init__(self._parse_file)
+
+    @staticmethod
+    def _parse_file(path: Path) -> Optional[cst.Module]:
+        try:
+            source = decode_source(path.read_bytes())
+        except (OSError, DecodeError):
+            return None
+        tree = parse_module(source)
+        return None if isinstance(tree, ParseFailure) else tree
+
+
+def analyse_source(source: str, path: str, *, project: Optional[ProjectIndex] = None, record_flow: bool = False) -> FileAnalysis | ParseFailure:
+    """Parse and analyse one file: the facts every rule and `debug --flow` read."""
+    tree = parse_module(source)
+    if isinstance(tree, ParseFailure):
+        return tree
+    return FileAnalysis(tree, path, source=source, project=project, record_flow=record_flow)
+
+
+def lint_source(
+    source: str,
+    path: str = "<string>",
+    config: Optional[Config] = None,
+    *,
+    apply_suppressions: bool = True,
+    project: Optional[ProjectIndex] = None,
+) -> list[Diagnostic]:
+    """Lint one file's text. `path` names it in findings and locates project imports."""
+    config = config or Config()
+    if not may_have_findings(source):
+        return []
+    if project is None and not path.startswith("<"):
+        project = _Project()
+    try:
+        analysis = analyse_source(source, path, project=project)
+        if isinstance(analysis, ParseFailure):
+            found = [_error(path, analysis.line, analysis.column, f"cannot parse: {analysis.reason}")]
+        else:
+            found = []
+            for rule in RULES:
+                if config.is_enabled(rule.code, path):
+                    found.extend(rule().check(analysis.facts))
+    except RecursionError:
+        found = [_error(path, 1, 1, "cannot analyse: nesting too deep")]
+    except Exception as exc:  # a bug in evallint must not stop the other files
+        LOG.debug("internal error on %s", path, exc_info=True)
+        found = [_error(path, 1, 1, f"internal error: {type(exc).__name__}: {exc}")]
+    if apply_suppressions and found:
+        table = suppressions(source)
+        found = [d for d in found if not is_suppressed(d, table)]
+    return sorted(set(found), key=Diagnostic.sort_key)
+
+
+def lint_file(path: Path, config: Optional[Config] = None, *, project: Optional[ProjectIndex] = None) -> list[Diagnostic]:
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        return [_error(name, 1, 1, "cannot read: is a directory")]
+    except OSError as exc:
+        return [_error(name, 1, 1, f"cannot read: {exc.strerror or exc}")]
+    try:
+        source = decode_source(data)
+    except DecodeError as exc:
+        return [_error(name, 1, 1, f"cannot decode: {exc}")]
+    if "\x00" in source:
+        return [_error(name, 1, 1, "cannot parse: binary file (contains NUL bytes)")]
+    return lint_source(source, name, config or load_config(path), project=project)
+
+
+def lint_paths(paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None) -> list[Diagnostic]:
+    """Lint files and directories (walked for *.py, honouring excludes)."""
+    project = _Project()
+    found: list[Diagnostic] = []
+    for path in iter_source_files(paths):
+        file_config = config or load_config(path)
+        if file_config.is_excluded(path) and path.is_file() and str(path) not in {str(p) for p in paths}:
+            continue
+        found.extend(lint_file(path, file_config, project=project))
+    return sorted(found, key=Diagnostic.sort_key)

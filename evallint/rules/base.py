@@ -1,0 +1,94 @@
+"""A rule: one class whose docstring is its documentation page and whose VALID/INVALID
+examples are tests that pin the exact (line, code) set."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import libcst as cst
+
+from evallint.analysis.facts import ModuleFacts, Place
+from evallint.analysis.lattice import ModeFact, Origin
+from evallint.diagnostics import Diagnostic, Related
+
+DOC_SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use instead", "## Known problems", "## Fix safety")
+
+
+@dataclass(frozen=True)
+class Example:
+    """A code example; for INVALID ones, the 1-based lines that must be reported."""
+
+    code: str
+    lines: tuple[int, ...] = ()
+
+    @property
+    def source(self) -> str:
+        return textwrap.dedent(self.code).lstrip("\n")
+
+
+class Rule:
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    VALID: ClassVar[tuple[Example, ...]] = ()
+    INVALID: ClassVar[tuple[Example, ...]] = ()
+
+    def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        raise NotImplementedError
+
+    @classmethod
+    def documentation(cls) -> str:
+        return textwrap.dedent(cls.__doc__ or "").strip()
+
+    # helpers shared by the rules -------------------------------------------------------------
+    def diagnostic(self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str) -> Diagnostic:
+        """Report at `place` when it is in this file, else at the call in this file that
+        leads to it (the other file's line becomes a related location)."""
+        if place.unit is not facts.unit:
+            local = [p for p in via if p.unit is facts.unit]
+            anchor = local[-1] if local else place
+            related = [_related(place, "the forward in the called function")] + related
+        else:
+            anchor = place
+        for step in via:
+            if step is not anchor and step.unit is facts.unit:
+                related.append(_related(step, "reached through this call"))
+        line, column, end_line, end_column = anchor.position()
+        return Diagnostic(facts.path, line, column, end_line, end_column, self.code, message, tuple(related), subject)
+
+
+def _related(place: Place, message: str) -> Related:
+    line, column, _, _ = place.position()
+    return Related(place.path, line, column, message)
+
+
+def related_for_mode(facts: ModuleFacts, fact: ModeFact, what: str) -> Related | None:
+    if fact.site is None:
+        return None
+    place = Place(fact.site, facts.unit)
+    reason = {
+        Origin.CONSTRUCTED: f"{what} is created here, in training mode",
+        Origin.LOADED: f"{what} is loaded here; its mode is whatever was saved",
+        Origin.SWITCHED: f"mode of {what} set here",
+        Origin.CALLED: f"this call leaves {what} in that mode",
+    }.get(fact.origin, "mode set here")
+    return _related(place, reason)
+
+
+def related_at(place: Place, message: str) -> Related:
+    return _related(place, message)
+
+
+def receiver_text(subject: str) -> str:
+    """`model.forward` -> `model`: the expression to call eval()/train() on."""
+    for suffix in (".forward", ".generate", ".predict", ".sample", ".encode", ".decode", ".module"):
+        if subject.endswith(suffix):
+            return subject[: -len(suffix)]
+    return subject
+
+
+def is_node(value: object) -> bool:
+    return isinstance(value, cst.CSTNode)

@@ -1,0 +1,134 @@
+"""EVL001: a module runs forward in an evaluation region while it may be in training mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from evallint.analysis.facts import ModuleFacts
+from evallint.diagnostics import Diagnostic
+from evallint.rules.base import Example, Rule, receiver_text, related_at, related_for_mode
+
+
+class EvalWithoutEvalMode(Rule):
+    """
+    ## What it does
+    Finds evaluation code (a loop over validation/test data, a function such as
+    `evaluate()`/`validate()`/`predict()`, a metrics-only loop) that runs a module's forward
+    pass while the module may still be in training mode on some path: `eval()` was never
+    called, was called on one branch only, or `train()` came after it.
+
+    ## Why is this bad?
+    New modules start in training mode, and `model.eval()` is the only thing that changes
+    it. In training mode Dropout keeps zeroing activations (a p=0.5 layer zeroes half of
+    them and doubles the rest), so metrics are noisy and too low; BatchNorm normalises each
+    batch with its own statistics instead of the learned running ones, so predictions depend
+    on what else is in the batch; and every forward overwrites BatchNorm's running mean and
+    variance with evaluation data, silently changing the model, even under `torch.no_grad()`.
+
+    ## Example
+    ```python
+    model = Net()
+    train(model, train_loader)
+    with torch.no_grad():
+        for x, y in val_loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+    ```
+
+    ## Use instead
+    ```python
+    model.eval()
+    with torch.no_grad():
+        for x, y in val_loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+    ```
+
+    ## Known problems
+    Evaluation is recognised from evidence (data names, function names, metrics, the
+    absence of a training step), so an evaluation loop over data called, say, `batches`
+    that computes no metric is not checked. A function that evaluates a module passed in
+    and is never called in the analysed code is judged by itself: if it loops over data and
+    never calls `eval()`, it is reported. Per-batch helpers are left to their callers.
+    Framework hooks (Lightning `validation_step`, HF `Trainer`) are never reported: the
+    framework switches modes around them. Models with no mode-dependent layer (a bare
+    `nn.Linear`) are not reported; `evallint verify` tells which flagged models are affected.
+
+    ## Fix safety
+    Inserting `model.eval()` before the loop is safe when training resumes with an explicit
+    `model.train()`; without one, add that too (see EVL003).
+    """
+
+    code = "EVL001"
+    name = "eval-without-eval-mode"
+    summary = "Evaluation runs a module forward while it may be in training mode"
+    VALID = (
+        Example("""
+            import torch
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            model.eval()
+            with torch.no_grad():
+                for x in val_loader:
+                    out = model(x)
+        """),
+        Example("""
+            import torch
+            def evaluate(model, loader):
+                model.eval()
+                with torch.no_grad():
+                    for x, y in loader:
+                        out = model(x)
+        """),
+    )
+    INVALID = (
+        Example("""
+            import torch
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            with torch.no_grad():
+                for x in val_loader:
+                    out = model(x)
+        """, (5,)),
+        Example("""
+            import torch
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+            for epoch in range(3):
+                model.train()
+                for x in train_loader:
+                    loss = model(x).sum()
+                    loss.backward()
+                    optimizer.step()
+                if epoch % 2 == 0:
+                    model.eval()
+                with torch.no_grad():
+                    for x in val_loader:
+                        out = model(x)
+        """, (13,)),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        seen: set[tuple[int, str]] = set()
+        for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
+            if not forward.train_facts or not forward.mode_matters:
+                continue
+            dedupe = (id(forward.region.node), forward.subject)
+            if dedupe in seen:
+                continue
+            seen.add(dedupe)
+            module = receiver_text(forward.subject)
+            message = (
+                f"`{module}` may be in training mode in this {forward.region.kind.value} ({forward.region.description}): "
+                f"Dropout keeps dropping and BatchNorm uses batch statistics and overwrites its running stats with evaluation data; "
+                f"call `{module}.eval()` before evaluating"
+            )
+            related = [r for r in (related_for_mode(facts, fact, f"`{module}`") for fact in _ordered(forward.train_facts)) if r]
+            if forward.region.node is not None and forward.call.unit is facts.unit:
+                related.append(related_at(_place(facts, forward.region.node), f"the {forward.region.kind.value} starts here"))
+            yield self.diagnostic(facts, forward.call, forward.via, message, related, module)
+
+
+def _ordered(facts: frozenset) -> list:
+    return sorted(facts, key=lambda f: (f.origin.value, id(f.site)))
+
+
+def _place(facts: ModuleFacts, node):
+    from evallint.analysis.facts import Place
+
+    return Place(node, facts.unit)

@@ -1,0 +1,105 @@
+"""EVL003: training resumes while the module may still be in eval mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from evallint.analysis.facts import ModuleFacts
+from evallint.diagnostics import Diagnostic
+from evallint.rules.base import Example, Rule, receiver_text, related_for_mode
+
+
+class TrainingInEvalMode(Rule):
+    """
+    ## What it does
+    Finds a training step (`loss.backward()` / `optimizer.step()` on a loss computed from the
+    module, or a call to a function that trains it) that runs while the module may still be
+    in eval mode because an `eval()` call, or a call that leaves the module in eval mode
+    (`validate(model)`), came before it on some path with no `train()` in between.
+
+    ## Why is this bad?
+    The classic case is an epoch loop that calls `model.train()` once before the loop and
+    `validate()` at the end of each epoch: every epoch after the first trains with Dropout
+    switched off (no regularisation) and BatchNorm using and never updating its running
+    statistics. Nothing fails; the model just generalises worse and the run is wasted.
+
+    ## Example
+    ```python
+    model.train()
+    for epoch in range(epochs):
+        for x, y in train_loader:
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+        validate(model, val_loader)  # calls model.eval()
+    ```
+
+    ## Use instead
+    ```python
+    for epoch in range(epochs):
+        model.train()
+        for x, y in train_loader:
+            ...
+        validate(model, val_loader)
+    ```
+
+    ## Known problems
+    A module deliberately kept in eval mode while other modules train (a target network, a
+    frozen teacher, a feature extractor with `requires_grad_(False)`) is recognised when it
+    is frozen, forwarded under `no_grad`, detached, or not given to the optimizer. A module
+    loaded with `from_pretrained()` is in eval mode too, but evallint reports only an
+    explicit evaluation before training.
+
+    ## Fix safety
+    Inserting `model.train()` at the top of the epoch loop is safe; it is what the first
+    epoch already ran with.
+    """
+
+    code = "EVL003"
+    name = "training-in-eval-mode"
+    summary = "Training resumes while the module may still be in eval mode"
+    VALID = (
+        Example("""
+            import torch
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for epoch in range(10):
+                model.train()
+                for x in train_loader:
+                    loss = model(x).sum()
+                    loss.backward()
+                    optimizer.step()
+                model.eval()
+        """),
+    )
+    INVALID = (
+        Example("""
+            import torch
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            model.train()
+            for epoch in range(10):
+                for x in train_loader:
+                    loss = model(x).sum()
+                    loss.backward()
+                    optimizer.step()
+                model.eval()
+        """, (8,)),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        seen: set[tuple[int, str]] = set()
+        for step in sorted(facts.training_steps, key=lambda s: s.order):
+            if not step.eval_facts:
+                continue
+            dedupe = (id(step.site.node), step.subject)
+            if dedupe in seen:
+                continue
+            seen.add(dedupe)
+            module = receiver_text(step.subject)
+            message = (
+                f"`{module}` is trained here while it may still be in eval mode from an earlier evaluation: "
+                f"Dropout is off and BatchNorm statistics are frozen for this training; call `{module}.train()` before training"
+            )
+            related = [r for r in (related_for_mode(facts, fact, f"`{module}`") for fact in sorted(step.eval_facts, key=lambda f: id(f.site))) if r]
+            yield self.diagnostic(facts, step.site, (), message, related, module)
