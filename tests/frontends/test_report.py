@@ -101,11 +101,15 @@ def test_sarif_content(diagnostics: list[Diagnostic]) -> None:
     assert third["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "rel%20dir/x.py"}
 
 
-def test_sarif_uses_the_rule_registry_by_default() -> None:
+def test_sarif_uses_the_rule_registry_by_default(diagnostics: list[Diagnostic]) -> None:
     from evallint.rules import RULES as REGISTRY
 
-    driver = json.loads(format_sarif([]))["runs"][0]["tool"]["driver"]
+    log = json.loads(format_sarif(diagnostics))
+    driver = log["runs"][0]["tool"]["driver"]
     assert [rule["id"] for rule in driver["rules"]] == [rule.code for rule in REGISTRY]
+    assert all(rule["fullDescription"]["text"].strip() for rule in driver["rules"])
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(log)
 
 
 def test_github_escaping() -> None:
