@@ -178,10 +178,10 @@ LIBRARY_TABLE: tuple[LibraryFamily, ...] = (
     _fam("torchvision", r"vit_[bhl]_\d+", "torchvision/models/vision_transformer.py: LayerNorm; dropout and attention_dropout default to 0.0", ("LayerNorm", {}), ("Dropout", {"p": 0.0})),
     _fam("timm", r"(tv_)?resnet\w*|resnext\w*|efficientnet\w*|mobilenet\w*|regnet\w*|densenet\w*", "timm/models: BatchNorm2d in every conv block; drop_rate (classifier Dropout) defaults to 0", _BN2D, ("Dropout", {"p": 0.0})),
     _fam("timm", r"vit_\w+|deit\w*|beit\w*|swin\w*|convnext\w*", "timm/models/vision_transformer.py: LayerNorm; drop_rate and attn_drop_rate default to 0", ("LayerNorm", {}), ("Dropout", {"p": 0.0})),
-    _fam("transformers", r"(bert|roberta|distilbert|electra|xlm[-_]?roberta|camembert|deberta)\w*", "transformers BertConfig & co.: hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
-    _fam("transformers", r"(gpt2|distilgpt2|openai-gpt)\w*", "transformers GPT2Config: resid_pdrop=embd_pdrop=attn_pdrop=0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
-    _fam("transformers", r"(t5|bart|mbart|marian|pegasus)\w*", "transformers T5Config/BartConfig: dropout 0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
-    _fam("transformers", r"(llama|mistral|qwen\d*|gemma)\w*", "transformers LlamaConfig & co.: attention_dropout=0.0, RMSNorm", ("Dropout", {"p": 0.0}), ("RMSNorm", {})),
+    _fam("transformers", r"(bert|roberta|distilbert|electra|xlm[-_]?roberta|camembert|deberta)[\w.-]*", "transformers BertConfig & co.: hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
+    _fam("transformers", r"(gpt2|distilgpt2|openai-gpt)[\w.-]*", "transformers GPT2Config: resid_pdrop=embd_pdrop=attn_pdrop=0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
+    _fam("transformers", r"(t5|bart|mbart|marian|pegasus)[\w.-]*", "transformers T5Config/BartConfig: dropout 0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
+    _fam("transformers", r"(llama|mistral|qwen\d*|gemma)[\w.-]*", "transformers LlamaConfig & co.: attention_dropout=0.0, RMSNorm", ("Dropout", {"p": 0.0}), ("RMSNorm", {})),
 )
 """Library families → mode-dependent content. Never imported: read off the libraries' sources."""
 

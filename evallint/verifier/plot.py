@@ -105,6 +105,7 @@ def _memory_figure(finding: VerifiedFinding) -> Any:
     for bar, value in zip(bars, mib):
         ax.annotate(f"{value:.2f} MiB", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=10)
+    ax.set_ylim(0, max(mib) * 1.15 or 1.0)
     ax.set_ylabel(f"MiB kept for backward per batch of {memory.batch_size}")
     ax.set_title(f"activations autograd keeps alive ({len(memory.per_layer)} layers measured)", fontsize=10)
     figure.suptitle(_title(finding), fontsize=11, fontweight="bold")

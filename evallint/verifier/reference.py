@@ -111,6 +111,9 @@ def batch_norm(
     """
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training and eps <= 0.0:
+        # torch 2.13 checks this too (F.batch_norm)
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
     use_batch = training or stats is None
     if use_batch:
         n = x.size // x.shape[1]

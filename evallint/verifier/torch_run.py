@@ -389,7 +389,7 @@ def _input_shape(module: nn.Module, current: Optional[tuple[int, ...]], batch: i
         return (batch, module.num_features) + rank_extra
     if isinstance(module, nn.GroupNorm):
         return (batch, module.num_channels, 32, 32)
-    if isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
+    if isinstance(module, (nn.LayerNorm, getattr(nn, "RMSNorm", nn.LayerNorm))):
         shape = tuple(module.normalized_shape)
         if current is not None and current[-len(shape):] == shape:
             return current
