@@ -56,6 +56,8 @@ class EvalForward:
     via: tuple[Place, ...] = ()
     """Call sites, outermost first, through which this forward was reached."""
     order: int = 0
+    report_at_call: bool = False
+    """Report at the innermost call in `via` in this file rather than at the forward."""
 
 
 @dataclass

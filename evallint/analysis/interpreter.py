@@ -140,7 +140,8 @@ class FileAnalysis:
     ) -> None:
         self.module = module
         self.path = path
-        self.has_optimizer = "optim" in source or ".step(" in source or not source
+        self._source = source
+        self._has_optimizer: Optional[bool] = None
         self.project = project
         self.record_flow = record_flow
         self._positions: Optional[dict] = None
@@ -154,6 +155,7 @@ class FileAnalysis:
         self._order = itertools.count()
         self.mode_independent: set[str] = set()
         self.optimizer_links: Optional[set[str]] = None
+        self._optimizer_params: Optional[dict[str, set[str]]] = None
         self._evidence_cache: dict[int, object] = {}
         stem = Path(path).stem
         self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
@@ -301,7 +303,7 @@ class FileAnalysis:
     def block_evidence(self, key: cst.CSTNode, statements, scope: Optional[FunctionInfo]):
         cached = self._evidence_cache.get(id(key))
         if cached is None:
-            cached = gather_evidence(statements, self.imports, lambda call: self._call_trains(call, scope))
+            cached = gather_evidence(statements, self.imports, lambda call: self._call_trains(call, scope), self.has_optimizer)
             self._evidence_cache[id(key)] = cached
         return cached
 
@@ -319,14 +321,44 @@ class FileAnalysis:
         self.call_counts = counts
         return resolved[0] if resolved else None
 
+    @property
+    def has_optimizer(self) -> bool:
+        """Whether the file builds or steps an optimizer: only then is `backward()` training
+        (without one it computes saliency maps or adversarial inputs). Text first, then the
+        tree, so files without the word pay nothing."""
+        if self._has_optimizer is None:
+            self._has_optimizer = False
+            if not self._source or "optim" in self._source or ".step(" in self._source:
+                from evallint.analysis.regions import training_call_kind
+                from evallint.analysis.walk import iter_nodes
+
+                for node in iter_nodes(self.module, enter_scopes=True):
+                    if isinstance(node, cst.Call):
+                        qualified = self.imports.qualify(node.func) or ""
+                        if qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES or training_call_kind(node, self.imports) == "step":
+                            self._has_optimizer = True
+                            break
+        return self._has_optimizer
+
+    def optimizer_params(self) -> dict[str, set[str]]:
+        """Optimizer variable -> the modules whose parameters it was built with."""
+        if self._optimizer_params is None:
+            self.optimizer_keys()
+        return self._optimizer_params or {}
+
     def optimizer_keys(self) -> set[str]:
         """Modules whose parameters some optimizer in the file was built with; empty when
         the file builds no optimizer (then every module forwarded with grad is trained)."""
         if self.optimizer_links is None:
             links: set[str] = set()
+            by_variable: dict[str, set[str]] = {}
             from evallint.analysis.walk import iter_nodes
 
-            for node in iter_nodes(self.module, enter_scopes=True):
+            for node in iter_nodes(self.module, enter_scopes=True) if self.has_optimizer else ():
+                if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call) and len(node.targets) == 1:
+                    variable = dotted_name(node.targets[0].target)
+                    if variable:
+                        by_variable[variable] = self._parameter_owners(node.value)
                 if isinstance(node, cst.Call):
                     qualified = self.imports.qualify(node.func) or ""
                     if qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES:
@@ -336,7 +368,44 @@ class FileAnalysis:
                                 if name:
                                     links.add(name)
             self.optimizer_links = links
+            self._optimizer_params = {k: v for k, v in by_variable.items() if v and v <= links}
         return self.optimizer_links
+
+    def _parameter_owners(self, call: cst.Call) -> set[str]:
+        qualified = self.imports.qualify(call.func) or ""
+        if not (qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES):
+            return set()
+        from evallint.analysis.walk import iter_nodes
+
+        owners = set()
+        for inner in iter_nodes(call):
+            if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value in ("parameters", "named_parameters"):
+                name = dotted_name(inner.func.value)
+                if name:
+                    owners.add(name)
+        return owners
+
+
+_GRAPH_CUTTING_METHODS = frozenset({"detach", "detach_", "item", "tolist", "numpy", "data"})
+
+
+def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    from evallint.analysis.walk import _child_fields
+
+    children: list[cst.CSTNode] = []
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.BaseExpression) or isinstance(value, (cst.Arg, cst.Element, cst.BaseElement)):
+            children.append(value)
+        elif isinstance(value, (list, tuple)):
+            children.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return children
+
+
+def is_optimizer_name(node: cst.BaseExpression) -> bool:
+    from evallint.analysis.regions import is_optimizer_receiver
+
+    return is_optimizer_receiver(node)
 
 
 _OPTIMIZER_CLASSES = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS", "SparseAdam", "Lion", "Adafactor", "LAMB", "Lamb"})
@@ -356,10 +425,12 @@ class _Interpreter:
         self.evidence_names = module_evidence(body_node)
         self.scope_keys = self._scope_keys()
         self.regions: list[Region] = []
+        self.regions_evaluates = False
         self.observations: dict[cst.Call, _Observation] = {}
         self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
         self.grad_forwards: dict[int, set[str]] = {}
         self.frozen: set[str] = set()
+        self.taint: dict[str, frozenset] = {}
         self.instances: dict[str, ClassInfo] = {}
         self.summary: Optional[Summary] = None
         self.yield_states: States = ()
@@ -390,7 +461,19 @@ class _Interpreter:
             keys.update(self._class_module_attributes(owner))
         keys.update(name for name in self.evidence_names if not name.startswith("self.") and "." not in name)
         keys.update(self.file._module_keys & self._free_names())
+        if info.parent is not None:
+            local = set(info.params) | self._assigned_names()
+            keys.update(n for n in self._free_names() - local if looks_like_module_name(n) or n in module_evidence(info.parent.node))
         return keys
+
+    def _assigned_names(self) -> set[str]:
+        from evallint.analysis.walk import iter_nodes
+
+        names: set[str] = set()
+        for node in iter_nodes(self.info.node) if self.info else ():
+            if isinstance(node, cst.AssignTarget) and isinstance(node.target, cst.Name):
+                names.add(node.target.value)
+        return names
 
     def _owner(self) -> Optional[ClassInfo]:
         cursor = self.info
@@ -464,6 +547,7 @@ class _Interpreter:
                 by_name = False
             region = classify_block(info.node, f"function {info.name}()", evidence, eval_by_name=by_name, eval_by_metrics=False)
         self.regions.append(region)
+        self.regions_evaluates = region.kind is RegionKind.EVAL
         flow = self.block(self.body, (self.initial_state(),))
         self.regions.pop()
         exit_states = normalize(flow.normal + flow.returns)
@@ -485,6 +569,7 @@ class _Interpreter:
                 self.requirements.append(ForwardRequirement(
                     place, obs.key, obs.subject, obs.region, obs.entry_mode, obs.entry_grad,
                     obs.train, obs.grad, obs.affects_grad, obs.mode_matters,
+                    report_at_call=self.regions_evaluates,
                 ))
         for (_, key), (place, subject, region, eval_facts, from_entry, order) in sorted(self.training.items(), key=lambda item: item[1][5]):
             if eval_facts:
@@ -626,6 +711,9 @@ class _Interpreter:
             return Flow(normal=self.assign(node.target, node.value, states))
         if isinstance(node, cst.AugAssign):
             states = self.expression(node.value, states)
+            target = dotted_name(node.target)
+            if target is not None and states and any(g.grad is not Grad.OFF for s in states for g in s.grad):
+                self.taint[target] = self.taint.get(target, frozenset()) | self.taint_of(node.value, states[0])
             return Flow(normal=tuple(self._forget(node.target, s) for s in states))
         if isinstance(node, cst.Del):
             return Flow(normal=states)
@@ -681,6 +769,8 @@ class _Interpreter:
             eval_data = False
             description = "while loop"
             metric_loop = True
+        if self.file.is_pytest_file and self.info is not None and self.info.name.startswith("test"):
+            metric_loop = False  # a unit test that checks accuracy is not an evaluation
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [cst.SimpleStatementLine(body=node.body.body)]
         evidence = self.file.block_evidence(node, body, self.info)
         region = classify_block(node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop)
@@ -839,6 +929,10 @@ class _Interpreter:
         name = dotted_name(target)
         if name is None:
             return states
+        if states and any(g.grad is not Grad.OFF for s in states for g in s.grad):
+            self.taint[name] = self.taint_of(value, states[0])
+        else:
+            self.taint.pop(name, None)
         result = []
         for state in states:
             state = state.forgetting(name)
@@ -992,9 +1086,9 @@ class _Interpreter:
                     self.frozen.add(key)
                 return states
         kind = training_call_kind(call, self.imports)
-        if kind in ("backward", "step"):
+        if kind == "step" or kind == "backward" and self.file.has_optimizer:
             self.trains = True
-            return self.training_step(call, states)
+            return self.training_step(call, kind, states)
         resolved = self.file.resolve_function(call, self.info) if isinstance(func, (cst.Name, cst.Attribute)) else None
         if resolved is not None and resolved[0] is not None:
             return self.apply_call(resolved[0], resolved[1], call, states)
@@ -1122,8 +1216,8 @@ class _Interpreter:
                 obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON)
                 obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
 
-    def training_step(self, call: cst.Call, states: States) -> States:
-        trained = self._trained_keys(states[0])
+    def training_step(self, call: cst.Call, kind: str, states: States) -> States:
+        trained = self._trained_keys(states[0], self._step_sources(call, kind, states[0]))
         region = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
         for key in trained:
             self._record_training(call, key, key, region, states)
@@ -1144,12 +1238,58 @@ class _Interpreter:
             place, subject0, region0, facts0, entry0, order = entry
             self.training[(region_id, key)] = (place, subject0, region0, facts0 | eval_facts, entry0 or from_entry, order)
 
-    def _trained_keys(self, state: PathState) -> list[str]:
+    def _step_sources(self, call: cst.Call, kind: str, state: PathState) -> Optional[frozenset]:
+        """Modules whose forward feeds this step: the loss's data flow for backward(),
+        the optimizer's parameters for step(); None when that cannot be told."""
+        func = call.func
+        if kind == "backward":
+            if isinstance(func, cst.Attribute) and not (isinstance(func.value, cst.Name) and func.value.value in ("accelerator", "fabric")):
+                sources = self.taint_of(func.value, state)
+            else:
+                sources = frozenset().union(*(self.taint_of(a.value, state) for a in call.args)) if call.args else frozenset()
+            return sources or None
+        receiver = func.value if isinstance(func, cst.Attribute) else None
+        if receiver is not None and isinstance(func, cst.Attribute) and func.attr.value == "step" and call.args and not is_optimizer_name(receiver):
+            receiver = call.args[0].value  # scaler.step(optimizer)
+        name = dotted_name(receiver) if receiver is not None else None
+        linked = self.file.optimizer_params().get(name or "")
+        return frozenset(linked) if linked else None
+
+    def taint_of(self, expr: cst.BaseExpression, state: PathState) -> frozenset:
+        """Modules whose forward output flows into `expr` with its graph (not through
+        `.detach()`, `.item()` or a number conversion)."""
+        found: set[str] = set()
+        stack: list[cst.CSTNode] = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Call):
+                func = node.func
+                if isinstance(func, cst.Attribute) and func.attr.value in _GRAPH_CUTTING_METHODS:
+                    continue
+                if isinstance(func, cst.Name) and func.value in ("float", "int", "bool"):
+                    continue
+                target = self._forward_target(node, state)
+                if target is not None:
+                    found.add(target[0])
+                for arg in node.args:
+                    key = self.resolve(arg.value, state)
+                    if key is not None:
+                        found.add(key)
+            name = dotted_name(node) if isinstance(node, (cst.Name, cst.Attribute)) else None
+            if name is not None and name in self.taint:
+                found |= self.taint[name]
+            for child in _expression_children(node):
+                stack.append(child)
+        return frozenset(found)
+
+    def _trained_keys(self, state: PathState, sources: Optional[frozenset] = None) -> list[str]:
         forwarded: set[str] = set()
         for region in reversed(self.regions):
             forwarded |= self.grad_forwards.get(id(region.node), set())
             if forwarded:
                 break
+        if sources is not None:
+            forwarded = set(sources)
         links = self.file.optimizer_keys()
         keys = []
         for key in sorted(forwarded - self.frozen):
@@ -1223,14 +1363,16 @@ class _Interpreter:
             grad, entry_grad = frozenset(), False
         if not req.affects_grad:
             grad, entry_grad = frozenset(), False
+        at_call = req.report_at_call or region is caller_region
         if train or grad:
             self.file.facts.eval_forwards.append(EvalForward(
-                req.place, req.subject, region, train, grad, req.affects_grad, req.mode_matters, (here,) + req.via, self.file.next_order(),
+                req.place, req.subject, region, train, grad, req.affects_grad, req.mode_matters, (here,) + req.via,
+                self.file.next_order(), at_call,
             ))
         if self.info is not None and (entry_mode or entry_grad):
             self.requirements.append(ForwardRequirement(
                 req.place, key or req.key, req.subject, region, entry_mode, entry_grad, frozenset(), frozenset(),
-                req.affects_grad, req.mode_matters, (here,) + req.via,
+                req.affects_grad, req.mode_matters, (here,) + req.via, at_call,
             ))
 
     def apply_modes(self, modes: Optional[dict[str, frozenset]], summary: Summary, call: cst.Call, is_self: bool, states: States, base: Optional[States] = None) -> States:

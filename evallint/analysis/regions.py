@@ -58,7 +58,8 @@ def is_optimizer_receiver(node: cst.BaseExpression) -> bool:
 
 
 def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
-    """'backward' / 'step' / 'zero_grad' when the call is a training step, else None."""
+    """'backward' or 'step' when the call is (part of) a training step, else None.
+    `zero_grad()` is not: the torchvision idiom calls it in the evaluation phase too."""
     func = call.func
     if isinstance(func, cst.Attribute):
         attr = func.attr.value
@@ -66,8 +67,6 @@ def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
             return "backward"
         if attr == "step" and (is_optimizer_receiver(func.value) or _is_scaler_step(func.value, call)):
             return "step"
-        if attr == "zero_grad" and is_optimizer_receiver(func.value):
-            return "zero_grad"
     qualified = imports.qualify(func)
     if qualified in ("torch.autograd.backward",):
         return "backward"
@@ -86,9 +85,11 @@ def gather_evidence(
     statements: list[cst.CSTNode] | tuple[cst.CSTNode, ...],
     imports: ImportTable,
     call_trains: Callable[[cst.Call], bool],
+    backward_trains: bool = True,
 ) -> Evidence:
     """One walk over a block: training steps (with the `if` conditions guarding them),
-    metric computation, and any use of gradients."""
+    metric computation, and any use of gradients. `backward()` is a training step only
+    where the file has an optimizer; otherwise it computes a saliency map or an attack."""
     evidence = Evidence()
     stack: list[tuple[cst.CSTNode, tuple[tuple[str, bool], ...]]] = [(s, ()) for s in reversed(statements)]
     while stack:
@@ -97,7 +98,7 @@ def gather_evidence(
             continue
         if isinstance(node, cst.If):
             key = condition_key(node.test)
-            _scan_expression(node.test, evidence, imports, call_trains, guards)
+            _scan_expression(node.test, evidence, imports, call_trains, guards, backward_trains)
             then_guards = guards + ((key[0], key[1]),) if key else guards
             else_guards = guards + ((key[0], not key[1]),) if key else guards
             stack.extend((s, then_guards) for s in reversed(node.body.body))
@@ -111,11 +112,11 @@ def gather_evidence(
             evidence.has_loop = True
         if isinstance(node, cst.SimpleStatementLine):
             for small in node.body:
-                _scan_expression(small, evidence, imports, call_trains, guards)
+                _scan_expression(small, evidence, imports, call_trains, guards, backward_trains)
             continue
         # compound statements: scan their header expressions, then their blocks
         for header in _headers(node):
-            _scan_expression(header, evidence, imports, call_trains, guards)
+            _scan_expression(header, evidence, imports, call_trains, guards, backward_trains)
         for block in _blocks(node):
             stack.append((block, guards))
     return evidence
@@ -148,11 +149,13 @@ def _blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
     return blocks
 
 
-def _scan_expression(root, evidence, imports, call_trains, guards) -> None:
+def _scan_expression(root, evidence, imports, call_trains, guards, backward_trains) -> None:
     for node in iter_nodes(root):
         if isinstance(node, cst.Call):
             kind = training_call_kind(node, imports)
-            if kind is not None or call_trains(node):
+            if kind == "backward" and not backward_trains:
+                evidence.needs_grad = True
+            elif kind is not None or call_trains(node):
                 evidence.training_sites.append((node, guards))
                 evidence.needs_grad = evidence.needs_grad or kind == "backward"
             elif imports.qualify(node.func) in _NEEDS_GRAD_QUALIFIED:

@@ -29,6 +29,9 @@ class ForwardRequirement:
     affects_grad: bool
     mode_matters: bool
     via: tuple[Place, ...] = ()
+    report_at_call: bool = False
+    """The called function is itself an evaluation (or is judged in the caller's region):
+    the call is what evaluates, so a finding belongs at the call."""
 
 
 @dataclass(frozen=True)

@@ -44,18 +44,20 @@ class Rule:
         return textwrap.dedent(cls.__doc__ or "").strip()
 
     # helpers shared by the rules -------------------------------------------------------------
-    def diagnostic(self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str) -> Diagnostic:
-        """Report at `place` when it is in this file, else at the call in this file that
-        leads to it (the other file's line becomes a related location)."""
-        if place.unit is not facts.unit:
-            local = [p for p in via if p.unit is facts.unit]
-            anchor = local[-1] if local else place
-            related = [_related(place, "the forward in the called function")] + related
+    def diagnostic(self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str, *, at_call: bool = False) -> Diagnostic:
+        """Report where the fix goes. A forward inside an evaluation loop or script is
+        reported at the forward. When the evaluation is a called function (`evaluate(model)`)
+        or lives in another file, it is reported at the call in this file that runs it,
+        and the forward becomes a related location."""
+        local_calls = [p for p in via if p.unit is facts.unit]
+        if local_calls and (at_call or place.unit is not facts.unit):
+            anchor = local_calls[-1]
+            where = "" if place.unit is facts.unit else " (in another file)"
+            related = [_related(place, f"the forward in the called function{where}")] + related
+            related.extend(_related(step, "reached through this call") for step in local_calls[:-1])
         else:
             anchor = place
-        for step in via:
-            if step is not anchor and step.unit is facts.unit:
-                related.append(_related(step, "reached through this call"))
+            related.extend(_related(step, "reached through this call") for step in local_calls)
         line, column, end_line, end_column = anchor.position()
         return Diagnostic(facts.path, line, column, end_line, end_column, self.code, message, tuple(related), subject)
 

@@ -108,4 +108,4 @@ class EvalWithAutograd(Rule):
             related = []
             if forward.call.unit is facts.unit:
                 related.append(related_at(Place(forward.region.node, facts.unit), f"the {forward.region.kind.value} starts here"))
-            yield self.diagnostic(facts, forward.call, forward.via, message, related, module)
+            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call)

@@ -121,7 +121,7 @@ class EvalWithoutEvalMode(Rule):
             related = [r for r in (related_for_mode(facts, fact, f"`{module}`") for fact in _ordered(forward.train_facts)) if r]
             if forward.region.node is not None and forward.call.unit is facts.unit:
                 related.append(related_at(_place(facts, forward.region.node), f"the {forward.region.kind.value} starts here"))
-            yield self.diagnostic(facts, forward.call, forward.via, message, related, module)
+            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call)
 
 
 def _ordered(facts: frozenset) -> list:
