@@ -641,6 +641,13 @@ class _Extractor:
                 bindings = self.bind(target_file, _init_of(node), call, ctx)
                 return _Instance(target_file, node, bindings)
             return self.factory(target_file, node, call, ctx)
+        head = dotted.split(".")[0]
+        if head in file.imports:
+            module = file.imports[head][0]
+            return _Found(unresolved=[
+                f"`{dotted}(...)` at {file.path.name}:{line} comes from `{module}`, which is neither a project file "
+                "evallint found nor a library in its table"
+            ])
         return _Found(unresolved=[
             f"`{dotted}(...)` at {file.path.name}:{line} is neither a torch.nn layer, a class or factory "
             "in this project, nor a known torchvision/timm/transformers constructor"

@@ -58,8 +58,8 @@ def verify(diagnostics: list[Diagnostic], seed: int = 0) -> list[VerifiedFinding
         except Exception as exc:  # noqa: BLE001 - a verifier crash is a result, not an abort
             LOG.debug("verifier crashed on %s", diagnostic, exc_info=True)
             message = f"verifier crashed: {type(exc).__name__}: {exc}"
-            out.append(VerifiedFinding(diagnostic, "error", {"subject": diagnostic.subject, "error": message,
-                                                               "summary": message}, message))
+            evidence = {"subject": diagnostic.subject, "error": message, "summary": message}
+            out.append(VerifiedFinding(diagnostic, "error", evidence, message))
     return out
 
 

@@ -143,7 +143,7 @@ def test_unknown_constructor_is_unresolved_with_a_reason(tmp_path: Path) -> None
     """)
     result = extract_layers(path, "model", line_of(path, "# flagged"))
     assert not result.complete and not result.layers
-    assert "build_model(...)" in result.unresolved[0]
+    assert "`build_model(...)` at x.py:3 comes from `mylib.build_model`" in result.unresolved[0]
 
 
 def test_project_factory_function_is_followed(tmp_path: Path) -> None:
