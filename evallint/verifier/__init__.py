@@ -1,14 +1,26 @@
 """evallint's runtime verifier (extra `verify`): numbers for EVL001/EVL002/EVL003 findings.
 
-Imports numpy and torch; nothing outside this package may import it eagerly (the CLI imports
-it lazily). Public API: `verify`, `VerifiedFinding`, `VERDICTS`, `write_plots`.
+Public API: `verify`, `VerifiedFinding`, `VERDICTS`, `write_plots`. They are loaded lazily
+(PEP 562) so that `evallint.verifier.layers`, which needs only LibCST, imports without
+numpy/torch; nothing outside this package may import it eagerly (the CLI imports it lazily).
 """
 
 from __future__ import annotations
 
-from evallint.verifier.verdict import VERDICTS, VerifiedFinding, verify
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evallint.verifier.verdict import VERDICTS, VerifiedFinding, verify
 
 __all__ = ["VERDICTS", "VerifiedFinding", "verify", "write_plots"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("VERDICTS", "VerifiedFinding", "verify"):
+        from evallint.verifier import verdict
+
+        return getattr(verdict, name)
+    raise AttributeError(f"module 'evallint.verifier' has no attribute {name!r}")
 
 
 def write_plots(findings: list[VerifiedFinding], directory: str) -> list[str]:
