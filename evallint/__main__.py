@@ -1,0 +1,5 @@
+"""`python -m evallint` is the `evallint` command."""
+
+from evallint.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""The `evallint` command: lint (default), rules, explain, debug.
+
+Exit status: 0 clean, 1 findings, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+from evallint import __version__
+from evallint.engine.config import Config, ConfigError, load_config
+from evallint.engine.run import lint_paths
+from evallint.report import format_github, format_json, format_sarif, format_statistics, format_text
+from evallint.rules import RULES, RULES_BY_CODE
+
+SUBCOMMANDS = ("check", "rules", "explain", "debug")
+FORMATTERS = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}
+
+
+class UsageError(Exception):
+    """Bad arguments: one line on stderr, exit status 2."""
+
+
+def _codes(value: str) -> tuple[str, ...]:
+    codes = tuple(c.strip().upper() for c in value.split(",") if c.strip())
+    for code in codes:
+        if not code.startswith("EVL") or not code[3:].isdigit() and code[3:]:
+            raise argparse.ArgumentTypeError(f"not an evallint code or prefix: {code!r}")
+    return codes
+
+
+def _lint_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evallint",
+        description="Find PyTorch evaluation/training mode and autograd mistakes.",
+        epilog="Other commands: `evallint rules`, `evallint explain CODE`, `evallint debug --flow FILE`.",
+    )
+    parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)")
+    parser.add_argument("--format", choices=sorted(FORMATTERS), default="text", help="output format (default: text)")
+    parser.add_argument("--select", type=_codes, help="only these codes or prefixes, e.g. EVL001,EVL002")
+    parser.add_argument("--ignore", type=_codes, help="skip these codes or prefixes")
+    parser.add_argument("--show-source", action="store_true", help="show the source line and related locations")
+    parser.add_argument("--statistics", action="store_true", help="print a count per code")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+    parser.add_argument("--version", action="version", version=f"evallint {__version__}")
+    return parser
+
+
+def _lint(argv: Sequence[str]) -> int:
+    args = _lint_parser().parse_args(argv)
+    for path in args.paths:
+        if not Path(path).exists():
+            raise UsageError(f"{path}: no such file or directory")
+    config: Optional[Config] = None
+    if args.select or args.ignore:
+        base = load_config(Path(args.paths[0]))
+        config = dataclasses.replace(base, select=args.select or base.select, ignore=args.ignore or base.ignore)
+    diagnostics = lint_paths(args.paths, config)
+    if args.format == "text":
+        out = format_text(diagnostics, show_source=args.show_source)
+    else:
+        out = FORMATTERS[args.format](diagnostics)
+    sys.stdout.write(out)
+    if args.statistics:
+        sys.stdout.write(format_statistics(diagnostics))
+    if args.format == "text" and not args.quiet:
+        files = len({d.path for d in diagnostics})
+        if diagnostics:
+            noun = "finding" if len(diagnostics) == 1 else "findings"
+            print(f"Found {len(diagnostics)} {noun} in {files} file{'s' if files != 1 else ''}. `evallint explain CODE` says why and how to fix.")
+        else:
+            print("All checks passed.")
+    return 0 if not diagnostics or args.exit_zero else 1
+
+
+def _rules(argv: Sequence[str]) -> int:
+    argparse.ArgumentParser(prog="evallint rules", description="List every rule.").parse_args(argv)
+    width = max(len(rule.name) for rule in RULES)
+    for rule in RULES:
+        print(f"{rule.code}  {rule.name:<{width}}  {rule.summary}")
+    return 0
+
+
+def _explain(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="evallint explain", description="Print a rule's documentation.")
+    parser.add_argument("code")
+    args = parser.parse_args(argv)
+    rule = RULES_BY_CODE.get(args.code.upper())
+    if rule is None:
+        raise UsageError(f"unknown rule {args.code!r}; `evallint rules` lists them")
+    print(f"# {rule.code} {rule.name}\n\n{rule.summary}.\n\n{rule.documentation()}")
+    return 0
+
+
+def _debug(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="evallint debug", description="Show what the analysis infers.")
+    parser.add_argument("--flow", required=True, metavar="FILE", help="print mode and grad state per statement, and function summaries")
+    args = parser.parse_args(argv)
+    from evallint.engine.debug import render_flow
+
+    sys.stdout.write(render_flow(Path(args.flow)))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else "check"
+    rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
+    handler = {"check": _lint, "rules": _rules, "explain": _explain, "debug": _debug}[command]
+    try:
+        return handler(rest)
+    except (UsageError, ConfigError) as exc:
+        print(f"evallint: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,66 @@
+"""`evallint debug --flow FILE`: the analysis' facts per statement, to trace a finding
+(or a missing one) back to the fact that caused it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+
+from evallint.analysis.interpreter import FileAnalysis, code_of
+from evallint.analysis.lattice import PathState
+from evallint.engine.config import ConfigError
+from evallint.engine.run import _Project, analyse_source
+from evallint.source.parse import ParseFailure
+from evallint.source.text import DecodeError, decode_source
+
+
+def _describe_state(state: PathState) -> str:
+    parts = []
+    for key, facts in state.modes:
+        modes = "|".join(sorted({f.mode.value for f in facts}))
+        parts.append(f"{key}={modes}")
+    grads = "|".join(sorted({g.grad.value for g in state.grad}))
+    parts.append(f"grad={grads}")
+    if state.assumptions:
+        parts.append("assuming " + ", ".join(f"{'' if v else 'not '}{c}" for c, v in sorted(state.assumptions)))
+    return " ".join(parts)
+
+
+def render_flow(path: Path) -> str:
+    try:
+        source = decode_source(path.read_bytes())
+    except (OSError, DecodeError) as exc:
+        raise ConfigError(path, None, f"cannot read: {exc}") from None
+    analysis = analyse_source(source, str(path), project=_Project(), record_flow=True)
+    if isinstance(analysis, ParseFailure):
+        return f"{path}:{analysis.line}:{analysis.column}: cannot parse: {analysis.reason}\n"
+    return _render(analysis)
+
+
+def _render(analysis: FileAnalysis) -> str:
+    lines: list[str] = []
+    current = None
+    for function, statement, states in analysis.facts.flow:
+        if function != current:
+            lines.append(f"\n== {function} ==")
+            current = function
+        line = analysis.locate(statement)[0]
+        text = code_of(statement).strip().splitlines()[0] if not isinstance(statement, cst.SimpleStatementLine) else code_of(statement).strip()
+        lines.append(f"{line:>5}  {text[:70]}")
+        for state in dict.fromkeys(states):
+            lines.append(f"         {_describe_state(state)}")
+    lines.append("\n== function summaries ==")
+    for name, summary in analysis.facts.summaries.items():
+        lines.append(summary.describe() if summary is not None else f"{name}: (recursive, not summarised)")
+    lines.append("\n== evaluation forwards ==")
+    for forward in analysis.facts.eval_forwards:
+        line = forward.call.position()[0]
+        lines.append(
+            f"{forward.call.path}:{line} {forward.subject} in {forward.region.description}: "
+            f"train={sorted(repr(f) for f in forward.train_facts)} grad={sorted(repr(g) for g in forward.grad_facts)}"
+        )
+    lines.append("\n== training steps ==")
+    for step in analysis.facts.training_steps:
+        lines.append(f"{step.site.path}:{step.site.position()[0]} {step.subject} eval from {sorted(repr(f) for f in step.eval_facts)}")
+    return "\n".join(lines).lstrip("\n") + "\n"
