@@ -18,7 +18,7 @@ from evallint.engine.run import lint_paths
 from evallint.report import format_github, format_json, format_sarif, format_statistics, format_text
 from evallint.rules import RULES, RULES_BY_CODE
 
-SUBCOMMANDS = ("check", "rules", "explain", "debug")
+SUBCOMMANDS = ("check", "verify", "rules", "explain", "debug")
 FORMATTERS = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}
 
 
@@ -48,12 +48,17 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--statistics", action="store_true", help="print a count per code")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+    verify = parser.add_argument_group("runtime verification (needs the `verify` extra: numpy, torch)")
+    verify.add_argument("--verify", action="store_true", help="confirm each finding by running the flagged layers")
+    verify.add_argument("--fail-on", choices=("any", "confirmed"), default="any", help="with --verify: exit 1 only for confirmed findings")
+    verify.add_argument("--plot", metavar="DIR", help="with --verify: write one PNG per confirmed finding to DIR")
     parser.add_argument("--version", action="version", version=f"evallint {__version__}")
     return parser
 
 
-def _lint(argv: Sequence[str]) -> int:
+def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
     args = _lint_parser().parse_args(argv)
+    args.verify = args.verify or verify
     for path in args.paths:
         if not Path(path).exists():
             raise UsageError(f"{path}: no such file or directory")
@@ -62,6 +67,8 @@ def _lint(argv: Sequence[str]) -> int:
         base = load_config(Path(args.paths[0]))
         config = dataclasses.replace(base, select=args.select or base.select, ignore=args.ignore or base.ignore)
     diagnostics = lint_paths(args.paths, config)
+    if args.verify:
+        return _verify_and_report(diagnostics, args)
     if args.format == "text":
         out = format_text(diagnostics, show_source=args.show_source)
     else:
@@ -77,6 +84,43 @@ def _lint(argv: Sequence[str]) -> int:
         else:
             print("All checks passed.")
     return 0 if not diagnostics or args.exit_zero else 1
+
+
+def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
+    """Lint, then give every EVL001-003 finding a verdict measured with real layers."""
+    try:
+        from evallint.verifier import verify, write_plots
+    except ImportError as exc:  # pragma: no cover - depends on the extra
+        raise UsageError(f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}") from None
+    try:
+        verified = verify(diagnostics)
+    except ImportError as exc:
+        raise UsageError(f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}") from None
+    verdicts = {id(v.diagnostic): v for v in verified}
+    if args.format == "json":
+        import json
+
+        objects = [verdicts[id(d)].to_json() if id(d) in verdicts else d.to_json() for d in diagnostics]
+        sys.stdout.write(json.dumps(objects, indent=2) + "\n")
+    else:
+        for diagnostic in diagnostics:
+            sys.stdout.write(format_text([diagnostic], show_source=args.show_source))
+            found = verdicts.get(id(diagnostic))
+            if found is not None:
+                print(f"    verdict: {found.verdict}: {found.summary}")
+    if args.plot:
+        for written in write_plots(verified, args.plot):
+            print(f"wrote {written}", file=sys.stderr)
+    if args.fail_on == "confirmed":
+        failing = [v for v in verified if v.verdict == "confirmed"]
+    else:
+        failing = [d for d in diagnostics if id(d) not in verdicts or verdicts[id(d)].verdict != "not-affected"]
+    if args.format == "text" and not args.quiet:
+        counts: dict[str, int] = {}
+        for v in verified:
+            counts[v.verdict] = counts.get(v.verdict, 0) + 1
+        print(f"Found {len(diagnostics)} findings; verdicts: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"))
+    return 1 if failing and not args.exit_zero else 0
 
 
 def _rules(argv: Sequence[str]) -> int:
@@ -112,7 +156,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else "check"
     rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
-    handler = {"check": _lint, "rules": _rules, "explain": _explain, "debug": _debug}[command]
+    handler = {
+        "check": _lint, "verify": lambda rest: _lint(rest, verify=True), "rules": _rules, "explain": _explain, "debug": _debug,
+    }[command]
     try:
         return handler(rest)
     except (UsageError, ConfigError) as exc:

@@ -1337,7 +1337,7 @@ class _Interpreter:
                 key = self._map_argument(summary, req.key, call, is_self, state)
                 if key is not None:
                     region_here = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
-                    self._record_training(call, key, code_of(call.func), region_here, (state,))
+                    self._record_training(call, key, key, region_here, (state,))
         states = self.apply_modes(summary.exit_modes, summary, call, is_self, states)
         return states
 

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import libcst as cst
 
-from evallint.analysis.facts import ModuleFacts, Place
+from evallint.analysis.facts import EvalForward, ModuleFacts, Place
 from evallint.analysis.lattice import ModeFact, Origin
 from evallint.diagnostics import Diagnostic, Related
 
@@ -23,6 +23,8 @@ class Example:
 
     code: str
     lines: tuple[int, ...] = ()
+    also: tuple[tuple[int, str], ...] = ()
+    """Findings of other rules the example also (rightly) produces."""
 
     @property
     def source(self) -> str:
@@ -82,6 +84,18 @@ def related_for_mode(facts: ModuleFacts, fact: ModeFact, what: str) -> Related |
 
 def related_at(place: Place, message: str) -> Related:
     return _related(place, message)
+
+
+def where_evaluated(forward: EvalForward) -> str:
+    """'the evaluation in `evaluate()`' when reported at a call, else the region itself."""
+    if forward.report_at_call and forward.via:
+        call = forward.via[-1].node
+        if isinstance(call, cst.Call):
+            return f"the {forward.region.kind.value} that `{_CODEGEN.code_for_node(call.func)}()` runs"
+    return f"this {forward.region.kind.value} ({forward.region.description})"
+
+
+_CODEGEN = cst.Module([])
 
 
 def receiver_text(subject: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from evallint.analysis.facts import ModuleFacts, Place
 from evallint.diagnostics import Diagnostic
-from evallint.rules.base import Example, Rule, receiver_text, related_at
+from evallint.rules.base import Example, Rule, receiver_text, related_at, where_evaluated
 
 
 class EvalWithAutograd(Rule):
@@ -101,7 +101,7 @@ class EvalWithAutograd(Rule):
             seen.add(dedupe)
             module = receiver_text(forward.subject)
             message = (
-                f"`{module}` runs with autograd on in this {forward.region.kind.value} ({forward.region.description}): "
+                f"`{module}` runs with autograd on in {where_evaluated(forward)}: "
                 f"every activation is kept for a backward pass that never comes (16-35x the memory); "
                 f"wrap it in `with torch.no_grad():` (eval() does not disable autograd)"
             )

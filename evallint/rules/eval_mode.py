@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from evallint.analysis.facts import ModuleFacts
 from evallint.diagnostics import Diagnostic
-from evallint.rules.base import Example, Rule, receiver_text, related_at, related_for_mode
+from evallint.rules.base import Example, Rule, receiver_text, related_at, where_evaluated, related_for_mode
 
 
 class EvalWithoutEvalMode(Rule):
@@ -114,7 +114,7 @@ class EvalWithoutEvalMode(Rule):
             seen.add(dedupe)
             module = receiver_text(forward.subject)
             message = (
-                f"`{module}` may be in training mode in this {forward.region.kind.value} ({forward.region.description}): "
+                f"`{module}` may be in training mode in {where_evaluated(forward)}: "
                 f"Dropout keeps dropping and BatchNorm uses batch statistics and overwrites its running stats with evaluation data; "
                 f"call `{module}.eval()` before evaluating"
             )
