@@ -93,6 +93,7 @@ def lint_source(
     except Exception as exc:  # a bug in evallint must not stop the other files
         LOG.debug("internal error on %s", path, exc_info=True)
         found = [_error(path, 1, 1, f"internal error: {type(exc).__name__}: {exc}")]
+    found = [d for d in found if d.code != PARSE_ERROR_CODE or config.is_enabled(d.code, path)]
     if apply_suppressions and found:
         table = suppressions(source)
         found = [d for d in found if not is_suppressed(d, table)]
