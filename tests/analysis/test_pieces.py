@@ -1,0 +1,161 @@
+"""The analysis' pieces on their own: lattice joins, conditions, imports, regions,
+evaluation order, and function summaries. A wrong finding is traced to one of these."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+
+from evallint.analysis.conditions import condition_key
+from evallint.analysis.interpreter import FileAnalysis
+from evallint.analysis.lattice import MAX_PATHS, Grad, GradFact, Mode, ModeFact, Origin, PathState, merge_two, normalize
+from evallint.analysis.regions import RegionKind, classify_block, gather_evidence, mentions_eval_data
+from evallint.analysis.symbols import collect_imports
+from evallint.analysis.vocabulary import words
+from evallint.analysis.walk import calls_in_evaluation_order
+
+TRAIN = ModeFact(Mode.TRAIN, Origin.CONSTRUCTED)
+EVAL = ModeFact(Mode.EVAL, Origin.SWITCHED)
+
+
+def analyse(code: str, path: str = "script.py") -> FileAnalysis:
+    source = textwrap.dedent(code)
+    return FileAnalysis(cst.parse_module(source), path, source=source)
+
+
+# -- lattice ---------------------------------------------------------------------------------
+def test_join_keeps_every_possible_mode_and_grad() -> None:
+    a = PathState().with_mode("model", {TRAIN})
+    b = PathState().with_mode("model", {EVAL}).with_grad(frozenset({GradFact(Grad.OFF)}))
+    joined = merge_two(a, b)
+    assert joined.mode_of("model") == {TRAIN, EVAL}
+    assert {g.grad for g in joined.grad} == {Grad.ON, Grad.OFF}
+
+
+def test_join_keeps_only_aliases_both_paths_agree_on() -> None:
+    a = PathState().with_alias("net", "model").with_alias("x", "model")
+    b = PathState().with_alias("net", "model").with_alias("x", "other")
+    assert merge_two(a, b).aliases == (("net", "model"),)
+
+
+def test_paths_with_different_assumptions_stay_apart_up_to_a_bound() -> None:
+    train = PathState().assuming("phase == 'train'", True).with_mode("m", {TRAIN})
+    evaluate = PathState().assuming("phase == 'train'", False).with_mode("m", {EVAL})
+    assert len(normalize([train, evaluate])) == 2
+    many = [PathState().assuming(f"flag{i}", True) for i in range(MAX_PATHS + 1)]
+    assert len(normalize(many)) == 1
+
+
+def test_reassigning_a_variable_forgets_conditions_on_it() -> None:
+    state = PathState().assuming("phase == 'train'", True).assuming("epoch_done", False)
+    assert state.forgetting("phase").assumptions == frozenset({("epoch_done", False)})
+
+
+# -- conditions and names --------------------------------------------------------------------
+def test_condition_keys_normalise_negation() -> None:
+    key = lambda text: condition_key(cst.parse_expression(text))  # noqa: E731
+    assert key("phase == 'train'") == ("phase == 'train'", True)
+    assert key('phase != "train"') == ("phase == 'train'", False)
+    assert key("not self.training") == ("self.training", False)
+    assert key("a + b > 3") is None
+
+
+def test_words_are_whole_words_not_substrings() -> None:
+    assert "val" in words("val_loader") and "test" in words("testLoader")
+    assert "val" not in words("interval") and "test" not in words("latest")
+    expression = cst.parse_expression
+    assert mentions_eval_data(expression("tqdm(loaders['valid'])"))
+    assert not mentions_eval_data(expression("enumerate(interval_batches)"))
+
+
+def test_imports_qualify_aliases() -> None:
+    table = collect_imports(cst.parse_module("import torch as T\nfrom torch import no_grad as ng\nimport torch.nn as nn\n"))
+    assert table.qualify(cst.parse_expression("T.no_grad")) == "torch.no_grad"
+    assert table.qualify(cst.parse_expression("ng")) == "torch.no_grad"
+    assert table.qualify(cst.parse_expression("nn.Dropout")) == "torch.nn.Dropout"
+
+
+def test_calls_come_in_evaluation_order() -> None:
+    statement = cst.parse_statement("out = head(model(x)).mean(dim=f(y))")
+    order = [cst.Module([]).code_for_node(c.func) for c in calls_in_evaluation_order(statement)]
+    assert order == ["model", "head", "f", "head(model(x)).mean"]
+
+
+# -- regions ---------------------------------------------------------------------------------
+def _region(code: str, eval_by_name: bool = False):
+    module = cst.parse_module(textwrap.dedent(code))
+    imports = collect_imports(module)
+    evidence = gather_evidence(module.body, imports, lambda call: False)
+    return classify_block(module, "block", evidence, eval_by_name=eval_by_name, eval_by_metrics=True)
+
+
+def test_training_evidence_wins_over_names() -> None:
+    assert _region("loss = model(x).sum()\nloss.backward()\noptimizer.step()\n", eval_by_name=True).kind is RegionKind.TRAIN
+
+
+def test_training_under_one_flag_is_mixed() -> None:
+    region = _region("out = model(x)\nif phase == 'train':\n    loss.backward()\n    optimizer.step()\n")
+    assert (region.kind, region.condition, region.trains_when) == (RegionKind.MIXED, "phase == 'train'", True)
+
+
+def test_metrics_without_training_make_an_evaluation_and_grad_use_is_seen() -> None:
+    assert _region("correct += (model(x).argmax(1) == y).sum()\n").kind is RegionKind.EVAL
+    assert _region("x.requires_grad_()\ns = model(x)\ng = torch.autograd.grad(s, x)\n", eval_by_name=True).needs_grad
+
+
+# -- summaries -------------------------------------------------------------------------------
+def test_summary_of_a_validate_helper() -> None:
+    analysis = analyse("""
+        import torch
+        def validate(model, loader):
+            model.eval()
+            with torch.no_grad():
+                for x, y in loader:
+                    model(x)
+    """)
+    summary = analysis.summaries["validate"]
+    assert {f.mode for f in summary.exit_modes["model"]} == {Mode.EVAL}
+    assert summary.forwards == [] or all(not r.mode_from_entry for r in summary.forwards)
+
+
+def test_summary_of_the_restore_idiom_is_identity() -> None:
+    analysis = analyse("""
+        import torch
+        def sample(model, z):
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                out = model(z)
+            model.train(was_training)
+            return out
+    """)
+    assert {f.mode for f in analysis.summaries["sample"].exit_modes["model"]} == {Mode.ENTRY}
+
+
+def test_summary_requires_the_callers_mode_and_grad() -> None:
+    analysis = analyse("""
+        import torch
+        def evaluate(model, loader):
+            for x, y in loader:
+                model(x)
+    """)
+    (requirement,) = analysis.summaries["evaluate"].forwards
+    assert requirement.mode_from_entry and requirement.grad_from_entry
+    assert requirement.region.kind is RegionKind.EVAL
+
+
+def test_epoch_loop_fixpoint_carries_eval_into_the_next_epoch() -> None:
+    analysis = analyse("""
+        import torch
+        model = torch.nn.Dropout(0.5)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for epoch in range(3):
+            for x in train_loader:
+                loss = model(x).sum()
+                loss.backward()
+                optimizer.step()
+            model.eval()
+    """)
+    (step,) = analysis.facts.training_steps
+    assert {f.mode for f in step.eval_facts} == {Mode.EVAL}
