@@ -19,6 +19,7 @@ import libcst as cst
 
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.facts import EvalForward, ModuleFacts, Place, TrainingStep, UnitRef
+from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.lattice import (
     ENTRY_GRAD,
     ENTRY_MODE,
@@ -134,12 +135,14 @@ class FileAnalysis:
         path: str,
         *,
         source: str = "",
+        options: AnalysisOptions = AnalysisOptions(),
         project: Optional["ProjectIndex"] = None,
         record_flow: bool = False,
         judge_uncalled: bool = True,
     ) -> None:
         self.module = module
         self.path = path
+        self.options = options
         self._source = source
         self._has_optimizer: Optional[bool] = None
         self.project = project
@@ -225,7 +228,7 @@ class FileAnalysis:
         """A function nobody here calls: its entry state is unknown, so a forward that
         depends on it is judged as possibly in training mode with autograd on, provided the
         function runs a data loop itself (a per-batch helper is left to its callers)."""
-        if summary.framework_hook:
+        if summary.framework_hook or summary.qualname.split(".")[-1] in self.options.framework_hooks:
             return
         for req in summary.forwards:
             if req.region.kind is not RegionKind.EVAL or not req.region.has_data_loop:
@@ -276,6 +279,10 @@ class FileAnalysis:
                 if summary is not None:
                     return summary, False
             return None
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and self.project is not None and self.imports.is_imported(func.value.value):
+            # `engine.train_one_epoch(...)` after `import engine` / `from . import engine`
+            summary = self.project.summary(self.path, self.imports.module_path(func.value.value), func.attr.value)
+            return (summary, False) if summary is not None else None
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
             owner = scope.owner if scope is not None else None
             while scope is not None and owner is None:
@@ -385,6 +392,11 @@ class FileAnalysis:
                     owners.add(name)
         return owners
 
+
+_NOT_MODULE_PRETRAINED = ("Tokenizer", "Processor", "Config", "Extractor", "Scheduler", "Pipeline", "tokenizer", "processor", "config")
+"""`from_pretrained` owners that load something other than a model."""
+_NOT_MODULE_CLASS_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics")
+"""Module classes that compute a loss or a metric: calling one is not a model forward."""
 
 _GRAPH_CUTTING_METHODS = frozenset({"detach", "detach_", "item", "tolist", "numpy", "data"})
 
@@ -542,7 +554,7 @@ class _Interpreter:
         else:
             evidence = self.file.block_evidence(info.node, self.body, info)
             name_words = words(info.name)
-            by_name = bool(name_words & EVAL_FUNCTION_WORDS)
+            by_name = bool(name_words & (EVAL_FUNCTION_WORDS | self.file.options.eval_words))
             if by_name and self.file.is_pytest_file and info.name.startswith("test"):
                 by_name = False
             region = classify_block(info.node, f"function {info.name}()", evidence, eval_by_name=by_name, eval_by_metrics=False)
@@ -761,7 +773,7 @@ class _Interpreter:
     def loop(self, node: cst.For | cst.While, states: States) -> Flow:
         if isinstance(node, cst.For):
             states = self.expression(node.iter, states)
-            eval_data = mentions_eval_data(node.iter)
+            eval_data = mentions_eval_data(node.iter, self.file.options.eval_words)
             description = f"loop over {code_of(node.iter)}"
             metric_loop = not iterates_range(node.iter)
         else:
@@ -950,6 +962,10 @@ class _Interpreter:
                     self.file.mode_independent.add(self._key_id(key))
                 else:
                     self.file.mode_independent.discard(self._key_id(key))
+            elif isinstance(value, cst.Call) and self._unknown_module_source(name, value, state):
+                state = state.with_alias(name, name).with_mode(name, {
+                    ModeFact(Mode.TRAIN, Origin.LOADED, value), ModeFact(Mode.EVAL, Origin.LOADED, value),
+                })
             elif state.key_of(name) is not None:
                 state = state.with_alias(name, None)
             result.append(state)
@@ -958,6 +974,14 @@ class _Interpreter:
                 if owner is not None and not owner.is_module:
                     self.instances[name] = owner
         return tuple(result)
+
+    def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
+        """`model = get_model(cfg)`: a call we cannot follow, into a variable that the code
+        treats as a module (`model.parameters()` elsewhere) or names like one. Its mode is
+        unknown: it may be in training mode."""
+        if self._forward_target(value, state) is not None:
+            return False
+        return name in self.evidence_names or (looks_like_module_name(name) and "." not in name)
 
     def _key_id(self, key: str) -> str:
         return f"{self.info.qualname if self.info else ''}::{key}"
@@ -1035,14 +1059,19 @@ class _Interpreter:
         last = qualified.split(".")[-1]
         fresh = frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)})
         if isinstance(func, cst.Attribute) and func.attr.value in PRETRAINED_LOADERS:
+            owner = dotted_name(func.value) or ""
+            if any(part in owner for part in _NOT_MODULE_PRETRAINED):
+                return None
             return frozenset({ModeFact(Mode.EVAL, Origin.LOADED, call)}), True
+        if last.endswith(_NOT_MODULE_CLASS_SUFFIXES):
+            return None
         if qualified.startswith("torch.nn.") and qualified.count(".") == 2:
             if last in STATELESS_LAYERS or last.endswith(MODE_INDEPENDENT_SUFFIXES) or not last[:1].isupper():
                 return None
             if last in MODE_DEPENDENT_LAYERS or last in CONTAINER_LAYERS:
                 return fresh, True
             return fresh, False
-        if qualified.startswith(LIBRARY_FACTORIES):
+        if qualified.startswith(LIBRARY_FACTORIES) or qualified in self.file.options.module_factories:
             return fresh, True
         if qualified in self.file.classes and self.file.classes[qualified].is_module:
             return fresh, True
@@ -1402,8 +1431,9 @@ class ProjectIndex:
     """Other files of the same project that a linted file imports from, analysed on demand
     and cached by path and content, so `from engine import evaluate` is understood."""
 
-    def __init__(self, read: Callable[[Path], Optional[cst.Module]]) -> None:
+    def __init__(self, read: Callable[[Path], Optional[cst.Module]], options: AnalysisOptions = AnalysisOptions()) -> None:
         self._read = read
+        self.options = options
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
 
     def _locate(self, importer: str, module: str) -> Optional[Path]:
@@ -1429,7 +1459,7 @@ class ProjectIndex:
             self._analyses[path] = None  # guards import cycles
             tree = self._read(path)
             if tree is not None:
-                self._analyses[path] = FileAnalysis(tree, str(path), source=tree.code, project=self, judge_uncalled=False)
+                self._analyses[path] = FileAnalysis(tree, str(path), source=tree.code, options=self.options, project=self, judge_uncalled=False)
         return self._analyses[path]
 
     def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:

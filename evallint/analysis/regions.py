@@ -186,16 +186,17 @@ def _is_false_arg(call: cst.Call) -> bool:
     return bool(call.args) and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False"
 
 
-def mentions_eval_data(expression: cst.BaseExpression) -> bool:
+def mentions_eval_data(expression: cst.BaseExpression, extra_words: frozenset[str] = frozenset()) -> bool:
     """True when a loop's iterable names evaluation data (val_loader, loaders['test'], ...)."""
+    vocabulary = EVAL_DATA_WORDS | extra_words if extra_words else EVAL_DATA_WORDS
     for node in iter_nodes(expression):
-        if isinstance(node, cst.Name) and words(node.value) & EVAL_DATA_WORDS:
+        if isinstance(node, cst.Name) and words(node.value) & vocabulary:
             return True
-        if isinstance(node, cst.Attribute) and words(node.attr.value) & EVAL_DATA_WORDS:
+        if isinstance(node, cst.Attribute) and words(node.attr.value) & vocabulary:
             return True
         if isinstance(node, cst.SimpleString):
             text = node.value.strip("'\"bruBRU")
-            if words(text) & EVAL_DATA_WORDS:
+            if words(text) & vocabulary:
                 return True
     return False
 

@@ -67,6 +67,15 @@ class ImportTable:
             return name
         return f"{target}.{rest}" if rest else target
 
+    def module_path(self, local: str) -> str:
+        """The module a local name refers to, relative dots kept: `from . import engine` -> `.engine`."""
+        target = self._names.get(local, local)
+        if local in self.modules_from:
+            base = self.modules_from[local]
+            name = target.split(".")[-1]
+            return f"{base}{name}" if base.endswith(".") or not base else f"{base}.{name}"
+        return target
+
     def is_imported(self, local: str) -> bool:
         return local in self._names
 

@@ -15,6 +15,7 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.interpreter import FileAnalysis, ProjectIndex
+from evallint.analysis.options import AnalysisOptions
 from evallint.diagnostics import Diagnostic
 from evallint.engine.config import Config, load_config
 from evallint.rules import PARSE_ERROR_CODE, RULES
@@ -44,8 +45,8 @@ def _error(path: str, line: int, column: int, message: str) -> Diagnostic:
 class _Project(ProjectIndex):
     """Project files read from disk once per run."""
 
-    def __init__(self) -> None:
-        super().__init__(self._parse_file)
+    def __init__(self, options: AnalysisOptions = AnalysisOptions()) -> None:
+        super().__init__(self._parse_file, options)
 
     @staticmethod
     def _parse_file(path: Path) -> Optional[cst.Module]:
@@ -57,12 +58,22 @@ class _Project(ProjectIndex):
         return None if isinstance(tree, ParseFailure) else tree
 
 
-def analyse_source(source: str, path: str, *, project: Optional[ProjectIndex] = None, record_flow: bool = False) -> FileAnalysis | ParseFailure:
+def analysis_options(config: Config) -> AnalysisOptions:
+    return AnalysisOptions(
+        eval_words=frozenset(w.lower() for w in config.eval_names),
+        module_factories=config.module_factories,
+        framework_hooks=frozenset(config.mode_switching_hooks),
+    )
+
+
+def analyse_source(
+    source: str, path: str, *, project: Optional[ProjectIndex] = None, record_flow: bool = False, options: AnalysisOptions = AnalysisOptions(),
+) -> FileAnalysis | ParseFailure:
     """Parse and analyse one file: the facts every rule and `debug --flow` read."""
     tree = parse_module(source)
     if isinstance(tree, ParseFailure):
         return tree
-    return FileAnalysis(tree, path, source=source, project=project, record_flow=record_flow)
+    return FileAnalysis(tree, path, source=source, options=options, project=project, record_flow=record_flow)
 
 
 def lint_source(
@@ -77,10 +88,11 @@ def lint_source(
     config = config or Config()
     if not may_have_findings(source):
         return []
+    options = analysis_options(config)
     if project is None and not path.startswith("<"):
-        project = _Project()
+        project = _Project(options)
     try:
-        analysis = analyse_source(source, path, project=project)
+        analysis = analyse_source(source, path, project=project, options=options)
         if isinstance(analysis, ParseFailure):
             found = [_error(path, analysis.line, analysis.column, f"cannot parse: {analysis.reason}")]
         else:
