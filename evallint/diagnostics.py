@@ -8,7 +8,7 @@ verifier, which only reads diagnostics) can depend on it. The JSON shape produce
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,32 @@ class Related:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Replace the text from (line, column) up to, not including, (end_line, end_column).
+    1-based lines and columns (columns count code points). An insertion has start == end."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "column": self.column, "end_line": self.end_line, "end_column": self.end_column, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A certain fix: one or more non-overlapping edits to the file the finding is in."""
+
+    description: str
+    edits: tuple[Edit, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"description": self.description, "edits": [e.to_json() for e in self.edits]}
+
+
+@dataclass(frozen=True)
 class Diagnostic:
     """One finding. Lines and columns are 1-based; `end_*` is exclusive of nothing (inclusive end)."""
 
@@ -38,6 +64,8 @@ class Diagnostic:
     related: tuple[Related, ...] = ()
     subject: str = field(default="", compare=False)
     """The module expression the finding is about (``model``, ``self.net``); empty if none."""
+    fix: Optional[Fix] = field(default=None, compare=False)
+    """Present only when fixes were asked for (`lint_source(..., fixes=True)`) and certain."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +77,7 @@ class Diagnostic:
             "code": self.code,
             "message": self.message,
             "related": [r.to_json() for r in self.related],
+            **({"fix": self.fix.to_json()} if self.fix is not None else {}),
         }
 
     def sort_key(self) -> tuple[str, int, int, str]:
