@@ -80,3 +80,8 @@ class ModuleFacts:
     flow: list[tuple[str, cst.CSTNode, tuple]] = field(default_factory=list)
     """(function name, statement, path states) for `evallint debug --flow`; filled on request."""
     summaries: dict[str, object] = field(default_factory=dict)
+    want_fixes: bool = False
+    tree: Optional[cst.Module] = None
+    source: str = ""
+    torch_names: tuple[Optional[str], Optional[str]] = (None, None)
+    """(local name of `torch`, local name of `no_grad` imported from torch), for fixes."""

@@ -149,8 +149,9 @@ class FileAnalysis:
         self.record_flow = record_flow
         self._positions: Optional[dict] = None
         self.unit = UnitRef(path, self.locate)
-        self.facts = ModuleFacts(path, self.unit)
+        self.facts = ModuleFacts(path, self.unit, tree=module, source=source)
         self.imports: ImportTable = collect_imports(module)
+        self.facts.torch_names = (self.imports.local_name_of("torch"), self.imports.local_name_of("torch.no_grad"))
         self.functions, self.classes = collect_definitions(module, self.imports)
         self.summaries: dict[str, Optional[Summary]] = {}
         self.call_counts: dict[str, int] = {}

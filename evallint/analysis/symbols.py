@@ -76,6 +76,13 @@ class ImportTable:
             return f"{base}{name}" if base.endswith(".") or not base else f"{base}.{name}"
         return target
 
+    def local_name_of(self, qualified: str) -> Optional[str]:
+        """The local name bound to `qualified` (`T` after `import torch as T`), if any."""
+        for local, target in self._names.items():
+            if target == qualified:
+                return local
+        return None
+
     def is_imported(self, local: str) -> bool:
         return local in self._names
 

@@ -83,8 +83,10 @@ def lint_source(
     *,
     apply_suppressions: bool = True,
     project: Optional[ProjectIndex] = None,
+    fixes: bool = False,
 ) -> list[Diagnostic]:
-    """Lint one file's text. `path` names it in findings and locates project imports."""
+    """Lint one file's text. `path` names it in findings and locates project imports.
+    With `fixes`, findings with a certain fix carry it (`Diagnostic.fix`)."""
     config = config or Config()
     if not may_have_findings(source):
         return []
@@ -97,6 +99,7 @@ def lint_source(
             found = [_error(path, analysis.line, analysis.column, f"cannot parse: {analysis.reason}")]
         else:
             found = []
+            analysis.facts.want_fixes = fixes
             for rule in RULES:
                 if config.is_enabled(rule.code, path):
                     found.extend(rule().check(analysis.facts))

@@ -6,13 +6,13 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 import libcst as cst
 
 from evallint.analysis.facts import EvalForward, ModuleFacts, Place
 from evallint.analysis.lattice import ModeFact, Origin
-from evallint.diagnostics import Diagnostic, Related
+from evallint.diagnostics import Diagnostic, Fix, Related
 
 DOC_SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use instead", "## Known problems", "## Fix safety")
 
@@ -46,7 +46,7 @@ class Rule:
         return textwrap.dedent(cls.__doc__ or "").strip()
 
     # helpers shared by the rules -------------------------------------------------------------
-    def diagnostic(self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str, *, at_call: bool = False) -> Diagnostic:
+    def diagnostic(self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str, *, at_call: bool = False, fix: Optional[Fix] = None) -> Diagnostic:
         """Report where the fix goes. A forward inside an evaluation loop or script is
         reported at the forward. When the evaluation is a called function (`evaluate(model)`)
         or lives in another file, it is reported at the call in this file that runs it,
@@ -61,7 +61,7 @@ class Rule:
             anchor = place
             related.extend(_related(step, "reached through this call") for step in local_calls)
         line, column, end_line, end_column = anchor.position()
-        return Diagnostic(facts.path, line, column, end_line, end_column, self.code, message, tuple(related), subject)
+        return Diagnostic(facts.path, line, column, end_line, end_column, self.code, message, tuple(related), subject, fix)
 
 
 def _related(place: Place, message: str) -> Related:
@@ -84,6 +84,14 @@ def related_for_mode(facts: ModuleFacts, fact: ModeFact, what: str) -> Related |
 
 def related_at(place: Place, message: str) -> Related:
     return _related(place, message)
+
+
+def call_anchor(facts: ModuleFacts, forward: EvalForward) -> Optional[cst.CSTNode]:
+    """The call in this file a finding is reported at, when it is reported at a call."""
+    local = [p for p in forward.via if p.unit is facts.unit]
+    if local and (forward.report_at_call or forward.call.unit is not facts.unit):
+        return local[-1].node
+    return None
 
 
 def where_evaluated(forward: EvalForward) -> str:

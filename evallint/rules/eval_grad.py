@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Optional
 
 from evallint.analysis.facts import ModuleFacts, Place
-from evallint.diagnostics import Diagnostic
-from evallint.rules.base import Example, Rule, receiver_text, related_at, where_evaluated
+import libcst as cst
+
+from evallint.diagnostics import Diagnostic, Fix
+from evallint.rules.fixes import FixBuilder
+from evallint.rules.base import Example, Rule, call_anchor, receiver_text, related_at, where_evaluated
 
 
 class EvalWithAutograd(Rule):
@@ -108,4 +112,22 @@ class EvalWithAutograd(Rule):
             related = []
             if forward.call.unit is facts.unit:
                 related.append(related_at(Place(forward.region.node, facts.unit), f"the {forward.region.kind.value} starts here"))
-            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call)
+            fix = self.fix(facts, forward) if facts.want_fixes else None
+            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call, fix=fix)
+
+    @staticmethod
+    def fix(facts: ModuleFacts, forward) -> Optional[Fix]:
+        """Wrap the evaluating call or loop in `with torch.no_grad():`, or decorate the
+        evaluation function with `@torch.no_grad()`."""
+        builder = FixBuilder(facts)
+        description = "Run the evaluation under `torch.no_grad()`"
+        call = call_anchor(facts, forward)
+        if call is not None:
+            statement = builder.enclosing_statement(call)
+            return builder.wrap_in_no_grad(statement, description) if statement is not None else None
+        region = forward.region.node
+        if isinstance(region, (cst.For, cst.While)):
+            return builder.wrap_in_no_grad(region, description)
+        if isinstance(region, cst.FunctionDef):
+            return builder.add_decorator(region, description)
+        return None

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Optional
 
 from evallint.analysis.facts import ModuleFacts
-from evallint.diagnostics import Diagnostic
-from evallint.rules.base import Example, Rule, receiver_text, related_at, where_evaluated, related_for_mode
+import libcst as cst
+
+from evallint.diagnostics import Diagnostic, Fix
+from evallint.rules.fixes import FixBuilder
+from evallint.rules.base import Example, Rule, call_anchor, receiver_text, related_at, where_evaluated, related_for_mode
 
 
 class EvalWithoutEvalMode(Rule):
@@ -121,7 +125,26 @@ class EvalWithoutEvalMode(Rule):
             related = [r for r in (related_for_mode(facts, fact, f"`{module}`") for fact in _ordered(forward.train_facts)) if r]
             if forward.region.node is not None and forward.call.unit is facts.unit:
                 related.append(related_at(_place(facts, forward.region.node), f"the {forward.region.kind.value} starts here"))
-            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call)
+            fix = self.fix(facts, forward, module) if facts.want_fixes else None
+            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call, fix=fix)
+
+
+    @staticmethod
+    def fix(facts: ModuleFacts, forward, module: str) -> Optional[Fix]:
+        """`model.eval()` before the call that evaluates, before the evaluation loop, or at
+        the top of the evaluation function; nothing for a whole evaluation script."""
+        builder = FixBuilder(facts)
+        code, description = f"{module}.eval()", f"Call `{module}.eval()` before evaluating"
+        call = call_anchor(facts, forward)
+        if call is not None:
+            statement = builder.enclosing_statement(call)
+            return builder.insert_before(statement, code, description) if statement is not None else None
+        region = forward.region.node
+        if isinstance(region, (cst.For, cst.While)):
+            return builder.insert_before(region, code, description)
+        if isinstance(region, cst.FunctionDef):
+            return builder.insert_at_body_start(region, code, description)
+        return None
 
 
 def _ordered(facts: frozenset) -> list:

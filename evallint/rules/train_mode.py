@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Optional
 
 from evallint.analysis.facts import ModuleFacts
-from evallint.diagnostics import Diagnostic
+import libcst as cst
+
+from evallint.diagnostics import Diagnostic, Fix
+from evallint.rules.fixes import FixBuilder
 from evallint.rules.base import Example, Rule, receiver_text, related_for_mode
 
 
@@ -102,4 +106,32 @@ class TrainingInEvalMode(Rule):
                 f"Dropout is off and BatchNorm statistics are frozen for this training; call `{module}.train()` before training"
             )
             related = [r for r in (related_for_mode(facts, fact, f"`{module}`") for fact in sorted(step.eval_facts, key=lambda f: id(f.site))) if r]
-            yield self.diagnostic(facts, step.site, (), message, related, module)
+            fix = self.fix(facts, step, module) if facts.want_fixes else None
+            yield self.diagnostic(facts, step.site, (), message, related, module, fix=fix)
+
+    @staticmethod
+    def fix(facts: ModuleFacts, step, module: str) -> Optional[Fix]:
+        """`model.train()` before the training loop, or at the top of its body when the
+        evaluation happens inside that same loop, or before a training call."""
+        builder = FixBuilder(facts)
+        code, description = f"{module}.train()", f"Call `{module}.train()` before training"
+        loop = builder.enclosing_statement(step.site.node, loop_only=True)
+        if loop is None or not _is_training_step(step.site.node):
+            statement = builder.enclosing_statement(step.site.node)
+            return builder.insert_before(statement, code, description) if statement is not None else None
+        loop_span = facts.unit.locate(loop)
+        inside = any(
+            f.site is not None and _within(facts.unit.locate(f.site), loop_span) for f in step.eval_facts
+        )
+        if inside:
+            return builder.insert_at_body_start(loop, code, description)
+        return builder.insert_before(loop, code, description)
+
+
+def _is_training_step(node) -> bool:
+    func = getattr(node, "func", None)
+    return isinstance(func, cst.Attribute) and func.attr.value in ("backward", "step")
+
+
+def _within(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
+    return outer[:2] <= inner[:2] and inner[2:] <= outer[2:]
