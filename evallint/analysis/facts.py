@@ -71,12 +71,71 @@ class TrainingStep:
     order: int = 0
 
 
+@dataclass(frozen=True)
+class FunctionalModeCall:
+    """`F.dropout(x)` & co. inside an nn.Module method, with the mode hard-coded or defaulted."""
+
+    call: Place
+    function: str
+    problem: str
+    """'drops-in-eval' (training defaults/forced True), 'never-acts' (defaults False),
+    'batch-stats-in-eval' (F.batch_norm(training=True))."""
+    training_argument: Optional[cst.Arg] = None
+
+
+@dataclass(frozen=True)
+class InertSwitch:
+    """A mode or grad switch that does nothing (or raises)."""
+
+    place: Place
+    kind: str
+    """'uncalled-mode-method', 'bare-grad-call', 'uncalled-grad-manager', 'training-attribute'."""
+    subject: str
+    replacement: Optional[str] = None
+    """Source text that does what was meant, when that is certain."""
+
+
+@dataclass(frozen=True)
+class GraphAccumulation:
+    """`total += loss` / `losses.append(loss)` in a loop, keeping every iteration's graph."""
+
+    place: Place
+    accumulator: str
+    value: str
+
+
+@dataclass(frozen=True)
+class TrainingOnEvalData:
+    place: Place
+    region: Region
+
+
+@dataclass(frozen=True)
+class GradientsNeverCleared:
+    place: Place
+    loop: cst.CSTNode
+    backward: Place
+
+
+@dataclass(frozen=True)
+class BackwardWithoutGraph:
+    place: Place
+    variable: str
+    assigned: Place
+
+
 @dataclass
 class ModuleFacts:
     path: str
     unit: UnitRef
     eval_forwards: list[EvalForward] = field(default_factory=list)
     training_steps: list[TrainingStep] = field(default_factory=list)
+    functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)
+    inert_switches: list[InertSwitch] = field(default_factory=list)
+    graph_accumulations: list[GraphAccumulation] = field(default_factory=list)
+    training_on_eval_data: list[TrainingOnEvalData] = field(default_factory=list)
+    gradients_never_cleared: list[GradientsNeverCleared] = field(default_factory=list)
+    backward_without_graph: list[BackwardWithoutGraph] = field(default_factory=list)
     flow: list[tuple[str, cst.CSTNode, tuple]] = field(default_factory=list)
     """(function name, statement, path states) for `evallint debug --flow`; filled on request."""
     summaries: dict[str, object] = field(default_factory=dict)

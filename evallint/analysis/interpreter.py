@@ -18,7 +18,8 @@ from typing import Callable, Optional
 import libcst as cst
 
 from evallint.analysis.conditions import condition_key
-from evallint.analysis.facts import EvalForward, ModuleFacts, Place, TrainingStep, UnitRef
+from evallint.analysis.facts import EvalForward, GradientsNeverCleared, ModuleFacts, Place, TrainingOnEvalData, TrainingStep, UnitRef
+from evallint.analysis.observations import Observations
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.lattice import (
     ENTRY_GRAD,
@@ -399,7 +400,12 @@ _NOT_MODULE_PRETRAINED = ("Tokenizer", "Processor", "Config", "Extractor", "Sche
 _NOT_MODULE_CLASS_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics")
 """Module classes that compute a loss or a metric: calling one is not a model forward."""
 
-_GRAPH_CUTTING_METHODS = frozenset({"detach", "detach_", "item", "tolist", "numpy", "data"})
+_GRAPH_CUTTING_METHODS = frozenset({
+    "detach", "detach_", "item", "tolist", "numpy", "argmax", "argmin", "argsort", "long", "int", "bool", "eq", "ne",
+    "gt", "lt", "ge", "le", "size", "dim", "numel", "sign", "round", "floor", "ceil", "batch_decode", "decode",
+})
+"""Calls whose result carries no autograd graph (numbers, indices, booleans, text)."""
+_GRAPH_FREE_ATTRIBUTES = frozenset({"data", "grad", "shape", "dtype", "device", "ndim"})
 
 
 def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -415,6 +421,18 @@ def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return children
 
 
+def _iterable_words(loop: cst.For) -> frozenset:
+    from evallint.analysis.walk import iter_nodes
+
+    found: set[str] = set()
+    for node in iter_nodes(loop.iter):
+        if isinstance(node, cst.Name):
+            found |= words(node.value)
+        elif isinstance(node, cst.SimpleString) and isinstance(node.evaluated_value, str):
+            found |= words(node.evaluated_value)
+    return frozenset(found)
+
+
 def is_optimizer_name(node: cst.BaseExpression) -> bool:
     from evallint.analysis.regions import is_optimizer_receiver
 
@@ -424,7 +442,7 @@ def is_optimizer_name(node: cst.BaseExpression) -> bool:
 _OPTIMIZER_CLASSES = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS", "SparseAdam", "Lion", "Adafactor", "LAMB", "Lamb"})
 
 
-class _Interpreter:
+class _Interpreter(Observations):
     """Interprets one function body (or the module's top level) once."""
 
     def __init__(self, file: FileAnalysis, info: Optional[FunctionInfo]) -> None:
@@ -438,6 +456,7 @@ class _Interpreter:
         self.evidence_names = module_evidence(body_node)
         self.scope_keys = self._scope_keys()
         self.regions: list[Region] = []
+        self._observed_loops: set = set()
         self.regions_evaluates = False
         self.observations: dict[cst.Call, _Observation] = {}
         self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
@@ -452,6 +471,7 @@ class _Interpreter:
         self.requirements: list[ForwardRequirement] = []
         self.training_requirements: list[TrainingRequirement] = []
         self.trains = False
+        self._init_observations()
 
     # -- set up ------------------------------------------------------------------------------
     def _scope_keys(self) -> set[str]:
@@ -559,11 +579,17 @@ class _Interpreter:
             if by_name and self.file.is_pytest_file and info.name.startswith("test"):
                 by_name = False
             region = classify_block(info.node, f"function {info.name}()", evidence, eval_by_name=by_name, eval_by_metrics=False)
+            trains_by_name = bool(name_words & {"train", "training", "fit", "finetune", "tune", "adapt", "step"})
+            if by_name and not trains_by_name and region.kind is RegionKind.TRAIN and not evidence.switches_to_train:
+                first_step = (evidence.steps or evidence.backwards or [None])[0]
+                if first_step is not None:
+                    self.file.facts.training_on_eval_data.append(TrainingOnEvalData(Place(first_step, self.file.unit), region))
         self.regions.append(region)
         self.regions_evaluates = region.kind is RegionKind.EVAL
         flow = self.block(self.body, (self.initial_state(),))
         self.regions.pop()
         exit_states = normalize(flow.normal + flow.returns)
+        self.finish_accumulations()
         self._emit(exit_states)
 
     # -- emitting facts and summaries ----------------------------------------------------------
@@ -708,6 +734,7 @@ class _Interpreter:
             if isinstance(value, cst.Yield):
                 self.yield_states += states
                 return Flow(normal=states)
+            self.observe_expression_statement(value, states)
             if isinstance(value, cst.Call) and (self.imports.qualify(value.func) or "") in GRAD_SETTERS:
                 states = self.expression(value, states)
                 return Flow(normal=self.set_grad(value, states, statement=True))
@@ -715,6 +742,7 @@ class _Interpreter:
         if isinstance(node, cst.Assign):
             states = self.expression(node.value, states)
             for target in node.targets:
+                self.observe_training_attribute(node, target.target, node.value, states)
                 states = self.assign(target.target, node.value, states)
             return Flow(normal=states)
         if isinstance(node, cst.AnnAssign):
@@ -725,6 +753,8 @@ class _Interpreter:
         if isinstance(node, cst.AugAssign):
             states = self.expression(node.value, states)
             target = dotted_name(node.target)
+            if target is not None and isinstance(node.operator, cst.AddAssign):
+                self.observe_accumulation(node, target, node.value, states)
             if target is not None and states and any(g.grad is not Grad.OFF for s in states for g in s.grad):
                 self.taint[target] = self.taint.get(target, frozenset()) | self.taint_of(node.value, states[0])
             return Flow(normal=tuple(self._forget(node.target, s) for s in states))
@@ -790,6 +820,8 @@ class _Interpreter:
         if region.kind is RegionKind.EVAL and not region.has_data_loop:
             region = replace(region, has_data_loop=True)
         self.regions.append(region)
+        self._observe_loop(node, region, evidence, eval_data)
+        self.loop_depth += 1
         entry = normalize(states)
         head = entry
         exits: States = ()
@@ -805,6 +837,7 @@ class _Interpreter:
                 break
             head = new_head
         self.regions.pop()
+        self.loop_depth -= 1
         flow = Flow(returns=self._loop_returns)
         self._loop_returns = ()
         infinite = isinstance(node, cst.While) and isinstance(node.test, cst.Name) and node.test.value == "True"
@@ -817,6 +850,22 @@ class _Interpreter:
         return flow
 
     _loop_returns: States = ()
+
+    def _observe_loop(self, node: cst.CSTNode, region: Region, evidence, eval_data: bool) -> None:
+        """EVL007: an unconditional training step in a loop over evaluation data;
+        EVL008: a loop that steps the optimizer on backward() but never clears gradients."""
+        if node in self._observed_loops:
+            return
+        self._observed_loops.add(node)
+        first_step = (evidence.steps or evidence.backwards or [None])[0]
+        trains_on_eval = (
+            eval_data and region.kind is RegionKind.TRAIN and first_step is not None
+            and not evidence.switches_to_train and not (isinstance(node, cst.For) and "train" in _iterable_words(node))
+        )
+        if trains_on_eval:
+            self.file.facts.training_on_eval_data.append(TrainingOnEvalData(Place(first_step, self.file.unit), region))
+        if evidence.steps and evidence.backwards and not evidence.clears_grad:
+            self.file.facts.gradients_never_cleared.append(GradientsNeverCleared(Place(evidence.steps[0], self.file.unit), node, Place(evidence.backwards[0], self.file.unit)))
 
     def return_passthrough(self, body_flow: Flow) -> None:
         self._loop_returns = normalize(self._loop_returns + body_flow.returns)
@@ -832,7 +881,8 @@ class _Interpreter:
             qualified = self.imports.qualify(call.func if call else expr) or ""
             if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS or qualified in GRAD_SETTERS:
                 if call is None:
-                    continue  # `with torch.no_grad:` raises TypeError: the body never runs in no_grad
+                    self.observe_uncalled_manager(expr)  # `with torch.no_grad:` raises TypeError
+                    continue
                 states = tuple(replace(s, grad_stack=s.grad_stack + (s.grad,)) for s in states)
                 pushed += 1
                 if qualified in GRAD_SETTERS:
@@ -946,6 +996,7 @@ class _Interpreter:
             self.taint[name] = self.taint_of(value, states[0])
         else:
             self.taint.pop(name, None)
+        self.observe_assignment_grad(name, value, states)
         result = []
         for state in states:
             state = state.forgetting(name)
@@ -1106,6 +1157,11 @@ class _Interpreter:
 
     def call(self, call: cst.Call, states: States) -> States:
         func = call.func
+        self.observe_functional(call)
+        if isinstance(func, cst.Attribute) and func.attr.value == "append" and self.loop_depth and call.args:
+            accumulator = dotted_name(func.value)
+            if accumulator is not None:
+                self.observe_accumulation(call, accumulator, call.args[0].value, states)
         if isinstance(func, cst.Attribute):
             attr = func.attr.value
             if attr in ("eval", "train"):
@@ -1116,6 +1172,8 @@ class _Interpreter:
                     self.frozen.add(key)
                 return states
         kind = training_call_kind(call, self.imports)
+        if kind == "backward":
+            self.observe_backward(call, states)
         if kind == "step" or kind == "backward" and self.file.has_optimizer:
             self.trains = True
             return self.training_step(call, kind, states)
@@ -1292,14 +1350,20 @@ class _Interpreter:
         stack: list[cst.CSTNode] = [expr]
         while stack:
             node = stack.pop()
+            if isinstance(node, cst.Comparison):
+                continue  # a boolean tensor has no graph
+            if isinstance(node, cst.Attribute) and node.attr.value in _GRAPH_FREE_ATTRIBUTES:
+                continue
             if isinstance(node, cst.Call):
                 func = node.func
                 if isinstance(func, cst.Attribute) and func.attr.value in _GRAPH_CUTTING_METHODS:
                     continue
-                if isinstance(func, cst.Name) and func.value in ("float", "int", "bool"):
+                if isinstance(func, cst.Name) and func.value in ("float", "int", "bool", "len", "str"):
+                    continue
+                if (self.imports.qualify(func) or "").split(".")[-1] in _GRAPH_CUTTING_METHODS:
                     continue
                 target = self._forward_target(node, state)
-                if target is not None:
+                if target is not None and not (isinstance(func, cst.Attribute) and func.attr.value in NO_GRAD_METHODS):
                     found.add(target[0])
                 for arg in node.args:
                     key = self.resolve(arg.value, state)

@@ -48,6 +48,13 @@ class Evidence:
     metric: bool = False
     needs_grad: bool = False
     has_loop: bool = False
+    steps: list[cst.Call] = field(default_factory=list)
+    """`optimizer.step()` calls (a training step proper)."""
+    backwards: list[cst.Call] = field(default_factory=list)
+    clears_grad: bool = False
+    """`zero_grad()` on anything, `p.grad = None`, `p.grad.zero_()`."""
+    switches_to_train: bool = False
+    """A `.train()` call: the block puts something into training mode itself."""
 
 
 def is_optimizer_receiver(node: cst.BaseExpression) -> bool:
@@ -153,6 +160,16 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
     for node in iter_nodes(root):
         if isinstance(node, cst.Call):
             kind = training_call_kind(node, imports)
+            if kind == "step":
+                evidence.steps.append(node)
+            elif kind == "backward" and backward_trains:
+                evidence.backwards.append(node)
+            if isinstance(node.func, cst.Attribute):
+                attr = node.func.attr.value
+                if attr == "zero_grad" or attr == "zero_" and isinstance(node.func.value, cst.Attribute) and node.func.value.attr.value == "grad":
+                    evidence.clears_grad = True
+                elif attr == "train" and not _is_false_arg(node):
+                    evidence.switches_to_train = True
             if kind == "backward" and not backward_trains:
                 evidence.needs_grad = True
             elif kind is not None or call_trains(node):
@@ -176,6 +193,8 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
             for target in target_names:
                 if isinstance(target, cst.Attribute) and target.attr.value == "requires_grad" and _is_true(node.value):
                     evidence.needs_grad = True
+                if isinstance(target, cst.Attribute) and target.attr.value == "grad" and isinstance(node.value, cst.Name) and node.value.value == "None":
+                    evidence.clears_grad = True
 
 
 def _is_true(node: cst.BaseExpression) -> bool:

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from evallint.rules.backward_no_grad import BackwardWithoutGraph
 from evallint.rules.base import Rule
+from evallint.rules.eval_data_training import TrainingOnEvaluationData
 from evallint.rules.eval_grad import EvalWithAutograd
 from evallint.rules.eval_mode import EvalWithoutEvalMode
+from evallint.rules.functional_dropout import FunctionalModeIgnored
+from evallint.rules.graph_accumulation import LossAccumulatedWithGraph
+from evallint.rules.inert_switch import InertSwitch
 from evallint.rules.train_mode import TrainingInEvalMode
+from evallint.rules.zero_grad import GradientsNeverCleared
 
-RULES: tuple[type[Rule], ...] = (EvalWithoutEvalMode, EvalWithAutograd, TrainingInEvalMode)
+RULES: tuple[type[Rule], ...] = (
+    EvalWithoutEvalMode,
+    EvalWithAutograd,
+    TrainingInEvalMode,
+    FunctionalModeIgnored,
+    InertSwitch,
+    LossAccumulatedWithGraph,
+    TrainingOnEvaluationData,
+    GradientsNeverCleared,
+    BackwardWithoutGraph,
+)
 
 PARSE_ERROR_CODE = "EVL999"
 

@@ -99,12 +99,13 @@ class EvalWithoutEvalMode(Rule):
                     loss = model(x).sum()
                     loss.backward()
                     optimizer.step()
+                    optimizer.zero_grad()
                 if epoch % 2 == 0:
                     model.eval()
                 with torch.no_grad():
                     for x in val_loader:
                         out = model(x)
-        """, (13,)),
+        """, (14,)),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:

@@ -73,6 +73,7 @@ class TrainingInEvalMode(Rule):
                     loss = model(x).sum()
                     loss.backward()
                     optimizer.step()
+                    optimizer.zero_grad()
                 model.eval()
         """),
     )
@@ -87,6 +88,7 @@ class TrainingInEvalMode(Rule):
                     loss = model(x).sum()
                     loss.backward()
                     optimizer.step()
+                    optimizer.zero_grad()
                 model.eval()
         """, (8,)),
     )

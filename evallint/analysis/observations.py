@@ -1,0 +1,155 @@
+"""Facts about single statements that the interpreter notes as it passes: functional
+dropout inside modules, switches that do nothing, graphs kept alive by accumulation, and
+backward passes without a graph. They use the interpreter's state (grad on each path, which
+names hold modules, which values carry a graph); none needs a walk of its own."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.facts import (
+    BackwardWithoutGraph,
+    FunctionalModeCall,
+    GraphAccumulation,
+    InertSwitch,
+    Place,
+)
+from evallint.analysis.lattice import Grad, PathState
+from evallint.analysis.regions import RegionKind
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS
+
+FUNCTIONAL_MODE = {
+    # qualified name: (keyword, positional index, default of `training`)
+    "torch.nn.functional.dropout": ("training", 2, True),
+    "torch.nn.functional.dropout1d": ("training", 2, True),
+    "torch.nn.functional.dropout2d": ("training", 2, True),
+    "torch.nn.functional.dropout3d": ("training", 2, True),
+    "torch.dropout": ("train", 2, None),
+    "torch.nn.functional.alpha_dropout": ("training", 2, False),
+    "torch.nn.functional.feature_alpha_dropout": ("training", 2, False),
+    "torch.nn.functional.rrelu": ("training", 3, False),
+    "torch.nn.functional.batch_norm": ("training", 5, False),
+}
+
+
+def _constant(node: cst.BaseExpression) -> Optional[bool]:
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return node.value == "True"
+    return None
+
+
+class Observations:
+    """Mixed into the interpreter; `self` is an `_Interpreter`."""
+
+    def _init_observations(self) -> None:
+        self.accumulations: list[tuple[cst.CSTNode, str, str]] = []
+        self.backward_roots: set[str] = set()
+        self.graphless: dict[str, cst.CSTNode] = {}
+        self.loop_depth = 0
+
+    def _place(self, node: cst.CSTNode) -> Place:
+        return Place(node, self.file.unit)
+
+    # -- EVL004 ------------------------------------------------------------------------------
+    def observe_functional(self, call: cst.Call) -> None:
+        owner = self._owner()
+        if owner is None or not owner.is_module or self.info is None:
+            return
+        qualified = self.imports.qualify(call.func) or ""
+        spec = FUNCTIONAL_MODE.get(qualified)
+        if spec is None:
+            return
+        keyword, index, default = spec
+        argument = next((a for a in call.args if a.keyword is not None and a.keyword.value == keyword), None)
+        if argument is None:
+            positional = [a for a in call.args if a.keyword is None and not a.star]
+            argument = positional[index] if index < len(positional) else None
+        value = _constant(argument.value) if argument is not None else default
+        name = qualified.split(".")[-1]
+        if argument is not None and value is None:
+            return  # `training=self.training` or any expression: follows the mode
+        if name == "batch_norm":
+            problem = "batch-stats-in-eval" if value else None
+        elif value:
+            problem = "drops-in-eval"
+        else:
+            problem = "never-acts" if argument is None else None
+        if problem is not None:
+            self.file.facts.functional_mode_calls.append(FunctionalModeCall(self._place(call), name, problem, argument))
+
+    # -- EVL005 ------------------------------------------------------------------------------
+    def observe_expression_statement(self, value: cst.BaseExpression, states: tuple) -> None:
+        if isinstance(value, cst.Attribute) and value.attr.value in ("eval", "train"):
+            if self._is_module_expression(value.value, states):
+                text = self._code(value)
+                self.file.facts.inert_switches.append(InertSwitch(self._place(value), "uncalled-mode-method", self._code(value.value), f"{text}()"))
+        elif isinstance(value, cst.Call) and (self.imports.qualify(value.func) or "") in GRAD_DISABLERS | GRAD_ENABLERS:
+            self.file.facts.inert_switches.append(InertSwitch(self._place(value), "bare-grad-call", self._code(value)))
+
+    def observe_uncalled_manager(self, expr: cst.BaseExpression) -> None:
+        self.file.facts.inert_switches.append(InertSwitch(self._place(expr), "uncalled-grad-manager", self._code(expr), f"{self._code(expr)}()"))
+
+    def observe_training_attribute(self, statement: cst.Assign, target: cst.BaseExpression, value: cst.BaseExpression, states: tuple) -> None:
+        if not (isinstance(target, cst.Attribute) and target.attr.value == "training"):
+            return
+        receiver = target.value
+        if not self._is_module_expression(receiver, states):
+            return
+        text = self._code(receiver)
+        constant = _constant(value)
+        replacement = f"{text}.eval()" if constant is False else f"{text}.train()" if constant else f"{text}.train({self._code(value)})"
+        certain = len(statement.targets) == 1
+        self.file.facts.inert_switches.append(InertSwitch(self._place(statement), "training-attribute", text, replacement if certain else None))
+
+    def _is_module_expression(self, node: cst.BaseExpression, states: tuple) -> bool:
+        if states and self.resolve(node, states[0]) is not None:
+            return True
+        owner = self._owner()
+        return isinstance(node, cst.Name) and node.value == "self" and owner is not None and owner.is_module
+
+    # -- EVL006 ------------------------------------------------------------------------------
+    def observe_accumulation(self, node: cst.CSTNode, accumulator: str, value: cst.BaseExpression, states: tuple) -> None:
+        if self.loop_depth == 0 or not states or not self._training_context():
+            return
+        if not any(g.grad is not Grad.OFF for s in states for g in s.grad):
+            return
+        if self.taint_of(value, states[0]):
+            self.accumulations.append((node, accumulator, self._code(value)))
+
+    def _training_context(self) -> bool:
+        return any(r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in self.regions)
+
+    def finish_accumulations(self) -> None:
+        """Drop sums that are themselves backpropagated (gradient accumulation)."""
+        for node, accumulator, value in self.accumulations:
+            if accumulator.split(".")[0] in self.backward_roots or accumulator in self.backward_roots:
+                continue
+            self.file.facts.graph_accumulations.append(GraphAccumulation(self._place(node), accumulator, value))
+
+    # -- EVL009 ------------------------------------------------------------------------------
+    def observe_assignment_grad(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
+        if states and all(g.grad is Grad.OFF for s in states for g in s.grad):
+            self.graphless[name] = value
+        else:
+            self.graphless.pop(name, None)
+
+    def observe_backward(self, call: cst.Call, states: tuple) -> None:
+        func = call.func
+        receiver = func.value if isinstance(func, cst.Attribute) else (call.args[0].value if call.args else None)
+        root = dotted_name(receiver) if receiver is not None else None
+        if root is None:
+            return
+        self.backward_roots.add(root)
+        assigned = self.graphless.get(root)
+        if assigned is not None:
+            self.file.facts.backward_without_graph.append(BackwardWithoutGraph(self._place(call), root, self._place(assigned)))
+
+    def _code(self, node: cst.CSTNode) -> str:
+        return cst.Module([]).code_for_node(node)
+
+    @staticmethod
+    def grad_off_everywhere(states: tuple[PathState, ...]) -> bool:
+        return bool(states) and all(g.grad is Grad.OFF for s in states for g in s.grad)

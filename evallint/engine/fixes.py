@@ -1,0 +1,286 @@
+"""Apply the fixes rules attach to findings, and prove each one before keeping it.
+
+A fix is kept only if the fixed text parses and re-linting it shows the fixed finding
+gone and nothing new: a rule's fix is local, but its effect on the mode/grad flow is not
+(inserting `model.eval()` before one loop can leave a later training loop in eval mode).
+Files are written atomically, in the bytes form they were read (encoding, BOM, newlines,
+permission bits), and only when something changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import logging
+import os
+import re
+import stat
+import tempfile
+import tokenize
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from evallint.analysis.interpreter import ProjectIndex
+from evallint.diagnostics import Diagnostic, Edit
+from evallint.engine.config import Config, load_config
+from evallint.engine.run import lint_file, lint_source
+from evallint.source.files import iter_source_files
+from evallint.source.parse import ParseFailure, parse_module
+from evallint.source.text import DecodeError, decode_source
+
+LOG = logging.getLogger(__name__)
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""The line breaks LibCST and LSP clients count; str.splitlines would also split on
+form feeds and U+2028, which Python source does not treat as line ends."""
+
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+FindingKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class FixResult:
+    """The fixed text, the original findings that disappeared, and the ones left."""
+
+    new_source: str
+    fixed: list[Diagnostic]
+    remaining: list[Diagnostic]
+
+
+@dataclass(frozen=True)
+class FileFix:
+    """One file's outcome. `error` says why a changed file was left unwritten."""
+
+    path: Path
+    old: str
+    new: str
+    fixed: list[Diagnostic]
+    remaining: list[Diagnostic]
+    error: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their line breaks; a text ending in a break has no empty last element."""
+    return _LINES.findall(text)
+
+
+def line_starts(text: str) -> list[int]:
+    """Offset of each line's first character; one more entry than there are line breaks."""
+    return [0] + [match.end() for match in _LINE_BREAK.finditer(text)]
+
+
+def newline_of(text: str) -> str:
+    """The file's line break (its first one), so inserted lines match their neighbours."""
+    match = _LINE_BREAK.search(text)
+    return match.group() if match else "\n"
+
+
+def native_edits(source: str, edits: Iterable[Edit]) -> tuple[Edit, ...]:
+    """`edits` with their line breaks written the way `source` writes them (CRLF stays CRLF)."""
+    newline = newline_of(source)
+    return tuple(
+        Edit(e.line, e.column, e.end_line, e.end_column, _LINE_BREAK.sub(newline, e.text)) for e in edits
+    )
+
+
+def offset(source: str, starts: Sequence[int], line: int, column: int) -> int:
+    """Offset of the 1-based (line, column); column len(line)+1 is the end of the line's text.
+
+    :raises ValueError: the position is not in `source`.
+    """
+    if not 1 <= line <= len(starts):
+        raise ValueError(f"line {line} is outside the text (1-{len(starts)})")
+    start = starts[line - 1]
+    end = starts[line] if line < len(starts) else len(source)
+    text_end = start + len(source[start:end].rstrip("\r\n"))
+    position = start + column - 1
+    if not start <= position <= text_end:
+        raise ValueError(f"column {column} is outside line {line}")
+    return position
+
+
+def apply_edits(source: str, edits: Iterable[Edit]) -> str:
+    """Apply non-overlapping edits; insertions at one point keep their given order.
+
+    :raises ValueError: two edits overlap, or an edit points outside the text.
+    """
+    starts = line_starts(source)
+    spans = sorted(
+        (
+            (offset(source, starts, e.line, e.column), offset(source, starts, e.end_line, e.end_column), e.text)
+            for e in edits
+        ),
+        key=lambda span: (span[0], span[1]),
+    )
+    parts: list[str] = []
+    cursor = 0
+    for start, end, text in spans:
+        if end < start:
+            raise ValueError(f"edit ends before it starts at offset {start}")
+        if start < cursor:
+            raise ValueError(f"overlapping edits at offset {start}")
+        parts += [source[cursor:start], text]
+        cursor = end
+    parts.append(source[cursor:])
+    return "".join(parts)
+
+
+def fix_source(
+    source: str, path: str = "<string>", config: Optional[Config] = None, *, project: Optional[ProjectIndex] = None
+) -> FixResult:
+    """Apply fixes one at a time, re-linting after each, until none is accepted.
+
+    Each accepted fix removes at least one finding and adds none, so the loop ends after
+    at most as many accepted fixes as there were findings; a rejected fix is retried only
+    after another fix changed the text. Running this on its own output changes nothing.
+    """
+
+    def lint(text: str) -> list[Diagnostic]:
+        return lint_source(text, path, config, fixes=True, project=project)
+
+    original = lint(source)
+    current, findings = source, original
+    rejected: set[tuple[FindingKey, int, int]] = set()
+    while True:
+        for finding in findings:
+            if finding.fix is None or (_key(finding), finding.line, finding.column) in rejected:
+                continue
+            accepted = _attempt(current, finding, finding.fix.edits, findings, lint)
+            if accepted is None:
+                rejected.add((_key(finding), finding.line, finding.column))
+                continue
+            current, findings = accepted
+            rejected.clear()
+            break
+        else:
+            break
+    return FixResult(current, _disappeared(original, findings), findings)
+
+
+def fix_paths(paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None, *, write: bool) -> list[FileFix]:
+    """Fix files and directories (walked like `lint_paths`); with `write`, save changed files.
+
+    :raises ConfigError: a `[tool.evallint]` table is unusable (as for linting).
+    """
+    named = [str(p) for p in paths]
+    results = []
+    for path in iter_source_files(named):
+        file_config = config or load_config(path)
+        if file_config.is_excluded(path) and path.is_file() and str(path) not in named:
+            continue
+        results.append(_fix_file(path, file_config, write=write))
+    return results
+
+
+def unified_diff(file_fix: FileFix) -> str:
+    """The change as a unified diff (empty when nothing changed), `patch -p0` applicable."""
+    name = str(file_fix.path)
+    lines = difflib.unified_diff(split_lines(file_fix.old), split_lines(file_fix.new), fromfile=name, tofile=name)
+    return "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def _key(diagnostic: Diagnostic) -> FindingKey:
+    """What a finding is, apart from where: line shifts from a fix must not make it 'new'."""
+    return (diagnostic.code, diagnostic.subject, diagnostic.message)
+
+
+def _attempt(
+    source: str,
+    finding: Diagnostic,
+    edits: tuple[Edit, ...],
+    before: list[Diagnostic],
+    lint: Callable[[str], list[Diagnostic]],
+) -> Optional[tuple[str, list[Diagnostic]]]:
+    """The fixed text and its findings, or None if the fix breaks parsing or the findings."""
+    try:
+        candidate = apply_edits(source, native_edits(source, edits))
+    except ValueError as exc:
+        LOG.debug("fix for %s at %d:%d not applicable: %s", finding.code, finding.line, finding.column, exc)
+        return None
+    if candidate == source or isinstance(parse_module(candidate), ParseFailure):
+        return None
+    after = lint(candidate)
+    allowed = Counter(map(_key, before))
+    allowed[_key(finding)] -= 1
+    if Counter(map(_key, after)) - allowed:
+        return None
+    return candidate, after
+
+
+def _disappeared(original: list[Diagnostic], remaining: list[Diagnostic]) -> list[Diagnostic]:
+    """The original findings (with their original positions) that the fixes removed."""
+    gone = Counter(map(_key, original)) - Counter(map(_key, remaining))
+    fixed = []
+    for diagnostic in original:
+        if gone[_key(diagnostic)] > 0:
+            gone[_key(diagnostic)] -= 1
+            fixed.append(diagnostic)
+    return fixed
+
+
+def _fix_file(path: Path, config: Config, *, write: bool) -> FileFix:
+    try:
+        data = path.read_bytes()
+        source = decode_source(data)
+    except (OSError, DecodeError):
+        return FileFix(path, "", "", [], lint_file(path, config))
+    if "\x00" in source:
+        return FileFix(path, source, source, [], lint_file(path, config))
+    result = fix_source(source, str(path), config)
+    file_fix = FileFix(path, source, result.new_source, result.fixed, result.remaining)
+    if not write or not file_fix.changed:
+        return file_fix
+    error = _save(path, data, result.new_source)
+    if error:
+        return FileFix(path, source, source, [], lint_source(source, str(path), config), error)
+    return file_fix
+
+
+def _save(path: Path, original: bytes, text: str) -> str:
+    """Write `text` encoded as `original` was; an error message instead of a partial write."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        return f"not written: the fix is not representable in {encoding}: {exc.reason}"
+    try:
+        round_trip = decode_source(data)
+    except DecodeError as exc:
+        round_trip = str(exc)
+    if round_trip != text:
+        return "not written: the fixed file would not decode back to the fixed text (coding cookie moved?)"
+    try:
+        if path.read_bytes() != original:
+            return "not written: the file changed while it was being fixed"
+        _replace_atomically(path, data)
+    except OSError as exc:
+        return f"not written: {exc.strerror or exc}"
+    return ""
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
+    """Temp file beside the target, same permission bits, then rename: readers never see a
+    half-written file, and a symlink keeps pointing at the (updated) file it pointed at."""
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(target.stat().st_mode)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".evallint-fix")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,111 @@
+"""EVL004: functional dropout (or batch norm) inside a module ignores the module's mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Optional
+
+from evallint.analysis.facts import FunctionalModeCall, ModuleFacts
+from evallint.diagnostics import Diagnostic, Edit, Fix
+from evallint.rules.base import Example, Rule
+
+_CONSEQUENCE = {
+    "drops-in-eval": "`training` defaults to True, so it keeps dropping after `model.eval()` (noisy, biased evaluation)",
+    "never-acts": "`training` defaults to False, so it never acts, not even while training (no regularisation)",
+    "batch-stats-in-eval": "`training=True` normalises with batch statistics and updates the running stats even in eval mode",
+}
+
+
+class FunctionalModeIgnored(Rule):
+    """
+    ## What it does
+    Finds `torch.nn.functional` calls inside an `nn.Module` method whose behaviour should
+    follow the module's mode but does not: `F.dropout`/`dropout1d/2d/3d` (and `torch.dropout`)
+    without `training=self.training` or with `training=True`; `F.alpha_dropout`,
+    `F.feature_alpha_dropout` and `F.rrelu` without `training=`; `F.batch_norm(...,
+    training=True)`.
+
+    ## Why is this bad?
+    Unlike `nn.Dropout`, the functional form does not know the module's mode: `model.eval()`
+    cannot reach it. `F.dropout`'s `training` defaults to True, so evaluation keeps dropping
+    activations; `F.alpha_dropout`/`F.rrelu` default to False, so they never act at all, not
+    even during training. A hard-coded `F.batch_norm(training=True)` uses batch statistics and
+    overwrites the running ones during evaluation.
+
+    ## Example
+    ```python
+    class Head(nn.Module):
+        def forward(self, x):
+            return self.fc(F.dropout(x, p=0.3))
+    ```
+
+    ## Use instead
+    ```python
+    class Head(nn.Module):
+        def forward(self, x):
+            return self.fc(F.dropout(x, p=0.3, training=self.training))
+    ```
+
+    ## Known problems
+    Only calls lexically inside a class that evallint sees subclassing `nn.Module` (directly
+    or through classes of the same file) are checked; a helper function called from
+    `forward` is not followed.
+
+    ## Fix safety
+    Adding `training=self.training` is safe: it is what `nn.Dropout` does.
+    """
+
+    code = "EVL004"
+    name = "functional-mode-ignored"
+    summary = "Functional dropout/batch norm in a module ignores the module's train/eval mode"
+    VALID = (
+        Example("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+            class Head(nn.Module):
+                def forward(self, x):
+                    return F.dropout(x, 0.3, training=self.training)
+        """),
+        Example("""
+            import torch.nn.functional as F
+            def augment(x):
+                return F.dropout(x, 0.1)
+        """),
+    )
+    INVALID = (
+        Example("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+            class Head(nn.Module):
+                def forward(self, x):
+                    return F.dropout(x, 0.3)
+        """, (5,)),
+        Example("""
+            import torch.nn as nn
+            from torch.nn import functional
+            class Block(nn.Module):
+                def forward(self, x):
+                    x = functional.rrelu(x)
+                    return functional.dropout(x, p=0.1, training=True)
+        """, (5, 6)),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        for found in facts.functional_mode_calls:
+            message = f"`{found.function}` in a module method: {_CONSEQUENCE[found.problem]}; pass `training=self.training`"
+            fix = self.fix(facts, found) if facts.want_fixes else None
+            yield self.diagnostic(facts, found.call, (), message, [], found.function, fix=fix)
+
+    @staticmethod
+    def fix(facts: ModuleFacts, found: FunctionalModeCall) -> Optional[Fix]:
+        description = "Pass `training=self.training`"
+        argument = found.training_argument
+        if argument is not None:
+            line, column, end_line, end_column = facts.unit.locate(argument.value)
+            return Fix(description, (Edit(line, column, end_line, end_column, "self.training"),))
+        call = found.call.node
+        arguments = getattr(call, "args", ())
+        if not arguments:
+            return None
+        _, _, end_line, end_column = facts.unit.locate(arguments[-1])
+        return Fix(description, (Edit(end_line, end_column, end_line, end_column, ", training=self.training"),))

@@ -1,0 +1,113 @@
+"""EVL008: a training loop steps the optimizer but never clears gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.facts import GradientsNeverCleared, ModuleFacts
+from evallint.diagnostics import Diagnostic, Fix
+from evallint.rules.base import Example, Rule, related_at
+from evallint.rules.fixes import FixBuilder
+
+
+class GradientsNeverCleared(Rule):
+    """
+    ## What it does
+    Finds a loop that calls `backward()` and `optimizer.step()` but never clears gradients:
+    no `optimizer.zero_grad()`, `model.zero_grad()`, `zero_grad(set_to_none=True)`, or
+    `p.grad = None` anywhere in the loop.
+
+    ## Why is this bad?
+    `backward()` adds into `.grad`; it does not overwrite it. Without clearing, every step
+    uses the sum of all gradients since the start: the effective learning rate grows with the
+    iteration count, and training diverges or crawls while the loss curve looks merely noisy.
+
+    ## Example
+    ```python
+    for x, y in train_loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Known problems
+    Gradient accumulation clears gradients every k steps inside the loop, which counts as
+    clearing. Clearing done inside a helper function called from the loop is not seen.
+
+    ## Fix safety
+    The fix inserts `optimizer.zero_grad()` before the statement that calls `backward()`;
+    it changes the numbers (that is the point) and assumes no accumulation across iterations
+    was intended.
+    """
+
+    code = "EVL008"
+    name = "gradients-never-cleared"
+    summary = "A training loop calls backward() and step() but never zero_grad()"
+    VALID = (
+        Example("""
+            import torch
+            model = torch.nn.Linear(2, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x in train_loader:
+                optimizer.zero_grad(set_to_none=True)
+                model(x).sum().backward()
+                optimizer.step()
+        """),
+    )
+    INVALID = (
+        Example("""
+            import torch
+            model = torch.nn.Linear(2, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x in train_loader:
+                model(x).sum().backward()
+                optimizer.step()
+        """, (6,)),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        seen: set[int] = set()
+        for found in facts.gradients_never_cleared:
+            if id(found.place.node) in seen:
+                continue
+            seen.add(id(found.place.node))
+            optimizer = _optimizer_text(found.place.node)
+            message = (
+                f"`{optimizer}.step()` in a loop that never clears gradients: `backward()` adds into `.grad`, so each step "
+                f"applies the sum of all gradients so far; call `{optimizer}.zero_grad()` every iteration"
+            )
+            related = [related_at(found.backward, "gradients accumulate here")]
+            fix = self.fix(facts, found, optimizer) if facts.want_fixes else None
+            yield self.diagnostic(facts, found.place, (), message, related, optimizer, fix=fix)
+
+    @staticmethod
+    def fix(facts: ModuleFacts, found: GradientsNeverCleared, optimizer: str) -> Optional[Fix]:
+        builder = FixBuilder(facts)
+        statement = builder.enclosing_statement(found.backward.node)
+        if statement is None:
+            return None
+        return builder.insert_before(statement, f"{optimizer}.zero_grad()", f"Call `{optimizer}.zero_grad()` before backward()")
+
+
+def _optimizer_text(step: cst.CSTNode) -> str:
+    func = getattr(step, "func", None)
+    if isinstance(func, cst.Attribute):
+        args = getattr(step, "args", ())
+        receiver = func.value
+        text = cst.Module([]).code_for_node(receiver)
+        if args and "scaler" in text:
+            return cst.Module([]).code_for_node(args[0].value)
+        return text
+    return "optimizer"
