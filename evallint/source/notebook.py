@@ -17,7 +17,7 @@ import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterable, Optional
 
 import nbformat
 
@@ -88,18 +88,29 @@ def read_notebook(data: bytes | str) -> VirtualSource:
             notebook = nbformat.reads(data, as_version=4)
     except nbformat.reader.NotJSONError:
         raise NotebookError("not a notebook: invalid JSON") from None
-    except Exception as exc:  # nbformat raises ValidationError, NBFormatError, AttributeError on a JSON list...
+    except (AttributeError, TypeError) as exc:  # nbformat walking JSON of another shape
+        raise NotebookError(f"not a notebook: unexpected JSON structure ({_first_line(exc)})") from None
+    except Exception as exc:  # ValidationError, NBFormatError: nbformat's messages are clear
         raise NotebookError(f"not a notebook: {_first_line(exc)}") from None
     if not _is_python(notebook):
         return VirtualSource("", [])
+    cells: list[tuple[str, str]] = []
+    for index, cell in enumerate(notebook.cells, start=1):
+        source = cell.get("source")
+        if not isinstance(source, str):
+            raise NotebookError(f"not a notebook: cell {index} has no source text")
+        cells.append((cell.get("cell_type", ""), source))
+    return join_cells(cells)
+
+
+def join_cells(cells: Iterable[tuple[str, str]]) -> VirtualSource:
+    """The virtual source of (cell type, source) pairs in notebook order: what
+    `read_notebook` reads from a file and a language server gets as notebook cells."""
     pieces: list[str] = []
     spans: list[CellSpan] = []
     line = 1
-    for index, cell in enumerate(notebook.get("cells", []), start=1):
-        source = cell.get("source") if isinstance(cell, dict) else None
-        if not isinstance(source, str):
-            raise NotebookError(f"not a notebook: cell {index} has no source text")
-        if cell.get("cell_type") != "code":
+    for index, (kind, source) in enumerate(cells, start=1):
+        if kind != "code":
             continue
         lines, shifts = mask_cell(source)
         pieces.append("\n".join(lines) + "\n")
