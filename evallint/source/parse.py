@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import gc
+import threading
 from dataclasses import dataclass
+from typing import Union
 
 import libcst as cst
+
+PARSER_STACK_BYTES = 512 * 1024 * 1024
+"""LibCST's native parser recurses once per nesting level and overflows a default thread
+stack (a segfault, not an exception) near 5,000 nested brackets or operands; a parse on a
+thread with a large stack (reserved, not committed memory) survives them."""
 
 
 @dataclass(frozen=True)
@@ -17,9 +25,80 @@ class ParseFailure:
     column: int = 1
 
 
+MAX_NESTING = 1_000
+"""Expression depth beyond which a file is reported, not parsed: LibCST's parse time grows
+quadratically with nesting (an 8,000-operand chain takes over a minute)."""
+BIG_STATEMENT_CHARS = 1_000
+
+
 def parse_module(source: str) -> cst.Module | ParseFailure:
-    """Parse once. The collector is paused: LibCST allocates millions of small objects
-    and a cyclic GC pass in the middle buys nothing (measured ~25% of parse time)."""
+    """Parse once. CPython's own parser (a tenth of the cost) looks first for statements
+    nested deeper than LibCST handles; the rest are parsed directly, big ones on a thread
+    with a large stack."""
+    depth = _deepest_big_statement(source)
+    if depth is None:
+        return _parse(source)
+    if depth[0] > MAX_NESTING:
+        return ParseFailure(f"nesting too deep to analyse (over {MAX_NESTING} levels)", depth[1])
+    result: list[Union[cst.Module, ParseFailure]] = []
+    previous = threading.stack_size(PARSER_STACK_BYTES)
+    try:
+        worker = threading.Thread(target=lambda: result.append(_parse(source)), name="evallint-parse")
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(previous)
+    return result[0] if result else ParseFailure("parser failed")
+
+
+def _deepest_big_statement(source: str) -> tuple[int, int] | None:
+    """(depth, line) of the most deeply nested statement spanning more than
+    BIG_STATEMENT_CHARS, or None when there is none (the common case: no walk at all)."""
+    if len(source) < BIG_STATEMENT_CHARS:
+        return None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        if "too many" in str(error.msg):  # "too many nested parentheses"
+            return (MAX_NESTING + 1, error.lineno or 1)
+        return (0, 1)  # LibCST reports it in its own words (or parses newer syntax): big stack
+    except ValueError:
+        return (0, 1)
+    except (RecursionError, MemoryError):
+        return (MAX_NESTING + 1, 1)
+    line_starts = [0]
+    for line in source.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+    deepest: tuple[int, int] | None = None
+    statements: list[ast.AST] = list(tree.body)
+    while statements:
+        statement = statements.pop()
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            statements.extend(getattr(statement, field, ()) or ())
+        start = line_starts[statement.lineno - 1] + statement.col_offset
+        end = line_starts[(statement.end_lineno or statement.lineno) - 1] + (statement.end_col_offset or 0)
+        if end - start > BIG_STATEMENT_CHARS:
+            depth = _expression_depth(statement)
+            if deepest is None or depth > deepest[0]:
+                deepest = (depth, statement.lineno)
+    return deepest
+
+
+def _expression_depth(root: ast.AST) -> int:
+    deepest = 0
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, ast.stmt) and node is not root:
+            continue  # nested statements are measured on their own
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _parse(source: str) -> cst.Module | ParseFailure:
+    """The collector is paused: LibCST allocates millions of small objects and a cyclic GC
+    pass in the middle buys nothing (measured ~25% of parse time)."""
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
