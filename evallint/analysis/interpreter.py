@@ -881,8 +881,8 @@ class _Interpreter(Observations):
             qualified = self.imports.qualify(call.func if call else expr) or ""
             if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS or qualified in GRAD_SETTERS:
                 if call is None:
-                    self.observe_uncalled_manager(expr)  # `with torch.no_grad:` raises TypeError
-                    continue
+                    self.observe_uncalled_manager(expr)
+                    return Flow()  # `with torch.no_grad:` raises TypeError: the body never runs
                 states = tuple(replace(s, grad_stack=s.grad_stack + (s.grad,)) for s in states)
                 pushed += 1
                 if qualified in GRAD_SETTERS:
@@ -988,6 +988,10 @@ class _Interpreter(Observations):
                 for element, arg in zip(elements, value.args):
                     states = self.assign(element, arg.value, states)
                 return states
+            if states and any(g.grad is not Grad.OFF for st in states for g in st.grad):
+                sources = self.taint_of(value, states[0])  # `logits, aux = model(x)`: both carry the graph
+                for name in self._target_names(target):
+                    self.taint[name] = sources
             return tuple(self._bind_target(target, s) for s in states)
         name = dotted_name(target)
         if name is None:

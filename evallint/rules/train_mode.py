@@ -95,9 +95,10 @@ class TrainingInEvalMode(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
         seen: set[tuple[int, str]] = set()
+        adapting = {id(found.region.node) for found in facts.training_on_eval_data}
         for step in sorted(facts.training_steps, key=lambda s: s.order):
-            if not step.eval_facts:
-                continue
+            if not step.eval_facts or (step.region is not None and id(step.region.node) in adapting):
+                continue  # EVL007 says it: training inside an evaluation is the bug, not the mode
             dedupe = (id(step.site.node), step.subject)
             if dedupe in seen:
                 continue
