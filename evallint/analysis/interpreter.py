@@ -63,6 +63,7 @@ from evallint.analysis.vocabulary import (
     LIBRARY_FACTORIES,
     MODE_DEPENDENT_LAYERS,
     MODE_INDEPENDENT_SUFFIXES,
+    NOT_MODULE_WORDS,
     NO_GRAD_METHODS,
     PRETRAINED_LOADERS,
     SAME_MODULE_ATTRIBUTES,
@@ -484,7 +485,7 @@ class _Interpreter(Observations):
             if name in ("self", "cls"):
                 continue
             annotation = annotations.get(name)
-            annotated = annotation is not None and "Module" in code_of(annotation.annotation)
+            annotated = annotation is not None and "Module" in code_of(annotation.annotation) and not words(name) & NOT_MODULE_WORDS
             if annotated or looks_like_module_name(name) or name in self.evidence_names:
                 keys.add(name)
         owner = self._owner()
@@ -557,7 +558,7 @@ class _Interpreter(Observations):
             state = state.with_mode(key, ENTRY_MODE).with_alias(key, key)
         grad = ENTRY_GRAD
         for decorator in self.info.decorators:
-            if decorator in GRAD_DISABLERS:
+            if decorator in GRAD_DISABLERS or {"inference", "mode"} <= words(decorator.split(".")[-1]) or "no_grad" in decorator.split(".")[-1]:
                 grad = frozenset({GradFact(Grad.OFF)})
             elif decorator in GRAD_ENABLERS:
                 grad = GRAD_ON
@@ -768,6 +769,11 @@ class _Interpreter(Observations):
 
     def if_statement(self, node: cst.If, states: States) -> Flow:
         states = self.expression(node.test, states)
+        if states and self._is_module_check(node.test, states[0]):
+            # `if isinstance(net, nn.Module): net.eval()`: always true for a module
+            then_flow = self.suite(node.body, states)
+            then_flow.normal = normalize(then_flow.normal)
+            return then_flow
         key = condition_key(node.test)
         then_states: list[PathState] = []
         else_states: list[PathState] = []
@@ -801,6 +807,13 @@ class _Interpreter(Observations):
         flow.normal = normalize(flow.normal)
         return flow
 
+    def _is_module_check(self, test: cst.BaseExpression, state: PathState) -> bool:
+        return (
+            isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
+            and len(test.args) == 2 and self.resolve(test.args[0].value, state) is not None
+            and "Module" in code_of(test.args[1].value)
+        )
+
     def loop(self, node: cst.For | cst.While, states: States) -> Flow:
         if isinstance(node, cst.For):
             states = self.expression(node.iter, states)
@@ -816,6 +829,10 @@ class _Interpreter(Observations):
             metric_loop = False  # a unit test that checks accuracy is not an evaluation
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [cst.SimpleStatementLine(body=node.body.body)]
         evidence = self.file.block_evidence(node, body, self.info)
+        # metrics computed inside a training function are training metrics
+        # (a whole script is too coarse a region to say so)
+        enclosing = self.regions[1:] if self.info is None else self.regions
+        metric_loop = metric_loop and not any(r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in enclosing)
         region = classify_block(node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop)
         if region.kind is RegionKind.EVAL and not region.has_data_loop:
             region = replace(region, has_data_loop=True)
@@ -1001,6 +1018,7 @@ class _Interpreter(Observations):
         else:
             self.taint.pop(name, None)
         self.observe_assignment_grad(name, value, states)
+        self.note_reads(name, value)
         result = []
         for state in states:
             state = state.forgetting(name)
@@ -1221,7 +1239,7 @@ class _Interpreter(Observations):
                 result.append(state.with_mode(key, snapshot))
                 continue
             condition = condition_key(arg) if arg is not None else None
-            both = {ModeFact(Mode.TRAIN, Origin.SWITCHED, call), ModeFact(Mode.EVAL, Origin.SWITCHED, call)}
+            both = {ModeFact(Mode.TRAIN, Origin.FLAG, call), ModeFact(Mode.EVAL, Origin.FLAG, call)}
             if condition is None:
                 result.append(state.with_mode(key, both))
                 continue
@@ -1229,10 +1247,10 @@ class _Interpreter(Observations):
             known = state.assumed(text)
             if known is not None:
                 mode = Mode.TRAIN if known == polarity else Mode.EVAL
-                result.append(state.with_mode(key, {ModeFact(mode, Origin.SWITCHED, call)}))
+                result.append(state.with_mode(key, {ModeFact(mode, Origin.FLAG, call)}))
             else:
-                result.append(state.assuming(text, polarity).with_mode(key, {ModeFact(Mode.TRAIN, Origin.SWITCHED, call)}))
-                result.append(state.assuming(text, not polarity).with_mode(key, {ModeFact(Mode.EVAL, Origin.SWITCHED, call)}))
+                result.append(state.assuming(text, polarity).with_mode(key, {ModeFact(Mode.TRAIN, Origin.FLAG, call)}))
+                result.append(state.assuming(text, not polarity).with_mode(key, {ModeFact(Mode.EVAL, Origin.FLAG, call)}))
         return normalize(result)
 
     def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States:
@@ -1244,15 +1262,15 @@ class _Interpreter(Observations):
                 continue
             condition = condition_key(arg) if arg is not None else None
             if condition is None:
-                result.append(state.with_grad(frozenset({GradFact(Grad.ON, call), GradFact(Grad.OFF, call)})))
+                result.append(state.with_grad(frozenset({GradFact(Grad.ON, call, True), GradFact(Grad.OFF, call, True)})))
                 continue
             text, polarity = condition
             known = state.assumed(text)
             if known is not None:
-                result.append(state.with_grad(frozenset({GradFact(Grad.ON if known == polarity else Grad.OFF, call)})))
+                result.append(state.with_grad(frozenset({GradFact(Grad.ON if known == polarity else Grad.OFF, call, True)})))
             else:
-                result.append(state.assuming(text, polarity).with_grad(frozenset({GradFact(Grad.ON, call)})))
-                result.append(state.assuming(text, not polarity).with_grad(frozenset({GradFact(Grad.OFF, call)})))
+                result.append(state.assuming(text, polarity).with_grad(frozenset({GradFact(Grad.ON, call, True)})))
+                result.append(state.assuming(text, not polarity).with_grad(frozenset({GradFact(Grad.OFF, call, True)})))
         return normalize(result)
 
     # -- regions -------------------------------------------------------------------------------
@@ -1302,10 +1320,10 @@ class _Interpreter(Observations):
                 continue
             if obs.region.kind is RegionKind.NEUTRAL and region.kind is not RegionKind.NEUTRAL:
                 obs.region = region
-            obs.train |= frozenset(f for f in facts if f.mode is Mode.TRAIN)
+            obs.train |= frozenset(f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG)
             obs.entry_mode = obs.entry_mode or any(f.mode is Mode.ENTRY for f in facts)
             if not region.needs_grad:
-                obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON)
+                obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
                 obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
 
     def training_step(self, call: cst.Call, kind: str, states: States) -> States:
@@ -1446,12 +1464,12 @@ class _Interpreter(Observations):
         entry_mode = False
         if req.mode_from_entry and key is not None:
             facts = state.mode_of(key) or ENTRY_MODE
-            train = train | frozenset(ModeFact(f.mode, f.origin, f.site) for f in facts if f.mode is Mode.TRAIN)
+            train = train | frozenset(f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG)
             entry_mode = any(f.mode is Mode.ENTRY for f in facts)
         grad = req.grad_facts
         entry_grad = False
         if req.grad_from_entry:
-            grad = grad | frozenset(g for g in state.grad if g.grad is Grad.ON)
+            grad = grad | frozenset(g for g in state.grad if g.grad is Grad.ON and not g.by_flag)
             entry_grad = any(g.grad is Grad.ENTRY for g in state.grad)
         if region is None:
             if self.info is not None and (entry_mode or entry_grad or train or grad) and all(r.kind is RegionKind.NEUTRAL for r in self.regions):

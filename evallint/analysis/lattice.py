@@ -29,6 +29,7 @@ class Origin(enum.Enum):
     LOADED = "loaded"  # from_pretrained / unknown factory: the library decided
     SWITCHED = "switched"  # an eval()/train() call
     CALLED = "called"  # the exit state of a called function
+    FLAG = "flag"  # `train(flag)` with a flag the code chooses: deliberate either way
     ENTRY = "entry"
 
 
@@ -52,6 +53,8 @@ class ModeFact:
 class GradFact:
     grad: Grad
     site: Optional[cst.CSTNode] = None
+    by_flag: bool = False
+    """Set by `set_grad_enabled(flag)`: the code decides at run time, deliberately."""
 
     def __repr__(self) -> str:
         return self.grad.value

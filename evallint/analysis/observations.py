@@ -48,6 +48,8 @@ class Observations:
         self.accumulations: list[tuple[cst.CSTNode, str, str]] = []
         self.backward_roots: set[str] = set()
         self.graphless: dict[str, cst.CSTNode] = {}
+        self.reads: dict[str, set[str]] = {}
+        """Assigned name -> names its value was computed from (for gradient accumulation)."""
         self.loop_depth = 0
 
     def _place(self, node: cst.CSTNode) -> Place:
@@ -98,6 +100,9 @@ class Observations:
         receiver = target.value
         if not self._is_module_expression(receiver, states):
             return
+        owner = self._owner()
+        if isinstance(receiver, cst.Name) and receiver.value == "self" and owner is not None and "training" in owner.methods:
+            return  # a `training` property whose setter propagates the mode
         text = self._code(receiver)
         constant = _constant(value)
         replacement = f"{text}.eval()" if constant is False else f"{text}.train()" if constant else f"{text}.train({self._code(value)})"
@@ -122,10 +127,28 @@ class Observations:
     def _training_context(self) -> bool:
         return any(r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in self.regions)
 
+    def note_reads(self, name: str, value: cst.BaseExpression) -> None:
+        from evallint.analysis.walk import iter_nodes
+
+        self.reads.setdefault(name, set()).update(n.value for n in iter_nodes(value) if isinstance(n, cst.Name))
+
+    def _backpropagated(self) -> set[str]:
+        """Names a backward() result was computed from, transitively."""
+        found = set(self.backward_roots)
+        pending = list(found)
+        while pending:
+            for source in self.reads.get(pending.pop(), ()):
+                if source not in found:
+                    found.add(source)
+                    pending.append(source)
+        return found
+
     def finish_accumulations(self) -> None:
-        """Drop sums that are themselves backpropagated (gradient accumulation)."""
+        """Drop sums and lists that are themselves backpropagated (gradient accumulation,
+        scores collected for one loss)."""
+        backpropagated = self._backpropagated() if self.accumulations else set()
         for node, accumulator, value in self.accumulations:
-            if accumulator.split(".")[0] in self.backward_roots or accumulator in self.backward_roots:
+            if accumulator.split(".")[0] in backpropagated or accumulator in backpropagated:
                 continue
             self.file.facts.graph_accumulations.append(GraphAccumulation(self._place(node), accumulator, value))
 

@@ -77,7 +77,14 @@ def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
     qualified = imports.qualify(func)
     if qualified in ("torch.autograd.backward",):
         return "backward"
+    if _passes_loss_and_optimizer(call):
+        return "step"  # timm's NativeScaler: `loss_scaler(loss, optimizer, parameters=...)`
     return None
+
+
+def _passes_loss_and_optimizer(call: cst.Call) -> bool:
+    names = [a.value.value for a in call.args if isinstance(a.value, cst.Name)]
+    return any("loss" in words(n) for n in names) and any(words(n) & OPTIMIZER_WORDS for n in names)
 
 
 def _is_scaler_step(receiver: cst.BaseExpression, call: cst.Call) -> bool:
@@ -183,10 +190,10 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
             attr = node.attr.value
             if attr == "grad":
                 evidence.needs_grad = True
-            elif attr in METRIC_WORDS or words(attr) & METRIC_WORDS:
+            elif _names_a_metric(attr):
                 evidence.metric = True
         elif isinstance(node, cst.Name):
-            if words(node.value) & METRIC_WORDS:
+            if _names_a_metric(node.value):
                 evidence.metric = True
         elif isinstance(node, cst.Assign) or isinstance(node, cst.AugAssign):
             target_names = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
@@ -195,6 +202,15 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
                     evidence.needs_grad = True
                 if isinstance(target, cst.Attribute) and target.attr.value == "grad" and isinstance(node.value, cst.Name) and node.value.value == "None":
                     evidence.clears_grad = True
+
+
+_LOGGING_WORDS = frozenset({"logger", "log", "logging", "writer", "meter", "meters", "tracker", "wandb", "tb", "summary"})
+
+
+def _names_a_metric(identifier: str) -> bool:
+    """`correct`, `val_acc`, `f1_score` compute a metric; `metric_logger` only logs one."""
+    found = words(identifier)
+    return bool(found & METRIC_WORDS) and not (found & _LOGGING_WORDS)
 
 
 def _is_true(node: cst.BaseExpression) -> bool:
