@@ -530,6 +530,7 @@ class _Interpreter(Observations):
         if owner.module_attributes:
             return owner.module_attributes
         attributes: set[str] = set()
+        mode_dependent: set[str] = set()
         from evallint.analysis.walk import iter_nodes
 
         for method in owner.methods.values():
@@ -538,17 +539,18 @@ class _Interpreter(Observations):
                     for target in node.targets:
                         name = dotted_name(target.target)
                         if name and name.startswith("self.") and name.count(".") == 1:
-                            value = self._value_of_static(node.value)
-                            if value or (looks_like_module_name(name) and isinstance(node.value, (cst.Call, cst.Name, cst.Attribute))):
+                            facts = self._constructor_facts(node.value) if isinstance(node.value, cst.Call) else None
+                            if facts is not None or (looks_like_module_name(name) and isinstance(node.value, (cst.Call, cst.Name, cst.Attribute))):
                                 attributes.add(name)
+                            if facts is None or facts[1]:
+                                mode_dependent.add(name)
             for name in module_evidence(method.node):
                 if name.startswith("self.") and name.count(".") == 1:
                     attributes.add(name)
+        for name in attributes - mode_dependent:
+            self.file.mode_independent.add(f"{owner.name}::{name}")  # only bare nn.Linear & co.
         owner.module_attributes = attributes or {"<none>"}
         return owner.module_attributes
-
-    def _value_of_static(self, node: cst.BaseExpression) -> bool:
-        return isinstance(node, cst.Call) and self._constructor_facts(node) is not None
 
     def initial_state(self) -> PathState:
         state = PathState()
@@ -1013,6 +1015,8 @@ class _Interpreter(Observations):
         name = dotted_name(target)
         if name is None:
             return states
+        if name == "self.training" and self._has_training_property():
+            return self._training_setter(value, states)
         if states and any(g.grad is not Grad.OFF for s in states for g in s.grad):
             self.taint[name] = self.taint_of(value, states[0])
         else:
@@ -1057,7 +1061,28 @@ class _Interpreter(Observations):
             return False
         return name in self.evidence_names or (looks_like_module_name(name) and "." not in name)
 
+    def _has_training_property(self) -> bool:
+        owner = self._owner()
+        return owner is not None and not owner.is_module and "training" in owner.methods
+
+    def _training_setter(self, value: cst.BaseExpression, states: States) -> States:
+        """`self.training = False` on a wrapper whose `training` property setter switches
+        its modules: the same as eval()/train() on every module attribute."""
+        constant = self._mode_argument(cst.Call(cst.Name("train"), [cst.Arg(value)]))
+        facts = {ModeFact(constant, Origin.SWITCHED, value)} if constant else {ModeFact(Mode.TRAIN, Origin.FLAG, value), ModeFact(Mode.EVAL, Origin.FLAG, value)}
+        result = []
+        for state in states:
+            for key in self.scope_keys:
+                if key.startswith("self."):
+                    state = state.with_mode(key, facts)
+            result.append(state)
+        return tuple(result)
+
     def _key_id(self, key: str) -> str:
+        """Identity of a key for flow-insensitive facts: `self.X` belongs to its class."""
+        owner = self._owner()
+        if key.startswith("self.") and owner is not None:
+            return f"{owner.name}::{key}"
         return f"{self.info.qualname if self.info else ''}::{key}"
 
     def _local_class(self, call: cst.Call) -> Optional[ClassInfo]:
