@@ -57,7 +57,9 @@ class EvalForward:
     """Call sites, outermost first, through which this forward was reached."""
     order: int = 0
     report_at_call: bool = False
-    """Report at the innermost call in `via` in this file rather than at the forward."""
+    """Report at the call in `via` that enters the evaluation rather than at the forward."""
+    region_unit: Optional["UnitRef"] = None
+    """The file the region node belongs to."""
 
 
 @dataclass

@@ -242,6 +242,7 @@ class FileAnalysis:
                 continue
             self.facts.eval_forwards.append(EvalForward(
                 req.place, req.subject, req.region, entry, grad, req.affects_grad, req.mode_matters, req.via, next(self._order),
+                req.report_at_call, req.region_unit,
             ))
 
     def _module_level_keys(self) -> set[str]:
@@ -264,19 +265,21 @@ class FileAnalysis:
     def next_order(self) -> int:
         return next(self._order)
 
-    def resolve_function(self, call: cst.Call, scope: Optional[FunctionInfo]) -> Optional[tuple[Summary, bool]]:
+    def resolve_function(self, call: cst.Call, scope: Optional[FunctionInfo], *, count: bool = True) -> Optional[tuple[Summary, bool]]:
         """The summary of a called function of this file or project, and whether the call is
-        a method call on `self` (whose `self.X` modules map onto the caller's)."""
+        a method call on `self` (whose `self.X` modules map onto the caller's). `count`
+        records the call (functions nobody calls are judged on their own)."""
+        summarise = self._summary_counted if count else self.summary_for
         func = call.func
         if isinstance(func, cst.Name):
             name = func.value
             cursor = scope
             while cursor is not None:
                 if name in cursor.nested:
-                    return self._summary_counted(cursor.nested[name]), False
+                    return summarise(cursor.nested[name]), False
                 cursor = cursor.parent
             if name in self.functions:
-                return self._summary_counted(self.functions[name]), False
+                return summarise(self.functions[name]), False
             if self.project is not None and name in self.imports.modules_from:
                 summary = self.project.summary(self.path, self.imports.modules_from[name], self.imports.qualify(func) or name)
                 if summary is not None:
@@ -294,7 +297,7 @@ class FileAnalysis:
             if owner is not None:
                 method = owner.methods.get(func.attr.value) or self._inherited_method(owner, func.attr.value)
                 if method is not None:
-                    return self._summary_counted(method), True
+                    return summarise(method), True
         return None
 
     def _inherited_method(self, owner: ClassInfo, name: str) -> Optional[FunctionInfo]:
@@ -326,9 +329,7 @@ class FileAnalysis:
 
     def resolve_function_quietly(self, call: cst.Call, scope: Optional[FunctionInfo]) -> Optional[Summary]:
         """Like resolve_function, without counting the call (evidence gathering only looks)."""
-        counts = dict(self.call_counts)
-        resolved = self.resolve_function(call, scope)
-        self.call_counts = counts
+        resolved = self.resolve_function(call, scope, count=False)
         return resolved[0] if resolved else None
 
     @property
@@ -605,13 +606,13 @@ class _Interpreter(Observations):
                 if obs.train or obs.grad:
                     file.facts.eval_forwards.append(EvalForward(
                         place, obs.subject, obs.region, obs.train, obs.grad if obs.affects_grad else frozenset(),
-                        obs.affects_grad, obs.mode_matters, (), obs.order,
+                        obs.affects_grad, obs.mode_matters, (), obs.order, False, here,
                     ))
             if self.info is not None and (obs.entry_mode or obs.entry_grad or obs.region.kind is RegionKind.NEUTRAL):
                 self.requirements.append(ForwardRequirement(
                     place, obs.key, obs.subject, obs.region, obs.entry_mode, obs.entry_grad,
                     obs.train, obs.grad, obs.affects_grad, obs.mode_matters,
-                    report_at_call=self.regions_evaluates,
+                    report_at_call=self.regions_evaluates, region_unit=here,
                 ))
         for (_, key), (place, subject, region, eval_facts, from_entry, order) in sorted(self.training.items(), key=lambda item: item[1][5]):
             if eval_facts:
@@ -912,17 +913,17 @@ class _Interpreter(Observations):
             elif call is not None:
                 resolved = self.file.resolve_function(call, self.info)
                 if resolved is not None and resolved[0] is not None and resolved[0].yield_modes is not None:
-                    summary, is_self = resolved
-                    states = self.apply_modes(summary.yield_modes, summary, call, is_self, states)
-                    exits.append((summary, is_self, call))
+                    summary, receiver = resolved[0], ("self" if resolved[1] else None)
+                    states = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
+                    exits.append((summary, receiver, call))
             if item.asname is not None and call is not None:
                 states = self.assign(item.asname.name, expr, states)
         flow = self.suite(node.body, states)
 
         def leave(out: States) -> States:
             result = out
-            for summary, is_self, call in reversed(exits):
-                result = self.apply_modes(summary.exit_modes, summary, call, is_self, result, base=before)
+            for summary, receiver, call in reversed(exits):
+                result = self.apply_modes(summary.exit_modes, summary, call, receiver, result, base=before)
             if pushed:
                 popped = []
                 for s in result:
@@ -1051,6 +1052,10 @@ class _Interpreter(Observations):
                 owner = self._local_class(value)
                 if owner is not None and not owner.is_module:
                     self.instances[name] = owner
+                    init = owner.methods.get("__init__")
+                    summary = self.file._summary_counted(init) if init is not None else None
+                    if summary is not None:
+                        return self.apply_call(summary, name, value, tuple(result))
         return tuple(result)
 
     def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
@@ -1224,13 +1229,32 @@ class _Interpreter(Observations):
         if kind == "step" or kind == "backward" and self.file.has_optimizer:
             self.trains = True
             return self.training_step(call, kind, states)
+        instance_call = self._instance_method(call)
+        if instance_call is not None:
+            return self.apply_call(instance_call[0], instance_call[1], call, states)
         resolved = self.file.resolve_function(call, self.info) if isinstance(func, (cst.Name, cst.Attribute)) else None
         if resolved is not None and resolved[0] is not None:
-            return self.apply_call(resolved[0], resolved[1], call, states)
+            return self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
         forward = self._forward_target(call, states[0])
         if forward is not None:
             self.forward(call, forward[0], forward[1], states)
         return states
+
+    def _instance_method(self, call: cst.Call) -> Optional[tuple[Summary, str]]:
+        """`trainer.predict(batch)` on an instance of a class of this file: the method's
+        summary, with its `self.X` modules mapped onto `trainer.X`."""
+        func = call.func
+        if not isinstance(func, cst.Attribute):
+            return None
+        receiver = dotted_name(func.value)
+        owner = self.instances.get(receiver or "")
+        if owner is None:
+            return None
+        method = owner.methods.get(func.attr.value) or self.file._inherited_method(owner, func.attr.value)
+        if method is None:
+            return None
+        summary = self.file._summary_counted(method)
+        return (summary, receiver) if summary is not None and receiver is not None else None
 
     def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         func = call.func
@@ -1444,10 +1468,13 @@ class _Interpreter(Observations):
         return any(state.key_of(link.split(".")[0]) == key or state.key_of(link) == key for link in links)
 
     # -- calls to summarised functions ---------------------------------------------------------------
-    def _map_argument(self, summary: Summary, callee_key: str, call: cst.Call, is_self: bool, state: PathState) -> Optional[str]:
+    def _map_argument(self, summary: Summary, callee_key: str, call: cst.Call, receiver: Optional[str], state: PathState) -> Optional[str]:
         """The caller's module key for a key of the callee (a parameter, `self.X`, or a global)."""
         if callee_key == "self" or callee_key.startswith("self."):
-            return self.resolve_path(callee_key, state) if is_self else None
+            if receiver is None:
+                return None
+            path = receiver + callee_key[len("self"):]
+            return self.resolve_path(path, state) if receiver == "self" else (state.key_of(path) or path)
         if callee_key in summary.params or callee_key in summary.keyword_only:
             for arg in call.args:
                 if arg.keyword is not None and arg.keyword.value == callee_key:
@@ -1466,25 +1493,27 @@ class _Interpreter(Observations):
             return key
         return path if path in self.scope_keys else None
 
-    def apply_call(self, summary: Summary, is_self: bool, call: cst.Call, states: States) -> States:
+    def apply_call(self, summary: Summary, receiver: Optional[str], call: cst.Call, states: States) -> States:
         here = Place(call, self.file.unit)
         if summary.trains:
             self.trains = True
         for state in states:
             region = self._evaluating(state)
             for req in summary.forwards:
-                self._apply_forward(req, summary, is_self, call, here, state, region)
+                self._apply_forward(req, summary, receiver, call, here, state, region)
             for req in summary.trainings:
-                key = self._map_argument(summary, req.key, call, is_self, state)
+                key = self._map_argument(summary, req.key, call, receiver, state)
                 if key is not None:
                     region_here = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
                     self._record_training(call, key, key, region_here, (state,))
-        states = self.apply_modes(summary.exit_modes, summary, call, is_self, states)
+        states = self.apply_modes(summary.exit_modes, summary, call, receiver, states)
         return states
 
-    def _apply_forward(self, req: ForwardRequirement, summary: Summary, is_self: bool, call: cst.Call, here: Place, state: PathState, caller_region: Optional[Region]) -> None:
-        region = req.region if req.region.kind is RegionKind.EVAL else caller_region
-        key = self._map_argument(summary, req.key, call, is_self, state)
+    def _apply_forward(self, req: ForwardRequirement, summary: Summary, receiver: Optional[str], call: cst.Call, here: Place, state: PathState, caller_region: Optional[Region]) -> None:
+        region, region_unit = (req.region, req.region_unit) if req.region.kind is RegionKind.EVAL else (caller_region, self.file.unit)
+        if caller_region is not None and caller_region.kind is RegionKind.EVAL and caller_region.has_data_loop and not req.region.has_data_loop:
+            region, region_unit = caller_region, self.file.unit  # the data loop driving a per-batch helper is the evaluation
+        key = self._map_argument(summary, req.key, call, receiver, state)
         train = req.train_facts
         entry_mode = False
         if req.mode_from_entry and key is not None:
@@ -1498,7 +1527,7 @@ class _Interpreter(Observations):
             entry_grad = any(g.grad is Grad.ENTRY for g in state.grad)
         if region is None:
             if self.info is not None and (entry_mode or entry_grad or train or grad) and all(r.kind is RegionKind.NEUTRAL for r in self.regions):
-                self.requirements.append(replace(req, key=key or req.key, region=req.region, mode_from_entry=entry_mode, grad_from_entry=entry_grad, train_facts=train, grad_facts=grad, via=(here,) + req.via))
+                self.requirements.append(replace(req, key=key or req.key, mode_from_entry=entry_mode, grad_from_entry=entry_grad, train_facts=train, grad_facts=grad, via=(here,) + req.via))
             return
         if region.needs_grad or req.region.needs_grad:
             grad, entry_grad = frozenset(), False
@@ -1508,21 +1537,21 @@ class _Interpreter(Observations):
         if train or grad:
             self.file.facts.eval_forwards.append(EvalForward(
                 req.place, req.subject, region, train, grad, req.affects_grad, req.mode_matters, (here,) + req.via,
-                self.file.next_order(), at_call,
+                self.file.next_order(), at_call, region_unit,
             ))
         if self.info is not None and (entry_mode or entry_grad):
             self.requirements.append(ForwardRequirement(
                 req.place, key or req.key, req.subject, region, entry_mode, entry_grad, frozenset(), frozenset(),
-                req.affects_grad, req.mode_matters, (here,) + req.via, at_call,
+                req.affects_grad, req.mode_matters, (here,) + req.via, at_call, region_unit,
             ))
 
-    def apply_modes(self, modes: Optional[dict[str, frozenset]], summary: Summary, call: cst.Call, is_self: bool, states: States, base: Optional[States] = None) -> States:
+    def apply_modes(self, modes: Optional[dict[str, frozenset]], summary: Summary, call: cst.Call, receiver: Optional[str], states: States, base: Optional[States] = None) -> States:
         if not modes:
             return states
         result = []
         for index, state in enumerate(states):
             for callee_key, facts in modes.items():
-                key = self._map_argument(summary, callee_key, call, is_self, state)
+                key = self._map_argument(summary, callee_key, call, receiver, state)
                 if key is None:
                     continue
                 if all(f.mode is Mode.ENTRY for f in facts):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from evallint.analysis.facts import Place
+from evallint.analysis.facts import Place, UnitRef
 from evallint.analysis.regions import Region
 
 
@@ -32,6 +32,7 @@ class ForwardRequirement:
     report_at_call: bool = False
     """The called function is itself an evaluation (or is judged in the caller's region):
     the call is what evaluates, so a finding belongs at the call."""
+    region_unit: Optional[UnitRef] = None
 
 
 @dataclass(frozen=True)

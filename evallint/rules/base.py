@@ -46,20 +46,21 @@ class Rule:
         return textwrap.dedent(cls.__doc__ or "").strip()
 
     # helpers shared by the rules -------------------------------------------------------------
-    def diagnostic(self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str, *, at_call: bool = False, fix: Optional[Fix] = None) -> Diagnostic:
+    def diagnostic(
+        self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str,
+        *, at_call: bool = False, fix: Optional[Fix] = None, region_node: Optional[cst.CSTNode] = None,
+    ) -> Diagnostic:
         """Report where the fix goes. A forward inside an evaluation loop or script is
         reported at the forward. When the evaluation is a called function (`evaluate(model)`)
-        or lives in another file, it is reported at the call in this file that runs it,
-        and the forward becomes a related location."""
-        local_calls = [p for p in via if p.unit is facts.unit]
-        if local_calls and (at_call or place.unit is not facts.unit):
-            anchor = local_calls[-1]
+        or lives in another file, it is reported at the call in this file that enters the
+        evaluation, and the forward becomes a related location."""
+        anchor = place
+        if via and (at_call or place.unit is not facts.unit):
+            anchor = entering_call(facts, via, region_node) or place
+        if anchor is not place:
             where = "" if place.unit is facts.unit else " (in another file)"
             related = [_related(place, f"the forward in the called function{where}")] + related
-            related.extend(_related(step, "reached through this call") for step in local_calls[:-1])
-        else:
-            anchor = place
-            related.extend(_related(step, "reached through this call") for step in local_calls)
+        related.extend(_related(step, "reached through this call") for step in via if step.unit is facts.unit and step is not anchor)
         line, column, end_line, end_column = anchor.position()
         return Diagnostic(facts.path, line, column, end_line, end_column, self.code, message, tuple(related), subject, fix)
 
@@ -86,12 +87,33 @@ def related_at(place: Place, message: str) -> Related:
     return _related(place, message)
 
 
+def entering_call(facts: ModuleFacts, via: tuple[Place, ...], region_node: Optional[cst.CSTNode]) -> Optional[Place]:
+    """The innermost call in this file that is outside the evaluation region: the call
+    that starts the evaluation (calls made inside the region are part of it)."""
+    local = [p for p in via if p.unit is facts.unit]
+    if region_node is not None and local:
+        region = facts.unit.locate(region_node)
+        outside = [p for p in local if not _within(p.position(), region)]
+        if outside:
+            return outside[-1]
+    return local[-1] if local else None
+
+
+def _within(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
+    return outer[:2] <= inner[:2] and inner[2:] <= outer[2:]
+
+
 def call_anchor(facts: ModuleFacts, forward: EvalForward) -> Optional[cst.CSTNode]:
     """The call in this file a finding is reported at, when it is reported at a call."""
-    local = [p for p in forward.via if p.unit is facts.unit]
-    if local and (forward.report_at_call or forward.call.unit is not facts.unit):
-        return local[-1].node
+    if forward.via and (forward.report_at_call or forward.call.unit is not facts.unit):
+        anchor = entering_call(facts, forward.via, _region_in(facts, forward))
+        return anchor.node if anchor is not None else None
     return None
+
+
+def _region_in(facts: ModuleFacts, forward: EvalForward) -> Optional[cst.CSTNode]:
+    """The region node, when it belongs to this file (positions come from this file)."""
+    return forward.region.node if forward.region_unit is facts.unit else None
 
 
 def where_evaluated(forward: EvalForward) -> str:

@@ -10,7 +10,7 @@ import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.fixes import FixBuilder
-from evallint.rules.base import Example, Rule, call_anchor, receiver_text, related_at, where_evaluated
+from evallint.rules.base import Example, Rule, _region_in, call_anchor, receiver_text, related_at, where_evaluated
 
 
 class EvalWithAutograd(Rule):
@@ -113,7 +113,7 @@ class EvalWithAutograd(Rule):
             if forward.call.unit is facts.unit:
                 related.append(related_at(Place(forward.region.node, facts.unit), f"the {forward.region.kind.value} starts here"))
             fix = self.fix(facts, forward) if facts.want_fixes else None
-            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call, fix=fix)
+            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call, fix=fix, region_node=_region_in(facts, forward))
 
     @staticmethod
     def fix(facts: ModuleFacts, forward) -> Optional[Fix]:

@@ -10,7 +10,7 @@ import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.fixes import FixBuilder
-from evallint.rules.base import Example, Rule, call_anchor, receiver_text, related_at, where_evaluated, related_for_mode
+from evallint.rules.base import Example, Rule, _region_in, call_anchor, receiver_text, related_at, where_evaluated, related_for_mode
 
 
 class EvalWithoutEvalMode(Rule):
@@ -127,7 +127,7 @@ class EvalWithoutEvalMode(Rule):
             if forward.region.node is not None and forward.call.unit is facts.unit:
                 related.append(related_at(_place(facts, forward.region.node), f"the {forward.region.kind.value} starts here"))
             fix = self.fix(facts, forward, module) if facts.want_fixes else None
-            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call, fix=fix)
+            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call, fix=fix, region_node=_region_in(facts, forward))
 
 
     @staticmethod
