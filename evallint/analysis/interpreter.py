@@ -63,6 +63,7 @@ from evallint.analysis.vocabulary import (
     LIBRARY_FACTORIES,
     MODE_DEPENDENT_LAYERS,
     MODE_INDEPENDENT_SUFFIXES,
+    MODULE_NAME_WORDS,
     NOT_MODULE_WORDS,
     NO_GRAD_METHODS,
     PRETRAINED_LOADERS,
@@ -421,6 +422,17 @@ def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif isinstance(value, (list, tuple)):
             children.extend(v for v in value if isinstance(v, cst.CSTNode))
     return children
+
+
+_FORWARD_WORDS = frozenset({"forward", "predict", "encode", "decode", "generate", "embed", "infer", "inference", "sample", "logits", "features"})
+_NOT_FORWARD_WORDS = frozenset({"parameters", "state", "dict", "load", "save", "register", "init", "config", "num", "print", "resize", "get", "set", "freeze", "unfreeze", "hook", "weights", "to", "apply", "named", "buffers", "modules", "children", "zero", "grad", "train", "eval", "pretrained", "gradient", "checkpointing", "tie", "prune", "half", "float", "cuda", "cpu"})
+
+
+def _names_a_forward(attribute: str) -> bool:
+    """`decoder`, `forward_features`, `encode_text` run a forward; `state_dict`,
+    `num_parameters`, `save_pretrained` do not."""
+    found = words(attribute)
+    return bool(found & (_FORWARD_WORDS | MODULE_NAME_WORDS)) and not found & _NOT_FORWARD_WORDS
 
 
 def _iterable_words(loop: cst.For) -> frozenset:
@@ -1265,6 +1277,17 @@ class _Interpreter(Observations):
             key = self.resolve(func.value, state)
             if key is not None:
                 return key, code_of(func)
+        if isinstance(func, cst.Attribute) and _names_a_forward(func.attr.value):
+            # `net.decoder(h)`, `model.backbone.layer4(x)`, `net.forward_features(x)`: part of the
+            # module's forward, in the module's mode (eval() reached every submodule)
+            receiver: cst.BaseExpression = func.value
+            while True:
+                key = self.resolve(receiver, state)
+                if key is not None:
+                    return key, key
+                if not isinstance(receiver, cst.Attribute):
+                    return None
+                receiver = receiver.value
         return None
 
     def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:

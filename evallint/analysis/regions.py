@@ -55,6 +55,8 @@ class Evidence:
     """`zero_grad()` on anything, `p.grad = None`, `p.grad.zero_()`."""
     switches_to_train: bool = False
     """A `.train()` call: the block puts something into training mode itself."""
+    switches_to_eval: bool = False
+    """An `.eval()` / `.train(False)` call: the block means to evaluate."""
 
 
 def is_optimizer_receiver(node: cst.BaseExpression) -> bool:
@@ -177,6 +179,8 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
                     evidence.clears_grad = True
                 elif attr == "train" and not _is_false_arg(node):
                     evidence.switches_to_train = True
+                if attr == "eval" and not node.args or attr == "train" and _is_false_arg(node):
+                    evidence.switches_to_eval = True
             if kind == "backward" and not backward_trains:
                 evidence.needs_grad = True
             elif kind is not None or call_trains(node):
@@ -257,6 +261,6 @@ def classify_block(
             condition, polarity = sorted(common)[0]
             return Region(node, RegionKind.MIXED, description, evidence.needs_grad, condition, polarity, evidence.has_loop)
         return Region(node, RegionKind.TRAIN, description, True, has_data_loop=evidence.has_loop)
-    if eval_by_name or (eval_by_metrics and evidence.metric):
+    if eval_by_name or (eval_by_metrics and evidence.metric) or evidence.switches_to_eval:
         return Region(node, RegionKind.EVAL, description, evidence.needs_grad, has_data_loop=evidence.has_loop)
     return Region(node, RegionKind.NEUTRAL, description, evidence.needs_grad, has_data_loop=evidence.has_loop)
