@@ -79,6 +79,11 @@ def test_crlf_and_lone_cr_lines_are_counted_like_libcst() -> None:
     assert apply_edits(source, [Edit(1, 6, 1, 6, "0")]) == "a = 10\r\nb = 2\rc = 3\n"
 
 
+def test_split_lines_breaks_only_where_python_does() -> None:
+    assert split_lines("a\x0cb\r\nc\rd\u2028e") == ["a\x0cb\r\n", "c\r", "d\u2028e"]
+    assert split_lines("x\n") == ["x\n"] and split_lines("") == []
+
+
 def test_insertion_after_the_last_line_break_and_in_a_file_without_one() -> None:
     assert apply_edits("x = 1\n", [Edit(2, 1, 2, 1, "y = 2\n")]) == "x = 1\ny = 2\n"
     assert apply_edits("x = 1", [Edit(1, 6, 1, 6, "\ny = 2")]) == "x = 1\ny = 2"
