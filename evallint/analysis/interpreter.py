@@ -255,12 +255,15 @@ class FileAnalysis:
                     if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
                         for target in small.targets:
                             name = dotted_name(target.target)
-                            if name and "." not in name and (looks_like_module_name(name) or self._constructs_module(small.value)):
+                            if name and "." not in name and not words(name) & NOT_MODULE_WORDS and (looks_like_module_name(name) or self._constructs_module(small.value)):
                                 keys.add(name)
         return keys
 
     def _constructs_module(self, call: cst.Call) -> bool:
         qualified = self.imports.qualify(call.func) or ""
+        last = qualified.split(".")[-1]
+        if last.endswith(MODE_INDEPENDENT_SUFFIXES) or last in STATELESS_LAYERS:
+            return False
         return qualified.startswith("torch.nn.") or qualified in self.classes and self.classes[qualified].is_module
 
     def next_order(self) -> int:

@@ -41,6 +41,17 @@ def _constant(node: cst.BaseExpression) -> Optional[bool]:
     return None
 
 
+def _about_a_loss(accumulator: str, value: cst.BaseExpression) -> bool:
+    """EVL006 is about losses: the running total or the value must name one (a sample
+    count unpacked from the same call is a plain number)."""
+    from evallint.analysis.vocabulary import words
+    from evallint.analysis.walk import iter_nodes
+
+    if "loss" in words(accumulator.split(".")[-1]) or "losses" in words(accumulator.split(".")[-1]):
+        return True
+    return any(isinstance(n, cst.Name) and words(n.value) & {"loss", "losses"} for n in iter_nodes(value))
+
+
 class Observations:
     """Mixed into the interpreter; `self` is an `_Interpreter`."""
 
@@ -118,6 +129,8 @@ class Observations:
     # -- EVL006 ------------------------------------------------------------------------------
     def observe_accumulation(self, node: cst.CSTNode, accumulator: str, value: cst.BaseExpression, states: tuple) -> None:
         if self.loop_depth == 0 or not states or not self._training_context():
+            return
+        if not _about_a_loss(accumulator, value):
             return
         if not any(g.grad is not Grad.OFF for s in states for g in s.grad):
             return
