@@ -438,6 +438,16 @@ def _names_a_forward(attribute: str) -> bool:
     return bool(found & (_FORWARD_WORDS | MODULE_NAME_WORDS)) and not found & _NOT_FORWARD_WORDS
 
 
+def _iterates_submodules(iterable: cst.BaseExpression) -> bool:
+    from evallint.analysis.walk import iter_nodes
+
+    return any(
+        isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute)
+        and n.func.attr.value in ("modules", "children", "named_modules", "named_children", "parameters", "named_parameters")
+        for n in iter_nodes(iterable)
+    )
+
+
 def _iterable_words(loop: cst.For) -> frozenset:
     from evallint.analysis.walk import iter_nodes
 
@@ -479,6 +489,11 @@ class _Interpreter(Observations):
         self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
         self.grad_forwards: dict[int, set[str]] = {}
         self.frozen: set[str] = set()
+        self.opaque_switch: Optional[frozenset] = None
+        self.opaque_variables: set[str] = set()
+        """Names bound to `getattr(obj, name)`: one of several modules, not one we can name."""
+        self.submodule_variables: set[str] = set()
+        """Loop variables over `x.modules()` / `x.children()`: switching them is a partial freeze."""
         self.taint: dict[str, frozenset] = {}
         self.instances: dict[str, ClassInfo] = {}
         self.summary: Optional[Summary] = None
@@ -668,6 +683,7 @@ class _Interpreter(Observations):
             self.trains or bool(evidence.training_sites),
             return_key,
             return_facts,
+            opaque_switch=self.opaque_switch,
         )
         del region
 
@@ -864,6 +880,8 @@ class _Interpreter(Observations):
             current = head
             if isinstance(node, cst.For):
                 current = tuple(self._bind_target(node.target, s) for s in current)
+                if _iterates_submodules(node.iter):
+                    self.submodule_variables.update(self._target_names(node.target))
             body_flow = self.suite(node.body, current)
             exits = body_flow.breaks
             self.return_passthrough(body_flow)
@@ -1033,6 +1051,10 @@ class _Interpreter(Observations):
             return states
         if name == "self.training" and self._has_training_property():
             return self._training_setter(value, states)
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "getattr":
+            self.opaque_variables.add(name)
+        else:
+            self.opaque_variables.discard(name)
         if states and any(g.grad is not Grad.OFF for s in states for g in s.grad):
             self.taint[name] = self.taint_of(value, states[0])
         else:
@@ -1079,6 +1101,8 @@ class _Interpreter(Observations):
         unknown: it may be in training mode."""
         if self._forward_target(value, state) is not None:
             return False
+        if isinstance(value.func, cst.Name) and value.func.value == "getattr":
+            return False  # `getattr(self, name)`: one of several modules, switched opaquely
         return name in self.evidence_names or (looks_like_module_name(name) and "." not in name)
 
     def _has_training_property(self) -> bool:
@@ -1123,7 +1147,7 @@ class _Interpreter(Observations):
         while isinstance(expr, cst.Attribute) and expr.attr.value in SAME_MODULE_ATTRIBUTES:
             expr = expr.value
         name = dotted_name(expr)
-        if name is None:
+        if name is None or name in self.opaque_variables:
             return None
         key = state.key_of(name)
         if key is not None:
@@ -1299,7 +1323,7 @@ class _Interpreter(Observations):
         for state in states:
             key = self.resolve(receiver, state)
             if key is None:
-                result.append(state)
+                result.append(self._opaque_switch(call, attr, receiver, state))
                 continue
             if attr == "eval":
                 result.append(state.with_mode(key, {ModeFact(Mode.EVAL, Origin.SWITCHED, call)}))
@@ -1327,6 +1351,28 @@ class _Interpreter(Observations):
                 result.append(state.assuming(text, polarity).with_mode(key, {ModeFact(Mode.TRAIN, Origin.FLAG, call)}))
                 result.append(state.assuming(text, not polarity).with_mode(key, {ModeFact(Mode.EVAL, Origin.FLAG, call)}))
         return normalize(result)
+
+    def _opaque_switch(self, call: cst.Call, attr: str, receiver: cst.BaseExpression, state: PathState) -> PathState:
+        """`getattr(self, name).train(mode)`, `for m in self.models: m.eval()`: a switch of
+        modules we cannot name, in a method: taken as a switch of every module attribute
+        (a loop over `.modules()`/`.children()` is a deliberate partial switch instead)."""
+        if self._is_submodule_receiver(receiver) or self._owner() is None:
+            return state
+        constant = Mode.EVAL if attr == "eval" else self._mode_argument(call)
+        facts = frozenset({ModeFact(constant, Origin.SWITCHED, call)}) if constant else frozenset(
+            {ModeFact(Mode.TRAIN, Origin.FLAG, call), ModeFact(Mode.EVAL, Origin.FLAG, call)})
+        self.opaque_switch = facts if self.opaque_switch is None else self.opaque_switch | facts
+        for key in self.scope_keys:
+            if key.startswith("self."):
+                state = state.with_mode(key, facts)
+        return state
+
+    def _is_submodule_receiver(self, receiver: cst.BaseExpression) -> bool:
+        name = dotted_name(receiver)
+        if name is None:
+            return False
+        root = name.split(".")[0]
+        return root in self.submodule_variables or root == "self" and name.count(".") > 1 or (root in self.scope_keys and root not in self.opaque_variables)
 
     def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States:
         arg = call.args[0].value if call.args else None
@@ -1533,6 +1579,13 @@ class _Interpreter(Observations):
                     region_here = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
                     self._record_training(call, key, key, region_here, (state,))
         states = self.apply_modes(summary.exit_modes, summary, call, receiver, states)
+        if summary.opaque_switch and receiver is not None:
+            facts = frozenset(ModeFact(f.mode, f.origin, call) for f in summary.opaque_switch)
+            prefix = receiver + "."
+            states = tuple(
+                _with_modes(state, [k for k in {*self.scope_keys, *(m for m, _ in state.modes)} if k.startswith(prefix)], facts)
+                for state in states
+            )
         return states
 
     def _apply_forward(self, req: ForwardRequirement, summary: Summary, receiver: Optional[str], call: cst.Call, here: Place, state: PathState, caller_region: Optional[Region]) -> None:
@@ -1642,6 +1695,12 @@ class ProjectIndex:
             return False
         cls = analysis.classes.get(qualified.split(".")[-1])
         return bool(cls and cls.is_module)
+
+
+def _with_modes(state: PathState, keys: list[str], facts: frozenset) -> PathState:
+    for key in keys:
+        state = state.with_mode(key, facts)
+    return state
 
 
 def merged_modes(states: States, key: str) -> frozenset:

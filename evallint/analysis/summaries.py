@@ -60,6 +60,9 @@ class Summary:
     return_key: Optional[str] = None
     return_facts: Optional[frozenset] = None
     grad_on_exit: Optional[frozenset] = None
+    opaque_switch: Optional[frozenset] = None
+    """Mode facts of a switch on modules the analysis cannot name (`getattr(self, n).train(m)`),
+    applied to every module attribute of the receiver at call sites."""
 
     def describe(self) -> str:
         parts = [f"{self.qualname}({', '.join(self.params)})"]
