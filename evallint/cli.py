@@ -18,7 +18,7 @@ from evallint.engine.run import lint_paths
 from evallint.report import format_github, format_json, format_sarif, format_statistics, format_text
 from evallint.rules import RULES, RULES_BY_CODE
 
-SUBCOMMANDS = ("check", "verify", "rules", "explain", "debug")
+SUBCOMMANDS = ("check", "verify", "rules", "explain", "debug", "lsp")
 FORMATTERS = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}
 
 
@@ -48,6 +48,8 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--statistics", action="store_true", help="print a count per code")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+    parser.add_argument("--fix", action="store_true", help="apply the fixes that re-linting proves safe")
+    parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
     verify = parser.add_argument_group("runtime verification (needs the `verify` extra: numpy, torch)")
     verify.add_argument("--verify", action="store_true", help="confirm each finding by running the flagged layers")
     verify.add_argument("--fail-on", choices=("any", "confirmed"), default="any", help="with --verify: exit 1 only for confirmed findings")
@@ -66,6 +68,8 @@ def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
     if args.select or args.ignore:
         base = load_config(Path(args.paths[0]))
         config = dataclasses.replace(base, select=args.select or base.select, ignore=args.ignore or base.ignore)
+    if args.fix or args.diff:
+        return _fix(args, config)
     diagnostics = lint_paths(args.paths, config)
     if args.verify:
         return _verify_and_report(diagnostics, args)
@@ -84,6 +88,37 @@ def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
         else:
             print("All checks passed.")
     return 0 if not diagnostics or args.exit_zero else 1
+
+
+def _fix(args: argparse.Namespace, config: Optional[Config]) -> int:
+    """--diff shows what --fix would write; --fix writes it (atomically) and reports the rest."""
+    from evallint.diagnostics import Diagnostic
+    from evallint.engine.fixes import fix_paths, unified_diff
+
+    results = fix_paths(args.paths, config, write=args.fix and not args.diff)
+    for result in results:
+        if result.error:
+            print(f"{result.path}: {result.error}", file=sys.stderr)
+    fixed = sum(len(r.fixed) for r in results)
+    if args.diff:
+        sys.stdout.write("".join(unified_diff(r) for r in results))
+        print(f"Would fix {fixed} finding{'s' if fixed != 1 else ''}.", file=sys.stderr)
+        return 1 if any(r.changed for r in results) and not args.exit_zero else 0
+    remaining = sorted((d for r in results for d in r.remaining), key=Diagnostic.sort_key)
+    sys.stdout.write(format_text(remaining, show_source=args.show_source))
+    if not args.quiet:
+        print(f"Fixed {fixed} finding{'s' if fixed != 1 else ''}; {len(remaining)} remaining.")
+    return 1 if remaining and not args.exit_zero else 0
+
+
+def _lsp(argv: Sequence[str]) -> int:
+    argparse.ArgumentParser(prog="evallint lsp", description="Run the language server on stdio.").parse_args(argv)
+    try:
+        from evallint.lsp import main as serve
+    except ImportError as exc:
+        raise UsageError(f"`evallint lsp` needs the lsp extra (pip install 'torch-evallint[lsp]'): {exc}") from None
+    serve()
+    return 0
 
 
 def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
@@ -157,7 +192,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else "check"
     rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
     handler = {
-        "check": _lint, "verify": lambda rest: _lint(rest, verify=True), "rules": _rules, "explain": _explain, "debug": _debug,
+        "check": _lint, "verify": lambda rest: _lint(rest, verify=True), "rules": _rules, "explain": _explain, "debug": _debug, "lsp": _lsp,
     }[command]
     try:
         return handler(rest)

@@ -30,7 +30,8 @@ from evallint import __version__
 from evallint.diagnostics import Diagnostic, Edit
 from evallint.docs import anchor
 from evallint.engine.config import Config, ConfigError, clear_cache, load_config
-from evallint.engine.fixes import fix_source, native_edits, split_lines
+from evallint.engine.fixes import fix_source, native_edits
+from evallint.source.text import split_lines
 from evallint.engine.run import lint_source
 from evallint.rules import PARSE_ERROR_CODE, RULES_BY_CODE
 from evallint.source.text import DecodeError, decode_source

@@ -30,7 +30,7 @@ from evallint.engine.config import Config, load_config
 from evallint.engine.run import lint_file, lint_source
 from evallint.source.files import iter_source_files
 from evallint.source.parse import ParseFailure, parse_module
-from evallint.source.text import DecodeError, decode_source
+from evallint.source.text import DecodeError, decode_source, split_lines
 
 LOG = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 """The line breaks LibCST and LSP clients count; str.splitlines would also split on
 form feeds and U+2028, which Python source does not treat as line ends."""
 
-_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 FindingKey = tuple[str, str, str]
 
@@ -66,11 +65,6 @@ class FileFix:
     @property
     def changed(self) -> bool:
         return self.old != self.new
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their line breaks; a text ending in a break has no empty last element."""
-    return _LINES.findall(text)
 
 
 def line_starts(text: str) -> list[int]:

@@ -13,6 +13,7 @@ import libcst as cst
 
 from evallint.analysis.facts import ModuleFacts
 from evallint.diagnostics import Edit, Fix
+from evallint.source.text import split_lines
 
 _COMPOUND = (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.FunctionDef, cst.ClassDef, cst.Match)
 
@@ -20,7 +21,7 @@ _COMPOUND = (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.FunctionDef, cst
 class FixBuilder:
     def __init__(self, facts: ModuleFacts) -> None:
         self.facts = facts
-        self.lines = facts.source.splitlines(keepends=True)
+        self.lines = split_lines(facts.source)
 
     # -- locating ------------------------------------------------------------------------------
     def _span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
@@ -80,7 +81,7 @@ class FixBuilder:
         code = self.facts.tree.code_for_node(wrapped.with_changes(leading_lines=()))
         text = "".join(indent + row if row.strip() else row for row in code.splitlines(keepends=True))
         end_text = self.lines[end_line - 1] if end_line <= len(self.lines) else ""
-        edits = [Edit(line, 1, end_line, len(end_text.rstrip("\r\n")) + 1, text.rstrip("\r\n").replace("\n", self._newline()))]
+        edits = [Edit(line, 1, end_line, len(end_text.rstrip("\r\n")) + 1, text.rstrip("\r\n"))]
         if torch_name is None and no_grad_name is None:
             edits.insert(0, self._import_torch())
         return Fix(description, tuple(edits))

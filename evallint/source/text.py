@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import io
+import re
 import tokenize
+
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+"""Python's own line breaks only (str.splitlines also splits on \x0c, \x1c, \u2028...)."""
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their line breaks, as Python and LibCST count them; a text ending in a
+    break has no empty last element."""
+    return _LINES.findall(text)
 
 
 class DecodeError(ValueError):

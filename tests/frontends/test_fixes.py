@@ -191,7 +191,6 @@ def test_write_keeps_mode_crlf_and_latin1_cookie(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py"]
 
 
-@pytest.mark.xfail(strict=True, reason="rules/fixes.py wrap_in_no_grad writes CR CR LF in CRLF files")
 def test_wrapping_a_crlf_file_keeps_crlf(tmp_path: Path) -> None:
     target = tmp_path / "train.py"
     target.write_bytes(BUGGY.replace("\n", "\r\n").encode())
