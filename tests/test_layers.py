@@ -65,7 +65,7 @@ def test_layers_import_only_downwards() -> None:
         if module.startswith("evallint.verifier"):
             continue
         own = _layer(module)
-        for imported, _ in _imports(path):
+        for imported, top_level in _imports(path):
             if not imported.startswith("evallint"):
                 continue
             target = _layer(imported)
@@ -75,8 +75,8 @@ def test_layers_import_only_downwards() -> None:
                 continue
             if target is not None and own is not None and target > own and module != "evallint":
                 violations.append(f"{module} (layer {own}) imports {imported} (layer {target})")
-            if imported in FRONT_ENDS and module not in ("evallint.__main__",):
-                violations.append(f"{module} imports front end {imported}")
+            if imported in FRONT_ENDS and module != "evallint.__main__" and (module != "evallint.cli" or top_level):
+                violations.append(f"{module} imports front end {imported}")  # the CLI may start one, lazily
     assert violations == []
 
 
