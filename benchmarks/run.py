@@ -1,0 +1,455 @@
+#!/usr/bin/env python
+"""Benchmark evallint against the floor it cannot beat (a bare LibCST parse) and its peers.
+
+Why this shape: issue 7 sets every target as a ratio to `libcst.parse_module` on the same
+files in the same run, so each measurement here runs as its own subprocess (wall seconds and
+peak RSS of the whole process, interpreter start-up included), median of --repeat runs.
+
+    python benchmarks/run.py                          # both built-in corpora
+    python benchmarks/run.py --corpus torch-heavy --sample 8
+    python benchmarks/run.py --corpus mixed
+    python benchmarks/run.py path/to/repo --repeat 5 --json out.json
+
+Corpora need no network: `torch-heavy` is every .py of the installed torch package,
+`mixed` is the standard library (without its tests) plus one torch-using project (this
+repository's tests/fixtures and examples, or --project DIR). Each corpus is mirrored as a
+tree of symlinks so that every tool lints exactly the same files from one directory argument
+(no ARG_MAX limit, no tool-specific excludes such as `build/` or `venv/` dropping files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+# Directory names some tool skips by default (evallint, flake8, ruff). The mirror renames them
+# so each tool sees the same files; the real path is still what symlinks resolve to.
+EXCLUDED_DIR_NAMES = frozenset({
+    ".bzr", ".direnv", ".eggs", ".evallint_cache", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints",
+    ".mypy_cache", ".nox", ".pants.d", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv",
+    "CVS", "__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules",
+    "site-packages", "venv",
+})
+STDLIB_SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib-dynload"})
+
+# Runs one measurement: the commands in sequence, then reports wall time and the peak RSS of
+# its children. A fresh wrapper per measurement, because RUSAGE_CHILDREN only ever grows.
+WRAPPER = r"""
+import json, os, resource, signal, subprocess, sys, time
+spec = json.loads(sys.argv[1])
+rcs, tail, timed_out = [], "", False
+start = time.perf_counter()
+for argv in spec["commands"]:
+    proc = subprocess.Popen(argv, cwd=spec["cwd"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=spec.get("env"), start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=max(1.0, spec["timeout"] - (time.perf_counter() - start)))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        timed_out = True
+        break
+    rcs.append(proc.returncode)
+    tail = err.decode("utf-8", "replace")[-2000:]
+wall = time.perf_counter() - start
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+if sys.platform == "darwin":
+    rss //= 1024
+print(json.dumps({"wall": wall, "maxrss_kb": rss, "rcs": rcs, "stderr": tail, "timeout": timed_out}))
+"""
+
+# The floor: parse every listed file, count failures. mode "cst", "cst-nogc" or "ast".
+PARSER = r"""
+import gc, sys
+mode, listing = sys.argv[1], sys.argv[2]
+if mode.startswith("cst"):
+    import libcst
+    parse = libcst.parse_module
+else:
+    import ast
+    parse = ast.parse
+if mode == "cst-nogc":
+    gc.disable()
+failed = 0
+with open(listing, encoding="utf-8") as handle:
+    for name in handle.read().splitlines():
+        with open(name, "rb") as src:
+            data = src.read()
+        try:
+            parse(data)
+        except Exception:
+            failed += 1
+sys.stderr.write("parse failures: %d\n" % failed)
+"""
+
+# evallint through its public API, used while the CLI does not exist yet.
+API_RUNNER = r"""
+import sys, evallint
+found = evallint.lint_paths(sys.argv[1:])
+sys.stderr.write("findings: %d\n" % len(found))
+"""
+
+# flake8 without the evallint plugin: flake8 runs every installed plugin whatever --select
+# says, so a true `--select E9` baseline must hide the plugin from flake8's finder.
+FLAKE8_WITHOUT_EVALLINT = r"""
+import sys
+import flake8.plugins.finder as finder
+_original = finder._find_importlib_plugins
+def _without_evallint():
+    for plugin in _original():
+        if not plugin.entry_point.value.startswith("evallint"):
+            yield plugin
+finder._find_importlib_plugins = _without_evallint
+from flake8.main.cli import main
+sys.argv[0] = "flake8"
+raise SystemExit(main())
+"""
+
+
+@dataclass
+class Corpus:
+    """A named set of files, mirrored under `root` as symlinks."""
+
+    name: str
+    files: List[Path]
+    root: Path = Path()
+    mirrored: List[Path] = field(default_factory=list)
+    lines: int = 0
+    note: str = ""
+
+
+@dataclass
+class Result:
+    """One measurement: all runs' wall times and peak RSS."""
+
+    name: str
+    walls: List[float] = field(default_factory=list)
+    rss_kb: List[int] = field(default_factory=list)
+    note: str = ""
+    failed: str = ""
+
+    @property
+    def median(self) -> Optional[float]:
+        return statistics.median(self.walls) if self.walls else None
+
+    @property
+    def peak_mb(self) -> Optional[float]:
+        return max(self.rss_kb) / 1024 if self.rss_kb else None
+
+
+# ---------------------------------------------------------------------------------------- corpora
+
+def _package_dir(name: str) -> Optional[Path]:
+    """A package's directory without importing it (importing torch costs seconds and memory)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def _walk_py(root: Path, skip_dirs: frozenset = frozenset()) -> List[Path]:
+    """Every .py file under root, sorted, following no directory symlinks (no loops)."""
+    if root.is_file():
+        return [root] if root.suffix == ".py" else []
+    found: List[Path] = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in skip_dirs)
+        found.extend(Path(directory) / f for f in sorted(files) if f.endswith(".py") and os.path.isfile(os.path.join(directory, f)))
+    return found
+
+
+def _evallint_repo() -> Optional[Path]:
+    directory = _package_dir("evallint")
+    return directory.parent if directory is not None else None
+
+
+def build_corpus(name: str, project: Optional[Path]) -> Corpus:
+    if name == "torch-heavy":
+        torch_dir = _package_dir("torch")
+        if torch_dir is None:
+            raise SystemExit("torch is not installed: the torch-heavy corpus needs it (or pass a directory)")
+        return Corpus(name, _walk_py(torch_dir), note=f"every .py of {torch_dir}")
+    if name == "mixed":
+        stdlib = Path(sysconfig.get_paths()["stdlib"])
+        files = _walk_py(stdlib, STDLIB_SKIP_DIRS)
+        roots = [project] if project else []
+        if not roots:
+            repo = _evallint_repo()
+            roots = [repo / "tests" / "fixtures", repo / "examples"] if repo else []
+        extra = [f for root in roots if root.exists() for f in _walk_py(root)]
+        return Corpus(name, files + extra, note=f"{len(files)} stdlib files ({stdlib}, no test dirs) + {len(extra)} from {', '.join(map(str, roots))}")
+    path = Path(name)
+    if not path.exists():
+        raise SystemExit(f"no such corpus directory: {name}")
+    return Corpus(path.name or str(path), _walk_py(path), note=str(path.resolve()))
+
+
+def _mirror_name(part: str) -> str:
+    return part + "_" if part in EXCLUDED_DIR_NAMES or part.endswith((".egg-info", ".egg")) else part
+
+
+def mirror(corpus: Corpus, into: Path) -> None:
+    """Symlink every file under `into`, keeping package layout so imports still resolve."""
+    corpus.root = into
+    common = Path(os.path.commonpath([str(f.parent) for f in corpus.files])) if corpus.files else into
+    anchor = common.parent
+    for source in corpus.files:
+        relative = source.relative_to(anchor)
+        parts = [_mirror_name(p) for p in relative.parts[:-1]] + [relative.name]
+        target = into.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            os.symlink(source.resolve(), target)
+            corpus.mirrored.append(target)
+    corpus.lines = sum(f.read_bytes().count(b"\n") for f in corpus.files)
+
+
+def prefilter_stats(corpus: Corpus) -> Tuple[Optional[int], Optional[int], str]:
+    """Files and lines evallint's byte prefilter lets through to the parser."""
+    try:
+        from evallint.engine.run import may_have_findings
+    except ImportError as exc:
+        return None, None, f"prefilter not measured: {exc}"
+    try:
+        from evallint.source.text import decode_source
+    except ImportError:  # pragma: no cover - older layouts
+        def decode_source(data: bytes) -> str:
+            return data.decode("utf-8", "replace")
+    files = lines = 0
+    for path in corpus.files:
+        data = path.read_bytes()
+        try:
+            text = decode_source(data)
+        except Exception:
+            text = data.decode("utf-8", "replace")
+        if may_have_findings(text):
+            files += 1
+            lines += data.count(b"\n")
+    return files, lines, ""
+
+
+def evallint_sees(corpus: Corpus) -> Optional[int]:
+    """How many files evallint's own directory walk yields for the mirror (should be all)."""
+    try:
+        from evallint.source.files import iter_source_files
+    except ImportError:
+        return None
+    return sum(1 for _ in iter_source_files([str(corpus.root)]))
+
+
+# ------------------------------------------------------------------------------------ measurement
+
+def measure(name: str, commands: Sequence[Sequence[str]], cwd: Path, args: argparse.Namespace,
+            note: str = "", env: Optional[Dict[str, str]] = None, ok_codes: Sequence[int] = (0, 1)) -> Result:
+    """Median of --repeat runs; a run slower than --budget seconds is not repeated."""
+    result = Result(name, note=note)
+    spec = {"commands": [list(c) for c in commands], "cwd": str(cwd), "timeout": args.timeout, "env": env}
+    for attempt in range(args.repeat):
+        out = subprocess.run([sys.executable, "-c", WRAPPER, json.dumps(spec)], capture_output=True, text=True)
+        if out.returncode != 0:
+            result.failed = f"wrapper failed: {out.stderr.strip()[-300:]}"
+            break
+        report = json.loads(out.stdout)
+        if report["timeout"]:
+            result.failed = f"timed out after {args.timeout:.0f}s"
+            break
+        bad = [rc for rc in report["rcs"] if rc not in ok_codes]
+        if bad or "Traceback (most recent call last)" in report["stderr"]:
+            result.failed = f"exit {bad or report['rcs']}: {report['stderr'].strip().splitlines()[-1:] or ''}"
+            break
+        result.walls.append(report["wall"])
+        result.rss_kb.append(report["maxrss_kb"])
+        print(f"    {name}: run {attempt + 1}: {report['wall']:.2f}s, {report['maxrss_kb'] / 1024:.0f} MB, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        if report["wall"] > args.budget and attempt + 1 < args.repeat:
+            result.note = (result.note + "; " if result.note else "") + f"1 run only (> {args.budget:.0f}s budget)"
+            break
+    if result.failed:
+        print(f"    {name}: FAILED: {result.failed}", flush=True)
+    return result
+
+
+def evallint_cli() -> Tuple[Optional[List[str]], str]:
+    """The evallint command and its --help text, or None if the CLI cannot run."""
+    exe = shutil.which("evallint", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    candidates = ([[exe]] if exe else []) + [[sys.executable, "-m", "evallint"]]
+    for command in candidates:
+        try:
+            out = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and "usage" in out.stdout.lower():
+            return command, out.stdout
+    return None, ""
+
+
+def run_corpus(corpus: Corpus, args: argparse.Namespace, workdir: Path) -> List[Result]:
+    listing = workdir / f"{corpus.name}.files"
+    listing.write_text("\n".join(str(p) for p in corpus.mirrored) + "\n", encoding="utf-8")
+    root = corpus.root
+    cores = os.cpu_count() or 1
+    results: List[Result] = []
+    skip = set(args.skip)
+
+    def add(result: Result) -> None:
+        results.append(result)
+
+    py = sys.executable
+    if "parse" not in skip:
+        add(measure("libcst.parse_module (floor)", [[py, "-c", PARSER, "cst", str(listing)]], root, args))
+        add(measure("libcst.parse_module, gc off", [[py, "-c", PARSER, "cst-nogc", str(listing)]], root, args,
+                    note="evallint pauses the GC around its parse"))
+        add(measure("ast.parse", [[py, "-c", PARSER, "ast", str(listing)]], root, args))
+
+    if "evallint" not in skip:
+        cli, help_text = evallint_cli()
+        if cli is None:
+            add(measure("evallint cold, 1 process (API)", [[py, "-c", API_RUNNER, str(root)]], root, args,
+                        note="no evallint CLI: evallint.lint_paths in one process"))
+        else:
+            has_jobs, has_cache = "--jobs" in help_text, "--no-cache" in help_text
+            base = cli + (["--no-cache"] if has_cache else [])
+            missing = [flag for flag, present in (("--jobs", has_jobs), ("--no-cache", has_cache)) if not present]
+            note = f"CLI lacks {', '.join(missing)}" if missing else ""
+            add(measure("evallint cold, --jobs 1", [base + (["--jobs", "1"] if has_jobs else []) + [str(root)]], root, args, note=note))
+            if has_jobs:
+                add(measure(f"evallint cold, --jobs {cores}", [base + ["--jobs", str(cores)] + [str(root)]], root, args))
+            else:
+                print("    evallint --jobs: skipped (not in evallint --help)")
+            if has_cache:
+                subprocess.run(cli + [str(root)], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                add(measure("evallint warm (cache filled)", [cli + [str(root)]], root, args))
+            else:
+                print("    evallint warm: skipped (no --no-cache in evallint --help, so no cache)")
+
+    if "flake8" not in skip and importlib.util.find_spec("flake8") is not None:
+        flake8 = [py, "-m", "flake8", "--isolated", "--jobs", "1"]
+        add(measure("flake8 --select EVL", [flake8 + ["--select", "EVL", str(root)]], root, args,
+                    note="all installed plugins run; --jobs 1"))
+        add(measure("flake8 --select E9 (no evallint)", [[py, "-c", FLAKE8_WITHOUT_EVALLINT, "--isolated", "--jobs", "1",
+                                                           "--select", "E9", str(root)]], root, args,
+                    note="evallint plugin hidden; --jobs 1"))
+        versions = subprocess.run([py, "-m", "flake8", "--version"], capture_output=True, text=True).stdout
+        if "torchfix" in versions.lower():
+            add(measure("flake8 --select TOR (no evallint)", [[py, "-c", FLAKE8_WITHOUT_EVALLINT, "--isolated", "--jobs", "1",
+                                                                "--select", "TOR", str(root)]], root, args))
+        else:
+            print("    flake8 --select TOR: skipped (TorchFix flake8 plugin not installed)")
+    elif "flake8" not in skip:
+        print("    flake8: skipped (not installed)")
+
+    if "peers" not in skip:
+        path = os.path.dirname(py) + os.pathsep + os.environ.get("PATH", "")
+        torchfix = shutil.which("torchfix", path=path)
+        if torchfix:
+            add(measure("torchfix", [[torchfix, str(root)]], root, args))
+        else:
+            print("    torchfix: skipped (not installed)")
+        ruff = shutil.which("ruff", path=path)
+        if ruff:
+            add(measure("ruff check --select E9", [[ruff, "check", "--isolated", "--no-cache", "--select", "E9", str(root)]], root, args))
+        else:
+            print("    ruff: skipped (not installed)")
+    return results
+
+
+# ---------------------------------------------------------------------------------------- report
+
+def _fmt(value: Optional[float], spec: str = ".2f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def report(corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], Optional[int], str]) -> Dict[str, object]:
+    floor = next((r.median for r in results if r.name.startswith("libcst.parse_module (floor)")), None)
+    print()
+    print(f"## {corpus.name}: {len(corpus.mirrored)} files, {corpus.lines:,} lines ({corpus.note})")
+    print()
+    print("| measurement | wall s (median) | runs | range s | peak RSS MB | x bare parse | note |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        ratio = r.median / floor if (r.median is not None and floor) else None
+        spread = f"{min(r.walls):.2f}-{max(r.walls):.2f}" if r.walls else "—"
+        note = "; ".join(x for x in (r.note, f"FAILED: {r.failed}" if r.failed else "") if x)
+        print(f"| {r.name} | {_fmt(r.median)} | {len(r.walls)} | {spread} | {_fmt(r.peak_mb, '.0f')} | {_fmt(ratio)} | {note} |")
+
+    def med(prefix: str) -> Optional[float]:
+        return next((r.median for r in results if r.name.startswith(prefix) and r.median is not None), None)
+
+    cold = med("evallint cold, 1") or med("evallint cold, --jobs 1")
+    parallel = next((r.median for r in results if r.name.startswith("evallint cold, --jobs") and "--jobs 1" not in r.name), None)
+    warm, evl, e9, torchfix = med("evallint warm"), med("flake8 --select EVL"), med("flake8 --select E9"), med("torchfix")
+    ratios: Dict[str, Optional[float]] = {
+        "evallint cold / bare parse": cold / floor if cold and floor else None,
+        "evallint warm / cold": warm / cold if warm and cold else None,
+        "evallint parallel / serial": parallel / cold if parallel and cold else None,
+        "(flake8 EVL - flake8 E9) / bare parse": (evl - e9) / floor if evl and e9 and floor else None,
+        "torchfix / bare parse": torchfix / floor if torchfix and floor else None,
+    }
+    files_in, lines_in, why = passed
+    print()
+    for label, value in ratios.items():
+        print(f"- {label}: {_fmt(value)}x" if value is not None else f"- {label}: not measured")
+    if files_in is None:
+        print(f"- prefilter: {why}")
+    else:
+        total = len(corpus.files) or 1
+        print(f"- prefilter skip rate: {1 - files_in / total:.1%} of files ({total - files_in} of {total} not parsed), "
+              f"{1 - (lines_in or 0) / max(corpus.lines, 1):.1%} of lines")
+    return {
+        "corpus": corpus.name, "files": len(corpus.mirrored), "lines": corpus.lines, "note": corpus.note,
+        "results": [{"name": r.name, "median": r.median, "walls": r.walls, "peak_mb": r.peak_mb, "note": r.note, "failed": r.failed} for r in results],
+        "ratios": ratios, "prefilter_files_parsed": files_in, "prefilter_lines_parsed": lines_in,
+    }
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dirs", nargs="*", metavar="CORPUS_DIR", help="directories to use as corpora")
+    parser.add_argument("--corpus", action="append", choices=("torch-heavy", "mixed"), help="built-in corpus (repeatable); default: both when no CORPUS_DIR")
+    parser.add_argument("--project", type=Path, help="the torch-using project added to `mixed` (default: this repo's tests/fixtures and examples)")
+    parser.add_argument("--sample", type=int, default=1, metavar="N", help="keep every Nth file")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
+    parser.add_argument("--budget", type=float, default=120.0, help="a run slower than this many seconds is not repeated")
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up on a measurement after this many seconds")
+    parser.add_argument("--skip", action="append", default=[], choices=("parse", "evallint", "flake8", "peers"), help="leave out a group of measurements")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    names = list(args.corpus or []) + list(args.dirs)
+    if not names:
+        names = ["torch-heavy", "mixed"]
+    print(f"# evallint benchmark, {time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.2f}; sample every {args.sample}, repeat {args.repeat}", flush=True)
+    summary = []
+    with tempfile.TemporaryDirectory(prefix="evallint-bench-") as tmp:
+        workdir = Path(tmp)
+        for index, name in enumerate(names):
+            corpus = build_corpus(name, args.project)
+            corpus.files = corpus.files[:: max(1, args.sample)]
+            mirror(corpus, workdir / f"corpus{index}")
+            seen = evallint_sees(corpus)
+            print(f"\n== {corpus.name}: {len(corpus.mirrored)} files, {corpus.lines:,} lines", flush=True)
+            if seen is not None and seen != len(corpus.mirrored):
+                print(f"    warning: evallint's directory walk yields {seen} of {len(corpus.mirrored)} files")
+            passed = prefilter_stats(corpus)
+            results = run_corpus(corpus, args, workdir)
+            summary.append(report(corpus, results, passed))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
