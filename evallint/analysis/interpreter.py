@@ -11,6 +11,8 @@ applied at every call site.
 from __future__ import annotations
 
 import itertools
+import os
+import sysconfig
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -37,8 +39,8 @@ from evallint.analysis.lattice import (
 from evallint.analysis.regions import (
     Region,
     RegionKind,
+    EvidenceCollector,
     classify_block,
-    gather_evidence,
     iterates_range,
     mentions_eval_data,
     training_call_kind,
@@ -163,9 +165,14 @@ class FileAnalysis:
         self.mode_independent: set[str] = set()
         self.optimizer_links: Optional[set[str]] = None
         self._optimizer_params: Optional[dict[str, set[str]]] = None
-        self._evidence_cache: dict[int, object] = {}
+        self._evidence_scope: Optional[FunctionInfo] = None
+        self._evidence = EvidenceCollector(
+            self.imports, lambda call: self._call_trains(call, self._evidence_scope), lambda: self.has_optimizer,
+        )
         stem = Path(path).stem
-        self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
+        self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest" or bool(
+            {"test", "tests", "testing"} & set(Path(path).parts[:-1])
+        )
         self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
         self._module_keys: set[str] = set()
         self._analyse(judge_uncalled)
@@ -269,7 +276,9 @@ class FileAnalysis:
     def next_order(self) -> int:
         return next(self._order)
 
-    def resolve_function(self, call: cst.Call, scope: Optional[FunctionInfo], *, count: bool = True) -> Optional[tuple[Summary, bool]]:
+    def resolve_function(
+        self, call: cst.Call, scope: Optional[FunctionInfo], *, count: bool = True, passes_module: bool = False,
+    ) -> Optional[tuple[Summary, bool]]:
         """The summary of a called function of this file or project, and whether the call is
         a method call on `self` (whose `self.X` modules map onto the caller's). `count`
         records the call (functions nobody calls are judged on their own)."""
@@ -284,12 +293,15 @@ class FileAnalysis:
                 cursor = cursor.parent
             if name in self.functions:
                 return summarise(self.functions[name]), False
-            if self.project is not None and name in self.imports.modules_from:
+            if self.project is not None and name in self.imports.modules_from and _worth_following(call, passes_module):
                 summary = self.project.summary(self.path, self.imports.modules_from[name], self.imports.qualify(func) or name)
                 if summary is not None:
                     return summary, False
             return None
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and self.project is not None and self.imports.is_imported(func.value.value):
+        if (
+            isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and self.project is not None
+            and self.imports.is_imported(func.value.value) and _worth_following(call, passes_module)
+        ):
             # `engine.train_one_epoch(...)` after `import engine` / `from . import engine`
             summary = self.project.summary(self.path, self.imports.module_path(func.value.value), func.attr.value)
             return (summary, False) if summary is not None else None
@@ -318,11 +330,11 @@ class FileAnalysis:
         return self.summary_for(info)
 
     def block_evidence(self, key: cst.CSTNode, statements, scope: Optional[FunctionInfo]):
-        cached = self._evidence_cache.get(id(key))
-        if cached is None:
-            cached = gather_evidence(statements, self.imports, lambda call: self._call_trains(call, scope), self.has_optimizer)
-            self._evidence_cache[id(key)] = cached
-        return cached
+        """Evidence of a loop's or function's body (cached per statement)."""
+        self._evidence_scope = scope
+        if isinstance(key, (cst.For, cst.While)):
+            return self._evidence.statement(key)
+        return self._evidence.block(statements)
 
     def _call_trains(self, call: cst.Call, scope: Optional[FunctionInfo]) -> bool:
         func = call.func
@@ -610,10 +622,10 @@ class _Interpreter(Observations):
             evidence = self.file.block_evidence(info.node, self.body, info)
             name_words = words(info.name)
             by_name = bool(name_words & (EVAL_FUNCTION_WORDS | self.file.options.eval_words))
-            if by_name and self.file.is_pytest_file and info.name.startswith("test"):
-                by_name = False
+            if by_name and self.file.is_pytest_file and "test" in name_words:
+                by_name = False  # a unit test, not an evaluation
             region = classify_block(info.node, f"function {info.name}()", evidence, eval_by_name=by_name, eval_by_metrics=False)
-            trains_by_name = bool(name_words & {"train", "training", "fit", "finetune", "tune", "adapt", "step"})
+            trains_by_name = bool(name_words & {"train", "training", "fit", "finetune", "tune", "adapt", "step", "test"})
             if by_name and not trains_by_name and region.kind is RegionKind.TRAIN and not evidence.switches_to_train:
                 first_step = (evidence.steps or evidence.backwards or [None])[0]
                 if first_step is not None:
@@ -944,7 +956,7 @@ class _Interpreter(Observations):
                     grad = Grad.OFF if qualified in GRAD_DISABLERS else Grad.ON
                     states = tuple(s.with_grad(frozenset({GradFact(grad, call)})) for s in states)
             elif call is not None:
-                resolved = self.file.resolve_function(call, self.info)
+                resolved = self.file.resolve_function(call, self.info, passes_module=any(self.resolve(a.value, states[0]) is not None for a in call.args) if states else False)
                 if resolved is not None and resolved[0] is not None and resolved[0].yield_modes is not None:
                     summary, receiver = resolved[0], ("self" if resolved[1] else None)
                     states = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
@@ -1190,7 +1202,7 @@ class _Interpreter(Observations):
             if resolved.return_facts:
                 return ModuleValue(fresh=frozenset(ModeFact(f.mode, f.origin, expr) for f in resolved.return_facts if f.mode is not Mode.ENTRY) or None)
             if resolved.return_key is not None:
-                mapped = self._map_argument(resolved, resolved.return_key, expr, False, state)
+                mapped = self._map_argument(resolved, resolved.return_key, expr, None, state)
                 if mapped is not None:
                     return ModuleValue(key=mapped)
         return ModuleValue()
@@ -1271,7 +1283,8 @@ class _Interpreter(Observations):
         instance_call = self._instance_method(call)
         if instance_call is not None:
             return self.apply_call(instance_call[0], instance_call[1], call, states)
-        resolved = self.file.resolve_function(call, self.info) if isinstance(func, (cst.Name, cst.Attribute)) else None
+        passes_module = any(self.resolve(a.value, states[0]) is not None for a in call.args)
+        resolved = self.file.resolve_function(call, self.info, passes_module=passes_module) if isinstance(func, (cst.Name, cst.Attribute)) else None
         if resolved is not None and resolved[0] is not None:
             return self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
         forward = self._forward_target(call, states[0])
@@ -1647,19 +1660,50 @@ class _Interpreter(Observations):
         return normalize(result)
 
 
-class ProjectIndex:
-    """Other files of the same project that a linted file imports from, analysed on demand
-    and cached by path and content, so `from engine import evaluate` is understood."""
+MAX_IMPORTED_FILES = 8
+"""Project files one linted file may pull in: a file deep inside a large package must not
+drag the package in (they are cached across the files of one run)."""
 
-    def __init__(self, read: Callable[[Path], Optional[cst.Module]], options: AnalysisOptions = AnalysisOptions()) -> None:
+MAX_CACHED_ANALYSES = 64
+
+_TRAINING_CALL_WORDS = frozenset({"train", "training", "fit", "epoch"})
+
+
+def _worth_following(call: cst.Call, passes_module: bool) -> bool:
+    """Only calls that can change a finding are followed into other files (reading one costs
+    a parse): calls that pass a module (`evaluate(model, loader)`) or that train."""
+    name = call.func.attr.value if isinstance(call.func, cst.Attribute) else getattr(call.func, "value", "")
+    return passes_module or bool(words(name) & _TRAINING_CALL_WORDS)
+
+
+class ProjectIndex:
+    """Other files of the same project that a linted file imports from, read on demand and
+    cached for the run, so `from engine import evaluate` is understood. Installed packages
+    and the standard library are never followed; neither are files without any torch text."""
+
+    def __init__(self, read: Callable[[Path], Optional[tuple[cst.Module, str]]], options: AnalysisOptions = AnalysisOptions()) -> None:
         self._read = read
         self.options = options
+        self._located: dict[tuple[str, str], Optional[Path]] = {}
+        self._trees: dict[Path, Optional[tuple[cst.Module, str]]] = {}
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
+        self._definitions: dict[Path, dict[str, ClassInfo]] = {}
+        self._pulled: dict[str, int] = {}
 
     def _locate(self, importer: str, module: str) -> Optional[Path]:
         if not module or importer.startswith("<"):
             return None
-        base = Path(importer).resolve().parent
+        directory = os.path.dirname(os.path.abspath(importer))
+        cache_key = (directory, module)
+        if cache_key not in self._located:
+            found = self._search(Path(directory), module)
+            self._located[cache_key] = None if found is None or _installed(found) else found
+        return self._located[cache_key]
+
+    @staticmethod
+    def _search(base: Path, module: str) -> Optional[Path]:
+        """`engine` next to the importer or in up to three parent directories (a project
+        root); `.engine` relative to the importer's package."""
         dots = len(module) - len(module.lstrip("."))
         relative = module.lstrip(".").replace(".", "/")
         roots = [base] if dots == 0 else [base.parents[dots - 2] if dots >= 2 else base]
@@ -1671,15 +1715,32 @@ class ProjectIndex:
                     return candidate
         return None
 
-    def analysis(self, importer: str, module: str) -> Optional[FileAnalysis]:
+    def _tree(self, importer: str, module: str) -> Optional[tuple[Path, cst.Module, str]]:
+        """The parsed imported file, within this importer's budget of MAX_IMPORTED_FILES."""
         path = self._locate(importer, module)
         if path is None:
             return None
+        if path not in self._trees:
+            if self._pulled.get(importer, 0) >= MAX_IMPORTED_FILES:
+                return None
+            self._pulled[importer] = self._pulled.get(importer, 0) + 1
+            self._trees[path] = self._read(path)
+        read = self._trees[path]
+        return (path, read[0], read[1]) if read is not None else None
+
+    def analysis(self, importer: str, module: str) -> Optional[FileAnalysis]:
+        """The analysis of an imported project file; its own imports are not followed, so a
+        file inside a large package never drags the package in."""
+        found = self._tree(importer, module)
+        if found is None:
+            return None
+        path, tree, source = found
         if path not in self._analyses:
+            if len(self._analyses) >= MAX_CACHED_ANALYSES:
+                self._analyses.clear()  # memory stays flat over a large run
+                self._trees.clear()
             self._analyses[path] = None  # guards import cycles
-            tree = self._read(path)
-            if tree is not None:
-                self._analyses[path] = FileAnalysis(tree, str(path), source=tree.code, options=self.options, project=self, judge_uncalled=False)
+            self._analyses[path] = FileAnalysis(tree, str(path), source=source, options=self.options, project=None, judge_uncalled=False)
         return self._analyses[path]
 
     def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:
@@ -1690,11 +1751,24 @@ class ProjectIndex:
         return analysis.summaries.get(info.qualname) if info is not None else None
 
     def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
-        analysis = self.analysis(importer, module)
-        if analysis is None:
+        """Whether an imported class subclasses nn.Module: only its definitions are read."""
+        found = self._tree(importer, module)
+        if found is None:
             return False
-        cls = analysis.classes.get(qualified.split(".")[-1])
+        path, tree, _ = found
+        if path not in self._definitions:
+            self._definitions[path] = collect_definitions(tree, collect_imports(tree))[1]
+        cls = self._definitions[path].get(qualified.split(".")[-1])
         return bool(cls and cls.is_module)
+
+
+def _installed(path: Path) -> bool:
+    """Site-packages and the standard library are libraries, not the user's project."""
+    text = str(path)
+    return "site-packages" in text or "dist-packages" in text or text.startswith(_STDLIB)
+
+
+_STDLIB = sysconfig.get_paths()["stdlib"]
 
 
 def _with_modes(state: PathState, keys: list[str], facts: frozenset) -> PathState:

@@ -114,6 +114,8 @@ class Observations:
         owner = self._owner()
         if isinstance(receiver, cst.Name) and receiver.value == "self" and owner is not None and "training" in owner.methods:
             return  # a `training` property whose setter propagates the mode
+        if self.info is not None and self.info.name in ("train", "eval", "__init__", "__setstate__", "_apply"):
+            return  # the module machinery itself (nn.Module.train sets the flag, then recurses)
         text = self._code(receiver)
         constant = _constant(value)
         replacement = f"{text}.eval()" if constant is False else f"{text}.train()" if constant else f"{text}.train({self._code(value)})"

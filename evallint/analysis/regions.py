@@ -58,6 +58,21 @@ class Evidence:
     switches_to_eval: bool = False
     """An `.eval()` / `.train(False)` call: the block means to evaluate."""
 
+    def absorb(self, other: "Evidence", guard: Optional[tuple[str, bool]] = None) -> None:
+        """Add a nested block's evidence; `guard` is the `if` condition it sits under."""
+        if guard is None:
+            self.training_sites.extend(other.training_sites)
+        else:
+            self.training_sites.extend((site, (guard,) + guards) for site, guards in other.training_sites)
+        self.steps.extend(other.steps)
+        self.backwards.extend(other.backwards)
+        self.metric = self.metric or other.metric
+        self.needs_grad = self.needs_grad or other.needs_grad
+        self.has_loop = self.has_loop or other.has_loop
+        self.clears_grad = self.clears_grad or other.clears_grad
+        self.switches_to_train = self.switches_to_train or other.switches_to_train
+        self.switches_to_eval = self.switches_to_eval or other.switches_to_eval
+
 
 def is_optimizer_receiver(node: cst.BaseExpression) -> bool:
     name = dotted_name(node)
@@ -97,45 +112,67 @@ def _is_scaler_step(receiver: cst.BaseExpression, call: cst.Call) -> bool:
 _NEEDS_GRAD_QUALIFIED = frozenset({"torch.autograd.grad", "torch.autograd.functional.jacobian", "torch.autograd.functional.hessian", "torch.func.grad", "torch.func.vjp", "torch.func.jacrev"})
 
 
-def gather_evidence(
-    statements: list[cst.CSTNode] | tuple[cst.CSTNode, ...],
-    imports: ImportTable,
-    call_trains: Callable[[cst.Call], bool],
-    backward_trains: bool = True,
-) -> Evidence:
-    """One walk over a block: training steps (with the `if` conditions guarding them),
-    metric computation, and any use of gradients. `backward()` is a training step only
-    where the file has an optimizer; otherwise it computes a saliency map or an attack."""
-    evidence = Evidence()
-    stack: list[tuple[cst.CSTNode, tuple[tuple[str, bool], ...]]] = [(s, ()) for s in reversed(statements)]
-    while stack:
-        node, guards = stack.pop()
+class EvidenceCollector:
+    """Evidence per statement, computed once and combined upwards: a loop's evidence is the
+    union of its statements', so nested loops cost no second walk. Training sites carry the
+    `if` conditions between them and the statement they are cached under."""
+
+    def __init__(self, imports: ImportTable, call_trains: Callable[[cst.Call], bool], backward_trains: Callable[[], bool]) -> None:
+        self._imports = imports
+        self._call_trains = call_trains
+        self._backward_trains = backward_trains
+        self._cache: dict[int, Evidence] = {}
+
+    def block(self, statements) -> Evidence:
+        evidence = Evidence()
+        for statement in statements:
+            evidence.absorb(self.statement(statement))
+        return evidence
+
+    def statement(self, node: cst.CSTNode) -> Evidence:
+        cached = self._cache.get(id(node))
+        if cached is None:
+            cached = self._compute(node)
+            self._cache[id(node)] = cached
+        return cached
+
+    def _compute(self, node: cst.CSTNode) -> Evidence:
+        evidence = Evidence()
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        if isinstance(node, cst.If):
-            key = condition_key(node.test)
-            _scan_expression(node.test, evidence, imports, call_trains, guards, backward_trains)
-            then_guards = guards + ((key[0], key[1]),) if key else guards
-            else_guards = guards + ((key[0], not key[1]),) if key else guards
-            stack.extend((s, then_guards) for s in reversed(node.body.body))
-            if node.orelse is not None:
-                stack.append((node.orelse.body if isinstance(node.orelse, cst.Else) else node.orelse, else_guards))  # type: ignore[arg-type]
-            continue
-        if isinstance(node, cst.IndentedBlock) or isinstance(node, cst.SimpleStatementSuite):
-            stack.extend((s, guards) for s in reversed(node.body))
-            continue
-        if isinstance(node, (cst.For, cst.While)):
-            evidence.has_loop = True
+            return evidence
         if isinstance(node, cst.SimpleStatementLine):
             for small in node.body:
-                _scan_expression(small, evidence, imports, call_trains, guards, backward_trains)
-            continue
-        # compound statements: scan their header expressions, then their blocks
+                self._scan(small, evidence)
+            return evidence
+        if isinstance(node, cst.If):
+            self._scan(node.test, evidence)
+            key = condition_key(node.test)
+            evidence.absorb(self._suite(node.body), key)
+            if isinstance(node.orelse, cst.If):
+                evidence.absorb(self.statement(node.orelse), (key[0], not key[1]) if key else None)
+            elif node.orelse is not None:
+                evidence.absorb(self._suite(node.orelse.body), (key[0], not key[1]) if key else None)
+            return evidence
+        if isinstance(node, (cst.For, cst.While)):
+            evidence.has_loop = True
         for header in _headers(node):
-            _scan_expression(header, evidence, imports, call_trains, guards, backward_trains)
+            self._scan(header, evidence)
         for block in _blocks(node):
-            stack.append((block, guards))
-    return evidence
+            evidence.absorb(self._suite(block) if isinstance(block, cst.BaseSuite) else self.statement(block))
+        return evidence
+
+    def _suite(self, suite: cst.CSTNode) -> Evidence:
+        if isinstance(suite, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+            if isinstance(suite, cst.SimpleStatementSuite):
+                evidence = Evidence()
+                for small in suite.body:
+                    self._scan(small, evidence)
+                return evidence
+            return self.block(suite.body)
+        return self.statement(suite)
+
+    def _scan(self, root: cst.CSTNode, evidence: Evidence) -> None:
+        _scan_expression(root, evidence, self._imports, self._call_trains, (), self._backward_trains())
 
 
 def _headers(node: cst.CSTNode) -> list[cst.CSTNode]:

@@ -31,12 +31,24 @@ def _child_fields(node_type: type) -> tuple[str, ...]:
 
 
 _SCOPE_NODES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+_KIND: dict[type, int] = {}
+"""type -> 0 not a node, 1 a node, 2 a scope node: `isinstance` on LibCST's abstract base
+classes goes through ABCMeta and was the walk's largest cost."""
+
+
+def _kind(value_type: type) -> int:
+    kind = _KIND.get(value_type)
+    if kind is None:
+        kind = 2 if issubclass(value_type, _SCOPE_NODES) else 1 if issubclass(value_type, cst.CSTNode) else 0
+        _KIND[value_type] = kind
+    return kind
 
 
 def iter_nodes(root: cst.CSTNode, *, enter_scopes: bool = False) -> Iterator[cst.CSTNode]:
     """Pre-order over code-bearing nodes under `root` (root included), without recursion,
     so thousands of nested parentheses cannot overflow the stack. Nested functions, classes
     and lambdas are skipped unless `enter_scopes`: their bodies run at another time."""
+    limit = 2 if enter_scopes else 1
     stack: list[cst.CSTNode] = [root]
     while stack:
         node = stack.pop()
@@ -44,13 +56,13 @@ def iter_nodes(root: cst.CSTNode, *, enter_scopes: bool = False) -> Iterator[cst
         children: list[cst.CSTNode] = []
         for name in _child_fields(type(node)):
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                if enter_scopes or not isinstance(value, _SCOPE_NODES):
-                    children.append(value)
-            elif isinstance(value, (list, tuple)):
+            value_type = type(value)
+            if value_type is list or value_type is tuple:
                 for item in value:
-                    if isinstance(item, cst.CSTNode) and (enter_scopes or not isinstance(item, _SCOPE_NODES)):
+                    if 0 < _kind(type(item)) <= limit:
                         children.append(item)
+            elif 0 < _kind(value_type) <= limit:
+                children.append(value)
         stack.extend(reversed(children))
 
 
@@ -64,16 +76,18 @@ def calls_in_evaluation_order(root: cst.CSTNode) -> list[cst.Call]:
         if expanded:
             result.append(node)  # type: ignore[arg-type]
             continue
-        if isinstance(node, cst.Call):
+        node_type = type(node)
+        if node_type is cst.Call:
             stack.append((node, True))
-        if isinstance(node, _SCOPE_NODES):
+        if _kind(node_type) == 2:
             continue
         children: list[cst.CSTNode] = []
-        for name in _child_fields(type(node)):
+        for name in _child_fields(node_type):
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
+            value_type = type(value)
+            if value_type is list or value_type is tuple:
+                children.extend(item for item in value if _kind(type(item)))
+            elif _kind(value_type):
                 children.append(value)
-            elif isinstance(value, (list, tuple)):
-                children.extend(item for item in value if isinstance(item, cst.CSTNode))
         stack.extend((child, False) for child in reversed(children))
     return result

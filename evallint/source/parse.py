@@ -75,6 +75,8 @@ def _deepest_big_statement(source: str) -> tuple[int, int] | None:
         statement = statements.pop()
         for field in ("body", "orelse", "finalbody", "handlers", "cases"):
             statements.extend(getattr(statement, field, ()) or ())
+        if not hasattr(statement, "lineno"):
+            continue  # a match case: its body is measured
         start = line_starts[statement.lineno - 1] + statement.col_offset
         end = line_starts[(statement.end_lineno or statement.lineno) - 1] + (statement.end_col_offset or 0)
         if end - start > BIG_STATEMENT_CHARS:
