@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
 from evallint import __version__
+from evallint.engine.cache import CACHE_DIRECTORY
 from evallint.engine.config import Config, ConfigError, load_config
 from evallint.engine.run import lint_paths
 from evallint.report import format_github, format_json, format_sarif, format_statistics, format_text
-from evallint.rules import RULES, RULES_BY_CODE
 
 SUBCOMMANDS = ("check", "verify", "rules", "explain", "debug", "lsp")
 FORMATTERS = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}
@@ -48,6 +49,8 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--statistics", action="store_true", help="print a count per code")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--quiet", "-q", action="store_true", help="no summary line")
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N", help="processes to lint with (default: cores)")
+    parser.add_argument("--no-cache", action="store_true", help=f"ignore and do not write the result cache ({CACHE_DIRECTORY}/)")
     parser.add_argument("--fix", action="store_true", help="apply the fixes that re-linting proves safe")
     parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
     verify = parser.add_argument_group("runtime verification (needs the `verify` extra: numpy, torch)")
@@ -70,7 +73,7 @@ def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
         config = dataclasses.replace(base, select=args.select or base.select, ignore=args.ignore or base.ignore)
     if args.fix or args.diff:
         return _fix(args, config)
-    diagnostics = lint_paths(args.paths, config)
+    diagnostics = lint_paths(args.paths, config, jobs=max(1, args.jobs), use_cache=not args.no_cache)
     if args.verify:
         return _verify_and_report(diagnostics, args)
     if args.format == "text":
@@ -159,6 +162,8 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
 
 
 def _rules(argv: Sequence[str]) -> int:
+    from evallint.rules import RULES
+
     argparse.ArgumentParser(prog="evallint rules", description="List every rule.").parse_args(argv)
     width = max(len(rule.name) for rule in RULES)
     for rule in RULES:
@@ -170,6 +175,8 @@ def _explain(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="evallint explain", description="Print a rule's documentation.")
     parser.add_argument("code")
     args = parser.parse_args(argv)
+    from evallint.rules import RULES_BY_CODE
+
     rule = RULES_BY_CODE.get(args.code.upper())
     if rule is None:
         raise UsageError(f"unknown rule {args.code!r}; `evallint rules` lists them")

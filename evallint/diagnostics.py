@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+PARSE_ERROR_CODE = "EVL999"
+"""A file evallint could not read, decode or parse (flake8's E999)."""
+
 
 @dataclass(frozen=True)
 class Related:
@@ -19,9 +22,14 @@ class Related:
     line: int
     column: int
     message: str
+    cell: Optional[int] = None
+    """For notebooks: the 1-based cell (among all cells) that `line` counts within."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+        found: dict[str, Any] = {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+        if self.cell is not None:
+            found["cell"] = self.cell
+        return found
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,9 @@ class Diagnostic:
     """The module expression the finding is about (``model``, ``self.net``); empty if none."""
     fix: Optional[Fix] = field(default=None, compare=False)
     """Present only when fixes were asked for (`lint_source(..., fixes=True)`) and certain."""
+    cell: Optional[int] = None
+    """For notebooks: the 1-based cell (among all cells, as editors number them) that
+    `line` counts within."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,7 +89,17 @@ class Diagnostic:
             "message": self.message,
             "related": [r.to_json() for r in self.related],
             **({"fix": self.fix.to_json()} if self.fix is not None else {}),
+            **({"cell": self.cell} if self.cell is not None else {}),
         }
 
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.code)
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Diagnostic:
+        """The inverse of `to_json` (fixes are not stored), for the result cache."""
+        related = tuple(Related(r["path"], r["line"], r["column"], r["message"], r.get("cell")) for r in data["related"])
+        return cls(
+            data["path"], data["line"], data["column"], data["end_line"], data["end_column"], data["code"], data["message"],
+            related, cell=data.get("cell"),
+        )
+
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.cell or 0, self.line, self.column, self.code)

@@ -7,9 +7,7 @@ Each fixture notebook carries its expected findings in its own metadata,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Optional
 
 import libcst as cst
 import nbformat
@@ -22,26 +20,6 @@ from evallint.source.notebook import NotebookError, VirtualSource, join_cells, m
 
 NOTEBOOK_DIR = Path(__file__).parent / "fixtures" / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-
-if "cell" in {f.name for f in fields(Diagnostic)}:
-
-    def _with_cell_field(d: Diagnostic) -> Diagnostic:
-        return d
-
-else:  # shim until diagnostics.py gains `cell` on Diagnostic and Related: delete it then
-
-    @dataclass(frozen=True)
-    class _Related(Related):
-        cell: Optional[int] = None
-
-    @dataclass(frozen=True)
-    class _Diagnostic(Diagnostic):
-        cell: Optional[int] = None
-
-    def _with_cell_field(d: Diagnostic) -> Diagnostic:
-        related = tuple(_Related(**{f.name: getattr(r, f.name) for f in fields(r)}) for r in d.related)
-        return _Diagnostic(**{**{f.name: getattr(d, f.name) for f in fields(d)}, "related": related})
-
 
 def _notebook(*cells: nbformat.NotebookNode, **metadata: object) -> str:
     return nbformat.writes(new_notebook(cells=list(cells), metadata=metadata))
@@ -204,7 +182,7 @@ def test_notebook_of_another_language_has_no_program() -> None:
 def test_map_diagnostic_moves_lines_columns_and_related_into_cells() -> None:
     vs = read_notebook(_notebook(new_markdown_cell("m"), new_code_cell("x = 1"), new_code_cell("  model = f()\n  y = model(x)")))
     fix = Fix("insert eval()", (Edit(2, 1, 2, 1, "model.eval()\n"),))
-    d = _with_cell_field(Diagnostic(
+    d = (Diagnostic(
         "nb.ipynb", 3, 5, 3, 13, "EVL001", "m",
         (Related("nb.ipynb", 2, 1, "created here"), Related("helpers.py", 7, 3, "elsewhere")), fix=fix,
     ))
@@ -219,7 +197,7 @@ def test_map_diagnostic_moves_lines_columns_and_related_into_cells() -> None:
 def test_map_diagnostic_keeps_a_node_that_runs_on_into_the_next_cell_in_its_cell() -> None:
     vs = read_notebook(_notebook(new_code_cell("y = f(a,"), new_code_cell("  b)")))
     assert _parses(vs.text)
-    mapped = map_diagnostic(_with_cell_field(Diagnostic("nb.ipynb", 1, 5, 2, 4, "EVL001", "m")), vs)
+    mapped = map_diagnostic((Diagnostic("nb.ipynb", 1, 5, 2, 4, "EVL001", "m")), vs)
     assert (mapped.cell, mapped.line, mapped.end_line, mapped.end_column) == (1, 1, 1, 9)
 
 
@@ -238,7 +216,7 @@ def test_fixture_notebook(path: Path) -> None:
     expected = {tuple(item) for item in notebook.metadata["evallint"]["expect"]}
     vs = read_notebook(path.read_bytes())
     virtual = vs.text.split("\n")
-    pairs = [(d, map_diagnostic(_with_cell_field(d), vs)) for d in lint_source(vs.text, str(path))]
+    pairs = [(d, map_diagnostic((d), vs)) for d in lint_source(vs.text, str(path))]
     assert {(m.cell, m.line, m.code) for _, m in pairs} == expected
     for d, m in pairs:  # the cell text under the mapped range is the text the analysis saw
         cell_line = notebook.cells[m.cell - 1].source.split("\n")[m.line - 1]
@@ -253,5 +231,5 @@ def test_noqa_in_a_cell_silences_its_finding() -> None:
     notebook = nbformat.read(str(path), as_version=4)
     notebook.cells[5].source = notebook.cells[5].source.replace(".squeeze(-1)\n", ".squeeze(-1)  # noqa: EVL001\n", 1)
     vs = read_notebook(nbformat.writes(notebook))
-    found = [map_diagnostic(_with_cell_field(d), vs) for d in lint_source(vs.text, str(path))]
+    found = [map_diagnostic((d), vs) for d in lint_source(vs.text, str(path))]
     assert {(d.cell, d.line, d.code) for d in found} == {(6, 3, "EVL002")}

@@ -1689,6 +1689,11 @@ class ProjectIndex:
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
         self._definitions: dict[Path, dict[str, ClassInfo]] = {}
         self._pulled: dict[str, int] = {}
+        self._dependencies: dict[str, set[str]] = {}
+
+    def dependencies_of(self, importer: str) -> set[str]:
+        """Project files the analysis of `importer` read: its cache entry depends on them."""
+        return self._dependencies.get(importer, set())
 
     def _locate(self, importer: str, module: str) -> Optional[Path]:
         if not module or importer.startswith("<"):
@@ -1725,6 +1730,7 @@ class ProjectIndex:
                 return None
             self._pulled[importer] = self._pulled.get(importer, 0) + 1
             self._trees[path] = self._read(path)
+        self._dependencies.setdefault(importer, set()).add(str(path))
         read = self._trees[path]
         return (path, read[0], read[1]) if read is not None else None
 

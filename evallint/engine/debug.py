@@ -10,7 +10,7 @@ import libcst as cst
 from evallint.analysis.interpreter import FileAnalysis, code_of
 from evallint.analysis.lattice import PathState
 from evallint.engine.config import ConfigError
-from evallint.engine.run import _Project, analyse_source
+from evallint.engine.run import analyse_source, new_project
 from evallint.source.parse import ParseFailure
 from evallint.source.text import DecodeError, decode_source
 
@@ -32,7 +32,7 @@ def render_flow(path: Path) -> str:
         source = decode_source(path.read_bytes())
     except (OSError, DecodeError) as exc:
         raise ConfigError(path, None, f"cannot read: {exc}") from None
-    analysis = analyse_source(source, str(path), project=_Project(), record_flow=True)
+    analysis = analyse_source(source, str(path), project=new_project(), record_flow=True)
     if isinstance(analysis, ParseFailure):
         return f"{path}:{analysis.line}:{analysis.column}: cannot parse: {analysis.reason}\n"
     return _render(analysis)

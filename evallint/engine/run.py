@@ -9,23 +9,27 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import libcst as cst
-
-from evallint.analysis.interpreter import FileAnalysis, ProjectIndex
-from evallint.analysis.options import AnalysisOptions
-from evallint.diagnostics import Diagnostic
+from evallint.diagnostics import PARSE_ERROR_CODE, Diagnostic
 from evallint.engine.config import Config, load_config
-from evallint.rules import PARSE_ERROR_CODE, RULES
 from evallint.source.directives import is_suppressed, suppressions
 from evallint.source.files import iter_source_files
-from evallint.source.parse import ParseFailure, parse_module
 from evallint.source.text import DecodeError, decode_source
 
+if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is analysed,
+    # so a run answered entirely from the cache never pays for importing it
+    from evallint.analysis.interpreter import FileAnalysis, ProjectIndex
+    from evallint.analysis.options import AnalysisOptions
+    from evallint.source.parse import ParseFailure
+
 LOG = logging.getLogger(__name__)
+
+PARALLEL_THRESHOLD = 8
+"""Fewer files than this are linted in one process: starting workers costs more."""
 
 PREFILTER = re.compile(
     r"torch|\.eval\(|\.train\(|no_grad|inference_mode|grad_enabled|\bnn\.|nn\.Module|from_pretrained|backward\(|timm|lightning"
@@ -42,27 +46,32 @@ def _error(path: str, line: int, column: int, message: str) -> Diagnostic:
     return Diagnostic(path, line, column, line, column, PARSE_ERROR_CODE, message)
 
 
-class _Project(ProjectIndex):
-    """Project files read from disk once per run."""
+def new_project(options: Optional[AnalysisOptions] = None) -> ProjectIndex:
+    """A project index reading imported files from disk, once per run."""
+    from evallint.analysis.interpreter import ProjectIndex
+    from evallint.analysis.options import AnalysisOptions
 
-    def __init__(self, options: AnalysisOptions = AnalysisOptions()) -> None:
-        super().__init__(self._parse_file, options)
+    return ProjectIndex(_parse_file, options or AnalysisOptions())
 
-    @staticmethod
-    def _parse_file(path: Path) -> Optional[tuple[cst.Module, str]]:
-        """An imported project file's tree and text; None when unreadable, unparsable or
-        without any torch-related text (its functions cannot matter)."""
-        try:
-            source = decode_source(path.read_bytes())
-        except (OSError, DecodeError):
-            return None
+
+def _parse_file(path: Path):
+    """An imported project file's tree and text; None when unreadable, unparsable or
+    without any torch-related text (its functions cannot matter)."""
+    from evallint.source.parse import ParseFailure, parse_module
+
+    try:
+        source = decode_source(path.read_bytes())
         if not may_have_findings(source):
             return None
         tree = parse_module(source)
-        return None if isinstance(tree, ParseFailure) else (tree, source)
+    except Exception:  # an imported file must never fail the file that imports it
+        return None
+    return None if isinstance(tree, ParseFailure) else (tree, source)
 
 
 def analysis_options(config: Config) -> AnalysisOptions:
+    from evallint.analysis.options import AnalysisOptions
+
     return AnalysisOptions(
         eval_words=frozenset(w.lower() for w in config.eval_names),
         module_factories=config.module_factories,
@@ -71,13 +80,17 @@ def analysis_options(config: Config) -> AnalysisOptions:
 
 
 def analyse_source(
-    source: str, path: str, *, project: Optional[ProjectIndex] = None, record_flow: bool = False, options: AnalysisOptions = AnalysisOptions(),
+    source: str, path: str, *, project: Optional[ProjectIndex] = None, record_flow: bool = False, options: Optional[AnalysisOptions] = None,
 ) -> FileAnalysis | ParseFailure:
     """Parse and analyse one file: the facts every rule and `debug --flow` read."""
+    from evallint.analysis.interpreter import FileAnalysis
+    from evallint.analysis.options import AnalysisOptions
+    from evallint.source.parse import ParseFailure, parse_module
+
     tree = parse_module(source)
     if isinstance(tree, ParseFailure):
         return tree
-    return FileAnalysis(tree, path, source=source, options=options, project=project, record_flow=record_flow)
+    return FileAnalysis(tree, path, source=source, options=options or AnalysisOptions(), project=project, record_flow=record_flow)
 
 
 def lint_source(
@@ -94,9 +107,12 @@ def lint_source(
     config = config or Config()
     if not may_have_findings(source):
         return []
+    from evallint.rules import RULES
+    from evallint.source.parse import ParseFailure
+
     options = analysis_options(config)
     if project is None and not path.startswith("<"):
-        project = _Project(options)
+        project = new_project(options)
     try:
         analysis = analyse_source(source, path, project=project, options=options)
         if isinstance(analysis, ParseFailure):
@@ -119,7 +135,15 @@ def lint_source(
     return sorted(set(found), key=Diagnostic.sort_key)
 
 
-def lint_file(path: Path, config: Optional[Config] = None, *, project: Optional[ProjectIndex] = None) -> list[Diagnostic]:
+def lint_file(
+    path: Path,
+    config: Optional[Config] = None,
+    *,
+    project: ProjectIndex | Callable[[], ProjectIndex] | None = None,
+    cache: Optional["ResultCache"] = None,
+) -> list[Diagnostic]:
+    """Lint one file from disk (a `.py` file or a notebook); unreadable input is EVL999.
+    `project` may be a factory: a cache hit then never builds one (nor imports LibCST)."""
     name = str(path)
     try:
         data = path.read_bytes()
@@ -127,22 +151,105 @@ def lint_file(path: Path, config: Optional[Config] = None, *, project: Optional[
         return [_error(name, 1, 1, "cannot read: is a directory")]
     except OSError as exc:
         return [_error(name, 1, 1, f"cannot read: {exc.strerror or exc}")]
+    config = config or load_config(path)
+    key = cache.key(name, data) if cache is not None else ""
+    if cache is not None:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    if callable(project):
+        project = project()
+    elif project is None:
+        project = new_project(analysis_options(config))
+    if path.suffix == ".ipynb":
+        found = _lint_notebook(data, name, config, project)
+    else:
+        found = _lint_bytes(data, name, config, project)
+    if cache is not None:
+        cache.put(key, found, project.dependencies_of(name))
+    return found
+
+
+def _lint_bytes(data: bytes, name: str, config: Config, project: ProjectIndex) -> list[Diagnostic]:
     try:
         source = decode_source(data)
     except DecodeError as exc:
         return [_error(name, 1, 1, f"cannot decode: {exc}")]
     if "\x00" in source:
         return [_error(name, 1, 1, "cannot parse: binary file (contains NUL bytes)")]
-    return lint_source(source, name, config or load_config(path), project=project)
+    return lint_source(source, name, config, project=project)
 
 
-def lint_paths(paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None) -> list[Diagnostic]:
-    """Lint files and directories (walked for *.py, honouring excludes)."""
-    project = _Project()
-    found: list[Diagnostic] = []
+def _lint_notebook(data: bytes, name: str, config: Config, project: ProjectIndex) -> list[Diagnostic]:
+    """Code cells analysed as one program; findings reported by (cell, line)."""
+    from evallint.source.notebook import NotebookError, map_diagnostic, read_notebook  # nbformat only for notebooks
+
+    try:
+        virtual = read_notebook(data)
+    except NotebookError as exc:
+        return [_error(name, 1, 1, f"cannot read notebook: {exc}")]
+    found = (map_diagnostic(d, virtual) for d in lint_source(virtual.text, name, config, project=project))
+    return sorted(found, key=Diagnostic.sort_key)
+
+
+def lint_paths(
+    paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None, *, jobs: int = 1, use_cache: bool = False,
+) -> list[Diagnostic]:
+    """Lint files and directories (walked for *.py and *.ipynb, honouring excludes).
+    `jobs` > 1 lints in that many processes; `use_cache` reuses results of unchanged files."""
+    paths = list(paths)
+    named = {str(p) for p in paths}
+    files = []
     for path in iter_source_files(paths):
         file_config = config or load_config(path)
-        if file_config.is_excluded(path) and path.is_file() and str(path) not in {str(p) for p in paths}:
+        if str(path) not in named and file_config.is_excluded(path):
             continue
-        found.extend(lint_file(path, file_config, project=project))
+        files.append(str(path))
+    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
+        found = _lint_in_processes(files, config, jobs, use_cache)
+    else:
+        found = _lint_files(files, config, use_cache)
     return sorted(found, key=Diagnostic.sort_key)
+
+
+def _lint_files(files: Sequence[str], config: Optional[Config], use_cache: bool) -> list[Diagnostic]:
+    shared: list[ProjectIndex] = []
+
+    def project() -> ProjectIndex:
+        """One project index for the whole run, built at the first cache miss."""
+        if not shared:
+            shared.append(new_project(analysis_options(config or load_config(Path(files[0])))))
+        return shared[0]
+
+    found: list[Diagnostic] = []
+    caches: dict[Optional[Path], ResultCache] = {}
+    for name in files:
+        path = Path(name)
+        file_config = config or load_config(path)
+        cache = _cache_for(file_config, caches) if use_cache else None
+        found.extend(lint_file(path, file_config, project=project, cache=cache))
+    return found
+
+
+def _cache_for(config: Config, caches: dict) -> ResultCache:
+    from evallint.engine.cache import ResultCache
+
+    if config.root not in caches:
+        caches[config.root] = ResultCache(config.root or Path.cwd(), repr(config))
+    return caches[config.root]
+
+
+def _lint_in_processes(files: list[str], config: Optional[Config], jobs: int, use_cache: bool) -> list[Diagnostic]:
+    """Interleaved chunks (so big files spread out) linted by `jobs` processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [files[i::jobs * 4] for i in range(jobs * 4)]
+    found: list[Diagnostic] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for part in pool.map(_lint_files, chunks, [config] * len(chunks), [use_cache] * len(chunks)):
+            found.extend(part)
+    return found
+
+
+if TYPE_CHECKING:
+    from evallint.engine.cache import ResultCache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from evallint.diagnostics import PARSE_ERROR_CODE
 from evallint.rules.backward_no_grad import BackwardWithoutGraph
 from evallint.rules.base import Rule
 from evallint.rules.eval_data_training import TrainingOnEvaluationData
@@ -24,8 +25,6 @@ RULES: tuple[type[Rule], ...] = (
     GradientsNeverCleared,
     BackwardWithoutGraph,
 )
-
-PARSE_ERROR_CODE = "EVL999"
 
 RULES_BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in RULES}
 if len(RULES_BY_CODE) != len(RULES):

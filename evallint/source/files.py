@@ -1,4 +1,5 @@
-"""Which files a run lints: explicit files always, directories walked for `*.py`."""
+"""Which files a run lints: explicit files always, directories walked for `*.py` and
+`*.ipynb`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-DEFAULT_EXCLUDES = (".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "build", "dist", "__pycache__", ".evallint_cache", "*.egg-info", "node_modules")
+DEFAULT_EXCLUDES = (
+    ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "build", "dist", "__pycache__", ".evallint_cache",
+    "*.egg-info", "node_modules", ".ipynb_checkpoints",
+)
+LINTED_SUFFIXES = (".py", ".ipynb")
 
 
 def _matches(relative: str, name: str, patterns: Iterable[str]) -> bool:
@@ -40,7 +45,7 @@ def iter_source_files(paths: Iterable[str | os.PathLike[str]], exclude: Iterable
                 if not _matches(f"{rel_root}/{d}".lstrip("./") if rel_root != "." else d, d, patterns)
             )
             for name in sorted(files):
-                if not name.endswith(".py"):
+                if not name.endswith(LINTED_SUFFIXES):
                     continue
                 rel = name if rel_root == "." else f"{rel_root}/{name}"
                 if not _matches(rel, name, patterns):

@@ -10,7 +10,7 @@ import libcst as cst
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.interpreter import FileAnalysis
 from evallint.analysis.lattice import MAX_PATHS, Grad, GradFact, Mode, ModeFact, Origin, PathState, merge_two, normalize
-from evallint.analysis.regions import RegionKind, classify_block, gather_evidence, mentions_eval_data
+from evallint.analysis.regions import EvidenceCollector, RegionKind, classify_block, mentions_eval_data
 from evallint.analysis.symbols import collect_imports
 from evallint.analysis.vocabulary import words
 from evallint.analysis.walk import calls_in_evaluation_order
@@ -86,7 +86,7 @@ def test_calls_come_in_evaluation_order() -> None:
 def _region(code: str, eval_by_name: bool = False):
     module = cst.parse_module(textwrap.dedent(code))
     imports = collect_imports(module)
-    evidence = gather_evidence(module.body, imports, lambda call: False)
+    evidence = EvidenceCollector(imports, lambda call: False, lambda: True).block(module.body)
     return classify_block(module, "block", evidence, eval_by_name=eval_by_name, eval_by_metrics=True)
 
 

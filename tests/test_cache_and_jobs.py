@@ -1,0 +1,72 @@
+"""The result cache and process parallelism change speed, never results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from evallint import lint_paths
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROJECT = FIXTURES / "projects" / "evl001_evl002_crossfile_evaluate"
+
+
+def _codes(found) -> list[tuple[str, int, str]]:
+    return [(Path(d.path).name, d.line, d.code) for d in found]
+
+
+def test_parallel_run_equals_serial_run() -> None:
+    files = sorted(FIXTURES.glob("*.py"))[:40]
+    assert _codes(lint_paths(files, jobs=2)) == _codes(lint_paths(files, jobs=1))
+
+
+def test_warm_cache_returns_the_same_findings(tmp_path: Path, monkeypatch) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project)
+    monkeypatch.chdir(tmp_path)
+    cold = lint_paths([project], use_cache=True)
+    entries = list((tmp_path / ".evallint_cache").rglob("*.json"))
+    assert entries and (tmp_path / ".evallint_cache" / ".gitignore").read_text().strip().endswith("*")
+    warm = lint_paths([project], use_cache=True)
+    assert _codes(warm) == _codes(cold) and [d.subject for d in warm] == [d.subject for d in cold]
+    assert warm[0].related == cold[0].related
+
+
+def test_editing_an_imported_helper_invalidates_its_importers(tmp_path: Path, monkeypatch) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project)
+    monkeypatch.chdir(tmp_path)
+    before = [c for c in _codes(lint_paths([project / "train.py"], use_cache=True)) if c[0] == "train.py"]
+    assert before
+    engine = project / "engine.py"
+    text = engine.read_text(encoding="utf-8")
+    # the helper now switches to eval mode and disables autograd itself: train.py is clean
+    fixed = text.replace("def evaluate(model, loader", "@torch.no_grad()\ndef evaluate(model, loader")
+    fixed = fixed.replace("    correct, loss_sum = 0, 0.0", "    model.eval()\n    correct, loss_sum = 0, 0.0", 1)
+    assert fixed != text
+    engine.write_text(fixed, encoding="utf-8")
+    after = [c for c in _codes(lint_paths([project / "train.py"], use_cache=True)) if c[0] == "train.py"]
+    assert after == []
+
+
+def test_a_corrupt_entry_is_ignored(tmp_path: Path, monkeypatch) -> None:
+    source = tmp_path / "train.py"
+    shutil.copy(FIXTURES / "evl001_flat_script_no_eval.py", source)
+    monkeypatch.chdir(tmp_path)
+    expected = _codes(lint_paths([source], use_cache=True))
+    for entry in (tmp_path / ".evallint_cache").rglob("*.json"):
+        entry.write_text('{"version": "0.1.0", "dependen', encoding="utf-8")  # a killed writer
+    assert _codes(lint_paths([source], use_cache=True)) == expected
+
+
+def test_warm_cli_run_does_not_import_libcst(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "evl001_flat_script_no_eval.py", tmp_path / "train.py")
+    probe = "import sys, runpy; sys.argv = ['evallint', 'train.py']\ntry:\n    runpy.run_module('evallint', run_name='__main__')\nexcept SystemExit:\n    pass\nprint('LIBCST' if 'libcst' in sys.modules else 'NO-LIBCST')"
+    cold = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    warm = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert cold.stdout.strip().endswith("LIBCST") and "EVL001" in cold.stdout
+    assert warm.stdout.strip().endswith("NO-LIBCST") and "EVL001" in warm.stdout
+    assert json.loads(json.dumps(warm.stdout.count("EVL001"))) == cold.stdout.count("EVL001")
