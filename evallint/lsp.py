@@ -30,7 +30,7 @@ from evallint import __version__
 from evallint.diagnostics import Diagnostic, Edit
 from evallint.docs import anchor
 from evallint.engine.config import Config, ConfigError, clear_cache, load_config
-from evallint.engine.fixes import fix_source, native_edits
+from evallint.engine.fixes import fix_source, native_edits, verified_fixes
 from evallint.source.text import split_lines
 from evallint.engine.run import lint_source
 from evallint.rules import PARSE_ERROR_CODE, RULES_BY_CODE
@@ -261,7 +261,7 @@ class EvallintServer(LanguageServer):
     async def findings_with_fixes(self, uri: str, source: str, path: str) -> list[Diagnostic]:
         cached = self.fixes_cache.get(uri)
         if cached is None or cached[0] != source:
-            found = await self.in_worker(lint_source, source, path, self.config_for(path), fixes=True)
+            found = await self.in_worker(verified_fixes, source, path, self.config_for(path))
             cached = self.fixes_cache[uri] = (source, found)
         return cached[1]
 

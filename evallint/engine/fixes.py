@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import io
 import logging
 import os
@@ -20,7 +21,7 @@ import tempfile
 import tokenize
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -180,6 +181,21 @@ def unified_diff(file_fix: FileFix) -> str:
     name = str(file_fix.path)
     lines = difflib.unified_diff(split_lines(file_fix.old), split_lines(file_fix.new), fromfile=name, tofile=name)
     return "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def verified_fixes(source: str, path: str, config: Optional[Config] = None) -> list[Diagnostic]:
+    """Findings with only the fixes that re-linting proves safe (the fixed text parses, the
+    finding is gone, nothing new appears); an editor offers exactly these."""
+    found = lint_source(source, path, config, fixes=True)
+    lint = functools.partial(_lint_plain, path=path, config=config)
+    return [
+        d if d.fix is None or _attempt(source, d, d.fix.edits, found, lint) is not None else replace(d, fix=None)
+        for d in found
+    ]
+
+
+def _lint_plain(text: str, *, path: str, config: Optional[Config]) -> list[Diagnostic]:
+    return lint_source(text, path, config)
 
 
 def _key(diagnostic: Diagnostic) -> FindingKey:
