@@ -450,6 +450,15 @@ def _names_a_forward(attribute: str) -> bool:
     return bool(found & (_FORWARD_WORDS | MODULE_NAME_WORDS)) and not found & _NOT_FORWARD_WORDS
 
 
+def _may_hold_comprehension(expr: cst.BaseExpression) -> bool:
+    """Cheap pre-check: comprehensions sit at the top or inside a call's arguments."""
+    if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+        return True
+    if isinstance(expr, cst.Call):
+        return any(isinstance(a.value, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp, cst.Call)) for a in expr.args)
+    return False
+
+
 def _iterates_submodules(iterable: cst.BaseExpression) -> bool:
     from evallint.analysis.walk import iter_nodes
 
@@ -1252,11 +1261,35 @@ class _Interpreter(Observations):
     def expression(self, expr: cst.BaseExpression, states: States) -> States:
         from evallint.analysis.walk import calls_in_evaluation_order
 
+        regions = self._comprehension_regions(expr)
         for call in calls_in_evaluation_order(expr):
+            region = regions.get(call)
+            if region is not None:
+                self.regions.append(region)
             states = self.call(call, states)
+            if region is not None:
+                self.regions.pop()
             if not states:
                 break
         return states
+
+    def _comprehension_regions(self, expr: cst.BaseExpression) -> dict[cst.Call, Region]:
+        """`[model(x) for x, _ in val_loader]` evaluates like the loop it abbreviates: calls
+        in a comprehension over evaluation data are in an evaluation region."""
+        if not isinstance(expr, cst.BaseExpression) or not _may_hold_comprehension(expr):
+            return {}
+        from evallint.analysis.walk import iter_nodes
+
+        regions: dict[cst.Call, Region] = {}
+        for node in iter_nodes(expr):
+            if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+                loop = node.for_in
+                if mentions_eval_data(loop.iter, self.file.options.eval_words):
+                    region = Region(node, RegionKind.EVAL, f"comprehension over {code_of(loop.iter)}", has_data_loop=True)
+                    for inner in iter_nodes(node):
+                        if isinstance(inner, cst.Call):
+                            regions.setdefault(inner, region)
+        return regions
 
     def call(self, call: cst.Call, states: States) -> States:
         func = call.func
