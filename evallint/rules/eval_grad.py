@@ -9,7 +9,7 @@ from evallint.analysis.facts import ModuleFacts, Place
 import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
-from evallint.rules.fixes import FixBuilder
+from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
 from evallint.rules.base import Example, Rule, _region_in, call_anchor, receiver_text, related_at, where_evaluated
 
 
@@ -126,7 +126,9 @@ class EvalWithAutograd(Rule):
             statement = builder.enclosing_statement(call)
             return builder.wrap_in_no_grad(statement, description) if statement is not None else None
         region = forward.region.node
-        if isinstance(region, (cst.For, cst.While)):
+        if isinstance(region, COMPREHENSIONS):
+            region = builder.enclosing_statement(region)
+        if isinstance(region, (cst.For, cst.While, cst.SimpleStatementLine)):
             return builder.wrap_in_no_grad(region, description)
         if isinstance(region, cst.FunctionDef):
             return builder.add_decorator(region, description)

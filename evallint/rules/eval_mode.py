@@ -9,7 +9,7 @@ from evallint.analysis.facts import ModuleFacts
 import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
-from evallint.rules.fixes import FixBuilder
+from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
 from evallint.rules.base import Example, Rule, _region_in, call_anchor, receiver_text, related_at, where_evaluated, related_for_mode
 
 
@@ -141,7 +141,9 @@ class EvalWithoutEvalMode(Rule):
             statement = builder.enclosing_statement(call)
             return builder.insert_before(statement, code, description) if statement is not None else None
         region = forward.region.node
-        if isinstance(region, (cst.For, cst.While)):
+        if isinstance(region, COMPREHENSIONS):
+            region = builder.enclosing_statement(region)
+        if isinstance(region, (cst.For, cst.While, cst.SimpleStatementLine)):
             return builder.insert_before(region, code, description)
         if isinstance(region, cst.FunctionDef):
             return builder.insert_at_body_start(region, code, description)

@@ -15,6 +15,7 @@ from evallint.analysis.facts import ModuleFacts
 from evallint.diagnostics import Edit, Fix
 from evallint.source.text import split_lines
 
+COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 _COMPOUND = (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.FunctionDef, cst.ClassDef, cst.Match)
 
 
