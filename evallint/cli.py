@@ -47,6 +47,7 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ignore", type=_codes, help="skip these codes or prefixes")
     parser.add_argument("--show-source", action="store_true", help="show the source line and related locations")
     parser.add_argument("--statistics", action="store_true", help="print a count per code")
+    parser.add_argument("--show-suppressed", action="store_true", help="also list findings silenced by `# noqa` / `# evallint: ignore`")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--quiet", "-q", action="store_true", help="no summary line")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N", help="processes to lint with (default: cores)")
@@ -73,7 +74,13 @@ def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
         config = dataclasses.replace(base, select=args.select or base.select, ignore=args.ignore or base.ignore)
     if args.fix or args.diff:
         return _fix(args, config)
-    diagnostics = lint_paths(args.paths, config, jobs=max(1, args.jobs), use_cache=not args.no_cache)
+    diagnostics = lint_paths(
+        args.paths, config, jobs=max(1, args.jobs), use_cache=not args.no_cache, apply_suppressions=not args.show_suppressed,
+    )
+    if args.show_suppressed:
+        diagnostics, silenced = _split_suppressed(diagnostics)
+        for diagnostic in silenced:
+            print(format_text([diagnostic]).rstrip("\n") + "  (suppressed)")
     if args.verify:
         return _verify_and_report(diagnostics, args)
     if args.format == "text":
@@ -91,6 +98,24 @@ def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
         else:
             print("All checks passed.")
     return 0 if not diagnostics or args.exit_zero else 1
+
+
+def _split_suppressed(diagnostics: list) -> tuple[list, list]:
+    """(reported, silenced by an inline comment), reading each file's comments once."""
+    from evallint.source.directives import is_suppressed, suppressions
+    from evallint.source.text import DecodeError, decode_source
+
+    tables: dict[str, dict] = {}
+    reported, silenced = [], []
+    for diagnostic in diagnostics:
+        if diagnostic.path not in tables:
+            try:
+                tables[diagnostic.path] = suppressions(decode_source(Path(diagnostic.path).read_bytes()))
+            except (OSError, DecodeError):
+                tables[diagnostic.path] = {}
+        table = tables[diagnostic.path]
+        (silenced if diagnostic.cell is None and is_suppressed(diagnostic, table) else reported).append(diagnostic)
+    return reported, silenced
 
 
 def _fix(args: argparse.Namespace, config: Optional[Config]) -> int:

@@ -85,3 +85,14 @@ def test_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "pyproject.toml" in result.stderr and "selectt" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_show_suppressed_lists_what_noqa_silenced(tmp_path: Path) -> None:
+    lines = BUGGY.read_text(encoding="utf-8").splitlines()
+    lines[33] += "  # noqa: EVL001"
+    (tmp_path / "train.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    quiet = run("train.py", "--no-cache", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout) == (0, "All checks passed.\n")
+    shown = run("train.py", "--show-suppressed", cwd=tmp_path)
+    assert shown.returncode == 0
+    assert shown.stdout.splitlines()[0].startswith("train.py:34:19: EVL001") and shown.stdout.splitlines()[0].endswith("(suppressed)")

@@ -141,6 +141,7 @@ def lint_file(
     *,
     project: ProjectIndex | Callable[[], ProjectIndex] | None = None,
     cache: Optional["ResultCache"] = None,
+    apply_suppressions: bool = True,
 ) -> list[Diagnostic]:
     """Lint one file from disk (a `.py` file or a notebook); unreadable input is EVL999.
     `project` may be a factory: a cache hit then never builds one (nor imports LibCST)."""
@@ -162,25 +163,25 @@ def lint_file(
     elif project is None:
         project = new_project(analysis_options(config))
     if path.suffix == ".ipynb":
-        found = _lint_notebook(data, name, config, project)
+        found = _lint_notebook(data, name, config, project, apply_suppressions)
     else:
-        found = _lint_bytes(data, name, config, project)
+        found = _lint_bytes(data, name, config, project, apply_suppressions)
     if cache is not None:
         cache.put(key, found, project.dependencies_of(name))
     return found
 
 
-def _lint_bytes(data: bytes, name: str, config: Config, project: ProjectIndex) -> list[Diagnostic]:
+def _lint_bytes(data: bytes, name: str, config: Config, project: ProjectIndex, apply_suppressions: bool) -> list[Diagnostic]:
     try:
         source = decode_source(data)
     except DecodeError as exc:
         return [_error(name, 1, 1, f"cannot decode: {exc}")]
     if "\x00" in source:
         return [_error(name, 1, 1, "cannot parse: binary file (contains NUL bytes)")]
-    return lint_source(source, name, config, project=project)
+    return lint_source(source, name, config, project=project, apply_suppressions=apply_suppressions)
 
 
-def _lint_notebook(data: bytes, name: str, config: Config, project: ProjectIndex) -> list[Diagnostic]:
+def _lint_notebook(data: bytes, name: str, config: Config, project: ProjectIndex, apply_suppressions: bool) -> list[Diagnostic]:
     """Code cells analysed as one program; findings reported by (cell, line)."""
     from evallint.source.notebook import NotebookError, map_diagnostic, read_notebook  # nbformat only for notebooks
 
@@ -188,15 +189,21 @@ def _lint_notebook(data: bytes, name: str, config: Config, project: ProjectIndex
         virtual = read_notebook(data)
     except NotebookError as exc:
         return [_error(name, 1, 1, f"cannot read notebook: {exc}")]
-    found = (map_diagnostic(d, virtual) for d in lint_source(virtual.text, name, config, project=project))
+    found = (map_diagnostic(d, virtual) for d in lint_source(virtual.text, name, config, project=project, apply_suppressions=apply_suppressions))
     return sorted(found, key=Diagnostic.sort_key)
 
 
 def lint_paths(
-    paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None, *, jobs: int = 1, use_cache: bool = False,
+    paths: Iterable[str | os.PathLike[str]],
+    config: Optional[Config] = None,
+    *,
+    jobs: int = 1,
+    use_cache: bool = False,
+    apply_suppressions: bool = True,
 ) -> list[Diagnostic]:
     """Lint files and directories (walked for *.py and *.ipynb, honouring excludes).
-    `jobs` > 1 lints in that many processes; `use_cache` reuses results of unchanged files."""
+    `jobs` > 1 lints in that many processes; `use_cache` reuses results of unchanged files;
+    without `apply_suppressions`, findings silenced by `# noqa` are kept."""
     paths = list(paths)
     named = {str(p) for p in paths}
     files = []
@@ -205,14 +212,15 @@ def lint_paths(
         if str(path) not in named and file_config.is_excluded(path):
             continue
         files.append(str(path))
+    use_cache = use_cache and apply_suppressions
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        found = _lint_in_processes(files, config, jobs, use_cache)
+        found = _lint_in_processes(files, config, jobs, use_cache, apply_suppressions)
     else:
-        found = _lint_files(files, config, use_cache)
+        found = _lint_files(files, config, use_cache, apply_suppressions)
     return sorted(found, key=Diagnostic.sort_key)
 
 
-def _lint_files(files: Sequence[str], config: Optional[Config], use_cache: bool) -> list[Diagnostic]:
+def _lint_files(files: Sequence[str], config: Optional[Config], use_cache: bool, apply_suppressions: bool = True) -> list[Diagnostic]:
     shared: list[ProjectIndex] = []
 
     def project() -> ProjectIndex:
@@ -227,7 +235,7 @@ def _lint_files(files: Sequence[str], config: Optional[Config], use_cache: bool)
         path = Path(name)
         file_config = config or load_config(path)
         cache = _cache_for(file_config, caches) if use_cache else None
-        found.extend(lint_file(path, file_config, project=project, cache=cache))
+        found.extend(lint_file(path, file_config, project=project, cache=cache, apply_suppressions=apply_suppressions))
     return found
 
 
@@ -239,14 +247,14 @@ def _cache_for(config: Config, caches: dict) -> ResultCache:
     return caches[config.root]
 
 
-def _lint_in_processes(files: list[str], config: Optional[Config], jobs: int, use_cache: bool) -> list[Diagnostic]:
+def _lint_in_processes(files: list[str], config: Optional[Config], jobs: int, use_cache: bool, apply_suppressions: bool) -> list[Diagnostic]:
     """Interleaved chunks (so big files spread out) linted by `jobs` processes."""
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = [files[i::jobs * 4] for i in range(jobs * 4)]
     found: list[Diagnostic] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for part in pool.map(_lint_files, chunks, [config] * len(chunks), [use_cache] * len(chunks)):
+        for part in pool.map(_lint_files, chunks, [config] * len(chunks), [use_cache] * len(chunks), [apply_suppressions] * len(chunks)):
             found.extend(part)
     return found
 
