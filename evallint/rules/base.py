@@ -50,12 +50,11 @@ class Rule:
         self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str,
         *, at_call: bool = False, fix: Optional[Fix] = None, region_node: Optional[cst.CSTNode] = None,
     ) -> Diagnostic:
-        """Report where the fix goes. A forward inside an evaluation loop or script is
-        reported at the forward. When the evaluation is a called function (`evaluate(model)`)
-        or lives in another file, it is reported at the call in this file that enters the
-        evaluation, and the forward becomes a related location."""
+        """Report at the first forward of the module in the evaluation, with the calls that
+        led there (where the caller's state was wrong) as related locations. When that forward
+        is in another file, report at the call in this file that enters the evaluation."""
         anchor = place
-        if via and (at_call or place.unit is not facts.unit):
+        if via and place.unit is not facts.unit:
             anchor = entering_call(facts, via, region_node) or place
         if anchor is not place:
             where = "" if place.unit is facts.unit else " (in another file)"

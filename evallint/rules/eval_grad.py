@@ -91,7 +91,7 @@ class EvalWithAutograd(Rule):
                     y = model(x)
             model = torch.nn.Linear(4, 2)
             evaluate(model, val_loader)
-        """, (7,)),
+        """, (5,)),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
