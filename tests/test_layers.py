@@ -24,6 +24,8 @@ LAYERS = {
     "evallint.__main__": 8,
 }
 FRONT_ENDS = ("evallint.cli", "evallint.flake8_plugin", "evallint.lsp", "evallint.__main__")
+VERIFIER = ("evallint.verifier", "evallint.verify")
+"""The verifier's room: the runtime checks and their public library API (`evallint.verify`)."""
 HEAVY = ("torch", "numpy", "matplotlib")
 
 
@@ -62,14 +64,14 @@ def _sources():
 def test_layers_import_only_downwards() -> None:
     violations = []
     for module, path in _sources():
-        if module.startswith("evallint.verifier"):
+        if module.startswith(VERIFIER):
             continue
         own = _layer(module)
         for imported, top_level in _imports(path):
             if not imported.startswith("evallint"):
                 continue
             target = _layer(imported)
-            if imported.startswith("evallint.verifier"):
+            if imported.startswith(VERIFIER):
                 if module != "evallint.cli":
                     violations.append(f"{module} imports the verifier")
                 continue
@@ -83,10 +85,10 @@ def test_layers_import_only_downwards() -> None:
 def test_verifier_reads_only_diagnostics() -> None:
     violations = []
     for module, path in _sources():
-        if not module.startswith("evallint.verifier"):
+        if not module.startswith(VERIFIER):
             continue
         for imported, _ in _imports(path):
-            if imported.startswith("evallint") and not imported.startswith(("evallint.verifier", "evallint.diagnostics")) and imported != "evallint":
+            if imported.startswith("evallint") and not imported.startswith((*VERIFIER, "evallint.diagnostics")) and imported != "evallint":
                 violations.append(f"{module} imports {imported}")
     assert violations == []
 
@@ -94,7 +96,7 @@ def test_verifier_reads_only_diagnostics() -> None:
 def test_core_never_imports_torch_or_numpy() -> None:
     violations = []
     for module, path in _sources():
-        if module.startswith("evallint.verifier"):
+        if module.startswith(VERIFIER):
             continue
         for imported, top_level in _imports(path):
             if imported.split(".")[0] in HEAVY:
