@@ -3,6 +3,8 @@
 Public API: `verify`, `VerifiedFinding`, `VERDICTS`, `write_plots`. They are loaded lazily
 (PEP 562) so that `evallint.verifier.layers`, which needs only LibCST, imports without
 numpy/torch; nothing outside this package may import it eagerly (the CLI imports it lazily).
+The guard's exception types live here, torch-free, so `except EvalModeError` works anywhere;
+`evallint.verify` is the library facade over `live`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from evallint.verifier.verdict import VERDICTS, VerifiedFinding, verify
 
-__all__ = ["VERDICTS", "VerifiedFinding", "verify", "write_plots"]
+__all__ = ["VERDICTS", "EvalModeError", "EvalModeWarning", "VerifiedFinding", "verify", "write_plots"]
+
+
+class EvalModeError(RuntimeError):
+    """A forward ran in training mode where an evaluation was meant (`guard(action="raise")`)."""
+
+
+class EvalModeWarning(UserWarning):
+    """What `guard(action="warn")` issues instead of raising `EvalModeError`."""
 
 
 def __getattr__(name: str) -> Any:
