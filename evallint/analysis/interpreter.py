@@ -51,6 +51,7 @@ from evallint.analysis.scope import (
     collect_definitions,
     looks_like_module_name,
     module_evidence,
+    scope_names,
 )
 from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement
 from evallint.analysis.symbols import ImportTable, collect_imports, dotted_name
@@ -552,14 +553,8 @@ class _Interpreter(Observations):
             keys.update(n for n in self._free_names() - local if looks_like_module_name(n) or n in module_evidence(info.parent.node))
         return keys
 
-    def _assigned_names(self) -> set[str]:
-        from evallint.analysis.walk import iter_nodes
-
-        names: set[str] = set()
-        for node in iter_nodes(self.info.node) if self.info else ():
-            if isinstance(node, cst.AssignTarget) and isinstance(node.target, cst.Name):
-                names.add(node.target.value)
-        return names
+    def _assigned_names(self) -> frozenset[str]:
+        return scope_names(self.info.node).assigned if self.info else frozenset()
 
     def _owner(self) -> Optional[ClassInfo]:
         cursor = self.info
@@ -569,14 +564,8 @@ class _Interpreter(Observations):
             cursor = cursor.parent
         return None
 
-    def _free_names(self) -> set[str]:
-        names: set[str] = set()
-        from evallint.analysis.walk import iter_nodes
-
-        for node in iter_nodes(self.info.node) if self.info else ():
-            if isinstance(node, cst.Name):
-                names.add(node.value)
-        return names
+    def _free_names(self) -> frozenset[str]:
+        return scope_names(self.info.node).names if self.info else frozenset()
 
     def _class_module_attributes(self, owner: ClassInfo) -> set[str]:
         if owner.module_attributes:

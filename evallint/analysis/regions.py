@@ -85,7 +85,7 @@ def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
     """'backward' or 'step' when the call is (part of) a training step, else None.
     `zero_grad()` is not: the torchvision idiom calls it in the evaluation phase too."""
     func = call.func
-    if isinstance(func, cst.Attribute):
+    if type(func) is cst.Attribute:
         attr = func.attr.value
         if attr == "backward":
             return "backward"
@@ -100,7 +100,7 @@ def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
 
 
 def _passes_loss_and_optimizer(call: cst.Call) -> bool:
-    names = [a.value.value for a in call.args if isinstance(a.value, cst.Name)]
+    names = [a.value.value for a in call.args if type(a.value) is cst.Name]
     return any("loss" in words(n) for n in names) and any(words(n) & OPTIMIZER_WORDS for n in names)
 
 
@@ -204,7 +204,8 @@ def _blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
 
 def _scan_expression(root, evidence, imports, call_trains, guards, backward_trains) -> None:
     for node in iter_nodes(root):
-        if isinstance(node, cst.Call):
+        node_type = type(node)
+        if node_type is cst.Call:
             kind = training_call_kind(node, imports)
             if kind == "step":
                 evidence.steps.append(node)
@@ -227,16 +228,16 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
                 evidence.needs_grad = True
             elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "requires_grad_" and not _is_false_arg(node):
                 evidence.needs_grad = True
-        elif isinstance(node, cst.Attribute):
+        elif node_type is cst.Attribute:
             attr = node.attr.value
             if attr == "grad":
                 evidence.needs_grad = True
             elif _names_a_metric(attr):
                 evidence.metric = True
-        elif isinstance(node, cst.Name):
+        elif node_type is cst.Name:
             if _names_a_metric(node.value):
                 evidence.metric = True
-        elif isinstance(node, cst.Assign) or isinstance(node, cst.AugAssign):
+        elif node_type is cst.Assign or node_type is cst.AugAssign:
             target_names = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
             for target in target_names:
                 if isinstance(target, cst.Attribute) and target.attr.value == "requires_grad" and _is_true(node.value):

@@ -136,13 +136,46 @@ def _compound_top_level(statement: cst.CSTNode) -> list[cst.CSTNode]:
     return found
 
 
-def module_evidence(body: cst.CSTNode) -> set[str]:
+@dataclass(frozen=True)
+class ScopeNames:
+    """What one walk of a function body (nested scopes excluded) finds."""
+
+    evidence: frozenset[str]
     """Dotted names that receive a call only modules answer (`x.eval()`, `x.parameters()`)."""
-    found: set[str] = set()
+    names: frozenset[str]
+    """Every bare name read or written."""
+    assigned: frozenset[str]
+    """Bare names assigned to (`x = ...`)."""
+
+
+_SCOPE_CACHE: dict[int, tuple[cst.CSTNode, ScopeNames]] = {}
+
+
+def scope_names(body: cst.CSTNode) -> ScopeNames:
+    """One lean walk per scope, cached: interpreters of nested functions and of a class's
+    methods ask for the same scopes again."""
+    cached = _SCOPE_CACHE.get(id(body))
+    if cached is not None and cached[0] is body:
+        return cached[1]
+    evidence: set[str] = set()
+    names: set[str] = set()
+    assigned: set[str] = set()
     for node in iter_nodes(body):
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in MODULE_EVIDENCE_METHODS:
-            receiver = node.func.value
-            name = dotted_name(receiver)
+        node_type = type(node)
+        if node_type is cst.Name:
+            names.add(node.value)  # type: ignore[attr-defined]
+        elif node_type is cst.AssignTarget and type(node.target) is cst.Name:  # type: ignore[attr-defined]
+            assigned.add(node.target.value)  # type: ignore[attr-defined]
+        elif node_type is cst.Call and type(node.func) is cst.Attribute and node.func.attr.value in MODULE_EVIDENCE_METHODS:  # type: ignore[attr-defined]
+            name = dotted_name(node.func.value)  # type: ignore[attr-defined]
             if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
-                found.add(name)
-    return found
+                evidence.add(name)
+    result = ScopeNames(frozenset(evidence), frozenset(names), frozenset(assigned))
+    if len(_SCOPE_CACHE) > 4096:
+        _SCOPE_CACHE.clear()
+    _SCOPE_CACHE[id(body)] = (body, result)
+    return result
+
+
+def module_evidence(body: cst.CSTNode) -> frozenset[str]:
+    return scope_names(body).evidence
