@@ -1,27 +1,37 @@
-"""Turn each EVL001/EVL002/EVL003 finding into a verdict backed by measured numbers.
+"""Turn each EVL001-EVL006 finding into a verdict backed by measured numbers.
 
 Why: a static finding is a claim. `verify` follows the flagged module to its layers
 (`layers`), runs the mode-dependent ones in torch next to the NumPy reference (`torch_run`),
 and says whether the mistake changes the numbers (confirmed), cannot matter (not-affected),
 could not be checked (unresolved), or the verifier itself is in doubt (error: torch and the
 reference disagree, or a run crashed). Evidence is plain JSON so CI can gate on it.
+EVL004 runs the flagged functional call in the mode it ignores, EVL005 (`.training = ...`
+only) builds the module and lists the children the assignment leaves behind, EVL006 replays
+the loop and measures what the accumulation keeps alive. With `import_modules` the flagged
+model is also imported and measured whole (`dynamic`).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from torch import nn
+
 from evallint.diagnostics import Diagnostic
-from evallint.verifier.layers import Extraction, LayerSpec, extract_layers
-from evallint.verifier.torch_run import TOLERANCE, LayerRun, MemoryRun, autograd_memory, run_layer
+from evallint.verifier.accumulation import AccumulationRun, accumulation_memory
+from evallint.verifier.functional_run import run_functional
+from evallint.verifier.layers import UNKNOWN, Extraction, LayerSpec, extract_layers
+from evallint.verifier.sites import accumulation_site, functional_call_at, training_assignment_at
+from evallint.verifier.torch_run import TOLERANCE, LayerRun, MemoryRun, autograd_memory, build_module, run_layer
 
 LOG = logging.getLogger(__name__)
 
 Verdict = Literal["confirmed", "not-affected", "unresolved", "error"]
 VERDICTS: tuple[Verdict, ...] = ("confirmed", "not-affected", "unresolved", "error")
-VERIFIED_CODES = ("EVL001", "EVL002", "EVL003")
+VERIFIED_CODES = ("EVL001", "EVL002", "EVL003", "EVL004", "EVL005", "EVL006")
 MAX_PHRASES = 3
 """Layers named in the one-line summary; the evidence lists all of them."""
 
@@ -43,10 +53,13 @@ class VerifiedFinding:
         return {**self.diagnostic.to_json(), "verdict": self.verdict, "evidence": self.evidence}
 
 
-def verify(diagnostics: list[Diagnostic], seed: int = 0) -> list[VerifiedFinding]:
-    """Verify every EVL001/EVL002/EVL003 diagnostic, in input order; other codes are skipped.
+def verify(diagnostics: list[Diagnostic], seed: int = 0, *, import_modules: bool = False) -> list[VerifiedFinding]:
+    """Verify every EVL001-EVL006 diagnostic, in input order; other codes, and EVL005 findings
+    other than `.training = ...`, are skipped (they have no numbers to show).
 
-    Never raises for a single finding: a crash while verifying one becomes its `error` verdict.
+    `import_modules` (`--import`): also import the file defining the flagged model's class and
+    measure the instantiated model (`dynamic`). Never raises for a single finding: a crash while
+    verifying one becomes its `error` verdict.
     """
     cache = _Cache(seed)
     out: list[VerifiedFinding] = []
@@ -54,7 +67,13 @@ def verify(diagnostics: list[Diagnostic], seed: int = 0) -> list[VerifiedFinding
         if diagnostic.code not in VERIFIED_CODES:
             continue
         try:
-            out.append(_verify_one(diagnostic, cache))
+            found = _verify_one(diagnostic, cache)
+            if found is not None and import_modules and diagnostic.code in ("EVL001", "EVL002", "EVL003", "EVL005"):
+                from evallint.verifier.dynamic import measure_imported
+
+                found = measure_imported(found, seed)
+            if found is not None:
+                out.append(found)
         except Exception as exc:  # noqa: BLE001 - a verifier crash is a result, not an abort
             LOG.debug("verifier crashed on %s", diagnostic, exc_info=True)
             message = f"verifier crashed: {type(exc).__name__}: {exc}"
@@ -95,7 +114,13 @@ class _Cache:
         return self.memory[key]
 
 
-def _verify_one(d: Diagnostic, cache: _Cache) -> VerifiedFinding:
+def _verify_one(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
+    if d.code == "EVL004":
+        return _verify_functional(d, cache.seed)
+    if d.code == "EVL006":
+        return _verify_accumulation(d, cache.seed)
+    if d.code == "EVL005":
+        return _verify_training_attribute(d, cache)
     extraction = cache.extraction(d)
     evidence: dict[str, Any] = {
         "subject": d.subject,
@@ -188,6 +213,201 @@ def _verify_autograd(d: Diagnostic, extraction: Extraction, evidence: dict[str, 
         summary += f" (lower bound: {extraction.unresolved[0]})"
     evidence["summary"] = summary
     return VerifiedFinding(d, "confirmed", evidence, summary, memory=memory)
+
+
+def _disagreement(d: Diagnostic, evidence: dict[str, Any], run: LayerRun) -> Optional[VerifiedFinding]:
+    """The `error` verdict when the NumPy reference and torch disagree on `run`, else None."""
+    failed = [c for c in run.checks if not c.ok]
+    if not failed:
+        return None
+    worst = max(failed, key=lambda c: c.max_error)
+    summary = (f"verifier error: NumPy reference and torch disagree on {worst.name} "
+               f"(relative error {worst.max_error:.2g} > {TOLERANCE:g}); {len(failed)} check(s) failed")
+    evidence["summary"] = summary
+    return VerifiedFinding(d, "error", evidence, summary, (run,))
+
+
+def _verify_functional(d: Diagnostic, seed: int) -> VerifiedFinding:
+    """EVL004: run the call as written inside a module in the mode it ignores."""
+    call = functional_call_at(d.path, d.line, d.column)
+    if isinstance(call, str):
+        evidence = {"subject": d.subject, "unresolved": [call], "summary": f"unresolved: {call}"}
+        return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
+    where = f"{Path(d.path).name}:{d.line}"
+    evidence: dict[str, Any] = {"subject": d.subject, "function": call.function, "params": call.params,
+                                "training_as_written": call.training, "unread": list(call.unread), "origins": call.origins}
+    if call.training is None:
+        summary = f"unresolved: `training=` of {call.function} at {where} is an expression evallint cannot evaluate"
+        evidence["summary"] = summary
+        return VerifiedFinding(d, "unresolved", evidence, summary)
+    run = run_functional(call, seed)
+    evidence["measurement"] = _measurement_json(run)
+    error = _disagreement(d, evidence, run)
+    if error is not None:
+        return error
+    f = run.figures
+    assumed = "".join(f"; {k}={v} is torch's default, assumed because the call passes `{_unread_text(call.unread, k)}`"
+                      for k, v in run.assumed.items() if k in ("p", "lower", "upper"))
+    name = f"F.{call.name}" if call.function.startswith("torch.nn.") else call.function
+    if call.name == "batch_norm":
+        summary = (f"{name}(training=True) at {where} in an eval-mode module: one validation pass of {f['batches']} "
+                   f"batches moved running_mean by {f['running_mean_shift']:.2f} and running_var by "
+                   f"{f['running_var_shift']:.2f}; its output uses batch statistics (differs from running-stat "
+                   f"normalisation by mean |Δ|={f['train_vs_eval_mean_abs']:.2f})")
+        verdict: Verdict = "confirmed"
+    elif call.name == "rrelu":
+        verdict = "confirmed" if f["lower"] != f["upper"] else "not-affected"
+        summary = (f"{name} at {where} in a train-mode module uses the fixed slope {f['eval_slope']:.3f} instead of "
+                   f"random slopes in [{f['train_slope_min']:.3f}, {f['train_slope_max']:.3f}] (output differs from "
+                   f"training=True by mean |Δ|={f['written_vs_intended_mean_abs']:.3f})")
+    elif f["dropped_fraction"] == 0.0:
+        verdict = "not-affected"
+        summary = f"not affected: {name} at {where} has p={f['p']}, so it changes nothing in either mode"
+    elif call.training:
+        verdict = "confirmed"
+        summary = (f"{name}(p={f['p']}) at {where} in an eval-mode module still zeroes {100 * f['dropped_fraction']:.1f}% "
+                   f"of {f['unit']}; eval output differs from the identity by mean |Δ|={f['written_vs_intended_mean_abs']:.2f} "
+                   f"(max {f['written_vs_intended_max_abs']:.1f})")
+    else:
+        verdict = "confirmed"
+        summary = (f"{name}(p={f['p']}) at {where} in a train-mode module drops 0% of {f['unit']} instead of "
+                   f"{100 * f['dropped_fraction']:.1f}% (regularisation silently off; output differs from training=True "
+                   f"by mean |Δ|={f['written_vs_intended_mean_abs']:.2f})")
+    if verdict == "confirmed":
+        summary += assumed
+    evidence["summary"] = summary
+    return VerifiedFinding(d, verdict, evidence, summary, (run,))
+
+
+def _unread_text(unread: tuple[str, ...], key: str) -> str:
+    return next((u for u in unread if u.startswith(f"{key}=")), f"no {key}")
+
+
+def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
+    """EVL006: replay the loop accumulating the tensor, then accumulating `.item()`."""
+    site = accumulation_site(d.path, d.line)
+    if isinstance(site, str):
+        evidence = {"subject": d.subject, "unresolved": [site], "summary": f"unresolved: {site}"}
+        return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
+    layers = list(site.extraction.layers) if site.extraction is not None else None
+    run = accumulation_memory(layers, site.form, site.backward_in_loop, site.model, seed)
+    evidence: dict[str, Any] = {"subject": d.subject, "accumulation": _accumulation_json(run)}
+    if site.extraction is not None:
+        evidence["layers"] = [layer.to_json() for layer in site.extraction.layers]
+        evidence["unresolved"] = list(site.extraction.unresolved)
+    else:
+        evidence["model_not_resolved"] = list(site.tried)
+    model = f"`{site.model}` ({site.extraction.root})" if site.extraction is not None else f"a {STAND_IN_NOTE}"
+    verb = "appends" if site.form == "append" else "adds"
+    if run.detached_nodes_per_iteration or run.detached_bytes_per_iteration:
+        summary = (f"verifier error: the `.item()` control still kept {run.detached_nodes_per_iteration:.0f} graph nodes "
+                   f"and {_bytes(int(run.detached_bytes_per_iteration))} per iteration; the replay is not trustworthy")
+        evidence["summary"] = summary
+        return VerifiedFinding(d, "error", evidence, summary)
+    if not run.kept_nodes_per_iteration and not run.kept_bytes_per_iteration:
+        summary = f"not affected: replaying the loop with {model}, `{d.subject}` kept nothing alive per iteration"
+        evidence["summary"] = summary
+        return VerifiedFinding(d, "not-affected", evidence, summary)
+    if run.backward:
+        kept = (f"{run.kept_nodes_per_iteration:.0f} autograd nodes per iteration stay chained to `{d.subject}` "
+                f"(backward() in the loop frees the saved activations: {_bytes(int(run.kept_bytes_per_iteration))} of "
+                f"tensors per iteration here; without that backward it would be {_bytes(int(run.activation_bytes_per_iteration))})")
+    else:
+        kept = (f"{_bytes(int(run.kept_bytes_per_iteration))} of saved activations and {run.kept_nodes_per_iteration:.0f} "
+                f"autograd nodes per iteration stay alive through `{d.subject}` (nothing in the loop calls backward())")
+    summary = f"`{d.subject}` {verb} the loss with its graph; replaying the loop with {model}: {kept}; 0 with `.item()`"
+    evidence["summary"] = summary
+    return VerifiedFinding(d, "confirmed", evidence, summary)
+
+
+STAND_IN_NOTE = "stand-in MLP (the loop's model was not resolved from the source)"
+
+
+def _accumulation_json(run: AccumulationRun) -> dict[str, Any]:
+    return {
+        "form": run.form,
+        "backward_in_loop": run.backward,
+        "model": run.model,
+        "kept_bytes_per_iteration": run.kept_bytes_per_iteration,
+        "kept_autograd_nodes_per_iteration": run.kept_nodes_per_iteration,
+        "item_bytes_per_iteration": run.detached_bytes_per_iteration,
+        "item_autograd_nodes_per_iteration": run.detached_nodes_per_iteration,
+        "saved_activation_bytes_per_forward": run.activation_bytes_per_iteration,
+        "skipped": run.skipped,
+        "assumed": run.assumed,
+        "method": "loop replayed at two lengths; saved_tensors_hooks + weak references, graph nodes counted from the accumulator",
+    }
+
+
+def _verify_training_attribute(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
+    """EVL005 `x.training = False/True`: build the module, set the flag on the top module only,
+    and list the children left in the other mode; other EVL005 kinds are skipped (None)."""
+    assignment = training_assignment_at(d.path, d.line)
+    if assignment is None:
+        return None
+    extraction = cache.extraction(Diagnostic(d.path, d.line, d.column, d.end_line, d.end_column, d.code, d.message,
+                                             d.related, assignment.receiver))
+    evidence: dict[str, Any] = {"subject": assignment.receiver, "root": extraction.root,
+                                "layers": [layer.to_json() for layer in extraction.layers],
+                                "unresolved": list(extraction.unresolved)}
+    if assignment.value is UNKNOWN:
+        summary = f"unresolved: the value assigned to `{assignment.receiver}.training` is not a literal"
+        evidence["summary"] = summary
+        return VerifiedFinding(d, "unresolved", evidence, summary)
+    if not extraction.layers:
+        if not extraction.unresolved:
+            evidence["unresolved"] = [f"no layers found in {extraction.root or assignment.receiver}"]
+        return _unresolved(d, extraction, evidence)
+    value: bool = assignment.value
+    top = _live_stack(extraction.layers)
+    top.train(not value)  # the state the assignment means to leave: eval() before `= True`
+    top.training = value
+    stale = [(name, child) for name, child in top.named_children() if child.training != value]
+    dependent = [(name, child) for name, child in stale if extraction.layers[int(name.split("_")[0])].mode_dependent]
+    evidence["live"] = {
+        "top_training": top.training,
+        "children": [{"layer": extraction.layers[int(n.split("_")[0])].label(), "location": extraction.layers[int(n.split("_")[0])].location,
+                      "training": c.training} for n, c in top.named_children()],
+    }
+    flag = f"`{assignment.receiver}.training = {value}`"
+    if not dependent:
+        kinds = "/".join(dict.fromkeys(layer.kind for layer in extraction.layers))
+        summary = (f"not affected: after {flag}, {len(stale)} child module(s) still have training={not value}, but "
+                   f"`{assignment.receiver}` has only {kinds}, none of which depends on the mode")
+        if extraction.unresolved:
+            return _unresolved(d, extraction, evidence)
+        evidence["summary"] = summary
+        return VerifiedFinding(d, "not-affected", evidence, summary)
+    runs = [run for run in (cache.run(extraction.layers[int(n.split("_")[0])]) for n, _ in dependent) if run is not None]
+    for run in runs:
+        error = _disagreement(d, evidence, run)
+        if error is not None:
+            return error
+    evidence["measurements"] = [_measurement_json(run) for run in runs]
+    names = ", ".join(f"{extraction.layers[int(n.split('_')[0])].label()} at {extraction.layers[int(n.split('_')[0])].location}"
+                      for n, _ in dependent[:MAX_PHRASES])
+    phrase = _phrase_eval if not value else _phrase_training_resumed
+    start = "" if not value else "starting from eval mode (as after an earlier `.eval()`), "
+    summary = (f"{start}after {flag} on a live {extraction.root or assignment.receiver}, {len(dependent)} mode-dependent "
+               f"child module(s) still have training={not value} ({names})")
+    if runs:
+        summary += "; " + phrase(runs[0])
+    evidence["summary"] = summary
+    return VerifiedFinding(d, "confirmed", evidence, summary, tuple(runs))
+
+
+def _live_stack(layers: tuple[LayerSpec, ...]) -> nn.Module:
+    """The found layers as children of one container module (`<index>_<kind>`), built in torch;
+    a layer torch cannot build with the read arguments is replaced by an Identity placeholder
+    so every index still maps back to its LayerSpec."""
+    top = nn.Module()
+    for index, layer in enumerate(layers):
+        try:
+            module = build_module(layer, {}) if hasattr(nn, layer.kind) else nn.Identity()
+        except (RuntimeError, ValueError, TypeError):
+            module = nn.Identity()
+        top.add_module(f"{index}_{layer.kind.replace('.', '_')}", module)
+    return top
 
 
 def _unresolved(d: Diagnostic, extraction: Extraction, evidence: dict[str, Any]) -> VerifiedFinding:
