@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from evallint.verifier.live import Guard, ModuleReport
+    from evallint.verifier.live import Guard, ModeDependent, ModuleReport, StatDrift
 
 from evallint.verifier import EvalModeError, EvalModeWarning
 

@@ -14,8 +14,8 @@ model is also imported and measured whole (`dynamic`).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from torch import nn

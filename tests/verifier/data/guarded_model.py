@@ -1,5 +1,4 @@
 """A model file with a guarded script part: `--import` may define Net, never run the guard."""
-import torch
 from torch import nn
 
 WIDTH = 12
