@@ -58,6 +58,11 @@ def _lint_parser() -> argparse.ArgumentParser:
     verify.add_argument("--verify", action="store_true", help="confirm each finding by running the flagged layers")
     verify.add_argument("--fail-on", choices=("any", "confirmed"), default="any", help="with --verify: exit 1 only for confirmed findings")
     verify.add_argument("--plot", metavar="DIR", help="with --verify: write one PNG per confirmed finding to DIR")
+    verify.add_argument(
+        "--import", dest="import_modules", action="store_true",
+        help="with --verify: import the file defining the flagged model's class and measure the real model "
+        "(definitions-only files; never runs top-level code or `if __name__ == \"__main__\":`)",
+    )
     parser.add_argument("--version", action="version", version=f"evallint {__version__}")
     return parser
 
@@ -156,7 +161,7 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
     except ImportError as exc:  # pragma: no cover - depends on the extra
         raise UsageError(f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}") from None
     try:
-        verified = verify(diagnostics)
+        verified = verify(diagnostics, import_modules=args.import_modules)
     except ImportError as exc:
         raise UsageError(f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}") from None
     verdicts = {id(v.diagnostic): v for v in verified}
