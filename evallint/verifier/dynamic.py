@@ -186,7 +186,12 @@ def _call_text(construction: Construction) -> str:
 
 
 def _refused(finding: VerifiedFinding, reason: str) -> VerifiedFinding:
+    """The static verdict stands when it was conclusive; the refusal is added to it."""
+    dynamic = {"refused": reason, "static_verdict": finding.verdict}
+    if finding.verdict in ("confirmed", "not-affected"):
+        summary = f"{finding.summary} (--import not used: {reason})"
+        return replace(finding, evidence={**finding.evidence, "dynamic": dynamic, "summary": summary}, summary=summary)
     summary = f"unresolved (--import): {reason}"
-    evidence = {**finding.evidence, "dynamic": {"refused": reason, "static_verdict": finding.verdict}, "summary": summary}
+    evidence = {**finding.evidence, "dynamic": dynamic, "summary": summary}
     return replace(finding, verdict="unresolved", evidence=evidence, summary=summary, runs=(), memory=None)
 

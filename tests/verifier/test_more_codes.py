@@ -133,6 +133,8 @@ def test_import_refuses_non_literal_arguments_and_scripts_with_top_level_code(tm
     """))
     args, script = verify([Diagnostic(str(user), 7, 1, 7, 10, "EVL001", "m", (), "model"),
                            Diagnostic(str(user), 7, 1, 7, 10, "EVL001", "m", (), "head")], import_modules=True)
-    assert args.verdict == "unresolved" and "is not a literal" in args.summary
-    assert script.verdict == "unresolved" and "runs code at import time" in script.summary
-    assert script.evidence["dynamic"]["static_verdict"] == "confirmed"  # the static evidence is kept
+    assert "is not a literal" in args.summary and args.evidence["dynamic"]["refused"]
+    assert "runs code at import time" in script.summary
+    # a refused import never overrides a conclusive static verdict
+    assert script.verdict == script.evidence["dynamic"]["static_verdict"] == "confirmed"
+    assert args.verdict == args.evidence["dynamic"]["static_verdict"]
