@@ -159,7 +159,7 @@ def _training_attribute(finding: VerifiedFinding, model: Any, where: str) -> Ver
         return _refused(finding, "the value assigned to `.training` is not a literal")
     value = bool(assignment.value)
     model.train(not value)
-    model.training = value
+    model.training = value  # evallint: ignore[EVL005]  reproduces the mistake on purpose
     stale = [(name, type(m).__name__) for name, m in model.named_modules() if name and m.training != value]
     dependent = [(name, type(m).__name__) for name, m in model.named_modules()
                  if name and m.training != value and mode_dependence(m) is not None]

@@ -312,7 +312,7 @@ def check_module(
             train_out = _flat_output(probe.train()(x))
             before = {name: (m.running_mean.clone(), m.running_var.clone()) for name, m in norms}
             for index in range(1, batches):
-                probe(batch(index))
+                probe(batch(index))  # evallint: ignore[EVL001]  measures train-mode output on purpose
             eval_after = _flat_output(probe.eval()(x))
     except Exception as exc:  # noqa: BLE001 - a model that cannot run on the seeded input is a finding too
         problem = f"{type(exc).__name__} running the model on a seeded input of shape {list(shape)}: {str(exc).splitlines()[0][:200]}"

@@ -361,7 +361,7 @@ def _verify_training_attribute(d: Diagnostic, cache: _Cache) -> Optional[Verifie
     value: bool = assignment.value
     top = _live_stack(extraction.layers)
     top.train(not value)  # the state the assignment means to leave: eval() before `= True`
-    top.training = value
+    top.training = value  # evallint: ignore[EVL005]  reproduces the mistake on purpose
     stale = [(name, child) for name, child in top.named_children() if child.training != value]
     dependent = [(name, child) for name, child in stale if extraction.layers[int(name.split("_")[0])].mode_dependent]
     evidence["live"] = {
