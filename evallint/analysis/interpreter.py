@@ -56,6 +56,7 @@ from evallint.analysis.scope import (
 from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement
 from evallint.analysis.symbols import ImportTable, collect_imports, dotted_name
 from evallint.analysis.vocabulary import (
+    CLASS_NAME_MODULE_WORDS,
     CONTAINER_LAYERS,
     EVAL_FILE_WORDS,
     EVAL_FUNCTION_WORDS,
@@ -171,9 +172,7 @@ class FileAnalysis:
             self.imports, lambda call: self._call_trains(call, self._evidence_scope), lambda: self.has_optimizer,
         )
         stem = Path(path).stem
-        self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest" or bool(
-            {"test", "tests", "testing"} & set(Path(path).parts[:-1])
-        )
+        self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
         self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
         self._module_keys: set[str] = set()
         self._analyse(judge_uncalled)
@@ -861,7 +860,7 @@ class _Interpreter(Observations):
     def loop(self, node: cst.For | cst.While, states: States) -> Flow:
         if isinstance(node, cst.For):
             states = self.expression(node.iter, states)
-            eval_data = mentions_eval_data(node.iter, self.file.options.eval_words)
+            eval_data = mentions_eval_data(node.iter, self.file.options.eval_words, testing=self.file.is_pytest_file)
             description = f"loop over {code_of(node.iter)}"
             metric_loop = not iterates_range(node.iter)
         else:
@@ -1113,6 +1112,9 @@ class _Interpreter(Observations):
             return False
         if isinstance(value.func, cst.Name) and value.func.value == "getattr":
             return False  # `getattr(self, name)`: one of several modules, switched opaquely
+        callee = (dotted_name(value.func) or "").split(".")[-1]
+        if callee[:1].isupper():
+            return False  # a class that is not known to be a module: its name says what it is
         return name in self.evidence_names or (looks_like_module_name(name) and "." not in name)
 
     def _has_training_property(self) -> bool:
@@ -1233,7 +1235,7 @@ class _Interpreter(Observations):
         if self.file.project is not None and isinstance(func, cst.Name) and func.value in self.imports.modules_from:
             if self.file.project.is_module_class(self.file.path, self.imports.modules_from[func.value], qualified):
                 return fresh, True
-        if last[:1].isupper() and looks_like_module_name(last) and not self.file.functions.get(last):
+        if last[:1].isupper() and words(last) & CLASS_NAME_MODULE_WORDS and not words(last) & NOT_MODULE_WORDS and not self.file.functions.get(last):
             return fresh, True
         return None
 

@@ -52,6 +52,9 @@ def _about_a_loss(accumulator: str, value: cst.BaseExpression) -> bool:
     return any(isinstance(n, cst.Name) and words(n.value) & {"loss", "losses"} for n in iter_nodes(value))
 
 
+_LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
+
+
 class Observations:
     """Mixed into the interpreter; `self` is an `_Interpreter`."""
 
@@ -114,8 +117,14 @@ class Observations:
         owner = self._owner()
         if isinstance(receiver, cst.Name) and receiver.value == "self" and owner is not None and "training" in owner.methods:
             return  # a `training` property whose setter propagates the mode
-        if self.info is not None and self.info.name in ("train", "eval", "__init__", "__setstate__", "_apply"):
+        if self.info is not None and self.info.name in ("train", "eval", "training", "__init__", "__setstate__", "_apply"):
             return  # the module machinery itself (nn.Module.train sets the flag, then recurses)
+        if isinstance(value, cst.Attribute) and value.attr.value == "training":
+            return  # copying another module's flag onto a module built to mirror it
+        from evallint.analysis.vocabulary import words
+
+        if words((dotted_name(receiver) or "").split(".")[-1]) & _LEAF_LAYER_WORDS:
+            return  # a BatchNorm or Dropout leaf: its own flag is all the mode it has
         text = self._code(receiver)
         constant = _constant(value)
         replacement = f"{text}.eval()" if constant is False else f"{text}.train()" if constant else f"{text}.train({self._code(value)})"

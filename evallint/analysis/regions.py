@@ -263,9 +263,12 @@ def _is_false_arg(call: cst.Call) -> bool:
     return bool(call.args) and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False"
 
 
-def mentions_eval_data(expression: cst.BaseExpression, extra_words: frozenset[str] = frozenset()) -> bool:
-    """True when a loop's iterable names evaluation data (val_loader, loaders['test'], ...)."""
+def mentions_eval_data(expression: cst.BaseExpression, extra_words: frozenset[str] = frozenset(), *, testing: bool = False) -> bool:
+    """True when a loop's iterable names evaluation data (val_loader, loaders['test'], ...).
+    In a test suite `test` names test cases, not test data."""
     vocabulary = EVAL_DATA_WORDS | extra_words if extra_words else EVAL_DATA_WORDS
+    if testing:
+        vocabulary = vocabulary - {"test", "tests", "testing"}
     for node in iter_nodes(expression):
         if isinstance(node, cst.Name) and words(node.value) & vocabulary:
             return True

@@ -63,13 +63,21 @@ LIBRARY_FACTORIES = (
 PRETRAINED_LOADERS = frozenset({"from_pretrained"})
 """Methods that return a module already in eval mode (transformers, diffusers)."""
 
-UNKNOWN_MODE_LOADERS = frozenset({"torch.load", "torch.jit.load", "torch.jit.script", "torch.jit.trace", "torch.export.load", "load_checkpoint", "load_model"})
+UNKNOWN_MODE_LOADERS = frozenset({"torch.load", "torch.jit.load", "torch.export.load", "load_checkpoint", "load_model"})
+
+CLASS_NAME_MODULE_WORDS = frozenset({
+    "model", "net", "network", "encoder", "decoder", "classifier", "backbone", "discriminator", "resnet", "vae", "unet",
+    "autoencoder", "detector", "segmenter",
+})
+"""Words that make an unknown class a module by its name alone (`ResNet50`, `TextClassifier`);
+narrower than MODULE_NAME_WORDS: a `ConstraintGenerator` or an sklearn `Transformer` is not."""
 
 WRAPPERS = frozenset({
     "torch.nn.DataParallel", "torch.nn.parallel.DataParallel", "torch.nn.parallel.DistributedDataParallel",
     "torch.nn.parallel.distributed.DistributedDataParallel", "DistributedDataParallel", "DataParallel", "DDP",
     "torch.compile", "torch.nn.SyncBatchNorm.convert_sync_batchnorm", "FullyShardedDataParallel", "FSDP",
     "torch.distributed.fsdp.FullyShardedDataParallel", "torch.distributed.fsdp.FSDP", "torch.nn.utils.weight_norm",
+    "torch.jit.freeze", "torch.jit.optimize_for_inference", "torch.jit.script", "torch.jit.trace",
 })
 """Calls whose result is the same module for mode purposes (its train()/eval() reach the inner one)."""
 
