@@ -165,8 +165,8 @@ def _uri(path: str) -> str:
     """An absolute path becomes a file: URI; a relative one stays relative (to the checkout)."""
     pure = PurePath(path)
     if pure.is_absolute():
-        return Path(path).as_uri()
-    return quote(pure.as_posix())
+        return "file://" + quote(pure.as_posix().encode("utf-8", "surrogateescape"))
+    return quote(pure.as_posix().encode("utf-8", "surrogateescape"))  # keeps non-UTF-8 file names
 
 
 def _escape_data(text: str) -> str:

@@ -65,10 +65,9 @@ def check_positions(source: str, found: list[Diagnostic]) -> None:
             assert not d.message.startswith("internal error"), d.message
 
 
-RELATED_ORDER_IS_NONDETERMINISTIC = True
-"""Known bug (test_related_locations_come_in_a_stable_order, xfail): the order of the
-"mode of `model` set here" related locations varies from run to run. Until it is fixed the
-determinism property compares related locations as sets; set this to False once fixed."""
+RELATED_ORDER_IS_NONDETERMINISTIC = False
+"""Related locations were once ordered by a set's iteration order (varying between runs);
+they are sorted by position now, so the determinism property compares them exactly."""
 
 
 def _comparable(found: list[Diagnostic]) -> list[tuple]:
@@ -352,10 +351,6 @@ NONDETERMINISTIC = (
 here" related locations (lines 4 and 10) come in either order, ~1 run in 10."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="related locations built from a frozenset of ModeFacts (hashed by CST node id): their order varies between runs",
-)
 def test_related_locations_come_in_a_stable_order() -> None:
     outputs = {tuple(lint_source(NONDETERMINISTIC, PATH)) for _ in range(300)}
     assert len(outputs) == 1, [[(r.line, r.message) for r in found[0].related] for found in outputs]

@@ -132,8 +132,14 @@ class EvidenceCollector:
     def statement(self, node: cst.CSTNode) -> Evidence:
         cached = self._cache.get(id(node))
         if cached is None:
-            cached = self._compute(node)
-            self._cache[id(node)] = cached
+            # an `elif` chain is computed from its last link up, so hundreds of branches
+            # never recurse hundreds deep
+            chain = [node]
+            while type(chain[-1]) is cst.If and type(chain[-1].orelse) is cst.If and id(chain[-1].orelse) not in self._cache:
+                chain.append(chain[-1].orelse)
+            for link in reversed(chain):
+                self._cache[id(link)] = self._compute(link)
+            cached = self._cache[id(node)]
         return cached
 
     def _compute(self, node: cst.CSTNode) -> Evidence:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,9 @@ if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is a
 
 LOG = logging.getLogger(__name__)
 
+RECURSION_LIMIT = 5_000
+"""The analysis recurses once per nested block or `elif`; generated code nests deeper than
+Python's default limit of 1,000 frames allows."""
 PARALLEL_THRESHOLD = 8
 """Fewer files than this are linted in one process: starting workers costs more."""
 
@@ -87,6 +91,8 @@ def analyse_source(
     from evallint.analysis.options import AnalysisOptions
     from evallint.source.parse import ParseFailure, parse_module
 
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
     tree = parse_module(source)
     if isinstance(tree, ParseFailure):
         return tree

@@ -69,6 +69,12 @@ def _related(place: Place, message: str) -> Related:
     return Related(place.path, line, column, message)
 
 
+def mode_related(facts: ModuleFacts, mode_facts, what: str) -> list[Related]:
+    """Where each possible mode came from, in source order (facts are a set: no order)."""
+    found = [r for r in (related_for_mode(facts, fact, what) for fact in mode_facts) if r is not None]
+    return sorted(set(found), key=lambda r: (r.path, r.line, r.column, r.message))
+
+
 def related_for_mode(facts: ModuleFacts, fact: ModeFact, what: str) -> Related | None:
     if fact.site is None:
         return None

@@ -10,7 +10,7 @@ import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
-from evallint.rules.base import Example, Rule, _region_in, call_anchor, receiver_text, related_at, where_evaluated, related_for_mode
+from evallint.rules.base import Example, Rule, _region_in, call_anchor, mode_related, receiver_text, related_at, where_evaluated
 
 
 class EvalWithoutEvalMode(Rule):
@@ -123,7 +123,7 @@ class EvalWithoutEvalMode(Rule):
                 f"Dropout keeps dropping and BatchNorm uses batch statistics and overwrites its running stats with evaluation data; "
                 f"call `{module}.eval()` before evaluating"
             )
-            related = [r for r in (related_for_mode(facts, fact, f"`{module}`") for fact in _ordered(forward.train_facts)) if r]
+            related = mode_related(facts, forward.train_facts, f"`{module}`")
             if forward.region.node is not None and forward.call.unit is facts.unit:
                 related.append(related_at(_place(facts, forward.region.node), f"the {forward.region.kind.value} starts here"))
             fix = self.fix(facts, forward, module) if facts.want_fixes else None
@@ -148,10 +148,6 @@ class EvalWithoutEvalMode(Rule):
         if isinstance(region, cst.FunctionDef):
             return builder.insert_at_body_start(region, code, description)
         return None
-
-
-def _ordered(facts: frozenset) -> list:
-    return sorted(facts, key=lambda f: (f.origin.value, id(f.site)))
 
 
 def _place(facts: ModuleFacts, node):

@@ -10,7 +10,7 @@ import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.fixes import FixBuilder
-from evallint.rules.base import Example, Rule, receiver_text, related_for_mode
+from evallint.rules.base import Example, Rule, mode_related, receiver_text
 
 
 class TrainingInEvalMode(Rule):
@@ -108,7 +108,7 @@ class TrainingInEvalMode(Rule):
                 f"`{module}` is trained here while it may still be in eval mode from an earlier evaluation: "
                 f"Dropout is off and BatchNorm statistics are frozen for this training; call `{module}.train()` before training"
             )
-            related = [r for r in (related_for_mode(facts, fact, f"`{module}`") for fact in sorted(step.eval_facts, key=lambda f: id(f.site))) if r]
+            related = mode_related(facts, step.eval_facts, f"`{module}`")
             fix = self.fix(facts, step, module) if facts.want_fixes else None
             yield self.diagnostic(facts, step.site, (), message, related, module, fix=fix)
 
