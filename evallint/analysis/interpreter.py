@@ -1715,6 +1715,19 @@ class ProjectIndex:
         self._pulled: dict[str, int] = {}
         self._dependencies: dict[str, set[str]] = {}
 
+    def parsed(self, path: str, source: str) -> Optional[cst.Module]:
+        """A tree already parsed in this run for this exact text (imported before being linted)."""
+        found = self._trees.get(Path(path).resolve()) if not path.startswith("<") else None
+        return found[0] if found is not None and found[1] == source else None
+
+    def remember(self, path: str, tree: cst.Module, source: str) -> None:
+        """Keep a linted file's tree: a later file of the run may import it."""
+        if not path.startswith("<"):
+            if len(self._trees) >= MAX_CACHED_ANALYSES:
+                self._trees.clear()
+                self._analyses.clear()
+            self._trees[Path(path).resolve()] = (tree, source)
+
     def dependencies_of(self, importer: str) -> set[str]:
         """Project files the analysis of `importer` read: its cache entry depends on them."""
         return self._dependencies.get(importer, set())
@@ -1749,6 +1762,7 @@ class ProjectIndex:
         path = self._locate(importer, module)
         if path is None:
             return None
+        path = path.resolve()
         if path not in self._trees:
             if self._pulled.get(importer, 0) >= MAX_IMPORTED_FILES:
                 return None

@@ -93,9 +93,13 @@ def analyse_source(
 
     if sys.getrecursionlimit() < RECURSION_LIMIT:
         sys.setrecursionlimit(RECURSION_LIMIT)
-    tree = parse_module(source)
-    if isinstance(tree, ParseFailure):
-        return tree
+    tree = project.parsed(path, source) if project is not None else None
+    if tree is None:
+        tree = parse_module(source)
+        if isinstance(tree, ParseFailure):
+            return tree
+        if project is not None:
+            project.remember(path, tree, source)
     return FileAnalysis(tree, path, source=source, options=options or AnalysisOptions(), project=project, record_flow=record_flow)
 
 
