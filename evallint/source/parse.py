@@ -29,17 +29,18 @@ MAX_NESTING = 1_000
 """Expression depth beyond which a file is reported, not parsed: LibCST's parse time grows
 quadratically with nesting (an 8,000-operand chain takes over a minute)."""
 BIG_STATEMENT_CHARS = 1_000
+DEEP_STATEMENT_CHARS = 10_000
+"""Only statements this long can nest deep enough to matter; only they are measured."""
 
 
 def parse_module(source: str) -> cst.Module | ParseFailure:
-    """Parse once. CPython's own parser (a tenth of the cost) looks first for statements
-    nested deeper than LibCST handles; the rest are parsed directly, big ones on a thread
-    with a large stack."""
-    depth = _deepest_big_statement(source)
-    if depth is None:
-        return _parse(source)
-    if depth[0] > MAX_NESTING:
-        return ParseFailure(f"nesting too deep to analyse (over {MAX_NESTING} levels)", depth[1])
+    """Parse once, on a thread with a large stack (a thread costs microseconds; a segfault
+    costs the whole run). Sources that could nest pathologically deep are first measured
+    with CPython's parser, which is ten times cheaper than LibCST's."""
+    if _may_nest_deeply(source):
+        depth = _deepest_big_statement(source)
+        if depth is not None and depth[0] > MAX_NESTING:
+            return ParseFailure(f"nesting too deep to analyse (over {MAX_NESTING} levels)", depth[1])
     result: list[Union[cst.Module, ParseFailure]] = []
     previous = threading.stack_size(PARSER_STACK_BYTES)
     try:
@@ -49,6 +50,15 @@ def parse_module(source: str) -> cst.Module | ParseFailure:
     finally:
         threading.stack_size(previous)
     return result[0] if result else ParseFailure("parser failed")
+
+
+def _may_nest_deeply(source: str) -> bool:
+    """Deep nesting needs a long logical line: thousands of brackets, or a very long line,
+    or an unusually long file (operand chains split over many short lines)."""
+    return len(source) > BIG_STATEMENT_CHARS and (
+        source.count("(") + source.count("[") > 2_000 or len(source) > 50_000
+        or max(map(len, source.splitlines()), default=0) > BIG_STATEMENT_CHARS
+    )
 
 
 def _deepest_big_statement(source: str) -> tuple[int, int] | None:
@@ -79,7 +89,7 @@ def _deepest_big_statement(source: str) -> tuple[int, int] | None:
             continue  # a match case: its body is measured
         start = line_starts[statement.lineno - 1] + statement.col_offset
         end = line_starts[(statement.end_lineno or statement.lineno) - 1] + (statement.end_col_offset or 0)
-        if end - start > BIG_STATEMENT_CHARS:
+        if end - start > DEEP_STATEMENT_CHARS:
             depth = _expression_depth(statement)
             if deepest is None or depth > deepest[0]:
                 deepest = (depth, statement.lineno)
