@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Callable, ClassVar, Optional
 
 import libcst as cst
 
@@ -90,6 +90,17 @@ def related_for_mode(facts: ModuleFacts, fact: ModeFact, what: str) -> Related |
 
 def related_at(place: Place, message: str) -> Related:
     return _related(place, message)
+
+
+def first_forwards(facts: ModuleFacts, keep: Callable[[EvalForward], bool]) -> Iterator[EvalForward]:
+    """The first forward of each module in each evaluation region that `keep` accepts:
+    a rule reports a region once per module, not once per forward."""
+    seen: set[tuple[int, str]] = set()
+    for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
+        dedupe = (id(forward.region.node), forward.subject)
+        if keep(forward) and dedupe not in seen:
+            seen.add(dedupe)
+            yield forward
 
 
 def entering_call(facts: ModuleFacts, via: tuple[Place, ...], region_node: Optional[cst.CSTNode]) -> Optional[Place]:

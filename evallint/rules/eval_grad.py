@@ -10,7 +10,7 @@ import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
-from evallint.rules.base import Example, Rule, _region_in, call_anchor, receiver_text, related_at, where_evaluated
+from evallint.rules.base import Example, Rule, _region_in, call_anchor, first_forwards, receiver_text, related_at, where_evaluated
 
 
 class EvalWithAutograd(Rule):
@@ -95,14 +95,7 @@ class EvalWithAutograd(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
-        seen: set[tuple[int, str]] = set()
-        for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
-            if not forward.grad_facts or not forward.affects_grad:
-                continue
-            dedupe = (id(forward.region.node), forward.subject)
-            if dedupe in seen:
-                continue
-            seen.add(dedupe)
+        for forward in first_forwards(facts, lambda forward: bool(forward.grad_facts and forward.affects_grad)):
             module = receiver_text(forward.subject)
             message = (
                 f"`{module}` runs with autograd on in {where_evaluated(forward)}: "

@@ -10,7 +10,7 @@ import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
-from evallint.rules.base import Example, Rule, _region_in, call_anchor, mode_related, receiver_text, related_at, where_evaluated
+from evallint.rules.base import Example, Rule, _region_in, call_anchor, first_forwards, mode_related, receiver_text, related_at, where_evaluated
 
 
 class EvalWithoutEvalMode(Rule):
@@ -109,14 +109,7 @@ class EvalWithoutEvalMode(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
-        seen: set[tuple[int, str]] = set()
-        for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
-            if not forward.train_facts or not forward.mode_matters:
-                continue
-            dedupe = (id(forward.region.node), forward.subject)
-            if dedupe in seen:
-                continue
-            seen.add(dedupe)
+        for forward in first_forwards(facts, lambda forward: bool(forward.train_facts and forward.mode_matters)):
             module = receiver_text(forward.subject)
             message = (
                 f"`{module}` may be in training mode in {where_evaluated(forward)}: "

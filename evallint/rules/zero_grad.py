@@ -7,7 +7,7 @@ from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.facts import GradientsNeverCleared, ModuleFacts
+from evallint.analysis.facts import GradientsNeverCleared as NeverClearedLoop, ModuleFacts
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.base import Example, Rule, related_at
 from evallint.rules.fixes import FixBuilder
@@ -93,7 +93,7 @@ class GradientsNeverCleared(Rule):
             yield self.diagnostic(facts, found.place, (), message, related, optimizer, fix=fix)
 
     @staticmethod
-    def fix(facts: ModuleFacts, found: GradientsNeverCleared, optimizer: str) -> Optional[Fix]:
+    def fix(facts: ModuleFacts, found: NeverClearedLoop, optimizer: str) -> Optional[Fix]:
         builder = FixBuilder(facts)
         statement = builder.enclosing_statement(found.backward.node)
         if statement is None:
