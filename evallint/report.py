@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import linecache
 from collections import Counter
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Iterable, Optional, Protocol
 from urllib.parse import quote
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import hypothesmith
 import libcst
-import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

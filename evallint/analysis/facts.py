@@ -10,7 +10,6 @@ from typing import Callable, Optional
 
 import libcst as cst
 
-from evallint.analysis.lattice import GradFact, ModeFact
 from evallint.analysis.regions import Region
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import sysconfig
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -33,7 +33,6 @@ from evallint.analysis.lattice import (
     ModeFact,
     Origin,
     PathState,
-    merge_two,
     normalize,
 )
 from evallint.analysis.regions import (
@@ -676,7 +675,6 @@ class _Interpreter(Observations):
                     facts |= state.mode_of(key) or frozenset()
                 yield_modes[key] = facts or ENTRY_MODE
         return_key, return_facts = self._return_summary()
-        region = self.regions[0] if self.regions else None
         evidence = file.block_evidence(info.node, self.body, info)
         self.summary = Summary(
             info.qualname,
@@ -694,7 +692,6 @@ class _Interpreter(Observations):
             return_facts,
             opaque_switch=self.opaque_switch,
         )
-        del region
 
     def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]:
         keys = {v.key for v in self.return_values if v.key is not None}
@@ -1443,16 +1440,8 @@ class _Interpreter(Observations):
                 known = state.assumed(region.condition or "")
                 if known is not None and known != region.trains_when:
                     return region
-                if known is None and self._framework_mixed(region):
-                    return None
             return None
         return None
-
-    def _framework_mixed(self, region: Region) -> bool:
-        return False
-
-    def _innermost(self) -> Region:
-        return self.regions[-1]
 
     # -- events ----------------------------------------------------------------------------------
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
@@ -1819,13 +1808,3 @@ def _with_modes(state: PathState, keys: list[str], facts: frozenset) -> PathStat
     for key in keys:
         state = state.with_mode(key, facts)
     return state
-
-
-def merged_modes(states: States, key: str) -> frozenset:
-    facts: frozenset = frozenset()
-    for state in states:
-        facts |= state.mode_of(key) or frozenset()
-    return facts
-
-
-__all__ = ["FileAnalysis", "ProjectIndex", "merged_modes", "merge_two", "GRAD_ON", "field"]
