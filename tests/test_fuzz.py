@@ -20,7 +20,6 @@ from pathlib import Path
 
 import hypothesmith
 import libcst
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
