@@ -31,10 +31,10 @@ from evallint.diagnostics import Diagnostic, Edit
 from evallint.docs import anchor
 from evallint.engine.config import Config, ConfigError, clear_cache, load_config
 from evallint.engine.fixes import fix_source, native_edits, verified_fixes
-from evallint.source.text import split_lines
 from evallint.engine.run import lint_source
 from evallint.rules import PARSE_ERROR_CODE, RULES_BY_CODE
-from evallint.source.text import DecodeError, decode_source
+from evallint.source.incremental import IncrementalParser
+from evallint.source.text import DecodeError, decode_source, split_lines
 
 LOG = logging.getLogger(__name__)
 
@@ -144,12 +144,14 @@ def _kind_wanted(kind: str, only: Optional[list[str]]) -> bool:
 
 
 class EvallintServer(LanguageServer):
-    """Per-URI state: the pending debounced lint, the last diagnostics of a parsable text
-    (kept while a syntax error is being typed), and fix results cached per text."""
+    """Per-URI state: the pending debounced lint, the document's incremental parser (a
+    keystroke re-parses one statement, not the file), the last diagnostics of a parsable
+    text (kept while a syntax error is being typed), and fix results cached per text."""
 
     def __init__(self) -> None:
         super().__init__("evallint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
         self.pending: dict[str, asyncio.Task[None]] = {}
+        self.parsers: dict[str, IncrementalParser] = {}
         self.last_good: dict[str, list[types.Diagnostic]] = {}
         self.fixes_cache: dict[str, tuple[str, list[Diagnostic]]] = {}
         self.fix_all_cache: dict[str, tuple[str, str]] = {}
@@ -177,7 +179,8 @@ class EvallintServer(LanguageServer):
         document = self.workspace.get_text_document(uri)
         source, version, path = document.source, document.version, document_path(document)
         try:
-            found = await self.in_worker(lint_source, source, path, self.config_for(path))
+            parser = self.parsers.setdefault(uri, IncrementalParser())
+            found = await self.in_worker(lint_source, source, path, self.config_for(path), parser=parser)
         except Exception:  # a bug in evallint must not take the editor's server down
             LOG.exception("linting %s failed", uri)
             return
@@ -208,7 +211,7 @@ class EvallintServer(LanguageServer):
         stale = self.pending.pop(uri, None)
         if stale is not None:
             stale.cancel()
-        for cache in (self.last_good, self.fixes_cache, self.fix_all_cache):
+        for cache in (self.last_good, self.parsers, self.fixes_cache, self.fix_all_cache):
             cache.pop(uri, None)
 
     # conversion ----------------------------------------------------------------------------

@@ -77,6 +77,7 @@ from evallint.analysis.vocabulary import (
     WRAPPERS,
     words,
 )
+from evallint.source.positions import NodePositions, PiecewisePositions
 
 States = tuple  # tuple[PathState, ...]
 MAX_LOOP_ITERATIONS = 8
@@ -145,6 +146,7 @@ class FileAnalysis:
         project: Optional["ProjectIndex"] = None,
         record_flow: bool = False,
         judge_uncalled: bool = True,
+        positions: Optional[NodePositions | PiecewisePositions] = None,
     ) -> None:
         self.module = module
         self.path = path
@@ -153,7 +155,7 @@ class FileAnalysis:
         self._has_optimizer: Optional[bool] = None
         self.project = project
         self.record_flow = record_flow
-        self._positions: Optional[dict] = None
+        self._positions = positions or NodePositions(module)
         self.unit = UnitRef(path, self.locate)
         self.facts = ModuleFacts(path, self.unit, tree=module, source=source)
         self.imports: ImportTable = collect_imports(module)
@@ -178,15 +180,7 @@ class FileAnalysis:
 
     # -- positions (lazy: only files with findings pay for them) ---------------------------
     def locate(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
-        if self._positions is None:
-            from libcst.metadata import MetadataWrapper, PositionProvider
-
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = dict(wrapper.resolve(PositionProvider))
-        span = self._positions.get(node)
-        if span is None:
-            return (1, 1, 1, 1)
-        return (span.start.line, span.start.column + 1, span.end.line, span.end.column + 1)
+        return self._positions.span(node) or (1, 1, 1, 1)
 
     # -- driver ------------------------------------------------------------------------------
     def _analyse(self, judge_uncalled: bool) -> None:
@@ -359,7 +353,7 @@ class FileAnalysis:
                 from evallint.analysis.walk import iter_nodes
 
                 for node in iter_nodes(self.module, enter_scopes=True):
-                    if isinstance(node, cst.Call):
+                    if type(node) is cst.Call:
                         qualified = self.imports.qualify(node.func) or ""
                         if qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES or training_call_kind(node, self.imports) == "step":
                             self._has_optimizer = True
@@ -381,11 +375,12 @@ class FileAnalysis:
             from evallint.analysis.walk import iter_nodes
 
             for node in iter_nodes(self.module, enter_scopes=True) if self.has_optimizer else ():
-                if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call) and len(node.targets) == 1:
+                node_type = type(node)
+                if node_type is cst.Assign and type(node.value) is cst.Call and len(node.targets) == 1:
                     variable = dotted_name(node.targets[0].target)
                     if variable:
                         by_variable[variable] = self._parameter_owners(node.value)
-                if isinstance(node, cst.Call):
+                if node_type is cst.Call:
                     qualified = self.imports.qualify(node.func) or ""
                     if qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES:
                         for inner in iter_nodes(node):
@@ -425,16 +420,26 @@ _GRAPH_CUTTING_METHODS = frozenset({
 _GRAPH_FREE_ATTRIBUTES = frozenset({"data", "grad", "shape", "dtype", "device", "ndim"})
 
 
+_EXPRESSION_PARTS = (cst.BaseExpression, cst.Arg, cst.Element, cst.BaseElement)
+_IS_EXPRESSION_PART: dict[type, bool] = {}
+"""type -> whether `_expression_children` follows it (cached: ABC isinstance checks are slow)."""
+
+
 def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    from evallint.analysis.walk import _child_fields
+    from evallint.analysis.walk import _child_fields, _kind
 
     children: list[cst.CSTNode] = []
     for name in _child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.BaseExpression) or isinstance(value, (cst.Arg, cst.Element, cst.BaseElement)):
+        value_type = type(value)
+        if value_type is list or value_type is tuple:
+            children.extend(v for v in value if _kind(type(v)))
+            continue
+        follows = _IS_EXPRESSION_PART.get(value_type)
+        if follows is None:
+            follows = _IS_EXPRESSION_PART[value_type] = issubclass(value_type, _EXPRESSION_PARTS)
+        if follows:
             children.append(value)
-        elif isinstance(value, (list, tuple)):
-            children.extend(v for v in value if isinstance(v, cst.CSTNode))
     return children
 
 
@@ -1519,11 +1524,12 @@ class _Interpreter(Observations):
         stack: list[cst.CSTNode] = [expr]
         while stack:
             node = stack.pop()
-            if isinstance(node, cst.Comparison):
+            node_type = type(node)  # exact types: these classes have no subclasses
+            if node_type is cst.Comparison:
                 continue  # a boolean tensor has no graph
-            if isinstance(node, cst.Attribute) and node.attr.value in _GRAPH_FREE_ATTRIBUTES:
+            if node_type is cst.Attribute and node.attr.value in _GRAPH_FREE_ATTRIBUTES:
                 continue
-            if isinstance(node, cst.Call):
+            if node_type is cst.Call:
                 func = node.func
                 if isinstance(func, cst.Attribute) and func.attr.value in _GRAPH_CUTTING_METHODS:
                     continue
@@ -1538,7 +1544,7 @@ class _Interpreter(Observations):
                     key = self.resolve(arg.value, state)
                     if key is not None:
                         found.add(key)
-            name = dotted_name(node) if isinstance(node, (cst.Name, cst.Attribute)) else None
+            name = dotted_name(node) if node_type is cst.Name or node_type is cst.Attribute else None
             if name is not None and name in self.taint:
                 found |= self.taint[name]
             for child in _expression_children(node):

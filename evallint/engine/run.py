@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is a
     # so a run answered entirely from the cache never pays for importing it
     from evallint.analysis.interpreter import FileAnalysis, ProjectIndex
     from evallint.analysis.options import AnalysisOptions
+    from evallint.source.incremental import IncrementalParser
     from evallint.source.parse import ParseFailure
 
 LOG = logging.getLogger(__name__)
@@ -83,15 +84,31 @@ def analysis_options(config: Config) -> AnalysisOptions:
 
 
 def analyse_source(
-    source: str, path: str, *, project: Optional[ProjectIndex] = None, record_flow: bool = False, options: Optional[AnalysisOptions] = None,
+    source: str,
+    path: str,
+    *,
+    project: Optional[ProjectIndex] = None,
+    record_flow: bool = False,
+    options: Optional[AnalysisOptions] = None,
+    parser: Optional[IncrementalParser] = None,
 ) -> FileAnalysis | ParseFailure:
-    """Parse and analyse one file: the facts every rule and `debug --flow` read."""
+    """Parse and analyse one file: the facts every rule and `debug --flow` read. An editor
+    passes the document's `parser`, which re-parses only the statements that changed."""
     from evallint.analysis.interpreter import FileAnalysis
     from evallint.analysis.options import AnalysisOptions
     from evallint.source.parse import ParseFailure, parse_module
 
     if sys.getrecursionlimit() < RECURSION_LIMIT:
         sys.setrecursionlimit(RECURSION_LIMIT)
+    if parser is not None:
+        parsed = parser.parse(source)
+        if isinstance(parsed, ParseFailure):
+            return parsed
+        if project is not None:
+            project.remember(path, parsed.module, source)
+        return FileAnalysis(
+            parsed.module, path, source=source, options=options or AnalysisOptions(), project=project, positions=parsed.positions,
+        )
     tree = project.parsed(path, source) if project is not None else None
     if tree is None:
         tree = parse_module(source)
@@ -110,9 +127,11 @@ def lint_source(
     apply_suppressions: bool = True,
     project: Optional[ProjectIndex] = None,
     fixes: bool = False,
+    parser: Optional[IncrementalParser] = None,
 ) -> list[Diagnostic]:
     """Lint one file's text. `path` names it in findings and locates project imports.
-    With `fixes`, findings with a certain fix carry it (`Diagnostic.fix`)."""
+    With `fixes`, findings with a certain fix carry it (`Diagnostic.fix`); `parser` is an
+    editor's per-document incremental parser (not with `fixes`: fixes need a full parse)."""
     config = config or Config()
     if not may_have_findings(source):
         return []
@@ -123,7 +142,7 @@ def lint_source(
     if project is None and not path.startswith("<"):
         project = new_project(options)
     try:
-        analysis = analyse_source(source, path, project=project, options=options)
+        analysis = analyse_source(source, path, project=project, options=options, parser=None if fixes else parser)
         if isinstance(analysis, ParseFailure):
             found = [_error(path, analysis.line, analysis.column, f"cannot parse: {analysis.reason}")]
         else:

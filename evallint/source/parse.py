@@ -37,22 +37,28 @@ def parse_module(source: str) -> cst.Module | ParseFailure:
     """Parse once, on a thread with a large stack (a thread costs microseconds; a segfault
     costs the whole run). Sources that could nest pathologically deep are first measured
     with CPython's parser, which is ten times cheaper than LibCST's."""
-    if _may_nest_deeply(source):
+    if may_nest_deeply(source):
         depth = _deepest_big_statement(source)
         if depth is not None and depth[0] > MAX_NESTING:
             return ParseFailure(f"nesting too deep to analyse (over {MAX_NESTING} levels)", depth[1])
+    return parse_pieces([source])[0]
+
+
+def parse_pieces(sources: list[str]) -> list[cst.Module | ParseFailure]:
+    """Parse each text as a module, all on one large-stack thread (see `parse_module`;
+    callers check nesting themselves)."""
     result: list[Union[cst.Module, ParseFailure]] = []
     previous = threading.stack_size(PARSER_STACK_BYTES)
     try:
-        worker = threading.Thread(target=lambda: result.append(_parse(source)), name="evallint-parse")
+        worker = threading.Thread(target=lambda: result.extend(map(_parse, sources)), name="evallint-parse")
         worker.start()
         worker.join()
     finally:
         threading.stack_size(previous)
-    return result[0] if result else ParseFailure("parser failed")
+    return result if len(result) == len(sources) else [ParseFailure("parser failed")] * len(sources)
 
 
-def _may_nest_deeply(source: str) -> bool:
+def may_nest_deeply(source: str) -> bool:
     """Deep nesting needs a long logical line: thousands of brackets, or a very long line,
     or an unusually long file (operand chains split over many short lines)."""
     return len(source) > BIG_STATEMENT_CHARS and (

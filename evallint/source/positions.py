@@ -1,0 +1,147 @@
+"""Source positions of LibCST nodes, at a fraction of `PositionProvider`'s cost.
+
+LibCST computes positions by generating the code again while recording line and column for
+every node, and `MetadataWrapper.resolve` adds a full visit of the tree on top. Findings
+need the positions of a handful of nodes, so this records plain character offsets during
+one code generation (an integer add per token) and turns only the offsets asked for into
+(line, column), by bisecting the line starts of the generated text. The spans are exactly
+`PositionProvider`'s (tests compare them on every fixture); if a LibCST release changes the
+code generator's protocol, `node_spans` falls back to `PositionProvider` itself.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import libcst as cst
+
+Span = tuple[int, int, int, int]  # start line, start column, end line, end column (1-based)
+
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
+class _OffsetRecorder:
+    """A stand-in for LibCST's `CodegenState` that records (start, end) offsets per node."""
+
+    __slots__ = ("default_indent", "default_newline", "indent_tokens", "tokens", "offset", "_stack", "spans")
+
+    def __init__(self, module: cst.Module) -> None:
+        self.default_indent = module.default_indent
+        self.default_newline = module.default_newline
+        self.indent_tokens: list[str] = []
+        self.tokens: list[str] = []
+        self.offset = 0
+        self._stack: list[int] = []
+        self.spans: dict[cst.CSTNode, tuple[int, int]] = {}
+
+    def increase_indent(self, value: str) -> None:
+        self.indent_tokens.append(value)
+
+    def decrease_indent(self) -> None:
+        self.indent_tokens.pop()
+
+    def add_indent_tokens(self) -> None:
+        for token in self.indent_tokens:
+            self.tokens.append(token)
+            self.offset += len(token)
+
+    def add_token(self, value: str) -> None:
+        self.tokens.append(value)
+        self.offset += len(value)
+
+    def pop_trailing_newline(self) -> None:
+        """Positions were recorded before the module drops its last newline; keep it."""
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        self._stack.append(self.offset)
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        start = self._stack.pop()
+        if node not in self.spans:  # a syntactic position recorded inside wins
+            self.spans[node] = (start, self.offset)
+
+    @contextmanager
+    def record_syntactic_position(
+        self, node: cst.CSTNode, *, start_node: Optional[cst.CSTNode] = None, end_node: Optional[cst.CSTNode] = None,
+    ) -> Iterator[None]:
+        start = self.offset
+        try:
+            yield
+        finally:
+            end = self.offset
+            if start_node is not None:
+                start = self.spans[start_node][0]
+            if end_node is not None:
+                end = self.spans[end_node][1]
+            self.spans[node] = (start, end)
+
+
+class NodePositions:
+    """Lazy (line, column) spans for the nodes of one module, as `PositionProvider` gives them."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self._offsets: Optional[dict[cst.CSTNode, tuple[int, int]]] = None
+        self._exact: Optional[dict[cst.CSTNode, Span]] = None
+        self._line_starts: list[int] = []
+        self._module = module
+
+    def span(self, node: cst.CSTNode) -> Optional[Span]:
+        if self._offsets is None and self._exact is None:
+            self._compute()
+        if self._exact is not None:
+            return self._exact.get(node)
+        assert self._offsets is not None
+        offsets = self._offsets.get(node)
+        if offsets is None:
+            return None
+        return (*self._line_column(offsets[0]), *self._line_column(offsets[1]))
+
+    def knows(self, node: cst.CSTNode) -> bool:
+        """Whether `node` is in this module (a dictionary lookup once spans exist)."""
+        if self._offsets is None and self._exact is None:
+            self._compute()
+        return node in (self._offsets if self._offsets is not None else self._exact)  # type: ignore[operator]
+
+    def _compute(self) -> None:
+        recorder = _OffsetRecorder(self._module)
+        try:
+            self._module._codegen(recorder)  # type: ignore[arg-type]
+        except (AttributeError, TypeError, KeyError):  # a code generator we do not know
+            self._exact = _provider_spans(self._module)
+            return
+        self._offsets = recorder.spans
+        self._line_starts = [0] + [match.end() for match in _NEWLINE.finditer("".join(recorder.tokens))]
+
+    def _line_column(self, offset: int) -> tuple[int, int]:
+        index = bisect.bisect_right(self._line_starts, offset) - 1
+        return index + 1, offset - self._line_starts[index] + 1
+
+
+def _provider_spans(module: cst.Module) -> dict[cst.CSTNode, Span]:
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    return {
+        node: (span.start.line, span.start.column + 1, span.end.line, span.end.column + 1)
+        for node, span in positions.items()
+    }
+
+
+class PiecewisePositions:
+    """Spans for a module assembled from separately parsed pieces of one text (see
+    `evallint.source.incremental`): each piece's own spans, moved down by the lines before it.
+    Pieces start at column 0, so columns need no change."""
+
+    def __init__(self, pieces: list[tuple[NodePositions, int]]) -> None:
+        self._pieces = pieces
+
+    def span(self, node: cst.CSTNode) -> Optional[Span]:
+        for positions, lines_before in self._pieces:
+            if positions.knows(node):
+                found = positions.span(node)
+                assert found is not None
+                return (found[0] + lines_before, found[1], found[2] + lines_before, found[3])
+        return None

@@ -1,0 +1,116 @@
+"""Positions from one offset-recording code generation equal LibCST's PositionProvider, and
+the editor's incremental parser gives the batch linter's findings while re-parsing only
+what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from evallint.analysis.walk import iter_nodes
+from evallint.engine.run import lint_source
+from evallint.source.incremental import IncrementalParser
+from evallint.source.parse import ParseFailure, parse_module
+from evallint.source.positions import NodePositions, _provider_spans
+
+FIXTURES = sorted((Path(__file__).parents[1] / "fixtures").rglob("*.py"))
+LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
+
+SCRIPT = '''\
+import torch  # header comment
+
+
+def evaluate(model, loader):
+    correct = 0
+    for x, y in loader:
+        correct += (model(x).argmax(1) == y).sum().item()
+    return correct
+
+
+@torch.no_grad()
+def evaluate_clean(model, loader):
+    model.eval()
+    return [model(x) for x, _ in loader]
+# trailing comment
+'''
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("ending", LINE_ENDINGS.values(), ids=LINE_ENDINGS.keys())
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_offset_positions_equal_position_provider(fixture: Path, ending: str) -> None:
+    module = cst.parse_module(_text(fixture).replace("\n", ending))
+    expected = _provider_spans(module)
+    positions = NodePositions(module)
+    assert {node: positions.span(node) for node in expected} == expected
+
+
+def test_mixed_line_endings_and_tabs() -> None:
+    module = cst.parse_module("x = (1,\r\n\t2)\ry = 3\nif x:\r\n\tz = [\n  4]\n")
+    positions = NodePositions(module)
+    assert {node: positions.span(node) for node in _provider_spans(module)} == _provider_spans(module)
+
+
+def _same_spans(text: str) -> None:
+    """Walk a full parse and the incremental parse side by side: same shapes, same spans."""
+    full = parse_module(text)
+    assert not isinstance(full, ParseFailure)
+    parsed = IncrementalParser().parse(text)
+    assert not isinstance(parsed, ParseFailure)
+    full_positions = NodePositions(full)
+    full_nodes = list(iter_nodes(full, enter_scopes=True))[1:]
+    pieced_nodes = list(iter_nodes(parsed.module, enter_scopes=True))[1:]
+    assert [type(n) for n in full_nodes] == [type(n) for n in pieced_nodes]
+    for full_node, pieced_node in zip(full_nodes, pieced_nodes):
+        assert parsed.positions.span(pieced_node) == full_positions.span(full_node), type(full_node).__name__
+
+
+@pytest.mark.parametrize("ending", LINE_ENDINGS.values(), ids=LINE_ENDINGS.keys())
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_incremental_parse_matches_full_parse(fixture: Path, ending: str) -> None:
+    _same_spans(_text(fixture).replace("\n", ending))
+
+
+def test_an_edit_reparses_only_the_statement_it_touches() -> None:
+    parser = IncrementalParser()
+    parser.parse(SCRIPT)
+    assert parser.reparsed == 3  # the import and the two functions (the last with the trailing comment)
+    edited = SCRIPT.replace("correct = 0", "correct = 1")
+    parsed = parser.parse(edited)
+    assert parser.reparsed == 1
+    assert not isinstance(parsed, ParseFailure)
+    _same_spans(edited)
+    assert parser.parse(edited) is not None and parser.reparsed == 0
+
+
+def test_identical_statements_get_distinct_nodes() -> None:
+    text = "import torch\n\nx = 1\n\nx = 1\n\nx = 1\n"
+    parsed = IncrementalParser().parse(text)
+    assert not isinstance(parsed, ParseFailure)
+    assigns = [statement for statement in parsed.module.body if isinstance(statement, cst.SimpleStatementLine)][1:]
+    assert len({id(statement) for statement in assigns}) == 3
+    assert [parsed.positions.span(statement)[0] for statement in assigns] == [3, 5, 7]  # type: ignore[index]
+
+
+def test_syntax_error_gives_the_full_parsers_failure() -> None:
+    broken = SCRIPT.replace("return correct", "return correct +")
+    parser = IncrementalParser()
+    parser.parse(SCRIPT)
+    assert parser.parse(broken) == parse_module(broken)
+    assert isinstance(parser.parse(broken), ParseFailure)
+    assert not isinstance(parser.parse(SCRIPT), ParseFailure)
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_incremental_lint_equals_batch_lint(fixture: Path) -> None:
+    text = _text(fixture)
+    parser = IncrementalParser()
+    assert lint_source(text, str(fixture), parser=parser) == lint_source(text, str(fixture))
+    edited = text + "\n\ndef appended():\n    return 1\n"
+    assert lint_source(edited, str(fixture), parser=parser) == lint_source(edited, str(fixture))
+    assert parser.reparsed <= 2
