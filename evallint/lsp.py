@@ -157,6 +157,11 @@ class EvallintServer(LanguageServer):
         self.fix_all_cache: dict[str, tuple[str, str]] = {}
         self.reported_config_errors: set[str] = set()
         self.linter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evallint-lint")
+        self.verify = False
+        """`initializationOptions: {"verify": true}`: run the verifier on saved files."""
+        self.verdicts: dict[str, tuple[str, dict[tuple[str, int, int], tuple[str, str]]]] = {}
+        """uri -> (the text they were measured on, (code, line, column) -> (verdict, summary))."""
+        self.verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evallint-verify")
 
     # linting -----------------------------------------------------------------------------
     def schedule(self, uri: str, delay: float) -> None:
@@ -173,24 +178,58 @@ class EvallintServer(LanguageServer):
             del self.pending[uri]
 
     async def publish_after(self, uri: str, delay: float) -> None:
-        """Effect: lint the document's current text and publish, unless cancelled first."""
+        """Effect: lint the document's current text and publish, unless cancelled first;
+        with verification on, a saved file's findings are then measured and republished."""
         if delay:
             await asyncio.sleep(delay)
         document = self.workspace.get_text_document(uri)
-        source, version, path = document.source, document.version, document_path(document)
+        source, path = document.source, document_path(document)
         try:
             parser = self.parsers.setdefault(uri, IncrementalParser())
             found = await self.in_worker(lint_source, source, path, self.config_for(path), parser=parser)
         except Exception:  # a bug in evallint must not take the editor's server down
             LOG.exception("linting %s failed", uri)
             return
+        self.publish(document, source, found)
+        if self.verify and any(d.code in VERIFIED_CODES for d in found) and _saved(path, source):
+            measured = self.verdicts.get(uri)
+            if measured is None or measured[0] != source:
+                await self.verify_and_republish(document, source, found)
+
+    def publish(self, document: TextDocument, source: str, found: list[Diagnostic]) -> None:
+        uri = document.uri
         lines = split_lines(source)
         failures = [d for d in found if d.code == PARSE_ERROR_CODE]
         if failures:
             diagnostics = self.last_good.get(uri, []) + [self.to_lsp(failures[0], lines, document)]
         else:
-            diagnostics = self.last_good[uri] = [self.to_lsp(d, lines, document) for d in found]
-        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
+            measured = self.verdicts.get(uri)
+            verdicts = measured[1] if measured is not None and measured[0] == source else {}
+            diagnostics = self.last_good[uri] = [
+                self.to_lsp(d, lines, document, verdicts.get((d.code, d.line, d.column))) for d in found
+            ]
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=document.version),
+        )
+
+    async def verify_and_republish(self, document: TextDocument, source: str, found: list[Diagnostic]) -> None:
+        """Effect: measure the findings with real layers (torch, on its own thread) and, if
+        the text is still the measured one, publish them again with their verdicts."""
+        try:
+            verdicts = await asyncio.get_running_loop().run_in_executor(self.verifier, measure, found)
+        except ImportError as exc:
+            self.verify = False
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message=f"evallint: verification needs the verify extra (pip install 'torch-evallint[verify]'): {exc}",
+            ))
+            return
+        except Exception:  # a verifier bug must not take the server down
+            LOG.exception("verifying %s failed", document.uri)
+            return
+        self.verdicts[document.uri] = (source, verdicts)
+        if document.source == source:
+            self.publish(document, source, found)
 
     async def in_worker(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.linter, functools.partial(function, *args, **kwargs))
@@ -211,7 +250,7 @@ class EvallintServer(LanguageServer):
         stale = self.pending.pop(uri, None)
         if stale is not None:
             stale.cancel()
-        for cache in (self.last_good, self.parsers, self.fixes_cache, self.fix_all_cache):
+        for cache in (self.last_good, self.parsers, self.verdicts, self.fixes_cache, self.fix_all_cache):
             cache.pop(uri, None)
 
     # conversion ----------------------------------------------------------------------------
@@ -220,7 +259,11 @@ class EvallintServer(LanguageServer):
         """The negotiated encoding; compare it with ==, never str(): it is a str-valued enum."""
         return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
 
-    def to_lsp(self, diagnostic: Diagnostic, lines: list[str], document: TextDocument) -> types.Diagnostic:
+    def to_lsp(
+        self, diagnostic: Diagnostic, lines: list[str], document: TextDocument, verdict: Optional[tuple[str, str]] = None,
+    ) -> types.Diagnostic:
+        """The LSP form; a verifier's verdict is appended to the message, and a finding the
+        verifier measured as not affected is shown as information, not a warning."""
         rule = RULES_BY_CODE.get(diagnostic.code)
         own_path = document_path(document)
         related = []
@@ -242,12 +285,13 @@ class EvallintServer(LanguageServer):
                 start=position(lines, diagnostic.line, diagnostic.column, self.encoding),
                 end=position(lines, diagnostic.end_line, diagnostic.end_column, self.encoding),
             ),
-            severity=types.DiagnosticSeverity.Warning,
+            severity=types.DiagnosticSeverity.Information if verdict and verdict[0] == "not-affected" else types.DiagnosticSeverity.Warning,
             code=diagnostic.code,
             code_description=types.CodeDescription(href=f"{DOCS_URL}#{anchor(rule.code)}") if rule else None,
             source="evallint",
-            message=diagnostic.message,
+            message=f"{diagnostic.message} [verified {verdict[0]}: {verdict[1]}]" if verdict else diagnostic.message,
             related_information=related or None,
+            data={"verdict": verdict[0]} if verdict else None,
         )
 
     def lines_of(self, path: str) -> list[str]:
@@ -343,6 +387,29 @@ class EvallintServer(LanguageServer):
         return None
 
 
+VERIFIED_CODES = frozenset({"EVL001", "EVL002", "EVL003", "EVL004", "EVL005", "EVL006"})
+"""The codes the verifier can measure (`evallint.verifier.verdict.VERIFIED_CODES`; a test
+keeps the two equal without the server importing the verifier)."""
+
+
+def measure(found: list[Diagnostic]) -> dict[tuple[str, int, int], tuple[str, str]]:
+    """The verifier's verdict and one-line summary per finding; imports torch (ImportError
+    when the verify extra is missing)."""
+    from evallint.verifier import verify  # the verify extra, only when the client asks for it
+
+    return {(v.diagnostic.code, v.diagnostic.line, v.diagnostic.column): (v.verdict, v.summary) for v in verify(found)}
+
+
+def _saved(path: str, source: str) -> bool:
+    """The verifier reads the file from disk: only a buffer equal to it can be measured."""
+    if path.startswith("<"):
+        return False
+    try:
+        return decode_source(Path(path).read_bytes()) == source
+    except (OSError, DecodeError):
+        return False
+
+
 def document_path(document: TextDocument) -> str:
     """A file's path, or `<uri>` for unsaved buffers (no config lookup, no project imports)."""
     return document.path if document.uri.startswith("file:") else f"<{document.uri}>"
@@ -350,6 +417,13 @@ def document_path(document: TextDocument) -> str:
 
 def create_server() -> EvallintServer:
     server = EvallintServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: EvallintServer, params: types.InitializeParams) -> None:
+        """`initializationOptions: {"verify": true}` turns the verifier on (off by default: it
+        imports torch and runs the flagged layers)."""
+        options = params.initialization_options
+        ls.verify = isinstance(options, dict) and options.get("verify") is True
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: EvallintServer, params: types.DidOpenTextDocumentParams) -> None:

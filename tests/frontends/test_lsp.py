@@ -275,3 +275,55 @@ async def test_close_clears(client: LanguageClient) -> None:
     await published(client, FIXTURE.as_uri(), open_document(client, FIXTURE, FIXTURE.read_text(encoding="utf-8")))
     close = types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=FIXTURE.as_uri()))
     assert await published(client, FIXTURE.as_uri(), lambda: client.text_document_did_close(close)) == []
+
+
+# verification (initializationOptions) -------------------------------------------------------
+
+
+def test_server_knows_the_verifiers_codes() -> None:
+    from evallint.lsp import VERIFIED_CODES
+    from evallint.verifier.verdict import VERIFIED_CODES as MEASURED
+
+    assert VERIFIED_CODES == frozenset(MEASURED)
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "evallint.lsp"]))
+async def verifying_client(lsp_client: LanguageClient):
+    params = types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options={"verify": True})
+    await lsp_client.initialize_session(params)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_verify_option_republishes_saved_findings_with_verdicts(verifying_client: LanguageClient, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    path = tmp_path / "train.py"
+    text = FIXTURE.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    linted = await published(verifying_client, path.as_uri(), open_document(verifying_client, path, text))
+    assert all("[verified" not in d.message for d in linted)  # the lint is not held back by the verifier
+    deadline = asyncio.get_running_loop().time() + 120
+    diagnostics = linted
+    while not any("[verified" in d.message for d in diagnostics):  # then republished, measured
+        assert asyncio.get_running_loop().time() < deadline, "no verdicts within 120 s"
+        await asyncio.sleep(0.2)
+        diagnostics = list(verifying_client.diagnostics[path.as_uri()])
+    assert summary(diagnostics) == summary(linted)
+    for diagnostic in diagnostics:
+        assert "[verified confirmed: " in diagnostic.message
+        assert diagnostic.data == {"verdict": "confirmed"}
+        assert diagnostic.severity == types.DiagnosticSeverity.Warning
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_verify_option_leaves_unsaved_text_unmeasured(verifying_client: LanguageClient, tmp_path: Path) -> None:
+    path = tmp_path / "train.py"
+    text = FIXTURE.read_text(encoding="utf-8")
+    path.write_text("# not what the editor shows\n", encoding="utf-8")
+    linted = await published(verifying_client, path.as_uri(), open_document(verifying_client, path, text))
+    assert [d.code for d in linted] == ["EVL001", "EVL002"]
+    with pytest.raises(asyncio.TimeoutError):  # the verifier reads disk, which differs: nothing to measure
+        await published(verifying_client, path.as_uri(), lambda: None, timeout=3)
