@@ -14,7 +14,7 @@ from typing import Iterator, Tuple, Type
 
 from evallint import __version__
 from evallint.engine.config import Config, ConfigError, load_config
-from evallint.engine.run import lint_source
+from evallint.engine.run import lint_source, process_project
 
 Result = Tuple[int, int, str, Type["Checker"]]
 
@@ -37,10 +37,12 @@ class Checker:
             yield 1, 0, f"EVL999 {exc}", type(self)
             return
         source = "".join(self._lines)
-        for d in lint_source(source, self._filename, config=config, apply_suppressions=False):
+        project = process_project(config)  # files imported by many linted files are parsed once
+        for d in lint_source(source, self._filename, config=config, apply_suppressions=False, project=project):
             yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)
 
 
 def _analysis_config(filename: str) -> Config:
     """The project's analysis knobs with every code selected, leaving selection to flake8."""
     return dataclasses.replace(load_config(Path(filename)), select=("EVL",), ignore=(), per_file_ignores=())
+

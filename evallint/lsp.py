@@ -31,7 +31,7 @@ from evallint.diagnostics import Diagnostic, Edit
 from evallint.docs import anchor
 from evallint.engine.config import Config, ConfigError, clear_cache, load_config
 from evallint.engine.fixes import fix_source, native_edits, verified_fixes
-from evallint.engine.run import lint_source
+from evallint.engine.run import lint_source, process_project
 from evallint.rules import PARSE_ERROR_CODE, RULES_BY_CODE
 from evallint.source.incremental import IncrementalParser
 from evallint.source.text import DecodeError, decode_source, split_lines
@@ -186,7 +186,9 @@ class EvallintServer(LanguageServer):
         source, path = document.source, document_path(document)
         try:
             parser = self.parsers.setdefault(uri, IncrementalParser())
-            found = await self.in_worker(lint_source, source, path, self.config_for(path), parser=parser)
+            config = self.config_for(path)
+            project = None if path.startswith("<") else process_project(config)
+            found = await self.in_worker(lint_source, source, path, config, parser=parser, project=project)
         except Exception:  # a bug in evallint must not take the editor's server down
             LOG.exception("linting %s failed", uri)
             return

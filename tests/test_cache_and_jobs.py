@@ -52,6 +52,29 @@ def test_editing_an_imported_helper_invalidates_its_importers(tmp_path: Path, mo
     assert after == []
 
 
+def test_a_long_lived_project_index_rereads_an_edited_helper(tmp_path: Path) -> None:
+    """flake8 and the language server keep one project index per process: an imported file
+    edited meanwhile must be read again, and re-reading must not use up the import budget."""
+    from evallint.engine.config import Config
+    from evallint.engine.run import lint_source, process_project
+
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project)
+    train, engine = project / "train.py", project / "engine.py"
+    shared = process_project(Config())
+    lint = lambda: [(d.line, d.code) for d in lint_source(train.read_text(encoding="utf-8"), str(train), project=shared)]  # noqa: E731
+    before = lint()
+    assert before
+    original = engine.read_text(encoding="utf-8")
+    fixed = original.replace("def evaluate(model, loader", "@torch.no_grad()\ndef evaluate(model, loader")
+    fixed = fixed.replace("    correct, loss_sum = 0, 0.0", "    model.eval()\n    correct, loss_sum = 0, 0.0", 1)
+    for round_trip in range(6):  # more rounds than files an importer may pull
+        engine.write_text(fixed + "\n" * round_trip, encoding="utf-8")
+        assert lint() == []
+        engine.write_text(original + "\n" * round_trip, encoding="utf-8")
+        assert lint() == before
+
+
 def test_a_corrupt_entry_is_ignored(tmp_path: Path, monkeypatch) -> None:
     source = tmp_path / "train.py"
     shutil.copy(FIXTURES / "evl001_flat_script_no_eval.py", source)

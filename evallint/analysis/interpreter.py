@@ -1707,8 +1707,13 @@ class ProjectIndex:
         self._trees: dict[Path, Optional[tuple[cst.Module, str]]] = {}
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
         self._definitions: dict[Path, dict[str, ClassInfo]] = {}
-        self._pulled: dict[str, int] = {}
+        self._pulled: dict[str, set[Path]] = {}
         self._dependencies: dict[str, set[str]] = {}
+        self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
+
+    def _forget(self, path: Path) -> None:
+        for table in (self._trees, self._analyses, self._definitions, self._stamps):
+            table.pop(path, None)  # type: ignore[attr-defined]
 
     def parsed(self, path: str, source: str) -> Optional[cst.Module]:
         """A tree already parsed in this run for this exact text (imported before being linted)."""
@@ -1721,7 +1726,9 @@ class ProjectIndex:
             if len(self._trees) >= MAX_CACHED_ANALYSES:
                 self._trees.clear()
                 self._analyses.clear()
-            self._trees[Path(path).resolve()] = (tree, source)
+            resolved = Path(path).resolve()
+            self._trees[resolved] = (tree, source)
+            self._stamps[resolved] = _stamp(resolved)
 
     def dependencies_of(self, importer: str) -> set[str]:
         """Project files the analysis of `importer` read: its cache entry depends on them."""
@@ -1758,10 +1765,14 @@ class ProjectIndex:
         if path is None:
             return None
         path = path.resolve()
+        if path in self._trees and self._stamps.get(path) != _stamp(path):
+            self._forget(path)  # edited since it was read (a long-lived editor or flake8 process)
         if path not in self._trees:
-            if self._pulled.get(importer, 0) >= MAX_IMPORTED_FILES:
+            pulled = self._pulled.setdefault(importer, set())
+            if path not in pulled and len(pulled) >= MAX_IMPORTED_FILES:
                 return None
-            self._pulled[importer] = self._pulled.get(importer, 0) + 1
+            pulled.add(path)
+            self._stamps[path] = _stamp(path)
             self._trees[path] = self._read(path)
         self._dependencies.setdefault(importer, set()).add(str(path))
         read = self._trees[path]
@@ -1799,6 +1810,15 @@ class ProjectIndex:
             self._definitions[path] = collect_definitions(tree, collect_imports(tree))[1]
         cls = self._definitions[path].get(qualified.split(".")[-1])
         return bool(cls and cls.is_module)
+
+
+def _stamp(path: Path) -> Optional[tuple[int, int]]:
+    """(modification time, size): a cached file whose stamp changed is read again."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_mtime_ns, status.st_size)
 
 
 def _installed(path: Path) -> bool:

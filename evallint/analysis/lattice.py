@@ -153,9 +153,17 @@ class PathState:
 
 
 def _mentions(condition: str, variable: str) -> bool:
-    import re
-
-    return re.search(rf"(?<![\w.]){re.escape(variable)}(?!\w)", condition) is not None
+    """`variable` occurs in `condition` as a whole name (not `x` in `max` or `self.x`).
+    A string search, not a regex: a pattern per variable overflowed `re`'s cache."""
+    start = condition.find(variable)
+    while start != -1:
+        end = start + len(variable)
+        before = condition[start - 1] if start else " "
+        after = condition[end] if end < len(condition) else " "
+        if not (before.isalnum() or before in "_.") and not (after.isalnum() or after == "_"):
+            return True
+        start = condition.find(variable, start + 1)
+    return False
 
 
 def _merge_maps(a: tuple, b: tuple) -> tuple:

@@ -58,6 +58,20 @@ def new_project(options: Optional[AnalysisOptions] = None) -> ProjectIndex:
     return ProjectIndex(_parse_file, options or AnalysisOptions())
 
 
+_PROCESS_PROJECTS: dict[AnalysisOptions, ProjectIndex] = {}
+
+
+def process_project(config: Config) -> ProjectIndex:
+    """One project index per process and analysis settings, for front ends that lint file
+    by file (flake8, the language server) as the CLI lints a run: imported files are read
+    once, and again only when their modification time or size changes."""
+    options = analysis_options(config)
+    project = _PROCESS_PROJECTS.get(options)
+    if project is None:
+        project = _PROCESS_PROJECTS[options] = new_project(options)
+    return project
+
+
 def _parse_file(path: Path):
     """An imported project file's tree and text; None when unreadable, unparsable or
     without any torch-related text (its functions cannot matter)."""
@@ -135,12 +149,27 @@ def lint_source(
     config = config or Config()
     if not may_have_findings(source):
         return []
-    from evallint.rules import RULES
-    from evallint.source.parse import ParseFailure
+    from evallint.source.parse import collector_paused
 
     options = analysis_options(config)
     if project is None and not path.startswith("<"):
         project = new_project(options)
+    with collector_paused():
+        found = _analyse_and_check(source, path, config, options, project, fixes, parser)
+    found = [d for d in found if d.code != PARSE_ERROR_CODE or config.is_enabled(d.code, path)]
+    if apply_suppressions and found:
+        table = suppressions(source)
+        found = [d for d in found if not is_suppressed(d, table)]
+    return sorted(set(found), key=Diagnostic.sort_key)
+
+
+def _analyse_and_check(
+    source: str, path: str, config: Config, options: AnalysisOptions, project: Optional[ProjectIndex], fixes: bool,
+    parser: Optional[IncrementalParser],
+) -> list[Diagnostic]:
+    from evallint.rules import RULES
+    from evallint.source.parse import ParseFailure
+
     try:
         analysis = analyse_source(source, path, project=project, options=options, parser=None if fixes else parser)
         if isinstance(analysis, ParseFailure):
@@ -156,11 +185,7 @@ def lint_source(
     except Exception as exc:  # a bug in evallint must not stop the other files
         LOG.debug("internal error on %s", path, exc_info=True)
         found = [_error(path, 1, 1, f"internal error: {type(exc).__name__}: {exc}")]
-    found = [d for d in found if d.code != PARSE_ERROR_CODE or config.is_enabled(d.code, path)]
-    if apply_suppressions and found:
-        table = suppressions(source)
-        found = [d for d in found if not is_suppressed(d, table)]
-    return sorted(set(found), key=Diagnostic.sort_key)
+    return found
 
 
 def lint_file(

@@ -15,14 +15,13 @@ takes the full parse, so its results and error messages are the batch linter's.
 from __future__ import annotations
 
 import ast
-import gc
 import re
 from dataclasses import dataclass
 from typing import Optional, Union
 
 import libcst as cst
 
-from evallint.source.parse import ParseFailure, may_nest_deeply, parse_module, parse_pieces
+from evallint.source.parse import ParseFailure, collector_paused, may_nest_deeply, parse_module, parse_pieces
 from evallint.source.positions import NodePositions, PiecewisePositions
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+$")
@@ -79,15 +78,11 @@ def _pieces(source: str) -> Optional[list[tuple[str, int]]]:
     decide."""
     if may_nest_deeply(source):
         return None
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # a cyclic collection amid millions of fresh nodes buys nothing
     try:
-        tree = ast.parse(source)
+        with collector_paused():
+            tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     ends = sorted({statement.end_lineno or statement.lineno for statement in tree.body})
     if len(ends) < 2:
         return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import gc
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Union
 
@@ -126,11 +128,27 @@ def _python_says(source: str) -> ParseFailure | None:
     return None
 
 
-def _parse(source: str) -> cst.Module | ParseFailure:
-    """The collector is paused: LibCST allocates millions of small objects and a cyclic GC
-    pass in the middle buys nothing (measured ~25% of parse time)."""
-    gc_was_enabled = gc.isenabled()
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: parsing and analysing a file allocate millions
+    of small objects that stay alive until the file is done, so a collection in the middle
+    only traverses them for nothing (measured: ~25% of parse time, ~15% of a whole run).
+    The few cycles made meanwhile are collected after."""
+    was_enabled = gc.isenabled()
     gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse(source: str) -> cst.Module | ParseFailure:
+    with collector_paused():
+        return _parse_now(source)
+
+
+def _parse_now(source: str) -> cst.Module | ParseFailure:
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -141,6 +159,3 @@ def _parse(source: str) -> cst.Module | ParseFailure:
         return ParseFailure("nesting too deep to analyse")
     except (ValueError, MemoryError) as exc:
         return ParseFailure(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
