@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sysconfig
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +50,7 @@ from evallint.analysis.scope import (
     FunctionInfo,
     collect_definitions,
     looks_like_module_name,
+    module_classes_of_text,
     module_evidence,
     scope_names,
 )
@@ -77,6 +79,7 @@ from evallint.analysis.vocabulary import (
     WRAPPERS,
     words,
 )
+from evallint.source.parse import ParseFailure, parse_module
 from evallint.source.positions import NodePositions, PiecewisePositions
 
 States = tuple  # tuple[PathState, ...]
@@ -87,6 +90,19 @@ _CODEGEN = cst.Module([])
 
 def code_of(node: cst.CSTNode) -> str:
     return _CODEGEN.code_for_node(node)
+
+
+def _mentions_module(annotation: cst.BaseExpression) -> bool:
+    """`nn.Module`, `Optional[torch.nn.Module]`, `"nn.Module"`: without generating its code."""
+    from evallint.analysis.walk import iter_nodes
+
+    for node in iter_nodes(annotation):
+        node_type = type(node)
+        if node_type is cst.Name and "Module" in node.value or node_type is cst.Attribute and "Module" in node.attr.value:
+            return True
+        if node_type is cst.SimpleString and "Module" in node.value:
+            return True
+    return False
 
 
 @dataclass
@@ -348,7 +364,7 @@ class FileAnalysis:
         tree, so files without the word pay nothing."""
         if self._has_optimizer is None:
             self._has_optimizer = False
-            if not self._source or "optim" in self._source or ".step(" in self._source:
+            if not self._source or _OPTIMIZER_TEXT.search(self._source):
                 from evallint.analysis.regions import training_call_kind
                 from evallint.analysis.walk import iter_nodes
 
@@ -492,6 +508,8 @@ def is_optimizer_name(node: cst.BaseExpression) -> bool:
 
 
 _OPTIMIZER_CLASSES = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS", "SparseAdam", "Lion", "Adafactor", "LAMB", "Lamb"})
+_OPTIMIZER_TEXT = re.compile(r"[Oo]ptim(?!iz(?!er)|is(?!er)|al|um)|\.step\(|\b(?:" + "|".join(sorted(_OPTIMIZER_CLASSES)) + r")\b")
+"""Text without which a file builds and steps no optimizer (`optimize`, `optimal` do not count)."""
 
 
 class _Interpreter(Observations):
@@ -541,7 +559,7 @@ class _Interpreter(Observations):
             if name in ("self", "cls"):
                 continue
             annotation = annotations.get(name)
-            annotated = annotation is not None and "Module" in code_of(annotation.annotation) and not words(name) & NOT_MODULE_WORDS
+            annotated = annotation is not None and _mentions_module(annotation.annotation) and not words(name) & NOT_MODULE_WORDS
             if annotated or looks_like_module_name(name) or name in self.evidence_names:
                 keys.add(name)
         owner = self._owner()
@@ -1698,36 +1716,46 @@ def _worth_following(call: cst.Call, passes_module: bool) -> bool:
 class ProjectIndex:
     """Other files of the same project that a linted file imports from, read on demand and
     cached for the run, so `from engine import evaluate` is understood. Installed packages
-    and the standard library are never followed; neither are files without any torch text."""
+    and the standard library are never followed; neither are files without any torch text.
+    Most importers only ask whether an imported class is a module: that is answered from
+    CPython's parse of the file; LibCST parses it only when its functions are followed."""
 
-    def __init__(self, read: Callable[[Path], Optional[tuple[cst.Module, str]]], options: AnalysisOptions = AnalysisOptions()) -> None:
+    def __init__(self, read: Callable[[Path], Optional[str]], options: AnalysisOptions = AnalysisOptions()) -> None:
         self._read = read
         self.options = options
         self._located: dict[tuple[str, str], Optional[Path]] = {}
-        self._trees: dict[Path, Optional[tuple[cst.Module, str]]] = {}
+        self._sources: dict[Path, Optional[str]] = {}
+        self._trees: dict[Path, Optional[cst.Module]] = {}
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
-        self._definitions: dict[Path, dict[str, ClassInfo]] = {}
+        self._module_classes: dict[Path, Optional[dict[str, bool]]] = {}
         self._pulled: dict[str, set[Path]] = {}
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
 
     def _forget(self, path: Path) -> None:
-        for table in (self._trees, self._analyses, self._definitions, self._stamps):
+        for table in (self._sources, self._trees, self._analyses, self._module_classes, self._stamps):
             table.pop(path, None)  # type: ignore[attr-defined]
+
+    def _make_room(self) -> None:
+        """Memory stays flat over a large run: at most MAX_CACHED_ANALYSES files are kept."""
+        if len(self._sources) >= MAX_CACHED_ANALYSES or len(self._analyses) >= MAX_CACHED_ANALYSES:
+            for table in (self._sources, self._trees, self._analyses, self._module_classes):
+                table.clear()  # type: ignore[attr-defined]
 
     def parsed(self, path: str, source: str) -> Optional[cst.Module]:
         """A tree already parsed in this run for this exact text (imported before being linted)."""
-        found = self._trees.get(Path(path).resolve()) if not path.startswith("<") else None
-        return found[0] if found is not None and found[1] == source else None
+        resolved = Path(path).resolve() if not path.startswith("<") else None
+        if resolved is None or self._sources.get(resolved) != source:
+            return None
+        return self._trees.get(resolved)
 
     def remember(self, path: str, tree: cst.Module, source: str) -> None:
         """Keep a linted file's tree: a later file of the run may import it."""
         if not path.startswith("<"):
-            if len(self._trees) >= MAX_CACHED_ANALYSES:
-                self._trees.clear()
-                self._analyses.clear()
+            self._make_room()
             resolved = Path(path).resolve()
-            self._trees[resolved] = (tree, source)
+            self._forget(resolved)
+            self._sources[resolved], self._trees[resolved] = source, tree
             self._stamps[resolved] = _stamp(resolved)
 
     def dependencies_of(self, importer: str) -> set[str]:
@@ -1759,24 +1787,36 @@ class ProjectIndex:
                     return candidate
         return None
 
-    def _tree(self, importer: str, module: str) -> Optional[tuple[Path, cst.Module, str]]:
-        """The parsed imported file, within this importer's budget of MAX_IMPORTED_FILES."""
+    def _source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
+        """The imported file's text, within this importer's budget of MAX_IMPORTED_FILES."""
         path = self._locate(importer, module)
         if path is None:
             return None
         path = path.resolve()
-        if path in self._trees and self._stamps.get(path) != _stamp(path):
+        if path in self._sources and self._stamps.get(path) != _stamp(path):
             self._forget(path)  # edited since it was read (a long-lived editor or flake8 process)
-        if path not in self._trees:
+        if path not in self._sources:
             pulled = self._pulled.setdefault(importer, set())
             if path not in pulled and len(pulled) >= MAX_IMPORTED_FILES:
                 return None
             pulled.add(path)
+            self._make_room()
             self._stamps[path] = _stamp(path)
-            self._trees[path] = self._read(path)
+            self._sources[path] = self._read(path)
         self._dependencies.setdefault(importer, set()).add(str(path))
-        read = self._trees[path]
-        return (path, read[0], read[1]) if read is not None else None
+        source = self._sources[path]
+        return (path, source) if source is not None else None
+
+    def _tree(self, importer: str, module: str) -> Optional[tuple[Path, cst.Module, str]]:
+        found = self._source(importer, module)
+        if found is None:
+            return None
+        path, source = found
+        if path not in self._trees:
+            tree = parse_module(source)
+            self._trees[path] = None if isinstance(tree, ParseFailure) else tree
+        tree = self._trees[path]
+        return (path, tree, source) if tree is not None else None
 
     def analysis(self, importer: str, module: str) -> Optional[FileAnalysis]:
         """The analysis of an imported project file; its own imports are not followed, so a
@@ -1786,9 +1826,6 @@ class ProjectIndex:
             return None
         path, tree, source = found
         if path not in self._analyses:
-            if len(self._analyses) >= MAX_CACHED_ANALYSES:
-                self._analyses.clear()  # memory stays flat over a large run
-                self._trees.clear()
             self._analyses[path] = None  # guards import cycles
             self._analyses[path] = FileAnalysis(tree, str(path), source=source, options=self.options, project=None, judge_uncalled=False)
         return self._analyses[path]
@@ -1802,14 +1839,23 @@ class ProjectIndex:
 
     def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
         """Whether an imported class subclasses nn.Module: only its definitions are read."""
-        found = self._tree(importer, module)
+        found = self._source(importer, module)
         if found is None:
             return False
-        path, tree, _ = found
-        if path not in self._definitions:
-            self._definitions[path] = collect_definitions(tree, collect_imports(tree))[1]
-        cls = self._definitions[path].get(qualified.split(".")[-1])
-        return bool(cls and cls.is_module)
+        path, source = found
+        if path not in self._module_classes:
+            tree = self._trees.get(path)
+            if tree is not None:
+                self._module_classes[path] = {name: c.is_module for name, c in collect_definitions(tree, collect_imports(tree))[1].items()}
+            else:
+                self._module_classes[path] = module_classes_of_text(source)
+        classes = self._module_classes[path]
+        if classes is None:  # newer syntax than this Python reads: LibCST's parse decides
+            parsed = self._tree(importer, module)
+            classes = self._module_classes[path] = (
+                {name: c.is_module for name, c in collect_definitions(parsed[1], collect_imports(parsed[1]))[1].items()} if parsed else {}
+            )
+        return classes.get(qualified.split(".")[-1], False)
 
 
 def _stamp(path: Path) -> Optional[tuple[int, int]]:

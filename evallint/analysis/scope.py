@@ -3,6 +3,7 @@ and which names hold modules by evidence (`x.eval()`, `x.parameters()`, a module
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -100,9 +101,7 @@ def collect_definitions(module: cst.Module, imports: ImportTable) -> tuple[dict[
     def visit_class(node: cst.ClassDef, prefix: str) -> None:
         bases = tuple(imports.qualify(arg.value) or "" for arg in node.bases)
         info = ClassInfo(f"{prefix}{node.name.value}", node, bases)
-        info.is_module = any(b in MODULE_BASES or b.endswith("nn.Module") or b in classes and classes[b].is_module for b in bases)
-        info.self_managed = any(b in SELF_MANAGED_BASES or b.split(".")[-1] in SELF_MANAGED_BASES or (b in classes and classes[b].self_managed) for b in bases)
-        info.is_module = info.is_module or info.self_managed and any("Lightning" in b for b in bases)
+        info.is_module, info.self_managed = class_kind(bases, {name: (c.is_module, c.self_managed) for name, c in classes.items()})
         classes[info.name] = info
         for statement in _block(node.body):
             if isinstance(statement, cst.FunctionDef):
@@ -117,6 +116,62 @@ def collect_definitions(module: cst.Module, imports: ImportTable) -> tuple[dict[
             elif isinstance(node, cst.ClassDef):
                 visit_class(node, "")
     return functions, classes
+
+
+def class_kind(bases: tuple[str, ...], known: dict[str, tuple[bool, bool]]) -> tuple[bool, bool]:
+    """(is an nn.Module, sets its own mode: Lightning & co.) for a class with these qualified
+    bases; `known` holds the same pair for the file's classes defined before it."""
+    is_module = any(b in MODULE_BASES or b.endswith("nn.Module") or b in known and known[b][0] for b in bases)
+    self_managed = any(b in SELF_MANAGED_BASES or b.split(".")[-1] in SELF_MANAGED_BASES or (b in known and known[b][1]) for b in bases)
+    return is_module or self_managed and any("Lightning" in b for b in bases), self_managed
+
+
+def module_classes_of_text(source: str) -> Optional[dict[str, bool]]:
+    """Class name -> whether it subclasses nn.Module, read with CPython's parser (a tenth of
+    LibCST's cost): all an importer asks of most imported files. None if CPython cannot parse
+    it. Same rules and scopes as `collect_definitions`."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    imports = ImportTable()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                imports.bind_import(alias.name, alias.asname)
+        elif isinstance(node, ast.ImportFrom) and not any(alias.name == "*" for alias in node.names):
+            for alias in node.names:
+                imports.bind_from(node.module or "", node.level, alias.name, alias.asname)
+    known: dict[str, tuple[bool, bool]] = {}
+
+    def visit_class(node: ast.ClassDef, prefix: str) -> None:
+        bases = tuple(_qualified(base, imports) for base in node.bases)
+        name = f"{prefix}{node.name}"
+        known[name] = class_kind(bases, known)
+        for inner in node.body:
+            if isinstance(inner, ast.ClassDef):
+                visit_class(inner, f"{name}.")
+
+    def visit_top(statements: list[ast.stmt]) -> None:
+        for statement in statements:
+            if isinstance(statement, ast.ClassDef):
+                visit_class(statement, "")
+            elif isinstance(statement, (ast.If, ast.Try)):
+                visit_top(statement.body)  # as `_compound_top_level`: the guarded body only
+
+    visit_top(tree.body)
+    return {name: kind[0] for name, kind in known.items()}
+
+
+def _qualified(expr: ast.expr, imports: ImportTable) -> str:
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return ""
+    parts.append(expr.id)
+    return imports.qualify_name(".".join(reversed(parts)))
 
 
 def _block(suite: cst.BaseSuite) -> list[cst.CSTNode]:

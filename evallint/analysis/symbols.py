@@ -39,28 +39,37 @@ class ImportTable:
     def add(self, statement: cst.Import | cst.ImportFrom) -> None:
         if isinstance(statement, cst.Import):
             for alias in statement.names:
-                full = _import_alias_name(alias.name)
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    self._names[alias.asname.name.value] = full
-                else:
-                    head = full.split(".")[0]
-                    self._names[head] = head
+                asname = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else None
+                self.bind_import(_import_alias_name(alias.name), asname)
             return
         if isinstance(statement.names, cst.ImportStar):
             return
         module = _import_alias_name(statement.module) if statement.module is not None else ""
-        dots = "." * len(statement.relative)
         for alias in statement.names:
-            name = _import_alias_name(alias.name)
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
-            self._names[local] = f"{module}.{name}" if module else name
-            self.modules_from[local] = dots + module
+            asname = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else None
+            self.bind_from(module, len(statement.relative), _import_alias_name(alias.name), asname)
+
+    def bind_import(self, full: str, asname: Optional[str]) -> None:
+        """`import full` or `import full as asname`."""
+        if asname is not None:
+            self._names[asname] = full
+        else:
+            head = full.split(".")[0]
+            self._names[head] = head
+
+    def bind_from(self, module: str, dots: int, name: str, asname: Optional[str]) -> None:
+        """`from [dots]module import name [as asname]`."""
+        local = asname or name
+        self._names[local] = f"{module}.{name}" if module else name
+        self.modules_from[local] = "." * dots + module
 
     def qualify(self, node: cst.BaseExpression) -> Optional[str]:
         """The dotted name with its head replaced by what it was imported as."""
         name = dotted_name(node)
-        if name is None:
-            return None
+        return self.qualify_name(name) if name is not None else None
+
+    def qualify_name(self, name: str) -> str:
+        """`qualify` for a dotted name already read from some syntax tree."""
         head, _, rest = name.partition(".")
         target = self._names.get(head)
         if target is None:

@@ -55,7 +55,7 @@ def new_project(options: Optional[AnalysisOptions] = None) -> ProjectIndex:
     from evallint.analysis.interpreter import ProjectIndex
     from evallint.analysis.options import AnalysisOptions
 
-    return ProjectIndex(_parse_file, options or AnalysisOptions())
+    return ProjectIndex(_read_project_file, options or AnalysisOptions())
 
 
 _PROCESS_PROJECTS: dict[AnalysisOptions, ProjectIndex] = {}
@@ -72,19 +72,14 @@ def process_project(config: Config) -> ProjectIndex:
     return project
 
 
-def _parse_file(path: Path):
-    """An imported project file's tree and text; None when unreadable, unparsable or
-    without any torch-related text (its functions cannot matter)."""
-    from evallint.source.parse import ParseFailure, parse_module
-
+def _read_project_file(path: Path) -> Optional[str]:
+    """An imported project file's text; None when unreadable, undecodable or without any
+    torch-related text (its functions cannot matter)."""
     try:
         source = decode_source(path.read_bytes())
-        if not may_have_findings(source):
-            return None
-        tree = parse_module(source)
     except Exception:  # an imported file must never fail the file that imports it
         return None
-    return None if isinstance(tree, ParseFailure) else (tree, source)
+    return source if may_have_findings(source) else None
 
 
 def analysis_options(config: Config) -> AnalysisOptions:

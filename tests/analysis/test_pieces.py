@@ -4,8 +4,10 @@ evaluation order, and function summaries. A wrong finding is traced to one of th
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import libcst as cst
+import pytest
 
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.interpreter import FileAnalysis
@@ -159,3 +161,74 @@ def test_epoch_loop_fixpoint_carries_eval_into_the_next_epoch() -> None:
     """)
     (step,) = analysis.facts.training_steps
     assert {f.mode for f in step.eval_facts} == {Mode.EVAL}
+
+
+# module classes read with CPython's parser (imported files) ------------------------------
+
+
+def _module_classes_by_libcst(source: str) -> dict[str, bool]:
+    from evallint.analysis.scope import collect_definitions
+    from evallint.analysis.symbols import collect_imports
+
+    tree = cst.parse_module(source)
+    return {name: info.is_module for name, info in collect_definitions(tree, collect_imports(tree))[1].items()}
+
+
+MODULE_CLASSES = '''\
+import torch.nn as nn
+from torch import nn as tnn
+import torch
+from pytorch_lightning import LightningModule
+from . import blocks
+from .layers import Block as B
+
+
+class Plain:
+    pass
+
+
+class Net(nn.Module):
+    class Head(tnn.Module):
+        pass
+
+
+class Deeper(Net):
+    pass
+
+
+class Lit(LightningModule):
+    pass
+
+
+class Wrapped(torch.nn.Module, metaclass=type):
+    pass
+
+
+class Local(B):
+    pass
+
+
+if torch.cuda.is_available():
+    class Guarded(nn.Module):
+        pass
+else:
+    class Unguarded(nn.Module):
+        pass
+'''
+
+
+def test_module_classes_of_text_agrees_with_the_libcst_definitions() -> None:
+    from evallint.analysis.scope import module_classes_of_text
+
+    found = module_classes_of_text(MODULE_CLASSES)
+    assert found == _module_classes_by_libcst(MODULE_CLASSES)
+    assert found is not None and found["Net"] and found["Net.Head"] and found["Deeper"] and found["Lit"]
+    assert found["Wrapped"] and found["Guarded"] and not found["Plain"] and not found["Local"]
+
+
+@pytest.mark.parametrize("fixture", sorted((Path(__file__).parents[1] / "fixtures").rglob("*.py")), ids=lambda p: p.name)
+def test_module_classes_of_text_agrees_on_every_fixture(fixture: Path) -> None:
+    from evallint.analysis.scope import module_classes_of_text
+
+    source = fixture.read_text(encoding="utf-8")
+    assert module_classes_of_text(source) == _module_classes_by_libcst(source)
