@@ -49,6 +49,7 @@ from evallint.analysis.scope import (
     ClassInfo,
     FunctionInfo,
     collect_definitions,
+    frozen_modules,
     looks_like_module_name,
     module_classes_of_text,
     module_evidence,
@@ -192,6 +193,8 @@ class FileAnalysis:
         self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
         self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
         self._module_keys: set[str] = set()
+        self.frozen_globals: frozenset[str] = frozenset()
+        """Module-level names whose parameters are all frozen at the top level of the file."""
         self._analyse(judge_uncalled)
 
     # -- positions (lazy: only files with findings pay for them) ---------------------------
@@ -201,6 +204,7 @@ class FileAnalysis:
     # -- driver ------------------------------------------------------------------------------
     def _analyse(self, judge_uncalled: bool) -> None:
         self._module_keys = self._module_level_keys()
+        self.frozen_globals = frozen_modules(statement for statement in self.module.body if not isinstance(statement, (cst.FunctionDef, cst.ClassDef)))
         for info in self.all_functions():
             self.summary_for(info)
         top = _Interpreter(self, None)
@@ -531,7 +535,9 @@ class _Interpreter(Observations):
         self.observations: dict[cst.Call, _Observation] = {}
         self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
         self.grad_forwards: dict[int, set[str]] = {}
-        self.frozen: set[str] = set()
+        self.frozen: set[str] = set(frozen_modules(self.body))
+        """Modules whose parameters this scope freezes: their forwards build no graph."""
+        self.scope_locals = frozenset(info.params + info.keyword_only) | self._assigned_names() if info is not None else frozenset()
         self.opaque_switch: Optional[frozenset] = None
         self.opaque_variables: set[str] = set()
         """Names bound to `getattr(obj, name)`: one of several modules, not one we can name."""
@@ -905,7 +911,10 @@ class _Interpreter(Observations):
         entry = normalize(states)
         head = entry
         exits: States = ()
-        for _ in range(MAX_LOOP_ITERATIONS):
+        unrolled = self._over_listed_modules(node, entry)
+        if unrolled is not None:  # `for net in (netG, netD): net.eval()`: each in turn
+            head, exits = unrolled
+        for _ in range(MAX_LOOP_ITERATIONS if unrolled is None else 0):
             current = head
             if isinstance(node, cst.For):
                 current = tuple(self._bind_target(node.target, s) for s in current)
@@ -932,6 +941,31 @@ class _Interpreter(Observations):
         return flow
 
     _loop_returns: States = ()
+
+    def _over_listed_modules(self, node: cst.For | cst.While, entry: States) -> Optional[tuple[States, States]]:
+        """A loop over a literal tuple/list of modules runs its body once per module, the
+        target naming that module: (states after the last, states that broke out). None
+        for any other loop, which is run to a fixpoint instead."""
+        if not isinstance(node, cst.For) or type(node.target) is not cst.Name or not entry:
+            return None
+        if type(node.iter) not in (cst.Tuple, cst.List) or not 0 < len(node.iter.elements) <= MAX_LOOP_ITERATIONS:  # type: ignore[attr-defined]
+            return None
+        items = [element.value for element in node.iter.elements]  # type: ignore[attr-defined]
+        if any(type(element) is cst.StarredElement for element in node.iter.elements):  # type: ignore[attr-defined]
+            return None
+        if any(self.resolve(item, state) is None for item in items for state in entry):
+            return None
+        name = node.target.value
+        current, exits = entry, ()
+        for item in items:
+            bound = tuple(state.forgetting(name).with_alias(name, self.resolve(item, state)) for state in current)
+            body_flow = self.suite(node.body, bound)
+            exits = normalize(exits + body_flow.breaks)
+            self.return_passthrough(body_flow)
+            current = normalize(body_flow.normal + body_flow.continues)
+            if not current:
+                break
+        return current, exits
 
     def _observe_loop(self, node: cst.CSTNode, region: Region, evidence, eval_data: bool) -> None:
         """EVL007: an unconditional training step in a loop over evaluation data;
@@ -1469,7 +1503,8 @@ class _Interpreter(Observations):
     # -- events ----------------------------------------------------------------------------------
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
         method = call.func.attr.value if isinstance(call.func, cst.Attribute) and self.resolve(call.func, states[0]) is None else None
-        affects_grad = method not in NO_GRAD_METHODS
+        frozen = key in self.frozen or key in self.file.frozen_globals and key not in self.scope_locals
+        affects_grad = method not in NO_GRAD_METHODS and not frozen  # frozen parameters: no graph to keep
         mode_matters = self._key_id(key) not in self.file.mode_independent
         for state in states:
             grad = state.grad
@@ -1749,13 +1784,15 @@ class ProjectIndex:
             return None
         return self._trees.get(resolved)
 
-    def remember(self, path: str, tree: cst.Module, source: str) -> None:
-        """Keep a linted file's tree: a later file of the run may import it."""
+    def remember(self, path: str, source: str) -> None:
+        """Keep a linted file's text (a later file of the run may import it), not its tree:
+        few importers need one, and dozens of kept trees would make every garbage
+        collection in the process (flake8's own work included) walk millions of nodes."""
         if not path.startswith("<"):
             self._make_room()
             resolved = Path(path).resolve()
             self._forget(resolved)
-            self._sources[resolved], self._trees[resolved] = source, tree
+            self._sources[resolved] = source
             self._stamps[resolved] = _stamp(resolved)
 
     def dependencies_of(self, importer: str) -> set[str]:

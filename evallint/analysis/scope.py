@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Optional
 
 import libcst as cst
 
@@ -230,6 +230,62 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
         _SCOPE_CACHE.clear()
     _SCOPE_CACHE[id(body)] = (body, result)
     return result
+
+
+def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
+    """Dotted names whose parameters these statements freeze, by either idiom:
+    `x.requires_grad_(False)`, or `for p in x.parameters(): p.requires_grad = False`. A
+    module with a part unfrozen again (`x.fc.requires_grad_(True)`, `x[2].requires_grad_()`)
+    or replaced (`x.fc = nn.Linear(...)`: new parameters train) is not frozen."""
+    switched: dict[str, set[bool]] = {}
+    replaced: set[str] = set()
+    for statement in statements:
+        for node in iter_nodes(statement):
+            node_type = type(node)
+            if node_type is cst.Call and _requires_grad_flag(node, None) is not None:
+                switched.setdefault(_root_name(node.func.value), set()).add(_requires_grad_flag(node, None))  # type: ignore[arg-type, attr-defined]
+            elif node_type is cst.Assign:
+                replaced.update(_root_name(target.target) for target in node.targets if type(target.target) is not cst.Name)  # type: ignore[attr-defined]
+            elif node_type is cst.For and type(node.iter) is cst.Call and type(node.iter.func) is cst.Attribute:  # type: ignore[attr-defined]
+                method = node.iter.func  # type: ignore[attr-defined]
+                parameter = node.target.elements[-1].value if type(node.target) is cst.Tuple and node.target.elements else node.target  # type: ignore[attr-defined]
+                if method.attr.value in ("parameters", "named_parameters") and type(parameter) is cst.Name:
+                    for inner in iter_nodes(node.body):  # type: ignore[attr-defined]
+                        flag = _requires_grad_flag(inner, parameter.value)
+                        if flag is not None:
+                            switched.setdefault(_root_name(method.value), set()).add(flag)
+    thawed = [name for name, flags in switched.items() if True in flags] + list(replaced)
+    return frozenset(
+        name for name, flags in switched.items()
+        if flags == {False} and name and not any(other == name or other.startswith(name + ".") or name.startswith(other + ".") for other in thawed)
+    )
+
+
+def _root_name(expr: cst.BaseExpression) -> str:
+    """The dotted name an expression starts from: `model.fc` for `model.fc[0].weight`."""
+    while type(expr) in (cst.Subscript, cst.Call):
+        expr = expr.value if type(expr) is cst.Subscript else expr.func  # type: ignore[attr-defined]
+    name = dotted_name(expr)
+    if name is not None:
+        return name
+    return _root_name(expr.value) if type(expr) is cst.Attribute else ""  # type: ignore[attr-defined]
+
+
+def _requires_grad_flag(node: cst.CSTNode, parameter: Optional[str]) -> Optional[bool]:
+    """The constant that `x.requires_grad_(flag)` (for `parameter` None: any `x`) or
+    `parameter.requires_grad = flag` sets, else None."""
+    if type(node) is cst.Assign and parameter is not None and type(node.value) is cst.Name and node.value.value in ("True", "False"):  # type: ignore[attr-defined]
+        if any(dotted_name(target.target) == f"{parameter}.requires_grad" for target in node.targets):  # type: ignore[attr-defined]
+            return node.value.value == "True"  # type: ignore[attr-defined]
+        return None
+    if type(node) is not cst.Call or type(node.func) is not cst.Attribute or node.func.attr.value != "requires_grad_":  # type: ignore[attr-defined]
+        return None
+    if parameter is not None and dotted_name(node.func.value) != parameter:  # type: ignore[attr-defined]
+        return None
+    if not node.args:  # type: ignore[attr-defined]
+        return True
+    value = node.args[0].value  # type: ignore[attr-defined]
+    return value.value == "True" if type(value) is cst.Name and value.value in ("True", "False") else None
 
 
 def module_evidence(body: cst.CSTNode) -> frozenset[str]:

@@ -114,7 +114,7 @@ def analyse_source(
         if isinstance(parsed, ParseFailure):
             return parsed
         if project is not None:
-            project.remember(path, parsed.module, source)
+            project.remember(path, source)
         return FileAnalysis(
             parsed.module, path, source=source, options=options or AnalysisOptions(), project=project, positions=parsed.positions,
         )
@@ -124,7 +124,7 @@ def analyse_source(
         if isinstance(tree, ParseFailure):
             return tree
         if project is not None:
-            project.remember(path, tree, source)
+            project.remember(path, source)
     return FileAnalysis(tree, path, source=source, options=options or AnalysisOptions(), project=project, record_flow=record_flow)
 
 
