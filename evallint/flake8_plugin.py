@@ -20,12 +20,14 @@ Result = Tuple[int, int, str, Type["Checker"]]
 
 
 class Checker:
-    """The `EVL` flake8 extension. It asks for `tree` only so flake8 runs it once per file."""
+    """The `EVL` flake8 extension. It asks for `tree` so flake8 runs it once per file, and
+    hands it to the parser's nesting check, which would otherwise build it again."""
 
     name = "evallint"
     version = __version__
 
     def __init__(self, tree: ast.AST, lines: list[str], filename: str) -> None:
+        self._tree = tree if isinstance(tree, ast.Module) else None
         self._lines = lines
         self._filename = filename
 
@@ -38,7 +40,8 @@ class Checker:
             return
         source = "".join(self._lines)
         project = process_project(config)  # files imported by many linted files are parsed once
-        for d in lint_source(source, self._filename, config=config, apply_suppressions=False, project=project):
+        found = lint_source(source, self._filename, config=config, apply_suppressions=False, project=project, python_tree=self._tree)
+        for d in found:
             yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)
 
 

@@ -195,6 +195,8 @@ class FileAnalysis:
         self._module_keys: set[str] = set()
         self.frozen_globals: frozenset[str] = frozenset()
         """Module-level names whose parameters are all frozen at the top level of the file."""
+        self.mentions_requires_grad = not source or "requires_grad" in source
+        """Only then can a scope freeze a module (the scan for it is skipped otherwise)."""
         self._analyse(judge_uncalled)
 
     # -- positions (lazy: only files with findings pay for them) ---------------------------
@@ -204,7 +206,8 @@ class FileAnalysis:
     # -- driver ------------------------------------------------------------------------------
     def _analyse(self, judge_uncalled: bool) -> None:
         self._module_keys = self._module_level_keys()
-        self.frozen_globals = frozen_modules(statement for statement in self.module.body if not isinstance(statement, (cst.FunctionDef, cst.ClassDef)))
+        if self.mentions_requires_grad:
+            self.frozen_globals = frozen_modules(s for s in self.module.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef)))
         for info in self.all_functions():
             self.summary_for(info)
         top = _Interpreter(self, None)
@@ -535,7 +538,7 @@ class _Interpreter(Observations):
         self.observations: dict[cst.Call, _Observation] = {}
         self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
         self.grad_forwards: dict[int, set[str]] = {}
-        self.frozen: set[str] = set(frozen_modules(self.body))
+        self.frozen: set[str] = set(frozen_modules(self.body)) if file.mentions_requires_grad else set()
         """Modules whose parameters this scope freezes: their forwards build no graph."""
         self.scope_locals = frozenset(info.params + info.keyword_only) | self._assigned_names() if info is not None else frozenset()
         self.opaque_switch: Optional[frozenset] = None
@@ -1543,7 +1546,7 @@ class _Interpreter(Observations):
         from_entry = False
         for state in states:
             facts = state.mode_of(key) or frozenset()
-            eval_facts |= frozenset(f for f in facts if f.mode is Mode.EVAL and f.origin in (Origin.SWITCHED, Origin.CALLED))
+            eval_facts |= frozenset(f for f in facts if f.mode is Mode.EVAL and _left_in_eval(f, facts))
             from_entry = from_entry or any(f.mode is Mode.ENTRY for f in facts)
         region_id = id(region.node) if region else 0
         entry = self.training.get((region_id, key))
@@ -1893,6 +1896,15 @@ class ProjectIndex:
                 {name: c.is_module for name, c in collect_definitions(parsed[1], collect_imports(parsed[1]))[1].items()} if parsed else {}
             )
         return classes.get(qualified.split(".")[-1], False)
+
+
+def _left_in_eval(fact: ModeFact, facts: frozenset) -> bool:
+    """An eval-mode fact that training must not inherit: an `eval()` call, a call that
+    leaves the module in eval mode, or `from_pretrained()` (which calls `eval()`); not an
+    unknown loader's "either mode", which comes with a train-mode fact from the same site."""
+    if fact.origin in (Origin.SWITCHED, Origin.CALLED):
+        return True
+    return fact.origin is Origin.LOADED and not any(other.mode is Mode.TRAIN and other.site is fact.site for other in facts)
 
 
 def _stamp(path: Path) -> Optional[tuple[int, int]]:

@@ -22,6 +22,8 @@ from evallint.source.text import DecodeError, decode_source
 
 if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is analysed,
     # so a run answered entirely from the cache never pays for importing it
+    import ast
+
     from evallint.analysis.interpreter import FileAnalysis, ProjectIndex
     from evallint.analysis.options import AnalysisOptions
     from evallint.source.incremental import IncrementalParser
@@ -37,12 +39,12 @@ PARALLEL_THRESHOLD = 8
 
 PREFILTER = re.compile(
     r"torch|\.eval\(|\.train\(|no_grad|inference_mode|grad_enabled|\bnn\.|nn\.Module|from_pretrained|backward\(|timm|lightning"
-    r"|state_dict|[Mm]odel\(|Net\("
+    r"|(?<!\w)(?:load_)?state_dict|(?<!\w)(?:model|net|Net)\("
 )
 """Text at least one piece of which every file with a finding contains. A file with none is
-not parsed: on a typical repository this skips ~90% of the parse work. The last three catch
+not parsed: on a typical repository this skips ~90% of the parse work. The last line catches
 an evaluation script that mentions no torch at all because its model comes from a project
-module (`model = Net(); ... model(x)`)."""
+module (`model = Net(); model.load_state_dict(...); model(x)`)."""
 
 
 def may_have_findings(source: str) -> bool:
@@ -103,9 +105,11 @@ def analyse_source(
     record_flow: bool = False,
     options: Optional[AnalysisOptions] = None,
     parser: Optional[IncrementalParser] = None,
+    python_tree: Optional[ast.Module] = None,
 ) -> FileAnalysis | ParseFailure:
     """Parse and analyse one file: the facts every rule and `debug --flow` read. An editor
-    passes the document's `parser`, which re-parses only the statements that changed."""
+    passes the document's `parser`, which re-parses only the statements that changed;
+    flake8 passes the CPython tree it already built (`parse_module`'s nesting check)."""
     from evallint.analysis.interpreter import FileAnalysis
     from evallint.analysis.options import AnalysisOptions
     from evallint.source.parse import ParseFailure, parse_module
@@ -123,7 +127,7 @@ def analyse_source(
         )
     tree = project.parsed(path, source) if project is not None else None
     if tree is None:
-        tree = parse_module(source)
+        tree = parse_module(source, python_tree)
         if isinstance(tree, ParseFailure):
             return tree
         if project is not None:
@@ -140,10 +144,12 @@ def lint_source(
     project: Optional[ProjectIndex] = None,
     fixes: bool = False,
     parser: Optional[IncrementalParser] = None,
+    python_tree: Optional[ast.Module] = None,
 ) -> list[Diagnostic]:
     """Lint one file's text. `path` names it in findings and locates project imports.
     With `fixes`, findings with a certain fix carry it (`Diagnostic.fix`); `parser` is an
-    editor's per-document incremental parser (not with `fixes`: fixes need a full parse)."""
+    editor's per-document incremental parser (not with `fixes`: fixes need a full parse);
+    `python_tree` is CPython's tree of `source`, when the caller has one (flake8)."""
     config = config or Config()
     if not may_have_findings(source):
         return []
@@ -153,7 +159,7 @@ def lint_source(
     if project is None and not path.startswith("<"):
         project = new_project(options)
     with collector_paused():
-        found = _analyse_and_check(source, path, config, options, project, fixes, parser)
+        found = _analyse_and_check(source, path, config, options, project, fixes, parser, python_tree)
     found = [d for d in found if d.code != PARSE_ERROR_CODE or config.is_enabled(d.code, path)]
     if apply_suppressions and found:
         table = suppressions(source)
@@ -163,13 +169,16 @@ def lint_source(
 
 def _analyse_and_check(
     source: str, path: str, config: Config, options: AnalysisOptions, project: Optional[ProjectIndex], fixes: bool,
-    parser: Optional[IncrementalParser],
+    parser: Optional[IncrementalParser], python_tree: Optional[ast.Module],
 ) -> list[Diagnostic]:
+    """The rules' findings on one parsed file, or the one EVL999 saying why there are none."""
     from evallint.rules import RULES
     from evallint.source.parse import ParseFailure
 
     try:
-        analysis = analyse_source(source, path, project=project, options=options, parser=None if fixes else parser)
+        analysis = analyse_source(
+            source, path, project=project, options=options, parser=None if fixes else parser, python_tree=python_tree,
+        )
         if isinstance(analysis, ParseFailure):
             found = [_error(path, analysis.line, analysis.column, f"cannot parse: {analysis.reason}")]
         else:

@@ -11,7 +11,7 @@ from typing import Callable, ClassVar, Optional
 import libcst as cst
 
 from evallint.analysis.facts import EvalForward, ModuleFacts, Place
-from evallint.analysis.lattice import ModeFact, Origin
+from evallint.analysis.lattice import Mode, ModeFact, Origin
 from evallint.diagnostics import Diagnostic, Fix, Related
 
 DOC_SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use instead", "## Known problems", "## Fix safety")
@@ -81,7 +81,8 @@ def related_for_mode(facts: ModuleFacts, fact: ModeFact, what: str) -> Related |
     place = Place(fact.site, facts.unit)
     reason = {
         Origin.CONSTRUCTED: f"{what} is created here, in training mode",
-        Origin.LOADED: f"{what} is loaded here; its mode is whatever was saved",
+        Origin.LOADED: f"{what} is loaded here, in eval mode (`from_pretrained()` calls `eval()`)" if fact.mode is Mode.EVAL
+        else f"{what} is loaded here; its mode is whatever was saved",
         Origin.SWITCHED: f"mode of {what} set here",
         Origin.CALLED: f"this call leaves {what} in that mode",
     }.get(fact.origin, "mode set here")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Optional
 
 from evallint.analysis.facts import ModuleFacts
+from evallint.analysis.lattice import Origin
 import libcst as cst
 
 from evallint.diagnostics import Diagnostic, Fix
@@ -18,8 +19,9 @@ class TrainingInEvalMode(Rule):
     ## What it does
     Finds a training step (`loss.backward()` / `optimizer.step()` on a loss computed from the
     module, or a call to a function that trains it) that runs while the module may still be
-    in eval mode because an `eval()` call, or a call that leaves the module in eval mode
-    (`validate(model)`), came before it on some path with no `train()` in between.
+    in eval mode because an `eval()` call, a call that leaves the module in eval mode
+    (`validate(model)`), or `from_pretrained()` (Hugging Face models load in eval mode) came
+    before it on some path with no `train()` in between.
 
     ## Why is this bad?
     The classic case is an epoch loop that calls `model.train()` once before the loop and
@@ -50,9 +52,10 @@ class TrainingInEvalMode(Rule):
     ## Known problems
     A module deliberately kept in eval mode while other modules train (a target network, a
     frozen teacher, a feature extractor with `requires_grad_(False)`) is recognised when it
-    is frozen, forwarded under `no_grad`, detached, or not given to the optimizer. A module
-    loaded with `from_pretrained()` is in eval mode too, but evallint reports only an
-    explicit evaluation before training.
+    is frozen, forwarded under `no_grad`, detached, or not given to the optimizer. A model
+    loaded with `from_pretrained()` and trained by a library (`Trainer`, a helper from an
+    installed package) is not reported: the library calls `train()` itself. Modules loaded
+    with `torch.load()` or an unknown factory have an unknown mode and are not reported.
 
     ## Fix safety
     Inserting `model.train()` at the top of the epoch loop is safe; it is what the first
@@ -104,8 +107,10 @@ class TrainingInEvalMode(Rule):
                 continue
             seen.add(dedupe)
             module = receiver_text(step.subject)
+            loaded = all(f.origin is Origin.LOADED for f in step.eval_facts)
+            cause = "from `from_pretrained()`, which loads it in eval mode" if loaded else "from an earlier evaluation"
             message = (
-                f"`{module}` is trained here while it may still be in eval mode from an earlier evaluation: "
+                f"`{module}` is trained here while it may still be in eval mode {cause}: "
                 f"Dropout is off and BatchNorm statistics are frozen for this training; call `{module}.train()` before training"
             )
             related = mode_related(facts, step.eval_facts, f"`{module}`")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Union
+from typing import Optional, Union
 
 import libcst as cst
 
@@ -35,12 +35,13 @@ DEEP_STATEMENT_CHARS = 10_000
 """Only statements this long can nest deep enough to matter; only they are measured."""
 
 
-def parse_module(source: str) -> cst.Module | ParseFailure:
+def parse_module(source: str, python_tree: Optional[ast.Module] = None) -> cst.Module | ParseFailure:
     """Parse once, on a thread with a large stack (a thread costs microseconds; a segfault
     costs the whole run). Sources that could nest pathologically deep are first measured
-    with CPython's parser, which is ten times cheaper than LibCST's."""
+    with CPython's parser, which is ten times cheaper than LibCST's; a caller that already
+    holds CPython's tree of this source (flake8) passes it as `python_tree`."""
     if may_nest_deeply(source):
-        depth = _deepest_big_statement(source)
+        depth = _deepest_big_statement(source, python_tree)
         if depth is not None and depth[0] > MAX_NESTING:
             return ParseFailure(f"nesting too deep to analyse (over {MAX_NESTING} levels)", depth[1])
     return parse_pieces([source])[0]
@@ -69,13 +70,13 @@ def may_nest_deeply(source: str) -> bool:
     )
 
 
-def _deepest_big_statement(source: str) -> tuple[int, int] | None:
+def _deepest_big_statement(source: str, tree: Optional[ast.Module] = None) -> tuple[int, int] | None:
     """(depth, line) of the most deeply nested statement spanning more than
     BIG_STATEMENT_CHARS, or None when there is none (the common case: no walk at all)."""
     if len(source) < BIG_STATEMENT_CHARS:
         return None
     try:
-        tree = ast.parse(source)
+        tree = tree if isinstance(tree, ast.Module) else ast.parse(source)
     except SyntaxError as error:
         if "too many" in str(error.msg):  # "too many nested parentheses"
             return (MAX_NESTING + 1, error.lineno or 1)
