@@ -193,6 +193,10 @@ class FileAnalysis:
         self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
         self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
         self._module_keys: set[str] = set()
+        self.deliberate_switches: set[int] = set()
+        """`eval()` calls in scopes that evaluate nothing: a deliberate freeze (BatchNorm
+        statistics of a frozen backbone during a linear probe), not an evaluation that
+        training must switch back from."""
         self.frozen_globals: frozenset[str] = frozenset()
         """Module-level names whose parameters are all frozen at the top level of the file."""
         self.mentions_requires_grad = not source or "requires_grad" in source
@@ -212,11 +216,26 @@ class FileAnalysis:
             self.summary_for(info)
         top = _Interpreter(self, None)
         top.run()
+        self._drop_deliberate_switches()
         if judge_uncalled:
             for info in self.all_functions():
                 summary = self.summaries.get(info.qualname)
                 if summary is not None and self.call_counts.get(info.qualname, 0) == 0:
                     self._judge_alone(summary)
+
+    def _drop_deliberate_switches(self) -> None:
+        """EVL003 is about training after an evaluation: eval-mode facts that come only from
+        deliberate switches are not one."""
+        if not self.deliberate_switches:
+            return
+        kept = []
+        for step in self.facts.training_steps:
+            facts = frozenset(
+                f for f in step.eval_facts if not (f.origin is Origin.SWITCHED and id(f.site) in self.deliberate_switches)
+            )
+            if facts:
+                kept.append(replace(step, eval_facts=facts))
+        self.facts.training_steps = kept
 
     def all_functions(self) -> list[FunctionInfo]:
         result: list[FunctionInfo] = []
@@ -535,6 +554,10 @@ class _Interpreter(Observations):
         self.regions: list[Region] = []
         self._observed_loops: set = set()
         self.regions_evaluates = False
+        self.eval_switches: list[cst.Call] = []
+        """`x.eval()` / `x.train(False)` calls interpreted here."""
+        self.evaluates = False
+        """Whether anything here evaluates: an evaluation region, or a forward in one."""
         self.observations: dict[cst.Call, _Observation] = {}
         self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
         self.grad_forwards: dict[int, set[str]] = {}
@@ -660,11 +683,31 @@ class _Interpreter(Observations):
                     self.file.facts.training_on_eval_data.append(TrainingOnEvalData(Place(first_step, self.file.unit), region))
         self.regions.append(region)
         self.regions_evaluates = region.kind is RegionKind.EVAL
+        self.evaluates = self.regions_evaluates
         flow = self.block(self.body, (self.initial_state(),))
         self.regions.pop()
         exit_states = normalize(flow.normal + flow.returns)
         self.finish_accumulations()
+        if self.eval_switches and not self.evaluates and not self._calls_an_evaluation():
+            self.file.deliberate_switches.update(id(call) for call in self.eval_switches)
         self._emit(exit_states)
+
+    def _calls_an_evaluation(self) -> bool:
+        """A call this analysis cannot follow that still reads as an evaluation: named for
+        one (`evaluate(...)`, `trainer.validate()`; not the `eval()` switch itself) or given
+        evaluation data."""
+        from evallint.analysis.walk import iter_nodes
+
+        for statement in self.body:
+            for node in iter_nodes(statement):
+                if type(node) is cst.Call:
+                    name = dotted_name(node.func)  # type: ignore[attr-defined]
+                    last = name.split(".")[-1] if name else ""
+                    if last not in ("eval", "train") and words(last) & (EVAL_FUNCTION_WORDS | self.file.options.eval_words):
+                        return True
+                    if any(mentions_eval_data(arg.value, self.file.options.eval_words) for arg in node.args):  # type: ignore[attr-defined]
+                        return True
+        return False
 
     # -- emitting facts and summaries ----------------------------------------------------------
     def _emit(self, exit_states: States) -> None:
@@ -909,6 +952,7 @@ class _Interpreter(Observations):
         if region.kind is RegionKind.EVAL and not region.has_data_loop:
             region = replace(region, has_data_loop=True)
         self.regions.append(region)
+        self.evaluates = self.evaluates or region.kind is RegionKind.EVAL
         self._observe_loop(node, region, evidence, eval_data)
         self.loop_depth += 1
         entry = normalize(states)
@@ -1420,11 +1464,14 @@ class _Interpreter(Observations):
                 result.append(self._opaque_switch(call, attr, receiver, state))
                 continue
             if attr == "eval":
+                self.eval_switches.append(call)
                 result.append(state.with_mode(key, {ModeFact(Mode.EVAL, Origin.SWITCHED, call)}))
                 continue
             arg = call.args[0].value if call.args else None
             constant = self._mode_argument(call)
             if constant is not None:
+                if constant is Mode.EVAL:
+                    self.eval_switches.append(call)
                 result.append(state.with_mode(key, {ModeFact(constant, Origin.SWITCHED, call)}))
                 continue
             snapshot = state.snapshot(dotted_name(arg) or "") if arg is not None else None
@@ -1515,6 +1562,8 @@ class _Interpreter(Observations):
                 for region in self.regions:
                     self.grad_forwards.setdefault(id(region.node), set()).add(key)
             region = self._evaluating(state)
+            # an evaluation region, or a forward with autograd off (sampling, a quick check)
+            self.evaluates = self.evaluates or region is not None or bool(grad) and all(g.grad is Grad.OFF for g in grad)
             if region is None:
                 region = self.regions[-1] if all(r.kind is RegionKind.NEUTRAL for r in self.regions) else None
                 if region is None:
@@ -1692,6 +1741,7 @@ class _Interpreter(Observations):
         if req.grad_from_entry:
             grad = grad | frozenset(g for g in state.grad if g.grad is Grad.ON and not g.by_flag)
             entry_grad = any(g.grad is Grad.ENTRY for g in state.grad)
+        self.evaluates = self.evaluates or region is not None
         if region is None:
             if self.info is not None and (entry_mode or entry_grad or train or grad) and all(r.kind is RegionKind.NEUTRAL for r in self.regions):
                 self.requirements.append(replace(req, key=key or req.key, mode_from_entry=entry_mode, grad_from_entry=entry_grad, train_facts=train, grad_facts=grad, via=(here,) + req.via))

@@ -52,7 +52,10 @@ class TrainingInEvalMode(Rule):
     ## Known problems
     A module deliberately kept in eval mode while other modules train (a target network, a
     frozen teacher, a feature extractor with `requires_grad_(False)`) is recognised when it
-    is frozen, forwarded under `no_grad`, detached, or not given to the optimizer. A model
+    is frozen, forwarded under `no_grad`, detached, or not given to the optimizer. An `eval()`
+    in a scope that evaluates nothing (no evaluation loop, no forward under `no_grad`, no call
+    named or fed like an evaluation) is taken as deliberate: a linear probe keeping a frozen
+    backbone's BatchNorm statistics fixed. A model
     loaded with `from_pretrained()` and trained by a library (`Trainer`, a helper from an
     installed package) is not reported: the library calls `train()` itself. Modules loaded
     with `torch.load()` or an unknown factory have an unknown mode and are not reported.
@@ -93,6 +96,8 @@ class TrainingInEvalMode(Rule):
                     optimizer.step()
                     optimizer.zero_grad()
                 model.eval()
+                with torch.no_grad():
+                    val_loss = sum(model(x).sum().item() for x in val_loader)
         """, (8,)),
     )
 
