@@ -1935,17 +1935,16 @@ class ProjectIndex:
         path, source = found
         if path not in self._module_classes:
             tree = self._trees.get(path)
-            if tree is not None:
-                self._module_classes[path] = {name: c.is_module for name, c in collect_definitions(tree, collect_imports(tree))[1].items()}
-            else:
-                self._module_classes[path] = module_classes_of_text(source)
+            self._module_classes[path] = _module_classes_of_tree(tree) if tree is not None else module_classes_of_text(source)
         classes = self._module_classes[path]
         if classes is None:  # newer syntax than this Python reads: LibCST's parse decides
             parsed = self._tree(importer, module)
-            classes = self._module_classes[path] = (
-                {name: c.is_module for name, c in collect_definitions(parsed[1], collect_imports(parsed[1]))[1].items()} if parsed else {}
-            )
+            classes = self._module_classes[path] = _module_classes_of_tree(parsed[1]) if parsed else {}
         return classes.get(qualified.split(".")[-1], False)
+
+
+def _module_classes_of_tree(tree: cst.Module) -> dict[str, bool]:
+    return {name: info.is_module for name, info in collect_definitions(tree, collect_imports(tree))[1].items()}
 
 
 def _left_in_eval(fact: ModeFact, facts: frozenset) -> bool:

@@ -277,18 +277,35 @@ def lint_paths(
     without `apply_suppressions`, findings silenced by `# noqa` are kept."""
     paths = list(paths)
     named = {str(p) for p in paths}
-    files = []
+    configs: dict[str, Config] = {}
     for path in iter_source_files(paths):
         file_config = config or load_config(path)
         if str(path) not in named and file_config.is_excluded(path):
             continue
-        files.append(str(path))
+        configs[str(path)] = file_config
+    files = list(configs)
     use_cache = use_cache and apply_suppressions
+    found: list[Diagnostic] = []
+    if use_cache:  # answered here, so a warm run starts no worker processes
+        caches: dict[Optional[Path], ResultCache] = {}
+        files = [name for name in files if not _found_in_cache(Path(name), configs[name], caches, found)]
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        found = _lint_in_processes(files, config, jobs, use_cache, apply_suppressions)
+        found += _lint_in_processes(files, config, jobs, use_cache, apply_suppressions)
     else:
-        found = _lint_files(files, config, use_cache, apply_suppressions)
+        found += _lint_files(files, config, use_cache, apply_suppressions)
     return sorted(found, key=Diagnostic.sort_key)
+
+
+def _found_in_cache(path: Path, config: Config, caches: dict, found: list[Diagnostic]) -> bool:
+    """Effect: a cached result for the file's current content is added to `found`."""
+    cache = _cache_for(config, caches)
+    try:
+        cached = cache.get(cache.key(str(path), path.read_bytes()))
+    except OSError:
+        return False
+    if cached is not None:
+        found.extend(cached)
+    return cached is not None
 
 
 def _lint_files(files: Sequence[str], config: Optional[Config], use_cache: bool, apply_suppressions: bool = True) -> list[Diagnostic]:
