@@ -147,19 +147,23 @@ def test_summary_requires_the_callers_mode_and_grad() -> None:
     assert requirement.region.kind is RegionKind.EVAL
 
 
+EPOCH_LOOP_ENDING_IN_EVAL = """
+    import torch
+    model = torch.nn.Dropout(0.5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(3):
+        for x in train_loader:
+            loss = model(x).sum()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+"""
+
+
 def test_epoch_loop_fixpoint_carries_eval_into_the_next_epoch() -> None:
-    analysis = analyse("""
-        import torch
-        model = torch.nn.Dropout(0.5)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        for epoch in range(3):
-            for x in train_loader:
-                loss = model(x).sum()
-                loss.backward()
-                optimizer.step()
-            model.eval()
-            with torch.no_grad():
-                samples = model(fixed_noise)
+    analysis = analyse(EPOCH_LOOP_ENDING_IN_EVAL + """
+        with torch.no_grad():
+            samples = model(fixed_noise)
     """)
     (step,) = analysis.facts.training_steps
     assert {f.mode for f in step.eval_facts} == {Mode.EVAL}
@@ -168,17 +172,7 @@ def test_epoch_loop_fixpoint_carries_eval_into_the_next_epoch() -> None:
 def test_an_eval_switch_in_a_scope_that_evaluates_nothing_is_deliberate() -> None:
     """The same loop without anything run in eval mode: the `eval()` freezes BatchNorm on
     purpose (a linear probe), so training after it is not training after an evaluation."""
-    analysis = analyse("""
-        import torch
-        model = torch.nn.Dropout(0.5)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        for epoch in range(3):
-            for x in train_loader:
-                loss = model(x).sum()
-                loss.backward()
-                optimizer.step()
-            model.eval()
-    """)
+    analysis = analyse(EPOCH_LOOP_ENDING_IN_EVAL)
     assert analysis.facts.training_steps == []
     assert len(analysis.deliberate_switches) == 1
 
