@@ -216,12 +216,12 @@ class FileAnalysis:
             self.summary_for(info)
         top = _Interpreter(self, None)
         top.run()
-        self._drop_deliberate_switches()
         if judge_uncalled:
             for info in self.all_functions():
                 summary = self.summaries.get(info.qualname)
                 if summary is not None and self.call_counts.get(info.qualname, 0) == 0:
                     self._judge_alone(summary)
+        self._drop_deliberate_switches()
 
     def _drop_deliberate_switches(self) -> None:
         """EVL003 is about training after an evaluation: eval-mode facts that come only from
@@ -557,7 +557,8 @@ class _Interpreter(Observations):
         self.eval_switches: list[cst.Call] = []
         """`x.eval()` / `x.train(False)` calls interpreted here."""
         self.evaluates = False
-        """Whether anything here evaluates: an evaluation region, or a forward in one."""
+        """Whether anything here evaluates: an evaluation region, a forward in one (here or
+        in a callee), or a forward with autograd off."""
         self.observations: dict[cst.Call, _Observation] = {}
         self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
         self.grad_forwards: dict[int, set[str]] = {}
