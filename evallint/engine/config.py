@@ -110,10 +110,10 @@ class Config:
         try:
             relative = os.path.relpath(absolute, base)
         except ValueError:  # another drive on Windows
-            return Path(absolute).as_posix()
+            return absolute.replace(os.sep, "/")
         if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-            return Path(absolute).as_posix()
-        return Path(relative).as_posix()
+            return absolute.replace(os.sep, "/")
+        return relative.replace(os.sep, "/")
 
 
 def load_config(start: Path) -> Config:

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Optional
 
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "build", "dist", "__pycache__", ".evallint_cache",
@@ -15,17 +18,33 @@ DEFAULT_EXCLUDES = (
 LINTED_SUFFIXES = (".py", ".ipynb")
 
 
-def _matches(relative: str, name: str, patterns: Iterable[str]) -> bool:
+def _matches(relative: str, name: str, patterns: tuple[str, ...]) -> bool:
     """gitignore-style: a pattern without a slash matches any path component's name;
     one with a slash matches the path relative to the walked root."""
+    names, paths = _compiled(patterns)
+    return bool(
+        names is not None and names.match(os.path.normcase(name))
+        or paths is not None and paths.match(os.path.normcase(relative))
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(patterns: tuple[str, ...]) -> tuple[Optional[re.Pattern[str]], Optional[re.Pattern[str]]]:
+    """The patterns as one regular expression for names and one for relative paths: a walk
+    tests every file name, and one fnmatch call per pattern per name was most of a warm run."""
+    names: list[str] = []
+    paths: list[str] = []
     for pattern in patterns:
         stripped = pattern.rstrip("/")
         if "/" in stripped:
-            if fnmatch.fnmatch(relative, stripped.lstrip("/")) or fnmatch.fnmatch(relative, stripped.lstrip("/") + "/*"):
-                return True
-        elif fnmatch.fnmatch(name, stripped):
-            return True
-    return False
+            anchored = stripped.lstrip("/")
+            paths += [fnmatch.translate(os.path.normcase(anchored)), fnmatch.translate(os.path.normcase(anchored + "/*"))]
+        else:
+            names.append(fnmatch.translate(os.path.normcase(stripped)))
+    return (
+        re.compile("|".join(f"(?:{p})" for p in names)) if names else None,
+        re.compile("|".join(f"(?:{p})" for p in paths)) if paths else None,
+    )
 
 
 def iter_source_files(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str] = DEFAULT_EXCLUDES) -> Iterator[Path]:
