@@ -100,8 +100,7 @@ class Config:
 
     def is_excluded(self, path: str | Path) -> bool:
         """Whether `path` falls under an `exclude`/`extend-exclude` pattern (gitignore-style)."""
-        relative = self._relative(path)
-        return any(_glob_matches(p, relative) for p in self.exclude + self.extend_exclude)
+        return _any_glob(self.exclude + self.extend_exclude).search(self._relative(path)) is not None
 
     def _relative(self, path: str | Path) -> str:
         """`path` as a POSIX path relative to `root` (or cwd), or absolute when outside it."""
@@ -250,6 +249,12 @@ def _glob_matches(pattern: str, relative: str) -> bool:
     everything beneath a matching directory; one with a slash is anchored at the root.
     """
     return _compile_glob(pattern).search(relative) is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _any_glob(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """All of `patterns` as one expression: a walk asks it of every file."""
+    return re.compile("|".join(f"(?:{_compile_glob(p).pattern})" for p in patterns) or "(?!)")
 
 
 @functools.lru_cache(maxsize=256)
