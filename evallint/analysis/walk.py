@@ -7,7 +7,7 @@ much as the parse itself; the analysis only needs calls, names, attributes and s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 
@@ -44,65 +44,58 @@ def _kind(value_type: type) -> int:
     return kind
 
 
+def _push_children(node: cst.CSTNode, push: Callable[[cst.CSTNode], None], limit: int) -> None:
+    """Push `node`'s code-bearing children right to left (so they pop left to right); kinds
+    above `limit` (scope nodes, for limit 1) are left out. No lists are built: this is the
+    hottest loop of the analysis."""
+    kinds = _KIND
+    for name in reversed(_FIELDS.get(type(node)) or _child_fields(type(node))):
+        value = getattr(node, name)
+        value_type = type(value)
+        if value_type is list or value_type is tuple:
+            for item in reversed(value):
+                kind = kinds.get(type(item))
+                if kind is None:
+                    kind = _kind(type(item))
+                if 0 < kind <= limit:
+                    push(item)
+        else:
+            kind = kinds.get(value_type)
+            if kind is None:
+                kind = _kind(value_type)
+            if 0 < kind <= limit:
+                push(value)
+
+
 def iter_nodes(root: cst.CSTNode, *, enter_scopes: bool = False) -> Iterator[cst.CSTNode]:
     """Pre-order over code-bearing nodes under `root` (root included), without recursion,
     so thousands of nested parentheses cannot overflow the stack. Nested functions, classes
-    and lambdas are skipped unless `enter_scopes`: their bodies run at another time.
-    (The hottest loop of the analysis: children are pushed right to left, no lists built.)"""
+    and lambdas are skipped unless `enter_scopes`: their bodies run at another time."""
     limit = 2 if enter_scopes else 1
     stack: list[cst.CSTNode] = [root]
-    pop, push, kinds = stack.pop, stack.append, _KIND
+    pop, push = stack.pop, stack.append
     while stack:
         node = pop()
         yield node
-        for name in reversed(_FIELDS.get(type(node)) or _child_fields(type(node))):
-            value = getattr(node, name)
-            value_type = type(value)
-            if value_type is list or value_type is tuple:
-                for item in reversed(value):
-                    kind = kinds.get(type(item))
-                    if kind is None:
-                        kind = _kind(type(item))
-                    if 0 < kind <= limit:
-                        push(item)
-            else:
-                kind = kinds.get(value_type)
-                if kind is None:
-                    kind = _kind(value_type)
-                if 0 < kind <= limit:
-                    push(value)
+        _push_children(node, push, limit)
 
 
 def calls_in_evaluation_order(root: cst.CSTNode) -> list[cst.Call]:
     """Calls under `root` in the order Python evaluates them: arguments and receivers
-    before the call itself (post-order), left to right."""
+    before the call itself (post-order), left to right. A call is pushed again inside a
+    1-tuple below its children, and collected when that pops."""
     result: list[cst.Call] = []
-    stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
-    pop, push, kinds = stack.pop, stack.append, _KIND
+    stack: list = [root]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, expanded = pop()
-        if expanded:
-            result.append(node)  # type: ignore[arg-type]
-            continue
+        node = pop()
         node_type = type(node)
-        if node_type is cst.Call:
-            push((node, True))
-        elif _kind(node_type) == 2:
+        if node_type is tuple:
+            result.append(node[0])
             continue
-        for name in reversed(_FIELDS.get(node_type) or _child_fields(node_type)):
-            value = getattr(node, name)
-            value_type = type(value)
-            if value_type is list or value_type is tuple:
-                for item in reversed(value):
-                    kind = kinds.get(type(item))
-                    if kind is None:
-                        kind = _kind(type(item))
-                    if kind:
-                        push((item, False))
-            else:
-                kind = kinds.get(value_type)
-                if kind is None:
-                    kind = _kind(value_type)
-                if kind:
-                    push((value, False))
+        if node_type is cst.Call:
+            push((node,))
+        elif _kind(node_type) == 2:
+            continue  # a nested scope runs at another time
+        _push_children(node, push, 2)
     return result
