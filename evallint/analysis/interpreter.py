@@ -273,11 +273,12 @@ class FileAnalysis:
     def _judge_alone(self, summary: Summary) -> None:
         """A function nobody here calls: its entry state is unknown, so a forward that
         depends on it is judged as possibly in training mode with autograd on, provided the
-        function runs a data loop itself (a per-batch helper is left to its callers)."""
+        function runs a data loop itself (a per-batch helper is left to its callers) or
+        evaluates after its own training step (which needs autograd on)."""
         if summary.framework_hook or summary.qualname.split(".")[-1] in self.options.framework_hooks:
             return
         for req in summary.forwards:
-            if req.region.kind is not RegionKind.EVAL or not req.region.has_data_loop:
+            if req.region.kind is not RegionKind.EVAL or not (req.region.has_data_loop or req.region.after_training):
                 continue
             entry = frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)}) if req.mode_from_entry else frozenset()
             grad = frozenset({GradFact(Grad.ENTRY)}) if req.grad_from_entry else frozenset()
@@ -364,12 +365,15 @@ class FileAnalysis:
         self.call_counts[info.qualname] = self.call_counts.get(info.qualname, 0) + 1
         return self.summary_for(info)
 
-    def block_evidence(self, key: cst.CSTNode, statements, scope: Optional[FunctionInfo]):
-        """Evidence of a loop's or function's body (cached per statement)."""
+    def block_evidence(self, statements, scope: Optional[FunctionInfo]):
+        """Evidence of a function's body or a run of statements (cached per statement)."""
         self._evidence_scope = scope
-        if isinstance(key, (cst.For, cst.While)):
-            return self._evidence.statement(key)
         return self._evidence.block(statements)
+
+    def statement_evidence(self, statement: cst.CSTNode, scope: Optional[FunctionInfo]):
+        """Evidence of one statement; a loop's is its body's and header's (cached)."""
+        self._evidence_scope = scope
+        return self._evidence.statement(statement)
 
     def _call_trains(self, call: cst.Call, scope: Optional[FunctionInfo]) -> bool:
         func = call.func
@@ -665,13 +669,13 @@ class _Interpreter(Observations):
     def run(self) -> None:
         info = self.info
         if info is None:
-            evidence = self.file.block_evidence(self.file.module, self.body, None)
+            evidence = self.file.block_evidence(self.body, None)
             region = classify_block(
                 self.file.module, f"script {Path(self.file.path).name}", evidence,
                 eval_by_name=self.file.script_evaluates, eval_by_metrics=False,
             )
         else:
-            evidence = self.file.block_evidence(info.node, self.body, info)
+            evidence = self.file.block_evidence(self.body, info)
             name_words = words(info.name)
             by_name = bool(name_words & (EVAL_FUNCTION_WORDS | self.file.options.eval_words))
             if by_name and self.file.is_pytest_file and "test" in name_words:
@@ -685,7 +689,7 @@ class _Interpreter(Observations):
         self.regions.append(region)
         self.regions_evaluates = region.kind is RegionKind.EVAL
         self.evaluates = self.regions_evaluates
-        flow = self.block(self.body, (self.initial_state(),))
+        flow = self.region_body(self.body, (self.initial_state(),), region)
         self.regions.pop()
         exit_states = normalize(flow.normal + flow.returns)
         self.finish_accumulations()
@@ -751,7 +755,7 @@ class _Interpreter(Observations):
                     facts |= state.mode_of(key) or frozenset()
                 yield_modes[key] = facts or ENTRY_MODE
         return_key, return_facts = self._return_summary()
-        evidence = file.block_evidence(info.node, self.body, info)
+        evidence = file.block_evidence(self.body, info)
         self.summary = Summary(
             info.qualname,
             tuple(p for p in info.params if p not in ("self", "cls")),
@@ -797,6 +801,37 @@ class _Interpreter(Observations):
             flow.absorb_jumps(step)
             flow.normal = normalize(step.normal)
         return flow
+
+    def region_body(self, statements, states: States, region: Region) -> Flow:
+        """A loop's or function's body. In a training region, the statements from an eval()
+        switch after the last training step on are an evaluation of their own
+        (`optimizer.step(); model.eval(); val = model(x_val)`)."""
+        tail = self._evaluation_tail(statements) if region.kind is RegionKind.TRAIN and len(statements) > 1 else None
+        if tail is None:
+            return self.block(statements, states)
+        flow = self.block(statements[:tail], states)
+        evidence = self.file.block_evidence(statements[tail:], self.info)
+        self.regions.append(Region(
+            statements[tail], RegionKind.EVAL, "evaluation after the training step", evidence.needs_grad,
+            has_data_loop=evidence.has_loop, after_training=True,
+        ))
+        rest = self.block(statements[tail:], flow.normal)
+        self.regions.pop()
+        rest.absorb_jumps(flow)
+        return rest
+
+    def _evaluation_tail(self, statements) -> Optional[int]:
+        """Index of the statement that switches to eval mode after the body's last training
+        site (backward, optimizer step, a call that trains), if one does."""
+        trained = False
+        tail = None
+        for index, statement in enumerate(statements):
+            evidence = self.file.statement_evidence(statement, self.info)
+            if evidence.training_sites:
+                trained, tail = True, None
+            elif tail is None and trained and evidence.switches_to_eval:
+                tail = index
+        return tail
 
     def statement(self, node: cst.CSTNode, states: States) -> Flow:
         if self.file.record_flow:
@@ -944,7 +979,7 @@ class _Interpreter(Observations):
         if self.file.is_pytest_file and self.info is not None and self.info.name.startswith("test"):
             metric_loop = False  # a unit test that checks accuracy is not an evaluation
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [cst.SimpleStatementLine(body=node.body.body)]
-        evidence = self.file.block_evidence(node, body, self.info)
+        evidence = self.file.statement_evidence(node, self.info)
         # metrics computed inside a training function are training metrics
         # (a whole script is too coarse a region to say so)
         enclosing = self.regions[1:] if self.info is None else self.regions
@@ -968,7 +1003,7 @@ class _Interpreter(Observations):
                 current = tuple(self._bind_target(node.target, s) for s in current)
                 if _iterates_submodules(node.iter):
                     self.submodule_variables.update(self._target_names(node.target))
-            body_flow = self.suite(node.body, current)
+            body_flow = self.region_body(body, current, region)
             exits = body_flow.breaks
             self.return_passthrough(body_flow)
             new_head = normalize(entry + body_flow.normal + body_flow.continues)

@@ -38,6 +38,8 @@ class Region:
     """For MIXED: the flag under which the region trains (normalised text)."""
     trains_when: bool = True
     has_data_loop: bool = False
+    after_training: bool = False
+    """An evaluation that follows a training step in the same body (so autograd is on)."""
 
 
 @dataclass
