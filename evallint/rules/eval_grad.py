@@ -119,6 +119,8 @@ class EvalWithAutograd(Rule):
             statement = builder.enclosing_statement(call)
             return builder.wrap_in_no_grad(statement, description) if statement is not None else None
         region = forward.region.node
+        if forward.region.after_training and forward.call.unit is facts.unit:
+            region = builder.enclosing_statement(forward.call.node)  # the evaluating statement, not the eval() switch
         if isinstance(region, COMPREHENSIONS):
             region = builder.enclosing_statement(region)
         if isinstance(region, (cst.For, cst.While, cst.SimpleStatementLine)):
