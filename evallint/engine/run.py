@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from evallint.diagnostics import PARSE_ERROR_CODE, Diagnostic
-from evallint.engine.config import Config, load_config
+from evallint.engine.config import Config, config_for_file, load_config
 from evallint.source.directives import is_suppressed, suppressions
 from evallint.source.files import iter_source_files
 from evallint.source.text import DecodeError, decode_source
@@ -278,8 +278,8 @@ def lint_paths(
     paths = list(paths)
     named = {str(p) for p in paths}
     configs: dict[str, Config] = {}
-    for path in iter_source_files(paths):
-        file_config = config or load_config(path)
+    for path in iter_source_files(paths):  # files only: a named directory is walked
+        file_config = config or config_for_file(path)
         if str(path) not in named and file_config.is_excluded(path):
             continue
         configs[str(path)] = file_config
@@ -321,7 +321,7 @@ def _lint_files(files: Sequence[str], config: Optional[Config], use_cache: bool,
     caches: dict[Optional[Path], ResultCache] = {}
     for name in files:
         path = Path(name)
-        file_config = config or load_config(path)
+        file_config = config or config_for_file(path)
         cache = _cache_for(file_config, caches) if use_cache else None
         found.extend(lint_file(path, file_config, project=project, cache=cache, apply_suppressions=apply_suppressions))
     return found
