@@ -13,11 +13,11 @@ def _atom(node: cst.BaseExpression) -> Optional[str]:
     name = dotted_name(node)
     if name is not None:
         return name
-    if isinstance(node, cst.SimpleString):
+    if type(node) is cst.SimpleString:
         return repr(node.evaluated_value) if isinstance(node.evaluated_value, str) else None
-    if isinstance(node, cst.Integer):
+    if type(node) is cst.Integer:
         return node.value
-    if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+    if type(node) is cst.Subscript and len(node.slice) == 1 and type(node.slice[0].slice) is cst.Index:
         base, index = _atom(node.value), _atom(node.slice[0].slice.value)
         return f"{base}[{index}]" if base and index else None
     return None
@@ -30,13 +30,13 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
     """(normalised text, polarity) for simple conditions: `flag`, `not flag`, `a.b`,
     `phase == 'train'`, `mode != "val"`; None for anything else."""
     polarity = True
-    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+    while type(test) is cst.UnaryOperation and type(test.operator) is cst.Not:
         polarity = not polarity
         test = test.expression
     atom = _atom(test)
     if atom is not None:
         return atom, polarity
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+    if type(test) is cst.Comparison and len(test.comparisons) == 1:
         target = test.comparisons[0]
         operator = {
             cst.Equal: "==", cst.NotEqual: "!=", cst.Is: "is", cst.IsNot: "is not", cst.In: "in", cst.NotIn: "not in",

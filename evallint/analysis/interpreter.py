@@ -211,7 +211,7 @@ class FileAnalysis:
     def _analyse(self, judge_uncalled: bool) -> None:
         self._module_keys = self._module_level_keys()
         if self.mentions_requires_grad:
-            self.frozen_globals = frozen_modules(s for s in self.module.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef)))
+            self.frozen_globals = frozen_modules(s for s in self.module.body if type(s) not in (cst.FunctionDef, cst.ClassDef))
         for info in self.all_functions():
             self.summary_for(info)
         top = _Interpreter(self, None)
@@ -293,9 +293,9 @@ class FileAnalysis:
         """Module-level names that hold modules, so functions using them as globals track them."""
         keys: set[str] = set()
         for statement in self.module.body:
-            if isinstance(statement, cst.SimpleStatementLine):
+            if type(statement) is cst.SimpleStatementLine:
                 for small in statement.body:
-                    if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+                    if type(small) is cst.Assign and type(small.value) is cst.Call:
                         for target in small.targets:
                             name = dotted_name(target.target)
                             if name and "." not in name and not words(name) & NOT_MODULE_WORDS and (looks_like_module_name(name) or self._constructs_module(small.value)):
@@ -320,7 +320,7 @@ class FileAnalysis:
         records the call (functions nobody calls are judged on their own)."""
         summarise = self._summary_counted if count else self.summary_for
         func = call.func
-        if isinstance(func, cst.Name):
+        if type(func) is cst.Name:
             name = func.value
             cursor = scope
             while cursor is not None:
@@ -335,13 +335,13 @@ class FileAnalysis:
                     return summary, False
             return None
         if (
-            isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and self.project is not None
+            type(func) is cst.Attribute and type(func.value) is cst.Name and self.project is not None
             and self.imports.is_imported(func.value.value) and _worth_following(call, passes_module)
         ):
             # `engine.train_one_epoch(...)` after `import engine` / `from . import engine`
             summary = self.project.summary(self.path, self.imports.module_path(func.value.value), func.attr.value)
             return (summary, False) if summary is not None else None
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        if type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self":
             owner = scope.owner if scope is not None else None
             while scope is not None and owner is None:
                 scope = scope.parent
@@ -377,7 +377,7 @@ class FileAnalysis:
 
     def _call_trains(self, call: cst.Call, scope: Optional[FunctionInfo]) -> bool:
         func = call.func
-        if not isinstance(func, (cst.Name, cst.Attribute)):
+        if type(func) not in (cst.Name, cst.Attribute):
             return False
         resolved = self.resolve_function_quietly(call, scope)
         return bool(resolved and resolved.trains)
@@ -430,7 +430,7 @@ class FileAnalysis:
                     qualified = self.imports.qualify(node.func) or ""
                     if qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES:
                         for inner in iter_nodes(node):
-                            if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value in ("parameters", "named_parameters"):
+                            if type(inner) is cst.Call and type(inner.func) is cst.Attribute and inner.func.attr.value in ("parameters", "named_parameters"):
                                 name = dotted_name(inner.func.value)
                                 if name:
                                     links.add(name)
@@ -446,7 +446,7 @@ class FileAnalysis:
 
         owners = set()
         for inner in iter_nodes(call):
-            if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value in ("parameters", "named_parameters"):
+            if type(inner) is cst.Call and type(inner.func) is cst.Attribute and inner.func.attr.value in ("parameters", "named_parameters"):
                 name = dotted_name(inner.func.value)
                 if name:
                     owners.add(name)
@@ -502,10 +502,10 @@ def _names_a_forward(attribute: str) -> bool:
 
 def _may_hold_comprehension(expr: cst.BaseExpression) -> bool:
     """Cheap pre-check: comprehensions sit at the top or inside a call's arguments."""
-    if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+    if type(expr) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
         return True
-    if isinstance(expr, cst.Call):
-        return any(isinstance(a.value, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp, cst.Call)) for a in expr.args)
+    if type(expr) is cst.Call:
+        return any(type(a.value) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp, cst.Call) for a in expr.args)
     return False
 
 
@@ -513,7 +513,7 @@ def _iterates_submodules(iterable: cst.BaseExpression) -> bool:
     from evallint.analysis.walk import iter_nodes
 
     return any(
-        isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute)
+        type(n) is cst.Call and type(n.func) is cst.Attribute
         and n.func.attr.value in ("modules", "children", "named_modules", "named_children", "parameters", "named_parameters")
         for n in iter_nodes(iterable)
     )
@@ -524,9 +524,9 @@ def _iterable_words(loop: cst.For) -> frozenset:
 
     found: set[str] = set()
     for node in iter_nodes(loop.iter):
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             found |= words(node.value)
-        elif isinstance(node, cst.SimpleString) and isinstance(node.evaluated_value, str):
+        elif type(node) is cst.SimpleString and isinstance(node.evaluated_value, str):
             found |= words(node.evaluated_value)
     return frozenset(found)
 
@@ -550,7 +550,7 @@ class _Interpreter(Observations):
         self.info = info
         self.imports = file.imports
         body_node = info.node if info is not None else file.module
-        self.body = list(info.node.body.body) if info is not None and isinstance(info.node.body, cst.IndentedBlock) else (
+        self.body = list(info.node.body.body) if info is not None and type(info.node.body) is cst.IndentedBlock else (
             [] if info is not None else list(file.module.body)
         )
         self.evidence_names = module_evidence(body_node)
@@ -566,7 +566,7 @@ class _Interpreter(Observations):
         self.observations: dict[cst.Call, _Observation] = {}
         self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
         self.grad_forwards: dict[int, set[str]] = {}
-        self.frozen: set[str] = set(frozen_modules(self.body)) if file.mentions_requires_grad else set()
+        self.frozen: set[str] = set(frozen_modules(self.body)) if file.mentions_requires_grad and self._mentions_requires_grad(body_node) else set()
         """Modules whose parameters this scope freezes: their forwards build no graph."""
         self.scope_locals = frozenset(info.params + info.keyword_only) | self._assigned_names() if info is not None else frozenset()
         self.opaque_switch: Optional[frozenset] = None
@@ -586,6 +586,12 @@ class _Interpreter(Observations):
         self._init_observations()
 
     # -- set up ------------------------------------------------------------------------------
+    @staticmethod
+    def _mentions_requires_grad(body: cst.CSTNode) -> bool:
+        """Only then can this scope freeze a module (`requires_grad_(False)` or
+        `p.requires_grad = False`): the walk for it is skipped otherwise."""
+        return not scope_names(body).names.isdisjoint(("requires_grad", "requires_grad_"))
+
     def _scope_keys(self) -> set[str]:
         keys: set[str] = set()
         info = self.info
@@ -630,19 +636,13 @@ class _Interpreter(Observations):
             return owner.module_attributes
         attributes: set[str] = set()
         mode_dependent: set[str] = set()
-        from evallint.analysis.walk import iter_nodes
-
         for method in owner.methods.values():
-            for node in iter_nodes(method.node):
-                if isinstance(node, cst.Assign):
-                    for target in node.targets:
-                        name = dotted_name(target.target)
-                        if name and name.startswith("self.") and name.count(".") == 1:
-                            facts = self._constructor_facts(node.value) if isinstance(node.value, cst.Call) else None
-                            if facts is not None or (looks_like_module_name(name) and isinstance(node.value, (cst.Call, cst.Name, cst.Attribute))):
-                                attributes.add(name)
-                            if facts is None or facts[1]:
-                                mode_dependent.add(name)
+            for name, value in scope_names(method.node).attribute_assignments:
+                facts = self._constructor_facts(value) if type(value) is cst.Call else None
+                if facts is not None or (looks_like_module_name(name) and type(value) in (cst.Call, cst.Name, cst.Attribute)):
+                    attributes.add(name)
+                if facts is None or facts[1]:
+                    mode_dependent.add(name)
             for name in module_evidence(method.node):
                 if name.startswith("self.") and name.count(".") == 1:
                     attributes.add(name)
@@ -836,7 +836,7 @@ class _Interpreter(Observations):
     def statement(self, node: cst.CSTNode, states: States) -> Flow:
         if self.file.record_flow:
             self.file.facts.flow.append((self.info.qualname if self.info else "<module>", node, states))
-        if isinstance(node, cst.SimpleStatementLine):
+        if type(node) is cst.SimpleStatementLine:
             flow = Flow(normal=states)
             for small in node.body:
                 if not flow.normal:
@@ -845,76 +845,76 @@ class _Interpreter(Observations):
                 flow.absorb_jumps(step)
                 flow.normal = step.normal
             return flow
-        if isinstance(node, cst.If):
+        if type(node) is cst.If:
             return self.if_statement(node, states)
-        if isinstance(node, (cst.For, cst.While)):
+        if type(node) in (cst.For, cst.While):
             return self.loop(node, states)
-        if isinstance(node, cst.With):
+        if type(node) is cst.With:
             return self.with_statement(node, states)
-        if isinstance(node, cst.Try) or type(node).__name__ == "TryStar":
+        if type(node) is cst.Try or type(node).__name__ == "TryStar":
             return self.try_statement(node, states)
-        if isinstance(node, cst.Match):
+        if type(node) is cst.Match:
             return self.match_statement(node, states)
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        if type(node) in (cst.FunctionDef, cst.ClassDef):
             return Flow(normal=states)
         return Flow(normal=states)
 
     def suite(self, suite: cst.BaseSuite, states: States) -> Flow:
-        if isinstance(suite, cst.IndentedBlock):
+        if type(suite) is cst.IndentedBlock:
             return self.block(suite.body, states)
         return self.block([cst.SimpleStatementLine(body=suite.body)], states) if suite.body else Flow(normal=states)
 
     def small_statement(self, node: cst.BaseSmallStatement, states: States) -> Flow:
-        if isinstance(node, cst.Return):
+        if type(node) is cst.Return:
             if node.value is not None:
                 states = self.expression(node.value, states)
                 self.return_values.append(self.value_of(node.value, states[0]) if states else ModuleValue())
                 self.return_states += states
             return Flow(returns=states)
-        if isinstance(node, cst.Raise):
+        if type(node) is cst.Raise:
             if node.exc is not None:
                 self.expression(node.exc, states)
             return Flow()
-        if isinstance(node, cst.Break):
+        if type(node) is cst.Break:
             return Flow(breaks=states)
-        if isinstance(node, cst.Continue):
+        if type(node) is cst.Continue:
             return Flow(continues=states)
-        if isinstance(node, cst.Expr):
+        if type(node) is cst.Expr:
             value = node.value
-            if isinstance(value, (cst.Yield, cst.Await)) and isinstance(getattr(value, "value", None), cst.CSTNode):
+            if type(value) in (cst.Yield, cst.Await) and isinstance(getattr(value, "value", None), cst.CSTNode):
                 states = self.expression(value.value, states) if isinstance(value.value, cst.BaseExpression) else states
-            if isinstance(value, cst.Yield):
+            if type(value) is cst.Yield:
                 self.yield_states += states
                 return Flow(normal=states)
             self.observe_expression_statement(value, states)
-            if isinstance(value, cst.Call) and (self.imports.qualify(value.func) or "") in GRAD_SETTERS:
+            if type(value) is cst.Call and (self.imports.qualify(value.func) or "") in GRAD_SETTERS:
                 states = self.expression(value, states)
                 return Flow(normal=self.set_grad(value, states, statement=True))
             return Flow(normal=self.expression(value, states))
-        if isinstance(node, cst.Assign):
+        if type(node) is cst.Assign:
             states = self.expression(node.value, states)
             for target in node.targets:
                 self.observe_training_attribute(node, target.target, node.value, states)
                 states = self.assign(target.target, node.value, states)
             return Flow(normal=states)
-        if isinstance(node, cst.AnnAssign):
+        if type(node) is cst.AnnAssign:
             if node.value is None:
                 return Flow(normal=states)
             states = self.expression(node.value, states)
             return Flow(normal=self.assign(node.target, node.value, states))
-        if isinstance(node, cst.AugAssign):
+        if type(node) is cst.AugAssign:
             states = self.expression(node.value, states)
             target = dotted_name(node.target)
-            if target is not None and isinstance(node.operator, cst.AddAssign):
+            if target is not None and type(node.operator) is cst.AddAssign:
                 self.observe_accumulation(node, target, node.value, states)
             if target is not None and states and any(g.grad is not Grad.OFF for s in states for g in s.grad):
                 self.taint[target] = self.taint.get(target, frozenset()) | self.taint_of(node.value, states[0])
             return Flow(normal=tuple(self._forget(node.target, s) for s in states))
-        if isinstance(node, cst.Del):
+        if type(node) is cst.Del:
             return Flow(normal=states)
-        if isinstance(node, (cst.Import, cst.ImportFrom, cst.Pass, cst.Global, cst.Nonlocal)):
+        if type(node) in (cst.Import, cst.ImportFrom, cst.Pass, cst.Global, cst.Nonlocal):
             return Flow(normal=states)
-        if isinstance(node, cst.Assert):
+        if type(node) is cst.Assert:
             return Flow(normal=self.expression(node.test, states))
         return Flow(normal=states)
 
@@ -952,7 +952,7 @@ class _Interpreter(Observations):
                 flow.normal += normalize(else_states)
             else:
                 orelse = node.orelse
-                else_flow = self.if_statement(orelse, normalize(else_states)) if isinstance(orelse, cst.If) else self.suite(orelse.body, normalize(else_states))
+                else_flow = self.if_statement(orelse, normalize(else_states)) if type(orelse) is cst.If else self.suite(orelse.body, normalize(else_states))
                 flow.absorb_jumps(else_flow)
                 flow.normal += else_flow.normal
         flow.normal = normalize(flow.normal)
@@ -960,13 +960,13 @@ class _Interpreter(Observations):
 
     def _is_module_check(self, test: cst.BaseExpression, state: PathState) -> bool:
         return (
-            isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
+            type(test) is cst.Call and type(test.func) is cst.Name and test.func.value == "isinstance"
             and len(test.args) == 2 and self.resolve(test.args[0].value, state) is not None
             and "Module" in code_of(test.args[1].value)
         )
 
     def loop(self, node: cst.For | cst.While, states: States) -> Flow:
-        if isinstance(node, cst.For):
+        if type(node) is cst.For:
             states = self.expression(node.iter, states)
             eval_data = mentions_eval_data(node.iter, self.file.options.eval_words, testing=self.file.is_pytest_file)
             description = f"loop over {code_of(node.iter)}"
@@ -978,7 +978,7 @@ class _Interpreter(Observations):
             metric_loop = True
         if self.file.is_pytest_file and self.info is not None and self.info.name.startswith("test"):
             metric_loop = False  # a unit test that checks accuracy is not an evaluation
-        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else [cst.SimpleStatementLine(body=node.body.body)]
+        body = node.body.body if type(node.body) is cst.IndentedBlock else [cst.SimpleStatementLine(body=node.body.body)]
         evidence = self.file.statement_evidence(node, self.info)
         # metrics computed inside a training function are training metrics
         # (a whole script is too coarse a region to say so)
@@ -999,7 +999,7 @@ class _Interpreter(Observations):
             head, exits = unrolled
         for _ in range(MAX_LOOP_ITERATIONS if unrolled is None else 0):
             current = head
-            if isinstance(node, cst.For):
+            if type(node) is cst.For:
                 current = tuple(self._bind_target(node.target, s) for s in current)
                 if _iterates_submodules(node.iter):
                     self.submodule_variables.update(self._target_names(node.target))
@@ -1014,7 +1014,7 @@ class _Interpreter(Observations):
         self.loop_depth -= 1
         flow = Flow(returns=self._loop_returns)
         self._loop_returns = ()
-        infinite = isinstance(node, cst.While) and isinstance(node.test, cst.Name) and node.test.value == "True"
+        infinite = type(node) is cst.While and type(node.test) is cst.Name and node.test.value == "True"
         finished = () if infinite else head
         if node.orelse is not None and finished:
             else_flow = self.suite(node.orelse.body, finished)
@@ -1029,7 +1029,7 @@ class _Interpreter(Observations):
         """A loop over a literal tuple/list of modules runs its body once per module, the
         target naming that module: (states after the last, states that broke out). None
         for any other loop, which is run to a fixpoint instead."""
-        if not isinstance(node, cst.For) or type(node.target) is not cst.Name or not entry:
+        if type(node) is not cst.For or type(node.target) is not cst.Name or not entry:
             return None
         if type(node.iter) not in (cst.Tuple, cst.List) or not 0 < len(node.iter.elements) <= MAX_LOOP_ITERATIONS:  # type: ignore[attr-defined]
             return None
@@ -1059,7 +1059,7 @@ class _Interpreter(Observations):
         first_step = (evidence.steps or evidence.backwards or [None])[0]
         trains_on_eval = (
             eval_data and region.kind is RegionKind.TRAIN and first_step is not None
-            and not evidence.switches_to_train and not (isinstance(node, cst.For) and "train" in _iterable_words(node))
+            and not evidence.switches_to_train and not (type(node) is cst.For and "train" in _iterable_words(node))
         )
         if trains_on_eval:
             self.file.facts.training_on_eval_data.append(TrainingOnEvalData(Place(first_step, self.file.unit), region))
@@ -1076,7 +1076,7 @@ class _Interpreter(Observations):
         for item in node.items:
             expr = item.item
             states = self.expression(expr, states)
-            call = expr if isinstance(expr, cst.Call) else None
+            call = expr if type(expr) is cst.Call else None
             qualified = self.imports.qualify(call.func if call else expr) or ""
             if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS or qualified in GRAD_SETTERS:
                 if call is None:
@@ -1158,12 +1158,12 @@ class _Interpreter(Observations):
         return state
 
     def _target_names(self, target: cst.BaseExpression) -> list[str]:
-        if isinstance(target, (cst.Tuple, cst.List)):
+        if type(target) in (cst.Tuple, cst.List):
             names: list[str] = []
             for element in target.elements:
                 names.extend(self._target_names(element.value))
             return names
-        if isinstance(target, cst.StarredElement):
+        if type(target) is cst.StarredElement:
             return self._target_names(target.value)
         name = dotted_name(target)
         return [name] if name else []
@@ -1176,13 +1176,13 @@ class _Interpreter(Observations):
         return state
 
     def assign(self, target: cst.BaseExpression, value: cst.BaseExpression, states: States) -> States:
-        if isinstance(target, (cst.Tuple, cst.List)):
+        if type(target) in (cst.Tuple, cst.List):
             elements = [e.value for e in target.elements]
-            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements):
+            if type(value) in (cst.Tuple, cst.List) and len(value.elements) == len(elements):
                 for element, item in zip(elements, value.elements):
                     states = self.assign(element, item.value, states)
                 return states
-            if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "prepare":
+            if type(value) is cst.Call and type(value.func) is cst.Attribute and value.func.attr.value == "prepare":
                 # accelerate: `model, opt, loader = accelerator.prepare(model, opt, loader)`
                 for element, arg in zip(elements, value.args):
                     states = self.assign(element, arg.value, states)
@@ -1197,7 +1197,7 @@ class _Interpreter(Observations):
             return states
         if name == "self.training" and self._has_training_property():
             return self._training_setter(value, states)
-        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value == "getattr":
+        if type(value) is cst.Call and type(value.func) is cst.Name and value.func.value == "getattr":
             self.opaque_variables.add(name)
         else:
             self.opaque_variables.discard(name)
@@ -1224,14 +1224,14 @@ class _Interpreter(Observations):
                     self.file.mode_independent.add(self._key_id(key))
                 else:
                     self.file.mode_independent.discard(self._key_id(key))
-            elif isinstance(value, cst.Call) and self._unknown_module_source(name, value, state):
+            elif type(value) is cst.Call and self._unknown_module_source(name, value, state):
                 state = state.with_alias(name, name).with_mode(name, {
                     ModeFact(Mode.TRAIN, Origin.LOADED, value), ModeFact(Mode.EVAL, Origin.LOADED, value),
                 })
             elif state.key_of(name) is not None:
                 state = state.with_alias(name, None)
             result.append(state)
-            if isinstance(value, cst.Call):
+            if type(value) is cst.Call:
                 owner = self._local_class(value)
                 if owner is not None and not owner.is_module:
                     self.instances[name] = owner
@@ -1247,7 +1247,7 @@ class _Interpreter(Observations):
         unknown: it may be in training mode."""
         if self._forward_target(value, state) is not None:
             return False
-        if isinstance(value.func, cst.Name) and value.func.value == "getattr":
+        if type(value.func) is cst.Name and value.func.value == "getattr":
             return False  # `getattr(self, name)`: one of several modules, switched opaquely
         callee = (dotted_name(value.func) or "").split(".")[-1]
         if callee[:1].isupper():
@@ -1284,7 +1284,7 @@ class _Interpreter(Observations):
 
     def _training_snapshot(self, value: cst.BaseExpression, state: PathState) -> Optional[frozenset]:
         """`was_training = model.training`: remember the mode to restore later."""
-        if isinstance(value, cst.Attribute) and value.attr.value == "training":
+        if type(value) is cst.Attribute and value.attr.value == "training":
             key = self.resolve(value.value, state)
             if key is not None:
                 return state.mode_of(key) or ENTRY_MODE
@@ -1293,7 +1293,7 @@ class _Interpreter(Observations):
     # -- values --------------------------------------------------------------------------------
     def resolve(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]:
         """The module key an expression names, if it names a module."""
-        while isinstance(expr, cst.Attribute) and expr.attr.value in SAME_MODULE_ATTRIBUTES:
+        while type(expr) is cst.Attribute and expr.attr.value in SAME_MODULE_ATTRIBUTES:
             expr = expr.value
         name = dotted_name(expr)
         if name is None or name in self.opaque_variables:
@@ -1309,10 +1309,10 @@ class _Interpreter(Observations):
         key = self.resolve(expr, state)
         if key is not None:
             return ModuleValue(key=key)
-        if not isinstance(expr, cst.Call):
+        if type(expr) is not cst.Call:
             return ModuleValue()
         func = expr.func
-        if isinstance(func, cst.Attribute):
+        if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in SAME_MODULE_METHODS or attr in ("eval", "train"):
                 inner = self.value_of(func.value, state)
@@ -1350,7 +1350,7 @@ class _Interpreter(Observations):
         qualified = self.imports.qualify(func) or ""
         last = qualified.split(".")[-1]
         fresh = frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)})
-        if isinstance(func, cst.Attribute) and func.attr.value in PRETRAINED_LOADERS:
+        if type(func) is cst.Attribute and func.attr.value in PRETRAINED_LOADERS:
             owner = dotted_name(func.value) or ""
             if any(part in owner for part in _NOT_MODULE_PRETRAINED):
                 return None
@@ -1369,7 +1369,7 @@ class _Interpreter(Observations):
             return fresh, True
         if qualified in UNKNOWN_MODE_LOADERS or last in UNKNOWN_MODE_LOADERS:
             return frozenset({ModeFact(Mode.TRAIN, Origin.LOADED, call), ModeFact(Mode.EVAL, Origin.LOADED, call)}), True
-        if self.file.project is not None and isinstance(func, cst.Name) and func.value in self.imports.modules_from:
+        if self.file.project is not None and type(func) is cst.Name and func.value in self.imports.modules_from:
             if self.file.project.is_module_class(self.file.path, self.imports.modules_from[func.value], qualified):
                 return fresh, True
         if last[:1].isupper() and words(last) & CLASS_NAME_MODULE_WORDS and not words(last) & NOT_MODULE_WORDS and not self.file.functions.get(last):
@@ -1381,7 +1381,7 @@ class _Interpreter(Observations):
         if not call.args:
             return Mode.TRAIN
         value = call.args[0].value
-        if isinstance(value, cst.Name) and value.value in ("True", "False"):
+        if type(value) is cst.Name and value.value in ("True", "False"):
             return Mode.TRAIN if value.value == "True" else Mode.EVAL
         return None
 
@@ -1410,27 +1410,27 @@ class _Interpreter(Observations):
 
         regions: dict[cst.Call, Region] = {}
         for node in iter_nodes(expr):
-            if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            if type(node) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
                 loop = node.for_in
                 if mentions_eval_data(loop.iter, self.file.options.eval_words):
                     region = Region(node, RegionKind.EVAL, f"comprehension over {code_of(loop.iter)}", has_data_loop=True)
                     for inner in iter_nodes(node):
-                        if isinstance(inner, cst.Call):
+                        if type(inner) is cst.Call:
                             regions.setdefault(inner, region)
         return regions
 
     def call(self, call: cst.Call, states: States) -> States:
         func = call.func
         self.observe_functional(call)
-        if isinstance(func, cst.Attribute) and func.attr.value == "append" and self.loop_depth and call.args:
+        if type(func) is cst.Attribute and func.attr.value == "append" and self.loop_depth and call.args:
             accumulator = dotted_name(func.value)
             if accumulator is not None:
                 self.observe_accumulation(call, accumulator, call.args[0].value, states)
-        if isinstance(func, cst.Attribute):
+        if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in ("eval", "train"):
                 return self.switch_mode(call, attr, states)
-            if attr == "requires_grad_" and call.args and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False":
+            if attr == "requires_grad_" and call.args and type(call.args[0].value) is cst.Name and call.args[0].value.value == "False":
                 key = self.resolve(func.value, states[0])
                 if key is not None:
                     self.frozen.add(key)
@@ -1445,7 +1445,7 @@ class _Interpreter(Observations):
         if instance_call is not None:
             return self.apply_call(instance_call[0], instance_call[1], call, states)
         passes_module = any(self.resolve(a.value, states[0]) is not None for a in call.args)
-        resolved = self.file.resolve_function(call, self.info, passes_module=passes_module) if isinstance(func, (cst.Name, cst.Attribute)) else None
+        resolved = self.file.resolve_function(call, self.info, passes_module=passes_module) if type(func) in (cst.Name, cst.Attribute) else None
         if resolved is not None and resolved[0] is not None:
             return self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
         forward = self._forward_target(call, states[0])
@@ -1457,7 +1457,7 @@ class _Interpreter(Observations):
         """`trainer.predict(batch)` on an instance of a class of this file: the method's
         summary, with its `self.X` modules mapped onto `trainer.X`."""
         func = call.func
-        if not isinstance(func, cst.Attribute):
+        if type(func) is not cst.Attribute:
             return None
         receiver = dotted_name(func.value)
         owner = self.instances.get(receiver or "")
@@ -1474,11 +1474,11 @@ class _Interpreter(Observations):
         key = self.resolve(func, state)
         if key is not None:
             return key, code_of(func)
-        if isinstance(func, cst.Attribute) and func.attr.value in FORWARD_METHODS:
+        if type(func) is cst.Attribute and func.attr.value in FORWARD_METHODS:
             key = self.resolve(func.value, state)
             if key is not None:
                 return key, code_of(func)
-        if isinstance(func, cst.Attribute) and _names_a_forward(func.attr.value):
+        if type(func) is cst.Attribute and _names_a_forward(func.attr.value):
             # `net.decoder(h)`, `model.backbone.layer4(x)`, `net.forward_features(x)`: part of the
             # module's forward, in the module's mode (eval() reached every submodule)
             receiver: cst.BaseExpression = func.value
@@ -1486,7 +1486,7 @@ class _Interpreter(Observations):
                 key = self.resolve(receiver, state)
                 if key is not None:
                     return key, key
-                if not isinstance(receiver, cst.Attribute):
+                if type(receiver) is not cst.Attribute:
                     return None
                 receiver = receiver.value
         return None
@@ -1555,7 +1555,7 @@ class _Interpreter(Observations):
         arg = call.args[0].value if call.args else None
         result: list[PathState] = []
         for state in states:
-            if isinstance(arg, cst.Name) and arg.value in ("True", "False"):
+            if type(arg) is cst.Name and arg.value in ("True", "False"):
                 result.append(state.with_grad(frozenset({GradFact(Grad.ON if arg.value == "True" else Grad.OFF, call)})))
                 continue
             condition = condition_key(arg) if arg is not None else None
@@ -1588,7 +1588,7 @@ class _Interpreter(Observations):
 
     # -- events ----------------------------------------------------------------------------------
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
-        method = call.func.attr.value if isinstance(call.func, cst.Attribute) and self.resolve(call.func, states[0]) is None else None
+        method = call.func.attr.value if type(call.func) is cst.Attribute and self.resolve(call.func, states[0]) is None else None
         frozen = key in self.frozen or key in self.file.frozen_globals and key not in self.scope_locals
         affects_grad = method not in NO_GRAD_METHODS and not frozen  # frozen parameters: no graph to keep
         mode_matters = self._key_id(key) not in self.file.mode_independent
@@ -1646,13 +1646,13 @@ class _Interpreter(Observations):
         the optimizer's parameters for step(); None when that cannot be told."""
         func = call.func
         if kind == "backward":
-            if isinstance(func, cst.Attribute) and not (isinstance(func.value, cst.Name) and func.value.value in ("accelerator", "fabric")):
+            if type(func) is cst.Attribute and not (type(func.value) is cst.Name and func.value.value in ("accelerator", "fabric")):
                 sources = self.taint_of(func.value, state)
             else:
                 sources = frozenset().union(*(self.taint_of(a.value, state) for a in call.args)) if call.args else frozenset()
             return sources or None
-        receiver = func.value if isinstance(func, cst.Attribute) else None
-        if receiver is not None and isinstance(func, cst.Attribute) and func.attr.value == "step" and call.args and not is_optimizer_name(receiver):
+        receiver = func.value if type(func) is cst.Attribute else None
+        if receiver is not None and type(func) is cst.Attribute and func.attr.value == "step" and call.args and not is_optimizer_name(receiver):
             receiver = call.args[0].value  # scaler.step(optimizer)
         name = dotted_name(receiver) if receiver is not None else None
         linked = self.file.optimizer_params().get(name or "")
@@ -1672,14 +1672,14 @@ class _Interpreter(Observations):
                 continue
             if node_type is cst.Call:
                 func = node.func
-                if isinstance(func, cst.Attribute) and func.attr.value in _GRAPH_CUTTING_METHODS:
+                if type(func) is cst.Attribute and func.attr.value in _GRAPH_CUTTING_METHODS:
                     continue
-                if isinstance(func, cst.Name) and func.value in ("float", "int", "bool", "len", "str"):
+                if type(func) is cst.Name and func.value in ("float", "int", "bool", "len", "str"):
                     continue
                 if (self.imports.qualify(func) or "").split(".")[-1] in _GRAPH_CUTTING_METHODS:
                     continue
                 target = self._forward_target(node, state)
-                if target is not None and not (isinstance(func, cst.Attribute) and func.attr.value in NO_GRAD_METHODS):
+                if target is not None and not (type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS):
                     found.add(target[0])
                 for arg in node.args:
                     key = self.resolve(arg.value, state)
@@ -1833,7 +1833,7 @@ _TRAINING_CALL_WORDS = frozenset({"train", "training", "fit", "epoch"})
 def _worth_following(call: cst.Call, passes_module: bool) -> bool:
     """Only calls that can change a finding are followed into other files (reading one costs
     a parse): calls that pass a module (`evaluate(model, loader)`) or that train."""
-    name = call.func.attr.value if isinstance(call.func, cst.Attribute) else getattr(call.func, "value", "")
+    name = call.func.attr.value if type(call.func) is cst.Attribute else getattr(call.func, "value", "")
     return passes_module or bool(words(name) & _TRAINING_CALL_WORDS)
 
 

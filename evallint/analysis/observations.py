@@ -36,7 +36,7 @@ FUNCTIONAL_MODE = {
 
 
 def _constant(node: cst.BaseExpression) -> Optional[bool]:
-    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+    if type(node) is cst.Name and node.value in ("True", "False"):
         return node.value == "True"
     return None
 
@@ -49,7 +49,7 @@ def _about_a_loss(accumulator: str, value: cst.BaseExpression) -> bool:
 
     if "loss" in words(accumulator.split(".")[-1]) or "losses" in words(accumulator.split(".")[-1]):
         return True
-    return any(isinstance(n, cst.Name) and words(n.value) & {"loss", "losses"} for n in iter_nodes(value))
+    return any(type(n) is cst.Name and words(n.value) & {"loss", "losses"} for n in iter_nodes(value))
 
 
 _LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
@@ -98,28 +98,28 @@ class Observations:
 
     # -- EVL005 ------------------------------------------------------------------------------
     def observe_expression_statement(self, value: cst.BaseExpression, states: tuple) -> None:
-        if isinstance(value, cst.Attribute) and value.attr.value in ("eval", "train"):
+        if type(value) is cst.Attribute and value.attr.value in ("eval", "train"):
             if self._is_module_expression(value.value, states):
                 text = self._code(value)
                 self.file.facts.inert_switches.append(InertSwitch(self._place(value), "uncalled-mode-method", self._code(value.value), f"{text}()"))
-        elif isinstance(value, cst.Call) and (self.imports.qualify(value.func) or "") in GRAD_DISABLERS | GRAD_ENABLERS:
+        elif type(value) is cst.Call and (self.imports.qualify(value.func) or "") in GRAD_DISABLERS | GRAD_ENABLERS:
             self.file.facts.inert_switches.append(InertSwitch(self._place(value), "bare-grad-call", self._code(value)))
 
     def observe_uncalled_manager(self, expr: cst.BaseExpression) -> None:
         self.file.facts.inert_switches.append(InertSwitch(self._place(expr), "uncalled-grad-manager", self._code(expr), f"{self._code(expr)}()"))
 
     def observe_training_attribute(self, statement: cst.Assign, target: cst.BaseExpression, value: cst.BaseExpression, states: tuple) -> None:
-        if not (isinstance(target, cst.Attribute) and target.attr.value == "training"):
+        if not (type(target) is cst.Attribute and target.attr.value == "training"):
             return
         receiver = target.value
         if not self._is_module_expression(receiver, states):
             return
         owner = self._owner()
-        if isinstance(receiver, cst.Name) and receiver.value == "self" and owner is not None and "training" in owner.methods:
+        if type(receiver) is cst.Name and receiver.value == "self" and owner is not None and "training" in owner.methods:
             return  # a `training` property whose setter propagates the mode
         if self.info is not None and self.info.name in ("train", "eval", "training", "__init__", "__setstate__", "_apply"):
             return  # the module machinery itself (nn.Module.train sets the flag, then recurses)
-        if isinstance(value, cst.Attribute) and value.attr.value == "training":
+        if type(value) is cst.Attribute and value.attr.value == "training":
             return  # copying another module's flag onto a module built to mirror it
         from evallint.analysis.vocabulary import words
 
@@ -135,7 +135,7 @@ class Observations:
         if states and self.resolve(node, states[0]) is not None:
             return True
         owner = self._owner()
-        return isinstance(node, cst.Name) and node.value == "self" and owner is not None and owner.is_module
+        return type(node) is cst.Name and node.value == "self" and owner is not None and owner.is_module
 
     # -- EVL006 ------------------------------------------------------------------------------
     def observe_accumulation(self, node: cst.CSTNode, accumulator: str, value: cst.BaseExpression, states: tuple) -> None:
@@ -154,7 +154,7 @@ class Observations:
     def note_reads(self, name: str, value: cst.BaseExpression) -> None:
         from evallint.analysis.walk import iter_nodes
 
-        self.reads.setdefault(name, set()).update(n.value for n in iter_nodes(value) if isinstance(n, cst.Name))
+        self.reads.setdefault(name, set()).update(n.value for n in iter_nodes(value) if type(n) is cst.Name)
 
     def _backpropagated(self) -> set[str]:
         """Names a backward() result was computed from, transitively."""
@@ -185,7 +185,7 @@ class Observations:
 
     def observe_backward(self, call: cst.Call, states: tuple) -> None:
         func = call.func
-        receiver = func.value if isinstance(func, cst.Attribute) else (call.args[0].value if call.args else None)
+        receiver = func.value if type(func) is cst.Attribute else (call.args[0].value if call.args else None)
         root = dotted_name(receiver) if receiver is not None else None
         if root is None:
             return

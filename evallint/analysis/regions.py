@@ -79,7 +79,7 @@ class Evidence:
 def is_optimizer_receiver(node: cst.BaseExpression) -> bool:
     name = dotted_name(node)
     if name is None:
-        return isinstance(node, cst.Subscript) and is_optimizer_receiver(node.value)
+        return type(node) is cst.Subscript and is_optimizer_receiver(node.value)
     return bool(words(name.split(".")[-1]) & OPTIMIZER_WORDS)
 
 
@@ -146,22 +146,22 @@ class EvidenceCollector:
 
     def _compute(self, node: cst.CSTNode) -> Evidence:
         evidence = Evidence()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        if type(node) in (cst.FunctionDef, cst.ClassDef):
             return evidence
-        if isinstance(node, cst.SimpleStatementLine):
+        if type(node) is cst.SimpleStatementLine:
             for small in node.body:
                 self._scan(small, evidence)
             return evidence
-        if isinstance(node, cst.If):
+        if type(node) is cst.If:
             self._scan(node.test, evidence)
             key = condition_key(node.test)
             evidence.absorb(self._suite(node.body), key)
-            if isinstance(node.orelse, cst.If):
+            if type(node.orelse) is cst.If:
                 evidence.absorb(self.statement(node.orelse), (key[0], not key[1]) if key else None)
             elif node.orelse is not None:
                 evidence.absorb(self._suite(node.orelse.body), (key[0], not key[1]) if key else None)
             return evidence
-        if isinstance(node, (cst.For, cst.While)):
+        if type(node) in (cst.For, cst.While):
             evidence.has_loop = True
         for header in _headers(node):
             self._scan(header, evidence)
@@ -170,8 +170,8 @@ class EvidenceCollector:
         return evidence
 
     def _suite(self, suite: cst.CSTNode) -> Evidence:
-        if isinstance(suite, (cst.IndentedBlock, cst.SimpleStatementSuite)):
-            if isinstance(suite, cst.SimpleStatementSuite):
+        if type(suite) in (cst.IndentedBlock, cst.SimpleStatementSuite):
+            if type(suite) is cst.SimpleStatementSuite:
                 evidence = Evidence()
                 for small in suite.body:
                     self._scan(small, evidence)
@@ -184,13 +184,13 @@ class EvidenceCollector:
 
 
 def _headers(node: cst.CSTNode) -> list[cst.CSTNode]:
-    if isinstance(node, cst.For):
+    if type(node) is cst.For:
         return [node.iter]
-    if isinstance(node, cst.While):
+    if type(node) is cst.While:
         return [node.test]
-    if isinstance(node, cst.With):
+    if type(node) is cst.With:
         return [item.item for item in node.items]
-    if isinstance(node, cst.Match):
+    if type(node) is cst.Match:
         return [node.subject]
     return []
 
@@ -200,7 +200,7 @@ def _blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
     for attr in ("body", "orelse", "finalbody"):
         value = getattr(node, attr, None)
         if isinstance(value, (cst.BaseSuite, cst.Else, cst.Finally)):
-            blocks.append(value.body if isinstance(value, (cst.Else, cst.Finally)) else value)
+            blocks.append(value.body if type(value) in (cst.Else, cst.Finally) else value)
         elif isinstance(value, (list, tuple)):
             blocks.extend(v for v in value if isinstance(v, cst.CSTNode))
     for handler in getattr(node, "handlers", ()) or ():
@@ -219,9 +219,9 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
                 evidence.steps.append(node)
             elif kind == "backward" and backward_trains:
                 evidence.backwards.append(node)
-            if isinstance(node.func, cst.Attribute):
+            if type(node.func) is cst.Attribute:
                 attr = node.func.attr.value
-                if attr == "zero_grad" or attr == "zero_" and isinstance(node.func.value, cst.Attribute) and node.func.value.attr.value == "grad":
+                if attr == "zero_grad" or attr == "zero_" and type(node.func.value) is cst.Attribute and node.func.value.attr.value == "grad":
                     evidence.clears_grad = True
                 elif attr == "train" and not _is_false_arg(node):
                     evidence.switches_to_train = True
@@ -234,7 +234,7 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
                 evidence.needs_grad = evidence.needs_grad or kind == "backward"
             elif imports.qualify(node.func) in _NEEDS_GRAD_QUALIFIED:
                 evidence.needs_grad = True
-            elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "requires_grad_" and not _is_false_arg(node):
+            elif type(node.func) is cst.Attribute and node.func.attr.value == "requires_grad_" and not _is_false_arg(node):
                 evidence.needs_grad = True
         elif node_type is cst.Attribute:
             attr = node.attr.value
@@ -246,11 +246,11 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
             if _names_a_metric(node.value):
                 evidence.metric = True
         elif node_type is cst.Assign or node_type is cst.AugAssign:
-            target_names = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            target_names = [t.target for t in node.targets] if type(node) is cst.Assign else [node.target]
             for target in target_names:
-                if isinstance(target, cst.Attribute) and target.attr.value == "requires_grad" and _is_true(node.value):
+                if type(target) is cst.Attribute and target.attr.value == "requires_grad" and _is_true(node.value):
                     evidence.needs_grad = True
-                if isinstance(target, cst.Attribute) and target.attr.value == "grad" and isinstance(node.value, cst.Name) and node.value.value == "None":
+                if type(target) is cst.Attribute and target.attr.value == "grad" and type(node.value) is cst.Name and node.value.value == "None":
                     evidence.clears_grad = True
 
 
@@ -264,11 +264,11 @@ def _names_a_metric(identifier: str) -> bool:
 
 
 def _is_true(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value == "True"
+    return type(node) is cst.Name and node.value == "True"
 
 
 def _is_false_arg(call: cst.Call) -> bool:
-    return bool(call.args) and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False"
+    return bool(call.args) and type(call.args[0].value) is cst.Name and call.args[0].value.value == "False"
 
 
 def mentions_eval_data(expression: cst.BaseExpression, extra_words: frozenset[str] = frozenset(), *, testing: bool = False) -> bool:
@@ -278,11 +278,11 @@ def mentions_eval_data(expression: cst.BaseExpression, extra_words: frozenset[st
     if testing:
         vocabulary = vocabulary - {"test", "tests", "testing"}
     for node in iter_nodes(expression):
-        if isinstance(node, cst.Name) and words(node.value) & vocabulary:
+        if type(node) is cst.Name and words(node.value) & vocabulary:
             return True
-        if isinstance(node, cst.Attribute) and words(node.attr.value) & vocabulary:
+        if type(node) is cst.Attribute and words(node.attr.value) & vocabulary:
             return True
-        if isinstance(node, cst.SimpleString):
+        if type(node) is cst.SimpleString:
             text = node.value.strip("'\"bruBRU")
             if words(text) & vocabulary:
                 return True
@@ -290,7 +290,7 @@ def mentions_eval_data(expression: cst.BaseExpression, extra_words: frozenset[st
 
 
 def iterates_range(expression: cst.BaseExpression) -> bool:
-    return isinstance(expression, cst.Call) and isinstance(expression.func, cst.Name) and expression.func.value in ("range", "trange")
+    return type(expression) is cst.Call and type(expression.func) is cst.Name and expression.func.value in ("range", "trange")
 
 
 def classify_block(

@@ -79,7 +79,7 @@ def _decorator_names(node: cst.FunctionDef, imports: ImportTable) -> tuple[str, 
     names = []
     for decorator in node.decorators:
         expr = decorator.decorator
-        if isinstance(expr, cst.Call):
+        if type(expr) is cst.Call:
             expr = expr.func
         names.append(imports.qualify(expr) or "")
     return tuple(names)
@@ -94,7 +94,7 @@ def collect_definitions(module: cst.Module, imports: ImportTable) -> tuple[dict[
         params, keyword_only = _params(node)
         info = FunctionInfo(f"{prefix}{node.name.value}", node, owner, parent, params, keyword_only, _decorator_names(node, imports))
         for statement in _block(node.body):
-            if isinstance(statement, cst.FunctionDef):
+            if type(statement) is cst.FunctionDef:
                 info.nested[statement.name.value] = visit_function(statement, None, info, f"{info.qualname}.<locals>.")
         return info
 
@@ -104,16 +104,16 @@ def collect_definitions(module: cst.Module, imports: ImportTable) -> tuple[dict[
         info.is_module, info.self_managed = class_kind(bases, {name: (c.is_module, c.self_managed) for name, c in classes.items()})
         classes[info.name] = info
         for statement in _block(node.body):
-            if isinstance(statement, cst.FunctionDef):
+            if type(statement) is cst.FunctionDef:
                 info.methods[statement.name.value] = visit_function(statement, info, None, f"{info.name}.")
-            elif isinstance(statement, cst.ClassDef):
+            elif type(statement) is cst.ClassDef:
                 visit_class(statement, f"{info.name}.")
 
     for statement in module.body:
         for node in _compound_top_level(statement):
-            if isinstance(node, cst.FunctionDef):
+            if type(node) is cst.FunctionDef:
                 functions[node.name.value] = visit_function(node, None, None, "")
-            elif isinstance(node, cst.ClassDef):
+            elif type(node) is cst.ClassDef:
                 visit_class(node, "")
     return functions, classes
 
@@ -175,17 +175,17 @@ def _qualified(expr: ast.expr, imports: ImportTable) -> str:
 
 
 def _block(suite: cst.BaseSuite) -> list[cst.CSTNode]:
-    return list(suite.body) if isinstance(suite, cst.IndentedBlock) else []
+    return list(suite.body) if type(suite) is cst.IndentedBlock else []
 
 
 def _compound_top_level(statement: cst.CSTNode) -> list[cst.CSTNode]:
     """Definitions at module level, including those under `if`/`try` (import guards)."""
-    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+    if type(statement) in (cst.FunctionDef, cst.ClassDef):
         return [statement]
     found: list[cst.CSTNode] = []
-    if isinstance(statement, (cst.If, cst.Try)):
+    if type(statement) in (cst.If, cst.Try):
         for block in (statement.body, getattr(statement, "orelse", None)):
-            if isinstance(block, cst.IndentedBlock):
+            if type(block) is cst.IndentedBlock:
                 for inner in block.body:
                     found.extend(_compound_top_level(inner))
     return found
@@ -201,6 +201,8 @@ class ScopeNames:
     """Every bare name read or written."""
     assigned: frozenset[str]
     """Bare names assigned to (`x = ...`)."""
+    attribute_assignments: tuple[tuple[str, cst.BaseExpression], ...]
+    """(`self.x`, value) for every `self.x = value`: a class's module attributes."""
 
 
 _SCOPE_CACHE: dict[int, tuple[cst.CSTNode, ScopeNames]] = {}
@@ -215,17 +217,22 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
     evidence: set[str] = set()
     names: set[str] = set()
     assigned: set[str] = set()
+    attribute_assignments: list[tuple[str, cst.BaseExpression]] = []
     for node in iter_nodes(body):
         node_type = type(node)
         if node_type is cst.Name:
             names.add(node.value)  # type: ignore[attr-defined]
         elif node_type is cst.AssignTarget and type(node.target) is cst.Name:  # type: ignore[attr-defined]
             assigned.add(node.target.value)  # type: ignore[attr-defined]
+        elif node_type is cst.Assign:
+            for target in node.targets:  # type: ignore[attr-defined]
+                if type(target.target) is cst.Attribute and type(target.target.value) is cst.Name and target.target.value.value == "self":
+                    attribute_assignments.append((f"self.{target.target.attr.value}", node.value))  # type: ignore[attr-defined]
         elif node_type is cst.Call and type(node.func) is cst.Attribute and node.func.attr.value in MODULE_EVIDENCE_METHODS:  # type: ignore[attr-defined]
             name = dotted_name(node.func.value)  # type: ignore[attr-defined]
             if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
                 evidence.add(name)
-    result = ScopeNames(frozenset(evidence), frozenset(names), frozenset(assigned))
+    result = ScopeNames(frozenset(evidence), frozenset(names), frozenset(assigned), tuple(attribute_assignments))
     if len(_SCOPE_CACHE) > 4096:
         _SCOPE_CACHE.clear()
     _SCOPE_CACHE[id(body)] = (body, result)

@@ -37,16 +37,16 @@ class ImportTable:
         """Local name -> module it was imported from, for names of the project's own files."""
 
     def add(self, statement: cst.Import | cst.ImportFrom) -> None:
-        if isinstance(statement, cst.Import):
+        if type(statement) is cst.Import:
             for alias in statement.names:
-                asname = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else None
+                asname = alias.asname.name.value if alias.asname is not None and type(alias.asname.name) is cst.Name else None
                 self.bind_import(_import_alias_name(alias.name), asname)
             return
-        if isinstance(statement.names, cst.ImportStar):
+        if type(statement.names) is cst.ImportStar:
             return
         module = _import_alias_name(statement.module) if statement.module is not None else ""
         for alias in statement.names:
-            asname = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else None
+            asname = alias.asname.name.value if alias.asname is not None and type(alias.asname.name) is cst.Name else None
             self.bind_from(module, len(statement.relative), _import_alias_name(alias.name), asname)
 
     def bind_import(self, full: str, asname: Optional[str]) -> None:
@@ -106,9 +106,9 @@ def collect_imports(module: cst.Module) -> ImportTable:
         body = getattr(node, "body", None)
         if isinstance(body, (list, tuple)):
             for statement in body:
-                if isinstance(statement, cst.SimpleStatementLine):
+                if type(statement) is cst.SimpleStatementLine:
                     for small in statement.body:
-                        if isinstance(small, (cst.Import, cst.ImportFrom)):
+                        if type(small) in (cst.Import, cst.ImportFrom):
                             table.add(small)
                 else:
                     stack.append(statement)
