@@ -10,10 +10,12 @@ applied at every call site.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
 import sysconfig
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -48,11 +50,11 @@ from evallint.analysis.regions import (
 from evallint.analysis.scope import (
     ClassInfo,
     FunctionInfo,
+    ScopeNames,
     collect_definitions,
     frozen_modules,
     looks_like_module_name,
     module_classes_of_text,
-    module_evidence,
     scope_names,
 )
 from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement
@@ -150,6 +152,10 @@ class _Observation:
     order: int = 0
 
 
+def _span_or_file_start(positions: NodePositions | PiecewisePositions, node: cst.CSTNode) -> tuple[int, int, int, int]:
+    return positions.span(node) or (1, 1, 1, 1)
+
+
 class FileAnalysis:
     """Everything evallint knows about one file. Built once; rules read `facts`."""
 
@@ -173,7 +179,7 @@ class FileAnalysis:
         self.project = project
         self.record_flow = record_flow
         self._positions = positions or NodePositions(module)
-        self.unit = UnitRef(path, self.locate)
+        self.unit = UnitRef(path, functools.partial(_span_or_file_start, self._positions))
         self.facts = ModuleFacts(path, self.unit, tree=module, source=source)
         self.imports: ImportTable = collect_imports(module)
         self.facts.torch_names = (self.imports.local_name_of("torch"), self.imports.local_name_of("torch.no_grad"))
@@ -186,8 +192,11 @@ class FileAnalysis:
         self.optimizer_links: Optional[set[str]] = None
         self._optimizer_params: Optional[dict[str, set[str]]] = None
         self._evidence_scope: Optional[FunctionInfo] = None
+        analysis = weakref.ref(self)  # no cycle: the file's tree is freed when its analysis is
         self._evidence = EvidenceCollector(
-            self.imports, lambda call: self._call_trains(call, self._evidence_scope), lambda: self.has_optimizer,
+            self.imports,
+            lambda call: analysis()._call_trains(call, analysis()._evidence_scope),  # type: ignore[union-attr]
+            lambda: analysis().has_optimizer,  # type: ignore[union-attr]
         )
         stem = Path(path).stem
         self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
@@ -197,15 +206,24 @@ class FileAnalysis:
         """`eval()` calls in scopes that evaluate nothing: a deliberate freeze (BatchNorm
         statistics of a frozen backbone during a linear probe), not an evaluation that
         training must switch back from."""
+        self._scopes: dict[int, tuple[cst.CSTNode, ScopeNames]] = {}
         self.frozen_globals: frozenset[str] = frozenset()
         """Module-level names whose parameters are all frozen at the top level of the file."""
         self.mentions_requires_grad = not source or "requires_grad" in source
         """Only then can a scope freeze a module (the scan for it is skipped otherwise)."""
         self._analyse(judge_uncalled)
 
+    def scope(self, body: cst.CSTNode) -> ScopeNames:
+        """`scope_names`, walked once per scope: the interpreters of nested functions and of
+        a class's methods ask for the same scopes again. Kept per file, so it dies with it."""
+        cached = self._scopes.get(id(body))
+        if cached is None or cached[0] is not body:
+            cached = self._scopes[id(body)] = (body, scope_names(body))
+        return cached[1]
+
     # -- positions (lazy: only files with findings pay for them) ---------------------------
     def locate(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
-        return self._positions.span(node) or (1, 1, 1, 1)
+        return self.unit.locate(node)
 
     # -- driver ------------------------------------------------------------------------------
     def _analyse(self, judge_uncalled: bool) -> None:
@@ -238,18 +256,14 @@ class FileAnalysis:
         self.facts.training_steps = kept
 
     def all_functions(self) -> list[FunctionInfo]:
+        """Every function, method and nested function, each before the ones nested in it."""
         result: list[FunctionInfo] = []
-
-        def add(info: FunctionInfo) -> None:
+        pending = list(self.functions.values()) + [m for cls in self.classes.values() for m in cls.methods.values()]
+        pending.reverse()
+        while pending:
+            info = pending.pop()
             result.append(info)
-            for nested in info.nested.values():
-                add(nested)
-
-        for info in self.functions.values():
-            add(info)
-        for cls in self.classes.values():
-            for method in cls.methods.values():
-                add(method)
+            pending.extend(reversed(info.nested.values()))
         return result
 
     def summary_for(self, info: FunctionInfo) -> Optional[Summary]:
@@ -553,7 +567,7 @@ class _Interpreter(Observations):
         self.body = list(info.node.body.body) if info is not None and type(info.node.body) is cst.IndentedBlock else (
             [] if info is not None else list(file.module.body)
         )
-        self.evidence_names = module_evidence(body_node)
+        self.evidence_names = file.scope(body_node).evidence
         self.scope_keys = self._scope_keys()
         self.regions: list[Region] = []
         self._observed_loops: set = set()
@@ -586,11 +600,10 @@ class _Interpreter(Observations):
         self._init_observations()
 
     # -- set up ------------------------------------------------------------------------------
-    @staticmethod
-    def _mentions_requires_grad(body: cst.CSTNode) -> bool:
+    def _mentions_requires_grad(self, body: cst.CSTNode) -> bool:
         """Only then can this scope freeze a module (`requires_grad_(False)` or
         `p.requires_grad = False`): the walk for it is skipped otherwise."""
-        return not scope_names(body).names.isdisjoint(("requires_grad", "requires_grad_"))
+        return not self.file.scope(body).names.isdisjoint(("requires_grad", "requires_grad_"))
 
     def _scope_keys(self) -> set[str]:
         keys: set[str] = set()
@@ -614,11 +627,11 @@ class _Interpreter(Observations):
         keys.update(self.file._module_keys & self._free_names())
         if info.parent is not None:
             local = set(info.params) | self._assigned_names()
-            keys.update(n for n in self._free_names() - local if looks_like_module_name(n) or n in module_evidence(info.parent.node))
+            keys.update(n for n in self._free_names() - local if looks_like_module_name(n) or n in self.file.scope(info.parent.node).evidence)
         return keys
 
     def _assigned_names(self) -> frozenset[str]:
-        return scope_names(self.info.node).assigned if self.info else frozenset()
+        return self.file.scope(self.info.node).assigned if self.info else frozenset()
 
     def _owner(self) -> Optional[ClassInfo]:
         cursor = self.info
@@ -629,7 +642,7 @@ class _Interpreter(Observations):
         return None
 
     def _free_names(self) -> frozenset[str]:
-        return scope_names(self.info.node).names if self.info else frozenset()
+        return self.file.scope(self.info.node).names if self.info else frozenset()
 
     def _class_module_attributes(self, owner: ClassInfo) -> set[str]:
         if owner.module_attributes:
@@ -637,13 +650,13 @@ class _Interpreter(Observations):
         attributes: set[str] = set()
         mode_dependent: set[str] = set()
         for method in owner.methods.values():
-            for name, value in scope_names(method.node).attribute_assignments:
+            for name, value in self.file.scope(method.node).attribute_assignments:
                 facts = self._constructor_facts(value) if type(value) is cst.Call else None
                 if facts is not None or (looks_like_module_name(name) and type(value) in (cst.Call, cst.Name, cst.Attribute)):
                     attributes.add(name)
                 if facts is None or facts[1]:
                     mode_dependent.add(name)
-            for name in module_evidence(method.node):
+            for name in self.file.scope(method.node).evidence:
                 if name.startswith("self.") and name.count(".") == 1:
                     attributes.add(name)
         for name in attributes - mode_dependent:

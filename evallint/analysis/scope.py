@@ -4,6 +4,7 @@ and which names hold modules by evidence (`x.eval()`, `x.parameters()`, a module
 from __future__ import annotations
 
 import ast
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -36,14 +37,26 @@ class ClassInfo:
 
 @dataclass
 class FunctionInfo:
+    """A function or method. It points back to its class and enclosing function weakly:
+    the file's definition tables own them, and no reference cycle keeps a file's tree alive
+    until a cyclic garbage collection has traversed all of it."""
+
     qualname: str
     node: cst.FunctionDef
-    owner: Optional[ClassInfo]
-    parent: Optional["FunctionInfo"] = None
+    owner_ref: Optional["weakref.ReferenceType[ClassInfo]"]
+    parent_ref: Optional["weakref.ReferenceType[FunctionInfo]"] = None
     params: tuple[str, ...] = ()
     keyword_only: tuple[str, ...] = ()
     decorators: tuple[str, ...] = ()
     nested: dict[str, "FunctionInfo"] = field(default_factory=dict)
+
+    @property
+    def owner(self) -> Optional[ClassInfo]:
+        return self.owner_ref() if self.owner_ref is not None else None
+
+    @property
+    def parent(self) -> Optional["FunctionInfo"]:
+        return self.parent_ref() if self.parent_ref is not None else None
 
     @property
     def name(self) -> str:
@@ -89,33 +102,38 @@ def collect_definitions(module: cst.Module, imports: ImportTable) -> tuple[dict[
     """Top-level functions (by name), classes (by name) and their methods, nested functions."""
     functions: dict[str, FunctionInfo] = {}
     classes: dict[str, ClassInfo] = {}
-
-    def visit_function(node: cst.FunctionDef, owner: Optional[ClassInfo], parent: Optional[FunctionInfo], prefix: str) -> FunctionInfo:
-        params, keyword_only = _params(node)
-        info = FunctionInfo(f"{prefix}{node.name.value}", node, owner, parent, params, keyword_only, _decorator_names(node, imports))
-        for statement in _block(node.body):
-            if type(statement) is cst.FunctionDef:
-                info.nested[statement.name.value] = visit_function(statement, None, info, f"{info.qualname}.<locals>.")
-        return info
-
-    def visit_class(node: cst.ClassDef, prefix: str) -> None:
-        bases = tuple(imports.qualify(arg.value) or "" for arg in node.bases)
-        info = ClassInfo(f"{prefix}{node.name.value}", node, bases)
-        info.is_module, info.self_managed = class_kind(bases, {name: (c.is_module, c.self_managed) for name, c in classes.items()})
-        classes[info.name] = info
-        for statement in _block(node.body):
-            if type(statement) is cst.FunctionDef:
-                info.methods[statement.name.value] = visit_function(statement, info, None, f"{info.name}.")
-            elif type(statement) is cst.ClassDef:
-                visit_class(statement, f"{info.name}.")
-
     for statement in module.body:
         for node in _compound_top_level(statement):
             if type(node) is cst.FunctionDef:
-                functions[node.name.value] = visit_function(node, None, None, "")
+                functions[node.name.value] = _function_info(node, None, None, "", imports)
             elif type(node) is cst.ClassDef:
-                visit_class(node, "")
+                _collect_class(node, "", imports, classes)
     return functions, classes
+
+
+def _function_info(node: cst.FunctionDef, owner: Optional[ClassInfo], parent: Optional[FunctionInfo], prefix: str, imports: ImportTable) -> FunctionInfo:
+    params, keyword_only = _params(node)
+    info = FunctionInfo(
+        f"{prefix}{node.name.value}", node, weakref.ref(owner) if owner is not None else None,
+        weakref.ref(parent) if parent is not None else None, params, keyword_only, _decorator_names(node, imports),
+    )
+    for statement in _block(node.body):
+        if type(statement) is cst.FunctionDef:
+            info.nested[statement.name.value] = _function_info(statement, None, info, f"{info.qualname}.<locals>.", imports)
+    return info
+
+
+def _collect_class(node: cst.ClassDef, prefix: str, imports: ImportTable, classes: dict[str, ClassInfo]) -> None:
+    """Add the class (and the classes nested in it) to `classes`."""
+    bases = tuple(imports.qualify(arg.value) or "" for arg in node.bases)
+    info = ClassInfo(f"{prefix}{node.name.value}", node, bases)
+    info.is_module, info.self_managed = class_kind(bases, {name: (c.is_module, c.self_managed) for name, c in classes.items()})
+    classes[info.name] = info
+    for statement in _block(node.body):
+        if type(statement) is cst.FunctionDef:
+            info.methods[statement.name.value] = _function_info(statement, info, None, f"{info.name}.", imports)
+        elif type(statement) is cst.ClassDef:
+            _collect_class(statement, f"{info.name}.", imports, classes)
 
 
 def class_kind(bases: tuple[str, ...], known: dict[str, tuple[bool, bool]]) -> tuple[bool, bool]:
@@ -205,15 +223,8 @@ class ScopeNames:
     """(`self.x`, value) for every `self.x = value`: a class's module attributes."""
 
 
-_SCOPE_CACHE: dict[int, tuple[cst.CSTNode, ScopeNames]] = {}
-
-
 def scope_names(body: cst.CSTNode) -> ScopeNames:
-    """One lean walk per scope, cached: interpreters of nested functions and of a class's
-    methods ask for the same scopes again."""
-    cached = _SCOPE_CACHE.get(id(body))
-    if cached is not None and cached[0] is body:
-        return cached[1]
+    """One lean walk of a scope (its nested scopes excluded)."""
     evidence: set[str] = set()
     names: set[str] = set()
     assigned: set[str] = set()
@@ -232,11 +243,7 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
             name = dotted_name(node.func.value)  # type: ignore[attr-defined]
             if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
                 evidence.add(name)
-    result = ScopeNames(frozenset(evidence), frozenset(names), frozenset(assigned), tuple(attribute_assignments))
-    if len(_SCOPE_CACHE) > 4096:
-        _SCOPE_CACHE.clear()
-    _SCOPE_CACHE[id(body)] = (body, result)
-    return result
+    return ScopeNames(frozenset(evidence), frozenset(names), frozenset(assigned), tuple(attribute_assignments))
 
 
 def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
@@ -295,5 +302,3 @@ def _requires_grad_flag(node: cst.CSTNode, parameter: Optional[str]) -> Optional
     return value.value == "True" if type(value) is cst.Name and value.value in ("True", "False") else None
 
 
-def module_evidence(body: cst.CSTNode) -> frozenset[str]:
-    return scope_names(body).evidence
