@@ -9,6 +9,8 @@ peak RSS of the whole process, interpreter start-up included), median of --repea
     python benchmarks/run.py --corpus torch-heavy --sample 8
     python benchmarks/run.py --corpus mixed
     python benchmarks/run.py path/to/repo --repeat 5 --json out.json
+    python benchmarks/run.py path/to/repo --scale     # + peak RSS at 1x and 4x the files
+    python benchmarks/run.py --file-sizes             # per-line cost of 1k, 10k, 100k-line files
 
 Corpora need no network: `torch-heavy` is every .py of the installed torch package,
 `mixed` is the standard library (without its tests) plus one torch-using project (this
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import shutil
 import statistics
@@ -42,6 +45,8 @@ EXCLUDED_DIR_NAMES = frozenset({
     "CVS", "__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules",
     "site-packages", "venv",
 })
+# --scale lints the corpus once and then this many copies of it side by side in one run.
+SCALE_COPIES = 4
 STDLIB_SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib-dynload"})
 
 # Runs one measurement: the commands in sequence, then reports wall time and the peak RSS of
@@ -116,6 +121,71 @@ from flake8.main.cli import main
 sys.argv[0] = "flake8"
 raise SystemExit(main())
 """
+
+# --file-sizes: a training script is this header plus the chunk repeated with distinct names
+# (a model, its training epoch, a correct evaluation, an evaluation missing `model.eval()`,
+# and the loop tying them together), so every size has the same mix of code per line.
+SCRIPT_HEADER = """import argparse
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+"""
+SCRIPT_CHUNK = '''
+
+class Classifier{i}(nn.Module):
+    def __init__(self, width=256, classes=10):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(0.2))
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def train_epoch_{i}(model, loader, optimizer, device):
+    model.train()
+    total = 0.0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    return total / max(len(loader), 1)
+
+
+@torch.no_grad()
+def evaluate_{i}(model, loader, device):
+    model.eval()
+    correct = 0
+    for inputs, targets in loader:
+        predictions = model(inputs.to(device)).argmax(dim=1)
+        correct += (predictions == targets.to(device)).sum().item()
+    return correct / max(len(loader.dataset), 1)
+
+
+def validation_loss_{i}(model, loader):
+    losses = [F.cross_entropy(model(x), y).item() for x, y in loader]
+    return sum(losses) / max(len(losses), 1)
+
+
+def fit_{i}(train_set, val_set, epochs=3, device="cpu"):
+    model = Classifier{i}().to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    train_loader = DataLoader(train_set, batch_size=64, shuffle=True)
+    val_loader = DataLoader(val_set, batch_size=256)
+    for epoch in range(epochs):
+        loss = train_epoch_{i}(model, train_loader, optimizer, device)
+        val_loss = validation_loss_{i}(model, val_loader)
+        accuracy = evaluate_{i}(model, val_loader, device)
+        print(f"epoch {{epoch}}: loss {{loss:.3f}} val loss {{val_loss:.3f}} acc {{accuracy:.3f}}")
+    return model
+'''
+# Target lines per generated script; the one-chunk script is the baseline subtracted from each.
+FILE_SIZES = (1_000, 10_000, 100_000)
 
 
 @dataclass
@@ -295,6 +365,29 @@ def evallint_cli() -> Tuple[Optional[List[str]], str]:
     return None, ""
 
 
+def evallint_cold_serial() -> Optional[List[str]]:
+    """`evallint --no-cache --jobs 1`: one process, nothing read from or written to the cache;
+    None when the CLI or either flag is missing."""
+    cli, help_text = evallint_cli()
+    if cli is None or "--jobs" not in help_text or "--no-cache" not in help_text:
+        return None
+    return cli + ["--no-cache", "--jobs", "1"]
+
+
+def replicate(corpus: Corpus, into: Path, copies: int) -> List[Path]:
+    """`copies` sibling directories `copy<i>`, each a full copy of the mirror; returns them.
+
+    Real copies, not symlinks: evallint's project index keys files by their resolved path,
+    so symlinked copies could share entries and hide memory that grows with the files."""
+    roots = [into / f"copy{i}" for i in range(copies)]
+    for link in corpus.mirrored:
+        relative = link.relative_to(corpus.root)
+        for root in roots:
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(link, root / relative)
+    return roots
+
+
 def run_corpus(corpus: Corpus, args: argparse.Namespace, workdir: Path) -> List[Result]:
     listing = workdir / f"{corpus.name}.files"
     listing.write_text("\n".join(str(p) for p in corpus.mirrored) + "\n", encoding="utf-8")
@@ -362,6 +455,17 @@ def run_corpus(corpus: Corpus, args: argparse.Namespace, workdir: Path) -> List[
             add(measure("ruff check --select E9", [[ruff, "check", "--isolated", "--no-cache", "--select", "E9", str(root)]], root, args))
         else:
             print("    ruff: skipped (not installed)")
+
+    if args.scale:
+        cold = evallint_cold_serial()
+        if cold is None:
+            print("    scale: skipped (needs the evallint CLI with --jobs and --no-cache)")
+        else:
+            copies = replicate(corpus, workdir / f"{corpus.name}-scale", SCALE_COPIES)
+            add(measure("scale 1x: evallint cold, --jobs 1", [cold + [str(copies[0])]], copies[0], args,
+                        note=f"{len(corpus.mirrored)} files (copy0)"))
+            add(measure(f"scale {SCALE_COPIES}x: evallint cold, --jobs 1", [cold + [str(copies[0].parent)]], copies[0].parent, args,
+                        note=f"{SCALE_COPIES * len(corpus.mirrored)} files ({SCALE_COPIES} copies)"))
     return results
 
 
@@ -372,7 +476,7 @@ def _fmt(value: Optional[float], spec: str = ".2f") -> str:
 
 
 def report(corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], Optional[int], str]) -> Dict[str, object]:
-    floor = next((r.median for r in results if r.name.startswith("libcst.parse_module (floor)")), None)
+    floor = next((r.median for r in results if r.name.startswith("libcst.parse_module (floor)") and not r.failed), None)
     print()
     print(f"## {corpus.name}: {len(corpus.mirrored)} files, {corpus.lines:,} lines ({corpus.note})")
     print()
@@ -384,23 +488,35 @@ def report(corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], O
         note = "; ".join(x for x in (r.note, f"FAILED: {r.failed}" if r.failed else "") if x)
         print(f"| {r.name} | {_fmt(r.median)} | {len(r.walls)} | {spread} | {_fmt(r.peak_mb, '.0f')} | {_fmt(ratio)} | {note} |")
 
+    # A measurement that failed part-way keeps its earlier runs for the table, not for ratios.
     def med(prefix: str) -> Optional[float]:
-        return next((r.median for r in results if r.name.startswith(prefix) and r.median is not None), None)
+        return next((r.median for r in results if r.name.startswith(prefix) and r.median is not None and not r.failed), None)
+
+    def peak(prefix: str) -> Optional[float]:
+        return next((r.peak_mb for r in results if r.name.startswith(prefix) and r.peak_mb is not None and not r.failed), None)
 
     cold = med("evallint cold, 1") or med("evallint cold, --jobs 1")
     parallel = next((r.median for r in results if r.name.startswith("evallint cold, --jobs") and "--jobs 1" not in r.name), None)
     warm, evl, e9, torchfix = med("evallint warm"), med("flake8 --select EVL"), med("flake8 --select E9"), med("torchfix")
+    ruff = med("ruff check")
+    scaled = f"scale {SCALE_COPIES}x"
+    wall_1x, wall_nx, rss_1x, rss_nx = med("scale 1x"), med(scaled), peak("scale 1x"), peak(scaled)
     ratios: Dict[str, Optional[float]] = {
         "evallint cold / bare parse": cold / floor if cold and floor else None,
         "evallint warm / cold": warm / cold if warm and cold else None,
+        "evallint warm / ruff check": warm / ruff if warm and ruff else None,
         "evallint parallel / serial": parallel / cold if parallel and cold else None,
         "(flake8 EVL - flake8 E9) / bare parse": (evl - e9) / floor if evl and e9 and floor else None,
         "torchfix / bare parse": torchfix / floor if torchfix and floor else None,
+        f"evallint peak RSS, {SCALE_COPIES}x corpus / 1x": rss_nx / rss_1x if rss_nx and rss_1x else None,
+        f"evallint wall, {SCALE_COPIES}x corpus / 1x": wall_nx / wall_1x if wall_nx and wall_1x else None,
     }
     files_in, lines_in, why = passed
     print()
     for label, value in ratios.items():
         print(f"- {label}: {_fmt(value)}x" if value is not None else f"- {label}: not measured")
+    if rss_1x and rss_nx:
+        print(f"- evallint peak RSS (cold, --jobs 1): {rss_1x:.0f} MB at 1x, {rss_nx:.0f} MB at {SCALE_COPIES}x (target: flat)")
     if files_in is None:
         print(f"- prefilter: {why}")
     else:
@@ -414,21 +530,91 @@ def report(corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], O
     }
 
 
+# ------------------------------------------------------------------------------------ file sizes
+
+def training_script(min_lines: int) -> str:
+    """Valid Python of at least `min_lines` lines: SCRIPT_CHUNK repeated with distinct names."""
+    chunks = max(1, math.ceil((min_lines - SCRIPT_HEADER.count("\n")) / SCRIPT_CHUNK.count("\n")))
+    return SCRIPT_HEADER + "".join(SCRIPT_CHUNK.format(i=i) for i in range(chunks))
+
+
+def run_file_sizes(args: argparse.Namespace, workdir: Path) -> Dict[str, object]:
+    """Seconds per 1k lines of one file at each of FILE_SIZES, for the bare parse and evallint.
+
+    Each run pays interpreter start-up and imports, which would swamp a 1k-line file, so the
+    figures are marginal: (wall - wall of the one-chunk script) / (lines - its lines)."""
+    directory = workdir / "file-sizes"
+    directory.mkdir()
+    cold = evallint_cold_serial()
+    if cold is None:
+        print("    file sizes: evallint skipped (needs the evallint CLI with --jobs and --no-cache)")
+    py = sys.executable
+    rows = []
+    for target in (0,) + FILE_SIZES:  # 0: the one-chunk baseline
+        script = directory / f"train_{target}.py"
+        script.write_text(training_script(target), encoding="utf-8")
+        listing = directory / f"train_{target}.files"
+        listing.write_text(f"{script}\n", encoding="utf-8")
+        lines = script.read_bytes().count(b"\n")
+        label = f"{lines:,}-line script"
+        print(f"\n== file sizes: {label}", flush=True)
+        commands = {
+            "parse": ("libcst.parse_module", [py, "-c", PARSER, "cst", str(listing)]),
+            "parse_nogc": ("libcst.parse_module, gc off", [py, "-c", PARSER, "cst-nogc", str(listing)]),
+            "evallint": ("evallint cold, --jobs 1", cold + [str(script)] if cold else None),
+        }
+        row: Dict[str, Optional[float]] = {"lines": lines}
+        for tool, (name, command) in commands.items():
+            result = measure(f"{label}: {name}", [command], directory, args) if command else None
+            row[tool] = result.median if result and not result.failed else None
+        rows.append(row)
+
+    baseline = rows[0]
+
+    def per_kloc(row: Dict[str, Optional[float]], tool: str) -> Optional[float]:
+        if row[tool] is None or baseline[tool] is None:
+            return None
+        return (row[tool] - baseline[tool]) / ((row["lines"] - baseline["lines"]) / 1000)
+
+    print()
+    print(f"## seconds per 1k lines by file size (marginal over the {baseline['lines']}-line one-chunk script)")
+    print()
+    print(f"start-up + one chunk: parse {_fmt(baseline['parse'])} s, parse gc off {_fmt(baseline['parse_nogc'])} s, "
+          f"evallint {_fmt(baseline['evallint'])} s")
+    print()
+    print("| lines | libcst.parse_module s/1k | parse, gc off s/1k | evallint cold --jobs 1 s/1k | evallint / parse |")
+    print("|---|---|---|---|---|")
+    for row in rows[1:]:
+        for tool in ("parse", "parse_nogc", "evallint"):
+            row[f"{tool}_per_kloc"] = per_kloc(row, tool)
+        parse, evallint = row["parse_per_kloc"], row["evallint_per_kloc"]
+        row["evallint_over_parse"] = evallint / parse if parse and evallint else None
+        print(f"| {row['lines']:,} | {_fmt(parse, '.3f')} | {_fmt(row['parse_nogc_per_kloc'], '.3f')} | "
+              f"{_fmt(evallint, '.3f')} | {_fmt(row['evallint_over_parse'])} |")
+    return {"file_sizes": rows}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="*", metavar="CORPUS_DIR", help="directories to use as corpora")
-    parser.add_argument("--corpus", action="append", choices=("torch-heavy", "mixed"), help="built-in corpus (repeatable); default: both when no CORPUS_DIR")
+    parser.add_argument("--corpus", action="append", choices=("torch-heavy", "mixed"), help="built-in corpus (repeatable); default: both when neither CORPUS_DIR nor --file-sizes is given")
     parser.add_argument("--project", type=Path, help="the torch-using project added to `mixed` (default: this repo's tests/fixtures and examples)")
     parser.add_argument("--sample", type=int, default=1, metavar="N", help="keep every Nth file")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--budget", type=float, default=120.0, help="a run slower than this many seconds is not repeated")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up on a measurement after this many seconds")
     parser.add_argument("--skip", action="append", default=[], choices=("parse", "evallint", "flake8", "peers"), help="leave out a group of measurements")
+    parser.add_argument("--scale", action="store_true",
+                        help=f"also measure evallint cold --jobs 1 (--no-cache) wall and peak RSS on each corpus at 1x and "
+                             f"at {SCALE_COPIES}x ({SCALE_COPIES} copies of it side by side); target: flat RSS")
+    parser.add_argument("--file-sizes", action="store_true",
+                        help="also time one generated training script of ~1k, 10k and 100k lines: seconds per 1k lines "
+                             "of libcst.parse_module and of evallint cold --jobs 1, and their ratio; alone, it runs no corpus")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
     names = list(args.corpus or []) + list(args.dirs)
-    if not names:
+    if not names and not args.file_sizes:
         names = ["torch-heavy", "mixed"]
     print(f"# evallint benchmark, {time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}; sample every {args.sample}, repeat {args.repeat}", flush=True)
@@ -446,6 +632,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             passed = prefilter_stats(corpus)
             results = run_corpus(corpus, args, workdir)
             summary.append(report(corpus, results, passed))
+        if args.file_sizes:
+            summary.append(run_file_sizes(args, workdir))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return 0
