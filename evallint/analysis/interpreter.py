@@ -381,13 +381,20 @@ class FileAnalysis:
 
     def block_evidence(self, statements, scope: Optional[FunctionInfo]):
         """Evidence of a function's body or a run of statements (cached per statement)."""
-        self._evidence_scope = scope
-        return self._evidence.block(statements)
+        return self._evidence_in(scope, self._evidence.block, statements)
 
     def statement_evidence(self, statement: cst.CSTNode, scope: Optional[FunctionInfo]):
         """Evidence of one statement; a loop's is its body's and header's (cached)."""
-        self._evidence_scope = scope
-        return self._evidence.statement(statement)
+        return self._evidence_in(scope, self._evidence.statement, statement)
+
+    def _evidence_in(self, scope: Optional[FunctionInfo], gather: Callable, what):
+        """Calls in `what` are resolved from `scope`; gathering may summarise a callee, whose
+        own evidence is gathered in its scope, so the caller's is restored after."""
+        outer, self._evidence_scope = self._evidence_scope, scope
+        try:
+            return gather(what)
+        finally:
+            self._evidence_scope = outer
 
     def _call_trains(self, call: cst.Call, scope: Optional[FunctionInfo]) -> bool:
         func = call.func
@@ -663,13 +670,17 @@ class _Interpreter(Observations):
         for method in owner.methods.values():
             for name, value in self.file.scope(method.node).attribute_assignments:
                 facts = self._constructor_facts(value) if type(value) is cst.Call else None
-                if facts is not None or (looks_like_module_name(name) and type(value) in (cst.Call, cst.Name, cst.Attribute)):
-                    attributes.add(name)
+                if facts is not None or (looks_like_module_name(name) and type(value) in (cst.Call, cst.Name, cst.Attribute, cst.Subscript)):
+                    attributes.add(name)  # `self.model = kwargs["model"]` too
                 if facts is None or facts[1]:
                     mode_dependent.add(name)
             for name in self.file.scope(method.node).evidence:
                 if name.startswith("self.") and name.count(".") == 1:
                     attributes.add(name)
+            for name in self.file.scope(method.node).called_attributes:
+                if looks_like_module_name(name):  # `self.model(x)`, set by a base class or a caller
+                    attributes.add(name)
+                    mode_dependent.add(name)
         for name in attributes - mode_dependent:
             self.file.mode_independent.add(f"{owner.name}::{name}")  # only bare nn.Linear & co.
         owner.module_attributes = attributes or {"<none>"}
@@ -1651,6 +1662,11 @@ class _Interpreter(Observations):
         return states
 
     def _record_training(self, site: cst.CSTNode, key: str, subject: str, region: Optional[Region], states: States) -> None:
+        # a backward pass with autograd off trains nothing: it is guarded (`if loss.requires_grad:`,
+        # a helper shared by training and a no_grad evaluation) or fails (EVL009's business)
+        states = tuple(s for s in states if not s.grad or any(g.grad is not Grad.OFF for g in s.grad))
+        if not states:
+            return
         eval_facts: frozenset = frozenset()
         from_entry = False
         for state in states:

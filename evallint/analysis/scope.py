@@ -221,6 +221,8 @@ class ScopeNames:
     """Bare names assigned to (`x = ...`)."""
     attribute_assignments: tuple[tuple[str, cst.BaseExpression], ...]
     """(`self.x`, value) for every `self.x = value`: a class's module attributes."""
+    called_attributes: frozenset[str]
+    """`self.x` called directly (`self.x(...)`)."""
 
 
 def scope_names(body: cst.CSTNode) -> ScopeNames:
@@ -229,6 +231,7 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
     names: set[str] = set()
     assigned: set[str] = set()
     attribute_assignments: list[tuple[str, cst.BaseExpression]] = []
+    called_attributes: set[str] = set()
     for node in iter_nodes(body):
         node_type = type(node)
         if node_type is cst.Name:
@@ -239,11 +242,15 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
             for target in node.targets:  # type: ignore[attr-defined]
                 if type(target.target) is cst.Attribute and type(target.target.value) is cst.Name and target.target.value.value == "self":
                     attribute_assignments.append((f"self.{target.target.attr.value}", node.value))  # type: ignore[attr-defined]
-        elif node_type is cst.Call and type(node.func) is cst.Attribute and node.func.attr.value in MODULE_EVIDENCE_METHODS:  # type: ignore[attr-defined]
-            name = dotted_name(node.func.value)  # type: ignore[attr-defined]
-            if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
-                evidence.add(name)
-    return ScopeNames(frozenset(evidence), frozenset(names), frozenset(assigned), tuple(attribute_assignments))
+        elif node_type is cst.Call and type(node.func) is cst.Attribute:  # type: ignore[attr-defined]
+            func = node.func  # type: ignore[attr-defined]
+            if func.attr.value in MODULE_EVIDENCE_METHODS:
+                name = dotted_name(func.value)
+                if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
+                    evidence.add(name)
+            elif type(func.value) is cst.Name and func.value.value == "self":
+                called_attributes.add(f"self.{func.attr.value}")
+    return ScopeNames(frozenset(evidence), frozenset(names), frozenset(assigned), tuple(attribute_assignments), frozenset(called_attributes))
 
 
 def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:

@@ -248,6 +248,29 @@ def test_module_classes_of_text_agrees_on_every_fixture(fixture: Path) -> None:
     assert module_classes_of_text(source) == _module_classes_by_libcst(source)
 
 
+def test_evidence_resolves_a_nested_helper_called_after_another_function() -> None:
+    """Summarising `set_lr()` (defined later, so summarised on demand) gathers its own
+    evidence in its own scope; the loop's later
+    call to the nested `step()` must still resolve from `main` (it trains)."""
+    analysis = analyse("""
+        import torch
+        def main(model, opt, loader):
+            def step(x):
+                model(x).sum().backward()
+            for x in loader:
+                set_lr(opt)
+                step(x)
+                opt.step()
+        def set_lr(opt):
+            pass
+    """)
+    main = analysis.functions["main"]
+    loop = main.node.body.body[1]
+    assert isinstance(loop, cst.For)
+    sites = analysis.statement_evidence(loop, main).training_sites
+    assert [cst.Module([]).code_for_node(site.func) for site, _ in sites] == ["step", "opt.step"]
+
+
 # -- memory ----------------------------------------------------------------------------------
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
