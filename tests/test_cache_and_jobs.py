@@ -93,3 +93,56 @@ def test_warm_cli_run_does_not_import_libcst(tmp_path: Path) -> None:
     assert cold.stdout.strip().endswith("LIBCST") and "EVL001" in cold.stdout
     assert warm.stdout.strip().endswith("NO-LIBCST") and "EVL001" in warm.stdout
     assert json.loads(json.dumps(warm.stdout.count("EVL001"))) == cold.stdout.count("EVL001")
+
+
+def _age(directory: Path) -> None:
+    """Files last modified a minute ago: fresher ones are not indexed by their time."""
+    import os
+    import time
+
+    for path in directory.rglob("*.py"):
+        os.utime(path, ns=(time.time_ns() - 60_000_000_000,) * 2)
+
+
+def test_a_warm_run_is_answered_from_the_index_alone(tmp_path: Path, monkeypatch) -> None:
+    import evallint.engine.run as run
+
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project)
+    _age(project)
+    monkeypatch.chdir(tmp_path)
+    cold = lint_paths([project], use_cache=True)
+    cache = tmp_path / ".evallint_cache"
+    [index] = cache.glob("index-*.json")
+    for entry in cache.glob("*/*.json"):
+        entry.unlink()  # only the index is left
+    monkeypatch.setattr(run, "_lint_files", lambda files, *args: (_ for _ in ()).throw(AssertionError(f"linted {files}")) if files else [])
+    warm = lint_paths([project], use_cache=True)
+    assert _codes(warm) == _codes(cold) and warm[0].related == cold[0].related
+    assert index.exists()
+
+
+def test_an_edit_is_seen_through_the_index(tmp_path: Path, monkeypatch) -> None:
+    source = tmp_path / "train.py"
+    shutil.copy(FIXTURES / "evl001_flat_script_no_eval.py", source)
+    _age(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert _codes(lint_paths([source], use_cache=True))
+    assert _codes(lint_paths([source], use_cache=True))  # now answered through the index
+    source.write_text(source.read_text(encoding="utf-8").replace("import torch", "import torch\nimport torch as t2", 1), encoding="utf-8")
+    edited = _codes(lint_paths([source], use_cache=True))
+    assert edited and all(line > 1 for _, line, _ in edited)
+    source.write_text("x = 1  # no torch at all\n", encoding="utf-8")
+    assert lint_paths([source], use_cache=True) == []
+
+
+def test_a_file_modified_just_now_is_not_indexed_by_its_time(tmp_path: Path, monkeypatch) -> None:
+    source = tmp_path / "train.py"
+    shutil.copy(FIXTURES / "evl001_flat_script_no_eval.py", source)
+    monkeypatch.chdir(tmp_path)
+    lint_paths([source], use_cache=True)
+    assert not list((tmp_path / ".evallint_cache").glob("index-*.json"))  # nothing old enough to index
+    _age(tmp_path)
+    lint_paths([source], use_cache=True)
+    [index] = (tmp_path / ".evallint_cache").glob("index-*.json")
+    assert list(json.loads(index.read_text(encoding="utf-8"))["files"]) == [str(source.resolve())]

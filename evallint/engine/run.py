@@ -286,23 +286,21 @@ def lint_paths(
     files = list(configs)
     use_cache = use_cache and apply_suppressions
     found: list[Diagnostic] = []
+    caches: dict[Optional[Path], ResultCache] = {}
     if use_cache:  # answered here, so a warm run starts no worker processes
-        caches: dict[Optional[Path], ResultCache] = {}
         files = [name for name in files if not _found_in_cache(Path(name), configs[name], caches, found)]
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         found += _lint_in_processes(files, config, jobs, use_cache, apply_suppressions)
     else:
         found += _lint_files(files, config, use_cache, apply_suppressions)
+    for root, cache in caches.items():
+        cache.save_index(name for name in files if configs[name].root == root)
     return sorted(found, key=Diagnostic.sort_key)
 
 
 def _found_in_cache(path: Path, config: Config, caches: dict, found: list[Diagnostic]) -> bool:
     """Effect: a cached result for the file's current content is added to `found`."""
-    cache = _cache_for(config, caches)
-    try:
-        cached = cache.get(cache.key(str(path), path.read_bytes()))
-    except OSError:
-        return False
+    cached = _cache_for(config, caches).lookup(path)
     if cached is not None:
         found.extend(cached)
     return cached is not None
