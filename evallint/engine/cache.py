@@ -58,7 +58,9 @@ class ResultCache:
         return digest.hexdigest()
 
     def get(self, key: str) -> Optional[list[Diagnostic]]:
-        stored = self._entry(key)
+        """The entry's own file only: a worker process asks after the run's parent has
+        looked in the index already."""
+        stored = self._entry(key, indexed=False)
         return None if stored is None else [_restore(item) for item in stored["diagnostics"]]
 
     def lookup(self, path: Path) -> Optional[list[Diagnostic]]:
@@ -80,9 +82,9 @@ class ResultCache:
         self._seen[absolute] = (stamp, key, stored)
         return [_restore(item) for item in stored["diagnostics"]]
 
-    def _entry(self, key: str) -> Optional[dict[str, Any]]:
+    def _entry(self, key: str, *, indexed: bool = True) -> Optional[dict[str, Any]]:
         """A valid entry for `key` (from the index, else its own file), or None."""
-        stored = self._loaded_index()["entries"].get(key)
+        stored = self._loaded_index()["entries"].get(key) if indexed else None
         try:
             if stored is None:
                 stored = json.loads((self.directory / key[:2] / f"{key}.json").read_text(encoding="utf-8"))
@@ -115,7 +117,7 @@ class ResultCache:
                 key = self.key(name, path.read_bytes())
             except OSError:
                 continue
-            stored = self._entry(key)
+            stored = self._entry(key, indexed=False)
             if stored is not None:
                 self._seen[os.path.abspath(path)] = (_stamp(os.path.abspath(path)), key, stored)
         index = self._loaded_index()

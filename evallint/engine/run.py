@@ -334,15 +334,34 @@ def _cache_for(config: Config, caches: dict) -> ResultCache:
 
 
 def _lint_in_processes(files: list[str], config: Optional[Config], jobs: int, use_cache: bool, apply_suppressions: bool) -> list[Diagnostic]:
-    """Interleaved chunks (so big files spread out) linted by `jobs` processes."""
+    """One file per task, largest first, so a huge generated file starts at once instead of
+    finishing last behind the files queued with it; each worker keeps one project index."""
     from concurrent.futures import ProcessPoolExecutor
+    from itertools import repeat
 
-    chunks = [files[i::jobs * 4] for i in range(jobs * 4)]
+    largest_first = sorted(files, key=_size_or_zero, reverse=True)
     found: list[Diagnostic] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for part in pool.map(_lint_files, chunks, [config] * len(chunks), [use_cache] * len(chunks), [apply_suppressions] * len(chunks)):
+        for part in pool.map(_lint_in_worker, largest_first, repeat(config), repeat(use_cache), repeat(apply_suppressions)):
             found.extend(part)
     return found
+
+
+def _lint_in_worker(name: str, config: Optional[Config], use_cache: bool, apply_suppressions: bool) -> list[Diagnostic]:
+    path = Path(name)
+    file_config = config or config_for_file(path)
+    cache = _cache_for(file_config, _WORKER_CACHES) if use_cache else None
+    return lint_file(path, file_config, project=lambda: process_project(file_config), cache=cache, apply_suppressions=apply_suppressions)
+
+
+_WORKER_CACHES: dict[Optional[Path], "ResultCache"] = {}
+
+
+def _size_or_zero(name: str) -> int:
+    try:
+        return os.path.getsize(name)
+    except OSError:
+        return 0
 
 
 if TYPE_CHECKING:
