@@ -24,7 +24,7 @@ from pygls.lsp.client import LanguageClient
 from evallint.engine.run import lint_source
 from evallint.lsp import DEBOUNCE_SECONDS
 
-BLOCK = '''
+BLOCK = """
 
 class Net{i}(nn.Module):
     def __init__(self, width=128):
@@ -62,7 +62,7 @@ def run_{i}(train_loader, val_loader, epochs=3):
         loss = train_epoch_{i}(model, train_loader, optimizer)
         acc = evaluate_{i}(model, val_loader)
         print(epoch, loss, acc)
-'''
+"""
 
 
 def training_script(lines: int = 1000) -> str:
@@ -124,7 +124,9 @@ async def server_latencies(text: str, edits: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--edits", type=int, default=21, help="didChange notifications to time (default: 21)")
+    parser.add_argument(
+        "--edits", type=int, default=21, help="didChange notifications to time (default: 21)"
+    )
     args = parser.parse_args()
     text = training_script()
     findings = lint_source(text, "train.py")
@@ -134,9 +136,15 @@ def main() -> None:
     work = total - DEBOUNCE_SECONDS
     print(f"script: {text.count(chr(10))} lines, {len(findings)} findings")
     print(f"bare LibCST parse (median):          {parse * 1000:7.1f} ms")
-    print(f"lint_source in process (median):     {lint * 1000:7.1f} ms  ({lint / parse:.2f}x parse)")
-    print(f"didChange -> publishDiagnostics:     {total * 1000:7.1f} ms  (includes the {DEBOUNCE_SECONDS * 1000:.0f} ms debounce)")
-    print(f"server work after the debounce:      {work * 1000:7.1f} ms  ({work / parse:.2f}x parse; target < 100 ms)")
+    print(
+        f"lint_source in process (median):     {lint * 1000:7.1f} ms  ({lint / parse:.2f}x parse)"
+    )
+    print(
+        f"didChange -> publishDiagnostics:     {total * 1000:7.1f} ms  (includes the {DEBOUNCE_SECONDS * 1000:.0f} ms debounce)"
+    )
+    print(
+        f"server work after the debounce:      {work * 1000:7.1f} ms  ({work / parse:.2f}x parse; target < 100 ms)"
+    )
 
 
 if __name__ == "__main__":

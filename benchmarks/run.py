@@ -39,15 +39,42 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 # Directory names some tool skips by default (evallint, flake8, ruff). The mirror renames them
 # so each tool sees the same files; the real path is still what symlinks resolve to.
-EXCLUDED_DIR_NAMES = frozenset({
-    ".bzr", ".direnv", ".eggs", ".evallint_cache", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints",
-    ".mypy_cache", ".nox", ".pants.d", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv",
-    "CVS", "__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules",
-    "site-packages", "venv",
-})
+EXCLUDED_DIR_NAMES = frozenset(
+    {
+        ".bzr",
+        ".direnv",
+        ".eggs",
+        ".evallint_cache",
+        ".git",
+        ".git-rewrite",
+        ".hg",
+        ".ipynb_checkpoints",
+        ".mypy_cache",
+        ".nox",
+        ".pants.d",
+        ".pytest_cache",
+        ".pytype",
+        ".ruff_cache",
+        ".svn",
+        ".tox",
+        ".venv",
+        "CVS",
+        "__pycache__",
+        "__pypackages__",
+        "_build",
+        "buck-out",
+        "build",
+        "dist",
+        "node_modules",
+        "site-packages",
+        "venv",
+    }
+)
 # --scale lints the corpus once and then this many copies of it side by side in one run.
 SCALE_COPIES = 4
-STDLIB_SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib-dynload"})
+STDLIB_SKIP_DIRS = frozenset(
+    {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "lib-dynload"}
+)
 
 # Runs one measurement: the commands in sequence, then reports wall time and the peak RSS of
 # its children. A fresh wrapper per measurement, because RUSAGE_CHILDREN only ever grows.
@@ -132,7 +159,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 """
-SCRIPT_CHUNK = '''
+SCRIPT_CHUNK = """
 
 class Classifier{i}(nn.Module):
     def __init__(self, width=256, classes=10):
@@ -183,7 +210,7 @@ def fit_{i}(train_set, val_set, epochs=3, device="cpu"):
         accuracy = evaluate_{i}(model, val_loader, device)
         print(f"epoch {{epoch}}: loss {{loss:.3f}} val loss {{val_loss:.3f}} acc {{accuracy:.3f}}")
     return model
-'''
+"""
 # Target lines per generated script; the one-chunk script is the baseline subtracted from each.
 FILE_SIZES = (1_000, 10_000, 100_000)
 
@@ -221,6 +248,7 @@ class Result:
 
 # ---------------------------------------------------------------------------------------- corpora
 
+
 def _package_dir(name: str) -> Optional[Path]:
     """A package's directory without importing it (importing torch costs seconds and memory)."""
     spec = importlib.util.find_spec(name)
@@ -236,7 +264,11 @@ def _walk_py(root: Path, skip_dirs: frozenset = frozenset()) -> List[Path]:
     found: List[Path] = []
     for directory, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in skip_dirs)
-        found.extend(Path(directory) / f for f in sorted(files) if f.endswith(".py") and os.path.isfile(os.path.join(directory, f)))
+        found.extend(
+            Path(directory) / f
+            for f in sorted(files)
+            if f.endswith(".py") and os.path.isfile(os.path.join(directory, f))
+        )
     return found
 
 
@@ -249,7 +281,9 @@ def build_corpus(name: str, project: Optional[Path]) -> Corpus:
     if name == "torch-heavy":
         torch_dir = _package_dir("torch")
         if torch_dir is None:
-            raise SystemExit("torch is not installed: the torch-heavy corpus needs it (or pass a directory)")
+            raise SystemExit(
+                "torch is not installed: the torch-heavy corpus needs it (or pass a directory)"
+            )
         return Corpus(name, _walk_py(torch_dir), note=f"every .py of {torch_dir}")
     if name == "mixed":
         stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -259,7 +293,11 @@ def build_corpus(name: str, project: Optional[Path]) -> Corpus:
             repo = _evallint_repo()
             roots = [repo / "tests" / "fixtures", repo / "examples"] if repo else []
         extra = [f for root in roots if root.exists() for f in _walk_py(root)]
-        return Corpus(name, files + extra, note=f"{len(files)} stdlib files ({stdlib}, no test dirs) + {len(extra)} from {', '.join(map(str, roots))}")
+        return Corpus(
+            name,
+            files + extra,
+            note=f"{len(files)} stdlib files ({stdlib}, no test dirs) + {len(extra)} from {', '.join(map(str, roots))}",
+        )
     path = Path(name)
     if not path.exists():
         raise SystemExit(f"no such corpus directory: {name}")
@@ -267,13 +305,17 @@ def build_corpus(name: str, project: Optional[Path]) -> Corpus:
 
 
 def _mirror_name(part: str) -> str:
-    return part + "_" if part in EXCLUDED_DIR_NAMES or part.endswith((".egg-info", ".egg")) else part
+    return (
+        part + "_" if part in EXCLUDED_DIR_NAMES or part.endswith((".egg-info", ".egg")) else part
+    )
 
 
 def mirror(corpus: Corpus, into: Path) -> None:
     """Symlink every file under `into`, keeping package layout so imports still resolve."""
     corpus.root = into
-    common = Path(os.path.commonpath([str(f.parent) for f in corpus.files])) if corpus.files else into
+    common = (
+        Path(os.path.commonpath([str(f.parent) for f in corpus.files])) if corpus.files else into
+    )
     anchor = common.parent
     for source in corpus.files:
         relative = source.relative_to(anchor)
@@ -295,8 +337,10 @@ def prefilter_stats(corpus: Corpus) -> Tuple[Optional[int], Optional[int], str]:
     try:
         from evallint.source.text import decode_source
     except ImportError:  # pragma: no cover - older layouts
+
         def decode_source(data: bytes) -> str:
             return data.decode("utf-8", "replace")
+
     files = lines = 0
     for path in corpus.files:
         data = path.read_bytes()
@@ -321,13 +365,28 @@ def evallint_sees(corpus: Corpus) -> Optional[int]:
 
 # ------------------------------------------------------------------------------------ measurement
 
-def measure(name: str, commands: Sequence[Sequence[str]], cwd: Path, args: argparse.Namespace,
-            note: str = "", env: Optional[Dict[str, str]] = None, ok_codes: Sequence[int] = (0, 1)) -> Result:
+
+def measure(
+    name: str,
+    commands: Sequence[Sequence[str]],
+    cwd: Path,
+    args: argparse.Namespace,
+    note: str = "",
+    env: Optional[Dict[str, str]] = None,
+    ok_codes: Sequence[int] = (0, 1),
+) -> Result:
     """Median of --repeat runs; a run slower than --budget seconds is not repeated."""
     result = Result(name, note=note)
-    spec = {"commands": [list(c) for c in commands], "cwd": str(cwd), "timeout": args.timeout, "env": env}
+    spec = {
+        "commands": [list(c) for c in commands],
+        "cwd": str(cwd),
+        "timeout": args.timeout,
+        "env": env,
+    }
     for attempt in range(args.repeat):
-        out = subprocess.run([sys.executable, "-c", WRAPPER, json.dumps(spec)], capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", WRAPPER, json.dumps(spec)], capture_output=True, text=True
+        )
         if out.returncode != 0:
             result.failed = f"wrapper failed: {out.stderr.strip()[-300:]}"
             break
@@ -337,14 +396,21 @@ def measure(name: str, commands: Sequence[Sequence[str]], cwd: Path, args: argpa
             break
         bad = [rc for rc in report["rcs"] if rc not in ok_codes]
         if bad or "Traceback (most recent call last)" in report["stderr"]:
-            result.failed = f"exit {bad or report['rcs']}: {report['stderr'].strip().splitlines()[-1:] or ''}"
+            result.failed = (
+                f"exit {bad or report['rcs']}: {report['stderr'].strip().splitlines()[-1:] or ''}"
+            )
             break
         result.walls.append(report["wall"])
         result.rss_kb.append(report["maxrss_kb"])
-        print(f"    {name}: run {attempt + 1}: {report['wall']:.2f}s, {report['maxrss_kb'] / 1024:.0f} MB, "
-              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"    {name}: run {attempt + 1}: {report['wall']:.2f}s, {report['maxrss_kb'] / 1024:.0f} MB, "
+            f"load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         if report["wall"] > args.budget and attempt + 1 < args.repeat:
-            result.note = (result.note + "; " if result.note else "") + f"1 run only (> {args.budget:.0f}s budget)"
+            result.note = (
+                result.note + "; " if result.note else ""
+            ) + f"1 run only (> {args.budget:.0f}s budget)"
             break
     if result.failed:
         print(f"    {name}: FAILED: {result.failed}", flush=True)
@@ -353,7 +419,9 @@ def measure(name: str, commands: Sequence[Sequence[str]], cwd: Path, args: argpa
 
 def evallint_cli() -> Tuple[Optional[List[str]], str]:
     """The evallint command and its --help text, or None if the CLI cannot run."""
-    exe = shutil.which("evallint", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    exe = shutil.which(
+        "evallint", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    )
     candidates = ([[exe]] if exe else []) + [[sys.executable, "-m", "evallint"]]
     for command in candidates:
         try:
@@ -401,43 +469,130 @@ def run_corpus(corpus: Corpus, args: argparse.Namespace, workdir: Path) -> List[
 
     py = sys.executable
     if "parse" not in skip:
-        add(measure("libcst.parse_module (floor)", [[py, "-c", PARSER, "cst", str(listing)]], root, args))
-        add(measure("libcst.parse_module, gc off", [[py, "-c", PARSER, "cst-nogc", str(listing)]], root, args,
-                    note="evallint pauses the GC around its parse"))
+        add(
+            measure(
+                "libcst.parse_module (floor)", [[py, "-c", PARSER, "cst", str(listing)]], root, args
+            )
+        )
+        add(
+            measure(
+                "libcst.parse_module, gc off",
+                [[py, "-c", PARSER, "cst-nogc", str(listing)]],
+                root,
+                args,
+                note="evallint pauses the GC around its parse",
+            )
+        )
         add(measure("ast.parse", [[py, "-c", PARSER, "ast", str(listing)]], root, args))
 
     if "evallint" not in skip:
         cli, help_text = evallint_cli()
         if cli is None:
-            add(measure("evallint cold, 1 process (API)", [[py, "-c", API_RUNNER, str(root)]], root, args,
-                        note="no evallint CLI: evallint.lint_paths in one process"))
+            add(
+                measure(
+                    "evallint cold, 1 process (API)",
+                    [[py, "-c", API_RUNNER, str(root)]],
+                    root,
+                    args,
+                    note="no evallint CLI: evallint.lint_paths in one process",
+                )
+            )
         else:
             has_jobs, has_cache = "--jobs" in help_text, "--no-cache" in help_text
             base = cli + (["--no-cache"] if has_cache else [])
-            missing = [flag for flag, present in (("--jobs", has_jobs), ("--no-cache", has_cache)) if not present]
+            missing = [
+                flag
+                for flag, present in (("--jobs", has_jobs), ("--no-cache", has_cache))
+                if not present
+            ]
             note = f"CLI lacks {', '.join(missing)}" if missing else ""
-            add(measure("evallint cold, --jobs 1", [base + (["--jobs", "1"] if has_jobs else []) + [str(root)]], root, args, note=note))
+            add(
+                measure(
+                    "evallint cold, --jobs 1",
+                    [base + (["--jobs", "1"] if has_jobs else []) + [str(root)]],
+                    root,
+                    args,
+                    note=note,
+                )
+            )
             if has_jobs:
-                add(measure(f"evallint cold, --jobs {cores}", [base + ["--jobs", str(cores)] + [str(root)]], root, args))
+                add(
+                    measure(
+                        f"evallint cold, --jobs {cores}",
+                        [base + ["--jobs", str(cores)] + [str(root)]],
+                        root,
+                        args,
+                    )
+                )
             else:
                 print("    evallint --jobs: skipped (not in evallint --help)")
             if has_cache:
-                subprocess.run(cli + [str(root)], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    cli + [str(root)],
+                    cwd=root,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 add(measure("evallint warm (cache filled)", [cli + [str(root)]], root, args))
             else:
                 print("    evallint warm: skipped (no --no-cache in evallint --help, so no cache)")
 
     if "flake8" not in skip and importlib.util.find_spec("flake8") is not None:
         flake8 = [py, "-m", "flake8", "--isolated", "--jobs", "1"]
-        add(measure("flake8 --select EVL", [flake8 + ["--select", "EVL", str(root)]], root, args,
-                    note="all installed plugins run; --jobs 1"))
-        add(measure("flake8 --select E9 (no evallint)", [[py, "-c", FLAKE8_WITHOUT_EVALLINT, "--isolated", "--jobs", "1",
-                                                           "--select", "E9", str(root)]], root, args,
-                    note="evallint plugin hidden; --jobs 1"))
-        versions = subprocess.run([py, "-m", "flake8", "--version"], capture_output=True, text=True).stdout
+        add(
+            measure(
+                "flake8 --select EVL",
+                [flake8 + ["--select", "EVL", str(root)]],
+                root,
+                args,
+                note="all installed plugins run; --jobs 1",
+            )
+        )
+        add(
+            measure(
+                "flake8 --select E9 (no evallint)",
+                [
+                    [
+                        py,
+                        "-c",
+                        FLAKE8_WITHOUT_EVALLINT,
+                        "--isolated",
+                        "--jobs",
+                        "1",
+                        "--select",
+                        "E9",
+                        str(root),
+                    ]
+                ],
+                root,
+                args,
+                note="evallint plugin hidden; --jobs 1",
+            )
+        )
+        versions = subprocess.run(
+            [py, "-m", "flake8", "--version"], capture_output=True, text=True
+        ).stdout
         if "torchfix" in versions.lower():
-            add(measure("flake8 --select TOR (no evallint)", [[py, "-c", FLAKE8_WITHOUT_EVALLINT, "--isolated", "--jobs", "1",
-                                                                "--select", "TOR", str(root)]], root, args))
+            add(
+                measure(
+                    "flake8 --select TOR (no evallint)",
+                    [
+                        [
+                            py,
+                            "-c",
+                            FLAKE8_WITHOUT_EVALLINT,
+                            "--isolated",
+                            "--jobs",
+                            "1",
+                            "--select",
+                            "TOR",
+                            str(root),
+                        ]
+                    ],
+                    root,
+                    args,
+                )
+            )
         else:
             print("    flake8 --select TOR: skipped (TorchFix flake8 plugin not installed)")
     elif "flake8" not in skip:
@@ -452,7 +607,14 @@ def run_corpus(corpus: Corpus, args: argparse.Namespace, workdir: Path) -> List[
             print("    torchfix: skipped (not installed)")
         ruff = shutil.which("ruff", path=path)
         if ruff:
-            add(measure("ruff check --select E9", [[ruff, "check", "--isolated", "--no-cache", "--select", "E9", str(root)]], root, args))
+            add(
+                measure(
+                    "ruff check --select E9",
+                    [[ruff, "check", "--isolated", "--no-cache", "--select", "E9", str(root)]],
+                    root,
+                    args,
+                )
+            )
         else:
             print("    ruff: skipped (not installed)")
 
@@ -462,21 +624,45 @@ def run_corpus(corpus: Corpus, args: argparse.Namespace, workdir: Path) -> List[
             print("    scale: skipped (needs the evallint CLI with --jobs and --no-cache)")
         else:
             copies = replicate(corpus, workdir / f"{corpus.name}-scale", SCALE_COPIES)
-            add(measure("scale 1x: evallint cold, --jobs 1", [cold + [str(copies[0])]], copies[0], args,
-                        note=f"{len(corpus.mirrored)} files (copy0)"))
-            add(measure(f"scale {SCALE_COPIES}x: evallint cold, --jobs 1", [cold + [str(copies[0].parent)]], copies[0].parent, args,
-                        note=f"{SCALE_COPIES * len(corpus.mirrored)} files ({SCALE_COPIES} copies)"))
+            add(
+                measure(
+                    "scale 1x: evallint cold, --jobs 1",
+                    [cold + [str(copies[0])]],
+                    copies[0],
+                    args,
+                    note=f"{len(corpus.mirrored)} files (copy0)",
+                )
+            )
+            add(
+                measure(
+                    f"scale {SCALE_COPIES}x: evallint cold, --jobs 1",
+                    [cold + [str(copies[0].parent)]],
+                    copies[0].parent,
+                    args,
+                    note=f"{SCALE_COPIES * len(corpus.mirrored)} files ({SCALE_COPIES} copies)",
+                )
+            )
     return results
 
 
 # ---------------------------------------------------------------------------------------- report
 
+
 def _fmt(value: Optional[float], spec: str = ".2f") -> str:
     return "—" if value is None else format(value, spec)
 
 
-def report(corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], Optional[int], str]) -> Dict[str, object]:
-    floor = next((r.median for r in results if r.name.startswith("libcst.parse_module (floor)") and not r.failed), None)
+def report(
+    corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], Optional[int], str]
+) -> Dict[str, object]:
+    floor = next(
+        (
+            r.median
+            for r in results
+            if r.name.startswith("libcst.parse_module (floor)") and not r.failed
+        ),
+        None,
+    )
     print()
     print(f"## {corpus.name}: {len(corpus.mirrored)} files, {corpus.lines:,} lines ({corpus.note})")
     print()
@@ -486,18 +672,46 @@ def report(corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], O
         ratio = r.median / floor if (r.median is not None and floor) else None
         spread = f"{min(r.walls):.2f}-{max(r.walls):.2f}" if r.walls else "—"
         note = "; ".join(x for x in (r.note, f"FAILED: {r.failed}" if r.failed else "") if x)
-        print(f"| {r.name} | {_fmt(r.median)} | {len(r.walls)} | {spread} | {_fmt(r.peak_mb, '.0f')} | {_fmt(ratio)} | {note} |")
+        print(
+            f"| {r.name} | {_fmt(r.median)} | {len(r.walls)} | {spread} | {_fmt(r.peak_mb, '.0f')} | {_fmt(ratio)} | {note} |"
+        )
 
     # A measurement that failed part-way keeps its earlier runs for the table, not for ratios.
     def med(prefix: str) -> Optional[float]:
-        return next((r.median for r in results if r.name.startswith(prefix) and r.median is not None and not r.failed), None)
+        return next(
+            (
+                r.median
+                for r in results
+                if r.name.startswith(prefix) and r.median is not None and not r.failed
+            ),
+            None,
+        )
 
     def peak(prefix: str) -> Optional[float]:
-        return next((r.peak_mb for r in results if r.name.startswith(prefix) and r.peak_mb is not None and not r.failed), None)
+        return next(
+            (
+                r.peak_mb
+                for r in results
+                if r.name.startswith(prefix) and r.peak_mb is not None and not r.failed
+            ),
+            None,
+        )
 
     cold = med("evallint cold, 1") or med("evallint cold, --jobs 1")
-    parallel = next((r.median for r in results if r.name.startswith("evallint cold, --jobs") and "--jobs 1" not in r.name), None)
-    warm, evl, e9, torchfix = med("evallint warm"), med("flake8 --select EVL"), med("flake8 --select E9"), med("torchfix")
+    parallel = next(
+        (
+            r.median
+            for r in results
+            if r.name.startswith("evallint cold, --jobs") and "--jobs 1" not in r.name
+        ),
+        None,
+    )
+    warm, evl, e9, torchfix = (
+        med("evallint warm"),
+        med("flake8 --select EVL"),
+        med("flake8 --select E9"),
+        med("torchfix"),
+    )
     ruff = med("ruff check")
     scaled = f"scale {SCALE_COPIES}x"
     wall_1x, wall_nx, rss_1x, rss_nx = med("scale 1x"), med(scaled), peak("scale 1x"), peak(scaled)
@@ -506,31 +720,57 @@ def report(corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], O
         "evallint warm / cold": warm / cold if warm and cold else None,
         "evallint warm / ruff check": warm / ruff if warm and ruff else None,
         "evallint parallel / serial": parallel / cold if parallel and cold else None,
-        "(flake8 EVL - flake8 E9) / bare parse": (evl - e9) / floor if evl and e9 and floor else None,
+        "(flake8 EVL - flake8 E9) / bare parse": (evl - e9) / floor
+        if evl and e9 and floor
+        else None,
         "torchfix / bare parse": torchfix / floor if torchfix and floor else None,
-        f"evallint peak RSS, {SCALE_COPIES}x corpus / 1x": rss_nx / rss_1x if rss_nx and rss_1x else None,
-        f"evallint wall, {SCALE_COPIES}x corpus / 1x": wall_nx / wall_1x if wall_nx and wall_1x else None,
+        f"evallint peak RSS, {SCALE_COPIES}x corpus / 1x": rss_nx / rss_1x
+        if rss_nx and rss_1x
+        else None,
+        f"evallint wall, {SCALE_COPIES}x corpus / 1x": wall_nx / wall_1x
+        if wall_nx and wall_1x
+        else None,
     }
     files_in, lines_in, why = passed
     print()
     for label, value in ratios.items():
         print(f"- {label}: {_fmt(value)}x" if value is not None else f"- {label}: not measured")
     if rss_1x and rss_nx:
-        print(f"- evallint peak RSS (cold, --jobs 1): {rss_1x:.0f} MB at 1x, {rss_nx:.0f} MB at {SCALE_COPIES}x (target: flat)")
+        print(
+            f"- evallint peak RSS (cold, --jobs 1): {rss_1x:.0f} MB at 1x, {rss_nx:.0f} MB at {SCALE_COPIES}x (target: flat)"
+        )
     if files_in is None:
         print(f"- prefilter: {why}")
     else:
         total = len(corpus.files) or 1
-        print(f"- prefilter skip rate: {1 - files_in / total:.1%} of files ({total - files_in} of {total} not parsed), "
-              f"{1 - (lines_in or 0) / max(corpus.lines, 1):.1%} of lines")
+        print(
+            f"- prefilter skip rate: {1 - files_in / total:.1%} of files ({total - files_in} of {total} not parsed), "
+            f"{1 - (lines_in or 0) / max(corpus.lines, 1):.1%} of lines"
+        )
     return {
-        "corpus": corpus.name, "files": len(corpus.mirrored), "lines": corpus.lines, "note": corpus.note,
-        "results": [{"name": r.name, "median": r.median, "walls": r.walls, "peak_mb": r.peak_mb, "note": r.note, "failed": r.failed} for r in results],
-        "ratios": ratios, "prefilter_files_parsed": files_in, "prefilter_lines_parsed": lines_in,
+        "corpus": corpus.name,
+        "files": len(corpus.mirrored),
+        "lines": corpus.lines,
+        "note": corpus.note,
+        "results": [
+            {
+                "name": r.name,
+                "median": r.median,
+                "walls": r.walls,
+                "peak_mb": r.peak_mb,
+                "note": r.note,
+                "failed": r.failed,
+            }
+            for r in results
+        ],
+        "ratios": ratios,
+        "prefilter_files_parsed": files_in,
+        "prefilter_lines_parsed": lines_in,
     }
 
 
 # ------------------------------------------------------------------------------------ file sizes
+
 
 def training_script(min_lines: int) -> str:
     """Valid Python of at least `min_lines` lines: SCRIPT_CHUNK repeated with distinct names."""
@@ -547,7 +787,9 @@ def run_file_sizes(args: argparse.Namespace, workdir: Path) -> Dict[str, object]
     directory.mkdir()
     cold = evallint_cold_serial()
     if cold is None:
-        print("    file sizes: evallint skipped (needs the evallint CLI with --jobs and --no-cache)")
+        print(
+            "    file sizes: evallint skipped (needs the evallint CLI with --jobs and --no-cache)"
+        )
     py = sys.executable
     rows = []
     for target in (0,) + FILE_SIZES:  # 0: the one-chunk baseline
@@ -560,7 +802,10 @@ def run_file_sizes(args: argparse.Namespace, workdir: Path) -> Dict[str, object]
         print(f"\n== file sizes: {label}", flush=True)
         commands = {
             "parse": ("libcst.parse_module", [py, "-c", PARSER, "cst", str(listing)]),
-            "parse_nogc": ("libcst.parse_module, gc off", [py, "-c", PARSER, "cst-nogc", str(listing)]),
+            "parse_nogc": (
+                "libcst.parse_module, gc off",
+                [py, "-c", PARSER, "cst-nogc", str(listing)],
+            ),
             "evallint": ("evallint cold, --jobs 1", cold + [str(script)] if cold else None),
         }
         row: Dict[str, Optional[float]] = {"lines": lines}
@@ -577,47 +822,95 @@ def run_file_sizes(args: argparse.Namespace, workdir: Path) -> Dict[str, object]
         return (row[tool] - baseline[tool]) / ((row["lines"] - baseline["lines"]) / 1000)
 
     print()
-    print(f"## seconds per 1k lines by file size (marginal over the {baseline['lines']}-line one-chunk script)")
+    print(
+        f"## seconds per 1k lines by file size (marginal over the {baseline['lines']}-line one-chunk script)"
+    )
     print()
-    print(f"start-up + one chunk: parse {_fmt(baseline['parse'])} s, parse gc off {_fmt(baseline['parse_nogc'])} s, "
-          f"evallint {_fmt(baseline['evallint'])} s")
+    print(
+        f"start-up + one chunk: parse {_fmt(baseline['parse'])} s, parse gc off {_fmt(baseline['parse_nogc'])} s, "
+        f"evallint {_fmt(baseline['evallint'])} s"
+    )
     print()
-    print("| lines | libcst.parse_module s/1k | parse, gc off s/1k | evallint cold --jobs 1 s/1k | evallint / parse |")
+    print(
+        "| lines | libcst.parse_module s/1k | parse, gc off s/1k | evallint cold --jobs 1 s/1k | evallint / parse |"
+    )
     print("|---|---|---|---|---|")
     for row in rows[1:]:
         for tool in ("parse", "parse_nogc", "evallint"):
             row[f"{tool}_per_kloc"] = per_kloc(row, tool)
         parse, evallint = row["parse_per_kloc"], row["evallint_per_kloc"]
         row["evallint_over_parse"] = evallint / parse if parse and evallint else None
-        print(f"| {row['lines']:,} | {_fmt(parse, '.3f')} | {_fmt(row['parse_nogc_per_kloc'], '.3f')} | "
-              f"{_fmt(evallint, '.3f')} | {_fmt(row['evallint_over_parse'])} |")
+        print(
+            f"| {row['lines']:,} | {_fmt(parse, '.3f')} | {_fmt(row['parse_nogc_per_kloc'], '.3f')} | "
+            f"{_fmt(evallint, '.3f')} | {_fmt(row['evallint_over_parse'])} |"
+        )
     return {"file_sizes": rows}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dirs", nargs="*", metavar="CORPUS_DIR", help="directories to use as corpora")
-    parser.add_argument("--corpus", action="append", choices=("torch-heavy", "mixed"), help="built-in corpus (repeatable); default: both when neither CORPUS_DIR nor --file-sizes is given")
-    parser.add_argument("--project", type=Path, help="the torch-using project added to `mixed` (default: this repo's tests/fixtures and examples)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "dirs", nargs="*", metavar="CORPUS_DIR", help="directories to use as corpora"
+    )
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        choices=("torch-heavy", "mixed"),
+        help="built-in corpus (repeatable); default: both when neither CORPUS_DIR nor --file-sizes is given",
+    )
+    parser.add_argument(
+        "--project",
+        type=Path,
+        help="the torch-using project added to `mixed` (default: this repo's tests/fixtures and examples)",
+    )
     parser.add_argument("--sample", type=int, default=1, metavar="N", help="keep every Nth file")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
-    parser.add_argument("--budget", type=float, default=120.0, help="a run slower than this many seconds is not repeated")
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up on a measurement after this many seconds")
-    parser.add_argument("--skip", action="append", default=[], choices=("parse", "evallint", "flake8", "peers"), help="leave out a group of measurements")
-    parser.add_argument("--scale", action="store_true",
-                        help=f"also measure evallint cold --jobs 1 (--no-cache) wall and peak RSS on each corpus at 1x and "
-                             f"at {SCALE_COPIES}x ({SCALE_COPIES} copies of it side by side); target: flat RSS")
-    parser.add_argument("--file-sizes", action="store_true",
-                        help="also time one generated training script of ~1k, 10k and 100k lines: seconds per 1k lines "
-                             "of libcst.parse_module and of evallint cold --jobs 1, and their ratio; alone, it runs no corpus")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; the median is reported"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=120.0,
+        help="a run slower than this many seconds is not repeated",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="give up on a measurement after this many seconds",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("parse", "evallint", "flake8", "peers"),
+        help="leave out a group of measurements",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help=f"also measure evallint cold --jobs 1 (--no-cache) wall and peak RSS on each corpus at 1x and "
+        f"at {SCALE_COPIES}x ({SCALE_COPIES} copies of it side by side); target: flat RSS",
+    )
+    parser.add_argument(
+        "--file-sizes",
+        action="store_true",
+        help="also time one generated training script of ~1k, 10k and 100k lines: seconds per 1k lines "
+        "of libcst.parse_module and of evallint cold --jobs 1, and their ratio; alone, it runs no corpus",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
     names = list(args.corpus or []) + list(args.dirs)
     if not names and not args.file_sizes:
         names = ["torch-heavy", "mixed"]
-    print(f"# evallint benchmark, {time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.2f}; sample every {args.sample}, repeat {args.repeat}", flush=True)
+    print(
+        f"# evallint benchmark, {time.strftime('%Y-%m-%d %H:%M')}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.2f}; sample every {args.sample}, repeat {args.repeat}",
+        flush=True,
+    )
     summary = []
     with tempfile.TemporaryDirectory(prefix="evallint-bench-") as tmp:
         workdir = Path(tmp)
@@ -626,9 +919,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             corpus.files = corpus.files[:: max(1, args.sample)]
             mirror(corpus, workdir / f"corpus{index}")
             seen = evallint_sees(corpus)
-            print(f"\n== {corpus.name}: {len(corpus.mirrored)} files, {corpus.lines:,} lines", flush=True)
+            print(
+                f"\n== {corpus.name}: {len(corpus.mirrored)} files, {corpus.lines:,} lines",
+                flush=True,
+            )
             if seen is not None and seen != len(corpus.mirrored):
-                print(f"    warning: evallint's directory walk yields {seen} of {len(corpus.mirrored)} files")
+                print(
+                    f"    warning: evallint's directory walk yields {seen} of {len(corpus.mirrored)} files"
+                )
             passed = prefilter_stats(corpus)
             results = run_corpus(corpus, args, workdir)
             summary.append(report(corpus, results, passed))

@@ -69,7 +69,12 @@ def make_linter() -> Tuple[Any, str]:
         def lint(path: Path) -> list:
             return engine.lint_file(path, project=project)
 
-        return lint, "evallint.engine.run.lint_file (one shared project index)" if project else "evallint.engine.run.lint_file"
+        return (
+            lint,
+            "evallint.engine.run.lint_file (one shared project index)"
+            if project
+            else "evallint.engine.run.lint_file",
+        )
     except (ImportError, AttributeError):
         import evallint
 
@@ -94,7 +99,9 @@ def context(path: str, line: int, radius: int) -> str:
     except OSError as exc:
         return f"      (cannot read source: {exc})"
     low, high = max(1, line - radius), min(len(text), line + radius)
-    return "\n".join(f"  {'>' if n == line else ' '} {n:6d} | {text[n - 1]}" for n in range(low, high + 1))
+    return "\n".join(
+        f"  {'>' if n == line else ' '} {n:6d} | {text[n - 1]}" for n in range(low, high + 1)
+    )
 
 
 def pick_samples(findings: List[Any], count: int, seed: int) -> List[Any]:
@@ -116,18 +123,32 @@ def pick_samples(findings: List[Any], count: int, seed: int) -> List[Any]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("roots", nargs="*", type=Path, metavar="ROOT", help="trees to lint (default: the installed torch package)")
-    parser.add_argument("--samples", type=int, default=15, help="findings to print with source context")
-    parser.add_argument("--context", type=int, default=3, help="source lines either side of a sample finding")
+    parser.add_argument(
+        "roots",
+        nargs="*",
+        type=Path,
+        metavar="ROOT",
+        help="trees to lint (default: the installed torch package)",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=15, help="findings to print with source context"
+    )
+    parser.add_argument(
+        "--context", type=int, default=3, help="source lines either side of a sample finding"
+    )
     parser.add_argument("--seed", type=int, default=0, help="which findings are sampled")
-    parser.add_argument("--file-timeout", type=int, default=300, help="seconds one file may take (0: no limit)")
+    parser.add_argument(
+        "--file-timeout", type=int, default=300, help="seconds one file may take (0: no limit)"
+    )
     parser.add_argument("--slowest", type=int, default=10, help="list this many slowest files")
     args = parser.parse_args(argv)
 
     roots = args.roots or default_roots()
     files = iter_py(roots)
     lint, how = make_linter()
-    print(f"smoke: {len(files)} .py files under {', '.join(map(str, roots))}; via {how}", flush=True)
+    print(
+        f"smoke: {len(files)} .py files under {', '.join(map(str, roots))}; via {how}", flush=True
+    )
 
     use_alarm = args.file_timeout > 0 and hasattr(signal, "SIGALRM")
     if use_alarm:
@@ -154,7 +175,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 signal.alarm(0)
         durations.append((time.perf_counter() - began, path))
         if index % 200 == 0:
-            print(f"  ... {index}/{len(files)} files, {time.perf_counter() - start:.0f}s", flush=True)
+            print(
+                f"  ... {index}/{len(files)} files, {time.perf_counter() - start:.0f}s", flush=True
+            )
     wall = time.perf_counter() - start
 
     per_code = collections.Counter(d.code for d in findings)
@@ -165,10 +188,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     lines = sum(p.read_bytes().count(b"\n") for p in files if p.is_file())
 
     print()
-    print(f"files: {len(files)} ({lines:,} lines), wall: {wall:.1f}s, exceptions: {len(exceptions)}, "
-          f"timeouts (> {args.file_timeout}s): {len(timeouts)}")
+    print(
+        f"files: {len(files)} ({lines:,} lines), wall: {wall:.1f}s, exceptions: {len(exceptions)}, "
+        f"timeouts (> {args.file_timeout}s): {len(timeouts)}"
+    )
     print(f"files with findings: {len({d.path for d in findings if d.code != PARSE_ERROR_CODE})}")
-    print("findings per code: " + (", ".join(f"{code} {n}" for code, n in sorted(per_code.items())) or "none"))
+    print(
+        "findings per code: "
+        + (", ".join(f"{code} {n}" for code, n in sorted(per_code.items())) or "none")
+    )
     print(f"EVL999 files: {len({d.path for d in errors})}")
     for category in sorted(groups):
         print(f"  {category}: {len(groups[category])}")

@@ -25,8 +25,14 @@ TARGET_SECONDS = 0.5
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="*", default=[str(Path(__file__).resolve().parents[1] / "tests" / "fixtures")])
-    parser.add_argument("--import-modules", action="store_true", help="also measure --import (dynamic mode)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        default=[str(Path(__file__).resolve().parents[1] / "tests" / "fixtures")],
+    )
+    parser.add_argument(
+        "--import-modules", action="store_true", help="also measure --import (dynamic mode)"
+    )
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -37,6 +43,7 @@ def main() -> int:
     import torch  # noqa: F401 - timed on its own: a one-off cost per process
 
     from evallint.verifier import verify
+
     import_seconds = time.perf_counter() - start
 
     warm = diagnostics[:1]
@@ -51,13 +58,17 @@ def main() -> int:
     verdicts = collections.Counter(v.verdict for v in verified)
     per_code = collections.Counter(v.diagnostic.code for v in verified)
     per_finding = verify_seconds / max(1, len(verified))
-    print(f"files: {len({d.path for d in diagnostics})}, findings: {len(diagnostics)}, verified: {len(verified)} "
-          f"({', '.join(f'{c} {n}' for c, n in sorted(per_code.items()))})")
+    print(
+        f"files: {len({d.path for d in diagnostics})}, findings: {len(diagnostics)}, verified: {len(verified)} "
+        f"({', '.join(f'{c} {n}' for c, n in sorted(per_code.items()))})"
+    )
     print(f"verdicts: {', '.join(f'{k} {n}' for k, n in sorted(verdicts.items()))}")
     print(f"lint only:               {lint_seconds:7.2f} s")
     print(f"import torch + verifier: {import_seconds:7.2f} s (once per process)")
     print(f"first verdict (warm-up): {warm_seconds:7.2f} s")
-    print(f"lint + verify:           {lint_seconds + verify_seconds:7.2f} s (after torch is imported)")
+    print(
+        f"lint + verify:           {lint_seconds + verify_seconds:7.2f} s (after torch is imported)"
+    )
     print(f"added per finding:       {per_finding:7.3f} s (target < {TARGET_SECONDS} s)")
     return 0 if per_finding < TARGET_SECONDS else 1
 

@@ -20,7 +20,12 @@ from evallint.engine.run import lint_paths
 from evallint.report import format_github, format_json, format_sarif, format_statistics, format_text
 
 SUBCOMMANDS = ("check", "verify", "rules", "explain", "debug", "lsp")
-FORMATTERS = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}
+FORMATTERS = {
+    "text": format_text,
+    "json": format_json,
+    "sarif": format_sarif,
+    "github": format_github,
+}
 
 
 class UsageError(Exception):
@@ -30,7 +35,7 @@ class UsageError(Exception):
 def _codes(value: str) -> tuple[str, ...]:
     codes = tuple(c.strip().upper() for c in value.split(",") if c.strip())
     for code in codes:
-        if not code.startswith("EVL") or not code[3:].isdigit() and code[3:]:
+        if not code.startswith("EVL") or (not code[3:].isdigit() and code[3:]):
             raise argparse.ArgumentTypeError(f"not an evallint code or prefix: {code!r}")
     return codes
 
@@ -41,27 +46,69 @@ def _lint_parser() -> argparse.ArgumentParser:
         description="Find PyTorch evaluation/training mode and autograd mistakes.",
         epilog="Other commands: `evallint rules`, `evallint explain CODE`, `evallint debug --flow FILE`.",
     )
-    parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)")
-    parser.add_argument("--format", choices=sorted(FORMATTERS), default="text", help="output format (default: text)")
-    parser.add_argument("--select", type=_codes, help="only these codes or prefixes, e.g. EVL001,EVL002")
+    parser.add_argument(
+        "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"
+    )
+    parser.add_argument(
+        "--format", choices=sorted(FORMATTERS), default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "--select", type=_codes, help="only these codes or prefixes, e.g. EVL001,EVL002"
+    )
     parser.add_argument("--ignore", type=_codes, help="skip these codes or prefixes")
-    parser.add_argument("--show-source", action="store_true", help="show the source line and related locations")
+    parser.add_argument(
+        "--show-source", action="store_true", help="show the source line and related locations"
+    )
     parser.add_argument("--statistics", action="store_true", help="print a count per code")
-    parser.add_argument("--show-suppressed", action="store_true", help="also list findings silenced by `# noqa` / `# evallint: ignore`")
-    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    parser.add_argument(
+        "--show-suppressed",
+        action="store_true",
+        help="also list findings silenced by `# noqa` / `# evallint: ignore`",
+    )
+    parser.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when there are findings"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no summary line")
-    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N", help="processes to lint with (default: cores)")
-    parser.add_argument("--no-cache", action="store_true", help=f"ignore and do not write the result cache ({CACHE_DIRECTORY}/)")
-    parser.add_argument("--fix", action="store_true", help="apply the fixes that re-linting proves safe")
-    parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
-    verify = parser.add_argument_group("runtime verification (needs the `verify` extra: numpy, torch)")
-    verify.add_argument("--verify", action="store_true", help="confirm each finding by running the flagged layers")
-    verify.add_argument("--fail-on", choices=("any", "confirmed"), default="any", help="with --verify: exit 1 only for confirmed findings")
-    verify.add_argument("--plot", metavar="DIR", help="with --verify: write one PNG per confirmed finding to DIR")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="processes to lint with (default: cores)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"ignore and do not write the result cache ({CACHE_DIRECTORY}/)",
+    )
+    parser.add_argument(
+        "--fix", action="store_true", help="apply the fixes that re-linting proves safe"
+    )
+    parser.add_argument(
+        "--diff", action="store_true", help="print the fixes as a unified diff; write nothing"
+    )
+    verify = parser.add_argument_group(
+        "runtime verification (needs the `verify` extra: numpy, torch)"
+    )
     verify.add_argument(
-        "--import", dest="import_modules", action="store_true",
+        "--verify", action="store_true", help="confirm each finding by running the flagged layers"
+    )
+    verify.add_argument(
+        "--fail-on",
+        choices=("any", "confirmed"),
+        default="any",
+        help="with --verify: exit 1 only for confirmed findings",
+    )
+    verify.add_argument(
+        "--plot", metavar="DIR", help="with --verify: write one PNG per confirmed finding to DIR"
+    )
+    verify.add_argument(
+        "--import",
+        dest="import_modules",
+        action="store_true",
         help="with --verify: import the file defining the flagged model's class and measure the real model "
-        "(definitions-only files; never runs top-level code or `if __name__ == \"__main__\":`)",
+        '(definitions-only files; never runs top-level code or `if __name__ == "__main__":`)',
     )
     parser.add_argument("--version", action="version", version=f"evallint {__version__}")
     return parser
@@ -76,11 +123,17 @@ def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
     config: Optional[Config] = None
     if args.select or args.ignore:
         base = load_config(Path(args.paths[0]))
-        config = dataclasses.replace(base, select=args.select or base.select, ignore=args.ignore or base.ignore)
+        config = dataclasses.replace(
+            base, select=args.select or base.select, ignore=args.ignore or base.ignore
+        )
     if args.fix or args.diff:
         return _fix(args, config)
     diagnostics = lint_paths(
-        args.paths, config, jobs=max(1, args.jobs), use_cache=not args.no_cache, apply_suppressions=not args.show_suppressed,
+        args.paths,
+        config,
+        jobs=max(1, args.jobs),
+        use_cache=not args.no_cache,
+        apply_suppressions=not args.show_suppressed,
     )
     if args.show_suppressed:
         diagnostics, silenced = _split_suppressed(diagnostics)
@@ -99,7 +152,9 @@ def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
         files = len({d.path for d in diagnostics})
         if diagnostics:
             noun = "finding" if len(diagnostics) == 1 else "findings"
-            print(f"Found {len(diagnostics)} {noun} in {files} file{'s' if files != 1 else ''}. `evallint explain CODE` says why and how to fix.")
+            print(
+                f"Found {len(diagnostics)} {noun} in {files} file{'s' if files != 1 else ''}. `evallint explain CODE` says why and how to fix."
+            )
         else:
             print("All checks passed.")
     return 0 if not diagnostics or args.exit_zero else 1
@@ -115,11 +170,15 @@ def _split_suppressed(diagnostics: list) -> tuple[list, list]:
     for diagnostic in diagnostics:
         if diagnostic.path not in tables:
             try:
-                tables[diagnostic.path] = suppressions(decode_source(Path(diagnostic.path).read_bytes()))
+                tables[diagnostic.path] = suppressions(
+                    decode_source(Path(diagnostic.path).read_bytes())
+                )
             except (OSError, DecodeError):
                 tables[diagnostic.path] = {}
         table = tables[diagnostic.path]
-        (silenced if diagnostic.cell is None and is_suppressed(diagnostic, table) else reported).append(diagnostic)
+        (
+            silenced if diagnostic.cell is None and is_suppressed(diagnostic, table) else reported
+        ).append(diagnostic)
     return reported, silenced
 
 
@@ -145,11 +204,15 @@ def _fix(args: argparse.Namespace, config: Optional[Config]) -> int:
 
 
 def _lsp(argv: Sequence[str]) -> int:
-    argparse.ArgumentParser(prog="evallint lsp", description="Run the language server on stdio.").parse_args(argv)
+    argparse.ArgumentParser(
+        prog="evallint lsp", description="Run the language server on stdio."
+    ).parse_args(argv)
     try:
         from evallint.lsp import main as serve
     except ImportError as exc:
-        raise UsageError(f"`evallint lsp` needs the lsp extra (pip install 'torch-evallint[lsp]'): {exc}") from None
+        raise UsageError(
+            f"`evallint lsp` needs the lsp extra (pip install 'torch-evallint[lsp]'): {exc}"
+        ) from None
     serve()
     return 0
 
@@ -159,16 +222,22 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
     try:
         from evallint.verifier import verify, write_plots
     except ImportError as exc:  # pragma: no cover - depends on the extra
-        raise UsageError(f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}") from None
+        raise UsageError(
+            f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}"
+        ) from None
     try:
         verified = verify(diagnostics, import_modules=args.import_modules)
     except ImportError as exc:
-        raise UsageError(f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}") from None
+        raise UsageError(
+            f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}"
+        ) from None
     verdicts = {id(v.diagnostic): v for v in verified}
     if args.format == "json":
         import json
 
-        objects = [verdicts[id(d)].to_json() if id(d) in verdicts else d.to_json() for d in diagnostics]
+        objects = [
+            verdicts[id(d)].to_json() if id(d) in verdicts else d.to_json() for d in diagnostics
+        ]
         sys.stdout.write(json.dumps(objects, indent=2) + "\n")
     else:
         for diagnostic in diagnostics:
@@ -182,12 +251,19 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
     if args.fail_on == "confirmed":
         failing = [v for v in verified if v.verdict == "confirmed"]
     else:
-        failing = [d for d in diagnostics if id(d) not in verdicts or verdicts[id(d)].verdict != "not-affected"]
+        failing = [
+            d
+            for d in diagnostics
+            if id(d) not in verdicts or verdicts[id(d)].verdict != "not-affected"
+        ]
     if args.format == "text" and not args.quiet:
         counts: dict[str, int] = {}
         for v in verified:
             counts[v.verdict] = counts.get(v.verdict, 0) + 1
-        print(f"Found {len(diagnostics)} findings; verdicts: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"))
+        print(
+            f"Found {len(diagnostics)} findings; verdicts: "
+            + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")
+        )
     return 1 if failing and not args.exit_zero else 0
 
 
@@ -202,7 +278,9 @@ def _rules(argv: Sequence[str]) -> int:
 
 
 def _explain(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="evallint explain", description="Print a rule's documentation.")
+    parser = argparse.ArgumentParser(
+        prog="evallint explain", description="Print a rule's documentation."
+    )
     parser.add_argument("code")
     args = parser.parse_args(argv)
     from evallint.rules import RULES_BY_CODE
@@ -215,8 +293,15 @@ def _explain(argv: Sequence[str]) -> int:
 
 
 def _debug(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="evallint debug", description="Show what the analysis infers.")
-    parser.add_argument("--flow", required=True, metavar="FILE", help="print mode and grad state per statement, and function summaries")
+    parser = argparse.ArgumentParser(
+        prog="evallint debug", description="Show what the analysis infers."
+    )
+    parser.add_argument(
+        "--flow",
+        required=True,
+        metavar="FILE",
+        help="print mode and grad state per statement, and function summaries",
+    )
     args = parser.parse_args(argv)
     from evallint.engine.debug import render_flow
 
@@ -228,11 +313,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="surrogateescape")  # non-UTF-8 file names print as their bytes
+            stream.reconfigure(
+                errors="surrogateescape"
+            )  # non-UTF-8 file names print as their bytes
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else "check"
     rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
     handler = {
-        "check": _lint, "verify": lambda rest: _lint(rest, verify=True), "rules": _rules, "explain": _explain, "debug": _debug, "lsp": _lsp,
+        "check": _lint,
+        "verify": lambda rest: _lint(rest, verify=True),
+        "rules": _rules,
+        "explain": _explain,
+        "debug": _debug,
+        "lsp": _lsp,
     }[command]
     try:
         return handler(rest)

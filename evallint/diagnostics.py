@@ -26,7 +26,12 @@ class Related:
     """For notebooks: the 1-based cell (among all cells) that `line` counts within."""
 
     def to_json(self) -> dict[str, Any]:
-        found: dict[str, Any] = {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+        found: dict[str, Any] = {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+        }
         if self.cell is not None:
             found["cell"] = self.cell
         return found
@@ -44,7 +49,13 @@ class Edit:
     text: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"line": self.line, "column": self.column, "end_line": self.end_line, "end_column": self.end_column, "text": self.text}
+        return {
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "text": self.text,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,10 +106,20 @@ class Diagnostic:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Diagnostic:
         """The inverse of `to_json` (fixes are not stored), for the result cache."""
-        related = tuple(Related(r["path"], r["line"], r["column"], r["message"], r.get("cell")) for r in data["related"])
+        related = tuple(
+            Related(r["path"], r["line"], r["column"], r["message"], r.get("cell"))
+            for r in data["related"]
+        )
         return cls(
-            data["path"], data["line"], data["column"], data["end_line"], data["end_column"], data["code"], data["message"],
-            related, cell=data.get("cell"),
+            data["path"],
+            data["line"],
+            data["column"],
+            data["end_line"],
+            data["end_column"],
+            data["code"],
+            data["message"],
+            related,
+            cell=data.get("cell"),
         )
 
     def sort_key(self) -> tuple[str, int, int, int, str]:

@@ -40,12 +40,20 @@ class Checker:
             return
         source = "".join(self._lines)
         project = process_project(config)  # files imported by many linted files are parsed once
-        found = lint_source(source, self._filename, config=config, apply_suppressions=False, project=project, python_tree=self._tree)
+        found = lint_source(
+            source,
+            self._filename,
+            config=config,
+            apply_suppressions=False,
+            project=project,
+            python_tree=self._tree,
+        )
         for d in found:
             yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)
 
 
 def _analysis_config(filename: str) -> Config:
     """The project's analysis knobs with every code selected, leaving selection to flake8."""
-    return dataclasses.replace(load_config(Path(filename)), select=("EVL",), ignore=(), per_file_ignores=())
-
+    return dataclasses.replace(
+        load_config(Path(filename)), select=("EVL",), ignore=(), per_file_ignores=()
+    )

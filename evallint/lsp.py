@@ -74,7 +74,9 @@ def code_points(text: str, units: int, encoding: str) -> int:
 def position(lines: list[str], line: int, column: int, encoding: str) -> types.Position:
     """1-based evallint (line, column in code points) to a 0-based LSP position."""
     text = lines[line - 1].rstrip("\r\n") if 1 <= line <= len(lines) else ""
-    return types.Position(line=max(line - 1, 0), character=client_units(text[: max(column - 1, 0)], encoding))
+    return types.Position(
+        line=max(line - 1, 0), character=client_units(text[: max(column - 1, 0)], encoding)
+    )
 
 
 def suppression_edit(source: str, line: int, code: str) -> Edit:
@@ -124,7 +126,10 @@ def line_edits(old: str, new: str, encoding: str) -> list[types.TextEdit]:
         if tag != "equal":
             edits.append(
                 types.TextEdit(
-                    range=types.Range(start=_line_start(old_lines, i1, encoding), end=_line_start(old_lines, i2, encoding)),
+                    range=types.Range(
+                        start=_line_start(old_lines, i1, encoding),
+                        end=_line_start(old_lines, i2, encoding),
+                    ),
                     new_text="".join(new_lines[j1:j2]),
                 )
             )
@@ -149,7 +154,9 @@ class EvallintServer(LanguageServer):
     text (kept while a syntax error is being typed), and fix results cached per text."""
 
     def __init__(self) -> None:
-        super().__init__("evallint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        super().__init__(
+            "evallint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full
+        )
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.parsers: dict[str, IncrementalParser] = {}
         self.last_good: dict[str, list[types.Diagnostic]] = {}
@@ -188,7 +195,9 @@ class EvallintServer(LanguageServer):
             parser = self.parsers.setdefault(uri, IncrementalParser())
             config = self.config_for(path)
             project = None if path.startswith("<") else process_project(config)
-            found = await self.in_worker(lint_source, source, path, config, parser=parser, project=project)
+            found = await self.in_worker(
+                lint_source, source, path, config, parser=parser, project=project
+            )
         except Exception:  # a bug in evallint must not take the editor's server down
             LOG.exception("linting %s failed", uri)
             return
@@ -208,23 +217,32 @@ class EvallintServer(LanguageServer):
             measured = self.verdicts.get(uri)
             verdicts = measured[1] if measured is not None and measured[0] == source else {}
             diagnostics = self.last_good[uri] = [
-                self.to_lsp(d, lines, document, verdicts.get((d.code, d.line, d.column))) for d in found
+                self.to_lsp(d, lines, document, verdicts.get((d.code, d.line, d.column)))
+                for d in found
             ]
         self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=document.version),
+            types.PublishDiagnosticsParams(
+                uri=uri, diagnostics=diagnostics, version=document.version
+            ),
         )
 
-    async def verify_and_republish(self, document: TextDocument, source: str, found: list[Diagnostic]) -> None:
+    async def verify_and_republish(
+        self, document: TextDocument, source: str, found: list[Diagnostic]
+    ) -> None:
         """Effect: measure the findings with real layers (torch, on its own thread) and, if
         the text is still the measured one, publish them again with their verdicts."""
         try:
-            verdicts = await asyncio.get_running_loop().run_in_executor(self.verifier, measure, found)
+            verdicts = await asyncio.get_running_loop().run_in_executor(
+                self.verifier, measure, found
+            )
         except ImportError as exc:
             self.verify = False
-            self.window_show_message(types.ShowMessageParams(
-                type=types.MessageType.Warning,
-                message=f"evallint: verification needs the verify extra (pip install 'torch-evallint[verify]'): {exc}",
-            ))
+            self.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Warning,
+                    message=f"evallint: verification needs the verify extra (pip install 'torch-evallint[verify]'): {exc}",
+                )
+            )
             return
         except Exception:  # a verifier bug must not take the server down
             LOG.exception("verifying %s failed", document.uri)
@@ -234,7 +252,9 @@ class EvallintServer(LanguageServer):
             self.publish(document, source, found)
 
     async def in_worker(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.linter, functools.partial(function, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(
+            self.linter, functools.partial(function, *args, **kwargs)
+        )
 
     def config_for(self, path: str) -> Config:
         """The CLI's settings for `path`; a broken table is shown once and defaults are used."""
@@ -245,14 +265,24 @@ class EvallintServer(LanguageServer):
         except ConfigError as exc:
             if str(exc) not in self.reported_config_errors:
                 self.reported_config_errors.add(str(exc))
-                self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"evallint: {exc}"))
+                self.window_show_message(
+                    types.ShowMessageParams(
+                        type=types.MessageType.Error, message=f"evallint: {exc}"
+                    )
+                )
             return Config()
 
     def forget(self, uri: str) -> None:
         stale = self.pending.pop(uri, None)
         if stale is not None:
             stale.cancel()
-        for cache in (self.last_good, self.parsers, self.verdicts, self.fixes_cache, self.fix_all_cache):
+        for cache in (
+            self.last_good,
+            self.parsers,
+            self.verdicts,
+            self.fixes_cache,
+            self.fix_all_cache,
+        ):
             cache.pop(uri, None)
 
     # conversion ----------------------------------------------------------------------------
@@ -262,7 +292,11 @@ class EvallintServer(LanguageServer):
         return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
 
     def to_lsp(
-        self, diagnostic: Diagnostic, lines: list[str], document: TextDocument, verdict: Optional[tuple[str, str]] = None,
+        self,
+        diagnostic: Diagnostic,
+        lines: list[str],
+        document: TextDocument,
+        verdict: Optional[tuple[str, str]] = None,
     ) -> types.Diagnostic:
         """The LSP form; a verifier's verdict is appended to the message, and a finding the
         verifier measured as not affected is shown as information, not a warning."""
@@ -276,7 +310,9 @@ class EvallintServer(LanguageServer):
             related.append(
                 types.DiagnosticRelatedInformation(
                     location=types.Location(
-                        uri=document.uri if same_file else from_fs_path(os.path.abspath(place.path)) or place.path,
+                        uri=document.uri
+                        if same_file
+                        else from_fs_path(os.path.abspath(place.path)) or place.path,
                         range=types.Range(start=point, end=point),
                     ),
                     message=place.message,
@@ -287,11 +323,17 @@ class EvallintServer(LanguageServer):
                 start=position(lines, diagnostic.line, diagnostic.column, self.encoding),
                 end=position(lines, diagnostic.end_line, diagnostic.end_column, self.encoding),
             ),
-            severity=types.DiagnosticSeverity.Information if verdict and verdict[0] == "not-affected" else types.DiagnosticSeverity.Warning,
+            severity=types.DiagnosticSeverity.Information
+            if verdict and verdict[0] == "not-affected"
+            else types.DiagnosticSeverity.Warning,
             code=diagnostic.code,
-            code_description=types.CodeDescription(href=f"{DOCS_URL}#{anchor(rule.code)}") if rule else None,
+            code_description=types.CodeDescription(href=f"{DOCS_URL}#{anchor(rule.code)}")
+            if rule
+            else None,
             source="evallint",
-            message=f"{diagnostic.message} [verified {verdict[0]}: {verdict[1]}]" if verdict else diagnostic.message,
+            message=f"{diagnostic.message} [verified {verdict[0]}: {verdict[1]}]"
+            if verdict
+            else diagnostic.message,
             related_information=related or None,
             data={"verdict": verdict[0]} if verdict else None,
         )
@@ -329,20 +371,51 @@ class EvallintServer(LanguageServer):
         if _kind_wanted(types.CodeActionKind.QuickFix, only):
             suppressed: set[tuple[str, int]] = set()
             for finding in await self.findings_with_fixes(document.uri, source, path):
-                if finding.code == PARSE_ERROR_CODE or not params.range.start.line + 1 <= finding.line <= params.range.end.line + 1:
+                if (
+                    finding.code == PARSE_ERROR_CODE
+                    or not params.range.start.line + 1 <= finding.line <= params.range.end.line + 1
+                ):
                     continue
                 diagnostic = self.to_lsp(finding, lines, document)
                 if finding.fix is not None:
-                    edits = [self.text_edit(lines, e) for e in native_edits(source, finding.fix.edits)]
-                    actions.append(self.action(finding.fix.description, types.CodeActionKind.QuickFix, document, edits, diagnostic, preferred=True))
+                    edits = [
+                        self.text_edit(lines, e) for e in native_edits(source, finding.fix.edits)
+                    ]
+                    actions.append(
+                        self.action(
+                            finding.fix.description,
+                            types.CodeActionKind.QuickFix,
+                            document,
+                            edits,
+                            diagnostic,
+                            preferred=True,
+                        )
+                    )
                 if (finding.code, finding.line) not in suppressed:
                     suppressed.add((finding.code, finding.line))
-                    edit = self.text_edit(lines, suppression_edit(source, finding.line, finding.code))
-                    actions.append(self.action(f"Suppress {finding.code} on this line", types.CodeActionKind.QuickFix, document, [edit], diagnostic))
+                    edit = self.text_edit(
+                        lines, suppression_edit(source, finding.line, finding.code)
+                    )
+                    actions.append(
+                        self.action(
+                            f"Suppress {finding.code} on this line",
+                            types.CodeActionKind.QuickFix,
+                            document,
+                            [edit],
+                            diagnostic,
+                        )
+                    )
         if _kind_wanted(FIX_ALL_KIND, only):
             fixed = await self.fixed_text(document.uri, source, path)
             if fixed != source:
-                actions.append(self.action("Fix all evallint findings", FIX_ALL_KIND, document, line_edits(source, fixed, self.encoding)))
+                actions.append(
+                    self.action(
+                        "Fix all evallint findings",
+                        FIX_ALL_KIND,
+                        document,
+                        line_edits(source, fixed, self.encoding),
+                    )
+                )
         return actions
 
     def text_edit(self, lines: list[str], edit: Edit) -> types.TextEdit:
@@ -380,12 +453,23 @@ class EvallintServer(LanguageServer):
             for found in _CODE.finditer(text, directive.start(), directive.end()):
                 rule = RULES_BY_CODE.get(found.group().upper())
                 if rule is not None and found.start() <= column <= found.end():
-                    page = f"**{rule.code}** `{rule.name}`: {rule.summary}.\n\n{rule.documentation()}"
-                    word = types.Range(
-                        start=types.Position(line=params.position.line, character=client_units(text[: found.start()], self.encoding)),
-                        end=types.Position(line=params.position.line, character=client_units(text[: found.end()], self.encoding)),
+                    page = (
+                        f"**{rule.code}** `{rule.name}`: {rule.summary}.\n\n{rule.documentation()}"
                     )
-                    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=page), range=word)
+                    word = types.Range(
+                        start=types.Position(
+                            line=params.position.line,
+                            character=client_units(text[: found.start()], self.encoding),
+                        ),
+                        end=types.Position(
+                            line=params.position.line,
+                            character=client_units(text[: found.end()], self.encoding),
+                        ),
+                    )
+                    return types.Hover(
+                        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=page),
+                        range=word,
+                    )
         return None
 
 
@@ -399,7 +483,10 @@ def measure(found: list[Diagnostic]) -> dict[tuple[str, int, int], tuple[str, st
     when the verify extra is missing)."""
     from evallint.verifier import verify  # the verify extra, only when the client asks for it
 
-    return {(v.diagnostic.code, v.diagnostic.line, v.diagnostic.column): (v.verdict, v.summary) for v in verify(found)}
+    return {
+        (v.diagnostic.code, v.diagnostic.line, v.diagnostic.column): (v.verdict, v.summary)
+        for v in verify(found)
+    }
 
 
 def _saved(path: str, source: str) -> bool:
@@ -443,13 +530,17 @@ def create_server() -> EvallintServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: EvallintServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.forget(params.text_document.uri)
-        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
+        )
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND]),
     )
-    async def code_action(ls: EvallintServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    async def code_action(
+        ls: EvallintServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction]:
         return await ls.code_actions(params)
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
@@ -461,7 +552,9 @@ def create_server() -> EvallintServer:
 
 def main() -> None:
     """Serve on stdin/stdout until the client says exit."""
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="evallint-lsp: %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="evallint-lsp: %(levelname)s %(message)s"
+    )
     create_server().start_io()
 
 

@@ -37,15 +37,23 @@ def format_text(diagnostics: Iterable[Diagnostic], show_source: bool = False) ->
     """
     out: list[str] = []
     for diagnostic in diagnostics:
-        out.append(f"{_where(diagnostic.path, diagnostic.cell)}:{diagnostic.line}:{diagnostic.column}: {diagnostic.code} {diagnostic.message}")
+        out.append(
+            f"{_where(diagnostic.path, diagnostic.cell)}:{diagnostic.line}:{diagnostic.column}: {diagnostic.code} {diagnostic.message}"
+        )
         if not show_source:
             continue
-        source_line = "" if diagnostic.cell is not None else linecache.getline(diagnostic.path, diagnostic.line).rstrip("\r\n")
+        source_line = (
+            ""
+            if diagnostic.cell is not None
+            else linecache.getline(diagnostic.path, diagnostic.line).rstrip("\r\n")
+        )
         if source_line:
             out.append(f"    {source_line}")
             out.append("    " + _caret_prefix(source_line, diagnostic.column) + "^")
         for related in diagnostic.related:
-            out.append(f"    {_where(related.path, related.cell)}:{related.line}:{related.column}: note: {related.message}")
+            out.append(
+                f"    {_where(related.path, related.cell)}:{related.line}:{related.column}: note: {related.message}"
+            )
     return "".join(f"{line}\n" for line in out)
 
 
@@ -80,12 +88,20 @@ def format_sarif(diagnostics: Iterable[Diagnostic], rules: Iterable[RuleInfo] | 
         result["message"] = {"text": diagnostic.message}
         result["locations"] = [
             _physical_location(
-                diagnostic.path, diagnostic.line, diagnostic.column, diagnostic.end_line, diagnostic.end_column
+                diagnostic.path,
+                diagnostic.line,
+                diagnostic.column,
+                diagnostic.end_line,
+                diagnostic.end_column,
             )
         ]
         if diagnostic.related:
             result["relatedLocations"] = [
-                {"id": number, "message": {"text": r.message}, **_physical_location(r.path, r.line, r.column)}
+                {
+                    "id": number,
+                    "message": {"text": r.message},
+                    **_physical_location(r.path, r.line, r.column),
+                }
                 for number, r in enumerate(diagnostic.related)
             ]
         results.append(result)
@@ -114,12 +130,21 @@ def format_github(diagnostics: Iterable[Diagnostic]) -> str:
     """GitHub Actions workflow commands, which show each finding on the pull request's diff."""
     out = []
     for d in diagnostics:
-        properties: dict[str, object] = {"file": d.path, "line": d.line, "col": d.column, "endLine": d.end_line, "endColumn": d.end_column, "title": d.code}
+        properties: dict[str, object] = {
+            "file": d.path,
+            "line": d.line,
+            "col": d.column,
+            "endLine": d.end_line,
+            "endColumn": d.end_column,
+            "title": d.code,
+        }
         message = d.message
         if d.cell is not None:  # a line of a notebook's JSON would mislead: annotate the file
             properties = {"file": d.path, "title": d.code}
             message = f"cell {d.cell}:{d.line}:{d.column}: {message}"
-        joined = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
+        joined = ",".join(
+            f"{key}={_escape_property(str(value))}" for key, value in properties.items()
+        )
         out.append(f"::warning {joined}::{_escape_data(message)}\n")
     return "".join(out)
 

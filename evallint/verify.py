@@ -28,8 +28,16 @@ if TYPE_CHECKING:
 
 from evallint.verifier import EvalModeError, EvalModeWarning
 
-__all__ = ["EvalModeError", "EvalModeWarning", "Guard", "ModeDependent", "ModuleReport", "StatDrift",
-           "check_module", "guard"]
+__all__ = [
+    "EvalModeError",
+    "EvalModeWarning",
+    "Guard",
+    "ModeDependent",
+    "ModuleReport",
+    "StatDrift",
+    "check_module",
+    "guard",
+]
 
 INSTALL_HINT = "pip install 'torch-evallint[verify]'"
 
@@ -39,7 +47,9 @@ def _live() -> ModuleType:
     try:
         from evallint.verifier import live
     except ImportError as exc:
-        raise ImportError(f"evallint.verify needs torch (the `verify` extra: {INSTALL_HINT}): {exc}") from exc
+        raise ImportError(
+            f"evallint.verify needs torch (the `verify` extra: {INSTALL_HINT}): {exc}"
+        ) from exc
     return live
 
 

@@ -17,7 +17,9 @@ class SmallConvNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(64, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(64, num_classes)
+        )
 
     def forward(self, x):
         return self.classifier(self.features(x))

@@ -8,10 +8,9 @@ import argparse
 
 import torch
 import torch.nn.functional as F
+from model import SmallConvNet
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
-
-from model import SmallConvNet
 
 
 def evaluate(model, loader, device):
@@ -41,8 +40,14 @@ def main() -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     to_tensor = transforms.ToTensor()
-    train_loader = DataLoader(datasets.CIFAR10("data", train=True, download=True, transform=to_tensor), batch_size=128, shuffle=True)
-    val_loader = DataLoader(datasets.CIFAR10("data", train=False, transform=to_tensor), batch_size=256)
+    train_loader = DataLoader(
+        datasets.CIFAR10("data", train=True, download=True, transform=to_tensor),
+        batch_size=128,
+        shuffle=True,
+    )
+    val_loader = DataLoader(
+        datasets.CIFAR10("data", train=False, transform=to_tensor), batch_size=256
+    )
 
     model = SmallConvNet().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)

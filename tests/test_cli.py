@@ -13,7 +13,9 @@ CLEAN = FIXTURES / "clean_flat_epoch_script.py"
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "evallint", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "evallint", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_findings_exit_1_with_flake8_style_lines_and_summary() -> None:
@@ -33,15 +35,33 @@ def test_clean_file_exits_0() -> None:
 def test_json_shape_is_the_public_interface() -> None:
     result = run(str(BUGGY), "--format", "json")
     findings = json.loads(result.stdout)
-    assert [set(f) for f in findings] == [{"path", "line", "column", "end_line", "end_column", "code", "message", "related"}]
-    assert findings[0]["related"] and set(findings[0]["related"][0]) == {"path", "line", "column", "message"}
+    assert [set(f) for f in findings] == [
+        {"path", "line", "column", "end_line", "end_column", "code", "message", "related"}
+    ]
+    assert findings[0]["related"] and set(findings[0]["related"][0]) == {
+        "path",
+        "line",
+        "column",
+        "message",
+    }
 
 
 def test_select_and_ignore_take_prefixes() -> None:
     both = FIXTURES / "evl001_evl002_checkpoint_inference.py"
-    assert {f["code"] for f in json.loads(run(str(both), "--format", "json").stdout)} == {"EVL001", "EVL002"}
-    assert {f["code"] for f in json.loads(run(str(both), "--format", "json", "--ignore", "EVL001").stdout)} == {"EVL002"}
-    assert {f["code"] for f in json.loads(run(str(both), "--format", "json", "--select", "EVL00", "--ignore", "EVL002").stdout)} == {"EVL001"}
+    assert {f["code"] for f in json.loads(run(str(both), "--format", "json").stdout)} == {
+        "EVL001",
+        "EVL002",
+    }
+    assert {
+        f["code"]
+        for f in json.loads(run(str(both), "--format", "json", "--ignore", "EVL001").stdout)
+    } == {"EVL002"}
+    assert {
+        f["code"]
+        for f in json.loads(
+            run(str(both), "--format", "json", "--select", "EVL00", "--ignore", "EVL002").stdout
+        )
+    } == {"EVL001"}
 
 
 def test_unparsable_file_is_evl999_and_others_still_linted(tmp_path: Path) -> None:
@@ -79,7 +99,9 @@ def test_debug_flow_shows_mode_and_grad_per_statement() -> None:
 
 
 def test_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text("[tool.evallint]\nselectt = ['EVL001']\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.evallint]\nselectt = ['EVL001']\n", encoding="utf-8"
+    )
     (tmp_path / "train.py").write_text("import torch\n", encoding="utf-8")
     result = run("train.py", cwd=tmp_path)
     assert result.returncode == 2
@@ -95,4 +117,6 @@ def test_show_suppressed_lists_what_noqa_silenced(tmp_path: Path) -> None:
     assert (quiet.returncode, quiet.stdout) == (0, "All checks passed.\n")
     shown = run("train.py", "--show-suppressed", cwd=tmp_path)
     assert shown.returncode == 0
-    assert shown.stdout.splitlines()[0].startswith("train.py:34:19: EVL001") and shown.stdout.splitlines()[0].endswith("(suppressed)")
+    assert shown.stdout.splitlines()[0].startswith(
+        "train.py:34:19: EVL001"
+    ) and shown.stdout.splitlines()[0].endswith("(suppressed)")

@@ -29,7 +29,13 @@ from evallint.engine.fixes import fix_source
 from evallint.source.text import split_lines
 
 DEFAULT_SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 
 _DIRECTORY = tempfile.mkdtemp(prefix="evallint-fuzz-")
@@ -46,7 +52,9 @@ def _check_position(lines: list[str], line: int, column: int, what: str) -> None
     count = len(lines)
     assert 1 <= line <= count + 1, f"{what}: line {line} outside 1..{count + 1}"
     text = lines[line - 1].rstrip("\r\n") if line <= count else ""
-    assert 1 <= column <= len(text) + 1, f"{what}: column {column} outside line {line} (length {len(text)})"
+    assert 1 <= column <= len(text) + 1, (
+        f"{what}: column {column} outside line {line} (length {len(text)})"
+    )
 
 
 def check_positions(source: str, found: list[Diagnostic]) -> None:
@@ -57,7 +65,9 @@ def check_positions(source: str, found: list[Diagnostic]) -> None:
         assert (d.line, d.column) <= (d.end_line, d.end_column), f"{d.code} ends before it starts"
         for related in d.related:
             assert related.path == d.path
-            _check_position(lines, related.line, related.column, f"{d.code} related {related.message!r}")
+            _check_position(
+                lines, related.line, related.column, f"{d.code} related {related.message!r}"
+            )
         assert d.message and "\n" not in d.message, d.message
         if d.code == "EVL999":
             assert len(found) == 1, found
@@ -72,7 +82,20 @@ they are sorted by position now, so the determinism property compares them exact
 def _comparable(found: list[Diagnostic]) -> list[tuple]:
     if not RELATED_ORDER_IS_NONDETERMINISTIC:
         return [(d, d.subject) for d in found]
-    return [(d.path, d.line, d.column, d.end_line, d.end_column, d.code, d.message, sorted(d.related, key=repr), d.subject) for d in found]
+    return [
+        (
+            d.path,
+            d.line,
+            d.column,
+            d.end_line,
+            d.end_column,
+            d.code,
+            d.message,
+            sorted(d.related, key=repr),
+            d.subject,
+        )
+        for d in found
+    ]
 
 
 def check_lint(source: str) -> list[Diagnostic]:
@@ -96,7 +119,9 @@ def _tokens(text: str) -> Counter[str]:
     import tokenize
 
     kept = (tokenize.NAME, tokenize.NUMBER, tokenize.STRING, tokenize.OP)
-    return Counter(t.string for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type in kept)
+    return Counter(
+        t.string for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type in kept
+    )
 
 
 def check_fix(source: str, before: list[Diagnostic]) -> None:
@@ -112,13 +137,23 @@ def check_fix(source: str, before: list[Diagnostic]) -> None:
     check_positions(new, after)
     new_codes = {d.code for d in after} - {d.code for d in before}
     assert not new_codes, f"fixing introduced {sorted(new_codes)}"
-    assert _comparable(after) == _comparable(result.remaining), "re-linting the fixed text disagrees with FixResult.remaining"
-    leftover = Counter(map(_key, after)) - (Counter(map(_key, before)) - Counter(map(_key, result.fixed)))
-    assert not leftover, f"a fixed finding is still there (or a new one appeared): {sorted(leftover)}"
+    assert _comparable(after) == _comparable(result.remaining), (
+        "re-linting the fixed text disagrees with FixResult.remaining"
+    )
+    leftover = Counter(map(_key, after)) - (
+        Counter(map(_key, before)) - Counter(map(_key, result.fixed))
+    )
+    assert not leftover, (
+        f"a fixed finding is still there (or a new one appeared): {sorted(leftover)}"
+    )
     assert result.fixed, "the text changed but no finding was fixed"
     # the one rewrite: EVL005 turns `m.training = False` into `m.eval()`
     rewritten = sum(1 for d in result.fixed if d.code == "EVL005")
-    lost = _tokens(source) - _tokens(new) - Counter({"training": rewritten, "=": rewritten, "False": rewritten, "True": rewritten})
+    lost = (
+        _tokens(source)
+        - _tokens(new)
+        - Counter({"training": rewritten, "=": rewritten, "False": rewritten, "True": rewritten})
+    )
     assert not lost, f"code of the original is missing from the fixed text: {dict(lost)}"
     again = fix_source(new, PATH)
     assert again.new_source == new, "fixing the fixed text changed it again"
@@ -148,8 +183,24 @@ def node_programs() -> st.SearchStrategy[str]:
 # --- (b) torch training / evaluation loop shapes ----------------------------------------------
 
 SUBJECTS = ("model", "net", "self.model")
-LOADERS = ("train_loader", "val_loader", "test_loader", "loader", "dev_loader", "range(3)", "zip(val_loader, labels)")
-CONDITIONS = ("epoch % 2 == 0", "phase == 'train'", "training", "not done", "x is None", "model.training", "i > 3")
+LOADERS = (
+    "train_loader",
+    "val_loader",
+    "test_loader",
+    "loader",
+    "dev_loader",
+    "range(3)",
+    "zip(val_loader, labels)",
+)
+CONDITIONS = (
+    "epoch % 2 == 0",
+    "phase == 'train'",
+    "training",
+    "not done",
+    "x is None",
+    "model.training",
+    "i > 3",
+)
 CONTEXTS = (
     "torch.no_grad()",
     "torch.inference_mode()",
@@ -164,7 +215,9 @@ FUNCTIONS = ("evaluate", "validate", "train_one_epoch", "step", "predict")
 
 
 def _simple(model: str, defined: list[str]) -> list[str]:
-    calls = [f"{name}({model}, val_loader)" for name in defined] + [f"{name}({model}, train_loader)" for name in defined]
+    calls = [f"{name}({model}, val_loader)" for name in defined] + [
+        f"{name}({model}, train_loader)" for name in defined
+    ]
     return [
         f"{model}.eval()",
         f"{model}.train()",
@@ -207,7 +260,12 @@ def torch_programs(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         lines.append((0, "import torch.nn.functional as F"))
     if header == "sequential":
-        lines.append((0, f"{model} = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(4))"))
+        lines.append(
+            (
+                0,
+                f"{model} = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(4))",
+            )
+        )
     elif header == "class":
         lines += [
             (0, "class Net(torch.nn.Module):"),
@@ -240,7 +298,16 @@ def torch_programs(draw: st.DrawFn) -> str:
             elif kind in ("break", "continue"):
                 out.append((depth, kind))
             elif kind == "return":
-                out.append((depth, draw(st.sampled_from(["return", "return total", f"return {subject}(x)", "return loss"]))))
+                out.append(
+                    (
+                        depth,
+                        draw(
+                            st.sampled_from(
+                                ["return", "return total", f"return {subject}(x)", "return loss"]
+                            )
+                        ),
+                    )
+                )
             elif kind == "for":
                 target = draw(st.sampled_from(["x", "x, y", "i, (x, y)", "batch"]))
                 loader = draw(st.sampled_from(LOADERS))
@@ -288,7 +355,11 @@ def torch_programs(draw: st.DrawFn) -> str:
         lines += block(1, False, True, model)
         defined.append(name)
     if draw(st.integers(0, 3)) == 0:
-        lines += [(0, "class Trainer:"), (1, "def __init__(self, model):"), (2, "self.model = model")]
+        lines += [
+            (0, "class Trainer:"),
+            (1, "def __init__(self, model):"),
+            (2, "self.model = model"),
+        ]
         lines.append((1, "def run(self, loader):"))
         lines += block(2, False, True, "self.model")
         lines.append((0, f"Trainer({model}).run(val_loader)"))
@@ -327,9 +398,17 @@ def test_torch_programs_do_produce_findings_and_fixes() -> None:
     """The generator is not vacuous: a fixed sample has findings, and fixes get applied."""
     from hypothesis import find
 
-    with_findings = find(torch_programs(), lambda s: len(lint_source(s, PATH)) >= 2, settings=settings(max_examples=200, database=None))
+    with_findings = find(
+        torch_programs(),
+        lambda s: len(lint_source(s, PATH)) >= 2,
+        settings=settings(max_examples=200, database=None),
+    )
     assert lint_source(with_findings, PATH)
-    fixable = find(torch_programs(), lambda s: bool(fix_source(s, PATH).fixed), settings=settings(max_examples=300, database=None))
+    fixable = find(
+        torch_programs(),
+        lambda s: bool(fix_source(s, PATH).fixed),
+        settings=settings(max_examples=300, database=None),
+    )
     check_fix(fixable, lint_source(fixable, PATH))
 
 

@@ -39,7 +39,12 @@ SUBPROCESS_TIMEOUT = 600
 def bug_line(text: str, marker: str = "out = model(x)") -> int:
     """1-based line of `marker` counting only Python's line breaks (\\r\\n, \\r, \\n)."""
     before = text[: text.index(marker)]
-    return before.count("\r\n") + before.replace("\r\n", "").count("\r") + before.replace("\r\n", "").count("\n") + 1
+    return (
+        before.count("\r\n")
+        + before.replace("\r\n", "").count("\r")
+        + before.replace("\r\n", "").count("\n")
+        + 1
+    )
 
 
 def write_companion(directory: Path) -> Path:
@@ -53,7 +58,9 @@ def assert_companion_linted(found: list[Diagnostic], directory: Path) -> None:
     assert mine == [(4, BUG_COLUMN, "EVL001"), (4, BUG_COLUMN, "EVL002")], found
 
 
-def assert_one_clean_evl999(found: list[Diagnostic], cause: str = "", line: Optional[int] = None) -> Diagnostic:
+def assert_one_clean_evl999(
+    found: list[Diagnostic], cause: str = "", line: Optional[int] = None
+) -> Diagnostic:
     """Exactly one EVL999, one line, naming the cause; not a caught internal error."""
     assert len(found) == 1, found
     diagnostic = found[0]
@@ -97,7 +104,9 @@ def cli(*args: str, cwd: Path, env: Optional[dict] = None) -> subprocess.Complet
 
 
 def finding_lines(stdout: str) -> list[str]:
-    return [line for line in stdout.splitlines() if not line.startswith(("Found ", "All checks passed"))]
+    return [
+        line for line in stdout.splitlines() if not line.startswith(("Found ", "All checks passed"))
+    ]
 
 
 # --- Files that cannot be analysed: exactly one EVL999 naming the cause ---------------------
@@ -107,25 +116,54 @@ UNANALYSABLE = {
     "syntax_error_unclosed_paren": (b"import torch\nx = model(\n", "cannot parse", None),
     "syntax_error_unterminated_string": (b"import torch\nx = 'abc\n", "cannot parse", None),
     "syntax_error_bad_indent": (b"import torch\n    x = 1\n", "cannot parse", None),
-    "syntax_error_stray_dedent": (b"import torch\nif x:\n        a = 1\n    b = 2\n", "cannot parse", None),
+    "syntax_error_stray_dedent": (
+        b"import torch\nif x:\n        a = 1\n    b = 2\n",
+        "cannot parse",
+        None,
+    ),
     "python2_print": (b'import torch\nprint "x"\n', "cannot parse", None),
     "python2_backticks_and_octal": (b"import torch\nx = `model`\ny = 0777\n", "cannot parse", None),
-    "not_python_text": (b"This README explains how torch training works.\nRun it twice; enjoy!\n", "cannot parse", None),
-    "not_python_markdown": (b"# Title\n\n* use torch.no_grad()\n* call model.eval()\n\n```\ncode\n```\n", "cannot parse", None),
+    "not_python_text": (
+        b"This README explains how torch training works.\nRun it twice; enjoy!\n",
+        "cannot parse",
+        None,
+    ),
+    "not_python_markdown": (
+        b"# Title\n\n* use torch.no_grad()\n* call model.eval()\n\n```\ncode\n```\n",
+        "cannot parse",
+        None,
+    ),
     "binary_png_header": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR torch \x00\x01\x02", "", 1),
     "binary_nul_bytes": (b"import torch\n\x00\x00\x00\x01\x02 model.eval()\n", "binary", 1),
     "binary_all_bytes": (bytes(range(256)) * 8, "", 1),
     "nul_inside_valid_utf8": (b"import torch\nx = 1\x00\n", "binary", 1),
     "undecodable_utf8": (b"import torch\nx = '\xff\xfe'\n", "cannot decode", 1),
     "truncated_utf8_sequence": (b"import torch\nx = '\xe2\x82'\n", "cannot decode", 1),
-    "utf8_cookie_with_latin1_bytes": (b"# -*- coding: utf-8 -*-\nimport torch\nx = 'caf\xe9'\n", "cannot decode", 1),
+    "utf8_cookie_with_latin1_bytes": (
+        b"# -*- coding: utf-8 -*-\nimport torch\nx = 'caf\xe9'\n",
+        "cannot decode",
+        1,
+    ),
     "unknown_cookie": (b"# -*- coding: no-such-codec -*-\nimport torch\n", "cannot decode", 1),
-    "bom_and_conflicting_cookie": (b"\xef\xbb\xbf# coding: latin-1\nimport torch\n", "cannot decode", 1),
-    "ascii_cookie_with_high_bytes": (b"# coding: ascii\nimport torch\nx = '\xe9'\n", "cannot decode", 1),
+    "bom_and_conflicting_cookie": (
+        b"\xef\xbb\xbf# coding: latin-1\nimport torch\n",
+        "cannot decode",
+        1,
+    ),
+    "ascii_cookie_with_high_bytes": (
+        b"# coding: ascii\nimport torch\nx = '\xe9'\n",
+        "cannot decode",
+        1,
+    ),
     "utf16_without_cookie": ("import torch\n".encode("utf-16"), "", 1),
     "inconsistent_tabs_and_spaces": (b"import torch\nif x:\n        a = 1\n\tb = 2\n", "", None),
     "indentation_over_100_levels": (
-        ("import torch\n" + "".join("    " * i + "if x:\n" for i in range(120)) + "    " * 120 + "y = 1\n").encode(),
+        (
+            "import torch\n"
+            + "".join("    " * i + "if x:\n" for i in range(120))
+            + "    " * 120
+            + "y = 1\n"
+        ).encode(),
         "",
         None,
     ),
@@ -139,7 +177,9 @@ UNANALYSABLE = {
 
 
 @pytest.mark.parametrize("data, cause, line", list(UNANALYSABLE.values()), ids=list(UNANALYSABLE))
-def test_unanalysable_file_is_one_evl999_and_the_run_goes_on(tmp_path: Path, data: bytes, cause: str, line: Optional[int]) -> None:
+def test_unanalysable_file_is_one_evl999_and_the_run_goes_on(
+    tmp_path: Path, data: bytes, cause: str, line: Optional[int]
+) -> None:
     found = lint_with_companion(tmp_path, "hostile.py", data)
     assert_one_clean_evl999(found, cause, line)
     assert lint_file(tmp_path / "hostile.py") == found
@@ -203,16 +243,22 @@ def _mixed_newlines(text: str) -> str:
 LATIN1 = b"# -*- coding: latin-1 -*-\nlabel = 'caf\xe9 \xfc\xdf \xa9'\n" + BUGGY.replace(
     "    out = model(x)\n", "    out = model(x)  # r\xe9sultat\n"
 ).encode("latin-1")
-CP1252 = b"# vim: set fileencoding=cp1252 :\nquote = '\x93smart\x94 \x80 \x85'\n" + BUGGY.encode("cp1252")
+CP1252 = b"# vim: set fileencoding=cp1252 :\nquote = '\x93smart\x94 \x80 \x85'\n" + BUGGY.encode(
+    "cp1252"
+)
 LONG_LINE = BUGGY.replace("for x", "padding = '" + "p" * 10_000 + "'\nfor x")
-LONG_FINDING_LINE = BUGGY.replace("    out = model(x)\n", "    out = model(x); pad = [" + "0, " * 3_000 + "]  # " + "c" * 1_000 + "\n")
+LONG_FINDING_LINE = BUGGY.replace(
+    "    out = model(x)\n",
+    "    out = model(x); pad = [" + "0, " * 3_000 + "]  # " + "c" * 1_000 + "\n",
+)
 
 NORMAL = {
     "utf8": BUGGY.encode(),
     "utf8_bom": b"\xef\xbb\xbf" + BUGGY.encode(),
     "utf8_bom_and_utf8_cookie": b"\xef\xbb\xbf# coding: utf-8\n" + BUGGY.encode(),
     "latin1_cookie": LATIN1,
-    "latin1_cookie_second_line": b"#!/usr/bin/env python\n# coding=latin-1\nname = '\xc5ngstr\xf6m'\n" + BUGGY.encode(),
+    "latin1_cookie_second_line": b"#!/usr/bin/env python\n# coding=latin-1\nname = '\xc5ngstr\xf6m'\n"
+    + BUGGY.encode(),
     "cp1252_cookie": CP1252,
     "non_ascii_utf8": ("# café ünïcödé 漢字 🙂\nname = '日本語'\n" + BUGGY).encode(),
     "crlf": _with_lines(BUGGY, "\r\n").encode(),
@@ -231,7 +277,9 @@ NORMAL = {
     "trailing_whitespace_and_blank_lines": (BUGGY.replace("\n", "   \n") + "\n\n   \n\t").encode(),
     "line_of_10000_characters_before": LONG_LINE.encode(),
     "line_of_10000_characters_is_the_finding_line": LONG_FINDING_LINE.encode(),
-    "backslash_continuations": BUGGY.replace("for x in val_loader", "for x in \\\n    val_loader").encode(),
+    "backslash_continuations": BUGGY.replace(
+        "for x in val_loader", "for x in \\\n    val_loader"
+    ).encode(),
     "semicolons": BUGGY.replace("import torch\n", "import torch; import os; pass\n").encode(),
 }
 
@@ -241,8 +289,12 @@ def test_odd_but_valid_file_lints_normally(tmp_path: Path, data: bytes) -> None:
     found = lint_with_companion(tmp_path, "odd.py", data)
     text = decode_source(data)
     line = bug_line(text)
-    column = split_lines(text)[line - 1].index("model(x)") + 1  # code points: a tab or form feed is one
-    assert [(d.line, d.column, d.code) for d in found] == [(line, column, code) for code in BUG_CODES], found
+    column = (
+        split_lines(text)[line - 1].index("model(x)") + 1
+    )  # code points: a tab or form feed is one
+    assert [(d.line, d.column, d.code) for d in found] == [
+        (line, column, code) for code in BUG_CODES
+    ], found
 
 
 def test_column_counts_code_points_after_wide_characters(tmp_path: Path) -> None:
@@ -310,7 +362,9 @@ def test_modern_syntax_lints_without_evl999(construct: str) -> None:
     found = lint_source(source, "modern.py")
     assert "EVL999" not in {d.code for d in found}, found
     line = bug_line(source)
-    assert [(d.line, d.column, d.code) for d in found if d.line == line] == [(line, BUG_COLUMN, c) for c in BUG_CODES], found
+    assert [(d.line, d.column, d.code) for d in found if d.line == line] == [
+        (line, BUG_COLUMN, c) for c in BUG_CODES
+    ], found
 
 
 # --- Deep nesting: run in a subprocess (a segfault must fail the test, not kill pytest) ------
@@ -319,7 +373,12 @@ HEAD = "import torch\nmodel = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.n
 
 
 def _blocks(depth: int, header: str) -> str:
-    return HEAD + "".join("    " * i + header + "\n" for i in range(depth)) + "    " * depth + "y = model(x)\n"
+    return (
+        HEAD
+        + "".join("    " * i + header + "\n" for i in range(depth))
+        + "    " * depth
+        + "y = model(x)\n"
+    )
 
 
 DEEP = {
@@ -342,12 +401,17 @@ DEEP = {
     "if_blocks_99": _blocks(99, "if x:"),
     "for_blocks_99": _blocks(99, "for x in val_loader:"),
     "with_no_grad_blocks_99": _blocks(99, "with torch.no_grad():"),
-    "try_blocks_99": HEAD + "".join("    " * i + "try:\n" for i in range(99)) + "    " * 99 + "y = model(x)\n"
+    "try_blocks_99": HEAD
+    + "".join("    " * i + "try:\n" for i in range(99))
+    + "    " * 99
+    + "y = model(x)\n"
     + "".join("    " * i + "finally:\n" + "    " * (i + 1) + "pass\n" for i in reversed(range(99))),
     "def_blocks_99": _blocks(99, "def f(model):"),
     "class_blocks_99": _blocks(99, "class C:"),
     "if_blocks_1000": _blocks(1000, "if x:"),
-    "elif_chain_5000": HEAD + "if x == 0:\n    pass\n" + "".join(f"elif x == {i}:\n    y = model(x)\n" for i in range(1, 5000)),
+    "elif_chain_5000": HEAD
+    + "if x == 0:\n    pass\n"
+    + "".join(f"elif x == {i}:\n    y = model(x)\n" for i in range(1, 5000)),
     "statements_on_one_line_20000": HEAD + "; ".join(["y = model(x)"] * 20_000) + "\n",
     "decorators_5000": HEAD + "@torch.no_grad()\n" * 5000 + "def f(x):\n    return model(x)\n",
 }
@@ -374,7 +438,10 @@ def test_deep_nesting_never_crashes(tmp_path: Path, source: str) -> None:
     path = tmp_path / "deep.py"
     path.write_text(source, encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-c", _RUNNER, str(path)], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT
+        [sys.executable, "-c", _RUNNER, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     _check_subprocess(result)
     evl999 = [line for line in result.stdout.splitlines() if ":EVL999:" in line]
@@ -383,18 +450,27 @@ def test_deep_nesting_never_crashes(tmp_path: Path, source: str) -> None:
         assert len(result.stdout.splitlines()) == 1, result.stdout
 
 
-@pytest.mark.parametrize("name", ["parentheses_100000", "if_blocks_1000", "elif_chain_5000", "binary_operators_20000"])
+@pytest.mark.parametrize(
+    "name", ["parentheses_100000", "if_blocks_1000", "elif_chain_5000", "binary_operators_20000"]
+)
 def test_deep_nesting_through_the_cli(tmp_path: Path, name: str) -> None:
     (tmp_path / "deep.py").write_text(DEEP[name], encoding="utf-8")
     write_companion(tmp_path)
     result = cli(".", cwd=tmp_path)
     _check_subprocess(result)
     assert result.returncode == 1
-    assert any(line.startswith(f"{COMPANION}:4:11: EVL001") for line in result.stdout.splitlines()), result.stdout
+    assert any(
+        line.startswith(f"{COMPANION}:4:11: EVL001") for line in result.stdout.splitlines()
+    ), result.stdout
 
 
 def test_long_elif_chain_is_analysed() -> None:
-    source = HEAD + "if x == 0:\n    pass\n" + "".join(f"elif x == {i}:\n    y = i\n" for i in range(1, 600)) + BUGGY
+    source = (
+        HEAD
+        + "if x == 0:\n    pass\n"
+        + "".join(f"elif x == {i}:\n    y = i\n" for i in range(1, 600))
+        + BUGGY
+    )
     compile(source, "elif.py", "exec")  # CPython has no problem with it
     found = lint_source(source, "elif.py")
     assert "EVL999" not in {d.code for d in found}, found
@@ -435,7 +511,9 @@ def test_ten_megabyte_generated_file_finishes(tmp_path: Path) -> None:
 
 def test_many_small_files_in_one_run(tmp_path: Path) -> None:
     for i in range(40):
-        (tmp_path / f"f{i:02}.py").write_text(BUGGY if i % 2 else "import torch\n", encoding="utf-8")
+        (tmp_path / f"f{i:02}.py").write_text(
+            BUGGY if i % 2 else "import torch\n", encoding="utf-8"
+        )
     (tmp_path / "f_broken.py").write_bytes(b"import torch\ndef (\n")
     found = lint_paths([tmp_path])
     assert len([d for d in found if d.code == "EVL999"]) == 1
@@ -455,7 +533,9 @@ def test_unreadable_file(tmp_path: Path) -> None:
         write_companion(tmp_path)
         found = lint_paths([tmp_path])
         assert_companion_linted(found, tmp_path)
-        assert_one_clean_evl999([d for d in found if Path(d.path).name == "secret.py"], "permission denied", 1)
+        assert_one_clean_evl999(
+            [d for d in found if Path(d.path).name == "secret.py"], "permission denied", 1
+        )
     finally:
         path.chmod(0o644)
 
@@ -474,7 +554,9 @@ def test_broken_symlink(tmp_path: Path) -> None:
     write_companion(tmp_path)
     found = lint_paths([tmp_path])
     assert_companion_linted(found, tmp_path)
-    assert_one_clean_evl999([d for d in found if Path(d.path).name == "dangling.py"], "no such file", 1)
+    assert_one_clean_evl999(
+        [d for d in found if Path(d.path).name == "dangling.py"], "no such file", 1
+    )
     assert_one_clean_evl999(lint_paths([tmp_path / "dangling.py"]), "no such file", 1)
 
 
@@ -484,13 +566,17 @@ def test_symlink_loops(tmp_path: Path) -> None:
     os.symlink("loop_a.py", tmp_path / "loop_b.py")
     os.symlink("self.py", tmp_path / "self.py")
     (tmp_path / "sub").mkdir()
-    os.symlink("..", tmp_path / "sub" / "up")  # a directory loop: the walk must not follow it forever
+    os.symlink(
+        "..", tmp_path / "sub" / "up"
+    )  # a directory loop: the walk must not follow it forever
     (tmp_path / "sub" / "inner.py").write_text(BUGGY, encoding="utf-8")
     write_companion(tmp_path)
     found = lint_paths([tmp_path])
     assert_companion_linted(found, tmp_path)
     for name in ("loop_a.py", "loop_b.py", "self.py"):
-        assert_one_clean_evl999([d for d in found if Path(d.path).name == name], "symbolic links", 1)
+        assert_one_clean_evl999(
+            [d for d in found if Path(d.path).name == name], "symbolic links", 1
+        )
     assert [d.code for d in found if Path(d.path).name == "inner.py"] == BUG_CODES
 
 
@@ -520,7 +606,9 @@ def test_directory_named_like_a_python_file(tmp_path: Path) -> None:
     assert_one_clean_evl999(lint_file(package), "directory", 1)
 
 
-def test_file_deleted_between_listing_and_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_deleted_between_listing_and_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_companion(tmp_path)
     (tmp_path / "vanishing.py").write_text(BUGGY, encoding="utf-8")
     (tmp_path / "a_before.py").write_text(BUGGY, encoding="utf-8")
@@ -535,7 +623,9 @@ def test_file_deleted_between_listing_and_reading(tmp_path: Path, monkeypatch: p
     found = lint_paths([tmp_path])
     assert_companion_linted(found, tmp_path)
     assert [d.code for d in found if Path(d.path).name == "a_before.py"] == BUG_CODES
-    assert_one_clean_evl999([d for d in found if Path(d.path).name == "vanishing.py"], "no such file", 1)
+    assert_one_clean_evl999(
+        [d for d in found if Path(d.path).name == "vanishing.py"], "no such file", 1
+    )
 
 
 def test_file_really_deleted_after_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -555,7 +645,9 @@ def test_file_really_deleted_after_listing(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(run, "iter_source_files", iter_then_delete)
     found = lint_paths([tmp_path])
     assert_companion_linted(found, tmp_path)
-    assert_one_clean_evl999([d for d in found if Path(d.path).name == "doomed.py"], "no such file", 1)
+    assert_one_clean_evl999(
+        [d for d in found if Path(d.path).name == "doomed.py"], "no such file", 1
+    )
 
 
 def _non_utf8_name(tmp_path: Path) -> bytes:
@@ -573,12 +665,17 @@ def test_non_utf8_file_name(tmp_path: Path) -> None:
     name = _non_utf8_name(tmp_path)
     found = lint_with_companion(tmp_path, name, BUGGY.encode())
     assert [(d.line, d.code) for d in found] == [(4, code) for code in BUG_CODES]
-    assert [(d.line, d.code) for d in lint_paths([os.path.join(os.fsencode(tmp_path), name).decode(errors="surrogateescape")])] == [
-        (4, code) for code in BUG_CODES
-    ]
+    assert [
+        (d.line, d.code)
+        for d in lint_paths(
+            [os.path.join(os.fsencode(tmp_path), name).decode(errors="surrogateescape")]
+        )
+    ] == [(4, code) for code in BUG_CODES]
 
 
-def _cli_non_utf8(tmp_path: Path, *args: str, env: Optional[dict] = None) -> subprocess.CompletedProcess[str]:
+def _cli_non_utf8(
+    tmp_path: Path, *args: str, env: Optional[dict] = None
+) -> subprocess.CompletedProcess[str]:
     name = _non_utf8_name(tmp_path)
     with open(os.path.join(os.fsencode(tmp_path), name), "wb") as stream:
         stream.write(BUGGY.encode())
@@ -637,12 +734,16 @@ def test_cli_on_a_directory_of_hostile_files(tmp_path: Path) -> None:
     assert "cannot decode" in by_file["c_undecodable.py"][0]
     for name in ("e_latin1.py", "f_crlf.py", "h_bom.py"):
         line = bug_line(decode_source(hostile[name]))
-        assert [r.split(" ", 2)[:2] for r in by_file[name]] == [[f"{line}:{BUG_COLUMN}:", code] for code in BUG_CODES]
+        assert [r.split(" ", 2)[:2] for r in by_file[name]] == [
+            [f"{line}:{BUG_COLUMN}:", code] for code in BUG_CODES
+        ]
     assert "g_empty.py" not in by_file
     assert len(by_file[COMPANION]) == 2
 
 
-@pytest.mark.parametrize("name", ["syntax_error", "binary_all_bytes", "unknown_cookie", "indentation_over_100_levels"])
+@pytest.mark.parametrize(
+    "name", ["syntax_error", "binary_all_bytes", "unknown_cookie", "indentation_over_100_levels"]
+)
 def test_cli_single_unanalysable_file(tmp_path: Path, name: str) -> None:
     (tmp_path / "one.py").write_bytes(UNANALYSABLE[name][0])
     result = cli("one.py", cwd=tmp_path)
@@ -677,7 +778,19 @@ def test_cli_fix_leaves_hostile_files_untouched(tmp_path: Path) -> None:
     assert "model.eval()" in (tmp_path / COMPANION).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", ["latin1_cookie", "cp1252_cookie", "crlf", "mixed_line_endings", "utf8_bom", "no_trailing_newline", "tabs", "form_feeds"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "latin1_cookie",
+        "cp1252_cookie",
+        "crlf",
+        "mixed_line_endings",
+        "utf8_bom",
+        "no_trailing_newline",
+        "tabs",
+        "form_feeds",
+    ],
+)
 def test_fix_keeps_encoding_and_newlines(tmp_path: Path, name: str) -> None:
     """--fix on an odd-but-valid file: the written bytes decode, parse, and lint clean of
     the fixed findings; the encoding (cookie / BOM) and the first line break are kept."""

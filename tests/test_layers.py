@@ -77,8 +77,14 @@ def test_layers_import_only_downwards() -> None:
                 continue
             if target is not None and own is not None and target > own and module != "evallint":
                 violations.append(f"{module} (layer {own}) imports {imported} (layer {target})")
-            if imported in FRONT_ENDS and module != "evallint.__main__" and (module != "evallint.cli" or top_level):
-                violations.append(f"{module} imports front end {imported}")  # the CLI may start one, lazily
+            if (
+                imported in FRONT_ENDS
+                and module != "evallint.__main__"
+                and (module != "evallint.cli" or top_level)
+            ):
+                violations.append(
+                    f"{module} imports front end {imported}"
+                )  # the CLI may start one, lazily
     assert violations == []
 
 
@@ -88,7 +94,11 @@ def test_verifier_reads_only_diagnostics() -> None:
         if not module.startswith(VERIFIER):
             continue
         for imported, _ in _imports(path):
-            if imported.startswith("evallint") and not imported.startswith((*VERIFIER, "evallint.diagnostics")) and imported != "evallint":
+            if (
+                imported.startswith("evallint")
+                and not imported.startswith((*VERIFIER, "evallint.diagnostics"))
+                and imported != "evallint"
+            ):
                 violations.append(f"{module} imports {imported}")
     assert violations == []
 
@@ -98,7 +108,7 @@ def test_core_never_imports_torch_or_numpy() -> None:
     for module, path in _sources():
         if module.startswith(VERIFIER):
             continue
-        for imported, top_level in _imports(path):
+        for imported, _top_level in _imports(path):
             if imported.split(".")[0] in HEAVY:
                 violations.append(f"{module} imports {imported}")
     assert violations == []

@@ -16,10 +16,18 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from evallint.diagnostics import Diagnostic, Edit, Fix, Related
 from evallint.engine.run import lint_source
-from evallint.source.notebook import NotebookError, VirtualSource, join_cells, map_diagnostic, mask_cell, read_notebook
+from evallint.source.notebook import (
+    NotebookError,
+    VirtualSource,
+    join_cells,
+    map_diagnostic,
+    mask_cell,
+    read_notebook,
+)
 
 NOTEBOOK_DIR = Path(__file__).parent / "fixtures" / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
 
 def _notebook(*cells: nbformat.NotebookNode, **metadata: object) -> str:
     return nbformat.writes(new_notebook(cells=list(cells), metadata=metadata))
@@ -61,7 +69,12 @@ def test_masking_keeps_every_line_and_parses(cell: str) -> None:
 def test_python_lines_are_unchanged_and_magics_keep_indentation() -> None:
     cell = "for x in y:\n    %time z = model(x)\n    !echo hi\n    w = 1  # 100% not a magic"
     lines, _ = mask_cell(cell)
-    assert lines == ["for x in y:", "    pass; z = model(x)", "    pass  # !echo hi", "    w = 1  # 100% not a magic"]
+    assert lines == [
+        "for x in y:",
+        "    pass; z = model(x)",
+        "    pass  # !echo hi",
+        "    w = 1  # 100% not a magic",
+    ]
 
 
 def test_timed_statement_keeps_its_columns() -> None:
@@ -107,7 +120,14 @@ def _marked_notebook() -> tuple[str, dict[str, tuple[int, int]]]:
         new_markdown_cell("## more"),
         new_code_cell("    a_7_1 = 1\n    a_7_2 = 2"),
     ]
-    where = {"a_2_1": (2, 1), "a_2_3": (2, 3), "a_5_2": (5, 2), "a_5_3": (5, 3), "a_7_1": (7, 1), "a_7_2": (7, 2)}
+    where = {
+        "a_2_1": (2, 1),
+        "a_2_3": (2, 3),
+        "a_5_2": (5, 2),
+        "a_5_3": (5, 3),
+        "a_7_1": (7, 1),
+        "a_7_2": (7, 2),
+    }
     return _notebook(*cells), where
 
 
@@ -121,7 +141,9 @@ def test_locate_round_trips_through_all_cell_numbering() -> None:
         (number,) = [n for n, line in enumerate(virtual, start=1) if marker in line]
         assert vs.locate(number) == expected, marker
     for span in vs.cells:
-        assert [vs.locate(line)[0] for line in range(span.start, span.end + 1)] == [span.index] * len(span.shifts)
+        assert [vs.locate(line)[0] for line in range(span.start, span.end + 1)] == [
+            span.index
+        ] * len(span.shifts)
     assert read_notebook(text.encode("utf-8")) == vs
     cells = nbformat.reads(text, as_version=4).cells
     assert join_cells((c.cell_type, c.source) for c in cells) == vs  # what a language server has
@@ -143,10 +165,16 @@ INVALID = {
     "JSON string": b'"notebook"',
     "unknown version": b'{"nbformat": 9, "nbformat_minor": 0, "cells": [], "metadata": {}}',
     "no cells": b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
-    "cell without source": json.dumps({
-        "nbformat": 4, "nbformat_minor": 4, "metadata": {},
-        "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None}],
-    }).encode(),
+    "cell without source": json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 4,
+            "metadata": {},
+            "cells": [
+                {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None}
+            ],
+        }
+    ).encode(),
 }
 
 
@@ -159,16 +187,24 @@ def test_invalid_notebook_raises_a_one_line_error(data: bytes) -> None:
 
 
 def test_schema_invalid_notebook_is_still_read() -> None:
-    nb = new_notebook(cells=[new_code_cell("import torch", outputs=[new_output("stream", text="x")])])
+    nb = new_notebook(
+        cells=[new_code_cell("import torch", outputs=[new_output("stream", text="x")])]
+    )
     nb.cells[0].outputs[0]["name"] = 42  # a bad output: Jupyter warns and opens it
     vs = read_notebook(json.dumps(nb))
     assert vs.text == "import torch\n"
 
 
 def test_older_format_is_converted_by_nbformat() -> None:
-    v4 = new_notebook(cells=[new_markdown_cell("m"), new_code_cell("import torch\n%matplotlib inline")])
+    v4 = new_notebook(
+        cells=[new_markdown_cell("m"), new_code_cell("import torch\n%matplotlib inline")]
+    )
     v3 = nbformat.writes(nbformat.convert(v4, 3))
-    assert read_notebook(v3).text == read_notebook(nbformat.writes(v4)).text == "import torch\npass  # %matplotlib inline\n"
+    assert (
+        read_notebook(v3).text
+        == read_notebook(nbformat.writes(v4)).text
+        == "import torch\npass  # %matplotlib inline\n"
+    )
 
 
 def test_notebook_of_another_language_has_no_program() -> None:
@@ -180,14 +216,33 @@ def test_notebook_of_another_language_has_no_program() -> None:
 
 
 def test_map_diagnostic_moves_lines_columns_and_related_into_cells() -> None:
-    vs = read_notebook(_notebook(new_markdown_cell("m"), new_code_cell("x = 1"), new_code_cell("  model = f()\n  y = model(x)")))
+    vs = read_notebook(
+        _notebook(
+            new_markdown_cell("m"),
+            new_code_cell("x = 1"),
+            new_code_cell("  model = f()\n  y = model(x)"),
+        )
+    )
     fix = Fix("insert eval()", (Edit(2, 1, 2, 1, "model.eval()\n"),))
-    d = (Diagnostic(
-        "nb.ipynb", 3, 5, 3, 13, "EVL001", "m",
-        (Related("nb.ipynb", 2, 1, "created here"), Related("helpers.py", 7, 3, "elsewhere")), fix=fix,
-    ))
+    d = Diagnostic(
+        "nb.ipynb",
+        3,
+        5,
+        3,
+        13,
+        "EVL001",
+        "m",
+        (Related("nb.ipynb", 2, 1, "created here"), Related("helpers.py", 7, 3, "elsewhere")),
+        fix=fix,
+    )
     mapped = map_diagnostic(d, vs)
-    assert (mapped.cell, mapped.line, mapped.column, mapped.end_line, mapped.end_column) == (3, 2, 7, 2, 15)
+    assert (mapped.cell, mapped.line, mapped.column, mapped.end_line, mapped.end_column) == (
+        3,
+        2,
+        7,
+        2,
+        15,
+    )
     here, elsewhere = mapped.related
     assert (here.cell, here.line, here.column) == (3, 1, 3)
     assert elsewhere == d.related[1]
@@ -220,8 +275,10 @@ def test_fixture_notebook(path: Path) -> None:
     assert {(m.cell, m.line, m.code) for _, m in pairs} == expected
     for d, m in pairs:  # the cell text under the mapped range is the text the analysis saw
         cell_line = notebook.cells[m.cell - 1].source.split("\n")[m.line - 1]
-        seen = virtual[d.line - 1][d.column - 1:d.end_column - 1 if d.end_line == d.line else None]
-        assert seen.strip() and cell_line[m.column - 1:].startswith(seen), (m.code, cell_line)
+        seen = virtual[d.line - 1][
+            d.column - 1 : d.end_column - 1 if d.end_line == d.line else None
+        ]
+        assert seen.strip() and cell_line[m.column - 1 :].startswith(seen), (m.code, cell_line)
         for r in m.related:
             assert 1 <= r.line <= len(notebook.cells[r.cell - 1].source.split("\n"))
 
@@ -229,7 +286,9 @@ def test_fixture_notebook(path: Path) -> None:
 def test_noqa_in_a_cell_silences_its_finding() -> None:
     path = NOTEBOOK_DIR / "buggy_train_eval.ipynb"
     notebook = nbformat.read(str(path), as_version=4)
-    notebook.cells[5].source = notebook.cells[5].source.replace(".squeeze(-1)\n", ".squeeze(-1)  # noqa: EVL001\n", 1)
+    notebook.cells[5].source = notebook.cells[5].source.replace(
+        ".squeeze(-1)\n", ".squeeze(-1)  # noqa: EVL001\n", 1
+    )
     vs = read_notebook(nbformat.writes(notebook))
     found = [map_diagnostic((d), vs) for d in lint_source(vs.text, str(path))]
     assert {(d.cell, d.line, d.code) for d in found} == {(6, 3, "EVL002")}

@@ -16,7 +16,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("rule,kind,index,example", CASES, ids=lambda v: v.code if hasattr(v, "code") and isinstance(getattr(v, "code"), str) and v.code.startswith("EVL") else str(v)[:20])
+@pytest.mark.parametrize(
+    "rule,kind,index,example",
+    CASES,
+    ids=lambda v: (
+        v.code
+        if hasattr(v, "code") and isinstance(v.code, str) and v.code.startswith("EVL")
+        else str(v)[:20]
+    ),
+)
 def test_rule_example(rule, kind, index, example) -> None:
     found = {(d.line, d.code) for d in lint_source(example.source, "example.py")}
     expected = {(line, rule.code) for line in example.lines} | set(example.also)

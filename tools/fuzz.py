@@ -56,14 +56,26 @@ def run(name: str, examples: int, seed: int | None) -> tuple[int, int]:
         failures = 1
     else:
         failures = 0
-    print(f"[{name}] examples: {count}, failures: {failures} ({time.monotonic() - started:.0f} s)", flush=True)
+    print(
+        f"[{name}] examples: {count}, failures: {failures} ({time.monotonic() - started:.0f} s)",
+        flush=True,
+    )
     return count, failures
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=int, default=5000, help="examples per generator (default 5000)")
-    parser.add_argument("--only", choices=sorted(GENERATORS), action="append", help="run only this generator (repeatable)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--examples", type=int, default=5000, help="examples per generator (default 5000)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=sorted(GENERATORS),
+        action="append",
+        help="run only this generator (repeatable)",
+    )
     parser.add_argument("--seed", type=int, help="hypothesis seed, for a reproducible run")
     args = parser.parse_args()
     warnings.simplefilter("ignore", SyntaxWarning)  # CPython's own notes on generated code

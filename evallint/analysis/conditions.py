@@ -17,7 +17,11 @@ def _atom(node: cst.BaseExpression) -> Optional[str]:
         return repr(node.evaluated_value) if isinstance(node.evaluated_value, str) else None
     if type(node) is cst.Integer:
         return node.value
-    if type(node) is cst.Subscript and len(node.slice) == 1 and type(node.slice[0].slice) is cst.Index:
+    if (
+        type(node) is cst.Subscript
+        and len(node.slice) == 1
+        and type(node.slice[0].slice) is cst.Index
+    ):
         base, index = _atom(node.value), _atom(node.slice[0].slice.value)
         return f"{base}[{index}]" if base and index else None
     return None
@@ -39,7 +43,12 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
     if type(test) is cst.Comparison and len(test.comparisons) == 1:
         target = test.comparisons[0]
         operator = {
-            cst.Equal: "==", cst.NotEqual: "!=", cst.Is: "is", cst.IsNot: "is not", cst.In: "in", cst.NotIn: "not in",
+            cst.Equal: "==",
+            cst.NotEqual: "!=",
+            cst.Is: "is",
+            cst.IsNot: "is not",
+            cst.In: "in",
+            cst.NotIn: "not in",
         }.get(type(target.operator))
         left, right = _atom(test.left), _atom(target.comparator)
         if operator is None or left is None or right is None:

@@ -18,7 +18,7 @@ class Place:
     """A node in some analysed file (this one, or a project file a call led to)."""
 
     node: cst.CSTNode
-    unit: "UnitRef"
+    unit: UnitRef
 
     @property
     def path(self) -> str:
@@ -57,7 +57,7 @@ class EvalForward:
     order: int = 0
     report_at_call: bool = False
     """Report at the call in `via` that enters the evaluation rather than at the forward."""
-    region_unit: Optional["UnitRef"] = None
+    region_unit: Optional[UnitRef] = None
     """The file the region node belongs to."""
 
 

@@ -23,9 +23,15 @@ from typing import Callable, Optional
 import libcst as cst
 
 from evallint.analysis.conditions import condition_key
-from evallint.analysis.facts import EvalForward, GradientsNeverCleared, ModuleFacts, Place, TrainingOnEvalData, TrainingStep, UnitRef
-from evallint.analysis.observations import Observations
-from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.facts import (
+    EvalForward,
+    GradientsNeverCleared,
+    ModuleFacts,
+    Place,
+    TrainingOnEvalData,
+    TrainingStep,
+    UnitRef,
+)
 from evallint.analysis.lattice import (
     ENTRY_GRAD,
     ENTRY_MODE,
@@ -38,10 +44,12 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.observations import Observations
+from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.regions import (
+    EvidenceCollector,
     Region,
     RegionKind,
-    EvidenceCollector,
     classify_block,
     iterates_range,
     mentions_eval_data,
@@ -72,8 +80,8 @@ from evallint.analysis.vocabulary import (
     MODE_DEPENDENT_LAYERS,
     MODE_INDEPENDENT_SUFFIXES,
     MODULE_NAME_WORDS,
-    NOT_MODULE_WORDS,
     NO_GRAD_METHODS,
+    NOT_MODULE_WORDS,
     PRETRAINED_LOADERS,
     SAME_MODULE_ATTRIBUTES,
     SAME_MODULE_METHODS,
@@ -101,7 +109,9 @@ def _mentions_module(annotation: cst.BaseExpression) -> bool:
 
     for node in iter_nodes(annotation):
         node_type = type(node)
-        if node_type is cst.Name and "Module" in node.value or node_type is cst.Attribute and "Module" in node.attr.value:
+        if (node_type is cst.Name and "Module" in node.value) or (
+            node_type is cst.Attribute and "Module" in node.attr.value
+        ):
             return True
         if node_type is cst.SimpleString and "Module" in node.value:
             return True
@@ -152,7 +162,9 @@ class _Observation:
     order: int = 0
 
 
-def _span_or_file_start(positions: NodePositions | PiecewisePositions, node: cst.CSTNode) -> tuple[int, int, int, int]:
+def _span_or_file_start(
+    positions: NodePositions | PiecewisePositions, node: cst.CSTNode
+) -> tuple[int, int, int, int]:
     return positions.span(node) or (1, 1, 1, 1)
 
 
@@ -166,7 +178,7 @@ class FileAnalysis:
         *,
         source: str = "",
         options: AnalysisOptions = AnalysisOptions(),
-        project: Optional["ProjectIndex"] = None,
+        project: Optional[ProjectIndex] = None,
         record_flow: bool = False,
         judge_uncalled: bool = True,
         positions: Optional[NodePositions | PiecewisePositions] = None,
@@ -182,7 +194,10 @@ class FileAnalysis:
         self.unit = UnitRef(path, functools.partial(_span_or_file_start, self._positions))
         self.facts = ModuleFacts(path, self.unit, tree=module, source=source)
         self.imports: ImportTable = collect_imports(module)
-        self.facts.torch_names = (self.imports.local_name_of("torch"), self.imports.local_name_of("torch.no_grad"))
+        self.facts.torch_names = (
+            self.imports.local_name_of("torch"),
+            self.imports.local_name_of("torch.no_grad"),
+        )
         self.functions, self.classes = collect_definitions(module, self.imports)
         self.summaries: dict[str, Optional[Summary]] = {}
         self.call_counts: dict[str, int] = {}
@@ -199,7 +214,9 @@ class FileAnalysis:
             lambda: analysis().has_optimizer,  # type: ignore[union-attr]
         )
         stem = Path(path).stem
-        self.is_pytest_file = stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
+        self.is_pytest_file = (
+            stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
+        )
         self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
         self._module_keys: set[str] = set()
         self.deliberate_switches: set[int] = set()
@@ -229,7 +246,9 @@ class FileAnalysis:
     def _analyse(self, judge_uncalled: bool) -> None:
         self._module_keys = self._module_level_keys()
         if self.mentions_requires_grad:
-            self.frozen_globals = frozen_modules(s for s in self.module.body if type(s) not in (cst.FunctionDef, cst.ClassDef))
+            self.frozen_globals = frozen_modules(
+                s for s in self.module.body if type(s) not in (cst.FunctionDef, cst.ClassDef)
+            )
         for info in self.all_functions():
             self.summary_for(info)
         top = _Interpreter(self, None)
@@ -249,7 +268,9 @@ class FileAnalysis:
         kept = []
         for step in self.facts.training_steps:
             facts = frozenset(
-                f for f in step.eval_facts if not (f.origin is Origin.SWITCHED and id(f.site) in self.deliberate_switches)
+                f
+                for f in step.eval_facts
+                if not (f.origin is Origin.SWITCHED and id(f.site) in self.deliberate_switches)
             )
             if facts:
                 kept.append(replace(step, eval_facts=facts))
@@ -258,7 +279,9 @@ class FileAnalysis:
     def all_functions(self) -> list[FunctionInfo]:
         """Every function, method and nested function, each before the ones nested in it."""
         result: list[FunctionInfo] = []
-        pending = list(self.functions.values()) + [m for cls in self.classes.values() for m in cls.methods.values()]
+        pending = list(self.functions.values()) + [
+            m for cls in self.classes.values() for m in cls.methods.values()
+        ]
         pending.reverse()
         while pending:
             info = pending.pop()
@@ -289,19 +312,39 @@ class FileAnalysis:
         depends on it is judged as possibly in training mode with autograd on, provided the
         function runs a data loop itself (a per-batch helper is left to its callers) or
         evaluates after its own training step (which needs autograd on)."""
-        if summary.framework_hook or summary.qualname.split(".")[-1] in self.options.framework_hooks:
+        if (
+            summary.framework_hook
+            or summary.qualname.split(".")[-1] in self.options.framework_hooks
+        ):
             return
         for req in summary.forwards:
-            if req.region.kind is not RegionKind.EVAL or not (req.region.has_data_loop or req.region.after_training):
+            if req.region.kind is not RegionKind.EVAL or not (
+                req.region.has_data_loop or req.region.after_training
+            ):
                 continue
-            entry = frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)}) if req.mode_from_entry else frozenset()
+            entry = (
+                frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
+                if req.mode_from_entry
+                else frozenset()
+            )
             grad = frozenset({GradFact(Grad.ENTRY)}) if req.grad_from_entry else frozenset()
             if not entry and not grad:
                 continue
-            self.facts.eval_forwards.append(EvalForward(
-                req.place, req.subject, req.region, entry, grad, req.affects_grad, req.mode_matters, req.via, next(self._order),
-                req.report_at_call, req.region_unit,
-            ))
+            self.facts.eval_forwards.append(
+                EvalForward(
+                    req.place,
+                    req.subject,
+                    req.region,
+                    entry,
+                    grad,
+                    req.affects_grad,
+                    req.mode_matters,
+                    req.via,
+                    next(self._order),
+                    req.report_at_call,
+                    req.region_unit,
+                )
+            )
 
     def _module_level_keys(self) -> set[str]:
         """Module-level names that hold modules, so functions using them as globals track them."""
@@ -312,7 +355,15 @@ class FileAnalysis:
                     if type(small) is cst.Assign and type(small.value) is cst.Call:
                         for target in small.targets:
                             name = dotted_name(target.target)
-                            if name and "." not in name and not words(name) & NOT_MODULE_WORDS and (looks_like_module_name(name) or self._constructs_module(small.value)):
+                            if (
+                                name
+                                and "." not in name
+                                and not words(name) & NOT_MODULE_WORDS
+                                and (
+                                    looks_like_module_name(name)
+                                    or self._constructs_module(small.value)
+                                )
+                            ):
                                 keys.add(name)
         return keys
 
@@ -321,13 +372,20 @@ class FileAnalysis:
         last = qualified.split(".")[-1]
         if last.endswith(MODE_INDEPENDENT_SUFFIXES) or last in STATELESS_LAYERS:
             return False
-        return qualified.startswith("torch.nn.") or qualified in self.classes and self.classes[qualified].is_module
+        return qualified.startswith("torch.nn.") or (
+            qualified in self.classes and self.classes[qualified].is_module
+        )
 
     def next_order(self) -> int:
         return next(self._order)
 
     def resolve_function(
-        self, call: cst.Call, scope: Optional[FunctionInfo], *, count: bool = True, passes_module: bool = False,
+        self,
+        call: cst.Call,
+        scope: Optional[FunctionInfo],
+        *,
+        count: bool = True,
+        passes_module: bool = False,
     ) -> Optional[tuple[Summary, bool]]:
         """The summary of a called function of this file or project, and whether the call is
         a method call on `self` (whose `self.X` modules map onto the caller's). `count`
@@ -343,25 +401,42 @@ class FileAnalysis:
                 cursor = cursor.parent
             if name in self.functions:
                 return summarise(self.functions[name]), False
-            if self.project is not None and name in self.imports.modules_from and _worth_following(call, passes_module):
-                summary = self.project.summary(self.path, self.imports.modules_from[name], self.imports.qualify(func) or name)
+            if (
+                self.project is not None
+                and name in self.imports.modules_from
+                and _worth_following(call, passes_module)
+            ):
+                summary = self.project.summary(
+                    self.path, self.imports.modules_from[name], self.imports.qualify(func) or name
+                )
                 if summary is not None:
                     return summary, False
             return None
         if (
-            type(func) is cst.Attribute and type(func.value) is cst.Name and self.project is not None
-            and self.imports.is_imported(func.value.value) and _worth_following(call, passes_module)
+            type(func) is cst.Attribute
+            and type(func.value) is cst.Name
+            and self.project is not None
+            and self.imports.is_imported(func.value.value)
+            and _worth_following(call, passes_module)
         ):
             # `engine.train_one_epoch(...)` after `import engine` / `from . import engine`
-            summary = self.project.summary(self.path, self.imports.module_path(func.value.value), func.attr.value)
+            summary = self.project.summary(
+                self.path, self.imports.module_path(func.value.value), func.attr.value
+            )
             return (summary, False) if summary is not None else None
-        if type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self":
+        if (
+            type(func) is cst.Attribute
+            and type(func.value) is cst.Name
+            and func.value.value == "self"
+        ):
             owner = scope.owner if scope is not None else None
             while scope is not None and owner is None:
                 scope = scope.parent
                 owner = scope.owner if scope is not None else None
             if owner is not None:
-                method = owner.methods.get(func.attr.value) or self._inherited_method(owner, func.attr.value)
+                method = owner.methods.get(func.attr.value) or self._inherited_method(
+                    owner, func.attr.value
+                )
                 if method is not None:
                     return summarise(method), True
         return None
@@ -403,7 +478,9 @@ class FileAnalysis:
         resolved = self.resolve_function_quietly(call, scope)
         return bool(resolved and resolved.trains)
 
-    def resolve_function_quietly(self, call: cst.Call, scope: Optional[FunctionInfo]) -> Optional[Summary]:
+    def resolve_function_quietly(
+        self, call: cst.Call, scope: Optional[FunctionInfo]
+    ) -> Optional[Summary]:
         """Like resolve_function, without counting the call (evidence gathering only looks)."""
         resolved = self.resolve_function(call, scope, count=False)
         return resolved[0] if resolved else None
@@ -422,7 +499,11 @@ class FileAnalysis:
                 for node in iter_nodes(self.module, enter_scopes=True):
                     if type(node) is cst.Call:
                         qualified = self.imports.qualify(node.func) or ""
-                        if qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES or training_call_kind(node, self.imports) == "step":
+                        if (
+                            qualified.startswith("torch.optim.")
+                            or qualified.split(".")[-1] in _OPTIMIZER_CLASSES
+                            or training_call_kind(node, self.imports) == "step"
+                        ):
                             self._has_optimizer = True
                             break
         return self._has_optimizer
@@ -443,15 +524,26 @@ class FileAnalysis:
 
             for node in iter_nodes(self.module, enter_scopes=True) if self.has_optimizer else ():
                 node_type = type(node)
-                if node_type is cst.Assign and type(node.value) is cst.Call and len(node.targets) == 1:
+                if (
+                    node_type is cst.Assign
+                    and type(node.value) is cst.Call
+                    and len(node.targets) == 1
+                ):
                     variable = dotted_name(node.targets[0].target)
                     if variable:
                         by_variable[variable] = self._parameter_owners(node.value)
                 if node_type is cst.Call:
                     qualified = self.imports.qualify(node.func) or ""
-                    if qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES:
+                    if (
+                        qualified.startswith("torch.optim.")
+                        or qualified.split(".")[-1] in _OPTIMIZER_CLASSES
+                    ):
                         for inner in iter_nodes(node):
-                            if type(inner) is cst.Call and type(inner.func) is cst.Attribute and inner.func.attr.value in ("parameters", "named_parameters"):
+                            if (
+                                type(inner) is cst.Call
+                                and type(inner.func) is cst.Attribute
+                                and inner.func.attr.value in ("parameters", "named_parameters")
+                            ):
                                 name = dotted_name(inner.func.value)
                                 if name:
                                     links.add(name)
@@ -461,28 +553,70 @@ class FileAnalysis:
 
     def _parameter_owners(self, call: cst.Call) -> set[str]:
         qualified = self.imports.qualify(call.func) or ""
-        if not (qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES):
+        if not (
+            qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES
+        ):
             return set()
         from evallint.analysis.walk import iter_nodes
 
         owners = set()
         for inner in iter_nodes(call):
-            if type(inner) is cst.Call and type(inner.func) is cst.Attribute and inner.func.attr.value in ("parameters", "named_parameters"):
+            if (
+                type(inner) is cst.Call
+                and type(inner.func) is cst.Attribute
+                and inner.func.attr.value in ("parameters", "named_parameters")
+            ):
                 name = dotted_name(inner.func.value)
                 if name:
                     owners.add(name)
         return owners
 
 
-_NOT_MODULE_PRETRAINED = ("Tokenizer", "Processor", "Config", "Extractor", "Scheduler", "Pipeline", "tokenizer", "processor", "config")
+_NOT_MODULE_PRETRAINED = (
+    "Tokenizer",
+    "Processor",
+    "Config",
+    "Extractor",
+    "Scheduler",
+    "Pipeline",
+    "tokenizer",
+    "processor",
+    "config",
+)
 """`from_pretrained` owners that load something other than a model."""
 _NOT_MODULE_CLASS_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics")
 """Module classes that compute a loss or a metric: calling one is not a model forward."""
 
-_GRAPH_CUTTING_METHODS = frozenset({
-    "detach", "detach_", "item", "tolist", "numpy", "argmax", "argmin", "argsort", "long", "int", "bool", "eq", "ne",
-    "gt", "lt", "ge", "le", "size", "dim", "numel", "sign", "round", "floor", "ceil", "batch_decode", "decode",
-})
+_GRAPH_CUTTING_METHODS = frozenset(
+    {
+        "detach",
+        "detach_",
+        "item",
+        "tolist",
+        "numpy",
+        "argmax",
+        "argmin",
+        "argsort",
+        "long",
+        "int",
+        "bool",
+        "eq",
+        "ne",
+        "gt",
+        "lt",
+        "ge",
+        "le",
+        "size",
+        "dim",
+        "numel",
+        "sign",
+        "round",
+        "floor",
+        "ceil",
+        "batch_decode",
+        "decode",
+    }
+)
 """Calls whose result carries no autograd graph (numbers, indices, booleans, text)."""
 _GRAPH_FREE_ATTRIBUTES = frozenset({"data", "grad", "shape", "dtype", "device", "ndim"})
 
@@ -510,8 +644,61 @@ def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return children
 
 
-_FORWARD_WORDS = frozenset({"forward", "predict", "encode", "decode", "generate", "embed", "infer", "inference", "sample", "logits", "features"})
-_NOT_FORWARD_WORDS = frozenset({"parameters", "state", "dict", "load", "save", "register", "init", "config", "num", "print", "resize", "get", "set", "freeze", "unfreeze", "hook", "weights", "to", "apply", "named", "buffers", "modules", "children", "zero", "grad", "train", "eval", "pretrained", "gradient", "checkpointing", "tie", "prune", "half", "float", "cuda", "cpu"})
+_FORWARD_WORDS = frozenset(
+    {
+        "forward",
+        "predict",
+        "encode",
+        "decode",
+        "generate",
+        "embed",
+        "infer",
+        "inference",
+        "sample",
+        "logits",
+        "features",
+    }
+)
+_NOT_FORWARD_WORDS = frozenset(
+    {
+        "parameters",
+        "state",
+        "dict",
+        "load",
+        "save",
+        "register",
+        "init",
+        "config",
+        "num",
+        "print",
+        "resize",
+        "get",
+        "set",
+        "freeze",
+        "unfreeze",
+        "hook",
+        "weights",
+        "to",
+        "apply",
+        "named",
+        "buffers",
+        "modules",
+        "children",
+        "zero",
+        "grad",
+        "train",
+        "eval",
+        "pretrained",
+        "gradient",
+        "checkpointing",
+        "tie",
+        "prune",
+        "half",
+        "float",
+        "cuda",
+        "cpu",
+    }
+)
 
 
 def _names_a_forward(attribute: str) -> bool:
@@ -526,7 +713,10 @@ def _may_hold_comprehension(expr: cst.BaseExpression) -> bool:
     if type(expr) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
         return True
     if type(expr) is cst.Call:
-        return any(type(a.value) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp, cst.Call) for a in expr.args)
+        return any(
+            type(a.value) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp, cst.Call)
+            for a in expr.args
+        )
     return False
 
 
@@ -534,8 +724,17 @@ def _iterates_submodules(iterable: cst.BaseExpression) -> bool:
     from evallint.analysis.walk import iter_nodes
 
     return any(
-        type(n) is cst.Call and type(n.func) is cst.Attribute
-        and n.func.attr.value in ("modules", "children", "named_modules", "named_children", "parameters", "named_parameters")
+        type(n) is cst.Call
+        and type(n.func) is cst.Attribute
+        and n.func.attr.value
+        in (
+            "modules",
+            "children",
+            "named_modules",
+            "named_children",
+            "parameters",
+            "named_parameters",
+        )
         for n in iter_nodes(iterable)
     )
 
@@ -558,7 +757,25 @@ def is_optimizer_name(node: cst.BaseExpression) -> bool:
     return is_optimizer_receiver(node)
 
 
-_OPTIMIZER_CLASSES = frozenset({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS", "SparseAdam", "Lion", "Adafactor", "LAMB", "Lamb"})
+_OPTIMIZER_CLASSES = frozenset(
+    {
+        "SGD",
+        "Adam",
+        "AdamW",
+        "RMSprop",
+        "Adagrad",
+        "Adadelta",
+        "Adamax",
+        "NAdam",
+        "RAdam",
+        "LBFGS",
+        "SparseAdam",
+        "Lion",
+        "Adafactor",
+        "LAMB",
+        "Lamb",
+    }
+)
 _OPTIM_WORD = re.compile(r"ptim(?!iz(?!er)|is(?!er)|al|um)")
 _OPTIMIZER_CLASS_WORD = re.compile(r"\b(?:" + "|".join(sorted(_OPTIMIZER_CLASSES)) + r")\b")
 
@@ -569,9 +786,12 @@ def _may_build_optimizer(source: str) -> bool:
     one regex alternation over every file cost more than the rest of this check."""
     if ".step(" in source:
         return True
-    if any(source[m.start() - 1:m.start()] in ("O", "o") for m in _OPTIM_WORD.finditer(source)):
+    if any(source[m.start() - 1 : m.start()] in ("O", "o") for m in _OPTIM_WORD.finditer(source)):
         return True
-    return any(name in source for name in _OPTIMIZER_CLASSES) and _OPTIMIZER_CLASS_WORD.search(source) is not None
+    return (
+        any(name in source for name in _OPTIMIZER_CLASSES)
+        and _OPTIMIZER_CLASS_WORD.search(source) is not None
+    )
 
 
 class _Interpreter(Observations):
@@ -582,8 +802,10 @@ class _Interpreter(Observations):
         self.info = info
         self.imports = file.imports
         body_node = info.node if info is not None else file.module
-        self.body = list(info.node.body.body) if info is not None and type(info.node.body) is cst.IndentedBlock else (
-            [] if info is not None else list(file.module.body)
+        self.body = (
+            list(info.node.body.body)
+            if info is not None and type(info.node.body) is cst.IndentedBlock
+            else ([] if info is not None else list(file.module.body))
         )
         self.evidence_names = file.scope(body_node).evidence
         self.scope_keys = self._scope_keys()
@@ -596,11 +818,21 @@ class _Interpreter(Observations):
         """Whether anything here evaluates: an evaluation region, a forward in one (here or
         in a callee), or a forward with autograd off."""
         self.observations: dict[cst.Call, _Observation] = {}
-        self.training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]] = {}
+        self.training: dict[
+            tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]
+        ] = {}
         self.grad_forwards: dict[int, set[str]] = {}
-        self.frozen: set[str] = set(frozen_modules(self.body)) if file.mentions_requires_grad and self._mentions_requires_grad(body_node) else set()
+        self.frozen: set[str] = (
+            set(frozen_modules(self.body))
+            if file.mentions_requires_grad and self._mentions_requires_grad(body_node)
+            else set()
+        )
         """Modules whose parameters this scope freezes: their forwards build no graph."""
-        self.scope_locals = frozenset(info.params + info.keyword_only) | self._assigned_names() if info is not None else frozenset()
+        self.scope_locals = (
+            frozenset(info.params + info.keyword_only) | self._assigned_names()
+            if info is not None
+            else frozenset()
+        )
         self.opaque_switch: Optional[frozenset] = None
         self.opaque_variables: set[str] = set()
         """Names bound to `getattr(obj, name)`: one of several modules, not one we can name."""
@@ -628,12 +860,23 @@ class _Interpreter(Observations):
         info = self.info
         if info is None:
             return {name for name in self.evidence_names if "." not in name}
-        annotations = {p.name.value: p.annotation for p in (*info.node.params.params, *info.node.params.kwonly_params, *info.node.params.posonly_params)}
+        annotations = {
+            p.name.value: p.annotation
+            for p in (
+                *info.node.params.params,
+                *info.node.params.kwonly_params,
+                *info.node.params.posonly_params,
+            )
+        }
         for name in (*info.params, *info.keyword_only):
             if name in ("self", "cls"):
                 continue
             annotation = annotations.get(name)
-            annotated = annotation is not None and _mentions_module(annotation.annotation) and not words(name) & NOT_MODULE_WORDS
+            annotated = (
+                annotation is not None
+                and _mentions_module(annotation.annotation)
+                and not words(name) & NOT_MODULE_WORDS
+            )
             if annotated or looks_like_module_name(name) or name in self.evidence_names:
                 keys.add(name)
         owner = self._owner()
@@ -641,11 +884,17 @@ class _Interpreter(Observations):
             if owner.is_module:
                 keys.add("self")
             keys.update(self._class_module_attributes(owner))
-        keys.update(name for name in self.evidence_names if not name.startswith("self.") and "." not in name)
+        keys.update(
+            name for name in self.evidence_names if not name.startswith("self.") and "." not in name
+        )
         keys.update(self.file._module_keys & self._free_names())
         if info.parent is not None:
             local = set(info.params) | self._assigned_names()
-            keys.update(n for n in self._free_names() - local if looks_like_module_name(n) or n in self.file.scope(info.parent.node).evidence)
+            keys.update(
+                n
+                for n in self._free_names() - local
+                if looks_like_module_name(n) or n in self.file.scope(info.parent.node).evidence
+            )
         return keys
 
     def _assigned_names(self) -> frozenset[str]:
@@ -670,7 +919,10 @@ class _Interpreter(Observations):
         for method in owner.methods.values():
             for name, value in self.file.scope(method.node).attribute_assignments:
                 facts = self._constructor_facts(value) if type(value) is cst.Call else None
-                if facts is not None or (looks_like_module_name(name) and type(value) in (cst.Call, cst.Name, cst.Attribute, cst.Subscript)):
+                if facts is not None or (
+                    looks_like_module_name(name)
+                    and type(value) in (cst.Call, cst.Name, cst.Attribute, cst.Subscript)
+                ):
                     attributes.add(name)  # `self.model = kwargs["model"]` too
                 if facts is None or facts[1]:
                     mode_dependent.add(name)
@@ -694,7 +946,11 @@ class _Interpreter(Observations):
             state = state.with_mode(key, ENTRY_MODE).with_alias(key, key)
         grad = ENTRY_GRAD
         for decorator in self.info.decorators:
-            if decorator in GRAD_DISABLERS or {"inference", "mode"} <= words(decorator.split(".")[-1]) or "no_grad" in decorator.split(".")[-1]:
+            if (
+                decorator in GRAD_DISABLERS
+                or {"inference", "mode"} <= words(decorator.split(".")[-1])
+                or "no_grad" in decorator.split(".")[-1]
+            ):
                 grad = frozenset({GradFact(Grad.OFF)})
             elif decorator in GRAD_ENABLERS:
                 grad = GRAD_ON
@@ -706,8 +962,11 @@ class _Interpreter(Observations):
         if info is None:
             evidence = self.file.block_evidence(self.body, None)
             region = classify_block(
-                self.file.module, f"script {Path(self.file.path).name}", evidence,
-                eval_by_name=self.file.script_evaluates, eval_by_metrics=False,
+                self.file.module,
+                f"script {Path(self.file.path).name}",
+                evidence,
+                eval_by_name=self.file.script_evaluates,
+                eval_by_metrics=False,
             )
         else:
             evidence = self.file.block_evidence(self.body, info)
@@ -715,12 +974,28 @@ class _Interpreter(Observations):
             by_name = bool(name_words & (EVAL_FUNCTION_WORDS | self.file.options.eval_words))
             if by_name and self.file.is_pytest_file and "test" in name_words:
                 by_name = False  # a unit test, not an evaluation
-            region = classify_block(info.node, f"function {info.name}()", evidence, eval_by_name=by_name, eval_by_metrics=False)
-            trains_by_name = bool(name_words & {"train", "training", "fit", "finetune", "tune", "adapt", "step", "test"})
-            if by_name and not trains_by_name and region.kind is RegionKind.TRAIN and not evidence.switches_to_train:
+            region = classify_block(
+                info.node,
+                f"function {info.name}()",
+                evidence,
+                eval_by_name=by_name,
+                eval_by_metrics=False,
+            )
+            trains_by_name = bool(
+                name_words
+                & {"train", "training", "fit", "finetune", "tune", "adapt", "step", "test"}
+            )
+            if (
+                by_name
+                and not trains_by_name
+                and region.kind is RegionKind.TRAIN
+                and not evidence.switches_to_train
+            ):
                 first_step = (evidence.steps or evidence.backwards or [None])[0]
                 if first_step is not None:
-                    self.file.facts.training_on_eval_data.append(TrainingOnEvalData(Place(first_step, self.file.unit), region))
+                    self.file.facts.training_on_eval_data.append(
+                        TrainingOnEvalData(Place(first_step, self.file.unit), region)
+                    )
         self.regions.append(region)
         self.regions_evaluates = region.kind is RegionKind.EVAL
         self.evaluates = self.regions_evaluates
@@ -743,9 +1018,14 @@ class _Interpreter(Observations):
                 if type(node) is cst.Call:
                     name = dotted_name(node.func)  # type: ignore[attr-defined]
                     last = name.split(".")[-1] if name else ""
-                    if last not in ("eval", "train") and words(last) & (EVAL_FUNCTION_WORDS | self.file.options.eval_words):
+                    if last not in ("eval", "train") and words(last) & (
+                        EVAL_FUNCTION_WORDS | self.file.options.eval_words
+                    ):
                         return True
-                    if any(mentions_eval_data(arg.value, self.file.options.eval_words) for arg in node.args):  # type: ignore[attr-defined]
+                    if any(
+                        mentions_eval_data(arg.value, self.file.options.eval_words)
+                        for arg in node.args
+                    ):  # type: ignore[attr-defined]
                         return True
         return False
 
@@ -757,19 +1037,47 @@ class _Interpreter(Observations):
             place = Place(call, here)
             if obs.region.kind is RegionKind.EVAL or obs.region.kind is RegionKind.MIXED:
                 if obs.train or obs.grad:
-                    file.facts.eval_forwards.append(EvalForward(
-                        place, obs.subject, obs.region, obs.train, obs.grad if obs.affects_grad else frozenset(),
-                        obs.affects_grad, obs.mode_matters, (), obs.order, False, here,
-                    ))
-            if self.info is not None and (obs.entry_mode or obs.entry_grad or obs.region.kind is RegionKind.NEUTRAL):
-                self.requirements.append(ForwardRequirement(
-                    place, obs.key, obs.subject, obs.region, obs.entry_mode, obs.entry_grad,
-                    obs.train, obs.grad, obs.affects_grad, obs.mode_matters,
-                    report_at_call=self.regions_evaluates, region_unit=here,
-                ))
-        for (_, key), (place, subject, region, eval_facts, from_entry, order) in sorted(self.training.items(), key=lambda item: item[1][5]):
+                    file.facts.eval_forwards.append(
+                        EvalForward(
+                            place,
+                            obs.subject,
+                            obs.region,
+                            obs.train,
+                            obs.grad if obs.affects_grad else frozenset(),
+                            obs.affects_grad,
+                            obs.mode_matters,
+                            (),
+                            obs.order,
+                            False,
+                            here,
+                        )
+                    )
+            if self.info is not None and (
+                obs.entry_mode or obs.entry_grad or obs.region.kind is RegionKind.NEUTRAL
+            ):
+                self.requirements.append(
+                    ForwardRequirement(
+                        place,
+                        obs.key,
+                        obs.subject,
+                        obs.region,
+                        obs.entry_mode,
+                        obs.entry_grad,
+                        obs.train,
+                        obs.grad,
+                        obs.affects_grad,
+                        obs.mode_matters,
+                        report_at_call=self.regions_evaluates,
+                        region_unit=here,
+                    )
+                )
+        for (_, key), (place, subject, region, eval_facts, from_entry, order) in sorted(
+            self.training.items(), key=lambda item: item[1][5]
+        ):
             if eval_facts:
-                file.facts.training_steps.append(TrainingStep(place, subject, region, eval_facts, order))
+                file.facts.training_steps.append(
+                    TrainingStep(place, subject, region, eval_facts, order)
+                )
             if from_entry and self.info is not None:
                 self.training_requirements.append(TrainingRequirement(place, key, subject))
         if self.info is None:
@@ -841,15 +1149,25 @@ class _Interpreter(Observations):
         """A loop's or function's body. In a training region, the statements from an eval()
         switch after the last training step on are an evaluation of their own
         (`optimizer.step(); model.eval(); val = model(x_val)`)."""
-        tail = self._evaluation_tail(statements) if region.kind is RegionKind.TRAIN and len(statements) > 1 else None
+        tail = (
+            self._evaluation_tail(statements)
+            if region.kind is RegionKind.TRAIN and len(statements) > 1
+            else None
+        )
         if tail is None:
             return self.block(statements, states)
         flow = self.block(statements[:tail], states)
         evidence = self.file.block_evidence(statements[tail:], self.info)
-        self.regions.append(Region(
-            statements[tail], RegionKind.EVAL, "evaluation after the training step", evidence.needs_grad,
-            has_data_loop=evidence.has_loop, after_training=True,
-        ))
+        self.regions.append(
+            Region(
+                statements[tail],
+                RegionKind.EVAL,
+                "evaluation after the training step",
+                evidence.needs_grad,
+                has_data_loop=evidence.has_loop,
+                after_training=True,
+            )
+        )
         rest = self.block(statements[tail:], flow.normal)
         self.regions.pop()
         rest.absorb_jumps(flow)
@@ -870,7 +1188,9 @@ class _Interpreter(Observations):
 
     def statement(self, node: cst.CSTNode, states: States) -> Flow:
         if self.file.record_flow:
-            self.file.facts.flow.append((self.info.qualname if self.info else "<module>", node, states))
+            self.file.facts.flow.append(
+                (self.info.qualname if self.info else "<module>", node, states)
+            )
         if type(node) is cst.SimpleStatementLine:
             flow = Flow(normal=states)
             for small in node.body:
@@ -897,13 +1217,19 @@ class _Interpreter(Observations):
     def suite(self, suite: cst.BaseSuite, states: States) -> Flow:
         if type(suite) is cst.IndentedBlock:
             return self.block(suite.body, states)
-        return self.block([cst.SimpleStatementLine(body=suite.body)], states) if suite.body else Flow(normal=states)
+        return (
+            self.block([cst.SimpleStatementLine(body=suite.body)], states)
+            if suite.body
+            else Flow(normal=states)
+        )
 
     def small_statement(self, node: cst.BaseSmallStatement, states: States) -> Flow:
         if type(node) is cst.Return:
             if node.value is not None:
                 states = self.expression(node.value, states)
-                self.return_values.append(self.value_of(node.value, states[0]) if states else ModuleValue())
+                self.return_values.append(
+                    self.value_of(node.value, states[0]) if states else ModuleValue()
+                )
                 self.return_states += states
             return Flow(returns=states)
         if type(node) is cst.Raise:
@@ -916,8 +1242,14 @@ class _Interpreter(Observations):
             return Flow(continues=states)
         if type(node) is cst.Expr:
             value = node.value
-            if type(value) in (cst.Yield, cst.Await) and isinstance(getattr(value, "value", None), cst.CSTNode):
-                states = self.expression(value.value, states) if isinstance(value.value, cst.BaseExpression) else states
+            if type(value) in (cst.Yield, cst.Await) and isinstance(
+                getattr(value, "value", None), cst.CSTNode
+            ):
+                states = (
+                    self.expression(value.value, states)
+                    if isinstance(value.value, cst.BaseExpression)
+                    else states
+                )
             if type(value) is cst.Yield:
                 self.yield_states += states
                 return Flow(normal=states)
@@ -942,8 +1274,14 @@ class _Interpreter(Observations):
             target = dotted_name(node.target)
             if target is not None and type(node.operator) is cst.AddAssign:
                 self.observe_accumulation(node, target, node.value, states)
-            if target is not None and states and any(g.grad is not Grad.OFF for s in states for g in s.grad):
-                self.taint[target] = self.taint.get(target, frozenset()) | self.taint_of(node.value, states[0])
+            if (
+                target is not None
+                and states
+                and any(g.grad is not Grad.OFF for s in states for g in s.grad)
+            ):
+                self.taint[target] = self.taint.get(target, frozenset()) | self.taint_of(
+                    node.value, states[0]
+                )
             return Flow(normal=tuple(self._forget(node.target, s) for s in states))
         if type(node) is cst.Del:
             return Flow(normal=states)
@@ -987,7 +1325,11 @@ class _Interpreter(Observations):
                 flow.normal += normalize(else_states)
             else:
                 orelse = node.orelse
-                else_flow = self.if_statement(orelse, normalize(else_states)) if type(orelse) is cst.If else self.suite(orelse.body, normalize(else_states))
+                else_flow = (
+                    self.if_statement(orelse, normalize(else_states))
+                    if type(orelse) is cst.If
+                    else self.suite(orelse.body, normalize(else_states))
+                )
                 flow.absorb_jumps(else_flow)
                 flow.normal += else_flow.normal
         flow.normal = normalize(flow.normal)
@@ -995,15 +1337,20 @@ class _Interpreter(Observations):
 
     def _is_module_check(self, test: cst.BaseExpression, state: PathState) -> bool:
         return (
-            type(test) is cst.Call and type(test.func) is cst.Name and test.func.value == "isinstance"
-            and len(test.args) == 2 and self.resolve(test.args[0].value, state) is not None
+            type(test) is cst.Call
+            and type(test.func) is cst.Name
+            and test.func.value == "isinstance"
+            and len(test.args) == 2
+            and self.resolve(test.args[0].value, state) is not None
             and "Module" in code_of(test.args[1].value)
         )
 
     def loop(self, node: cst.For | cst.While, states: States) -> Flow:
         if type(node) is cst.For:
             states = self.expression(node.iter, states)
-            eval_data = mentions_eval_data(node.iter, self.file.options.eval_words, testing=self.file.is_pytest_file)
+            eval_data = mentions_eval_data(
+                node.iter, self.file.options.eval_words, testing=self.file.is_pytest_file
+            )
             description = f"loop over {code_of(node.iter)}"
             metric_loop = not iterates_range(node.iter)
         else:
@@ -1013,13 +1360,21 @@ class _Interpreter(Observations):
             metric_loop = True
         if self.file.is_pytest_file and self.info is not None and self.info.name.startswith("test"):
             metric_loop = False  # a unit test that checks accuracy is not an evaluation
-        body = node.body.body if type(node.body) is cst.IndentedBlock else [cst.SimpleStatementLine(body=node.body.body)]
+        body = (
+            node.body.body
+            if type(node.body) is cst.IndentedBlock
+            else [cst.SimpleStatementLine(body=node.body.body)]
+        )
         evidence = self.file.statement_evidence(node, self.info)
         # metrics computed inside a training function are training metrics
         # (a whole script is too coarse a region to say so)
         enclosing = self.regions[1:] if self.info is None else self.regions
-        metric_loop = metric_loop and not any(r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in enclosing)
-        region = classify_block(node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop)
+        metric_loop = metric_loop and not any(
+            r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in enclosing
+        )
+        region = classify_block(
+            node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop
+        )
         if region.kind is RegionKind.EVAL and not region.has_data_loop:
             region = replace(region, has_data_loop=True)
         self.regions.append(region)
@@ -1049,7 +1404,9 @@ class _Interpreter(Observations):
         self.loop_depth -= 1
         flow = Flow(returns=self._loop_returns)
         self._loop_returns = ()
-        infinite = type(node) is cst.While and type(node.test) is cst.Name and node.test.value == "True"
+        infinite = (
+            type(node) is cst.While and type(node.test) is cst.Name and node.test.value == "True"
+        )
         finished = () if infinite else head
         if node.orelse is not None and finished:
             else_flow = self.suite(node.orelse.body, finished)
@@ -1060,13 +1417,18 @@ class _Interpreter(Observations):
 
     _loop_returns: States = ()
 
-    def _over_listed_modules(self, node: cst.For | cst.While, entry: States) -> Optional[tuple[States, States]]:
+    def _over_listed_modules(
+        self, node: cst.For | cst.While, entry: States
+    ) -> Optional[tuple[States, States]]:
         """A loop over a literal tuple/list of modules runs its body once per module, the
         target naming that module: (states after the last, states that broke out). None
         for any other loop, which is run to a fixpoint instead."""
         if type(node) is not cst.For or type(node.target) is not cst.Name or not entry:
             return None
-        if type(node.iter) not in (cst.Tuple, cst.List) or not 0 < len(node.iter.elements) <= MAX_LOOP_ITERATIONS:  # type: ignore[attr-defined]
+        if (
+            type(node.iter) not in (cst.Tuple, cst.List)
+            or not 0 < len(node.iter.elements) <= MAX_LOOP_ITERATIONS
+        ):  # type: ignore[attr-defined]
             return None
         items = [element.value for element in node.iter.elements]  # type: ignore[attr-defined]
         if any(type(element) is cst.StarredElement for element in node.iter.elements):  # type: ignore[attr-defined]
@@ -1076,7 +1438,10 @@ class _Interpreter(Observations):
         name = node.target.value
         current, exits = entry, ()
         for item in items:
-            bound = tuple(state.forgetting(name).with_alias(name, self.resolve(item, state)) for state in current)
+            bound = tuple(
+                state.forgetting(name).with_alias(name, self.resolve(item, state))
+                for state in current
+            )
             body_flow = self.suite(node.body, bound)
             exits = normalize(exits + body_flow.breaks)
             self.return_passthrough(body_flow)
@@ -1093,13 +1458,24 @@ class _Interpreter(Observations):
         self._observed_loops.add(node)
         first_step = (evidence.steps or evidence.backwards or [None])[0]
         trains_on_eval = (
-            eval_data and region.kind is RegionKind.TRAIN and first_step is not None
-            and not evidence.switches_to_train and not (type(node) is cst.For and "train" in _iterable_words(node))
+            eval_data
+            and region.kind is RegionKind.TRAIN
+            and first_step is not None
+            and not evidence.switches_to_train
+            and not (type(node) is cst.For and "train" in _iterable_words(node))
         )
         if trains_on_eval:
-            self.file.facts.training_on_eval_data.append(TrainingOnEvalData(Place(first_step, self.file.unit), region))
+            self.file.facts.training_on_eval_data.append(
+                TrainingOnEvalData(Place(first_step, self.file.unit), region)
+            )
         if evidence.steps and evidence.backwards and not evidence.clears_grad:
-            self.file.facts.gradients_never_cleared.append(GradientsNeverCleared(Place(evidence.steps[0], self.file.unit), node, Place(evidence.backwards[0], self.file.unit)))
+            self.file.facts.gradients_never_cleared.append(
+                GradientsNeverCleared(
+                    Place(evidence.steps[0], self.file.unit),
+                    node,
+                    Place(evidence.backwards[0], self.file.unit),
+                )
+            )
 
     def return_passthrough(self, body_flow: Flow) -> None:
         self._loop_returns = normalize(self._loop_returns + body_flow.returns)
@@ -1113,7 +1489,11 @@ class _Interpreter(Observations):
             states = self.expression(expr, states)
             call = expr if type(expr) is cst.Call else None
             qualified = self.imports.qualify(call.func if call else expr) or ""
-            if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS or qualified in GRAD_SETTERS:
+            if (
+                qualified in GRAD_DISABLERS
+                or qualified in GRAD_ENABLERS
+                or qualified in GRAD_SETTERS
+            ):
                 if call is None:
                     self.observe_uncalled_manager(expr)
                     return Flow()  # `with torch.no_grad:` raises TypeError: the body never runs
@@ -1125,8 +1505,20 @@ class _Interpreter(Observations):
                     grad = Grad.OFF if qualified in GRAD_DISABLERS else Grad.ON
                     states = tuple(s.with_grad(frozenset({GradFact(grad, call)})) for s in states)
             elif call is not None:
-                resolved = self.file.resolve_function(call, self.info, passes_module=any(self.resolve(a.value, states[0]) is not None for a in call.args) if states else False)
-                if resolved is not None and resolved[0] is not None and resolved[0].yield_modes is not None:
+                resolved = self.file.resolve_function(
+                    call,
+                    self.info,
+                    passes_module=any(
+                        self.resolve(a.value, states[0]) is not None for a in call.args
+                    )
+                    if states
+                    else False,
+                )
+                if (
+                    resolved is not None
+                    and resolved[0] is not None
+                    and resolved[0].yield_modes is not None
+                ):
                     summary, receiver = resolved[0], ("self" if resolved[1] else None)
                     states = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
                     exits.append((summary, receiver, call))
@@ -1137,7 +1529,9 @@ class _Interpreter(Observations):
         def leave(out: States) -> States:
             result = out
             for summary, receiver, call in reversed(exits):
-                result = self.apply_modes(summary.exit_modes, summary, call, receiver, result, base=before)
+                result = self.apply_modes(
+                    summary.exit_modes, summary, call, receiver, result, base=before
+                )
             if pushed:
                 popped = []
                 for s in result:
@@ -1150,7 +1544,9 @@ class _Interpreter(Observations):
                 result = tuple(popped)
             return normalize(result)
 
-        return Flow(leave(flow.normal), leave(flow.breaks), leave(flow.continues), leave(flow.returns))
+        return Flow(
+            leave(flow.normal), leave(flow.breaks), leave(flow.continues), leave(flow.returns)
+        )
 
     def try_statement(self, node, states: States) -> Flow:
         body_flow = self.suite(node.body, states)
@@ -1169,8 +1565,12 @@ class _Interpreter(Observations):
         if node.finalbody is not None:
             final = self.suite(node.finalbody.body, normalize(normal)) if normal else Flow()
             flow.breaks = self.suite(node.finalbody.body, flow.breaks).normal if flow.breaks else ()
-            flow.continues = self.suite(node.finalbody.body, flow.continues).normal if flow.continues else ()
-            flow.returns = self.suite(node.finalbody.body, flow.returns).normal if flow.returns else ()
+            flow.continues = (
+                self.suite(node.finalbody.body, flow.continues).normal if flow.continues else ()
+            )
+            flow.returns = (
+                self.suite(node.finalbody.body, flow.returns).normal if flow.returns else ()
+            )
             flow.absorb_jumps(final)
             normal = final.normal
         flow.normal = normalize(normal)
@@ -1210,20 +1610,28 @@ class _Interpreter(Observations):
                 state = state.with_alias(name, None)
         return state
 
-    def assign(self, target: cst.BaseExpression, value: cst.BaseExpression, states: States) -> States:
+    def assign(
+        self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
+    ) -> States:
         if type(target) in (cst.Tuple, cst.List):
             elements = [e.value for e in target.elements]
             if type(value) in (cst.Tuple, cst.List) and len(value.elements) == len(elements):
                 for element, item in zip(elements, value.elements):
                     states = self.assign(element, item.value, states)
                 return states
-            if type(value) is cst.Call and type(value.func) is cst.Attribute and value.func.attr.value == "prepare":
+            if (
+                type(value) is cst.Call
+                and type(value.func) is cst.Attribute
+                and value.func.attr.value == "prepare"
+            ):
                 # accelerate: `model, opt, loader = accelerator.prepare(model, opt, loader)`
                 for element, arg in zip(elements, value.args):
                     states = self.assign(element, arg.value, states)
                 return states
             if states and any(g.grad is not Grad.OFF for st in states for g in st.grad):
-                sources = self.taint_of(value, states[0])  # `logits, aux = model(x)`: both carry the graph
+                sources = self.taint_of(
+                    value, states[0]
+                )  # `logits, aux = model(x)`: both carry the graph
                 for name in self._target_names(target):
                     self.taint[name] = sources
             return tuple(self._bind_target(target, s) for s in states)
@@ -1232,7 +1640,11 @@ class _Interpreter(Observations):
             return states
         if name == "self.training" and self._has_training_property():
             return self._training_setter(value, states)
-        if type(value) is cst.Call and type(value.func) is cst.Name and value.func.value == "getattr":
+        if (
+            type(value) is cst.Call
+            and type(value.func) is cst.Name
+            and value.func.value == "getattr"
+        ):
             self.opaque_variables.add(name)
         else:
             self.opaque_variables.discard(name)
@@ -1260,9 +1672,13 @@ class _Interpreter(Observations):
                 else:
                     self.file.mode_independent.discard(self._key_id(key))
             elif type(value) is cst.Call and self._unknown_module_source(name, value, state):
-                state = state.with_alias(name, name).with_mode(name, {
-                    ModeFact(Mode.TRAIN, Origin.LOADED, value), ModeFact(Mode.EVAL, Origin.LOADED, value),
-                })
+                state = state.with_alias(name, name).with_mode(
+                    name,
+                    {
+                        ModeFact(Mode.TRAIN, Origin.LOADED, value),
+                        ModeFact(Mode.EVAL, Origin.LOADED, value),
+                    },
+                )
             elif state.key_of(name) is not None:
                 state = state.with_alias(name, None)
             result.append(state)
@@ -1297,7 +1713,11 @@ class _Interpreter(Observations):
         """`self.training = False` on a wrapper whose `training` property setter switches
         its modules: the same as eval()/train() on every module attribute."""
         constant = self._mode_argument(cst.Call(cst.Name("train"), [cst.Arg(value)]))
-        facts = {ModeFact(constant, Origin.SWITCHED, value)} if constant else {ModeFact(Mode.TRAIN, Origin.FLAG, value), ModeFact(Mode.EVAL, Origin.FLAG, value)}
+        facts = (
+            {ModeFact(constant, Origin.SWITCHED, value)}
+            if constant
+            else {ModeFact(Mode.TRAIN, Origin.FLAG, value), ModeFact(Mode.EVAL, Origin.FLAG, value)}
+        )
         result = []
         for state in states:
             for key in self.scope_keys:
@@ -1317,7 +1737,9 @@ class _Interpreter(Observations):
         name = dotted_name(call.func)
         return self.file.classes.get(name) if name else None
 
-    def _training_snapshot(self, value: cst.BaseExpression, state: PathState) -> Optional[frozenset]:
+    def _training_snapshot(
+        self, value: cst.BaseExpression, state: PathState
+    ) -> Optional[frozenset]:
         """`was_training = model.training`: remember the mode to restore later."""
         if type(value) is cst.Attribute and value.attr.value == "training":
             key = self.resolve(value.value, state)
@@ -1354,10 +1776,15 @@ class _Interpreter(Observations):
                 if inner.fresh is not None and attr in ("eval", "train"):
                     mode = self._mode_argument(expr) if attr == "train" else Mode.EVAL
                     if mode is not None:
-                        return replace(inner, fresh=frozenset({ModeFact(mode, Origin.SWITCHED, expr)}))
+                        return replace(
+                            inner, fresh=frozenset({ModeFact(mode, Origin.SWITCHED, expr)})
+                        )
                 return inner
         qualified = self.imports.qualify(func) or ""
-        if qualified in WRAPPERS or qualified.split(".")[-1] in ("DataParallel", "DistributedDataParallel", "compile") and qualified.startswith("torch"):
+        if qualified in WRAPPERS or (
+            qualified.split(".")[-1] in ("DataParallel", "DistributedDataParallel", "compile")
+            and qualified.startswith("torch")
+        ):
             if expr.args:
                 return self.value_of(expr.args[0].value, state)
         if qualified in ("copy.deepcopy", "deepcopy"):
@@ -1372,7 +1799,14 @@ class _Interpreter(Observations):
         resolved = self.file.resolve_function_quietly(expr, self.info)
         if resolved is not None:
             if resolved.return_facts:
-                return ModuleValue(fresh=frozenset(ModeFact(f.mode, f.origin, expr) for f in resolved.return_facts if f.mode is not Mode.ENTRY) or None)
+                return ModuleValue(
+                    fresh=frozenset(
+                        ModeFact(f.mode, f.origin, expr)
+                        for f in resolved.return_facts
+                        if f.mode is not Mode.ENTRY
+                    )
+                    or None
+                )
             if resolved.return_key is not None:
                 mapped = self._map_argument(resolved, resolved.return_key, expr, None, state)
                 if mapped is not None:
@@ -1393,21 +1827,44 @@ class _Interpreter(Observations):
         if last.endswith(_NOT_MODULE_CLASS_SUFFIXES):
             return None
         if qualified.startswith("torch.nn.") and qualified.count(".") == 2:
-            if last in STATELESS_LAYERS or last.endswith(MODE_INDEPENDENT_SUFFIXES) or not last[:1].isupper():
+            if (
+                last in STATELESS_LAYERS
+                or last.endswith(MODE_INDEPENDENT_SUFFIXES)
+                or not last[:1].isupper()
+            ):
                 return None
             if last in MODE_DEPENDENT_LAYERS or last in CONTAINER_LAYERS:
                 return fresh, True
             return fresh, False
-        if qualified.startswith(LIBRARY_FACTORIES) or qualified in self.file.options.module_factories:
+        if (
+            qualified.startswith(LIBRARY_FACTORIES)
+            or qualified in self.file.options.module_factories
+        ):
             return fresh, True
         if qualified in self.file.classes and self.file.classes[qualified].is_module:
             return fresh, True
         if qualified in UNKNOWN_MODE_LOADERS or last in UNKNOWN_MODE_LOADERS:
-            return frozenset({ModeFact(Mode.TRAIN, Origin.LOADED, call), ModeFact(Mode.EVAL, Origin.LOADED, call)}), True
-        if self.file.project is not None and type(func) is cst.Name and func.value in self.imports.modules_from:
-            if self.file.project.is_module_class(self.file.path, self.imports.modules_from[func.value], qualified):
+            return frozenset(
+                {
+                    ModeFact(Mode.TRAIN, Origin.LOADED, call),
+                    ModeFact(Mode.EVAL, Origin.LOADED, call),
+                }
+            ), True
+        if (
+            self.file.project is not None
+            and type(func) is cst.Name
+            and func.value in self.imports.modules_from
+        ):
+            if self.file.project.is_module_class(
+                self.file.path, self.imports.modules_from[func.value], qualified
+            ):
                 return fresh, True
-        if last[:1].isupper() and words(last) & CLASS_NAME_MODULE_WORDS and not words(last) & NOT_MODULE_WORDS and not self.file.functions.get(last):
+        if (
+            last[:1].isupper()
+            and words(last) & CLASS_NAME_MODULE_WORDS
+            and not words(last) & NOT_MODULE_WORDS
+            and not self.file.functions.get(last)
+        ):
             return fresh, True
         return None
 
@@ -1448,7 +1905,12 @@ class _Interpreter(Observations):
             if type(node) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
                 loop = node.for_in
                 if mentions_eval_data(loop.iter, self.file.options.eval_words):
-                    region = Region(node, RegionKind.EVAL, f"comprehension over {code_of(loop.iter)}", has_data_loop=True)
+                    region = Region(
+                        node,
+                        RegionKind.EVAL,
+                        f"comprehension over {code_of(loop.iter)}",
+                        has_data_loop=True,
+                    )
                     for inner in iter_nodes(node):
                         if type(inner) is cst.Call:
                             regions.setdefault(inner, region)
@@ -1457,7 +1919,12 @@ class _Interpreter(Observations):
     def call(self, call: cst.Call, states: States) -> States:
         func = call.func
         self.observe_functional(call)
-        if type(func) is cst.Attribute and func.attr.value == "append" and self.loop_depth and call.args:
+        if (
+            type(func) is cst.Attribute
+            and func.attr.value == "append"
+            and self.loop_depth
+            and call.args
+        ):
             accumulator = dotted_name(func.value)
             if accumulator is not None:
                 self.observe_accumulation(call, accumulator, call.args[0].value, states)
@@ -1465,7 +1932,12 @@ class _Interpreter(Observations):
             attr = func.attr.value
             if attr in ("eval", "train"):
                 return self.switch_mode(call, attr, states)
-            if attr == "requires_grad_" and call.args and type(call.args[0].value) is cst.Name and call.args[0].value.value == "False":
+            if (
+                attr == "requires_grad_"
+                and call.args
+                and type(call.args[0].value) is cst.Name
+                and call.args[0].value.value == "False"
+            ):
                 key = self.resolve(func.value, states[0])
                 if key is not None:
                     self.frozen.add(key)
@@ -1473,14 +1945,18 @@ class _Interpreter(Observations):
         kind = training_call_kind(call, self.imports)
         if kind == "backward":
             self.observe_backward(call, states)
-        if kind == "step" or kind == "backward" and self.file.has_optimizer:
+        if kind == "step" or (kind == "backward" and self.file.has_optimizer):
             self.trains = True
             return self.training_step(call, kind, states)
         instance_call = self._instance_method(call)
         if instance_call is not None:
             return self.apply_call(instance_call[0], instance_call[1], call, states)
         passes_module = any(self.resolve(a.value, states[0]) is not None for a in call.args)
-        resolved = self.file.resolve_function(call, self.info, passes_module=passes_module) if type(func) in (cst.Name, cst.Attribute) else None
+        resolved = (
+            self.file.resolve_function(call, self.info, passes_module=passes_module)
+            if type(func) in (cst.Name, cst.Attribute)
+            else None
+        )
         if resolved is not None and resolved[0] is not None:
             return self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
         forward = self._forward_target(call, states[0])
@@ -1498,7 +1974,9 @@ class _Interpreter(Observations):
         owner = self.instances.get(receiver or "")
         if owner is None:
             return None
-        method = owner.methods.get(func.attr.value) or self.file._inherited_method(owner, func.attr.value)
+        method = owner.methods.get(func.attr.value) or self.file._inherited_method(
+            owner, func.attr.value
+        )
         if method is None:
             return None
         summary = self.file._summary_counted(method)
@@ -1560,19 +2038,34 @@ class _Interpreter(Observations):
                 mode = Mode.TRAIN if known == polarity else Mode.EVAL
                 result.append(state.with_mode(key, {ModeFact(mode, Origin.FLAG, call)}))
             else:
-                result.append(state.assuming(text, polarity).with_mode(key, {ModeFact(Mode.TRAIN, Origin.FLAG, call)}))
-                result.append(state.assuming(text, not polarity).with_mode(key, {ModeFact(Mode.EVAL, Origin.FLAG, call)}))
+                result.append(
+                    state.assuming(text, polarity).with_mode(
+                        key, {ModeFact(Mode.TRAIN, Origin.FLAG, call)}
+                    )
+                )
+                result.append(
+                    state.assuming(text, not polarity).with_mode(
+                        key, {ModeFact(Mode.EVAL, Origin.FLAG, call)}
+                    )
+                )
         return normalize(result)
 
-    def _opaque_switch(self, call: cst.Call, attr: str, receiver: cst.BaseExpression, state: PathState) -> PathState:
+    def _opaque_switch(
+        self, call: cst.Call, attr: str, receiver: cst.BaseExpression, state: PathState
+    ) -> PathState:
         """`getattr(self, name).train(mode)`, `for m in self.models: m.eval()`: a switch of
         modules we cannot name, in a method: taken as a switch of every module attribute
         (a loop over `.modules()`/`.children()` is a deliberate partial switch instead)."""
         if self._is_submodule_receiver(receiver) or self._owner() is None:
             return state
         constant = Mode.EVAL if attr == "eval" else self._mode_argument(call)
-        facts = frozenset({ModeFact(constant, Origin.SWITCHED, call)}) if constant else frozenset(
-            {ModeFact(Mode.TRAIN, Origin.FLAG, call), ModeFact(Mode.EVAL, Origin.FLAG, call)})
+        facts = (
+            frozenset({ModeFact(constant, Origin.SWITCHED, call)})
+            if constant
+            else frozenset(
+                {ModeFact(Mode.TRAIN, Origin.FLAG, call), ModeFact(Mode.EVAL, Origin.FLAG, call)}
+            )
+        )
         self.opaque_switch = facts if self.opaque_switch is None else self.opaque_switch | facts
         for key in self.scope_keys:
             if key.startswith("self."):
@@ -1584,26 +2077,52 @@ class _Interpreter(Observations):
         if name is None:
             return False
         root = name.split(".")[0]
-        return root in self.submodule_variables or root == "self" and name.count(".") > 1 or (root in self.scope_keys and root not in self.opaque_variables)
+        return (
+            root in self.submodule_variables
+            or (root == "self" and name.count(".") > 1)
+            or (root in self.scope_keys and root not in self.opaque_variables)
+        )
 
     def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States:
         arg = call.args[0].value if call.args else None
         result: list[PathState] = []
         for state in states:
             if type(arg) is cst.Name and arg.value in ("True", "False"):
-                result.append(state.with_grad(frozenset({GradFact(Grad.ON if arg.value == "True" else Grad.OFF, call)})))
+                result.append(
+                    state.with_grad(
+                        frozenset({GradFact(Grad.ON if arg.value == "True" else Grad.OFF, call)})
+                    )
+                )
                 continue
             condition = condition_key(arg) if arg is not None else None
             if condition is None:
-                result.append(state.with_grad(frozenset({GradFact(Grad.ON, call, True), GradFact(Grad.OFF, call, True)})))
+                result.append(
+                    state.with_grad(
+                        frozenset({GradFact(Grad.ON, call, True), GradFact(Grad.OFF, call, True)})
+                    )
+                )
                 continue
             text, polarity = condition
             known = state.assumed(text)
             if known is not None:
-                result.append(state.with_grad(frozenset({GradFact(Grad.ON if known == polarity else Grad.OFF, call, True)})))
+                result.append(
+                    state.with_grad(
+                        frozenset(
+                            {GradFact(Grad.ON if known == polarity else Grad.OFF, call, True)}
+                        )
+                    )
+                )
             else:
-                result.append(state.assuming(text, polarity).with_grad(frozenset({GradFact(Grad.ON, call, True)})))
-                result.append(state.assuming(text, not polarity).with_grad(frozenset({GradFact(Grad.OFF, call, True)})))
+                result.append(
+                    state.assuming(text, polarity).with_grad(
+                        frozenset({GradFact(Grad.ON, call, True)})
+                    )
+                )
+                result.append(
+                    state.assuming(text, not polarity).with_grad(
+                        frozenset({GradFact(Grad.OFF, call, True)})
+                    )
+                )
         return normalize(result)
 
     # -- regions -------------------------------------------------------------------------------
@@ -1623,9 +2142,17 @@ class _Interpreter(Observations):
 
     # -- events ----------------------------------------------------------------------------------
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
-        method = call.func.attr.value if type(call.func) is cst.Attribute and self.resolve(call.func, states[0]) is None else None
-        frozen = key in self.frozen or key in self.file.frozen_globals and key not in self.scope_locals
-        affects_grad = method not in NO_GRAD_METHODS and not frozen  # frozen parameters: no graph to keep
+        method = (
+            call.func.attr.value
+            if type(call.func) is cst.Attribute and self.resolve(call.func, states[0]) is None
+            else None
+        )
+        frozen = key in self.frozen or (
+            key in self.file.frozen_globals and key not in self.scope_locals
+        )
+        affects_grad = (
+            method not in NO_GRAD_METHODS and not frozen
+        )  # frozen parameters: no graph to keep
         mode_matters = self._key_id(key) not in self.file.mode_independent
         for state in states:
             grad = state.grad
@@ -1634,21 +2161,38 @@ class _Interpreter(Observations):
                     self.grad_forwards.setdefault(id(region.node), set()).add(key)
             region = self._evaluating(state)
             # an evaluation region, or a forward with autograd off (sampling, a quick check)
-            self.evaluates = self.evaluates or region is not None or bool(grad) and all(g.grad is Grad.OFF for g in grad)
+            self.evaluates = (
+                self.evaluates
+                or region is not None
+                or (bool(grad) and all(g.grad is Grad.OFF for g in grad))
+            )
             if region is None:
-                region = self.regions[-1] if all(r.kind is RegionKind.NEUTRAL for r in self.regions) else None
+                region = (
+                    self.regions[-1]
+                    if all(r.kind is RegionKind.NEUTRAL for r in self.regions)
+                    else None
+                )
                 if region is None:
                     continue
             facts = state.mode_of(key) or ENTRY_MODE
             obs = self.observations.get(call)
             if obs is None:
-                obs = _Observation(key, subject, region, affects_grad=affects_grad, mode_matters=mode_matters, order=self.file.next_order())
+                obs = _Observation(
+                    key,
+                    subject,
+                    region,
+                    affects_grad=affects_grad,
+                    mode_matters=mode_matters,
+                    order=self.file.next_order(),
+                )
                 self.observations[call] = obs
             if region.kind is RegionKind.NEUTRAL and obs.region.kind is not RegionKind.NEUTRAL:
                 continue
             if obs.region.kind is RegionKind.NEUTRAL and region.kind is not RegionKind.NEUTRAL:
                 obs.region = region
-            obs.train |= frozenset(f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG)
+            obs.train |= frozenset(
+                f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG
+            )
             obs.entry_mode = obs.entry_mode or any(f.mode is Mode.ENTRY for f in facts)
             if not region.needs_grad:
                 obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
@@ -1661,38 +2205,70 @@ class _Interpreter(Observations):
             self._record_training(call, key, key, region, states)
         return states
 
-    def _record_training(self, site: cst.CSTNode, key: str, subject: str, region: Optional[Region], states: States) -> None:
+    def _record_training(
+        self, site: cst.CSTNode, key: str, subject: str, region: Optional[Region], states: States
+    ) -> None:
         # a backward pass with autograd off trains nothing: it is guarded (`if loss.requires_grad:`,
         # a helper shared by training and a no_grad evaluation) or fails (EVL009's business)
-        states = tuple(s for s in states if not s.grad or any(g.grad is not Grad.OFF for g in s.grad))
+        states = tuple(
+            s for s in states if not s.grad or any(g.grad is not Grad.OFF for g in s.grad)
+        )
         if not states:
             return
         eval_facts: frozenset = frozenset()
         from_entry = False
         for state in states:
             facts = state.mode_of(key) or frozenset()
-            eval_facts |= frozenset(f for f in facts if f.mode is Mode.EVAL and _left_in_eval(f, facts))
+            eval_facts |= frozenset(
+                f for f in facts if f.mode is Mode.EVAL and _left_in_eval(f, facts)
+            )
             from_entry = from_entry or any(f.mode is Mode.ENTRY for f in facts)
         region_id = id(region.node) if region else 0
         entry = self.training.get((region_id, key))
         if entry is None:
-            self.training[(region_id, key)] = (Place(site, self.file.unit), subject, region, eval_facts, from_entry, self.file.next_order())
+            self.training[(region_id, key)] = (
+                Place(site, self.file.unit),
+                subject,
+                region,
+                eval_facts,
+                from_entry,
+                self.file.next_order(),
+            )
         else:
             place, subject0, region0, facts0, entry0, order = entry
-            self.training[(region_id, key)] = (place, subject0, region0, facts0 | eval_facts, entry0 or from_entry, order)
+            self.training[(region_id, key)] = (
+                place,
+                subject0,
+                region0,
+                facts0 | eval_facts,
+                entry0 or from_entry,
+                order,
+            )
 
     def _step_sources(self, call: cst.Call, kind: str, state: PathState) -> Optional[frozenset]:
         """Modules whose forward feeds this step: the loss's data flow for backward(),
         the optimizer's parameters for step(); None when that cannot be told."""
         func = call.func
         if kind == "backward":
-            if type(func) is cst.Attribute and not (type(func.value) is cst.Name and func.value.value in ("accelerator", "fabric")):
+            if type(func) is cst.Attribute and not (
+                type(func.value) is cst.Name and func.value.value in ("accelerator", "fabric")
+            ):
                 sources = self.taint_of(func.value, state)
             else:
-                sources = frozenset().union(*(self.taint_of(a.value, state) for a in call.args)) if call.args else frozenset()
+                sources = (
+                    frozenset().union(*(self.taint_of(a.value, state) for a in call.args))
+                    if call.args
+                    else frozenset()
+                )
             return sources or None
         receiver = func.value if type(func) is cst.Attribute else None
-        if receiver is not None and type(func) is cst.Attribute and func.attr.value == "step" and call.args and not is_optimizer_name(receiver):
+        if (
+            receiver is not None
+            and type(func) is cst.Attribute
+            and func.attr.value == "step"
+            and call.args
+            and not is_optimizer_name(receiver)
+        ):
             receiver = call.args[0].value  # scaler.step(optimizer)
         name = dotted_name(receiver) if receiver is not None else None
         linked = self.file.optimizer_params().get(name or "")
@@ -1719,13 +2295,17 @@ class _Interpreter(Observations):
                 if (self.imports.qualify(func) or "").split(".")[-1] in _GRAPH_CUTTING_METHODS:
                     continue
                 target = self._forward_target(node, state)
-                if target is not None and not (type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS):
+                if target is not None and not (
+                    type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS
+                ):
                     found.add(target[0])
                 for arg in node.args:
                     key = self.resolve(arg.value, state)
                     if key is not None:
                         found.add(key)
-            name = dotted_name(node) if node_type is cst.Name or node_type is cst.Attribute else None
+            name = (
+                dotted_name(node) if node_type is cst.Name or node_type is cst.Attribute else None
+            )
             if name is not None and name in self.taint:
                 found |= self.taint[name]
             for child in _expression_children(node):
@@ -1743,23 +2323,39 @@ class _Interpreter(Observations):
         links = self.file.optimizer_keys()
         keys = []
         for key in sorted(forwarded - self.frozen):
-            if links and not any(link == key or link.startswith(key + ".") or key.startswith(link + ".") for link in links):
+            if links and not any(
+                link == key or link.startswith(key + ".") or key.startswith(link + ".")
+                for link in links
+            ):
                 if not self._aliased_link(key, links, state):
                     continue
             keys.append(key)
         return keys
 
     def _aliased_link(self, key: str, links: set[str], state: PathState) -> bool:
-        return any(state.key_of(link.split(".")[0]) == key or state.key_of(link) == key for link in links)
+        return any(
+            state.key_of(link.split(".")[0]) == key or state.key_of(link) == key for link in links
+        )
 
     # -- calls to summarised functions ---------------------------------------------------------------
-    def _map_argument(self, summary: Summary, callee_key: str, call: cst.Call, receiver: Optional[str], state: PathState) -> Optional[str]:
+    def _map_argument(
+        self,
+        summary: Summary,
+        callee_key: str,
+        call: cst.Call,
+        receiver: Optional[str],
+        state: PathState,
+    ) -> Optional[str]:
         """The caller's module key for a key of the callee (a parameter, `self.X`, or a global)."""
         if callee_key == "self" or callee_key.startswith("self."):
             if receiver is None:
                 return None
-            path = receiver + callee_key[len("self"):]
-            return self.resolve_path(path, state) if receiver == "self" else (state.key_of(path) or path)
+            path = receiver + callee_key[len("self") :]
+            return (
+                self.resolve_path(path, state)
+                if receiver == "self"
+                else (state.key_of(path) or path)
+            )
         if callee_key in summary.params or callee_key in summary.keyword_only:
             for arg in call.args:
                 if arg.keyword is not None and arg.keyword.value == callee_key:
@@ -1778,7 +2374,9 @@ class _Interpreter(Observations):
             return key
         return path if path in self.scope_keys else None
 
-    def apply_call(self, summary: Summary, receiver: Optional[str], call: cst.Call, states: States) -> States:
+    def apply_call(
+        self, summary: Summary, receiver: Optional[str], call: cst.Call, states: States
+    ) -> States:
         here = Place(call, self.file.unit)
         if summary.trains:
             self.trains = True
@@ -1789,28 +2387,62 @@ class _Interpreter(Observations):
             for req in summary.trainings:
                 key = self._map_argument(summary, req.key, call, receiver, state)
                 if key is not None:
-                    region_here = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
+                    region_here = next(
+                        (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL),
+                        None,
+                    )
                     self._record_training(call, key, key, region_here, (state,))
         states = self.apply_modes(summary.exit_modes, summary, call, receiver, states)
         if summary.opaque_switch and receiver is not None:
             facts = frozenset(ModeFact(f.mode, f.origin, call) for f in summary.opaque_switch)
             prefix = receiver + "."
             states = tuple(
-                _with_modes(state, [k for k in {*self.scope_keys, *(m for m, _ in state.modes)} if k.startswith(prefix)], facts)
+                _with_modes(
+                    state,
+                    [
+                        k
+                        for k in {*self.scope_keys, *(m for m, _ in state.modes)}
+                        if k.startswith(prefix)
+                    ],
+                    facts,
+                )
                 for state in states
             )
         return states
 
-    def _apply_forward(self, req: ForwardRequirement, summary: Summary, receiver: Optional[str], call: cst.Call, here: Place, state: PathState, caller_region: Optional[Region]) -> None:
-        region, region_unit = (req.region, req.region_unit) if req.region.kind is RegionKind.EVAL else (caller_region, self.file.unit)
-        if caller_region is not None and caller_region.kind is RegionKind.EVAL and caller_region.has_data_loop and not req.region.has_data_loop:
-            region, region_unit = caller_region, self.file.unit  # the data loop driving a per-batch helper is the evaluation
+    def _apply_forward(
+        self,
+        req: ForwardRequirement,
+        summary: Summary,
+        receiver: Optional[str],
+        call: cst.Call,
+        here: Place,
+        state: PathState,
+        caller_region: Optional[Region],
+    ) -> None:
+        region, region_unit = (
+            (req.region, req.region_unit)
+            if req.region.kind is RegionKind.EVAL
+            else (caller_region, self.file.unit)
+        )
+        if (
+            caller_region is not None
+            and caller_region.kind is RegionKind.EVAL
+            and caller_region.has_data_loop
+            and not req.region.has_data_loop
+        ):
+            region, region_unit = (
+                caller_region,
+                self.file.unit,
+            )  # the data loop driving a per-batch helper is the evaluation
         key = self._map_argument(summary, req.key, call, receiver, state)
         train = req.train_facts
         entry_mode = False
         if req.mode_from_entry and key is not None:
             facts = state.mode_of(key) or ENTRY_MODE
-            train = train | frozenset(f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG)
+            train = train | frozenset(
+                f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG
+            )
             entry_mode = any(f.mode is Mode.ENTRY for f in facts)
         grad = req.grad_facts
         entry_grad = False
@@ -1819,8 +2451,22 @@ class _Interpreter(Observations):
             entry_grad = any(g.grad is Grad.ENTRY for g in state.grad)
         self.evaluates = self.evaluates or region is not None
         if region is None:
-            if self.info is not None and (entry_mode or entry_grad or train or grad) and all(r.kind is RegionKind.NEUTRAL for r in self.regions):
-                self.requirements.append(replace(req, key=key or req.key, mode_from_entry=entry_mode, grad_from_entry=entry_grad, train_facts=train, grad_facts=grad, via=(here,) + req.via))
+            if (
+                self.info is not None
+                and (entry_mode or entry_grad or train or grad)
+                and all(r.kind is RegionKind.NEUTRAL for r in self.regions)
+            ):
+                self.requirements.append(
+                    replace(
+                        req,
+                        key=key or req.key,
+                        mode_from_entry=entry_mode,
+                        grad_from_entry=entry_grad,
+                        train_facts=train,
+                        grad_facts=grad,
+                        via=(here,) + req.via,
+                    )
+                )
             return
         if region.needs_grad or req.region.needs_grad:
             grad, entry_grad = frozenset(), False
@@ -1828,21 +2474,53 @@ class _Interpreter(Observations):
             grad, entry_grad = frozenset(), False
         at_call = req.report_at_call or region is caller_region
         if train or grad:
-            self.file.facts.eval_forwards.append(EvalForward(
-                req.place, req.subject, region, train, grad, req.affects_grad, req.mode_matters, (here,) + req.via,
-                self.file.next_order(), at_call, region_unit,
-            ))
+            self.file.facts.eval_forwards.append(
+                EvalForward(
+                    req.place,
+                    req.subject,
+                    region,
+                    train,
+                    grad,
+                    req.affects_grad,
+                    req.mode_matters,
+                    (here,) + req.via,
+                    self.file.next_order(),
+                    at_call,
+                    region_unit,
+                )
+            )
         if self.info is not None and (entry_mode or entry_grad):
-            self.requirements.append(ForwardRequirement(
-                req.place, key or req.key, req.subject, region, entry_mode, entry_grad, frozenset(), frozenset(),
-                req.affects_grad, req.mode_matters, (here,) + req.via, at_call, region_unit,
-            ))
+            self.requirements.append(
+                ForwardRequirement(
+                    req.place,
+                    key or req.key,
+                    req.subject,
+                    region,
+                    entry_mode,
+                    entry_grad,
+                    frozenset(),
+                    frozenset(),
+                    req.affects_grad,
+                    req.mode_matters,
+                    (here,) + req.via,
+                    at_call,
+                    region_unit,
+                )
+            )
 
-    def apply_modes(self, modes: Optional[dict[str, frozenset]], summary: Summary, call: cst.Call, receiver: Optional[str], states: States, base: Optional[States] = None) -> States:
+    def apply_modes(
+        self,
+        modes: Optional[dict[str, frozenset]],
+        summary: Summary,
+        call: cst.Call,
+        receiver: Optional[str],
+        states: States,
+        base: Optional[States] = None,
+    ) -> States:
         if not modes:
             return states
         result = []
-        for index, state in enumerate(states):
+        for _index, state in enumerate(states):
             for callee_key, facts in modes.items():
                 key = self._map_argument(summary, callee_key, call, receiver, state)
                 if key is None:
@@ -1855,7 +2533,14 @@ class _Interpreter(Observations):
                     source = base if base is not None else (state,)
                     for s in source:
                         before |= s.mode_of(key) or ENTRY_MODE
-                new = frozenset(ModeFact(f.mode, Origin.CALLED, call) for f in facts if f.mode is not Mode.ENTRY) | before
+                new = (
+                    frozenset(
+                        ModeFact(f.mode, Origin.CALLED, call)
+                        for f in facts
+                        if f.mode is not Mode.ENTRY
+                    )
+                    | before
+                )
                 state = state.with_mode(key, new)
             result.append(state)
         return normalize(result)
@@ -1873,7 +2558,11 @@ _TRAINING_CALL_WORDS = frozenset({"train", "training", "fit", "epoch"})
 def _worth_following(call: cst.Call, passes_module: bool) -> bool:
     """Only calls that can change a finding are followed into other files (reading one costs
     a parse): calls that pass a module (`evaluate(model, loader)`) or that train."""
-    name = call.func.attr.value if type(call.func) is cst.Attribute else getattr(call.func, "value", "")
+    name = (
+        call.func.attr.value
+        if type(call.func) is cst.Attribute
+        else getattr(call.func, "value", "")
+    )
     return passes_module or bool(words(name) & _TRAINING_CALL_WORDS)
 
 
@@ -1884,7 +2573,9 @@ class ProjectIndex:
     Most importers only ask whether an imported class is a module: that is answered from
     CPython's parse of the file; LibCST parses it only when its functions are followed."""
 
-    def __init__(self, read: Callable[[Path], Optional[str]], options: AnalysisOptions = AnalysisOptions()) -> None:
+    def __init__(
+        self, read: Callable[[Path], Optional[str]], options: AnalysisOptions = AnalysisOptions()
+    ) -> None:
         self._read = read
         self.options = options
         self._located: dict[tuple[str, str], Optional[Path]] = {}
@@ -1897,7 +2588,13 @@ class ProjectIndex:
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
 
     def _forget(self, path: Path) -> None:
-        for table in (self._sources, self._trees, self._analyses, self._module_classes, self._stamps):
+        for table in (
+            self._sources,
+            self._trees,
+            self._analyses,
+            self._module_classes,
+            self._stamps,
+        ):
             table.pop(path, None)  # type: ignore[attr-defined]
 
     def _make_room(self) -> None:
@@ -1993,7 +2690,14 @@ class ProjectIndex:
         path, tree, source = found
         if path not in self._analyses:
             self._analyses[path] = None  # guards import cycles
-            self._analyses[path] = FileAnalysis(tree, str(path), source=source, options=self.options, project=None, judge_uncalled=False)
+            self._analyses[path] = FileAnalysis(
+                tree,
+                str(path),
+                source=source,
+                options=self.options,
+                project=None,
+                judge_uncalled=False,
+            )
         return self._analyses[path]
 
     def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:
@@ -2011,16 +2715,25 @@ class ProjectIndex:
         path, source = found
         if path not in self._module_classes:
             tree = self._trees.get(path)
-            self._module_classes[path] = _module_classes_of_tree(tree) if tree is not None else module_classes_of_text(source)
+            self._module_classes[path] = (
+                _module_classes_of_tree(tree)
+                if tree is not None
+                else module_classes_of_text(source)
+            )
         classes = self._module_classes[path]
         if classes is None:  # newer syntax than this Python reads: LibCST's parse decides
             parsed = self._tree(importer, module)
-            classes = self._module_classes[path] = _module_classes_of_tree(parsed[1]) if parsed else {}
+            classes = self._module_classes[path] = (
+                _module_classes_of_tree(parsed[1]) if parsed else {}
+            )
         return classes.get(qualified.split(".")[-1], False)
 
 
 def _module_classes_of_tree(tree: cst.Module) -> dict[str, bool]:
-    return {name: info.is_module for name, info in collect_definitions(tree, collect_imports(tree))[1].items()}
+    return {
+        name: info.is_module
+        for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
+    }
 
 
 def _left_in_eval(fact: ModeFact, facts: frozenset) -> bool:
@@ -2029,7 +2742,9 @@ def _left_in_eval(fact: ModeFact, facts: frozenset) -> bool:
     unknown loader's "either mode", which comes with a train-mode fact from the same site."""
     if fact.origin in (Origin.SWITCHED, Origin.CALLED):
         return True
-    return fact.origin is Origin.LOADED and not any(other.mode is Mode.TRAIN and other.site is fact.site for other in facts)
+    return fact.origin is Origin.LOADED and not any(
+        other.mode is Mode.TRAIN and other.site is fact.site for other in facts
+    )
 
 
 def _stamp(path: Path) -> Optional[tuple[int, int]]:

@@ -149,7 +149,9 @@ class PathState:
             return self
         kept = frozenset(a for a in self.assumptions if not _mentions(a[0], variable))
         state = replace(self, assumptions=kept) if kept != self.assumptions else self
-        return state.with_snapshot(variable, None) if state.snapshot(variable) is not None else state
+        return (
+            state.with_snapshot(variable, None) if state.snapshot(variable) is not None else state
+        )
 
 
 def _mentions(condition: str, variable: str) -> bool:
@@ -185,7 +187,9 @@ def merge_two(a: PathState, b: PathState) -> PathState:
         modes=_merge_maps(a.modes, b.modes),
         aliases=_merge_aliases(a.aliases, b.aliases),
         grad=a.grad | b.grad,
-        grad_stack=a.grad_stack if a.grad_stack == b.grad_stack else tuple(x | y for x, y in zip(a.grad_stack, b.grad_stack)),
+        grad_stack=a.grad_stack
+        if a.grad_stack == b.grad_stack
+        else tuple(x | y for x, y in zip(a.grad_stack, b.grad_stack)),
         assumptions=a.assumptions & b.assumptions,
         snapshots=_merge_maps(a.snapshots, b.snapshots),
     )

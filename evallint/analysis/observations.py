@@ -49,7 +49,9 @@ def _about_a_loss(accumulator: str, value: cst.BaseExpression) -> bool:
 
     if "loss" in words(accumulator.split(".")[-1]) or "losses" in words(accumulator.split(".")[-1]):
         return True
-    return any(type(n) is cst.Name and words(n.value) & {"loss", "losses"} for n in iter_nodes(value))
+    return any(
+        type(n) is cst.Name and words(n.value) & {"loss", "losses"} for n in iter_nodes(value)
+    )
 
 
 _LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
@@ -79,7 +81,9 @@ class Observations:
         if spec is None:
             return
         keyword, index, default = spec
-        argument = next((a for a in call.args if a.keyword is not None and a.keyword.value == keyword), None)
+        argument = next(
+            (a for a in call.args if a.keyword is not None and a.keyword.value == keyword), None
+        )
         if argument is None:
             positional = [a for a in call.args if a.keyword is None and not a.star]
             argument = positional[index] if index < len(positional) else None
@@ -94,30 +98,69 @@ class Observations:
         else:
             problem = "never-acts" if argument is None else None
         if problem is not None:
-            self.file.facts.functional_mode_calls.append(FunctionalModeCall(self._place(call), name, problem, argument))
+            self.file.facts.functional_mode_calls.append(
+                FunctionalModeCall(self._place(call), name, problem, argument)
+            )
 
     # -- EVL005 ------------------------------------------------------------------------------
     def observe_expression_statement(self, value: cst.BaseExpression, states: tuple) -> None:
         if type(value) is cst.Attribute and value.attr.value in ("eval", "train"):
             if self._is_module_expression(value.value, states):
                 text = self._code(value)
-                self.file.facts.inert_switches.append(InertSwitch(self._place(value), "uncalled-mode-method", self._code(value.value), f"{text}()"))
-        elif type(value) is cst.Call and (self.imports.qualify(value.func) or "") in GRAD_DISABLERS | GRAD_ENABLERS:
-            self.file.facts.inert_switches.append(InertSwitch(self._place(value), "bare-grad-call", self._code(value)))
+                self.file.facts.inert_switches.append(
+                    InertSwitch(
+                        self._place(value),
+                        "uncalled-mode-method",
+                        self._code(value.value),
+                        f"{text}()",
+                    )
+                )
+        elif (
+            type(value) is cst.Call
+            and (self.imports.qualify(value.func) or "") in GRAD_DISABLERS | GRAD_ENABLERS
+        ):
+            self.file.facts.inert_switches.append(
+                InertSwitch(self._place(value), "bare-grad-call", self._code(value))
+            )
 
     def observe_uncalled_manager(self, expr: cst.BaseExpression) -> None:
-        self.file.facts.inert_switches.append(InertSwitch(self._place(expr), "uncalled-grad-manager", self._code(expr), f"{self._code(expr)}()"))
+        self.file.facts.inert_switches.append(
+            InertSwitch(
+                self._place(expr),
+                "uncalled-grad-manager",
+                self._code(expr),
+                f"{self._code(expr)}()",
+            )
+        )
 
-    def observe_training_attribute(self, statement: cst.Assign, target: cst.BaseExpression, value: cst.BaseExpression, states: tuple) -> None:
+    def observe_training_attribute(
+        self,
+        statement: cst.Assign,
+        target: cst.BaseExpression,
+        value: cst.BaseExpression,
+        states: tuple,
+    ) -> None:
         if not (type(target) is cst.Attribute and target.attr.value == "training"):
             return
         receiver = target.value
         if not self._is_module_expression(receiver, states):
             return
         owner = self._owner()
-        if type(receiver) is cst.Name and receiver.value == "self" and owner is not None and "training" in owner.methods:
+        if (
+            type(receiver) is cst.Name
+            and receiver.value == "self"
+            and owner is not None
+            and "training" in owner.methods
+        ):
             return  # a `training` property whose setter propagates the mode
-        if self.info is not None and self.info.name in ("train", "eval", "training", "__init__", "__setstate__", "_apply"):
+        if self.info is not None and self.info.name in (
+            "train",
+            "eval",
+            "training",
+            "__init__",
+            "__setstate__",
+            "_apply",
+        ):
             return  # the module machinery itself (nn.Module.train sets the flag, then recurses)
         if type(value) is cst.Attribute and value.attr.value == "training":
             return  # copying another module's flag onto a module built to mirror it
@@ -127,18 +170,35 @@ class Observations:
             return  # a BatchNorm or Dropout leaf: its own flag is all the mode it has
         text = self._code(receiver)
         constant = _constant(value)
-        replacement = f"{text}.eval()" if constant is False else f"{text}.train()" if constant else f"{text}.train({self._code(value)})"
+        replacement = (
+            f"{text}.eval()"
+            if constant is False
+            else f"{text}.train()"
+            if constant
+            else f"{text}.train({self._code(value)})"
+        )
         certain = len(statement.targets) == 1
-        self.file.facts.inert_switches.append(InertSwitch(self._place(statement), "training-attribute", text, replacement if certain else None))
+        self.file.facts.inert_switches.append(
+            InertSwitch(
+                self._place(statement), "training-attribute", text, replacement if certain else None
+            )
+        )
 
     def _is_module_expression(self, node: cst.BaseExpression, states: tuple) -> bool:
         if states and self.resolve(node, states[0]) is not None:
             return True
         owner = self._owner()
-        return type(node) is cst.Name and node.value == "self" and owner is not None and owner.is_module
+        return (
+            type(node) is cst.Name
+            and node.value == "self"
+            and owner is not None
+            and owner.is_module
+        )
 
     # -- EVL006 ------------------------------------------------------------------------------
-    def observe_accumulation(self, node: cst.CSTNode, accumulator: str, value: cst.BaseExpression, states: tuple) -> None:
+    def observe_accumulation(
+        self, node: cst.CSTNode, accumulator: str, value: cst.BaseExpression, states: tuple
+    ) -> None:
         if self.loop_depth == 0 or not states or not self._training_context():
             return
         if not _about_a_loss(accumulator, value):
@@ -154,7 +214,9 @@ class Observations:
     def note_reads(self, name: str, value: cst.BaseExpression) -> None:
         from evallint.analysis.walk import iter_nodes
 
-        self.reads.setdefault(name, set()).update(n.value for n in iter_nodes(value) if type(n) is cst.Name)
+        self.reads.setdefault(name, set()).update(
+            n.value for n in iter_nodes(value) if type(n) is cst.Name
+        )
 
     def _backpropagated(self) -> set[str]:
         """Names a backward() result was computed from, transitively."""
@@ -174,7 +236,9 @@ class Observations:
         for node, accumulator, value in self.accumulations:
             if accumulator.split(".")[0] in backpropagated or accumulator in backpropagated:
                 continue
-            self.file.facts.graph_accumulations.append(GraphAccumulation(self._place(node), accumulator, value))
+            self.file.facts.graph_accumulations.append(
+                GraphAccumulation(self._place(node), accumulator, value)
+            )
 
     # -- EVL009 ------------------------------------------------------------------------------
     def observe_assignment_grad(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
@@ -185,14 +249,20 @@ class Observations:
 
     def observe_backward(self, call: cst.Call, states: tuple) -> None:
         func = call.func
-        receiver = func.value if type(func) is cst.Attribute else (call.args[0].value if call.args else None)
+        receiver = (
+            func.value
+            if type(func) is cst.Attribute
+            else (call.args[0].value if call.args else None)
+        )
         root = dotted_name(receiver) if receiver is not None else None
         if root is None:
             return
         self.backward_roots.add(root)
         assigned = self.graphless.get(root)
         if assigned is not None:
-            self.file.facts.backward_without_graph.append(BackwardWithoutGraph(self._place(call), root, self._place(assigned)))
+            self.file.facts.backward_without_graph.append(
+                BackwardWithoutGraph(self._place(call), root, self._place(assigned))
+            )
 
     def _code(self, node: cst.CSTNode) -> str:
         return cst.Module([]).code_for_node(node)

@@ -46,7 +46,9 @@ class Region:
 class Evidence:
     """What a block of statements contains, gathered in one lean walk."""
 
-    training_sites: list[tuple[cst.CSTNode, tuple[tuple[str, bool], ...]]] = field(default_factory=list)
+    training_sites: list[tuple[cst.CSTNode, tuple[tuple[str, bool], ...]]] = field(
+        default_factory=list
+    )
     metric: bool = False
     needs_grad: bool = False
     has_loop: bool = False
@@ -60,12 +62,14 @@ class Evidence:
     switches_to_eval: bool = False
     """An `.eval()` / `.train(False)` call: the block means to evaluate."""
 
-    def absorb(self, other: "Evidence", guard: Optional[tuple[str, bool]] = None) -> None:
+    def absorb(self, other: Evidence, guard: Optional[tuple[str, bool]] = None) -> None:
         """Add a nested block's evidence; `guard` is the `if` condition it sits under."""
         if guard is None:
             self.training_sites.extend(other.training_sites)
         else:
-            self.training_sites.extend((site, (guard,) + guards) for site, guards in other.training_sites)
+            self.training_sites.extend(
+                (site, (guard,) + guards) for site, guards in other.training_sites
+            )
         self.steps.extend(other.steps)
         self.backwards.extend(other.backwards)
         self.metric = self.metric or other.metric
@@ -91,7 +95,9 @@ def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
         attr = func.attr.value
         if attr == "backward":
             return "backward"
-        if attr == "step" and (is_optimizer_receiver(func.value) or _is_scaler_step(func.value, call)):
+        if attr == "step" and (
+            is_optimizer_receiver(func.value) or _is_scaler_step(func.value, call)
+        ):
             return "step"
     qualified = imports.qualify(func)
     if qualified in ("torch.autograd.backward",):
@@ -111,7 +117,16 @@ def _is_scaler_step(receiver: cst.BaseExpression, call: cst.Call) -> bool:
     return bool(call.args) and is_optimizer_receiver(call.args[0].value)
 
 
-_NEEDS_GRAD_QUALIFIED = frozenset({"torch.autograd.grad", "torch.autograd.functional.jacobian", "torch.autograd.functional.hessian", "torch.func.grad", "torch.func.vjp", "torch.func.jacrev"})
+_NEEDS_GRAD_QUALIFIED = frozenset(
+    {
+        "torch.autograd.grad",
+        "torch.autograd.functional.jacobian",
+        "torch.autograd.functional.hessian",
+        "torch.func.grad",
+        "torch.func.vjp",
+        "torch.func.jacrev",
+    }
+)
 
 
 class EvidenceCollector:
@@ -119,7 +134,12 @@ class EvidenceCollector:
     union of its statements', so nested loops cost no second walk. Training sites carry the
     `if` conditions between them and the statement they are cached under."""
 
-    def __init__(self, imports: ImportTable, call_trains: Callable[[cst.Call], bool], backward_trains: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        imports: ImportTable,
+        call_trains: Callable[[cst.Call], bool],
+        backward_trains: Callable[[], bool],
+    ) -> None:
         self._imports = imports
         self._call_trains = call_trains
         self._backward_trains = backward_trains
@@ -137,7 +157,11 @@ class EvidenceCollector:
             # an `elif` chain is computed from its last link up, so hundreds of branches
             # never recurse hundreds deep
             chain = [node]
-            while type(chain[-1]) is cst.If and type(chain[-1].orelse) is cst.If and id(chain[-1].orelse) not in self._cache:
+            while (
+                type(chain[-1]) is cst.If
+                and type(chain[-1].orelse) is cst.If
+                and id(chain[-1].orelse) not in self._cache
+            ):
                 chain.append(chain[-1].orelse)
             for link in reversed(chain):
                 self._cache[id(link)] = self._compute(link)
@@ -159,14 +183,18 @@ class EvidenceCollector:
             if type(node.orelse) is cst.If:
                 evidence.absorb(self.statement(node.orelse), (key[0], not key[1]) if key else None)
             elif node.orelse is not None:
-                evidence.absorb(self._suite(node.orelse.body), (key[0], not key[1]) if key else None)
+                evidence.absorb(
+                    self._suite(node.orelse.body), (key[0], not key[1]) if key else None
+                )
             return evidence
         if type(node) in (cst.For, cst.While):
             evidence.has_loop = True
         for header in _headers(node):
             self._scan(header, evidence)
         for block in _blocks(node):
-            evidence.absorb(self._suite(block) if isinstance(block, cst.BaseSuite) else self.statement(block))
+            evidence.absorb(
+                self._suite(block) if isinstance(block, cst.BaseSuite) else self.statement(block)
+            )
         return evidence
 
     def _suite(self, suite: cst.CSTNode) -> Evidence:
@@ -180,7 +208,9 @@ class EvidenceCollector:
         return self.statement(suite)
 
     def _scan(self, root: cst.CSTNode, evidence: Evidence) -> None:
-        _scan_expression(root, evidence, self._imports, self._call_trains, (), self._backward_trains())
+        _scan_expression(
+            root, evidence, self._imports, self._call_trains, (), self._backward_trains()
+        )
 
 
 def _headers(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -221,20 +251,26 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
                 evidence.backwards.append(node)
             if type(node.func) is cst.Attribute:
                 attr = node.func.attr.value
-                if attr == "zero_grad" or attr == "zero_" and type(node.func.value) is cst.Attribute and node.func.value.attr.value == "grad":
+                if attr == "zero_grad" or (
+                    attr == "zero_"
+                    and type(node.func.value) is cst.Attribute
+                    and node.func.value.attr.value == "grad"
+                ):
                     evidence.clears_grad = True
                 elif attr == "train" and not _is_false_arg(node):
                     evidence.switches_to_train = True
-                if attr == "eval" and not node.args or attr == "train" and _is_false_arg(node):
+                if (attr == "eval" and not node.args) or (attr == "train" and _is_false_arg(node)):
                     evidence.switches_to_eval = True
             if kind == "backward" and not backward_trains:
                 evidence.needs_grad = True
             elif kind is not None or call_trains(node):
                 evidence.training_sites.append((node, guards))
                 evidence.needs_grad = evidence.needs_grad or kind == "backward"
-            elif imports.qualify(node.func) in _NEEDS_GRAD_QUALIFIED:
-                evidence.needs_grad = True
-            elif type(node.func) is cst.Attribute and node.func.attr.value == "requires_grad_" and not _is_false_arg(node):
+            elif imports.qualify(node.func) in _NEEDS_GRAD_QUALIFIED or (
+                type(node.func) is cst.Attribute
+                and node.func.attr.value == "requires_grad_"
+                and not _is_false_arg(node)
+            ):
                 evidence.needs_grad = True
         elif node_type is cst.Attribute:
             attr = node.attr.value
@@ -246,15 +282,28 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
             if _names_a_metric(node.value):
                 evidence.metric = True
         elif node_type is cst.Assign or node_type is cst.AugAssign:
-            target_names = [t.target for t in node.targets] if type(node) is cst.Assign else [node.target]
+            target_names = (
+                [t.target for t in node.targets] if type(node) is cst.Assign else [node.target]
+            )
             for target in target_names:
-                if type(target) is cst.Attribute and target.attr.value == "requires_grad" and _is_true(node.value):
+                if (
+                    type(target) is cst.Attribute
+                    and target.attr.value == "requires_grad"
+                    and _is_true(node.value)
+                ):
                     evidence.needs_grad = True
-                if type(target) is cst.Attribute and target.attr.value == "grad" and type(node.value) is cst.Name and node.value.value == "None":
+                if (
+                    type(target) is cst.Attribute
+                    and target.attr.value == "grad"
+                    and type(node.value) is cst.Name
+                    and node.value.value == "None"
+                ):
                     evidence.clears_grad = True
 
 
-_LOGGING_WORDS = frozenset({"logger", "log", "logging", "writer", "meter", "meters", "tracker", "wandb", "tb", "summary"})
+_LOGGING_WORDS = frozenset(
+    {"logger", "log", "logging", "writer", "meter", "meters", "tracker", "wandb", "tb", "summary"}
+)
 
 
 def _names_a_metric(identifier: str) -> bool:
@@ -268,10 +317,19 @@ def _is_true(node: cst.BaseExpression) -> bool:
 
 
 def _is_false_arg(call: cst.Call) -> bool:
-    return bool(call.args) and type(call.args[0].value) is cst.Name and call.args[0].value.value == "False"
+    return (
+        bool(call.args)
+        and type(call.args[0].value) is cst.Name
+        and call.args[0].value.value == "False"
+    )
 
 
-def mentions_eval_data(expression: cst.BaseExpression, extra_words: frozenset[str] = frozenset(), *, testing: bool = False) -> bool:
+def mentions_eval_data(
+    expression: cst.BaseExpression,
+    extra_words: frozenset[str] = frozenset(),
+    *,
+    testing: bool = False,
+) -> bool:
     """True when a loop's iterable names evaluation data (val_loader, loaders['test'], ...).
     In a test suite `test` names test cases, not test data."""
     vocabulary = EVAL_DATA_WORDS | extra_words if extra_words else EVAL_DATA_WORDS
@@ -290,7 +348,11 @@ def mentions_eval_data(expression: cst.BaseExpression, extra_words: frozenset[st
 
 
 def iterates_range(expression: cst.BaseExpression) -> bool:
-    return type(expression) is cst.Call and type(expression.func) is cst.Name and expression.func.value in ("range", "trange")
+    return (
+        type(expression) is cst.Call
+        and type(expression.func) is cst.Name
+        and expression.func.value in ("range", "trange")
+    )
 
 
 def classify_block(
@@ -308,8 +370,20 @@ def classify_block(
             common &= set(guards)
         if common:
             condition, polarity = sorted(common)[0]
-            return Region(node, RegionKind.MIXED, description, evidence.needs_grad, condition, polarity, evidence.has_loop)
+            return Region(
+                node,
+                RegionKind.MIXED,
+                description,
+                evidence.needs_grad,
+                condition,
+                polarity,
+                evidence.has_loop,
+            )
         return Region(node, RegionKind.TRAIN, description, True, has_data_loop=evidence.has_loop)
     if eval_by_name or (eval_by_metrics and evidence.metric) or evidence.switches_to_eval:
-        return Region(node, RegionKind.EVAL, description, evidence.needs_grad, has_data_loop=evidence.has_loop)
-    return Region(node, RegionKind.NEUTRAL, description, evidence.needs_grad, has_data_loop=evidence.has_loop)
+        return Region(
+            node, RegionKind.EVAL, description, evidence.needs_grad, has_data_loop=evidence.has_loop
+        )
+    return Region(
+        node, RegionKind.NEUTRAL, description, evidence.needs_grad, has_data_loop=evidence.has_loop
+    )

@@ -30,7 +30,7 @@ class ClassInfo:
     bases: tuple[str, ...]
     is_module: bool = False
     self_managed: bool = False
-    methods: dict[str, "FunctionInfo"] = field(default_factory=dict)
+    methods: dict[str, FunctionInfo] = field(default_factory=dict)
     module_attributes: set[str] = field(default_factory=set)
     """`self.X` paths that hold modules."""
 
@@ -43,19 +43,19 @@ class FunctionInfo:
 
     qualname: str
     node: cst.FunctionDef
-    owner_ref: Optional["weakref.ReferenceType[ClassInfo]"]
-    parent_ref: Optional["weakref.ReferenceType[FunctionInfo]"] = None
+    owner_ref: Optional[weakref.ReferenceType[ClassInfo]]
+    parent_ref: Optional[weakref.ReferenceType[FunctionInfo]] = None
     params: tuple[str, ...] = ()
     keyword_only: tuple[str, ...] = ()
     decorators: tuple[str, ...] = ()
-    nested: dict[str, "FunctionInfo"] = field(default_factory=dict)
+    nested: dict[str, FunctionInfo] = field(default_factory=dict)
 
     @property
     def owner(self) -> Optional[ClassInfo]:
         return self.owner_ref() if self.owner_ref is not None else None
 
     @property
-    def parent(self) -> Optional["FunctionInfo"]:
+    def parent(self) -> Optional[FunctionInfo]:
         return self.parent_ref() if self.parent_ref is not None else None
 
     @property
@@ -73,7 +73,9 @@ class FunctionInfo:
 
     @property
     def is_contextmanager(self) -> bool:
-        return any(d.split(".")[-1] in ("contextmanager", "asynccontextmanager") for d in self.decorators)
+        return any(
+            d.split(".")[-1] in ("contextmanager", "asynccontextmanager") for d in self.decorators
+        )
 
 
 def looks_like_module_name(name: str) -> bool:
@@ -98,7 +100,9 @@ def _decorator_names(node: cst.FunctionDef, imports: ImportTable) -> tuple[str, 
     return tuple(names)
 
 
-def collect_definitions(module: cst.Module, imports: ImportTable) -> tuple[dict[str, FunctionInfo], dict[str, ClassInfo]]:
+def collect_definitions(
+    module: cst.Module, imports: ImportTable
+) -> tuple[dict[str, FunctionInfo], dict[str, ClassInfo]]:
     """Top-level functions (by name), classes (by name) and their methods, nested functions."""
     functions: dict[str, FunctionInfo] = {}
     classes: dict[str, ClassInfo] = {}
@@ -111,27 +115,46 @@ def collect_definitions(module: cst.Module, imports: ImportTable) -> tuple[dict[
     return functions, classes
 
 
-def _function_info(node: cst.FunctionDef, owner: Optional[ClassInfo], parent: Optional[FunctionInfo], prefix: str, imports: ImportTable) -> FunctionInfo:
+def _function_info(
+    node: cst.FunctionDef,
+    owner: Optional[ClassInfo],
+    parent: Optional[FunctionInfo],
+    prefix: str,
+    imports: ImportTable,
+) -> FunctionInfo:
     params, keyword_only = _params(node)
     info = FunctionInfo(
-        f"{prefix}{node.name.value}", node, weakref.ref(owner) if owner is not None else None,
-        weakref.ref(parent) if parent is not None else None, params, keyword_only, _decorator_names(node, imports),
+        f"{prefix}{node.name.value}",
+        node,
+        weakref.ref(owner) if owner is not None else None,
+        weakref.ref(parent) if parent is not None else None,
+        params,
+        keyword_only,
+        _decorator_names(node, imports),
     )
     for statement in _block(node.body):
         if type(statement) is cst.FunctionDef:
-            info.nested[statement.name.value] = _function_info(statement, None, info, f"{info.qualname}.<locals>.", imports)
+            info.nested[statement.name.value] = _function_info(
+                statement, None, info, f"{info.qualname}.<locals>.", imports
+            )
     return info
 
 
-def _collect_class(node: cst.ClassDef, prefix: str, imports: ImportTable, classes: dict[str, ClassInfo]) -> None:
+def _collect_class(
+    node: cst.ClassDef, prefix: str, imports: ImportTable, classes: dict[str, ClassInfo]
+) -> None:
     """Add the class (and the classes nested in it) to `classes`."""
     bases = tuple(imports.qualify(arg.value) or "" for arg in node.bases)
     info = ClassInfo(f"{prefix}{node.name.value}", node, bases)
-    info.is_module, info.self_managed = class_kind(bases, {name: (c.is_module, c.self_managed) for name, c in classes.items()})
+    info.is_module, info.self_managed = class_kind(
+        bases, {name: (c.is_module, c.self_managed) for name, c in classes.items()}
+    )
     classes[info.name] = info
     for statement in _block(node.body):
         if type(statement) is cst.FunctionDef:
-            info.methods[statement.name.value] = _function_info(statement, info, None, f"{info.name}.", imports)
+            info.methods[statement.name.value] = _function_info(
+                statement, info, None, f"{info.name}.", imports
+            )
         elif type(statement) is cst.ClassDef:
             _collect_class(statement, f"{info.name}.", imports, classes)
 
@@ -139,9 +162,16 @@ def _collect_class(node: cst.ClassDef, prefix: str, imports: ImportTable, classe
 def class_kind(bases: tuple[str, ...], known: dict[str, tuple[bool, bool]]) -> tuple[bool, bool]:
     """(is an nn.Module, sets its own mode: Lightning & co.) for a class with these qualified
     bases; `known` holds the same pair for the file's classes defined before it."""
-    is_module = any(b in MODULE_BASES or b.endswith("nn.Module") or b in known and known[b][0] for b in bases)
-    self_managed = any(b in SELF_MANAGED_BASES or b.split(".")[-1] in SELF_MANAGED_BASES or (b in known and known[b][1]) for b in bases)
-    return is_module or self_managed and any("Lightning" in b for b in bases), self_managed
+    is_module = any(
+        b in MODULE_BASES or b.endswith("nn.Module") or (b in known and known[b][0]) for b in bases
+    )
+    self_managed = any(
+        b in SELF_MANAGED_BASES
+        or b.split(".")[-1] in SELF_MANAGED_BASES
+        or (b in known and known[b][1])
+        for b in bases
+    )
+    return is_module or (self_managed and any("Lightning" in b for b in bases)), self_managed
 
 
 def module_classes_of_text(source: str) -> Optional[dict[str, bool]]:
@@ -157,7 +187,9 @@ def module_classes_of_text(source: str) -> Optional[dict[str, bool]]:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 imports.bind_import(alias.name, alias.asname)
-        elif isinstance(node, ast.ImportFrom) and not any(alias.name == "*" for alias in node.names):
+        elif isinstance(node, ast.ImportFrom) and not any(
+            alias.name == "*" for alias in node.names
+        ):
             for alias in node.names:
                 imports.bind_from(node.module or "", node.level, alias.name, alias.asname)
     known: dict[str, tuple[bool, bool]] = {}
@@ -240,7 +272,11 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
             assigned.add(node.target.value)  # type: ignore[attr-defined]
         elif node_type is cst.Assign:
             for target in node.targets:  # type: ignore[attr-defined]
-                if type(target.target) is cst.Attribute and type(target.target.value) is cst.Name and target.target.value.value == "self":
+                if (
+                    type(target.target) is cst.Attribute
+                    and type(target.target.value) is cst.Name
+                    and target.target.value.value == "self"
+                ):
                     attribute_assignments.append((f"self.{target.target.attr.value}", node.value))  # type: ignore[attr-defined]
         elif node_type is cst.Call and type(node.func) is cst.Attribute:  # type: ignore[attr-defined]
             func = node.func  # type: ignore[attr-defined]
@@ -250,7 +286,13 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
                     evidence.add(name)
             elif type(func.value) is cst.Name and func.value.value == "self":
                 called_attributes.add(f"self.{func.attr.value}")
-    return ScopeNames(frozenset(evidence), frozenset(names), frozenset(assigned), tuple(attribute_assignments), frozenset(called_attributes))
+    return ScopeNames(
+        frozenset(evidence),
+        frozenset(names),
+        frozenset(assigned),
+        tuple(attribute_assignments),
+        frozenset(called_attributes),
+    )
 
 
 def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
@@ -264,21 +306,44 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
         for node in iter_nodes(statement):
             node_type = type(node)
             if node_type is cst.Call and _requires_grad_flag(node, None) is not None:
-                switched.setdefault(_root_name(node.func.value), set()).add(_requires_grad_flag(node, None))  # type: ignore[arg-type, attr-defined]
+                switched.setdefault(_root_name(node.func.value), set()).add(
+                    _requires_grad_flag(node, None)
+                )  # type: ignore[arg-type, attr-defined]
             elif node_type is cst.Assign:
-                replaced.update(_root_name(target.target) for target in node.targets if type(target.target) is not cst.Name)  # type: ignore[attr-defined]
-            elif node_type is cst.For and type(node.iter) is cst.Call and type(node.iter.func) is cst.Attribute:  # type: ignore[attr-defined]
+                replaced.update(
+                    _root_name(target.target)
+                    for target in node.targets
+                    if type(target.target) is not cst.Name
+                )  # type: ignore[attr-defined]
+            elif (
+                node_type is cst.For
+                and type(node.iter) is cst.Call
+                and type(node.iter.func) is cst.Attribute
+            ):  # type: ignore[attr-defined]
                 method = node.iter.func  # type: ignore[attr-defined]
-                parameter = node.target.elements[-1].value if type(node.target) is cst.Tuple and node.target.elements else node.target  # type: ignore[attr-defined]
-                if method.attr.value in ("parameters", "named_parameters") and type(parameter) is cst.Name:
+                parameter = (
+                    node.target.elements[-1].value
+                    if type(node.target) is cst.Tuple and node.target.elements
+                    else node.target
+                )  # type: ignore[attr-defined]
+                if (
+                    method.attr.value in ("parameters", "named_parameters")
+                    and type(parameter) is cst.Name
+                ):
                     for inner in iter_nodes(node.body):  # type: ignore[attr-defined]
                         flag = _requires_grad_flag(inner, parameter.value)
                         if flag is not None:
                             switched.setdefault(_root_name(method.value), set()).add(flag)
     thawed = [name for name, flags in switched.items() if True in flags] + list(replaced)
     return frozenset(
-        name for name, flags in switched.items()
-        if flags == {False} and name and not any(other == name or other.startswith(name + ".") or name.startswith(other + ".") for other in thawed)
+        name
+        for name, flags in switched.items()
+        if flags == {False}
+        and name
+        and not any(
+            other == name or other.startswith(name + ".") or name.startswith(other + ".")
+            for other in thawed
+        )
     )
 
 
@@ -295,17 +360,30 @@ def _root_name(expr: cst.BaseExpression) -> str:
 def _requires_grad_flag(node: cst.CSTNode, parameter: Optional[str]) -> Optional[bool]:
     """The constant that `x.requires_grad_(flag)` (for `parameter` None: any `x`) or
     `parameter.requires_grad = flag` sets, else None."""
-    if type(node) is cst.Assign and parameter is not None and type(node.value) is cst.Name and node.value.value in ("True", "False"):  # type: ignore[attr-defined]
-        if any(dotted_name(target.target) == f"{parameter}.requires_grad" for target in node.targets):  # type: ignore[attr-defined]
+    if (
+        type(node) is cst.Assign
+        and parameter is not None
+        and type(node.value) is cst.Name
+        and node.value.value in ("True", "False")
+    ):  # type: ignore[attr-defined]
+        if any(
+            dotted_name(target.target) == f"{parameter}.requires_grad" for target in node.targets
+        ):  # type: ignore[attr-defined]
             return node.value.value == "True"  # type: ignore[attr-defined]
         return None
-    if type(node) is not cst.Call or type(node.func) is not cst.Attribute or node.func.attr.value != "requires_grad_":  # type: ignore[attr-defined]
+    if (
+        type(node) is not cst.Call
+        or type(node.func) is not cst.Attribute
+        or node.func.attr.value != "requires_grad_"
+    ):  # type: ignore[attr-defined]
         return None
     if parameter is not None and dotted_name(node.func.value) != parameter:  # type: ignore[attr-defined]
         return None
     if not node.args:  # type: ignore[attr-defined]
         return True
     value = node.args[0].value  # type: ignore[attr-defined]
-    return value.value == "True" if type(value) is cst.Name and value.value in ("True", "False") else None
-
-
+    return (
+        value.value == "True"
+        if type(value) is cst.Name and value.value in ("True", "False")
+        else None
+    )

@@ -72,10 +72,21 @@ class Summary:
             for key, facts in sorted(self.yield_modes.items()):
                 parts.append(f"  at yield {key}: {sorted(repr(f) for f in facts)}")
         for req in self.forwards:
-            needs = [n for n, on in (("mode from caller", req.mode_from_entry), ("grad from caller", req.grad_from_entry)) if on]
-            parts.append(f"  forwards {req.subject} in {req.region.kind.value} region ({', '.join(needs) or 'fixed state'})")
+            needs = [
+                n
+                for n, on in (
+                    ("mode from caller", req.mode_from_entry),
+                    ("grad from caller", req.grad_from_entry),
+                )
+                if on
+            ]
+            parts.append(
+                f"  forwards {req.subject} in {req.region.kind.value} region ({', '.join(needs) or 'fixed state'})"
+            )
         for req in self.trainings:
             parts.append(f"  trains {req.subject} in the caller's mode")
         if self.return_key or self.return_facts:
-            parts.append(f"  returns {self.return_key or sorted(repr(f) for f in self.return_facts or ())}")
+            parts.append(
+                f"  returns {self.return_key or sorted(repr(f) for f in self.return_facts or ())}"
+            )
         return "\n".join(parts)

@@ -39,14 +39,22 @@ class ImportTable:
     def add(self, statement: cst.Import | cst.ImportFrom) -> None:
         if type(statement) is cst.Import:
             for alias in statement.names:
-                asname = alias.asname.name.value if alias.asname is not None and type(alias.asname.name) is cst.Name else None
+                asname = (
+                    alias.asname.name.value
+                    if alias.asname is not None and type(alias.asname.name) is cst.Name
+                    else None
+                )
                 self.bind_import(_import_alias_name(alias.name), asname)
             return
         if type(statement.names) is cst.ImportStar:
             return
         module = _import_alias_name(statement.module) if statement.module is not None else ""
         for alias in statement.names:
-            asname = alias.asname.name.value if alias.asname is not None and type(alias.asname.name) is cst.Name else None
+            asname = (
+                alias.asname.name.value
+                if alias.asname is not None and type(alias.asname.name) is cst.Name
+                else None
+            )
             self.bind_from(module, len(statement.relative), _import_alias_name(alias.name), asname)
 
     def bind_import(self, full: str, asname: Optional[str]) -> None:

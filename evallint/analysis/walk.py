@@ -12,9 +12,30 @@ from collections.abc import Callable, Iterator
 import libcst as cst
 
 _SKIPPED_FIELD_PREFIXES = (
-    "whitespace", "lpar", "rpar", "comma", "semicolon", "dot", "colon", "equal", "operator", "lbracket",
-    "rbracket", "lbrace", "rbrace", "newline", "leading_lines", "header", "footer", "indent", "star",
-    "asynchronous", "lines_after_decorators", "first_line", "empty_lines", "trailing_whitespace",
+    "whitespace",
+    "lpar",
+    "rpar",
+    "comma",
+    "semicolon",
+    "dot",
+    "colon",
+    "equal",
+    "operator",
+    "lbracket",
+    "rbracket",
+    "lbrace",
+    "rbrace",
+    "newline",
+    "leading_lines",
+    "header",
+    "footer",
+    "indent",
+    "star",
+    "asynchronous",
+    "lines_after_decorators",
+    "first_line",
+    "empty_lines",
+    "trailing_whitespace",
 )
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -23,7 +44,8 @@ def _child_fields(node_type: type) -> tuple[str, ...]:
     fields = _FIELDS.get(node_type)
     if fields is None:
         fields = tuple(
-            f.name for f in dataclasses.fields(node_type)
+            f.name
+            for f in dataclasses.fields(node_type)
             if not f.name.startswith(_SKIPPED_FIELD_PREFIXES)
         )
         _FIELDS[node_type] = fields
@@ -39,7 +61,13 @@ classes goes through ABCMeta and was the walk's largest cost."""
 def _kind(value_type: type) -> int:
     kind = _KIND.get(value_type)
     if kind is None:
-        kind = 2 if issubclass(value_type, _SCOPE_NODES) else 1 if issubclass(value_type, cst.CSTNode) else 0
+        kind = (
+            2
+            if issubclass(value_type, _SCOPE_NODES)
+            else 1
+            if issubclass(value_type, cst.CSTNode)
+            else 0
+        )
         _KIND[value_type] = kind
     return kind
 

@@ -41,7 +41,9 @@ class ResultCache:
     def __init__(self, root: Path, settings: str) -> None:
         self.directory = root / CACHE_DIRECTORY
         self._settings = settings
-        digest = hashlib.sha256(f"{__version__}\0{settings}".encode("utf-8", "surrogateescape")).hexdigest()
+        digest = hashlib.sha256(
+            f"{__version__}\0{settings}".encode("utf-8", "surrogateescape")
+        ).hexdigest()
         self._index_path = self.directory / f"index-{digest[:16]}.json"
         self._index: Optional[dict[str, Any]] = None
         self._seen: dict[str, tuple[Optional[list[int]], str, dict[str, Any]]] = {}
@@ -87,8 +89,12 @@ class ResultCache:
         stored = self._loaded_index()["entries"].get(key) if indexed else None
         try:
             if stored is None:
-                stored = json.loads((self.directory / key[:2] / f"{key}.json").read_text(encoding="utf-8"))
-            if stored.get("version") != __version__ or not self._dependencies_unchanged(stored["dependencies"]):
+                stored = json.loads(
+                    (self.directory / key[:2] / f"{key}.json").read_text(encoding="utf-8")
+                )
+            if stored.get("version") != __version__ or not self._dependencies_unchanged(
+                stored["dependencies"]
+            ):
                 return None
             return stored
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -102,7 +108,9 @@ class ResultCache:
             payload = {
                 "version": __version__,
                 "dependencies": {path: _hash_file(path) for path in sorted(dependencies)},
-                "diagnostics": [{"diagnostic": d.to_json(), "subject": d.subject} for d in diagnostics],
+                "diagnostics": [
+                    {"diagnostic": d.to_json(), "subject": d.subject} for d in diagnostics
+                ],
             }
             _write_atomically(folder / f"{key}.json", payload)
         except OSError:
@@ -133,7 +141,11 @@ class ResultCache:
         if not changed:
             return
         referenced = {record[1] for record in files.values()}
-        payload = {"version": __version__, "files": files, "entries": {k: v for k, v in entries.items() if k in referenced}}
+        payload = {
+            "version": __version__,
+            "files": files,
+            "entries": {k: v for k, v in entries.items() if k in referenced},
+        }
         try:
             self._ensure_directory()
             _write_atomically(self._index_path, payload)
@@ -144,7 +156,11 @@ class ResultCache:
         if self._index is None:
             try:
                 index = json.loads(self._index_path.read_text(encoding="utf-8"))
-                if index.get("version") != __version__ or not isinstance(index.get("files"), dict) or not isinstance(index.get("entries"), dict):
+                if (
+                    index.get("version") != __version__
+                    or not isinstance(index.get("files"), dict)
+                    or not isinstance(index.get("entries"), dict)
+                ):
                     raise ValueError("another version or format")
                 self._index = index
             except (OSError, ValueError, AttributeError):
@@ -162,7 +178,9 @@ class ResultCache:
     def _ensure_directory(self) -> None:
         if not self.directory.is_dir():
             self.directory.mkdir(parents=True, exist_ok=True)
-            (self.directory / ".gitignore").write_text("# created by evallint\n*\n", encoding="utf-8")
+            (self.directory / ".gitignore").write_text(
+                "# created by evallint\n*\n", encoding="utf-8"
+            )
 
 
 def _write_atomically(target: Path, payload: dict[str, Any]) -> None:

@@ -100,14 +100,18 @@ class Config:
 
     def is_excluded(self, path: str | Path) -> bool:
         """Whether `path` falls under an `exclude`/`extend-exclude` pattern (gitignore-style)."""
-        return _any_glob(self.exclude + self.extend_exclude).search(self._relative(path)) is not None
+        return (
+            _any_glob(self.exclude + self.extend_exclude).search(self._relative(path)) is not None
+        )
 
     def _relative(self, path: str | Path) -> str:
         """`path` as a POSIX path relative to `root` (or cwd), or absolute when outside it."""
         absolute = os.path.abspath(path)
         base = os.path.abspath(self.root) if self.root is not None else os.getcwd()
-        if absolute.startswith(base) and absolute[len(base):len(base) + 1] == os.sep:
-            return absolute[len(base) + 1:].replace(os.sep, "/")  # the common case, without relpath
+        if absolute.startswith(base) and absolute[len(base) : len(base) + 1] == os.sep:
+            return absolute[len(base) + 1 :].replace(
+                os.sep, "/"
+            )  # the common case, without relpath
         try:
             relative = os.path.relpath(absolute, base)
         except ValueError:  # another drive on Windows
@@ -132,7 +136,7 @@ def config_for_file(path: str | os.PathLike[str]) -> Config:
     return _config_for_directory_named(os.path.dirname(os.path.abspath(path)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _config_for_directory_named(directory: str) -> Config:
     return _config_for_directory(Path(directory))
 
@@ -143,7 +147,7 @@ def clear_cache() -> None:
     _config_for_directory_named.cache_clear()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _config_for_directory(directory: Path) -> Config:
     candidate = directory / CONFIG_FILE
     if candidate.is_file():
@@ -202,7 +206,9 @@ def _codes(value: Any, path: Path, key: str) -> tuple[str, ...]:
     codes = tuple(code.strip().upper() for code in _string_list(value, path, key))
     for code in codes:
         if not _CODE_OR_PREFIX.match(code):
-            raise ConfigError(path, key, f"{code!r} is not an evallint code or prefix (EVL, EVL0, EVL001)")
+            raise ConfigError(
+                path, key, f"{code!r} is not an evallint code or prefix (EVL, EVL0, EVL001)"
+            )
     return codes
 
 
@@ -218,7 +224,9 @@ def _dotted_names(value: Any, path: Path, key: str) -> tuple[str, ...]:
     names = _string_list(value, path, key)
     for name in names:
         if not all(part.isidentifier() for part in name.split(".")):
-            raise ConfigError(path, key, f"{name!r} is not a dotted name such as 'timm.create_model'")
+            raise ConfigError(
+                path, key, f"{name!r} is not a dotted name such as 'timm.create_model'"
+            )
     return names
 
 
@@ -269,8 +277,12 @@ def _glob_matches(pattern: str, relative: str) -> bool:
 def _any_glob(patterns: tuple[str, ...]) -> re.Pattern[str]:
     """All of `patterns` as one expression: a walk asks it of every file. Plain directory
     names (`build`, `.venv`) share one anchor, ten times faster than one branch each."""
-    names = [p.strip().rstrip("/") for p in patterns if not _GLOB_OR_SLASH.search(p.strip().rstrip("/"))]
-    branches = [_compile_glob(p).pattern for p in patterns if _GLOB_OR_SLASH.search(p.strip().rstrip("/"))]
+    names = [
+        p.strip().rstrip("/") for p in patterns if not _GLOB_OR_SLASH.search(p.strip().rstrip("/"))
+    ]
+    branches = [
+        _compile_glob(p).pattern for p in patterns if _GLOB_OR_SLASH.search(p.strip().rstrip("/"))
+    ]
     if names:
         branches.insert(0, "(?:^|/)(?:" + "|".join(re.escape(n) for n in names) + ")(?:/|$)")
     return re.compile("|".join(f"(?:{b})" for b in branches) or "(?!)")

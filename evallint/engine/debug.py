@@ -23,7 +23,10 @@ def _describe_state(state: PathState) -> str:
     grads = "|".join(sorted({g.grad.value for g in state.grad}))
     parts.append(f"grad={grads}")
     if state.assumptions:
-        parts.append("assuming " + ", ".join(f"{'' if v else 'not '}{c}" for c, v in sorted(state.assumptions)))
+        parts.append(
+            "assuming "
+            + ", ".join(f"{'' if v else 'not '}{c}" for c, v in sorted(state.assumptions))
+        )
     return " ".join(parts)
 
 
@@ -46,13 +49,19 @@ def _render(analysis: FileAnalysis) -> str:
             lines.append(f"\n== {function} ==")
             current = function
         line = analysis.locate(statement)[0]
-        text = code_of(statement).strip().splitlines()[0] if not isinstance(statement, cst.SimpleStatementLine) else code_of(statement).strip()
+        text = (
+            code_of(statement).strip().splitlines()[0]
+            if not isinstance(statement, cst.SimpleStatementLine)
+            else code_of(statement).strip()
+        )
         lines.append(f"{line:>5}  {text[:70]}")
         for state in dict.fromkeys(states):
             lines.append(f"         {_describe_state(state)}")
     lines.append("\n== function summaries ==")
     for name, summary in analysis.facts.summaries.items():
-        lines.append(summary.describe() if summary is not None else f"{name}: (recursive, not summarised)")
+        lines.append(
+            summary.describe() if summary is not None else f"{name}: (recursive, not summarised)"
+        )
     lines.append("\n== evaluation forwards ==")
     for forward in analysis.facts.eval_forwards:
         line = forward.call.position()[0]
@@ -62,5 +71,7 @@ def _render(analysis: FileAnalysis) -> str:
         )
     lines.append("\n== training steps ==")
     for step in analysis.facts.training_steps:
-        lines.append(f"{step.site.path}:{step.site.position()[0]} {step.subject} eval from {sorted(repr(f) for f in step.eval_facts)}")
+        lines.append(
+            f"{step.site.path}:{step.site.position()[0]} {step.subject} eval from {sorted(repr(f) for f in step.eval_facts)}"
+        )
     return "\n".join(lines).lstrip("\n") + "\n"

@@ -83,7 +83,8 @@ def native_edits(source: str, edits: Iterable[Edit]) -> tuple[Edit, ...]:
     """`edits` with their line breaks written the way `source` writes them (CRLF stays CRLF)."""
     newline = newline_of(source)
     return tuple(
-        Edit(e.line, e.column, e.end_line, e.end_column, _LINE_BREAK.sub(newline, e.text)) for e in edits
+        Edit(e.line, e.column, e.end_line, e.end_column, _LINE_BREAK.sub(newline, e.text))
+        for e in edits
     )
 
 
@@ -111,7 +112,11 @@ def apply_edits(source: str, edits: Iterable[Edit]) -> str:
     starts = line_starts(source)
     spans = sorted(
         (
-            (offset(source, starts, e.line, e.column), offset(source, starts, e.end_line, e.end_column), e.text)
+            (
+                offset(source, starts, e.line, e.column),
+                offset(source, starts, e.end_line, e.end_column),
+                e.text,
+            )
             for e in edits
         ),
         key=lambda span: (span[0], span[1]),
@@ -130,7 +135,11 @@ def apply_edits(source: str, edits: Iterable[Edit]) -> str:
 
 
 def fix_source(
-    source: str, path: str = "<string>", config: Optional[Config] = None, *, project: Optional[ProjectIndex] = None
+    source: str,
+    path: str = "<string>",
+    config: Optional[Config] = None,
+    *,
+    project: Optional[ProjectIndex] = None,
 ) -> FixResult:
     """Apply fixes one at a time, re-linting after each, until none is accepted.
 
@@ -161,7 +170,9 @@ def fix_source(
     return FixResult(current, _disappeared(original, findings), findings)
 
 
-def fix_paths(paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None, *, write: bool) -> list[FileFix]:
+def fix_paths(
+    paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None, *, write: bool
+) -> list[FileFix]:
     """Fix files and directories (walked like `lint_paths`); with `write`, save changed files.
 
     :raises ConfigError: a `[tool.evallint]` table is unusable (as for linting).
@@ -179,8 +190,13 @@ def fix_paths(paths: Iterable[str | os.PathLike[str]], config: Optional[Config] 
 def unified_diff(file_fix: FileFix) -> str:
     """The change as a unified diff (empty when nothing changed), `patch -p0` applicable."""
     name = str(file_fix.path)
-    lines = difflib.unified_diff(split_lines(file_fix.old), split_lines(file_fix.new), fromfile=name, tofile=name)
-    return "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n" for line in lines)
+    lines = difflib.unified_diff(
+        split_lines(file_fix.old), split_lines(file_fix.new), fromfile=name, tofile=name
+    )
+    return "".join(
+        line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n"
+        for line in lines
+    )
 
 
 def verified_fixes(source: str, path: str, config: Optional[Config] = None) -> list[Diagnostic]:
@@ -189,7 +205,9 @@ def verified_fixes(source: str, path: str, config: Optional[Config] = None) -> l
     found = lint_source(source, path, config, fixes=True)
     lint = functools.partial(_lint_plain, path=path, config=config)
     return [
-        d if d.fix is None or _attempt(source, d, d.fix.edits, found, lint) is not None else replace(d, fix=None)
+        d
+        if d.fix is None or _attempt(source, d, d.fix.edits, found, lint) is not None
+        else replace(d, fix=None)
         for d in found
     ]
 
@@ -214,7 +232,13 @@ def _attempt(
     try:
         candidate = apply_edits(source, native_edits(source, edits))
     except ValueError as exc:
-        LOG.debug("fix for %s at %d:%d not applicable: %s", finding.code, finding.line, finding.column, exc)
+        LOG.debug(
+            "fix for %s at %d:%d not applicable: %s",
+            finding.code,
+            finding.line,
+            finding.column,
+            exc,
+        )
         return None
     if candidate == source or isinstance(parse_module(candidate), ParseFailure):
         return None
@@ -282,7 +306,9 @@ def _replace_atomically(path: Path, data: bytes) -> None:
     half-written file, and a symlink keeps pointing at the (updated) file it pointed at."""
     target = Path(os.path.realpath(path))
     mode = stat.S_IMODE(target.stat().st_mode)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".evallint-fix")
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".evallint-fix"
+    )
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)

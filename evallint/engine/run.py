@@ -38,8 +38,17 @@ PARALLEL_THRESHOLD = 8
 """Fewer files than this are linted in one process: starting workers costs more."""
 
 PREFILTER_WORDS = (
-    "torch", ".eval(", ".train(", "no_grad", "inference_mode", "grad_enabled", "nn.Module", "from_pretrained",
-    "backward(", "timm", "lightning",
+    "torch",
+    ".eval(",
+    ".train(",
+    "no_grad",
+    "inference_mode",
+    "grad_enabled",
+    "nn.Module",
+    "from_pretrained",
+    "backward(",
+    "timm",
+    "lightning",
 )
 PREFILTER_PATTERNS = (
     ("nn.", re.compile(r"\bnn\.")),
@@ -58,7 +67,8 @@ file cost more than parsing the few files it let through."""
 
 def may_have_findings(source: str) -> bool:
     return any(word in source for word in PREFILTER_WORDS) or any(
-        literal in source and pattern.search(source) is not None for literal, pattern in PREFILTER_PATTERNS
+        literal in source and pattern.search(source) is not None
+        for literal, pattern in PREFILTER_PATTERNS
     )
 
 
@@ -134,7 +144,12 @@ def analyse_source(
         if project is not None:
             project.remember(path, source)
         return FileAnalysis(
-            parsed.module, path, source=source, options=options or AnalysisOptions(), project=project, positions=parsed.positions,
+            parsed.module,
+            path,
+            source=source,
+            options=options or AnalysisOptions(),
+            project=project,
+            positions=parsed.positions,
         )
     tree = project.parsed(path, source) if project is not None else None
     if tree is None:
@@ -143,7 +158,14 @@ def analyse_source(
             return tree
         if project is not None:
             project.remember(path, source)
-    return FileAnalysis(tree, path, source=source, options=options or AnalysisOptions(), project=project, record_flow=record_flow)
+    return FileAnalysis(
+        tree,
+        path,
+        source=source,
+        options=options or AnalysisOptions(),
+        project=project,
+        record_flow=record_flow,
+    )
 
 
 def lint_source(
@@ -170,7 +192,9 @@ def lint_source(
     if project is None and not path.startswith("<"):
         project = new_project(options)
     with collector_paused():
-        found = _analyse_and_check(source, path, config, options, project, fixes, parser, python_tree)
+        found = _analyse_and_check(
+            source, path, config, options, project, fixes, parser, python_tree
+        )
     found = [d for d in found if d.code != PARSE_ERROR_CODE or config.is_enabled(d.code, path)]
     if apply_suppressions and found:
         table = suppressions(source)
@@ -179,8 +203,14 @@ def lint_source(
 
 
 def _analyse_and_check(
-    source: str, path: str, config: Config, options: AnalysisOptions, project: Optional[ProjectIndex], fixes: bool,
-    parser: Optional[IncrementalParser], python_tree: Optional[ast.Module],
+    source: str,
+    path: str,
+    config: Config,
+    options: AnalysisOptions,
+    project: Optional[ProjectIndex],
+    fixes: bool,
+    parser: Optional[IncrementalParser],
+    python_tree: Optional[ast.Module],
 ) -> list[Diagnostic]:
     """The rules' findings on one parsed file, or the one EVL999 saying why there are none."""
     from evallint.rules import RULES
@@ -188,10 +218,17 @@ def _analyse_and_check(
 
     try:
         analysis = analyse_source(
-            source, path, project=project, options=options, parser=None if fixes else parser, python_tree=python_tree,
+            source,
+            path,
+            project=project,
+            options=options,
+            parser=None if fixes else parser,
+            python_tree=python_tree,
         )
         if isinstance(analysis, ParseFailure):
-            found = [_error(path, analysis.line, analysis.column, f"cannot parse: {analysis.reason}")]
+            found = [
+                _error(path, analysis.line, analysis.column, f"cannot parse: {analysis.reason}")
+            ]
         else:
             found = []
             analysis.facts.want_fixes = fixes
@@ -211,7 +248,7 @@ def lint_file(
     config: Optional[Config] = None,
     *,
     project: ProjectIndex | Callable[[], ProjectIndex] | None = None,
-    cache: Optional["ResultCache"] = None,
+    cache: Optional[ResultCache] = None,
     apply_suppressions: bool = True,
 ) -> list[Diagnostic]:
     """Lint one file from disk (a `.py` file or a notebook); unreadable input is EVL999.
@@ -242,7 +279,9 @@ def lint_file(
     return found
 
 
-def _lint_bytes(data: bytes, name: str, config: Config, project: ProjectIndex, apply_suppressions: bool) -> list[Diagnostic]:
+def _lint_bytes(
+    data: bytes, name: str, config: Config, project: ProjectIndex, apply_suppressions: bool
+) -> list[Diagnostic]:
     try:
         source = decode_source(data)
     except DecodeError as exc:
@@ -252,15 +291,26 @@ def _lint_bytes(data: bytes, name: str, config: Config, project: ProjectIndex, a
     return lint_source(source, name, config, project=project, apply_suppressions=apply_suppressions)
 
 
-def _lint_notebook(data: bytes, name: str, config: Config, project: ProjectIndex, apply_suppressions: bool) -> list[Diagnostic]:
+def _lint_notebook(
+    data: bytes, name: str, config: Config, project: ProjectIndex, apply_suppressions: bool
+) -> list[Diagnostic]:
     """Code cells analysed as one program; findings reported by (cell, line)."""
-    from evallint.source.notebook import NotebookError, map_diagnostic, read_notebook  # nbformat only for notebooks
+    from evallint.source.notebook import (  # nbformat only for notebooks
+        NotebookError,
+        map_diagnostic,
+        read_notebook,
+    )
 
     try:
         virtual = read_notebook(data)
     except NotebookError as exc:
         return [_error(name, 1, 1, f"cannot read notebook: {exc}")]
-    found = (map_diagnostic(d, virtual) for d in lint_source(virtual.text, name, config, project=project, apply_suppressions=apply_suppressions))
+    found = (
+        map_diagnostic(d, virtual)
+        for d in lint_source(
+            virtual.text, name, config, project=project, apply_suppressions=apply_suppressions
+        )
+    )
     return sorted(found, key=Diagnostic.sort_key)
 
 
@@ -288,7 +338,9 @@ def lint_paths(
     found: list[Diagnostic] = []
     caches: dict[Optional[Path], ResultCache] = {}
     if use_cache:  # answered here, so a warm run starts no worker processes
-        files = [name for name in files if not _found_in_cache(Path(name), configs[name], caches, found)]
+        files = [
+            name for name in files if not _found_in_cache(Path(name), configs[name], caches, found)
+        ]
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         found += _lint_in_processes(files, config, jobs, use_cache, apply_suppressions)
     else:
@@ -306,7 +358,9 @@ def _found_in_cache(path: Path, config: Config, caches: dict, found: list[Diagno
     return cached is not None
 
 
-def _lint_files(files: Sequence[str], config: Optional[Config], use_cache: bool, apply_suppressions: bool = True) -> list[Diagnostic]:
+def _lint_files(
+    files: Sequence[str], config: Optional[Config], use_cache: bool, apply_suppressions: bool = True
+) -> list[Diagnostic]:
     shared: list[ProjectIndex] = []
 
     def project() -> ProjectIndex:
@@ -321,7 +375,15 @@ def _lint_files(files: Sequence[str], config: Optional[Config], use_cache: bool,
         path = Path(name)
         file_config = config or config_for_file(path)
         cache = _cache_for(file_config, caches) if use_cache else None
-        found.extend(lint_file(path, file_config, project=project, cache=cache, apply_suppressions=apply_suppressions))
+        found.extend(
+            lint_file(
+                path,
+                file_config,
+                project=project,
+                cache=cache,
+                apply_suppressions=apply_suppressions,
+            )
+        )
     return found
 
 
@@ -333,7 +395,9 @@ def _cache_for(config: Config, caches: dict) -> ResultCache:
     return caches[config.root]
 
 
-def _lint_in_processes(files: list[str], config: Optional[Config], jobs: int, use_cache: bool, apply_suppressions: bool) -> list[Diagnostic]:
+def _lint_in_processes(
+    files: list[str], config: Optional[Config], jobs: int, use_cache: bool, apply_suppressions: bool
+) -> list[Diagnostic]:
     """One file per task, largest first, so a huge generated file starts at once instead of
     finishing last behind the files queued with it; each worker keeps one project index."""
     from concurrent.futures import ProcessPoolExecutor
@@ -342,19 +406,33 @@ def _lint_in_processes(files: list[str], config: Optional[Config], jobs: int, us
     largest_first = sorted(files, key=_size_or_zero, reverse=True)
     found: list[Diagnostic] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for part in pool.map(_lint_in_worker, largest_first, repeat(config), repeat(use_cache), repeat(apply_suppressions)):
+        for part in pool.map(
+            _lint_in_worker,
+            largest_first,
+            repeat(config),
+            repeat(use_cache),
+            repeat(apply_suppressions),
+        ):
             found.extend(part)
     return found
 
 
-def _lint_in_worker(name: str, config: Optional[Config], use_cache: bool, apply_suppressions: bool) -> list[Diagnostic]:
+def _lint_in_worker(
+    name: str, config: Optional[Config], use_cache: bool, apply_suppressions: bool
+) -> list[Diagnostic]:
     path = Path(name)
     file_config = config or config_for_file(path)
     cache = _cache_for(file_config, _WORKER_CACHES) if use_cache else None
-    return lint_file(path, file_config, project=lambda: process_project(file_config), cache=cache, apply_suppressions=apply_suppressions)
+    return lint_file(
+        path,
+        file_config,
+        project=lambda: process_project(file_config),
+        cache=cache,
+        apply_suppressions=apply_suppressions,
+    )
 
 
-_WORKER_CACHES: dict[Optional[Path], "ResultCache"] = {}
+_WORKER_CACHES: dict[Optional[Path], ResultCache] = {}
 
 
 def _size_or_zero(name: str) -> int:

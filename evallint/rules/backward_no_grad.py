@@ -57,13 +57,16 @@ class BackwardWithoutGraph(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch
             model = torch.nn.Linear(2, 1)
             with torch.no_grad():
                 loss = model(x).sum()
             loss.backward()
-        """, (5,)),
+        """,
+            (5,),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
@@ -72,5 +75,7 @@ class BackwardWithoutGraph(Rule):
                 f"`{found.variable}` was computed with autograd off (no_grad/inference_mode), so it has no graph: "
                 f"`backward()` raises RuntimeError; compute it outside the no_grad block"
             )
-            related = [related_at(found.assigned, f"`{found.variable}` computed here without autograd")]
+            related = [
+                related_at(found.assigned, f"`{found.variable}` computed here without autograd")
+            ]
             yield self.diagnostic(facts, found.place, (), message, related, found.variable)

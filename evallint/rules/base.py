@@ -14,7 +14,14 @@ from evallint.analysis.facts import EvalForward, ModuleFacts, Place
 from evallint.analysis.lattice import Mode, ModeFact, Origin
 from evallint.diagnostics import Diagnostic, Fix, Related
 
-DOC_SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use instead", "## Known problems", "## Fix safety")
+DOC_SECTIONS = (
+    "## What it does",
+    "## Why is this bad?",
+    "## Example",
+    "## Use instead",
+    "## Known problems",
+    "## Fix safety",
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,17 @@ class Rule:
 
     # helpers shared by the rules -------------------------------------------------------------
     def diagnostic(
-        self, facts: ModuleFacts, place: Place, via: tuple[Place, ...], message: str, related: list[Related], subject: str,
-        *, at_call: bool = False, fix: Optional[Fix] = None, region_node: Optional[cst.CSTNode] = None,
+        self,
+        facts: ModuleFacts,
+        place: Place,
+        via: tuple[Place, ...],
+        message: str,
+        related: list[Related],
+        subject: str,
+        *,
+        at_call: bool = False,
+        fix: Optional[Fix] = None,
+        region_node: Optional[cst.CSTNode] = None,
     ) -> Diagnostic:
         """Report at the first forward of the module in the evaluation, with the calls that
         led there (where the caller's state was wrong) as related locations. When that forward
@@ -59,9 +75,24 @@ class Rule:
         if anchor is not place:
             where = "" if place.unit is facts.unit else " (in another file)"
             related = [_related(place, f"the forward in the called function{where}")] + related
-        related.extend(_related(step, "reached through this call") for step in via if step.unit is facts.unit and step is not anchor)
+        related.extend(
+            _related(step, "reached through this call")
+            for step in via
+            if step.unit is facts.unit and step is not anchor
+        )
         line, column, end_line, end_column = anchor.position()
-        return Diagnostic(facts.path, line, column, end_line, end_column, self.code, message, tuple(related), subject, fix)
+        return Diagnostic(
+            facts.path,
+            line,
+            column,
+            end_line,
+            end_column,
+            self.code,
+            message,
+            tuple(related),
+            subject,
+            fix,
+        )
 
 
 def _related(place: Place, message: str) -> Related:
@@ -71,7 +102,9 @@ def _related(place: Place, message: str) -> Related:
 
 def mode_related(facts: ModuleFacts, mode_facts, what: str) -> list[Related]:
     """Where each possible mode came from, in source order (facts are a set: no order)."""
-    found = [r for r in (related_for_mode(facts, fact, what) for fact in mode_facts) if r is not None]
+    found = [
+        r for r in (related_for_mode(facts, fact, what) for fact in mode_facts) if r is not None
+    ]
     return sorted(set(found), key=lambda r: (r.path, r.line, r.column, r.message))
 
 
@@ -81,7 +114,8 @@ def related_for_mode(facts: ModuleFacts, fact: ModeFact, what: str) -> Related |
     place = Place(fact.site, facts.unit)
     reason = {
         Origin.CONSTRUCTED: f"{what} is created here, in training mode",
-        Origin.LOADED: f"{what} is loaded here, in eval mode (`from_pretrained()` calls `eval()`)" if fact.mode is Mode.EVAL
+        Origin.LOADED: f"{what} is loaded here, in eval mode (`from_pretrained()` calls `eval()`)"
+        if fact.mode is Mode.EVAL
         else f"{what} is loaded here; its mode is whatever was saved",
         Origin.SWITCHED: f"mode of {what} set here",
         Origin.CALLED: f"this call leaves {what} in that mode",
@@ -93,7 +127,9 @@ def related_at(place: Place, message: str) -> Related:
     return _related(place, message)
 
 
-def first_forwards(facts: ModuleFacts, keep: Callable[[EvalForward], bool]) -> Iterator[EvalForward]:
+def first_forwards(
+    facts: ModuleFacts, keep: Callable[[EvalForward], bool]
+) -> Iterator[EvalForward]:
     """The first forward of each module in each evaluation region that `keep` accepts:
     a rule reports a region once per module, not once per forward."""
     seen: set[tuple[int, str]] = set()
@@ -104,7 +140,9 @@ def first_forwards(facts: ModuleFacts, keep: Callable[[EvalForward], bool]) -> I
             yield forward
 
 
-def entering_call(facts: ModuleFacts, via: tuple[Place, ...], region_node: Optional[cst.CSTNode]) -> Optional[Place]:
+def entering_call(
+    facts: ModuleFacts, via: tuple[Place, ...], region_node: Optional[cst.CSTNode]
+) -> Optional[Place]:
     """The innermost call in this file that is outside the evaluation region: the call
     that starts the evaluation (calls made inside the region are part of it)."""
     local = [p for p in via if p.unit is facts.unit]
@@ -138,7 +176,9 @@ def where_evaluated(forward: EvalForward) -> str:
     if forward.report_at_call and forward.via:
         call = forward.via[-1].node
         if isinstance(call, cst.Call):
-            return f"the {forward.region.kind.value} that `{_CODEGEN.code_for_node(call.func)}()` runs"
+            return (
+                f"the {forward.region.kind.value} that `{_CODEGEN.code_for_node(call.func)}()` runs"
+            )
     return f"this {forward.region.kind.value} ({forward.region.description})"
 
 

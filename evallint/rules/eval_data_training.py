@@ -65,7 +65,8 @@ class TrainingOnEvaluationData(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch
             model = torch.nn.Linear(2, 1)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -74,7 +75,9 @@ class TrainingOnEvaluationData(Rule):
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()
-        """, (7,)),
+        """,
+            (7,),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
@@ -87,5 +90,10 @@ class TrainingOnEvaluationData(Rule):
                 f"training step inside an evaluation ({found.region.description}): the weights are updated on evaluation data, "
                 f"so its scores no longer measure generalisation; remove the step or call `train()` if this is deliberate adaptation"
             )
-            related = [related_at(found.place.__class__(found.region.node, facts.unit), "the evaluation starts here")]
+            related = [
+                related_at(
+                    found.place.__class__(found.region.node, facts.unit),
+                    "the evaluation starts here",
+                )
+            ]
             yield self.diagnostic(facts, found.place, (), message, related, "")

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Optional
 
-from evallint.analysis.facts import ModuleFacts, Place
 import libcst as cst
 
+from evallint.analysis.facts import ModuleFacts, Place
 from evallint.diagnostics import Diagnostic, Fix
+from evallint.rules.base import (
+    Example,
+    Rule,
+    _region_in,
+    call_anchor,
+    first_forwards,
+    receiver_text,
+    related_at,
+    where_evaluated,
+)
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
-from evallint.rules.base import Example, Rule, _region_in, call_anchor, first_forwards, receiver_text, related_at, where_evaluated
 
 
 class EvalWithAutograd(Rule):
@@ -76,14 +85,18 @@ class EvalWithAutograd(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch
             model = torch.nn.Linear(4, 2)
             model.eval()
             for x in test_loader:
                 y = model(x)
-        """, (5,)),
-        Example("""
+        """,
+            (5,),
+        ),
+        Example(
+            """
             import torch
             def evaluate(model, loader):
                 model.eval()
@@ -91,11 +104,15 @@ class EvalWithAutograd(Rule):
                     y = model(x)
             model = torch.nn.Linear(4, 2)
             evaluate(model, val_loader)
-        """, (5,)),
+        """,
+            (5,),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
-        for forward in first_forwards(facts, lambda forward: bool(forward.grad_facts and forward.affects_grad)):
+        for forward in first_forwards(
+            facts, lambda forward: bool(forward.grad_facts and forward.affects_grad)
+        ):
             module = receiver_text(forward.subject)
             message = (
                 f"`{module}` runs with autograd on in {where_evaluated(forward)}: "
@@ -104,9 +121,24 @@ class EvalWithAutograd(Rule):
             )
             related = []
             if forward.call.unit is facts.unit:
-                related.append(related_at(Place(forward.region.node, facts.unit), f"the {forward.region.kind.value} starts here"))
+                related.append(
+                    related_at(
+                        Place(forward.region.node, facts.unit),
+                        f"the {forward.region.kind.value} starts here",
+                    )
+                )
             fix = self.fix(facts, forward) if facts.want_fixes else None
-            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call, fix=fix, region_node=_region_in(facts, forward))
+            yield self.diagnostic(
+                facts,
+                forward.call,
+                forward.via,
+                message,
+                related,
+                module,
+                at_call=forward.report_at_call,
+                fix=fix,
+                region_node=_region_in(facts, forward),
+            )
 
     @staticmethod
     def fix(facts: ModuleFacts, forward) -> Optional[Fix]:
@@ -117,10 +149,14 @@ class EvalWithAutograd(Rule):
         call = call_anchor(facts, forward)
         if call is not None:
             statement = builder.enclosing_statement(call)
-            return builder.wrap_in_no_grad(statement, description) if statement is not None else None
+            return (
+                builder.wrap_in_no_grad(statement, description) if statement is not None else None
+            )
         region = forward.region.node
         if forward.region.after_training and forward.call.unit is facts.unit:
-            region = builder.enclosing_statement(forward.call.node)  # the evaluating statement, not the eval() switch
+            region = builder.enclosing_statement(
+                forward.call.node
+            )  # the evaluating statement, not the eval() switch
         if isinstance(region, COMPREHENSIONS):
             region = builder.enclosing_statement(region)
         if isinstance(region, (cst.For, cst.While, cst.SimpleStatementLine)):

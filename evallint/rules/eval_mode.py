@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Optional
 
-from evallint.analysis.facts import ModuleFacts
 import libcst as cst
 
+from evallint.analysis.facts import ModuleFacts
 from evallint.diagnostics import Diagnostic, Fix
+from evallint.rules.base import (
+    Example,
+    Rule,
+    _region_in,
+    call_anchor,
+    first_forwards,
+    mode_related,
+    receiver_text,
+    related_at,
+    where_evaluated,
+)
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
-from evallint.rules.base import Example, Rule, _region_in, call_anchor, first_forwards, mode_related, receiver_text, related_at, where_evaluated
 
 
 class EvalWithoutEvalMode(Rule):
@@ -83,14 +93,18 @@ class EvalWithoutEvalMode(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch
             model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
             with torch.no_grad():
                 for x in val_loader:
                     out = model(x)
-        """, (5,)),
-        Example("""
+        """,
+            (5,),
+        ),
+        Example(
+            """
             import torch
             model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
             for epoch in range(3):
@@ -105,11 +119,15 @@ class EvalWithoutEvalMode(Rule):
                 with torch.no_grad():
                     for x in val_loader:
                         out = model(x)
-        """, (14,)),
+        """,
+            (14,),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
-        for forward in first_forwards(facts, lambda forward: bool(forward.train_facts and forward.mode_matters)):
+        for forward in first_forwards(
+            facts, lambda forward: bool(forward.train_facts and forward.mode_matters)
+        ):
             module = receiver_text(forward.subject)
             message = (
                 f"`{module}` may be in training mode in {where_evaluated(forward)}: "
@@ -118,10 +136,24 @@ class EvalWithoutEvalMode(Rule):
             )
             related = mode_related(facts, forward.train_facts, f"`{module}`")
             if forward.region.node is not None and forward.call.unit is facts.unit:
-                related.append(related_at(_place(facts, forward.region.node), f"the {forward.region.kind.value} starts here"))
+                related.append(
+                    related_at(
+                        _place(facts, forward.region.node),
+                        f"the {forward.region.kind.value} starts here",
+                    )
+                )
             fix = self.fix(facts, forward, module) if facts.want_fixes else None
-            yield self.diagnostic(facts, forward.call, forward.via, message, related, module, at_call=forward.report_at_call, fix=fix, region_node=_region_in(facts, forward))
-
+            yield self.diagnostic(
+                facts,
+                forward.call,
+                forward.via,
+                message,
+                related,
+                module,
+                at_call=forward.report_at_call,
+                fix=fix,
+                region_node=_region_in(facts, forward),
+            )
 
     @staticmethod
     def fix(facts: ModuleFacts, forward, module: str) -> Optional[Fix]:
@@ -132,7 +164,11 @@ class EvalWithoutEvalMode(Rule):
         call = call_anchor(facts, forward)
         if call is not None:
             statement = builder.enclosing_statement(call)
-            return builder.insert_before(statement, code, description) if statement is not None else None
+            return (
+                builder.insert_before(statement, code, description)
+                if statement is not None
+                else None
+            )
         region = forward.region.node
         if isinstance(region, COMPREHENSIONS):
             region = builder.enclosing_statement(region)

@@ -16,7 +16,16 @@ from evallint.diagnostics import Edit, Fix
 from evallint.source.text import split_lines
 
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
-_COMPOUND = (cst.If, cst.For, cst.While, cst.With, cst.Try, cst.FunctionDef, cst.ClassDef, cst.Match)
+_COMPOUND = (
+    cst.If,
+    cst.For,
+    cst.While,
+    cst.With,
+    cst.Try,
+    cst.FunctionDef,
+    cst.ClassDef,
+    cst.Match,
+)
 
 
 class FixBuilder:
@@ -28,7 +37,9 @@ class FixBuilder:
     def _span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
         return self.facts.unit.locate(node)
 
-    def enclosing_statement(self, node: cst.CSTNode, *, loop_only: bool = False) -> Optional[cst.CSTNode]:
+    def enclosing_statement(
+        self, node: cst.CSTNode, *, loop_only: bool = False
+    ) -> Optional[cst.CSTNode]:
         """The innermost statement (or loop) whose span contains `node`, found by positions."""
         target = self._span(node)
         best: Optional[cst.CSTNode] = None
@@ -54,9 +65,13 @@ class FixBuilder:
     # -- edits ---------------------------------------------------------------------------------
     def insert_before(self, statement: cst.CSTNode, code: str, description: str) -> Fix:
         line = self._span(statement)[0]
-        return Fix(description, (Edit(line, 1, line, 1, f"{self._indent(line)}{code}{self._newline()}"),))
+        return Fix(
+            description, (Edit(line, 1, line, 1, f"{self._indent(line)}{code}{self._newline()}"),)
+        )
 
-    def insert_at_body_start(self, compound: cst.CSTNode, code: str, description: str) -> Optional[Fix]:
+    def insert_at_body_start(
+        self, compound: cst.CSTNode, code: str, description: str
+    ) -> Optional[Fix]:
         body = getattr(compound, "body", None)
         if not isinstance(body, cst.IndentedBlock) or not body.body:
             return None
@@ -69,18 +84,26 @@ class FixBuilder:
 
     def wrap_in_no_grad(self, statement: cst.CSTNode, description: str) -> Optional[Fix]:
         torch_name, no_grad_name = self.facts.torch_names
-        manager = f"{torch_name}.no_grad()" if torch_name else (f"{no_grad_name}()" if no_grad_name else "torch.no_grad()")
+        manager = (
+            f"{torch_name}.no_grad()"
+            if torch_name
+            else (f"{no_grad_name}()" if no_grad_name else "torch.no_grad()")
+        )
         if not isinstance(statement, cst.BaseStatement) or self.facts.tree is None:
             return None
         wrapped = cst.With(
             items=[cst.WithItem(cst.parse_expression(manager))],
             body=cst.IndentedBlock(body=[statement.with_changes(leading_lines=())]),
-            leading_lines=statement.leading_lines if isinstance(statement, (cst.SimpleStatementLine,) + _COMPOUND) else (),
+            leading_lines=statement.leading_lines
+            if isinstance(statement, (cst.SimpleStatementLine,) + _COMPOUND)
+            else (),
         )
         line, _, end_line, _ = self._span(statement)
         indent = self._indent(line)
         code = self.facts.tree.code_for_node(wrapped.with_changes(leading_lines=()))
-        text = "".join(indent + row if row.strip() else row for row in code.splitlines(keepends=True))
+        text = "".join(
+            indent + row if row.strip() else row for row in code.splitlines(keepends=True)
+        )
         end_text = self.lines[end_line - 1] if end_line <= len(self.lines) else ""
         edits = [Edit(line, 1, end_line, len(end_text.rstrip("\r\n")) + 1, text.rstrip("\r\n"))]
         if torch_name is None and no_grad_name is None:
@@ -89,7 +112,11 @@ class FixBuilder:
 
     def add_decorator(self, function: cst.FunctionDef, description: str) -> Optional[Fix]:
         torch_name, no_grad_name = self.facts.torch_names
-        decorator = f"@{torch_name}.no_grad()" if torch_name else (f"@{no_grad_name}()" if no_grad_name else "@torch.no_grad()")
+        decorator = (
+            f"@{torch_name}.no_grad()"
+            if torch_name
+            else (f"@{no_grad_name}()" if no_grad_name else "@torch.no_grad()")
+        )
         first = function.decorators[0] if function.decorators else function
         line = self._span(first)[0]
         edits = [Edit(line, 1, line, 1, f"{self._indent(line)}{decorator}{self._newline()}")]
@@ -138,7 +165,9 @@ def _is_docstring(statement: cst.CSTNode) -> bool:
 
 
 def _is_future_import(statement: cst.CSTNode) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and any(isinstance(s, cst.ImportFrom) and isinstance(s.module, cst.Name) and s.module.value == "__future__" for s in statement.body)
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(s, cst.ImportFrom)
+        and isinstance(s.module, cst.Name)
+        and s.module.value == "__future__"
+        for s in statement.body
     )

@@ -73,21 +73,27 @@ class FunctionalModeIgnored(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch.nn as nn
             import torch.nn.functional as F
             class Head(nn.Module):
                 def forward(self, x):
                     return F.dropout(x, 0.3)
-        """, (5,)),
-        Example("""
+        """,
+            (5,),
+        ),
+        Example(
+            """
             import torch.nn as nn
             from torch.nn import functional
             class Block(nn.Module):
                 def forward(self, x):
                     x = functional.rrelu(x)
                     return functional.dropout(x, p=0.1, training=True)
-        """, (5, 6)),
+        """,
+            (5, 6),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
@@ -108,4 +114,7 @@ class FunctionalModeIgnored(Rule):
         if not arguments:
             return None
         _, _, end_line, end_column = facts.unit.locate(arguments[-1])
-        return Fix(description, (Edit(end_line, end_column, end_line, end_column, ", training=self.training"),))
+        return Fix(
+            description,
+            (Edit(end_line, end_column, end_line, end_column, ", training=self.training"),),
+        )

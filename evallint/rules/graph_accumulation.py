@@ -64,7 +64,8 @@ class LossAccumulatedWithGraph(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch
             model = torch.nn.Linear(2, 1)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -76,7 +77,9 @@ class LossAccumulatedWithGraph(Rule):
                 optimizer.zero_grad()
                 total += loss
                 history.append(loss * 2)
-        """, (10, 11)),
+        """,
+            (10, 11),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
@@ -95,4 +98,6 @@ class LossAccumulatedWithGraph(Rule):
         simple = isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
         text = f"{found.value}.detach()" if simple else f"({found.value}).detach()"
         line, column, end_line, end_column = facts.unit.locate(value)
-        return Fix("Detach the accumulated value", (Edit(line, column, end_line, end_column, text),))
+        return Fix(
+            "Detach the accumulated value", (Edit(line, column, end_line, end_column, text),)
+        )

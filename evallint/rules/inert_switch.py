@@ -74,13 +74,16 @@ class InertSwitch(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch
             model = torch.nn.Linear(2, 2)
             model.eval
             torch.no_grad()
             model.training = False
-        """, (3, 4, 5)),
+        """,
+            (3, 4, 5),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
@@ -90,7 +93,13 @@ class InertSwitch(Rule):
             if facts.want_fixes and found.replacement is not None:
                 line, column, end_line, end_column = found.place.position()
                 if found.kind == "uncalled-grad-manager":
-                    fix = Fix("Call the context manager", (Edit(end_line, end_column, end_line, end_column, "()"),))
+                    fix = Fix(
+                        "Call the context manager",
+                        (Edit(end_line, end_column, end_line, end_column, "()"),),
+                    )
                 else:
-                    fix = Fix(f"Replace with `{found.replacement}`", (Edit(line, column, end_line, end_column, found.replacement),))
+                    fix = Fix(
+                        f"Replace with `{found.replacement}`",
+                        (Edit(line, column, end_line, end_column, found.replacement),),
+                    )
             yield self.diagnostic(facts, found.place, (), message, [], found.subject, fix=fix)

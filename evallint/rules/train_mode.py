@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Optional
 
-from evallint.analysis.facts import ModuleFacts
-from evallint.analysis.lattice import Origin
 import libcst as cst
 
+from evallint.analysis.facts import ModuleFacts
+from evallint.analysis.lattice import Origin
 from evallint.diagnostics import Diagnostic, Fix
-from evallint.rules.fixes import FixBuilder
 from evallint.rules.base import Example, Rule, mode_related, receiver_text
+from evallint.rules.fixes import FixBuilder
 
 
 class TrainingInEvalMode(Rule):
@@ -84,7 +84,8 @@ class TrainingInEvalMode(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch
             model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -98,14 +99,18 @@ class TrainingInEvalMode(Rule):
                 model.eval()
                 with torch.no_grad():
                     val_loss = sum(model(x).sum().item() for x in val_loader)
-        """, (8,)),
+        """,
+            (8,),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
         seen: set[tuple[int, str]] = set()
         adapting = {id(found.region.node) for found in facts.training_on_eval_data}
         for step in sorted(facts.training_steps, key=lambda s: s.order):
-            if not step.eval_facts or (step.region is not None and id(step.region.node) in adapting):
+            if not step.eval_facts or (
+                step.region is not None and id(step.region.node) in adapting
+            ):
                 continue  # EVL007 says it: training inside an evaluation is the bug, not the mode
             dedupe = (id(step.site.node), step.subject)
             if dedupe in seen:
@@ -113,7 +118,11 @@ class TrainingInEvalMode(Rule):
             seen.add(dedupe)
             module = receiver_text(step.subject)
             loaded = all(f.origin is Origin.LOADED for f in step.eval_facts)
-            cause = "from `from_pretrained()`, which loads it in eval mode" if loaded else "from an earlier evaluation"
+            cause = (
+                "from `from_pretrained()`, which loads it in eval mode"
+                if loaded
+                else "from an earlier evaluation"
+            )
             message = (
                 f"`{module}` is trained here while it may still be in eval mode {cause}: "
                 f"Dropout is off and BatchNorm statistics are frozen for this training; call `{module}.train()` before training"
@@ -131,10 +140,15 @@ class TrainingInEvalMode(Rule):
         loop = builder.enclosing_statement(step.site.node, loop_only=True)
         if loop is None or not _is_training_step(step.site.node):
             statement = builder.enclosing_statement(step.site.node)
-            return builder.insert_before(statement, code, description) if statement is not None else None
+            return (
+                builder.insert_before(statement, code, description)
+                if statement is not None
+                else None
+            )
         loop_span = facts.unit.locate(loop)
         inside = any(
-            f.site is not None and _within(facts.unit.locate(f.site), loop_span) for f in step.eval_facts
+            f.site is not None and _within(facts.unit.locate(f.site), loop_span)
+            for f in step.eval_facts
         )
         if inside:
             return builder.insert_at_body_start(loop, code, description)

@@ -7,7 +7,8 @@ from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.facts import GradientsNeverCleared as NeverClearedLoop, ModuleFacts
+from evallint.analysis.facts import GradientsNeverCleared as NeverClearedLoop
+from evallint.analysis.facts import ModuleFacts
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.base import Example, Rule, related_at
 from evallint.rules.fixes import FixBuilder
@@ -67,14 +68,17 @@ class GradientsNeverCleared(Rule):
         """),
     )
     INVALID = (
-        Example("""
+        Example(
+            """
             import torch
             model = torch.nn.Linear(2, 1)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
             for x in train_loader:
                 model(x).sum().backward()
                 optimizer.step()
-        """, (6,)),
+        """,
+            (6,),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
@@ -98,7 +102,11 @@ class GradientsNeverCleared(Rule):
         statement = builder.enclosing_statement(found.backward.node)
         if statement is None:
             return None
-        return builder.insert_before(statement, f"{optimizer}.zero_grad()", f"Call `{optimizer}.zero_grad()` before backward()")
+        return builder.insert_before(
+            statement,
+            f"{optimizer}.zero_grad()",
+            f"Call `{optimizer}.zero_grad()` before backward()",
+        )
 
 
 def _optimizer_text(step: cst.CSTNode) -> str:

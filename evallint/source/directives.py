@@ -60,9 +60,7 @@ def _directive(comment: str) -> tuple[bool, frozenset[str] | None]:
     return found, frozenset(codes)
 
 
-def _merge(
-    table: SuppressionTable, lines: Iterable[int], codes: frozenset[str] | None
-) -> None:
+def _merge(table: SuppressionTable, lines: Iterable[int], codes: frozenset[str] | None) -> None:
     for line in lines:
         if line in table:
             previous = table[line]

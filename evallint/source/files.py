@@ -12,8 +12,20 @@ from pathlib import Path
 from typing import Optional
 
 DEFAULT_EXCLUDES = (
-    ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "build", "dist", "__pycache__", ".evallint_cache",
-    "*.egg-info", "node_modules", ".ipynb_checkpoints",
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    ".tox",
+    ".nox",
+    "build",
+    "dist",
+    "__pycache__",
+    ".evallint_cache",
+    "*.egg-info",
+    "node_modules",
+    ".ipynb_checkpoints",
 )
 LINTED_SUFFIXES = (".py", ".ipynb")
 
@@ -23,13 +35,15 @@ def _matches(relative: str, name: str, patterns: tuple[str, ...]) -> bool:
     one with a slash matches the path relative to the walked root."""
     names, paths = _compiled(patterns)
     return bool(
-        names is not None and names.match(os.path.normcase(name))
-        or paths is not None and paths.match(os.path.normcase(relative))
+        (names is not None and names.match(os.path.normcase(name)))
+        or (paths is not None and paths.match(os.path.normcase(relative)))
     )
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(patterns: tuple[str, ...]) -> tuple[Optional[re.Pattern[str]], Optional[re.Pattern[str]]]:
+def _compiled(
+    patterns: tuple[str, ...],
+) -> tuple[Optional[re.Pattern[str]], Optional[re.Pattern[str]]]:
     """The patterns as one regular expression for names and one for relative paths: a walk
     tests every file name, and one fnmatch call per pattern per name was most of a warm run."""
     names: list[str] = []
@@ -38,7 +52,10 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[Optional[re.Pattern[str]], Opt
         stripped = pattern.rstrip("/")
         if "/" in stripped:
             anchored = stripped.lstrip("/")
-            paths += [fnmatch.translate(os.path.normcase(anchored)), fnmatch.translate(os.path.normcase(anchored + "/*"))]
+            paths += [
+                fnmatch.translate(os.path.normcase(anchored)),
+                fnmatch.translate(os.path.normcase(anchored + "/*")),
+            ]
         else:
             names.append(fnmatch.translate(os.path.normcase(stripped)))
     return (
@@ -47,7 +64,9 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[Optional[re.Pattern[str]], Opt
     )
 
 
-def iter_source_files(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str] = DEFAULT_EXCLUDES) -> Iterator[Path]:
+def iter_source_files(
+    paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str] = DEFAULT_EXCLUDES
+) -> Iterator[Path]:
     """Yield lintable files in a stable order. A file named on the command line is linted
     even if an exclude matches it (as ruff and flake8 do for explicit paths)."""
     patterns = tuple(exclude)
@@ -60,8 +79,11 @@ def iter_source_files(paths: Iterable[str | os.PathLike[str]], exclude: Iterable
             root_path = Path(root)
             rel_root = root_path.relative_to(path).as_posix()
             dirs[:] = sorted(
-                d for d in dirs
-                if not _matches(f"{rel_root}/{d}".lstrip("./") if rel_root != "." else d, d, patterns)
+                d
+                for d in dirs
+                if not _matches(
+                    f"{rel_root}/{d}".lstrip("./") if rel_root != "." else d, d, patterns
+                )
             )
             for name in sorted(files):
                 if not name.endswith(LINTED_SUFFIXES):

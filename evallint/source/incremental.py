@@ -21,7 +21,13 @@ from typing import Optional, Union
 
 import libcst as cst
 
-from evallint.source.parse import ParseFailure, collector_paused, may_nest_deeply, parse_module, parse_pieces
+from evallint.source.parse import (
+    ParseFailure,
+    collector_paused,
+    may_nest_deeply,
+    parse_module,
+    parse_pieces,
+)
 from evallint.source.positions import NodePositions, PiecewisePositions
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+$")
@@ -100,5 +106,7 @@ def _assemble(pieces: list[tuple[cst.Module, NodePositions]], line_counts: list[
         body.extend(tree.body)
         placed.append((positions, lines_before))
         lines_before += lines
-    module = first.with_changes(body=body, footer=last.footer, has_trailing_newline=last.has_trailing_newline)
+    module = first.with_changes(
+        body=body, footer=last.footer, has_trailing_newline=last.has_trailing_newline
+    )
     return ParsedText(module, PiecewisePositions(placed))

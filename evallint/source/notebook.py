@@ -84,12 +84,16 @@ def read_notebook(data: bytes | str) -> VirtualSource:
             raise NotebookError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # MissingIDFieldWarning and the like: not the user's concern here
+            warnings.simplefilter(
+                "ignore"
+            )  # MissingIDFieldWarning and the like: not the user's concern here
             notebook = nbformat.reads(data, as_version=4)
     except nbformat.reader.NotJSONError:
         raise NotebookError("not a notebook: invalid JSON") from None
     except (AttributeError, TypeError) as exc:  # nbformat walking JSON of another shape
-        raise NotebookError(f"not a notebook: unexpected JSON structure ({_first_line(exc)})") from None
+        raise NotebookError(
+            f"not a notebook: unexpected JSON structure ({_first_line(exc)})"
+        ) from None
     except Exception as exc:  # ValidationError, NBFormatError: nbformat's messages are clear
         raise NotebookError(f"not a notebook: {_first_line(exc)}") from None
     if not _is_python(notebook):
@@ -135,8 +139,14 @@ def map_diagnostic(d: Diagnostic, vs: VirtualSource) -> Diagnostic:
         end_column = len(vs.text.split("\n")[span.end - 1]) + 1 + span.shifts[-1]
     related = tuple(_map_related(r, d.path, vs) for r in d.related)
     return dataclasses.replace(
-        d, line=line, column=column, end_line=end_line, end_column=end_column,
-        related=related, fix=None, cell=span.index,
+        d,
+        line=line,
+        column=column,
+        end_line=end_line,
+        end_column=end_column,
+        related=related,
+        fix=None,
+        cell=span.index,
     )
 
 
@@ -145,7 +155,9 @@ def _map_related(r: Related, path: str, vs: VirtualSource) -> Related:
     if r.path != path:
         return r
     span, line = vs._locate(r.line)
-    return dataclasses.replace(r, line=line, column=vs._column(span, line, r.column), cell=span.index)
+    return dataclasses.replace(
+        r, line=line, column=vs._column(span, line, r.column), cell=span.index
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -173,7 +185,22 @@ PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
 STATEMENT_MAGICS = {"time": "", "timeit": "nrp", "prun": "lsTD"}
 """Line magics that run the Python statement after them, with their options that take a value."""
 
-AUTOMAGICS = frozenset({"pip", "conda", "mamba", "cd", "matplotlib", "load_ext", "reload_ext", "autoreload", "env", "pwd", "ls", "pylab"})
+AUTOMAGICS = frozenset(
+    {
+        "pip",
+        "conda",
+        "mamba",
+        "cd",
+        "matplotlib",
+        "load_ext",
+        "reload_ext",
+        "autoreload",
+        "env",
+        "pwd",
+        "ls",
+        "pylab",
+    }
+)
 """Magics commonly typed without `%`; IPython runs them so only in a single-line cell."""
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -187,7 +214,9 @@ _HELP_SUFFIX = re.compile(r"[A-Za-z_*][\w.*\[\]()'\"]*\?{1,2}")
 _STATEMENT_MAGIC = re.compile(r"%(time|timeit|prun)(?=\s)")
 _OPTION = re.compile(r"\s+-([A-Za-z])(\S*)")
 _WORD = re.compile(r"\s+\S+")
-_COMPOUND = re.compile(r"(if|elif|else|for|while|with|try|except|finally|def|class|async|match)\b|@")
+_COMPOUND = re.compile(
+    r"(if|elif|else|for|while|with|try|except|finally|def|class|async|match)\b|@"
+)
 
 
 def mask_cell(source: str) -> tuple[list[str], tuple[int, ...]]:
@@ -219,7 +248,7 @@ def _dedent(lines: list[str]) -> tuple[list[str], tuple[int, ...]]:
 
 def _is_automagic(lines: list[str], first: int) -> bool:
     """`pip install timm` alone in a cell: a known magic name that is not valid Python."""
-    if any(text.strip() for text in lines[first + 1:]):
+    if any(text.strip() for text in lines[first + 1 :]):
         return False
     if _magic_name(lines[first]) not in AUTOMAGICS:
         return False
@@ -243,7 +272,9 @@ def _mask_lines(lines: list[str]) -> list[str]:
         elif scanner.at_statement_start() and _is_escaped(text):
             stripped = text.lstrip()
             indent = text[: len(text) - len(stripped)]
-            out.append(_keep_statement(indent, stripped) or _comment(indent, stripped, statement=True))
+            out.append(
+                _keep_statement(indent, stripped) or _comment(indent, stripped, statement=True)
+            )
             magic = _LineScanner()
             magic.feed(stripped)
         else:
@@ -333,7 +364,7 @@ class _LineScanner:
             elif char in ")]}":
                 self.depth = max(self.depth - 1, 0)
             elif char in "\"'":
-                triple = line[position: position + 3]
+                triple = line[position : position + 3]
                 self.quote = triple if triple in ('"""', "'''") else char
                 position += len(self.quote)
                 continue

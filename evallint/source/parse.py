@@ -35,7 +35,9 @@ DEEP_STATEMENT_CHARS = 10_000
 """Only statements this long can nest deep enough to matter; only they are measured."""
 
 
-def parse_module(source: str, python_tree: Optional[ast.Module] = None) -> cst.Module | ParseFailure:
+def parse_module(
+    source: str, python_tree: Optional[ast.Module] = None
+) -> cst.Module | ParseFailure:
     """Parse once, on a thread with a large stack (a thread costs microseconds; a segfault
     costs the whole run). Sources that could nest pathologically deep are first measured
     with CPython's parser, which is ten times cheaper than LibCST's; a caller that already
@@ -43,7 +45,9 @@ def parse_module(source: str, python_tree: Optional[ast.Module] = None) -> cst.M
     if may_nest_deeply(source):
         depth = _deepest_big_statement(source, python_tree)
         if depth is not None and depth[0] > MAX_NESTING:
-            return ParseFailure(f"nesting too deep to analyse (over {MAX_NESTING} levels)", depth[1])
+            return ParseFailure(
+                f"nesting too deep to analyse (over {MAX_NESTING} levels)", depth[1]
+            )
     return parse_pieces([source])[0]
 
 
@@ -53,7 +57,9 @@ def parse_pieces(sources: list[str]) -> list[cst.Module | ParseFailure]:
     result: list[Union[cst.Module, ParseFailure]] = []
     previous = threading.stack_size(PARSER_STACK_BYTES)
     try:
-        worker = threading.Thread(target=lambda: result.extend(map(_parse, sources)), name="evallint-parse")
+        worker = threading.Thread(
+            target=lambda: result.extend(map(_parse, sources)), name="evallint-parse"
+        )
         worker.start()
         worker.join()
     finally:
@@ -65,12 +71,15 @@ def may_nest_deeply(source: str) -> bool:
     """Deep nesting needs a long logical line: thousands of brackets, or a very long line,
     or an unusually long file (operand chains split over many short lines)."""
     return len(source) > BIG_STATEMENT_CHARS and (
-        source.count("(") + source.count("[") > 2_000 or len(source) > 50_000
+        source.count("(") + source.count("[") > 2_000
+        or len(source) > 50_000
         or max(map(len, source.splitlines()), default=0) > BIG_STATEMENT_CHARS
     )
 
 
-def _deepest_big_statement(source: str, tree: Optional[ast.Module] = None) -> tuple[int, int] | None:
+def _deepest_big_statement(
+    source: str, tree: Optional[ast.Module] = None
+) -> tuple[int, int] | None:
     """(depth, line) of the most deeply nested statement spanning more than
     BIG_STATEMENT_CHARS, or None when there is none (the common case: no walk at all)."""
     if len(source) < BIG_STATEMENT_CHARS:
@@ -97,7 +106,9 @@ def _deepest_big_statement(source: str, tree: Optional[ast.Module] = None) -> tu
         if not hasattr(statement, "lineno"):
             continue  # a match case: its body is measured
         start = line_starts[statement.lineno - 1] + statement.col_offset
-        end = line_starts[(statement.end_lineno or statement.lineno) - 1] + (statement.end_col_offset or 0)
+        end = line_starts[(statement.end_lineno or statement.lineno) - 1] + (
+            statement.end_col_offset or 0
+        )
         if end - start > DEEP_STATEMENT_CHARS:
             depth = _expression_depth(statement)
             if deepest is None or depth > deepest[0]:
@@ -123,7 +134,9 @@ def _python_says(source: str) -> ParseFailure | None:
     try:
         ast.parse(source)
     except SyntaxError as error:
-        return ParseFailure(error.msg or "invalid syntax", error.lineno or 1, (error.offset or 0) or 1)
+        return ParseFailure(
+            error.msg or "invalid syntax", error.lineno or 1, (error.offset or 0) or 1
+        )
     except (ValueError, RecursionError, MemoryError):
         return None
     return None
@@ -154,7 +167,9 @@ def _parse_now(source: str) -> cst.Module | ParseFailure:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         return _python_says(source) or ParseFailure(
-            exc.message.splitlines()[0] if exc.message else "syntax error", exc.raw_line, exc.raw_column + 1,
+            exc.message.splitlines()[0] if exc.message else "syntax error",
+            exc.raw_line,
+            exc.raw_column + 1,
         )
     except RecursionError:
         return ParseFailure("nesting too deep to analyse")

@@ -26,7 +26,15 @@ _NEWLINE = re.compile(r"\r\n?|\n")
 class _OffsetRecorder:
     """A stand-in for LibCST's `CodegenState` that records (start, end) offsets per node."""
 
-    __slots__ = ("default_indent", "default_newline", "indent_tokens", "tokens", "offset", "_stack", "spans")
+    __slots__ = (
+        "_stack",
+        "default_indent",
+        "default_newline",
+        "indent_tokens",
+        "offset",
+        "spans",
+        "tokens",
+    )
 
     def __init__(self, module: cst.Module) -> None:
         self.default_indent = module.default_indent
@@ -65,7 +73,11 @@ class _OffsetRecorder:
 
     @contextmanager
     def record_syntactic_position(
-        self, node: cst.CSTNode, *, start_node: Optional[cst.CSTNode] = None, end_node: Optional[cst.CSTNode] = None,
+        self,
+        node: cst.CSTNode,
+        *,
+        start_node: Optional[cst.CSTNode] = None,
+        end_node: Optional[cst.CSTNode] = None,
     ) -> Iterator[None]:
         start = self.offset
         try:
@@ -113,7 +125,9 @@ class NodePositions:
             self._exact = _provider_spans(self._module)
             return
         self._offsets = recorder.spans
-        self._line_starts = [0] + [match.end() for match in _NEWLINE.finditer("".join(recorder.tokens))]
+        self._line_starts = [0] + [
+            match.end() for match in _NEWLINE.finditer("".join(recorder.tokens))
+        ]
 
     def _line_column(self, offset: int) -> tuple[int, int]:
         index = bisect.bisect_right(self._line_starts, offset) - 1

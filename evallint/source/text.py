@@ -29,5 +29,7 @@ def decode_source(data: bytes) -> str:
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
-        raise DecodeError(f"not valid {encoding}: {exc.reason if isinstance(exc, UnicodeDecodeError) else exc}") from None
+        raise DecodeError(
+            f"not valid {encoding}: {exc.reason if isinstance(exc, UnicodeDecodeError) else exc}"
+        ) from None
     return text[1:] if text.startswith("\ufeff") else text

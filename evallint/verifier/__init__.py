@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from evallint.verifier.verdict import VERDICTS, VerifiedFinding, verify
 
-__all__ = ["VERDICTS", "EvalModeError", "EvalModeWarning", "VerifiedFinding", "verify", "write_plots"]
+__all__ = [
+    "VERDICTS",
+    "EvalModeError",
+    "EvalModeWarning",
+    "VerifiedFinding",
+    "verify",
+    "write_plots",
+]
 
 
 class EvalModeError(RuntimeError):

@@ -50,12 +50,18 @@ class AccumulationRun:
     assumed: dict[str, Any] = field(default_factory=dict)
 
 
-def _modules(layers: Optional[list[LayerSpec]], skipped: list[str], assumed: dict[str, Any]) -> list[nn.Module]:
+def _modules(
+    layers: Optional[list[LayerSpec]], skipped: list[str], assumed: dict[str, Any]
+) -> list[nn.Module]:
     if not layers:
         return [nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))]
     built: list[nn.Module] = []
     for layer in layers:
-        if layer.kind.startswith("F.") or not hasattr(nn, layer.kind) or layer.kind.endswith("Loss"):
+        if (
+            layer.kind.startswith("F.")
+            or not hasattr(nn, layer.kind)
+            or layer.kind.endswith("Loss")
+        ):
             continue
         layer_assumed: dict[str, Any] = {}
         try:
@@ -63,7 +69,9 @@ def _modules(layers: Optional[list[LayerSpec]], skipped: list[str], assumed: dic
                 warnings.simplefilter("ignore", UserWarning)
                 built.append(build_module(layer, layer_assumed))
         except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
-            skipped.append(f"{layer.kind} at {layer.location}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+            skipped.append(
+                f"{layer.kind} at {layer.location}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+            )
             continue
         if layer_assumed:
             assumed[f"{layer.kind} at {layer.location}"] = layer_assumed
@@ -80,7 +88,9 @@ def _loss(modules: list[nn.Module], skipped: list[str]) -> torch.Tensor:
             shape = _input_shape(module, current, BATCH_SIZE)
             out = _forward_for_memory(module, shape, requires_grad=False)
         except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
-            note = f"{type(module).__name__}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+            note = (
+                f"{type(module).__name__}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+            )
             if note not in skipped:
                 skipped.append(note)
             current = None
@@ -105,8 +115,15 @@ def _graph_nodes(values: list[Any]) -> int:
     return len(seen)
 
 
-def _replay(modules: list[nn.Module], iterations: int, form: str, backward: bool, detach: bool,
-            skipped: list[str], seed: int) -> tuple[int, int, int]:
+def _replay(
+    modules: list[nn.Module],
+    iterations: int,
+    form: str,
+    backward: bool,
+    detach: bool,
+    skipped: list[str],
+    seed: int,
+) -> tuple[int, int, int]:
     """(saved-tensor bytes still alive, graph nodes reachable from the accumulator, bytes saved
     by the last forward) after `iterations` steps of the loop."""
     torch.manual_seed(seed)
@@ -145,8 +162,9 @@ def _replay(modules: list[nn.Module], iterations: int, form: str, backward: bool
     return alive, nodes, last_forward
 
 
-def accumulation_memory(layers: Optional[list[LayerSpec]], form: str, backward: bool, model: str,
-                        seed: int = 0) -> AccumulationRun:
+def accumulation_memory(
+    layers: Optional[list[LayerSpec]], form: str, backward: bool, model: str, seed: int = 0
+) -> AccumulationRun:
     """Replay the flagged loop with the resolved layers (or a stand-in MLP when `layers` is None)."""
     skipped: list[str] = []
     assumed: dict[str, Any] = {"batch_size": BATCH_SIZE, "iterations": [SHORT, LONG]}
@@ -157,6 +175,20 @@ def accumulation_memory(layers: Optional[list[LayerSpec]], form: str, backward: 
     for detach in (False, True):
         short = _replay(modules, SHORT, form, backward, detach, skipped, seed)
         long = _replay(modules, LONG, form, backward, detach, skipped, seed)
-        figures[detach] = ((long[0] - short[0]) / (LONG - SHORT), (long[1] - short[1]) / (LONG - SHORT), long[2])
-    return AccumulationRun(form, backward, model if layers else STAND_IN, figures[False][0], figures[False][1],
-                           figures[True][0], figures[True][1], figures[False][2], skipped, assumed)
+        figures[detach] = (
+            (long[0] - short[0]) / (LONG - SHORT),
+            (long[1] - short[1]) / (LONG - SHORT),
+            long[2],
+        )
+    return AccumulationRun(
+        form,
+        backward,
+        model if layers else STAND_IN,
+        figures[False][0],
+        figures[False][1],
+        figures[True][0],
+        figures[True][1],
+        figures[False][2],
+        skipped,
+        assumed,
+    )

@@ -25,7 +25,9 @@ from evallint.verifier.live import check_module, mode_dependence
 from evallint.verifier.sites import Construction, construction_of, training_assignment_at
 from evallint.verifier.verdict import VerifiedFinding
 
-_ALLOWED_CALLS_AT_TOP = frozenset(("TypeVar", "namedtuple", "NamedTuple", "getLogger", "logging.getLogger", "field"))
+_ALLOWED_CALLS_AT_TOP = frozenset(
+    ("TypeVar", "namedtuple", "NamedTuple", "getLogger", "logging.getLogger", "field")
+)
 """Calls a definitions-only module may make at import time (they build names, not data)."""
 
 
@@ -50,12 +52,19 @@ def _definition_only(statement: cst.CSTNode) -> bool:
         return True
     if isinstance(statement, cst.If):
         test = statement.test
-        if isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == "__name__":
+        if (
+            isinstance(test, cst.Comparison)
+            and isinstance(test.left, cst.Name)
+            and test.left.value == "__name__"
+        ):
             return True  # the main guard: never true under the private module name
-        return isinstance(test, (cst.Name, cst.Attribute)) and cst.Module([]).code_for_node(test).endswith("TYPE_CHECKING")
+        return isinstance(test, (cst.Name, cst.Attribute)) and cst.Module([]).code_for_node(
+            test
+        ).endswith("TYPE_CHECKING")
     if isinstance(statement, cst.Try):
         return all(_definition_only(s) for s in statement.body.body) and all(
-            all(_definition_only(s) for s in handler.body.body) for handler in statement.handlers)
+            all(_definition_only(s) for s in handler.body.body) for handler in statement.handlers
+        )
     if isinstance(statement, cst.SimpleStatementLine):
         return all(_small_definition_only(s) for s in statement.body)
     return False
@@ -73,8 +82,19 @@ def _small_definition_only(small: cst.BaseSmallStatement) -> bool:
 
 def _inert_value(node: cst.BaseExpression) -> bool:
     """Literals, names, attribute chains and containers of them; calls only from a short list."""
-    if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString,
-                         cst.Name, cst.Attribute, cst.Ellipsis)):
+    if isinstance(
+        node,
+        (
+            cst.Integer,
+            cst.Float,
+            cst.Imaginary,
+            cst.SimpleString,
+            cst.ConcatenatedString,
+            cst.Name,
+            cst.Attribute,
+            cst.Ellipsis,
+        ),
+    ):
         return True
     if isinstance(node, cst.UnaryOperation):
         return _inert_value(node.expression)
@@ -83,7 +103,10 @@ def _inert_value(node: cst.BaseExpression) -> bool:
     if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
         return all(_inert_value(e.value) for e in node.elements)
     if isinstance(node, cst.Dict):
-        return all(isinstance(e, cst.DictElement) and _inert_value(e.key) and _inert_value(e.value) for e in node.elements)
+        return all(
+            isinstance(e, cst.DictElement) and _inert_value(e.key) and _inert_value(e.value)
+            for e in node.elements
+        )
     if isinstance(node, cst.Call):
         name = cst.Module([]).code_for_node(node.func)
         return name in _ALLOWED_CALLS_AT_TOP and all(_inert_value(a.value) for a in node.args)
@@ -93,7 +116,12 @@ def _inert_value(node: cst.BaseExpression) -> bool:
 def instantiate(construction: Construction) -> Any:
     """Import the defining file under a private name and call the class with the literals."""
     path = Path(construction.path)
-    name = "_evallint_import_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12] + "_" + path.stem
+    name = (
+        "_evallint_import_"
+        + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+        + "_"
+        + path.stem
+    )
     module = sys.modules.get(name)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, path)
@@ -126,24 +154,39 @@ def measure_imported(finding: VerifiedFinding, seed: int = 0) -> VerifiedFinding
         return _refused(finding, construction)
     effects = side_effects_at_import(Path(construction.path))
     if effects is not None:
-        return _refused(finding, f"{effects}; --import never runs a script's top-level code "
-                                 "(move it under `if __name__ == \"__main__\":`)")
+        return _refused(
+            finding,
+            f"{effects}; --import never runs a script's top-level code "
+            '(move it under `if __name__ == "__main__":`)',
+        )
     try:
         model = instantiate(construction)
     except Exception as exc:  # noqa: BLE001 - the user's constructor failing is a reason, not a crash
-        return _refused(finding, f"importing {Path(construction.path).name} and calling {construction.class_name}"
-                                 f"{_call_text(construction)} raised {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        return _refused(
+            finding,
+            f"importing {Path(construction.path).name} and calling {construction.class_name}"
+            f"{_call_text(construction)} raised {type(exc).__name__}: {str(exc).splitlines()[0][:160]}",
+        )
     where = f"{construction.class_name}{_call_text(construction)} imported from {Path(construction.path).name}"
     if d.code == "EVL005":
         return _training_attribute(finding, model, where)
     report = check_module(model, seed=seed)
-    evidence = {**finding.evidence, "dynamic": {**report.to_json(), "class": construction.class_name,
-                                                "file": construction.path, "arguments": _call_text(construction)}}
+    evidence = {
+        **finding.evidence,
+        "dynamic": {
+            **report.to_json(),
+            "class": construction.class_name,
+            "file": construction.path,
+            "arguments": _call_text(construction),
+        },
+    }
     if report.problem is not None and not report.mode_dependent:
         return _refused(finding, f"{where}: {report.problem}")
     verdict = "confirmed" if report.affected else "not-affected"
     if d.code == "EVL002":
-        verdict = finding.verdict  # memory is measured statically; the live model adds its layer list
+        verdict = (
+            finding.verdict
+        )  # memory is measured statically; the live model adds its layer list
     summary = f"{'not affected: ' if verdict == 'not-affected' else ''}{where}: {report.summary()}"
     if d.code == "EVL002":
         summary = f"{finding.summary}; {where}: {report.summary()}"
@@ -160,28 +203,48 @@ def _training_attribute(finding: VerifiedFinding, model: Any, where: str) -> Ver
     value = bool(assignment.value)
     model.train(not value)
     model.training = value  # evallint: ignore[EVL005]  reproduces the mistake on purpose
-    stale = [(name, type(m).__name__) for name, m in model.named_modules() if name and m.training != value]
-    dependent = [(name, type(m).__name__) for name, m in model.named_modules()
-                 if name and m.training != value and mode_dependence(m) is not None]
-    evidence = {**finding.evidence, "dynamic": {"top_training": model.training,
-                                                "stale_children": [{"name": n, "type": k} for n, k in stale],
-                                                "stale_mode_dependent": [{"name": n, "type": k} for n, k in dependent]}}
+    stale = [
+        (name, type(m).__name__)
+        for name, m in model.named_modules()
+        if name and m.training != value
+    ]
+    dependent = [
+        (name, type(m).__name__)
+        for name, m in model.named_modules()
+        if name and m.training != value and mode_dependence(m) is not None
+    ]
+    evidence = {
+        **finding.evidence,
+        "dynamic": {
+            "top_training": model.training,
+            "stale_children": [{"name": n, "type": k} for n, k in stale],
+            "stale_mode_dependent": [{"name": n, "type": k} for n, k in dependent],
+        },
+    }
     flag = f"`{assignment.receiver}.training = {value}`"
     if dependent:
-        listed = ", ".join(f"{n} ({k})" for n, k in dependent[:4]) + (f" and {len(dependent) - 4} more" if len(dependent) > 4 else "")
-        summary = (f"{where}: after {flag}, {len(dependent)} mode-dependent submodule(s) still have "
-                   f"training={not value}: {listed}")
+        listed = ", ".join(f"{n} ({k})" for n, k in dependent[:4]) + (
+            f" and {len(dependent) - 4} more" if len(dependent) > 4 else ""
+        )
+        summary = (
+            f"{where}: after {flag}, {len(dependent)} mode-dependent submodule(s) still have "
+            f"training={not value}: {listed}"
+        )
         verdict = "confirmed"
     else:
-        summary = (f"not affected: {where}: after {flag}, {len(stale)} submodule(s) still have training={not value}, "
-                   "but none depends on the mode")
+        summary = (
+            f"not affected: {where}: after {flag}, {len(stale)} submodule(s) still have training={not value}, "
+            "but none depends on the mode"
+        )
         verdict = "not-affected"
     evidence["summary"] = summary
     return replace(finding, verdict=verdict, evidence=evidence, summary=summary)
 
 
 def _call_text(construction: Construction) -> str:
-    parts = [repr(a) for a in construction.args] + [f"{k}={v!r}" for k, v in construction.kwargs.items()]
+    parts = [repr(a) for a in construction.args] + [
+        f"{k}={v!r}" for k, v in construction.kwargs.items()
+    ]
     return f"({', '.join(parts)})"
 
 
@@ -190,8 +253,13 @@ def _refused(finding: VerifiedFinding, reason: str) -> VerifiedFinding:
     dynamic = {"refused": reason, "static_verdict": finding.verdict}
     if finding.verdict in ("confirmed", "not-affected"):
         summary = f"{finding.summary} (--import not used: {reason})"
-        return replace(finding, evidence={**finding.evidence, "dynamic": dynamic, "summary": summary}, summary=summary)
+        return replace(
+            finding,
+            evidence={**finding.evidence, "dynamic": dynamic, "summary": summary},
+            summary=summary,
+        )
     summary = f"unresolved (--import): {reason}"
     evidence = {**finding.evidence, "dynamic": dynamic, "summary": summary}
-    return replace(finding, verdict="unresolved", evidence=evidence, summary=summary, runs=(), memory=None)
-
+    return replace(
+        finding, verdict="unresolved", evidence=evidence, summary=summary, runs=(), memory=None
+    )

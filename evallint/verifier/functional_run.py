@@ -23,8 +23,12 @@ from evallint.verifier.sites import FunctionalCall
 from evallint.verifier.torch_run import LayerRun, compare, run_norm
 
 _CHANNELWISE = ("dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout")
-_SHAPES = {"dropout1d": (32, 16, 32), "dropout2d": (32, 16, 8, 8), "dropout3d": (32, 16, 4, 4, 4),
-           "feature_alpha_dropout": (32, 16, 8, 8)}
+_SHAPES = {
+    "dropout1d": (32, 16, 32),
+    "dropout2d": (32, 16, 8, 8),
+    "dropout3d": (32, 16, 4, 4, 4),
+    "feature_alpha_dropout": (32, 16, 8, 8),
+}
 
 
 class _Host(nn.Module):
@@ -51,10 +55,29 @@ def run_functional(call: FunctionalCall, seed: int = 0) -> LayerRun:
     if name == "batch_norm":
         momentum = call.params.get("momentum", 0.1)
         eps = call.params.get("eps", 1e-5)
-        run = run_norm(LayerSpec("BatchNorm1d", {"momentum": momentum, "eps": eps, "affine": False}, call.path, call.line, "forward"), seed)
+        run = run_norm(
+            LayerSpec(
+                "BatchNorm1d",
+                {"momentum": momentum, "eps": eps, "affine": False},
+                call.path,
+                call.line,
+                "forward",
+            ),
+            seed,
+        )
         run.figures["hard_coded_training"] = True
-        run.assumed.update({k: v for k, v in (("momentum", momentum), ("eps", eps)) if k not in call.params})
-        return LayerRun(layer, run.figures, run.checks, run.assumed, run.train_output, run.eval_output, run.trace)
+        run.assumed.update(
+            {k: v for k, v in (("momentum", momentum), ("eps", eps)) if k not in call.params}
+        )
+        return LayerRun(
+            layer,
+            run.figures,
+            run.checks,
+            run.assumed,
+            run.train_output,
+            run.eval_output,
+            run.trace,
+        )
     kind = "RReLU" if name == "rrelu" else "Dropout"
     values: dict[str, Any] = {}
     for key in ("lower", "upper") if name == "rrelu" else ("p",):
@@ -83,32 +106,65 @@ def run_functional(call: FunctionalCall, seed: int = 0) -> LayerRun:
     delta = np.abs(as_written - intended)
     figures["written_vs_intended_mean_abs"] = float(delta.mean())
     figures["written_vs_intended_max_abs"] = float(delta.max())
-    return LayerRun(layer, figures, checks, assumed, train_output=acting.ravel(), eval_output=idle.ravel())
+    return LayerRun(
+        layer, figures, checks, assumed, train_output=acting.ravel(), eval_output=idle.ravel()
+    )
 
 
-def _dropout_checks(name: str, x: np.ndarray, acting: np.ndarray, idle: np.ndarray, p: float) -> tuple[list, dict[str, Any]]:
+def _dropout_checks(
+    name: str, x: np.ndarray, acting: np.ndarray, idle: np.ndarray, p: float
+) -> tuple[list, dict[str, Any]]:
     alpha = "alpha" in name
     if alpha:
-        a = 1.0 / np.sqrt((reference.ALPHA_DROPOUT_ALPHA**2 * p + 1.0) * (1.0 - p)) if p < 1 else 0.0
+        a = (
+            1.0 / np.sqrt((reference.ALPHA_DROPOUT_ALPHA**2 * p + 1.0) * (1.0 - p))
+            if p < 1
+            else 0.0
+        )
         keep = np.abs(acting - a * reference.ALPHA_DROPOUT_ALPHA * (p - 1.0)) > 1e-9
     else:
         keep = acting != 0
     if name in _CHANNELWISE:
-        keep = keep.reshape(x.shape[0], x.shape[1], -1).any(axis=2).reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+        keep = (
+            keep.reshape(x.shape[0], x.shape[1], -1)
+            .any(axis=2)
+            .reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+        )
     ref = reference.alpha_dropout if alpha else reference.dropout
-    checks = [compare(f"F.{name} acting output", ref(x, p, keep, True), acting),
-              compare(f"F.{name} inactive output", ref(x, p, keep, False), idle)]
-    figures = {"p": p, "dropped_fraction": float(1.0 - keep.mean()),
-               "unit": "channels" if name in _CHANNELWISE else "activations"}
+    checks = [
+        compare(f"F.{name} acting output", ref(x, p, keep, True), acting),
+        compare(f"F.{name} inactive output", ref(x, p, keep, False), idle),
+    ]
+    figures = {
+        "p": p,
+        "dropped_fraction": float(1.0 - keep.mean()),
+        "unit": "channels" if name in _CHANNELWISE else "activations",
+    }
     return checks, figures
 
 
-def _rrelu_checks(x: np.ndarray, acting: np.ndarray, idle: np.ndarray, values: dict[str, float]) -> tuple[list, dict[str, Any]]:
+def _rrelu_checks(
+    x: np.ndarray, acting: np.ndarray, idle: np.ndarray, values: dict[str, float]
+) -> tuple[list, dict[str, Any]]:
     negative = x < 0
     slopes = np.where(negative, acting / np.where(negative, x, 1.0), 1.0)
-    checks = [compare("F.rrelu acting output", reference.rrelu(x, values["lower"], values["upper"], True, slopes), acting),
-              compare("F.rrelu inactive output", reference.rrelu(x, values["lower"], values["upper"], False), idle)]
-    figures = {"lower": values["lower"], "upper": values["upper"],
-               "eval_slope": float(np.median(idle[negative] / x[negative])),
-               "train_slope_min": float(slopes[negative].min()), "train_slope_max": float(slopes[negative].max())}
+    checks = [
+        compare(
+            "F.rrelu acting output",
+            reference.rrelu(x, values["lower"], values["upper"], True, slopes),
+            acting,
+        ),
+        compare(
+            "F.rrelu inactive output",
+            reference.rrelu(x, values["lower"], values["upper"], False),
+            idle,
+        ),
+    ]
+    figures = {
+        "lower": values["lower"],
+        "upper": values["upper"],
+        "eval_slope": float(np.median(idle[negative] / x[negative])),
+        "train_slope_min": float(slopes[negative].min()),
+        "train_slope_max": float(slopes[negative].max()),
+    }
     return checks, figures

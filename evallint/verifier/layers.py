@@ -29,7 +29,17 @@ _DROPOUT = ("p", "inplace")
 _TRANSFORMER_LAYER = ("d_model", "nhead", "dim_feedforward", "dropout")
 
 POSITIONAL: dict[str, tuple[str, ...]] = {
-    **{k: _DROPOUT for k in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
+    **{
+        k: _DROPOUT
+        for k in (
+            "Dropout",
+            "Dropout1d",
+            "Dropout2d",
+            "Dropout3d",
+            "AlphaDropout",
+            "FeatureAlphaDropout",
+        )
+    },
     "RReLU": ("lower", "upper", "inplace"),
     **{f"BatchNorm{d}d": _BN for d in (1, 2, 3)},
     **{f"InstanceNorm{d}d": _BN for d in (1, 2, 3)},
@@ -45,25 +55,69 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     **{f"Conv{d}d": _CONV for d in (1, 2, 3)},
     **{f"ConvTranspose{d}d": _CONV for d in (1, 2, 3)},
     "Embedding": ("num_embeddings", "embedding_dim", "padding_idx"),
-    **{k: ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional")
-       for k in ("RNN", "LSTM", "GRU")},
+    **{
+        k: (
+            "input_size",
+            "hidden_size",
+            "num_layers",
+            "bias",
+            "batch_first",
+            "dropout",
+            "bidirectional",
+        )
+        for k in ("RNN", "LSTM", "GRU")
+    },
     "MultiheadAttention": ("embed_dim", "num_heads", "dropout", "bias"),
     "TransformerEncoderLayer": _TRANSFORMER_LAYER,
     "TransformerDecoderLayer": _TRANSFORMER_LAYER,
-    "Transformer": ("d_model", "nhead", "num_encoder_layers", "num_decoder_layers", "dim_feedforward", "dropout"),
+    "Transformer": (
+        "d_model",
+        "nhead",
+        "num_encoder_layers",
+        "num_decoder_layers",
+        "dim_feedforward",
+        "dropout",
+    ),
     "PReLU": ("num_parameters", "init"),
 }
 """torch.nn constructor parameter order (torch 2.13), so positional literals get their names."""
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    **{k: {"p": 0.5} for k in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
+    **{
+        k: {"p": 0.5}
+        for k in (
+            "Dropout",
+            "Dropout1d",
+            "Dropout2d",
+            "Dropout3d",
+            "AlphaDropout",
+            "FeatureAlphaDropout",
+        )
+    },
     "RReLU": {"lower": 1.0 / 8.0, "upper": 1.0 / 3.0},
-    **{k: {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
-       for k in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
-                 "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d")},
-    **{k: {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False}
-       for k in ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-                 "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d")},
+    **{
+        k: {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
+        for k in (
+            "BatchNorm1d",
+            "BatchNorm2d",
+            "BatchNorm3d",
+            "SyncBatchNorm",
+            "LazyBatchNorm1d",
+            "LazyBatchNorm2d",
+            "LazyBatchNorm3d",
+        )
+    },
+    **{
+        k: {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False}
+        for k in (
+            "InstanceNorm1d",
+            "InstanceNorm2d",
+            "InstanceNorm3d",
+            "LazyInstanceNorm1d",
+            "LazyInstanceNorm2d",
+            "LazyInstanceNorm3d",
+        )
+    },
     **{k: {"num_layers": 1, "dropout": 0.0} for k in ("RNN", "LSTM", "GRU")},
     "MultiheadAttention": {"dropout": 0.0},
     "TransformerEncoderLayer": {"dropout": 0.1},
@@ -75,62 +129,206 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 """torch defaults for the parameters that decide mode dependence or parameter ownership."""
 
-_DROPOUT_KINDS = frozenset(("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"))
-_BATCHNORM_KINDS = frozenset(("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
-                              "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d"))
-_INSTANCENORM_KINDS = frozenset(("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-                                 "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d"))
-_TRANSFORMER_KINDS = frozenset(("TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer"))
+_DROPOUT_KINDS = frozenset(
+    ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
+)
+_BATCHNORM_KINDS = frozenset(
+    (
+        "BatchNorm1d",
+        "BatchNorm2d",
+        "BatchNorm3d",
+        "SyncBatchNorm",
+        "LazyBatchNorm1d",
+        "LazyBatchNorm2d",
+        "LazyBatchNorm3d",
+    )
+)
+_INSTANCENORM_KINDS = frozenset(
+    (
+        "InstanceNorm1d",
+        "InstanceNorm2d",
+        "InstanceNorm3d",
+        "LazyInstanceNorm1d",
+        "LazyInstanceNorm2d",
+        "LazyInstanceNorm3d",
+    )
+)
+_TRANSFORMER_KINDS = frozenset(
+    ("TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer")
+)
 _RNN_KINDS = frozenset(("RNN", "LSTM", "GRU"))
 
-MODE_INDEPENDENT = frozenset((
-    "Linear", "LazyLinear", "Bilinear", "Identity",
-    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-    "LazyConv1d", "LazyConv2d", "LazyConv3d",
-    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid",
-    "Tanh", "Softmax", "Softmin", "LogSoftmax", "Softmax2d", "Softplus", "Softsign", "Softshrink",
-    "Hardtanh", "Hardswish", "Hardsigmoid", "Hardshrink", "Tanhshrink", "Threshold", "GLU", "LogSigmoid",
-    "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "Embedding", "EmbeddingBag",
-    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
-    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d",
-    "Flatten", "Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-    "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
-    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d",
-    "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "CircularPad2d",
-    "CosineSimilarity", "PairwiseDistance",
-))
+MODE_INDEPENDENT = frozenset(
+    (
+        "Linear",
+        "LazyLinear",
+        "Bilinear",
+        "Identity",
+        "Conv1d",
+        "Conv2d",
+        "Conv3d",
+        "ConvTranspose1d",
+        "ConvTranspose2d",
+        "ConvTranspose3d",
+        "LazyConv1d",
+        "LazyConv2d",
+        "LazyConv3d",
+        "ReLU",
+        "ReLU6",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "SELU",
+        "CELU",
+        "GELU",
+        "SiLU",
+        "Mish",
+        "Sigmoid",
+        "Tanh",
+        "Softmax",
+        "Softmin",
+        "LogSoftmax",
+        "Softmax2d",
+        "Softplus",
+        "Softsign",
+        "Softshrink",
+        "Hardtanh",
+        "Hardswish",
+        "Hardsigmoid",
+        "Hardshrink",
+        "Tanhshrink",
+        "Threshold",
+        "GLU",
+        "LogSigmoid",
+        "LayerNorm",
+        "GroupNorm",
+        "RMSNorm",
+        "LocalResponseNorm",
+        "Embedding",
+        "EmbeddingBag",
+        "MaxPool1d",
+        "MaxPool2d",
+        "MaxPool3d",
+        "AvgPool1d",
+        "AvgPool2d",
+        "AvgPool3d",
+        "AdaptiveAvgPool1d",
+        "AdaptiveAvgPool2d",
+        "AdaptiveAvgPool3d",
+        "AdaptiveMaxPool1d",
+        "AdaptiveMaxPool2d",
+        "AdaptiveMaxPool3d",
+        "LPPool1d",
+        "LPPool2d",
+        "Flatten",
+        "Unflatten",
+        "Upsample",
+        "UpsamplingNearest2d",
+        "UpsamplingBilinear2d",
+        "PixelShuffle",
+        "PixelUnshuffle",
+        "ChannelShuffle",
+        "ZeroPad1d",
+        "ZeroPad2d",
+        "ZeroPad3d",
+        "ConstantPad1d",
+        "ConstantPad2d",
+        "ConstantPad3d",
+        "ReflectionPad1d",
+        "ReflectionPad2d",
+        "ReflectionPad3d",
+        "ReplicationPad1d",
+        "ReplicationPad2d",
+        "ReplicationPad3d",
+        "CircularPad2d",
+        "CosineSimilarity",
+        "PairwiseDistance",
+    )
+)
 """torch.nn layers whose output is the same in train and eval mode (pytorch-facts.md)."""
 
 MODE_DEPENDENT_CANDIDATES = (
-    _DROPOUT_KINDS | _BATCHNORM_KINDS | _INSTANCENORM_KINDS | _TRANSFORMER_KINDS | _RNN_KINDS
+    _DROPOUT_KINDS
+    | _BATCHNORM_KINDS
+    | _INSTANCENORM_KINDS
+    | _TRANSFORMER_KINDS
+    | _RNN_KINDS
     | {"RReLU", "MultiheadAttention", "StochasticDepth"}
 )
 """Kinds whose mode dependence `is_mode_dependent` decides from their parameters."""
 
-_WITH_PARAMETERS = frozenset((
-    "Linear", "LazyLinear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-    "ConvTranspose3d", "LazyConv1d", "LazyConv2d", "LazyConv3d", "Embedding", "EmbeddingBag", "PReLU",
-    "RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
-    "Transformer", "RMSNorm",
-))
+_WITH_PARAMETERS = frozenset(
+    (
+        "Linear",
+        "LazyLinear",
+        "Bilinear",
+        "Conv1d",
+        "Conv2d",
+        "Conv3d",
+        "ConvTranspose1d",
+        "ConvTranspose2d",
+        "ConvTranspose3d",
+        "LazyConv1d",
+        "LazyConv2d",
+        "LazyConv3d",
+        "Embedding",
+        "EmbeddingBag",
+        "PReLU",
+        "RNN",
+        "LSTM",
+        "GRU",
+        "MultiheadAttention",
+        "TransformerEncoderLayer",
+        "TransformerDecoderLayer",
+        "Transformer",
+        "RMSNorm",
+    )
+)
 """Kinds that always own parameters; norm layers depend on affine/elementwise_affine."""
 
 _FUNCTIONAL_AS_LAYER = {
-    "dropout": "Dropout", "dropout1d": "Dropout1d", "dropout2d": "Dropout2d", "dropout3d": "Dropout3d",
-    "alpha_dropout": "AlphaDropout", "feature_alpha_dropout": "FeatureAlphaDropout", "rrelu": "RReLU",
+    "dropout": "Dropout",
+    "dropout1d": "Dropout1d",
+    "dropout2d": "Dropout2d",
+    "dropout3d": "Dropout3d",
+    "alpha_dropout": "AlphaDropout",
+    "feature_alpha_dropout": "FeatureAlphaDropout",
+    "rrelu": "RReLU",
 }
 """torch.nn.functional calls in `forward` that act like a mode-dependent layer."""
 
-_MODULE_METHODS_RETURNING_SELF = frozenset((
-    "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_",
-    "share_memory", "to_empty", "type", "apply", "zero_grad",
-))
-_WRAPPERS = frozenset((
-    "torch.nn.DataParallel", "torch.nn.parallel.DataParallel", "torch.nn.parallel.DistributedDataParallel",
-    "torch.compile", "torch.jit.script", "torch.jit.trace", "torch.nn.SyncBatchNorm.convert_sync_batchnorm",
-    "torch.nn.utils.spectral_norm", "torch.nn.utils.weight_norm",
-))
+_MODULE_METHODS_RETURNING_SELF = frozenset(
+    (
+        "to",
+        "cuda",
+        "cpu",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "train",
+        "eval",
+        "requires_grad_",
+        "share_memory",
+        "to_empty",
+        "type",
+        "apply",
+        "zero_grad",
+    )
+)
+_WRAPPERS = frozenset(
+    (
+        "torch.nn.DataParallel",
+        "torch.nn.parallel.DataParallel",
+        "torch.nn.parallel.DistributedDataParallel",
+        "torch.compile",
+        "torch.jit.script",
+        "torch.jit.trace",
+        "torch.nn.SyncBatchNorm.convert_sync_batchnorm",
+        "torch.nn.utils.spectral_norm",
+        "torch.nn.utils.weight_norm",
+    )
+)
 """Calls whose first argument is the module (they wrap it; `.eval()` reaches it)."""
 
 _NOT_MODULES = re.compile(
@@ -142,6 +340,7 @@ _NOT_MODULES = re.compile(
 
 # --- the library table ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LibraryFamily:
     """A family of library models and the mode-dependent layers every member contains."""
@@ -152,36 +351,180 @@ class LibraryFamily:
     source: str
 
 
-def _fam(library: str, pattern: str, source: str, *layers: tuple[str, dict[str, Any]]) -> LibraryFamily:
+def _fam(
+    library: str, pattern: str, source: str, *layers: tuple[str, dict[str, Any]]
+) -> LibraryFamily:
     return LibraryFamily(library, pattern, tuple((k, tuple(p.items())) for k, p in layers), source)
 
 
 _BN2D = ("BatchNorm2d", {})
 LIBRARY_TABLE: tuple[LibraryFamily, ...] = (
-    _fam("torchvision", r"resnet\d+|resnext\d+_\w+|wide_resnet\d+_2", "torchvision/models/resnet.py: norm_layer defaults to nn.BatchNorm2d; no dropout", _BN2D),
-    _fam("torchvision", r"vgg\d+_bn", "torchvision/models/vgg.py: batch_norm=True adds BatchNorm2d; classifier has two Dropout(p=0.5)", _BN2D, ("Dropout", {"p": 0.5})),
-    _fam("torchvision", r"vgg\d+", "torchvision/models/vgg.py: classifier has two Dropout(p=0.5)", ("Dropout", {"p": 0.5})),
-    _fam("torchvision", r"alexnet", "torchvision/models/alexnet.py: classifier has two Dropout(p=0.5)", ("Dropout", {"p": 0.5})),
-    _fam("torchvision", r"densenet\d+", "torchvision/models/densenet.py: BatchNorm2d throughout; drop_rate defaults to 0", _BN2D),
-    _fam("torchvision", r"mobilenet_v[23](_large|_small)?", "torchvision/models/mobilenetv2.py, mobilenetv3.py: BatchNorm2d; classifier Dropout(p=0.2)", _BN2D, ("Dropout", {"p": 0.2})),
-    _fam("torchvision", r"efficientnet_b[01]", "torchvision/models/efficientnet.py: BatchNorm2d, Dropout(p=0.2), StochasticDepth(0.2)", _BN2D, ("Dropout", {"p": 0.2}), ("StochasticDepth", {"p": 0.2})),
-    _fam("torchvision", r"efficientnet_b[23]", "torchvision/models/efficientnet.py: BatchNorm2d, Dropout(p=0.3), StochasticDepth(0.2)", _BN2D, ("Dropout", {"p": 0.3}), ("StochasticDepth", {"p": 0.2})),
-    _fam("torchvision", r"efficientnet_b[45]", "torchvision/models/efficientnet.py: BatchNorm2d, Dropout(p=0.4), StochasticDepth(0.2)", _BN2D, ("Dropout", {"p": 0.4}), ("StochasticDepth", {"p": 0.2})),
-    _fam("torchvision", r"efficientnet_b[67]", "torchvision/models/efficientnet.py: BatchNorm2d, Dropout(p=0.5), StochasticDepth(0.2)", _BN2D, ("Dropout", {"p": 0.5}), ("StochasticDepth", {"p": 0.2})),
-    _fam("torchvision", r"inception_v3", "torchvision/models/inception.py: BasicConv2d uses BatchNorm2d; Dropout(p=0.5)", _BN2D, ("Dropout", {"p": 0.5})),
-    _fam("torchvision", r"googlenet", "torchvision/models/googlenet.py: BatchNorm2d; Dropout(p=0.2)", _BN2D, ("Dropout", {"p": 0.2})),
-    _fam("torchvision", r"squeezenet1_[01]", "torchvision/models/squeezenet.py: classifier Dropout(p=0.5)", ("Dropout", {"p": 0.5})),
-    _fam("torchvision", r"shufflenet_v2_x\d_\d|regnet_[xy]_\w+", "torchvision/models/shufflenetv2.py, regnet.py: BatchNorm2d; no dropout", _BN2D),
-    _fam("torchvision", r"mnasnet\d_\d+", "torchvision/models/mnasnet.py: BatchNorm2d; classifier Dropout(p=0.2)", _BN2D, ("Dropout", {"p": 0.2})),
-    _fam("torchvision", r"convnext_\w+", "torchvision/models/convnext.py: LayerNorm; StochasticDepth (0.1 for tiny)", ("LayerNorm", {}), ("StochasticDepth", {"p": 0.1})),
-    _fam("torchvision", r"swin_(v2_)?[tsb]", "torchvision/models/swin_transformer.py: LayerNorm; StochasticDepth (0.2 for t)", ("LayerNorm", {}), ("StochasticDepth", {"p": 0.2})),
-    _fam("torchvision", r"vit_[bhl]_\d+", "torchvision/models/vision_transformer.py: LayerNorm; dropout and attention_dropout default to 0.0", ("LayerNorm", {}), ("Dropout", {"p": 0.0})),
-    _fam("timm", r"(tv_)?resnet\w*|resnext\w*|efficientnet\w*|mobilenet\w*|regnet\w*|densenet\w*", "timm/models: BatchNorm2d in every conv block; drop_rate (classifier Dropout) defaults to 0", _BN2D, ("Dropout", {"p": 0.0})),
-    _fam("timm", r"vit_\w+|deit\w*|beit\w*|swin\w*|convnext\w*", "timm/models/vision_transformer.py: LayerNorm; drop_rate and attn_drop_rate default to 0", ("LayerNorm", {}), ("Dropout", {"p": 0.0})),
-    _fam("transformers", r"(bert|roberta|distilbert|electra|xlm[-_]?roberta|camembert|deberta)[\w.-]*", "transformers BertConfig & co.: hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
-    _fam("transformers", r"(gpt2|distilgpt2|openai-gpt)[\w.-]*", "transformers GPT2Config: resid_pdrop=embd_pdrop=attn_pdrop=0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
-    _fam("transformers", r"(t5|bart|mbart|marian|pegasus)[\w.-]*", "transformers T5Config/BartConfig: dropout 0.1, LayerNorm", ("Dropout", {"p": 0.1}), ("LayerNorm", {})),
-    _fam("transformers", r"(llama|mistral|qwen\d*|gemma)[\w.-]*", "transformers LlamaConfig & co.: attention_dropout=0.0, RMSNorm", ("Dropout", {"p": 0.0}), ("RMSNorm", {})),
+    _fam(
+        "torchvision",
+        r"resnet\d+|resnext\d+_\w+|wide_resnet\d+_2",
+        "torchvision/models/resnet.py: norm_layer defaults to nn.BatchNorm2d; no dropout",
+        _BN2D,
+    ),
+    _fam(
+        "torchvision",
+        r"vgg\d+_bn",
+        "torchvision/models/vgg.py: batch_norm=True adds BatchNorm2d; classifier has two Dropout(p=0.5)",
+        _BN2D,
+        ("Dropout", {"p": 0.5}),
+    ),
+    _fam(
+        "torchvision",
+        r"vgg\d+",
+        "torchvision/models/vgg.py: classifier has two Dropout(p=0.5)",
+        ("Dropout", {"p": 0.5}),
+    ),
+    _fam(
+        "torchvision",
+        r"alexnet",
+        "torchvision/models/alexnet.py: classifier has two Dropout(p=0.5)",
+        ("Dropout", {"p": 0.5}),
+    ),
+    _fam(
+        "torchvision",
+        r"densenet\d+",
+        "torchvision/models/densenet.py: BatchNorm2d throughout; drop_rate defaults to 0",
+        _BN2D,
+    ),
+    _fam(
+        "torchvision",
+        r"mobilenet_v[23](_large|_small)?",
+        "torchvision/models/mobilenetv2.py, mobilenetv3.py: BatchNorm2d; classifier Dropout(p=0.2)",
+        _BN2D,
+        ("Dropout", {"p": 0.2}),
+    ),
+    _fam(
+        "torchvision",
+        r"efficientnet_b[01]",
+        "torchvision/models/efficientnet.py: BatchNorm2d, Dropout(p=0.2), StochasticDepth(0.2)",
+        _BN2D,
+        ("Dropout", {"p": 0.2}),
+        ("StochasticDepth", {"p": 0.2}),
+    ),
+    _fam(
+        "torchvision",
+        r"efficientnet_b[23]",
+        "torchvision/models/efficientnet.py: BatchNorm2d, Dropout(p=0.3), StochasticDepth(0.2)",
+        _BN2D,
+        ("Dropout", {"p": 0.3}),
+        ("StochasticDepth", {"p": 0.2}),
+    ),
+    _fam(
+        "torchvision",
+        r"efficientnet_b[45]",
+        "torchvision/models/efficientnet.py: BatchNorm2d, Dropout(p=0.4), StochasticDepth(0.2)",
+        _BN2D,
+        ("Dropout", {"p": 0.4}),
+        ("StochasticDepth", {"p": 0.2}),
+    ),
+    _fam(
+        "torchvision",
+        r"efficientnet_b[67]",
+        "torchvision/models/efficientnet.py: BatchNorm2d, Dropout(p=0.5), StochasticDepth(0.2)",
+        _BN2D,
+        ("Dropout", {"p": 0.5}),
+        ("StochasticDepth", {"p": 0.2}),
+    ),
+    _fam(
+        "torchvision",
+        r"inception_v3",
+        "torchvision/models/inception.py: BasicConv2d uses BatchNorm2d; Dropout(p=0.5)",
+        _BN2D,
+        ("Dropout", {"p": 0.5}),
+    ),
+    _fam(
+        "torchvision",
+        r"googlenet",
+        "torchvision/models/googlenet.py: BatchNorm2d; Dropout(p=0.2)",
+        _BN2D,
+        ("Dropout", {"p": 0.2}),
+    ),
+    _fam(
+        "torchvision",
+        r"squeezenet1_[01]",
+        "torchvision/models/squeezenet.py: classifier Dropout(p=0.5)",
+        ("Dropout", {"p": 0.5}),
+    ),
+    _fam(
+        "torchvision",
+        r"shufflenet_v2_x\d_\d|regnet_[xy]_\w+",
+        "torchvision/models/shufflenetv2.py, regnet.py: BatchNorm2d; no dropout",
+        _BN2D,
+    ),
+    _fam(
+        "torchvision",
+        r"mnasnet\d_\d+",
+        "torchvision/models/mnasnet.py: BatchNorm2d; classifier Dropout(p=0.2)",
+        _BN2D,
+        ("Dropout", {"p": 0.2}),
+    ),
+    _fam(
+        "torchvision",
+        r"convnext_\w+",
+        "torchvision/models/convnext.py: LayerNorm; StochasticDepth (0.1 for tiny)",
+        ("LayerNorm", {}),
+        ("StochasticDepth", {"p": 0.1}),
+    ),
+    _fam(
+        "torchvision",
+        r"swin_(v2_)?[tsb]",
+        "torchvision/models/swin_transformer.py: LayerNorm; StochasticDepth (0.2 for t)",
+        ("LayerNorm", {}),
+        ("StochasticDepth", {"p": 0.2}),
+    ),
+    _fam(
+        "torchvision",
+        r"vit_[bhl]_\d+",
+        "torchvision/models/vision_transformer.py: LayerNorm; dropout and attention_dropout default to 0.0",
+        ("LayerNorm", {}),
+        ("Dropout", {"p": 0.0}),
+    ),
+    _fam(
+        "timm",
+        r"(tv_)?resnet\w*|resnext\w*|efficientnet\w*|mobilenet\w*|regnet\w*|densenet\w*",
+        "timm/models: BatchNorm2d in every conv block; drop_rate (classifier Dropout) defaults to 0",
+        _BN2D,
+        ("Dropout", {"p": 0.0}),
+    ),
+    _fam(
+        "timm",
+        r"vit_\w+|deit\w*|beit\w*|swin\w*|convnext\w*",
+        "timm/models/vision_transformer.py: LayerNorm; drop_rate and attn_drop_rate default to 0",
+        ("LayerNorm", {}),
+        ("Dropout", {"p": 0.0}),
+    ),
+    _fam(
+        "transformers",
+        r"(bert|roberta|distilbert|electra|xlm[-_]?roberta|camembert|deberta)[\w.-]*",
+        "transformers BertConfig & co.: hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, LayerNorm",
+        ("Dropout", {"p": 0.1}),
+        ("LayerNorm", {}),
+    ),
+    _fam(
+        "transformers",
+        r"(gpt2|distilgpt2|openai-gpt)[\w.-]*",
+        "transformers GPT2Config: resid_pdrop=embd_pdrop=attn_pdrop=0.1, LayerNorm",
+        ("Dropout", {"p": 0.1}),
+        ("LayerNorm", {}),
+    ),
+    _fam(
+        "transformers",
+        r"(t5|bart|mbart|marian|pegasus)[\w.-]*",
+        "transformers T5Config/BartConfig: dropout 0.1, LayerNorm",
+        ("Dropout", {"p": 0.1}),
+        ("LayerNorm", {}),
+    ),
+    _fam(
+        "transformers",
+        r"(llama|mistral|qwen\d*|gemma)[\w.-]*",
+        "transformers LlamaConfig & co.: attention_dropout=0.0, RMSNorm",
+        ("Dropout", {"p": 0.0}),
+        ("RMSNorm", {}),
+    ),
 )
 """Library families → mode-dependent content. Never imported: read off the libraries' sources."""
 
@@ -190,6 +533,7 @@ _LIBRARY_KWARG_TO_DROPOUT = ("drop_rate", "dropout", "hidden_dropout_prob")
 
 
 # --- results ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LayerSpec:
@@ -298,6 +642,7 @@ def _jsonable(value: Any) -> Any:
 
 
 # --- parsed files -----------------------------------------------------------------------------
+
 
 class _Unknown:
     """Marker for a value that is not a literal."""
@@ -425,7 +770,9 @@ class _Collector(cst.CSTVisitor):
     def _record(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         text = _dotted_or_none(target)
         if text is not None:
-            self.file.assignments.append(_Assignment(text, value, self.file.line(value), self._current()))
+            self.file.assignments.append(
+                _Assignment(text, value, self.file.line(value), self._current())
+            )
 
     def visit_Call(self, node: cst.Call) -> None:
         self.file.calls.append((node, self._current()))
@@ -448,6 +795,7 @@ def _dotted_or_none(node: cst.BaseExpression) -> Optional[str]:
 
 
 # --- resolution -------------------------------------------------------------------------------
+
 
 @dataclass
 class _Bound:
@@ -542,7 +890,11 @@ class _Extractor:
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
             return self.call(expr, ctx)
-        return _Found(unresolved=[f"`{code}` at {ctx.file.path.name}:{ctx.file.line(expr)} is not a construction evallint can follow"])
+        return _Found(
+            unresolved=[
+                f"`{code}` at {ctx.file.path.name}:{ctx.file.line(expr)} is not a construction evallint can follow"
+            ]
+        )
 
     def name(self, name: str, ctx: _Ctx) -> _Value:
         where = f"{ctx.file.path.name}"
@@ -551,22 +903,33 @@ class _Extractor:
         if name in ctx.bindings:
             bound = ctx.bindings[name]
             if bound.expr is None or bound.ctx is None:
-                return _Found(unresolved=[f"`{name}` is a parameter with no argument or default to follow"])
+                return _Found(
+                    unresolved=[f"`{name}` is a parameter with no argument or default to follow"]
+                )
             return self.value(bound.expr, bound.ctx.at(bound.ctx.line))
         local = self.last_assignment(ctx.file, name, ctx.func, ctx.line)
         if local is not None:
             return self.value(local.value, ctx.at(local.line - 1))
         if ctx.func is not None and name in _param_names(ctx.func):
             return self.parameter(name, ctx)
-        module_level = self.last_assignment(ctx.file, name, None, ctx.line if ctx.func is None else 10**9)
+        module_level = self.last_assignment(
+            ctx.file, name, None, ctx.line if ctx.func is None else 10**9
+        )
         if module_level is not None:
-            return self.value(module_level.value, _Ctx(ctx.file, None, None, {}, module_level.line - 1, ctx.depth + 1))
+            return self.value(
+                module_level.value,
+                _Ctx(ctx.file, None, None, {}, module_level.line - 1, ctx.depth + 1),
+            )
         if name in ctx.file.classes:
             return _Found(unresolved=[f"`{name}` is the class itself, not an instance"])
         return _Found(unresolved=[f"no assignment to `{name}` found in {where}"])
 
-    def last_assignment(self, file: _File, target: str, func: Optional[cst.FunctionDef], line: int) -> Optional[_Assignment]:
-        candidates = [a for a in file.assignments if a.target == target and a.func is func and a.line <= line]
+    def last_assignment(
+        self, file: _File, target: str, func: Optional[cst.FunctionDef], line: int
+    ) -> Optional[_Assignment]:
+        candidates = [
+            a for a in file.assignments if a.target == target and a.func is func and a.line <= line
+        ]
         return candidates[-1] if candidates else None
 
     def parameter(self, name: str, ctx: _Ctx) -> _Value:
@@ -587,14 +950,20 @@ class _Extractor:
             arg = _argument(call, name, params, offset)
             if arg is None:
                 continue
-            caller_ctx = _Ctx(ctx.file, caller, ctx.file.class_of(caller), {}, ctx.file.line(call), ctx.depth + 1)
+            caller_ctx = _Ctx(
+                ctx.file, caller, ctx.file.class_of(caller), {}, ctx.file.line(call), ctx.depth + 1
+            )
             value = self.value(arg, caller_ctx)
             if isinstance(value, _Instance) or value.layers or not value.unresolved:
                 return value
             reasons.extend(value.unresolved)
         if reasons:
             return _Found(unresolved=reasons[:1])
-        return _Found(unresolved=[f"`{name}` is a parameter of `{fname}` and no call in {ctx.file.path.name} passes it"])
+        return _Found(
+            unresolved=[
+                f"`{name}` is a parameter of `{fname}` and no call in {ctx.file.path.name} passes it"
+            ]
+        )
 
     def attribute(self, expr: cst.Attribute, ctx: _Ctx) -> _Value:
         owner = self.value(expr.value, ctx)
@@ -602,14 +971,27 @@ class _Extractor:
         if isinstance(owner, _Instance):
             return self.instance_attribute(owner, attr, ctx.depth + 1)
         if owner.layers or owner.root:
-            return _Found(unresolved=[f"attribute `.{attr}` of a {owner.root or 'module'} is not followed"])
+            return _Found(
+                unresolved=[f"attribute `.{attr}` of a {owner.root or 'module'} is not followed"]
+            )
         return owner
 
     def instance_attribute(self, inst: _Instance, attr: str, depth: int) -> _Value:
         for cls_file, cls in self.class_chain(inst.file, inst.cls):
             for assign in cls_file.assignments:
-                if assign.target == f"self.{attr}" and assign.func is not None and _inside(cls_file, assign.func, cls):
-                    ctx = _Ctx(cls_file, assign.func, cls, inst.bindings if cls is inst.cls else {}, assign.line, depth)
+                if (
+                    assign.target == f"self.{attr}"
+                    and assign.func is not None
+                    and _inside(cls_file, assign.func, cls)
+                ):
+                    ctx = _Ctx(
+                        cls_file,
+                        assign.func,
+                        cls,
+                        inst.bindings if cls is inst.cls else {},
+                        assign.line,
+                        depth,
+                    )
                     return self.value(assign.value, ctx)
         return _Found(unresolved=[f"no `self.{attr} = ...` in class {inst.cls.name.value}"])
 
@@ -617,22 +999,36 @@ class _Extractor:
         callee = call.func
         file = ctx.file
         line = file.line(call)
-        if isinstance(callee, cst.Attribute) and callee.attr.value in _MODULE_METHODS_RETURNING_SELF:
+        if (
+            isinstance(callee, cst.Attribute)
+            and callee.attr.value in _MODULE_METHODS_RETURNING_SELF
+        ):
             return self.value(callee.value, ctx)
-        if isinstance(callee, cst.Attribute) and callee.attr.value in ("from_pretrained", "from_config"):
+        if isinstance(callee, cst.Attribute) and callee.attr.value in (
+            "from_pretrained",
+            "from_config",
+        ):
             return self.library(file.qualify(_dotted_or_none(callee.value) or ""), call, ctx)
         dotted = _dotted_or_none(callee)
         if dotted is None:
-            return _Found(unresolved=[f"call `{file.code(call)}` at {file.path.name}:{line} is not a named constructor"])
+            return _Found(
+                unresolved=[
+                    f"call `{file.code(call)}` at {file.path.name}:{line} is not a named constructor"
+                ]
+            )
         qualified = file.qualify(dotted)
-        if qualified in _WRAPPERS or qualified.endswith(("DataParallel", "DistributedDataParallel")):
+        if qualified in _WRAPPERS or qualified.endswith(
+            ("DataParallel", "DistributedDataParallel")
+        ):
             first = _arg(call, 0, "module") or _arg(call, 0, "model")
             if first is None:
                 return _Found(unresolved=[f"`{dotted}(...)` wraps nothing evallint can see"])
             return self.value(first, ctx)
         if qualified.startswith("torch.nn.") and not qualified.startswith("torch.nn.functional."):
             return self.torch_nn(qualified.rsplit(".", 1)[1], call, ctx)
-        if qualified.startswith(("torchvision.models.", "timm.", "transformers.", "torch.hub.load")):
+        if qualified.startswith(
+            ("torchvision.models.", "timm.", "transformers.", "torch.hub.load")
+        ):
             return self.library(qualified, call, ctx)
         project = self.project_callable(dotted, ctx)
         if project is not None:
@@ -644,14 +1040,18 @@ class _Extractor:
         head = dotted.split(".")[0]
         if head in file.imports:
             module = file.imports[head][0]
-            return _Found(unresolved=[
-                f"`{dotted}(...)` at {file.path.name}:{line} comes from `{module}`, which is neither a project file "
-                "evallint found nor a library in its table"
-            ])
-        return _Found(unresolved=[
-            f"`{dotted}(...)` at {file.path.name}:{line} is neither a torch.nn layer, a class or factory "
-            "in this project, nor a known torchvision/timm/transformers constructor"
-        ])
+            return _Found(
+                unresolved=[
+                    f"`{dotted}(...)` at {file.path.name}:{line} comes from `{module}`, which is neither a project file "
+                    "evallint found nor a library in its table"
+                ]
+            )
+        return _Found(
+            unresolved=[
+                f"`{dotted}(...)` at {file.path.name}:{line} is neither a torch.nn layer, a class or factory "
+                "in this project, nor a known torchvision/timm/transformers constructor"
+            ]
+        )
 
     def torch_nn(self, kind: str, call: cst.Call, ctx: _Ctx) -> _Found:
         file = ctx.file
@@ -662,14 +1062,20 @@ class _Extractor:
                 out.extend(self.found(self.value(element, ctx), ctx))
             return out
         if kind in ("TransformerEncoder", "TransformerDecoder"):
-            layer = _arg(call, 0, "encoder_layer" if kind == "TransformerEncoder" else "decoder_layer")
+            layer = _arg(
+                call, 0, "encoder_layer" if kind == "TransformerEncoder" else "decoder_layer"
+            )
             if layer is None:
-                return _Found(unresolved=[f"nn.{kind} at {file.path.name}:{line} has no layer argument"])
+                return _Found(
+                    unresolved=[f"nn.{kind} at {file.path.name}:{line} has no layer argument"]
+                )
             return self.found(self.value(layer, ctx), ctx)
         if kind in MODE_INDEPENDENT or kind in MODE_DEPENDENT_CANDIDATES or kind.endswith("Loss"):
             params, unread = self.literal_args(call, POSITIONAL.get(kind, ()), ctx)
             return _Found(layers=[LayerSpec(kind, params, str(file.path), line, "source", unread)])
-        return _Found(unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"])
+        return _Found(
+            unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"]
+        )
 
     def container_elements(self, call: cst.Call, ctx: _Ctx) -> list[cst.BaseExpression]:
         """The module expressions a Sequential/ModuleList/ModuleDict is built from."""
@@ -686,7 +1092,11 @@ class _Extractor:
                 out.append(value.elt)
             elif isinstance(value, cst.Dict):
                 out.extend(e.value for e in value.elements if isinstance(e, cst.DictElement))
-            elif isinstance(value, cst.Call) and _dotted_or_none(value.func) in ("OrderedDict", "collections.OrderedDict", "dict"):
+            elif isinstance(value, cst.Call) and _dotted_or_none(value.func) in (
+                "OrderedDict",
+                "collections.OrderedDict",
+                "dict",
+            ):
                 out.extend(self.ordered_dict_values(value))
             else:
                 out.append(value)
@@ -712,8 +1122,14 @@ class _Extractor:
             out.extend(e.value for e in assign.value.elements)
         for call, func in ctx.file.calls:
             callee = call.func
-            if (func is ctx.func and isinstance(callee, cst.Attribute) and callee.attr.value in ("append", "extend")
-                    and isinstance(callee.value, cst.Name) and callee.value.value == name and call.args):
+            if (
+                func is ctx.func
+                and isinstance(callee, cst.Attribute)
+                and callee.attr.value in ("append", "extend")
+                and isinstance(callee.value, cst.Name)
+                and callee.value.value == name
+                and call.args
+            ):
                 value = call.args[0].value
                 if callee.attr.value == "extend" and isinstance(value, (cst.List, cst.Tuple)):
                     out.extend(e.value for e in value.elements)
@@ -721,7 +1137,9 @@ class _Extractor:
                     out.append(value)
         return out
 
-    def literal_args(self, call: cst.Call, names: tuple[str, ...], ctx: _Ctx) -> tuple[dict[str, Any], tuple[str, ...]]:
+    def literal_args(
+        self, call: cst.Call, names: tuple[str, ...], ctx: _Ctx
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
         params: dict[str, Any] = {}
         unread: list[str] = []
         position = 0
@@ -759,7 +1177,9 @@ class _Extractor:
                 return self.literal(bound.expr, bound.ctx.at(bound.ctx.line))
             constant = self.last_assignment(ctx.file, expr.value, None, 10**9)
             if constant is not None and (ctx.func is not None or constant.line <= ctx.line):
-                return self.literal(constant.value, _Ctx(ctx.file, None, None, {}, constant.line - 1, ctx.depth + 1))
+                return self.literal(
+                    constant.value, _Ctx(ctx.file, None, None, {}, constant.line - 1, ctx.depth + 1)
+                )
             return UNKNOWN
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
             inner = self.literal(expr.expression, ctx)
@@ -774,7 +1194,9 @@ class _Extractor:
             return UNKNOWN if any(i is UNKNOWN for i in items) else tuple(items)
         return UNKNOWN
 
-    def bind(self, file: _File, func: Optional[cst.FunctionDef], call: cst.Call, ctx: _Ctx) -> dict[str, _Bound]:
+    def bind(
+        self, file: _File, func: Optional[cst.FunctionDef], call: cst.Call, ctx: _Ctx
+    ) -> dict[str, _Bound]:
         """Bind a callee's parameters to the call's arguments, else to their defaults."""
         if func is None:
             return {}
@@ -785,7 +1207,9 @@ class _Extractor:
         bindings: dict[str, _Bound] = {}
         callee_ctx = _Ctx(file, None, None, {}, file.line(func), ctx.depth + 1)
         for p in (*ordered, *params.kwonly_params):
-            bindings[p.name.value] = _Bound(p.default, callee_ctx if p.default is not None else None)
+            bindings[p.name.value] = _Bound(
+                p.default, callee_ctx if p.default is not None else None
+            )
         index = 0
         for arg in call.args:
             if arg.star:
@@ -801,14 +1225,20 @@ class _Extractor:
         """A project function that builds the model: follow its (last) return value."""
         returns = [r for r in _returns(func) if r.value is not None]
         if not returns:
-            return _Found(unresolved=[f"factory `{func.name.value}` at {file.path.name}:{file.line(func)} returns nothing evallint can follow"])
+            return _Found(
+                unresolved=[
+                    f"factory `{func.name.value}` at {file.path.name}:{file.line(func)} returns nothing evallint can follow"
+                ]
+            )
         ret = returns[-1]
         assert ret.value is not None
         bindings = self.bind(file, func, call, ctx)
         fctx = _Ctx(file, func, file.class_of(func), bindings, file.line(ret), ctx.depth + 1)
         return self.value(ret.value, fctx)
 
-    def project_callable(self, dotted: str, ctx: _Ctx) -> Optional[tuple[_File, Union[cst.ClassDef, cst.FunctionDef]]]:
+    def project_callable(
+        self, dotted: str, ctx: _Ctx
+    ) -> Optional[tuple[_File, Union[cst.ClassDef, cst.FunctionDef]]]:
         """A class or function named `dotted`, defined in this file or imported from a project file."""
         file = ctx.file
         head, _, rest = dotted.partition(".")
@@ -853,11 +1283,21 @@ class _Extractor:
                 name = qualified.rsplit(".", 1)[-1]
                 name = re.sub(r"(Model|For\w+|LMHeadModel)$", "", name).lower()
             else:
-                return _Found(unresolved=[f"`{file.code(call.func)}(...)` at {file.path.name}:{line}: model name is not a literal"])
+                return _Found(
+                    unresolved=[
+                        f"`{file.code(call.func)}(...)` at {file.path.name}:{line}: model name is not a literal"
+                    ]
+                )
         for family in LIBRARY_TABLE:
             if family.library == library and re.fullmatch(family.pattern, name.lower()):
-                return _Found(layers=self.family_layers(family, call, ctx), root=f"{library} {name}")
-        return _Found(unresolved=[f"{library} model `{name}` at {file.path.name}:{line} is not in evallint's library table"])
+                return _Found(
+                    layers=self.family_layers(family, call, ctx), root=f"{library} {name}"
+                )
+        return _Found(
+            unresolved=[
+                f"{library} model `{name}` at {file.path.name}:{line} is not in evallint's library table"
+            ]
+        )
 
     def family_layers(self, family: LibraryFamily, call: cst.Call, ctx: _Ctx) -> list[LayerSpec]:
         overrides = {}
@@ -871,7 +1311,11 @@ class _Extractor:
             merged = dict(params)
             if kind == "Dropout":
                 merged.update(overrides)
-            layers.append(LayerSpec(kind, merged, str(ctx.file.path), ctx.file.line(call), f"table: {family.source}"))
+            layers.append(
+                LayerSpec(
+                    kind, merged, str(ctx.file.path), ctx.file.line(call), f"table: {family.source}"
+                )
+            )
         return layers
 
     # classes
@@ -903,20 +1347,28 @@ class _Extractor:
         finally:
             self.active.discard(key)
 
-    def class_body(self, file: _File, cls: cst.ClassDef, bindings: dict[str, _Bound], depth: int) -> _Found:
+    def class_body(
+        self, file: _File, cls: cst.ClassDef, bindings: dict[str, _Bound], depth: int
+    ) -> _Found:
         out = _Found()
         init = _init_of(cls)
         chosen: dict[str, _Assignment] = {}
         for assign in file.assignments:
-            if (assign.func is None or not assign.target.startswith("self.") or assign.target.count(".") != 1
-                    or not _inside(file, assign.func, cls)):
+            if (
+                assign.func is None
+                or not assign.target.startswith("self.")
+                or assign.target.count(".") != 1
+                or not _inside(file, assign.func, cls)
+            ):
                 continue
             previous = chosen.get(assign.target)
             # the live value: the last one in __init__, else the last one elsewhere
             if previous is None or assign.func is init or previous.func is not init:
                 chosen[assign.target] = assign
         for assign in chosen.values():
-            ctx = _Ctx(file, assign.func, cls, bindings if assign.func is init else {}, assign.line, depth)
+            ctx = _Ctx(
+                file, assign.func, cls, bindings if assign.func is init else {}, assign.line, depth
+            )
             out.extend(self.attribute_value(assign, ctx))
         for call, func in file.calls:
             if func is not None and _inside(file, func, cls):
@@ -930,7 +1382,10 @@ class _Extractor:
             dotted = _dotted_or_none(value.func)
             if dotted is not None and _NOT_MODULES.match(ctx.file.qualify(dotted)):
                 return _Found()
-            if isinstance(value.func, cst.Attribute) and _dotted_or_none(value.func.value) == "self":
+            if (
+                isinstance(value.func, cst.Attribute)
+                and _dotted_or_none(value.func.value) == "self"
+            ):
                 method = value.func.attr.value
                 if method not in _MODULE_METHODS_RETURNING_SELF:
                     return self.method_factory(method, value, ctx)
@@ -946,15 +1401,28 @@ class _Extractor:
         for func in ctx.file.functions.get(method, []):
             if _inside(ctx.file, func, ctx.cls):
                 return self.found(self.factory(ctx.file, func, call, ctx), ctx)
-        return _Found(unresolved=[f"`self.{method}(...)` at {ctx.file.path.name}:{ctx.line} is not defined in class {ctx.cls.name.value}"])
+        return _Found(
+            unresolved=[
+                f"`self.{method}(...)` at {ctx.file.path.name}:{ctx.line} is not defined in class {ctx.cls.name.value}"
+            ]
+        )
 
-    def call_in_class(self, call: cst.Call, func: cst.FunctionDef, cls: cst.ClassDef, file: _File,
-                      bindings: dict[str, _Bound], depth: int) -> _Found:
+    def call_in_class(
+        self,
+        call: cst.Call,
+        func: cst.FunctionDef,
+        cls: cst.ClassDef,
+        file: _File,
+        bindings: dict[str, _Bound],
+        depth: int,
+    ) -> _Found:
         """`self.add_module(name, m)` and functional dropout/rrelu calls inside the class."""
         callee = call.func
         dotted = _dotted_or_none(callee)
         if dotted in ("self.add_module", "self.register_module") and len(call.args) >= 2:
-            ctx = _Ctx(file, func, cls, bindings if func is _init_of(cls) else {}, file.line(call), depth)
+            ctx = _Ctx(
+                file, func, cls, bindings if func is _init_of(cls) else {}, file.line(call), depth
+            )
             return self.found(self.value(call.args[1].value, ctx), ctx)
         if dotted is None:
             return _Found()
@@ -975,11 +1443,20 @@ class _Extractor:
             # a literal or default `training`: the call acts (or not) the same in both modes
             if "training" not in params:
                 params["training"] = name not in ("alpha_dropout", "feature_alpha_dropout", "rrelu")
-            return _Found(layers=[LayerSpec(f"F.{name}", params, str(file.path), file.line(call), "forward", unread)])
-        return _Found(layers=[LayerSpec(kind, params, str(file.path), file.line(call), "forward", unread)])
+            return _Found(
+                layers=[
+                    LayerSpec(
+                        f"F.{name}", params, str(file.path), file.line(call), "forward", unread
+                    )
+                ]
+            )
+        return _Found(
+            layers=[LayerSpec(kind, params, str(file.path), file.line(call), "forward", unread)]
+        )
 
 
 # --- small helpers ----------------------------------------------------------------------------
+
 
 def _arith(op: cst.BaseBinaryOp, left: float, right: float) -> Any:
     try:
@@ -1008,7 +1485,9 @@ def _arg(call: cst.Call, index: int, keyword: str) -> Optional[cst.BaseExpressio
     return positional[index].value if index < len(positional) else None
 
 
-def _argument(call: cst.Call, name: str, params: list[str], offset: int) -> Optional[cst.BaseExpression]:
+def _argument(
+    call: cst.Call, name: str, params: list[str], offset: int
+) -> Optional[cst.BaseExpression]:
     if name not in params:
         return None
     return _arg(call, params.index(name) - offset, name)
@@ -1064,8 +1543,12 @@ def _module_files(origin: Path, module: str, level: int) -> list[Path]:
     out = []
     for root in roots:
         target = root.joinpath(*parts) if parts else root
-        out.extend([target.with_suffix(".py") if parts else root / "__init__.py", target / "__init__.py"])
-    return [p for p in out if p.is_file() and p.resolve() != origin.resolve()] or [p for p in out if p.is_file()]
+        out.extend(
+            [target.with_suffix(".py") if parts else root / "__init__.py", target / "__init__.py"]
+        )
+    return [p for p in out if p.is_file() and p.resolve() != origin.resolve()] or [
+        p for p in out if p.is_file()
+    ]
 
 
 def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extraction:

@@ -61,8 +61,12 @@ class StatDrift:
     """Mean |Δ| over channels, from the copy's state before the batches to after them."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "running_mean_shift": self.running_mean_shift,
-                "running_var_shift": self.running_var_shift}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "running_mean_shift": self.running_mean_shift,
+            "running_var_shift": self.running_var_shift,
+        }
 
 
 @dataclass(frozen=True)
@@ -87,23 +91,33 @@ class ModuleReport:
         """Would running this model in the wrong mode change its numbers?"""
         if self.mode_dependent:
             return True
-        return bool(self.train_vs_eval_max_abs) or any(d.running_mean_shift or d.running_var_shift for d in self.drift)
+        return bool(self.train_vs_eval_max_abs) or any(
+            d.running_mean_shift or d.running_var_shift for d in self.drift
+        )
 
     def summary(self) -> str:
         """One line a reader can act on."""
         if not self.affected:
-            measured = "" if self.train_vs_eval_max_abs is None else " (train and eval outputs are identical)"
+            measured = (
+                ""
+                if self.train_vs_eval_max_abs is None
+                else " (train and eval outputs are identical)"
+            )
             return f"{self.model_type}: no submodule depends on train/eval mode{measured}"
         names = ", ".join(f"{m.name or '<model>'} ({m.type})" for m in self.mode_dependent[:4])
         more = f" and {len(self.mode_dependent) - 4} more" if len(self.mode_dependent) > 4 else ""
         text = f"{self.model_type}: mode-dependent {names}{more}"
         if self.train_vs_eval_mean_abs is not None:
-            text += (f"; train-mode output differs from eval by mean |Δ|={self.train_vs_eval_mean_abs:.3g} "
-                     f"(max {self.train_vs_eval_max_abs:.3g}) on a seeded input of shape {list(self.input_shape or ())}")
+            text += (
+                f"; train-mode output differs from eval by mean |Δ|={self.train_vs_eval_mean_abs:.3g} "
+                f"(max {self.train_vs_eval_max_abs:.3g}) on a seeded input of shape {list(self.input_shape or ())}"
+            )
         if self.drift:
             worst = max(self.drift, key=lambda d: d.running_mean_shift + d.running_var_shift)
-            text += (f"; {self.batches} train-mode batches moved {worst.name}.running_mean by {worst.running_mean_shift:.3g} "
-                     f"and running_var by {worst.running_var_shift:.3g}")
+            text += (
+                f"; {self.batches} train-mode batches moved {worst.name}.running_mean by {worst.running_mean_shift:.3g} "
+                f"and running_var by {worst.running_var_shift:.3g}"
+            )
             if self.eval_output_change_mean_abs is not None:
                 text += f", changing eval predictions on the same input by mean |Δ|={self.eval_output_change_mean_abs:.3g}"
         if self.problem:
@@ -128,6 +142,7 @@ class ModuleReport:
 
 # --- which submodules depend on the mode ------------------------------------------------------
 
+
 def mode_dependence(module: nn.Module) -> Optional[dict[str, Any]]:
     """The settings that make `module` itself (not its children) mode-dependent, else None.
 
@@ -138,11 +153,17 @@ def mode_dependence(module: nn.Module) -> Optional[dict[str, Any]]:
     if isinstance(module, nn.modules.dropout._DropoutNd):
         return {"p": module.p} if module.p > 0 else None
     if isinstance(module, nn.RReLU):
-        return {"lower": module.lower, "upper": module.upper} if module.lower != module.upper else None
+        return (
+            {"lower": module.lower, "upper": module.upper} if module.lower != module.upper else None
+        )
     if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)):
         if module.track_running_stats and module.running_mean is not None:
-            return {"num_features": module.num_features, "momentum": module.momentum, "eps": module.eps,
-                    "track_running_stats": True}
+            return {
+                "num_features": module.num_features,
+                "momentum": module.momentum,
+                "eps": module.eps,
+                "track_running_stats": True,
+            }
         return None
     if isinstance(module, nn.RNNBase):
         if module.num_layers > 1 and module.dropout > 0:
@@ -167,6 +188,7 @@ def mode_dependent_submodules(model: nn.Module) -> tuple[ModeDependent, ...]:
 
 # --- seeded inputs -----------------------------------------------------------------------------
 
+
 def infer_input_shape(model: nn.Module, batch: int = BATCH_SIZE) -> Optional[tuple[Shape, bool]]:
     """(shape, integer indices?) of an input the model's first sized layer accepts, or None.
 
@@ -182,17 +204,31 @@ def infer_input_shape(model: nn.Module, batch: int = BATCH_SIZE) -> Optional[tup
             return None
         if isinstance(module, nn.modules.conv._ConvNd):
             return (batch, module.in_channels) + _SPATIAL[len(module.kernel_size)], False
-        if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)):
+        if isinstance(
+            module, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+        ):
             dims = _norm_dims(module)
             if dims == 0:
                 return None  # lazy: size unknown until the first forward
-            extra = () if dims == 1 and isinstance(module, nn.modules.batchnorm._BatchNorm) else _SPATIAL[dims]
+            extra = (
+                ()
+                if dims == 1 and isinstance(module, nn.modules.batchnorm._BatchNorm)
+                else _SPATIAL[dims]
+            )
             return (batch, module.num_features) + extra, False
         if isinstance(module, nn.RNNBase):
-            return ((batch, _SEQUENCE, module.input_size) if module.batch_first else (_SEQUENCE, batch, module.input_size)), False
+            return (
+                (batch, _SEQUENCE, module.input_size)
+                if module.batch_first
+                else (_SEQUENCE, batch, module.input_size)
+            ), False
         if isinstance(module, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)):
             width = module.linear1.in_features
-            return ((batch, _SEQUENCE, width) if module.self_attn.batch_first else (_SEQUENCE, batch, width)), False
+            return (
+                (batch, _SEQUENCE, width)
+                if module.self_attn.batch_first
+                else (_SEQUENCE, batch, width)
+            ), False
         if isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
             if isinstance(module, nn.GroupNorm):
                 return (batch, module.num_channels) + _SPATIAL[2], False
@@ -214,14 +250,20 @@ def _first_parameter(model: nn.Module) -> Optional[torch.Tensor]:
     return next(iter(model.parameters()), None)
 
 
-def seeded_input(shape: Shape, integer: bool, model: nn.Module, seed: int, vocabulary: int = 0) -> torch.Tensor:
+def seeded_input(
+    shape: Shape, integer: bool, model: nn.Module, seed: int, vocabulary: int = 0
+) -> torch.Tensor:
     """A reproducible input: per-channel shifted and scaled normals (activation-like), or indices."""
     generator = torch.Generator().manual_seed(seed)
     reference = _first_parameter(model)
     device = reference.device if reference is not None else torch.device("cpu")
     if integer:
         return torch.randint(0, max(1, vocabulary), shape, generator=generator).to(device)
-    dtype = reference.dtype if reference is not None and reference.is_floating_point() else torch.float32
+    dtype = (
+        reference.dtype
+        if reference is not None and reference.is_floating_point()
+        else torch.float32
+    )
     channels = shape[1] if len(shape) > 1 else 1
     stat_shape = (1, channels) + (1,) * (len(shape) - 2) if len(shape) > 1 else (1,)
     mean = torch.randn(stat_shape, generator=generator, dtype=torch.float64)
@@ -263,6 +305,7 @@ def _flat_output(output: Any) -> torch.Tensor:
 
 # --- check_module ------------------------------------------------------------------------------
 
+
 def check_module(
     module: nn.Module,
     example_input: Union[torch.Tensor, Shape, None] = None,
@@ -289,8 +332,12 @@ def check_module(
         inferred = infer_input_shape(probe)
         shape, integer = inferred if inferred is not None else (None, False)
     if shape is None:
-        return ModuleReport(model_type, dependent, problem="no input shape: the first layer does not say what it takes "
-                                                               "(pass example_input)")
+        return ModuleReport(
+            model_type,
+            dependent,
+            problem="no input shape: the first layer does not say what it takes "
+            "(pass example_input)",
+        )
     vocabulary = _vocabulary(probe)
 
     def batch(index: int) -> torch.Tensor:
@@ -299,9 +346,13 @@ def check_module(
         assert shape is not None
         return seeded_input(shape, integer, probe, seed + index, vocabulary)
 
-    norms = [(name, m) for name, m in probe.named_modules()
-             if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm))
-             and m.track_running_stats and m.running_mean is not None]
+    norms = [
+        (name, m)
+        for name, m in probe.named_modules()
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm))
+        and m.track_running_stats
+        and m.running_mean is not None
+    ]
     devices = [p.device for p in probe.parameters() if p.device.type == "cuda"]
     try:
         with torch.random.fork_rng(devices=devices), torch.no_grad(), warnings.catch_warnings():
@@ -312,7 +363,9 @@ def check_module(
             train_out = _flat_output(probe.train()(x))
             before = {name: (m.running_mean.clone(), m.running_var.clone()) for name, m in norms}
             for index in range(1, batches):
-                probe(batch(index))  # evallint: ignore[EVL001]  measures train-mode output on purpose
+                probe(
+                    batch(index)
+                )  # evallint: ignore[EVL001]  measures train-mode output on purpose
             eval_after = _flat_output(probe.eval()(x))
     except Exception as exc:  # noqa: BLE001 - a model that cannot run on the seeded input is a finding too
         problem = f"{type(exc).__name__} running the model on a seeded input of shape {list(shape)}: {str(exc).splitlines()[0][:200]}"
@@ -322,21 +375,41 @@ def check_module(
     else:
         delta = (train_out - eval_before).abs()
     drift = tuple(
-        StatDrift(name, type(m).__name__, float((m.running_mean - before[name][0]).abs().double().mean()),
-                  float((m.running_var - before[name][1]).abs().double().mean()))
+        StatDrift(
+            name,
+            type(m).__name__,
+            float((m.running_mean - before[name][0]).abs().double().mean()),
+            float((m.running_var - before[name][1]).abs().double().mean()),
+        )
         for name, m in norms
     )
-    change = (eval_after - eval_before).abs().mean().item() if norms and eval_after.shape == eval_before.shape else None
+    change = (
+        (eval_after - eval_before).abs().mean().item()
+        if norms and eval_after.shape == eval_before.shape
+        else None
+    )
     notes = ()
     if not dependent and delta.max().item() > 0:
-        notes = ("outputs differ between the modes although no known mode-dependent layer was found: "
-                 "a custom module reads `self.training`",)
+        notes = (
+            "outputs differ between the modes although no known mode-dependent layer was found: "
+            "a custom module reads `self.training`",
+        )
     return ModuleReport(
-        model_type, dependent, shape, delta.mean().item(), delta.max().item(), batches, drift, change, None, notes,
+        model_type,
+        dependent,
+        shape,
+        delta.mean().item(),
+        delta.max().item(),
+        batches,
+        drift,
+        change,
+        None,
+        notes,
     )
 
 
 # --- guard -------------------------------------------------------------------------------------
+
 
 class Guard:
     """Forward pre-hooks that flag a training-mode forward during evaluation.
@@ -359,8 +432,11 @@ class Guard:
 
     def __enter__(self) -> Guard:
         if self._depth == 0:
-            watched = [("", self.model)] + [(name, m) for name, m in self.model.named_modules()
-                                            if name and mode_dependence(m) is not None]
+            watched = [("", self.model)] + [
+                (name, m)
+                for name, m in self.model.named_modules()
+                if name and mode_dependence(m) is not None
+            ]
             self._handles = [m.register_forward_pre_hook(self._hook(name)) for name, m in watched]
         self._depth += 1
         return self
@@ -389,10 +465,16 @@ class Guard:
                 return
             if torch.is_grad_enabled() and not self._evaluating:
                 return
-            where = "inside guard(...).evaluating()" if self._evaluating else "with grad disabled (no_grad/inference_mode)"
+            where = (
+                "inside guard(...).evaluating()"
+                if self._evaluating
+                else "with grad disabled (no_grad/inference_mode)"
+            )
             what = "the model" if not name else f"submodule `{name}`"
-            message = (f"{what} ({type(module).__name__}) ran forward in training mode {where}: "
-                       f"Dropout keeps dropping and BatchNorm updates its running statistics; call model.eval() first")
+            message = (
+                f"{what} ({type(module).__name__}) ran forward in training mode {where}: "
+                f"Dropout keeps dropping and BatchNorm updates its running statistics; call model.eval() first"
+            )
             if self.action == "raise":
                 raise EvalModeError(message)
             warnings.warn(message, EvalModeWarning, stacklevel=2)

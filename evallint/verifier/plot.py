@@ -52,7 +52,9 @@ def _title(finding: VerifiedFinding) -> str:
 
 
 def _mode_figure(finding: VerifiedFinding) -> Any:
-    outputs = [run for run in finding.runs if run.train_output is not None and run.eval_output is not None]
+    outputs = [
+        run for run in finding.runs if run.train_output is not None and run.eval_output is not None
+    ]
     drifts = [run for run in finding.runs if run.trace]
     if not outputs:
         return None
@@ -71,13 +73,28 @@ def _distribution(ax: Any, run: LayerRun, code: str) -> None:
     train, evaluated = run.train_output, run.eval_output
     low, high = np.percentile(np.concatenate([train, evaluated]), [0.5, 99.5])
     bins = np.linspace(low, high, 60)
-    ax.hist(evaluated, bins=bins, alpha=0.55, color=_EVAL_COLOUR, label="eval mode (what evaluation should see)")
-    ax.hist(train, bins=bins, alpha=0.55, color=_TRAIN_COLOUR, label="train mode (what this code runs)"
-            if code == "EVL001" else "train mode (what training should see)")
+    ax.hist(
+        evaluated,
+        bins=bins,
+        alpha=0.55,
+        color=_EVAL_COLOUR,
+        label="eval mode (what evaluation should see)",
+    )
+    ax.hist(
+        train,
+        bins=bins,
+        alpha=0.55,
+        color=_TRAIN_COLOUR,
+        label="train mode (what this code runs)"
+        if code == "EVL001"
+        else "train mode (what training should see)",
+    )
     figures = run.figures
-    ax.set_title(f"{run.layer.label()} at {run.layer.location}: output\n"
-                 f"mean |Δ| = {figures['train_vs_eval_mean_abs']:.2f}, max {figures['train_vs_eval_max_abs']:.1f}",
-                 fontsize=10)
+    ax.set_title(
+        f"{run.layer.label()} at {run.layer.location}: output\n"
+        f"mean |Δ| = {figures['train_vs_eval_mean_abs']:.2f}, max {figures['train_vs_eval_max_abs']:.1f}",
+        fontsize=10,
+    )
     ax.set_xlabel("activation value")
     ax.set_ylabel("count")
     ax.legend(fontsize=8, loc="upper right")
@@ -87,10 +104,18 @@ def _drift(ax: Any, run: LayerRun, code: str) -> None:
     steps = np.arange(len(run.trace["running_mean"]))
     ax.plot(steps, run.trace["running_mean"], marker="o", color="#2ca02c", label="running_mean")
     ax.plot(steps, run.trace["running_var"], marker="s", color="#9467bd", label="running_var")
-    ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--",
-               label="eval mode: no change" if code == "EVL001" else "eval mode (this code): no update")
-    ax.set_title(f"{run.layer.label()} at {run.layer.location}: running-stat drift\n"
-                 f"mean |change| from the start, batch by batch", fontsize=10)
+    ax.axhline(
+        0.0,
+        color="grey",
+        linewidth=0.8,
+        linestyle="--",
+        label="eval mode: no change" if code == "EVL001" else "eval mode (this code): no update",
+    )
+    ax.set_title(
+        f"{run.layer.label()} at {run.layer.location}: running-stat drift\n"
+        f"mean |change| from the start, batch by batch",
+        fontsize=10,
+    )
     ax.set_xlabel("validation batch" if code == "EVL001" else "training batch")
     ax.set_ylabel("mean |Δ| over channels")
     ax.legend(fontsize=8, loc="upper left")
@@ -101,13 +126,22 @@ def _memory_figure(finding: VerifiedFinding) -> Any:
     assert memory is not None
     figure, ax = plt.subplots(figsize=(6.5, 4.2))
     mib = [memory.grad_bytes / 2**20, memory.no_grad_bytes / 2**20]
-    bars = ax.bar(["grad enabled\n(this code)", "torch.no_grad()"], mib, color=[_TRAIN_COLOUR, _EVAL_COLOUR])
+    bars = ax.bar(
+        ["grad enabled\n(this code)", "torch.no_grad()"], mib, color=[_TRAIN_COLOUR, _EVAL_COLOUR]
+    )
     for bar, value in zip(bars, mib):
-        ax.annotate(f"{value:.2f} MiB", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=10)
+        ax.annotate(
+            f"{value:.2f} MiB",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=10,
+        )
     ax.set_ylim(0, max(mib) * 1.15 or 1.0)
     ax.set_ylabel(f"MiB kept for backward per batch of {memory.batch_size}")
-    ax.set_title(f"activations autograd keeps alive ({len(memory.per_layer)} layers measured)", fontsize=10)
+    ax.set_title(
+        f"activations autograd keeps alive ({len(memory.per_layer)} layers measured)", fontsize=10
+    )
     figure.suptitle(_title(finding), fontsize=11, fontweight="bold")
     figure.tight_layout()
     return figure

@@ -83,9 +83,7 @@ def _update_factor(stats: RunningStats, momentum: Optional[float]) -> float:
     return 1.0 / stats.num_batches_tracked if momentum is None else momentum
 
 
-def _affine(
-    y: np.ndarray, weight: Optional[np.ndarray], bias: Optional[np.ndarray]
-) -> np.ndarray:
+def _affine(y: np.ndarray, weight: Optional[np.ndarray], bias: Optional[np.ndarray]) -> np.ndarray:
     shape = (1, -1) + (1,) * (y.ndim - 2)
     if weight is not None:
         y = y * weight.reshape(shape)

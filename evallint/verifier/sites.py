@@ -16,20 +16,51 @@ from typing import Any, Optional, Union
 import libcst as cst
 
 from evallint.verifier.layers import (
-    UNKNOWN, Extraction, _arg, _Ctx, _dotted_or_none, _Extractor, _File, _init_of, _Instance,
+    UNKNOWN,
+    Extraction,
+    _arg,
+    _Ctx,
+    _dotted_or_none,
+    _Extractor,
+    _File,
+    _init_of,
+    _Instance,
 )
 
 FUNCTIONAL_SIGNATURES: dict[str, tuple[str, ...]] = {
-    **{f"torch.nn.functional.{n}": ("input", "p", "training", "inplace")
-       for n in ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")},
+    **{
+        f"torch.nn.functional.{n}": ("input", "p", "training", "inplace")
+        for n in (
+            "dropout",
+            "dropout1d",
+            "dropout2d",
+            "dropout3d",
+            "alpha_dropout",
+            "feature_alpha_dropout",
+        )
+    },
     "torch.nn.functional.rrelu": ("input", "lower", "upper", "training", "inplace"),
-    "torch.nn.functional.batch_norm": ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
+    "torch.nn.functional.batch_norm": (
+        "input",
+        "running_mean",
+        "running_var",
+        "weight",
+        "bias",
+        "training",
+        "momentum",
+        "eps",
+    ),
     "torch.dropout": ("input", "p", "training"),
 }
 """Parameter order of the functional calls EVL004 flags (torch 2.13; `torch.dropout`'s third
 parameter is `train`, read as `training`)."""
 
-FUNCTIONAL_TRAINING_DEFAULT = {"alpha_dropout": False, "feature_alpha_dropout": False, "rrelu": False, "batch_norm": False}
+FUNCTIONAL_TRAINING_DEFAULT = {
+    "alpha_dropout": False,
+    "feature_alpha_dropout": False,
+    "rrelu": False,
+    "batch_norm": False,
+}
 """`training` defaults; every other flagged function defaults to True (pytorch-facts.md)."""
 
 MAX_LOOP_CANDIDATES = 8
@@ -45,6 +76,7 @@ def _calls_at(file: _File, line: int) -> list[cst.Call]:
 
 
 # --- EVL004 ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FunctionalCall:
@@ -67,13 +99,19 @@ class FunctionalCall:
         return self.function.rsplit(".", 1)[1]
 
 
-def functional_call_at(path: Union[str, Path], line: int, column: int) -> Union[FunctionalCall, str]:
+def functional_call_at(
+    path: Union[str, Path], line: int, column: int
+) -> Union[FunctionalCall, str]:
     """The flagged functional call at (line, 1-based column), or why it cannot be read."""
     extractor = _Extractor()
     file = _file(extractor, path)
     if file is None:
         return f"cannot read or parse {path}"
-    candidates = [c for c in _calls_at(file, line) if file.qualify(_dotted_or_none(c.func) or "") in FUNCTIONAL_SIGNATURES]
+    candidates = [
+        c
+        for c in _calls_at(file, line)
+        if file.qualify(_dotted_or_none(c.func) or "") in FUNCTIONAL_SIGNATURES
+    ]
     exact = [c for c in candidates if file.positions[c].start.column == column - 1]
     chosen = (exact or candidates or [None])[0]
     if chosen is None:
@@ -111,7 +149,9 @@ def functional_call_at(path: Union[str, Path], line: int, column: int) -> Union[
     return FunctionalCall(function, params, training, tuple(unread), origins, str(path), line)
 
 
-def _init_default(extractor: _Extractor, file: _File, cls: cst.ClassDef, expr: cst.BaseExpression) -> tuple[Any, str]:
+def _init_default(
+    extractor: _Extractor, file: _File, cls: cst.ClassDef, expr: cst.BaseExpression
+) -> tuple[Any, str]:
     """`self.p` where `__init__` does `self.p = p` and `p` has a literal default: that default.
 
     Why a default is acceptable evidence: it is what the module uses unless its construction
@@ -124,15 +164,20 @@ def _init_default(extractor: _Extractor, file: _File, cls: cst.ClassDef, expr: c
     assigned = [a for a in file.assignments if a.target == dotted and a.func is init]
     if not assigned:
         return UNKNOWN, ""
-    bindings = extractor.bind(file, init, cst.Call(func=cst.Name(cls.name.value)), _Ctx(file, None, None, {}, 0, 0))
+    bindings = extractor.bind(
+        file, init, cst.Call(func=cst.Name(cls.name.value)), _Ctx(file, None, None, {}, 0, 0)
+    )
     ctx = _Ctx(file, init, cls, bindings, assigned[-1].line, 1)
     value = extractor.literal(assigned[-1].value, ctx)
-    origin = (f"`{dotted}` is set in {cls.name.value}.__init__ ({file.path.name}:{assigned[-1].line}); "
-              "its default there is used")
+    origin = (
+        f"`{dotted}` is set in {cls.name.value}.__init__ ({file.path.name}:{assigned[-1].line}); "
+        "its default there is used"
+    )
     return value, origin
 
 
 # --- EVL006 ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AccumulationSite:
@@ -153,28 +198,54 @@ def accumulation_site(path: Union[str, Path], line: int) -> Union[AccumulationSi
     file = _file(extractor, path)
     if file is None:
         return f"cannot read or parse {path}"
-    loops = [node for node in _loops(file.wrapper.module) if file.span(node)[0] <= line <= file.span(node)[1]]
+    loops = [
+        node
+        for node in _loops(file.wrapper.module)
+        if file.span(node)[0] <= line <= file.span(node)[1]
+    ]
     if not loops:
         return f"no loop around {Path(path).name}:{line}"
     loop = max(loops, key=lambda node: file.span(node)[0])
     start, end = file.span(loop)
-    form = "append" if any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "append" for c in _calls_at(file, line)) else "sum"
+    form = (
+        "append"
+        if any(
+            isinstance(c.func, cst.Attribute) and c.func.attr.value == "append"
+            for c in _calls_at(file, line)
+        )
+        else "sum"
+    )
     in_loop = [(call, func) for call, func in file.calls if start <= file.line(call) <= end]
-    backward = any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "backward" for c, _ in in_loop)
+    backward = any(
+        isinstance(c.func, cst.Attribute) and c.func.attr.value == "backward" for c, _ in in_loop
+    )
     tried: list[str] = []
     seen: set[str] = set()
     for call, _ in in_loop:
         dotted = _dotted_or_none(call.func)
-        if dotted is None or dotted in seen or (isinstance(call.func, cst.Attribute) and not dotted.startswith("self.")):
+        if (
+            dotted is None
+            or dotted in seen
+            or (isinstance(call.func, cst.Attribute) and not dotted.startswith("self."))
+        ):
             continue
         seen.add(dotted)
         if len(seen) > MAX_LOOP_CANDIDATES:
             break
         found = extractor.subject(file, dotted, file.line(call))
         if any(layer.has_parameters and layer.origin == "source" for layer in found.layers):
-            extraction = Extraction(tuple(found.layers), tuple(dict.fromkeys(found.unresolved)), found.root)
+            extraction = Extraction(
+                tuple(found.layers), tuple(dict.fromkeys(found.unresolved)), found.root
+            )
             return AccumulationSite(form, backward, dotted, extraction, tuple(tried))
-        tried.append(f"`{dotted}`: " + (found.unresolved[0] if found.unresolved else "no layer with parameters in the source"))
+        tried.append(
+            f"`{dotted}`: "
+            + (
+                found.unresolved[0]
+                if found.unresolved
+                else "no layer with parameters in the source"
+            )
+        )
     return AccumulationSite(form, backward, tried=tuple(tried))
 
 
@@ -193,6 +264,7 @@ def _loops(module: cst.Module) -> list[Union[cst.For, cst.While]]:
 
 
 # --- EVL005 ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TrainingAssignment:
@@ -213,11 +285,14 @@ def training_assignment_at(path: Union[str, Path], line: int) -> Optional[Traini
         if assign.target.endswith(".training") and assign.line == line:
             ctx = _Ctx(file, assign.func, file.class_of(assign.func), {}, line, 0)
             value = extractor.literal(assign.value, ctx)
-            return TrainingAssignment(assign.target[: -len(".training")], value if isinstance(value, bool) else UNKNOWN)
+            return TrainingAssignment(
+                assign.target[: -len(".training")], value if isinstance(value, bool) else UNKNOWN
+            )
     return None
 
 
 # --- --import ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Construction:
@@ -245,19 +320,25 @@ def construction_of(path: Union[str, Path], subject: str, line: int) -> Union[Co
         return f"subject `{subject}` is not an expression"
     value = extractor.value(expr, ctx)
     if not isinstance(value, _Instance):
-        reasons = value.unresolved or [f"`{subject}` is not built from a class defined in the project"]
+        reasons = value.unresolved or [
+            f"`{subject}` is not built from a class defined in the project"
+        ]
         return reasons[0]
     call = _construction_call(extractor, file, expr, ctx)
     if call is None:
-        return f"the construction of `{subject}` is not a direct call of class {value.cls.name.value}"
+        return (
+            f"the construction of `{subject}` is not a direct call of class {value.cls.name.value}"
+        )
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     call_file, call_ctx = call[1], call[2]
     for arg in call[0].args:
         literal = UNKNOWN if arg.star else extractor.literal(arg.value, call_ctx)
         if literal is UNKNOWN:
-            return (f"constructor argument `{call_file.code(arg)}` of {value.cls.name.value} at "
-                    f"{call_file.path.name}:{call_file.line(call[0])} is not a literal; --import only passes literals")
+            return (
+                f"constructor argument `{call_file.code(arg)}` of {value.cls.name.value} at "
+                f"{call_file.path.name}:{call_file.line(call[0])} is not a literal; --import only passes literals"
+            )
         if arg.keyword is not None:
             kwargs[arg.keyword.value] = literal
         else:
@@ -267,23 +348,36 @@ def construction_of(path: Union[str, Path], subject: str, line: int) -> Union[Co
         missing = _required_without_default(init, len(args), set(kwargs))
         if missing:
             return f"{value.cls.name.value}.__init__ needs {', '.join(missing)}, which the construction site does not pass"
-    return Construction(str(value.file.path), value.cls.name.value, tuple(args), kwargs, call_file.line(call[0]))
+    return Construction(
+        str(value.file.path), value.cls.name.value, tuple(args), kwargs, call_file.line(call[0])
+    )
 
 
-def _construction_call(extractor: _Extractor, file: _File, expr: cst.BaseExpression,
-                       ctx: _Ctx) -> Optional[tuple[cst.Call, _File, _Ctx]]:
+def _construction_call(
+    extractor: _Extractor, file: _File, expr: cst.BaseExpression, ctx: _Ctx
+) -> Optional[tuple[cst.Call, _File, _Ctx]]:
     """The `Class(...)` call `expr` resolves to: through names and `.to()`-like method calls."""
     for _ in range(16):
         if isinstance(expr, cst.Call):
             callee = expr.func
-            if isinstance(callee, cst.Attribute) and callee.attr.value in ("to", "cuda", "cpu", "float", "double", "train", "eval"):
+            if isinstance(callee, cst.Attribute) and callee.attr.value in (
+                "to",
+                "cuda",
+                "cpu",
+                "float",
+                "double",
+                "train",
+                "eval",
+            ):
                 expr = callee.value
                 continue
             return expr, file, ctx
         if isinstance(expr, cst.Name):
             assign = extractor.last_assignment(file, expr.value, ctx.func, ctx.line)
             if assign is None:
-                assign = extractor.last_assignment(file, expr.value, None, ctx.line if ctx.func is None else 10**9)
+                assign = extractor.last_assignment(
+                    file, expr.value, None, ctx.line if ctx.func is None else 10**9
+                )
                 if assign is None:
                     return None
                 ctx = _Ctx(file, None, None, {}, assign.line - 1, ctx.depth + 1)
@@ -295,9 +389,18 @@ def _construction_call(extractor: _Extractor, file: _File, expr: cst.BaseExpress
     return None
 
 
-def _required_without_default(init: cst.FunctionDef, positional: int, keywords: set[str]) -> list[str]:
+def _required_without_default(
+    init: cst.FunctionDef, positional: int, keywords: set[str]
+) -> list[str]:
     params = [*init.params.posonly_params, *init.params.params][1:]
-    missing = [p.name.value for i, p in enumerate(params) if p.default is None and i >= positional and p.name.value not in keywords]
-    missing += [p.name.value for p in init.params.kwonly_params if p.default is None and p.name.value not in keywords]
+    missing = [
+        p.name.value
+        for i, p in enumerate(params)
+        if p.default is None and i >= positional and p.name.value not in keywords
+    ]
+    missing += [
+        p.name.value
+        for p in init.params.kwonly_params
+        if p.default is None and p.name.value not in keywords
+    ]
     return missing
-

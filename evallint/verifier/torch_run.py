@@ -11,10 +11,9 @@ in float32 because that is what a user's model keeps alive.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
-
-import warnings
 
 import numpy as np
 import torch
@@ -33,10 +32,23 @@ BATCHES = 10
 BATCH_SIZE = 16
 
 ASSUMED_SIZES: dict[str, Any] = {
-    "num_features": 64, "in_features": 256, "out_features": 256, "in_channels": 16, "out_channels": 16,
-    "kernel_size": 3, "normalized_shape": 256, "input_size": 64, "hidden_size": 64, "embed_dim": 64,
-    "num_heads": 4, "d_model": 64, "nhead": 4, "num_embeddings": 1000, "embedding_dim": 64,
-    "num_groups": 4, "num_channels": 16,
+    "num_features": 64,
+    "in_features": 256,
+    "out_features": 256,
+    "in_channels": 16,
+    "out_channels": 16,
+    "kernel_size": 3,
+    "normalized_shape": 256,
+    "input_size": 64,
+    "hidden_size": 64,
+    "embed_dim": 64,
+    "num_heads": 4,
+    "d_model": 64,
+    "nhead": 4,
+    "num_embeddings": 1000,
+    "embedding_dim": 64,
+    "num_groups": 4,
+    "num_channels": 16,
 }
 """Sizes used when the source passes a required size that is not a literal (reported as assumed)."""
 
@@ -110,7 +122,7 @@ def seeded_activations(shape: tuple[int, ...], seed: int) -> np.ndarray:
 def _batches(shape: tuple[int, ...], seed: int, count: int) -> list[np.ndarray]:
     """`count` batches drawn from one fixed per-channel distribution (one validation set)."""
     big = seeded_activations((shape[0] * count,) + shape[1:], seed)
-    return [big[i * shape[0]:(i + 1) * shape[0]] for i in range(count)]
+    return [big[i * shape[0] : (i + 1) * shape[0]] for i in range(count)]
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -154,6 +166,7 @@ def _dims(kind: str) -> int:
 
 # --- the mode-dependent layers ----------------------------------------------------------------
 
+
 def run_dropout(layer: LayerSpec, seed: int = 0) -> LayerRun:
     """Dropout family: zero fraction and survivor scale in train mode, identity in eval."""
     kind = layer.kind
@@ -175,10 +188,17 @@ def run_dropout(layer: LayerSpec, seed: int = 0) -> LayerRun:
     else:
         keep = train_out != 0
     if channelwise:
-        keep = keep.reshape(shape[0], shape[1], -1).any(axis=2).reshape(shape[:2] + (1,) * (len(shape) - 2))
+        keep = (
+            keep.reshape(shape[0], shape[1], -1)
+            .any(axis=2)
+            .reshape(shape[:2] + (1,) * (len(shape) - 2))
+        )
     ref_train = (reference.alpha_dropout if alpha else reference.dropout)(x, p, keep, True)
     ref_eval = (reference.alpha_dropout if alpha else reference.dropout)(x, p, keep, False)
-    checks = [compare(f"{kind} train output", ref_train, train_out), compare(f"{kind} eval output", ref_eval, eval_out)]
+    checks = [
+        compare(f"{kind} train output", ref_train, train_out),
+        compare(f"{kind} eval output", ref_eval, eval_out),
+    ]
     full_keep = np.broadcast_to(keep, shape)
     delta = np.abs(train_out - eval_out)
     figures: dict[str, Any] = {
@@ -191,7 +211,9 @@ def run_dropout(layer: LayerSpec, seed: int = 0) -> LayerRun:
     }
     if not alpha and full_keep.any():
         figures["survivor_scale"] = float(np.median(train_out[full_keep] / x[full_keep]))
-    return LayerRun(layer, figures, checks, train_output=train_out.ravel(), eval_output=eval_out.ravel())
+    return LayerRun(
+        layer, figures, checks, train_output=train_out.ravel(), eval_output=eval_out.ravel()
+    )
 
 
 def run_rrelu(layer: LayerSpec, seed: int = 0) -> LayerRun:
@@ -208,7 +230,10 @@ def run_rrelu(layer: LayerSpec, seed: int = 0) -> LayerRun:
     slopes = np.where(negative, train_out / np.where(negative, x, 1.0), 1.0)
     out_of_range = np.maximum(lower - slopes[negative], slopes[negative] - upper)
     checks = [
-        Check("RReLU train slopes within [lower, upper]", float(max(0.0, out_of_range.max(initial=0.0)))),
+        Check(
+            "RReLU train slopes within [lower, upper]",
+            float(max(0.0, out_of_range.max(initial=0.0))),
+        ),
         compare("RReLU train output", reference.rrelu(x, lower, upper, True, slopes), train_out),
         compare("RReLU eval output", reference.rrelu(x, lower, upper, False), eval_out),
     ]
@@ -220,7 +245,9 @@ def run_rrelu(layer: LayerSpec, seed: int = 0) -> LayerRun:
         "train_vs_eval_mean_abs": float(delta.mean()),
         "train_vs_eval_max_abs": float(delta.max()),
     }
-    return LayerRun(layer, figures, checks, train_output=train_out.ravel(), eval_output=eval_out.ravel())
+    return LayerRun(
+        layer, figures, checks, train_output=train_out.ravel(), eval_output=eval_out.ravel()
+    )
 
 
 def run_norm(layer: LayerSpec, seed: int = 0, batches: int = BATCHES) -> LayerRun:
@@ -242,7 +269,9 @@ def run_norm(layer: LayerSpec, seed: int = 0, batches: int = BATCHES) -> LayerRu
     affine = bool(layer.param("affine"))
     dims = _dims(kind)
     shape = (BATCH_SIZE, channels) + (_SPATIAL[dims] if (instance or dims > 1) else ())
-    module = getattr(nn, kind)(channels, eps=eps, momentum=momentum, affine=affine, track_running_stats=True).double()
+    module = getattr(nn, kind)(
+        channels, eps=eps, momentum=momentum, affine=affine, track_running_stats=True
+    ).double()
     rng = np.random.default_rng(seed + 7)
     weight = bias = None
     if affine:
@@ -260,7 +289,13 @@ def run_norm(layer: LayerSpec, seed: int = 0, batches: int = BATCHES) -> LayerRu
     def eval_pass(x: np.ndarray, label: str) -> np.ndarray:
         with torch.no_grad():
             got = _numpy(module.eval()(torch.from_numpy(x)))
-        checks.append(compare(f"{layer.kind} eval output {label}", norm(x, stats, False, momentum, eps, weight, bias), got))
+        checks.append(
+            compare(
+                f"{layer.kind} eval output {label}",
+                norm(x, stats, False, momentum, eps, weight, bias),
+                got,
+            )
+        )
         return got
 
     eval_before = eval_pass(data[0], "before the loop")
@@ -270,8 +305,20 @@ def run_norm(layer: LayerSpec, seed: int = 0, batches: int = BATCHES) -> LayerRu
             got = _numpy(module.train()(torch.from_numpy(x)))
         want = norm(x, stats, True, momentum, eps, weight, bias)
         checks.append(compare(f"{layer.kind} train output, batch {index + 1}", want, got))
-        checks.append(compare(f"{layer.kind} running_mean, batch {index + 1}", stats.mean, _numpy(module.running_mean)))
-        checks.append(compare(f"{layer.kind} running_var, batch {index + 1}", stats.var, _numpy(module.running_var)))
+        checks.append(
+            compare(
+                f"{layer.kind} running_mean, batch {index + 1}",
+                stats.mean,
+                _numpy(module.running_mean),
+            )
+        )
+        checks.append(
+            compare(
+                f"{layer.kind} running_var, batch {index + 1}",
+                stats.var,
+                _numpy(module.running_var),
+            )
+        )
         if train_first is None:
             train_first = got
         trace["running_mean"].append(float(np.abs(stats.mean - initial.mean).mean()))
@@ -298,7 +345,9 @@ def run_norm(layer: LayerSpec, seed: int = 0, batches: int = BATCHES) -> LayerRu
         "eval_output_change_max_abs": float(changed.max()),
         "inputs": "seeded; per-channel mean ~ N(0,1), std ~ U(0.5,2); layer starts freshly constructed",
     }
-    return LayerRun(layer, figures, checks, assumed, train_first.ravel(), eval_before.ravel(), trace)
+    return LayerRun(
+        layer, figures, checks, assumed, train_first.ravel(), eval_before.ravel(), trace
+    )
 
 
 def _sequence_input(module: nn.Module, width: int, seed: int) -> torch.Tensor:
@@ -322,7 +371,9 @@ def run_torch_only(layer: LayerSpec, seed: int = 0) -> LayerRun:
     def forward() -> np.ndarray:
         with torch.no_grad():
             if isinstance(module, (nn.RNN, nn.LSTM, nn.GRU)):
-                out = module(_sequence_input(module, module.input_size, seed))[0]  # evallint: ignore[EVL001]  runs the layer in the mode under test
+                out = module(_sequence_input(module, module.input_size, seed))[
+                    0
+                ]  # evallint: ignore[EVL001]  runs the layer in the mode under test
             elif isinstance(module, nn.MultiheadAttention):
                 q = _sequence_input(module, module.embed_dim, seed)
                 out = module(q, q, q)[0]
@@ -355,21 +406,38 @@ def run_torch_only(layer: LayerSpec, seed: int = 0) -> LayerRun:
 def run_layer(layer: LayerSpec, seed: int = 0) -> Optional[LayerRun]:
     """The measurement for one mode-dependent layer, or None when evallint cannot simulate it."""
     kind = layer.kind
-    if kind in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"):
+    if kind in (
+        "Dropout",
+        "Dropout1d",
+        "Dropout2d",
+        "Dropout3d",
+        "AlphaDropout",
+        "FeatureAlphaDropout",
+    ):
         return run_dropout(layer, seed)
     if kind == "RReLU":
         return run_rrelu(layer, seed)
     if "BatchNorm" in kind or "InstanceNorm" in kind:
         return run_norm(layer, seed)
-    if kind in ("RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer",
-                "TransformerDecoderLayer", "Transformer"):
+    if kind in (
+        "RNN",
+        "LSTM",
+        "GRU",
+        "MultiheadAttention",
+        "TransformerEncoderLayer",
+        "TransformerDecoderLayer",
+        "Transformer",
+    ):
         return run_torch_only(layer, seed)
     return None
 
 
 # --- EVL002: what autograd keeps alive --------------------------------------------------------
 
-def _input_shape(module: nn.Module, current: Optional[tuple[int, ...]], batch: int) -> tuple[int, ...]:
+
+def _input_shape(
+    module: nn.Module, current: Optional[tuple[int, ...]], batch: int
+) -> tuple[int, ...]:
     """The input a layer expects: from its own sizes when it has them, else the previous output."""
     if isinstance(module, nn.Linear):
         if current is not None and current[-1] == module.in_features:
@@ -385,21 +453,29 @@ def _input_shape(module: nn.Module, current: Optional[tuple[int, ...]], batch: i
         d = 2 if isinstance(module, nn.SyncBatchNorm) else _dims(type(module).__name__)
         if current is not None and len(current) >= 2 and current[1] == module.num_features:
             return current
-        rank_extra = {1: () if isinstance(module, nn.modules.batchnorm._BatchNorm) else (64,), 2: (32, 32), 3: (16, 16, 16)}[d]
+        rank_extra = {
+            1: () if isinstance(module, nn.modules.batchnorm._BatchNorm) else (64,),
+            2: (32, 32),
+            3: (16, 16, 16),
+        }[d]
         return (batch, module.num_features) + rank_extra
     if isinstance(module, nn.GroupNorm):
         return (batch, module.num_channels, 32, 32)
     if isinstance(module, (nn.LayerNorm, getattr(nn, "RMSNorm", nn.LayerNorm))):
         shape = tuple(module.normalized_shape)
-        if current is not None and current[-len(shape):] == shape:
+        if current is not None and current[-len(shape) :] == shape:
             return current
         return (batch,) + shape
     return current if current is not None else (batch, 256)
 
 
-def _forward_for_memory(module: nn.Module, shape: tuple[int, ...], requires_grad: bool) -> torch.Tensor:
+def _forward_for_memory(
+    module: nn.Module, shape: tuple[int, ...], requires_grad: bool
+) -> torch.Tensor:
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
-        return module(torch.randint(0, module.num_embeddings, (shape[0], 64)))  # evallint: ignore[EVL002]  measures what autograd keeps
+        return module(
+            torch.randint(0, module.num_embeddings, (shape[0], 64))
+        )  # evallint: ignore[EVL002]  measures what autograd keeps
     if isinstance(module, (nn.RNN, nn.LSTM, nn.GRU)):
         x = torch.randn(32, shape[0], module.input_size, requires_grad=requires_grad)
         return module(x)[0]
@@ -431,7 +507,11 @@ def autograd_memory(layers: list[LayerSpec], batch_size: int = 32, seed: int = 0
     upstream_params = False
     no_grad_total = 0
     for layer in layers:
-        if layer.kind.startswith("F.") or layer.kind == "StochasticDepth" or not hasattr(nn, layer.kind):
+        if (
+            layer.kind.startswith("F.")
+            or layer.kind == "StochasticDepth"
+            or not hasattr(nn, layer.kind)
+        ):
             skipped.append(f"{layer.kind} at {layer.location}: not built")
             continue
         layer_assumed: dict[str, Any] = {}
@@ -445,8 +525,10 @@ def autograd_memory(layers: list[LayerSpec], batch_size: int = 32, seed: int = 0
 
             def pack(t: torch.Tensor) -> torch.Tensor:
                 storage = t.untyped_storage()
-                if storage.data_ptr() not in param_ptrs:
-                    saved[(storage.data_ptr(), t.storage_offset(), t.numel())] = t.numel() * t.element_size()
+                if storage.data_ptr() not in param_ptrs:  # noqa: B023 (used within this iteration)
+                    saved[(storage.data_ptr(), t.storage_offset(), t.numel())] = (  # noqa: B023
+                        t.numel() * t.element_size()
+                    )
                 return t
 
             with saved_tensors_hooks(pack, lambda t: t):
@@ -456,7 +538,9 @@ def autograd_memory(layers: list[LayerSpec], batch_size: int = 32, seed: int = 0
                     _forward_for_memory(module, shape, upstream_params)
                     no_grad_total += len(saved) - before
         except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
-            skipped.append(f"{layer.kind} at {layer.location}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+            skipped.append(
+                f"{layer.kind} at {layer.location}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+            )
             current = None
             continue
         if layer_assumed:
@@ -464,4 +548,6 @@ def autograd_memory(layers: list[LayerSpec], batch_size: int = 32, seed: int = 0
         per_layer.append((layer, sum(saved.values())))
         current = tuple(out.shape) if out.dim() >= 2 else None
         upstream_params = upstream_params or any(True for _ in module.parameters())
-    return MemoryRun(batch_size, sum(b for _, b in per_layer), no_grad_total, per_layer, skipped, assumed)
+    return MemoryRun(
+        batch_size, sum(b for _, b in per_layer), no_grad_total, per_layer, skipped, assumed
+    )

@@ -25,7 +25,14 @@ from evallint.verifier.accumulation import AccumulationRun, accumulation_memory
 from evallint.verifier.functional_run import run_functional
 from evallint.verifier.layers import UNKNOWN, Extraction, LayerSpec, extract_layers
 from evallint.verifier.sites import accumulation_site, functional_call_at, training_assignment_at
-from evallint.verifier.torch_run import TOLERANCE, LayerRun, MemoryRun, autograd_memory, build_module, run_layer
+from evallint.verifier.torch_run import (
+    TOLERANCE,
+    LayerRun,
+    MemoryRun,
+    autograd_memory,
+    build_module,
+    run_layer,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -53,7 +60,9 @@ class VerifiedFinding:
         return {**self.diagnostic.to_json(), "verdict": self.verdict, "evidence": self.evidence}
 
 
-def verify(diagnostics: list[Diagnostic], seed: int = 0, *, import_modules: bool = False) -> list[VerifiedFinding]:
+def verify(
+    diagnostics: list[Diagnostic], seed: int = 0, *, import_modules: bool = False
+) -> list[VerifiedFinding]:
     """Verify every EVL001-EVL006 diagnostic, in input order; other codes, and EVL005 findings
     other than `.training = ...`, are skipped (they have no numbers to show).
 
@@ -68,7 +77,11 @@ def verify(diagnostics: list[Diagnostic], seed: int = 0, *, import_modules: bool
             continue
         try:
             found = _verify_one(diagnostic, cache)
-            if found is not None and import_modules and diagnostic.code in ("EVL001", "EVL002", "EVL003", "EVL005"):
+            if (
+                found is not None
+                and import_modules
+                and diagnostic.code in ("EVL001", "EVL002", "EVL003", "EVL005")
+            ):
                 from evallint.verifier.dynamic import measure_imported
 
                 found = measure_imported(found, seed)
@@ -104,8 +117,15 @@ class _Cache:
         cached = self.runs[key]
         if cached is None:
             return None
-        return LayerRun(layer, cached.figures, cached.checks, cached.assumed, cached.train_output,
-                        cached.eval_output, cached.trace)
+        return LayerRun(
+            layer,
+            cached.figures,
+            cached.checks,
+            cached.assumed,
+            cached.train_output,
+            cached.eval_output,
+            cached.trace,
+        )
 
     def memory_run(self, layers: tuple[LayerSpec, ...]) -> MemoryRun:
         key = tuple((layer.kind, repr(sorted(layer.params.items()))) for layer in layers)
@@ -139,7 +159,9 @@ def _verify_one(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
     return _verify_mode(d, extraction, evidence, cache)
 
 
-def _verify_mode(d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: _Cache) -> VerifiedFinding:
+def _verify_mode(
+    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: _Cache
+) -> VerifiedFinding:
     dependent = extraction.mode_dependent
     if not dependent:
         if extraction.unresolved:
@@ -158,18 +180,27 @@ def _verify_mode(d: Diagnostic, extraction: Extraction, evidence: dict[str, Any]
     for layer in sorted(dependent, key=lambda spec: "Dropout" not in spec.kind):
         run = cache.run(layer)
         if run is None:
-            phrases.setdefault(layer.kind, f"{layer.label()} at {layer.location}: mode-dependent ({layer.origin}), not simulated")
-            measurements.append({"layer": layer.label(), "location": layer.location, "simulated": False})
+            phrases.setdefault(
+                layer.kind,
+                f"{layer.label()} at {layer.location}: mode-dependent ({layer.origin}), not simulated",
+            )
+            measurements.append(
+                {"layer": layer.label(), "location": layer.location, "simulated": False}
+            )
             continue
         runs.append(run)
         measurements.append(_measurement_json(run))
-        phrases.setdefault(layer.kind, _phrase_training_resumed(run) if d.code == "EVL003" else _phrase_eval(run))
+        phrases.setdefault(
+            layer.kind, _phrase_training_resumed(run) if d.code == "EVL003" else _phrase_eval(run)
+        )
     evidence["measurements"] = measurements
     failed = [c for run in runs for c in run.checks if not c.ok]
     if failed:
         worst = max(failed, key=lambda c: c.max_error)
-        summary = (f"verifier error: NumPy reference and torch disagree on {worst.name} "
-                   f"(relative error {worst.max_error:.2g} > {TOLERANCE:g}); {len(failed)} check(s) failed")
+        summary = (
+            f"verifier error: NumPy reference and torch disagree on {worst.name} "
+            f"(relative error {worst.max_error:.2g} > {TOLERANCE:g}); {len(failed)} check(s) failed"
+        )
         evidence["summary"] = summary
         return VerifiedFinding(d, "error", evidence, summary, tuple(runs))
     summary = "; ".join(list(phrases.values())[:MAX_PHRASES])
@@ -181,7 +212,9 @@ def _verify_mode(d: Diagnostic, extraction: Extraction, evidence: dict[str, Any]
     return VerifiedFinding(d, "confirmed", evidence, summary, tuple(runs))
 
 
-def _verify_autograd(d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: _Cache) -> VerifiedFinding:
+def _verify_autograd(
+    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: _Cache
+) -> VerifiedFinding:
     with_params = [layer for layer in extraction.layers if layer.has_parameters]
     if not with_params:
         if extraction.unresolved or not extraction.layers:
@@ -196,17 +229,22 @@ def _verify_autograd(d: Diagnostic, extraction: Extraction, evidence: dict[str, 
         "batch_size": memory.batch_size,
         "grad_bytes": memory.grad_bytes,
         "no_grad_bytes": memory.no_grad_bytes,
-        "per_layer": [{"layer": layer.label(), "location": layer.location, "bytes": n} for layer, n in memory.per_layer],
+        "per_layer": [
+            {"layer": layer.label(), "location": layer.location, "bytes": n}
+            for layer, n in memory.per_layer
+        ],
         "skipped": memory.skipped,
         "assumed": memory.assumed,
         "method": "torch.autograd.graph.saved_tensors_hooks, eval mode, parameters excluded",
     }
     top = sorted(memory.per_layer, key=lambda item: -item[1])[:MAX_PHRASES]
     detail = ", ".join(f"{layer.label()} at {layer.location} {_bytes(n)}" for layer, n in top if n)
-    summary = (f"autograd keeps {_bytes(memory.grad_bytes)} of activations alive per batch of {memory.batch_size} "
-               f"through {len(memory.per_layer)} layer(s) of `{d.subject}`"
-               + (f" ({detail})" if detail else "")
-               + f"; {_bytes(memory.no_grad_bytes)} under torch.no_grad()")
+    summary = (
+        f"autograd keeps {_bytes(memory.grad_bytes)} of activations alive per batch of {memory.batch_size} "
+        f"through {len(memory.per_layer)} layer(s) of `{d.subject}`"
+        + (f" ({detail})" if detail else "")
+        + f"; {_bytes(memory.no_grad_bytes)} under torch.no_grad()"
+    )
     if memory.skipped:
         summary += f"; {len(memory.skipped)} layer(s) not measured"
     if extraction.unresolved:
@@ -215,14 +253,18 @@ def _verify_autograd(d: Diagnostic, extraction: Extraction, evidence: dict[str, 
     return VerifiedFinding(d, "confirmed", evidence, summary, memory=memory)
 
 
-def _disagreement(d: Diagnostic, evidence: dict[str, Any], run: LayerRun) -> Optional[VerifiedFinding]:
+def _disagreement(
+    d: Diagnostic, evidence: dict[str, Any], run: LayerRun
+) -> Optional[VerifiedFinding]:
     """The `error` verdict when the NumPy reference and torch disagree on `run`, else None."""
     failed = [c for c in run.checks if not c.ok]
     if not failed:
         return None
     worst = max(failed, key=lambda c: c.max_error)
-    summary = (f"verifier error: NumPy reference and torch disagree on {worst.name} "
-               f"(relative error {worst.max_error:.2g} > {TOLERANCE:g}); {len(failed)} check(s) failed")
+    summary = (
+        f"verifier error: NumPy reference and torch disagree on {worst.name} "
+        f"(relative error {worst.max_error:.2g} > {TOLERANCE:g}); {len(failed)} check(s) failed"
+    )
     evidence["summary"] = summary
     return VerifiedFinding(d, "error", evidence, summary, (run,))
 
@@ -234,8 +276,14 @@ def _verify_functional(d: Diagnostic, seed: int) -> VerifiedFinding:
         evidence = {"subject": d.subject, "unresolved": [call], "summary": f"unresolved: {call}"}
         return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
     where = f"{Path(d.path).name}:{d.line}"
-    evidence: dict[str, Any] = {"subject": d.subject, "function": call.function, "params": call.params,
-                                "training_as_written": call.training, "unread": list(call.unread), "origins": call.origins}
+    evidence: dict[str, Any] = {
+        "subject": d.subject,
+        "function": call.function,
+        "params": call.params,
+        "training_as_written": call.training,
+        "unread": list(call.unread),
+        "origins": call.origins,
+    }
     if call.training is None:
         summary = f"unresolved: `training=` of {call.function} at {where} is an expression evallint cannot evaluate"
         evidence["summary"] = summary
@@ -246,33 +294,46 @@ def _verify_functional(d: Diagnostic, seed: int) -> VerifiedFinding:
     if error is not None:
         return error
     f = run.figures
-    assumed = "".join(f"; {k}={v} is torch's default, assumed because the call passes `{_unread_text(call.unread, k)}`"
-                      for k, v in run.assumed.items() if k in ("p", "lower", "upper"))
+    assumed = "".join(
+        f"; {k}={v} is torch's default, assumed because the call passes `{_unread_text(call.unread, k)}`"
+        for k, v in run.assumed.items()
+        if k in ("p", "lower", "upper")
+    )
     name = f"F.{call.name}" if call.function.startswith("torch.nn.") else call.function
     if call.name == "batch_norm":
-        summary = (f"{name}(training=True) at {where} in an eval-mode module: one validation pass of {f['batches']} "
-                   f"batches moved running_mean by {f['running_mean_shift']:.2f} and running_var by "
-                   f"{f['running_var_shift']:.2f}; its output uses batch statistics (differs from running-stat "
-                   f"normalisation by mean |Δ|={f['train_vs_eval_mean_abs']:.2f})")
+        summary = (
+            f"{name}(training=True) at {where} in an eval-mode module: one validation pass of {f['batches']} "
+            f"batches moved running_mean by {f['running_mean_shift']:.2f} and running_var by "
+            f"{f['running_var_shift']:.2f}; its output uses batch statistics (differs from running-stat "
+            f"normalisation by mean |Δ|={f['train_vs_eval_mean_abs']:.2f})"
+        )
         verdict: Verdict = "confirmed"
     elif call.name == "rrelu":
         verdict = "confirmed" if f["lower"] != f["upper"] else "not-affected"
-        summary = (f"{name} at {where} in a train-mode module uses the fixed slope {f['eval_slope']:.3f} instead of "
-                   f"random slopes in [{f['train_slope_min']:.3f}, {f['train_slope_max']:.3f}] (output differs from "
-                   f"training=True by mean |Δ|={f['written_vs_intended_mean_abs']:.3f})")
+        summary = (
+            f"{name} at {where} in a train-mode module uses the fixed slope {f['eval_slope']:.3f} instead of "
+            f"random slopes in [{f['train_slope_min']:.3f}, {f['train_slope_max']:.3f}] (output differs from "
+            f"training=True by mean |Δ|={f['written_vs_intended_mean_abs']:.3f})"
+        )
     elif f["dropped_fraction"] == 0.0:
         verdict = "not-affected"
-        summary = f"not affected: {name} at {where} has p={f['p']}, so it changes nothing in either mode"
+        summary = (
+            f"not affected: {name} at {where} has p={f['p']}, so it changes nothing in either mode"
+        )
     elif call.training:
         verdict = "confirmed"
-        summary = (f"{name}(p={f['p']}) at {where} in an eval-mode module still zeroes {100 * f['dropped_fraction']:.1f}% "
-                   f"of {f['unit']}; eval output differs from the identity by mean |Δ|={f['written_vs_intended_mean_abs']:.2f} "
-                   f"(max {f['written_vs_intended_max_abs']:.1f})")
+        summary = (
+            f"{name}(p={f['p']}) at {where} in an eval-mode module still zeroes {100 * f['dropped_fraction']:.1f}% "
+            f"of {f['unit']}; eval output differs from the identity by mean |Δ|={f['written_vs_intended_mean_abs']:.2f} "
+            f"(max {f['written_vs_intended_max_abs']:.1f})"
+        )
     else:
         verdict = "confirmed"
-        summary = (f"{name}(p={f['p']}) at {where} in a train-mode module drops 0% of {f['unit']} instead of "
-                   f"{100 * f['dropped_fraction']:.1f}% (regularisation silently off; output differs from training=True "
-                   f"by mean |Δ|={f['written_vs_intended_mean_abs']:.2f})")
+        summary = (
+            f"{name}(p={f['p']}) at {where} in a train-mode module drops 0% of {f['unit']} instead of "
+            f"{100 * f['dropped_fraction']:.1f}% (regularisation silently off; output differs from training=True "
+            f"by mean |Δ|={f['written_vs_intended_mean_abs']:.2f})"
+        )
     if verdict == "confirmed":
         summary += assumed
     evidence["summary"] = summary
@@ -297,11 +358,17 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
         evidence["unresolved"] = list(site.extraction.unresolved)
     else:
         evidence["model_not_resolved"] = list(site.tried)
-    model = f"`{site.model}` ({site.extraction.root})" if site.extraction is not None else f"a {STAND_IN_NOTE}"
+    model = (
+        f"`{site.model}` ({site.extraction.root})"
+        if site.extraction is not None
+        else f"a {STAND_IN_NOTE}"
+    )
     verb = "appends" if site.form == "append" else "adds"
     if run.detached_nodes_per_iteration or run.detached_bytes_per_iteration:
-        summary = (f"verifier error: the `.item()` control still kept {run.detached_nodes_per_iteration:.0f} graph nodes "
-                   f"and {_bytes(int(run.detached_bytes_per_iteration))} per iteration; the replay is not trustworthy")
+        summary = (
+            f"verifier error: the `.item()` control still kept {run.detached_nodes_per_iteration:.0f} graph nodes "
+            f"and {_bytes(int(run.detached_bytes_per_iteration))} per iteration; the replay is not trustworthy"
+        )
         evidence["summary"] = summary
         return VerifiedFinding(d, "error", evidence, summary)
     if not run.kept_nodes_per_iteration and not run.kept_bytes_per_iteration:
@@ -309,12 +376,16 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
         evidence["summary"] = summary
         return VerifiedFinding(d, "not-affected", evidence, summary)
     if run.backward:
-        kept = (f"{run.kept_nodes_per_iteration:.0f} autograd nodes per iteration stay chained to `{d.subject}` "
-                f"(backward() in the loop frees the saved activations: {_bytes(int(run.kept_bytes_per_iteration))} of "
-                f"tensors per iteration here; without that backward it would be {_bytes(int(run.activation_bytes_per_iteration))})")
+        kept = (
+            f"{run.kept_nodes_per_iteration:.0f} autograd nodes per iteration stay chained to `{d.subject}` "
+            f"(backward() in the loop frees the saved activations: {_bytes(int(run.kept_bytes_per_iteration))} of "
+            f"tensors per iteration here; without that backward it would be {_bytes(int(run.activation_bytes_per_iteration))})"
+        )
     else:
-        kept = (f"{_bytes(int(run.kept_bytes_per_iteration))} of saved activations and {run.kept_nodes_per_iteration:.0f} "
-                f"autograd nodes per iteration stay alive through `{d.subject}` (nothing in the loop calls backward())")
+        kept = (
+            f"{_bytes(int(run.kept_bytes_per_iteration))} of saved activations and {run.kept_nodes_per_iteration:.0f} "
+            f"autograd nodes per iteration stay alive through `{d.subject}` (nothing in the loop calls backward())"
+        )
     summary = f"`{d.subject}` {verb} the loss with its graph; replaying the loop with {model}: {kept}; 0 with `.item()`"
     evidence["summary"] = summary
     return VerifiedFinding(d, "confirmed", evidence, summary)
@@ -345,51 +416,89 @@ def _verify_training_attribute(d: Diagnostic, cache: _Cache) -> Optional[Verifie
     assignment = training_assignment_at(d.path, d.line)
     if assignment is None:
         return None
-    extraction = cache.extraction(Diagnostic(d.path, d.line, d.column, d.end_line, d.end_column, d.code, d.message,
-                                             d.related, assignment.receiver))
-    evidence: dict[str, Any] = {"subject": assignment.receiver, "root": extraction.root,
-                                "layers": [layer.to_json() for layer in extraction.layers],
-                                "unresolved": list(extraction.unresolved)}
+    extraction = cache.extraction(
+        Diagnostic(
+            d.path,
+            d.line,
+            d.column,
+            d.end_line,
+            d.end_column,
+            d.code,
+            d.message,
+            d.related,
+            assignment.receiver,
+        )
+    )
+    evidence: dict[str, Any] = {
+        "subject": assignment.receiver,
+        "root": extraction.root,
+        "layers": [layer.to_json() for layer in extraction.layers],
+        "unresolved": list(extraction.unresolved),
+    }
     if assignment.value is UNKNOWN:
-        summary = f"unresolved: the value assigned to `{assignment.receiver}.training` is not a literal"
+        summary = (
+            f"unresolved: the value assigned to `{assignment.receiver}.training` is not a literal"
+        )
         evidence["summary"] = summary
         return VerifiedFinding(d, "unresolved", evidence, summary)
     if not extraction.layers:
         if not extraction.unresolved:
-            evidence["unresolved"] = [f"no layers found in {extraction.root or assignment.receiver}"]
+            evidence["unresolved"] = [
+                f"no layers found in {extraction.root or assignment.receiver}"
+            ]
         return _unresolved(d, extraction, evidence)
     value: bool = assignment.value
     top = _live_stack(extraction.layers)
     top.train(not value)  # the state the assignment means to leave: eval() before `= True`
     top.training = value  # evallint: ignore[EVL005]  reproduces the mistake on purpose
     stale = [(name, child) for name, child in top.named_children() if child.training != value]
-    dependent = [(name, child) for name, child in stale if extraction.layers[int(name.split("_")[0])].mode_dependent]
+    dependent = [
+        (name, child)
+        for name, child in stale
+        if extraction.layers[int(name.split("_")[0])].mode_dependent
+    ]
     evidence["live"] = {
         "top_training": top.training,
-        "children": [{"layer": extraction.layers[int(n.split("_")[0])].label(), "location": extraction.layers[int(n.split("_")[0])].location,
-                      "training": c.training} for n, c in top.named_children()],
+        "children": [
+            {
+                "layer": extraction.layers[int(n.split("_")[0])].label(),
+                "location": extraction.layers[int(n.split("_")[0])].location,
+                "training": c.training,
+            }
+            for n, c in top.named_children()
+        ],
     }
     flag = f"`{assignment.receiver}.training = {value}`"
     if not dependent:
         kinds = "/".join(dict.fromkeys(layer.kind for layer in extraction.layers))
-        summary = (f"not affected: after {flag}, {len(stale)} child module(s) still have training={not value}, but "
-                   f"`{assignment.receiver}` has only {kinds}, none of which depends on the mode")
+        summary = (
+            f"not affected: after {flag}, {len(stale)} child module(s) still have training={not value}, but "
+            f"`{assignment.receiver}` has only {kinds}, none of which depends on the mode"
+        )
         if extraction.unresolved:
             return _unresolved(d, extraction, evidence)
         evidence["summary"] = summary
         return VerifiedFinding(d, "not-affected", evidence, summary)
-    runs = [run for run in (cache.run(extraction.layers[int(n.split("_")[0])]) for n, _ in dependent) if run is not None]
+    runs = [
+        run
+        for run in (cache.run(extraction.layers[int(n.split("_")[0])]) for n, _ in dependent)
+        if run is not None
+    ]
     for run in runs:
         error = _disagreement(d, evidence, run)
         if error is not None:
             return error
     evidence["measurements"] = [_measurement_json(run) for run in runs]
-    names = ", ".join(f"{extraction.layers[int(n.split('_')[0])].label()} at {extraction.layers[int(n.split('_')[0])].location}"
-                      for n, _ in dependent[:MAX_PHRASES])
+    names = ", ".join(
+        f"{extraction.layers[int(n.split('_')[0])].label()} at {extraction.layers[int(n.split('_')[0])].location}"
+        for n, _ in dependent[:MAX_PHRASES]
+    )
     phrase = _phrase_eval if not value else _phrase_training_resumed
     start = "" if not value else "starting from eval mode (as after an earlier `.eval()`), "
-    summary = (f"{start}after {flag} on a live {extraction.root or assignment.receiver}, {len(dependent)} mode-dependent "
-               f"child module(s) still have training={not value} ({names})")
+    summary = (
+        f"{start}after {flag} on a live {extraction.root or assignment.receiver}, {len(dependent)} mode-dependent "
+        f"child module(s) still have training={not value} ({names})"
+    )
     if runs:
         summary += "; " + phrase(runs[0])
     evidence["summary"] = summary
@@ -443,33 +552,47 @@ def _phrase_eval(run: LayerRun) -> str:
     """What running this layer in training mode during evaluation does (EVL001)."""
     f = run.figures
     if "dropped_fraction" in f:
-        return (f"{_name(run)}: {100 * f['dropped_fraction']:.1f}% of {f['unit']} zeroed, eval output differs "
-                f"by mean |Δ|={f['train_vs_eval_mean_abs']:.2f} (max {f['train_vs_eval_max_abs']:.1f})")
+        return (
+            f"{_name(run)}: {100 * f['dropped_fraction']:.1f}% of {f['unit']} zeroed, eval output differs "
+            f"by mean |Δ|={f['train_vs_eval_mean_abs']:.2f} (max {f['train_vs_eval_max_abs']:.1f})"
+        )
     if "running_mean_shift" in f:
-        return (f"{_name(run)}: one validation pass of {f['batches']} batches moved running_mean by "
-                f"{f['running_mean_shift']:.2f} and running_var by {f['running_var_shift']:.2f}; eval predictions "
-                f"on the same input changed by mean |Δ|={f['eval_output_change_mean_abs']:.2f}")
+        return (
+            f"{_name(run)}: one validation pass of {f['batches']} batches moved running_mean by "
+            f"{f['running_mean_shift']:.2f} and running_var by {f['running_var_shift']:.2f}; eval predictions "
+            f"on the same input changed by mean |Δ|={f['eval_output_change_mean_abs']:.2f}"
+        )
     if "eval_slope" in f:
-        return (f"{_name(run)}: negative slope drawn from [{f['train_slope_min']:.3f}, {f['train_slope_max']:.3f}] "
-                f"instead of {f['eval_slope']:.3f}, output differs by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}")
-    return (f"{_name(run)}: train-mode output differs from eval by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}; "
-            f"two passes on the same input differ by {f['two_train_passes_mean_abs']:.3f}")
+        return (
+            f"{_name(run)}: negative slope drawn from [{f['train_slope_min']:.3f}, {f['train_slope_max']:.3f}] "
+            f"instead of {f['eval_slope']:.3f}, output differs by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}"
+        )
+    return (
+        f"{_name(run)}: train-mode output differs from eval by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}; "
+        f"two passes on the same input differ by {f['two_train_passes_mean_abs']:.3f}"
+    )
 
 
 def _phrase_training_resumed(run: LayerRun) -> str:
     """What training with this layer still in eval mode does (EVL003)."""
     f = run.figures
     if "dropped_fraction" in f:
-        return (f"{_name(run)}: drops 0% instead of {100 * f['dropped_fraction']:.1f}% of {f['unit']} while "
-                "training (regularisation silently off)")
+        return (
+            f"{_name(run)}: drops 0% instead of {100 * f['dropped_fraction']:.1f}% of {f['unit']} while "
+            "training (regularisation silently off)"
+        )
     if "running_mean_shift" in f:
-        return (f"{_name(run)}: normalises training batches with frozen running stats (output off by mean "
-                f"|Δ|={f['train_vs_eval_mean_abs']:.2f}) and {f['batches']} training batches leave running_mean/var "
-                f"unchanged (train mode would move them by {f['running_mean_shift']:.2f}/{f['running_var_shift']:.2f})")
+        return (
+            f"{_name(run)}: normalises training batches with frozen running stats (output off by mean "
+            f"|Δ|={f['train_vs_eval_mean_abs']:.2f}) and {f['batches']} training batches leave running_mean/var "
+            f"unchanged (train mode would move them by {f['running_mean_shift']:.2f}/{f['running_var_shift']:.2f})"
+        )
     if "eval_slope" in f:
         return f"{_name(run)}: fixed slope {f['eval_slope']:.3f} instead of random slopes while training"
-    return (f"{_name(run)}: trains without its dropout (output differs from train mode by mean "
-            f"|Δ|={f['train_vs_eval_mean_abs']:.3f})")
+    return (
+        f"{_name(run)}: trains without its dropout (output differs from train mode by mean "
+        f"|Δ|={f['train_vs_eval_mean_abs']:.3f})"
+    )
 
 
 def _bytes(n: int) -> str:

@@ -11,8 +11,23 @@ import pytest
 
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.interpreter import FileAnalysis
-from evallint.analysis.lattice import MAX_PATHS, Grad, GradFact, Mode, ModeFact, Origin, PathState, merge_two, normalize
-from evallint.analysis.regions import EvidenceCollector, RegionKind, classify_block, mentions_eval_data
+from evallint.analysis.lattice import (
+    MAX_PATHS,
+    Grad,
+    GradFact,
+    Mode,
+    ModeFact,
+    Origin,
+    PathState,
+    merge_two,
+    normalize,
+)
+from evallint.analysis.regions import (
+    EvidenceCollector,
+    RegionKind,
+    classify_block,
+    mentions_eval_data,
+)
 from evallint.analysis.symbols import collect_imports
 from evallint.analysis.vocabulary import words
 from evallint.analysis.walk import calls_in_evaluation_order
@@ -72,7 +87,11 @@ def test_words_are_whole_words_not_substrings() -> None:
 
 
 def test_imports_qualify_aliases() -> None:
-    table = collect_imports(cst.parse_module("import torch as T\nfrom torch import no_grad as ng\nimport torch.nn as nn\n"))
+    table = collect_imports(
+        cst.parse_module(
+            "import torch as T\nfrom torch import no_grad as ng\nimport torch.nn as nn\n"
+        )
+    )
     assert table.qualify(cst.parse_expression("T.no_grad")) == "torch.no_grad"
     assert table.qualify(cst.parse_expression("ng")) == "torch.no_grad"
     assert table.qualify(cst.parse_expression("nn.Dropout")) == "torch.nn.Dropout"
@@ -89,21 +108,36 @@ def _region(code: str, eval_by_name: bool = False):
     module = cst.parse_module(textwrap.dedent(code))
     imports = collect_imports(module)
     evidence = EvidenceCollector(imports, lambda call: False, lambda: True).block(module.body)
-    return classify_block(module, "block", evidence, eval_by_name=eval_by_name, eval_by_metrics=True)
+    return classify_block(
+        module, "block", evidence, eval_by_name=eval_by_name, eval_by_metrics=True
+    )
 
 
 def test_training_evidence_wins_over_names() -> None:
-    assert _region("loss = model(x).sum()\nloss.backward()\noptimizer.step()\n", eval_by_name=True).kind is RegionKind.TRAIN
+    assert (
+        _region(
+            "loss = model(x).sum()\nloss.backward()\noptimizer.step()\n", eval_by_name=True
+        ).kind
+        is RegionKind.TRAIN
+    )
 
 
 def test_training_under_one_flag_is_mixed() -> None:
-    region = _region("out = model(x)\nif phase == 'train':\n    loss.backward()\n    optimizer.step()\n")
-    assert (region.kind, region.condition, region.trains_when) == (RegionKind.MIXED, "phase == 'train'", True)
+    region = _region(
+        "out = model(x)\nif phase == 'train':\n    loss.backward()\n    optimizer.step()\n"
+    )
+    assert (region.kind, region.condition, region.trains_when) == (
+        RegionKind.MIXED,
+        "phase == 'train'",
+        True,
+    )
 
 
 def test_metrics_without_training_make_an_evaluation_and_grad_use_is_seen() -> None:
     assert _region("correct += (model(x).argmax(1) == y).sum()\n").kind is RegionKind.EVAL
-    assert _region("x.requires_grad_()\ns = model(x)\ng = torch.autograd.grad(s, x)\n", eval_by_name=True).needs_grad
+    assert _region(
+        "x.requires_grad_()\ns = model(x)\ng = torch.autograd.grad(s, x)\n", eval_by_name=True
+    ).needs_grad
 
 
 # -- summaries -------------------------------------------------------------------------------
@@ -161,10 +195,13 @@ EPOCH_LOOP_ENDING_IN_EVAL = """
 
 
 def test_epoch_loop_fixpoint_carries_eval_into_the_next_epoch() -> None:
-    analysis = analyse(EPOCH_LOOP_ENDING_IN_EVAL + """
+    analysis = analyse(
+        EPOCH_LOOP_ENDING_IN_EVAL
+        + """
         with torch.no_grad():
             samples = model(fixed_noise)
-    """)
+    """
+    )
     (step,) = analysis.facts.training_steps
     assert {f.mode for f in step.eval_facts} == {Mode.EVAL}
 
@@ -185,10 +222,13 @@ def _module_classes_by_libcst(source: str) -> dict[str, bool]:
     from evallint.analysis.symbols import collect_imports
 
     tree = cst.parse_module(source)
-    return {name: info.is_module for name, info in collect_definitions(tree, collect_imports(tree))[1].items()}
+    return {
+        name: info.is_module
+        for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
+    }
 
 
-MODULE_CLASSES = '''\
+MODULE_CLASSES = """\
 import torch.nn as nn
 from torch import nn as tnn
 import torch
@@ -228,7 +268,7 @@ if torch.cuda.is_available():
 else:
     class Unguarded(nn.Module):
         pass
-'''
+"""
 
 
 def test_module_classes_of_text_agrees_with_the_libcst_definitions() -> None:
@@ -236,11 +276,19 @@ def test_module_classes_of_text_agrees_with_the_libcst_definitions() -> None:
 
     found = module_classes_of_text(MODULE_CLASSES)
     assert found == _module_classes_by_libcst(MODULE_CLASSES)
-    assert found is not None and found["Net"] and found["Net.Head"] and found["Deeper"] and found["Lit"]
+    assert (
+        found is not None
+        and found["Net"]
+        and found["Net.Head"]
+        and found["Deeper"]
+        and found["Lit"]
+    )
     assert found["Wrapped"] and found["Guarded"] and not found["Plain"] and not found["Local"]
 
 
-@pytest.mark.parametrize("fixture", sorted((Path(__file__).parents[1] / "fixtures").rglob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "fixture", sorted((Path(__file__).parents[1] / "fixtures").rglob("*.py")), ids=lambda p: p.name
+)
 def test_module_classes_of_text_agrees_on_every_fixture(fixture: Path) -> None:
     from evallint.analysis.scope import module_classes_of_text
 
@@ -275,7 +323,14 @@ def test_evidence_resolves_a_nested_helper_called_after_another_function() -> No
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-@pytest.mark.parametrize("fixture", [FIXTURES / "evl003_trainer_class_fit_validate_each_epoch.py", FIXTURES / "evl001_nested_closure_eval.py"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        FIXTURES / "evl003_trainer_class_fit_validate_each_epoch.py",
+        FIXTURES / "evl001_nested_closure_eval.py",
+    ],
+    ids=lambda p: p.name,
+)
 def test_a_files_analysis_makes_no_reference_cycle(fixture: Path) -> None:
     """A linted file's tree must be freed by reference counting when its analysis is
     dropped: a cycle would keep it alive until a cyclic collection has traversed all of it
@@ -295,7 +350,12 @@ def test_a_files_analysis_makes_no_reference_cycle(fixture: Path) -> None:
         del analysis
         gc.set_debug(gc.DEBUG_SAVEALL)
         gc.collect()
-        left = [type(x).__name__ for x in gc.garbage if isinstance(x, (cst.CSTNode, FileAnalysis)) or type(x).__module__.startswith("evallint")]
+        left = [
+            type(x).__name__
+            for x in gc.garbage
+            if isinstance(x, (cst.CSTNode, FileAnalysis))
+            or type(x).__module__.startswith("evallint")
+        ]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()

@@ -95,13 +95,19 @@ def test_cached_per_directory(tmp_path: Path) -> None:
         (("EVL0",), ("EVL0",), "EVL001", False),  # a tie goes to ignore
     ],
 )
-def test_select_and_ignore_prefixes(select: tuple[str, ...], ignore: tuple[str, ...], code: str, enabled: bool) -> None:
+def test_select_and_ignore_prefixes(
+    select: tuple[str, ...], ignore: tuple[str, ...], code: str, enabled: bool
+) -> None:
     assert Config(select=select, ignore=ignore).is_enabled(code, "x.py") is enabled
 
 
 def test_per_file_ignores_are_relative_to_the_config(tmp_path: Path) -> None:
     config = Config(
-        per_file_ignores=(("tests/*.py", ("EVL002",)), ("conftest.py", ("EVL0",)), ("scripts/**", ("EVL001",))),
+        per_file_ignores=(
+            ("tests/*.py", ("EVL002",)),
+            ("conftest.py", ("EVL0",)),
+            ("scripts/**", ("EVL001",)),
+        ),
         root=tmp_path,
     )
     assert not config.is_enabled("EVL002", str(tmp_path / "tests" / "test_a.py"))
@@ -113,7 +119,9 @@ def test_per_file_ignores_are_relative_to_the_config(tmp_path: Path) -> None:
 
 
 def test_exclude_is_gitignore_style(tmp_path: Path) -> None:
-    config = Config(exclude=("build", "/legacy/", "gen_*.py"), extend_exclude=("data/**/*.py",), root=tmp_path)
+    config = Config(
+        exclude=("build", "/legacy/", "gen_*.py"), extend_exclude=("data/**/*.py",), root=tmp_path
+    )
     assert config.is_excluded(tmp_path / "build" / "lib" / "a.py")
     assert config.is_excluded(tmp_path / "src" / "build")
     assert config.is_excluded(tmp_path / "legacy" / "a.py")
@@ -133,12 +141,18 @@ def test_exclude_is_gitignore_style(tmp_path: Path) -> None:
         ("ignore = [1]", "ignore", "must be a list of strings, got an array holding int 1"),
         ('ignore = ["E501"]', "ignore", "'E501' is not an evallint code or prefix"),
         ('per-file-ignores = ["x"]', "per-file-ignores", "must be a table"),
-        ('per-file-ignores = { "t/*.py" = ["X1"] }', "per-file-ignores.t/*.py", "'X1' is not an evallint code"),
+        (
+            'per-file-ignores = { "t/*.py" = ["X1"] }',
+            "per-file-ignores.t/*.py",
+            "'X1' is not an evallint code",
+        ),
         ('eval-names = ["not a name"]', "eval-names", "is not a Python identifier"),
         ('module-factories = ["timm..x"]', "module-factories", "is not a dotted name"),
     ],
 )
-def test_errors_are_one_line_naming_file_and_key(tmp_path: Path, body: str, key: str, cause: str) -> None:
+def test_errors_are_one_line_naming_file_and_key(
+    tmp_path: Path, body: str, key: str, cause: str
+) -> None:
     pyproject = write(tmp_path / "pyproject.toml", f"[tool.evallint]\n{body}\n")
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "a.py")

@@ -17,7 +17,14 @@ import pytest
 
 from evallint.diagnostics import Diagnostic, Edit, Fix
 from evallint.engine import fixes
-from evallint.engine.fixes import apply_edits, fix_paths, fix_source, native_edits, split_lines, unified_diff
+from evallint.engine.fixes import (
+    apply_edits,
+    fix_paths,
+    fix_source,
+    native_edits,
+    split_lines,
+    unified_diff,
+)
 from evallint.engine.run import lint_source
 from evallint.source.parse import ParseFailure, parse_module
 
@@ -45,7 +52,9 @@ with torch.no_grad():
         out = model(x)
 """
 
-NO_GRAD_ONLY = BUGGY.replace("for x", "with torch.no_grad():\n    for x").replace("    out", "        out")
+NO_GRAD_ONLY = BUGGY.replace("for x", "with torch.no_grad():\n    for x").replace(
+    "    out", "        out"
+)
 NO_GRAD_ONLY_FIXED = NO_GRAD_ONLY.replace("    for x", "    model.eval()\n    for x")
 
 
@@ -75,7 +84,10 @@ def test_columns_count_code_points_and_end_of_line_is_len_plus_one() -> None:
 
 def test_crlf_and_lone_cr_lines_are_counted_like_libcst() -> None:
     source = "a = 1\r\nb = 2\rc = 3\n"
-    assert apply_edits(source, [Edit(2, 1, 2, 2, "B"), Edit(3, 1, 3, 1, "#\n")]) == "a = 1\r\nB = 2\r#\nc = 3\n"
+    assert (
+        apply_edits(source, [Edit(2, 1, 2, 2, "B"), Edit(3, 1, 3, 1, "#\n")])
+        == "a = 1\r\nB = 2\r#\nc = 3\n"
+    )
     assert apply_edits(source, [Edit(1, 6, 1, 6, "0")]) == "a = 10\r\nb = 2\rc = 3\n"
 
 
@@ -90,7 +102,10 @@ def test_insertion_after_the_last_line_break_and_in_a_file_without_one() -> None
 
 
 def test_insertions_at_one_point_keep_their_order() -> None:
-    assert apply_edits("x\n", [Edit(1, 1, 1, 1, "a"), Edit(1, 1, 1, 1, "b"), Edit(1, 1, 1, 2, "X")]) == "abX\n"
+    assert (
+        apply_edits("x\n", [Edit(1, 1, 1, 1, "a"), Edit(1, 1, 1, 1, "b"), Edit(1, 1, 1, 2, "X")])
+        == "abX\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,7 +123,13 @@ def test_overlapping_edits_are_rejected(edits: list[Edit]) -> None:
 
 @pytest.mark.parametrize(
     "edit",
-    [Edit(0, 1, 0, 1, ""), Edit(4, 1, 4, 1, ""), Edit(1, 7, 1, 7, ""), Edit(1, 0, 1, 1, ""), Edit(1, 3, 1, 2, "")],
+    [
+        Edit(0, 1, 0, 1, ""),
+        Edit(4, 1, 4, 1, ""),
+        Edit(1, 7, 1, 7, ""),
+        Edit(1, 0, 1, 1, ""),
+        Edit(1, 3, 1, 2, ""),
+    ],
     ids=["line-0", "line-past-end", "column-past-eol", "column-0", "end-before-start"],
 )
 def test_positions_outside_the_text_are_rejected(edit: Edit) -> None:
@@ -153,7 +174,9 @@ def test_a_fix_that_adds_a_finding_elsewhere_is_rejected(monkeypatch: pytest.Mon
     )
     eval_fix = Fix("Call `model.eval()` before evaluating", (Edit(6, 1, 6, 1, "model.eval()\n"),))
 
-    def lint_with_handmade_fix(text: str, path: str, config: object, *, fixes: bool, project: object) -> list[Diagnostic]:
+    def lint_with_handmade_fix(
+        text: str, path: str, config: object, *, fixes: bool, project: object
+    ) -> list[Diagnostic]:
         found = lint_source(text, path, None, fixes=False)
         return [replace(d, fix=eval_fix if d.code == "EVL001" else None) for d in found]
 
@@ -162,13 +185,19 @@ def test_a_fix_that_adds_a_finding_elsewhere_is_rejected(monkeypatch: pytest.Mon
     assert [d.code for d in lint_source(source, "t.py")] == ["EVL001"]
     assert [d.code for d in lint_source(fixed_text, "t.py")] == ["EVL003"]
     result = fix_source(source, "t.py")
-    assert (result.new_source, result.fixed, [d.code for d in result.remaining]) == (source, [], ["EVL001"])
+    assert (result.new_source, result.fixed, [d.code for d in result.remaining]) == (
+        source,
+        [],
+        ["EVL001"],
+    )
 
 
 def test_a_fix_that_does_not_parse_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     broken = Fix("break it", (Edit(6, 1, 6, 1, "with torch.no_grad()\n"),))
 
-    def lint_with_broken_fix(text: str, path: str, config: object, *, fixes: bool, project: object) -> list[Diagnostic]:
+    def lint_with_broken_fix(
+        text: str, path: str, config: object, *, fixes: bool, project: object
+    ) -> list[Diagnostic]:
         return [replace(d, fix=broken) for d in lint_source(text, path)]
 
     monkeypatch.setattr(fixes, "lint_source", lint_with_broken_fix)
@@ -185,7 +214,9 @@ def test_write_keeps_mode_crlf_and_latin1_cookie(tmp_path: Path) -> None:
     target.write_bytes((header + NO_GRAD_ONLY).replace("\n", "\r\n").encode("latin-1"))
     target.chmod(0o754)
     [result] = fix_paths([target], write=True)
-    assert target.read_bytes() == (header + NO_GRAD_ONLY_FIXED).replace("\n", "\r\n").encode("latin-1")
+    assert target.read_bytes() == (header + NO_GRAD_ONLY_FIXED).replace("\n", "\r\n").encode(
+        "latin-1"
+    )
     assert stat.S_IMODE(target.stat().st_mode) == 0o754
     assert (result.error, [d.code for d in result.fixed]) == ("", ["EVL001"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py"]
@@ -244,7 +275,9 @@ def test_fixable_fixture_matches_its_expected_fixed_file(fixture: Path) -> None:
     source = fixture.read_text(encoding="utf-8")
     expected = FIXED / fixture.name
     result = fix_source(source, str(fixture))
-    assert result.new_source == (expected.read_text(encoding="utf-8") if expected.exists() else source)
+    assert result.new_source == (
+        expected.read_text(encoding="utf-8") if expected.exists() else source
+    )
 
 
 def test_every_expected_fixed_file_belongs_to_a_fixture() -> None:

@@ -25,7 +25,9 @@ for x, y in val_loader:
 
 def expected_lines(source: str, name: str = "train.py") -> list[str]:
     """What flake8 must print: the engine's own findings, with the engine's 1-based columns."""
-    return [f"./{name}:{d.line}:{d.column}: {d.code} {d.message}" for d in lint_source(source, name)]
+    return [
+        f"./{name}:{d.line}:{d.column}: {d.code} {d.message}" for d in lint_source(source, name)
+    ]
 
 
 def flake8(tmp_path: Path, source: str, *args: str) -> list[str]:
@@ -72,7 +74,9 @@ def test_default_selection_includes_evl(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_bare_noqa_silences_everything(tmp_path: Path) -> None:
-    assert flake8(tmp_path, BUGGY.replace("model(x)\n", "model(x)  # noqa\n"), "--select", "EVL") == []
+    assert (
+        flake8(tmp_path, BUGGY.replace("model(x)\n", "model(x)  # noqa\n"), "--select", "EVL") == []
+    )
 
 
 @pytest.mark.integration
@@ -94,11 +98,15 @@ def test_extend_ignore(tmp_path: Path) -> None:
 def test_per_file_ignores(tmp_path: Path) -> None:
     lines = flake8(tmp_path, BUGGY, "--select", "EVL", "--per-file-ignores", "train.py:EVL001")
     assert [line.split(" ")[1] for line in lines] == ["EVL002"]
-    assert flake8(tmp_path, BUGGY, "--select", "EVL", "--per-file-ignores", "other.py:EVL") == expected_lines(BUGGY)
+    assert flake8(
+        tmp_path, BUGGY, "--select", "EVL", "--per-file-ignores", "other.py:EVL"
+    ) == expected_lines(BUGGY)
 
 
 @pytest.mark.integration
 def test_version_lists_the_plugin() -> None:
     """flake8 7 names the distribution (torch-evallint), not `Checker.name`, and wraps the line."""
-    completed = subprocess.run([str(FLAKE8), "--version"], capture_output=True, text=True, timeout=60, check=True)
+    completed = subprocess.run(
+        [str(FLAKE8), "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
     assert f"torch-evallint: {__version__}" in " ".join(completed.stdout.split())

@@ -49,11 +49,27 @@ def test_client_units_per_encoding(text: str, utf16: int, utf8: int, utf32: int)
         ("out = model(x)   \r\n", 1, "out = model(x)  # noqa: EVL001\r\n"),
         ("out = model(x)  # a note\n", 1, "out = model(x)  # a note  # noqa: EVL001\n"),
         ("out = model(x)  # noqa: EVL002\n", 1, "out = model(x)  # noqa: EVL002, EVL001\n"),
-        ("out = model(x)  # NOQA:EVL002,EVL003 - why\n", 1, "out = model(x)  # NOQA:EVL002,EVL003, EVL001 - why\n"),
-        ('out = model("""\n#  x\n""")\ny = 1\n', 1, 'out = model("""\n#  x\n""")  # noqa: EVL001\ny = 1\n'),
+        (
+            "out = model(x)  # NOQA:EVL002,EVL003 - why\n",
+            1,
+            "out = model(x)  # NOQA:EVL002,EVL003, EVL001 - why\n",
+        ),
+        (
+            'out = model("""\n#  x\n""")\ny = 1\n',
+            1,
+            'out = model("""\n#  x\n""")  # noqa: EVL001\ny = 1\n',
+        ),
         ("out = model(x", 1, "out = model(x  # noqa: EVL001"),
     ],
-    ids=["plain", "crlf-trailing-space", "other-comment", "noqa-list", "noqa-list-upper", "multiline-string", "untokenizable"],
+    ids=[
+        "plain",
+        "crlf-trailing-space",
+        "other-comment",
+        "noqa-list",
+        "noqa-list-upper",
+        "multiline-string",
+        "untokenizable",
+    ],
 )
 def test_suppression_edit(source: str, line: int, expected: str) -> None:
     assert apply_edits(source, [suppression_edit(source, line, "EVL001")]) == expected
@@ -80,9 +96,13 @@ def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
         if position.line >= len(lines):
             return len(text)
         line = lines[position.line]
-        return sum(map(len, lines[: position.line])) + code_points(line.rstrip("\r\n"), position.character, UTF16)
+        return sum(map(len, lines[: position.line])) + code_points(
+            line.rstrip("\r\n"), position.character, UTF16
+        )
 
-    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+    for edit in sorted(
+        edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True
+    ):
         text = text[: offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end) :]
     return text
 
@@ -90,22 +110,32 @@ def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
 # a real client and server ----------------------------------------------------------------
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "evallint.lsp"]))
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "evallint.lsp"])
+)
 async def client(lsp_client: LanguageClient):
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=types.ClientCapabilities())
+    )
     yield
     await lsp_client.shutdown_session()
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "evallint.lsp"]))
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "evallint.lsp"])
+)
 async def utf8_client(lsp_client: LanguageClient):
     general = types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf8])
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities(general=general)))
+    await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=types.ClientCapabilities(general=general))
+    )
     yield
     await lsp_client.shutdown_session()
 
 
-async def published(client: LanguageClient, uri: str, send: Callable[[], None], timeout: float = 10) -> list[types.Diagnostic]:
+async def published(
+    client: LanguageClient, uri: str, send: Callable[[], None], timeout: float = 10
+) -> list[types.Diagnostic]:
     """Send a notification and return the diagnostics the server publishes in answer."""
     waiter = asyncio.ensure_future(client.wait_for_notification(PUBLISH))
     await asyncio.sleep(0)
@@ -116,10 +146,14 @@ async def published(client: LanguageClient, uri: str, send: Callable[[], None], 
 
 def open_document(client: LanguageClient, path: Path, text: str) -> Callable[[], None]:
     item = types.TextDocumentItem(uri=path.as_uri(), language_id="python", version=1, text=text)
-    return lambda: client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
+    return lambda: client.text_document_did_open(
+        types.DidOpenTextDocumentParams(text_document=item)
+    )
 
 
-def change_document(client: LanguageClient, path: Path, version: int, text: str) -> Callable[[], None]:
+def change_document(
+    client: LanguageClient, path: Path, version: int, text: str
+) -> Callable[[], None]:
     params = types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=path.as_uri(), version=version),
         content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
@@ -129,17 +163,32 @@ def change_document(client: LanguageClient, path: Path, version: int, text: str)
 
 def summary(diagnostics: list[types.Diagnostic]) -> list[tuple[object, ...]]:
     return sorted(
-        (d.code, d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character) for d in diagnostics
+        (
+            d.code,
+            d.range.start.line,
+            d.range.start.character,
+            d.range.end.line,
+            d.range.end.character,
+        )
+        for d in diagnostics
     )
 
 
-async def actions_at(client: LanguageClient, path: Path, line: int, only: Optional[list[str]] = None) -> list[types.CodeAction]:
+async def actions_at(
+    client: LanguageClient, path: Path, line: int, only: Optional[list[str]] = None
+) -> list[types.CodeAction]:
     params = types.CodeActionParams(
         text_document=types.TextDocumentIdentifier(uri=path.as_uri()),
-        range=types.Range(start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)),
+        range=types.Range(
+            start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
+        ),
         context=types.CodeActionContext(diagnostics=[], only=only),
     )
-    return [a for a in await client.text_document_code_action_async(params) or [] if isinstance(a, types.CodeAction)]
+    return [
+        a
+        for a in await client.text_document_code_action_async(params) or []
+        if isinstance(a, types.CodeAction)
+    ]
 
 
 def edits_of(action: types.CodeAction, path: Path) -> list[types.TextEdit]:
@@ -149,16 +198,24 @@ def edits_of(action: types.CodeAction, path: Path) -> list[types.TextEdit]:
 
 @pytest.mark.integration
 @pytest.mark.asyncio
-async def test_open_publishes_findings_with_ranges_links_and_related(client: LanguageClient) -> None:
+async def test_open_publishes_findings_with_ranges_links_and_related(
+    client: LanguageClient,
+) -> None:
     text = FIXTURE.read_text(encoding="utf-8")
     diagnostics = await published(client, FIXTURE.as_uri(), open_document(client, FIXTURE, text))
     assert summary(diagnostics) == [("EVL001", 37, 15, 37, 28), ("EVL002", 37, 15, 37, 28)]
     first = min(diagnostics, key=lambda d: str(d.code))
     assert (first.severity, first.source) == (types.DiagnosticSeverity.Warning, "evallint")
     assert first.code_description is not None
-    assert first.code_description.href == "https://github.com/evallint/evallint/blob/main/docs/rules.md#evl001"
+    assert (
+        first.code_description.href
+        == "https://github.com/evallint/evallint/blob/main/docs/rules.md#evl001"
+    )
     assert first.message.startswith("`regressor` may be in training mode")
-    assert [(r.location.uri, r.location.range.start.line, r.location.range.start.character, r.message) for r in first.related_information or []] == [
+    assert [
+        (r.location.uri, r.location.range.start.line, r.location.range.start.character, r.message)
+        for r in first.related_information or []
+    ] == [
         (FIXTURE.as_uri(), 28, 4, "mode of `regressor` set here"),
         (FIXTURE.as_uri(), 36, 4, "the evaluation starts here"),
     ]
@@ -175,16 +232,22 @@ async def test_columns_are_utf16_code_units(client: LanguageClient, tmp_path: Pa
 
 @pytest.mark.integration
 @pytest.mark.asyncio
-async def test_columns_follow_a_negotiated_utf8_encoding(utf8_client: LanguageClient, tmp_path: Path) -> None:
+async def test_columns_follow_a_negotiated_utf8_encoding(
+    utf8_client: LanguageClient, tmp_path: Path
+) -> None:
     path = tmp_path / "emoji.py"
     text = EMOJI
-    diagnostics = await published(utf8_client, path.as_uri(), open_document(utf8_client, path, text))
+    diagnostics = await published(
+        utf8_client, path.as_uri(), open_document(utf8_client, path, text)
+    )
     assert ("EVL001", 3, 22, 3, 30) in summary(diagnostics)
 
 
 @pytest.mark.integration
 @pytest.mark.asyncio
-async def test_edits_debounce_clear_and_a_syntax_error_keeps_the_old_findings(client: LanguageClient) -> None:
+async def test_edits_debounce_clear_and_a_syntax_error_keeps_the_old_findings(
+    client: LanguageClient,
+) -> None:
     uri, text = FIXTURE.as_uri(), FIXTURE.read_text(encoding="utf-8")
     before = await published(client, uri, open_document(client, FIXTURE, text))
     broken = text.replace("total = 0.0\n", "total = (0.0\n", 1)
@@ -203,7 +266,9 @@ async def test_edits_debounce_clear_and_a_syntax_error_keeps_the_old_findings(cl
 
 @pytest.mark.integration
 @pytest.mark.asyncio
-async def test_quick_fixes_suppression_and_fix_all_edit_the_text_as_expected(client: LanguageClient) -> None:
+async def test_quick_fixes_suppression_and_fix_all_edit_the_text_as_expected(
+    client: LanguageClient,
+) -> None:
     text = FIXTURE.read_text(encoding="utf-8")
     await published(client, FIXTURE.as_uri(), open_document(client, FIXTURE, text))
     actions = {a.title: a for a in await actions_at(client, FIXTURE, 37)}
@@ -215,7 +280,11 @@ async def test_quick_fixes_suppression_and_fix_all_edit_the_text_as_expected(cli
         "Suppress EVL002 on this line",
     ]
     quick = actions["Call `regressor.eval()` before evaluating"]
-    assert (quick.kind, quick.is_preferred, [d.code for d in quick.diagnostics or []]) == (types.CodeActionKind.QuickFix, True, ["EVL001"])
+    assert (quick.kind, quick.is_preferred, [d.code for d in quick.diagnostics or []]) == (
+        types.CodeActionKind.QuickFix,
+        True,
+        ["EVL001"],
+    )
     assert apply_text_edits(text, edits_of(quick, FIXTURE)) == text.replace(
         "    for xb, yb in test_dl:", "    regressor.eval()\n    for xb, yb in test_dl:"
     )
@@ -225,35 +294,55 @@ async def test_quick_fixes_suppression_and_fix_all_edit_the_text_as_expected(cli
 
     suppressed = apply_text_edits(text, edits_of(actions["Suppress EVL001 on this line"], FIXTURE))
     assert suppressed.splitlines()[37].endswith("# expect: EVL001, EVL002  # noqa: EVL001")
-    diagnostics = await published(client, FIXTURE.as_uri(), change_document(client, FIXTURE, 2, suppressed))
+    diagnostics = await published(
+        client, FIXTURE.as_uri(), change_document(client, FIXTURE, 2, suppressed)
+    )
     assert [d.code for d in diagnostics] == ["EVL002"]
-    actions = {a.title: a for a in await actions_at(client, FIXTURE, 37, only=[types.CodeActionKind.QuickFix])}
+    actions = {
+        a.title: a
+        for a in await actions_at(client, FIXTURE, 37, only=[types.CodeActionKind.QuickFix])
+    }
     assert "Fix all evallint findings" not in actions
     both = apply_text_edits(suppressed, edits_of(actions["Suppress EVL002 on this line"], FIXTURE))
     assert both.splitlines()[37].endswith("# noqa: EVL001, EVL002")
-    assert await published(client, FIXTURE.as_uri(), change_document(client, FIXTURE, 3, both)) == []
+    assert (
+        await published(client, FIXTURE.as_uri(), change_document(client, FIXTURE, 3, both)) == []
+    )
 
 
 @pytest.mark.integration
 @pytest.mark.asyncio
 async def test_fix_all_is_offered_as_a_source_action(client: LanguageClient) -> None:
-    await published(client, FIXTURE.as_uri(), open_document(client, FIXTURE, FIXTURE.read_text(encoding="utf-8")))
+    await published(
+        client,
+        FIXTURE.as_uri(),
+        open_document(client, FIXTURE, FIXTURE.read_text(encoding="utf-8")),
+    )
     actions = await actions_at(client, FIXTURE, 0, only=[types.CodeActionKind.SourceFixAll])
-    assert [(a.title, a.kind) for a in actions] == [("Fix all evallint findings", "source.fixAll.evallint")]
+    assert [(a.title, a.kind) for a in actions] == [
+        ("Fix all evallint findings", "source.fixAll.evallint")
+    ]
 
 
 @pytest.mark.integration
 @pytest.mark.asyncio
-async def test_hover_on_a_noqa_code_shows_the_rule_page(client: LanguageClient, tmp_path: Path) -> None:
+async def test_hover_on_a_noqa_code_shows_the_rule_page(
+    client: LanguageClient, tmp_path: Path
+) -> None:
     path = tmp_path / "hover.py"
     text = "x = 1  # noqa: EVL002, EVL001\n"
     await published(client, path.as_uri(), open_document(client, path, text))
-    params = types.HoverParams(text_document=types.TextDocumentIdentifier(uri=path.as_uri()), position=types.Position(line=0, character=25))
+    params = types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=path.as_uri()),
+        position=types.Position(line=0, character=25),
+    )
     hover = await client.text_document_hover_async(params)
     assert hover is not None and isinstance(hover.contents, types.MarkupContent)
     assert hover.contents.value.startswith("**EVL001** `eval-without-eval-mode`")
     assert "## What it does" in hover.contents.value
-    assert hover.range == types.Range(start=types.Position(line=0, character=23), end=types.Position(line=0, character=29))
+    assert hover.range == types.Range(
+        start=types.Position(line=0, character=23), end=types.Position(line=0, character=29)
+    )
     params.position = types.Position(line=0, character=2)
     assert await client.text_document_hover_async(params) is None
 
@@ -261,10 +350,14 @@ async def test_hover_on_a_noqa_code_shows_the_rule_page(client: LanguageClient, 
 @pytest.mark.integration
 @pytest.mark.asyncio
 async def test_project_configuration_and_noqa_apply(client: LanguageClient, tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.evallint]\nignore = ["EVL002"]\n', encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.evallint]\nignore = ["EVL002"]\n', encoding="utf-8"
+    )
     path = tmp_path / "train.py"
     text = FIXTURE.read_text(encoding="utf-8")
-    assert [d.code for d in await published(client, path.as_uri(), open_document(client, path, text))] == ["EVL001"]
+    assert [
+        d.code for d in await published(client, path.as_uri(), open_document(client, path, text))
+    ] == ["EVL001"]
     silenced = text.replace("# expect: EVL001, EVL002", "# noqa: EVL001")
     assert await published(client, path.as_uri(), change_document(client, path, 2, silenced)) == []
 
@@ -272,9 +365,18 @@ async def test_project_configuration_and_noqa_apply(client: LanguageClient, tmp_
 @pytest.mark.integration
 @pytest.mark.asyncio
 async def test_close_clears(client: LanguageClient) -> None:
-    await published(client, FIXTURE.as_uri(), open_document(client, FIXTURE, FIXTURE.read_text(encoding="utf-8")))
-    close = types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=FIXTURE.as_uri()))
-    assert await published(client, FIXTURE.as_uri(), lambda: client.text_document_did_close(close)) == []
+    await published(
+        client,
+        FIXTURE.as_uri(),
+        open_document(client, FIXTURE, FIXTURE.read_text(encoding="utf-8")),
+    )
+    close = types.DidCloseTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=FIXTURE.as_uri())
+    )
+    assert (
+        await published(client, FIXTURE.as_uri(), lambda: client.text_document_did_close(close))
+        == []
+    )
 
 
 # verification (initializationOptions) -------------------------------------------------------
@@ -284,12 +386,16 @@ def test_server_knows_the_verifiers_codes() -> None:
     from evallint.lsp import VERIFIED_CODES
     from evallint.verifier.verdict import VERIFIED_CODES as MEASURED
 
-    assert VERIFIED_CODES == frozenset(MEASURED)
+    assert frozenset(MEASURED) == VERIFIED_CODES
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "evallint.lsp"]))
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "evallint.lsp"])
+)
 async def verifying_client(lsp_client: LanguageClient):
-    params = types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options={"verify": True})
+    params = types.InitializeParams(
+        capabilities=types.ClientCapabilities(), initialization_options={"verify": True}
+    )
     await lsp_client.initialize_session(params)
     yield
     await lsp_client.shutdown_session()
@@ -297,13 +403,19 @@ async def verifying_client(lsp_client: LanguageClient):
 
 @pytest.mark.integration
 @pytest.mark.asyncio
-async def test_verify_option_republishes_saved_findings_with_verdicts(verifying_client: LanguageClient, tmp_path: Path) -> None:
+async def test_verify_option_republishes_saved_findings_with_verdicts(
+    verifying_client: LanguageClient, tmp_path: Path
+) -> None:
     pytest.importorskip("torch")
     path = tmp_path / "train.py"
     text = FIXTURE.read_text(encoding="utf-8")
     path.write_text(text, encoding="utf-8")
-    linted = await published(verifying_client, path.as_uri(), open_document(verifying_client, path, text))
-    assert all("[verified" not in d.message for d in linted)  # the lint is not held back by the verifier
+    linted = await published(
+        verifying_client, path.as_uri(), open_document(verifying_client, path, text)
+    )
+    assert all(
+        "[verified" not in d.message for d in linted
+    )  # the lint is not held back by the verifier
     deadline = asyncio.get_running_loop().time() + 120
     diagnostics = linted
     while not any("[verified" in d.message for d in diagnostics):  # then republished, measured
@@ -319,11 +431,17 @@ async def test_verify_option_republishes_saved_findings_with_verdicts(verifying_
 
 @pytest.mark.integration
 @pytest.mark.asyncio
-async def test_verify_option_leaves_unsaved_text_unmeasured(verifying_client: LanguageClient, tmp_path: Path) -> None:
+async def test_verify_option_leaves_unsaved_text_unmeasured(
+    verifying_client: LanguageClient, tmp_path: Path
+) -> None:
     path = tmp_path / "train.py"
     text = FIXTURE.read_text(encoding="utf-8")
     path.write_text("# not what the editor shows\n", encoding="utf-8")
-    linted = await published(verifying_client, path.as_uri(), open_document(verifying_client, path, text))
+    linted = await published(
+        verifying_client, path.as_uri(), open_document(verifying_client, path, text)
+    )
     assert [d.code for d in linted] == ["EVL001", "EVL002"]
-    with pytest.raises(asyncio.TimeoutError):  # the verifier reads disk, which differs: nothing to measure
+    with pytest.raises(
+        asyncio.TimeoutError
+    ):  # the verifier reads disk, which differs: nothing to measure
         await published(verifying_client, path.as_uri(), lambda: None, timeout=3)

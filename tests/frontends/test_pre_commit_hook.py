@@ -38,7 +38,9 @@ def try_repo(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     (work / "train.py").write_text(source, encoding="utf-8")
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)
     subprocess.run(["git", "add", "train.py"], cwd=work, check=True)
-    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"), PRE_COMMIT_COLOR="never")
+    env = dict(
+        os.environ, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"), PRE_COMMIT_COLOR="never"
+    )
     env["PATH"] = f"{PRE_COMMIT.parent}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(
         [str(PRE_COMMIT), "try-repo", str(ROOT), "evallint", "--all-files"],

@@ -98,7 +98,9 @@ def test_sarif_content(diagnostics: list[Diagnostic]) -> None:
     }
     assert first["relatedLocations"][0]["message"] == {"text": "model is in training mode here"}
     assert "relatedLocations" not in second
-    assert third["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "rel%20dir/x.py"}
+    assert third["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "rel%20dir/x.py"
+    }
 
 
 def test_sarif_uses_the_rule_registry_by_default(diagnostics: list[Diagnostic]) -> None:

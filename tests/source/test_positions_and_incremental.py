@@ -18,7 +18,7 @@ from evallint.source.positions import NodePositions, _provider_spans
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures").rglob("*.py"))
 LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 
-SCRIPT = '''\
+SCRIPT = """\
 import torch  # header comment
 
 
@@ -34,7 +34,7 @@ def evaluate_clean(model, loader):
     model.eval()
     return [model(x) for x, _ in loader]
 # trailing comment
-'''
+"""
 
 
 def _text(path: Path) -> str:
@@ -53,7 +53,9 @@ def test_offset_positions_equal_position_provider(fixture: Path, ending: str) ->
 def test_mixed_line_endings_and_tabs() -> None:
     module = cst.parse_module("x = (1,\r\n\t2)\ry = 3\nif x:\r\n\tz = [\n  4]\n")
     positions = NodePositions(module)
-    assert {node: positions.span(node) for node in _provider_spans(module)} == _provider_spans(module)
+    assert {node: positions.span(node) for node in _provider_spans(module)} == _provider_spans(
+        module
+    )
 
 
 def _same_spans(text: str) -> None:
@@ -67,7 +69,9 @@ def _same_spans(text: str) -> None:
     pieced_nodes = list(iter_nodes(parsed.module, enter_scopes=True))[1:]
     assert [type(n) for n in full_nodes] == [type(n) for n in pieced_nodes]
     for full_node, pieced_node in zip(full_nodes, pieced_nodes):
-        assert parsed.positions.span(pieced_node) == full_positions.span(full_node), type(full_node).__name__
+        assert parsed.positions.span(pieced_node) == full_positions.span(full_node), type(
+            full_node
+        ).__name__
 
 
 @pytest.mark.parametrize("ending", LINE_ENDINGS.values(), ids=LINE_ENDINGS.keys())
@@ -79,7 +83,9 @@ def test_incremental_parse_matches_full_parse(fixture: Path, ending: str) -> Non
 def test_an_edit_reparses_only_the_statement_it_touches() -> None:
     parser = IncrementalParser()
     parser.parse(SCRIPT)
-    assert parser.reparsed == 3  # the import and the two functions (the last with the trailing comment)
+    assert (
+        parser.reparsed == 3
+    )  # the import and the two functions (the last with the trailing comment)
     edited = SCRIPT.replace("correct = 0", "correct = 1")
     parsed = parser.parse(edited)
     assert parser.reparsed == 1
@@ -92,7 +98,11 @@ def test_identical_statements_get_distinct_nodes() -> None:
     text = "import torch\n\nx = 1\n\nx = 1\n\nx = 1\n"
     parsed = IncrementalParser().parse(text)
     assert not isinstance(parsed, ParseFailure)
-    assigns = [statement for statement in parsed.module.body if isinstance(statement, cst.SimpleStatementLine)][1:]
+    assigns = [
+        statement
+        for statement in parsed.module.body
+        if isinstance(statement, cst.SimpleStatementLine)
+    ][1:]
     assert len({id(statement) for statement in assigns}) == 3
     assert [parsed.positions.span(statement)[0] for statement in assigns] == [3, 5, 7]  # type: ignore[index]
 

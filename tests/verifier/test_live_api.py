@@ -15,13 +15,17 @@ from evallint.verify import EvalModeError, EvalModeWarning, check_module, guard 
 
 
 def mlp_with_dropout_and_bn() -> nn.Module:
-    return nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+    return nn.Sequential(
+        nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)
+    )
 
 
 def test_import_needs_no_torch() -> None:
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['numpy'] = None\n"
-            "import evallint.verify as v\n"
-            "try:\n    v.check_module(object())\nexcept ImportError as e:\n    print('OK', 'torch-evallint[verify]' in str(e))\n")
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['numpy'] = None\n"
+        "import evallint.verify as v\n"
+        "try:\n    v.check_module(object())\nexcept ImportError as e:\n    print('OK', 'torch-evallint[verify]' in str(e))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "OK True"
 
@@ -31,7 +35,10 @@ def test_check_module_finds_dropout_and_batchnorm_with_qualified_names() -> None
     state = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     report = check_module(model)
-    assert [(m.name, m.type) for m in report.mode_dependent] == [("1", "BatchNorm1d"), ("3", "Dropout")]
+    assert [(m.name, m.type) for m in report.mode_dependent] == [
+        ("1", "BatchNorm1d"),
+        ("3", "Dropout"),
+    ]
     assert report.input_shape == (8, 8)
     assert report.affected and report.train_vs_eval_mean_abs > 0.1
     [drift] = report.drift
@@ -40,11 +47,15 @@ def test_check_module_finds_dropout_and_batchnorm_with_qualified_names() -> None
     # the caller's model, buffers, mode and RNG are untouched
     assert model.training and all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert torch.equal(rng, torch.get_rng_state())
-    assert "BatchNorm1d" in report.summary() and report.to_json()["mode_dependent"][1]["params"] == {"p": 0.5}
+    assert "BatchNorm1d" in report.summary() and report.to_json()["mode_dependent"][1][
+        "params"
+    ] == {"p": 0.5}
 
 
 def test_check_module_reports_none_for_linear_relu_layernorm() -> None:
-    report = check_module(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.LayerNorm(8), nn.Linear(8, 2)))
+    report = check_module(
+        nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.LayerNorm(8), nn.Linear(8, 2))
+    )
     assert report.mode_dependent == () and not report.affected
     assert report.train_vs_eval_max_abs == 0.0 and report.drift == ()
     assert "no submodule depends on train/eval mode" in report.summary()
@@ -91,7 +102,11 @@ def test_guard_raises_on_train_mode_forward_under_no_grad() -> None:
 def test_guard_catches_children_left_in_training_mode() -> None:
     model = mlp_with_dropout_and_bn()
     model.training = False  # the top flag only: BatchNorm and Dropout stay in training mode
-    with pytest.raises(EvalModeError, match="submodule `1` \\(BatchNorm1d\\)"), torch.inference_mode(), guard(model):
+    with (
+        pytest.raises(EvalModeError, match="submodule `1` \\(BatchNorm1d\\)"),
+        torch.inference_mode(),
+        guard(model),
+    ):
         model(torch.randn(4, 8))
 
 

@@ -15,8 +15,12 @@ from evallint.verifier.torch_run import TOLERANCE, run_dropout, run_norm, run_rr
 @pytest.mark.parametrize("kind", ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"])
 @pytest.mark.parametrize("momentum", [0.1, None, 0.5])
 @pytest.mark.parametrize("affine", [True, False])
-def test_batchnorm_running_stats_and_outputs_match_torch(kind: str, momentum: object, affine: bool) -> None:
-    run = run_norm(LayerSpec(kind, {"num_features": 6, "momentum": momentum, "affine": affine, "eps": 1e-3}))
+def test_batchnorm_running_stats_and_outputs_match_torch(
+    kind: str, momentum: object, affine: bool
+) -> None:
+    run = run_norm(
+        LayerSpec(kind, {"num_features": 6, "momentum": momentum, "affine": affine, "eps": 1e-3})
+    )
     assert run.checks and all(check.ok for check in run.checks), [c for c in run.checks if not c.ok]
     assert run.figures["running_mean_shift"] > 0.05
     assert run.figures["train_vs_eval_mean_abs"] > 0.05
@@ -44,8 +48,10 @@ def test_momentum_none_is_a_cumulative_average() -> None:
 
 
 def test_batchnorm_rejects_a_batch_of_one_and_eps_zero_in_training_like_torch() -> None:
-    for x, eps, message in ((np.ones((1, 3)), 1e-5, "more than 1 value per channel"),
-                            (np.ones((2, 3)), 0.0, "eps must be positive")):
+    for x, eps, message in (
+        (np.ones((1, 3)), 1e-5, "more than 1 value per channel"),
+        (np.ones((2, 3)), 0.0, "eps must be positive"),
+    ):
         with pytest.raises(ValueError, match=message):
             reference.batch_norm(x, reference.RunningStats.fresh(3), True, eps=eps)
         with pytest.raises(ValueError, match=message):
@@ -54,7 +60,11 @@ def test_batchnorm_rejects_a_batch_of_one_and_eps_zero_in_training_like_torch() 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_instance_norm_with_running_stats_matches_torch(momentum: object) -> None:
-    run = run_norm(LayerSpec("InstanceNorm2d", {"num_features": 3, "track_running_stats": True, "momentum": momentum}))
+    run = run_norm(
+        LayerSpec(
+            "InstanceNorm2d", {"num_features": 3, "track_running_stats": True, "momentum": momentum}
+        )
+    )
     assert all(check.ok for check in run.checks)
     assert (run.figures["running_mean_shift"] == 0.0) == (momentum is None)
 
@@ -68,7 +78,9 @@ def test_dropout_scales_survivors_by_one_over_keep(p: float) -> None:
     assert run.figures["eval_dropped_fraction"] == 0.0
 
 
-@pytest.mark.parametrize("kind", ["Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"])
+@pytest.mark.parametrize(
+    "kind", ["Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
+)
 def test_dropout_variants_match_torch_with_the_same_mask(kind: str) -> None:
     run = run_dropout(LayerSpec(kind, {"p": 0.3}))
     assert all(check.ok for check in run.checks), [c for c in run.checks if not c.ok]
@@ -88,4 +100,6 @@ def test_rrelu_eval_slope_is_the_mean_of_lower_and_upper() -> None:
     assert run.figures["eval_slope"] == pytest.approx(0.2)
     assert 0.1 <= run.figures["train_slope_min"] < run.figures["train_slope_max"] <= 0.3
     x = np.array([-2.0, 3.0])
-    np.testing.assert_allclose(reference.rrelu(x, 1 / 8, 1 / 3, False), [-2.0 * (1 / 8 + 1 / 3) / 2, 3.0])
+    np.testing.assert_allclose(
+        reference.rrelu(x, 1 / 8, 1 / 3, False), [-2.0 * (1 / 8 + 1 / 3) / 2, 3.0]
+    )

@@ -52,14 +52,24 @@ def diag(path: str, code: str, subject: str) -> Diagnostic:
 def test_dropout_batchnorm_model_is_confirmed(source: str) -> None:
     [finding] = verify([diag(source, "EVL001", "bad")])
     assert finding.verdict == "confirmed"
-    assert "Dropout(p=0.5) at net.py:17" in finding.summary and "% of activations zeroed" in finding.summary
-    assert "BatchNorm2d(8) at net.py:16: one validation pass of 10 batches moved running_mean" in finding.summary
+    assert (
+        "Dropout(p=0.5) at net.py:17" in finding.summary
+        and "% of activations zeroed" in finding.summary
+    )
+    assert (
+        "BatchNorm2d(8) at net.py:16: one validation pass of 10 batches moved running_mean"
+        in finding.summary
+    )
     types = [m["type"] for m in finding.evidence["measurements"]]
     assert types == ["Dropout", "BatchNorm2d"]
     assert all(not m["checks"]["failed"] for m in finding.evidence["measurements"])
     payload = json.loads(json.dumps(finding.to_json()))
     assert payload["verdict"] == "confirmed" and payload["code"] == "EVL001"
-    assert {layer["type"] for layer in payload["evidence"]["layers"]} == {"Conv2d", "BatchNorm2d", "Dropout"}
+    assert {layer["type"] for layer in payload["evidence"]["layers"]} == {
+        "Conv2d",
+        "BatchNorm2d",
+        "Dropout",
+    }
 
 
 def test_linear_layernorm_model_is_not_affected(source: str) -> None:
@@ -94,7 +104,13 @@ def test_plot_writes_one_png_per_confirmed_finding(source: str, tmp_path: Path) 
     pytest.importorskip("matplotlib")
     from evallint.verifier import write_plots
 
-    findings = verify([diag(source, "EVL001", "bad"), diag(source, "EVL002", "bad"), diag(source, "EVL001", "good")])
+    findings = verify(
+        [
+            diag(source, "EVL001", "bad"),
+            diag(source, "EVL002", "bad"),
+            diag(source, "EVL001", "good"),
+        ]
+    )
     written = write_plots(findings, str(tmp_path / "plots"))
     assert len(written) == 2
     assert all(Path(p).read_bytes()[:4] == b"\x89PNG" for p in written)

@@ -1,4 +1,5 @@
 """A model file with a guarded script part: `--import` may define Net, never run the guard."""
+
 from torch import nn
 
 WIDTH = 12

@@ -1,4 +1,5 @@
 """A script whose top level builds data: --import must refuse it, never run it."""
+
 from torch import nn
 
 
