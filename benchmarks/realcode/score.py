@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -178,28 +179,74 @@ def git_dir(mirror: Path, repo: str) -> Optional[Path]:
 
 
 def export(gitdir: Path, commit: str, dest: Path) -> Optional[str]:
-    """`git archive` the commit into dest; None on success, else why not."""
+    """Export the commit into dest (`git archive`); None on success, else why not.
+
+    A snapshot may lack its largest blobs, which makes `git archive` fail: then every blob
+    the mirror does have is written instead (the missing ones are data files, not code)."""
     check = subprocess.run(
         ["git", "--git-dir", str(gitdir), "cat-file", "-e", f"{commit}^{{commit}}"],
         capture_output=True,
     )
     if check.returncode != 0:
         return f"commit {commit[:12]} not in the mirror"
+    try:
+        with subprocess.Popen(
+            ["git", "--git-dir", str(gitdir), "archive", "--format=tar", commit],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        ) as proc:
+            assert proc.stdout is not None
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+                try:
+                    archive.extractall(dest, filter="data")
+                except TypeError:  # Python without extraction filters
+                    archive.extractall(dest)
+        if proc.returncode == 0:
+            return None
+    except tarfile.TarError:
+        pass
+    shutil.rmtree(dest)
+    dest.mkdir()
+    return None if export_present_blobs(gitdir, commit, dest) else "cannot list the commit"
+
+
+def export_present_blobs(gitdir: Path, commit: str, dest: Path) -> bool:
+    """Write every blob of the commit that the mirror has; False if the tree is unreadable."""
+    listing = subprocess.run(
+        ["git", "--git-dir", str(gitdir), "ls-tree", "-r", "-z", commit],
+        capture_output=True,
+    )
+    if listing.returncode != 0:
+        return False
+    entries: list[tuple[str, str]] = []
+    for record in listing.stdout.split(b"\0"):
+        if not record:
+            continue
+        meta, _, raw_name = record.partition(b"\t")
+        mode, kind, object_id = meta.split()
+        if kind == b"blob" and mode != b"120000":
+            entries.append((object_id.decode(), os.fsdecode(raw_name)))
     with subprocess.Popen(
-        ["git", "--git-dir", str(gitdir), "archive", "--format=tar", commit],
+        ["git", "--git-dir", str(gitdir), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
     ) as proc:
-        assert proc.stdout is not None
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-            try:
-                archive.extractall(dest, filter="data")
-            except TypeError:  # Python without extraction filters
-                archive.extractall(dest)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        return f"git archive failed: {err.strip()[:200]}"
-    return None
+        assert proc.stdin is not None and proc.stdout is not None
+        for blob, name in entries:
+            proc.stdin.write(blob.encode() + b"\n")
+            proc.stdin.flush()
+            header = proc.stdout.readline().split()
+            if len(header) < 3 or header[1] == b"missing":
+                continue
+            data = proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)  # the newline after the object
+            target = dest / name
+            if dest.resolve() not in target.resolve().parents:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        proc.stdin.close()
+    return True
 
 
 def run_evallint(root: Path, targets: list[str], evallint: list[str]) -> list[Finding]:
