@@ -7,7 +7,8 @@ from pathlib import Path
 
 import libcst as cst
 
-from evallint.analysis.interpreter import FileAnalysis, code_of
+from evallint.analysis.context import code_of
+from evallint.analysis.file_analysis import FileAnalysis
 from evallint.analysis.lattice import PathState
 from evallint.engine.config import ConfigError
 from evallint.engine.run import analyse_source, new_project

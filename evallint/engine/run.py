@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is a
     # so a run answered entirely from the cache never pays for importing it
     import ast
 
-    from evallint.analysis.interpreter import FileAnalysis, ProjectIndex
+    from evallint.analysis.file_analysis import FileAnalysis
     from evallint.analysis.options import AnalysisOptions
+    from evallint.analysis.project import ProjectIndex
     from evallint.source.incremental import IncrementalParser
     from evallint.source.parse import ParseFailure
 
@@ -78,10 +79,11 @@ def _error(path: str, line: int, column: int, message: str) -> Diagnostic:
 
 def new_project(options: Optional[AnalysisOptions] = None) -> ProjectIndex:
     """A project index reading imported files from disk, once per run."""
-    from evallint.analysis.interpreter import ProjectIndex
+    from evallint.analysis.file_analysis import FileAnalysis
     from evallint.analysis.options import AnalysisOptions
+    from evallint.analysis.project import ProjectIndex
 
-    return ProjectIndex(_read_project_file, options or AnalysisOptions())
+    return ProjectIndex(_read_project_file, options or AnalysisOptions(), analyse=FileAnalysis)
 
 
 _PROCESS_PROJECTS: dict[AnalysisOptions, ProjectIndex] = {}
@@ -131,7 +133,7 @@ def analyse_source(
     """Parse and analyse one file: the facts every rule and `debug --flow` read. An editor
     passes the document's `parser`, which re-parses only the statements that changed;
     flake8 passes the CPython tree it already built (`parse_module`'s nesting check)."""
-    from evallint.analysis.interpreter import FileAnalysis
+    from evallint.analysis.file_analysis import FileAnalysis
     from evallint.analysis.options import AnalysisOptions
     from evallint.source.parse import ParseFailure, parse_module
 

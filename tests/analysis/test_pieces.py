@@ -10,7 +10,7 @@ import libcst as cst
 import pytest
 
 from evallint.analysis.conditions import condition_key
-from evallint.analysis.interpreter import FileAnalysis
+from evallint.analysis.file_analysis import FileAnalysis
 from evallint.analysis.lattice import (
     MAX_PATHS,
     Grad,

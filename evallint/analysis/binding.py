@@ -1,0 +1,162 @@
+"""Assignment: binding names, aliasing modules, unpacking, `self.training = ...`."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from evallint.analysis.context import States
+from evallint.analysis.lattice import (
+    Grad,
+    Mode,
+    ModeFact,
+    Origin,
+    PathState,
+)
+from evallint.analysis.scope import (
+    looks_like_module_name,
+)
+from evallint.analysis.symbols import dotted_name
+
+
+class Binding:
+    """Part of the interpreter (see interpreter.py)."""
+
+    # -- assignment ----------------------------------------------------------------------------
+    def _forget(self, target: cst.BaseExpression, state: PathState) -> PathState:
+        for name in self._target_names(target):
+            state = state.forgetting(name)
+        return state
+
+    def _target_names(self, target: cst.BaseExpression) -> list[str]:
+        if type(target) in (cst.Tuple, cst.List):
+            names: list[str] = []
+            for element in target.elements:
+                names.extend(self._target_names(element.value))
+            return names
+        if type(target) is cst.StarredElement:
+            return self._target_names(target.value)
+        name = dotted_name(target)
+        return [name] if name else []
+
+    def _bind_target(self, target: cst.BaseExpression, state: PathState) -> PathState:
+        for name in self._target_names(target):
+            state = state.forgetting(name)
+            if state.key_of(name) is not None and name not in self.scope_keys:
+                state = state.with_alias(name, None)
+        return state
+
+    def assign(
+        self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
+    ) -> States:
+        if type(target) in (cst.Tuple, cst.List):
+            elements = [e.value for e in target.elements]
+            if type(value) in (cst.Tuple, cst.List) and len(value.elements) == len(elements):
+                for element, item in zip(elements, value.elements):
+                    states = self.assign(element, item.value, states)
+                return states
+            if (
+                type(value) is cst.Call
+                and type(value.func) is cst.Attribute
+                and value.func.attr.value == "prepare"
+            ):
+                # accelerate: `model, opt, loader = accelerator.prepare(model, opt, loader)`
+                for element, arg in zip(elements, value.args):
+                    states = self.assign(element, arg.value, states)
+                return states
+            if states and any(g.grad is not Grad.OFF for st in states for g in st.grad):
+                sources = self.taint_of(
+                    value, states[0]
+                )  # `logits, aux = model(x)`: both carry the graph
+                for name in self._target_names(target):
+                    self.taint[name] = sources
+            return tuple(self._bind_target(target, s) for s in states)
+        name = dotted_name(target)
+        if name is None:
+            return states
+        if name == "self.training" and self._has_training_property():
+            return self._training_setter(value, states)
+        if (
+            type(value) is cst.Call
+            and type(value.func) is cst.Name
+            and value.func.value == "getattr"
+        ):
+            self.opaque_variables.add(name)
+        else:
+            self.opaque_variables.discard(name)
+        if states and any(g.grad is not Grad.OFF for s in states for g in s.grad):
+            self.taint[name] = self.taint_of(value, states[0])
+        else:
+            self.taint.pop(name, None)
+        self.observe_assignment_grad(name, value, states)
+        self.note_reads(name, value)
+        result = []
+        for state in states:
+            state = state.forgetting(name)
+            snapshot = self._training_snapshot(value, state)
+            if snapshot is not None:
+                result.append(state.with_snapshot(name, snapshot))
+                continue
+            module_value = self.value_of(value, state)
+            if module_value.key is not None:
+                state = state.with_alias(name, module_value.key)
+            elif module_value.fresh is not None:
+                key = name
+                state = state.with_alias(name, key).with_mode(key, module_value.fresh)
+                if not module_value.mode_matters:
+                    self.file.mode_independent.add(self._key_id(key))
+                else:
+                    self.file.mode_independent.discard(self._key_id(key))
+            elif type(value) is cst.Call and self._unknown_module_source(name, value, state):
+                state = state.with_alias(name, name).with_mode(
+                    name,
+                    {
+                        ModeFact(Mode.TRAIN, Origin.LOADED, value),
+                        ModeFact(Mode.EVAL, Origin.LOADED, value),
+                    },
+                )
+            elif state.key_of(name) is not None:
+                state = state.with_alias(name, None)
+            result.append(state)
+            if type(value) is cst.Call:
+                owner = self._local_class(value)
+                if owner is not None and not owner.is_module:
+                    self.instances[name] = owner
+                    init = owner.methods.get("__init__")
+                    summary = self.file._summary_counted(init) if init is not None else None
+                    if summary is not None:
+                        return self.apply_call(summary, name, value, tuple(result))
+        return tuple(result)
+
+    def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
+        """`model = get_model(cfg)`: a call we cannot follow, into a variable that the code
+        treats as a module (`model.parameters()` elsewhere) or names like one. Its mode is
+        unknown: it may be in training mode."""
+        if self._forward_target(value, state) is not None:
+            return False
+        if type(value.func) is cst.Name and value.func.value == "getattr":
+            return False  # `getattr(self, name)`: one of several modules, switched opaquely
+        callee = (dotted_name(value.func) or "").split(".")[-1]
+        if callee[:1].isupper():
+            return False  # a class that is not known to be a module: its name says what it is
+        return name in self.evidence_names or (looks_like_module_name(name) and "." not in name)
+
+    def _has_training_property(self) -> bool:
+        owner = self._owner()
+        return owner is not None and not owner.is_module and "training" in owner.methods
+
+    def _training_setter(self, value: cst.BaseExpression, states: States) -> States:
+        """`self.training = False` on a wrapper whose `training` property setter switches
+        its modules: the same as eval()/train() on every module attribute."""
+        constant = self._mode_argument(cst.Call(cst.Name("train"), [cst.Arg(value)]))
+        facts = (
+            {ModeFact(constant, Origin.SWITCHED, value)}
+            if constant
+            else {ModeFact(Mode.TRAIN, Origin.FLAG, value), ModeFact(Mode.EVAL, Origin.FLAG, value)}
+        )
+        result = []
+        for state in states:
+            for key in self.scope_keys:
+                if key.startswith("self."):
+                    state = state.with_mode(key, facts)
+            result.append(state)
+        return tuple(result)

@@ -1,0 +1,351 @@
+"""Calls: expressions containing calls, resolving the callee, and applying its summary at the
+call site."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.context import States, code_of
+from evallint.analysis.effects import with_modes
+from evallint.analysis.facts import (
+    EvalForward,
+    Place,
+)
+from evallint.analysis.flow import may_hold_comprehension
+from evallint.analysis.lattice import (
+    ENTRY_MODE,
+    Grad,
+    Mode,
+    ModeFact,
+    Origin,
+    PathState,
+    normalize,
+)
+from evallint.analysis.regions import (
+    Region,
+    RegionKind,
+    mentions_eval_data,
+    training_call_kind,
+)
+from evallint.analysis.summaries import ForwardRequirement, Summary
+from evallint.analysis.symbols import dotted_name
+
+
+class Calls:
+    """Part of the interpreter (see interpreter.py)."""
+
+    # -- expressions -------------------------------------------------------------------------
+    def expression(self, expr: cst.BaseExpression, states: States) -> States:
+        from evallint.analysis.walk import calls_in_evaluation_order
+
+        regions = self._comprehension_regions(expr)
+        for call in calls_in_evaluation_order(expr):
+            region = regions.get(call)
+            if region is not None:
+                self.regions.append(region)
+            states = self.call(call, states)
+            if region is not None:
+                self.regions.pop()
+            if not states:
+                break
+        return states
+
+    def _comprehension_regions(self, expr: cst.BaseExpression) -> dict[cst.Call, Region]:
+        """`[model(x) for x, _ in val_loader]` evaluates like the loop it abbreviates: calls
+        in a comprehension over evaluation data are in an evaluation region."""
+        if not isinstance(expr, cst.BaseExpression) or not may_hold_comprehension(expr):
+            return {}
+        from evallint.analysis.walk import iter_nodes
+
+        regions: dict[cst.Call, Region] = {}
+        for node in iter_nodes(expr):
+            if type(node) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
+                loop = node.for_in
+                if mentions_eval_data(loop.iter, self.file.options.eval_words):
+                    region = Region(
+                        node,
+                        RegionKind.EVAL,
+                        f"comprehension over {code_of(loop.iter)}",
+                        has_data_loop=True,
+                    )
+                    for inner in iter_nodes(node):
+                        if type(inner) is cst.Call:
+                            regions.setdefault(inner, region)
+        return regions
+
+    def call(self, call: cst.Call, states: States) -> States:
+        func = call.func
+        self.observe_functional(call)
+        if (
+            type(func) is cst.Attribute
+            and func.attr.value == "append"
+            and self.loop_depth
+            and call.args
+        ):
+            accumulator = dotted_name(func.value)
+            if accumulator is not None:
+                self.observe_accumulation(call, accumulator, call.args[0].value, states)
+        if type(func) is cst.Attribute:
+            attr = func.attr.value
+            if attr in ("eval", "train"):
+                return self.switch_mode(call, attr, states)
+            if (
+                attr == "requires_grad_"
+                and call.args
+                and type(call.args[0].value) is cst.Name
+                and call.args[0].value.value == "False"
+            ):
+                key = self.resolve(func.value, states[0])
+                if key is not None:
+                    self.frozen.add(key)
+                return states
+        kind = training_call_kind(call, self.imports)
+        if kind == "backward":
+            self.observe_backward(call, states)
+        if kind == "step" or (kind == "backward" and self.file.has_optimizer):
+            self.trains = True
+            return self.training_step(call, kind, states)
+        instance_call = self._instance_method(call)
+        if instance_call is not None:
+            return self.apply_call(instance_call[0], instance_call[1], call, states)
+        passes_module = any(self.resolve(a.value, states[0]) is not None for a in call.args)
+        resolved = (
+            self.file.resolve_function(call, self.info, passes_module=passes_module)
+            if type(func) in (cst.Name, cst.Attribute)
+            else None
+        )
+        if resolved is not None and resolved[0] is not None:
+            return self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
+        forward = self._forward_target(call, states[0])
+        if forward is not None:
+            self.forward(call, forward[0], forward[1], states)
+        return states
+
+    def _instance_method(self, call: cst.Call) -> Optional[tuple[Summary, str]]:
+        """`trainer.predict(batch)` on an instance of a class of this file: the method's
+        summary, with its `self.X` modules mapped onto `trainer.X`."""
+        func = call.func
+        if type(func) is not cst.Attribute:
+            return None
+        receiver = dotted_name(func.value)
+        owner = self.instances.get(receiver or "")
+        if owner is None:
+            return None
+        method = owner.methods.get(func.attr.value) or self.file._inherited_method(
+            owner, func.attr.value
+        )
+        if method is None:
+            return None
+        summary = self.file._summary_counted(method)
+        return (summary, receiver) if summary is not None and receiver is not None else None
+
+    # -- calls to summarised functions ---------------------------------------------------------------
+    def _map_argument(
+        self,
+        summary: Summary,
+        callee_key: str,
+        call: cst.Call,
+        receiver: Optional[str],
+        state: PathState,
+    ) -> Optional[str]:
+        """The caller's module key for a key of the callee (a parameter, `self.X`, or a global)."""
+        if callee_key == "self" or callee_key.startswith("self."):
+            if receiver is None:
+                return None
+            path = receiver + callee_key[len("self") :]
+            return (
+                self.resolve_path(path, state)
+                if receiver == "self"
+                else (state.key_of(path) or path)
+            )
+        if callee_key in summary.params or callee_key in summary.keyword_only:
+            for arg in call.args:
+                if arg.keyword is not None and arg.keyword.value == callee_key:
+                    return self.resolve(arg.value, state)
+            if callee_key in summary.params:
+                index = summary.params.index(callee_key)
+                positional = [a for a in call.args if a.keyword is None and not a.star]
+                if index < len(positional):
+                    return self.resolve(positional[index].value, state)
+            return None
+        return self.resolve_path(callee_key, state)
+
+    def resolve_path(self, path: str, state: PathState) -> Optional[str]:
+        key = state.key_of(path)
+        if key is not None:
+            return key
+        return path if path in self.scope_keys else None
+
+    def apply_call(
+        self, summary: Summary, receiver: Optional[str], call: cst.Call, states: States
+    ) -> States:
+        here = Place(call, self.file.unit)
+        if summary.trains:
+            self.trains = True
+        for state in states:
+            region = self._evaluating(state)
+            for req in summary.forwards:
+                self._apply_forward(req, summary, receiver, call, here, state, region)
+            for req in summary.trainings:
+                key = self._map_argument(summary, req.key, call, receiver, state)
+                if key is not None:
+                    region_here = next(
+                        (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL),
+                        None,
+                    )
+                    self._record_training(call, key, key, region_here, (state,))
+        states = self.apply_modes(summary.exit_modes, summary, call, receiver, states)
+        if summary.opaque_switch and receiver is not None:
+            facts = frozenset(ModeFact(f.mode, f.origin, call) for f in summary.opaque_switch)
+            prefix = receiver + "."
+            states = tuple(
+                with_modes(
+                    state,
+                    [
+                        k
+                        for k in {*self.scope_keys, *(m for m, _ in state.modes)}
+                        if k.startswith(prefix)
+                    ],
+                    facts,
+                )
+                for state in states
+            )
+        return states
+
+    def _apply_forward(
+        self,
+        req: ForwardRequirement,
+        summary: Summary,
+        receiver: Optional[str],
+        call: cst.Call,
+        here: Place,
+        state: PathState,
+        caller_region: Optional[Region],
+    ) -> None:
+        region, region_unit = (
+            (req.region, req.region_unit)
+            if req.region.kind is RegionKind.EVAL
+            else (caller_region, self.file.unit)
+        )
+        if (
+            caller_region is not None
+            and caller_region.kind is RegionKind.EVAL
+            and caller_region.has_data_loop
+            and not req.region.has_data_loop
+        ):
+            region, region_unit = (
+                caller_region,
+                self.file.unit,
+            )  # the data loop driving a per-batch helper is the evaluation
+        key = self._map_argument(summary, req.key, call, receiver, state)
+        train = req.train_facts
+        entry_mode = False
+        if req.mode_from_entry and key is not None:
+            facts = state.mode_of(key) or ENTRY_MODE
+            train = train | frozenset(
+                f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG
+            )
+            entry_mode = any(f.mode is Mode.ENTRY for f in facts)
+        grad = req.grad_facts
+        entry_grad = False
+        if req.grad_from_entry:
+            grad = grad | frozenset(g for g in state.grad if g.grad is Grad.ON and not g.by_flag)
+            entry_grad = any(g.grad is Grad.ENTRY for g in state.grad)
+        self.evaluates = self.evaluates or region is not None
+        if region is None:
+            if (
+                self.info is not None
+                and (entry_mode or entry_grad or train or grad)
+                and all(r.kind is RegionKind.NEUTRAL for r in self.regions)
+            ):
+                self.requirements.append(
+                    replace(
+                        req,
+                        key=key or req.key,
+                        mode_from_entry=entry_mode,
+                        grad_from_entry=entry_grad,
+                        train_facts=train,
+                        grad_facts=grad,
+                        via=(here,) + req.via,
+                    )
+                )
+            return
+        if region.needs_grad or req.region.needs_grad:
+            grad, entry_grad = frozenset(), False
+        if not req.affects_grad:
+            grad, entry_grad = frozenset(), False
+        at_call = req.report_at_call or region is caller_region
+        if train or grad:
+            self.file.facts.eval_forwards.append(
+                EvalForward(
+                    req.place,
+                    req.subject,
+                    region,
+                    train,
+                    grad,
+                    req.affects_grad,
+                    req.mode_matters,
+                    (here,) + req.via,
+                    self.file.next_order(),
+                    at_call,
+                    region_unit,
+                )
+            )
+        if self.info is not None and (entry_mode or entry_grad):
+            self.requirements.append(
+                ForwardRequirement(
+                    req.place,
+                    key or req.key,
+                    req.subject,
+                    region,
+                    entry_mode,
+                    entry_grad,
+                    frozenset(),
+                    frozenset(),
+                    req.affects_grad,
+                    req.mode_matters,
+                    (here,) + req.via,
+                    at_call,
+                    region_unit,
+                )
+            )
+
+    def apply_modes(
+        self,
+        modes: Optional[dict[str, frozenset]],
+        summary: Summary,
+        call: cst.Call,
+        receiver: Optional[str],
+        states: States,
+        base: Optional[States] = None,
+    ) -> States:
+        if not modes:
+            return states
+        result = []
+        for _index, state in enumerate(states):
+            for callee_key, facts in modes.items():
+                key = self._map_argument(summary, callee_key, call, receiver, state)
+                if key is None:
+                    continue
+                if all(f.mode is Mode.ENTRY for f in facts):
+                    if base is None:
+                        continue
+                before: frozenset = frozenset()
+                if any(f.mode is Mode.ENTRY for f in facts):
+                    source = base if base is not None else (state,)
+                    for s in source:
+                        before |= s.mode_of(key) or ENTRY_MODE
+                new = (
+                    frozenset(
+                        ModeFact(f.mode, Origin.CALLED, call)
+                        for f in facts
+                        if f.mode is not Mode.ENTRY
+                    )
+                    | before
+                )
+                state = state.with_mode(key, new)
+            result.append(state)
+        return normalize(result)

@@ -1,0 +1,241 @@
+"""Events that produce facts: forwards, training steps, evaluation regions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.context import States
+from evallint.analysis.facts import (
+    Place,
+)
+from evallint.analysis.lattice import (
+    ENTRY_MODE,
+    Grad,
+    Mode,
+    ModeFact,
+    Origin,
+    PathState,
+)
+from evallint.analysis.optimizers import is_optimizer_name
+from evallint.analysis.regions import (
+    Region,
+    RegionKind,
+)
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.vocabulary import (
+    NO_GRAD_METHODS,
+)
+
+
+@dataclass
+class Observation:
+    """A forward seen during interpretation, accumulated over every pass through it."""
+
+    key: str
+    subject: str
+    region: Region
+    train: frozenset = frozenset()
+    entry_mode: bool = False
+    grad: frozenset = frozenset()
+    entry_grad: bool = False
+    affects_grad: bool = True
+    mode_matters: bool = True
+    order: int = 0
+
+
+def _left_in_eval(fact: ModeFact, facts: frozenset) -> bool:
+    """An eval-mode fact that training must not inherit: an `eval()` call, a call that
+    leaves the module in eval mode, or `from_pretrained()` (which calls `eval()`); not an
+    unknown loader's "either mode", which comes with a train-mode fact from the same site."""
+    if fact.origin in (Origin.SWITCHED, Origin.CALLED):
+        return True
+    return fact.origin is Origin.LOADED and not any(
+        other.mode is Mode.TRAIN and other.site is fact.site for other in facts
+    )
+
+
+def with_modes(state: PathState, keys: list[str], facts: frozenset) -> PathState:
+    for key in keys:
+        state = state.with_mode(key, facts)
+    return state
+
+
+class Effects:
+    """Part of the interpreter (see interpreter.py)."""
+
+    # -- regions -------------------------------------------------------------------------------
+    def _evaluating(self, state: PathState) -> Optional[Region]:
+        """The innermost region that decides this path: EVAL, or MIXED with its flag off."""
+        for region in reversed(self.regions):
+            if region.kind is RegionKind.NEUTRAL:
+                continue
+            if region.kind is RegionKind.EVAL:
+                return region
+            if region.kind is RegionKind.MIXED:
+                known = state.assumed(region.condition or "")
+                if known is not None and known != region.trains_when:
+                    return region
+            return None
+        return None
+
+    # -- events ----------------------------------------------------------------------------------
+    def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
+        method = (
+            call.func.attr.value
+            if type(call.func) is cst.Attribute and self.resolve(call.func, states[0]) is None
+            else None
+        )
+        frozen = key in self.frozen or (
+            key in self.file.frozen_globals and key not in self.scope_locals
+        )
+        affects_grad = (
+            method not in NO_GRAD_METHODS and not frozen
+        )  # frozen parameters: no graph to keep
+        mode_matters = self._key_id(key) not in self.file.mode_independent
+        for state in states:
+            grad = state.grad
+            if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:
+                for region in self.regions:
+                    self.grad_forwards.setdefault(id(region.node), set()).add(key)
+            region = self._evaluating(state)
+            # an evaluation region, or a forward with autograd off (sampling, a quick check)
+            self.evaluates = (
+                self.evaluates
+                or region is not None
+                or (bool(grad) and all(g.grad is Grad.OFF for g in grad))
+            )
+            if region is None:
+                region = (
+                    self.regions[-1]
+                    if all(r.kind is RegionKind.NEUTRAL for r in self.regions)
+                    else None
+                )
+                if region is None:
+                    continue
+            facts = state.mode_of(key) or ENTRY_MODE
+            obs = self.observations.get(call)
+            if obs is None:
+                obs = Observation(
+                    key,
+                    subject,
+                    region,
+                    affects_grad=affects_grad,
+                    mode_matters=mode_matters,
+                    order=self.file.next_order(),
+                )
+                self.observations[call] = obs
+            if region.kind is RegionKind.NEUTRAL and obs.region.kind is not RegionKind.NEUTRAL:
+                continue
+            if obs.region.kind is RegionKind.NEUTRAL and region.kind is not RegionKind.NEUTRAL:
+                obs.region = region
+            obs.train |= frozenset(
+                f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG
+            )
+            obs.entry_mode = obs.entry_mode or any(f.mode is Mode.ENTRY for f in facts)
+            if not region.needs_grad:
+                obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
+                obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
+
+    def training_step(self, call: cst.Call, kind: str, states: States) -> States:
+        trained = self._trained_keys(states[0], self._step_sources(call, kind, states[0]))
+        region = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
+        for key in trained:
+            self._record_training(call, key, key, region, states)
+        return states
+
+    def _record_training(
+        self, site: cst.CSTNode, key: str, subject: str, region: Optional[Region], states: States
+    ) -> None:
+        # a backward pass with autograd off trains nothing: it is guarded (`if loss.requires_grad:`,
+        # a helper shared by training and a no_grad evaluation) or fails (EVL009's business)
+        states = tuple(
+            s for s in states if not s.grad or any(g.grad is not Grad.OFF for g in s.grad)
+        )
+        if not states:
+            return
+        eval_facts: frozenset = frozenset()
+        from_entry = False
+        for state in states:
+            facts = state.mode_of(key) or frozenset()
+            eval_facts |= frozenset(
+                f for f in facts if f.mode is Mode.EVAL and _left_in_eval(f, facts)
+            )
+            from_entry = from_entry or any(f.mode is Mode.ENTRY for f in facts)
+        region_id = id(region.node) if region else 0
+        entry = self.training.get((region_id, key))
+        if entry is None:
+            self.training[(region_id, key)] = (
+                Place(site, self.file.unit),
+                subject,
+                region,
+                eval_facts,
+                from_entry,
+                self.file.next_order(),
+            )
+        else:
+            place, subject0, region0, facts0, entry0, order = entry
+            self.training[(region_id, key)] = (
+                place,
+                subject0,
+                region0,
+                facts0 | eval_facts,
+                entry0 or from_entry,
+                order,
+            )
+
+    def _step_sources(self, call: cst.Call, kind: str, state: PathState) -> Optional[frozenset]:
+        """Modules whose forward feeds this step: the loss's data flow for backward(),
+        the optimizer's parameters for step(); None when that cannot be told."""
+        func = call.func
+        if kind == "backward":
+            if type(func) is cst.Attribute and not (
+                type(func.value) is cst.Name and func.value.value in ("accelerator", "fabric")
+            ):
+                sources = self.taint_of(func.value, state)
+            else:
+                sources = (
+                    frozenset().union(*(self.taint_of(a.value, state) for a in call.args))
+                    if call.args
+                    else frozenset()
+                )
+            return sources or None
+        receiver = func.value if type(func) is cst.Attribute else None
+        if (
+            receiver is not None
+            and type(func) is cst.Attribute
+            and func.attr.value == "step"
+            and call.args
+            and not is_optimizer_name(receiver)
+        ):
+            receiver = call.args[0].value  # scaler.step(optimizer)
+        name = dotted_name(receiver) if receiver is not None else None
+        linked = self.file.optimizer_params().get(name or "")
+        return frozenset(linked) if linked else None
+
+    def _trained_keys(self, state: PathState, sources: Optional[frozenset] = None) -> list[str]:
+        forwarded: set[str] = set()
+        for region in reversed(self.regions):
+            forwarded |= self.grad_forwards.get(id(region.node), set())
+            if forwarded:
+                break
+        if sources is not None:
+            forwarded = set(sources)
+        links = self.file.optimizer_keys()
+        keys = []
+        for key in sorted(forwarded - self.frozen):
+            if links and not any(
+                link == key or link.startswith(key + ".") or key.startswith(link + ".")
+                for link in links
+            ):
+                if not self._aliased_link(key, links, state):
+                    continue
+            keys.append(key)
+        return keys
+
+    def _aliased_link(self, key: str, links: set[str], state: PathState) -> bool:
+        return any(
+            state.key_of(link.split(".")[0]) == key or state.key_of(link) == key for link in links
+        )

@@ -1,0 +1,392 @@
+"""Everything evallint knows about one file: tables, the driver, the summary cache."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import weakref
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional
+
+import libcst as cst
+
+from evallint.analysis.facts import (
+    EvalForward,
+    ModuleFacts,
+    UnitRef,
+)
+from evallint.analysis.interpreter import _Interpreter
+from evallint.analysis.lattice import (
+    Grad,
+    GradFact,
+    Mode,
+    ModeFact,
+    Origin,
+)
+from evallint.analysis.optimizers import OptimizerFacts
+from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.regions import (
+    EvidenceCollector,
+    RegionKind,
+)
+from evallint.analysis.scope import (
+    ClassInfo,
+    FunctionInfo,
+    ScopeNames,
+    collect_definitions,
+    frozen_modules,
+    looks_like_module_name,
+    scope_names,
+)
+from evallint.analysis.summaries import Summary
+from evallint.analysis.symbols import ImportTable, collect_imports, dotted_name
+from evallint.analysis.vocabulary import (
+    EVAL_FILE_WORDS,
+    MODE_INDEPENDENT_SUFFIXES,
+    NOT_MODULE_WORDS,
+    STATELESS_LAYERS,
+    words,
+)
+from evallint.source.positions import NodePositions, PiecewisePositions
+
+if TYPE_CHECKING:
+    from evallint.analysis.project import ProjectIndex
+
+
+def _span_or_file_start(
+    positions: NodePositions | PiecewisePositions, node: cst.CSTNode
+) -> tuple[int, int, int, int]:
+    return positions.span(node) or (1, 1, 1, 1)
+
+
+class FileAnalysis(OptimizerFacts):
+    """Everything evallint knows about one file. Built once; rules read `facts`."""
+
+    def __init__(
+        self,
+        module: cst.Module,
+        path: str,
+        *,
+        source: str = "",
+        options: AnalysisOptions = AnalysisOptions(),
+        project: Optional[ProjectIndex] = None,
+        record_flow: bool = False,
+        judge_uncalled: bool = True,
+        positions: Optional[NodePositions | PiecewisePositions] = None,
+    ) -> None:
+        self.module = module
+        self.path = path
+        self.options = options
+        self._source = source
+        self._has_optimizer: Optional[bool] = None
+        self.project = project
+        self.record_flow = record_flow
+        self._positions = positions or NodePositions(module)
+        self.unit = UnitRef(path, functools.partial(_span_or_file_start, self._positions))
+        self.facts = ModuleFacts(path, self.unit, tree=module, source=source)
+        self.imports: ImportTable = collect_imports(module)
+        self.facts.torch_names = (
+            self.imports.local_name_of("torch"),
+            self.imports.local_name_of("torch.no_grad"),
+        )
+        self.functions, self.classes = collect_definitions(module, self.imports)
+        self.summaries: dict[str, Optional[Summary]] = {}
+        self.call_counts: dict[str, int] = {}
+        self._in_progress: set[str] = set()
+        self._order = itertools.count()
+        self.mode_independent: set[str] = set()
+        self.optimizer_links: Optional[set[str]] = None
+        self._optimizer_params: Optional[dict[str, set[str]]] = None
+        self._evidence_scope: Optional[FunctionInfo] = None
+        analysis = weakref.ref(self)  # no cycle: the file's tree is freed when its analysis is
+        self._evidence = EvidenceCollector(
+            self.imports,
+            lambda call: analysis()._call_trains(call, analysis()._evidence_scope),  # type: ignore[union-attr]
+            lambda: analysis().has_optimizer,  # type: ignore[union-attr]
+        )
+        stem = Path(path).stem
+        self.is_pytest_file = (
+            stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
+        )
+        self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
+        self._module_keys: set[str] = set()
+        self.deliberate_switches: set[int] = set()
+        """`eval()` calls in scopes that evaluate nothing: a deliberate freeze (BatchNorm
+        statistics of a frozen backbone during a linear probe), not an evaluation that
+        training must switch back from."""
+        self._scopes: dict[int, tuple[cst.CSTNode, ScopeNames]] = {}
+        self.frozen_globals: frozenset[str] = frozenset()
+        """Module-level names whose parameters are all frozen at the top level of the file."""
+        self.mentions_requires_grad = not source or "requires_grad" in source
+        """Only then can a scope freeze a module (the scan for it is skipped otherwise)."""
+        self._analyse(judge_uncalled)
+
+    def scope(self, body: cst.CSTNode) -> ScopeNames:
+        """`scope_names`, walked once per scope: the interpreters of nested functions and of
+        a class's methods ask for the same scopes again. Kept per file, so it dies with it."""
+        cached = self._scopes.get(id(body))
+        if cached is None or cached[0] is not body:
+            cached = self._scopes[id(body)] = (body, scope_names(body))
+        return cached[1]
+
+    # -- positions (lazy: only files with findings pay for them) ---------------------------
+    def locate(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+        return self.unit.locate(node)
+
+    # -- driver ------------------------------------------------------------------------------
+    def _analyse(self, judge_uncalled: bool) -> None:
+        self._module_keys = self._module_level_keys()
+        if self.mentions_requires_grad:
+            self.frozen_globals = frozen_modules(
+                s for s in self.module.body if type(s) not in (cst.FunctionDef, cst.ClassDef)
+            )
+        for info in self.all_functions():
+            self.summary_for(info)
+        top = _Interpreter(self, None)
+        top.run()
+        if judge_uncalled:
+            for info in self.all_functions():
+                summary = self.summaries.get(info.qualname)
+                if summary is not None and self.call_counts.get(info.qualname, 0) == 0:
+                    self._judge_alone(summary)
+        self._drop_deliberate_switches()
+
+    def _drop_deliberate_switches(self) -> None:
+        """EVL003 is about training after an evaluation: eval-mode facts that come only from
+        deliberate switches are not one."""
+        if not self.deliberate_switches:
+            return
+        kept = []
+        for step in self.facts.training_steps:
+            facts = frozenset(
+                f
+                for f in step.eval_facts
+                if not (f.origin is Origin.SWITCHED and id(f.site) in self.deliberate_switches)
+            )
+            if facts:
+                kept.append(replace(step, eval_facts=facts))
+        self.facts.training_steps = kept
+
+    def all_functions(self) -> list[FunctionInfo]:
+        """Every function, method and nested function, each before the ones nested in it."""
+        result: list[FunctionInfo] = []
+        pending = list(self.functions.values()) + [
+            m for cls in self.classes.values() for m in cls.methods.values()
+        ]
+        pending.reverse()
+        while pending:
+            info = pending.pop()
+            result.append(info)
+            pending.extend(reversed(info.nested.values()))
+        return result
+
+    def summary_for(self, info: FunctionInfo) -> Optional[Summary]:
+        if info.qualname in self.summaries:
+            return self.summaries[info.qualname]
+        if info.qualname in self._in_progress:
+            return None  # recursion: no summary, the call is treated as opaque
+        self._in_progress.add(info.qualname)
+        try:
+            interpreter = _Interpreter(self, info)
+            interpreter.run()
+            summary = interpreter.summary
+        except RecursionError:
+            summary = None
+        finally:
+            self._in_progress.discard(info.qualname)
+        self.summaries[info.qualname] = summary
+        self.facts.summaries[info.qualname] = summary
+        return summary
+
+    def _judge_alone(self, summary: Summary) -> None:
+        """A function nobody here calls: its entry state is unknown, so a forward that
+        depends on it is judged as possibly in training mode with autograd on, provided the
+        function runs a data loop itself (a per-batch helper is left to its callers) or
+        evaluates after its own training step (which needs autograd on)."""
+        if (
+            summary.framework_hook
+            or summary.qualname.split(".")[-1] in self.options.framework_hooks
+        ):
+            return
+        for req in summary.forwards:
+            if req.region.kind is not RegionKind.EVAL or not (
+                req.region.has_data_loop or req.region.after_training
+            ):
+                continue
+            entry = (
+                frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
+                if req.mode_from_entry
+                else frozenset()
+            )
+            grad = frozenset({GradFact(Grad.ENTRY)}) if req.grad_from_entry else frozenset()
+            if not entry and not grad:
+                continue
+            self.facts.eval_forwards.append(
+                EvalForward(
+                    req.place,
+                    req.subject,
+                    req.region,
+                    entry,
+                    grad,
+                    req.affects_grad,
+                    req.mode_matters,
+                    req.via,
+                    next(self._order),
+                    req.report_at_call,
+                    req.region_unit,
+                )
+            )
+
+    def _module_level_keys(self) -> set[str]:
+        """Module-level names that hold modules, so functions using them as globals track them."""
+        keys: set[str] = set()
+        for statement in self.module.body:
+            if type(statement) is cst.SimpleStatementLine:
+                for small in statement.body:
+                    if type(small) is cst.Assign and type(small.value) is cst.Call:
+                        for target in small.targets:
+                            name = dotted_name(target.target)
+                            if (
+                                name
+                                and "." not in name
+                                and not words(name) & NOT_MODULE_WORDS
+                                and (
+                                    looks_like_module_name(name)
+                                    or self._constructs_module(small.value)
+                                )
+                            ):
+                                keys.add(name)
+        return keys
+
+    def _constructs_module(self, call: cst.Call) -> bool:
+        qualified = self.imports.qualify(call.func) or ""
+        last = qualified.split(".")[-1]
+        if last.endswith(MODE_INDEPENDENT_SUFFIXES) or last in STATELESS_LAYERS:
+            return False
+        return qualified.startswith("torch.nn.") or (
+            qualified in self.classes and self.classes[qualified].is_module
+        )
+
+    def next_order(self) -> int:
+        return next(self._order)
+
+    def resolve_function(
+        self,
+        call: cst.Call,
+        scope: Optional[FunctionInfo],
+        *,
+        count: bool = True,
+        passes_module: bool = False,
+    ) -> Optional[tuple[Summary, bool]]:
+        """The summary of a called function of this file or project, and whether the call is
+        a method call on `self` (whose `self.X` modules map onto the caller's). `count`
+        records the call (functions nobody calls are judged on their own)."""
+        summarise = self._summary_counted if count else self.summary_for
+        func = call.func
+        if type(func) is cst.Name:
+            name = func.value
+            cursor = scope
+            while cursor is not None:
+                if name in cursor.nested:
+                    return summarise(cursor.nested[name]), False
+                cursor = cursor.parent
+            if name in self.functions:
+                return summarise(self.functions[name]), False
+            if (
+                self.project is not None
+                and name in self.imports.modules_from
+                and _worth_following(call, passes_module)
+            ):
+                summary = self.project.summary(
+                    self.path, self.imports.modules_from[name], self.imports.qualify(func) or name
+                )
+                if summary is not None:
+                    return summary, False
+            return None
+        if (
+            type(func) is cst.Attribute
+            and type(func.value) is cst.Name
+            and self.project is not None
+            and self.imports.is_imported(func.value.value)
+            and _worth_following(call, passes_module)
+        ):
+            # `engine.train_one_epoch(...)` after `import engine` / `from . import engine`
+            summary = self.project.summary(
+                self.path, self.imports.module_path(func.value.value), func.attr.value
+            )
+            return (summary, False) if summary is not None else None
+        if (
+            type(func) is cst.Attribute
+            and type(func.value) is cst.Name
+            and func.value.value == "self"
+        ):
+            owner = scope.owner if scope is not None else None
+            while scope is not None and owner is None:
+                scope = scope.parent
+                owner = scope.owner if scope is not None else None
+            if owner is not None:
+                method = owner.methods.get(func.attr.value) or self._inherited_method(
+                    owner, func.attr.value
+                )
+                if method is not None:
+                    return summarise(method), True
+        return None
+
+    def _inherited_method(self, owner: ClassInfo, name: str) -> Optional[FunctionInfo]:
+        for base in owner.bases:
+            cls = self.classes.get(base)
+            if cls is not None:
+                found = cls.methods.get(name) or self._inherited_method(cls, name)
+                if found is not None:
+                    return found
+        return None
+
+    def _summary_counted(self, info: FunctionInfo) -> Optional[Summary]:
+        self.call_counts[info.qualname] = self.call_counts.get(info.qualname, 0) + 1
+        return self.summary_for(info)
+
+    def block_evidence(self, statements, scope: Optional[FunctionInfo]):
+        """Evidence of a function's body or a run of statements (cached per statement)."""
+        return self._evidence_in(scope, self._evidence.block, statements)
+
+    def statement_evidence(self, statement: cst.CSTNode, scope: Optional[FunctionInfo]):
+        """Evidence of one statement; a loop's is its body's and header's (cached)."""
+        return self._evidence_in(scope, self._evidence.statement, statement)
+
+    def _evidence_in(self, scope: Optional[FunctionInfo], gather: Callable, what):
+        """Calls in `what` are resolved from `scope`; gathering may summarise a callee, whose
+        own evidence is gathered in its scope, so the caller's is restored after."""
+        outer, self._evidence_scope = self._evidence_scope, scope
+        try:
+            return gather(what)
+        finally:
+            self._evidence_scope = outer
+
+    def _call_trains(self, call: cst.Call, scope: Optional[FunctionInfo]) -> bool:
+        func = call.func
+        if type(func) not in (cst.Name, cst.Attribute):
+            return False
+        resolved = self.resolve_function_quietly(call, scope)
+        return bool(resolved and resolved.trains)
+
+    def resolve_function_quietly(
+        self, call: cst.Call, scope: Optional[FunctionInfo]
+    ) -> Optional[Summary]:
+        """Like resolve_function, without counting the call (evidence gathering only looks)."""
+        resolved = self.resolve_function(call, scope, count=False)
+        return resolved[0] if resolved else None
+
+
+_TRAINING_CALL_WORDS = frozenset({"train", "training", "fit", "epoch"})
+
+
+def _worth_following(call: cst.Call, passes_module: bool) -> bool:
+    """Only calls that can change a finding are followed into other files (reading one costs
+    a parse): calls that pass a module (`evaluate(model, loader)`) or that train."""
+    name = (
+        call.func.attr.value
+        if type(call.func) is cst.Attribute
+        else getattr(call.func, "value", "")
+    )
+    return passes_module or bool(words(name) & _TRAINING_CALL_WORDS)

@@ -1,0 +1,554 @@
+"""Statements and control flow: blocks, branches joined, loops run to a fixpoint, try/with/match."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.conditions import condition_key
+from evallint.analysis.context import States, code_of
+from evallint.analysis.facts import (
+    GradientsNeverCleared,
+    Place,
+    TrainingOnEvalData,
+)
+from evallint.analysis.lattice import (
+    Grad,
+    GradFact,
+    PathState,
+    normalize,
+)
+from evallint.analysis.regions import (
+    Region,
+    RegionKind,
+    classify_block,
+    iterates_range,
+    mentions_eval_data,
+)
+from evallint.analysis.summaries import Summary
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.values import ModuleValue
+from evallint.analysis.vocabulary import (
+    GRAD_DISABLERS,
+    GRAD_ENABLERS,
+    GRAD_SETTERS,
+    words,
+)
+
+MAX_LOOP_ITERATIONS = 8
+
+
+@dataclass
+class Flow:
+    """Where paths go when a block ends: on, out of a loop, or out of the function."""
+
+    normal: States = ()
+    breaks: States = ()
+    continues: States = ()
+    returns: States = ()
+
+    def absorb_jumps(self, other: Flow) -> None:
+        self.breaks += other.breaks
+        self.continues += other.continues
+        self.returns += other.returns
+
+
+def may_hold_comprehension(expr: cst.BaseExpression) -> bool:
+    """Cheap pre-check: comprehensions sit at the top or inside a call's arguments."""
+    if type(expr) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
+        return True
+    if type(expr) is cst.Call:
+        return any(
+            type(a.value) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp, cst.Call)
+            for a in expr.args
+        )
+    return False
+
+
+def _iterates_submodules(iterable: cst.BaseExpression) -> bool:
+    from evallint.analysis.walk import iter_nodes
+
+    return any(
+        type(n) is cst.Call
+        and type(n.func) is cst.Attribute
+        and n.func.attr.value
+        in (
+            "modules",
+            "children",
+            "named_modules",
+            "named_children",
+            "parameters",
+            "named_parameters",
+        )
+        for n in iter_nodes(iterable)
+    )
+
+
+def _iterable_words(loop: cst.For) -> frozenset:
+    from evallint.analysis.walk import iter_nodes
+
+    found: set[str] = set()
+    for node in iter_nodes(loop.iter):
+        if type(node) is cst.Name:
+            found |= words(node.value)
+        elif type(node) is cst.SimpleString and isinstance(node.evaluated_value, str):
+            found |= words(node.evaluated_value)
+    return frozenset(found)
+
+
+class Statements:
+    """Part of the interpreter (see interpreter.py)."""
+
+    _loop_returns: States = ()
+
+    # -- statements ----------------------------------------------------------------------------
+    def block(self, statements, states: States) -> Flow:
+        flow = Flow(normal=states)
+        for statement in statements:
+            if not flow.normal:
+                break
+            step = self.statement(statement, flow.normal)
+            flow.absorb_jumps(step)
+            flow.normal = normalize(step.normal)
+        return flow
+
+    def region_body(self, statements, states: States, region: Region) -> Flow:
+        """A loop's or function's body. In a training region, the statements from an eval()
+        switch after the last training step on are an evaluation of their own
+        (`optimizer.step(); model.eval(); val = model(x_val)`)."""
+        tail = (
+            self._evaluation_tail(statements)
+            if region.kind is RegionKind.TRAIN and len(statements) > 1
+            else None
+        )
+        if tail is None:
+            return self.block(statements, states)
+        flow = self.block(statements[:tail], states)
+        evidence = self.file.block_evidence(statements[tail:], self.info)
+        self.regions.append(
+            Region(
+                statements[tail],
+                RegionKind.EVAL,
+                "evaluation after the training step",
+                evidence.needs_grad,
+                has_data_loop=evidence.has_loop,
+                after_training=True,
+            )
+        )
+        rest = self.block(statements[tail:], flow.normal)
+        self.regions.pop()
+        rest.absorb_jumps(flow)
+        return rest
+
+    def _evaluation_tail(self, statements) -> Optional[int]:
+        """Index of the statement that switches to eval mode after the body's last training
+        site (backward, optimizer step, a call that trains), if one does."""
+        trained = False
+        tail = None
+        for index, statement in enumerate(statements):
+            evidence = self.file.statement_evidence(statement, self.info)
+            if evidence.training_sites:
+                trained, tail = True, None
+            elif tail is None and trained and evidence.switches_to_eval:
+                tail = index
+        return tail
+
+    def statement(self, node: cst.CSTNode, states: States) -> Flow:
+        if self.file.record_flow:
+            self.file.facts.flow.append(
+                (self.info.qualname if self.info else "<module>", node, states)
+            )
+        if type(node) is cst.SimpleStatementLine:
+            flow = Flow(normal=states)
+            for small in node.body:
+                if not flow.normal:
+                    break
+                step = self.small_statement(small, flow.normal)
+                flow.absorb_jumps(step)
+                flow.normal = step.normal
+            return flow
+        if type(node) is cst.If:
+            return self.if_statement(node, states)
+        if type(node) in (cst.For, cst.While):
+            return self.loop(node, states)
+        if type(node) is cst.With:
+            return self.with_statement(node, states)
+        if type(node) is cst.Try or type(node).__name__ == "TryStar":
+            return self.try_statement(node, states)
+        if type(node) is cst.Match:
+            return self.match_statement(node, states)
+        if type(node) in (cst.FunctionDef, cst.ClassDef):
+            return Flow(normal=states)
+        return Flow(normal=states)
+
+    def suite(self, suite: cst.BaseSuite, states: States) -> Flow:
+        if type(suite) is cst.IndentedBlock:
+            return self.block(suite.body, states)
+        return (
+            self.block([cst.SimpleStatementLine(body=suite.body)], states)
+            if suite.body
+            else Flow(normal=states)
+        )
+
+    def small_statement(self, node: cst.BaseSmallStatement, states: States) -> Flow:
+        if type(node) is cst.Return:
+            if node.value is not None:
+                states = self.expression(node.value, states)
+                self.return_values.append(
+                    self.value_of(node.value, states[0]) if states else ModuleValue()
+                )
+                self.return_states += states
+            return Flow(returns=states)
+        if type(node) is cst.Raise:
+            if node.exc is not None:
+                self.expression(node.exc, states)
+            return Flow()
+        if type(node) is cst.Break:
+            return Flow(breaks=states)
+        if type(node) is cst.Continue:
+            return Flow(continues=states)
+        if type(node) is cst.Expr:
+            value = node.value
+            if type(value) in (cst.Yield, cst.Await) and isinstance(
+                getattr(value, "value", None), cst.CSTNode
+            ):
+                states = (
+                    self.expression(value.value, states)
+                    if isinstance(value.value, cst.BaseExpression)
+                    else states
+                )
+            if type(value) is cst.Yield:
+                self.yield_states += states
+                return Flow(normal=states)
+            self.observe_expression_statement(value, states)
+            if type(value) is cst.Call and (self.imports.qualify(value.func) or "") in GRAD_SETTERS:
+                states = self.expression(value, states)
+                return Flow(normal=self.set_grad(value, states, statement=True))
+            return Flow(normal=self.expression(value, states))
+        if type(node) is cst.Assign:
+            states = self.expression(node.value, states)
+            for target in node.targets:
+                self.observe_training_attribute(node, target.target, node.value, states)
+                states = self.assign(target.target, node.value, states)
+            return Flow(normal=states)
+        if type(node) is cst.AnnAssign:
+            if node.value is None:
+                return Flow(normal=states)
+            states = self.expression(node.value, states)
+            return Flow(normal=self.assign(node.target, node.value, states))
+        if type(node) is cst.AugAssign:
+            states = self.expression(node.value, states)
+            target = dotted_name(node.target)
+            if target is not None and type(node.operator) is cst.AddAssign:
+                self.observe_accumulation(node, target, node.value, states)
+            if (
+                target is not None
+                and states
+                and any(g.grad is not Grad.OFF for s in states for g in s.grad)
+            ):
+                self.taint[target] = self.taint.get(target, frozenset()) | self.taint_of(
+                    node.value, states[0]
+                )
+            return Flow(normal=tuple(self._forget(node.target, s) for s in states))
+        if type(node) is cst.Del:
+            return Flow(normal=states)
+        if type(node) in (cst.Import, cst.ImportFrom, cst.Pass, cst.Global, cst.Nonlocal):
+            return Flow(normal=states)
+        if type(node) is cst.Assert:
+            return Flow(normal=self.expression(node.test, states))
+        return Flow(normal=states)
+
+    def if_statement(self, node: cst.If, states: States) -> Flow:
+        states = self.expression(node.test, states)
+        if states and self._is_module_check(node.test, states[0]):
+            # `if isinstance(net, nn.Module): net.eval()`: always true for a module
+            then_flow = self.suite(node.body, states)
+            then_flow.normal = normalize(then_flow.normal)
+            return then_flow
+        key = condition_key(node.test)
+        then_states: list[PathState] = []
+        else_states: list[PathState] = []
+        for state in states:
+            if key is None:
+                then_states.append(state)
+                else_states.append(state)
+                continue
+            text, polarity = key
+            known = state.assumed(text)
+            if known is None:
+                then_states.append(state.assuming(text, polarity))
+                else_states.append(state.assuming(text, not polarity))
+            elif known == polarity:
+                then_states.append(state)
+            else:
+                else_states.append(state)
+        flow = Flow()
+        if then_states:
+            then_flow = self.suite(node.body, normalize(then_states))
+            flow.absorb_jumps(then_flow)
+            flow.normal += then_flow.normal
+        if else_states:
+            if node.orelse is None:
+                flow.normal += normalize(else_states)
+            else:
+                orelse = node.orelse
+                else_flow = (
+                    self.if_statement(orelse, normalize(else_states))
+                    if type(orelse) is cst.If
+                    else self.suite(orelse.body, normalize(else_states))
+                )
+                flow.absorb_jumps(else_flow)
+                flow.normal += else_flow.normal
+        flow.normal = normalize(flow.normal)
+        return flow
+
+    def _is_module_check(self, test: cst.BaseExpression, state: PathState) -> bool:
+        return (
+            type(test) is cst.Call
+            and type(test.func) is cst.Name
+            and test.func.value == "isinstance"
+            and len(test.args) == 2
+            and self.resolve(test.args[0].value, state) is not None
+            and "Module" in code_of(test.args[1].value)
+        )
+
+    def loop(self, node: cst.For | cst.While, states: States) -> Flow:
+        if type(node) is cst.For:
+            states = self.expression(node.iter, states)
+            eval_data = mentions_eval_data(
+                node.iter, self.file.options.eval_words, testing=self.file.is_pytest_file
+            )
+            description = f"loop over {code_of(node.iter)}"
+            metric_loop = not iterates_range(node.iter)
+        else:
+            states = self.expression(node.test, states)
+            eval_data = False
+            description = "while loop"
+            metric_loop = True
+        if self.file.is_pytest_file and self.info is not None and self.info.name.startswith("test"):
+            metric_loop = False  # a unit test that checks accuracy is not an evaluation
+        body = (
+            node.body.body
+            if type(node.body) is cst.IndentedBlock
+            else [cst.SimpleStatementLine(body=node.body.body)]
+        )
+        evidence = self.file.statement_evidence(node, self.info)
+        # metrics computed inside a training function are training metrics
+        # (a whole script is too coarse a region to say so)
+        enclosing = self.regions[1:] if self.info is None else self.regions
+        metric_loop = metric_loop and not any(
+            r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in enclosing
+        )
+        region = classify_block(
+            node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop
+        )
+        if region.kind is RegionKind.EVAL and not region.has_data_loop:
+            region = replace(region, has_data_loop=True)
+        self.regions.append(region)
+        self.evaluates = self.evaluates or region.kind is RegionKind.EVAL
+        self._observe_loop(node, region, evidence, eval_data)
+        self.loop_depth += 1
+        entry = normalize(states)
+        head = entry
+        exits: States = ()
+        unrolled = self._over_listed_modules(node, entry)
+        if unrolled is not None:  # `for net in (netG, netD): net.eval()`: each in turn
+            head, exits = unrolled
+        for _ in range(MAX_LOOP_ITERATIONS if unrolled is None else 0):
+            current = head
+            if type(node) is cst.For:
+                current = tuple(self._bind_target(node.target, s) for s in current)
+                if _iterates_submodules(node.iter):
+                    self.submodule_variables.update(self._target_names(node.target))
+            body_flow = self.region_body(body, current, region)
+            exits = body_flow.breaks
+            self.return_passthrough(body_flow)
+            new_head = normalize(entry + body_flow.normal + body_flow.continues)
+            if new_head == head:
+                break
+            head = new_head
+        self.regions.pop()
+        self.loop_depth -= 1
+        flow = Flow(returns=self._loop_returns)
+        self._loop_returns = ()
+        infinite = (
+            type(node) is cst.While and type(node.test) is cst.Name and node.test.value == "True"
+        )
+        finished = () if infinite else head
+        if node.orelse is not None and finished:
+            else_flow = self.suite(node.orelse.body, finished)
+            flow.absorb_jumps(else_flow)
+            finished = else_flow.normal
+        flow.normal = normalize(finished + exits)
+        return flow
+
+    def _over_listed_modules(
+        self, node: cst.For | cst.While, entry: States
+    ) -> Optional[tuple[States, States]]:
+        """A loop over a literal tuple/list of modules runs its body once per module, the
+        target naming that module: (states after the last, states that broke out). None
+        for any other loop, which is run to a fixpoint instead."""
+        if type(node) is not cst.For or type(node.target) is not cst.Name or not entry:
+            return None
+        if (
+            type(node.iter) not in (cst.Tuple, cst.List)
+            or not 0 < len(node.iter.elements) <= MAX_LOOP_ITERATIONS
+        ):  # type: ignore[attr-defined]
+            return None
+        items = [element.value for element in node.iter.elements]  # type: ignore[attr-defined]
+        if any(type(element) is cst.StarredElement for element in node.iter.elements):  # type: ignore[attr-defined]
+            return None
+        if any(self.resolve(item, state) is None for item in items for state in entry):
+            return None
+        name = node.target.value
+        current, exits = entry, ()
+        for item in items:
+            bound = tuple(
+                state.forgetting(name).with_alias(name, self.resolve(item, state))
+                for state in current
+            )
+            body_flow = self.suite(node.body, bound)
+            exits = normalize(exits + body_flow.breaks)
+            self.return_passthrough(body_flow)
+            current = normalize(body_flow.normal + body_flow.continues)
+            if not current:
+                break
+        return current, exits
+
+    def _observe_loop(self, node: cst.CSTNode, region: Region, evidence, eval_data: bool) -> None:
+        """EVL007: an unconditional training step in a loop over evaluation data;
+        EVL008: a loop that steps the optimizer on backward() but never clears gradients."""
+        if node in self._observed_loops:
+            return
+        self._observed_loops.add(node)
+        first_step = (evidence.steps or evidence.backwards or [None])[0]
+        trains_on_eval = (
+            eval_data
+            and region.kind is RegionKind.TRAIN
+            and first_step is not None
+            and not evidence.switches_to_train
+            and not (type(node) is cst.For and "train" in _iterable_words(node))
+        )
+        if trains_on_eval:
+            self.file.facts.training_on_eval_data.append(
+                TrainingOnEvalData(Place(first_step, self.file.unit), region)
+            )
+        if evidence.steps and evidence.backwards and not evidence.clears_grad:
+            self.file.facts.gradients_never_cleared.append(
+                GradientsNeverCleared(
+                    Place(evidence.steps[0], self.file.unit),
+                    node,
+                    Place(evidence.backwards[0], self.file.unit),
+                )
+            )
+
+    def return_passthrough(self, body_flow: Flow) -> None:
+        self._loop_returns = normalize(self._loop_returns + body_flow.returns)
+
+    def with_statement(self, node: cst.With, states: States) -> Flow:
+        pushed = 0
+        exits: list[tuple[Summary, bool, cst.Call]] = []
+        before = states
+        for item in node.items:
+            expr = item.item
+            states = self.expression(expr, states)
+            call = expr if type(expr) is cst.Call else None
+            qualified = self.imports.qualify(call.func if call else expr) or ""
+            if (
+                qualified in GRAD_DISABLERS
+                or qualified in GRAD_ENABLERS
+                or qualified in GRAD_SETTERS
+            ):
+                if call is None:
+                    self.observe_uncalled_manager(expr)
+                    return Flow()  # `with torch.no_grad:` raises TypeError: the body never runs
+                states = tuple(replace(s, grad_stack=s.grad_stack + (s.grad,)) for s in states)
+                pushed += 1
+                if qualified in GRAD_SETTERS:
+                    states = self.set_grad(call, states, statement=False)
+                else:
+                    grad = Grad.OFF if qualified in GRAD_DISABLERS else Grad.ON
+                    states = tuple(s.with_grad(frozenset({GradFact(grad, call)})) for s in states)
+            elif call is not None:
+                resolved = self.file.resolve_function(
+                    call,
+                    self.info,
+                    passes_module=any(
+                        self.resolve(a.value, states[0]) is not None for a in call.args
+                    )
+                    if states
+                    else False,
+                )
+                if (
+                    resolved is not None
+                    and resolved[0] is not None
+                    and resolved[0].yield_modes is not None
+                ):
+                    summary, receiver = resolved[0], ("self" if resolved[1] else None)
+                    states = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
+                    exits.append((summary, receiver, call))
+            if item.asname is not None and call is not None:
+                states = self.assign(item.asname.name, expr, states)
+        flow = self.suite(node.body, states)
+
+        def leave(out: States) -> States:
+            result = out
+            for summary, receiver, call in reversed(exits):
+                result = self.apply_modes(
+                    summary.exit_modes, summary, call, receiver, result, base=before
+                )
+            if pushed:
+                popped = []
+                for s in result:
+                    stack = s.grad_stack
+                    grad = s.grad
+                    for _ in range(min(pushed, len(stack))):
+                        grad = stack[-1]
+                        stack = stack[:-1]
+                    popped.append(replace(s, grad=grad, grad_stack=stack))
+                result = tuple(popped)
+            return normalize(result)
+
+        return Flow(
+            leave(flow.normal), leave(flow.breaks), leave(flow.continues), leave(flow.returns)
+        )
+
+    def try_statement(self, node, states: States) -> Flow:
+        body_flow = self.suite(node.body, states)
+        flow = Flow()
+        flow.absorb_jumps(body_flow)
+        handler_entry = normalize(states + body_flow.normal)
+        normal = body_flow.normal
+        if node.orelse is not None:
+            else_flow = self.suite(node.orelse.body, normal)
+            flow.absorb_jumps(else_flow)
+            normal = else_flow.normal
+        for handler in node.handlers:
+            handler_flow = self.suite(handler.body, handler_entry)
+            flow.absorb_jumps(handler_flow)
+            normal += handler_flow.normal
+        if node.finalbody is not None:
+            final = self.suite(node.finalbody.body, normalize(normal)) if normal else Flow()
+            flow.breaks = self.suite(node.finalbody.body, flow.breaks).normal if flow.breaks else ()
+            flow.continues = (
+                self.suite(node.finalbody.body, flow.continues).normal if flow.continues else ()
+            )
+            flow.returns = (
+                self.suite(node.finalbody.body, flow.returns).normal if flow.returns else ()
+            )
+            flow.absorb_jumps(final)
+            normal = final.normal
+        flow.normal = normalize(normal)
+        return flow
+
+    def match_statement(self, node: cst.Match, states: States) -> Flow:
+        states = self.expression(node.subject, states)
+        flow = Flow(normal=states)  # no case may match
+        for case in node.cases:
+            case_flow = self.suite(case.body, states)
+            flow.absorb_jumps(case_flow)
+            flow.normal += case_flow.normal
+        flow.normal = normalize(flow.normal)
+        return flow

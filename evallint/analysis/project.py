@@ -1,0 +1,224 @@
+"""Other files of the same project, read on demand and cached for the run."""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional
+
+import libcst as cst
+
+from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.scope import (
+    collect_definitions,
+    module_classes_of_text,
+)
+from evallint.analysis.summaries import Summary
+from evallint.analysis.symbols import collect_imports
+from evallint.source.parse import ParseFailure, parse_module
+
+if TYPE_CHECKING:
+    from evallint.analysis.file_analysis import FileAnalysis
+
+
+MAX_IMPORTED_FILES = 8
+"""Project files one linted file may pull in: a file deep inside a large package must not
+drag the package in (they are cached across the files of one run)."""
+
+
+MAX_CACHED_ANALYSES = 64
+
+
+class ProjectIndex:
+    """Other files of the same project that a linted file imports from, read on demand and
+    cached for the run, so `from engine import evaluate` is understood. Installed packages
+    and the standard library are never followed; neither are files without any torch text.
+    Most importers only ask whether an imported class is a module: that is answered from
+    CPython's parse of the file; LibCST parses it only when its functions are followed."""
+
+    def __init__(
+        self,
+        read: Callable[[Path], Optional[str]],
+        options: AnalysisOptions = AnalysisOptions(),
+        *,
+        analyse: Callable[..., FileAnalysis],
+    ) -> None:
+        self._read = read
+        self._analyse = analyse
+        """Builds a `FileAnalysis` (given by the engine, so this module does not import it)."""
+        self.options = options
+        self._located: dict[tuple[str, str], Optional[Path]] = {}
+        self._sources: dict[Path, Optional[str]] = {}
+        self._trees: dict[Path, Optional[cst.Module]] = {}
+        self._analyses: dict[Path, Optional[FileAnalysis]] = {}
+        self._module_classes: dict[Path, Optional[dict[str, bool]]] = {}
+        self._pulled: dict[str, set[Path]] = {}
+        self._dependencies: dict[str, set[str]] = {}
+        self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
+
+    def _forget(self, path: Path) -> None:
+        for table in (
+            self._sources,
+            self._trees,
+            self._analyses,
+            self._module_classes,
+            self._stamps,
+        ):
+            table.pop(path, None)  # type: ignore[attr-defined]
+
+    def _make_room(self) -> None:
+        """Memory stays flat over a large run: at most MAX_CACHED_ANALYSES files are kept."""
+        if len(self._sources) >= MAX_CACHED_ANALYSES or len(self._analyses) >= MAX_CACHED_ANALYSES:
+            for table in (self._sources, self._trees, self._analyses, self._module_classes):
+                table.clear()  # type: ignore[attr-defined]
+
+    def parsed(self, path: str, source: str) -> Optional[cst.Module]:
+        """A tree already parsed in this run for this exact text (imported before being linted)."""
+        resolved = Path(path).resolve() if not path.startswith("<") else None
+        if resolved is None or self._sources.get(resolved) != source:
+            return None
+        return self._trees.get(resolved)
+
+    def remember(self, path: str, source: str) -> None:
+        """Keep a linted file's text (a later file of the run may import it), not its tree:
+        few importers need one, and dozens of kept trees would make every garbage
+        collection in the process (flake8's own work included) walk millions of nodes."""
+        if not path.startswith("<"):
+            self._make_room()
+            resolved = Path(path).resolve()
+            self._forget(resolved)
+            self._sources[resolved] = source
+            self._stamps[resolved] = _stamp(resolved)
+
+    def dependencies_of(self, importer: str) -> set[str]:
+        """Project files the analysis of `importer` read: its cache entry depends on them."""
+        return self._dependencies.get(importer, set())
+
+    def _locate(self, importer: str, module: str) -> Optional[Path]:
+        if not module or importer.startswith("<"):
+            return None
+        directory = os.path.dirname(os.path.abspath(importer))
+        cache_key = (directory, module)
+        if cache_key not in self._located:
+            found = self._search(Path(directory), module)
+            self._located[cache_key] = None if found is None or _installed(found) else found
+        return self._located[cache_key]
+
+    @staticmethod
+    def _search(base: Path, module: str) -> Optional[Path]:
+        """`engine` next to the importer or in up to three parent directories (a project
+        root); `.engine` relative to the importer's package."""
+        dots = len(module) - len(module.lstrip("."))
+        relative = module.lstrip(".").replace(".", "/")
+        roots = [base] if dots == 0 else [base.parents[dots - 2] if dots >= 2 else base]
+        if dots == 0:
+            roots += list(base.parents)[:3]
+        for root in roots:
+            for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    def _source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
+        """The imported file's text, within this importer's budget of MAX_IMPORTED_FILES."""
+        path = self._locate(importer, module)
+        if path is None:
+            return None
+        path = path.resolve()
+        if path in self._sources and self._stamps.get(path) != _stamp(path):
+            self._forget(path)  # edited since it was read (a long-lived editor or flake8 process)
+        if path not in self._sources:
+            pulled = self._pulled.setdefault(importer, set())
+            if path not in pulled and len(pulled) >= MAX_IMPORTED_FILES:
+                return None
+            pulled.add(path)
+            self._make_room()
+            self._stamps[path] = _stamp(path)
+            self._sources[path] = self._read(path)
+        self._dependencies.setdefault(importer, set()).add(str(path))
+        source = self._sources[path]
+        return (path, source) if source is not None else None
+
+    def _tree(self, importer: str, module: str) -> Optional[tuple[Path, cst.Module, str]]:
+        found = self._source(importer, module)
+        if found is None:
+            return None
+        path, source = found
+        if path not in self._trees:
+            tree = parse_module(source)
+            self._trees[path] = None if isinstance(tree, ParseFailure) else tree
+        tree = self._trees[path]
+        return (path, tree, source) if tree is not None else None
+
+    def analysis(self, importer: str, module: str) -> Optional[FileAnalysis]:
+        """The analysis of an imported project file; its own imports are not followed, so a
+        file inside a large package never drags the package in."""
+        found = self._tree(importer, module)
+        if found is None:
+            return None
+        path, tree, source = found
+        if path not in self._analyses:
+            self._analyses[path] = None  # guards import cycles
+            self._analyses[path] = self._analyse(
+                tree,
+                str(path),
+                source=source,
+                options=self.options,
+                project=None,
+                judge_uncalled=False,
+            )
+        return self._analyses[path]
+
+    def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:
+        analysis = self.analysis(importer, module)
+        if analysis is None:
+            return None
+        info = analysis.functions.get(qualified.split(".")[-1])
+        return analysis.summaries.get(info.qualname) if info is not None else None
+
+    def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
+        """Whether an imported class subclasses nn.Module: only its definitions are read."""
+        found = self._source(importer, module)
+        if found is None:
+            return False
+        path, source = found
+        if path not in self._module_classes:
+            tree = self._trees.get(path)
+            self._module_classes[path] = (
+                _module_classes_of_tree(tree)
+                if tree is not None
+                else module_classes_of_text(source)
+            )
+        classes = self._module_classes[path]
+        if classes is None:  # newer syntax than this Python reads: LibCST's parse decides
+            parsed = self._tree(importer, module)
+            classes = self._module_classes[path] = (
+                _module_classes_of_tree(parsed[1]) if parsed else {}
+            )
+        return classes.get(qualified.split(".")[-1], False)
+
+
+def _module_classes_of_tree(tree: cst.Module) -> dict[str, bool]:
+    return {
+        name: info.is_module
+        for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
+    }
+
+
+def _stamp(path: Path) -> Optional[tuple[int, int]]:
+    """(modification time, size): a cached file whose stamp changed is read again."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_mtime_ns, status.st_size)
+
+
+def _installed(path: Path) -> bool:
+    """Site-packages and the standard library are libraries, not the user's project."""
+    text = str(path)
+    return "site-packages" in text or "dist-packages" in text or text.startswith(_STDLIB)
+
+
+_STDLIB = sysconfig.get_paths()["stdlib"]

@@ -1,0 +1,303 @@
+"""What a name or expression holds, as far as modules are concerned: aliases, fresh modules and
+their mode facts (`from_pretrained()` loads in eval mode), forward targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.context import code_of
+from evallint.analysis.lattice import (
+    ENTRY_MODE,
+    Mode,
+    ModeFact,
+    Origin,
+    PathState,
+)
+from evallint.analysis.scope import (
+    ClassInfo,
+)
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.vocabulary import (
+    CLASS_NAME_MODULE_WORDS,
+    CONTAINER_LAYERS,
+    FORWARD_METHODS,
+    LIBRARY_FACTORIES,
+    MODE_DEPENDENT_LAYERS,
+    MODE_INDEPENDENT_SUFFIXES,
+    MODULE_NAME_WORDS,
+    NOT_MODULE_WORDS,
+    PRETRAINED_LOADERS,
+    SAME_MODULE_ATTRIBUTES,
+    SAME_MODULE_METHODS,
+    STATELESS_LAYERS,
+    UNKNOWN_MODE_LOADERS,
+    WRAPPERS,
+    words,
+)
+
+
+# -- values ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModuleValue:
+    """What an expression evaluates to, as far as modules are concerned."""
+
+    key: Optional[str] = None
+    """An existing module (alias)."""
+    fresh: Optional[frozenset] = None
+    """A new module with these mode facts."""
+    mode_matters: bool = True
+    copy_of: Optional[str] = None
+
+
+_NOT_MODULE_PRETRAINED = (
+    "Tokenizer",
+    "Processor",
+    "Config",
+    "Extractor",
+    "Scheduler",
+    "Pipeline",
+    "tokenizer",
+    "processor",
+    "config",
+)
+"""`from_pretrained` owners that load something other than a model."""
+
+
+_NOT_MODULE_CLASS_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics")
+"""Module classes that compute a loss or a metric: calling one is not a model forward."""
+
+
+_FORWARD_WORDS = frozenset(
+    {
+        "forward",
+        "predict",
+        "encode",
+        "decode",
+        "generate",
+        "embed",
+        "infer",
+        "inference",
+        "sample",
+        "logits",
+        "features",
+    }
+)
+
+
+_NOT_FORWARD_WORDS = frozenset(
+    {
+        "parameters",
+        "state",
+        "dict",
+        "load",
+        "save",
+        "register",
+        "init",
+        "config",
+        "num",
+        "print",
+        "resize",
+        "get",
+        "set",
+        "freeze",
+        "unfreeze",
+        "hook",
+        "weights",
+        "to",
+        "apply",
+        "named",
+        "buffers",
+        "modules",
+        "children",
+        "zero",
+        "grad",
+        "train",
+        "eval",
+        "pretrained",
+        "gradient",
+        "checkpointing",
+        "tie",
+        "prune",
+        "half",
+        "float",
+        "cuda",
+        "cpu",
+    }
+)
+
+
+def _names_a_forward(attribute: str) -> bool:
+    """`decoder`, `forward_features`, `encode_text` run a forward; `state_dict`,
+    `num_parameters`, `save_pretrained` do not."""
+    found = words(attribute)
+    return bool(found & (_FORWARD_WORDS | MODULE_NAME_WORDS)) and not found & _NOT_FORWARD_WORDS
+
+
+class Values:
+    """Part of the interpreter (see interpreter.py)."""
+
+    def _key_id(self, key: str) -> str:
+        """Identity of a key for flow-insensitive facts: `self.X` belongs to its class."""
+        owner = self._owner()
+        if key.startswith("self.") and owner is not None:
+            return f"{owner.name}::{key}"
+        return f"{self.info.qualname if self.info else ''}::{key}"
+
+    def _local_class(self, call: cst.Call) -> Optional[ClassInfo]:
+        name = dotted_name(call.func)
+        return self.file.classes.get(name) if name else None
+
+    # -- values --------------------------------------------------------------------------------
+    def resolve(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]:
+        """The module key an expression names, if it names a module."""
+        while type(expr) is cst.Attribute and expr.attr.value in SAME_MODULE_ATTRIBUTES:
+            expr = expr.value
+        name = dotted_name(expr)
+        if name is None or name in self.opaque_variables:
+            return None
+        key = state.key_of(name)
+        if key is not None:
+            return key
+        if name in self.scope_keys:
+            return name
+        return None
+
+    def value_of(self, expr: cst.BaseExpression, state: PathState) -> ModuleValue:
+        key = self.resolve(expr, state)
+        if key is not None:
+            return ModuleValue(key=key)
+        if type(expr) is not cst.Call:
+            return ModuleValue()
+        func = expr.func
+        if type(func) is cst.Attribute:
+            attr = func.attr.value
+            if attr in SAME_MODULE_METHODS or attr in ("eval", "train"):
+                inner = self.value_of(func.value, state)
+                if inner.fresh is not None and attr in ("eval", "train"):
+                    mode = self._mode_argument(expr) if attr == "train" else Mode.EVAL
+                    if mode is not None:
+                        return replace(
+                            inner, fresh=frozenset({ModeFact(mode, Origin.SWITCHED, expr)})
+                        )
+                return inner
+        qualified = self.imports.qualify(func) or ""
+        if qualified in WRAPPERS or (
+            qualified.split(".")[-1] in ("DataParallel", "DistributedDataParallel", "compile")
+            and qualified.startswith("torch")
+        ):
+            if expr.args:
+                return self.value_of(expr.args[0].value, state)
+        if qualified in ("copy.deepcopy", "deepcopy"):
+            if expr.args:
+                inner = self.value_of(expr.args[0].value, state)
+                if inner.key is not None:
+                    return ModuleValue(fresh=state.mode_of(inner.key) or ENTRY_MODE)
+                return inner
+        facts = self._constructor_facts(expr)
+        if facts is not None:
+            return ModuleValue(fresh=facts[0], mode_matters=facts[1])
+        resolved = self.file.resolve_function_quietly(expr, self.info)
+        if resolved is not None:
+            if resolved.return_facts:
+                return ModuleValue(
+                    fresh=frozenset(
+                        ModeFact(f.mode, f.origin, expr)
+                        for f in resolved.return_facts
+                        if f.mode is not Mode.ENTRY
+                    )
+                    or None
+                )
+            if resolved.return_key is not None:
+                mapped = self._map_argument(resolved, resolved.return_key, expr, None, state)
+                if mapped is not None:
+                    return ModuleValue(key=mapped)
+        return ModuleValue()
+
+    def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]:
+        """Mode facts of a freshly built or loaded module, and whether its mode matters."""
+        func = call.func
+        qualified = self.imports.qualify(func) or ""
+        last = qualified.split(".")[-1]
+        fresh = frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)})
+        if type(func) is cst.Attribute and func.attr.value in PRETRAINED_LOADERS:
+            owner = dotted_name(func.value) or ""
+            if any(part in owner for part in _NOT_MODULE_PRETRAINED):
+                return None
+            return frozenset({ModeFact(Mode.EVAL, Origin.LOADED, call)}), True
+        if last.endswith(_NOT_MODULE_CLASS_SUFFIXES):
+            return None
+        if qualified.startswith("torch.nn.") and qualified.count(".") == 2:
+            if (
+                last in STATELESS_LAYERS
+                or last.endswith(MODE_INDEPENDENT_SUFFIXES)
+                or not last[:1].isupper()
+            ):
+                return None
+            if last in MODE_DEPENDENT_LAYERS or last in CONTAINER_LAYERS:
+                return fresh, True
+            return fresh, False
+        if (
+            qualified.startswith(LIBRARY_FACTORIES)
+            or qualified in self.file.options.module_factories
+        ):
+            return fresh, True
+        if qualified in self.file.classes and self.file.classes[qualified].is_module:
+            return fresh, True
+        if qualified in UNKNOWN_MODE_LOADERS or last in UNKNOWN_MODE_LOADERS:
+            return frozenset(
+                {
+                    ModeFact(Mode.TRAIN, Origin.LOADED, call),
+                    ModeFact(Mode.EVAL, Origin.LOADED, call),
+                }
+            ), True
+        if (
+            self.file.project is not None
+            and type(func) is cst.Name
+            and func.value in self.imports.modules_from
+        ):
+            if self.file.project.is_module_class(
+                self.file.path, self.imports.modules_from[func.value], qualified
+            ):
+                return fresh, True
+        if (
+            last[:1].isupper()
+            and words(last) & CLASS_NAME_MODULE_WORDS
+            and not words(last) & NOT_MODULE_WORDS
+            and not self.file.functions.get(last)
+        ):
+            return fresh, True
+        return None
+
+    def _mode_argument(self, call: cst.Call) -> Optional[Mode]:
+        """train() / train(True) / train(False) / train(mode=False); None if not constant."""
+        if not call.args:
+            return Mode.TRAIN
+        value = call.args[0].value
+        if type(value) is cst.Name and value.value in ("True", "False"):
+            return Mode.TRAIN if value.value == "True" else Mode.EVAL
+        return None
+
+    def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
+        func = call.func
+        key = self.resolve(func, state)
+        if key is not None:
+            return key, code_of(func)
+        if type(func) is cst.Attribute and func.attr.value in FORWARD_METHODS:
+            key = self.resolve(func.value, state)
+            if key is not None:
+                return key, code_of(func)
+        if type(func) is cst.Attribute and _names_a_forward(func.attr.value):
+            # `net.decoder(h)`, `model.backbone.layer4(x)`, `net.forward_features(x)`: part of the
+            # module's forward, in the module's mode (eval() reached every submodule)
+            receiver: cst.BaseExpression = func.value
+            while True:
+                key = self.resolve(receiver, state)
+                if key is not None:
+                    return key, key
+                if type(receiver) is not cst.Attribute:
+                    return None
+                receiver = receiver.value
+        return None
