@@ -5,8 +5,7 @@ Public API: `lint_source`, `lint_paths`, `Diagnostic`, `Related`, `__version__`.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from evallint._version import __version__
 from evallint.diagnostics import Diagnostic, Related
 from evallint.engine.run import lint_paths, lint_source
 

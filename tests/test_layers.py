@@ -11,6 +11,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "evallint"
 
 LAYERS = {
+    "evallint._version": 0,
     "evallint.diagnostics": 0,
     "evallint.source": 1,
     "evallint.analysis": 2,
@@ -111,4 +112,97 @@ def test_core_never_imports_torch_or_numpy() -> None:
         for imported, _top_level in _imports(path):
             if imported.split(".")[0] in HEAVY:
                 violations.append(f"{module} imports {imported}")
+    assert violations == []
+
+
+ANALYSIS_ORDER = [
+    # leaves
+    ("options", "vocabulary", "lattice", "walk", "symbols", "conditions"),
+    ("scope", "regions", "facts", "summaries"),
+    ("context", "optimizers", "values", "taint", "project"),  # project: files read on demand
+    ("binding", "switches", "effects", "observations"),
+    ("calls", "flow"),
+    ("interpreter",),
+    ("file_analysis",),
+]
+"""The rooms inside the analysis, bottom up: a module imports only from its own tier or
+lower ones (and never in a cycle), so the interpreter reads as a stack of layers."""
+
+
+def _module_of(imported: str, modules: set[str]) -> str:
+    """`from evallint.analysis import walk` names a module; `from evallint import x` a name."""
+    return imported if imported in modules else imported.rsplit(".", 1)[0]
+
+
+def _module_graph() -> dict[str, set[str]]:
+    modules = {module for module, _ in _sources()}
+    graph: dict[str, set[str]] = {module: set() for module in modules}
+    for module, path in _sources():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only: imports inside functions run later
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{alias.name}" for alias in node.names]
+                targets = [t if t in modules else node.module for t in targets]
+            else:
+                continue
+            for target in targets:
+                if target.startswith("evallint") and target in modules and target != module:
+                    graph[module].add(target)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per back edge found by a depth-first search."""
+    found: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+    stack: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                found.append(stack[stack.index(target) :] + [target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    return found
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+KNOWN_CYCLES: list[list[str]] = []
+"""Cycles tolerated until they are broken (none)."""
+
+
+def test_no_import_cycles() -> None:
+    cycles = [cycle for cycle in _cycles(_module_graph()) if cycle not in KNOWN_CYCLES]
+    assert cycles == []
+
+
+def test_analysis_modules_import_in_order() -> None:
+    tier = {
+        f"evallint.analysis.{name}": level
+        for level, names in enumerate(ANALYSIS_ORDER)
+        for name in names
+    }
+    analysis = {m for m, _ in _sources() if m.startswith("evallint.analysis.")}
+    assert analysis == set(tier), "every analysis module has a place in ANALYSIS_ORDER"
+    graph = _module_graph()
+    violations = [
+        f"{module} (tier {tier[module]}) imports {target} (tier {tier[target]})"
+        for module in sorted(analysis)
+        for target in sorted(graph[module])
+        if target in tier and tier[target] > tier[module]
+    ]
     assert violations == []

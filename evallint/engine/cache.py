@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
-from evallint import __version__
+from evallint._version import __version__
 from evallint.diagnostics import Diagnostic
 
 CACHE_DIRECTORY = ".evallint_cache"
