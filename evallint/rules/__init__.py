@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from evallint.diagnostics import PARSE_ERROR_CODE
-from evallint.rules.backward_no_grad import BackwardWithoutGraph
 from evallint.rules.base import Rule
-from evallint.rules.eval_data_training import TrainingOnEvaluationData
-from evallint.rules.eval_grad import EvalWithAutograd
-from evallint.rules.eval_mode import EvalWithoutEvalMode
-from evallint.rules.functional_dropout import FunctionalModeIgnored
-from evallint.rules.graph_accumulation import LossAccumulatedWithGraph
-from evallint.rules.inert_switch import InertSwitch
-from evallint.rules.train_mode import TrainingInEvalMode
-from evallint.rules.zero_grad import GradientsNeverCleared
+from evallint.rules.evl001_eval_without_eval_mode import EvalWithoutEvalMode
+from evallint.rules.evl002_eval_with_autograd import EvalWithAutograd
+from evallint.rules.evl003_training_in_eval_mode import TrainingInEvalMode
+from evallint.rules.evl004_functional_mode_ignored import FunctionalModeIgnored
+from evallint.rules.evl005_inert_switch import InertSwitch
+from evallint.rules.evl006_loss_accumulated_with_graph import LossAccumulatedWithGraph
+from evallint.rules.evl007_training_on_evaluation_data import TrainingOnEvaluationData
+from evallint.rules.evl008_gradients_never_cleared import GradientsNeverCleared
+from evallint.rules.evl009_backward_without_graph import BackwardWithoutGraph
 
 RULES: tuple[type[Rule], ...] = (
     EvalWithoutEvalMode,
