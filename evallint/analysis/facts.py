@@ -74,13 +74,14 @@ class TrainingStep:
 
 @dataclass(frozen=True)
 class FunctionalModeCall:
-    """`F.dropout(x)` & co. inside an nn.Module method, with the mode hard-coded or defaulted."""
+    """`F.dropout(x)` & co. (a functional form taking a `training` flag) inside an nn.Module
+    method."""
 
     call: Place
     function: str
-    problem: str
-    """'drops-in-eval' (training defaults/forced True), 'never-acts' (defaults False),
-    'batch-stats-in-eval' (F.batch_norm(training=True))."""
+    training: Optional[bool]
+    """The flag's value: the constant passed, the function's default when none is passed, or
+    None when an expression (`self.training`, a variable) is passed."""
     training_argument: Optional[cst.Arg] = None
 
 

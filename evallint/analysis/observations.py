@@ -19,20 +19,7 @@ from evallint.analysis.facts import (
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.symbols import dotted_name
-from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS
-
-FUNCTIONAL_MODE = {
-    # qualified name: (keyword, positional index, default of `training`)
-    "torch.nn.functional.dropout": ("training", 2, True),
-    "torch.nn.functional.dropout1d": ("training", 2, True),
-    "torch.nn.functional.dropout2d": ("training", 2, True),
-    "torch.nn.functional.dropout3d": ("training", 2, True),
-    "torch.dropout": ("train", 2, None),
-    "torch.nn.functional.alpha_dropout": ("training", 2, False),
-    "torch.nn.functional.feature_alpha_dropout": ("training", 2, False),
-    "torch.nn.functional.rrelu": ("training", 3, False),
-    "torch.nn.functional.batch_norm": ("training", 5, False),
-}
+from evallint.analysis.vocabulary import FUNCTIONAL_MODE, GRAD_DISABLERS, GRAD_ENABLERS
 
 
 def _constant(node: cst.BaseExpression) -> Optional[bool]:
@@ -71,7 +58,7 @@ class Observations:
     def _place(self, node: cst.CSTNode) -> Place:
         return Place(node, self.file.unit)
 
-    # -- EVL004 ------------------------------------------------------------------------------
+    # -- mode-taking functional calls in module methods (EVL004 queries them) -----------------
     def observe_functional(self, call: cst.Call) -> None:
         owner = self._owner()
         if owner is None or not owner.is_module or self.info is None:
@@ -88,19 +75,9 @@ class Observations:
             positional = [a for a in call.args if a.keyword is None and not a.star]
             argument = positional[index] if index < len(positional) else None
         value = _constant(argument.value) if argument is not None else default
-        name = qualified.split(".")[-1]
-        if argument is not None and value is None:
-            return  # `training=self.training` or any expression: follows the mode
-        if name == "batch_norm":
-            problem = "batch-stats-in-eval" if value else None
-        elif value:
-            problem = "drops-in-eval"
-        else:
-            problem = "never-acts" if argument is None else None
-        if problem is not None:
-            self.file.facts.functional_mode_calls.append(
-                FunctionalModeCall(self._place(call), name, problem, argument)
-            )
+        self.file.facts.functional_mode_calls.append(
+            FunctionalModeCall(self._place(call), qualified.split(".")[-1], value, argument)
+        )
 
     # -- EVL005 ------------------------------------------------------------------------------
     def observe_expression_statement(self, value: cst.BaseExpression, states: tuple) -> None:

@@ -432,3 +432,18 @@ SELF_MANAGED_HOOKS = frozenset(
 """Framework hooks called in the right mode by the framework (Lightning, HF Trainer, Ignite)."""
 
 EVAL_DECORATORS = frozenset({"torch.no_grad", "torch.inference_mode"})
+
+
+FUNCTIONAL_MODE = {  # functional forms whose behaviour takes a `training` flag
+    # qualified name: (keyword, positional index, default of `training`)
+    "torch.nn.functional.dropout": ("training", 2, True),
+    "torch.nn.functional.dropout1d": ("training", 2, True),
+    "torch.nn.functional.dropout2d": ("training", 2, True),
+    "torch.nn.functional.dropout3d": ("training", 2, True),
+    "torch.dropout": ("train", 2, None),
+    "torch.nn.functional.alpha_dropout": ("training", 2, False),
+    "torch.nn.functional.feature_alpha_dropout": ("training", 2, False),
+    "torch.nn.functional.rrelu": ("training", 3, False),
+    "torch.nn.functional.batch_norm": ("training", 5, False),
+}
+"""Their module forms (nn.Dropout, nn.BatchNorm) follow `model.eval()`; these do not."""

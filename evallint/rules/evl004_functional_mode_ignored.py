@@ -16,6 +16,17 @@ _CONSEQUENCE = {
 }
 
 
+def _problem(found: FunctionalModeCall) -> Optional[str]:
+    """What goes wrong with this call's `training` flag, if anything."""
+    if found.training_argument is not None and found.training is None:
+        return None  # `training=self.training` or any expression: follows the mode
+    if found.function == "batch_norm":
+        return "batch-stats-in-eval" if found.training else None
+    if found.training:
+        return "drops-in-eval"
+    return "never-acts" if found.training_argument is None else None
+
+
 class FunctionalModeIgnored(Rule):
     """
     ## What it does
@@ -98,7 +109,10 @@ class FunctionalModeIgnored(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
         for found in facts.functional_mode_calls:
-            message = f"`{found.function}` in a module method: {_CONSEQUENCE[found.problem]}; pass `training=self.training`"
+            problem = _problem(found)
+            if problem is None:
+                continue
+            message = f"`{found.function}` in a module method: {_CONSEQUENCE[problem]}; pass `training=self.training`"
             fix = self.fix(facts, found) if facts.want_fixes else None
             yield self.diagnostic(facts, found.call, (), message, [], found.function, fix=fix)
 
