@@ -113,10 +113,16 @@ class TrainingOnEvalData:
 
 
 @dataclass(frozen=True)
-class GradientsNeverCleared:
-    place: Place
+class LoopGradients:
+    """A loop that steps an optimizer or calls backward(), with what it does to gradients."""
+
     loop: cst.CSTNode
-    backward: Place
+    step: Optional[Place]
+    """The first `optimizer.step()` in the loop."""
+    backward: Optional[Place]
+    """The first `backward()` in the loop."""
+    clears_grad: bool
+    """Whether the loop clears gradients (`zero_grad()`, `p.grad = None`, ...)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class ModuleFacts:
     inert_switches: list[InertSwitch] = field(default_factory=list)
     graph_accumulations: list[GraphAccumulation] = field(default_factory=list)
     training_on_eval_data: list[TrainingOnEvalData] = field(default_factory=list)
-    gradients_never_cleared: list[GradientsNeverCleared] = field(default_factory=list)
+    loop_gradients: list[LoopGradients] = field(default_factory=list)
     backward_without_graph: list[BackwardWithoutGraph] = field(default_factory=list)
     flow: list[tuple[str, cst.CSTNode, tuple]] = field(default_factory=list)
     """(function name, statement, path states) for `evallint debug --flow`; filled on request."""

@@ -10,7 +10,7 @@ import libcst as cst
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.context import States, code_of
 from evallint.analysis.facts import (
-    GradientsNeverCleared,
+    LoopGradients,
     Place,
     TrainingOnEvalData,
 )
@@ -418,8 +418,8 @@ class Statements:
         return current, exits
 
     def _observe_loop(self, node: cst.CSTNode, region: Region, evidence, eval_data: bool) -> None:
-        """EVL007: an unconditional training step in a loop over evaluation data;
-        EVL008: a loop that steps the optimizer on backward() but never clears gradients."""
+        """EVL007: an unconditional training step in a loop over evaluation data; and, for
+        every loop that steps or calls backward(), what it does to gradients (EVL008)."""
         if node in self._observed_loops:
             return
         self._observed_loops.add(node)
@@ -435,12 +435,14 @@ class Statements:
             self.file.facts.training_on_eval_data.append(
                 TrainingOnEvalData(Place(first_step, self.file.unit), region)
             )
-        if evidence.steps and evidence.backwards and not evidence.clears_grad:
-            self.file.facts.gradients_never_cleared.append(
-                GradientsNeverCleared(
-                    Place(evidence.steps[0], self.file.unit),
+        if evidence.steps or evidence.backwards:
+            unit = self.file.unit
+            self.file.facts.loop_gradients.append(
+                LoopGradients(
                     node,
-                    Place(evidence.backwards[0], self.file.unit),
+                    Place(evidence.steps[0], unit) if evidence.steps else None,
+                    Place(evidence.backwards[0], unit) if evidence.backwards else None,
+                    evidence.clears_grad,
                 )
             )
 

@@ -7,8 +7,7 @@ from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.facts import GradientsNeverCleared as NeverClearedLoop
-from evallint.analysis.facts import ModuleFacts
+from evallint.analysis.facts import ModuleFacts, Place
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.base import Example, Rule, related_at
 from evallint.rules.fixes import FixBuilder
@@ -83,23 +82,25 @@ class GradientsNeverCleared(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
         seen: set[int] = set()
-        for found in facts.gradients_never_cleared:
-            if id(found.place.node) in seen:
+        for found in facts.loop_gradients:
+            if found.step is None or found.backward is None or found.clears_grad:
+                continue  # steps on gradients that are cleared (or never accumulated)
+            if id(found.step.node) in seen:
                 continue
-            seen.add(id(found.place.node))
-            optimizer = _optimizer_text(found.place.node)
+            seen.add(id(found.step.node))
+            optimizer = _optimizer_text(found.step.node)
             message = (
                 f"`{optimizer}.step()` in a loop that never clears gradients: `backward()` adds into `.grad`, so each step "
                 f"applies the sum of all gradients so far; call `{optimizer}.zero_grad()` every iteration"
             )
             related = [related_at(found.backward, "gradients accumulate here")]
-            fix = self.fix(facts, found, optimizer) if facts.want_fixes else None
-            yield self.diagnostic(facts, found.place, (), message, related, optimizer, fix=fix)
+            fix = self.fix(facts, found.backward, optimizer) if facts.want_fixes else None
+            yield self.diagnostic(facts, found.step, (), message, related, optimizer, fix=fix)
 
     @staticmethod
-    def fix(facts: ModuleFacts, found: NeverClearedLoop, optimizer: str) -> Optional[Fix]:
+    def fix(facts: ModuleFacts, backward: Place, optimizer: str) -> Optional[Fix]:
         builder = FixBuilder(facts)
-        statement = builder.enclosing_statement(found.backward.node)
+        statement = builder.enclosing_statement(backward.node)
         if statement is None:
             return None
         return builder.insert_before(
