@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from evallint.analysis.context import States
+from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.lattice import (
     Grad,
     Mode,
@@ -18,7 +18,7 @@ from evallint.analysis.scope import (
 from evallint.analysis.symbols import dotted_name
 
 
-class Binding:
+class Binding(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     # -- assignment ----------------------------------------------------------------------------

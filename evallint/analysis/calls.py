@@ -8,7 +8,7 @@ from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.context import States, code_of
+from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.effects import with_modes
 from evallint.analysis.facts import (
     EvalForward,
@@ -34,7 +34,7 @@ from evallint.analysis.summaries import ForwardRequirement, Summary
 from evallint.analysis.symbols import dotted_name
 
 
-class Calls:
+class Calls(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     # -- expressions -------------------------------------------------------------------------

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional, Protocol
+
 import libcst as cst
+
+if TYPE_CHECKING:
+    from evallint.analysis.effects import Observation
+    from evallint.analysis.facts import Place
+    from evallint.analysis.file_analysis import FileAnalysis
+    from evallint.analysis.flow import Flow
+    from evallint.analysis.lattice import Mode, PathState
+    from evallint.analysis.regions import Region
+    from evallint.analysis.scope import ClassInfo, FunctionInfo
+    from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement
+    from evallint.analysis.symbols import ImportTable
+    from evallint.analysis.values import ModuleValue
 
 States = tuple  # tuple[PathState, ...]
 
@@ -12,3 +26,258 @@ _CODEGEN = cst.Module([])
 
 def code_of(node: cst.CSTNode) -> str:
     return _CODEGEN.code_for_node(node)
+
+
+class InterpreterContext(Protocol):
+    """What the interpreter's parts (flow, binding, values, taint, switches, effects, calls,
+    observations) may read and call on the running interpreter. Each part is a mixin of
+    `_Interpreter`; for the type checker it subclasses this protocol, so a part that reaches
+    for something no part provides is a type error, not an AttributeError at run time."""
+
+    file: FileAnalysis
+    info: Optional[FunctionInfo]
+    imports: ImportTable
+    body: list[cst.CSTNode]
+    evidence_names: frozenset[str]
+    scope_keys: set[str]
+    regions: list[Region]
+    _observed_loops: set[cst.CSTNode]
+    regions_evaluates: bool
+    eval_switches: list[cst.Call]
+    evaluates: bool
+    observations: dict[cst.Call, Observation]
+    training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]]
+    grad_forwards: dict[int, set[str]]
+    frozen: set[str]
+    scope_locals: frozenset[str]
+    opaque_switch: Optional[frozenset]
+    opaque_variables: set[str]
+    submodule_variables: set[str]
+    taint: dict[str, frozenset]
+    instances: dict[str, ClassInfo]
+    summary: Optional[Summary]
+    yield_states: States
+    return_values: list[ModuleValue]
+    return_states: States
+    requirements: list[ForwardRequirement]
+    training_requirements: list[TrainingRequirement]
+    trains: bool
+    accumulations: list[tuple[cst.CSTNode, str, str]]
+    backward_roots: set[str]
+    graphless: dict[str, cst.CSTNode]
+    reads: dict[str, set[str]]
+    loop_depth: int
+    _loop_returns: States
+
+    def block(self, statements, states: States) -> Flow: ...
+
+    def region_body(self, statements, states: States, region: Region) -> Flow: ...
+
+    def _evaluation_tail(self, statements) -> Optional[int]: ...
+
+    def statement(self, node: cst.CSTNode, states: States) -> Flow: ...
+
+    def suite(self, suite: cst.BaseSuite, states: States) -> Flow: ...
+
+    def small_statement(self, node: cst.BaseSmallStatement, states: States) -> Flow: ...
+
+    def if_statement(self, node: cst.If, states: States) -> Flow: ...
+
+    def _is_module_check(self, test: cst.BaseExpression, state: PathState) -> bool: ...
+
+    def loop(self, node: cst.For | cst.While, states: States) -> Flow: ...
+
+    def _over_listed_modules(
+        self, node: cst.For | cst.While, entry: States
+    ) -> Optional[tuple[States, States]]: ...
+
+    def _observe_loop(
+        self, node: cst.CSTNode, region: Region, evidence, eval_data: bool
+    ) -> None: ...
+
+    def return_passthrough(self, body_flow: Flow) -> None: ...
+
+    def with_statement(self, node: cst.With, states: States) -> Flow: ...
+
+    def try_statement(self, node, states: States) -> Flow: ...
+
+    def match_statement(self, node: cst.Match, states: States) -> Flow: ...
+
+    def _forget(self, target: cst.BaseExpression, state: PathState) -> PathState: ...
+
+    def _target_names(self, target: cst.BaseExpression) -> list[str]: ...
+
+    def _bind_target(self, target: cst.BaseExpression, state: PathState) -> PathState: ...
+
+    def assign(
+        self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
+    ) -> States: ...
+
+    def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool: ...
+
+    def _has_training_property(self) -> bool: ...
+
+    def _training_setter(self, value: cst.BaseExpression, states: States) -> States: ...
+
+    def _key_id(self, key: str) -> str: ...
+
+    def _local_class(self, call: cst.Call) -> Optional[ClassInfo]: ...
+
+    def resolve(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]: ...
+
+    def value_of(self, expr: cst.BaseExpression, state: PathState) -> ModuleValue: ...
+
+    def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]: ...
+
+    def _mode_argument(self, call: cst.Call) -> Optional[Mode]: ...
+
+    def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]: ...
+
+    def taint_of(self, expr: cst.BaseExpression, state: PathState) -> frozenset: ...
+
+    def _training_snapshot(
+        self, value: cst.BaseExpression, state: PathState
+    ) -> Optional[frozenset]: ...
+
+    def switch_mode(self, call: cst.Call, attr: str, states: States) -> States: ...
+
+    def _opaque_switch(
+        self, call: cst.Call, attr: str, receiver: cst.BaseExpression, state: PathState
+    ) -> PathState: ...
+
+    def _is_submodule_receiver(self, receiver: cst.BaseExpression) -> bool: ...
+
+    def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States: ...
+
+    def _evaluating(self, state: PathState) -> Optional[Region]: ...
+
+    def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None: ...
+
+    def training_step(self, call: cst.Call, kind: str, states: States) -> States: ...
+
+    def _record_training(
+        self, site: cst.CSTNode, key: str, subject: str, region: Optional[Region], states: States
+    ) -> None: ...
+
+    def _step_sources(self, call: cst.Call, kind: str, state: PathState) -> Optional[frozenset]: ...
+
+    def _trained_keys(self, state: PathState, sources: Optional[frozenset] = None) -> list[str]: ...
+
+    def _aliased_link(self, key: str, links: set[str], state: PathState) -> bool: ...
+
+    def expression(self, expr: cst.BaseExpression, states: States) -> States: ...
+
+    def _comprehension_regions(self, expr: cst.BaseExpression) -> dict[cst.Call, Region]: ...
+
+    def call(self, call: cst.Call, states: States) -> States: ...
+
+    def _instance_method(self, call: cst.Call) -> Optional[tuple[Summary, str]]: ...
+
+    def _map_argument(
+        self,
+        summary: Summary,
+        callee_key: str,
+        call: cst.Call,
+        receiver: Optional[str],
+        state: PathState,
+    ) -> Optional[str]: ...
+
+    def resolve_path(self, path: str, state: PathState) -> Optional[str]: ...
+
+    def apply_call(
+        self, summary: Summary, receiver: Optional[str], call: cst.Call, states: States
+    ) -> States: ...
+
+    def _apply_forward(
+        self,
+        req: ForwardRequirement,
+        summary: Summary,
+        receiver: Optional[str],
+        call: cst.Call,
+        here: Place,
+        state: PathState,
+        caller_region: Optional[Region],
+    ) -> None: ...
+
+    def apply_modes(
+        self,
+        modes: Optional[dict[str, frozenset]],
+        summary: Summary,
+        call: cst.Call,
+        receiver: Optional[str],
+        states: States,
+        base: Optional[States] = None,
+    ) -> States: ...
+
+    def _init_observations(self) -> None: ...
+
+    def _place(self, node: cst.CSTNode) -> Place: ...
+
+    def observe_functional(self, call: cst.Call) -> None: ...
+
+    def observe_expression_statement(self, value: cst.BaseExpression, states: tuple) -> None: ...
+
+    def observe_uncalled_manager(self, expr: cst.BaseExpression) -> None: ...
+
+    def observe_training_attribute(
+        self,
+        statement: cst.Assign,
+        target: cst.BaseExpression,
+        value: cst.BaseExpression,
+        states: tuple,
+    ) -> None: ...
+
+    def _is_module_expression(self, node: cst.BaseExpression, states: tuple) -> bool: ...
+
+    def observe_accumulation(
+        self, node: cst.CSTNode, accumulator: str, value: cst.BaseExpression, states: tuple
+    ) -> None: ...
+
+    def _training_context(self) -> bool: ...
+
+    def note_reads(self, name: str, value: cst.BaseExpression) -> None: ...
+
+    def _backpropagated(self) -> set[str]: ...
+
+    def finish_accumulations(self) -> None: ...
+
+    def observe_assignment_grad(
+        self, name: str, value: cst.BaseExpression, states: tuple
+    ) -> None: ...
+
+    def observe_backward(self, call: cst.Call, states: tuple) -> None: ...
+
+    def _code(self, node: cst.CSTNode) -> str: ...
+
+    @staticmethod
+    def grad_off_everywhere(states: tuple[PathState, ...]) -> bool: ...
+
+    def _mentions_requires_grad(self, body: cst.CSTNode) -> bool: ...
+
+    def _scope_keys(self) -> set[str]: ...
+
+    def _assigned_names(self) -> frozenset[str]: ...
+
+    def _owner(self) -> Optional[ClassInfo]: ...
+
+    def _free_names(self) -> frozenset[str]: ...
+
+    def _class_module_attributes(self, owner: ClassInfo) -> set[str]: ...
+
+    def initial_state(self) -> PathState: ...
+
+    def run(self) -> None: ...
+
+    def _calls_an_evaluation(self) -> bool: ...
+
+    def _emit(self, exit_states: States) -> None: ...
+
+    def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]: ...
+
+
+if TYPE_CHECKING:
+    InterpreterPart = InterpreterContext
+    """Base of each part of the interpreter: the protocol for the type checker, ..."""
+else:
+    InterpreterPart = object
+    """... nothing at run time."""

@@ -7,7 +7,7 @@ from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.context import States
+from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.facts import (
     Place,
 )
@@ -63,7 +63,7 @@ def with_modes(state: PathState, keys: list[str], facts: frozenset) -> PathState
     return state
 
 
-class Effects:
+class Effects(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     # -- regions -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.conditions import condition_key
-from evallint.analysis.context import States, code_of
+from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.facts import (
     LoopGradients,
     Place,
@@ -98,7 +98,7 @@ def _iterable_words(loop: cst.For) -> frozenset:
     return frozenset(found)
 
 
-class Statements:
+class Statements(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     _loop_returns: States = ()

@@ -9,6 +9,7 @@ from typing import Optional
 
 import libcst as cst
 
+from evallint.analysis.context import InterpreterPart
 from evallint.analysis.facts import (
     BackwardWithoutGraph,
     FunctionalModeCall,
@@ -44,7 +45,7 @@ def _about_a_loss(accumulator: str, value: cst.BaseExpression) -> bool:
 _LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
 
 
-class Observations:
+class Observations(InterpreterPart):
     """Mixed into the interpreter; `self` is an `_Interpreter`."""
 
     def _init_observations(self) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import ImportTable, dotted_name
 
 
 def is_optimizer_name(node: cst.BaseExpression) -> bool:
@@ -57,7 +58,15 @@ def _may_build_optimizer(source: str) -> bool:
 
 
 class OptimizerFacts:
-    """Part of the interpreter (see interpreter.py)."""
+    """Part of `FileAnalysis`: the optimizer facts of its file, computed on first use."""
+
+    # set by FileAnalysis.__init__
+    module: cst.Module
+    imports: ImportTable
+    _source: Optional[str]
+    _has_optimizer: Optional[bool]
+    _optimizer_params: Optional[dict[str, set[str]]]
+    optimizer_links: Optional[set[str]]
 
     @property
     def has_optimizer(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.conditions import condition_key
-from evallint.analysis.context import States
+from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Grad,
@@ -22,7 +22,7 @@ from evallint.analysis.lattice import (
 from evallint.analysis.symbols import dotted_name
 
 
-class Switches:
+class Switches(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     def _training_snapshot(

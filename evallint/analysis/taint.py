@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from evallint.analysis.context import InterpreterPart
 from evallint.analysis.lattice import (
     PathState,
 )
@@ -73,7 +74,7 @@ def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return children
 
 
-class Taint:
+class Taint(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     def taint_of(self, expr: cst.BaseExpression, state: PathState) -> frozenset:

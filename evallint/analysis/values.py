@@ -8,7 +8,7 @@ from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.context import code_of
+from evallint.analysis.context import InterpreterPart, code_of
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Mode,
@@ -136,7 +136,7 @@ def _names_a_forward(attribute: str) -> bool:
     return bool(found & (_FORWARD_WORDS | MODULE_NAME_WORDS)) and not found & _NOT_FORWARD_WORDS
 
 
-class Values:
+class Values(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     def _key_id(self, key: str) -> str:
