@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional, Protocol
 import libcst as cst
 
 if TYPE_CHECKING:
-    from evallint.analysis.effects import Observation
+    from evallint.analysis.effects import Observation, PendingTraining
     from evallint.analysis.facts import Place
     from evallint.analysis.file_analysis import FileAnalysis
     from evallint.analysis.flow import Flow
@@ -46,7 +46,7 @@ class InterpreterContext(Protocol):
     eval_switches: list[cst.Call]
     evaluates: bool
     observations: dict[cst.Call, Observation]
-    training: dict[tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]]
+    training: dict[tuple[int, str], PendingTraining]
     grad_forwards: dict[int, set[str]]
     frozen: set[str]
     scope_locals: frozenset[str]

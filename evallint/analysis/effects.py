@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import libcst as cst
@@ -28,6 +28,22 @@ from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import (
     NO_GRAD_METHODS,
 )
+
+
+@dataclass(frozen=True)
+class PendingTraining:
+    """A module trained in one region of this scope, gathered over every pass through it;
+    it becomes a `TrainingStep` fact (if it may be in eval mode) or a requirement on callers."""
+
+    place: Place
+    """The first training site (`loss.backward()`, `optimizer.step()`) seen."""
+    subject: str
+    region: Optional[Region]
+    eval_facts: frozenset
+    """Eval-mode facts the module may carry there (the ones training must not inherit)."""
+    from_entry: bool
+    """Whether it may be in the caller's mode (then callers are asked)."""
+    order: int
 
 
 @dataclass
@@ -167,7 +183,7 @@ class Effects(InterpreterPart):
         region_id = id(region.node) if region else 0
         entry = self.training.get((region_id, key))
         if entry is None:
-            self.training[(region_id, key)] = (
+            self.training[(region_id, key)] = PendingTraining(
                 Place(site, self.file.unit),
                 subject,
                 region,
@@ -176,14 +192,10 @@ class Effects(InterpreterPart):
                 self.file.next_order(),
             )
         else:
-            place, subject0, region0, facts0, entry0, order = entry
-            self.training[(region_id, key)] = (
-                place,
-                subject0,
-                region0,
-                facts0 | eval_facts,
-                entry0 or from_entry,
-                order,
+            self.training[(region_id, key)] = replace(
+                entry,
+                eval_facts=entry.eval_facts | eval_facts,
+                from_entry=entry.from_entry or from_entry,
             )
 
     def _step_sources(self, call: cst.Call, kind: str, state: PathState) -> Optional[frozenset]:

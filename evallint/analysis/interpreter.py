@@ -18,7 +18,7 @@ import libcst as cst
 from evallint.analysis.binding import Binding
 from evallint.analysis.calls import Calls
 from evallint.analysis.context import States
-from evallint.analysis.effects import Effects, Observation
+from evallint.analysis.effects import Effects, Observation, PendingTraining
 from evallint.analysis.facts import (
     EvalForward,
     Place,
@@ -105,9 +105,8 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         """Whether anything here evaluates: an evaluation region, a forward in one (here or
         in a callee), or a forward with autograd off."""
         self.observations: dict[cst.Call, Observation] = {}
-        self.training: dict[
-            tuple[int, str], tuple[Place, str, Optional[Region], frozenset, bool, int]
-        ] = {}
+        self.training: dict[tuple[int, str], PendingTraining] = {}
+        """(region, module) -> what training it there has gathered."""
         self.grad_forwards: dict[int, set[str]] = {}
         self.frozen: set[str] = (
             set(frozen_modules(self.body))
@@ -358,15 +357,21 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                         region_unit=here,
                     )
                 )
-        for (_, key), (place, subject, region, eval_facts, from_entry, order) in sorted(
-            self.training.items(), key=lambda item: item[1][5]
-        ):
-            if eval_facts:
+        for (_, key), pending in sorted(self.training.items(), key=lambda item: item[1].order):
+            if pending.eval_facts:
                 file.facts.training_steps.append(
-                    TrainingStep(place, subject, region, eval_facts, order)
+                    TrainingStep(
+                        pending.place,
+                        pending.subject,
+                        pending.region,
+                        pending.eval_facts,
+                        pending.order,
+                    )
                 )
-            if from_entry and self.info is not None:
-                self.training_requirements.append(TrainingRequirement(place, key, subject))
+            if pending.from_entry and self.info is not None:
+                self.training_requirements.append(
+                    TrainingRequirement(pending.place, key, pending.subject)
+                )
         if self.info is None:
             return
         info = self.info
