@@ -108,6 +108,12 @@ class Calls(InterpreterPart):
         if kind == "step" or (kind == "backward" and self.file.has_optimizer):
             self.trains = True
             return self.training_step(call, kind, states)
+        if type(func) is cst.Attribute and func.attr.value == "forward":
+            # `self.forward(x)`, `model.forward(x)`: a forward of the module at this call
+            key = self.resolve(func.value, states[0])
+            if key is not None:
+                self.forward(call, *self._own_forward(key, code_of(func), states[0]), states)
+                return states
         instance_call = self._instance_method(call)
         if instance_call is not None:
             return self.apply_call(instance_call[0], instance_call[1], call, states)
@@ -121,7 +127,7 @@ class Calls(InterpreterPart):
             return self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
         forward = self._forward_target(call, states[0])
         if forward is not None:
-            self.forward(call, forward[0], forward[1], states)
+            self.forward(call, *self._own_forward(forward[0], forward[1], states[0]), states)
         return states
 
     def _instance_method(self, call: cst.Call) -> Optional[tuple[Summary, str]]:
@@ -244,7 +250,7 @@ class Calls(InterpreterPart):
         train = req.train_facts
         entry_mode = False
         if req.mode_from_entry and key is not None:
-            facts = state.mode_of(key) or ENTRY_MODE
+            facts = state.mode_in_tree(key) or ENTRY_MODE
             train = train | frozenset(
                 f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG
             )
@@ -326,7 +332,9 @@ class Calls(InterpreterPart):
             return states
         result = []
         for _index, state in enumerate(states):
-            for callee_key, facts in modes.items():
+            # parents first: a callee's `model.eval()` reaches the caller's `model.X` keys,
+            # then what the callee left `model.X` in on its own overrides that
+            for callee_key, facts in sorted(modes.items(), key=lambda item: item[0].count(".")):
                 key = self._map_argument(summary, callee_key, call, receiver, state)
                 if key is None:
                     continue
@@ -337,7 +345,7 @@ class Calls(InterpreterPart):
                 if any(f.mode is Mode.ENTRY for f in facts):
                     source = base if base is not None else (state,)
                     for s in source:
-                        before |= s.mode_of(key) or ENTRY_MODE
+                        before |= s.mode_in_tree(key) or ENTRY_MODE
                 new = (
                     frozenset(
                         ModeFact(f.mode, Origin.CALLED, call)
@@ -346,6 +354,6 @@ class Calls(InterpreterPart):
                     )
                     | before
                 )
-                state = state.with_mode(key, new)
+                state = state.with_mode_tree(key, new)
             result.append(state)
         return normalize(result)

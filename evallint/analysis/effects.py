@@ -131,7 +131,7 @@ class Effects(InterpreterPart):
                 )
                 if region is None:
                     continue
-            facts = state.mode_of(key) or ENTRY_MODE
+            facts = state.mode_in_tree(key) or ENTRY_MODE
             obs = self.observations.get(call)
             if obs is None:
                 obs = Observation(
@@ -175,7 +175,7 @@ class Effects(InterpreterPart):
         eval_facts: frozenset = frozenset()
         from_entry = False
         for state in states:
-            facts = state.mode_of(key) or frozenset()
+            facts = state.mode_in_tree(key) or frozenset()
             eval_facts |= frozenset(
                 f for f in facts if f.mode is Mode.EVAL and _left_in_eval(f, facts)
             )

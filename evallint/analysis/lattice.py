@@ -96,6 +96,16 @@ class PathState:
                 return facts
         return None
 
+    def mode_in_tree(self, key: str) -> Optional[frozenset]:
+        """The facts of `key`, or of the nearest module it is a submodule of (`model.encoder`
+        follows `model` until it is switched on its own: `model.eval()` reaches every
+        submodule)."""
+        facts = self.mode_of(key)
+        while facts is None and "." in key:
+            key = key.rsplit(".", 1)[0]
+            facts = self.mode_of(key)
+        return facts
+
     def key_of(self, variable: str) -> Optional[str]:
         for name, key in self.aliases:
             if name == variable:
@@ -118,6 +128,17 @@ class PathState:
     def with_mode(self, key: str, facts: Iterable[ModeFact]) -> PathState:
         modes = dict(self.modes)
         modes[key] = frozenset(facts)
+        return replace(self, modes=_freeze(modes))
+
+    def with_mode_tree(self, key: str, facts: Iterable[ModeFact]) -> PathState:
+        """`key.eval()` / `key.train()`: the module and every submodule known under it."""
+        modes = dict(self.modes)
+        frozen = frozenset(facts)
+        prefix = key + "."
+        for name in modes:
+            if name.startswith(prefix):
+                modes[name] = frozen
+        modes[key] = frozen
         return replace(self, modes=_freeze(modes))
 
     def with_alias(self, variable: str, key: Optional[str]) -> PathState:

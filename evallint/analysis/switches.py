@@ -32,7 +32,7 @@ class Switches(InterpreterPart):
         if type(value) is cst.Attribute and value.attr.value == "training":
             key = self.resolve(value.value, state)
             if key is not None:
-                return state.mode_of(key) or ENTRY_MODE
+                return state.mode_in_tree(key) or ENTRY_MODE
         return None
 
     def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
@@ -45,37 +45,41 @@ class Switches(InterpreterPart):
                 continue
             if attr == "eval":
                 self.eval_switches.append(call)
-                result.append(state.with_mode(key, {ModeFact(Mode.EVAL, Origin.SWITCHED, call)}))
+                result.append(
+                    state.with_mode_tree(key, {ModeFact(Mode.EVAL, Origin.SWITCHED, call)})
+                )
                 continue
             arg = call.args[0].value if call.args else None
             constant = self._mode_argument(call)
             if constant is not None:
                 if constant is Mode.EVAL:
                     self.eval_switches.append(call)
-                result.append(state.with_mode(key, {ModeFact(constant, Origin.SWITCHED, call)}))
+                result.append(
+                    state.with_mode_tree(key, {ModeFact(constant, Origin.SWITCHED, call)})
+                )
                 continue
             snapshot = state.snapshot(dotted_name(arg) or "") if arg is not None else None
             if snapshot is not None:
-                result.append(state.with_mode(key, snapshot))
+                result.append(state.with_mode_tree(key, snapshot))
                 continue
             condition = condition_key(arg) if arg is not None else None
             both = {ModeFact(Mode.TRAIN, Origin.FLAG, call), ModeFact(Mode.EVAL, Origin.FLAG, call)}
             if condition is None:
-                result.append(state.with_mode(key, both))
+                result.append(state.with_mode_tree(key, both))
                 continue
             text, polarity = condition
             known = state.assumed(text)
             if known is not None:
                 mode = Mode.TRAIN if known == polarity else Mode.EVAL
-                result.append(state.with_mode(key, {ModeFact(mode, Origin.FLAG, call)}))
+                result.append(state.with_mode_tree(key, {ModeFact(mode, Origin.FLAG, call)}))
             else:
                 result.append(
-                    state.assuming(text, polarity).with_mode(
+                    state.assuming(text, polarity).with_mode_tree(
                         key, {ModeFact(Mode.TRAIN, Origin.FLAG, call)}
                     )
                 )
                 result.append(
-                    state.assuming(text, not polarity).with_mode(
+                    state.assuming(text, not polarity).with_mode_tree(
                         key, {ModeFact(Mode.EVAL, Origin.FLAG, call)}
                     )
                 )

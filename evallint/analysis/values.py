@@ -194,7 +194,7 @@ class Values(InterpreterPart):
             if expr.args:
                 inner = self.value_of(expr.args[0].value, state)
                 if inner.key is not None:
-                    return ModuleValue(fresh=state.mode_of(inner.key) or ENTRY_MODE)
+                    return ModuleValue(fresh=state.mode_in_tree(inner.key) or ENTRY_MODE)
                 return inner
         facts = self._constructor_facts(expr)
         if facts is not None:
@@ -279,6 +279,19 @@ class Values(InterpreterPart):
         if type(value) is cst.Name and value.value in ("True", "False"):
             return Mode.TRAIN if value.value == "True" else Mode.EVAL
         return None
+
+    def _own_forward(self, key: str, subject: str, state: PathState) -> tuple[str, str]:
+        """In a method of a module class, a forward of one of its own submodules (`self.fc`)
+        that is in the same mode as the module is part of the module's own forward: its mode
+        follows the parent's, which only the caller of the parent decides."""
+        if not key.startswith("self."):
+            return key, subject
+        owner = self._owner()
+        if owner is None or not owner.is_module:
+            return key, subject
+        if state.mode_in_tree(key) != state.mode_in_tree("self"):
+            return key, subject  # switched on its own (a frozen backbone, a teacher)
+        return "self", "self"
 
     def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         func = call.func
