@@ -333,6 +333,22 @@ class FileAnalysis(OptimizerFacts):
                     return summarise(method), True
         return None
 
+    def base_defines_method(self, owner: ClassInfo, name: str) -> bool:
+        """Whether a base class imported from another project file defines method `name`."""
+        if self.project is None:
+            return False
+        for base in owner.bases:
+            cls = self.classes.get(base)
+            if cls is not None:
+                if self.base_defines_method(cls, name):
+                    return True
+                continue
+            local = base.split(".")[-1]
+            module = self.imports.modules_from.get(local)
+            if module is not None and self.project.defines_method(self.path, module, base, name):
+                return True
+        return False
+
     def _inherited_method(self, owner: ClassInfo, name: str) -> Optional[FunctionInfo]:
         for base in owner.bases:
             cls = self.classes.get(base)

@@ -216,13 +216,22 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                 if name.startswith("self.") and name.count(".") == 1:
                     attributes.add(name)
             for name in self.file.scope(method.node).called_attributes:
-                if looks_like_module_name(name):  # `self.model(x)`, set by a base class or a caller
+                if looks_like_module_name(name) and not self._is_method(owner, name[5:]):
+                    # `self.model(x)`, set by a base class or a caller; not a method of the
+                    # class named like one (`self._save_model_if_needed()`)
                     attributes.add(name)
                     mode_dependent.add(name)
         for name in attributes - mode_dependent:
             self.file.mode_independent.add(f"{owner.name}::{name}")  # only bare nn.Linear & co.
         owner.module_attributes = attributes or {"<none>"}
         return owner.module_attributes
+
+    def _is_method(self, owner: ClassInfo, name: str) -> bool:
+        return (
+            name in owner.methods
+            or self.file._inherited_method(owner, name) is not None
+            or self.file.base_defines_method(owner, name)
+        )
 
     def initial_state(self) -> PathState:
         state = PathState()

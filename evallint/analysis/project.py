@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import sysconfig
 from pathlib import Path
@@ -15,7 +16,7 @@ from evallint.analysis.scope import (
     module_classes_of_text,
 )
 from evallint.analysis.summaries import Summary
-from evallint.analysis.symbols import collect_imports
+from evallint.analysis.symbols import ImportTable, collect_imports
 from evallint.source.parse import ParseFailure, parse_module
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class ProjectIndex:
         self._trees: dict[Path, Optional[cst.Module]] = {}
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
         self._module_classes: dict[Path, Optional[dict[str, bool]]] = {}
+        self._class_methods: dict[Path, dict] = {}
         self._pulled: dict[str, set[Path]] = {}
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
@@ -63,6 +65,7 @@ class ProjectIndex:
             self._trees,
             self._analyses,
             self._module_classes,
+            self._class_methods,
             self._stamps,
         ):
             table.pop(path, None)  # type: ignore[attr-defined]
@@ -70,7 +73,13 @@ class ProjectIndex:
     def _make_room(self) -> None:
         """Memory stays flat over a large run: at most MAX_CACHED_ANALYSES files are kept."""
         if len(self._sources) >= MAX_CACHED_ANALYSES or len(self._analyses) >= MAX_CACHED_ANALYSES:
-            for table in (self._sources, self._trees, self._analyses, self._module_classes):
+            for table in (
+                self._sources,
+                self._trees,
+                self._analyses,
+                self._module_classes,
+                self._class_methods,
+            ):
                 table.clear()  # type: ignore[attr-defined]
 
     def parsed(self, path: str, source: str) -> Optional[cst.Module]:
@@ -197,6 +206,65 @@ class ProjectIndex:
                 _module_classes_of_tree(parsed[1]) if parsed else {}
             )
         return classes.get(qualified.split(".")[-1], False)
+
+    def defines_method(
+        self, importer: str, module: str, qualified: str, method: str, depth: int = 3
+    ) -> bool:
+        """Whether the imported class `qualified`, or a base class of it in the project,
+        defines `method`: then `self.method(...)` in a subclass is a method call, not a
+        module set by the base."""
+        found = self._source(importer, module)
+        if found is None or depth <= 0:
+            return False
+        path, source = found
+        classes = self._class_methods.get(path)
+        if classes is None:
+            classes = self._class_methods[path] = _methods_of_text(source)
+        name = qualified.split(".")[-1]
+        methods, bases = classes.get(name, (frozenset(), ()))
+        if method in methods:
+            return True
+        for base, base_module in bases:
+            local = base.split(".")[-1]
+            if local in classes and local != name:
+                if method in classes[local][0]:
+                    return True
+            elif base_module and self.defines_method(
+                str(path), base_module, base, method, depth - 1
+            ):
+                return True
+        return False
+
+
+def _methods_of_text(
+    source: str,
+) -> dict[str, tuple[frozenset[str], tuple[tuple[str, str], ...]]]:
+    """Class name -> (the methods its body defines, its bases with the module each was
+    imported from), read with CPython's parser."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    imports = ImportTable()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not any(a.name == "*" for a in node.names):
+            for alias in node.names:
+                imports.bind_from(node.module or "", node.level, alias.name, alias.asname)
+    result = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            methods = frozenset(
+                item.name
+                for item in node.body
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+            )
+            bases = tuple(
+                (base.id, imports.modules_from.get(base.id, ""))
+                for base in node.bases
+                if isinstance(base, ast.Name)
+            )
+            result[node.name] = (methods, bases)
+    return result
 
 
 def _module_classes_of_tree(tree: cst.Module) -> dict[str, bool]:
