@@ -16,6 +16,7 @@ from evallint.analysis.scope import (
     looks_like_module_name,
 )
 from evallint.analysis.symbols import dotted_name
+from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 
 
 class Binding(InterpreterPart):
@@ -126,6 +127,23 @@ class Binding(InterpreterPart):
                     if summary is not None:
                         return self.apply_call(summary, name, value, tuple(result))
         return tuple(result)
+
+    def note_construction(self, node: cst.Assign) -> None:
+        """`agent = Model(envs).to(device)` with `agent` then used as a module
+        (`agent.eval()`, `agent.load_state_dict(...)`) and `Model` a parameter or variable:
+        `Model` is a class passed in and the call builds a module, it runs no forward."""
+        inner = node.value
+        while (
+            type(inner) is cst.Call
+            and type(inner.func) is cst.Attribute
+            and inner.func.attr.value in (*SAME_MODULE_METHODS, "eval", "train")
+        ):
+            inner = inner.func.value
+        if type(inner) is not cst.Call or type(inner.func) is not cst.Name:
+            return
+        if not any(dotted_name(target.target) in self.evidence_names for target in node.targets):
+            return
+        self.constructor_calls.add(inner)
 
     def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
         """`model = get_model(cfg)`: a call we cannot follow, into a variable that the code

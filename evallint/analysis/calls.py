@@ -114,6 +114,8 @@ class Calls(InterpreterPart):
             if key is not None:
                 self.forward(call, *self._own_forward(key, code_of(func), states[0]), states)
                 return states
+        if call in self.constructor_calls:
+            return states
         instance_call = self._instance_method(call)
         if instance_call is not None:
             return self.apply_call(instance_call[0], instance_call[1], call, states)

@@ -55,6 +55,8 @@ class InterpreterContext(Protocol):
     submodule_variables: set[str]
     taint: dict[str, frozenset]
     instances: dict[str, ClassInfo]
+    discarded_calls: set[cst.BaseExpression]
+    constructor_calls: set[cst.Call]
     summary: Optional[Summary]
     yield_states: States
     return_values: list[ModuleValue]
@@ -112,6 +114,8 @@ class InterpreterContext(Protocol):
     def assign(
         self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
     ) -> States: ...
+
+    def note_construction(self, node: cst.Assign) -> None: ...
 
     def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool: ...
 

@@ -223,11 +223,13 @@ class Statements(InterpreterPart):
                 self.yield_states += states
                 return Flow(normal=states)
             self.observe_expression_statement(value, states)
+            self.discarded_calls.add(value)
             if type(value) is cst.Call and (self.imports.qualify(value.func) or "") in GRAD_SETTERS:
                 states = self.expression(value, states)
                 return Flow(normal=self.set_grad(value, states, statement=True))
             return Flow(normal=self.expression(value, states))
         if type(node) is cst.Assign:
+            self.note_construction(node)
             states = self.expression(node.value, states)
             for target in node.targets:
                 self.observe_training_attribute(node, target.target, node.value, states)

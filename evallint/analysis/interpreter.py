@@ -126,6 +126,11 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         """Loop variables over `x.modules()` / `x.children()`: switching them is a partial freeze."""
         self.taint: dict[str, frozenset] = {}
         self.instances: dict[str, ClassInfo] = {}
+        self.discarded_calls: set[cst.BaseExpression] = set()
+        """Calls made as a statement of their own: their result is not used."""
+        self.constructor_calls: set[cst.Call] = set()
+        """Calls of a parameter or variable whose result is used as a module: `Model(envs)`
+        with `Model` a class passed in, a construction, not a forward."""
         self.summary: Optional[Summary] = None
         self.yield_states: States = ()
         self.return_values: list[ModuleValue] = []
