@@ -105,7 +105,10 @@ class Calls(InterpreterPart):
         kind = training_call_kind(call, self.imports)
         if kind == "backward":
             self.observe_backward(call, states)
-        if kind == "step" or (kind == "backward" and self.file.has_optimizer):
+        if self.file.steps_input(call) or (kind == "backward" and self._input_gradient()):
+            self.evaluates = True  # an attack or style transfer: the model is only used
+            return states
+        if kind == "step" or (kind == "backward" and self.file.steps_parameters):
             self.trains = True
             return self.training_step(call, kind, states)
         if type(func) is cst.Attribute and func.attr.value == "forward":
@@ -131,6 +134,19 @@ class Calls(InterpreterPart):
         if forward is not None:
             self.forward(call, *self._own_forward(forward[0], forward[1], states[0]), states)
         return states
+
+    def _input_gradient(self) -> bool:
+        """Whether the innermost loop (or else the function) steps no parameter optimizer
+        and steps an input or reads an input's gradient: its backward computes an input's
+        gradient (an attack, saliency), not a training step."""
+        for region in reversed(self.regions):
+            if type(region.node) in (cst.For, cst.While):
+                evidence = self.file.statement_evidence(region.node, self.info)
+                return bool(evidence.input_steps or evidence.input_grads) and not evidence.steps
+        if self.info is None:
+            return False
+        evidence = self.file.block_evidence(self.body, self.info)
+        return bool(evidence.input_steps or evidence.input_grads) and not evidence.steps
 
     def _instance_method(self, call: cst.Call) -> Optional[tuple[Summary, str]]:
         """`trainer.predict(batch)` on an instance of a class of this file: the method's

@@ -24,7 +24,7 @@ from evallint.analysis.lattice import (
     ModeFact,
     Origin,
 )
-from evallint.analysis.optimizers import OptimizerFacts
+from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.regions import (
     EvidenceCollector,
@@ -50,6 +50,9 @@ from evallint.analysis.vocabulary import (
 )
 from evallint.source.positions import NodePositions, PiecewisePositions
 
+MAX_CALLER_FILES = 4
+"""Files analysed to judge one file's helpers by their callers in other files."""
+
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
 
@@ -60,7 +63,7 @@ def _span_or_file_start(
     return positions.span(node) or (1, 1, 1, 1)
 
 
-class FileAnalysis(OptimizerFacts):
+class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
     """Everything evallint knows about one file. Built once; rules read `facts`."""
 
     def __init__(
@@ -92,6 +95,8 @@ class FileAnalysis(OptimizerFacts):
         )
         self.functions, self.classes = collect_definitions(module, self.imports)
         self.summaries: dict[str, Optional[Summary]] = {}
+        self._grad_decorators: dict[str, bool] = {}
+        self._caller_files: set[Path] = set()
         self.call_counts: dict[str, int] = {}
         self._in_progress: set[str] = set()
         self._order = itertools.count()
@@ -103,7 +108,9 @@ class FileAnalysis(OptimizerFacts):
         self._evidence = EvidenceCollector(
             self.imports,
             lambda call: analysis()._call_trains(call, analysis()._evidence_scope),  # type: ignore[union-attr]
-            lambda: analysis().has_optimizer,  # type: ignore[union-attr]
+            lambda: analysis().steps_parameters,  # type: ignore[union-attr]
+            lambda call: analysis().steps_input(call),  # type: ignore[union-attr]
+            lambda name: analysis().is_grad_input(name),  # type: ignore[union-attr]
         )
         stem = Path(path).stem
         self.is_pytest_file = (
@@ -146,10 +153,17 @@ class FileAnalysis(OptimizerFacts):
         top = _Interpreter(self, None)
         top.run()
         if judge_uncalled:
+            called_elsewhere: list[FunctionInfo] = []
             for info in self.all_functions():
                 summary = self.summaries.get(info.qualname)
-                if summary is not None and self.call_counts.get(info.qualname, 0) == 0:
+                if summary is None or self.call_counts.get(info.qualname, 0):
+                    continue
+                if summary.forwards and self._called_in_project(info):
+                    called_elsewhere.append(info)
+                else:
                     self._judge_alone(summary)
+            if called_elsewhere:
+                self._judge_by_callers()
         self._drop_deliberate_switches()
 
     def _drop_deliberate_switches(self) -> None:
@@ -199,6 +213,42 @@ class FileAnalysis(OptimizerFacts):
         self.facts.summaries[info.qualname] = summary
         return summary
 
+    def _called_in_project(self, info: FunctionInfo) -> bool:
+        """A top-level helper that other project files (scripts, notebooks) import and call:
+        judged by those callers, not alone as a library function."""
+        if self.project is None or info.parent is not None or info.owner is not None:
+            return False
+        callers = self.project.callers_of(self.path, info.name)
+        for caller in callers:  # the files analysed for this file are capped as well
+            if len(self._caller_files) < MAX_CALLER_FILES or caller in self._caller_files:
+                self._caller_files.add(caller)
+        return bool(callers)
+
+    def _judge_by_callers(self) -> None:
+        """Analyse the files that call this file's helpers, with this analysis standing in
+        for this file, and keep what they find inside it: an evaluation forward here that a
+        real caller reaches in the wrong mode is reported here, with the caller's path."""
+        project = self.project
+        if project is None:
+            return
+        project.adopt(self.path, self._source, self.module, self)
+        for caller in sorted(self._caller_files):
+            analysis = project.caller_analysis(caller)
+            if analysis is None:
+                continue
+            for forward in analysis.facts.eval_forwards:
+                if forward.call.unit is not self.unit:
+                    continue
+                self.facts.eval_forwards.append(
+                    replace(
+                        forward,
+                        train_facts=_without_sites(forward.train_facts),
+                        grad_facts=_without_sites(forward.grad_facts),
+                        report_at_call=False,
+                        order=self.next_order(),
+                    )
+                )
+
     def _judge_alone(self, summary: Summary) -> None:
         """A function nobody here calls: its entry state is unknown, so a forward that
         depends on it is judged as possibly in training mode with autograd on, provided the
@@ -241,7 +291,7 @@ class FileAnalysis(OptimizerFacts):
     def _module_level_keys(self) -> set[str]:
         """Module-level names that hold modules, so functions using them as globals track them."""
         keys: set[str] = set()
-        for statement in self.module.body:
+        for statement in _top_level_statements(self.module.body):
             if type(statement) is cst.SimpleStatementLine:
                 for small in statement.body:
                     if type(small) is cst.Assign and type(small.value) is cst.Call:
@@ -267,6 +317,20 @@ class FileAnalysis(OptimizerFacts):
         return qualified.startswith("torch.nn.") or (
             qualified in self.classes and self.classes[qualified].is_module
         )
+
+    def grad_disabling_decorator(self, name: str) -> bool:
+        """A decorator defined in this file that runs the function it wraps under
+        `no_grad`/`inference_mode` (`def nograd(f): ... with torch.no_grad(): return
+        f(*args)`): recognised by its body, not its name."""
+        info = self.functions.get(name)
+        if info is None or not info.params:
+            return False
+        cached = self._grad_decorators.get(name)
+        if cached is None:
+            cached = self._grad_decorators[name] = _wraps_in_no_grad(
+                info.node, info.params[0], self.imports
+            )
+        return cached
 
     def next_order(self) -> int:
         return next(self._order)
@@ -392,6 +456,69 @@ class FileAnalysis(OptimizerFacts):
         """Like resolve_function, without counting the call (evidence gathering only looks)."""
         resolved = self.resolve_function(call, scope, count=False)
         return resolved[0] if resolved else None
+
+
+def _without_sites(facts: frozenset) -> frozenset:
+    """Mode/grad facts found in another file: where they were set is in that file's tree,
+    which this file's positions cannot locate."""
+    return frozenset(
+        replace(f, site=None) if getattr(f, "site", None) is not None else f for f in facts
+    )
+
+
+def _top_level_statements(body) -> list[cst.CSTNode]:
+    """Statements that run at import or as a script, including those under
+    `if __name__ == "__main__":`, `try:` and `with` at the top level: the globals they bind
+    are what the module's functions see."""
+    result: list[cst.CSTNode] = []
+    pending = list(reversed(body))
+    while pending:
+        statement = pending.pop()
+        result.append(statement)
+        blocks: list = []
+        if type(statement) is cst.If:
+            blocks.append(statement.body)
+            orelse = statement.orelse
+            if orelse is not None:
+                blocks.append(orelse if type(orelse) is cst.If else orelse.body)
+        elif type(statement) in (cst.Try, cst.With):
+            blocks.append(statement.body)
+        for block in reversed(blocks):
+            if type(block) is cst.If:
+                pending.append(block)
+            elif type(block) is cst.IndentedBlock:
+                pending.extend(reversed(block.body))
+    return result
+
+
+def _wraps_in_no_grad(function: cst.FunctionDef, wrapped: str, imports: ImportTable) -> bool:
+    """Whether `function` (a decorator taking `wrapped`) calls `wrapped` inside a
+    `with torch.no_grad():` (or inference_mode) block, or returns `torch.no_grad()(wrapped)`."""
+    from evallint.analysis.vocabulary import GRAD_DISABLERS
+    from evallint.analysis.walk import iter_nodes
+
+    def calls_wrapped(root: cst.CSTNode) -> bool:
+        return any(
+            type(n) is cst.Call and type(n.func) is cst.Name and n.func.value == wrapped
+            for n in iter_nodes(root, enter_scopes=True)
+        )
+
+    for node in iter_nodes(function, enter_scopes=True):
+        if type(node) is cst.With and any(
+            type(item.item) is cst.Call
+            and (imports.qualify(item.item.func) or "") in GRAD_DISABLERS
+            for item in node.items
+        ):
+            if calls_wrapped(node.body):
+                return True
+        elif (
+            type(node) is cst.Call
+            and type(node.func) is cst.Call
+            and (imports.qualify(node.func.func) or "") in GRAD_DISABLERS
+            and any(type(a.value) is cst.Name and a.value.value == wrapped for a in node.args)
+        ):
+            return True
+    return False
 
 
 _TRAINING_CALL_WORDS = frozenset({"train", "training", "fit", "epoch"})

@@ -9,6 +9,7 @@ import libcst as cst
 
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.context import InterpreterPart, States, code_of
+from evallint.analysis.dataflow import feeds_training
 from evallint.analysis.facts import (
     LoopGradients,
     Place,
@@ -24,6 +25,7 @@ from evallint.analysis.regions import (
     Region,
     RegionKind,
     classify_block,
+    is_loss_scaler,
     iterates_range,
     mentions_eval_data,
 )
@@ -102,6 +104,10 @@ class Statements(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     _loop_returns: States = ()
+    _plans: dict
+
+    def _init_plans(self) -> None:
+        self._plans = {}
 
     # -- statements ----------------------------------------------------------------------------
     def block(self, statements, states: States) -> Flow:
@@ -115,45 +121,127 @@ class Statements(InterpreterPart):
         return flow
 
     def region_body(self, statements, states: States, region: Region) -> Flow:
-        """A loop's or function's body. In a training region, the statements from an eval()
-        switch after the last training step on are an evaluation of their own
-        (`optimizer.step(); model.eval(); val = model(x_val)`)."""
-        tail = (
-            self._evaluation_tail(statements)
+        """A loop's or function's body. In a training region, code that trains nothing and
+        only reports what a module computes is an evaluation of its own, recognised by what
+        it does rather than by names: the statements after the last training step that
+        switch to eval mode or report (`optimizer.step(); acc = (net(x_val).argmax(1) ==
+        y).float().mean()`), and a periodic block among the training statements
+        (`if step % 50 == 0: print(net(test_x).argmax(1))`), provided nothing they compute
+        flows back into the training step."""
+        plan = (
+            self._evaluation_plan(statements)
             if region.kind is RegionKind.TRAIN and len(statements) > 1
             else None
         )
-        if tail is None:
+        if not plan:
             return self.block(statements, states)
-        flow = self.block(statements[:tail], states)
-        evidence = self.file.block_evidence(statements[tail:], self.info)
-        self.regions.append(
-            Region(
-                statements[tail],
-                RegionKind.EVAL,
-                "evaluation after the training step",
-                evidence.needs_grad,
-                has_data_loop=evidence.has_loop,
-                after_training=True,
-            )
-        )
-        rest = self.block(statements[tail:], flow.normal)
-        self.regions.pop()
-        rest.absorb_jumps(flow)
-        return rest
+        flow = Flow(normal=states)
+        start = 0
+        for index, sub in plan:
+            if not flow.normal:
+                break
+            if index > start:
+                part = self.block(statements[start:index], flow.normal)
+                flow.absorb_jumps(part)
+                flow.normal = part.normal
+                if not flow.normal:
+                    break
+            end = len(statements) if sub.after_training else index + 1
+            self.regions.append(sub)
+            part = self.block(statements[index:end], flow.normal)
+            self.regions.pop()
+            flow.absorb_jumps(part)
+            flow.normal = part.normal
+            start = end
+        if start < len(statements) and flow.normal:
+            part = self.block(statements[start:], flow.normal)
+            flow.absorb_jumps(part)
+            flow.normal = part.normal
+        return flow
 
-    def _evaluation_tail(self, statements) -> Optional[int]:
-        """Index of the statement that switches to eval mode after the body's last training
-        site (backward, optimizer step, a call that trains), if one does."""
-        trained = False
-        tail = None
-        for index, statement in enumerate(statements):
-            evidence = self.file.statement_evidence(statement, self.info)
-            if evidence.training_sites:
-                trained, tail = True, None
-            elif tail is None and trained and evidence.switches_to_eval:
-                tail = index
-        return tail
+    def _evaluation_plan(self, statements) -> list[tuple[int, Region]]:
+        """(index, evaluation region) for each evaluation inside a training body, in order;
+        a region that is `after_training` runs to the end of the body. Cached per body."""
+        cache = self._plans
+        key = id(statements[0])
+        cached = cache.get(key)
+        if cached is not None and cached[0] is statements[0] and cached[1] == len(statements):
+            return cached[2]
+        plan = self._compute_plan(statements)
+        cache[key] = (statements[0], len(statements), plan)
+        return plan
+
+    def _compute_plan(self, statements) -> list[tuple[int, Region]]:
+        evidence = [self.file.statement_evidence(s, self.info) for s in statements]
+        training = [bool(e.training_sites) for e in evidence]
+        if not any(training):
+            return []
+        last = max(i for i, t in enumerate(training) if t)
+        by_node = {id(s): t for s, t in zip(statements, training)}
+
+        def trains(statement: cst.CSTNode) -> bool:
+            return by_node.get(id(statement), False)
+
+        plan: list[tuple[int, Region]] = []
+        for index in range(last):
+            statement = statements[index]
+            if training[index] or type(statement) not in (cst.If, cst.With):
+                continue
+            if self._reports_only(evidence[index]) and not feeds_training(
+                [statement], statements[:index] + statements[index + 1 :], trains
+            ):
+                plan.append(
+                    (
+                        index,
+                        Region(
+                            statement,
+                            RegionKind.EVAL,
+                            "check inside the training loop",
+                            evidence[index].needs_grad,
+                        ),
+                    )
+                )
+        tail = self._evaluation_tail(statements, evidence, last)
+        if tail is not None:
+            rest = statements[tail:]
+            tail_evidence = self.file.block_evidence(rest, self.info)
+            plan.append(
+                (
+                    tail,
+                    Region(
+                        statements[tail],
+                        RegionKind.EVAL,
+                        "evaluation after the training step",
+                        tail_evidence.needs_grad,
+                        has_data_loop=tail_evidence.has_loop,
+                        after_training=True,
+                    ),
+                )
+            )
+        return plan
+
+    @staticmethod
+    def _reports_only(evidence) -> bool:
+        return not evidence.training_sites and (
+            evidence.reports or evidence.metric or evidence.switches_to_eval
+        )
+
+    def _evaluation_tail(self, statements, evidence, last: int) -> Optional[int]:
+        """Index of the statement after the body's last training site (backward, optimizer
+        step, a call that trains) from which the rest evaluates: an eval() switch, or, when
+        what follows only reports and feeds nothing back into training, the next one."""
+        for index in range(last + 1, len(statements)):
+            if evidence[index].switches_to_eval:
+                return index
+        if last + 1 >= len(statements):
+            return None
+        rest = statements[last + 1 :]
+        if not self._reports_only(self.file.block_evidence(rest, self.info)):
+            return None
+        trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
+        if feeds_training(rest, statements[: last + 1], lambda s: id(s) in trains):
+            return None
+        return last + 1
 
     def statement(self, node: cst.CSTNode, states: States) -> Flow:
         if self.file.record_flow:
@@ -457,6 +545,11 @@ class Statements(InterpreterPart):
         before = states
         for item in node.items:
             expr = item.item
+            if type(expr) is cst.Call and is_loss_scaler(expr):
+                states = self.expression(expr.args[0].value, states)  # scales; steps nothing
+                if item.asname is not None:
+                    states = self.assign(item.asname.name, expr.args[0].value, states)
+                continue
             states = self.expression(expr, states)
             call = expr if type(expr) is cst.Call else None
             qualified = self.imports.qualify(call.func if call else expr) or ""

@@ -139,6 +139,7 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         self.training_requirements: list[TrainingRequirement] = []
         self.trains = False
         self._init_observations()
+        self._init_plans()
 
     # -- set up ------------------------------------------------------------------------------
     def _mentions_requires_grad(self, body: cst.CSTNode) -> bool:
@@ -254,6 +255,8 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                 grad = frozenset({GradFact(Grad.OFF)})
             elif decorator in GRAD_ENABLERS:
                 grad = GRAD_ON
+            elif self.file.grad_disabling_decorator(decorator):
+                grad = frozenset({GradFact(Grad.OFF)})
         return state.with_grad(grad)
 
     # -- driver --------------------------------------------------------------------------------

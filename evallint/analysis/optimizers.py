@@ -153,3 +153,165 @@ class OptimizerFacts:
                 if name:
                     owners.add(name)
         return owners
+
+
+def _is_optimizer_class(qualified: str) -> bool:
+    return qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES
+
+
+def _requires_grad_names(module: cst.Module) -> set[str]:
+    """Plain names the file makes require grad: `x = torch.zeros(..., requires_grad=True)`,
+    `x = y.clone().requires_grad_()`, `x.requires_grad_(True)`, `x.requires_grad = True`."""
+    from evallint.analysis.walk import iter_nodes
+
+    found: set[str] = set()
+    for node in iter_nodes(module, enter_scopes=True):
+        node_type = type(node)
+        if node_type is cst.Assign:
+            value = node.value
+            flagged = type(value) is cst.Call and (
+                any(
+                    a.keyword is not None
+                    and a.keyword.value == "requires_grad"
+                    and type(a.value) is cst.Name
+                    and a.value.value == "True"
+                    for a in value.args
+                )
+                or _sets_requires_grad(value)
+            )
+            for target in node.targets:
+                name = target.target
+                if type(name) is cst.Name and flagged:
+                    found.add(name.value)
+                if (
+                    type(name) is cst.Attribute
+                    and name.attr.value == "requires_grad"
+                    and type(name.value) is cst.Name
+                    and type(value) is cst.Name
+                    and value.value == "True"
+                ):
+                    found.add(name.value.value)
+        elif node_type is cst.Call and _sets_requires_grad(node):
+            receiver = node.func.value  # type: ignore[attr-defined]
+            if type(receiver) is cst.Name:
+                found.add(receiver.value)
+    return found
+
+
+def _sets_requires_grad(call: cst.Call) -> bool:
+    func = call.func
+    return (
+        type(func) is cst.Attribute
+        and func.attr.value == "requires_grad_"
+        and not (
+            call.args
+            and type(call.args[0].value) is cst.Name
+            and call.args[0].value.value == "False"
+        )
+    )
+
+
+class InputOptimizerFacts:
+    """Part of `FileAnalysis`: optimizers that step inputs, not modules.
+
+    An adversarial attack steps a perturbation, style transfer steps the image: the optimizer
+    is built over a literal list of tensors the file made require grad, and no module's
+    parameters. Their `step()` trains nothing, and a backward whose only optimizer is one of
+    them computes the input's gradient (an evaluation that needs autograd), not training."""
+
+    module: cst.Module
+    imports: ImportTable
+    _input_optimizers: Optional[frozenset[str]] = None
+    _steps_parameters: Optional[bool] = None
+
+    _grad_inputs: Optional[frozenset[str]] = None
+
+    def is_grad_input(self, name: str) -> bool:
+        """Whether the file makes the plain name `name` require grad (an input whose
+        gradient it reads: `delta.requires_grad = True` ... `delta.grad`)."""
+        if self._grad_inputs is None:
+            self._grad_inputs = frozenset(
+                _requires_grad_names(self.module)
+                if "requires_grad" in (self._source or "requires_grad")  # type: ignore[attr-defined]
+                else ()
+            )
+        return name in self._grad_inputs
+
+    def input_optimizers(self) -> frozenset[str]:
+        """Variables bound to an optimizer over inputs (see the class docstring)."""
+        if self._input_optimizers is None:
+            self._input_optimizers = frozenset()
+            if self.has_optimizer and "requires_grad" in (self._source or "requires_grad"):  # type: ignore[attr-defined]
+                self._input_optimizers = frozenset(self._find_input_optimizers())
+        return self._input_optimizers
+
+    def _find_input_optimizers(self) -> set[str]:
+        from evallint.analysis.walk import iter_nodes
+
+        found: set[str] = set()
+        for node in iter_nodes(self.module, enter_scopes=True):
+            if not (
+                type(node) is cst.Assign
+                and type(node.value) is cst.Call
+                and len(node.targets) == 1
+                and type(node.targets[0].target) is cst.Name
+                and _is_optimizer_class(self.imports.qualify(node.value.func) or "")
+                and node.value.args
+            ):
+                continue
+            params = node.value.args[0].value
+            items = (
+                [e.value for e in params.elements]
+                if type(params) in (cst.List, cst.Tuple)
+                else [params]
+            )
+            if not items or not all(type(item) is cst.Name for item in items):
+                continue
+            if all(self.is_grad_input(item.value) for item in items):  # type: ignore[attr-defined]
+                found.add(node.targets[0].target.value)  # type: ignore[attr-defined]
+        return found
+
+    def steps_input(self, call: cst.Call) -> bool:
+        """`delta_opt.step()`: a step of an optimizer over inputs."""
+        func = call.func
+        return (
+            type(func) is cst.Attribute
+            and func.attr.value == "step"
+            and type(func.value) is cst.Name
+            and func.value.value in self.input_optimizers()
+        )
+
+    @property
+    def steps_parameters(self) -> bool:
+        """Whether some optimizer of the file may step module parameters: then backward()
+        is training. False when the file has no optimizer or only optimizers over inputs."""
+        if self._steps_parameters is None:
+            self._steps_parameters = self.has_optimizer  # type: ignore[attr-defined]
+            if self._steps_parameters and self.input_optimizers():
+                self._steps_parameters = self._steps_other_optimizer()
+        return self._steps_parameters
+
+    def _steps_other_optimizer(self) -> bool:
+        from evallint.analysis.regions import training_call_kind
+        from evallint.analysis.walk import iter_nodes
+
+        inputs = self.input_optimizers()
+        for node in iter_nodes(self.module, enter_scopes=True):
+            if type(node) is cst.Call:
+                qualified = self.imports.qualify(node.func) or ""
+                if _is_optimizer_class(qualified):
+                    continue  # constructions are judged by the assignment below
+                if training_call_kind(node, self.imports) == "step" and not self.steps_input(node):
+                    return True
+            elif (
+                type(node) is cst.Assign
+                and type(node.value) is cst.Call
+                and _is_optimizer_class(self.imports.qualify(node.value.func) or "")
+                and not (
+                    len(node.targets) == 1
+                    and type(node.targets[0].target) is cst.Name
+                    and node.targets[0].target.value in inputs
+                )
+            ):
+                return True
+        return False

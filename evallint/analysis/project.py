@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
@@ -29,6 +30,19 @@ drag the package in (they are cached across the files of one run)."""
 
 
 MAX_CACHED_ANALYSES = 64
+
+MAX_CALLERS_PER_FUNCTION = 3
+"""Calling files listed for one helper (in directory order)."""
+
+MAX_INDEXED_FILES = 400
+"""Files of a project root scanned (once per run) for calls of helpers defined elsewhere."""
+
+_CALLED = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+)(?:[ \t]+as[ \t]+(\w+))?", re.M)
+_SKIPPED_DIRECTORIES = frozenset(
+    {".git", "__pycache__", "site-packages", "node_modules", ".venv", "venv", "build", "dist"}
+)
 
 
 class ProjectIndex:
@@ -58,6 +72,9 @@ class ProjectIndex:
         self._pulled: dict[str, set[Path]] = {}
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
+        self._call_indexes: dict[Path, dict[str, list[Path]]] = {}
+        self._code: dict[Path, Optional[str]] = {}
+        self._caller_analyses: dict[Path, Optional[FileAnalysis]] = {}
 
     def _forget(self, path: Path) -> None:
         for table in (
@@ -186,6 +203,120 @@ class ProjectIndex:
         info = analysis.functions.get(qualified.split(".")[-1])
         return analysis.summaries.get(info.qualname) if info is not None else None
 
+    # -- callers in other files (helpers judged by their real callers) -----------------------
+    def callers_of(self, path: str, function: str) -> list[Path]:
+        """Project files (scripts, modules, notebooks) that import `function` from the file
+        at `path` and call it: at most MAX_CALLERS_PER_FUNCTION, in directory order."""
+        if path.startswith("<"):
+            return []
+        target = Path(path).resolve()
+        root = _project_root(target)
+        index = self._call_indexes.get(root)
+        if index is None:
+            index = self._call_indexes[root] = self._build_call_index(root)
+        found = []
+        for candidate in index.get(function, ()):
+            if candidate != target and self._imports_function(candidate, function, target):
+                found.append(candidate)
+                self._dependencies.setdefault(path, set()).add(str(candidate))
+                if len(found) >= MAX_CALLERS_PER_FUNCTION:
+                    break
+        return found
+
+    def _build_call_index(self, root: Path) -> dict[str, list[Path]]:
+        index: dict[str, list[Path]] = {}
+        for candidate in _project_files(root):
+            code = self._code_of(candidate)
+            if not code or "import" not in code:
+                continue
+            for name in set(_CALLED.findall(code)):
+                index.setdefault(name, []).append(candidate)
+        return index
+
+    def _code_of(self, path: Path) -> Optional[str]:
+        """A project file's Python text; a notebook's code cells joined."""
+        if path not in self._code:
+            text = self._read(path)
+            if text is not None and path.suffix == ".ipynb":
+                try:
+                    from evallint.source.notebook import read_notebook
+
+                    text = read_notebook(text).text
+                except Exception:  # noqa: BLE001 - any unreadable notebook is no caller
+                    text = None
+            self._code[path] = text
+        return self._code[path]
+
+    def _imports_function(self, candidate: Path, function: str, target: Path) -> bool:
+        code = self._code_of(candidate) or ""
+        for match in _FROM_IMPORT.finditer(code):
+            names = match.group(2)
+            if ("*" in names or re.search(rf"\b{re.escape(function)}\b", names)) and self._locates(
+                candidate, match.group(1), target
+            ):
+                return True
+        for match in _IMPORT.finditer(code):
+            alias = match.group(2) or match.group(1)
+            if f"{alias}.{function}(" in code and self._locates(candidate, match.group(1), target):
+                return True
+        return False
+
+    def _locates(self, importer: Path, module: str, target: Path) -> bool:
+        found = self._locate(str(importer), module)
+        return found is not None and found.resolve() == target
+
+    def adopt(self, path: str, source: str, tree: cst.Module, analysis: FileAnalysis) -> None:
+        """Use a linted file's own analysis when its callers are analysed, so what they
+        find inside it is placed on its own tree."""
+        resolved = Path(path).resolve()
+        self._make_room()
+        self._sources[resolved] = source
+        self._trees[resolved] = tree
+        self._analyses[resolved] = analysis
+        self._stamps[resolved] = _stamp(resolved)
+
+    def caller_analysis(self, path: Path) -> Optional[FileAnalysis]:
+        """The analysis of a calling file, following its imports (into the adopted file)."""
+        if path not in self._caller_analyses:
+            self._caller_analyses[path] = None
+            code = self._code_of(path)
+            tree = parse_module(code) if code is not None else None
+            if tree is not None and not isinstance(tree, ParseFailure):
+                if len(self._caller_analyses) > MAX_CACHED_ANALYSES:
+                    self._caller_analyses.clear()
+                self._caller_analyses[path] = self._analyse(
+                    tree,
+                    _display(path),
+                    source=code,
+                    options=self.options,
+                    project=self,
+                    judge_uncalled=False,
+                )
+        return self._caller_analyses[path]
+
+    def defines_method(self, importer: str, module: str, qualified: str, method: str) -> bool:
+        """Whether an imported project class defines `method` itself (read with CPython's
+        parser: `GPT.from_pretrained` of the project is not Hugging Face's)."""
+        found = self._source(importer, module)
+        if found is None or f"def {method}" not in found[1]:
+            return False
+        import ast
+
+        try:
+            tree = ast.parse(found[1])
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
+        class_name = qualified.split(".")[-1]
+        return any(
+            isinstance(node, ast.ClassDef)
+            and node.name == class_name
+            and any(
+                isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == method
+                for item in node.body
+            )
+            for node in ast.walk(tree)
+        )
+
     def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
         """Whether an imported class subclasses nn.Module: only its definitions are read."""
         found = self._source(importer, module)
@@ -272,6 +403,34 @@ def _module_classes_of_tree(tree: cst.Module) -> dict[str, bool]:
         name: info.is_module
         for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
     }
+
+
+def _display(path: Path) -> str:
+    """A caller's path as findings show it: relative to the working directory when inside."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _project_root(path: Path) -> Path:
+    """The directory above the file's own: a package's parent holds the scripts and
+    notebooks that use it."""
+    return path.parent.parent if path.parent.parent != path.parent else path.parent
+
+
+def _project_files(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = sorted(
+            d for d in subdirectories if d not in _SKIPPED_DIRECTORIES and not d.startswith(".")
+        )
+        for name in sorted(files):
+            if name.endswith((".py", ".ipynb")):
+                found.append((Path(directory) / name).resolve())
+                if len(found) >= MAX_INDEXED_FILES:
+                    return found
+    return found
 
 
 def _stamp(path: Path) -> Optional[tuple[int, int]]:

@@ -15,6 +15,8 @@ from evallint.analysis.vocabulary import (
     EVAL_DATA_WORDS,
     METRIC_WORDS,
     OPTIMIZER_WORDS,
+    REPORTING_FUNCTIONS,
+    REPORTING_METHODS,
     words,
 )
 from evallint.analysis.walk import iter_nodes
@@ -55,12 +57,20 @@ class Evidence:
     steps: list[cst.Call] = field(default_factory=list)
     """`optimizer.step()` calls (a training step proper)."""
     backwards: list[cst.Call] = field(default_factory=list)
+    input_steps: list[cst.Call] = field(default_factory=list)
+    """`step()` of optimizers over inputs (an attack's perturbation, a style-transfer image)."""
+    input_grads: bool = False
+    """`x.grad` read of a tensor the file made require grad (an input, not a parameter)."""
     clears_grad: bool = False
     """`zero_grad()` on anything, `p.grad = None`, `p.grad.zero_()`."""
     switches_to_train: bool = False
     """A `.train()` call: the block puts something into training mode itself."""
     switches_to_eval: bool = False
     """An `.eval()` / `.train(False)` call: the block means to evaluate."""
+    reports: bool = False
+    """A value leaves autograd for a person or a file: printed, logged, plotted, saved,
+    turned into Python numbers (`.item()`, `.tolist()`, `.numpy()`) or into class labels
+    (`argmax`, `topk`, `max`). A block that forwards a module only to do this evaluates."""
 
     def absorb(self, other: Evidence, guard: Optional[tuple[str, bool]] = None) -> None:
         """Add a nested block's evidence; `guard` is the `if` condition it sits under."""
@@ -72,12 +82,15 @@ class Evidence:
             )
         self.steps.extend(other.steps)
         self.backwards.extend(other.backwards)
+        self.input_steps.extend(other.input_steps)
+        self.input_grads = self.input_grads or other.input_grads
         self.metric = self.metric or other.metric
         self.needs_grad = self.needs_grad or other.needs_grad
         self.has_loop = self.has_loop or other.has_loop
         self.clears_grad = self.clears_grad or other.clears_grad
         self.switches_to_train = self.switches_to_train or other.switches_to_train
         self.switches_to_eval = self.switches_to_eval or other.switches_to_eval
+        self.reports = self.reports or other.reports
 
 
 def is_optimizer_receiver(node: cst.BaseExpression) -> bool:
@@ -105,6 +118,12 @@ def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
     if _passes_loss_and_optimizer(call):
         return "step"  # timm's NativeScaler: `loss_scaler(loss, optimizer, parameters=...)`
     return None
+
+
+def is_loss_scaler(call: cst.Call) -> bool:
+    """A call given a loss and an optimizer: a step (timm's NativeScaler) unless it is the
+    context manager of a `with` (apex's `amp.scale_loss`), which only scales the loss."""
+    return _passes_loss_and_optimizer(call)
 
 
 def _passes_loss_and_optimizer(call: cst.Call) -> bool:
@@ -139,17 +158,21 @@ class EvidenceCollector:
         imports: ImportTable,
         call_trains: Callable[[cst.Call], bool],
         backward_trains: Callable[[], bool],
+        steps_input: Callable[[cst.Call], bool] = lambda call: False,
+        is_grad_input: Callable[[str], bool] = lambda name: False,
     ) -> None:
         self._imports = imports
         self._call_trains = call_trains
         self._backward_trains = backward_trains
+        self._steps_input = steps_input
+        self._is_grad_input = is_grad_input
         self._cache: dict[int, Evidence] = {}
 
     def block(self, statements) -> Evidence:
         evidence = Evidence()
         for statement in statements:
             evidence.absorb(self.statement(statement))
-        return evidence
+        return _without_input_gradients(evidence)
 
     def statement(self, node: cst.CSTNode) -> Evidence:
         cached = self._cache.get(id(node))
@@ -190,11 +213,15 @@ class EvidenceCollector:
         if type(node) in (cst.For, cst.While):
             evidence.has_loop = True
         for header in _headers(node):
+            if type(node) is cst.With and type(header) is cst.Call and is_loss_scaler(header):
+                continue  # `with amp.scale_loss(loss, opt) as scaled:` scales; it steps nothing
             self._scan(header, evidence)
         for block in _blocks(node):
             evidence.absorb(
                 self._suite(block) if isinstance(block, cst.BaseSuite) else self.statement(block)
             )
+        if type(node) in (cst.For, cst.While):
+            evidence = _without_input_gradients(evidence)
         return evidence
 
     def _suite(self, suite: cst.CSTNode) -> Evidence:
@@ -209,8 +236,37 @@ class EvidenceCollector:
 
     def _scan(self, root: cst.CSTNode, evidence: Evidence) -> None:
         _scan_expression(
-            root, evidence, self._imports, self._call_trains, (), self._backward_trains()
+            root,
+            evidence,
+            self._imports,
+            self._call_trains,
+            (),
+            self._backward_trains(),
+            self._steps_input,
+            self._is_grad_input,
         )
+
+
+def only_input_gradients(evidence: Evidence) -> bool:
+    """A block whose backward passes serve an input, not the parameters: it steps no
+    parameter optimizer, and steps an optimizer over inputs or reads an input's `.grad`
+    (an adversarial attack, saliency, style transfer)."""
+    return bool(
+        evidence.backwards and not evidence.steps and (evidence.input_steps or evidence.input_grads)
+    )
+
+
+def _without_input_gradients(evidence: Evidence) -> Evidence:
+    """The block's evidence with backward passes that serve an input (see
+    only_input_gradients) no longer counted as training: the block needs grad instead."""
+    if not only_input_gradients(evidence):
+        return evidence
+    backwards = {id(call) for call in evidence.backwards}
+    evidence.training_sites = [
+        site for site in evidence.training_sites if id(site[0]) not in backwards
+    ]
+    evidence.needs_grad = True
+    return evidence
 
 
 def _headers(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -240,11 +296,17 @@ def _blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
     return blocks
 
 
-def _scan_expression(root, evidence, imports, call_trains, guards, backward_trains) -> None:
+def _scan_expression(
+    root, evidence, imports, call_trains, guards, backward_trains, steps_input, is_grad_input
+) -> None:
     for node in iter_nodes(root):
         node_type = type(node)
         if node_type is cst.Call:
             kind = training_call_kind(node, imports)
+            if steps_input(node):
+                kind = None
+                evidence.input_steps.append(node)
+                evidence.needs_grad = True
             if kind == "step":
                 evidence.steps.append(node)
             elif kind == "backward" and backward_trains:
@@ -261,6 +323,8 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
                     evidence.switches_to_train = True
                 if (attr == "eval" and not node.args) or (attr == "train" and _is_false_arg(node)):
                     evidence.switches_to_eval = True
+            if not evidence.reports and _reports(node):
+                evidence.reports = True
             if kind == "backward" and not backward_trains:
                 evidence.needs_grad = True
             elif kind is not None or call_trains(node):
@@ -276,6 +340,8 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
             attr = node.attr.value
             if attr == "grad":
                 evidence.needs_grad = True
+                if type(node.value) is cst.Name and is_grad_input(node.value.value):
+                    evidence.input_grads = True
             elif _names_a_metric(attr):
                 evidence.metric = True
         elif node_type is cst.Name:
@@ -299,6 +365,15 @@ def _scan_expression(root, evidence, imports, call_trains, guards, backward_trai
                     and node.value.value == "None"
                 ):
                     evidence.clears_grad = True
+
+
+def _reports(call: cst.Call) -> bool:
+    func = call.func
+    if type(func) is cst.Name:
+        return func.value in REPORTING_FUNCTIONS
+    if type(func) is cst.Attribute:
+        return func.attr.value in REPORTING_METHODS
+    return False
 
 
 _LOGGING_WORDS = frozenset(

@@ -37,6 +37,7 @@ from evallint.analysis.vocabulary import (
     WRAPPERS,
     words,
 )
+from evallint.analysis.walk import iter_nodes
 
 
 # -- values ------------------------------------------------------------------------------
@@ -254,6 +255,39 @@ class Values(InterpreterPart):
                     return ModuleValue(key=mapped)
         return ModuleValue()
 
+    def _own_loader_mode(
+        self, owner: cst.BaseExpression, method: str, call: cst.Call
+    ) -> Optional[frozenset]:
+        """`GPT.from_pretrained(...)` where the project defines that classmethod itself: it is
+        not Hugging Face's (which calls `eval()`); read it. A new module built there is in
+        training mode unless the method calls `eval()`."""
+        name = self.imports.qualify(owner) or dotted_name(owner) or ""
+        cls = self.file.classes.get(name)
+        if cls is not None:
+            info = cls.methods.get(method) or self.file._inherited_method(cls, method)
+            if info is None:
+                return None
+            switches = any(
+                type(n) is cst.Call
+                and type(n.func) is cst.Attribute
+                and n.func.attr.value == "eval"
+                and not n.args
+                for n in iter_nodes(info.node)
+            )
+            mode = Mode.EVAL if switches else Mode.TRAIN
+            return frozenset({ModeFact(mode, Origin.CONSTRUCTED, call)})
+        project = self.file.project
+        if (
+            project is not None
+            and type(owner) is cst.Name
+            and owner.value in self.imports.modules_from
+            and project.defines_method(
+                self.file.path, self.imports.modules_from[owner.value], name, method
+            )
+        ):
+            return frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)})
+        return None
+
     def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]:
         """Mode facts of a freshly built or loaded module, and whether its mode matters."""
         func = call.func
@@ -264,6 +298,9 @@ class Values(InterpreterPart):
             owner = dotted_name(func.value) or ""
             if any(part in owner for part in _NOT_MODULE_PRETRAINED):
                 return None
+            own = self._own_loader_mode(func.value, func.attr.value, call)
+            if own is not None:
+                return own, True
             return frozenset({ModeFact(Mode.EVAL, Origin.LOADED, call)}), True
         if last.endswith(_NOT_MODULE_CLASS_SUFFIXES):
             return None

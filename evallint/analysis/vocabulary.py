@@ -97,6 +97,31 @@ METRIC_WORDS = frozenset(
     }
 )
 
+REPORTING_FUNCTIONS = frozenset({"print", "pprint", "save_image", "imshow", "display"})
+"""Functions that hand a value to a person or a file (see Evidence.reports)."""
+
+REPORTING_METHODS = frozenset(
+    {
+        "item",
+        "tolist",
+        "numpy",
+        "argmax",
+        "topk",
+        "max",
+        "imshow",
+        "plot",
+        "scatter",
+        "savefig",
+        "add_scalar",
+        "add_scalars",
+        "add_image",
+        "add_images",
+        "add_figure",
+        "save_image",
+    }
+)
+"""Methods that turn a tensor into numbers, labels, a plot or a file (see Evidence.reports)."""
+
 MODULE_NAME_WORDS = frozenset(
     {
         "model",

@@ -77,8 +77,10 @@ class Rule:
             related = [_related(place, f"the forward in the called function{where}")] + related
         related.extend(
             _related(step, "reached through this call")
+            if step.unit is facts.unit
+            else _related(step, "reached from this call (in another file)")
             for step in via
-            if step.unit is facts.unit and step is not anchor
+            if step is not anchor
         )
         line, column, end_line, end_column = anchor.position()
         return Diagnostic(
