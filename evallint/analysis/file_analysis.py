@@ -231,7 +231,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         project = self.project
         if project is None:
             return
-        project.adopt(self.path, self._source, self.module, self)
+        project.adopt(self.path, self._source or "", self.module, self)
         for caller in sorted(self._caller_files):
             analysis = project.caller_analysis(caller)
             if analysis is None:

@@ -166,10 +166,9 @@ def _requires_grad_names(module: cst.Module) -> set[str]:
 
     found: set[str] = set()
     for node in iter_nodes(module, enter_scopes=True):
-        node_type = type(node)
-        if node_type is cst.Assign:
+        if isinstance(node, cst.Assign):
             value = node.value
-            flagged = type(value) is cst.Call and (
+            flagged = isinstance(value, cst.Call) and (
                 any(
                     a.keyword is not None
                     and a.keyword.value == "requires_grad"
@@ -181,20 +180,23 @@ def _requires_grad_names(module: cst.Module) -> set[str]:
             )
             for target in node.targets:
                 name = target.target
-                if type(name) is cst.Name and flagged:
+                if isinstance(name, cst.Name) and flagged:
                     found.add(name.value)
                 if (
-                    type(name) is cst.Attribute
+                    isinstance(name, cst.Attribute)
                     and name.attr.value == "requires_grad"
-                    and type(name.value) is cst.Name
-                    and type(value) is cst.Name
+                    and isinstance(name.value, cst.Name)
+                    and isinstance(value, cst.Name)
                     and value.value == "True"
                 ):
                     found.add(name.value.value)
-        elif node_type is cst.Call and _sets_requires_grad(node):
-            receiver = node.func.value  # type: ignore[attr-defined]
-            if type(receiver) is cst.Name:
-                found.add(receiver.value)
+        elif (
+            isinstance(node, cst.Call)
+            and _sets_requires_grad(node)
+            and isinstance(node.func, cst.Attribute)
+            and isinstance(node.func.value, cst.Name)
+        ):
+            found.add(node.func.value.value)
     return found
 
 
@@ -251,10 +253,10 @@ class InputOptimizerFacts:
         found: set[str] = set()
         for node in iter_nodes(self.module, enter_scopes=True):
             if not (
-                type(node) is cst.Assign
-                and type(node.value) is cst.Call
+                isinstance(node, cst.Assign)
+                and isinstance(node.value, cst.Call)
                 and len(node.targets) == 1
-                and type(node.targets[0].target) is cst.Name
+                and isinstance(node.targets[0].target, cst.Name)
                 and _is_optimizer_class(self.imports.qualify(node.value.func) or "")
                 and node.value.args
             ):
@@ -262,13 +264,12 @@ class InputOptimizerFacts:
             params = node.value.args[0].value
             items = (
                 [e.value for e in params.elements]
-                if type(params) in (cst.List, cst.Tuple)
+                if isinstance(params, (cst.List, cst.Tuple))
                 else [params]
             )
-            if not items or not all(type(item) is cst.Name for item in items):
-                continue
-            if all(self.is_grad_input(item.value) for item in items):  # type: ignore[attr-defined]
-                found.add(node.targets[0].target.value)  # type: ignore[attr-defined]
+            names = [item.value for item in items if isinstance(item, cst.Name)]
+            if names and len(names) == len(items) and all(map(self.is_grad_input, names)):
+                found.add(node.targets[0].target.value)
         return found
 
     def steps_input(self, call: cst.Call) -> bool:
