@@ -58,9 +58,13 @@ class EvalWithoutEvalMode(Rule):
 
     ## Known problems
     Evaluation is recognised from evidence (data names, function names, metrics, the
-    absence of a training step), so an evaluation loop over data called, say, `batches`
-    that computes no metric is not checked. A function that evaluates a module passed in
-    and is never called in the analysed code is judged by itself: if it loops over data and
+    absence of a training step), and inside training code by what a block does: after the
+    last training step, or in a periodic `if step % N == 0:` block, code that only reports
+    what a module computes (printed, plotted, saved, `.item()`, `argmax`, metrics) and feeds
+    nothing back into the training step is an evaluation. An evaluation loop over data
+    called, say, `batches` that reports nothing is not checked. A function that no code in
+    its file calls is judged by its callers in other project files (scripts, notebooks);
+    when there are none (a library API) it is judged by itself: if it loops over data and
     never calls `eval()`, it is reported. Per-batch helpers are left to their callers.
     Framework hooks (Lightning `validation_step`, HF `Trainer`) are never reported: the
     framework switches modes around them. Models with no mode-dependent layer (a bare

@@ -54,8 +54,9 @@ class EvalWithAutograd(Rule):
     ```
 
     ## Known problems
-    An evaluation that needs gradients (saliency maps, adversarial examples) is recognised by
-    its `.backward()`/`autograd.grad`/`.grad`/`requires_grad_()` calls; one that gets them in a
+    An evaluation that needs gradients (saliency maps, adversarial examples, style transfer)
+    is recognised by its `.backward()`/`autograd.grad`/`.grad`/`requires_grad_()` calls and
+    by optimizers built over inputs rather than module parameters; one that gets them in a
     way evallint cannot see is reported. `model.generate()` (transformers) disables autograd
     itself and is not reported.
 
