@@ -39,21 +39,24 @@ def assigned_names(statements: Iterable[cst.CSTNode]) -> set[str]:
     return found
 
 
-def _top_level_bindings(statements: Iterable[cst.CSTNode]) -> set[str]:
-    """Names every pass through the statements binds before anything nested runs: plain
-    assignments and `for` targets at this level."""
-    found: set[str] = set()
+def _first_use_rebinds(name: str, statements: Sequence[cst.CSTNode]) -> bool:
+    """Whether the first of `statements` that mentions `name` binds it afresh (a plain
+    `name = ...` not reading it, or a `for name in ...` header): the value it had before
+    is dead from there on."""
     for statement in statements:
+        if name not in _names_in(statement):
+            continue
         if type(statement) is cst.SimpleStatementLine:
-            for small in statement.body:
-                if type(small) is cst.Assign:
-                    for target in small.targets:
-                        found |= _names_in(target.target)
-                elif type(small) is cst.AnnAssign and small.value is not None:
-                    found |= _names_in(small.target)
-        elif type(statement) is cst.For:
-            found |= _names_in(statement.target)
-    return found
+            small = statement.body[0] if len(statement.body) == 1 else None
+            return (
+                type(small) is cst.Assign
+                and any(
+                    type(t.target) is cst.Name and t.target.value == name for t in small.targets
+                )
+                and name not in _names_in(small.value)
+            )
+        return type(statement) is cst.For and name in _names_in(statement.target)
+    return True  # never used again
 
 
 def training_inputs(
@@ -101,14 +104,15 @@ def training_inputs(
 
 def feeds_training(
     block: Sequence[cst.CSTNode],
-    others: Sequence[cst.CSTNode],
+    after: Sequence[cst.CSTNode],
     trains: Callable[[cst.CSTNode], bool],
 ) -> bool:
-    """Whether a value bound in `block` may reach a training statement among `others` (the
-    rest of the same body, which may run after it in a loop). Names the rest rebinds on
-    every pass before using them (`loss = criterion(...)`) carry nothing from the block."""
+    """Whether a value bound or changed in `block` may reach a training statement among
+    `after` (the statements that run after it, in order: the rest of the body and, in a
+    loop, the start of the next pass). A name whose first use after the block binds it
+    afresh (`loss = criterion(...)`) carries nothing from the block."""
     bound = assigned_names(block)
     if not bound:
         return False
-    live = bound & training_inputs(others, trains)
-    return bool(live - _top_level_bindings(others))
+    live = bound & training_inputs(after, trains)
+    return any(not _first_use_rebinds(name, after) for name in live)

@@ -129,7 +129,7 @@ class Statements(InterpreterPart):
         (`if step % 50 == 0: print(net(test_x).argmax(1))`), provided nothing they compute
         flows back into the training step."""
         plan = (
-            self._evaluation_plan(statements)
+            self._evaluation_plan(statements, type(region.node) in (cst.For, cst.While))
             if region.kind is RegionKind.TRAIN and len(statements) > 1
             else None
         )
@@ -159,7 +159,7 @@ class Statements(InterpreterPart):
             flow.normal = part.normal
         return flow
 
-    def _evaluation_plan(self, statements) -> list[tuple[int, Region]]:
+    def _evaluation_plan(self, statements, in_loop: bool) -> list[tuple[int, Region]]:
         """(index, evaluation region) for each evaluation inside a training body, in order;
         a region that is `after_training` runs to the end of the body. Cached per body."""
         cache = self._plans
@@ -167,11 +167,11 @@ class Statements(InterpreterPart):
         cached = cache.get(key)
         if cached is not None and cached[0] is statements[0] and cached[1] == len(statements):
             return cached[2]
-        plan = self._compute_plan(statements)
+        plan = self._compute_plan(statements, in_loop)
         cache[key] = (statements[0], len(statements), plan)
         return plan
 
-    def _compute_plan(self, statements) -> list[tuple[int, Region]]:
+    def _compute_plan(self, statements, in_loop: bool) -> list[tuple[int, Region]]:
         evidence = [self.file.statement_evidence(s, self.info) for s in statements]
         training = [bool(e.training_sites) for e in evidence]
         if not any(training):
@@ -187,8 +187,9 @@ class Statements(InterpreterPart):
             statement = statements[index]
             if training[index] or type(statement) not in (cst.If, cst.With):
                 continue
+            after = statements[index + 1 :] + (statements[:index] if in_loop else [])
             if self._reports_only(evidence[index]) and not feeds_training(
-                [statement], statements[:index] + statements[index + 1 :], trains
+                [statement], after, trains
             ):
                 plan.append(
                     (
@@ -201,7 +202,7 @@ class Statements(InterpreterPart):
                         ),
                     )
                 )
-        tail = self._evaluation_tail(statements, evidence, last)
+        tail = self._evaluation_tail(statements, evidence, last, in_loop)
         if tail is not None:
             rest = statements[tail:]
             tail_evidence = self.file.block_evidence(rest, self.info)
@@ -226,7 +227,7 @@ class Statements(InterpreterPart):
             evidence.reports or evidence.metric or evidence.switches_to_eval
         )
 
-    def _evaluation_tail(self, statements, evidence, last: int) -> Optional[int]:
+    def _evaluation_tail(self, statements, evidence, last: int, in_loop: bool) -> Optional[int]:
         """Index of the statement after the body's last training site (backward, optimizer
         step, a call that trains) from which the rest evaluates: an eval() switch, or, when
         what follows only reports and feeds nothing back into training, the next one."""
@@ -239,7 +240,8 @@ class Statements(InterpreterPart):
         if not self._reports_only(self.file.block_evidence(rest, self.info)):
             return None
         trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
-        if feeds_training(rest, statements[: last + 1], lambda s: id(s) in trains):
+        after = statements[: last + 1] if in_loop else []  # the next pass of the loop
+        if feeds_training(rest, after, lambda s: id(s) in trains):
             return None
         return last + 1
 

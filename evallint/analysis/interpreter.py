@@ -151,7 +151,11 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         keys: set[str] = set()
         info = self.info
         if info is None:
-            return {name for name in self.evidence_names if "." not in name}
+            return {
+                name
+                for name in self.evidence_names
+                if "." not in name and not self._python_module(name)
+            }
         annotations = {
             p.name.value: p.annotation
             for p in (
@@ -188,6 +192,11 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                 if looks_like_module_name(n) or n in self.file.scope(info.parent.node).evidence
             )
         return keys
+
+    def _python_module(self, name: str) -> bool:
+        """A name bound by `import x` names a Python module, never a torch module instance:
+        `fc_model.train(model, loader)` calls a function of it."""
+        return self.imports.is_imported(name) and name not in self.imports.modules_from
 
     def _assigned_names(self) -> frozenset[str]:
         return self.file.scope(self.info.node).assigned if self.info else frozenset()
