@@ -232,7 +232,7 @@ class EvallintServer(CodeActions, LanguageServer):
         before = self.published_parts.get(program.uri, set())
         now = set()
         for index, part in enumerate(program.parts):
-            if index in per_part or part.uri in before or (part.code and not program.notebook):
+            if index in per_part or part.uri in before or part.code:
                 now.add(part.uri)
                 version = (
                     program.version

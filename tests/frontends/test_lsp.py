@@ -17,7 +17,7 @@ pytest_lsp = pytest.importorskip("pytest_lsp")
 from lsprotocol import types  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
-from evallint.engine.fixes import apply_edits  # noqa: E402
+from evallint.engine.fixes import apply_edits, fix_source  # noqa: E402
 from evallint.engine.run import lint_source  # noqa: E402
 from evallint.lsp import client_units, code_points, line_edits, suppression_edit  # noqa: E402
 
@@ -445,3 +445,233 @@ async def test_verify_option_leaves_unsaved_text_unmeasured(
         asyncio.TimeoutError
     ):  # the verifier reads disk, which differs: nothing to measure
         await published(verifying_client, path.as_uri(), lambda: None, timeout=3)
+
+
+# moving findings between versions (no server) ------------------------------------------------
+
+
+def test_line_map_moves_lines_around_an_insertion_and_keeps_lines_edited_in_place() -> None:
+    from evallint.lsp.text import line_map
+
+    old = "a\nb\nc\nd\n"
+    new = "x\na\nB!\nc\nd\n"
+    moved = line_map(old, new).moved
+    assert moved == {1: 2, 2: 3, 3: 4, 4: 5}
+    assert line_map("a\nb\nc\n", "a\nc\n").moved == {1: 1, 3: 2}
+
+
+def test_code_lines_ignore_comments_and_blank_lines_but_not_strings() -> None:
+    from evallint.lsp.text import code_lines, same_code_map
+
+    old = 'import torch\nx = """a\n\n# b\n"""  # hi\n\ny = model(x)  # c\n'
+    assert code_lines(old) == (
+        ["import torch", 'x = """a\n\n# b\n"""', "y = model(x)"],
+        [(1, 1), (2, 4), (7, 1)],
+    )
+    commented = old.replace("# c", "# noqa: EVL001").replace("\n\ny", "\n\n# new\n\ny")
+    moved = same_code_map(old, code_lines(old), commented)
+    assert moved is not None and moved.moved == {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 7: 9}
+    assert same_code_map(old, code_lines(old), old.replace("model", "modal")) is None
+    assert same_code_map(old, code_lines(old), old.replace("# b", "# bb")) is None  # a string
+    assert same_code_map(old, code_lines(old), old + "x = 1  # don't\n") is None  # a quote
+
+
+# quick fixes in linear time (no server) --------------------------------------------------------
+
+BLOCK = """
+model_{i} = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
+total_{i} = 0.0
+for xb, yb in test_dl:
+    pred_{i} = model_{i}(xb)
+    total_{i} += (pred_{i} - yb).abs().sum().item()
+"""
+
+
+def many_findings(blocks: int) -> str:
+    """`blocks` * 6 lines, two findings (EVL001, EVL002) per block."""
+    return "import torch\nimport torch.nn as nn\n" + "".join(
+        BLOCK.format(i=i) for i in range(blocks)
+    )
+
+
+def test_fix_all_lints_once_per_round_not_once_per_finding(tmp_path: Path) -> None:
+    import threading
+
+    from evallint.lsp import fixes
+    from evallint.lsp.program import Program
+
+    path = str(tmp_path / "train.py")
+    text = many_findings(8)
+    calls = []
+
+    def lint(source: str) -> list:
+        calls.append(1)
+        return lint_source(source, path, fixes=True)
+
+    idle = threading.Event()
+    idle.set()
+    job = fixes.Job(idle)
+    plan = fixes.make_plan(Program.of_text("file:///t.py", path, 1, text), lint, job)
+    assert len(plan.findings) == 16
+    (fixed,) = fixes.fix_all(plan, lint, job)
+    assert lint_source(fixed, path) == []
+    assert fixed == fix_source(text, path).new_source  # what `evallint --fix` writes
+    assert len(calls) <= 4  # the plan, then one lint per round (eval() and no_grad overlap)
+    cancelled = fixes.Job(idle)
+    cancelled.cancel()
+    with pytest.raises(fixes.Cancelled):
+        fixes.proven(plan, 0, lint, cancelled)
+
+
+# notebooks -------------------------------------------------------------------------------------
+
+NOTEBOOK_CELLS = [
+    (
+        types.NotebookCellKind.Code,
+        "import torch\nimport torch.nn as nn\nnet = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))",
+    ),
+    (types.NotebookCellKind.Markup, "# Evaluate"),
+    (types.NotebookCellKind.Code, "%matplotlib inline\nfor xb, yb in test_dl:\n    pred = net(xb)"),
+]
+
+
+async def open_notebook(client: LanguageClient, path: Path) -> list[str]:
+    """Open the notebook; the cells' URIs once the third cell's findings are published."""
+    uris = [f"vscode-notebook-cell:{path}#cell{n}" for n in range(len(NOTEBOOK_CELLS))]
+    client.notebook_document_did_open(
+        types.DidOpenNotebookDocumentParams(
+            notebook_document=types.NotebookDocument(
+                uri=path.as_uri(),
+                notebook_type="jupyter-notebook",
+                version=1,
+                cells=[
+                    types.NotebookCell(kind=kind, document=uri)
+                    for (kind, _), uri in zip(NOTEBOOK_CELLS, uris)
+                ],
+            ),
+            cell_text_documents=[
+                types.TextDocumentItem(
+                    uri=uri,
+                    language_id="python" if kind == types.NotebookCellKind.Code else "markdown",
+                    version=1,
+                    text=text,
+                )
+                for (kind, text), uri in zip(NOTEBOOK_CELLS, uris)
+            ],
+        )
+    )
+    deadline = asyncio.get_running_loop().time() + 30
+    while not client.diagnostics.get(uris[2]):
+        assert asyncio.get_running_loop().time() < deadline, "no diagnostics for the cell"
+        await asyncio.sleep(0.05)
+    return uris
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_notebook_cells_are_one_program_with_diagnostics_per_cell(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uris = await open_notebook(client, tmp_path / "eval.ipynb")
+    assert summary(client.diagnostics[uris[2]]) == [
+        ("EVL001", 2, 11, 2, 18),
+        ("EVL002", 2, 11, 2, 18),
+    ]
+    assert list(client.diagnostics[uris[0]]) == []  # published empty, so a stale list clears
+    (first,) = [d for d in client.diagnostics[uris[2]] if d.code == "EVL001"]
+    assert [(r.location.uri, r.location.range.start.line) for r in first.related_information or []][
+        0
+    ] == (uris[0], 2)  # where the model was built: another cell
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_notebook_quick_fixes_and_fix_all_edit_the_cell(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uris = await open_notebook(client, tmp_path / "eval.ipynb")
+    cell = NOTEBOOK_CELLS[2][1]
+    params = types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uris[2]),
+        range=types.Range(
+            start=types.Position(line=2, character=0), end=types.Position(line=2, character=0)
+        ),
+        context=types.CodeActionContext(diagnostics=[]),
+    )
+    actions = {
+        a.title: a
+        for a in await client.text_document_code_action_async(params) or []
+        if isinstance(a, types.CodeAction)
+    }
+    assert sorted(actions) == [
+        "Call `net.eval()` before evaluating",
+        "Fix all evallint findings",
+        "Run the evaluation under `torch.no_grad()`",
+        "Suppress EVL001 on this line",
+        "Suppress EVL002 on this line",
+    ]
+
+    def applied(title: str) -> str:
+        edit = actions[title].edit
+        assert edit is not None and edit.changes is not None and list(edit.changes) == [uris[2]]
+        return apply_text_edits(cell, list(edit.changes[uris[2]]))
+
+    assert applied("Call `net.eval()` before evaluating") == cell.replace(
+        "for xb", "net.eval()\nfor xb"
+    )
+    assert applied("Run the evaluation under `torch.no_grad()`") == (
+        "%matplotlib inline\nwith torch.no_grad():\n    for xb, yb in test_dl:\n        pred = net(xb)"
+    )
+    assert applied("Suppress EVL002 on this line").endswith("pred = net(xb)  # noqa: EVL002")
+    assert applied("Fix all evallint findings") == (
+        "%matplotlib inline\nnet.eval()\nwith torch.no_grad():\n    for xb, yb in test_dl:\n"
+        "        pred = net(xb)"
+    )
+
+
+# moved findings, cancellation, exit -----------------------------------------------------------
+
+
+def shifted(found: list[tuple[object, ...]], lines: int) -> list[tuple[object, ...]]:
+    return [
+        (c, line + lines, char, end + lines, end_char) for c, line, char, end, end_char in found
+    ]  # type: ignore[operator]
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_findings_move_with_lines_inserted_while_the_text_does_not_parse(
+    client: LanguageClient,
+) -> None:
+    uri, text = FIXTURE.as_uri(), FIXTURE.read_text(encoding="utf-8")
+    before = await published(client, uri, open_document(client, FIXTURE, text))
+    broken = "x = (\n\n" + text
+    diagnostics = await published(client, uri, change_document(client, FIXTURE, 2, broken))
+    assert [d.code for d in diagnostics] == ["EVL001", "EVL002", "EVL999"]
+    assert shifted(summary(before), 2) == summary(diagnostics)[:2]
+    commented = text.replace("    total = 0.0\n", "    total = 0.0\n    # a note\n\n")
+    diagnostics = await published(client, uri, change_document(client, FIXTURE, 3, commented))
+    assert summary(diagnostics) == shifted(summary(before), 2)
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_new_module_resolves_an_import_that_missed(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "main.py"
+    text = "import torch\nfrom parts import Block\n\nb = Block()\nfor x, y in test_dl:\n    pred = b(x)\n"
+    path.write_text(text, encoding="utf-8")
+    assert await published(client, path.as_uri(), open_document(client, path, text)) == []
+    module = tmp_path / "parts.py"
+    module.write_text(
+        "import torch.nn as nn\n\n\nclass Block(nn.Module):\n    def forward(self, x):\n        return x\n",
+        encoding="utf-8",
+    )
+    created = types.DidChangeWatchedFilesParams(
+        changes=[types.FileEvent(uri=module.as_uri(), type=types.FileChangeType.Created)]
+    )
+    diagnostics = await published(
+        client, path.as_uri(), lambda: client.workspace_did_change_watched_files(created)
+    )
+    assert [d.code for d in diagnostics] == ["EVL001", "EVL002"]
