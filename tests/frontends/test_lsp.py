@@ -675,3 +675,164 @@ async def test_a_new_module_resolves_an_import_that_missed(
         client, path.as_uri(), lambda: client.workspace_did_change_watched_files(created)
     )
     assert [d.code for d in diagnostics] == ["EVL001", "EVL002"]
+
+
+class RawClient:
+    """A bare JSON-RPC client over the server's stdio: nothing between the test and the
+    process, so what the test sees is what an editor would see."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "evallint.lsp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.next_id = 0
+
+    def send(self, method: str, params: object, *, request: bool = False) -> int:
+        import json
+
+        message: dict[str, object] = {"jsonrpc": "2.0", "method": method, "params": params}
+        if request:
+            self.next_id += 1
+            message["id"] = self.next_id
+        body = json.dumps(message).encode()
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+        return self.next_id
+
+    def receive(self) -> dict[str, object]:
+        import json
+
+        assert self.process.stdout is not None
+        length = 0
+        while True:
+            line = self.process.stdout.readline()
+            assert line, "the server closed its output"
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        answer: dict[str, object] = json.loads(self.process.stdout.read(length))
+        return answer
+
+    def until(self, wanted: Callable[[dict[str, object]], bool]) -> dict[str, object]:
+        while True:
+            message = self.receive()
+            if wanted(message):
+                return message
+
+    def initialize(self) -> None:
+        self.send(
+            "initialize", {"processId": None, "rootUri": None, "capabilities": {}}, request=True
+        )
+        self.until(lambda m: m.get("id") == 1)
+        self.send("initialized", {})
+
+    def open(self, uri: str, text: str) -> dict[str, object]:
+        """Open a document; its first diagnostics."""
+        item = {"uri": uri, "languageId": "python", "version": 1, "text": text}
+        self.send("textDocument/didOpen", {"textDocument": item})
+        return self.until(lambda m: m.get("method") == "textDocument/publishDiagnostics")
+
+    def code_action(self, uri: str, line: int, only: Optional[list[str]] = None) -> int:
+        where = {"line": line, "character": 0}
+        context: dict[str, object] = {"diagnostics": []}
+        if only is not None:
+            context["only"] = only
+        params = {
+            "textDocument": {"uri": uri},
+            "range": {"start": where, "end": where},
+            "context": context,
+        }
+        return self.send("textDocument/codeAction", params, request=True)
+
+
+@pytest.fixture
+def raw_client():
+    client = RawClient()
+    yield client
+    if client.process.poll() is None:
+        client.process.kill()
+        client.process.wait()
+
+
+@pytest.mark.integration
+def test_exit_during_a_pending_code_action_ends_the_process_at_once(
+    raw_client: RawClient, tmp_path: Path
+) -> None:
+    """1,200 lines with 400 findings: the code action takes seconds; exit must not wait."""
+    import time
+
+    text = many_findings(200)
+    uri = (tmp_path / "big.py").as_uri()
+    raw_client.initialize()
+    published = raw_client.open(uri, text)
+    assert len(published["params"]["diagnostics"]) == 400  # type: ignore[index]
+    pending = raw_client.code_action(uri, 0)  # fix-all too: every finding's fix is at stake
+    time.sleep(0.5)
+    raw_client.send("shutdown", None, request=True)
+    answered = raw_client.until(lambda m: m.get("id") in (pending, pending + 1))
+    assert answered["id"] == pending + 1  # shut down while the code action is still pending
+    sent = time.monotonic()
+    raw_client.send("exit", None)
+    assert raw_client.process.wait(timeout=5) in (0, 1)
+    assert time.monotonic() - sent < 1.0
+
+
+@pytest.mark.integration
+def test_exit_without_shutdown_while_linting_ends_the_process_with_status_1(
+    raw_client: RawClient, tmp_path: Path
+) -> None:
+    import time
+
+    raw_client.initialize()
+    item = {"uri": (tmp_path / "big.py").as_uri(), "languageId": "python", "version": 1}
+    raw_client.send("textDocument/didOpen", {"textDocument": {**item, "text": many_findings(200)}})
+    time.sleep(0.3)  # the lint is under way on its thread
+    sent = time.monotonic()
+    raw_client.send("exit", None)
+    assert raw_client.process.wait(timeout=5) == 1
+    assert time.monotonic() - sent < 1.0
+
+
+@pytest.mark.integration
+def test_a_newer_version_cancels_a_pending_code_action_and_diagnostics_do_not_wait(
+    raw_client: RawClient, tmp_path: Path
+) -> None:
+    import time
+
+    text = many_findings(60)
+    uri = (tmp_path / "mid.py").as_uri()
+    raw_client.initialize()
+    raw_client.open(uri, text)
+    pending = raw_client.code_action(uri, 0)
+    time.sleep(0.2)
+    changed = {
+        "textDocument": {"uri": uri, "version": 2},
+        "contentChanges": [{"text": text + "x = 1\n"}],
+    }
+    raw_client.send("textDocument/didChange", changed)
+    seen: list[dict[str, object]] = []
+    raw_client.until(
+        lambda m: (
+            seen.append(m) is None  # type: ignore[func-returns-value]
+            and any(s.get("id") == pending for s in seen)
+            and any(s.get("method") == "textDocument/publishDiagnostics" for s in seen)
+        )
+    )
+    (answer,) = [m for m in seen if m.get("id") == pending]
+    assert answer.get("result") == []  # abandoned: its text is gone
+    (diagnostics,) = [m for m in seen if m.get("method") == "textDocument/publishDiagnostics"]
+    assert diagnostics["params"]["version"] == 2  # type: ignore[index]
+
+    pending = raw_client.code_action(uri, 0)
+    time.sleep(0.2)
+    raw_client.send("$/cancelRequest", {"id": pending})
+    answer = raw_client.until(lambda m: m.get("id") == pending)
+    assert answer.get("error", {}).get("code") == -32800 or answer.get("result") == []  # type: ignore[union-attr]
