@@ -35,6 +35,7 @@ from evallint.lsp.actions import FIX_ALL_KIND, CodeActions
 from evallint.lsp.convert import to_lsp
 from evallint.lsp.program import Part, Program
 from evallint.lsp.text import (
+    CodeLines,
     client_units,
     code_lines,
     code_points,
@@ -66,7 +67,7 @@ class Linted:
 
     text: str
     found: list[Diagnostic]
-    code: tuple[list[str], list[tuple[int, int]]]
+    code: CodeLines
 
 
 class EvallintServer(CodeActions, LanguageServer):
@@ -102,6 +103,7 @@ class EvallintServer(CodeActions, LanguageServer):
         self.jobs: dict[str, set[fixes.Job]] = {}
         self.resolve_fix_all = False
         self.watch_files = False
+        self.debounce = DEBOUNCE_SECONDS
         self.verify = False
         """`initializationOptions: {"verify": true}`: run the verifier on saved files."""
         self.verdicts: dict[str, tuple[str, dict[tuple[str, int, int], tuple[str, str]]]] = {}
@@ -188,11 +190,16 @@ class EvallintServer(CodeActions, LanguageServer):
         if last is not None and last.text == text:
             return _suppressed(last.found, text)
         if last is not None:
-            moved = same_code_map(last.text, last.code, text)
-            if moved is not None:
-                found = [m for m in map(moved.move, last.found) if m is not None]
-                self.linted[uri] = Linted(text, found, code_lines(text))
+            same = same_code_map(last.text, last.code, text)
+            if same is not None:
+                found = [m for m in map(same[0].move, last.found) if m is not None]
+                self.linted[uri] = Linted(text, found, same[1])
                 return _suppressed(found, text)
+            failure = syntax_error(text, program.path)
+            if failure is not None:  # CPython's parser says so in a tenth of LibCST's time
+                moved_lines = line_map(last.text, text)
+                kept = [m for m in map(moved_lines.move, last.found) if m is not None]
+                return _suppressed(kept, text) + [failure]
         config = self.config_for(program.path)
         parser = self.parsers.setdefault(uri, IncrementalParser())
         project = None if program.path.startswith("<") else self.project(config, self.projects)
@@ -362,6 +369,24 @@ class EvallintServer(CodeActions, LanguageServer):
         return None
 
 
+def syntax_error(text: str, path: str) -> Optional[Diagnostic]:
+    """EVL999 for a text CPython cannot parse, or None (also when it is unsure: nesting
+    too deep for it, NUL bytes, where the full lint decides as the CLI does)."""
+    import ast
+
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        line = max(exc.lineno or 1, 1)
+        column = max(exc.offset or 1, 1)
+        return Diagnostic(
+            path, line, column, line, column, PARSE_ERROR_CODE, f"cannot parse: {exc.msg}"
+        )
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
 def _suppressed(found: list[Diagnostic], text: str) -> list[Diagnostic]:
     """The findings a `# noqa` or `# evallint: ignore` in `text` does not silence, in order."""
     table = suppressions(text) if found else {}
@@ -401,10 +426,14 @@ def create_server() -> EvallintServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: EvallintServer, params: types.InitializeParams) -> None:
-        """`initializationOptions: {"verify": true}` turns the verifier on (off by default: it
-        imports torch and runs the flagged layers)."""
+        """`initializationOptions`: `{"verify": true}` turns the verifier on (off by default:
+        it imports torch and runs the flagged layers); `{"debounce": seconds}` sets the wait
+        after a keystroke (0.3 s by default)."""
         options = params.initialization_options
         ls.verify = isinstance(options, dict) and options.get("verify") is True
+        debounce = options.get("debounce") if isinstance(options, dict) else None
+        if isinstance(debounce, (int, float)) and 0 <= debounce <= 10:
+            ls.debounce = float(debounce)
         text = params.capabilities.text_document
         resolve = text.code_action.resolve_support if text and text.code_action else None
         ls.resolve_fix_all = resolve is not None and "edit" in resolve.properties
@@ -442,7 +471,7 @@ def create_server() -> EvallintServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: EvallintServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.schedule(params.text_document.uri, DEBOUNCE_SECONDS)
+        ls.schedule(params.text_document.uri, ls.debounce)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: EvallintServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -464,7 +493,7 @@ def create_server() -> EvallintServer:
     def notebook_did_change(
         ls: EvallintServer, params: types.DidChangeNotebookDocumentParams
     ) -> None:
-        ls.schedule(params.notebook_document.uri, DEBOUNCE_SECONDS)
+        ls.schedule(params.notebook_document.uri, ls.debounce)
 
     @server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
     def notebook_did_save(ls: EvallintServer, params: types.DidSaveNotebookDocumentParams) -> None:

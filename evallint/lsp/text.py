@@ -168,68 +168,65 @@ def line_map(old: str, new: str) -> LineMap:
 # edits that change no code -------------------------------------------------------------------
 
 _SCAN = re.compile(
-    r"""(?P<string>[rRbBuUfF]{0,2}(?:\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''|\"(?:[^\"\\\r\n]|\\.)*\"|'(?:[^'\\\r\n]|\\.)*'))|(?P<comment>\#[^\r\n]*)|(?P<newline>\r\n|\r|\n)""",
+    r"""(?P<string>(?:\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''|\"(?:[^\"\\\r\n]|\\.)*\"|'(?:[^'\\\r\n]|\\.)*'))|(?P<comment>\#[^\r\n]*)""",
     re.DOTALL,
 )
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+CodeLines = tuple[list[str], list[int]]
 
 
-def code_lines(source: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """The text's code: each line without its comment and trailing blanks, blank lines
-    left out (string literals are kept whole, blank lines and `#` in them included), and
-    where each kept line came from (first 1-based line, lines spanned). Two texts with equal
-    code differ only in comments and blank space at line ends or between lines: the same
-    tokens in the same order, so the same findings, moved."""
-    kept: list[str] = []
-    origin: list[tuple[int, int]] = []
-    line, first, start = 1, 1, 0
-    piece: list[str] = []
+def code_lines(source: str) -> CodeLines:
+    """The text's code lines and their 1-based line numbers: comments removed, trailing
+    blanks stripped, blank lines left out; the lines a string literal spans are kept
+    verbatim (blank ones too). Two texts with equal code differ only in comments and blank
+    space at line ends or between lines: the same tokens in the same order, so the same
+    findings, moved."""
+    pieces: list[str] = []
+    verbatim: set[int] = set()
+    start = counted = line = 0
     for match in _SCAN.finditer(source):
-        kind = match.lastgroup
-        if kind == "comment":
-            piece.append(source[start : match.start()])
-        elif kind == "string":
-            piece.append(source[start : match.end()])
-            text = match.group()
-            line += text.count("\n") + text.count("\r") - text.count("\r\n")
-        else:
-            piece.append(source[start : match.start()])
-            _keep(kept, origin, piece, first, line)
-            piece = []
-            line += 1
-            first = line
-        start = match.end()
-    piece.append(source[start:])
-    _keep(kept, origin, piece, first, line)
+        if match.lastgroup == "comment":
+            pieces.append(source[start : match.start()])
+            start = match.end()
+        elif "\n" in match.group() or "\r" in match.group():
+            line += _breaks(source, counted, match.start())  # 0-based line of its start
+            counted = match.start()
+            verbatim.update(range(line, line + _breaks(match.group(), 0, len(match.group())) + 1))
+    pieces.append(source[start:])
+    code = _BREAK.split("".join(pieces))
+    kept: list[str] = []
+    origin: list[int] = []
+    for index, text_line in enumerate(code):
+        text = text_line if index in verbatim else text_line.rstrip()
+        if text or index in verbatim:
+            kept.append(text)
+            origin.append(index + 1)
     return kept, origin
 
 
-def _keep(
-    kept: list[str], origin: list[tuple[int, int]], piece: list[str], first: int, last: int
-) -> None:
-    text = "".join(piece).rstrip()
-    if text:
-        kept.append(text)
-        origin.append((first, last - first + 1))
+def _breaks(text: str, start: int, end: int) -> int:
+    """Line breaks in text[start:end] (CRLF, CR and LF, as the parsers count them)."""
+    return (
+        text.count("\n", start, end) + text.count("\r", start, end) - text.count("\r\n", start, end)
+    )
 
 
 def same_code_map(
-    old_source: str, old: tuple[list[str], list[tuple[int, int]]], new_source: str
-) -> Optional[LineMap]:
+    old_source: str, old: CodeLines, new_source: str
+) -> Optional[tuple[LineMap, CodeLines]]:
     """When `new_source` has the same code as `old_source` (whose `code_lines` are `old`):
-    an edit that touched only comments or blank space, where each old line now is; else
-    None. A changed stretch with a quote or backslash in it is never called code-free:
-    where a string starts is then the tokenizer's business, not a scan's."""
+    an edit that touched only comments or blank space, where each old line now is, and
+    the new text's code lines; else None. A changed stretch with a quote or backslash in
+    it is never called code-free: where a string starts is then the tokenizer's
+    business, not a scan's."""
     if not _quiet_change(old_source, new_source):
         return None
-    kept, origin = code_lines(new_source)
-    if kept != old[0]:
+    new = code_lines(new_source)
+    if new[0] != old[0]:
         return None
-    moved: dict[int, int] = {}
-    for (old_first, span), (new_first, _) in zip(old[1], origin):
-        for offset in range(span):
-            moved[old_first + offset] = new_first + offset
     widths = [len(line.rstrip("\r\n")) for line in split_lines(new_source)]
-    return LineMap(moved, widths)
+    return LineMap(dict(zip(old[1], new[1])), widths), new
 
 
 def _quiet_change(old: str, new: str) -> bool:

@@ -465,15 +465,16 @@ def test_code_lines_ignore_comments_and_blank_lines_but_not_strings() -> None:
 
     old = 'import torch\nx = """a\n\n# b\n"""  # hi\n\ny = model(x)  # c\n'
     assert code_lines(old) == (
-        ["import torch", 'x = """a\n\n# b\n"""', "y = model(x)"],
-        [(1, 1), (2, 4), (7, 1)],
+        ["import torch", 'x = """a', "", "# b", '"""  ', "y = model(x)"],
+        [1, 2, 3, 4, 5, 7],
     )
     commented = old.replace("# c", "# noqa: EVL001").replace("\n\ny", "\n\n# new\n\ny")
-    moved = same_code_map(old, code_lines(old), commented)
-    assert moved is not None and moved.moved == {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 7: 9}
+    same = same_code_map(old, code_lines(old), commented)
+    assert same is not None and same[0].moved == {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 7: 9}
     assert same_code_map(old, code_lines(old), old.replace("model", "modal")) is None
     assert same_code_map(old, code_lines(old), old.replace("# b", "# bb")) is None  # a string
     assert same_code_map(old, code_lines(old), old + "x = 1  # don't\n") is None  # a quote
+    assert same_code_map(old, code_lines(old), old.replace('"""a', '"""a  ')) is None
 
 
 # quick fixes in linear time (no server) --------------------------------------------------------
