@@ -66,18 +66,21 @@ def to_lsp(
     encoding: str,
     lines_of: Callable[[str], list[str]],
     verdict: Optional[tuple[str, str]] = None,
+    part_lines: Optional[list[list[str]]] = None,
 ) -> types.Diagnostic:
     """The LSP form of a finding already placed in `program.parts[part]`; a verifier's
     verdict is appended to the message, and a finding the verifier measured as not
-    affected is shown as information, not a warning."""
+    affected is shown as information, not a warning. `part_lines` are the parts' lines
+    when the caller has them (publishing many findings splits each text once)."""
     rule = RULES_BY_CODE.get(placed.code)
-    lines = split_lines(program.parts[part].text)
+    split = part_lines or [split_lines(p.text) for p in program.parts]
+    lines = split[part]
     related = []
     for place in placed.related:
         if place.path == placed.path:
             index = (place.cell - 1) if place.cell is not None else part
             uri = program.parts[index].uri
-            place_lines = lines if index == part else split_lines(program.parts[index].text)
+            place_lines = split[index]
         else:
             uri = from_fs_path(os.path.abspath(place.path)) or place.path
             place_lines = lines_of(place.path)

@@ -230,11 +230,12 @@ class EvallintServer(CodeActions, LanguageServer):
         measured = self.verdicts.get(program.uri)
         verdicts = measured[1] if measured is not None and measured[0] == program.text else {}
         per_part: dict[int, list[types.Diagnostic]] = {}
+        part_lines = [split_lines(part.text) for part in program.parts]
         for finding in found:
             index, placed = program.place(finding)
             verdict = verdicts.get((finding.code, finding.line, finding.column))
             per_part.setdefault(index, []).append(
-                to_lsp(placed, program, index, self.encoding, self.lines_of, verdict)
+                to_lsp(placed, program, index, self.encoding, self.lines_of, verdict, part_lines)
             )
         before = self.published_parts.get(program.uri, set())
         now = set()

@@ -837,3 +837,80 @@ def test_a_newer_version_cancels_a_pending_code_action_and_diagnostics_do_not_wa
     raw_client.send("$/cancelRequest", {"id": pending})
     answer = raw_client.until(lambda m: m.get("id") == pending)
     assert answer.get("error", {}).get("code") == -32800 or answer.get("result") == []  # type: ignore[union-attr]
+
+
+# a real editor ---------------------------------------------------------------------------------
+
+NVIM_INIT = """
+local function start()
+  local config = {
+    name = "evallint",
+    cmd = { os.getenv("EVALLINT_PYTHON"), "-m", "evallint.lsp" },
+    root_dir = vim.fn.getcwd(),
+  }
+  if vim.lsp.start then  -- Neovim 0.8+
+    vim.lsp.start(config)
+  else  -- 0.7 (Debian bookworm)
+    vim.lsp.buf_attach_client(0, vim.lsp.start_client(config))
+  end
+end
+vim.api.nvim_create_autocmd("FileType", { pattern = "python", callback = start })
+
+function Collect()
+  vim.wait(60000, function() return #vim.diagnostic.get(0) > 0 end, 50)
+  local lines = {}
+  for _, d in ipairs(vim.diagnostic.get(0)) do
+    local code = d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code)
+    table.insert(lines, string.format("%s %d %d %s", code, d.lnum, d.col, d.source or ""))
+  end
+  table.sort(lines)
+  vim.fn.writefile(lines, os.getenv("EVALLINT_OUT"))
+  vim.cmd("qa!")
+end
+"""
+
+
+@pytest.mark.integration
+def test_neovim_shows_the_findings(tmp_path: Path) -> None:
+    """Neovim's built-in client (`nvim --headless`) opens a file, the server's findings
+    land in vim.diagnostic at the lines and columns the CLI reports."""
+    import shutil
+    import subprocess
+
+    nvim = shutil.which("nvim")
+    if nvim is None:
+        pytest.skip("nvim is not installed (apt-get install neovim)")
+    init = tmp_path / "init.lua"
+    init.write_text(NVIM_INIT, encoding="utf-8")
+    source = tmp_path / "train.py"
+    source.write_text(FIXTURE.read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "diagnostics.txt"
+    env = {
+        **__import__("os").environ,
+        "EVALLINT_PYTHON": sys.executable,
+        "EVALLINT_OUT": str(out),
+    }
+    subprocess.run(
+        [
+            nvim,
+            "--headless",
+            "-n",
+            "-i",
+            "NONE",
+            "-u",
+            str(init),
+            str(source),
+            "-c",
+            "lua Collect()",
+        ],
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "EVL001 37 15 evallint",
+        "EVL002 37 15 evallint",
+    ]
