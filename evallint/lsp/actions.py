@@ -12,7 +12,6 @@ from lsprotocol import types
 
 from evallint.diagnostics import PARSE_ERROR_CODE
 from evallint.engine.config import Config
-from evallint.engine.fixes import native_edits
 from evallint.engine.run import lint_source
 from evallint.lsp import fixes
 from evallint.lsp.convert import line_edits, text_edit, to_lsp
@@ -79,6 +78,8 @@ class CodeActions:
             return []
         only = params.context.only
         lines = split_lines(program.parts[part].text)
+        from evallint.engine.fixes import native_edits  # LibCST: loaded by the first lint
+
         actions: list[types.CodeAction] = []
         if kind_wanted(types.CodeActionKind.QuickFix, _kinds(only)):
             plan = self.plan_for(program, job)

@@ -10,10 +10,8 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 
 from evallint.diagnostics import Diagnostic, Edit
-from evallint.docs import anchor
 from evallint.lsp.program import Program
 from evallint.lsp.text import client_units
-from evallint.rules import RULES_BY_CODE
 from evallint.source.text import split_lines
 
 DOCS_URL = "https://github.com/evallint/evallint/blob/main/docs/rules.md"
@@ -72,6 +70,9 @@ def to_lsp(
     verdict is appended to the message, and a finding the verifier measured as not
     affected is shown as information, not a warning. `part_lines` are the parts' lines
     when the caller has them (publishing many findings splits each text once)."""
+    from evallint.docs import anchor  # the rules (and LibCST): loaded by the first lint
+    from evallint.rules import RULES_BY_CODE
+
     rule = RULES_BY_CODE.get(placed.code)
     split = part_lines or [split_lines(p.text) for p in program.parts]
     lines = split[part]

@@ -42,7 +42,6 @@ from evallint.lsp.text import (
     line_map,
     same_code_map,
 )
-from evallint.rules import RULES_BY_CODE
 from evallint.source.directives import is_suppressed, suppressions
 from evallint.source.text import DecodeError, decode_source, split_lines
 
@@ -346,6 +345,8 @@ class EvallintServer(CodeActions, LanguageServer):
             return None
         text = lines[params.position.line].rstrip("\r\n")
         column = code_points(text, params.position.character, self.encoding)
+        from evallint.rules import RULES_BY_CODE
+
         for directive in _DIRECTIVE.finditer(text):
             for found in _CODE.finditer(text, directive.start(), directive.end()):
                 rule = RULES_BY_CODE.get(found.group().upper())
