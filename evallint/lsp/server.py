@@ -103,6 +103,7 @@ class EvallintServer(CodeActions, LanguageServer):
         self.resolve_fix_all = False
         self.watch_files = False
         self.debounce = DEBOUNCE_SECONDS
+        self.event_loop: Optional[asyncio.AbstractEventLoop] = None
         self.verify = False
         """`initializationOptions: {"verify": true}`: run the verifier on saved files."""
         self.verdicts: dict[str, tuple[str, dict[tuple[str, int, int], tuple[str, str]]]] = {}
@@ -139,6 +140,7 @@ class EvallintServer(CodeActions, LanguageServer):
     def schedule(self, uri: str, delay: float) -> None:
         """Effect: cancel the program's pending lint and fix jobs (their text is stale) and
         start a new lint."""
+        self.event_loop = asyncio.get_running_loop()
         self.cancel_jobs(uri)
         stale = self.pending.pop(uri, None)
         if stale is not None:
@@ -293,11 +295,11 @@ class EvallintServer(CodeActions, LanguageServer):
         except ConfigError as exc:
             if str(exc) not in self.reported_config_errors:
                 self.reported_config_errors.add(str(exc))
-                self.window_show_message(
-                    types.ShowMessageParams(
-                        type=types.MessageType.Error, message=f"evallint: {exc}"
-                    )
-                )
+                message = types.ShowMessageParams(
+                    type=types.MessageType.Error, message=f"evallint: {exc}"
+                )  # sent from the event loop: the lint and fix threads never write to stdout
+                if self.event_loop is not None:
+                    self.event_loop.call_soon_threadsafe(self.window_show_message, message)
             return Config()
 
     def forget(self, uri: str) -> None:

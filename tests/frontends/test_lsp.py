@@ -914,3 +914,18 @@ def test_neovim_shows_the_findings(tmp_path: Path) -> None:
         "EVL001 37 15 evallint",
         "EVL002 37 15 evallint",
     ]
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_broken_config_is_shown_once_and_defaults_lint(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.evallint]\nselect = "EVL001"\n', "utf-8")
+    path = tmp_path / "train.py"
+    text = FIXTURE.read_text(encoding="utf-8")
+    diagnostics = await published(client, path.as_uri(), open_document(client, path, text))
+    assert [d.code for d in diagnostics] == ["EVL001", "EVL002"]
+    await published(client, path.as_uri(), change_document(client, path, 2, text + "x = 1\n"))
+    shown = [m.message for m in client.messages if "evallint:" in m.message]
+    assert len(shown) == 1 and "pyproject.toml" in shown[0] and "select" in shown[0]
