@@ -109,7 +109,6 @@ class EvallintServer(CodeActions, LanguageServer):
         self.verdicts: dict[str, tuple[str, dict[tuple[str, int, int], tuple[str, str]]]] = {}
         """uri -> (the text they were measured on, (code, line, column) -> (verdict, summary))."""
         self.verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evallint-verify")
-        self.first_lint_seconds: Optional[float] = None
 
     # documents -------------------------------------------------------------------------------
     def program_of(self, uri: str) -> Program:
