@@ -580,9 +580,10 @@ async def test_notebook_cells_are_one_program_with_diagnostics_per_cell(
     ]
     assert list(client.diagnostics[uris[0]]) == []  # published empty, so a stale list clears
     (first,) = [d for d in client.diagnostics[uris[2]] if d.code == "EVL001"]
-    assert [(r.location.uri, r.location.range.start.line) for r in first.related_information or []][
-        0
-    ] == (uris[0], 2)  # where the model was built: another cell
+    related = [
+        (r.location.uri, r.location.range.start.line) for r in first.related_information or []
+    ]
+    assert related[0] == (uris[0], 2)  # where the model was built: another cell
 
 
 @pytest.mark.integration
