@@ -1,12 +1,16 @@
-"""How long an editor waits for evallint's diagnostics after a keystroke.
+"""How long an editor waits for evallint's diagnostics: first open, then while typing.
 
-Starts `python -m evallint.lsp`, opens a generated ~1,000-line training script, sends
-full-text didChange notifications and times each until the matching publishDiagnostics.
-The server waits DEBOUNCE_SECONDS before linting on purpose, so the work it does is the
-measured time minus that wait; it is printed next to a bare LibCST parse of the same text
-(in this process, same run) because absolute numbers mean little across machines.
+Starts `python -m evallint.lsp` (initializationOptions `{"debounce": 0}`, so what is timed
+is the server's work, not its wait after a keystroke), opens a generated training script
+(1,000 and 5,000 lines by default) and replays an editing session: 200 single-character
+edits sent as incremental changes at typing speed (one every --interval seconds, or as
+soon as the previous edit's diagnostics arrived if that took longer), typing a comment, a
+statement (mostly not parsable until its brackets close), a backspace run and a retype,
+in the middle of the file. Each edit is timed from didChange to the publishDiagnostics of
+its version. Printed per size: time to first diagnostics (from didOpen, and from process
+start), p50/p95/max per edit, and a bare LibCST parse of the same text for scale.
 
-    python benchmarks/lsp_latency.py [--edits 21]
+    python benchmarks/lsp_latency.py [--edits 200] [--sizes 1000 5000] [--interval 0.12]
 """
 
 from __future__ import annotations
@@ -16,13 +20,10 @@ import asyncio
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 
-import libcst as cst
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
-
-from evallint.engine.run import lint_source
-from evallint.lsp import DEBOUNCE_SECONDS
 
 BLOCK = """
 
@@ -64,6 +65,17 @@ def run_{i}(train_loader, val_loader, epochs=3):
         print(epoch, loss, acc)
 """
 
+SESSION = [
+    ("type", "\n    # average over batches, not samples"),
+    ("type", "\n    batches = max(len(loader), 1)"),
+    ("erase", 3),
+    ("type", "2)"),
+    ("type", "\n    scale = 1.0 / batches"),
+    ("type", "\n    # keep the running total in float32"),
+    ("type", "\n    total = total * scale"),
+]
+"""What is typed after `total = 0.0` of the middle block's training function."""
+
 
 def training_script(lines: int = 1000) -> str:
     """A realistic file: many small models, each with a train and an (unfixed) eval loop."""
@@ -75,76 +87,128 @@ def training_script(lines: int = 1000) -> str:
     return "".join(parts)
 
 
-def median_seconds(function: object, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def keystrokes(text: str, count: int) -> list[tuple[int, int, int, str]]:
+    """(line, character, characters removed, text inserted) per edit, 0-based positions
+    in the text as it is when the edit is sent; the session repeats until `count`."""
+    lines = text.split("\n")
+    anchor = [n for n, line in enumerate(lines) if line == "    total = 0.0"]
+    line, character = anchor[len(anchor) // 2], len("    total = 0.0")
+    edits: list[tuple[int, int, int, str]] = []
+    while len(edits) < count:
+        for action, value in SESSION:
+            if action == "type":
+                for char in str(value):
+                    edits.append((line, character, 0, char))
+                    line, character = (line + 1, 0) if char == "\n" else (line, character + 1)
+            else:
+                for _ in range(int(value)):
+                    character -= 1
+                    edits.append((line, character, 1, ""))
+    return edits[:count]
 
 
-async def server_latencies(text: str, edits: int) -> list[float]:
-    """Seconds from each didChange to the publishDiagnostics for that version."""
+@dataclass
+class Measured:
+    lines: int
+    findings: int
+    open_seconds: float
+    start_seconds: float
+    per_edit: list[float]
+
+
+async def session(text: str, edits: int, interval: float) -> Measured:
     client = LanguageClient("evallint-benchmark", "1")
-    arrived: dict[int, asyncio.Future[float]] = {}
+    arrived: dict[int, asyncio.Future[tuple[float, int]]] = {}
 
     @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def on_publish(params: types.PublishDiagnosticsParams) -> None:
         future = arrived.get(params.version or 0)
         if future is not None and not future.done():
-            future.set_result(time.perf_counter())
+            future.set_result((time.perf_counter(), len(params.diagnostics)))
 
+    started = time.perf_counter()
     await client.start_io(sys.executable, "-m", "evallint.lsp")
-    await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(), initialization_options={"debounce": 0}
+        )
+    )
     client.initialized(types.InitializedParams())
     uri = "file:///tmp/evallint_benchmark_train.py"
     loop = asyncio.get_running_loop()
     arrived[1] = loop.create_future()
     item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+    opened = time.perf_counter()
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
-    await asyncio.wait_for(arrived[1], 60)
-    latencies = []
-    for version in range(2, edits + 2):
+    first, findings = await asyncio.wait_for(arrived[1], 120)
+    per_edit = []
+    last_sent = 0.0
+    for version, (line, character, removed, inserted) in enumerate(
+        keystrokes(text, edits), start=2
+    ):
+        await asyncio.sleep(max(0.0, last_sent + interval - time.perf_counter()))
         arrived[version] = loop.create_future()
-        changed = text + f"# edit {version}\n"
-        sent = time.perf_counter()
+        change = types.TextDocumentContentChangePartial(
+            range=types.Range(
+                start=types.Position(line=line, character=character),
+                end=types.Position(line=line, character=character + removed),
+            ),
+            text=inserted,
+        )
+        last_sent = time.perf_counter()
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[types.TextDocumentContentChangeWholeDocument(text=changed)],
+                content_changes=[change],
             )
         )
-        latencies.append(await asyncio.wait_for(arrived[version], 60) - sent)
+        done, _ = await asyncio.wait_for(arrived[version], 120)
+        per_edit.append(done - last_sent)
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return latencies
+    return Measured(text.count("\n"), findings, first - opened, first - started, per_edit)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edits", type=int, default=200, help="edits to replay (default 200)")
     parser.add_argument(
-        "--edits", type=int, default=21, help="didChange notifications to time (default: 21)"
+        "--sizes", type=int, nargs="+", default=[1000, 5000], help="script lengths in lines"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=0.12, help="seconds between keystrokes (default 0.12)"
     )
     args = parser.parse_args()
-    text = training_script()
-    findings = lint_source(text, "train.py")
-    parse = median_seconds(lambda: cst.parse_module(text), args.edits)
-    lint = median_seconds(lambda: lint_source(text, "train.py"), args.edits)
-    total = statistics.median(asyncio.run(server_latencies(text, args.edits)))
-    work = total - DEBOUNCE_SECONDS
-    print(f"script: {text.count(chr(10))} lines, {len(findings)} findings")
-    print(f"bare LibCST parse (median):          {parse * 1000:7.1f} ms")
-    print(
-        f"lint_source in process (median):     {lint * 1000:7.1f} ms  ({lint / parse:.2f}x parse)"
-    )
-    print(
-        f"didChange -> publishDiagnostics:     {total * 1000:7.1f} ms  (includes the {DEBOUNCE_SECONDS * 1000:.0f} ms debounce)"
-    )
-    print(
-        f"server work after the debounce:      {work * 1000:7.1f} ms  ({work / parse:.2f}x parse; target < 100 ms)"
-    )
+    import libcst as cst
+
+    for size in args.sizes:
+        text = training_script(size)
+        parse_times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            cst.parse_module(text)
+            parse_times.append(time.perf_counter() - start)
+        measured = asyncio.run(session(text, args.edits, args.interval))
+        ms = [t * 1000 for t in measured.per_edit]
+        print(
+            f"{measured.lines} lines, {measured.findings} findings, bare LibCST parse "
+            f"{statistics.median(parse_times) * 1000:.0f} ms"
+        )
+        print(
+            f"  first diagnostics: {measured.open_seconds * 1000:.0f} ms after didOpen, "
+            f"{measured.start_seconds * 1000:.0f} ms after the process started"
+        )
+        print(
+            f"  per edit ({len(ms)} edits): p50 {percentile(ms, 0.5):.0f} ms, "
+            f"p95 {percentile(ms, 0.95):.0f} ms, max {max(ms):.0f} ms; "
+            f"{sum(1 for t in ms if t <= 50)} edits answered within 50 ms"
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ pytest_lsp = pytest.importorskip("pytest_lsp")
 from lsprotocol import types  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
-from evallint.engine.fixes import apply_edits  # noqa: E402
+from evallint.engine.fixes import apply_edits, fix_source  # noqa: E402
 from evallint.engine.run import lint_source  # noqa: E402
 from evallint.lsp import client_units, code_points, line_edits, suppression_edit  # noqa: E402
 
@@ -445,3 +445,488 @@ async def test_verify_option_leaves_unsaved_text_unmeasured(
         asyncio.TimeoutError
     ):  # the verifier reads disk, which differs: nothing to measure
         await published(verifying_client, path.as_uri(), lambda: None, timeout=3)
+
+
+# moving findings between versions (no server) ------------------------------------------------
+
+
+def test_line_map_moves_lines_around_an_insertion_and_keeps_lines_edited_in_place() -> None:
+    from evallint.lsp.text import line_map
+
+    old = "a\nb\nc\nd\n"
+    new = "x\na\nB!\nc\nd\n"
+    moved = line_map(old, new).moved
+    assert moved == {1: 2, 2: 3, 3: 4, 4: 5}
+    assert line_map("a\nb\nc\n", "a\nc\n").moved == {1: 1, 3: 2}
+
+
+def test_code_lines_ignore_comments_and_blank_lines_but_not_strings() -> None:
+    from evallint.lsp.text import code_lines, same_code_map
+
+    old = 'import torch\nx = """a\n\n# b\n"""  # hi\n\ny = model(x)  # c\n'
+    assert code_lines(old) == (
+        ["import torch", 'x = """a', "", "# b", '"""  ', "y = model(x)"],
+        [1, 2, 3, 4, 5, 7],
+    )
+    commented = old.replace("# c", "# noqa: EVL001").replace("\n\ny", "\n\n# new\n\ny")
+    same = same_code_map(old, code_lines(old), commented)
+    assert same is not None and same[0].moved == {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 7: 9}
+    assert same_code_map(old, code_lines(old), old.replace("model", "modal")) is None
+    assert same_code_map(old, code_lines(old), old.replace("# b", "# bb")) is None  # a string
+    assert same_code_map(old, code_lines(old), old + "x = 1  # don't\n") is None  # a quote
+    assert same_code_map(old, code_lines(old), old.replace('"""a', '"""a  ')) is None
+
+
+# quick fixes in linear time (no server) --------------------------------------------------------
+
+BLOCK = """
+model_{i} = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
+total_{i} = 0.0
+for xb, yb in test_dl:
+    pred_{i} = model_{i}(xb)
+    total_{i} += (pred_{i} - yb).abs().sum().item()
+"""
+
+
+def many_findings(blocks: int) -> str:
+    """`blocks` * 6 lines, two findings (EVL001, EVL002) per block."""
+    return "import torch\nimport torch.nn as nn\n" + "".join(
+        BLOCK.format(i=i) for i in range(blocks)
+    )
+
+
+def test_fix_all_lints_once_per_round_not_once_per_finding(tmp_path: Path) -> None:
+    import threading
+
+    from evallint.lsp import fixes
+    from evallint.lsp.program import Program
+
+    path = str(tmp_path / "train.py")
+    text = many_findings(8)
+    calls = []
+
+    def lint(source: str) -> list:
+        calls.append(1)
+        return lint_source(source, path, fixes=True)
+
+    idle = threading.Event()
+    idle.set()
+    job = fixes.Job(idle)
+    plan = fixes.make_plan(Program.of_text("file:///t.py", path, 1, text), lint, job)
+    assert len(plan.findings) == 16
+    (fixed,) = fixes.fix_all(plan, lint, job)
+    assert lint_source(fixed, path) == []
+    assert fixed == fix_source(text, path).new_source  # what `evallint --fix` writes
+    assert len(calls) <= 4  # the plan, then one lint per round (eval() and no_grad overlap)
+    cancelled = fixes.Job(idle)
+    cancelled.cancel()
+    with pytest.raises(fixes.Cancelled):
+        fixes.proven(plan, 0, lint, cancelled)
+
+
+# notebooks -------------------------------------------------------------------------------------
+
+NOTEBOOK_CELLS = [
+    (
+        types.NotebookCellKind.Code,
+        "import torch\nimport torch.nn as nn\nnet = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))",
+    ),
+    (types.NotebookCellKind.Markup, "# Evaluate"),
+    (types.NotebookCellKind.Code, "%matplotlib inline\nfor xb, yb in test_dl:\n    pred = net(xb)"),
+]
+
+
+async def open_notebook(client: LanguageClient, path: Path) -> list[str]:
+    """Open the notebook; the cells' URIs once the third cell's findings are published."""
+    uris = [f"vscode-notebook-cell:{path}#cell{n}" for n in range(len(NOTEBOOK_CELLS))]
+    client.notebook_document_did_open(
+        types.DidOpenNotebookDocumentParams(
+            notebook_document=types.NotebookDocument(
+                uri=path.as_uri(),
+                notebook_type="jupyter-notebook",
+                version=1,
+                cells=[
+                    types.NotebookCell(kind=kind, document=uri)
+                    for (kind, _), uri in zip(NOTEBOOK_CELLS, uris)
+                ],
+            ),
+            cell_text_documents=[
+                types.TextDocumentItem(
+                    uri=uri,
+                    language_id="python" if kind == types.NotebookCellKind.Code else "markdown",
+                    version=1,
+                    text=text,
+                )
+                for (kind, text), uri in zip(NOTEBOOK_CELLS, uris)
+            ],
+        )
+    )
+    deadline = asyncio.get_running_loop().time() + 30
+    while not client.diagnostics.get(uris[2]):
+        assert asyncio.get_running_loop().time() < deadline, "no diagnostics for the cell"
+        await asyncio.sleep(0.05)
+    return uris
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_notebook_cells_are_one_program_with_diagnostics_per_cell(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uris = await open_notebook(client, tmp_path / "eval.ipynb")
+    assert summary(client.diagnostics[uris[2]]) == [
+        ("EVL001", 2, 11, 2, 18),
+        ("EVL002", 2, 11, 2, 18),
+    ]
+    assert list(client.diagnostics[uris[0]]) == []  # published empty, so a stale list clears
+    (first,) = [d for d in client.diagnostics[uris[2]] if d.code == "EVL001"]
+    related = [
+        (r.location.uri, r.location.range.start.line) for r in first.related_information or []
+    ]
+    assert related[0] == (uris[0], 2)  # where the model was built: another cell
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_notebook_quick_fixes_and_fix_all_edit_the_cell(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uris = await open_notebook(client, tmp_path / "eval.ipynb")
+    cell = NOTEBOOK_CELLS[2][1]
+    params = types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uris[2]),
+        range=types.Range(
+            start=types.Position(line=2, character=0), end=types.Position(line=2, character=0)
+        ),
+        context=types.CodeActionContext(diagnostics=[]),
+    )
+    actions = {
+        a.title: a
+        for a in await client.text_document_code_action_async(params) or []
+        if isinstance(a, types.CodeAction)
+    }
+    assert sorted(actions) == [
+        "Call `net.eval()` before evaluating",
+        "Fix all evallint findings",
+        "Run the evaluation under `torch.no_grad()`",
+        "Suppress EVL001 on this line",
+        "Suppress EVL002 on this line",
+    ]
+
+    def applied(title: str) -> str:
+        edit = actions[title].edit
+        assert edit is not None and edit.changes is not None and list(edit.changes) == [uris[2]]
+        return apply_text_edits(cell, list(edit.changes[uris[2]]))
+
+    assert applied("Call `net.eval()` before evaluating") == cell.replace(
+        "for xb", "net.eval()\nfor xb"
+    )
+    assert applied("Run the evaluation under `torch.no_grad()`") == (
+        "%matplotlib inline\nwith torch.no_grad():\n    for xb, yb in test_dl:\n        pred = net(xb)"
+    )
+    assert applied("Suppress EVL002 on this line").endswith("pred = net(xb)  # noqa: EVL002")
+    assert applied("Fix all evallint findings") == (
+        "%matplotlib inline\nnet.eval()\nwith torch.no_grad():\n    for xb, yb in test_dl:\n"
+        "        pred = net(xb)"
+    )
+
+
+# moved findings, cancellation, exit -----------------------------------------------------------
+
+
+def shifted(found: list[tuple[object, ...]], lines: int) -> list[tuple[object, ...]]:
+    return [
+        (c, line + lines, char, end + lines, end_char) for c, line, char, end, end_char in found
+    ]  # type: ignore[operator]
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_findings_move_with_lines_inserted_while_the_text_does_not_parse(
+    client: LanguageClient,
+) -> None:
+    uri, text = FIXTURE.as_uri(), FIXTURE.read_text(encoding="utf-8")
+    before = await published(client, uri, open_document(client, FIXTURE, text))
+    broken = "x = (\n\n" + text
+    diagnostics = await published(client, uri, change_document(client, FIXTURE, 2, broken))
+    assert [d.code for d in diagnostics] == ["EVL001", "EVL002", "EVL999"]
+    assert shifted(summary(before), 2) == summary(diagnostics)[:2]
+    commented = text.replace("    total = 0.0\n", "    total = 0.0\n    # a note\n\n")
+    diagnostics = await published(client, uri, change_document(client, FIXTURE, 3, commented))
+    assert summary(diagnostics) == shifted(summary(before), 2)
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_new_module_resolves_an_import_that_missed(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "main.py"
+    text = "import torch\nfrom parts import Block\n\nb = Block()\nfor x, y in test_dl:\n    pred = b(x)\n"
+    path.write_text(text, encoding="utf-8")
+    assert await published(client, path.as_uri(), open_document(client, path, text)) == []
+    module = tmp_path / "parts.py"
+    module.write_text(
+        "import torch.nn as nn\n\n\nclass Block(nn.Module):\n    def forward(self, x):\n        return x\n",
+        encoding="utf-8",
+    )
+    created = types.DidChangeWatchedFilesParams(
+        changes=[types.FileEvent(uri=module.as_uri(), type=types.FileChangeType.Created)]
+    )
+    diagnostics = await published(
+        client, path.as_uri(), lambda: client.workspace_did_change_watched_files(created)
+    )
+    assert [d.code for d in diagnostics] == ["EVL001", "EVL002"]
+
+
+class RawClient:
+    """A bare JSON-RPC client over the server's stdio: nothing between the test and the
+    process, so what the test sees is what an editor would see."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "evallint.lsp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.next_id = 0
+
+    def send(self, method: str, params: object, *, request: bool = False) -> int:
+        import json
+
+        message: dict[str, object] = {"jsonrpc": "2.0", "method": method, "params": params}
+        if request:
+            self.next_id += 1
+            message["id"] = self.next_id
+        body = json.dumps(message).encode()
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+        return self.next_id
+
+    def receive(self) -> dict[str, object]:
+        import json
+
+        assert self.process.stdout is not None
+        length = 0
+        while True:
+            line = self.process.stdout.readline()
+            assert line, "the server closed its output"
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        answer: dict[str, object] = json.loads(self.process.stdout.read(length))
+        return answer
+
+    def until(self, wanted: Callable[[dict[str, object]], bool]) -> dict[str, object]:
+        while True:
+            message = self.receive()
+            if wanted(message):
+                return message
+
+    def initialize(self) -> None:
+        self.send(
+            "initialize", {"processId": None, "rootUri": None, "capabilities": {}}, request=True
+        )
+        self.until(lambda m: m.get("id") == 1)
+        self.send("initialized", {})
+
+    def open(self, uri: str, text: str) -> dict[str, object]:
+        """Open a document; its first diagnostics."""
+        item = {"uri": uri, "languageId": "python", "version": 1, "text": text}
+        self.send("textDocument/didOpen", {"textDocument": item})
+        return self.until(lambda m: m.get("method") == "textDocument/publishDiagnostics")
+
+    def code_action(self, uri: str, line: int, only: Optional[list[str]] = None) -> int:
+        where = {"line": line, "character": 0}
+        context: dict[str, object] = {"diagnostics": []}
+        if only is not None:
+            context["only"] = only
+        params = {
+            "textDocument": {"uri": uri},
+            "range": {"start": where, "end": where},
+            "context": context,
+        }
+        return self.send("textDocument/codeAction", params, request=True)
+
+
+@pytest.fixture
+def raw_client():
+    client = RawClient()
+    yield client
+    if client.process.poll() is None:
+        client.process.kill()
+        client.process.wait()
+
+
+@pytest.mark.integration
+def test_exit_during_a_pending_code_action_ends_the_process_at_once(
+    raw_client: RawClient, tmp_path: Path
+) -> None:
+    """1,200 lines with 400 findings: the code action takes seconds; exit must not wait."""
+    import time
+
+    text = many_findings(200)
+    uri = (tmp_path / "big.py").as_uri()
+    raw_client.initialize()
+    published = raw_client.open(uri, text)
+    assert len(published["params"]["diagnostics"]) == 400  # type: ignore[index]
+    pending = raw_client.code_action(uri, 0)  # fix-all too: every finding's fix is at stake
+    time.sleep(0.5)
+    raw_client.send("shutdown", None, request=True)
+    answered = raw_client.until(lambda m: m.get("id") in (pending, pending + 1))
+    assert answered["id"] == pending + 1  # shut down while the code action is still pending
+    sent = time.monotonic()
+    raw_client.send("exit", None)
+    assert raw_client.process.wait(timeout=5) in (0, 1)
+    assert time.monotonic() - sent < 1.0
+
+
+@pytest.mark.integration
+def test_exit_without_shutdown_while_linting_ends_the_process_with_status_1(
+    raw_client: RawClient, tmp_path: Path
+) -> None:
+    import time
+
+    raw_client.initialize()
+    item = {"uri": (tmp_path / "big.py").as_uri(), "languageId": "python", "version": 1}
+    raw_client.send("textDocument/didOpen", {"textDocument": {**item, "text": many_findings(200)}})
+    time.sleep(0.3)  # the lint is under way on its thread
+    sent = time.monotonic()
+    raw_client.send("exit", None)
+    assert raw_client.process.wait(timeout=5) == 1
+    assert time.monotonic() - sent < 1.0
+
+
+@pytest.mark.integration
+def test_a_newer_version_cancels_a_pending_code_action_and_diagnostics_do_not_wait(
+    raw_client: RawClient, tmp_path: Path
+) -> None:
+    import time
+
+    text = many_findings(60)
+    uri = (tmp_path / "mid.py").as_uri()
+    raw_client.initialize()
+    raw_client.open(uri, text)
+    pending = raw_client.code_action(uri, 0)
+    time.sleep(0.2)
+    changed = {
+        "textDocument": {"uri": uri, "version": 2},
+        "contentChanges": [{"text": text + "x = 1\n"}],
+    }
+    raw_client.send("textDocument/didChange", changed)
+    seen: list[dict[str, object]] = []
+    raw_client.until(
+        lambda m: (
+            seen.append(m) is None  # type: ignore[func-returns-value]
+            and any(s.get("id") == pending for s in seen)
+            and any(s.get("method") == "textDocument/publishDiagnostics" for s in seen)
+        )
+    )
+    (answer,) = [m for m in seen if m.get("id") == pending]
+    assert answer.get("result") == []  # abandoned: its text is gone
+    (diagnostics,) = [m for m in seen if m.get("method") == "textDocument/publishDiagnostics"]
+    assert diagnostics["params"]["version"] == 2  # type: ignore[index]
+
+    pending = raw_client.code_action(uri, 0)
+    time.sleep(0.2)
+    raw_client.send("$/cancelRequest", {"id": pending})
+    answer = raw_client.until(lambda m: m.get("id") == pending)
+    assert answer.get("error", {}).get("code") == -32800 or answer.get("result") == []  # type: ignore[union-attr]
+
+
+# a real editor ---------------------------------------------------------------------------------
+
+NVIM_INIT = """
+local function start()
+  local config = {
+    name = "evallint",
+    cmd = { os.getenv("EVALLINT_PYTHON"), "-m", "evallint.lsp" },
+    root_dir = vim.fn.getcwd(),
+  }
+  if vim.lsp.start then  -- Neovim 0.8+
+    vim.lsp.start(config)
+  else  -- 0.7 (Debian bookworm)
+    vim.lsp.buf_attach_client(0, vim.lsp.start_client(config))
+  end
+end
+vim.api.nvim_create_autocmd("FileType", { pattern = "python", callback = start })
+
+function Collect()
+  vim.wait(60000, function() return #vim.diagnostic.get(0) > 0 end, 50)
+  local lines = {}
+  for _, d in ipairs(vim.diagnostic.get(0)) do
+    local code = d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code)
+    table.insert(lines, string.format("%s %d %d %s", code, d.lnum, d.col, d.source or ""))
+  end
+  table.sort(lines)
+  vim.fn.writefile(lines, os.getenv("EVALLINT_OUT"))
+  vim.cmd("qa!")
+end
+"""
+
+
+@pytest.mark.integration
+def test_neovim_shows_the_findings(tmp_path: Path) -> None:
+    """Neovim's built-in client (`nvim --headless`) opens a file, the server's findings
+    land in vim.diagnostic at the lines and columns the CLI reports."""
+    import shutil
+    import subprocess
+
+    nvim = shutil.which("nvim")
+    if nvim is None:
+        pytest.skip("nvim is not installed (apt-get install neovim)")
+    init = tmp_path / "init.lua"
+    init.write_text(NVIM_INIT, encoding="utf-8")
+    source = tmp_path / "train.py"
+    source.write_text(FIXTURE.read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "diagnostics.txt"
+    env = {
+        **__import__("os").environ,
+        "EVALLINT_PYTHON": sys.executable,
+        "EVALLINT_OUT": str(out),
+    }
+    subprocess.run(
+        [
+            nvim,
+            "--headless",
+            "-n",
+            "-i",
+            "NONE",
+            "-u",
+            str(init),
+            str(source),
+            "-c",
+            "lua Collect()",
+        ],
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "EVL001 37 15 evallint",
+        "EVL002 37 15 evallint",
+    ]
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_broken_config_is_shown_once_and_defaults_lint(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.evallint]\nselect = "EVL001"\n', "utf-8")
+    path = tmp_path / "train.py"
+    text = FIXTURE.read_text(encoding="utf-8")
+    diagnostics = await published(client, path.as_uri(), open_document(client, path, text))
+    assert [d.code for d in diagnostics] == ["EVL001", "EVL002"]
+    await published(client, path.as_uri(), change_document(client, path, 2, text + "x = 1\n"))
+    shown = [m.message for m in client.messages if "evallint:" in m.message]
+    assert len(shown) == 1 and "pyproject.toml" in shown[0] and "select" in shown[0]
