@@ -59,7 +59,9 @@ DEFAULT_MAP: Dict[str, Tuple[str, ...]] = {
 # The names the peer's tests call to lint a snippet: dedented (conftest) or as given.
 DEDENTING_CALLS = frozenset({"codes", "analyze"})
 RAW_CALLS = frozenset({"check_source"})
-STR_METHODS = frozenset({"format", "replace", "join", "strip", "lstrip", "rstrip"})
+STR_METHODS = frozenset(
+    {"format", "replace", "join", "split", "splitlines", "strip", "lstrip", "rstrip"}
+)
 RULE_IN_NAME = re.compile(r"tg(\d{3})", re.IGNORECASE)
 RULE_ID = re.compile(r"^TG\d{3}$")
 
@@ -137,7 +139,9 @@ class Interpreter:
             return "".join(str(self.eval(v, env)) for v in node.values)
         if isinstance(node, ast.FormattedValue):
             value = self.eval(node.value, env)
-            value = {115: str, 114: repr, 97: ascii}.get(node.conversion, lambda v: v)(value)
+            convert: Dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}
+            if node.conversion in convert:
+                value = convert[node.conversion](value)
             spec = self.eval(node.format_spec, env) if node.format_spec else ""
             return format(value, spec)
         if isinstance(node, ast.Name):
@@ -282,12 +286,12 @@ def _rule_list(node: ast.expr) -> Optional[List[str]]:
     """A literal list or set of rule ids, e.g. `["TG001"]` or `{"TG001", "TG002"}`."""
     if not isinstance(node, (ast.List, ast.Set, ast.Tuple)):
         return None
-    items = [e.value for e in node.elts if isinstance(e, ast.Constant)]
-    if len(items) != len(node.elts) or not all(
-        isinstance(i, str) and RULE_ID.match(i) for i in items
-    ):
-        return None
-    return list(items)
+    items = [
+        e.value
+        for e in node.elts
+        if isinstance(e, ast.Constant) and isinstance(e.value, str) and RULE_ID.match(e.value)
+    ]
+    return items if len(items) == len(node.elts) else None
 
 
 def _codes_of(node: ast.expr) -> Optional[str]:
@@ -565,7 +569,7 @@ def evallint_linter() -> Callable[[str], List[str]]:
 
 def peer_linter() -> Optional[Callable[[str], List[str]]]:
     try:
-        from torch_preflight.engine import check_source  # type: ignore[import-not-found]
+        from torch_preflight.engine import check_source
     except ImportError:
         return None
 
