@@ -188,3 +188,47 @@ def test_sdist_members_are_read_below_the_top_directory(tmp_path: Path) -> None:
     broken.write_bytes(b"not a tarball")
     with pytest.raises(SystemExit, match="cannot read the sdist"):
         peer_cases.read_sdist(broken)
+
+
+def _load_run() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_run", SCRIPT.parent / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_jobs_levels_are_one_two_and_the_core_count() -> None:
+    run = _load_run()
+    assert run.job_levels(1) == [1, 2]
+    assert run.job_levels(2) == [1, 2]
+    assert run.job_levels(16) == [1, 2, 16]
+
+
+def test_findings_of_both_json_shapes_resolve_to_the_same_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evallint prints a list with paths relative to its working directory; the peer prints
+    `{"summary": ..., "diagnostics": [...]}` with the paths it was given. Both must land on
+    the same resolved file, and a peer that checked fewer files than the corpus is named."""
+    run = _load_run()
+    (tmp_path / "a.py").write_text("x = 1\n")
+    ours = '[{"path": "a.py", "code": "EVL006"}]'
+    theirs = (
+        '{"summary": {"files_checked": 1}, "diagnostics": [{"path": "%s", "code": "TG001"}]}'
+        % (tmp_path / "a.py")
+    )
+    found, why = run._json_findings(
+        [sys.executable, "-c", f"print({ours!r})"], tmp_path, 60, expected_files=1
+    )
+    assert why == "" and found == [(str((tmp_path / "a.py").resolve()), "EVL006")]
+    found, _ = run._json_findings(
+        [sys.executable, "-c", f"print({theirs!r})"], tmp_path, 60, expected_files=2
+    )
+    assert found == [(str((tmp_path / "a.py").resolve()), "TG001")]
+    assert "checked 1 of 2 files" in capsys.readouterr().out
+    missing, why = run._json_findings(
+        [sys.executable, "-c", "import sys; sys.exit(3)"], tmp_path, 60, expected_files=1
+    )
+    assert missing is None and why.startswith("exit 3")
