@@ -65,11 +65,14 @@ EXCLUDED_DIR_NAMES = frozenset(
         "buck-out",
         "build",
         "dist",
+        "env",
         "node_modules",
         "site-packages",
         "venv",
     }
 )
+# The nearest peer (issue 20): LibCST-based, installed by the `bench` extra (pure Python).
+PREFLIGHT = "torch-preflight"
 # --scale lints the corpus once and then this many copies of it side by side in one run.
 SCALE_COPIES = 4
 STDLIB_SKIP_DIRS = frozenset(
@@ -442,6 +445,102 @@ def evallint_cold_serial() -> Optional[List[str]]:
     return cli + ["--no-cache", "--jobs", "1"]
 
 
+def job_levels(cores: int) -> List[int]:
+    """`--jobs` values to time: 1, 2 and the machine's maximum (issue 20), without repeats."""
+    return sorted({1, 2, max(1, cores)})
+
+
+def _peer_map() -> Dict[str, Tuple[str, ...]]:
+    """The peer-rule -> evallint-codes mapping, shared with benchmarks/peer_cases.py."""
+    spec = importlib.util.spec_from_file_location(
+        "peer_cases", Path(__file__).resolve().parent / "peer_cases.py"
+    )
+    if spec is None or spec.loader is None:
+        return {}
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("peer_cases", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return dict(module.DEFAULT_MAP)
+
+
+def _json_findings(
+    command: Sequence[str], root: Path, timeout: float, expected_files: int
+) -> Tuple[Optional[List[Tuple[str, str]]], str]:
+    """(resolved path, code) of each finding a tool prints as JSON, or None and why not."""
+    try:
+        out = subprocess.run(
+            list(command), cwd=root, capture_output=True, text=True, timeout=timeout
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, str(exc)
+    try:
+        data = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        tail = (out.stderr.strip().splitlines() or ["no JSON output"])[-1]
+        return None, f"exit {out.returncode}: {tail}"
+    items = data.get("diagnostics", []) if isinstance(data, dict) else data
+    if isinstance(data, dict) and isinstance(data.get("summary"), dict):
+        checked = data["summary"].get("files_checked")
+        if checked is not None and checked != expected_files:
+            print(f"    warning: {command[0]} checked {checked} of {expected_files} files")
+    found = []
+    for item in items:
+        path = Path(item["path"])
+        found.append((str((path if path.is_absolute() else root / path).resolve()), item["code"]))
+    return found, ""
+
+
+def count_findings(corpus: Corpus, args: argparse.Namespace) -> Optional[Dict[str, object]]:
+    """Findings evallint and torch-preflight each report on the same mirror (one untimed run
+    each, all cores), per code and per mapped rule pair, with the files each pair flags."""
+    cli, help_text = evallint_cli()
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    preflight = shutil.which(PREFLIGHT, path=path)
+    if cli is None or preflight is None:
+        print(f"    findings count: skipped (needs the evallint CLI and {PREFLIGHT})")
+        return None
+    root, cores = corpus.root, str(os.cpu_count() or 1)
+    flags = ["--format", "json"] + (["--no-cache"] if "--no-cache" in help_text else [])
+    ours, why_ours = _json_findings(
+        cli + flags + ["--jobs", cores, str(root)], root, args.timeout, len(corpus.mirrored)
+    )
+    theirs, why_theirs = _json_findings(
+        [preflight, "check", "--format", "json", "--no-color", "--jobs", cores, str(root)],
+        root,
+        args.timeout,
+        len(corpus.mirrored),
+    )
+    if ours is None or theirs is None:
+        print(f"    findings count: failed ({why_ours or why_theirs})")
+        return None
+    per_code: Dict[str, int] = {}
+    for _, code in ours + theirs:
+        per_code[code] = per_code.get(code, 0) + 1
+    pairs = []
+    for rule, codes in _peer_map().items():
+        peer_files = {p for p, c in theirs if c == rule}
+        our_files = {p for p, c in ours if c in codes}
+        pairs.append(
+            {
+                "peer": rule,
+                "evallint": "/".join(codes),
+                "peer_findings": sum(1 for _, c in theirs if c == rule),
+                "evallint_findings": sum(1 for _, c in ours if c in codes),
+                "files_both": len(peer_files & our_files),
+                "files_peer_only": len(peer_files - our_files),
+                "files_evallint_only": len(our_files - peer_files),
+            }
+        )
+    return {
+        "evallint_total": len(ours),
+        "peer_total": len(theirs),
+        "evallint_files": len({p for p, _ in ours}),
+        "peer_files": len({p for p, _ in theirs}),
+        "per_code": dict(sorted(per_code.items())),
+        "pairs": pairs,
+    }
+
+
 def replicate(corpus: Corpus, into: Path, copies: int) -> List[Path]:
     """`copies` sibling directories `copy<i>`, each a full copy of the mirror; returns them.
 
@@ -516,14 +615,16 @@ def run_corpus(corpus: Corpus, args: argparse.Namespace, workdir: Path) -> List[
                 )
             )
             if has_jobs:
-                add(
-                    measure(
-                        f"evallint cold, --jobs {cores}",
-                        [base + ["--jobs", str(cores)] + [str(root)]],
-                        root,
-                        args,
+                for jobs in job_levels(cores)[1:]:
+                    add(
+                        measure(
+                            f"evallint cold, --jobs {jobs}",
+                            [base + ["--jobs", str(jobs)] + [str(root)]],
+                            root,
+                            args,
+                            note="more processes than cores" if jobs > cores else "",
+                        )
                     )
-                )
             else:
                 print("    evallint --jobs: skipped (not in evallint --help)")
             if has_cache:
@@ -605,6 +706,29 @@ def run_corpus(corpus: Corpus, args: argparse.Namespace, workdir: Path) -> List[
             add(measure("torchfix", [[torchfix, str(root)]], root, args))
         else:
             print("    torchfix: skipped (not installed)")
+        preflight = shutil.which(PREFLIGHT, path=path)
+        if preflight:
+            command = [preflight, "check", "--quiet", "--format", "json", "--no-color"]
+            add(
+                measure(
+                    f"{PREFLIGHT} check -j 1",
+                    [command + ["--jobs", "1", str(root)]],
+                    root,
+                    args,
+                    note="no result cache",
+                )
+            )
+            if cores > 1:
+                add(
+                    measure(
+                        f"{PREFLIGHT} check -j {cores}",
+                        [command + ["--jobs", str(cores), str(root)]],
+                        root,
+                        args,
+                    )
+                )
+        else:
+            print(f"    {PREFLIGHT}: skipped (not installed; `pip install -e '.[bench]'`)")
         ruff = shutil.which("ruff", path=path)
         if ruff:
             add(
@@ -653,7 +777,10 @@ def _fmt(value: Optional[float], spec: str = ".2f") -> str:
 
 
 def report(
-    corpus: Corpus, results: List[Result], passed: Tuple[Optional[int], Optional[int], str]
+    corpus: Corpus,
+    results: List[Result],
+    passed: Tuple[Optional[int], Optional[int], str],
+    counts: Optional[Dict[str, object]] = None,
 ) -> Dict[str, object]:
     floor = next(
         (
@@ -697,15 +824,22 @@ def report(
             None,
         )
 
-    cold = med("evallint cold, 1") or med("evallint cold, --jobs 1")
-    parallel = next(
-        (
-            r.median
-            for r in results
-            if r.name.startswith("evallint cold, --jobs") and "--jobs 1" not in r.name
-        ),
-        None,
-    )
+    def exact(name: str) -> Optional[float]:
+        return next(
+            (r.median for r in results if r.name == name and r.median is not None and not r.failed),
+            None,
+        )
+
+    cold = med("evallint cold, 1") or exact("evallint cold, --jobs 1")
+    # --jobs N speed-ups over --jobs 1, for every N measured above 1; "parallel" is the largest.
+    speedups: Dict[int, Optional[float]] = {}
+    for r in results:
+        if r.name.startswith("evallint cold, --jobs ") and r.name != "evallint cold, --jobs 1":
+            jobs = int(r.name.rsplit(" ", 1)[1])
+            wall = exact(r.name)
+            speedups[jobs] = cold / wall if cold and wall else None
+    parallel = exact(f"evallint cold, --jobs {max(speedups)}") if speedups else None
+    preflight = exact(f"{PREFLIGHT} check -j 1")
     warm, evl, e9, torchfix = (
         med("evallint warm"),
         med("flake8 --select EVL"),
@@ -724,6 +858,10 @@ def report(
         if evl and e9 and floor
         else None,
         "torchfix / bare parse": torchfix / floor if torchfix and floor else None,
+        f"{PREFLIGHT} -j 1 / bare parse": preflight / floor if preflight and floor else None,
+        f"{PREFLIGHT} -j 1 / evallint cold --jobs 1": preflight / cold
+        if preflight and cold
+        else None,
         f"evallint peak RSS, {SCALE_COPIES}x corpus / 1x": rss_nx / rss_1x
         if rss_nx and rss_1x
         else None,
@@ -731,10 +869,32 @@ def report(
         if wall_nx and wall_1x
         else None,
     }
+    for jobs, speedup in sorted(speedups.items()):
+        ratios[f"evallint --jobs {jobs} speed-up over --jobs 1 (ideal {jobs})"] = speedup
     files_in, lines_in, why = passed
     print()
     for label, value in ratios.items():
         print(f"- {label}: {_fmt(value)}x" if value is not None else f"- {label}: not measured")
+    if counts is not None:
+        print()
+        print(
+            f"Findings on the same files (one untimed run each): evallint {counts['evallint_total']} "
+            f"in {counts['evallint_files']} files, {PREFLIGHT} {counts['peer_total']} in "
+            f"{counts['peer_files']} files; per code: "
+            + ", ".join(f"{code} {n}" for code, n in counts["per_code"].items())  # type: ignore[attr-defined]
+        )
+        print()
+        print(
+            f"| {PREFLIGHT} rule | findings | evallint | findings | files both | peer only | evallint only |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for pair in counts["pairs"]:  # type: ignore[attr-defined]
+            print(
+                f"| {pair['peer']} | {pair['peer_findings']} | {pair['evallint']} | "
+                f"{pair['evallint_findings']} | {pair['files_both']} | {pair['files_peer_only']} | "
+                f"{pair['files_evallint_only']} |"
+            )
+        print()
     if rss_1x and rss_nx:
         print(
             f"- evallint peak RSS (cold, --jobs 1): {rss_1x:.0f} MB at 1x, {rss_nx:.0f} MB at {SCALE_COPIES}x (target: flat)"
@@ -766,6 +926,7 @@ def report(
         "ratios": ratios,
         "prefilter_files_parsed": files_in,
         "prefilter_lines_parsed": lines_in,
+        "findings": counts,
     }
 
 
@@ -929,7 +1090,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 )
             passed = prefilter_stats(corpus)
             results = run_corpus(corpus, args, workdir)
-            summary.append(report(corpus, results, passed))
+            counts = count_findings(corpus, args) if "peers" not in args.skip else None
+            summary.append(report(corpus, results, passed, counts))
         if args.file_sizes:
             summary.append(run_file_sizes(args, workdir))
     if args.json:
