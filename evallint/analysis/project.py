@@ -294,29 +294,6 @@ class ProjectIndex:
                 )
         return self._caller_analyses[path]
 
-    def defines_method(self, importer: str, module: str, qualified: str, method: str) -> bool:
-        """Whether an imported project class defines `method` itself (read with CPython's
-        parser: `GPT.from_pretrained` of the project is not Hugging Face's)."""
-        found = self._source(importer, module)
-        if found is None or f"def {method}" not in found[1]:
-            return False
-        import ast
-
-        try:
-            tree = ast.parse(found[1])
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return False
-        class_name = qualified.split(".")[-1]
-        return any(
-            isinstance(node, ast.ClassDef)
-            and node.name == class_name
-            and any(
-                isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == method
-                for item in node.body
-            )
-            for node in ast.walk(tree)
-        )
-
     def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
         """Whether an imported class subclasses nn.Module: only its definitions are read."""
         found = self._source(importer, module)
