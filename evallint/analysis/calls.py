@@ -34,6 +34,19 @@ from evallint.analysis.summaries import ForwardRequirement, Summary
 from evallint.analysis.symbols import dotted_name
 
 
+def _argument_for(summary: Summary, param: str, call: cst.Call) -> Optional[cst.BaseExpression]:
+    """The expression a call passes for a parameter of the callee, if any."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == param:
+            return arg.value
+    if param in summary.params:
+        index = summary.params.index(param)
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if index < len(positional):
+            return positional[index].value
+    return None
+
+
 class Calls(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
@@ -122,7 +135,7 @@ class Calls(InterpreterPart):
         instance_call = self._instance_method(call)
         if instance_call is not None:
             return self.apply_call(instance_call[0], instance_call[1], call, states)
-        passes_module = any(self.resolve(a.value, states[0]) is not None for a in call.args)
+        passes_module = self.passes_module(call, states[0])
         resolved = (
             self.file.resolve_function(call, self.info, passes_module=passes_module)
             if type(func) in (cst.Name, cst.Attribute)
@@ -265,6 +278,9 @@ class Calls(InterpreterPart):
                 self.file.unit,
             )  # the data loop driving a per-batch helper is the evaluation
         key = self._map_argument(summary, req.key, call, receiver, state)
+        if key is None and req.conditional and self._passes_no_module(summary, req, call):
+            return  # the parameter holds a module only if this caller passed one
+        conditional = self.candidate_keys.get(key, 0) if key is not None else req.conditional
         train = req.train_facts
         entry_mode = False
         if req.mode_from_entry and key is not None:
@@ -294,6 +310,7 @@ class Calls(InterpreterPart):
                         train_facts=train,
                         grad_facts=grad,
                         via=(here,) + req.via,
+                        conditional=conditional,
                     )
                 )
             return
@@ -302,7 +319,7 @@ class Calls(InterpreterPart):
         if not req.affects_grad:
             grad, entry_grad = frozenset(), False
         at_call = req.report_at_call or region is caller_region
-        if train or grad:
+        if (train or grad) and conditional != 2:
             self.file.facts.eval_forwards.append(
                 EvalForward(
                     req.place,
@@ -334,8 +351,17 @@ class Calls(InterpreterPart):
                     (here,) + req.via,
                     at_call,
                     region_unit,
+                    conditional,
                 )
             )
+
+    def _passes_no_module(self, summary: Summary, req: ForwardRequirement, call: cst.Call) -> bool:
+        """Whether this call gives a conditional parameter no module: nothing at all, or (for
+        a parameter whose name alone hinted at a module) a plain variable that holds none."""
+        if req.conditional == 2:
+            return True
+        argument = _argument_for(summary, req.key, call)
+        return argument is None or dotted_name(argument) is not None
 
     def apply_modes(
         self,

@@ -40,6 +40,7 @@ class InterpreterContext(Protocol):
     body: list[cst.CSTNode]
     evidence_names: frozenset[str]
     scope_keys: set[str]
+    candidate_keys: dict[str, int]
     regions: list[Region]
     _observed_loops: set[cst.CSTNode]
     regions_evaluates: bool
@@ -130,6 +131,8 @@ class InterpreterContext(Protocol):
     def resolve(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]: ...
 
     def value_of(self, expr: cst.BaseExpression, state: PathState) -> ModuleValue: ...
+
+    def passes_module(self, call: cst.Call, state: PathState) -> bool: ...
 
     def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]: ...
 

@@ -260,10 +260,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         ):
             return
         for req in summary.forwards:
-            if req.region.kind is not RegionKind.EVAL or not (
-                req.region.has_data_loop or req.region.after_training
+            if req.conditional == 2 or (
+                req.region.kind is not RegionKind.EVAL
+                or not (req.region.has_data_loop or req.region.after_training)
             ):
-                continue
+                continue  # (a parameter only a caller's module would make one: no caller)
             entry = (
                 frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
                 if req.mode_from_entry

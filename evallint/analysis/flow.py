@@ -574,11 +574,7 @@ class Statements(InterpreterPart):
                 resolved = self.file.resolve_function(
                     call,
                     self.info,
-                    passes_module=any(
-                        self.resolve(a.value, states[0]) is not None for a in call.args
-                    )
-                    if states
-                    else False,
+                    passes_module=self.passes_module(call, states[0]) if states else False,
                 )
                 if (
                     resolved is not None

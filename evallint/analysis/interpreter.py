@@ -66,6 +66,28 @@ if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
 
 
+NAMED = 1
+UNHINTED = 2
+"""Levels of `_Interpreter.candidate_keys` (0: proven a module in the function itself)."""
+
+_CONSTANTS = (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
+
+
+def _may_hold_module(name: str, param: Optional[cst.Param]) -> bool:
+    """A parameter a caller may pass a module in: not named for something else (`loader`,
+    `optimizer`, `cfg`), not defaulting to a number, a string or a boolean."""
+    if words(name) & NOT_MODULE_WORDS:
+        return False
+    default = param.default if param is not None else None
+    if default is None:
+        return True
+    if type(default) in _CONSTANTS or (
+        type(default) is cst.Name and default.value in ("True", "False")
+    ):
+        return False
+    return not (type(default) is cst.UnaryOperation and type(default.expression) in _CONSTANTS)
+
+
 def _mentions_module(annotation: cst.BaseExpression) -> bool:
     """`nn.Module`, `Optional[torch.nn.Module]`, `"nn.Module"`: without generating its code."""
     from evallint.analysis.walk import iter_nodes
@@ -95,6 +117,9 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
             else ([] if info is not None else list(file.module.body))
         )
         self.evidence_names = file.scope(body_node).evidence
+        self.candidate_keys: dict[str, int] = {}
+        """Parameters that hold a module only if a caller passes one (nothing in the
+        function proves it): NAMED if the name hints at one, UNHINTED otherwise."""
         self.scope_keys = self._scope_keys()
         self.regions: list[Region] = []
         self._observed_loops: set = set()
@@ -156,8 +181,8 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                 for name in self.evidence_names
                 if "." not in name and not self._python_module(name)
             }
-        annotations = {
-            p.name.value: p.annotation
+        parameters = {
+            p.name.value: p
             for p in (
                 *info.node.params.params,
                 *info.node.params.kwonly_params,
@@ -167,14 +192,20 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         for name in (*info.params, *info.keyword_only):
             if name in ("self", "cls"):
                 continue
-            annotation = annotations.get(name)
+            annotation = parameters[name].annotation if name in parameters else None
             annotated = (
                 annotation is not None
                 and _mentions_module(annotation.annotation)
                 and not words(name) & NOT_MODULE_WORDS
             )
-            if annotated or looks_like_module_name(name) or name in self.evidence_names:
+            if annotated or name in self.evidence_names:
                 keys.add(name)
+            elif looks_like_module_name(name):
+                keys.add(name)
+                self.candidate_keys[name] = NAMED
+            elif _may_hold_module(name, parameters.get(name)):
+                keys.add(name)
+                self.candidate_keys[name] = UNHINTED
         owner = self._owner()
         if owner is not None:
             if owner.is_module:
@@ -347,8 +378,9 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         here = file.unit
         for call, obs in sorted(self.observations.items(), key=lambda item: item[1].order):
             place = Place(call, here)
+            conditional = self.candidate_keys.get(obs.key, 0)
             if obs.region.kind is RegionKind.EVAL or obs.region.kind is RegionKind.MIXED:
-                if obs.train or obs.grad:
+                if (obs.train or obs.grad) and conditional != UNHINTED:
                     file.facts.eval_forwards.append(
                         EvalForward(
                             place,
@@ -381,6 +413,7 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                         obs.mode_matters,
                         report_at_call=self.regions_evaluates,
                         region_unit=here,
+                        conditional=conditional,
                     )
                 )
         for (_, key), pending in sorted(self.training.items(), key=lambda item: item[1].order):

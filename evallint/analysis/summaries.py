@@ -33,6 +33,9 @@ class ForwardRequirement:
     """The called function is itself an evaluation (or is judged in the caller's region):
     the call is what evaluates, so a finding belongs at the call."""
     region_unit: Optional[UnitRef] = None
+    conditional: int = 0
+    """The key is a parameter that holds a module only if the caller passes one: 1 when its
+    name hints at a module, 2 when nothing does (then only a caller's module makes it one)."""
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,15 @@ class Values(InterpreterPart):
             return name
         return None
 
+    def passes_module(self, call: cst.Call, state: PathState) -> bool:
+        """Whether a call passes a module (a parameter that is one only if some caller
+        passes one does not count: following the call costs a parse of another file)."""
+        for arg in call.args:
+            key = self.resolve(arg.value, state)
+            if key is not None and self.candidate_keys.get(key, 0) != 2:
+                return True
+        return False
+
     def value_of(self, expr: cst.BaseExpression, state: PathState) -> ModuleValue:
         key = self.resolve(expr, state)
         if key is not None:
