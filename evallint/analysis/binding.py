@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart, States
@@ -17,6 +19,32 @@ from evallint.analysis.scope import (
 )
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
+
+
+def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """`x.to(device).cuda()` -> `x`: calls that return the module they are called on."""
+    while (
+        type(expr) is cst.Call
+        and type(expr.func) is cst.Attribute
+        and expr.func.attr.value in SAME_MODULE_METHODS
+    ):
+        expr = expr.func.value
+    return expr
+
+
+def _argument(
+    positional: list[str], keyword_only: tuple[str, ...], param: str, call: cst.Call
+) -> Optional[cst.BaseExpression]:
+    """The expression `call` passes for parameter `param`."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == param:
+            return arg.value
+    if param in positional:
+        index = positional.index(param)
+        plain = [a for a in call.args if a.keyword is None and not a.star]
+        if index < len(plain) and not any(a.star for a in call.args[: index + 1]):
+            return plain[index].value
+    return None
 
 
 class Binding(InterpreterPart):
@@ -91,8 +119,13 @@ class Binding(InterpreterPart):
         self.observe_assignment_grad(name, value, states)
         self.note_reads(name, value)
         result = []
+        held = self.held_attributes(value) if type(value) is cst.Call else []
         for state in states:
             state = state.forgetting(name)
+            for attribute, argument in held:
+                held_key = self.resolve(argument, state)
+                if held_key is not None:
+                    state = state.with_alias(f"{name}.{attribute}", held_key)
             snapshot = self._training_snapshot(value, state)
             if snapshot is not None:
                 result.append(state.with_snapshot(name, snapshot))
@@ -127,6 +160,30 @@ class Binding(InterpreterPart):
                     if summary is not None:
                         return self.apply_call(summary, name, value, tuple(result))
         return tuple(result)
+
+    def held_attributes(self, value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
+        """`Query(gen, disc).to(device)` with `Query` a class of this file whose `__init__`
+        stores its parameters (`self.generator = generator`): (attribute, argument) pairs.
+        The built object holds the very modules passed in: switching it switches them."""
+        inner = _strip_same_module(value)
+        if type(inner) is not cst.Call:
+            return []
+        owner = self._local_class(inner)
+        if owner is None:
+            return []
+        init = owner.methods.get("__init__") or self.file._inherited_method(owner, "__init__")
+        if init is None:
+            return []
+        positional = [p for p in init.params if p not in ("self", "cls")]
+        pairs = []
+        for attribute, stored in self.file.scope(init.node).attribute_assignments:
+            stored = _strip_same_module(stored)
+            if type(stored) is not cst.Name:
+                continue
+            argument = _argument(positional, init.keyword_only, stored.value, inner)
+            if argument is not None:
+                pairs.append((attribute[len("self.") :], argument))
+        return pairs
 
     def note_construction(self, node: cst.Assign) -> None:
         """`agent = Model(envs).to(device)` with `agent` then used as a module

@@ -165,15 +165,18 @@ class Calls(InterpreterPart):
         """`trainer.predict(batch)` on an instance of a class of this file: the method's
         summary, with its `self.X` modules mapped onto `trainer.X`."""
         func = call.func
-        if type(func) is not cst.Attribute:
+        if type(func) is cst.Name and func.value in self.instances:
+            # `runner(x)`: the instance's `__call__`
+            receiver: Optional[str] = func.value
+            name = "__call__"
+        elif type(func) is cst.Attribute:
+            receiver, name = dotted_name(func.value), func.attr.value
+        else:
             return None
-        receiver = dotted_name(func.value)
         owner = self.instances.get(receiver or "")
         if owner is None:
             return None
-        method = owner.methods.get(func.attr.value) or self.file._inherited_method(
-            owner, func.attr.value
-        )
+        method = owner.methods.get(name) or self.file._inherited_method(owner, name)
         if method is None:
             return None
         summary = self.file._summary_counted(method)

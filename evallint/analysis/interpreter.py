@@ -272,6 +272,20 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         owner.module_attributes = attributes or {"<none>"}
         return owner.module_attributes
 
+    def _held_aliases(self, owner: ClassInfo) -> tuple[tuple[str, str], ...]:
+        if owner.held_aliases is None:
+            pairs = []
+            for method in owner.methods.values():
+                for name, value in self.file.scope(method.node).attribute_assignments:
+                    if type(value) is not cst.Call:
+                        continue
+                    for attribute, argument in self.held_attributes(value):
+                        target = dotted_name(argument)
+                        if target is not None and target.startswith("self."):
+                            pairs.append((f"{name}.{attribute}", target))
+            owner.held_aliases = tuple(pairs)
+        return owner.held_aliases
+
     def _is_method(self, owner: ClassInfo, name: str) -> bool:
         return (
             name in owner.methods
@@ -285,6 +299,11 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
             return state
         for key in sorted(self.scope_keys):
             state = state.with_mode(key, ENTRY_MODE).with_alias(key, key)
+        owner = self._owner()
+        if owner is not None:
+            for variable, target in self._held_aliases(owner):
+                if target in self.scope_keys:
+                    state = state.with_alias(variable, target)
         grad = ENTRY_GRAD
         for decorator in self.info.decorators:
             if (

@@ -131,13 +131,20 @@ class PathState:
         return replace(self, modes=_freeze(modes))
 
     def with_mode_tree(self, key: str, facts: Iterable[ModeFact]) -> PathState:
-        """`key.eval()` / `key.train()`: the module and every submodule known under it."""
+        """`key.eval()` / `key.train()`: the module and every submodule known under it,
+        including modules known by another name that it holds (`query.generator` when
+        `query = Query(generator)` stored it: one module, two paths)."""
         modes = dict(self.modes)
         frozen = frozenset(facts)
         prefix = key + "."
+        held = [target for variable, target in self.aliases if variable.startswith(prefix)]
         for name in modes:
-            if name.startswith(prefix):
+            if name.startswith(prefix) or any(
+                name == target or name.startswith(target + ".") for target in held
+            ):
                 modes[name] = frozen
+        for target in held:
+            modes[target] = frozen
         modes[key] = frozen
         return replace(self, modes=_freeze(modes))
 

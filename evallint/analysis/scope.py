@@ -32,6 +32,9 @@ class ClassInfo:
     self_managed: bool = False
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
     module_attributes: set[str] = field(default_factory=set)
+    held_aliases: Optional[tuple[tuple[str, str], ...]] = None
+    """(`self.query.generator`, `self.generator`): a module attribute stored in an object
+    this class builds (`self.query = Query(self.generator)`), so one module has two paths."""
     """`self.X` paths that hold modules."""
 
 
