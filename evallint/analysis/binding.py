@@ -130,7 +130,7 @@ class Binding(InterpreterPart):
             if snapshot is not None:
                 result.append(state.with_snapshot(name, snapshot))
                 continue
-            module_value = self.value_of(value, state)
+            module_value = self.value_of(value, state, name)
             if module_value.key is not None:
                 state = state.with_alias(name, module_value.key)
             elif module_value.fresh is not None:

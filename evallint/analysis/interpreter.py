@@ -286,6 +286,18 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
             owner.held_aliases = tuple(pairs)
         return owner.held_aliases
 
+    def _from_caller(self, key: str) -> bool:
+        """Whether a key names a module the caller can name too: not a local variable that
+        merely holds one (`net = Net(); ...; return net` returns a new module)."""
+        root = key.split(".")[0]
+        info = self.info
+        return (
+            info is None
+            or root == "self"
+            or root not in self._assigned_names()
+            or (root in info.params or root in info.keyword_only)
+        )
+
     def _is_method(self, owner: ClassInfo, name: str) -> bool:
         return (
             name in owner.methods
@@ -491,8 +503,8 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         fresh = [v.fresh for v in self.return_values if v.fresh is not None]
         if len(keys) == 1 and not fresh:
             key = next(iter(keys))
-            if key in self.scope_keys:
-                return key, None
+            if key in self.scope_keys and self._from_caller(key):
+                return key, None  # the caller's module (a parameter, `self.X`, a global)
             facts: frozenset = frozenset()
             for state in self.return_states:
                 facts |= state.mode_of(key) or frozenset()

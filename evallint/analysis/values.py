@@ -18,7 +18,9 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.scope import (
     ClassInfo,
+    looks_like_module_name,
 )
+from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import (
     CLASS_NAME_MODULE_WORDS,
@@ -211,7 +213,10 @@ class Values(InterpreterPart):
                 return True
         return False
 
-    def value_of(self, expr: cst.BaseExpression, state: PathState) -> ModuleValue:
+    def value_of(
+        self, expr: cst.BaseExpression, state: PathState, holder: Optional[str] = None
+    ) -> ModuleValue:
+        """What `expr` holds; `holder` is the name it is assigned to, if any."""
         key = self.resolve(expr, state)
         if key is not None:
             return ModuleValue(key=key)
@@ -223,7 +228,7 @@ class Values(InterpreterPart):
         if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in SAME_MODULE_METHODS or attr in ("eval", "train"):
-                inner = self.value_of(func.value, state)
+                inner = self.value_of(func.value, state, holder)
                 if inner.fresh is not None and attr in ("eval", "train"):
                     mode = self._mode_argument(expr) if attr == "train" else Mode.EVAL
                     if mode is not None:
@@ -244,10 +249,21 @@ class Values(InterpreterPart):
                 if inner.key is not None:
                     return ModuleValue(fresh=state.mode_in_tree(inner.key) or ENTRY_MODE)
                 return inner
-        facts = self._constructor_facts(expr)
+        # a project function (a loader that calls eval() before returning the model) is
+        # read before the names of library loaders are trusted
+        project_function = (
+            type(func) is cst.Name
+            and not func.value[:1].isupper()
+            and (func.value in self.file.functions or func.value in self.imports.modules_from)
+        )
+        resolved = (
+            self._returned_by(expr, holder)
+            if project_function or self._constructor_facts(expr) is None
+            else None
+        )
+        facts = self._constructor_facts(expr) if resolved is None else None
         if facts is not None:
             return ModuleValue(fresh=facts[0], mode_matters=facts[1])
-        resolved = self.file.resolve_function_quietly(expr, self.info)
         if resolved is not None:
             if resolved.return_facts:
                 return ModuleValue(
@@ -296,6 +312,20 @@ class Values(InterpreterPart):
         ):
             return frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)})
         return None
+
+    def _returned_by(self, call: cst.Call, holder: Optional[str]) -> Optional[Summary]:
+        """The summary of the project function `call` calls. One in another file is read
+        only when what it returns is assigned to a module (used as one here, or named
+        like one) or it is named for building one (`load_model`, `restore_net`): reading a
+        file costs a parse."""
+        name = dotted_name(call.func) or ""
+        follow = holder is not None and (
+            holder in self.evidence_names
+            or looks_like_module_name(holder)
+            or bool(words(name.split(".")[-1]) & MODULE_NAME_WORDS)
+        )
+        resolved = self.file.resolve_function(call, self.info, count=False, passes_module=follow)
+        return resolved[0] if resolved else None
 
     def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]:
         """Mode facts of a freshly built or loaded module, and whether its mode matters."""
