@@ -102,6 +102,11 @@ class Binding(InterpreterPart):
         name = dotted_name(target)
         if name is None:
             return states
+        if type(value) in (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.GeneratorExp):
+            held = self.bind_container(name, value, tuple(s.forgetting(name) for s in states))
+            if held:
+                return tuple(s.with_alias(name, None) for s in held)
+            self.containers.pop(name, None)
         if name == "self.training" and self._has_training_property():
             return self._training_setter(value, states)
         if (
@@ -184,6 +189,85 @@ class Binding(InterpreterPart):
             if argument is not None:
                 pairs.append((attribute[len("self.") :], argument))
         return pairs
+
+    def bind_container(self, name: str, value: cst.BaseExpression, states: States) -> States:
+        """`nets = [Net(), Net()]`, `models = {"g": gen, "d": disc}`: a plain container of
+        modules. Each element is a module of its own, named `nets[0]`, `models['g']` (or the
+        module it already is); `nets` itself is none (nothing registers the elements, so no
+        parent's eval() reaches them). Returns None-equivalent `()` when it holds none."""
+        if not states:
+            return ()
+        elements: list[tuple[str, cst.BaseExpression]] = []
+        if type(value) in (cst.List, cst.Tuple, cst.Set):
+            for index, element in enumerate(value.elements):
+                if type(element) is cst.StarredElement:
+                    return ()
+                elements.append((f"{name}[{index}]", element.value))
+        elif type(value) is cst.Dict:
+            for index, element in enumerate(value.elements):
+                if type(element) is not cst.DictElement:
+                    return ()
+                label = (
+                    repr(element.key.evaluated_value)
+                    if type(element.key) is cst.SimpleString
+                    else str(index)
+                )
+                elements.append((f"{name}[{label}]", element.value))
+        elif type(value) in (cst.ListComp, cst.GeneratorExp):
+            elements.append((f"{name}[*]", value.elt))
+        if not elements or len(elements) > 8:
+            return ()
+        members: list[str] = []
+        result = list(states)
+        for member, element in elements:
+            found = self.value_of(element, states[0])
+            if found.key is not None:
+                members.append(found.key)
+            elif found.fresh is not None:
+                members.append(member)
+                result = [
+                    state.forgetting(member)
+                    .with_alias(member, member)
+                    .with_mode(member, found.fresh)
+                    for state in result
+                ]
+        if not members:
+            return ()
+        self.containers[name] = tuple(members)
+        return tuple(result)
+
+    def container_loop(
+        self, iterable: cst.BaseExpression, target: cst.BaseExpression
+    ) -> Optional[tuple[str, tuple[str, ...]]]:
+        """`for m in nets`, `for m in models.values()`, `for k, m in models.items()`,
+        `for i, m in enumerate(nets)`: (the name bound to each module, the modules)."""
+        method = None
+        if type(iterable) is cst.Call and type(iterable.func) is cst.Attribute:
+            method = iterable.func.attr.value
+            if method not in ("values", "items"):
+                return None
+            iterable = iterable.func.value
+        elif (
+            type(iterable) is cst.Call
+            and type(iterable.func) is cst.Name
+            and iterable.func.value == "enumerate"
+            and iterable.args
+        ):
+            method, iterable = "items", iterable.args[0].value
+        members = self.containers.get(dotted_name(iterable) or "")
+        if not members:
+            return None
+        if method == "items":
+            if type(target) is not cst.Tuple or len(target.elements) != 2:
+                return None
+            target = target.elements[1].value
+        if type(target) is not cst.Name:
+            return None
+        return target.value, members
+
+    def resolve_member(self, member: str, state: PathState) -> Optional[str]:
+        """A container member's key on this path."""
+        return state.key_of(member) or member
 
     def note_construction(self, node: cst.Assign) -> None:
         """`agent = Model(envs).to(device)` with `agent` then used as a module

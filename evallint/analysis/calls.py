@@ -55,13 +55,47 @@ class Calls(InterpreterPart):
         from evallint.analysis.walk import calls_in_evaluation_order
 
         regions = self._comprehension_regions(expr)
+        held = self._comprehension_members(expr) if self.containers else {}
         for call in calls_in_evaluation_order(expr):
             region = regions.get(call)
             if region is not None:
                 self.regions.append(region)
-            states = self.call(call, states)
+            if call in held:
+                states = self._call_per_member(call, *held[call], states)
+            else:
+                states = self.call(call, states)
             if region is not None:
                 self.regions.pop()
+            if not states:
+                break
+        return states
+
+    def _comprehension_members(
+        self, expr: cst.BaseExpression
+    ) -> dict[cst.Call, tuple[str, tuple[str, ...]]]:
+        """Calls inside `[net(x) for net in nets]` over a container of modules: call ->
+        (the comprehension's target, the modules it takes in turn)."""
+        if not isinstance(expr, cst.BaseExpression) or not may_hold_comprehension(expr):
+            return {}
+        from evallint.analysis.walk import iter_nodes
+
+        found: dict[cst.Call, tuple[str, tuple[str, ...]]] = {}
+        for node in iter_nodes(expr):
+            if type(node) in (cst.ListComp, cst.SetComp, cst.GeneratorExp):
+                held = self.container_loop(node.for_in.iter, node.for_in.target)
+                if held is not None:
+                    for inner in iter_nodes(node.elt):
+                        if type(inner) is cst.Call:
+                            found.setdefault(inner, held)
+        return found
+
+    def _call_per_member(
+        self, call: cst.Call, name: str, members: tuple[str, ...], states: States
+    ) -> States:
+        """The call once with `name` bound to each module in turn."""
+        for member in members:
+            bound = tuple(s.with_alias(name, self.resolve_member(member, s)) for s in states)
+            states = tuple(s.with_alias(name, None) for s in self.call(call, bound))
             if not states:
                 break
         return states

@@ -57,6 +57,7 @@ class InterpreterContext(Protocol):
     taint: dict[str, frozenset]
     instances: dict[str, ClassInfo]
     discarded_calls: set[cst.BaseExpression]
+    containers: dict[str, tuple[str, ...]]
     constructor_calls: set[cst.Call]
     summary: Optional[Summary]
     yield_states: States
@@ -117,6 +118,14 @@ class InterpreterContext(Protocol):
     ) -> States: ...
 
     def note_construction(self, node: cst.Assign) -> None: ...
+
+    def bind_container(self, name: str, value: cst.BaseExpression, states: States) -> States: ...
+
+    def container_loop(
+        self, iterable: cst.BaseExpression, target: cst.BaseExpression
+    ) -> Optional[tuple[str, tuple[str, ...]]]: ...
+
+    def resolve_member(self, member: str, state: PathState) -> Optional[str]: ...
 
     def held_attributes(
         self, value: cst.BaseExpression
@@ -185,6 +194,14 @@ class InterpreterContext(Protocol):
     def expression(self, expr: cst.BaseExpression, states: States) -> States: ...
 
     def _comprehension_regions(self, expr: cst.BaseExpression) -> dict[cst.Call, Region]: ...
+
+    def _comprehension_members(
+        self, expr: cst.BaseExpression
+    ) -> dict[cst.Call, tuple[str, tuple[str, ...]]]: ...
+
+    def _call_per_member(
+        self, call: cst.Call, name: str, members: tuple[str, ...], states: States
+    ) -> States: ...
 
     def call(self, call: cst.Call, states: States) -> States: ...
 

@@ -482,24 +482,31 @@ class Statements(InterpreterPart):
         """A loop over a literal tuple/list of modules runs its body once per module, the
         target naming that module: (states after the last, states that broke out). None
         for any other loop, which is run to a fixpoint instead."""
-        if type(node) is not cst.For or type(node.target) is not cst.Name or not entry:
+        if type(node) is not cst.For or not entry:
             return None
-        if (
-            type(node.iter) not in (cst.Tuple, cst.List)
-            or not 0 < len(node.iter.elements) <= MAX_LOOP_ITERATIONS
-        ):  # type: ignore[attr-defined]
-            return None
-        items = [element.value for element in node.iter.elements]  # type: ignore[attr-defined]
-        if any(type(element) is cst.StarredElement for element in node.iter.elements):  # type: ignore[attr-defined]
-            return None
-        if any(self.resolve(item, state) is None for item in items for state in entry):
-            return None
-        name = node.target.value
+        held = self.container_loop(node.iter, node.target)
+        if held is not None:  # `for m in models.values()`: a container of modules
+            name, members = held
+            items: list = list(members)
+            resolve = self.resolve_member
+        else:
+            if type(node.target) is not cst.Name:
+                return None
+            if (
+                type(node.iter) not in (cst.Tuple, cst.List)
+                or not 0 < len(node.iter.elements) <= MAX_LOOP_ITERATIONS
+            ):  # type: ignore[attr-defined]
+                return None
+            items = [element.value for element in node.iter.elements]  # type: ignore[attr-defined]
+            if any(type(element) is cst.StarredElement for element in node.iter.elements):  # type: ignore[attr-defined]
+                return None
+            if any(self.resolve(item, state) is None for item in items for state in entry):
+                return None
+            name, resolve = node.target.value, self.resolve
         current, exits = entry, ()
         for item in items:
             bound = tuple(
-                state.forgetting(name).with_alias(name, self.resolve(item, state))
-                for state in current
+                state.forgetting(name).with_alias(name, resolve(item, state)) for state in current
             )
             body_flow = self.suite(node.body, bound)
             exits = normalize(exits + body_flow.breaks)

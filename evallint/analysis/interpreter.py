@@ -152,6 +152,8 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         self.taint: dict[str, frozenset] = {}
         self.instances: dict[str, ClassInfo] = {}
         self.discarded_calls: set[cst.BaseExpression] = set()
+        self.containers: dict[str, tuple[str, ...]] = {}
+        """Plain lists/dicts of modules: name -> the keys of the modules they hold."""
         """Calls made as a statement of their own: their result is not used."""
         self.constructor_calls: set[cst.Call] = set()
         """Calls of a parameter or variable whose result is used as a module: `Model(envs)`

@@ -101,7 +101,7 @@ class PathState:
         follows `model` until it is switched on its own: `model.eval()` reaches every
         submodule)."""
         facts = self.mode_of(key)
-        while facts is None and "." in key:
+        while facts is None and "." in key and "[" not in key:  # a plain list registers none
             key = key.rsplit(".", 1)[0]
             facts = self.mode_of(key)
         return facts
@@ -139,6 +139,8 @@ class PathState:
         prefix = key + "."
         held = [target for variable, target in self.aliases if variable.startswith(prefix)]
         for name in modes:
+            if "[" in name[len(key) :]:
+                continue  # held in a plain list or dict: not registered, not reached
             if name.startswith(prefix) or any(
                 name == target or name.startswith(target + ".") for target in held
             ):

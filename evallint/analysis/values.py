@@ -194,6 +194,8 @@ class Values(InterpreterPart):
         """The module key an expression names, if it names a module."""
         while type(expr) is cst.Attribute and expr.attr.value in SAME_MODULE_ATTRIBUTES:
             expr = expr.value
+        if type(expr) is cst.Subscript:
+            return self._member(expr, state)
         name = dotted_name(expr)
         if name is None or name in self.opaque_variables:
             return None
@@ -203,6 +205,30 @@ class Values(InterpreterPart):
         if name in self.scope_keys:
             return name
         return None
+
+    def _member(self, expr: cst.Subscript, state: PathState) -> Optional[str]:
+        """`nets[0]`, `models["g"]`: the module a container holds there (the only one, for
+        an index that is not a constant)."""
+        members = self.containers.get(dotted_name(expr.value) or "")
+        if not members or len(expr.slice) != 1:
+            return None
+        index = expr.slice[0].slice
+        if type(index) is not cst.Index:
+            return None
+        label = None
+        if type(index.value) is cst.Integer:
+            label = index.value.value
+        elif type(index.value) is cst.SimpleString:
+            label = repr(index.value.evaluated_value)
+        base = dotted_name(expr.value)
+        for member in members:
+            if label is not None and member == f"{base}[{label}]":
+                return state.key_of(member) or member
+        if label is not None and type(index.value) is cst.Integer:
+            position = int(label)
+            if 0 <= position < len(members):
+                return state.key_of(members[position]) or members[position]
+        return state.key_of(members[0]) or members[0] if len(members) == 1 else None
 
     def passes_module(self, call: cst.Call, state: PathState) -> bool:
         """Whether a call passes a module (a parameter that is one only if some caller
