@@ -154,6 +154,11 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         self.discarded_calls: set[cst.BaseExpression] = set()
         self.containers: dict[str, tuple[str, ...]] = {}
         """Plain lists/dicts of modules: name -> the keys of the modules they hold."""
+        owner = self._owner()
+        if owner is not None and info is not None:
+            for name, members in self._class_containers(owner).items():
+                self.containers[name] = members
+                self.scope_keys.update(members)
         """Calls made as a statement of their own: their result is not used."""
         self.constructor_calls: set[cst.Call] = set()
         """Calls of a parameter or variable whose result is used as a module: `Model(envs)`
@@ -273,6 +278,32 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
             self.file.mode_independent.add(f"{owner.name}::{name}")  # only bare nn.Linear & co.
         owner.module_attributes = attributes or {"<none>"}
         return owner.module_attributes
+
+    def _class_containers(self, owner: ClassInfo) -> dict[str, tuple[str, ...]]:
+        """`self.heads = [nn.Linear(...) for _ in range(k)]`: a plain list attribute of
+        modules, which the class's own eval() does not reach (they are not registered)."""
+        if owner.held_containers is None:
+            found: dict[str, tuple[str, ...]] = {}
+            for method in owner.methods.values():
+                for name, value in self.file.scope(method.node).attribute_assignments:
+                    elements: list[cst.BaseExpression] = []
+                    if type(value) in (cst.List, cst.Tuple):
+                        elements = [
+                            e.value for e in value.elements if type(e) is not cst.StarredElement
+                        ]
+                    elif type(value) in (cst.ListComp, cst.GeneratorExp):
+                        elements = [value.elt]
+                    if elements and all(
+                        type(e) is cst.Call and self._constructor_facts(e) is not None
+                        for e in elements
+                    ):
+                        found[name] = (
+                            (f"{name}[*]",)
+                            if type(value) in (cst.ListComp, cst.GeneratorExp)
+                            else tuple(f"{name}[{i}]" for i in range(len(elements)))
+                        )
+            owner.held_containers = found
+        return owner.held_containers
 
     def _held_aliases(self, owner: ClassInfo) -> tuple[tuple[str, str], ...]:
         if owner.held_aliases is None:

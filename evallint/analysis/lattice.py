@@ -137,7 +137,11 @@ class PathState:
         modes = dict(self.modes)
         frozen = frozenset(facts)
         prefix = key + "."
-        held = [target for variable, target in self.aliases if variable.startswith(prefix)]
+        held = [
+            target
+            for variable, target in self.aliases
+            if variable.startswith(prefix) and "[" not in variable[len(key) :]
+        ]
         for name in modes:
             if "[" in name[len(key) :]:
                 continue  # held in a plain list or dict: not registered, not reached

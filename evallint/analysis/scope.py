@@ -32,6 +32,8 @@ class ClassInfo:
     self_managed: bool = False
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
     module_attributes: set[str] = field(default_factory=set)
+    held_containers: Optional[dict[str, tuple[str, ...]]] = None
+    """`self.X` attributes that are plain lists/dicts of modules -> their element keys."""
     held_aliases: Optional[tuple[tuple[str, str], ...]] = None
     """(`self.query.generator`, `self.generator`): a module attribute stored in an object
     this class builds (`self.query = Query(self.generator)`), so one module has two paths."""
