@@ -159,6 +159,17 @@ class Statements(InterpreterPart):
             flow.normal = part.normal
         return flow
 
+    def _training_outside_loops(self) -> Optional[Region]:
+        """The enclosing training region when no loop encloses this block (a loop's own
+        body is planned with the loop, whose next pass the plan must see)."""
+        innermost = None
+        for region in self.regions:
+            if type(region.node) in (cst.For, cst.While):
+                return None
+            if region.kind is not RegionKind.NEUTRAL:
+                innermost = region
+        return innermost if innermost is not None and innermost.kind is RegionKind.TRAIN else None
+
     def _evaluation_plan(self, statements, in_loop: bool) -> list[tuple[int, Region]]:
         """(index, evaluation region) for each evaluation inside a training body, in order;
         a region that is `after_training` runs to the end of the body. Cached per body."""
@@ -275,6 +286,11 @@ class Statements(InterpreterPart):
 
     def suite(self, suite: cst.BaseSuite, states: States) -> Flow:
         if type(suite) is cst.IndentedBlock:
+            training = self._training_outside_loops()
+            if training is not None and len(suite.body) > 1:
+                # `if __name__ == "__main__":` / `with ...:` holding the training loop and
+                # the test after it: the same evaluation plan as a function's body
+                return self.region_body(suite.body, states, training)
             return self.block(suite.body, states)
         return (
             self.block([cst.SimpleStatementLine(body=suite.body)], states)

@@ -443,6 +443,8 @@ def classify_block(
         common = set(evidence.training_sites[0][1])
         for _, guards in evidence.training_sites[1:]:
             common &= set(guards)
+        # `if __name__ == "__main__":` says the file runs as a script, not train-or-evaluate
+        common = {guard for guard in common if "__name__" not in guard[0]}
         if common:
             condition, polarity = sorted(common)[0]
             return Region(
