@@ -50,7 +50,7 @@ from evallint.analysis.vocabulary import (
 )
 from evallint.source.positions import NodePositions, PiecewisePositions
 
-MAX_CALLER_FILES = 4
+MAX_CALLER_FILES = 6
 """Files analysed to judge one file's helpers by their callers in other files."""
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.functions, self.classes = collect_definitions(module, self.imports)
         self.summaries: dict[str, Optional[Summary]] = {}
         self._grad_decorators: dict[str, bool] = {}
-        self._caller_files: set[Path] = set()
+        self._callers_by_function: list[list[Path]] = []
         self.call_counts: dict[str, int] = {}
         self._in_progress: set[str] = set()
         self._order = itertools.count()
@@ -219,9 +219,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         if self.project is None or info.parent is not None or info.owner is not None:
             return False
         callers = self.project.callers_of(self.path, info.name)
-        for caller in callers:  # the files analysed for this file are capped as well
-            if len(self._caller_files) < MAX_CALLER_FILES or caller in self._caller_files:
-                self._caller_files.add(caller)
+        if callers:
+            self._callers_by_function.append(callers)
         return bool(callers)
 
     def _judge_by_callers(self) -> None:
@@ -232,7 +231,13 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         if project is None:
             return
         project.adopt(self.path, self._source or "", self.module, self)
-        for caller in sorted(self._caller_files):
+        chosen: list[Path] = []
+        for rank in range(max(len(c) for c in self._callers_by_function)):
+            for callers in self._callers_by_function:  # every helper's first caller first
+                if rank < len(callers) and callers[rank] not in chosen:
+                    if len(chosen) < MAX_CALLER_FILES:
+                        chosen.append(callers[rank])
+        for caller in chosen:
             analysis = project.caller_analysis(caller)
             if analysis is None:
                 continue

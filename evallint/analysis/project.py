@@ -199,9 +199,27 @@ class ProjectIndex:
     def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:
         analysis = self.analysis(importer, module)
         if analysis is None:
+            located = self._locate(importer, module)
+            if located is None or located.name != "__init__.py":
+                return None
+            # a package whose `__init__.py` only re-exports (no torch text of its own)
+            name = qualified.split(".")[-1]
+            for submodule in _reexported_from(_text(located), name):
+                summary = self.summary(str(located), "." + submodule, name)
+                if summary is not None:
+                    return summary
             return None
-        info = analysis.functions.get(qualified.split(".")[-1])
-        return analysis.summaries.get(info.qualname) if info is not None else None
+        name = qualified.split(".")[-1]
+        info = analysis.functions.get(name)
+        if info is not None:
+            return analysis.summaries.get(info.qualname)
+        if Path(analysis.path).name == "__init__.py":
+            # `import pkg as d2l; d2l.f(...)` where pkg/__init__.py has `from .utils import *`
+            for submodule in _reexported_from(_text(Path(analysis.path)), name):
+                summary = self.summary(analysis.path, "." + submodule, name)
+                if summary is not None:
+                    return summary
+        return None
 
     # -- callers in other files (helpers judged by their real callers) -----------------------
     def callers_of(self, path: str, function: str) -> list[Path]:
@@ -263,7 +281,14 @@ class ProjectIndex:
 
     def _locates(self, importer: Path, module: str, target: Path) -> bool:
         found = self._locate(str(importer), module)
-        return found is not None and found.resolve() == target
+        if found is None:
+            return False
+        found = found.resolve()
+        if found == target:
+            return True
+        if found.name != "__init__.py" or found.parent != target.parent:
+            return False
+        return target.stem in _reexported_from(_text(found), None)
 
     def adopt(self, path: str, source: str, tree: cst.Module, analysis: FileAnalysis) -> None:
         """Use a linted file's own analysis when its callers are analysed, so what they
@@ -380,6 +405,28 @@ def _module_classes_of_tree(tree: cst.Module) -> dict[str, bool]:
         name: info.is_module
         for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
     }
+
+
+_RELATIVE_FROM = re.compile(r"^[ \t]*from[ \t]+\.(\w+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
+
+
+def _reexported_from(init_source: str, name: Optional[str]) -> list[str]:
+    """Submodules a package's `__init__.py` re-exports `name` from (`from .utils import *`
+    or `from .utils import name`); with `name` None, every submodule it imports from."""
+    found = []
+    for match in _RELATIVE_FROM.finditer(init_source):
+        names = match.group(2)
+        if name is None or "*" in names or re.search(rf"\b{re.escape(name)}\b", names):
+            found.append(match.group(1))
+    return found
+
+
+def _text(path: Path) -> str:
+    """A small file's text for a re-export check; empty when unreadable."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _display(path: Path) -> str:
