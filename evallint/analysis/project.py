@@ -437,10 +437,27 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+_ROOT_MARKERS = (
+    ".git",
+    ".gitignore",
+    "LICENSE",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "requirements.txt",
+    "README.md",
+    "README.rst",
+)
+
+
 def _project_root(path: Path) -> Path:
-    """The directory above the file's own: a package's parent holds the scripts and
-    notebooks that use it."""
-    return path.parent.parent if path.parent.parent != path.parent else path.parent
+    """The nearest directory at most three levels up that looks like a project root (a
+    repository, packaging or README file): its scripts and notebooks may call the file's
+    helpers. Without one, only the file's own directory is searched."""
+    for directory in list(path.parents)[:4]:
+        if any((directory / marker).exists() for marker in _ROOT_MARKERS):
+            return directory
+    return path.parent
 
 
 def _project_files(root: Path) -> list[Path]:

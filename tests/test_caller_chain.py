@@ -1,0 +1,58 @@
+"""A helper reached in the wrong mode from a caller in another file is reported at the
+helper, and the path to it (the caller's call) is shown in every output format."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from evallint import lint_paths
+from evallint.report import format_sarif, format_text
+
+PROJECT = Path(__file__).parent / "fixtures" / "projects"
+
+
+def _helper_finding(project: str, helper: str, code: str):
+    found = lint_paths([str(PROJECT / project)])
+    return [d for d in found if Path(d.path).name == helper and d.code == code], found
+
+
+def test_helper_finding_names_the_caller_in_another_file() -> None:
+    found, _ = _helper_finding(
+        "evl001_predict_after_evaluate_restores_train", "helpers.py", "EVL001"
+    )
+    assert len(found) == 1 and found[0].line == 19
+    callers = [r for r in found[0].related if Path(r.path).name == "main.py"]
+    assert [(r.line, "another file" in r.message) for r in callers] == [(20, True)]
+
+
+def test_caller_chain_in_sarif_and_show_source() -> None:
+    found, _ = _helper_finding(
+        "evl001_predict_after_evaluate_restores_train", "helpers.py", "EVL001"
+    )
+    sarif = json.loads(format_sarif(found))
+    locations = sarif["runs"][0]["results"][0]["relatedLocations"]
+    uris = [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in locations]
+    assert any(uri.endswith("main.py") for uri in uris)
+    text = format_text(found, show_source=True)
+    assert "main.py:20:" in text and "reached from this call" in text
+
+
+def test_helper_whose_every_caller_switches_is_clean() -> None:
+    found = lint_paths([str(PROJECT / "clean_helper_every_caller_switches")])
+    assert found == []
+
+
+def test_same_helper_alone_is_judged_as_a_library_function(tmp_path: Path) -> None:
+    """Without the calling script, nothing in the project calls the helper: it is judged
+    by itself (a data loop with no eval()), so the caller is what made it clean."""
+    source = PROJECT / "clean_helper_every_caller_switches" / "metrics.py"
+    (tmp_path / "metrics.py").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        codes = sorted(d.code for d in lint_paths(["metrics.py"]))
+    finally:
+        os.chdir(cwd)
+    assert codes == ["EVL001", "EVL002"]
