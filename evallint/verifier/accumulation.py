@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 
-from evallint.verifier.layers import LayerSpec
+from evallint.verifier.layer_spec import LayerSpec
 from evallint.verifier.torch_run import _forward_for_memory, _input_shape, build_module
 
 SHORT, LONG = 2, 6

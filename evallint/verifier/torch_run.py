@@ -20,8 +20,9 @@ import torch
 from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 
+from evallint.torch_facts import POSITIONAL
 from evallint.verifier import reference
-from evallint.verifier.layers import POSITIONAL, LayerSpec
+from evallint.verifier.layer_spec import LayerSpec
 
 TOLERANCE = 1e-5
 """Largest accepted |torch - reference| / max(1, |reference|)."""

@@ -13,17 +13,24 @@ model is also imported and measured whole (`dynamic`).
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 from torch import nn
 
 from evallint.diagnostics import Diagnostic
 from evallint.verifier.accumulation import AccumulationRun, accumulation_memory
+from evallint.verifier.extract import extract_layers
+from evallint.verifier.finding import Verdict, VerifiedFinding
 from evallint.verifier.functional_run import run_functional
-from evallint.verifier.layers import UNKNOWN, Extraction, LayerSpec, extract_layers
+from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
+from evallint.verifier.phrases import (
+    MAX_PHRASES,
+    bytes_text,
+    measurement_json,
+    phrase_eval,
+    phrase_training_resumed,
+)
 from evallint.verifier.sites import accumulation_site, functional_call_at, training_assignment_at
 from evallint.verifier.torch_run import (
     TOLERANCE,
@@ -34,68 +41,8 @@ from evallint.verifier.torch_run import (
     run_layer,
 )
 
-LOG = logging.getLogger(__name__)
 
-Verdict = Literal["confirmed", "not-affected", "unresolved", "error"]
-VERDICTS: tuple[Verdict, ...] = ("confirmed", "not-affected", "unresolved", "error")
-VERIFIED_CODES = ("EVL001", "EVL002", "EVL003", "EVL004", "EVL005", "EVL006")
-MAX_PHRASES = 3
-"""Layers named in the one-line summary; the evidence lists all of them."""
-
-
-@dataclass(frozen=True)
-class VerifiedFinding:
-    """A diagnostic with its verdict, JSON evidence and a one-line summary."""
-
-    diagnostic: Diagnostic
-    verdict: Verdict
-    evidence: dict[str, Any]
-    summary: str
-    runs: tuple[LayerRun, ...] = field(default=(), compare=False, repr=False)
-    """The raw measurements (arrays included) for `plot`; not part of the JSON."""
-    memory: Optional[MemoryRun] = field(default=None, compare=False, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        """The diagnostic's JSON object plus `verdict` and `evidence` (which holds `summary`)."""
-        return {**self.diagnostic.to_json(), "verdict": self.verdict, "evidence": self.evidence}
-
-
-def verify(
-    diagnostics: list[Diagnostic], seed: int = 0, *, import_modules: bool = False
-) -> list[VerifiedFinding]:
-    """Verify every EVL001-EVL006 diagnostic, in input order; other codes, and EVL005 findings
-    other than `.training = ...`, are skipped (they have no numbers to show).
-
-    `import_modules` (`--import`): also import the file defining the flagged model's class and
-    measure the instantiated model (`dynamic`). Never raises for a single finding: a crash while
-    verifying one becomes its `error` verdict.
-    """
-    cache = _Cache(seed)
-    out: list[VerifiedFinding] = []
-    for diagnostic in diagnostics:
-        if diagnostic.code not in VERIFIED_CODES:
-            continue
-        try:
-            found = _verify_one(diagnostic, cache)
-            if (
-                found is not None
-                and import_modules
-                and diagnostic.code in ("EVL001", "EVL002", "EVL003", "EVL005")
-            ):
-                from evallint.verifier.dynamic import measure_imported
-
-                found = measure_imported(found, seed)
-            if found is not None:
-                out.append(found)
-        except Exception as exc:  # noqa: BLE001 - a verifier crash is a result, not an abort
-            LOG.debug("verifier crashed on %s", diagnostic, exc_info=True)
-            message = f"verifier crashed: {type(exc).__name__}: {exc}"
-            evidence = {"subject": diagnostic.subject, "error": message, "summary": message}
-            out.append(VerifiedFinding(diagnostic, "error", evidence, message))
-    return out
-
-
-class _Cache:
+class Cache:
     """Findings often share a module: extract and measure each one once per `verify` call."""
 
     def __init__(self, seed: int) -> None:
@@ -134,7 +81,7 @@ class _Cache:
         return self.memory[key]
 
 
-def _verify_one(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
+def verify_static(d: Diagnostic, cache: Cache) -> Optional[VerifiedFinding]:
     if d.code == "EVL004":
         return _verify_functional(d, cache.seed)
     if d.code == "EVL006":
@@ -160,7 +107,7 @@ def _verify_one(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
 
 
 def _verify_mode(
-    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: _Cache
+    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: Cache
 ) -> VerifiedFinding:
     dependent = extraction.mode_dependent
     if not dependent:
@@ -189,9 +136,9 @@ def _verify_mode(
             )
             continue
         runs.append(run)
-        measurements.append(_measurement_json(run))
+        measurements.append(measurement_json(run))
         phrases.setdefault(
-            layer.kind, _phrase_training_resumed(run) if d.code == "EVL003" else _phrase_eval(run)
+            layer.kind, phrase_training_resumed(run) if d.code == "EVL003" else phrase_eval(run)
         )
     evidence["measurements"] = measurements
     failed = [c for run in runs for c in run.checks if not c.ok]
@@ -213,7 +160,7 @@ def _verify_mode(
 
 
 def _verify_autograd(
-    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: _Cache
+    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: Cache
 ) -> VerifiedFinding:
     with_params = [layer for layer in extraction.layers if layer.has_parameters]
     if not with_params:
@@ -238,12 +185,14 @@ def _verify_autograd(
         "method": "torch.autograd.graph.saved_tensors_hooks, eval mode, parameters excluded",
     }
     top = sorted(memory.per_layer, key=lambda item: -item[1])[:MAX_PHRASES]
-    detail = ", ".join(f"{layer.label()} at {layer.location} {_bytes(n)}" for layer, n in top if n)
+    detail = ", ".join(
+        f"{layer.label()} at {layer.location} {bytes_text(n)}" for layer, n in top if n
+    )
     summary = (
-        f"autograd keeps {_bytes(memory.grad_bytes)} of activations alive per batch of {memory.batch_size} "
+        f"autograd keeps {bytes_text(memory.grad_bytes)} of activations alive per batch of {memory.batch_size} "
         f"through {len(memory.per_layer)} layer(s) of `{d.subject}`"
         + (f" ({detail})" if detail else "")
-        + f"; {_bytes(memory.no_grad_bytes)} under torch.no_grad()"
+        + f"; {bytes_text(memory.no_grad_bytes)} under torch.no_grad()"
     )
     if memory.skipped:
         summary += f"; {len(memory.skipped)} layer(s) not measured"
@@ -289,7 +238,7 @@ def _verify_functional(d: Diagnostic, seed: int) -> VerifiedFinding:
         evidence["summary"] = summary
         return VerifiedFinding(d, "unresolved", evidence, summary)
     run = run_functional(call, seed)
-    evidence["measurement"] = _measurement_json(run)
+    evidence["measurement"] = measurement_json(run)
     error = _disagreement(d, evidence, run)
     if error is not None:
         return error
@@ -367,7 +316,7 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
     if run.detached_nodes_per_iteration or run.detached_bytes_per_iteration:
         summary = (
             f"verifier error: the `.item()` control still kept {run.detached_nodes_per_iteration:.0f} graph nodes "
-            f"and {_bytes(int(run.detached_bytes_per_iteration))} per iteration; the replay is not trustworthy"
+            f"and {bytes_text(int(run.detached_bytes_per_iteration))} per iteration; the replay is not trustworthy"
         )
         evidence["summary"] = summary
         return VerifiedFinding(d, "error", evidence, summary)
@@ -378,12 +327,12 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
     if run.backward:
         kept = (
             f"{run.kept_nodes_per_iteration:.0f} autograd nodes per iteration stay chained to `{d.subject}` "
-            f"(backward() in the loop frees the saved activations: {_bytes(int(run.kept_bytes_per_iteration))} of "
-            f"tensors per iteration here; without that backward it would be {_bytes(int(run.activation_bytes_per_iteration))})"
+            f"(backward() in the loop frees the saved activations: {bytes_text(int(run.kept_bytes_per_iteration))} of "
+            f"tensors per iteration here; without that backward it would be {bytes_text(int(run.activation_bytes_per_iteration))})"
         )
     else:
         kept = (
-            f"{_bytes(int(run.kept_bytes_per_iteration))} of saved activations and {run.kept_nodes_per_iteration:.0f} "
+            f"{bytes_text(int(run.kept_bytes_per_iteration))} of saved activations and {run.kept_nodes_per_iteration:.0f} "
             f"autograd nodes per iteration stay alive through `{d.subject}` (nothing in the loop calls backward())"
         )
     summary = f"`{d.subject}` {verb} the loss with its graph; replaying the loop with {model}: {kept}; 0 with `.item()`"
@@ -410,7 +359,7 @@ def _accumulation_json(run: AccumulationRun) -> dict[str, Any]:
     }
 
 
-def _verify_training_attribute(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
+def _verify_training_attribute(d: Diagnostic, cache: Cache) -> Optional[VerifiedFinding]:
     """EVL005 `x.training = False/True`: build the module, set the flag on the top module only,
     and list the children left in the other mode; other EVL005 kinds are skipped (None)."""
     assignment = training_assignment_at(d.path, d.line)
@@ -488,12 +437,12 @@ def _verify_training_attribute(d: Diagnostic, cache: _Cache) -> Optional[Verifie
         error = _disagreement(d, evidence, run)
         if error is not None:
             return error
-    evidence["measurements"] = [_measurement_json(run) for run in runs]
+    evidence["measurements"] = [measurement_json(run) for run in runs]
     names = ", ".join(
         f"{extraction.layers[int(n.split('_')[0])].label()} at {extraction.layers[int(n.split('_')[0])].location}"
         for n, _ in dependent[:MAX_PHRASES]
     )
-    phrase = _phrase_eval if not value else _phrase_training_resumed
+    phrase = phrase_eval if not value else phrase_training_resumed
     start = "" if not value else "starting from eval mode (as after an earlier `.eval()`), "
     summary = (
         f"{start}after {flag} on a live {extraction.root or assignment.receiver}, {len(dependent)} mode-dependent "
@@ -524,81 +473,3 @@ def _unresolved(d: Diagnostic, extraction: Extraction, evidence: dict[str, Any])
     summary = f"unresolved: could not follow `{d.subject}` to its layers: {reasons[0]}"
     evidence["summary"] = summary
     return VerifiedFinding(d, "unresolved", evidence, summary)
-
-
-def _measurement_json(run: LayerRun) -> dict[str, Any]:
-    return {
-        "layer": run.layer.label(),
-        "type": run.layer.kind,
-        "location": run.layer.location,
-        "figures": run.figures,
-        "assumed": run.assumed,
-        "checks": {
-            "count": len(run.checks),
-            "max_relative_error": max((c.max_error for c in run.checks), default=0.0),
-            "tolerance": TOLERANCE,
-            "failed": [c.name for c in run.checks if not c.ok],
-        },
-    }
-
-
-def _name(run: LayerRun) -> str:
-    assumed = run.assumed.get("num_features")
-    suffix = f" ({assumed} channels assumed)" if assumed is not None else ""
-    return f"{run.layer.label()} at {run.layer.location}{suffix}"
-
-
-def _phrase_eval(run: LayerRun) -> str:
-    """What running this layer in training mode during evaluation does (EVL001)."""
-    f = run.figures
-    if "dropped_fraction" in f:
-        return (
-            f"{_name(run)}: {100 * f['dropped_fraction']:.1f}% of {f['unit']} zeroed, eval output differs "
-            f"by mean |Δ|={f['train_vs_eval_mean_abs']:.2f} (max {f['train_vs_eval_max_abs']:.1f})"
-        )
-    if "running_mean_shift" in f:
-        return (
-            f"{_name(run)}: one validation pass of {f['batches']} batches moved running_mean by "
-            f"{f['running_mean_shift']:.2f} and running_var by {f['running_var_shift']:.2f}; eval predictions "
-            f"on the same input changed by mean |Δ|={f['eval_output_change_mean_abs']:.2f}"
-        )
-    if "eval_slope" in f:
-        return (
-            f"{_name(run)}: negative slope drawn from [{f['train_slope_min']:.3f}, {f['train_slope_max']:.3f}] "
-            f"instead of {f['eval_slope']:.3f}, output differs by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}"
-        )
-    return (
-        f"{_name(run)}: train-mode output differs from eval by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}; "
-        f"two passes on the same input differ by {f['two_train_passes_mean_abs']:.3f}"
-    )
-
-
-def _phrase_training_resumed(run: LayerRun) -> str:
-    """What training with this layer still in eval mode does (EVL003)."""
-    f = run.figures
-    if "dropped_fraction" in f:
-        return (
-            f"{_name(run)}: drops 0% instead of {100 * f['dropped_fraction']:.1f}% of {f['unit']} while "
-            "training (regularisation silently off)"
-        )
-    if "running_mean_shift" in f:
-        return (
-            f"{_name(run)}: normalises training batches with frozen running stats (output off by mean "
-            f"|Δ|={f['train_vs_eval_mean_abs']:.2f}) and {f['batches']} training batches leave running_mean/var "
-            f"unchanged (train mode would move them by {f['running_mean_shift']:.2f}/{f['running_var_shift']:.2f})"
-        )
-    if "eval_slope" in f:
-        return f"{_name(run)}: fixed slope {f['eval_slope']:.3f} instead of random slopes while training"
-    return (
-        f"{_name(run)}: trains without its dropout (output differs from train mode by mean "
-        f"|Δ|={f['train_vs_eval_mean_abs']:.3f})"
-    )
-
-
-def _bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"

@@ -1,0 +1,92 @@
+"""The words of a verdict: one-line summaries of what a layer run measured, and its JSON.
+
+Every phrase says what was measured: one freshly built layer on synthetic data, with the
+sizes evallint assumed, never the user's trained model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evallint.verifier.torch_run import TOLERANCE, LayerRun
+
+MAX_PHRASES = 3
+"""Layers named in the one-line summary; the evidence lists all of them."""
+
+
+def measurement_json(run: LayerRun) -> dict[str, Any]:
+    return {
+        "layer": run.layer.label(),
+        "type": run.layer.kind,
+        "location": run.layer.location,
+        "figures": run.figures,
+        "assumed": run.assumed,
+        "checks": {
+            "count": len(run.checks),
+            "max_relative_error": max((c.max_error for c in run.checks), default=0.0),
+            "tolerance": TOLERANCE,
+            "failed": [c.name for c in run.checks if not c.ok],
+        },
+    }
+
+
+def layer_name(run: LayerRun) -> str:
+    assumed = run.assumed.get("num_features")
+    suffix = f" ({assumed} channels assumed)" if assumed is not None else ""
+    return f"{run.layer.label()} at {run.layer.location}{suffix}"
+
+
+def phrase_eval(run: LayerRun) -> str:
+    """What running this layer in training mode during evaluation does (EVL001)."""
+    f = run.figures
+    if "dropped_fraction" in f:
+        return (
+            f"{layer_name(run)}: {100 * f['dropped_fraction']:.1f}% of {f['unit']} zeroed, eval output differs "
+            f"by mean |Δ|={f['train_vs_eval_mean_abs']:.2f} (max {f['train_vs_eval_max_abs']:.1f})"
+        )
+    if "running_mean_shift" in f:
+        return (
+            f"{layer_name(run)}: one validation pass of {f['batches']} batches moved running_mean by "
+            f"{f['running_mean_shift']:.2f} and running_var by {f['running_var_shift']:.2f}; eval predictions "
+            f"on the same input changed by mean |Δ|={f['eval_output_change_mean_abs']:.2f}"
+        )
+    if "eval_slope" in f:
+        return (
+            f"{layer_name(run)}: negative slope drawn from [{f['train_slope_min']:.3f}, {f['train_slope_max']:.3f}] "
+            f"instead of {f['eval_slope']:.3f}, output differs by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}"
+        )
+    return (
+        f"{layer_name(run)}: train-mode output differs from eval by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}; "
+        f"two passes on the same input differ by {f['two_train_passes_mean_abs']:.3f}"
+    )
+
+
+def phrase_training_resumed(run: LayerRun) -> str:
+    """What training with this layer still in eval mode does (EVL003)."""
+    f = run.figures
+    if "dropped_fraction" in f:
+        return (
+            f"{layer_name(run)}: drops 0% instead of {100 * f['dropped_fraction']:.1f}% of {f['unit']} while "
+            "training (regularisation silently off)"
+        )
+    if "running_mean_shift" in f:
+        return (
+            f"{layer_name(run)}: normalises training batches with frozen running stats (output off by mean "
+            f"|Δ|={f['train_vs_eval_mean_abs']:.2f}) and {f['batches']} training batches leave running_mean/var "
+            f"unchanged (train mode would move them by {f['running_mean_shift']:.2f}/{f['running_var_shift']:.2f})"
+        )
+    if "eval_slope" in f:
+        return f"{layer_name(run)}: fixed slope {f['eval_slope']:.3f} instead of random slopes while training"
+    return (
+        f"{layer_name(run)}: trains without its dropout (output differs from train mode by mean "
+        f"|Δ|={f['train_vs_eval_mean_abs']:.3f})"
+    )
+
+
+def bytes_text(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
