@@ -321,8 +321,54 @@ def _table() -> dict[str, LayerFact]:
         ("distance", "CosineSimilarity PairwiseDistance", True),
     ):
         for name in names.split():
-            add(LayerFact(name, "independent", family, stateless=stateless))
+            add(
+                LayerFact(
+                    name,
+                    "independent",
+                    family,
+                    _PLAIN_POSITIONAL.get(name, ()),
+                    stateless=stateless,
+                )
+            )
     return {fact.name: fact for fact in out}
+
+
+_MAXPOOL = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")
+_AVGPOOL = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+_PLAIN_POSITIONAL: dict[str, tuple[str, ...]] = {
+    **{f"MaxPool{d}d": _MAXPOOL for d in (1, 2, 3)},
+    "AvgPool1d": _AVGPOOL,
+    **{f"AvgPool{d}d": (*_AVGPOOL, "divisor_override") for d in (2, 3)},
+    **{f"AdaptiveAvgPool{d}d": ("output_size",) for d in (1, 2, 3)},
+    **{f"AdaptiveMaxPool{d}d": ("output_size", "return_indices") for d in (1, 2, 3)},
+    **{f"LPPool{d}d": ("norm_type", "kernel_size", "stride", "ceil_mode") for d in (1, 2)},
+    **{
+        f"{kind}Pad{d}d": ("padding",)
+        for kind in ("Zero", "Reflection", "Replication")
+        for d in (1, 2, 3)
+    },
+    **{f"ConstantPad{d}d": ("padding", "value") for d in (1, 2, 3)},
+    "CircularPad2d": ("padding",),
+    "Flatten": ("start_dim", "end_dim"),
+    "Upsample": ("size", "scale_factor", "mode", "align_corners"),
+    "PixelShuffle": ("upscale_factor",),
+    "PixelUnshuffle": ("downscale_factor",),
+    "ChannelShuffle": ("groups",),
+    "Softmax": ("dim",),
+    "Softmin": ("dim",),
+    "LogSoftmax": ("dim",),
+    "GLU": ("dim",),
+    "LeakyReLU": ("negative_slope", "inplace"),
+    "ELU": ("alpha", "inplace"),
+    "CELU": ("alpha", "inplace"),
+    "Hardtanh": ("min_val", "max_val", "inplace"),
+    "ReLU6": ("inplace",),
+    "ReLU": ("inplace",),
+    "Threshold": ("threshold", "value", "inplace"),
+    "GELU": ("approximate",),
+}
+"""Constructor parameter order of the mode-independent layers without parameters, so their
+positional arguments (a pooling's kernel size) are read and not replaced by assumed sizes."""
 
 
 LAYERS: dict[str, LayerFact] = _table()

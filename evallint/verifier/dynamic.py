@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from evallint.verifier.finding import VerifiedFinding
+from evallint.verifier.finding import Verdict, VerifiedFinding
 from evallint.verifier.layer_spec import UNKNOWN
 from evallint.verifier.sites import Construction, construction_of, training_assignment_at
 
@@ -129,7 +129,7 @@ def measure_imported(
     }
     if answer["problem"] is not None and not answer["mode_dependent"]:
         return _refused(finding, f"{where}: {answer['problem']}")
-    verdict = "confirmed" if answer["affected"] else "not-affected"
+    verdict: Verdict = "confirmed" if answer["affected"] else "not-affected"
     summary = f"{'not affected: ' if verdict == 'not-affected' else ''}{where}: {answer['summary']}"
     if d.code == "EVL002":
         verdict = finding.verdict  # memory is measured statically; the live model adds its layers
@@ -171,7 +171,7 @@ def _training_attribute(
             f"{where}: after `{flag}`, {len(dependent)} mode-dependent submodule(s) still have "
             f"training={not value}: {listed}"
         )
-        verdict = "confirmed"
+        verdict: Verdict = "confirmed"
     else:
         summary = (
             f"not affected: {where}: after `{flag}`, {len(stale)} submodule(s) still have "

@@ -10,7 +10,7 @@ factories and a table of library models, and says what stopped it when it cannot
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -30,11 +30,21 @@ from evallint.torch_facts import (
 )
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.library_models import LIBRARY_KWARG_TO_DROPOUT, family_layers, find_family
+from evallint.verifier.resolution import (
+    MAX_DEPTH,
+    Bound,
+    Ctx,
+    Found,
+    Instance,
+    Value,
+    last_assignment,
+    literal,
+    literal_args,
+)
 from evallint.verifier.source_index import (
     NOT_MODULES,
     Assignment,
     SourceFile,
-    arith,
     call_arg,
     call_argument,
     dotted_or_none,
@@ -47,60 +57,8 @@ from evallint.verifier.source_index import (
     return_statements,
 )
 
-MAX_DEPTH = 16
-"""How many hops (assignment, call site, class, factory) one extraction may take."""
-
 _RETURNS_MODULE = MODULE_RETURNING_METHODS | MODE_METHODS
 """Methods whose result is the module they were called on."""
-
-
-@dataclass
-class Bound:
-    """A constructor/function parameter bound to the expression passed at the call site."""
-
-    expr: Optional[cst.BaseExpression]
-    ctx: Optional[Ctx]
-
-
-@dataclass
-class Ctx:
-    """Where an expression is evaluated: file, function, enclosing class, parameter bindings."""
-
-    file: SourceFile
-    func: Optional[cst.FunctionDef]
-    cls: Optional[cst.ClassDef]
-    bindings: dict[str, Bound]
-    line: int
-    depth: int
-
-    def at(self, line: int) -> Ctx:
-        return Ctx(self.file, self.func, self.cls, self.bindings, line, self.depth + 1)
-
-
-@dataclass
-class Found:
-    """Partial result of following one expression."""
-
-    layers: list[LayerSpec] = field(default_factory=list)
-    unresolved: list[str] = field(default_factory=list)
-    root: str = ""
-
-    def extend(self, other: Found) -> None:
-        self.layers.extend(other.layers)
-        self.unresolved.extend(other.unresolved)
-        self.root = self.root or other.root
-
-
-class Instance:
-    """A resolved project-class instance (so `self.net.head` can be followed)."""
-
-    def __init__(self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound]) -> None:
-        self.file = file
-        self.cls = cls
-        self.bindings = bindings
-
-
-Value = Union[Found, Instance]
 
 
 class Extractor:
@@ -164,12 +122,12 @@ class Extractor:
                     unresolved=[f"`{name}` is a parameter with no argument or default to follow"]
                 )
             return self.value(bound.expr, bound.ctx.at(bound.ctx.line))
-        local = self.last_assignment(ctx.file, name, ctx.func, ctx.line)
+        local = last_assignment(ctx.file, name, ctx.func, ctx.line)
         if local is not None:
             return self.value(local.value, ctx.at(local.line - 1))
         if ctx.func is not None and name in param_names(ctx.func):
             return self.parameter(name, ctx)
-        module_level = self.last_assignment(
+        module_level = last_assignment(
             ctx.file, name, None, ctx.line if ctx.func is None else 10**9
         )
         if module_level is not None:
@@ -181,21 +139,18 @@ class Extractor:
             return Found(unresolved=[f"`{name}` is the class itself, not an instance"])
         return Found(unresolved=[f"no assignment to `{name}` found in {where}"])
 
-    def last_assignment(
-        self, file: SourceFile, target: str, func: Optional[cst.FunctionDef], line: int
-    ) -> Optional[Assignment]:
-        candidates = [
-            a for a in file.assignments if a.target == target and a.func is func and a.line <= line
-        ]
-        return candidates[-1] if candidates else None
-
     def parameter(self, name: str, ctx: Ctx) -> Value:
-        """A function parameter: follow the argument passed at the first call site that resolves."""
+        """A function parameter: follow the argument passed at every call site in the file.
+
+        One caller passing a mode-dependent model decides (the result names that caller); a
+        caller that cannot be followed leaves the result open rather than `not affected`.
+        """
         assert ctx.func is not None
         func = ctx.func
         fname = func.name.value
         params = positional_params(func)
         reasons: list[str] = []
+        resolved: list[tuple[str, Value, Found]] = []
         for call, caller in ctx.file.calls:
             callee = call.func
             if isinstance(callee, cst.Name) and callee.value == fname:
@@ -207,13 +162,25 @@ class Extractor:
             arg = call_argument(call, name, params, offset)
             if arg is None:
                 continue
-            caller_ctx = Ctx(
-                ctx.file, caller, ctx.file.class_of(caller), {}, ctx.file.line(call), ctx.depth + 1
-            )
+            line = ctx.file.line(call)
+            caller_ctx = Ctx(ctx.file, caller, ctx.file.class_of(caller), {}, line, ctx.depth + 1)
             value = self.value(arg, caller_ctx)
-            if isinstance(value, Instance) or value.layers or not value.unresolved:
-                return value
-            reasons.extend(value.unresolved)
+            found = self.found(value, caller_ctx)
+            where = f"`{ctx.file.code(call)[:60]}` at {ctx.file.path.name}:{line}"
+            if isinstance(value, Instance) or found.layers or not found.unresolved:
+                resolved.append((where, value, found))
+            else:
+                reasons.extend(f"the caller {where}: {r}" for r in found.unresolved[:1])
+        if len(resolved) == 1 and not reasons:
+            return resolved[0][1]
+        for where, _, found in resolved:
+            if any(layer.mode_dependent for layer in found.layers):
+                return replace(found, caller=where)
+        for where, _, found in resolved:
+            if reasons or any(layer.sensitivity is None for layer in found.layers):
+                return replace(found, unresolved=[*found.unresolved, *reasons[:1]], caller=where)
+        if resolved:
+            return resolved[0][1]
         if reasons:
             return Found(unresolved=reasons[:1])
         return Found(
@@ -325,7 +292,7 @@ class Extractor:
             or kind in MODE_SENSITIVE
             or kind.endswith(MODE_INDEPENDENT_SUFFIXES)
         ):
-            params, unread = self.literal_args(call, POSITIONAL.get(kind, ()), ctx)
+            params, unread = literal_args(call, POSITIONAL.get(kind, ()), ctx)
             return Found(layers=[LayerSpec(kind, params, str(file.path), line, "source", unread)])
         return Found(
             unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"]
@@ -359,7 +326,7 @@ class Extractor:
     def list_elements(self, name: str, ctx: Ctx) -> list[cst.BaseExpression]:
         """`layers = [...]; layers.append(x); layers += [...]` in the same function."""
         out: list[cst.BaseExpression] = []
-        assign = self.last_assignment(ctx.file, name, ctx.func, ctx.line)
+        assign = last_assignment(ctx.file, name, ctx.func, ctx.line)
         if assign is not None and isinstance(assign.value, (cst.List, cst.Tuple)):
             out.extend(e.value for e in assign.value.elements)
         for call, func in ctx.file.calls:
@@ -378,63 +345,6 @@ class Extractor:
                 else:
                     out.append(value)
         return out
-
-    def literal_args(
-        self, call: cst.Call, names: tuple[str, ...], ctx: Ctx
-    ) -> tuple[dict[str, Any], tuple[str, ...]]:
-        params: dict[str, Any] = {}
-        unread: list[str] = []
-        position = 0
-        for arg in call.args:
-            if arg.star:
-                unread.append(f"{arg.star}{ctx.file.code(arg.value)}")
-                continue
-            if arg.keyword is not None:
-                key = arg.keyword.value
-            else:
-                key = names[position] if position < len(names) else f"arg{position}"
-                position += 1
-            value = self.literal(arg.value, ctx)
-            if value is UNKNOWN:
-                unread.append(key)
-            else:
-                params[key] = value
-        return params, tuple(unread)
-
-    def literal(self, expr: cst.BaseExpression, ctx: Ctx) -> Any:
-        """A constant: literals, simple arithmetic, bound parameters, module-level constants."""
-        if ctx.depth > MAX_DEPTH:
-            return UNKNOWN
-        if isinstance(expr, (cst.Integer, cst.Float)):
-            return expr.evaluated_value
-        if isinstance(expr, cst.SimpleString):
-            return expr.evaluated_value
-        if isinstance(expr, cst.Name):
-            if expr.value in ("True", "False", "None"):
-                return {"True": True, "False": False, "None": None}[expr.value]
-            if expr.value in ctx.bindings:
-                bound = ctx.bindings[expr.value]
-                if bound.expr is None or bound.ctx is None:
-                    return UNKNOWN
-                return self.literal(bound.expr, bound.ctx.at(bound.ctx.line))
-            constant = self.last_assignment(ctx.file, expr.value, None, 10**9)
-            if constant is not None and (ctx.func is not None or constant.line <= ctx.line):
-                return self.literal(
-                    constant.value, Ctx(ctx.file, None, None, {}, constant.line - 1, ctx.depth + 1)
-                )
-            return UNKNOWN
-        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
-            inner = self.literal(expr.expression, ctx)
-            return -inner if isinstance(inner, (int, float)) else UNKNOWN
-        if isinstance(expr, cst.BinaryOperation):
-            left, right = self.literal(expr.left, ctx), self.literal(expr.right, ctx)
-            if isinstance(left, (int, float)) and isinstance(right, (int, float)):
-                return arith(expr.operator, left, right)
-            return UNKNOWN
-        if isinstance(expr, (cst.Tuple, cst.List)):
-            items = [self.literal(e.value, ctx) for e in expr.elements]
-            return UNKNOWN if any(i is UNKNOWN for i in items) else tuple(items)
-        return UNKNOWN
 
     def bind(
         self, file: SourceFile, func: Optional[cst.FunctionDef], call: cst.Call, ctx: Ctx
@@ -517,9 +427,9 @@ class Extractor:
             arg = call_arg(call, index, keyword) or call_arg(
                 call, 0, "pretrained_model_name_or_path"
             )
-            literal = self.literal(arg, ctx) if arg is not None else UNKNOWN
-            if isinstance(literal, str):
-                name = literal.rsplit("/", 1)[-1]
+            given = literal(arg, ctx) if arg is not None else UNKNOWN
+            if isinstance(given, str):
+                name = given.rsplit("/", 1)[-1]
                 library = "torchvision" if qualified == "torch.hub.load" else library
             elif library == "transformers":
                 name = qualified.rsplit(".", 1)[-1]
@@ -538,9 +448,10 @@ class Extractor:
                 ]
             )
         dropout: Any = None
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value in LIBRARY_KWARG_TO_DROPOUT:
-                dropout = self.literal(arg.value, ctx)
+        for keyword_arg in call.args:
+            key = keyword_arg.keyword
+            if key is not None and key.value in LIBRARY_KWARG_TO_DROPOUT:
+                dropout = literal(keyword_arg.value, ctx)
         layers = family_layers(family, dropout, str(file.path), line)
         return Found(layers=layers, root=f"{library} {name}")
 
@@ -616,7 +527,7 @@ class Extractor:
                     return self.method_factory(method, value, ctx)
             return self.found(self.value(value, ctx), ctx)
         if isinstance(value, cst.Name) and value.value in ctx.bindings:
-            if self.literal(value, ctx) is not UNKNOWN:
+            if literal(value, ctx) is not UNKNOWN:
                 return Found()
             return self.found(self.value(value, ctx), ctx)
         return Found()
@@ -660,11 +571,11 @@ class Extractor:
         if fact is None or kind is None:
             return Found()
         ctx = Ctx(file, func, cls, {}, file.line(call), depth)
-        params, unread = self.literal_args(call, fact.parameters, ctx)
+        params, unread = literal_args(call, fact.parameters, ctx)
         params.pop("input", None)
         unread = tuple(u for u in unread if u not in ("input", "training"))
         training = call_arg(call, fact.position, fact.keyword)
-        follows_mode = training is not None and self.literal(training, ctx) is UNKNOWN
+        follows_mode = training is not None and literal(training, ctx) is UNKNOWN
         if not follows_mode:
             # a literal or default `training`: the call acts (or not) the same in both modes
             if "training" not in params:
@@ -697,4 +608,4 @@ def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extractio
     unresolved = tuple(dict.fromkeys(found.unresolved))
     if not found.root and not found.layers and not unresolved:
         unresolved = (f"`{subject}` was not followed to any construction",)
-    return Extraction(tuple(found.layers), unresolved, found.root)
+    return Extraction(tuple(found.layers), unresolved, found.root, found.caller)

@@ -112,6 +112,8 @@ class Extraction:
     unresolved: tuple[str, ...]
     root: str
     """What the subject was followed to: ``class Net (net.py:5)``, ``torchvision resnet18``."""
+    caller: str = ""
+    """When the subject is a parameter with several callers: the one these layers came from."""
 
     @property
     def complete(self) -> bool:

@@ -30,7 +30,7 @@ def _fam(
     return LibraryFamily(library, pattern, tuple((k, tuple(p.items())) for k, p in layers), source)
 
 
-_BN2D = ("BatchNorm2d", {})
+_BN2D: tuple[str, dict[str, Any]] = ("BatchNorm2d", {})
 LIBRARY_TABLE: tuple[LibraryFamily, ...] = (
     _fam(
         "torchvision",

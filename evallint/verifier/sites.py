@@ -16,8 +16,9 @@ from typing import Any, Optional, Union
 import libcst as cst
 
 from evallint.torch_facts import FUNCTIONAL
-from evallint.verifier.extract import Ctx, Extractor, Instance
+from evallint.verifier.extract import Extractor
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, FunctionalCall
+from evallint.verifier.resolution import Ctx, Instance, last_assignment, literal
 from evallint.verifier.source_index import SourceFile, call_arg, dotted_or_none, init_of
 
 MAX_LOOP_CANDIDATES = 8
@@ -47,9 +48,9 @@ def functional_call_at(
         c for c in _calls_at(file, line) if file.qualify(dotted_or_none(c.func) or "") in FUNCTIONAL
     ]
     exact = [c for c in candidates if file.positions[c].start.column == column - 1]
-    chosen = (exact or candidates or [None])[0]
-    if chosen is None:
+    if not (exact or candidates):
         return f"no torch.nn.functional dropout/rrelu/batch_norm call at {Path(path).name}:{line}"
+    chosen = (exact or candidates)[0]
     function = file.qualify(dotted_or_none(chosen.func) or "")
     func = file.enclosing_function(line)
     cls = file.class_of(func)
@@ -63,7 +64,7 @@ def functional_call_at(
         name = "training" if keyword == fact.keyword else keyword
         if expr is None:
             continue
-        value = extractor.literal(expr, ctx)
+        value = literal(expr, ctx)
         if value is UNKNOWN and cls is not None:
             value, origin = _init_default(extractor, file, cls, expr)
             if value is not UNKNOWN:
@@ -100,7 +101,7 @@ def _init_default(
         file, init, cst.Call(func=cst.Name(cls.name.value)), Ctx(file, None, None, {}, 0, 0)
     )
     ctx = Ctx(file, init, cls, bindings, assigned[-1].line, 1)
-    value = extractor.literal(assigned[-1].value, ctx)
+    value = literal(assigned[-1].value, ctx)
     origin = (
         f"`{dotted}` is set in {cls.name.value}.__init__ ({file.path.name}:{assigned[-1].line}); "
         "its default there is used"
@@ -216,7 +217,7 @@ def training_assignment_at(path: Union[str, Path], line: int) -> Optional[Traini
     for assign in file.assignments:
         if assign.target.endswith(".training") and assign.line == line:
             ctx = Ctx(file, assign.func, file.class_of(assign.func), {}, line, 0)
-            value = extractor.literal(assign.value, ctx)
+            value = literal(assign.value, ctx)
             return TrainingAssignment(
                 assign.target[: -len(".training")], value if isinstance(value, bool) else UNKNOWN
             )
@@ -265,16 +266,16 @@ def construction_of(path: Union[str, Path], subject: str, line: int) -> Union[Co
     kwargs: dict[str, Any] = {}
     call_file, call_ctx = call[1], call[2]
     for arg in call[0].args:
-        literal = UNKNOWN if arg.star else extractor.literal(arg.value, call_ctx)
-        if literal is UNKNOWN:
+        given = UNKNOWN if arg.star else literal(arg.value, call_ctx)
+        if given is UNKNOWN:
             return (
                 f"constructor argument `{call_file.code(arg)}` of {value.cls.name.value} at "
                 f"{call_file.path.name}:{call_file.line(call[0])} is not a literal; --import only passes literals"
             )
         if arg.keyword is not None:
-            kwargs[arg.keyword.value] = literal
+            kwargs[arg.keyword.value] = given
         else:
-            args.append(literal)
+            args.append(given)
     init = init_of(value.cls)
     if init is not None:
         missing = _required_without_default(init, len(args), set(kwargs))
@@ -305,9 +306,9 @@ def _construction_call(
                 continue
             return expr, file, ctx
         if isinstance(expr, cst.Name):
-            assign = extractor.last_assignment(file, expr.value, ctx.func, ctx.line)
+            assign = last_assignment(file, expr.value, ctx.func, ctx.line)
             if assign is None:
-                assign = extractor.last_assignment(
+                assign = last_assignment(
                     file, expr.value, None, ctx.line if ctx.func is None else 10**9
                 )
                 if assign is None:

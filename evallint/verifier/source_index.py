@@ -179,6 +179,10 @@ def arith(op: cst.BaseBinaryOp, left: float, right: float) -> Any:
         if isinstance(op, cst.FloorDivide):
             return left // right
         if isinstance(op, cst.Power):
+            # 10**10**9 would take minutes and gigabytes: an absurd literal is not read
+            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+                if right * abs(left).bit_length() > 4096:
+                    return UNKNOWN
             return left**right
     except (ZeroDivisionError, OverflowError):
         return UNKNOWN

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 from torch import nn
 
 from evallint.diagnostics import Diagnostic
@@ -26,6 +27,10 @@ from evallint.verifier.functional_run import run_functional
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.phrases import (
     MAX_PHRASES,
+    MEASURED_LAYERS,
+    MEASURED_LAYERS_SHORT,
+    MEASURED_MEMORY,
+    assumed_text,
     bytes_text,
     measurement_json,
     phrase_eval,
@@ -82,10 +87,13 @@ class Cache:
 
 
 def verify_static(d: Diagnostic, cache: Cache) -> Optional[VerifiedFinding]:
-    if d.code == "EVL004":
-        return _verify_functional(d, cache.seed)
-    if d.code == "EVL006":
-        return _verify_accumulation(d, cache.seed)
+    if d.code in ("EVL004", "EVL006"):
+        # each verdict draws from its own generator: its numbers do not depend on the run
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cache.seed)
+            if d.code == "EVL004":
+                return _verify_functional(d, cache.seed)
+            return _verify_accumulation(d, cache.seed)
     if d.code == "EVL005":
         return _verify_training_attribute(d, cache)
     extraction = cache.extraction(d)
@@ -111,6 +119,17 @@ def _verify_mode(
 ) -> VerifiedFinding:
     dependent = extraction.mode_dependent
     if not dependent:
+        undecided = [
+            f"argument `{name}` of {layer.kind} at {layer.location} is not a value evallint can "
+            "read, and it decides whether the layer depends on train/eval mode"
+            for layer in extraction.undecided
+            for name in layer.undecided[:1]
+        ]
+        if undecided:
+            evidence["unresolved"] = [*undecided, *extraction.unresolved]
+            summary = f"unresolved: {undecided[0]}"
+            evidence["summary"] = summary
+            return VerifiedFinding(d, "unresolved", evidence, summary)
         if extraction.unresolved:
             return _unresolved(d, extraction, evidence)
         if not extraction.layers:
@@ -125,7 +144,13 @@ def _verify_mode(
     measurements: list[dict[str, Any]] = []
     # the summary names the first layer of each kind, dropout-like layers first; evidence has all
     for layer in sorted(dependent, key=lambda spec: "Dropout" not in spec.kind):
-        run = cache.run(layer)
+        try:
+            run = cache.run(layer)
+        except (ValueError, RuntimeError, OverflowError) as exc:
+            reason = f"torch rejects {layer.label()} at {layer.location}: {str(exc)[:120]}"
+            evidence["unresolved"] = [reason]
+            evidence["summary"] = f"unresolved: {reason}"
+            return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
         if run is None:
             phrases.setdefault(
                 layer.kind,
@@ -153,8 +178,16 @@ def _verify_mode(
     summary = "; ".join(list(phrases.values())[:MAX_PHRASES])
     if len(dependent) > min(len(phrases), MAX_PHRASES):
         summary += f"; {len(dependent)} mode-dependent layers in all"
+    if extraction.caller:
+        summary += f" (the model passed by {extraction.caller})"
+        evidence["caller"] = extraction.caller
     if extraction.unresolved:
         summary += f" (not every submodule was followed: {extraction.unresolved[0]})"
+    assumed = {run.layer.label(): run.assumed for run in runs if run.assumed}
+    if assumed:
+        evidence["assumed"] = assumed
+    evidence["measured"] = MEASURED_LAYERS
+    summary += f" [{MEASURED_LAYERS_SHORT}]"
     evidence["summary"] = summary
     return VerifiedFinding(d, "confirmed", evidence, summary, tuple(runs))
 
@@ -181,7 +214,6 @@ def _verify_autograd(
             for layer, n in memory.per_layer
         ],
         "skipped": memory.skipped,
-        "assumed": memory.assumed,
         "method": "torch.autograd.graph.saved_tensors_hooks, eval mode, parameters excluded",
     }
     top = sorted(memory.per_layer, key=lambda item: -item[1])[:MAX_PHRASES]
@@ -196,6 +228,9 @@ def _verify_autograd(
     )
     if memory.skipped:
         summary += f"; {len(memory.skipped)} layer(s) not measured"
+    evidence["assumed"] = memory.assumed
+    summary += f"; assumed: {assumed_text(memory.assumed)}"
+    evidence["measured"] = MEASURED_MEMORY
     if extraction.unresolved:
         summary += f" (lower bound: {extraction.unresolved[0]})"
     evidence["summary"] = summary
@@ -222,8 +257,13 @@ def _verify_functional(d: Diagnostic, seed: int) -> VerifiedFinding:
     """EVL004: run the call as written inside a module in the mode it ignores."""
     call = functional_call_at(d.path, d.line, d.column)
     if isinstance(call, str):
-        evidence = {"subject": d.subject, "unresolved": [call], "summary": f"unresolved: {call}"}
-        return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
+        summary = f"unresolved: {call}"
+        return VerifiedFinding(
+            d,
+            "unresolved",
+            {"subject": d.subject, "unresolved": [call], "summary": summary},
+            summary,
+        )
     where = f"{Path(d.path).name}:{d.line}"
     evidence: dict[str, Any] = {
         "subject": d.subject,
@@ -297,8 +337,13 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
     """EVL006: replay the loop accumulating the tensor, then accumulating `.item()`."""
     site = accumulation_site(d.path, d.line)
     if isinstance(site, str):
-        evidence = {"subject": d.subject, "unresolved": [site], "summary": f"unresolved: {site}"}
-        return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
+        summary = f"unresolved: {site}"
+        return VerifiedFinding(
+            d,
+            "unresolved",
+            {"subject": d.subject, "unresolved": [site], "summary": summary},
+            summary,
+        )
     layers = list(site.extraction.layers) if site.extraction is not None else None
     run = accumulation_memory(layers, site.form, site.backward_in_loop, site.model, seed)
     evidence: dict[str, Any] = {"subject": d.subject, "accumulation": _accumulation_json(run)}
