@@ -246,3 +246,33 @@ def test_out_of_range_argument_is_unresolved_not_a_crash(tmp_path: Path) -> None
         """,
     )
     assert found.verdict == "unresolved" and "torch rejects Dropout(p=5.0)" in found.summary
+
+
+def test_sarif_carries_the_verdict_and_what_was_measured(tmp_path: Path) -> None:
+    # was: `--verify --format sarif` printed the text format
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "ev.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from torch import nn
+            model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.3))
+            with torch.no_grad():
+                for x in val_loader:
+                    acc = model(x).argmax(1)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "evallint", "verify", str(path), "--format", "sarif"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    [result] = json.loads(done.stdout)["runs"][0]["results"]
+    assert result["properties"]["verdict"] == "confirmed"
+    assert "synthetic data" in result["properties"]["measured"]
