@@ -119,7 +119,10 @@ class ModuleReport:
                 f"and running_var by {worst.running_var_shift:.3g}"
             )
             if self.eval_output_change_mean_abs is not None:
-                text += f", changing eval predictions on the same input by mean |Δ|={self.eval_output_change_mean_abs:.3g}"
+                text += (
+                    f", changing the model's eval-mode output on the same seeded input by mean "
+                    f"|Δ|={self.eval_output_change_mean_abs:.3g}"
+                )
         if self.problem:
             text += f" (not measured: {self.problem})"
         return text

@@ -358,6 +358,15 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
         else f"a {STAND_IN_NOTE}"
     )
     verb = "appends" if site.form == "append" else "adds"
+    evidence["measured"] = (
+        "the flagged loop replayed on synthetic batches with "
+        + (
+            "the layers found in the source, freshly built"
+            if site.extraction is not None
+            else "a stand-in network, because the loop's model was not resolved"
+        )
+        + "; not the user's network on its data"
+    )
     if run.detached_nodes_per_iteration or run.detached_bytes_per_iteration:
         summary = (
             f"verifier error: the `.item()` control still kept {run.detached_nodes_per_iteration:.0f} graph nodes "
