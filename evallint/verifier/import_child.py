@@ -40,8 +40,8 @@ class _NoSocket(socket.socket):
 
 def _cut_network() -> None:
     socket.socket = _NoSocket  # type: ignore[misc]
-    socket.create_connection = _no_network  # type: ignore[assignment]
-    socket.getaddrinfo = _no_network  # type: ignore[assignment]
+    socket.create_connection = _no_network
+    socket.getaddrinfo = _no_network
 
 
 def _address_space() -> int:
