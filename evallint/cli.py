@@ -107,8 +107,25 @@ def _lint_parser() -> argparse.ArgumentParser:
         "--import",
         dest="import_modules",
         action="store_true",
-        help="with --verify: import the file defining the flagged model's class and measure the real model "
-        '(definitions-only files; never runs top-level code or `if __name__ == "__main__":`)',
+        help="with --verify: run the file defining the flagged model's class, as `python -c "
+        '"import model_file"` would (its top-level code runs; `if __name__ == "__main__":` does not), '
+        "in a child process with a memory budget, a time limit and no network; build the model "
+        "and measure it",
+    )
+    verify.add_argument(
+        "--import-memory",
+        metavar="MB",
+        type=int,
+        default=1024,
+        help="with --import: memory budget of the child process in MiB (default 1024); a model "
+        "whose parameters exceed it is never built",
+    )
+    verify.add_argument(
+        "--import-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=120.0,
+        help="with --import: the child process is stopped after this many seconds (default 120)",
     )
     parser.add_argument("--version", action="version", version=f"evallint {__version__}")
     return parser
@@ -226,7 +243,10 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
             f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}"
         ) from None
     try:
-        verified = verify(diagnostics, import_modules=args.import_modules)
+        from evallint.verifier.dynamic import ImportBudget
+
+        budget = ImportBudget(max(1, args.import_memory) << 20, max(1.0, args.import_timeout))
+        verified = verify(diagnostics, import_modules=args.import_modules, budget=budget)
     except ImportError as exc:
         raise UsageError(
             f"--verify needs the verify extra (pip install 'torch-evallint[verify]'): {exc}"
@@ -239,6 +259,20 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
             verdicts[id(d)].to_json() if id(d) in verdicts else d.to_json() for d in diagnostics
         ]
         sys.stdout.write(json.dumps(objects, indent=2) + "\n")
+    elif args.format == "sarif":
+        import json
+
+        log = json.loads(format_sarif(diagnostics))
+        for result, diagnostic in zip(log["runs"][0]["results"], diagnostics):
+            found = verdicts.get(id(diagnostic))
+            if found is not None:
+                result["properties"] = {
+                    "verdict": found.verdict,
+                    "verdictSummary": found.summary,
+                    "measured": found.evidence.get("measured", ""),
+                    "assumed": found.evidence.get("assumed", {}),
+                }
+        sys.stdout.write(json.dumps(log, indent=2) + "\n")
     else:
         for diagnostic in diagnostics:
             sys.stdout.write(format_text([diagnostic], show_source=args.show_source))

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "evallint"
 LAYERS = {
     "evallint._version": 0,
     "evallint.diagnostics": 0,
+    "evallint.torch_facts": 0,
     "evallint.source": 1,
     "evallint.analysis": 2,
     "evallint.rules": 3,
@@ -95,7 +96,7 @@ def test_layers_import_only_downwards() -> None:
     assert violations == []
 
 
-def test_verifier_reads_only_diagnostics() -> None:
+def test_verifier_reads_only_diagnostics_and_torch_facts() -> None:
     violations = []
     for module, path in _sources():
         if not module.startswith(VERIFIER):
@@ -103,7 +104,9 @@ def test_verifier_reads_only_diagnostics() -> None:
         for imported, _ in _imports(path):
             if (
                 imported.startswith("evallint")
-                and not imported.startswith((*VERIFIER, "evallint.diagnostics"))
+                and not imported.startswith(
+                    (*VERIFIER, "evallint.diagnostics", "evallint.torch_facts")
+                )
                 and imported != "evallint"
             ):
                 violations.append(f"{module} imports {imported}")
@@ -212,3 +215,32 @@ def test_analysis_modules_import_in_order() -> None:
         if target in tier and tier[target] > tier[module]
     ]
     assert violations == []
+
+
+def test_torch_facts_is_a_leaf() -> None:
+    imported = [
+        m for m, _ in _imports(PACKAGE / "torch_facts.py") if m.split(".")[0] != "__future__"
+    ]
+    assert all(m.split(".")[0] in ("dataclasses", "typing") for m in imported), imported
+
+
+def test_verifier_imports_have_no_cycle_even_lazily() -> None:
+    """Within the verifier no cycle is dodged by a function-level import either."""
+    graph = {
+        module: {m for m, _ in _imports(path) if m.startswith("evallint.verifier.") and m != module}
+        for module, path in _sources()
+        if module.startswith("evallint.verifier")
+    }
+    graph = {module: {t for t in targets if t in graph} for module, targets in graph.items()}
+    assert _cycles(graph) == []
+
+
+def test_verifier_numerics_never_import_libcst() -> None:
+    """The torch/NumPy side reads layer_spec and torch_facts, never the source parser."""
+    numerics = ("torch_run", "functional_run", "accumulation", "plot", "reference", "layer_spec")
+    for name in numerics:
+        imported = [m for m, _ in _imports(PACKAGE / "verifier" / f"{name}.py")]
+        assert not [m for m in imported if m.split(".")[0] == "libcst"], name
+        assert not [m for m in imported if m.endswith((".extract", ".source_index", ".sites"))], (
+            name
+        )

@@ -1,7 +1,7 @@
 """evallint's runtime verifier (extra `verify`): numbers for EVL001/EVL002/EVL003 findings.
 
 Public API: `verify`, `VerifiedFinding`, `VERDICTS`, `write_plots`. They are loaded lazily
-(PEP 562) so that `evallint.verifier.layers`, which needs only LibCST, imports without
+(PEP 562) so that `evallint.verifier.extract`, which needs only LibCST, imports without
 numpy/torch; nothing outside this package may import it eagerly (the CLI imports it lazily).
 The guard's exception types live here, torch-free, so `except EvalModeError` works anywhere;
 `evallint.verify` is the library facade over `live`.
@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evallint.verifier.verdict import VERDICTS, VerifiedFinding, verify
+    from evallint.verifier.finding import VERDICTS, VerifiedFinding
+    from evallint.verifier.run import verify
 
 __all__ = [
     "VERDICTS",
@@ -33,10 +34,14 @@ class EvalModeWarning(UserWarning):
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("VERDICTS", "VerifiedFinding", "verify"):
-        from evallint.verifier import verdict
+    if name in ("VERDICTS", "VerifiedFinding"):
+        from evallint.verifier import finding
 
-        return getattr(verdict, name)
+        return getattr(finding, name)
+    if name == "verify":
+        from evallint.verifier.run import verify
+
+        return verify
     raise AttributeError(f"module 'evallint.verifier' has no attribute {name!r}")
 
 

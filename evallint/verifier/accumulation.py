@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 
-from evallint.verifier.layers import LayerSpec
-from evallint.verifier.torch_run import _forward_for_memory, _input_shape, build_module
+from evallint.verifier.layer_spec import LayerSpec
+from evallint.verifier.torch_run import build_module, forward_for_memory, memory_input_shape
 
 SHORT, LONG = 2, 6
 """Loop lengths whose difference gives the per-iteration figures."""
@@ -85,8 +85,8 @@ def _loss(modules: list[nn.Module], skipped: list[str]) -> torch.Tensor:
     current: Optional[tuple[int, ...]] = None
     for module in modules:
         try:
-            shape = _input_shape(module, current, BATCH_SIZE)
-            out = _forward_for_memory(module, shape, requires_grad=False)
+            shape = memory_input_shape(module, current, BATCH_SIZE)
+            out = forward_for_memory(module, shape, requires_grad=False)
         except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
             note = (
                 f"{type(module).__name__}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
@@ -111,7 +111,7 @@ def _graph_nodes(values: list[Any]) -> int:
         if node is None or node in seen:
             continue
         seen.add(node)
-        stack.extend(child for child, _ in node.next_functions)
+        stack.extend(child for child, _ in node.next_functions if child is not None)
     return len(seen)
 
 

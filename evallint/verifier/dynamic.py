@@ -1,150 +1,90 @@
-"""`--import`: import the file that defines the flagged model's class, build it, measure it whole.
+"""`--import`: run the model's own file in a child process, build the model, measure it whole.
 
-Why opt-in and fenced: importing runs code. evallint imports only the file that defines the
-class (found statically, `sites.construction_of`), under a private module name (never
-`"__main__"`, so an `if __name__ == "__main__":` block never runs), and only when that file's
-top level is nothing but imports, definitions, literal constants and such guarded blocks: a
-script whose top level trains, loads data or builds models is refused, never run. The class is
-instantiated only with literal arguments read from the construction site. Any refusal makes
-the verdict `unresolved` with the reason; the static evidence is kept alongside.
+What it does, plainly: `--import` runs the file that defines the flagged model's class the way
+`python -c "import model_file"` would. Its top-level code, class bodies, decorators, default
+arguments and its own imports all execute (only an `if __name__ == "__main__":` block does not:
+the module gets a private name). It then calls the class with the literal arguments read from
+the construction site. evallint itself never runs that code: a child process does
+(`import_child.py`), with
+- a memory budget (`ImportBudget.memory`, default 1 GiB): the child's address space may grow by
+  at most that much (RLIMIT_AS), and the model is first built on torch's `meta` device, so a
+  model whose parameters and buffers exceed the budget is refused before any storage exists;
+- a time limit (`ImportBudget.seconds`, default 120 s), after which the child is killed;
+- no network: sockets raise in the child, and every proxy variable points at a closed port.
+Anything refused or failed makes the verdict `unresolved` with the reason; the static evidence
+is kept alongside.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
+import json
+import os
+import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-import libcst as cst
-
-from evallint.verifier.layers import UNKNOWN
-from evallint.verifier.live import check_module, mode_dependence
+from evallint.verifier.finding import Verdict, VerifiedFinding
+from evallint.verifier.layer_spec import UNKNOWN
 from evallint.verifier.sites import Construction, construction_of, training_assignment_at
-from evallint.verifier.verdict import VerifiedFinding
 
-_ALLOWED_CALLS_AT_TOP = frozenset(
-    ("TypeVar", "namedtuple", "NamedTuple", "getLogger", "logging.getLogger", "field")
-)
-"""Calls a definitions-only module may make at import time (they build names, not data)."""
+IMPORT_CODES = ("EVL001", "EVL002", "EVL003", "EVL005")
+"""The codes whose subject is a model `--import` can build."""
+
+_CLOSED = "http://127.0.0.1:9"
+"""A proxy address that refuses connections (the discard port)."""
 
 
-def side_effects_at_import(path: Path) -> Optional[str]:
-    """The first top-level statement of `path` that would run more than definitions, or None."""
+@dataclass(frozen=True)
+class ImportBudget:
+    """What one `--import` child may use."""
+
+    memory: int = 1 << 30
+    """Bytes the child's address space may grow by after torch is loaded."""
+    seconds: float = 120.0
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy"):
+        env[key] = env[key.upper()] = _CLOSED
+    env.pop("no_proxy", None)
+    env.pop("NO_PROXY", None)
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_child(request: dict[str, Any], budget: ImportBudget) -> dict[str, Any]:
+    """Send one request to a fresh `import_child` process; its JSON answer, or why none came."""
+    request = {**request, "budget": budget.memory}
     try:
-        module = cst.parse_module(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError) as exc:
-        return f"cannot read {path.name}: {exc}"
-    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(cst.metadata.PositionProvider)
-    for statement in wrapper.module.body:
-        if not _definition_only(statement):
-            line = positions[statement].start.line
-            text = wrapper.module.code_for_node(statement).strip().splitlines()[0][:80]
-            return f"{path.name}:{line} runs code at import time (`{text}`)"
-    return None
-
-
-def _definition_only(statement: cst.CSTNode) -> bool:
-    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-        return True
-    if isinstance(statement, cst.If):
-        test = statement.test
-        if (
-            isinstance(test, cst.Comparison)
-            and isinstance(test.left, cst.Name)
-            and test.left.value == "__name__"
-        ):
-            return True  # the main guard: never true under the private module name
-        return isinstance(test, (cst.Name, cst.Attribute)) and cst.Module([]).code_for_node(
-            test
-        ).endswith("TYPE_CHECKING")
-    if isinstance(statement, cst.Try):
-        return all(_definition_only(s) for s in statement.body.body) and all(
-            all(_definition_only(s) for s in handler.body.body) for handler in statement.handlers
+        done = subprocess.run(
+            [sys.executable, "-m", "evallint.verifier.import_child"],
+            input=repr(request),
+            capture_output=True,
+            text=True,
+            timeout=budget.seconds,
+            env=_child_env(),
+            cwd=str(Path(request["path"]).parent),
+            check=False,
         )
-    if isinstance(statement, cst.SimpleStatementLine):
-        return all(_small_definition_only(s) for s in statement.body)
-    return False
+    except subprocess.TimeoutExpired:
+        return {"refused": f"importing and measuring the model took over {budget.seconds:g} s"}
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        err = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        if done.returncode < 0 or "MemoryError" in err:
+            return {"refused": f"the child process died ({err[:160]}); over the memory budget?"}
+        return {"error": err[:200]}
+    answer: dict[str, Any] = json.loads(lines[-1])
+    return answer
 
 
-def _small_definition_only(small: cst.BaseSmallStatement) -> bool:
-    if isinstance(small, (cst.Import, cst.ImportFrom, cst.Pass)):
-        return True
-    if isinstance(small, cst.Expr):
-        return isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis))
-    if isinstance(small, (cst.Assign, cst.AnnAssign)):
-        return small.value is None or _inert_value(small.value)
-    return False
-
-
-def _inert_value(node: cst.BaseExpression) -> bool:
-    """Literals, names, attribute chains and containers of them; calls only from a short list."""
-    if isinstance(
-        node,
-        (
-            cst.Integer,
-            cst.Float,
-            cst.Imaginary,
-            cst.SimpleString,
-            cst.ConcatenatedString,
-            cst.Name,
-            cst.Attribute,
-            cst.Ellipsis,
-        ),
-    ):
-        return True
-    if isinstance(node, cst.UnaryOperation):
-        return _inert_value(node.expression)
-    if isinstance(node, cst.BinaryOperation):
-        return _inert_value(node.left) and _inert_value(node.right)
-    if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
-        return all(_inert_value(e.value) for e in node.elements)
-    if isinstance(node, cst.Dict):
-        return all(
-            isinstance(e, cst.DictElement) and _inert_value(e.key) and _inert_value(e.value)
-            for e in node.elements
-        )
-    if isinstance(node, cst.Call):
-        name = cst.Module([]).code_for_node(node.func)
-        return name in _ALLOWED_CALLS_AT_TOP and all(_inert_value(a.value) for a in node.args)
-    return False
-
-
-def instantiate(construction: Construction) -> Any:
-    """Import the defining file under a private name and call the class with the literals."""
-    path = Path(construction.path)
-    name = (
-        "_evallint_import_"
-        + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-        + "_"
-        + path.stem
-    )
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        added = str(path.parent) not in sys.path
-        if added:
-            sys.path.insert(0, str(path.parent))  # sibling imports of the model file resolve
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        finally:
-            if added:
-                sys.path.remove(str(path.parent))
-    cls = getattr(module, construction.class_name)
-    return cls(*construction.args, **construction.kwargs)
-
-
-def measure_imported(finding: VerifiedFinding, seed: int = 0) -> VerifiedFinding:
+def measure_imported(
+    finding: VerifiedFinding, seed: int = 0, budget: ImportBudget = ImportBudget()
+) -> VerifiedFinding:
     """Replace a static verdict by the measurement of the imported, instantiated model; any
     refusal or failure makes it `unresolved` with the reason (static evidence kept)."""
     d = finding.diagnostic
@@ -152,89 +92,90 @@ def measure_imported(finding: VerifiedFinding, seed: int = 0) -> VerifiedFinding
     construction = construction_of(d.path, subject, d.line)
     if isinstance(construction, str):
         return _refused(finding, construction)
-    effects = side_effects_at_import(Path(construction.path))
-    if effects is not None:
-        return _refused(
-            finding,
-            f"{effects}; --import never runs a script's top-level code "
-            '(move it under `if __name__ == "__main__":`)',
-        )
-    try:
-        model = instantiate(construction)
-    except Exception as exc:  # noqa: BLE001 - the user's constructor failing is a reason, not a crash
-        return _refused(
-            finding,
-            f"importing {Path(construction.path).name} and calling {construction.class_name}"
-            f"{_call_text(construction)} raised {type(exc).__name__}: {str(exc).splitlines()[0][:160]}",
-        )
-    where = f"{construction.class_name}{_call_text(construction)} imported from {Path(construction.path).name}"
+    request: dict[str, Any] = {
+        "path": str(Path(construction.path).resolve()),
+        "class_name": construction.class_name,
+        "args": construction.args,
+        "kwargs": construction.kwargs,
+        "code": d.code,
+        "seed": seed,
+    }
+    where = (
+        f"{construction.class_name}{_call_text(construction)} imported from "
+        f"{Path(construction.path).name} in a child process"
+    )
     if d.code == "EVL005":
-        return _training_attribute(finding, model, where)
-    report = check_module(model, seed=seed)
+        assignment = training_assignment_at(d.path, d.line)
+        if assignment is None or assignment.value is UNKNOWN:
+            return _refused(finding, "the value assigned to `.training` is not a literal")
+        request["training_value"] = bool(assignment.value)
+        answer = run_child(request, budget)
+        if "training" not in answer:
+            return _refused(finding, _failure(answer, construction))
+        return _training_attribute(finding, answer["training"], f"`{assignment.receiver}`", where)
+    answer = run_child(request, budget)
+    if "report" not in answer:
+        return _refused(finding, _failure(answer, construction))
     evidence = {
         **finding.evidence,
         "dynamic": {
-            **report.to_json(),
+            **answer["report"],
             "class": construction.class_name,
             "file": construction.path,
             "arguments": _call_text(construction),
+            "measured": "the user's model class, built with the construction site's literal "
+            "arguments (fresh weights, seeded synthetic input)",
         },
     }
-    if report.problem is not None and not report.mode_dependent:
-        return _refused(finding, f"{where}: {report.problem}")
-    verdict = "confirmed" if report.affected else "not-affected"
+    if answer["problem"] is not None and not answer["mode_dependent"]:
+        return _refused(finding, f"{where}: {answer['problem']}")
+    verdict: Verdict = "confirmed" if answer["affected"] else "not-affected"
+    summary = f"{'not affected: ' if verdict == 'not-affected' else ''}{where}: {answer['summary']}"
     if d.code == "EVL002":
-        verdict = (
-            finding.verdict
-        )  # memory is measured statically; the live model adds its layer list
-    summary = f"{'not affected: ' if verdict == 'not-affected' else ''}{where}: {report.summary()}"
-    if d.code == "EVL002":
-        summary = f"{finding.summary}; {where}: {report.summary()}"
+        verdict = finding.verdict  # memory is measured statically; the live model adds its layers
+        summary = f"{finding.summary}; {where}: {answer['summary']}"
     evidence["summary"] = summary
     return replace(finding, verdict=verdict, evidence=evidence, summary=summary)
 
 
-def _training_attribute(finding: VerifiedFinding, model: Any, where: str) -> VerifiedFinding:
-    """EVL005 on the real model: set `.training` on the top module only, list stale children."""
-    d = finding.diagnostic
-    assignment = training_assignment_at(d.path, d.line)
-    if assignment is None or assignment.value is UNKNOWN:
-        return _refused(finding, "the value assigned to `.training` is not a literal")
-    value = bool(assignment.value)
-    model.train(not value)
-    model.training = value  # evallint: ignore[EVL005]  reproduces the mistake on purpose
-    stale = [
-        (name, type(m).__name__)
-        for name, m in model.named_modules()
-        if name and m.training != value
-    ]
-    dependent = [
-        (name, type(m).__name__)
-        for name, m in model.named_modules()
-        if name and m.training != value and mode_dependence(m) is not None
-    ]
+def _failure(answer: dict[str, Any], construction: Construction) -> str:
+    if "refused" in answer:
+        return str(answer["refused"])
+    return (
+        f"importing {Path(construction.path).name} and calling {construction.class_name}"
+        f"{_call_text(construction)} raised {answer.get('error', 'an error')}"
+    )
+
+
+def _training_attribute(
+    finding: VerifiedFinding, found: dict[str, Any], receiver: str, where: str
+) -> VerifiedFinding:
+    """EVL005 on the real model: `.training` set on the top module only; stale children."""
+    value = bool(found["value"])
+    stale = [tuple(x) for x in found["stale"]]
+    dependent = [tuple(x) for x in found["dependent"]]
     evidence = {
         **finding.evidence,
         "dynamic": {
-            "top_training": model.training,
+            "top_training": value,
             "stale_children": [{"name": n, "type": k} for n, k in stale],
             "stale_mode_dependent": [{"name": n, "type": k} for n, k in dependent],
         },
     }
-    flag = f"`{assignment.receiver}.training = {value}`"
+    flag = f"{receiver}.training = {value}"
     if dependent:
         listed = ", ".join(f"{n} ({k})" for n, k in dependent[:4]) + (
             f" and {len(dependent) - 4} more" if len(dependent) > 4 else ""
         )
         summary = (
-            f"{where}: after {flag}, {len(dependent)} mode-dependent submodule(s) still have "
+            f"{where}: after `{flag}`, {len(dependent)} mode-dependent submodule(s) still have "
             f"training={not value}: {listed}"
         )
-        verdict = "confirmed"
+        verdict: Verdict = "confirmed"
     else:
         summary = (
-            f"not affected: {where}: after {flag}, {len(stale)} submodule(s) still have training={not value}, "
-            "but none depends on the mode"
+            f"not affected: {where}: after `{flag}`, {len(stale)} submodule(s) still have "
+            f"training={not value}, but none depends on the mode"
         )
         verdict = "not-affected"
     evidence["summary"] = summary

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from evallint.torch_facts import DEFAULTS
 from evallint.verifier import reference
-from evallint.verifier.layers import DEFAULTS, LayerSpec
-from evallint.verifier.sites import FunctionalCall
+from evallint.verifier.layer_spec import FunctionalCall, LayerSpec
 from evallint.verifier.torch_run import LayerRun, compare, run_norm
 
 _CHANNELWISE = ("dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout")

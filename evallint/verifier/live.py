@@ -119,7 +119,10 @@ class ModuleReport:
                 f"and running_var by {worst.running_var_shift:.3g}"
             )
             if self.eval_output_change_mean_abs is not None:
-                text += f", changing eval predictions on the same input by mean |Δ|={self.eval_output_change_mean_abs:.3g}"
+                text += (
+                    f", changing the model's eval-mode output on the same seeded input by mean "
+                    f"|Δ|={self.eval_output_change_mean_abs:.3g}"
+                )
         if self.problem:
             text += f" (not measured: {self.problem})"
         return text
@@ -303,6 +306,13 @@ def _flat_output(output: Any) -> torch.Tensor:
     return torch.cat(tensors)
 
 
+def _stats(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """A norm layer's running statistics (cloned); callers pick layers that track them."""
+    mean, var = module.running_mean, module.running_var
+    assert isinstance(mean, torch.Tensor) and isinstance(var, torch.Tensor)
+    return mean.clone(), var.clone()
+
+
 # --- check_module ------------------------------------------------------------------------------
 
 
@@ -360,8 +370,9 @@ def check_module(
             torch.manual_seed(seed)
             x = batch(0)
             eval_before = _flat_output(probe.eval()(x))
+            # the statistics before the first train-mode batch: `batches` batches move them
+            before = {name: _stats(m) for name, m in norms}
             train_out = _flat_output(probe.train()(x))
-            before = {name: (m.running_mean.clone(), m.running_var.clone()) for name, m in norms}
             for index in range(1, batches):
                 probe(
                     batch(index)
@@ -378,8 +389,8 @@ def check_module(
         StatDrift(
             name,
             type(m).__name__,
-            float((m.running_mean - before[name][0]).abs().double().mean()),
-            float((m.running_var - before[name][1]).abs().double().mean()),
+            float((_stats(m)[0] - before[name][0]).abs().double().mean()),
+            float((_stats(m)[1] - before[name][1]).abs().double().mean()),
         )
         for name, m in norms
     )
@@ -388,7 +399,7 @@ def check_module(
         if norms and eval_after.shape == eval_before.shape
         else None
     )
-    notes = ()
+    notes: tuple[str, ...] = ()
     if not dependent and delta.max().item() > 0:
         notes = (
             "outputs differ between the modes although no known mode-dependent layer was found: "

@@ -19,8 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
+from evallint.verifier.finding import VerifiedFinding  # noqa: E402
 from evallint.verifier.torch_run import LayerRun  # noqa: E402
-from evallint.verifier.verdict import VerifiedFinding  # noqa: E402
 
 _TRAIN_COLOUR = "#d62728"
 _EVAL_COLOUR = "#1f77b4"

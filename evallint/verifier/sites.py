@@ -9,128 +9,62 @@ and the literal arguments at the construction site. Each reader here parses with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import libcst as cst
 
-from evallint.verifier.layers import (
-    UNKNOWN,
-    Extraction,
-    _arg,
-    _Ctx,
-    _dotted_or_none,
-    _Extractor,
-    _File,
-    _init_of,
-    _Instance,
-)
-
-FUNCTIONAL_SIGNATURES: dict[str, tuple[str, ...]] = {
-    **{
-        f"torch.nn.functional.{n}": ("input", "p", "training", "inplace")
-        for n in (
-            "dropout",
-            "dropout1d",
-            "dropout2d",
-            "dropout3d",
-            "alpha_dropout",
-            "feature_alpha_dropout",
-        )
-    },
-    "torch.nn.functional.rrelu": ("input", "lower", "upper", "training", "inplace"),
-    "torch.nn.functional.batch_norm": (
-        "input",
-        "running_mean",
-        "running_var",
-        "weight",
-        "bias",
-        "training",
-        "momentum",
-        "eps",
-    ),
-    "torch.dropout": ("input", "p", "training"),
-}
-"""Parameter order of the functional calls EVL004 flags (torch 2.13; `torch.dropout`'s third
-parameter is `train`, read as `training`)."""
-
-FUNCTIONAL_TRAINING_DEFAULT = {
-    "alpha_dropout": False,
-    "feature_alpha_dropout": False,
-    "rrelu": False,
-    "batch_norm": False,
-}
-"""`training` defaults; every other flagged function defaults to True (pytorch-facts.md)."""
+from evallint.torch_facts import FUNCTIONAL
+from evallint.verifier.extract import Extractor
+from evallint.verifier.layer_spec import UNKNOWN, Extraction, FunctionalCall
+from evallint.verifier.resolution import Ctx, Instance, last_assignment, literal
+from evallint.verifier.source_index import SourceFile, call_arg, dotted_or_none, init_of
 
 MAX_LOOP_CANDIDATES = 8
 """Names called in a loop that are tried as its model (each try is one extraction)."""
 
 
-def _file(extractor: _Extractor, path: Union[str, Path]) -> Optional[_File]:
+def _file(extractor: Extractor, path: Union[str, Path]) -> Optional[SourceFile]:
     return extractor.file(Path(path))
 
 
-def _calls_at(file: _File, line: int) -> list[cst.Call]:
+def _calls_at(file: SourceFile, line: int) -> list[cst.Call]:
     return [call for call, _ in file.calls if file.line(call) == line]
 
 
 # --- EVL004 ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FunctionalCall:
-    """A flagged `F.dropout(...)`-like call with the arguments the source fixes."""
-
-    function: str
-    """Qualified: ``torch.nn.functional.dropout``."""
-    params: dict[str, Any]
-    """Literal arguments (and `self.x` attributes whose `__init__` default is a literal)."""
-    training: Optional[bool]
-    """The literal (or default) `training`; None when it is an expression."""
-    unread: tuple[str, ...]
-    origins: dict[str, str] = field(default_factory=dict)
-    """Where a parameter that is not a literal at the call got its value."""
-    path: str = ""
-    line: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.function.rsplit(".", 1)[1]
-
-
 def functional_call_at(
     path: Union[str, Path], line: int, column: int
 ) -> Union[FunctionalCall, str]:
     """The flagged functional call at (line, 1-based column), or why it cannot be read."""
-    extractor = _Extractor()
+    extractor = Extractor()
     file = _file(extractor, path)
     if file is None:
         return f"cannot read or parse {path}"
     candidates = [
-        c
-        for c in _calls_at(file, line)
-        if file.qualify(_dotted_or_none(c.func) or "") in FUNCTIONAL_SIGNATURES
+        c for c in _calls_at(file, line) if file.qualify(dotted_or_none(c.func) or "") in FUNCTIONAL
     ]
     exact = [c for c in candidates if file.positions[c].start.column == column - 1]
-    chosen = (exact or candidates or [None])[0]
-    if chosen is None:
+    if not (exact or candidates):
         return f"no torch.nn.functional dropout/rrelu/batch_norm call at {Path(path).name}:{line}"
-    function = file.qualify(_dotted_or_none(chosen.func) or "")
+    chosen = (exact or candidates)[0]
+    function = file.qualify(dotted_or_none(chosen.func) or "")
     func = file.enclosing_function(line)
     cls = file.class_of(func)
-    ctx = _Ctx(file, func, cls, {}, line, 0)
+    ctx = Ctx(file, func, cls, {}, line, 0)
     params: dict[str, Any] = {}
     unread: list[str] = []
     origins: dict[str, str] = {}
-    names = FUNCTIONAL_SIGNATURES[function]
-    for index, name in enumerate(names[1:], start=1):
-        expr = _arg(chosen, index, name)
-        if expr is None and name == "training" and function == "torch.dropout":
-            expr = _arg(chosen, index, "train")
+    fact = FUNCTIONAL[function]
+    for index, keyword in enumerate(fact.parameters[1:], start=1):
+        expr = call_arg(chosen, index, keyword)
+        name = "training" if keyword == fact.keyword else keyword
         if expr is None:
             continue
-        value = extractor.literal(expr, ctx)
+        value = literal(expr, ctx)
         if value is UNKNOWN and cls is not None:
             value, origin = _init_default(extractor, file, cls, expr)
             if value is not UNKNOWN:
@@ -139,36 +73,35 @@ def functional_call_at(
             unread.append(f"{name}={file.code(expr)}")
         else:
             params[name] = value
-    short = function.rsplit(".", 1)[1]
     if "training" in params:
         training: Optional[bool] = bool(params.pop("training"))
     elif any(u.startswith("training=") for u in unread):
         training = None
     else:
-        training = FUNCTIONAL_TRAINING_DEFAULT.get(short, True)
+        training = fact.default
     return FunctionalCall(function, params, training, tuple(unread), origins, str(path), line)
 
 
 def _init_default(
-    extractor: _Extractor, file: _File, cls: cst.ClassDef, expr: cst.BaseExpression
+    extractor: Extractor, file: SourceFile, cls: cst.ClassDef, expr: cst.BaseExpression
 ) -> tuple[Any, str]:
     """`self.p` where `__init__` does `self.p = p` and `p` has a literal default: that default.
 
     Why a default is acceptable evidence: it is what the module uses unless its construction
     passes another value, and the evidence says which it was.
     """
-    dotted = _dotted_or_none(expr)
-    init = _init_of(cls)
+    dotted = dotted_or_none(expr)
+    init = init_of(cls)
     if dotted is None or not dotted.startswith("self.") or dotted.count(".") != 1 or init is None:
         return UNKNOWN, ""
     assigned = [a for a in file.assignments if a.target == dotted and a.func is init]
     if not assigned:
         return UNKNOWN, ""
     bindings = extractor.bind(
-        file, init, cst.Call(func=cst.Name(cls.name.value)), _Ctx(file, None, None, {}, 0, 0)
+        file, init, cst.Call(func=cst.Name(cls.name.value)), Ctx(file, None, None, {}, 0, 0)
     )
-    ctx = _Ctx(file, init, cls, bindings, assigned[-1].line, 1)
-    value = extractor.literal(assigned[-1].value, ctx)
+    ctx = Ctx(file, init, cls, bindings, assigned[-1].line, 1)
+    value = literal(assigned[-1].value, ctx)
     origin = (
         f"`{dotted}` is set in {cls.name.value}.__init__ ({file.path.name}:{assigned[-1].line}); "
         "its default there is used"
@@ -194,7 +127,7 @@ class AccumulationSite:
 
 def accumulation_site(path: Union[str, Path], line: int) -> Union[AccumulationSite, str]:
     """Read the accumulation at `line` and the innermost loop around it."""
-    extractor = _Extractor()
+    extractor = Extractor()
     file = _file(extractor, path)
     if file is None:
         return f"cannot read or parse {path}"
@@ -222,7 +155,7 @@ def accumulation_site(path: Union[str, Path], line: int) -> Union[AccumulationSi
     tried: list[str] = []
     seen: set[str] = set()
     for call, _ in in_loop:
-        dotted = _dotted_or_none(call.func)
+        dotted = dotted_or_none(call.func)
         if (
             dotted is None
             or dotted in seen
@@ -277,14 +210,14 @@ class TrainingAssignment:
 
 def training_assignment_at(path: Union[str, Path], line: int) -> Optional[TrainingAssignment]:
     """The `.training = ...` assignment at `line`, or None (another EVL005 kind)."""
-    extractor = _Extractor()
+    extractor = Extractor()
     file = _file(extractor, path)
     if file is None:
         return None
     for assign in file.assignments:
         if assign.target.endswith(".training") and assign.line == line:
-            ctx = _Ctx(file, assign.func, file.class_of(assign.func), {}, line, 0)
-            value = extractor.literal(assign.value, ctx)
+            ctx = Ctx(file, assign.func, file.class_of(assign.func), {}, line, 0)
+            value = literal(assign.value, ctx)
             return TrainingAssignment(
                 assign.target[: -len(".training")], value if isinstance(value, bool) else UNKNOWN
             )
@@ -308,18 +241,18 @@ class Construction:
 def construction_of(path: Union[str, Path], subject: str, line: int) -> Union[Construction, str]:
     """Follow `subject` to a project class instantiation; refuse (with the reason) unless every
     argument at the construction site is a literal, so instantiating it runs no user data."""
-    extractor = _Extractor()
+    extractor = Extractor()
     file = _file(extractor, path)
     if file is None:
         return f"cannot read or parse {path}"
     func = file.enclosing_function(line)
-    ctx = _Ctx(file, func, file.class_of(func), {}, line, 0)
+    ctx = Ctx(file, func, file.class_of(func), {}, line, 0)
     try:
         expr = cst.parse_expression(subject)
     except cst.ParserSyntaxError:
         return f"subject `{subject}` is not an expression"
     value = extractor.value(expr, ctx)
-    if not isinstance(value, _Instance):
+    if not isinstance(value, Instance):
         reasons = value.unresolved or [
             f"`{subject}` is not built from a class defined in the project"
         ]
@@ -333,17 +266,17 @@ def construction_of(path: Union[str, Path], subject: str, line: int) -> Union[Co
     kwargs: dict[str, Any] = {}
     call_file, call_ctx = call[1], call[2]
     for arg in call[0].args:
-        literal = UNKNOWN if arg.star else extractor.literal(arg.value, call_ctx)
-        if literal is UNKNOWN:
+        given = UNKNOWN if arg.star else literal(arg.value, call_ctx)
+        if given is UNKNOWN:
             return (
                 f"constructor argument `{call_file.code(arg)}` of {value.cls.name.value} at "
                 f"{call_file.path.name}:{call_file.line(call[0])} is not a literal; --import only passes literals"
             )
         if arg.keyword is not None:
-            kwargs[arg.keyword.value] = literal
+            kwargs[arg.keyword.value] = given
         else:
-            args.append(literal)
-    init = _init_of(value.cls)
+            args.append(given)
+    init = init_of(value.cls)
     if init is not None:
         missing = _required_without_default(init, len(args), set(kwargs))
         if missing:
@@ -354,8 +287,8 @@ def construction_of(path: Union[str, Path], subject: str, line: int) -> Union[Co
 
 
 def _construction_call(
-    extractor: _Extractor, file: _File, expr: cst.BaseExpression, ctx: _Ctx
-) -> Optional[tuple[cst.Call, _File, _Ctx]]:
+    extractor: Extractor, file: SourceFile, expr: cst.BaseExpression, ctx: Ctx
+) -> Optional[tuple[cst.Call, SourceFile, Ctx]]:
     """The `Class(...)` call `expr` resolves to: through names and `.to()`-like method calls."""
     for _ in range(16):
         if isinstance(expr, cst.Call):
@@ -373,14 +306,14 @@ def _construction_call(
                 continue
             return expr, file, ctx
         if isinstance(expr, cst.Name):
-            assign = extractor.last_assignment(file, expr.value, ctx.func, ctx.line)
+            assign = last_assignment(file, expr.value, ctx.func, ctx.line)
             if assign is None:
-                assign = extractor.last_assignment(
+                assign = last_assignment(
                     file, expr.value, None, ctx.line if ctx.func is None else 10**9
                 )
                 if assign is None:
                     return None
-                ctx = _Ctx(file, None, None, {}, assign.line - 1, ctx.depth + 1)
+                ctx = Ctx(file, None, None, {}, assign.line - 1, ctx.depth + 1)
             else:
                 ctx = ctx.at(assign.line - 1)
             expr = assign.value

@@ -20,8 +20,16 @@ import torch
 from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 
+from evallint.torch_facts import (
+    BATCHNORM_KINDS,
+    DROPOUT_KINDS,
+    INSTANCENORM_KINDS,
+    POSITIONAL,
+    RNN_KINDS,
+    TRANSFORMER_KINDS,
+)
 from evallint.verifier import reference
-from evallint.verifier.layers import POSITIONAL, LayerSpec
+from evallint.verifier.layer_spec import LayerSpec
 
 TOLERANCE = 1e-5
 """Largest accepted |torch - reference| / max(1, |reference|)."""
@@ -378,13 +386,13 @@ def run_torch_only(layer: LayerSpec, seed: int = 0) -> LayerRun:
                 q = _sequence_input(module, module.embed_dim, seed)
                 out = module(q, q, q)[0]
             elif isinstance(module, nn.TransformerDecoderLayer):
-                t = _sequence_input(module, int(module.linear1.in_features), seed)
+                t = _sequence_input(module, _width(module), seed)
                 out = module(t, t)
             elif isinstance(module, nn.Transformer):
                 t = _sequence_input(module.encoder.layers[0], module.d_model, seed)
                 out = module(t, t)
             else:
-                t = _sequence_input(module, int(module.linear1.in_features), seed)
+                t = _sequence_input(module, _width(module), seed)
                 out = module(t)
         return _numpy(out)
 
@@ -404,38 +412,28 @@ def run_torch_only(layer: LayerSpec, seed: int = 0) -> LayerRun:
 
 
 def run_layer(layer: LayerSpec, seed: int = 0) -> Optional[LayerRun]:
-    """The measurement for one mode-dependent layer, or None when evallint cannot simulate it."""
+    """The measurement for one mode-dependent layer, or None when evallint cannot simulate it.
+
+    Runs in its own generator state seeded with `seed` (torch.random.fork_rng), so the numbers
+    do not depend on what else was measured before, and the caller's RNG is left alone."""
     kind = layer.kind
-    if kind in (
-        "Dropout",
-        "Dropout1d",
-        "Dropout2d",
-        "Dropout3d",
-        "AlphaDropout",
-        "FeatureAlphaDropout",
-    ):
-        return run_dropout(layer, seed)
-    if kind == "RReLU":
-        return run_rrelu(layer, seed)
-    if "BatchNorm" in kind or "InstanceNorm" in kind:
-        return run_norm(layer, seed)
-    if kind in (
-        "RNN",
-        "LSTM",
-        "GRU",
-        "MultiheadAttention",
-        "TransformerEncoderLayer",
-        "TransformerDecoderLayer",
-        "Transformer",
-    ):
-        return run_torch_only(layer, seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind in DROPOUT_KINDS:
+            return run_dropout(layer, seed)
+        if kind == "RReLU":
+            return run_rrelu(layer, seed)
+        if kind in BATCHNORM_KINDS or kind in INSTANCENORM_KINDS:
+            return run_norm(layer, seed)
+        if kind in RNN_KINDS or kind in TRANSFORMER_KINDS or kind == "MultiheadAttention":
+            return run_torch_only(layer, seed)
     return None
 
 
 # --- EVL002: what autograd keeps alive --------------------------------------------------------
 
 
-def _input_shape(
+def memory_input_shape(
     module: nn.Module, current: Optional[tuple[int, ...]], batch: int
 ) -> tuple[int, ...]:
     """The input a layer expects: from its own sizes when it has them, else the previous output."""
@@ -462,16 +460,22 @@ def _input_shape(
     if isinstance(module, nn.GroupNorm):
         return (batch, module.num_channels, 32, 32)
     if isinstance(module, (nn.LayerNorm, getattr(nn, "RMSNorm", nn.LayerNorm))):
-        shape = tuple(module.normalized_shape)
+        normalized: Any = module.normalized_shape
+        shape = tuple(normalized)
         if current is not None and current[-len(shape) :] == shape:
             return current
         return (batch,) + shape
     return current if current is not None else (batch, 256)
 
 
-def _forward_for_memory(
-    module: nn.Module, shape: tuple[int, ...], requires_grad: bool
+def forward_for_memory(
+    module: nn.Module,
+    shape: tuple[int, ...],
+    requires_grad: bool,
+    given: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
+    """One forward of `module` on an input of `shape`: `given` (the previous layer's real
+    output) when it has that shape, else a seeded one."""
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
         return module(
             torch.randint(0, module.num_embeddings, (shape[0], 64))
@@ -488,6 +492,8 @@ def _forward_for_memory(
     if isinstance(module, nn.Transformer):
         x = torch.randn(32, shape[0], module.d_model, requires_grad=requires_grad)
         return module(x, x)
+    if given is not None and tuple(given.shape) == shape:
+        return module(given)
     x = torch.randn(*shape, requires_grad=requires_grad)
     return module(x)
 
@@ -499,13 +505,24 @@ def autograd_memory(layers: list[LayerSpec], batch_size: int = 32, seed: int = 0
     grad enabled and once under `no_grad`. Layers run one after another; a layer's input needs
     grad once any earlier layer had parameters, as in the real network.
     """
-    torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _autograd_memory(layers, batch_size)
+
+
+def _autograd_memory(layers: list[LayerSpec], batch_size: int) -> MemoryRun:
     per_layer: list[tuple[LayerSpec, int]] = []
     skipped: list[str] = []
     assumed: dict[str, Any] = {"batch_size": batch_size}
     current: Optional[tuple[int, ...]] = None
+    out: Optional[torch.Tensor] = None
     upstream_params = False
     no_grad_total = 0
+    counted: set[int] = set()
+    """Storages already counted: a tensor saved by two layers (one's output, the next one's
+    input) or two views of one storage are alive once."""
+    alive: list[torch.Tensor] = []
+    """Every output stays referenced until the end, so no storage address is reused."""
     for layer in layers:
         if (
             layer.kind.startswith("F.")
@@ -519,35 +536,52 @@ def autograd_memory(layers: list[LayerSpec], batch_size: int = 32, seed: int = 0
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 module = build_module(layer, layer_assumed).eval()
-            shape = _input_shape(module, current, batch_size)
+            shape = memory_input_shape(module, current, batch_size)
+            if "input" not in assumed:
+                assumed["input"] = list(shape)
             param_ptrs = {p.untyped_storage().data_ptr() for p in module.parameters()}
-            saved: dict[tuple[int, int, int], int] = {}
+            saved: dict[int, int] = {}
 
             def pack(t: torch.Tensor) -> torch.Tensor:
                 storage = t.untyped_storage()
-                if storage.data_ptr() not in param_ptrs:  # noqa: B023 (used within this iteration)
-                    saved[(storage.data_ptr(), t.storage_offset(), t.numel())] = (  # noqa: B023
-                        t.numel() * t.element_size()
-                    )
+                key = storage.data_ptr()
+                if key not in param_ptrs and key not in counted:  # noqa: B023
+                    counted.add(key)
+                    saved[key] = storage.nbytes()  # noqa: B023
                 return t
 
+            given = out if out is not None and current == shape else None
             with saved_tensors_hooks(pack, lambda t: t):
-                out = _forward_for_memory(module, shape, upstream_params)
-                with torch.no_grad():
-                    before = len(saved)
-                    _forward_for_memory(module, shape, upstream_params)
-                    no_grad_total += len(saved) - before
+                result = forward_for_memory(module, shape, upstream_params, given)
+            no_grad_saved: list[int] = []
+
+            def pack_no_grad(t: torch.Tensor) -> torch.Tensor:
+                no_grad_saved.append(t.untyped_storage().nbytes())  # noqa: B023
+                return t
+
+            with torch.no_grad(), saved_tensors_hooks(pack_no_grad, lambda t: t):
+                forward_for_memory(module, shape, upstream_params, None)
+            no_grad_total += sum(no_grad_saved)
         except (RuntimeError, ValueError, TypeError, AttributeError) as exc:
             skipped.append(
                 f"{layer.kind} at {layer.location}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
             )
-            current = None
+            current, out = None, None
             continue
         if layer_assumed:
             assumed[f"{layer.kind} at {layer.location}"] = layer_assumed
         per_layer.append((layer, sum(saved.values())))
-        current = tuple(out.shape) if out.dim() >= 2 else None
+        alive.append(result)
+        out = result
+        current = tuple(result.shape) if result.dim() >= 2 else None
         upstream_params = upstream_params or any(True for _ in module.parameters())
     return MemoryRun(
         batch_size, sum(b for _, b in per_layer), no_grad_total, per_layer, skipped, assumed
     )
+
+
+def _width(layer: nn.Module) -> int:
+    """d_model of a Transformer encoder/decoder layer (its first feed-forward's input)."""
+    linear1 = layer.linear1
+    assert isinstance(linear1, nn.Linear)
+    return int(linear1.in_features)

@@ -13,17 +13,29 @@ model is also imported and measured whole (`dynamic`).
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
+import torch
 from torch import nn
 
 from evallint.diagnostics import Diagnostic
 from evallint.verifier.accumulation import AccumulationRun, accumulation_memory
+from evallint.verifier.extract import extract_layers
+from evallint.verifier.finding import Verdict, VerifiedFinding
 from evallint.verifier.functional_run import run_functional
-from evallint.verifier.layers import UNKNOWN, Extraction, LayerSpec, extract_layers
+from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
+from evallint.verifier.phrases import (
+    MAX_PHRASES,
+    MEASURED_LAYERS,
+    MEASURED_LAYERS_SHORT,
+    MEASURED_MEMORY,
+    assumed_text,
+    bytes_text,
+    measurement_json,
+    phrase_eval,
+    phrase_training_resumed,
+)
 from evallint.verifier.sites import accumulation_site, functional_call_at, training_assignment_at
 from evallint.verifier.torch_run import (
     TOLERANCE,
@@ -34,68 +46,8 @@ from evallint.verifier.torch_run import (
     run_layer,
 )
 
-LOG = logging.getLogger(__name__)
 
-Verdict = Literal["confirmed", "not-affected", "unresolved", "error"]
-VERDICTS: tuple[Verdict, ...] = ("confirmed", "not-affected", "unresolved", "error")
-VERIFIED_CODES = ("EVL001", "EVL002", "EVL003", "EVL004", "EVL005", "EVL006")
-MAX_PHRASES = 3
-"""Layers named in the one-line summary; the evidence lists all of them."""
-
-
-@dataclass(frozen=True)
-class VerifiedFinding:
-    """A diagnostic with its verdict, JSON evidence and a one-line summary."""
-
-    diagnostic: Diagnostic
-    verdict: Verdict
-    evidence: dict[str, Any]
-    summary: str
-    runs: tuple[LayerRun, ...] = field(default=(), compare=False, repr=False)
-    """The raw measurements (arrays included) for `plot`; not part of the JSON."""
-    memory: Optional[MemoryRun] = field(default=None, compare=False, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        """The diagnostic's JSON object plus `verdict` and `evidence` (which holds `summary`)."""
-        return {**self.diagnostic.to_json(), "verdict": self.verdict, "evidence": self.evidence}
-
-
-def verify(
-    diagnostics: list[Diagnostic], seed: int = 0, *, import_modules: bool = False
-) -> list[VerifiedFinding]:
-    """Verify every EVL001-EVL006 diagnostic, in input order; other codes, and EVL005 findings
-    other than `.training = ...`, are skipped (they have no numbers to show).
-
-    `import_modules` (`--import`): also import the file defining the flagged model's class and
-    measure the instantiated model (`dynamic`). Never raises for a single finding: a crash while
-    verifying one becomes its `error` verdict.
-    """
-    cache = _Cache(seed)
-    out: list[VerifiedFinding] = []
-    for diagnostic in diagnostics:
-        if diagnostic.code not in VERIFIED_CODES:
-            continue
-        try:
-            found = _verify_one(diagnostic, cache)
-            if (
-                found is not None
-                and import_modules
-                and diagnostic.code in ("EVL001", "EVL002", "EVL003", "EVL005")
-            ):
-                from evallint.verifier.dynamic import measure_imported
-
-                found = measure_imported(found, seed)
-            if found is not None:
-                out.append(found)
-        except Exception as exc:  # noqa: BLE001 - a verifier crash is a result, not an abort
-            LOG.debug("verifier crashed on %s", diagnostic, exc_info=True)
-            message = f"verifier crashed: {type(exc).__name__}: {exc}"
-            evidence = {"subject": diagnostic.subject, "error": message, "summary": message}
-            out.append(VerifiedFinding(diagnostic, "error", evidence, message))
-    return out
-
-
-class _Cache:
+class Cache:
     """Findings often share a module: extract and measure each one once per `verify` call."""
 
     def __init__(self, seed: int) -> None:
@@ -134,11 +86,14 @@ class _Cache:
         return self.memory[key]
 
 
-def _verify_one(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
-    if d.code == "EVL004":
-        return _verify_functional(d, cache.seed)
-    if d.code == "EVL006":
-        return _verify_accumulation(d, cache.seed)
+def verify_static(d: Diagnostic, cache: Cache) -> Optional[VerifiedFinding]:
+    if d.code in ("EVL004", "EVL006"):
+        # each verdict draws from its own generator: its numbers do not depend on the run
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cache.seed)
+            if d.code == "EVL004":
+                return _verify_functional(d, cache.seed)
+            return _verify_accumulation(d, cache.seed)
     if d.code == "EVL005":
         return _verify_training_attribute(d, cache)
     extraction = cache.extraction(d)
@@ -160,10 +115,21 @@ def _verify_one(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
 
 
 def _verify_mode(
-    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: _Cache
+    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: Cache
 ) -> VerifiedFinding:
     dependent = extraction.mode_dependent
     if not dependent:
+        undecided = [
+            f"argument `{name}` of {layer.kind} at {layer.location} is not a value evallint can "
+            "read, and it decides whether the layer depends on train/eval mode"
+            for layer in extraction.undecided
+            for name in layer.undecided[:1]
+        ]
+        if undecided:
+            evidence["unresolved"] = [*undecided, *extraction.unresolved]
+            summary = f"unresolved: {undecided[0]}"
+            evidence["summary"] = summary
+            return VerifiedFinding(d, "unresolved", evidence, summary)
         if extraction.unresolved:
             return _unresolved(d, extraction, evidence)
         if not extraction.layers:
@@ -178,7 +144,13 @@ def _verify_mode(
     measurements: list[dict[str, Any]] = []
     # the summary names the first layer of each kind, dropout-like layers first; evidence has all
     for layer in sorted(dependent, key=lambda spec: "Dropout" not in spec.kind):
-        run = cache.run(layer)
+        try:
+            run = cache.run(layer)
+        except (ValueError, RuntimeError, OverflowError) as exc:
+            reason = f"torch rejects {layer.label()} at {layer.location}: {str(exc)[:120]}"
+            evidence["unresolved"] = [reason]
+            evidence["summary"] = f"unresolved: {reason}"
+            return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
         if run is None:
             phrases.setdefault(
                 layer.kind,
@@ -189,9 +161,9 @@ def _verify_mode(
             )
             continue
         runs.append(run)
-        measurements.append(_measurement_json(run))
+        measurements.append(measurement_json(run))
         phrases.setdefault(
-            layer.kind, _phrase_training_resumed(run) if d.code == "EVL003" else _phrase_eval(run)
+            layer.kind, phrase_training_resumed(run) if d.code == "EVL003" else phrase_eval(run)
         )
     evidence["measurements"] = measurements
     failed = [c for run in runs for c in run.checks if not c.ok]
@@ -206,14 +178,22 @@ def _verify_mode(
     summary = "; ".join(list(phrases.values())[:MAX_PHRASES])
     if len(dependent) > min(len(phrases), MAX_PHRASES):
         summary += f"; {len(dependent)} mode-dependent layers in all"
+    if extraction.caller:
+        summary += f" (the model passed by {extraction.caller})"
+        evidence["caller"] = extraction.caller
     if extraction.unresolved:
         summary += f" (not every submodule was followed: {extraction.unresolved[0]})"
+    assumed = {run.layer.label(): run.assumed for run in runs if run.assumed}
+    if assumed:
+        evidence["assumed"] = assumed
+    evidence["measured"] = MEASURED_LAYERS
+    summary += f" [{MEASURED_LAYERS_SHORT}]"
     evidence["summary"] = summary
     return VerifiedFinding(d, "confirmed", evidence, summary, tuple(runs))
 
 
 def _verify_autograd(
-    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: _Cache
+    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: Cache
 ) -> VerifiedFinding:
     with_params = [layer for layer in extraction.layers if layer.has_parameters]
     if not with_params:
@@ -234,19 +214,23 @@ def _verify_autograd(
             for layer, n in memory.per_layer
         ],
         "skipped": memory.skipped,
-        "assumed": memory.assumed,
         "method": "torch.autograd.graph.saved_tensors_hooks, eval mode, parameters excluded",
     }
     top = sorted(memory.per_layer, key=lambda item: -item[1])[:MAX_PHRASES]
-    detail = ", ".join(f"{layer.label()} at {layer.location} {_bytes(n)}" for layer, n in top if n)
+    detail = ", ".join(
+        f"{layer.label()} at {layer.location} {bytes_text(n)}" for layer, n in top if n
+    )
     summary = (
-        f"autograd keeps {_bytes(memory.grad_bytes)} of activations alive per batch of {memory.batch_size} "
+        f"autograd keeps {bytes_text(memory.grad_bytes)} of activations alive per batch of {memory.batch_size} "
         f"through {len(memory.per_layer)} layer(s) of `{d.subject}`"
         + (f" ({detail})" if detail else "")
-        + f"; {_bytes(memory.no_grad_bytes)} under torch.no_grad()"
+        + f"; {bytes_text(memory.no_grad_bytes)} under torch.no_grad()"
     )
     if memory.skipped:
         summary += f"; {len(memory.skipped)} layer(s) not measured"
+    evidence["assumed"] = memory.assumed
+    summary += f"; assumed: {assumed_text(memory.assumed)}"
+    evidence["measured"] = MEASURED_MEMORY
     if extraction.unresolved:
         summary += f" (lower bound: {extraction.unresolved[0]})"
     evidence["summary"] = summary
@@ -273,8 +257,13 @@ def _verify_functional(d: Diagnostic, seed: int) -> VerifiedFinding:
     """EVL004: run the call as written inside a module in the mode it ignores."""
     call = functional_call_at(d.path, d.line, d.column)
     if isinstance(call, str):
-        evidence = {"subject": d.subject, "unresolved": [call], "summary": f"unresolved: {call}"}
-        return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
+        summary = f"unresolved: {call}"
+        return VerifiedFinding(
+            d,
+            "unresolved",
+            {"subject": d.subject, "unresolved": [call], "summary": summary},
+            summary,
+        )
     where = f"{Path(d.path).name}:{d.line}"
     evidence: dict[str, Any] = {
         "subject": d.subject,
@@ -289,7 +278,7 @@ def _verify_functional(d: Diagnostic, seed: int) -> VerifiedFinding:
         evidence["summary"] = summary
         return VerifiedFinding(d, "unresolved", evidence, summary)
     run = run_functional(call, seed)
-    evidence["measurement"] = _measurement_json(run)
+    evidence["measurement"] = measurement_json(run)
     error = _disagreement(d, evidence, run)
     if error is not None:
         return error
@@ -348,8 +337,13 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
     """EVL006: replay the loop accumulating the tensor, then accumulating `.item()`."""
     site = accumulation_site(d.path, d.line)
     if isinstance(site, str):
-        evidence = {"subject": d.subject, "unresolved": [site], "summary": f"unresolved: {site}"}
-        return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
+        summary = f"unresolved: {site}"
+        return VerifiedFinding(
+            d,
+            "unresolved",
+            {"subject": d.subject, "unresolved": [site], "summary": summary},
+            summary,
+        )
     layers = list(site.extraction.layers) if site.extraction is not None else None
     run = accumulation_memory(layers, site.form, site.backward_in_loop, site.model, seed)
     evidence: dict[str, Any] = {"subject": d.subject, "accumulation": _accumulation_json(run)}
@@ -364,10 +358,19 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
         else f"a {STAND_IN_NOTE}"
     )
     verb = "appends" if site.form == "append" else "adds"
+    evidence["measured"] = (
+        "the flagged loop replayed on synthetic batches with "
+        + (
+            "the layers found in the source, freshly built"
+            if site.extraction is not None
+            else "a stand-in network, because the loop's model was not resolved"
+        )
+        + "; not the user's network on its data"
+    )
     if run.detached_nodes_per_iteration or run.detached_bytes_per_iteration:
         summary = (
             f"verifier error: the `.item()` control still kept {run.detached_nodes_per_iteration:.0f} graph nodes "
-            f"and {_bytes(int(run.detached_bytes_per_iteration))} per iteration; the replay is not trustworthy"
+            f"and {bytes_text(int(run.detached_bytes_per_iteration))} per iteration; the replay is not trustworthy"
         )
         evidence["summary"] = summary
         return VerifiedFinding(d, "error", evidence, summary)
@@ -378,12 +381,12 @@ def _verify_accumulation(d: Diagnostic, seed: int) -> VerifiedFinding:
     if run.backward:
         kept = (
             f"{run.kept_nodes_per_iteration:.0f} autograd nodes per iteration stay chained to `{d.subject}` "
-            f"(backward() in the loop frees the saved activations: {_bytes(int(run.kept_bytes_per_iteration))} of "
-            f"tensors per iteration here; without that backward it would be {_bytes(int(run.activation_bytes_per_iteration))})"
+            f"(backward() in the loop frees the saved activations: {bytes_text(int(run.kept_bytes_per_iteration))} of "
+            f"tensors per iteration here; without that backward it would be {bytes_text(int(run.activation_bytes_per_iteration))})"
         )
     else:
         kept = (
-            f"{_bytes(int(run.kept_bytes_per_iteration))} of saved activations and {run.kept_nodes_per_iteration:.0f} "
+            f"{bytes_text(int(run.kept_bytes_per_iteration))} of saved activations and {run.kept_nodes_per_iteration:.0f} "
             f"autograd nodes per iteration stay alive through `{d.subject}` (nothing in the loop calls backward())"
         )
     summary = f"`{d.subject}` {verb} the loss with its graph; replaying the loop with {model}: {kept}; 0 with `.item()`"
@@ -410,7 +413,7 @@ def _accumulation_json(run: AccumulationRun) -> dict[str, Any]:
     }
 
 
-def _verify_training_attribute(d: Diagnostic, cache: _Cache) -> Optional[VerifiedFinding]:
+def _verify_training_attribute(d: Diagnostic, cache: Cache) -> Optional[VerifiedFinding]:
     """EVL005 `x.training = False/True`: build the module, set the flag on the top module only,
     and list the children left in the other mode; other EVL005 kinds are skipped (None)."""
     assignment = training_assignment_at(d.path, d.line)
@@ -488,12 +491,12 @@ def _verify_training_attribute(d: Diagnostic, cache: _Cache) -> Optional[Verifie
         error = _disagreement(d, evidence, run)
         if error is not None:
             return error
-    evidence["measurements"] = [_measurement_json(run) for run in runs]
+    evidence["measurements"] = [measurement_json(run) for run in runs]
     names = ", ".join(
         f"{extraction.layers[int(n.split('_')[0])].label()} at {extraction.layers[int(n.split('_')[0])].location}"
         for n, _ in dependent[:MAX_PHRASES]
     )
-    phrase = _phrase_eval if not value else _phrase_training_resumed
+    phrase = phrase_eval if not value else phrase_training_resumed
     start = "" if not value else "starting from eval mode (as after an earlier `.eval()`), "
     summary = (
         f"{start}after {flag} on a live {extraction.root or assignment.receiver}, {len(dependent)} mode-dependent "
@@ -524,81 +527,3 @@ def _unresolved(d: Diagnostic, extraction: Extraction, evidence: dict[str, Any])
     summary = f"unresolved: could not follow `{d.subject}` to its layers: {reasons[0]}"
     evidence["summary"] = summary
     return VerifiedFinding(d, "unresolved", evidence, summary)
-
-
-def _measurement_json(run: LayerRun) -> dict[str, Any]:
-    return {
-        "layer": run.layer.label(),
-        "type": run.layer.kind,
-        "location": run.layer.location,
-        "figures": run.figures,
-        "assumed": run.assumed,
-        "checks": {
-            "count": len(run.checks),
-            "max_relative_error": max((c.max_error for c in run.checks), default=0.0),
-            "tolerance": TOLERANCE,
-            "failed": [c.name for c in run.checks if not c.ok],
-        },
-    }
-
-
-def _name(run: LayerRun) -> str:
-    assumed = run.assumed.get("num_features")
-    suffix = f" ({assumed} channels assumed)" if assumed is not None else ""
-    return f"{run.layer.label()} at {run.layer.location}{suffix}"
-
-
-def _phrase_eval(run: LayerRun) -> str:
-    """What running this layer in training mode during evaluation does (EVL001)."""
-    f = run.figures
-    if "dropped_fraction" in f:
-        return (
-            f"{_name(run)}: {100 * f['dropped_fraction']:.1f}% of {f['unit']} zeroed, eval output differs "
-            f"by mean |Δ|={f['train_vs_eval_mean_abs']:.2f} (max {f['train_vs_eval_max_abs']:.1f})"
-        )
-    if "running_mean_shift" in f:
-        return (
-            f"{_name(run)}: one validation pass of {f['batches']} batches moved running_mean by "
-            f"{f['running_mean_shift']:.2f} and running_var by {f['running_var_shift']:.2f}; eval predictions "
-            f"on the same input changed by mean |Δ|={f['eval_output_change_mean_abs']:.2f}"
-        )
-    if "eval_slope" in f:
-        return (
-            f"{_name(run)}: negative slope drawn from [{f['train_slope_min']:.3f}, {f['train_slope_max']:.3f}] "
-            f"instead of {f['eval_slope']:.3f}, output differs by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}"
-        )
-    return (
-        f"{_name(run)}: train-mode output differs from eval by mean |Δ|={f['train_vs_eval_mean_abs']:.3f}; "
-        f"two passes on the same input differ by {f['two_train_passes_mean_abs']:.3f}"
-    )
-
-
-def _phrase_training_resumed(run: LayerRun) -> str:
-    """What training with this layer still in eval mode does (EVL003)."""
-    f = run.figures
-    if "dropped_fraction" in f:
-        return (
-            f"{_name(run)}: drops 0% instead of {100 * f['dropped_fraction']:.1f}% of {f['unit']} while "
-            "training (regularisation silently off)"
-        )
-    if "running_mean_shift" in f:
-        return (
-            f"{_name(run)}: normalises training batches with frozen running stats (output off by mean "
-            f"|Δ|={f['train_vs_eval_mean_abs']:.2f}) and {f['batches']} training batches leave running_mean/var "
-            f"unchanged (train mode would move them by {f['running_mean_shift']:.2f}/{f['running_var_shift']:.2f})"
-        )
-    if "eval_slope" in f:
-        return f"{_name(run)}: fixed slope {f['eval_slope']:.3f} instead of random slopes while training"
-    return (
-        f"{_name(run)}: trains without its dropout (output differs from train mode by mean "
-        f"|Δ|={f['train_vs_eval_mean_abs']:.3f})"
-    )
-
-
-def _bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"

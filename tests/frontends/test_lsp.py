@@ -384,7 +384,7 @@ async def test_close_clears(client: LanguageClient) -> None:
 
 def test_server_knows_the_verifiers_codes() -> None:
     from evallint.lsp import VERIFIED_CODES
-    from evallint.verifier.verdict import VERIFIED_CODES as MEASURED
+    from evallint.verifier.finding import VERIFIED_CODES as MEASURED
 
     assert frozenset(MEASURED) == VERIFIED_CODES
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from evallint.verifier.layers import LayerSpec, extract_layers
+from evallint.verifier.extract import extract_layers
+from evallint.verifier.layer_spec import LayerSpec
 
 
 def write(tmp_path: Path, name: str, source: str) -> Path:

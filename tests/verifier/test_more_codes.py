@@ -144,7 +144,7 @@ def test_import_instantiates_a_guarded_model_file_without_running_main(tmp_path:
     assert plain.verdict == "not-affected"
 
 
-def test_import_refuses_non_literal_arguments_and_scripts_with_top_level_code(
+def test_import_refuses_non_literal_arguments_and_reports_a_failing_top_level(
     tmp_path: Path,
 ) -> None:
     _copy(tmp_path, "guarded_model.py")
@@ -168,7 +168,8 @@ def test_import_refuses_non_literal_arguments_and_scripts_with_top_level_code(
         import_modules=True,
     )
     assert "is not a literal" in args.summary and args.evidence["dynamic"]["refused"]
-    assert "runs code at import time" in script.summary
+    # --import runs the module (in a child process): its top-level error is the reason
+    assert "raised RuntimeError: top-level code ran" in script.summary
     # a refused import never overrides a conclusive static verdict
     assert script.verdict == script.evidence["dynamic"]["static_verdict"] == "confirmed"
     assert args.verdict == args.evidence["dynamic"]["static_verdict"]

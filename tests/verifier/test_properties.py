@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from evallint.diagnostics import Diagnostic  # noqa: E402
 from evallint.verifier import reference, verify  # noqa: E402
-from evallint.verifier.layers import LayerSpec  # noqa: E402
+from evallint.verifier.layer_spec import LayerSpec  # noqa: E402
 from evallint.verifier.torch_run import compare, run_dropout  # noqa: E402
 
 SETTINGS = settings(max_examples=40, deadline=None)

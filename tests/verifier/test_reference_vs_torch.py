@@ -8,7 +8,7 @@ np = pytest.importorskip("numpy")
 torch = pytest.importorskip("torch")
 
 from evallint.verifier import reference  # noqa: E402
-from evallint.verifier.layers import LayerSpec  # noqa: E402
+from evallint.verifier.layer_spec import LayerSpec  # noqa: E402
 from evallint.verifier.torch_run import TOLERANCE, run_dropout, run_norm, run_rrelu  # noqa: E402
 
 

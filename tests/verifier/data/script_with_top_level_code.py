@@ -1,4 +1,4 @@
-"""A script whose top level builds data: --import must refuse it, never run it."""
+"""A script whose top level fails: --import runs it in a child process and reports the error."""
 
 from torch import nn
 

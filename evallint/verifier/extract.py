@@ -1,0 +1,611 @@
+"""Static layer extraction: which torch layers does the module a finding names contain?
+
+Why static: the verifier must never run a user's script to learn its model. A finding names
+its module (`Diagnostic.subject`, e.g. ``model``); this follows the name through assignments,
+wrappers, function parameters (every call site in the file), project classes (``__init__``
+assignments, containers, submodules, base classes, functional dropout in ``forward``),
+factories and a table of library models, and says what stopped it when it cannot follow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import libcst as cst
+
+from evallint.torch_facts import (
+    CONTAINERS,
+    FUNCTIONAL,
+    MODE_INDEPENDENT,
+    MODE_INDEPENDENT_SUFFIXES,
+    MODE_METHODS,
+    MODE_SENSITIVE,
+    MODULE_RETURNING_METHODS,
+    POSITIONAL,
+    WRAPPER_SUFFIXES,
+    WRAPPERS,
+)
+from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
+from evallint.verifier.library_models import LIBRARY_KWARG_TO_DROPOUT, family_layers, find_family
+from evallint.verifier.resolution import (
+    MAX_DEPTH,
+    Bound,
+    Ctx,
+    Found,
+    Instance,
+    Value,
+    last_assignment,
+    literal,
+    literal_args,
+)
+from evallint.verifier.source_index import (
+    NOT_MODULES,
+    Assignment,
+    SourceFile,
+    call_arg,
+    call_argument,
+    dotted_or_none,
+    init_of,
+    inside,
+    module_files,
+    ordered_dict_values,
+    param_names,
+    positional_params,
+    return_statements,
+)
+
+_RETURNS_MODULE = MODULE_RETURNING_METHODS | MODE_METHODS
+"""Methods whose result is the module they were called on."""
+
+
+class Extractor:
+    """Follows expressions across the files of one project, caching parses."""
+
+    def __init__(self) -> None:
+        self.files: dict[Path, Optional[SourceFile]] = {}
+        self.active: set[tuple[Path, str]] = set()
+
+    def file(self, path: Path) -> Optional[SourceFile]:
+        path = path.resolve()
+        if path not in self.files:
+            try:
+                self.files[path] = SourceFile(path, path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+                self.files[path] = None
+        return self.files[path]
+
+    # entry point
+
+    def subject(self, file: SourceFile, subject: str, line: int) -> Found:
+        func = file.enclosing_function(line)
+        ctx = Ctx(file, func, file.class_of(func), {}, line, 0)
+        try:
+            expr = cst.parse_expression(subject)
+        except cst.ParserSyntaxError:
+            return Found(unresolved=[f"subject `{subject}` is not an expression"])
+        return self.found(self.value(expr, ctx), ctx)
+
+    def found(self, value: Value, ctx: Ctx) -> Found:
+        if isinstance(value, Instance):
+            return self.instance_layers(value, ctx.depth)
+        return value
+
+    # expressions
+
+    def value(self, expr: cst.BaseExpression, ctx: Ctx) -> Value:
+        code = ctx.file.code(expr)
+        if ctx.depth > MAX_DEPTH:
+            return Found(unresolved=[f"gave up following `{code}` after {MAX_DEPTH} steps"])
+        if isinstance(expr, cst.Name):
+            return self.name(expr.value, ctx)
+        if isinstance(expr, cst.Attribute):
+            return self.attribute(expr, ctx)
+        if isinstance(expr, cst.Call):
+            return self.call(expr, ctx)
+        return Found(
+            unresolved=[
+                f"`{code}` at {ctx.file.path.name}:{ctx.file.line(expr)} is not a construction evallint can follow"
+            ]
+        )
+
+    def name(self, name: str, ctx: Ctx) -> Value:
+        where = f"{ctx.file.path.name}"
+        if name == "self" and ctx.cls is not None:
+            return Instance(ctx.file, ctx.cls, dict(ctx.bindings))
+        if name in ctx.bindings:
+            bound = ctx.bindings[name]
+            if bound.expr is None or bound.ctx is None:
+                return Found(
+                    unresolved=[f"`{name}` is a parameter with no argument or default to follow"]
+                )
+            return self.value(bound.expr, bound.ctx.at(bound.ctx.line))
+        local = last_assignment(ctx.file, name, ctx.func, ctx.line)
+        if local is not None:
+            return self.value(local.value, ctx.at(local.line - 1))
+        if ctx.func is not None and name in param_names(ctx.func):
+            return self.parameter(name, ctx)
+        module_level = last_assignment(
+            ctx.file, name, None, ctx.line if ctx.func is None else 10**9
+        )
+        if module_level is not None:
+            return self.value(
+                module_level.value,
+                Ctx(ctx.file, None, None, {}, module_level.line - 1, ctx.depth + 1),
+            )
+        if name in ctx.file.classes:
+            return Found(unresolved=[f"`{name}` is the class itself, not an instance"])
+        return Found(unresolved=[f"no assignment to `{name}` found in {where}"])
+
+    def parameter(self, name: str, ctx: Ctx) -> Value:
+        """A function parameter: follow the argument passed at every call site in the file.
+
+        One caller passing a mode-dependent model decides (the result names that caller); a
+        caller that cannot be followed leaves the result open rather than `not affected`.
+        """
+        assert ctx.func is not None
+        func = ctx.func
+        fname = func.name.value
+        params = positional_params(func)
+        reasons: list[str] = []
+        resolved: list[tuple[str, Value, Found]] = []
+        for call, caller in ctx.file.calls:
+            callee = call.func
+            if isinstance(callee, cst.Name) and callee.value == fname:
+                offset = 0
+            elif isinstance(callee, cst.Attribute) and callee.attr.value == fname:
+                offset = 1 if params and params[0] == "self" else 0
+            else:
+                continue
+            arg = call_argument(call, name, params, offset)
+            if arg is None:
+                continue
+            line = ctx.file.line(call)
+            caller_ctx = Ctx(ctx.file, caller, ctx.file.class_of(caller), {}, line, ctx.depth + 1)
+            value = self.value(arg, caller_ctx)
+            found = self.found(value, caller_ctx)
+            where = f"`{ctx.file.code(call)[:60]}` at {ctx.file.path.name}:{line}"
+            if isinstance(value, Instance) or found.layers or not found.unresolved:
+                resolved.append((where, value, found))
+            else:
+                reasons.extend(f"the caller {where}: {r}" for r in found.unresolved[:1])
+        if len(resolved) == 1 and not reasons:
+            return resolved[0][1]
+        for where, _, found in resolved:
+            if any(layer.mode_dependent for layer in found.layers):
+                return replace(found, caller=where)
+        for where, _, found in resolved:
+            if reasons or any(layer.sensitivity is None for layer in found.layers):
+                return replace(found, unresolved=[*found.unresolved, *reasons[:1]], caller=where)
+        if resolved:
+            return resolved[0][1]
+        if reasons:
+            return Found(unresolved=reasons[:1])
+        return Found(
+            unresolved=[
+                f"`{name}` is a parameter of `{fname}` and no call in {ctx.file.path.name} passes it"
+            ]
+        )
+
+    def attribute(self, expr: cst.Attribute, ctx: Ctx) -> Value:
+        owner = self.value(expr.value, ctx)
+        attr = expr.attr.value
+        if isinstance(owner, Instance):
+            return self.instance_attribute(owner, attr, ctx.depth + 1)
+        if owner.layers or owner.root:
+            return Found(
+                unresolved=[f"attribute `.{attr}` of a {owner.root or 'module'} is not followed"]
+            )
+        return owner
+
+    def instance_attribute(self, inst: Instance, attr: str, depth: int) -> Value:
+        for cls_file, cls in self.class_chain(inst.file, inst.cls):
+            for assign in cls_file.assignments:
+                if (
+                    assign.target == f"self.{attr}"
+                    and assign.func is not None
+                    and inside(cls_file, assign.func, cls)
+                ):
+                    ctx = Ctx(
+                        cls_file,
+                        assign.func,
+                        cls,
+                        inst.bindings if cls is inst.cls else {},
+                        assign.line,
+                        depth,
+                    )
+                    return self.value(assign.value, ctx)
+        return Found(unresolved=[f"no `self.{attr} = ...` in class {inst.cls.name.value}"])
+
+    def call(self, call: cst.Call, ctx: Ctx) -> Value:
+        callee = call.func
+        file = ctx.file
+        line = file.line(call)
+        if isinstance(callee, cst.Attribute) and callee.attr.value in _RETURNS_MODULE:
+            return self.value(callee.value, ctx)
+        if isinstance(callee, cst.Attribute) and callee.attr.value in (
+            "from_pretrained",
+            "from_config",
+        ):
+            return self.library(file.qualify(dotted_or_none(callee.value) or ""), call, ctx)
+        dotted = dotted_or_none(callee)
+        if dotted is None:
+            return Found(
+                unresolved=[
+                    f"call `{file.code(call)}` at {file.path.name}:{line} is not a named constructor"
+                ]
+            )
+        qualified = file.qualify(dotted)
+        if qualified in WRAPPERS or qualified.endswith(WRAPPER_SUFFIXES):
+            first = call_arg(call, 0, "module") or call_arg(call, 0, "model")
+            if first is None:
+                return Found(unresolved=[f"`{dotted}(...)` wraps nothing evallint can see"])
+            return self.value(first, ctx)
+        if qualified.startswith("torch.nn.") and not qualified.startswith("torch.nn.functional."):
+            return self.torch_nn(qualified.rsplit(".", 1)[1], call, ctx)
+        if qualified.startswith(
+            ("torchvision.models.", "timm.", "transformers.", "torch.hub.load")
+        ):
+            return self.library(qualified, call, ctx)
+        project = self.project_callable(dotted, ctx)
+        if project is not None:
+            target_file, node = project
+            if isinstance(node, cst.ClassDef):
+                bindings = self.bind(target_file, init_of(node), call, ctx)
+                return Instance(target_file, node, bindings)
+            return self.factory(target_file, node, call, ctx)
+        head = dotted.split(".")[0]
+        if head in file.imports:
+            module = file.imports[head][0]
+            return Found(
+                unresolved=[
+                    f"`{dotted}(...)` at {file.path.name}:{line} comes from `{module}`, which is neither a project file "
+                    "evallint found nor a library in its table"
+                ]
+            )
+        return Found(
+            unresolved=[
+                f"`{dotted}(...)` at {file.path.name}:{line} is neither a torch.nn layer, a class or factory "
+                "in this project, nor a known torchvision/timm/transformers constructor"
+            ]
+        )
+
+    def torch_nn(self, kind: str, call: cst.Call, ctx: Ctx) -> Found:
+        file = ctx.file
+        line = file.line(call)
+        if kind in ("Sequential", "ModuleList", "ModuleDict"):
+            out = Found(root=f"nn.{kind} ({file.path.name}:{line})")
+            for element in self.container_elements(call, ctx):
+                out.extend(self.found(self.value(element, ctx), ctx))
+            return out
+        if kind in CONTAINERS:
+            layer = call_arg(call, 0, POSITIONAL[kind][0])
+            if layer is None:
+                return Found(
+                    unresolved=[f"nn.{kind} at {file.path.name}:{line} has no layer argument"]
+                )
+            return self.found(self.value(layer, ctx), ctx)
+        if (
+            kind in MODE_INDEPENDENT
+            or kind in MODE_SENSITIVE
+            or kind.endswith(MODE_INDEPENDENT_SUFFIXES)
+        ):
+            params, unread = literal_args(call, POSITIONAL.get(kind, ()), ctx)
+            return Found(layers=[LayerSpec(kind, params, str(file.path), line, "source", unread)])
+        return Found(
+            unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"]
+        )
+
+    def container_elements(self, call: cst.Call, ctx: Ctx) -> list[cst.BaseExpression]:
+        """The module expressions a Sequential/ModuleList/ModuleDict is built from."""
+        out: list[cst.BaseExpression] = []
+        for arg in call.args:
+            if arg.keyword is not None:
+                continue
+            value = arg.value
+            if arg.star == "*" and isinstance(value, cst.Name):
+                out.extend(self.list_elements(value.value, ctx))
+            elif isinstance(value, (cst.List, cst.Tuple)):
+                out.extend(e.value for e in value.elements)
+            elif isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+                out.append(value.elt)
+            elif isinstance(value, cst.Dict):
+                out.extend(e.value for e in value.elements if isinstance(e, cst.DictElement))
+            elif isinstance(value, cst.Call) and dotted_or_none(value.func) in (
+                "OrderedDict",
+                "collections.OrderedDict",
+                "dict",
+            ):
+                out.extend(ordered_dict_values(value))
+            else:
+                out.append(value)
+        return out
+
+    def list_elements(self, name: str, ctx: Ctx) -> list[cst.BaseExpression]:
+        """`layers = [...]; layers.append(x); layers += [...]` in the same function."""
+        out: list[cst.BaseExpression] = []
+        assign = last_assignment(ctx.file, name, ctx.func, ctx.line)
+        if assign is not None and isinstance(assign.value, (cst.List, cst.Tuple)):
+            out.extend(e.value for e in assign.value.elements)
+        for call, func in ctx.file.calls:
+            callee = call.func
+            if (
+                func is ctx.func
+                and isinstance(callee, cst.Attribute)
+                and callee.attr.value in ("append", "extend")
+                and isinstance(callee.value, cst.Name)
+                and callee.value.value == name
+                and call.args
+            ):
+                value = call.args[0].value
+                if callee.attr.value == "extend" and isinstance(value, (cst.List, cst.Tuple)):
+                    out.extend(e.value for e in value.elements)
+                else:
+                    out.append(value)
+        return out
+
+    def bind(
+        self, file: SourceFile, func: Optional[cst.FunctionDef], call: cst.Call, ctx: Ctx
+    ) -> dict[str, Bound]:
+        """Bind a callee's parameters to the call's arguments, else to their defaults."""
+        if func is None:
+            return {}
+        params = func.params
+        ordered = [p for p in (*params.posonly_params, *params.params)]
+        positional = [p.name.value for p in ordered]
+        skip = 1 if positional and positional[0] in ("self", "cls") else 0
+        bindings: dict[str, Bound] = {}
+        callee_ctx = Ctx(file, None, None, {}, file.line(func), ctx.depth + 1)
+        for p in (*ordered, *params.kwonly_params):
+            bindings[p.name.value] = Bound(p.default, callee_ctx if p.default is not None else None)
+        index = 0
+        for arg in call.args:
+            if arg.star:
+                continue
+            if arg.keyword is not None:
+                bindings[arg.keyword.value] = Bound(arg.value, ctx)
+            elif skip + index < len(positional):
+                bindings[positional[skip + index]] = Bound(arg.value, ctx)
+                index += 1
+        return bindings
+
+    def factory(self, file: SourceFile, func: cst.FunctionDef, call: cst.Call, ctx: Ctx) -> Value:
+        """A project function that builds the model: follow its (last) return value."""
+        returns = [r for r in return_statements(func) if r.value is not None]
+        if not returns:
+            return Found(
+                unresolved=[
+                    f"factory `{func.name.value}` at {file.path.name}:{file.line(func)} returns nothing evallint can follow"
+                ]
+            )
+        ret = returns[-1]
+        assert ret.value is not None
+        bindings = self.bind(file, func, call, ctx)
+        fctx = Ctx(file, func, file.class_of(func), bindings, file.line(ret), ctx.depth + 1)
+        return self.value(ret.value, fctx)
+
+    def project_callable(
+        self, dotted: str, ctx: Ctx
+    ) -> Optional[tuple[SourceFile, Union[cst.ClassDef, cst.FunctionDef]]]:
+        """A class or function named `dotted`, defined in this file or imported from a project file."""
+        file = ctx.file
+        head, _, rest = dotted.partition(".")
+        if not rest and head in file.classes:
+            return file, file.classes[head]
+        if not rest and head in file.functions and head not in file.imports:
+            module_level = [f for f in file.functions[head] if file.class_of(f) is None]
+            if module_level:
+                return file, module_level[-1]
+        if head not in file.imports:
+            return None
+        module, level = file.imports[head]
+        if rest:
+            target_module, name = f"{module}.{rest}".rsplit(".", 1)
+        else:
+            target_module, name = module.rsplit(".", 1) if "." in module else ("", module)
+        for candidate in module_files(file.path, target_module, level):
+            other = self.file(candidate)
+            if other is None:
+                continue
+            if name in other.classes:
+                return other, other.classes[name]
+            funcs = [f for f in other.functions.get(name, []) if other.class_of(f) is None]
+            if funcs:
+                return other, funcs[-1]
+        return None
+
+    def library(self, qualified: str, call: cst.Call, ctx: Ctx) -> Found:
+        """A torchvision/timm/transformers constructor: look its family up in LIBRARY_TABLE."""
+        file = ctx.file
+        line = file.line(call)
+        library = qualified.split(".")[0]
+        name = qualified.rsplit(".", 1)[-1]
+        if qualified in ("timm.create_model", "torch.hub.load") or library == "transformers":
+            index, keyword = (1, "model") if qualified == "torch.hub.load" else (0, "model_name")
+            arg = call_arg(call, index, keyword) or call_arg(
+                call, 0, "pretrained_model_name_or_path"
+            )
+            given = literal(arg, ctx) if arg is not None else UNKNOWN
+            if isinstance(given, str):
+                name = given.rsplit("/", 1)[-1]
+                library = "torchvision" if qualified == "torch.hub.load" else library
+            elif library == "transformers":
+                name = qualified.rsplit(".", 1)[-1]
+                name = re.sub(r"(Model|For\w+|LMHeadModel)$", "", name).lower()
+            else:
+                return Found(
+                    unresolved=[
+                        f"`{file.code(call.func)}(...)` at {file.path.name}:{line}: model name is not a literal"
+                    ]
+                )
+        family = find_family(library, name)
+        if family is None:
+            return Found(
+                unresolved=[
+                    f"{library} model `{name}` at {file.path.name}:{line} is not in evallint's library table"
+                ]
+            )
+        dropout: Any = None
+        for keyword_arg in call.args:
+            key = keyword_arg.keyword
+            if key is not None and key.value in LIBRARY_KWARG_TO_DROPOUT:
+                dropout = literal(keyword_arg.value, ctx)
+        layers = family_layers(family, dropout, str(file.path), line)
+        return Found(layers=layers, root=f"{library} {name}")
+
+    # classes
+
+    def class_chain(
+        self, file: SourceFile, cls: cst.ClassDef
+    ) -> list[tuple[SourceFile, cst.ClassDef]]:
+        """The class and its project base classes (for inherited `__init__` assignments)."""
+        chain = [(file, cls)]
+        for base in cls.bases:
+            dotted = dotted_or_none(base.value)
+            if dotted is None or len(chain) > MAX_DEPTH:
+                continue
+            found = self.project_callable(dotted, Ctx(file, None, None, {}, 0, 0))
+            if found is not None and isinstance(found[1], cst.ClassDef) and found[1] is not cls:
+                chain.extend(self.class_chain(*found))  # type: ignore[arg-type]
+        return chain
+
+    def instance_layers(self, inst: Instance, depth: int) -> Found:
+        key = (inst.file.path, inst.cls.name.value)
+        root = f"class {inst.cls.name.value} ({inst.file.path.name}:{inst.file.line(inst.cls)})"
+        if key in self.active:
+            return Found(unresolved=[f"class {inst.cls.name.value} contains itself"], root=root)
+        self.active.add(key)
+        try:
+            out = Found(root=root)
+            for cls_file, cls in self.class_chain(inst.file, inst.cls):
+                bindings = inst.bindings if cls is inst.cls else {}
+                out.extend(self.class_body(cls_file, cls, bindings, depth + 1))
+            return out
+        finally:
+            self.active.discard(key)
+
+    def class_body(
+        self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound], depth: int
+    ) -> Found:
+        out = Found()
+        init = init_of(cls)
+        chosen: dict[str, Assignment] = {}
+        for assign in file.assignments:
+            if (
+                assign.func is None
+                or not assign.target.startswith("self.")
+                or assign.target.count(".") != 1
+                or not inside(file, assign.func, cls)
+            ):
+                continue
+            previous = chosen.get(assign.target)
+            # the live value: the last one in __init__, else the last one elsewhere
+            if previous is None or assign.func is init or previous.func is not init:
+                chosen[assign.target] = assign
+        for assign in chosen.values():
+            ctx = Ctx(
+                file, assign.func, cls, bindings if assign.func is init else {}, assign.line, depth
+            )
+            out.extend(self.attribute_value(assign, ctx))
+        for call, func in file.calls:
+            if func is not None and inside(file, func, cls):
+                out.extend(self.call_in_class(call, func, cls, file, bindings, depth))
+        return out
+
+    def attribute_value(self, assign: Assignment, ctx: Ctx) -> Found:
+        """The layers one `self.x = value` contributes; values that are not modules add nothing."""
+        value = assign.value
+        if isinstance(value, cst.Call):
+            dotted = dotted_or_none(value.func)
+            if dotted is not None and NOT_MODULES.match(ctx.file.qualify(dotted)):
+                return Found()
+            if isinstance(value.func, cst.Attribute) and dotted_or_none(value.func.value) == "self":
+                method = value.func.attr.value
+                if method not in _RETURNS_MODULE:
+                    return self.method_factory(method, value, ctx)
+            return self.found(self.value(value, ctx), ctx)
+        if isinstance(value, cst.Name) and value.value in ctx.bindings:
+            if literal(value, ctx) is not UNKNOWN:
+                return Found()
+            return self.found(self.value(value, ctx), ctx)
+        return Found()
+
+    def method_factory(self, method: str, call: cst.Call, ctx: Ctx) -> Found:
+        assert ctx.cls is not None
+        for func in ctx.file.functions.get(method, []):
+            if inside(ctx.file, func, ctx.cls):
+                return self.found(self.factory(ctx.file, func, call, ctx), ctx)
+        return Found(
+            unresolved=[
+                f"`self.{method}(...)` at {ctx.file.path.name}:{ctx.line} is not defined in class {ctx.cls.name.value}"
+            ]
+        )
+
+    def call_in_class(
+        self,
+        call: cst.Call,
+        func: cst.FunctionDef,
+        cls: cst.ClassDef,
+        file: SourceFile,
+        bindings: dict[str, Bound],
+        depth: int,
+    ) -> Found:
+        """`self.add_module(name, m)` and functional dropout/rrelu calls inside the class."""
+        callee = call.func
+        dotted = dotted_or_none(callee)
+        if dotted in ("self.add_module", "self.register_module") and len(call.args) >= 2:
+            ctx = Ctx(
+                file, func, cls, bindings if func is init_of(cls) else {}, file.line(call), depth
+            )
+            return self.found(self.value(call.args[1].value, ctx), ctx)
+        if dotted is None:
+            return Found()
+        qualified = file.qualify(dotted)
+        if not qualified.startswith("torch.nn.functional."):
+            return Found()
+        name = qualified.rsplit(".", 1)[1]
+        fact = FUNCTIONAL.get(qualified)
+        kind = fact.layer if fact is not None else None
+        if fact is None or kind is None:
+            return Found()
+        ctx = Ctx(file, func, cls, {}, file.line(call), depth)
+        params, unread = literal_args(call, fact.parameters, ctx)
+        params.pop("input", None)
+        unread = tuple(u for u in unread if u not in ("input", "training"))
+        training = call_arg(call, fact.position, fact.keyword)
+        follows_mode = training is not None and literal(training, ctx) is UNKNOWN
+        if not follows_mode:
+            # a literal or default `training`: the call acts (or not) the same in both modes
+            if "training" not in params:
+                params["training"] = fact.default
+            return Found(
+                layers=[
+                    LayerSpec(
+                        f"F.{name}", params, str(file.path), file.line(call), "forward", unread
+                    )
+                ]
+            )
+        return Found(
+            layers=[LayerSpec(kind, params, str(file.path), file.line(call), "forward", unread)]
+        )
+
+
+def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extraction:
+    """The layers of the module `subject` as seen at `path:line` (where the finding points).
+
+    `line` matters: it picks the enclosing function (for `self` and parameters) and which
+    assignment to a variable is the live one.
+    """
+    extractor = Extractor()
+    file = extractor.file(Path(path))
+    if file is None:
+        return Extraction((), (f"cannot read or parse {path}",), "")
+    if not subject:
+        return Extraction((), ("the finding names no module (empty subject)",), "")
+    found = extractor.subject(file, subject, line)
+    unresolved = tuple(dict.fromkeys(found.unresolved))
+    if not found.root and not found.layers and not unresolved:
+        unresolved = (f"`{subject}` was not followed to any construction",)
+    return Extraction(tuple(found.layers), unresolved, found.root, found.caller)

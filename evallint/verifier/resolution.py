@@ -1,0 +1,140 @@
+"""What the extractor passes around while it follows an expression, and literal evaluation.
+
+`Ctx` is where an expression is evaluated (file, function, class, parameter bindings), `Found`
+the layers (and the reasons to stop) one expression led to, `Instance` a project-class instance
+whose attributes can still be followed. `literal` evaluates constants: literals, bounded
+arithmetic, bound parameters and module-level constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import libcst as cst
+
+from evallint.verifier.layer_spec import UNKNOWN, LayerSpec
+from evallint.verifier.source_index import Assignment, SourceFile, arith
+
+MAX_DEPTH = 16
+"""How many hops (assignment, call site, class, factory) one extraction may take."""
+
+
+@dataclass
+class Bound:
+    """A constructor/function parameter bound to the expression passed at the call site."""
+
+    expr: Optional[cst.BaseExpression]
+    ctx: Optional[Ctx]
+
+
+@dataclass
+class Ctx:
+    """Where an expression is evaluated: file, function, enclosing class, parameter bindings."""
+
+    file: SourceFile
+    func: Optional[cst.FunctionDef]
+    cls: Optional[cst.ClassDef]
+    bindings: dict[str, Bound]
+    line: int
+    depth: int
+
+    def at(self, line: int) -> Ctx:
+        return Ctx(self.file, self.func, self.cls, self.bindings, line, self.depth + 1)
+
+
+@dataclass
+class Found:
+    """Partial result of following one expression."""
+
+    layers: list[LayerSpec] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    root: str = ""
+    caller: str = ""
+    """The call site whose argument this was, when a parameter had several callers."""
+
+    def extend(self, other: Found) -> None:
+        self.layers.extend(other.layers)
+        self.unresolved.extend(other.unresolved)
+        self.root = self.root or other.root
+        self.caller = self.caller or other.caller
+
+
+class Instance:
+    """A resolved project-class instance (so `self.net.head` can be followed)."""
+
+    def __init__(self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound]) -> None:
+        self.file = file
+        self.cls = cls
+        self.bindings = bindings
+
+
+Value = Union[Found, Instance]
+
+
+def last_assignment(
+    file: SourceFile, target: str, func: Optional[cst.FunctionDef], line: int
+) -> Optional[Assignment]:
+    candidates = [
+        a for a in file.assignments if a.target == target and a.func is func and a.line <= line
+    ]
+    return candidates[-1] if candidates else None
+
+
+def literal_args(
+    call: cst.Call, names: tuple[str, ...], ctx: Ctx
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    params: dict[str, Any] = {}
+    unread: list[str] = []
+    position = 0
+    for arg in call.args:
+        if arg.star:
+            unread.append(f"{arg.star}{ctx.file.code(arg.value)}")
+            continue
+        if arg.keyword is not None:
+            key = arg.keyword.value
+        else:
+            key = names[position] if position < len(names) else f"arg{position}"
+            position += 1
+        value = literal(arg.value, ctx)
+        if value is UNKNOWN:
+            unread.append(key)
+        else:
+            params[key] = value
+    return params, tuple(unread)
+
+
+def literal(expr: cst.BaseExpression, ctx: Ctx) -> Any:
+    """A constant: literals, simple arithmetic, bound parameters, module-level constants."""
+    if ctx.depth > MAX_DEPTH:
+        return UNKNOWN
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        return expr.evaluated_value
+    if isinstance(expr, cst.SimpleString):
+        return expr.evaluated_value
+    if isinstance(expr, cst.Name):
+        if expr.value in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[expr.value]
+        if expr.value in ctx.bindings:
+            bound = ctx.bindings[expr.value]
+            if bound.expr is None or bound.ctx is None:
+                return UNKNOWN
+            return literal(bound.expr, bound.ctx.at(bound.ctx.line))
+        constant = last_assignment(ctx.file, expr.value, None, 10**9)
+        if constant is not None and (ctx.func is not None or constant.line <= ctx.line):
+            return literal(
+                constant.value, Ctx(ctx.file, None, None, {}, constant.line - 1, ctx.depth + 1)
+            )
+        return UNKNOWN
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = literal(expr.expression, ctx)
+        return -inner if isinstance(inner, (int, float)) else UNKNOWN
+    if isinstance(expr, cst.BinaryOperation):
+        left, right = literal(expr.left, ctx), literal(expr.right, ctx)
+        if isinstance(left, (int, float)) and isinstance(right, (int, float)):
+            return arith(expr.operator, left, right)
+        return UNKNOWN
+    if isinstance(expr, (cst.Tuple, cst.List)):
+        items = [literal(e.value, ctx) for e in expr.elements]
+        return UNKNOWN if any(i is UNKNOWN for i in items) else tuple(items)
+    return UNKNOWN
