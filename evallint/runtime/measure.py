@@ -20,27 +20,25 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 Stats = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
-def norm_statistics(module: nn.Module, layers: Iterable[tuple[str, nn.Module]]) -> Stats:
-    """Copies of (running_mean, running_var) of the norm layers among `layers`."""
+def norm_statistics(layers: Iterable[tuple[str, nn.Module]], *, live: bool = False) -> Stats:
+    """(running_mean, running_var) of the norm layers among `layers`: copies, or with `live`
+    the buffers themselves (BatchNorm updates them in place, so they can be read later)."""
     found: Stats = {}
     for name, layer in layers:
         if isinstance(layer, (_BatchNorm, _InstanceNorm)) and layer.running_mean is not None:
             assert layer.running_var is not None
-            found[name] = (layer.running_mean.detach().clone(), layer.running_var.detach().clone())
+            mean, var = layer.running_mean.detach(), layer.running_var.detach()
+            found[name] = (mean, var) if live else (mean.clone(), var.clone())
     return found
 
 
-def statistics_moved(module: nn.Module, before: Stats) -> Optional[dict[str, Any]]:
-    """How far each norm layer's running statistics moved since `before` (largest first)."""
-    if not before:
-        return None
-    layers = dict(module.named_modules())
+def statistics_moved(before: Stats, now: Stats) -> Optional[dict[str, Any]]:
+    """How far each norm layer's running statistics moved from `before` to `now`, largest first."""
     moved: list[dict[str, Any]] = []
     for name, (mean0, var0) in before.items():
-        layer = layers.get(name)
-        if layer is None or getattr(layer, "running_mean", None) is None:
+        if name not in now:
             continue
-        mean1, var1 = layer.running_mean.detach(), layer.running_var.detach()
+        mean1, var1 = now[name]
         if mean1.shape != mean0.shape:
             continue
         mean_shift = float((mean1 - mean0).abs().mean())

@@ -156,7 +156,8 @@ class Recorder:
         self._seen: weakref.WeakValueDictionary[int, nn.Module] = weakref.WeakValueDictionary()
         self._since_step: list[Forward] = []
         self._pending: dict[int, Forward] = {}
-        self._windows: dict[int, tuple[tuple[Chain, str], Stats]] = {}
+        self._windows: dict[int, tuple[tuple[Chain, str], Stats, Stats]] = {}
+        """Per module: the chain whose evaluation opened it, the statistics then, the live ones."""
         self._measurements = 0
         self._local = threading.local()
         self._busy = False
@@ -234,11 +235,12 @@ class Recorder:
         if forward.train_layers and (site is None or site.training == 0):
             train_layers = [(n, m) for n, m in layers if m.training]
             if self.measure and (site is None or site.measured is None):
-                forward.before = norm_statistics(module, train_layers)
+                forward.before = norm_statistics(train_layers)
             if id(module) not in self._windows:
-                stats = norm_statistics(module, train_layers)
+                stats = norm_statistics(train_layers)
                 if stats:
-                    self._windows[id(module)] = (key, stats)
+                    live = norm_statistics(train_layers, live=True)
+                    self._windows[id(module)] = (key, stats, live)
         self._local.top = forward
 
     def _post(
@@ -327,12 +329,11 @@ class Recorder:
             site.eval_grad_freed += 1
 
     def _close_window(self, module_id: int) -> None:
-        key, stats = self._windows.pop(module_id)
-        module = self._seen.get(module_id)
+        key, stats, live = self._windows.pop(module_id)
         site = self.sites.get(key)
-        if module is None or site is None or site.evaluation == 0:
+        if site is None or site.evaluation == 0:
             return
-        moved = statistics_moved(module, stats)
+        moved = statistics_moved(stats, live)
         if moved is not None and (
             site.statistics_moved is None
             or moved["largest"]["running_mean_shift"]
