@@ -59,7 +59,12 @@ def _failure_location(exc: BaseException) -> Optional[list[Any]]:
 def main(argv: Optional[list[str]] = None) -> int:
     report_path, budgets, command = _parse(list(sys.argv[1:] if argv is None else argv))
     netguard.install()
-    from evallint.runtime.recorder import Recorder, Stop  # imports torch
+    try:
+        from evallint.runtime.recorder import Recorder, Stop  # imports torch
+    except ImportError as exc:
+        reason = f"{sys.executable} cannot import torch ({exc}): run it with the script's Python"
+        _write(report_path, {"outcome": {"status": "failed", "reason": reason}})
+        return 0
 
     recorder = Recorder(steps=budgets["steps"], evaluations=budgets["evals"])
 
