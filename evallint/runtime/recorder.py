@@ -57,6 +57,7 @@ class Forward:
     train_layers: list[str]
     eval_layers: list[str]
     grad: str
+    step: int = 0
     before: Optional[Stats] = None
     eval_on_grad_path: list[str] = field(default_factory=list)
     backward_chain: Chain = ()
@@ -74,6 +75,9 @@ class Site:
     evaluation: int = 0
     eval_train_mode: int = 0
     eval_grad_freed: int = 0
+    interleaved: int = 0
+    """Train-mode evaluations with an optimizer step since the previous one (a teacher's rhythm)."""
+    last_eval_step: Optional[int] = None
     unresolved: int = 0
     grad_states: set[str] = field(default_factory=set)
     train_layers: list[str] = field(default_factory=list)
@@ -92,6 +96,7 @@ class Site:
             "evaluation": self.evaluation,
             "evaluation_in_train_mode": self.eval_train_mode,
             "evaluation_graph_freed": self.eval_grad_freed,
+            "interleaved_with_steps": self.interleaved,
             "unresolved": self.unresolved,
             "grad_states": sorted(self.grad_states),
             "train_mode_layers": self.train_layers,
@@ -223,6 +228,7 @@ class Recorder:
             train_layers=[f"{describe(m)} `{n or '<model>'}`" for n, m in layers if m.training],
             eval_layers=[f"{describe(m)} `{n or '<model>'}`" for n, m in layers if not m.training],
             grad=grad,
+            step=self.steps,
         )
         if not module.training and is_mode_dependent(module) and _needs_grad(module, args):
             forward.eval_on_grad_path.append("<model>")
@@ -325,6 +331,9 @@ class Recorder:
         self.evaluations += 1
         if forward.train_layers:
             site.eval_train_mode += 1
+            if site.last_eval_step is not None and forward.step > site.last_eval_step:
+                site.interleaved += 1
+            site.last_eval_step = forward.step
         if how == "freed":
             site.eval_grad_freed += 1
 

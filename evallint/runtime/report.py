@@ -100,7 +100,6 @@ def events_from(summary: dict[str, Any]) -> tuple[list[Event], list[str]]:
     """EVL001-003 events and the notes on what was seen but deliberately not reported."""
     events: list[Event] = []
     notes: list[str] = []
-    trains = bool(summary.get("optimizers_stepped"))
     for site in summary.get("sites", []):
         chain = site["chain"]
         if not chain:
@@ -116,14 +115,16 @@ def events_from(summary: dict[str, Any]) -> tuple[list[Event], list[str]]:
             )
             continue
         if site["evaluation_in_train_mode"]:
-            if trains and not site["optimized"]:
+            count = site["evaluation_in_train_mode"]
+            if not site["optimized"] and 2 * site.get("interleaved_with_steps", 0) >= max(
+                1, count - 1
+            ):
                 notes.append(
-                    f"{where}: `{module}` ran {site['evaluation_in_train_mode']} forward(s) in "
-                    "train mode without a backward, but no optimizer trains it (a teacher, "
+                    f"{where}: `{module}` ran {count} forward(s) in train mode without a "
+                    "backward, in step with an optimizer that does not train it (a teacher, "
                     "target network or frozen extractor); not reported"
                 )
             else:
-                count = site["evaluation_in_train_mode"]
                 layers = ", ".join(site["train_mode_layers"][:3])
                 message = (
                     f"at run time `{module}` ran {count} forward(s) here in training mode "

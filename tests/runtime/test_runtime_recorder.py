@@ -156,7 +156,7 @@ for x, y in train_loader:
     )
     _, events, notes = record(write_script(source))
     assert events == []
-    assert any("no optimizer trains it" in note for note in notes)
+    assert any("optimizer that does not train it" in note for note in notes)
 
 
 def test_inference_script_without_optimizer_reports_train_mode_evaluation(write_script) -> None:
