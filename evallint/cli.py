@@ -44,7 +44,8 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evallint",
         description="Find PyTorch evaluation/training mode and autograd mistakes.",
-        epilog="Other commands: `evallint rules`, `evallint explain CODE`, `evallint debug --flow FILE`.",
+        epilog="Other commands: `evallint rules`, `evallint explain CODE`, `evallint debug --flow FILE`, "
+        "`evallint run -- python train.py` (runs your script under hooks).",
     )
     parser.add_argument(
         "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"

@@ -68,8 +68,14 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     recorder = Recorder(steps=budgets["steps"], evaluations=budgets["evals"])
 
+    main_pid = os.getpid()
+
     def on_term(signum: int, frame: Any) -> None:
-        if not recorder.stopping:
+        if os.getpid() != main_pid:  # a forked worker inherited this handler: die as usual
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        if recorder.stop_reason is None:
             recorder.stop("timeout: the run took longer than --timeout")
 
     signal.signal(signal.SIGTERM, on_term)
@@ -101,6 +107,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             "reason": f"the script raised {type(exc).__name__}: {exc}"[:300],
             "where": _failure_location(exc),
         }
+        if recorder.stop_reason is not None:  # the script turned our Stop into its own error
+            outcome = {"status": "stopped", "reason": recorder.stop_reason}
         exc.__traceback__ = None
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if outcome["status"] == "completed":

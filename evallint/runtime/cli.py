@@ -118,6 +118,14 @@ def _environment() -> dict[str, str]:
     return env
 
 
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group this run started (its own session), if anything is left."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _stderr_fd() -> Optional[int]:
     try:
         return sys.stderr.fileno()
@@ -170,17 +178,18 @@ def execute(
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # the script's process only: it stops and reports
         try:
             process.wait(timeout=GRACE_SECONDS)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            _kill_group(process.pid)
             process.wait()
             killed = f"killed after --timeout {timeout:g} s and {GRACE_SECONDS} s of grace"
     except KeyboardInterrupt:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_group(process.pid)
         process.wait()
         raise
+    _kill_group(process.pid)  # what the script left running in its process group
     try:
         import json
 

@@ -155,6 +155,7 @@ class Recorder:
         self.trainings = 0
         self.unresolved = 0
         self.stopping = False
+        self.stop_reason: Optional[str] = None
         self.optimized: set[int] = set()
         self.stepped_optimizers = 0
         self._optimizers: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -351,10 +352,12 @@ class Recorder:
             site.statistics_moved = moved
 
     # -- optimizer steps ----------------------------------------------------------------
-    def _check_budgets(self) -> None:
-        if self.stopping:
-            return
-        if self.step_budget is not None and self.steps >= self.step_budget:
+    def _check_budgets(self, *, at_step: bool = False) -> None:
+        """Raise Stop when a budget is spent; the step budget is checked only before a step,
+        so what runs between step N and step N+1 (an evaluation, say) is still seen."""
+        if self.stop_reason is not None:
+            raise Stop(self.stop_reason)  # again: a Stop raised in a finalizer is swallowed
+        if at_step and self.step_budget is not None and self.steps >= self.step_budget:
             self.stop(f"--steps {self.step_budget}: stopped after {self.steps} optimizer steps")
         if self.evaluation_budget is not None and self.evaluations >= self.evaluation_budget:
             self.stop(
@@ -363,12 +366,14 @@ class Recorder:
             )
 
     def stop(self, reason: str) -> None:
+        """End the run from a hook or a signal handler: raise Stop now and at every later hook."""
         self.stopping = True
+        self.stop_reason = reason
         raise Stop(reason)
 
     def _step_pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if not self._busy:
-            self._check_budgets()
+            self._check_budgets(at_step=True)
 
     def _step_post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self._busy:
@@ -411,6 +416,7 @@ class Recorder:
     def finish(self) -> None:
         """Classify what is left: forwards still pending when the run stopped stay unresolved."""
         self.stopping = True
+        self.stop_reason = None
         for forward in list(self._pending.values()):
             self._pending.pop(id(forward), None)
             self._classify(forward, "unresolved")
