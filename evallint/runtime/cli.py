@@ -175,6 +175,13 @@ def execute(
     except OSError as exc:
         raise RunError(f"{interpreter[0]}: cannot start: {exc.strerror or exc}") from None
     killed = None
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM/SIGHUP to evallint: stop the script's whole group
+
+    previous = {
+        number: signal.signal(number, interrupted) for number in (signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -189,6 +196,9 @@ def execute(
         _kill_group(process.pid)
         process.wait()
         raise
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     _kill_group(process.pid)  # what the script left running in its process group
     try:
         import json

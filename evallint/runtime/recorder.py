@@ -241,7 +241,10 @@ class Recorder:
         site = self.sites.get(key)
         if forward.train_layers and (site is None or site.training == 0):
             train_layers = [(n, m) for n, m in layers if m.training]
-            if self.measure and (site is None or site.measured is None):
+            # Measure a certain evaluation (grad off) at once; with grad on, wait until this
+            # call has produced an evaluation, so a training step is never copied and rerun.
+            certain = grad != "grad on" or (site is not None and site.evaluation > 0)
+            if self.measure and certain and (site is None or site.measured is None):
                 forward.before = norm_statistics(train_layers)
             if id(module) not in self._windows:
                 stats = norm_statistics(train_layers)

@@ -223,3 +223,27 @@ def test_step_budget_stops_the_script(write_script) -> None:
         finally:
             recorder.finish()
     assert recorder.steps == 3
+
+
+def test_grad_on_evaluation_in_train_mode_is_both_events_and_training_is_never_copied(
+    write_script,
+) -> None:
+    source = (
+        HEADER
+        + """
+for epoch in range(2):
+    for x, y in train_loader:
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for x, y in val_loader:
+        accuracy = (model(x).argmax(1) == y).float().mean()  # runtime: EVL001 EVL002
+"""
+    )
+    summary, events, _ = record(write_script(source))
+    ((line, _),) = expected_lines(source)
+    assert found(events) == {(line, "EVL001"), (line, "EVL002")}
+    by_line = {site["chain"][0][1]: site for site in summary["sites"]}
+    assert by_line[line]["measured"]["measured"] is True  # the second evaluation was measured
+    assert all(site["measured"] is None for site in summary["sites"] if site["training"])
