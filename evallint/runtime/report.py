@@ -17,6 +17,8 @@ from evallint.diagnostics import Diagnostic, Related
 from evallint.report import format_sarif, format_text
 
 RUNTIME_CODES = ("EVL001", "EVL002", "EVL003")
+TEXT_LIST_LIMIT = 20
+"""Static findings listed per section in text; JSON and SARIF carry them all."""
 
 
 @dataclass
@@ -261,7 +263,13 @@ def format_run_text(report: dict[str, Any], events: list[Event], matching: Match
     )
     for title, found in sections:
         out.append(f"{title}: {len(found)}\n")
-        out.extend(f"    {d.path}:{d.line}:{d.column}: {d.code} {d.message[:110]}\n" for d in found)
+        out.extend(
+            f"    {d.path}:{d.line}:{d.column}: {d.code} {d.message[:110]}\n"
+            for d in found[:TEXT_LIST_LIMIT]
+        )
+        if len(found) > TEXT_LIST_LIMIT:
+            more = len(found) - TEXT_LIST_LIMIT
+            out.append(f"    ... and {more} more (--format json lists all)\n")
     return "".join(out)
 
 
