@@ -81,6 +81,7 @@ class Site:
     unresolved: int = 0
     grad_states: set[str] = field(default_factory=set)
     train_layers: list[str] = field(default_factory=list)
+    train_layer_count: int = 0
     module_ids: set[int] = field(default_factory=set)
     has_trainable_parameters: bool = False
     measured: Optional[dict[str, Any]] = None
@@ -100,6 +101,7 @@ class Site:
             "unresolved": self.unresolved,
             "grad_states": sorted(self.grad_states),
             "train_mode_layers": self.train_layers,
+            "train_mode_layer_count": self.train_layer_count,
             "measured": self.measured,
             "statistics_moved": self.statistics_moved,
             "backward_chains": [[list(loc) for loc in c] for c in sorted(self.backward_chains)],
@@ -291,6 +293,7 @@ class Recorder:
         if site is None:
             site = self.sites[key] = Site(forward.chain, forward.module_class)
             site.train_layers = forward.train_layers[:8]
+            site.train_layer_count = len(forward.train_layers)
         if module is not None:
             site.module_ids.add(id(module))
             if not site.has_trainable_parameters:

@@ -128,6 +128,8 @@ def events_from(summary: dict[str, Any]) -> tuple[list[Event], list[str]]:
                 )
             else:
                 layers = ", ".join(site["train_mode_layers"][:3])
+                more = site.get("train_mode_layer_count", 0) - 3
+                layers += f" and {more} more" if more > 0 else ""
                 message = (
                     f"at run time `{module}` ran {count} forward(s) here in training mode "
                     f"({'/'.join(site['grad_states'])}) that no backward followed: an evaluation "
@@ -197,6 +199,7 @@ def _counts(site: dict[str, Any]) -> dict[str, Any]:
         "evaluation_graph_freed",
         "grad_states",
         "train_mode_layers",
+        "train_mode_layer_count",
         "measured",
         "statistics_moved",
     )
