@@ -19,7 +19,7 @@ from evallint.engine.config import Config, ConfigError, load_config
 from evallint.engine.run import lint_paths
 from evallint.report import format_github, format_json, format_sarif, format_statistics, format_text
 
-SUBCOMMANDS = ("check", "verify", "rules", "explain", "debug", "lsp")
+SUBCOMMANDS = ("check", "verify", "run", "rules", "explain", "debug", "lsp")
 FORMATTERS = {
     "text": format_text,
     "json": format_json,
@@ -44,7 +44,8 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evallint",
         description="Find PyTorch evaluation/training mode and autograd mistakes.",
-        epilog="Other commands: `evallint rules`, `evallint explain CODE`, `evallint debug --flow FILE`.",
+        epilog="Other commands: `evallint rules`, `evallint explain CODE`, `evallint debug --flow FILE`, "
+        "`evallint run -- python train.py` (runs your script under hooks).",
     )
     parser.add_argument(
         "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"
@@ -301,6 +302,17 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
     return 1 if failing and not args.exit_zero else 0
 
 
+def _run(argv: Sequence[str]) -> int:
+    """`evallint run -- python train.py`: the runtime checker, in its own room."""
+    from evallint.runtime.cli import RunError
+    from evallint.runtime.cli import main as run
+
+    try:
+        return run(argv)
+    except RunError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _rules(argv: Sequence[str]) -> int:
     from evallint.rules import RULES
 
@@ -355,6 +367,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     handler = {
         "check": _lint,
         "verify": lambda rest: _lint(rest, verify=True),
+        "run": _run,
         "rules": _rules,
         "explain": _explain,
         "debug": _debug,

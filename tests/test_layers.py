@@ -28,6 +28,18 @@ LAYERS = {
 FRONT_ENDS = ("evallint.cli", "evallint.flake8_plugin", "evallint.lsp", "evallint.__main__")
 VERIFIER = ("evallint.verifier", "evallint.verify")
 """The verifier's room: the runtime checks and their public library API (`evallint.verify`)."""
+RUNTIME = ("evallint.runtime",)
+"""The runtime checker's room (`evallint run`, the pytest plugin): apart like the verifier. It
+reads findings (`evallint.diagnostics`), lints through the public API (`evallint`) and reuses
+the formatters (`evallint.report`); nothing but the CLI (lazily) imports it."""
+RUNTIME_MAY_IMPORT = ("evallint.runtime", "evallint.diagnostics", "evallint.report")
+RUNTIME_TORCH_MODULES = (
+    "evallint.runtime.recorder",
+    "evallint.runtime.measure",
+    "evallint.runtime.modes",
+)
+"""The only runtime modules that may import torch at module level: they run in the child
+process of `evallint run` or inside pytest with the plugin enabled."""
 HEAVY = ("torch", "numpy", "matplotlib")
 
 
@@ -71,13 +83,17 @@ def _sources():
 def test_layers_import_only_downwards() -> None:
     violations = []
     for module, path in _sources():
-        if module.startswith(VERIFIER):
+        if module.startswith((*VERIFIER, *RUNTIME)):
             continue
         own = _layer(module)
         for imported, top_level in _imports(path):
             if not imported.startswith("evallint"):
                 continue
             target = _layer(imported)
+            if imported.startswith(RUNTIME):
+                if module != "evallint.cli" or top_level:
+                    violations.append(f"{module} imports the runtime checker")  # the CLI, lazily
+                continue
             if imported.startswith(VERIFIER):
                 if _room(module, ("evallint.cli", "evallint.lsp")) is None or top_level:
                     violations.append(f"{module} imports the verifier")  # front ends may, lazily
@@ -113,10 +129,38 @@ def test_verifier_reads_only_diagnostics_and_torch_facts() -> None:
     assert violations == []
 
 
+def test_runtime_reads_only_diagnostics_public_api_and_formatters() -> None:
+    violations = []
+    for module, path in _sources():
+        if not module.startswith(RUNTIME):
+            continue
+        for imported, _ in _imports(path):
+            if (
+                imported.startswith("evallint")
+                and not imported.startswith(RUNTIME_MAY_IMPORT)
+                and imported != "evallint"
+            ):
+                violations.append(f"{module} imports {imported}")
+    assert violations == []
+
+
+def test_runtime_front_modules_import_torch_only_lazily() -> None:
+    """The parent of `evallint run` and an inert pytest plugin never load torch."""
+    violations = []
+    for module, path in _sources():
+        if not module.startswith(RUNTIME) or module in RUNTIME_TORCH_MODULES:
+            continue
+        for imported, top_level in _imports(path):
+            heavy = imported.split(".")[0] in HEAVY or imported in RUNTIME_TORCH_MODULES
+            if heavy and top_level:
+                violations.append(f"{module} imports {imported} at module level")
+    assert violations == []
+
+
 def test_core_never_imports_torch_or_numpy() -> None:
     violations = []
     for module, path in _sources():
-        if module.startswith(VERIFIER):
+        if module.startswith((*VERIFIER, *RUNTIME)):
             continue
         for imported, _top_level in _imports(path):
             if imported.split(".")[0] in HEAVY:
