@@ -77,6 +77,7 @@ class Binding(InterpreterPart):
     def assign(
         self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
     ) -> States:
+        self.assigning = frozenset()
         if type(target) in (cst.Tuple, cst.List):
             elements = [e.value for e in target.elements]
             if type(value) in (cst.Tuple, cst.List) and len(value.elements) == len(elements):
@@ -273,6 +274,9 @@ class Binding(InterpreterPart):
         """`agent = Model(envs).to(device)` with `agent` then used as a module
         (`agent.eval()`, `agent.load_state_dict(...)`) and `Model` a parameter or variable:
         `Model` is a class passed in and the call builds a module, it runs no forward."""
+        self.assigning = frozenset(
+            name for target in node.targets for name in self._target_names(target.target)
+        )
         inner = node.value
         while (
             type(inner) is cst.Call

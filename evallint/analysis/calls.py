@@ -34,6 +34,39 @@ from evallint.analysis.summaries import ForwardRequirement, Summary
 from evallint.analysis.symbols import dotted_name
 
 
+def backpropagated_names(region: cst.CSTNode) -> frozenset[str]:
+    """Names a `backward()` in this block is computed from, transitively through its
+    assignments (read syntactically)."""
+    from evallint.analysis.walk import iter_nodes
+
+    reads: dict[str, set[str]] = {}
+    found: set[str] = set()
+    for node in iter_nodes(region):
+        if type(node) is cst.Assign:
+            sources = {n.value for n in iter_nodes(node.value) if type(n) is cst.Name}
+            for target in node.targets:
+                for name in iter_nodes(target.target):
+                    if type(name) is cst.Name:
+                        reads.setdefault(name.value, set()).update(sources)
+        elif (
+            type(node) is cst.Call
+            and type(node.func) is cst.Attribute
+            and node.func.attr.value == "backward"
+        ):
+            root = dotted_name(node.func.value)
+            if root:
+                found.add(root.split(".")[0])
+            for arg in node.args:
+                found.update(n.value for n in iter_nodes(arg.value) if type(n) is cst.Name)
+    pending = list(found)
+    while pending:
+        for source in reads.get(pending.pop(), ()):
+            if source not in found:
+                found.add(source)
+                pending.append(source)
+    return frozenset(found)
+
+
 def _argument_for(summary: Summary, param: str, call: cst.Call) -> Optional[cst.BaseExpression]:
     """The expression a call passes for a parameter of the callee, if any."""
     for arg in call.args:
@@ -304,6 +337,20 @@ class Calls(InterpreterPart):
             if req.region.kind is RegionKind.EVAL
             else (caller_region, self.file.unit)
         )
+        training_here = next(
+            (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None
+        )
+        if (
+            training_here is not None
+            and training_here.kind is RegionKind.TRAIN
+            and req.region.kind is RegionKind.EVAL
+            and not req.region.has_data_loop
+            and not req.region.after_training
+            and self.assigning & self.file.backpropagated(training_here.node)
+        ):
+            # `self._get_negative_prediction(batch)` called inside a training step: a helper
+            # named like an evaluation whose output the training uses; the caller decides
+            region, region_unit = caller_region, self.file.unit
         if (
             caller_region is not None
             and caller_region.kind is RegionKind.EVAL

@@ -58,6 +58,7 @@ class InterpreterContext(Protocol):
     instances: dict[str, ClassInfo]
     discarded_calls: set[cst.BaseExpression]
     containers: dict[str, tuple[str, ...]]
+    assigning: frozenset[str]
     constructor_calls: set[cst.Call]
     summary: Optional[Summary]
     yield_states: States

@@ -123,6 +123,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         statistics of a frozen backbone during a linear probe), not an evaluation that
         training must switch back from."""
         self._scopes: dict[int, tuple[cst.CSTNode, ScopeNames]] = {}
+        self._backpropagated: dict[int, tuple[cst.CSTNode, frozenset[str]]] = {}
         self.frozen_globals: frozenset[str] = frozenset()
         """Module-level names whose parameters are all frozen at the top level of the file."""
         self.mentions_requires_grad = not source or "requires_grad" in source
@@ -337,6 +338,15 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 info.node, info.params[0], self.imports
             )
         return cached
+
+    def backpropagated(self, block: cst.CSTNode) -> frozenset[str]:
+        """`calls.backpropagated_names` of a block, once per block of this file."""
+        cached = self._backpropagated.get(id(block))
+        if cached is None or cached[0] is not block:
+            from evallint.analysis.calls import backpropagated_names
+
+            cached = self._backpropagated[id(block)] = (block, backpropagated_names(block))
+        return cached[1]
 
     def next_order(self) -> int:
         return next(self._order)

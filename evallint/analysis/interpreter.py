@@ -153,6 +153,8 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         self.instances: dict[str, ClassInfo] = {}
         self.discarded_calls: set[cst.BaseExpression] = set()
         self.containers: dict[str, tuple[str, ...]] = {}
+        self.assigning: frozenset[str] = frozenset()
+        """The names the assignment being interpreted binds (while its value runs)."""
         """Plain lists/dicts of modules: name -> the keys of the modules they hold."""
         owner = self._owner()
         if owner is not None and info is not None:
