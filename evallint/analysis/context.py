@@ -56,7 +56,6 @@ class InterpreterContext(Protocol):
     submodule_variables: set[str]
     taint: dict[str, frozenset]
     instances: dict[str, ClassInfo]
-    discarded_calls: set[cst.BaseExpression]
     containers: dict[str, tuple[str, ...]]
     assigning: frozenset[str]
     constructor_calls: set[cst.Call]

@@ -329,7 +329,6 @@ class Statements(InterpreterPart):
                 self.yield_states += states
                 return Flow(normal=states)
             self.observe_expression_statement(value, states)
-            self.discarded_calls.add(value)
             if type(value) is cst.Call and (self.imports.qualify(value.func) or "") in GRAD_SETTERS:
                 states = self.expression(value, states)
                 return Flow(normal=self.set_grad(value, states, statement=True))

@@ -151,11 +151,10 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         """Loop variables over `x.modules()` / `x.children()`: switching them is a partial freeze."""
         self.taint: dict[str, frozenset] = {}
         self.instances: dict[str, ClassInfo] = {}
-        self.discarded_calls: set[cst.BaseExpression] = set()
         self.containers: dict[str, tuple[str, ...]] = {}
+        """Plain lists/dicts of modules: name -> the keys of the modules they hold."""
         self.assigning: frozenset[str] = frozenset()
         """The names the assignment being interpreted binds (while its value runs)."""
-        """Plain lists/dicts of modules: name -> the keys of the modules they hold."""
         owner = self._owner()
         if owner is not None and info is not None:
             for name, members in self._class_containers(owner).items():

@@ -132,42 +132,6 @@ _NOT_FORWARD_WORDS = frozenset(
 )
 
 
-_MODULE_API_WORDS = frozenset(
-    {
-        "repr",
-        "add",
-        "share",
-        "memory",
-        "type",
-        "double",
-        "bfloat16",
-        "compile",
-        "submodule",
-        "reset",
-        "count",
-        "size",
-        "summary",
-        "info",
-        "extra",
-        "hidden",
-        "ipu",
-        "xpu",
-        "mtia",
-    }
-)
-"""Words of nn.Module's own API methods and of bookkeeping helpers that run no forward
-(`extra_repr`, `add_module`, `get_submodule`, `init_hidden`, `reset_parameters`)."""
-
-
-def _custom_method(attribute: str) -> bool:
-    """A method call on a module that is not part of nn.Module's API, nor a save/load/
-    config helper: the model's own code (`get_action_and_value`, `act`, `get_logits`)."""
-    if attribute.startswith("__") or attribute in ("eval", "train"):
-        return False
-    found = words(attribute)
-    return bool(found) and not found & ((_NOT_FORWARD_WORDS - {"get"}) | _MODULE_API_WORDS)
-
-
 def _names_a_forward(attribute: str) -> bool:
     """`decoder`, `forward_features`, `encode_text` run a forward; `state_dict`,
     `num_parameters`, `save_pretrained` do not."""
@@ -453,15 +417,4 @@ class Values(InterpreterPart):
                 if type(receiver) is not cst.Attribute:
                     return None
                 receiver = receiver.value
-        if (
-            type(func) is cst.Attribute
-            and call not in self.discarded_calls
-            and _custom_method(func.attr.value)
-            and dotted_name(func.value) != "self"
-        ):
-            # `agent.get_action_and_value(obs)`, `policy.act(s)`: a method of the model's own
-            # class whose result is used runs the model's code (nn.Module's own API aside)
-            key = self.resolve(func.value, state)
-            if key is not None:
-                return key, code_of(func.value)
         return None
