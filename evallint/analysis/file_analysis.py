@@ -39,7 +39,7 @@ from evallint.analysis.scope import (
     looks_like_module_name,
     scope_names,
 )
-from evallint.analysis.summaries import Summary
+from evallint.analysis.summaries import Summary, distinct_requirements
 from evallint.analysis.symbols import ImportTable, collect_imports, dotted_name
 from evallint.analysis.vocabulary import (
     EVAL_FILE_WORDS,
@@ -210,6 +210,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             summary = None
         finally:
             self._in_progress.discard(info.qualname)
+        if summary is not None:
+            summary.forwards = distinct_requirements(summary.forwards)
         self.summaries[info.qualname] = summary
         self.facts.summaries[info.qualname] = summary
         return summary

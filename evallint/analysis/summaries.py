@@ -7,7 +7,7 @@ can be decided with the caller's facts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from evallint.analysis.facts import Place, UnitRef
@@ -93,3 +93,21 @@ class Summary:
                 f"  returns {self.return_key or sorted(repr(f) for f in self.return_facts or ())}"
             )
         return "\n".join(parts)
+
+
+def distinct_requirements(requirements: list[ForwardRequirement]) -> list[ForwardRequirement]:
+    """The requirements that differ in more than the call chain (`via`) that reached them,
+    the first of each kept. Rules report the first forward per region and module, and
+    requirements equal but for `via` give forwards equal but for `via`, applied in list
+    order, so the first is the one reported either way. Without this, n mutually recursive
+    helpers that each call the others carry one requirement per call path: 2**n."""
+    if len(requirements) < 2:
+        return requirements
+    seen: set[ForwardRequirement] = set()
+    kept: list[ForwardRequirement] = []
+    for req in requirements:
+        key = replace(req, via=()) if req.via else req
+        if key not in seen:
+            seen.add(key)
+            kept.append(req)
+    return kept
