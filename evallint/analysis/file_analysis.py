@@ -53,6 +53,13 @@ from evallint.source.positions import NodePositions, PiecewisePositions
 MAX_CALLER_FILES = 6
 """Files analysed to judge one file's helpers by their callers in other files."""
 
+FACT_BUDGET = 200_000
+"""Forward facts one file may accumulate (requirements kept in its summaries plus evaluation
+forwards found). Summaries keep one requirement per forward and entry state, so real files
+stay far below this (the largest torch source files hold a few thousand); past it, functions
+not yet summarised are treated as opaque calls, the findings so far are kept, and the file
+gets one EVL999 "analysis budget exceeded" line (`budget_exceeded`)."""
+
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
 
@@ -99,6 +106,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self._callers_by_function: list[list[Path]] = []
         self.call_counts: dict[str, int] = {}
         self._in_progress: set[str] = set()
+        self.summaries_computed = 0
+        """Interpreter runs for function summaries: one per function unless over budget."""
+        self._facts_held = 0
+        self.budget_exceeded = False
+        """FACT_BUDGET was reached: the findings are partial (see FACT_BUDGET)."""
         self._order = itertools.count()
         self.mode_independent: set[str] = set()
         self.optimizer_links: Optional[set[str]] = None
@@ -201,7 +213,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             return self.summaries[info.qualname]
         if info.qualname in self._in_progress:
             return None  # recursion: no summary, the call is treated as opaque
+        if self.budget_exceeded or self._facts_held + len(self.facts.eval_forwards) > FACT_BUDGET:
+            self.budget_exceeded = True
+            return None  # not cached: the next call asks again, at no cost
         self._in_progress.add(info.qualname)
+        self.summaries_computed += 1
         try:
             interpreter = _Interpreter(self, info)
             interpreter.run()
@@ -212,6 +228,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             self._in_progress.discard(info.qualname)
         if summary is not None:
             summary.forwards = distinct_requirements(summary.forwards)
+            self._facts_held += len(summary.forwards)
         self.summaries[info.qualname] = summary
         self.facts.summaries[info.qualname] = summary
         return summary

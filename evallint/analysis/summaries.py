@@ -7,7 +7,8 @@ can be decided with the caller's facts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Optional
 
 from evallint.analysis.facts import Place, UnitRef
@@ -103,11 +104,15 @@ def distinct_requirements(requirements: list[ForwardRequirement]) -> list[Forwar
     helpers that each call the others carry one requirement per call path: 2**n."""
     if len(requirements) < 2:
         return requirements
-    seen: set[ForwardRequirement] = set()
+    seen: set[tuple] = set()
     kept: list[ForwardRequirement] = []
     for req in requirements:
-        key = replace(req, via=()) if req.via else req
+        key = _BUT_VIA(req)
         if key not in seen:
             seen.add(key)
             kept.append(req)
     return kept
+
+
+_BUT_VIA = attrgetter(*(f.name for f in fields(ForwardRequirement) if f.name != "via"))
+"""A requirement's fields except `via`, as a tuple (a cheap hashable identity)."""

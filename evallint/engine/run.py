@@ -170,6 +170,12 @@ def analyse_source(
     )
 
 
+BUDGET_MESSAGE = (
+    "analysis budget exceeded: the file holds more call-path facts than evallint analyses "
+    "per file; functions past the budget were treated as opaque calls, so findings are partial"
+)
+
+
 def lint_source(
     source: str,
     path: str = "<string>",
@@ -237,6 +243,8 @@ def _analyse_and_check(
             for rule in RULES:
                 if config.is_enabled(rule.code, path):
                     found.extend(rule().check(analysis.facts))
+            if analysis.budget_exceeded:
+                found.append(_error(path, 1, 1, BUDGET_MESSAGE))
     except RecursionError:
         found = [_error(path, 1, 1, "cannot analyse: nesting too deep")]
     except Exception as exc:  # a bug in evallint must not stop the other files
