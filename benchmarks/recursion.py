@@ -126,14 +126,19 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(source)
             row = {"case": name, "lines": source.count("\n"), **measure(path, args.timeout)}
             row["per_1k_lines_s"] = round(row["seconds"] / max(1, row["lines"]) * 1000, 3)
-            row["summaries"] = summaries_computed(source) if row["lines"] < 20000 else None
             rows.append(row)
             print(
                 f"{name:<24} {row['lines']:>7} lines {row['seconds']:>7.2f} s "
                 f"{row['peak_mb']:>7.1f} MB  {row['per_1k_lines_s']:.3f} s/1k lines"
-                + (f"  summaries {row['summaries']}" if row["summaries"] is not None else "")
-                + ("" if row["ok"] else "  FAILED")
+                + ("" if row["ok"] else "  FAILED"),
+                flush=True,
             )
+        # after the timings: analysing in this process grows it, and a forked child's peak
+        # RSS starts from its parent's size
+        for (name, source), row in zip(cases, rows):
+            row["summaries"] = summaries_computed(source) if row["lines"] < 20000 else None
+            if row["summaries"] is not None:
+                print(f"{name:<24} summaries computed: {row['summaries']}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0 if all(r["ok"] for r in rows) else 1
