@@ -637,8 +637,8 @@ def test_file_really_deleted_after_listing(tmp_path: Path, monkeypatch: pytest.M
     doomed.write_text(BUGGY, encoding="utf-8")
     real_iter = run.iter_source_files
 
-    def iter_then_delete(paths):  # type: ignore[no-untyped-def]
-        listed = list(real_iter(paths))
+    def iter_then_delete(paths, *rest):  # type: ignore[no-untyped-def]
+        listed = list(real_iter(paths, *rest))
         doomed.unlink()
         return iter(listed)
 

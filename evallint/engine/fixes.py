@@ -27,7 +27,7 @@ from typing import Callable, Optional
 
 from evallint.analysis.interpreter import ProjectIndex
 from evallint.diagnostics import Diagnostic, Edit
-from evallint.engine.config import Config, load_config
+from evallint.engine.config import Config, Overrides, resolve
 from evallint.engine.run import lint_file, lint_source
 from evallint.source.files import iter_source_files
 from evallint.source.parse import ParseFailure, parse_module
@@ -171,20 +171,24 @@ def fix_source(
 
 
 def fix_paths(
-    paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None, *, write: bool
+    paths: Iterable[str | os.PathLike[str]],
+    config: Optional[Config] = None,
+    *,
+    write: bool,
+    overrides: Optional[Overrides] = None,
 ) -> list[FileFix]:
     """Fix files and directories (walked like `lint_paths`); with `write`, save changed files.
 
     :raises ConfigError: a `[tool.evallint]` table is unusable (as for linting).
     """
-    named = [str(p) for p in paths]
-    results = []
-    for path in iter_source_files(named):
-        file_config = config or load_config(path)
-        if file_config.is_excluded(path) and path.is_file() and str(path) not in named:
-            continue
-        results.append(_fix_file(path, file_config, write=write))
-    return results
+
+    def settings(name: str) -> Config:
+        return resolve(name, config, overrides)
+
+    return [
+        _fix_file(path, settings(str(path)), write=write)
+        for path in iter_source_files([str(p) for p in paths], settings)
+    ]
 
 
 def unified_diff(file_fix: FileFix) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from evallint.diagnostics import PARSE_ERROR_CODE, Diagnostic
-from evallint.engine.config import Config, config_for_file, load_config
+from evallint.engine.config import Config, Overrides, load_config, resolve
 from evallint.source.directives import is_suppressed, suppressions
 from evallint.source.files import iter_source_files
 from evallint.source.text import DecodeError, decode_source
@@ -323,18 +323,21 @@ def lint_paths(
     jobs: int = 1,
     use_cache: bool = False,
     apply_suppressions: bool = True,
+    overrides: Optional[Overrides] = None,
 ) -> list[Diagnostic]:
-    """Lint files and directories (walked for *.py and *.ipynb, honouring excludes).
-    `jobs` > 1 lints in that many processes; `use_cache` reuses results of unchanged files;
-    without `apply_suppressions`, findings silenced by `# noqa` are kept."""
+    """Lint files and directories (walked for *.py and *.ipynb, honouring excludes and
+    ignore files). `config` replaces every file's own settings (`--config`); `overrides`
+    (command-line flags) apply on top of them. `jobs` > 1 lints in that many processes;
+    `use_cache` reuses results of unchanged files; without `apply_suppressions`, findings
+    silenced by `# noqa` are kept."""
     paths = list(paths)
-    named = {str(p) for p in paths}
     configs: dict[str, Config] = {}
-    for path in iter_source_files(paths):  # files only: a named directory is walked
-        file_config = config or config_for_file(path)
-        if str(path) not in named and file_config.is_excluded(path):
-            continue
-        configs[str(path)] = file_config
+
+    def settings(name: str) -> Config:
+        return resolve(name, config, overrides)
+
+    for path in iter_source_files(paths, settings):  # files only: a named directory is walked
+        configs[str(path)] = settings(str(path))
     files = list(configs)
     use_cache = use_cache and apply_suppressions
     found: list[Diagnostic] = []
@@ -344,9 +347,9 @@ def lint_paths(
             name for name in files if not _found_in_cache(Path(name), configs[name], caches, found)
         ]
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        found += _lint_in_processes(files, config, jobs, use_cache, apply_suppressions)
+        found += _lint_in_processes(files, configs, jobs, use_cache, apply_suppressions)
     else:
-        found += _lint_files(files, config, use_cache, apply_suppressions)
+        found += _lint_files(files, configs, use_cache, apply_suppressions)
     for root, cache in caches.items():
         cache.save_index(name for name in files if configs[name].root == root)
     return sorted(found, key=Diagnostic.sort_key)
@@ -361,21 +364,24 @@ def _found_in_cache(path: Path, config: Config, caches: dict, found: list[Diagno
 
 
 def _lint_files(
-    files: Sequence[str], config: Optional[Config], use_cache: bool, apply_suppressions: bool = True
+    files: Sequence[str],
+    configs: dict[str, Config],
+    use_cache: bool,
+    apply_suppressions: bool = True,
 ) -> list[Diagnostic]:
     shared: list[ProjectIndex] = []
 
     def project() -> ProjectIndex:
         """One project index for the whole run, built at the first cache miss."""
         if not shared:
-            shared.append(new_project(analysis_options(config or load_config(Path(files[0])))))
+            shared.append(new_project(analysis_options(configs[files[0]])))
         return shared[0]
 
     found: list[Diagnostic] = []
     caches: dict[Optional[Path], ResultCache] = {}
     for name in files:
         path = Path(name)
-        file_config = config or config_for_file(path)
+        file_config = configs[name]
         cache = _cache_for(file_config, caches) if use_cache else None
         found.extend(
             lint_file(
@@ -398,7 +404,11 @@ def _cache_for(config: Config, caches: dict) -> ResultCache:
 
 
 def _lint_in_processes(
-    files: list[str], config: Optional[Config], jobs: int, use_cache: bool, apply_suppressions: bool
+    files: list[str],
+    configs: dict[str, Config],
+    jobs: int,
+    use_cache: bool,
+    apply_suppressions: bool,
 ) -> list[Diagnostic]:
     """One file per task, largest first, so a huge generated file starts at once instead of
     finishing last behind the files queued with it; each worker keeps one project index."""
@@ -411,7 +421,7 @@ def _lint_in_processes(
         for part in pool.map(
             _lint_in_worker,
             largest_first,
-            repeat(config),
+            [configs[name] for name in largest_first],
             repeat(use_cache),
             repeat(apply_suppressions),
         ):
@@ -420,10 +430,9 @@ def _lint_in_processes(
 
 
 def _lint_in_worker(
-    name: str, config: Optional[Config], use_cache: bool, apply_suppressions: bool
+    name: str, file_config: Config, use_cache: bool, apply_suppressions: bool
 ) -> list[Diagnostic]:
     path = Path(name)
-    file_config = config or config_for_file(path)
     cache = _cache_for(file_config, _WORKER_CACHES) if use_cache else None
     return lint_file(
         path,

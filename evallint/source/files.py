@@ -1,93 +1,89 @@
-"""Which files a run lints: explicit files always, directories walked for `*.py` and
-`*.ipynb`."""
+"""Which files a run lints: directories walked for `*.py`, `*.pyi` and `*.ipynb`, minus what
+the configuration excludes and what `.gitignore`/`.ignore` files ignore; files named on the
+command line always, unless `force-exclude` is on (as ruff and flake8 do).
+
+Exclude patterns are matched only against the part of a path below the directory the user
+named, so a checkout that happens to live under `/build/` or `.../site-packages/` is still
+linted.
+"""
 
 from __future__ import annotations
 
-import fnmatch
-import functools
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-DEFAULT_EXCLUDES = (
-    ".git",
-    ".hg",
-    ".svn",
-    ".venv",
-    "venv",
-    ".tox",
-    ".nox",
-    "build",
-    "dist",
-    "__pycache__",
-    ".evallint_cache",
-    "*.egg-info",
-    "node_modules",
-    ".ipynb_checkpoints",
-)
-LINTED_SUFFIXES = (".py", ".ipynb")
+from evallint.source.ignore import IgnoreFiles
+
+if TYPE_CHECKING:
+    from evallint.engine.config import Config
+
+LINTED_SUFFIXES = (".py", ".pyi", ".ipynb")
+
+Settings = Callable[[str], "Config"]
+"""The settings for a file path (its directory's configuration with command-line overrides)."""
 
 
-def _matches(relative: str, name: str, patterns: tuple[str, ...]) -> bool:
-    """gitignore-style: a pattern without a slash matches any path component's name;
-    one with a slash matches the path relative to the walked root."""
-    names, paths = _compiled(patterns)
-    return bool(
-        (names is not None and names.match(os.path.normcase(name)))
-        or (paths is not None and paths.match(os.path.normcase(relative)))
-    )
+def _default_settings(path: str) -> Config:
+    from evallint.engine.config import config_for_file
 
-
-@functools.lru_cache(maxsize=32)
-def _compiled(
-    patterns: tuple[str, ...],
-) -> tuple[Optional[re.Pattern[str]], Optional[re.Pattern[str]]]:
-    """The patterns as one regular expression for names and one for relative paths: a walk
-    tests every file name, and one fnmatch call per pattern per name was most of a warm run."""
-    names: list[str] = []
-    paths: list[str] = []
-    for pattern in patterns:
-        stripped = pattern.rstrip("/")
-        if "/" in stripped:
-            anchored = stripped.lstrip("/")
-            paths += [
-                fnmatch.translate(os.path.normcase(anchored)),
-                fnmatch.translate(os.path.normcase(anchored + "/*")),
-            ]
-        else:
-            names.append(fnmatch.translate(os.path.normcase(stripped)))
-    return (
-        re.compile("|".join(f"(?:{p})" for p in names)) if names else None,
-        re.compile("|".join(f"(?:{p})" for p in paths)) if paths else None,
-    )
+    return config_for_file(path)
 
 
 def iter_source_files(
-    paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str] = DEFAULT_EXCLUDES
+    paths: Iterable[str | os.PathLike[str]], settings: Optional[Settings] = None
 ) -> Iterator[Path]:
-    """Yield lintable files in a stable order. A file named on the command line is linted
-    even if an exclude matches it (as ruff and flake8 do for explicit paths)."""
-    patterns = tuple(exclude)
+    """Yield lintable files in a stable order.
+
+    :raises ConfigError: a configuration found on the way is unusable.
+    """
+    settings = settings or _default_settings
+    ignore_files = IgnoreFiles()
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            yield path
+            if not _force_excluded(str(path), settings, ignore_files, is_dir=False):
+                yield path
             continue
+        if _force_excluded(str(path), settings, ignore_files, is_dir=True):
+            continue
+        named = os.path.abspath(path)
         for root, dirs, files in os.walk(path):
-            root_path = Path(root)
-            rel_root = root_path.relative_to(path).as_posix()
-            dirs[:] = sorted(
-                d
-                for d in dirs
-                if not _matches(
-                    f"{rel_root}/{d}".lstrip("./") if rel_root != "." else d, d, patterns
-                )
-            )
+            config = settings(os.path.join(root, "__init__.py"))
+            absolute_root = os.path.abspath(root)
+            kept = []
+            for name in sorted(dirs):
+                absolute = os.path.join(absolute_root, name)
+                if not _skipped(absolute, config, named, ignore_files, is_dir=True):
+                    kept.append(name)
+            dirs[:] = kept
             for name in sorted(files):
                 if not name.endswith(LINTED_SUFFIXES):
                     continue
-                rel = name if rel_root == "." else f"{rel_root}/{name}"
-                if not _matches(rel, name, patterns):
-                    yield root_path / name
+                absolute = os.path.join(absolute_root, name)
+                if not _skipped(absolute, config, named, ignore_files, is_dir=False):
+                    yield Path(root) / name
+
+
+def _skipped(
+    absolute: str, config: Config, named: str, ignore_files: IgnoreFiles, *, is_dir: bool
+) -> bool:
+    if config.is_excluded(absolute, is_dir=is_dir, below=named):
+        return True
+    return config.respect_gitignore and ignore_files.ignored(absolute, is_dir=is_dir)
+
+
+def _force_excluded(
+    name: str, settings: Settings, ignore_files: IgnoreFiles, *, is_dir: bool
+) -> bool:
+    """Whether a path named on the command line is skipped: only with `force-exclude`."""
+    if name == "-":
+        return False
+    config = settings(name if not is_dir else os.path.join(name, "__init__.py"))
+    if not config.force_exclude:
+        return False
+    absolute = os.path.abspath(name)
+    if config.is_excluded(absolute, is_dir=is_dir):
+        return True
+    return config.respect_gitignore and ignore_files.ignored(absolute, is_dir=is_dir)
