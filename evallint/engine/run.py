@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from evallint.diagnostics import PARSE_ERROR_CODE, Diagnostic
+from evallint.diagnostics import PARSE_ERROR_CODE, UNUSED_SUPPRESSION_CODE, Diagnostic
 from evallint.engine.config import Config, Overrides, load_config, resolve
-from evallint.source.directives import is_suppressed, suppressions
+from evallint.source.directives import is_suppressed, suppressions, unused_directives
 from evallint.source.files import iter_source_files
 from evallint.source.text import DecodeError, decode_source
 
@@ -187,7 +187,10 @@ def lint_source(
     `python_tree` is CPython's tree of `source`, when the caller has one (flake8)."""
     config = config or Config()
     if not may_have_findings(source):
-        return []
+        found = _syntax_errors(source, path)
+        if apply_suppressions and config.is_enabled(UNUSED_SUPPRESSION_CODE, path):
+            found += unused_suppressions(source, path, found, config)
+        return found
     from evallint.source.parse import collector_paused
 
     options = analysis_options(config)
@@ -198,10 +201,68 @@ def lint_source(
             source, path, config, options, project, fixes, parser, python_tree
         )
     found = [d for d in found if d.code != PARSE_ERROR_CODE or config.is_enabled(d.code, path)]
+    if apply_suppressions and config.is_enabled(UNUSED_SUPPRESSION_CODE, path):
+        found += unused_suppressions(source, path, found, config)
     if apply_suppressions and found:
         table = suppressions(source)
-        found = [d for d in found if not is_suppressed(d, table)]
+        found = [
+            d for d in found if d.code == UNUSED_SUPPRESSION_CODE or not is_suppressed(d, table)
+        ]
     return sorted(set(found), key=Diagnostic.sort_key)
+
+
+def unused_suppressions(
+    source: str, path: str, findings: list[Diagnostic], config: Config
+) -> list[Diagnostic]:
+    """EVL100 for each suppression comment that silences none of `findings` (the file's
+    findings before suppression), like ruff's RUF100."""
+    found = []
+    for directive, codes in unused_directives(
+        source, findings, lambda code: config.is_enabled(code, path)
+    ):
+        what = ", ".join(codes) if codes else "any finding"
+        comment = directive.text.strip()
+        found.append(
+            Diagnostic(
+                path,
+                directive.line,
+                directive.column,
+                directive.line,
+                directive.column + len(comment),
+                UNUSED_SUPPRESSION_CODE,
+                f"unused suppression `{comment}`: nothing here is reported as {what}, so it "
+                "would hide a future finding nobody reviewed; remove it"
+                + (" (or the unused codes)" if codes else ""),
+            )
+        )
+    return found
+
+
+def _syntax_errors(source: str, path: str) -> list[Diagnostic]:
+    """The EVL999 of a file the prefilter skips: nothing in it can have a finding, but a
+    file that does not parse must not pass silently. CPython's parser answers in a tenth of
+    LibCST's time; only when it rejects the file does LibCST decide (it reads syntax newer
+    than the running Python's), in the same words as for any other file."""
+    try:
+        compile(source, path, "exec", _ONLY_AST, dont_inherit=True)
+        return []
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    from evallint.source.parse import ParseFailure, parse_module
+
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+    try:
+        failure = parse_module(source)
+    except RecursionError:
+        return [_error(path, 1, 1, "cannot analyse: nesting too deep")]
+    if isinstance(failure, ParseFailure):
+        return [_error(path, failure.line, failure.column, f"cannot parse: {failure.reason}")]
+    return []
+
+
+_ONLY_AST = 0x400
+"""ast.PyCF_ONLY_AST: build the tree, compile nothing (the `ast` module is not imported)."""
 
 
 def _analyse_and_check(
