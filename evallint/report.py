@@ -31,17 +31,31 @@ class RuleInfo(Protocol):
     __doc__: Optional[str]
 
 
-def format_text(diagnostics: Iterable[Diagnostic], show_source: bool = False) -> str:
+BOLD, RED, CYAN, RESET = "\x1b[1m", "\x1b[31m", "\x1b[36m", "\x1b[0m"
+
+
+def format_text(
+    diagnostics: Iterable[Diagnostic], show_source: bool = False, *, color: bool = False
+) -> str:
     """`path:line:col: CODE message` per finding, flake8's shape so editors can jump to it.
 
     With `show_source`, the offending line, a caret under the column and the related
-    locations follow each finding.
+    locations follow each finding. With `color`, ANSI colours as ruff uses them (bold path,
+    red code).
     """
     out: list[str] = []
     for diagnostic in diagnostics:
-        out.append(
-            f"{_where(diagnostic.path, diagnostic.cell)}:{diagnostic.line}:{diagnostic.column}: {diagnostic.code} {diagnostic.message}"
-        )
+        where = _where(diagnostic.path, diagnostic.cell)
+        if color:
+            out.append(
+                f"{BOLD}{where}{RESET}{CYAN}:{RESET}{diagnostic.line}{CYAN}:{RESET}"
+                f"{diagnostic.column}{CYAN}:{RESET} {BOLD}{RED}{diagnostic.code}{RESET} "
+                f"{diagnostic.message}"
+            )
+        else:
+            out.append(
+                f"{where}:{diagnostic.line}:{diagnostic.column}: {diagnostic.code} {diagnostic.message}"
+            )
         if not show_source:
             continue
         source_line = (

@@ -342,6 +342,18 @@ def lint_file(
     return found
 
 
+def lint_bytes(
+    data: bytes, name: str, config: Optional[Config] = None, *, apply_suppressions: bool = True
+) -> list[Diagnostic]:
+    """Lint a file's bytes that did not come from disk (standard input); `name` decides
+    whether they are a notebook (`.ipynb`) and names them in findings."""
+    config = config or Config()
+    project = new_project(analysis_options(config))
+    if name.endswith(".ipynb"):
+        return _lint_notebook(data, name, config, project, apply_suppressions)
+    return _lint_bytes(data, name, config, project, apply_suppressions)
+
+
 def _lint_bytes(
     data: bytes, name: str, config: Config, project: ProjectIndex, apply_suppressions: bool
 ) -> list[Diagnostic]:
