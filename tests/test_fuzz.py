@@ -23,10 +23,14 @@ import libcst
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import pytest
+
 from evallint import lint_source
 from evallint.diagnostics import Diagnostic
 from evallint.engine.fixes import fix_source
 from evallint.source.text import split_lines
+
+pytestmark = pytest.mark.fuzz
 
 DEFAULT_SETTINGS = settings(
     max_examples=60,

@@ -433,10 +433,20 @@ def _check_subprocess(result: subprocess.CompletedProcess[str]) -> None:
     assert "internal error" not in result.stdout
 
 
-@pytest.mark.parametrize("source", list(DEEP.values()), ids=list(DEEP))
-def test_deep_nesting_never_crashes(tmp_path: Path, source: str) -> None:
+SLOW_DEEP = {"elif_chain_5000", "decorators_5000", "parentheses_100000", "binary_operators_20000"}
+"""Over 10 s each on 2 cores: run with `-m slow` (and in .ci/run)."""
+
+
+def _deep_params(names: list[str]) -> list[object]:
+    return [
+        pytest.param(name, marks=pytest.mark.slow if name in SLOW_DEEP else ()) for name in names
+    ]
+
+
+@pytest.mark.parametrize("name", _deep_params(list(DEEP)))
+def test_deep_nesting_never_crashes(tmp_path: Path, name: str) -> None:
     path = tmp_path / "deep.py"
-    path.write_text(source, encoding="utf-8")
+    path.write_text(DEEP[name], encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-c", _RUNNER, str(path)],
         capture_output=True,
@@ -451,7 +461,8 @@ def test_deep_nesting_never_crashes(tmp_path: Path, source: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["parentheses_100000", "if_blocks_1000", "elif_chain_5000", "binary_operators_20000"]
+    "name",
+    _deep_params(["parentheses_100000", "if_blocks_1000", "elif_chain_5000", "binary_operators_20000"]),
 )
 def test_deep_nesting_through_the_cli(tmp_path: Path, name: str) -> None:
     (tmp_path / "deep.py").write_text(DEEP[name], encoding="utf-8")

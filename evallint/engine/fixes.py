@@ -266,6 +266,11 @@ def _disappeared(original: list[Diagnostic], remaining: list[Diagnostic]) -> lis
 
 
 def _fix_file(path: Path, config: Config, *, write: bool) -> FileFix:
+    if path.suffix == ".ipynb":  # the cells' program is fixed and written back into the JSON
+        from evallint.engine.notebook_fix import fix_notebook_file
+
+        old, new, fixed, remaining, error = fix_notebook_file(path, config, write=write)
+        return FileFix(path, old, new, fixed, remaining, error)
     try:
         data = path.read_bytes()
         source = decode_source(data)
