@@ -20,10 +20,9 @@ from pathlib import Path
 
 import hypothesmith
 import libcst
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from evallint import lint_source
 from evallint.diagnostics import Diagnostic

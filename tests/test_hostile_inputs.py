@@ -462,7 +462,9 @@ def test_deep_nesting_never_crashes(tmp_path: Path, name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    _deep_params(["parentheses_100000", "if_blocks_1000", "elif_chain_5000", "binary_operators_20000"]),
+    _deep_params(
+        ["parentheses_100000", "if_blocks_1000", "elif_chain_5000", "binary_operators_20000"]
+    ),
 )
 def test_deep_nesting_through_the_cli(tmp_path: Path, name: str) -> None:
     (tmp_path / "deep.py").write_text(DEEP[name], encoding="utf-8")
