@@ -37,7 +37,7 @@ def _fresh_config_cache():  # type: ignore[no-untyped-def]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--no-cache", "--jobs", "1", "--color", "never", *args])
+    code = main(["--no-cache", "--jobs", "1", *args])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -310,9 +310,13 @@ def test_fix_writes_a_notebook_back_with_outputs_and_metadata(
 def test_fix_counts_a_notebooks_remaining_findings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A notebook whose fix is refused (it would rewrite a magic) keeps its findings, and
+    the summary and exit status say so (it said "0 remaining" and exited 0)."""
+    shutil.copy(NOTEBOOK.parent / "magics.ipynb", tmp_path / "magics.ipynb")
+    code, out, err = run(capsys, "--fix", str(tmp_path))
+    assert code == 1 and "Fixed 0 findings; 2 remaining." in out
+    assert "magics.ipynb:cell 8:4:20: EVL001" in out and "IPython syntax" in err
     shutil.copy(NOTEBOOK, tmp_path / "nb.ipynb")
-    code, out, _ = run(capsys, "--fix", "--select", "EVL003", str(tmp_path))
-    assert code == 0 and "0 remaining" in out
     code, out, _ = run(capsys, "--diff", str(tmp_path))
     assert code == 1 and '+    "model.eval()\\n",' in out
 
