@@ -242,7 +242,7 @@ def _show_settings(
 def _show_files(
     args: argparse.Namespace, config: Optional[Config], overrides: Overrides, out: TextIO
 ) -> int:
-    from evallint.source.files import iter_source_files
+    from evallint.engine.files import iter_source_files
 
     for path in iter_source_files(args.paths, lambda name: resolve(name, config, overrides)):
         out.write(f"{path}\n")
@@ -256,7 +256,7 @@ def _watch(
     (polling needs no extra dependency and sees every editor's way of saving)."""
     import time
 
-    from evallint.source.files import iter_source_files
+    from evallint.engine.files import iter_source_files
 
     def snapshot() -> dict[str, tuple[int, int]]:
         found = {}

@@ -433,7 +433,7 @@ def _check_subprocess(result: subprocess.CompletedProcess[str]) -> None:
     assert "internal error" not in result.stdout
 
 
-SLOW_DEEP = {"elif_chain_5000", "decorators_5000", "parentheses_100000", "binary_operators_20000"}
+SLOW_DEEP = {"elif_chain_5000", "statements_on_one_line_20000"}
 """Over 10 s each on 2 cores: run with `-m slow` (and in .ci/run)."""
 
 

@@ -28,8 +28,8 @@ from typing import Callable, Optional
 from evallint.analysis.interpreter import ProjectIndex
 from evallint.diagnostics import Diagnostic, Edit
 from evallint.engine.config import Config, Overrides, resolve
+from evallint.engine.files import iter_source_files
 from evallint.engine.run import lint_file, lint_source
-from evallint.source.files import iter_source_files
 from evallint.source.parse import ParseFailure, parse_module
 from evallint.source.text import DecodeError, decode_source, split_lines
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Optional
 
 from evallint.diagnostics import PARSE_ERROR_CODE, UNUSED_SUPPRESSION_CODE, Diagnostic
 from evallint.engine.config import Config, Overrides, load_config, resolve
+from evallint.engine.files import iter_source_files
 from evallint.source.directives import is_suppressed, suppressions, unused_directives
-from evallint.source.files import iter_source_files
 from evallint.source.text import DecodeError, decode_source
 
 if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is analysed,

@@ -12,23 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
+from evallint.engine.config import Config, config_for_file
 from evallint.source.ignore import IgnoreFiles
-
-if TYPE_CHECKING:
-    from evallint.engine.config import Config
 
 LINTED_SUFFIXES = (".py", ".pyi", ".ipynb")
 
-Settings = Callable[[str], "Config"]
+Settings = Callable[[str], Config]
 """The settings for a file path (its directory's configuration with command-line overrides)."""
-
-
-def _default_settings(path: str) -> Config:
-    from evallint.engine.config import config_for_file
-
-    return config_for_file(path)
 
 
 def iter_source_files(
@@ -38,7 +30,7 @@ def iter_source_files(
 
     :raises ConfigError: a configuration found on the way is unusable.
     """
-    settings = settings or _default_settings
+    settings = settings or config_for_file
     ignore_files = IgnoreFiles()
     for raw in paths:
         path = Path(raw)
