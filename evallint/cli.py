@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import Any, Optional, TextIO
 
 from evallint.cli_options import lint_parser, use_color
 from evallint.engine.config import (
@@ -293,7 +293,8 @@ def _split_suppressed(diagnostics: list) -> tuple[list, list]:
     from evallint.source.text import DecodeError, decode_source
 
     tables: dict[str, dict] = {}
-    reported, silenced = [], []
+    reported: list[Any] = []
+    silenced: list[Any] = []
     for diagnostic in diagnostics:
         if diagnostic.path not in tables:
             try:
@@ -405,7 +406,7 @@ def _rules(argv: Sequence[str]) -> int:
     from evallint.rules import RULES
 
     argparse.ArgumentParser(prog="evallint rules", description="List every rule.").parse_args(argv)
-    every = (*RULES, *PSEUDO_RULES)
+    every: tuple[Any, ...] = (*RULES, *PSEUDO_RULES)
     width = max(len(rule.name) for rule in every)
     for rule in every:
         print(f"{rule.code}  {rule.name:<{width}}  {rule.summary}")
