@@ -9,13 +9,14 @@ linted.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Callable, Optional
 
 from evallint.engine.config import Config, config_for_file
-from evallint.source.ignore import IgnoreFiles
+from evallint.source.ignore import IgnoreFiles, PathPatterns, compile_patterns
 
 LINTED_SUFFIXES = (".py", ".pyi", ".ipynb")
 
@@ -43,27 +44,42 @@ def iter_source_files(
         named = os.path.abspath(path)
         for root, dirs, files in os.walk(path):
             config = settings(os.path.join(root, "__init__.py"))
+            patterns, base = _exclusion(config, named)
             absolute_root = os.path.abspath(root)
+            prefix = absolute_root[len(base) + 1 :] + "/" if absolute_root != base else ""
+            prefix = prefix.replace(os.sep, "/")
+            gitignore = config.respect_gitignore
             kept = []
             for name in sorted(dirs):
-                absolute = os.path.join(absolute_root, name)
-                if not _skipped(absolute, config, named, ignore_files, is_dir=True):
-                    kept.append(name)
+                relative = prefix + name
+                if patterns.matches(relative, is_dir=True):
+                    continue
+                if gitignore and ignore_files.ignored(os.path.join(absolute_root, name), True):
+                    continue
+                kept.append(name)
             dirs[:] = kept
             for name in sorted(files):
-                if not name.endswith(LINTED_SUFFIXES):
+                if not name.endswith(LINTED_SUFFIXES) or patterns.matches(prefix + name):
                     continue
-                absolute = os.path.join(absolute_root, name)
-                if not _skipped(absolute, config, named, ignore_files, is_dir=False):
-                    yield Path(root) / name
+                if gitignore and ignore_files.ignored(os.path.join(absolute_root, name), False):
+                    continue
+                yield Path(root) / name
 
 
-def _skipped(
-    absolute: str, config: Config, named: str, ignore_files: IgnoreFiles, *, is_dir: bool
-) -> bool:
-    if config.is_excluded(absolute, is_dir=is_dir, below=named):
-        return True
-    return config.respect_gitignore and ignore_files.ignored(absolute, is_dir=is_dir)
+@functools.lru_cache(maxsize=64)
+def _exclusion(config: Config, named: str) -> tuple[PathPatterns, str]:
+    """The compiled excludes and the directory walked paths are matched relative to: the
+    configuration's root, unless the named directory lies outside it or is itself excluded
+    (then the named directory: only what lies below it counts)."""
+    patterns = compile_patterns(config.exclude + config.extend_exclude)
+    base = os.path.abspath(config.root) if config.root is not None else os.getcwd()
+    if named == base:
+        return patterns, base
+    if named.startswith(base + os.sep):
+        relative = named[len(base) + 1 :].replace(os.sep, "/")
+        if not patterns.matches(relative, is_dir=True):
+            return patterns, base
+    return patterns, named
 
 
 def _force_excluded(
@@ -78,4 +94,4 @@ def _force_excluded(
     absolute = os.path.abspath(name)
     if config.is_excluded(absolute, is_dir=is_dir):
         return True
-    return config.respect_gitignore and ignore_files.ignored(absolute, is_dir=is_dir)
+    return config.respect_gitignore and ignore_files.ignored(absolute, is_dir)

@@ -100,12 +100,12 @@ class IgnoreFiles:
         self._directory: dict[str, tuple[tuple[str, PathPatterns], ...]] = {}
         self._repository: dict[str, Optional[str]] = {}
 
-    def ignored(self, path: str, *, is_dir: bool) -> bool:
+    def ignored(self, path: str, is_dir: bool) -> bool:
         """Whether an ignore file in `path`'s directory or above (up to the repository root)
-        ignores `path`. The deepest file that has a matching pattern decides."""
-        directory = os.path.dirname(path)
-        for base, patterns in reversed(self._rules(directory)):
-            relative = os.path.relpath(path, base).replace(os.sep, "/")
+        ignores the absolute `path`. The deepest file with a matching pattern decides."""
+        rules = self._rules(os.path.dirname(path))
+        for base, patterns in reversed(rules):
+            relative = path[len(base) :].lstrip(os.sep).replace(os.sep, "/")
             if patterns.matches(relative, is_dir=is_dir):
                 return True
         return False
