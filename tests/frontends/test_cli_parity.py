@@ -373,3 +373,32 @@ def test_rule_codes_constant_matches_the_registry() -> None:
     from evallint.rules import RULES
 
     assert tuple(rule.code for rule in RULES) == RULE_CODES
+
+
+@pytest.mark.integration
+def test_watch_lints_again_when_a_file_changes(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    target = tmp_path / "train.py"
+    target.write_text("import torch\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evallint", "--watch", "--no-cache", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        while not any("Watching" in line for line in lines) and time.monotonic() < deadline:
+            lines.append(process.stdout.readline())
+        assert "All checks passed." in "".join(lines)
+        target.write_text(BUGGY, encoding="utf-8")
+        while not any(": EVL001 " in line for line in lines) and time.monotonic() < deadline:
+            lines.append(process.stdout.readline())
+        assert any(": EVL001 " in line for line in lines), "".join(lines)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
