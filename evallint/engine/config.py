@@ -390,7 +390,8 @@ _EXTENDS = {
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "table", list: "array", str: "string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "table", list: "array", str: "string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _describe(value: Any) -> str:

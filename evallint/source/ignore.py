@@ -36,14 +36,19 @@ class PathPatterns:
     def matches(self, relative: str, *, is_dir: bool = False) -> bool:
         """Whether a POSIX path relative to the patterns' base is matched (and not re-included).
         A path matches when it or one of its parent directories does."""
+        return self.decide(relative, is_dir=is_dir) is True
+
+    def decide(self, relative: str, *, is_dir: bool = False) -> Optional[bool]:
+        """True: matched; False: re-included by a `!pattern`; None: no pattern applies (an
+        ignore file further up decides)."""
         if is_dir and not relative.endswith("/"):
             relative += "/"
         if self.combined is not None:
-            return self.combined.match(relative) is not None
+            return True if self.combined.match(relative) is not None else None
         for regex, include in reversed(self.ordered):
             if regex.match(relative) is not None:
                 return include
-        return False
+        return None
 
     @property
     def empty(self) -> bool:
@@ -106,8 +111,9 @@ class IgnoreFiles:
         rules = self._rules(os.path.dirname(path))
         for base, patterns in reversed(rules):
             relative = path[len(base) :].lstrip(os.sep).replace(os.sep, "/")
-            if patterns.matches(relative, is_dir=is_dir):
-                return True
+            decision = patterns.decide(relative, is_dir=is_dir)
+            if decision is not None:
+                return decision
         return False
 
     def _rules(self, directory: str) -> tuple[tuple[str, PathPatterns], ...]:

@@ -217,6 +217,26 @@ def test_gitignore_is_respected(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "g.py" in out and "vendored.py" in out
 
 
+def test_ignore_files_nest_and_re_include(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """git's rules: the deepest ignore file with a matching pattern decides, `!` re-includes,
+    .git/info/exclude counts, and .gitignore only inside a repository."""
+    (tmp_path / ".git" / "info").mkdir(parents=True)
+    (tmp_path / ".git" / "info" / "exclude").write_text("scratch_*.py\n")
+    (tmp_path / ".gitignore").write_text("gen_*.py\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / ".gitignore").write_text("!gen_keep.py\n")
+    for name in ("scratch_a.py", "gen_a.py", "pkg/gen_b.py", "pkg/gen_keep.py", "pkg/real.py"):
+        (tmp_path / name).write_text(BUGGY, encoding="utf-8")
+    _, out, _ = run(capsys, "--show-files", str(tmp_path))
+    listed = sorted(Path(line).relative_to(tmp_path).as_posix() for line in out.splitlines())
+    assert listed == ["pkg/gen_keep.py", "pkg/real.py"]
+    shutil.rmtree(tmp_path / ".git")
+    _, out, _ = run(capsys, "--show-files", str(tmp_path))
+    assert len(out.splitlines()) == 5  # not a repository: .gitignore is not read
+
+
 def test_exclude_flags_and_force_exclude(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
