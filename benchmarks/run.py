@@ -360,7 +360,7 @@ def prefilter_stats(corpus: Corpus) -> Tuple[Optional[int], Optional[int], str]:
 def evallint_sees(corpus: Corpus) -> Optional[int]:
     """How many files evallint's own directory walk yields for the mirror (should be all)."""
     try:
-        from evallint.source.files import iter_source_files
+        from evallint.engine.files import iter_source_files
     except ImportError:
         return None
     return sum(1 for _ in iter_source_files([str(corpus.root)]))

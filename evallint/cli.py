@@ -6,18 +6,27 @@ Exit status: 0 clean, 1 findings, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, TextIO
 
-from evallint import __version__
-from evallint.engine.cache import CACHE_DIRECTORY
-from evallint.engine.config import Config, ConfigError, load_config
-from evallint.engine.run import lint_paths
+from evallint.cli_options import lint_parser, use_color
+from evallint.engine.config import (
+    Config,
+    ConfigError,
+    Overrides,
+    check_codes,
+    config_from_file,
+    resolve,
+)
+from evallint.engine.run import lint_bytes, lint_paths
 from evallint.report import format_github, format_json, format_sarif, format_statistics, format_text
+from evallint.source.ignore import check_patterns
 
 SUBCOMMANDS = ("check", "verify", "run", "rules", "explain", "debug", "lsp")
 FORMATTERS = {
@@ -34,148 +43,248 @@ class UsageError(Exception):
 
 def _codes(value: str) -> tuple[str, ...]:
     codes = tuple(c.strip().upper() for c in value.split(",") if c.strip())
-    for code in codes:
-        if not code.startswith("EVL") or (not code[3:].isdigit() and code[3:]):
-            raise argparse.ArgumentTypeError(f"not an evallint code or prefix: {code!r}")
+    bad = check_codes(codes)
+    if bad is not None:
+        raise argparse.ArgumentTypeError(
+            f"unknown code or prefix {bad!r} (`evallint rules` lists the codes)"
+        )
     return codes
 
 
+def _globs(value: str) -> tuple[str, ...]:
+    patterns = tuple(p.strip() for p in value.split(",") if p.strip())
+    error = check_patterns(patterns)
+    if error is not None:
+        raise argparse.ArgumentTypeError(error)
+    return patterns
+
+
+def _per_file_ignores(value: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """flake8's and ruff's spelling: `PATTERN:CODES` entries, separated by spaces."""
+    entries = []
+    for item in value.split():
+        pattern, colon, codes = item.rpartition(":")
+        if not colon or not pattern:
+            raise argparse.ArgumentTypeError(f"expected PATTERN:CODES, got {item!r}")
+        entries.append((_globs(pattern)[0], _codes(codes)))
+    return tuple(entries)
+
+
 def _lint_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="evallint",
-        description="Find PyTorch evaluation/training mode and autograd mistakes.",
-        epilog="Other commands: `evallint rules`, `evallint explain CODE`, `evallint debug --flow FILE`, "
-        "`evallint run -- python train.py` (runs your script under hooks).",
+    return lint_parser(_codes, _globs, _per_file_ignores, sorted(FORMATTERS))
+
+
+def _overrides(args: argparse.Namespace) -> Overrides:
+    return Overrides(
+        select=args.select,
+        extend_select=tuple(c for group in args.extend_select for c in group),
+        ignore=(args.ignore or ()) + tuple(c for group in args.extend_ignore for c in group),
+        per_file_ignores=tuple(e for group in args.per_file_ignores for e in group),
+        exclude=args.exclude,
+        extend_exclude=tuple(p for group in args.extend_exclude for p in group),
+        force_exclude=args.force_exclude,
+        respect_gitignore=args.respect_gitignore,
     )
-    parser.add_argument(
-        "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"
-    )
-    parser.add_argument(
-        "--format", choices=sorted(FORMATTERS), default="text", help="output format (default: text)"
-    )
-    parser.add_argument(
-        "--select", type=_codes, help="only these codes or prefixes, e.g. EVL001,EVL002"
-    )
-    parser.add_argument("--ignore", type=_codes, help="skip these codes or prefixes")
-    parser.add_argument(
-        "--show-source", action="store_true", help="show the source line and related locations"
-    )
-    parser.add_argument("--statistics", action="store_true", help="print a count per code")
-    parser.add_argument(
-        "--show-suppressed",
-        action="store_true",
-        help="also list findings silenced by `# noqa` / `# evallint: ignore`",
-    )
-    parser.add_argument(
-        "--exit-zero", action="store_true", help="exit 0 even when there are findings"
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no summary line")
-    parser.add_argument(
-        "--jobs",
-        "-j",
-        type=int,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="processes to lint with (default: cores)",
-    )
-    parser.add_argument(
-        "--no-cache",
-        action="store_true",
-        help=f"ignore and do not write the result cache ({CACHE_DIRECTORY}/)",
-    )
-    parser.add_argument(
-        "--fix", action="store_true", help="apply the fixes that re-linting proves safe"
-    )
-    parser.add_argument(
-        "--diff", action="store_true", help="print the fixes as a unified diff; write nothing"
-    )
-    verify = parser.add_argument_group(
-        "runtime verification (needs the `verify` extra: numpy, torch)"
-    )
-    verify.add_argument(
-        "--verify", action="store_true", help="confirm each finding by running the flagged layers"
-    )
-    verify.add_argument(
-        "--fail-on",
-        choices=("any", "confirmed"),
-        default="any",
-        help="with --verify: exit 1 only for confirmed findings",
-    )
-    verify.add_argument(
-        "--plot", metavar="DIR", help="with --verify: write one PNG per confirmed finding to DIR"
-    )
-    verify.add_argument(
-        "--import",
-        dest="import_modules",
-        action="store_true",
-        help="with --verify: run the file defining the flagged model's class, as `python -c "
-        '"import model_file"` would (its top-level code runs; `if __name__ == "__main__":` does not), '
-        "in a child process with a memory budget, a time limit and no network; build the model "
-        "and measure it",
-    )
-    verify.add_argument(
-        "--import-memory",
-        metavar="MB",
-        type=int,
-        default=1024,
-        help="with --import: memory budget of the child process in MiB (default 1024); a model "
-        "whose parameters exceed it is never built",
-    )
-    verify.add_argument(
-        "--import-timeout",
-        metavar="SECONDS",
-        type=float,
-        default=120.0,
-        help="with --import: the child process is stopped after this many seconds (default 120)",
-    )
-    parser.add_argument("--version", action="version", version=f"evallint {__version__}")
-    return parser
 
 
 def _lint(argv: Sequence[str], *, verify: bool = False) -> int:
     args = _lint_parser().parse_args(argv)
     args.verify = args.verify or verify
+    if not args.verify:
+        for flag, value in (("--plot", args.plot), ("--fail-on", args.fail_on)):
+            if value is not None:
+                raise UsageError(f"{flag} needs --verify (or `evallint verify`)")
+    args.fail_on = args.fail_on or "any"
+    if args.stdin_filename is not None and args.paths == ["."]:
+        args.paths = ["-"]
     for path in args.paths:
-        if not Path(path).exists():
+        if path != "-" and not Path(path).exists():
             raise UsageError(f"{path}: no such file or directory")
-    config: Optional[Config] = None
-    if args.select or args.ignore:
-        base = load_config(Path(args.paths[0]))
-        config = dataclasses.replace(
-            base, select=args.select or base.select, ignore=args.ignore or base.ignore
-        )
-    if args.fix or args.diff:
-        return _fix(args, config)
+    if "-" in args.paths and len(args.paths) > 1:
+        raise UsageError("`-` (standard input) cannot be combined with other paths")
+    config = config_from_file(Path(args.config)) if args.config else None
+    overrides = _overrides(args)
+    with _output(args.output_file) as out:
+        if args.show_settings:
+            return _show_settings(args, config, overrides, out)
+        if args.show_files:
+            return _show_files(args, config, overrides, out)
+        if args.paths == ["-"]:
+            return _lint_stdin(args, config, overrides, out)
+        if args.add_noqa:
+            from evallint.noqa import add_noqa
+
+            added = add_noqa(args.paths, config, overrides)
+            print(f"Added {added} noqa directive{'s' if added != 1 else ''}.", file=out)
+            return 0
+        if args.fix or args.diff:
+            return _fix(args, config, overrides, out)
+        if args.watch:
+            return _watch(args, config, overrides, out)
+        return _check(args, config, overrides, out)
+
+
+@contextlib.contextmanager
+def _output(name: Optional[str]) -> Iterator[TextIO]:
+    """stdout, or the --output-file (written whole at the end: no half report on an error)."""
+    if name is None:
+        yield sys.stdout
+        return
+    buffer = io.StringIO()
+    yield buffer
+    try:
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_text(buffer.getvalue(), encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot write the report: {exc.strerror or exc}") from None
+
+
+def _check(
+    args: argparse.Namespace, config: Optional[Config], overrides: Overrides, out: TextIO
+) -> int:
     diagnostics = lint_paths(
         args.paths,
         config,
         jobs=max(1, args.jobs),
         use_cache=not args.no_cache,
         apply_suppressions=not args.show_suppressed,
+        overrides=overrides,
     )
+    return _report(diagnostics, args, out)
+
+
+def _report(diagnostics: list, args: argparse.Namespace, out: TextIO) -> int:
+    color = args.format == "text" and use_color(args.color, out)
     if args.show_suppressed:
         diagnostics, silenced = _split_suppressed(diagnostics)
         for diagnostic in silenced:
-            print(format_text([diagnostic]).rstrip("\n") + "  (suppressed)")
+            out.write(format_text([diagnostic]).rstrip("\n") + "  (suppressed)\n")
     if args.verify:
-        return _verify_and_report(diagnostics, args)
+        return _verify_and_report(diagnostics, args, out)
     if args.format == "text":
-        out = format_text(diagnostics, show_source=args.show_source)
+        text = format_text(diagnostics, show_source=args.show_source, color=color)
     else:
-        out = FORMATTERS[args.format](diagnostics)
-    sys.stdout.write(out)
+        text = FORMATTERS[args.format](diagnostics)
+    out.write(text)
     if args.statistics:
-        sys.stdout.write(format_statistics(diagnostics))
+        out.write(format_statistics(diagnostics))
     if args.format == "text" and not args.quiet:
         files = len({d.path for d in diagnostics})
         if diagnostics:
             noun = "finding" if len(diagnostics) == 1 else "findings"
-            print(
-                f"Found {len(diagnostics)} {noun} in {files} file{'s' if files != 1 else ''}. `evallint explain CODE` says why and how to fix."
+            out.write(
+                f"Found {len(diagnostics)} {noun} in {files} file{'s' if files != 1 else ''}. "
+                "`evallint explain CODE` says why and how to fix.\n"
             )
         else:
-            print("All checks passed.")
+            out.write("All checks passed.\n")
     return 0 if not diagnostics or args.exit_zero else 1
+
+
+def _lint_stdin(
+    args: argparse.Namespace, config: Optional[Config], overrides: Overrides, out: TextIO
+) -> int:
+    """`-`: lint standard input as the file --stdin-filename names (ALE, none-ls, efm).
+    With --fix the fixed text goes to stdout and the findings left to stderr, as ruff does."""
+    name = args.stdin_filename or "-"
+    file_config = resolve(name if args.stdin_filename else "-", config, overrides)
+    data = sys.stdin.buffer.read()
+    if (
+        args.stdin_filename
+        and file_config.force_exclude
+        and file_config.is_excluded(args.stdin_filename)
+    ):
+        if args.fix:
+            sys.stdout.buffer.write(data)
+        return 0
+    if args.fix or args.diff:
+        from evallint.engine.fixes import fix_source
+        from evallint.source.text import DecodeError, decode_source
+
+        try:
+            source = decode_source(data)
+        except DecodeError as exc:
+            raise UsageError(f"{name}: cannot decode: {exc}") from None
+        result = fix_source(source, name, file_config)
+        if args.fix:
+            sys.stdout.write(result.new_source)
+            sys.stderr.write(format_text(result.remaining, show_source=False))
+            return 1 if result.remaining and not args.exit_zero else 0
+        import difflib
+
+        out.write(
+            "".join(
+                difflib.unified_diff(
+                    source.splitlines(True), result.new_source.splitlines(True), name, name
+                )
+            )
+        )
+        return 1 if result.new_source != source and not args.exit_zero else 0
+    diagnostics = lint_bytes(data, name, file_config, apply_suppressions=not args.show_suppressed)
+    return _report(diagnostics, args, out)
+
+
+def _show_settings(
+    args: argparse.Namespace, config: Optional[Config], overrides: Overrides, out: TextIO
+) -> int:
+    first = args.stdin_filename or args.paths[0]
+    probe = os.path.join(first, "__init__.py") if Path(first).is_dir() else first
+    resolved = resolve(probe, config, overrides)
+    out.write(f"Resolved settings for: {os.path.abspath(first)}\n")
+    out.write(
+        f"Settings path: {resolved.root / 'pyproject.toml' if resolved.root else '(defaults)'}\n"
+    )
+    for field in dataclasses.fields(resolved):
+        out.write(f"{field.name.replace('_', '-')} = {getattr(resolved, field.name)!r}\n")
+    return 0
+
+
+def _show_files(
+    args: argparse.Namespace, config: Optional[Config], overrides: Overrides, out: TextIO
+) -> int:
+    from evallint.engine.files import iter_source_files
+
+    for path in iter_source_files(args.paths, lambda name: resolve(name, config, overrides)):
+        out.write(f"{path}\n")
+    return 0
+
+
+def _watch(
+    args: argparse.Namespace, config: Optional[Config], overrides: Overrides, out: TextIO
+) -> int:
+    """Lint, then poll the linted files twice a second and lint again when one changes
+    (polling needs no extra dependency and sees every editor's way of saving)."""
+    import time
+
+    from evallint.engine.files import iter_source_files
+
+    def snapshot() -> dict[str, tuple[int, int]]:
+        found = {}
+        for path in iter_source_files(args.paths, lambda name: resolve(name, config, overrides)):
+            try:
+                status = path.stat()
+            except OSError:
+                continue
+            found[str(path)] = (status.st_mtime_ns, status.st_size)
+        return found
+
+    previous: Optional[dict[str, tuple[int, int]]] = None
+    try:
+        while True:
+            current = snapshot()
+            if current != previous:
+                if previous is not None and out.isatty():
+                    out.write("\x1b[2J\x1b[H")
+                out.write(
+                    f"[{time.strftime('%H:%M:%S')}] evallint: checking {len(current)} files\n"
+                )
+                _check(args, config, overrides, out)
+                out.write("Watching for changes (Ctrl-C to stop).\n")
+                out.flush()
+                previous = current
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _split_suppressed(diagnostics: list) -> tuple[list, list]:
@@ -184,7 +293,8 @@ def _split_suppressed(diagnostics: list) -> tuple[list, list]:
     from evallint.source.text import DecodeError, decode_source
 
     tables: dict[str, dict] = {}
-    reported, silenced = [], []
+    reported: list[Any] = []
+    silenced: list[Any] = []
     for diagnostic in diagnostics:
         if diagnostic.path not in tables:
             try:
@@ -200,24 +310,29 @@ def _split_suppressed(diagnostics: list) -> tuple[list, list]:
     return reported, silenced
 
 
-def _fix(args: argparse.Namespace, config: Optional[Config]) -> int:
+def _fix(
+    args: argparse.Namespace, config: Optional[Config], overrides: Overrides, out: TextIO
+) -> int:
     """--diff shows what --fix would write; --fix writes it (atomically) and reports the rest."""
     from evallint.diagnostics import Diagnostic
     from evallint.engine.fixes import fix_paths, unified_diff
 
-    results = fix_paths(args.paths, config, write=args.fix and not args.diff)
+    results = fix_paths(args.paths, config, write=args.fix and not args.diff, overrides=overrides)
     for result in results:
         if result.error:
             print(f"{result.path}: {result.error}", file=sys.stderr)
     fixed = sum(len(r.fixed) for r in results)
     if args.diff:
-        sys.stdout.write("".join(unified_diff(r) for r in results))
+        out.write("".join(unified_diff(r) for r in results))
         print(f"Would fix {fixed} finding{'s' if fixed != 1 else ''}.", file=sys.stderr)
         return 1 if any(r.changed for r in results) and not args.exit_zero else 0
     remaining = sorted((d for r in results for d in r.remaining), key=Diagnostic.sort_key)
-    sys.stdout.write(format_text(remaining, show_source=args.show_source))
+    color = use_color(args.color, out)
+    out.write(format_text(remaining, show_source=args.show_source, color=color))
     if not args.quiet:
-        print(f"Fixed {fixed} finding{'s' if fixed != 1 else ''}; {len(remaining)} remaining.")
+        out.write(
+            f"Fixed {fixed} finding{'s' if fixed != 1 else ''}; {len(remaining)} remaining.\n"
+        )
     return 1 if remaining and not args.exit_zero else 0
 
 
@@ -235,7 +350,7 @@ def _lsp(argv: Sequence[str]) -> int:
     return 0
 
 
-def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
+def _verify_and_report(diagnostics: list, args: argparse.Namespace, out: TextIO) -> int:
     """Lint, then give every EVL001-003 finding a verdict measured with real layers."""
     try:
         from evallint.verifier import verify, write_plots
@@ -259,7 +374,7 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
         objects = [
             verdicts[id(d)].to_json() if id(d) in verdicts else d.to_json() for d in diagnostics
         ]
-        sys.stdout.write(json.dumps(objects, indent=2) + "\n")
+        out.write(json.dumps(objects, indent=2) + "\n")
     elif args.format == "sarif":
         import json
 
@@ -273,13 +388,13 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
                     "measured": found.evidence.get("measured", ""),
                     "assumed": found.evidence.get("assumed", {}),
                 }
-        sys.stdout.write(json.dumps(log, indent=2) + "\n")
+        out.write(json.dumps(log, indent=2) + "\n")
     else:
         for diagnostic in diagnostics:
-            sys.stdout.write(format_text([diagnostic], show_source=args.show_source))
+            out.write(format_text([diagnostic], show_source=args.show_source))
             found = verdicts.get(id(diagnostic))
             if found is not None:
-                print(f"    verdict: {found.verdict}: {found.summary}")
+                out.write(f"    verdict: {found.verdict}: {found.summary}\n")
     if args.plot:
         for written in write_plots(verified, args.plot):
             print(f"wrote {written}", file=sys.stderr)
@@ -295,9 +410,10 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace) -> int:
         counts: dict[str, int] = {}
         for v in verified:
             counts[v.verdict] = counts.get(v.verdict, 0) + 1
-        print(
+        out.write(
             f"Found {len(diagnostics)} findings; verdicts: "
             + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none")
+            + "\n"
         )
     return 1 if failing and not args.exit_zero else 0
 
@@ -314,11 +430,13 @@ def _run(argv: Sequence[str]) -> int:
 
 
 def _rules(argv: Sequence[str]) -> int:
+    from evallint.pseudo_rules import PSEUDO_RULES
     from evallint.rules import RULES
 
     argparse.ArgumentParser(prog="evallint rules", description="List every rule.").parse_args(argv)
-    width = max(len(rule.name) for rule in RULES)
-    for rule in RULES:
+    every: tuple[Any, ...] = (*RULES, *PSEUDO_RULES)
+    width = max(len(rule.name) for rule in every)
+    for rule in every:
         print(f"{rule.code}  {rule.name:<{width}}  {rule.summary}")
     return 0
 
@@ -329,9 +447,11 @@ def _explain(argv: Sequence[str]) -> int:
     )
     parser.add_argument("code")
     args = parser.parse_args(argv)
+    from evallint.pseudo_rules import PSEUDO_RULES_BY_CODE
     from evallint.rules import RULES_BY_CODE
 
-    rule = RULES_BY_CODE.get(args.code.upper())
+    code = args.code.upper()
+    rule = RULES_BY_CODE.get(code) or PSEUDO_RULES_BY_CODE.get(code)
     if rule is None:
         raise UsageError(f"unknown rule {args.code!r}; `evallint rules` lists them")
     print(f"# {rule.code} {rule.name}\n\n{rule.summary}.\n\n{rule.documentation()}")

@@ -12,6 +12,12 @@ from typing import Any, Optional
 
 PARSE_ERROR_CODE = "EVL999"
 """A file evallint could not read, decode or parse (flake8's E999)."""
+UNUSED_SUPPRESSION_CODE = "EVL100"
+"""A `# noqa: EVLnnn` / `# evallint: ignore[EVLnnn]` that silences nothing (ruff's RUF100)."""
+RULE_CODES = tuple(f"EVL{number:03d}" for number in range(1, 10))
+"""The codes of `evallint.rules.RULES` (a test keeps them equal), known without importing
+the rules (and LibCST) so selections can be checked on a run answered from the cache."""
+KNOWN_CODES = (*RULE_CODES, UNUSED_SUPPRESSION_CODE, PARSE_ERROR_CODE)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,13 @@
 """flake8 front end: a thin adapter over `lint_source`, like flake8's own pyflakes wrapper.
 
-flake8 owns selection (`--select`, `--extend-ignore`, `--per-file-ignores`) and `# noqa`,
-so the plugin asks the engine for every finding, unsuppressed. Only the analysis knobs
-(`eval-names`, `module-factories`, `mode-switching-hooks`) come from `[tool.evallint]`.
+The plugin reports what the CLI reports for the same file: `[tool.evallint]` `select`,
+`ignore` and `per-file-ignores` apply, and so do `# evallint: ignore[...]` comments; flake8's
+own selection (`--select`, `--extend-ignore`, `--per-file-ignores`) and `# noqa` apply on top.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 from pathlib import Path
 from typing import Iterator, Tuple, Type
 
@@ -44,7 +43,7 @@ class Checker:
             source,
             self._filename,
             config=config,
-            apply_suppressions=False,
+            apply_suppressions=True,
             project=project,
             python_tree=self._tree,
         )
@@ -53,7 +52,5 @@ class Checker:
 
 
 def _analysis_config(filename: str) -> Config:
-    """The project's analysis knobs with every code selected, leaving selection to flake8."""
-    return dataclasses.replace(
-        load_config(Path(filename)), select=("EVL",), ignore=(), per_file_ignores=()
-    )
+    """The project's `[tool.evallint]` settings for the file, as the CLI uses them."""
+    return load_config(Path(filename))

@@ -6,6 +6,8 @@ CI wrappers all print the same bytes.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import linecache
 from collections import Counter
@@ -29,21 +31,35 @@ class RuleInfo(Protocol):
     __doc__: Optional[str]
 
 
-def format_text(diagnostics: Iterable[Diagnostic], show_source: bool = False) -> str:
+BOLD, RED, CYAN, RESET = "\x1b[1m", "\x1b[31m", "\x1b[36m", "\x1b[0m"
+
+
+def format_text(
+    diagnostics: Iterable[Diagnostic], show_source: bool = False, *, color: bool = False
+) -> str:
     """`path:line:col: CODE message` per finding, flake8's shape so editors can jump to it.
 
     With `show_source`, the offending line, a caret under the column and the related
-    locations follow each finding.
+    locations follow each finding. With `color`, ANSI colours as ruff uses them (bold path,
+    red code).
     """
     out: list[str] = []
     for diagnostic in diagnostics:
-        out.append(
-            f"{_where(diagnostic.path, diagnostic.cell)}:{diagnostic.line}:{diagnostic.column}: {diagnostic.code} {diagnostic.message}"
-        )
+        where = _where(diagnostic.path, diagnostic.cell)
+        if color:
+            out.append(
+                f"{BOLD}{where}{RESET}{CYAN}:{RESET}{diagnostic.line}{CYAN}:{RESET}"
+                f"{diagnostic.column}{CYAN}:{RESET} {BOLD}{RED}{diagnostic.code}{RESET} "
+                f"{diagnostic.message}"
+            )
+        else:
+            out.append(
+                f"{where}:{diagnostic.line}:{diagnostic.column}: {diagnostic.code} {diagnostic.message}"
+            )
         if not show_source:
             continue
         source_line = (
-            ""
+            cell_line(diagnostic.path, diagnostic.cell, diagnostic.line)
             if diagnostic.cell is not None
             else linecache.getline(diagnostic.path, diagnostic.line).rstrip("\r\n")
         )
@@ -55,6 +71,29 @@ def format_text(diagnostics: Iterable[Diagnostic], show_source: bool = False) ->
                 f"    {_where(related.path, related.cell)}:{related.line}:{related.column}: note: {related.message}"
             )
     return "".join(f"{line}\n" for line in out)
+
+
+def cell_line(path: str, cell: int, line: int) -> str:
+    """Line `line` (1-based) of cell `cell` (1-based among all cells) of a notebook file;
+    empty when it cannot be read."""
+    cells = _notebook_cells(path)
+    if not 1 <= cell <= len(cells):
+        return ""
+    lines = cells[cell - 1].splitlines()
+    return lines[line - 1] if 1 <= line <= len(lines) else ""
+
+
+@functools.lru_cache(maxsize=8)
+def _notebook_cells(path: str) -> tuple[str, ...]:
+    try:
+        with open(path, encoding="utf-8-sig") as stream:
+            cells = json.load(stream).get("cells", [])
+        return tuple(
+            "".join(c["source"]) if isinstance(c["source"], list) else str(c["source"])
+            for c in cells
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return ()
 
 
 def _where(path: str, cell: Optional[int]) -> str:
@@ -74,9 +113,10 @@ def format_sarif(diagnostics: Iterable[Diagnostic], rules: Iterable[RuleInfo] | 
         imported here so the other formats do not load the rules package.
     """
     if rules is None:
+        from evallint.pseudo_rules import PSEUDO_RULES
         from evallint.rules import RULES
 
-        rules = RULES
+        rules = (*RULES, *PSEUDO_RULES)
     descriptors = [_rule_descriptor(rule) for rule in rules]
     index = {descriptor["id"]: position for position, descriptor in enumerate(descriptors)}
     results = []
@@ -86,21 +126,30 @@ def format_sarif(diagnostics: Iterable[Diagnostic], rules: Iterable[RuleInfo] | 
             result["ruleIndex"] = index[diagnostic.code]
         result["level"] = "warning"
         result["message"] = {"text": diagnostic.message}
-        result["locations"] = [
-            _physical_location(
-                diagnostic.path,
-                diagnostic.line,
-                diagnostic.column,
-                diagnostic.end_line,
-                diagnostic.end_column,
-            )
-        ]
+        if diagnostic.cell is not None:
+            result["message"] = {
+                "text": f"cell {diagnostic.cell}:{diagnostic.line}:{diagnostic.column}: "
+                + diagnostic.message
+            }
+        result["locations"] = [_location(diagnostic)]
         if diagnostic.related:
             result["relatedLocations"] = [
                 {
                     "id": number,
                     "message": {"text": r.message},
-                    **_physical_location(r.path, r.line, r.column),
+                    **(
+                        _physical_location(r.path, r.line, r.column)
+                        if r.cell is None
+                        else {
+                            "physicalLocation": {"artifactLocation": {"uri": _uri(r.path)}},
+                            "logicalLocations": [{"name": f"cell {r.cell}", "kind": "element"}],
+                            "properties": {
+                                "cell": r.cell,
+                                "cellLine": r.line,
+                                "cellColumn": r.column,
+                            },
+                        }
+                    ),
                 }
                 for number, r in enumerate(diagnostic.related)
             ]
@@ -165,7 +214,7 @@ def _caret_prefix(source_line: str, column: int) -> str:
 
 
 def _rule_descriptor(rule: RuleInfo) -> dict[str, object]:
-    page = (rule.__doc__ or rule.summary).strip()
+    page = inspect.cleandoc(rule.__doc__ or rule.summary)  # dedented on every Python
     return {
         "id": rule.code,
         "name": rule.name,
@@ -175,6 +224,31 @@ def _rule_descriptor(rule: RuleInfo) -> dict[str, object]:
         "helpUri": f"{HOME_URI}#{rule.code.lower()}",
         "defaultConfiguration": {"level": "warning"},
     }
+
+
+def _location(d: Diagnostic) -> dict[str, object]:
+    """A file location; in a notebook, the region counts within the cell, which the
+    logical location (`cell 9`) and the properties name: lines of a notebook's JSON would
+    point at nothing a reader sees."""
+    location = _physical_location(d.path, d.line, d.column, d.end_line, d.end_column)
+    if d.cell is None:
+        return location
+    location["physicalLocation"] = {"artifactLocation": {"uri": _uri(d.path)}}
+    location["logicalLocations"] = [
+        {
+            "name": f"cell {d.cell}",
+            "fullyQualifiedName": f"{d.path}:cell {d.cell}",
+            "kind": "element",
+        }
+    ]
+    location["properties"] = {
+        "cell": d.cell,
+        "cellLine": d.line,
+        "cellColumn": d.column,
+        "cellEndLine": d.end_line,
+        "cellEndColumn": d.end_column,
+    }
+    return location
 
 
 def _physical_location(

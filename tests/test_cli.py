@@ -86,7 +86,11 @@ def test_usage_errors_exit_2_with_one_line() -> None:
 
 def test_rules_and_explain() -> None:
     listed = run("rules").stdout.splitlines()
-    assert [line.split()[0] for line in listed] == [f"EVL00{n}" for n in range(1, 10)]
+    assert [line.split()[0] for line in listed] == [
+        *(f"EVL00{n}" for n in range(1, 10)),
+        "EVL100",
+        "EVL999",
+    ]
     page = run("explain", "evl002").stdout
     assert "## Why is this bad?" in page and "does not turn autograd off" in page
 

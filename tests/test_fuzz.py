@@ -20,6 +20,7 @@ from pathlib import Path
 
 import hypothesmith
 import libcst
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,8 @@ from evallint import lint_source
 from evallint.diagnostics import Diagnostic
 from evallint.engine.fixes import fix_source
 from evallint.source.text import split_lines
+
+pytestmark = pytest.mark.fuzz
 
 DEFAULT_SETTINGS = settings(
     max_examples=60,

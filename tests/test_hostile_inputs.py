@@ -217,9 +217,24 @@ CLEAN = {
     "docstring_only": b'"""A module about torch.no_grad() and model.eval()."""\n',
     "form_feed_only": b"\x0c\n\x0c",
     "line_continuation_at_eof": b"import torch\nx = 1 + \\\n    2\n",
-    "non_python_without_torch_words": b"Just some prose. Nothing to see.\n",  # not parsed: no torch text
-    "python2_without_torch_words": b'print "hello"\n',
 }
+
+UNPARSABLE_WITHOUT_TORCH_TEXT = {
+    "non_python_without_torch_words": b"Just some prose. Nothing to see.\n",
+    "python2_without_torch_words": b'print "hello"\n',
+    "deep_expression_without_torch_words": b"x = " + b"(" * 5000 + b"1" + b")" * 5000 + b"\n",
+}
+"""The prefilter skips these before any parse (no torch words), yet each is one EVL999: a
+file that does not parse must never pass silently (issue 19; they passed once)."""
+
+
+@pytest.mark.parametrize(
+    "data", list(UNPARSABLE_WITHOUT_TORCH_TEXT.values()), ids=list(UNPARSABLE_WITHOUT_TORCH_TEXT)
+)
+def test_unparsable_file_without_torch_text_is_one_evl999(tmp_path: Path, data: bytes) -> None:
+    found = lint_with_companion(tmp_path, "harmless.py", data)
+    assert [d.code for d in found] == ["EVL999"], found
+    assert found[0].message.startswith(("cannot parse", "cannot analyse"))
 
 
 @pytest.mark.parametrize("data", list(CLEAN.values()), ids=list(CLEAN))
@@ -433,10 +448,22 @@ def _check_subprocess(result: subprocess.CompletedProcess[str]) -> None:
     assert "internal error" not in result.stdout
 
 
-@pytest.mark.parametrize("source", list(DEEP.values()), ids=list(DEEP))
-def test_deep_nesting_never_crashes(tmp_path: Path, source: str) -> None:
+FAST_DEEP = {"parentheses_5000", "unclosed_parentheses_50000", "if_blocks_1000", "not_5000"}
+"""The deep inputs the fast loop keeps (one per kind of nesting: brackets, an unclosed
+bracket, blocks, unary operators). Every other one runs in a subprocess for 3-50 s, so it is
+marked slow: `pytest -m slow`, and `.ci/run` runs them all."""
+
+
+def _deep_params(names: list[str]) -> list[object]:
+    return [
+        pytest.param(name, marks=() if name in FAST_DEEP else pytest.mark.slow) for name in names
+    ]
+
+
+@pytest.mark.parametrize("name", _deep_params(list(DEEP)))
+def test_deep_nesting_never_crashes(tmp_path: Path, name: str) -> None:
     path = tmp_path / "deep.py"
-    path.write_text(source, encoding="utf-8")
+    path.write_text(DEEP[name], encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-c", _RUNNER, str(path)],
         capture_output=True,
@@ -451,7 +478,10 @@ def test_deep_nesting_never_crashes(tmp_path: Path, source: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["parentheses_100000", "if_blocks_1000", "elif_chain_5000", "binary_operators_20000"]
+    "name",
+    _deep_params(
+        ["parentheses_100000", "if_blocks_1000", "elif_chain_5000", "binary_operators_20000"]
+    ),
 )
 def test_deep_nesting_through_the_cli(tmp_path: Path, name: str) -> None:
     (tmp_path / "deep.py").write_text(DEEP[name], encoding="utf-8")
@@ -637,8 +667,8 @@ def test_file_really_deleted_after_listing(tmp_path: Path, monkeypatch: pytest.M
     doomed.write_text(BUGGY, encoding="utf-8")
     real_iter = run.iter_source_files
 
-    def iter_then_delete(paths):  # type: ignore[no-untyped-def]
-        listed = list(real_iter(paths))
+    def iter_then_delete(paths, *rest):  # type: ignore[no-untyped-def]
+        listed = list(real_iter(paths, *rest))
         doomed.unlink()
         return iter(listed)
 

@@ -17,12 +17,15 @@ LAYERS = {
     "evallint.source": 1,
     "evallint.analysis": 2,
     "evallint.rules": 3,
+    "evallint.pseudo_rules": 3,
     "evallint.engine": 4,
     "evallint": 4,  # the package root is the public API: lint_source, lint_paths
     "evallint.report": 5,
     "evallint.flake8_plugin": 6,
     "evallint.lsp": 6,
+    "evallint.noqa": 6,
     "evallint.cli": 7,
+    "evallint.cli_options": 7,
     "evallint.__main__": 8,
 }
 FRONT_ENDS = ("evallint.cli", "evallint.flake8_plugin", "evallint.lsp", "evallint.__main__")

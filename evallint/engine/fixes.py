@@ -27,9 +27,9 @@ from typing import Callable, Optional
 
 from evallint.analysis.interpreter import ProjectIndex
 from evallint.diagnostics import Diagnostic, Edit
-from evallint.engine.config import Config, load_config
+from evallint.engine.config import Config, Overrides, resolve
+from evallint.engine.files import iter_source_files
 from evallint.engine.run import lint_file, lint_source
-from evallint.source.files import iter_source_files
 from evallint.source.parse import ParseFailure, parse_module
 from evallint.source.text import DecodeError, decode_source, split_lines
 
@@ -171,20 +171,24 @@ def fix_source(
 
 
 def fix_paths(
-    paths: Iterable[str | os.PathLike[str]], config: Optional[Config] = None, *, write: bool
+    paths: Iterable[str | os.PathLike[str]],
+    config: Optional[Config] = None,
+    *,
+    write: bool,
+    overrides: Optional[Overrides] = None,
 ) -> list[FileFix]:
     """Fix files and directories (walked like `lint_paths`); with `write`, save changed files.
 
     :raises ConfigError: a `[tool.evallint]` table is unusable (as for linting).
     """
-    named = [str(p) for p in paths]
-    results = []
-    for path in iter_source_files(named):
-        file_config = config or load_config(path)
-        if file_config.is_excluded(path) and path.is_file() and str(path) not in named:
-            continue
-        results.append(_fix_file(path, file_config, write=write))
-    return results
+
+    def settings(name: str) -> Config:
+        return resolve(name, config, overrides)
+
+    return [
+        _fix_file(path, settings(str(path)), write=write)
+        for path in iter_source_files([str(p) for p in paths], settings)
+    ]
 
 
 def unified_diff(file_fix: FileFix) -> str:
@@ -262,6 +266,11 @@ def _disappeared(original: list[Diagnostic], remaining: list[Diagnostic]) -> lis
 
 
 def _fix_file(path: Path, config: Config, *, write: bool) -> FileFix:
+    if path.suffix == ".ipynb":  # the cells' program is fixed and written back into the JSON
+        from evallint.engine.notebook_fix import fix_notebook_file
+
+        old, new, fixed, remaining, error = fix_notebook_file(path, config, write=write)
+        return FileFix(path, old, new, fixed, remaining, error)
     try:
         data = path.read_bytes()
         source = decode_source(data)

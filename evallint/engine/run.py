@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from evallint.diagnostics import PARSE_ERROR_CODE, Diagnostic
-from evallint.engine.config import Config, config_for_file, load_config
-from evallint.source.directives import is_suppressed, suppressions
-from evallint.source.files import iter_source_files
+from evallint.diagnostics import PARSE_ERROR_CODE, UNUSED_SUPPRESSION_CODE, Diagnostic
+from evallint.engine.config import Config, Overrides, load_config, resolve
+from evallint.engine.files import iter_source_files
+from evallint.source.directives import is_suppressed, suppressions, unused_directives
 from evallint.source.text import DecodeError, decode_source
 
 if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is analysed,
@@ -193,7 +193,10 @@ def lint_source(
     `python_tree` is CPython's tree of `source`, when the caller has one (flake8)."""
     config = config or Config()
     if not may_have_findings(source):
-        return []
+        found = _syntax_errors(source, path)
+        if apply_suppressions and config.is_enabled(UNUSED_SUPPRESSION_CODE, path):
+            found += unused_suppressions(source, path, found, config)
+        return found
     from evallint.source.parse import collector_paused
 
     options = analysis_options(config)
@@ -204,10 +207,68 @@ def lint_source(
             source, path, config, options, project, fixes, parser, python_tree
         )
     found = [d for d in found if d.code != PARSE_ERROR_CODE or config.is_enabled(d.code, path)]
+    if apply_suppressions and config.is_enabled(UNUSED_SUPPRESSION_CODE, path):
+        found += unused_suppressions(source, path, found, config)
     if apply_suppressions and found:
         table = suppressions(source)
-        found = [d for d in found if not is_suppressed(d, table)]
+        found = [
+            d for d in found if d.code == UNUSED_SUPPRESSION_CODE or not is_suppressed(d, table)
+        ]
     return sorted(set(found), key=Diagnostic.sort_key)
+
+
+def unused_suppressions(
+    source: str, path: str, findings: list[Diagnostic], config: Config
+) -> list[Diagnostic]:
+    """EVL100 for each suppression comment that silences none of `findings` (the file's
+    findings before suppression), like ruff's RUF100."""
+    found = []
+    for directive, codes in unused_directives(
+        source, findings, lambda code: config.is_enabled(code, path)
+    ):
+        what = ", ".join(codes) if codes else "any finding"
+        comment = directive.text.strip()
+        found.append(
+            Diagnostic(
+                path,
+                directive.line,
+                directive.column,
+                directive.line,
+                directive.column + len(comment),
+                UNUSED_SUPPRESSION_CODE,
+                f"unused suppression `{comment}`: nothing here is reported as {what}, so it "
+                "would hide a future finding nobody reviewed; remove it"
+                + (" (or the unused codes)" if codes else ""),
+            )
+        )
+    return found
+
+
+def _syntax_errors(source: str, path: str) -> list[Diagnostic]:
+    """The EVL999 of a file the prefilter skips: nothing in it can have a finding, but a
+    file that does not parse must not pass silently. CPython's parser answers in a tenth of
+    LibCST's time; only when it rejects the file does LibCST decide (it reads syntax newer
+    than the running Python's), in the same words as for any other file."""
+    try:
+        compile(source, path, "exec", _ONLY_AST, dont_inherit=True)
+        return []
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    from evallint.source.parse import ParseFailure, parse_module
+
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+    try:
+        failure = parse_module(source)
+    except RecursionError:
+        return [_error(path, 1, 1, "cannot analyse: nesting too deep")]
+    if isinstance(failure, ParseFailure):
+        return [_error(path, failure.line, failure.column, f"cannot parse: {failure.reason}")]
+    return []
+
+
+_ONLY_AST = 0x400
+"""ast.PyCF_ONLY_AST: build the tree, compile nothing (the `ast` module is not imported)."""
 
 
 def _analyse_and_check(
@@ -289,6 +350,18 @@ def lint_file(
     return found
 
 
+def lint_bytes(
+    data: bytes, name: str, config: Optional[Config] = None, *, apply_suppressions: bool = True
+) -> list[Diagnostic]:
+    """Lint a file's bytes that did not come from disk (standard input); `name` decides
+    whether they are a notebook (`.ipynb`) and names them in findings."""
+    config = config or Config()
+    project = new_project(analysis_options(config))
+    if name.endswith(".ipynb"):
+        return _lint_notebook(data, name, config, project, apply_suppressions)
+    return _lint_bytes(data, name, config, project, apply_suppressions)
+
+
 def _lint_bytes(
     data: bytes, name: str, config: Config, project: ProjectIndex, apply_suppressions: bool
 ) -> list[Diagnostic]:
@@ -331,18 +404,21 @@ def lint_paths(
     jobs: int = 1,
     use_cache: bool = False,
     apply_suppressions: bool = True,
+    overrides: Optional[Overrides] = None,
 ) -> list[Diagnostic]:
-    """Lint files and directories (walked for *.py and *.ipynb, honouring excludes).
-    `jobs` > 1 lints in that many processes; `use_cache` reuses results of unchanged files;
-    without `apply_suppressions`, findings silenced by `# noqa` are kept."""
+    """Lint files and directories (walked for *.py and *.ipynb, honouring excludes and
+    ignore files). `config` replaces every file's own settings (`--config`); `overrides`
+    (command-line flags) apply on top of them. `jobs` > 1 lints in that many processes;
+    `use_cache` reuses results of unchanged files; without `apply_suppressions`, findings
+    silenced by `# noqa` are kept."""
     paths = list(paths)
-    named = {str(p) for p in paths}
     configs: dict[str, Config] = {}
-    for path in iter_source_files(paths):  # files only: a named directory is walked
-        file_config = config or config_for_file(path)
-        if str(path) not in named and file_config.is_excluded(path):
-            continue
-        configs[str(path)] = file_config
+
+    def settings(name: str) -> Config:
+        return resolve(name, config, overrides)
+
+    for path in iter_source_files(paths, settings):  # files only: a named directory is walked
+        configs[str(path)] = settings(str(path))
     files = list(configs)
     use_cache = use_cache and apply_suppressions
     found: list[Diagnostic] = []
@@ -352,9 +428,9 @@ def lint_paths(
             name for name in files if not _found_in_cache(Path(name), configs[name], caches, found)
         ]
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        found += _lint_in_processes(files, config, jobs, use_cache, apply_suppressions)
+        found += _lint_in_processes(files, configs, jobs, use_cache, apply_suppressions)
     else:
-        found += _lint_files(files, config, use_cache, apply_suppressions)
+        found += _lint_files(files, configs, use_cache, apply_suppressions)
     for root, cache in caches.items():
         cache.save_index(name for name in files if configs[name].root == root)
     return sorted(found, key=Diagnostic.sort_key)
@@ -369,21 +445,24 @@ def _found_in_cache(path: Path, config: Config, caches: dict, found: list[Diagno
 
 
 def _lint_files(
-    files: Sequence[str], config: Optional[Config], use_cache: bool, apply_suppressions: bool = True
+    files: Sequence[str],
+    configs: dict[str, Config],
+    use_cache: bool,
+    apply_suppressions: bool = True,
 ) -> list[Diagnostic]:
     shared: list[ProjectIndex] = []
 
     def project() -> ProjectIndex:
         """One project index for the whole run, built at the first cache miss."""
         if not shared:
-            shared.append(new_project(analysis_options(config or load_config(Path(files[0])))))
+            shared.append(new_project(analysis_options(configs[files[0]])))
         return shared[0]
 
     found: list[Diagnostic] = []
     caches: dict[Optional[Path], ResultCache] = {}
     for name in files:
         path = Path(name)
-        file_config = config or config_for_file(path)
+        file_config = configs[name]
         cache = _cache_for(file_config, caches) if use_cache else None
         found.extend(
             lint_file(
@@ -406,7 +485,11 @@ def _cache_for(config: Config, caches: dict) -> ResultCache:
 
 
 def _lint_in_processes(
-    files: list[str], config: Optional[Config], jobs: int, use_cache: bool, apply_suppressions: bool
+    files: list[str],
+    configs: dict[str, Config],
+    jobs: int,
+    use_cache: bool,
+    apply_suppressions: bool,
 ) -> list[Diagnostic]:
     """One file per task, largest first, so a huge generated file starts at once instead of
     finishing last behind the files queued with it; each worker keeps one project index."""
@@ -419,7 +502,7 @@ def _lint_in_processes(
         for part in pool.map(
             _lint_in_worker,
             largest_first,
-            repeat(config),
+            [configs[name] for name in largest_first],
             repeat(use_cache),
             repeat(apply_suppressions),
         ):
@@ -428,10 +511,9 @@ def _lint_in_processes(
 
 
 def _lint_in_worker(
-    name: str, config: Optional[Config], use_cache: bool, apply_suppressions: bool
+    name: str, file_config: Config, use_cache: bool, apply_suppressions: bool
 ) -> list[Diagnostic]:
     path = Path(name)
-    file_config = config or config_for_file(path)
     cache = _cache_for(file_config, _WORKER_CACHES) if use_cache else None
     return lint_file(
         path,

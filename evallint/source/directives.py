@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from typing import Dict, FrozenSet, Iterable, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, FrozenSet, Iterable, Optional
 
 from evallint.diagnostics import Diagnostic
 
@@ -104,3 +105,91 @@ def _from_lines(source: str) -> SuppressionTable:
         if found:
             _merge(table, (number,), codes)
     return table
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One suppression comment: where it is, what it names and which lines it covers."""
+
+    line: int
+    column: int
+    """1-based position of the comment's `#`."""
+    text: str
+    codes: Optional[FrozenSet[str]]
+    """Codes or prefixes named; None for a blanket `# noqa` / `# evallint: ignore`."""
+    lines: range
+    """The lines it silences: the whole logical line (or multi-line string) it ends."""
+    blanket_noqa: bool = False
+    """A bare `# noqa`: other linters read it too, so it is never reported as unused."""
+
+
+def directives(source: str) -> list[Directive]:
+    """Every suppression comment of `source`, for reporting the unused ones (EVL100)."""
+    lowered = source.lower()
+    if "noqa" not in lowered and "evallint:" not in lowered:
+        return []
+    try:
+        return _directives_from_tokens(source)
+    except (tokenize.TokenError, SyntaxError):
+        return []
+
+
+def unused_directives(
+    source: str, findings: Iterable[Diagnostic], enabled: Callable[[str], bool]
+) -> list[tuple[Directive, tuple[str, ...]]]:
+    """(directive, unused codes) for each suppression that silences nothing evallint reports.
+
+    Only evallint's own codes are judged (`# noqa: E501` belongs to another linter), and only
+    codes that are enabled here (a disabled rule's suppression may matter elsewhere). An
+    empty tuple of codes means a blanket `# evallint: ignore` that silences nothing.
+    """
+    found = list(findings)
+    unused: list[tuple[Directive, tuple[str, ...]]] = []
+    for directive in directives(source):
+        covered = [d for d in found if d.line in directive.lines]
+        if directive.codes is None:
+            if not directive.blanket_noqa and not covered:
+                unused.append((directive, ()))
+            continue
+        idle = tuple(
+            sorted(
+                code
+                for code in directive.codes
+                if code.startswith("EVL")
+                and any(enabled(known) for known in _codes_under(code))
+                and not any(d.code.startswith(code) for d in covered)
+            )
+        )
+        if idle:
+            unused.append((directive, idle))
+    return unused
+
+
+def _codes_under(prefix: str) -> tuple[str, ...]:
+    from evallint.diagnostics import KNOWN_CODES
+
+    return tuple(code for code in KNOWN_CODES if code.startswith(prefix)) or (prefix,)
+
+
+def _directives_from_tokens(source: str) -> list[Directive]:
+    found: list[Directive] = []
+    first = last = 0
+    pending: list[tuple[int, int, str, Optional[FrozenSet[str]], bool]] = []
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type in (tokenize.ENDMARKER, tokenize.DEDENT):
+            continue
+        first = token.start[0] if first == 0 else min(first, token.start[0])
+        last = max(last, token.end[0])
+        if token.type == tokenize.COMMENT:
+            present, codes = _directive(token.string)
+            if present:
+                bare = codes is None and _NOQA.search(token.string) is not None
+                pending.append((token.start[0], token.start[1] + 1, token.string, codes, bare))
+        elif token.type in (tokenize.NL, tokenize.NEWLINE):
+            for line, column, text, codes, bare in pending:
+                found.append(Directive(line, column, text, codes, range(first, last + 1), bare))
+            first = last = 0
+            pending = []
+    for line, column, text, codes, bare in pending:
+        found.append(Directive(line, column, text, codes, range(first, last + 1), bare))
+    return found

@@ -104,11 +104,14 @@ def test_sarif_content(diagnostics: list[Diagnostic]) -> None:
 
 
 def test_sarif_uses_the_rule_registry_by_default(diagnostics: list[Diagnostic]) -> None:
+    from evallint.pseudo_rules import PSEUDO_RULES
     from evallint.rules import RULES as REGISTRY
 
     log = json.loads(format_sarif(diagnostics))
     driver = log["runs"][0]["tool"]["driver"]
-    assert [rule["id"] for rule in driver["rules"]] == [rule.code for rule in REGISTRY]
+    assert [rule["id"] for rule in driver["rules"]] == [
+        rule.code for rule in (*REGISTRY, *PSEUDO_RULES)
+    ]
     assert all(rule["fullDescription"]["text"].strip() for rule in driver["rules"])
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(log)
