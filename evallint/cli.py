@@ -89,6 +89,9 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--diff", action="store_true", help="print the fixes as a unified diff; write nothing"
     )
+    parser.add_argument(
+        "--force", action="store_true", help="with --fix: also rewrite read-only files"
+    )
     verify = parser.add_argument_group(
         "runtime verification (needs the `verify` extra: numpy, torch)"
     )
@@ -205,10 +208,17 @@ def _fix(args: argparse.Namespace, config: Optional[Config]) -> int:
     from evallint.diagnostics import Diagnostic
     from evallint.engine.fixes import fix_paths, unified_diff
 
-    results = fix_paths(args.paths, config, write=args.fix and not args.diff)
+    results = fix_paths(args.paths, config, write=args.fix and not args.diff, force=args.force)
     for result in results:
+        for note in result.notes:
+            print(note, file=sys.stderr)
         if result.error:
             print(f"{result.path}: {result.error}", file=sys.stderr)
+        for finding, reason in result.unfixed:
+            print(
+                f"{finding.path}:{finding.line}:{finding.column}: {finding.code} not fixed: {reason}",
+                file=sys.stderr,
+            )
     fixed = sum(len(r.fixed) for r in results)
     if args.diff:
         sys.stdout.write("".join(unified_diff(r) for r in results))
