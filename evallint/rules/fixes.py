@@ -39,7 +39,7 @@ class FixBuilder:
         """The innermost statement (or loop) whose span contains `node`, found by positions."""
         target = self._span(node)
         best: Optional[cst.CSTNode] = None
-        statements = list(self.facts.tree.body) if self.facts.tree else []
+        statements: list[cst.CSTNode] = list(self.facts.tree.body) if self.facts.tree else []
         while statements:
             statement = statements.pop()
             line, column, end_line, end_column = self._span(statement)
