@@ -24,6 +24,15 @@ _STRINGS = (cst.SimpleString, cst.FormattedString) + (
 )
 
 
+_CLAUSES = (
+    cst.SimpleStatementLine,
+    cst.BaseCompoundStatement,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.Finally,
+) + ((cst.ExceptStarHandler, cst.MatchCase) if hasattr(cst, "MatchCase") else ())
+
+
 class FixBuilder:
     def __init__(self, facts: ModuleFacts) -> None:
         self.facts = facts
@@ -99,8 +108,8 @@ class FixBuilder:
         own = leading_whitespace(first)
         if first[len(own) :].startswith(("elif", "else")):
             return None  # a clause of the statement above, not a statement of its own
-        frozen = self._lines_inside_strings(statement)
-        unit = self._unit(line, end_line, frozen)
+        frozen, starts = self._lines_inside_strings(statement)
+        unit = self._unit(starts)
         rows = [f"{own}with {manager}:{self._newline()}"]
         for number in range(line, end_line + 1):
             text = self.lines[number - 1]
@@ -118,34 +127,34 @@ class FixBuilder:
             edits.insert(0, self._import_torch())
         return Fix(description, tuple(edits))
 
-    def _lines_inside_strings(self, statement: cst.CSTNode) -> set[int]:
-        """Lines of `statement` that start inside a string literal (their text is data)."""
+    def _lines_inside_strings(self, statement: cst.CSTNode) -> tuple[set[int], set[int]]:
+        """Lines of `statement` that start inside a string literal (their text is data),
+        and lines that start a statement or clause (their indentation is syntax)."""
         inside: set[int] = set()
+        starts: set[int] = set()
         stack: list[cst.CSTNode] = [statement]
         while stack:
             node = stack.pop()
             if isinstance(node, _STRINGS):
                 start, _, end, _ = self._span(node)
                 inside.update(range(start + 1, end + 1))
-            else:
-                stack.extend(node.children)
-        return inside
+                continue
+            if isinstance(node, _CLAUSES):
+                starts.add(self._span(node)[0])
+            stack.extend(node.children)
+        return inside, starts
 
-    def _unit(self, line: int, end_line: int, frozen: set[int]) -> str:
-        """One more level of indentation for these lines: the file's own unit when adding it
-        keeps every line's column order (a tab does only where all indentation is tabs),
-        else spaces, which shift every column by the same amount."""
+    def _unit(self, starts: set[int]) -> str:
+        """One more level of indentation: a tab where every statement's indentation is
+        tabs (a tab appended to tabs moves each column by the same amount), else the file's
+        unit of spaces. Spaces appended to tabs would be consistent for CPython but are
+        rejected by LibCST's tokenizer."""
         default = self.facts.tree.default_indent if self.facts.tree is not None else "    "
-        if default and not default.strip(" "):
-            return default
-        indents = (
-            effective_indent(leading_whitespace(self.lines[n - 1]))
-            for n in range(line, end_line + 1)
-            if n not in frozen and self.lines[n - 1].strip()
-        )
-        if default == "\t" and all(not indent.strip("\t") for indent in indents):
-            return "\t"
-        return "    "
+        indents = [effective_indent(leading_whitespace(self.lines[n - 1])) for n in starts]
+        if any("\t" in indent for indent in indents) or default == "\t":
+            if all(not indent.strip("\t") for indent in indents):
+                return "\t"
+        return default if default and not default.strip(" ") else "    "
 
     def add_decorator(self, function: cst.FunctionDef, description: str) -> Optional[Fix]:
         torch_name, no_grad_name = self.facts.torch_names
