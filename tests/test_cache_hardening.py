@@ -229,6 +229,24 @@ def test_a_cache_filled_in_one_checkout_answers_in_another(
     assert all(str(second) in fact[0] for fact in absolute)
 
 
+def test_a_shared_cache_directory_serves_every_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EVALLINT_CACHE_DIR: one directory a CI fleet restores and saves, for any checkout."""
+    shared = tmp_path / "ci-cache"
+    monkeypatch.setenv("EVALLINT_CACHE_DIR", str(shared))
+    first = _project(tmp_path / "a" / "repo")
+    second = _project(tmp_path / "b" / "repo-at-another-commit")
+    monkeypatch.chdir(first)
+    lint_paths(["."], use_cache=True)
+    assert not (first / CACHE).exists() and list(shared.glob("*/*.json"))
+    monkeypatch.chdir(second)
+    expected = _facts(lint_paths(["."]))
+    _no_linting(monkeypatch)
+    assert _facts(lint_paths(["."], use_cache=True)) == expected
+    assert not (second / CACHE).exists()
+
+
 # fuzz --------------------------------------------------------------------------------------
 
 _json = st.recursive(

@@ -24,7 +24,11 @@ once one of those files exists. Only regular files are hashed, at most MAX_HASHE
 stat data (mtime_ns, ctime_ns, size, inode, mode, uid, gid: the fields git compares) with
 its content key, and the entries, so a warm run stats files and reads one file. A file
 whose stat data differ is hashed again; one modified in the last two seconds is not indexed
-(git's "racily clean" rule).
+(git's "racily clean" rule). The index belongs to one checkout (its name hashes the root):
+stat data do not survive a copy anyway.
+
+`EVALLINT_CACHE_DIR` puts the cache in a directory shared by projects, checkouts and CI
+runners instead of `.evallint_cache/` at each root.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ from evallint._version import __version__
 from evallint.diagnostics import Diagnostic, Related
 
 CACHE_DIRECTORY = ".evallint_cache"
+CACHE_DIRECTORY_VARIABLE = "EVALLINT_CACHE_DIR"
+"""A directory shared by every project and checkout (a CI cache): entries are content-
+addressed, so they are valid wherever the project is; the index is one per checkout."""
 FORMAT = b"evallint-cache-2"
 RACY_NANOSECONDS = 2_000_000_000
 """A file modified this recently is not indexed by its stat data (coarse file-system clocks
@@ -71,10 +78,11 @@ class ResultCache:
     def __init__(self, root: Path, settings: str) -> None:
         self.root = os.path.abspath(root)
         self._real_root = os.path.realpath(self.root)
-        self.directory = Path(self.root) / CACHE_DIRECTORY
+        shared = os.environ.get(CACHE_DIRECTORY_VARIABLE)
+        self.directory = Path(shared) if shared else Path(self.root) / CACHE_DIRECTORY
         self._settings = settings
         digest = hashlib.sha256(
-            f"{__version__}\0{settings}".encode("utf-8", "surrogateescape")
+            f"{__version__}\0{settings}\0{self.root}".encode("utf-8", "surrogateescape")
         ).hexdigest()
         self._index_path = self.directory / f"index-{digest[:16]}.json"
         self._index: Optional[dict[str, Any]] = None
