@@ -78,6 +78,9 @@ class ResultCache:
     def __init__(self, root: Path, settings: str) -> None:
         self.root = os.path.abspath(root)
         self._real_root = os.path.realpath(self.root)
+        self._prefixes = tuple(
+            dict.fromkeys(root.rstrip(os.sep) + os.sep for root in (self.root, self._real_root))
+        )
         shared = os.environ.get(CACHE_DIRECTORY_VARIABLE)
         self.directory = Path(shared) if shared else Path(self.root) / CACHE_DIRECTORY
         self._settings = settings
@@ -89,17 +92,19 @@ class ResultCache:
         self._seen: dict[str, tuple[Optional[list[int]], str, dict[str, Any]]] = {}
         """Stored path -> (stat data, key, entry) of every file this run answered or linted."""
         self._hashes: dict[str, Optional[str]] = {}
-        """Dependency path -> content hash, each file hashed once per run."""
+        """Stored dependency path -> content hash, each file hashed once per run."""
         self._exists: dict[str, bool] = {}
-        """Negative dependency -> whether it exists now, each path tested once per run."""
+        """Stored negative dependency -> whether it exists, each path tested once per run."""
 
     # -- paths -------------------------------------------------------------------------------
-    def _stored(self, path: str) -> str:
-        """`path` as entries store it: relative to the root when under it, else absolute."""
-        absolute = os.path.abspath(path)
-        for root in (self.root, self._real_root):
-            if absolute == root or absolute.startswith(root.rstrip(os.sep) + os.sep):
-                return os.path.relpath(absolute, root).replace(os.sep, "/")
+    def _stored(self, path: str, *, normalized: bool = False) -> str:
+        """`path` as entries store it: relative to the root when under it, else absolute.
+        `normalized`: `path` is already an `os.path.abspath`."""
+        absolute = path if normalized else os.path.abspath(path)
+        for prefix in self._prefixes:
+            if absolute.startswith(prefix):
+                relative = absolute[len(prefix) :]
+                return relative if os.sep == "/" else relative.replace(os.sep, "/")
         return absolute
 
     def _portable(self, path: str) -> str:
@@ -157,7 +162,7 @@ class ResultCache:
         """The cached findings for the file as it is now, through the index when its stat
         data are unchanged; None when it must be linted."""
         absolute = os.path.abspath(path)
-        stored_path = self._stored(absolute)
+        stored_path = self._stored(absolute, normalized=True)
         stamp = _stamp(absolute)
         known = self._loaded_index()["files"].get(stored_path)
         if (
@@ -324,17 +329,16 @@ class ResultCache:
         return self._index
 
     def _dependencies_unchanged(self, dependencies: dict[str, str], missing: list[str]) -> bool:
+        hashes, exists = self._hashes, self._exists  # keyed by the stored (relative) path
         for stored, digest in dependencies.items():
-            path = self._absolute(stored)
-            if path not in self._hashes:
-                self._hashes[path] = _hash_file(path)
-            if self._hashes[path] is None or self._hashes[path] != digest:
+            if stored not in hashes:
+                hashes[stored] = _hash_file(self._absolute(stored))
+            if hashes[stored] is None or hashes[stored] != digest:
                 return False
         for stored in missing:
-            path = self._absolute(stored)
-            if path not in self._exists:
-                self._exists[path] = os.path.isfile(path)
-            if self._exists[path]:
+            if stored not in exists:
+                exists[stored] = os.path.isfile(self._absolute(stored))
+            if exists[stored]:
                 return False
         return True
 
