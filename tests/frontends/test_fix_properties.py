@@ -42,7 +42,7 @@ _string_text = st.text(alphabet=" \t\fabcXYZ#:'{}()=", max_size=12)
 @st.composite
 def _indent_noise(draw: st.DrawFn) -> str:
     """Text a form feed makes irrelevant: Python measures indentation after the last one."""
-    if not draw(st.integers(0, 3)) == 0:
+    if draw(st.integers(0, 3)) != 0:
         return ""
     return draw(st.text(alphabet=" \t", max_size=3)) + "\f"
 
