@@ -167,7 +167,13 @@ def _parse(source: str) -> cst.Module | ParseFailure:
 
 def _parse_now(source: str) -> cst.Module | ParseFailure:
     try:
-        return cst.parse_module(without_indentation_form_feeds(source))
+        try:
+            return cst.parse_module(source)
+        except cst.ParserSyntaxError:
+            normalized = without_indentation_form_feeds(source)
+            if normalized is source:
+                raise
+            return cst.parse_module(normalized)  # columns after a dropped form feed shift
     except cst.ParserSyntaxError as exc:
         return _python_says(source) or ParseFailure(
             exc.message.splitlines()[0] if exc.message else "syntax error",
@@ -187,9 +193,10 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 def without_indentation_form_feeds(source: str) -> str:
     """`source` with each line's indentation measured from its last form feed, as CPython
     does; lines inside string literals keep their text. LibCST's tokenizer does not reset
-    the column at a form feed (old GNU-style code has them), so it rejected valid files and
-    dropped them from others; the lines stay where they are, and the fixes render onto the
-    original text."""
+    the column at a form feed (old GNU-style code has them) and rejects some valid files:
+    those are parsed again from this text. The lines stay where they are (a finding on such
+    a line has its column counted without the dropped characters), and fixes are rendered
+    onto the original text."""
     if "\f" not in source or _INDENTED_FORM_FEED.search(source) is None:
         return source
     inside: set[int] = set()
