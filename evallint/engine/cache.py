@@ -128,12 +128,16 @@ class ResultCache:
         stored = self._stored(path)
         if os.path.isabs(stored):
             return "!" + path
+        if os.path.isabs(path) == os.path.isabs(name):
+            return "~" + stored  # named as the linted file is named
         return ("/" if os.path.isabs(path) else ".") + stored
 
     def _decode_path(self, encoded: str, name: str) -> str:
         if encoded == "=":
             return name
         kind, rest = encoded[:1], encoded[1:]
+        if kind == "~":
+            kind = "/" if os.path.isabs(name) else "."
         if kind == "/":
             return os.path.join(self.root, rest)
         if kind == ".":
@@ -434,7 +438,7 @@ def _is_str(value: object) -> bool:
 
 
 def _valid_path(value: object) -> bool:
-    return _is_str(value) and (value == "=" or value[:1] in ("/", ".", "!"))  # type: ignore[index]
+    return _is_str(value) and (value == "=" or value[:1] in ("/", ".", "!", "~"))  # type: ignore[index]
 
 
 def _valid_related(item: object) -> bool:
