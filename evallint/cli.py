@@ -317,10 +317,19 @@ def _fix(
     from evallint.diagnostics import Diagnostic
     from evallint.engine.fixes import fix_paths, unified_diff
 
-    results = fix_paths(args.paths, config, write=args.fix and not args.diff, overrides=overrides)
+    results = fix_paths(
+        args.paths, config, write=args.fix and not args.diff, overrides=overrides, force=args.force
+    )
     for result in results:
+        for note in result.notes:
+            print(note, file=sys.stderr)
         if result.error:
             print(f"{result.path}: {result.error}", file=sys.stderr)
+        for finding, reason in result.unfixed:
+            print(
+                f"{finding.path}:{finding.line}:{finding.column}: {finding.code} not fixed: {reason}",
+                file=sys.stderr,
+            )
     fixed = sum(len(r.fixed) for r in results)
     if args.diff:
         out.write("".join(unified_diff(r) for r in results))

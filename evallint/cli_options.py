@@ -160,6 +160,9 @@ def lint_parser(
         action="store_true",
         help=f"ignore and do not write the result cache ({CACHE_DIRECTORY}/)",
     )
+    parser.add_argument(
+        "--force", action="store_true", help="with --fix: also rewrite read-only files"
+    )
     verify = parser.add_argument_group(
         "runtime verification (needs the `verify` extra: numpy, torch)"
     )

@@ -404,13 +404,13 @@ def test_torch_programs_do_produce_findings_and_fixes() -> None:
     with_findings = find(
         torch_programs(),
         lambda s: len(lint_source(s, PATH)) >= 2,
-        settings=settings(max_examples=200, database=None),
+        settings=settings(max_examples=200, database=None, deadline=None),
     )
     assert lint_source(with_findings, PATH)
     fixable = find(
         torch_programs(),
         lambda s: bool(fix_source(s, PATH).fixed),
-        settings=settings(max_examples=300, database=None),
+        settings=settings(max_examples=300, database=None, deadline=None),
     )
     check_fix(fixable, lint_source(fixable, PATH))
 

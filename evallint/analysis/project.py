@@ -63,7 +63,8 @@ class ProjectIndex:
         self._analyse = analyse
         """Builds a `FileAnalysis` (given by the engine, so this module does not import it)."""
         self.options = options
-        self._located: dict[tuple[str, str], Optional[Path]] = {}
+        self._located: dict[tuple[str, str], tuple[Optional[Path], tuple[str, ...]]] = {}
+        self._missing: dict[str, set[str]] = {}
         self._sources: dict[Path, Optional[str]] = {}
         self._trees: dict[Path, Optional[cst.Module]] = {}
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
@@ -127,24 +128,39 @@ class ProjectIndex:
         directory = os.path.dirname(os.path.abspath(importer))
         cache_key = (directory, module)
         if cache_key not in self._located:
-            found = self._search(Path(directory), module)
-            self._located[cache_key] = None if found is None or _installed(found) else found
-        return self._located[cache_key]
+            found, absent = self._search(Path(directory), module)
+            self._located[cache_key] = (
+                None if found is None or _installed(found) else found,
+                absent,
+            )
+        found, absent = self._located[cache_key]
+        if absent:
+            self._missing.setdefault(importer, set()).update(absent)
+        return found
+
+    def missing_of(self, importer: str) -> set[str]:
+        """Paths that would change what `importer`'s imports resolve to if they appeared
+        (candidates searched before the file found, or all of them): negative dependencies
+        of its cache entry."""
+        return self._missing.get(importer, set())
 
     @staticmethod
-    def _search(base: Path, module: str) -> Optional[Path]:
+    def _search(base: Path, module: str) -> tuple[Optional[Path], tuple[str, ...]]:
         """`engine` next to the importer or in up to three parent directories (a project
-        root); `.engine` relative to the importer's package."""
+        root); `.engine` relative to the importer's package. With the candidates tried
+        before it that do not exist."""
         dots = len(module) - len(module.lstrip("."))
         relative = module.lstrip(".").replace(".", "/")
         roots = [base] if dots == 0 else [base.parents[dots - 2] if dots >= 2 else base]
         if dots == 0:
             roots += list(base.parents)[:3]
+        absent: list[str] = []
         for root in roots:
             for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):
                 if candidate.is_file():
-                    return candidate
-        return None
+                    return candidate, tuple(absent)
+                absent.append(str(candidate))
+        return None, tuple(absent)
 
     def _source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
         """The imported file's text, within this importer's budget of MAX_IMPORTED_FILES."""

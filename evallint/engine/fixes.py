@@ -1,24 +1,27 @@
 """Apply the fixes rules attach to findings, and prove each one before keeping it.
 
-A fix is kept only if the fixed text parses and re-linting it shows the fixed finding
+A fix is kept only if the fixed text compiles and re-linting it shows the fixed finding
 gone and nothing new: a rule's fix is local, but its effect on the mode/grad flow is not
 (inserting `model.eval()` before one loop can leave a later training loop in eval mode).
-Files are written atomically, in the bytes form they were read (encoding, BOM, newlines,
-permission bits), and only when something changed.
+A rejected fix leaves its finding with the reason (`FixResult.unfixed`). Before a file is
+written, the whole result is proven again from scratch: it compiles, a fresh lint finds
+exactly the findings the fixes left, and the fixed ones are gone; otherwise nothing is
+written and the error says why. Files are written in the bytes form they were read
+(encoding, BOM, newlines) by `safe_write`, which keeps mode, owner, extended attributes and
+hard links, refuses read-only files unless forced, and cleans up after killed runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import functools
 import io
 import logging
 import os
 import re
-import stat
-import tempfile
+import sys
 import tokenize
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +33,7 @@ from evallint.diagnostics import Diagnostic, Edit
 from evallint.engine.config import Config, Overrides, resolve
 from evallint.engine.files import iter_source_files
 from evallint.engine.run import lint_file, lint_source
+from evallint.engine.safe_write import WriteError, clean_stale_temporaries, write_preserving
 from evallint.source.parse import ParseFailure, parse_module
 from evallint.source.text import DecodeError, decode_source, split_lines
 
@@ -45,11 +49,13 @@ FindingKey = tuple[str, str, str]
 
 @dataclass(frozen=True)
 class FixResult:
-    """The fixed text, the original findings that disappeared, and the ones left."""
+    """The fixed text, the original findings that disappeared, and the ones left; `unfixed`
+    pairs each left finding that has a fix with the reason the fix was not applied."""
 
     new_source: str
     fixed: list[Diagnostic]
     remaining: list[Diagnostic]
+    unfixed: tuple[tuple[Diagnostic, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,9 @@ class FileFix:
     fixed: list[Diagnostic]
     remaining: list[Diagnostic]
     error: str = ""
+    unfixed: tuple[tuple[Diagnostic, str], ...] = ()
+    notes: tuple[str, ...] = ()
+    """What was done about files left by interrupted runs."""
 
     @property
     def changed(self) -> bool:
@@ -152,22 +161,67 @@ def fix_source(
         return lint_source(text, path, config, fixes=True, project=project)
 
     original = lint(source)
+    fixable = [d for d in original if d.fix is not None]
+    if not fixable:
+        return FixResult(source, [], original)
+    not_compiling = compile_error(source, path)
+    if not_compiling:
+        reason = f"the file does not compile with Python {sys.version_info[0]}.{sys.version_info[1]} ({not_compiling})"
+        return FixResult(source, [], original, tuple((d, reason) for d in fixable))
     current, findings = source, original
-    rejected: set[tuple[FindingKey, int, int]] = set()
+    rejected: dict[tuple[FindingKey, int, int], str] = {}
     while True:
         for finding in findings:
-            if finding.fix is None or (_key(finding), finding.line, finding.column) in rejected:
+            where = (_key(finding), finding.line, finding.column)
+            if finding.fix is None or where in rejected:
                 continue
-            accepted = _attempt(current, finding, finding.fix.edits, findings, lint)
-            if accepted is None:
-                rejected.add((_key(finding), finding.line, finding.column))
+            accepted = _attempt(current, finding, finding.fix.edits, findings, lint, path)
+            if isinstance(accepted, str):
+                rejected[where] = accepted
                 continue
             current, findings = accepted
             rejected.clear()
             break
         else:
             break
-    return FixResult(current, _disappeared(original, findings), findings)
+    unfixed = tuple(
+        (d, rejected[(_key(d), d.line, d.column)])
+        for d in findings
+        if (_key(d), d.line, d.column) in rejected
+    )
+    return FixResult(current, _disappeared(original, findings), findings, unfixed)
+
+
+def compile_error(text: str, path: str = "<fixed>") -> str:
+    """Why CPython would not compile `text` (empty when it would). Compiling runs nothing,
+    and it catches what a parse does not: `return` outside a function, bad `nonlocal`..."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compile(text, path, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            return f"{exc.msg} at line {exc.lineno}"
+        except (ValueError, MemoryError, RecursionError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def prove(source: str, path: str, config: Optional[Config], result: FixResult) -> str:
+    """Check a fix result from scratch (empty string when it holds, else why not): the new
+    text compiles; a fresh lint finds exactly the findings the result says are left; the
+    findings it says were fixed are gone and no other finding changed."""
+    if result.new_source == source:
+        return ""
+    not_compiling = compile_error(result.new_source, path)
+    if not_compiling:
+        return f"the fixed file would not compile: {not_compiling}"
+    before = Counter(map(_key, lint_source(source, path, config)))
+    after = Counter(map(_key, lint_source(result.new_source, path, config)))
+    if after != Counter(map(_key, result.remaining)):
+        return "re-linting the fixed file does not give the findings the fixes left"
+    if after + Counter(map(_key, result.fixed)) != before:
+        return "re-linting the fixed file shows a finding changed besides the fixed ones"
+    return ""
 
 
 def fix_paths(
@@ -176,8 +230,10 @@ def fix_paths(
     *,
     write: bool,
     overrides: Optional[Overrides] = None,
+    force: bool = False,
 ) -> list[FileFix]:
-    """Fix files and directories (walked like `lint_paths`); with `write`, save changed files.
+    """Fix files and directories (walked like `lint_paths`); with `write`, save changed files
+    (read-only ones only with `force`).
 
     :raises ConfigError: a `[tool.evallint]` table is unusable (as for linting).
     """
@@ -186,7 +242,7 @@ def fix_paths(
         return resolve(name, config, overrides)
 
     return [
-        _fix_file(path, settings(str(path)), write=write)
+        _fix_file(path, settings(str(path)), write=write, force=force)
         for path in iter_source_files([str(p) for p in paths], settings)
     ]
 
@@ -208,9 +264,11 @@ def verified_fixes(source: str, path: str, config: Optional[Config] = None) -> l
     finding is gone, nothing new appears); an editor offers exactly these."""
     found = lint_source(source, path, config, fixes=True)
     lint = functools.partial(_lint_plain, path=path, config=config)
+    if any(d.fix is not None for d in found) and compile_error(source, path):
+        return [replace(d, fix=None) for d in found]
     return [
         d
-        if d.fix is None or _attempt(source, d, d.fix.edits, found, lint) is not None
+        if d.fix is None or not isinstance(_attempt(source, d, d.fix.edits, found, lint, path), str)
         else replace(d, fix=None)
         for d in found
     ]
@@ -231,8 +289,10 @@ def _attempt(
     edits: tuple[Edit, ...],
     before: list[Diagnostic],
     lint: Callable[[str], list[Diagnostic]],
-) -> Optional[tuple[str, list[Diagnostic]]]:
-    """The fixed text and its findings, or None if the fix breaks parsing or the findings."""
+    path: str,
+) -> tuple[str, list[Diagnostic]] | str:
+    """The fixed text and its findings, or why the fix is not applied (it does not apply,
+    the result does not parse or compile, the finding stays, or a finding appears)."""
     try:
         candidate = apply_edits(source, native_edits(source, edits))
     except ValueError as exc:
@@ -243,14 +303,24 @@ def _attempt(
             finding.column,
             exc,
         )
-        return None
-    if candidate == source or isinstance(parse_module(candidate), ParseFailure):
-        return None
+        return f"the fix does not apply to the text: {exc}"
+    if candidate == source:
+        return "the fix changes nothing"
+    parsed = parse_module(candidate)
+    if isinstance(parsed, ParseFailure):
+        return f"the fixed file would not parse: {parsed.reason}"
+    not_compiling = compile_error(candidate, path)
+    if not_compiling:
+        return f"the fixed file would not compile: {not_compiling}"
     after = lint(candidate)
     allowed = Counter(map(_key, before))
     allowed[_key(finding)] -= 1
-    if Counter(map(_key, after)) - allowed:
-        return None
+    if _key(finding) in Counter(map(_key, after)) - allowed:
+        return "re-linting the fixed file still reports this finding"
+    added = Counter(map(_key, after)) - allowed
+    if added:
+        code, subject, _ = next(iter(added))
+        return f"the fix would cause a new {code} finding ({subject or 'elsewhere'})"
     return candidate, after
 
 
@@ -265,30 +335,47 @@ def _disappeared(original: list[Diagnostic], remaining: list[Diagnostic]) -> lis
     return fixed
 
 
-def _fix_file(path: Path, config: Config, *, write: bool) -> FileFix:
+def _fix_file(path: Path, config: Config, *, write: bool, force: bool = False) -> FileFix:
     if path.suffix == ".ipynb":  # the cells' program is fixed and written back into the JSON
         from evallint.engine.notebook_fix import fix_notebook_file
 
         old, new, fixed, remaining, error = fix_notebook_file(path, config, write=write)
         return FileFix(path, old, new, fixed, remaining, error)
+    notes = tuple(clean_stale_temporaries(path)) if write else ()
     try:
         data = path.read_bytes()
         source = decode_source(data)
     except (OSError, DecodeError):
-        return FileFix(path, "", "", [], lint_file(path, config))
+        return FileFix(path, "", "", [], lint_file(path, config), notes=notes)
     if "\x00" in source:
-        return FileFix(path, source, source, [], lint_file(path, config))
+        return FileFix(path, source, source, [], lint_file(path, config), notes=notes)
     result = fix_source(source, str(path), config)
-    file_fix = FileFix(path, source, result.new_source, result.fixed, result.remaining)
-    if not write or not file_fix.changed:
+    file_fix = FileFix(
+        path,
+        source,
+        result.new_source,
+        result.fixed,
+        result.remaining,
+        unfixed=result.unfixed,
+        notes=notes,
+    )
+    if not file_fix.changed:
         return file_fix
-    error = _save(path, data, result.new_source)
+    error = prove(source, str(path), config, result)
+    if not error and write:
+        error = _save(path, data, result.new_source, force=force)
     if error:
-        return FileFix(path, source, source, [], lint_source(source, str(path), config), error)
+        return replace(
+            file_fix,
+            new=source,
+            fixed=[],
+            remaining=lint_source(source, str(path), config),
+            error=f"not written: {error}" if not error.startswith("not written") else error,
+        )
     return file_fix
 
 
-def _save(path: Path, original: bytes, text: str) -> str:
+def _save(path: Path, original: bytes, text: str, *, force: bool = False) -> str:
     """Write `text` encoded as `original` was; an error message instead of a partial write."""
     encoding, _ = tokenize.detect_encoding(io.BytesIO(original).readline)
     try:
@@ -304,28 +391,9 @@ def _save(path: Path, original: bytes, text: str) -> str:
     try:
         if path.read_bytes() != original:
             return "not written: the file changed while it was being fixed"
-        _replace_atomically(path, data)
+        write_preserving(path, data, force=force)
     except OSError as exc:
         return f"not written: {exc.strerror or exc}"
+    except WriteError as exc:
+        return f"not written: {exc}"
     return ""
-
-
-def _replace_atomically(path: Path, data: bytes) -> None:
-    """Temp file beside the target, same permission bits, then rename: readers never see a
-    half-written file, and a symlink keeps pointing at the (updated) file it pointed at."""
-    target = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(target.stat().st_mode)
-    handle, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".evallint-fix"
-    )
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise

@@ -334,7 +334,7 @@ def lint_file(
     config = config or load_config(path)
     key = cache.key(name, data) if cache is not None else ""
     if cache is not None:
-        cached = cache.get(key)
+        cached = cache.get(key, name)
         if cached is not None:
             return cached
     if callable(project):
@@ -346,7 +346,7 @@ def lint_file(
     else:
         found = _lint_bytes(data, name, config, project, apply_suppressions)
     if cache is not None:
-        cache.put(key, found, project.dependencies_of(name))
+        cache.put(key, found, project.dependencies_of(name), project.missing_of(name), name)
     return found
 
 
@@ -477,10 +477,10 @@ def _lint_files(
 
 
 def _cache_for(config: Config, caches: dict) -> ResultCache:
-    from evallint.engine.cache import ResultCache
+    from evallint.engine.cache import ResultCache, settings_of
 
     if config.root not in caches:
-        caches[config.root] = ResultCache(config.root or Path.cwd(), repr(config))
+        caches[config.root] = ResultCache(config.root or Path.cwd(), settings_of(config))
     return caches[config.root]
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ast
 import gc
+import io
+import re
 import threading
+import tokenize
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,7 +167,13 @@ def _parse(source: str) -> cst.Module | ParseFailure:
 
 def _parse_now(source: str) -> cst.Module | ParseFailure:
     try:
-        return cst.parse_module(source)
+        try:
+            return cst.parse_module(source)
+        except cst.ParserSyntaxError:
+            normalized = without_indentation_form_feeds(source)
+            if normalized is source:
+                raise
+            return cst.parse_module(normalized)  # columns after a dropped form feed shift
     except cst.ParserSyntaxError as exc:
         return _python_says(source) or ParseFailure(
             exc.message.splitlines()[0] if exc.message else "syntax error",
@@ -175,3 +184,31 @@ def _parse_now(source: str) -> cst.Module | ParseFailure:
         return ParseFailure("nesting too deep to analyse")
     except (ValueError, MemoryError) as exc:
         return ParseFailure(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+_INDENTED_FORM_FEED = re.compile(r"^[ \t]*\f[ \t\f]*", re.MULTILINE)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def without_indentation_form_feeds(source: str) -> str:
+    """`source` with each line's indentation measured from its last form feed, as CPython
+    does; lines inside string literals keep their text. LibCST's tokenizer does not reset
+    the column at a form feed (old GNU-style code has them) and rejects some valid files:
+    those are parsed again from this text. The lines stay where they are (a finding on such
+    a line has its column counted without the dropped characters), and fixes are rendered
+    onto the original text."""
+    if "\f" not in source or _INDENTED_FORM_FEED.search(source) is None:
+        return source
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.start[0] < token.end[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        return source  # LibCST reports the error
+    return "".join(
+        line
+        if number in inside or "\f" not in line
+        else _INDENTED_FORM_FEED.sub(lambda m: m.group().rsplit("\f", 1)[1], line, count=1)
+        for number, line in enumerate(_LINE.findall(source), 1)
+    )
