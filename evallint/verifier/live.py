@@ -374,9 +374,8 @@ def check_module(
             before = {name: _stats(m) for name, m in norms}
             train_out = _flat_output(probe.train()(x))
             for index in range(1, batches):
-                probe(
-                    batch(index)
-                )  # evallint: ignore[EVL001]  measures train-mode output on purpose
+                # the train-mode output is what this measures:
+                probe(batch(index))  # evallint: ignore[EVL001]
             eval_after = _flat_output(probe.eval()(x))
     except Exception as exc:  # noqa: BLE001 - a model that cannot run on the seeded input is a finding too
         problem = f"{type(exc).__name__} running the model on a seeded input of shape {list(shape)}: {str(exc).splitlines()[0][:200]}"

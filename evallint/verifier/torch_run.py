@@ -379,9 +379,9 @@ def run_torch_only(layer: LayerSpec, seed: int = 0) -> LayerRun:
     def forward() -> np.ndarray:
         with torch.no_grad():
             if isinstance(module, (nn.RNN, nn.LSTM, nn.GRU)):
-                out = module(_sequence_input(module, module.input_size, seed))[
-                    0
-                ]  # evallint: ignore[EVL001]  runs the layer in the mode under test
+                sequence = _sequence_input(module, module.input_size, seed)
+                # runs the layer in the mode under test:
+                out = module(sequence)[0]  # evallint: ignore[EVL001]
             elif isinstance(module, nn.MultiheadAttention):
                 q = _sequence_input(module, module.embed_dim, seed)
                 out = module(q, q, q)[0]
