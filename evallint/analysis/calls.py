@@ -159,15 +159,10 @@ class Calls(InterpreterPart):
     def call(self, call: cst.Call, states: States) -> States:
         func = call.func
         self.observe_functional(call)
-        if (
-            type(func) is cst.Attribute
-            and func.attr.value == "append"
-            and self.loop_depth
-            and call.args
-        ):
+        if type(func) is cst.Attribute and func.attr.value == "append" and call.args:
             accumulator = dotted_name(func.value)
             if accumulator is not None:
-                self.observe_accumulation(call, accumulator, call.args[0].value, states)
+                self.observe_store(call, accumulator, call.args[0].value, "append", states)
         if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in ("eval", "train"):

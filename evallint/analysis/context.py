@@ -66,7 +66,9 @@ class InterpreterContext(Protocol):
     requirements: list[ForwardRequirement]
     training_requirements: list[TrainingRequirement]
     trains: bool
-    accumulations: list[tuple[cst.CSTNode, str, str]]
+    stores: list[tuple]
+    bound_at: dict[str, cst.CSTNode]
+    backward_bindings: set[tuple[str, int]]
     backward_roots: set[str]
     graphless: dict[str, cst.CSTNode]
     reads: dict[str, set[str]]
@@ -253,6 +255,14 @@ class InterpreterContext(Protocol):
 
     def observe_uncalled_manager(self, expr: cst.BaseExpression) -> None: ...
 
+    def observe_subscript_store(
+        self,
+        statement: cst.Assign,
+        target: cst.BaseExpression,
+        value: cst.BaseExpression,
+        states: tuple,
+    ) -> None: ...
+
     def observe_training_attribute(
         self,
         statement: cst.Assign,
@@ -263,11 +273,18 @@ class InterpreterContext(Protocol):
 
     def _is_module_expression(self, node: cst.BaseExpression, states: tuple) -> bool: ...
 
-    def observe_accumulation(
-        self, node: cst.CSTNode, accumulator: str, value: cst.BaseExpression, states: tuple
+    def observe_store(
+        self,
+        node: cst.CSTNode,
+        container: str,
+        value: cst.BaseExpression,
+        kind: str,
+        states: tuple,
     ) -> None: ...
 
-    def _training_context(self) -> bool: ...
+    def calls_gradient_clearer(self, loop: cst.CSTNode) -> bool: ...
+
+    def graph_names(self, expr: cst.BaseExpression) -> frozenset: ...
 
     def note_reads(self, name: str, value: cst.BaseExpression) -> None: ...
 

@@ -98,12 +98,34 @@ class InertSwitch:
 
 
 @dataclass(frozen=True)
-class GraphAccumulation:
-    """`total += loss` / `losses.append(loss)` in a loop, keeping every iteration's graph."""
+class TensorStore:
+    """A value kept in a container once per iteration (`total += v`, `xs.append(v)`,
+    `cache[i] = v`) in a loop body or a per-batch hook, with the evidence about its graph."""
 
     place: Place
-    accumulator: str
+    container: str
     value: str
+    kind: str
+    """'add' (`+=`), 'append', 'index' (`cache[key] = v` with a key that changes)."""
+    graph_sources: frozenset
+    """Modules whose forward (with grad on) flows into the value, not through `.detach()`,
+    `.item()`, `float()` or `.numpy()`."""
+    backwarded: bool
+    """`backward()` is called (in this function) on a name the value is read from."""
+    container_outlives_iteration: bool
+    """False when the container is rebound by the innermost loop's body (rebuilt each time)."""
+    container_backpropagated: bool
+    """The container (or something computed from it) is itself backpropagated here."""
+    hook: Optional[str] = None
+    """The per-batch hook the store sits in (`training_step`), when not in a loop."""
+    container_feeds_returned_tensor: bool = False
+    """The function returns a tensor computed from the container (`return torch.cat(xs)`),
+    which its caller may backpropagate."""
+    grad_off_at_store: bool = False
+    """The store runs with autograd off on every path (`with torch.no_grad(): total += v`):
+    an addition there records nothing, though an appended tensor keeps its own graph."""
+    in_evaluation: bool = False
+    """The store sits in a region the analysis classified as an evaluation."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +162,7 @@ class ModuleFacts:
     training_steps: list[TrainingStep] = field(default_factory=list)
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)
     inert_switches: list[InertSwitch] = field(default_factory=list)
-    graph_accumulations: list[GraphAccumulation] = field(default_factory=list)
+    tensor_stores: list[TensorStore] = field(default_factory=list)
     training_on_eval_data: list[TrainingOnEvalData] = field(default_factory=list)
     loop_gradients: list[LoopGradients] = field(default_factory=list)
     backward_without_graph: list[BackwardWithoutGraph] = field(default_factory=list)

@@ -338,6 +338,7 @@ class Statements(InterpreterPart):
             states = self.expression(node.value, states)
             for target in node.targets:
                 self.observe_training_attribute(node, target.target, node.value, states)
+                self.observe_subscript_store(node, target.target, node.value, states)
                 states = self.assign(target.target, node.value, states)
             return Flow(normal=states)
         if type(node) is cst.AnnAssign:
@@ -349,7 +350,7 @@ class Statements(InterpreterPart):
             states = self.expression(node.value, states)
             target = dotted_name(node.target)
             if target is not None and type(node.operator) is cst.AddAssign:
-                self.observe_accumulation(node, target, node.value, states)
+                self.observe_store(node, target, node.value, "add", states)
             if (
                 target is not None
                 and states
@@ -556,7 +557,7 @@ class Statements(InterpreterPart):
                     node,
                     Place(evidence.steps[0], unit) if evidence.steps else None,
                     Place(evidence.backwards[0], unit) if evidence.backwards else None,
-                    evidence.clears_grad,
+                    evidence.clears_grad or self.calls_gradient_clearer(node),
                 )
             )
 

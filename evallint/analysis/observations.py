@@ -13,9 +13,9 @@ from evallint.analysis.context import InterpreterPart
 from evallint.analysis.facts import (
     BackwardWithoutGraph,
     FunctionalModeCall,
-    GraphAccumulation,
     InertSwitch,
     Place,
+    TensorStore,
 )
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.regions import RegionKind
@@ -29,18 +29,20 @@ def _constant(node: cst.BaseExpression) -> Optional[bool]:
     return None
 
 
-def _about_a_loss(accumulator: str, value: cst.BaseExpression) -> bool:
-    """EVL006 is about losses: the running total or the value must name one (a sample
-    count unpacked from the same call is a plain number)."""
-    from evallint.analysis.vocabulary import words
-    from evallint.analysis.walk import iter_nodes
+PER_BATCH_HOOKS = frozenset(
+    {
+        "training_step",
+        "validation_step",
+        "test_step",
+        "predict_step",
+        "compute_loss",
+        "prediction_step",
+    }
+)
+"""Methods a framework calls once per batch (Lightning steps, HF Trainer's loss/prediction)."""
 
-    if "loss" in words(accumulator.split(".")[-1]) or "losses" in words(accumulator.split(".")[-1]):
-        return True
-    return any(
-        type(n) is cst.Name and words(n.value) & {"loss", "losses"} for n in iter_nodes(value)
-    )
 
+_CONSTANT_KEYS = (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)
 
 _LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
 
@@ -49,9 +51,13 @@ class Observations(InterpreterPart):
     """Mixed into the interpreter; `self` is an `_Interpreter`."""
 
     def _init_observations(self) -> None:
-        self.accumulations: list[tuple[cst.CSTNode, str, str]] = []
+        self.stores: list[tuple] = []
         self.backward_roots: set[str] = set()
         self.graphless: dict[str, cst.CSTNode] = {}
+        self.bound_at: dict[str, cst.CSTNode] = {}
+        """Name -> the value expression of its latest binding (a graph proven by `backward()`
+        belongs to one binding: `loss` rebound in a later no_grad loop is another value)."""
+        self.backward_bindings: set[tuple[str, int]] = set()
         self.reads: dict[str, set[str]] = {}
         """Assigned name -> names its value was computed from (for gradient accumulation)."""
         self.loop_depth = 0
@@ -173,32 +179,107 @@ class Observations(InterpreterPart):
             and owner.is_module
         )
 
-    # -- EVL006 ------------------------------------------------------------------------------
-    def observe_accumulation(
-        self, node: cst.CSTNode, accumulator: str, value: cst.BaseExpression, states: tuple
+    # -- stores of values into containers, once per iteration (EVL006 queries them) ---------
+    def observe_store(
+        self,
+        node: cst.CSTNode,
+        container: str,
+        value: cst.BaseExpression,
+        kind: str,
+        states: tuple,
     ) -> None:
-        if self.loop_depth == 0 or not states or not self._training_context():
+        """`total += v`, `xs.append(v)`, `cache[key] = v` in a loop body or a per-batch hook,
+        with what is known of `v`'s graph (decided at the end of the function, when every
+        `backward()` of the function has been seen)."""
+        if not states:
             return
-        if not _about_a_loss(accumulator, value):
-            return
-        if not any(g.grad is not Grad.OFF for s in states for g in s.grad):
-            return
-        if self.taint_of(value, states[0]):
-            self.accumulations.append((node, accumulator, self._code(value)))
+        hook: Optional[str] = None
+        if self.loop_depth == 0:
+            hook = self._per_batch_hook()
+            if hook is None or not container.startswith("self."):
+                return  # a local container of a hook is rebuilt on every call
+        names = self.graph_names(value)
+        sources: set[str] = set()
+        for name in names:
+            sources |= self.taint.get(name, frozenset())
+        if not self.grad_off_everywhere(states):
+            sources |= self.taint_of(value, states[0])  # forwards inside the stored expression
+        outlives = hook is not None or not self._rebuilt_in_loop(container)
+        bindings = frozenset((name, id(self.bound_at.get(name))) for name in names)
+        grad_off = self.grad_off_everywhere(states)
+        evaluation = any(r.kind is RegionKind.EVAL for r in self.regions)
+        self.stores.append(
+            (node, container, value, kind, frozenset(sources), bindings, outlives, hook)
+            + (grad_off, evaluation)
+        )
 
-    def _training_context(self) -> bool:
-        return any(r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in self.regions)
+    def observe_subscript_store(
+        self,
+        statement: cst.Assign,
+        target: cst.BaseExpression,
+        value: cst.BaseExpression,
+        states: tuple,
+    ) -> None:
+        """`cache[i] = v`: a new entry per iteration when the key changes (a constant key
+        only replaces the previous value, so nothing piles up)."""
+        if type(target) is not cst.Subscript or len(target.slice) != 1:
+            return
+        index = target.slice[0].slice
+        if type(index) is not cst.Index or type(index.value) in _CONSTANT_KEYS:
+            return
+        container = dotted_name(target.value)
+        if container is not None:
+            self.observe_store(statement, container, value, "index", states)
+
+    def _per_batch_hook(self) -> Optional[str]:
+        """The framework hook this function is, when the framework calls it once per batch:
+        Lightning `training_step` & co. and HF `compute_loss` (methods), Ignite process
+        functions (`def step(engine, batch)`)."""
+        info = self.info
+        if info is None:
+            return None
+        if info.name in PER_BATCH_HOOKS and self._owner() is not None:
+            return info.name
+        if info.params[:2] == ("engine", "batch"):
+            return info.name
+        return None
+
+    def _rebuilt_in_loop(self, container: str) -> bool:
+        """The innermost enclosing loop rebinds the container on every iteration: an
+        assignment (`parts = []`) among its body's own statements. A reset under a condition
+        (`if i % 100 == 99: running = 0.0`) lets the values pile up until it runs."""
+        loop = next(
+            (r.node for r in reversed(self.regions) if type(r.node) in (cst.For, cst.While)),
+            None,
+        )
+        if loop is None:
+            return False
+        body = loop.body  # type: ignore[attr-defined]
+        for line in body.body if type(body) is cst.IndentedBlock else [body]:
+            if type(line) not in (cst.SimpleStatementLine, cst.SimpleStatementSuite):
+                continue
+            for small in line.body:  # type: ignore[attr-defined]
+                if type(small) is cst.Assign and any(
+                    dotted_name(t.target) == container for t in small.targets
+                ):
+                    return True
+                if type(small) is cst.AnnAssign and dotted_name(small.target) == container:
+                    return True
+        return False
 
     def note_reads(self, name: str, value: cst.BaseExpression) -> None:
         from evallint.analysis.walk import iter_nodes
 
+        self.bound_at[name] = value
         self.reads.setdefault(name, set()).update(
             n.value for n in iter_nodes(value) if type(n) is cst.Name
         )
 
     def _backpropagated(self) -> set[str]:
         """Names a backward() result was computed from, transitively."""
-        found = set(self.backward_roots)
+        return self._sources_closure(set(self.backward_roots))
+
+    def _sources_closure(self, found: set[str]) -> set[str]:
         pending = list(found)
         while pending:
             for source in self.reads.get(pending.pop(), ()):
@@ -207,16 +288,104 @@ class Observations(InterpreterPart):
                     pending.append(source)
         return found
 
-    def finish_accumulations(self) -> None:
-        """Drop sums and lists that are themselves backpropagated (gradient accumulation,
-        scores collected for one loss)."""
-        backpropagated = self._backpropagated() if self.accumulations else set()
-        for node, accumulator, value in self.accumulations:
-            if accumulator.split(".")[0] in backpropagated or accumulator in backpropagated:
+    def _feeds_returned_tensor(self) -> set[str]:
+        """Names a returned tensor is computed from, transitively (`return torch.cat(xs)`:
+        the caller gets one differentiable tensor built from `xs`). A bare returned name is
+        not followed: `return losses` hands the list itself back."""
+        from evallint.analysis.taint import _returns_of
+
+        if self.info is None:
+            return set()
+        found: set[str] = set()
+        for statement in _returns_of(self.info.node):
+            value = statement.value
+            if value is None or type(value) is cst.Name:
                 continue
-            self.file.facts.graph_accumulations.append(
-                GraphAccumulation(self._place(node), accumulator, value)
+            found |= self.graph_names(value)
+        return self._sources_closure(found)
+
+    def finish_accumulations(self) -> None:
+        """Record this function's stores with what its `backward()` calls prove."""
+        if not self.stores:
+            return
+        backpropagated = self._backpropagated()
+        returned = self._feeds_returned_tensor()
+        for store in self.stores:
+            node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = store
+            self.file.facts.tensor_stores.append(
+                TensorStore(
+                    self._place(node),
+                    container,
+                    self._code(value),
+                    kind,
+                    sources,
+                    backwarded=bool(bindings & self.backward_bindings),
+                    container_outlives_iteration=outlives,
+                    container_backpropagated=container.split(".")[0] in backpropagated
+                    or container in backpropagated,
+                    hook=hook,
+                    container_feeds_returned_tensor=container in returned,
+                    grad_off_at_store=off,
+                    in_evaluation=evaluation,
+                )
             )
+        self.stores = []
+
+    # -- gradient clearing through helpers (EVL008 queries LoopGradients) -----------------
+    def calls_gradient_clearer(self, loop: cst.CSTNode) -> bool:
+        """The loop calls a function of this file (`reset_grad(opt)`, `self.reset_grad()`)
+        that clears gradients: calls `zero_grad()` / `.grad.zero_()` or assigns `None` to
+        a `.grad`, itself or through one more such helper."""
+        from evallint.analysis.walk import iter_nodes
+
+        return any(
+            type(node) is cst.Call and self._clears_gradients(self._local_function(node), 2)
+            for node in iter_nodes(loop)
+        )
+
+    def _local_function(self, call: cst.Call) -> Optional[cst.FunctionDef]:
+        func = call.func
+        if type(func) is cst.Name:
+            cursor = self.info
+            while cursor is not None:
+                if func.value in cursor.nested:
+                    return cursor.nested[func.value].node
+                cursor = cursor.parent
+            found = self.file.functions.get(func.value)
+            return found.node if found is not None else None
+        if type(func) is cst.Attribute and type(func.value) is cst.Name:
+            owner = self._owner()
+            if func.value.value == "self" and owner is not None:
+                method = owner.methods.get(func.attr.value)
+                return method.node if method is not None else None
+        return None
+
+    def _clears_gradients(self, function: Optional[cst.FunctionDef], depth: int) -> bool:
+        from evallint.analysis.walk import iter_nodes
+
+        if function is None or depth == 0:
+            return False
+        for node in iter_nodes(function.body):
+            if type(node) is cst.Call and type(node.func) is cst.Attribute:
+                attr = node.func.attr.value
+                receiver = node.func.value
+                if attr == "zero_grad" or (
+                    attr == "zero_"
+                    and type(receiver) is cst.Attribute
+                    and receiver.attr.value == "grad"
+                ):
+                    return True
+            if type(node) is cst.Assign and type(node.value) is cst.Name:
+                if node.value.value == "None" and any(
+                    type(t.target) is cst.Attribute and t.target.attr.value == "grad"
+                    for t in node.targets
+                ):
+                    return True
+            if type(node) is cst.Call and self._clears_gradients(
+                self._local_function(node), depth - 1
+            ):
+                return True
+        return False
 
     # -- EVL009 ------------------------------------------------------------------------------
     def observe_assignment_grad(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
@@ -236,6 +405,7 @@ class Observations(InterpreterPart):
         if root is None:
             return
         self.backward_roots.add(root)
+        self.backward_bindings.add((root, id(self.bound_at.get(root))))
         assigned = self.graphless.get(root)
         if assigned is not None:
             self.file.facts.backward_without_graph.append(

@@ -97,6 +97,13 @@ class Taint(InterpreterPart):
                     continue
                 if (self.imports.qualify(func) or "").split(".")[-1] in _GRAPH_CUTTING_METHODS:
                     continue
+                if type(func) is cst.Name and self._returns_no_graph(func.value):
+                    continue  # `train_step(model, x)` whose every return is `loss.item()`
+                qualified = self.imports.qualify(func)
+                if qualified == "torch.autograd.grad":
+                    if _creates_graph(node, qualified):
+                        found.add("torch.autograd.grad")  # gradients with their own graph
+                    continue  # plain gradients carry no graph
                 target = self._forward_target(node, state)
                 if target is not None and not (
                     type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS
@@ -114,3 +121,85 @@ class Taint(InterpreterPart):
             for child in _expression_children(node):
                 stack.append(child)
         return frozenset(found)
+
+    def graph_names(self, expr: cst.BaseExpression) -> frozenset:
+        """Dotted names read by `expr` whose graph would reach its value (not through
+        `.detach()`, `.item()`, a number conversion, a comparison or `.shape`)."""
+        found: set[str] = set()
+        stack: list[cst.CSTNode] = [expr]
+        while stack:
+            node = stack.pop()
+            node_type = type(node)
+            if node_type is cst.Comparison or node_type is cst.Lambda:
+                continue
+            if node_type is cst.Attribute and node.attr.value in _GRAPH_FREE_ATTRIBUTES:
+                continue
+            if node_type is cst.Call and _cuts_graph(node.func):
+                continue
+            if node_type is cst.Name or node_type is cst.Attribute:
+                name = dotted_name(node)
+                if name is not None:
+                    found.add(name)
+                    continue
+            stack.extend(_expression_children(node))
+        return frozenset(found)
+
+    def _returns_no_graph(self, name: str) -> bool:
+        """A function of this file (or enclosing scope) whose every `return` gives a plain
+        number, text or a detached value."""
+        cursor = self.info
+        function = None
+        while cursor is not None and function is None:
+            function = cursor.nested.get(name)
+            cursor = cursor.parent
+        if function is None:
+            function = self.file.functions.get(name)
+        if function is None:
+            return False
+        returns = _returns_of(function.node)
+        return bool(returns) and all(
+            r.value is not None and _graph_free_value(r.value) for r in returns
+        )
+
+
+def _creates_graph(call: cst.Call, qualified: object) -> bool:
+    """`torch.autograd.grad(..., create_graph=True)`: the gradients are differentiable."""
+    return qualified == "torch.autograd.grad" and any(
+        a.keyword is not None
+        and a.keyword.value == "create_graph"
+        and type(a.value) is cst.Name
+        and a.value.value == "True"
+        for a in call.args
+    )
+
+
+def _cuts_graph(func: cst.BaseExpression) -> bool:
+    if type(func) is cst.Attribute:
+        return func.attr.value in _GRAPH_CUTTING_METHODS
+    return type(func) is cst.Name and func.value in ("float", "int", "bool", "len", "str")
+
+
+def _graph_free_value(value: cst.BaseExpression) -> bool:
+    if type(value) in (cst.Tuple, cst.List):
+        return all(_graph_free_value(e.value) for e in value.elements)  # type: ignore[attr-defined]
+    if type(value) in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
+        return _graph_free_value(value.elt)  # type: ignore[attr-defined]
+    if type(value) is cst.Call:
+        return _cuts_graph(value.func)
+    return type(value) in (cst.Integer, cst.Float, cst.SimpleString, cst.FormattedString) or (
+        type(value) is cst.Name and value.value in ("None", "True", "False")
+    )
+
+
+def _returns_of(function: cst.FunctionDef) -> list[cst.Return]:
+    found: list[cst.Return] = []
+    stack: list[cst.CSTNode] = [function.body]
+    while stack:
+        node = stack.pop()
+        if type(node) is cst.Return:
+            found.append(node)
+        elif type(node) in (cst.FunctionDef, cst.ClassDef, cst.Lambda):
+            continue
+        else:
+            stack.extend(node.children)
+    return found

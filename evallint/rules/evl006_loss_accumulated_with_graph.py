@@ -1,4 +1,4 @@
-"""EVL006: a training loop accumulates the loss with its autograd graph."""
+"""EVL006: a tensor is kept, once per iteration, together with its autograd graph."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from evallint.analysis.facts import GraphAccumulation, ModuleFacts
+from evallint.analysis.facts import ModuleFacts, TensorStore
 from evallint.diagnostics import Diagnostic, Edit, Fix
 from evallint.rules.base import Example, Rule
 
@@ -14,14 +14,26 @@ from evallint.rules.base import Example, Rule
 class LossAccumulatedWithGraph(Rule):
     """
     ## What it does
-    Finds a training loop that adds a loss (or any value computed from a model's forward with
-    autograd on) into a running total or a list without detaching it: `running_loss += loss`,
-    `epoch_loss += loss * x.size(0)`, `losses.append(loss)`.
+    Finds a loop (or a per-batch hook such as Lightning's `training_step`) that keeps a
+    tensor carrying an autograd graph in a container that outlives the iteration:
+    `running_loss += loss`, `losses.append(loss)`, `cache[i] = loss`,
+    `self.outputs.append(out)`. A value carries a graph when it comes from a model's forward
+    or a loss computed with grad on, or when `backward()` is called on it, and keeps it
+    through arithmetic and reductions (`loss * 2`, `loss.mean()`); `.detach()`, `.item()`,
+    `float()`, `.cpu().numpy()` and computing it under `torch.no_grad()` remove it.
+
+    Two cases, one code. When the stored tensor is backpropagated, `backward()` has freed
+    its saved activations but the graph's nodes stay reachable from the container. When
+    nothing backwards it (outputs or losses collected in an evaluation or logging loop with
+    autograd on) every batch's activations stay alive: the out-of-memory case. Both are
+    one mistake at one place with one fix (keep a detached value), so they share EVL006; a
+    separate code would report the same store twice. EVL002 reports the forward of such an
+    evaluation loop; this rule reports the store that makes its memory grow.
 
     ## Why is this bad?
-    The total is a tensor that references every iteration's autograd graph, so none of them is
-    freed until the loop ends: memory grows with every batch, often until the epoch runs out of
-    memory, and the arithmetic itself is tracked for a backward pass that never comes.
+    The container references every iteration's autograd graph, so none of them is freed
+    until the container is: memory grows with every batch, often until the epoch runs out of
+    memory, and arithmetic on the total is tracked for a backward pass that never comes.
 
     ## Example
     ```python
@@ -38,9 +50,16 @@ class LossAccumulatedWithGraph(Rule):
     ```
 
     ## Known problems
-    Not reported when the accumulated value is itself backpropagated (gradient accumulation:
-    `total += loss; total.backward()`). Values are followed through assignments in the same
-    function; a loss returned by a helper is followed only when the helper receives the model.
+    Not reported when the container is itself backpropagated (gradient accumulation:
+    `total += loss; total.backward()`) or turned into a returned tensor
+    (`return torch.cat(logps)`, which the caller may backpropagate; not when the stored
+    value was already backpropagated here, whose saved tensors are freed, nor in an
+    evaluation, whose caller does not backpropagate, nor for a bare
+    `return losses`), when the loop rebuilds it every iteration
+    (`parts = []` in the body), or for a constant key (`d["loss"] = loss` replaces the
+    previous entry, so nothing piles up). Values are followed through assignments in the
+    same function; a helper's result counts when the helper receives the model and does not
+    return only plain numbers.
 
     ## Fix safety
     The fix appends `.detach()`, which keeps the value a tensor with the same numbers.
@@ -48,7 +67,7 @@ class LossAccumulatedWithGraph(Rule):
 
     code = "EVL006"
     name = "loss-accumulated-with-graph"
-    summary = "A training loop accumulates a loss with its autograd graph (memory grows every step)"
+    summary = "A loop keeps a tensor with its autograd graph (memory grows every iteration)"
     VALID = (
         Example("""
             import torch
@@ -83,18 +102,49 @@ class LossAccumulatedWithGraph(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
-        for found in facts.graph_accumulations:
+        for found in facts.tensor_stores:
+            if not self.keeps_graph(found):
+                continue
+            where = f"every `{found.hook}` call" if found.hook else "every iteration"
+            if found.backwarded:
+                consequence = (
+                    f"{where} adds a graph that stays reachable until `{found.container}` is "
+                    "dropped, so memory grows each step"
+                )
+            else:
+                consequence = (
+                    f"nothing backwards it, so {where} keeps that batch's activations alive "
+                    "and memory grows until it runs out"
+                )
             message = (
-                f"`{found.accumulator}` accumulates `{found.value}` with its autograd graph: every iteration's graph stays "
-                f"alive until the loop ends and memory grows each step; use `.item()` or `.detach()`"
+                f"`{found.container}` keeps `{found.value}` with its autograd graph: "
+                f"{consequence}; store `.item()` or `.detach()`"
             )
             fix = self.fix(facts, found) if facts.want_fixes else None
-            yield self.diagnostic(facts, found.place, (), message, [], found.accumulator, fix=fix)
+            yield self.diagnostic(facts, found.place, (), message, [], found.container, fix=fix)
 
     @staticmethod
-    def fix(facts: ModuleFacts, found: GraphAccumulation) -> Fix:
+    def keeps_graph(found: TensorStore) -> bool:
+        if found.kind == "add" and found.grad_off_at_store:
+            return False  # `+=` under no_grad makes a sum with no graph
+        return (
+            bool(found.graph_sources or found.backwarded)
+            and found.container_outlives_iteration
+            and not found.container_backpropagated
+            and not (
+                found.container_feeds_returned_tensor
+                and not found.backwarded
+                and not found.in_evaluation
+            )
+        )
+
+    @staticmethod
+    def fix(facts: ModuleFacts, found: TensorStore) -> Fix:
         node = found.place.node
-        value = node.value if isinstance(node, cst.AugAssign) else node.args[0].value  # type: ignore[union-attr]
+        if isinstance(node, (cst.AugAssign, cst.Assign)):
+            value = node.value
+        else:
+            value = node.args[0].value  # type: ignore[attr-defined]
         simple = isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
         text = f"{found.value}.detach()" if simple else f"({found.value}).detach()"
         line, column, end_line, end_column = facts.unit.locate(value)
