@@ -42,6 +42,23 @@ PER_BATCH_HOOKS = frozenset(
 """Methods a framework calls once per batch (Lightning steps, HF Trainer's loss/prediction)."""
 
 
+def _backpropagated_name(call: cst.Call) -> Optional[str]:
+    """The variable a backward call runs through: `loss` in `loss.backward()`,
+    `accelerator.backward(loss)`, `torch.autograd.backward(loss)`, `scaler.scale(loss).backward()`."""
+    func = call.func
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    receiver: Optional[cst.BaseExpression]
+    if type(func) is cst.Attribute:
+        receiver = func.value
+        if positional and type(positional[0]) in (cst.Name, cst.Attribute):
+            receiver = positional[0]  # an engine's `backward(loss)`, not a gradient argument
+        elif type(receiver) is cst.Call and receiver.args:
+            receiver = receiver.args[0].value  # `scaler.scale(loss).backward()`
+    else:
+        receiver = positional[0] if positional else None
+    return dotted_name(receiver) if receiver is not None else None
+
+
 _CONSTANT_KEYS = (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)
 
 _LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
@@ -290,16 +307,17 @@ class Observations(InterpreterPart):
 
     def _feeds_returned_tensor(self) -> set[str]:
         """Names a returned tensor is computed from, transitively (`return torch.cat(xs)`:
-        the caller gets one differentiable tensor built from `xs`). A bare returned name is
+        the caller gets one differentiable tensor built from `xs`). A returned container is
         not followed: `return losses` hands the list itself back."""
         from evallint.analysis.taint import _returns_of
 
         if self.info is None:
             return set()
+        containers = {store[1] for store in self.stores}
         found: set[str] = set()
         for statement in _returns_of(self.info.node):
             value = statement.value
-            if value is None or type(value) is cst.Name:
+            if value is None or (type(value) is cst.Name and value.value in containers):
                 continue
             found |= self.graph_names(value)
         return self._sources_closure(found)
@@ -395,13 +413,11 @@ class Observations(InterpreterPart):
             self.graphless.pop(name, None)
 
     def observe_backward(self, call: cst.Call, states: tuple) -> None:
-        func = call.func
-        receiver = (
-            func.value
-            if type(func) is cst.Attribute
-            else (call.args[0].value if call.args else None)
-        )
-        root = dotted_name(receiver) if receiver is not None else None
+        root = _backpropagated_name(call)
+        receiver = call.func.value if type(call.func) is cst.Attribute else None
+        own = dotted_name(receiver) if receiver is not None else None
+        if own is not None and (own in self.taint or own in self.graphless):
+            root = own  # `out.backward(grad_out)`: a tensor's backward with a gradient argument
         if root is None:
             return
         self.backward_roots.add(root)

@@ -118,6 +118,9 @@ class Taint(InterpreterPart):
             )
             if name is not None and name in self.taint:
                 found |= self.taint[name]
+            if node_type is cst.Attribute:
+                stack.append(node.value)  # `outputs.loss`: `loss` here is no variable
+                continue
             for child in _expression_children(node):
                 stack.append(child)
         return frozenset(found)
@@ -141,6 +144,18 @@ class Taint(InterpreterPart):
                 if name is not None:
                     found.add(name)
                     continue
+            if node_type is cst.Attribute:
+                stack.append(node.value)
+                continue
+            if node_type is cst.Call:
+                # `f(x)` reads `x`; `loss.repeat(n)` reads `loss`; the function's name is no value
+                func = node.func
+                if type(func) is cst.Attribute:
+                    stack.append(func.value)
+                elif type(func) is not cst.Name:
+                    stack.append(func)
+                stack.extend(a.value for a in node.args)
+                continue
             stack.extend(_expression_children(node))
         return frozenset(found)
 
