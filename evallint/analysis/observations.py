@@ -222,7 +222,7 @@ class Observations(InterpreterPart):
         if not self.grad_off_everywhere(states):
             sources |= self.taint_of(value, states[0])  # forwards inside the stored expression
         outlives = hook is not None or not self._rebuilt_in_loop(container)
-        bindings = frozenset((name, id(self.bound_at.get(name))) for name in names)
+        bindings = frozenset(self._binding(name) for name in names)
         grad_off = self.grad_off_everywhere(states)
         evaluation = any(r.kind is RegionKind.EVAL for r in self.regions)
         self.stores.append(
@@ -247,6 +247,10 @@ class Observations(InterpreterPart):
         container = dotted_name(target.value)
         if container is not None:
             self.observe_store(statement, container, value, "index", states)
+
+    def _binding(self, name: str) -> tuple[str, int]:
+        """`name` as bound now: `out.loss` belongs to the latest binding of `out`."""
+        return name, id(self.bound_at.get(name.split(".")[0]))
 
     def _per_batch_hook(self) -> Optional[str]:
         """The framework hook this function is, when the framework calls it once per batch:
@@ -421,7 +425,7 @@ class Observations(InterpreterPart):
         if root is None:
             return
         self.backward_roots.add(root)
-        self.backward_bindings.add((root, id(self.bound_at.get(root))))
+        self.backward_bindings.add(self._binding(root))
         assigned = self.graphless.get(root)
         if assigned is not None:
             self.file.facts.backward_without_graph.append(
