@@ -126,6 +126,9 @@ class TensorStore:
     an addition there records nothing, though an appended tensor keeps its own graph."""
     in_evaluation: bool = False
     """The store sits in a region the analysis classified as an evaluation."""
+    sources_from_callers: bool = False
+    """Every graph source is a parameter that only may hold a module, and the function is
+    called in its file: what its callers pass decides."""
 
 
 @dataclass(frozen=True)

@@ -326,12 +326,32 @@ class Observations(InterpreterPart):
             found |= self.graph_names(value)
         return self._sources_closure(found)
 
+    def _called_in_file(self) -> bool:
+        """This function is called by name somewhere in its file (its callers then say what
+        its parameters hold)."""
+        from evallint.analysis.walk import iter_nodes
+
+        if self.info is None:
+            return False
+        name = self.info.name
+        cache: dict[str, bool] = self.file.__dict__.setdefault("_called_names", {})
+        if not cache:
+            for node in iter_nodes(self.file.module, enter_scopes=True):
+                if type(node) is cst.Call:
+                    func = node.func
+                    callee = func.attr if type(func) is cst.Attribute else func
+                    if type(callee) is cst.Name:
+                        cache[callee.value] = True
+            cache.setdefault("", False)
+        return cache.get(name, False)
+
     def finish_accumulations(self) -> None:
         """Record this function's stores with what its `backward()` calls prove."""
         if not self.stores:
             return
         backpropagated = self._backpropagated()
         returned = self._feeds_returned_tensor()
+        called_here = self._called_in_file()
         for store in self.stores:
             node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = store
             self.file.facts.tensor_stores.append(
@@ -349,6 +369,9 @@ class Observations(InterpreterPart):
                     container_feeds_returned_tensor=container in returned,
                     grad_off_at_store=off,
                     in_evaluation=evaluation,
+                    sources_from_callers=called_here
+                    and bool(sources)
+                    and all(self.candidate_keys.get(k, 0) for k in sources),
                 )
             )
         self.stores = []

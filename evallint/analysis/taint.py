@@ -109,7 +109,10 @@ class Taint(InterpreterPart):
                     type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS
                 ):
                     found.add(target[0])
-                for arg in node.args:
+                callee = (dotted_name(func) or "").split(".")[-1]
+                for arg in node.args if not callee[:1].isupper() else ():
+                    # `compute_loss(model, x)` may run the model; `Wrapper(model)` builds an
+                    # object (a module or a helper), not a tensor with a graph
                     key = self.resolve(arg.value, state)
                     if key is not None:
                         found.add(key)

@@ -59,7 +59,9 @@ class LossAccumulatedWithGraph(Rule):
     (`parts = []` in the body), or for a constant key (`d["loss"] = loss` replaces the
     previous entry, so nothing piles up). Values are followed through assignments in the
     same function; a helper's result counts when the helper receives the model and does not
-    return only plain numbers.
+    return only plain numbers. A forward of a parameter that only may hold a module, in a
+    function its file calls, counts only when the value is backpropagated (callers'
+    arguments are not followed for this rule yet).
 
     ## Fix safety
     The fix appends `.detach()`, which keeps the value a tensor with the same numbers.
@@ -125,6 +127,8 @@ class LossAccumulatedWithGraph(Rule):
 
     @staticmethod
     def keeps_graph(found: TensorStore) -> bool:
+        if found.sources_from_callers and not found.backwarded:
+            return False  # `encode(tokenizer, texts)`: the parameter may hold no module
         if found.kind == "add" and found.grad_off_at_store:
             return False  # `+=` under no_grad makes a sum with no graph
         return (
