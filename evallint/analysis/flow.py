@@ -198,7 +198,7 @@ class Statements(InterpreterPart):
             statement = statements[index]
             if training[index] or type(statement) not in (cst.If, cst.With):
                 continue
-            after = statements[index + 1 :] + (statements[:index] if in_loop else [])
+            after = [*statements[index + 1 :], *(statements[:index] if in_loop else ())]
             if self._reports_only(evidence[index]) and not feeds_training(
                 [statement], after, trains
             ):
