@@ -97,8 +97,10 @@ class Binding(InterpreterPart):
                 sources = self.taint_of(
                     value, states[0]
                 )  # `logits, aux = model(x)`: both carry the graph
-                for name in self._target_names(target):
-                    self.taint[name] = sources
+                for index, element in enumerate(elements):
+                    for name in self._target_names(element):
+                        free = self.element_graph_free(value, index, len(elements))
+                        self.taint[name] = frozenset() if free else sources
             return tuple(self._bind_target(target, s) for s in states)
         name = dotted_name(target)
         if name is None:

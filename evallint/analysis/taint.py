@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
@@ -162,6 +164,31 @@ class Taint(InterpreterPart):
             stack.extend(_expression_children(node))
         return frozenset(found)
 
+    def element_graph_free(self, value: cst.BaseExpression, index: int, count: int) -> bool:
+        """`loss, n_correct = helper(...)`: element `index` of every tuple the local helper
+        returns is a plain number (`.item()`, a count, a float computed from them)."""
+        if type(value) is not cst.Call or type(value.func) is not cst.Name:
+            return False
+        function = self._local_def(value.func.value)
+        if function is None:
+            return False
+        returns = _returns_of(function.node)
+        for statement in returns:
+            result = statement.value
+            if type(result) is not cst.Tuple or len(result.elements) != count:
+                return False
+            if not _graph_free_value(result.elements[index].value, function.node):
+                return False
+        return bool(returns)
+
+    def _local_def(self, name: str):  # -> Optional[FunctionInfo]
+        cursor = self.info
+        while cursor is not None:
+            if name in cursor.nested:
+                return cursor.nested[name]
+            cursor = cursor.parent
+        return self.file.functions.get(name)
+
     def _returns_no_graph(self, name: str) -> bool:
         """A function of this file (or enclosing scope) whose every `return` gives a plain
         number, text or a detached value."""
@@ -176,7 +203,7 @@ class Taint(InterpreterPart):
             return False
         returns = _returns_of(function.node)
         return bool(returns) and all(
-            r.value is not None and _graph_free_value(r.value) for r in returns
+            r.value is not None and _graph_free_value(r.value, function.node) for r in returns
         )
 
 
@@ -197,16 +224,67 @@ def _cuts_graph(func: cst.BaseExpression) -> bool:
     return type(func) is cst.Name and func.value in ("float", "int", "bool", "len", "str")
 
 
-def _graph_free_value(value: cst.BaseExpression) -> bool:
-    if type(value) in (cst.Tuple, cst.List):
-        return all(_graph_free_value(e.value) for e in value.elements)  # type: ignore[attr-defined]
-    if type(value) in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
-        return _graph_free_value(value.elt)  # type: ignore[attr-defined]
-    if type(value) is cst.Call:
-        return _cuts_graph(value.func)
-    return type(value) in (cst.Integer, cst.Float, cst.SimpleString, cst.FormattedString) or (
-        type(value) is cst.Name and value.value in ("None", "True", "False")
+def _graph_free_value(
+    value: cst.BaseExpression, function: Optional[cst.FunctionDef] = None, depth: int = 3
+) -> bool:
+    """A plain number, text or detached value: `loss.item()`, `float(x)`, a constant, an
+    arithmetic of such, or (inside `function`) a name every assignment gives such a value."""
+    value_type = type(value)
+    if value_type in (cst.Tuple, cst.List):
+        return all(_graph_free_value(e.value, function, depth) for e in value.elements)  # type: ignore[attr-defined]
+    if value_type in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
+        return _graph_free_value(value.elt, function, depth)  # type: ignore[attr-defined]
+    if value_type is cst.Call:
+        return _cuts_graph(value.func) or (
+            type(value.func) is cst.Attribute
+            and type(value.func.value) is cst.Name
+            and value.func.value.value == "math"
+        )
+    if value_type is cst.BinaryOperation:
+        return _graph_free_value(value.left, function, depth) and _graph_free_value(  # type: ignore[attr-defined]
+            value.right,
+            function,
+            depth,  # type: ignore[attr-defined]
+        )
+    if value_type is cst.Name and value.value not in ("None", "True", "False"):  # type: ignore[attr-defined]
+        return (
+            function is not None
+            and depth > 0
+            and _name_graph_free(function, value.value, depth - 1)
+        )  # type: ignore[attr-defined]
+    return value_type in (cst.Integer, cst.Float, cst.SimpleString, cst.FormattedString) or (
+        value_type is cst.Name
     )
+
+
+def _name_graph_free(function: cst.FunctionDef, name: str, depth: int) -> bool:
+    from evallint.analysis.walk import iter_nodes
+
+    assigned = False
+    for node in iter_nodes(function.body):
+        if type(node) is cst.Assign:
+            for target in node.targets:
+                if type(target.target) is cst.Name and target.target.value == name:
+                    assigned = True
+                    if not _graph_free_value(node.value, function, depth):
+                        return False
+                elif type(target.target) in (cst.Tuple, cst.List) and any(
+                    type(e.value) is cst.Name and e.value.value == name
+                    for e in target.target.elements  # type: ignore[attr-defined]
+                ):
+                    return False
+        elif type(node) is cst.AugAssign and type(node.target) is cst.Name:
+            if node.target.value == name:
+                assigned = True
+                if not _graph_free_value(node.value, function, depth):
+                    return False
+        elif type(node) in (cst.For, cst.With) and name in {
+            n.value
+            for n in iter_nodes(getattr(node, "target", cst.Name("_")))
+            if type(n) is cst.Name
+        }:
+            return False
+    return assigned
 
 
 def _returns_of(function: cst.FunctionDef) -> list[cst.Return]:
