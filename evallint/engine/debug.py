@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import libcst as cst
 
 from evallint.analysis.context import code_of
 from evallint.analysis.file_analysis import FileAnalysis
 from evallint.analysis.lattice import PathState
+from evallint.analysis.summaries import Summary
 from evallint.engine.config import ConfigError
 from evallint.engine.run import analyse_source, new_project
 from evallint.source.parse import ParseFailure
@@ -61,7 +63,9 @@ def _render(analysis: FileAnalysis) -> str:
     lines.append("\n== function summaries ==")
     for name, summary in analysis.facts.summaries.items():
         lines.append(
-            summary.describe() if summary is not None else f"{name}: (recursive, not summarised)"
+            cast(Summary, summary).describe()
+            if summary is not None
+            else f"{name}: (recursive, not summarised)"
         )
     lines.append("\n== evaluation forwards ==")
     for forward in analysis.facts.eval_forwards:
