@@ -155,9 +155,10 @@ def analyse_source(
         )
     tree = project.parsed(path, source) if project is not None else None
     if tree is None:
-        tree = parse_module(source, python_tree)
-        if isinstance(tree, ParseFailure):
-            return tree
+        fresh = parse_module(source, python_tree)
+        if isinstance(fresh, ParseFailure):
+            return fresh
+        tree = fresh
         if project is not None:
             project.remember(path, source)
     return FileAnalysis(
