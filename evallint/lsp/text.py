@@ -10,7 +10,7 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from evallint.diagnostics import Diagnostic, Edit
 from evallint.source.text import split_lines
@@ -129,7 +129,7 @@ class LineMap:
         return min(column, width + 1)
 
 
-def _replace(value, **changes):  # type: ignore[no-untyped-def]
+def _replace(value: Any, **changes: Any) -> Any:
     import dataclasses
 
     return dataclasses.replace(value, **changes)
