@@ -106,7 +106,7 @@ def _deepest_big_statement(
         statement = statements.pop()
         for field in ("body", "orelse", "finalbody", "handlers", "cases"):
             statements.extend(getattr(statement, field, ()) or ())
-        if not hasattr(statement, "lineno"):
+        if not isinstance(statement, (ast.stmt, ast.excepthandler)):
             continue  # a match case: its body is measured
         start = line_starts[statement.lineno - 1] + statement.col_offset
         end = line_starts[(statement.end_lineno or statement.lineno) - 1] + (
