@@ -168,10 +168,10 @@ class PiecewisePositions:
             for index in range(len(self._pieces) - 1, -1, -1):  # the first piece wins
                 owner.update(dict.fromkeys(self._pieces[index][0].nodes(), index))
             self._owner = owner
-        index = self._owner.get(node)
-        if index is None:
+        piece = self._owner.get(node)
+        if piece is None:
             return None
-        positions, lines_before = self._pieces[index]
+        positions, lines_before = self._pieces[piece]
         found = positions.span(node)
         assert found is not None
         return (found[0] + lines_before, found[1], found[2] + lines_before, found[3])
