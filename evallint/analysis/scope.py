@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import weakref
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable, Optional, cast
 
 import libcst as cst
 
@@ -239,7 +239,8 @@ def _compound_top_level(statement: cst.CSTNode) -> list[cst.CSTNode]:
         return [statement]
     found: list[cst.CSTNode] = []
     if type(statement) in (cst.If, cst.Try):
-        for block in (statement.body, getattr(statement, "orelse", None)):
+        compound = cast("cst.If | cst.Try", statement)
+        for block in (compound.body, getattr(compound, "orelse", None)):
             if type(block) is cst.IndentedBlock:
                 for inner in block.body:
                     found.extend(_compound_top_level(inner))
@@ -310,32 +311,33 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
     for statement in statements:
         for node in iter_nodes(statement):
             node_type = type(node)
-            if node_type is cst.Call and _requires_grad_flag(node, None) is not None:
-                switched.setdefault(_root_name(node.func.value), set()).add(
-                    _requires_grad_flag(node, None)
-                )  # type: ignore[arg-type, attr-defined]
+            if node_type is cst.Call:
+                switch = _requires_grad_flag(node, None)
+                if switch is not None:
+                    # the flag test proved `node.func` is an attribute (`x.requires_grad_`)
+                    func = cast(cst.Attribute, cast(cst.Call, node).func)
+                    switched.setdefault(_root_name(func.value), set()).add(switch)
             elif node_type is cst.Assign:
                 replaced.update(
                     _root_name(target.target)
-                    for target in node.targets
+                    for target in cast(cst.Assign, node).targets
                     if type(target.target) is not cst.Name
-                )  # type: ignore[attr-defined]
-            elif (
-                node_type is cst.For
-                and type(node.iter) is cst.Call
-                and type(node.iter.func) is cst.Attribute
-            ):  # type: ignore[attr-defined]
-                method = node.iter.func  # type: ignore[attr-defined]
+                )
+            elif node_type is cst.For:
+                loop = cast(cst.For, node)
+                if type(loop.iter) is not cst.Call or type(loop.iter.func) is not cst.Attribute:
+                    continue
+                method = loop.iter.func
                 parameter = (
-                    node.target.elements[-1].value
-                    if type(node.target) is cst.Tuple and node.target.elements
-                    else node.target
-                )  # type: ignore[attr-defined]
+                    loop.target.elements[-1].value
+                    if type(loop.target) is cst.Tuple and loop.target.elements
+                    else loop.target
+                )
                 if (
                     method.attr.value in ("parameters", "named_parameters")
                     and type(parameter) is cst.Name
                 ):
-                    for inner in iter_nodes(node.body):  # type: ignore[attr-defined]
+                    for inner in iter_nodes(loop.body):
                         flag = _requires_grad_flag(inner, parameter.value)
                         if flag is not None:
                             switched.setdefault(_root_name(method.value), set()).add(flag)
@@ -359,7 +361,7 @@ def _root_name(expr: cst.BaseExpression) -> str:
     name = dotted_name(expr)
     if name is not None:
         return name
-    return _root_name(expr.value) if type(expr) is cst.Attribute else ""  # type: ignore[attr-defined]
+    return _root_name(expr.value) if type(expr) is cst.Attribute else ""
 
 
 def _requires_grad_flag(node: cst.CSTNode, parameter: Optional[str]) -> Optional[bool]:
@@ -370,23 +372,23 @@ def _requires_grad_flag(node: cst.CSTNode, parameter: Optional[str]) -> Optional
         and parameter is not None
         and type(node.value) is cst.Name
         and node.value.value in ("True", "False")
-    ):  # type: ignore[attr-defined]
+    ):
         if any(
             dotted_name(target.target) == f"{parameter}.requires_grad" for target in node.targets
-        ):  # type: ignore[attr-defined]
-            return node.value.value == "True"  # type: ignore[attr-defined]
+        ):
+            return node.value.value == "True"
         return None
     if (
         type(node) is not cst.Call
         or type(node.func) is not cst.Attribute
         or node.func.attr.value != "requires_grad_"
-    ):  # type: ignore[attr-defined]
+    ):
         return None
-    if parameter is not None and dotted_name(node.func.value) != parameter:  # type: ignore[attr-defined]
+    if parameter is not None and dotted_name(node.func.value) != parameter:
         return None
-    if not node.args:  # type: ignore[attr-defined]
+    if not node.args:
         return True
-    value = node.args[0].value  # type: ignore[attr-defined]
+    value = node.args[0].value
     return (
         value.value == "True"
         if type(value) is cst.Name and value.value in ("True", "False")
