@@ -6,7 +6,7 @@ A light replacement for LibCST's QualifiedNameProvider: it reads only import sta
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, cast
 
 import libcst as cst
 
@@ -15,8 +15,8 @@ def dotted_name(node: cst.BaseExpression) -> Optional[str]:
     """`a.b.c` for a Name/Attribute chain, else None."""
     parts: list[str] = []
     while type(node) is cst.Attribute:  # exact types: isinstance on LibCST's ABCs is slow
-        parts.append(node.attr.value)  # type: ignore[attr-defined]
-        node = node.value  # type: ignore[attr-defined]
+        parts.append(node.attr.value)
+        node = node.value
     if type(node) is cst.Name:
         parts.append(node.value)
         return ".".join(reversed(parts))
@@ -46,10 +46,12 @@ class ImportTable:
                 )
                 self.bind_import(_import_alias_name(alias.name), asname)
             return
+        statement = cast(cst.ImportFrom, statement)
         if type(statement.names) is cst.ImportStar:
             return
+        names = cast("Sequence[cst.ImportAlias]", statement.names)
         module = _import_alias_name(statement.module) if statement.module is not None else ""
-        for alias in statement.names:
+        for alias in names:
             asname = (
                 alias.asname.name.value
                 if alias.asname is not None and type(alias.asname.name) is cst.Name
@@ -117,7 +119,7 @@ def collect_imports(module: cst.Module) -> ImportTable:
                 if type(statement) is cst.SimpleStatementLine:
                     for small in statement.body:
                         if type(small) in (cst.Import, cst.ImportFrom):
-                            table.add(small)
+                            table.add(cast("cst.Import | cst.ImportFrom", small))
                 else:
                     stack.append(statement)
         elif isinstance(body, cst.BaseSuite):
