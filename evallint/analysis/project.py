@@ -86,7 +86,7 @@ class ProjectIndex:
             self._class_methods,
             self._stamps,
         ):
-            table.pop(path, None)  # type: ignore[attr-defined]
+            table.pop(path, None)
 
     def _make_room(self) -> None:
         """Memory stays flat over a large run: at most MAX_CACHED_ANALYSES files are kept."""
@@ -98,7 +98,7 @@ class ProjectIndex:
                 self._module_classes,
                 self._class_methods,
             ):
-                table.clear()  # type: ignore[attr-defined]
+                table.clear()
 
     def parsed(self, path: str, source: str) -> Optional[cst.Module]:
         """A tree already parsed in this run for this exact text (imported before being linted)."""
@@ -188,8 +188,8 @@ class ProjectIndex:
             return None
         path, source = found
         if path not in self._trees:
-            tree = parse_module(source)
-            self._trees[path] = None if isinstance(tree, ParseFailure) else tree
+            parsed = parse_module(source)
+            self._trees[path] = None if isinstance(parsed, ParseFailure) else parsed
         tree = self._trees[path]
         return (path, tree, source) if tree is not None else None
 
