@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Any, Callable, Optional, cast
 
 import libcst as cst
 
@@ -273,7 +273,7 @@ class Statements(InterpreterPart):
         if type(node) is cst.If:
             return self.if_statement(node, states)
         if type(node) in (cst.For, cst.While):
-            return self.loop(node, states)
+            return self.loop(cast("cst.For | cst.While", node), states)
         if type(node) is cst.With:
             return self.with_statement(node, states)
         if type(node) is cst.Try or type(node).__name__ == "TryStar":
@@ -292,9 +292,10 @@ class Statements(InterpreterPart):
                 # the test after it: the same evaluation plan as a function's body
                 return self.region_body(suite.body, states, training)
             return self.block(suite.body, states)
+        small = cast(cst.SimpleStatementSuite, suite).body
         return (
-            self.block([cst.SimpleStatementLine(body=suite.body)], states)
-            if suite.body
+            self.block([cst.SimpleStatementLine(body=small)], states)
+            if small
             else Flow(normal=states)
         )
 
@@ -317,14 +318,9 @@ class Statements(InterpreterPart):
             return Flow(continues=states)
         if type(node) is cst.Expr:
             value = node.value
-            if type(value) in (cst.Yield, cst.Await) and isinstance(
-                getattr(value, "value", None), cst.CSTNode
-            ):
-                states = (
-                    self.expression(value.value, states)
-                    if isinstance(value.value, cst.BaseExpression)
-                    else states
-                )
+            # `cst.Await` keeps its operand in `.expression`, never read here (as before)
+            if type(value) is cst.Yield and isinstance(value.value, cst.BaseExpression):
+                states = self.expression(value.value, states)
             if type(value) is cst.Yield:
                 self.yield_states += states
                 return Flow(normal=states)
@@ -348,15 +344,15 @@ class Statements(InterpreterPart):
             return Flow(normal=self.assign(node.target, node.value, states))
         if type(node) is cst.AugAssign:
             states = self.expression(node.value, states)
-            target = dotted_name(node.target)
-            if target is not None and type(node.operator) is cst.AddAssign:
-                self.observe_store(node, target, node.value, "add", states)
+            accumulator = dotted_name(node.target)
+            if accumulator is not None and type(node.operator) is cst.AddAssign:
+                self.observe_store(node, accumulator, node.value, "add", states)
             if (
-                target is not None
+                accumulator is not None
                 and states
                 and any(g.grad is not Grad.OFF for s in states for g in s.grad)
             ):
-                self.taint[target] = self.taint.get(target, frozenset()) | self.taint_of(
+                self.taint[accumulator] = self.taint.get(accumulator, frozenset()) | self.taint_of(
                     node.value, states[0]
                 )
             return Flow(normal=tuple(self._forget(node.target, s) for s in states))
@@ -431,7 +427,7 @@ class Statements(InterpreterPart):
             description = f"loop over {code_of(node.iter)}"
             metric_loop = not iterates_range(node.iter)
         else:
-            states = self.expression(node.test, states)
+            states = self.expression(cast(cst.While, node).test, states)
             eval_data = False
             description = "while loop"
             metric_loop = True
@@ -440,7 +436,7 @@ class Statements(InterpreterPart):
         body = (
             node.body.body
             if type(node.body) is cst.IndentedBlock
-            else [cst.SimpleStatementLine(body=node.body.body)]
+            else [cst.SimpleStatementLine(body=cast(cst.SimpleStatementSuite, node.body).body)]
         )
         evidence = self.file.statement_evidence(node, self.info)
         # metrics computed inside a training function are training metrics
@@ -455,7 +451,8 @@ class Statements(InterpreterPart):
         if region.kind is RegionKind.EVAL and not region.has_data_loop:
             region = replace(region, has_data_loop=True)
         self.regions.append(region)
-        self.evaluates = self.evaluates or region.kind is RegionKind.EVAL
+        if region.kind is RegionKind.EVAL:
+            self.evaluates = True
         self._observe_loop(node, region, evidence, eval_data)
         self.loop_depth += 1
         entry = normalize(states)
@@ -503,23 +500,24 @@ class Statements(InterpreterPart):
         held = self.container_loop(node.iter, node.target)
         if held is not None:  # `for m in models.values()`: a container of modules
             name, members = held
-            items: list = list(members)
-            resolve = self.resolve_member
+            items: list[Any] = list(members)
+            resolve: Callable[[Any, PathState], Optional[str]] = self.resolve_member
         else:
             if type(node.target) is not cst.Name:
                 return None
-            if (
-                type(node.iter) not in (cst.Tuple, cst.List)
-                or not 0 < len(node.iter.elements) <= MAX_LOOP_ITERATIONS
-            ):  # type: ignore[attr-defined]
+            if type(node.iter) not in (cst.Tuple, cst.List):
                 return None
-            items = [element.value for element in node.iter.elements]  # type: ignore[attr-defined]
-            if any(type(element) is cst.StarredElement for element in node.iter.elements):  # type: ignore[attr-defined]
+            elements = cast("cst.Tuple | cst.List", node.iter).elements
+            if not 0 < len(elements) <= MAX_LOOP_ITERATIONS:
+                return None
+            items = [element.value for element in elements]
+            if any(type(element) is cst.StarredElement for element in elements):
                 return None
             if any(self.resolve(item, state) is None for item in items for state in entry):
                 return None
             name, resolve = node.target.value, self.resolve
-        current, exits = entry, ()
+        current: States = entry
+        exits: States = ()
         for item in items:
             bound = tuple(
                 state.forgetting(name).with_alias(name, resolve(item, state)) for state in current
@@ -566,7 +564,7 @@ class Statements(InterpreterPart):
 
     def with_statement(self, node: cst.With, states: States) -> Flow:
         pushed = 0
-        exits: list[tuple[Summary, bool, cst.Call]] = []
+        exits: list[tuple[Summary, Optional[str], cst.Call]] = []
         before = states
         for item in node.items:
             expr = item.item
