@@ -114,15 +114,12 @@ class Effects(InterpreterPart):
         for state in states:
             grad = state.grad
             if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:
-                for region in self.regions:
-                    self.grad_forwards.setdefault(id(region.node), set()).add(key)
+                for enclosing in self.regions:
+                    self.grad_forwards.setdefault(id(enclosing.node), set()).add(key)
             region = self._evaluating(state)
             # an evaluation region, or a forward with autograd off (sampling, a quick check)
-            self.evaluates = (
-                self.evaluates
-                or region is not None
-                or (bool(grad) and all(g.grad is Grad.OFF for g in grad))
-            )
+            if region is not None or (bool(grad) and all(g.grad is Grad.OFF for g in grad)):
+                self.evaluates = True
             if region is None:
                 region = (
                     self.regions[-1]
