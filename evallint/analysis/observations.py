@@ -5,7 +5,7 @@ names hold modules, which values carry a graph); none needs a walk of its own.""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -279,7 +279,8 @@ class Observations(InterpreterPart):
         for line in body.body if type(body) is cst.IndentedBlock else [body]:
             if type(line) not in (cst.SimpleStatementLine, cst.SimpleStatementSuite):
                 continue
-            for small in line.body:  # type: ignore[attr-defined]
+            simple = cast("cst.SimpleStatementLine | cst.SimpleStatementSuite", line)
+            for small in simple.body:
                 if type(small) is cst.Assign and any(
                     dotted_name(t.target) == container for t in small.targets
                 ):
