@@ -105,6 +105,7 @@ class Statements(InterpreterPart):
 
     _loop_returns: States = ()
     _plans: dict
+    evaluates: bool
 
     def _init_plans(self) -> None:
         self._plans = {}
