@@ -11,7 +11,7 @@ applied at every call site.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
@@ -94,11 +94,11 @@ def _mentions_module(annotation: cst.BaseExpression) -> bool:
 
     for node in iter_nodes(annotation):
         node_type = type(node)
-        if (node_type is cst.Name and "Module" in node.value) or (
-            node_type is cst.Attribute and "Module" in node.attr.value
+        if (node_type is cst.Name and "Module" in cast(cst.Name, node).value) or (
+            node_type is cst.Attribute and "Module" in cast(cst.Attribute, node).attr.value
         ):
             return True
-        if node_type is cst.SimpleString and "Module" in node.value:
+        if node_type is cst.SimpleString and "Module" in cast(cst.SimpleString, node).value:
             return True
     return False
 
@@ -290,10 +290,12 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                     elements: list[cst.BaseExpression] = []
                     if type(value) in (cst.List, cst.Tuple):
                         elements = [
-                            e.value for e in value.elements if type(e) is not cst.StarredElement
+                            e.value
+                            for e in cast("cst.List | cst.Tuple", value).elements
+                            if type(e) is not cst.StarredElement
                         ]
                     elif type(value) in (cst.ListComp, cst.GeneratorExp):
-                        elements = [value.elt]
+                        elements = [cast("cst.ListComp | cst.GeneratorExp", value).elt]
                     if elements and all(
                         type(e) is cst.Call and self._constructor_facts(e) is not None
                         for e in elements
@@ -424,7 +426,7 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         for statement in self.body:
             for node in iter_nodes(statement):
                 if type(node) is cst.Call:
-                    name = dotted_name(node.func)  # type: ignore[attr-defined]
+                    name = dotted_name(node.func)
                     last = name.split(".")[-1] if name else ""
                     if last not in ("eval", "train") and words(last) & (
                         EVAL_FUNCTION_WORDS | self.file.options.eval_words
@@ -433,7 +435,7 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                     if any(
                         mentions_eval_data(arg.value, self.file.options.eval_words)
                         for arg in node.args
-                    ):  # type: ignore[attr-defined]
+                    ):
                         return True
         return False
 
