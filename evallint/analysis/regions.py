@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 import libcst as cst
 
@@ -231,7 +231,7 @@ class EvidenceCollector:
                 for small in suite.body:
                     self._scan(small, evidence)
                 return evidence
-            return self.block(suite.body)
+            return self.block(cast(cst.IndentedBlock, suite).body)
         return self.statement(suite)
 
     def _scan(self, root: cst.CSTNode, evidence: Evidence) -> None:
@@ -286,7 +286,11 @@ def _blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
     for attr in ("body", "orelse", "finalbody"):
         value = getattr(node, attr, None)
         if isinstance(value, (cst.BaseSuite, cst.Else, cst.Finally)):
-            blocks.append(value.body if type(value) in (cst.Else, cst.Finally) else value)
+            blocks.append(
+                cast("cst.Else | cst.Finally", value).body
+                if type(value) in (cst.Else, cst.Finally)
+                else value
+            )
         elif isinstance(value, (list, tuple)):
             blocks.extend(v for v in value if isinstance(v, cst.CSTNode))
     for handler in getattr(node, "handlers", ()) or ():
@@ -302,6 +306,7 @@ def _scan_expression(
     for node in iter_nodes(root):
         node_type = type(node)
         if node_type is cst.Call:
+            node = cast(cst.Call, node)
             kind = training_call_kind(node, imports)
             if steps_input(node):
                 kind = None
@@ -337,6 +342,7 @@ def _scan_expression(
             ):
                 evidence.needs_grad = True
         elif node_type is cst.Attribute:
+            node = cast(cst.Attribute, node)
             attr = node.attr.value
             if attr == "grad":
                 evidence.needs_grad = True
@@ -345,11 +351,14 @@ def _scan_expression(
             elif _names_a_metric(attr):
                 evidence.metric = True
         elif node_type is cst.Name:
-            if _names_a_metric(node.value):
+            if _names_a_metric(cast(cst.Name, node).value):
                 evidence.metric = True
         elif node_type is cst.Assign or node_type is cst.AugAssign:
+            node = cast("cst.Assign | cst.AugAssign", node)
             target_names = (
-                [t.target for t in node.targets] if type(node) is cst.Assign else [node.target]
+                [t.target for t in node.targets]
+                if type(node) is cst.Assign
+                else [cast(cst.AugAssign, node).target]
             )
             for target in target_names:
                 if (
