@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Optional, TypeVar
 
 import libcst as cst
 
@@ -68,7 +68,10 @@ Modes = frozenset  # frozenset[ModeFact]
 Grads = frozenset  # frozenset[GradFact]
 
 
-def _freeze(mapping: Mapping[str, object]) -> tuple[tuple[str, object], ...]:
+_V = TypeVar("_V")
+
+
+def _freeze(mapping: Mapping[str, _V]) -> tuple[tuple[str, _V], ...]:
     return tuple(sorted(mapping.items(), key=lambda item: item[0]))
 
 
