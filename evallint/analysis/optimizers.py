@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -107,16 +107,14 @@ class OptimizerFacts:
 
             for node in iter_nodes(self.module, enter_scopes=True) if self.has_optimizer else ():
                 node_type = type(node)
-                if (
-                    node_type is cst.Assign
-                    and type(node.value) is cst.Call
-                    and len(node.targets) == 1
-                ):
-                    variable = dotted_name(node.targets[0].target)
-                    if variable:
-                        by_variable[variable] = self._parameter_owners(node.value)
+                if node_type is cst.Assign:
+                    assign = cast(cst.Assign, node)
+                    if type(assign.value) is cst.Call and len(assign.targets) == 1:
+                        variable = dotted_name(assign.targets[0].target)
+                        if variable:
+                            by_variable[variable] = self._parameter_owners(assign.value)
                 if node_type is cst.Call:
-                    qualified = self.imports.qualify(node.func) or ""
+                    qualified = self.imports.qualify(cast(cst.Call, node).func) or ""
                     if (
                         qualified.startswith("torch.optim.")
                         or qualified.split(".")[-1] in _OPTIMIZER_CLASSES
