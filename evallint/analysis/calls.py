@@ -4,7 +4,7 @@ call site."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -115,9 +115,10 @@ class Calls(InterpreterPart):
         found: dict[cst.Call, tuple[str, tuple[str, ...]]] = {}
         for node in iter_nodes(expr):
             if type(node) in (cst.ListComp, cst.SetComp, cst.GeneratorExp):
-                held = self.container_loop(node.for_in.iter, node.for_in.target)
+                comprehension = cast("cst.ListComp | cst.SetComp | cst.GeneratorExp", node)
+                held = self.container_loop(comprehension.for_in.iter, comprehension.for_in.target)
                 if held is not None:
-                    for inner in iter_nodes(node.elt):
+                    for inner in iter_nodes(comprehension.elt):
                         if type(inner) is cst.Call:
                             found.setdefault(inner, held)
         return found
@@ -143,7 +144,9 @@ class Calls(InterpreterPart):
         regions: dict[cst.Call, Region] = {}
         for node in iter_nodes(expr):
             if type(node) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
-                loop = node.for_in
+                loop = cast(
+                    "cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp", node
+                ).for_in
                 if mentions_eval_data(loop.iter, self.file.options.eval_words):
                     region = Region(
                         node,
@@ -291,8 +294,8 @@ class Calls(InterpreterPart):
             region = self._evaluating(state)
             for req in summary.forwards:
                 self._apply_forward(req, summary, receiver, call, here, state, region)
-            for req in summary.trainings:
-                key = self._map_argument(summary, req.key, call, receiver, state)
+            for training in summary.trainings:
+                key = self._map_argument(summary, training.key, call, receiver, state)
                 if key is not None:
                     region_here = next(
                         (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL),
