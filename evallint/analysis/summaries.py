@@ -87,8 +87,8 @@ class Summary:
             parts.append(
                 f"  forwards {req.subject} in {req.region.kind.value} region ({', '.join(needs) or 'fixed state'})"
             )
-        for req in self.trainings:
-            parts.append(f"  trains {req.subject} in the caller's mode")
+        for training in self.trainings:
+            parts.append(f"  trains {training.subject} in the caller's mode")
         if self.return_key or self.return_facts:
             parts.append(
                 f"  returns {self.return_key or sorted(repr(f) for f in self.return_facts or ())}"
