@@ -25,6 +25,8 @@ from evallint.analysis.symbols import dotted_name
 class Switches(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
+    opaque_switch: Optional[frozenset]
+
     def _training_snapshot(
         self, value: cst.BaseExpression, state: PathState
     ) -> Optional[frozenset]:
