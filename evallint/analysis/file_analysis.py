@@ -377,10 +377,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         *,
         count: bool = True,
         passes_module: bool = False,
-    ) -> Optional[tuple[Summary, bool]]:
+    ) -> Optional[tuple[Optional[Summary], bool]]:
         """The summary of a called function of this file or project, and whether the call is
         a method call on `self` (whose `self.X` modules map onto the caller's). `count`
-        records the call (functions nobody calls are judged on their own)."""
+        records the call (functions nobody calls are judged on their own). The summary is
+        None for a function still being summarised (recursion)."""
         summarise = self._summary_counted if count else self.summary_for
         func = call.func
         if type(func) is cst.Name:
