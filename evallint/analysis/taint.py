@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -89,9 +89,13 @@ class Taint(InterpreterPart):
             node_type = type(node)  # exact types: these classes have no subclasses
             if node_type is cst.Comparison:
                 continue  # a boolean tensor has no graph
-            if node_type is cst.Attribute and node.attr.value in _GRAPH_FREE_ATTRIBUTES:
+            if (
+                node_type is cst.Attribute
+                and cast(cst.Attribute, node).attr.value in _GRAPH_FREE_ATTRIBUTES
+            ):
                 continue
             if node_type is cst.Call:
+                node = cast(cst.Call, node)
                 func = node.func
                 if type(func) is cst.Attribute and func.attr.value in _GRAPH_CUTTING_METHODS:
                     continue
@@ -119,12 +123,15 @@ class Taint(InterpreterPart):
                     if key is not None:
                         found.add(key)
             name = (
-                dotted_name(node) if node_type is cst.Name or node_type is cst.Attribute else None
+                dotted_name(cast(cst.BaseExpression, node))
+                if node_type is cst.Name or node_type is cst.Attribute
+                else None
             )
             if name is not None and name in self.taint:
                 found |= self.taint[name]
             if node_type is cst.Attribute:
-                stack.append(node.value)  # `outputs.loss`: `loss` here is no variable
+                # `outputs.loss`: `loss` here is no variable
+                stack.append(cast(cst.Attribute, node).value)
                 continue
             for child in _expression_children(node):
                 stack.append(child)
@@ -140,20 +147,24 @@ class Taint(InterpreterPart):
             node_type = type(node)
             if node_type is cst.Comparison or node_type is cst.Lambda:
                 continue
-            if node_type is cst.Attribute and node.attr.value in _GRAPH_FREE_ATTRIBUTES:
+            if (
+                node_type is cst.Attribute
+                and cast(cst.Attribute, node).attr.value in _GRAPH_FREE_ATTRIBUTES
+            ):
                 continue
-            if node_type is cst.Call and _cuts_graph(node.func):
+            if node_type is cst.Call and _cuts_graph(cast(cst.Call, node).func):
                 continue
             if node_type is cst.Name or node_type is cst.Attribute:
-                name = dotted_name(node)
+                name = dotted_name(cast(cst.BaseExpression, node))
                 if name is not None:
                     found.add(name)
                     continue
             if node_type is cst.Attribute:
-                stack.append(node.value)
+                stack.append(cast(cst.Attribute, node).value)
                 continue
             if node_type is cst.Call:
                 # `f(x)` reads `x`; `loss.repeat(n)` reads `loss`; the function's name is no value
+                node = cast(cst.Call, node)
                 func = node.func
                 if type(func) is cst.Attribute:
                     stack.append(func.value)
@@ -231,27 +242,29 @@ def _graph_free_value(
     arithmetic of such, or (inside `function`) a name every assignment gives such a value."""
     value_type = type(value)
     if value_type in (cst.Tuple, cst.List):
-        return all(_graph_free_value(e.value, function, depth) for e in value.elements)  # type: ignore[attr-defined]
+        elements = cast("cst.Tuple | cst.List", value).elements
+        return all(_graph_free_value(e.value, function, depth) for e in elements)
     if value_type in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
-        return _graph_free_value(value.elt, function, depth)  # type: ignore[attr-defined]
+        element = cast("cst.ListComp | cst.GeneratorExp | cst.SetComp", value).elt
+        return _graph_free_value(element, function, depth)
     if value_type is cst.Call:
-        return _cuts_graph(value.func) or (
-            type(value.func) is cst.Attribute
-            and type(value.func.value) is cst.Name
-            and value.func.value.value == "math"
+        func = cast(cst.Call, value).func
+        return _cuts_graph(func) or (
+            type(func) is cst.Attribute
+            and type(func.value) is cst.Name
+            and func.value.value == "math"
         )
     if value_type is cst.BinaryOperation:
-        return _graph_free_value(value.left, function, depth) and _graph_free_value(  # type: ignore[attr-defined]
-            value.right,
-            function,
-            depth,  # type: ignore[attr-defined]
+        operation = cast(cst.BinaryOperation, value)
+        return _graph_free_value(operation.left, function, depth) and _graph_free_value(
+            operation.right, function, depth
         )
-    if value_type is cst.Name and value.value not in ("None", "True", "False"):  # type: ignore[attr-defined]
+    if value_type is cst.Name and cast(cst.Name, value).value not in ("None", "True", "False"):
         return (
             function is not None
             and depth > 0
-            and _name_graph_free(function, value.value, depth - 1)
-        )  # type: ignore[attr-defined]
+            and _name_graph_free(function, cast(cst.Name, value).value, depth - 1)
+        )
     return value_type in (cst.Integer, cst.Float, cst.SimpleString, cst.FormattedString) or (
         value_type is cst.Name
     )
