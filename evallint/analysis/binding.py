@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -59,7 +59,7 @@ class Binding(InterpreterPart):
     def _target_names(self, target: cst.BaseExpression) -> list[str]:
         if type(target) in (cst.Tuple, cst.List):
             names: list[str] = []
-            for element in target.elements:
+            for element in cast("cst.Tuple | cst.List", target).elements:
                 names.extend(self._target_names(element.value))
             return names
         if type(target) is cst.StarredElement:
@@ -79,11 +79,13 @@ class Binding(InterpreterPart):
     ) -> States:
         self.assigning = frozenset()
         if type(target) in (cst.Tuple, cst.List):
-            elements = [e.value for e in target.elements]
-            if type(value) in (cst.Tuple, cst.List) and len(value.elements) == len(elements):
-                for element, item in zip(elements, value.elements):
-                    states = self.assign(element, item.value, states)
-                return states
+            elements = [e.value for e in cast("cst.Tuple | cst.List", target).elements]
+            if type(value) in (cst.Tuple, cst.List):
+                values = cast("cst.Tuple | cst.List", value).elements
+                if len(values) == len(elements):
+                    for element, item in zip(elements, values):
+                        states = self.assign(element, item.value, states)
+                    return states
             if (
                 type(value) is cst.Call
                 and type(value.func) is cst.Attribute
@@ -98,9 +100,9 @@ class Binding(InterpreterPart):
                     value, states[0]
                 )  # `logits, aux = model(x)`: both carry the graph
                 for index, element in enumerate(elements):
-                    for name in self._target_names(element):
+                    for element_name in self._target_names(element):
                         free = self.element_graph_free(value, index, len(elements))
-                        self.taint[name] = frozenset() if free else sources
+                        self.taint[element_name] = frozenset() if free else sources
             return tuple(self._bind_target(target, s) for s in states)
         name = dotted_name(target)
         if name is None:
@@ -127,10 +129,10 @@ class Binding(InterpreterPart):
         self.observe_assignment_grad(name, value, states)
         self.note_reads(name, value)
         result = []
-        held = self.held_attributes(value) if type(value) is cst.Call else []
+        stored = self.held_attributes(value) if type(value) is cst.Call else []
         for state in states:
             state = state.forgetting(name)
-            for attribute, argument in held:
+            for attribute, argument in stored:
                 held_key = self.resolve(argument, state)
                 if held_key is not None:
                     state = state.with_alias(f"{name}.{attribute}", held_key)
@@ -202,28 +204,29 @@ class Binding(InterpreterPart):
             return ()
         elements: list[tuple[str, cst.BaseExpression]] = []
         if type(value) in (cst.List, cst.Tuple, cst.Set):
-            for index, element in enumerate(value.elements):
-                if type(element) is cst.StarredElement:
+            items = cast("cst.List | cst.Tuple | cst.Set", value).elements
+            for index, item in enumerate(items):
+                if type(item) is cst.StarredElement:
                     return ()
-                elements.append((f"{name}[{index}]", element.value))
+                elements.append((f"{name}[{index}]", item.value))
         elif type(value) is cst.Dict:
-            for index, element in enumerate(value.elements):
-                if type(element) is not cst.DictElement:
+            for index, entry in enumerate(value.elements):
+                if type(entry) is not cst.DictElement:
                     return ()
                 label = (
-                    repr(element.key.evaluated_value)
-                    if type(element.key) is cst.SimpleString
+                    repr(entry.key.evaluated_value)
+                    if type(entry.key) is cst.SimpleString
                     else str(index)
                 )
-                elements.append((f"{name}[{label}]", element.value))
+                elements.append((f"{name}[{label}]", entry.value))
         elif type(value) in (cst.ListComp, cst.GeneratorExp):
-            elements.append((f"{name}[*]", value.elt))
+            elements.append((f"{name}[*]", cast("cst.ListComp | cst.GeneratorExp", value).elt))
         if not elements or len(elements) > 8:
             return ()
         members: list[str] = []
         result = list(states)
-        for member, element in elements:
-            found = self.value_of(element, states[0])
+        for member, member_value in elements:
+            found = self.value_of(member_value, states[0])
             if found.key is not None:
                 members.append(found.key)
             elif found.fresh is not None:
