@@ -82,7 +82,9 @@ def test_plugin_reports_library_events_matched_to_static_findings(tmp_path: Path
     assert f"{root.resolve() / 'mylib.py'}:{line}:16: EVL001 at run time" in done.stdout
     assert "argmax flips" in done.stdout
     assert "1 call site(s) lie only in test files" in done.stdout  # the direct model(x) call
-    assert "Static findings confirmed at run time: 1" in done.stdout
+    # the static analysis reports the helper and the test that reaches it in train mode; the
+    # runtime event (whose caller chain runs through that test) confirms both
+    assert "Static findings confirmed at run time: 2" in done.stdout
 
 
 def test_entry_point_with_flag_writes_json(tmp_path: Path) -> None:
