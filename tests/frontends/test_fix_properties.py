@@ -69,7 +69,14 @@ def _body_statement(draw: st.DrawFn, indent: str) -> list[str]:
         content = [c.replace("{", "{{").replace("}", "}}") for c in content]
     if quote.startswith("rb"):
         content = [c.replace("\f", " ") for c in content]  # bytes: ASCII only (\f is ASCII)
+    content = [_without(c, quote[-3:]) for c in content]  # a line may not close the string
     return [f"{indent}print({quote}{content[0]}", *content[1:], f"{quote[-3:]})"]
+
+
+def _without(text: str, closing: str) -> str:
+    while closing in text:
+        text = text.replace(closing, "")
+    return text
 
 
 @st.composite
