@@ -70,7 +70,7 @@ class InterpreterContext(Protocol):
     bound_at: dict[str, cst.CSTNode]
     backward_bindings: set[tuple[str, int]]
     backward_roots: set[str]
-    graphless: dict[str, cst.CSTNode]
+    bound_without_grad: dict[str, cst.CSTNode]
     reads: dict[str, set[str]]
     loop_depth: int
     _loop_returns: States
@@ -253,7 +253,7 @@ class InterpreterContext(Protocol):
 
     def observe_expression_statement(self, value: cst.BaseExpression, states: tuple) -> None: ...
 
-    def observe_uncalled_manager(self, expr: cst.BaseExpression) -> None: ...
+    def observe_uncalled_manager(self, expr: cst.BaseExpression, qualified: str) -> None: ...
 
     def observe_subscript_store(
         self,

@@ -86,15 +86,42 @@ class FunctionalModeCall:
 
 
 @dataclass(frozen=True)
-class InertSwitch:
-    """A mode or grad switch that does nothing (or raises)."""
+class DiscardedValue:
+    """An expression statement whose value is thrown away: an attribute read (`model.eval`)
+    or a call to a function the imports name (`torch.no_grad()`)."""
 
     place: Place
-    kind: str
-    """'uncalled-mode-method', 'bare-grad-call', 'uncalled-grad-manager', 'training-attribute'."""
-    subject: str
-    replacement: Optional[str] = None
-    """Source text that does what was meant, when that is certain."""
+    expression: cst.BaseExpression
+    callee: Optional[str] = None
+    """The qualified name of the called function, for a call."""
+    receiver_holds_module: bool = False
+    """For an attribute read `x.attr`: `x` holds a module (or is `self` in a module class)."""
+
+
+@dataclass(frozen=True)
+class UncalledGradManager:
+    """`with torch.no_grad:`: a grad-mode context manager named in a `with` without being
+    called (the analysis treats the body as never running)."""
+
+    place: Place
+    manager: str
+    """Its qualified name."""
+
+
+@dataclass(frozen=True)
+class ModeFlagAssignment:
+    """An assignment to the `training` attribute of a value that holds a module."""
+
+    place: Place
+    """The assignment statement."""
+    receiver: cst.BaseExpression
+    value: cst.BaseExpression
+    function: Optional[str]
+    """The function the assignment sits in (None at module level)."""
+    receiver_class_defines_training: bool
+    """The receiver is `self` and its class defines `training` itself (a property)."""
+    single_target: bool
+    """The statement assigns nothing else (`a.training = b.training = v` has two targets)."""
 
 
 @dataclass(frozen=True)
@@ -132,29 +159,42 @@ class TensorStore:
 
 
 @dataclass(frozen=True)
-class TrainingOnEvalData:
-    place: Place
+class StepBlock:
+    """A loop or a function whose body steps an optimizer or calls backward(), with what the
+    analysis knows of it."""
+
+    block: cst.CSTNode
+    kind: str
+    """'loop' or 'function'."""
     region: Region
-
-
-@dataclass(frozen=True)
-class LoopGradients:
-    """A loop that steps an optimizer or calls backward(), with what it does to gradients."""
-
-    loop: cst.CSTNode
+    """How the analysis classified the block."""
     step: Optional[Place]
-    """The first `optimizer.step()` in the loop."""
+    """The first `optimizer.step()` in the block."""
     backward: Optional[Place]
-    """The first `backward()` in the loop."""
+    """The first `backward()` in the block."""
     clears_grad: bool
-    """Whether the loop clears gradients (`zero_grad()`, `p.grad = None`, ...)."""
+    """Whether the block clears gradients (`zero_grad()`, `p.grad = None`, ...); for a loop,
+    also through a function of the file that the loop calls."""
+    switches_to_train: bool
+    """The block itself calls `train()` on something."""
+    evaluation_data: bool
+    """A loop over evaluation data (`val_loader`), or a function named like an evaluation
+    (`evaluate()`, or a word of the `eval-words` option)."""
+    words: frozenset = frozenset()
+    """The words of a `for` loop's iterable (`train_val_loader`: train, val, loader) or of the
+    function's name."""
 
 
 @dataclass(frozen=True)
-class BackwardWithoutGraph:
+class BackwardCall:
+    """`loss.backward()`, `accelerator.backward(loss)`, `torch.autograd.backward(loss)`."""
+
     place: Place
     variable: str
-    assigned: Place
+    """The name the backward pass runs through (`loss`)."""
+    bound_without_grad: Optional[Place]
+    """The value expression of the name's latest binding in this function when that binding
+    ran with autograd off on every path (inside `no_grad`/`inference_mode`), else None."""
 
 
 @dataclass
@@ -164,11 +204,12 @@ class ModuleFacts:
     eval_forwards: list[EvalForward] = field(default_factory=list)
     training_steps: list[TrainingStep] = field(default_factory=list)
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)
-    inert_switches: list[InertSwitch] = field(default_factory=list)
+    discarded_values: list[DiscardedValue] = field(default_factory=list)
+    uncalled_grad_managers: list[UncalledGradManager] = field(default_factory=list)
+    mode_flag_assignments: list[ModeFlagAssignment] = field(default_factory=list)
     tensor_stores: list[TensorStore] = field(default_factory=list)
-    training_on_eval_data: list[TrainingOnEvalData] = field(default_factory=list)
-    loop_gradients: list[LoopGradients] = field(default_factory=list)
-    backward_without_graph: list[BackwardWithoutGraph] = field(default_factory=list)
+    step_blocks: list[StepBlock] = field(default_factory=list)
+    backward_calls: list[BackwardCall] = field(default_factory=list)
     flow: list[tuple[str, cst.CSTNode, tuple]] = field(default_factory=list)
     """(function name, statement, path states) for `evallint debug --flow`; filled on request."""
     summaries: dict[str, object] = field(default_factory=dict)

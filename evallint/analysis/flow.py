@@ -10,11 +10,7 @@ import libcst as cst
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training
-from evallint.analysis.facts import (
-    LoopGradients,
-    Place,
-    TrainingOnEvalData,
-)
+from evallint.analysis.facts import Place, StepBlock
 from evallint.analysis.lattice import (
     Grad,
     GradFact,
@@ -532,33 +528,27 @@ class Statements(InterpreterPart):
         return current, exits
 
     def _observe_loop(self, node: cst.CSTNode, region: Region, evidence, eval_data: bool) -> None:
-        """EVL007: an unconditional training step in a loop over evaluation data; and, for
-        every loop that steps or calls backward(), what it does to gradients (EVL008)."""
+        """Record a loop that steps an optimizer or calls backward(): its region, whether it
+        runs over evaluation data, and what it does to gradients and modes."""
         if node in self._observed_loops:
             return
         self._observed_loops.add(node)
-        first_step = (evidence.steps or evidence.backwards or [None])[0]
-        trains_on_eval = (
-            eval_data
-            and region.kind is RegionKind.TRAIN
-            and first_step is not None
-            and not evidence.switches_to_train
-            and not (type(node) is cst.For and "train" in _iterable_words(node))
+        if not (evidence.steps or evidence.backwards):
+            return
+        unit = self.file.unit
+        self.file.facts.step_blocks.append(
+            StepBlock(
+                node,
+                "loop",
+                region,
+                Place(evidence.steps[0], unit) if evidence.steps else None,
+                Place(evidence.backwards[0], unit) if evidence.backwards else None,
+                clears_grad=evidence.clears_grad or self.calls_gradient_clearer(node),
+                switches_to_train=bool(evidence.switches_to_train),
+                evaluation_data=eval_data,
+                words=_iterable_words(node) if type(node) is cst.For else frozenset(),
+            )
         )
-        if trains_on_eval:
-            self.file.facts.training_on_eval_data.append(
-                TrainingOnEvalData(Place(first_step, self.file.unit), region)
-            )
-        if evidence.steps or evidence.backwards:
-            unit = self.file.unit
-            self.file.facts.loop_gradients.append(
-                LoopGradients(
-                    node,
-                    Place(evidence.steps[0], unit) if evidence.steps else None,
-                    Place(evidence.backwards[0], unit) if evidence.backwards else None,
-                    evidence.clears_grad or self.calls_gradient_clearer(node),
-                )
-            )
 
     def return_passthrough(self, body_flow: Flow) -> None:
         self._loop_returns = normalize(self._loop_returns + body_flow.returns)
@@ -583,7 +573,7 @@ class Statements(InterpreterPart):
                 or qualified in GRAD_SETTERS
             ):
                 if call is None:
-                    self.observe_uncalled_manager(expr)
+                    self.observe_uncalled_manager(expr, qualified)
                     return Flow()  # `with torch.no_grad:` raises TypeError: the body never runs
                 states = tuple(replace(s, grad_stack=s.grad_stack + (s.grad,)) for s in states)
                 pushed += 1

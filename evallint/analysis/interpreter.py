@@ -22,7 +22,7 @@ from evallint.analysis.effects import Effects, Observation, PendingTraining
 from evallint.analysis.facts import (
     EvalForward,
     Place,
-    TrainingOnEvalData,
+    StepBlock,
     TrainingStep,
 )
 from evallint.analysis.flow import Statements
@@ -391,21 +391,21 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                 eval_by_name=by_name,
                 eval_by_metrics=False,
             )
-            trains_by_name = bool(
-                name_words
-                & {"train", "training", "fit", "finetune", "tune", "adapt", "step", "test"}
-            )
-            if (
-                by_name
-                and not trains_by_name
-                and region.kind is RegionKind.TRAIN
-                and not evidence.switches_to_train
-            ):
-                first_step = (evidence.steps or evidence.backwards or [None])[0]
-                if first_step is not None:
-                    self.file.facts.training_on_eval_data.append(
-                        TrainingOnEvalData(Place(first_step, self.file.unit), region)
+            if evidence.steps or evidence.backwards:
+                unit = self.file.unit
+                self.file.facts.step_blocks.append(
+                    StepBlock(
+                        info.node,
+                        "function",
+                        region,
+                        Place(evidence.steps[0], unit) if evidence.steps else None,
+                        Place(evidence.backwards[0], unit) if evidence.backwards else None,
+                        clears_grad=bool(evidence.clears_grad),
+                        switches_to_train=bool(evidence.switches_to_train),
+                        evaluation_data=by_name,
+                        words=frozenset(name_words),
                     )
+                )
         self.regions.append(region)
         self.regions_evaluates = region.kind is RegionKind.EVAL
         self.evaluates = self.regions_evaluates

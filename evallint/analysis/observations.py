@@ -1,7 +1,10 @@
-"""Facts about single statements that the interpreter notes as it passes: functional
-dropout inside modules, switches that do nothing, graphs kept alive by accumulation, and
-backward passes without a graph. They use the interpreter's state (grad on each path, which
-names hold modules, which values carry a graph); none needs a walk of its own."""
+"""Facts about single statements that the interpreter notes as it passes: mode-taking
+functional calls inside modules, expression statements whose value is thrown away, grad
+managers named in a `with` without a call, assignments to a module's `training` flag, values
+stored into containers once per iteration, and backward passes with the grad state of what
+they run through. They use the interpreter's state (grad on each path, which names hold
+modules, which values carry a graph); none needs a walk of its own. What is a mistake is for
+the rules to decide."""
 
 from __future__ import annotations
 
@@ -11,16 +14,18 @@ import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.facts import (
-    BackwardWithoutGraph,
+    BackwardCall,
+    DiscardedValue,
     FunctionalModeCall,
-    InertSwitch,
+    ModeFlagAssignment,
     Place,
     TensorStore,
+    UncalledGradManager,
 )
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.symbols import dotted_name
-from evallint.analysis.vocabulary import FUNCTIONAL_MODE, GRAD_DISABLERS, GRAD_ENABLERS
+from evallint.analysis.vocabulary import FUNCTIONAL_MODE
 
 
 def _constant(node: cst.BaseExpression) -> Optional[bool]:
@@ -61,8 +66,6 @@ def _backpropagated_name(call: cst.Call) -> Optional[str]:
 
 _CONSTANT_KEYS = (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)
 
-_LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
-
 
 class Observations(InterpreterPart):
     """Mixed into the interpreter; `self` is an `_Interpreter`."""
@@ -70,7 +73,9 @@ class Observations(InterpreterPart):
     def _init_observations(self) -> None:
         self.stores: list[tuple] = []
         self.backward_roots: set[str] = set()
-        self.graphless: dict[str, cst.CSTNode] = {}
+        self.bound_without_grad: dict[str, cst.CSTNode] = {}
+        """Name -> the value expression of its latest binding, when autograd was off on every
+        path there."""
         self.bound_at: dict[str, cst.CSTNode] = {}
         """Name -> the value expression of its latest binding (a graph proven by `backward()`
         belongs to one binding: `loss` rebound in a later no_grad loop is another value)."""
@@ -82,7 +87,7 @@ class Observations(InterpreterPart):
     def _place(self, node: cst.CSTNode) -> Place:
         return Place(node, self.file.unit)
 
-    # -- mode-taking functional calls in module methods (EVL004 queries them) -----------------
+    # -- mode-taking functional calls in module methods -------------------------------------
     def observe_functional(self, call: cst.Call) -> None:
         owner = self._owner()
         if owner is None or not owner.is_module or self.info is None:
@@ -103,35 +108,28 @@ class Observations(InterpreterPart):
             FunctionalModeCall(self._place(call), qualified.split(".")[-1], value, argument)
         )
 
-    # -- EVL005 ------------------------------------------------------------------------------
+    # -- expression statements, `with` items and `.training` assignments ---------------------
     def observe_expression_statement(self, value: cst.BaseExpression, states: tuple) -> None:
-        if type(value) is cst.Attribute and value.attr.value in ("eval", "train"):
-            if self._is_module_expression(value.value, states):
-                text = self._code(value)
-                self.file.facts.inert_switches.append(
-                    InertSwitch(
-                        self._place(value),
-                        "uncalled-mode-method",
-                        self._code(value.value),
-                        f"{text}()",
-                    )
+        """An expression whose value is thrown away: an attribute read, or a call of a
+        function the imports name."""
+        if type(value) is cst.Attribute:
+            self.file.facts.discarded_values.append(
+                DiscardedValue(
+                    self._place(value),
+                    value,
+                    receiver_holds_module=self._is_module_expression(value.value, states),
                 )
-        elif (
-            type(value) is cst.Call
-            and (self.imports.qualify(value.func) or "") in GRAD_DISABLERS | GRAD_ENABLERS
-        ):
-            self.file.facts.inert_switches.append(
-                InertSwitch(self._place(value), "bare-grad-call", self._code(value))
             )
+        elif type(value) is cst.Call:
+            callee = self.imports.qualify(value.func)
+            if callee:
+                self.file.facts.discarded_values.append(
+                    DiscardedValue(self._place(value), value, callee=callee)
+                )
 
-    def observe_uncalled_manager(self, expr: cst.BaseExpression) -> None:
-        self.file.facts.inert_switches.append(
-            InertSwitch(
-                self._place(expr),
-                "uncalled-grad-manager",
-                self._code(expr),
-                f"{self._code(expr)}()",
-            )
+    def observe_uncalled_manager(self, expr: cst.BaseExpression, qualified: str) -> None:
+        self.file.facts.uncalled_grad_managers.append(
+            UncalledGradManager(self._place(expr), qualified)
         )
 
     def observe_training_attribute(
@@ -141,47 +139,24 @@ class Observations(InterpreterPart):
         value: cst.BaseExpression,
         states: tuple,
     ) -> None:
+        """An assignment to a module's `training` attribute."""
         if not (type(target) is cst.Attribute and target.attr.value == "training"):
             return
         receiver = target.value
         if not self._is_module_expression(receiver, states):
             return
         owner = self._owner()
-        if (
-            type(receiver) is cst.Name
-            and receiver.value == "self"
-            and owner is not None
-            and "training" in owner.methods
-        ):
-            return  # a `training` property whose setter propagates the mode
-        if self.info is not None and self.info.name in (
-            "train",
-            "eval",
-            "training",
-            "__init__",
-            "__setstate__",
-            "_apply",
-        ):
-            return  # the module machinery itself (nn.Module.train sets the flag, then recurses)
-        if type(value) is cst.Attribute and value.attr.value == "training":
-            return  # copying another module's flag onto a module built to mirror it
-        from evallint.analysis.vocabulary import words
-
-        if words((dotted_name(receiver) or "").split(".")[-1]) & _LEAF_LAYER_WORDS:
-            return  # a BatchNorm or Dropout leaf: its own flag is all the mode it has
-        text = self._code(receiver)
-        constant = _constant(value)
-        replacement = (
-            f"{text}.eval()"
-            if constant is False
-            else f"{text}.train()"
-            if constant
-            else f"{text}.train({self._code(value)})"
-        )
-        certain = len(statement.targets) == 1
-        self.file.facts.inert_switches.append(
-            InertSwitch(
-                self._place(statement), "training-attribute", text, replacement if certain else None
+        self.file.facts.mode_flag_assignments.append(
+            ModeFlagAssignment(
+                self._place(statement),
+                receiver,
+                value,
+                self.info.name if self.info is not None else None,
+                receiver_class_defines_training=type(receiver) is cst.Name
+                and receiver.value == "self"
+                and owner is not None
+                and "training" in owner.methods,
+                single_target=len(statement.targets) == 1,
             )
         )
 
@@ -377,7 +352,7 @@ class Observations(InterpreterPart):
             )
         self.stores = []
 
-    # -- gradient clearing through helpers (EVL008 queries LoopGradients) -----------------
+    # -- gradient clearing through helpers ---------------------------------------------------
     def calls_gradient_clearer(self, loop: cst.CSTNode) -> bool:
         """The loop calls a function of this file (`reset_grad(opt)`, `self.reset_grad()`)
         that clears gradients: calls `zero_grad()` / `.grad.zero_()` or assigns `None` to
@@ -433,28 +408,29 @@ class Observations(InterpreterPart):
                 return True
         return False
 
-    # -- EVL009 ------------------------------------------------------------------------------
+    # -- backward passes and the grad state of the names they run through ------------------
     def observe_assignment_grad(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
         if states and all(g.grad is Grad.OFF for s in states for g in s.grad):
-            self.graphless[name] = value
+            self.bound_without_grad[name] = value
         else:
-            self.graphless.pop(name, None)
+            self.bound_without_grad.pop(name, None)
 
     def observe_backward(self, call: cst.Call, states: tuple) -> None:
         root = _backpropagated_name(call)
         receiver = call.func.value if type(call.func) is cst.Attribute else None
         own = dotted_name(receiver) if receiver is not None else None
-        if own is not None and (own in self.taint or own in self.graphless):
+        if own is not None and (own in self.taint or own in self.bound_without_grad):
             root = own  # `out.backward(grad_out)`: a tensor's backward with a gradient argument
         if root is None:
             return
         self.backward_roots.add(root)
         self.backward_bindings.add(self._binding(root))
-        assigned = self.graphless.get(root)
-        if assigned is not None:
-            self.file.facts.backward_without_graph.append(
-                BackwardWithoutGraph(self._place(call), root, self._place(assigned))
+        assigned = self.bound_without_grad.get(root)
+        self.file.facts.backward_calls.append(
+            BackwardCall(
+                self._place(call), root, self._place(assigned) if assigned is not None else None
             )
+        )
 
     def _code(self, node: cst.CSTNode) -> str:
         return cst.Module([]).code_for_node(node)

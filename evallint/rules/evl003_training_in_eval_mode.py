@@ -11,6 +11,7 @@ from evallint.analysis.facts import ModuleFacts
 from evallint.analysis.lattice import Origin
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.base import Example, Rule, mode_related, receiver_text
+from evallint.rules.evl007_training_on_evaluation_data import training_on_evaluation
 from evallint.rules.fixes import FixBuilder
 
 
@@ -106,7 +107,7 @@ class TrainingInEvalMode(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
         seen: set[tuple[int, str]] = set()
-        adapting = {id(found.region.node) for found in facts.training_on_eval_data}
+        adapting = {id(block.region.node) for _, block in training_on_evaluation(facts)}
         for step in sorted(facts.training_steps, key=lambda s: s.order):
             if not step.eval_facts or (
                 step.region is not None and id(step.region.node) in adapting

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Optional
 
-from evallint.analysis.facts import ModuleFacts
+import libcst as cst
+
+from evallint.analysis.facts import ModeFlagAssignment, ModuleFacts, Place
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, words
 from evallint.diagnostics import Diagnostic, Edit, Fix
 from evallint.rules.base import Example, Rule
 
@@ -20,6 +26,82 @@ _ADVICE = {
     "uncalled-grad-manager": "call it: `with torch.no_grad():`",
     "training-attribute": "call `.eval()` / `.train()` instead",
 }
+
+_MODE_MACHINERY = frozenset({"train", "eval", "training", "__init__", "__setstate__", "_apply"})
+"""Methods where setting `.training` directly is the module machinery itself
+(`nn.Module.train` sets the flag, then recurses)."""
+_LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
+"""Names of a BatchNorm or Dropout leaf, whose own flag is all the mode it has."""
+
+
+@dataclass(frozen=True)
+class _Found:
+    place: Place
+    kind: str
+    subject: str
+    replacement: Optional[str] = None
+    """Source text that does what was meant, when that is certain."""
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def _constant(node: cst.BaseExpression) -> Optional[bool]:
+    if type(node) is cst.Name and node.value in ("True", "False"):
+        return node.value == "True"
+    return None
+
+
+def _flag_assignment(found: ModeFlagAssignment) -> Optional[_Found]:
+    """`model.training = False` when it means `model.eval()`, with that replacement."""
+    if found.receiver_class_defines_training:
+        return None  # a `training` property whose setter propagates the mode
+    if found.function in _MODE_MACHINERY:
+        return None
+    value = found.value
+    if type(value) is cst.Attribute and value.attr.value == "training":
+        return None  # copying another module's flag onto a module built to mirror it
+    receiver = found.receiver
+    if words((dotted_name(receiver) or "").split(".")[-1]) & _LEAF_LAYER_WORDS:
+        return None
+    text = _code(receiver)
+    constant = _constant(value)
+    replacement = (
+        f"{text}.eval()"
+        if constant is False
+        else f"{text}.train()"
+        if constant
+        else f"{text}.train({_code(value)})"
+    )
+    return _Found(
+        found.place, "training-attribute", text, replacement if found.single_target else None
+    )
+
+
+def inert_switches(facts: ModuleFacts) -> Iterator[_Found]:
+    """Switches that do nothing: uncalled `eval`/`train` on a module, a grad manager built
+    and thrown away or named in a `with` without a call, and `.training` assignments."""
+    for discarded in facts.discarded_values:
+        expression = discarded.expression
+        if type(expression) is cst.Attribute:
+            if expression.attr.value in ("eval", "train") and discarded.receiver_holds_module:
+                text = _code(expression)
+                yield _Found(
+                    discarded.place,
+                    "uncalled-mode-method",
+                    _code(expression.value),
+                    f"{text}()",
+                )
+        elif discarded.callee in GRAD_DISABLERS | GRAD_ENABLERS:
+            yield _Found(discarded.place, "bare-grad-call", _code(expression))
+    for uncalled in facts.uncalled_grad_managers:
+        text = _code(uncalled.place.node)
+        yield _Found(uncalled.place, "uncalled-grad-manager", text, f"{text}()")
+    for assignment in facts.mode_flag_assignments:
+        found = _flag_assignment(assignment)
+        if found is not None:
+            yield found
 
 
 class InertSwitch(Rule):
@@ -87,7 +169,7 @@ class InertSwitch(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
-        for found in facts.inert_switches:
+        for found in inert_switches(facts):
             message = f"`{found.subject}`: {_CONSEQUENCE[found.kind]}; {_ADVICE[found.kind]}"
             fix = None
             if facts.want_fixes and found.replacement is not None:

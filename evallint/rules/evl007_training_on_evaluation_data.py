@@ -4,9 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from evallint.analysis.facts import ModuleFacts
+from evallint.analysis.facts import ModuleFacts, Place, StepBlock
+from evallint.analysis.regions import RegionKind
 from evallint.diagnostics import Diagnostic
 from evallint.rules.base import Example, Rule, related_at
+
+_TRAINING_NAME_WORDS = frozenset(
+    {"train", "training", "fit", "finetune", "tune", "adapt", "step", "test"}
+)
+"""Words that make a function named like an evaluation a training one too
+(`train_and_evaluate`, `finetune_eval`, `eval_step`)."""
+
+
+def training_on_evaluation(facts: ModuleFacts) -> Iterator[tuple[Place, StepBlock]]:
+    """(first step or backward, its block) for every block over evaluation data that trains
+    unconditionally: the analysis classified it as training, and it does not call `train()`
+    itself (deliberate adaptation does)."""
+    for block in facts.step_blocks:
+        first = block.step or block.backward
+        if (
+            first is None
+            or not block.evaluation_data
+            or block.region.kind is not RegionKind.TRAIN
+            or block.switches_to_train
+        ):
+            continue
+        if block.kind == "loop" and "train" in block.words:
+            continue  # `for x in train_val_loader`
+        if block.kind == "function" and block.words & _TRAINING_NAME_WORDS:
+            continue
+        yield first, block
 
 
 class TrainingOnEvaluationData(Rule):
@@ -82,18 +109,14 @@ class TrainingOnEvaluationData(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
         seen: set[int] = set()
-        for found in facts.training_on_eval_data:
-            if id(found.place.node) in seen:
+        for place, block in training_on_evaluation(facts):
+            if id(place.node) in seen:
                 continue
-            seen.add(id(found.place.node))
+            seen.add(id(place.node))
+            region = block.region
             message = (
-                f"training step inside an evaluation ({found.region.description}): the weights are updated on evaluation data, "
+                f"training step inside an evaluation ({region.description}): the weights are updated on evaluation data, "
                 f"so its scores no longer measure generalisation; remove the step or call `train()` if this is deliberate adaptation"
             )
-            related = [
-                related_at(
-                    found.place.__class__(found.region.node, facts.unit),
-                    "the evaluation starts here",
-                )
-            ]
-            yield self.diagnostic(facts, found.place, (), message, related, "")
+            related = [related_at(Place(region.node, facts.unit), "the evaluation starts here")]
+            yield self.diagnostic(facts, place, (), message, related, "")

@@ -82,8 +82,13 @@ class GradientsNeverCleared(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
         seen: set[int] = set()
-        for found in facts.loop_gradients:
-            if found.step is None or found.backward is None or found.clears_grad:
+        for found in facts.step_blocks:
+            if (
+                found.kind != "loop"
+                or found.step is None
+                or found.backward is None
+                or found.clears_grad
+            ):
                 continue  # steps on gradients that are cleared (or never accumulated)
             if id(found.step.node) in seen:
                 continue

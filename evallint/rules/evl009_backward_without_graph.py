@@ -70,12 +70,16 @@ class BackwardWithoutGraph(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
-        for found in facts.backward_without_graph:
+        for found in facts.backward_calls:
+            if found.bound_without_grad is None:
+                continue  # the variable was computed with autograd on (or elsewhere)
             message = (
                 f"`{found.variable}` was computed with autograd off (no_grad/inference_mode), so it has no graph: "
                 f"`backward()` raises RuntimeError; compute it outside the no_grad block"
             )
             related = [
-                related_at(found.assigned, f"`{found.variable}` computed here without autograd")
+                related_at(
+                    found.bound_without_grad, f"`{found.variable}` computed here without autograd"
+                )
             ]
             yield self.diagnostic(facts, found.place, (), message, related, found.variable)
