@@ -50,7 +50,7 @@ def fix_notebook(data: bytes, name: str, config: Config) -> tuple[bytes, list[Di
         else:
             cell["source"] = source
     fixed = [map_diagnostic(d, virtual) for d in result.fixed]
-    return _dump(notebook, text, data), fixed
+    return dump_notebook(notebook, text, data), fixed
 
 
 def _cell_sources(
@@ -93,7 +93,7 @@ def _cell_sources(
     return {cell: "\n".join(rebuilt[cell]) for cell in sorted(changed)}
 
 
-def _dump(notebook: dict[str, Any], text: str, data: bytes) -> bytes:
+def dump_notebook(notebook: dict[str, Any], text: str, data: bytes) -> bytes:
     """JSON in the file's own layout: its indentation (Jupyter writes 1), ASCII escaping or
     not, and final newline."""
     match = re.search(r"\n( +)\"", text)
