@@ -305,7 +305,17 @@ class Calls(InterpreterPart):
                         (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL),
                         None,
                     )
-                    self._record_training(call, key, key, region_here, (state,))
+                    # reported at the helper's training site, reached through this call
+                    # (as an evaluation helper's forward is); the fix goes at this call
+                    self._record_training(
+                        call,
+                        key,
+                        training.subject if training.place.unit is self.file.unit else key,
+                        region_here,
+                        (state,),
+                        training.place,
+                        (here, *training.via),
+                    )
         states = self.apply_modes(summary.exit_modes, summary, call, receiver, states)
         if summary.opaque_switch and receiver is not None:
             facts = frozenset(ModeFact(f.mode, f.origin, call) for f in summary.opaque_switch)

@@ -184,7 +184,14 @@ class InterpreterContext(Protocol):
     def training_step(self, call: cst.Call, kind: str, states: States) -> States: ...
 
     def _record_training(
-        self, site: cst.CSTNode, key: str, subject: str, region: Optional[Region], states: States
+        self,
+        site: cst.CSTNode,
+        key: str,
+        subject: str,
+        region: Optional[Region],
+        states: States,
+        place: Optional[Place] = None,
+        via: tuple[Place, ...] = (),
     ) -> None: ...
 
     def _step_sources(self, call: cst.Call, kind: str, state: PathState) -> Optional[frozenset]: ...

@@ -44,6 +44,10 @@ class PendingTraining:
     from_entry: bool
     """Whether it may be in the caller's mode (then callers are asked)."""
     order: int
+    via: tuple[Place, ...] = ()
+    """The calls, outermost first, through which a helper's training site was reached."""
+    outer_subject: str = ""
+    """The module as the outermost call in `via` names it (where a fix goes)."""
 
 
 @dataclass
@@ -160,8 +164,17 @@ class Effects(InterpreterPart):
         return states
 
     def _record_training(
-        self, site: cst.CSTNode, key: str, subject: str, region: Optional[Region], states: States
+        self,
+        site: cst.CSTNode,
+        key: str,
+        subject: str,
+        region: Optional[Region],
+        states: States,
+        place: Optional[Place] = None,
+        via: tuple[Place, ...] = (),
     ) -> None:
+        """`key` trained at `site` (or at `place`, a helper's training site reached through
+        the calls `via`), in the mode `key` has on these paths."""
         # a backward pass with autograd off trains nothing: it is guarded (`if loss.requires_grad:`,
         # a helper shared by training and a no_grad evaluation) or fails (EVL009's business)
         states = tuple(
@@ -181,12 +194,14 @@ class Effects(InterpreterPart):
         entry = self.training.get((region_id, key))
         if entry is None:
             self.training[(region_id, key)] = PendingTraining(
-                Place(site, self.file.unit),
+                place or Place(site, self.file.unit),
                 subject,
                 region,
                 eval_facts,
                 from_entry,
                 self.file.next_order(),
+                via,
+                key,
             )
         else:
             self.training[(region_id, key)] = replace(

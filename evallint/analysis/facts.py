@@ -70,6 +70,10 @@ class TrainingStep:
     region: Optional[Region]
     eval_facts: frozenset
     order: int = 0
+    via: tuple[Place, ...] = ()
+    """Calls, outermost first, through which the training site (in a helper) was reached."""
+    outer_subject: str = ""
+    """The module as the outermost call names it."""
 
 
 @dataclass(frozen=True)

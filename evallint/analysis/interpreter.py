@@ -492,11 +492,13 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
                         pending.region,
                         pending.eval_facts,
                         pending.order,
+                        pending.via,
+                        pending.outer_subject,
                     )
                 )
             if pending.from_entry and self.info is not None:
                 self.training_requirements.append(
-                    TrainingRequirement(pending.place, key, pending.subject)
+                    TrainingRequirement(pending.place, key, pending.subject, pending.via)
                 )
         if self.info is None:
             return

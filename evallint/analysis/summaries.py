@@ -46,6 +46,8 @@ class TrainingRequirement:
     place: Place
     key: str
     subject: str
+    via: tuple[Place, ...] = ()
+    """Calls, outermost first, from this function to the helper that trains (if any)."""
 
 
 @dataclass

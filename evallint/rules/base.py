@@ -65,6 +65,7 @@ class Rule:
         at_call: bool = False,
         fix: Optional[Fix] = None,
         region_node: Optional[cst.CSTNode] = None,
+        inner: str = "the forward in the called function",
     ) -> Diagnostic:
         """Report at the first forward of the module in the evaluation, with the calls that
         led there (where the caller's state was wrong) as related locations. When that forward
@@ -74,7 +75,7 @@ class Rule:
             anchor = entering_call(facts, via, region_node) or place
         if anchor is not place:
             where = "" if place.unit is facts.unit else " (in another file)"
-            related = [_related(place, f"the forward in the called function{where}")] + related
+            related = [_related(place, f"{inner}{where}")] + related
         related.extend(
             _related(step, "reached through this call")
             if step.unit is facts.unit

@@ -124,23 +124,43 @@ class TrainingInEvalMode(Rule):
                 if loaded
                 else "from an earlier evaluation"
             )
+            reached = ""
+            if step.via and step.site.unit is facts.unit and step.via[0].unit is facts.unit:
+                reached = f" (reached through the call at line {step.via[0].position()[0]})"
             message = (
-                f"`{module}` is trained here while it may still be in eval mode {cause}: "
+                f"`{module}` is trained here while it may still be in eval mode {cause}"
+                f"{reached}: "
                 f"Dropout is off and BatchNorm statistics are frozen for this training; call `{module}.train()` before training"
             )
             related = mode_related(facts, step.eval_facts, f"`{module}`")
             fix = self.fix(facts, step, module) if facts.want_fixes else None
-            yield self.diagnostic(facts, step.site, (), message, related, module, fix=fix)
+            yield self.diagnostic(
+                facts,
+                step.site,
+                step.via,
+                message,
+                related,
+                module,
+                fix=fix,
+                inner="the training step in the called function",
+            )
 
     @staticmethod
     def fix(facts: ModuleFacts, step, module: str) -> Optional[Fix]:
         """`model.train()` before the training loop, or at the top of its body when the
         evaluation happens inside that same loop, or before a training call."""
         builder = FixBuilder(facts)
+        site = step.site
+        if step.via and step.via[0].unit is facts.unit:
+            # a helper's training reached through a call: `train()` goes before the call,
+            # where the caller's mode is decided, not inside the helper it shares
+            site, module = step.via[0], receiver_text(step.outer_subject or step.subject)
+        elif site.unit is not facts.unit:
+            return None
         code, description = f"{module}.train()", f"Call `{module}.train()` before training"
-        loop = builder.enclosing_statement(step.site.node, loop_only=True)
-        if loop is None or not _is_training_step(step.site.node):
-            statement = builder.enclosing_statement(step.site.node)
+        loop = builder.enclosing_statement(site.node, loop_only=True)
+        if loop is None or not _is_training_step(site.node):
+            statement = builder.enclosing_statement(site.node)
             return (
                 builder.insert_before(statement, code, description)
                 if statement is not None
