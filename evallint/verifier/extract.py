@@ -28,6 +28,7 @@ from evallint.torch_facts import (
     WRAPPER_SUFFIXES,
     WRAPPERS,
 )
+from evallint.verifier.callers import call_sites
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.library_models import LIBRARY_KWARG_TO_DROPOUT, family_layers, find_family
 from evallint.verifier.resolution import (
@@ -56,6 +57,9 @@ from evallint.verifier.source_index import (
     positional_params,
     return_statements,
 )
+
+MAX_CALLERS = 16
+"""Call sites followed for one parameter."""
 
 _RETURNS_MODULE = MODULE_RETURNING_METHODS | MODE_METHODS
 """Methods whose result is the module they were called on."""
@@ -140,10 +144,11 @@ class Extractor:
         return Found(unresolved=[f"no assignment to `{name}` found in {where}"])
 
     def parameter(self, name: str, ctx: Ctx) -> Value:
-        """A function parameter: follow the argument passed at every call site in the file.
+        """A function parameter: follow the argument passed at every call site (`callers`).
 
         One caller passing a mode-dependent model decides (the result names that caller); a
-        caller that cannot be followed leaves the result open rather than `not affected`.
+        caller that cannot be followed leaves the result open rather than `not affected`, and
+        so do callers found only in other files (code outside the project may call it too).
         """
         assert ctx.func is not None
         func = ctx.func
@@ -151,31 +156,36 @@ class Extractor:
         params = positional_params(func)
         reasons: list[str] = []
         resolved: list[tuple[str, Value, Found]] = []
-        for call, caller in ctx.file.calls:
-            callee = call.func
-            if isinstance(callee, cst.Name) and callee.value == fname:
-                offset = 0
-            elif isinstance(callee, cst.Attribute) and callee.attr.value == fname:
-                offset = 1 if params and params[0] == "self" else 0
-            else:
-                continue
-            arg = call_argument(call, name, params, offset)
+        elsewhere = False
+        for site in call_sites(ctx.file, func, ctx.cls, self.file):
+            arg = call_argument(site.call, name, params, site.offset)
             if arg is None:
                 continue
-            line = ctx.file.line(call)
-            caller_ctx = Ctx(ctx.file, caller, ctx.file.class_of(caller), {}, line, ctx.depth + 1)
+            line = site.file.line(site.call)
+            caller_ctx = Ctx(
+                site.file, site.caller, site.file.class_of(site.caller), {}, line, ctx.depth + 1
+            )
             value = self.value(arg, caller_ctx)
             found = self.found(value, caller_ctx)
-            where = f"`{ctx.file.code(call)[:60]}` at {ctx.file.path.name}:{line}"
+            where = f"`{site.file.code(site.call)[:60]}` at {site.file.path.name}:{line}"
             if isinstance(value, Instance) or found.layers or not found.unresolved:
                 resolved.append((where, value, found))
+                elsewhere = elsewhere or not site.local
             else:
                 reasons.extend(f"the caller {where}: {r}" for r in found.unresolved[:1])
-        if len(resolved) == 1 and not reasons:
-            return resolved[0][1]
+            if len(resolved) + len(reasons) >= MAX_CALLERS:
+                reasons.append(f"`{fname}` has more callers than the {MAX_CALLERS} followed")
+                break
         for where, _, found in resolved:
             if any(layer.mode_dependent for layer in found.layers):
                 return replace(found, caller=where)
+        if elsewhere and not reasons:
+            reasons.append(
+                f"`{name}` of `{fname}` is passed only mode-independent models by the callers "
+                "in this project; code outside it may pass others"
+            )
+        if len(resolved) == 1 and not reasons:
+            return resolved[0][1]
         for where, _, found in resolved:
             if reasons or any(layer.sensitivity is None for layer in found.layers):
                 return replace(found, unresolved=[*found.unresolved, *reasons[:1]], caller=where)
@@ -185,7 +195,7 @@ class Extractor:
             return Found(unresolved=reasons[:1])
         return Found(
             unresolved=[
-                f"`{name}` is a parameter of `{fname}` and no call in {ctx.file.path.name} passes it"
+                f"`{name}` is a parameter of `{fname}` and no call in the project passes it"
             ]
         )
 
