@@ -109,11 +109,30 @@ class Extractor:
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
             return self.call(expr, ctx)
+        if isinstance(expr, cst.IfExp):
+            return self.either(expr, ctx)
         return Found(
             unresolved=[
                 f"`{code}` at {ctx.file.path.name}:{ctx.file.line(expr)} is not a construction evallint can follow"
             ]
         )
+
+    def either(self, expr: cst.IfExp, ctx: Ctx) -> Value:
+        """`a if cond else b`: the module is one of the two, so both are followed (a
+        mode-dependent layer in either branch counts; `not affected` needs both resolved)."""
+        body, orelse = self.value(expr.body, ctx), self.value(expr.orelse, ctx)
+        if (
+            isinstance(body, Instance)
+            and isinstance(orelse, Instance)
+            and body.cls is orelse.cls
+            and body.bindings.keys() == orelse.bindings.keys()
+            and all(body.bindings[k].expr is orelse.bindings[k].expr for k in body.bindings)
+        ):
+            return body  # the same instance on both branches (`m.train() if t else m.eval()`)
+        out = Found()
+        out.extend(self.found(body, ctx))
+        out.extend(self.found(orelse, ctx))
+        return out
 
     def name(self, name: str, ctx: Ctx) -> Value:
         where = f"{ctx.file.path.name}"

@@ -129,3 +129,33 @@ class Other(nn.Module):
     found = _verify(tmp_path / "lib.py", "self.net")
     assert found.verdict == "unresolved", found.summary
     assert "no call in the project passes it" in found.summary
+
+
+def test_a_conditional_expression_follows_both_branches(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "m.py": MODELS
+            + """
+def run(is_train, big):
+    model = Noisy() if big else Plain()
+    model = model.train() if is_train else model.eval()
+    return model(1)  # flagged
+"""
+        },
+    )
+    found = _verify(tmp_path / "m.py", "model")
+    assert found.verdict == "confirmed", found.summary
+    assert "Dropout(p=0.3)" in found.summary
+
+
+def test_a_conditional_expression_with_plain_branches_is_not_affected(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "m.py": MODELS
+            + "def run(big):\n    m = Plain() if big else Plain()\n    m(1)  # flagged\n"
+        },
+    )
+    found = _verify(tmp_path / "m.py", "m")
+    assert found.verdict == "not-affected", found.summary
