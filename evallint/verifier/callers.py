@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,10 @@ _ROOT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg", "requirement
 _SKIPPED = frozenset(
     {".git", "__pycache__", "site-packages", "node_modules", ".venv", "venv", "build", "dist"}
 )
-_LISTINGS: dict[Path, list[Path]] = {}
+LISTING_SECONDS = 30.0
+_LISTINGS: dict[Path, tuple[float, list[Path]]] = {}
 """Python files per project root, listed once per process."""
+_TEXTS: dict[Path, tuple[tuple[int, int], str]] = {}
 
 
 @dataclass
@@ -55,7 +58,9 @@ def project_root(path: Path) -> Path:
 
 
 def project_files(root: Path) -> list[Path]:
-    if root not in _LISTINGS:
+    """The project's Python files, listed again after LISTING_SECONDS (new files appear)."""
+    listed = _LISTINGS.get(root)
+    if listed is None or time.monotonic() - listed[0] > LISTING_SECONDS:
         found: list[Path] = []
         for directory, subdirectories, files in os.walk(root):
             subdirectories[:] = sorted(
@@ -64,8 +69,26 @@ def project_files(root: Path) -> list[Path]:
             found.extend(Path(directory) / n for n in sorted(files) if n.endswith(".py"))
             if len(found) >= MAX_SCANNED_FILES:
                 break
-        _LISTINGS[root] = found[:MAX_SCANNED_FILES]
-    return _LISTINGS[root]
+        _LISTINGS[root] = (time.monotonic(), found[:MAX_SCANNED_FILES])
+    return _LISTINGS[root][1]
+
+
+def _text(path: Path) -> str:
+    """A project file's text, read again only when its size or modification time changed
+    (the search runs once per parameter; the language server verifies on every save)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return ""
+    stamp = (status.st_mtime_ns, status.st_size)
+    cached = _TEXTS.get(path)
+    if cached is None or cached[0] != stamp:
+        try:
+            cached = (stamp, path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            cached = (stamp, "")
+        _TEXTS[path] = cached
+    return cached[1]
 
 
 def _imports_from(other: SourceFile, local: str, defining: Path) -> bool:
@@ -144,11 +167,7 @@ def call_sites(
     for path in project_files(project_root(defining)):
         if path.resolve() == defining or parsed >= MAX_CALLER_FILES:
             continue
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if not pattern.search(text):
+        if not pattern.search(_text(path)):
             continue
         other = parse(path)
         parsed += 1
