@@ -60,6 +60,8 @@ from evallint.verifier.source_index import (
 
 MAX_CALLERS = 16
 """Call sites followed for one parameter."""
+MAX_ASSIGNMENTS = 6
+"""Assignments to one `self.attr` followed."""
 
 _RETURNS_MODULE = MODULE_RETURNING_METHODS | MODE_METHODS
 """Methods whose result is the module they were called on."""
@@ -230,28 +232,66 @@ class Extractor:
         return owner
 
     def instance_attribute(self, inst: Instance, attr: str, depth: int) -> Value:
+        """`self.attr`: every value the nearest class that assigns it gives it (a `None`
+        placeholder is not a value); several values are followed like several callers."""
+        key = (inst.file.path, f"{inst.cls.name.value}.{attr}")
+        if key in self.active:
+            return Found()  # `self.net = f(self.net)`: the other assignments decide
         for cls_file, cls in self.class_chain(inst.file, inst.cls):
-            for assign in cls_file.assignments:
-                if (
-                    assign.target == f"self.{attr}"
-                    and assign.func is not None
-                    and inside(cls_file, assign.func, cls)
-                ):
-                    ctx = Ctx(
-                        cls_file,
-                        assign.func,
-                        cls,
-                        inst.bindings if cls is inst.cls else {},
-                        assign.line,
-                        depth,
+            assigns = [
+                a
+                for a in cls_file.assignments
+                if a.target == f"self.{attr}"
+                and a.func is not None
+                and inside(cls_file, a.func, cls)
+                and not (isinstance(a.value, cst.Name) and a.value.value == "None")
+            ]
+            if not assigns:
+                continue
+            self.active.add(key)
+            try:
+                values = [
+                    self.value(
+                        a.value,
+                        Ctx(
+                            cls_file,
+                            a.func,
+                            cls,
+                            inst.bindings if cls is inst.cls else {},
+                            a.line,
+                            depth,
+                        ),
                     )
-                    return self.value(assign.value, ctx)
+                    for a in assigns[:MAX_ASSIGNMENTS]
+                ]
+            finally:
+                self.active.discard(key)
+            if len(values) == 1:
+                return values[0]
+            out = Found()
+            for value, a in zip(values, assigns):
+                out.extend(self.found(value, Ctx(cls_file, a.func, cls, {}, a.line, depth)))
+            return out
         return Found(unresolved=[f"no `self.{attr} = ...` in class {inst.cls.name.value}"])
+
+    def own_method(self, name: str, ctx: Ctx) -> Optional[tuple[SourceFile, cst.FunctionDef]]:
+        """The method `name` of the class the expression is in, or of a project base class."""
+        if ctx.cls is None:
+            return None
+        for cls_file, cls in self.class_chain(ctx.file, ctx.cls):
+            for func in cls_file.functions.get(name, []):
+                if inside(cls_file, func, cls):
+                    return cls_file, func
+        return None
 
     def call(self, call: cst.Call, ctx: Ctx) -> Value:
         callee = call.func
         file = ctx.file
         line = file.line(call)
+        if isinstance(callee, cst.Attribute) and dotted_or_none(callee.value) == "self":
+            method = self.own_method(callee.attr.value, ctx)
+            if method is not None:  # `self.build_net(cfg)`: the project's method builds it
+                return self.factory(*method, call, ctx)
         if isinstance(callee, cst.Attribute) and callee.attr.value in _RETURNS_MODULE:
             return self.value(callee.value, ctx)
         if isinstance(callee, cst.Attribute) and callee.attr.value in (

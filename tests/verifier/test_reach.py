@@ -159,3 +159,50 @@ def test_a_conditional_expression_with_plain_branches_is_not_affected(tmp_path: 
     )
     found = _verify(tmp_path / "m.py", "m")
     assert found.verdict == "not-affected", found.summary
+
+
+DETECTOR = """
+class Detector:
+    def __init__(self):
+        self.net = None
+
+    def build(self, width):
+        return Noisy() if width else Plain()
+
+    def fit(self, x):
+        self.net = self.build(4)
+        self.net = self.refine(self.net, x)
+
+    def refine(self, net, x):
+        return net
+
+    def score(self, x):
+        return self.net(x)  # flagged
+"""
+
+
+def test_an_attribute_set_outside_init_by_an_own_method_is_followed(tmp_path: Path) -> None:
+    # `self.net = None` is a placeholder; fit() builds it through the class's own method, and
+    # `self.net = self.refine(self.net)` refers back to itself (must terminate)
+    _write(tmp_path, {"m.py": MODELS + DETECTOR})
+    found = _verify(tmp_path / "m.py", "self.net")
+    assert found.verdict == "confirmed", found.summary
+    assert "Dropout(p=0.3)" in found.summary
+
+
+def test_only_a_placeholder_assignment_stays_unresolved(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "m.py": """
+class Detector:
+    def __init__(self):
+        self.net = None
+
+    def score(self, x):
+        return self.net(x)  # flagged
+"""
+        },
+    )
+    found = _verify(tmp_path / "m.py", "self.net")
+    assert found.verdict == "unresolved", found.summary
