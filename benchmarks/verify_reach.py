@@ -15,8 +15,9 @@ nothing of the repository is kept. Then, each in a child process with a time lim
 1. static: `python -m evallint verify --format json --no-cache --exit-zero --quiet PATHS` in
    the export: every EVL001-003 finding gets its static verdict.
 2. runtime (with `--runtime`, for entries that have one), exactly one of:
-   - `pytest`: `PYTHON -m pytest -q -x? ARGS -p evallint.runtime.pytest_plugin
+   - `pytest`: `PYTHON -m pytest -q -p no:cacheprovider ARGS -p evallint.runtime.pytest_plugin
      --evallint-format json --evallint-output REPORT --evallint-no-static` in the export, with
+     PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 (no other installed plugin), with
      an address-space limit (`--memory`, RLIMIT_AS), the entry's timeout, and the network
      blocked as `evallint run` blocks it (proxies to a dead port, evallint's `sitecustomize`
      socket guard on PYTHONPATH);
@@ -254,6 +255,7 @@ def runtime_report(
     timeout = float(spec.get("timeout", 600))
     if spec["kind"] == "pytest":
         env["PYTHONPATH"] = os.pathsep.join([SITE_DIRECTORY, str(ROOT), str(root), *extra])
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only the project's conftest and ours
         command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *spec["args"]]
         command += ["-p", "evallint.runtime.pytest_plugin", "--evallint-format", "json"]
         command += ["--evallint-output", str(report_path), "--evallint-no-static"]
