@@ -253,6 +253,13 @@ def runtime_report(
     extra = [str(root / p) for p in spec.get("pythonpath", [])]
     env = offline_environment(dict(os.environ))
     timeout = float(spec.get("timeout", 600))
+    for name in spec.get("metadata", []):
+        # the package reads its own version (importlib.metadata): a minimal dist-info on
+        # PYTHONPATH stands in for installing the export
+        info = report_path.parent / f"{name.replace('-', '_')}-0.0.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0.0\n")
+        extra.append(str(report_path.parent))
     if spec["kind"] == "pytest":
         env["PYTHONPATH"] = os.pathsep.join([SITE_DIRECTORY, str(ROOT), str(root), *extra])
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only the project's conftest and ours
