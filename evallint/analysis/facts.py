@@ -207,6 +207,9 @@ class ModuleFacts:
     unit: UnitRef
     eval_forwards: list[EvalForward] = field(default_factory=list)
     training_steps: list[TrainingStep] = field(default_factory=list)
+    deliberate_switches: frozenset[int] = frozenset()
+    """Ids of the `eval()` calls in scopes that evaluate nothing and call no evaluation: a
+    deliberate freeze (BatchNorm statistics of a frozen backbone during a linear probe)."""
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)
     discarded_values: list[DiscardedValue] = field(default_factory=list)
     uncalled_grad_managers: list[UncalledGradManager] = field(default_factory=list)

@@ -177,23 +177,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                     self._judge_alone(summary)
             if called_elsewhere:
                 self._judge_by_callers()
-        self._drop_deliberate_switches()
-
-    def _drop_deliberate_switches(self) -> None:
-        """EVL003 is about training after an evaluation: eval-mode facts that come only from
-        deliberate switches are not one."""
-        if not self.deliberate_switches:
-            return
-        kept = []
-        for step in self.facts.training_steps:
-            facts = frozenset(
-                f
-                for f in step.eval_facts
-                if not (f.origin is Origin.SWITCHED and id(f.site) in self.deliberate_switches)
-            )
-            if facts:
-                kept.append(replace(step, eval_facts=facts))
-        self.facts.training_steps = kept
+        self.facts.deliberate_switches = frozenset(self.deliberate_switches)
 
     def all_functions(self) -> list[FunctionInfo]:
         """Every function, method and nested function, each before the ones nested in it."""

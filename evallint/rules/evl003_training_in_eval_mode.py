@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.facts import ModuleFacts
+from evallint.analysis.facts import ModuleFacts, TrainingStep
 from evallint.analysis.lattice import Origin
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.base import Example, Rule, mode_related, receiver_text
@@ -109,6 +110,7 @@ class TrainingInEvalMode(Rule):
         seen: set[tuple[int, str]] = set()
         adapting = {id(block.region.node) for _, block in training_on_evaluation(facts)}
         for step in sorted(facts.training_steps, key=lambda s: s.order):
+            step = _after_an_evaluation(step, facts.deliberate_switches)
             if not step.eval_facts or (
                 step.region is not None and id(step.region.node) in adapting
             ):
@@ -174,6 +176,18 @@ class TrainingInEvalMode(Rule):
         if inside:
             return builder.insert_at_body_start(loop, code, description)
         return builder.insert_before(loop, code, description)
+
+
+def _after_an_evaluation(step: TrainingStep, deliberate: frozenset[int]) -> TrainingStep:
+    """The step with only the eval modes that come from an evaluation: this rule is about
+    training after an evaluation, and an `eval()` in a scope that evaluates nothing is a
+    deliberate freeze."""
+    if not deliberate:
+        return step
+    kept = frozenset(
+        f for f in step.eval_facts if not (f.origin is Origin.SWITCHED and id(f.site) in deliberate)
+    )
+    return step if kept == step.eval_facts else replace(step, eval_facts=kept)
 
 
 def _is_training_step(node) -> bool:
