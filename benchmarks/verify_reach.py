@@ -385,6 +385,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     result["runs"].append(run)
                     print(f"  runtime: {json.dumps(run)[:400]}", file=sys.stderr)
                 findings.extend(found)
+                if args.json:  # kept as it goes: a run stopped early keeps what it measured
+                    partial = {**result, f"{group}_so_far": [vars(f) for f in findings]}
+                    args.json.write_text(json.dumps(partial, indent=2) + "\n", encoding="utf-8")
         rows = count(findings)
         result[group] = {
             "rows": {code: row.to_json() for code, row in rows.items()},
