@@ -377,7 +377,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         run["outcome"] = "no report (see the log)"
                     else:
                         _, lost = match_runtime(found, report, str(root))
-                        missed.extend({"repo": entry["repo"], **e} for e in lost)
+                        missed.extend(
+                            {"repo": entry["repo"], **e, "path": _rel(e["path"], str(root))}
+                            for e in lost
+                        )
                         run["outcome"] = report.get("outcome")
                         run["forwards"] = report.get("forwards")
                         run["steps"] = report.get("steps")
