@@ -250,7 +250,8 @@ def test_map_diagnostic_moves_lines_columns_and_related_into_cells() -> None:
 
 
 def test_map_diagnostic_keeps_a_node_that_runs_on_into_the_next_cell_in_its_cell() -> None:
-    vs = read_notebook(_notebook(new_code_cell("y = f(a,"), new_code_cell("  b)")))
+    # (read_notebook masks such cells, each unparsable alone; the language server joins them)
+    vs = join_cells([("code", "y = f(a,"), ("code", "  b)")])
     assert _parses(vs.text)
     mapped = map_diagnostic((Diagnostic("nb.ipynb", 1, 5, 2, 4, "EVL001", "m")), vs)
     assert (mapped.cell, mapped.line, mapped.end_line, mapped.end_column) == (1, 1, 1, 9)
@@ -292,3 +293,26 @@ def test_noqa_in_a_cell_silences_its_finding() -> None:
     vs = read_notebook(nbformat.writes(notebook))
     found = [map_diagnostic((d), vs) for d in lint_source(vs.text, str(path))]
     assert {(d.cell, d.line, d.code) for d in found} == {(6, 3, "EVL002")}
+
+
+def test_a_cell_that_does_not_parse_stops_only_itself() -> None:
+    """Jupyter compiles every cell apart: an exercise cell left unfinished (`n = `) fails
+    alone. It is reported, and the evaluation in a later cell is still analysed."""
+    from evallint.engine.run import lint_bytes
+
+    notebook = _notebook(
+        new_code_cell("import torch\nnet = torch.nn.Sequential(torch.nn.Dropout(0.5))"),
+        new_markdown_cell("## Exercise"),
+        new_code_cell("x = 1\nbatches = \n"),
+        new_code_cell("net.eval()\nfor x in test_loader:\n    out = net(x)\n"),
+    )
+    vs = read_notebook(notebook)
+    assert [line for line, _, _ in vs.unparsable] == [4]
+    assert _parses(vs.text) and all(not line.startswith("batches") for line in vs.text.split("\n"))
+    found = lint_bytes(notebook.encode(), "exercise.ipynb")
+    assert {(d.cell, d.line, d.code) for d in found} == {(3, 2, "EVL999"), (4, 3, "EVL002")}
+
+
+def test_unparsable_cells_are_kept_whole_for_the_language_server() -> None:
+    vs = join_cells([("code", "x = \n"), ("code", "y = 1\n")])
+    assert vs.unparsable == () and vs.text.split() == ["x", "=", "y", "=", "1"]

@@ -217,8 +217,8 @@ class ModuleFacts:
     tensor_stores: list[TensorStore] = field(default_factory=list)
     step_blocks: list[StepBlock] = field(default_factory=list)
     backward_calls: list[BackwardCall] = field(default_factory=list)
-    flow: list[tuple[str, cst.CSTNode, tuple]] = field(default_factory=list)
-    """(function name, statement, path states) for `evallint debug --flow`; filled on request."""
+    flow: list[tuple[str, cst.CSTNode, tuple, str]] = field(default_factory=list)
+    """(function name, statement, path states, region) for `evallint debug --flow`; filled on request."""
     summaries: dict[str, object] = field(default_factory=dict)
     want_fixes: bool = False
     tree: Optional[cst.Module] = None

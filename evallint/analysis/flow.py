@@ -255,8 +255,16 @@ class Statements(InterpreterPart):
 
     def statement(self, node: cst.CSTNode, states: States) -> Flow:
         if self.file.record_flow:
+            region = next(
+                (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None
+            )
             self.file.facts.flow.append(
-                (self.info.qualname if self.info else "<module>", node, states)
+                (
+                    self.info.qualname if self.info else "<module>",
+                    node,
+                    states,
+                    f"{region.kind.value}: {region.description}" if region else "neutral",
+                )
             )
         if type(node) is cst.SimpleStatementLine:
             flow = Flow(normal=states)

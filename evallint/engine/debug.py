@@ -47,10 +47,15 @@ def render_flow(path: Path) -> str:
 def _render(analysis: FileAnalysis) -> str:
     lines: list[str] = []
     current = None
-    for function, statement, states in analysis.facts.flow:
+    region = None
+    for function, statement, states, statement_region in analysis.facts.flow:
         if function != current:
             lines.append(f"\n== {function} ==")
             current = function
+            region = None
+        if statement_region != region:
+            lines.append(f"   -- region: {statement_region}")
+            region = statement_region
         line = analysis.locate(statement)[0]
         text = (
             code_of(statement).strip().splitlines()[0]

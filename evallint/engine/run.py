@@ -389,13 +389,15 @@ def _lint_notebook(
         virtual = read_notebook(data)
     except NotebookError as exc:
         return [_error(name, 1, 1, f"cannot read notebook: {exc}")]
-    found = (
-        map_diagnostic(d, virtual)
-        for d in lint_source(
-            virtual.text, name, config, project=project, apply_suppressions=apply_suppressions
-        )
+    diagnostics = lint_source(
+        virtual.text, name, config, project=project, apply_suppressions=apply_suppressions
     )
-    return sorted(found, key=Diagnostic.sort_key)
+    # a cell that is not Python stops only itself, as in Jupyter: reported, the rest analysed
+    diagnostics += [
+        _error(name, line, column, f"cannot parse: {reason}")
+        for line, column, reason in virtual.unparsable
+    ]
+    return sorted((map_diagnostic(d, virtual) for d in diagnostics), key=Diagnostic.sort_key)
 
 
 def lint_paths(

@@ -51,6 +51,10 @@ class VirtualSource:
 
     text: str
     cells: list[CellSpan]
+    unparsable: tuple[tuple[int, int, str], ...] = ()
+    """Code cells that are not Python on their own, as (virtual line, column, reason): Jupyter
+    runs every cell apart, so one that fails to compile stops only itself. Their lines are
+    masked as comments and the rest of the notebook is analysed without them."""
 
     def locate(self, line: int) -> tuple[int, int]:
         """(cell index, 1-based line in the cell) of a 1-based virtual line.
@@ -104,23 +108,44 @@ def read_notebook(data: bytes | str) -> VirtualSource:
         if not isinstance(source, str):
             raise NotebookError(f"not a notebook: cell {index} has no source text")
         cells.append((cell.get("cell_type", ""), source))
-    return join_cells(cells)
+    return join_cells(cells, skip_unparsable=True)
 
 
-def join_cells(cells: Iterable[tuple[str, str]]) -> VirtualSource:
+def join_cells(cells: Iterable[tuple[str, str]], *, skip_unparsable: bool = False) -> VirtualSource:
     """The virtual source of (cell type, source) pairs in notebook order: what
-    `read_notebook` reads from a file and a language server gets as notebook cells."""
+    `read_notebook` reads from a file and a language server gets as notebook cells.
+    With `skip_unparsable`, a code cell that does not compile on its own (an exercise's
+    `## TODO` placeholder) is masked and listed in `unparsable` instead of making the
+    whole notebook unreadable."""
     pieces: list[str] = []
     spans: list[CellSpan] = []
+    unparsable: list[tuple[int, int, str]] = []
     line = 1
     for index, (kind, source) in enumerate(cells, start=1):
         if kind != "code":
             continue
         lines, shifts = mask_cell(source)
+        if skip_unparsable:
+            failure = _syntax_error("\n".join(lines) + "\n")
+            if failure is not None:
+                at_line = min(max(failure[0], 1), len(lines))
+                unparsable.append((line + at_line - 1, failure[1], failure[2]))
+                lines = [_comment("", text) for text in lines]
         pieces.append("\n".join(lines) + "\n")
         spans.append(CellSpan(index, line, shifts))
         line += len(lines)
-    return VirtualSource("".join(pieces), spans)
+    return VirtualSource("".join(pieces), spans, tuple(unparsable))
+
+
+def _syntax_error(text: str) -> Optional[tuple[int, int, str]]:
+    """(line, column, reason) when the cell's text is not Python, else None."""
+    try:
+        compile(text, "<cell>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return exc.lineno or 1, max(exc.offset or 1, 1), exc.msg or "invalid syntax"
+    except (ValueError, MemoryError, RecursionError) as exc:  # NUL bytes, absurd nesting
+        return 1, 1, _first_line(exc)
+    return None
 
 
 def map_diagnostic(d: Diagnostic, vs: VirtualSource) -> Diagnostic:
