@@ -18,6 +18,7 @@ from evallint.analysis.flow import may_hold_comprehension
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Grad,
+    GradFact,
     Mode,
     ModeFact,
     Origin,
@@ -78,6 +79,24 @@ def _argument_for(summary: Summary, param: str, call: cst.Call) -> Optional[cst.
         if index < len(positional):
             return positional[index].value
     return None
+
+
+def _entry_grad_proven_on(call: cst.Call, states: States) -> States:
+    """A backward pass on a path whose grad state is still the caller's proves that the
+    caller ran this function with autograd on (under no_grad there would be no graph to
+    backpropagate): what follows on that path runs with autograd on too, whatever the
+    caller (`train(...)`, then an evaluation after `model.eval()`, in one function)."""
+    if not any(g.grad is Grad.ENTRY for s in states for g in s.grad):
+        return states
+    on = GradFact(Grad.ON, call)
+    return normalize(
+        [
+            s.with_grad(frozenset(g for g in s.grad if g.grad is not Grad.ENTRY) | {on})
+            if any(g.grad is Grad.ENTRY for g in s.grad)
+            else s
+            for s in states
+        ]
+    )
 
 
 class Calls(InterpreterPart):
@@ -185,6 +204,7 @@ class Calls(InterpreterPart):
         kind = training_call_kind(call, self.imports)
         if kind == "backward":
             self.observe_backward(call, states)
+            states = _entry_grad_proven_on(call, states)
         if self.file.steps_input(call) or (kind == "backward" and self._input_gradient()):
             self.evaluates = True  # an attack or style transfer: the model is only used
             return states

@@ -367,3 +367,22 @@ def test_a_files_analysis_makes_no_reference_cycle(fixture: Path) -> None:
         if was_enabled:
             gc.enable()
     assert left == []
+
+
+def test_a_backward_pass_proves_the_callers_autograd_on() -> None:
+    """Grad at entry is the caller's; a backward pass on that path proves it was on (no
+    graph under no_grad), so the evaluation after it is judged with autograd on here."""
+    analysis = analyse(
+        """
+        import torch
+        def fit_and_score(model, x, y, valid_loader):
+            loss = (model(x) - y).pow(2).mean()
+            loss.backward()
+            model.eval()
+            return [model(v).argmax(1) for v in valid_loader]
+        """
+    )
+    (forward,) = analysis.facts.eval_forwards
+    assert {g.grad for g in forward.grad_facts} == {Grad.ON}
+    (site,) = {g.site for g in forward.grad_facts}
+    assert isinstance(site, cst.Call) and site.func.attr.value == "backward"
