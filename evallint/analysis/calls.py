@@ -81,6 +81,12 @@ def _argument_for(summary: Summary, param: str, call: cst.Call) -> Optional[cst.
     return None
 
 
+_CONTAINER_METHODS = frozenset({"append", "extend", "insert", "add", "update", "setdefault"})
+_SHOWING_METHODS = frozenset(
+    {"info", "debug", "warning", "write", "imshow", "scatter", "hist", "set_data", "format"}
+)
+
+
 def _entry_grad_proven_on(call: cst.Call, states: States) -> States:
     """A backward pass on a path whose grad state is still the caller's proves that the
     caller ran this function with autograd on (under no_grad there would be no graph to
@@ -187,6 +193,8 @@ class Calls(InterpreterPart):
             accumulator = dotted_name(func.value)
             if accumulator is not None:
                 self.observe_store(call, accumulator, call.args[0].value, "append", states)
+        if type(func) is cst.Attribute and call.args and states:
+            self._note_graph_handed(func, call, states[0])
         if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in ("eval", "train"):
@@ -236,6 +244,26 @@ class Calls(InterpreterPart):
         if forward is not None:
             self.forward(call, *self._own_forward(forward[0], forward[1], states[0]), states)
         return states
+
+    def _note_graph_handed(self, func: cst.Attribute, call: cst.Call, state: PathState) -> None:
+        """`outputs.append(model(x))` puts a graph in a local container (a `return outputs`
+        then hands it to the caller); `buffer.push(prob)`, `self.cache.update(h)` hand it
+        to an object that may backpropagate it later. A logger or plot only shows it."""
+        method = func.attr.value
+        if method in _SHOWING_METHODS or method.startswith(("log", "add_", "print", "plot")):
+            return
+        root = func.value
+        while type(root) is cst.Attribute:
+            root = root.value
+        if type(root) is cst.Name and self.imports.is_imported(root.value):
+            return  # `torch.sigmoid(out)`, `np.asarray(x)`: a library function, no object
+        if not any(self.carries_graph(arg.value, state) for arg in call.args):
+            return
+        holder = dotted_name(func.value)
+        if holder is not None and "." not in holder and method in _CONTAINER_METHODS:
+            self.graph_holders.add(holder)
+        else:
+            self.graph_handed_out = True
 
     def _input_gradient(self) -> bool:
         """Whether the innermost loop (or else the function) steps no parameter optimizer
@@ -314,6 +342,7 @@ class Calls(InterpreterPart):
         here = Place(call, self.file.unit)
         if summary.trains:
             self.trains = True
+            states = _entry_grad_proven_on(call, states)  # the callee's training needed it
         for state in states:
             region = self._evaluating(state)
             for req in summary.forwards:

@@ -74,6 +74,11 @@ class InterpreterContext(Protocol):
     reads: dict[str, set[str]]
     loop_depth: int
     _loop_returns: States
+    returns_graph: bool
+    graph_holders: set[str]
+    graph_handed_out: bool
+
+    def carries_graph(self, expr: cst.BaseExpression, state: PathState) -> bool: ...
 
     def block(self, statements, states: States) -> Flow: ...
 

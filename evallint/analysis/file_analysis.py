@@ -261,8 +261,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
     def _judge_alone(self, summary: Summary) -> None:
         """A function nobody here calls: its entry state is unknown, so a forward that
         depends on it is judged as possibly in training mode with autograd on, provided the
-        function runs a data loop itself (a per-batch helper is left to its callers) or
-        evaluates after its own training step (which needs autograd on)."""
+        function runs a data loop itself (a per-batch helper is left to its callers),
+        evaluates after its own training step (which needs autograd on), or is a whole
+        evaluation (switches to eval mode itself and hands its results out of autograd)."""
         if (
             summary.framework_hook
             or summary.qualname.split(".")[-1] in self.options.framework_hooks
@@ -271,7 +272,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         for req in summary.forwards:
             if req.conditional == 2 or (
                 req.region.kind is not RegionKind.EVAL
-                or not (req.region.has_data_loop or req.region.after_training)
+                or not (
+                    req.region.has_data_loop
+                    or req.region.after_training
+                    or summary.whole_evaluation
+                )
             ):
                 continue  # (a parameter only a caller's module would make one: no caller)
             entry = (

@@ -102,6 +102,7 @@ class Statements(InterpreterPart):
     _loop_returns: States = ()
     _plans: dict
     evaluates: bool
+    returns_graph: bool
 
     def _init_plans(self) -> None:
         self._plans = {}
@@ -312,6 +313,8 @@ class Statements(InterpreterPart):
                     self.value_of(node.value, states[0]) if states else ModuleValue()
                 )
                 self.return_states += states
+                if states and not self.returns_graph:
+                    self.returns_graph = self.carries_graph(node.value, states[0])
             return Flow(returns=states)
         if type(node) is cst.Raise:
             if node.exc is not None:

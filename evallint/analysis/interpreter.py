@@ -10,6 +10,7 @@ applied at every call site.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, cast
 
@@ -171,6 +172,12 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         self.requirements: list[ForwardRequirement] = []
         self.training_requirements: list[TrainingRequirement] = []
         self.trains = False
+        self.returns_graph = False
+        """Whether a `return` may hand a forward's graph to the caller."""
+        self.graph_holders: set[str] = set()
+        """Containers a value with a graph was put into (`outputs.append(model(x))`)."""
+        self.graph_handed_out = False
+        """Whether a value with a graph was handed to an object's method (`buffer.push(p)`)."""
         self._init_observations()
         self._init_plans()
 
@@ -412,10 +419,63 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         flow = self.region_body(self.body, (self.initial_state(),), region)
         self.regions.pop()
         exit_states = normalize(flow.normal + flow.returns)
+        if info is not None:
+            self._evaluation_by_results(region, evidence)
         self.finish_accumulations()
         if self.eval_switches and not self.evaluates and not self._calls_an_evaluation():
             self.file.deliberate_switches.update(id(call) for call in self.eval_switches)
         self._emit(exit_states)
+
+    def carries_graph(self, expr: cst.BaseExpression, state: PathState) -> bool:
+        """Whether a forward's autograd graph may flow into the value of `expr`."""
+        return bool(self.taint_of(expr, state)) or bool(
+            self.graph_holders and self.graph_names(expr) & self.graph_holders
+        )
+
+    def _hands_out_no_graph(self, evidence) -> bool:
+        """Nothing computed here needs or keeps its graph: no training, no gradient use, no
+        graph returned, yielded or stored on an object."""
+        return not (
+            evidence.training_sites
+            or evidence.needs_grad
+            or self.trains
+            or self.returns_graph
+            or self.yield_states
+            or any(graph and ("." in name or "[" in name) for name, graph in self.taint.items())
+            or self.graph_handed_out
+        )
+
+    def _evaluation_by_results(self, region: Region, evidence) -> None:
+        """A function that is neither training nor named or marked as an evaluation, whose
+        forwards' results only leave autograd (printed, plotted, turned into numbers or
+        labels) and never reach a backward pass, the caller, or an object: it evaluates.
+        `prediction = net(x); plt.plot(x, prediction.data.numpy())` after reloading a
+        model, anomaly scores turned into NumPy, a sampler's batches collected as arrays."""
+        if region.kind is not RegionKind.NEUTRAL or not evidence.reports:
+            return
+        info = cast(FunctionInfo, self.info)
+        if self.file.is_pytest_file and info.name.startswith("test"):
+            return  # a unit test checks what the module computes; it evaluates nothing
+        if not self._hands_out_no_graph(evidence):
+            return
+        neutral = [o for o in self.observations.values() if o.region.kind is RegionKind.NEUTRAL]
+        pending = [r for r in self.requirements if r.region.kind is RegionKind.NEUTRAL]
+        if not neutral and not pending:
+            return
+        evaluation = replace(
+            region,
+            kind=RegionKind.EVAL,
+            description=f"function {info.name}(), whose results only leave autograd",
+        )
+        for obs in neutral:
+            obs.region = evaluation
+        self.requirements = [
+            replace(r, region=evaluation, region_unit=self.file.unit)
+            if r.region.kind is RegionKind.NEUTRAL
+            else r
+            for r in self.requirements
+        ]
+        self.evaluates = True
 
     def _calls_an_evaluation(self) -> bool:
         """A call this analysis cannot follow that still reads as an evaluation: named for
@@ -534,6 +594,10 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
             return_key,
             return_facts,
             opaque_switch=self.opaque_switch,
+            whole_evaluation=evidence.switches_to_eval
+            and (evidence.reports or not self.returns_graph)
+            and self._hands_out_no_graph(evidence)
+            and not evidence.switches_to_train,
         )
 
     def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]:

@@ -69,6 +69,10 @@ class Summary:
     opaque_switch: Optional[frozenset] = None
     """Mode facts of a switch on modules the analysis cannot name (`getattr(self, n).train(m)`),
     applied to every module attribute of the receiver at call sites."""
+    whole_evaluation: bool = False
+    """The function switches to eval mode itself and hands its results out of autograd
+    (reports them, or returns none with a graph): a complete evaluation such as a library's
+    `predict()` or `test()`, not a per-batch helper whose caller decides the grad state."""
 
     def describe(self) -> str:
         parts = [f"{self.qualname}({', '.join(self.params)})"]

@@ -317,6 +317,23 @@ class Values(InterpreterPart):
         resolved = self.file.resolve_function(call, self.info, count=False, passes_module=follow)
         return resolved[0] if resolved else None
 
+    def _holds_only_mode_independent(self, call: cst.Call) -> bool:
+        """`nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))`: a container built
+        here of layers that behave alike in both modes (no Dropout, no BatchNorm)."""
+        if not call.args:
+            return False
+        for arg in call.args:
+            if arg.keyword is not None or arg.star or type(arg.value) is not cst.Call:
+                return False
+            facts = self._constructor_facts(arg.value)
+            if facts is not None and facts[1]:
+                return False
+            if facts is None and not (self.imports.qualify(arg.value.func) or "").startswith(
+                "torch.nn."
+            ):
+                return False
+        return True
+
     def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]:
         """Mode facts of a freshly built or loaded module, and whether its mode matters."""
         func = call.func
@@ -340,7 +357,9 @@ class Values(InterpreterPart):
                 or not last[:1].isupper()
             ):
                 return None
-            if last in MODE_DEPENDENT_LAYERS or last in CONTAINER_LAYERS:
+            if last in CONTAINER_LAYERS:
+                return fresh, not self._holds_only_mode_independent(call)
+            if last in MODE_DEPENDENT_LAYERS:
                 return fresh, True
             return fresh, False
         if (
