@@ -89,6 +89,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.path = path
         self.options = options
         self._source = source
+        self._forward_method_names: Optional[frozenset[str]] = None
+        self.class_mode_matters: dict[str, bool] = {}
+        """Module class -> whether its instances may behave differently by mode."""
         self._has_optimizer: Optional[bool] = None
         self.project = project
         self.record_flow = record_flow
@@ -421,6 +424,29 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 if method is not None:
                     return summarise(method), True
         return None
+
+    def forward_method_names(self) -> frozenset[str]:
+        """Methods that run a module's forward, read from the bodies of this file's module
+        classes and of the project module classes it imports (see forward_methods.py)."""
+        if self._forward_method_names is None:
+            from evallint.analysis.forward_methods import forward_methods_of_text
+
+            found: set[str] = set()
+            if any(cls.is_module for cls in self.classes.values()):
+                for name, methods in forward_methods_of_text(self._source or "").items():
+                    cls = self.classes.get(name)
+                    if cls is not None and cls.is_module:
+                        found |= methods
+            if self.project is not None:
+                for local, module in self.imports.modules_from.items():
+                    if local[:1].isupper() and self.project.is_module_class(
+                        self.path, module, self.imports.qualify_name(local)
+                    ):
+                        found |= self.project.forward_methods(
+                            self.path, module, self.imports.qualify_name(local)
+                        )
+            self._forward_method_names = frozenset(found)
+        return self._forward_method_names
 
     def base_defines_method(self, owner: ClassInfo, name: str) -> bool:
         """Whether a base class imported from another project file defines method `name`."""

@@ -70,6 +70,7 @@ class ProjectIndex:
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
         self._module_classes: dict[Path, Optional[dict[str, bool]]] = {}
         self._class_methods: dict[Path, dict] = {}
+        self._forward_methods: dict[Path, dict[str, frozenset[str]]] = {}
         self._pulled: dict[str, set[Path]] = {}
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
@@ -84,6 +85,7 @@ class ProjectIndex:
             self._analyses,
             self._module_classes,
             self._class_methods,
+            self._forward_methods,
             self._stamps,
         ):
             table.pop(path, None)
@@ -97,6 +99,7 @@ class ProjectIndex:
                 self._analyses,
                 self._module_classes,
                 self._class_methods,
+                self._forward_methods,
             ):
                 table.clear()
 
@@ -355,6 +358,20 @@ class ProjectIndex:
                 _module_classes_of_tree(parsed[1]) if parsed else {}
             )
         return classes.get(qualified.split(".")[-1], False)
+
+    def forward_methods(self, importer: str, module: str, qualified: str) -> frozenset[str]:
+        """The methods of an imported project class that run its forward (read from their
+        bodies, see forward_methods.py)."""
+        from evallint.analysis.forward_methods import forward_methods_of_text
+
+        found = self._source(importer, module)
+        if found is None:
+            return frozenset()
+        path, source = found
+        classes = self._forward_methods.get(path)
+        if classes is None:
+            classes = self._forward_methods[path] = forward_methods_of_text(source)
+        return classes.get(qualified.split(".")[-1], frozenset())
 
     def defines_method(
         self, importer: str, module: str, qualified: str, method: str, depth: int = 3

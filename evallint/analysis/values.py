@@ -26,6 +26,7 @@ from evallint.analysis.vocabulary import (
     CLASS_NAME_MODULE_WORDS,
     CONTAINER_LAYERS,
     FORWARD_METHODS,
+    FUNCTIONAL_MODE,
     LIBRARY_FACTORIES,
     MODE_DEPENDENT_LAYERS,
     MODE_INDEPENDENT_SUFFIXES,
@@ -317,6 +318,48 @@ class Values(InterpreterPart):
         resolved = self.file.resolve_function(call, self.info, count=False, passes_module=follow)
         return resolved[0] if resolved else None
 
+    def _class_mode_matters(self, cls: ClassInfo) -> bool:
+        """Whether a module class of this file may behave differently in train and eval
+        mode: it derives from another class than nn.Module, builds a submodule that is not
+        a mode-independent torch.nn layer, or calls a functional form that takes a
+        `training` flag. Read from its body, once per class."""
+        cache = self.file.class_mode_matters
+        if cls.name in cache:
+            return cache[cls.name]
+        cache[cls.name] = True  # while in progress (a class that builds itself)
+        matters = (
+            any(
+                (self.imports.qualify_name(base) or base) not in ("torch.nn.Module", "Module")
+                for base in cls.bases
+            )
+            or not cls.bases
+        )
+        nodes = (
+            () if matters else (n for m in cls.methods.values() for n in iter_nodes(m.node.body))
+        )
+        for node in nodes:
+            if type(node) is cst.Assign and type(node.value) is cst.Call:
+                if any(
+                    type(t.target) is cst.Attribute and t.target.attr.value != "training"
+                    for t in node.targets
+                ):
+                    qualified = self.imports.qualify(node.value.func) or ""
+                    facts = self._constructor_facts(node.value)
+                    if (facts is not None and facts[1]) or (
+                        facts is None
+                        and not qualified.startswith("torch.")
+                        and qualified.split(".")[-1][:1].isupper()
+                    ):
+                        matters = True
+                        break
+            elif type(node) is cst.Call:
+                qualified = self.imports.qualify(node.func) or ""
+                if qualified in FUNCTIONAL_MODE or "dropout" in qualified.lower():
+                    matters = True
+                    break
+        cache[cls.name] = matters
+        return matters
+
     def _holds_only_mode_independent(self, call: cst.Call) -> bool:
         """`nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))`: a container built
         here of layers that behave alike in both modes (no Dropout, no BatchNorm)."""
@@ -368,7 +411,7 @@ class Values(InterpreterPart):
         ):
             return fresh, True
         if qualified in self.file.classes and self.file.classes[qualified].is_module:
-            return fresh, True
+            return fresh, self._class_mode_matters(self.file.classes[qualified])
         if qualified in UNKNOWN_MODE_LOADERS or last in UNKNOWN_MODE_LOADERS:
             return frozenset(
                 {
@@ -422,6 +465,15 @@ class Values(InterpreterPart):
         if key is not None:
             return key, code_of(func)
         if type(func) is cst.Attribute and func.attr.value in FORWARD_METHODS:
+            key = self.resolve(func.value, state)
+            if key is not None:
+                return key, code_of(func)
+        if (
+            type(func) is cst.Attribute
+            and func.attr.value in self.file.forward_method_names()
+            and func.attr.value not in SAME_MODULE_METHODS
+        ):
+            # `agent.get_action_and_value(obs)`: a method whose body runs the forward
             key = self.resolve(func.value, state)
             if key is not None:
                 return key, code_of(func)

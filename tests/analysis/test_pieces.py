@@ -386,3 +386,31 @@ def test_a_backward_pass_proves_the_callers_autograd_on() -> None:
     assert {g.grad for g in forward.grad_facts} == {Grad.ON}
     (site,) = {g.site for g in forward.grad_facts}
     assert isinstance(site, cst.Call) and site.func.attr.value == "backward"
+
+
+def test_forward_methods_are_read_from_method_bodies() -> None:
+    from evallint.analysis.forward_methods import forward_methods_of_text
+
+    found = forward_methods_of_text(
+        textwrap.dedent(
+            """
+            class Agent(nn.Module):
+                def __init__(self):
+                    self.pi_head = nn.Linear(4, 2)
+                    self.loss_fn = nn.MSELoss()
+                def pi(self, x):
+                    return self.pi_head(x)
+                def act(self, x):
+                    return self.pi(x).argmax()
+                def whole(self, x):
+                    return self(x)
+                def loss(self, x, y):
+                    return self.loss_fn(x, y)
+                def update(self, x):
+                    self.pi(x).sum().backward()
+                def size(self):
+                    return 4
+            """
+        )
+    )
+    assert found == {"Agent": frozenset({"pi", "act", "whole"})}

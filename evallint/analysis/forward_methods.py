@@ -1,0 +1,114 @@
+"""Methods of a project's classes that run the module's forward, read from their bodies.
+
+`agent.get_action_and_value(obs)`, `model.pi(state)`, `net.forward_masks(x)`: a method that
+(transitively, within its class) calls `self(...)`, `self.forward(...)` or a submodule the
+class builds (`self.fc = nn.Linear(...)`; `self.fc(x)`) runs the forward, so calling it on a
+module is a forward. Decided from the method bodies of the project, never from the name of
+the method or from how its result is used. Read with CPython's parser, one pass per file.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Optional
+
+_NOT_SUBMODULE_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics", "Optimizer", "Scheduler")
+_TRAINING_CALLS = frozenset({"backward", "step", "zero_grad"})
+_NOT_FORWARDS = frozenset({"__init__", "train", "eval", "parameters", "state_dict", "to", "cuda"})
+
+
+def _self_attribute(node: ast.expr) -> Optional[str]:
+    """`self.fc` -> 'fc'."""
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    ):
+        return node.attr
+    return None
+
+
+def _builds_module(value: ast.expr) -> bool:
+    """`nn.Linear(...)`, `Encoder(...)`, `nn.Sequential(...)`: a constructor call of a class
+    (a capitalised name), not a loss, an optimizer or a plain function's result."""
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    name = (
+        func.attr
+        if isinstance(func, ast.Attribute)
+        else func.id
+        if isinstance(func, ast.Name)
+        else ""
+    )
+    return name[:1].isupper() and not name.endswith(_NOT_SUBMODULE_SUFFIXES)
+
+
+def _class_forward_methods(node: ast.ClassDef) -> frozenset[str]:
+    methods = {
+        item.name: item
+        for item in node.body
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    submodules: set[str] = set()
+    for method in methods.values():
+        for inner in ast.walk(method):
+            if isinstance(inner, ast.Assign) and _builds_module(inner.value):
+                for target in inner.targets:
+                    name = _self_attribute(target)
+                    if name is not None:
+                        submodules.add(name)
+    direct: set[str] = set()
+    calls: dict[str, set[str]] = {}
+    for name, method in methods.items():
+        if name in _NOT_FORWARDS:
+            continue
+        runs = False
+        trains = False
+        called: set[str] = set()
+        for inner in ast.walk(method):
+            if not isinstance(inner, ast.Call):
+                continue
+            func = inner.func
+            if isinstance(func, ast.Name) and func.id == "self":
+                runs = True  # self(x)
+            elif isinstance(func, ast.Attribute):
+                if func.attr in _TRAINING_CALLS:
+                    trains = True
+                attribute = _self_attribute(func)
+                if attribute == "forward" or (attribute is not None and attribute in submodules):
+                    runs = True  # self.forward(x), self.fc(x)
+                elif attribute is not None and attribute in methods:
+                    called.add(attribute)
+                elif func.attr == "forward" and _self_attribute(func.value) in submodules:
+                    runs = True  # self.encoder.forward(x)
+        if trains:
+            continue  # a training routine of the module, not a forward
+        if runs:
+            direct.add(name)
+        else:
+            calls[name] = called
+    found = set(direct)
+    changed = True
+    while changed:
+        changed = False
+        for name, called in calls.items():
+            if name not in found and called & found:
+                found.add(name)
+                changed = True
+    return frozenset(found)
+
+
+def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
+    """Class name -> the methods of that class that run its forward."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    return {
+        node.name: methods
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        for methods in (_class_forward_methods(node),)
+        if methods
+    }
