@@ -193,8 +193,6 @@ class Calls(InterpreterPart):
             accumulator = dotted_name(func.value)
             if accumulator is not None:
                 self.observe_store(call, accumulator, call.args[0].value, "append", states)
-        if type(func) is cst.Attribute and call.args and states:
-            self._note_graph_handed(func, call, states[0])
         if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in ("eval", "train"):
@@ -243,6 +241,8 @@ class Calls(InterpreterPart):
         forward = self._forward_target(call, states[0])
         if forward is not None:
             self.forward(call, *self._own_forward(forward[0], forward[1], states[0]), states)
+        elif type(func) is cst.Attribute and call.args and states:
+            self._note_graph_handed(func, call, states[0])  # a method nothing here resolves
         return states
 
     def _note_graph_handed(self, func: cst.Attribute, call: cst.Call, state: PathState) -> None:

@@ -158,6 +158,7 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         """The names the assignment being interpreted binds (while its value runs)."""
         owner = self._owner()
         if owner is not None and info is not None:
+            self.instances.update(self._held_instances(owner))
             for name, members in self._class_containers(owner).items():
                 self.containers[name] = members
                 self.scope_keys.update(members)
@@ -315,6 +316,19 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
             owner.held_containers = found
         return owner.held_containers
 
+    def _held_instances(self, owner: ClassInfo) -> dict[str, ClassInfo]:
+        """`self.extractor = CamExtractor(self.model)`: attributes holding an object of a
+        plain class of this file, whose methods (`self.extractor.forward_pass(x)`) run
+        with its attributes mapped onto this object's (`self.extractor.model`)."""
+        found: dict[str, ClassInfo] = {}
+        for method in owner.methods.values():
+            for name, value in self.file.scope(method.node).attribute_assignments:
+                if type(value) is cst.Call and name.startswith("self."):
+                    held = self._local_class(value)
+                    if held is not None and not held.is_module and held is not owner:
+                        found[name] = held
+        return found
+
     def _held_aliases(self, owner: ClassInfo) -> tuple[tuple[str, str], ...]:
         if owner.held_aliases is None:
             pairs = []
@@ -470,7 +484,8 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         for obs in neutral:
             obs.region = evaluation
         self.requirements = [
-            replace(r, region=evaluation, region_unit=self.file.unit)
+            # a callee's forward: reported at the call here, the evaluation being this function
+            replace(r, region=evaluation, region_unit=self.file.unit, report_at_call=True)
             if r.region.kind is RegionKind.NEUTRAL
             else r
             for r in self.requirements
