@@ -95,6 +95,7 @@ class Binding(InterpreterPart):
                 for element, arg in zip(elements, value.args):
                     states = self.assign(element, arg.value, states)
                 return states
+            self.note_graph_elements([self._target_names(e) for e in elements], value, states)
             if states and any(g.grad is not Grad.OFF for st in states for g in st.grad):
                 sources = self.taint_of(
                     value, states[0]
@@ -127,6 +128,7 @@ class Binding(InterpreterPart):
         else:
             self.taint.pop(name, None)
         self.observe_assignment_grad(name, value, states)
+        self.note_graph(name, value, states)
         self.note_reads(name, value)
         result = []
         stored = self.held_attributes(value) if type(value) is cst.Call else []

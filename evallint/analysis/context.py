@@ -55,6 +55,8 @@ class InterpreterContext(Protocol):
     opaque_variables: set[str]
     submodule_variables: set[str]
     taint: dict[str, frozenset]
+    graph: dict[str, frozenset]
+    return_graph: set[str]
     instances: dict[str, ClassInfo]
     containers: dict[str, tuple[str, ...]]
     assigning: frozenset[str]
@@ -167,6 +169,18 @@ class InterpreterContext(Protocol):
     def _own_forward(self, key: str, subject: str, state: PathState) -> tuple[str, str]: ...
 
     def taint_of(self, expr: cst.BaseExpression, state: PathState) -> frozenset: ...
+
+    def note_graph(self, name: str, value: cst.BaseExpression, states: States) -> None: ...
+
+    def note_graph_elements(
+        self, names: list[list[str]], value: cst.BaseExpression, states: States
+    ) -> None: ...
+
+    def note_graph_added(self, name: str, value: cst.BaseExpression, states: States) -> None: ...
+
+    def note_return_graph(self, value: cst.BaseExpression, states: States) -> None: ...
+
+    def stored_graph(self, value: cst.BaseExpression, states: States) -> frozenset: ...
 
     def _training_snapshot(
         self, value: cst.BaseExpression, state: PathState

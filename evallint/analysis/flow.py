@@ -315,6 +315,7 @@ class Statements(InterpreterPart):
                 self.return_states += states
                 if states and not self.returns_graph:
                     self.returns_graph = self.carries_graph(node.value, states[0])
+                self.note_return_graph(node.value, states)
             return Flow(returns=states)
         if type(node) is cst.Raise:
             if node.exc is not None:
@@ -355,6 +356,8 @@ class Statements(InterpreterPart):
             accumulator = dotted_name(node.target)
             if accumulator is not None and type(node.operator) is cst.AddAssign:
                 self.observe_store(node, accumulator, node.value, "add", states)
+            if accumulator is not None:
+                self.note_graph_added(accumulator, node.value, states)
             if (
                 accumulator is not None
                 and states

@@ -38,6 +38,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.observations import Observations
 from evallint.analysis.project import ProjectIndex  # noqa: F401  (engine/fixes.py imports it from here)
+from evallint.analysis.provenance import Provenance
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -104,7 +105,9 @@ def _mentions_module(annotation: cst.BaseExpression) -> bool:
     return False
 
 
-class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint, Observations):
+class _Interpreter(
+    Statements, Binding, Calls, Switches, Effects, Values, Taint, Provenance, Observations
+):
     """Interprets one function body (or the module's top level) once."""
 
     def __init__(self, file: FileAnalysis, info: Optional[FunctionInfo]) -> None:
@@ -180,6 +183,7 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
         self.graph_handed_out = False
         """Whether a value with a graph was handed to an object's method (`buffer.push(p)`)."""
         self._init_observations()
+        self._init_provenance()
         self._init_plans()
 
     # -- set up ------------------------------------------------------------------------------
@@ -613,6 +617,7 @@ class _Interpreter(Statements, Binding, Calls, Switches, Effects, Values, Taint,
             and (evidence.reports or not self.returns_graph)
             and self._hands_out_no_graph(evidence)
             and not evidence.switches_to_train,
+            return_graph=frozenset(self.return_graph) if self.return_values else None,
         )
 
     def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]:

@@ -190,12 +190,10 @@ class Observations(InterpreterPart):
             hook = self._per_batch_hook()
             if hook is None or not container.startswith("self."):
                 return  # a local container of a hook is rebuilt on every call
+        if self._forward_local(container):
+            return  # a module's forward builds its output from parts: one call's container
         names = self.graph_names(value)
-        sources: set[str] = set()
-        for name in names:
-            sources |= self.taint.get(name, frozenset())
-        if not self.grad_off_everywhere(states):
-            sources |= self.taint_of(value, states[0])  # forwards inside the stored expression
+        sources = self.stored_graph(value, states)
         outlives = hook is not None or not self._rebuilt_in_loop(container)
         bindings = frozenset(self._binding(name) for name in names)
         grad_off = self.grad_off_everywhere(states)
@@ -222,6 +220,19 @@ class Observations(InterpreterPart):
         container = dotted_name(target.value)
         if container is not None:
             self.observe_store(statement, container, value, "index", states)
+
+    def _forward_local(self, container: str) -> bool:
+        """A local container of a module's `forward`: it lives for one call, which builds
+        that batch's output (`features.append(x)`, `outputs[t] = out` over time steps); the
+        caller decides what is kept. `self.cache.append(x)` outlives the call."""
+        owner = self._owner()
+        return (
+            self.info is not None
+            and self.info.name == "forward"
+            and owner is not None
+            and owner.is_module
+            and not container.startswith("self.")
+        )
 
     def _binding(self, name: str) -> tuple[str, int]:
         """`name` as bound now: `out.loss` belongs to the latest binding of `out`."""

@@ -149,7 +149,7 @@ def _collect_class(
     node: cst.ClassDef, prefix: str, imports: ImportTable, classes: dict[str, ClassInfo]
 ) -> None:
     """Add the class (and the classes nested in it) to `classes`."""
-    bases = tuple(imports.qualify(arg.value) or "" for arg in node.bases)
+    bases = tuple(imports.qualify(_generic_origin(arg.value)) or "" for arg in node.bases)
     info = ClassInfo(f"{prefix}{node.name.value}", node, bases)
     info.is_module, info.self_managed = class_kind(
         bases, {name: (c.is_module, c.self_managed) for name, c in classes.items()}
@@ -218,7 +218,14 @@ def module_classes_of_text(source: str) -> Optional[dict[str, bool]]:
     return {name: kind[0] for name, kind in known.items()}
 
 
+def _generic_origin(base: cst.BaseExpression) -> cst.BaseExpression:
+    """`Collector[CollectStats]` -> `Collector`: a generic base is still that class."""
+    return base.value if type(base) is cst.Subscript else base
+
+
 def _qualified(expr: ast.expr, imports: ImportTable) -> str:
+    if isinstance(expr, ast.Subscript):
+        expr = expr.value  # a generic base: `Collector[CollectStats]`
     parts: list[str] = []
     while isinstance(expr, ast.Attribute):
         parts.append(expr.attr)

@@ -73,6 +73,9 @@ class Summary:
     """The function switches to eval mode itself and hands its results out of autograd
     (reports them, or returns none with a graph): a complete evaluation such as a library's
     `predict()` or `test()`, not a per-batch helper whose caller decides the grad state."""
+    return_graph: Optional[frozenset] = None
+    """Where the returned value's autograd graph comes from (see provenance.py); None when
+    the function returns no value."""
 
     def describe(self) -> str:
         parts = [f"{self.qualname}({', '.join(self.params)})"]

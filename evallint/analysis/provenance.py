@@ -1,0 +1,258 @@
+"""Which values carry an autograd graph: the provenance EVL006 reports on.
+
+A value carries a graph when it derives from a module's forward run with grad on, or from a
+computation on such a value run with grad on: arithmetic, a tensor method, a `torch.*`
+function, a loss (`criterion(out, y)`, any call given a graph-carrying argument).
+`.detach()`, `.item()`, `.tolist()`, `.numpy()`, `float()` and the like remove it, and
+NumPy/SciPy/pandas results never hold one. A bare reference (`seen.append(out)`) keeps what
+the name holds even under `no_grad`; a computation under `no_grad` builds none. A call given
+no graph-carrying value (a metric of arrays, an environment step, a helper the analysis
+cannot read given only the model, a class building an object such as `nn.ModuleList`) gives
+an unknown value, which is not taken to carry a graph. A function of this file (or of the
+project, when the analysis already reads it) gives what its `return` statements give, with
+its parameters replaced by the caller's arguments.
+
+This is deliberately stricter than `taint_of`, which answers "whose parameters may this
+value's backward reach" (for training steps) and counts any helper given a module.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, cast
+
+import libcst as cst
+
+from evallint.analysis.context import InterpreterPart
+from evallint.analysis.lattice import Grad, PathState
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.taint import (
+    _GRAPH_CUTTING_METHODS,
+    _GRAPH_FREE_ATTRIBUTES,
+    _creates_graph,
+    _cuts_graph,
+)
+from evallint.analysis.vocabulary import NO_GRAD_METHODS
+
+PARAMETER = "param:"
+"""Prefix of a provenance item that stands for a parameter's value (`param:x`): inside the
+function it is unknown; at a call site it becomes the caller's argument's provenance."""
+
+_EMPTY: frozenset = frozenset()
+
+_PASSING_BUILTINS = frozenset({"sum", "max", "min", "abs", "list", "tuple", "reversed"})
+"""Builtins whose result holds (or is computed from) the tensors they are given."""
+
+_ARRAY_LIBRARIES = frozenset(
+    {"numpy", "scipy", "pandas", "sklearn", "math", "statistics", "random", "json", "time"}
+)
+"""Libraries whose results are arrays, numbers or text (a tensor with a graph cannot even be
+converted to a NumPy array)."""
+
+_UNHINTED = 2
+"""`candidate_keys` level of a parameter nothing says is a module (see interpreter.py)."""
+
+
+class Provenance(InterpreterPart):
+    """Part of the interpreter (see interpreter.py)."""
+
+    def _init_provenance(self) -> None:
+        self.graph: dict[str, frozenset] = {}
+        """Name -> provenance of its latest binding: module keys whose forward feeds it with
+        a graph, `torch.autograd.grad` for differentiable gradients, `param:p` for what the
+        caller passed as `p`."""
+        self.return_graph: set[str] = set()
+        info = self.info
+        if info is not None:
+            for name in (*info.params, *info.keyword_only):
+                if name not in ("self", "cls"):
+                    self.graph[name] = frozenset({PARAMETER + name})
+
+    # -- recording ---------------------------------------------------------------------------
+    def note_graph(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
+        """`name = value`."""
+        if states:
+            self.graph[name] = self.graph_of(value, states[0], self._grad_may_be_on(states))
+        else:
+            self.graph.pop(name, None)
+
+    def note_graph_elements(
+        self, names: list[list[str]], value: cst.BaseExpression, states: tuple
+    ) -> None:
+        """`a, b = value` (not a literal tuple): every element may hold what the value holds,
+        except one a local helper returns as a plain number."""
+        if not states:
+            return
+        whole = self.graph_of(value, states[0], self._grad_may_be_on(states))
+        for index, element_names in enumerate(names):
+            free = bool(whole) and self.element_graph_free(value, index, len(names))
+            for name in element_names:
+                self.graph[name] = _EMPTY if free else whole
+
+    def note_graph_added(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
+        """`name += value`: with grad on the sum is a new node of both graphs; with grad off
+        it is a plain tensor (an in-place add of a leaf keeps what it had)."""
+        if not states:
+            return
+        if self._grad_may_be_on(states):
+            self.graph[name] = self.graph.get(name, _EMPTY) | self.graph_of(value, states[0], True)
+
+    def note_return_graph(self, value: cst.BaseExpression, states: tuple) -> None:
+        if states:
+            self.return_graph |= self.graph_of(value, states[0], self._grad_may_be_on(states))
+
+    @staticmethod
+    def _grad_may_be_on(states: tuple) -> bool:
+        return any(g.grad is not Grad.OFF for s in states for g in s.grad)
+
+    # -- queries -----------------------------------------------------------------------------
+    def stored_graph(self, value: cst.BaseExpression, states: tuple) -> frozenset:
+        """The module keys whose graph a value stored here is proven to carry (a parameter's
+        value is unknown: the caller decides)."""
+        if not states:
+            return _EMPTY
+        found = self.graph_of(value, states[0], self._grad_may_be_on(states))
+        return frozenset(item for item in found if not item.startswith(PARAMETER))
+
+    def graph_of(self, expr: cst.BaseExpression, state: PathState, grad_on: bool) -> frozenset:
+        """The provenance of `expr`'s value (see the module docstring); empty when it carries
+        no graph or nothing proves one."""
+        kind = type(expr)
+        if kind is cst.Name:
+            return self.graph.get(cast(cst.Name, expr).value, _EMPTY)
+        if kind is cst.Attribute:
+            attribute = cast(cst.Attribute, expr)
+            if attribute.attr.value in _GRAPH_FREE_ATTRIBUTES:
+                return _EMPTY
+            name = dotted_name(attribute)
+            if name is not None and name in self.graph:
+                return self.graph[name]
+            return self.graph_of(attribute.value, state, grad_on)  # `out.logits`
+        if kind is cst.Subscript:
+            return self.graph_of(cast(cst.Subscript, expr).value, state, grad_on)
+        if kind in (cst.Tuple, cst.List, cst.Set):
+            found: frozenset = _EMPTY
+            for element in cast("cst.Tuple | cst.List | cst.Set", expr).elements:
+                found |= self.graph_of(element.value, state, grad_on)
+            return found
+        if kind is cst.Dict:
+            found = _EMPTY
+            for element in cast(cst.Dict, expr).elements:
+                if type(element) is cst.DictElement:
+                    found |= self.graph_of(element.value, state, grad_on)
+            return found
+        if kind is cst.IfExp:
+            branch = cast(cst.IfExp, expr)
+            return self.graph_of(branch.body, state, grad_on) | self.graph_of(
+                branch.orelse, state, grad_on
+            )
+        if kind in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
+            element = cast("cst.ListComp | cst.GeneratorExp | cst.SetComp", expr).elt
+            return self.graph_of(element, state, grad_on)
+        if kind is cst.NamedExpr:
+            return self.graph_of(cast(cst.NamedExpr, expr).value, state, grad_on)
+        if not grad_on:
+            return _EMPTY  # a computation under no_grad records no graph
+        if kind is cst.BinaryOperation:
+            operation = cast(cst.BinaryOperation, expr)
+            return self.graph_of(operation.left, state, grad_on) | self.graph_of(
+                operation.right, state, grad_on
+            )
+        if kind is cst.UnaryOperation:
+            unary = cast(cst.UnaryOperation, expr)
+            if type(unary.operator) is cst.Not:
+                return _EMPTY
+            return self.graph_of(unary.expression, state, grad_on)
+        if kind is cst.Call:
+            return self._call_graph(cast(cst.Call, expr), state)
+        return _EMPTY  # constants, comparisons, lambdas, f-strings
+
+    def _arguments_graph(self, call: cst.Call, state: PathState) -> frozenset:
+        found: frozenset = _EMPTY
+        for argument in call.args:
+            found |= self.graph_of(argument.value, state, True)
+        return found
+
+    def _call_graph(self, call: cst.Call, state: PathState) -> frozenset:
+        func = call.func
+        if _cuts_graph(func):
+            return _EMPTY
+        qualified = self.imports.qualify(func) or ""
+        if qualified.split(".")[-1] in _GRAPH_CUTTING_METHODS:
+            return _EMPTY
+        if qualified.endswith("_like") and qualified.startswith("torch."):
+            return _EMPTY  # `torch.zeros_like(out)`: a new tensor of the same shape
+        if qualified == "torch.autograd.grad":
+            return frozenset({qualified}) if _creates_graph(call, qualified) else _EMPTY
+        resolved = self._own_function(call)
+        if resolved is not None:
+            return resolved(state)
+        target = self._forward_target(call, state)
+        if target is not None:
+            if type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS:
+                return _EMPTY  # `model.generate(...)` runs under no_grad
+            if self.candidate_keys.get(target[0], 0) == _UNHINTED:
+                # a parameter that only may hold a module (`criterion`, `trainer`): what it
+                # computes from a graph-carrying argument keeps that graph
+                return self._arguments_graph(call, state)
+            return frozenset({target[0]}) | self._arguments_graph(call, state)
+        callee = (dotted_name(func) or "").split(".")[-1]
+        if callee[:1].isupper():
+            # builds an object (a module, a container, a record): holds no graph of its own
+            return self._arguments_graph(call, state) if callee == "Variable" else _EMPTY
+        if type(func) is cst.Name and func.value in _PASSING_BUILTINS:
+            return self._arguments_graph(call, state)
+        if qualified.split(".")[0] in _ARRAY_LIBRARIES:
+            return _EMPTY  # NumPy, SciPy, pandas...: arrays and numbers, never a graph
+        found = self._arguments_graph(call, state)  # `torch.cat(...)`, `criterion(out, y)`
+        if type(func) is cst.Attribute:
+            found |= self.graph_of(func.value, state, True)  # a tensor method: `out.mean()`
+        return found  # a call given no graph-carrying value (a metric of arrays, an
+        # environment step, a helper given only the model) is unknown: no graph
+
+    def _own_function(self, call: cst.Call):  # -> Optional[Callable[[PathState], frozenset]]
+        """The provenance of a call of a function this file (or the project) defines and the
+        analysis reads: its returns' provenance, mapped onto the caller's arguments."""
+        func = call.func
+        if not (
+            type(func) is cst.Name or (type(func) is cst.Attribute and type(func.value) is cst.Name)
+        ):
+            return None
+        resolved = self.file.resolve_function(call, self.info, count=False)
+        if resolved is None:
+            return None
+        summary, on_self = resolved
+        if summary is None or summary.return_graph is None:
+            return lambda state: _EMPTY  # recursion, or no return: unknown
+
+        def mapped(state: PathState) -> frozenset:
+            found: set[str] = set()
+            for item in summary.return_graph or ():
+                if item.startswith(PARAMETER):
+                    argument = _argument_for(summary, item[len(PARAMETER) :], call)
+                    if argument is not None:
+                        found |= self.graph_of(argument, state, True)
+                    continue
+                if item == "torch.autograd.grad":
+                    found.add(item)
+                    continue
+                key = self._map_argument(summary, item, call, "self" if on_self else None, state)
+                if key is None and item in self.scope_keys:
+                    key = item  # a closure's module: the same name here
+                if key is not None and self.candidate_keys.get(key, 0) != _UNHINTED:
+                    found.add(key)
+            return frozenset(found)
+
+        return mapped
+
+
+def _argument_for(summary, parameter: str, call: cst.Call) -> Optional[cst.BaseExpression]:
+    """The caller's expression passed for `parameter` (by keyword, else by position)."""
+    for argument in call.args:
+        if argument.keyword is not None and argument.keyword.value == parameter:
+            return argument.value
+    if parameter in summary.params:
+        index = summary.params.index(parameter)
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if index < len(positional):
+            return positional[index].value
+    return None
