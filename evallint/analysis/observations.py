@@ -299,7 +299,7 @@ class Observations(InterpreterPart):
     def _feeds_returned_tensor(self) -> set[str]:
         """Names a returned tensor is computed from, transitively (`return torch.cat(xs)`:
         the caller gets one differentiable tensor built from `xs`). A returned container is
-        not followed: `return losses` hands the list itself back."""
+        not followed: `return losses` (or `return kept, losses`) hands the list itself back."""
         from evallint.analysis.taint import _returns_of
 
         if self.info is None:
@@ -308,9 +308,14 @@ class Observations(InterpreterPart):
         found: set[str] = set()
         for statement in _returns_of(self.info.node):
             value = statement.value
-            if value is None or (type(value) is cst.Name and value.value in containers):
-                continue
-            found |= self.graph_names(value)
+            parts = (
+                [e.value for e in value.elements]
+                if type(value) is cst.Tuple
+                else ([value] if value is not None else [])
+            )  # `return kept, losses` hands both lists back
+            for part in parts:
+                if not (type(part) is cst.Name and part.value in containers):
+                    found |= self.graph_names(part)
         return self._sources_closure(found)
 
     def _called_in_file(self) -> bool:

@@ -131,14 +131,14 @@ class Provenance(InterpreterPart):
             return self.graph_of(cast(cst.Subscript, expr).value, state, grad_on)
         if kind in (cst.Tuple, cst.List, cst.Set):
             found: frozenset = _EMPTY
-            for element in cast("cst.Tuple | cst.List | cst.Set", expr).elements:
-                found |= self.graph_of(element.value, state, grad_on)
+            for item in cast("cst.Tuple | cst.List | cst.Set", expr).elements:
+                found |= self.graph_of(item.value, state, grad_on)
             return found
         if kind is cst.Dict:
             found = _EMPTY
-            for element in cast(cst.Dict, expr).elements:
-                if type(element) is cst.DictElement:
-                    found |= self.graph_of(element.value, state, grad_on)
+            for entry in cast(cst.Dict, expr).elements:
+                if type(entry) is cst.DictElement:
+                    found |= self.graph_of(entry.value, state, grad_on)
             return found
         if kind is cst.IfExp:
             branch = cast(cst.IfExp, expr)
@@ -146,8 +146,8 @@ class Provenance(InterpreterPart):
                 branch.orelse, state, grad_on
             )
         if kind in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
-            element = cast("cst.ListComp | cst.GeneratorExp | cst.SetComp", expr).elt
-            return self.graph_of(element, state, grad_on)
+            produced = cast("cst.ListComp | cst.GeneratorExp | cst.SetComp", expr).elt
+            return self.graph_of(produced, state, grad_on)
         if kind is cst.NamedExpr:
             return self.graph_of(cast(cst.NamedExpr, expr).value, state, grad_on)
         if not grad_on:
