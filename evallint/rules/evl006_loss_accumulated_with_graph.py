@@ -19,8 +19,12 @@ class LossAccumulatedWithGraph(Rule):
     `running_loss += loss`, `losses.append(loss)`, `cache[i] = loss`,
     `self.outputs.append(out)`. A value carries a graph when it comes from a model's forward
     or a loss computed with grad on, or when `backward()` is called on it, and keeps it
-    through arithmetic and reductions (`loss * 2`, `loss.mean()`); `.detach()`, `.item()`,
-    `float()`, `.cpu().numpy()` and computing it under `torch.no_grad()` remove it.
+    through arithmetic, tensor methods and functions of it (`loss * 2`, `loss.mean()`,
+    `criterion(out, y)`); `.detach()`, `.item()`, `float()`, `.cpu().numpy()`, NumPy and
+    SciPy functions and computing it under `torch.no_grad()` remove it. What a call returns
+    carries no graph unless the call is given such a value or is a function of the file whose
+    returns carry one: a metric of arrays, an environment's reward, an `nn.ModuleList` built in
+    `__init__` or an evaluator's dict are plain values.
 
     Two cases, one code. When the stored tensor is backpropagated, `backward()` has freed
     its saved activations but the graph's nodes stay reachable from the container. When
@@ -56,12 +60,14 @@ class LossAccumulatedWithGraph(Rule):
     value was already backpropagated here, whose saved tensors are freed, nor in an
     evaluation, whose caller does not backpropagate, nor for a bare
     `return losses`), when the loop rebuilds it every iteration
-    (`parts = []` in the body), or for a constant key (`d["loss"] = loss` replaces the
+    (`parts = []` in the body), for a local container of a module's `forward` (it holds one
+    call's parts of the output), or for a constant key (`d["loss"] = loss` replaces the
     previous entry, so nothing piles up). Values are followed through assignments in the
-    same function; a helper's result counts when the helper receives the model and does not
-    return only plain numbers. A forward of a parameter that only may hold a module, in a
-    function its file calls, counts only when the value is backpropagated (callers'
-    arguments are not followed for this rule yet). A running sum (`+=`)
+    same function and through the returns of the file's own functions; a helper the analysis
+    cannot read, given only the model, returns an unknown value, which is not reported. A
+    forward of a parameter that only may hold a module, in a function its file calls, counts
+    only when the value is backpropagated (callers' arguments are not followed for this rule
+    yet). A running sum (`+=`)
     is reported only when the added value is backpropagated: measured on real code, sums of
     what a helper returned were mostly plain numbers the helper had already `.item()`-ed.
 
