@@ -176,7 +176,7 @@ ANALYSIS_ORDER = [
     ("options", "vocabulary", "lattice", "walk", "symbols", "conditions"),
     ("scope", "regions", "facts", "summaries", "dataflow"),
     ("context", "optimizers", "values", "taint", "project"),  # project: files read on demand
-    ("binding", "switches", "effects", "observations"),
+    ("binding", "switches", "effects", "observations", "provenance"),
     ("calls", "flow"),
     ("interpreter",),
     ("file_analysis",),

@@ -31,7 +31,7 @@ from evallint.analysis.taint import (
     _creates_graph,
     _cuts_graph,
 )
-from evallint.analysis.vocabulary import NO_GRAD_METHODS
+from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, NO_GRAD_METHODS
 
 PARAMETER = "param:"
 """Prefix of a provenance item that stands for a parameter's value (`param:x`): inside the
@@ -100,9 +100,26 @@ class Provenance(InterpreterPart):
         if states:
             self.return_graph |= self.graph_of(value, states[0], self._grad_may_be_on(states))
 
-    @staticmethod
-    def _grad_may_be_on(states: tuple) -> bool:
-        return any(g.grad is not Grad.OFF for s in states for g in s.grad)
+    def _grad_may_be_on(self, states: tuple) -> bool:
+        facts = [g.grad for s in states for g in s.grad]
+        if all(g is Grad.OFF for g in facts):
+            return False
+        # the caller's grad state, when every caller in the file turns it off, is off
+        return not (all(g is Grad.ENTRY for g in facts) and self._callers_without_grad())
+
+    def _callers_without_grad(self) -> bool:
+        """Every call of this function in its file runs with autograd off (inside
+        `with torch.no_grad():` or a function decorated with it), and there is one."""
+        info = self.info
+        if info is None:
+            return False
+        table: Optional[dict[str, list[bool]]] = self.file.__dict__.get("_calls_by_grad")
+        if table is None:
+            table = self.file.__dict__["_calls_by_grad"] = _calls_by_grad(
+                self.file.module, self.imports
+            )
+        seen = table.get(info.name, [])
+        return bool(seen) and all(seen)
 
     # -- queries -----------------------------------------------------------------------------
     def stored_graph(self, value: cst.BaseExpression, states: tuple) -> frozenset:
@@ -256,3 +273,53 @@ def _argument_for(summary, parameter: str, call: cst.Call) -> Optional[cst.BaseE
         if index < len(positional):
             return positional[index].value
     return None
+
+
+def _calls_by_grad(module: cst.Module, imports) -> dict[str, list[bool]]:
+    """Called name (`f(...)`, `self.f(...)`) -> for each call in the file, whether it runs
+    with autograd off as far as its own function shows (a `with torch.no_grad():` around it,
+    a `@torch.no_grad()` decorator on its function)."""
+    found: dict[str, list[bool]] = {}
+
+    def switch(expr: cst.BaseExpression) -> Optional[bool]:
+        func = expr.func if type(expr) is cst.Call else expr
+        qualified = imports.qualify(func) or ""
+        if qualified in GRAD_DISABLERS:
+            return True
+        if qualified in GRAD_ENABLERS:
+            return False
+        return None
+
+    def visit(node: cst.CSTNode, off: bool) -> None:
+        kind = type(node)
+        if kind is cst.FunctionDef:
+            function = cast(cst.FunctionDef, node)
+            off = any(switch(d.decorator) for d in function.decorators)  # runs when called
+            visit(function.body, off)
+            return
+        if kind is cst.With:
+            with_node = cast(cst.With, node)
+            for item in with_node.items:
+                visit(item.item, off)
+            inner = off
+            for item in with_node.items:
+                turned = switch(item.item)
+                if turned is not None:
+                    inner = turned
+            visit(with_node.body, inner)
+            return
+        if kind is cst.Call:
+            func = cast(cst.Call, node).func
+            if type(func) is cst.Name:
+                found.setdefault(func.value, []).append(off)
+            elif (
+                type(func) is cst.Attribute
+                and type(func.value) is cst.Name
+                and func.value.value == "self"
+            ):
+                found.setdefault(func.attr.value, []).append(off)
+        for child in node.children:
+            visit(child, off)
+
+    visit(module, False)
+    return found
