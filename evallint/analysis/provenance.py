@@ -24,7 +24,7 @@ import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.lattice import Grad, PathState
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import ImportTable, dotted_name
 from evallint.analysis.taint import (
     _GRAPH_CUTTING_METHODS,
     _GRAPH_FREE_ATTRIBUTES,
@@ -275,39 +275,43 @@ def _argument_for(summary, parameter: str, call: cst.Call) -> Optional[cst.BaseE
     return None
 
 
-def _calls_by_grad(module: cst.Module, imports) -> dict[str, list[bool]]:
+def _grad_switch(expr: cst.BaseExpression, imports: ImportTable) -> Optional[bool]:
+    """True for `torch.no_grad()` / `inference_mode()`, False for `enable_grad()`."""
+    func = expr.func if type(expr) is cst.Call else expr
+    qualified = imports.qualify(func) or ""
+    if qualified in GRAD_DISABLERS:
+        return True
+    if qualified in GRAD_ENABLERS:
+        return False
+    return None
+
+
+def _calls_by_grad(module: cst.Module, imports: ImportTable) -> dict[str, list[bool]]:
     """Called name (`f(...)`, `self.f(...)`) -> for each call in the file, whether it runs
     with autograd off as far as its own function shows (a `with torch.no_grad():` around it,
-    a `@torch.no_grad()` decorator on its function)."""
+    a `@torch.no_grad()` decorator on its function). An explicit stack, not a recursive
+    closure: a closure that names itself is a reference cycle holding the file's tree."""
     found: dict[str, list[bool]] = {}
-
-    def switch(expr: cst.BaseExpression) -> Optional[bool]:
-        func = expr.func if type(expr) is cst.Call else expr
-        qualified = imports.qualify(func) or ""
-        if qualified in GRAD_DISABLERS:
-            return True
-        if qualified in GRAD_ENABLERS:
-            return False
-        return None
-
-    def visit(node: cst.CSTNode, off: bool) -> None:
+    stack: list[tuple[cst.CSTNode, bool]] = [(module, False)]
+    while stack:
+        node, off = stack.pop()
         kind = type(node)
         if kind is cst.FunctionDef:
             function = cast(cst.FunctionDef, node)
-            off = any(switch(d.decorator) for d in function.decorators)  # runs when called
-            visit(function.body, off)
-            return
+            # the body runs when the function is called, not where it is defined
+            off = any(_grad_switch(d.decorator, imports) for d in function.decorators)
+            stack.append((function.body, off))
+            continue
         if kind is cst.With:
             with_node = cast(cst.With, node)
-            for item in with_node.items:
-                visit(item.item, off)
             inner = off
             for item in with_node.items:
-                turned = switch(item.item)
+                stack.append((item.item, off))
+                turned = _grad_switch(item.item, imports)
                 if turned is not None:
                     inner = turned
-            visit(with_node.body, inner)
-            return
+            stack.append((with_node.body, inner))
+            continue
         if kind is cst.Call:
             func = cast(cst.Call, node).func
             if type(func) is cst.Name:
@@ -318,8 +322,5 @@ def _calls_by_grad(module: cst.Module, imports) -> dict[str, list[bool]]:
                 and func.value.value == "self"
             ):
                 found.setdefault(func.attr.value, []).append(off)
-        for child in node.children:
-            visit(child, off)
-
-    visit(module, False)
+        stack.extend((child, off) for child in node.children)
     return found
