@@ -173,7 +173,7 @@ def test_core_never_imports_torch_or_numpy() -> None:
 
 ANALYSIS_ORDER = [
     # leaves
-    ("options", "vocabulary", "lattice", "walk", "symbols", "conditions"),
+    ("options", "vocabulary", "lattice", "walk", "symbols", "conditions", "forward_methods"),
     ("scope", "regions", "facts", "summaries", "dataflow"),
     ("context", "optimizers", "values", "taint", "project"),  # project: files read on demand
     ("binding", "switches", "effects", "observations", "provenance"),
