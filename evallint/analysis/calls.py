@@ -459,6 +459,10 @@ class Calls(InterpreterPart):
                     )
                 )
             return
+        if (key is not None or not req.mode_from_entry) and not (
+            self.info is not None and (entry_mode or entry_grad)
+        ):
+            self.file.decided_forwards.add(req.place)  # this call decides the forward's state
         if region.needs_grad or req.region.needs_grad:
             grad, entry_grad = frozenset(), False
         if not req.affects_grad:

@@ -14,6 +14,7 @@ import libcst as cst
 from evallint.analysis.facts import (
     EvalForward,
     ModuleFacts,
+    Place,
     UnitRef,
 )
 from evallint.analysis.interpreter import _Interpreter
@@ -39,7 +40,7 @@ from evallint.analysis.scope import (
     looks_like_module_name,
     scope_names,
 )
-from evallint.analysis.summaries import Summary, distinct_requirements
+from evallint.analysis.summaries import ForwardRequirement, Summary, distinct_requirements
 from evallint.analysis.symbols import ImportTable, collect_imports, dotted_name
 from evallint.analysis.vocabulary import (
     EVAL_FILE_WORDS,
@@ -107,6 +108,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.summaries: dict[str, Optional[Summary]] = {}
         self._grad_decorators: dict[str, bool] = {}
         self._callers_by_function: list[list[Path]] = []
+        self.decided_forwards: set[Place] = set()
+        """Forwards of summaries (this file's or another's) whose mode and grad state a call
+        in this file decided: the callee's entry state did not pass on to a further caller."""
         self.call_counts: dict[str, int] = {}
         self._in_progress: set[str] = set()
         self.summaries_computed = 0
@@ -179,7 +183,16 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 else:
                     self._judge_alone(summary)
             if called_elsewhere:
-                self._judge_by_callers()
+                decided = self._judge_by_callers()
+                for info in called_elsewhere:
+                    # no caller's analysis reached the helper's forward in a state it could
+                    # decide (callers unresolved, or only in functions nobody calls): judged
+                    # alone, like a library function
+                    summary = self.summaries.get(info.qualname)
+                    if summary is not None:
+                        self._judge_alone(
+                            summary, [r for r in summary.forwards if r.place not in decided]
+                        )
         self.facts.deliberate_switches = frozenset(self.deliberate_switches)
 
     def all_functions(self) -> list[FunctionInfo]:
@@ -230,13 +243,14 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             self._callers_by_function.append(callers)
         return bool(callers)
 
-    def _judge_by_callers(self) -> None:
+    def _judge_by_callers(self) -> set[Place]:
         """Analyse the files that call this file's helpers, with this analysis standing in
         for this file, and keep what they find inside it: an evaluation forward here that a
         real caller reaches in the wrong mode is reported here, with the caller's path."""
         project = self.project
+        decided: set[Place] = set()
         if project is None:
-            return
+            return decided
         project.adopt(self.path, self._source or "", self.module, self)
         chosen: list[Path] = []
         for rank in range(max(len(c) for c in self._callers_by_function)):
@@ -248,6 +262,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             analysis = project.caller_analysis(caller)
             if analysis is None:
                 continue
+            decided |= analysis.decided_forwards
             for forward in analysis.facts.eval_forwards:
                 if forward.call.unit is not self.unit:
                     continue
@@ -260,8 +275,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                         order=self.next_order(),
                     )
                 )
+        return decided
 
-    def _judge_alone(self, summary: Summary) -> None:
+    def _judge_alone(
+        self, summary: Summary, requirements: Optional[list[ForwardRequirement]] = None
+    ) -> None:
         """A function nobody here calls: its entry state is unknown, so a forward that
         depends on it is judged as possibly in training mode with autograd on, provided the
         function runs a data loop itself (a per-batch helper is left to its callers),
@@ -272,7 +290,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             or summary.qualname.split(".")[-1] in self.options.framework_hooks
         ):
             return
-        for req in summary.forwards:
+        for req in summary.forwards if requirements is None else requirements:
             if req.conditional == 2 or (
                 req.region.kind is not RegionKind.EVAL
                 or not (
@@ -393,6 +411,16 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 summary = self.project.summary(
                     self.path, self.imports.modules_from[name], self.imports.qualify(func) or name
                 )
+                if summary is not None:
+                    return summary, False
+            if (
+                self.project is not None
+                and self.imports.star_modules
+                and not self.imports.is_imported(name)
+                and _worth_following(call, passes_module)
+            ):
+                # `from utils import *` then `evaluate_model(model, loader)`
+                summary = self.project.star_summary(self.path, self.imports.star_modules, name)
                 if summary is not None:
                     return summary, False
             return None

@@ -240,6 +240,16 @@ class ProjectIndex:
                     return summary
         return None
 
+    def star_summary(self, importer: str, modules: list[str], name: str) -> Optional[Summary]:
+        """The summary of `name` when it comes from a `from module import *` of a project
+        file: the first starred module (in import order) whose text defines it at top level."""
+        pattern = re.compile(rf"^(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", re.M)
+        for module in modules:
+            found = self._source(importer, module)
+            if found is not None and pattern.search(found[1]):
+                return self.summary(importer, module, name)
+        return None
+
     # -- callers in other files (helpers judged by their real callers) -----------------------
     def callers_of(self, path: str, function: str) -> list[Path]:
         """Project files (scripts, modules, notebooks) that import `function` from the file

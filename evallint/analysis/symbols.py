@@ -35,6 +35,9 @@ class ImportTable:
         self._names: dict[str, str] = {}
         self.modules_from: dict[str, str] = {}
         """Local name -> module it was imported from, for names of the project's own files."""
+        self.star_modules: list[str] = []
+        """Modules imported with `from module import *` (relative dots kept), in order: a
+        name bound nowhere else may come from one of them."""
 
     def add(self, statement: cst.Import | cst.ImportFrom) -> None:
         if type(statement) is cst.Import:
@@ -48,6 +51,10 @@ class ImportTable:
             return
         statement = cast(cst.ImportFrom, statement)
         if type(statement.names) is cst.ImportStar:
+            module = _import_alias_name(statement.module) if statement.module is not None else ""
+            star = "." * len(statement.relative) + module
+            if star.strip(".") and star not in self.star_modules:
+                self.star_modules.append(star)
             return
         names = cast("Sequence[cst.ImportAlias]", statement.names)
         module = _import_alias_name(statement.module) if statement.module is not None else ""
