@@ -36,6 +36,7 @@ class InterpreterContext(Protocol):
 
     file: FileAnalysis
     info: Optional[FunctionInfo]
+    flags: tuple[tuple[str, bool], ...]
     imports: ImportTable
     body: list[cst.CSTNode]
     evidence_names: frozenset[str]

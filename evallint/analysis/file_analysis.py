@@ -40,6 +40,7 @@ from evallint.analysis.scope import (
     looks_like_module_name,
     scope_names,
 )
+from evallint.analysis.specialise import Flags, constant_flags, tested_parameters
 from evallint.analysis.summaries import ForwardRequirement, Summary, distinct_requirements
 from evallint.analysis.symbols import ImportTable, collect_imports, dotted_name
 from evallint.analysis.vocabulary import (
@@ -112,7 +113,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """Forwards of summaries (this file's or another's) whose mode and grad state a call
         in this file decided: the callee's entry state did not pass on to a further caller."""
         self.call_counts: dict[str, int] = {}
-        self._in_progress: set[str] = set()
+        self._in_progress: set[object] = set()
+        self._tested: dict[str, frozenset[str]] = {}
+        self._specialised: dict[tuple[str, Flags], Optional[Summary]] = {}
         self.summaries_computed = 0
         """Interpreter runs for function summaries: one per function unless over budget."""
         self._facts_held = 0
@@ -392,7 +395,12 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         a method call on `self` (whose `self.X` modules map onto the caller's). `count`
         records the call (functions nobody calls are judged on their own). The summary is
         None for a function still being summarised (recursion)."""
-        summarise = self._summary_counted if count else self.summary_for
+        base = self._summary_counted if count else self.summary_for
+
+        def summarise(info: FunctionInfo) -> Optional[Summary]:
+            general = base(info)
+            return self.specialised(info, call) or general
+
         func = call.func
         if type(func) is cst.Name:
             name = func.value
@@ -500,6 +508,45 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 if found is not None:
                     return found
         return None
+
+    def specialised(self, info: FunctionInfo, call: cst.Call) -> Optional[Summary]:
+        """The summary of `info` for a call that fixes some of its flags with constants
+        (see specialise.py); None when the call fixes none (the general summary applies)."""
+        tested = self._tested.get(info.qualname)
+        if tested is None:
+            tested = self._tested[info.qualname] = tested_parameters(info)
+        flags = constant_flags(info, call, tested)
+        if not flags:
+            return None
+        key = (info.qualname, flags)
+        if key in self._specialised:
+            return self._specialised[key]
+        if key in self._in_progress or self.budget_exceeded:
+            return None
+        self._in_progress.add(key)
+        self.summaries_computed += 1
+        # facts other than forwards and training steps (which rules report once per region
+        # and module) were recorded by the general interpretation already
+        kept = {
+            name: len(value)
+            for name, value in vars(self.facts).items()
+            if type(value) is list and name not in ("eval_forwards", "training_steps")
+        }
+        try:
+            interpreter = _Interpreter(self, info, flags)
+            interpreter.run()
+            summary = interpreter.summary
+        except RecursionError:
+            summary = None
+        finally:
+            self._in_progress.discard(key)
+            for name, length in kept.items():
+                del getattr(self.facts, name)[length:]
+        if summary is not None:
+            summary.forwards = distinct_requirements(summary.forwards)
+            self._facts_held += len(summary.forwards)
+        self._specialised[key] = summary
+        return summary
 
     def _summary_counted(self, info: FunctionInfo) -> Optional[Summary]:
         self.call_counts[info.qualname] = self.call_counts.get(info.qualname, 0) + 1

@@ -25,6 +25,7 @@ from evallint.analysis.regions import (
     iterates_range,
     mentions_eval_data,
 )
+from evallint.analysis.specialise import settle
 from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.values import ModuleValue
@@ -456,8 +457,11 @@ class Statements(InterpreterPart):
         metric_loop = metric_loop and not any(
             r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in enclosing
         )
-        region = classify_block(
-            node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop
+        region = settle(
+            classify_block(
+                node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop
+            ),
+            self.flags,
         )
         if region.kind is RegionKind.EVAL and not region.has_data_loop:
             region = replace(region, has_data_loop=True)

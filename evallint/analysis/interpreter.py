@@ -51,6 +51,7 @@ from evallint.analysis.scope import (
     frozen_modules,
     looks_like_module_name,
 )
+from evallint.analysis.specialise import Flags, settle
 from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement
 from evallint.analysis.switches import Switches
 from evallint.analysis.symbols import dotted_name
@@ -110,9 +111,11 @@ class _Interpreter(
 ):
     """Interprets one function body (or the module's top level) once."""
 
-    def __init__(self, file: FileAnalysis, info: Optional[FunctionInfo]) -> None:
+    def __init__(self, file: FileAnalysis, info: Optional[FunctionInfo], flags: Flags = ()) -> None:
         self.file = file
         self.info = info
+        self.flags = flags
+        """Parameters fixed to constants by the call this interpretation is specialised for."""
         self.imports = file.imports
         body_node = info.node if info is not None else file.module
         self.body = (
@@ -389,6 +392,8 @@ class _Interpreter(
                 grad = GRAD_ON
             elif self.file.grad_disabling_decorator(decorator):
                 grad = frozenset({GradFact(Grad.OFF)})
+        for name, value in self.flags:
+            state = state.assuming(name, value)
         return state.with_grad(grad)
 
     # -- driver --------------------------------------------------------------------------------
@@ -416,6 +421,7 @@ class _Interpreter(
                 eval_by_name=by_name,
                 eval_by_metrics=False,
             )
+            region = settle(region, self.flags)
             if evidence.steps or evidence.backwards:
                 unit = self.file.unit
                 self.file.facts.step_blocks.append(
@@ -609,7 +615,7 @@ class _Interpreter(
             yield_modes,
             self.requirements,
             self.training_requirements,
-            self.trains or bool(evidence.training_sites),
+            self.trains or (bool(evidence.training_sites) and not self.flags),
             return_key,
             return_facts,
             opaque_switch=self.opaque_switch,
