@@ -14,6 +14,7 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
+from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.scope import (
     looks_like_module_name,
 )
@@ -140,6 +141,7 @@ class Binding(InterpreterPart):
                     state = state.with_alias(f"{name}.{attribute}", held_key)
             snapshot = self._training_snapshot(value, state)
             if snapshot is not None:
+                self.snapshot_receivers[name] = training_attribute(value)  # type: ignore[assignment]
                 result.append(state.with_snapshot(name, snapshot))
                 continue
             module_value = self.value_of(value, state, name)

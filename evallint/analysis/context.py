@@ -37,6 +37,7 @@ class InterpreterContext(Protocol):
     file: FileAnalysis
     info: Optional[FunctionInfo]
     flags: tuple[tuple[str, bool], ...]
+    snapshot_receivers: dict[str, cst.BaseExpression]
     imports: ImportTable
     body: list[cst.CSTNode]
     evidence_names: frozenset[str]

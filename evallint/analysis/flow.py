@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Callable, Optional, cast
 
 import libcst as cst
@@ -17,6 +18,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.mode_tests import mode_test, run_branch
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -401,22 +403,30 @@ class Statements(InterpreterPart):
             else:
                 else_states.append(state)
         flow = Flow()
+        tested = mode_test(self, node.test)  # `if model.training:`, `if was_training:`
+        polarity = tested[2] if tested is not None else True
         if then_states:
-            then_flow = self.suite(node.body, normalize(then_states))
+            then_flow = run_branch(
+                self, tested, then_states, polarity, node.test, partial(self.suite, node.body)
+            )
             flow.absorb_jumps(then_flow)
             flow.normal += then_flow.normal
         if else_states:
-            if node.orelse is None:
-                flow.normal += normalize(else_states)
-            else:
-                orelse = node.orelse
-                else_flow = (
-                    self.if_statement(orelse, normalize(else_states))
-                    if type(orelse) is cst.If
-                    else self.suite(orelse.body, normalize(else_states))
-                )
-                flow.absorb_jumps(else_flow)
-                flow.normal += else_flow.normal
+            orelse = node.orelse
+            else_flow = run_branch(
+                self,
+                tested if type(orelse) is not cst.If else None,
+                else_states,
+                not polarity,
+                node.test,
+                (lambda s: Flow(normal=s))
+                if orelse is None
+                else partial(self.if_statement, orelse)
+                if type(orelse) is cst.If
+                else partial(self.suite, orelse.body),
+            )
+            flow.absorb_jumps(else_flow)
+            flow.normal += else_flow.normal
         flow.normal = normalize(flow.normal)
         return flow
 

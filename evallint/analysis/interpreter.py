@@ -154,6 +154,8 @@ class _Interpreter(
         self.opaque_switch: Optional[frozenset] = None
         self.opaque_variables: set[str] = set()
         """Names bound to `getattr(obj, name)`: one of several modules, not one we can name."""
+        self.snapshot_receivers: dict[str, cst.BaseExpression] = {}
+        """`was_training = model.training`: the variable -> `model` (see mode_tests.py)."""
         self.submodule_variables: set[str] = set()
         """Loop variables over `x.modules()` / `x.children()`: switching them is a partial freeze."""
         self.taint: dict[str, frozenset] = {}

@@ -19,6 +19,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.symbols import dotted_name
 
 
@@ -31,8 +32,9 @@ class Switches(InterpreterPart):
         self, value: cst.BaseExpression, state: PathState
     ) -> Optional[frozenset]:
         """`was_training = model.training`: remember the mode to restore later."""
-        if type(value) is cst.Attribute and value.attr.value == "training":
-            key = self.resolve(value.value, state)
+        receiver = training_attribute(value)  # `model.training`, `bool(model.training)`
+        if receiver is not None:
+            key = self.resolve(receiver, state)
             if key is not None:
                 return state.mode_in_tree(key) or ENTRY_MODE
         return None
