@@ -232,7 +232,9 @@ class Calls(InterpreterPart):
         # module (`passes_module`) is taken for a module attribute by its name.
         passes_module = self.passes_module(call, states[0])  # evallint: ignore[EVL001,EVL002]
         resolved = (
-            self.file.resolve_function(call, self.info, passes_module=passes_module)
+            self.file.resolve_function(
+                call, self.info, passes_module=passes_module, flags=self.flags
+            )
             if type(func) in (cst.Name, cst.Attribute)
             else None
         )

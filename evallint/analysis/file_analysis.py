@@ -184,7 +184,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 if summary.forwards and self._called_in_project(info):
                     called_elsewhere.append(info)
                 else:
-                    self._judge_alone(summary)
+                    self._judge_alone(self.specialised(info, None) or summary)
             if called_elsewhere:
                 decided = self._judge_by_callers()
                 for info in called_elsewhere:
@@ -390,6 +390,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         *,
         count: bool = True,
         passes_module: bool = False,
+        flags: Flags = (),
     ) -> Optional[tuple[Optional[Summary], bool]]:
         """The summary of a called function of this file or project, and whether the call is
         a method call on `self` (whose `self.X` modules map onto the caller's). `count`
@@ -399,7 +400,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
 
         def summarise(info: FunctionInfo) -> Optional[Summary]:
             general = base(info)
-            return self.specialised(info, call) or general
+            return self.specialised(info, call, flags) or general
 
         func = call.func
         if type(func) is cst.Name:
@@ -509,13 +510,16 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                     return found
         return None
 
-    def specialised(self, info: FunctionInfo, call: cst.Call) -> Optional[Summary]:
+    def specialised(
+        self, info: FunctionInfo, call: Optional[cst.Call], known: Flags = ()
+    ) -> Optional[Summary]:
         """The summary of `info` for a call that fixes some of its flags with constants
-        (see specialise.py); None when the call fixes none (the general summary applies)."""
+        (see specialise.py); None when the call fixes none (the general summary applies).
+        Without a call: the function's plain use, its flags at their defaults."""
         tested = self._tested.get(info.qualname)
         if tested is None:
             tested = self._tested[info.qualname] = tested_parameters(info)
-        flags = constant_flags(info, call, tested)
+        flags = constant_flags(info, call, tested, known)
         if not flags:
             return None
         key = (info.qualname, flags)

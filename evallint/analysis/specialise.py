@@ -31,10 +31,19 @@ _CONSTANTS = {"True": True, "False": False}
 
 def tested_parameters(info: FunctionInfo) -> frozenset[str]:
     """Parameters of `info` that an `if` or a conditional expression in its body tests as a
-    plain flag (`if train:`, `x if not eval_mode else y`)."""
+    plain flag (`if train:`, `x if not eval_mode else y`), or that it passes on to a call
+    (only those with a constant value at a call or by default are ever fixed)."""
     params = set(info.params) | set(info.keyword_only)
     tested: set[str] = set()
     for node in iter_nodes(info.node.body):
+        if type(node) is cst.Call:
+            # a flag passed on to a callee that may test it (`self.score(loader, eval_)`)
+            tested.update(
+                a.value.value
+                for a in node.args
+                if type(a.value) is cst.Name and a.value.value in params
+            )
+            continue
         test = node.test if type(node) in (cst.If, cst.IfExp, cst.While) else None  # type: ignore[attr-defined]
         if test is None:
             continue
@@ -44,19 +53,42 @@ def tested_parameters(info: FunctionInfo) -> frozenset[str]:
     return frozenset(tested)
 
 
-def constant_flags(info: FunctionInfo, call: cst.Call, tested: frozenset[str]) -> Flags:
-    """The tested parameters this call passes a constant `True`/`False` for."""
+def _defaults(info: FunctionInfo, tested: frozenset[str]) -> dict[str, bool]:
+    params = info.node.params
+    found = {}
+    for param in (*params.params, *params.kwonly_params):
+        name, default = param.name.value, param.default
+        if name in tested and type(default) is cst.Name and default.value in _CONSTANTS:
+            found[name] = _CONSTANTS[default.value]
+    return found
+
+
+def constant_flags(
+    info: FunctionInfo,
+    call: Optional[cst.Call],
+    tested: frozenset[str],
+    known: Flags = (),
+) -> Flags:
+    """The tested parameters a call fixes: passed a constant `True`/`False`, passed a flag
+    the caller's own context fixes (`known`), or left at a constant default. With no call,
+    the defaults alone (a function judged by itself: its plain use)."""
     if not tested:
         return ()
+    flags = _defaults(info, tested)
+    if call is None:
+        return tuple(sorted(flags.items()))[:MAX_FLAGS]
     positional_params = [p for p in info.params if p not in ("self", "cls")]
     if info.owner is not None and info.params[:1] != ("self",) and info.params[:1] != ("cls",):
         positional_params = list(info.params)  # a static method
-    flags: dict[str, bool] = {}
+    fixed = dict(known)
+    explicit: set[str] = set()
     index = 0
     for arg in call.args:
         if arg.star:
+            # `*args` / `**kwargs` may set any later parameter: only what is explicit holds
+            flags = {k: v for k, v in flags.items() if k in explicit}
             if arg.keyword is None:
-                return tuple(sorted(flags.items()))  # `*args`: later positions are unknown
+                break
             continue
         name: Optional[str]
         if arg.keyword is not None:
@@ -65,11 +97,14 @@ def constant_flags(info: FunctionInfo, call: cst.Call, tested: frozenset[str]) -
             name = positional_params[index] if index < len(positional_params) else None
             index += 1
         value = arg.value
-        if name in tested and type(value) is cst.Name and value.value in _CONSTANTS:
-            flags[name] = _CONSTANTS[value.value]
-    if len(flags) > MAX_FLAGS:
-        return ()
-    return tuple(sorted(flags.items()))
+        if name in tested:
+            flags.pop(name, None)
+            explicit.add(name)
+            if type(value) is cst.Name and value.value in _CONSTANTS:
+                flags[name] = _CONSTANTS[value.value]
+            elif type(value) is cst.Name and value.value in fixed:
+                flags[name] = fixed[value.value]
+    return tuple(sorted(flags.items()))[:MAX_FLAGS]
 
 
 def settle(region: Region, flags: Flags) -> Region:
