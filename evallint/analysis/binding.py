@@ -7,6 +7,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart, States
+from evallint.analysis.instances import imported_class
 from evallint.analysis.lattice import (
     Grad,
     Mode,
@@ -167,6 +168,20 @@ class Binding(InterpreterPart):
             result.append(state)
             if type(value) is cst.Call:
                 owner = self._local_class(value)
+                if owner is None and self.file.project is not None:
+                    # `gan = GAN(args)` with GAN a plain class of another project file (one
+                    # of several, assigned on different branches)
+                    found = imported_class(self.file, value)
+                    if found is not None:
+                        classes = self.imported_instances.setdefault(name, [])
+                        scope = self.info.qualname if self.info is not None else None
+                        self.file.imported_objects[(scope, name)] = classes
+                        if all(found[1] is not other for _, other in classes):
+                            classes.append(found)
+                        init = found[1].methods.get("__init__")
+                        summary = found[0].summary_for(init) if init is not None else None
+                        if summary is not None:
+                            return self.apply_call(summary, name, value, tuple(result))
                 if owner is not None and not owner.is_module:
                     self.instances[name] = owner
                     init = owner.methods.get("__init__")

@@ -196,7 +196,12 @@ class Calls(InterpreterPart):
         if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in ("eval", "train"):
-                return self.switch_mode(call, attr, states)
+                # `agent.train()` on a plain object whose class defines `train`: its method
+                instance_call = self._instance_method(call)
+                if instance_call is not None:
+                    return self.apply_call(instance_call[0], instance_call[1], call, states)
+                imported = self._imported_instance_call(call, states)
+                return imported if imported is not None else self.switch_mode(call, attr, states)
             if (
                 attr == "requires_grad_"
                 and call.args
@@ -228,6 +233,9 @@ class Calls(InterpreterPart):
         instance_call = self._instance_method(call)
         if instance_call is not None:
             return self.apply_call(instance_call[0], instance_call[1], call, states)
+        imported = self._imported_instance_call(call, states)
+        if imported is not None:
+            return imported
         # A known false alarm of evallint on itself: a method of a sibling mixin named like a
         # module (`passes_module`) is taken for a module attribute by its name.
         passes_module = self.passes_module(call, states[0])  # evallint: ignore[EVL001,EVL002]
@@ -300,6 +308,26 @@ class Calls(InterpreterPart):
             return None
         summary = self.file._summary_counted(method)
         return (summary, receiver) if summary is not None and receiver is not None else None
+
+    def _imported_instance_call(self, call: cst.Call, states: States) -> Optional[States]:
+        """`gan.visualize_results(e)` on an object of a plain class of another project file
+        (or of one of several): each class's method applied to the same paths, joined."""
+        func = call.func
+        if type(func) is not cst.Attribute or not self.imported_instances:
+            return None
+        receiver = dotted_name(func.value)
+        held = self.imported_instances.get(receiver or "")
+        if not held or receiver is None:
+            return None
+        outcomes: list = []
+        for analysis, owner in held:
+            method = owner.methods.get(func.attr.value) or analysis._inherited_method(
+                owner, func.attr.value
+            )
+            summary = analysis.summary_for(method) if method is not None else None
+            if summary is not None:
+                outcomes.extend(self.apply_call(summary, receiver, call, states))
+        return normalize(outcomes) if outcomes else None
 
     # -- calls to summarised functions ---------------------------------------------------------------
     def _map_argument(

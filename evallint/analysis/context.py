@@ -60,6 +60,10 @@ class InterpreterContext(Protocol):
     graph: dict[str, frozenset]
     return_graph: set[str]
     instances: dict[str, ClassInfo]
+    imported_instances: dict[str, list[tuple[FileAnalysis, ClassInfo]]]
+
+    def _imported_instance_call(self, call: cst.Call, states: States) -> Optional[States]: ...
+
     containers: dict[str, tuple[str, ...]]
     assigning: frozenset[str]
     constructor_calls: set[cst.Call]

@@ -17,6 +17,7 @@ from evallint.analysis.facts import (
     Place,
     UnitRef,
 )
+from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
 from evallint.analysis.lattice import (
     Grad,
@@ -109,6 +110,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.summaries: dict[str, Optional[Summary]] = {}
         self._grad_decorators: dict[str, bool] = {}
         self._callers_by_function: list[list[Path]] = []
+        self.imported_objects: dict[
+            tuple[Optional[str], str], list[tuple[FileAnalysis, ClassInfo]]
+        ] = {}
+        """(scope, variable) -> the plain classes of other project files it holds objects of."""
+        self._scanned_scopes: set[Optional[str]] = set()
         self.decided_forwards: set[Place] = set()
         """Forwards of summaries (this file's or another's) whose mode and grad state a call
         in this file decided: the callee's entry state did not pass on to a further caller."""
@@ -179,13 +185,17 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             called_elsewhere: list[FunctionInfo] = []
             for info in self.all_functions():
                 summary = self.summaries.get(info.qualname)
-                if summary is None or self.call_counts.get(info.qualname, 0):
+                if summary is None:
                     continue
+                called_here = self.call_counts.get(info.qualname, 0)
                 if summary.forwards and self._called_in_project(info):
-                    called_elsewhere.append(info)
-                else:
+                    # judged by its callers in other files too (a method this file calls
+                    # under no_grad that a script calls after training without it)
+                    if not called_here:
+                        called_elsewhere.append(info)
+                elif not called_here:
                     self._judge_alone(self.specialised(info, None) or summary)
-            if called_elsewhere:
+            if self._callers_by_function:
                 decided = self._judge_by_callers()
                 for info in called_elsewhere:
                     # no caller's analysis reached the helper's forward in a state it could
@@ -239,9 +249,14 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
     def _called_in_project(self, info: FunctionInfo) -> bool:
         """A top-level helper that other project files (scripts, notebooks) import and call:
         judged by those callers, not alone as a library function."""
-        if self.project is None or info.parent is not None or info.owner is not None:
+        if self.project is None or info.parent is not None:
             return False
-        callers = self.project.callers_of(self.path, info.name)
+        owner = info.owner
+        if owner is not None and (owner.is_module or "." in owner.name):
+            return False  # a module's methods run through its forward; nested classes
+        callers = self.project.callers_of(
+            self.path, info.name, owner.name if owner is not None else None
+        )
         if callers:
             self._callers_by_function.append(callers)
         return bool(callers)
@@ -577,6 +592,21 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         func = call.func
         if type(func) not in (cst.Name, cst.Attribute):
             return False
+        if type(func) is cst.Attribute and type(func.value) is cst.Name and self.project:
+            # `agent.learn(memory)` on an object of a plain class of another project file
+            scope_name = scope.qualname if scope else None
+            if scope_name not in self._scanned_scopes:
+                self._scanned_scopes.add(scope_name)
+                for name, classes in objects_in_scope(self, scope).items():
+                    self.imported_objects.setdefault((scope_name, name), classes)
+            held = self.imported_objects.get((scope_name, func.value.value))
+            for analysis, owner in held or ():
+                method = owner.methods.get(func.attr.value) or analysis._inherited_method(
+                    owner, func.attr.value
+                )
+                summary = analysis.summary_for(method) if method is not None else None
+                if summary is not None and summary.trains:
+                    return True
         resolved = self.resolve_function_quietly(call, scope)
         return bool(resolved and resolved.trains)
 

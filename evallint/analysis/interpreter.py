@@ -160,6 +160,8 @@ class _Interpreter(
         """Loop variables over `x.modules()` / `x.children()`: switching them is a partial freeze."""
         self.taint: dict[str, frozenset] = {}
         self.instances: dict[str, ClassInfo] = {}
+        self.imported_instances: dict[str, list[tuple[FileAnalysis, ClassInfo]]] = {}
+        """Objects of plain classes of other project files: (that file's analysis, class)."""
         self.containers: dict[str, tuple[str, ...]] = {}
         """Plain lists/dicts of modules: name -> the keys of the modules they hold."""
         self.assigning: frozenset[str] = frozenset()

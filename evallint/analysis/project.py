@@ -76,7 +76,8 @@ class ProjectIndex:
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
         self._call_indexes: dict[Path, dict[str, list[Path]]] = {}
         self._code: dict[Path, Optional[str]] = {}
-        self._caller_analyses: dict[Path, Optional[FileAnalysis]] = {}
+        self._caller_analyses: dict[tuple[Path, Optional[Path]], Optional[FileAnalysis]] = {}
+        self._adopted: Optional[Path] = None
 
     def _forget(self, path: Path) -> None:
         for table in (
@@ -251,9 +252,10 @@ class ProjectIndex:
         return None
 
     # -- callers in other files (helpers judged by their real callers) -----------------------
-    def callers_of(self, path: str, function: str) -> list[Path]:
+    def callers_of(self, path: str, function: str, owner: Optional[str] = None) -> list[Path]:
         """Project files (scripts, modules, notebooks) that import `function` from the file
-        at `path` and call it: at most MAX_CALLERS_PER_FUNCTION, in directory order."""
+        at `path` and call it: at most MAX_CALLERS_PER_FUNCTION, in directory order. For a
+        method, files that import its class `owner` and call a method of that name."""
         if path.startswith("<"):
             return []
         target = Path(path).resolve()
@@ -263,7 +265,7 @@ class ProjectIndex:
             index = self._call_indexes[root] = self._build_call_index(root)
         found = []
         for candidate in index.get(function, ()):
-            if candidate != target and self._imports_function(candidate, function, target):
+            if candidate != target and self._imports_function(candidate, owner or function, target):
                 found.append(candidate)
                 self._dependencies.setdefault(path, set()).add(str(candidate))
                 if len(found) >= MAX_CALLERS_PER_FUNCTION:
@@ -328,17 +330,21 @@ class ProjectIndex:
         self._trees[resolved] = tree
         self._analyses[resolved] = analysis
         self._stamps[resolved] = _stamp(resolved)
+        self._adopted = resolved
 
     def caller_analysis(self, path: Path) -> Optional[FileAnalysis]:
-        """The analysis of a calling file, following its imports (into the adopted file)."""
-        if path not in self._caller_analyses:
-            self._caller_analyses[path] = None
+        """The analysis of a calling file, following its imports (into the adopted file).
+        Kept per adopted file: a script calling the helpers of several linted files (`main.py`
+        building one of ten model classes) reaches each through that file's own analysis."""
+        key = (path, self._adopted)
+        if key not in self._caller_analyses:
+            self._caller_analyses[key] = None
             code = self._code_of(path)
             tree = parse_module(code) if code is not None else None
             if tree is not None and not isinstance(tree, ParseFailure):
                 if len(self._caller_analyses) > MAX_CACHED_ANALYSES:
                     self._caller_analyses.clear()
-                self._caller_analyses[path] = self._analyse(
+                self._caller_analyses[key] = self._analyse(
                     tree,
                     _display(path),
                     source=code,
@@ -346,7 +352,7 @@ class ProjectIndex:
                     project=self,
                     judge_uncalled=False,
                 )
-        return self._caller_analyses[path]
+        return self._caller_analyses[key]
 
     def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
         """Whether an imported class subclasses nn.Module: only its definitions are read."""
@@ -382,6 +388,14 @@ class ProjectIndex:
         if classes is None:
             classes = self._forward_methods[path] = forward_methods_of_text(source)
         return classes.get(qualified.split(".")[-1], frozenset())
+
+    def is_class(self, importer: str, module: str, qualified: str) -> bool:
+        """Whether the imported name is a class defined in that project file (read as for
+        `is_module_class`, without analysing the file)."""
+        self.is_module_class(importer, module, qualified)
+        found = self._locate(importer, module)
+        classes = self._module_classes.get(found.resolve()) if found is not None else None
+        return bool(classes) and qualified.split(".")[-1] in classes  # type: ignore[operator]
 
     def defines_method(
         self, importer: str, module: str, qualified: str, method: str, depth: int = 3
