@@ -358,7 +358,14 @@ class Calls(InterpreterPart):
                 if index < len(positional):
                     return self.resolve(positional[index].value, state)
             return None
-        return self.resolve_path(callee_key, state)
+        key = self.resolve_path(callee_key, state)
+        if (
+            key is None
+            and callee_key in self.file._module_keys
+            and callee_key not in self.scope_locals
+        ):
+            return callee_key  # a module global the callee uses: the same one here
+        return key
 
     def resolve_path(self, path: str, state: PathState) -> Optional[str]:
         key = state.key_of(path)
