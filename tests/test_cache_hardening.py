@@ -361,3 +361,19 @@ def test_randomly_corrupted_cache_files_give_the_findings_of_an_uncached_run(
         assert _facts(lint_paths(["."], use_cache=True)) == expected
 
     corrupted()
+
+
+def test_cache_key_follows_evallint_own_code_not_only_its_release(tmp_path: Path) -> None:
+    """An editable install edited in place keeps its version; its cached results must not."""
+    from evallint.engine.cache import _code_version
+
+    package = tmp_path / "evallint"
+    (package / "analysis").mkdir(parents=True)
+    module = package / "analysis" / "flow.py"
+    module.write_text("x = 1\n")
+    before = _code_version(package)
+    assert before == _code_version(package)
+    module.write_text("x = 22\n")  # another size (and modification time)
+    assert _code_version(package) != before
+    (package / "notes.txt").write_text("not code")
+    assert _code_version(package) == _code_version(package)

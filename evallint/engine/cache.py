@@ -45,7 +45,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
-from evallint._version import __version__
+from evallint._version import __version__ as _release
 from evallint.diagnostics import Diagnostic, Related
 
 CACHE_DIRECTORY = ".evallint_cache"
@@ -61,6 +61,24 @@ MAX_HASHED_BYTES = 64 * 1024 * 1024
 MAX_CACHE_FILE_BYTES = 512 * 1024 * 1024
 ABSENT = "-"
 """The digest of a file that does not exist."""
+
+
+def _code_version(package: Path = Path(__file__).resolve().parent.parent) -> str:
+    """The release plus a fingerprint (name, size, modification time) of evallint's own
+    modules: an editable install or a patched copy changes its analysis without changing its
+    version, and its cached results must not outlive that. Costs one stat per module."""
+    digest = hashlib.sha256(_release.encode())
+    for path in sorted(package.rglob("*.py")):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        digest.update(f"\0{path.relative_to(package)}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+    return f"{_release}+{digest.hexdigest()[:16]}"
+
+
+__version__ = _code_version()
+"""What entries are keyed and stamped with (see `_code_version`)."""
 
 
 def content_hash(data: bytes) -> str:
