@@ -8,6 +8,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.conditions import condition_key
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.effects import with_modes
 from evallint.analysis.facts import (
@@ -105,6 +106,16 @@ def _entry_grad_proven_on(call: cst.Call, states: States) -> States:
     )
 
 
+def _calls_in_branches(expr: cst.IfExp) -> bool:
+    """Whether a branch of `a if c else b` calls something (else there are no two paths
+    to keep apart: only the value differs)."""
+    from evallint.analysis.walk import iter_nodes
+
+    return any(
+        type(node) is cst.Call for branch in (expr.body, expr.orelse) for node in iter_nodes(branch)
+    )
+
+
 class Calls(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
@@ -112,6 +123,8 @@ class Calls(InterpreterPart):
     def expression(self, expr: cst.BaseExpression, states: States) -> States:
         from evallint.analysis.walk import calls_in_evaluation_order
 
+        if type(expr) is cst.IfExp and _calls_in_branches(expr):
+            return self._conditional_expression(expr, states)
         regions = self._comprehension_regions(expr)
         held = self._comprehension_members(expr) if self.containers else {}
         for call in calls_in_evaluation_order(expr):
@@ -129,6 +142,33 @@ class Calls(InterpreterPart):
             if not states:
                 break
         return states
+
+    def _conditional_expression(self, expr: cst.IfExp, states: States) -> States:
+        """`model.train() if is_train else model.eval()`: the two branches are two paths
+        (each assuming its side of the test, as an `if` statement does), not one after
+        the other."""
+        states = self.expression(expr.test, states)
+        key = condition_key(expr.test)
+        then_states: list[PathState] = []
+        else_states: list[PathState] = []
+        for state in states:
+            known = state.assumed(key[0]) if key is not None else None
+            if key is None:
+                then_states.append(state)
+                else_states.append(state)
+            elif known is None:
+                then_states.append(state.assuming(key[0], key[1]))
+                else_states.append(state.assuming(key[0], not key[1]))
+            elif known == key[1]:
+                then_states.append(state)
+            else:
+                else_states.append(state)
+        out: States = ()
+        if then_states:
+            out += self.expression(expr.body, normalize(then_states))
+        if else_states:
+            out += self.expression(expr.orelse, normalize(else_states))
+        return normalize(out)
 
     def _comprehension_members(
         self, expr: cst.BaseExpression

@@ -244,6 +244,16 @@ def normalize(states: Iterable[PathState]) -> tuple[PathState, ...]:
         groups[key] = merge_two(groups[key], state) if key in groups else state
     result = tuple(groups.values())
     if len(result) > MAX_PATHS:
+        # first join the families that differ only in what they assumed (`adv` or not,
+        # a custom loss or not): their branches changed nothing the analysis tracks, so
+        # only those assumptions are lost, and a mode still tied to its condition
+        # (`model.train() if is_train else model.eval()`) stays with it
+        alike: dict[tuple, PathState] = {}
+        for state in result:
+            same = (state.modes, state.aliases, state.grad, state.grad_stack, state.snapshots)
+            alike[same] = merge_two(alike[same], state) if same in alike else state
+        result = tuple(alike.values())
+    if len(result) > MAX_PATHS:
         joined = result[0]
         for state in result[1:]:
             joined = merge_two(joined, state)

@@ -211,6 +211,10 @@ class Values(InterpreterPart):
         key = self.resolve(expr, state)
         if key is not None:
             return ModuleValue(key=key)
+        if type(expr) is cst.IfExp:
+            # `model.train() if training else model.eval()`: the same module either way
+            then, other = self.value_of(expr.body, state), self.value_of(expr.orelse, state)
+            return then if then.key is not None and then.key == other.key else ModuleValue()
         if type(expr) is not cst.Call:
             return ModuleValue()
         if expr in self.constructor_calls:
