@@ -210,6 +210,8 @@ class ModuleFacts:
     deliberate_switches: frozenset[int] = frozenset()
     """Ids of the `eval()` calls in scopes that evaluate nothing and call no evaluation: a
     deliberate freeze (BatchNorm statistics of a frozen backbone during a linear probe)."""
+    hooks_leaving_eval: list = field(default_factory=list)
+    """Lightning training-phase hooks that may return in eval mode (`HookLeavesEval`)."""
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)
     discarded_values: list[DiscardedValue] = field(default_factory=list)
     uncalled_grad_managers: list[UncalledGradManager] = field(default_factory=list)

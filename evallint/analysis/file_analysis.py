@@ -26,6 +26,7 @@ from evallint.analysis.lattice import (
     ModeFact,
     Origin,
 )
+from evallint.analysis.lightning_hooks import hooks_leaving_eval
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.regions import (
@@ -207,6 +208,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                             summary, [r for r in summary.forwards if r.place not in decided]
                         )
         self.facts.deliberate_switches = frozenset(self.deliberate_switches)
+        self.facts.hooks_leaving_eval = hooks_leaving_eval(
+            self.classes.values(), self.summary_for, self.unit
+        )
 
     def all_functions(self) -> list[FunctionInfo]:
         """Every function, method and nested function, each before the ones nested in it."""

@@ -23,7 +23,12 @@ class TrainingInEvalMode(Rule):
     module, or a call to a function that trains it) that runs while the module may still be
     in eval mode because an `eval()` call, a call that leaves the module in eval mode
     (`validate(model)`), or `from_pretrained()` (Hugging Face models load in eval mode) came
-    before it on some path with no `train()` in between.
+    before it on some path with no `train()` in between. Also finds a PyTorch Lightning
+    training-phase hook (a Callback's `on_train_epoch_end`, a LightningModule's
+    `on_train_epoch_start`, ...) that calls `eval()` and may return without `train()`:
+    since Lightning 2.2 the fit loop does not switch back to training mode for the next
+    step. Validation, test and predict hooks are run in eval mode and restored by
+    Lightning, and are not reported.
 
     ## Why is this bad?
     The classic case is an epoch loop that calls `model.train()` once before the loop and
@@ -107,6 +112,7 @@ class TrainingInEvalMode(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        yield from self._hooks(facts)
         seen: set[tuple[int, str]] = set()
         adapting = {id(block.region.node) for _, block in training_on_evaluation(facts)}
         for step in sorted(facts.training_steps, key=lambda s: s.order):
@@ -146,6 +152,19 @@ class TrainingInEvalMode(Rule):
                 fix=fix,
                 inner="the training step in the called function",
             )
+
+    def _hooks(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        """Lightning training-phase hooks that return with the module in eval mode."""
+        for hook in facts.hooks_leaving_eval:
+            module = hook.subject
+            message = (
+                f"`{module}` is left in eval mode when `{hook.hook}()` returns: Lightning (since "
+                f"2.2) does not call `train()` before the next training step, so training "
+                f"resumes with Dropout off and BatchNorm statistics frozen; call "
+                f"`{module}.train()` before returning"
+            )
+            related = mode_related(facts, hook.eval_facts, f"`{module}`")
+            yield self.diagnostic(facts, hook.site, (), message, related, module)
 
     @staticmethod
     def fix(facts: ModuleFacts, step, module: str) -> Optional[Fix]:

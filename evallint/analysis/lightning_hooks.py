@@ -1,0 +1,93 @@
+"""Lightning training-phase hooks that leave the LightningModule in eval mode.
+
+Since Lightning 2.2 the fit loop does not call `train()` at the start of every epoch (it
+restores the modes it captured around validation, and only there), so a Callback hook or a
+LightningModule hook of the training phase that calls `eval()` and returns without
+`train()` leaves every later training step in eval mode. Validation, test and predict
+hooks are run in eval mode by Lightning and restored by it: they are not reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from evallint.analysis.facts import Place, UnitRef
+from evallint.analysis.lattice import Mode, Origin
+from evallint.analysis.scope import ClassInfo, FunctionInfo
+from evallint.analysis.summaries import Summary
+
+TRAINING_PHASE_HOOKS = frozenset(
+    {
+        "on_fit_start",
+        "on_train_start",
+        "on_train_epoch_start",
+        "on_train_epoch_end",
+        "on_train_batch_start",
+        "on_train_batch_end",
+        "on_before_backward",
+        "on_after_backward",
+        "on_before_optimizer_step",
+        "on_before_zero_grad",
+        "training_step",
+    }
+)
+"""Hooks Lightning calls between training steps; the training that follows inherits the
+mode they leave (`on_train_end`/`on_fit_end` come after the last step: not listed)."""
+
+
+@dataclass(frozen=True)
+class HookLeavesEval:
+    """A training-phase hook that may return with its module in eval mode."""
+
+    site: Place
+    """The `eval()` (or the call leaving eval mode) on a path to the hook's return."""
+    subject: str
+    hook: str
+    eval_facts: frozenset
+
+
+def _is_lightning_callback(cls: ClassInfo) -> bool:
+    return any(b.split(".")[-1] == "Callback" and "lightning" in b.lower() for b in cls.bases)
+
+
+def _is_lightning_module(cls: ClassInfo) -> bool:
+    return cls.self_managed and any("Lightning" in b for b in cls.bases)
+
+
+def hooks_leaving_eval(
+    classes: Iterable[ClassInfo],
+    summary_for: Callable[[FunctionInfo], Optional[Summary]],
+    unit: UnitRef,
+) -> list[HookLeavesEval]:
+    found: list[HookLeavesEval] = []
+    for cls in classes:
+        callback = _is_lightning_callback(cls)
+        if not callback and not _is_lightning_module(cls):
+            continue
+        for name, method in cls.methods.items():
+            if name not in TRAINING_PHASE_HOOKS:
+                continue
+            summary = summary_for(method)
+            if summary is None:
+                continue
+            if callback:  # (self, trainer, pl_module, ...)
+                if len(summary.params) < 2:
+                    continue
+                key = summary.params[1]
+            else:
+                key = "self"
+            facts = summary.exit_modes.get(key) or frozenset()
+            left = frozenset(
+                f
+                for f in facts
+                if f.mode is Mode.EVAL
+                and f.origin in (Origin.SWITCHED, Origin.CALLED)
+                and f.site is not None
+            )
+            if not left:
+                continue
+            first = min(left, key=lambda f: unit.locate(f.site)[:2])
+            found.append(HookLeavesEval(Place(first.site, unit), key, name, left))
+    return found
