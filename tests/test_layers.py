@@ -175,8 +175,17 @@ ANALYSIS_ORDER = [
     # leaves
     ("options", "vocabulary", "lattice", "walk", "symbols", "conditions", "forward_methods"),
     ("scope", "regions", "facts", "summaries", "dataflow"),
-    ("context", "optimizers", "values", "taint", "project"),  # project: files read on demand
-    ("binding", "switches", "effects", "observations", "provenance"),
+    (
+        "context",
+        "optimizers",
+        "values",
+        "taint",
+        "project",
+        "specialise",
+        "lightning_hooks",
+        "instances",
+    ),
+    ("binding", "switches", "effects", "observations", "provenance", "mode_tests"),
     ("calls", "flow"),
     ("interpreter",),
     ("file_analysis",),
