@@ -484,6 +484,9 @@ class _Interpreter(
         info = cast(FunctionInfo, self.info)
         if self.file.is_pytest_file and info.name.startswith("test"):
             return  # a unit test checks what the module computes; it evaluates nothing
+        owner = info.owner
+        if owner is not None and owner.is_module:
+            return  # a module's own method runs in the mode its caller set: the caller decides
         if not self._hands_out_no_graph(evidence):
             return
         neutral = [o for o in self.observations.values() if o.region.kind is RegionKind.NEUTRAL]
