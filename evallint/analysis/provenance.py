@@ -32,6 +32,7 @@ from evallint.analysis.taint import (
     _cuts_graph,
 )
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, NO_GRAD_METHODS
+from evallint.analysis.walk import push_children
 
 PARAMETER = "param:"
 """Prefix of a provenance item that stands for a parameter's value (`param:x`): inside the
@@ -115,8 +116,11 @@ class Provenance(InterpreterPart):
             return False
         table: Optional[dict[str, list[bool]]] = self.file.__dict__.get("_calls_by_grad")
         if table is None:
-            table = self.file.__dict__["_calls_by_grad"] = _calls_by_grad(
-                self.file.module, self.imports
+            # without a word for `no_grad`, no call in the file runs with autograd off
+            table = self.file.__dict__["_calls_by_grad"] = (
+                _calls_by_grad(self.file.module, self.imports)
+                if may_turn_grad_off(getattr(self.file, "_source", ""))
+                else {}
             )
         seen = table.get(info.name, [])
         return bool(seen) and all(seen)
@@ -289,12 +293,15 @@ def _grad_switch(expr: cst.BaseExpression, imports: ImportTable) -> Optional[boo
 def _calls_by_grad(module: cst.Module, imports: ImportTable) -> dict[str, list[bool]]:
     """Called name (`f(...)`, `self.f(...)`) -> for each call in the file, whether it runs
     with autograd off as far as its own function shows (a `with torch.no_grad():` around it,
-    a `@torch.no_grad()` decorator on its function). An explicit stack, not a recursive
-    closure: a closure that names itself is a reference cycle holding the file's tree."""
+    a `@torch.no_grad()` decorator on its function). One lean walk (code-bearing fields
+    only, see walk.py) with an explicit stack, not a recursive closure: a closure that names
+    itself is a reference cycle holding the file's tree."""
     found: dict[str, list[bool]] = {}
     stack: list[tuple[cst.CSTNode, bool]] = [(module, False)]
+    pop = stack.pop
+    children: list[cst.CSTNode] = []
     while stack:
-        node, off = stack.pop()
+        node, off = pop()
         kind = type(node)
         if kind is cst.FunctionDef:
             function = cast(cst.FunctionDef, node)
@@ -322,5 +329,16 @@ def _calls_by_grad(module: cst.Module, imports: ImportTable) -> dict[str, list[b
                 and func.value.value == "self"
             ):
                 found.setdefault(func.attr.value, []).append(off)
-        stack.extend((child, off) for child in node.children)
+        push_children(node, children.append, 2)
+        stack.extend((child, off) for child in children)
+        children.clear()
     return found
+
+
+def may_turn_grad_off(source: str) -> bool:
+    """Whether `source` (when known) can name a grad disabler at all: each is spelled with
+    one of these words, whatever the import alias (`from torch import no_grad as ng`)."""
+    return not source or any(word in source for word in _DISABLER_WORDS)
+
+
+_DISABLER_WORDS = frozenset(name.split(".")[-1] for name in GRAD_DISABLERS)

@@ -14,6 +14,7 @@ from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import (
     NO_GRAD_METHODS,
 )
+from evallint.analysis.walk import NodeMemo, returns_of
 
 _GRAPH_CUTTING_METHODS = frozenset(
     {
@@ -183,7 +184,7 @@ class Taint(InterpreterPart):
         function = self._local_def(value.func.value)
         if function is None:
             return False
-        returns = _returns_of(function.node)
+        returns = self._returns(function.node)
         for statement in returns:
             result = statement.value
             if type(result) is not cst.Tuple or len(result.elements) != count:
@@ -212,10 +213,25 @@ class Taint(InterpreterPart):
             function = self.file.functions.get(name)
         if function is None:
             return False
-        returns = _returns_of(function.node)
-        return bool(returns) and all(
-            r.value is not None and _graph_free_value(r.value, function.node) for r in returns
-        )
+        return self._memo("_returns_no_graph").get(function.node, _returns_no_graph)
+
+    def _returns(self, function: cst.FunctionDef) -> list[cst.Return]:
+        """`function`'s own `return` statements, found once per file's analysis."""
+        return self._memo("_returns").get(function, _returns_of)
+
+    def _memo(self, name: str) -> NodeMemo:
+        """The file's memo `name` (kept by the file's analysis, so it dies with its tree)."""
+        memo = self.file.__dict__.get(name)
+        if memo is None:
+            memo = self.file.__dict__[name] = NodeMemo()
+        return memo
+
+
+def _returns_no_graph(function: cst.FunctionDef) -> bool:
+    returns = _returns_of(function)
+    return bool(returns) and all(
+        r.value is not None and _graph_free_value(r.value, function) for r in returns
+    )
 
 
 def _creates_graph(call: cst.Call, qualified: object) -> bool:
@@ -300,15 +316,4 @@ def _name_graph_free(function: cst.FunctionDef, name: str, depth: int) -> bool:
     return assigned
 
 
-def _returns_of(function: cst.FunctionDef) -> list[cst.Return]:
-    found: list[cst.Return] = []
-    stack: list[cst.CSTNode] = [function.body]
-    while stack:
-        node = stack.pop()
-        if type(node) is cst.Return:
-            found.append(node)
-        elif type(node) in (cst.FunctionDef, cst.ClassDef, cst.Lambda):
-            continue
-        else:
-            stack.extend(node.children)
-    return found
+_returns_of = returns_of  # (the name other modules import)

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 import libcst as cst
+
+T = TypeVar("T")
+N = TypeVar("N", bound=cst.CSTNode)
 
 _SKIPPED_FIELD_PREFIXES = (
     "whitespace",
@@ -95,6 +99,10 @@ def _push_children(node: cst.CSTNode, push: Callable[[cst.CSTNode], None], limit
                 push(value)
 
 
+push_children = _push_children
+"""(public name: callers that keep their own stack, with state per node)"""
+
+
 def iter_nodes(root: cst.CSTNode, *, enter_scopes: bool = False) -> Iterator[cst.CSTNode]:
     """Pre-order over code-bearing nodes under `root` (root included), without recursion,
     so thousands of nested parentheses cannot overflow the stack. Nested functions, classes
@@ -127,3 +135,65 @@ def calls_in_evaluation_order(root: cst.CSTNode) -> list[cst.Call]:
             continue  # a nested scope runs at another time
         _push_children(node, push, 2)
     return result
+
+
+def returns_of(function: cst.FunctionDef) -> list[cst.Return]:
+    """The `return` statements of `function` itself (not of nested functions or classes).
+    Only statements are walked: a `return` is a small statement, and no expression holds
+    a statement (a lambda's body is an expression), so expressions are never entered."""
+    found: list[cst.Return] = []
+    stack: list[cst.CSTNode] = [function.body]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        node_type = type(node)
+        if node_type is cst.SimpleStatementLine or node_type is cst.SimpleStatementSuite:
+            found.extend(s for s in node.body if type(s) is cst.Return)  # type: ignore[attr-defined]
+            continue
+        for name in _STATEMENT_FIELDS.get(node_type, ()):
+            value = getattr(node, name)
+            if type(value) is list or type(value) is tuple:
+                for item in value:
+                    push(item)
+            elif value is not None:
+                push(value)
+    return found
+
+
+_STATEMENT_FIELDS: dict[type, tuple[str, ...]] = {
+    cst.IndentedBlock: ("body",),
+    cst.If: ("body", "orelse"),
+    cst.Else: ("body",),
+    cst.For: ("body", "orelse"),
+    cst.While: ("body", "orelse"),
+    cst.With: ("body",),
+    cst.Try: ("body", "handlers", "orelse", "finalbody"),
+    cst.TryStar: ("body", "handlers", "orelse", "finalbody"),
+    cst.ExceptHandler: ("body",),
+    cst.ExceptStarHandler: ("body",),
+    cst.Finally: ("body",),
+    cst.Match: ("cases",),
+    cst.MatchCase: ("body",),
+}
+"""Compound statement -> its fields that hold statements (function and class definitions
+are absent: their bodies are other scopes)."""
+
+
+class NodeMemo(Generic[T]):
+    """A value computed once per node, kept by whoever owns the tree (a file's analysis) so
+    it dies with it. Keyed by `id`, holding the node too: an id reused after its node was
+    freed cannot return a stale value."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[cst.CSTNode, T]] = {}
+
+    def get(self, node: N, compute: Callable[[N], T]) -> T:
+        entry = self._entries.get(id(node))
+        if entry is None or entry[0] is not node:
+            entry = self._entries[id(node)] = (node, compute(node))
+        return entry[1]
+
+    def __len__(self) -> int:
+        return len(self._entries)
