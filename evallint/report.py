@@ -7,13 +7,10 @@ CI wrappers all print the same bytes.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
-import linecache
 from collections import Counter
 from pathlib import PurePath
 from typing import Iterable, Optional, Protocol
-from urllib.parse import quote
 
 from evallint import __version__
 from evallint.diagnostics import Diagnostic
@@ -32,6 +29,13 @@ class RuleInfo(Protocol):
 
 
 BOLD, RED, CYAN, RESET = "\x1b[1m", "\x1b[31m", "\x1b[36m", "\x1b[0m"
+
+
+def _getline(path: str, line: int) -> str:
+    """A source line for `--show-source` (linecache is imported only when one is shown)."""
+    import linecache
+
+    return linecache.getline(path, line)
 
 
 def format_text(
@@ -61,7 +65,7 @@ def format_text(
         source_line = (
             cell_line(diagnostic.path, diagnostic.cell, diagnostic.line)
             if diagnostic.cell is not None
-            else linecache.getline(diagnostic.path, diagnostic.line).rstrip("\r\n")
+            else _getline(diagnostic.path, diagnostic.line).rstrip("\r\n")
         )
         if source_line:
             out.append(f"    {source_line}")
@@ -214,6 +218,8 @@ def _caret_prefix(source_line: str, column: int) -> str:
 
 
 def _rule_descriptor(rule: RuleInfo) -> dict[str, object]:
+    import inspect
+
     page = inspect.cleandoc(rule.__doc__ or rule.summary)  # dedented on every Python
     return {
         "id": rule.code,
@@ -262,6 +268,8 @@ def _physical_location(
 
 def _uri(path: str) -> str:
     """An absolute path becomes a file: URI; a relative one stays relative (to the checkout)."""
+    from urllib.parse import quote
+
     pure = PurePath(path)
     if pure.is_absolute():
         return "file://" + quote(pure.as_posix().encode("utf-8", "surrogateescape"))

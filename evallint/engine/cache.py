@@ -68,12 +68,18 @@ def _code_version(package: Path = Path(__file__).resolve().parent.parent) -> str
     modules: an editable install or a patched copy changes its analysis without changing its
     version, and its cached results must not outlive that. Costs one stat per module."""
     digest = hashlib.sha256(_release.encode())
-    for path in sorted(package.rglob("*.py")):
+    base = str(package)
+    found: list[str] = []
+    for directory, dirs, files in os.walk(base):
+        dirs[:] = [name for name in dirs if name != "__pycache__"]
+        found.extend(os.path.join(directory, name) for name in files if name.endswith(".py"))
+    for path in sorted(found):
         try:
-            info = path.stat()
+            info = os.stat(path)
         except OSError:
             continue
-        digest.update(f"\0{path.relative_to(package)}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+        relative = Path(os.path.relpath(path, base))
+        digest.update(f"\0{relative}\0{info.st_size}\0{info.st_mtime_ns}".encode())
     return f"{_release}+{digest.hexdigest()[:16]}"
 
 

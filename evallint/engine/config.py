@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
 import os
 import re
 import sys
@@ -25,7 +24,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on Python < 3.11
     import tomli as tomllib
 
-LOG = logging.getLogger(__name__)
+
+def _log_debug(message: str, *args: object) -> None:
+    """`logging` is imported only when something is logged (start-up time of warm runs)."""
+    import logging
+
+    logging.getLogger(__name__).debug(message, *args)
+
 
 CONFIG_FILE = "pyproject.toml"
 
@@ -185,7 +190,7 @@ def _config_for_directory(directory: Path) -> Config:
     if candidate.is_file():
         table = _read_table(candidate)
         if table is not None:
-            LOG.debug("using %s", candidate)
+            _log_debug("using %s", candidate)
             return _parse_table(table, candidate)
     if directory.parent == directory:
         return Config()

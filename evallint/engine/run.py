@@ -6,7 +6,6 @@ still linted and no traceback reaches the user.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
@@ -30,7 +29,14 @@ if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is a
     from evallint.source.incremental import IncrementalParser
     from evallint.source.parse import ParseFailure
 
-LOG = logging.getLogger(__name__)
+
+def _log_debug(message: str, *args: object, exc_info: bool = False) -> None:
+    """`logging` is imported only when something is logged (it costs start-up time on every
+    warm run otherwise)."""
+    import logging
+
+    logging.getLogger(__name__).debug(message, *args, exc_info=exc_info)
+
 
 RECURSION_LIMIT = 5_000
 """The analysis recurses once per nested block or `elif`; generated code nests deeper than
@@ -310,7 +316,7 @@ def _analyse_and_check(
     except RecursionError:
         found = [_error(path, 1, 1, "cannot analyse: nesting too deep")]
     except Exception as exc:  # a bug in evallint must not stop the other files
-        LOG.debug("internal error on %s", path, exc_info=True)
+        _log_debug("internal error on %s", path, exc_info=True)
         found = [_error(path, 1, 1, f"internal error: {type(exc).__name__}: {exc}")]
     return found
 

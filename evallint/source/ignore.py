@@ -6,6 +6,12 @@ Patterns are compiled by pathspec (git's wildmatch rules: `build` matches a file
 directory of that name at any depth, `/build` or `a/build` only at the base, `build/` only a
 directory, `**` any number of directories, `!pattern` re-includes). The regular
 expressions pathspec builds are joined into one, so a walk tests each path with one match.
+
+Most patterns are a bare name (`build`, `.git`, `node_modules/`) or a bare name after one `*`
+(`*.egg-info`, `*.pyc`): in git's rules such a pattern matches any path component, at any
+depth. Those are answered by set lookups on the path's components without pathspec or a regular
+expression, so a run whose patterns are all of that kind (the default excludes) never imports
+pathspec: on a warm cache, compiling the defaults was the largest cost of the walk.
 """
 
 from __future__ import annotations
@@ -17,8 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from pathspec import GitIgnoreSpec
-
 
 class PatternError(ValueError):
     """A pattern that cannot be compiled; str() names the pattern and the cause."""
@@ -29,9 +33,19 @@ class PathPatterns:
     """Compiled patterns; `matches(relative)` answers with git's last-match-wins rule."""
 
     combined: Optional[re.Pattern[str]]
-    """All patterns as one expression, when none re-includes (the usual case)."""
+    """All patterns as one expression, when none re-includes (the usual case), except the
+    bare names below."""
     ordered: tuple[tuple[re.Pattern[str], bool], ...]
     """(regex, include) per pattern in order, used when some pattern starts with `!`."""
+    names: frozenset[str] = frozenset()
+    """Bare-name patterns (`build`): any component of the path with this name matches."""
+    dir_names: frozenset[str] = frozenset()
+    """Bare-name patterns with a trailing slash (`build/`): only directory components."""
+    suffixes: tuple[str, ...] = ()
+    """`*suffix` patterns (`*.egg-info`): any component ending so (and longer than the suffix
+    or equal to it: `*` matches the empty string too)."""
+    dir_suffixes: tuple[str, ...] = ()
+    """`*suffix/` patterns: only directory components."""
 
     def matches(self, relative: str, *, is_dir: bool = False) -> bool:
         """Whether a POSIX path relative to the patterns' base is matched (and not re-included).
@@ -43,6 +57,9 @@ class PathPatterns:
         ignore file further up decides)."""
         if is_dir and not relative.endswith("/"):
             relative += "/"
+        bare = self.names or self.dir_names or self.suffixes or self.dir_suffixes
+        if bare and self._component_matches(relative):
+            return True
         if self.combined is not None:
             return True if self.combined.match(relative) is not None else None
         for regex, include in reversed(self.ordered):
@@ -50,9 +67,51 @@ class PathPatterns:
                 return include
         return None
 
+    def _component_matches(self, relative: str) -> bool:
+        """Whether a bare-name or `*suffix` pattern matches a component of `relative` (a
+        trailing `/` marks the last component as a directory)."""
+        parts = relative.split("/")
+        last = len(parts) - 1
+        if parts[last] == "":  # "a/b/": every real component is a directory
+            parts.pop()
+            last = len(parts)
+        for index, part in enumerate(parts):
+            is_dir = index < last
+            if part in self.names or (is_dir and part in self.dir_names):
+                return True
+            if any(part.endswith(suffix) for suffix in self.suffixes):
+                return True
+            if is_dir and any(part.endswith(suffix) for suffix in self.dir_suffixes):
+                return True
+        return False
+
     @property
     def empty(self) -> bool:
-        return self.combined is None and not self.ordered
+        return (
+            self.combined is None
+            and not self.ordered
+            and not self.names
+            and not self.dir_names
+            and not self.suffixes
+            and not self.dir_suffixes
+        )
+
+
+_BARE = re.compile(r"[A-Za-z0-9_.+=@,~%-]+/?")
+"""A pattern with no glob, escape, slash inside, leading `!`/`#` or trailing space: it means
+"a component of this name" in git's rules. (`.` and `..` alone are left to pathspec.)"""
+
+
+def _bare(pattern: str) -> Optional[tuple[str, bool, bool]]:
+    """(text, is_suffix, dir_only) for a bare name or `*` + bare name; None otherwise."""
+    star = pattern.startswith("*")
+    body = pattern[1:] if star else pattern
+    if not _BARE.fullmatch(body) or body.strip("/") in ("", ".", ".."):
+        return None
+    if star and body.startswith("*"):
+        return None
+    dir_only = body.endswith("/")
+    return body.rstrip("/"), star, dir_only
 
 
 @functools.lru_cache(maxsize=512)
@@ -61,6 +120,34 @@ def compile_patterns(patterns: tuple[str, ...]) -> PathPatterns:
 
     :raises PatternError: a pattern is not a valid glob (e.g. the range `[z-a]`).
     """
+    if not any(pattern.startswith("!") for pattern in patterns):
+        names: set[str] = set()
+        dir_names: set[str] = set()
+        suffixes: list[str] = []
+        dir_suffixes: list[str] = []
+        rest = []
+        for pattern in patterns:
+            bare = _bare(pattern)
+            if bare is None:
+                rest.append(pattern)
+                continue
+            text, is_suffix, dir_only = bare
+            if is_suffix:
+                (dir_suffixes if dir_only else suffixes).append(text)
+            else:
+                (dir_names if dir_only else names).add(text)
+        if len(rest) < len(patterns):
+            general = compile_patterns(tuple(rest)) if rest else PathPatterns(None, ())
+            return PathPatterns(
+                general.combined,
+                (),
+                frozenset(names),
+                frozenset(dir_names),
+                tuple(suffixes),
+                tuple(dir_suffixes),
+            )
+    from pathspec import GitIgnoreSpec  # only for patterns the fast path cannot answer
+
     ordered: list[tuple[re.Pattern[str], bool]] = []
     for pattern in patterns:
         try:
