@@ -8,8 +8,11 @@ piece's own code, shifted by the lines before it, so they are exactly a full par
 
 The assembled module is for analysis only: comments between pieces live in the pieces'
 headers, which it drops, so its generated code is not the text (fixes use a full parse).
-Anything unusual (a syntax error, newer syntax than this Python reads, pathological nesting)
-takes the full parse, so its results and error messages are the batch linter's.
+Anything unusual (a syntax error, newer syntax than this Python reads, a statement nested
+too deep to analyse) takes the full parse, so its results and error messages are the batch
+linter's. The nesting guard is the full parse's (`parse_module`), applied per piece: only
+a piece long enough to hold a statement of DEEP_STATEMENT_CHARS is measured, once per
+piece text, so a large file is still parsed piece by piece.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from typing import Optional, Union
 import libcst as cst
 
 from evallint.source.parse import (
+    DEEP_STATEMENT_CHARS,
+    MAX_NESTING,
     ParseFailure,
     collector_paused,
+    deepest_big_statement,
     may_nest_deeply,
     parse_module,
     parse_pieces,
@@ -50,6 +56,8 @@ class IncrementalParser:
 
     def __init__(self) -> None:
         self._pieces: dict[PieceKey, tuple[cst.Module, NodePositions]] = {}
+        self._too_deep: dict[str, bool] = {}
+        """Long piece text -> whether it holds a statement nested over MAX_NESTING."""
         self.reparsed = 0
         """Pieces LibCST parsed on the last call (tests and the benchmark read it)."""
 
@@ -62,6 +70,8 @@ class IncrementalParser:
         for text, _ in cut:
             keys.append((text, seen.get(text, 0)))
             seen[text] = keys[-1][1] + 1
+        if may_nest_deeply(source) and self._any_too_deep([text for text, _ in cut]):
+            return self._parse_whole(source)  # the full parse reports it, as the CLI does
         new = [key for key in keys if key not in self._pieces]
         for key, tree in zip(new, parse_pieces([text for text, _ in new])):
             if isinstance(tree, ParseFailure):
@@ -70,6 +80,20 @@ class IncrementalParser:
         self.reparsed = len(new)
         self._pieces = {key: self._pieces[key] for key in keys}
         return _assemble([self._pieces[key] for key in keys], [lines for _, lines in cut])
+
+    def _any_too_deep(self, texts: list[str]) -> bool:
+        """`parse_module`'s nesting check of the whole text, piece by piece: a statement
+        lies within one piece, and only pieces that can hold a long one are measured."""
+        too_deep: dict[str, bool] = {}
+        for text in texts:
+            if len(text) > DEEP_STATEMENT_CHARS:
+                known = self._too_deep.get(text)
+                if known is None:
+                    depth = deepest_big_statement(text)
+                    known = depth is not None and depth[0] > MAX_NESTING
+                too_deep[text] = known
+        self._too_deep = too_deep
+        return any(too_deep.values())
 
     def _parse_whole(self, source: str) -> ParsedText | ParseFailure:
         self._pieces = {}
@@ -81,9 +105,7 @@ class IncrementalParser:
 def _pieces(source: str) -> Optional[list[tuple[str, int]]]:
     """The text cut after the last line of each top-level statement (the trailing lines
     join the last piece), as (text, lines) pairs; None when the whole-file parser should
-    decide."""
-    if may_nest_deeply(source):
-        return None
+    decide (CPython's parser rejects the text: a syntax error, or nesting it cannot hold)."""
     try:
         with collector_paused():
             tree = ast.parse(source)

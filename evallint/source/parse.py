@@ -46,7 +46,7 @@ def parse_module(
     with CPython's parser, which is ten times cheaper than LibCST's; a caller that already
     holds CPython's tree of this source (flake8) passes it as `python_tree`."""
     if may_nest_deeply(source):
-        depth = _deepest_big_statement(source, python_tree)
+        depth = deepest_big_statement(source, python_tree)
         if depth is not None and depth[0] > MAX_NESTING:
             return ParseFailure(
                 f"nesting too deep to analyse (over {MAX_NESTING} levels)", depth[1]
@@ -80,9 +80,7 @@ def may_nest_deeply(source: str) -> bool:
     )
 
 
-def _deepest_big_statement(
-    source: str, tree: Optional[ast.Module] = None
-) -> tuple[int, int] | None:
+def deepest_big_statement(source: str, tree: Optional[ast.Module] = None) -> tuple[int, int] | None:
     """(depth, line) of the most deeply nested statement spanning more than
     BIG_STATEMENT_CHARS, or None when there is none (the common case: no walk at all)."""
     if len(source) < BIG_STATEMENT_CHARS:

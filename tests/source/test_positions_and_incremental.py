@@ -124,3 +124,44 @@ def test_incremental_lint_equals_batch_lint(fixture: Path) -> None:
     edited = text + "\n\ndef appended():\n    return 1\n"
     assert lint_source(edited, str(fixture), parser=parser) == lint_source(edited, str(fixture))
     assert parser.reparsed <= 2
+
+
+def _large_script(blocks: int) -> str:
+    """Over 50,000 characters (the size where the full parse measures nesting)."""
+    block = (
+        "\n\ndef evaluate_{i}(model, loader):\n"
+        "    correct = 0\n"
+        "    for x, y in loader:\n"
+        "        correct += (model(x).argmax(1) == y).sum().item()\n"
+        "    return correct\n"
+    )
+    return "import torch\n" + "".join(block.format(i=i) for i in range(blocks))
+
+
+def test_a_large_file_is_still_parsed_piece_by_piece() -> None:
+    text = _large_script(400)
+    assert len(text) > 50_000
+    parser = IncrementalParser()
+    parser.parse(text)
+    edited = text.replace("correct = 0", "correct = 1", 1)
+    parsed = parser.parse(edited)
+    assert not isinstance(parsed, ParseFailure)
+    assert parser.reparsed == 1
+    _same_spans(edited)
+    assert lint_source(edited, "large.py", parser=parser) == lint_source(edited, "large.py")
+
+
+def test_a_statement_nested_too_deep_in_a_large_file_gets_the_full_parsers_failure() -> None:
+    # left-associated on short lines: CPython parses it, and it nests 1,500 levels deep in
+    # over 10,000 characters; the full parse measures it only in a file over 50,000
+    deep = "x = (\n" + " +\n".join(["    aaaaaa"] * 1500) + "\n)\n"
+    text = _large_script(400)
+    parser = IncrementalParser()
+    parser.parse(text)
+    failure = parser.parse(text + deep)
+    assert isinstance(failure, ParseFailure) and "nesting too deep" in failure.reason
+    assert failure == parse_module(text + deep)
+    small = "import torch\n\n" + deep
+    assert not isinstance(parse_module(small), ParseFailure)
+    assert not isinstance(IncrementalParser().parse(small), ParseFailure)
+    assert not isinstance(parser.parse(text), ParseFailure)
