@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
@@ -134,7 +137,11 @@ async def session(text: str, edits: int, interval: float) -> Measured:
         )
     )
     client.initialized(types.InitializedParams())
-    uri = "file:///tmp/evallint_benchmark_train.py"
+    # a project of its own: in a shared directory (/tmp) the project index would read every
+    # script there looking for callers of the document's functions
+    directory = Path(tempfile.mkdtemp(prefix="evallint-lsp-latency-"))
+    (directory / "README.md").write_text("A training script.\n", encoding="utf-8")
+    uri = (directory / "train.py").as_uri()
     loop = asyncio.get_running_loop()
     arrived[1] = loop.create_future()
     item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
@@ -167,6 +174,7 @@ async def session(text: str, edits: int, interval: float) -> Measured:
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
+    shutil.rmtree(directory, ignore_errors=True)
     return Measured(text.count("\n"), findings, first - opened, first - started, per_edit)
 
 
