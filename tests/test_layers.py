@@ -184,6 +184,7 @@ ANALYSIS_ORDER = [
         "specialise",
         "lightning_hooks",
         "instances",
+        "acting",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests"),
     ("calls", "flow"),

@@ -325,7 +325,9 @@ class Binding(InterpreterPart):
         callee = (dotted_name(value.func) or "").split(".")[-1]
         if callee[:1].isupper():
             return False  # a class that is not known to be a module: its name says what it is
-        return name in self.evidence_names or (looks_like_module_name(name) and "." not in name)
+        return name in self.evidence_names or (
+            looks_like_module_name(name) and "." not in name and not self._non_module(name)
+        )
 
     def _has_training_property(self) -> bool:
         owner = self._owner()

@@ -8,6 +8,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.acting import feeds_environment, object_method_calls
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.effects import with_modes
@@ -489,6 +490,11 @@ class Calls(InterpreterPart):
             # `self._get_negative_prediction(batch)` called inside a training step: a helper
             # named like an evaluation whose output the training uses; the caller decides
             region, region_unit = caller_region, self.file.unit
+        if req.region.by_results and self._acts_for_training():
+            # `action = agent.select_action(state)` then `env.step(action)` in a loop that
+            # trains: acting collects training data, in the mode training left; no evaluation
+            self.file.decided_forwards.add(req.place)
+            return
         if (
             caller_region is not None
             and caller_region.kind is RegionKind.EVAL
@@ -580,6 +586,31 @@ class Calls(InterpreterPart):
                     conditional,
                 )
             )
+
+    def _acts_for_training(self) -> bool:
+        """Whether the value being assigned drives an environment step or is stored as a
+        transition in an enclosing loop that also trains (see acting.py)."""
+        for region in reversed(self.regions):
+            if type(region.node) in (cst.For, cst.While) and feeds_environment(
+                region.node, self.assigning
+            ):
+                if self._loop_trains(region.node):
+                    return True
+        return False
+
+    def _loop_trains(self, loop: cst.CSTNode) -> bool:
+        """A training step in the loop, or a call of a method of an object of this file's
+        plain class that trains (`agent.update(memory)`)."""
+        evidence = self.file.statement_evidence(loop, self.info)
+        if evidence.training_sites or evidence.steps:
+            return True
+        for receiver, name in object_method_calls(loop):
+            owner = self.instances.get(receiver)
+            method = owner.methods.get(name) if owner is not None else None
+            summary = self.file.summary_for(method) if method is not None else None
+            if summary is not None and summary.trains:
+                return True
+        return False
 
     def _passes_no_module(self, summary: Summary, req: ForwardRequirement, call: cst.Call) -> bool:
         """Whether this call gives a conditional parameter no module: nothing at all, or (for

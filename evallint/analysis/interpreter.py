@@ -227,6 +227,8 @@ class _Interpreter(
             )
             if annotated or name in self.evidence_names:
                 keys.add(name)
+            elif self._non_module(name):
+                continue  # `encoder_tokenizer.batch_decode(ids)`: used as a tokenizer only
             elif looks_like_module_name(name):
                 keys.add(name)
                 self.candidate_keys[name] = NAMED
@@ -278,6 +280,11 @@ class _Interpreter(
         for method in owner.methods.values():
             for name, value in self.file.scope(method.node).attribute_assignments:
                 facts = self._constructor_facts(value) if type(value) is cst.Call else None
+                if (facts is None or self._weakly_loaded(value)) and (
+                    self._non_module(name) or self._builds_plain_object(value)
+                ):
+                    continue  # used only as a tokenizer is, or holds a plain object: its
+                    # name (`self.encoder_tokenizer`, `self.encoder = get_encoder()`) is no test
                 if facts is not None or (
                     looks_like_module_name(name)
                     and type(value) in (cst.Call, cst.Name, cst.Attribute, cst.Subscript)
@@ -289,7 +296,11 @@ class _Interpreter(
                 if name.startswith("self.") and name.count(".") == 1:
                     attributes.add(name)
             for name in self.file.scope(method.node).called_attributes:
-                if looks_like_module_name(name) and not self._is_method(owner, name[5:]):
+                if (
+                    looks_like_module_name(name)
+                    and not self._is_method(owner, name[5:])
+                    and not self._non_module(name)
+                ):
                     # `self.model(x)`, set by a base class or a caller; not a method of the
                     # class named like one (`self._save_model_if_needed()`)
                     attributes.add(name)
@@ -497,6 +508,7 @@ class _Interpreter(
             region,
             kind=RegionKind.EVAL,
             description=f"function {info.name}(), whose results only leave autograd",
+            by_results=True,
         )
         for obs in neutral:
             obs.region = evaluation

@@ -42,6 +42,9 @@ class Region:
     has_data_loop: bool = False
     after_training: bool = False
     """An evaluation that follows a training step in the same body (so autograd is on)."""
+    by_results: bool = False
+    """A function judged an evaluation only by what its forwards' results become (see
+    `_evaluation_by_results`): its callers may use those results for training instead."""
 
 
 @dataclass

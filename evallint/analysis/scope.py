@@ -15,6 +15,8 @@ from evallint.analysis.vocabulary import (
     MODULE_BASES,
     MODULE_EVIDENCE_METHODS,
     MODULE_NAME_WORDS,
+    NON_MODULE_KEYWORDS,
+    NON_MODULE_METHODS,
     NOT_MODULE_WORDS,
     SELF_MANAGED_BASES,
     SELF_MANAGED_HOOKS,
@@ -38,6 +40,8 @@ class ClassInfo:
     """(`self.query.generator`, `self.generator`): a module attribute stored in an object
     this class builds (`self.query = Query(self.generator)`), so one module has two paths."""
     """`self.X` paths that hold modules."""
+    non_module_attributes: Optional[frozenset[str]] = None
+    """`self.X` paths that only ever get tokenizer/processor use in this class's methods."""
 
 
 @dataclass
@@ -268,6 +272,9 @@ class ScopeNames:
     """(`self.x`, value) for every `self.x = value`: a class's module attributes."""
     called_attributes: frozenset[str]
     """`self.x` called directly (`self.x(...)`)."""
+    non_module: frozenset[str] = frozenset()
+    """Dotted names that receive a call only a tokenizer or processor answers
+    (`x.batch_decode(...)`, `x(texts, return_tensors="pt")`): see NON_MODULE_METHODS."""
 
 
 def scope_names(body: cst.CSTNode) -> ScopeNames:
@@ -277,6 +284,7 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
     assigned: set[str] = set()
     attribute_assignments: list[tuple[str, cst.BaseExpression]] = []
     called_attributes: set[str] = set()
+    non_module: set[str] = set()
     for node in iter_nodes(body):
         node_type = type(node)
         if node_type is cst.Name:
@@ -293,18 +301,38 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
                     attribute_assignments.append((f"self.{target.target.attr.value}", node.value))  # type: ignore[attr-defined]
         elif node_type is cst.Call and type(node.func) is cst.Attribute:  # type: ignore[attr-defined]
             func = node.func  # type: ignore[attr-defined]
+            keyword = _takes_non_module_keyword(cast(cst.Call, node))
+            if func.attr.value in NON_MODULE_METHODS or (
+                keyword and func.attr.value in ("encode", "decode")
+            ):
+                name = dotted_name(func.value)  # `tok.batch_decode(ids)`
+            else:
+                name = dotted_name(func) if keyword else None  # `self.tok(s, truncation=True)`
+            if name is not None:
+                non_module.add(name)
             if func.attr.value in MODULE_EVIDENCE_METHODS:
                 name = dotted_name(func.value)
                 if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
                     evidence.add(name)
             elif type(func.value) is cst.Name and func.value.value == "self":
                 called_attributes.add(f"self.{func.attr.value}")
+        elif node_type is cst.Call and _takes_non_module_keyword(cast(cst.Call, node)):
+            name = dotted_name(node.func)  # type: ignore[attr-defined]
+            if name is not None:
+                non_module.add(name)  # `tokenizer(texts, return_tensors="pt")`
     return ScopeNames(
         frozenset(evidence),
         frozenset(names),
         frozenset(assigned),
         tuple(attribute_assignments),
         frozenset(called_attributes),
+        frozenset(non_module),
+    )
+
+
+def _takes_non_module_keyword(call: cst.Call) -> bool:
+    return any(
+        arg.keyword is not None and arg.keyword.value in NON_MODULE_KEYWORDS for arg in call.args
     )
 
 

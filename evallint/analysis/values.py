@@ -4,7 +4,7 @@ their mode facts (`from_pretrained()` loads in eval mode), forward targets."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -68,6 +68,11 @@ _NOT_MODULE_PRETRAINED = (
     "config",
 )
 """`from_pretrained` owners that load something other than a model."""
+
+
+_PRETRAINED_MODULE_WORDS = CLASS_NAME_MODULE_WORDS | {"for", "lm", "head", "peft"}
+"""Words of library classes whose `from_pretrained` loads a module (`AutoModelForCausalLM`,
+`LlamaForCausalLM`, `GPT2LMHeadModel`, `UNet2DConditionModel`, `PeftModel`)."""
 
 
 _NOT_MODULE_CLASS_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics")
@@ -150,6 +155,71 @@ class Values(InterpreterPart):
             return f"{owner.name}::{key}"
         return f"{self.info.qualname if self.info else ''}::{key}"
 
+    def _non_module(self, name: str) -> bool:
+        """Whether a name is used only as a tokenizer or processor is (see NON_MODULE_METHODS)
+        and never as a module: evidence that it holds no module, which outweighs its name
+        (`self.encoder_tokenizer`). `self.X` is judged over all methods of its class."""
+        owner = self._owner()
+        if name.startswith("self.") and owner is not None:
+            if owner.non_module_attributes is None:
+                used_as_tokenizer: set[str] = set()
+                used_as_module: set[str] = set()
+                for method in owner.methods.values():
+                    scope = self.file.scope(method.node)
+                    used_as_tokenizer |= scope.non_module
+                    used_as_module |= scope.evidence
+                owner.non_module_attributes = frozenset(used_as_tokenizer - used_as_module)
+            return name in owner.non_module_attributes
+        body = self.info.node if self.info is not None else self.file.module
+        return name in self.file.scope(body).non_module and name not in self.evidence_names
+
+    def _builds_plain_object(self, value: cst.BaseExpression) -> bool:
+        """`Encoder(...)`, or `get_encoder()` whose every `return` builds one: an object of a
+        class of this file that is not a module (its attribute's name says nothing)."""
+        if type(value) is not cst.Call:
+            return False
+        cls = self._local_class(value)
+        if cls is not None:
+            return not cls.is_module
+        name = dotted_name(value.func)
+        function = self.file.functions.get(name or "")
+        if function is None:
+            return False
+        nodes = list(iter_nodes(function.node.body))
+        built = {
+            t.target.value: n.value
+            for n in nodes
+            if type(n) is cst.Assign
+            for t in n.targets
+            if type(t.target) is cst.Name
+        }
+        returned = [
+            built.get(n.value.value, n.value) if type(n.value) is cst.Name else n.value
+            for n in nodes
+            if type(n) is cst.Return and n.value is not None
+        ]
+        return bool(returned) and all(
+            type(r) is cst.Call
+            and self._local_class(r) is not None
+            and not cast(ClassInfo, self._local_class(r)).is_module
+            for r in returned
+        )
+
+    def _weakly_loaded(self, value: cst.BaseExpression) -> bool:
+        """`tokenizer_class.from_pretrained(...)`, `RagRetriever.from_pretrained(...)`: a
+        loader whose class is not known to be a module (a variable, or a library class not
+        named as Hugging Face names its models: `...Model`, `...ForX`, `...LMHead...`). What
+        it returns is a module only if the code uses it as one."""
+        if type(value) is not cst.Call or type(value.func) is not cst.Attribute:
+            return False
+        if value.func.attr.value not in PRETRAINED_LOADERS:
+            return False
+        owner = self.imports.qualify(value.func.value) or dotted_name(value.func.value) or ""
+        if owner in self.file.classes:
+            return not self.file.classes[owner].is_module
+        last = owner.split(".")[-1]
+        return not (last[:1].isupper() and words(last) & _PRETRAINED_MODULE_WORDS)
+
     def _local_class(self, call: cst.Call) -> Optional[ClassInfo]:
         name = dotted_name(call.func)
         return self.file.classes.get(name) if name else None
@@ -217,6 +287,8 @@ class Values(InterpreterPart):
             return then if then.key is not None and then.key == other.key else ModuleValue()
         if type(expr) is not cst.Call:
             return ModuleValue()
+        if holder is not None and self._weakly_loaded(expr) and self._non_module(holder):
+            return ModuleValue()  # `tok = tokenizer_class.from_pretrained(p)`, used as one
         if expr in self.constructor_calls:
             return ModuleValue(fresh=frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, expr)}))
         func = expr.func
@@ -416,6 +488,11 @@ class Values(InterpreterPart):
             return fresh, True
         if qualified in self.file.classes and self.file.classes[qualified].is_module:
             return fresh, self._class_mode_matters(self.file.classes[qualified])
+        if qualified in self.file.classes and all(
+            base in ("", "object") or base in self.file.classes
+            for base in self.file.classes[qualified].bases
+        ):
+            return None  # `class Encoder:` of this file, a plain class: not a module by name
         if qualified in UNKNOWN_MODE_LOADERS or last in UNKNOWN_MODE_LOADERS:
             return frozenset(
                 {

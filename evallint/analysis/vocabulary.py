@@ -282,6 +282,41 @@ MODULE_EVIDENCE_METHODS = frozenset(
 )
 """Method calls that only a module answers: evidence that a variable holds one."""
 
+NON_MODULE_METHODS = frozenset(
+    {
+        "batch_decode",
+        "batch_encode_plus",
+        "encode_plus",
+        "tokenize",
+        "convert_tokens_to_ids",
+        "convert_ids_to_tokens",
+        "convert_tokens_to_string",
+        "prepare_seq2seq_batch",
+        "add_tokens",
+        "add_special_tokens",
+        "get_vocab",
+        "save_vocabulary",
+        "apply_chat_template",
+    }
+)
+"""Tokenizer facts: methods that a tokenizer, processor or retriever answers (Hugging Face
+tokenizers and processors, sentencepiece, BPE codecs) and no nn.Module does. A variable that
+receives one and no MODULE_EVIDENCE_METHODS call holds no module, whatever its name says
+(`encoder_tokenizer`). `encode`/`decode` are not here: a VAE answers those too."""
+
+NON_MODULE_KEYWORDS = frozenset(
+    {
+        "return_tensors",
+        "skip_special_tokens",
+        "clean_up_tokenization_spaces",
+        "add_special_tokens",
+        "truncation",
+    }
+)
+"""Keyword arguments of tokenizer/processor calls (`tok(texts, return_tensors="pt")`,
+`tok.decode(ids, skip_special_tokens=True)`) that no module forward takes: the same evidence
+as NON_MODULE_METHODS."""
+
 MODULE_BASES = frozenset(
     {"torch.nn.Module", "torch.nn.modules.module.Module", "nn.Module", "Module"}
 )
