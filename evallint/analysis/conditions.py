@@ -57,3 +57,76 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
             operator, polarity = _NEGATED[operator], not polarity
         return f"{left} {operator} {right}", polarity
     return None
+
+
+def runs_at_least_once(
+    loop: cst.CSTNode, module: cst.Module, local_names: frozenset[str] = frozenset()
+) -> bool:
+    """`for epoch in range(5)`, `range(1, epochs + 1)` with `epochs = 10` bound at the top
+    level (a notebook's settings cell; see `_constant_int`) and not in the function: the body
+    runs at least once, so the loop's exit is never the state before it."""
+    if type(loop) is not cst.For or loop.orelse is not None:
+        return False
+    call = loop.iter
+    if type(call) is not cst.Call or dotted_name(call.func) != "range":
+        return False
+    if not 1 <= len(call.args) <= 2 or any(a.keyword is not None or a.star for a in call.args):
+        return False
+    before = next((i for i, statement in enumerate(module.body) if statement is loop), None)
+    bounds = [_constant_int(a.value, module, local_names, before) for a in call.args]
+    if len(bounds) == 1:
+        bounds.insert(0, 0)
+    start, stop = bounds
+    return start is not None and stop is not None and stop > start
+
+
+def _constant_int(
+    node: cst.BaseExpression,
+    module: cst.Module,
+    local_names: frozenset[str],
+    before: Optional[int],
+    depth: int = 0,
+) -> Optional[int]:
+    """The value of an integer expression made of literals, `+ - *`, and names bound at the
+    top level to such an expression: the last binding before top-level statement `before`
+    (a loop at the top level, in a script or notebook), else the only one; None otherwise."""
+    if depth > 8:
+        return None
+    if type(node) is cst.Integer:
+        value = node.evaluated_value
+        return value if isinstance(value, int) else None
+    if type(node) is cst.BinaryOperation:
+        left = _constant_int(node.left, module, local_names, before, depth + 1)
+        right = _constant_int(node.right, module, local_names, before, depth + 1)
+        if left is None or right is None:
+            return None
+        operator = type(node.operator)
+        if operator is cst.Add:
+            return left + right
+        if operator is cst.Subtract:
+            return left - right
+        if operator is cst.Multiply:
+            return left * right
+        return None
+    if type(node) is not cst.Name or node.value in local_names:
+        return None
+    bound: list[cst.BaseExpression] = []
+    for index, statement in enumerate(module.body):
+        if before is not None and index >= before:
+            break
+        if type(statement) is not cst.SimpleStatementLine:
+            continue
+        for small in statement.body:
+            if type(small) is cst.Assign and any(
+                type(t.target) is cst.Name and t.target.value == node.value for t in small.targets
+            ):
+                bound.append(small.value)
+            elif (
+                type(small) in (cst.AugAssign, cst.AnnAssign)
+                and type(small.target) is cst.Name  # type: ignore[attr-defined]
+                and small.target.value == node.value  # type: ignore[attr-defined]
+            ):
+                return None
+    if not bound or (before is None and len(bound) != 1):
+        return None
+    return _constant_int(bound[-1], module, local_names, before, depth + 1)

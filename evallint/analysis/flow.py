@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.conditions import condition_key
+from evallint.analysis.conditions import condition_key, runs_at_least_once
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training
 from evallint.analysis.facts import Place, StepBlock
@@ -289,8 +289,10 @@ class Statements(InterpreterPart):
             return self.try_statement(node, states)
         if type(node) is cst.Match:
             return self.match_statement(node, states)
-        if type(node) in (cst.FunctionDef, cst.ClassDef):
-            return Flow(normal=states)
+        if type(node) is cst.FunctionDef and self.info is not None:
+            nested = self.info.nested.get(node.name.value)
+            if nested is not None and nested.node is node:
+                nested.definition_states += states
         return Flow(normal=states)
 
     def suite(self, suite: cst.BaseSuite, states: States) -> Flow:
@@ -486,6 +488,8 @@ class Statements(InterpreterPart):
         unrolled = self._over_listed_modules(node, entry)
         if unrolled is not None:  # `for net in (netG, netD): net.eval()`: each in turn
             head, exits = unrolled
+        once = unrolled is None and runs_at_least_once(node, self.file.module, self.scope_locals)
+        after_body: States = ()
         for _ in range(MAX_LOOP_ITERATIONS if unrolled is None else 0):
             current = head
             if type(node) is cst.For:
@@ -496,6 +500,7 @@ class Statements(InterpreterPart):
             exits = body_flow.breaks
             self.return_passthrough(body_flow)
             new_head = normalize(entry + body_flow.normal + body_flow.continues)
+            after_body = normalize(after_body + body_flow.normal + body_flow.continues)
             if new_head == head:
                 break
             head = new_head
@@ -506,7 +511,7 @@ class Statements(InterpreterPart):
         infinite = (
             type(node) is cst.While and type(node.test) is cst.Name and node.test.value == "True"
         )
-        finished = () if infinite else head
+        finished = () if infinite else (after_body if once else head)
         if node.orelse is not None and finished:
             else_flow = self.suite(node.orelse.body, finished)
             flow.absorb_jumps(else_flow)

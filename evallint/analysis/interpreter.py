@@ -33,6 +33,7 @@ from evallint.analysis.lattice import (
     GRAD_ON,
     Grad,
     GradFact,
+    Mode,
     PathState,
     normalize,
 )
@@ -395,6 +396,7 @@ class _Interpreter(
             for variable, target in self._held_aliases(owner):
                 if target in self.scope_keys:
                     state = state.with_alias(variable, target)
+        state = self._closure_modes(state)
         grad = ENTRY_GRAD
         for decorator in self.info.decorators:
             if (
@@ -410,6 +412,24 @@ class _Interpreter(
         for name, value in self.flags:
             state = state.assuming(name, value)
         return state.with_grad(grad)
+
+    def _closure_modes(self, state: PathState) -> PathState:
+        """A nested function its enclosing function never calls (`fn=evaluate` handed to a
+        UI) runs later, with its free modules in the modes the enclosing function left them
+        in where it defined it and where it ended (`model.eval()` before `def evaluate`)."""
+        info = cast(FunctionInfo, self.info)
+        if not info.definition_states or self.file.call_counts.get(info.qualname, 0):
+            return state
+        local = {*info.params, *info.keyword_only} | self._assigned_names()
+        for key in sorted(self.scope_keys):
+            if key.split(".")[0] in local or key.split(".")[0] in ("self", "cls"):
+                continue
+            facts: frozenset = frozenset()
+            for outer in info.definition_states:
+                facts |= outer.mode_in_tree(outer.key_of(key) or key) or ENTRY_MODE
+            if facts and all(f.mode is not Mode.ENTRY for f in facts):
+                state = state.with_mode(key, facts)
+        return state
 
     # -- driver --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -459,6 +479,8 @@ class _Interpreter(
         self.regions.pop()
         exit_states = normalize(flow.normal + flow.returns)
         if info is not None:
+            for nested in info.nested.values():
+                nested.definition_states += exit_states
             self._evaluation_by_results(region, evidence)
         self.finish_accumulations()
         if self.eval_switches and not self.evaluates and not self._calls_an_evaluation():

@@ -58,6 +58,10 @@ class FunctionInfo:
     keyword_only: tuple[str, ...] = ()
     decorators: tuple[str, ...] = ()
     nested: dict[str, FunctionInfo] = field(default_factory=dict)
+    definition_states: tuple = ()
+    """For a nested function: the enclosing function's path states where this one is
+    defined and where the enclosing one exits. A closure the enclosing function never calls
+    itself (a callback handed to a UI or a framework) sees its free modules in those modes."""
 
     @property
     def owner(self) -> Optional[ClassInfo]:
