@@ -14,6 +14,7 @@ import libcst as cst
 
 from evallint.analysis.scope import ClassInfo, FunctionInfo
 from evallint.analysis.symbols import dotted_name
+from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
@@ -65,4 +66,58 @@ def objects_in_scope(
                     classes = found.setdefault(target.target.value, [])
                     if all(held[1] is not other for _, other in classes):
                         classes.append(held)
+    return found
+
+
+def modes_set_at_construction(file: FileAnalysis, owner: ClassInfo) -> dict[str, frozenset]:
+    """`self.X` -> eval-mode facts, for a plain (not nn.Module) class whose `__init__` leaves
+    `self.X` in eval mode while no other method switches it back to training, rebinds it, or
+    hands it to a function (that might): a `Predictor` that calls `self.model.eval()` once
+    when built. Its other methods find `self.X` in eval mode."""
+    from evallint.analysis.lattice import Mode
+
+    init = owner.methods.get("__init__")
+    if owner.is_module or init is None:
+        return {}
+    summary = file.summary_for(init)
+    if summary is None:
+        return {}
+    exits = dict(summary.exit_modes)
+    sources: dict[str, set[str]] = {}
+    for key, value in file.scope(init.node).attribute_assignments:
+        while (
+            type(value) is cst.Call
+            and type(value.func) is cst.Attribute
+            and value.func.attr.value in SAME_MODULE_METHODS
+        ):
+            value = value.func.value  # `self.model = model.cuda()`: the parameter itself
+        sources.setdefault(key, set()).add(
+            value.value if type(value) is cst.Name and value.value in init.params else ""
+        )
+    for key, names in sources.items():
+        (name,) = names if len(names) == 1 else ("",)
+        if name and name in exits:
+            exits[key] = exits[name]  # the summary keeps the mode under the parameter's name
+    found = {
+        key: facts
+        for key, facts in exits.items()
+        if key.startswith("self.") and facts and all(f.mode is Mode.EVAL for f in facts)
+    }
+    if not found:
+        return {}
+    for name, method in owner.methods.items():
+        if name == "__init__":
+            continue
+        for node in iter_nodes(method.node):
+            touched: list[str] = []
+            if type(node) is cst.Call:
+                if type(node.func) is cst.Attribute and node.func.attr.value == "train":
+                    touched.append(dotted_name(node.func.value) or "")
+                touched.extend(dotted_name(arg.value) or "" for arg in node.args)
+            elif type(node) is cst.Assign:
+                touched.extend(dotted_name(t.target) or "" for t in node.targets)
+            for path in touched:
+                for key in list(found):
+                    if path == "self" or path == key or path.startswith(key + "."):
+                        del found[key]
     return found

@@ -27,6 +27,7 @@ from evallint.analysis.facts import (
     TrainingStep,
 )
 from evallint.analysis.flow import Statements
+from evallint.analysis.instances import modes_set_at_construction
 from evallint.analysis.lattice import (
     ENTRY_GRAD,
     ENTRY_MODE,
@@ -397,6 +398,10 @@ class _Interpreter(
                 if target in self.scope_keys:
                     state = state.with_alias(variable, target)
         state = self._closure_modes(state)
+        if owner is not None and self.info.name != "__init__":
+            for key, facts in modes_set_at_construction(self.file, owner).items():
+                if key in self.scope_keys:
+                    state = state.with_mode(key, facts)
         grad = ENTRY_GRAD
         for decorator in self.info.decorators:
             if (
