@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
@@ -19,6 +20,17 @@ if "torch" in sys.modules:  # pragma: no cover - depends on the plugins loaded b
 
 collect_ignore = ["fixtures", "data"]
 """Lint fixtures are inputs, not tests (one of them trains a GRU at import)."""
+
+_NOT_TESTS = tuple(Path(__file__).resolve().parent / name for name in collect_ignore)
+
+
+def pytest_ignore_collect(collection_path: Path) -> bool | None:
+    """Fixtures stay uncollected even when named on the command line (`collect_ignore`
+    covers only the directories pytest walks into)."""
+    path = collection_path.resolve()
+    if any(path == root or root in path.parents for root in _NOT_TESTS):
+        return True
+    return None
 
 
 try:

@@ -378,13 +378,13 @@ def torch_programs(draw: st.DrawFn) -> str:
 
 
 @DEFAULT_SETTINGS
-@given(grammar_programs())
+@given(st.deferred(grammar_programs))  # built when run: the grammar takes seconds
 def test_grammar_programs(source: str) -> None:
     check_all(source)
 
 
 @DEFAULT_SETTINGS
-@given(node_programs())
+@given(st.deferred(node_programs))
 def test_libcst_node_programs(source: str) -> None:
     check_all(source)
 

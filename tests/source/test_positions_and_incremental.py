@@ -14,9 +14,24 @@ from evallint.engine.run import lint_source
 from evallint.source.incremental import IncrementalParser
 from evallint.source.parse import ParseFailure, parse_module
 from evallint.source.positions import NodePositions, _provider_spans
+from tests.expectations import expected_findings
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures").rglob("*.py"))
 LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
+
+
+def _one_per_code(fixtures: list[Path]) -> list[Path]:
+    """The first fixture expecting each code, and the first clean one: every rule's
+    findings, in a few files (the fast loop's sample; the full suite takes every fixture)."""
+    chosen: dict[str, Path] = {}
+    for fixture in fixtures:
+        codes = {code for _, code in expected_findings(fixture)} or {"clean"}
+        for code in sorted(codes):
+            chosen.setdefault(code, fixture)
+    return sorted(set(chosen.values()))
+
+
+SAMPLE = _one_per_code(FIXTURES)
 
 SCRIPT = """\
 import torch  # header comment
@@ -41,13 +56,13 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("ending", LINE_ENDINGS.values(), ids=LINE_ENDINGS.keys())
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
-def test_offset_positions_equal_position_provider(fixture: Path, ending: str) -> None:
-    module = cst.parse_module(_text(fixture).replace("\n", ending))
-    expected = _provider_spans(module)
-    positions = NodePositions(module)
-    assert {node: positions.span(node) for node in expected} == expected
+def test_offset_positions_equal_position_provider(fixture: Path) -> None:
+    for ending in LINE_ENDINGS.values():  # one test per file: 3x fewer items to collect and run
+        module = cst.parse_module(_text(fixture).replace("\n", ending))
+        expected = _provider_spans(module)
+        positions = NodePositions(module)
+        assert {node: positions.span(node) for node in expected} == expected, repr(ending)
 
 
 def test_mixed_line_endings_and_tabs() -> None:
@@ -74,10 +89,10 @@ def _same_spans(text: str) -> None:
         ).__name__
 
 
-@pytest.mark.parametrize("ending", LINE_ENDINGS.values(), ids=LINE_ENDINGS.keys())
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
-def test_incremental_parse_matches_full_parse(fixture: Path, ending: str) -> None:
-    _same_spans(_text(fixture).replace("\n", ending))
+def test_incremental_parse_matches_full_parse(fixture: Path) -> None:
+    for ending in LINE_ENDINGS.values():
+        _same_spans(_text(fixture).replace("\n", ending))
 
 
 def test_an_edit_reparses_only_the_statement_it_touches() -> None:
@@ -116,8 +131,17 @@ def test_syntax_error_gives_the_full_parsers_failure() -> None:
     assert not isinstance(parser.parse(SCRIPT), ParseFailure)
 
 
-@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        pytest.param(fixture, marks=() if fixture in SAMPLE else pytest.mark.slow)
+        for fixture in FIXTURES
+    ],
+    ids=lambda p: str(p.relative_to(p.parents[1])),
+)
 def test_incremental_lint_equals_batch_lint(fixture: Path) -> None:
+    """Four full analyses per file: the fast loop takes one fixture per rule code (the tree
+    equality above covers every fixture there), the full suite (`-m ""`) every fixture."""
     text = _text(fixture)
     parser = IncrementalParser()
     assert lint_source(text, str(fixture), parser=parser) == lint_source(text, str(fixture))
