@@ -17,7 +17,6 @@ from evallint.source.positions import NodePositions, _provider_spans
 from tests.expectations import expected_findings
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures").rglob("*.py"))
-LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 
 
 def _one_per_code(fixtures: list[Path]) -> list[Path]:
@@ -56,13 +55,35 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
+def _sampled(fixtures: list[Path]) -> list[object]:
+    """Every fixture, those outside the fast loop's sample marked `slow`."""
+    return [
+        pytest.param(fixture, marks=() if fixture in SAMPLE else pytest.mark.slow)
+        for fixture in fixtures
+    ]
+
+
+FIXTURE_IDS = {"ids": lambda p: str(p.relative_to(p.parents[1]))}
+
+
+def _positions_equal_provider(text: str) -> None:
+    module = cst.parse_module(text)
+    expected = _provider_spans(module)
+    positions = NodePositions(module)
+    assert {node: positions.span(node) for node in expected} == expected
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, **FIXTURE_IDS)
 def test_offset_positions_equal_position_provider(fixture: Path) -> None:
-    for ending in LINE_ENDINGS.values():  # one test per file: 3x fewer items to collect and run
-        module = cst.parse_module(_text(fixture).replace("\n", ending))
-        expected = _provider_spans(module)
-        positions = NodePositions(module)
-        assert {node: positions.span(node) for node in expected} == expected, repr(ending)
+    _positions_equal_provider(_text(fixture))
+
+
+@pytest.mark.parametrize("fixture", _sampled(FIXTURES), **FIXTURE_IDS)
+def test_offset_positions_equal_position_provider_with_crlf_and_cr(fixture: Path) -> None:
+    """The other line endings: the fast loop's sample (and the mixed-endings test below),
+    every fixture in the full suite."""
+    for ending in ("\r\n", "\r"):
+        _positions_equal_provider(_text(fixture).replace("\n", ending))
 
 
 def test_mixed_line_endings_and_tabs() -> None:
@@ -89,9 +110,14 @@ def _same_spans(text: str) -> None:
         ).__name__
 
 
-@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
+@pytest.mark.parametrize("fixture", FIXTURES, **FIXTURE_IDS)
 def test_incremental_parse_matches_full_parse(fixture: Path) -> None:
-    for ending in LINE_ENDINGS.values():
+    _same_spans(_text(fixture))
+
+
+@pytest.mark.parametrize("fixture", _sampled(FIXTURES), **FIXTURE_IDS)
+def test_incremental_parse_matches_full_parse_with_crlf_and_cr(fixture: Path) -> None:
+    for ending in ("\r\n", "\r"):
         _same_spans(_text(fixture).replace("\n", ending))
 
 
@@ -131,14 +157,7 @@ def test_syntax_error_gives_the_full_parsers_failure() -> None:
     assert not isinstance(parser.parse(SCRIPT), ParseFailure)
 
 
-@pytest.mark.parametrize(
-    "fixture",
-    [
-        pytest.param(fixture, marks=() if fixture in SAMPLE else pytest.mark.slow)
-        for fixture in FIXTURES
-    ],
-    ids=lambda p: str(p.relative_to(p.parents[1])),
-)
+@pytest.mark.parametrize("fixture", _sampled(FIXTURES), **FIXTURE_IDS)
 def test_incremental_lint_equals_batch_lint(fixture: Path) -> None:
     """Four full analyses per file: the fast loop takes one fixture per rule code (the tree
     equality above covers every fixture there), the full suite (`-m ""`) every fixture."""
