@@ -42,6 +42,9 @@ _SKIPPED_FIELD_PREFIXES = (
     "trailing_whitespace",
 )
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_LEAF_TYPES = (str, bool, int, "str", "bool", "int")
+"""Declared types of fields that never hold a node (`Name.value`, `Integer.value`): not
+even looked at, so a leaf costs one dictionary lookup."""
 
 
 def _child_fields(node_type: type) -> tuple[str, ...]:
@@ -50,7 +53,7 @@ def _child_fields(node_type: type) -> tuple[str, ...]:
         fields = tuple(
             f.name
             for f in dataclasses.fields(node_type)
-            if not f.name.startswith(_SKIPPED_FIELD_PREFIXES)
+            if not f.name.startswith(_SKIPPED_FIELD_PREFIXES) and f.type not in _LEAF_TYPES
         )
         _FIELDS[node_type] = fields
     return fields
@@ -81,7 +84,10 @@ def _push_children(node: cst.CSTNode, push: Callable[[cst.CSTNode], None], limit
     above `limit` (scope nodes, for limit 1) are left out. No lists are built: this is the
     hottest loop of the analysis."""
     kinds = _KIND
-    for name in reversed(_FIELDS.get(type(node)) or _child_fields(type(node))):
+    fields = _FIELDS.get(type(node))
+    if fields is None:
+        fields = _child_fields(type(node))
+    for name in reversed(fields):
         value = getattr(node, name)
         value_type = type(value)
         if value_type is list or value_type is tuple:

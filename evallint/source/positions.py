@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from contextlib import contextmanager
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Optional
 
 import libcst as cst
 
@@ -24,13 +23,16 @@ _NEWLINE = re.compile(r"\r\n?|\n")
 
 
 class _OffsetRecorder:
-    """A stand-in for LibCST's `CodegenState` that records (start, end) offsets per node."""
+    """A stand-in for LibCST's `CodegenState` that records (start, end) offsets per node.
+    Offsets are keyed by `id(node)` (the tree, held by `NodePositions`, keeps every node and
+    so its id alive): a node's own `__hash__` is a Python call, once per node per lookup."""
 
     __slots__ = (
         "_stack",
         "default_indent",
         "default_newline",
         "indent_tokens",
+        "nodes",
         "offset",
         "spans",
         "tokens",
@@ -43,7 +45,9 @@ class _OffsetRecorder:
         self.tokens: list[str] = []
         self.offset = 0
         self._stack: list[int] = []
-        self.spans: dict[cst.CSTNode, tuple[int, int]] = {}
+        self.spans: dict[int, tuple[int, int]] = {}
+        self.nodes: list[cst.CSTNode] = []
+        """Every node with a span, in the order its span was first recorded."""
 
     def increase_indent(self, value: str) -> None:
         self.indent_tokens.append(value)
@@ -68,34 +72,62 @@ class _OffsetRecorder:
 
     def after_codegen(self, node: cst.CSTNode) -> None:
         start = self._stack.pop()
-        if node not in self.spans:  # a syntactic position recorded inside wins
-            self.spans[node] = (start, self.offset)
+        key = id(node)
+        if key not in self.spans:  # a syntactic position recorded inside wins
+            self.spans[key] = (start, self.offset)
+            self.nodes.append(node)
 
-    @contextmanager
     def record_syntactic_position(
         self,
         node: cst.CSTNode,
         *,
         start_node: Optional[cst.CSTNode] = None,
         end_node: Optional[cst.CSTNode] = None,
-    ) -> Iterator[None]:
-        start = self.offset
-        try:
-            yield
-        finally:
-            end = self.offset
-            if start_node is not None:
-                start = self.spans[start_node][0]
-            if end_node is not None:
-                end = self.spans[end_node][1]
-            self.spans[node] = (start, end)
+    ) -> _SyntacticPosition:
+        return _SyntacticPosition(self, node, start_node, end_node)
+
+
+class _SyntacticPosition:
+    """`record_syntactic_position`'s context manager, as a plain class (a generator-based
+    context manager cost more than the offsets it records)."""
+
+    __slots__ = ("end_node", "node", "recorder", "start", "start_node")
+
+    def __init__(
+        self,
+        recorder: _OffsetRecorder,
+        node: cst.CSTNode,
+        start_node: Optional[cst.CSTNode],
+        end_node: Optional[cst.CSTNode],
+    ) -> None:
+        self.recorder = recorder
+        self.node = node
+        self.start_node = start_node
+        self.end_node = end_node
+        self.start = 0
+
+    def __enter__(self) -> None:
+        self.start = self.recorder.offset
+
+    def __exit__(self, *exc: object) -> None:
+        recorder = self.recorder
+        start, end = self.start, recorder.offset
+        if self.start_node is not None:
+            start = recorder.spans[id(self.start_node)][0]
+        if self.end_node is not None:
+            end = recorder.spans[id(self.end_node)][1]
+        if id(self.node) not in recorder.spans:
+            recorder.nodes.append(self.node)
+        recorder.spans[id(self.node)] = (start, end)
 
 
 class NodePositions:
     """Lazy (line, column) spans for the nodes of one module, as `PositionProvider` gives them."""
 
     def __init__(self, module: cst.Module) -> None:
-        self._offsets: Optional[dict[cst.CSTNode, tuple[int, int]]] = None
+        self._offsets: Optional[dict[int, tuple[int, int]]] = None
+        """id(node) -> (start, end) character offsets (the module held below keeps ids valid)."""
+        self._nodes: list[cst.CSTNode] = []
         self._exact: Optional[dict[cst.CSTNode, Span]] = None
         self._line_starts: list[int] = []
         self._module = module
@@ -106,7 +138,7 @@ class NodePositions:
         if self._exact is not None:
             return self._exact.get(node)
         assert self._offsets is not None
-        offsets = self._offsets.get(node)
+        offsets = self._offsets.get(id(node))
         if offsets is None:
             return None
         return (*self._line_column(offsets[0]), *self._line_column(offsets[1]))
@@ -115,13 +147,17 @@ class NodePositions:
         """Every node with a span (computing the spans if need be)."""
         if self._offsets is None and self._exact is None:
             self._compute()
-        return (self._offsets if self._offsets is not None else self._exact).keys()  # type: ignore[union-attr]
+        if self._offsets is not None:
+            return self._nodes
+        return self._exact.keys()  # type: ignore[union-attr]
 
     def knows(self, node: cst.CSTNode) -> bool:
         """Whether `node` is in this module (a dictionary lookup once spans exist)."""
         if self._offsets is None and self._exact is None:
             self._compute()
-        return node in (self._offsets if self._offsets is not None else self._exact)  # type: ignore[operator]
+        if self._offsets is not None:
+            return id(node) in self._offsets
+        return node in self._exact  # type: ignore[operator]
 
     def _compute(self) -> None:
         recorder = _OffsetRecorder(self._module)
@@ -131,6 +167,7 @@ class NodePositions:
             self._exact = _provider_spans(self._module)
             return
         self._offsets = recorder.spans
+        self._nodes = recorder.nodes
         self._line_starts = [0] + [
             match.end() for match in _NEWLINE.finditer("".join(recorder.tokens))
         ]

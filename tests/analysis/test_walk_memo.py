@@ -193,3 +193,20 @@ def test_grad_words_prefilter() -> None:
     assert may_turn_grad_off("from torch import inference_mode as im\n")
     assert may_turn_grad_off("")  # source unknown: walk
     assert not may_turn_grad_off("import torch\nwith torch.enable_grad():\n    f()\n")
+
+
+def test_lean_walk_skips_leaf_text_fields_but_no_code_node() -> None:
+    from evallint.analysis.walk import _child_fields, iter_nodes
+
+    assert _child_fields(cst.Name) == () and _child_fields(cst.Integer) == ()
+    module = cst.parse_module(RETURNS + CALLS)
+    code_types = (cst.Name, cst.Call, cst.Attribute, cst.Return, cst.Integer, cst.Assign)
+    generic: list[cst.CSTNode] = []
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, code_types):
+            generic.append(node)
+        stack.extend(node.children)
+    lean = [n for n in iter_nodes(module, enter_scopes=True) if isinstance(n, code_types)]
+    assert {id(n) for n in lean} == {id(n) for n in generic} and len(lean) == len(generic)
