@@ -186,7 +186,7 @@ ANALYSIS_ORDER = [
         "instances",
         "acting",
     ),
-    ("binding", "switches", "effects", "observations", "provenance", "mode_tests"),
+    ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),
     ("interpreter",),
     ("file_analysis",),

@@ -86,7 +86,14 @@ class InterpreterContext(Protocol):
     graph_holders: set[str]
     graph_handed_out: bool
 
+    statement_chain: list[cst.CSTNode]
+    phase_conditions: set[str]
+
     def carries_graph(self, expr: cst.BaseExpression, state: PathState) -> bool: ...
+
+    def reported_region(self, call: cst.Call) -> Optional[Region]: ...
+
+    def record_flow(self, node: cst.CSTNode, states: States) -> None: ...
 
     def block(self, statements, states: States) -> Flow: ...
 

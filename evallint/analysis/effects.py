@@ -115,12 +115,27 @@ class Effects(InterpreterPart):
             method not in NO_GRAD_METHODS and not frozen
         )  # frozen parameters: no graph to keep
         mode_matters = self._key_id(key) not in self.file.mode_independent
+        by_result = self.reported_region(call)
         for state in states:
             grad = state.grad
             if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:
                 for enclosing in self.regions:
                     self.grad_forwards.setdefault(id(enclosing.node), set()).add(key)
             region = self._evaluating(state)
+            if (
+                region is not None
+                and region.kind is RegionKind.MIXED
+                and region.condition in self.phase_conditions
+            ):
+                # a pass of `for phase in ("train", "val"):` that does not train: an
+                # evaluation there, whose grads nothing needs
+                region = replace(region, kind=RegionKind.EVAL, needs_grad=False)
+            if (
+                by_result is not None
+                and (region is None or region.needs_grad)
+                and any(g.grad is not Grad.OFF for g in grad)
+            ):
+                region = by_result  # an evaluation by what its result does, autograd on
             # an evaluation region, or a forward with autograd off (sampling, a quick check)
             if region is not None or (bool(grad) and all(g.grad is Grad.OFF for g in grad)):
                 self.evaluates = True

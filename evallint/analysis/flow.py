@@ -27,7 +27,7 @@ from evallint.analysis.regions import (
     iterates_range,
     mentions_eval_data,
 )
-from evallint.analysis.specialise import settle
+from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.values import ModuleValue
@@ -259,17 +259,14 @@ class Statements(InterpreterPart):
 
     def statement(self, node: cst.CSTNode, states: States) -> Flow:
         if self.file.record_flow:
-            region = next(
-                (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None
-            )
-            self.file.facts.flow.append(
-                (
-                    self.info.qualname if self.info else "<module>",
-                    node,
-                    states,
-                    f"{region.kind.value}: {region.description}" if region else "neutral",
-                )
-            )
+            self.record_flow(node, states)
+        self.statement_chain.append(node)
+        try:
+            return self._statement(node, states)
+        finally:
+            self.statement_chain.pop()
+
+    def _statement(self, node: cst.CSTNode, states: States) -> Flow:
         if type(node) is cst.SimpleStatementLine:
             flow = Flow(normal=states)
             for small in node.body:
@@ -485,6 +482,8 @@ class Statements(InterpreterPart):
         entry = normalize(states)
         head = entry
         exits: States = ()
+        phases = loop_phases(node) if type(node) is cst.For else []
+        self.phase_conditions.update(key for phase in phases for key in phase)
         unrolled = self._over_listed_modules(node, entry)
         if unrolled is not None:  # `for net in (netG, netD): net.eval()`: each in turn
             head, exits = unrolled
@@ -494,6 +493,8 @@ class Statements(InterpreterPart):
             current = head
             if type(node) is cst.For:
                 current = tuple(self._bind_target(node.target, s) for s in current)
+                if phases:  # `for phase in ("train", "val"):` one path per phase
+                    current = tuple(s.assuming_all(p) for p in phases for s in current)
                 if _iterates_submodules(node.iter):
                     self.submodule_variables.update(self._target_names(node.target))
             body_flow = self.region_body(body, current, region)

@@ -47,6 +47,7 @@ from evallint.analysis.regions import (
     classify_block,
     mentions_eval_data,
 )
+from evallint.analysis.reported import ReportedResults
 from evallint.analysis.scope import (
     ClassInfo,
     FunctionInfo,
@@ -109,7 +110,16 @@ def _mentions_module(annotation: cst.BaseExpression) -> bool:
 
 
 class _Interpreter(
-    Statements, Binding, Calls, Switches, Effects, Values, Taint, Provenance, Observations
+    Statements,
+    Binding,
+    Calls,
+    Switches,
+    Effects,
+    Values,
+    Taint,
+    Provenance,
+    Observations,
+    ReportedResults,
 ):
     """Interprets one function body (or the module's top level) once."""
 
@@ -194,6 +204,7 @@ class _Interpreter(
         self._init_observations()
         self._init_provenance()
         self._init_plans()
+        self._init_reported()
 
     # -- set up ------------------------------------------------------------------------------
     def _mentions_requires_grad(self, body: cst.CSTNode) -> bool:

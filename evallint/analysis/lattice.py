@@ -180,6 +180,12 @@ class PathState:
         kept = {a for a in self.assumptions if a[0] != condition}
         return replace(self, assumptions=frozenset(kept | {(condition, value)}))
 
+    def assuming_all(self, decided: dict[str, bool]) -> PathState:
+        state = self
+        for condition, value in decided.items():
+            state = state.assuming(condition, value)
+        return state
+
     def forgetting(self, variable: str) -> PathState:
         """Drop assumptions about a condition that mentions a reassigned variable."""
         if not self.assumptions and not self.snapshots:

@@ -331,7 +331,7 @@ def _scan_expression(
                     evidence.switches_to_train = True
                 if (attr == "eval" and not node.args) or (attr == "train" and _is_false_arg(node)):
                     evidence.switches_to_eval = True
-            if not evidence.reports and _reports(node):
+            if not evidence.reports and reports_call(node):
                 evidence.reports = True
             if kind == "backward" and not backward_trains:
                 evidence.needs_grad = True
@@ -379,7 +379,8 @@ def _scan_expression(
                     evidence.clears_grad = True
 
 
-def _reports(call: cst.Call) -> bool:
+def reports_call(call: cst.Call) -> bool:
+    """A call that hands a value to a person or a file (see Evidence.reports)."""
     func = call.func
     if type(func) is cst.Name:
         return func.value in REPORTING_FUNCTIONS

@@ -10,6 +10,7 @@ skipped, and a block that trains only under the flag is an evaluation (or traini
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Optional
 
@@ -23,7 +24,7 @@ from evallint.analysis.walk import iter_nodes
 Flags = tuple[tuple[str, bool], ...]
 """(parameter, constant value) pairs, sorted: the context a summary is specialised for."""
 
-MAX_FLAGS = 3
+MAX_FLAGS = 4
 """Flags one call may fix (each distinct combination is one more interpretation)."""
 
 _CONSTANTS = {"True": True, "False": False}
@@ -50,7 +51,22 @@ def tested_parameters(info: FunctionInfo) -> frozenset[str]:
         key = condition_key(test)
         if key is not None and key[0] in params:
             tested.add(key[0])
+        elif key is not None and _compared_parameter(key[0]) in params:
+            tested.add(key[0])  # `if mode == "train":` a phase given as a string
     return frozenset(tested)
+
+
+def _compared_parameter(key: str) -> Optional[str]:
+    """`mode` for the condition key `mode == 'train'` (a name compared with a string)."""
+    name, equals, literal = key.partition(" == ")
+    return name if equals and literal[:1] in ("'", '"') and name.isidentifier() else None
+
+
+def phase_assumptions(name: str, value: str, keys: Iterable[str]) -> dict[str, bool]:
+    """What a string constant bound to `name` decides among the condition keys: for
+    `mode = "valid"`, `mode == 'train'` is False and `mode == 'valid'` True."""
+    prefix = f"{name} == "
+    return {key: key[len(prefix) :] == repr(value) for key in keys if key.startswith(prefix)}
 
 
 def _defaults(info: FunctionInfo, tested: frozenset[str]) -> dict[str, bool]:
@@ -104,6 +120,16 @@ def constant_flags(
                 flags[name] = _CONSTANTS[value.value]
             elif type(value) is cst.Name and value.value in fixed:
                 flags[name] = fixed[value.value]
+        elif name is not None and type(value) is cst.SimpleString:
+            text = value.evaluated_value
+            if isinstance(text, str):
+                flags.update(phase_assumptions(name, text, tested))
+        elif name is not None and type(value) is cst.Name:
+            # a phase the caller's own context fixes, passed on (`self._step(mode)`)
+            outer = f"{value.value} == "
+            for key, known_value in fixed.items():
+                if key.startswith(outer) and f"{name} == {key[len(outer) :]}" in tested:
+                    flags[f"{name} == {key[len(outer) :]}"] = known_value
     return tuple(sorted(flags.items()))[:MAX_FLAGS]
 
 
@@ -119,3 +145,36 @@ def settle(region: Region, flags: Flags) -> Region:
                 return replace(region, kind=RegionKind.TRAIN, needs_grad=True)
             return replace(region, kind=RegionKind.EVAL, needs_grad=False)
     return region
+
+
+def loop_phases(loop: cst.For) -> list[dict[str, bool]]:
+    """For a loop over a literal tuple or list of phases (`for phase in ("train", "val"):`,
+    `for training in (True, False):`), what each pass decides among the body's conditions
+    on the loop variable; empty for any other loop (it runs as usual)."""
+    target, iterable = loop.target, loop.iter
+    if type(target) is not cst.Name or type(iterable) not in (cst.Tuple, cst.List):
+        return []
+    values: list[object] = []
+    for element in iterable.elements:  # type: ignore[attr-defined]
+        value = element.value
+        if type(value) is cst.SimpleString and isinstance(value.evaluated_value, str):
+            values.append(value.evaluated_value)
+        elif type(value) is cst.Name and value.value in _CONSTANTS:
+            values.append(_CONSTANTS[value.value])
+        else:
+            return []
+    name = target.value
+    keys: set[str] = set()
+    for node in iter_nodes(loop.body):
+        test = node.test if type(node) in (cst.If, cst.IfExp, cst.While) else None  # type: ignore[attr-defined]
+        key = condition_key(test) if test is not None else None
+        if key is not None and (key[0] == name or _compared_parameter(key[0]) == name):
+            keys.add(key[0])
+    if not keys or len(values) < 2:
+        return []
+    return [
+        phase_assumptions(name, value, keys)
+        if isinstance(value, str)
+        else ({name: bool(value)} if name in keys else {})
+        for value in values
+    ]

@@ -1,0 +1,323 @@
+"""Forwards recognised as evaluations by what their result does (issue 16, items 4 and 8).
+
+A forward whose value is only printed, plotted, turned into Python numbers, NumPy arrays or
+class labels, and never reaches a backward pass, an optimizer step, the caller or an object,
+is an evaluation wherever it stands: a demo prediction of a pretrained model
+(`print(model(**inputs).logits)`), a prediction before training (`model(x).item()`), the
+clean and adversarial predictions around an attack whose other forwards need gradients.
+
+The interpreter keeps the chain of statements it is inside (outermost first); from it, the
+statements that may run after the forward's statement are read in order, and the names that
+carry the forward's value are followed through assignments until they are reported, feed a
+training statement, or leave the scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.context import InterpreterPart, States
+from evallint.analysis.regions import Region, RegionKind, reports_call
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.walk import iter_nodes
+
+SHAPE_ATTRIBUTES = frozenset({"shape", "size", "dim", "ndim", "dtype", "device", "ndimension"})
+"""What a shape check reads: a result used only through these is a smoke test, not a report."""
+
+_GROWING = frozenset({"append", "extend", "insert"})
+_STORING = frozenset(
+    {"append", "extend", "add", "insert", "push", "put", "store", "update", "remember", "record"}
+)
+"""Methods that keep what they are given: a local list grows, an object's buffer keeps it."""
+
+DESCRIPTION = "a forward whose result is only reported"
+
+
+def _names(node: cst.CSTNode) -> set[str]:
+    return {n.value for n in iter_nodes(node) if type(n) is cst.Name}
+
+
+def _value_uses(node: cst.CSTNode, names: set[str]) -> int:
+    """Mentions of `names` in `node` that read the value, not only its shape (`x.shape`,
+    `x.size(0)`, `len(x)`)."""
+    total = 0
+    shaped = 0
+    for sub in iter_nodes(node):
+        kind = type(sub)
+        if kind is cst.Name and sub.value in names:  # type: ignore[attr-defined]
+            total += 1
+        elif kind is cst.Attribute and sub.attr.value in SHAPE_ATTRIBUTES:  # type: ignore[attr-defined]
+            shaped += len(_names(sub.value) & names)  # type: ignore[attr-defined]
+        elif (
+            kind is cst.Call
+            and type(sub.func) is cst.Name  # type: ignore[attr-defined]
+            and sub.func.value == "len"  # type: ignore[attr-defined]
+        ):
+            shaped += len(_names(sub) & names)
+    return total - shaped
+
+
+def _reported_in(node: cst.CSTNode, names: set[str], forward: Optional[cst.Call]) -> bool:
+    """Whether a reporting call in `node` reads `names` (or contains `forward`) by value."""
+    for sub in iter_nodes(node):
+        if type(sub) is not cst.Call or not reports_call(sub):
+            continue
+        if names and _value_uses(sub, names) > 0:
+            return True
+        if forward is not None and any(n is forward for n in iter_nodes(sub)):
+            shape_checked = any(
+                type(a) is cst.Attribute
+                and a.attr.value in SHAPE_ATTRIBUTES
+                and any(n is forward for n in iter_nodes(a.value))
+                for a in iter_nodes(sub)
+            )
+            if not shape_checked:
+                return True
+    return False
+
+
+class _Follow:
+    """Follows the names carrying a forward's value through statements run in order."""
+
+    def __init__(
+        self, trains: Callable[[cst.CSTNode], bool], outside: frozenset[str] = frozenset()
+    ) -> None:
+        self.trains = trains
+        self.outside = outside
+        """Names whose objects the caller owns (parameters): what they keep leaves the scope."""
+        self.reported = False
+        self.spoiled = False
+        """The value fed training, left the scope, or went into an object."""
+
+    def run(self, statements: Sequence[cst.CSTNode], live: set[str]) -> set[str]:
+        for statement in statements:
+            if self.spoiled or not live:
+                break
+            live = self.statement(statement, live)
+        return live
+
+    def statement(self, node: cst.CSTNode, live: set[str]) -> set[str]:
+        kind = type(node)
+        if kind in (cst.FunctionDef, cst.ClassDef):
+            return live
+        if kind is cst.SimpleStatementLine:
+            if self.trains(node) and _names(node) & live:
+                self.spoiled = True
+                return live
+            for small in node.body:  # type: ignore[attr-defined]
+                live = self.small(small, live)
+            return live
+        if kind is cst.If:
+            if _names(node.test) & live and _reported_in(node.test, live, None):  # type: ignore[attr-defined]
+                self.reported = True
+            first = self.run(node.body.body, set(live))  # type: ignore[attr-defined]
+            orelse = node.orelse  # type: ignore[attr-defined]
+            if type(orelse) is cst.If:
+                second = self.statement(orelse, set(live))
+            elif orelse is not None:
+                second = self.run(orelse.body.body, set(live))
+            else:
+                second = live
+            return first | second
+        if kind in (cst.For, cst.While):
+            header = node.iter if kind is cst.For else node.test  # type: ignore[attr-defined]
+            if _names(header) & live and self.trains(node):
+                self.spoiled = True
+                return live
+            body = node.body.body  # type: ignore[attr-defined]
+            once = self.run(body, set(live))
+            return live | self.run(body, once)  # the next pass sees what the last one left
+        suites = [getattr(node, "body", None), getattr(node, "finalbody", None)]
+        suites += [h.body for h in getattr(node, "handlers", ()) or ()]
+        for suite in suites:
+            if isinstance(suite, cst.Finally):
+                suite = suite.body
+            if type(suite) is cst.IndentedBlock:
+                live = self.run(suite.body, live)
+        return live
+
+    def small(self, node: cst.CSTNode, live: set[str]) -> set[str]:
+        value = getattr(node, "value", None) if type(node) is cst.Assign else node
+        reads = _names(value) & live if value is not None else set()
+        if not reads:
+            if type(node) is cst.Assign:
+                # a fresh value: the names it binds carry the forward's no longer
+                for fresh in _targets(node):
+                    if isinstance(fresh, cst.Name):
+                        live = live - {fresh.value}
+            return live
+        if type(node) in (cst.Return, cst.Global, cst.Nonlocal) or any(
+            type(n) in (cst.Yield, cst.Await) for n in iter_nodes(node)
+        ):
+            self.spoiled = True
+            return live
+        if _reported_in(node, live, None):
+            self.reported = True
+        if type(node) in (cst.Assign, cst.AugAssign, cst.AnnAssign):
+            value = getattr(node, "value", None)
+            if value is None or not (_names(value) & live):
+                return live
+            for target in _targets(node):
+                if type(target) is cst.Attribute:
+                    self.spoiled = True  # stored on an object
+                    return live
+                live = live | _names(target)
+            return live
+        if type(node) is cst.Expr and type(node.value) is cst.Call:
+            call = node.value
+            if reports_call(call):
+                return live
+            func = call.func
+            if type(func) is cst.Attribute and func.attr.value in _STORING:
+                receiver = func.value
+                if (
+                    type(receiver) is cst.Name
+                    and func.attr.value in _GROWING
+                    and receiver.value not in self.outside
+                ):
+                    return live | {receiver.value}  # a local list of results
+                self.spoiled = True  # kept by an object (a replay buffer, a cache, a caller's)
+        return live
+
+
+def _targets(node: cst.CSTNode) -> list[cst.BaseExpression]:
+    if isinstance(node, cst.Assign):
+        return [t.target for t in node.targets]
+    if isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+        return [node.target]
+    return []
+
+
+def _suite_holding(parent: cst.CSTNode, child: cst.CSTNode) -> Optional[Sequence[cst.CSTNode]]:
+    suites = [getattr(parent, "body", None)]
+    orelse = getattr(parent, "orelse", None)
+    if type(orelse) is cst.Else:
+        suites.append(orelse.body)
+    final = getattr(parent, "finalbody", None)
+    if type(final) is cst.Finally:
+        suites.append(final.body)
+    suites += [h.body for h in getattr(parent, "handlers", ()) or ()]
+    suites += [c.body for c in getattr(parent, "cases", ()) or ()]
+    for suite in suites:
+        if type(suite) is cst.IndentedBlock and any(s is child for s in suite.body):
+            return suite.body
+    return None
+
+
+def _after(body: Sequence[cst.CSTNode], chain: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    """The statements that may run after the innermost statement of `chain`, in order: the
+    rest of its suite, a loop's next pass, then the rest of each enclosing suite."""
+    for level in range(len(chain) - 1, -1, -1):
+        child = chain[level]
+        suite = body if level == 0 else _suite_holding(chain[level - 1], child)
+        if suite is None:
+            continue
+        index = next((i for i, s in enumerate(suite) if s is child), None)
+        if index is None:
+            return
+        yield from suite[index + 1 :]
+        parent = chain[level - 1] if level else None
+        if isinstance(parent, (cst.For, cst.While)) and suite is parent.body.body:
+            yield from suite[: index + 1]
+
+
+def only_reported(
+    call: cst.Call,
+    body: Sequence[cst.CSTNode],
+    chain: Sequence[cst.CSTNode],
+    trains: Callable[[cst.CSTNode], bool],
+    outside: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether the forward `call`, in the simple statement innermost in `chain`, has a
+    result that is reported and never feeds training or leaves the scope."""
+    if not chain or type(chain[-1]) is not cst.SimpleStatementLine:
+        return False
+    statement = chain[-1]
+    if trains(statement):
+        return False
+    follow = _Follow(trains, outside)
+    live: set[str] = set()
+    assert isinstance(statement, cst.SimpleStatementLine)
+    for small in statement.body:
+        if not any(n is call for n in iter_nodes(small)):
+            continue
+        if type(small) is cst.Expr:
+            follow.reported = _reported_in(small, set(), call)
+            break
+        if type(small) not in (cst.Assign, cst.AugAssign, cst.AnnAssign):
+            return False  # returned, yielded, asserted: not a report
+        targets = _targets(small)
+        if any(type(t) is cst.Attribute for t in targets):
+            return False
+        live = set().union(*(_names(t) for t in targets))
+        follow.reported = _reported_in(small, set(), call)
+        break
+    else:
+        return False
+    if live:
+        follow.run(list(_after(body, chain)), live)
+    return follow.reported and not follow.spoiled
+
+
+class ReportedResults(InterpreterPart):
+    """Mixed into the interpreter; `self` is an `_Interpreter`."""
+
+    def _init_reported(self) -> None:
+        self.statement_chain: list[cst.CSTNode] = []
+        self._reported_cache: dict[int, Optional[Region]] = {}
+        self.phase_conditions: set[str] = set()
+        """Conditions on the variable of a loop over literal phases (see loop_phases)."""
+
+    def record_flow(self, node: cst.CSTNode, states: States) -> None:
+        """Note the states a statement is reached with (`--show-flow`)."""
+        region = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
+        self.file.facts.flow.append(
+            (
+                self.info.qualname if self.info else "<module>",
+                node,
+                states,
+                f"{region.kind.value}: {region.description}" if region else "neutral",
+            )
+        )
+
+    def _trains_statement(self, node: cst.CSTNode) -> bool:
+        evidence = self.file.statement_evidence(node, self.info)
+        return bool(evidence.training_sites or evidence.backwards or evidence.needs_grad)
+
+    def reported_region(self, call: cst.Call) -> Optional[Region]:
+        """An evaluation region of its own for a forward outside any evaluation (or inside
+        one whose other statements need gradients) whose result is only reported."""
+        innermost = next(
+            (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None
+        )
+        if innermost is not None and not (
+            innermost.kind is RegionKind.TRAIN
+            or (innermost.kind is RegionKind.EVAL and innermost.needs_grad)
+        ):
+            return None
+        info = self.info
+        if info is not None:
+            owner = info.owner
+            if owner is not None and owner.is_module:
+                return None  # a module's own method runs in the mode its caller set
+            if self.file.is_pytest_file and info.name.startswith("test"):
+                return None
+        chain = self.statement_chain
+        if any(type(s) in (cst.For, cst.While) and self._trains_statement(s) for s in chain[:-1]):
+            return None  # inside a training loop: the loop's own plan decides
+        if id(call) in self._reported_cache:
+            return self._reported_cache[id(call)]
+        region = None
+        if dotted_name(call.func) is not None and only_reported(
+            call,
+            self.body,
+            chain,
+            self._trains_statement,
+            frozenset(info.params + info.keyword_only) if info is not None else frozenset(),
+        ):
+            region = Region(chain[-1], RegionKind.EVAL, DESCRIPTION)
+        self._reported_cache[id(call)] = region
+        return region
