@@ -146,6 +146,11 @@ class Binding(InterpreterPart):
                 result.append(state.with_snapshot(name, snapshot))
                 continue
             module_value = self.value_of(value, state, name)
+            held_key = self.held_path(value, state) if module_value.key is None else None
+            if held_key is not None and name in self.scope_keys:
+                # `model = context.model`: one module; what a callee given `context` does to
+                # `context.model` reaches `model`
+                state = state.with_alias(held_key, name)
             if module_value.key is not None:
                 state = state.with_alias(name, module_value.key)
             elif module_value.fresh is not None:

@@ -378,8 +378,11 @@ class Calls(InterpreterPart):
         call: cst.Call,
         receiver: Optional[str],
         state: PathState,
+        held: bool = False,
     ) -> Optional[str]:
-        """The caller's module key for a key of the callee (a parameter, `self.X`, or a global)."""
+        """The caller's module key for a key of the callee (a parameter, `self.X`, or a global).
+        With `held`, an argument `context.model` (a parameter object's attribute) maps too: a
+        callee's mode switches reach it (its forwards and training are the caller's own)."""
         if callee_key == "self" or callee_key.startswith("self."):
             if receiver is None:
                 return None
@@ -397,8 +400,16 @@ class Calls(InterpreterPart):
                 index = summary.params.index(callee_key)
                 positional = [a for a in call.args if a.keyword is None and not a.star]
                 if index < len(positional):
-                    return self.resolve(positional[index].value, state)
+                    argument = positional[index].value
+                    key = self.resolve(argument, state)
+                    return key if key is not None or not held else self.held_path(argument, state)
             return None
+        root, dot, rest = callee_key.partition(".")
+        if dot and root != "self" and (root in summary.params or root in summary.keyword_only):
+            mapped = self._map_argument(summary, root, call, receiver, state, held)
+            if mapped is None:
+                return None
+            return state.key_of(f"{mapped}.{rest}") or f"{mapped}.{rest}"
         key = self.resolve_path(callee_key, state)
         if (
             key is None
@@ -636,7 +647,7 @@ class Calls(InterpreterPart):
             # parents first: a callee's `model.eval()` reaches the caller's `model.X` keys,
             # then what the callee left `model.X` in on its own overrides that
             for callee_key, facts in sorted(modes.items(), key=lambda item: item[0].count(".")):
-                key = self._map_argument(summary, callee_key, call, receiver, state)
+                key = self._map_argument(summary, callee_key, call, receiver, state, held=True)
                 if key is None:
                     continue
                 if all(f.mode is Mode.ENTRY for f in facts):

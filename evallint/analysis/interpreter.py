@@ -651,6 +651,14 @@ class _Interpreter(
             for state in exit_states:
                 facts |= state.mode_of(key) or frozenset()
             exit_modes[key] = facts or ENTRY_MODE
+        # a module held by a parameter object (`validate(context)` -> `context.model.eval()`)
+        params = set(info.params + info.keyword_only) - {"self", "cls"}
+        held = {k for s in exit_states for k, _ in s.modes if "[" not in k}
+        for key in sorted(held - self.scope_keys):
+            if key.partition(".")[0] in params and "." in key:
+                exit_modes[key] = frozenset().union(
+                    *(s.mode_of(key) or ENTRY_MODE for s in exit_states)
+                )
         yield_modes = None
         if info.is_contextmanager and self.yield_states:
             yield_modes = {}

@@ -241,6 +241,21 @@ class Values(InterpreterPart):
             return name
         return None
 
+    def held_path(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]:
+        """`context.model` with `context` a parameter object: the module its attribute holds,
+        keyed under the object (a callee that switches `context.model` reaches it)."""
+        name = dotted_name(expr) if type(expr) is cst.Attribute else None
+        if name is None or name.startswith("self."):
+            return None
+        root, _, rest = name.partition(".")
+        info = self.info
+        if info is None or root not in info.params + info.keyword_only:
+            return None
+        key = self.resolve(cst.Name(root), state)
+        if key is None:
+            return None
+        return state.key_of(f"{key}.{rest}") or f"{key}.{rest}"
+
     def _member(self, expr: cst.Subscript, state: PathState) -> Optional[str]:
         """`nets[0]`, `models["g"]`: the module a container holds there (the only one, for
         an index that is not a constant)."""
