@@ -47,7 +47,7 @@ from evallint.analysis.regions import (
     classify_block,
     mentions_eval_data,
 )
-from evallint.analysis.reported import ReportedResults
+from evallint.analysis.reported import Reported, held_exit_modes
 from evallint.analysis.scope import (
     ClassInfo,
     FunctionInfo,
@@ -110,16 +110,7 @@ def _mentions_module(annotation: cst.BaseExpression) -> bool:
 
 
 class _Interpreter(
-    Statements,
-    Binding,
-    Calls,
-    Switches,
-    Effects,
-    Values,
-    Taint,
-    Provenance,
-    Observations,
-    ReportedResults,
+    Statements, Binding, Calls, Switches, Effects, Values, Taint, Provenance, Observations, Reported
 ):
     """Interprets one function body (or the module's top level) once."""
 
@@ -651,14 +642,7 @@ class _Interpreter(
             for state in exit_states:
                 facts |= state.mode_of(key) or frozenset()
             exit_modes[key] = facts or ENTRY_MODE
-        # a module held by a parameter object (`validate(context)` -> `context.model.eval()`)
-        params = set(info.params + info.keyword_only) - {"self", "cls"}
-        held = {k for s in exit_states for k, _ in s.modes if "[" not in k}
-        for key in sorted(held - self.scope_keys):
-            if key.partition(".")[0] in params and "." in key:
-                exit_modes[key] = frozenset().union(
-                    *(s.mode_of(key) or ENTRY_MODE for s in exit_states)
-                )
+        exit_modes.update(held_exit_modes(info, exit_states, self.scope_keys))
         yield_modes = None
         if info.is_contextmanager and self.yield_states:
             yield_modes = {}

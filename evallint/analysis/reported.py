@@ -20,7 +20,9 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart, States
+from evallint.analysis.lattice import ENTRY_MODE
 from evallint.analysis.regions import Region, RegionKind, reports_call
+from evallint.analysis.scope import FunctionInfo
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.walk import iter_nodes
 
@@ -262,7 +264,21 @@ def only_reported(
     return follow.reported and not follow.spoiled
 
 
-class ReportedResults(InterpreterPart):
+def held_exit_modes(
+    info: FunctionInfo, exit_states: States, scope_keys: set[str]
+) -> dict[str, frozenset]:
+    """Exit modes of modules held by a parameter object (`validate(context)` ->
+    `predict(context.model)` -> `eval()`): the caller maps `context.model` to its argument."""
+    params = set(info.params + info.keyword_only) - {"self", "cls"}
+    held = {k for s in exit_states for k, _ in s.modes if "[" not in k and "." in k}
+    return {
+        key: frozenset().union(*(s.mode_of(key) or ENTRY_MODE for s in exit_states))
+        for key in sorted(held - scope_keys)
+        if key.partition(".")[0] in params
+    }
+
+
+class Reported(InterpreterPart):
     """Mixed into the interpreter; `self` is an `_Interpreter`."""
 
     def _init_reported(self) -> None:
