@@ -315,6 +315,8 @@ class Reported(InterpreterPart):
         ):
             return None
         info = self.info
+        if info is not None and innermost is None:
+            return None  # a function that only reports is one evaluation (_evaluation_by_results)
         if info is not None:
             owner = info.owner
             if owner is not None and owner.is_module:
