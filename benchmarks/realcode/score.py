@@ -20,6 +20,11 @@ scores nothing and exits 0).
     python benchmarks/realcode/score.py --files-only     # only the labelled files
     python benchmarks/realcode/score.py --json out.json  # machine-readable result
     python benchmarks/realcode/score.py --manifest       # rewrite manifest.md, no scoring
+    python benchmarks/realcode/score.py --list EVL004-EVL009,EVL999  # + every such finding
+
+`--list` records every finding of the given codes anywhere in the repository (labelled file or
+not) with how it was scored: `tp`, `fp`, `accept` (inside an accept range) or `unlabelled`
+(a file nobody labelled), so rules labelled only "where noticed" can be judged by hand.
 
 Nothing from the mirrored repositories is copied into this tree: each is exported into a
 temporary directory that is deleted after the run.
@@ -98,6 +103,7 @@ class RepoScore:
     misses: list[Outcome] = field(default_factory=list)
     false_alarms: list[Outcome] = field(default_factory=list)
     hits: list[Outcome] = field(default_factory=list)
+    listed: list[dict[str, Any]] = field(default_factory=list)
 
     def tally(self, code: str) -> Tally:
         return self.per_rule.setdefault(code, Tally())
@@ -122,12 +128,55 @@ def _where(path: str, entry: dict[str, Any]) -> str:
     return f"cell {entry['cell']}:{lines}" if entry.get("cell") is not None else lines
 
 
-def score_repo(labels: dict[str, Any], findings: Iterable[Finding]) -> RepoScore:
+def parse_codes(spec: str) -> set[str]:
+    """`EVL004-EVL009,EVL999` -> the set of codes (ranges inclusive)."""
+    codes: set[str] = set()
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        first, _, last = part.partition("-")
+        if not last:
+            codes.add(first)
+            continue
+        prefix = first.rstrip("0123456789")
+        width = len(first) - len(prefix)
+        for number in range(int(first[len(prefix) :]), int(last[len(prefix) :]) + 1):
+            codes.add(f"{prefix}{number:0{width}d}")
+    return codes
+
+
+def _verdict(labelled: Optional[dict[str, Any]], finding: Finding) -> str:
+    if labelled is None:
+        return "unlabelled"
+    if any(_in_range(e, finding) for e in labelled.get("findings", [])):
+        return "tp"
+    if any(_in_range(e, finding) for e in labelled.get("accept", [])):
+        return "accept"
+    return "fp"
+
+
+def score_repo(
+    labels: dict[str, Any], findings: Iterable[Finding], listed: frozenset[str] = frozenset()
+) -> RepoScore:
     """Compare one repository's labels with evallint's findings on it (pure, no I/O)."""
     result = RepoScore(labels["repo"], labels.get("kind", "?"))
     by_path: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
         by_path[_norm(finding.path)].append(finding)
+    labelled_files = {_norm(f["path"]): f for f in labels["files"]}
+    for path, found in sorted(by_path.items()):
+        for finding in sorted(found, key=lambda f: (f.cell or 0, f.line, f.code)):
+            if finding.code in listed:
+                result.listed.append(
+                    {
+                        "repo": result.repo,
+                        "commit": labels.get("commit", ""),
+                        "path": path,
+                        "cell": finding.cell,
+                        "line": finding.line,
+                        "code": finding.code,
+                        "scored": _verdict(labelled_files.get(path), finding),
+                        "message": finding.message,
+                    }
+                )
     for labelled in labels["files"]:
         path = _norm(labelled["path"])
         found = by_path.get(path, [])
@@ -286,6 +335,7 @@ def summarise(scores: list[RepoScore]) -> dict[str, Any]:
         "per_kind": {kind: row(t) for kind, t in sorted(per_kind.items())},
         "misses": [asdict(o) for s in scores for o in s.misses],
         "false_alarms": [asdict(o) for s in scores for o in s.false_alarms],
+        "listed": [item for s in scores for item in s.listed],
     }
 
 
@@ -314,6 +364,16 @@ def print_report(summary: dict[str, Any], out: Any = sys.stdout) -> None:
         print(f"\n{title} ({len(items)}):", file=out)
         for o in items:
             print(f"  {o['repo']}: {o['path']}:{o['line']}: {o['code']} {o['text']}", file=out)
+    listed = summary.get("listed", [])
+    if listed:
+        print(f"\nlisted findings ({len(listed)}):", file=out)
+        for item in listed:
+            where = f"cell {item['cell']}:{item['line']}" if item["cell"] else str(item["line"])
+            print(
+                f"  [{item['scored']}] {item['repo']}@{item['commit'][:12]}: "
+                f"{item['path']}:{where}: {item['code']} {item['message']}",
+                file=out,
+            )
 
 
 def write_manifest(docs: list[dict[str, Any]], path: Path) -> None:
@@ -366,6 +426,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--json", metavar="FILE", help="also write the result as JSON ('-': stdout)"
     )
     parser.add_argument(
+        "--list",
+        metavar="CODES",
+        default="",
+        help="also list every finding of these codes anywhere in the repository, e.g. "
+        "EVL004-EVL009,EVL999",
+    )
+    parser.add_argument(
         "--manifest", action="store_true", help="write manifest.md from the labels and exit"
     )
     parser.add_argument(
@@ -404,7 +471,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             except (RuntimeError, ValueError) as err:
                 print(f"skip {doc['repo']}: {err}", file=sys.stderr)
                 continue
-        scores.append(score_repo(doc, findings))
+        scores.append(score_repo(doc, findings, frozenset(parse_codes(args.list))))
 
     summary = summarise(scores)
     print_report(summary, report_to)

@@ -260,7 +260,7 @@ class Calls(InterpreterPart):
         if self.file.steps_input(call) or (kind == "backward" and self._input_gradient()):
             self.evaluates = True  # an attack or style transfer: the model is only used
             return states
-        if kind == "step" or (kind == "backward" and self.file.steps_parameters):
+        if kind == "step" or (kind == "backward" and self.file.backward_trains(call)):
             self.trains = True
             return self.training_step(call, kind, states)
         if type(func) is cst.Attribute and func.attr.value == "forward":

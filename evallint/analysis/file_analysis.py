@@ -137,7 +137,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self._evidence = EvidenceCollector(
             self.imports,
             lambda call: analysis()._call_trains(call, analysis()._evidence_scope),  # type: ignore[union-attr]
-            lambda: analysis().steps_parameters,  # type: ignore[union-attr]
+            lambda call: analysis().backward_trains(call),  # type: ignore[union-attr]
             lambda call: analysis().steps_input(call),  # type: ignore[union-attr]
             lambda name: analysis().is_grad_input(name),  # type: ignore[union-attr]
         )

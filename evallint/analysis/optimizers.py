@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Optional, cast
+from typing import Callable, Optional, cast
 
 import libcst as cst
 
@@ -280,6 +280,18 @@ class InputOptimizerFacts:
             and func.value.value in self.input_optimizers()
         )
 
+    _backward_reach: Optional[dict[int, bool]] = None
+
+    def backward_trains(self, call: cst.Call) -> bool:
+        """Whether this `backward()` call feeds a parameter step (see `backward_reach`):
+        False in a function that no step of the file serves (a Fisher or gradient-norm pass
+        in a file whose other function trains), even though the file steps parameters."""
+        if not self.steps_parameters:
+            return False
+        if self._backward_reach is None:
+            self._backward_reach = backward_reach(self.module, self.imports, self.steps_input)
+        return self._backward_reach.get(id(call), True)
+
     @property
     def steps_parameters(self) -> bool:
         """Whether some optimizer of the file may step module parameters: then backward()
@@ -314,3 +326,82 @@ class InputOptimizerFacts:
             ):
                 return True
         return False
+
+
+_Scope = Optional[int]
+"""A function of the file by its node's id; None for the module's top level."""
+
+
+def backward_reach(
+    module: cst.Module, imports: ImportTable, steps_input: Callable[[cst.Call], bool]
+) -> dict[int, bool]:
+    """For every backward call of the file, whether a parameter step serves it: one in its
+    own function, in a function it calls that does no backward of its own (an
+    `optimizer_step()` helper, passed on through its callers' callees too), or in a function
+    that calls it (directly or further up; the top level counts as a function). A step in a
+    sibling that backwards for itself (`train()` next to `fisher()`, both called by `main`)
+    serves only its own backward. Calls are matched by name (`f(...)`, `self.f(...)`, a
+    function passed as `optimizer.step(closure)`), so an unreadable call connects nothing."""
+    from evallint.analysis.regions import training_call_kind
+    from evallint.analysis.walk import iter_nodes
+
+    scopes: list[tuple[_Scope, cst.CSTNode]] = [(None, module)]
+    defined: dict[str, list[_Scope]] = {}
+    for node in iter_nodes(module, enter_scopes=True):
+        if type(node) is cst.FunctionDef:
+            function = node
+            defined.setdefault(function.name.value, []).append(id(function))
+            scopes.append((id(function), function.body))
+        elif type(node) is cst.ClassDef:
+            scopes.append((None, node.body))  # class-level statements
+    steps: set[_Scope] = set()
+    backwards: dict[_Scope, list[int]] = {}
+    names: dict[_Scope, set[str]] = {}
+    for key, root in scopes:
+        named = names.setdefault(key, set())
+        for node in iter_nodes(root):
+            kind = type(node)
+            if kind is cst.Call:
+                call = cast(cst.Call, node)
+                found = training_call_kind(call, imports)
+                if found == "backward":
+                    backwards.setdefault(key, []).append(id(call))
+                elif found == "step" and not steps_input(call):
+                    steps.add(key)
+            elif kind is cst.Name:
+                named.add(cast(cst.Name, node).value)
+            elif kind is cst.Attribute:
+                named.add(cast(cst.Attribute, node).attr.value)
+    callees: dict[_Scope, set[_Scope]] = {
+        key: {f for name in used if name in defined for f in defined[name] if f != key}
+        for key, used in names.items()
+    }
+    # a function with no backward of its own passes its (callees') steps up to its callers
+    exports: set[_Scope] = set()
+    changed = True
+    while changed:
+        changed = False
+        for key, called in callees.items():
+            if key in exports or key in backwards or key is None:
+                continue
+            if key in steps or called & exports:
+                exports.add(key)
+                changed = True
+    served = {key for key, called in callees.items() if key in steps or called & exports}
+    callers: dict[_Scope, set[_Scope]] = {}
+    for key, called in callees.items():
+        for callee in called:
+            callers.setdefault(callee, set()).add(key)
+    result: dict[int, bool] = {}
+    for key, calls in backwards.items():
+        trains = key in served
+        seen, pending = {key}, [key]
+        while pending and not trains:
+            for caller in callers.get(pending.pop(), ()):
+                if caller not in seen:
+                    seen.add(caller)
+                    trains = trains or caller in served
+                    pending.append(caller)
+        for call_id in calls:
+            result[call_id] = trains
+    return result

@@ -160,7 +160,7 @@ class EvidenceCollector:
         self,
         imports: ImportTable,
         call_trains: Callable[[cst.Call], bool],
-        backward_trains: Callable[[], bool],
+        backward_trains: Callable[[cst.Call], bool],
         steps_input: Callable[[cst.Call], bool] = lambda call: False,
         is_grad_input: Callable[[str], bool] = lambda name: False,
     ) -> None:
@@ -244,7 +244,7 @@ class EvidenceCollector:
             self._imports,
             self._call_trains,
             (),
-            self._backward_trains(),
+            self._backward_trains,
             self._steps_input,
             self._is_grad_input,
         )
@@ -317,8 +317,11 @@ def _scan_expression(
                 evidence.needs_grad = True
             if kind == "step":
                 evidence.steps.append(node)
-            elif kind == "backward" and backward_trains:
-                evidence.backwards.append(node)
+            elif kind == "backward":
+                if backward_trains(node):
+                    evidence.backwards.append(node)
+                else:
+                    kind = "gradient"  # no parameter step serves it: it needs grad only
             if type(node.func) is cst.Attribute:
                 attr = node.func.attr.value
                 if attr == "zero_grad" or (
@@ -333,7 +336,7 @@ def _scan_expression(
                     evidence.switches_to_eval = True
             if not evidence.reports and reports_call(node):
                 evidence.reports = True
-            if kind == "backward" and not backward_trains:
+            if kind == "gradient":
                 evidence.needs_grad = True
             elif kind is not None or call_trains(node):
                 evidence.training_sites.append((node, guards))

@@ -108,7 +108,7 @@ def test_calls_come_in_evaluation_order() -> None:
 def _region(code: str, eval_by_name: bool = False):
     module = cst.parse_module(textwrap.dedent(code))
     imports = collect_imports(module)
-    evidence = EvidenceCollector(imports, lambda call: False, lambda: True).block(module.body)
+    evidence = EvidenceCollector(imports, lambda call: False, lambda call: True).block(module.body)
     return classify_block(
         module, "block", evidence, eval_by_name=eval_by_name, eval_by_metrics=True
     )
