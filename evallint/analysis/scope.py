@@ -281,6 +281,23 @@ class ScopeNames:
     (`x.batch_decode(...)`, `x(texts, return_tensors="pt")`): see NON_MODULE_METHODS."""
 
 
+_MODULE_ONLY_WRAPPERS = frozenset(
+    {"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel", "DDP", "FSDP"}
+)
+"""Wrapper classes that accept only an `nn.Module`: what they are given is a module, whatever
+its name (`torch.compile` and `torch.jit.script` also take plain functions)."""
+
+
+def _wrapped_evidence(call: cst.Call, evidence: set[str]) -> None:
+    """`DistributedDataParallel(base, ...)`: `base` is a module."""
+    first = next((a for a in call.args if a.keyword is None and not a.star), None)
+    if first is None:
+        first = next((a for a in call.args if a.keyword and a.keyword.value == "module"), None)
+    name = dotted_name(first.value) if first is not None else None
+    if name is not None:
+        evidence.add(name)
+
+
 def scope_names(body: cst.CSTNode) -> ScopeNames:
     """One lean walk of a scope (its nested scopes excluded)."""
     evidence: set[str] = set()
@@ -314,12 +331,20 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
                 name = dotted_name(func) if keyword else None  # `self.tok(s, truncation=True)`
             if name is not None:
                 non_module.add(name)
-            if func.attr.value in MODULE_EVIDENCE_METHODS:
+            if func.attr.value in _MODULE_ONLY_WRAPPERS:
+                _wrapped_evidence(node, evidence)  # type: ignore[arg-type]
+            elif func.attr.value in MODULE_EVIDENCE_METHODS:
                 name = dotted_name(func.value)
                 if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
                     evidence.add(name)
             elif type(func.value) is cst.Name and func.value.value == "self":
                 called_attributes.add(f"self.{func.attr.value}")
+        elif (
+            node_type is cst.Call
+            and type(node.func) is cst.Name  # type: ignore[attr-defined]
+            and node.func.value in _MODULE_ONLY_WRAPPERS  # type: ignore[attr-defined]
+        ):
+            _wrapped_evidence(node, evidence)  # type: ignore[arg-type]
         elif node_type is cst.Call and _takes_non_module_keyword(cast(cst.Call, node)):
             name = dotted_name(node.func)  # type: ignore[attr-defined]
             if name is not None:
