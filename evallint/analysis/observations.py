@@ -66,6 +66,10 @@ def _backpropagated_name(call: cst.Call) -> Optional[str]:
 
 _CONSTANT_KEYS = (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)
 
+_RECEIVERS = frozenset({"self", "cls"})
+"""Names whose attributes are separate containers: `self.history` is not backpropagated
+because `self.model` (read through `self`) is."""
+
 
 class Observations(InterpreterPart):
     """Mixed into the interpreter; `self` is an `_Interpreter`."""
@@ -194,7 +198,7 @@ class Observations(InterpreterPart):
             return  # a module's forward builds its output from parts: one call's container
         names = self.graph_names(value)
         sources = self.stored_graph(value, states)
-        outlives = hook is not None or not self._rebuilt_in_loop(container)
+        outlives = hook is not None or not self._rebuilt_in_loop(container, states[0])
         bindings = frozenset(self._binding(name) for name in names)
         grad_off = self.grad_off_everywhere(states)
         evaluation = any(r.kind is RegionKind.EVAL for r in self.regions)
@@ -251,29 +255,32 @@ class Observations(InterpreterPart):
             return info.name
         return None
 
-    def _rebuilt_in_loop(self, container: str) -> bool:
+    def _rebuilt_in_loop(self, container: str, state) -> bool:
         """The innermost enclosing loop rebinds the container on every iteration: an
-        assignment (`parts = []`) among its body's own statements. A reset under a condition
-        (`if i % 100 == 99: running = 0.0`) lets the values pile up until it runs."""
-        loop = next(
-            (r.node for r in reversed(self.regions) if type(r.node) in (cst.For, cst.While)),
-            None,
-        )
-        if loop is None:
-            return False
-        body = loop.body  # type: ignore[attr-defined]
-        for line in body.body if type(body) is cst.IndentedBlock else [body]:
-            if type(line) not in (cst.SimpleStatementLine, cst.SimpleStatementSuite):
+        assignment (`parts = []`) among its body's own statements; or an outer loop does and
+        every loop in between runs over modules (`for net in nets:`, a few items, not data).
+        A reset under a condition (`if i % 100 == 99: running = 0.0`) lets the values pile
+        up until it runs."""
+        for region in reversed(self.regions):
+            loop = region.node
+            if type(loop) not in (cst.For, cst.While):
                 continue
-            simple = cast("cst.SimpleStatementLine | cst.SimpleStatementSuite", line)
-            for small in simple.body:
-                if type(small) is cst.Assign and any(
-                    dotted_name(t.target) == container for t in small.targets
-                ):
-                    return True
-                if type(small) is cst.AnnAssign and dotted_name(small.target) == container:
-                    return True
+            if _rebinds(loop, container):
+                return True
+            if not (type(loop) is cst.For and self._iterates_modules(loop, state)):
+                return False
         return False
+
+    def _iterates_modules(self, loop: cst.For, state) -> bool:
+        """`for net in nets:`, `for net, opt in zip(nets, opts):`: the loop variable (or one
+        of them) holds a module, so the loop runs once per model."""
+        target = loop.target
+        names = (
+            [e.value for e in cast("cst.Tuple | cst.List", target).elements]
+            if type(target) in (cst.Tuple, cst.List)
+            else [target]
+        )
+        return any(type(n) is cst.Name and self.resolve(n, state) is not None for n in names)
 
     def note_reads(self, name: str, value: cst.BaseExpression) -> None:
         from evallint.analysis.walk import iter_nodes
@@ -346,6 +353,7 @@ class Observations(InterpreterPart):
         called_here = self._called_in_file()
         for store in self.stores:
             node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = store
+            base = container.split(".")[0]
             self.file.facts.tensor_stores.append(
                 TensorStore(
                     self._place(node),
@@ -355,7 +363,9 @@ class Observations(InterpreterPart):
                     sources,
                     backwarded=bool(bindings & self.backward_bindings),
                     container_outlives_iteration=outlives,
-                    container_backpropagated=container.split(".")[0] in backpropagated
+                    # `stats.total` of a backpropagated `stats`; not `self.history`, whose
+                    # `self` every forward of `self.model` reads
+                    container_backpropagated=(base in backpropagated and base not in _RECEIVERS)
                     or container in backpropagated,
                     hook=hook,
                     container_feeds_returned_tensor=container in returned,
@@ -454,3 +464,23 @@ class Observations(InterpreterPart):
     @staticmethod
     def grad_off_everywhere(states: tuple[PathState, ...]) -> bool:
         return bool(states) and all(g.grad is Grad.OFF for s in states for g in s.grad)
+
+
+def _rebinds(loop: cst.CSTNode, container: str) -> bool:
+    """An assignment to `container` among the loop body's own statements."""
+    body = loop.body  # type: ignore[attr-defined]
+    for line in body.body if type(body) is cst.IndentedBlock else [body]:
+        if type(line) not in (cst.SimpleStatementLine, cst.SimpleStatementSuite):
+            continue
+        simple = cast("cst.SimpleStatementLine | cst.SimpleStatementSuite", line)
+        for small in simple.body:
+            if type(small) is cst.Assign:
+                for t in small.targets:
+                    if dotted_name(t.target) == container or (
+                        type(t.target) is cst.Tuple
+                        and any(dotted_name(e.value) == container for e in t.target.elements)
+                    ):
+                        return True
+            if type(small) is cst.AnnAssign and dotted_name(small.target) == container:
+                return True
+    return False

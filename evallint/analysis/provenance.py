@@ -204,13 +204,16 @@ class Provenance(InterpreterPart):
             return _EMPTY  # `torch.zeros_like(out)`: a new tensor of the same shape
         if qualified == "torch.autograd.grad":
             return frozenset({qualified}) if _creates_graph(call, qualified) else _EMPTY
-        resolved = self._own_function(call)
+        resolved = self._own_function(call, state)
         if resolved is not None:
             return resolved(state)
         target = self._forward_target(call, state)
         if target is not None:
             if type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS:
                 return _EMPTY  # `model.generate(...)` runs under no_grad
+            method = self._class_method_graph(call, state)
+            if method is not None:
+                return method  # `model.act(state)` of a class of this file: what it returns
             if self.candidate_keys.get(target[0], 0) == _UNHINTED:
                 # a parameter that only may hold a module (`criterion`, `trainer`): what it
                 # computes from a graph-carrying argument keeps that graph
@@ -230,15 +233,66 @@ class Provenance(InterpreterPart):
         return found  # a call given no graph-carrying value (a metric of arrays, an
         # environment step, a helper given only the model) is unknown: no graph
 
-    def _own_function(self, call: cst.Call):  # -> Optional[Callable[[PathState], frozenset]]
+    def _class_method_graph(self, call: cst.Call, state: PathState) -> Optional[frozenset]:
+        """`agent.act(obs)` where the classes of this file that define `act` (other than as
+        `forward`) are all read: the union of what their returns carry, `self` mapped onto
+        the receiver and parameters onto the arguments (`act` returning `q.argmax().item()`
+        or a random action carries no graph). None when no class of the file defines it or
+        one cannot be read (recursion, no `return`): then the call counts as a forward."""
+        func = call.func
+        if type(func) is not cst.Attribute or func.attr.value in ("forward", "__call__"):
+            return None
+        name = func.attr.value
+        receiver = dotted_name(func.value)
+        methods = [c.methods[name] for c in self.file.classes.values() if name in c.methods]
+        if not methods or receiver is None:
+            return None
+        found: set[str] = set()
+        for info in methods:
+            summary = self.file.summary_for(info)
+            if summary is None or summary.return_graph is None:
+                return None
+            for item in summary.return_graph:
+                if item.startswith(PARAMETER):
+                    argument = _argument_for(summary, item[len(PARAMETER) :], call)
+                    if argument is not None:
+                        found |= self.graph_of(argument, state, True)
+                    continue
+                key = self._map_argument(summary, item, call, receiver, state)
+                if key is not None:
+                    found.add(key)
+                elif item == "self" or item.startswith("self."):
+                    found.add(receiver)
+                else:
+                    found.add(item)  # `torch.autograd.grad`, a global module
+        return frozenset(found)
+
+    def _own_function(self, call: cst.Call, state: PathState):
+        # -> Optional[Callable[[PathState], frozenset]]
         """The provenance of a call of a function this file (or the project) defines and the
-        analysis reads: its returns' provenance, mapped onto the caller's arguments."""
+        analysis reads: its returns' provenance, mapped onto the caller's arguments. A
+        function of another project file is read when it is given a graph-carrying value
+        (`calculate_loss(prediction, target)` may return `math.log` floats): only then does
+        its result matter."""
         func = call.func
         if not (
             type(func) is cst.Name or (type(func) is cst.Attribute and type(func.value) is cst.Name)
         ):
             return None
         resolved = self.file.resolve_function(call, self.info, count=False)
+        if (
+            resolved is None
+            and self.file.project is not None
+            and (
+                (type(func) is cst.Name and func.value in self.imports.modules_from)
+                or (
+                    type(func) is cst.Attribute
+                    and self.imports.is_imported(cast(cst.Name, func.value).value)
+                )
+            )
+            and self._arguments_graph(call, state)
+        ):
+            resolved = self.file.resolve_function(call, self.info, count=False, passes_module=True)
         if resolved is None:
             return None
         summary, on_self = resolved
