@@ -85,7 +85,10 @@ class Provenance(InterpreterPart):
             return
         whole = self.graph_of(value, states[0], self._grad_may_be_on(states))
         for index, element_names in enumerate(names):
-            free = bool(whole) and self.element_graph_free(value, index, len(names))
+            free = bool(whole) and (
+                _indices_element(value, index, len(names), self.imports)
+                or self.element_graph_free(value, index, len(names))
+            )
             for name in element_names:
                 self.graph[name] = _EMPTY if free else whole
 
@@ -318,6 +321,25 @@ class Provenance(InterpreterPart):
             return frozenset(found)
 
         return mapped
+
+
+_VALUES_AND_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median"})
+"""Tensor methods (and `torch.` functions) that, given a dimension, return (values, indices):
+the indices are integers, with no graph."""
+
+
+def _indices_element(value: cst.BaseExpression, index: int, count: int, imports) -> bool:
+    """`_, predicted = outputs.max(1)`, `values, idx = torch.topk(x, k)`: element 1 is the
+    indices, which carry no graph."""
+    if index != 1 or count != 2 or type(value) is not cst.Call:
+        return False
+    func = value.func
+    if type(func) is not cst.Attribute or func.attr.value not in _VALUES_AND_INDICES:
+        return False
+    qualified = imports.qualify(func) or ""
+    if qualified.startswith("torch."):
+        return len(value.args) >= 2  # `torch.max(x, 1)`; `torch.max(a, b)` is elementwise
+    return bool(value.args)  # `x.max(1)`, `x.topk(5)`
 
 
 def _argument_for(summary, parameter: str, call: cst.Call) -> Optional[cst.BaseExpression]:

@@ -270,6 +270,10 @@ def _graph_free_value(
             and type(func.value) is cst.Name
             and func.value.value == "math"
         )
+    if value_type is cst.Attribute:  # `loss.data`, `x.shape`
+        return cast(cst.Attribute, value).attr.value in _GRAPH_FREE_ATTRIBUTES
+    if value_type is cst.Subscript:  # `loss.data[0]`, `[loss.item()][0]`
+        return _graph_free_value(cast(cst.Subscript, value).value, function, depth)
     if value_type is cst.BinaryOperation:
         operation = cast(cst.BinaryOperation, value)
         return _graph_free_value(operation.left, function, depth) and _graph_free_value(
