@@ -108,6 +108,8 @@ class Observations(InterpreterPart):
             positional = [a for a in call.args if a.keyword is None and not a.star]
             argument = positional[index] if index < len(positional) else None
         value = _constant(argument.value) if argument is not None else default
+        if value is True and _under_training_test(self.info.node, call):
+            return  # `if self.training: out = F.dropout(out, p)` drops only while training
         self.file.facts.functional_mode_calls.append(
             FunctionalModeCall(self._place(call), qualified.split(".")[-1], value, argument)
         )
@@ -483,4 +485,25 @@ def _rebinds(loop: cst.CSTNode, container: str) -> bool:
                         return True
             if type(small) is cst.AnnAssign and dotted_name(small.target) == container:
                 return True
+    return False
+
+
+def _under_training_test(function: cst.FunctionDef, call: cst.Call) -> bool:
+    """The call sits in the body of an `if` whose test requires `self.training` (`if
+    self.training:`, `if self.training and p > 0:`), so it runs only in training mode."""
+    from evallint.analysis.walk import iter_nodes
+
+    for node in iter_nodes(function.body):
+        if type(node) is not cst.If or not _requires_training(node.test):
+            continue
+        if any(inner is call for inner in iter_nodes(node.body)):
+            return True
+    return False
+
+
+def _requires_training(test: cst.BaseExpression) -> bool:
+    if type(test) is cst.Attribute:
+        return dotted_name(test) == "self.training"
+    if type(test) is cst.BooleanOperation and type(test.operator) is cst.And:
+        return _requires_training(test.left) or _requires_training(test.right)
     return False

@@ -100,8 +100,55 @@ def inert_switches(facts: ModuleFacts) -> Iterator[_Found]:
         yield _Found(uncalled.place, "uncalled-grad-manager", text, f"{text}()")
     for assignment in facts.mode_flag_assignments:
         found = _flag_assignment(assignment)
-        if found is not None:
+        if found is not None and not _overridden_before_use(facts, assignment):
             yield found
+
+
+def _overridden_before_use(facts: ModuleFacts, found: ModeFlagAssignment) -> bool:
+    """`net.training = False` followed in the same block by `net.eval()` (or `net.train()`)
+    before anything runs `net` or is given it: the call sets every submodule, so the
+    assignment changes nothing that is ever used. A use first, or a switch only under a
+    condition or in a loop, leaves the assignment in force."""
+    if facts.tree is None:
+        return False
+    from evallint.analysis.walk import iter_nodes
+
+    target = found.place.node
+    receiver = _code(found.receiver)
+    rest: list[cst.CSTNode] = []
+    for node in iter_nodes(facts.tree, enter_scopes=True):
+        if type(node) in (cst.Module, cst.IndentedBlock):
+            body = list(node.body)  # type: ignore[attr-defined]
+            for index, line in enumerate(body):
+                if line is target or (
+                    type(line) is cst.SimpleStatementLine and any(s is target for s in line.body)
+                ):
+                    rest = body[index + 1 :]
+                    break
+            if rest:
+                break
+    for statement in rest:
+        if type(statement) is not cst.SimpleStatementLine:
+            if any(_mentions(n, receiver) for n in iter_nodes(statement, enter_scopes=True)):
+                return False
+            continue
+        for node in iter_nodes(statement):
+            if type(node) is not cst.Call:
+                continue
+            func = node.func
+            if (
+                type(func) is cst.Attribute
+                and func.attr.value in ("train", "eval")
+                and _code(func.value) == receiver
+            ):
+                return True
+            if _code(func) == receiver or any(_code(a.value) == receiver for a in node.args):
+                return False  # run or handed on while only the top flag is set
+    return False
+
+
+def _mentions(node: cst.CSTNode, receiver: str) -> bool:
+    return type(node) in (cst.Name, cst.Attribute) and _code(node) == receiver
 
 
 class InertSwitch(Rule):
