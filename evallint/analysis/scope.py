@@ -288,6 +288,20 @@ _MODULE_ONLY_WRAPPERS = frozenset(
 its name (`torch.compile` and `torch.jit.script` also take plain functions)."""
 
 
+def _wraps_a_module(value: cst.BaseExpression) -> bool:
+    if type(value) is not cst.Call:
+        return False
+    func = value.func
+    name = (
+        func.attr.value
+        if type(func) is cst.Attribute
+        else func.value
+        if type(func) is cst.Name
+        else ""
+    )
+    return name in _MODULE_ONLY_WRAPPERS
+
+
 def _wrapped_evidence(call: cst.Call, evidence: set[str]) -> None:
     """`DistributedDataParallel(base, ...)`: `base` is a module."""
     first = next((a for a in call.args if a.keyword is None and not a.star), None)
@@ -313,6 +327,12 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
         elif node_type is cst.AssignTarget and type(node.target) is cst.Name:  # type: ignore[attr-defined]
             assigned.add(node.target.value)  # type: ignore[attr-defined]
         elif node_type is cst.Assign:
+            if _wraps_a_module(node.value):  # type: ignore[attr-defined]
+                # `wrapped = DistributedDataParallel(base)`: the wrapper is a module too
+                for target in node.targets:  # type: ignore[attr-defined]
+                    name = dotted_name(target.target)
+                    if name is not None:
+                        evidence.add(name)
             for target in node.targets:  # type: ignore[attr-defined]
                 if (
                     type(target.target) is cst.Attribute
