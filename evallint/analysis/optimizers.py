@@ -347,7 +347,18 @@ def backward_reach(
 
     scopes: list[tuple[_Scope, cst.CSTNode]] = [(None, module)]
     defined: dict[str, list[_Scope]] = {}
+    optimizers: set[str] = set()
+    """Names bound to an optimizer the file builds (`optm = torch.optim.Adam(...)`), whose
+    `step()` is a step whatever the name says."""
     for node in iter_nodes(module, enter_scopes=True):
+        if type(node) is cst.Assign and type(node.value) is cst.Call:
+            qualified = imports.qualify(node.value.func) or ""
+            if qualified.startswith("torch.optim.") or (
+                qualified.split(".")[-1] in _OPTIMIZER_CLASSES
+            ):
+                optimizers.update(
+                    name for t in node.targets if (name := dotted_name(t.target)) is not None
+                )
         if type(node) is cst.FunctionDef:
             function = node
             defined.setdefault(function.name.value, []).append(id(function))
@@ -366,7 +377,14 @@ def backward_reach(
                 found = training_call_kind(call, imports)
                 if found == "backward":
                     backwards.setdefault(key, []).append(id(call))
-                elif found == "step" and not steps_input(call):
+                elif (
+                    found == "step"
+                    or (
+                        type(call.func) is cst.Attribute
+                        and call.func.attr.value == "step"
+                        and dotted_name(call.func.value) in optimizers
+                    )
+                ) and not steps_input(call):
                     steps.add(key)
             elif kind is cst.Name:
                 named.add(cast(cst.Name, node).value)
