@@ -115,7 +115,8 @@ class Effects(InterpreterPart):
             method not in NO_GRAD_METHODS and not frozen
         )  # frozen parameters: no graph to keep
         mode_matters = self._key_id(key) not in self.file.mode_independent
-        by_result = self.reported_region(call)
+        # a module called itself (`model(x)`), not through another method (`gen.decode_x()`)
+        by_result = self.reported_region(call) if method in (None, "forward") else None
         for state in states:
             grad = state.grad
             if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:
