@@ -226,15 +226,24 @@ def _after(body: Sequence[cst.CSTNode], chain: Sequence[cst.CSTNode]) -> Iterato
             yield from suite[: index + 1]
 
 
+def small_statement_index(statement: cst.SimpleStatementLine) -> dict[int, int]:
+    """id of every node of a simple statement line -> the index of its small statement."""
+    return {id(n): i for i, small in enumerate(statement.body) for n in iter_nodes(small)}
+
+
 def only_reported(
     call: cst.Call,
     body: Sequence[cst.CSTNode],
     chain: Sequence[cst.CSTNode],
     trains: Callable[[cst.CSTNode], bool],
     outside: frozenset[str] = frozenset(),
+    small_index: Optional[dict[int, int]] = None,
 ) -> bool:
     """Whether the forward `call`, in the simple statement innermost in `chain`, has a
-    result that is reported and never feeds training or leaves the scope."""
+    result that is reported and never feeds training or leaves the scope. `small_index`
+    (id of a node -> index of the small statement holding it, see `small_statement_index`)
+    finds the call's small statement without walking the line once per call: a line of n
+    `;`-separated forwards would cost n^2 otherwise."""
     if not chain or type(chain[-1]) is not cst.SimpleStatementLine:
         return False
     statement = chain[-1]
@@ -243,9 +252,10 @@ def only_reported(
     follow = _Follow(trains, outside)
     live: set[str] = set()
     assert isinstance(statement, cst.SimpleStatementLine)
-    for small in statement.body:
-        if not any(n is call for n in iter_nodes(small)):
-            continue
+    if small_index is None:
+        small_index = small_statement_index(statement)
+    position = small_index.get(id(call))
+    for small in statement.body[position : position + 1] if position is not None else ():
         if type(small) is cst.Expr:
             follow.reported = _reported_in(small, set(), call)
             break
@@ -284,6 +294,8 @@ class Reported(InterpreterPart):
     def _init_reported(self) -> None:
         self.statement_chain: list[cst.CSTNode] = []
         self._reported_cache: dict[int, Optional[Region]] = {}
+        self._small_indexes: dict[int, dict[int, int]] = {}
+        """id of a simple statement line -> its `small_statement_index` (built once per line)."""
         self.phase_conditions: set[str] = set()
         """Conditions on the variable of a loop over literal phases (see loop_phases)."""
 
@@ -302,6 +314,14 @@ class Reported(InterpreterPart):
     def _trains_statement(self, node: cst.CSTNode) -> bool:
         evidence = self.file.statement_evidence(node, self.info)
         return bool(evidence.training_sites or evidence.backwards or evidence.needs_grad)
+
+    def _small_index_of(self, statement: cst.CSTNode) -> Optional[dict[int, int]]:
+        if type(statement) is not cst.SimpleStatementLine:
+            return None
+        index = self._small_indexes.get(id(statement))
+        if index is None:
+            index = self._small_indexes[id(statement)] = small_statement_index(statement)
+        return index
 
     def reported_region(self, call: cst.Call) -> Optional[Region]:
         """An evaluation region of its own for a forward outside any evaluation (or inside
@@ -335,6 +355,7 @@ class Reported(InterpreterPart):
             chain,
             self._trains_statement,
             frozenset(info.params + info.keyword_only) if info is not None else frozenset(),
+            self._small_index_of(chain[-1]),
         ):
             region = Region(chain[-1], RegionKind.EVAL, DESCRIPTION)
         self._reported_cache[id(call)] = region
