@@ -17,19 +17,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evallint.diagnostics import KNOWN_CODES, PARSE_ERROR_CODE, UNUSED_SUPPRESSION_CODE
+from evallint.engine import log_debug
 from evallint.source.ignore import check_patterns, compile_patterns
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on Python < 3.11
     import tomli as tomllib
-
-
-def _log_debug(message: str, *args: object) -> None:
-    """`logging` is imported only when something is logged (start-up time of warm runs)."""
-    import logging
-
-    logging.getLogger(__name__).debug(message, *args)
 
 
 CONFIG_FILE = "pyproject.toml"
@@ -190,7 +184,7 @@ def _config_for_directory(directory: Path) -> Config:
     if candidate.is_file():
         table = _read_table(candidate)
         if table is not None:
-            _log_debug("using %s", candidate)
+            log_debug(__name__, "using %s", candidate)
             return _parse_table(table, candidate)
     if directory.parent == directory:
         return Config()

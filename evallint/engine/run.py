@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from evallint.diagnostics import PARSE_ERROR_CODE, UNUSED_SUPPRESSION_CODE, Diagnostic
+from evallint.engine import log_debug
 from evallint.engine.config import Config, Overrides, load_config, resolve
 from evallint.engine.files import iter_source_files
 from evallint.source.directives import is_suppressed, suppressions, unused_directives
@@ -28,14 +29,6 @@ if TYPE_CHECKING:  # the analysis (and LibCST) is imported only when a file is a
     from evallint.analysis.project import ProjectIndex
     from evallint.source.incremental import IncrementalParser
     from evallint.source.parse import ParseFailure
-
-
-def _log_debug(message: str, *args: object, exc_info: bool = False) -> None:
-    """`logging` is imported only when something is logged (it costs start-up time on every
-    warm run otherwise)."""
-    import logging
-
-    logging.getLogger(__name__).debug(message, *args, exc_info=exc_info)
 
 
 RECURSION_LIMIT = 5_000
@@ -316,7 +309,7 @@ def _analyse_and_check(
     except RecursionError:
         found = [_error(path, 1, 1, "cannot analyse: nesting too deep")]
     except Exception as exc:  # a bug in evallint must not stop the other files
-        _log_debug("internal error on %s", path, exc_info=True)
+        log_debug(__name__, "internal error on %s", path, exc_info=True)
         found = [_error(path, 1, 1, f"internal error: {type(exc).__name__}: {exc}")]
     return found
 
