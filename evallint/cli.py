@@ -359,6 +359,13 @@ def _lsp(argv: Sequence[str]) -> int:
     return 0
 
 
+def _without_label(found: Any) -> str:
+    """The summary without its own leading verdict word, which the text line already prints."""
+    label = found.verdict.replace("-", " ") + ": "
+    summary: str = found.summary
+    return summary[len(label) :] if summary.startswith(label) else summary
+
+
 def _verify_and_report(diagnostics: list, args: argparse.Namespace, out: TextIO) -> int:
     """Lint, then give every EVL001-003 finding a verdict measured with real layers."""
     try:
@@ -403,7 +410,7 @@ def _verify_and_report(diagnostics: list, args: argparse.Namespace, out: TextIO)
             out.write(format_text([diagnostic], show_source=args.show_source))
             found = verdicts.get(id(diagnostic))
             if found is not None:
-                out.write(f"    verdict: {found.verdict}: {found.summary}\n")
+                out.write(f"    verdict: {found.verdict}: {_without_label(found)}\n")
     if args.plot:
         for written in write_plots(verified, args.plot):
             print(f"wrote {written}", file=sys.stderr)

@@ -78,7 +78,12 @@ def run_child(request: dict[str, Any], budget: ImportBudget) -> dict[str, Any]:
         if done.returncode < 0 or "MemoryError" in err:
             return {"refused": f"the child process died ({err[:160]}); over the memory budget?"}
         return {"error": err[:200]}
-    answer: dict[str, Any] = json.loads(lines[-1])
+    try:
+        answer: dict[str, Any] = json.loads(lines[-1])
+    except ValueError:
+        return {"error": f"the child's answer was not readable: {lines[-1][:120]!r}"}
+    if not isinstance(answer, dict):
+        return {"error": "the child's answer was not readable"}
     return answer
 
 
@@ -129,6 +134,8 @@ def measure_imported(
     }
     if answer["problem"] is not None and not answer["mode_dependent"]:
         return _refused(finding, f"{where}: {answer['problem']}")
+    if answer.get("contained"):
+        where += f" (refused while it ran: {', '.join(answer['contained'][:3])})"
     verdict: Verdict = "confirmed" if answer["affected"] else "not-affected"
     summary = f"{'not affected: ' if verdict == 'not-affected' else ''}{where}: {answer['summary']}"
     if d.code == "EVL002":

@@ -18,7 +18,6 @@ import libcst as cst
 
 from evallint.torch_facts import (
     CONTAINERS,
-    FUNCTIONAL,
     MODE_INDEPENDENT,
     MODE_INDEPENDENT_SUFFIXES,
     MODE_METHODS,
@@ -38,6 +37,7 @@ from evallint.verifier.resolution import (
     Found,
     Instance,
     Value,
+    functional_layer,
     last_assignment,
     literal,
     literal_args,
@@ -599,6 +599,48 @@ class Extractor:
             if literal(value, ctx) is not UNKNOWN:
                 return Found()
             return self.found(self.value(value, ctx), ctx)
+        if isinstance(value, cst.Name):
+            return self.named_value(assign, value.value, ctx)
+        if isinstance(value, cst.IfExp):  # either branch may be the module
+            out = Found()
+            for branch in (value.body, value.orelse):
+                out.extend(self.attribute_value(replace(assign, value=branch), ctx))
+            return out
+        return Found()
+
+    def named_value(self, assign: Assignment, name: str, ctx: Ctx) -> Found:
+        """`self.x = name` where `name` is a local, module-level or imported name: the value it
+        was given is judged like a value written in place (`drop = nn.Dropout(p)` then
+        `self.drop = drop` is the Dropout; a name imported from outside torch is unresolved)."""
+        file = ctx.file
+        if ctx.depth > MAX_DEPTH or name in ("None", "True", "False", "self"):
+            return Found()
+        local = last_assignment(file, name, ctx.func, ctx.line)
+        if local is None and ctx.func is not None and name in param_names(ctx.func):
+            # a parameter of a method other than the constructor: only what it certainly holds
+            found = self.found(self.value(cst.Name(name), ctx), ctx)
+            return found if found.layers else Found()
+        if local is None:
+            local = last_assignment(file, name, None, 10**9 if ctx.func is not None else ctx.line)
+            if local is not None:
+                ctx = Ctx(file, None, None, {}, local.line, ctx.depth + 1)
+        if local is not None:
+            inner = Assignment(assign.target, local.value, local.line, ctx.func)
+            return self.attribute_value(inner, ctx.at(local.line))
+        if name in file.imports:
+            module = file.imports[name][0]
+            if self.project_callable(name, ctx) is not None:
+                return Found()  # a project class or function itself, not a module instance
+            if module.startswith("torch.nn.") and not module.startswith("torch.nn.functional"):
+                return Found()  # a class, not an instance (`self.act = nn.ReLU` is a type)
+            if module.split(".")[0] in ("math", "numpy", "torch", "typing", "os", "sys"):
+                return Found()
+            return Found(
+                unresolved=[
+                    f"`{assign.target} = {name}` at {file.path.name}:{assign.line}: `{name}` is "
+                    f"imported from `{module}`, and evallint does not follow imported values"
+                ]
+            )
         return Found()
 
     def method_factory(self, method: str, call: cst.Call, ctx: Ctx) -> Found:
@@ -631,34 +673,7 @@ class Extractor:
             return self.found(self.value(call.args[1].value, ctx), ctx)
         if dotted is None:
             return Found()
-        qualified = file.qualify(dotted)
-        if not qualified.startswith("torch.nn.functional."):
-            return Found()
-        name = qualified.rsplit(".", 1)[1]
-        fact = FUNCTIONAL.get(qualified)
-        kind = fact.layer if fact is not None else None
-        if fact is None or kind is None:
-            return Found()
-        ctx = Ctx(file, func, cls, {}, file.line(call), depth)
-        params, unread = literal_args(call, fact.parameters, ctx)
-        params.pop("input", None)
-        unread = tuple(u for u in unread if u not in ("input", "training"))
-        training = call_arg(call, fact.position, fact.keyword)
-        follows_mode = training is not None and literal(training, ctx) is UNKNOWN
-        if not follows_mode:
-            # a literal or default `training`: the call acts (or not) the same in both modes
-            if "training" not in params:
-                params["training"] = fact.default
-            return Found(
-                layers=[
-                    LayerSpec(
-                        f"F.{name}", params, str(file.path), file.line(call), "forward", unread
-                    )
-                ]
-            )
-        return Found(
-            layers=[LayerSpec(kind, params, str(file.path), file.line(call), "forward", unread)]
-        )
+        return functional_layer(call, Ctx(file, func, cls, {}, file.line(call), depth), dotted)
 
 
 def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extraction:

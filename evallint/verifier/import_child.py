@@ -12,7 +12,10 @@ bodies, decorators and imports all execute. What contains it:
   (RLIMIT_AS), so an allocation over it raises MemoryError instead of swapping the machine;
 - time: the parent kills the process at its time limit;
 - the model is built on the `meta` device first (no storage); if its parameters and buffers
-  would need more than the budget, it is never built for real.
+  would need more than the budget, it is never built for real;
+- side effects: from just before the user's file is imported, an audit hook refuses writing
+  or deleting files, starting or signalling processes, sockets and ctypes
+  (`import_seal.seal`), and RLIMIT_FSIZE 0 keeps native code from writing file data.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import socket
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
+
+from evallint.verifier.import_seal import SealRefused, seal
 
 
 def _no_network(*args: Any, **kwargs: Any) -> NoReturn:
@@ -100,6 +105,7 @@ def _measure(request: dict[str, Any]) -> dict[str, Any]:
     budget = int(request["budget"])
     _limit_memory(budget)
     _cut_network()
+    refused = seal()
     path = Path(request["path"])
     try:
         module = _load(path)
@@ -137,7 +143,10 @@ def _measure(request: dict[str, Any]) -> dict[str, Any]:
         dependent = [
             (n, k) for n, k, m in children if m.training != value and mode_dependence(m) is not None
         ]
-        return {"training": {"value": value, "stale": stale, "dependent": dependent}}
+        return {
+            "training": {"value": value, "stale": stale, "dependent": dependent},
+            "contained": sorted(set(refused)),
+        }
     report = check_module(model, seed=int(request["seed"]))
     return {
         "report": report.to_json(),
@@ -145,6 +154,7 @@ def _measure(request: dict[str, Any]) -> dict[str, Any]:
         "affected": report.affected,
         "mode_dependent": bool(report.mode_dependent),
         "problem": report.problem,
+        "contained": sorted(set(refused)),
     }
 
 
@@ -154,6 +164,8 @@ def main() -> int:
         answer = _measure(request)
     except MemoryError:
         answer = {"refused": f"the model needs more than the {_gib(int(request['budget']))} budget"}
+    except SealRefused as exc:
+        answer = {"refused": str(exc)[:300]}
     except BaseException as exc:  # noqa: BLE001 - the user's code failing is the answer
         text = str(exc).splitlines()[0][:160] if str(exc) else ""
         answer = {"error": f"{type(exc).__name__}: {text}"}

@@ -13,8 +13,9 @@ from typing import Any, Optional, Union
 
 import libcst as cst
 
+from evallint.torch_facts import FUNCTIONAL
 from evallint.verifier.layer_spec import UNKNOWN, LayerSpec
-from evallint.verifier.source_index import Assignment, SourceFile, arith
+from evallint.verifier.source_index import Assignment, SourceFile, arith, call_arg
 
 MAX_DEPTH = 16
 """How many hops (assignment, call site, class, factory) one extraction may take."""
@@ -138,3 +139,30 @@ def literal(expr: cst.BaseExpression, ctx: Ctx) -> Any:
         items = [literal(e.value, ctx) for e in expr.elements]
         return UNKNOWN if any(i is UNKNOWN for i in items) else tuple(items)
     return UNKNOWN
+
+
+def functional_layer(call: cst.Call, ctx: Ctx, dotted: str) -> Found:
+    """A functional dropout/rrelu call (`F.dropout(x, p, self.training)`) as the layer it acts
+    like: mode-dependent when `training` follows the mode, else a fixed `F.name` layer."""
+    file = ctx.file
+    qualified = file.qualify(dotted)
+    if not qualified.startswith("torch.nn.functional."):
+        return Found()
+    name = qualified.rsplit(".", 1)[1]
+    fact = FUNCTIONAL.get(qualified)
+    kind = fact.layer if fact is not None else None
+    if fact is None or kind is None:
+        return Found()
+    params, unread = literal_args(call, fact.parameters, ctx)
+    params.pop("input", None)
+    unread = tuple(u for u in unread if u not in ("input", "training"))
+    training = call_arg(call, fact.position, fact.keyword)
+    line = file.line(call)
+    if training is None or literal(training, ctx) is not UNKNOWN:
+        # a literal or default `training`: the call acts (or not) the same in both modes
+        if "training" not in params:
+            params["training"] = fact.default
+        return Found(
+            layers=[LayerSpec(f"F.{name}", params, str(file.path), line, "forward", unread)]
+        )
+    return Found(layers=[LayerSpec(kind, params, str(file.path), line, "forward", unread)])

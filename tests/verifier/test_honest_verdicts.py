@@ -276,3 +276,28 @@ def test_sarif_carries_the_verdict_and_what_was_measured(tmp_path: Path) -> None
     [result] = json.loads(done.stdout)["runs"][0]["results"]
     assert result["properties"]["verdict"] == "confirmed"
     assert "synthetic data" in result["properties"]["measured"]
+
+
+def test_text_output_names_the_verdict_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # was: "verdict: unresolved: unresolved: argument `p` ..." and "not-affected: not affected:"
+    from evallint.cli import main
+
+    path = tmp_path / "ev.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from torch import nn
+            def build(cfg):
+                return nn.Sequential(nn.Linear(4, 4), nn.Dropout(cfg.p))
+            model = build(None)
+            with torch.no_grad():
+                for x in val_loader:
+                    acc = model(x).argmax(1)
+            """
+        )
+    )
+    main(["verify", str(path), "--no-cache", "--exit-zero"])
+    out = capsys.readouterr().out
+    assert "verdict: unresolved: argument `p` of Dropout" in out, out
+    assert "unresolved: unresolved" not in out

@@ -206,3 +206,47 @@ class Detector:
     )
     found = _verify(tmp_path / "m.py", "self.net")
     assert found.verdict == "unresolved", found.summary
+
+
+# A submodule assigned through a name or a conditional expression was skipped, so a model
+# holding a Dropout that way was reported `not affected` (each case below was, before).
+@pytest.mark.parametrize(
+    ("body", "expected", "words"),
+    [
+        ("drop = nn.Dropout(0.4)\n        self.drop = drop", "confirmed", "Dropout(p=0.4)"),
+        (
+            "self.drop = nn.Dropout(0.4) if width > 2 else nn.Identity()",
+            "confirmed",
+            "Dropout(p=0.4)",
+        ),
+        ("self.drop = DROP", "confirmed", "Dropout(p=0.2)"),
+        ("self.drop = imported_layer", "unresolved", "imported from `layers.imported_layer`"),
+        # values that are not module instances still add nothing
+        ("n = 5\n        self.n = n\n        self.kind = nn.ReLU", "not-affected", "only Linear"),
+        ("self.kind = Helper", "not-affected", "only Linear"),
+    ],
+)
+def test_a_submodule_assigned_through_a_name_is_followed(
+    tmp_path: Path, body: str, expected: str, words: str
+) -> None:
+    source = f"""
+from torch import nn
+from layers import imported_layer
+from helper import Helper
+
+DROP = nn.Dropout(0.2)
+
+class Net(nn.Module):
+    def __init__(self, width=4):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        {body}
+
+def evaluate(x):
+    model = Net()
+    return model(x)  # flagged
+"""
+    _write(tmp_path, {"m.py": source, "helper.py": "class Helper:\n    pass\n"})
+    found = _verify(tmp_path / "m.py", "model")
+    assert found.verdict == expected, found.summary
+    assert words in found.summary
