@@ -33,7 +33,7 @@ from evallint.analysis.regions import (
     mentions_eval_data,
     training_call_kind,
 )
-from evallint.analysis.summaries import ForwardRequirement, Summary
+from evallint.analysis.summaries import ForwardRequirement, Summary, but_via
 from evallint.analysis.symbols import dotted_name
 
 
@@ -434,8 +434,9 @@ class Calls(InterpreterPart):
             states = _entry_grad_proven_on(call, states)  # the callee's training needed it
         for state in states:
             region = self._evaluating(state)
+            mapped: dict[str, Optional[str]] = {}  # callee key -> caller key, at this call
             for req in summary.forwards:
-                self._apply_forward(req, summary, receiver, call, here, state, region)
+                self._apply_forward(req, summary, receiver, call, here, state, region, mapped)
             for training in summary.trainings:
                 key = self._map_argument(summary, training.key, call, receiver, state)
                 if key is not None:
@@ -481,6 +482,7 @@ class Calls(InterpreterPart):
         here: Place,
         state: PathState,
         caller_region: Optional[Region],
+        mapped: dict[str, Optional[str]],
     ) -> None:
         region, region_unit = (
             (req.region, req.region_unit)
@@ -516,10 +518,32 @@ class Calls(InterpreterPart):
                 caller_region,
                 self.file.unit,
             )  # the data loop driving a per-batch helper is the evaluation
-        key = self._map_argument(summary, req.key, call, receiver, state)
+        if req.key in mapped:
+            key = mapped[req.key]
+        else:
+            key = mapped[req.key] = self._map_argument(summary, req.key, call, receiver, state)
         if key is None and req.conditional and self._passes_no_module(summary, req, call):
             return  # the parameter holds a module only if this caller passed one
         conditional = self.candidate_keys.get(key, 0) if key is not None else req.conditional
+        # What decides this forward's outcome here. Applied again with the same (a requirement
+        # equal but for `via`, reached through another call), it would only pass up a
+        # requirement that `distinct_requirements` drops: n helpers calling each other (n**2
+        # calls, n forwards per summary) would build n**3 of them. An outcome that records an
+        # evaluation forward is never skipped (see below).
+        decides = (
+            but_via(req),
+            key,
+            conditional,
+            state.mode_in_tree(key) if req.mode_from_entry and key is not None else None,
+            state.grad if req.grad_from_entry else None,
+            region,
+            region_unit,
+            region is caller_region,
+            all(r.kind is RegionKind.NEUTRAL for r in self.regions) if region is None else None,
+        )
+        if decides in self.passed_up:
+            return
+        self.passed_up.add(decides)
         train = req.train_facts
         entry_mode = False
         if req.mode_from_entry and key is not None:
@@ -563,6 +587,7 @@ class Calls(InterpreterPart):
             grad, entry_grad = frozenset(), False
         at_call = req.report_at_call or region is caller_region
         if (train or grad) and conditional != 2:
+            self.passed_up.discard(decides)  # each such forward is a fact: never skipped
             self.file.facts.eval_forwards.append(
                 EvalForward(
                     req.place,

@@ -72,6 +72,7 @@ class InterpreterContext(Protocol):
     return_values: list[ModuleValue]
     return_states: States
     requirements: list[ForwardRequirement]
+    passed_up: set[tuple]
     training_requirements: list[TrainingRequirement]
     trains: bool
     stores: list[tuple]

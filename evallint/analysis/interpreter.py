@@ -184,6 +184,7 @@ class _Interpreter(
         self.return_values: list[ModuleValue] = []
         self.return_states: States = ()
         self.requirements: list[ForwardRequirement] = []
+        self.passed_up: set[tuple] = set()  # see Calls._apply_forward
         self.training_requirements: list[TrainingRequirement] = []
         self.trains = False
         self.returns_graph = False

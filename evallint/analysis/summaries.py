@@ -125,3 +125,4 @@ def distinct_requirements(requirements: list[ForwardRequirement]) -> list[Forwar
 
 _BUT_VIA = attrgetter(*(f.name for f in fields(ForwardRequirement) if f.name != "via"))
 """A requirement's fields except `via`, as a tuple (a cheap hashable identity)."""
+but_via = _BUT_VIA
