@@ -75,6 +75,7 @@ class ProjectIndex:
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
         self._call_indexes: dict[Path, dict[str, list[Path]]] = {}
+        self._root_files: dict[Path, list[Path]] = {}
         self._code: dict[Path, Optional[str]] = {}
         self._caller_analyses: dict[tuple[Path, Optional[Path]], Optional[FileAnalysis]] = {}
         self._adopted: Optional[Path] = None
@@ -262,9 +263,12 @@ class ProjectIndex:
         root = _project_root(target)
         index = self._call_indexes.get(root)
         if index is None:
-            index = self._call_indexes[root] = self._build_call_index(root)
+            index = self._call_indexes[root] = {}
+        candidates = index.get(function)
+        if candidates is None:
+            candidates = index[function] = self._files_calling(root, function)
         found = []
-        for candidate in index.get(function, ()):
+        for candidate in candidates:
             if candidate != target and self._imports_function(candidate, owner or function, target):
                 found.append(candidate)
                 self._dependencies.setdefault(path, set()).add(str(candidate))
@@ -272,15 +276,26 @@ class ProjectIndex:
                     break
         return found
 
-    def _build_call_index(self, root: Path) -> dict[str, list[Path]]:
-        index: dict[str, list[Path]] = {}
-        for candidate in _project_files(root):
+    def _files_calling(self, root: Path, function: str) -> list[Path]:
+        """The project files under `root` that import something and call `function` (a name
+        followed by `(`), in directory order. Searched per name asked for: a full index of
+        every called name cost a regular-expression scan of up to MAX_INDEXED_FILES files
+        per root, though few names are ever asked for."""
+        if not _CALLED.fullmatch(function + "("):
+            return []  # a name the call pattern never captures
+        called = re.compile(rf"\b{re.escape(function)}\s*\(")
+        found = []
+        for candidate in self._project_files(root):
             code = self._code_of(candidate)
-            if not code or "import" not in code:
-                continue
-            for name in set(_CALLED.findall(code)):
-                index.setdefault(name, []).append(candidate)
-        return index
+            if code and function in code and "import" in code and called.search(code):
+                found.append(candidate)
+        return found
+
+    def _project_files(self, root: Path) -> list[Path]:
+        files = self._root_files.get(root)
+        if files is None:
+            files = self._root_files[root] = _project_files(root)
+        return files
 
     def _code_of(self, path: Path) -> Optional[str]:
         """A project file's Python text; a notebook's code cells joined."""
