@@ -28,6 +28,15 @@ from evallint.torch_facts import (
     WRAPPERS,
 )
 from evallint.verifier.callers import call_sites
+from evallint.verifier.class_facts import (
+    bind,
+    called_attributes,
+    foreign_bases,
+    list_elements,
+    plain_function,
+    reads_training,
+    super_init_call,
+)
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.library_models import LIBRARY_KWARG_TO_DROPOUT, family_layers, find_family
 from evallint.verifier.resolution import (
@@ -322,7 +331,7 @@ class Extractor:
         if project is not None:
             target_file, node = project
             if isinstance(node, cst.ClassDef):
-                bindings = self.bind(target_file, init_of(node), call, ctx)
+                bindings = bind(target_file, init_of(node), call, ctx)
                 return Instance(target_file, node, bindings)
             return self.factory(target_file, node, call, ctx)
         head = dotted.split(".")[0]
@@ -375,7 +384,7 @@ class Extractor:
                 continue
             value = arg.value
             if arg.star == "*" and isinstance(value, cst.Name):
-                out.extend(self.list_elements(value.value, ctx))
+                out.extend(list_elements(value.value, ctx))
             elif isinstance(value, (cst.List, cst.Tuple)):
                 out.extend(e.value for e in value.elements)
             elif isinstance(value, (cst.ListComp, cst.GeneratorExp)):
@@ -392,54 +401,6 @@ class Extractor:
                 out.append(value)
         return out
 
-    def list_elements(self, name: str, ctx: Ctx) -> list[cst.BaseExpression]:
-        """`layers = [...]; layers.append(x); layers += [...]` in the same function."""
-        out: list[cst.BaseExpression] = []
-        assign = last_assignment(ctx.file, name, ctx.func, ctx.line)
-        if assign is not None and isinstance(assign.value, (cst.List, cst.Tuple)):
-            out.extend(e.value for e in assign.value.elements)
-        for call, func in ctx.file.calls:
-            callee = call.func
-            if (
-                func is ctx.func
-                and isinstance(callee, cst.Attribute)
-                and callee.attr.value in ("append", "extend")
-                and isinstance(callee.value, cst.Name)
-                and callee.value.value == name
-                and call.args
-            ):
-                value = call.args[0].value
-                if callee.attr.value == "extend" and isinstance(value, (cst.List, cst.Tuple)):
-                    out.extend(e.value for e in value.elements)
-                else:
-                    out.append(value)
-        return out
-
-    def bind(
-        self, file: SourceFile, func: Optional[cst.FunctionDef], call: cst.Call, ctx: Ctx
-    ) -> dict[str, Bound]:
-        """Bind a callee's parameters to the call's arguments, else to their defaults."""
-        if func is None:
-            return {}
-        params = func.params
-        ordered = [p for p in (*params.posonly_params, *params.params)]
-        positional = [p.name.value for p in ordered]
-        skip = 1 if positional and positional[0] in ("self", "cls") else 0
-        bindings: dict[str, Bound] = {}
-        callee_ctx = Ctx(file, None, None, {}, file.line(func), ctx.depth + 1)
-        for p in (*ordered, *params.kwonly_params):
-            bindings[p.name.value] = Bound(p.default, callee_ctx if p.default is not None else None)
-        index = 0
-        for arg in call.args:
-            if arg.star:
-                continue
-            if arg.keyword is not None:
-                bindings[arg.keyword.value] = Bound(arg.value, ctx)
-            elif skip + index < len(positional):
-                bindings[positional[skip + index]] = Bound(arg.value, ctx)
-                index += 1
-        return bindings
-
     def factory(self, file: SourceFile, func: cst.FunctionDef, call: cst.Call, ctx: Ctx) -> Value:
         """A project function that builds the model: follow its (last) return value."""
         returns = [r for r in return_statements(func) if r.value is not None]
@@ -451,7 +412,7 @@ class Extractor:
             )
         ret = returns[-1]
         assert ret.value is not None
-        bindings = self.bind(file, func, call, ctx)
+        bindings = bind(file, func, call, ctx)
         fctx = Ctx(file, func, file.class_of(func), bindings, file.line(ret), ctx.depth + 1)
         return self.value(ret.value, fctx)
 
@@ -551,9 +512,44 @@ class Extractor:
             for cls_file, cls in self.class_chain(inst.file, inst.cls):
                 bindings = inst.bindings if cls is inst.cls else {}
                 out.extend(self.class_body(cls_file, cls, bindings, depth + 1))
+                out.extend(self.class_bases(cls_file, cls, bindings, depth + 1))
+                line = reads_training(cls_file, cls)
+                if line is not None:
+                    out.unresolved.append(
+                        f"class {cls.name.value} reads `self.training` at {cls_file.path.name}:"
+                        f"{line}: its own mode-dependent code is not simulated"
+                    )
             return out
         finally:
             self.active.discard(key)
+
+    def class_bases(
+        self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound], depth: int
+    ) -> Found:
+        """A subclassed torch layer or container is built by `super().__init__(...)`; any other
+        base that is not a project class may hold layers evallint cannot see."""
+        out = Found()
+        project = {
+            dotted
+            for base in cls.bases
+            if (dotted := dotted_or_none(base.value)) is not None
+            and (found := self.project_callable(dotted, Ctx(file, None, None, {}, 0, 0)))
+            and isinstance(found[1], cst.ClassDef)
+        }
+        for qualified in foreign_bases(file, cls, project):
+            kind = qualified.rsplit(".", 1)[-1]
+            call = super_init_call(file, cls)
+            where = f"class {cls.name.value} ({file.path.name}:{file.line(cls)})"
+            if qualified.startswith("torch.nn.") and call is not None:
+                ctx = Ctx(file, init_of(cls), cls, bindings, file.line(call), depth)
+                out.extend(self.torch_nn(kind, call, ctx))
+            elif qualified.startswith("torch.nn.") and kind in ("ModuleList", "ModuleDict"):
+                continue  # filled by self.append/add_module/[...] =, which class_body reads
+            else:
+                out.unresolved.append(
+                    f"base class `{qualified}` of {where} is not a project class evallint can read"
+                )
+        return out
 
     def class_body(
         self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound], depth: int
@@ -573,11 +569,20 @@ class Extractor:
             # the live value: the last one in __init__, else the last one elsewhere
             if previous is None or assign.func is init or previous.func is not init:
                 chosen[assign.target] = assign
+        called = called_attributes(file, cls)
         for assign in chosen.values():
             ctx = Ctx(
                 file, assign.func, cls, bindings if assign.func is init else {}, assign.line, depth
             )
-            out.extend(self.attribute_value(assign, ctx))
+            found = self.attribute_value(assign, ctx)
+            attr = assign.target.split(".", 1)[1]
+            if not (found.layers or found.unresolved or found.root) and attr in called:
+                if not (isinstance(assign.value, cst.Lambda) or plain_function(assign.value, file)):
+                    found.unresolved.append(
+                        f"`{assign.target} = {file.code(assign.value)[:40]}` at {file.path.name}:"
+                        f"{assign.line} is called like a module and evallint cannot follow it"
+                    )
+            out.extend(found)
         for call, func in file.calls:
             if func is not None and inside(file, func, cls):
                 out.extend(self.call_in_class(call, func, cls, file, bindings, depth))

@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 import libcst as cst
 
 from evallint.torch_facts import FUNCTIONAL
+from evallint.verifier.class_facts import bind
 from evallint.verifier.extract import Extractor
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, FunctionalCall
 from evallint.verifier.resolution import Ctx, Instance, last_assignment, literal
@@ -97,7 +98,7 @@ def _init_default(
     assigned = [a for a in file.assignments if a.target == dotted and a.func is init]
     if not assigned:
         return UNKNOWN, ""
-    bindings = extractor.bind(
+    bindings = bind(
         file, init, cst.Call(func=cst.Name(cls.name.value)), Ctx(file, None, None, {}, 0, 0)
     )
     ctx = Ctx(file, init, cls, bindings, assigned[-1].line, 1)

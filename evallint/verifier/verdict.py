@@ -132,6 +132,15 @@ def _verify_mode(
             return VerifiedFinding(d, "unresolved", evidence, summary)
         if extraction.unresolved:
             return _unresolved(d, extraction, evidence)
+        if not extraction.layers and extraction.root.startswith("class "):
+            # every assignment, base class and line of the class was read: nothing in it can
+            # depend on the mode
+            summary = (
+                f"not affected: `{d.subject}` ({extraction.root}) holds no submodule, no torch "
+                "base class and no `self.training` read, so nothing in it depends on the mode"
+            )
+            evidence["summary"] = summary
+            return VerifiedFinding(d, "not-affected", evidence, summary)
         if not extraction.layers:
             evidence["unresolved"] = [f"no layers found in {extraction.root or d.subject}"]
             return _unresolved(d, extraction, evidence)

@@ -250,3 +250,71 @@ def evaluate(x):
     found = _verify(tmp_path / "m.py", "model")
     assert found.verdict == expected, found.summary
     assert words in found.summary
+
+
+CLASSES = """
+import torch
+from torch import nn
+import vendor
+
+class Kernel(nn.Module):  # parameters only: nothing can depend on the mode
+    def __init__(self):
+        super().__init__()
+        self.log_sigma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.exp(-x * self.log_sigma)
+
+class Noisy(nn.Module):  # its own code reads the mode
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if self.training:
+            x = x + torch.randn_like(x)
+        return self.fc(x)
+
+class OwnDropout(nn.Dropout):
+    def __init__(self):
+        super().__init__(0.3)
+
+class Stack(nn.Sequential):
+    def __init__(self):
+        super().__init__(nn.Linear(4, 4), nn.BatchNorm1d(4))
+
+class OnLibrary(vendor.Backbone):  # the library base may hold any layer
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+class FromConfig(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.encoder = cfg.encoder  # called in forward: a module evallint cannot follow
+        self.scale = cfg.scale  # never called: not a module
+
+    def forward(self, x):
+        return self.fc(self.encoder(x)) * self.scale
+"""
+
+
+@pytest.mark.parametrize(
+    ("cls", "expected", "words"),
+    [
+        ("Kernel()", "not-affected", "holds no submodule"),  # was: unresolved (no layers)
+        ("Noisy()", "unresolved", "reads `self.training`"),  # was: not affected
+        ("OwnDropout()", "confirmed", "Dropout(p=0.3)"),  # was: unresolved (no layers)
+        ("Stack()", "confirmed", "BatchNorm1d(4)"),  # was: unresolved (no layers)
+        ("OnLibrary()", "unresolved", "base class `vendor.Backbone`"),  # was: not affected
+        ("FromConfig(None)", "unresolved", "`self.encoder = cfg.encoder`"),  # was: not affected
+    ],
+)
+def test_what_a_class_is_built_from_decides_its_verdict(
+    tmp_path: Path, cls: str, expected: str, words: str
+) -> None:
+    _write(tmp_path, {"m.py": f"{CLASSES}\nmodel = {cls}\nmodel(1)  # flagged\n"})
+    found = _verify(tmp_path / "m.py", "model")
+    assert found.verdict == expected, found.summary
+    assert words in found.summary

@@ -1,0 +1,152 @@
+"""Facts about one project class that layer extraction needs, read from its source alone.
+
+`foreign_bases`: base classes that are neither project classes nor plain `nn.Module`/`object`
+(a torch layer or container subclassed, or a library class whose layers evallint cannot see);
+`super_init_call`: the `super().__init__(...)` call that builds such a torch base;
+`reads_training`: where the class's own code reads `self.training` (behaviour evallint does
+not simulate); `called_attributes`: the `self.x` the class calls (`self.x(...)`), so an
+attribute whose value cannot be followed matters only when it is called. Also parameter
+binding and list building shared by the extractor.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import libcst as cst
+
+from evallint.verifier.resolution import Bound, Ctx, last_assignment
+from evallint.verifier.source_index import NOT_MODULES, SourceFile, dotted_or_none, init_of
+
+PLAIN_BASES = frozenset(
+    {
+        "object",
+        "torch.nn.Module",
+        "torch.nn.modules.module.Module",
+        "abc.ABC",
+        "typing.Generic",
+        "typing.Protocol",
+        "typing_extensions.Protocol",
+    }
+)
+"""Bases that add no layers and no mode-dependent behaviour."""
+
+_READS_TRAINING = re.compile(r"\bself\.training\b(?!\s*=[^=])")
+_CALLED = re.compile(r"\bself\.(\w+)\s*\(")
+
+
+def foreign_bases(file: SourceFile, cls: cst.ClassDef, project: set[str]) -> list[str]:
+    """Qualified names of `cls`'s bases that are not in `project` (the dotted base names that
+    resolved to project classes) and not plain bases."""
+    out: list[str] = []
+    for base in cls.bases:
+        if base.keyword is not None:
+            continue
+        value = base.value
+        if isinstance(value, cst.Subscript):  # Generic[T], Protocol[T]
+            value = value.value
+        dotted = dotted_or_none(value)
+        if dotted is None:
+            out.append(file.code(base.value))
+            continue
+        if dotted in project:
+            continue
+        qualified = file.qualify(dotted)
+        if qualified in PLAIN_BASES or dotted in ("object", "ABC", "Generic", "Protocol"):
+            continue
+        out.append(qualified)
+    return out
+
+
+def super_init_call(file: SourceFile, cls: cst.ClassDef) -> Optional[cst.Call]:
+    """The `super().__init__(...)` (or `super(Cls, self).__init__(...)`) call in `__init__`."""
+    init = init_of(cls)
+    if init is None:
+        return None
+    for call, func in file.calls:
+        callee = call.func
+        if (
+            func is init
+            and isinstance(callee, cst.Attribute)
+            and callee.attr.value == "__init__"
+            and isinstance(callee.value, cst.Call)
+            and dotted_or_none(callee.value.func) == "super"
+        ):
+            return call
+    return None
+
+
+def reads_training(file: SourceFile, cls: cst.ClassDef) -> Optional[int]:
+    """The first line where the class's code reads `self.training`, if any."""
+    code = file.code(cls)
+    found = _READS_TRAINING.search(code)
+    if found is None:
+        return None
+    return file.line(cls) + code.count("\n", 0, found.start())
+
+
+def called_attributes(file: SourceFile, cls: cst.ClassDef) -> set[str]:
+    """`x` for every `self.x(...)` in the class's code."""
+    return set(_CALLED.findall(file.code(cls)))
+
+
+def plain_function(value: cst.BaseExpression, file: SourceFile) -> bool:
+    """A torch/numpy/math function, or a literal: called, but not a module."""
+    if isinstance(value, (cst.BaseNumber, cst.BaseString)):
+        return True
+    dotted = dotted_or_none(value.func if isinstance(value, cst.Call) else value)
+    if dotted is None:
+        return False
+    qualified = file.qualify(dotted)
+    return bool(NOT_MODULES.match(qualified)) and not isinstance(value, cst.Call)
+
+
+def list_elements(name: str, ctx: Ctx) -> list[cst.BaseExpression]:
+    """`layers = [...]; layers.append(x); layers += [...]` in the same function."""
+    out: list[cst.BaseExpression] = []
+    assign = last_assignment(ctx.file, name, ctx.func, ctx.line)
+    if assign is not None and isinstance(assign.value, (cst.List, cst.Tuple)):
+        out.extend(e.value for e in assign.value.elements)
+    for call, func in ctx.file.calls:
+        callee = call.func
+        if (
+            func is ctx.func
+            and isinstance(callee, cst.Attribute)
+            and callee.attr.value in ("append", "extend")
+            and isinstance(callee.value, cst.Name)
+            and callee.value.value == name
+            and call.args
+        ):
+            value = call.args[0].value
+            if callee.attr.value == "extend" and isinstance(value, (cst.List, cst.Tuple)):
+                out.extend(e.value for e in value.elements)
+            else:
+                out.append(value)
+    return out
+
+
+def bind(
+    file: SourceFile, func: Optional[cst.FunctionDef], call: cst.Call, ctx: Ctx
+) -> dict[str, Bound]:
+    """Bind a callee's parameters to the call's arguments, else to their defaults."""
+    if func is None:
+        return {}
+    params = func.params
+    ordered = [p for p in (*params.posonly_params, *params.params)]
+    positional = [p.name.value for p in ordered]
+    skip = 1 if positional and positional[0] in ("self", "cls") else 0
+    bindings: dict[str, Bound] = {}
+    callee_ctx = Ctx(file, None, None, {}, file.line(func), ctx.depth + 1)
+    for p in (*ordered, *params.kwonly_params):
+        bindings[p.name.value] = Bound(p.default, callee_ctx if p.default is not None else None)
+    index = 0
+    for arg in call.args:
+        if arg.star:
+            continue
+        if arg.keyword is not None:
+            bindings[arg.keyword.value] = Bound(arg.value, ctx)
+        elif skip + index < len(positional):
+            bindings[positional[skip + index]] = Bound(arg.value, ctx)
+            index += 1
+    return bindings
