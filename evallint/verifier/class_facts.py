@@ -17,7 +17,13 @@ from typing import Optional
 import libcst as cst
 
 from evallint.verifier.resolution import Bound, Ctx, last_assignment
-from evallint.verifier.source_index import NOT_MODULES, SourceFile, dotted_or_none, init_of
+from evallint.verifier.source_index import (
+    NOT_MODULES,
+    Assignment,
+    SourceFile,
+    dotted_or_none,
+    init_of,
+)
 
 PLAIN_BASES = frozenset(
     {
@@ -33,6 +39,9 @@ PLAIN_BASES = frozenset(
 """Bases that add no layers and no mode-dependent behaviour."""
 
 _READS_TRAINING = re.compile(r"\bself\.training\b(?!\s*=[^=])")
+_PASSED_ON = re.compile(r"\b(F|functional)\.\w+\(")
+"""`F.dropout(x, p, self.training)`: the mode handed to a functional call, which the extractor
+reads as a layer of its own, not custom code."""
 _CALLED = re.compile(r"\bself\.(\w+)\s*\(")
 
 
@@ -77,13 +86,34 @@ def super_init_call(file: SourceFile, cls: cst.ClassDef) -> Optional[cst.Call]:
     return None
 
 
-def reads_training(file: SourceFile, cls: cst.ClassDef) -> Optional[int]:
-    """The first line where the class's code reads `self.training`, if any."""
+def reads_training(file: SourceFile, cls: cst.ClassDef) -> list[str]:
+    """Why the class's own code may depend on the mode: its first `self.training` read."""
     code = file.code(cls)
-    found = _READS_TRAINING.search(code)
-    if found is None:
-        return None
-    return file.line(cls) + code.count("\n", 0, found.start())
+    lines = code.splitlines()
+    for found in _READS_TRAINING.finditer(code):
+        index = code.count("\n", 0, found.start())
+        if _PASSED_ON.search(lines[index]) is None:
+            return [
+                f"class {cls.name.value} reads `self.training` at {file.path.name}:"
+                f"{file.line(cls) + index}: its own mode-dependent code is not simulated"
+            ]
+    return []
+
+
+def called_but_unfollowed(assign: Assignment, file: SourceFile, called: set[str]) -> list[str]:
+    """`self.x = cfg.encoder` that added no layer: unresolved when the class calls `self.x(...)`
+    (a module evallint cannot see), nothing when it never does (a plain value)."""
+    value = assign.value
+    if assign.target.split(".", 1)[1] not in called:
+        return []
+    if not isinstance(value, (cst.Attribute, cst.Subscript, cst.Call)) or plain_function(
+        value, file
+    ):
+        return []
+    return [
+        f"`{assign.target} = {file.code(value)[:40]}` at {file.path.name}:{assign.line} is "
+        "called like a module and evallint cannot follow it"
+    ]
 
 
 def called_attributes(file: SourceFile, cls: cst.ClassDef) -> set[str]:
@@ -93,8 +123,6 @@ def called_attributes(file: SourceFile, cls: cst.ClassDef) -> set[str]:
 
 def plain_function(value: cst.BaseExpression, file: SourceFile) -> bool:
     """A torch/numpy/math function, or a literal: called, but not a module."""
-    if isinstance(value, (cst.BaseNumber, cst.BaseString)):
-        return True
     dotted = dotted_or_none(value.func if isinstance(value, cst.Call) else value)
     if dotted is None:
         return False

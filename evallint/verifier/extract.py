@@ -1,10 +1,9 @@
 """Static layer extraction: which torch layers does the module a finding names contain?
 
-Why static: the verifier must never run a user's script to learn its model. A finding names
-its module (`Diagnostic.subject`, e.g. ``model``); this follows the name through assignments,
-wrappers, function parameters (every call site in the file), project classes (``__init__``
-assignments, containers, submodules, base classes, functional dropout in ``forward``),
-factories and a table of library models, and says what stopped it when it cannot follow.
+The verifier never runs a user's script to learn its model: it follows the finding's subject
+through assignments, wrappers, parameters (every call site), project classes (attributes,
+containers, bases, functional dropout), factories and a table of library models, and says what
+stopped it when it cannot follow. Class facts read from source alone are in `class_facts`.
 """
 
 from __future__ import annotations
@@ -31,9 +30,9 @@ from evallint.verifier.callers import call_sites
 from evallint.verifier.class_facts import (
     bind,
     called_attributes,
+    called_but_unfollowed,
     foreign_bases,
     list_elements,
-    plain_function,
     reads_training,
     super_init_call,
 )
@@ -513,12 +512,7 @@ class Extractor:
                 bindings = inst.bindings if cls is inst.cls else {}
                 out.extend(self.class_body(cls_file, cls, bindings, depth + 1))
                 out.extend(self.class_bases(cls_file, cls, bindings, depth + 1))
-                line = reads_training(cls_file, cls)
-                if line is not None:
-                    out.unresolved.append(
-                        f"class {cls.name.value} reads `self.training` at {cls_file.path.name}:"
-                        f"{line}: its own mode-dependent code is not simulated"
-                    )
+                out.unresolved.extend(reads_training(cls_file, cls))
             return out
         finally:
             self.active.discard(key)
@@ -575,13 +569,8 @@ class Extractor:
                 file, assign.func, cls, bindings if assign.func is init else {}, assign.line, depth
             )
             found = self.attribute_value(assign, ctx)
-            attr = assign.target.split(".", 1)[1]
-            if not (found.layers or found.unresolved or found.root) and attr in called:
-                if not (isinstance(assign.value, cst.Lambda) or plain_function(assign.value, file)):
-                    found.unresolved.append(
-                        f"`{assign.target} = {file.code(assign.value)[:40]}` at {file.path.name}:"
-                        f"{assign.line} is called like a module and evallint cannot follow it"
-                    )
+            if not (found.layers or found.unresolved or found.root):
+                found.unresolved.extend(called_but_unfollowed(assign, file, called))
             out.extend(found)
         for call, func in file.calls:
             if func is not None and inside(file, func, cls):
@@ -600,23 +589,30 @@ class Extractor:
                 if method not in _RETURNS_MODULE:
                     return self.method_factory(method, value, ctx)
             return self.found(self.value(value, ctx), ctx)
-        if isinstance(value, cst.Name) and value.value in ctx.bindings:
+        local = isinstance(value, cst.Name) and last_assignment(
+            ctx.file, value.value, ctx.func, ctx.line
+        )
+        if isinstance(value, cst.Name) and value.value in ctx.bindings and not local:
             if literal(value, ctx) is not UNKNOWN:
                 return Found()
             return self.found(self.value(value, ctx), ctx)
         if isinstance(value, cst.Name):
             return self.named_value(assign, value.value, ctx)
-        if isinstance(value, cst.IfExp):  # either branch may be the module
+        if isinstance(value, (cst.IfExp, cst.BooleanOperation)):  # either side may be it
             out = Found()
-            for branch in (value.body, value.orelse):
-                out.extend(self.attribute_value(replace(assign, value=branch), ctx))
+            sides = (
+                (value.body, value.orelse)
+                if isinstance(value, cst.IfExp)
+                else (value.left, value.right)
+            )
+            for side in sides:
+                out.extend(self.attribute_value(replace(assign, value=side), ctx))
             return out
         return Found()
 
     def named_value(self, assign: Assignment, name: str, ctx: Ctx) -> Found:
-        """`self.x = name` where `name` is a local, module-level or imported name: the value it
-        was given is judged like a value written in place (`drop = nn.Dropout(p)` then
-        `self.drop = drop` is the Dropout; a name imported from outside torch is unresolved)."""
+        """`self.x = name`, `name` a local, module-level or imported name: judged like the
+        value it was given (a name imported from outside torch is unresolved)."""
         file = ctx.file
         if ctx.depth > MAX_DEPTH or name in ("None", "True", "False", "self"):
             return Found()

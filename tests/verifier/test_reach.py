@@ -297,6 +297,20 @@ class FromConfig(nn.Module):
 
     def forward(self, x):
         return self.fc(self.encoder(x)) * self.scale
+
+def plain_kernel(x):
+    return x
+
+class WithFunction(nn.Module):  # a function held and called: not a module
+    def __init__(self, fn=None, head=None):
+        super().__init__()
+        fn = plain_kernel if fn is None else fn
+        self.fn = fn
+        head = head or nn.Dropout(0.4)
+        self.head = head
+
+    def forward(self, x):
+        return self.head(self.fn(x))
 """
 
 
@@ -309,6 +323,7 @@ class FromConfig(nn.Module):
         ("Stack()", "confirmed", "BatchNorm1d(4)"),  # was: unresolved (no layers)
         ("OnLibrary()", "unresolved", "base class `vendor.Backbone`"),  # was: not affected
         ("FromConfig(None)", "unresolved", "`self.encoder = cfg.encoder`"),  # was: not affected
+        ("WithFunction()", "confirmed", "Dropout(p=0.4)"),  # was: not affected
     ],
 )
 def test_what_a_class_is_built_from_decides_its_verdict(
