@@ -51,7 +51,7 @@ def family(n: int, prefix: str = "f", methods: bool = False) -> str:
 
 def family_file(n: int, methods: bool = False) -> str:
     """A file with one family and a caller that evaluates it in training mode."""
-    entry = "Agent().f0" if methods else "f0"
+    entry = "FAgent().f0" if methods else "f0"  # the class `family` writes for prefix f
     return (
         "import torch\n\n\n"
         + family(n, methods=methods)
