@@ -45,6 +45,38 @@ _SKIPPED_DIRECTORIES = frozenset(
 )
 
 
+class _FileFacts:
+    """A project file's code as the call search reads it, and its import statements (found
+    by regex on first use)."""
+
+    __slots__ = ("_from_imports", "_imports", "code", "stamp")
+
+    def __init__(self, stamp: Optional[tuple[int, int]], code: Optional[str]) -> None:
+        self.stamp = stamp
+        self.code = code
+        self._from_imports: Optional[list[tuple[str, str]]] = None
+        self._imports: Optional[list[tuple[str, str]]] = None
+
+    def from_imports(self) -> list[tuple[str, str]]:
+        """(module, imported names as written) of each `from module import ...`."""
+        if self._from_imports is None:
+            found = _FROM_IMPORT.finditer(self.code or "")
+            self._from_imports = [(m.group(1), m.group(2)) for m in found]
+        return self._from_imports
+
+    def imports(self) -> list[tuple[str, str]]:
+        """(module, the name it is bound to) of each `import module [as alias]`."""
+        if self._imports is None:
+            found = _IMPORT.finditer(self.code or "")
+            self._imports = [(m.group(1), m.group(2) or m.group(1)) for m in found]
+        return self._imports
+
+
+MAX_CACHED_FILE_FACTS = 5_000
+_FILE_FACTS: dict[tuple[Callable[[Path], Optional[str]], Path], _FileFacts] = {}
+"""Per (reader, file): its code and imports at its (mtime, size); see `_file_facts`."""
+
+
 class ProjectIndex:
     """Other files of the same project that a linted file imports from, read on demand and
     cached for the run, so `from engine import evaluate` is understood. Installed packages
@@ -300,28 +332,43 @@ class ProjectIndex:
     def _code_of(self, path: Path) -> Optional[str]:
         """A project file's Python text; a notebook's code cells joined."""
         if path not in self._code:
-            text = self._read(path)
-            if text is not None and path.suffix == ".ipynb":
-                try:
-                    from evallint.source.notebook import read_notebook
-
-                    text = read_notebook(text).text
-                except Exception:  # noqa: BLE001 - any unreadable notebook is no caller
-                    text = None
-            self._code[path] = text
+            self._code[path] = self._file_facts(path).code
         return self._code[path]
 
+    def _file_facts(self, path: Path) -> _FileFacts:
+        """A project file's code (and, once asked, its imports), kept for the process by
+        (reader, path) and the file's (mtime, size): front ends and API callers that make a
+        new index per file do not re-read the project; a file changed on disk is read again."""
+        key = (self._read, path)
+        stamp = _stamp(path)
+        cached = _FILE_FACTS.get(key)
+        if stamp is not None and cached is not None and cached.stamp == stamp:
+            return cached
+        text = self._read(path)
+        if text is not None and path.suffix == ".ipynb":
+            try:
+                from evallint.source.notebook import read_notebook
+
+                text = read_notebook(text).text
+            except Exception:  # noqa: BLE001 - any unreadable notebook is no caller
+                text = None
+        facts = _FileFacts(stamp, text)
+        if stamp is not None:
+            if len(_FILE_FACTS) >= MAX_CACHED_FILE_FACTS:
+                _FILE_FACTS.clear()
+            _FILE_FACTS[key] = facts
+        return facts
+
     def _imports_function(self, candidate: Path, function: str, target: Path) -> bool:
-        code = self._code_of(candidate) or ""
-        for match in _FROM_IMPORT.finditer(code):
-            names = match.group(2)
+        facts = self._file_facts(candidate)
+        for module, names in facts.from_imports():
             if ("*" in names or re.search(rf"\b{re.escape(function)}\b", names)) and self._locates(
-                candidate, match.group(1), target
+                candidate, module, target
             ):
                 return True
-        for match in _IMPORT.finditer(code):
-            alias = match.group(2) or match.group(1)
-            if f"{alias}.{function}(" in code and self._locates(candidate, match.group(1), target):
+        code = facts.code or ""
+        for module, alias in facts.imports():
+            if f"{alias}.{function}(" in code and self._locates(candidate, module, target):
                 return True
         return False
 
@@ -540,7 +587,10 @@ def _project_files(root: Path) -> list[Path]:
         )
         for name in sorted(files):
             if name.endswith((".py", ".ipynb")):
-                found.append((Path(directory) / name).resolve())
+                # `root` is resolved and os.walk does not enter linked directories: only a
+                # linked file needs resolving (resolving every path cost more than its read)
+                found_path = Path(directory, name)
+                found.append(found_path.resolve() if os.path.islink(found_path) else found_path)
                 if len(found) >= MAX_INDEXED_FILES:
                     return found
     return found
