@@ -30,22 +30,16 @@ def test_a_caller_changed_on_disk_is_read_again(tmp_path: Path) -> None:
         (PROJECT / "metrics.py").read_text(encoding="utf-8"), encoding="utf-8"
     )
     caller = (PROJECT / "run.py").read_text(encoding="utf-8")
-    _rewrite(tmp_path / "run.py", caller, 1)
-    assert _lint_helper(tmp_path) == []  # every caller switches to eval and no_grad
-
-    careless = caller.replace("    net.eval()\n", "").replace("net.eval()\n", "")
-    careless = careless.replace("with torch.no_grad():\n    print", "if True:\n    print")
-    careless = careless.replace(
-        "    with torch.no_grad():\n        print", "    if True:\n        print"
-    )
-    assert "eval()" not in careless and "no_grad" not in careless
-    _rewrite(tmp_path / "run.py", careless, 2)
+    # first the script calls nothing of metrics.py: the helper is judged alone
+    unrelated = caller.replace("from metrics import accuracy", "from scoring import accuracy")
+    _rewrite(tmp_path / "run.py", unrelated, 1)
     assert _lint_helper(tmp_path) == ["EVL001", "EVL002"]
-
-    # called through a module alias (`import metrics as m; m.accuracy(...)`) and switching
-    aliased = caller.replace("from metrics import accuracy", "import metrics as m")
-    aliased = aliased.replace("accuracy(net, val_batches)", "m.accuracy(net, val_batches)")
-    _rewrite(tmp_path / "run.py", aliased, 3)
+    # then it imports the helper and calls it in eval mode under no_grad: read again, clean
+    _rewrite(tmp_path / "run.py", caller, 2)
     assert _lint_helper(tmp_path) == []
-    _rewrite(tmp_path / "run.py", careless.replace("from metrics import accuracy", "import x"), 4)
-    assert _lint_helper(tmp_path) == ["EVL001", "EVL002"]  # no caller left: judged alone
+    # called through a module alias (`import metrics as m; m.accuracy(...)`)
+    _rewrite(tmp_path / "run.py", unrelated, 3)
+    assert _lint_helper(tmp_path) == ["EVL001", "EVL002"]
+    aliased = caller.replace("from metrics import accuracy", "import metrics as m")
+    _rewrite(tmp_path / "run.py", aliased.replace("accuracy(net", "m.accuracy(net"), 4)
+    assert _lint_helper(tmp_path) == []
