@@ -69,3 +69,39 @@ def test_readme_names_the_fast_loop_and_the_full_suite() -> None:
     assert "**Fast loop**: `pytest`" in section and '**Full suite**: `pytest -m ""`' in section
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert 'pytest -q -m ""' in ci and "pytest -q -p no:cacheprovider" in ci
+
+
+def test_the_fast_loop_alone_runs_on_every_core_and_everything_else_in_one_process(
+    tmp_path: Path,
+) -> None:
+    """`pytest` with no arguments distributes over the cores (pytest-xdist); named tests,
+    `-m ""` (the full suite) and `-n 0` run in one process, as pytest would."""
+    pytest.importorskip("xdist")
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: the fast loop stays in one process")
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text(
+        (ROOT / "tests" / "conftest.py").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (tests / "test_where.py").write_text(
+        "import os\n\ndef test_in_a_worker():\n    assert os.environ.get('PYTEST_XDIST_WORKER')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\ntestpaths = tests\naddopts = -m 'not slow'\n", encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+
+    def run(*arguments: str) -> int:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *arguments],
+            cwd=tmp_path,
+            capture_output=True,
+            env=env,
+        ).returncode
+
+    assert run() == 0  # in a worker
+    assert run("-n", "0") == 1
+    assert run("-m", "") == 1
+    assert run("tests/test_where.py") == 1
