@@ -454,6 +454,9 @@ class Statements(InterpreterPart):
             metric_loop = True
         if self.file.is_pytest_file and self.info is not None and self.info.name.startswith("test"):
             metric_loop = False  # a unit test that checks accuracy is not an evaluation
+        if self.info is not None and self.info.name == "forward" and self.info.owner is not None:
+            # a module's forward is the computation itself: its mode is its caller's
+            metric_loop = False
         body = (
             node.body.body
             if type(node.body) is cst.IndentedBlock

@@ -1,0 +1,60 @@
+"""Unit tests of the mechanisms that keep training computations from being read as
+evaluations (issue 16, precision on real code)."""
+
+from __future__ import annotations
+
+from textwrap import dedent
+
+from evallint import lint_source
+
+_TASK = """
+import torch
+import torch.nn as nn
+
+
+class Task(nn.Module):
+    def __init__(self, criteria):
+        super().__init__()
+        self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 2))
+        self.criteria = criteria
+
+    def part(self, x):
+        out = self.head(x)
+        return out.sum(), {"accuracy": out.detach().mean()}
+
+    def NAME(self, x):
+        total = 0
+        metric = {}
+        for key, weight in self.criteria.items():
+            loss, found = self.part(x)
+            total = total + weight * loss
+            metric.update(found)
+        return total, metric
+"""
+
+
+def _codes(source: str) -> set[str]:
+    return {d.code for d in lint_source(dedent(source))}
+
+
+def test_metric_loop_in_a_module_forward_is_not_an_evaluation() -> None:
+    assert _codes(_TASK.replace("NAME", "forward")) & {"EVL001", "EVL002"} == set()
+
+
+def test_the_same_metric_loop_in_a_plain_method_is_an_evaluation() -> None:
+    assert {"EVL001", "EVL002"} <= _codes(_TASK.replace("NAME", "score"))
+
+
+def test_a_plain_function_named_forward_keeps_the_metric_rule() -> None:
+    source = """
+    import torch.nn as nn
+
+    net = nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 2))
+
+    def forward(batches):
+        correct = 0
+        for x, y in batches:
+            correct += (net(x).argmax(1) == y).sum().item()
+        return correct
+    """
+    assert "EVL001" in _codes(source)
