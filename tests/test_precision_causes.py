@@ -58,3 +58,24 @@ def test_a_plain_function_named_forward_keeps_the_metric_rule() -> None:
         return correct
     """
     assert "EVL001" in _codes(source)
+
+
+def _returns_detached(source: str) -> bool:
+    import libcst as cst
+
+    from evallint.analysis.handoff import returns_detached_tensor
+
+    function = cst.parse_module(dedent(source)).body[0]
+    assert isinstance(function, cst.FunctionDef)
+    return returns_detached_tensor(function)
+
+
+def test_a_returned_detached_tensor_is_handed_to_the_caller() -> None:
+    assert _returns_detached("def f(net, s):\n    return net(s).detach().max(1)[0]\n")
+    assert _returns_detached("def f(net, s):\n    q = net(s).detach()\n    return q, 1\n")
+
+
+def test_numbers_after_detach_leave_the_computation() -> None:
+    assert not _returns_detached("def f(net, s):\n    return net(s).detach().cpu().numpy()\n")
+    assert not _returns_detached("def f(net, s):\n    q = net(s).detach().item()\n    return q\n")
+    assert not _returns_detached("def f(net, s):\n    q = net(s)\n    return q.sum()\n")

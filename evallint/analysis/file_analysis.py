@@ -411,10 +411,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         passes_module: bool = False,
         flags: Flags = (),
     ) -> Optional[tuple[Optional[Summary], bool]]:
-        """The summary of a called function of this file or project, and whether the call is
-        a method call on `self` (whose `self.X` modules map onto the caller's). `count`
-        records the call (functions nobody calls are judged on their own). The summary is
-        None for a function still being summarised (recursion)."""
+        """The summary of a called function of this file or project (None while it is being
+        summarised: recursion), and whether it is a call on `self` (whose `self.X` modules
+        map onto the caller's). `count` records it (the uncalled are judged on their own)."""
         base = self._summary_counted if count else self.summary_for
 
         def summarise(info: FunctionInfo) -> Optional[Summary]:
@@ -479,6 +478,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 )
                 if method is not None:
                     return summarise(method), True
+                found = self.project and self.project.base_method(self, owner, func.attr.value)
+                return (found, True) if found else None  # a base class of another project file
         return None
 
     def forward_method_names(self) -> frozenset[str]:

@@ -27,6 +27,7 @@ from evallint.analysis.facts import (
     TrainingStep,
 )
 from evallint.analysis.flow import Statements
+from evallint.analysis.handoff import returns_detached_tensor
 from evallint.analysis.instances import modes_set_at_construction
 from evallint.analysis.lattice import (
     ENTRY_GRAD,
@@ -528,8 +529,8 @@ class _Interpreter(
         owner = info.owner
         if owner is not None and owner.is_module:
             return  # a module's own method runs in the mode its caller set: the caller decides
-        if not self._hands_out_no_graph(evidence):
-            return
+        if not self._hands_out_no_graph(evidence) or returns_detached_tensor(info.node):
+            return  # its results go on to the caller's computation: the caller decides
         neutral = [o for o in self.observations.values() if o.region.kind is RegionKind.NEUTRAL]
         pending = [r for r in self.requirements if r.region.kind is RegionKind.NEUTRAL]
         if not neutral and not pending:

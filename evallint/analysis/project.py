@@ -22,6 +22,7 @@ from evallint.source.parse import ParseFailure, parse_module
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
+    from evallint.analysis.scope import ClassInfo
 
 
 MAX_IMPORTED_FILES = 8
@@ -458,6 +459,35 @@ class ProjectIndex:
         found = self._locate(importer, module)
         classes = self._module_classes.get(found.resolve()) if found is not None else None
         return bool(classes) and qualified.split(".")[-1] in classes  # type: ignore[operator]
+
+    def base_method(
+        self, analysis: FileAnalysis, owner: ClassInfo, name: str, depth: int = 3
+    ) -> Optional[Summary]:
+        """The summary of method `name` that `owner` (a class of `analysis`) inherits from a
+        base class of another project file (`self.take_optimisation_step(...)` in an agent
+        whose base class, imported, defines it); the text is checked before any analysis."""
+        for base in owner.bases if depth > 0 else ():
+            local = base.split(".")[-1]
+            inner = analysis.classes.get(base)
+            if inner is not None:  # a base of this file whose own base is imported
+                found = self.base_method(analysis, inner, name, depth - 1)
+                if found is not None:
+                    return found
+                continue
+            module = analysis.imports.modules_from.get(local)
+            if module is None or not self.defines_method(analysis.path, module, base, name):
+                continue
+            other = self.analysis(analysis.path, module)
+            cls = other.classes.get(local) if other is not None else None
+            if other is None or cls is None:
+                continue
+            method = cls.methods.get(name) or other._inherited_method(cls, name)
+            if method is not None:
+                return other.summary_for(method)
+            found = self.base_method(other, cls, name, depth - 1)
+            if found is not None:
+                return found
+        return None
 
     def defines_method(
         self, importer: str, module: str, qualified: str, method: str, depth: int = 3
