@@ -79,3 +79,48 @@ def test_numbers_after_detach_leave_the_computation() -> None:
     assert not _returns_detached("def f(net, s):\n    return net(s).detach().cpu().numpy()\n")
     assert not _returns_detached("def f(net, s):\n    q = net(s).detach().item()\n    return q\n")
     assert not _returns_detached("def f(net, s):\n    q = net(s)\n    return q.sum()\n")
+
+
+def _hooks(source: str) -> dict[str, bool]:
+    import libcst as cst
+
+    from evallint.analysis.scope import collect_definitions
+    from evallint.analysis.symbols import collect_imports
+
+    module = cst.parse_module(dedent(source))
+    _, classes = collect_definitions(module, collect_imports(module))
+    return {
+        name: method.framework_hook
+        for cls in classes.values()
+        for name, method in cls.methods.items()
+    }
+
+
+def test_lightning_callback_evaluation_hooks_are_run_by_the_framework() -> None:
+    found = _hooks(
+        """
+        from pytorch_lightning import Callback
+
+        class Scores(Callback):
+            def on_validation_epoch_end(self, trainer, pl_module): ...
+            def on_test_batch_end(self, trainer, pl_module, outputs, batch, idx): ...
+            def on_train_epoch_end(self, trainer, pl_module): ...
+        """
+    )
+    assert found == {
+        "on_validation_epoch_end": True,
+        "on_test_batch_end": True,
+        "on_train_epoch_end": False,
+    }
+
+
+def test_a_callback_class_of_another_library_is_not_lightning() -> None:
+    found = _hooks(
+        """
+        from mylib import Callback
+
+        class Scores(Callback):
+            def on_validation_epoch_end(self, trainer, model): ...
+        """
+    )
+    assert found == {"on_validation_epoch_end": False}

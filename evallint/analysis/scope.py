@@ -82,6 +82,10 @@ class FunctionInfo:
             return False
         if self.owner.self_managed and self.name in SELF_MANAGED_HOOKS:
             return True
+        if self.name.startswith(_EVALUATION_CALLBACK_HOOKS) and any(
+            b.split(".")[-1] == "Callback" and "lightning" in b.lower() for b in self.owner.bases
+        ):
+            return True  # a Lightning Callback's hook run inside Lightning's evaluation loop
         return self.name in ("validation_step", "test_step", "predict_step")
 
     @property
@@ -89,6 +93,11 @@ class FunctionInfo:
         return any(
             d.split(".")[-1] in ("contextmanager", "asynccontextmanager") for d in self.decorators
         )
+
+
+_EVALUATION_CALLBACK_HOOKS = ("on_validation_", "on_test_", "on_predict_")
+"""Lightning runs these Callback hooks between its `eval()` of the LightningModule and the
+restore of its modes, under no_grad / inference_mode (the evaluation loop's `run`)."""
 
 
 def looks_like_module_name(name: str) -> bool:
