@@ -124,3 +124,41 @@ def test_a_callback_class_of_another_library_is_not_lightning() -> None:
         """
     )
     assert found == {"on_validation_epoch_end": False}
+
+
+_AGENT = """
+import torch
+import torch.nn as nn
+
+
+class Actor(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = LAYERS
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Agent:
+    def __init__(self):
+        self.actor = Actor().to("cpu")
+        self.optimizer = torch.optim.SGD(self.actor.parameters(), lr=0.1)
+
+    def act(self, x):
+        with torch.no_grad():
+            return self.actor(x).argmax().item()
+
+    def test(self, env):
+        obs, done = env.reset(), False
+        while not done:
+            obs, done = env.step(self.act(obs))
+        print("done")
+"""
+
+
+def test_a_module_built_of_mode_independent_layers_needs_no_eval() -> None:
+    linear = _AGENT.replace("LAYERS", "nn.Sequential(nn.Linear(4, 4), nn.ReLU())")
+    dropout = _AGENT.replace("LAYERS", "nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))")
+    assert "EVL001" not in _codes(linear)
+    assert "EVL001" in _codes(dropout)

@@ -305,7 +305,11 @@ class Values(InterpreterPart):
         if holder is not None and self._weakly_loaded(expr) and self._non_module(holder):
             return ModuleValue()  # `tok = tokenizer_class.from_pretrained(p)`, used as one
         if expr in self.constructor_calls:
-            return ModuleValue(fresh=frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, expr)}))
+            facts = self._constructor_facts(expr)  # an nn.Linear-only class: mode is moot
+            return ModuleValue(
+                fresh=frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, expr)}),
+                mode_matters=facts is None or facts[1],
+            )
         func = expr.func
         if type(func) is cst.Attribute:
             attr = func.attr.value
