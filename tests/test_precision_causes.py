@@ -162,3 +162,27 @@ def test_a_module_built_of_mode_independent_layers_needs_no_eval() -> None:
     dropout = _AGENT.replace("LAYERS", "nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))")
     assert "EVL001" not in _codes(linear)
     assert "EVL001" in _codes(dropout)
+
+
+def _key(expression: str):
+    import libcst as cst
+
+    from evallint.analysis.conditions import condition_key
+
+    return condition_key(cst.parse_expression(expression))
+
+
+def test_last_iteration_tests_have_one_key() -> None:
+    assert _key("i == len(steps) - 1") == ("i == len(steps)-1", True)
+    assert _key("i + 1 == len(steps)") == ("i == len(steps)-1", True)
+    assert _key("i == len(steps) - 2") is None
+
+
+def test_a_variable_equal_to_one_literal_is_not_equal_to_another() -> None:
+    from evallint.analysis.lattice import PathState
+
+    state = PathState().assuming("phase == 'validation'", True)
+    assert state.assumed("phase == 'training'") is False
+    assert state.assumed("phase == 'validation'") is True
+    assert state.assumed("epoch == 'training'") is None
+    assert PathState().assuming("phase == 'a'", False).assumed("phase == 'b'") is None

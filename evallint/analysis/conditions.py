@@ -27,6 +27,37 @@ def _atom(node: cst.BaseExpression) -> Optional[str]:
     return None
 
 
+def _len_of(node: cst.BaseExpression) -> Optional[str]:
+    """`len(steps)` -> 'len(steps)'."""
+    if (
+        type(node) is cst.Call
+        and dotted_name(node.func) == "len"
+        and len(node.args) == 1
+        and _atom(node.args[0].value) is not None
+    ):
+        return f"len({_atom(node.args[0].value)})"
+    return None
+
+
+def _is_one(node: cst.BaseExpression) -> bool:
+    return type(node) is cst.Integer and node.value == "1"
+
+
+def _len_minus_one(node: cst.BaseExpression) -> Optional[str]:
+    """`len(steps) - 1` -> 'len(steps)-1' (the index of the last iteration)."""
+    if type(node) is cst.BinaryOperation and type(node.operator) is cst.Subtract:
+        length = _len_of(node.left)
+        return f"{length}-1" if length is not None and _is_one(node.right) else None
+    return None
+
+
+def _plus_one(node: cst.BaseExpression) -> Optional[str]:
+    """`i + 1` -> 'i' (compared with `len(steps)`: `i == len(steps)-1`)."""
+    if type(node) is cst.BinaryOperation and type(node.operator) is cst.Add:
+        return _atom(node.left) if _is_one(node.right) else None
+    return None
+
+
 _NEGATED = {"!=": "==", "is not": "is", "not in": "in"}
 
 
@@ -51,6 +82,13 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
             cst.NotIn: "not in",
         }.get(type(target.operator))
         left, right = _atom(test.left), _atom(target.comparator)
+        if operator == "==" and (left is None or right is None):
+            plus = _plus_one(test.left)
+            if plus is not None:  # `i + 1 == len(steps)`
+                length = _len_of(target.comparator)
+                left, right = plus, f"{length}-1" if length is not None else None
+            elif left is not None:  # `i == len(steps) - 1`
+                right = _len_minus_one(target.comparator)
         if operator is None or left is None or right is None:
             return None
         if operator in _NEGATED:
@@ -130,3 +168,44 @@ def _constant_int(
     if not bound or (before is None and len(bound) != 1):
         return None
     return _constant_int(bound[-1], module, local_names, before, depth + 1)
+
+
+def isinstance_module_subject(test: cst.BaseExpression) -> Optional[cst.BaseExpression]:
+    """`isinstance(net, nn.Module)`: `net` (always true for a module); None otherwise."""
+    if (
+        type(test) is cst.Call
+        and type(test.func) is cst.Name
+        and test.func.value == "isinstance"
+        and len(test.args) == 2
+        and "Module" in cst.Module([]).code_for_node(test.args[1].value)
+    ):
+        return test.args[0].value
+    return None
+
+
+def loop_index(node: cst.For | cst.While) -> Optional[str]:
+    """`for i, batch in ...`: the index variable, the first name of a tuple target."""
+    if type(node) is not cst.For:
+        return None
+    target = node.target
+    if type(target) is cst.Tuple and target.elements:
+        first = target.elements[0].value
+        return first.value if type(first) is cst.Name else None
+    return None
+
+
+def ends_the_loop(assumptions: frozenset, index: Optional[str]) -> bool:
+    """A path that took `if i == len(steps) - 1:` (or `i + 1 == len(steps)`) runs in the
+    last iteration of the loop over index `i`: it leaves the loop, it never loops back."""
+    return index is not None and any(
+        value and text.startswith(f"{index} == len(") and text.endswith(")-1")
+        for text, value in assumptions
+    )
+
+
+def split_last(states: tuple, index: Optional[str]) -> tuple[tuple, tuple]:
+    """(paths that loop back, paths in the last iteration: see ends_the_loop)."""
+    if index is None:
+        return states, ()
+    ending = tuple(s for s in states if ends_the_loop(s.assumptions, index))
+    return (tuple(s for s in states if s not in ending), ending) if ending else (states, ())

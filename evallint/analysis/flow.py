@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional, cast
 
 import libcst as cst
 
+from evallint.analysis import conditions
 from evallint.analysis.conditions import condition_key, runs_at_least_once
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training
@@ -379,7 +380,8 @@ class Statements(InterpreterPart):
 
     def if_statement(self, node: cst.If, states: States) -> Flow:
         states = self.expression(node.test, states)
-        if states and self._is_module_check(node.test, states[0]):
+        checked = conditions.isinstance_module_subject(node.test)
+        if states and checked is not None and self.resolve(checked, states[0]) is not None:
             # `if isinstance(net, nn.Module): net.eval()`: always true for a module
             then_flow = self.suite(node.body, states)
             then_flow.normal = normalize(then_flow.normal)
@@ -428,16 +430,6 @@ class Statements(InterpreterPart):
             flow.normal += else_flow.normal
         flow.normal = normalize(flow.normal)
         return flow
-
-    def _is_module_check(self, test: cst.BaseExpression, state: PathState) -> bool:
-        return (
-            type(test) is cst.Call
-            and type(test.func) is cst.Name
-            and test.func.value == "isinstance"
-            and len(test.args) == 2
-            and self.resolve(test.args[0].value, state) is not None
-            and "Module" in code_of(test.args[1].value)
-        )
 
     def loop(self, node: cst.For | cst.While, states: States) -> Flow:
         if type(node) is cst.For:
@@ -492,6 +484,7 @@ class Statements(InterpreterPart):
             head, exits = unrolled
         once = unrolled is None and runs_at_least_once(node, self.file.module, self.scope_locals)
         after_body: States = ()
+        index, last = conditions.loop_index(node), cast(States, ())
         for _ in range(MAX_LOOP_ITERATIONS if unrolled is None else 0):
             current = head
             if type(node) is cst.For:
@@ -503,8 +496,10 @@ class Statements(InterpreterPart):
             body_flow = self.region_body(body, current, region)
             exits = body_flow.breaks
             self.return_passthrough(body_flow)
-            new_head = normalize(entry + body_flow.normal + body_flow.continues)
-            after_body = normalize(after_body + body_flow.normal + body_flow.continues)
+            normal, ending = conditions.split_last(body_flow.normal, index)
+            last += ending  # `if i == len(steps) - 1:` paths leave the loop
+            new_head = normalize(entry + normal + body_flow.continues)
+            after_body = normalize(after_body + normal + body_flow.continues)
             if new_head == head:
                 break
             head = new_head
@@ -515,7 +510,7 @@ class Statements(InterpreterPart):
         infinite = (
             type(node) is cst.While and type(node.test) is cst.Name and node.test.value == "True"
         )
-        finished = () if infinite else (after_body if once else head)
+        finished = normalize(last + (() if infinite else (after_body if once else head)))
         if node.orelse is not None and finished:
             else_flow = self.suite(node.orelse.body, finished)
             flow.absorb_jumps(else_flow)

@@ -125,6 +125,11 @@ class PathState:
         for text, value in self.assumptions:
             if text == condition:
                 return value
+        left, equals, right = condition.partition(" == ")
+        if equals and _is_literal(right):  # `phase == 'val'` holds: `phase == 'train'` not
+            for text, value in self.assumptions:
+                if value and text.startswith(f"{left} == ") and _is_literal(text[len(left) + 4 :]):
+                    return False
         return None
 
     # -- updates -------------------------------------------------------------------------
@@ -265,3 +270,8 @@ def normalize(states: Iterable[PathState]) -> tuple[PathState, ...]:
             joined = merge_two(joined, state)
         result = (joined,)
     return result
+
+
+def _is_literal(text: str) -> bool:
+    """A string or integer constant as condition_key writes it (`'train'`, `3`)."""
+    return text[:1] in ("'", '"') or text.lstrip("-").isdigit()
