@@ -447,8 +447,12 @@ class Observations(InterpreterPart):
         root = _backpropagated_name(call)
         receiver = call.func.value if type(call.func) is cst.Attribute else None
         own = dotted_name(receiver) if receiver is not None else None
-        if own is not None and (own in self.taint or own in self.bound_without_grad):
-            root = own  # `out.backward(grad_out)`: a tensor's backward with a gradient argument
+        if own is not None and (
+            self.taint.get(own) or self.graph.get(own) or own in self.bound_without_grad
+        ):
+            # `out.backward(grad_out)`: a tensor's backward with a gradient argument; not
+            # `accelerator.backward(loss)`, whose receiver is an engine that holds no graph
+            root = own
         if root is None:
             return
         self.backward_roots.add(root)
