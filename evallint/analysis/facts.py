@@ -123,7 +123,9 @@ class ModeFlagAssignment:
     function: Optional[str]
     """The function the assignment sits in (None at module level)."""
     receiver_class_defines_training: bool
-    """The receiver is `self` and its class defines `training` itself (a property)."""
+    """The receiver is `self` and its class defines `training` itself (a property), or the
+    receiver is another object and the file defines a plain class (not an `nn.Module`) that
+    keeps its own `training` flag: assigning the flag is how such hand-written layers switch."""
     single_target: bool
     """The statement assigns nothing else (`a.training = b.training = v` has two targets)."""
 

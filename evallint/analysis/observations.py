@@ -158,13 +158,39 @@ class Observations(InterpreterPart):
                 receiver,
                 value,
                 self.info.name if self.info is not None else None,
-                receiver_class_defines_training=type(receiver) is cst.Name
-                and receiver.value == "self"
-                and owner is not None
-                and "training" in owner.methods,
+                receiver_class_defines_training=(
+                    type(receiver) is cst.Name
+                    and receiver.value == "self"
+                    and owner is not None
+                    and "training" in owner.methods
+                )
+                or (
+                    not (type(receiver) is cst.Name and receiver.value == "self")
+                    and self._plain_class_keeps_training_flag()
+                ),
                 single_target=len(statement.targets) == 1,
             )
         )
+
+    def _plain_class_keeps_training_flag(self) -> bool:
+        """The file defines a class that is not an `nn.Module` and keeps its own `training`
+        flag (`self.training = True` in a method): hand-written layers whose flag is their
+        whole mode, with no `eval()` to call and no children to reach."""
+        cached: Optional[bool] = self.file.__dict__.get("_plain_training_flag")
+        if cached is None:
+            from evallint.analysis.walk import iter_nodes
+
+            cached = any(
+                not cls.is_module
+                and any(
+                    type(node) is cst.Assign
+                    and any(dotted_name(t.target) == "self.training" for t in node.targets)
+                    for node in iter_nodes(cls.node.body, enter_scopes=True)
+                )
+                for cls in self.file.classes.values()
+            )
+            self.file.__dict__["_plain_training_flag"] = cached
+        return cached
 
     def _is_module_expression(self, node: cst.BaseExpression, states: tuple) -> bool:
         if states and self.resolve(node, states[0]) is not None:
@@ -448,7 +474,9 @@ class Observations(InterpreterPart):
         receiver = call.func.value if type(call.func) is cst.Attribute else None
         own = dotted_name(receiver) if receiver is not None else None
         if own is not None and (
-            self.taint.get(own) or self.graph.get(own) or own in self.bound_without_grad
+            self.taint.get(own)
+            or any(not item.startswith("param:") for item in self.graph.get(own, ()))
+            or own in self.bound_without_grad
         ):
             # `out.backward(grad_out)`: a tensor's backward with a gradient argument; not
             # `accelerator.backward(loss)`, whose receiver is an engine that holds no graph

@@ -11,6 +11,7 @@ import libcst as cst
 from evallint.analysis.facts import ModeFlagAssignment, ModuleFacts, Place
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, words
+from evallint.analysis.walk import iter_nodes
 from evallint.diagnostics import Diagnostic, Edit, Fix
 from evallint.rules.base import Example, Rule
 
@@ -111,11 +112,10 @@ def _overridden_before_use(facts: ModuleFacts, found: ModeFlagAssignment) -> boo
     condition or in a loop, leaves the assignment in force."""
     if facts.tree is None:
         return False
-    from evallint.analysis.walk import iter_nodes
-
     target = found.place.node
     receiver = _code(found.receiver)
     rest: list[cst.CSTNode] = []
+    before: list[cst.CSTNode] = []
     for node in iter_nodes(facts.tree, enter_scopes=True):
         if type(node) in (cst.Module, cst.IndentedBlock):
             body = list(node.body)  # type: ignore[attr-defined]
@@ -123,10 +123,12 @@ def _overridden_before_use(facts: ModuleFacts, found: ModeFlagAssignment) -> boo
                 if line is target or (
                     type(line) is cst.SimpleStatementLine and any(s is target for s in line.body)
                 ):
-                    rest = body[index + 1 :]
+                    rest, before = body[index + 1 :], body[:index]
                     break
-            if rest:
+            if rest or before:
                 break
+    if _already_switched(before, receiver, _constant(found.value)):
+        return True
     for statement in rest:
         if type(statement) is not cst.SimpleStatementLine:
             if any(_mentions(n, receiver) for n in iter_nodes(statement, enter_scopes=True)):
@@ -144,6 +146,35 @@ def _overridden_before_use(facts: ModuleFacts, found: ModeFlagAssignment) -> boo
                 return True
             if _code(func) == receiver or any(_code(a.value) == receiver for a in node.args):
                 return False  # run or handed on while only the top flag is set
+    return False
+
+
+def _already_switched(before: list[cst.CSTNode], receiver: str, mode: Optional[bool]) -> bool:
+    """`net.eval()` then `net.training = False` (or `net.train()` then `= True`) in one
+    block, with no other statement about `net` in between: the call already set the flag on
+    `net` and every submodule, so the assignment repeats it and changes nothing."""
+    if mode is None:
+        return False
+    for statement in reversed(before):
+        if type(statement) is not cst.SimpleStatementLine:
+            if any(_mentions(n, receiver) for n in iter_nodes(statement, enter_scopes=True)):
+                return False
+            continue
+        for node in iter_nodes(statement):
+            if type(node) is not cst.Call:
+                continue
+            func = node.func
+            if (
+                type(func) is cst.Attribute
+                and func.attr.value in ("train", "eval")
+                and _code(func.value) == receiver
+            ):
+                if func.attr.value == "eval":
+                    return not mode and not node.args
+                argument = _constant(node.args[0].value) if node.args else True
+                return argument is mode
+            if _code(func) == receiver or any(_code(a.value) == receiver for a in node.args):
+                return False
     return False
 
 
