@@ -46,6 +46,9 @@ PER_BATCH_HOOKS = frozenset(
 )
 """Methods a framework calls once per batch (Lightning steps, HF Trainer's loss/prediction)."""
 
+_NO_GRAD_HOOKS = frozenset({"validation_step", "test_step", "predict_step"})
+"""Lightning steps its evaluation loops run under `torch.inference_mode()` (or `no_grad`)."""
+
 
 def _backpropagated_name(call: cst.Call) -> Optional[str]:
     """The variable a backward call runs through: `loss` in `loss.backward()`,
@@ -224,6 +227,13 @@ class Observations(InterpreterPart):
                 return  # a local container of a hook is rebuilt on every call
         if self._forward_local(container):
             return  # a module's forward builds its output from parts: one call's container
+        if (
+            self.info is not None
+            and self.info.name in _NO_GRAD_HOOKS
+            and self._lightning_hook()
+            and not self._grad_on(states)
+        ):
+            return  # Lightning runs its evaluation steps under inference_mode: no graph
         names = self.graph_names(value)
         sources = self.stored_graph(value, states)
         outlives = hook is not None or not self._rebuilt_in_loop(container, states[0])
@@ -265,6 +275,28 @@ class Observations(InterpreterPart):
             and owner.is_module
             and not container.startswith("self.")
         )
+
+    def _lightning_hook(self) -> bool:
+        owner = self._owner()
+        return owner is not None and owner.self_managed
+
+    @staticmethod
+    def _grad_on(states: tuple) -> bool:
+        """Autograd is switched on explicitly (`torch.enable_grad()`) on some path."""
+        return any(g.grad is Grad.ON for s in states for g in s.grad)
+
+    def _returned_names(self) -> set[str]:
+        """Names the function's `return` statements read (`return loss`, `return {"loss":
+        loss}`)."""
+        from evallint.analysis.taint import _returns_of
+
+        if self.info is None:
+            return set()
+        found: set[str] = set()
+        for statement in _returns_of(self.info.node):
+            if statement.value is not None:
+                found |= set(self.graph_names(statement.value))
+        return found
 
     def _binding(self, name: str) -> tuple[str, int]:
         """`name` as bound now: `out.loss` belongs to the latest binding of `out`."""
@@ -379,9 +411,20 @@ class Observations(InterpreterPart):
         backpropagated = self._backpropagated()
         returned = self._feeds_returned_tensor()
         called_here = self._called_in_file()
+        # Lightning backpropagates what `training_step` returns (its loss, or a dict's "loss")
+        framework_backward = (
+            self._returned_names()
+            if self.info is not None
+            and self.info.name == "training_step"
+            and self._lightning_hook()
+            else set()
+        )
         for store in self.stores:
             node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = store
             base = container.split(".")[0]
+            backwarded = bool(bindings & self.backward_bindings) or any(
+                name in framework_backward for name, _ in bindings
+            )
             self.file.facts.tensor_stores.append(
                 TensorStore(
                     self._place(node),
@@ -389,7 +432,7 @@ class Observations(InterpreterPart):
                     self._code(value),
                     kind,
                     sources,
-                    backwarded=bool(bindings & self.backward_bindings),
+                    backwarded=backwarded,
                     container_outlives_iteration=outlives,
                     # `stats.total` of a backpropagated `stats`; not `self.history`, whose
                     # `self` every forward of `self.model` reads
