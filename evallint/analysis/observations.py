@@ -236,6 +236,8 @@ class Observations(InterpreterPart):
             return  # Lightning runs its evaluation steps under inference_mode: no graph
         names = self.graph_names(value)
         sources = self.stored_graph(value, states)
+        if hook is None and self._graph_built_before_loop(value):
+            return  # `kept[i] = out[i]`: parts of one graph built before the loop
         outlives = hook is not None or not self._rebuilt_in_loop(container, states[0])
         bindings = frozenset(self._binding(name) for name in names)
         grad_off = self.grad_off_everywhere(states)
@@ -330,6 +332,42 @@ class Observations(InterpreterPart):
             if not (type(loop) is cst.For and self._iterates_modules(loop, state)):
                 return False
         return False
+
+    def _graph_built_before_loop(self, value: cst.BaseExpression) -> bool:
+        """The stored value only reads, without calling anything, names that carry a graph
+        and that the innermost loop never assigns (`results[name] = {"img": images[i]}`
+        after one forward): each iteration keeps a part of the same graph, so nothing piles
+        up per iteration."""
+        from evallint.analysis.walk import iter_nodes
+
+        loop = next(
+            (r.node for r in reversed(self.regions) if type(r.node) in (cst.For, cst.While)),
+            None,
+        )
+        if loop is None:
+            return False
+        nodes = list(iter_nodes(value))
+        if any(type(n) in (cst.Call, cst.Lambda, cst.ListComp, cst.GeneratorExp) for n in nodes):
+            return False
+        carried = {
+            n.value for n in nodes if type(n) is cst.Name and self.graph.get(n.value, frozenset())
+        }
+        if not carried:
+            return False
+        assigned: set[str] = set()
+        for node in iter_nodes(loop, enter_scopes=False):
+            targets: list[cst.BaseExpression] = []
+            if type(node) is cst.Assign:
+                targets = [t.target for t in node.targets]
+            elif type(node) in (cst.AugAssign, cst.AnnAssign):
+                targets = [node.target]  # type: ignore[attr-defined]
+            elif type(node) is cst.For:
+                targets = [node.target]
+            elif type(node) is cst.WithItem and node.asname is not None:
+                targets = [node.asname.name]
+            for target in targets:
+                assigned |= {n.value for n in iter_nodes(target) if type(n) is cst.Name}
+        return not (carried & assigned)
 
     def _iterates_modules(self, loop: cst.For, state) -> bool:
         """`for net in nets:`, `for net, opt in zip(nets, opts):`: the loop variable (or one
