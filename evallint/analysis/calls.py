@@ -308,13 +308,22 @@ class Calls(InterpreterPart):
             root = root.value
         if type(root) is cst.Name and self.imports.is_imported(root.value):
             return  # `torch.sigmoid(out)`, `np.asarray(x)`: a library function, no object
-        if not any(self.carries_graph(arg.value, state) for arg in call.args):
+        if not any(self._carries_known_graph(arg.value, state) for arg in call.args):
             return
         holder = dotted_name(func.value)
         if holder is not None and "." not in holder and method in _CONTAINER_METHODS:
             self.graph_holders.add(holder)
         else:
             self.graph_handed_out = True
+
+    def _carries_known_graph(self, expr: cst.BaseExpression, state: PathState) -> bool:
+        """`carries_graph`, not counting parameters that hold a module only if a caller
+        passes one and nothing hints at it: `FIELD.process([FIELD.preprocess(text)])` in an
+        uncalled `classify(text)` hands out text, not a forward's graph."""
+        taint = self.taint_of(expr, state)
+        if any(self.candidate_keys.get(key, 0) != 2 for key in taint):
+            return True
+        return bool(self.graph_holders and self.graph_names(expr) & self.graph_holders)
 
     def _input_gradient(self) -> bool:
         """Whether the innermost loop (or else the function) steps no parameter optimizer

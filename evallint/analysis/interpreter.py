@@ -613,7 +613,7 @@ class _Interpreter(
                         obs.grad,
                         obs.affects_grad,
                         obs.mode_matters,
-                        report_at_call=self.regions_evaluates,
+                        report_at_call=self.regions_evaluates or obs.region.by_flags,
                         region_unit=here,
                         conditional=conditional,
                     )

@@ -45,6 +45,9 @@ class Region:
     by_results: bool = False
     """A function judged an evaluation only by what its forwards' results become (see
     `_evaluation_by_results`): its callers may use those results for training instead."""
+    by_flags: bool = False
+    """An evaluation only because a call fixed the flag it trains under (`fit(model, loader,
+    phase="valid")`): that call is what evaluates, so a finding is reported there."""
 
 
 @dataclass

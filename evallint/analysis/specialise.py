@@ -120,7 +120,8 @@ def constant_flags(
                 flags[name] = _CONSTANTS[value.value]
             elif type(value) is cst.Name and value.value in fixed:
                 flags[name] = fixed[value.value]
-        elif name is not None and type(value) is cst.SimpleString:
+        if name is not None and type(value) is cst.SimpleString:
+            # a phase also passed on (`print(mode, loss)`) is tested as a name too
             text = value.evaluated_value
             if isinstance(text, str):
                 flags.update(phase_assumptions(name, text, tested))
@@ -143,7 +144,7 @@ def settle(region: Region, flags: Flags) -> Region:
         if region.condition == name:
             if value == region.trains_when:
                 return replace(region, kind=RegionKind.TRAIN, needs_grad=True)
-            return replace(region, kind=RegionKind.EVAL, needs_grad=False)
+            return replace(region, kind=RegionKind.EVAL, needs_grad=False, by_flags=True)
     return region
 
 

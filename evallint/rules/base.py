@@ -66,12 +66,15 @@ class Rule:
         fix: Optional[Fix] = None,
         region_node: Optional[cst.CSTNode] = None,
         inner: str = "the forward in the called function",
+        at_flag_call: bool = False,
     ) -> Diagnostic:
         """Report at the first forward of the module in the evaluation, with the calls that
         led there (where the caller's state was wrong) as related locations. When that forward
-        is in another file, report at the call in this file that enters the evaluation."""
+        is in another file, report at the call in this file that enters the evaluation; so
+        too when a call made a shared function an evaluation by the flag it passed
+        (`at_flag_call`: `fit(model, loader, phase="valid")`), each such call once."""
         anchor = place
-        if via and place.unit is not facts.unit:
+        if via and (place.unit is not facts.unit or at_flag_call):
             anchor = entering_call(facts, via, region_node) or place
         if anchor is not place:
             where = "" if place.unit is facts.unit else " (in another file)"
@@ -135,9 +138,14 @@ def first_forwards(
 ) -> Iterator[EvalForward]:
     """The first forward of each module in each evaluation region that `keep` accepts:
     a rule reports a region once per module, not once per forward."""
-    seen: set[tuple[int, str]] = set()
+    seen: set[tuple[int, str, int]] = set()
     for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
-        dedupe = (id(forward.region.node), forward.subject)
+        call = (
+            entering_call(facts, forward.via, _region_in(facts, forward))
+            if forward.region.by_flags and forward.via
+            else None
+        )
+        dedupe = (id(forward.region.node), forward.subject, id(call.node) if call else 0)
         if keep(forward) and dedupe not in seen:
             seen.add(dedupe)
             yield forward

@@ -155,6 +155,7 @@ class EvalWithoutEvalMode(Rule):
                 related,
                 module,
                 at_call=forward.report_at_call,
+                at_flag_call=forward.region.by_flags,
                 fix=fix,
                 region_node=_region_in(facts, forward),
             )

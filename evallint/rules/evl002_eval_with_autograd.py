@@ -137,6 +137,7 @@ class EvalWithAutograd(Rule):
                 related,
                 module,
                 at_call=forward.report_at_call,
+                at_flag_call=forward.region.by_flags,
                 fix=fix,
                 region_node=_region_in(facts, forward),
             )
