@@ -527,6 +527,13 @@ class Calls(InterpreterPart):
                 caller_region,
                 self.file.unit,
             )  # the data loop driving a per-batch helper is the evaluation
+        if (
+            caller_region is None
+            and training_here is not None
+            and training_here.kind is RegionKind.TRAIN
+            and req.region.kind is RegionKind.NEUTRAL
+        ):
+            self.file.facts.trained_forwards.add(req.place)  # a helper shared with training
         if req.key in mapped:
             key = mapped[req.key]
         else:

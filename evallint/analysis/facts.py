@@ -221,6 +221,9 @@ class ModuleFacts:
     tensor_stores: list[TensorStore] = field(default_factory=list)
     step_blocks: list[StepBlock] = field(default_factory=list)
     backward_calls: list[BackwardCall] = field(default_factory=list)
+    trained_forwards: set[Place] = field(default_factory=set)
+    """Forwards of helpers that a call made in a training region runs: a helper shared by
+    training and evaluation, whose evaluations are reported at the calls that evaluate."""
     flow: list[tuple[str, cst.CSTNode, tuple, str]] = field(default_factory=list)
     """(function name, statement, path states, region) for `evallint debug --flow`; filled on request."""
     summaries: dict[str, object] = field(default_factory=dict)

@@ -74,7 +74,9 @@ class Rule:
         too when a call made a shared function an evaluation by the flag it passed
         (`at_flag_call`: `fit(model, loader, phase="valid")`), each such call once."""
         anchor = place
-        if via and (place.unit is not facts.unit or at_flag_call):
+        if via and at_flag_call:
+            anchor = evaluating_call(facts, via, region_node) or place
+        elif via and place.unit is not facts.unit:
             anchor = entering_call(facts, via, region_node) or place
         if anchor is not place:
             where = "" if place.unit is facts.unit else " (in another file)"
@@ -141,14 +143,27 @@ def first_forwards(
     seen: set[tuple[int, str, int]] = set()
     for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
         call = (
-            entering_call(facts, forward.via, _region_in(facts, forward))
-            if forward.region.by_flags and forward.via
+            evaluating_call(facts, forward.via, _region_in(facts, forward))
+            if reported_at_call(facts, forward)
             else None
         )
         dedupe = (id(forward.region.node), forward.subject, id(call.node) if call else 0)
         if keep(forward) and dedupe not in seen:
             seen.add(dedupe)
             yield forward
+
+
+def reported_at_call(facts: ModuleFacts, forward: EvalForward) -> bool:
+    """Whether an evaluation reached through calls is reported at the call that evaluates
+    rather than at the forward in the called function: the call fixed the flag that makes a
+    shared function evaluate (`fit(phase="valid")`), or the function's forward also serves
+    training through another call (a per-batch helper shared by training and evaluation),
+    so the forward's own line is no evaluation."""
+    if not forward.via:
+        return False
+    return forward.region.by_flags or (
+        forward.report_at_call and forward.call in facts.trained_forwards
+    )
 
 
 def entering_call(
@@ -163,6 +178,20 @@ def entering_call(
         if outside:
             return outside[-1]
     return local[-1] if local else None
+
+
+def evaluating_call(
+    facts: ModuleFacts, via: tuple[Place, ...], region_node: Optional[cst.CSTNode]
+) -> Optional[Place]:
+    """The call in this file that makes a shared function evaluate: the first call the
+    evaluation region itself makes (`self._process_one_batch(...)` in `vali()`), else the
+    call that enters the region (`fit(model, loader, phase="valid")`)."""
+    if region_node is not None:
+        region = facts.unit.locate(region_node)
+        for place in via:
+            if place.unit is facts.unit and _within(place.position(), region):
+                return place
+    return entering_call(facts, via, region_node)
 
 
 def _within(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:

@@ -18,6 +18,7 @@ from evallint.rules.base import (
     mode_related,
     receiver_text,
     related_at,
+    reported_at_call,
     where_evaluated,
 )
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
@@ -155,7 +156,7 @@ class EvalWithoutEvalMode(Rule):
                 related,
                 module,
                 at_call=forward.report_at_call,
-                at_flag_call=forward.region.by_flags,
+                at_flag_call=reported_at_call(facts, forward),
                 fix=fix,
                 region_node=_region_in(facts, forward),
             )

@@ -17,6 +17,7 @@ from evallint.rules.base import (
     first_forwards,
     receiver_text,
     related_at,
+    reported_at_call,
     where_evaluated,
 )
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
@@ -137,7 +138,7 @@ class EvalWithAutograd(Rule):
                 related,
                 module,
                 at_call=forward.report_at_call,
-                at_flag_call=forward.region.by_flags,
+                at_flag_call=reported_at_call(facts, forward),
                 fix=fix,
                 region_node=_region_in(facts, forward),
             )

@@ -75,3 +75,42 @@ def test_a_string_phase_that_is_also_passed_on_still_fixes_the_comparisons() -> 
     assert "mode" in tested  # passed on to print
     call = cst.parse_expression('run(1, "valid")')
     assert constant_flags(info, call, tested) == (("mode == 'train'", False),)
+
+
+def test_a_helper_shared_with_training_is_reported_at_each_evaluating_call(
+    tmp_path: Path,
+) -> None:
+    found = _lint(
+        tmp_path,
+        """
+        import torch
+        import torch.nn as nn
+
+        class Exp:
+            def __init__(self):
+                self.model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.2))
+                self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+
+            def _batch(self, x):
+                return self.model(x)
+
+            def vali(self, loader):
+                self.model.eval()
+                return [self._batch(x).detach().sum().item() for x in loader]
+
+            def test(self, loader):
+                self.model.eval()
+                for x in loader:
+                    print(self._batch(x).detach().numpy())
+
+            def fit(self, loader):
+                for x in loader:
+                    self.model.train()
+                    loss = self._batch(x).sum()
+                    self.opt.zero_grad()
+                    loss.backward()
+                    self.opt.step()
+                    print(self.vali(loader))
+        """,
+    )
+    assert found == {(15, "EVL002"), (20, "EVL002")}
