@@ -282,7 +282,10 @@ class Calls(InterpreterPart):
         passes_module = self.passes_module(call, states[0])  # evallint: ignore[EVL001,EVL002]
         resolved = (
             self.file.resolve_function(
-                call, self.info, passes_module=passes_module, flags=self.flags
+                call,
+                self.info,
+                passes_module=passes_module,
+                flags=self.flags + self._argument_modes(call, states),
             )
             if type(func) in (cst.Name, cst.Attribute)
             else None
@@ -295,6 +298,28 @@ class Calls(InterpreterPart):
         elif type(func) is cst.Attribute and call.args and states:
             self._note_graph_handed(func, call, states[0])  # a method nothing here resolves
         return states
+
+    def _argument_modes(self, call: cst.Call, states: States) -> tuple[tuple[str, bool], ...]:
+        """`("model.training", False)` for a module argument in eval mode on every path here
+        (True in train mode): a callee that trains only `if model.training:` is then an
+        evaluation or a training at this call (see specialise.py)."""
+        found = []
+        for arg in call.args:
+            value = arg.value
+            if type(value) not in (cst.Name, cst.Attribute) or arg.star:
+                continue
+            path = dotted_name(value)
+            modes: set[Mode] = set()
+            for state in states:
+                key = self.resolve(value, state)
+                facts = state.mode_in_tree(key) if key is not None else None
+                if facts:
+                    modes.update(f.mode for f in facts)
+                else:
+                    modes.add(Mode.ENTRY)  # not a module, or its mode unknown here
+            if path is not None and len(modes) == 1 and Mode.ENTRY not in modes:
+                found.append((f"{path}.training", Mode.TRAIN in modes))
+        return tuple(found)
 
     def _note_graph_handed(self, func: cst.Attribute, call: cst.Call, state: PathState) -> None:
         """`outputs.append(model(x))` puts a graph in a local container (a `return outputs`

@@ -19,6 +19,7 @@ import libcst as cst
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.regions import Region, RegionKind
 from evallint.analysis.scope import FunctionInfo
+from evallint.analysis.symbols import dotted_name
 from evallint.analysis.walk import iter_nodes
 
 Flags = tuple[tuple[str, bool], ...]
@@ -51,9 +52,17 @@ def tested_parameters(info: FunctionInfo) -> frozenset[str]:
         key = condition_key(test)
         if key is not None and key[0] in params:
             tested.add(key[0])
+        elif key is not None and _tested_mode(key[0]) in params:
+            tested.add(key[0])  # `if model.training:` the mode the caller left a module in
         elif key is not None and _compared_parameter(key[0]) in params:
             tested.add(key[0])  # `if mode == "train":` a phase given as a string
     return frozenset(tested)
+
+
+def _tested_mode(key: str) -> Optional[str]:
+    """`model` for the condition key `model.training` (a parameter's mode read as a flag)."""
+    name, dot, attribute = key.rpartition(".")
+    return name if dot and attribute == "training" and name.isidentifier() else None
 
 
 def _compared_parameter(key: str) -> Optional[str]:
@@ -120,6 +129,11 @@ def constant_flags(
                 flags[name] = _CONSTANTS[value.value]
             elif type(value) is cst.Name and value.value in fixed:
                 flags[name] = fixed[value.value]
+        if name is not None and f"{name}.training" in tested:
+            # a module whose mode the caller knows: `pass_epoch(model, ...)` after eval()
+            path = dotted_name(value)
+            if path is not None and f"{path}.training" in fixed:
+                flags[f"{name}.training"] = fixed[f"{path}.training"]
         if name is not None and type(value) is cst.SimpleString:
             # a phase also passed on (`print(mode, loss)`) is tested as a name too
             text = value.evaluated_value

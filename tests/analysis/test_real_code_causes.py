@@ -114,3 +114,29 @@ def test_a_helper_shared_with_training_is_reported_at_each_evaluating_call(
         """,
     )
     assert found == {(15, "EVL002"), (20, "EVL002")}
+
+
+def test_a_module_argument_in_a_known_mode_fixes_the_callees_mode_test() -> None:
+    import libcst as cst
+
+    from evallint.analysis.scope import collect_definitions
+    from evallint.analysis.specialise import constant_flags, tested_parameters
+    from evallint.analysis.symbols import collect_imports
+
+    module = cst.parse_module(
+        textwrap.dedent(
+            """
+            def pass_epoch(model, loader):
+                if model.training:
+                    pass
+            """
+        )
+    )
+    info = collect_definitions(module, collect_imports(module))[0]["pass_epoch"]
+    tested = tested_parameters(info)
+    assert "model.training" in tested
+    call = cst.parse_expression("pass_epoch(net, data)")
+    assert constant_flags(info, call, tested, (("net.training", False),)) == (
+        ("model.training", False),
+    )
+    assert constant_flags(info, call, tested, ()) == ()
