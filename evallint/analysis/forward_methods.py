@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 from typing import Optional
 
+from evallint.torch_facts import NO_GRAD_METHODS
+
 _NOT_SUBMODULE_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics", "Optimizer", "Scheduler")
 _TRAINING_CALLS = frozenset({"backward", "step", "zero_grad"})
 _NOT_FORWARDS = frozenset({"__init__", "train", "eval", "parameters", "state_dict", "to", "cuda"})
@@ -42,6 +44,14 @@ def _builds_module(value: ast.expr) -> bool:
         else ""
     )
     return name[:1].isupper() and not name.endswith(_NOT_SUBMODULE_SUFFIXES)
+
+
+def _disables_grad(decorator: ast.expr) -> bool:
+    """`@torch.no_grad()`, `@no_grad`, `@torch.inference_mode()`."""
+    if isinstance(decorator, ast.Call):
+        decorator = decorator.func
+    name = decorator.attr if isinstance(decorator, ast.Attribute) else getattr(decorator, "id", "")
+    return "no_grad" in name or name == "inference_mode"
 
 
 def _class_forward_methods(node: ast.ClassDef) -> frozenset[str]:
@@ -84,6 +94,8 @@ def _class_forward_methods(node: ast.ClassDef) -> frozenset[str]:
                     runs = True  # self.encoder.forward(x)
         if trains:
             continue  # a training routine of the module, not a forward
+        if name in NO_GRAD_METHODS and any(_disables_grad(d) for d in method.decorator_list):
+            continue  # `@torch.no_grad() def generate`: as transformers' own, keeps no graph
         if runs:
             direct.add(name)
         else:
