@@ -349,22 +349,26 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
     def _module_level_keys(self) -> set[str]:
         """Module-level names that hold modules, so functions using them as globals track them."""
         keys: set[str] = set()
+        evidence: Optional[frozenset[str]] = None
         for statement in _top_level_statements(self.module.body):
             if type(statement) is cst.SimpleStatementLine:
                 for small in statement.body:
-                    if type(small) is cst.Assign and type(small.value) is cst.Call:
-                        for target in small.targets:
-                            name = dotted_name(target.target)
-                            if (
-                                name
-                                and "." not in name
-                                and not words(name) & NOT_MODULE_WORDS
-                                and (
-                                    looks_like_module_name(name)
-                                    or self._constructs_module(small.value)
-                                )
-                            ):
-                                keys.add(name)
+                    if type(small) is not cst.Assign:
+                        continue
+                    call = small.value if type(small.value) is cst.Call else None
+                    for target in small.targets:
+                        name = dotted_name(target.target)
+                        if not name or "." in name or words(name) & NOT_MODULE_WORDS:
+                            continue
+                        if call is not None and (
+                            looks_like_module_name(name) or self._constructs_module(call)
+                        ):
+                            keys.add(name)
+                            continue
+                        if evidence is None:
+                            evidence = self.scope(self.module).evidence
+                        if name in evidence:
+                            keys.add(name)  # `sr = torch.load(path)["model"]; sr.eval()`
         return keys
 
     def _constructs_module(self, call: cst.Call) -> bool:
