@@ -111,9 +111,12 @@ class Effects(InterpreterPart):
         frozen = key in self.frozen or (
             key in self.file.frozen_globals and key not in self.scope_locals
         )
-        affects_grad = not frozen and (
-            method not in NO_GRAD_METHODS or method in self.file.forward_method_names()
+        affects_grad = (
+            not frozen
+            and (method not in NO_GRAD_METHODS or method in self.file.forward_method_names())
+            and method not in self.file.grad_free_methods()
         )  # frozen parameters: no graph to keep; a project's own `generate` keeps its graph
+        # unless it is decorated with no_grad
         mode_matters = self._key_id(key) not in self.file.mode_independent
         # a module called itself (`model(x)`), not through another method (`gen.decode_x()`)
         by_result = self.reported_region(call) if method in (None, "forward") else None

@@ -94,6 +94,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.options = options
         self._source = source
         self._forward_method_names: Optional[frozenset[str]] = None
+        self._grad_free_methods: frozenset[str] = frozenset()
         self.class_mode_matters: dict[str, bool] = {}
         """Module class -> whether its instances may behave differently by mode."""
         self._has_optimizer: Optional[bool] = None
@@ -490,24 +491,16 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """Methods that run a module's forward, read from the bodies of this file's module
         classes and of the project module classes it imports (see forward_methods.py)."""
         if self._forward_method_names is None:
-            from evallint.analysis.forward_methods import forward_methods_of_text
+            from evallint.analysis.forward_methods import methods_of_file
 
-            found: set[str] = set()
-            if any(cls.is_module for cls in self.classes.values()):
-                for name, methods in forward_methods_of_text(self._source or "").items():
-                    cls = self.classes.get(name)
-                    if cls is not None and cls.is_module:
-                        found |= methods
-            if self.project is not None:
-                for local, module in self.imports.modules_from.items():
-                    if local[:1].isupper() and self.project.is_module_class(
-                        self.path, module, self.imports.qualify_name(local)
-                    ):
-                        found |= self.project.forward_methods(
-                            self.path, module, self.imports.qualify_name(local)
-                        )
-            self._forward_method_names = frozenset(found)
+            self._forward_method_names, self._grad_free_methods = methods_of_file(self)
         return self._forward_method_names
+
+    def grad_free_methods(self) -> frozenset[str]:
+        """Methods of this file's and its imported project classes that run under a
+        no_grad/inference_mode decorator (see forward_methods.py)."""
+        self.forward_method_names()
+        return self._grad_free_methods
 
     def base_defines_method(self, owner: ClassInfo, name: str) -> bool:
         """Whether a base class imported from another project file defines method `name`."""

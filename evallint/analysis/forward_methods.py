@@ -10,9 +10,12 @@ the method or from how its result is used. Read with CPython's parser, one pass 
 from __future__ import annotations
 
 import ast
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from evallint.torch_facts import NO_GRAD_METHODS
+
+if TYPE_CHECKING:
+    from evallint.analysis.file_analysis import FileAnalysis
 
 _NOT_SUBMODULE_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics", "Optimizer", "Scheduler")
 _TRAINING_CALLS = frozenset({"backward", "step", "zero_grad"})
@@ -54,7 +57,13 @@ def _disables_grad(decorator: ast.expr) -> bool:
     return "no_grad" in name or name == "inference_mode"
 
 
-def _class_forward_methods(node: ast.ClassDef) -> frozenset[str]:
+GRAD_FREE = ""
+"""The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
+run under a no_grad/inference_mode decorator (no class is named ""): calling one on a
+module (`diffusion.sample(n)`) keeps no graph."""
+
+
+def _class_forward_methods(node: ast.ClassDef, grad_free: set[str]) -> frozenset[str]:
     methods = {
         item.name: item
         for item in node.body
@@ -94,8 +103,10 @@ def _class_forward_methods(node: ast.ClassDef) -> frozenset[str]:
                     runs = True  # self.encoder.forward(x)
         if trains:
             continue  # a training routine of the module, not a forward
-        if name in NO_GRAD_METHODS and any(_disables_grad(d) for d in method.decorator_list):
-            continue  # `@torch.no_grad() def generate`: as transformers' own, keeps no graph
+        if any(_disables_grad(d) for d in method.decorator_list):
+            grad_free.add(name)
+            if name in NO_GRAD_METHODS:
+                continue  # `@torch.no_grad() def generate`: as transformers' own
         if runs:
             direct.add(name)
         else:
@@ -112,15 +123,42 @@ def _class_forward_methods(node: ast.ClassDef) -> frozenset[str]:
 
 
 def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
-    """Class name -> the methods of that class that run its forward."""
+    """Class name -> the methods of that class that run its forward; GRAD_FREE -> the
+    methods of the file's classes decorated to run without autograd."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
-    return {
+    grad_free: set[str] = set()
+    found = {
         node.name: methods
         for node in ast.walk(tree)
         if isinstance(node, ast.ClassDef)
-        for methods in (_class_forward_methods(node),)
+        for methods in (_class_forward_methods(node, grad_free),)
         if methods
     }
+    if grad_free:
+        found[GRAD_FREE] = frozenset(grad_free)
+    return found
+
+
+def methods_of_file(file: FileAnalysis) -> tuple[frozenset[str], frozenset[str]]:
+    """The forward methods and the grad-free methods (see GRAD_FREE) of the file's module
+    classes and of the project module classes it imports."""
+    found: set[str] = set()
+    grad_free: set[str] = set()
+    if any(cls.is_module for cls in file.classes.values()):
+        for name, methods in forward_methods_of_text(file._source or "").items():
+            cls = file.classes.get(name)
+            if cls is not None and cls.is_module:
+                found |= methods
+            elif name == GRAD_FREE:
+                grad_free |= methods
+    project = file.project
+    if project is not None:
+        for local, module in file.imports.modules_from.items():
+            qualified = file.imports.qualify_name(local)
+            if local[:1].isupper() and project.is_module_class(file.path, module, qualified):
+                found |= project.forward_methods(file.path, module, qualified)
+                grad_free |= project.forward_methods(file.path, module, GRAD_FREE)
+    return frozenset(found), frozenset(grad_free)

@@ -200,6 +200,9 @@ def _within(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) 
 
 def call_anchor(facts: ModuleFacts, forward: EvalForward) -> Optional[cst.CSTNode]:
     """The call in this file a finding is reported at, when it is reported at a call."""
+    if forward.via and reported_at_call(facts, forward):
+        anchor = evaluating_call(facts, forward.via, _region_in(facts, forward))
+        return anchor.node if anchor is not None else None
     if forward.via and (forward.report_at_call or forward.call.unit is not facts.unit):
         anchor = entering_call(facts, forward.via, _region_in(facts, forward))
         return anchor.node if anchor is not None else None
