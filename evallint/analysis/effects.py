@@ -267,13 +267,17 @@ class Effects(InterpreterPart):
         if sources is not None:
             forwarded = set(sources)
         links = self.file.optimizer_keys()
+        info = self.info
+        params = {*info.params, *info.keyword_only} - {"self", "cls"} if info else set()
         keys = []
         for key in sorted(forwarded - self.frozen):
             if links and not any(
                 link == key or link.startswith(key + ".") or key.startswith(link + ".")
                 for link in links
             ):
-                if not self._aliased_link(key, links, state):
+                # a module parameter: the caller passes the module and its optimizer
+                # (`find_lr(model, loss_fn, optimizer, loader)`), the file's links are theirs
+                if not self._aliased_link(key, links, state) and key.split(".")[0] not in params:
                     continue
             keys.append(key)
         return keys
