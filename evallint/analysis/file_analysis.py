@@ -12,26 +12,17 @@ from typing import TYPE_CHECKING, Callable, Optional
 import libcst as cst
 
 from evallint.analysis.facts import (
-    EvalForward,
     ModuleFacts,
     Place,
     UnitRef,
 )
 from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
-from evallint.analysis.lattice import (
-    Grad,
-    GradFact,
-    Mode,
-    ModeFact,
-    Origin,
-)
 from evallint.analysis.lightning_hooks import hooks_leaving_eval
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.regions import (
     EvidenceCollector,
-    RegionKind,
 )
 from evallint.analysis.scope import (
     ClassInfo,
@@ -118,6 +109,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """(scope, variable) -> the plain classes of other project files it holds objects of."""
         self._scanned_scopes: set[Optional[str]] = set()
         self.decided_forwards: set[Place] = set()
+        self.top_exit_states: tuple = ()
+        """Path states at the end of the module's top-level code (`__main__` included)."""
         """Forwards of summaries (this file's or another's) whose mode and grad state a call
         in this file decided: the callee's entry state did not pass on to a further caller."""
         self.call_counts: dict[str, int] = {}
@@ -196,7 +189,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                     if not called_here:
                         called_elsewhere.append(info)
                 elif not called_here:
-                    self._judge_alone(self.specialised(info, None) or summary)
+                    self._judge_alone(
+                        self.specialised(info, None) or summary, callback=bool(info.decorators)
+                    )
             if self._callers_by_function:
                 decided = self._judge_by_callers()
                 for info in called_elsewhere:
@@ -301,51 +296,14 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         return decided
 
     def _judge_alone(
-        self, summary: Summary, requirements: Optional[list[ForwardRequirement]] = None
+        self,
+        summary: Summary,
+        requirements: Optional[list[ForwardRequirement]] = None,
+        callback: bool = False,
     ) -> None:
-        """A function nobody here calls: its entry state is unknown, so a forward that
-        depends on it is judged as possibly in training mode with autograd on, provided the
-        function runs a data loop itself (a per-batch helper is left to its callers),
-        evaluates after its own training step (which needs autograd on), or is a whole
-        evaluation (switches to eval mode itself and hands its results out of autograd)."""
-        if (
-            summary.framework_hook
-            or summary.qualname.split(".")[-1] in self.options.framework_hooks
-        ):
-            return
-        for req in summary.forwards if requirements is None else requirements:
-            if req.conditional == 2 or (
-                req.region.kind is not RegionKind.EVAL
-                or not (
-                    req.region.has_data_loop
-                    or req.region.after_training
-                    or summary.whole_evaluation
-                )
-            ):
-                continue  # (a parameter only a caller's module would make one: no caller)
-            entry = (
-                frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
-                if req.mode_from_entry
-                else frozenset()
-            )
-            grad = frozenset({GradFact(Grad.ENTRY)}) if req.grad_from_entry else frozenset()
-            if not entry and not grad:
-                continue
-            self.facts.eval_forwards.append(
-                EvalForward(
-                    req.place,
-                    req.subject,
-                    req.region,
-                    entry,
-                    grad,
-                    req.affects_grad,
-                    req.mode_matters,
-                    req.via,
-                    next(self._order),
-                    req.report_at_call,
-                    req.region_unit,
-                )
-            )
+        from evallint.analysis.judging import judge_alone
+
+        judge_alone(self, summary, requirements, callback)
 
     def _module_level_keys(self) -> set[str]:
         """Module-level names that hold modules, so functions using them as globals track them."""

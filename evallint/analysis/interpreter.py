@@ -487,6 +487,8 @@ class _Interpreter(
         flow = self.region_body(self.body, (self.initial_state(),), region)
         self.regions.pop()
         exit_states = normalize(flow.normal + flow.returns)
+        if info is None:
+            self.file.top_exit_states = exit_states
         if info is not None:
             for nested in info.nested.values():
                 nested.definition_states += exit_states

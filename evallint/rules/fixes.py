@@ -163,8 +163,8 @@ class FixBuilder:
             if torch_name
             else (f"@{no_grad_name}()" if no_grad_name else "@torch.no_grad()")
         )
-        first = function.decorators[0] if function.decorators else function
-        line = self._span(first)[0]
+        # innermost, right above `def`: `@app.route(...)` then registers the wrapped function
+        line = self._span(function.name)[0]
         edits = [Edit(line, 1, line, 1, f"{self._indent(line)}{decorator}{self._newline()}")]
         if torch_name is None and no_grad_name is None:
             edits.insert(0, self._import_torch())

@@ -1,0 +1,99 @@
+"""Functions nobody in the file calls, judged without callers: a library function's entry
+state is unknown; a decorated callback runs after the module's own code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from evallint.analysis.facts import EvalForward
+from evallint.analysis.lattice import Grad, GradFact, Mode, ModeFact, Origin
+from evallint.analysis.regions import RegionKind
+from evallint.analysis.summaries import ForwardRequirement, Summary
+
+if TYPE_CHECKING:
+    from evallint.analysis.file_analysis import FileAnalysis
+
+
+def judge_alone(
+    file: FileAnalysis,
+    summary: Summary,
+    requirements: Optional[list[ForwardRequirement]] = None,
+    callback: bool = False,
+) -> None:
+    """A function nobody here calls: its entry state is unknown, so a forward that
+    depends on it is judged as possibly in training mode with autograd on, provided the
+    function runs a data loop itself (a per-batch helper is left to its callers),
+    evaluates after its own training step (which needs autograd on), or is a whole
+    evaluation (switches to eval mode itself and hands its results out of autograd)."""
+    if summary.framework_hook or summary.qualname.split(".")[-1] in file.options.framework_hooks:
+        return
+    for req in summary.forwards if requirements is None else requirements:
+        if callback and judged_after_module(file, req):
+            continue
+        if req.conditional == 2 or (
+            req.region.kind is not RegionKind.EVAL
+            or not (
+                req.region.has_data_loop or req.region.after_training or summary.whole_evaluation
+            )
+        ):
+            continue  # (a parameter only a caller's module would make one: no caller)
+        entry = (
+            frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)}) if req.mode_from_entry else frozenset()
+        )
+        grad = frozenset({GradFact(Grad.ENTRY)}) if req.grad_from_entry else frozenset()
+        if not entry and not grad:
+            continue
+        file.facts.eval_forwards.append(
+            EvalForward(
+                req.place,
+                req.subject,
+                req.region,
+                entry,
+                grad,
+                req.affects_grad,
+                req.mode_matters,
+                req.via,
+                next(file._order),
+                req.report_at_call,
+                req.region_unit,
+            )
+        )
+
+
+def judged_after_module(file: FileAnalysis, req: ForwardRequirement) -> bool:
+    """A decorated function nobody here calls (`@app.route`, `@bot.command`) is called
+    back after the module's code ran: an evaluation in it of a module global is judged
+    in the state the module's code left that global in (built and `eval()`ed under
+    `__main__`, autograd on)."""
+    key = req.key
+    if req.region.kind is not RegionKind.EVAL or key.split(".")[0] not in file._module_keys:
+        return False
+    states = file.top_exit_states
+    modes = frozenset().union(*(s.mode_in_tree(key) or frozenset() for s in states))
+    if not modes or any(f.mode is Mode.ENTRY for f in modes):
+        return False
+    train = (
+        frozenset(f for f in modes if f.mode is Mode.TRAIN) if req.mode_from_entry else frozenset()
+    )
+    grad = (
+        frozenset(g for s in states for g in s.grad if g.grad is Grad.ON)
+        if req.grad_from_entry and req.affects_grad
+        else frozenset()
+    )
+    if train or grad:
+        file.facts.eval_forwards.append(
+            EvalForward(
+                req.place,
+                req.subject,
+                req.region,
+                train,
+                grad,
+                req.affects_grad,
+                req.mode_matters,
+                req.via,
+                next(file._order),
+                req.report_at_call,
+                req.region_unit,
+            )
+        )
+    return True
