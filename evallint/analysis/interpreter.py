@@ -39,6 +39,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.lightning_hooks import in_training_hook
 from evallint.analysis.observations import Observations
 from evallint.analysis.project import ProjectIndex  # noqa: F401  (engine/fixes.py imports it from here)
 from evallint.analysis.provenance import Provenance
@@ -396,6 +397,7 @@ class _Interpreter(
             return state
         for key in sorted(self.scope_keys):
             state = state.with_mode(key, ENTRY_MODE).with_alias(key, key)
+        state = in_training_hook(self.info, self.scope_keys, state)
         owner = self._owner()
         if owner is not None:
             for variable, target in self._held_aliases(owner):

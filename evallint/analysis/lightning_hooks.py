@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from evallint.analysis.facts import Place, UnitRef
-from evallint.analysis.lattice import Mode, Origin
+from evallint.analysis.lattice import Mode, ModeFact, Origin, PathState
 from evallint.analysis.scope import ClassInfo, FunctionInfo
 from evallint.analysis.summaries import Summary
 
@@ -49,7 +49,28 @@ class HookLeavesEval:
 
 
 def _is_lightning_callback(cls: ClassInfo) -> bool:
-    return any(b.split(".")[-1] == "Callback" and "lightning" in b.lower() for b in cls.bases)
+    return any(
+        "lightning" in b.lower() and (b.split(".")[-1] == "Callback" or ".callbacks." in b)
+        for b in cls.bases
+    )
+
+
+def training_hook_module(info: FunctionInfo) -> Optional[str]:
+    """`pl_module` for a training-phase hook of a Lightning Callback (`on_train_batch_end(self,
+    trainer, pl_module, ...)`): Lightning runs those hooks with the module in train mode."""
+    owner = info.owner
+    if owner is None or info.name not in TRAINING_PHASE_HOOKS or not _is_lightning_callback(owner):
+        return None
+    params = [p for p in info.params if p != "self"]
+    return params[1] if len(params) >= 2 else None
+
+
+def in_training_hook(info: FunctionInfo, keys: Iterable[str], state: PathState) -> PathState:
+    """The entry state of a Callback's training-phase hook: its `pl_module` in train mode."""
+    hooked = training_hook_module(info)
+    if hooked is None or hooked not in keys:
+        return state
+    return state.with_mode(hooked, frozenset({ModeFact(Mode.TRAIN, Origin.CALLED)}))
 
 
 def _is_lightning_module(cls: ClassInfo) -> bool:

@@ -31,6 +31,7 @@ from evallint.analysis.vocabulary import (
     MODE_DEPENDENT_LAYERS,
     MODE_INDEPENDENT_SUFFIXES,
     MODULE_NAME_WORDS,
+    NON_MODULE_METHODS,
     NOT_MODULE_WORDS,
     PRETRAINED_LOADERS,
     SAME_MODULE_ATTRIBUTES,
@@ -577,7 +578,11 @@ class Values(InterpreterPart):
             key = self.resolve(func.value, state)
             if key is not None:
                 return key, code_of(func)
-        if type(func) is cst.Attribute and _names_a_forward(func.attr.value):
+        if (
+            type(func) is cst.Attribute
+            and _names_a_forward(func.attr.value)
+            and func.attr.value not in NON_MODULE_METHODS
+        ):
             # `net.decoder(h)`, `model.backbone.layer4(x)`, `net.forward_features(x)`: part of the
             # module's forward, in the module's mode (eval() reached every submodule)
             receiver: cst.BaseExpression = func.value

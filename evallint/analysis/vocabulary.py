@@ -152,9 +152,12 @@ REPORTING_METHODS = frozenset(
         "add_images",
         "add_figure",
         "save_image",
+        "batch_decode",
+        "write",
     }
 )
-"""Methods that turn a tensor into numbers, labels, a plot or a file (see Evidence.reports)."""
+"""Methods that turn a tensor into numbers, labels, text, a plot or a file (see
+Evidence.reports): `tokenizer.batch_decode(ids)`, `progress_bar.write(text)`."""
 
 MODULE_NAME_WORDS = frozenset(
     {
