@@ -33,6 +33,7 @@ from evallint.analysis.regions import (
     mentions_eval_data,
     training_call_kind,
 )
+from evallint.analysis.specialise import argument_modes
 from evallint.analysis.summaries import ForwardRequirement, Summary, but_via
 from evallint.analysis.symbols import dotted_name
 
@@ -280,14 +281,11 @@ class Calls(InterpreterPart):
         # A known false alarm of evallint on itself: a method of a sibling mixin named like a
         # module (`passes_module`) is taken for a module attribute by its name.
         passes_module = self.passes_module(call, states[0])  # evallint: ignore[EVL001,EVL002]
+        named = type(func) in (cst.Name, cst.Attribute)
+        flags = self.flags + argument_modes(self.resolve, call, states) if named else ()
         resolved = (
-            self.file.resolve_function(
-                call,
-                self.info,
-                passes_module=passes_module,
-                flags=self.flags + self._argument_modes(call, states),
-            )
-            if type(func) in (cst.Name, cst.Attribute)
+            self.file.resolve_function(call, self.info, passes_module=passes_module, flags=flags)
+            if named
             else None
         )
         if resolved is not None and resolved[0] is not None:
@@ -298,28 +296,6 @@ class Calls(InterpreterPart):
         elif type(func) is cst.Attribute and call.args and states:
             self._note_graph_handed(func, call, states[0])  # a method nothing here resolves
         return states
-
-    def _argument_modes(self, call: cst.Call, states: States) -> tuple[tuple[str, bool], ...]:
-        """`("model.training", False)` for a module argument in eval mode on every path here
-        (True in train mode): a callee that trains only `if model.training:` is then an
-        evaluation or a training at this call (see specialise.py)."""
-        found = []
-        for arg in call.args:
-            value = arg.value
-            if type(value) not in (cst.Name, cst.Attribute) or arg.star:
-                continue
-            path = dotted_name(value)
-            modes: set[Mode] = set()
-            for state in states:
-                key = self.resolve(value, state)
-                facts = state.mode_in_tree(key) if key is not None else None
-                if facts:
-                    modes.update(f.mode for f in facts)
-                else:
-                    modes.add(Mode.ENTRY)  # not a module, or its mode unknown here
-            if path is not None and len(modes) == 1 and Mode.ENTRY not in modes:
-                found.append((f"{path}.training", Mode.TRAIN in modes))
-        return tuple(found)
 
     def _note_graph_handed(self, func: cst.Attribute, call: cst.Call, state: PathState) -> None:
         """`outputs.append(model(x))` puts a graph in a local container (a `return outputs`
@@ -333,22 +309,13 @@ class Calls(InterpreterPart):
             root = root.value
         if type(root) is cst.Name and self.imports.is_imported(root.value):
             return  # `torch.sigmoid(out)`, `np.asarray(x)`: a library function, no object
-        if not any(self._carries_known_graph(arg.value, state) for arg in call.args):
+        if not any(self.carries_known_graph(arg.value, state) for arg in call.args):
             return
         holder = dotted_name(func.value)
         if holder is not None and "." not in holder and method in _CONTAINER_METHODS:
             self.graph_holders.add(holder)
         else:
             self.graph_handed_out = True
-
-    def _carries_known_graph(self, expr: cst.BaseExpression, state: PathState) -> bool:
-        """`carries_graph`, not counting parameters that hold a module only if a caller
-        passes one and nothing hints at it: `FIELD.process([FIELD.preprocess(text)])` in an
-        uncalled `classify(text)` hands out text, not a forward's graph."""
-        taint = self.taint_of(expr, state)
-        if any(self.candidate_keys.get(key, 0) != 2 for key in taint):
-            return True
-        return bool(self.graph_holders and self.graph_names(expr) & self.graph_holders)
 
     def _input_gradient(self) -> bool:
         """Whether the innermost loop (or else the function) steps no parameter optimizer
@@ -552,13 +519,9 @@ class Calls(InterpreterPart):
                 caller_region,
                 self.file.unit,
             )  # the data loop driving a per-batch helper is the evaluation
-        if (
-            caller_region is None
-            and training_here is not None
-            and training_here.kind is RegionKind.TRAIN
-            and req.region.kind is RegionKind.NEUTRAL
-        ):
-            self.file.facts.trained_forwards.add(req.place)  # a helper shared with training
+        if caller_region is None and req.region.kind is RegionKind.NEUTRAL and training_here:
+            if training_here.kind is RegionKind.TRAIN:  # a helper shared with training
+                self.file.facts.trained_forwards.add(req.place)
         if req.key in mapped:
             key = mapped[req.key]
         else:

@@ -10,13 +10,14 @@ skipped, and a block that trains only under the flag is an evaluation (or traini
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Optional
 
 import libcst as cst
 
 from evallint.analysis.conditions import condition_key
+from evallint.analysis.lattice import Mode, PathState
 from evallint.analysis.regions import Region, RegionKind
 from evallint.analysis.scope import FunctionInfo
 from evallint.analysis.symbols import dotted_name
@@ -193,3 +194,31 @@ def loop_phases(loop: cst.For) -> list[dict[str, bool]]:
         else ({name: bool(value)} if name in keys else {})
         for value in values
     ]
+
+
+def argument_modes(
+    resolve: Callable[[cst.BaseExpression, PathState], Optional[str]],
+    call: cst.Call,
+    states: Iterable[PathState],
+) -> Flags:
+    """`("model.training", False)` for a module argument in eval mode on every path at the
+    call (True in train mode): a callee that trains only `if model.training:` is then an
+    evaluation or a training at this call (known flags for `constant_flags`)."""
+    found = []
+    states = tuple(states)
+    for arg in call.args:
+        value = arg.value
+        if type(value) not in (cst.Name, cst.Attribute) or arg.star:
+            continue
+        path = dotted_name(value)
+        modes: set[Mode] = set()
+        for state in states:
+            key = resolve(value, state)
+            facts = state.mode_in_tree(key) if key is not None else None
+            if facts:
+                modes.update(f.mode for f in facts)
+            else:
+                modes.add(Mode.ENTRY)  # not a module, or its mode unknown here
+        if path is not None and len(modes) == 1 and Mode.ENTRY not in modes:
+            found.append((f"{path}.training", Mode.TRAIN in modes))
+    return tuple(found)

@@ -80,6 +80,15 @@ def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
 class Taint(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
+    def carries_known_graph(self, expr: cst.BaseExpression, state: PathState) -> bool:
+        """`carries_graph`, not counting parameters that hold a module only if a caller
+        passes one and nothing hints at it: `FIELD.process([FIELD.preprocess(text)])` in an
+        uncalled `classify(text)` hands out text, not a forward's graph."""
+        taint = self.taint_of(expr, state)
+        if any(self.candidate_keys.get(key, 0) != 2 for key in taint):
+            return True
+        return bool(self.graph_holders and self.graph_names(expr) & self.graph_holders)
+
     def taint_of(self, expr: cst.BaseExpression, state: PathState) -> frozenset:
         """Modules whose forward output flows into `expr` with its graph (not through
         `.detach()`, `.item()` or a number conversion)."""
