@@ -185,6 +185,7 @@ ANALYSIS_ORDER = [
         "lightning_hooks",
         "instances",
         "acting",
+        "judging",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),
