@@ -278,6 +278,7 @@ class InterpreterContext(Protocol):
         here: Place,
         state: PathState,
         caller_region: Optional[Region],
+        mapped: dict[str, Optional[str]],
     ) -> None: ...
 
     def apply_modes(
