@@ -161,9 +161,12 @@ class Binding(InterpreterPart):
                 else:
                     self.file.mode_independent.discard(self._key_id(key))
             elif type(value) is cst.Call and self._unknown_module_source(name, value, state):
+                switched = self._chained_switch(value)
                 state = state.with_alias(name, name).with_mode(
                     name,
-                    {
+                    {ModeFact(switched[0], Origin.SWITCHED, switched[1])}
+                    if switched is not None
+                    else {
                         ModeFact(Mode.TRAIN, Origin.LOADED, value),
                         ModeFact(Mode.EVAL, Origin.LOADED, value),
                     },
@@ -333,6 +336,23 @@ class Binding(InterpreterPart):
         return name in self.evidence_names or (
             looks_like_module_name(name) and "." not in name and not self._non_module(name)
         )
+
+    def _chained_switch(self, value: cst.Call) -> Optional[tuple[Mode, cst.Call]]:
+        """`get_model(cfg).eval().to(device)`: whatever the call we cannot follow returns,
+        the last `eval()`/`train(constant)` chained onto it (through calls that return the
+        module they are called on) decides its mode."""
+        expr: cst.BaseExpression = value
+        while type(expr) is cst.Call and type(expr.func) is cst.Attribute:
+            attr = expr.func.attr.value
+            if attr in ("eval", "train"):
+                mode = self._mode_argument(expr) if attr == "train" else Mode.EVAL
+                if mode is None or (attr == "eval" and expr.args):
+                    return None
+                return mode, expr
+            if attr not in SAME_MODULE_METHODS:
+                return None
+            expr = expr.func.value
+        return None
 
     def _has_training_property(self) -> bool:
         owner = self._owner()

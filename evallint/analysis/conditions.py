@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from collections.abc import Sequence
+from typing import Callable, Optional, cast
 
 import libcst as cst
 
@@ -95,6 +96,175 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
             operator, polarity = _NEGATED[operator], not polarity
         return f"{left} {operator} {right}", polarity
     return None
+
+
+_OPERATORS: dict[type, str] = {
+    cst.Add: "+",
+    cst.Subtract: "-",
+    cst.Multiply: "*",
+    cst.Divide: "/",
+    cst.FloorDivide: "//",
+    cst.Modulo: "%",
+    cst.Power: "**",
+    cst.Equal: "==",
+    cst.NotEqual: "!=",
+    cst.LessThan: "<",
+    cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">",
+    cst.GreaterThanEqual: ">=",
+    cst.Is: "is",
+    cst.IsNot: "is not",
+    cst.In: "in",
+    cst.NotIn: "not in",
+}
+
+
+def _canonical(node: cst.BaseExpression, depth: int = 0) -> Optional[str]:
+    """A text for an expression made only of names, attributes, literals, subscripts and
+    operators (no call: evaluating it twice gives the same value while its names keep
+    theirs), independent of spacing and parentheses; None for anything else."""
+    if depth > 12:
+        return None
+    atom = _atom(node)
+    if atom is not None:
+        return atom
+    if type(node) is cst.Float:
+        return node.value
+    if type(node) is cst.UnaryOperation:
+        inner = _canonical(node.expression, depth + 1)
+        if inner is None:
+            return None
+        return f"(not {inner})" if type(node.operator) is cst.Not else f"(-{inner})"
+    if type(node) is cst.BinaryOperation:
+        op = _OPERATORS.get(type(node.operator))
+        left, right = _canonical(node.left, depth + 1), _canonical(node.right, depth + 1)
+        return f"({left} {op} {right})" if op and left and right else None
+    if type(node) is cst.Comparison:
+        parts = [_canonical(node.left, depth + 1)]
+        for target in node.comparisons:
+            parts += [
+                _OPERATORS.get(type(target.operator)),
+                _canonical(target.comparator, depth + 1),
+            ]
+        return f"({' '.join(cast(list, parts))})" if all(parts) else None
+    if type(node) is cst.BooleanOperation:
+        left, right = _canonical(node.left, depth + 1), _canonical(node.right, depth + 1)
+        op = "and" if type(node.operator) is cst.And else "or"
+        return f"({left} {op} {right})" if left and right else None
+    return None
+
+
+def _condition(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
+    """`condition_key`, or for another condition without calls (`step % k == 0 or
+    last_step`) its canonical text: the same test written again is the same key."""
+    key = condition_key(test)
+    if key is not None:
+        return key
+    polarity = True
+    while type(test) is cst.UnaryOperation and type(test.operator) is cst.Not:
+        polarity = not polarity
+        test = test.expression
+    text = _canonical(test)
+    return (text, polarity) if text is not None else None
+
+
+def _junction(test: cst.BaseExpression) -> tuple[Optional[cst.BooleanOperation], bool]:
+    """The and/or under any `not`s, with the polarity the `not`s give it."""
+    polarity = True
+    while type(test) is cst.UnaryOperation and type(test.operator) is cst.Not:
+        polarity = not polarity
+        test = test.expression
+    return (test if type(test) is cst.BooleanOperation else None), polarity
+
+
+def evaluate(
+    test: cst.BaseExpression, assumed: Callable[[str], Optional[bool]], depth: int = 0
+) -> Optional[bool]:
+    """The value of a branch condition on paths that assumed what `assumed` answers (three
+    values: None when unknown); `a and b` is false once either part is, and so on."""
+    key = _condition(test)
+    if key is not None:
+        known = assumed(key[0])
+        if known is not None:
+            return known == key[1]
+    junction, polarity = _junction(test)
+    if junction is None or depth > 12:
+        return None
+    left = evaluate(junction.left, assumed, depth + 1)
+    right = evaluate(junction.right, assumed, depth + 1)
+    absorbing = type(junction.operator) is not cst.And  # `or`: True decides it
+    if left is absorbing or right is absorbing:
+        value: Optional[bool] = absorbing
+    elif left is not None and right is not None:
+        value = not absorbing
+    else:
+        return None
+    return value if polarity else not value
+
+
+def implied(
+    test: cst.BaseExpression, value: bool, kept: frozenset[str], depth: int = 0
+) -> list[tuple[str, bool]]:
+    """What a path that found `test` equal to `value` knows: the condition itself and, for
+    `a and b` taken (or `a or b` not taken), each part. A canonical key (see `_condition`)
+    is kept only if it is in `kept`: one more assumption splits the paths, which pays only
+    where another test reads it (`tested_again`)."""
+    simple = condition_key(test)
+    key = simple or _condition(test)
+    known = (
+        [(key[0], key[1] == value)]
+        if key is not None and (simple is not None or key[0] in kept)
+        else []
+    )
+    junction, polarity = _junction(test)
+    if junction is None or depth > 12:
+        return known
+    value = value == polarity
+    if value == (type(junction.operator) is cst.And):
+        known += implied(junction.left, value, kept, depth + 1)
+        known += implied(junction.right, value, kept, depth + 1)
+    return known
+
+
+def _canonical_parts(test: cst.BaseExpression, found: set[str], depth: int = 0) -> None:
+    if condition_key(test) is None:
+        key = _condition(test)
+        if key is not None:
+            found.add(key[0])
+    junction, _ = _junction(test)
+    if junction is not None and depth <= 12:
+        _canonical_parts(junction.left, found, depth + 1)
+        _canonical_parts(junction.right, found, depth + 1)
+
+
+def tested_again(body: Sequence[cst.CSTNode]) -> frozenset[str]:
+    """Canonical keys of conditions (or their and/or parts) that two `if`/`while` tests of
+    these statements share (`if step % k == 0 or last:` ... `if (step % k == 0 or last) and
+    not compiled:`). Statements only: nested functions and classes are not entered."""
+    seen: set[str] = set()
+    again: set[str] = set()
+    pending: list[cst.CSTNode] = list(body)
+    while pending:
+        node = pending.pop()
+        if type(node) in (cst.FunctionDef, cst.ClassDef, cst.SimpleStatementLine):
+            continue
+        test = getattr(node, "test", None) if type(node) in (cst.If, cst.While) else None
+        if test is not None:
+            parts: set[str] = set()
+            _canonical_parts(test, parts)
+            again |= parts & seen
+            seen |= parts
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            child = getattr(node, field, None)
+            if child is None:
+                continue
+            if isinstance(child, (tuple, list)):
+                pending.extend(child)
+            elif type(child) in (cst.IndentedBlock, cst.SimpleStatementSuite):
+                pending.extend(getattr(child, "body", ()))
+            else:
+                pending.append(child)
+    return frozenset(again)
 
 
 def runs_at_least_once(

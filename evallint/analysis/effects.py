@@ -152,6 +152,8 @@ class Effects(InterpreterPart):
                 if region is None:
                     continue
             facts = state.mode_in_tree(key) or ENTRY_MODE
+            if region.kind is RegionKind.MIXED:
+                facts = self._chosen_for_both_flags(facts)
             obs = self.observations.get(call)
             if obs is None:
                 obs = Observation(
@@ -174,6 +176,32 @@ class Effects(InterpreterPart):
             if not region.needs_grad:
                 obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
                 obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
+
+    def _chosen_for_both_flags(self, facts: frozenset) -> frozenset:
+        """A function that trains under a flag and calls `train()` as a statement of its own
+        body, whatever the flag: it runs in training mode by choice on both sides of the
+        flag; only a caller that fixes the flag off makes an evaluation of it (reported at
+        that call). Those facts are no evaluation in training mode here."""
+        if self.info is None:
+            return facts
+        chosen = {
+            id(small.value)
+            for statement in self.body
+            if type(statement) is cst.SimpleStatementLine
+            for small in statement.body
+            if type(small) is cst.Expr
+            and type(small.value) is cst.Call
+            and type(small.value.func) is cst.Attribute
+            and small.value.func.attr.value == "train"
+            and not small.value.args
+        }
+        if not chosen:
+            return facts
+        return frozenset(
+            f
+            for f in facts
+            if not (f.mode is Mode.TRAIN and f.origin is Origin.SWITCHED and id(f.site) in chosen)
+        )
 
     def training_step(self, call: cst.Call, kind: str, states: States) -> States:
         trained = self._trained_keys(states[0], self._step_sources(call, kind, states[0]))

@@ -319,6 +319,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                         name = dotted_name(target.target)
                         if not name or "." in name or words(name) & NOT_MODULE_WORDS:
                             continue
+                        if call is not None and self._builds_plain_object(call):
+                            continue  # `model = Sequential(layers)`, a hand-written class
                         if call is not None and (
                             looks_like_module_name(name) or self._constructs_module(call)
                         ):
@@ -329,6 +331,14 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                         if name in evidence:
                             keys.add(name)  # `sr = torch.load(path)["model"]; sr.eval()`
         return keys
+
+    def _builds_plain_object(self, call: cst.Call) -> bool:
+        """`Sequential([...])` with `Sequential` a class of this file that derives from
+        nothing (hand-written layers keeping their own `training` flag): no nn.Module,
+        whatever its name and its `parameters()` method say."""
+        qualified = self.imports.qualify(call.func) or dotted_name(call.func) or ""
+        cls = self.classes.get(qualified)
+        return cls is not None and all(base == "object" for base in cls.bases)
 
     def _constructs_module(self, call: cst.Call) -> bool:
         qualified = self.imports.qualify(call.func) or ""

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, cast
 import libcst as cst
 
 from evallint.analysis import conditions
-from evallint.analysis.conditions import condition_key, runs_at_least_once
+from evallint.analysis.conditions import runs_at_least_once
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training
 from evallint.analysis.facts import Place, StepBlock
@@ -386,20 +386,18 @@ class Statements(InterpreterPart):
             then_flow = self.suite(node.body, states)
             then_flow.normal = normalize(then_flow.normal)
             return then_flow
-        key = condition_key(node.test)
         then_states: list[PathState] = []
         else_states: list[PathState] = []
+        if self._tested_again is None:
+            self._tested_again = conditions.tested_again(self.body)
+        taken = conditions.implied(node.test, True, self._tested_again)
+        skipped = conditions.implied(node.test, False, self._tested_again)
         for state in states:
-            if key is None:
-                then_states.append(state)
-                else_states.append(state)
-                continue
-            text, polarity = key
-            known = state.assumed(text)
+            known = conditions.evaluate(node.test, state.assumed) if state.assumptions else None
             if known is None:
-                then_states.append(state.assuming(text, polarity))
-                else_states.append(state.assuming(text, not polarity))
-            elif known == polarity:
+                then_states.append(state.assuming_all(dict(taken)))
+                else_states.append(state.assuming_all(dict(skipped)))
+            elif known:
                 then_states.append(state)
             else:
                 else_states.append(state)

@@ -135,9 +135,9 @@ class _Interpreter(
         self.scope_keys = self._scope_keys()
         self.regions: list[Region] = []
         self._observed_loops: set = set()
+        self._tested_again: Optional[frozenset[str]] = None
         self.regions_evaluates = False
-        self.eval_switches: list[cst.Call] = []
-        """`x.eval()` / `x.train(False)` calls interpreted here."""
+        self.eval_switches: list[cst.Call] = []  # `x.eval()` / `x.train(False)` calls here
         self.evaluates = False
         """Whether anything here evaluates: an evaluation region, a forward in one (here or
         in a callee), or a forward with autograd off."""

@@ -101,7 +101,7 @@ class ProjectIndex:
         self._sources: dict[Path, Optional[str]] = {}
         self._trees: dict[Path, Optional[cst.Module]] = {}
         self._analyses: dict[Path, Optional[FileAnalysis]] = {}
-        self._module_classes: dict[Path, Optional[dict[str, bool]]] = {}
+        self._module_classes: dict[Path, Optional[dict[str, Optional[bool]]]] = {}
         self._class_methods: dict[Path, dict] = {}
         self._forward_methods: dict[Path, dict[str, frozenset[str]]] = {}
         self._pulled: dict[str, set[Path]] = {}
@@ -419,6 +419,26 @@ class ProjectIndex:
 
     def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
         """Whether an imported class subclasses nn.Module: only its definitions are read."""
+        return self.class_kind(importer, module, qualified) is True
+
+    def class_kind(
+        self, importer: str, module: str, qualified: str, depth: int = 2
+    ) -> Optional[bool]:
+        """True: an nn.Module; None: a plain class, deriving from nothing (no module whatever
+        its name says: `class GuidedModel:` holding one); False: another class, or not found.
+        A package's `__init__.py` that re-exports the class is followed to its submodule."""
+        name = qualified.split(".")[-1]
+        located = self._locate(importer, module)
+        text = _text(located) if located is not None and located.name == "__init__.py" else ""
+        if text and depth > 0 and f"class {name}" not in text:
+            self._dependencies.setdefault(importer, set()).add(str(located))
+            for submodule in _imported_from(text, name):
+                # `.sub` is read from the package; `pkg.sub` as the first importer reads it
+                origin = str(located) if submodule.startswith(".") else importer
+                kind = self.class_kind(origin, submodule, name, depth - 1)
+                if kind is not False:
+                    return kind
+            return False
         found = self._source(importer, module)
         if found is None:
             return False
@@ -436,7 +456,7 @@ class ProjectIndex:
             classes = self._module_classes[path] = (
                 _module_classes_of_tree(parsed[1]) if parsed else {}
             )
-        return classes.get(qualified.split(".")[-1], False)
+        return classes.get(name, False)
 
     def forward_methods(self, importer: str, module: str, qualified: str) -> frozenset[str]:
         """The methods of an imported project class that run its forward (read from their
@@ -549,9 +569,9 @@ def _methods_of_text(
     return result
 
 
-def _module_classes_of_tree(tree: cst.Module) -> dict[str, bool]:
+def _module_classes_of_tree(tree: cst.Module) -> dict[str, Optional[bool]]:
     return {
-        name: info.is_module
+        name: None if all(base == "object" for base in info.bases) else info.is_module
         for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
     }
 
@@ -568,6 +588,19 @@ def _reexported_from(init_source: str, name: Optional[str]) -> list[str]:
         if name is None or "*" in names or re.search(rf"\b{re.escape(name)}\b", names):
             found.append(match.group(1))
     return found
+
+
+_ANY_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
+
+
+def _imported_from(init_source: str, name: str) -> list[str]:
+    """Modules (relative `.sub` or absolute `pkg.sub`) a package's `__init__.py` imports
+    `name` from, or imports everything from."""
+    return [
+        match.group(1)
+        for match in _ANY_FROM.finditer(init_source)
+        if "*" in match.group(2) or re.search(rf"\b{re.escape(name)}\b", match.group(2))
+    ]
 
 
 def _text(path: Path) -> str:

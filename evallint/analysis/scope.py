@@ -196,10 +196,11 @@ def class_kind(bases: tuple[str, ...], known: dict[str, tuple[bool, bool]]) -> t
     return is_module or (self_managed and any("Lightning" in b for b in bases)), self_managed
 
 
-def module_classes_of_text(source: str) -> Optional[dict[str, bool]]:
-    """Class name -> whether it subclasses nn.Module, read with CPython's parser (a tenth of
-    LibCST's cost): all an importer asks of most imported files. None if CPython cannot parse
-    it. Same rules and scopes as `collect_definitions`."""
+def module_classes_of_text(source: str) -> Optional[dict[str, Optional[bool]]]:
+    """Class name -> whether it subclasses nn.Module (None: it derives from nothing, a plain
+    class), read with CPython's parser (a tenth of LibCST's cost): all an importer asks of
+    most imported files. None if CPython cannot parse it. Same rules and scopes as
+    `collect_definitions`."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -215,11 +216,14 @@ def module_classes_of_text(source: str) -> Optional[dict[str, bool]]:
             for alias in node.names:
                 imports.bind_from(node.module or "", node.level, alias.name, alias.asname)
     known: dict[str, tuple[bool, bool]] = {}
+    plain: set[str] = set()
 
     def visit_class(node: ast.ClassDef, prefix: str) -> None:
         bases = tuple(_qualified(base, imports) for base in node.bases)
         name = f"{prefix}{node.name}"
         known[name] = class_kind(bases, known)
+        if all(base == "object" for base in bases):
+            plain.add(name)
         for inner in node.body:
             if isinstance(inner, ast.ClassDef):
                 visit_class(inner, f"{name}.")
@@ -232,7 +236,7 @@ def module_classes_of_text(source: str) -> Optional[dict[str, bool]]:
                 visit_top(statement.body)  # as `_compound_top_level`: the guarded body only
 
     visit_top(tree.body)
-    return {name: kind[0] for name, kind in known.items()}
+    return {name: None if name in plain else kind[0] for name, kind in known.items()}
 
 
 def _generic_origin(base: cst.BaseExpression) -> cst.BaseExpression:

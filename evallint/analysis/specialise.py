@@ -57,7 +57,15 @@ def tested_parameters(info: FunctionInfo) -> frozenset[str]:
             tested.add(key[0])  # `if model.training:` the mode the caller left a module in
         elif key is not None and _compared_parameter(key[0]) in params:
             tested.add(key[0])  # `if mode == "train":` a phase given as a string
+        elif key is not None and _none_tested(key[0]) in params:
+            tested.add(key[0])  # `if optimizer is not None:` trains when one is given
     return frozenset(tested)
+
+
+def _none_tested(key: str) -> Optional[str]:
+    """`optimizer` for the condition key `optimizer is None`."""
+    name, is_none, rest = key.partition(" is None")
+    return name if is_none and not rest and name.isidentifier() else None
 
 
 def _tested_mode(key: str) -> Optional[str]:
@@ -86,6 +94,8 @@ def _defaults(info: FunctionInfo, tested: frozenset[str]) -> dict[str, bool]:
         name, default = param.name.value, param.default
         if name in tested and type(default) is cst.Name and default.value in _CONSTANTS:
             found[name] = _CONSTANTS[default.value]
+        if f"{name} is None" in tested and type(default) is cst.Name and default.value == "None":
+            found[f"{name} is None"] = True
     return found
 
 
@@ -123,6 +133,12 @@ def constant_flags(
             name = positional_params[index] if index < len(positional_params) else None
             index += 1
         value = arg.value
+        if name is not None and f"{name} is None" in tested:
+            # `run_epoch(model, val_loader, None)`: no optimizer given, nothing trains
+            flags.pop(f"{name} is None", None)
+            explicit.add(f"{name} is None")
+            if type(value) is cst.Name and value.value == "None":
+                flags[f"{name} is None"] = True
         if name in tested:
             flags.pop(name, None)
             explicit.add(name)

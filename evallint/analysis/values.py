@@ -525,10 +525,13 @@ class Values(InterpreterPart):
             and type(func) is cst.Name
             and func.value in self.imports.modules_from
         ):
-            if self.file.project.is_module_class(
+            kind = self.file.project.class_kind(
                 self.file.path, self.imports.modules_from[func.value], qualified
-            ):
+            )
+            if kind is True:
                 return fresh, True
+            if kind is None:
+                return None  # a plain class of another project file: not a module by name
         if (
             last[:1].isupper()
             and words(last) & CLASS_NAME_MODULE_WORDS

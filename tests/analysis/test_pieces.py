@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Optional
 
 import libcst as cst
 import pytest
@@ -222,15 +223,10 @@ def test_an_eval_switch_in_a_scope_that_evaluates_nothing_is_deliberate() -> Non
 # module classes read with CPython's parser (imported files) ------------------------------
 
 
-def _module_classes_by_libcst(source: str) -> dict[str, bool]:
-    from evallint.analysis.scope import collect_definitions
-    from evallint.analysis.symbols import collect_imports
+def _module_classes_by_libcst(source: str) -> dict[str, Optional[bool]]:
+    from evallint.analysis.project import _module_classes_of_tree
 
-    tree = cst.parse_module(source)
-    return {
-        name: info.is_module
-        for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
-    }
+    return _module_classes_of_tree(cst.parse_module(source))
 
 
 MODULE_CLASSES = """\
@@ -289,6 +285,7 @@ def test_module_classes_of_text_agrees_with_the_libcst_definitions() -> None:
         and found["Lit"]
     )
     assert found["Wrapped"] and found["Guarded"] and not found["Plain"] and not found["Local"]
+    assert found["Plain"] is None and found["Local"] is False  # plain; a base not known here
 
 
 @pytest.mark.parametrize(
