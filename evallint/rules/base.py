@@ -138,11 +138,16 @@ def related_at(place: Place, message: str) -> Related:
 
 
 def first_forwards(
-    facts: ModuleFacts, keep: Callable[[EvalForward], bool]
+    facts: ModuleFacts,
+    keep: Callable[[EvalForward], bool],
+    statement_of: Optional[Callable[[cst.CSTNode], Optional[cst.CSTNode]]] = None,
 ) -> Iterator[EvalForward]:
     """The first forward of each module in each evaluation region that `keep` accepts:
-    a rule reports a region once per module, not once per forward."""
-    seen: set[tuple[int, str, int]] = set()
+    a rule reports a region once per module, not once per forward. With `statement_of`
+    (the statement a fix would change), the tail of a script after its training (a region
+    of independent statements, in a notebook often one per cell) is reported once per
+    such statement: what fixes one of them leaves the next one as it was."""
+    seen: set[tuple[int, str, int, int]] = set()
     for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
         call = (
             evaluating_call(
@@ -151,7 +156,22 @@ def first_forwards(
             if reported_at_call(facts, forward)
             else None
         )
-        dedupe = (id(forward.region.node), forward.subject, id(call.node) if call else 0)
+        statement = 0
+        if (
+            statement_of is not None
+            and forward.region.after_training
+            and call is None
+            and not forward.via
+            and forward.call.unit is facts.unit
+            and keep(forward)
+        ):
+            statement = id(statement_of(forward.call.node))
+        dedupe = (
+            id(forward.region.node),
+            forward.subject,
+            id(call.node) if call else 0,
+            statement,
+        )
         if keep(forward) and dedupe not in seen:
             seen.add(dedupe)
             yield forward

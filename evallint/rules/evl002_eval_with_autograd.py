@@ -112,8 +112,18 @@ class EvalWithAutograd(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        builders: list[FixBuilder] = []
+
+        def statement_of(node: cst.CSTNode) -> Optional[cst.CSTNode]:
+            # the statement the fix wraps in no_grad: each one after training is its own fix
+            if not builders:
+                builders.append(FixBuilder(facts))
+            return builders[0].enclosing_statement(node)
+
         for forward in first_forwards(
-            facts, lambda forward: bool(forward.grad_facts and forward.affects_grad)
+            facts,
+            lambda forward: bool(forward.grad_facts and forward.affects_grad),
+            statement_of,
         ):
             module = receiver_text(forward.subject)
             message = (
