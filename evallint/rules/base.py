@@ -147,12 +147,10 @@ def first_forwards(
     (the statement a fix would change), the tail of a script after its training (a region
     of independent statements, in a notebook often one per cell) is reported once per
     such statement: what fixes one of them leaves the next one as it was."""
-    seen: set[tuple[int, str, int, int]] = set()
+    seen: set[tuple[int, str, int, int, int]] = set()
     for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
         call = (
-            evaluating_call(
-                facts, forward.via, _region_in(facts, forward), forward.region.by_flags
-            )
+            evaluating_call(facts, forward.via, _region_in(facts, forward), forward.region.by_flags)
             if reported_at_call(facts, forward)
             else None
         )
@@ -171,6 +169,9 @@ def first_forwards(
             forward.subject,
             id(call.node) if call else 0,
             statement,
+            # reached through a call, it is reported in the called function: the region's
+            # own forwards of the module, or those through another call, are other places
+            id(forward.via[0].node) if forward.via and call is None else 0,
         )
         if keep(forward) and dedupe not in seen:
             seen.add(dedupe)
