@@ -170,8 +170,8 @@ def first_forwards(
             id(call.node) if call else 0,
             statement,
             # reached through a call, it is reported in the called function: the region's
-            # own forwards of the module, or those through another call, are other places
-            id(forward.via[0].node) if forward.via and call is None else 0,
+            # own forwards of the module are another place
+            int(bool(forward.via) and call is None),
         )
         if keep(forward) and dedupe not in seen:
             seen.add(dedupe)
