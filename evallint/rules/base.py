@@ -217,7 +217,7 @@ def entering_call(
 def _passes_a_constant(node: cst.CSTNode) -> bool:
     """A call given `True`/`False` or a string: a flag or phase fixed here, not passed on."""
     return isinstance(node, cst.Call) and any(
-        (type(arg.value) is cst.Name and arg.value.value in ("True", "False"))  # type: ignore[attr-defined]
+        (type(arg.value) is cst.Name and arg.value.value in ("True", "False"))
         or type(arg.value) is cst.SimpleString
         for arg in node.args
     )
