@@ -148,6 +148,7 @@ def first_forwards(
     of independent statements, in a notebook often one per cell) is reported once per
     such statement: what fixes one of them leaves the next one as it was."""
     seen: set[tuple[int, str, int, int, int]] = set()
+    placed: set[tuple[int, str]] = set()
     for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
         call = (
             evaluating_call(facts, forward.via, _region_in(facts, forward), forward.region.by_flags)
@@ -171,10 +172,14 @@ def first_forwards(
             statement,
             # reached through a call, it is reported in the called function: the region's
             # own forwards of the module are another place
-            int(bool(forward.via) and call is None),
+            int(bool(forward.via) and call is None and forward.call.unit is facts.unit),
         )
-        if keep(forward) and dedupe not in seen:
+        # ... but one forward is reported once, however many ways reach it
+        own = (id(forward.call.node), forward.subject) if call is None else None
+        if keep(forward) and dedupe not in seen and (own is None or own not in placed):
             seen.add(dedupe)
+            if own is not None:
+                placed.add(own)
             yield forward
 
 
