@@ -116,3 +116,19 @@ def feeds_training(
         return False
     live = bound & training_inputs(after, trains)
     return any(not _first_use_rebinds(name, after) for name in live)
+
+
+def unfed_prefix(
+    block: Sequence[cst.CSTNode],
+    after: Sequence[cst.CSTNode],
+    trains: Callable[[cst.CSTNode], bool],
+) -> int:
+    """How many statements of `block`, from its start, bind nothing that may reach a
+    training statement among `after` (a notebook's cells between two trainings: showing
+    the first model's predictions, then setting up the next training)."""
+    inputs = training_inputs(after, trains)
+    for index, statement in enumerate(block):
+        live = assigned_names([statement]) & inputs
+        if any(not _first_use_rebinds(name, after) for name in live):
+            return index
+    return len(block)

@@ -562,6 +562,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         func = call.func
         if type(func) not in (cst.Name, cst.Attribute):
             return False
+        if self.steps_parameters_by_call(call):
+            return True  # `train_op()` built from `model.parameters()`
         if type(func) is cst.Attribute and type(func.value) is cst.Name and self.project:
             # `agent.learn(memory)` on an object of a plain class of another project file
             scope_name = scope.qualname if scope else None

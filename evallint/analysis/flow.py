@@ -11,7 +11,7 @@ import libcst as cst
 from evallint.analysis import conditions
 from evallint.analysis.conditions import runs_at_least_once
 from evallint.analysis.context import InterpreterPart, States, code_of
-from evallint.analysis.dataflow import feeds_training
+from evallint.analysis.dataflow import feeds_training, unfed_prefix
 from evallint.analysis.facts import Place, StepBlock
 from evallint.analysis.lattice import (
     Grad,
@@ -27,6 +27,8 @@ from evallint.analysis.regions import (
     is_loss_scaler,
     iterates_range,
     mentions_eval_data,
+    reports_only,
+    runs_between_training,
 )
 from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.summaries import Summary
@@ -139,7 +141,7 @@ class Statements(InterpreterPart):
             return self.block(statements, states)
         flow = Flow(normal=states)
         start = 0
-        for index, sub in plan:
+        for index, end, sub in plan:
             if not flow.normal:
                 break
             if index > start:
@@ -148,7 +150,6 @@ class Statements(InterpreterPart):
                 flow.normal = part.normal
                 if not flow.normal:
                     break
-            end = len(statements) if sub.after_training else index + 1
             self.regions.append(sub)
             part = self.block(statements[index:end], flow.normal)
             self.regions.pop()
@@ -172,9 +173,9 @@ class Statements(InterpreterPart):
                 innermost = region
         return innermost if innermost is not None and innermost.kind is RegionKind.TRAIN else None
 
-    def _evaluation_plan(self, statements, in_loop: bool) -> list[tuple[int, Region]]:
-        """(index, evaluation region) for each evaluation inside a training body, in order;
-        a region that is `after_training` runs to the end of the body. Cached per body."""
+    def _evaluation_plan(self, statements, in_loop: bool) -> list[tuple[int, int, Region]]:
+        """(start, end, evaluation region) for each evaluation inside a training body, in
+        order. Cached per body."""
         cache = self._plans
         key = id(statements[0])
         cached = cache.get(key)
@@ -184,7 +185,7 @@ class Statements(InterpreterPart):
         cache[key] = (statements[0], len(statements), plan)
         return plan
 
-    def _compute_plan(self, statements, in_loop: bool) -> list[tuple[int, Region]]:
+    def _compute_plan(self, statements, in_loop: bool) -> list[tuple[int, int, Region]]:
         evidence = [self.file.statement_evidence(s, self.info) for s in statements]
         training = [bool(e.training_sites) for e in evidence]
         if not any(training):
@@ -195,18 +196,25 @@ class Statements(InterpreterPart):
         def trains(statement: cst.CSTNode) -> bool:
             return by_node.get(id(statement), False)
 
-        plan: list[tuple[int, Region]] = []
+        plan: list[tuple[int, int, Region]] = []
+        for start, end in runs_between_training(statements, training):
+            after = [*statements[end:], *(statements[:start] if in_loop else ())]
+            run = statements[start : start + unfed_prefix(statements[start:end], after, trains)]
+            shown = self.file.block_evidence(run, self.info) if run else None
+            if shown is not None and reports_only(shown):
+                region = Region(run[0], RegionKind.EVAL, "evaluation between training steps")
+                region = replace(region, needs_grad=shown.needs_grad, after_training=True)
+                plan.append((start, start + len(run), region))
         for index in range(last):
             statement = statements[index]
             if training[index] or type(statement) not in (cst.If, cst.With):
                 continue
             after = [*statements[index + 1 :], *(statements[:index] if in_loop else ())]
-            if self._reports_only(evidence[index]) and not feeds_training(
-                [statement], after, trains
-            ):
+            if reports_only(evidence[index]) and not feeds_training([statement], after, trains):
                 plan.append(
                     (
                         index,
+                        index + 1,
                         Region(
                             statement,
                             RegionKind.EVAL,
@@ -222,6 +230,7 @@ class Statements(InterpreterPart):
             plan.append(
                 (
                     tail,
+                    len(statements),
                     Region(
                         statements[tail],
                         RegionKind.EVAL,
@@ -232,13 +241,7 @@ class Statements(InterpreterPart):
                     ),
                 )
             )
-        return plan
-
-    @staticmethod
-    def _reports_only(evidence) -> bool:
-        return not evidence.training_sites and (
-            evidence.reports or evidence.metric or evidence.switches_to_eval
-        )
+        return sorted(plan, key=lambda entry: entry[0])
 
     def _evaluation_tail(self, statements, evidence, last: int, in_loop: bool) -> Optional[int]:
         """Index of the statement after the body's last training site (backward, optimizer
@@ -250,7 +253,7 @@ class Statements(InterpreterPart):
         if last + 1 >= len(statements):
             return None
         rest = statements[last + 1 :]
-        if not self._reports_only(self.file.block_evidence(rest, self.info)):
+        if not reports_only(self.file.block_evidence(rest, self.info)):
             return None
         trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
         after = statements[: last + 1] if in_loop else []  # the next pass of the loop

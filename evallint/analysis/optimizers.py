@@ -89,7 +89,29 @@ class OptimizerFacts:
                         ):
                             self._has_optimizer = True
                             break
+            if not self._has_optimizer and "parameters()" in (self._source or "parameters()"):
+                self._steppers = frozenset(_find_steppers(self.module))
+                self._has_optimizer = bool(self._steppers)
         return self._has_optimizer
+
+    _steppers: Optional[frozenset[str]] = None
+
+    def parameter_steppers(self) -> frozenset[str]:
+        """In a file that builds no optimizer evallint knows, the names bound to what a call
+        builds from a module's parameters and that the file then calls or steps
+        (`train_op = make_train_op(params=model.parameters())` ... `train_op()`): an
+        optimizer step whatever its builder is called. Found by `has_optimizer`, with one
+        more walk only in files that mention `.parameters()` and build no known optimizer."""
+        if not self.has_optimizer:
+            return frozenset()
+        return self._steppers or frozenset()
+
+    def steps_parameters_by_call(self, call: cst.Call) -> bool:
+        """`train_op()` or `train_op.step()` of a name in `parameter_steppers`."""
+        func = call.func
+        if type(func) is cst.Attribute and func.attr.value == "step":
+            func = func.value
+        return dotted_name(func) in self.parameter_steppers()
 
     def optimizer_params(self) -> dict[str, set[str]]:
         """Optimizer variable -> the modules whose parameters it was built with."""
@@ -151,6 +173,37 @@ class OptimizerFacts:
                 if name:
                     owners.add(name)
         return owners
+
+
+def _find_steppers(module: cst.Module) -> set[str]:
+    from evallint.analysis.walk import iter_nodes
+
+    built: set[str] = set()
+    called: set[str] = set()
+    for node in iter_nodes(module, enter_scopes=True):
+        if type(node) is cst.Assign and type(node.value) is cst.Call and len(node.targets) == 1:
+            target = dotted_name(node.targets[0].target)
+            if target is not None and any(
+                _parameters_of_a_module(arg.value) for arg in node.value.args
+            ):
+                built.add(target)
+        elif type(node) is cst.Call:
+            func = node.func
+            if type(func) is cst.Attribute and func.attr.value == "step":
+                func = func.value
+            name = dotted_name(func)
+            if name is not None:
+                called.add(name)
+    return built & called
+
+
+def _parameters_of_a_module(value: cst.BaseExpression) -> bool:
+    """`model.parameters()` given as an argument (not read inside a comprehension)."""
+    return (
+        type(value) is cst.Call
+        and type(value.func) is cst.Attribute
+        and value.func.attr.value in ("parameters", "named_parameters")
+    )
 
 
 def _is_optimizer_class(qualified: str) -> bool:
@@ -289,7 +342,12 @@ class InputOptimizerFacts:
         if not self.steps_parameters:
             return False
         if self._backward_reach is None:
-            self._backward_reach = backward_reach(self.module, self.imports, self.steps_input)
+            self._backward_reach = backward_reach(
+                self.module,
+                self.imports,
+                self.steps_input,
+                self.steps_parameters_by_call,  # type: ignore[attr-defined]
+            )
         return self._backward_reach.get(id(call), True)
 
     @property
@@ -333,7 +391,10 @@ _Scope = Optional[int]
 
 
 def backward_reach(
-    module: cst.Module, imports: ImportTable, steps_input: Callable[[cst.Call], bool]
+    module: cst.Module,
+    imports: ImportTable,
+    steps_input: Callable[[cst.Call], bool],
+    steps_by_call: Callable[[cst.Call], bool] = lambda call: False,
 ) -> dict[int, bool]:
     """For every backward call of the file, whether a parameter step serves it: one in its
     own function, in a function it calls that does no backward of its own (an
@@ -379,6 +440,7 @@ def backward_reach(
                     backwards.setdefault(key, []).append(id(call))
                 elif (
                     found == "step"
+                    or steps_by_call(call)
                     or (
                         type(call.func) is cst.Attribute
                         and call.func.attr.value == "step"

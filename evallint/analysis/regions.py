@@ -4,6 +4,7 @@ neither. Decided from evidence in the code, never from one name alone."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional, cast
 
@@ -204,6 +205,8 @@ class EvidenceCollector:
         if type(node) is cst.SimpleStatementLine:
             for small in node.body:
                 self._scan(small, evidence)
+                if type(small) is cst.Expr and type(small.value) in _SHOWN:
+                    evidence.reports = True  # a bare value: what a notebook cell displays
             return evidence
         if type(node) is cst.If:
             self._scan(node.test, evidence)
@@ -251,6 +254,40 @@ class EvidenceCollector:
             self._steps_input,
             self._is_grad_input,
         )
+
+
+_SHOWN = (cst.Name, cst.Attribute, cst.Subscript, cst.Tuple)
+"""A statement that is only one of these values does nothing in a script; in a notebook, as
+a cell's last line, Jupyter displays it: it reports the value."""
+
+
+def reports_only(evidence: Evidence) -> bool:
+    """A block that trains nothing and reports, computes a metric or switches to eval."""
+    return not evidence.training_sites and (
+        evidence.reports or evidence.metric or evidence.switches_to_eval
+    )
+
+
+_PLAIN = (cst.SimpleStatementLine, cst.FunctionDef, cst.ClassDef)
+
+
+def runs_between_training(
+    statements: Sequence[cst.CSTNode], training: Sequence[bool]
+) -> list[tuple[int, int]]:
+    """(start, end) of each run of plain statements (no block: a periodic `if` or a `with`
+    is judged on its own) that starts right after a training statement and ends right
+    before the next one: a notebook that trains, shows a prediction, then sets up and runs
+    another training."""
+    found = []
+    start: Optional[int] = None
+    for index, (statement, trains) in enumerate(zip(statements, training)):
+        if trains:
+            if start is not None and index > start:
+                found.append((start, index))
+            start = index + 1
+        elif start is not None and type(statement) not in _PLAIN:
+            start = None
+    return found
 
 
 def only_input_gradients(evidence: Evidence) -> bool:

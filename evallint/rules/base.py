@@ -67,15 +67,17 @@ class Rule:
         region_node: Optional[cst.CSTNode] = None,
         inner: str = "the forward in the called function",
         at_flag_call: bool = False,
+        flag_fixed: bool = False,
     ) -> Diagnostic:
         """Report at the first forward of the module in the evaluation, with the calls that
         led there (where the caller's state was wrong) as related locations. When that forward
         is in another file, report at the call in this file that enters the evaluation; so
         too when a call made a shared function an evaluation by the flag it passed
-        (`at_flag_call`: `fit(model, loader, phase="valid")`), each such call once."""
+        (`at_flag_call`: `fit(model, loader, phase="valid")`), each such call once; when the
+        flag was passed on through helpers (`flag_fixed`), at the call that gave it a value."""
         anchor = place
         if via and at_flag_call:
-            anchor = evaluating_call(facts, via, region_node) or place
+            anchor = evaluating_call(facts, via, region_node, flag_fixed) or place
         elif via and place.unit is not facts.unit:
             anchor = entering_call(facts, via, region_node) or place
         if anchor is not place:
@@ -136,20 +138,48 @@ def related_at(place: Place, message: str) -> Related:
 
 
 def first_forwards(
-    facts: ModuleFacts, keep: Callable[[EvalForward], bool]
+    facts: ModuleFacts,
+    keep: Callable[[EvalForward], bool],
+    statement_of: Optional[Callable[[cst.CSTNode], Optional[cst.CSTNode]]] = None,
 ) -> Iterator[EvalForward]:
     """The first forward of each module in each evaluation region that `keep` accepts:
-    a rule reports a region once per module, not once per forward."""
-    seen: set[tuple[int, str, int]] = set()
+    a rule reports a region once per module, not once per forward. With `statement_of`
+    (the statement a fix would change), the tail of a script after its training (a region
+    of independent statements, in a notebook often one per cell) is reported once per
+    such statement: what fixes one of them leaves the next one as it was."""
+    seen: set[tuple[int, str, int, int, int]] = set()
+    placed: set[tuple[int, str]] = set()
     for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
         call = (
-            evaluating_call(facts, forward.via, _region_in(facts, forward))
+            evaluating_call(facts, forward.via, _region_in(facts, forward), forward.region.by_flags)
             if reported_at_call(facts, forward)
             else None
         )
-        dedupe = (id(forward.region.node), forward.subject, id(call.node) if call else 0)
-        if keep(forward) and dedupe not in seen:
+        statement = 0
+        if (
+            statement_of is not None
+            and forward.region.after_training
+            and call is None
+            and not forward.via
+            and forward.call.unit is facts.unit
+            and keep(forward)
+        ):
+            statement = id(statement_of(forward.call.node))
+        dedupe = (
+            id(forward.region.node),
+            forward.subject,
+            id(call.node) if call else 0,
+            statement,
+            # reached through a call, it is reported in the called function: the region's
+            # own forwards of the module are another place
+            int(bool(forward.via) and call is None and forward.call.unit is facts.unit),
+        )
+        # ... but one forward is reported once, however many ways reach it
+        own = (id(forward.call.node), forward.subject) if call is None else None
+        if keep(forward) and dedupe not in seen and (own is None or own not in placed):
             seen.add(dedupe)
+            if own is not None:
+                placed.add(own)
             yield forward
 
 
@@ -167,21 +197,42 @@ def reported_at_call(facts: ModuleFacts, forward: EvalForward) -> bool:
 
 
 def entering_call(
-    facts: ModuleFacts, via: tuple[Place, ...], region_node: Optional[cst.CSTNode]
+    facts: ModuleFacts,
+    via: tuple[Place, ...],
+    region_node: Optional[cst.CSTNode],
+    flag_fixed: bool = False,
 ) -> Optional[Place]:
     """The innermost call in this file that is outside the evaluation region: the call
-    that starts the evaluation (calls made inside the region are part of it)."""
+    that starts the evaluation (calls made inside the region are part of it). For a region
+    settled by a flag (`flag_fixed`), calls that only pass names on (`self._run_batch(x,
+    train)` inside `_run_epoch(loader, train)`) are skipped for the outer call that gives
+    a flag its value (`self._run_epoch(test_loader, train=False)`)."""
     local = [p for p in via if p.unit is facts.unit]
+    outside = local
     if region_node is not None and local:
         region = facts.unit.locate(region_node)
-        outside = [p for p in local if not _within(p.position(), region)]
-        if outside:
-            return outside[-1]
-    return local[-1] if local else None
+        outside = [p for p in local if not _within(p.position(), region)] or local
+    if flag_fixed:
+        for place in reversed(outside):
+            if _passes_a_constant(place.node):
+                return place
+    return outside[-1] if outside else None
+
+
+def _passes_a_constant(node: cst.CSTNode) -> bool:
+    """A call given `True`/`False` or a string: a flag or phase fixed here, not passed on."""
+    return isinstance(node, cst.Call) and any(
+        (type(arg.value) is cst.Name and arg.value.value in ("True", "False"))
+        or type(arg.value) is cst.SimpleString
+        for arg in node.args
+    )
 
 
 def evaluating_call(
-    facts: ModuleFacts, via: tuple[Place, ...], region_node: Optional[cst.CSTNode]
+    facts: ModuleFacts,
+    via: tuple[Place, ...],
+    region_node: Optional[cst.CSTNode],
+    flag_fixed: bool = False,
 ) -> Optional[Place]:
     """The call in this file that makes a shared function evaluate: the first call the
     evaluation region itself makes (`self._process_one_batch(...)` in `vali()`), else the
@@ -191,7 +242,7 @@ def evaluating_call(
         for place in via:
             if place.unit is facts.unit and _within(place.position(), region):
                 return place
-    return entering_call(facts, via, region_node)
+    return entering_call(facts, via, region_node, flag_fixed)
 
 
 def _within(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
@@ -201,7 +252,9 @@ def _within(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) 
 def call_anchor(facts: ModuleFacts, forward: EvalForward) -> Optional[cst.CSTNode]:
     """The call in this file a finding is reported at, when it is reported at a call."""
     if forward.via and reported_at_call(facts, forward):
-        anchor = evaluating_call(facts, forward.via, _region_in(facts, forward))
+        anchor = evaluating_call(
+            facts, forward.via, _region_in(facts, forward), forward.region.by_flags
+        )
         return anchor.node if anchor is not None else None
     if forward.via and (forward.report_at_call or forward.call.unit is not facts.unit):
         anchor = entering_call(facts, forward.via, _region_in(facts, forward))

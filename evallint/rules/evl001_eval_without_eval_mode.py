@@ -157,6 +157,7 @@ class EvalWithoutEvalMode(Rule):
                 module,
                 at_call=forward.report_at_call,
                 at_flag_call=reported_at_call(facts, forward),
+                flag_fixed=forward.region.by_flags,
                 fix=fix,
                 region_node=_region_in(facts, forward),
             )

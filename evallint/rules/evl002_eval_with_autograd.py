@@ -112,8 +112,18 @@ class EvalWithAutograd(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        builders: list[FixBuilder] = []
+
+        def statement_of(node: cst.CSTNode) -> Optional[cst.CSTNode]:
+            # the statement the fix wraps in no_grad: each one after training is its own fix
+            if not builders:
+                builders.append(FixBuilder(facts))
+            return builders[0].enclosing_statement(node)
+
         for forward in first_forwards(
-            facts, lambda forward: bool(forward.grad_facts and forward.affects_grad)
+            facts,
+            lambda forward: bool(forward.grad_facts and forward.affects_grad),
+            statement_of,
         ):
             module = receiver_text(forward.subject)
             message = (
@@ -139,6 +149,7 @@ class EvalWithAutograd(Rule):
                 module,
                 at_call=forward.report_at_call,
                 at_flag_call=reported_at_call(facts, forward),
+                flag_fixed=forward.region.by_flags,
                 fix=fix,
                 region_node=_region_in(facts, forward),
             )
