@@ -20,7 +20,11 @@ from evallint.analysis.scope import (
     looks_like_module_name,
 )
 from evallint.analysis.symbols import dotted_name
-from evallint.analysis.vocabulary import SAME_MODULE_METHODS
+from evallint.analysis.vocabulary import (
+    GRAD_DISABLERS,
+    GRAD_ENABLERS,
+    SAME_MODULE_METHODS,
+)
 
 
 def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -76,10 +80,26 @@ class Binding(InterpreterPart):
                 state = state.with_alias(name, None)
         return state
 
+    def _grad_manager_of(self, value: cst.BaseExpression) -> Optional[str]:
+        """The grad manager class a name is bound to (`torch.no_grad`, uncalled), or one of
+        the same kind on both sides of a conditional expression."""
+        if type(value) is cst.IfExp:
+            body, orelse = self._grad_manager_of(value.body), self._grad_manager_of(value.orelse)
+            same = body is not None and orelse is not None
+            return body if same and (body in GRAD_DISABLERS) == (orelse in GRAD_DISABLERS) else None
+        qualified = (
+            self.imports.qualify(value) if type(value) in (cst.Name, cst.Attribute) else None
+        )
+        return qualified if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS else None
+
     def assign(
         self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
     ) -> States:
         self.assigning = frozenset()
+        if type(target) is cst.Name:
+            manager = self._grad_manager_of(value)
+            if manager is not None:  # `ctx = torch.inference_mode if new else torch.no_grad`
+                self.grad_manager_names[target.value] = manager
         if type(target) in (cst.Tuple, cst.List):
             elements = [e.value for e in cast("cst.Tuple | cst.List", target).elements]
             if type(value) in (cst.Tuple, cst.List):
