@@ -79,6 +79,8 @@ class OptimizerFacts:
                 from evallint.analysis.regions import training_call_kind
                 from evallint.analysis.walk import iter_nodes
 
+                built: set[str] = set()  # `op = op_type(model.parameters(), lr=lr)`
+                stepped: set[str] = set()
                 for node in iter_nodes(self.module, enter_scopes=True):
                     if type(node) is cst.Call:
                         qualified = self.imports.qualify(node.func) or ""
@@ -89,6 +91,11 @@ class OptimizerFacts:
                         ):
                             self._has_optimizer = True
                             break
+                        if type(node.func) is cst.Attribute and node.func.attr.value == "step":
+                            stepped.add(dotted_name(node.func.value) or "")
+                    elif type(node) is cst.Assign:
+                        built.update(_built_over_parameters(node))
+                self._has_optimizer = self._has_optimizer or bool(built & stepped)
         return self._has_optimizer
 
     def optimizer_params(self) -> dict[str, set[str]]:
@@ -151,6 +158,25 @@ class OptimizerFacts:
                 if name:
                     owners.add(name)
         return owners
+
+
+def _built_over_parameters(assign: cst.Assign) -> list[str]:
+    """Names bound to an object built over module parameters (`op = op_type(model.parameters(),
+    lr=lr)`, an optimizer class the caller passes in): with a `step()` of its own, an
+    optimizer, whatever its class or name."""
+    from evallint.analysis.walk import iter_nodes
+
+    call = assign.value
+    if type(call) is not cst.Call or not call.args or call.args[0].keyword is not None:
+        return []
+    if not any(
+        type(inner) is cst.Call
+        and type(inner.func) is cst.Attribute
+        and inner.func.attr.value in ("parameters", "named_parameters")
+        for inner in iter_nodes(call.args[0].value)
+    ):
+        return []
+    return [name for t in assign.targets if (name := dotted_name(t.target)) is not None]
 
 
 def _is_optimizer_class(qualified: str) -> bool:
@@ -359,6 +385,7 @@ def backward_reach(
                 optimizers.update(
                     name for t in node.targets if (name := dotted_name(t.target)) is not None
                 )
+            optimizers.update(_built_over_parameters(node))
         if type(node) is cst.FunctionDef:
             function = node
             defined.setdefault(function.name.value, []).append(id(function))
