@@ -178,6 +178,7 @@ ANALYSIS_ORDER = [
     (
         "context",
         "optimizers",
+        "mode_matters",
         "values",
         "taint",
         "project",
