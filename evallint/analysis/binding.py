@@ -222,15 +222,24 @@ class Binding(InterpreterPart):
         inner = _strip_same_module(value)
         if type(inner) is not cst.Call:
             return []
-        owner = self._local_class(inner)
+        owner, analysis = self._local_class(inner), self.file
+        if owner is None and self.file.project is not None:
+            found = imported_class(self.file, inner)  # `gcam = GradCAM(model=model)`
+            if found is not None:
+                analysis, owner = found
         if owner is None:
             return []
-        init = owner.methods.get("__init__") or self.file._inherited_method(owner, "__init__")
+        init = owner.methods.get("__init__") or analysis._inherited_method(owner, "__init__")
         if init is None:
             return []
         positional = [p for p in init.params if p not in ("self", "cls")]
         pairs = []
-        for attribute, stored in self.file.scope(init.node).attribute_assignments:
+        inits = [init]
+        base_init = analysis._inherited_method(owner, "__init__")
+        if base_init is not None and base_init is not init:
+            inits.append(base_init)  # `super().__init__(model)` stores it (same parameter name)
+        stores = [s for i in inits for s in analysis.scope(i.node).attribute_assignments]
+        for attribute, stored in stores:
             stored = _strip_same_module(stored)
             if type(stored) is not cst.Name:
                 continue
@@ -335,9 +344,20 @@ class Binding(InterpreterPart):
             inner = inner.func.value
         if type(inner) is not cst.Call or type(inner.func) is not cst.Name:
             return
+        if inner.func.value in self.file.functions or self._returns_its_module(inner):
+            return  # `model = fuse_conv_bn(model)`: a function, read for what it returns
         if not any(dotted_name(target.target) in self.evidence_names for target in node.targets):
             return
         self.constructor_calls.add(inner)
+
+    def _returns_its_module(self, call: cst.Call) -> bool:
+        """`fuse(model)` of another project file that returns the module it was given."""
+        if call.func.value not in self.imports.modules_from or not any(  # type: ignore[attr-defined]
+            type(a.value) is cst.Name and a.value.value in self.scope_keys for a in call.args
+        ):
+            return False
+        resolved = self.file.resolve_function(call, self.info, count=False, passes_module=True)
+        return bool(resolved and resolved[0] and resolved[0].return_key is not None)
 
     def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
         """`model = get_model(cfg)`: a call we cannot follow, into a variable that the code

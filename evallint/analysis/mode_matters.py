@@ -130,7 +130,8 @@ class ModeMatters(InterpreterPart):
                 # stateless layer, which holds no module)
                 if self._key_id(value.value) in self.file.mode_independent:
                     continue
-                value = cast(cst.BaseExpression, self.bound_at.get(value.value, value))
+                bound = getattr(self, "bound_at", {})  # none yet while scope keys are read
+                value = cast(cst.BaseExpression, bound.get(value.value, value))
             if arg.keyword is not None or arg.star or type(value) is not cst.Call:
                 return False
             facts = self._constructor_facts(value)

@@ -9,6 +9,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.context import code_of
+from evallint.analysis.instances import imported_class
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Mode,
@@ -475,6 +476,7 @@ class Values(ModeMatters):
             and words(last) & CLASS_NAME_MODULE_WORDS
             and not words(last) & NOT_MODULE_WORDS
             and not self.file.functions.get(last)
+            and imported_class(self.file, call) is None  # a plain class of the project
         ):
             return fresh, True
         return None
