@@ -291,6 +291,8 @@ class Statements(InterpreterPart):
             nested = self.info.nested.get(node.name.value)
             if nested is not None and nested.node is node:
                 nested.definition_states += states
+        elif type(node) is cst.FunctionDef and id(node) in self.file.redefined.by_node:
+            self.file.defined_now[node.name.value] = self.file.redefined.by_node[id(node)]
         return Flow(normal=states)
 
     def suite(self, suite: cst.BaseSuite, states: States) -> Flow:
