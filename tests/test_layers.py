@@ -174,10 +174,11 @@ def test_core_never_imports_torch_or_numpy() -> None:
 ANALYSIS_ORDER = [
     # leaves
     ("options", "vocabulary", "lattice", "walk", "symbols", "conditions", "forward_methods"),
-    ("scope", "regions", "facts", "summaries", "dataflow", "handoff"),
+    ("scope", "parameters", "regions", "facts", "summaries", "dataflow", "handoff"),
     (
         "context",
         "optimizers",
+        "mode_matters",
         "values",
         "taint",
         "project",

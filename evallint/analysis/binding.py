@@ -20,7 +20,11 @@ from evallint.analysis.scope import (
     looks_like_module_name,
 )
 from evallint.analysis.symbols import dotted_name
-from evallint.analysis.vocabulary import SAME_MODULE_METHODS
+from evallint.analysis.vocabulary import (
+    GRAD_DISABLERS,
+    GRAD_ENABLERS,
+    SAME_MODULE_METHODS,
+)
 
 
 def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -76,10 +80,26 @@ class Binding(InterpreterPart):
                 state = state.with_alias(name, None)
         return state
 
+    def _grad_manager_of(self, value: cst.BaseExpression) -> Optional[str]:
+        """The grad manager class a name is bound to (`torch.no_grad`, uncalled), or one of
+        the same kind on both sides of a conditional expression."""
+        if type(value) is cst.IfExp:
+            body, orelse = self._grad_manager_of(value.body), self._grad_manager_of(value.orelse)
+            same = body is not None and orelse is not None
+            return body if same and (body in GRAD_DISABLERS) == (orelse in GRAD_DISABLERS) else None
+        qualified = (
+            self.imports.qualify(value) if type(value) in (cst.Name, cst.Attribute) else None
+        )
+        return qualified if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS else None
+
     def assign(
         self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
     ) -> States:
         self.assigning = frozenset()
+        if type(target) is cst.Name:
+            manager = self._grad_manager_of(value)
+            if manager is not None:  # `ctx = torch.inference_mode if new else torch.no_grad`
+                self.grad_manager_names[target.value] = manager
         if type(target) in (cst.Tuple, cst.List):
             elements = [e.value for e in cast("cst.Tuple | cst.List", target).elements]
             if type(value) in (cst.Tuple, cst.List):
@@ -205,15 +225,24 @@ class Binding(InterpreterPart):
         inner = _strip_same_module(value)
         if type(inner) is not cst.Call:
             return []
-        owner = self._local_class(inner)
+        owner, analysis = self._local_class(inner), self.file
+        if owner is None and self.file.project is not None:
+            found = imported_class(self.file, inner)  # `gcam = GradCAM(model=model)`
+            if found is not None:
+                analysis, owner = found
         if owner is None:
             return []
-        init = owner.methods.get("__init__") or self.file._inherited_method(owner, "__init__")
+        init = owner.methods.get("__init__") or analysis._inherited_method(owner, "__init__")
         if init is None:
             return []
         positional = [p for p in init.params if p not in ("self", "cls")]
         pairs = []
-        for attribute, stored in self.file.scope(init.node).attribute_assignments:
+        inits = [init]
+        base_init = analysis._inherited_method(owner, "__init__")
+        if base_init is not None and base_init is not init:
+            inits.append(base_init)  # `super().__init__(model)` stores it (same parameter name)
+        stores = [s for i in inits for s in analysis.scope(i.node).attribute_assignments]
+        for attribute, stored in stores:
             stored = _strip_same_module(stored)
             if type(stored) is not cst.Name:
                 continue
@@ -318,9 +347,20 @@ class Binding(InterpreterPart):
             inner = inner.func.value
         if type(inner) is not cst.Call or type(inner.func) is not cst.Name:
             return
+        if inner.func.value in self.file.functions or self._returns_its_module(inner):
+            return  # `model = fuse_conv_bn(model)`: a function, read for what it returns
         if not any(dotted_name(target.target) in self.evidence_names for target in node.targets):
             return
         self.constructor_calls.add(inner)
+
+    def _returns_its_module(self, call: cst.Call) -> bool:
+        """`fuse(model)` of another project file that returns the module it was given."""
+        if call.func.value not in self.imports.modules_from or not any(  # type: ignore[attr-defined]
+            type(a.value) is cst.Name and a.value.value in self.scope_keys for a in call.args
+        ):
+            return False
+        resolved = self.file.resolve_function(call, self.info, count=False, passes_module=True)
+        return bool(resolved and resolved[0] and resolved[0].return_key is not None)
 
     def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
         """`model = get_model(cfg)`: a call we cannot follow, into a variable that the code

@@ -70,6 +70,7 @@ class InterpreterContext(Protocol):
     constructor_calls: set[cst.Call]
     summary: Optional[Summary]
     yield_states: States
+    grad_manager_names: dict[str, str]
     return_values: list[ModuleValue]
     return_states: States
     requirements: list[ForwardRequirement]

@@ -31,6 +31,7 @@ from evallint.analysis.scope import (
     collect_definitions,
     frozen_modules,
     looks_like_module_name,
+    redefinitions,
     scope_names,
 )
 from evallint.analysis.specialise import Flags, constant_flags, tested_parameters
@@ -100,6 +101,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             self.imports.local_name_of("torch.no_grad"),
         )
         self.functions, self.classes = collect_definitions(module, self.imports)
+        self.redefined = redefinitions(module, self.imports, self.functions)
+        self.defined_now: dict[str, FunctionInfo] = {}
+        """Redefined names -> the definition the top-level code has passed last."""
         self.summaries: dict[str, Optional[Summary]] = {}
         self._grad_decorators: dict[str, bool] = {}
         self._callers_by_function: list[list[Path]] = []
@@ -211,9 +215,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
     def all_functions(self) -> list[FunctionInfo]:
         """Every function, method and nested function, each before the ones nested in it."""
         result: list[FunctionInfo] = []
-        pending = list(self.functions.values()) + [
-            m for cls in self.classes.values() for m in cls.methods.values()
-        ]
+        pending = (
+            list(self.functions.values())
+            + self.redefined.earlier
+            + [m for cls in self.classes.values() for m in cls.methods.values()]
+        )
         pending.reverse()
         while pending:
             info = pending.pop()
@@ -402,7 +408,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                     return summarise(cursor.nested[name]), False
                 cursor = cursor.parent
             if name in self.functions:
-                return summarise(self.functions[name]), False
+                return summarise(self._in_effect(name, scope)), False
             if (
                 self.project is not None
                 and name in self.imports.modules_from
@@ -485,6 +491,19 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             if module is not None and self.project.defines_method(self.path, module, base, name):
                 return True
         return False
+
+    def _in_effect(self, name: str, scope: Optional[FunctionInfo]) -> FunctionInfo:
+        """The definition of a top-level function a call in `scope` reaches: for a name
+        defined more than once, the one the top-level code passed last, or for a call inside
+        a function, the one in effect where the enclosing top-level definition stands."""
+        if not self.redefined.by_node:
+            return self.functions[name]
+        if scope is None:
+            return self.defined_now.get(name) or self.functions[name]
+        while scope.parent is not None:
+            scope = scope.parent
+        node = scope.owner.node if scope.owner is not None else scope.node
+        return self.redefined.before.get(id(node), {}).get(name) or self.functions[name]
 
     def _inherited_method(self, owner: ClassInfo, name: str) -> Optional[FunctionInfo]:
         for base in owner.bases:

@@ -294,6 +294,8 @@ class Statements(InterpreterPart):
             nested = self.info.nested.get(node.name.value)
             if nested is not None and nested.node is node:
                 nested.definition_states += states
+        elif type(node) is cst.FunctionDef and id(node) in self.file.redefined.by_node:
+            self.file.defined_now[node.name.value] = self.file.redefined.by_node[id(node)]
         return Flow(normal=states)
 
     def suite(self, suite: cst.BaseSuite, states: States) -> Flow:
@@ -600,6 +602,8 @@ class Statements(InterpreterPart):
             states = self.expression(expr, states)
             call = expr if type(expr) is cst.Call else None
             qualified = self.imports.qualify(call.func if call else expr) or ""
+            if call is not None and type(call.func) is cst.Name:
+                qualified = self.grad_manager_names.get(call.func.value, qualified)
             if (
                 qualified in GRAD_DISABLERS
                 or qualified in GRAD_ENABLERS
@@ -608,19 +612,16 @@ class Statements(InterpreterPart):
                 if call is None:
                     self.observe_uncalled_manager(expr, qualified)
                     return Flow()  # `with torch.no_grad:` raises TypeError: the body never runs
-                states = tuple(replace(s, grad_stack=s.grad_stack + (s.grad,)) for s in states)
                 pushed += 1
                 if qualified in GRAD_SETTERS:
-                    states = self.set_grad(call, states, statement=False)
+                    entered = tuple(s.entering() for s in states)
+                    states = self.set_grad(call, entered, statement=False)
                 else:
                     grad = Grad.OFF if qualified in GRAD_DISABLERS else Grad.ON
-                    states = tuple(s.with_grad(frozenset({GradFact(grad, call)})) for s in states)
+                    states = tuple(s.entering(GradFact(grad, call)) for s in states)
             elif call is not None:
-                resolved = self.file.resolve_function(
-                    call,
-                    self.info,
-                    passes_module=self.passes_module(call, states[0]) if states else False,
-                )
+                # a context manager of another file is always read: it may turn autograd off
+                resolved = self.file.resolve_function(call, self.info, passes_module=True)
                 if (
                     resolved is not None
                     and resolved[0] is not None
@@ -628,9 +629,10 @@ class Statements(InterpreterPart):
                 ):
                     summary, receiver = resolved[0], ("self" if resolved[1] else None)
                     states = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
-                    # the same known false alarm: `self.passes_module(...)` above is taken for
-                    # a forward, so the summary resolved with its result seems to carry a graph
-                    exits.append((summary, receiver, call))  # evallint: ignore[EVL006]
+                    if summary.yield_grad is not None:  # `with torch.inference_mode(): yield`
+                        pushed, fact = pushed + 1, GradFact(summary.yield_grad, call)
+                        states = tuple(s.entering(fact) for s in states)
+                    exits.append((summary, receiver, call))
             if item.asname is not None and call is not None:
                 states = self.assign(item.asname.name, expr, states)
         flow = self.suite(node.body, states)

@@ -41,6 +41,12 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.lightning_hooks import in_training_hook
 from evallint.analysis.observations import Observations
+from evallint.analysis.parameters import (
+    callable_parameter,
+    callable_parameters,
+    may_hold_module,
+    mentions_module,
+)
 from evallint.analysis.project import ProjectIndex  # noqa: F401  (engine/fixes.py imports it from here)
 from evallint.analysis.provenance import Provenance
 from evallint.analysis.regions import (
@@ -57,7 +63,7 @@ from evallint.analysis.scope import (
     looks_like_module_name,
 )
 from evallint.analysis.specialise import Flags, settle
-from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement
+from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement, at_yield
 from evallint.analysis.switches import Switches
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.taint import Taint
@@ -77,38 +83,6 @@ if TYPE_CHECKING:
 NAMED = 1
 UNHINTED = 2
 """Levels of `_Interpreter.candidate_keys` (0: proven a module in the function itself)."""
-
-_CONSTANTS = (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
-
-
-def _may_hold_module(name: str, param: Optional[cst.Param]) -> bool:
-    """A parameter a caller may pass a module in: not named for something else (`loader`,
-    `optimizer`, `cfg`), not defaulting to a number, a string or a boolean."""
-    if words(name) & NOT_MODULE_WORDS:
-        return False
-    default = param.default if param is not None else None
-    if default is None:
-        return True
-    if type(default) in _CONSTANTS or (
-        type(default) is cst.Name and default.value in ("True", "False")
-    ):
-        return False
-    return not (type(default) is cst.UnaryOperation and type(default.expression) in _CONSTANTS)
-
-
-def _mentions_module(annotation: cst.BaseExpression) -> bool:
-    """`nn.Module`, `Optional[torch.nn.Module]`, `"nn.Module"`: without generating its code."""
-    from evallint.analysis.walk import iter_nodes
-
-    for node in iter_nodes(annotation):
-        node_type = type(node)
-        if (node_type is cst.Name and "Module" in cast(cst.Name, node).value) or (
-            node_type is cst.Attribute and "Module" in cast(cst.Attribute, node).attr.value
-        ):
-            return True
-        if node_type is cst.SimpleString and "Module" in cast(cst.SimpleString, node).value:
-            return True
-    return False
 
 
 class _Interpreter(
@@ -183,6 +157,7 @@ class _Interpreter(
         with `Model` a class passed in, a construction, not a forward."""
         self.summary: Optional[Summary] = None
         self.yield_states: States = ()
+        self.grad_manager_names: dict[str, str] = {}
         self.return_values: list[ModuleValue] = []
         self.return_states: States = ()
         self.requirements: list[ForwardRequirement] = []
@@ -229,17 +204,18 @@ class _Interpreter(
             annotation = parameters[name].annotation if name in parameters else None
             annotated = (
                 annotation is not None
-                and _mentions_module(annotation.annotation)
+                and mentions_module(annotation.annotation)
                 and not words(name) & NOT_MODULE_WORDS
             )
-            if annotated or name in self.evidence_names:
+            function = callable_parameter(parameters.get(name))  # `model_fn: Callable[...]`
+            if (annotated and not function) or name in self.evidence_names:
                 keys.add(name)
-            elif self._non_module(name):
+            elif self._non_module(name) or function:
                 continue  # `encoder_tokenizer.batch_decode(ids)`: used as a tokenizer only
             elif looks_like_module_name(name):
                 keys.add(name)
                 self.candidate_keys[name] = NAMED
-            elif _may_hold_module(name, parameters.get(name)):
+            elif may_hold_module(name, parameters.get(name)):
                 keys.add(name)
                 self.candidate_keys[name] = UNHINTED
         owner = self._owner()
@@ -252,7 +228,9 @@ class _Interpreter(
         )
         keys.update(self.file._module_keys & self._free_names())
         if info.parent is not None:
-            local = set(info.params) | self._assigned_names()
+            local = (
+                set(info.params) | self._assigned_names() | callable_parameters(info.parent.node)
+            )
             keys.update(
                 n
                 for n in self._free_names() - local
@@ -649,14 +627,9 @@ class _Interpreter(
                 facts |= state.mode_of(key) or frozenset()
             exit_modes[key] = facts or ENTRY_MODE
         exit_modes.update(held_exit_modes(info, exit_states, self.scope_keys))
-        yield_modes = None
-        if info.is_contextmanager and self.yield_states:
-            yield_modes = {}
-            for key in self.scope_keys:
-                facts = frozenset()
-                for state in self.yield_states:
-                    facts |= state.mode_of(key) or frozenset()
-                yield_modes[key] = facts or ENTRY_MODE
+        yield_modes, yield_grad = (
+            at_yield(self.yield_states, self.scope_keys) if info.is_contextmanager else (None, None)
+        )
         return_key, return_facts = self._return_summary()
         evidence = file.block_evidence(self.body, info)
         self.summary = Summary(
@@ -679,6 +652,7 @@ class _Interpreter(
             and self._hands_out_no_graph(evidence)
             and not evidence.switches_to_train,
             return_graph=frozenset(self.return_graph) if self.return_values else None,
+            yield_grad=yield_grad,
         )
 
     def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]:

@@ -181,6 +181,13 @@ class PathState:
     def with_grad(self, grad: frozenset) -> PathState:
         return replace(self, grad=grad)
 
+    def entering(self, grad: Optional[GradFact] = None) -> PathState:
+        """Enter a grad manager: keep the grad state to restore on exit, then set `grad`."""
+        stack = self.grad_stack + (self.grad,)
+        return replace(
+            self, grad_stack=stack, grad=self.grad if grad is None else frozenset({grad})
+        )
+
     def assuming(self, condition: str, value: bool) -> PathState:
         kept = {a for a in self.assumptions if a[0] != condition}
         return replace(self, assumptions=frozenset(kept | {(condition, value)}))

@@ -176,17 +176,15 @@ class OptimizerFacts:
 
 
 def _find_steppers(module: cst.Module) -> set[str]:
+    """Names bound to an object built over module parameters that the file then calls or
+    steps (`train_op = make_train_op(params=model.parameters())` ... `train_op()`)."""
     from evallint.analysis.walk import iter_nodes
 
     built: set[str] = set()
     called: set[str] = set()
     for node in iter_nodes(module, enter_scopes=True):
-        if type(node) is cst.Assign and type(node.value) is cst.Call and len(node.targets) == 1:
-            target = dotted_name(node.targets[0].target)
-            if target is not None and any(
-                _parameters_of_a_module(arg.value) for arg in node.value.args
-            ):
-                built.add(target)
+        if type(node) is cst.Assign:
+            built.update(_built_over_parameters(node))
         elif type(node) is cst.Call:
             func = node.func
             if type(func) is cst.Attribute and func.attr.value == "step":
@@ -197,13 +195,29 @@ def _find_steppers(module: cst.Module) -> set[str]:
     return built & called
 
 
-def _parameters_of_a_module(value: cst.BaseExpression) -> bool:
-    """`model.parameters()` given as an argument (not read inside a comprehension)."""
-    return (
-        type(value) is cst.Call
-        and type(value.func) is cst.Attribute
-        and value.func.attr.value in ("parameters", "named_parameters")
-    )
+def _built_over_parameters(assign: cst.Assign) -> list[str]:
+    """Names bound to an object built over module parameters (`op = op_type(model.parameters(),
+    lr=lr)`, an optimizer class the caller passes in, `make_op(params=model.parameters())`):
+    with a `step()` or a call of its own, an optimizer, whatever its class or name. A
+    `.parameters()` read inside a comprehension (`sum(p.numel() for p in ...)`) builds nothing."""
+    from evallint.analysis.walk import iter_nodes
+
+    call = assign.value
+    if type(call) is not cst.Call or not any(
+        type(arg.value) not in _COMPREHENSIONS
+        and any(
+            type(inner) is cst.Call
+            and type(inner.func) is cst.Attribute
+            and inner.func.attr.value in ("parameters", "named_parameters")
+            for inner in iter_nodes(arg.value)
+        )
+        for arg in call.args
+    ):
+        return []
+    return [name for t in assign.targets if (name := dotted_name(t.target)) is not None]
+
+
+_COMPREHENSIONS = (cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)
 
 
 def _is_optimizer_class(qualified: str) -> bool:
@@ -420,6 +434,7 @@ def backward_reach(
                 optimizers.update(
                     name for t in node.targets if (name := dotted_name(t.target)) is not None
                 )
+            optimizers.update(_built_over_parameters(node))
         if type(node) is cst.FunctionDef:
             function = node
             defined.setdefault(function.name.value, []).append(id(function))

@@ -185,13 +185,17 @@ class ProjectIndex:
     @staticmethod
     def _search(base: Path, module: str) -> tuple[Optional[Path], tuple[str, ...]]:
         """`engine` next to the importer or in up to three parent directories (a project
-        root); `.engine` relative to the importer's package. With the candidates tried
+        root), `pkg.engine` from the parent of the importer's enclosing `pkg` directory;
+        `.engine` relative to the importer's package. With the candidates tried
         before it that do not exist."""
         dots = len(module) - len(module.lstrip("."))
         relative = module.lstrip(".").replace(".", "/")
         roots = [base] if dots == 0 else [base.parents[dots - 2] if dots >= 2 else base]
         if dots == 0:
             roots += list(base.parents)[:3]
+            # `from pkg.a.b import f` deep inside `pkg`: the root is the parent of `pkg`
+            head = relative.split("/")[0]
+            roots += [p.parent for p in (base, *base.parents) if p.name == head][:1]
         absent: list[str] = []
         for root in roots:
             for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):

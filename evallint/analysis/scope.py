@@ -137,6 +137,57 @@ def collect_definitions(
     return functions, classes
 
 
+@dataclass
+class Redefinitions:
+    """Top-level functions defined more than once (a notebook cell redefines a helper of an
+    earlier cell): which definition a name holds at each point of the program."""
+
+    earlier: list[FunctionInfo] = field(default_factory=list)
+    """The definitions a later one replaces, each under its own qualname (`name<1>`)."""
+    by_node: dict[int, FunctionInfo] = field(default_factory=dict)
+    """The `def` statement (by id) -> its FunctionInfo, for every definition of such names."""
+    before: dict[int, dict[str, FunctionInfo]] = field(default_factory=dict)
+    """A top-level function or class (by id) -> the redefined names' definitions in effect
+    where it is defined (its calls run later, but in a notebook usually before the next
+    redefinition)."""
+
+
+def redefinitions(
+    module: cst.Module, imports: ImportTable, functions: dict[str, FunctionInfo]
+) -> Redefinitions:
+    """The top-level `def`s of names defined more than once, in program order (one pass over
+    the module's top-level statements)."""
+    found = Redefinitions()
+    defs = [node for statement in module.body for node in _compound_top_level(statement)]
+    counts: dict[str, int] = {}
+    for node in defs:
+        if type(node) is cst.FunctionDef:
+            counts[node.name.value] = counts.get(node.name.value, 0) + 1
+    if not any(count > 1 for count in counts.values()):
+        return found
+    seen: dict[str, int] = {}
+    current: dict[str, FunctionInfo] = {}
+    for node in defs:
+        found.before[id(node)] = dict(current)
+        if type(node) is not cst.FunctionDef or counts[node.name.value] < 2:
+            continue
+        name = node.name.value
+        seen[name] = seen.get(name, 0) + 1
+        info = functions[name]
+        if seen[name] < counts[name]:
+            info = _function_info(node, None, None, "", imports)
+            _rename(info, name, f"{name}<{seen[name]}>")  # nested: `name<1>.<locals>.f`
+            found.earlier.append(info)
+        found.by_node[id(node)] = current[name] = info
+    return found
+
+
+def _rename(info: FunctionInfo, old: str, new: str) -> None:
+    info.qualname = new + info.qualname[len(old) :]
+    for nested in info.nested.values():
+        _rename(nested, old, new)
+
+
 def _function_info(
     node: cst.FunctionDef,
     owner: Optional[ClassInfo],

@@ -12,6 +12,7 @@ from operator import attrgetter
 from typing import Optional
 
 from evallint.analysis.facts import Place, UnitRef
+from evallint.analysis.lattice import ENTRY_MODE, Grad
 from evallint.analysis.regions import Region
 
 
@@ -66,6 +67,9 @@ class Summary:
     return_key: Optional[str] = None
     return_facts: Optional[frozenset] = None
     grad_on_exit: Optional[frozenset] = None
+    yield_grad: Optional[Grad] = None
+    """A context manager's grad state at its `yield` when the function set it itself on every
+    path (`with torch.inference_mode(): yield`): its `with` block runs in that state."""
     opaque_switch: Optional[frozenset] = None
     """Mode facts of a switch on modules the analysis cannot name (`getattr(self, n).train(m)`),
     applied to every module attribute of the receiver at call sites."""
@@ -103,6 +107,24 @@ class Summary:
                 f"  returns {self.return_key or sorted(repr(f) for f in self.return_facts or ())}"
             )
         return "\n".join(parts)
+
+
+def at_yield(
+    yield_states: tuple, scope_keys
+) -> tuple[Optional[dict[str, frozenset]], Optional[Grad]]:
+    """A context manager's modes at its `yield`, and its grad state there when the function
+    set the same one on every path (none when some path yields in the caller's state)."""
+    if not yield_states:
+        return None, None
+    modes: dict[str, frozenset] = {}
+    for key in scope_keys:
+        facts: frozenset = frozenset()
+        for state in yield_states:
+            facts |= state.mode_of(key) or frozenset()
+        modes[key] = facts or ENTRY_MODE
+    grads = {fact.grad for state in yield_states for fact in state.grad}
+    grad = next(iter(grads)) if len(grads) == 1 else None
+    return modes, (grad if grad is not Grad.ENTRY else None)
 
 
 def distinct_requirements(requirements: list[ForwardRequirement]) -> list[ForwardRequirement]:

@@ -21,6 +21,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.symbols import dotted_name
+from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 
 
 class Switches(InterpreterPart):
@@ -41,6 +42,12 @@ class Switches(InterpreterPart):
 
     def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
         receiver = call.func.value  # type: ignore[attr-defined]
+        while (
+            type(receiver) is cst.Call
+            and type(receiver.func) is cst.Attribute
+            and receiver.func.attr.value in SAME_MODULE_METHODS
+        ):
+            receiver = receiver.func.value  # `net.to(device).eval()` switches `net`
         result: list[PathState] = []
         for state in states:
             key = self.resolve(receiver, state)

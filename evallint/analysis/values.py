@@ -8,7 +8,8 @@ from typing import Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.context import InterpreterPart, code_of
+from evallint.analysis.context import code_of
+from evallint.analysis.instances import imported_class
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Mode,
@@ -16,6 +17,7 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
+from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
 from evallint.analysis.scope import (
     ClassInfo,
     looks_like_module_name,
@@ -26,7 +28,6 @@ from evallint.analysis.vocabulary import (
     CLASS_NAME_MODULE_WORDS,
     CONTAINER_LAYERS,
     FORWARD_METHODS,
-    FUNCTIONAL_MODE,
     LIBRARY_FACTORIES,
     MODE_DEPENDENT_LAYERS,
     MODE_INDEPENDENT_SUFFIXES,
@@ -146,7 +147,7 @@ def _names_a_forward(attribute: str) -> bool:
     return bool(found & (_FORWARD_WORDS | MODULE_NAME_WORDS)) and not found & _NOT_FORWARD_WORDS
 
 
-class Values(InterpreterPart):
+class Values(ModeMatters):
     """Part of the interpreter (see interpreter.py)."""
 
     def _key_id(self, key: str) -> str:
@@ -414,65 +415,6 @@ class Values(InterpreterPart):
         resolved = self.file.resolve_function(call, self.info, count=False, passes_module=follow)
         return resolved[0] if resolved else None
 
-    def _class_mode_matters(self, cls: ClassInfo) -> bool:
-        """Whether a module class of this file may behave differently in train and eval
-        mode: it derives from another class than nn.Module, builds a submodule that is not
-        a mode-independent torch.nn layer, or calls a functional form that takes a
-        `training` flag. Read from its body, once per class."""
-        cache = self.file.class_mode_matters
-        if cls.name in cache:
-            return cache[cls.name]
-        cache[cls.name] = True  # while in progress (a class that builds itself)
-        matters = (
-            any(
-                (self.imports.qualify_name(base) or base) not in ("torch.nn.Module", "Module")
-                for base in cls.bases
-            )
-            or not cls.bases
-        )
-        nodes = (
-            () if matters else (n for m in cls.methods.values() for n in iter_nodes(m.node.body))
-        )
-        for node in nodes:
-            if type(node) is cst.Assign and type(node.value) is cst.Call:
-                if any(
-                    type(t.target) is cst.Attribute and t.target.attr.value != "training"
-                    for t in node.targets
-                ):
-                    qualified = self.imports.qualify(node.value.func) or ""
-                    facts = self._constructor_facts(node.value)
-                    if (facts is not None and facts[1]) or (
-                        facts is None
-                        and not qualified.startswith("torch.")
-                        and qualified.split(".")[-1][:1].isupper()
-                    ):
-                        matters = True
-                        break
-            elif type(node) is cst.Call:
-                qualified = self.imports.qualify(node.func) or ""
-                if qualified in FUNCTIONAL_MODE or "dropout" in qualified.lower():
-                    matters = True
-                    break
-        cache[cls.name] = matters
-        return matters
-
-    def _holds_only_mode_independent(self, call: cst.Call) -> bool:
-        """`nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))`: a container built
-        here of layers that behave alike in both modes (no Dropout, no BatchNorm)."""
-        if not call.args:
-            return False
-        for arg in call.args:
-            if arg.keyword is not None or arg.star or type(arg.value) is not cst.Call:
-                return False
-            facts = self._constructor_facts(arg.value)
-            if facts is not None and facts[1]:
-                return False
-            if facts is None and not (self.imports.qualify(arg.value.func) or "").startswith(
-                "torch.nn."
-            ):
-                return False
-        return True
-
     def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]:
         """Mode facts of a freshly built or loaded module, and whether its mode matters."""
         func = call.func
@@ -499,7 +441,7 @@ class Values(InterpreterPart):
             if last in CONTAINER_LAYERS:
                 return fresh, not self._holds_only_mode_independent(call)
             if last in MODE_DEPENDENT_LAYERS:
-                return fresh, True
+                return fresh, built_mode_sensitive(last, call)
             return fresh, False
         if (
             qualified.startswith(LIBRARY_FACTORIES)
@@ -537,6 +479,7 @@ class Values(InterpreterPart):
             and words(last) & CLASS_NAME_MODULE_WORDS
             and not words(last) & NOT_MODULE_WORDS
             and not self.file.functions.get(last)
+            and imported_class(self.file, call) is None  # a plain class of the project
         ):
             return fresh, True
         return None

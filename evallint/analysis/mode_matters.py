@@ -1,0 +1,190 @@
+"""Whether a module's train/eval mode changes what it computes, read from how it is built:
+the layers a class's methods build, a torch container's contents, a layer's literal
+constructor arguments (`nn.InstanceNorm2d(64)` keeps no running statistics)."""
+
+from __future__ import annotations
+
+from ast import literal_eval
+from typing import Optional, cast
+
+import libcst as cst
+
+from evallint.analysis.context import InterpreterPart
+from evallint.analysis.scope import ClassInfo
+from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE
+from evallint.analysis.walk import iter_nodes
+from evallint.torch_facts import LAYERS, mode_sensitive
+
+
+class ModeMatters(InterpreterPart):
+    """Part of the interpreter (see interpreter.py)."""
+
+    _reading_class = False
+    """While a class's methods are read for mode-dependent layers: their names are not the
+    names of the scope being interpreted."""
+
+    def _class_mode_matters(self, cls: ClassInfo) -> bool:
+        """Whether a module class of this file may behave differently in train and eval
+        mode: it derives from another class than nn.Module, builds a submodule that is not
+        a mode-independent torch.nn layer, or calls a functional form that takes a
+        `training` flag. Read from its body, once per class."""
+        cache = self.file.class_mode_matters
+        if cls.name in cache:
+            return cache[cls.name]
+        cache[cls.name] = True  # while in progress (a class that builds itself)
+        matters = (
+            any(
+                (self.imports.qualify_name(base) or base) not in ("torch.nn.Module", "Module")
+                for base in cls.bases
+            )
+            or not cls.bases
+        )
+        nodes = (
+            () if matters else (n for m in cls.methods.values() for n in iter_nodes(m.node.body))
+        )
+        self._reading_class, reading = True, self._reading_class
+        try:
+            matters = matters or self._builds_mode_dependent(nodes)
+        finally:
+            self._reading_class = reading
+        cache[cls.name] = matters
+        return matters
+
+    def _builds_mode_dependent(self, nodes) -> bool:
+        """Whether these nodes (a class's method bodies) build a submodule whose mode matters.
+        A torch container filled with built layers (`nn.ModuleList()` appended to in a loop,
+        `nn.Sequential(*layers)`, `nn.ModuleList([nn.Linear(d, d) for _ in range(n)])`) is
+        judged by the layers, which are calls of the same bodies."""
+        unknown: set[str] = set()  # `block = ResBlock(d)`, `blocks = [ResBlock(d)]`
+        put_in: set[str] = set()  # `layers.append(block)`, `nn.Sequential(*blocks)`
+        for node in nodes:
+            if type(node) is cst.Assign:
+                value = node.value
+                if (
+                    type(value) is cst.Call
+                    and any(
+                        type(t.target) is cst.Attribute and t.target.attr.value != "training"
+                        for t in node.targets
+                    )
+                    and not self._filled_container(value)
+                    and self._unknown_or_mode_dependent(value)
+                ):
+                    return True
+                if any(self._unknown_or_mode_dependent(v) for v in _built_elements(value) or ()):
+                    unknown.update(
+                        t.target.value for t in node.targets if type(t.target) is cst.Name
+                    )
+            elif type(node) is cst.Call:
+                qualified = self.imports.qualify(node.func) or ""
+                if qualified in FUNCTIONAL_MODE or "dropout" in qualified.lower():
+                    return True
+                facts = self._constructor_facts(node)
+                if facts is not None and facts[1] and not self._filled_container(node):
+                    return True  # `layers.append(nn.Dropout(p))`
+                func = node.func
+                filled = type(func) is cst.Attribute and func.attr.value in _FILLING_METHODS
+                if filled or self._filled_container(node):
+                    for arg in node.args:
+                        if type(arg.value) is cst.Name:
+                            put_in.add(arg.value.value)
+                        for value in _built_elements(arg.value) or ():
+                            if self._unknown_or_mode_dependent(value):
+                                return True
+        return bool(unknown & put_in)
+
+    def _filled_container(self, call: cst.Call) -> bool:
+        qualified = self.imports.qualify(call.func) or ""
+        return (
+            qualified.startswith("torch.nn.")
+            and qualified.split(".")[-1] in CONTAINER_LAYERS
+            and all(
+                arg.keyword is None
+                and (
+                    _built_elements(arg.value) is not None
+                    or (arg.star and type(arg.value) is cst.Name)
+                )
+                for arg in call.args
+            )
+        )
+
+    def _unknown_or_mode_dependent(self, value: cst.BaseExpression) -> bool:
+        if type(value) is not cst.Call:
+            return False
+        qualified = self.imports.qualify(value.func) or ""
+        facts = self._constructor_facts(value)
+        return (facts is not None and facts[1]) or (
+            facts is None
+            and not qualified.startswith("torch.")
+            and qualified.split(".")[-1][:1].isupper()
+        )
+
+    def _holds_only_mode_independent(self, call: cst.Call) -> bool:
+        """`nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))`: a container built
+        here of layers that behave alike in both modes (no Dropout, no BatchNorm)."""
+        if not call.args:
+            return False
+        for arg in call.args:
+            value = arg.value
+            if type(value) is cst.Name and not self._reading_class and not arg.star:
+                # `nn.Sequential(linear1, relu, linear2)` of names bound before (`relu` to a
+                # stateless layer, which holds no module)
+                if self._key_id(value.value) in self.file.mode_independent:
+                    continue
+                bound = getattr(self, "bound_at", {})  # none yet while scope keys are read
+                value = cast(cst.BaseExpression, bound.get(value.value, value))
+            if arg.keyword is not None or arg.star or type(value) is not cst.Call:
+                return False
+            facts = self._constructor_facts(value)
+            if facts is not None and facts[1]:
+                return False
+            if facts is None and not (self.imports.qualify(value.func) or "").startswith(
+                "torch.nn."
+            ):
+                return False
+        return True
+
+
+def built_mode_sensitive(kind: str, call: cst.Call) -> bool:
+    """Whether a mode-dependent torch.nn layer built with these literal arguments differs
+    between train and eval (`nn.InstanceNorm2d(64)` keeps no running statistics and
+    `nn.Dropout(0.0)` drops nothing: they do not). An argument that is not a literal leaves
+    it open, and open counts as sensitive."""
+    fact = LAYERS.get(kind)
+    if fact is None:
+        return True
+    read: dict[str, object] = {}
+    for index, arg in enumerate(call.args):
+        if arg.star:
+            return True
+        name = arg.keyword.value if arg.keyword is not None else None
+        if name is None and index < len(fact.positional):
+            name = fact.positional[index]
+        if name is None:
+            continue
+        value = arg.value
+        if type(value) is cst.Name and value.value in ("True", "False"):
+            read[name] = value.value == "True"
+        elif type(value) in (cst.Integer, cst.Float):
+            read[name] = literal_eval(cast("cst.Integer | cst.Float", value).value)
+        else:
+            read[name] = "?"  # not a literal: undecided
+    return mode_sensitive(kind, read) is not False
+
+
+_FILLING_METHODS = frozenset({"append", "extend", "insert", "add_module"})
+"""Methods that put a built layer into a list or container (`layers.append(nn.Linear(...))`)."""
+
+
+def _built_elements(value: cst.BaseExpression) -> Optional[list[cst.BaseExpression]]:
+    """What an argument of a container or of `append` puts in: the call itself, a list's
+    elements, a comprehension's element. None for anything else (a name: what it holds was
+    built elsewhere in the same bodies)."""
+    if type(value) is cst.Call:
+        return [value]
+    if type(value) in (cst.List, cst.Tuple):
+        return [e.value for e in cast("cst.List | cst.Tuple", value).elements]
+    if type(value) in (cst.ListComp, cst.GeneratorExp):
+        return [cast("cst.ListComp | cst.GeneratorExp", value).elt]
+    if type(value) is cst.SimpleString:
+        return []  # the name given to `add_module`
+    return None

@@ -1,0 +1,66 @@
+"""What a function's parameters may hold, read from their annotations and defaults."""
+
+from __future__ import annotations
+
+from typing import Optional, cast
+
+import libcst as cst
+
+from evallint.analysis.vocabulary import NOT_MODULE_WORDS, words
+from evallint.analysis.walk import iter_nodes
+
+_CONSTANTS = (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
+
+
+def may_hold_module(name: str, param: Optional[cst.Param]) -> bool:
+    """A parameter a caller may pass a module in: not named for something else (`loader`,
+    `optimizer`, `cfg`), not defaulting to a number, a string or a boolean."""
+    if words(name) & NOT_MODULE_WORDS:
+        return False
+    default = param.default if param is not None else None
+    if default is None:
+        return True
+    if type(default) in _CONSTANTS or (
+        type(default) is cst.Name and default.value in ("True", "False")
+    ):
+        return False
+    return not (type(default) is cst.UnaryOperation and type(default.expression) in _CONSTANTS)
+
+
+def mentions_module(annotation: cst.BaseExpression) -> bool:
+    """`nn.Module`, `Optional[torch.nn.Module]`, `"nn.Module"`: without generating its code."""
+    for node in iter_nodes(annotation):
+        node_type = type(node)
+        if (node_type is cst.Name and "Module" in cast(cst.Name, node).value) or (
+            node_type is cst.Attribute and "Module" in cast(cst.Attribute, node).attr.value
+        ):
+            return True
+        if node_type is cst.SimpleString and "Module" in cast(cst.SimpleString, node).value:
+            return True
+    return False
+
+
+def callable_parameter(param: Optional[cst.Param]) -> bool:
+    """A parameter that holds a plain function, whatever its name says: annotated
+    `Callable[...]` (even `Callable[[nn.Module, Any], Any]`, a function taking a module) or
+    defaulting to a lambda (`model_transform=lambda output: output`)."""
+    if param is None:
+        return False
+    if type(param.default) is cst.Lambda:
+        return True
+    annotation = param.annotation.annotation if param.annotation is not None else None
+    while type(annotation) is cst.Subscript:
+        annotation = annotation.value
+    if type(annotation) is cst.Attribute:
+        annotation = annotation.attr
+    return type(annotation) is cst.Name and annotation.value == "Callable"
+
+
+def callable_parameters(node: cst.FunctionDef) -> frozenset[str]:
+    """The parameters of `node` that `callable_parameter` says hold plain functions."""
+    params = node.params
+    return frozenset(
+        p.name.value
+        for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+        if callable_parameter(p)
+    )
