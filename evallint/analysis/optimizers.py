@@ -198,26 +198,20 @@ def _find_steppers(module: cst.Module) -> set[str]:
 def _built_over_parameters(assign: cst.Assign) -> list[str]:
     """Names bound to an object built over module parameters (`op = op_type(model.parameters(),
     lr=lr)`, an optimizer class the caller passes in, `make_op(params=model.parameters())`):
-    with a `step()` or a call of its own, an optimizer, whatever its class or name. A
-    `.parameters()` read inside a comprehension (`sum(p.numel() for p in ...)`) builds nothing."""
+    with a `step()` or a call of its own, an optimizer, whatever its class or name (a name
+    never stepped or called, `n = sum(p.numel() for p in model.parameters())`, is harmless)."""
     from evallint.analysis.walk import iter_nodes
 
     call = assign.value
     if type(call) is not cst.Call or not any(
-        type(arg.value) not in _COMPREHENSIONS
-        and any(
-            type(inner) is cst.Call
-            and type(inner.func) is cst.Attribute
-            and inner.func.attr.value in ("parameters", "named_parameters")
-            for inner in iter_nodes(arg.value)
-        )
+        type(inner) is cst.Call
+        and type(inner.func) is cst.Attribute
+        and inner.func.attr.value in ("parameters", "named_parameters")
         for arg in call.args
+        for inner in iter_nodes(arg.value)
     ):
         return []
     return [name for t in assign.targets if (name := dotted_name(t.target)) is not None]
-
-
-_COMPREHENSIONS = (cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)
 
 
 def _is_optimizer_class(qualified: str) -> bool:
