@@ -45,7 +45,7 @@ class InterpreterContext(Protocol):
     candidate_keys: dict[str, int]
     regions: list[Region]
     _observed_loops: set[cst.CSTNode]
-    _tested_again: Optional[frozenset[str]]
+    _tested_again: list[frozenset[str]]
     regions_evaluates: bool
     eval_switches: list[cst.Call]
     evaluates: bool
