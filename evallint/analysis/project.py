@@ -104,6 +104,7 @@ class ProjectIndex:
         self._module_classes: dict[Path, Optional[dict[str, Optional[bool]]]] = {}
         self._class_methods: dict[Path, dict] = {}
         self._forward_methods: dict[Path, dict[str, frozenset[str]]] = {}
+        self._init_texts: dict[Path, str] = {}
         self._pulled: dict[str, set[Path]] = {}
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
@@ -122,6 +123,7 @@ class ProjectIndex:
             self._class_methods,
             self._forward_methods,
             self._stamps,
+            self._init_texts,
         ):
             table.pop(path, None)
 
@@ -135,6 +137,7 @@ class ProjectIndex:
                 self._module_classes,
                 self._class_methods,
                 self._forward_methods,
+                self._init_texts,
             ):
                 table.clear()
 
@@ -429,7 +432,11 @@ class ProjectIndex:
         A package's `__init__.py` that re-exports the class is followed to its submodule."""
         name = qualified.split(".")[-1]
         located = self._locate(importer, module)
-        text = _text(located) if located is not None and located.name == "__init__.py" else ""
+        text = ""
+        if located is not None and located.name == "__init__.py":
+            text = self._init_texts.get(located) or self._init_texts.setdefault(
+                located, _text(located)
+            )
         if text and depth > 0 and f"class {name}" not in text:
             self._dependencies.setdefault(importer, set()).add(str(located))
             for submodule in _imported_from(text, name):
