@@ -625,6 +625,8 @@ class Statements(InterpreterPart):
                 ):
                     summary, receiver = resolved[0], ("self" if resolved[1] else None)
                     states = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
+                    managed = self.managed_grad(summary, call, states)
+                    states, pushed = (managed, pushed + 1) if managed else (states, pushed)
                     # the same known false alarm: `self.passes_module(...)` above is taken for
                     # a forward, so the summary resolved with its result seems to carry a graph
                     exits.append((summary, receiver, call))  # evallint: ignore[EVL006]

@@ -649,13 +649,11 @@ class _Interpreter(
                 facts |= state.mode_of(key) or frozenset()
             exit_modes[key] = facts or ENTRY_MODE
         exit_modes.update(held_exit_modes(info, exit_states, self.scope_keys))
-        yield_modes = None
-        if info.is_contextmanager and self.yield_states:
+        yield_modes, yielded = None, self.yield_states if info.is_contextmanager else ()
+        if yielded:
             yield_modes = {}
             for key in self.scope_keys:
-                facts = frozenset()
-                for state in self.yield_states:
-                    facts |= state.mode_of(key) or frozenset()
+                facts = frozenset().union(*(state.mode_of(key) or () for state in yielded))
                 yield_modes[key] = facts or ENTRY_MODE
         return_key, return_facts = self._return_summary()
         evidence = file.block_evidence(self.body, info)
@@ -679,6 +677,7 @@ class _Interpreter(
             and self._hands_out_no_graph(evidence)
             and not evidence.switches_to_train,
             return_graph=frozenset(self.return_graph) if self.return_values else None,
+            yield_grad=frozenset().union(*(s.grad for s in yielded)) if yielded else None,
         )
 
     def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]:

@@ -76,6 +76,9 @@ class Summary:
     return_graph: Optional[frozenset] = None
     """Where the returned value's autograd graph comes from (see provenance.py); None when
     the function returns no value."""
+    yield_grad: Optional[frozenset] = None
+    """A context manager's grad state where it yields (`with torch.set_grad_enabled(mode):
+    yield` in a project's `_training_mode(False)`): what its `with` body runs under."""
 
     def describe(self) -> str:
         parts = [f"{self.qualname}({', '.join(self.params)})"]

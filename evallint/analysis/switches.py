@@ -3,6 +3,7 @@ snapshots, `set_grad_enabled`/`no_grad`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 import libcst as cst
@@ -120,6 +121,19 @@ class Switches(InterpreterPart):
             root in self.submodule_variables
             or (root == "self" and name.count(".") > 1)
             or (root in self.scope_keys and root not in self.opaque_variables)
+        )
+
+    def managed_grad(self, summary, call: cst.Call, states: States) -> Optional[States]:
+        """A project context manager that yields under one known grad state (`with
+        torch.set_grad_enabled(training): yield`, entered as `_training_mode(False)`): its
+        `with` body runs in that state, pushed like `no_grad`; None when it sets none."""
+        kinds = {g.grad for g in summary.yield_grad or ()}
+        if len(kinds) != 1 or not kinds <= {Grad.ON, Grad.OFF}:
+            return None
+        grad = frozenset({GradFact(next(iter(kinds)), call)})
+        return tuple(
+            PathState.with_grad(replace(s, grad_stack=s.grad_stack + (s.grad,)), grad)
+            for s in states
         )
 
     def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States:
