@@ -83,7 +83,7 @@ def modes_set_at_construction(
         return {}
     inherited = (
         _base_construction_modes(file, owner, depth)
-        if depth > 0 and (init is None or _calls_super_init(init))
+        if depth > 0 and owner.bases and (init is None or _calls_super_init(init))
         else {}
     )
     summary = file.summary_for(init) if init is not None else None
