@@ -45,7 +45,7 @@ class InterpreterContext(Protocol):
     candidate_keys: dict[str, int]
     regions: list[Region]
     _observed_loops: set[cst.CSTNode]
-    _tested_again: Optional[frozenset[str]]
+    _tested_again: list[frozenset[str]]
     regions_evaluates: bool
     eval_switches: list[cst.Call]
     evaluates: bool
@@ -216,7 +216,6 @@ class InterpreterContext(Protocol):
     def _is_submodule_receiver(self, receiver: cst.BaseExpression) -> bool: ...
 
     def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States: ...
-
     def _evaluating(self, state: PathState) -> Optional[Region]: ...
 
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None: ...

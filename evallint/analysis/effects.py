@@ -307,8 +307,22 @@ class Effects(InterpreterPart):
                 # (`find_lr(model, loss_fn, optimizer, loader)`), the file's links are theirs
                 if not self._aliased_link(key, links, state) and key.split(".")[0] not in params:
                     continue
+                if self._own_optimizer_owners():
+                    continue  # this function builds its optimizer over other modules' parameters
             keys.append(key)
         return keys
+
+    def _own_optimizer_owners(self) -> set[str]:
+        """Modules whose parameters an optimizer built by a statement of this function's own
+        body steps (`optimizer = SGD(heads.parameters())`): a module the caller passes that
+        is not among them gets gradients here but is not trained."""
+        owners: set[str] = set()
+        for statement in self.body if self.info is not None else ():
+            if type(statement) is cst.SimpleStatementLine:
+                for small in statement.body:
+                    if type(small) is cst.Assign and type(small.value) is cst.Call:
+                        owners |= self.file._parameter_owners(small.value)
+        return owners
 
     def _aliased_link(self, key: str, links: set[str], state: PathState) -> bool:
         return any(

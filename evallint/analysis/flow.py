@@ -393,10 +393,10 @@ class Statements(InterpreterPart):
             return then_flow
         then_states: list[PathState] = []
         else_states: list[PathState] = []
-        if self._tested_again is None:
-            self._tested_again = conditions.tested_again(self.body)
-        taken = conditions.implied(node.test, True, self._tested_again)
-        skipped = conditions.implied(node.test, False, self._tested_again)
+        if not self._tested_again:
+            self._tested_again.append(conditions.tested_again(self.body))
+        taken = conditions.implied(node.test, True, self._tested_again[0])
+        skipped = conditions.implied(node.test, False, self._tested_again[0])
         for state in states:
             known = conditions.evaluate(node.test, state.assumed) if state.assumptions else None
             if known is None:

@@ -69,7 +69,9 @@ def objects_in_scope(
     return found
 
 
-def modes_set_at_construction(file: FileAnalysis, owner: ClassInfo) -> dict[str, frozenset]:
+def modes_set_at_construction(
+    file: FileAnalysis, owner: ClassInfo, depth: int = 3
+) -> dict[str, frozenset]:
     """`self.X` -> eval-mode facts, for a plain (not nn.Module) class whose `__init__` leaves
     `self.X` in eval mode while no other method switches it back to training, rebinds it, or
     hands it to a function (that might): a `Predictor` that calls `self.model.eval()` once
@@ -77,12 +79,20 @@ def modes_set_at_construction(file: FileAnalysis, owner: ClassInfo) -> dict[str,
     from evallint.analysis.lattice import Mode
 
     init = owner.methods.get("__init__")
-    if owner.is_module or init is None:
+    if owner.is_module:
         return {}
-    summary = file.summary_for(init)
-    if summary is None:
-        return {}
-    exits = dict(summary.exit_modes)
+    inherited = (
+        _base_construction_modes(file, owner, depth)
+        if depth > 0 and owner.bases and (init is None or _calls_super_init(init))
+        else {}
+    )
+    summary = file.summary_for(init) if init is not None else None
+    if init is None or summary is None:
+        return _not_undone(owner, inherited)
+    exits = dict(inherited)
+    for key, facts in summary.exit_modes.items():
+        if key not in inherited or any(f.mode is Mode.TRAIN for f in facts):
+            exits[key] = facts  # a switch to training of the subclass's own wins
     sources: dict[str, set[str]] = {}
     for key, value in file.scope(init.node).attribute_assignments:
         while (
@@ -103,6 +113,12 @@ def modes_set_at_construction(file: FileAnalysis, owner: ClassInfo) -> dict[str,
         for key, facts in exits.items()
         if key.startswith("self.") and facts and all(f.mode is Mode.EVAL for f in facts)
     }
+    return _not_undone(owner, found)
+
+
+def _not_undone(owner: ClassInfo, found: dict[str, frozenset]) -> dict[str, frozenset]:
+    """`found` without what a method other than `__init__` switches back to training,
+    rebinds or hands to a function (that might)."""
     if not found:
         return {}
     for name, method in owner.methods.items():
@@ -113,11 +129,53 @@ def modes_set_at_construction(file: FileAnalysis, owner: ClassInfo) -> dict[str,
             if type(node) is cst.Call:
                 if type(node.func) is cst.Attribute and node.func.attr.value == "train":
                     touched.append(dotted_name(node.func.value) or "")
-                touched.extend(dotted_name(arg.value) or "" for arg in node.args)
+                if dotted_name(node.func) not in _READ_ONLY_BUILTINS:
+                    touched.extend(dotted_name(arg.value) or "" for arg in node.args)
             elif type(node) is cst.Assign:
                 touched.extend(dotted_name(t.target) or "" for t in node.targets)
             for path in touched:
                 for key in list(found):
                     if path == "self" or path == key or path.startswith(key + "."):
                         del found[key]
+    return found
+
+
+_READ_ONLY_BUILTINS = frozenset(
+    {"hasattr", "getattr", "isinstance", "type", "id", "len", "repr", "str", "print"}
+)
+"""Builtins that only read what they are given (`hasattr(self, "batch_size")`)."""
+
+
+def _calls_super_init(init: FunctionInfo) -> bool:
+    """`super().__init__(...)` (or `Base.__init__(self, ...)`) in a constructor."""
+    return any(
+        type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and node.func.attr.value == "__init__"
+        for node in iter_nodes(init.node.body)
+    )
+
+
+def _base_construction_modes(file: FileAnalysis, owner: ClassInfo, depth: int) -> dict:
+    """What the constructor of a plain base class (of this file, or imported from another
+    project file: `class ScoreMap(BaseMap)` whose base calls `self.model.eval()`) leaves
+    `self.X` in; sites of another file's facts are dropped (its tree is not this one)."""
+    from dataclasses import replace
+
+    found: dict[str, frozenset] = {}
+    for base in owner.bases:
+        cls = file.classes.get(base)
+        if cls is not None:
+            found.update(modes_set_at_construction(file, cls, depth - 1))
+            continue
+        local = base.split(".")[-1]
+        module = file.imports.modules_from.get(local)
+        if module is None or file.project is None:
+            continue
+        analysis = file.project.analysis(file.path, module)
+        cls = analysis.classes.get(local) if analysis is not None else None
+        if analysis is None or cls is None:
+            continue
+        for key, facts in modes_set_at_construction(analysis, cls, depth - 1).items():
+            found[key] = frozenset(replace(f, site=None) for f in facts)
     return found

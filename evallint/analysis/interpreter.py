@@ -109,7 +109,7 @@ class _Interpreter(
         self.scope_keys = self._scope_keys()
         self.regions: list[Region] = []
         self._observed_loops: set = set()
-        self._tested_again: Optional[frozenset[str]] = None
+        self._tested_again: list = []  # conditions.tested_again of the body, once
         self.regions_evaluates = False
         self.eval_switches: list[cst.Call] = []  # `x.eval()` / `x.train(False)` calls here
         self.evaluates = False

@@ -104,6 +104,8 @@ class ProjectIndex:
         self._module_classes: dict[Path, Optional[dict[str, Optional[bool]]]] = {}
         self._class_methods: dict[Path, dict] = {}
         self._forward_methods: dict[Path, dict[str, frozenset[str]]] = {}
+        self._init_texts: dict[Path, tuple[Optional[tuple[int, int]], str]] = {}
+        self._reexports: dict[tuple[Path, str], list[str]] = {}
         self._pulled: dict[str, set[Path]] = {}
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
@@ -122,6 +124,7 @@ class ProjectIndex:
             self._class_methods,
             self._forward_methods,
             self._stamps,
+            self._init_texts,
         ):
             table.pop(path, None)
 
@@ -135,6 +138,8 @@ class ProjectIndex:
                 self._module_classes,
                 self._class_methods,
                 self._forward_methods,
+                self._init_texts,
+                self._reexports,
             ):
                 table.clear()
 
@@ -433,10 +438,20 @@ class ProjectIndex:
         A package's `__init__.py` that re-exports the class is followed to its submodule."""
         name = qualified.split(".")[-1]
         located = self._locate(importer, module)
-        text = _text(located) if located is not None and located.name == "__init__.py" else ""
-        if text and depth > 0 and f"class {name}" not in text:
+        text = ""
+        if located is not None and located.name == "__init__.py":
+            stamp = _stamp(located)
+            cached = self._init_texts.get(located)
+            if cached is None or cached[0] != stamp:  # read once, again when edited
+                cached = self._init_texts[located] = (stamp, _text(located))
+                self._reexports = {k: v for k, v in self._reexports.items() if k[0] != located}
+            text = cached[1]
+        if located is not None and text and depth > 0 and f"class {name}" not in text:
             self._dependencies.setdefault(importer, set()).add(str(located))
-            for submodule in _imported_from(text, name):
+            reexported = self._reexports.get((located, name))
+            if reexported is None:
+                reexported = self._reexports[(located, name)] = _imported_from(text, name)
+            for submodule in reexported:
                 # `.sub` is read from the package; `pkg.sub` as the first importer reads it
                 origin = str(located) if submodule.startswith(".") else importer
                 kind = self.class_kind(origin, submodule, name, depth - 1)

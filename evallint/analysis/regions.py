@@ -229,6 +229,10 @@ class EvidenceCollector:
             evidence.absorb(
                 self._suite(block) if isinstance(block, cst.BaseSuite) else self.statement(block)
             )
+        if type(node) is cst.For:
+            for step in _element_steps(node):
+                evidence.steps.append(step)
+                evidence.training_sites.append((step, ()))
         if type(node) in (cst.For, cst.While):
             evidence = _without_input_gradients(evidence)
         return evidence
@@ -288,6 +292,27 @@ def runs_between_training(
         elif start is not None and type(statement) not in _PLAIN:
             start = None
     return found
+
+
+def _element_steps(loop: cst.For) -> list[cst.Call]:
+    """`for o in self.optims: o.step()`: `step()` of each element of a container named for
+    optimizers (`optimizers`, `optims`) is an optimizer step, whatever the element's name."""
+    name = dotted_name(loop.iter)
+    target = loop.target
+    if name is None or type(target) is not cst.Name:
+        return []
+    last = words(name.split(".")[-1])
+    if not (last | {w[:-1] for w in last if w.endswith("s")}) & OPTIMIZER_WORDS:
+        return []
+    return [
+        node
+        for node in iter_nodes(loop.body)
+        if type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and node.func.attr.value == "step"
+        and type(node.func.value) is cst.Name
+        and node.func.value.value == target.value
+    ]
 
 
 def only_input_gradients(evidence: Evidence) -> bool:

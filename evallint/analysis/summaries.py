@@ -69,7 +69,8 @@ class Summary:
     grad_on_exit: Optional[frozenset] = None
     yield_grad: Optional[Grad] = None
     """A context manager's grad state at its `yield` when the function set it itself on every
-    path (`with torch.inference_mode(): yield`): its `with` block runs in that state."""
+    path (`with torch.inference_mode(): yield`, or `with torch.set_grad_enabled(mode): yield`
+    entered as `_training_mode(False)`): its `with` block runs in that state."""
     opaque_switch: Optional[frozenset] = None
     """Mode facts of a switch on modules the analysis cannot name (`getattr(self, n).train(m)`),
     applied to every module attribute of the receiver at call sites."""
