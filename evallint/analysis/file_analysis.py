@@ -31,7 +31,6 @@ from evallint.analysis.scope import (
     collect_definitions,
     frozen_modules,
     looks_like_module_name,
-    redefinitions,
     scope_names,
 )
 from evallint.analysis.specialise import Flags, constant_flags, tested_parameters
@@ -101,10 +100,6 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             self.imports.local_name_of("torch.no_grad"),
         )
         self.functions, self.classes = collect_definitions(module, self.imports)
-        self.redefined = redefinitions(module, self.functions)
-        self.top_positions = {id(s): i for i, s in enumerate(module.body)} if self.redefined else {}
-        self.top_index: Optional[int] = None
-        """Index in the module's body of the top-level statement being interpreted."""
         self.summaries: dict[str, Optional[Summary]] = {}
         self._grad_decorators: dict[str, bool] = {}
         self._callers_by_function: list[list[Path]] = []
@@ -397,9 +392,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                     return summarise(cursor.nested[name]), False
                 cursor = cursor.parent
             if name in self.functions:
-                return summarise(
-                    self._in_effect(name) if scope is None else self.functions[name]
-                ), False
+                return summarise(self.functions[name]), False
             if (
                 self.project is not None
                 and name in self.imports.modules_from
@@ -578,15 +571,6 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                     return True
         resolved = self.resolve_function_quietly(call, scope)
         return bool(resolved and resolved.trains)
-
-    def _in_effect(self, name: str) -> FunctionInfo:
-        """The definition a top-level call runs: the last one before the statement being
-        interpreted, when a notebook's later cell defines the function again."""
-        key = name
-        for index, defined in self.redefined.get(name, ()):
-            if self.top_index is not None and index < self.top_index:
-                key = defined
-        return self.functions[key]
 
     def resolve_function_quietly(
         self, call: cst.Call, scope: Optional[FunctionInfo]

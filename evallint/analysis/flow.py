@@ -264,8 +264,6 @@ class Statements(InterpreterPart):
     def statement(self, node: cst.CSTNode, states: States) -> Flow:
         if self.file.record_flow:
             self.record_flow(node, states)
-        if self.info is None and not self.statement_chain and self.file.redefined:
-            self.file.top_index = self.file.top_positions.get(id(node))
         self.statement_chain.append(node)
         try:
             return self._statement(node, states)

@@ -125,44 +125,16 @@ def _decorator_names(node: cst.FunctionDef, imports: ImportTable) -> tuple[str, 
 def collect_definitions(
     module: cst.Module, imports: ImportTable
 ) -> tuple[dict[str, FunctionInfo], dict[str, ClassInfo]]:
-    """Top-level functions (by name), classes (by name) and their methods, nested functions.
-    A function defined again later (a notebook's later cell) is kept too, under a key no
-    call names (`test@3`), with the index of its top-level statement (see `redefinitions`)."""
+    """Top-level functions (by name), classes (by name) and their methods, nested functions."""
     functions: dict[str, FunctionInfo] = {}
     classes: dict[str, ClassInfo] = {}
-    defined_at: dict[str, int] = {}
-    for index, statement in enumerate(module.body):
+    for statement in module.body:
         for node in _compound_top_level(statement):
             if type(node) is cst.FunctionDef:
-                name = node.name.value
-                if name in defined_at:
-                    earlier = defined_at[name]
-                    functions[f"{name}@{earlier}"] = _function_info(
-                        functions[name].node, None, None, f"<{earlier}>.", imports
-                    )
-                functions[name] = _function_info(node, None, None, "", imports)
-                defined_at[name] = index
+                functions[node.name.value] = _function_info(node, None, None, "", imports)
             elif type(node) is cst.ClassDef:
                 _collect_class(node, "", imports, classes)
     return functions, classes
-
-
-def redefinitions(
-    module: cst.Module, functions: dict[str, FunctionInfo]
-) -> dict[str, list[tuple[int, str]]]:
-    """Name -> (top-level statement index, key in `functions`) of each of its definitions,
-    in order, for the names defined more than once (none in most files)."""
-    found: dict[str, list[tuple[int, str]]] = {}
-    for key in functions:
-        name, at, where = key.partition("@")
-        if at:
-            found.setdefault(name, []).append((int(where), key))
-    for position, statement in enumerate(module.body if found else ()):
-        for node in _compound_top_level(statement):
-            if type(node) is cst.FunctionDef and node.name.value in found:
-                if functions[node.name.value].node is node:
-                    found[node.name.value].append((position, node.name.value))
-    return {name: sorted(keys) for name, keys in found.items()}
 
 
 def _function_info(
