@@ -66,6 +66,8 @@ class TrainingInEvalMode(Rule):
     loaded with `from_pretrained()` and trained by a library (`Trainer`, a helper from an
     installed package) is not reported: the library calls `train()` itself. Modules loaded
     with `torch.load()` or an unknown factory have an unknown mode and are not reported.
+    A function's epoch or data loop whose body trains or evaluates is taken to run at least
+    once (see EVL001): training after it is judged by the mode its last iteration leaves.
 
     ## Fix safety
     Inserting `model.train()` at the top of the epoch loop is safe; it is what the first
