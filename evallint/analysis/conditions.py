@@ -160,12 +160,12 @@ def _root(node: cst.BaseExpression) -> Optional[str]:
         if type(node) is cst.Name:
             return node.value
         if type(node) in (cst.Attribute, cst.Subscript):
-            node = node.value  # type: ignore[attr-defined]
-        elif type(node) is cst.Call and node.args:  # type: ignore[attr-defined]
-            node = node.args[0].value  # type: ignore[attr-defined]
+            node = node.value
+        elif type(node) is cst.Call and node.args:
+            node = node.args[0].value
         elif type(node) is cst.BinaryOperation:
-            left = _root(node.left)  # type: ignore[attr-defined]
-            node = node.right if left is None else node.left  # type: ignore[attr-defined]
+            left = _root(node.left)
+            node = node.right if left is None else node.left
         elif type(node) is cst.Integer:
             return None
         else:
