@@ -160,7 +160,7 @@ def _root(node: cst.BaseExpression) -> Optional[str]:
         if type(node) is cst.Name:
             return node.value
         if type(node) in (cst.Attribute, cst.Subscript):
-            node = node.value
+            node = node.value  # type: ignore[attr-defined]
         elif type(node) is cst.Call and node.args:
             node = node.args[0].value
         elif type(node) is cst.BinaryOperation:
