@@ -80,6 +80,39 @@ class Binding(InterpreterPart):
                 state = state.with_alias(name, None)
         return state
 
+    def _built_elements(
+        self, value: cst.BaseExpression, count: int
+    ) -> Optional[list[Optional[cst.Call]]]:
+        """For a call of a function of this file whose one `return` (in its body's top level)
+        gives a tuple of `count` items: the module construction each item is (`model =
+        nn.Sequential(...).to(device)` in the function, then `return model, loss_fn, opt`),
+        None for an item that is none. None when no item is a module construction."""
+        if type(value) is not cst.Call or type(value.func) is not cst.Name:
+            return None
+        if value.func.value not in self.file.functions:
+            return None
+        function = self.file._in_effect(value.func.value, self.info).node
+        bound: dict[str, cst.BaseExpression] = {}
+        returned: list[cst.BaseExpression] = []
+        for line in function.body.body if type(function.body) is cst.IndentedBlock else ():
+            for small in line.body if type(line) is cst.SimpleStatementLine else ():
+                if type(small) is cst.Assign and type(small.targets[0].target) is cst.Name:
+                    bound[small.targets[0].target.value] = small.value
+                elif type(small) is cst.Return and small.value is not None:
+                    returned.append(small.value)
+        if len(returned) != 1 or type(returned[0]) is not cst.Tuple:
+            return None
+        items = [e.value for e in returned[0].elements]
+        if len(items) != count or any(type(e) is cst.StarredElement for e in items):
+            return None
+        built: list[Optional[cst.Call]] = []
+        for item in items:
+            construction = bound.get(item.value) if type(item) is cst.Name else item
+            inner = _strip_same_module(construction) if construction is not None else None
+            module = type(inner) is cst.Call and self._constructor_facts(inner) is not None
+            built.append(cast(cst.Call, construction) if module else None)
+        return built if any(b is not None for b in built) else None
+
     def _grad_manager_of(self, value: cst.BaseExpression) -> Optional[str]:
         """The grad manager class a name is bound to (`torch.no_grad`, uncalled), or one of
         the same kind on both sides of a conditional expression."""
@@ -116,6 +149,14 @@ class Binding(InterpreterPart):
                 # accelerate: `model, opt, loader = accelerator.prepare(model, opt, loader)`
                 for element, arg in zip(elements, value.args):
                     states = self.assign(element, arg.value, states)
+                return states
+            built = self._built_elements(value, len(elements))
+            if built is not None:  # `model, loss_fn, opt = get_model()`
+                for element, construction in zip(elements, built):
+                    if construction is None:
+                        states = tuple(self._bind_target(element, s) for s in states)
+                    else:
+                        states = self.assign(element, construction, states)
                 return states
             self.note_graph_elements([self._target_names(e) for e in elements], value, states)
             if states and any(g.grad is not Grad.OFF for st in states for g in st.grad):
