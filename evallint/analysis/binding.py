@@ -17,6 +17,8 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.scope import (
+    ClassInfo,
+    collect_local_class,
     looks_like_module_name,
 )
 from evallint.analysis.symbols import dotted_name
@@ -80,6 +82,75 @@ class Binding(InterpreterPart):
                 state = state.with_alias(name, None)
         return state
 
+    def _built_elements(
+        self, value: cst.BaseExpression, count: int
+    ) -> Optional[list[Optional[tuple[cst.Call, Optional[ClassInfo]]]]]:
+        """For a call of a function of this file whose one `return` (in its body's top level)
+        gives a tuple of `count` items: the module construction each item is (`model =
+        nn.Sequential(...).to(device)` in the function, then `return model, loss_fn, opt`),
+        with the module class when the function defines it itself; None for an item that is
+        none. None when no item is a module construction."""
+        if type(value) is not cst.Call or type(value.func) is not cst.Name:
+            return None
+        if value.func.value not in self.file.functions:
+            return None
+        info = self.file._in_effect(value.func.value, self.info)
+        function = info.node
+        bound: dict[str, cst.BaseExpression] = {}
+        returned: list[cst.BaseExpression] = []
+        local_classes: dict[str, ClassInfo] = {}
+        for line in function.body.body if type(function.body) is cst.IndentedBlock else ():
+            if type(line) is cst.ClassDef:  # `class Net(nn.Module):` inside `get_model()`
+                local_classes[line.name.value] = collect_local_class(line, info, self.imports)
+            for small in line.body if type(line) is cst.SimpleStatementLine else ():
+                if type(small) is cst.Assign and type(small.targets[0].target) is cst.Name:
+                    bound[small.targets[0].target.value] = small.value
+                elif type(small) is cst.Return and small.value is not None:
+                    returned.append(small.value)
+        if len(returned) != 1 or type(returned[0]) is not cst.Tuple:
+            return None
+        items = [e.value for e in returned[0].elements]
+        if len(items) != count or any(type(e) is cst.StarredElement for e in items):
+            return None
+        built: list[Optional[tuple[cst.Call, Optional[ClassInfo]]]] = []
+        for item in items:
+            construction = bound.get(item.value) if type(item) is cst.Name else item
+            inner = _strip_same_module(construction) if construction is not None else None
+            if type(inner) is not cst.Call:
+                built.append(None)
+                continue
+            local = local_classes.get(dotted_name(inner.func) or "")
+            if local is not None and local.is_module:
+                built.append((inner, local))
+            elif local is None and self._constructor_facts(inner) is not None:
+                built.append((cast(cst.Call, construction), None))
+            else:
+                built.append(None)
+        return built if any(b is not None for b in built) else None
+
+    def _bind_built(
+        self,
+        target: cst.BaseExpression,
+        call: cst.Call,
+        owner: Optional[ClassInfo],
+        states: States,
+    ) -> States:
+        """Bind a name to a new instance of a module class defined in a factory function."""
+        if type(target) is not cst.Name:
+            return tuple(self._bind_target(target, s) for s in states)
+        name = target.value
+        matters = owner is None or self._class_mode_matters(owner)
+        key_id = self._key_id(name)
+        if matters:
+            self.file.mode_independent.discard(key_id)
+        else:
+            self.file.mode_independent.add(key_id)
+        fresh = frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)})
+        return tuple(
+            self._bind_target(target, s).with_alias(name, name).with_mode(name, fresh)
+            for s in states
+        )
+
     def _grad_manager_of(self, value: cst.BaseExpression) -> Optional[str]:
         """The grad manager class a name is bound to (`torch.no_grad`, uncalled), or one of
         the same kind on both sides of a conditional expression."""
@@ -116,6 +187,16 @@ class Binding(InterpreterPart):
                 # accelerate: `model, opt, loader = accelerator.prepare(model, opt, loader)`
                 for element, arg in zip(elements, value.args):
                     states = self.assign(element, arg.value, states)
+                return states
+            built = self._built_elements(value, len(elements))
+            if built is not None:  # `model, loss_fn, opt = get_model()`
+                for element, construction in zip(elements, built):
+                    if construction is None:
+                        states = tuple(self._bind_target(element, s) for s in states)
+                    elif construction[1] is not None:
+                        states = self._bind_built(element, *construction, states)
+                    else:
+                        states = self.assign(element, construction[0], states)
                 return states
             self.note_graph_elements([self._target_names(e) for e in elements], value, states)
             if states and any(g.grad is not Grad.OFF for st in states for g in st.grad):

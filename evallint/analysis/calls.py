@@ -529,11 +529,10 @@ class Calls(InterpreterPart):
         if key is None and req.conditional and self._passes_no_module(summary, req, call):
             return  # the parameter holds a module only if this caller passed one
         conditional = self.candidate_keys.get(key, 0) if key is not None else req.conditional
-        # What decides this forward's outcome here. Applied again with the same (a requirement
-        # equal but for `via`, reached through another call), it would only pass up a
-        # requirement that `distinct_requirements` drops: n helpers calling each other (n**2
-        # calls, n forwards per summary) would build n**3 of them. An outcome that records an
-        # evaluation forward is never skipped (see below).
+        # What decides this forward's outcome here; met again equal but for `via` (another call)
+        # it would pass up only what `distinct_requirements` drops (n**3 of them for n helpers
+        # calling each other). An outcome recording an evaluation forward is never skipped.
+        matters = req.mode_matters and self._key_id(key or "") not in self.file.mode_independent
         decides = (
             but_via(req),
             key,
@@ -600,7 +599,7 @@ class Calls(InterpreterPart):
                     train,
                     grad,
                     req.affects_grad,
-                    req.mode_matters,
+                    matters,
                     (here,) + req.via,
                     self.file.next_order(),
                     at_call,
@@ -619,7 +618,7 @@ class Calls(InterpreterPart):
                     frozenset(),
                     frozenset(),
                     req.affects_grad,
-                    req.mode_matters,
+                    matters,
                     (here,) + req.via,
                     at_call,
                     region_unit,

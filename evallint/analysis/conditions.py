@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Callable, Optional, cast
+from typing import TYPE_CHECKING, Callable, Optional, cast
 
 import libcst as cst
 
 from evallint.analysis.symbols import dotted_name
+
+if TYPE_CHECKING:
+    from evallint.analysis.scope import FunctionInfo
 
 
 def _atom(node: cst.BaseExpression) -> Optional[str]:
@@ -286,6 +289,57 @@ def runs_at_least_once(
         bounds.insert(0, 0)
     start, stop = bounds
     return start is not None and stop is not None and stop > start
+
+
+_PASS_THROUGH = frozenset({"enumerate", "tqdm", "trange", "iter", "zip", "reversed"})
+
+
+def assumed_to_run(loop: cst.CSTNode, function: Optional[FunctionInfo]) -> bool:
+    """A `for` loop of a function over `range(...)` bounded by the function's parameters, or
+    over an iterable it was given (`enumerate(loader)`, `tqdm(self.loader)`), is assumed to
+    run at least once when its body trains or evaluates: a caller that calls a training or
+    evaluation helper means it to run. Its zero-iteration path (the state before the loop
+    reaching what follows) is not followed, so an `eval()` inside it is not "maybe not
+    called" after it. A script's own bounds (`epochs = int(sys.argv[1])`), literal
+    collections and loops with an `else` keep their zero-iteration path."""
+    if type(loop) is not cst.For or loop.orelse is not None or function is None:
+        return False
+    parameters = frozenset((*function.params, *function.keyword_only))
+    iterable = loop.iter
+    while (
+        type(iterable) is cst.Call
+        and dotted_name(iterable.func) in _PASS_THROUGH
+        and iterable.args
+        and not iterable.args[0].star
+    ):
+        iterable = iterable.args[0].value
+    if type(iterable) is cst.Call and dotted_name(iterable.func) == "range":
+        roots = [_root(arg.value) for arg in iterable.args]
+        return (
+            bool(roots)
+            and any(r in parameters for r in roots)
+            and all(r is None or r in parameters for r in roots)
+        )
+    return _root(iterable) in parameters
+
+
+def _root(node: cst.BaseExpression) -> Optional[str]:
+    """The name an expression starts from (`args.epochs` -> args, `len(loader)` -> loader,
+    `n + 1` -> n); None for a literal."""
+    while True:
+        if type(node) is cst.Name:
+            return node.value
+        if type(node) in (cst.Attribute, cst.Subscript):
+            node = node.value  # type: ignore[attr-defined]
+        elif type(node) is cst.Call and node.args:
+            node = node.args[0].value
+        elif type(node) is cst.BinaryOperation:
+            left = _root(node.left)
+            node = node.right if left is None else node.left
+        elif type(node) is cst.Integer:
+            return None
+        else:
+            return ""
 
 
 def _constant_int(

@@ -74,6 +74,8 @@ class TrainingStep:
     """Calls, outermost first, through which the training site (in a helper) was reached."""
     outer_subject: str = ""
     """The module as the outermost call names it."""
+    mode_matters: bool = True
+    """False for a module built of layers that behave alike in both modes (bare `nn.Linear`)."""
 
 
 @dataclass(frozen=True)

@@ -163,8 +163,8 @@ class Statements(InterpreterPart):
         return flow
 
     def _training_outside_loops(self) -> Optional[Region]:
-        """The enclosing training region when no loop encloses this block (a loop's own
-        body is planned with the loop, whose next pass the plan must see)."""
+        """The enclosing training region when no loop encloses this block (a loop's body is
+        planned with the loop, whose next pass the plan must see)."""
         innermost = None
         for region in self.regions:
             if type(region.node) in (cst.For, cst.While):
@@ -485,7 +485,11 @@ class Statements(InterpreterPart):
         unrolled = self._over_listed_modules(node, entry)
         if unrolled is not None:  # `for net in (netG, netD): net.eval()`: each in turn
             head, exits = unrolled
-        once = unrolled is None and runs_at_least_once(node, self.file.module, self.scope_locals)
+        working = region.kind is not RegionKind.NEUTRAL  # its body trains or evaluates
+        once = unrolled is None and (
+            runs_at_least_once(node, self.file.module, self.scope_locals)
+            or (working and conditions.assumed_to_run(node, self.info))
+        )
         after_body: States = ()
         index, last = conditions.loop_index(node), cast(States, ())
         for _ in range(MAX_LOOP_ITERATIONS if unrolled is None else 0):
@@ -524,9 +528,8 @@ class Statements(InterpreterPart):
     def _over_listed_modules(
         self, node: cst.For | cst.While, entry: States
     ) -> Optional[tuple[States, States]]:
-        """A loop over a literal tuple/list of modules runs its body once per module, the
-        target naming that module: (states after the last, states that broke out). None
-        for any other loop, which is run to a fixpoint instead."""
+        """A loop over a literal tuple/list of modules runs its body once per module, named
+        by the target: (states after the last, states that broke out). None otherwise."""
         if type(node) is not cst.For or not entry:
             return None
         held = self.container_loop(node.iter, node.target)

@@ -611,6 +611,7 @@ class _Interpreter(
                         pending.order,
                         pending.via,
                         pending.outer_subject,
+                        self._key_id(key) not in file.mode_independent,
                     )
                 )
             if pending.from_entry and self.info is not None:

@@ -232,6 +232,16 @@ def _collect_class(
             _collect_class(statement, f"{info.name}.", imports, classes)
 
 
+def collect_local_class(
+    node: cst.ClassDef, function: FunctionInfo, imports: ImportTable
+) -> ClassInfo:
+    """A class defined in a function's body (`class Net(nn.Module):` inside `get_model()`),
+    named after the function's qualname so that each definition is its own class."""
+    classes: dict[str, ClassInfo] = {}
+    _collect_class(node, f"{function.qualname}.<locals>.", imports, classes)
+    return classes[f"{function.qualname}.<locals>.{node.name.value}"]
+
+
 def class_kind(bases: tuple[str, ...], known: dict[str, tuple[bool, bool]]) -> tuple[bool, bool]:
     """(is an nn.Module, sets its own mode: Lightning & co.) for a class with these qualified
     bases; `known` holds the same pair for the file's classes defined before it."""

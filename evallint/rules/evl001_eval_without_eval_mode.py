@@ -70,6 +70,11 @@ class EvalWithoutEvalMode(Rule):
     Framework hooks (Lightning `validation_step`, HF `Trainer`) are never reported: the
     framework switches modes around them. Models with no mode-dependent layer (a bare
     `nn.Linear`) are not reported; `evallint verify` tells which flagged models are affected.
+    A function's loop over `range(...)` bounded by its parameters, or over an iterable it
+    was given (an epoch loop, a validation loader), whose body trains or evaluates is taken to
+    run at least once: an `eval()` inside it counts after it. A caller that runs such a
+    helper for zero epochs (and then evaluates the fresh model) is missed; a script's own
+    bound read at run time (`range(int(sys.argv[1]))`) keeps the zero-epoch path.
 
     ## Fix safety
     Inserting `model.eval()` before the loop is safe when training resumes with an explicit

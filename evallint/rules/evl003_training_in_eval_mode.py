@@ -66,6 +66,10 @@ class TrainingInEvalMode(Rule):
     loaded with `from_pretrained()` and trained by a library (`Trainer`, a helper from an
     installed package) is not reported: the library calls `train()` itself. Modules loaded
     with `torch.load()` or an unknown factory have an unknown mode and are not reported.
+    A function's epoch or data loop whose body trains or evaluates is taken to run at least
+    once (see EVL001): training after it is judged by the mode its last iteration leaves.
+    Models with no mode-dependent layer (only `nn.Linear`, activations, ...) are not
+    reported: training them in eval mode changes nothing.
 
     ## Fix safety
     Inserting `model.train()` at the top of the epoch loop is safe; it is what the first
@@ -117,9 +121,9 @@ class TrainingInEvalMode(Rule):
         adapting = {id(block.region.node) for _, block in training_on_evaluation(facts)}
         for step in sorted(facts.training_steps, key=lambda s: s.order):
             step = _after_an_evaluation(step, facts.deliberate_switches)
-            if not step.eval_facts or (
-                step.region is not None and id(step.region.node) in adapting
-            ):
+            if not step.eval_facts or not step.mode_matters:
+                continue  # no mode-dependent layer: training in eval mode changes nothing
+            if step.region is not None and id(step.region.node) in adapting:
                 continue  # EVL007 says it: training inside an evaluation is the bug, not the mode
             dedupe = (id(step.site.node), step.subject)
             if dedupe in seen:
