@@ -27,6 +27,8 @@ from evallint.analysis.vocabulary import (
     GRAD_ENABLERS,
     SAME_MODULE_METHODS,
 )
+from evallint.analysis.walk import iter_nodes
+from evallint.torch_facts import MODE_METHODS
 
 
 def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -38,6 +40,47 @@ def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
     ):
         expr = expr.func.value
     return expr
+
+
+def _mode_chain(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, Optional[Mode]]:
+    """`model.to(device).eval()` -> (`model`, True, EVAL): the module a chain of
+    module-returning calls is called on, whether the chain switches its mode, and the mode
+    its last `eval()` / `train(...)` leaves it in (None for a `train(flag)` whose mode is
+    not written down)."""
+    mode: Optional[Mode] = None
+    switches = False
+    while type(expr) is cst.Call and type(expr.func) is cst.Attribute:
+        method = expr.func.attr.value
+        if method in MODE_METHODS and not switches:
+            switches = True
+            flag = expr.args[0].value if len(expr.args) == 1 else None
+            if not expr.args:
+                mode = Mode.EVAL if method == "eval" else Mode.TRAIN
+            elif method == "train" and type(flag) is cst.Name and flag.value in ("True", "False"):
+                mode = Mode.TRAIN if flag.value == "True" else Mode.EVAL
+        elif method not in SAME_MODULE_METHODS and method not in MODE_METHODS:
+            break
+        expr = expr.func.value
+    return expr, switches, mode
+
+
+def _forget_touched(node: cst.CSTNode, switched: dict[str, Optional[Mode]]) -> None:
+    """Forget the switch of each module that `node` might switch again: a `train()` /
+    `eval()` on it or a part of it, a call it is handed to, or a new binding."""
+    for inner in iter_nodes(node):
+        names: list[Optional[str]] = []
+        if type(inner) is cst.Call:
+            names.extend(dotted_name(arg.value) for arg in inner.args)
+            if type(inner.func) is cst.Attribute and inner.func.attr.value in MODE_METHODS:
+                names.append(dotted_name(inner.func.value))
+        elif type(inner) is cst.Assign:
+            names.extend(dotted_name(t.target) for t in inner.targets)
+        elif type(inner) in (cst.AugAssign, cst.AnnAssign, cst.For):
+            names.append(dotted_name(cast("cst.AugAssign | cst.AnnAssign | cst.For", inner).target))
+        for name in names:
+            root = (name or "").split(".")[0]
+            if switched.get(root) is not None:
+                switched[root] = None
 
 
 def _argument(
@@ -84,12 +127,14 @@ class Binding(InterpreterPart):
 
     def _built_elements(
         self, value: cst.BaseExpression, count: int
-    ) -> Optional[list[Optional[tuple[cst.Call, Optional[ClassInfo]]]]]:
+    ) -> Optional[list[Optional[tuple[cst.Call, Optional[ClassInfo], Optional[Mode]]]]]:
         """For a call of a function of this file whose one `return` (in its body's top level)
         gives a tuple of `count` items: the module construction each item is (`model =
         nn.Sequential(...).to(device)` in the function, then `return model, loss_fn, opt`),
-        with the module class when the function defines it itself; None for an item that is
-        none. None when no item is a module construction."""
+        with the module class when the function defines it itself and the mode the function's
+        own top-level `eval()`/`train()` calls leave it in (`model.eval()` before `return
+        model, embeddings`); None for an item that is none. None when no item is a module
+        construction."""
         if type(value) is not cst.Call or type(value.func) is not cst.Name:
             return None
         if value.func.value not in self.file.functions:
@@ -99,31 +144,54 @@ class Binding(InterpreterPart):
         bound: dict[str, cst.BaseExpression] = {}
         returned: list[cst.BaseExpression] = []
         local_classes: dict[str, ClassInfo] = {}
+        switched: dict[str, Optional[Mode]] = {}
         for line in function.body.body if type(function.body) is cst.IndentedBlock else ():
             if type(line) is cst.ClassDef:  # `class Net(nn.Module):` inside `get_model()`
                 local_classes[line.name.value] = collect_local_class(line, info, self.imports)
-            for small in line.body if type(line) is cst.SimpleStatementLine else ():
+            simple = line.body if type(line) is cst.SimpleStatementLine else ()
+            if not simple:
+                _forget_touched(line, switched)
+            for small in simple:
                 if type(small) is cst.Assign and type(small.targets[0].target) is cst.Name:
-                    bound[small.targets[0].target.value] = small.value
+                    name = small.targets[0].target.value
+                    root, switches, mode = _mode_chain(small.value)
+                    if type(root) is cst.Name and root.value == name:
+                        # `model = model.eval()`
+                        switched[name] = mode if switches else switched.get(name)
+                        continue
+                    _forget_touched(small.value, switched)
+                    bound[name], switched[name] = small.value, mode
+                elif type(small) is cst.Expr and type(small.value) is cst.Call:
+                    root, switches, mode = _mode_chain(small.value)
+                    if type(root) is cst.Name and root.value in switched:
+                        switched[root.value] = mode if switches else switched[root.value]
+                    else:
+                        _forget_touched(small, switched)
                 elif type(small) is cst.Return and small.value is not None:
                     returned.append(small.value)
+                else:
+                    _forget_touched(small, switched)
         if len(returned) != 1 or type(returned[0]) is not cst.Tuple:
             return None
         items = [e.value for e in returned[0].elements]
         if len(items) != count or any(type(e) is cst.StarredElement for e in items):
             return None
-        built: list[Optional[tuple[cst.Call, Optional[ClassInfo]]]] = []
+        built: list[Optional[tuple[cst.Call, Optional[ClassInfo], Optional[Mode]]]] = []
         for item in items:
             construction = bound.get(item.value) if type(item) is cst.Name else item
-            inner = _strip_same_module(construction) if construction is not None else None
+            inner, _, mode = (
+                _mode_chain(construction) if construction is not None else (None, False, None)
+            )
             if type(inner) is not cst.Call:
                 built.append(None)
                 continue
+            if type(item) is cst.Name:
+                mode = switched.get(item.value)
             local = local_classes.get(dotted_name(inner.func) or "")
             if local is not None and local.is_module:
-                built.append((inner, local))
+                built.append((inner, local, mode))
             elif local is None and self._constructor_facts(inner) is not None:
-                built.append((cast(cst.Call, construction), None))
+                built.append((cast(cst.Call, construction), None, mode))
             else:
                 built.append(None)
         return built if any(b is not None for b in built) else None
@@ -133,9 +201,11 @@ class Binding(InterpreterPart):
         target: cst.BaseExpression,
         call: cst.Call,
         owner: Optional[ClassInfo],
+        mode: Optional[Mode],
         states: States,
     ) -> States:
-        """Bind a name to a new instance of a module class defined in a factory function."""
+        """Bind a name to a new instance of a module class defined in a factory function,
+        in the mode the factory switched it to (training when it did not)."""
         if type(target) is not cst.Name:
             return tuple(self._bind_target(target, s) for s in states)
         name = target.value
@@ -145,7 +215,13 @@ class Binding(InterpreterPart):
             self.file.mode_independent.discard(key_id)
         else:
             self.file.mode_independent.add(key_id)
-        fresh = frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)})
+        fresh = frozenset(
+            {
+                ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, call)
+                if mode is None
+                else ModeFact(mode, Origin.SWITCHED, call)
+            }
+        )
         return tuple(
             self._bind_target(target, s).with_alias(name, name).with_mode(name, fresh)
             for s in states
@@ -193,7 +269,7 @@ class Binding(InterpreterPart):
                 for element, construction in zip(elements, built):
                     if construction is None:
                         states = tuple(self._bind_target(element, s) for s in states)
-                    elif construction[1] is not None:
+                    elif construction[1] is not None or construction[2] is not None:
                         states = self._bind_built(element, *construction, states)
                     else:
                         states = self.assign(element, construction[0], states)
