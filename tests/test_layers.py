@@ -182,6 +182,7 @@ ANALYSIS_ORDER = [
         "values",
         "taint",
         "project",
+        "plain_modules",
         "specialise",
         "lightning_hooks",
         "instances",

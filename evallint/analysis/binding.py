@@ -333,10 +333,12 @@ class Binding(InterpreterPart):
             elif module_value.fresh is not None:
                 key = name
                 state = state.with_alias(name, key).with_mode(key, module_value.fresh)
-                if not module_value.mode_matters:
-                    self.file.mode_independent.add(self._key_id(key))
-                else:
-                    self.file.mode_independent.discard(self._key_id(key))
+                graph_free = type(value) is cst.Call and self._builds_graph_free(value, state)
+                for facts, holds in (
+                    (self.file.mode_independent, graph_free or not module_value.mode_matters),
+                    (self.file.graph_free, graph_free),
+                ):
+                    (facts.add if holds else facts.discard)(self._key_id(key))
             elif type(value) is cst.Call and self._unknown_module_source(name, value, state):
                 switched = self._chained_switch(value)
                 state = state.with_alias(name, name).with_mode(

@@ -533,6 +533,7 @@ class Calls(InterpreterPart):
         # it would pass up only what `distinct_requirements` drops (n**3 of them for n helpers
         # calling each other). An outcome recording an evaluation forward is never skipped.
         matters = req.mode_matters and self._key_id(key or "") not in self.file.mode_independent
+        affects = req.affects_grad and self._key_id(key or "") not in self.file.graph_free
         decides = (
             but_via(req),
             key,
@@ -586,7 +587,7 @@ class Calls(InterpreterPart):
             self.file.decided_forwards.add(req.place)  # this call decides the forward's state
         if region.needs_grad or req.region.needs_grad:
             grad, entry_grad = frozenset(), False
-        if not req.affects_grad:
+        if not affects:
             grad, entry_grad = frozenset(), False
         at_call = req.report_at_call or region is caller_region
         if (train or grad) and conditional != 2:
@@ -598,7 +599,7 @@ class Calls(InterpreterPart):
                     region,
                     train,
                     grad,
-                    req.affects_grad,
+                    affects,
                     matters,
                     (here,) + req.via,
                     self.file.next_order(),
@@ -617,7 +618,7 @@ class Calls(InterpreterPart):
                     entry_grad,
                     frozenset(),
                     frozenset(),
-                    req.affects_grad,
+                    affects,
                     matters,
                     (here,) + req.via,
                     at_call,

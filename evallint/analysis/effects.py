@@ -113,6 +113,7 @@ class Effects(InterpreterPart):
         )
         affects_grad = (
             not frozen
+            and self._key_id(key) not in self.file.graph_free
             and (method not in NO_GRAD_METHODS or method in self.file.forward_method_names())
             and method not in self.file.grad_free_methods()
         )  # frozen parameters: no graph to keep; a project's own `generate` keeps its graph

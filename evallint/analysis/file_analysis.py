@@ -128,6 +128,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """FACT_BUDGET was reached: the findings are partial (see FACT_BUDGET)."""
         self._order = itertools.count()
         self.mode_independent: set[str] = set()
+        self.graph_free: set[str] = set()
+        """Keys (see `_key_id`) of modules with no parameters: their forward keeps no graph."""
         self.optimizer_links: Optional[set[str]] = None
         self._optimizer_params: Optional[dict[str, set[str]]] = None
         self._evidence_scope: Optional[FunctionInfo] = None

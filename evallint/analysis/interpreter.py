@@ -188,7 +188,7 @@ class _Interpreter(
             return {
                 name
                 for name in self.evidence_names
-                if "." not in name and not self._python_module(name)
+                if "." not in name and not self._python_module(name) and not self._names_class(name)
             }
         parameters = {
             p.name.value: p
@@ -224,7 +224,9 @@ class _Interpreter(
                 keys.add("self")
             keys.update(self._class_module_attributes(owner))
         keys.update(
-            name for name in self.evidence_names if not name.startswith("self.") and "." not in name
+            name
+            for name in self.evidence_names
+            if not name.startswith("self.") and "." not in name and not self._names_class(name)
         )
         keys.update(self.file._module_keys & self._free_names())
         if info.parent is not None:
@@ -242,6 +244,17 @@ class _Interpreter(
         """A name bound by `import x` names a Python module, never a torch module instance:
         `fc_model.train(model, loader)` calls a function of it."""
         return self.imports.is_imported(name) and name not in self.imports.modules_from
+
+    def _names_class(self, name: str) -> bool:
+        """A class of this file or an imported one of another project file: never a module
+        instance, whatever is called on it (`Vocab.load_state_dict(state)`, a classmethod).
+        In a file read for another one (its imports not followed), a CamelCase import."""
+        if name in self.file.classes:
+            return True
+        module, project = self.imports.modules_from.get(name), self.file.project
+        if module is None or project is None:
+            return module is not None and name[:1].isupper() and not name.isupper()
+        return project.is_class(self.file.path, module, self.imports.qualify_name(name) or name)
 
     def _assigned_names(self) -> frozenset[str]:
         return self.file.scope(self.info.node).assigned if self.info else frozenset()

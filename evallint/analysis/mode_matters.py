@@ -5,15 +5,19 @@ constructor arguments (`nn.InstanceNorm2d(64)` keeps no running statistics)."""
 from __future__ import annotations
 
 from ast import literal_eval
-from typing import Optional, cast
+from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
+from evallint.analysis.plain_modules import plain_module_class
 from evallint.analysis.scope import ClassInfo
 from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE
 from evallint.analysis.walk import iter_nodes
 from evallint.torch_facts import LAYERS, mode_sensitive
+
+if TYPE_CHECKING:
+    from evallint.analysis.lattice import PathState
 
 
 class ModeMatters(InterpreterPart):
@@ -49,6 +53,32 @@ class ModeMatters(InterpreterPart):
             self._reading_class = reading
         cache[cls.name] = matters
         return matters
+
+    def _plain_imported(self, call: cst.Call) -> Optional[bool]:
+        """`Decoder()` of a module class of another project file that computes like a
+        function (see plain_modules.py): whether it keeps constructor arguments. None for
+        any other call."""
+        project, func = self.file.project, call.func
+        if project is None or type(func) is not cst.Name:
+            return None
+        module = self.imports.modules_from.get(func.value)
+        qualified = self.imports.qualify(func) or func.value
+        if module is None:
+            return None
+        return plain_module_class(project, self.file.path, module, qualified.split(".")[-1])
+
+    def _builds_graph_free(self, call: cst.Call, state: PathState) -> bool:
+        """A module with no parameters and no mode-dependent layer, a function for EVL001 and
+        EVL002: of a class `_plain_imported` accepts, given no module to keep."""
+        keeps = self._plain_imported(call)
+        return keeps is False or (
+            keeps is True and all(self._holds_no_module(arg.value, state) for arg in call.args)
+        )
+
+    def _holds_no_module(self, value: cst.BaseExpression, state: PathState) -> bool:
+        if type(value) in (cst.Name, cst.Attribute):
+            return self.resolve(value, state) is None
+        return type(value) in _LITERALS
 
     def _builds_mode_dependent(self, nodes) -> bool:
         """Whether these nodes (a class's method bodies) build a submodule whose mode matters.
@@ -170,6 +200,15 @@ def built_mode_sensitive(kind: str, call: cst.Call) -> bool:
             read[name] = "?"  # not a literal: undecided
     return mode_sensitive(kind, read) is not False
 
+
+_LITERALS = (
+    cst.SimpleString,
+    cst.ConcatenatedString,
+    cst.FormattedString,
+    cst.Integer,
+    cst.Float,
+    cst.Lambda,
+)
 
 _FILLING_METHODS = frozenset({"append", "extend", "insert", "add_module"})
 """Methods that put a built layer into a list or container (`layers.append(nn.Linear(...))`)."""

@@ -229,6 +229,9 @@ class ProjectIndex:
         source = self._sources[path]
         return (path, source) if source is not None else None
 
+    def located_source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
+        return self._source(importer, module)  # for plain_modules.py
+
     def _tree(self, importer: str, module: str) -> Optional[tuple[Path, cst.Module, str]]:
         found = self._source(importer, module)
         if found is None:

@@ -470,8 +470,8 @@ class Values(ModeMatters):
             kind = self.file.project.class_kind(
                 self.file.path, self.imports.modules_from[func.value], qualified
             )
-            if kind is True:
-                return fresh, True
+            if kind is True:  # a class keeping no argument and building nothing: mode is moot
+                return fresh, self._plain_imported(call) is not False
             if kind is None:
                 return None  # a plain class of another project file: not a module by name
         if (
