@@ -9,7 +9,6 @@ from typing import Any, Callable, Optional, cast
 import libcst as cst
 
 from evallint.analysis import conditions
-from evallint.analysis.conditions import runs_at_least_once
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training, unfed_prefix
 from evallint.analysis.facts import Place, StepBlock
@@ -487,7 +486,7 @@ class Statements(InterpreterPart):
             head, exits = unrolled
         working = region.kind is not RegionKind.NEUTRAL  # its body trains or evaluates
         once = unrolled is None and (
-            runs_at_least_once(node, self.file.module, self.scope_locals)
+            conditions.runs_at_least_once(node, self.file.module, self.scope_locals)
             or (working and conditions.assumed_to_run(node, self.info))
         )
         after_body: States = ()
