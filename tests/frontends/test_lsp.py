@@ -5,7 +5,9 @@ actions' edits. Position and comment helpers are unit-tested first, without a se
 from __future__ import annotations
 
 import asyncio
+import queue
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -667,7 +669,9 @@ async def test_a_new_module_resolves_an_import_that_missed(
     assert await published(client, path.as_uri(), open_document(client, path, text)) == []
     module = tmp_path / "parts.py"
     module.write_text(
-        "import torch.nn as nn\n\n\nclass Block(nn.Module):\n    def forward(self, x):\n        return x\n",
+        "import torch.nn as nn\n\n\nclass Block(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.drop = nn.Dropout(0.5)\n\n"
+        "    def forward(self, x):\n        return self.drop(x)\n",
         encoding="utf-8",
     )
     created = types.DidChangeWatchedFilesParams(
@@ -693,6 +697,10 @@ class RawClient:
             stderr=subprocess.DEVNULL,
         )
         self.next_id = 0
+        # Read the server's output all the time, as an editor does: a client that stops
+        # reading fills the pipe, and a server writing 400 diagnostics then waits for it.
+        self.messages: queue.Queue[Optional[dict[str, object]]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
 
     def send(self, method: str, params: object, *, request: bool = False) -> int:
         import json
@@ -707,20 +715,27 @@ class RawClient:
         self.process.stdin.flush()
         return self.next_id
 
-    def receive(self) -> dict[str, object]:
+    def _read(self) -> None:
         import json
 
         assert self.process.stdout is not None
-        length = 0
         while True:
-            line = self.process.stdout.readline()
-            assert line, "the server closed its output"
-            if line in (b"\r\n", b"\n"):
-                break
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        answer: dict[str, object] = json.loads(self.process.stdout.read(length))
+            length = 0
+            while True:
+                line = self.process.stdout.readline()
+                if not line:
+                    self.messages.put(None)
+                    return
+                if line in (b"\r\n", b"\n"):
+                    break
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            self.messages.put(json.loads(self.process.stdout.read(length)))
+
+    def receive(self) -> dict[str, object]:
+        answer = self.messages.get(timeout=120)
+        assert answer is not None, "the server closed its output"
         return answer
 
     def until(self, wanted: Callable[[dict[str, object]], bool]) -> dict[str, object]:
@@ -795,7 +810,7 @@ def test_exit_without_shutdown_while_linting_ends_the_process_with_status_1(
 
     raw_client.initialize()
     item = {"uri": (tmp_path / "big.py").as_uri(), "languageId": "python", "version": 1}
-    raw_client.send("textDocument/didOpen", {"textDocument": {**item, "text": many_findings(200)}})
+    raw_client.send("textDocument/didOpen", {"textDocument": {**item, "text": many_findings(1000)}})
     time.sleep(0.3)  # the lint is under way on its thread
     sent = time.monotonic()
     raw_client.send("exit", None)
