@@ -824,7 +824,7 @@ def test_a_newer_version_cancels_a_pending_code_action_and_diagnostics_do_not_wa
 ) -> None:
     import time
 
-    text = many_findings(60)
+    text = many_findings(300)
     uri = (tmp_path / "mid.py").as_uri()
     raw_client.initialize()
     raw_client.open(uri, text)
