@@ -43,21 +43,7 @@ def judge_alone(
         grad = frozenset({GradFact(Grad.ENTRY)}) if req.grad_from_entry else frozenset()
         if not entry and not grad:
             continue
-        file.facts.eval_forwards.append(
-            EvalForward(
-                req.place,
-                req.subject,
-                req.region,
-                entry,
-                grad,
-                req.affects_grad,
-                req.mode_matters,
-                req.via,
-                next(file._order),
-                req.report_at_call,
-                req.region_unit,
-            )
-        )
+        _record(file, req, entry, grad)
 
 
 def judged_after_module(file: FileAnalysis, req: ForwardRequirement) -> bool:
@@ -81,19 +67,24 @@ def judged_after_module(file: FileAnalysis, req: ForwardRequirement) -> bool:
         else frozenset()
     )
     if train or grad:
-        file.facts.eval_forwards.append(
-            EvalForward(
-                req.place,
-                req.subject,
-                req.region,
-                train,
-                grad,
-                req.affects_grad,
-                req.mode_matters,
-                req.via,
-                next(file._order),
-                req.report_at_call,
-                req.region_unit,
-            )
-        )
+        _record(file, req, train, grad)
     return True
+
+
+def _record(file: FileAnalysis, req: ForwardRequirement, modes: frozenset, grad: frozenset) -> None:
+    """The requirement's forward as an evaluation forward of the file, in `modes` and `grad`."""
+    file.facts.eval_forwards.append(
+        EvalForward(
+            req.place,
+            req.subject,
+            req.region,
+            modes,
+            grad,
+            req.affects_grad,
+            req.mode_matters,
+            req.via,
+            next(file._order),
+            req.report_at_call,
+            req.region_unit,
+        )
+    )

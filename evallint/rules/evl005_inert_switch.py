@@ -129,23 +129,8 @@ def _overridden_before_use(facts: ModuleFacts, found: ModeFlagAssignment) -> boo
                 break
     if _already_switched(before, receiver, _constant(found.value)):
         return True
-    for statement in rest:
-        if type(statement) is not cst.SimpleStatementLine:
-            if any(_mentions(n, receiver) for n in iter_nodes(statement, enter_scopes=True)):
-                return False
-            continue
-        for node in iter_nodes(statement):
-            if type(node) is not cst.Call:
-                continue
-            func = node.func
-            if (
-                type(func) is cst.Attribute
-                and func.attr.value in ("train", "eval")
-                and _code(func.value) == receiver
-            ):
-                return True
-            if _code(func) == receiver or any(_code(a.value) == receiver for a in node.args):
-                return False  # run or handed on while only the top flag is set
+    for switch in _receiver_calls(rest, receiver):
+        return switch is not None  # a switch first overrides; a use first leaves it in force
     return False
 
 
@@ -155,10 +140,24 @@ def _already_switched(before: list[cst.CSTNode], receiver: str, mode: Optional[b
     `net` and every submodule, so the assignment repeats it and changes nothing."""
     if mode is None:
         return False
-    for statement in reversed(before):
+    for switch in _receiver_calls(list(reversed(before)), receiver):
+        if switch is None:
+            return False
+        if switch.func.attr.value == "eval":  # type: ignore[attr-defined]
+            return not mode and not switch.args
+        argument = _constant(switch.args[0].value) if switch.args else True
+        return argument is mode
+    return False
+
+
+def _receiver_calls(statements: list[cst.CSTNode], receiver: str) -> Iterator[Optional[cst.Call]]:
+    """In statement order: each `receiver.train(...)`/`receiver.eval()` call, and None for
+    anything else about the receiver (a call of it, a call given it, a compound statement
+    that mentions it). Callers stop at the first item."""
+    for statement in statements:
         if type(statement) is not cst.SimpleStatementLine:
             if any(_mentions(n, receiver) for n in iter_nodes(statement, enter_scopes=True)):
-                return False
+                yield None
             continue
         for node in iter_nodes(statement):
             if type(node) is not cst.Call:
@@ -169,13 +168,9 @@ def _already_switched(before: list[cst.CSTNode], receiver: str, mode: Optional[b
                 and func.attr.value in ("train", "eval")
                 and _code(func.value) == receiver
             ):
-                if func.attr.value == "eval":
-                    return not mode and not node.args
-                argument = _constant(node.args[0].value) if node.args else True
-                return argument is mode
-            if _code(func) == receiver or any(_code(a.value) == receiver for a in node.args):
-                return False
-    return False
+                yield node
+            elif _code(func) == receiver or any(_code(a.value) == receiver for a in node.args):
+                yield None  # run or handed on
 
 
 def _mentions(node: cst.CSTNode, receiver: str) -> bool:
