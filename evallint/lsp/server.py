@@ -86,6 +86,8 @@ class EvallintServer(CodeActions, LanguageServer):
         )
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.parsers: dict[str, Any] = {}
+        self.reuse: dict[str, Any] = {}
+        """Per document: what the next lint may take from the last (`evallint.analysis.reuse`)."""
         self.linted: dict[str, Linted] = {}
         self.published_parts: dict[str, set[str]] = {}
         self.reported_config_errors: set[str] = set()
@@ -183,6 +185,7 @@ class EvallintServer(CodeActions, LanguageServer):
         """The findings to show for `program` (on the lint thread): moved ones when only
         comments or blank space changed, moved ones and the syntax error while it does not
         parse, else a fresh lint."""
+        from evallint.analysis.reuse import Reuse
         from evallint.source.incremental import IncrementalParser
 
         uri, text = program.uri, program.text
@@ -203,16 +206,18 @@ class EvallintServer(CodeActions, LanguageServer):
         config = self.config_for(program.path)
         parser = self.parsers.setdefault(uri, IncrementalParser())
         project = None if program.path.startswith("<") else self.project(config, self.projects)
+        reuse = self.reuse.setdefault(uri, Reuse())
         self.idle.clear()
         try:
-            found = lint_source(
-                text,
-                program.path,
-                config,
-                parser=parser,
-                project=project,
-                apply_suppressions=False,
-            )
+            with reuse.active():
+                found = lint_source(
+                    text,
+                    program.path,
+                    config,
+                    parser=parser,
+                    project=project,
+                    apply_suppressions=False,
+                )
         finally:
             self.idle.set()
         failures = [d for d in found if d.code == PARSE_ERROR_CODE]
@@ -306,7 +311,7 @@ class EvallintServer(CodeActions, LanguageServer):
         stale = self.pending.pop(uri, None)
         if stale is not None:
             stale.cancel()
-        for cache in (self.linted, self.parsers, self.verdicts):
+        for cache in (self.linted, self.parsers, self.reuse, self.verdicts):
             cache.pop(uri, None)
 
     def files_changed(self, changes: list[types.FileEvent]) -> None:
@@ -375,10 +380,10 @@ class EvallintServer(CodeActions, LanguageServer):
 def syntax_error(text: str, path: str) -> Optional[Diagnostic]:
     """EVL999 for a text CPython cannot parse, or None (also when it is unsure: nesting
     too deep for it, NUL bytes, where the full lint decides as the CLI does)."""
-    import ast
+    from evallint.source.parse import python_tree
 
     try:
-        ast.parse(text)
+        python_tree(text)  # kept: the lint that follows reads the same tree
     except SyntaxError as exc:
         line = max(exc.lineno or 1, 1)
         column = max(exc.offset or 1, 1)
