@@ -214,3 +214,37 @@ def test_forward_methods_kept_by_statement_equal_a_whole_file_pass(path: Path) -
         with store.active():
             assert forward_methods_of_text(source) == expected
             assert forward_methods_of_text(source) == expected
+
+
+def test_store_keeps_what_the_last_lint_used_and_drops_the_rest() -> None:
+    """A document's store holds about one lint's worth: an entry unused by one whole lint
+    is gone, and an entry is only ever answered for its own node object."""
+    import libcst as cst
+
+    from evallint.analysis.walk import iter_nodes
+
+    first = cst.parse_module("x = f(a)\n")
+    second = cst.parse_module("x = f(a)\n")  # equal text, other nodes
+    store = Reuse()
+    with store.active():
+        walked = list(iter_nodes(first.body[0]))
+        assert list(iter_nodes(first.body[0])) == walked and store.hits == 1
+        assert list(iter_nodes(second.body[0])) != walked  # other objects, never shared
+    with store.active():  # the next lint uses the first statement only
+        assert list(iter_nodes(first.body[0])) == walked and store.hits == 1
+    with store.active():  # the second statement was not used by the last lint: recomputed
+        list(iter_nodes(second.body[0]))
+        assert store.misses == 1
+    assert list(iter_nodes(first.body[0])) == walked  # no store active: a plain walk
+
+
+def test_python_tree_is_one_parse_per_text() -> None:
+    from evallint.source.parse import python_tree
+
+    text = "import torch\nmodel = torch.nn.Linear(2, 2)\n"
+    tree = python_tree(text)
+    assert python_tree(text[:5] + text[5:]) is tree  # an equal text, another string
+    assert ast.dump(tree) == ast.dump(ast.parse(text))
+    with pytest.raises(SyntaxError):
+        python_tree("model = (\n")
+    assert python_tree(text + "x = 1\n") is not tree
