@@ -51,6 +51,9 @@ WATCHED = ("**/*.py", "**/pyproject.toml", "**/.evallint.toml")
 
 _DIRECTIVE = re.compile(r"#\s*(?:noqa|evallint:\s*ignore)\b[^#]*", re.IGNORECASE)
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+_LINE_REFERENCE = re.compile(r"\bline [0-9]+\b")
+"""A message that cites a line (EVL003's "reached through the call at line 40") is not
+moved with the edits: the line it cites may be in another file, so it is linted again."""
 
 VERIFIED_CODES = frozenset({"EVL001", "EVL002", "EVL003", "EVL004", "EVL005", "EVL006"})
 """The codes the verifier can measure (`evallint.verifier.verdict.VERIFIED_CODES`; a test
@@ -194,7 +197,7 @@ class EvallintServer(CodeActions, LanguageServer):
             return _suppressed(last.found, text)
         if last is not None:
             same = same_code_map(last.text, last.code, text)
-            if same is not None:
+            if same is not None and not any(_LINE_REFERENCE.search(d.message) for d in last.found):
                 found = [m for m in map(same[0].move, last.found) if m is not None]
                 self.linted[uri] = Linted(text, found, same[1])
                 return _suppressed(found, text)

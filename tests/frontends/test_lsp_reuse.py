@@ -248,3 +248,36 @@ def test_python_tree_is_one_parse_per_text() -> None:
     with pytest.raises(SyntaxError):
         python_tree("model = (\n")
     assert python_tree(text + "x = 1\n") is not tree
+
+
+CITES_A_LINE = """\
+import torch
+from transformers import AutoModelForSequenceClassification
+
+
+def train(model, loader, optimizer):
+    for batch in loader:
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+train(model, loader, optimizer)
+"""
+
+
+def test_comment_edit_above_a_cited_line_lints_again(tmp_path: Path) -> None:
+    """A comment-only edit moves the last findings instead of linting, but a message that
+    cites a line (EVL003: "reached through the call at line 15") would keep the old number:
+    such findings are linted again (found by the random session, on the base code too)."""
+    path = tmp_path / "train.py"
+    server = EvallintServer()
+    first = server.lint(Program.of_text(path.as_uri(), str(path), 1, CITES_A_LINE))
+    assert any("at line 15" in d.message for d in first)
+    text = CITES_A_LINE.replace("\nmodel = ", "\n# the pretrained model\nmodel = ")
+    found = server.lint(Program.of_text(path.as_uri(), str(path), 2, text))
+    assert any("at line 16" in d.message for d in found)
+    assert _found(found) == _found(lint_source(text, str(path)))
