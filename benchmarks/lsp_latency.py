@@ -11,12 +11,17 @@ its version. Printed per size: time to first diagnostics (from didOpen, and from
 start), p50/p95/max per edit, and a bare LibCST parse of the same text for scale.
 
     python benchmarks/lsp_latency.py [--edits 200] [--sizes 1000 5000] [--interval 0.12]
+    python benchmarks/lsp_latency.py --in-process   # CPU time per edit, no client
+
+With `--in-process` the same session goes through the server's lint method in the
+benchmark's own process and is timed in CPU seconds (what a loaded machine distorts least).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -178,6 +183,43 @@ async def session(text: str, edits: int, interval: float) -> Measured:
     return Measured(text.count("\n"), findings, first - opened, first - started, per_edit)
 
 
+def in_process(text: str, edits: int) -> Measured:
+    """The same session through the server's lint method in this process (as its lint
+    thread calls it, then the conversion to LSP diagnostics), timed in CPU seconds of this
+    process: on a machine other processes load, a fairer measure than the wall clock."""
+    from evallint.lsp.convert import to_lsp
+    from evallint.lsp.program import Program
+    from evallint.lsp.server import EvallintServer
+    from evallint.source.text import split_lines
+
+    directory = Path(tempfile.mkdtemp(prefix="evallint-lsp-latency-"))
+    (directory / "README.md").write_text("A training script.\n", encoding="utf-8")
+    path = directory / "train.py"
+    server = EvallintServer()
+
+    def lint(version: int, text: str) -> tuple[float, int]:
+        started = time.process_time()
+        program = Program.of_text(path.as_uri(), str(path), version, text)
+        found = server.lint(program)
+        lines = [split_lines(text)]
+        for finding in found:
+            to_lsp(finding, program, 0, "utf-16", server.lines_of, None, lines)
+        return time.process_time() - started, len(found)
+
+    started = time.process_time()
+    first, findings = lint(1, text)
+    per_edit = []
+    for version, (line, character, removed, inserted) in enumerate(
+        keystrokes(text, edits), start=2
+    ):
+        lines = text.split("\n")
+        offset = sum(len(each) + 1 for each in lines[:line]) + character
+        text = text[:offset] + inserted + text[offset + removed :]
+        per_edit.append(lint(version, text)[0])
+    shutil.rmtree(directory, ignore_errors=True)
+    return Measured(text.count("\n"), findings, first, time.process_time() - started, per_edit)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -192,6 +234,12 @@ def main() -> None:
     parser.add_argument(
         "--interval", type=float, default=0.12, help="seconds between keystrokes (default 0.12)"
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no client or server process: the server's lint in this process, timed in CPU "
+        "seconds (on a loaded machine, the fairer measure)",
+    )
     args = parser.parse_args()
     import libcst as cst
 
@@ -202,6 +250,20 @@ def main() -> None:
             start = time.perf_counter()
             cst.parse_module(text)
             parse_times.append(time.perf_counter() - start)
+        if args.in_process:
+            measured = in_process(text, args.edits)
+            ms = [t * 1000 for t in measured.per_edit]
+            print(
+                f"{measured.lines} lines, {measured.findings} findings, bare LibCST parse "
+                f"{statistics.median(parse_times) * 1000:.0f} ms (wall); load average "
+                f"{os.getloadavg()[0]:.1f}"
+            )
+            print(f"  first lint: {measured.open_seconds * 1000:.0f} ms CPU")
+            print(
+                f"  CPU per edit ({len(ms)} edits): p50 {percentile(ms, 0.5):.0f} ms, "
+                f"p95 {percentile(ms, 0.95):.0f} ms, max {max(ms):.0f} ms"
+            )
+            continue
         measured = asyncio.run(session(text, args.edits, args.interval))
         ms = [t * 1000 for t in measured.per_edit]
         print(

@@ -173,7 +173,16 @@ def test_core_never_imports_torch_or_numpy() -> None:
 
 ANALYSIS_ORDER = [
     # leaves
-    ("options", "vocabulary", "lattice", "walk", "symbols", "conditions", "forward_methods"),
+    (
+        "options",
+        "vocabulary",
+        "lattice",
+        "walk",
+        "symbols",
+        "conditions",
+        "forward_methods",
+        "reuse",
+    ),
     ("scope", "parameters", "regions", "facts", "summaries", "dataflow", "handoff"),
     (
         "context",

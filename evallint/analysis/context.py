@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Optional, Protocol
 
 import libcst as cst
 
+from evallint.analysis.reuse import memo
+
 if TYPE_CHECKING:
     from evallint.analysis.effects import Observation, PendingTraining
     from evallint.analysis.facts import Place
@@ -25,7 +27,7 @@ _CODEGEN = cst.Module([])
 
 
 def code_of(node: cst.CSTNode) -> str:
-    return _CODEGEN.code_for_node(node)
+    return memo("code_of", node, _CODEGEN.code_for_node)
 
 
 class InterpreterContext(Protocol):

@@ -24,6 +24,7 @@ from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.regions import (
     EvidenceCollector,
 )
+from evallint.analysis.reuse import memo
 from evallint.analysis.scope import (
     ClassInfo,
     FunctionInfo,
@@ -164,7 +165,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         a class's methods ask for the same scopes again. Kept per file, so it dies with it."""
         cached = self._scopes.get(id(body))
         if cached is None or cached[0] is not body:
-            cached = self._scopes[id(body)] = (body, scope_names(body))
+            cached = self._scopes[id(body)] = (body, memo("scope_names", body, scope_names))
         return cached[1]
 
     # -- positions (lazy: only files with findings pay for them) ---------------------------
@@ -377,7 +378,10 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         if cached is None or cached[0] is not block:
             from evallint.analysis.calls import backpropagated_names
 
-            cached = self._backpropagated[id(block)] = (block, backpropagated_names(block))
+            cached = self._backpropagated[id(block)] = (
+                block,
+                memo("backpropagated_names", block, backpropagated_names),
+            )
         return cached[1]
 
     def next_order(self) -> int:
@@ -524,7 +528,10 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         Without a call: the function's plain use, its flags at their defaults."""
         tested = self._tested.get(info.qualname)
         if tested is None:
-            tested = self._tested[info.qualname] = tested_parameters(info)
+            # a function's parameters are read from its node: the node decides
+            tested = self._tested[info.qualname] = memo(
+                "tested_parameters", info.node, lambda _: tested_parameters(info)
+            )
         flags = constant_flags(info, call, tested, known)
         if not flags:
             return None

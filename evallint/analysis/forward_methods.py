@@ -10,7 +10,9 @@ the method or from how its result is used. Read with CPython's parser, one pass 
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Optional
+from collections import deque
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from evallint.torch_facts import NO_GRAD_METHODS
 
@@ -125,21 +127,69 @@ def _class_forward_methods(node: ast.ClassDef, grad_free: set[str]) -> frozenset
 def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
     """Class name -> the methods of that class that run its forward; GRAD_FREE -> the
     methods of the file's classes decorated to run without autograd."""
+    from evallint.source.parse import python_tree
+
     try:
-        tree = ast.parse(source)
+        tree = python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
+    from evallint.analysis.reuse import text_store
+
     grad_free: set[str] = set()
-    found = {
-        node.name: methods
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ClassDef)
-        for methods in (_class_forward_methods(node, grad_free),)
-        if methods
-    }
+    found: dict[str, frozenset[str]] = {}
+    for name, methods, free in _classes_of(tree, source, text_store()):
+        grad_free |= free
+        if methods:
+            found[name] = methods
     if grad_free:
         found[GRAD_FREE] = frozenset(grad_free)
     return found
+
+
+_ClassMethods = tuple[str, frozenset[str], frozenset[str]]
+"""A class's name, its forward methods and its grad-free methods."""
+
+
+def _classes_of(
+    tree: ast.Module, source: str, kept_by_text: Optional[Callable[..., Any]]
+) -> list[_ClassMethods]:
+    """Every class of the file in `ast.walk` order (a later class of the same name wins).
+    While a language server lints, each top-level statement's classes are kept by its text
+    (`evallint.analysis.reuse`): they are read from the statement alone, and `ast.walk`'s
+    order (breadth first) is the statements' own orders merged by depth."""
+    if kept_by_text is None:
+        return [_class_methods(node) for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    lines = source.splitlines(keepends=True)
+    found: list[tuple[int, _ClassMethods]] = []
+    for statement in tree.body:
+        text = (
+            statement.col_offset,
+            statement.end_col_offset,
+            "".join(lines[statement.lineno - 1 : statement.end_lineno]),
+        )
+        found += kept_by_text(
+            "forward_methods.classes", text, partial(_classes_by_depth, statement)
+        )
+    found.sort(key=lambda entry: entry[0])  # stable: statement order within a depth
+    return [entry for _, entry in found]
+
+
+def _classes_by_depth(statement: ast.stmt) -> list[tuple[int, _ClassMethods]]:
+    """The classes in one top-level statement, with their depths, in `ast.walk` order."""
+    found: list[tuple[int, _ClassMethods]] = []
+    pending: deque[tuple[ast.AST, int]] = deque([(statement, 1)])
+    while pending:
+        node, depth = pending.popleft()
+        if isinstance(node, ast.ClassDef):
+            found.append((depth, _class_methods(node)))
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return found
+
+
+def _class_methods(node: ast.ClassDef) -> _ClassMethods:
+    grad_free: set[str] = set()
+    methods = _class_forward_methods(node, grad_free)
+    return node.name, methods, frozenset(grad_free)
 
 
 def methods_of_file(file: FileAnalysis) -> tuple[frozenset[str], frozenset[str]]:

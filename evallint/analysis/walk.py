@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Generic, Optional, Protocol, TypeVar
 
 import libcst as cst
 
@@ -109,11 +109,43 @@ push_children = _push_children
 """(public name: callers that keep their own stack, with state per node)"""
 
 
+class NodeStore(Protocol):
+    """What `evallint.analysis.reuse.Reuse` offers the walks (see there)."""
+
+    def walk(self, root: cst.CSTNode, limit: int) -> list[cst.CSTNode]: ...
+
+    def memo(self, name: str, node: N, compute: Callable[[N], T]) -> T: ...
+
+
+_store: Optional[NodeStore] = None
+"""Set by `evallint.analysis.reuse` while a language server lints a document: the results
+of walks already made (a tree never changes, and an editor's incremental parse keeps the
+nodes of unchanged statements), so a walk is a list read instead of a traversal."""
+
+
 def iter_nodes(root: cst.CSTNode, *, enter_scopes: bool = False) -> Iterator[cst.CSTNode]:
     """Pre-order over code-bearing nodes under `root` (root included), without recursion,
     so thousands of nested parentheses cannot overflow the stack. Nested functions, classes
     and lambdas are skipped unless `enter_scopes`: their bodies run at another time."""
-    limit = 2 if enter_scopes else 1
+    store = _store
+    if store is not None:
+        return iter(store.walk(root, 2 if enter_scopes else 1))
+    return _walk(root, 2 if enter_scopes else 1)
+
+
+def walk_list(root: cst.CSTNode, limit: int) -> list[cst.CSTNode]:
+    """`iter_nodes` as a list (`limit` 2 enters nested scopes, 1 does not)."""
+    result: list[cst.CSTNode] = []
+    stack: list[cst.CSTNode] = [root]
+    pop, push, keep = stack.pop, stack.append, result.append
+    while stack:
+        node = pop()
+        keep(node)
+        _push_children(node, push, limit)
+    return result
+
+
+def _walk(root: cst.CSTNode, limit: int) -> Iterator[cst.CSTNode]:
     stack: list[cst.CSTNode] = [root]
     pop, push = stack.pop, stack.append
     while stack:
@@ -124,8 +156,16 @@ def iter_nodes(root: cst.CSTNode, *, enter_scopes: bool = False) -> Iterator[cst
 
 def calls_in_evaluation_order(root: cst.CSTNode) -> list[cst.Call]:
     """Calls under `root` in the order Python evaluates them: arguments and receivers
-    before the call itself (post-order), left to right. A call is pushed again inside a
-    1-tuple below its children, and collected when that pops."""
+    before the call itself (post-order), left to right (callers must not modify the list)."""
+    store = _store
+    if store is not None:
+        return store.memo("calls_in_evaluation_order", root, _calls_in_evaluation_order)
+    return _calls_in_evaluation_order(root)
+
+
+def _calls_in_evaluation_order(root: cst.CSTNode) -> list[cst.Call]:
+    """A call is pushed again inside a 1-tuple below its children, and collected when that
+    pops."""
     result: list[cst.Call] = []
     stack: list = [root]
     pop, push = stack.pop, stack.append

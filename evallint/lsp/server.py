@@ -51,6 +51,9 @@ WATCHED = ("**/*.py", "**/pyproject.toml", "**/.evallint.toml")
 
 _DIRECTIVE = re.compile(r"#\s*(?:noqa|evallint:\s*ignore)\b[^#]*", re.IGNORECASE)
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+_LINE_REFERENCE = re.compile(r"\bline [0-9]+\b")
+"""A message that cites a line (EVL003's "reached through the call at line 40") is not
+moved with the edits: the line it cites may be in another file, so it is linted again."""
 
 VERIFIED_CODES = frozenset({"EVL001", "EVL002", "EVL003", "EVL004", "EVL005", "EVL006"})
 """The codes the verifier can measure (`evallint.verifier.verdict.VERIFIED_CODES`; a test
@@ -86,6 +89,8 @@ class EvallintServer(CodeActions, LanguageServer):
         )
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.parsers: dict[str, Any] = {}
+        self.reuse: dict[str, Any] = {}
+        """Per document: what the next lint may take from the last (`evallint.analysis.reuse`)."""
         self.linted: dict[str, Linted] = {}
         self.published_parts: dict[str, set[str]] = {}
         self.reported_config_errors: set[str] = set()
@@ -183,6 +188,7 @@ class EvallintServer(CodeActions, LanguageServer):
         """The findings to show for `program` (on the lint thread): moved ones when only
         comments or blank space changed, moved ones and the syntax error while it does not
         parse, else a fresh lint."""
+        from evallint.analysis.reuse import Reuse
         from evallint.source.incremental import IncrementalParser
 
         uri, text = program.uri, program.text
@@ -191,7 +197,7 @@ class EvallintServer(CodeActions, LanguageServer):
             return _suppressed(last.found, text)
         if last is not None:
             same = same_code_map(last.text, last.code, text)
-            if same is not None:
+            if same is not None and not any(_LINE_REFERENCE.search(d.message) for d in last.found):
                 found = [m for m in map(same[0].move, last.found) if m is not None]
                 self.linted[uri] = Linted(text, found, same[1])
                 return _suppressed(found, text)
@@ -203,16 +209,18 @@ class EvallintServer(CodeActions, LanguageServer):
         config = self.config_for(program.path)
         parser = self.parsers.setdefault(uri, IncrementalParser())
         project = None if program.path.startswith("<") else self.project(config, self.projects)
+        reuse = self.reuse.setdefault(uri, Reuse())
         self.idle.clear()
         try:
-            found = lint_source(
-                text,
-                program.path,
-                config,
-                parser=parser,
-                project=project,
-                apply_suppressions=False,
-            )
+            with reuse.active():
+                found = lint_source(
+                    text,
+                    program.path,
+                    config,
+                    parser=parser,
+                    project=project,
+                    apply_suppressions=False,
+                )
         finally:
             self.idle.set()
         failures = [d for d in found if d.code == PARSE_ERROR_CODE]
@@ -306,7 +314,7 @@ class EvallintServer(CodeActions, LanguageServer):
         stale = self.pending.pop(uri, None)
         if stale is not None:
             stale.cancel()
-        for cache in (self.linted, self.parsers, self.verdicts):
+        for cache in (self.linted, self.parsers, self.reuse, self.verdicts):
             cache.pop(uri, None)
 
     def files_changed(self, changes: list[types.FileEvent]) -> None:
@@ -375,10 +383,10 @@ class EvallintServer(CodeActions, LanguageServer):
 def syntax_error(text: str, path: str) -> Optional[Diagnostic]:
     """EVL999 for a text CPython cannot parse, or None (also when it is unsure: nesting
     too deep for it, NUL bytes, where the full lint decides as the CLI does)."""
-    import ast
+    from evallint.source.parse import python_tree
 
     try:
-        ast.parse(text)
+        python_tree(text)  # kept: the lint that follows reads the same tree
     except SyntaxError as exc:
         line = max(exc.lineno or 1, 1)
         column = max(exc.offset or 1, 1)

@@ -17,7 +17,6 @@ piece text, so a large file is still parsed piece by piece.
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -33,6 +32,7 @@ from evallint.source.parse import (
     may_nest_deeply,
     parse_module,
     parse_pieces,
+    python_tree,
 )
 from evallint.source.positions import NodePositions, PiecewisePositions
 
@@ -108,7 +108,7 @@ def _pieces(source: str) -> Optional[list[tuple[str, int]]]:
     decide (CPython's parser rejects the text: a syntax error, or nesting it cannot hold)."""
     try:
         with collector_paused():
-            tree = ast.parse(source)
+            tree = python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     ends = sorted({statement.end_lineno or statement.lineno for statement in tree.body})

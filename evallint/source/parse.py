@@ -129,6 +129,27 @@ def _expression_depth(root: ast.AST) -> int:
     return deepest
 
 
+_RECENT_TREES: tuple[tuple[str, ast.Module], ...] = ()
+"""The last texts CPython parsed through `python_tree`, newest first (replaced whole, never
+changed in place, so the lint and fix threads can share it)."""
+RECENT_TREES_KEPT = 2
+
+
+def python_tree(source: str) -> ast.Module:
+    """`ast.parse(source)`, shared by the readers of one text: a language server's lint asks
+    for it three times (is it valid Python, where do its top-level statements end, which
+    methods of its classes run a forward), and on 5,000 lines each parse costs 40-70 ms.
+    The tree is keyed by the text itself, so it is the tree a fresh parse would give; callers
+    must not modify it. Raises what `ast.parse` raises (failures are not kept)."""
+    global _RECENT_TREES
+    for text, tree in _RECENT_TREES:
+        if text is source or text == source:
+            return tree
+    tree = ast.parse(source)
+    _RECENT_TREES = ((source, tree), *_RECENT_TREES[: RECENT_TREES_KEPT - 1])
+    return tree
+
+
 def _python_says(source: str) -> ParseFailure | None:
     """CPython's own account of a syntax error (its line and words are the ones users know),
     when CPython rejects the file too; None when only LibCST does."""
