@@ -659,3 +659,20 @@ framework (Lightning, HF Trainer, Ignite)."""
 
 NO_GRAD_METHODS = frozenset({"generate"})
 """Forward-like methods that disable autograd themselves (transformers' generate)."""
+
+OTHER_FRAMEWORKS = (
+    "tensorflow",
+    "keras",
+    "tf_keras",
+    "jax",
+    "flax",
+    "haiku",
+    "paddle",
+    "mxnet",
+    "mindspore",
+    "oneflow",
+)
+"""Deep-learning frameworks with their own train/eval switches and autograd (Keras'
+`training=` argument, TensorFlow's GradientTape, JAX's functional gradients). A file that
+imports one of them and never mentions torch is that framework's code: a `model(x)` loop in
+it says nothing about PyTorch's modes."""

@@ -186,3 +186,22 @@ def test_a_variable_equal_to_one_literal_is_not_equal_to_another() -> None:
     assert state.assumed("phase == 'validation'") is True
     assert state.assumed("epoch == 'training'") is None
     assert PathState().assuming("phase == 'a'", False).assumed("phase == 'b'") is None
+
+
+def test_another_frameworks_file_that_never_uses_torch_is_not_linted() -> None:
+    from evallint.engine.run import may_have_findings
+
+    keras = (
+        "import tensorflow as tf\n\ndef evaluate(model, xs):\n    return [model(x) for x in xs]\n"
+    )
+    assert not may_have_findings(keras)
+    assert not may_have_findings(keras.replace("import tensorflow as tf", "from jax import numpy"))
+    # a comment naming torch does not make it PyTorch code
+    assert not may_have_findings("# ported from torch's version\n" + keras)
+    # the same file importing or using torch is PyTorch code (TensorFlow for logging only)
+    assert may_have_findings("import torch\n" + keras)
+    assert may_have_findings(keras + "x = torch.zeros(3)\n")
+    # a torch-free evaluation script of a project model is still linted
+    assert may_have_findings("from models import Net\nmodel = Net()\nmodel.eval()\n")
+    # `jaxtyping` is no framework
+    assert may_have_findings("import jaxtyping\n" + keras.split("\n", 1)[1])

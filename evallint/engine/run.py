@@ -65,11 +65,35 @@ module (`model = Net(); model.load_state_dict(...); model(x)`). Plain substring 
 file cost more than parsing the few files it let through."""
 
 
+_TORCH_USE = re.compile(r"^[ \t]*(?:import|from)[ \t]+torch\b|\btorch\.", re.MULTILINE)
+_other_framework_import: Optional[re.Pattern[str]] = None
+
+
+def other_framework_code(source: str) -> bool:
+    """A file that imports another deep-learning framework (Keras, JAX; see
+    `torch_facts.OTHER_FRAMEWORKS`) and neither imports nor uses torch (a comment may name
+    it): its `model(x)` loops and `training=` switches are that framework's, not PyTorch's."""
+    global _other_framework_import
+    if "torch" in source and _TORCH_USE.search(source) is not None:
+        return False
+    if _other_framework_import is None:
+        from evallint.torch_facts import OTHER_FRAMEWORKS
+
+        names = "|".join(OTHER_FRAMEWORKS)
+        _other_framework_import = re.compile(
+            rf"^[ \t]*(?:import|from)[ \t]+(?:{names})\b", re.MULTILINE
+        )
+    return _other_framework_import.search(source) is not None
+
+
 def may_have_findings(source: str) -> bool:
-    return any(word in source for word in PREFILTER_WORDS) or any(
-        literal in source and pattern.search(source) is not None
-        for literal, pattern in PREFILTER_PATTERNS
-    )
+    return (
+        any(word in source for word in PREFILTER_WORDS)
+        or any(
+            literal in source and pattern.search(source) is not None
+            for literal, pattern in PREFILTER_PATTERNS
+        )
+    ) and not other_framework_code(source)
 
 
 def _error(path: str, line: int, column: int, message: str) -> Diagnostic:
