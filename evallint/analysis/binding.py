@@ -21,7 +21,7 @@ from evallint.analysis.scope import (
     collect_local_class,
     looks_like_module_name,
 )
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY, dotted_name
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
@@ -532,9 +532,25 @@ class Binding(InterpreterPart):
         callee = (dotted_name(value.func) or "").split(".")[-1]
         if callee[:1].isupper():
             return False  # a class that is not known to be a module: its name says what it is
+        if self._standard_library_call(value):
+            return False  # `ModelPrediction = namedtuple(...)`: a tuple type, whatever its name
         return name in self.evidence_names or (
             looks_like_module_name(name) and "." not in name and not self._non_module(name)
         )
+
+    def _standard_library_call(self, value: cst.Call) -> bool:
+        """A call of something imported from the standard library that builds an object of
+        its own (`namedtuple`, `json.load`; not `copy.deepcopy` or `pickle.load`, see
+        PASS_THROUGH_LIBRARY): no torch module. A project file of the same name (`code.py`)
+        is the project's."""
+        name = dotted_name(value.func)
+        if name is None or not self.imports.is_imported(name.split(".")[0]):
+            return False
+        root = self.imports.qualify_name(name).split(".")[0]
+        if root not in STANDARD_LIBRARY or root in PASS_THROUGH_LIBRARY:
+            return False
+        project = self.file.project
+        return project is None or not project.is_project_module(self.file.path, root)
 
     def _chained_switch(self, value: cst.Call) -> Optional[tuple[Mode, cst.Call]]:
         """`get_model(cfg).eval().to(device)`: whatever the call we cannot follow returns,

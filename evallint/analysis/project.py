@@ -232,6 +232,11 @@ class ProjectIndex:
     def located_source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
         return self._source(importer, module)  # for plain_modules.py
 
+    def is_project_module(self, importer: str, module: str) -> bool:
+        """Whether `module`, imported by `importer`, is a file of the project (whatever its
+        text): a project's own `code.py` shadows the standard library's `code`."""
+        return self._locate(importer, module) is not None
+
     def _tree(self, importer: str, module: str) -> Optional[tuple[Path, cst.Module, str]]:
         found = self._source(importer, module)
         if found is None:

@@ -6,6 +6,7 @@ A light replacement for LibCST's QualifiedNameProvider: it reads only import sta
 
 from __future__ import annotations
 
+import sys
 from typing import Optional, Sequence, cast
 
 import libcst as cst
@@ -21,6 +22,84 @@ def dotted_name(node: cst.BaseExpression) -> Optional[str]:
         parts.append(node.value)
         return ".".join(reversed(parts))
     return None
+
+
+STANDARD_LIBRARY: frozenset[str] = frozenset(
+    getattr(sys, "stdlib_module_names", ())  # Python 3.10+
+    or [
+        "abc",
+        "argparse",
+        "array",
+        "ast",
+        "asyncio",
+        "base64",
+        "bisect",
+        "builtins",
+        "collections",
+        "concurrent",
+        "contextlib",
+        "copy",
+        "csv",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "enum",
+        "functools",
+        "gc",
+        "glob",
+        "hashlib",
+        "heapq",
+        "importlib",
+        "inspect",
+        "io",
+        "itertools",
+        "json",
+        "logging",
+        "math",
+        "multiprocessing",
+        "operator",
+        "os",
+        "pathlib",
+        "pickle",
+        "platform",
+        "pprint",
+        "queue",
+        "random",
+        "re",
+        "shutil",
+        "signal",
+        "socket",
+        "sqlite3",
+        "statistics",
+        "string",
+        "struct",
+        "subprocess",
+        "sys",
+        "tempfile",
+        "threading",
+        "time",
+        "timeit",
+        "types",
+        "typing",
+        "unittest",
+        "urllib",
+        "uuid",
+        "warnings",
+        "weakref",
+        "zipfile",
+    ]
+)
+"""Top-level modules of Python's standard library (on 3.9, the common ones)."""
+
+PASS_THROUGH_LIBRARY = frozenset(
+    {"builtins", "copy", "pickle", "shelve", "marshal", "functools", "operator", "importlib"}
+    | {"typing", "contextlib", "weakref", "gc", "inspect", "types", "abc", "multiprocessing"}
+    | {"concurrent", "threading", "queue", "asyncio"}
+)
+"""Standard-library modules whose calls can hand back an object they were given, stored or
+unpickled (`copy.deepcopy(model)`, `pickle.load(f)`, `typing.cast(nn.Module, m)`, a queue's
+`get()`): what they return may be a torch module. Every other standard-library call builds
+something of its own (`namedtuple(...)`, `json.load(f)`, `logging.getLogger(...)`)."""
 
 
 def _import_alias_name(node: cst.BaseExpression) -> str:
