@@ -164,6 +164,9 @@ class TensorStore:
     sources_from_callers: bool = False
     """Every graph source is a parameter that only may hold a module, and the function is
     called in its file: what its callers pass decides."""
+    reads_recurrent_state: bool = False
+    """The value is computed from a recurrent state of the loop (`h = cell(x, h)`): its
+    graph already links every earlier iteration's, so keeping it keeps nothing more."""
 
 
 @dataclass(frozen=True)

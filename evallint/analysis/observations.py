@@ -89,6 +89,9 @@ class Observations(InterpreterPart):
         self.backward_bindings: set[tuple[str, int]] = set()
         self.reads: dict[str, set[str]] = {}
         """Assigned name -> names its value was computed from (for gradient accumulation)."""
+        self.recurrent: dict[str, int] = {}
+        """Name -> id of the loop whose body rebinds it from a call given its own value (`h =
+        cell(x, h)`): a recurrent state, whose graph links every earlier iteration's."""
         self.loop_depth = 0
 
     def _place(self, node: cst.CSTNode) -> Place:
@@ -242,9 +245,10 @@ class Observations(InterpreterPart):
         bindings = frozenset(self._binding(name) for name in names)
         grad_off = self.grad_off_everywhere(states)
         evaluation = any(r.kind is RegionKind.EVAL for r in self.regions)
+        recurrent = hook is None and self._reads_recurrent_state(names)
         self.stores.append(
             (node, container, value, kind, frozenset(sources), bindings, outlives, hook)
-            + (grad_off, evaluation)
+            + (grad_off, evaluation, recurrent)
         )
 
     def observe_subscript_store(
@@ -388,6 +392,39 @@ class Observations(InterpreterPart):
             n.value for n in iter_nodes(value) if type(n) is cst.Name
         )
 
+    def note_recurrence(self, names: list[str], value: cst.BaseExpression) -> None:
+        """`h = cell(x, h)` (or `out, h = rnn(x, h)`) in a loop body: `h` is a recurrent
+        state of that loop."""
+        loop = self._innermost_loop()
+        read = (
+            {n.split(".")[0] for n in self.graph_names(value)}
+            if loop is not None and type(value) is cst.Call
+            else set()
+        )
+        for name in names:
+            if name in read:
+                self.recurrent[name] = id(loop)
+            else:
+                self.recurrent.pop(name, None)
+
+    def _innermost_loop(self) -> Optional[cst.CSTNode]:
+        return next(
+            (r.node for r in reversed(self.regions) if type(r.node) in (cst.For, cst.While)),
+            None,
+        )
+
+    def _reads_recurrent_state(self, names: frozenset) -> bool:
+        """The value reads (itself or through the names it was computed from) a recurrent
+        state of the innermost loop (`outputs.append(h)`, `kept[t] = out` after `out, h =
+        rnn(x, h)`): its graph already links every earlier step through that state."""
+        loop = self._innermost_loop()
+        if loop is None or not self.recurrent:
+            return False
+        bases = {n.split(".")[0] for n in names}
+        for name in list(bases):
+            bases |= self.reads.get(name, set())
+        return any(self.recurrent.get(name) == id(loop) for name in bases)
+
     def _backpropagated(self) -> set[str]:
         """Names a backward() result was computed from, transitively."""
         return self._sources_closure(set(self.backward_roots))
@@ -458,7 +495,9 @@ class Observations(InterpreterPart):
             else set()
         )
         for store in self.stores:
-            node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = store
+            node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = (
+                store[:10]
+            )
             base = container.split(".")[0]
             backwarded = bool(bindings & self.backward_bindings) or any(
                 name in framework_backward for name, _ in bindings
@@ -483,6 +522,7 @@ class Observations(InterpreterPart):
                     sources_from_callers=called_here
                     and bool(sources)
                     and all(self.candidate_keys.get(k, 0) for k in sources),
+                    reads_recurrent_state=store[10],
                 )
             )
         self.stores = []

@@ -288,6 +288,11 @@ class Provenance(InterpreterPart):
             and self.file.project is not None
             and (
                 (type(func) is cst.Name and func.value in self.imports.modules_from)
+                or (  # `from utils import *` then `margin(out, y)`
+                    type(func) is cst.Name
+                    and bool(self.imports.star_modules)
+                    and not self.imports.is_imported(func.value)
+                )
                 or (
                     type(func) is cst.Attribute
                     and self.imports.is_imported(cast(cst.Name, func.value).value)
