@@ -24,6 +24,12 @@ from evallint.analysis.facts import (
 )
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.regions import RegionKind
+from evallint.analysis.store_scope import (
+    class_is_module,
+    first_assignments,
+    rebinds,
+    structural_iterable,
+)
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
 
@@ -270,17 +276,36 @@ class Observations(InterpreterPart):
             self.observe_store(statement, container, value, "index", states)
 
     def _forward_local(self, container: str) -> bool:
-        """A local container of a module's `forward`: it lives for one call, which builds
-        that batch's output (`features.append(x)`, `outputs[t] = out` over time steps); the
-        caller decides what is kept. `self.cache.append(x)` outlives the call."""
-        owner = self._owner()
-        return (
-            self.info is not None
-            and self.info.name == "forward"
-            and owner is not None
-            and owner.is_module
-            and not container.startswith("self.")
-        )
+        """A container of one call of a module's computation: a local of its `forward` (or
+        an attribute the call rebuilds), which builds that batch's output from parts
+        (`features.append(x)`, `outputs[t] = out` over time steps); or one of another method
+        of the module that is no evaluation, or whose loop runs over the module's own
+        structure (`for i in range(self.n_hop)`, `for mask in self.group`). The caller
+        decides what is kept. `self.cache.append(x)` outlives the call."""
+        from evallint.analysis.walk import iter_nodes
+
+        info = self.info
+        if info is None:
+            return False
+        if container.startswith("self.") and not rebinds(info.node, container):
+            return False
+        if not class_is_module(self._owner(), self.imports, self.file, self.file.project):
+            return False
+        if info.name == "forward":
+            return True
+        loop = self._innermost_loop()
+        if loop is None:
+            return False
+        if not any(r.kind is RegionKind.EVAL for r in self.regions):
+            return True
+        loop_names = {
+            n.value
+            for r in self.regions
+            if type(r.node) is cst.For
+            for n in iter_nodes(r.node.target)
+            if type(n) is cst.Name
+        }
+        return type(loop) is cst.For and structural_iterable(loop.iter, loop_names)
 
     def _lightning_hook(self) -> bool:
         owner = self._owner()
@@ -396,11 +421,14 @@ class Observations(InterpreterPart):
         """`h = cell(x, h)` (or `out, h = rnn(x, h)`) in a loop body: `h` is a recurrent
         state of that loop."""
         loop = self._innermost_loop()
-        read = (
-            {n.split(".")[0] for n in self.graph_names(value)}
-            if loop is not None and type(value) is cst.Call
-            else set()
-        )
+        read: set[str] = set()
+        if loop is not None and type(value) is cst.Call:
+            read = {n.split(".")[0] for n in self.graph_names(value)}
+            if read & set(names):
+                first = self.file.__dict__.setdefault("_first_assignments", {})
+                if id(loop) not in first:
+                    first[id(loop)] = first_assignments(loop)
+                read = {n for n in read if first[id(loop)].get(n) is value}
         for name in names:
             if name in read:
                 self.recurrent[name] = id(loop)
