@@ -234,7 +234,8 @@ class Observations(InterpreterPart):
             hook = self._per_batch_hook()
             if hook is None or not container.startswith("self."):
                 return  # a local container of a hook is rebuilt on every call
-        if self._forward_local(container):
+        part = self._call_part(container)
+        if part == "call":
             return  # a module's forward builds its output from parts: one call's container
         if (
             self.info is not None
@@ -254,7 +255,7 @@ class Observations(InterpreterPart):
         recurrent = hook is None and self._reads_recurrent_state(names)
         self.stores.append(
             (node, container, value, kind, frozenset(sources), bindings, outlives, hook)
-            + (grad_off, evaluation, recurrent)
+            + (grad_off, evaluation, recurrent, part == "returned")
         )
 
     def observe_subscript_store(
@@ -275,29 +276,29 @@ class Observations(InterpreterPart):
         if container is not None:
             self.observe_store(statement, container, value, "index", states)
 
-    def _forward_local(self, container: str) -> bool:
-        """A container of one call of a module's computation: a local of its `forward` (or
-        an attribute the call rebuilds), which builds that batch's output from parts
-        (`features.append(x)`, `outputs[t] = out` over time steps); or one of another method
-        of the module that is no evaluation, or whose loop runs over the module's own
-        structure (`for i in range(self.n_hop)`, `for mask in self.group`). The caller
-        decides what is kept. `self.cache.append(x)` outlives the call."""
+    def _call_part(self, container: str) -> str:
+        """'call' for a container of one call of a module's computation: a local of its
+        `forward` (or an attribute the call rebuilds), which builds that batch's output from
+        parts (`features.append(x)`, `outputs[t] = out` over time steps), or one of another
+        method of the module whose loop runs over the module's own structure (`for i in
+        range(self.n_hop)`, `for mask in self.group`); 'returned' for one of a method that
+        is no evaluation, which is such a part when the method returns it (a helper of the
+        forward mapping each scale of one input); '' otherwise. The caller decides what is
+        kept. `self.cache.append(x)` outlives the call."""
         from evallint.analysis.walk import iter_nodes
 
         info = self.info
         if info is None:
-            return False
+            return ""
         if container.startswith("self.") and not rebinds(info.node, container):
-            return False
+            return ""
         if not class_is_module(self._owner(), self.imports, self.file, self.file.project):
-            return False
+            return ""
         if info.name == "forward":
-            return True
+            return "call"
         loop = self._innermost_loop()
         if loop is None:
-            return False
-        if not any(r.kind is RegionKind.EVAL for r in self.regions):
-            return True
+            return ""
         loop_names = {
             n.value
             for r in self.regions
@@ -305,7 +306,9 @@ class Observations(InterpreterPart):
             for n in iter_nodes(r.node.target)
             if type(n) is cst.Name
         }
-        return type(loop) is cst.For and structural_iterable(loop.iter, loop_names)
+        if type(loop) is cst.For and structural_iterable(loop.iter, loop_names):
+            return "call"
+        return "" if any(r.kind is RegionKind.EVAL for r in self.regions) else "returned"
 
     def _lightning_hook(self) -> bool:
         owner = self._owner()
@@ -522,7 +525,10 @@ class Observations(InterpreterPart):
             and self._lightning_hook()
             else set()
         )
+        handed_back = returned | self._returned_names()
         for store in self.stores:
+            if store[11] and store[1] in handed_back:
+                continue  # a module method's returned parts of one call
             node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = (
                 store[:10]
             )
