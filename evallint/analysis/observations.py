@@ -27,6 +27,7 @@ from evallint.analysis.regions import RegionKind
 from evallint.analysis.store_scope import (
     class_is_module,
     first_assignments,
+    handed_to_training,
     rebinds,
     structural_iterable,
 )
@@ -526,6 +527,13 @@ class Observations(InterpreterPart):
             else set()
         )
         handed_back = returned | self._returned_names()
+        info = self.info
+        trained = handed_to_training(
+            info.node.body if info is not None else self.file.module,
+            {store[1] for store in self.stores},
+            lambda names: self._sources_closure(names),
+            lambda call: self.file.resolve_function_quietly(call, info),
+        )
         for store in self.stores:
             if store[11] and store[1] in handed_back:
                 continue  # a module method's returned parts of one call
@@ -548,7 +556,8 @@ class Observations(InterpreterPart):
                     # `stats.total` of a backpropagated `stats`; not `self.history`, whose
                     # `self` every forward of `self.model` reads
                     container_backpropagated=(base in backpropagated and base not in _RECEIVERS)
-                    or container in backpropagated,
+                    or container in backpropagated
+                    or container in trained,
                     hook=hook,
                     container_feeds_returned_tensor=container in returned,
                     grad_off_at_store=off,

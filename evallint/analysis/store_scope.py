@@ -5,7 +5,7 @@ interpreter calls them only for a store it is recording."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
@@ -14,6 +14,7 @@ from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
     from evallint.analysis.scope import ClassInfo
+    from evallint.analysis.summaries import Summary
     from evallint.analysis.symbols import ImportTable
 
 _COUNTING_BUILTINS = frozenset({"range", "len", "zip", "enumerate", "reversed", "min", "max"})
@@ -98,4 +99,26 @@ def first_assignments(loop: cst.CSTNode) -> dict[str, cst.BaseExpression]:
                     if type(name) is cst.Name:
                         found.setdefault(name.value, node.value)  # type: ignore[attr-defined]
         stack.extend(reversed(node.children))
+    return found
+
+
+def handed_to_training(
+    body: cst.CSTNode,
+    containers: set[str],
+    closure: Callable[[set[str]], set[str]],
+    resolve: Callable[[cst.Call], Optional[Summary]],
+) -> set[str]:
+    """The containers (or values computed from them: `values = torch.cat(values)`) passed to
+    a function that trains (`update_policy(returns, log_probs, values, optimizer)`, whose
+    summary steps or backwards): their graphs are needed by that backward."""
+    found: set[str] = set()
+    for node in iter_nodes(body):
+        if type(node) is not cst.Call or not node.args:
+            continue
+        names = {n.value for a in node.args for n in iter_nodes(a.value) if type(n) is cst.Name}
+        reached = (closure(set(names)) & containers) - found if names else set()
+        if reached:
+            summary = resolve(node)
+            if summary is not None and summary.trains:
+                found |= reached
     return found
