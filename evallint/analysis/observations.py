@@ -293,6 +293,8 @@ class Observations(InterpreterPart):
             return ""
         if container.startswith("self.") and not rebinds(info.node, container):
             return ""
+        if info.name == "__init__" and self._owner() is not None:
+            return "call"  # a constructor fills the new object's containers once
         if not class_is_module(self._owner(), self.imports, self.file, self.file.project):
             return ""
         if info.name == "forward":
