@@ -94,6 +94,7 @@ class Observations(InterpreterPart):
         """Name -> the value expression of its latest binding (a graph proven by `backward()`
         belongs to one binding: `loss` rebound in a later no_grad loop is another value)."""
         self.backward_bindings: set[tuple[str, int]] = set()
+        self.backward_sources: set[int] = set()
         self.reads: dict[str, set[str]] = {}
         """Assigned name -> names its value was computed from (for gradient accumulation)."""
         self.recurrent: dict[str, int] = {}
@@ -536,6 +537,7 @@ class Observations(InterpreterPart):
             lambda names: self._sources_closure(names),
             lambda call: self.file.resolve_function_quietly(call, info),
         )
+        backward_values = self.backward_sources - {id(None)}
         for store in self.stores:
             if store[11] and store[1] in handed_back:
                 continue  # a module method's returned parts of one call
@@ -546,6 +548,8 @@ class Observations(InterpreterPart):
             backwarded = bool(bindings & self.backward_bindings) or any(
                 name in framework_backward for name, _ in bindings
             )
+            # `outputs.logits` kept after `backward(outputs.loss)`: the same forward's graph
+            sibling = not backwarded and any(value in backward_values for _, value in bindings)
             self.file.facts.tensor_stores.append(
                 TensorStore(
                     self._place(node),
@@ -568,6 +572,7 @@ class Observations(InterpreterPart):
                     and bool(sources)
                     and all(self.candidate_keys.get(k, 0) for k in sources),
                     reads_recurrent_state=store[10],
+                    sibling_backwarded=sibling,
                 )
             )
         self.stores = []
@@ -639,18 +644,31 @@ class Observations(InterpreterPart):
         root = _backpropagated_name(call)
         receiver = call.func.value if type(call.func) is cst.Attribute else None
         own = dotted_name(receiver) if receiver is not None else None
-        if own is not None and (
-            self.taint.get(own)
-            or any(not item.startswith("param:") for item in self.graph.get(own, ()))
-            or own in self.bound_without_grad
+        engine = (
+            receiver is not None and bool(states) and self.resolve(receiver, states[0]) is not None
+        )
+        if (
+            own is not None
+            and not engine
+            and (
+                self.taint.get(own)
+                or any(not item.startswith("param:") for item in self.graph.get(own, ()))
+                or own in self.bound_without_grad
+            )
         ):
             # `out.backward(grad_out)`: a tensor's backward with a gradient argument; not
-            # `accelerator.backward(loss)`, whose receiver is an engine that holds no graph
+            # `accelerator.backward(loss)` nor a DeepSpeed engine's `model.backward(loss)`
+            # (a module: it has no backward of its own), whose receiver holds no graph
             root = own
         if root is None:
             return
         self.backward_roots.add(root)
         self.backward_bindings.add(self._binding(root))
+        # the bindings the backpropagated value was computed from (`loss = outputs.loss`)
+        self.backward_sources.update(
+            id(self.bound_at.get(name.split(".")[0]))
+            for name in self._sources_closure({root.split(".")[0]})
+        )
         assigned = self.bound_without_grad.get(root)
         self.file.facts.backward_calls.append(
             BackwardCall(

@@ -116,7 +116,7 @@ class LossAccumulatedWithGraph(Rule):
             if not self.keeps_graph(found):
                 continue
             where = f"every `{found.hook}` call" if found.hook else "every iteration"
-            if found.backwarded:
+            if found.backwarded or found.sibling_backwarded:
                 consequence = (
                     f"{where} adds a graph that stays reachable until `{found.container}` is "
                     "dropped, so memory grows each step"
