@@ -36,6 +36,8 @@ def training_on_evaluation(facts: ModuleFacts) -> Iterator[tuple[Place, StepBloc
             continue
         if block.kind == "loop" and "train" in block.words:
             continue  # `for x in train_val_loader`
+        if block.kind == "loop" and _counts_steps(block.block):
+            continue  # `for i in range(args.eval_step)`: a number of training steps
         if block.kind == "function" and block.words & _TRAINING_NAME_WORDS:
             continue
         if block.kind == "function" and type(block.block) is cst.FunctionDef:
@@ -44,6 +46,22 @@ def training_on_evaluation(facts: ModuleFacts) -> Iterator[tuple[Place, StepBloc
             if block.block.name.value in closures:
                 continue  # `optimizer.step(lambda: eval(p))`: the objective of a training step
         yield first, block
+
+
+def _counts_steps(loop: cst.CSTNode) -> bool:
+    """`for i in range(args.eval_step)`: the loop runs over integers, and no evaluation data
+    is measured there (`range(len(val_set))` counts the items of a data set, so it is kept)."""
+    iterable = getattr(loop, "iter", None)
+    if not (
+        type(iterable) is cst.Call
+        and type(iterable.func) is cst.Name
+        and iterable.func.value in ("range", "trange")
+    ):
+        return False
+    return not any(
+        type(node) is cst.Call and type(node.func) is cst.Name and node.func.value == "len"
+        for node in iter_nodes(iterable)
+    )
 
 
 def _step_closures(tree: Optional[cst.Module]) -> set[str]:
