@@ -60,6 +60,8 @@ class InterpreterContext(Protocol):
     taint: dict[str, frozenset]
     graph: dict[str, frozenset]
     return_graph: set[str]
+    return_elements: Optional[list[frozenset]]
+    elements_differ: bool
     instances: dict[str, ClassInfo]
     imported_instances: dict[str, list[tuple[FileAnalysis, ClassInfo]]]
 

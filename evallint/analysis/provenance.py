@@ -62,6 +62,10 @@ class Provenance(InterpreterPart):
         a graph, `torch.autograd.grad` for differentiable gradients, `param:p` for what the
         caller passed as `p`."""
         self.return_graph: set[str] = set()
+        self.return_elements: Optional[list[frozenset]] = None
+        """Per position, what every `return a, b` of the function carries (None when some
+        return is not a tuple of the same length)."""
+        self.elements_differ = False
         info = self.info
         if info is not None:
             for name in (*info.params, *info.keyword_only):
@@ -84,6 +88,13 @@ class Provenance(InterpreterPart):
         if not states:
             return
         whole = self.graph_of(value, states[0], self._grad_may_be_on(states))
+        resolved = self._own_function(value, states[0]) if type(value) is cst.Call else None
+        if whole and getattr(resolved, "elements", None) == len(names):
+            # `char, h = predict(net, c, h)`: what the function's tuple gives at each position
+            for index, element_names in enumerate(names):
+                for name in element_names:
+                    self.graph[name] = resolved(states[0], index)  # type: ignore[misc]
+            return
         for index, element_names in enumerate(names):
             free = bool(whole) and (
                 _indices_element(value, index, len(names), self.imports)
@@ -101,8 +112,21 @@ class Provenance(InterpreterPart):
             self.graph[name] = self.graph.get(name, _EMPTY) | self.graph_of(value, states[0], True)
 
     def note_return_graph(self, value: cst.BaseExpression, states: tuple) -> None:
-        if states:
-            self.return_graph |= self.graph_of(value, states[0], self._grad_may_be_on(states))
+        if not states:
+            return
+        grad_on = self._grad_may_be_on(states)
+        self.return_graph |= self.graph_of(value, states[0], grad_on)
+        elements = value.elements if type(value) is cst.Tuple else ()
+        if not elements or any(type(e) is cst.StarredElement for e in elements):
+            self.elements_differ = True
+            return
+        parts = [self.graph_of(e.value, states[0], grad_on) for e in elements]
+        if self.return_elements is None and not self.elements_differ:
+            self.return_elements = parts
+        elif self.return_elements is not None and len(self.return_elements) == len(parts):
+            self.return_elements = [a | b for a, b in zip(self.return_elements, parts)]
+        else:
+            self.elements_differ = True
 
     def _grad_may_be_on(self, states: tuple) -> bool:
         facts = [g.grad for s in states for g in s.grad]
@@ -307,9 +331,11 @@ class Provenance(InterpreterPart):
         if summary is None or summary.return_graph is None:
             return lambda state: _EMPTY  # recursion, or no return: unknown
 
-        def mapped(state: PathState) -> frozenset:
+        def mapped(state: PathState, index: Optional[int] = None) -> frozenset:
             found: set[str] = set()
-            for item in summary.return_graph or ():
+            elements = summary.return_elements
+            items = summary.return_graph if index is None or elements is None else elements[index]
+            for item in items or ():
                 if item.startswith(PARAMETER):
                     argument = _argument_for(summary, item[len(PARAMETER) :], call)
                     if argument is not None:
@@ -325,6 +351,8 @@ class Provenance(InterpreterPart):
                     found.add(key)
             return frozenset(found)
 
+        elements = summary.return_elements
+        mapped.elements = len(elements) if elements is not None else None  # type: ignore[attr-defined]
         return mapped
 
 
