@@ -32,7 +32,7 @@ from evallint.analysis.taint import (
     _cuts_graph,
 )
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, NO_GRAD_METHODS
-from evallint.analysis.walk import push_children
+from evallint.analysis.walk import iter_nodes, push_children
 
 PARAMETER = "param:"
 """Prefix of a provenance item that stands for a parameter's value (`param:x`): inside the
@@ -106,6 +106,10 @@ class Provenance(InterpreterPart):
     def note_graph_added(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
         """`name += value`: with grad on the sum is a new node of both graphs; with grad off
         it is a plain tensor (an in-place add of a leaf keeps what it had)."""
+        # `total_loss += objective(recons[i], mus[i])`: the sum is computed from those too
+        self.reads.setdefault(name, set()).update(
+            n.value for n in iter_nodes(value) if type(n) is cst.Name
+        )
         if not states:
             return
         if self._grad_may_be_on(states):
