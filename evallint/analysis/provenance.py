@@ -49,6 +49,10 @@ _ARRAY_LIBRARIES = frozenset(
 """Libraries whose results are arrays, numbers or text (a tensor with a graph cannot even be
 converted to a NumPy array)."""
 
+_NEW_LEAF_CONSTRUCTORS = frozenset({"torch.tensor", "torch.from_numpy"})
+"""Constructors that copy data into a new tensor with no autograd history (`torch.tensor(t)`
+copies even a tensor, detached: PyTorch warns to use `t.clone().detach()`)."""
+
 _UNHINTED = 2
 """`candidate_keys` level of a parameter nothing says is a module (see interpreter.py)."""
 
@@ -233,6 +237,8 @@ class Provenance(InterpreterPart):
             return _EMPTY
         if qualified.endswith("_like") and qualified.startswith("torch."):
             return _EMPTY  # `torch.zeros_like(out)`: a new tensor of the same shape
+        if qualified in _NEW_LEAF_CONSTRUCTORS:
+            return _EMPTY  # `torch.tensor([bos] + ids)`: copies data into a new leaf tensor
         if qualified == "torch.autograd.grad":
             return frozenset({qualified}) if _creates_graph(call, qualified) else _EMPTY
         resolved = self._own_function(call, state)
