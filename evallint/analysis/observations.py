@@ -437,7 +437,8 @@ class Observations(InterpreterPart):
                     first[id(loop)] = first_assignments(loop)
                 read = {n for n in read if first[id(loop)].get(n) is value}
         for name in names:
-            if name in read:
+            if name in read and self.graph.get(name):
+                # carries a graph from one iteration to the next (not `x = x.cuda()` of data)
                 self.recurrent[name] = id(loop)
             else:
                 self.recurrent.pop(name, None)
