@@ -183,7 +183,7 @@ ANALYSIS_ORDER = [
         "forward_methods",
         "reuse",
     ),
-    ("scope", "parameters", "regions", "facts", "summaries", "dataflow", "handoff"),
+    ("scope", "parameters", "regions", "facts", "summaries", "dataflow", "handoff", "store_scope"),
     (
         "context",
         "optimizers",

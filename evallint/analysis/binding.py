@@ -274,7 +274,11 @@ class Binding(InterpreterPart):
                     else:
                         states = self.assign(element, construction[0], states)
                 return states
+            element_names = [n for e in elements for n in self._target_names(e)]
             self.note_graph_elements([self._target_names(e) for e in elements], value, states)
+            for element_name in element_names:
+                self.note_reads(element_name, value)  # `out, h = cell(x, h)`: both read h
+            self.note_recurrence(element_names, value)
             if states and any(g.grad is not Grad.OFF for st in states for g in st.grad):
                 sources = self.taint_of(
                     value, states[0]
@@ -309,6 +313,7 @@ class Binding(InterpreterPart):
         self.observe_assignment_grad(name, value, states)
         self.note_graph(name, value, states)
         self.note_reads(name, value)
+        self.note_recurrence([name], value)
         result = []
         stored = self.held_attributes(value) if type(value) is cst.Call else []
         for state in states:

@@ -62,6 +62,8 @@ class InterpreterContext(Protocol):
     taint: dict[str, frozenset]
     graph: dict[str, frozenset]
     return_graph: set[str]
+    return_elements: Optional[list[frozenset]]
+    elements_differ: bool
     instances: dict[str, ClassInfo]
     imported_instances: dict[str, list[tuple[FileAnalysis, ClassInfo]]]
 
@@ -342,6 +344,8 @@ class InterpreterContext(Protocol):
     def graph_names(self, expr: cst.BaseExpression) -> frozenset: ...
 
     def note_reads(self, name: str, value: cst.BaseExpression) -> None: ...
+
+    def note_recurrence(self, names: list[str], value: cst.BaseExpression) -> None: ...
 
     def _backpropagated(self) -> set[str]: ...
 

@@ -164,6 +164,13 @@ class TensorStore:
     sources_from_callers: bool = False
     """Every graph source is a parameter that only may hold a module, and the function is
     called in its file: what its callers pass decides."""
+    sibling_backwarded: bool = False
+    """Another output of the same forward was backpropagated (`outputs.logits` kept after
+    `backward(outputs.loss)`): that backward freed the saved activations of their shared
+    graph, whose nodes the kept value still reaches."""
+    reads_recurrent_state: bool = False
+    """The value is computed from a recurrent state of the loop (`h = cell(x, h)`): its
+    graph already links every earlier iteration's, so keeping it keeps nothing more."""
 
 
 @dataclass(frozen=True)

@@ -666,6 +666,9 @@ class _Interpreter(
             and self._hands_out_no_graph(evidence)
             and not evidence.switches_to_train,
             return_graph=frozenset(self.return_graph) if self.return_values else None,
+            return_elements=tuple(self.return_elements)
+            if self.return_values and self.return_elements is not None and not self.elements_differ
+            else None,
             yield_grad=yield_grad,
         )
 

@@ -24,6 +24,13 @@ from evallint.analysis.facts import (
 )
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.regions import RegionKind
+from evallint.analysis.store_scope import (
+    class_is_module,
+    first_assignments,
+    handed_to_training,
+    rebinds,
+    structural_iterable,
+)
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
 
@@ -87,8 +94,12 @@ class Observations(InterpreterPart):
         """Name -> the value expression of its latest binding (a graph proven by `backward()`
         belongs to one binding: `loss` rebound in a later no_grad loop is another value)."""
         self.backward_bindings: set[tuple[str, int]] = set()
+        self.backward_sources: set[int] = set()
         self.reads: dict[str, set[str]] = {}
         """Assigned name -> names its value was computed from (for gradient accumulation)."""
+        self.recurrent: dict[str, int] = {}
+        """Name -> id of the loop whose body rebinds it from a call given its own value (`h =
+        cell(x, h)`): a recurrent state, whose graph links every earlier iteration's."""
         self.loop_depth = 0
 
     def _place(self, node: cst.CSTNode) -> Place:
@@ -225,7 +236,8 @@ class Observations(InterpreterPart):
             hook = self._per_batch_hook()
             if hook is None or not container.startswith("self."):
                 return  # a local container of a hook is rebuilt on every call
-        if self._forward_local(container):
+        part = self._call_part(container)
+        if part == "call":
             return  # a module's forward builds its output from parts: one call's container
         if (
             self.info is not None
@@ -242,9 +254,10 @@ class Observations(InterpreterPart):
         bindings = frozenset(self._binding(name) for name in names)
         grad_off = self.grad_off_everywhere(states)
         evaluation = any(r.kind is RegionKind.EVAL for r in self.regions)
+        recurrent = hook is None and self._reads_recurrent_state(names)
         self.stores.append(
             (node, container, value, kind, frozenset(sources), bindings, outlives, hook)
-            + (grad_off, evaluation)
+            + (grad_off, evaluation, recurrent, part == "returned")
         )
 
     def observe_subscript_store(
@@ -265,18 +278,41 @@ class Observations(InterpreterPart):
         if container is not None:
             self.observe_store(statement, container, value, "index", states)
 
-    def _forward_local(self, container: str) -> bool:
-        """A local container of a module's `forward`: it lives for one call, which builds
-        that batch's output (`features.append(x)`, `outputs[t] = out` over time steps); the
-        caller decides what is kept. `self.cache.append(x)` outlives the call."""
-        owner = self._owner()
-        return (
-            self.info is not None
-            and self.info.name == "forward"
-            and owner is not None
-            and owner.is_module
-            and not container.startswith("self.")
-        )
+    def _call_part(self, container: str) -> str:
+        """'call' for a container of one call of a module's computation: a local of its
+        `forward` (or an attribute the call rebuilds), which builds that batch's output from
+        parts (`features.append(x)`, `outputs[t] = out` over time steps), or one of another
+        method of the module whose loop runs over the module's own structure (`for i in
+        range(self.n_hop)`, `for mask in self.group`); 'returned' for one of a method that
+        is no evaluation, which is such a part when the method returns it (a helper of the
+        forward mapping each scale of one input); '' otherwise. The caller decides what is
+        kept. `self.cache.append(x)` outlives the call."""
+        from evallint.analysis.walk import iter_nodes
+
+        info = self.info
+        if info is None:
+            return ""
+        if container.startswith("self.") and not rebinds(info.node, container):
+            return ""
+        if info.name == "__init__" and self._owner() is not None:
+            return "call"  # a constructor fills the new object's containers once
+        if not class_is_module(self._owner(), self.imports, self.file, self.file.project):
+            return ""
+        if info.name == "forward":
+            return "call"
+        loop = self._innermost_loop()
+        if loop is None:
+            return ""
+        loop_names = {
+            n.value
+            for r in self.regions
+            if type(r.node) is cst.For
+            for n in iter_nodes(r.node.target)
+            if type(n) is cst.Name
+        }
+        if type(loop) is cst.For and structural_iterable(loop.iter, loop_names):
+            return "call"
+        return "" if any(r.kind is RegionKind.EVAL for r in self.regions) else "returned"
 
     def _lightning_hook(self) -> bool:
         owner = self._owner()
@@ -388,6 +424,43 @@ class Observations(InterpreterPart):
             n.value for n in iter_nodes(value) if type(n) is cst.Name
         )
 
+    def note_recurrence(self, names: list[str], value: cst.BaseExpression) -> None:
+        """`h = cell(x, h)` (or `out, h = rnn(x, h)`) in a loop body: `h` is a recurrent
+        state of that loop."""
+        loop = self._innermost_loop()
+        read: set[str] = set()
+        if loop is not None and type(value) is cst.Call:
+            read = {n.split(".")[0] for n in self.graph_names(value)}
+            if read & set(names):
+                first = self.file.__dict__.setdefault("_first_assignments", {})
+                if id(loop) not in first:
+                    first[id(loop)] = first_assignments(loop)
+                read = {n for n in read if first[id(loop)].get(n) is value}
+        for name in names:
+            if name in read and self.graph.get(name):
+                # carries a graph from one iteration to the next (not `x = x.cuda()` of data)
+                self.recurrent[name] = id(loop)
+            else:
+                self.recurrent.pop(name, None)
+
+    def _innermost_loop(self) -> Optional[cst.CSTNode]:
+        return next(
+            (r.node for r in reversed(self.regions) if type(r.node) in (cst.For, cst.While)),
+            None,
+        )
+
+    def _reads_recurrent_state(self, names: frozenset) -> bool:
+        """The value reads (itself or through the names it was computed from) a recurrent
+        state of the innermost loop (`outputs.append(h)`, `kept[t] = out` after `out, h =
+        rnn(x, h)`): its graph already links every earlier step through that state."""
+        loop = self._innermost_loop()
+        if loop is None or not self.recurrent:
+            return False
+        bases = {n.split(".")[0] for n in names}
+        for name in list(bases):
+            bases |= self.reads.get(name, set())
+        return any(self.recurrent.get(name) == id(loop) for name in bases)
+
     def _backpropagated(self) -> set[str]:
         """Names a backward() result was computed from, transitively."""
         return self._sources_closure(set(self.backward_roots))
@@ -457,12 +530,27 @@ class Observations(InterpreterPart):
             and self._lightning_hook()
             else set()
         )
+        handed_back = returned | self._returned_names()
+        info = self.info
+        trained = handed_to_training(
+            info.node.body if info is not None else self.file.module,
+            {store[1] for store in self.stores},
+            lambda names: self._sources_closure(names),
+            lambda call: self.file.resolve_function_quietly(call, info),
+        )
+        backward_values = self.backward_sources - {id(None)}
         for store in self.stores:
-            node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = store
+            if store[11] and store[1] in handed_back:
+                continue  # a module method's returned parts of one call
+            node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = (
+                store[:10]
+            )
             base = container.split(".")[0]
             backwarded = bool(bindings & self.backward_bindings) or any(
                 name in framework_backward for name, _ in bindings
             )
+            # `outputs.logits` kept after `backward(outputs.loss)`: the same forward's graph
+            sibling = not backwarded and any(value in backward_values for _, value in bindings)
             self.file.facts.tensor_stores.append(
                 TensorStore(
                     self._place(node),
@@ -475,7 +563,8 @@ class Observations(InterpreterPart):
                     # `stats.total` of a backpropagated `stats`; not `self.history`, whose
                     # `self` every forward of `self.model` reads
                     container_backpropagated=(base in backpropagated and base not in _RECEIVERS)
-                    or container in backpropagated,
+                    or container in backpropagated
+                    or container in trained,
                     hook=hook,
                     container_feeds_returned_tensor=container in returned,
                     grad_off_at_store=off,
@@ -483,6 +572,8 @@ class Observations(InterpreterPart):
                     sources_from_callers=called_here
                     and bool(sources)
                     and all(self.candidate_keys.get(k, 0) for k in sources),
+                    reads_recurrent_state=store[10],
+                    sibling_backwarded=sibling,
                 )
             )
         self.stores = []
@@ -554,18 +645,31 @@ class Observations(InterpreterPart):
         root = _backpropagated_name(call)
         receiver = call.func.value if type(call.func) is cst.Attribute else None
         own = dotted_name(receiver) if receiver is not None else None
-        if own is not None and (
-            self.taint.get(own)
-            or any(not item.startswith("param:") for item in self.graph.get(own, ()))
-            or own in self.bound_without_grad
+        engine = (
+            receiver is not None and bool(states) and self.resolve(receiver, states[0]) is not None
+        )
+        if (
+            own is not None
+            and not engine
+            and (
+                self.taint.get(own)
+                or any(not item.startswith("param:") for item in self.graph.get(own, ()))
+                or own in self.bound_without_grad
+            )
         ):
             # `out.backward(grad_out)`: a tensor's backward with a gradient argument; not
-            # `accelerator.backward(loss)`, whose receiver is an engine that holds no graph
+            # `accelerator.backward(loss)` nor a DeepSpeed engine's `model.backward(loss)`
+            # (a module: it has no backward of its own), whose receiver holds no graph
             root = own
         if root is None:
             return
         self.backward_roots.add(root)
         self.backward_bindings.add(self._binding(root))
+        # the bindings the backpropagated value was computed from (`loss = outputs.loss`)
+        self.backward_sources.update(
+            id(self.bound_at.get(name.split(".")[0]))
+            for name in self._sources_closure({root.split(".")[0]})
+        )
         assigned = self.bound_without_grad.get(root)
         self.file.facts.backward_calls.append(
             BackwardCall(

@@ -438,29 +438,42 @@ def backward_reach(
     steps: set[_Scope] = set()
     backwards: dict[_Scope, list[int]] = {}
     names: dict[_Scope, set[str]] = {}
+    top: list[tuple[bool, set[str], list[int]]] = []
+    """Per top-level statement of the module (a notebook's cells in order): whether it steps,
+    the names it uses, its backward calls. A script runs its statements once, in order, so a
+    top-level backward is served only by a step in its own statement or a later one (a
+    saliency cell after the training cells updates no weight)."""
     for key, root in scopes:
         named = names.setdefault(key, set())
-        for node in iter_nodes(root):
-            kind = type(node)
-            if kind is cst.Call:
-                call = cast(cst.Call, node)
-                found = training_call_kind(call, imports)
-                if found == "backward":
-                    backwards.setdefault(key, []).append(id(call))
-                elif (
-                    found == "step"
-                    or steps_by_call(call)
-                    or (
-                        type(call.func) is cst.Attribute
-                        and call.func.attr.value == "step"
-                        and dotted_name(call.func.value) in optimizers
-                    )
-                ) and not steps_input(call):
-                    steps.add(key)
-            elif kind is cst.Name:
-                named.add(cast(cst.Name, node).value)
-            elif kind is cst.Attribute:
-                named.add(cast(cst.Attribute, node).attr.value)
+        for statement in module.body if root is module else [root]:
+            own_step, own_names, own_backwards = False, set(), []
+            for node in iter_nodes(statement):
+                kind = type(node)
+                if kind is cst.Call:
+                    call = cast(cst.Call, node)
+                    found = training_call_kind(call, imports)
+                    if found == "backward":
+                        backwards.setdefault(key, []).append(id(call))
+                        own_backwards.append(id(call))
+                    elif (
+                        found == "step"
+                        or steps_by_call(call)
+                        or (
+                            type(call.func) is cst.Attribute
+                            and call.func.attr.value == "step"
+                            and dotted_name(call.func.value) in optimizers
+                        )
+                    ) and not steps_input(call):
+                        steps.add(key)
+                        own_step = True
+                elif kind is cst.Name:
+                    named.add(cast(cst.Name, node).value)
+                    own_names.add(cast(cst.Name, node).value)
+                elif kind is cst.Attribute:
+                    named.add(cast(cst.Attribute, node).attr.value)
+                    own_names.add(cast(cst.Attribute, node).attr.value)
+            if root is module:
+                top.append((own_step, own_names, own_backwards))
     callees: dict[_Scope, set[_Scope]] = {
         key: {f for name in used if name in defined for f in defined[name] if f != key}
         for key, used in names.items()
@@ -493,4 +506,11 @@ def backward_reach(
                     pending.append(caller)
         for call_id in calls:
             result[call_id] = trains
+    # the top level: a statement is served by its own steps or a later statement's
+    exporting = {name for name, keys in defined.items() if any(k in exports for k in keys)}
+    later = False
+    for own_step, own_names, own_backwards in reversed(top):
+        later = later or own_step or bool(own_names & exporting)
+        for call_id in own_backwards:
+            result[call_id] = later
     return result

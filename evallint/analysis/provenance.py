@@ -32,7 +32,7 @@ from evallint.analysis.taint import (
     _cuts_graph,
 )
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, NO_GRAD_METHODS
-from evallint.analysis.walk import push_children
+from evallint.analysis.walk import iter_nodes, push_children
 
 PARAMETER = "param:"
 """Prefix of a provenance item that stands for a parameter's value (`param:x`): inside the
@@ -49,6 +49,10 @@ _ARRAY_LIBRARIES = frozenset(
 """Libraries whose results are arrays, numbers or text (a tensor with a graph cannot even be
 converted to a NumPy array)."""
 
+_NEW_LEAF_CONSTRUCTORS = frozenset({"torch.tensor", "torch.from_numpy"})
+"""Constructors that copy data into a new tensor with no autograd history (`torch.tensor(t)`
+copies even a tensor, detached: PyTorch warns to use `t.clone().detach()`)."""
+
 _UNHINTED = 2
 """`candidate_keys` level of a parameter nothing says is a module (see interpreter.py)."""
 
@@ -62,6 +66,10 @@ class Provenance(InterpreterPart):
         a graph, `torch.autograd.grad` for differentiable gradients, `param:p` for what the
         caller passed as `p`."""
         self.return_graph: set[str] = set()
+        self.return_elements: Optional[list[frozenset]] = None
+        """Per position, what every `return a, b` of the function carries (None when some
+        return is not a tuple of the same length)."""
+        self.elements_differ = False
         info = self.info
         if info is not None:
             for name in (*info.params, *info.keyword_only):
@@ -84,6 +92,13 @@ class Provenance(InterpreterPart):
         if not states:
             return
         whole = self.graph_of(value, states[0], self._grad_may_be_on(states))
+        resolved = self._own_function(value, states[0]) if type(value) is cst.Call else None
+        if whole and getattr(resolved, "elements", None) == len(names):
+            # `char, h = predict(net, c, h)`: what the function's tuple gives at each position
+            for index, element_names in enumerate(names):
+                for name in element_names:
+                    self.graph[name] = resolved(states[0], index)  # type: ignore[misc]
+            return
         for index, element_names in enumerate(names):
             free = bool(whole) and (
                 _indices_element(value, index, len(names), self.imports)
@@ -95,14 +110,31 @@ class Provenance(InterpreterPart):
     def note_graph_added(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
         """`name += value`: with grad on the sum is a new node of both graphs; with grad off
         it is a plain tensor (an in-place add of a leaf keeps what it had)."""
+        # `total_loss += objective(recons[i], mus[i])`: the sum is computed from those too
+        self.reads.setdefault(name, set()).update(
+            n.value for n in iter_nodes(value) if type(n) is cst.Name
+        )
         if not states:
             return
         if self._grad_may_be_on(states):
             self.graph[name] = self.graph.get(name, _EMPTY) | self.graph_of(value, states[0], True)
 
     def note_return_graph(self, value: cst.BaseExpression, states: tuple) -> None:
-        if states:
-            self.return_graph |= self.graph_of(value, states[0], self._grad_may_be_on(states))
+        if not states:
+            return
+        grad_on = self._grad_may_be_on(states)
+        self.return_graph |= self.graph_of(value, states[0], grad_on)
+        elements = value.elements if type(value) is cst.Tuple else ()
+        if not elements or any(type(e) is cst.StarredElement for e in elements):
+            self.elements_differ = True
+            return
+        parts = [self.graph_of(e.value, states[0], grad_on) for e in elements]
+        if self.return_elements is None and not self.elements_differ:
+            self.return_elements = parts
+        elif self.return_elements is not None and len(self.return_elements) == len(parts):
+            self.return_elements = [a | b for a, b in zip(self.return_elements, parts)]
+        else:
+            self.elements_differ = True
 
     def _grad_may_be_on(self, states: tuple) -> bool:
         facts = [g.grad for s in states for g in s.grad]
@@ -205,6 +237,8 @@ class Provenance(InterpreterPart):
             return _EMPTY
         if qualified.endswith("_like") and qualified.startswith("torch."):
             return _EMPTY  # `torch.zeros_like(out)`: a new tensor of the same shape
+        if qualified in _NEW_LEAF_CONSTRUCTORS:
+            return _EMPTY  # `torch.tensor([bos] + ids)`: copies data into a new leaf tensor
         if qualified == "torch.autograd.grad":
             return frozenset({qualified}) if _creates_graph(call, qualified) else _EMPTY
         resolved = self._own_function(call, state)
@@ -288,6 +322,11 @@ class Provenance(InterpreterPart):
             and self.file.project is not None
             and (
                 (type(func) is cst.Name and func.value in self.imports.modules_from)
+                or (  # `from utils import *` then `margin(out, y)`
+                    type(func) is cst.Name
+                    and bool(self.imports.star_modules)
+                    and not self.imports.is_imported(func.value)
+                )
                 or (
                     type(func) is cst.Attribute
                     and self.imports.is_imported(cast(cst.Name, func.value).value)
@@ -302,9 +341,11 @@ class Provenance(InterpreterPart):
         if summary is None or summary.return_graph is None:
             return lambda state: _EMPTY  # recursion, or no return: unknown
 
-        def mapped(state: PathState) -> frozenset:
+        def mapped(state: PathState, index: Optional[int] = None) -> frozenset:
             found: set[str] = set()
-            for item in summary.return_graph or ():
+            elements = summary.return_elements
+            items = summary.return_graph if index is None or elements is None else elements[index]
+            for item in items or ():
                 if item.startswith(PARAMETER):
                     argument = _argument_for(summary, item[len(PARAMETER) :], call)
                     if argument is not None:
@@ -320,6 +361,8 @@ class Provenance(InterpreterPart):
                     found.add(key)
             return frozenset(found)
 
+        elements = summary.return_elements
+        mapped.elements = len(elements) if elements is not None else None  # type: ignore[attr-defined]
         return mapped
 
 

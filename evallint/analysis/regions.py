@@ -134,6 +134,9 @@ def is_loss_scaler(call: cst.Call) -> bool:
 
 
 def _passes_loss_and_optimizer(call: cst.Call) -> bool:
+    callee = (dotted_name(call.func) or "").split(".")[-1]
+    if callee[:1].isupper():
+        return False  # `PyTorchClassifier(model, loss=loss_fn, optimizer=opt)` builds a wrapper
     names = [a.value.value for a in call.args if type(a.value) is cst.Name]
     return any("loss" in words(n) for n in names) and any(words(n) & OPTIMIZER_WORDS for n in names)
 

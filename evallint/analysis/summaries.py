@@ -81,6 +81,9 @@ class Summary:
     return_graph: Optional[frozenset] = None
     """Where the returned value's autograd graph comes from (see provenance.py); None when
     the function returns no value."""
+    return_elements: Optional[tuple] = None
+    """Per position, where the graph of each element of the returned tuple comes from, when
+    every `return` gives a tuple of the same length."""
 
     def describe(self) -> str:
         parts = [f"{self.qualname}({', '.join(self.params)})"]

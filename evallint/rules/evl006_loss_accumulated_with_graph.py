@@ -116,7 +116,7 @@ class LossAccumulatedWithGraph(Rule):
             if not self.keeps_graph(found):
                 continue
             where = f"every `{found.hook}` call" if found.hook else "every iteration"
-            if found.backwarded:
+            if found.backwarded or found.sibling_backwarded:
                 consequence = (
                     f"{where} adds a graph that stays reachable until `{found.container}` is "
                     "dropped, so memory grows each step"
@@ -141,6 +141,8 @@ class LossAccumulatedWithGraph(Rule):
             return False  # a running sum of what a helper returned: usually plain numbers
         if found.kind == "add" and found.grad_off_at_store:
             return False  # `+=` under no_grad makes a sum with no graph
+        if found.reads_recurrent_state and not found.backwarded:
+            return False  # `outs.append(h)` after `h = cell(x, h)`: h's graph holds every step
         return (
             bool(found.graph_sources or found.backwarded)
             and found.container_outlives_iteration

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Optional
+
+import libcst as cst
 
 from evallint.analysis.facts import ModuleFacts, Place, StepBlock
 from evallint.analysis.regions import RegionKind
+from evallint.analysis.walk import iter_nodes
 from evallint.diagnostics import Diagnostic
 from evallint.rules.base import Example, Rule, related_at
 
@@ -20,6 +24,7 @@ def training_on_evaluation(facts: ModuleFacts) -> Iterator[tuple[Place, StepBloc
     """(first step or backward, its block) for every block over evaluation data that trains
     unconditionally: the analysis classified it as training, and it does not call `train()`
     itself (deliberate adaptation does)."""
+    closures: Optional[set[str]] = None
     for block in facts.step_blocks:
         first = block.step or block.backward
         if (
@@ -31,9 +36,53 @@ def training_on_evaluation(facts: ModuleFacts) -> Iterator[tuple[Place, StepBloc
             continue
         if block.kind == "loop" and "train" in block.words:
             continue  # `for x in train_val_loader`
+        if block.kind == "loop" and _counts_steps(block.block):
+            continue  # `for i in range(args.eval_step)`: a number of training steps
         if block.kind == "function" and block.words & _TRAINING_NAME_WORDS:
             continue
+        if block.kind == "function" and type(block.block) is cst.FunctionDef:
+            if closures is None:
+                closures = _step_closures(facts.tree)
+            if block.block.name.value in closures:
+                continue  # `optimizer.step(lambda: eval(p))`: the objective of a training step
         yield first, block
+
+
+def _counts_steps(loop: cst.CSTNode) -> bool:
+    """`for i in range(args.eval_step)`: the loop runs over integers, and no evaluation data
+    is measured there (`range(len(val_set))` counts the items of a data set, so it is kept)."""
+    iterable = getattr(loop, "iter", None)
+    if not (
+        type(iterable) is cst.Call
+        and type(iterable.func) is cst.Name
+        and iterable.func.value in ("range", "trange")
+    ):
+        return False
+    return not any(
+        type(node) is cst.Call and type(node.func) is cst.Name and node.func.value == "len"
+        for node in iter_nodes(iterable)
+    )
+
+
+def _step_closures(tree: Optional[cst.Module]) -> set[str]:
+    """Names of functions passed to an optimizer's `step()` as its closure, directly or
+    called in a lambda (`optimizer.step(closure)`, `optimizer.step(lambda: f(x))`): each
+    computes the loss the step minimises, whatever its name says."""
+    found: set[str] = set()
+    if tree is None:
+        return found
+    for node in iter_nodes(tree, enter_scopes=True):
+        if not (
+            type(node) is cst.Call
+            and type(node.func) is cst.Attribute
+            and node.func.attr.value == "step"
+        ):
+            continue
+        for argument in node.args:
+            for inner in iter_nodes(argument.value, enter_scopes=True):
+                if type(inner) is cst.Name:
+                    found.add(inner.value)
+    return found
 
 
 class TrainingOnEvaluationData(Rule):

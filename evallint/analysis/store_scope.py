@@ -1,0 +1,124 @@
+"""How long a container filled in a loop lives, for EVL006's stores: whether it holds parts
+of one call of a module's computation (per layer, per hop, per scale) or piles up values
+across the iterations of a data loop. Pure queries over syntax and the project index; the
+interpreter calls them only for a store it is recording."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Optional
+
+import libcst as cst
+
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.walk import iter_nodes
+
+if TYPE_CHECKING:
+    from evallint.analysis.scope import ClassInfo
+    from evallint.analysis.summaries import Summary
+    from evallint.analysis.symbols import ImportTable
+
+_COUNTING_BUILTINS = frozenset({"range", "len", "zip", "enumerate", "reversed", "min", "max"})
+
+
+def structural_iterable(expr: cst.BaseExpression, loop_names: set[str]) -> bool:
+    """The loop runs over the object's own structure, not over data: every name the
+    iterable reads is `self` (its attributes: `self.layers`, `range(self.n_hop)`), a
+    variable of an enclosing loop (`range(self.n_iter - i)`) or a counting builtin, and
+    nothing else (a parameter such as `loader` or `x_list` may hold data)."""
+    found_self = False
+    stack: list[cst.CSTNode] = [expr]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is cst.Attribute:
+            stack.append(node.value)  # type: ignore[attr-defined]  # `.attr` is no variable
+            continue
+        if kind is cst.Name:
+            name = node.value  # type: ignore[attr-defined]
+            if name == "self":
+                found_self = True
+            elif name not in loop_names and name not in _COUNTING_BUILTINS:
+                return False
+            continue
+        if kind in (cst.Lambda, cst.ListComp, cst.GeneratorExp, cst.DictComp, cst.SetComp):
+            return False
+        stack.extend(node.children)
+    return found_self
+
+
+def rebinds(function: cst.FunctionDef, container: str) -> bool:
+    """The function assigns the container (`self.h_emb_list = []`): each call replaces what
+    the previous call kept."""
+    for node in iter_nodes(function.body):
+        if type(node) is cst.Assign and any(
+            dotted_name(t.target) == container for t in node.targets
+        ):
+            return True
+    return False
+
+
+def class_is_module(owner: Optional[ClassInfo], imports: ImportTable, file, project) -> bool:
+    """The class is an nn.Module, also through a base class of another project file
+    (`class MacridVAE(GeneralRecommender)`, whose file derives it from nn.Module)."""
+    if owner is None:
+        return False
+    if owner.is_module:
+        return True
+    if project is None:
+        return False
+    for base in owner.node.bases:
+        name = dotted_name(base.value)
+        if name is None:
+            continue
+        head, _, attr = name.partition(".")
+        if attr and "." not in attr and imports.is_imported(head):
+            module, class_name = imports.module_path(head), attr
+        elif not attr and head in imports.modules_from:
+            module, class_name = imports.modules_from[head], imports.qualify_name(head)
+        else:
+            continue
+        if project.is_module_class(file.path, module, class_name):
+            return True
+    return False
+
+
+def first_assignments(loop: cst.CSTNode) -> dict[str, cst.BaseExpression]:
+    """Name -> the value of its first assignment in the loop body, in source order: the one
+    that reads what the previous iteration left (`h = cell(x, h)`); a later one
+    (`out = out.unsqueeze(0)`) reads this iteration's value."""
+    found: dict[str, cst.BaseExpression] = {}
+    stack: list[cst.CSTNode] = [loop.body]  # type: ignore[attr-defined]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind in (cst.FunctionDef, cst.ClassDef, cst.Lambda):
+            continue
+        if kind is cst.Assign:
+            for target in node.targets:  # type: ignore[attr-defined]
+                for name in iter_nodes(target.target):
+                    if type(name) is cst.Name:
+                        found.setdefault(name.value, node.value)  # type: ignore[attr-defined]
+        stack.extend(reversed(node.children))
+    return found
+
+
+def handed_to_training(
+    body: cst.CSTNode,
+    containers: set[str],
+    closure: Callable[[set[str]], set[str]],
+    resolve: Callable[[cst.Call], Optional[Summary]],
+) -> set[str]:
+    """The containers (or values computed from them: `values = torch.cat(values)`) passed to
+    a function that trains (`update_policy(returns, log_probs, values, optimizer)`, whose
+    summary steps or backwards): their graphs are needed by that backward."""
+    found: set[str] = set()
+    for node in iter_nodes(body):
+        if type(node) is not cst.Call or not node.args:
+            continue
+        names = {n.value for a in node.args for n in iter_nodes(a.value) if type(n) is cst.Name}
+        reached = (closure(set(names)) & containers) - found if names else set()
+        if reached:
+            summary = resolve(node)
+            if summary is not None and summary.trains:
+                found |= reached
+    return found
