@@ -1,13 +1,16 @@
 """The real-code corpus scorer (benchmarks/realcode/score.py) on synthetic labels and findings.
 
 No mirror, no network, no evallint run: `score_repo` is pure, and `main` must skip a labels
-file whose mirror is missing instead of failing.
+file whose mirror is missing instead of failing. (One test imports evallint in a child to
+see which checkout the scorer's environment loads.)
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -124,3 +127,26 @@ def test_manifest_lists_every_repository(tmp_path: Path) -> None:
     text = target.read_text()
     assert "[someone/tutorial](https://github.com/someone/tutorial)" in text
     assert "| tutorial | test | 3 | 1 | 3 | 1 |" in text
+
+
+def test_evallint_runs_from_this_checkout_whatever_the_callers_pythonpath(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """evallint runs inside each exported repository: `PYTHONPATH=.` given by the caller must
+    not name the export, and this checkout's code must come first (not an editable install
+    of another checkout)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", ".")
+    env = score.evallint_environment()
+    entries = env["PYTHONPATH"].split(os.pathsep)
+    assert entries[0] == str(SCORE_PY.parents[2])
+    assert entries[1] == str(tmp_path)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import evallint; print(evallint.__file__)"],
+        cwd=tmp_path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(probe.stdout.strip()).resolve().parents[1] == Path(entries[0])

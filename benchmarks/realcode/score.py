@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 HERE = Path(__file__).resolve().parent
+CHECKOUT = HERE.parents[1]
+"""The evallint checkout this scorer belongs to: the code it scores."""
 DEFAULT_LABELS = HERE / "labels"
 DEFAULT_MIRROR = Path(os.environ.get("EVALLINT_MIRROR", "/work/.mirror"))
 CORE = ("EVL001", "EVL002", "EVL003")
@@ -298,9 +300,22 @@ def export_present_blobs(gitdir: Path, commit: str, dest: Path) -> bool:
     return True
 
 
+def evallint_environment() -> dict[str, str]:
+    """The environment evallint runs in: this checkout first on PYTHONPATH, and the caller's
+    own entries made absolute. evallint runs inside each exported repository, so a relative
+    entry (`PYTHONPATH=.`) would name the export, and an editable install of another checkout
+    would be scored instead of this one."""
+    env = dict(os.environ)
+    entries = [os.path.abspath(e) for e in env.get("PYTHONPATH", "").split(os.pathsep) if e]
+    env["PYTHONPATH"] = os.pathsep.join([str(CHECKOUT), *entries])
+    return env
+
+
 def run_evallint(root: Path, targets: list[str], evallint: list[str]) -> list[Finding]:
     command = [*evallint, "--format", "json", "--no-cache", "--exit-zero", "--quiet", *targets]
-    proc = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        command, cwd=root, capture_output=True, text=True, env=evallint_environment()
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"evallint exited {proc.returncode}: {proc.stderr.strip()[:300]}")
     out = proc.stdout.strip()
@@ -438,7 +453,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument(
         "--evallint",
         default=f"{sys.executable} -m evallint",
-        help="command that runs evallint (default: this interpreter's -m evallint)",
+        help="command that runs evallint (default: this interpreter's -m evallint; this "
+        "checkout comes first on its PYTHONPATH, so the code scored is this checkout's)",
     )
     args = parser.parse_args(argv)
 
