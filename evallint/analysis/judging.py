@@ -67,11 +67,19 @@ def judged_after_module(file: FileAnalysis, req: ForwardRequirement) -> bool:
         else frozenset()
     )
     if train or grad:
-        _record(file, req, train, grad)
+        # the global's facts are the top level's, read after the function was summarised:
+        # `net = models.SimpleQ(n, k)` of Linear layers only is one whose mode is moot
+        _record(file, req, train, grad, f"::{key}" not in file.mode_independent)
     return True
 
 
-def _record(file: FileAnalysis, req: ForwardRequirement, modes: frozenset, grad: frozenset) -> None:
+def _record(
+    file: FileAnalysis,
+    req: ForwardRequirement,
+    modes: frozenset,
+    grad: frozenset,
+    mode_matters: bool = True,
+) -> None:
     """The requirement's forward as an evaluation forward of the file, in `modes` and `grad`."""
     file.facts.eval_forwards.append(
         EvalForward(
@@ -81,7 +89,7 @@ def _record(file: FileAnalysis, req: ForwardRequirement, modes: frozenset, grad:
             modes,
             grad,
             req.affects_grad,
-            req.mode_matters,
+            req.mode_matters and mode_matters,
             req.via,
             next(file._order),
             req.report_at_call,
