@@ -446,6 +446,20 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             return (summary, False) if summary is not None else None
         if (
             type(func) is cst.Attribute
+            and type(func.value) is cst.Attribute
+            and self.project is not None
+            and _worth_following(call, passes_module)
+        ):
+            # `pfrl.utils.evaluating(model)` after `import pfrl`: a function of a project
+            # package's submodule, named through the package
+            path = dotted_name(func.value)
+            head = (path or "").split(".")[0]
+            if path is not None and head != "self" and self.imports.is_imported(head):
+                module = self.imports.module_path(head) + path[len(head) :]
+                summary = self.project.summary(self.path, module, func.attr.value)
+                return (summary, False) if summary is not None else None
+        if (
+            type(func) is cst.Attribute
             and type(func.value) is cst.Name
             and func.value.value == "self"
         ):
