@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
+from evallint.analysis.closures import closure_bound
 from evallint.analysis.facts import (
     ModuleFacts,
     Place,
@@ -104,6 +105,10 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.redefined = redefinitions(module, self.imports, self.functions)
         self.defined_now: dict[str, FunctionInfo] = {}
         """Redefined names -> the definition the top-level code has passed last."""
+        self.closures: dict[str, dict[str, tuple[FunctionInfo, FunctionInfo, cst.Call]]] = {}
+        """Per scope: names bound to a closure a factory of this file returned (closures.py)."""
+        self.closure_calls: dict[int, tuple[FunctionInfo, cst.Call]] = {}
+        """id(call of a returned closure) -> (its factory, the factory call that made it)."""
         self.summaries: dict[str, Optional[Summary]] = {}
         self._grad_decorators: dict[str, bool] = {}
         self._callers_by_function: list[list[Path]] = []
@@ -411,6 +416,12 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 cursor = cursor.parent
             if name in self.functions:
                 return summarise(self._in_effect(name, scope)), False
+            closure = closure_bound(self, name, scope)
+            if closure is not None:
+                # `loop = make_loop(model, optimizer)` then `loop(is_train=False)`: the
+                # function the factory returned, its captured parameters the factory's
+                self.closure_calls[id(call)] = closure[1:]
+                return summarise(closure[0]), False
             if (
                 self.project is not None
                 and name in self.imports.modules_from
