@@ -119,7 +119,10 @@ class Effects(InterpreterPart):
             and method not in self.file.grad_free_methods()
         )  # frozen parameters: no graph to keep; a project's own `generate` keeps its graph
         # unless it is decorated with no_grad
-        mode_matters = self._key_id(key) not in self.file.mode_independent
+        mode_matters = (
+            self._key_id(key) not in self.file.mode_independent
+            and method not in self.file.eval_switched_methods
+        )  # `@eval_decorator def generate_images(self)`: runs in eval mode by itself
         # a module called itself (`model(x)`), not through another method (`gen.decode_x()`)
         by_result = self.reported_region(call) if method in (None, "forward") else None
         for state in states:

@@ -88,6 +88,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self._source = source
         self._forward_method_names: Optional[frozenset[str]] = None
         self._grad_free_methods: frozenset[str] = frozenset()
+        self.eval_switched_methods: frozenset[str] = frozenset()  # after forward_method_names()
         self.class_mode_matters: dict[str, bool] = {}
         """Module class -> whether its instances may behave differently by mode."""
         self._has_optimizer: Optional[bool] = None
@@ -494,7 +495,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         if self._forward_method_names is None:
             from evallint.analysis.forward_methods import methods_of_file
 
-            self._forward_method_names, self._grad_free_methods = methods_of_file(self)
+            self._forward_method_names, self._grad_free_methods, self.eval_switched_methods = (
+                methods_of_file(self)
+            )
         return self._forward_method_names
 
     def grad_free_methods(self) -> frozenset[str]:

@@ -57,13 +57,45 @@ def _disables_grad(decorator: ast.expr) -> bool:
     return "no_grad" in name or name == "inference_mode"
 
 
+def _switches_to_eval(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A decorator of the file whose wrapper calls `.eval()` on its own first parameter
+    before calling the wrapped function (`def eval_decorator(fn): def inner(model, *a):
+    model.eval(); out = fn(model, *a); model.train(was_training)`): the decorated method
+    runs with its module in eval mode, whatever mode its caller left it in."""
+    wrapped = {a.arg for a in function.args.args[:1]}
+    for inner in function.body:
+        if not isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) or not inner.args.args:
+            continue
+        first = inner.args.args[0].arg
+        for node in ast.walk(inner):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "eval"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == first
+                and wrapped
+            ):
+                return True
+    return False
+
+
+EVAL_SWITCHED = "."
+"""The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes whose
+decorator switches their module to eval mode around them (no class is named ".")."""
+
 GRAD_FREE = ""
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
 run under a no_grad/inference_mode decorator (no class is named ""): calling one on a
 module (`diffusion.sample(n)`) keeps no graph."""
 
 
-def _class_forward_methods(node: ast.ClassDef, grad_free: set[str]) -> frozenset[str]:
+def _class_forward_methods(
+    node: ast.ClassDef,
+    grad_free: set[str],
+    evaluating: frozenset[str] = frozenset(),
+    eval_switched: Optional[set[str]] = None,
+) -> frozenset[str]:
     methods = {
         item.name: item
         for item in node.body
@@ -103,6 +135,10 @@ def _class_forward_methods(node: ast.ClassDef, grad_free: set[str]) -> frozenset
                     runs = True  # self.encoder.forward(x)
         if trains:
             continue  # a training routine of the module, not a forward
+        if eval_switched is not None and any(
+            getattr(d, "id", None) in evaluating for d in method.decorator_list
+        ):
+            eval_switched.add(name)
         if any(_disables_grad(d) for d in method.decorator_list):
             grad_free.add(name)
             if name in NO_GRAD_METHODS:
@@ -130,23 +166,35 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
     grad_free: set[str] = set()
+    evaluating = frozenset(
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _switches_to_eval(node)
+    )
+    eval_switched: set[str] = set()
     found = {
         node.name: methods
         for node in ast.walk(tree)
         if isinstance(node, ast.ClassDef)
-        for methods in (_class_forward_methods(node, grad_free),)
+        for methods in (_class_forward_methods(node, grad_free, evaluating, eval_switched),)
         if methods
     }
     if grad_free:
         found[GRAD_FREE] = frozenset(grad_free)
+    if eval_switched:
+        found[EVAL_SWITCHED] = frozenset(eval_switched)
     return found
 
 
-def methods_of_file(file: FileAnalysis) -> tuple[frozenset[str], frozenset[str]]:
-    """The forward methods and the grad-free methods (see GRAD_FREE) of the file's module
-    classes and of the project module classes it imports."""
+def methods_of_file(
+    file: FileAnalysis,
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The forward methods, the grad-free methods (see GRAD_FREE) and the eval-switched
+    methods (see EVAL_SWITCHED) of the file's module classes and of the project module
+    classes it imports."""
     found: set[str] = set()
     grad_free: set[str] = set()
+    eval_switched: set[str] = set()
     if any(cls.is_module for cls in file.classes.values()):
         for name, methods in forward_methods_of_text(file._source or "").items():
             cls = file.classes.get(name)
@@ -154,11 +202,15 @@ def methods_of_file(file: FileAnalysis) -> tuple[frozenset[str], frozenset[str]]
                 found |= methods
             elif name == GRAD_FREE:
                 grad_free |= methods
+            elif name == EVAL_SWITCHED:
+                eval_switched |= methods
     project = file.project
     if project is not None:
         for local, module in file.imports.modules_from.items():
             qualified = file.imports.qualify_name(local)
             if local[:1].isupper() and project.is_module_class(file.path, module, qualified):
                 found |= project.forward_methods(file.path, module, qualified)
-                grad_free |= project.forward_methods(file.path, module, GRAD_FREE)
-    return frozenset(found), frozenset(grad_free)
+                name = qualified.split(".")[-1]
+                grad_free |= project.forward_methods(file.path, module, GRAD_FREE, name)
+                eval_switched |= project.forward_methods(file.path, module, EVAL_SWITCHED, name)
+    return frozenset(found), frozenset(grad_free), frozenset(eval_switched)
