@@ -87,6 +87,10 @@ def with_modes(state: PathState, keys: list[str], facts: frozenset) -> PathState
 class Effects(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
+    _restored_switches: Optional[set[int]] = None
+    """`train()` calls of this function that follow its own `eval()` (read once, see
+    `_restored_for_training`)."""
+
     # -- regions -------------------------------------------------------------------------------
     def _evaluating(self, state: PathState) -> Optional[Region]:
         """The innermost region that decides this path: EVAL, or MIXED with its flag off."""
@@ -194,18 +198,20 @@ class Effects(InterpreterPart):
             f.mode is Mode.TRAIN and f.origin is Origin.SWITCHED for f in facts
         ):
             return facts
-        restored: set[int] = set()
-        evaluated: set[str] = set()
-        for node in (n for statement in self.body for n in iter_nodes(statement)):
-            if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
-                continue
-            switch, receiver = node.func.attr.value, dotted_name(node.func.value)
-            if receiver is None or node.args:
-                continue
-            if switch == "eval":
-                evaluated.add(receiver)
-            elif switch == "train" and receiver in evaluated:
-                restored.add(id(node))
+        restored = self._restored_switches
+        if restored is None:  # once per function
+            restored = self._restored_switches = set()
+            evaluated: set[str] = set()
+            for node in (n for statement in self.body for n in iter_nodes(statement)):
+                if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
+                    continue
+                switch, receiver = node.func.attr.value, dotted_name(node.func.value)
+                if receiver is None or node.args:
+                    continue
+                if switch == "eval":
+                    evaluated.add(receiver)
+                elif switch == "train" and receiver in evaluated:
+                    restored.add(id(node))
         if not restored:
             return facts
         return frozenset(
