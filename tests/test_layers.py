@@ -174,7 +174,7 @@ def test_core_never_imports_torch_or_numpy() -> None:
 ANALYSIS_ORDER = [
     # leaves
     ("options", "vocabulary", "lattice", "walk", "symbols", "conditions", "forward_methods"),
-    ("scope", "parameters", "regions", "facts", "summaries", "dataflow", "handoff"),
+    ("scope", "parameters", "regions", "facts", "summaries", "dataflow", "handoff", "closures"),
     (
         "context",
         "optimizers",
