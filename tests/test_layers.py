@@ -183,7 +183,17 @@ ANALYSIS_ORDER = [
         "forward_methods",
         "reuse",
     ),
-    ("scope", "parameters", "regions", "facts", "summaries", "dataflow", "handoff", "store_scope"),
+    (
+        "scope",
+        "parameters",
+        "regions",
+        "facts",
+        "summaries",
+        "dataflow",
+        "handoff",
+        "store_scope",
+        "closures",
+    ),
     (
         "context",
         "optimizers",

@@ -411,6 +411,12 @@ class Calls(InterpreterPart):
             if mapped is None:
                 return None
             return state.key_of(f"{mapped}.{rest}") or f"{mapped}.{rest}"
+        made = self.file.closure_calls.get(id(call))
+        if made is not None and (root in made[0].params or root in made[0].keyword_only):
+            # a parameter of the factory the called closure captured: the factory call's
+            # argument (`make_loop(model, ...)`)
+            factory = cast(Summary, made[0])  # only its `params` and `keyword_only` are read
+            return self._map_argument(factory, callee_key, made[1], None, state, held)
         key = self.resolve_path(callee_key, state)
         if (
             key is None

@@ -300,11 +300,18 @@ def assumed_to_run(loop: cst.CSTNode, function: Optional[FunctionInfo]) -> bool:
     run at least once when its body trains or evaluates: a caller that calls a training or
     evaluation helper means it to run. Its zero-iteration path (the state before the loop
     reaching what follows) is not followed, so an `eval()` inside it is not "maybe not
-    called" after it. A script's own bounds (`epochs = int(sys.argv[1])`), literal
-    collections and loops with an `else` keep their zero-iteration path."""
-    if type(loop) is not cst.For or loop.orelse is not None or function is None:
+    called" after it. So is a loop over `range(...)` bounded by a setting read from a
+    configuration object (`range(1, args.max_epoch + 1)`, `range(cfg["epochs"])`), in a
+    function or a script: a run of zero epochs is not the one its author means. A bound
+    converted at run time (`epochs = int(sys.argv[1])`), literal collections and loops with
+    an `else` keep their zero-iteration path."""
+    if type(loop) is not cst.For or loop.orelse is not None:
         return False
-    parameters = frozenset((*function.params, *function.keyword_only))
+    parameters = (
+        frozenset((*function.params, *function.keyword_only))
+        if function is not None
+        else frozenset()
+    )
     iterable = loop.iter
     while (
         type(iterable) is cst.Call
@@ -315,12 +322,38 @@ def assumed_to_run(loop: cst.CSTNode, function: Optional[FunctionInfo]) -> bool:
         iterable = iterable.args[0].value
     if type(iterable) is cst.Call and dotted_name(iterable.func) == "range":
         roots = [_root(arg.value) for arg in iterable.args]
-        return (
-            bool(roots)
-            and any(r in parameters for r in roots)
-            and all(r is None or r in parameters for r in roots)
+        return bool(roots) and (
+            (
+                any(r in parameters for r in roots)
+                and all(r is None or r in parameters for r in roots)
+            )
+            or _setting_bounds(iterable)
         )
     return _root(iterable) in parameters
+
+
+def _setting_bounds(call: cst.Call) -> bool:
+    """`range(1, args.max_epoch + 1)`: bounds made of literals and at least one setting
+    read from an object (an attribute or a subscript of a name), and nothing else."""
+    found = False
+    for arg in call.args:
+        if arg.keyword is not None or arg.star:
+            return False
+        pending = [arg.value]
+        while pending:
+            node = pending.pop()
+            if type(node) is cst.BinaryOperation:
+                pending.extend((node.left, node.right))
+            elif type(node) in (cst.Attribute, cst.Subscript):
+                base = node
+                while type(base) in (cst.Attribute, cst.Subscript):
+                    base = base.value  # type: ignore[attr-defined]
+                if type(base) is not cst.Name:
+                    return False
+                found = True
+            elif type(node) is not cst.Integer:
+                return False
+    return found
 
 
 def _root(node: cst.BaseExpression) -> Optional[str]:

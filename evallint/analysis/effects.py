@@ -28,6 +28,7 @@ from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import (
     NO_GRAD_METHODS,
 )
+from evallint.analysis.walk import iter_nodes
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ def with_modes(state: PathState, keys: list[str], facts: frozenset) -> PathState
 class Effects(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
+    _restored_switches: Optional[set[int]] = None
+    """`train()` calls of this function that follow its own `eval()` (read once, see
+    `_restored_for_training`)."""
+
     # -- regions -------------------------------------------------------------------------------
     def _evaluating(self, state: PathState) -> Optional[Region]:
         """The innermost region that decides this path: EVAL, or MIXED with its flag off."""
@@ -118,7 +123,10 @@ class Effects(InterpreterPart):
             and method not in self.file.grad_free_methods()
         )  # frozen parameters: no graph to keep; a project's own `generate` keeps its graph
         # unless it is decorated with no_grad
-        mode_matters = self._key_id(key) not in self.file.mode_independent
+        mode_matters = (
+            self._key_id(key) not in self.file.mode_independent
+            and method not in self.file.eval_switched_methods
+        )  # `@eval_decorator def generate_images(self)`: runs in eval mode by itself
         # a module called itself (`model(x)`), not through another method (`gen.decode_x()`)
         by_result = self.reported_region(call) if method in (None, "forward") else None
         for state in states:
@@ -155,6 +163,8 @@ class Effects(InterpreterPart):
             facts = state.mode_in_tree(key) or ENTRY_MODE
             if region.kind is RegionKind.MIXED:
                 facts = self._chosen_for_both_flags(facts)
+            elif region.kind is RegionKind.EVAL:
+                facts = self._restored_for_training(facts)
             obs = self.observations.get(call)
             if obs is None:
                 obs = Observation(
@@ -177,6 +187,38 @@ class Effects(InterpreterPart):
             if not region.needs_grad:
                 obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
                 obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
+
+    def _restored_for_training(self, facts: frozenset) -> frozenset:
+        """Training mode set by a `.train()` of this function that follows its own `.eval()`
+        of the same module (`model.eval()`, an attack's forwards, `model.train()`, then the
+        loss forwards): the function switched back on purpose, so what follows the switch
+        trains; it is no evaluation in training mode. A `train()` with no `eval()` before it
+        (`def evaluate(model): model.train()`) stays a finding."""
+        if self.info is None or not any(
+            f.mode is Mode.TRAIN and f.origin is Origin.SWITCHED for f in facts
+        ):
+            return facts
+        restored = self._restored_switches
+        if restored is None:  # once per function
+            restored = self._restored_switches = set()
+            evaluated: set[str] = set()
+            for node in (n for statement in self.body for n in iter_nodes(statement)):
+                if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
+                    continue
+                switch, receiver = node.func.attr.value, dotted_name(node.func.value)
+                if receiver is None or node.args:
+                    continue
+                if switch == "eval":
+                    evaluated.add(receiver)
+                elif switch == "train" and receiver in evaluated:
+                    restored.add(id(node))
+        if not restored:
+            return facts
+        return frozenset(
+            f
+            for f in facts
+            if not (f.mode is Mode.TRAIN and f.origin is Origin.SWITCHED and id(f.site) in restored)
+        )
 
     def _chosen_for_both_flags(self, facts: frozenset) -> frozenset:
         """A function that trains under a flag and calls `train()` as a statement of its own

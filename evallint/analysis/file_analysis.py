@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
+from evallint.analysis.closures import closure_bound
 from evallint.analysis.facts import (
     ModuleFacts,
     Place,
@@ -88,6 +89,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self._source = source
         self._forward_method_names: Optional[frozenset[str]] = None
         self._grad_free_methods: frozenset[str] = frozenset()
+        self.eval_switched_methods: frozenset[str] = frozenset()  # after forward_method_names()
         self.class_mode_matters: dict[str, bool] = {}
         """Module class -> whether its instances may behave differently by mode."""
         self._has_optimizer: Optional[bool] = None
@@ -105,6 +107,10 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.redefined = redefinitions(module, self.imports, self.functions)
         self.defined_now: dict[str, FunctionInfo] = {}
         """Redefined names -> the definition the top-level code has passed last."""
+        self.closures: dict[str, dict[str, tuple[FunctionInfo, FunctionInfo, cst.Call]]] = {}
+        """Per scope: names bound to a closure a factory of this file returned (closures.py)."""
+        self.closure_calls: dict[int, tuple[FunctionInfo, cst.Call]] = {}
+        """id(call of a returned closure) -> (its factory, the factory call that made it)."""
         self.summaries: dict[str, Optional[Summary]] = {}
         self._grad_decorators: dict[str, bool] = {}
         self._callers_by_function: list[list[Path]] = []
@@ -415,6 +421,12 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 cursor = cursor.parent
             if name in self.functions:
                 return summarise(self._in_effect(name, scope)), False
+            closure = closure_bound(self, name, scope)
+            if closure is not None:
+                # `loop = make_loop(model, optimizer)` then `loop(is_train=False)`: the
+                # function the factory returned, its captured parameters the factory's
+                self.closure_calls[id(call)] = closure[1:]
+                return summarise(closure[0]), False
             if (
                 self.project is not None
                 and name in self.imports.modules_from
@@ -450,6 +462,20 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             return (summary, False) if summary is not None else None
         if (
             type(func) is cst.Attribute
+            and type(func.value) is cst.Attribute
+            and self.project is not None
+            and _worth_following(call, passes_module)
+        ):
+            # `pfrl.utils.evaluating(model)` after `import pfrl`: a function of a project
+            # package's submodule, named through the package
+            path = dotted_name(func.value)
+            head = (path or "").split(".")[0]
+            if path is not None and head != "self" and self.imports.is_imported(head):
+                module = self.imports.module_path(head) + path[len(head) :]
+                summary = self.project.summary(self.path, module, func.attr.value)
+                return (summary, False) if summary is not None else None
+        if (
+            type(func) is cst.Attribute
             and type(func.value) is cst.Name
             and func.value.value == "self"
         ):
@@ -473,7 +499,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         if self._forward_method_names is None:
             from evallint.analysis.forward_methods import methods_of_file
 
-            self._forward_method_names, self._grad_free_methods = methods_of_file(self)
+            self._forward_method_names, self._grad_free_methods, self.eval_switched_methods = (
+                methods_of_file(self)
+            )
         return self._forward_method_names
 
     def grad_free_methods(self) -> frozenset[str]:

@@ -59,13 +59,45 @@ def _disables_grad(decorator: ast.expr) -> bool:
     return "no_grad" in name or name == "inference_mode"
 
 
+def _switches_to_eval(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A decorator of the file whose wrapper calls `.eval()` on its own first parameter
+    before calling the wrapped function (`def eval_decorator(fn): def inner(model, *a):
+    model.eval(); out = fn(model, *a); model.train(was_training)`): the decorated method
+    runs with its module in eval mode, whatever mode its caller left it in."""
+    wrapped = {a.arg for a in function.args.args[:1]}
+    for inner in function.body:
+        if not isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) or not inner.args.args:
+            continue
+        first = inner.args.args[0].arg
+        for node in ast.walk(inner):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "eval"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == first
+                and wrapped
+            ):
+                return True
+    return False
+
+
+EVAL_SWITCHED = "."
+"""The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes whose
+decorator switches their module to eval mode around them (no class is named ".")."""
+
 GRAD_FREE = ""
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
 run under a no_grad/inference_mode decorator (no class is named ""): calling one on a
 module (`diffusion.sample(n)`) keeps no graph."""
 
 
-def _class_forward_methods(node: ast.ClassDef, grad_free: set[str]) -> frozenset[str]:
+def _class_forward_methods(
+    node: ast.ClassDef,
+    grad_free: set[str],
+    evaluating: frozenset[str] = frozenset(),
+    eval_switched: Optional[set[str]] = None,
+) -> frozenset[str]:
     methods = {
         item.name: item
         for item in node.body
@@ -105,6 +137,10 @@ def _class_forward_methods(node: ast.ClassDef, grad_free: set[str]) -> frozenset
                     runs = True  # self.encoder.forward(x)
         if trains:
             continue  # a training routine of the module, not a forward
+        if eval_switched is not None and any(
+            getattr(d, "id", None) in evaluating for d in method.decorator_list
+        ):
+            eval_switched.add(name)
         if any(_disables_grad(d) for d in method.decorator_list):
             grad_free.add(name)
             if name in NO_GRAD_METHODS:
@@ -136,29 +172,47 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
     from evallint.analysis.reuse import text_store
 
     grad_free: set[str] = set()
+    eval_switched: set[str] = set()
+    evaluating = frozenset(
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _switches_to_eval(node)
+    )
     found: dict[str, frozenset[str]] = {}
-    for name, methods, free in _classes_of(tree, source, text_store()):
+    for name, methods, free, switched in _classes_of(tree, source, text_store(), evaluating):
         grad_free |= free
+        eval_switched |= switched
         if methods:
             found[name] = methods
     if grad_free:
         found[GRAD_FREE] = frozenset(grad_free)
+    if eval_switched:
+        found[EVAL_SWITCHED] = frozenset(eval_switched)
     return found
 
 
-_ClassMethods = tuple[str, frozenset[str], frozenset[str]]
-"""A class's name, its forward methods and its grad-free methods."""
+_ClassMethods = tuple[str, frozenset[str], frozenset[str], frozenset[str]]
+"""A class's name, its forward methods, its grad-free methods and its eval-switched methods."""
 
 
 def _classes_of(
-    tree: ast.Module, source: str, kept_by_text: Optional[Callable[..., Any]]
+    tree: ast.Module,
+    source: str,
+    kept_by_text: Optional[Callable[..., Any]],
+    evaluating: frozenset[str] = frozenset(),
 ) -> list[_ClassMethods]:
     """Every class of the file in `ast.walk` order (a later class of the same name wins).
     While a language server lints, each top-level statement's classes are kept by its text
     (`evallint.analysis.reuse`): they are read from the statement alone, and `ast.walk`'s
-    order (breadth first) is the statements' own orders merged by depth."""
+    order (breadth first) is the statements' own orders merged by depth. A statement's
+    classes also depend on the file's eval-switching decorators (`evaluating`): the key
+    holds them."""
     if kept_by_text is None:
-        return [_class_methods(node) for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+        return [
+            _class_methods(node, evaluating)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+        ]
     lines = source.splitlines(keepends=True)
     found: list[tuple[int, _ClassMethods]] = []
     for statement in tree.body:
@@ -166,37 +220,45 @@ def _classes_of(
             statement.col_offset,
             statement.end_col_offset,
             "".join(lines[statement.lineno - 1 : statement.end_lineno]),
+            evaluating,
         )
         found += kept_by_text(
-            "forward_methods.classes", text, partial(_classes_by_depth, statement)
+            "forward_methods.classes", text, partial(_classes_by_depth, statement, evaluating)
         )
     found.sort(key=lambda entry: entry[0])  # stable: statement order within a depth
     return [entry for _, entry in found]
 
 
-def _classes_by_depth(statement: ast.stmt) -> list[tuple[int, _ClassMethods]]:
+def _classes_by_depth(
+    statement: ast.stmt, evaluating: frozenset[str] = frozenset()
+) -> list[tuple[int, _ClassMethods]]:
     """The classes in one top-level statement, with their depths, in `ast.walk` order."""
     found: list[tuple[int, _ClassMethods]] = []
     pending: deque[tuple[ast.AST, int]] = deque([(statement, 1)])
     while pending:
         node, depth = pending.popleft()
         if isinstance(node, ast.ClassDef):
-            found.append((depth, _class_methods(node)))
+            found.append((depth, _class_methods(node, evaluating)))
         pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     return found
 
 
-def _class_methods(node: ast.ClassDef) -> _ClassMethods:
+def _class_methods(node: ast.ClassDef, evaluating: frozenset[str] = frozenset()) -> _ClassMethods:
     grad_free: set[str] = set()
-    methods = _class_forward_methods(node, grad_free)
-    return node.name, methods, frozenset(grad_free)
+    eval_switched: set[str] = set()
+    methods = _class_forward_methods(node, grad_free, evaluating, eval_switched)
+    return node.name, methods, frozenset(grad_free), frozenset(eval_switched)
 
 
-def methods_of_file(file: FileAnalysis) -> tuple[frozenset[str], frozenset[str]]:
-    """The forward methods and the grad-free methods (see GRAD_FREE) of the file's module
-    classes and of the project module classes it imports."""
+def methods_of_file(
+    file: FileAnalysis,
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The forward methods, the grad-free methods (see GRAD_FREE) and the eval-switched
+    methods (see EVAL_SWITCHED) of the file's module classes and of the project module
+    classes it imports."""
     found: set[str] = set()
     grad_free: set[str] = set()
+    eval_switched: set[str] = set()
     if any(cls.is_module for cls in file.classes.values()):
         for name, methods in forward_methods_of_text(file._source or "").items():
             cls = file.classes.get(name)
@@ -204,11 +266,15 @@ def methods_of_file(file: FileAnalysis) -> tuple[frozenset[str], frozenset[str]]
                 found |= methods
             elif name == GRAD_FREE:
                 grad_free |= methods
+            elif name == EVAL_SWITCHED:
+                eval_switched |= methods
     project = file.project
     if project is not None:
         for local, module in file.imports.modules_from.items():
             qualified = file.imports.qualify_name(local)
             if local[:1].isupper() and project.is_module_class(file.path, module, qualified):
                 found |= project.forward_methods(file.path, module, qualified)
-                grad_free |= project.forward_methods(file.path, module, GRAD_FREE)
-    return frozenset(found), frozenset(grad_free)
+                name = qualified.split(".")[-1]
+                grad_free |= project.forward_methods(file.path, module, GRAD_FREE, name)
+                eval_switched |= project.forward_methods(file.path, module, EVAL_SWITCHED, name)
+    return frozenset(found), frozenset(grad_free), frozenset(eval_switched)

@@ -88,7 +88,7 @@ def modes_set_at_construction(
     )
     summary = file.summary_for(init) if init is not None else None
     if init is None or summary is None:
-        return _not_undone(owner, inherited)
+        return _not_undone(file, owner, inherited)
     exits = dict(inherited)
     for key, facts in summary.exit_modes.items():
         if key not in inherited or any(f.mode is Mode.TRAIN for f in facts):
@@ -113,23 +113,30 @@ def modes_set_at_construction(
         for key, facts in exits.items()
         if key.startswith("self.") and facts and all(f.mode is Mode.EVAL for f in facts)
     }
-    return _not_undone(owner, found)
+    return _not_undone(file, owner, found)
 
 
-def _not_undone(owner: ClassInfo, found: dict[str, frozenset]) -> dict[str, frozenset]:
-    """`found` without what a method other than `__init__` switches back to training,
-    rebinds or hands to a function (that might)."""
+def _not_undone(
+    file: FileAnalysis, owner: ClassInfo, found: dict[str, frozenset]
+) -> dict[str, frozenset]:
+    """`found` without what a method other than `__init__` and the methods it calls (the
+    construction: `self.generate()` building and switching `self.net`) switches back to
+    training, rebinds or hands to a function (that might; torch's own functions, such as
+    `torch.onnx.export`, do not keep a mode they set)."""
     if not found:
         return {}
+    constructing = _called_by_init(owner)
     for name, method in owner.methods.items():
-        if name == "__init__":
+        if name in constructing:
             continue
         for node in iter_nodes(method.node):
             touched: list[str] = []
             if type(node) is cst.Call:
                 if type(node.func) is cst.Attribute and node.func.attr.value == "train":
                     touched.append(dotted_name(node.func.value) or "")
-                if dotted_name(node.func) not in _READ_ONLY_BUILTINS:
+                if dotted_name(node.func) not in _READ_ONLY_BUILTINS and not (
+                    file.imports.qualify(node.func) or ""
+                ).startswith("torch."):
                     touched.extend(dotted_name(arg.value) or "" for arg in node.args)
             elif type(node) is cst.Assign:
                 touched.extend(dotted_name(t.target) or "" for t in node.targets)
@@ -137,6 +144,28 @@ def _not_undone(owner: ClassInfo, found: dict[str, frozenset]) -> dict[str, froz
                 for key in list(found):
                     if path == "self" or path == key or path.startswith(key + "."):
                         del found[key]
+    return found
+
+
+def _called_by_init(owner: ClassInfo) -> set[str]:
+    """`__init__` and the methods of the class it calls on `self`, transitively."""
+    found = {"__init__"}
+    pending = ["__init__"]
+    while pending:
+        method = owner.methods.get(pending.pop())
+        if method is None:
+            continue
+        for node in iter_nodes(method.node.body):
+            if (
+                type(node) is cst.Call
+                and type(node.func) is cst.Attribute
+                and type(node.func.value) is cst.Name
+                and node.func.value.value == "self"
+                and node.func.attr.value in owner.methods
+                and node.func.attr.value not in found
+            ):
+                found.add(node.func.attr.value)
+                pending.append(node.func.attr.value)
     return found
 
 

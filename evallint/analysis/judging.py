@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
+import libcst as cst
+
 from evallint.analysis.facts import EvalForward
 from evallint.analysis.lattice import Grad, GradFact, Mode, ModeFact, Origin
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.summaries import ForwardRequirement, Summary
+from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -33,7 +36,9 @@ def judge_alone(
         if req.conditional == 2 or (
             req.region.kind is not RegionKind.EVAL
             or not (
-                req.region.has_data_loop or req.region.after_training or summary.whole_evaluation
+                (req.region.has_data_loop and _in_a_loop(req))
+                or req.region.after_training
+                or summary.whole_evaluation
             )
         ):
             continue  # (a parameter only a caller's module would make one: no caller)
@@ -44,6 +49,24 @@ def judge_alone(
         if not entry and not grad:
             continue
         _record(file, req, entry, grad)
+
+
+def _in_a_loop(req: ForwardRequirement) -> bool:
+    """Whether the forward (or the call that leads to it) runs inside a loop of its function:
+    a loop elsewhere in it (plotting the matches found) makes no per-batch helper a data
+    loop of its own. A module held by the object (`self.model`) is in the state its other
+    methods leave it in, not its caller's: any loop of the method counts."""
+    function = req.region.node
+    if type(function) is not cst.FunctionDef or req.key.split(".")[0] == "self":
+        return True
+    anchor = (req.via[0] if req.via else req.place).node
+    for node in iter_nodes(function.body):
+        if type(node) in _LOOPS and any(inner is anchor for inner in iter_nodes(node)):
+            return True
+    return False
+
+
+_LOOPS = (cst.For, cst.While, cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
 
 
 def judged_after_module(file: FileAnalysis, req: ForwardRequirement) -> bool:
@@ -67,11 +90,19 @@ def judged_after_module(file: FileAnalysis, req: ForwardRequirement) -> bool:
         else frozenset()
     )
     if train or grad:
-        _record(file, req, train, grad)
+        # the global's facts are the top level's, read after the function was summarised:
+        # `net = models.SimpleQ(n, k)` of Linear layers only is one whose mode is moot
+        _record(file, req, train, grad, f"::{key}" not in file.mode_independent)
     return True
 
 
-def _record(file: FileAnalysis, req: ForwardRequirement, modes: frozenset, grad: frozenset) -> None:
+def _record(
+    file: FileAnalysis,
+    req: ForwardRequirement,
+    modes: frozenset,
+    grad: frozenset,
+    mode_matters: bool = True,
+) -> None:
     """The requirement's forward as an evaluation forward of the file, in `modes` and `grad`."""
     file.facts.eval_forwards.append(
         EvalForward(
@@ -81,7 +112,7 @@ def _record(file: FileAnalysis, req: ForwardRequirement, modes: frozenset, grad:
             modes,
             grad,
             req.affects_grad,
-            req.mode_matters,
+            req.mode_matters and mode_matters,
             req.via,
             next(file._order),
             req.report_at_call,

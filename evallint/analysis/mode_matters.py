@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional, cast
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
-from evallint.analysis.plain_modules import plain_module_class
+from evallint.analysis.plain_modules import mode_free_module_class, plain_module_class
 from evallint.analysis.scope import ClassInfo
 from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE
 from evallint.analysis.walk import iter_nodes
@@ -58,14 +58,37 @@ class ModeMatters(InterpreterPart):
         """`Decoder()` of a module class of another project file that computes like a
         function (see plain_modules.py): whether it keeps constructor arguments. None for
         any other call."""
-        project, func = self.file.project, call.func
-        if project is None or type(func) is not cst.Name:
+        project, found = self.file.project, self._imported_class_of(call)
+        if project is None or found is None:
             return None
-        module = self.imports.modules_from.get(func.value)
-        qualified = self.imports.qualify(func) or func.value
-        if module is None:
-            return None
-        return plain_module_class(project, self.file.path, module, qualified.split(".")[-1])
+        return plain_module_class(project, self.file.path, *found)
+
+    def _imported_class_of(self, call: cst.Call) -> Optional[tuple[str, str]]:
+        """(module, class name) of `Cls(...)` after `from module import Cls` or of
+        `mod.Cls(...)` after `import mod` / `from pkg import mod`; None for other calls."""
+        func = call.func
+        if type(func) is cst.Name:
+            module = self.imports.modules_from.get(func.value)
+            qualified = self.imports.qualify(func) or func.value
+            return None if module is None else (module, qualified.split(".")[-1])
+        if (
+            type(func) is cst.Attribute
+            and type(func.value) is cst.Name
+            and self.imports.is_imported(func.value.value)
+            and not (self.imports.qualify(func) or "").startswith(_LIBRARY_ROOTS)
+        ):
+            return self.imports.module_path(func.value.value), func.attr.value
+        return None
+
+    def _mode_free_imported(self, call: cst.Call) -> bool:
+        """`models.SimpleFFDQN(n, k)`: a module class of another project file built only of
+        mode-independent torch.nn layers (see `mode_free_module_class`)."""
+        project, found = self.file.project, self._imported_class_of(call)
+        return (
+            project is not None
+            and found is not None
+            and mode_free_module_class(project, self.file.path, *found)
+        )
 
     def _builds_graph_free(self, call: cst.Call, state: PathState) -> bool:
         """A module with no parameters and no mode-dependent layer, a function for EVL001 and
@@ -200,6 +223,9 @@ def built_mode_sensitive(kind: str, call: cst.Call) -> bool:
             read[name] = "?"  # not a literal: undecided
     return mode_sensitive(kind, read) is not False
 
+
+_LIBRARY_ROOTS = ("torch.", "torchvision.", "numpy.", "transformers.", "timm.")
+"""Heads of `mod.Cls(...)` that are never project files (no source to read there)."""
 
 _LITERALS = (
     cst.SimpleString,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Optional
 
 from evallint.analysis.project import _imported_from
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
+from evallint.torch_facts import LAYERS, mode_sensitive
 
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
@@ -142,3 +143,176 @@ def _constant(value: ast.expr) -> bool:
     if isinstance(value, ast.BinOp):
         return _constant(value.left) and _constant(value.right)
     return False
+
+
+def mode_free_module_class(
+    project: ProjectIndex, importer: str, module: str, name: str, depth: int = 2
+) -> bool:
+    """Whether a module class of another project file computes the same in train and eval
+    mode: deriving from nn.Module (or such a class of its file) only, it builds only torch.nn
+    layers that do not depend on the mode (`nn.Linear`, `nn.ReLU`, `nn.Conv1d`, containers
+    of them, a `Dropout(0.0)`) and classes of its own file that do the same, and reads no
+    `training` flag. It keeps its parameters (EVL002 still applies), but `eval()` changes
+    nothing it computes (EVL001, EVL003 do not). Anything it builds through another call
+    (`self.body = make_layers(cfg)`) leaves it undecided: False."""
+    found = project.located_source(importer, module)
+    if found is None:
+        return False
+    path, source = found
+    if path.name == "__init__.py" and f"class {name}" not in source:
+        for submodule in _imported_from(source, name) if depth > 0 else ():
+            origin = str(path) if submodule.startswith(".") else importer
+            if mode_free_module_class(project, origin, submodule, name, depth - 1):
+                return True
+        return False
+    cached = _MODE_FREE.get(str(path))
+    if cached is None or cached[0] != source:
+        if len(_MODE_FREE) > 256:
+            _MODE_FREE.clear()
+        cached = _MODE_FREE[str(path)] = (source, _mode_free_classes(source))
+    return name in cached[1]
+
+
+_MODE_FREE: dict[str, tuple[str, frozenset[str]]] = {}
+"""Path -> (its text, the names of its mode-free module classes)."""
+_HARMLESS_CALLS = frozenset(
+    {"super", "int", "float", "bool", "len", "range", "min", "max", "sum", "abs", "round",
+     "tuple", "list", "dict", "isinstance", "getattr", "hasattr", "print", "zip", "enumerate"}
+)  # fmt: skip
+
+
+def _mode_free_classes(source: str) -> frozenset[str]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    aliases: dict[str, str] = {}  # local name -> qualified (`nn` -> torch.nn)
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                aliases[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    verdicts: dict[str, bool] = {}
+
+    def qualify(func: ast.expr) -> str:
+        parts: list[str] = []
+        while isinstance(func, ast.Attribute):
+            parts.append(func.attr)
+            func = func.value
+        if not isinstance(func, ast.Name):
+            return ""
+        head = aliases.get(func.id, func.id)
+        return ".".join([head, *reversed(parts)])
+
+    def free(class_name: str) -> bool:
+        if class_name not in verdicts:
+            verdicts[class_name] = False  # while in progress: a class that builds itself
+            verdicts[class_name] = _class_free(classes[class_name])
+        return verdicts[class_name]
+
+    def layer_free(call: ast.Call) -> bool:
+        """A call that builds a mode-independent layer or container of them."""
+        qualified = qualify(call.func)
+        if qualified in classes:
+            return free(qualified)
+        if not qualified.startswith("torch.nn.") or qualified.count(".") != 2:
+            return False
+        fact = LAYERS.get(qualified.split(".")[-1])
+        if fact is None:
+            return False
+        if fact.mode == "container":
+            return all(_built(arg, layer_free) for arg in (*call.args, *call.keywords))
+        read: dict[str, object] = {}
+        for index, arg in enumerate(call.args):
+            if index < len(fact.positional):
+                read[fact.positional[index]] = _literal(arg)
+        for keyword in call.keywords:
+            if keyword.arg is not None:
+                read[keyword.arg] = _literal(keyword.value)
+        return mode_sensitive(fact.name, read) is False
+
+    def _class_free(node: ast.ClassDef) -> bool:
+        for base in node.bases:
+            text = ast.unparse(base)
+            if text not in _MODULE_BASES and not (text in classes and free(text)):
+                return False
+        for item in ast.walk(node):
+            if isinstance(item, ast.Attribute) and item.attr == "training":
+                return False
+            if isinstance(item, (ast.Assign, ast.AnnAssign)) and item.value is not None:
+                targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+                on_self = any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
+                if on_self and isinstance(item.value, (ast.Name, ast.Attribute, ast.Subscript)):
+                    return False  # `self.net = net`: keeps a module it may be given
+                if not isinstance(item.value, ast.Call):
+                    continue
+                qualified = qualify(item.value.func)
+                if (
+                    on_self
+                    and not layer_free(item.value)
+                    and not (qualified.startswith("torch.") and qualified[6:7].islower())
+                    and not _method_of_self(item.value)
+                    and qualified not in _HARMLESS_CALLS
+                ):
+                    return False  # `self.body = make_layers(cfg)`: built elsewhere
+            if isinstance(item, ast.Call):
+                qualified = qualify(item.func)
+                last = qualified.split(".")[-1]
+                if layer_free(item):
+                    continue  # `nn.Dropout(0.0)`, `nn.Linear(d, k)`
+                if (
+                    qualified in FUNCTIONAL_MODE
+                    or "dropout" in last.lower()
+                    or any(k.arg == "training" for k in item.keywords)
+                    or last in _REGISTERING
+                    or (
+                        last[:1].isupper()
+                        and not last.endswith(_EXCEPTION_SUFFIXES)
+                        and qualified not in ("torch.nn.Parameter", "torch.Tensor")
+                    )
+                ):
+                    return False
+        return True
+
+    return frozenset(
+        name
+        for name, node in classes.items()
+        if any(ast.unparse(b) in _MODULE_BASES or ast.unparse(b) in classes for b in node.bases)
+        and free(name)
+    )
+
+
+def _built(value: ast.AST, layer_free) -> bool:
+    """An argument of a torch container: a built layer, or a list/tuple of them."""
+    if isinstance(value, ast.keyword):
+        value = value.value
+    if isinstance(value, ast.Call):
+        return bool(layer_free(value))
+    if isinstance(value, (ast.List, ast.Tuple)):
+        return all(_built(e, layer_free) for e in value.elts)
+    if isinstance(value, (ast.ListComp, ast.GeneratorExp)):
+        return _built(value.elt, layer_free)
+    if isinstance(value, ast.Dict):
+        return all(_built(v, layer_free) for v in value.values)
+    return False  # `nn.Sequential(*layers)`: built elsewhere
+
+
+def _method_of_self(call: ast.Call) -> bool:
+    """`self._get_conv_out(shape)`: a method of the class, read with it."""
+    func = call.func
+    return (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and (func.value.id == "self")
+    )
+
+
+def _literal(value: ast.expr) -> object:
+    if isinstance(value, ast.Constant) and isinstance(value.value, (bool, int, float)):
+        return value.value
+    return "?"  # not a literal: undecided

@@ -485,11 +485,26 @@ class ProjectIndex:
             )
         return classes.get(name, False)
 
-    def forward_methods(self, importer: str, module: str, qualified: str) -> frozenset[str]:
+    def forward_methods(
+        self, importer: str, module: str, qualified: str, owner: str = "", depth: int = 2
+    ) -> frozenset[str]:
         """The methods of an imported project class that run its forward (read from their
-        bodies, see forward_methods.py)."""
+        bodies, see forward_methods.py); with `owner`, the file-level key `qualified`
+        (GRAD_FREE, EVAL_SWITCHED) of the file that defines class `owner`. A package's
+        `__init__.py` that re-exports the class is followed to its submodule."""
         from evallint.analysis.forward_methods import forward_methods_of_text
 
+        name = owner or qualified.split(".")[-1]
+        located = self._locate(importer, module)
+        if located is not None and located.name == "__init__.py" and depth > 0:
+            text = _text(located)  # a re-exporting package (no torch text: not "read")
+            if name and f"class {name}" not in text:
+                for submodule in _imported_from(text, name):
+                    origin = str(located) if submodule.startswith(".") else importer
+                    methods = self.forward_methods(origin, submodule, qualified, owner, depth - 1)
+                    if methods:
+                        return methods
+                return frozenset()
         found = self._source(importer, module)
         if found is None:
             return frozenset()
@@ -497,7 +512,7 @@ class ProjectIndex:
         classes = self._forward_methods.get(path)
         if classes is None:
             classes = self._forward_methods[path] = forward_methods_of_text(source)
-        return classes.get(qualified.split(".")[-1], frozenset())
+        return classes.get(qualified if owner else qualified.split(".")[-1], frozenset())
 
     def is_class(self, importer: str, module: str, qualified: str) -> bool:
         """Whether the imported name is a class defined in that project file (read as for

@@ -471,9 +471,19 @@ class Values(ModeMatters):
                 self.file.path, self.imports.modules_from[func.value], qualified
             )
             if kind is True:  # a class keeping no argument and building nothing: mode is moot
-                return fresh, self._plain_imported(call) is not False
+                return fresh, (
+                    self._plain_imported(call) is not False and not self._mode_free_imported(call)
+                )
             if kind is None:
                 return None  # a plain class of another project file: not a module by name
+        imported = self._imported_class_of(call) if type(func) is cst.Attribute else None
+        if self.file.project is not None and imported is not None:
+            # `models.SimpleFFDQN(n, k)` after `from lib import models`: a module class of
+            # that file is a module whatever its name; its mode is moot if it holds only
+            # mode-independent layers
+            kind = self.file.project.class_kind(self.file.path, imported[0], imported[1])
+            if kind is True:
+                return fresh, not self._mode_free_imported(call)
         if (
             last[:1].isupper()
             and words(last) & CLASS_NAME_MODULE_WORDS

@@ -1,0 +1,80 @@
+"""Closures returned by factories of the same file: `loop = make_loop(model, optimizer)`,
+then `loop(is_train=False)`. A call of the bound name runs the returned nested function;
+the factory's parameters it captured are the factory call's arguments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import libcst as cst
+
+from evallint.analysis.scope import FunctionInfo
+from evallint.analysis.walk import iter_nodes
+
+if TYPE_CHECKING:
+    from evallint.analysis.file_analysis import FileAnalysis
+
+Closure = tuple[FunctionInfo, FunctionInfo, cst.Call]
+"""(the returned nested function, its factory, the factory call that made it)."""
+
+
+def closure_bound(
+    file: FileAnalysis, name: str, scope: Optional[FunctionInfo]
+) -> Optional[Closure]:
+    """The closure `name` is bound to in `scope` (or an enclosing scope, or the top level)
+    by `name = factory(...)`, a function of this file that returns one of its nested
+    functions by name (`return train_val_loop`); None otherwise. Each scope is read once."""
+    factories = file.closures.get("<factories>")
+    if factories is None:  # functions with nested ones that return one: rare, read once
+        factories = file.closures["<factories>"] = {
+            function_name: (returned, function, cst.Call(func=cst.Name(function_name)))
+            for function_name, function in file.functions.items()
+            if function.nested
+            for returned in (_returned_nested(function),)
+            if returned is not None
+        }
+    if not factories:
+        return None
+    key = scope.qualname if scope is not None else ""
+    bound = file.closures.get(key)
+    if bound is None:
+        bound = file.closures[key] = {}
+        body = scope.node.body.body if scope is not None else file.module.body
+        for node in (n for statement in body for n in iter_nodes(statement)):
+            if (
+                type(node) is not cst.Assign
+                or len(node.targets) != 1
+                or type(node.targets[0].target) is not cst.Name
+                or type(node.value) is not cst.Call
+                or type(node.value.func) is not cst.Name
+            ):
+                continue
+            made = factories.get(node.value.func.value)
+            if made is not None and not any(_builds(arg.value) for arg in node.value.args):
+                bound[node.targets[0].target.value] = (made[0], made[1], node.value)
+    found = bound.get(name)
+    if found is None and scope is not None:
+        return closure_bound(file, name, scope.parent)
+    return found
+
+
+def _builds(value: cst.BaseExpression) -> bool:
+    """`make_step(nn.Linear(4, 4))`: an argument built in the call holds no name the caller
+    could map a captured module to; such a closure is judged as before, on its own."""
+    if type(value) is not cst.Call:
+        return False
+    func = value.func
+    last = func.attr.value if type(func) is cst.Attribute else getattr(func, "value", "")
+    return last[:1].isupper()
+
+
+def _returned_nested(factory: FunctionInfo) -> Optional[FunctionInfo]:
+    """The nested function a factory returns by name, if one."""
+    for node in iter_nodes(factory.node.body):
+        if (
+            type(node) is cst.Return
+            and type(node.value) is cst.Name
+            and node.value.value in factory.nested
+        ):
+            return factory.nested[node.value.value]
+    return None
