@@ -25,9 +25,13 @@ if TYPE_CHECKING:
     from evallint.analysis.scope import ClassInfo
 
 
-MAX_IMPORTED_FILES = 8
-"""Project files one linted file may pull in: a file deep inside a large package must not
-drag the package in (they are cached across the files of one run)."""
+MAX_IMPORTED_CHARS = 400_000
+"""Text of the project files one linted file may follow (about 10,000 lines): a file deep
+inside a large package must not drag the package in. A cost, not a count of files: a file
+importing twenty small modules of its own project follows all of them, one importing the
+large files of a framework stops after a few. A file without any torch text costs nothing
+(it is read, found irrelevant and never parsed). Charged per importer whatever other files
+of the run read first, so what a file's analysis sees does not depend on the run's order."""
 
 
 MAX_CACHED_ANALYSES = 64
@@ -106,7 +110,8 @@ class ProjectIndex:
         self._forward_methods: dict[Path, dict[str, frozenset[str]]] = {}
         self._init_texts: dict[Path, tuple[Optional[tuple[int, int]], str]] = {}
         self._reexports: dict[tuple[Path, str], list[str]] = {}
-        self._pulled: dict[str, set[Path]] = {}
+        self._pulled: dict[str, dict[Path, int]] = {}
+        """Per importer: the project files it follows, with what each cost its budget."""
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
         self._call_indexes: dict[Path, dict[str, list[Path]]] = {}
@@ -210,7 +215,7 @@ class ProjectIndex:
         return None, tuple(absent)
 
     def _source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
-        """The imported file's text, within this importer's budget of MAX_IMPORTED_FILES."""
+        """The imported file's text, within this importer's budget of MAX_IMPORTED_CHARS."""
         path = self._locate(importer, module)
         if path is None:
             return None
@@ -218,16 +223,19 @@ class ProjectIndex:
         if path in self._sources and self._stamps.get(path) != _stamp(path):
             self._forget(path)  # edited since it was read (a long-lived editor or flake8 process)
         if path not in self._sources:
-            pulled = self._pulled.setdefault(importer, set())
-            if path not in pulled and len(pulled) >= MAX_IMPORTED_FILES:
-                return None
-            pulled.add(path)
             self._make_room()
             self._stamps[path] = _stamp(path)
             self._sources[path] = self._read(path)
         self._dependencies.setdefault(importer, set()).add(str(path))
         source = self._sources[path]
-        return (path, source) if source is not None else None
+        if source is None:
+            return None
+        pulled = self._pulled.setdefault(importer, {})
+        if path not in pulled:
+            if sum(pulled.values()) + len(source) > MAX_IMPORTED_CHARS:
+                return None
+            pulled[path] = len(source)
+        return path, source
 
     def located_source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
         return self._source(importer, module)  # for plain_modules.py
