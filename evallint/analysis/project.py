@@ -391,6 +391,13 @@ class ProjectIndex:
         for module, alias in facts.imports():
             if f"{alias}.{function}(" in code and self._locates(candidate, module, target):
                 return True
+        for module, names in facts.from_imports():
+            # `from pkg import engine` (a submodule), then `engine.evaluate(...)`
+            for name, alias in _imported_names(names):
+                if f"{alias}.{function}(" in code and self._locates(
+                    candidate, _submodule(module, name), target
+                ):
+                    return True
         return False
 
     def _locates(self, importer: Path, module: str, target: Path) -> bool:
@@ -618,6 +625,24 @@ def _reexported_from(init_source: str, name: Optional[str]) -> list[str]:
         if name is None or "*" in names or re.search(rf"\b{re.escape(name)}\b", names):
             found.append(match.group(1))
     return found
+
+
+def _imported_names(names: str) -> list[tuple[str, str]]:
+    """(name, the name it is bound to) of each `a` / `a as b` in a from-import's list."""
+    found = []
+    for part in names.strip().strip("()").split(","):
+        words = part.split()
+        if len(words) == 1 and words[0].isidentifier():
+            found.append((words[0], words[0]))
+        elif len(words) == 3 and words[1] == "as" and words[2].isidentifier():
+            found.append((words[0], words[2]))
+    return found
+
+
+def _submodule(module: str, name: str) -> str:
+    """The module `from module import name` names if `name` is a submodule: `pkg.name`,
+    `.name` for `from . import name`."""
+    return module + name if module.endswith(".") else f"{module}.{name}"
 
 
 _ANY_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
