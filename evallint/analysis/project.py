@@ -308,8 +308,10 @@ class ProjectIndex:
     # -- callers in other files (helpers judged by their real callers) -----------------------
     def callers_of(self, path: str, function: str, owner: Optional[str] = None) -> list[Path]:
         """Project files (scripts, modules, notebooks) that import `function` from the file
-        at `path` and call it: at most MAX_CALLERS_PER_FUNCTION, in directory order. For a
-        method, files that import its class `owner` and call a method of that name."""
+        at `path` and call it (`from engine import evaluate`, `import engine as e;
+        e.evaluate(...)`, `from pkg import engine; engine.evaluate(...)`): at most
+        MAX_CALLERS_PER_FUNCTION, in directory order. For a method, files that import its
+        class `owner` and call a method of that name."""
         if path.startswith("<"):
             return []
         target = Path(path).resolve()
@@ -391,6 +393,8 @@ class ProjectIndex:
         for module, alias in facts.imports():
             if f"{alias}.{function}(" in code and self._locates(candidate, module, target):
                 return True
+        if f".{function}(" not in code:
+            return False
         for module, names in facts.from_imports():
             # `from pkg import engine` (a submodule), then `engine.evaluate(...)`
             for name, alias in _imported_names(names):
