@@ -28,7 +28,7 @@ def test_fixture(fixture: Path) -> None:
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
 def test_project(project: Path) -> None:
-    files = sorted(project.glob("*.py"))
+    files = sorted(project.rglob("*.py"))  # with the files of its packages
     found = _found(files)
     for file in files:
         assert found[file] == expected_findings(file), file.name

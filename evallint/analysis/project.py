@@ -25,9 +25,13 @@ if TYPE_CHECKING:
     from evallint.analysis.scope import ClassInfo
 
 
-MAX_IMPORTED_FILES = 8
-"""Project files one linted file may pull in: a file deep inside a large package must not
-drag the package in (they are cached across the files of one run)."""
+MAX_IMPORTED_CHARS = 400_000
+"""Text of the project files one linted file may follow (about 10,000 lines): a file deep
+inside a large package must not drag the package in. A cost, not a count of files: a file
+importing twenty small modules of its own project follows all of them, one importing the
+large files of a framework stops after a few. A file without any torch text costs nothing
+(it is read, found irrelevant and never parsed). Charged per importer whatever other files
+of the run read first, so what a file's analysis sees does not depend on the run's order."""
 
 
 MAX_CACHED_ANALYSES = 64
@@ -106,7 +110,8 @@ class ProjectIndex:
         self._forward_methods: dict[Path, dict[str, frozenset[str]]] = {}
         self._init_texts: dict[Path, tuple[Optional[tuple[int, int]], str]] = {}
         self._reexports: dict[tuple[Path, str], list[str]] = {}
-        self._pulled: dict[str, set[Path]] = {}
+        self._pulled: dict[str, dict[Path, int]] = {}
+        """Per importer: the project files it follows, with what each cost its budget."""
         self._dependencies: dict[str, set[str]] = {}
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
         self._call_indexes: dict[Path, dict[str, list[Path]]] = {}
@@ -210,7 +215,7 @@ class ProjectIndex:
         return None, tuple(absent)
 
     def _source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
-        """The imported file's text, within this importer's budget of MAX_IMPORTED_FILES."""
+        """The imported file's text, within this importer's budget of MAX_IMPORTED_CHARS."""
         path = self._locate(importer, module)
         if path is None:
             return None
@@ -218,16 +223,19 @@ class ProjectIndex:
         if path in self._sources and self._stamps.get(path) != _stamp(path):
             self._forget(path)  # edited since it was read (a long-lived editor or flake8 process)
         if path not in self._sources:
-            pulled = self._pulled.setdefault(importer, set())
-            if path not in pulled and len(pulled) >= MAX_IMPORTED_FILES:
-                return None
-            pulled.add(path)
             self._make_room()
             self._stamps[path] = _stamp(path)
             self._sources[path] = self._read(path)
         self._dependencies.setdefault(importer, set()).add(str(path))
         source = self._sources[path]
-        return (path, source) if source is not None else None
+        if source is None:
+            return None
+        pulled = self._pulled.setdefault(importer, {})
+        if path not in pulled:
+            if sum(pulled.values()) + len(source) > MAX_IMPORTED_CHARS:
+                return None
+            pulled[path] = len(source)
+        return path, source
 
     def located_source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
         return self._source(importer, module)  # for plain_modules.py
@@ -305,8 +313,10 @@ class ProjectIndex:
     # -- callers in other files (helpers judged by their real callers) -----------------------
     def callers_of(self, path: str, function: str, owner: Optional[str] = None) -> list[Path]:
         """Project files (scripts, modules, notebooks) that import `function` from the file
-        at `path` and call it: at most MAX_CALLERS_PER_FUNCTION, in directory order. For a
-        method, files that import its class `owner` and call a method of that name."""
+        at `path` and call it (`from engine import evaluate`, `import engine as e;
+        e.evaluate(...)`, `from pkg import engine; engine.evaluate(...)`): at most
+        MAX_CALLERS_PER_FUNCTION, in directory order. For a method, files that import its
+        class `owner` and call a method of that name."""
         if path.startswith("<"):
             return []
         target = Path(path).resolve()
@@ -388,6 +398,15 @@ class ProjectIndex:
         for module, alias in facts.imports():
             if f"{alias}.{function}(" in code and self._locates(candidate, module, target):
                 return True
+        if f".{function}(" not in code:
+            return False
+        for module, names in facts.from_imports():
+            # `from pkg import engine` (a submodule), then `engine.evaluate(...)`
+            for name, alias in _imported_names(names):
+                if f"{alias}.{function}(" in code and self._locates(
+                    candidate, _submodule(module, name), target
+                ):
+                    return True
         return False
 
     def _locates(self, importer: Path, module: str, target: Path) -> bool:
@@ -630,6 +649,24 @@ def _reexported_from(init_source: str, name: Optional[str]) -> list[str]:
         if name is None or "*" in names or re.search(rf"\b{re.escape(name)}\b", names):
             found.append(match.group(1))
     return found
+
+
+def _imported_names(names: str) -> list[tuple[str, str]]:
+    """(name, the name it is bound to) of each `a` / `a as b` in a from-import's list."""
+    found = []
+    for part in names.strip().strip("()").split(","):
+        words = part.split()
+        if len(words) == 1 and words[0].isidentifier():
+            found.append((words[0], words[0]))
+        elif len(words) == 3 and words[1] == "as" and words[2].isidentifier():
+            found.append((words[0], words[2]))
+    return found
+
+
+def _submodule(module: str, name: str) -> str:
+    """The module `from module import name` names if `name` is a submodule: `pkg.name`,
+    `.name` for `from . import name`."""
+    return module + name if module.endswith(".") else f"{module}.{name}"
 
 
 _ANY_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)

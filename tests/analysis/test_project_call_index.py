@@ -43,3 +43,15 @@ def test_a_caller_changed_on_disk_is_read_again(tmp_path: Path) -> None:
     aliased = caller.replace("from metrics import accuracy", "import metrics as m")
     _rewrite(tmp_path / "run.py", aliased.replace("accuracy(net", "m.accuracy(net"), 4)
     assert _lint_helper(tmp_path) == []
+
+
+def test_from_import_names_and_submodules_are_read() -> None:
+    from evallint.analysis.project import _imported_names, _submodule
+
+    assert _imported_names("(engine,\n    metrics as m)") == [
+        ("engine", "engine"),
+        ("metrics", "m"),
+    ]
+    assert _imported_names("engine as eng  ") == [("engine", "eng")]
+    assert _submodule(".", "engine") == ".engine"
+    assert _submodule("pkg.sub", "engine") == "pkg.sub.engine"
