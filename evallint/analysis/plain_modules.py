@@ -8,7 +8,8 @@ CPython's parser from the file's text, never by analysing the file."""
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from evallint.analysis.project import _imported_from
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
@@ -23,7 +24,7 @@ _REGISTERING = frozenset(
     {"add_module", "register_module", "register_parameter", "setattr", "__setattr__"}
 )
 _EXCEPTION_SUFFIXES = ("Error", "Exception", "Warning")
-_READ: dict[str, tuple[str, dict[str, Optional[bool]]]] = {}
+_READ: dict[str, tuple[str, Mapping[str, Optional[bool]]]] = {}
 """Path -> (its text, class name -> verdict), for the texts read last."""
 
 
@@ -34,6 +35,24 @@ def plain_module_class(
     True: one that keeps some constructor arguments as they are (`self.loss = loss`): a
     module passed in would make it a module with parameters. A package's `__init__.py`
     that imports the class is followed to its submodule."""
+    return _class_verdict(project, importer, module, name, depth, _READ, _plain_classes)
+
+
+_V = TypeVar("_V")
+
+
+def _class_verdict(
+    project: ProjectIndex,
+    importer: str,
+    module: str,
+    name: str,
+    depth: int,
+    cache: dict[str, tuple[str, Mapping[str, _V]]],
+    read: Callable[[str], Mapping[str, _V]],
+) -> Optional[_V]:
+    """What `read` says of class `name` in the file `module` names (None: not found), read
+    once per text; a package's `__init__.py` that imports the class is followed to the
+    submodule that defines it, at most `depth` times."""
     found = project.located_source(importer, module)
     if found is None:
         return None
@@ -41,15 +60,15 @@ def plain_module_class(
     if path.name == "__init__.py" and f"class {name}" not in source:
         for submodule in _imported_from(source, name) if depth > 0 else ():
             origin = str(path) if submodule.startswith(".") else importer
-            verdict = plain_module_class(project, origin, submodule, name, depth - 1)
+            verdict = _class_verdict(project, origin, submodule, name, depth - 1, cache, read)
             if verdict is not None:
                 return verdict
         return None
-    cached = _READ.get(str(path))
+    cached = cache.get(str(path))
     if cached is None or cached[0] != source:
-        if len(_READ) > 256:
-            _READ.clear()
-        cached = _READ[str(path)] = (source, _plain_classes(source))
+        if len(cache) > 256:
+            cache.clear()
+        cached = cache[str(path)] = (source, read(source))
     return cached[1].get(name)
 
 
@@ -155,30 +174,22 @@ def mode_free_module_class(
     `training` flag. It keeps its parameters (EVL002 still applies), but `eval()` changes
     nothing it computes (EVL001, EVL003 do not). Anything it builds through another call
     (`self.body = make_layers(cfg)`) leaves it undecided: False."""
-    found = project.located_source(importer, module)
-    if found is None:
-        return False
-    path, source = found
-    if path.name == "__init__.py" and f"class {name}" not in source:
-        for submodule in _imported_from(source, name) if depth > 0 else ():
-            origin = str(path) if submodule.startswith(".") else importer
-            if mode_free_module_class(project, origin, submodule, name, depth - 1):
-                return True
-        return False
-    cached = _MODE_FREE.get(str(path))
-    if cached is None or cached[0] != source:
-        if len(_MODE_FREE) > 256:
-            _MODE_FREE.clear()
-        cached = _MODE_FREE[str(path)] = (source, _mode_free_classes(source))
-    return name in cached[1]
+    verdict: Optional[bool] = _class_verdict(
+        project, importer, module, name, depth, _MODE_FREE, _mode_free_verdicts
+    )
+    return bool(verdict)
 
 
-_MODE_FREE: dict[str, tuple[str, frozenset[str]]] = {}
-"""Path -> (its text, the names of its mode-free module classes)."""
+_MODE_FREE: dict[str, tuple[str, Mapping[str, bool]]] = {}
+"""Path -> (its text, its mode-free module classes, each mapped to True)."""
 _HARMLESS_CALLS = frozenset(
     {"super", "int", "float", "bool", "len", "range", "min", "max", "sum", "abs", "round",
      "tuple", "list", "dict", "isinstance", "getattr", "hasattr", "print", "zip", "enumerate"}
 )  # fmt: skip
+
+
+def _mode_free_verdicts(source: str) -> dict[str, bool]:
+    return dict.fromkeys(_mode_free_classes(source), True)
 
 
 def _mode_free_classes(source: str) -> frozenset[str]:
