@@ -662,6 +662,11 @@ class Observations(InterpreterPart):
             # (a module: it has no backward of its own), whose receiver holds no graph
             root = own
         if root is None:
+            if receiver is not None and not engine:
+                # `(policy_loss + c * value_loss).backward()`: what the expression reads is
+                # backpropagated (containers read by index reach it), though no one name is
+                # the backwarded value
+                self.backward_roots.update(self.graph_names(receiver))
             return
         self.backward_roots.add(root)
         self.backward_bindings.add(self._binding(root))
