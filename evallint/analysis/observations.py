@@ -28,6 +28,7 @@ from evallint.analysis.store_scope import (
     class_is_module,
     first_assignments,
     handed_to_training,
+    read_by_training_callee,
     rebinds,
     structural_iterable,
 )
@@ -537,6 +538,12 @@ class Observations(InterpreterPart):
             {store[1] for store in self.stores},
             lambda names: self._sources_closure(names),
             lambda call: self.file.resolve_function_quietly(call, info),
+        )
+        trained |= read_by_training_callee(
+            info.node.body if info is not None else self.file.module,
+            {store[1] for store in self.stores},
+            lambda call: self.file.resolve_function_quietly(call, info),
+            self._local_function,
         )
         backward_values = self.backward_sources - {id(None)}
         for store in self.stores:
