@@ -38,7 +38,7 @@ from evallint.analysis.scope import (
 )
 from evallint.analysis.specialise import Flags, constant_flags, tested_parameters
 from evallint.analysis.summaries import ForwardRequirement, Summary, distinct_requirements
-from evallint.analysis.symbols import ImportTable, collect_imports, dotted_name
+from evallint.analysis.symbols import ImportTable, assigned_pairs, collect_imports, dotted_name
 from evallint.analysis.vocabulary import (
     EVAL_FILE_WORDS,
     MODE_INDEPENDENT_SUFFIXES,
@@ -329,9 +329,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 for small in statement.body:
                     if type(small) is not cst.Assign:
                         continue
-                    call = small.value if type(small.value) is cst.Call else None
-                    for target in small.targets:
-                        name = dotted_name(target.target)
+                    for name, call in assigned_pairs(small):
                         if not name or "." in name or words(name) & NOT_MODULE_WORDS:
                             continue
                         if call is not None and self._builds_plain_object(call):

@@ -28,6 +28,7 @@ from evallint.analysis.store_scope import (
     class_is_module,
     first_assignments,
     handed_to_training,
+    read_by_training_callee,
     rebinds,
     structural_iterable,
 )
@@ -538,6 +539,12 @@ class Observations(InterpreterPart):
             lambda names: self._sources_closure(names),
             lambda call: self.file.resolve_function_quietly(call, info),
         )
+        trained |= read_by_training_callee(
+            info.node.body if info is not None else self.file.module,
+            {store[1] for store in self.stores},
+            lambda call: self.file.resolve_function_quietly(call, info),
+            self._local_function,
+        )
         backward_values = self.backward_sources - {id(None)}
         for store in self.stores:
             if store[11] and store[1] in handed_back:
@@ -662,6 +669,11 @@ class Observations(InterpreterPart):
             # (a module: it has no backward of its own), whose receiver holds no graph
             root = own
         if root is None:
+            if receiver is not None and not engine:
+                # `(policy_loss + c * value_loss).backward()`: what the expression reads is
+                # backpropagated (containers read by index reach it), though no one name is
+                # the backwarded value
+                self.backward_roots.update(self.graph_names(receiver))
             return
         self.backward_roots.add(root)
         self.backward_bindings.add(self._binding(root))

@@ -122,3 +122,35 @@ def handed_to_training(
             if summary is not None and summary.trains:
                 found |= reached
     return found
+
+
+def read_by_training_callee(
+    body: cst.CSTNode,
+    containers: set[str],
+    resolve: Callable[[cst.Call], Optional[Summary]],
+    function_of: Callable[[cst.Call], Optional[cst.FunctionDef]],
+) -> set[str]:
+    """The attribute containers (`actor_net.saved_logprobs`, `self.saved_values`) that a
+    function the body calls reads while it trains (`update()` builds the episode's loss from
+    them and backwards it): they outlive this function on purpose, and that backward needs
+    their graphs. A local list, which no callee can read unless handed over, is not here."""
+    wanted = {c for c in containers if "." in c}
+    found: set[str] = set()
+    if not wanted:
+        return found
+    for node in iter_nodes(body):
+        if type(node) is not cst.Call:
+            continue
+        callee = function_of(node)
+        if callee is None:
+            continue
+        read = {
+            name
+            for n in iter_nodes(callee.body)
+            if type(n) is cst.Attribute and (name := dotted_name(n)) in wanted
+        } - found
+        if read:
+            summary = resolve(node)
+            if summary is not None and summary.trains:
+                found |= read
+    return found

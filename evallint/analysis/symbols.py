@@ -217,3 +217,26 @@ def collect_imports(module: cst.Module) -> ImportTable:
             elif extra is not None and isinstance(extra, cst.CSTNode):
                 stack.append(extra)
     return table
+
+
+def assigned_pairs(assign: cst.Assign) -> list[tuple[Optional[str], Optional[cst.Call]]]:
+    """Each name an assignment binds with the call that builds it, when one does: `model =
+    Net()`, and `gen, disc = Generator(), Discriminator()` element by element; `model, opt =
+    build()` binds names whose calls are unknown."""
+    value = assign.value
+    pairs: list[tuple[Optional[str], Optional[cst.Call]]] = []
+    for target in assign.targets:
+        names = target.target
+        if type(names) in (cst.Tuple, cst.List):
+            elements = [e.value for e in names.elements]  # type: ignore[attr-defined]
+            values = (
+                [e.value for e in value.elements]  # type: ignore[attr-defined]
+                if type(value) in (cst.Tuple, cst.List) and len(value.elements) == len(elements)  # type: ignore[attr-defined]
+                else [None] * len(elements)
+            )
+            for element, built in zip(elements, values):
+                if type(element) is cst.Name:
+                    pairs.append((element.value, built if type(built) is cst.Call else None))
+            continue
+        pairs.append((dotted_name(names), value if type(value) is cst.Call else None))
+    return pairs
