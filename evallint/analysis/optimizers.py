@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
+from functools import partial
 from typing import Callable, Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.reuse import memo_with
 from evallint.analysis.symbols import ImportTable, dotted_name
 
 
@@ -355,6 +358,8 @@ class InputOptimizerFacts:
                 self.imports,
                 self.steps_input,
                 self.steps_parameters_by_call,  # type: ignore[attr-defined]
+                # what the two answer from (see `steps_input`, `steps_parameters_by_call`)
+                (self.imports.key(), self.input_optimizers(), self.parameter_steppers()),  # type: ignore[attr-defined]
             )
         return self._backward_reach.get(id(call), True)
 
@@ -403,6 +408,7 @@ def backward_reach(
     imports: ImportTable,
     steps_input: Callable[[cst.Call], bool],
     steps_by_call: Callable[[cst.Call], bool] = lambda call: False,
+    context: Optional[Hashable] = None,
 ) -> dict[int, bool]:
     """For every backward call of the file, whether a parameter step serves it: one in its
     own function, in a function it calls that does no backward of its own (an
@@ -410,8 +416,11 @@ def backward_reach(
     that calls it (directly or further up; the top level counts as a function). A step in a
     sibling that backwards for itself (`train()` next to `fisher()`, both called by `main`)
     serves only its own backward. Calls are matched by name (`f(...)`, `self.f(...)`, a
-    function passed as `optimizer.step(closure)`), so an unreadable call connects nothing."""
-    from evallint.analysis.regions import training_call_kind
+    function passed as `optimizer.step(closure)`), so an unreadable call connects nothing.
+    `context`, when given, holds all that `steps_input` and `steps_by_call` answer from
+    besides the call: a language server then keeps each statement's scan for the next lint
+    (`evallint.analysis.reuse`; the scan reads the statement, the imports and the file's
+    optimizer names, which the key holds too)."""
     from evallint.analysis.walk import iter_nodes
 
     scopes: list[tuple[_Scope, cst.CSTNode]] = [(None, module)]
@@ -438,40 +447,32 @@ def backward_reach(
     steps: set[_Scope] = set()
     backwards: dict[_Scope, list[int]] = {}
     names: dict[_Scope, set[str]] = {}
-    top: list[tuple[bool, set[str], list[int]]] = []
+    top: list[tuple[bool, frozenset[str], tuple[int, ...]]] = []
     """Per top-level statement of the module (a notebook's cells in order): whether it steps,
     the names it uses, its backward calls. A script runs its statements once, in order, so a
     top-level backward is served only by a step in its own statement or a later one (a
     saliency cell after the training cells updates no weight)."""
+    scan = partial(
+        _scope_statement,
+        imports=imports,
+        steps_input=steps_input,
+        steps_by_call=steps_by_call,
+        optimizers=frozenset(optimizers),
+    )
+    kept = (context, scan.keywords["optimizers"])
     for key, root in scopes:
         named = names.setdefault(key, set())
         for statement in module.body if root is module else [root]:
-            own_step, own_names, own_backwards = False, set(), []
-            for node in iter_nodes(statement):
-                kind = type(node)
-                if kind is cst.Call:
-                    call = cast(cst.Call, node)
-                    found = training_call_kind(call, imports)
-                    if found == "backward":
-                        backwards.setdefault(key, []).append(id(call))
-                        own_backwards.append(id(call))
-                    elif (
-                        found == "step"
-                        or steps_by_call(call)
-                        or (
-                            type(call.func) is cst.Attribute
-                            and call.func.attr.value == "step"
-                            and dotted_name(call.func.value) in optimizers
-                        )
-                    ) and not steps_input(call):
-                        steps.add(key)
-                        own_step = True
-                elif kind is cst.Name:
-                    named.add(cast(cst.Name, node).value)
-                    own_names.add(cast(cst.Name, node).value)
-                elif kind is cst.Attribute:
-                    named.add(cast(cst.Attribute, node).attr.value)
-                    own_names.add(cast(cst.Attribute, node).attr.value)
+            own_step, own_names, own_backwards = (
+                scan(statement)
+                if context is None
+                else memo_with("backward_reach", statement, kept, scan)
+            )
+            if own_backwards:
+                backwards.setdefault(key, []).extend(own_backwards)
+            if own_step:
+                steps.add(key)
+            named |= own_names
             if root is module:
                 top.append((own_step, own_names, own_backwards))
     callees: dict[_Scope, set[_Scope]] = {
@@ -514,3 +515,41 @@ def backward_reach(
         for call_id in own_backwards:
             result[call_id] = later
     return result
+
+
+def _scope_statement(
+    statement: cst.CSTNode,
+    *,
+    imports: ImportTable,
+    steps_input: Callable[[cst.Call], bool],
+    steps_by_call: Callable[[cst.Call], bool],
+    optimizers: frozenset[str],
+) -> tuple[bool, frozenset[str], tuple[int, ...]]:
+    """One statement of a scope (`backward_reach`): whether it steps parameters, the names
+    it uses, its backward calls (by id)."""
+    from evallint.analysis.regions import training_call_kind
+    from evallint.analysis.walk import iter_nodes
+
+    own_step, own_names, own_backwards = False, set(), []
+    for node in iter_nodes(statement):
+        kind = type(node)
+        if kind is cst.Call:
+            call = cast(cst.Call, node)
+            found = training_call_kind(call, imports)
+            if found == "backward":
+                own_backwards.append(id(call))
+            elif (
+                found == "step"
+                or steps_by_call(call)
+                or (
+                    type(call.func) is cst.Attribute
+                    and call.func.attr.value == "step"
+                    and dotted_name(call.func.value) in optimizers
+                )
+            ) and not steps_input(call):
+                own_step = True
+        elif kind is cst.Name:
+            own_names.add(cast(cst.Name, node).value)
+        elif kind is cst.Attribute:
+            own_names.add(cast(cst.Attribute, node).attr.value)
+    return own_step, frozenset(own_names), tuple(own_backwards)

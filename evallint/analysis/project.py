@@ -116,6 +116,7 @@ class ProjectIndex:
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
         self._call_indexes: dict[Path, dict[str, list[Path]]] = {}
         self._root_files: dict[Path, list[Path]] = {}
+        self._roots: dict[str, tuple[Path, Path]] = {}  # path -> resolved, root (per lint)
         self._code: dict[Path, Optional[str]] = {}
         self._caller_analyses: dict[tuple[Path, Optional[Path]], Optional[FileAnalysis]] = {}
         self._adopted: Optional[Path] = None
@@ -161,6 +162,7 @@ class ProjectIndex:
         collection in the process (flake8's own work included) walk millions of nodes."""
         if not path.startswith("<"):
             self._make_room()
+            self._roots.pop(path, None)
             resolved = Path(path).resolve()
             self._forget(resolved)
             self._sources[resolved] = source
@@ -319,8 +321,9 @@ class ProjectIndex:
         class `owner` and call a method of that name."""
         if path.startswith("<"):
             return []
-        target = Path(path).resolve()
-        root = _project_root(target)
+        if path not in self._roots:  # asked per function: the file system once per lint
+            self._roots[path] = (Path(path).resolve(), _project_root(Path(path).resolve()))
+        target, root = self._roots[path]
         index = self._call_indexes.get(root)
         if index is None:
             index = self._call_indexes[root] = {}

@@ -101,6 +101,17 @@ class Reuse:
         self._current[key] = (node, value)
         return value
 
+    def memo_with(self, name: str, node: N, context: Hashable, compute: Callable[[N], T]) -> T:
+        """`compute(node)`, computed once per node object and `context`; `compute` must read
+        nothing but the node, constants and what `context` holds."""
+        key = (name, id(node), context)
+        entry = self._get(key, node)
+        if entry is not None:
+            return entry[1]
+        value = compute(node)
+        self._current[key] = (node, value)
+        return value
+
     def kept_by_text(self, name: str, text: Hashable, compute: Callable[[], T]) -> T:
         """`compute()`, computed once per `text`; the value must follow from the text alone."""
         key = (name, text)
@@ -122,6 +133,15 @@ def memo(name: str, node: N, compute: Callable[[N], T]) -> T:
     if store is None:
         return compute(node)
     return store.memo(name, node, compute)
+
+
+def memo_with(name: str, node: N, context: Hashable, compute: Callable[[N], T]) -> T:
+    """`memo` for a `compute` that also reads what `context` holds (equal contexts: equal
+    answers for the same node)."""
+    store = _active
+    if store is None:
+        return compute(node)
+    return store.memo_with(name, node, context, compute)
 
 
 def text_store() -> Optional[Callable[[str, Hashable, Callable[[], T]], T]]:

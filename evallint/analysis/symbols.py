@@ -191,6 +191,14 @@ class ImportTable:
     def is_imported(self, local: str) -> bool:
         return local in self._names
 
+    def key(self) -> tuple:
+        """Everything the table answers from: equal keys, equal answers."""
+        return (
+            tuple(self._names.items()),
+            tuple(self.modules_from.items()),
+            tuple(self.star_modules),
+        )
+
 
 def collect_imports(module: cst.Module) -> ImportTable:
     """Read every import statement, wherever it is, without a generic walk: only the

@@ -69,7 +69,13 @@ class Linted:
 
     text: str
     found: list[Diagnostic]
-    code: CodeLines
+    known_code: Optional[CodeLines] = None
+
+    @functools.cached_property
+    def code(self) -> CodeLines:
+        """`code_lines(text)`, found when the next edit asks (an edit of code followed by
+        another edit of code never needs it: a scan of the whole text saved)."""
+        return self.known_code if self.known_code is not None else code_lines(self.text)
 
 
 class EvallintServer(CodeActions, LanguageServer):
@@ -229,7 +235,7 @@ class EvallintServer(CodeActions, LanguageServer):
             kept = [m for m in map(moved_lines.move, last.found) if m is not None]
             return _suppressed(kept, text) + failures[:1]
         if not failures:
-            self.linted[uri] = Linted(text, found, code_lines(text))
+            self.linted[uri] = Linted(text, found)
         return _suppressed(found, text)
 
     def publish(self, program: Program, found: list[Diagnostic]) -> None:

@@ -15,6 +15,8 @@ from typing import Optional, Union
 
 import libcst as cst
 
+from evallint.source.reparse import edited_tree
+
 PARSER_STACK_BYTES = 512 * 1024 * 1024
 """LibCST's native parser recurses once per nesting level and overflows a default thread
 stack (a segfault, not an exception) near 5,000 nested brackets or operands; a parse on a
@@ -145,7 +147,8 @@ def python_tree(source: str) -> ast.Module:
     for text, tree in _RECENT_TREES:
         if text is source or text == source:
             return tree
-    tree = ast.parse(source)
+    edited = edited_tree(*_RECENT_TREES[0], source) if _RECENT_TREES else None
+    tree = edited or ast.parse(source)  # an edit's statements re-parsed (see reparse.py)
     _RECENT_TREES = ((source, tree), *_RECENT_TREES[: RECENT_TREES_KEPT - 1])
     return tree
 

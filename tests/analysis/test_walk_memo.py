@@ -210,3 +210,45 @@ def test_lean_walk_skips_leaf_text_fields_but_no_code_node() -> None:
         stack.extend(node.children)
     lean = [n for n in iter_nodes(module, enter_scopes=True) if isinstance(n, code_types)]
     assert {id(n) for n in lean} == {id(n) for n in generic} and len(lean) == len(generic)
+
+
+BACKWARD_REACH = """\
+import torch
+
+
+def train(model, loader, updater):
+    for x in loader:
+        model(x).sum().backward()
+        updater.step()
+
+
+updater = make(model)
+train(model, loader, updater)
+"""
+
+
+def test_backward_reach_kept_per_statement_follows_the_files_optimizers() -> None:
+    """A statement's scan is kept for the next lint (the same node), but whether its
+    `updater.step()` steps parameters depends on another statement (`updater` bound to a
+    torch optimizer there): the kept scan is keyed by the file's optimizer names too."""
+    import libcst as cst
+
+    from evallint.analysis.optimizers import backward_reach
+    from evallint.analysis.reuse import Reuse
+    from evallint.analysis.symbols import collect_imports
+
+    first = cst.parse_module(BACKWARD_REACH)
+    built = cst.parse_statement("updater = torch.optim.SGD(model.parameters(), lr=0.1)\n")
+    second = first.with_changes(body=[*first.body[:-2], built, first.body[-1]])
+    store = Reuse()
+
+    def reach(module: cst.Module) -> dict[int, bool]:
+        imports = collect_imports(module)
+        return backward_reach(module, imports, lambda call: False, lambda call: False, ("c",))
+
+    with store.active():
+        before = reach(first)
+    with store.active():
+        after = reach(second)
+    assert list(before.values()) == [False] and list(after.values()) == [True]
+    assert after == reach(second)  # no store: computed afresh
