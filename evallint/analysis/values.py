@@ -18,6 +18,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
+from evallint.analysis.plain_objects import builds_plain_object
 from evallint.analysis.scope import (
     ClassInfo,
     looks_like_module_name,
@@ -183,6 +184,8 @@ class Values(ModeMatters):
         cls = self._local_class(value)
         if cls is not None:
             return not cls.is_module
+        if builds_plain_object(self.file, value):
+            return True  # `TextEncoder(...)` of a project file: its class derives from nothing
         name = dotted_name(value.func)
         function = self.file.functions.get(name or "")
         if function is None:
@@ -490,6 +493,7 @@ class Values(ModeMatters):
             and not words(last) & NOT_MODULE_WORDS
             and not self.file.functions.get(last)
             and imported_class(self.file, call) is None  # a plain class of the project
+            and not builds_plain_object(self.file, call)  # one of a file with no torch text
         ):
             return fresh, True
         return None
