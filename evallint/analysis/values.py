@@ -9,6 +9,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.context import code_of
+from evallint.analysis.forward_methods import trains_in_forward
 from evallint.analysis.instances import imported_class
 from evallint.analysis.lattice import (
     ENTRY_MODE,
@@ -208,6 +209,22 @@ class Values(ModeMatters):
             and self._local_class(r) is not None
             and not cast(ClassInfo, self._local_class(r)).is_module
             for r in returned
+        )
+
+    def _trains_itself(self, key: str, state: PathState) -> bool:
+        """Whether every fact of `key` says it was built (here) by a module class whose
+        `forward` trains it (see forward_methods.SELF_TRAINING)."""
+        sites = [fact.site for fact in state.mode_of(key) or ()]
+        for index, site in enumerate(sites):
+            while (
+                type(site) is cst.Call
+                and type(site.func) is cst.Attribute
+                and site.func.attr.value in SAME_MODULE_METHODS
+            ):
+                site = site.func.value  # `Meta(args).to(device)`
+            sites[index] = site
+        return bool(sites) and all(
+            type(site) is cst.Call and trains_in_forward(self.file, site) for site in sites
         )
 
     def _weakly_loaded(self, value: cst.BaseExpression) -> bool:
@@ -524,6 +541,8 @@ class Values(ModeMatters):
         func = call.func
         key = self.resolve(func, state)
         if key is not None:
+            if self._trains_itself(key, state):
+                return None  # `maml(x_spt, y_spt, x_qry, y_qry)`: a training step
             return key, code_of(func)
         if type(func) is cst.Attribute and func.attr.value in FORWARD_METHODS:
             key = self.resolve(func.value, state)
