@@ -211,13 +211,11 @@ class _Interpreter(
             function = callable_parameter(parameters.get(name))  # `model_fn: Callable[...]`
             if (annotated and not function) or name in self.evidence_names:
                 keys.add(name)
-            elif (
-                self._non_module(name)
-                or function
-                or annotated_plain(self.file, parameters.get(name))
-            ):
-                continue  # `encoder_tokenizer.batch_decode(ids)`, `decoder: GreedyDecoder`
-            elif looks_like_module_name(name):
+            elif self._non_module(name) or function:
+                continue  # `encoder_tokenizer.batch_decode(ids)`: used as a tokenizer only
+            elif looks_like_module_name(name) and not annotated_plain(
+                self.file, parameters.get(name)
+            ):  # `decoder: GreedyDecoder` is no module by its name (it may hold some)
                 keys.add(name)
                 self.candidate_keys[name] = NAMED
             elif may_hold_module(name, parameters.get(name)):

@@ -55,18 +55,20 @@ def builds_plain_object(file: FileAnalysis, value: cst.BaseExpression) -> bool:
     return name is not None and plain_class_named(file, name)
 
 
+def parameter_named(function: cst.FunctionDef, name: str) -> Optional[cst.Param]:
+    params = function.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == name:
+            return param
+    return None
+
+
 def assigns_plain_parameter(
     file: FileAnalysis, method: cst.FunctionDef, value: cst.BaseExpression
 ) -> bool:
     """`self.decoder = decoder` in a method whose parameter `decoder` is annotated with a
     plain class of the project (see annotated_plain)."""
-    if type(value) is not cst.Name:
-        return False
-    params = method.params
-    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-        if param.name.value == value.value:
-            return annotated_plain(file, param)
-    return False
+    return type(value) is cst.Name and annotated_plain(file, parameter_named(method, value.value))
 
 
 def annotated_plain(file: FileAnalysis, param: Optional[cst.Param]) -> bool:

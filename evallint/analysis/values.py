@@ -19,7 +19,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
-from evallint.analysis.plain_objects import builds_plain_object
+from evallint.analysis.plain_objects import annotated_plain, builds_plain_object, parameter_named
 from evallint.analysis.scope import (
     ClassInfo,
     looks_like_module_name,
@@ -538,6 +538,13 @@ class Values(ModeMatters):
         return "self", "self"
 
     def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
+        found = self._called_module(call, state)
+        if found is not None and self.info is not None and "." not in found[0]:
+            if annotated_plain(self.file, parameter_named(self.info.node, found[0])):
+                return None  # `decoder.decode(out)` with `decoder: GreedyDecoder`: no module
+        return found
+
+    def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         func = call.func
         key = self.resolve(func, state)
         if key is not None:
