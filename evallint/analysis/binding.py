@@ -549,8 +549,12 @@ class Binding(InterpreterPart):
         PASS_THROUGH_LIBRARY): no torch module. A project file of the same name (`code.py`)
         is the project's."""
         name = dotted_name(value.func)
+        if name == "__import__" and name not in self.file.functions:
+            return True  # `model = __import__(config["model"])`: a Python module of classes
         if name is None or not self.imports.is_imported(name.split(".")[0]):
             return False
+        if self.imports.qualify_name(name) == "importlib.import_module":
+            return True  # a Python module too
         root = self.imports.qualify_name(name).split(".")[0]
         if root not in STANDARD_LIBRARY or root in PASS_THROUGH_LIBRARY:
             return False

@@ -87,6 +87,10 @@ def with_modes(state: PathState, keys: list[str], facts: frozenset) -> PathState
 class Effects(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
+    _forward_modes: Optional[dict[str, frozenset]] = None
+    """Key -> the mode facts its forwards with autograd on ran in, in this function (see
+    `_record_training`)."""
+
     _restored_switches: Optional[set[int]] = None
     """`train()` calls of this function that follow its own `eval()` (read once, see
     `_restored_for_training`)."""
@@ -134,6 +138,8 @@ class Effects(InterpreterPart):
             if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:
                 for enclosing in self.regions:
                     self.grad_forwards.setdefault(id(enclosing.node), set()).add(key)
+                modes = self._forward_modes = self._forward_modes or {}
+                modes[key] = modes.get(key, frozenset()) | (state.mode_in_tree(key) or ENTRY_MODE)
             region = self._evaluating(state)
             if (
                 region is not None
@@ -280,6 +286,13 @@ class Effects(InterpreterPart):
                 f for f in facts if f.mode is Mode.EVAL and _left_in_eval(f, facts)
             )
             from_entry = from_entry or any(f.mode is Mode.ENTRY for f in facts)
+        ran_in = (self._forward_modes or {}).get(key) if place is None else None
+        if ran_in is not None:
+            # what a training step trains in is the mode its forwards ran in: an `eval()`
+            # that no forward of this function ran after (`model.train()` comes first in the
+            # loop body that computes the loss) does not reach the step on any path that
+            # computed a loss; the paths that reach the backward without a forward do not train
+            eval_facts &= ran_in
         region_id = id(region.node) if region else 0
         entry = self.training.get((region_id, key))
         if entry is None:

@@ -22,6 +22,7 @@ from evallint.analysis.interpreter import _Interpreter
 from evallint.analysis.lightning_hooks import hooks_leaving_eval
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.plain_objects import builds_plain_object
 from evallint.analysis.regions import (
     EvidenceCollector,
 )
@@ -349,9 +350,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """`Sequential([...])` with `Sequential` a class of this file that derives from
         nothing (hand-written layers keeping their own `training` flag): no nn.Module,
         whatever its name and its `parameters()` method say."""
-        qualified = self.imports.qualify(call.func) or dotted_name(call.func) or ""
-        cls = self.classes.get(qualified)
-        return cls is not None and all(base == "object" for base in cls.bases)
+        return builds_plain_object(self, call)  # of another project file too
 
     def _constructs_module(self, call: cst.Call) -> bool:
         qualified = self.imports.qualify(call.func) or ""

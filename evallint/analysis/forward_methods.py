@@ -14,6 +14,9 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+import libcst as cst
+
+from evallint.analysis.symbols import dotted_name
 from evallint.torch_facts import NO_GRAD_METHODS
 
 if TYPE_CHECKING:
@@ -85,6 +88,12 @@ def _switches_to_eval(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 EVAL_SWITCHED = "."
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes whose
 decorator switches their module to eval mode around them (no class is named ".")."""
+
+SELF_TRAINING = "+"
+"""The key, in `forward_methods_of_text`'s answer, of the file's classes whose `forward`
+trains the module itself: it calls `backward()` (or `torch.autograd.grad`) and an optimizer's
+`step()` (MAML's meta-learner, a module that owns its optimizer). Calling one is a training
+step, whatever its result is then used for (no class is named "+")."""
 
 GRAD_FREE = ""
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
@@ -173,26 +182,34 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
 
     grad_free: set[str] = set()
     eval_switched: set[str] = set()
+    self_training: set[str] = set()
     evaluating = frozenset(
         node.name
         for node in tree.body
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _switches_to_eval(node)
     )
     found: dict[str, frozenset[str]] = {}
-    for name, methods, free, switched in _classes_of(tree, source, text_store(), evaluating):
+    for name, methods, free, switched, trains in _classes_of(
+        tree, source, text_store(), evaluating
+    ):
         grad_free |= free
         eval_switched |= switched
+        if trains:
+            self_training.add(name)
         if methods:
             found[name] = methods
     if grad_free:
         found[GRAD_FREE] = frozenset(grad_free)
     if eval_switched:
         found[EVAL_SWITCHED] = frozenset(eval_switched)
+    if self_training:
+        found[SELF_TRAINING] = frozenset(self_training)
     return found
 
 
-_ClassMethods = tuple[str, frozenset[str], frozenset[str], frozenset[str]]
-"""A class's name, its forward methods, its grad-free methods and its eval-switched methods."""
+_ClassMethods = tuple[str, frozenset[str], frozenset[str], frozenset[str], bool]
+"""A class's name, its forward methods, its grad-free methods, its eval-switched methods and
+whether its `forward` trains it (see SELF_TRAINING)."""
 
 
 def _classes_of(
@@ -247,7 +264,60 @@ def _class_methods(node: ast.ClassDef, evaluating: frozenset[str] = frozenset())
     grad_free: set[str] = set()
     eval_switched: set[str] = set()
     methods = _class_forward_methods(node, grad_free, evaluating, eval_switched)
-    return node.name, methods, frozenset(grad_free), frozenset(eval_switched)
+    return node.name, methods, frozenset(grad_free), frozenset(eval_switched), _trains(node)
+
+
+def _trains(node: ast.ClassDef) -> bool:
+    """Whether the class's own `forward` backpropagates and steps an optimizer."""
+    forward = next(
+        (
+            item
+            for item in node.body
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "forward"
+        ),
+        None,
+    )
+    if forward is None:
+        return False
+    called = {
+        inner.func.attr
+        for inner in ast.walk(forward)
+        if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
+    }
+    return bool(called & {"backward", "grad"}) and "step" in called
+
+
+def trains_in_forward(file: FileAnalysis, call: cst.Call) -> bool:
+    """Whether `call` builds a module (of this file or an imported project file) whose
+    `forward` trains it (see SELF_TRAINING)."""
+    name = dotted_name(call.func)
+    if name is None:
+        return False
+    cls = file.classes.get(name)
+    if cls is not None:
+        key = (str(file.path), file._source or "")
+        found = _LOCAL.get(key)
+        if found is None:
+            if len(_LOCAL) > 64:
+                _LOCAL.clear()
+            found = _LOCAL[key] = forward_methods_of_text(key[1]).get(SELF_TRAINING, frozenset())
+        return cls.is_module and cls.name in found
+    project, imports = file.project, file.imports
+    head, _, attr = name.partition(".")
+    if project is None:
+        return False
+    if attr and "." not in attr and imports.is_imported(head):
+        module, class_name = imports.module_path(head), attr
+    elif not attr and head in imports.modules_from:
+        module = imports.modules_from[head]
+        class_name = (imports.qualify_name(head) or head).split(".")[-1]
+    else:
+        return False
+    return class_name in project.forward_methods(str(file.path), module, SELF_TRAINING, class_name)
+
+
+_LOCAL: dict[tuple[str, str], frozenset[str]] = {}
+"""(path, text) -> the file's own SELF_TRAINING classes."""
 
 
 def methods_of_file(

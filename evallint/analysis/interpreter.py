@@ -47,6 +47,7 @@ from evallint.analysis.parameters import (
     may_hold_module,
     mentions_module,
 )
+from evallint.analysis.plain_objects import annotated_plain, assigns_plain_parameter
 from evallint.analysis.project import ProjectIndex  # noqa: F401  (engine/fixes.py imports it from here)
 from evallint.analysis.provenance import Provenance
 from evallint.analysis.regions import (
@@ -212,7 +213,9 @@ class _Interpreter(
                 keys.add(name)
             elif self._non_module(name) or function:
                 continue  # `encoder_tokenizer.batch_decode(ids)`: used as a tokenizer only
-            elif looks_like_module_name(name):
+            elif looks_like_module_name(name) and not annotated_plain(
+                self.file, parameters.get(name)
+            ):  # `decoder: GreedyDecoder` is no module by its name (it may hold some)
                 keys.add(name)
                 self.candidate_keys[name] = NAMED
             elif may_hold_module(name, parameters.get(name)):
@@ -279,7 +282,9 @@ class _Interpreter(
             for name, value in self.file.scope(method.node).attribute_assignments:
                 facts = self._constructor_facts(value) if type(value) is cst.Call else None
                 if (facts is None or self._weakly_loaded(value)) and (
-                    self._non_module(name) or self._builds_plain_object(value)
+                    self._non_module(name)
+                    or self._builds_plain_object(value)
+                    or assigns_plain_parameter(self.file, method.node, value)
                 ):
                     continue  # used only as a tokenizer is, or holds a plain object: its
                     # name (`self.encoder_tokenizer`, `self.encoder = get_encoder()`) is no test

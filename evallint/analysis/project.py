@@ -242,6 +242,9 @@ class ProjectIndex:
     def located_source(self, importer: str, module: str) -> Optional[tuple[Path, str]]:
         return self._source(importer, module)  # for plain_modules.py
 
+    def located(self, importer: str, module: str) -> Optional[Path]:
+        return self._locate(importer, module)  # for plain_objects.py, whatever the text
+
     def is_project_module(self, importer: str, module: str) -> bool:
         """Whether `module`, imported by `importer`, is a file of the project (whatever its
         text): a project's own `code.py` shadows the standard library's `code`."""

@@ -9,6 +9,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.context import code_of
+from evallint.analysis.forward_methods import trains_in_forward
 from evallint.analysis.instances import imported_class
 from evallint.analysis.lattice import (
     ENTRY_MODE,
@@ -18,6 +19,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
+from evallint.analysis.plain_objects import annotated_plain, builds_plain_object, parameter_named
 from evallint.analysis.scope import (
     ClassInfo,
     looks_like_module_name,
@@ -183,6 +185,8 @@ class Values(ModeMatters):
         cls = self._local_class(value)
         if cls is not None:
             return not cls.is_module
+        if builds_plain_object(self.file, value):
+            return True  # `TextEncoder(...)` of a project file: its class derives from nothing
         name = dotted_name(value.func)
         function = self.file.functions.get(name or "")
         if function is None:
@@ -205,6 +209,22 @@ class Values(ModeMatters):
             and self._local_class(r) is not None
             and not cast(ClassInfo, self._local_class(r)).is_module
             for r in returned
+        )
+
+    def _trains_itself(self, key: str, state: PathState) -> bool:
+        """Whether every fact of `key` says it was built (here) by a module class whose
+        `forward` trains it (see forward_methods.SELF_TRAINING)."""
+        sites = [fact.site for fact in state.mode_of(key) or ()]
+        for index, site in enumerate(sites):
+            while (
+                type(site) is cst.Call
+                and type(site.func) is cst.Attribute
+                and site.func.attr.value in SAME_MODULE_METHODS
+            ):
+                site = site.func.value  # `Meta(args).to(device)`
+            sites[index] = site
+        return bool(sites) and all(
+            type(site) is cst.Call and trains_in_forward(self.file, site) for site in sites
         )
 
     def _weakly_loaded(self, value: cst.BaseExpression) -> bool:
@@ -490,6 +510,7 @@ class Values(ModeMatters):
             and not words(last) & NOT_MODULE_WORDS
             and not self.file.functions.get(last)
             and imported_class(self.file, call) is None  # a plain class of the project
+            and not builds_plain_object(self.file, call)  # one of a file with no torch text
         ):
             return fresh, True
         return None
@@ -517,9 +538,18 @@ class Values(ModeMatters):
         return "self", "self"
 
     def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
+        found = self._called_module(call, state)
+        if found is not None and self.info is not None and "." not in found[0]:
+            if annotated_plain(self.file, parameter_named(self.info.node, found[0])):
+                return None  # `decoder.decode(out)` with `decoder: GreedyDecoder`: no module
+        return found
+
+    def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         func = call.func
         key = self.resolve(func, state)
         if key is not None:
+            if self._trains_itself(key, state):
+                return None  # `maml(x_spt, y_spt, x_qry, y_qry)`: a training step
             return key, code_of(func)
         if type(func) is cst.Attribute and func.attr.value in FORWARD_METHODS:
             key = self.resolve(func.value, state)

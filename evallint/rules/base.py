@@ -79,7 +79,11 @@ class Rule:
         if via and at_flag_call:
             anchor = evaluating_call(facts, via, region_node, flag_fixed) or place
         elif via and place.unit is not facts.unit:
-            anchor = entering_call(facts, via, region_node) or place
+            anchor = (
+                _region_call(facts, via, region_node)
+                or entering_call(facts, via, region_node)
+                or place
+            )
         if anchor is not place:
             where = "" if place.unit is facts.unit else " (in another file)"
             related = [_related(place, f"{inner}{where}")] + related
@@ -257,9 +261,28 @@ def call_anchor(facts: ModuleFacts, forward: EvalForward) -> Optional[cst.CSTNod
         )
         return anchor.node if anchor is not None else None
     if forward.via and (forward.report_at_call or forward.call.unit is not facts.unit):
-        anchor = entering_call(facts, forward.via, _region_in(facts, forward))
+        region = _region_in(facts, forward)
+        anchor = (
+            _region_call(facts, forward.via, region)
+            if forward.call.unit is not facts.unit
+            else None
+        )
+        anchor = anchor or entering_call(facts, forward.via, region)
         return anchor.node if anchor is not None else None
     return None
+
+
+def _region_call(
+    facts: ModuleFacts, via: tuple[Place, ...], region_node: Optional[cst.CSTNode]
+) -> Optional[Place]:
+    """For a forward in another file reached from an evaluation region of this file
+    (`translate_sentence()` calls `model.eval()`, then `beam_search(...)` of another file):
+    the region's own call into it, where `no_grad` belongs, not the call entering the region."""
+    if region_node is None:
+        return None
+    region = facts.unit.locate(region_node)
+    inside = [p for p in via if p.unit is facts.unit and _within(p.position(), region)]
+    return inside[0] if inside else None
 
 
 def _region_in(facts: ModuleFacts, forward: EvalForward) -> Optional[cst.CSTNode]:

@@ -1,0 +1,118 @@
+"""Objects of the project's plain classes: what a value is built from decides that it holds no
+nn.Module, whatever its name or its class's name says (`text_encoder = TextEncoder(...)`, a
+BPE codec; `decoder: GreedyDecoder`, a CTC decoder).
+
+A class defined at the top level of a project file with no base, or only `object`, or only
+such classes of the same file as bases (`class GreedyDecoder(Decoder)`), is no nn.Module. Such a file may hold no torch text at all (a tokenizer's `text_utils.py`), so the
+project index never analyses it: its class definitions are read from its text, once per
+file version."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import libcst as cst
+
+from evallint.analysis.symbols import dotted_name
+
+if TYPE_CHECKING:
+    from evallint.analysis.file_analysis import FileAnalysis
+
+_CLASS = re.compile(r"^class[ \t]+(\w+)[ \t]*(?:\(([\w., \t]*)\))?[ \t]*:", re.M)
+_READ: dict[Path, tuple[int, frozenset[str]]] = {}
+"""Path -> (its modification stamp, the plain classes it defines at top level)."""
+
+
+def plain_class_named(file: FileAnalysis, name: str) -> bool:
+    """Whether `name` (as written in `file`: `Cls`, `mod.Cls`) is a plain class of this file
+    or of a project file it imports."""
+    local = file.classes.get(name)
+    if local is not None:
+        return not local.is_module and all(base == "object" for base in local.bases)
+    project = file.project
+    if project is None:
+        return False
+    head, _, attr = name.partition(".")
+    imports = file.imports
+    if attr and "." not in attr and imports.is_imported(head):
+        module, class_name = imports.module_path(head), attr
+    elif not attr and head in imports.modules_from:
+        module = imports.modules_from[head]
+        class_name = (imports.qualify_name(head) or head).split(".")[-1]
+    else:
+        return False
+    path = project.located(str(file.path), module)
+    return path is not None and class_name in _plain_classes(path)
+
+
+def builds_plain_object(file: FileAnalysis, value: cst.BaseExpression) -> bool:
+    """`Cls(...)` with `Cls` a plain class of the project (see plain_class_named)."""
+    if type(value) is not cst.Call:
+        return False
+    name = dotted_name(value.func)
+    return name is not None and plain_class_named(file, name)
+
+
+def parameter_named(function: cst.FunctionDef, name: str) -> Optional[cst.Param]:
+    params = function.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == name:
+            return param
+    return None
+
+
+def assigns_plain_parameter(
+    file: FileAnalysis, method: cst.FunctionDef, value: cst.BaseExpression
+) -> bool:
+    """`self.decoder = decoder` in a method whose parameter `decoder` is annotated with a
+    plain class of the project (see annotated_plain)."""
+    return type(value) is cst.Name and annotated_plain(file, parameter_named(method, value.value))
+
+
+def annotated_plain(file: FileAnalysis, param: Optional[cst.Param]) -> bool:
+    """A parameter annotated with a plain class of the project (`decoder: GreedyDecoder`,
+    `Optional[GreedyDecoder]`): the object it holds is no module."""
+    if param is None or param.annotation is None:
+        return False
+    annotation = param.annotation.annotation
+    if type(annotation) is cst.Subscript and dotted_name(annotation.value) in (
+        "Optional",
+        "typing.Optional",
+    ):
+        inner = annotation.slice[0].slice if len(annotation.slice) == 1 else None
+        annotation = inner.value if type(inner) is cst.Index else annotation
+    name = dotted_name(annotation)
+    return name is not None and plain_class_named(file, name)
+
+
+def _plain_classes(path: Path) -> frozenset[str]:
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return frozenset()
+    cached = _READ.get(path)
+    if cached is None or cached[0] != stamp:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        if len(_READ) > 256:
+            _READ.clear()
+        cached = _READ[path] = (stamp, _plain_of_text(text))
+    return cached[1]
+
+
+def _plain_of_text(text: str) -> frozenset[str]:
+    bases = {
+        name: {b.strip() for b in (listed or "").split(",")} - {"", "object"}
+        for name, listed in _CLASS.findall(text)
+    }
+    plain: set[str] = set()
+    grown = True
+    while grown:  # bases first: a class is plain once all its bases are
+        before = len(plain)
+        plain |= {name for name, own in bases.items() if own <= plain}
+        grown = len(plain) > before
+    return frozenset(plain)
