@@ -164,6 +164,8 @@ class _Follow:
                 return live
             for target in _targets(node):
                 if type(target) is cst.Attribute:
+                    if _root_name(target) in live:
+                        continue  # `out.data = out.data.mul(0.5)`: the value changed in place
                     self.spoiled = True  # stored on an object
                     return live
                 live = live | _names(target)
@@ -183,6 +185,13 @@ class _Follow:
                     return live | {receiver.value}  # a local list of results
                 self.spoiled = True  # kept by an object (a replay buffer, a cache, a caller's)
         return live
+
+
+def _root_name(node: cst.BaseExpression) -> Optional[str]:
+    """`out.data.x` -> 'out'; None when the chain does not start at a name."""
+    while type(node) in (cst.Attribute, cst.Subscript):
+        node = node.value  # type: ignore[attr-defined]
+    return node.value if type(node) is cst.Name else None
 
 
 def _targets(node: cst.CSTNode) -> list[cst.BaseExpression]:
