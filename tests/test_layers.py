@@ -207,6 +207,8 @@ ANALYSIS_ORDER = [
         "instances",
         "acting",
         "judging",
+        "project_forwards",
+        "reporting_helpers",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),

@@ -630,6 +630,7 @@ class Calls(InterpreterPart):
                     at_call,
                     region_unit,
                     conditional,
+                    req.whole,
                 )
             )
 

@@ -14,7 +14,38 @@ _BINDERS = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.AsName,
 
 
 def _names_in(node: cst.CSTNode) -> set[str]:
-    return {n.value for n in iter_nodes(node) if type(n) is cst.Name}
+    """The variables a node mentions: its names, less attribute names (`p.data` mentions
+    `p`, not a variable `data`) and keyword names (`f(volatile=True)`)."""
+    found: set[str] = set()
+    skipped: set[int] = set()
+    for n in iter_nodes(node):  # parents come before their children
+        node_type = type(n)
+        if node_type is cst.Name:
+            if id(n) not in skipped:
+                found.add(n.value)  # type: ignore[attr-defined]
+        elif node_type is cst.Attribute:
+            skipped.add(id(n.attr))  # type: ignore[attr-defined]
+        elif node_type is cst.Arg and n.keyword is not None:  # type: ignore[attr-defined]
+            skipped.add(id(n.keyword))  # type: ignore[attr-defined]
+    return found
+
+
+def _bound_by(target: cst.CSTNode) -> set[str]:
+    """The variables an assignment target binds or changes: `a`, `a, (b, *c)`, and the
+    object of `a.x = ...` / `a[i] = ...` (changed in place), not the attribute `x`."""
+    node_type = type(target)
+    if node_type is cst.Name:
+        return {target.value}  # type: ignore[attr-defined]
+    if node_type is cst.Tuple or node_type is cst.List:
+        found: set[str] = set()
+        for element in target.elements:  # type: ignore[attr-defined]
+            found |= _bound_by(element.value)
+        return found
+    if node_type is cst.StarredElement:
+        return _bound_by(target.value)  # type: ignore[attr-defined]
+    if node_type is cst.Attribute or node_type is cst.Subscript:
+        return _bound_by(target.value)  # type: ignore[attr-defined]
+    return _names_in(target)
 
 
 def _targets(node: cst.CSTNode) -> cst.CSTNode | None:
@@ -35,14 +66,30 @@ def assigned_names(statements: Iterable[cst.CSTNode]) -> set[str]:
         for node in iter_nodes(statement):
             target = _targets(node) if isinstance(node, _BINDERS) else None
             if target is not None:
-                found |= {n.value for n in iter_nodes(target) if type(n) is cst.Name}
+                found |= _bound_by(target)
     return found
 
 
+def _binds_whole(target: cst.BaseExpression, name: str) -> bool:
+    """Whether an assignment target rebinds `name` itself: `name = ...` or an unpacking
+    `name, _, _ = ...` / `[a, *name] = ...` (not `name.x = ...` or `name[i] = ...`, which
+    change the old value)."""
+    if type(target) is cst.Name:
+        return target.value == name
+    if type(target) in (cst.Tuple, cst.List):
+        for element in target.elements:  # type: ignore[attr-defined]
+            if _binds_whole(element.value, name):
+                return True
+    return False
+
+
 def _first_use_rebinds(name: str, statements: Sequence[cst.CSTNode]) -> bool:
-    """Whether the first of `statements` that mentions `name` binds it afresh (a plain
-    `name = ...` not reading it, or a `for name in ...` header): the value it had before
-    is dead from there on."""
+    """Whether the value `name` holds before `statements` is never read by them: on every
+    path, the first statement that mentions `name` binds it afresh (a plain `name = ...` or
+    an unpacking `name, _ = ...` not reading it, or a `for name in ...` header). A compound
+    statement that does not read it in its header is followed into its blocks; when one of
+    its paths may skip the binding (an `if` without `else`, a loop that may not run), the
+    statements after it must not read the old value either."""
     for statement in statements:
         if name not in _names_in(statement):
             continue
@@ -50,13 +97,78 @@ def _first_use_rebinds(name: str, statements: Sequence[cst.CSTNode]) -> bool:
             small = statement.body[0] if len(statement.body) == 1 else None
             return (
                 type(small) is cst.Assign
-                and any(
-                    type(t.target) is cst.Name and t.target.value == name for t in small.targets
-                )
+                and any(_binds_whole(t.target, name) for t in small.targets)
                 and name not in _names_in(small.value)
             )
-        return type(statement) is cst.For and name in _names_in(statement.target)
+        if type(statement) is cst.For and name in _names_in(statement.target):
+            return name not in _names_in(statement.iter)
+        blocks = _compound_blocks(statement, name)
+        if blocks is None:
+            return False  # read in a header, or a statement not followed
+        for block in blocks:
+            if name in _names_in(block) and not _first_use_rebinds(name, _body_of(block)):
+                return False
+        if _binds_on_every_path(statement, blocks, name):
+            return True
     return True  # never used again
+
+
+def _body_of(block: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    if type(block) is cst.IndentedBlock:
+        return block.body
+    if type(block) is cst.SimpleStatementSuite:
+        return [cst.SimpleStatementLine(body=block.body)]
+    return [block]  # an `elif` (an If)
+
+
+def _compound_blocks(statement: cst.CSTNode, name: str) -> list[cst.CSTNode] | None:
+    """The blocks of an if/while/for/with/try statement whose header does not read `name`;
+    None for any other statement or a header that reads it."""
+    kind = type(statement)
+    if kind is cst.If or kind is cst.While:
+        header: list[cst.CSTNode] = [statement.test]  # type: ignore[attr-defined]
+    elif kind is cst.For:
+        header = [statement.iter]  # type: ignore[attr-defined]
+    elif kind is cst.With:
+        header = [item for item in statement.items]  # type: ignore[attr-defined]
+    elif kind is cst.Try:
+        header = []
+    else:
+        return None
+    if any(name in _names_in(part) for part in header):
+        return None
+    blocks: list[cst.CSTNode] = [statement.body]  # type: ignore[attr-defined]
+    orelse = getattr(statement, "orelse", None)
+    if type(orelse) is cst.If:
+        blocks.append(orelse)
+    elif type(orelse) is cst.Else:
+        blocks.append(orelse.body)
+    for handler in getattr(statement, "handlers", ()) or ():
+        if handler.type is not None and name in _names_in(handler.type):
+            return None
+        blocks.append(handler.body)
+    final = getattr(statement, "finalbody", None)
+    if final is not None:
+        blocks.append(final.body)
+    return blocks
+
+
+def _binds_on_every_path(statement: cst.CSTNode, blocks: list[cst.CSTNode], name: str) -> bool:
+    """Whether running `statement` always binds `name` afresh (its blocks that mention the
+    name were checked to bind before reading): a `with` body, or an `if` whose branches,
+    `else` included, all do."""
+    if type(statement) is cst.With:
+        return name in _names_in(blocks[0])
+    if type(statement) is cst.If:
+        orelse = statement.orelse
+        if orelse is None or name not in _names_in(statement.body):
+            return False
+        if type(orelse) is cst.If:
+            return name in _names_in(orelse) and _binds_on_every_path(
+                orelse, _compound_blocks(orelse, name) or [], name
+            )
+        return name in _names_in(orelse)
+    return False
 
 
 def training_inputs(

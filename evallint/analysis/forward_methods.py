@@ -142,8 +142,10 @@ def _class_forward_methods(
                     runs = True  # self.forward(x), self.fc(x)
                 elif attribute is not None and attribute in methods:
                     called.add(attribute)
-                elif func.attr == "forward" and _self_attribute(func.value) in submodules:
-                    runs = True  # self.encoder.forward(x)
+                elif func.attr == "forward" and _self_attribute(func.value) is not None:
+                    # self.encoder.forward(x): whatever the attribute was built from (a
+                    # constructor call, a module passed to __init__), `.forward` is a forward
+                    runs = True
         if trains:
             continue  # a training routine of the module, not a forward
         if eval_switched is not None and any(

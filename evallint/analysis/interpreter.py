@@ -676,6 +676,8 @@ class _Interpreter(
             else None,
             yield_grad=yield_grad,
         )
+        if self.summary.whole_evaluation:
+            self.summary.forwards = [replace(r, whole=True) for r in self.requirements]
 
     def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]:
         keys = {v.key for v in self.return_values if v.key is not None}

@@ -39,6 +39,7 @@ def judge_alone(
                 (req.region.has_data_loop and _in_a_loop(req))
                 or req.region.after_training
                 or summary.whole_evaluation
+                or req.whole
             )
         ):
             continue  # (a parameter only a caller's module would make one: no caller)

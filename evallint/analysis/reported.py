@@ -22,6 +22,7 @@ import libcst as cst
 from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.lattice import ENTRY_MODE
 from evallint.analysis.regions import Region, RegionKind, reports_call
+from evallint.analysis.reporting_helpers import imported_helper
 from evallint.analysis.scope import FunctionInfo
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.walk import iter_nodes
@@ -85,11 +86,17 @@ class _Follow:
     """Follows the names carrying a forward's value through statements run in order."""
 
     def __init__(
-        self, trains: Callable[[cst.CSTNode], bool], outside: frozenset[str] = frozenset()
+        self,
+        trains: Callable[[cst.CSTNode], bool],
+        outside: frozenset[str] = frozenset(),
+        reports_through: Optional[Callable[[cst.Call, set[str]], bool]] = None,
     ) -> None:
         self.trains = trains
         self.outside = outside
         """Names whose objects the caller owns (parameters): what they keep leaves the scope."""
+        self.reports_through = reports_through
+        """Whether a call hands the live values to a helper of the project that only
+        reports them (`save_img(out, path)`, see `helper_reports`)."""
         self.reported = False
         self.spoiled = False
         """The value fed training, left the scope, or went into an object."""
@@ -164,6 +171,8 @@ class _Follow:
                 return live
             for target in _targets(node):
                 if type(target) is cst.Attribute:
+                    if _root_name(target) in live:
+                        continue  # `out.data = out.data.mul(0.5)`: the value changed in place
                     self.spoiled = True  # stored on an object
                     return live
                 live = live | _names(target)
@@ -171,6 +180,9 @@ class _Follow:
         if type(node) is cst.Expr and type(node.value) is cst.Call:
             call = node.value
             if reports_call(call):
+                return live
+            if self.reports_through is not None and self.reports_through(call, live):
+                self.reported = True
                 return live
             func = call.func
             if type(func) is cst.Attribute and func.attr.value in _STORING:
@@ -183,6 +195,13 @@ class _Follow:
                     return live | {receiver.value}  # a local list of results
                 self.spoiled = True  # kept by an object (a replay buffer, a cache, a caller's)
         return live
+
+
+def _root_name(node: cst.BaseExpression) -> Optional[str]:
+    """`out.data.x` -> 'out'; None when the chain does not start at a name."""
+    while type(node) in (cst.Attribute, cst.Subscript):
+        node = node.value  # type: ignore[attr-defined]
+    return node.value if type(node) is cst.Name else None
 
 
 def _targets(node: cst.CSTNode) -> list[cst.BaseExpression]:
@@ -238,6 +257,7 @@ def only_reported(
     trains: Callable[[cst.CSTNode], bool],
     outside: frozenset[str] = frozenset(),
     small_index: Optional[dict[int, int]] = None,
+    reports_through: Optional[Callable[[cst.Call, set[str]], bool]] = None,
 ) -> bool:
     """Whether the forward `call`, in the simple statement innermost in `chain`, has a
     result that is reported and never feeds training or leaves the scope. `small_index`
@@ -249,7 +269,7 @@ def only_reported(
     statement = chain[-1]
     if trains(statement):
         return False
-    follow = _Follow(trains, outside)
+    follow = _Follow(trains, outside, reports_through)
     live: set[str] = set()
     assert isinstance(statement, cst.SimpleStatementLine)
     if small_index is None:
@@ -272,6 +292,53 @@ def only_reported(
     if live:
         follow.run(list(_after(body, chain)), live)
     return follow.reported and not follow.spoiled
+
+
+_TRAINING_METHODS = frozenset({"backward", "step"})
+
+
+def _trains_syntactically(node: cst.CSTNode) -> bool:
+    return any(
+        type(n) is cst.Call
+        and type(n.func) is cst.Attribute
+        and n.func.attr.value in _TRAINING_METHODS
+        for n in iter_nodes(node)
+    )
+
+
+def helper_reports(helper: cst.FunctionDef, call: cst.Call, live: set[str]) -> bool:
+    """Whether `call` of the plain function `helper` passes the live values only to
+    parameters that the helper reports (prints, saves, turns into NumPy arrays) and that
+    feed no training, are not returned and are kept by nothing (`def save_img(t, path):
+    Image.fromarray(t.numpy()).save(path)`)."""
+    params = helper.params
+    positional = [p.name.value for p in (*params.posonly_params, *params.params)]
+    named = set(positional) | {p.name.value for p in params.kwonly_params}
+    carried: list[str] = []
+    for index, argument in enumerate(call.args):
+        if not (_names(argument.value) & live):
+            continue
+        if argument.star:
+            return False
+        if argument.keyword is not None:
+            if argument.keyword.value not in named:
+                return False
+            carried.append(argument.keyword.value)
+        elif index < len(positional):
+            carried.append(positional[index])
+        else:
+            return False
+    if not carried:
+        return False
+    body = helper.body.body if type(helper.body) is cst.IndentedBlock else ()
+    reported = False
+    for param in carried:
+        follow = _Follow(_trains_syntactically, frozenset(named - {param}))
+        follow.run(list(body), {param})
+        if follow.spoiled:
+            return False
+        reported = reported or follow.reported
+    return reported
 
 
 def held_exit_modes(
@@ -315,6 +382,26 @@ class Reported(InterpreterPart):
         evidence = self.file.statement_evidence(node, self.info)
         return bool(evidence.training_sites or evidence.backwards or evidence.needs_grad)
 
+    def _reports_through(self, call: cst.Call, live: set[str]) -> bool:
+        """`save_img(out, path)`: a plain function of this file, or imported from a project
+        file, that only reports what it is given (see `helper_reports`)."""
+        if type(call.func) is not cst.Name:
+            return False
+        name = call.func.value
+        file = self.file
+        helper: Optional[cst.FunctionDef] = None
+        info = file.functions.get(name)
+        if info is not None:
+            helper = info.node if info.owner is None and info.parent is None else None
+        elif file.project is not None and name in file.imports.modules_from:
+            helper = imported_helper(
+                file.project,
+                file.path,
+                file.imports.modules_from[name],
+                file.imports.qualify_name(name).split(".")[-1],
+            )
+        return helper is not None and helper_reports(helper, call, live)
+
     def _small_index_of(self, statement: cst.CSTNode) -> Optional[dict[int, int]]:
         if type(statement) is not cst.SimpleStatementLine:
             return None
@@ -356,6 +443,7 @@ class Reported(InterpreterPart):
             self._trains_statement,
             frozenset(info.params + info.keyword_only) if info is not None else frozenset(),
             self._small_index_of(chain[-1]),
+            self._reports_through,
         ):
             region = Region(chain[-1], RegionKind.EVAL, DESCRIPTION)
         self._reported_cache[id(call)] = region

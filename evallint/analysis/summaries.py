@@ -38,6 +38,10 @@ class ForwardRequirement:
     conditional: int = 0
     """The key is a parameter that holds a module only if the caller passes one: 1 when its
     name hints at a module, 2 when nothing does (then only a caller's module makes it one)."""
+    whole: bool = False
+    """The forward is part of a whole evaluation (see Summary.whole_evaluation) on its way
+    up: an uncalled caller that only runs it (`predict()` -> `trainer.predict(text)`) is
+    judged as that evaluation would be alone."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
 from evallint.analysis.plain_objects import annotated_plain, builds_plain_object, parameter_named
+from evallint.analysis.project_forwards import project_runs_forward
 from evallint.analysis.scope import (
     ClassInfo,
     looks_like_module_name,
@@ -563,6 +564,19 @@ class Values(ModeMatters):
             # `agent.get_action_and_value(obs)`: a method whose body runs the forward
             key = self.resolve(func.value, state)
             if key is not None:
+                return key, code_of(func)
+        if (
+            type(func) is cst.Attribute
+            and func.attr.value not in SAME_MODULE_METHODS
+            and func.attr.value not in NON_MODULE_METHODS
+            and not _names_a_forward(func.attr.value)
+        ):
+            # `model.loss(sample)` on a module of a class this file does not see (a
+            # parameter, a registry's model): a forward method of a project module class
+            key = self.resolve(func.value, state)
+            if key is not None and project_runs_forward(
+                self.file.project, self.file.path, func.attr.value
+            ):
                 return key, code_of(func)
         if (
             type(func) is cst.Attribute

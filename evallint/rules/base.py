@@ -12,6 +12,7 @@ import libcst as cst
 
 from evallint.analysis.facts import EvalForward, ModuleFacts, Place
 from evallint.analysis.lattice import Mode, ModeFact, Origin
+from evallint.analysis.walk import iter_nodes
 from evallint.diagnostics import Diagnostic, Fix, Related
 
 DOC_SECTIONS = (
@@ -151,8 +152,9 @@ def first_forwards(
     (the statement a fix would change), the tail of a script after its training (a region
     of independent statements, in a notebook often one per cell) is reported once per
     such statement: what fixes one of them leaves the next one as it was."""
-    seen: set[tuple[int, str, int, int, int]] = set()
+    seen: set[tuple[int, str, int, int, int, int]] = set()
     placed: set[tuple[int, str]] = set()
+    bindings = _Rebindings(facts)
     for forward in sorted(facts.eval_forwards, key=lambda f: f.order):
         call = (
             evaluating_call(facts, forward.via, _region_in(facts, forward), forward.region.by_flags)
@@ -177,6 +179,7 @@ def first_forwards(
             # reached through a call, it is reported in the called function: the region's
             # own forwards of the module are another place
             int(bool(forward.via) and call is None and forward.call.unit is facts.unit),
+            bindings.of(forward) if call is None and not forward.via else 0,
         )
         # ... but one forward is reported once, however many ways reach it
         own = (id(forward.call.node), forward.subject) if call is None else None
@@ -185,6 +188,55 @@ def first_forwards(
             if own is not None:
                 placed.add(own)
             yield forward
+
+
+class _Rebindings:
+    """In a script's (or notebook's) top-level region, a name given a new module between two
+    forwards (`model = blip_itm(...)` in a later cell after `model = blip_feature_extractor(
+    ...)`) names another module: each is reported. Read from the top-level statements only;
+    `model = model.to(device)` keeps the module."""
+
+    def __init__(self, facts: ModuleFacts) -> None:
+        self.facts = facts
+        self.lines: dict[str, list[int]] = {}
+
+    def of(self, forward: EvalForward) -> int:
+        """The line of the latest top-level statement before the forward that binds its
+        module's name afresh; 0 when none does or the region is not the file's top level."""
+        facts = self.facts
+        tree = facts.tree
+        if tree is None or forward.region.node is not tree or forward.call.unit is not facts.unit:
+            return 0
+        name = forward.subject.partition(".")[0]
+        lines = self.lines.get(name)
+        if lines is None:
+            lines = self.lines[name] = [
+                facts.unit.locate(statement)[0]
+                for statement in tree.body
+                if _binds_afresh(statement, name)
+            ]
+        if len(lines) < 2:
+            return 0
+        line = forward.call.position()[0]
+        return max((found for found in lines if found <= line), default=0)
+
+
+def _binds_afresh(statement: cst.CSTNode, name: str) -> bool:
+    """`name = Factory(...)`: a top-level assignment to `name` whose value does not read it."""
+    if type(statement) is not cst.SimpleStatementLine:
+        return False
+    for small in statement.body:
+        if type(small) is cst.Assign and any(
+            type(t.target) is cst.Name and t.target.value == name for t in small.targets
+        ):
+            return not any(
+                type(n) is cst.Name and n.value == name for n in _iter_names(small.value)
+            )
+    return False
+
+
+def _iter_names(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    return (n for n in iter_nodes(node) if type(n) is cst.Name)
 
 
 def reported_at_call(facts: ModuleFacts, forward: EvalForward) -> bool:
