@@ -207,6 +207,7 @@ ANALYSIS_ORDER = [
         "instances",
         "acting",
         "judging",
+        "own_methods",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),
