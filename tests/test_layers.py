@@ -209,6 +209,7 @@ ANALYSIS_ORDER = [
         "judging",
         "project_forwards",
         "reporting_helpers",
+        "own_methods",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),

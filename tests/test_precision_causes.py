@@ -41,8 +41,28 @@ def test_metric_loop_in_a_module_forward_is_not_an_evaluation() -> None:
     assert _codes(_TASK.replace("NAME", "forward")) & {"EVL001", "EVL002"} == set()
 
 
+_SCORED_AFTER_TRAINING = """
+
+def report(task: Task, x):
+    optimizer = torch.optim.Adam(task.parameters())
+    task.train()
+    loss, _ = task(x)
+    loss.backward()
+    optimizer.step()
+    print(task.score(x)[1])
+"""
+
+
 def test_the_same_metric_loop_in_a_plain_method_is_an_evaluation() -> None:
-    assert {"EVL001", "EVL002"} <= _codes(_TASK.replace("NAME", "score"))
+    # called after training: the caller's state decides (training mode, autograd on)
+    source = _TASK.replace("NAME", "score") + "\n    forward = part\n" + _SCORED_AFTER_TRAINING
+    assert {"EVL001", "EVL002"} <= _codes(source)
+
+
+def test_a_module_method_nobody_calls_is_no_evaluation_by_its_own_loop() -> None:
+    # a library API: its loop runs over the module's own criteria, not over data it is
+    # given, and nothing switches it to eval mode: the callers (none here) decide
+    assert _codes(_TASK.replace("NAME", "score")) & {"EVL001", "EVL002"} == set()
 
 
 def test_a_plain_function_named_forward_keeps_the_metric_rule() -> None:

@@ -16,6 +16,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.mode_tests import training_attribute
+from evallint.analysis.own_methods import note_module_class
 from evallint.analysis.scope import (
     ClassInfo,
     collect_local_class,
@@ -337,6 +338,7 @@ class Binding(InterpreterPart):
                 state = state.with_alias(name, module_value.key)
             elif module_value.fresh is not None:
                 key = name
+                note_module_class(self, name, value)
                 state = state.with_alias(name, key).with_mode(key, module_value.fresh)
                 graph_free = type(value) is cst.Call and self._builds_graph_free(value, state)
                 for facts, holds in (

@@ -27,6 +27,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.own_methods import module_method_call
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -272,7 +273,7 @@ class Calls(InterpreterPart):
                 return states
         if call in self.constructor_calls:
             return states
-        instance_call = self._instance_method(call)
+        instance_call = self._instance_method(call) or module_method_call(self, call, states)
         if instance_call is not None:
             return self.apply_call(instance_call[0], instance_call[1], call, states)
         imported = self._imported_instance_call(call, states)

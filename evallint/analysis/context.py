@@ -65,6 +65,7 @@ class InterpreterContext(Protocol):
     return_elements: Optional[list[frozenset]]
     elements_differ: bool
     instances: dict[str, ClassInfo]
+    module_classes: dict[str, ClassInfo]
     imported_instances: dict[str, list[tuple[FileAnalysis, ClassInfo]]]
 
     def _imported_instance_call(self, call: cst.Call, states: States) -> Optional[States]: ...

@@ -41,6 +41,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.lightning_hooks import in_training_hook
 from evallint.analysis.observations import Observations
+from evallint.analysis.own_methods import annotated_class
 from evallint.analysis.parameters import (
     callable_parameter,
     callable_parameters,
@@ -140,6 +141,7 @@ class _Interpreter(
         """Loop variables over `x.modules()` / `x.children()`: switching them is a partial freeze."""
         self.taint: dict[str, frozenset] = {}
         self.instances: dict[str, ClassInfo] = {}
+        self.module_classes: dict[str, ClassInfo] = {}  # see own_methods.note_module_class
         self.imported_instances: dict[str, list[tuple[FileAnalysis, ClassInfo]]] = {}
         """Objects of plain classes of other project files: (that file's analysis, class)."""
         self.containers: dict[str, tuple[str, ...]] = {}
@@ -205,7 +207,7 @@ class _Interpreter(
             annotation = parameters[name].annotation if name in parameters else None
             annotated = (
                 annotation is not None
-                and mentions_module(annotation.annotation)
+                and (mentions_module(annotation.annotation) or annotated_class(self, name))
                 and not words(name) & NOT_MODULE_WORDS
             )
             function = callable_parameter(parameters.get(name))  # `model_fn: Callable[...]`

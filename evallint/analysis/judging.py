@@ -9,6 +9,12 @@ import libcst as cst
 
 from evallint.analysis.facts import EvalForward
 from evallint.analysis.lattice import Grad, GradFact, Mode, ModeFact, Origin
+from evallint.analysis.own_methods import (
+    eval_switched,
+    own_method,
+    runs_own_module,
+    says_it_evaluates,
+)
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.summaries import ForwardRequirement, Summary
 from evallint.analysis.walk import iter_nodes
@@ -30,9 +36,12 @@ def judge_alone(
     evaluation (switches to eval mode itself and hands its results out of autograd)."""
     if summary.framework_hook or summary.qualname.split(".")[-1] in file.options.framework_hooks:
         return
+    method = own_method(file, summary)
     for req in summary.forwards if requirements is None else requirements:
         if callback and judged_after_module(file, req):
             continue
+        if method is not None and runs_own_module(req) and not says_it_evaluates(file, method, req):
+            continue  # a module's own method: its caller decides (see own_methods.py)
         if req.conditional == 2 or (
             req.region.kind is not RegionKind.EVAL
             or not (
@@ -44,7 +53,10 @@ def judge_alone(
         ):
             continue  # (a parameter only a caller's module would make one: no caller)
         entry = (
-            frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)}) if req.mode_from_entry else frozenset()
+            frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
+            if req.mode_from_entry
+            and not (method is not None and runs_own_module(req) and eval_switched(file, method))
+            else frozenset()
         )
         grad = frozenset({GradFact(Grad.ENTRY)}) if req.grad_from_entry else frozenset()
         if not entry and not grad:

@@ -26,6 +26,7 @@ _GRAPH_CUTTING_METHODS = frozenset(
         "argmax",
         "argmin",
         "argsort",
+        "multinomial",
         "long",
         "int",
         "bool",

@@ -1,0 +1,232 @@
+"""A module's own methods judged without callers (issue 16).
+
+A method of an nn.Module class that runs its own forward (`self(x)`, `self.lstm(x)`,
+`self.decode(...)`) is in the mode and grad state its caller chose: `model.eval()` and
+`torch.no_grad()` are the caller's to call. Where the project calls the method, the
+callers decide (calls.py applies its summary there). With no caller in the project (a
+library API: `Tacotron2.inference`, a wrapper's `generate`), the method alone is an
+evaluation entry point only when something in it says so:
+
+- it switches its own module (`self`, or the `self.X` subtree the forward runs) to eval
+  mode itself, directly or through an eval-switching decorator;
+- the forward runs inside a loop over data the method is given or reads from the module's
+  globals (a parameter `loader`, a dataset): a per-batch evaluation of the caller's data.
+
+A loop over the module's own structure (`for conv in self.convolutions`), over a count
+(`for _ in range(max_new_tokens)`) or `while` a decoding has not stopped is part of the
+module's computation, not a data loop: a generation or decoding step is not an evaluation
+by itself. Decided from the code's structure (receivers, loop iterables, parameters), not
+from the names of the method or its variables.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional, cast
+
+import libcst as cst
+
+from evallint.analysis.regions import RegionKind
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.walk import iter_nodes
+
+if TYPE_CHECKING:
+    from evallint.analysis.context import InterpreterPart, States
+    from evallint.analysis.file_analysis import FileAnalysis
+    from evallint.analysis.scope import ClassInfo, FunctionInfo
+    from evallint.analysis.summaries import ForwardRequirement, Summary
+
+_LOOPS = (cst.For, cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
+
+
+def own_method(file: FileAnalysis, summary: Summary) -> Optional[FunctionInfo]:
+    """The method, when the summary is of a method of one of the file's nn.Module classes."""
+    if not summary.is_method:
+        return None
+    owner_name, _, name = summary.qualname.rpartition(".")
+    owner = file.classes.get(owner_name)
+    if owner is None or not owner.is_module:
+        return None
+    return owner.methods.get(name)
+
+
+def runs_own_module(req: ForwardRequirement) -> bool:
+    """The forward runs the module itself or one of its own attributes (`self`, `self.X`)."""
+    return req.key == "self" or req.key.startswith("self.")
+
+
+def says_it_evaluates(file: FileAnalysis, method: FunctionInfo, req: ForwardRequirement) -> bool:
+    """Whether the module's own method, judged alone, is an evaluation of the forward
+    `req`: it switches that module to eval itself, or runs the forward over data it is
+    given (see the module docstring)."""
+    if _switches_own_tree(method, req.key) or eval_switched(file, method):
+        return True
+    anchor = (req.via[0] if req.via else req.place).node
+    return _in_a_data_loop(method, anchor)
+
+
+def eval_switched(file: FileAnalysis, method: FunctionInfo) -> bool:
+    """The method is decorated by one of the file's decorators that switch the module to
+    eval mode around it (see forward_methods.py): it runs in eval mode whatever its caller."""
+    file.forward_method_names()  # computes `eval_switched_methods` too
+    return method.name in file.eval_switched_methods and bool(method.decorators)
+
+
+def _switches_own_tree(method: FunctionInfo, key: str) -> bool:
+    """`self.eval()`, `self.train(False)`, `self.encoder.eval()` (for a forward of
+    `self.encoder...`) anywhere in the method."""
+    for node in iter_nodes(method.node.body):
+        if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
+            continue
+        attr = node.func.attr.value
+        to_eval = (attr == "eval" and not node.args) or (
+            attr == "train"
+            and len(node.args) == 1
+            and type(node.args[0].value) is cst.Name
+            and node.args[0].value.value == "False"
+        )
+        if not to_eval:
+            continue
+        receiver = dotted_name(node.func.value)
+        if receiver is not None and (
+            receiver == "self" or key == receiver or key.startswith(receiver + ".")
+        ):
+            return True
+    return False
+
+
+def _in_a_data_loop(method: FunctionInfo, anchor: cst.CSTNode) -> bool:
+    """Whether `anchor` runs inside a loop of the method over data from outside the module:
+    the loop's iterable reads a parameter of the method (not `self`) or a module global, and
+    is not a count (`range(n)`)."""
+    params = set(method.params) - {"self", "cls"} | set(method.keyword_only)
+    local_names = _assigned_names(method.node)
+    for node in iter_nodes(method.node.body):
+        if type(node) not in _LOOPS:
+            continue
+        iterable = (
+            node.iter
+            if type(node) is cst.For
+            else cast(
+                "cst.ListComp | cst.GeneratorExp | cst.SetComp | cst.DictComp", node
+            ).for_in.iter
+        )
+        if not _over_outside_data(iterable, params, local_names):
+            continue
+        if any(inner is anchor for inner in iter_nodes(node)):
+            return True
+    return False
+
+
+def _over_outside_data(
+    iterable: cst.BaseExpression, params: set[str], local_names: set[str]
+) -> bool:
+    """`loader`, `enumerate(tqdm(loader))`, `dataset.batches()`, a global `test_loader`; not
+    `range(n)`, `self.convolutions`, nor a local list the method built itself."""
+    while type(iterable) is cst.Call and iterable.args:
+        callee = dotted_name(iterable.func) or ""
+        if callee in ("range", "trange"):
+            return False
+        if callee.split(".")[-1] in ("enumerate", "tqdm", "zip", "iter", "reversed", "sorted"):
+            iterable = iterable.args[0].value
+            continue
+        break
+    root: cst.BaseExpression = iterable
+    while type(root) in (cst.Attribute, cst.Subscript, cst.Call):
+        root = (
+            root.func
+            if type(root) is cst.Call
+            else cast("cst.Attribute | cst.Subscript", root).value
+        )
+    if type(root) is not cst.Name:
+        return False
+    name = root.value
+    if name in ("self", "cls", "range"):
+        return False
+    return name in params or name not in local_names
+
+
+def _assigned_names(function: cst.FunctionDef) -> set[str]:
+    """Names the function binds itself (assignments, loop targets, with targets)."""
+    found: set[str] = set()
+    for node in iter_nodes(function.body):
+        targets: list[cst.CSTNode] = []
+        if type(node) is cst.Assign:
+            targets = [t.target for t in node.targets]
+        elif type(node) in (cst.AnnAssign, cst.AugAssign):
+            targets = [cast("cst.AnnAssign | cst.AugAssign", node).target]
+        elif type(node) is cst.For or type(node) is cst.CompFor:
+            targets = [node.target]
+        for target in targets:
+            found.update(n.value for n in iter_nodes(target) if type(n) is cst.Name)
+    return found
+
+
+def module_method_call(
+    part: InterpreterPart, call: cst.Call, states: States
+) -> Optional[tuple[Summary, str]]:
+    """`m.generate(context)`, `task.score(batch)` on a module of a class of this file (built
+    here, `m = Model().to(device)` included, or a parameter annotated with the class): the
+    method's summary, applied at the call with its `self.X` mapped onto `m.X`. The call
+    counts as a caller of the method, so the method is judged by it (the mode and grad
+    state here decide), not alone. Only methods that run the module's forward; a method
+    wrapped by an eval-switching decorator keeps the forward-at-the-call reading."""
+    func = call.func
+    if type(func) is not cst.Attribute or not states:
+        return None
+    name = func.attr.value
+    receiver = dotted_name(func.value)
+    if receiver is None or receiver == "self" or name in ("forward", "__call__"):
+        return None
+    file = part.file
+    if name not in file.forward_method_names() or name in file.eval_switched_methods:
+        return None
+    key = part.resolve(func.value, states[0])
+    owner = part.module_classes.get(key or "") or annotated_class(part, receiver)
+    if owner is None:
+        return None
+    method = owner.methods.get(name) or file._inherited_method(owner, name)
+    if method is None:
+        return None
+    summary = file._summary_counted(method)
+    if summary is None or (
+        all(r.region.kind is RegionKind.NEUTRAL for r in summary.forwards)
+        and any(s == "self" or s.startswith("self.") for s in summary.return_graph or ())
+    ):
+        # it computes with its forward and hands the graph to the caller (`return
+        # torch.tanh(self.body(z))`): what the caller does with it decides, so it is read
+        # as a forward of the module at the call. A method that evaluates itself, or whose
+        # results leave autograd inside it (sampled indices, numbers), is reported at its
+        # forward, with the call that reached it.
+        return None
+    return summary, receiver
+
+
+def note_module_class(part: InterpreterPart, name: str, value: cst.BaseExpression) -> None:
+    """`name = Model(...)` (through `.to(device)`/`.cuda()` chains) with `Model` an
+    nn.Module class of this file: the name holds a module of that class."""
+    while (
+        type(value) is cst.Call
+        and type(value.func) is cst.Attribute
+        and value.func.attr.value in _SAME_MODULE_CALLS
+    ):
+        value = value.func.value
+    owner = part._local_class(value) if type(value) is cst.Call else None
+    if owner is not None and owner.is_module:
+        part.module_classes[name] = owner
+    else:
+        part.module_classes.pop(name, None)
+
+
+_SAME_MODULE_CALLS = frozenset({"to", "cuda", "cpu", "half", "float", "double", "train", "eval"})
+
+
+def annotated_class(part: InterpreterPart, receiver: str) -> Optional[ClassInfo]:
+    """A parameter annotated with an nn.Module class of this file (`task: Task`)."""
+    info = part.info
+    if info is None or "." in receiver or receiver not in info.params:
+        return None
+    for param in info.node.params.params:
+        if param.name.value == receiver and param.annotation is not None:
+            owner = part.file.classes.get(dotted_name(param.annotation.annotation) or "")
+            return owner if owner is not None and owner.is_module else None
+    return None
