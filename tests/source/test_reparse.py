@@ -87,8 +87,13 @@ def test_edited_tree_equals_a_whole_parse(name: str, script: str) -> None:
             built += 1
             assert _dump(found) == _dump(whole), (name, new)
         text, tree = new, found or whole  # edit on: built trees are the base of the next
-    # a small file is mostly one statement, over half its lines: parsed whole
-    assert built >= (25 if name == "generated" else 3) or len(script.split("\n")) < 20
+    # the benchmark's script and the examples must mostly be rebuilt from the last tree; a
+    # sampled fixture may be one statement over half its lines (parsed whole), so for
+    # fixtures only the equality above is asserted
+    if name == "generated":
+        assert built >= 25
+    elif (ROOT / "examples" / name).exists():
+        assert built >= 3
 
 
 def test_python_tree_of_an_edit_is_built_and_a_syntax_error_is_the_whole_parses() -> None:
