@@ -181,6 +181,7 @@ ANALYSIS_ORDER = [
         "symbols",
         "conditions",
         "forward_methods",
+        "plain_objects",
         "reuse",
     ),
     (
