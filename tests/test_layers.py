@@ -211,7 +211,6 @@ ANALYSIS_ORDER = [
         "project_forwards",
         "reporting_helpers",
         "own_methods",
-        "plain_objects",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),
