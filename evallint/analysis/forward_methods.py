@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import libcst as cst
 
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import class_of_import, dotted_name
 from evallint.torch_facts import NO_GRAD_METHODS
 
 if TYPE_CHECKING:
@@ -304,17 +304,11 @@ def trains_in_forward(file: FileAnalysis, call: cst.Call) -> bool:
                 _LOCAL.clear()
             found = _LOCAL[key] = forward_methods_of_text(key[1]).get(SELF_TRAINING, frozenset())
         return cls.is_module and cls.name in found
-    project, imports = file.project, file.imports
-    head, _, attr = name.partition(".")
-    if project is None:
+    project = file.project
+    imported = class_of_import(file.imports, name) if project is not None else None
+    if project is None or imported is None:
         return False
-    if attr and "." not in attr and imports.is_imported(head):
-        module, class_name = imports.module_path(head), attr
-    elif not attr and head in imports.modules_from:
-        module = imports.modules_from[head]
-        class_name = (imports.qualify_name(head) or head).split(".")[-1]
-    else:
-        return False
+    module, class_name = imported
     return class_name in project.forward_methods(str(file.path), module, SELF_TRAINING, class_name)
 
 

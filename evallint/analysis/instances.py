@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from evallint.analysis.scope import ClassInfo, FunctionInfo
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import class_of_import, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
 
@@ -29,14 +29,10 @@ def imported_class(file: FileAnalysis, call: cst.Call) -> Optional[tuple[FileAna
     name = dotted_name(call.func)
     if project is None or name is None:
         return None
-    head, _, attr = name.partition(".")
-    if attr and "." not in attr and file.imports.is_imported(head):
-        module, class_name = file.imports.module_path(head), attr
-    elif not attr and head in file.imports.modules_from:
-        module, class_name = file.imports.modules_from[head], file.imports.qualify_name(head)
-        class_name = class_name.split(".")[-1]
-    else:
+    found = class_of_import(file.imports, name)
+    if found is None:
         return None
+    module, class_name = found
     if not project.is_class(file.path, module, class_name):
         return None  # a factory function, or nothing the project defines
     analysis = project.analysis(file.path, module)

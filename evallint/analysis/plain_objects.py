@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import class_of_import, dotted_name
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -34,15 +34,10 @@ def plain_class_named(file: FileAnalysis, name: str) -> bool:
     project = file.project
     if project is None:
         return False
-    head, _, attr = name.partition(".")
-    imports = file.imports
-    if attr and "." not in attr and imports.is_imported(head):
-        module, class_name = imports.module_path(head), attr
-    elif not attr and head in imports.modules_from:
-        module = imports.modules_from[head]
-        class_name = (imports.qualify_name(head) or head).split(".")[-1]
-    else:
+    found = class_of_import(file.imports, name)
+    if found is None:
         return False
+    module, class_name = found
     path = project.located(str(file.path), module)
     return path is not None and class_name in _plain_classes(path)
 

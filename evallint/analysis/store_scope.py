@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import class_of_import, dotted_name
 from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
@@ -70,14 +70,8 @@ def class_is_module(owner: Optional[ClassInfo], imports: ImportTable, file, proj
         name = dotted_name(base.value)
         if name is None:
             continue
-        head, _, attr = name.partition(".")
-        if attr and "." not in attr and imports.is_imported(head):
-            module, class_name = imports.module_path(head), attr
-        elif not attr and head in imports.modules_from:
-            module, class_name = imports.modules_from[head], imports.qualify_name(head)
-        else:
-            continue
-        if project.is_module_class(file.path, module, class_name):
+        found = class_of_import(imports, name)
+        if found is not None and project.is_module_class(file.path, *found):
             return True
     return False
 

@@ -248,3 +248,14 @@ def assigned_pairs(assign: cst.Assign) -> list[tuple[Optional[str], Optional[cst
             continue
         pairs.append((dotted_name(names), value if type(value) is cst.Call else None))
     return pairs
+
+
+def class_of_import(imports: ImportTable, name: str) -> Optional[tuple[str, str]]:
+    """The module and class a name of another file stands for: `mod.Cls` after `import mod`
+    (or `from pkg import mod`), `Cls` after `from mod import Cls` (as an alias too)."""
+    head, _, attr = name.partition(".")
+    if attr and "." not in attr and imports.is_imported(head):
+        return imports.module_path(head), attr
+    if not attr and head in imports.modules_from:
+        return imports.modules_from[head], (imports.qualify_name(head) or head).split(".")[-1]
+    return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from evallint.diagnostics import Diagnostic, Edit
+from evallint.source.reparse import common_prefix
 from evallint.source.text import split_lines
 
 UTF8 = "utf-8"
@@ -232,21 +233,7 @@ def same_code_map(
 def _quiet_change(old: str, new: str) -> bool:
     """Whether the stretch an edit changed (in either version) is free of quotes and
     backslashes."""
-    head = _common_prefix(old, new)
-    tail = _common_prefix(old[head:][::-1], new[head:][::-1])
+    head = common_prefix(old, new)
+    tail = common_prefix(old[head:][::-1], new[head:][::-1])
     changed = old[head : len(old) - tail] + new[head : len(new) - tail]
     return not any(char in changed for char in "'\"\\")
-
-
-def _common_prefix(a: str, b: str) -> int:
-    """Length of the common start, compared in blocks so the unchanged text runs at C speed."""
-    limit, head, step = min(len(a), len(b)), 0, 4096
-    while head < limit:
-        end = min(head + step, limit)
-        if a[head:end] == b[head:end]:
-            head = end
-        elif step > 1:
-            step //= 8
-        else:
-            break
-    return head

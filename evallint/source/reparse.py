@@ -39,8 +39,8 @@ def edited_tree(old: str, old_tree: ast.Module, new: str) -> Optional[ast.Module
     ]
     if body:
         cuts.append(body[-1].end_lineno or body[-1].lineno)
-    head = _common_prefix(old, new)
-    tail = _common_prefix(old[head:][::-1], new[head:][::-1])
+    head = common_prefix(old, new)
+    tail = common_prefix(old[head:][::-1], new[head:][::-1])
     first = old.count("\n", 0, head) + 1  # the edited lines of `old`, 1-based, inclusive
     last = old.count("\n", 0, len(old) - tail) + 1
     lines = new.split("\n")
@@ -61,7 +61,7 @@ def edited_tree(old: str, old_tree: ast.Module, new: str) -> Optional[ast.Module
     return ast.Module(body=before + piece.body + after, type_ignores=[])
 
 
-def _common_prefix(a: str, b: str) -> int:
+def common_prefix(a: str, b: str) -> int:
     """Length of the common start, compared in blocks so the unchanged text runs at C speed."""
     limit, head, step = min(len(a), len(b)), 0, 4096
     while head < limit:
