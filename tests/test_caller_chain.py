@@ -56,3 +56,22 @@ def test_same_helper_alone_is_judged_as_a_library_function(tmp_path: Path) -> No
     finally:
         os.chdir(cwd)
     assert codes == ["EVL001", "EVL002"]
+
+
+def test_one_finding_reached_through_several_callers_is_printed_once() -> None:
+    """The same evaluation lifted to one call through several callee classes (a script that
+    builds one of several model classes, then `model.train(loader)`) is one finding with every
+    caller's path among its related locations, not one line per class."""
+    from evallint.diagnostics import Diagnostic, Related
+    from evallint.engine.run import _merge_duplicates
+
+    def finding(line: int, related: tuple, code: str = "EVL001") -> Diagnostic:
+        return Diagnostic("main.py", line, 9, line, 30, code, "`self.G` ...", related)
+
+    gan = Related("models/gan.py", 40, 19, "the forward, reached from this call")
+    wgan = Related("models/wgan.py", 236, 27, "the forward, reached from this call")
+    merged = _merge_duplicates(
+        [finding(30, (gan,)), finding(30, (wgan,)), finding(30, (gan,)), finding(34, (gan,))]
+    )
+    assert [(d.line, d.related) for d in merged] == [(30, (gan, wgan)), (34, (gan,))]
+    assert len(_merge_duplicates([finding(30, ()), finding(30, (), "EVL002")])) == 2

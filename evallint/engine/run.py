@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -238,7 +239,31 @@ def lint_source(
         found = [
             d for d in found if d.code == UNUSED_SUPPRESSION_CODE or not is_suppressed(d, table)
         ]
-    return sorted(set(found), key=Diagnostic.sort_key)
+    return _merge_duplicates(sorted(set(found), key=Diagnostic.sort_key))
+
+
+def _merge_duplicates(found: list[Diagnostic]) -> list[Diagnostic]:
+    """One finding per place, code and message: the same evaluation reached through several
+    callers (each model class a script may build, `model.train(loader)`) is one mistake at
+    one place, printed once, with every caller's path among its related locations."""
+    merged: dict[tuple, Diagnostic] = {}
+    for diagnostic in found:
+        key = (
+            diagnostic.line,
+            diagnostic.column,
+            diagnostic.end_line,
+            diagnostic.end_column,
+            diagnostic.code,
+            diagnostic.message,
+            diagnostic.cell,
+        )
+        first = merged.get(key)
+        if first is None:
+            merged[key] = diagnostic
+        elif diagnostic.related:
+            related = tuple(dict.fromkeys(first.related + diagnostic.related))
+            merged[key] = replace(first, related=related)
+    return list(merged.values())
 
 
 def unused_suppressions(
