@@ -93,13 +93,7 @@ class Reuse:
     def memo(self, name: str, node: N, compute: Callable[[N], T]) -> T:
         """`compute(node)`, computed once per node object; `compute` must read nothing but
         the node (and constants)."""
-        key = (name, id(node))
-        entry = self._get(key, node)
-        if entry is not None:
-            return entry[1]
-        value = compute(node)
-        self._current[key] = (node, value)
-        return value
+        return self.memo_with(name, node, None, compute)
 
     def memo_with(self, name: str, node: N, context: Hashable, compute: Callable[[N], T]) -> T:
         """`compute(node)`, computed once per node object and `context`; `compute` must read
