@@ -10,12 +10,9 @@ of edits take seconds; `test_lsp_incremental.py` replays a session through a rea
 from __future__ import annotations
 
 import ast
-import importlib.util
 import random
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -26,23 +23,13 @@ from evallint.analysis.reuse import Reuse  # noqa: E402
 from evallint.engine.run import lint_source  # noqa: E402
 from evallint.lsp.program import Program  # noqa: E402
 from evallint.lsp.server import EvallintServer, syntax_error  # noqa: E402
+from tests.benchmark_scripts import latency_benchmark  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-def _latency_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "lsp_latency", ROOT / "benchmarks" / "lsp_latency.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("lsp_latency", module)  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-BLOCK: str = _latency_benchmark().BLOCK
+BLOCK: str = latency_benchmark().BLOCK
 """The latency benchmark's block (`benchmarks/lsp_latency.py`), three times over."""
 
 GENERATED = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n" + "".join(

@@ -5,16 +5,15 @@ position; an edit whose lines do not parse alone is left to the whole parse."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import random
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from evallint.source.parse import python_tree
 from evallint.source.reparse import edited_tree
+from tests.benchmark_scripts import latency_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 WORD = re.compile(r"\b[A-Za-z_]\w*\b")
@@ -22,13 +21,7 @@ WORD = re.compile(r"\b[A-Za-z_]\w*\b")
 
 def _texts() -> list[tuple[str, str]]:
     """The latency benchmark's script (200 lines), the examples, 25 fixtures."""
-    spec = importlib.util.spec_from_file_location(
-        "lsp_latency", ROOT / "benchmarks" / "lsp_latency.py"
-    )
-    assert spec is not None and spec.loader is not None
-    benchmark = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("lsp_latency", benchmark)  # its dataclasses look their module up
-    spec.loader.exec_module(benchmark)
+    benchmark = latency_benchmark()
     fixtures = sorted((ROOT / "tests" / "fixtures").glob("*.py"))
     chosen = sorted((ROOT / "examples").glob("*.py")) + random.Random(3).sample(fixtures, 25)
     return [("generated", benchmark.training_script(200))] + [
