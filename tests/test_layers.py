@@ -183,6 +183,7 @@ ANALYSIS_ORDER = [
         "forward_methods",
         "plain_objects",
         "reuse",
+        "project_files",
     ),
     (
         "scope",
@@ -193,6 +194,8 @@ ANALYSIS_ORDER = [
         "dataflow",
         "handoff",
         "store_scope",
+        "statement_shapes",
+        "file_shapes",
         "closures",
     ),
     (

@@ -35,41 +35,9 @@ from evallint.analysis.regions import (
     training_call_kind,
 )
 from evallint.analysis.specialise import argument_modes
+from evallint.analysis.statement_shapes import calls_in_branches
 from evallint.analysis.summaries import ForwardRequirement, Summary, but_via
 from evallint.analysis.symbols import dotted_name
-
-
-def backpropagated_names(region: cst.CSTNode) -> frozenset[str]:
-    """Names a `backward()` in this block is computed from, transitively through its
-    assignments (read syntactically)."""
-    from evallint.analysis.walk import iter_nodes
-
-    reads: dict[str, set[str]] = {}
-    found: set[str] = set()
-    for node in iter_nodes(region):
-        if type(node) is cst.Assign:
-            sources = {n.value for n in iter_nodes(node.value) if type(n) is cst.Name}
-            for target in node.targets:
-                for name in iter_nodes(target.target):
-                    if type(name) is cst.Name:
-                        reads.setdefault(name.value, set()).update(sources)
-        elif (
-            type(node) is cst.Call
-            and type(node.func) is cst.Attribute
-            and node.func.attr.value == "backward"
-        ):
-            root = dotted_name(node.func.value)
-            if root:
-                found.add(root.split(".")[0])
-            for arg in node.args:
-                found.update(n.value for n in iter_nodes(arg.value) if type(n) is cst.Name)
-    pending = list(found)
-    while pending:
-        for source in reads.get(pending.pop(), ()):
-            if source not in found:
-                found.add(source)
-                pending.append(source)
-    return frozenset(found)
 
 
 def _argument_for(summary: Summary, param: str, call: cst.Call) -> Optional[cst.BaseExpression]:
@@ -109,16 +77,6 @@ def _entry_grad_proven_on(call: cst.Call, states: States) -> States:
     )
 
 
-def _calls_in_branches(expr: cst.IfExp) -> bool:
-    """Whether a branch of `a if c else b` calls something (else there are no two paths
-    to keep apart: only the value differs)."""
-    from evallint.analysis.walk import iter_nodes
-
-    return any(
-        type(node) is cst.Call for branch in (expr.body, expr.orelse) for node in iter_nodes(branch)
-    )
-
-
 class Calls(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
@@ -126,7 +84,7 @@ class Calls(InterpreterPart):
     def expression(self, expr: cst.BaseExpression, states: States) -> States:
         from evallint.analysis.walk import calls_in_evaluation_order
 
-        if type(expr) is cst.IfExp and _calls_in_branches(expr):
+        if type(expr) is cst.IfExp and calls_in_branches(expr):
             return self._conditional_expression(expr, states)
         regions = self._comprehension_regions(expr)
         held = self._comprehension_members(expr) if self.containers else {}

@@ -17,6 +17,12 @@ from evallint.analysis.facts import (
     Place,
     UnitRef,
 )
+from evallint.analysis.file_shapes import (
+    top_level_statements,
+    without_sites,
+    worth_following,
+    wraps_in_no_grad,
+)
 from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
 from evallint.analysis.lightning_hooks import hooks_leaving_eval
@@ -303,8 +309,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 self.facts.eval_forwards.append(
                     replace(
                         forward,
-                        train_facts=_without_sites(forward.train_facts),
-                        grad_facts=_without_sites(forward.grad_facts),
+                        train_facts=without_sites(forward.train_facts),
+                        grad_facts=without_sites(forward.grad_facts),
                         report_at_call=False,
                         order=self.next_order(),
                     )
@@ -325,7 +331,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """Module-level names that hold modules, so functions using them as globals track them."""
         keys: set[str] = set()
         evidence: Optional[frozenset[str]] = None
-        for statement in _top_level_statements(self.module.body):
+        for statement in top_level_statements(self.module.body):
             if type(statement) is cst.SimpleStatementLine:
                 for small in statement.body:
                     if type(small) is not cst.Assign:
@@ -370,7 +376,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             return False
         cached = self._grad_decorators.get(name)
         if cached is None:
-            cached = self._grad_decorators[name] = _wraps_in_no_grad(
+            cached = self._grad_decorators[name] = wraps_in_no_grad(
                 info.node, info.params[0], self.imports
             )
         return cached
@@ -379,7 +385,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """`calls.backpropagated_names` of a block, once per block of this file."""
         cached = self._backpropagated.get(id(block))
         if cached is None or cached[0] is not block:
-            from evallint.analysis.calls import backpropagated_names
+            from evallint.analysis.statement_shapes import backpropagated_names
 
             cached = self._backpropagated[id(block)] = (
                 block,
@@ -427,7 +433,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             if (
                 self.project is not None
                 and name in self.imports.modules_from
-                and _worth_following(call, passes_module)
+                and worth_following(call, passes_module)
             ):
                 summary = self.project.summary(
                     self.path, self.imports.modules_from[name], self.imports.qualify(func) or name
@@ -438,7 +444,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 self.project is not None
                 and self.imports.star_modules
                 and not self.imports.is_imported(name)
-                and _worth_following(call, passes_module)
+                and worth_following(call, passes_module)
             ):
                 # `from utils import *` then `evaluate_model(model, loader)`
                 summary = self.project.star_summary(self.path, self.imports.star_modules, name)
@@ -450,7 +456,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             and type(func.value) is cst.Name
             and self.project is not None
             and self.imports.is_imported(func.value.value)
-            and _worth_following(call, passes_module)
+            and worth_following(call, passes_module)
         ):
             # `engine.train_one_epoch(...)` after `import engine` / `from . import engine`
             summary = self.project.summary(
@@ -461,7 +467,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             type(func) is cst.Attribute
             and type(func.value) is cst.Attribute
             and self.project is not None
-            and _worth_following(call, passes_module)
+            and worth_following(call, passes_module)
         ):
             # `pfrl.utils.evaluating(model)` after `import pfrl`: a function of a project
             # package's submodule, named through the package
@@ -641,80 +647,3 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """Like resolve_function, without counting the call (evidence gathering only looks)."""
         resolved = self.resolve_function(call, scope, count=False)
         return resolved[0] if resolved else None
-
-
-def _without_sites(facts: frozenset) -> frozenset:
-    """Mode/grad facts found in another file: where they were set is in that file's tree,
-    which this file's positions cannot locate."""
-    return frozenset(
-        replace(f, site=None) if getattr(f, "site", None) is not None else f for f in facts
-    )
-
-
-def _top_level_statements(body) -> list[cst.CSTNode]:
-    """Statements that run at import or as a script, including those under
-    `if __name__ == "__main__":`, `try:` and `with` at the top level: the globals they bind
-    are what the module's functions see."""
-    result: list[cst.CSTNode] = []
-    pending = list(reversed(body))
-    while pending:
-        statement = pending.pop()
-        result.append(statement)
-        blocks: list = []
-        if type(statement) is cst.If:
-            blocks.append(statement.body)
-            orelse = statement.orelse
-            if orelse is not None:
-                blocks.append(orelse if type(orelse) is cst.If else orelse.body)
-        elif type(statement) in (cst.Try, cst.With):
-            blocks.append(statement.body)
-        for block in reversed(blocks):
-            if type(block) is cst.If:
-                pending.append(block)
-            elif type(block) is cst.IndentedBlock:
-                pending.extend(reversed(block.body))
-    return result
-
-
-def _wraps_in_no_grad(function: cst.FunctionDef, wrapped: str, imports: ImportTable) -> bool:
-    """Whether `function` (a decorator taking `wrapped`) calls `wrapped` inside a
-    `with torch.no_grad():` (or inference_mode) block, or returns `torch.no_grad()(wrapped)`."""
-    from evallint.analysis.vocabulary import GRAD_DISABLERS
-    from evallint.analysis.walk import iter_nodes
-
-    def calls_wrapped(root: cst.CSTNode) -> bool:
-        return any(
-            type(n) is cst.Call and type(n.func) is cst.Name and n.func.value == wrapped
-            for n in iter_nodes(root, enter_scopes=True)
-        )
-
-    for node in iter_nodes(function, enter_scopes=True):
-        if type(node) is cst.With and any(
-            type(item.item) is cst.Call
-            and (imports.qualify(item.item.func) or "") in GRAD_DISABLERS
-            for item in node.items
-        ):
-            if calls_wrapped(node.body):
-                return True
-        elif (
-            type(node) is cst.Call
-            and type(node.func) is cst.Call
-            and (imports.qualify(node.func.func) or "") in GRAD_DISABLERS
-            and any(type(a.value) is cst.Name and a.value.value == wrapped for a in node.args)
-        ):
-            return True
-    return False
-
-
-_TRAINING_CALL_WORDS = frozenset({"train", "training", "fit", "epoch"})
-
-
-def _worth_following(call: cst.Call, passes_module: bool) -> bool:
-    """Only calls that can change a finding are followed into other files (reading one costs
-    a parse): calls that pass a module (`evaluate(model, loader)`) or that train."""
-    name = (
-        call.func.attr.value
-        if type(call.func) is cst.Attribute
-        else getattr(call.func, "value", "")
-    )
-    return passes_module or bool(words(name) & _TRAINING_CALL_WORDS)

@@ -24,6 +24,16 @@ from evallint.analysis.facts import (
 )
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.regions import RegionKind
+from evallint.analysis.statement_shapes import (
+    CONSTANT_KEYS,
+    NO_GRAD_HOOKS,
+    PER_BATCH_HOOKS,
+    SEPARATE_RECEIVERS,
+    backpropagated_name,
+    constant_bool,
+    loop_rebinds,
+    under_training_test,
+)
 from evallint.analysis.store_scope import (
     class_is_module,
     first_assignments,
@@ -34,52 +44,6 @@ from evallint.analysis.store_scope import (
 )
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
-
-
-def _constant(node: cst.BaseExpression) -> Optional[bool]:
-    if type(node) is cst.Name and node.value in ("True", "False"):
-        return node.value == "True"
-    return None
-
-
-PER_BATCH_HOOKS = frozenset(
-    {
-        "training_step",
-        "validation_step",
-        "test_step",
-        "predict_step",
-        "compute_loss",
-        "prediction_step",
-    }
-)
-"""Methods a framework calls once per batch (Lightning steps, HF Trainer's loss/prediction)."""
-
-_NO_GRAD_HOOKS = frozenset({"validation_step", "test_step", "predict_step"})
-"""Lightning steps its evaluation loops run under `torch.inference_mode()` (or `no_grad`)."""
-
-
-def _backpropagated_name(call: cst.Call) -> Optional[str]:
-    """The variable a backward call runs through: `loss` in `loss.backward()`,
-    `accelerator.backward(loss)`, `torch.autograd.backward(loss)`, `scaler.scale(loss).backward()`."""
-    func = call.func
-    positional = [a.value for a in call.args if a.keyword is None and not a.star]
-    receiver: Optional[cst.BaseExpression]
-    if type(func) is cst.Attribute:
-        receiver = func.value
-        if positional and type(positional[0]) in (cst.Name, cst.Attribute):
-            receiver = positional[0]  # an engine's `backward(loss)`, not a gradient argument
-        elif type(receiver) is cst.Call and receiver.args:
-            receiver = receiver.args[0].value  # `scaler.scale(loss).backward()`
-    else:
-        receiver = positional[0] if positional else None
-    return dotted_name(receiver) if receiver is not None else None
-
-
-_CONSTANT_KEYS = (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)
-
-_RECEIVERS = frozenset({"self", "cls"})
-"""Names whose attributes are separate containers: `self.history` is not backpropagated
-because `self.model` (read through `self`) is."""
 
 
 class Observations(InterpreterPart):
@@ -122,8 +86,8 @@ class Observations(InterpreterPart):
         if argument is None:
             positional = [a for a in call.args if a.keyword is None and not a.star]
             argument = positional[index] if index < len(positional) else None
-        value = _constant(argument.value) if argument is not None else default
-        if value is True and _under_training_test(self.info.node, call):
+        value = constant_bool(argument.value) if argument is not None else default
+        if value is True and under_training_test(self.info.node, call):
             return  # `if self.training: out = F.dropout(out, p)` drops only while training
         self.file.facts.functional_mode_calls.append(
             FunctionalModeCall(self._place(call), qualified.split(".")[-1], value, argument)
@@ -242,7 +206,7 @@ class Observations(InterpreterPart):
             return  # a module's forward builds its output from parts: one call's container
         if (
             self.info is not None
-            and self.info.name in _NO_GRAD_HOOKS
+            and self.info.name in NO_GRAD_HOOKS
             and self._lightning_hook()
             and not self._grad_on(states)
         ):
@@ -273,7 +237,7 @@ class Observations(InterpreterPart):
         if type(target) is not cst.Subscript or len(target.slice) != 1:
             return
         index = target.slice[0].slice
-        if type(index) is not cst.Index or type(index.value) in _CONSTANT_KEYS:
+        if type(index) is not cst.Index or type(index.value) in CONSTANT_KEYS:
             return
         container = dotted_name(target.value)
         if container is not None:
@@ -364,7 +328,7 @@ class Observations(InterpreterPart):
             loop = region.node
             if type(loop) not in (cst.For, cst.While):
                 continue
-            if _rebinds(loop, container):
+            if loop_rebinds(loop, container):
                 return True
             if not (type(loop) is cst.For and self._iterates_modules(loop, state)):
                 return False
@@ -569,7 +533,9 @@ class Observations(InterpreterPart):
                     container_outlives_iteration=outlives,
                     # `stats.total` of a backpropagated `stats`; not `self.history`, whose
                     # `self` every forward of `self.model` reads
-                    container_backpropagated=(base in backpropagated and base not in _RECEIVERS)
+                    container_backpropagated=(
+                        base in backpropagated and base not in SEPARATE_RECEIVERS
+                    )
                     or container in backpropagated
                     or container in trained,
                     hook=hook,
@@ -649,7 +615,7 @@ class Observations(InterpreterPart):
             self.bound_without_grad.pop(name, None)
 
     def observe_backward(self, call: cst.Call, states: tuple) -> None:
-        root = _backpropagated_name(call)
+        root = backpropagated_name(call)
         receiver = call.func.value if type(call.func) is cst.Attribute else None
         own = dotted_name(receiver) if receiver is not None else None
         engine = (
@@ -695,44 +661,3 @@ class Observations(InterpreterPart):
     @staticmethod
     def grad_off_everywhere(states: tuple[PathState, ...]) -> bool:
         return bool(states) and all(g.grad is Grad.OFF for s in states for g in s.grad)
-
-
-def _rebinds(loop: cst.CSTNode, container: str) -> bool:
-    """An assignment to `container` among the loop body's own statements."""
-    body = loop.body  # type: ignore[attr-defined]
-    for line in body.body if type(body) is cst.IndentedBlock else [body]:
-        if type(line) not in (cst.SimpleStatementLine, cst.SimpleStatementSuite):
-            continue
-        simple = cast("cst.SimpleStatementLine | cst.SimpleStatementSuite", line)
-        for small in simple.body:
-            if type(small) is cst.Assign:
-                for t in small.targets:
-                    if dotted_name(t.target) == container or (
-                        type(t.target) is cst.Tuple
-                        and any(dotted_name(e.value) == container for e in t.target.elements)
-                    ):
-                        return True
-            if type(small) is cst.AnnAssign and dotted_name(small.target) == container:
-                return True
-    return False
-
-
-def _under_training_test(function: cst.FunctionDef, call: cst.Call) -> bool:
-    """The call sits in the body of an `if` whose test requires `self.training` (`if
-    self.training:`, `if self.training and p > 0:`), so it runs only in training mode."""
-    from evallint.analysis.walk import iter_nodes
-
-    for node in iter_nodes(function.body):
-        if type(node) is not cst.If or not _requires_training(node.test):
-            continue
-        if any(inner is call for inner in iter_nodes(node.body)):
-            return True
-    return False
-
-
-def _requires_training(test: cst.BaseExpression) -> bool:
-    if type(test) is cst.Attribute:
-        return dotted_name(test) == "self.training"
-    if type(test) is cst.BooleanOperation and type(test.operator) is cst.And:
-        return _requires_training(test.left) or _requires_training(test.right)
-    return False

@@ -11,7 +11,7 @@ import ast
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from evallint.analysis.project import _imported_from
+from evallint.analysis.project_files import imported_from
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
 from evallint.torch_facts import LAYERS, mode_sensitive
 
@@ -58,7 +58,7 @@ def _class_verdict(
         return None
     path, source = found
     if path.name == "__init__.py" and f"class {name}" not in source:
-        for submodule in _imported_from(source, name) if depth > 0 else ():
+        for submodule in imported_from(source, name) if depth > 0 else ():
             origin = str(path) if submodule.startswith(".") else importer
             verdict = _class_verdict(project, origin, submodule, name, depth - 1, cache, read)
             if verdict is not None:

@@ -5,13 +5,24 @@ from __future__ import annotations
 import ast
 import os
 import re
-import sysconfig
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
 from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.project_files import (
+    display_path,
+    file_stamp,
+    imported_from,
+    imported_names,
+    installed,
+    project_files,
+    project_root,
+    reexported_from,
+    small_text,
+    submodule_name,
+)
 from evallint.analysis.scope import (
     collect_definitions,
     module_classes_of_text,
@@ -39,15 +50,9 @@ MAX_CACHED_ANALYSES = 64
 MAX_CALLERS_PER_FUNCTION = 3
 """Calling files listed for one helper (in directory order)."""
 
-MAX_INDEXED_FILES = 400
-"""Files of a project root scanned (once per run) for calls of helpers defined elsewhere."""
-
 _CALLED = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+)(?:[ \t]+as[ \t]+(\w+))?", re.M)
-_SKIPPED_DIRECTORIES = frozenset(
-    {".git", "__pycache__", "site-packages", "node_modules", ".venv", "venv", "build", "dist"}
-)
 
 
 class _FileFacts:
@@ -166,7 +171,7 @@ class ProjectIndex:
             resolved = Path(path).resolve()
             self._forget(resolved)
             self._sources[resolved] = source
-            self._stamps[resolved] = _stamp(resolved)
+            self._stamps[resolved] = file_stamp(resolved)
 
     def dependencies_of(self, importer: str) -> set[str]:
         """Project files the analysis of `importer` read: its cache entry depends on them."""
@@ -180,7 +185,7 @@ class ProjectIndex:
         if cache_key not in self._located:
             found, absent = self._search(Path(directory), module)
             self._located[cache_key] = (
-                None if found is None or _installed(found) else found,
+                None if found is None or installed(found) else found,
                 absent,
             )
         found, absent = self._located[cache_key]
@@ -222,11 +227,11 @@ class ProjectIndex:
         if path is None:
             return None
         path = path.resolve()
-        if path in self._sources and self._stamps.get(path) != _stamp(path):
+        if path in self._sources and self._stamps.get(path) != file_stamp(path):
             self._forget(path)  # edited since it was read (a long-lived editor or flake8 process)
         if path not in self._sources:
             self._make_room()
-            self._stamps[path] = _stamp(path)
+            self._stamps[path] = file_stamp(path)
             self._sources[path] = self._read(path)
         self._dependencies.setdefault(importer, set()).add(str(path))
         source = self._sources[path]
@@ -288,7 +293,7 @@ class ProjectIndex:
                 return None
             # a package whose `__init__.py` only re-exports (no torch text of its own)
             name = qualified.split(".")[-1]
-            for submodule in _reexported_from(_text(located), name):
+            for submodule in reexported_from(small_text(located), name):
                 summary = self.summary(str(located), "." + submodule, name)
                 if summary is not None:
                     return summary
@@ -299,7 +304,7 @@ class ProjectIndex:
             return analysis.summaries.get(info.qualname)
         if Path(analysis.path).name == "__init__.py":
             # `import pkg as d2l; d2l.f(...)` where pkg/__init__.py has `from .utils import *`
-            for submodule in _reexported_from(_text(Path(analysis.path)), name):
+            for submodule in reexported_from(small_text(Path(analysis.path)), name):
                 summary = self.summary(analysis.path, "." + submodule, name)
                 if summary is not None:
                     return summary
@@ -325,7 +330,7 @@ class ProjectIndex:
         if path.startswith("<"):
             return []
         if path not in self._roots:  # asked per function: the file system once per lint
-            self._roots[path] = (Path(path).resolve(), _project_root(Path(path).resolve()))
+            self._roots[path] = (Path(path).resolve(), project_root(Path(path).resolve()))
         target, root = self._roots[path]
         index = self._call_indexes.get(root)
         if index is None:
@@ -351,16 +356,16 @@ class ProjectIndex:
             return []  # a name the call pattern never captures
         called = re.compile(rf"\b{re.escape(function)}\s*\(")
         found = []
-        for candidate in self._project_files(root):
+        for candidate in self.files_under(root):
             code = self._code_of(candidate)
             if code and function in code and "import" in code and called.search(code):
                 found.append(candidate)
         return found
 
-    def _project_files(self, root: Path) -> list[Path]:
+    def files_under(self, root: Path) -> list[Path]:
         files = self._root_files.get(root)
         if files is None:
-            files = self._root_files[root] = _project_files(root)
+            files = self._root_files[root] = project_files(root)
         return files
 
     def _code_of(self, path: Path) -> Optional[str]:
@@ -374,7 +379,7 @@ class ProjectIndex:
         (reader, path) and the file's (mtime, size): front ends and API callers that make a
         new index per file do not re-read the project; a file changed on disk is read again."""
         key = (self._read, path)
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         cached = _FILE_FACTS.get(key)
         if stamp is not None and cached is not None and cached.stamp == stamp:
             return cached
@@ -408,9 +413,9 @@ class ProjectIndex:
             return False
         for module, names in facts.from_imports():
             # `from pkg import engine` (a submodule), then `engine.evaluate(...)`
-            for name, alias in _imported_names(names):
+            for name, alias in imported_names(names):
                 if f"{alias}.{function}(" in code and self._locates(
-                    candidate, _submodule(module, name), target
+                    candidate, submodule_name(module, name), target
                 ):
                     return True
         return False
@@ -424,7 +429,7 @@ class ProjectIndex:
             return True
         if found.name != "__init__.py" or found.parent != target.parent:
             return False
-        return target.stem in _reexported_from(_text(found), None)
+        return target.stem in reexported_from(small_text(found), None)
 
     def adopt(self, path: str, source: str, tree: cst.Module, analysis: FileAnalysis) -> None:
         """Use a linted file's own analysis when its callers are analysed, so what they
@@ -434,7 +439,7 @@ class ProjectIndex:
         self._sources[resolved] = source
         self._trees[resolved] = tree
         self._analyses[resolved] = analysis
-        self._stamps[resolved] = _stamp(resolved)
+        self._stamps[resolved] = file_stamp(resolved)
         self._adopted = resolved
 
     def caller_analysis(self, path: Path) -> Optional[FileAnalysis]:
@@ -451,7 +456,7 @@ class ProjectIndex:
                     self._caller_analyses.clear()
                 self._caller_analyses[key] = self._analyse(
                     tree,
-                    _display(path),
+                    display_path(path),
                     source=code,
                     options=self.options,
                     project=self,
@@ -473,17 +478,17 @@ class ProjectIndex:
         located = self._locate(importer, module)
         text = ""
         if located is not None and located.name == "__init__.py":
-            stamp = _stamp(located)
+            stamp = file_stamp(located)
             cached = self._init_texts.get(located)
             if cached is None or cached[0] != stamp:  # read once, again when edited
-                cached = self._init_texts[located] = (stamp, _text(located))
+                cached = self._init_texts[located] = (stamp, small_text(located))
                 self._reexports = {k: v for k, v in self._reexports.items() if k[0] != located}
             text = cached[1]
         if located is not None and text and depth > 0 and f"class {name}" not in text:
             self._dependencies.setdefault(importer, set()).add(str(located))
             reexported = self._reexports.get((located, name))
             if reexported is None:
-                reexported = self._reexports[(located, name)] = _imported_from(text, name)
+                reexported = self._reexports[(located, name)] = imported_from(text, name)
             for submodule in reexported:
                 # `.sub` is read from the package; `pkg.sub` as the first importer reads it
                 origin = str(located) if submodule.startswith(".") else importer
@@ -522,9 +527,9 @@ class ProjectIndex:
         name = owner or qualified.split(".")[-1]
         located = self._locate(importer, module)
         if located is not None and located.name == "__init__.py" and depth > 0:
-            text = _text(located)  # a re-exporting package (no torch text: not "read")
+            text = small_text(located)  # a re-exporting package (no torch text: not "read")
             if name and f"class {name}" not in text:
-                for submodule in _imported_from(text, name):
+                for submodule in imported_from(text, name):
                     origin = str(located) if submodule.startswith(".") else importer
                     methods = self.forward_methods(origin, submodule, qualified, owner, depth - 1)
                     if methods:
@@ -641,122 +646,3 @@ def _module_classes_of_tree(tree: cst.Module) -> dict[str, Optional[bool]]:
         name: None if all(base == "object" for base in info.bases) else info.is_module
         for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
     }
-
-
-_RELATIVE_FROM = re.compile(r"^[ \t]*from[ \t]+\.(\w+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
-
-
-def _reexported_from(init_source: str, name: Optional[str]) -> list[str]:
-    """Submodules a package's `__init__.py` re-exports `name` from (`from .utils import *`
-    or `from .utils import name`); with `name` None, every submodule it imports from."""
-    found = []
-    for match in _RELATIVE_FROM.finditer(init_source):
-        names = match.group(2)
-        if name is None or "*" in names or re.search(rf"\b{re.escape(name)}\b", names):
-            found.append(match.group(1))
-    return found
-
-
-def _imported_names(names: str) -> list[tuple[str, str]]:
-    """(name, the name it is bound to) of each `a` / `a as b` in a from-import's list."""
-    found = []
-    for part in names.strip().strip("()").split(","):
-        words = part.split()
-        if len(words) == 1 and words[0].isidentifier():
-            found.append((words[0], words[0]))
-        elif len(words) == 3 and words[1] == "as" and words[2].isidentifier():
-            found.append((words[0], words[2]))
-    return found
-
-
-def _submodule(module: str, name: str) -> str:
-    """The module `from module import name` names if `name` is a submodule: `pkg.name`,
-    `.name` for `from . import name`."""
-    return module + name if module.endswith(".") else f"{module}.{name}"
-
-
-_ANY_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
-
-
-def _imported_from(init_source: str, name: str) -> list[str]:
-    """Modules (relative `.sub` or absolute `pkg.sub`) a package's `__init__.py` imports
-    `name` from, or imports everything from."""
-    return [
-        match.group(1)
-        for match in _ANY_FROM.finditer(init_source)
-        if "*" in match.group(2) or re.search(rf"\b{re.escape(name)}\b", match.group(2))
-    ]
-
-
-def _text(path: Path) -> str:
-    """A small file's text for a re-export check; empty when unreadable."""
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def _display(path: Path) -> str:
-    """A caller's path as findings show it: relative to the working directory when inside."""
-    try:
-        return str(path.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-_ROOT_MARKERS = (
-    ".git",
-    ".gitignore",
-    "LICENSE",
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "requirements.txt",
-    "README.md",
-    "README.rst",
-)
-
-
-def _project_root(path: Path) -> Path:
-    """The nearest directory at most three levels up that looks like a project root (a
-    repository, packaging or README file): its scripts and notebooks may call the file's
-    helpers. Without one, only the file's own directory is searched."""
-    for directory in list(path.parents)[:4]:
-        if any((directory / marker).exists() for marker in _ROOT_MARKERS):
-            return directory
-    return path.parent
-
-
-def _project_files(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for directory, subdirectories, files in os.walk(root):
-        subdirectories[:] = sorted(
-            d for d in subdirectories if d not in _SKIPPED_DIRECTORIES and not d.startswith(".")
-        )
-        for name in sorted(files):
-            if name.endswith((".py", ".ipynb")):
-                # `root` is resolved and os.walk does not enter linked directories: only a
-                # linked file needs resolving (resolving every path cost more than its read)
-                found_path = Path(directory, name)
-                found.append(found_path.resolve() if os.path.islink(found_path) else found_path)
-                if len(found) >= MAX_INDEXED_FILES:
-                    return found
-    return found
-
-
-def _stamp(path: Path) -> Optional[tuple[int, int]]:
-    """(modification time, size): a cached file whose stamp changed is read again."""
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return (status.st_mtime_ns, status.st_size)
-
-
-def _installed(path: Path) -> bool:
-    """Site-packages and the standard library are libraries, not the user's project."""
-    text = str(path)
-    return "site-packages" in text or "dist-packages" in text or text.startswith(_STDLIB)
-
-
-_STDLIB = sysconfig.get_paths()["stdlib"]

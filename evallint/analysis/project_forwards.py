@@ -16,6 +16,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from evallint.analysis.project_files import project_root
 from evallint.torch_facts import NO_GRAD_METHODS
 
 if TYPE_CHECKING:
@@ -74,15 +75,13 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     method that runs its forward (without a no_grad decorator)."""
     if project is None or path.startswith("<") or method in NO_GRAD_METHODS:
         return False
-    from evallint.analysis.project import _project_root
-
-    root = _project_root(Path(path).resolve())
+    root = project_root(Path(path).resolve())
     known = _ANSWERS.setdefault(project, {})
     entry = known.get(root)
     if entry is None:
         # one scan per project root: which files define which methods
         files: dict[str, list[Path]] = {}
-        for candidate in project._project_files(root):
+        for candidate in project.files_under(root):
             code = project._code_of(candidate)
             if code and "Module" in code:
                 for name in set(_METHOD.findall(code)):

@@ -46,12 +46,12 @@ def test_a_caller_changed_on_disk_is_read_again(tmp_path: Path) -> None:
 
 
 def test_from_import_names_and_submodules_are_read() -> None:
-    from evallint.analysis.project import _imported_names, _submodule
+    from evallint.analysis.project_files import imported_names, submodule_name
 
-    assert _imported_names("(engine,\n    metrics as m)") == [
+    assert imported_names("(engine,\n    metrics as m)") == [
         ("engine", "engine"),
         ("metrics", "m"),
     ]
-    assert _imported_names("engine as eng  ") == [("engine", "eng")]
-    assert _submodule(".", "engine") == ".engine"
-    assert _submodule("pkg.sub", "engine") == "pkg.sub.engine"
+    assert imported_names("engine as eng  ") == [("engine", "eng")]
+    assert submodule_name(".", "engine") == ".engine"
+    assert submodule_name("pkg.sub", "engine") == "pkg.sub.engine"

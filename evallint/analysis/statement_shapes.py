@@ -1,0 +1,136 @@
+"""Syntactic shapes the statement observations test: boolean constants, the variable a
+backward call runs through, a loop body that rebinds a container, a call only reached when
+`self.training` holds, and the framework hooks that run once per batch."""
+
+from __future__ import annotations
+
+from typing import Optional, cast
+
+import libcst as cst
+
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.walk import iter_nodes
+
+
+def constant_bool(node: cst.BaseExpression) -> Optional[bool]:
+    if type(node) is cst.Name and node.value in ("True", "False"):
+        return node.value == "True"
+    return None
+
+
+PER_BATCH_HOOKS = frozenset(
+    {
+        "training_step",
+        "validation_step",
+        "test_step",
+        "predict_step",
+        "compute_loss",
+        "prediction_step",
+    }
+)
+"""Methods a framework calls once per batch (Lightning steps, HF Trainer's loss/prediction)."""
+
+NO_GRAD_HOOKS = frozenset({"validation_step", "test_step", "predict_step"})
+"""Lightning steps its evaluation loops run under `torch.inference_mode()` (or `no_grad`)."""
+
+
+def backpropagated_name(call: cst.Call) -> Optional[str]:
+    """The variable a backward call runs through: `loss` in `loss.backward()`,
+    `accelerator.backward(loss)`, `torch.autograd.backward(loss)`, `scaler.scale(loss).backward()`."""
+    func = call.func
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    receiver: Optional[cst.BaseExpression]
+    if type(func) is cst.Attribute:
+        receiver = func.value
+        if positional and type(positional[0]) in (cst.Name, cst.Attribute):
+            receiver = positional[0]  # an engine's `backward(loss)`, not a gradient argument
+        elif type(receiver) is cst.Call and receiver.args:
+            receiver = receiver.args[0].value  # `scaler.scale(loss).backward()`
+    else:
+        receiver = positional[0] if positional else None
+    return dotted_name(receiver) if receiver is not None else None
+
+
+CONSTANT_KEYS = (cst.SimpleString, cst.Integer, cst.Float, cst.ConcatenatedString)
+
+SEPARATE_RECEIVERS = frozenset({"self", "cls"})
+"""Names whose attributes are separate containers: `self.history` is not backpropagated
+because `self.model` (read through `self`) is."""
+
+
+def loop_rebinds(loop: cst.CSTNode, container: str) -> bool:
+    """An assignment to `container` among the loop body's own statements."""
+    body = loop.body  # type: ignore[attr-defined]
+    for line in body.body if type(body) is cst.IndentedBlock else [body]:
+        if type(line) not in (cst.SimpleStatementLine, cst.SimpleStatementSuite):
+            continue
+        simple = cast("cst.SimpleStatementLine | cst.SimpleStatementSuite", line)
+        for small in simple.body:
+            if type(small) is cst.Assign:
+                for t in small.targets:
+                    if dotted_name(t.target) == container or (
+                        type(t.target) is cst.Tuple
+                        and any(dotted_name(e.value) == container for e in t.target.elements)
+                    ):
+                        return True
+            if type(small) is cst.AnnAssign and dotted_name(small.target) == container:
+                return True
+    return False
+
+
+def under_training_test(function: cst.FunctionDef, call: cst.Call) -> bool:
+    """The call sits in the body of an `if` whose test requires `self.training` (`if
+    self.training:`, `if self.training and p > 0:`), so it runs only in training mode."""
+    for node in iter_nodes(function.body):
+        if type(node) is not cst.If or not _requires_training(node.test):
+            continue
+        if any(inner is call for inner in iter_nodes(node.body)):
+            return True
+    return False
+
+
+def _requires_training(test: cst.BaseExpression) -> bool:
+    if type(test) is cst.Attribute:
+        return dotted_name(test) == "self.training"
+    if type(test) is cst.BooleanOperation and type(test.operator) is cst.And:
+        return _requires_training(test.left) or _requires_training(test.right)
+    return False
+
+
+def backpropagated_names(region: cst.CSTNode) -> frozenset[str]:
+    """Names a `backward()` in this block is computed from, transitively through its
+    assignments (read syntactically)."""
+    reads: dict[str, set[str]] = {}
+    found: set[str] = set()
+    for node in iter_nodes(region):
+        if type(node) is cst.Assign:
+            sources = {n.value for n in iter_nodes(node.value) if type(n) is cst.Name}
+            for target in node.targets:
+                for name in iter_nodes(target.target):
+                    if type(name) is cst.Name:
+                        reads.setdefault(name.value, set()).update(sources)
+        elif (
+            type(node) is cst.Call
+            and type(node.func) is cst.Attribute
+            and node.func.attr.value == "backward"
+        ):
+            root = dotted_name(node.func.value)
+            if root:
+                found.add(root.split(".")[0])
+            for arg in node.args:
+                found.update(n.value for n in iter_nodes(arg.value) if type(n) is cst.Name)
+    pending = list(found)
+    while pending:
+        for source in reads.get(pending.pop(), ()):
+            if source not in found:
+                found.add(source)
+                pending.append(source)
+    return frozenset(found)
+
+
+def calls_in_branches(expr: cst.IfExp) -> bool:
+    """Whether a branch of `a if c else b` calls something (else there are no two paths
+    to keep apart: only the value differs)."""
+    return any(
+        type(node) is cst.Call for branch in (expr.body, expr.orelse) for node in iter_nodes(branch)
+    )
