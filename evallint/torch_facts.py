@@ -15,7 +15,7 @@ What is here:
   attributes that give back the same module for mode purposes.
 - GRAD_DISABLERS / GRAD_ENABLERS / GRAD_SETTERS: calls that switch autograd.
 - LIBRARY_FACTORIES, PRETRAINED_LOADERS, UNKNOWN_MODE_LOADERS: calls that return modules.
-- SELF_MANAGED_BASES / SELF_MANAGED_HOOKS / NO_GRAD_METHODS: framework code that sets the mode
+- SELF_MANAGED_BASES / SELF_MANAGED_PACKAGES / SELF_MANAGED_HOOKS / NO_GRAD_METHODS: framework code that sets the mode
   or turns autograd off itself.
 """
 
@@ -634,6 +634,11 @@ SELF_MANAGED_BASES = frozenset(
     }
 )
 """Classes whose framework puts the model in the right mode around their hooks."""
+
+SELF_MANAGED_PACKAGES = frozenset({"transformers", "trl", "pytorch_lightning", "lightning"})
+"""Packages whose trainer and module classes (and their subclasses, such as trl's SFTTrainer,
+a transformers.Trainer) set the mode around their hooks: a base of these names imported from
+anywhere else (a project's own `Trainer`) is not one of them."""
 
 SELF_MANAGED_HOOKS = frozenset(
     {

@@ -20,6 +20,7 @@ from evallint.analysis.vocabulary import (
     NOT_MODULE_WORDS,
     SELF_MANAGED_BASES,
     SELF_MANAGED_HOOKS,
+    SELF_MANAGED_PACKAGES,
     words,
 )
 from evallint.analysis.walk import iter_nodes
@@ -248,13 +249,21 @@ def class_kind(bases: tuple[str, ...], known: dict[str, tuple[bool, bool]]) -> t
     is_module = any(
         b in MODULE_BASES or b.endswith("nn.Module") or (b in known and known[b][0]) for b in bases
     )
-    self_managed = any(
-        b in SELF_MANAGED_BASES
-        or b.split(".")[-1] in SELF_MANAGED_BASES
-        or (b in known and known[b][1])
-        for b in bases
-    )
+    self_managed = any(_framework_base(b) or (b in known and known[b][1]) for b in bases)
     return is_module or (self_managed and any("Lightning" in b for b in bases)), self_managed
+
+
+def _framework_base(base: str) -> bool:
+    """A Lightning module or a Hugging Face trainer: named so and imported from the framework
+    (`transformers.Trainer`, `trl.SFTTrainer`), or written as the frameworks' documentation
+    writes it with its import out of sight (`pl.LightningModule`; a bare `Trainer` of a star
+    import). A `Trainer` imported from the project is the project's own class."""
+    if base in SELF_MANAGED_BASES:
+        return True
+    name = base.rsplit(".", 1)[-1]
+    return base.split(".")[0] in SELF_MANAGED_PACKAGES and (
+        name == "LightningModule" or name.endswith("Trainer")
+    )
 
 
 def module_classes_of_text(source: str) -> Optional[dict[str, Optional[bool]]]:
