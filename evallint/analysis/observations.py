@@ -128,7 +128,9 @@ class Observations(InterpreterPart):
         if not (type(target) is cst.Attribute and target.attr.value == "training"):
             return
         receiver = target.value
-        if not self._is_module_expression(receiver, states):
+        if not self._is_module_expression(receiver, states) or self._each_module_of_a_tree(
+            receiver
+        ):
             return
         owner = self._owner()
         self.file.facts.mode_flag_assignments.append(
@@ -150,6 +152,30 @@ class Observations(InterpreterPart):
                 single_target=len(statement.targets) == 1,
             )
         )
+
+    def _each_module_of_a_tree(self, receiver: cst.BaseExpression) -> bool:
+        """`for m in net.modules(): m.training = False`: the loop sets the flag on every
+        module of `net`, each in turn, which is what `net.eval()` does."""
+        from evallint.analysis.walk import iter_nodes
+
+        if type(receiver) is not cst.Name:
+            return False
+        for region in reversed(self.regions):
+            loop = region.node
+            if type(loop) is not cst.For:
+                continue
+            iterable = loop.iter
+            if not (
+                type(iterable) is cst.Call
+                and type(iterable.func) is cst.Attribute
+                and iterable.func.attr.value in ("modules", "named_modules")
+            ):
+                continue
+            if any(
+                type(n) is cst.Name and n.value == receiver.value for n in iter_nodes(loop.target)
+            ):
+                return True
+        return False
 
     def _plain_class_keeps_training_flag(self) -> bool:
         """The file defines a class that is not an `nn.Module` and keeps its own `training`
