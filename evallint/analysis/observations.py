@@ -38,6 +38,7 @@ from evallint.analysis.store_scope import (
     class_is_module,
     first_assignments,
     handed_to_training,
+    preallocated_tensor,
     read_by_training_callee,
     rebinds,
     structural_iterable,
@@ -266,8 +267,13 @@ class Observations(InterpreterPart):
         if type(index) is not cst.Index or type(index.value) in CONSTANT_KEYS:
             return
         container = dotted_name(target.value)
-        if container is not None:
-            self.observe_store(statement, container, value, "index", states)
+        if container is None:
+            return
+        if self.grad_off_everywhere(states) and preallocated_tensor(
+            self.bound_at.get(container), self.imports
+        ):
+            return  # `losses[i] = loss` under no_grad into `torch.zeros(n)`: numbers copied
+        self.observe_store(statement, container, value, "index", states)
 
     def _call_part(self, container: str) -> str:
         """'call' for a container of one call of a module's computation: a local of its

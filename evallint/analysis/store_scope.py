@@ -155,3 +155,19 @@ def read_by_training_callee(
             if summary is not None and summary.trains:
                 found |= read
     return found
+
+
+_TENSOR_FACTORIES = frozenset({"zeros", "ones", "empty", "full", "tensor", "rand", "randn"})
+"""`torch.` functions that allocate a new tensor (also `torch.zeros_like` & co.)."""
+
+
+def preallocated_tensor(value: Optional[cst.CSTNode], imports: ImportTable) -> bool:
+    """`value` allocates a new tensor (`torch.zeros(n)`, `torch.empty_like(x)`): writing
+    into it under no_grad (`losses[i] = loss`) copies the numbers, keeping no graph."""
+    if type(value) is not cst.Call:
+        return False
+    qualified = imports.qualify(value.func) or ""
+    last = qualified.rsplit(".", 1)[-1]
+    return qualified.startswith("torch.") and (
+        last in _TENSOR_FACTORIES or (last.endswith("_like") and last[:-5] in _TENSOR_FACTORIES)
+    )
