@@ -86,6 +86,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         source: str = "",
         options: AnalysisOptions = AnalysisOptions(),
         project: Optional[ProjectIndex] = None,
+        reader: Optional[ProjectIndex] = None,
         record_flow: bool = False,
         judge_uncalled: bool = True,
         positions: Optional[NodePositions | PiecewisePositions] = None,
@@ -101,6 +102,10 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """Module class -> whether its instances may behave differently by mode."""
         self._has_optimizer: Optional[bool] = None
         self.project = project
+        self.reader = reader
+        """For a file analysed because another file imports it (`project` None, so its own
+        imports are not followed for findings): the project whose files its functions call,
+        read only for what those calls return (provenance.py)."""
         self.record_flow = record_flow
         self._positions = positions or NodePositions(module)
         self.unit = UnitRef(path, functools.partial(_span_or_file_start, self._positions))

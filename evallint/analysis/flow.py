@@ -481,6 +481,8 @@ class Statements(InterpreterPart):
         exits: States = ()
         phases = loop_phases(node) if type(node) is cst.For else []
         self.phase_conditions.update(key for phase in phases for key in phase)
+        for name in self._target_names(node.target) if type(node) is cst.For else ():
+            self.note_reads(name, cast(cst.For, node).iter)  # `for g in grads:` reads `grads`
         unrolled = self._over_listed_modules(node, entry)
         if unrolled is not None:  # `for net in (netG, netD): net.eval()`: each in turn
             head, exits = unrolled

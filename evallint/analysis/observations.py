@@ -38,6 +38,7 @@ from evallint.analysis.store_scope import (
     class_is_module,
     first_assignments,
     handed_to_training,
+    preallocated_tensor,
     read_by_training_callee,
     rebinds,
     structural_iterable,
@@ -128,7 +129,9 @@ class Observations(InterpreterPart):
         if not (type(target) is cst.Attribute and target.attr.value == "training"):
             return
         receiver = target.value
-        if not self._is_module_expression(receiver, states):
+        if not self._is_module_expression(receiver, states) or self._each_module_of_a_tree(
+            receiver
+        ):
             return
         owner = self._owner()
         self.file.facts.mode_flag_assignments.append(
@@ -150,6 +153,30 @@ class Observations(InterpreterPart):
                 single_target=len(statement.targets) == 1,
             )
         )
+
+    def _each_module_of_a_tree(self, receiver: cst.BaseExpression) -> bool:
+        """`for m in net.modules(): m.training = False`: the loop sets the flag on every
+        module of `net`, each in turn, which is what `net.eval()` does."""
+        from evallint.analysis.walk import iter_nodes
+
+        if type(receiver) is not cst.Name:
+            return False
+        for region in reversed(self.regions):
+            loop = region.node
+            if type(loop) is not cst.For:
+                continue
+            iterable = loop.iter
+            if not (
+                type(iterable) is cst.Call
+                and type(iterable.func) is cst.Attribute
+                and iterable.func.attr.value in ("modules", "named_modules")
+            ):
+                continue
+            if any(
+                type(n) is cst.Name and n.value == receiver.value for n in iter_nodes(loop.target)
+            ):
+                return True
+        return False
 
     def _plain_class_keeps_training_flag(self) -> bool:
         """The file defines a class that is not an `nn.Module` and keeps its own `training`
@@ -240,8 +267,13 @@ class Observations(InterpreterPart):
         if type(index) is not cst.Index or type(index.value) in CONSTANT_KEYS:
             return
         container = dotted_name(target.value)
-        if container is not None:
-            self.observe_store(statement, container, value, "index", states)
+        if container is None:
+            return
+        if self.grad_off_everywhere(states) and preallocated_tensor(
+            self.bound_at.get(container), self.imports
+        ):
+            return  # `losses[i] = loss` under no_grad into `torch.zeros(n)`: numbers copied
+        self.observe_store(statement, container, value, "index", states)
 
     def _call_part(self, container: str) -> str:
         """'call' for a container of one call of a module's computation: a local of its

@@ -174,8 +174,17 @@ class ProjectIndex:
             self._stamps[resolved] = file_stamp(resolved)
 
     def dependencies_of(self, importer: str) -> set[str]:
-        """Project files the analysis of `importer` read: its cache entry depends on them."""
-        return self._dependencies.get(importer, set())
+        """Project files the analysis of `importer` read, and those their analyses read (an
+        imported file's helpers are read for what they return): its cache entry depends on
+        them."""
+        found = set(self._dependencies.get(importer, ()))
+        pending = list(found)
+        while pending:
+            for further in self._dependencies.get(pending.pop(), ()):
+                if further not in found and further != importer:
+                    found.add(further)
+                    pending.append(further)
+        return found
 
     def _locate(self, importer: str, module: str) -> Optional[Path]:
         if not module or importer.startswith("<"):
@@ -281,6 +290,7 @@ class ProjectIndex:
                 source=source,
                 options=self.options,
                 project=None,
+                reader=self,
                 judge_uncalled=False,
             )
         return self._analyses[path]

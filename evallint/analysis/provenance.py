@@ -335,6 +335,8 @@ class Provenance(InterpreterPart):
             and self._arguments_graph(call, state)
         ):
             resolved = self.file.resolve_function(call, self.info, count=False, passes_module=True)
+        if resolved is None and self.file.project is None and self.file.reader is not None:
+            resolved = self._read_imported_helper(call, state)
         if resolved is None:
             return None
         summary, on_self = resolved
@@ -364,6 +366,28 @@ class Provenance(InterpreterPart):
         elements = summary.return_elements
         mapped.elements = len(elements) if elements is not None else None  # type: ignore[attr-defined]
         return mapped
+
+    def _read_imported_helper(self, call: cst.Call, state: PathState):
+        # -> Optional[tuple[Optional[Summary], bool]]
+        """In a file analysed because another file imports it, a function of a further
+        project file given a graph-carrying value (`accuracy(scores, labels)` of
+        `metrics.py`): its summary, read for what it returns (a NumPy score carries no
+        graph), as the linted file reads its own imports. None when it cannot be read."""
+        reader = self.file.reader
+        func = call.func
+        if reader is None or not self._arguments_graph(call, state):
+            return None
+        module: Optional[str] = None
+        if type(func) is cst.Name:
+            module = self.imports.modules_from.get(func.value)
+        elif type(func) is cst.Attribute and type(func.value) is cst.Name:
+            if self.imports.is_imported(func.value.value):
+                module = self.imports.module_path(func.value.value)
+        if module is None:
+            return None
+        qualified = self.imports.qualify(func) or cast(cst.Name, func).value
+        summary = reader.summary(self.file.path, module, qualified)
+        return (summary, False) if summary is not None else None
 
 
 _VALUES_AND_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median"})

@@ -5,7 +5,7 @@ interpreter calls them only for a store it is recording."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, cast
 
 import libcst as cst
 
@@ -47,14 +47,21 @@ def structural_iterable(expr: cst.BaseExpression, loop_names: set[str]) -> bool:
 
 
 def rebinds(function: cst.FunctionDef, container: str) -> bool:
-    """The function assigns the container (`self.h_emb_list = []`): each call replaces what
-    the previous call kept."""
+    """The function assigns the container (`self.h_emb_list = []`, or as one target of a
+    tuple: `self.down, self.up = [], []`): each call replaces what the previous call kept."""
     for node in iter_nodes(function.body):
         if type(node) is cst.Assign and any(
-            dotted_name(t.target) == container for t in node.targets
+            container in _target_names(t.target) for t in node.targets
         ):
             return True
     return False
+
+
+def _target_names(target: cst.BaseExpression) -> list[Optional[str]]:
+    if type(target) in (cst.Tuple, cst.List):
+        elements = cast("cst.Tuple | cst.List", target).elements
+        return [n for e in elements for n in _target_names(e.value)]
+    return [dotted_name(target)]
 
 
 def class_is_module(owner: Optional[ClassInfo], imports: ImportTable, file, project) -> bool:
@@ -148,3 +155,19 @@ def read_by_training_callee(
             if summary is not None and summary.trains:
                 found |= read
     return found
+
+
+_TENSOR_FACTORIES = frozenset({"zeros", "ones", "empty", "full", "tensor", "rand", "randn"})
+"""`torch.` functions that allocate a new tensor (also `torch.zeros_like` & co.)."""
+
+
+def preallocated_tensor(value: Optional[cst.CSTNode], imports: ImportTable) -> bool:
+    """`value` allocates a new tensor (`torch.zeros(n)`, `torch.empty_like(x)`): writing
+    into it under no_grad (`losses[i] = loss`) copies the numbers, keeping no graph."""
+    if type(value) is not cst.Call:
+        return False
+    qualified = imports.qualify(value.func) or ""
+    last = qualified.rsplit(".", 1)[-1]
+    return qualified.startswith("torch.") and (
+        last in _TENSOR_FACTORIES or (last.endswith("_like") and last[:-5] in _TENSOR_FACTORIES)
+    )
