@@ -131,26 +131,57 @@ def plain_function(value: cst.BaseExpression, file: SourceFile) -> bool:
 
 
 def list_elements(name: str, ctx: Ctx) -> list[cst.BaseExpression]:
-    """`layers = [...]; layers.append(x); layers += [...]` in the same function."""
+    """The elements of a list a container is built from (`nn.Sequential(*layers)`):
+    `layers = [...]` (or a comprehension), then `layers.append(x)`, `.extend([...])`,
+    `.insert(i, x)` and `layers += [...]`. A local list is read in its function; `self.layers`
+    in every method of the class. A list whose value evallint cannot read (`layers = a + b`,
+    no assignment, `layers += other`) is returned as itself, so following it says what stopped.
+    """
     out: list[cst.BaseExpression] = []
-    assign = last_assignment(ctx.file, name, ctx.func, ctx.line)
-    if assign is not None and isinstance(assign.value, (cst.List, cst.Tuple)):
-        out.extend(e.value for e in assign.value.elements)
+    attribute = name.startswith("self.")
+    if attribute and ctx.cls is None:
+        return [cst.parse_expression(name)]
+
+    def here(func: Optional[cst.FunctionDef]) -> bool:
+        if attribute:
+            return func is not None and ctx.file.class_of(func) is ctx.cls
+        return func is ctx.func
+
+    if attribute:
+        assigns = [a for a in ctx.file.assignments if a.target == name and here(a.func)]
+    else:
+        last = last_assignment(ctx.file, name, ctx.func, ctx.line)
+        assigns = [last] if last is not None else []
+    unread = not assigns
+    for assign in assigns:
+        if isinstance(assign.value, (cst.List, cst.Tuple)):
+            out.extend(e.value for e in assign.value.elements)
+        elif isinstance(assign.value, (cst.ListComp, cst.GeneratorExp)):
+            out.append(assign.value.elt)
+        else:
+            unread = True
+    for grown in ctx.file.extensions:
+        if grown.target == name and here(grown.func):
+            if isinstance(grown.value, (cst.List, cst.Tuple)):
+                out.extend(e.value for e in grown.value.elements)
+            else:
+                unread = True
     for call, func in ctx.file.calls:
         callee = call.func
         if (
-            func is ctx.func
+            here(func)
             and isinstance(callee, cst.Attribute)
-            and callee.attr.value in ("append", "extend")
-            and isinstance(callee.value, cst.Name)
-            and callee.value.value == name
+            and callee.attr.value in ("append", "extend", "insert")
+            and dotted_or_none(callee.value) == name
             and call.args
         ):
-            value = call.args[0].value
+            value = call.args[-1].value
             if callee.attr.value == "extend" and isinstance(value, (cst.List, cst.Tuple)):
                 out.extend(e.value for e in value.elements)
             else:
                 out.append(value)
+    if unread:
+        out.append(cst.parse_expression(name))
     return out
 
 

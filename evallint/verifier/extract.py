@@ -49,6 +49,7 @@ from evallint.verifier.resolution import (
     last_assignment,
     literal,
     literal_args,
+    not_a_module,
 )
 from evallint.verifier.source_index import (
     NOT_MODULES,
@@ -113,8 +114,12 @@ class Extractor:
         code = ctx.file.code(expr)
         if ctx.depth > MAX_DEPTH:
             return Found(unresolved=[f"gave up following `{code}` after {MAX_DEPTH} steps"])
+        if not_a_module(expr):
+            return Found()  # a number, text, flag or arithmetic result holds no layer
         if isinstance(expr, cst.Name):
             return self.name(expr.value, ctx)
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            return self.value(expr.elt, ctx)  # every element is built by the same expression
         if isinstance(expr, cst.Attribute):
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
@@ -156,6 +161,20 @@ class Extractor:
                 )
             return self.value(bound.expr, bound.ctx.at(bound.ctx.line))
         local = last_assignment(ctx.file, name, ctx.func, ctx.line)
+        if local is not None and isinstance(local.value, (cst.List, cst.Tuple)):
+            # a list of modules built here (`layers = []; layers.append(...)`; returned)
+            out = Found()
+            for element in list_elements(name, ctx):
+                if isinstance(element, cst.Name) and element.value == name:
+                    out.unresolved.append(
+                        f"list `{name}` at {where}:{local.line} is grown in a way evallint "
+                        "cannot read"
+                    )
+                else:
+                    out.extend(self.found(self.value(element, ctx.at(ctx.line)), ctx))
+            if not (out.layers or out.unresolved):
+                out.unresolved.append(f"list `{name}` at {where}:{local.line} holds no module")
+            return out
         if local is not None:
             return self.value(local.value, ctx.at(local.line - 1))
         if ctx.func is not None and name in param_names(ctx.func):
@@ -382,8 +401,11 @@ class Extractor:
             if arg.keyword is not None:
                 continue
             value = arg.value
-            if arg.star == "*" and isinstance(value, cst.Name):
-                out.extend(list_elements(value.value, ctx))
+            listed = dotted_or_none(value) if arg.star in ("*", "") else None
+            if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
+                # `nn.Sequential(*layers)`, `nn.ModuleList(layers)`: the list's elements (a
+                # name that holds a module is returned as itself)
+                out.extend(list_elements(listed, ctx))
             elif isinstance(value, (cst.List, cst.Tuple)):
                 out.extend(e.value for e in value.elements)
             elif isinstance(value, (cst.ListComp, cst.GeneratorExp)):
@@ -443,6 +465,12 @@ class Extractor:
             funcs = [f for f in other.functions.get(name, []) if other.class_of(f) is None]
             if funcs:
                 return other, funcs[-1]
+            if name in other.imports and ctx.depth < MAX_DEPTH:
+                # re-exported: `from .hnn import HNN` in the package's `__init__.py`
+                inner = Ctx(other, None, None, {}, 0, ctx.depth + 1)
+                found = self.project_callable(name, inner)
+                if found is not None:
+                    return found
         return None
 
     def library(self, qualified: str, call: cst.Call, ctx: Ctx) -> Found:
@@ -593,7 +621,7 @@ class Extractor:
             ctx.file, value.value, ctx.func, ctx.line
         )
         if isinstance(value, cst.Name) and value.value in ctx.bindings and not local:
-            if literal(value, ctx) is not UNKNOWN:
+            if literal(value, ctx) is not UNKNOWN or self.plain_setting(value.value, ctx):
                 return Found()
             return self.found(self.value(value, ctx), ctx)
         if isinstance(value, cst.Name):
@@ -609,6 +637,44 @@ class Extractor:
                 out.extend(self.attribute_value(replace(assign, value=side), ctx))
             return out
         return Found()
+
+    def plain_setting(self, name: str, ctx: Ctx, depth: int = 0) -> bool:
+        """Is the parameter `name` a setting (`plain_default`) here or, when it was passed on
+        unchanged (`Layer(n_heads=n_heads)`, `Net(size=self.size)`), where it came from? An
+        attribute counts when every assignment to it in its class is a setting or a constant."""
+        if plain_default(ctx.func, name):
+            return True
+        bound = ctx.bindings.get(name)
+        if bound is None or bound.ctx is None or depth > MAX_DEPTH:
+            return False
+        expr, where = bound.expr, bound.ctx
+        if isinstance(expr, cst.Name):
+            return self.plain_setting(expr.value, where, depth + 1)
+        if not (
+            isinstance(expr, cst.Attribute)
+            and dotted_or_none(expr.value) == "self"
+            and where.cls is not None
+        ):
+            return False
+        target = f"self.{expr.attr.value}"
+        assigns = [
+            (cls_file, a)
+            for cls_file, cls in self.class_chain(where.file, where.cls)
+            for a in cls_file.assignments
+            if a.target == target and a.func is not None and inside(cls_file, a.func, cls)
+        ]
+        return bool(assigns) and all(
+            not_a_module(a.value)
+            or (
+                isinstance(a.value, cst.Name)
+                and self.plain_setting(
+                    a.value.value,
+                    Ctx(cls_file, a.func, cls_file.class_of(a.func), {}, a.line, where.depth),
+                    depth + 1,
+                )
+            )
+            for cls_file, a in assigns
+        )
 
     def named_value(self, assign: Assignment, name: str, ctx: Ctx) -> Found:
         """`self.x = name`, `name` a local, module-level or imported name: judged like the
@@ -675,6 +741,23 @@ class Extractor:
         if dotted is None:
             return Found()
         return functional_layer(call, Ctx(file, func, cls, {}, file.line(call), depth), dotted)
+
+
+def plain_default(func: Optional[cst.FunctionDef], name: str) -> bool:
+    """Does parameter `name` of `func` default to a value that is no module (`n_heads=1`,
+    `sizes=(3, 5)`, `use_bn=False`)? Such a parameter is a setting, not a submodule: it is
+    not followed to the callers as a module. `None` says nothing (`norm=None` is often an
+    optional module)."""
+    if func is None:
+        return False
+    params = func.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == name and param.default is not None:
+            default = param.default
+            return not_a_module(default) and not (
+                isinstance(default, cst.Name) and default.value == "None"
+            )
+    return False
 
 
 def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extraction:

@@ -166,3 +166,28 @@ def functional_layer(call: cst.Call, ctx: Ctx, dotted: str) -> Found:
             layers=[LayerSpec(f"F.{name}", params, str(file.path), line, "forward", unread)]
         )
     return Found(layers=[LayerSpec(kind, params, str(file.path), line, "forward", unread)])
+
+
+_CONSTANTS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString)
+
+
+def not_a_module(expr: cst.BaseExpression) -> bool:
+    """Is `expr` certainly no module? A number, text, `True`/`False`/`None`, a non-empty tuple
+    or list of those, a comparison, `not x`, or arithmetic other than `+` (which may join
+    lists of modules); `x.shape` and `x.shape[i]` (sizes). An empty list is not: it may be
+    filled later."""
+    if isinstance(expr, (*_CONSTANTS, cst.FormattedString, cst.Comparison)):
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in ("True", "False", "None")
+    if isinstance(expr, (cst.List, cst.Tuple)):
+        return bool(expr.elements) and all(not_a_module(e.value) for e in expr.elements)
+    if isinstance(expr, cst.UnaryOperation):
+        return True  # -x, not x, ~x: no module supports them
+    if isinstance(expr, cst.BinaryOperation):
+        return not isinstance(expr.operator, cst.Add) or (
+            not_a_module(expr.left) and not_a_module(expr.right)
+        )
+    if isinstance(expr, cst.Subscript):
+        expr = expr.value
+    return isinstance(expr, cst.Attribute) and expr.attr.value == "shape"

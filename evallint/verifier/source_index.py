@@ -42,6 +42,8 @@ class SourceFile:
         self.classes: dict[str, cst.ClassDef] = {}
         self.functions: dict[str, list[cst.FunctionDef]] = {}
         self.assignments: list[Assignment] = []
+        self.extensions: list[Assignment] = []
+        """`target += value` statements (a list grown in place: `layers += [nn.Linear(...)]`)."""
         self.calls: list[tuple[cst.Call, Optional[cst.FunctionDef]]] = []
         self.wrapper.module.visit(_Collector(self))
 
@@ -138,6 +140,13 @@ class _Collector(cst.CSTVisitor):
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
             self._record(node.target, node.value)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        text = dotted_or_none(node.target)
+        if text is not None and isinstance(node.operator, cst.AddAssign):
+            self.file.extensions.append(
+                Assignment(text, node.value, self.file.line(node.value), self._current())
+            )
 
     def _record(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         text = dotted_or_none(target)
@@ -242,6 +251,11 @@ def return_statements(func: cst.FunctionDef) -> list[cst.Return]:
     return found
 
 
+MODULE_ROOT_LEVELS = 6
+"""How many directories above the importing file's own are tried as the root of an absolute
+import (a test four levels deep imports the package from the repository root)."""
+
+
 def module_files(origin: Path, module: str, level: int) -> list[Path]:
     """Candidate files for `module` imported from `origin`: relative, then the project roots."""
     parts = [p for p in module.split(".") if p]
@@ -251,7 +265,7 @@ def module_files(origin: Path, module: str, level: int) -> list[Path]:
             base = base.parent
         roots = [base]
     else:
-        roots = [origin.parent, *list(origin.parent.parents)[:3]]
+        roots = [origin.parent, *list(origin.parent.parents)[:MODULE_ROOT_LEVELS]]
     out = []
     for root in roots:
         target = root.joinpath(*parts) if parts else root
