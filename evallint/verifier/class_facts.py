@@ -23,6 +23,7 @@ from evallint.verifier.source_index import (
     SourceFile,
     dotted_or_none,
     init_of,
+    ordered_dict_values,
 )
 
 PLAIN_BASES = frozenset(
@@ -209,3 +210,32 @@ def bind(
             bindings[positional[skip + index]] = Bound(arg.value, ctx)
             index += 1
     return bindings
+
+
+def container_elements(call: cst.Call, ctx: Ctx) -> list[cst.BaseExpression]:
+    """The module expressions a Sequential/ModuleList/ModuleDict is built from."""
+    out: list[cst.BaseExpression] = []
+    for arg in call.args:
+        if arg.keyword is not None:
+            continue
+        value = arg.value
+        listed = dotted_or_none(value) if arg.star in ("*", "") else None
+        if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
+            # `nn.Sequential(*layers)`, `nn.ModuleList(layers)`: the list's elements (a
+            # name that holds a module is returned as itself)
+            out.extend(list_elements(listed, ctx))
+        elif isinstance(value, (cst.List, cst.Tuple)):
+            out.extend(e.value for e in value.elements)
+        elif isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+            out.append(value.elt)
+        elif isinstance(value, cst.Dict):
+            out.extend(e.value for e in value.elements if isinstance(e, cst.DictElement))
+        elif isinstance(value, cst.Call) and dotted_or_none(value.func) in (
+            "OrderedDict",
+            "collections.OrderedDict",
+            "dict",
+        ):
+            out.extend(ordered_dict_values(value))
+        else:
+            out.append(value)
+    return out

@@ -8,10 +8,9 @@ stopped it when it cannot follow. Class facts read from source alone are in `cla
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import libcst as cst
 
@@ -26,18 +25,20 @@ from evallint.torch_facts import (
     WRAPPER_SUFFIXES,
     WRAPPERS,
 )
+from evallint.verifier.callee_subject import head_name, through_call
 from evallint.verifier.callers import call_sites
 from evallint.verifier.class_facts import (
     bind,
     called_attributes,
     called_but_unfollowed,
+    container_elements,
     foreign_bases,
     list_elements,
     reads_training,
     super_init_call,
 )
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
-from evallint.verifier.library_models import LIBRARY_KWARG_TO_DROPOUT, family_layers, find_family
+from evallint.verifier.library_calls import library_layers
 from evallint.verifier.resolution import (
     MAX_DEPTH,
     Bound,
@@ -50,6 +51,7 @@ from evallint.verifier.resolution import (
     literal,
     literal_args,
     not_a_module,
+    plain_default,
 )
 from evallint.verifier.source_index import (
     NOT_MODULES,
@@ -61,7 +63,6 @@ from evallint.verifier.source_index import (
     init_of,
     inside,
     module_files,
-    ordered_dict_values,
     param_names,
     positional_params,
     return_statements,
@@ -101,7 +102,15 @@ class Extractor:
             expr = cst.parse_expression(subject)
         except cst.ParserSyntaxError:
             return Found(unresolved=[f"subject `{subject}` is not an expression"])
-        return self.found(self.value(expr, ctx), ctx)
+        found = self.found(self.value(expr, ctx), ctx)
+        head = head_name(expr)
+        if (
+            head is not None
+            and not (found.layers or found.root)
+            and found.unresolved[:1] == [f"no assignment to `{head}` found in {file.path.name}"]
+        ):  # the callee's name for the module, reported at the call (`callee_subject`)
+            return through_call(self, expr, head, ctx) or found
+        return found
 
     def found(self, value: Value, ctx: Ctx) -> Found:
         if isinstance(value, Instance):
@@ -325,7 +334,7 @@ class Extractor:
             "from_pretrained",
             "from_config",
         ):
-            return self.library(file.qualify(dotted_or_none(callee.value) or ""), call, ctx)
+            return library_layers(file.qualify(dotted_or_none(callee.value) or ""), call, ctx)
         dotted = dotted_or_none(callee)
         if dotted is None:
             return Found(
@@ -344,7 +353,7 @@ class Extractor:
         if qualified.startswith(
             ("torchvision.models.", "timm.", "transformers.", "torch.hub.load")
         ):
-            return self.library(qualified, call, ctx)
+            return library_layers(qualified, call, ctx)
         project = self.project_callable(dotted, ctx)
         if project is not None:
             target_file, node = project
@@ -373,7 +382,7 @@ class Extractor:
         line = file.line(call)
         if kind in ("Sequential", "ModuleList", "ModuleDict"):
             out = Found(root=f"nn.{kind} ({file.path.name}:{line})")
-            for element in self.container_elements(call, ctx):
+            for element in container_elements(call, ctx):
                 out.extend(self.found(self.value(element, ctx), ctx))
             return out
         if kind in CONTAINERS:
@@ -393,34 +402,6 @@ class Extractor:
         return Found(
             unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"]
         )
-
-    def container_elements(self, call: cst.Call, ctx: Ctx) -> list[cst.BaseExpression]:
-        """The module expressions a Sequential/ModuleList/ModuleDict is built from."""
-        out: list[cst.BaseExpression] = []
-        for arg in call.args:
-            if arg.keyword is not None:
-                continue
-            value = arg.value
-            listed = dotted_or_none(value) if arg.star in ("*", "") else None
-            if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
-                # `nn.Sequential(*layers)`, `nn.ModuleList(layers)`: the list's elements (a
-                # name that holds a module is returned as itself)
-                out.extend(list_elements(listed, ctx))
-            elif isinstance(value, (cst.List, cst.Tuple)):
-                out.extend(e.value for e in value.elements)
-            elif isinstance(value, (cst.ListComp, cst.GeneratorExp)):
-                out.append(value.elt)
-            elif isinstance(value, cst.Dict):
-                out.extend(e.value for e in value.elements if isinstance(e, cst.DictElement))
-            elif isinstance(value, cst.Call) and dotted_or_none(value.func) in (
-                "OrderedDict",
-                "collections.OrderedDict",
-                "dict",
-            ):
-                out.extend(ordered_dict_values(value))
-            else:
-                out.append(value)
-        return out
 
     def factory(self, file: SourceFile, func: cst.FunctionDef, call: cst.Call, ctx: Ctx) -> Value:
         """A project function that builds the model: follow its (last) return value."""
@@ -472,45 +453,6 @@ class Extractor:
                 if found is not None:
                     return found
         return None
-
-    def library(self, qualified: str, call: cst.Call, ctx: Ctx) -> Found:
-        """A torchvision/timm/transformers constructor: look its family up in LIBRARY_TABLE."""
-        file = ctx.file
-        line = file.line(call)
-        library = qualified.split(".")[0]
-        name = qualified.rsplit(".", 1)[-1]
-        if qualified in ("timm.create_model", "torch.hub.load") or library == "transformers":
-            index, keyword = (1, "model") if qualified == "torch.hub.load" else (0, "model_name")
-            arg = call_arg(call, index, keyword) or call_arg(
-                call, 0, "pretrained_model_name_or_path"
-            )
-            given = literal(arg, ctx) if arg is not None else UNKNOWN
-            if isinstance(given, str):
-                name = given.rsplit("/", 1)[-1]
-                library = "torchvision" if qualified == "torch.hub.load" else library
-            elif library == "transformers":
-                name = qualified.rsplit(".", 1)[-1]
-                name = re.sub(r"(Model|For\w+|LMHeadModel)$", "", name).lower()
-            else:
-                return Found(
-                    unresolved=[
-                        f"`{file.code(call.func)}(...)` at {file.path.name}:{line}: model name is not a literal"
-                    ]
-                )
-        family = find_family(library, name)
-        if family is None:
-            return Found(
-                unresolved=[
-                    f"{library} model `{name}` at {file.path.name}:{line} is not in evallint's library table"
-                ]
-            )
-        dropout: Any = None
-        for keyword_arg in call.args:
-            key = keyword_arg.keyword
-            if key is not None and key.value in LIBRARY_KWARG_TO_DROPOUT:
-                dropout = literal(keyword_arg.value, ctx)
-        layers = family_layers(family, dropout, str(file.path), line)
-        return Found(layers=layers, root=f"{library} {name}")
 
     # classes
 
@@ -741,23 +683,6 @@ class Extractor:
         if dotted is None:
             return Found()
         return functional_layer(call, Ctx(file, func, cls, {}, file.line(call), depth), dotted)
-
-
-def plain_default(func: Optional[cst.FunctionDef], name: str) -> bool:
-    """Does parameter `name` of `func` default to a value that is no module (`n_heads=1`,
-    `sizes=(3, 5)`, `use_bn=False`)? Such a parameter is a setting, not a submodule: it is
-    not followed to the callers as a module. `None` says nothing (`norm=None` is often an
-    optional module)."""
-    if func is None:
-        return False
-    params = func.params
-    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-        if param.name.value == name and param.default is not None:
-            default = param.default
-            return not_a_module(default) and not (
-                isinstance(default, cst.Name) and default.value == "None"
-            )
-    return False
 
 
 def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extraction:

@@ -191,3 +191,20 @@ def not_a_module(expr: cst.BaseExpression) -> bool:
     if isinstance(expr, cst.Subscript):
         expr = expr.value
     return isinstance(expr, cst.Attribute) and expr.attr.value == "shape"
+
+
+def plain_default(func: Optional[cst.FunctionDef], name: str) -> bool:
+    """Does parameter `name` of `func` default to a value that is no module (`n_heads=1`,
+    `sizes=(3, 5)`, `use_bn=False`)? Such a parameter is a setting, not a submodule: it is
+    not followed to the callers as a module. `None` says nothing (`norm=None` is often an
+    optional module)."""
+    if func is None:
+        return False
+    params = func.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == name and param.default is not None:
+            default = param.default
+            return not_a_module(default) and not (
+                isinstance(default, cst.Name) and default.value == "None"
+            )
+    return False

@@ -170,3 +170,54 @@ def test_class_re_exported_by_a_package_init(tmp_path: Path) -> None:
     )
     found = _verify(tmp_path / "pkg/models/tests/deep/test_noisy.py", "model")
     assert found.verdict == "confirmed", found.summary
+
+
+CALLEE = """
+from torch import nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.3))
+class Detector:
+    def __init__(self):
+        self.model = Net()
+    def score(self, x):
+        return self.model(x)
+    def step(self, x, net):
+        return net(x)
+    def fit(self, x):
+        self.net = Net()
+        return self.step(x, self.net)  # PARAM
+def test_score(x):
+    detector = Detector()
+    return detector.score(x)  # flagged
+"""
+
+
+def test_callee_self_named_at_the_call_is_followed_through_the_receiver(tmp_path: Path) -> None:
+    """`self.model` reported at `detector.score(x)`: `self` is the receiver."""
+    _write(tmp_path, {"m.py": CALLEE})
+    found = _verify(tmp_path / "m.py", "self.model")
+    assert found.verdict == "confirmed", found.summary
+    assert "detector.score(x)" in found.summary
+
+
+def test_callee_parameter_named_at_the_call_is_the_argument(tmp_path: Path) -> None:
+    """`net` reported at `self.step(x, self.net)`: `net` is the argument passed."""
+    _write(
+        tmp_path,
+        {"m.py": CALLEE.replace("  # flagged\n", "\n").replace("# PARAM", "# flagged")},
+    )
+    text = (tmp_path / "m.py").read_text()
+    assert text.count("# flagged") == 1
+    found = _verify(tmp_path / "m.py", "net")
+    assert found.verdict == "confirmed", found.summary
+
+
+def test_name_meaning_nothing_at_the_line_and_no_call_stays_unresolved(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {"m.py": CALLEE.replace("return detector.score(x)  # flagged", "return 1  # flagged")},
+    )
+    found = _verify(tmp_path / "m.py", "self.model")
+    assert found.verdict == "unresolved", found.summary
