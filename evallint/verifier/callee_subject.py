@@ -1,4 +1,4 @@
-"""A finding reported at a call with the callee's own name for the module.
+"""Following through calls: a subject named as the callee sees it, and what a call returns.
 
 The analysis reports a forward that runs inside a callee at the caller's line, naming the
 module as the callee sees it: `self.model` at `detector.score(x)`, or `net` at
@@ -6,6 +6,9 @@ module as the callee sees it: `self.model` at `detector.score(x)`, or `net` at
 extractor maps it through the call: `self` becomes the receiver (`detector`), a parameter
 the argument passed for it (`self.net`), and the subject is followed from there. Only a call
 on the finding's line whose callee evallint finds, and which has that parameter, is used.
+
+`returned_element`: `a, self.net = self.prepare()` is recorded as `self.prepare()[1]` (see
+`source_index`); the element is read from the tuple the function's last `return` builds.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from typing import Optional, Protocol, Union
 
 import libcst as cst
 
+from evallint.verifier.class_facts import bind
 from evallint.verifier.resolution import Ctx, Found, Instance, Value
 from evallint.verifier.source_index import (
     SourceFile,
     call_argument,
     dotted_or_none,
     positional_params,
+    return_statements,
 )
 
 
@@ -126,3 +131,34 @@ def through_call(
         where = f"`{file.code(call)[:60]}` at {file.path.name}:{file.line(call)}"
         return Found(found.layers, found.unresolved, found.root, found.caller or where)
     return None
+
+
+def returned_element(extractor: Extractor, call: cst.Call, index: int, ctx: Ctx) -> Value:
+    """Element `index` of the tuple a project function or method returns."""
+    callee = call.func
+    target: Optional[tuple[SourceFile, Union[cst.ClassDef, cst.FunctionDef]]] = None
+    if isinstance(callee, cst.Attribute) and dotted_or_none(callee.value) == "self":
+        target = extractor.own_method(callee.attr.value, ctx)
+    elif (dotted := dotted_or_none(callee)) is not None:
+        target = extractor.project_callable(dotted, ctx)
+    if target is not None and isinstance(target[1], cst.FunctionDef):
+        file, func = target[0], target[1]
+        returns = [r.value for r in return_statements(func) if r.value is not None]
+        if returns and isinstance(returns[-1], cst.Tuple) and index < len(returns[-1].elements):
+            bindings = bind(file, func, call, ctx)
+            fctx = Ctx(
+                file,
+                func,
+                file.class_of(func),
+                bindings,
+                file.line(returns[-1]),
+                ctx.depth + 1,
+                ctx.instance,
+            )
+            return extractor.value(returns[-1].elements[index].value, fctx)
+    return Found(
+        unresolved=[
+            f"element {index} of what `{ctx.file.code(call)[:50]}` at "
+            f"{ctx.file.path.name}:{ctx.file.line(call)} returns is not followed"
+        ]
+    )

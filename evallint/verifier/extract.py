@@ -25,8 +25,8 @@ from evallint.torch_facts import (
     WRAPPER_SUFFIXES,
     WRAPPERS,
 )
-from evallint.verifier.callee_subject import head_name, through_call
-from evallint.verifier.callers import call_sites
+from evallint.verifier.callee_subject import head_name, returned_element, through_call
+from evallint.verifier.callers import call_sites, inherited_call_sites
 from evallint.verifier.class_facts import (
     bind,
     called_attributes,
@@ -51,8 +51,8 @@ from evallint.verifier.resolution import (
     literal,
     literal_args,
     not_a_module,
-    plain_default,
 )
+from evallint.verifier.settings import plain_setting
 from evallint.verifier.source_index import (
     NOT_MODULES,
     Assignment,
@@ -127,6 +127,16 @@ class Extractor:
             return Found()  # a number, text, flag or arithmetic result holds no layer
         if isinstance(expr, cst.Name):
             return self.name(expr.value, ctx)
+        if (
+            isinstance(expr, cst.Subscript)
+            and isinstance(expr.value, cst.Call)
+            and len(expr.slice) == 1
+            and isinstance(expr.slice[0].slice, cst.Index)
+            and isinstance(expr.slice[0].slice.value, cst.Integer)
+        ):  # `a, b = build()` is recorded as `build()[0]`, `build()[1]`
+            return returned_element(
+                self, expr.value, int(expr.slice[0].slice.value.evaluated_value), ctx
+            )
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             return self.value(expr.elt, ctx)  # every element is built by the same expression
         if isinstance(expr, cst.Attribute):
@@ -160,6 +170,8 @@ class Extractor:
 
     def name(self, name: str, ctx: Ctx) -> Value:
         where = f"{ctx.file.path.name}"
+        if name == "self" and ctx.instance is not None:
+            return ctx.instance
         if name == "self" and ctx.cls is not None:
             return Instance(ctx.file, ctx.cls, dict(ctx.bindings))
         if name in ctx.bindings:
@@ -214,7 +226,11 @@ class Extractor:
         reasons: list[str] = []
         resolved: list[tuple[str, Value, Found]] = []
         elsewhere = False
-        for site in call_sites(ctx.file, func, ctx.cls, self.file):
+        chain = self.class_chain(ctx.file, ctx.cls) if ctx.cls is not None else []
+        for site in [
+            *call_sites(ctx.file, func, ctx.cls, self.file),
+            *inherited_call_sites(chain, func),
+        ]:
             arg = call_argument(site.call, name, params, site.offset)
             if arg is None:
                 continue
@@ -222,6 +238,8 @@ class Extractor:
             caller_ctx = Ctx(
                 site.file, site.caller, site.file.class_of(site.caller), {}, line, ctx.depth + 1
             )
+            if site.inherited and chain:  # a base class's `self.f(...)`: `self` is this class's
+                caller_ctx.instance = Instance(ctx.file, chain[0][1], {})
             value = self.value(arg, caller_ctx)
             found = self.found(value, caller_ctx)
             where = f"`{site.file.code(site.call)[:60]}` at {site.file.path.name}:{line}"
@@ -296,6 +314,7 @@ class Extractor:
                             inst.bindings if cls is inst.cls else {},
                             a.line,
                             depth,
+                            None if cls is inst.cls else inst,
                         ),
                     )
                     for a in assigns[:MAX_ASSIGNMENTS]
@@ -314,7 +333,8 @@ class Extractor:
         """The method `name` of the class the expression is in, or of a project base class."""
         if ctx.cls is None:
             return None
-        for cls_file, cls in self.class_chain(ctx.file, ctx.cls):
+        start = (ctx.instance.file, ctx.instance.cls) if ctx.instance else (ctx.file, ctx.cls)
+        for cls_file, cls in self.class_chain(*start):  # the subclass's override first
             for func in cls_file.functions.get(name, []):
                 if inside(cls_file, func, cls):
                     return cls_file, func
@@ -563,7 +583,7 @@ class Extractor:
             ctx.file, value.value, ctx.func, ctx.line
         )
         if isinstance(value, cst.Name) and value.value in ctx.bindings and not local:
-            if literal(value, ctx) is not UNKNOWN or self.plain_setting(value.value, ctx):
+            if literal(value, ctx) is not UNKNOWN or plain_setting(self, value.value, ctx):
                 return Found()
             return self.found(self.value(value, ctx), ctx)
         if isinstance(value, cst.Name):
@@ -579,44 +599,6 @@ class Extractor:
                 out.extend(self.attribute_value(replace(assign, value=side), ctx))
             return out
         return Found()
-
-    def plain_setting(self, name: str, ctx: Ctx, depth: int = 0) -> bool:
-        """Is the parameter `name` a setting (`plain_default`) here or, when it was passed on
-        unchanged (`Layer(n_heads=n_heads)`, `Net(size=self.size)`), where it came from? An
-        attribute counts when every assignment to it in its class is a setting or a constant."""
-        if plain_default(ctx.func, name):
-            return True
-        bound = ctx.bindings.get(name)
-        if bound is None or bound.ctx is None or depth > MAX_DEPTH:
-            return False
-        expr, where = bound.expr, bound.ctx
-        if isinstance(expr, cst.Name):
-            return self.plain_setting(expr.value, where, depth + 1)
-        if not (
-            isinstance(expr, cst.Attribute)
-            and dotted_or_none(expr.value) == "self"
-            and where.cls is not None
-        ):
-            return False
-        target = f"self.{expr.attr.value}"
-        assigns = [
-            (cls_file, a)
-            for cls_file, cls in self.class_chain(where.file, where.cls)
-            for a in cls_file.assignments
-            if a.target == target and a.func is not None and inside(cls_file, a.func, cls)
-        ]
-        return bool(assigns) and all(
-            not_a_module(a.value)
-            or (
-                isinstance(a.value, cst.Name)
-                and self.plain_setting(
-                    a.value.value,
-                    Ctx(cls_file, a.func, cls_file.class_of(a.func), {}, a.line, where.depth),
-                    depth + 1,
-                )
-            )
-            for cls_file, a in assigns
-        )
 
     def named_value(self, assign: Assignment, name: str, ctx: Ctx) -> Found:
         """`self.x = name`, `name` a local, module-level or imported name: judged like the

@@ -39,9 +39,14 @@ class Ctx:
     bindings: dict[str, Bound]
     line: int
     depth: int
+    instance: Optional[Instance] = None
+    """What `self` is when it is an instance of a subclass of `cls` (a base class's method
+    calling a method the subclass defines)."""
 
     def at(self, line: int) -> Ctx:
-        return Ctx(self.file, self.func, self.cls, self.bindings, line, self.depth + 1)
+        return Ctx(
+            self.file, self.func, self.cls, self.bindings, line, self.depth + 1, self.instance
+        )
 
 
 @dataclass

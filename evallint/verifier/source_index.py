@@ -135,7 +135,29 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
-            self._record(target.target, node.value)
+            if isinstance(target.target, (cst.Tuple, cst.List)):
+                self._unpack(target.target, node.value)
+            else:
+                self._record(target.target, node.value)
+
+    def _unpack(self, target: cst.Tuple | cst.List, value: cst.BaseExpression) -> None:
+        """`a, self.net = x, y` pairs the elements; `a, self.net = build()` records
+        `self.net` as `build()[1]` (the extractor reads it from what `build` returns)."""
+        names = [e.value for e in target.elements]
+        if any(isinstance(e, cst.StarredElement) for e in target.elements):
+            return
+        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names):
+            for name, element in zip(names, value.elements):
+                self._record(name, element.value)
+        elif isinstance(value, cst.Call):
+            for index, name in enumerate(names):
+                text = dotted_or_none(name)
+                if text is not None:
+                    picked = cst.Subscript(
+                        value, [cst.SubscriptElement(cst.Index(cst.Integer(str(index))))]
+                    )
+                    line = self.file.line(value)
+                    self.file.assignments.append(Assignment(text, picked, line, self._current()))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:

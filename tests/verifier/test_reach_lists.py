@@ -221,3 +221,50 @@ def test_name_meaning_nothing_at_the_line_and_no_call_stays_unresolved(tmp_path:
     )
     found = _verify(tmp_path / "m.py", "self.model")
     assert found.verdict == "unresolved", found.summary
+
+
+TEMPLATE = {
+    "pkg/__init__.py": "",
+    "pkg/base.py": """
+    class Base:
+        def __init__(self):
+            self.net = None
+        def prepare(self):
+            return None, None
+        def fit(self, x):
+            self.loader, self.net = self.prepare()
+            return self.net
+        def score(self, x):
+            return self.forward_batch(x, self.net)
+    """,
+    "pkg/noisy.py": """
+    from torch import nn
+    from pkg.base import Base
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 4), {layer})
+    class Detector(Base):
+        def prepare(self):
+            net = Net()
+            return [1, 2], net
+        def forward_batch(self, x, net):
+            return net(x)  # flagged
+    """,
+}
+
+
+@pytest.mark.parametrize(
+    ("layer", "verdict"), [("nn.Dropout(0.3)", "confirmed"), ("nn.ReLU()", "unresolved")]
+)
+def test_template_method_called_by_the_base_class_with_an_unpacked_attribute(
+    tmp_path: Path, layer: str, verdict: str
+) -> None:
+    """`self.forward_batch(x, self.net)` in the base class; `self.net` unpacked from
+    `self.prepare()`, which the subclass overrides. Callers only in a base class's code never
+    give `not affected` (code outside may call the method too)."""
+    _write(tmp_path, {k: v.replace("{layer}", layer) for k, v in TEMPLATE.items()})
+    found = _verify(tmp_path / "pkg/noisy.py", "net")
+    assert found.verdict == verdict, found.summary
+    if verdict == "confirmed":
+        assert "Dropout(p=0.3)" in found.summary
