@@ -216,26 +216,31 @@ def container_elements(call: cst.Call, ctx: Ctx) -> list[cst.BaseExpression]:
     """The module expressions a Sequential/ModuleList/ModuleDict is built from."""
     out: list[cst.BaseExpression] = []
     for arg in call.args:
-        if arg.keyword is not None:
-            continue
-        value = arg.value
-        listed = dotted_or_none(value) if arg.star in ("*", "") else None
-        if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
-            # `nn.Sequential(*layers)`, `nn.ModuleList(layers)`: the list's elements (a
-            # name that holds a module is returned as itself)
-            out.extend(list_elements(listed, ctx))
-        elif isinstance(value, (cst.List, cst.Tuple)):
-            out.extend(e.value for e in value.elements)
-        elif isinstance(value, (cst.ListComp, cst.GeneratorExp)):
-            out.append(value.elt)
-        elif isinstance(value, cst.Dict):
-            out.extend(e.value for e in value.elements if isinstance(e, cst.DictElement))
-        elif isinstance(value, cst.Call) and dotted_or_none(value.func) in (
-            "OrderedDict",
-            "collections.OrderedDict",
-            "dict",
-        ):
-            out.extend(ordered_dict_values(value))
-        else:
-            out.append(value)
+        if arg.keyword is None:
+            out.extend(_elements(arg.value, ctx))
     return out
+
+
+def _elements(value: cst.BaseExpression, ctx: Ctx) -> list[cst.BaseExpression]:
+    listed = dotted_or_none(value)
+    if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
+        # `nn.Sequential(*layers)`, `nn.ModuleList(layers)`: the list's elements (a name
+        # that holds a module is returned as itself)
+        return list_elements(listed, ctx)
+    if isinstance(value, cst.BinaryOperation) and isinstance(
+        value.operator, (cst.Add, cst.Multiply)
+    ):  # `layers + [head]`, `[block] * 3`: both sides (a number adds nothing)
+        return [*_elements(value.left, ctx), *_elements(value.right, ctx)]
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return [e.value for e in value.elements]
+    if isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+        return [value.elt]
+    if isinstance(value, cst.Dict):
+        return [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+    if isinstance(value, cst.Call) and dotted_or_none(value.func) in (
+        "OrderedDict",
+        "collections.OrderedDict",
+        "dict",
+    ):
+        return ordered_dict_values(value)
+    return [value]

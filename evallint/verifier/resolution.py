@@ -174,6 +174,7 @@ def functional_layer(call: cst.Call, ctx: Ctx, dotted: str) -> Found:
 
 
 _CONSTANTS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString)
+_SCALAR_ONLY = (cst.Subtract, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
 
 
 def not_a_module(expr: cst.BaseExpression) -> bool:
@@ -190,8 +191,15 @@ def not_a_module(expr: cst.BaseExpression) -> bool:
     if isinstance(expr, cst.UnaryOperation):
         return True  # -x, not x, ~x: no module supports them
     if isinstance(expr, cst.BinaryOperation):
-        return not isinstance(expr.operator, cst.Add) or (
-            not_a_module(expr.left) and not_a_module(expr.right)
+        if isinstance(expr.operator, _SCALAR_ONLY):
+            return True  # no list or module supports -, /, //, %, **
+        sides = (expr.left, expr.right)
+        if all(not_a_module(side) for side in sides):
+            return True
+        # `n * k`, `a + 1`: a number with something that is no list literal (`[blk] * 3`
+        # and `layers + [head]` may hold modules; containers follow both sides)
+        return any(isinstance(side, _CONSTANTS) for side in sides) and not any(
+            isinstance(side, (cst.List, cst.Tuple, cst.ListComp)) for side in sides
         )
     if isinstance(expr, cst.Subscript):
         expr = expr.value

@@ -268,3 +268,22 @@ def test_template_method_called_by_the_base_class_with_an_unpacked_attribute(
     assert found.verdict == verdict, found.summary
     if verdict == "confirmed":
         assert "Dropout(p=0.3)" in found.summary
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        "nn.ModuleList([nn.Dropout(0.4)] * 3)",
+        "nn.Sequential(*([nn.Linear(4, 4)] + [nn.Dropout(0.4)]))",
+        "nn.Sequential(*(blocks * 2))",
+    ],
+)
+def test_lists_joined_or_repeated_keep_their_modules(tmp_path: Path, container: str) -> None:
+    """Arithmetic on numbers is no module, but `[m] * 3` and `a + [m]` hold modules."""
+    text = GROWN.format(extra="nn.ReLU()").replace(
+        "self.body = nn.Sequential(*layers)",
+        f"blocks = [nn.Dropout(0.4)]\n        self.body = {container}",
+    )
+    _write(tmp_path, {"m.py": text})
+    found = _verify(tmp_path / "m.py", "net")
+    assert found.verdict == "confirmed", found.summary
