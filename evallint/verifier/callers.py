@@ -47,6 +47,8 @@ class CallSite:
     """How many leading positional parameters the call does not pass (`self`)."""
     local: bool
     """In the file that defines the callee."""
+    inherited: bool = False
+    """`self.f(...)` in a base class of the class defining method `f`."""
 
 
 def project_root(path: Path) -> Path:
@@ -189,3 +191,27 @@ def call_sites(
                     for c in module_files(other.path, inner, level)
                 ):
                     yield CallSite(other, call, caller, 1 if init else 0, False)
+
+
+def inherited_call_sites(
+    chain: list[tuple[SourceFile, cst.ClassDef]], func: cst.FunctionDef
+) -> Iterator[CallSite]:
+    """`self.f(...)` in the project base classes of the class defining method `f` (a template
+    method: the base class's `fit` calls `self.inference_forward(x, self.net)`, which each
+    subclass defines). `chain` is the class and its project bases, the class first. The sites
+    are marked not `local`: the caller's `self` is an instance of the subclass."""
+    params = [p.name.value for p in (*func.params.posonly_params, *func.params.params)]
+    if not params or params[0] != "self":
+        return
+    name = func.name.value
+    for base_file, base in chain[1:]:
+        for call, caller in base_file.calls:
+            callee = call.func
+            if (
+                caller is not None
+                and base_file.class_of(caller) is base
+                and isinstance(callee, cst.Attribute)
+                and callee.attr.value == name
+                and dotted_or_none(callee.value) == "self"
+            ):
+                yield CallSite(base_file, call, caller, 1, False, inherited=True)

@@ -23,6 +23,7 @@ from evallint.verifier.source_index import (
     SourceFile,
     dotted_or_none,
     init_of,
+    ordered_dict_values,
 )
 
 PLAIN_BASES = frozenset(
@@ -131,26 +132,57 @@ def plain_function(value: cst.BaseExpression, file: SourceFile) -> bool:
 
 
 def list_elements(name: str, ctx: Ctx) -> list[cst.BaseExpression]:
-    """`layers = [...]; layers.append(x); layers += [...]` in the same function."""
+    """The elements of a list a container is built from (`nn.Sequential(*layers)`):
+    `layers = [...]` (or a comprehension), then `layers.append(x)`, `.extend([...])`,
+    `.insert(i, x)` and `layers += [...]`. A local list is read in its function; `self.layers`
+    in every method of the class. A list whose value evallint cannot read (`layers = a + b`,
+    no assignment, `layers += other`) is returned as itself, so following it says what stopped.
+    """
     out: list[cst.BaseExpression] = []
-    assign = last_assignment(ctx.file, name, ctx.func, ctx.line)
-    if assign is not None and isinstance(assign.value, (cst.List, cst.Tuple)):
-        out.extend(e.value for e in assign.value.elements)
+    attribute = name.startswith("self.")
+    if attribute and ctx.cls is None:
+        return [cst.parse_expression(name)]
+
+    def here(func: Optional[cst.FunctionDef]) -> bool:
+        if attribute:
+            return func is not None and ctx.file.class_of(func) is ctx.cls
+        return func is ctx.func
+
+    if attribute:
+        assigns = [a for a in ctx.file.assignments if a.target == name and here(a.func)]
+    else:
+        last = last_assignment(ctx.file, name, ctx.func, ctx.line)
+        assigns = [last] if last is not None else []
+    unread = not assigns
+    for assign in assigns:
+        if isinstance(assign.value, (cst.List, cst.Tuple)):
+            out.extend(e.value for e in assign.value.elements)
+        elif isinstance(assign.value, (cst.ListComp, cst.GeneratorExp)):
+            out.append(assign.value.elt)
+        else:
+            unread = True
+    for grown in ctx.file.extensions:
+        if grown.target == name and here(grown.func):
+            if isinstance(grown.value, (cst.List, cst.Tuple)):
+                out.extend(e.value for e in grown.value.elements)
+            else:
+                unread = True
     for call, func in ctx.file.calls:
         callee = call.func
         if (
-            func is ctx.func
+            here(func)
             and isinstance(callee, cst.Attribute)
-            and callee.attr.value in ("append", "extend")
-            and isinstance(callee.value, cst.Name)
-            and callee.value.value == name
+            and callee.attr.value in ("append", "extend", "insert")
+            and dotted_or_none(callee.value) == name
             and call.args
         ):
-            value = call.args[0].value
+            value = call.args[-1].value
             if callee.attr.value == "extend" and isinstance(value, (cst.List, cst.Tuple)):
                 out.extend(e.value for e in value.elements)
             else:
                 out.append(value)
+    if unread:
+        out.append(cst.parse_expression(name))
     return out
 
 
@@ -178,3 +210,37 @@ def bind(
             bindings[positional[skip + index]] = Bound(arg.value, ctx)
             index += 1
     return bindings
+
+
+def container_elements(call: cst.Call, ctx: Ctx) -> list[cst.BaseExpression]:
+    """The module expressions a Sequential/ModuleList/ModuleDict is built from."""
+    out: list[cst.BaseExpression] = []
+    for arg in call.args:
+        if arg.keyword is None:
+            out.extend(_elements(arg.value, ctx))
+    return out
+
+
+def _elements(value: cst.BaseExpression, ctx: Ctx) -> list[cst.BaseExpression]:
+    listed = dotted_or_none(value)
+    if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
+        # `nn.Sequential(*layers)`, `nn.ModuleList(layers)`: the list's elements (a name
+        # that holds a module is returned as itself)
+        return list_elements(listed, ctx)
+    if isinstance(value, cst.BinaryOperation) and isinstance(
+        value.operator, (cst.Add, cst.Multiply)
+    ):  # `layers + [head]`, `[block] * 3`: both sides (a number adds nothing)
+        return [*_elements(value.left, ctx), *_elements(value.right, ctx)]
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return [e.value for e in value.elements]
+    if isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+        return [value.elt]
+    if isinstance(value, cst.Dict):
+        return [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+    if isinstance(value, cst.Call) and dotted_or_none(value.func) in (
+        "OrderedDict",
+        "collections.OrderedDict",
+        "dict",
+    ):
+        return ordered_dict_values(value)
+    return [value]

@@ -8,10 +8,9 @@ stopped it when it cannot follow. Class facts read from source alone are in `cla
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import libcst as cst
 
@@ -26,18 +25,20 @@ from evallint.torch_facts import (
     WRAPPER_SUFFIXES,
     WRAPPERS,
 )
-from evallint.verifier.callers import call_sites
+from evallint.verifier.callee_subject import head_name, returned_element, through_call
+from evallint.verifier.callers import call_sites, inherited_call_sites
 from evallint.verifier.class_facts import (
     bind,
     called_attributes,
     called_but_unfollowed,
+    container_elements,
     foreign_bases,
     list_elements,
     reads_training,
     super_init_call,
 )
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
-from evallint.verifier.library_models import LIBRARY_KWARG_TO_DROPOUT, family_layers, find_family
+from evallint.verifier.library_calls import library_layers
 from evallint.verifier.resolution import (
     MAX_DEPTH,
     Bound,
@@ -49,7 +50,9 @@ from evallint.verifier.resolution import (
     last_assignment,
     literal,
     literal_args,
+    not_a_module,
 )
+from evallint.verifier.settings import plain_setting
 from evallint.verifier.source_index import (
     NOT_MODULES,
     Assignment,
@@ -60,7 +63,6 @@ from evallint.verifier.source_index import (
     init_of,
     inside,
     module_files,
-    ordered_dict_values,
     param_names,
     positional_params,
     return_statements,
@@ -100,7 +102,15 @@ class Extractor:
             expr = cst.parse_expression(subject)
         except cst.ParserSyntaxError:
             return Found(unresolved=[f"subject `{subject}` is not an expression"])
-        return self.found(self.value(expr, ctx), ctx)
+        found = self.found(self.value(expr, ctx), ctx)
+        head = head_name(expr)
+        if (
+            head is not None
+            and not (found.layers or found.root)
+            and found.unresolved[:1] == [f"no assignment to `{head}` found in {file.path.name}"]
+        ):  # the callee's name for the module, reported at the call (`callee_subject`)
+            return through_call(self, expr, head, ctx) or found
+        return found
 
     def found(self, value: Value, ctx: Ctx) -> Found:
         if isinstance(value, Instance):
@@ -113,8 +123,22 @@ class Extractor:
         code = ctx.file.code(expr)
         if ctx.depth > MAX_DEPTH:
             return Found(unresolved=[f"gave up following `{code}` after {MAX_DEPTH} steps"])
+        if not_a_module(expr):
+            return Found()  # a number, text, flag or arithmetic result holds no layer
         if isinstance(expr, cst.Name):
             return self.name(expr.value, ctx)
+        if (
+            isinstance(expr, cst.Subscript)
+            and isinstance(expr.value, cst.Call)
+            and len(expr.slice) == 1
+            and isinstance(expr.slice[0].slice, cst.Index)
+            and isinstance(expr.slice[0].slice.value, cst.Integer)
+        ):  # `a, b = build()` is recorded as `build()[0]`, `build()[1]`
+            return returned_element(
+                self, expr.value, int(expr.slice[0].slice.value.evaluated_value), ctx
+            )
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            return self.value(expr.elt, ctx)  # every element is built by the same expression
         if isinstance(expr, cst.Attribute):
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
@@ -146,6 +170,8 @@ class Extractor:
 
     def name(self, name: str, ctx: Ctx) -> Value:
         where = f"{ctx.file.path.name}"
+        if name == "self" and ctx.instance is not None:
+            return ctx.instance
         if name == "self" and ctx.cls is not None:
             return Instance(ctx.file, ctx.cls, dict(ctx.bindings))
         if name in ctx.bindings:
@@ -156,6 +182,20 @@ class Extractor:
                 )
             return self.value(bound.expr, bound.ctx.at(bound.ctx.line))
         local = last_assignment(ctx.file, name, ctx.func, ctx.line)
+        if local is not None and isinstance(local.value, (cst.List, cst.Tuple)):
+            # a list of modules built here (`layers = []; layers.append(...)`; returned)
+            out = Found()
+            for element in list_elements(name, ctx):
+                if isinstance(element, cst.Name) and element.value == name:
+                    out.unresolved.append(
+                        f"list `{name}` at {where}:{local.line} is grown in a way evallint "
+                        "cannot read"
+                    )
+                else:
+                    out.extend(self.found(self.value(element, ctx.at(ctx.line)), ctx))
+            if not (out.layers or out.unresolved):
+                out.unresolved.append(f"list `{name}` at {where}:{local.line} holds no module")
+            return out
         if local is not None:
             return self.value(local.value, ctx.at(local.line - 1))
         if ctx.func is not None and name in param_names(ctx.func):
@@ -186,7 +226,11 @@ class Extractor:
         reasons: list[str] = []
         resolved: list[tuple[str, Value, Found]] = []
         elsewhere = False
-        for site in call_sites(ctx.file, func, ctx.cls, self.file):
+        chain = self.class_chain(ctx.file, ctx.cls) if ctx.cls is not None else []
+        for site in [
+            *call_sites(ctx.file, func, ctx.cls, self.file),
+            *inherited_call_sites(chain, func),
+        ]:
             arg = call_argument(site.call, name, params, site.offset)
             if arg is None:
                 continue
@@ -194,6 +238,8 @@ class Extractor:
             caller_ctx = Ctx(
                 site.file, site.caller, site.file.class_of(site.caller), {}, line, ctx.depth + 1
             )
+            if site.inherited and chain:  # a base class's `self.f(...)`: `self` is this class's
+                caller_ctx.instance = Instance(ctx.file, chain[0][1], {})
             value = self.value(arg, caller_ctx)
             found = self.found(value, caller_ctx)
             where = f"`{site.file.code(site.call)[:60]}` at {site.file.path.name}:{line}"
@@ -268,6 +314,7 @@ class Extractor:
                             inst.bindings if cls is inst.cls else {},
                             a.line,
                             depth,
+                            None if cls is inst.cls else inst,
                         ),
                     )
                     for a in assigns[:MAX_ASSIGNMENTS]
@@ -286,7 +333,8 @@ class Extractor:
         """The method `name` of the class the expression is in, or of a project base class."""
         if ctx.cls is None:
             return None
-        for cls_file, cls in self.class_chain(ctx.file, ctx.cls):
+        start = (ctx.instance.file, ctx.instance.cls) if ctx.instance else (ctx.file, ctx.cls)
+        for cls_file, cls in self.class_chain(*start):  # the subclass's override first
             for func in cls_file.functions.get(name, []):
                 if inside(cls_file, func, cls):
                     return cls_file, func
@@ -306,7 +354,7 @@ class Extractor:
             "from_pretrained",
             "from_config",
         ):
-            return self.library(file.qualify(dotted_or_none(callee.value) or ""), call, ctx)
+            return library_layers(file.qualify(dotted_or_none(callee.value) or ""), call, ctx)
         dotted = dotted_or_none(callee)
         if dotted is None:
             return Found(
@@ -325,7 +373,7 @@ class Extractor:
         if qualified.startswith(
             ("torchvision.models.", "timm.", "transformers.", "torch.hub.load")
         ):
-            return self.library(qualified, call, ctx)
+            return library_layers(qualified, call, ctx)
         project = self.project_callable(dotted, ctx)
         if project is not None:
             target_file, node = project
@@ -354,7 +402,7 @@ class Extractor:
         line = file.line(call)
         if kind in ("Sequential", "ModuleList", "ModuleDict"):
             out = Found(root=f"nn.{kind} ({file.path.name}:{line})")
-            for element in self.container_elements(call, ctx):
+            for element in container_elements(call, ctx):
                 out.extend(self.found(self.value(element, ctx), ctx))
             return out
         if kind in CONTAINERS:
@@ -374,31 +422,6 @@ class Extractor:
         return Found(
             unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"]
         )
-
-    def container_elements(self, call: cst.Call, ctx: Ctx) -> list[cst.BaseExpression]:
-        """The module expressions a Sequential/ModuleList/ModuleDict is built from."""
-        out: list[cst.BaseExpression] = []
-        for arg in call.args:
-            if arg.keyword is not None:
-                continue
-            value = arg.value
-            if arg.star == "*" and isinstance(value, cst.Name):
-                out.extend(list_elements(value.value, ctx))
-            elif isinstance(value, (cst.List, cst.Tuple)):
-                out.extend(e.value for e in value.elements)
-            elif isinstance(value, (cst.ListComp, cst.GeneratorExp)):
-                out.append(value.elt)
-            elif isinstance(value, cst.Dict):
-                out.extend(e.value for e in value.elements if isinstance(e, cst.DictElement))
-            elif isinstance(value, cst.Call) and dotted_or_none(value.func) in (
-                "OrderedDict",
-                "collections.OrderedDict",
-                "dict",
-            ):
-                out.extend(ordered_dict_values(value))
-            else:
-                out.append(value)
-        return out
 
     def factory(self, file: SourceFile, func: cst.FunctionDef, call: cst.Call, ctx: Ctx) -> Value:
         """A project function that builds the model: follow its (last) return value."""
@@ -443,46 +466,13 @@ class Extractor:
             funcs = [f for f in other.functions.get(name, []) if other.class_of(f) is None]
             if funcs:
                 return other, funcs[-1]
+            if name in other.imports and ctx.depth < MAX_DEPTH:
+                # re-exported: `from .hnn import HNN` in the package's `__init__.py`
+                inner = Ctx(other, None, None, {}, 0, ctx.depth + 1)
+                found = self.project_callable(name, inner)
+                if found is not None:
+                    return found
         return None
-
-    def library(self, qualified: str, call: cst.Call, ctx: Ctx) -> Found:
-        """A torchvision/timm/transformers constructor: look its family up in LIBRARY_TABLE."""
-        file = ctx.file
-        line = file.line(call)
-        library = qualified.split(".")[0]
-        name = qualified.rsplit(".", 1)[-1]
-        if qualified in ("timm.create_model", "torch.hub.load") or library == "transformers":
-            index, keyword = (1, "model") if qualified == "torch.hub.load" else (0, "model_name")
-            arg = call_arg(call, index, keyword) or call_arg(
-                call, 0, "pretrained_model_name_or_path"
-            )
-            given = literal(arg, ctx) if arg is not None else UNKNOWN
-            if isinstance(given, str):
-                name = given.rsplit("/", 1)[-1]
-                library = "torchvision" if qualified == "torch.hub.load" else library
-            elif library == "transformers":
-                name = qualified.rsplit(".", 1)[-1]
-                name = re.sub(r"(Model|For\w+|LMHeadModel)$", "", name).lower()
-            else:
-                return Found(
-                    unresolved=[
-                        f"`{file.code(call.func)}(...)` at {file.path.name}:{line}: model name is not a literal"
-                    ]
-                )
-        family = find_family(library, name)
-        if family is None:
-            return Found(
-                unresolved=[
-                    f"{library} model `{name}` at {file.path.name}:{line} is not in evallint's library table"
-                ]
-            )
-        dropout: Any = None
-        for keyword_arg in call.args:
-            key = keyword_arg.keyword
-            if key is not None and key.value in LIBRARY_KWARG_TO_DROPOUT:
-                dropout = literal(keyword_arg.value, ctx)
-        layers = family_layers(family, dropout, str(file.path), line)
-        return Found(layers=layers, root=f"{library} {name}")
 
     # classes
 
@@ -593,7 +583,7 @@ class Extractor:
             ctx.file, value.value, ctx.func, ctx.line
         )
         if isinstance(value, cst.Name) and value.value in ctx.bindings and not local:
-            if literal(value, ctx) is not UNKNOWN:
+            if literal(value, ctx) is not UNKNOWN or plain_setting(self, value.value, ctx):
                 return Found()
             return self.found(self.value(value, ctx), ctx)
         if isinstance(value, cst.Name):

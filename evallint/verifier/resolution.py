@@ -39,9 +39,14 @@ class Ctx:
     bindings: dict[str, Bound]
     line: int
     depth: int
+    instance: Optional[Instance] = None
+    """What `self` is when it is an instance of a subclass of `cls` (a base class's method
+    calling a method the subclass defines)."""
 
     def at(self, line: int) -> Ctx:
-        return Ctx(self.file, self.func, self.cls, self.bindings, line, self.depth + 1)
+        return Ctx(
+            self.file, self.func, self.cls, self.bindings, line, self.depth + 1, self.instance
+        )
 
 
 @dataclass
@@ -166,3 +171,53 @@ def functional_layer(call: cst.Call, ctx: Ctx, dotted: str) -> Found:
             layers=[LayerSpec(f"F.{name}", params, str(file.path), line, "forward", unread)]
         )
     return Found(layers=[LayerSpec(kind, params, str(file.path), line, "forward", unread)])
+
+
+_CONSTANTS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString)
+_SCALAR_ONLY = (cst.Subtract, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
+
+
+def not_a_module(expr: cst.BaseExpression) -> bool:
+    """Is `expr` certainly no module? A number, text, `True`/`False`/`None`, a non-empty tuple
+    or list of those, a comparison, `not x`, or arithmetic other than `+` (which may join
+    lists of modules); `x.shape` and `x.shape[i]` (sizes). An empty list is not: it may be
+    filled later."""
+    if isinstance(expr, (*_CONSTANTS, cst.FormattedString, cst.Comparison)):
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in ("True", "False", "None")
+    if isinstance(expr, (cst.List, cst.Tuple)):
+        return bool(expr.elements) and all(not_a_module(e.value) for e in expr.elements)
+    if isinstance(expr, cst.UnaryOperation):
+        return True  # -x, not x, ~x: no module supports them
+    if isinstance(expr, cst.BinaryOperation):
+        if isinstance(expr.operator, _SCALAR_ONLY):
+            return True  # no list or module supports -, /, //, %, **
+        sides = (expr.left, expr.right)
+        if all(not_a_module(side) for side in sides):
+            return True
+        # `n * k`, `a + 1`: a number with something that is no list literal (`[blk] * 3`
+        # and `layers + [head]` may hold modules; containers follow both sides)
+        return any(isinstance(side, _CONSTANTS) for side in sides) and not any(
+            isinstance(side, (cst.List, cst.Tuple, cst.ListComp)) for side in sides
+        )
+    if isinstance(expr, cst.Subscript):
+        expr = expr.value
+    return isinstance(expr, cst.Attribute) and expr.attr.value == "shape"
+
+
+def plain_default(func: Optional[cst.FunctionDef], name: str) -> bool:
+    """Does parameter `name` of `func` default to a value that is no module (`n_heads=1`,
+    `sizes=(3, 5)`, `use_bn=False`)? Such a parameter is a setting, not a submodule: it is
+    not followed to the callers as a module. `None` says nothing (`norm=None` is often an
+    optional module)."""
+    if func is None:
+        return False
+    params = func.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == name and param.default is not None:
+            default = param.default
+            return not_a_module(default) and not (
+                isinstance(default, cst.Name) and default.value == "None"
+            )
+    return False

@@ -42,6 +42,8 @@ class SourceFile:
         self.classes: dict[str, cst.ClassDef] = {}
         self.functions: dict[str, list[cst.FunctionDef]] = {}
         self.assignments: list[Assignment] = []
+        self.extensions: list[Assignment] = []
+        """`target += value` statements (a list grown in place: `layers += [nn.Linear(...)]`)."""
         self.calls: list[tuple[cst.Call, Optional[cst.FunctionDef]]] = []
         self.wrapper.module.visit(_Collector(self))
 
@@ -133,11 +135,40 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
-            self._record(target.target, node.value)
+            if isinstance(target.target, (cst.Tuple, cst.List)):
+                self._unpack(target.target, node.value)
+            else:
+                self._record(target.target, node.value)
+
+    def _unpack(self, target: cst.Tuple | cst.List, value: cst.BaseExpression) -> None:
+        """`a, self.net = x, y` pairs the elements; `a, self.net = build()` records
+        `self.net` as `build()[1]` (the extractor reads it from what `build` returns)."""
+        names = [e.value for e in target.elements]
+        if any(isinstance(e, cst.StarredElement) for e in target.elements):
+            return
+        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names):
+            for name, element in zip(names, value.elements):
+                self._record(name, element.value)
+        elif isinstance(value, cst.Call):
+            for index, name in enumerate(names):
+                text = dotted_or_none(name)
+                if text is not None:
+                    picked = cst.Subscript(
+                        value, [cst.SubscriptElement(cst.Index(cst.Integer(str(index))))]
+                    )
+                    line = self.file.line(value)
+                    self.file.assignments.append(Assignment(text, picked, line, self._current()))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
             self._record(node.target, node.value)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        text = dotted_or_none(node.target)
+        if text is not None and isinstance(node.operator, cst.AddAssign):
+            self.file.extensions.append(
+                Assignment(text, node.value, self.file.line(node.value), self._current())
+            )
 
     def _record(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         text = dotted_or_none(target)
@@ -242,6 +273,11 @@ def return_statements(func: cst.FunctionDef) -> list[cst.Return]:
     return found
 
 
+MODULE_ROOT_LEVELS = 6
+"""How many directories above the importing file's own are tried as the root of an absolute
+import (a test four levels deep imports the package from the repository root)."""
+
+
 def module_files(origin: Path, module: str, level: int) -> list[Path]:
     """Candidate files for `module` imported from `origin`: relative, then the project roots."""
     parts = [p for p in module.split(".") if p]
@@ -251,7 +287,7 @@ def module_files(origin: Path, module: str, level: int) -> list[Path]:
             base = base.parent
         roots = [base]
     else:
-        roots = [origin.parent, *list(origin.parent.parents)[:3]]
+        roots = [origin.parent, *list(origin.parent.parents)[:MODULE_ROOT_LEVELS]]
     out = []
     for root in roots:
         target = root.joinpath(*parts) if parts else root

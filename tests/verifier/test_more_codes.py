@@ -44,7 +44,10 @@ def test_evl004_never_acting_alpha_dropout_and_rrelu() -> None:
     assert alpha.evidence["measurement"]["figures"]["host_mode"] == "train"
     assert "drops 0% of activations instead of" in alpha.summary
     rrelu, dropout2d = verified("evl004_rrelu_and_dropout2d_spelled_out.py", "EVL004")
-    assert "fixed slope 0.229" in rrelu.summary and "torch's default, assumed" in rrelu.summary
+    # `self.lower, self.upper, self.p = lower, upper, p` is read (tuple assignment): the
+    # slopes come from the constructor's defaults (1/8, 1/3), not assumed from torch's
+    assert "fixed slope 0.229" in rrelu.summary and "assumed" not in rrelu.summary
+    assert "[0.125, 0.333]" in rrelu.summary
     assert dropout2d.evidence["measurement"]["figures"]["unit"] == "channels"
 
 
