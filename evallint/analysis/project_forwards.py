@@ -22,10 +22,14 @@ from evallint.torch_facts import NO_GRAD_METHODS
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
 
-_Entry = tuple[dict[str, list[Path]], dict[str, bool], dict[str, frozenset[str]]]
-"""Per project root: method name -> files defining it; method name -> the answer; a file's
-text -> its forward methods (`_forward_methods_of`)."""
+_Entry = tuple[dict[str, list[Path]], dict[str, bool]]
+"""Per project root: method name -> files defining it; method name -> the answer."""
 _ANSWERS: weakref.WeakKeyDictionary[ProjectIndex, dict[Path, _Entry]] = weakref.WeakKeyDictionary()
+_TextFacts = dict[tuple[str, str], frozenset[str]]
+"""Per project index: (what, a file's text) -> the names it defines with `self` ("defined")
+or its forward methods ("forwards"). Roots nest (a directory without a root marker is
+searched with its subdirectories), so one file is read under several roots: once is enough."""
+_BY_TEXT: weakref.WeakKeyDictionary[ProjectIndex, _TextFacts] = weakref.WeakKeyDictionary()
 
 
 _HOLDS_STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)
@@ -100,6 +104,7 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
         return False
     root = project.root_of(path)[1]
     known = _ANSWERS.setdefault(project, {})
+    by_text = _BY_TEXT.setdefault(project, {})
     entry = known.get(root)
     if entry is None:
         # one scan per project root: which files define which methods
@@ -107,18 +112,21 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
         for candidate in project.files_under(root):
             code = project._code_of(candidate)
             if code and "Module" in code:
-                for name in set(_METHOD.findall(code)):
+                defined = by_text.get(("defined", code))
+                if defined is None:
+                    defined = by_text["defined", code] = frozenset(_METHOD.findall(code))
+                for name in defined:
                     files.setdefault(name, []).append(candidate)
-        entry = known[root] = (files, {}, {})
-    files, answers, by_text = entry
+        entry = known[root] = (files, {})
+    files, answers = entry
     found = answers.get(method)
     if found is None:
         found = False
         for candidate in files.get(method, ()):
             code = project._code_of(candidate) or ""
-            methods = by_text.get(code)
+            methods = by_text.get(("forwards", code))
             if methods is None:
-                methods = by_text[code] = _forward_methods_of(code)
+                methods = by_text["forwards", code] = _forward_methods_of(code)
             if method in methods:
                 found = True
                 break
