@@ -90,3 +90,29 @@ def test_each_file_read_once_for_all_methods(
     }
     assert answers == {"score": True, "sample": False, "read": False, "forward": False}
     assert len(parsed) == 1
+
+
+def test_a_file_under_nested_roots_scanned_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "README.md").write_text("A project.\n", encoding="utf-8")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "setup.py").write_text("", encoding="utf-8")  # a root inside the root
+    (package / "models.py").write_text(MODELS, encoding="utf-8")
+    inner, outer = package / "run.py", tmp_path / "run.py"
+    for script in (inner, outer):
+        script.write_text("import torch\n", encoding="utf-8")
+    scanned: list[str] = []
+    real = project_forwards._METHOD
+
+    class Counting:
+        def findall(self, text: str) -> list[str]:
+            scanned.append(text)
+            return real.findall(text)
+
+    monkeypatch.setattr(project_forwards, "_METHOD", Counting())
+    project = new_project()
+    assert project_runs_forward(project, str(inner), "score")
+    assert project_runs_forward(project, str(outer), "score")
+    assert scanned.count(MODELS) == 1
