@@ -330,6 +330,15 @@ class ProjectIndex:
                 return self.summary(importer, module, name)
         return None
 
+    def root_of(self, path: str) -> tuple[Path, Path]:
+        """(the resolved path, its `project_root`): asked per function and per method call,
+        so the file system is asked once per lint of `path` (`remember` forgets it)."""
+        found = self._roots.get(path)
+        if found is None:
+            resolved = Path(path).resolve()
+            found = self._roots[path] = (resolved, project_root(resolved))
+        return found
+
     # -- callers in other files (helpers judged by their real callers) -----------------------
     def callers_of(self, path: str, function: str, owner: Optional[str] = None) -> list[Path]:
         """Project files (scripts, modules, notebooks) that import `function` from the file
@@ -339,9 +348,7 @@ class ProjectIndex:
         class `owner` and call a method of that name."""
         if path.startswith("<"):
             return []
-        if path not in self._roots:  # asked per function: the file system once per lint
-            self._roots[path] = (Path(path).resolve(), project_root(Path(path).resolve()))
-        target, root = self._roots[path]
+        target, root = self.root_of(path)
         index = self._call_indexes.get(root)
         if index is None:
             index = self._call_indexes[root] = {}

@@ -13,10 +13,10 @@ from __future__ import annotations
 import ast
 import re
 import weakref
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from evallint.analysis.project_files import project_root
 from evallint.torch_facts import NO_GRAD_METHODS
 
 if TYPE_CHECKING:
@@ -25,12 +25,37 @@ if TYPE_CHECKING:
 _Entry = tuple[dict[str, list[Path]], dict[str, bool]]
 """Per project root: method name -> files defining it; method name -> the answer."""
 _ANSWERS: weakref.WeakKeyDictionary[ProjectIndex, dict[Path, _Entry]] = weakref.WeakKeyDictionary()
+_TextFacts = dict[tuple[str, str], frozenset[str]]
+"""Per project index: (what, a file's text) -> the names it defines with `self` ("defined")
+or its forward methods ("forwards"). Roots nest (a directory without a root marker is
+searched with its subdirectories), so one file is read under several roots: once is enough."""
+_BY_TEXT: weakref.WeakKeyDictionary[ProjectIndex, _TextFacts] = weakref.WeakKeyDictionary()
+
+
+_HOLDS_STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def class_definitions(tree: ast.AST) -> list[ast.ClassDef]:
+    """The classes under `tree` in `ast.walk`'s order (breadth first), walking statements
+    only: no expression holds a statement, so the expressions that are most of a file's
+    nodes are never entered."""
+    found: list[ast.ClassDef] = []
+    queue = deque([tree])
+    while queue:
+        node = queue.popleft()
+        if type(node) is ast.ClassDef:
+            found.append(node)
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                queue.extend(item for item in value if isinstance(item, _HOLDS_STATEMENTS))
+    return found
 
 
 def _module_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
     """The classes of a file that subclass `nn.Module` (any base spelled `...Module`, as
     `nn.Module`, `torch.nn.Module`, `pl.LightningModule`) or another such class of it."""
-    classes = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    classes = class_definitions(tree)
     found: dict[str, ast.ClassDef] = {}
     changed = True
     while changed:
@@ -53,18 +78,20 @@ def _module_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
     return found
 
 
-def _defines_forward_method(source: str, method: str) -> bool:
+def _forward_methods_of(source: str) -> frozenset[str]:
+    """The methods that run the forward (without a no_grad decorator) of some module class
+    of one file: one CPython parse and one walk per file, whatever method is asked."""
     from evallint.analysis.forward_methods import _class_forward_methods
 
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
+        return frozenset()
+    found: set[str] = set()
     for node in _module_classes(tree).values():
         grad_free: set[str] = set()
-        if method in _class_forward_methods(node, grad_free) and method not in grad_free:
-            return True
-    return False
+        found.update(_class_forward_methods(node, grad_free) - grad_free)
+    return frozenset(found)
 
 
 _METHOD = re.compile(r"\bdef\s+(\w+)\s*\(\s*self\b")
@@ -75,8 +102,9 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     method that runs its forward (without a no_grad decorator)."""
     if project is None or path.startswith("<") or method in NO_GRAD_METHODS:
         return False
-    root = project_root(Path(path).resolve())
+    root = project.root_of(path)[1]
     known = _ANSWERS.setdefault(project, {})
+    by_text = _BY_TEXT.setdefault(project, {})
     entry = known.get(root)
     if entry is None:
         # one scan per project root: which files define which methods
@@ -84,14 +112,23 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
         for candidate in project.files_under(root):
             code = project._code_of(candidate)
             if code and "Module" in code:
-                for name in set(_METHOD.findall(code)):
+                defined = by_text.get(("defined", code))
+                if defined is None:
+                    defined = by_text["defined", code] = frozenset(_METHOD.findall(code))
+                for name in defined:
                     files.setdefault(name, []).append(candidate)
         entry = known[root] = (files, {})
     files, answers = entry
     found = answers.get(method)
     if found is None:
-        found = answers[method] = any(
-            _defines_forward_method(project._code_of(candidate) or "", method)
-            for candidate in files.get(method, ())
-        )
+        found = False
+        for candidate in files.get(method, ()):
+            code = project._code_of(candidate) or ""
+            methods = by_text.get(("forwards", code))
+            if methods is None:
+                methods = by_text["forwards", code] = _forward_methods_of(code)
+            if method in methods:
+                found = True
+                break
+        answers[method] = found
     return found

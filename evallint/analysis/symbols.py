@@ -14,6 +14,8 @@ import libcst as cst
 
 def dotted_name(node: cst.BaseExpression) -> Optional[str]:
     """`a.b.c` for a Name/Attribute chain, else None."""
+    if type(node) is cst.Name:  # most calls: no list to build and join
+        return node.value
     parts: list[str] = []
     while type(node) is cst.Attribute:  # exact types: isinstance on LibCST's ABCs is slow
         parts.append(node.attr.value)

@@ -1,0 +1,118 @@
+"""`project_runs_forward` reads each project file once, whatever method names are asked,
+and finds the classes of a file in `ast.walk`'s order while walking statements only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from evallint.analysis import project_forwards
+from evallint.analysis.project_forwards import class_definitions, project_runs_forward
+from evallint.engine.run import new_project
+
+NESTED = """
+class A: pass
+if x:
+    class B(A): pass
+else:
+    class C: pass
+try:
+    class D: pass
+except E:
+    class F:
+        class G: pass
+finally:
+    class H: pass
+match y:
+    case 1:
+        class I: pass
+def f():
+    class J: pass
+    with g():
+        class K: pass
+    return lambda: [class_ for class_ in ()]
+while True:
+    for z in w:
+        class L: pass
+    else:
+        class M: pass
+"""
+
+MODELS = """import torch.nn as nn
+
+
+class Scorer(nn.Module):
+    def score(self, x):
+        return self(x)
+
+    @torch.no_grad()
+    def sample(self, x):
+        return self(x)
+
+    def forward(self, x):
+        return x
+
+
+class Reader:
+    def read(self, x):
+        return self(x)
+"""
+
+
+def test_class_definitions_in_ast_walk_order() -> None:
+    tree = ast.parse(NESTED)
+    expected = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    assert [node.name for node in class_definitions(tree)] == [node.name for node in expected]
+    assert len(expected) == 12
+
+
+def test_each_file_read_once_for_all_methods(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "README.md").write_text("A project.\n", encoding="utf-8")
+    (tmp_path / "models.py").write_text(MODELS, encoding="utf-8")
+    script = tmp_path / "run.py"
+    script.write_text("import torch\n", encoding="utf-8")
+    parsed: list[str] = []
+    real = project_forwards._forward_methods_of
+
+    def counting(source: str) -> frozenset[str]:
+        parsed.append(source)
+        return real(source)
+
+    monkeypatch.setattr(project_forwards, "_forward_methods_of", counting)
+    project = new_project()
+    answers = {
+        method: project_runs_forward(project, str(script), method)
+        for method in ("score", "sample", "read", "forward", "score")
+    }
+    assert answers == {"score": True, "sample": False, "read": False, "forward": False}
+    assert len(parsed) == 1
+
+
+def test_a_file_under_nested_roots_scanned_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "README.md").write_text("A project.\n", encoding="utf-8")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "setup.py").write_text("", encoding="utf-8")  # a root inside the root
+    (package / "models.py").write_text(MODELS, encoding="utf-8")
+    inner, outer = package / "run.py", tmp_path / "run.py"
+    for script in (inner, outer):
+        script.write_text("import torch\n", encoding="utf-8")
+    scanned: list[str] = []
+    real = project_forwards._METHOD
+
+    class Counting:
+        def findall(self, text: str) -> list[str]:
+            scanned.append(text)
+            return real.findall(text)
+
+    monkeypatch.setattr(project_forwards, "_METHOD", Counting())
+    project = new_project()
+    assert project_runs_forward(project, str(inner), "score")
+    assert project_runs_forward(project, str(outer), "score")
+    assert scanned.count(MODELS) == 1
