@@ -611,6 +611,11 @@ LIBRARY_FACTORIES = (
 )
 """Qualified-name prefixes of calls that return a fresh nn.Module (in training mode)."""
 
+LIBRARY_EVALUATORS = frozenset({"transformers.pipeline", "transformers.pipelines.pipeline"})
+"""Library calls that return an object, not an nn.Module, that evaluates its model itself:
+a transformers `Pipeline` loads the model with `from_pretrained` (eval mode) and runs
+each call's forward under `torch.no_grad()` (`Pipeline.forward`, inference context)."""
+
 PRETRAINED_LOADERS = frozenset({"from_pretrained"})
 """Methods that return a module already in eval mode (transformers, diffusers)."""
 

@@ -214,6 +214,7 @@ ANALYSIS_ORDER = [
         "project_forwards",
         "reporting_helpers",
         "own_methods",
+        "lifting",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),

@@ -29,7 +29,7 @@ from evallint.analysis.vocabulary import (
     SAME_MODULE_METHODS,
 )
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import MODE_METHODS
+from evallint.torch_facts import LIBRARY_EVALUATORS, MODE_METHODS
 
 
 def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -549,7 +549,8 @@ class Binding(InterpreterPart):
         """A call of something imported from the standard library that builds an object of
         its own (`namedtuple`, `json.load`; not `copy.deepcopy` or `pickle.load`, see
         PASS_THROUGH_LIBRARY): no torch module. A project file of the same name (`code.py`)
-        is the project's."""
+        is the project's. So is a library call that returns an object evaluating its model
+        itself (torch_facts.LIBRARY_EVALUATORS: a transformers `pipeline(...)`)."""
         name = dotted_name(value.func)
         if name == "__import__" and name not in self.file.functions:
             return True  # `model = __import__(config["model"])`: a Python module of classes
@@ -557,6 +558,8 @@ class Binding(InterpreterPart):
             return False
         if self.imports.qualify_name(name) == "importlib.import_module":
             return True  # a Python module too
+        if self.imports.qualify_name(name) in LIBRARY_EVALUATORS:
+            return True  # `classifier = pipeline(...)`: a Pipeline, which evaluates itself
         root = self.imports.qualify_name(name).split(".")[0]
         if root not in STANDARD_LIBRARY or root in PASS_THROUGH_LIBRARY:
             return False

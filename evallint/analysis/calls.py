@@ -27,6 +27,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.lifting import owned_elsewhere
 from evallint.analysis.own_methods import module_method_call
 from evallint.analysis.regions import (
     Region,
@@ -570,6 +571,7 @@ class Calls(InterpreterPart):
                     self.file.next_order(),
                     at_call,
                     region_unit,
+                    owned_elsewhere(self.file, req, summary.trains, region, region_unit),
                 )
             )
         if self.info is not None and (entry_mode or entry_grad):

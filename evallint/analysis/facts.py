@@ -59,6 +59,9 @@ class EvalForward:
     """Report at the call in `via` that enters the evaluation rather than at the forward."""
     region_unit: Optional[UnitRef] = None
     """The file the region node belongs to."""
+    owned_elsewhere: tuple[bool, bool] = (False, False)
+    """(mode, grad): a forward of another file that its own file reports whatever this
+    file's call does (see lifting.py): not repeated at the call for EVL001 / EVL002."""
 
 
 @dataclass

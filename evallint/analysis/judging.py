@@ -9,6 +9,7 @@ import libcst as cst
 
 from evallint.analysis.facts import EvalForward
 from evallint.analysis.lattice import Grad, GradFact, Mode, ModeFact, Origin
+from evallint.analysis.lifting import owned_elsewhere
 from evallint.analysis.own_methods import (
     eval_switched,
     own_method,
@@ -130,5 +131,6 @@ def _record(
             next(file._order),
             req.report_at_call,
             req.region_unit,
+            owned_elsewhere(file, req, False, req.region, req.region_unit),
         )
     )

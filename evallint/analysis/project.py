@@ -459,6 +459,13 @@ class ProjectIndex:
         self._stamps[resolved] = file_stamp(resolved)
         self._adopted = resolved
 
+    def analysed(self, path: str) -> Optional[FileAnalysis]:
+        """The analysis of a project file this run already made (imported or adopted), if
+        any: never a new one."""
+        if path.startswith("<"):
+            return None
+        return self._analyses.get(Path(path).resolve())
+
     def caller_analysis(self, path: Path) -> Optional[FileAnalysis]:
         """The analysis of a calling file, following its imports (into the adopted file).
         Kept per adopted file: a script calling the helpers of several linted files (`main.py`

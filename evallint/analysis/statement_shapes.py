@@ -117,6 +117,8 @@ def backpropagated_names(region: cst.CSTNode) -> frozenset[str]:
             root = dotted_name(node.func.value)
             if root:
                 found.add(root.split(".")[0])
+            else:  # `(value_loss * coef).backward()`: through every variable it reads
+                found.update(_bare_names(node.func.value))
             for arg in node.args:
                 found.update(n.value for n in iter_nodes(arg.value) if type(n) is cst.Name)
     pending = list(found)
@@ -126,6 +128,13 @@ def backpropagated_names(region: cst.CSTNode) -> frozenset[str]:
                 found.add(source)
                 pending.append(source)
     return frozenset(found)
+
+
+def _bare_names(expr: cst.CSTNode) -> set[str]:
+    """Variables an expression reads, not the objects whose attributes it reads (`self` of
+    `self.coef`): the values a backward through it is computed from."""
+    receivers = {id(n.value) for n in iter_nodes(expr) if type(n) is cst.Attribute}
+    return {n.value for n in iter_nodes(expr) if type(n) is cst.Name and id(n) not in receivers}
 
 
 def calls_in_branches(expr: cst.IfExp) -> bool:

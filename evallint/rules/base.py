@@ -142,6 +142,12 @@ def related_at(place: Place, message: str) -> Related:
     return _related(place, message)
 
 
+def owned_elsewhere(facts: ModuleFacts, forward: EvalForward, grad: bool) -> bool:
+    """A forward of another file that its own file reports whatever this file's call does
+    (analysis/lifting.py): reporting it at the call again would repeat it."""
+    return forward.call.unit is not facts.unit and forward.owned_elsewhere[int(grad)]
+
+
 def first_forwards(
     facts: ModuleFacts,
     keep: Callable[[EvalForward], bool],

@@ -16,6 +16,7 @@ from evallint.rules.base import (
     call_anchor,
     first_forwards,
     mode_related,
+    owned_elsewhere,
     receiver_text,
     related_at,
     reported_at_call,
@@ -136,7 +137,12 @@ class EvalWithoutEvalMode(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
         for forward in first_forwards(
-            facts, lambda forward: bool(forward.train_facts and forward.mode_matters)
+            facts,
+            lambda forward: bool(
+                forward.train_facts
+                and forward.mode_matters
+                and not owned_elsewhere(facts, forward, grad=False)
+            ),
         ):
             module = receiver_text(forward.subject)
             message = (

@@ -15,6 +15,7 @@ from evallint.rules.base import (
     _region_in,
     call_anchor,
     first_forwards,
+    owned_elsewhere,
     receiver_text,
     related_at,
     reported_at_call,
@@ -122,7 +123,11 @@ class EvalWithAutograd(Rule):
 
         for forward in first_forwards(
             facts,
-            lambda forward: bool(forward.grad_facts and forward.affects_grad),
+            lambda forward: bool(
+                forward.grad_facts
+                and forward.affects_grad
+                and not owned_elsewhere(facts, forward, grad=True)
+            ),
             statement_of,
         ):
             module = receiver_text(forward.subject)
