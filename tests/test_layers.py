@@ -184,6 +184,7 @@ ANALYSIS_ORDER = [
         "plain_objects",
         "reuse",
         "project_files",
+        "module_sources",
     ),
     (
         "scope",
