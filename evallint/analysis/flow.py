@@ -479,7 +479,7 @@ class Statements(InterpreterPart):
         entry = normalize(states)
         head = entry
         exits: States = ()
-        phases = loop_phases(node) if type(node) is cst.For else []
+        phases = loop_phases(node, self.body) if type(node) is cst.For else []
         self.phase_conditions.update(key for phase in phases for key in phase)
         unrolled = self._over_listed_modules(node, entry)
         if unrolled is not None:  # `for net in (netG, netD): net.eval()`: each in turn
