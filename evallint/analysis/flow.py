@@ -28,6 +28,7 @@ from evallint.analysis.regions import (
     mentions_eval_data,
     reports_only,
     runs_between_training,
+    split_tail,
 )
 from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.summaries import Summary
@@ -204,7 +205,8 @@ class Statements(InterpreterPart):
                 region = Region(run[0], RegionKind.EVAL, "evaluation between training steps")
                 region = replace(region, needs_grad=shown.needs_grad, after_training=True)
                 plan.append((start, start + len(run), region))
-        for index in range(last):
+        tail = self._evaluation_tail(statements, evidence, last, owner)
+        for index in range(len(statements) if tail is None else tail):
             statement = statements[index]
             if training[index] or type(statement) not in (cst.If, cst.With):
                 continue
@@ -222,24 +224,17 @@ class Statements(InterpreterPart):
                         ),
                     )
                 )
-        tail = self._evaluation_tail(statements, evidence, last, owner)
         if tail is not None:
-            rest = statements[tail:]
-            tail_evidence = self.file.block_evidence(rest, self.info)
-            plan.append(
-                (
-                    tail,
-                    len(statements),
-                    Region(
-                        statements[tail],
-                        RegionKind.EVAL,
-                        "evaluation after the training step",
-                        tail_evidence.needs_grad,
-                        has_data_loop=tail_evidence.has_loop,
-                        after_training=True,
-                    ),
-                )
+            tail_evidence = self.file.block_evidence(statements[tail:], self.info)
+            whole = Region(
+                statements[tail],
+                RegionKind.EVAL,
+                "evaluation after the training step",
+                tail_evidence.needs_grad,
+                has_data_loop=tail_evidence.has_loop,
+                after_training=True,
             )
+            plan.extend(split_tail(statements, tail, evidence, whole))
         return sorted(plan, key=lambda entry: entry[0])
 
     def _evaluation_tail(self, statements, evidence, last: int, owner) -> Optional[int]:
