@@ -215,6 +215,7 @@ ANALYSIS_ORDER = [
         "project_forwards",
         "reporting_helpers",
         "own_methods",
+        "passed_functions",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),
