@@ -184,6 +184,7 @@ ANALYSIS_ORDER = [
         "plain_objects",
         "reuse",
         "project_files",
+        "module_sources",
     ),
     (
         "scope",
@@ -215,6 +216,7 @@ ANALYSIS_ORDER = [
         "reporting_helpers",
         "own_methods",
         "lifting",
+        "passed_functions",
     ),
     ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
     ("calls", "flow"),

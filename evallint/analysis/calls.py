@@ -29,6 +29,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.lifting import owned_elsewhere
 from evallint.analysis.own_methods import module_method_call
+from evallint.analysis.passed_functions import run_passed_functions
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -249,7 +250,8 @@ class Calls(InterpreterPart):
             else None
         )
         if resolved is not None and resolved[0] is not None:
-            return self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
+            states = self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
+            return run_passed_functions(self, call, states) if call.args else states
         forward = self._forward_target(call, states[0])
         if forward is not None:
             self.forward(call, *self._own_forward(forward[0], forward[1], states[0]), states)

@@ -230,6 +230,20 @@ def feeds_training(
     return any(not _first_use_rebinds(name, after) for name in live)
 
 
+def next_pass(owner: cst.CSTNode, head: Sequence[cst.CSTNode]) -> list[cst.CSTNode]:
+    """What runs of a body's next pass before the statement at the end of `head`, when the
+    body is a loop's (nothing otherwise): a `for` loop first binds its target afresh, so a
+    periodic block that reuses the batch's name (`x = vae.decode(z)` after training on
+    `for i, (x, y) in enumerate(loader)`) feeds nothing into the next pass's `x`."""
+    if type(owner) is cst.While:
+        return list(head)
+    if type(owner) is not cst.For:
+        return []
+    target = owner.target
+    rebinding = cst.Assign(targets=[cst.AssignTarget(target=target)], value=cst.Name("None"))
+    return [cst.SimpleStatementLine(body=[rebinding]), *head]
+
+
 def unfed_prefix(
     block: Sequence[cst.CSTNode],
     after: Sequence[cst.CSTNode],

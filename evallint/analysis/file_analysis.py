@@ -26,6 +26,7 @@ from evallint.analysis.file_shapes import (
 from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
 from evallint.analysis.lightning_hooks import hooks_leaving_eval
+from evallint.analysis.module_sources import library_factory
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.plain_objects import builds_plain_object
@@ -368,8 +369,10 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         last = qualified.split(".")[-1]
         if last.endswith(MODE_INDEPENDENT_SUFFIXES) or last in STATELESS_LAYERS:
             return False
-        return qualified.startswith("torch.nn.") or (
-            qualified in self.classes and self.classes[qualified].is_module
+        return (
+            qualified.startswith("torch.nn.")
+            or (qualified in self.classes and self.classes[qualified].is_module)
+            or library_factory(qualified, self.options.module_factories)
         )
 
     def grad_disabling_decorator(self, name: str) -> bool:

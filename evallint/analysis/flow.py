@@ -10,7 +10,7 @@ import libcst as cst
 
 from evallint.analysis import conditions
 from evallint.analysis.context import InterpreterPart, States, code_of
-from evallint.analysis.dataflow import feeds_training, unfed_prefix
+from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix
 from evallint.analysis.facts import Place, StepBlock
 from evallint.analysis.lattice import (
     Grad,
@@ -28,6 +28,7 @@ from evallint.analysis.regions import (
     mentions_eval_data,
     reports_only,
     runs_between_training,
+    split_tail,
 )
 from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.summaries import Summary
@@ -132,7 +133,7 @@ class Statements(InterpreterPart):
         (`if step % 50 == 0: print(net(test_x).argmax(1))`), provided nothing they compute
         flows back into the training step."""
         plan = (
-            self._evaluation_plan(statements, type(region.node) in (cst.For, cst.While))
+            self._evaluation_plan(statements, region.node)
             if region.kind is RegionKind.TRAIN and len(statements) > 1
             else None
         )
@@ -172,7 +173,7 @@ class Statements(InterpreterPart):
                 innermost = region
         return innermost if innermost is not None and innermost.kind is RegionKind.TRAIN else None
 
-    def _evaluation_plan(self, statements, in_loop: bool) -> list[tuple[int, int, Region]]:
+    def _evaluation_plan(self, statements, owner: cst.CSTNode) -> list[tuple[int, int, Region]]:
         """(start, end, evaluation region) for each evaluation inside a training body, in
         order. Cached per body."""
         cache = self._plans
@@ -180,11 +181,11 @@ class Statements(InterpreterPart):
         cached = cache.get(key)
         if cached is not None and cached[0] is statements[0] and cached[1] == len(statements):
             return cached[2]
-        plan = self._compute_plan(statements, in_loop)
+        plan = self._compute_plan(statements, owner)
         cache[key] = (statements[0], len(statements), plan)
         return plan
 
-    def _compute_plan(self, statements, in_loop: bool) -> list[tuple[int, int, Region]]:
+    def _compute_plan(self, statements, owner: cst.CSTNode) -> list[tuple[int, int, Region]]:
         evidence = [self.file.statement_evidence(s, self.info) for s in statements]
         training = [bool(e.training_sites) for e in evidence]
         if not any(training):
@@ -197,18 +198,19 @@ class Statements(InterpreterPart):
 
         plan: list[tuple[int, int, Region]] = []
         for start, end in runs_between_training(statements, training):
-            after = [*statements[end:], *(statements[:start] if in_loop else ())]
+            after = [*statements[end:], *next_pass(owner, statements[:start])]
             run = statements[start : start + unfed_prefix(statements[start:end], after, trains)]
             shown = self.file.block_evidence(run, self.info) if run else None
             if shown is not None and reports_only(shown):
                 region = Region(run[0], RegionKind.EVAL, "evaluation between training steps")
                 region = replace(region, needs_grad=shown.needs_grad, after_training=True)
                 plan.append((start, start + len(run), region))
-        for index in range(last):
+        tail = self._evaluation_tail(statements, evidence, last, owner)
+        for index in range(len(statements) if tail is None else tail):
             statement = statements[index]
             if training[index] or type(statement) not in (cst.If, cst.With):
                 continue
-            after = [*statements[index + 1 :], *(statements[:index] if in_loop else ())]
+            after = [*statements[index + 1 :], *next_pass(owner, statements[:index])]
             if reports_only(evidence[index]) and not feeds_training([statement], after, trains):
                 plan.append(
                     (
@@ -222,27 +224,20 @@ class Statements(InterpreterPart):
                         ),
                     )
                 )
-        tail = self._evaluation_tail(statements, evidence, last, in_loop)
         if tail is not None:
-            rest = statements[tail:]
-            tail_evidence = self.file.block_evidence(rest, self.info)
-            plan.append(
-                (
-                    tail,
-                    len(statements),
-                    Region(
-                        statements[tail],
-                        RegionKind.EVAL,
-                        "evaluation after the training step",
-                        tail_evidence.needs_grad,
-                        has_data_loop=tail_evidence.has_loop,
-                        after_training=True,
-                    ),
-                )
+            tail_evidence = self.file.block_evidence(statements[tail:], self.info)
+            whole = Region(
+                statements[tail],
+                RegionKind.EVAL,
+                "evaluation after the training step",
+                tail_evidence.needs_grad,
+                has_data_loop=tail_evidence.has_loop,
+                after_training=True,
             )
+            plan.extend(split_tail(statements, tail, evidence, whole))
         return sorted(plan, key=lambda entry: entry[0])
 
-    def _evaluation_tail(self, statements, evidence, last: int, in_loop: bool) -> Optional[int]:
+    def _evaluation_tail(self, statements, evidence, last: int, owner) -> Optional[int]:
         """Index of the statement after the body's last training site (backward, optimizer
         step, a call that trains) from which the rest evaluates: an eval() switch, or, when
         what follows only reports and feeds nothing back into training, the next one."""
@@ -255,7 +250,7 @@ class Statements(InterpreterPart):
         if not reports_only(self.file.block_evidence(rest, self.info)):
             return None
         trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
-        after = statements[: last + 1] if in_loop else []  # the next pass of the loop
+        after = next_pass(owner, statements[: last + 1])  # the next pass of a loop
         if feeds_training(rest, after, lambda s: id(s) in trains):
             return None
         return last + 1
@@ -479,7 +474,7 @@ class Statements(InterpreterPart):
         entry = normalize(states)
         head = entry
         exits: States = ()
-        phases = loop_phases(node) if type(node) is cst.For else []
+        phases = loop_phases(node, self.body) if type(node) is cst.For else []
         self.phase_conditions.update(key for phase in phases for key in phase)
         for name in self._target_names(node.target) if type(node) is cst.For else ():
             self.note_reads(name, cast(cst.For, node).iter)  # `for g in grads:` reads `grads`

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, cast
 
 import libcst as cst
@@ -276,6 +276,32 @@ def reports_only(evidence: Evidence) -> bool:
 
 
 _PLAIN = (cst.SimpleStatementLine, cst.FunctionDef, cst.ClassDef)
+
+
+def split_tail(
+    statements: Sequence[cst.CSTNode], tail: int, evidence: Sequence[Evidence], whole: Region
+) -> list[tuple[int, int, Region]]:
+    """The evaluation after a body's last training step (`whole`, from `tail` on), split so
+    that a block of it that needs no gradients is judged on its own when another part needs
+    them: a periodic sample grid saved as an image (autograd wasted) next to a logging block
+    that reads `p.grad` (which needs the step's gradients, not a graph of its own)."""
+    if not whole.needs_grad:
+        return [(tail, len(statements), whole)]
+    plan: list[tuple[int, int, Region]] = []
+    start = tail
+    for index in range(tail, len(statements)):
+        shown = evidence[index]
+        if type(statements[index]) not in (cst.If, cst.With) or shown.needs_grad:
+            continue
+        if not reports_only(shown):
+            continue
+        if index > start:
+            plan.append((start, index, replace(whole, node=statements[start])))
+        plan.append((index, index + 1, replace(whole, node=statements[index], needs_grad=False)))
+        start = index + 1
+    if start < len(statements):
+        plan.append((start, len(statements), replace(whole, node=statements[start])))
+    return plan
 
 
 def runs_between_training(

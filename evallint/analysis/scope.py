@@ -472,9 +472,12 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
     """Dotted names whose parameters these statements freeze, by either idiom:
     `x.requires_grad_(False)`, or `for p in x.parameters(): p.requires_grad = False`. A
     module with a part unfrozen again (`x.fc.requires_grad_(True)`, `x[2].requires_grad_()`)
-    or replaced (`x.fc = nn.Linear(...)`: new parameters train) is not frozen."""
+    or replaced (`x.fc = nn.Linear(...)`: new parameters train) is not frozen, nor is a name
+    bound afresh twice (`model = backbone()` on one branch, `model = Ensemble()` on another:
+    which of the two the freeze reached depends on the path)."""
     switched: dict[str, set[bool]] = {}
     replaced: set[str] = set()
+    fresh: dict[str, int] = {}
     for statement in statements:
         for node in iter_nodes(statement):
             node_type = type(node)
@@ -485,11 +488,16 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
                     func = cast(cst.Attribute, cast(cst.Call, node).func)
                     switched.setdefault(_root_name(func.value), set()).add(switch)
             elif node_type is cst.Assign:
+                assign = cast(cst.Assign, node)
                 replaced.update(
                     _root_name(target.target)
-                    for target in cast(cst.Assign, node).targets
+                    for target in assign.targets
                     if type(target.target) is not cst.Name
                 )
+                for target in assign.targets:
+                    name = target.target.value if type(target.target) is cst.Name else None
+                    if name is not None and not _reads(assign.value, name):
+                        fresh[name] = fresh.get(name, 0) + 1
             elif node_type is cst.For:
                 loop = cast(cst.For, node)
                 if type(loop.iter) is not cst.Call or type(loop.iter.func) is not cst.Attribute:
@@ -509,6 +517,7 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
                         if flag is not None:
                             switched.setdefault(_root_name(method.value), set()).add(flag)
     thawed = [name for name, flags in switched.items() if True in flags] + list(replaced)
+    thawed += [name for name, count in fresh.items() if count > 1 and name in switched]
     return frozenset(
         name
         for name, flags in switched.items()
@@ -518,6 +527,17 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
             other == name or other.startswith(name + ".") or name.startswith(other + ".")
             for other in thawed
         )
+    )
+
+
+def _reads(value: cst.BaseExpression, name: str) -> bool:
+    """Whether `value` reads the variable `name` (`FLAGS.name` reads `FLAGS`, not `name`;
+    `f(name=x)` reads `x`)."""
+    attributes = {id(n.attr) for n in iter_nodes(value) if type(n) is cst.Attribute}
+    attributes |= {id(n.keyword) for n in iter_nodes(value) if type(n) is cst.Arg and n.keyword}
+    return any(
+        type(n) is cst.Name and n.value == name and id(n) not in attributes
+        for n in iter_nodes(value)
     )
 
 

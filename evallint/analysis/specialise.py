@@ -179,22 +179,18 @@ def settle(region: Region, flags: Flags) -> Region:
     return region
 
 
-def loop_phases(loop: cst.For) -> list[dict[str, bool]]:
+def loop_phases(loop: cst.For, scope: Iterable[cst.CSTNode] = ()) -> list[dict[str, bool]]:
     """For a loop over a literal tuple or list of phases (`for phase in ("train", "val"):`,
-    `for training in (True, False):`), what each pass decides among the body's conditions
-    on the loop variable; empty for any other loop (it runs as usual)."""
+    `for training in (True, False):`), or over a variable its scope binds once to one
+    (`splits = ["train", "valid"] + (["test"] if args.test else [])`; `scope`: the
+    scope's top-level statements), what each pass decides among the body's conditions on
+    the loop variable; empty for any other loop (it runs as usual)."""
     target, iterable = loop.target, loop.iter
-    if type(target) is not cst.Name or type(iterable) not in (cst.Tuple, cst.List):
+    if type(iterable) is cst.Name:
+        iterable = _bound_once(iterable.value, scope) or iterable
+    values = _literal_values(iterable)
+    if type(target) is not cst.Name or not values:
         return []
-    values: list[object] = []
-    for element in iterable.elements:  # type: ignore[attr-defined]
-        value = element.value
-        if type(value) is cst.SimpleString and isinstance(value.evaluated_value, str):
-            values.append(value.evaluated_value)
-        elif type(value) is cst.Name and value.value in _CONSTANTS:
-            values.append(_CONSTANTS[value.value])
-        else:
-            return []
     name = target.value
     keys: set[str] = set()
     for node in iter_nodes(loop.body):
@@ -210,6 +206,48 @@ def loop_phases(loop: cst.For) -> list[dict[str, bool]]:
         else ({name: bool(value)} if name in keys else {})
         for value in values
     ]
+
+
+def _literal_values(expr: cst.BaseExpression) -> Optional[list[object]]:
+    """The constants a literal sequence may hold: a list or tuple of strings or booleans,
+    concatenations of such, and a conditional choosing between two (both sides may run)."""
+    kind = type(expr)
+    if kind is cst.BinaryOperation and type(expr.operator) is cst.Add:  # type: ignore[attr-defined]
+        left = _literal_values(expr.left)  # type: ignore[attr-defined]
+        right = _literal_values(expr.right)  # type: ignore[attr-defined]
+        return None if left is None or right is None else left + right
+    if kind is cst.IfExp:
+        body = _literal_values(expr.body)  # type: ignore[attr-defined]
+        orelse = _literal_values(expr.orelse)  # type: ignore[attr-defined]
+        return None if body is None or orelse is None else body + orelse
+    if kind not in (cst.Tuple, cst.List):
+        return None
+    values: list[object] = []
+    for element in expr.elements:  # type: ignore[attr-defined]
+        value = element.value
+        if type(value) is cst.SimpleString and isinstance(value.evaluated_value, str):
+            values.append(value.evaluated_value)
+        elif type(value) is cst.Name and value.value in _CONSTANTS:
+            values.append(_CONSTANTS[value.value])
+        else:
+            return None
+    return values
+
+
+def _bound_once(name: str, scope: Iterable[cst.CSTNode]) -> Optional[cst.BaseExpression]:
+    """The value of the only top-level `name = value` among the scope's statements."""
+    found = None
+    for statement in scope:
+        if type(statement) is not cst.SimpleStatementLine:
+            continue
+        for small in statement.body:
+            if type(small) is cst.Assign and any(
+                type(t.target) is cst.Name and t.target.value == name for t in small.targets
+            ):
+                if found is not None:
+                    return None
+                found = small.value
+    return found
 
 
 def argument_modes(
