@@ -251,10 +251,33 @@ def unfed_prefix(
 ) -> int:
     """How many statements of `block`, from its start, bind nothing that may reach a
     training statement among `after` (a notebook's cells between two trainings: showing
-    the first model's predictions, then setting up the next training)."""
+    the first model's predictions, then setting up the next training), directly or through
+    the block's later statements (a GAN's `out = D(fake.detach())`, printed, then
+    `loss_fake = criterion(out, zeros)` before `loss_fake.backward()`)."""
     inputs = training_inputs(after, trains)
+    needed = {name for name in inputs if not _first_use_rebinds(name, after)}
+    # backwards through the block: which names' values at each point reach training
+    needed_after: list[set[str]] = [set()] * len(block)
+    for index in range(len(block) - 1, -1, -1):
+        needed_after[index] = needed
+        needed = _needed_before(block[index], needed)
     for index, statement in enumerate(block):
-        live = assigned_names([statement]) & inputs
-        if any(not _first_use_rebinds(name, after) for name in live):
+        if assigned_names([statement]) & needed_after[index]:
             return index
     return len(block)
+
+
+def _needed_before(statement: cst.CSTNode, needed: set[str]) -> set[str]:
+    """The names whose values before `statement` reach training, given those after it:
+    an assignment to a needed name needs what it reads instead (and no longer the name's
+    old value unless it reads it); anything else that binds a needed name needs all it
+    mentions."""
+    bound = assigned_names([statement])
+    if not bound & needed:
+        return needed
+    if type(statement) is cst.SimpleStatementLine and len(statement.body) == 1:
+        small = statement.body[0]
+        if type(small) is cst.Assign:
+            whole = {n for n in bound if any(_binds_whole(t.target, n) for t in small.targets)}
+            return (needed - whole) | _names_in(small.value)
+    return needed | _names_in(statement)
