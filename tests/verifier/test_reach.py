@@ -7,15 +7,14 @@ or by another file. Each case failed (unresolved) before the callers were search
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
-from evallint.diagnostics import Diagnostic  # noqa: E402
-from evallint.verifier import verify  # noqa: E402
+from tests.verifier.projects import verify_flagged as _verify  # noqa: E402
+from tests.verifier.projects import write_project as _write  # noqa: E402
 
 MODELS = """
 from torch import nn
@@ -38,20 +37,6 @@ class Trainer:
     def evaluate(self, x):
         return self.net(x)  # flagged
 """
-
-
-def _write(root: Path, files: dict[str, str]) -> None:
-    (root / "pyproject.toml").write_text("[project]\nname = 'p'\n")
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-
-
-def _verify(path: Path, subject: str) -> object:
-    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "# flagged" in text)
-    [found] = verify([Diagnostic(str(path), line, 1, line, 5, "EVL001", "m", (), subject)])
-    return found
 
 
 def test_constructor_call_in_the_same_file_binds_init_parameter(tmp_path: Path) -> None:
