@@ -545,6 +545,12 @@ class Values(ModeMatters):
                 return None  # `decoder.decode(out)` with `decoder: GreedyDecoder`: no module
         return found
 
+    def _own_module_method(self, name: str) -> bool:
+        """A module class of this file defines `name` (and, not being among the file's
+        forward methods, it runs no forward): `net.loss(y, t)` is that method, not a forward
+        method of the same name in some other project class."""
+        return any(c.is_module and name in c.methods for c in self.file.classes.values())
+
     def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         func = call.func
         key = self.resolve(func, state)
@@ -570,6 +576,7 @@ class Values(ModeMatters):
             and func.attr.value not in SAME_MODULE_METHODS
             and func.attr.value not in NON_MODULE_METHODS
             and not _names_a_forward(func.attr.value)
+            and not self._own_module_method(func.attr.value)
         ):
             # `model.loss(sample)` on a module of a class this file does not see (a
             # parameter, a registry's model): a forward method of a project module class
