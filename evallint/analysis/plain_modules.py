@@ -252,12 +252,15 @@ def _mode_free_classes(source: str) -> frozenset[str]:
             text = ast.unparse(base)
             if text not in _MODULE_BASES and not (text in classes and free(text)):
                 return False
+        settings = _settings_of(node)
         for item in ast.walk(node):
             if isinstance(item, ast.Attribute) and item.attr == "training":
                 return False
             if isinstance(item, (ast.Assign, ast.AnnAssign)) and item.value is not None:
                 targets = item.targets if isinstance(item, ast.Assign) else [item.target]
                 on_self = any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
+                if on_self and isinstance(item.value, ast.Name) and item.value.id in settings:
+                    continue  # `self.n_fft = n_fft` with `n_fft=1024`: a setting
                 if on_self and isinstance(item.value, (ast.Name, ast.Attribute, ast.Subscript)):
                     return False  # `self.net = net`: keeps a module it may be given
                 if not isinstance(item.value, ast.Call):
@@ -311,6 +314,27 @@ def _built(value: ast.AST, layer_free) -> bool:
     if isinstance(value, ast.Dict):
         return all(_built(v, layer_free) for v in value.values)
     return False  # `nn.Sequential(*layers)`: built elsewhere
+
+
+def _settings_of(node: ast.ClassDef) -> frozenset[str]:
+    """Parameters of the class's methods whose default is a number, string or boolean
+    (`n_fft=1024`, `mode="mel"`): settings, not modules it may be given (a `None` default
+    says nothing)."""
+    found: set[str] = set()
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            positional = [*item.args.posonlyargs, *item.args.args]
+            pairs = [
+                *zip(positional[len(positional) - len(item.args.defaults) :], item.args.defaults),
+                *((a, d) for a, d in zip(item.args.kwonlyargs, item.args.kw_defaults) if d),
+            ]
+            for arg, default in pairs:
+                if isinstance(default, ast.Constant) and isinstance(
+                    default.value,
+                    (int, float, str),  # bool is an int
+                ):
+                    found.add(arg.arg)
+    return frozenset(found)
 
 
 def _method_of_self(call: ast.Call) -> bool:
