@@ -32,7 +32,11 @@ searched with its subdirectories), so one file is read under several roots: once
 _BY_TEXT: weakref.WeakKeyDictionary[ProjectIndex, _TextFacts] = weakref.WeakKeyDictionary()
 
 
-_HOLDS_STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)
+_HOLDS_STATEMENTS: tuple[type[ast.AST], ...] = (
+    ast.stmt,
+    ast.excepthandler,
+    *((ast.match_case,) if hasattr(ast, "match_case") else ()),  # Python 3.10+
+)
 
 
 def class_definitions(tree: ast.AST) -> list[ast.ClassDef]:
