@@ -52,8 +52,10 @@ def run_passed_functions(part: InterpreterPart, call: cst.Call, states: States) 
         inner = _calls_of(callee, parameter) if parameter is not None else None
         if inner is None or not states:
             continue  # stored or handed on, not called here: it may run at any time
-        if type(handed) is not cst.Name:
-            states = part.expression(handed, states)  # `lambda x: predict(x)`
+        if type(value) is cst.Lambda:
+            # `lambda x: predict(x)`; `lambda x, y: None` (a body that is a bare name
+            # calls nothing)
+            states = part.expression(handed, states)
             continue
         summary = file.summary_for(file.functions[handed.value])
         if summary is not None:
