@@ -42,11 +42,12 @@ def run_passed_functions(part: InterpreterPart, call: cst.Call, states: States) 
         return states
     for index, arg in enumerate(call.args):
         value = arg.value
-        if type(value) is cst.Lambda:
-            handed = value.body
-        elif type(value) is cst.Name and value.value in file.functions:
-            handed = value
-        else:
+        handed: Optional[FunctionInfo] = None
+        if type(value) is cst.Name:
+            handed = file.functions.get(value.value)
+            if handed is None:
+                continue
+        elif type(value) is not cst.Lambda:
             continue
         parameter = _parameter_for(callee, index, arg)
         inner = _calls_of(callee, parameter) if parameter is not None else None
@@ -55,9 +56,9 @@ def run_passed_functions(part: InterpreterPart, call: cst.Call, states: States) 
         if type(value) is cst.Lambda:
             # `lambda x: predict(x)`; `lambda x, y: None` (a body that is a bare name
             # calls nothing)
-            states = part.expression(handed, states)
+            states = part.expression(value.body, states)
             continue
-        summary = file.summary_for(file.functions[handed.value])
+        summary = file.summary_for(handed) if handed is not None else None
         if summary is not None:
             states = part.apply_call(summary, None, inner, states)
     return states

@@ -324,10 +324,10 @@ class ProjectIndex:
                 judge_uncalled=False,
                 lazy=True,
             )
-        found = self._analyses[path]
+        analysis = self._analyses[path]
         # a file whose functions are being summarised reads as unanalysed to the files it
         # reaches meanwhile (an import cycle), as while a complete analysis is being built
-        return None if found is None or found.busy else found
+        return None if analysis is None or analysis.busy else analysis
 
     def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:
         analysis = self.analysis(importer, module)
