@@ -132,9 +132,9 @@ class ProjectIndex:
         self._code: dict[Path, Optional[str]] = {}
         self._caller_analyses: dict[tuple[Path, Optional[Path]], Optional[FileAnalysis]] = {}
         self._adopted: Optional[Path] = None
-        self._kept: dict[Path, tuple[str, cst.Module, Optional[FileAnalysis]]] = {}
+        self._kept: dict[Path, tuple[str, cst.Module, Optional[FileAnalysis], dict]] = {}
         """Per imported file (least recently used first): its text, tree and analysis, kept
-        over `_make_room`."""
+        over `_make_room`, with the (mtime, size) of the project files its analysis read."""
         self.parses = 0
         """Imported files parsed with LibCST (the kept ones are not parsed again)."""
 
@@ -158,7 +158,8 @@ class ProjectIndex:
                 source, tree = self._sources.get(path), self._trees.get(path)
                 if analysis is not None and analysis.reader is self and not analysis.busy:
                     if source is not None and tree is not None:
-                        self._keep(path, (source, tree, analysis))
+                        read = {d: file_stamp(Path(d)) for d in self.dependencies_of(str(path))}
+                        self._keep(path, (source, tree, analysis, read))
             for table in (
                 self._sources,
                 self._trees,
@@ -171,7 +172,9 @@ class ProjectIndex:
             ):
                 table.clear()
 
-    def _keep(self, path: Path, entry: tuple[str, cst.Module, Optional[FileAnalysis]]) -> None:
+    def _keep(
+        self, path: Path, entry: tuple[str, cst.Module, Optional[FileAnalysis], dict]
+    ) -> None:
         self._kept.pop(path, None)
         self._kept[path] = entry
         while len(self._kept) > MAX_KEPT_IMPORTED:
@@ -296,7 +299,11 @@ class ProjectIndex:
             kept = self._kept.pop(path, None)
             if kept is not None and kept[0] == source:  # the same text: its tree and analysis
                 self._trees[path] = kept[1]
-                if kept[2] is not None and path not in self._analyses:
+                if (
+                    kept[2] is not None
+                    and path not in self._analyses
+                    and all(file_stamp(Path(d)) == stamp for d, stamp in kept[3].items())
+                ):  # and the files its summaries read (what their functions return) unchanged
                     self._analyses[path] = kept[2]
             else:
                 self.parses += 1

@@ -153,3 +153,30 @@ def test_an_imported_analysis_is_kept_by_its_text_over_the_index_clearing(
     (tmp_path / "helpers.py").write_text(changed, encoding="utf-8")
     second = project.analysis(importer, "helpers")  # another text: parsed and analysed again
     assert second is not None and second is not first and project.parses == 2
+
+
+def test_a_kept_analysis_is_not_taken_when_a_file_it_read_changed(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(project_module, "MAX_CACHED_ANALYSES", 3)
+    (tmp_path / "other.py").write_text(
+        "import torch\n\n\ndef scores(outputs):\n    return outputs.detach()\n", encoding="utf-8"
+    )
+    (tmp_path / "helpers.py").write_text(
+        "import torch\nfrom other import scores\n\n\n"
+        "def predict(model, x):\n    return scores(model(x))\n",
+        encoding="utf-8",
+    )
+    project = ProjectIndex(_reader, analyse=FileAnalysis)
+    importer = str(tmp_path / "train.py")
+    project.summary(importer, "helpers", "predict")  # reads what `scores` returns
+    first = project.analysis(importer, "helpers")
+    parsed = project.parses  # helpers.py and other.py
+    for number in range(3):
+        project.remember(str(tmp_path / f"other{number}.py"), "import torch\n")
+    (tmp_path / "other.py").write_text(
+        "import torch\n\n\ndef scores(outputs):\n    return outputs\n", encoding="utf-8"
+    )
+    second = project.analysis(importer, "helpers")  # its text is the same, what it read is not
+    assert second is not None and first is not None and second is not first
+    assert project.parses == parsed  # the tree is the text's alone: kept
