@@ -91,6 +91,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         record_flow: bool = False,
         judge_uncalled: bool = True,
         positions: Optional[NodePositions | PiecewisePositions] = None,
+        lazy: bool = False,
     ) -> None:
         self.module = module
         self.path = path
@@ -177,7 +178,18 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         """Module-level names whose parameters are all frozen at the top level of the file."""
         self.mentions_requires_grad = not source or "requires_grad" in source
         """Only then can a scope freeze a module (the scan for it is skipped otherwise)."""
-        self._analyse(judge_uncalled)
+        self.complete = not lazy
+        """Every function summarised and the top level interpreted. A file analysed only
+        because another file imports it (`lazy`) is summarised on demand: its importers read
+        the summaries of the functions and methods they call, and the rest (the functions
+        after the last one asked for, the top level) runs only when its facts as a whole are
+        read (`completed`)."""
+        self._summarised_upto = 0
+        """Lazy: the functions of `all_functions()` before this index have been asked for."""
+        self.busy = False
+        """Lazy: summarising the functions in order (see `summary_for`)."""
+        self._judge_uncalled = judge_uncalled
+        self._analyse(judge_uncalled, lazy)
 
     def scope(self, body: cst.CSTNode) -> ScopeNames:
         """`scope_names`, walked once per scope: the interpreters of nested functions and of
@@ -192,12 +204,24 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         return self.unit.locate(node)
 
     # -- driver ------------------------------------------------------------------------------
-    def _analyse(self, judge_uncalled: bool) -> None:
+    def _analyse(self, judge_uncalled: bool, lazy: bool = False) -> None:
         self._module_keys = self._module_level_keys()
         if self.mentions_requires_grad:
             self.frozen_globals = frozen_modules(
                 s for s in self.module.body if type(s) not in (cst.FunctionDef, cst.ClassDef)
             )
+        if not lazy:
+            self._interpret(judge_uncalled)
+
+    def completed(self) -> FileAnalysis:
+        """This analysis with every function summarised and the top level interpreted (its
+        facts as a whole read), however it was built."""
+        if not self.complete:
+            self.complete = True
+            self._interpret(self._judge_uncalled)
+        return self
+
+    def _interpret(self, judge_uncalled: bool) -> None:
         for info in self.all_functions():
             self.summary_for(info)
         top = _Interpreter(self, None)
@@ -252,6 +276,8 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
     def summary_for(self, info: FunctionInfo) -> Optional[Summary]:
         if info.qualname in self.summaries:
             return self.summaries[info.qualname]
+        if not self.complete and not self.busy:
+            return self._summary_in_order(info)
         if info.qualname in self._in_progress:
             return None  # recursion: no summary, the call is treated as opaque
         if self.budget_exceeded or self._facts_held + len(self.facts.eval_forwards) > FACT_BUDGET:
@@ -273,6 +299,32 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.summaries[info.qualname] = summary
         self.facts.summaries[info.qualname] = summary
         return summary
+
+    def _summary_in_order(self, info: FunctionInfo) -> Optional[Summary]:
+        """A lazy analysis asked from outside (an importer) for a summary: every function
+        before it in `all_functions()` is summarised first, in that order, as a complete
+        analysis does. A summary depends on the ones computed before it (recursion answers,
+        `call_counts`, `mode_independent`, the fact budget), so each is the one the complete
+        analysis computes, whichever importer asks first and in whatever order; what is
+        saved is the functions after the last one asked for, and the top level."""
+        order = self._lazy_order()
+        if all(f is not info for f in order):
+            return self.completed().summary_for(info)
+        self.busy = True
+        try:
+            while self._summarised_upto < len(order) and info.qualname not in self.summaries:
+                current = order[self._summarised_upto]
+                self._summarised_upto += 1
+                self.summary_for(current)
+        finally:
+            self.busy = False
+        return self.summaries.get(info.qualname)
+
+    def _lazy_order(self) -> list[FunctionInfo]:
+        order = self.__dict__.get("_all_functions")
+        if order is None:
+            order = self.__dict__["_all_functions"] = self.all_functions()
+        return order
 
     def _called_in_project(self, info: FunctionInfo) -> bool:
         """A top-level helper that other project files (scripts, notebooks) import and call:

@@ -42,20 +42,23 @@ def run_passed_functions(part: InterpreterPart, call: cst.Call, states: States) 
         return states
     for index, arg in enumerate(call.args):
         value = arg.value
-        if type(value) is cst.Lambda:
-            handed = value.body
-        elif type(value) is cst.Name and value.value in file.functions:
-            handed = value
-        else:
+        handed: Optional[FunctionInfo] = None
+        if type(value) is cst.Name:
+            handed = file.functions.get(value.value)
+            if handed is None:
+                continue
+        elif type(value) is not cst.Lambda:
             continue
         parameter = _parameter_for(callee, index, arg)
         inner = _calls_of(callee, parameter) if parameter is not None else None
         if inner is None or not states:
             continue  # stored or handed on, not called here: it may run at any time
-        if type(handed) is not cst.Name:
-            states = part.expression(handed, states)  # `lambda x: predict(x)`
+        if type(value) is cst.Lambda:
+            # `lambda x: predict(x)`; `lambda x, y: None` (a body that is a bare name
+            # calls nothing)
+            states = part.expression(value.body, states)
             continue
-        summary = file.summary_for(file.functions[handed.value])
+        summary = file.summary_for(handed) if handed is not None else None
         if summary is not None:
             states = part.apply_call(summary, None, inner, states)
     return states

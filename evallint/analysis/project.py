@@ -47,6 +47,13 @@ of the run read first, so what a file's analysis sees does not depend on the run
 
 MAX_CACHED_ANALYSES = 64
 
+MAX_KEPT_IMPORTED = 8
+"""Analyses of imported files kept, with their trees, when the tables above are cleared
+(`_make_room`: every 64 files of a run): taken again when the file's text is the same, so a
+run does not parse and summarise `torch/nn/functional.py` again after every clear. A lazy
+analysis's summaries do not depend on what was asked of it before (see
+`FileAnalysis.summary_for`), so a kept one answers as a new one would."""
+
 MAX_CALLERS_PER_FUNCTION = 3
 """Calling files listed for one helper (in directory order)."""
 
@@ -125,6 +132,11 @@ class ProjectIndex:
         self._code: dict[Path, Optional[str]] = {}
         self._caller_analyses: dict[tuple[Path, Optional[Path]], Optional[FileAnalysis]] = {}
         self._adopted: Optional[Path] = None
+        self._kept: dict[Path, tuple[str, cst.Module, Optional[FileAnalysis], dict]] = {}
+        """Per imported file (least recently used first): its text, tree and analysis, kept
+        over `_make_room`, with the (mtime, size) of the project files its analysis read."""
+        self.parses = 0
+        """Imported files parsed with LibCST (the kept ones are not parsed again)."""
 
     def _forget(self, path: Path) -> None:
         for table in (
@@ -142,6 +154,12 @@ class ProjectIndex:
     def _make_room(self) -> None:
         """Memory stays flat over a large run: at most MAX_CACHED_ANALYSES files are kept."""
         if len(self._sources) >= MAX_CACHED_ANALYSES or len(self._analyses) >= MAX_CACHED_ANALYSES:
+            for path, analysis in self._analyses.items():
+                source, tree = self._sources.get(path), self._trees.get(path)
+                if analysis is not None and analysis.reader is self and not analysis.busy:
+                    if source is not None and tree is not None:
+                        read = {d: file_stamp(Path(d)) for d in self.dependencies_of(str(path))}
+                        self._keep(path, (source, tree, analysis, read))
             for table in (
                 self._sources,
                 self._trees,
@@ -153,6 +171,14 @@ class ProjectIndex:
                 self._reexports,
             ):
                 table.clear()
+
+    def _keep(
+        self, path: Path, entry: tuple[str, cst.Module, Optional[FileAnalysis], dict]
+    ) -> None:
+        self._kept.pop(path, None)
+        self._kept[path] = entry
+        while len(self._kept) > MAX_KEPT_IMPORTED:
+            del self._kept[next(iter(self._kept))]
 
     def parsed(self, path: str, source: str) -> Optional[cst.Module]:
         """A tree already parsed in this run for this exact text (imported before being linted)."""
@@ -270,8 +296,19 @@ class ProjectIndex:
             return None
         path, source = found
         if path not in self._trees:
-            parsed = parse_module(source)
-            self._trees[path] = None if isinstance(parsed, ParseFailure) else parsed
+            kept = self._kept.pop(path, None)
+            if kept is not None and kept[0] == source:  # the same text: its tree and analysis
+                self._trees[path] = kept[1]
+                if (
+                    kept[2] is not None
+                    and path not in self._analyses
+                    and all(file_stamp(Path(d)) == stamp for d, stamp in kept[3].items())
+                ):  # and the files its summaries read (what their functions return) unchanged
+                    self._analyses[path] = kept[2]
+            else:
+                self.parses += 1
+                parsed = parse_module(source)
+                self._trees[path] = None if isinstance(parsed, ParseFailure) else parsed
         tree = self._trees[path]
         return (path, tree, source) if tree is not None else None
 
@@ -292,8 +329,12 @@ class ProjectIndex:
                 project=None,
                 reader=self,
                 judge_uncalled=False,
+                lazy=True,
             )
-        return self._analyses[path]
+        analysis = self._analyses[path]
+        # a file whose functions are being summarised reads as unanalysed to the files it
+        # reaches meanwhile (an import cycle), as while a complete analysis is being built
+        return None if analysis is None or analysis.busy else analysis
 
     def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:
         analysis = self.analysis(importer, module)
@@ -311,7 +352,7 @@ class ProjectIndex:
         name = qualified.split(".")[-1]
         info = analysis.functions.get(name)
         if info is not None:
-            return analysis.summaries.get(info.qualname)
+            return analysis.summary_for(info)
         if Path(analysis.path).name == "__init__.py":
             # `import pkg as d2l; d2l.f(...)` where pkg/__init__.py has `from .utils import *`
             for submodule in reexported_from(small_text(Path(analysis.path)), name):
@@ -464,7 +505,8 @@ class ProjectIndex:
         any: never a new one."""
         if path.startswith("<"):
             return None
-        return self._analyses.get(Path(path).resolve())
+        found = self._analyses.get(Path(path).resolve())
+        return None if found is None or found.busy else found.completed()
 
     def caller_analysis(self, path: Path) -> Optional[FileAnalysis]:
         """The analysis of a calling file, following its imports (into the adopted file).
