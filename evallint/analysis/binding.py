@@ -17,6 +17,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.own_methods import note_module_class
+from evallint.analysis.returned_arguments import argument_for, returned_parameters
 from evallint.analysis.scope import (
     ClassInfo,
     collect_local_class,
@@ -125,6 +126,33 @@ class Binding(InterpreterPart):
             if state.key_of(name) is not None and name not in self.scope_keys:
                 state = state.with_alias(name, None)
         return state
+
+    def _handed_back(
+        self, value: cst.BaseExpression, elements: list, states: States
+    ) -> Optional[list[dict[str, str]]]:
+        """Per state, element name -> the caller's module key, for the elements of a tuple
+        that a function of this file returns as the module its caller passed (see
+        returned_arguments); None when there is none."""
+        if type(value) is not cst.Call or type(value.func) is not cst.Name:
+            return None
+        if value.func.value not in self.file.functions:
+            return None
+        function = self.file._in_effect(value.func.value, self.info).node
+        positions = returned_parameters(function, len(elements))
+        if not any(positions):
+            return None
+        handed: list[dict[str, str]] = []
+        for state in states:
+            keys: dict[str, str] = {}
+            for element, param in zip(elements, positions):
+                argument = argument_for(function, value, param) if param else None
+                if argument is None or type(element) is not cst.Name:
+                    continue
+                key = self.resolve(argument, state)
+                if key is not None:
+                    keys[element.value] = key
+            handed.append(keys)
+        return handed if any(handed) else None
 
     def _built_elements(
         self, value: cst.BaseExpression, count: int
@@ -275,6 +303,7 @@ class Binding(InterpreterPart):
                     else:
                         states = self.assign(element, construction[0], states)
                 return states
+            handed = self._handed_back(value, elements, states)
             element_names = [n for e in elements for n in self._target_names(e)]
             self.note_graph_elements([self._target_names(e) for e in elements], value, states)
             for element_name in element_names:
@@ -288,7 +317,15 @@ class Binding(InterpreterPart):
                     for element_name in self._target_names(element):
                         free = self.element_graph_free(value, index, len(elements))
                         self.taint[element_name] = frozenset() if free else sources
-            return tuple(self._bind_target(target, s) for s in states)
+            states = tuple(self._bind_target(target, s) for s in states)
+            if handed:  # `model, history = train_model(model, ...)`: the module passed in
+                rebound = []
+                for state, keys in zip(states, handed):
+                    for element_name, key in keys.items():
+                        state = state.with_alias(element_name, key)
+                    rebound.append(state)
+                states = tuple(rebound)
+            return states
         name = dotted_name(target)
         if name is None:
             return states

@@ -341,6 +341,31 @@ def helper_reports(helper: cst.FunctionDef, call: cst.Call, live: set[str]) -> b
     return reported
 
 
+def reports_by_itself(helper: cst.FunctionDef) -> bool:
+    """Whether a plain function reports something (prints, saves, plots, turns a tensor into
+    numbers) and trains nothing: a block that calls it hands values to a person or a file
+    through it, as one that calls `save_image` itself does."""
+    return not _trains_syntactically(helper) and any(
+        type(n) is cst.Call and reports_call(n) for n in iter_nodes(helper)
+    )
+
+
+def plain_helper(file, name: str) -> Optional[cst.FunctionDef]:
+    """The top-level function `name` of the file `file` (a FileAnalysis) or of the project
+    file it is imported from; None for methods, nested functions and anything else."""
+    info = file.functions.get(name)
+    if info is not None:
+        return info.node if info.owner is None and info.parent is None else None
+    if file.project is not None and name in file.imports.modules_from:
+        return imported_helper(
+            file.project,
+            file.path,
+            file.imports.modules_from[name],
+            file.imports.qualify_name(name).split(".")[-1],
+        )
+    return None
+
+
 def held_exit_modes(
     info: FunctionInfo, exit_states: States, scope_keys: set[str]
 ) -> dict[str, frozenset]:
@@ -387,19 +412,7 @@ class Reported(InterpreterPart):
         file, that only reports what it is given (see `helper_reports`)."""
         if type(call.func) is not cst.Name:
             return False
-        name = call.func.value
-        file = self.file
-        helper: Optional[cst.FunctionDef] = None
-        info = file.functions.get(name)
-        if info is not None:
-            helper = info.node if info.owner is None and info.parent is None else None
-        elif file.project is not None and name in file.imports.modules_from:
-            helper = imported_helper(
-                file.project,
-                file.path,
-                file.imports.modules_from[name],
-                file.imports.qualify_name(name).split(".")[-1],
-            )
+        helper = plain_helper(self.file, call.func.value)
         return helper is not None and helper_reports(helper, call, live)
 
     def _small_index_of(self, statement: cst.CSTNode) -> Optional[dict[int, int]]:
