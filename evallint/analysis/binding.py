@@ -208,6 +208,9 @@ class Binding(InterpreterPart):
         built: list[Optional[tuple[cst.Call, Optional[ClassInfo], Optional[Mode]]]] = []
         for item in items:
             construction = bound.get(item.value) if type(item) is cst.Name else item
+            root, chain_switches, chain_mode = _mode_chain(item)
+            if type(item) is not cst.Name and type(root) is cst.Name and root.value in bound:
+                construction = bound[root.value]  # `return model.to(device), loss_fn, opt`
             inner, _, mode = (
                 _mode_chain(construction) if construction is not None else (None, False, None)
             )
@@ -216,6 +219,8 @@ class Binding(InterpreterPart):
                 continue
             if type(item) is cst.Name:
                 mode = switched.get(item.value)
+            elif construction is not item and type(root) is cst.Name:
+                mode = chain_mode if chain_switches else switched.get(root.value)
             local = local_classes.get(dotted_name(inner.func) or "")
             if local is not None and local.is_module:
                 built.append((inner, local, mode))

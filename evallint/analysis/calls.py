@@ -274,6 +274,12 @@ class Calls(InterpreterPart):
             return  # `torch.sigmoid(out)`, `np.asarray(x)`: a library function, no object
         if not any(self.carries_known_graph(arg.value, state) for arg in call.args):
             return
+        receiver = self.resolve(func.value, state)
+        if receiver is not None and all(
+            receiver in self.taint_of(arg.value, state) or not self.taint_of(arg.value, state)
+            for arg in call.args
+        ):
+            return  # `y = model.unpatchify(y)`: the module post-processes its own output
         holder = dotted_name(func.value)
         if holder is not None and "." not in holder and method in _CONTAINER_METHODS:
             self.graph_holders.add(holder)

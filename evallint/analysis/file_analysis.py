@@ -447,7 +447,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 and worth_following(call, passes_module)
             ):
                 summary = self.project.summary(
-                    self.path, self.imports.modules_from[name], self.imports.qualify(func) or name
+                    self.path,
+                    self.imports.modules_from[name],
+                    self.imports.qualify(func) or name,
+                    call,
+                    flags,
                 )
                 if summary is not None:
                     return summary, False
@@ -471,7 +475,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         ):
             # `engine.train_one_epoch(...)` after `import engine` / `from . import engine`
             summary = self.project.summary(
-                self.path, self.imports.module_path(func.value.value), func.attr.value
+                self.path, self.imports.module_path(func.value.value), func.attr.value, call, flags
             )
             return (summary, False) if summary is not None else None
         if (
@@ -631,12 +635,12 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
     def _call_reports(self, call: cst.Call) -> bool:
         """`save_results(n, samples.detach(), epoch)`: a plain project helper that reports
         (see reported.reports_by_itself); decided once per name in this file."""
-        if type(call.func) is not cst.Name:
+        name = dotted_name(call.func)
+        if name is None or name.count(".") > 1:
             return False
-        name = call.func.value
         known = self._reporting_helpers.get(name)
         if known is None:
-            helper = plain_helper(self, name)
+            helper = plain_helper(self, call.func)
             known = self._reporting_helpers[name] = helper is not None and reports_by_itself(helper)
         return known
 

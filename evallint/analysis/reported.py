@@ -350,9 +350,23 @@ def reports_by_itself(helper: cst.FunctionDef) -> bool:
     )
 
 
-def plain_helper(file, name: str) -> Optional[cst.FunctionDef]:
-    """The top-level function `name` of the file `file` (a FileAnalysis) or of the project
-    file it is imported from; None for methods, nested functions and anything else."""
+def plain_helper(file, func: cst.BaseExpression) -> Optional[cst.FunctionDef]:
+    """The top-level function a call's `func` names: a function of the file `file` (a
+    FileAnalysis), one imported from a project file (`save_img`), or one named through an
+    imported project module (`utils.show_prob(p)`); None for methods, nested functions and
+    anything else."""
+    if type(func) is cst.Attribute and type(func.value) is cst.Name:
+        module = func.value.value
+        if file.project is None or not file.imports.is_imported(module):
+            return None
+        if module in file.imports.modules_from or module in file.functions:
+            return None  # `from pkg import obj` then `obj.method()`: not a module's function
+        return imported_helper(
+            file.project, file.path, file.imports.module_path(module), func.attr.value
+        )
+    if type(func) is not cst.Name:
+        return None
+    name = func.value
     info = file.functions.get(name)
     if info is not None:
         return info.node if info.owner is None and info.parent is None else None
@@ -410,9 +424,7 @@ class Reported(InterpreterPart):
     def _reports_through(self, call: cst.Call, live: set[str]) -> bool:
         """`save_img(out, path)`: a plain function of this file, or imported from a project
         file, that only reports what it is given (see `helper_reports`)."""
-        if type(call.func) is not cst.Name:
-            return False
-        helper = plain_helper(self.file, call.func.value)
+        helper = plain_helper(self.file, call.func)
         return helper is not None and helper_reports(helper, call, live)
 
     def _small_index_of(self, statement: cst.CSTNode) -> Optional[dict[int, int]]:

@@ -57,7 +57,6 @@ def returned_parameters(function: cst.FunctionDef, count: int) -> list[Optional[
     params = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
     params += [p.name.value for p in function.params.kwonly_params]
     returned: Optional[list[Optional[str]]] = None
-    rebound: set[str] = set()
     for node in _own_nodes(function.body):
         if type(node) is cst.Return:
             value = node.value
@@ -72,18 +71,7 @@ def returned_parameters(function: cst.FunctionDef, count: int) -> list[Optional[
                 if returned is None
                 else [a if a == b else None for a, b in zip(returned, here)]
             )
-        elif type(node) is cst.Assign:
-            for target in node.targets:
-                bound = target.target
-                if type(bound) is cst.Name:
-                    if _root(node.value) != bound.value:
-                        rebound.add(bound.value)  # `model = model.to(device)` keeps it
-                else:
-                    rebound.update(_names(bound))
-        elif type(node) in (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr):
-            rebound.update(_names(node.target))  # type: ignore[attr-defined]
-        elif type(node) is cst.AsName:
-            rebound.update(_names(node.name))
+    rebound = _rebound(function)
     if returned is None:
         return [None] * count
     return [name if name is not None and name not in rebound else None for name in returned]
@@ -104,3 +92,28 @@ def argument_for(
     if any(a.star for a in call.args[: index + 1]):
         return None
     return given[index].value if index < len(given) else None
+
+
+def rebinds_to_another(function: cst.FunctionDef, name: str) -> bool:
+    """Whether the body binds `name` to a value not built from itself (`model = VQVAE()` for
+    a parameter `model` that held a string): what it returns under that name may be new."""
+    return name in _rebound(function)
+
+
+def _rebound(function: cst.FunctionDef) -> set[str]:
+    """Names the body binds to something other than a chain of calls on themselves."""
+    rebound: set[str] = set()
+    for node in _own_nodes(function.body):
+        if type(node) is cst.Assign:
+            for target in node.targets:
+                bound = target.target
+                if type(bound) is cst.Name:
+                    if _root(node.value) != bound.value:
+                        rebound.add(bound.value)  # `model = model.to(device)` keeps it
+                else:
+                    rebound.update(_names(bound))
+        elif type(node) in (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr):
+            rebound.update(_names(node.target))  # type: ignore[attr-defined]
+        elif type(node) is cst.AsName:
+            rebound.update(_names(node.name))
+    return rebound
