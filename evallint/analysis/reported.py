@@ -116,6 +116,12 @@ class _Follow:
             if self.trains(node) and _names(node) & live:
                 self.spoiled = True
                 return live
+            if any(
+                type(n) is cst.Call and type(n.func) is cst.Name and n.func.value in live
+                for n in iter_nodes(node)
+            ):
+                self.spoiled = True  # `validate = net.validater(data)` then `validate(...)`:
+                return live  # the value is a function, not a forward's output
             for small in node.body:  # type: ignore[attr-defined]
                 live = self.small(small, live)
             return live
