@@ -185,6 +185,8 @@ ANALYSIS_ORDER = [
         "reuse",
         "project_files",
         "module_sources",
+        "arguments",
+        "returned_arguments",
     ),
     (
         "scope",

@@ -17,6 +17,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.own_methods import note_module_class
+from evallint.analysis.returned_arguments import argument_for, returned_parameters
 from evallint.analysis.scope import (
     ClassInfo,
     collect_local_class,
@@ -126,6 +127,33 @@ class Binding(InterpreterPart):
                 state = state.with_alias(name, None)
         return state
 
+    def _handed_back(
+        self, value: cst.BaseExpression, elements: list, states: States
+    ) -> Optional[list[dict[str, str]]]:
+        """Per state, element name -> the caller's module key, for the elements of a tuple
+        that a function of this file returns as the module its caller passed (see
+        returned_arguments); None when there is none."""
+        if type(value) is not cst.Call or type(value.func) is not cst.Name:
+            return None
+        if value.func.value not in self.file.functions:
+            return None
+        function = self.file._in_effect(value.func.value, self.info).node
+        positions = returned_parameters(function, len(elements))
+        if not any(positions):
+            return None
+        handed: list[dict[str, str]] = []
+        for state in states:
+            keys: dict[str, str] = {}
+            for element, param in zip(elements, positions):
+                argument = argument_for(function, value, param) if param else None
+                if argument is None or type(element) is not cst.Name:
+                    continue
+                key = self.resolve(argument, state)
+                if key is not None:
+                    keys[element.value] = key
+            handed.append(keys)
+        return handed if any(handed) else None
+
     def _built_elements(
         self, value: cst.BaseExpression, count: int
     ) -> Optional[list[Optional[tuple[cst.Call, Optional[ClassInfo], Optional[Mode]]]]]:
@@ -180,6 +208,9 @@ class Binding(InterpreterPart):
         built: list[Optional[tuple[cst.Call, Optional[ClassInfo], Optional[Mode]]]] = []
         for item in items:
             construction = bound.get(item.value) if type(item) is cst.Name else item
+            root, chain_switches, chain_mode = _mode_chain(item)
+            if type(item) is not cst.Name and type(root) is cst.Name and root.value in bound:
+                construction = bound[root.value]  # `return model.to(device), loss_fn, opt`
             inner, _, mode = (
                 _mode_chain(construction) if construction is not None else (None, False, None)
             )
@@ -188,6 +219,8 @@ class Binding(InterpreterPart):
                 continue
             if type(item) is cst.Name:
                 mode = switched.get(item.value)
+            elif construction is not item and type(root) is cst.Name:
+                mode = chain_mode if chain_switches else switched.get(root.value)
             local = local_classes.get(dotted_name(inner.func) or "")
             if local is not None and local.is_module:
                 built.append((inner, local, mode))
@@ -275,6 +308,7 @@ class Binding(InterpreterPart):
                     else:
                         states = self.assign(element, construction[0], states)
                 return states
+            handed = self._handed_back(value, elements, states)
             element_names = [n for e in elements for n in self._target_names(e)]
             self.note_graph_elements([self._target_names(e) for e in elements], value, states)
             for element_name in element_names:
@@ -288,7 +322,15 @@ class Binding(InterpreterPart):
                     for element_name in self._target_names(element):
                         free = self.element_graph_free(value, index, len(elements))
                         self.taint[element_name] = frozenset() if free else sources
-            return tuple(self._bind_target(target, s) for s in states)
+            states = tuple(self._bind_target(target, s) for s in states)
+            if handed:  # `model, history = train_model(model, ...)`: the module passed in
+                rebound = []
+                for state, keys in zip(states, handed):
+                    for element_name, key in keys.items():
+                        state = state.with_alias(element_name, key)
+                    rebound.append(state)
+                states = tuple(rebound)
+            return states
         name = dotted_name(target)
         if name is None:
             return states

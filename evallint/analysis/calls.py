@@ -9,6 +9,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.acting import feeds_environment, object_method_calls
+from evallint.analysis.arguments import submodule_argument
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.effects import with_modes
@@ -273,6 +274,12 @@ class Calls(InterpreterPart):
             return  # `torch.sigmoid(out)`, `np.asarray(x)`: a library function, no object
         if not any(self.carries_known_graph(arg.value, state) for arg in call.args):
             return
+        receiver = self.resolve(func.value, state)
+        if receiver is not None and all(
+            receiver in self.taint_of(arg.value, state) or not self.taint_of(arg.value, state)
+            for arg in call.args
+        ):
+            return  # `y = model.unpatchify(y)`: the module post-processes its own output
         holder = dotted_name(func.value)
         if holder is not None and "." not in holder and method in _CONTAINER_METHODS:
             self.graph_holders.add(holder)
@@ -358,13 +365,17 @@ class Calls(InterpreterPart):
         if callee_key in summary.params or callee_key in summary.keyword_only:
             for arg in call.args:
                 if arg.keyword is not None and arg.keyword.value == callee_key:
-                    return self.resolve(arg.value, state)
+                    return self.resolve(arg.value, state) or submodule_argument(
+                        self.resolve, arg.value, state
+                    )
             if callee_key in summary.params:
                 index = summary.params.index(callee_key)
                 positional = [a for a in call.args if a.keyword is None and not a.star]
                 if index < len(positional):
                     argument = positional[index].value
-                    key = self.resolve(argument, state)
+                    key = self.resolve(argument, state) or submodule_argument(
+                        self.resolve, argument, state
+                    )
                     return key if key is not None or not held else self.held_path(argument, state)
             return None
         root, dot, rest = callee_key.partition(".")

@@ -281,3 +281,20 @@ def _needed_before(statement: cst.CSTNode, needed: set[str]) -> set[str]:
             whole = {n for n in bound if any(_binds_whole(t.target, n) for t in small.targets)}
             return (needed - whole) | _names_in(small.value)
     return needed | _names_in(statement)
+
+
+def unfed_suffix(
+    block: Sequence[cst.CSTNode],
+    after: Sequence[cst.CSTNode],
+    trains: Callable[[cst.CSTNode], bool],
+) -> int:
+    """Index in `block` from which no statement binds a value that may reach a training
+    statement among `after` (see `feeds_training`): an epoch's tail that updates the
+    learning rate the next pass steps with, then runs the test loop, evaluates from the test
+    loop on. One pass over the block."""
+    live = {name for name in training_inputs(after, trains) if not _first_use_rebinds(name, after)}
+    start = 0
+    for index, statement in enumerate(block):
+        if assigned_names([statement]) & live:
+            start = index + 1
+    return start

@@ -20,6 +20,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.optimizers import is_optimizer_name
+from evallint.analysis.project_forwards import project_runs_forward
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -111,6 +112,12 @@ class Effects(InterpreterPart):
         return None
 
     # -- events ----------------------------------------------------------------------------------
+    def _runs_forward_by_definition(self, method: str) -> bool:
+        file = self.file
+        return method in file.forward_method_names() or project_runs_forward(
+            file.project, file.path, method
+        )
+
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
         method = (
             call.func.attr.value
@@ -131,8 +138,15 @@ class Effects(InterpreterPart):
             self._key_id(key) not in self.file.mode_independent
             and method not in self.file.eval_switched_methods
         )  # `@eval_decorator def generate_images(self)`: runs in eval mode by itself
-        # a module called itself (`model(x)`), not through another method (`gen.decode_x()`)
-        by_result = self.reported_region(call) if method in (None, "forward") else None
+        # a module called itself (`model(x)`), or through a method that some module class of
+        # the file or project defines to run its forward (`vqvae.decode_code(t, b)` of a
+        # class whose `decode_code` calls `self.decode`, which calls `self.dec`); not a
+        # method taken for a forward by its name alone (`gen.decode_x()`)
+        by_result = (
+            self.reported_region(call)
+            if method in (None, "forward") or self._runs_forward_by_definition(method)
+            else None
+        )
         for state in states:
             grad = state.grad
             if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:

@@ -33,6 +33,7 @@ from evallint.analysis.plain_objects import builds_plain_object
 from evallint.analysis.regions import (
     EvidenceCollector,
 )
+from evallint.analysis.reported import plain_helper, reports_by_itself
 from evallint.analysis.reuse import memo
 from evallint.analysis.scope import (
     ClassInfo,
@@ -161,7 +162,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             lambda call: analysis().backward_trains(call),  # type: ignore[union-attr]
             lambda call: analysis().steps_input(call),  # type: ignore[union-attr]
             lambda name: analysis().is_grad_input(name),  # type: ignore[union-attr]
+            lambda call: analysis()._call_reports(call),  # type: ignore[union-attr]
         )
+        self._reporting_helpers: dict[str, bool] = {}
         stem = Path(path).stem
         self.is_pytest_file = (
             stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
@@ -496,7 +499,11 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
                 and worth_following(call, passes_module)
             ):
                 summary = self.project.summary(
-                    self.path, self.imports.modules_from[name], self.imports.qualify(func) or name
+                    self.path,
+                    self.imports.modules_from[name],
+                    self.imports.qualify(func) or name,
+                    call,
+                    flags,
                 )
                 if summary is not None:
                     return summary, False
@@ -520,7 +527,7 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         ):
             # `engine.train_one_epoch(...)` after `import engine` / `from . import engine`
             summary = self.project.summary(
-                self.path, self.imports.module_path(func.value.value), func.attr.value
+                self.path, self.imports.module_path(func.value.value), func.attr.value, call, flags
             )
             return (summary, False) if summary is not None else None
         if (
@@ -676,6 +683,18 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
             return gather(what)
         finally:
             self._evidence_scope = outer
+
+    def _call_reports(self, call: cst.Call) -> bool:
+        """`save_results(n, samples.detach(), epoch)`: a plain project helper that reports
+        (see reported.reports_by_itself); decided once per name in this file."""
+        name = dotted_name(call.func)
+        if name is None or name.count(".") > 1:
+            return False
+        known = self._reporting_helpers.get(name)
+        if known is None:
+            helper = plain_helper(self, call.func)
+            known = self._reporting_helpers[name] = helper is not None and reports_by_itself(helper)
+        return known
 
     def _call_trains(self, call: cst.Call, scope: Optional[FunctionInfo]) -> bool:
         func = call.func

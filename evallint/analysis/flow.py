@@ -10,7 +10,7 @@ import libcst as cst
 
 from evallint.analysis import conditions
 from evallint.analysis.context import InterpreterPart, States, code_of
-from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix
+from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix, unfed_suffix
 from evallint.analysis.facts import Place, StepBlock
 from evallint.analysis.lattice import (
     Grad,
@@ -251,9 +251,16 @@ class Statements(InterpreterPart):
             return None
         trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
         after = next_pass(owner, statements[: last + 1])  # the next pass of a loop
-        if feeds_training(rest, after, lambda s: id(s) in trains):
-            return None
-        return last + 1
+        if not feeds_training(rest, after, lambda s: id(s) in trains):
+            return last + 1
+        # `optimizer = net.update_learning_rate(optimizer, lr)` then the test loop: what
+        # follows the last statement feeding the next pass is the evaluation, if it reports
+        start = last + 1 + unfed_suffix(rest, after, lambda s: id(s) in trains)
+        if start < len(statements) and reports_only(
+            self.file.block_evidence(statements[start:], self.info)
+        ):
+            return start
+        return None
 
     def statement(self, node: cst.CSTNode, states: States) -> Flow:
         if self.file.record_flow:

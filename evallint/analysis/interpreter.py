@@ -58,6 +58,7 @@ from evallint.analysis.regions import (
     mentions_eval_data,
 )
 from evallint.analysis.reported import Reported, held_exit_modes
+from evallint.analysis.returned_arguments import rebinds_to_another
 from evallint.analysis.scope import (
     ClassInfo,
     FunctionInfo,
@@ -379,7 +380,7 @@ class _Interpreter(
             info is None
             or root == "self"
             or root not in self._assigned_names()
-            or (root in info.params or root in info.keyword_only)
+            or (root in info.params + info.keyword_only and not rebinds_to_another(info.node, root))
         )
 
     def _is_method(self, owner: ClassInfo, name: str) -> bool:

@@ -336,7 +336,19 @@ class ProjectIndex:
         # reaches meanwhile (an import cycle), as while a complete analysis is being built
         return None if analysis is None or analysis.busy else analysis
 
-    def summary(self, importer: str, module: str, qualified: str) -> Optional[Summary]:
+    def summary(
+        self,
+        importer: str,
+        module: str,
+        qualified: str,
+        call: Optional[cst.Call] = None,
+        flags: tuple = (),
+    ) -> Optional[Summary]:
+        """The summary of `qualified` in the project file `module`; with the importer's
+        `call` (and the flags its context fixes: `model.training` of a module argument in eval
+        mode), the summary specialised to what the call fixes, as for a function of the
+        importer's own file (`pass_epoch(model, loss, loader)` that trains only `if
+        model.training:`)."""
         analysis = self.analysis(importer, module)
         if analysis is None:
             located = self._locate(importer, module)
@@ -352,7 +364,9 @@ class ProjectIndex:
         name = qualified.split(".")[-1]
         info = analysis.functions.get(name)
         if info is not None:
-            return analysis.summary_for(info)
+            general = analysis.summary_for(info)  # in order: specialising reads its facts
+            special = analysis.specialised(info, call, flags) if call is not None else None
+            return special or general
         if Path(analysis.path).name == "__init__.py":
             # `import pkg as d2l; d2l.f(...)` where pkg/__init__.py has `from .utils import *`
             for submodule in reexported_from(small_text(Path(analysis.path)), name):

@@ -170,7 +170,11 @@ class EvidenceCollector:
         backward_trains: Callable[[cst.Call], bool],
         steps_input: Callable[[cst.Call], bool] = lambda call: False,
         is_grad_input: Callable[[str], bool] = lambda name: False,
+        call_reports: Callable[[cst.Call], bool] = lambda call: False,
     ) -> None:
+        self._call_reports = call_reports
+        """A call of a plain project helper that reports what it is given (`save_results(n,
+        samples.detach(), epoch)` saving an image grid): the block reports through it."""
         self._imports = imports
         self._call_trains = call_trains
         self._backward_trains = backward_trains
@@ -260,6 +264,7 @@ class EvidenceCollector:
             self._backward_trains,
             self._steps_input,
             self._is_grad_input,
+            self._call_reports,
         )
 
 
@@ -398,7 +403,15 @@ def _blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
 
 
 def _scan_expression(
-    root, evidence, imports, call_trains, guards, backward_trains, steps_input, is_grad_input
+    root,
+    evidence,
+    imports,
+    call_trains,
+    guards,
+    backward_trains,
+    steps_input,
+    is_grad_input,
+    call_reports=lambda call: False,
 ) -> None:
     for node in iter_nodes(root):
         node_type = type(node)
@@ -428,7 +441,7 @@ def _scan_expression(
                     evidence.switches_to_train = True
                 if (attr == "eval" and not node.args) or (attr == "train" and _is_false_arg(node)):
                     evidence.switches_to_eval = True
-            if not evidence.reports and reports_call(node):
+            if not evidence.reports and (reports_call(node) or call_reports(node)):
                 evidence.reports = True
             if kind == "gradient":
                 evidence.needs_grad = True

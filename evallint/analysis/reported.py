@@ -116,6 +116,12 @@ class _Follow:
             if self.trains(node) and _names(node) & live:
                 self.spoiled = True
                 return live
+            if any(
+                type(n) is cst.Call and type(n.func) is cst.Name and n.func.value in live
+                for n in iter_nodes(node)
+            ):
+                self.spoiled = True  # `validate = net.validater(data)` then `validate(...)`:
+                return live  # the value is a function, not a forward's output
             for small in node.body:  # type: ignore[attr-defined]
                 live = self.small(small, live)
             return live
@@ -341,6 +347,45 @@ def helper_reports(helper: cst.FunctionDef, call: cst.Call, live: set[str]) -> b
     return reported
 
 
+def reports_by_itself(helper: cst.FunctionDef) -> bool:
+    """Whether a plain function reports something (prints, saves, plots, turns a tensor into
+    numbers) and trains nothing: a block that calls it hands values to a person or a file
+    through it, as one that calls `save_image` itself does."""
+    return not _trains_syntactically(helper) and any(
+        type(n) is cst.Call and reports_call(n) for n in iter_nodes(helper)
+    )
+
+
+def plain_helper(file, func: cst.BaseExpression) -> Optional[cst.FunctionDef]:
+    """The top-level function a call's `func` names: a function of the file `file` (a
+    FileAnalysis), one imported from a project file (`save_img`), or one named through an
+    imported project module (`utils.show_prob(p)`); None for methods, nested functions and
+    anything else."""
+    if type(func) is cst.Attribute and type(func.value) is cst.Name:
+        module = func.value.value
+        if file.project is None or not file.imports.is_imported(module):
+            return None
+        if module in file.imports.modules_from or module in file.functions:
+            return None  # `from pkg import obj` then `obj.method()`: not a module's function
+        return imported_helper(
+            file.project, file.path, file.imports.module_path(module), func.attr.value
+        )
+    if type(func) is not cst.Name:
+        return None
+    name = func.value
+    info = file.functions.get(name)
+    if info is not None:
+        return info.node if info.owner is None and info.parent is None else None
+    if file.project is not None and name in file.imports.modules_from:
+        return imported_helper(
+            file.project,
+            file.path,
+            file.imports.modules_from[name],
+            file.imports.qualify_name(name).split(".")[-1],
+        )
+    return None
+
+
 def held_exit_modes(
     info: FunctionInfo, exit_states: States, scope_keys: set[str]
 ) -> dict[str, frozenset]:
@@ -385,21 +430,7 @@ class Reported(InterpreterPart):
     def _reports_through(self, call: cst.Call, live: set[str]) -> bool:
         """`save_img(out, path)`: a plain function of this file, or imported from a project
         file, that only reports what it is given (see `helper_reports`)."""
-        if type(call.func) is not cst.Name:
-            return False
-        name = call.func.value
-        file = self.file
-        helper: Optional[cst.FunctionDef] = None
-        info = file.functions.get(name)
-        if info is not None:
-            helper = info.node if info.owner is None and info.parent is None else None
-        elif file.project is not None and name in file.imports.modules_from:
-            helper = imported_helper(
-                file.project,
-                file.path,
-                file.imports.modules_from[name],
-                file.imports.qualify_name(name).split(".")[-1],
-            )
+        helper = plain_helper(self.file, call.func)
         return helper is not None and helper_reports(helper, call, live)
 
     def _small_index_of(self, statement: cst.CSTNode) -> Optional[dict[int, int]]:

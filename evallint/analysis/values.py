@@ -8,6 +8,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.arguments import submodule_argument
 from evallint.analysis.context import code_of
 from evallint.analysis.forward_methods import trains_in_forward
 from evallint.analysis.instances import imported_class
@@ -307,7 +308,9 @@ class Values(ModeMatters):
         """Whether a call passes a module (a parameter that is one only if some caller
         passes one does not count: following the call costs a parse of another file)."""
         for arg in call.args:
-            key = self.resolve(arg.value, state)
+            key = self.resolve(arg.value, state) or submodule_argument(
+                self.resolve, arg.value, state
+            )
             if key is not None and self.candidate_keys.get(key, 0) != 2:
                 return True
         return False
