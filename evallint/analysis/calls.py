@@ -193,10 +193,12 @@ class Calls(InterpreterPart):
     def call(self, call: cst.Call, states: States) -> States:
         func = call.func
         self.observe_functional(call)
-        if type(func) is cst.Attribute and func.attr.value == "append" and call.args:
+        if type(func) is cst.Attribute and func.attr.value in ("append", "extend") and call.args:
             accumulator = dotted_name(func.value)
             if accumulator is not None:
-                self.observe_store(call, accumulator, call.args[0].value, "append", states)
+                if func.attr.value == "append":
+                    self.observe_store(call, accumulator, call.args[0].value, "append", states)
+                self.note_graph_appended(accumulator, call.args[0].value, states)
         if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in ("eval", "train"):

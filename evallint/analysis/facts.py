@@ -92,6 +92,11 @@ class FunctionalModeCall:
     """The flag's value: the constant passed, the function's default when none is passed, or
     None when an expression (`self.training`, a variable) is passed."""
     training_argument: Optional[cst.Arg] = None
+    forced_on_purpose: bool = False
+    """A literal `training=True` for a flag that has a default (`F.dropout(x, p,
+    training=True)`, not `torch.dropout(x, p, True)`, whose flag must be given), in a class
+    whose other dropout does not follow the mode (no `training=self.training`, no
+    `nn.Dropout`): written to drop in every mode (Monte Carlo dropout, test-time noise)."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ from evallint.analysis.statement_shapes import (
     PER_BATCH_HOOKS,
     SEPARATE_RECEIVERS,
     backpropagated_name,
+    class_follows_mode,
     constant_bool,
+    functional_training_argument,
     loop_rebinds,
     under_training_test,
 )
@@ -80,18 +82,19 @@ class Observations(InterpreterPart):
         spec = FUNCTIONAL_MODE.get(qualified)
         if spec is None:
             return
-        keyword, index, default = spec
-        argument = next(
-            (a for a in call.args if a.keyword is not None and a.keyword.value == keyword), None
-        )
-        if argument is None:
-            positional = [a for a in call.args if a.keyword is None and not a.star]
-            argument = positional[index] if index < len(positional) else None
-        value = constant_bool(argument.value) if argument is not None else default
+        argument = functional_training_argument(call, self.imports)
+        value = constant_bool(argument.value) if argument is not None else spec[2]
         if value is True and under_training_test(self.info.node, call):
             return  # `if self.training: out = F.dropout(out, p)` drops only while training
+        # a literal True for a flag that has a default states the intent (see facts.py)
+        meant = (
+            argument is not None
+            and value is True
+            and spec[2] is not None
+            and not class_follows_mode(owner.node, self.imports)
+        )
         self.file.facts.functional_mode_calls.append(
-            FunctionalModeCall(self._place(call), qualified.split(".")[-1], value, argument)
+            FunctionalModeCall(self._place(call), qualified.split(".")[-1], value, argument, meant)
         )
 
     # -- expression statements, `with` items and `.training` assignments ---------------------

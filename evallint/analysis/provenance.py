@@ -79,6 +79,7 @@ class Provenance(InterpreterPart):
     # -- recording ---------------------------------------------------------------------------
     def note_graph(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
         """`name = value`."""
+        self._note_imported_class(name, value)
         if states:
             self.graph[name] = self.graph_of(value, states[0], self._grad_may_be_on(states))
         else:
@@ -93,6 +94,8 @@ class Provenance(InterpreterPart):
             return
         whole = self.graph_of(value, states[0], self._grad_may_be_on(states))
         resolved = self._own_function(value, states[0]) if type(value) is cst.Call else None
+        if resolved is None and whole and type(value) is cst.Call:
+            resolved = self._imported_method(value)  # `logits, tokens = net.decode(x)`
         if whole and getattr(resolved, "elements", None) == len(names):
             # `char, h = predict(net, c, h)`: what the function's tuple gives at each position
             for index, element_names in enumerate(names):
@@ -118,6 +121,14 @@ class Provenance(InterpreterPart):
             return
         if self._grad_may_be_on(states):
             self.graph[name] = self.graph.get(name, _EMPTY) | self.graph_of(value, states[0], True)
+
+    def note_graph_appended(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
+        """`xs.append(v)` / `xs.extend(vs)` on a local list: the list holds what `v` holds,
+        so `return torch.stack(xs)` gives the graph of the values appended."""
+        if states and "." not in name:
+            found = self.graph_of(value, states[0], self._grad_may_be_on(states))
+            if found:
+                self.graph[name] = self.graph.get(name, _EMPTY) | found
 
     def note_return_graph(self, value: cst.BaseExpression, states: tuple) -> None:
         if not states:
@@ -282,27 +293,91 @@ class Provenance(InterpreterPart):
         name = func.attr.value
         receiver = dotted_name(func.value)
         methods = [c.methods[name] for c in self.file.classes.values() if name in c.methods]
-        if not methods or receiver is None:
+        if not methods:
+            imported = self._imported_method(call)
+            return imported(state) if imported is not None else None
+        if receiver is None:
             return None
-        found: set[str] = set()
+        found: frozenset = _EMPTY
         for info in methods:
             summary = self.file.summary_for(info)
             if summary is None or summary.return_graph is None:
                 return None
-            for item in summary.return_graph:
-                if item.startswith(PARAMETER):
-                    argument = _argument_for(summary, item[len(PARAMETER) :], call)
-                    if argument is not None:
-                        found |= self.graph_of(argument, state, True)
-                    continue
-                key = self._map_argument(summary, item, call, receiver, state)
-                if key is not None:
-                    found.add(key)
-                elif item == "self" or item.startswith("self."):
-                    found.add(receiver)
-                else:
-                    found.add(item)  # `torch.autograd.grad`, a global module
+            found |= self._method_items(summary, summary.return_graph, call, receiver, state)
+        return found
+
+    def _method_items(
+        self, summary, items, call: cst.Call, receiver: str, state: PathState
+    ) -> frozenset:
+        """A method's return provenance `items` at a call on `receiver`: parameters become
+        the arguments' provenance, `self...` the receiver's keys."""
+        found: set[str] = set()
+        for item in items:
+            if item.startswith(PARAMETER):
+                argument = _argument_for(summary, item[len(PARAMETER) :], call)
+                if argument is not None:
+                    found |= self.graph_of(argument, state, True)
+                continue
+            key = self._map_argument(summary, item, call, receiver, state)
+            if key is not None:
+                found.add(key)
+            elif item == "self" or item.startswith("self."):
+                found.add(receiver)
+            else:
+                found.add(item)  # `torch.autograd.grad`, a global module
         return frozenset(found)
+
+    def _note_imported_class(self, name: str, value: cst.BaseExpression) -> None:
+        """`agent = Agent(...)` (through `.to(device)` chains) with `Agent` imported from a
+        project file: remembered, so `agent.act(obs)` is read for what `act` returns."""
+        while (
+            type(value) is cst.Call
+            and type(value.func) is cst.Attribute
+            and value.func.attr.value in _SAME_OBJECT_CALLS
+        ):
+            value = value.func.value
+        found = self._imported_class_of(value) if type(value) is cst.Call else None
+        if found is not None and self.file.project is not None:
+            self.imported_module_classes[name] = found
+        else:
+            self.imported_module_classes.pop(name, None)
+
+    def _imported_method(self, call: cst.Call):
+        # -> Optional[Callable[[PathState, Optional[int]], frozenset]]
+        """`agent.act(obs)` on an object of an nn.Module class of another project file
+        (`agent = Agent(...)` in this function): what the method returns there, its `self`
+        mapped onto the receiver and its parameters onto the arguments (`act` returning
+        `action.numpy()` computed under `no_grad` carries no graph; per position for a
+        returned tuple). None when the class or the method cannot be read: the call then
+        counts as a forward of the object."""
+        func = call.func
+        project = self.file.project
+        if type(func) is not cst.Attribute or type(func.value) is not cst.Name or project is None:
+            return None
+        if func.attr.value in ("forward", "__call__"):
+            return None
+        receiver = func.value.value
+        found = self.imported_module_classes.get(receiver)
+        if found is None:
+            return None
+        analysis = project.analysis(self.file.path, found[0])
+        owner = analysis.classes.get(found[1]) if analysis is not None else None
+        if analysis is None or owner is None or not owner.is_module:
+            return None
+        info = owner.methods.get(func.attr.value) or analysis._inherited_method(
+            owner, func.attr.value
+        )
+        summary = analysis.summary_for(info) if info is not None else None
+        if summary is None or summary.return_graph is None:
+            return None
+        elements = summary.return_elements
+
+        def mapped(state: PathState, index: Optional[int] = None) -> frozenset:
+            items = summary.return_graph if index is None or elements is None else elements[index]
+            return self._method_items(summary, items or (), call, receiver, state)
+
+        mapped.elements = len(elements) if elements is not None else None  # type: ignore[attr-defined]
+        return mapped
 
     def _own_function(self, call: cst.Call, state: PathState):
         # -> Optional[Callable[[PathState], frozenset]]
@@ -389,6 +464,9 @@ class Provenance(InterpreterPart):
         summary = reader.summary(self.file.path, module, qualified)
         return (summary, False) if summary is not None else None
 
+
+_SAME_OBJECT_CALLS = frozenset({"to", "cuda", "cpu", "half", "float", "double", "train", "eval"})
+"""Methods that return the module they are called on."""
 
 _VALUES_AND_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median"})
 """Tensor methods (and `torch.` functions) that, given a dimension, return (values, indices):

@@ -1,6 +1,7 @@
 """Syntactic shapes the statement observations test: boolean constants, the variable a
 backward call runs through, a loop body that rebinds a container, a call only reached when
-`self.training` holds, and the framework hooks that run once per batch."""
+`self.training` holds, a class whose functional calls follow its mode, and the framework hooks
+that run once per batch."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import ImportTable, dotted_name
+from evallint.analysis.vocabulary import FUNCTIONAL_MODE
 from evallint.analysis.walk import iter_nodes
 
 
@@ -86,6 +88,43 @@ def under_training_test(function: cst.FunctionDef, call: cst.Call) -> bool:
             continue
         if any(inner is call for inner in iter_nodes(node.body)):
             return True
+    return False
+
+
+def functional_training_argument(call: cst.Call, imports: ImportTable) -> Optional[cst.Arg]:
+    """The argument a functional form with a `training` flag (`F.dropout`, `F.batch_norm`)
+    is given for that flag, by keyword or position; None when it is not such a call or is
+    given none."""
+    spec = FUNCTIONAL_MODE.get(imports.qualify(call.func) or "")
+    if spec is None:
+        return None
+    keyword, index, _ = spec
+    for argument in call.args:
+        if argument.keyword is not None and argument.keyword.value == keyword:
+            return argument
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    return positional[index] if index < len(positional) else None
+
+
+_DROPOUT_LAYERS = frozenset(
+    f"torch.nn.{name}"
+    for name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
+)
+"""Dropout layers, which follow the module's mode."""
+
+
+def class_follows_mode(owner: cst.ClassDef, imports: ImportTable) -> bool:
+    """The class's other dropout follows the module's mode: a functional call given an
+    expression as its `training` flag (`F.dropout(w, p, training=self.training)`) or a
+    dropout layer (`nn.Dropout(p)`). A literal `training=True` beside it contradicts the
+    class's own code."""
+    for node in iter_nodes(owner.body, enter_scopes=True):
+        if type(node) is cst.Call:
+            if (imports.qualify(node.func) or "") in _DROPOUT_LAYERS:
+                return True
+            argument = functional_training_argument(node, imports)
+            if argument is not None and constant_bool(argument.value) is None:
+                return True
     return False
 
 

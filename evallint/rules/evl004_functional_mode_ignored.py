@@ -11,6 +11,7 @@ from evallint.rules.base import Example, Rule
 
 _CONSEQUENCE = {
     "drops-in-eval": "`training` defaults to True, so it keeps dropping after `model.eval()` (noisy, biased evaluation)",
+    "forced-in-eval": "`training=True` keeps it dropping after `model.eval()` (noisy, biased evaluation)",
     "never-acts": "`training` defaults to False, so it never acts, not even while training (no regularisation)",
     "batch-stats-in-eval": "`training=True` normalises with batch statistics and updates the running stats even in eval mode",
 }
@@ -22,6 +23,10 @@ def _problem(found: FunctionalModeCall) -> Optional[str]:
         return None  # `training=self.training` or any expression: follows the mode
     if found.function == "batch_norm":
         return "batch-stats-in-eval" if found.training else None
+    if found.training and found.training_argument is not None:
+        # a literal `training=True` asks for dropout in every mode (Monte Carlo dropout,
+        # test-time noise): a mistake where the class's other dropout follows the mode
+        return None if found.forced_on_purpose else "forced-in-eval"
     if found.training:
         return "drops-in-eval"
     return "never-acts" if found.training_argument is None else None
@@ -32,7 +37,9 @@ class FunctionalModeIgnored(Rule):
     ## What it does
     Finds `torch.nn.functional` calls inside an `nn.Module` method whose behaviour should
     follow the module's mode but does not: `F.dropout`/`dropout1d/2d/3d` (and `torch.dropout`)
-    without `training=self.training` or with `training=True`; `F.alpha_dropout`,
+    without `training=self.training`, or with `training=True` in a class whose other
+    dropout follows the mode (`training=self.training`, an `nn.Dropout` layer), or
+    `torch.dropout(x, p, True)`; `F.alpha_dropout`,
     `F.feature_alpha_dropout` and `F.rrelu` without `training=`; `F.batch_norm(...,
     training=True)`.
 
@@ -58,6 +65,8 @@ class FunctionalModeIgnored(Rule):
     ```
 
     ## Known problems
+    A literal `training=True` is taken as meant (Monte Carlo dropout, dropout kept at test
+    time as noise) unless the same class's other dropout follows the mode.
     Only calls lexically inside a class that evallint sees subclassing `nn.Module` (directly
     or through classes of the same file) are checked; a helper function called from
     `forward` is not followed.
@@ -82,6 +91,13 @@ class FunctionalModeIgnored(Rule):
             def augment(x):
                 return F.dropout(x, 0.1)
         """),
+        Example("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+            class NoisyHead(nn.Module):
+                def forward(self, x):
+                    return F.dropout(x, 0.5, training=True)
+        """),
     )
     INVALID = (
         Example(
@@ -101,7 +117,8 @@ class FunctionalModeIgnored(Rule):
             class Block(nn.Module):
                 def forward(self, x):
                     x = functional.rrelu(x)
-                    return functional.dropout(x, p=0.1, training=True)
+                    x = functional.dropout(x, p=0.1, training=True)
+                    return functional.dropout(x, p=0.2, training=self.training)
         """,
             (5, 6),
         ),
