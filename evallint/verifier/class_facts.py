@@ -201,15 +201,55 @@ def bind(
     for p in (*ordered, *params.kwonly_params):
         bindings[p.name.value] = Bound(p.default, callee_ctx if p.default is not None else None)
     index = 0
+    passed: set[str] = set()
+    opaque = False
+    """A `*args`/`**kwargs` evallint cannot read may carry any parameter not passed by name."""
     for arg in call.args:
+        if arg.star == "**":
+            items = _dict_items(arg.value, ctx)
+            opaque = opaque or items is None
+            for key, value in (items or {}).items():
+                bindings[key] = Bound(value, ctx)
+                passed.add(key)
+            continue
         if arg.star:
+            opaque = True
             continue
         if arg.keyword is not None:
             bindings[arg.keyword.value] = Bound(arg.value, ctx)
+            passed.add(arg.keyword.value)
         elif skip + index < len(positional):
             bindings[positional[skip + index]] = Bound(arg.value, ctx)
+            passed.add(positional[skip + index])
             index += 1
+    if opaque:
+        for name in bindings:
+            if name not in passed:
+                bindings[name] = Bound(None, None)
     return bindings
+
+
+def _dict_items(value: cst.BaseExpression, ctx: Ctx) -> Optional[dict[str, cst.BaseExpression]]:
+    """The entries of `**value` when it is a dict literal (here or assigned once, without
+    conditions, earlier in the same function) with constant string keys, else None."""
+    if isinstance(value, cst.Name):
+        assign = last_assignment(ctx.file, value.value, ctx.func, ctx.line)
+        scope = ctx.file.code(ctx.func) if ctx.func is not None else ""
+        changed = re.search(
+            rf"\b{re.escape(value.value)}(\s*\[[^\]]*\]\s*=[^=]|\s*\|=|\.(update|setdefault|pop)\()",
+            scope,
+        )  # filled in later (`kw["p"] = 0.5`, `kw.update(...)`): not only the literal
+        if assign is None or assign.guards or changed or ctx.func is None:
+            return None
+        value = assign.value
+    if not isinstance(value, cst.Dict):
+        return None
+    items: dict[str, cst.BaseExpression] = {}
+    for element in value.elements:
+        if not (isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)):
+            return None
+        items[str(element.key.evaluated_value)] = element.value
+    return items
 
 
 def container_elements(call: cst.Call, ctx: Ctx) -> list[cst.BaseExpression]:

@@ -37,6 +37,7 @@ from evallint.verifier.class_facts import (
     reads_training,
     super_init_call,
 )
+from evallint.verifier.conditions import live_assignments, only_if
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.library_calls import library_layers
 from evallint.verifier.resolution import (
@@ -540,7 +541,8 @@ class Extractor:
     ) -> Found:
         out = Found()
         init = init_of(cls)
-        chosen: dict[str, Assignment] = {}
+        in_init: dict[str, list[Assignment]] = {}
+        elsewhere: dict[str, Assignment] = {}
         for assign in file.assignments:
             if (
                 assign.func is None
@@ -549,19 +551,24 @@ class Extractor:
                 or not inside(file, assign.func, cls)
             ):
                 continue
-            previous = chosen.get(assign.target)
-            # the live value: the last one in __init__, else the last one elsewhere
-            if previous is None or assign.func is init or previous.func is not init:
-                chosen[assign.target] = assign
+            if assign.func is init:
+                in_init.setdefault(assign.target, []).append(assign)
+            else:
+                elsewhere[assign.target] = assign
+        # the live values: those of __init__, else the last one elsewhere
+        chosen = {target: [a] for target, a in elsewhere.items()}
+        chosen.update(in_init)
         called = called_attributes(file, cls)
-        for assign in chosen.values():
-            ctx = Ctx(
-                file, assign.func, cls, bindings if assign.func is init else {}, assign.line, depth
+        for assigns in chosen.values():
+            ctx_of = lambda a: Ctx(  # noqa: E731
+                file, a.func, cls, bindings if a.func is init else {}, a.line, depth
             )
-            found = self.attribute_value(assign, ctx)
-            if not (found.layers or found.unresolved or found.root):
-                found.unresolved.extend(called_but_unfollowed(assign, file, called))
-            out.extend(found)
+            for assign, undecided in live_assignments(assigns, ctx_of):
+                ctx = ctx_of(assign)
+                found = self.attribute_value(assign, ctx)
+                if not (found.layers or found.unresolved or found.root):
+                    found.unresolved.extend(called_but_unfollowed(assign, file, called))
+                out.extend(only_if(found, undecided, assign, file))
         for call, func in file.calls:
             if func is not None and inside(file, func, cls):
                 out.extend(self.call_in_class(call, func, cls, file, bindings, depth))

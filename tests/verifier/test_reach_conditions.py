@@ -1,0 +1,113 @@
+"""Layers built only under a condition, and arguments passed through `**kwargs` (session 12).
+
+Before: every `self.x = ...` of a constructor counted whatever `if` was around it (a
+BatchNorm built only `if batch_norm:`, default False, gave `confirmed`), the `else` branch of
+an `if`/`else` hid the `if` branch (a false `not affected` when the BatchNorm was in the `if`),
+and `Net(**cfg)` left every parameter at its default (a false `not affected` for a Dropout
+whose `p` came through `cfg`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from tests.verifier.projects import verify_flagged as _verify  # noqa: E402
+from tests.verifier.projects import write_project as _write  # noqa: E402
+
+GUARDED = """
+from torch import nn
+class Block(nn.Module):
+    def __init__(self, n, batch_norm=False):
+        super().__init__()
+        self.linear = nn.Linear(n, n)
+        self.batch_norm = batch_norm
+        if batch_norm is True:
+            self.bn = nn.BatchNorm1d(n)
+def evaluate(x, flag):
+    net = {build}
+    return net(x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(
+    ("build", "verdict"),
+    [
+        ("Block(4)", "not-affected"),  # the default decides: no BatchNorm
+        ("Block(4, batch_norm=True)", "confirmed"),
+        ("Block(4, batch_norm=flag)", "unresolved"),  # the condition is not known
+    ],
+)
+def test_a_layer_built_under_a_condition_counts_only_when_the_condition_holds(
+    tmp_path: Path, build: str, verdict: str
+) -> None:
+    _write(tmp_path, {"m.py": GUARDED.format(build=build)})
+    found = _verify(tmp_path / "m.py", "net")
+    assert found.verdict == verdict, found.summary
+    if verdict == "unresolved":
+        assert "batch_norm is True" in found.summary, found.summary
+
+
+BRANCHES = """
+from torch import nn
+class Block(nn.Module):
+    def __init__(self, n, use_bn={use_bn}):
+        super().__init__()
+        self.linear = nn.Linear(n, n)
+        self.use_bn = use_bn
+        if self.use_bn:
+            self.norm = nn.BatchNorm1d(n)
+        else:
+            self.norm = nn.Identity()
+def evaluate(x):
+    net = Block(4)
+    return net(x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(("use_bn", "verdict"), [("True", "confirmed"), ("False", "not-affected")])
+def test_both_branches_of_an_if_else_are_read(tmp_path: Path, use_bn: str, verdict: str) -> None:
+    _write(tmp_path, {"m.py": BRANCHES.format(use_bn=use_bn)})
+    found = _verify(tmp_path / "m.py", "net")
+    assert found.verdict == verdict, found.summary
+
+
+def test_an_unknown_condition_between_two_branches_leaves_it_open(tmp_path: Path) -> None:
+    source = BRANCHES.format(use_bn="True").replace("net = Block(4)", "net = Block(4, x.bn)")
+    _write(tmp_path, {"m.py": source})
+    found = _verify(tmp_path / "m.py", "net")
+    assert found.verdict == "unresolved", found.summary
+
+
+KWARGS = """
+from torch import nn
+class Net(nn.Module):
+    def __init__(self, n, p=0.0):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n, n), nn.Dropout(p))
+def evaluate(x, cfg):
+    params = {params}
+    net = Net(**params)
+    return net(x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(
+    ("params", "verdict"),
+    [
+        ("cfg", "unresolved"),  # `p` may come through `cfg`: not read
+        ("{'n': 4, 'p': 0.3}", "confirmed"),
+        ("{'n': 4}", "not-affected"),  # a dict literal without `p`: the default holds
+    ],
+)
+def test_arguments_passed_through_double_star_are_read_or_named(
+    tmp_path: Path, params: str, verdict: str
+) -> None:
+    _write(tmp_path, {"m.py": KWARGS.format(params=params)})
+    found = _verify(tmp_path / "m.py", "net")
+    assert found.verdict == verdict, found.summary
+    if verdict == "unresolved":
+        assert "argument `p` of Dropout" in found.summary, found.summary
