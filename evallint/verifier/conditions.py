@@ -15,7 +15,7 @@ import libcst as cst
 
 from evallint.verifier.layer_spec import UNKNOWN
 from evallint.verifier.resolution import Ctx, Found, last_assignment, literal
-from evallint.verifier.source_index import Assignment, SourceFile, dotted_or_none
+from evallint.verifier.source_index import Assignment, dotted_or_none
 
 Guard = tuple[cst.BaseExpression, bool]
 
@@ -105,15 +105,13 @@ def live_assignments(
     return out[::-1]
 
 
-def only_if(found: Found, undecided: str, assign: Assignment, file: SourceFile) -> Found:
-    """The layers of an assignment made only if `undecided` holds: they may decide nothing
-    (neither `confirmed` nor `not affected`) when one of them depends on the mode."""
+def only_if(found: Found, undecided: str, what: str) -> Found:
+    """The layers of `what` (an assignment or an element added to a list), made only if
+    `undecided` holds: they may decide nothing (neither `confirmed` nor `not affected`) when
+    one of them depends on the mode."""
     if not undecided or all(layer.sensitivity is False for layer in found.layers):
         return found
-    reason = (
-        f"`{assign.target}` ({file.path.name}:{assign.line}) is built only if `{undecided}`, "
-        "which evallint could not decide"
-    )
+    reason = f"{what} is built only if `{undecided}`, which evallint could not decide"
     return Found(
         layers=[layer for layer in found.layers if layer.sensitivity is False],
         unresolved=[reason, *found.unresolved],

@@ -186,14 +186,17 @@ class Extractor:
         if local is not None and isinstance(local.value, (cst.List, cst.Tuple)):
             # a list of modules built here (`layers = []; layers.append(...)`; returned)
             out = Found()
-            for element in list_elements(name, ctx):
+            for element, test in list_elements(name, ctx):
                 if isinstance(element, cst.Name) and element.value == name:
                     out.unresolved.append(
                         f"list `{name}` at {where}:{local.line} is grown in a way evallint "
                         "cannot read"
                     )
                 else:
-                    out.extend(self.found(self.value(element, ctx.at(ctx.line)), ctx))
+                    found = self.found(self.value(element, ctx.at(ctx.line)), ctx)
+                    out.extend(
+                        only_if(found, test, self.element_name(element, ctx) if test else "")
+                    )
             if not (out.layers or out.unresolved):
                 out.unresolved.append(f"list `{name}` at {where}:{local.line} holds no module")
             return out
@@ -398,13 +401,23 @@ class Extractor:
             ]
         )
 
+    @staticmethod
+    def element_name(element: cst.BaseExpression, ctx: Ctx) -> str:
+        code = ctx.file.code(element)
+        shown = f"`{code[:50]}{'...' if len(code) > 50 else ''}`"
+        try:
+            return f"{shown} ({ctx.file.path.name}:{ctx.file.line(element)})"
+        except KeyError:  # a node evallint made, not one of the file's
+            return shown
+
     def torch_nn(self, kind: str, call: cst.Call, ctx: Ctx) -> Found:
         file = ctx.file
         line = file.line(call)
         if kind in ("Sequential", "ModuleList", "ModuleDict"):
             out = Found(root=f"nn.{kind} ({file.path.name}:{line})")
-            for element in container_elements(call, ctx):
-                out.extend(self.found(self.value(element, ctx), ctx))
+            for element, test in container_elements(call, ctx):
+                found = self.found(self.value(element, ctx), ctx)
+                out.extend(only_if(found, test, self.element_name(element, ctx) if test else ""))
             return out
         if kind in CONTAINERS:
             layer = call_arg(call, 0, POSITIONAL[kind][0])
@@ -568,7 +581,8 @@ class Extractor:
                 found = self.attribute_value(assign, ctx)
                 if not (found.layers or found.unresolved or found.root):
                     found.unresolved.extend(called_but_unfollowed(assign, file, called))
-                out.extend(only_if(found, undecided, assign, file))
+                what = f"`{assign.target}` ({file.path.name}:{assign.line})"
+                out.extend(only_if(found, undecided, what))
         for call, func in file.calls:
             if func is not None and inside(file, func, cls):
                 out.extend(self.call_in_class(call, func, cls, file, bindings, depth))

@@ -48,6 +48,8 @@ class SourceFile:
         self.extensions: list[Assignment] = []
         """`target += value` statements (a list grown in place: `layers += [nn.Linear(...)]`)."""
         self.calls: list[tuple[cst.Call, Optional[cst.FunctionDef]]] = []
+        self.call_guards: dict[int, tuple[tuple[cst.BaseExpression, bool], ...]] = {}
+        """The `if` tests around a call (by `id` of the call node), as for an Assignment."""
         self.wrapper.module.visit(_Collector(self))
 
     def line(self, node: cst.CSTNode) -> int:
@@ -207,6 +209,8 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         self.file.calls.append((node, self._current()))
+        if self.guards:
+            self.file.call_guards[id(node)] = tuple(self.guards)
 
 
 def dotted_name(node: cst.BaseExpression) -> str:

@@ -111,3 +111,39 @@ def test_arguments_passed_through_double_star_are_read_or_named(
     assert found.verdict == verdict, found.summary
     if verdict == "unresolved":
         assert "argument `p` of Dropout" in found.summary, found.summary
+
+
+APPENDED = """
+from torch import nn
+class Net(nn.Module):
+    def __init__(self, n, use_bn=False, layers_p=0.0):
+        super().__init__()
+        layers = [nn.Linear(n, n)]
+        if use_bn:
+            layers.append(nn.BatchNorm1d(n))
+        if layers_p > 0:
+            layers += [nn.Dropout(layers_p)]
+        self.body = nn.Sequential(*layers)
+def evaluate(x, flag):
+    net = {build}
+    return net(x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(
+    ("build", "verdict"),
+    [
+        ("Net(4)", "not-affected"),
+        ("Net(4, use_bn=True)", "confirmed"),
+        ("Net(4, layers_p=0.2)", "confirmed"),
+        ("Net(4, use_bn=flag)", "unresolved"),
+    ],
+)
+def test_a_layer_appended_under_a_condition_counts_only_when_it_holds(
+    tmp_path: Path, build: str, verdict: str
+) -> None:
+    _write(tmp_path, {"m.py": APPENDED.format(build=build)})
+    found = _verify(tmp_path / "m.py", "net")
+    assert found.verdict == verdict, found.summary
+    if verdict == "unresolved":
+        assert "only if `use_bn`" in found.summary, found.summary
