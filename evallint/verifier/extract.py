@@ -383,7 +383,7 @@ class Extractor:
             target_file, node = project
             if isinstance(node, cst.ClassDef):
                 bindings = bind(target_file, init_of(node), call, ctx)
-                return Instance(target_file, node, bindings)
+                return Instance(target_file, node, bindings, (call, ctx))
             return self.factory(target_file, node, call, ctx)
         head = dotted.split(".")[0]
         if head in file.imports:
@@ -512,20 +512,28 @@ class Extractor:
         self.active.add(key)
         try:
             out = Found(root=root)
+            built = inst.built  # the construction call reaches the first `__init__` up the chain
             for cls_file, cls in self.class_chain(inst.file, inst.cls):
                 bindings = inst.bindings if cls is inst.cls else {}
+                built = built if init_of(cls) is None else None
                 out.extend(self.class_body(cls_file, cls, bindings, depth + 1))
-                out.extend(self.class_bases(cls_file, cls, bindings, depth + 1))
+                out.extend(self.class_bases(cls_file, cls, bindings, depth + 1, built))
                 out.unresolved.extend(reads_training(cls_file, cls))
             return out
         finally:
             self.active.discard(key)
 
     def class_bases(
-        self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound], depth: int
+        self,
+        file: SourceFile,
+        cls: cst.ClassDef,
+        bindings: dict[str, Bound],
+        depth: int,
+        built: Optional[tuple[cst.Call, Ctx]] = None,
     ) -> Found:
-        """A subclassed torch layer or container is built by `super().__init__(...)`; any other
-        base that is not a project class may hold layers evallint cannot see."""
+        """A subclassed torch layer or container is built by `super().__init__(...)`, or, when
+        no class up to it defines `__init__`, by the construction call itself (`built`); any
+        other base that is not a project class may hold layers evallint cannot see."""
         out = Found()
         project = {
             dotted
@@ -541,6 +549,10 @@ class Extractor:
             if qualified.startswith("torch.nn.") and call is not None:
                 ctx = Ctx(file, init_of(cls), cls, bindings, file.line(call), depth)
                 out.extend(self.torch_nn(kind, call, ctx))
+            elif qualified.startswith("torch.nn.") and built is not None and init_of(cls) is None:
+                # `class ScaledEmbedding(nn.Embedding)` with no `__init__`: torch's constructor
+                # takes the arguments of `ScaledEmbedding(n, 32)`
+                out.extend(self.torch_nn(kind, built[0], built[1]))
             elif qualified.startswith("torch.nn.") and kind in ("ModuleList", "ModuleDict"):
                 continue  # filled by self.append/add_module/[...] =, which class_body reads
             else:

@@ -147,3 +147,35 @@ def test_a_layer_appended_under_a_condition_counts_only_when_it_holds(
     assert found.verdict == verdict, found.summary
     if verdict == "unresolved":
         assert "only if `use_bn`" in found.summary, found.summary
+
+
+SUBCLASSED = """
+from torch import nn
+class Scaled(nn.{kind}):
+    def reset_parameters(self):
+        self.weight.data.normal_(0, 0.01)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = Scaled({args})
+def evaluate(x):
+    net = Net()
+    return net(x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "args", "code", "verdict"),
+    [
+        ("Embedding", "10, 4", "EVL002", "confirmed"),
+        ("Embedding", "10, 4", "EVL001", "not-affected"),
+        ("Dropout", "0.3", "EVL001", "confirmed"),
+        ("Dropout", "p", "EVL001", "unresolved"),  # `p` is no value evallint can read
+    ],
+)
+def test_a_torch_layer_subclass_without_init_is_built_by_the_construction_call(
+    tmp_path: Path, kind: str, args: str, code: str, verdict: str
+) -> None:
+    _write(tmp_path, {"m.py": SUBCLASSED.format(kind=kind, args=args)})
+    found = _verify(tmp_path / "m.py", "net", code)
+    assert found.verdict == verdict, found.summary
