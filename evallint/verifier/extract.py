@@ -25,6 +25,7 @@ from evallint.torch_facts import (
     WRAPPER_SUFFIXES,
     WRAPPERS,
 )
+from evallint.verifier.assumptions import assumed_args
 from evallint.verifier.callee_subject import head_name, returned_element, through_call
 from evallint.verifier.callers import call_sites, inherited_call_sites
 from evallint.verifier.class_facts import (
@@ -431,8 +432,13 @@ class Extractor:
             or kind in MODE_SENSITIVE
             or kind.endswith(MODE_INDEPENDENT_SUFFIXES)
         ):
-            params, unread = literal_args(call, POSITIONAL.get(kind, ()), ctx)
-            return Found(layers=[LayerSpec(kind, params, str(file.path), line, "source", unread)])
+            names = POSITIONAL.get(kind, ())
+            params, unread = literal_args(call, names, ctx)
+            assumed_values, assumed = assumed_args(call, names, ctx, unread)
+            params.update(assumed_values)
+            unread = tuple(u for u in unread if u not in assumed_values)
+            spec = LayerSpec(kind, params, str(file.path), line, "source", unread, assumed)
+            return Found(layers=[spec])
         return Found(
             unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"]
         )
@@ -464,6 +470,16 @@ class Extractor:
             module_level = [f for f in file.functions[head] if file.class_of(f) is None]
             if module_level:
                 return file, module_level[-1]
+        if not rest and head in file.functions and ctx.func is not None:
+            # a helper defined inside the enclosing function (`def make(...)` in `fit`)
+            start, end = file.span(ctx.func)
+            nested = [
+                f
+                for f in file.functions[head]
+                if f is not ctx.func and start < file.span(f)[0] <= end
+            ]
+            if nested:
+                return file, nested[-1]
         if head not in file.imports:
             return None
         module, level = file.imports[head]

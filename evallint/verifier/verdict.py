@@ -187,6 +187,10 @@ def _verify_mode(
     summary = "; ".join(list(phrases.values())[:MAX_PHRASES])
     if len(dependent) > min(len(phrases), MAX_PHRASES):
         summary += f"; {len(dependent)} mode-dependent layers in all"
+    notes = list(dict.fromkeys(note for layer in dependent for note in layer.assumptions))
+    if notes:  # what the dependence rests on that was assumed, not read
+        summary += f" (assumed: {'; '.join(notes[:2])})"
+        evidence["assumed_arguments"] = notes
     if extraction.caller:
         summary += f" (the model passed by {extraction.caller})"
         evidence["caller"] = extraction.caller

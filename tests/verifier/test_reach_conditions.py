@@ -179,3 +179,54 @@ def test_a_torch_layer_subclass_without_init_is_built_by_the_construction_call(
     _write(tmp_path, {"m.py": SUBCLASSED.format(kind=kind, args=args)})
     found = _verify(tmp_path / "m.py", "net", code)
     assert found.verdict == verdict, found.summary
+
+
+SETTING = """
+from torch import nn
+class Detector:
+    def __init__(self, dropout_rate={default}, scale=2):
+        self.dropout_rate = dropout_rate
+    def fit(self, x):
+        self.net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(self.dropout_rate))
+        return self.score(x)
+    def score(self, x):
+        return self.net(x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(
+    ("default", "verdict"), [("0.2", "confirmed"), ("0.0", "unresolved"), ("None", "unresolved")]
+)
+def test_a_setting_read_from_a_constructor_default_is_named_as_assumed(
+    tmp_path: Path, default: str, verdict: str
+) -> None:
+    _write(tmp_path, {"m.py": SETTING.format(default=default)})
+    found = _verify(tmp_path / "m.py", "self.net")
+    assert found.verdict == verdict, found.summary
+    if verdict == "confirmed":  # the default is an assumption, and the verdict says so
+        assert "assumed: `dropout_rate=0.2`, the default of Detector.__init__" in found.summary
+        assert "Dropout(p=0.2, assumed)" in found.summary
+    else:  # a default that would rule the Dropout out is not enough for `not affected`
+        assert "argument `p` of Dropout" in found.summary, found.summary
+
+
+NESTED = """
+from torch import nn
+class Detector:
+    def fit(self, x):
+        def make(width):
+            return nn.Sequential(nn.Linear(width, 1), {layer})
+        self.disc = make(4)
+        return self.disc(x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(
+    ("layer", "verdict"), [("nn.Dropout(0.1)", "confirmed"), ("nn.Sigmoid()", "not-affected")]
+)
+def test_a_factory_defined_inside_the_method_is_followed(
+    tmp_path: Path, layer: str, verdict: str
+) -> None:
+    _write(tmp_path, {"m.py": NESTED.format(layer=layer)})
+    found = _verify(tmp_path / "m.py", "self.disc")
+    assert found.verdict == verdict, found.summary
