@@ -452,11 +452,33 @@ class Extractor:
                     f"factory `{func.name.value}` at {file.path.name}:{file.line(func)} returns nothing evallint can follow"
                 ]
             )
-        ret = returns[-1]
-        assert ret.value is not None
         bindings = bind(file, func, call, ctx)
-        fctx = Ctx(file, func, file.class_of(func), bindings, file.line(ret), ctx.depth + 1)
-        return self.value(ret.value, fctx)
+
+        def returned(ret: cst.Return) -> Value:
+            assert ret.value is not None
+            fctx = Ctx(file, func, file.class_of(func), bindings, file.line(ret), ctx.depth + 1)
+            return self.value(ret.value, fctx)
+
+        last = returned(returns[-1])
+        if len(returns) == 1:
+            return last
+        # several returns: the module is one of them (which one was not decided)
+        found = [self.found(returned(r), ctx) for r in returns[:-1][-MAX_ASSIGNMENTS:]]
+        found.append(self.found(last, ctx))
+        dependent = [any(layer.sensitivity is not False for layer in f.layers) for f in found]
+        out = Found()
+        for f in found:
+            out.extend(f)
+        if any(dependent) and not all(dependent):
+            name = f"`{func.name.value}` ({file.path.name}:{file.line(func)})"
+            out.layers = [layer for layer in out.layers if layer.sensitivity is False]
+            out.unresolved.insert(
+                0,
+                f"factory {name} returns a mode-dependent module on some paths only, "
+                "and evallint did not decide which path runs",
+            )
+            return out
+        return last if isinstance(last, Instance) and not any(dependent) else out
 
     def project_callable(
         self, dotted: str, ctx: Ctx

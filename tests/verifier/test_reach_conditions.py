@@ -230,3 +230,24 @@ def test_a_factory_defined_inside_the_method_is_followed(
     _write(tmp_path, {"m.py": NESTED.format(layer=layer)})
     found = _verify(tmp_path / "m.py", "self.disc")
     assert found.verdict == verdict, found.summary
+
+
+BRANCHING_FACTORY = """
+from torch import nn
+def make(kind):
+    if kind == "drop":
+        return nn.Dropout(0.5)
+    return {last}
+def evaluate(x, kind):
+    net = nn.Sequential(nn.Linear(4, 4), make(kind))
+    return net(x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(
+    ("last", "verdict"), [("nn.ReLU()", "unresolved"), ("nn.Dropout(0.1)", "confirmed")]
+)
+def test_every_return_of_a_factory_is_read(tmp_path: Path, last: str, verdict: str) -> None:
+    _write(tmp_path, {"m.py": BRANCHING_FACTORY.format(last=last)})
+    found = _verify(tmp_path / "m.py", "net")
+    assert found.verdict == verdict, found.summary
