@@ -9,6 +9,7 @@ method. Nothing is executed.
 from __future__ import annotations
 
 import operator
+from dataclasses import replace
 from typing import Any, Callable, Optional
 
 import libcst as cst
@@ -109,8 +110,12 @@ def only_if(found: Found, undecided: str, what: str) -> Found:
     """The layers of `what` (an assignment or an element added to a list), made only if
     `undecided` holds: they may decide nothing (neither `confirmed` nor `not affected`) when
     one of them depends on the mode."""
-    if not undecided or all(layer.sensitivity is False for layer in found.layers):
+    if not undecided:
         return found
+    if all(layer.sensitivity is False for layer in found.layers):
+        # it cannot make the module mode-dependent; kept, marked, out of the size figures
+        layers = [replace(layer, condition=undecided) for layer in found.layers]
+        return Found(layers, list(found.unresolved), found.root, found.caller)
     reason = f"{what} is built only if `{undecided}`, which evallint could not decide"
     return Found(
         layers=[layer for layer in found.layers if layer.sensitivity is False],

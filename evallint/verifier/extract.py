@@ -141,6 +141,9 @@ class Extractor:
             )
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             return self.value(expr.elt, ctx)  # every element is built by the same expression
+        listed = dotted_or_none(expr.value) if isinstance(expr, cst.Subscript) else None
+        if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
+            return self.element_of(listed, ctx)
         if isinstance(expr, cst.Attribute):
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
@@ -152,6 +155,45 @@ class Extractor:
                 f"`{code}` at {ctx.file.path.name}:{ctx.file.line(expr)} is not a construction evallint can follow"
             ]
         )
+
+    def element_of(self, listed: str, ctx: Ctx) -> Found:
+        """`nets[i]`, `self.net_lst[i]`: one element of a list built in view, which one not
+        decided; a mode dependence only some elements have leaves it open."""
+        local = (
+            None
+            if listed.startswith("self.")
+            else last_assignment(ctx.file, listed, ctx.func, ctx.line)
+        )
+        if not listed.startswith("self.") and (
+            local is None or not isinstance(local.value, (cst.List, cst.Tuple))
+        ):
+            return Found(
+                unresolved=[
+                    f"`{listed}[...]` at {ctx.file.path.name}:{ctx.line} is not a list evallint can read"
+                ]
+            )
+        found = []
+        for element, test in list_elements(listed, ctx):
+            if dotted_or_none(element) == listed:
+                found.append(
+                    Found(unresolved=[f"list `{listed}` is filled in a way evallint cannot read"])
+                )
+                continue
+            value = self.found(self.value(element, ctx.at(ctx.line)), ctx)
+            found.append(only_if(value, test, self.element_name(element, ctx) if test else ""))
+        if not found:
+            return Found(unresolved=[f"list `{listed}` holds no module evallint can see"])
+        dependent = [any(layer.sensitivity is not False for layer in f.layers) for f in found]
+        out = Found()
+        for f in found:
+            out.extend(f)
+        if any(dependent) and not all(dependent):
+            out.layers = [layer for layer in out.layers if layer.sensitivity is False]
+            out.unresolved.insert(
+                0,
+                f"only some elements of `{listed}` depend on the mode, and the index was not decided",
+            )
+        return out
 
     def either(self, expr: cst.IfExp, ctx: Ctx) -> Value:
         """`a if cond else b`: the module is one of the two, so both are followed (a
@@ -437,7 +479,7 @@ class Extractor:
             assumed_values, assumed = assumed_args(call, names, ctx, unread)
             params.update(assumed_values)
             unread = tuple(u for u in unread if u not in assumed_values)
-            spec = LayerSpec(kind, params, str(file.path), line, "source", unread, assumed)
+            spec = LayerSpec(kind, params, str(file.path), line, "source", unread, assumed=assumed)
             return Found(layers=[spec])
         return Found(
             unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"]
@@ -466,10 +508,10 @@ class Extractor:
         found = [self.found(returned(r), ctx) for r in returns[:-1][-MAX_ASSIGNMENTS:]]
         found.append(self.found(last, ctx))
         dependent = [any(layer.sensitivity is not False for layer in f.layers) for f in found]
-        out = Found()
-        for f in found:
-            out.extend(f)
         if any(dependent) and not all(dependent):
+            out = Found()
+            for f in found:
+                out.extend(f)
             name = f"`{func.name.value}` ({file.path.name}:{file.line(func)})"
             out.layers = [layer for layer in out.layers if layer.sensitivity is False]
             out.unresolved.insert(
@@ -478,7 +520,13 @@ class Extractor:
                 "and evallint did not decide which path runs",
             )
             return out
-        return last if isinstance(last, Instance) and not any(dependent) else out
+        # every path agrees: the last one stands for them (its layers, not the sum of all
+        # paths, give the sizes); what stopped another path still leaves it open
+        others = [reason for f in found[:-1] for reason in f.unresolved]
+        if not others:
+            return last
+        out = self.found(last, ctx)
+        return replace(out, unresolved=[*out.unresolved, *others])
 
     def project_callable(
         self, dotted: str, ctx: Ctx

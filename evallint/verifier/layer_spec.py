@@ -42,6 +42,8 @@ class LayerSpec:
     """``source``, ``forward`` (a functional call) or ``table: <where the fact comes from>``."""
     unread: tuple[str, ...] = ()
     """Arguments that were present but not literal; torch defaults stand in for them."""
+    condition: str = ""
+    """The undecided `if` test this layer is built under ("" when it certainly exists)."""
     assumed: tuple[tuple[str, str], ...] = ()
     """(argument, why) for arguments whose value is an assumption (a constructor default
     whose call was not followed): they may confirm a mode dependence, never rule one out."""

@@ -251,3 +251,58 @@ def test_every_return_of_a_factory_is_read(tmp_path: Path, last: str, verdict: s
     _write(tmp_path, {"m.py": BRANCHING_FACTORY.format(last=last)})
     found = _verify(tmp_path / "m.py", "net")
     assert found.verdict == verdict, found.summary
+
+
+INDEXED = """
+from torch import nn
+class Ensemble:
+    def fit(self, x):
+        self.nets = []
+        for _ in range(3):
+            self.nets.append(nn.Sequential(nn.Linear(4, 4), {layer}))
+        return [self.score(x, i) for i in range(3)]
+    def score(self, x, i):
+        return self.nets[i](x)  # flagged
+"""
+
+
+@pytest.mark.parametrize(
+    ("layer", "verdict"), [("nn.Dropout(0.1)", "confirmed"), ("nn.ReLU()", "not-affected")]
+)
+def test_an_indexed_element_of_a_list_of_models_is_followed(
+    tmp_path: Path, layer: str, verdict: str
+) -> None:
+    _write(tmp_path, {"m.py": INDEXED.format(layer=layer)})
+    found = _verify(tmp_path / "m.py", "self.nets[i]")
+    assert found.verdict == verdict, found.summary
+
+
+def test_the_sizes_of_a_factory_with_several_returns_are_those_of_one_path(tmp_path: Path) -> None:
+    source = BRANCHING_FACTORY.format(last="nn.Linear(4, 4)").replace(
+        "return nn.Dropout(0.5)", "return nn.Linear(4, 4)"
+    )
+    _write(tmp_path, {"m.py": source})
+    found = _verify(tmp_path / "m.py", "net", "EVL002")
+    assert found.verdict == "confirmed", found.summary
+    assert "through 2 layer(s)" in found.summary, found.summary  # not 3: one path, not both
+
+
+def test_a_layer_under_an_undecided_condition_is_not_in_the_memory_figure(tmp_path: Path) -> None:
+    source = """
+    from torch import nn
+    class Net(nn.Module):
+        def __init__(self, n, wide):
+            super().__init__()
+            self.body = nn.Linear(n, n)
+            if wide:
+                self.extra = nn.Linear(n, n)
+    def evaluate(x, flag):
+        net = Net(4, flag)
+        return net(x)  # flagged
+    """
+    _write(tmp_path, {"m.py": source})
+    found = _verify(tmp_path / "m.py", "net", "EVL002")
+    assert found.verdict == "confirmed", found.summary
+    assert "through 1 layer(s)" in found.summary, found.summary
+    found = _verify(tmp_path / "m.py", "net", "EVL001")
+    assert found.verdict == "not-affected", found.summary  # neither Linear depends on the mode
