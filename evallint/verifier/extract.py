@@ -25,9 +25,9 @@ from evallint.torch_facts import (
     WRAPPER_SUFFIXES,
     WRAPPERS,
 )
+from evallint.verifier.alternatives import element_name, element_of, one_of_returns
 from evallint.verifier.assumptions import assumed_args
 from evallint.verifier.callee_subject import head_name, returned_element, through_call
-from evallint.verifier.callers import call_sites, inherited_call_sites
 from evallint.verifier.class_facts import (
     bind,
     called_attributes,
@@ -41,6 +41,7 @@ from evallint.verifier.class_facts import (
 from evallint.verifier.conditions import live_assignments, only_if
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.library_calls import library_layers
+from evallint.verifier.parameters import parameter
 from evallint.verifier.resolution import (
     MAX_DEPTH,
     Bound,
@@ -60,18 +61,14 @@ from evallint.verifier.source_index import (
     Assignment,
     SourceFile,
     call_arg,
-    call_argument,
     dotted_or_none,
     init_of,
     inside,
     module_files,
     param_names,
-    positional_params,
     return_statements,
 )
 
-MAX_CALLERS = 16
-"""Call sites followed for one parameter."""
 MAX_ASSIGNMENTS = 6
 """Assignments to one `self.attr` followed."""
 
@@ -143,7 +140,7 @@ class Extractor:
             return self.value(expr.elt, ctx)  # every element is built by the same expression
         listed = dotted_or_none(expr.value) if isinstance(expr, cst.Subscript) else None
         if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
-            return self.element_of(listed, ctx)
+            return element_of(self, listed, ctx)
         if isinstance(expr, cst.Attribute):
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
@@ -155,45 +152,6 @@ class Extractor:
                 f"`{code}` at {ctx.file.path.name}:{ctx.file.line(expr)} is not a construction evallint can follow"
             ]
         )
-
-    def element_of(self, listed: str, ctx: Ctx) -> Found:
-        """`nets[i]`, `self.net_lst[i]`: one element of a list built in view, which one not
-        decided; a mode dependence only some elements have leaves it open."""
-        local = (
-            None
-            if listed.startswith("self.")
-            else last_assignment(ctx.file, listed, ctx.func, ctx.line)
-        )
-        if not listed.startswith("self.") and (
-            local is None or not isinstance(local.value, (cst.List, cst.Tuple))
-        ):
-            return Found(
-                unresolved=[
-                    f"`{listed}[...]` at {ctx.file.path.name}:{ctx.line} is not a list evallint can read"
-                ]
-            )
-        found = []
-        for element, test in list_elements(listed, ctx):
-            if dotted_or_none(element) == listed:
-                found.append(
-                    Found(unresolved=[f"list `{listed}` is filled in a way evallint cannot read"])
-                )
-                continue
-            value = self.found(self.value(element, ctx.at(ctx.line)), ctx)
-            found.append(only_if(value, test, self.element_name(element, ctx) if test else ""))
-        if not found:
-            return Found(unresolved=[f"list `{listed}` holds no module evallint can see"])
-        dependent = [any(layer.sensitivity is not False for layer in f.layers) for f in found]
-        out = Found()
-        for f in found:
-            out.extend(f)
-        if any(dependent) and not all(dependent):
-            out.layers = [layer for layer in out.layers if layer.sensitivity is False]
-            out.unresolved.insert(
-                0,
-                f"only some elements of `{listed}` depend on the mode, and the index was not decided",
-            )
-        return out
 
     def either(self, expr: cst.IfExp, ctx: Ctx) -> Value:
         """`a if cond else b`: the module is one of the two, so both are followed (a
@@ -237,16 +195,14 @@ class Extractor:
                     )
                 else:
                     found = self.found(self.value(element, ctx.at(ctx.line)), ctx)
-                    out.extend(
-                        only_if(found, test, self.element_name(element, ctx) if test else "")
-                    )
+                    out.extend(only_if(found, test, element_name(element, ctx) if test else ""))
             if not (out.layers or out.unresolved):
                 out.unresolved.append(f"list `{name}` at {where}:{local.line} holds no module")
             return out
         if local is not None:
             return self.value(local.value, ctx.at(local.line - 1))
         if ctx.func is not None and name in param_names(ctx.func):
-            return self.parameter(name, ctx)
+            return parameter(self, name, ctx)
         module_level = last_assignment(
             ctx.file, name, None, ctx.line if ctx.func is None else 10**9
         )
@@ -258,68 +214,6 @@ class Extractor:
         if name in ctx.file.classes:
             return Found(unresolved=[f"`{name}` is the class itself, not an instance"])
         return Found(unresolved=[f"no assignment to `{name}` found in {where}"])
-
-    def parameter(self, name: str, ctx: Ctx) -> Value:
-        """A function parameter: follow the argument passed at every call site (`callers`).
-
-        One caller passing a mode-dependent model decides (the result names that caller); a
-        caller that cannot be followed leaves the result open rather than `not affected`, and
-        so do callers found only in other files (code outside the project may call it too).
-        """
-        assert ctx.func is not None
-        func = ctx.func
-        fname = func.name.value
-        params = positional_params(func)
-        reasons: list[str] = []
-        resolved: list[tuple[str, Value, Found]] = []
-        elsewhere = False
-        chain = self.class_chain(ctx.file, ctx.cls) if ctx.cls is not None else []
-        for site in [
-            *call_sites(ctx.file, func, ctx.cls, self.file),
-            *inherited_call_sites(chain, func),
-        ]:
-            arg = call_argument(site.call, name, params, site.offset)
-            if arg is None:
-                continue
-            line = site.file.line(site.call)
-            caller_ctx = Ctx(
-                site.file, site.caller, site.file.class_of(site.caller), {}, line, ctx.depth + 1
-            )
-            if site.inherited and chain:  # a base class's `self.f(...)`: `self` is this class's
-                caller_ctx.instance = Instance(ctx.file, chain[0][1], {})
-            value = self.value(arg, caller_ctx)
-            found = self.found(value, caller_ctx)
-            where = f"`{site.file.code(site.call)[:60]}` at {site.file.path.name}:{line}"
-            if isinstance(value, Instance) or found.layers or not found.unresolved:
-                resolved.append((where, value, found))
-                elsewhere = elsewhere or not site.local
-            else:
-                reasons.extend(f"the caller {where}: {r}" for r in found.unresolved[:1])
-            if len(resolved) + len(reasons) >= MAX_CALLERS:
-                reasons.append(f"`{fname}` has more callers than the {MAX_CALLERS} followed")
-                break
-        for where, _, found in resolved:
-            if any(layer.mode_dependent for layer in found.layers):
-                return replace(found, caller=where)
-        if elsewhere and not reasons:
-            reasons.append(
-                f"`{name}` of `{fname}` is passed only mode-independent models by the callers "
-                "in this project; code outside it may pass others"
-            )
-        if len(resolved) == 1 and not reasons:
-            return resolved[0][1]
-        for where, _, found in resolved:
-            if reasons or any(layer.sensitivity is None for layer in found.layers):
-                return replace(found, unresolved=[*found.unresolved, *reasons[:1]], caller=where)
-        if resolved:
-            return resolved[0][1]
-        if reasons:
-            return Found(unresolved=reasons[:1])
-        return Found(
-            unresolved=[
-                f"`{name}` is a parameter of `{fname}` and no call in the project passes it"
-            ]
-        )
 
     def attribute(self, expr: cst.Attribute, ctx: Ctx) -> Value:
         owner = self.value(expr.value, ctx)
@@ -444,15 +338,6 @@ class Extractor:
             ]
         )
 
-    @staticmethod
-    def element_name(element: cst.BaseExpression, ctx: Ctx) -> str:
-        code = ctx.file.code(element)
-        shown = f"`{code[:50]}{'...' if len(code) > 50 else ''}`"
-        try:
-            return f"{shown} ({ctx.file.path.name}:{ctx.file.line(element)})"
-        except KeyError:  # a node evallint made, not one of the file's
-            return shown
-
     def torch_nn(self, kind: str, call: cst.Call, ctx: Ctx) -> Found:
         file = ctx.file
         line = file.line(call)
@@ -460,7 +345,7 @@ class Extractor:
             out = Found(root=f"nn.{kind} ({file.path.name}:{line})")
             for element, test in container_elements(call, ctx):
                 found = self.found(self.value(element, ctx), ctx)
-                out.extend(only_if(found, test, self.element_name(element, ctx) if test else ""))
+                out.extend(only_if(found, test, element_name(element, ctx) if test else ""))
             return out
         if kind in CONTAINERS:
             layer = call_arg(call, 0, POSITIONAL[kind][0])
@@ -505,28 +390,8 @@ class Extractor:
         if len(returns) == 1:
             return last
         # several returns: the module is one of them (which one was not decided)
-        found = [self.found(returned(r), ctx) for r in returns[:-1][-MAX_ASSIGNMENTS:]]
-        found.append(self.found(last, ctx))
-        dependent = [any(layer.sensitivity is not False for layer in f.layers) for f in found]
-        if any(dependent) and not all(dependent):
-            out = Found()
-            for f in found:
-                out.extend(f)
-            name = f"`{func.name.value}` ({file.path.name}:{file.line(func)})"
-            out.layers = [layer for layer in out.layers if layer.sensitivity is False]
-            out.unresolved.insert(
-                0,
-                f"factory {name} returns a mode-dependent module on some paths only, "
-                "and evallint did not decide which path runs",
-            )
-            return out
-        # every path agrees: the last one stands for them (its layers, not the sum of all
-        # paths, give the sizes); what stopped another path still leaves it open
-        others = [reason for f in found[:-1] for reason in f.unresolved]
-        if not others:
-            return last
-        out = self.found(last, ctx)
-        return replace(out, unresolved=[*out.unresolved, *others])
+        others = [self.found(returned(r), ctx) for r in returns[:-1][-MAX_ASSIGNMENTS:]]
+        return one_of_returns(self, func, file, others, last, ctx)
 
     def project_callable(
         self, dotted: str, ctx: Ctx
