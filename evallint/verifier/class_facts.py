@@ -16,6 +16,7 @@ from typing import Optional
 
 import libcst as cst
 
+from evallint.verifier.conditions import Guard, guards_hold
 from evallint.verifier.resolution import Bound, Ctx, last_assignment
 from evallint.verifier.source_index import (
     NOT_MODULES,
@@ -131,22 +132,38 @@ def plain_function(value: cst.BaseExpression, file: SourceFile) -> bool:
     return bool(NOT_MODULES.match(qualified)) and not isinstance(value, cst.Call)
 
 
-def list_elements(name: str, ctx: Ctx) -> list[cst.BaseExpression]:
+Element = tuple[cst.BaseExpression, str]
+"""A module expression a list or container holds, with the `if` test (as written) it was
+added under when that test was not decided ("" when it certainly is there)."""
+
+
+def list_elements(name: str, ctx: Ctx) -> list[Element]:
     """The elements of a list a container is built from (`nn.Sequential(*layers)`):
     `layers = [...]` (or a comprehension), then `layers.append(x)`, `.extend([...])`,
     `.insert(i, x)` and `layers += [...]`. A local list is read in its function; `self.layers`
     in every method of the class. A list whose value evallint cannot read (`layers = a + b`,
     no assignment, `layers += other`) is returned as itself, so following it says what stopped.
+    An element added under an `if` that certainly fails is left out.
     """
-    out: list[cst.BaseExpression] = []
+    out: list[Element] = []
     attribute = name.startswith("self.")
     if attribute and ctx.cls is None:
-        return [cst.parse_expression(name)]
+        return [(cst.parse_expression(name), "")]
 
     def here(func: Optional[cst.FunctionDef]) -> bool:
         if attribute:
             return func is not None and ctx.file.class_of(func) is ctx.cls
         return func is ctx.func
+
+    def undecided(
+        guards: tuple[Guard, ...], func: Optional[cst.FunctionDef], line: int
+    ) -> Optional[str]:
+        """None when the guards certainly fail, else the undecided test ("" if none)."""
+        if not guards:
+            return ""
+        bindings = ctx.bindings if func is ctx.func else {}
+        held, test = guards_hold(guards, Ctx(ctx.file, func, ctx.cls, bindings, line, ctx.depth))
+        return None if held is False else test
 
     if attribute:
         assigns = [a for a in ctx.file.assignments if a.target == name and here(a.func)]
@@ -156,15 +173,18 @@ def list_elements(name: str, ctx: Ctx) -> list[cst.BaseExpression]:
     unread = not assigns
     for assign in assigns:
         if isinstance(assign.value, (cst.List, cst.Tuple)):
-            out.extend(e.value for e in assign.value.elements)
+            out.extend((e.value, "") for e in assign.value.elements)
         elif isinstance(assign.value, (cst.ListComp, cst.GeneratorExp)):
-            out.append(assign.value.elt)
+            out.append((assign.value.elt, ""))
         else:
             unread = True
     for grown in ctx.file.extensions:
         if grown.target == name and here(grown.func):
+            test = undecided(grown.guards, grown.func, grown.line)
+            if test is None:
+                continue
             if isinstance(grown.value, (cst.List, cst.Tuple)):
-                out.extend(e.value for e in grown.value.elements)
+                out.extend((e.value, test) for e in grown.value.elements)
             else:
                 unread = True
     for call, func in ctx.file.calls:
@@ -176,13 +196,16 @@ def list_elements(name: str, ctx: Ctx) -> list[cst.BaseExpression]:
             and dotted_or_none(callee.value) == name
             and call.args
         ):
+            test = undecided(ctx.file.call_guards.get(id(call), ()), func, ctx.file.line(call))
+            if test is None:
+                continue
             value = call.args[-1].value
             if callee.attr.value == "extend" and isinstance(value, (cst.List, cst.Tuple)):
-                out.extend(e.value for e in value.elements)
+                out.extend((e.value, test) for e in value.elements)
             else:
-                out.append(value)
+                out.append((value, test))
     if unread:
-        out.append(cst.parse_expression(name))
+        out.append((cst.parse_expression(name), ""))
     return out
 
 
@@ -201,27 +224,67 @@ def bind(
     for p in (*ordered, *params.kwonly_params):
         bindings[p.name.value] = Bound(p.default, callee_ctx if p.default is not None else None)
     index = 0
+    passed: set[str] = set()
+    opaque = False
+    """A `*args`/`**kwargs` evallint cannot read may carry any parameter not passed by name."""
     for arg in call.args:
+        if arg.star == "**":
+            items = _dict_items(arg.value, ctx)
+            opaque = opaque or items is None
+            for key, value in (items or {}).items():
+                bindings[key] = Bound(value, ctx)
+                passed.add(key)
+            continue
         if arg.star:
+            opaque = True
             continue
         if arg.keyword is not None:
             bindings[arg.keyword.value] = Bound(arg.value, ctx)
+            passed.add(arg.keyword.value)
         elif skip + index < len(positional):
             bindings[positional[skip + index]] = Bound(arg.value, ctx)
+            passed.add(positional[skip + index])
             index += 1
+    if opaque:
+        for name in bindings:
+            if name not in passed:
+                bindings[name] = Bound(None, None)
     return bindings
 
 
-def container_elements(call: cst.Call, ctx: Ctx) -> list[cst.BaseExpression]:
+def _dict_items(value: cst.BaseExpression, ctx: Ctx) -> Optional[dict[str, cst.BaseExpression]]:
+    """The entries of `**value` when it is a dict literal (here or assigned once, without
+    conditions, earlier in the same function) with constant string keys, else None."""
+    if isinstance(value, cst.Name):
+        assign = last_assignment(ctx.file, value.value, ctx.func, ctx.line)
+        scope = ctx.file.code(ctx.func) if ctx.func is not None else ""
+        changed = re.search(
+            rf"\b{re.escape(value.value)}(\s*\[[^\]]*\]\s*=[^=]|\s*\|=|\.(update|setdefault|pop)\()",
+            scope,
+        )  # filled in later (`kw["p"] = 0.5`, `kw.update(...)`): not only the literal
+        if assign is None or assign.guards or changed or ctx.func is None:
+            return None
+        value = assign.value
+    if not isinstance(value, cst.Dict):
+        return None
+    items: dict[str, cst.BaseExpression] = {}
+    for element in value.elements:
+        if not (isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)):
+            return None
+        items[str(element.key.evaluated_value)] = element.value
+    return items
+
+
+def container_elements(call: cst.Call, ctx: Ctx) -> list[Element]:
     """The module expressions a Sequential/ModuleList/ModuleDict is built from."""
-    out: list[cst.BaseExpression] = []
+    out: list[Element] = []
     for arg in call.args:
         if arg.keyword is None:
             out.extend(_elements(arg.value, ctx))
     return out
 
 
-def _elements(value: cst.BaseExpression, ctx: Ctx) -> list[cst.BaseExpression]:
+def _elements(value: cst.BaseExpression, ctx: Ctx) -> list[Element]:
     listed = dotted_or_none(value)
     if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
         # `nn.Sequential(*layers)`, `nn.ModuleList(layers)`: the list's elements (a name
@@ -231,6 +294,10 @@ def _elements(value: cst.BaseExpression, ctx: Ctx) -> list[cst.BaseExpression]:
         value.operator, (cst.Add, cst.Multiply)
     ):  # `layers + [head]`, `[block] * 3`: both sides (a number adds nothing)
         return [*_elements(value.left, ctx), *_elements(value.right, ctx)]
+    return [(element, "") for element in _plain_elements(value)]
+
+
+def _plain_elements(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     if isinstance(value, (cst.List, cst.Tuple)):
         return [e.value for e in value.elements]
     if isinstance(value, (cst.ListComp, cst.GeneratorExp)):

@@ -25,8 +25,9 @@ from evallint.torch_facts import (
     WRAPPER_SUFFIXES,
     WRAPPERS,
 )
+from evallint.verifier.alternatives import element_name, element_of, one_of_returns
+from evallint.verifier.assumptions import assumed_args
 from evallint.verifier.callee_subject import head_name, returned_element, through_call
-from evallint.verifier.callers import call_sites, inherited_call_sites
 from evallint.verifier.class_facts import (
     bind,
     called_attributes,
@@ -37,8 +38,10 @@ from evallint.verifier.class_facts import (
     reads_training,
     super_init_call,
 )
+from evallint.verifier.conditions import live_assignments, only_if
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.library_calls import library_layers
+from evallint.verifier.parameters import parameter
 from evallint.verifier.resolution import (
     MAX_DEPTH,
     Bound,
@@ -58,18 +61,14 @@ from evallint.verifier.source_index import (
     Assignment,
     SourceFile,
     call_arg,
-    call_argument,
     dotted_or_none,
     init_of,
     inside,
     module_files,
     param_names,
-    positional_params,
     return_statements,
 )
 
-MAX_CALLERS = 16
-"""Call sites followed for one parameter."""
 MAX_ASSIGNMENTS = 6
 """Assignments to one `self.attr` followed."""
 
@@ -139,6 +138,9 @@ class Extractor:
             )
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             return self.value(expr.elt, ctx)  # every element is built by the same expression
+        listed = dotted_or_none(expr.value) if isinstance(expr, cst.Subscript) else None
+        if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
+            return element_of(self, listed, ctx)
         if isinstance(expr, cst.Attribute):
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
@@ -185,21 +187,22 @@ class Extractor:
         if local is not None and isinstance(local.value, (cst.List, cst.Tuple)):
             # a list of modules built here (`layers = []; layers.append(...)`; returned)
             out = Found()
-            for element in list_elements(name, ctx):
+            for element, test in list_elements(name, ctx):
                 if isinstance(element, cst.Name) and element.value == name:
                     out.unresolved.append(
                         f"list `{name}` at {where}:{local.line} is grown in a way evallint "
                         "cannot read"
                     )
                 else:
-                    out.extend(self.found(self.value(element, ctx.at(ctx.line)), ctx))
+                    found = self.found(self.value(element, ctx.at(ctx.line)), ctx)
+                    out.extend(only_if(found, test, element_name(element, ctx) if test else ""))
             if not (out.layers or out.unresolved):
                 out.unresolved.append(f"list `{name}` at {where}:{local.line} holds no module")
             return out
         if local is not None:
             return self.value(local.value, ctx.at(local.line - 1))
         if ctx.func is not None and name in param_names(ctx.func):
-            return self.parameter(name, ctx)
+            return parameter(self, name, ctx)
         module_level = last_assignment(
             ctx.file, name, None, ctx.line if ctx.func is None else 10**9
         )
@@ -211,68 +214,6 @@ class Extractor:
         if name in ctx.file.classes:
             return Found(unresolved=[f"`{name}` is the class itself, not an instance"])
         return Found(unresolved=[f"no assignment to `{name}` found in {where}"])
-
-    def parameter(self, name: str, ctx: Ctx) -> Value:
-        """A function parameter: follow the argument passed at every call site (`callers`).
-
-        One caller passing a mode-dependent model decides (the result names that caller); a
-        caller that cannot be followed leaves the result open rather than `not affected`, and
-        so do callers found only in other files (code outside the project may call it too).
-        """
-        assert ctx.func is not None
-        func = ctx.func
-        fname = func.name.value
-        params = positional_params(func)
-        reasons: list[str] = []
-        resolved: list[tuple[str, Value, Found]] = []
-        elsewhere = False
-        chain = self.class_chain(ctx.file, ctx.cls) if ctx.cls is not None else []
-        for site in [
-            *call_sites(ctx.file, func, ctx.cls, self.file),
-            *inherited_call_sites(chain, func),
-        ]:
-            arg = call_argument(site.call, name, params, site.offset)
-            if arg is None:
-                continue
-            line = site.file.line(site.call)
-            caller_ctx = Ctx(
-                site.file, site.caller, site.file.class_of(site.caller), {}, line, ctx.depth + 1
-            )
-            if site.inherited and chain:  # a base class's `self.f(...)`: `self` is this class's
-                caller_ctx.instance = Instance(ctx.file, chain[0][1], {})
-            value = self.value(arg, caller_ctx)
-            found = self.found(value, caller_ctx)
-            where = f"`{site.file.code(site.call)[:60]}` at {site.file.path.name}:{line}"
-            if isinstance(value, Instance) or found.layers or not found.unresolved:
-                resolved.append((where, value, found))
-                elsewhere = elsewhere or not site.local
-            else:
-                reasons.extend(f"the caller {where}: {r}" for r in found.unresolved[:1])
-            if len(resolved) + len(reasons) >= MAX_CALLERS:
-                reasons.append(f"`{fname}` has more callers than the {MAX_CALLERS} followed")
-                break
-        for where, _, found in resolved:
-            if any(layer.mode_dependent for layer in found.layers):
-                return replace(found, caller=where)
-        if elsewhere and not reasons:
-            reasons.append(
-                f"`{name}` of `{fname}` is passed only mode-independent models by the callers "
-                "in this project; code outside it may pass others"
-            )
-        if len(resolved) == 1 and not reasons:
-            return resolved[0][1]
-        for where, _, found in resolved:
-            if reasons or any(layer.sensitivity is None for layer in found.layers):
-                return replace(found, unresolved=[*found.unresolved, *reasons[:1]], caller=where)
-        if resolved:
-            return resolved[0][1]
-        if reasons:
-            return Found(unresolved=reasons[:1])
-        return Found(
-            unresolved=[
-                f"`{name}` is a parameter of `{fname}` and no call in the project passes it"
-            ]
-        )
 
     def attribute(self, expr: cst.Attribute, ctx: Ctx) -> Value:
         owner = self.value(expr.value, ctx)
@@ -379,7 +320,7 @@ class Extractor:
             target_file, node = project
             if isinstance(node, cst.ClassDef):
                 bindings = bind(target_file, init_of(node), call, ctx)
-                return Instance(target_file, node, bindings)
+                return Instance(target_file, node, bindings, (call, ctx))
             return self.factory(target_file, node, call, ctx)
         head = dotted.split(".")[0]
         if head in file.imports:
@@ -402,8 +343,9 @@ class Extractor:
         line = file.line(call)
         if kind in ("Sequential", "ModuleList", "ModuleDict"):
             out = Found(root=f"nn.{kind} ({file.path.name}:{line})")
-            for element in container_elements(call, ctx):
-                out.extend(self.found(self.value(element, ctx), ctx))
+            for element, test in container_elements(call, ctx):
+                found = self.found(self.value(element, ctx), ctx)
+                out.extend(only_if(found, test, element_name(element, ctx) if test else ""))
             return out
         if kind in CONTAINERS:
             layer = call_arg(call, 0, POSITIONAL[kind][0])
@@ -417,8 +359,13 @@ class Extractor:
             or kind in MODE_SENSITIVE
             or kind.endswith(MODE_INDEPENDENT_SUFFIXES)
         ):
-            params, unread = literal_args(call, POSITIONAL.get(kind, ()), ctx)
-            return Found(layers=[LayerSpec(kind, params, str(file.path), line, "source", unread)])
+            names = POSITIONAL.get(kind, ())
+            params, unread = literal_args(call, names, ctx)
+            assumed_values, assumed = assumed_args(call, names, ctx, unread)
+            params.update(assumed_values)
+            unread = tuple(u for u in unread if u not in assumed_values)
+            spec = LayerSpec(kind, params, str(file.path), line, "source", unread, assumed=assumed)
+            return Found(layers=[spec])
         return Found(
             unresolved=[f"nn.{kind} at {file.path.name}:{line} is not in evallint's layer table"]
         )
@@ -432,11 +379,19 @@ class Extractor:
                     f"factory `{func.name.value}` at {file.path.name}:{file.line(func)} returns nothing evallint can follow"
                 ]
             )
-        ret = returns[-1]
-        assert ret.value is not None
         bindings = bind(file, func, call, ctx)
-        fctx = Ctx(file, func, file.class_of(func), bindings, file.line(ret), ctx.depth + 1)
-        return self.value(ret.value, fctx)
+
+        def returned(ret: cst.Return) -> Value:
+            assert ret.value is not None
+            fctx = Ctx(file, func, file.class_of(func), bindings, file.line(ret), ctx.depth + 1)
+            return self.value(ret.value, fctx)
+
+        last = returned(returns[-1])
+        if len(returns) == 1:
+            return last
+        # several returns: the module is one of them (which one was not decided)
+        others = [self.found(returned(r), ctx) for r in returns[:-1][-MAX_ASSIGNMENTS:]]
+        return one_of_returns(self, func, file, others, last, ctx)
 
     def project_callable(
         self, dotted: str, ctx: Ctx
@@ -450,6 +405,16 @@ class Extractor:
             module_level = [f for f in file.functions[head] if file.class_of(f) is None]
             if module_level:
                 return file, module_level[-1]
+        if not rest and head in file.functions and ctx.func is not None:
+            # a helper defined inside the enclosing function (`def make(...)` in `fit`)
+            start, end = file.span(ctx.func)
+            nested = [
+                f
+                for f in file.functions[head]
+                if f is not ctx.func and start < file.span(f)[0] <= end
+            ]
+            if nested:
+                return file, nested[-1]
         if head not in file.imports:
             return None
         module, level = file.imports[head]
@@ -498,20 +463,28 @@ class Extractor:
         self.active.add(key)
         try:
             out = Found(root=root)
+            built = inst.built  # the construction call reaches the first `__init__` up the chain
             for cls_file, cls in self.class_chain(inst.file, inst.cls):
                 bindings = inst.bindings if cls is inst.cls else {}
+                built = built if init_of(cls) is None else None
                 out.extend(self.class_body(cls_file, cls, bindings, depth + 1))
-                out.extend(self.class_bases(cls_file, cls, bindings, depth + 1))
+                out.extend(self.class_bases(cls_file, cls, bindings, depth + 1, built))
                 out.unresolved.extend(reads_training(cls_file, cls))
             return out
         finally:
             self.active.discard(key)
 
     def class_bases(
-        self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound], depth: int
+        self,
+        file: SourceFile,
+        cls: cst.ClassDef,
+        bindings: dict[str, Bound],
+        depth: int,
+        built: Optional[tuple[cst.Call, Ctx]] = None,
     ) -> Found:
-        """A subclassed torch layer or container is built by `super().__init__(...)`; any other
-        base that is not a project class may hold layers evallint cannot see."""
+        """A subclassed torch layer or container is built by `super().__init__(...)`, or, when
+        no class up to it defines `__init__`, by the construction call itself (`built`); any
+        other base that is not a project class may hold layers evallint cannot see."""
         out = Found()
         project = {
             dotted
@@ -527,6 +500,10 @@ class Extractor:
             if qualified.startswith("torch.nn.") and call is not None:
                 ctx = Ctx(file, init_of(cls), cls, bindings, file.line(call), depth)
                 out.extend(self.torch_nn(kind, call, ctx))
+            elif qualified.startswith("torch.nn.") and built is not None and init_of(cls) is None:
+                # `class ScaledEmbedding(nn.Embedding)` with no `__init__`: torch's constructor
+                # takes the arguments of `ScaledEmbedding(n, 32)`
+                out.extend(self.torch_nn(kind, built[0], built[1]))
             elif qualified.startswith("torch.nn.") and kind in ("ModuleList", "ModuleDict"):
                 continue  # filled by self.append/add_module/[...] =, which class_body reads
             else:
@@ -540,7 +517,8 @@ class Extractor:
     ) -> Found:
         out = Found()
         init = init_of(cls)
-        chosen: dict[str, Assignment] = {}
+        in_init: dict[str, list[Assignment]] = {}
+        elsewhere: dict[str, Assignment] = {}
         for assign in file.assignments:
             if (
                 assign.func is None
@@ -549,19 +527,25 @@ class Extractor:
                 or not inside(file, assign.func, cls)
             ):
                 continue
-            previous = chosen.get(assign.target)
-            # the live value: the last one in __init__, else the last one elsewhere
-            if previous is None or assign.func is init or previous.func is not init:
-                chosen[assign.target] = assign
+            if assign.func is init:
+                in_init.setdefault(assign.target, []).append(assign)
+            else:
+                elsewhere[assign.target] = assign
+        # the live values: those of __init__, else the last one elsewhere
+        chosen = {target: [a] for target, a in elsewhere.items()}
+        chosen.update(in_init)
         called = called_attributes(file, cls)
-        for assign in chosen.values():
-            ctx = Ctx(
-                file, assign.func, cls, bindings if assign.func is init else {}, assign.line, depth
+        for assigns in chosen.values():
+            ctx_of = lambda a: Ctx(  # noqa: E731
+                file, a.func, cls, bindings if a.func is init else {}, a.line, depth
             )
-            found = self.attribute_value(assign, ctx)
-            if not (found.layers or found.unresolved or found.root):
-                found.unresolved.extend(called_but_unfollowed(assign, file, called))
-            out.extend(found)
+            for assign, undecided in live_assignments(assigns, ctx_of):
+                ctx = ctx_of(assign)
+                found = self.attribute_value(assign, ctx)
+                if not (found.layers or found.unresolved or found.root):
+                    found.unresolved.extend(called_but_unfollowed(assign, file, called))
+                what = f"`{assign.target}` ({file.path.name}:{assign.line})"
+                out.extend(only_if(found, undecided, what))
         for call, func in file.calls:
             if func is not None and inside(file, func, cls):
                 out.extend(self.call_in_class(call, func, cls, file, bindings, depth))

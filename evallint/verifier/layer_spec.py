@@ -42,6 +42,11 @@ class LayerSpec:
     """``source``, ``forward`` (a functional call) or ``table: <where the fact comes from>``."""
     unread: tuple[str, ...] = ()
     """Arguments that were present but not literal; torch defaults stand in for them."""
+    condition: str = ""
+    """The undecided `if` test this layer is built under ("" when it certainly exists)."""
+    assumed: tuple[tuple[str, str], ...] = ()
+    """(argument, why) for arguments whose value is an assumption (a constructor default
+    whose call was not followed): they may confirm a mode dependence, never rule one out."""
 
     def param(self, name: str) -> Any:
         """The literal argument, else torch's default, else None."""
@@ -55,14 +60,30 @@ class LayerSpec:
         (`undecided`) was present in the source but not read, so torch's default cannot
         stand in for it."""
         read = dict(self.params)
-        for name in self.undecided:
+        for name in undecided_arguments(self.kind, self.unread):
             read[name] = UNKNOWN
-        return mode_sensitive(self.kind, read)
+        strict = dict(read)
+        for name, _ in self.assumed:
+            strict[name] = UNKNOWN
+        decided = mode_sensitive(self.kind, strict)
+        if decided is not None or not self.assumed:
+            return decided
+        # decided only by an assumed value: enough to show the dependence, not to rule it out
+        return True if mode_sensitive(self.kind, read) is True else None
 
     @property
     def undecided(self) -> tuple[str, ...]:
-        """Deciding arguments (`p`, `dropout`, `track_running_stats`...) that were not read."""
-        return undecided_arguments(self.kind, self.unread)
+        """Deciding arguments (`p`, `dropout`, `track_running_stats`...) that were not read,
+        or (when nothing else decides) were only assumed."""
+        unread = self.unread
+        if self.assumed and self.sensitivity is None:
+            unread = (*unread, *(name for name, _ in self.assumed))
+        return undecided_arguments(self.kind, unread)
+
+    @property
+    def assumptions(self) -> tuple[str, ...]:
+        """The assumed values this layer's mode dependence rests on."""
+        return tuple(note for _, note in self.assumed)
 
     @property
     def mode_dependent(self) -> bool:
@@ -82,6 +103,8 @@ class LayerSpec:
             if "p" in self.undecided:
                 return f"{self.kind}(p=<not read>)"
             shown = self.param("p")
+            if any(name == "p" for name, _ in self.assumed):
+                return f"{self.kind}(p={shown}, assumed)"
             return (
                 f"{self.kind}(p={shown})"
                 if "p" in self.params
@@ -101,6 +124,7 @@ class LayerSpec:
             "mode_dependent": self.sensitivity,
             "origin": self.origin,
             "unread": list(self.unread),
+            "assumed": {name: note for name, note in self.assumed},
         }
 
 

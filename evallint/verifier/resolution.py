@@ -69,10 +69,18 @@ class Found:
 class Instance:
     """A resolved project-class instance (so `self.net.head` can be followed)."""
 
-    def __init__(self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound]) -> None:
+    def __init__(
+        self,
+        file: SourceFile,
+        cls: cst.ClassDef,
+        bindings: dict[str, Bound],
+        built: Optional[tuple[cst.Call, Ctx]] = None,
+    ) -> None:
         self.file = file
         self.cls = cls
         self.bindings = bindings
+        self.built = built
+        """The construction call and where it is, when known (`ScaledEmbedding(n, 32)`)."""
 
 
 Value = Union[Found, Instance]

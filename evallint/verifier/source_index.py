@@ -29,6 +29,9 @@ class Assignment:
     value: cst.BaseExpression
     line: int
     func: Optional[cst.FunctionDef]
+    guards: tuple[tuple[cst.BaseExpression, bool], ...] = ()
+    """The `if` tests around the statement inside its function, outermost first, each with
+    the branch taken (True: the body, False: the `else`/`elif` side)."""
 
 
 class SourceFile:
@@ -45,6 +48,8 @@ class SourceFile:
         self.extensions: list[Assignment] = []
         """`target += value` statements (a list grown in place: `layers += [nn.Linear(...)]`)."""
         self.calls: list[tuple[cst.Call, Optional[cst.FunctionDef]]] = []
+        self.call_guards: dict[int, tuple[tuple[cst.BaseExpression, bool], ...]] = {}
+        """The `if` tests around a call (by `id` of the call node), as for an Assignment."""
         self.wrapper.module.visit(_Collector(self))
 
     def line(self, node: cst.CSTNode) -> int:
@@ -99,6 +104,8 @@ class _Collector(cst.CSTVisitor):
         super().__init__()
         self.file = file
         self.funcs: list[cst.FunctionDef] = []
+        self.guards: list[tuple[cst.BaseExpression, bool]] = []
+        self.saved: list[list[tuple[cst.BaseExpression, bool]]] = []
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
@@ -126,9 +133,24 @@ class _Collector(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.file.functions.setdefault(node.name.value, []).append(node)
         self.funcs.append(node)
+        self.saved.append(self.guards)
+        self.guards = []  # the guards of a statement are those of its own function
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.funcs.pop()
+        self.guards = self.saved.pop()
+
+    def visit_If_body(self, node: cst.If) -> None:
+        self.guards.append((node.test, True))
+
+    def leave_If_body(self, node: cst.If) -> None:
+        self.guards.pop()
+
+    def visit_If_orelse(self, node: cst.If) -> None:
+        self.guards.append((node.test, False))
+
+    def leave_If_orelse(self, node: cst.If) -> None:
+        self.guards.pop()
 
     def _current(self) -> Optional[cst.FunctionDef]:
         return self.funcs[-1] if self.funcs else None
@@ -157,7 +179,9 @@ class _Collector(cst.CSTVisitor):
                         value, [cst.SubscriptElement(cst.Index(cst.Integer(str(index))))]
                     )
                     line = self.file.line(value)
-                    self.file.assignments.append(Assignment(text, picked, line, self._current()))
+                    self.file.assignments.append(
+                        Assignment(text, picked, line, self._current(), tuple(self.guards))
+                    )
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
@@ -167,18 +191,26 @@ class _Collector(cst.CSTVisitor):
         text = dotted_or_none(node.target)
         if text is not None and isinstance(node.operator, cst.AddAssign):
             self.file.extensions.append(
-                Assignment(text, node.value, self.file.line(node.value), self._current())
+                Assignment(
+                    text,
+                    node.value,
+                    self.file.line(node.value),
+                    self._current(),
+                    tuple(self.guards),
+                )
             )
 
     def _record(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         text = dotted_or_none(target)
         if text is not None:
             self.file.assignments.append(
-                Assignment(text, value, self.file.line(value), self._current())
+                Assignment(text, value, self.file.line(value), self._current(), tuple(self.guards))
             )
 
     def visit_Call(self, node: cst.Call) -> None:
         self.file.calls.append((node, self._current()))
+        if self.guards:
+            self.file.call_guards[id(node)] = tuple(self.guards)
 
 
 def dotted_name(node: cst.BaseExpression) -> str:

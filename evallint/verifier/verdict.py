@@ -187,6 +187,10 @@ def _verify_mode(
     summary = "; ".join(list(phrases.values())[:MAX_PHRASES])
     if len(dependent) > min(len(phrases), MAX_PHRASES):
         summary += f"; {len(dependent)} mode-dependent layers in all"
+    notes = list(dict.fromkeys(note for layer in dependent for note in layer.assumptions))
+    if notes:  # what the dependence rests on that was assumed, not read
+        summary += f" (assumed: {'; '.join(notes[:2])})"
+        evidence["assumed_arguments"] = notes
     if extraction.caller:
         summary += f" (the model passed by {extraction.caller})"
         evidence["caller"] = extraction.caller
@@ -204,8 +208,19 @@ def _verify_mode(
 def _verify_autograd(
     d: Diagnostic, extraction: Extraction, evidence: dict[str, Any], cache: Cache
 ) -> VerifiedFinding:
-    with_params = [layer for layer in extraction.layers if layer.has_parameters]
+    # a layer that exists only under an undecided `if` is not counted in the figure
+    present = [layer for layer in extraction.layers if not layer.condition]
+    with_params = [layer for layer in present if layer.has_parameters]
     if not with_params:
+        maybe = [layer for layer in extraction.layers if layer.condition and layer.has_parameters]
+        if maybe:
+            reason = (
+                f"{maybe[0].label()} at {maybe[0].location} exists only if "
+                f"`{maybe[0].condition}`, which evallint could not decide"
+            )
+            evidence["unresolved"] = [reason, *extraction.unresolved]
+            evidence["summary"] = f"unresolved: {reason}"
+            return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
         if extraction.unresolved or not extraction.layers:
             if not extraction.unresolved:
                 evidence["unresolved"] = [f"no layers found in {extraction.root or d.subject}"]
@@ -213,7 +228,7 @@ def _verify_autograd(
         summary = f"not affected: `{d.subject}` has no layer with parameters, so autograd records nothing for it"
         evidence["summary"] = summary
         return VerifiedFinding(d, "not-affected", evidence, summary)
-    memory = cache.memory_run(extraction.layers)
+    memory = cache.memory_run(tuple(present))
     evidence["memory"] = {
         "batch_size": memory.batch_size,
         "grad_bytes": memory.grad_bytes,
