@@ -185,6 +185,7 @@ ANALYSIS_ORDER = [
         "reuse",
         "project_files",
         "module_sources",
+        "kept_modules",
     ),
     (
         "scope",
