@@ -187,6 +187,7 @@ ANALYSIS_ORDER = [
         "module_sources",
         "arguments",
         "returned_arguments",
+        "kept_modules",
     ),
     (
         "scope",

@@ -8,6 +8,7 @@ import libcst as cst
 
 from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.instances import imported_class
+from evallint.analysis.kept_modules import fresh_key, kept_members
 from evallint.analysis.lattice import (
     Grad,
     Mode,
@@ -98,6 +99,31 @@ def _argument(
         if index < len(plain) and not any(a.star for a in call.args[: index + 1]):
             return plain[index].value
     return None
+
+
+def _stored_arguments(
+    inner: cst.Call, owner: ClassInfo, analysis
+) -> list[tuple[str, cst.BaseExpression]]:
+    """(attribute, argument of `inner`) for each `self.X = parameter` of the class's
+    `__init__` (or its base's)."""
+    init = owner.methods.get("__init__") or analysis._inherited_method(owner, "__init__")
+    if init is None:
+        return []
+    positional = [p for p in init.params if p not in ("self", "cls")]
+    pairs = []
+    inits = [init]
+    base_init = analysis._inherited_method(owner, "__init__")
+    if base_init is not None and base_init is not init:
+        inits.append(base_init)  # `super().__init__(model)` stores it (same parameter name)
+    stores = [s for i in inits for s in analysis.scope(i.node).attribute_assignments]
+    for attribute, stored in stores:
+        stored = _strip_same_module(stored)
+        if type(stored) is not cst.Name:
+            continue
+        argument = _argument(positional, init.keyword_only, stored.value, inner)
+        if argument is not None:
+            pairs.append((attribute[len("self.") :], argument))
+    return pairs
 
 
 class Binding(InterpreterPart):
@@ -359,12 +385,20 @@ class Binding(InterpreterPart):
         self.note_recurrence([name], value)
         result = []
         stored = self.held_attributes(value) if type(value) is cst.Call else []
+        carried = self.carried_attributes(value) if type(value) is cst.Call and not stored else []
+        kept: list[tuple[str, str]] = []
+        self.file.kept_members.pop(self._key_id(name), None)
         for state in states:
             state = state.forgetting(name)
             for attribute, argument in stored:
                 held_key = self.resolve(argument, state)
                 if held_key is not None:
                     state = state.with_alias(f"{name}.{attribute}", held_key)
+            for attribute, argument in carried:
+                held_key = self.resolve(argument, state)
+                if held_key is not None:
+                    state = state.with_alias(f"{name}.{attribute}", held_key)
+                    kept.append((attribute, held_key))
             snapshot = self._training_snapshot(value, state)
             if snapshot is not None:
                 self.snapshot_receivers[name] = training_attribute(value)  # type: ignore[assignment]
@@ -379,8 +413,10 @@ class Binding(InterpreterPart):
             if module_value.key is not None:
                 state = state.with_alias(name, module_value.key)
             elif module_value.fresh is not None:
-                key = name
+                key = fresh_key(self.info, name, state)
                 note_module_class(self, name, value)
+                if kept:
+                    self.file.kept_members[self._key_id(key)] = kept_members(kept)
                 state = state.with_alias(name, key).with_mode(key, module_value.fresh)
                 graph_free = type(value) is cst.Call and self._builds_graph_free(value, state)
                 for facts, holds in (
@@ -440,24 +476,18 @@ class Binding(InterpreterPart):
                 analysis, owner = found
         if owner is None:
             return []
-        init = owner.methods.get("__init__") or analysis._inherited_method(owner, "__init__")
-        if init is None:
+        return _stored_arguments(inner, owner, analysis)
+
+    def carried_attributes(self, value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
+        """`Sampler(net, steps)` with `Sampler` a module class of another project file that
+        only carries what it is given (kept_modules.py): (attribute, argument) pairs."""
+        inner = _strip_same_module(value)
+        if type(inner) is not cst.Call or self.file.project is None:
             return []
-        positional = [p for p in init.params if p not in ("self", "cls")]
-        pairs = []
-        inits = [init]
-        base_init = analysis._inherited_method(owner, "__init__")
-        if base_init is not None and base_init is not init:
-            inits.append(base_init)  # `super().__init__(model)` stores it (same parameter name)
-        stores = [s for i in inits for s in analysis.scope(i.node).attribute_assignments]
-        for attribute, stored in stores:
-            stored = _strip_same_module(stored)
-            if type(stored) is not cst.Name:
-                continue
-            argument = _argument(positional, init.keyword_only, stored.value, inner)
-            if argument is not None:
-                pairs.append((attribute[len("self.") :], argument))
-        return pairs
+        if self._plain_imported(inner) is not True:
+            return []
+        found = imported_class(self.file, inner, module_class=True)
+        return _stored_arguments(inner, found[1], found[0]) if found is not None else []
 
     def bind_container(self, name: str, value: cst.BaseExpression, states: States) -> States:
         """`nets = [Net(), Net()]`, `models = {"g": gen, "d": disc}`: a plain container of

@@ -11,6 +11,7 @@ from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.facts import (
     Place,
 )
+from evallint.analysis.kept_modules import kept_mode_facts
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Grad,
@@ -147,6 +148,7 @@ class Effects(InterpreterPart):
             if method in (None, "forward") or self._runs_forward_by_definition(method)
             else None
         )
+        kept = self.file.kept_members.get(self._key_id(key))
         for state in states:
             grad = state.grad
             if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:
@@ -181,6 +183,8 @@ class Effects(InterpreterPart):
                 if region is None:
                     continue
             facts = state.mode_in_tree(key) or ENTRY_MODE
+            if kept:  # a module that only carries others runs them in their own modes
+                facts = kept_mode_facts(state, key, kept) or facts
             if region.kind is RegionKind.MIXED:
                 facts = self._chosen_for_both_flags(facts)
             elif region.kind is RegionKind.EVAL:

@@ -152,6 +152,9 @@ class FileAnalysis(OptimizerFacts, InputOptimizerFacts):
         self.mode_independent: set[str] = set()
         self.graph_free: set[str] = set()
         """Keys (see `_key_id`) of modules with no parameters: their forward keeps no graph."""
+        self.kept_members: dict[str, tuple[str, ...]] = {}
+        """Keys of modules built only to carry modules given to them (see kept_modules.py):
+        key -> the attributes that hold those modules."""
         self.optimizer_links: Optional[set[str]] = None
         self._optimizer_params: Optional[dict[str, set[str]]] = None
         self._evidence_scope: Optional[FunctionInfo] = None

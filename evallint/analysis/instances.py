@@ -21,10 +21,13 @@ if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
 
 
-def imported_class(file: FileAnalysis, call: cst.Call) -> Optional[tuple[FileAnalysis, ClassInfo]]:
+def imported_class(
+    file: FileAnalysis, call: cst.Call, *, module_class: bool = False
+) -> Optional[tuple[FileAnalysis, ClassInfo]]:
     """The analysis of the project file and the class a constructor call builds, for a plain
     (not nn.Module) class imported from a project file: `Cls(...)` after `from mod import
-    Cls`, or `mod.Cls(...)` after `import mod`."""
+    Cls`, or `mod.Cls(...)` after `import mod`. With `module_class`, for an nn.Module class
+    instead."""
     project = file.project
     name = dotted_name(call.func)
     if project is None or name is None:
@@ -39,7 +42,7 @@ def imported_class(file: FileAnalysis, call: cst.Call) -> Optional[tuple[FileAna
     if analysis is None:
         return None
     owner = analysis.classes.get(class_name)
-    if owner is None or owner.is_module:
+    if owner is None or owner.is_module is not module_class:
         return None
     return analysis, owner
 

@@ -235,7 +235,10 @@ class _Interpreter(
             for name in self.evidence_names
             if not name.startswith("self.") and "." not in name and not self._names_class(name)
         )
-        keys.update(self.file._module_keys & self._free_names())
+        # a module-level module, unless this function binds the name for itself
+        keys.update(
+            self.file._module_keys & (self._free_names() - self.file.scope(info.node).locals)
+        )
         if info.parent is not None:
             local = (
                 set(info.params) | self._assigned_names() | callable_parameters(info.parent.node)
@@ -669,6 +672,7 @@ class _Interpreter(
             self.trains or (bool(evidence.training_sites) and not self.flags),
             return_key,
             return_facts,
+            return_mode_free=self._returns_mode_free(),
             opaque_switch=self.opaque_switch,
             whole_evaluation=evidence.switches_to_eval
             and (evidence.reports or not self.returns_graph)

@@ -54,6 +54,17 @@ class ModeMatters(InterpreterPart):
         cache[cls.name] = matters
         return matters
 
+    def _returns_mode_free(self) -> bool:
+        """Whether every `return` of the function hands out a module whose mode changes
+        nothing (`cell = nn.GRUCell(...)` filled with another module's weights, then
+        `return cell`): what a caller builds with it is as mode-free."""
+        values = self.return_values
+        return bool(values) and all(
+            (value.fresh is not None and not value.mode_matters)
+            or (value.key is not None and self._key_id(value.key) in self.file.mode_independent)
+            for value in values
+        )
+
     def _plain_imported(self, call: cst.Call) -> Optional[bool]:
         """`Decoder()` of a module class of another project file that computes like a
         function (see plain_modules.py): whether it keeps constructor arguments. None for

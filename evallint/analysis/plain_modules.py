@@ -253,6 +253,7 @@ def _mode_free_classes(source: str) -> frozenset[str]:
             if text not in _MODULE_BASES and not (text in classes and free(text)):
                 return False
         settings = _settings_of(node)
+        used_as_module, used_as_setting = _uses(node)
         for item in ast.walk(node):
             if isinstance(item, ast.Attribute) and item.attr == "training":
                 return False
@@ -261,8 +262,12 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 on_self = any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
                 if on_self and isinstance(item.value, ast.Name) and item.value.id in settings:
                     continue  # `self.n_fft = n_fft` with `n_fft=1024`: a setting
-                if on_self and isinstance(item.value, (ast.Name, ast.Attribute, ast.Subscript)):
-                    return False  # `self.net = net`: keeps a module it may be given
+                if (
+                    on_self
+                    and isinstance(item.value, (ast.Name, ast.Attribute, ast.Subscript))
+                    and not any(_self_name(t) in used_as_setting - used_as_module for t in targets)
+                ):
+                    return False  # `self.net = net`, then `self.net(x)`: keeps a module
                 if not isinstance(item.value, ast.Call):
                     continue
                 qualified = qualify(item.value.func)
@@ -314,6 +319,54 @@ def _built(value: ast.AST, layer_free) -> bool:
     if isinstance(value, ast.Dict):
         return all(_built(v, layer_free) for v in value.values)
     return False  # `nn.Sequential(*layers)`: built elsewhere
+
+
+def _self_name(target: ast.expr) -> Optional[str]:
+    """`self.x` -> "x"; a subscript (`self.d[k] = v`) counts as a use of `self.d` too."""
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+        return target.attr if target.value.id == "self" else None
+    return None
+
+
+def _uses(node: ast.ClassDef) -> tuple[frozenset[str], frozenset[str]]:
+    """Attributes of `self` that the class uses as a module may be used (called:
+    `self.net(x)`; asked for an attribute: `self.net.fc`; subscripted, iterated, or handed
+    to a call: `run(self.net)`), and those it uses as a setting is used (compared, tested,
+    computed with: `self.mask_type == "A"`, `if self.residual:`, `self.dim * 2`). One kept
+    only as a setting is no module the class may have been given."""
+    module: set[str] = set()
+    setting: set[str] = set()
+    for item in ast.walk(node):
+        if isinstance(item, ast.Call):
+            module.update(_self_names([item.func, *item.args, *(k.value for k in item.keywords)]))
+        elif isinstance(item, (ast.Attribute, ast.Subscript)):
+            module.update(
+                _self_names([item.value]) if isinstance(item.value, ast.Attribute) else ()
+            )
+        elif isinstance(item, (ast.For, ast.comprehension)):
+            module.update(_self_names([item.iter]))
+        elif isinstance(item, ast.Compare):
+            setting.update(_self_names([item.left, *item.comparators]))
+        elif isinstance(item, ast.BinOp):
+            setting.update(_self_names([item.left, item.right]))
+        elif isinstance(item, (ast.If, ast.IfExp, ast.While)):
+            setting.update(_self_names([item.test]))
+        elif isinstance(item, ast.BoolOp):
+            setting.update(_self_names(item.values))
+    return frozenset(module), frozenset(setting)
+
+
+def _self_names(values: list) -> list[str]:
+    found = []
+    for value in values:
+        if isinstance(value, ast.Starred):
+            value = value.value
+        name = _self_name(value) if isinstance(value, ast.Attribute) else None
+        if name is not None:
+            found.append(name)
+    return found
 
 
 def _settings_of(node: ast.ClassDef) -> frozenset[str]:

@@ -362,6 +362,14 @@ class ScopeNames:
     non_module: frozenset[str] = frozenset()
     """Dotted names that receive a call only a tokenizer or processor answers
     (`x.batch_decode(...)`, `x(texts, return_tensors="pt")`): see NON_MODULE_METHODS."""
+    declared_outer: frozenset[str] = frozenset()
+    """Names declared `global` or `nonlocal`: assigning them binds no local."""
+
+    @property
+    def locals(self) -> frozenset[str]:
+        """Names this scope binds for itself: another scope's module of the same name is
+        not what they hold (`gen = torch.zeros_like` in a test helper)."""
+        return self.assigned - self.declared_outer
 
 
 _MODULE_ONLY_WRAPPERS = frozenset(
@@ -403,10 +411,13 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
     attribute_assignments: list[tuple[str, cst.BaseExpression]] = []
     called_attributes: set[str] = set()
     non_module: set[str] = set()
+    declared_outer: set[str] = set()
     for node in iter_nodes(body):
         node_type = type(node)
         if node_type is cst.Name:
             names.add(node.value)  # type: ignore[attr-defined]
+        elif node_type is cst.Global or node_type is cst.Nonlocal:
+            declared_outer.update(n.name.value for n in node.names)  # type: ignore[attr-defined]
         elif node_type is cst.AssignTarget and type(node.target) is cst.Name:  # type: ignore[attr-defined]
             assigned.add(node.target.value)  # type: ignore[attr-defined]
         elif node_type is cst.Assign:
@@ -459,6 +470,7 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
         tuple(attribute_assignments),
         frozenset(called_attributes),
         frozenset(non_module),
+        frozenset(declared_outer),
     )
 
 

@@ -70,6 +70,8 @@ class Summary:
     trains: bool = False
     return_key: Optional[str] = None
     return_facts: Optional[frozenset] = None
+    return_mode_free: bool = False
+    """Every `return` gives a module whose mode changes nothing (see mode_matters.py)."""
     grad_on_exit: Optional[frozenset] = None
     yield_grad: Optional[Grad] = None
     """A context manager's grad state at its `yield` when the function set it itself on every

@@ -384,7 +384,8 @@ class Values(ModeMatters):
                         for f in resolved.return_facts
                         if f.mode is not Mode.ENTRY
                     )
-                    or None
+                    or None,
+                    mode_matters=not resolved.return_mode_free,
                 )
             if resolved.return_key is not None:
                 mapped = self._map_argument(resolved, resolved.return_key, expr, None, state)
