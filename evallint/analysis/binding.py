@@ -613,6 +613,8 @@ class Binding(InterpreterPart):
             return False  # a class that is not known to be a module: its name says what it is
         if self._standard_library_call(value):
             return False  # `ModelPrediction = namedtuple(...)`: a tuple type, whatever its name
+        if self._builds_plain_object(value):
+            return False  # `transformer = dataset.resizeNormalize(size)`: a plain class's object
         return name in self.evidence_names or (
             looks_like_module_name(name) and "." not in name and not self._non_module(name)
         )
