@@ -14,7 +14,7 @@ from typing import Any, Optional
 import libcst as cst
 
 from evallint.verifier.layer_spec import UNKNOWN
-from evallint.verifier.resolution import Ctx, literal
+from evallint.verifier.resolution import Ctx, keyed_args, literal
 from evallint.verifier.source_index import dotted_or_none, init_of, inside
 
 
@@ -88,16 +88,8 @@ def assumed_args(
     defaults (`Assumed`), and (name, note) for each."""
     values: dict[str, Any] = {}
     notes: list[tuple[str, str]] = []
-    position = 0
-    for arg in call.args:
-        if arg.star:
-            continue
-        if arg.keyword is not None:
-            key = arg.keyword.value
-        else:
-            key = names[position] if position < len(names) else f"arg{position}"
-            position += 1
-        if key not in unread:
+    for key, arg in keyed_args(call, names):
+        if key is None or key not in unread:
             continue
         value = assumed_literal(arg.value, ctx)
         if isinstance(value, Assumed):

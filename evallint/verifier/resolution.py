@@ -9,7 +9,7 @@ arithmetic, bound parameters and module-level constants.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import libcst as cst
 
@@ -95,21 +95,30 @@ def last_assignment(
     return candidates[-1] if candidates else None
 
 
+def keyed_args(call: cst.Call, names: tuple[str, ...]) -> Iterator[tuple[Optional[str], cst.Arg]]:
+    """Each argument of `call` with the parameter it binds: its keyword, else the positional
+    parameter of `names` (`argN` past them); None for a `*args`/`**kwargs` argument."""
+    position = 0
+    for arg in call.args:
+        if arg.star:
+            yield None, arg
+            continue
+        if arg.keyword is not None:
+            yield arg.keyword.value, arg
+        else:
+            yield (names[position] if position < len(names) else f"arg{position}"), arg
+            position += 1
+
+
 def literal_args(
     call: cst.Call, names: tuple[str, ...], ctx: Ctx
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     params: dict[str, Any] = {}
     unread: list[str] = []
-    position = 0
-    for arg in call.args:
-        if arg.star:
+    for key, arg in keyed_args(call, names):
+        if key is None:
             unread.append(f"{arg.star}{ctx.file.code(arg.value)}")
             continue
-        if arg.keyword is not None:
-            key = arg.keyword.value
-        else:
-            key = names[position] if position < len(names) else f"arg{position}"
-            position += 1
         value = literal(arg.value, ctx)
         if value is UNKNOWN:
             unread.append(key)
