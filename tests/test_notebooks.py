@@ -316,3 +316,53 @@ def test_a_cell_that_does_not_parse_stops_only_itself() -> None:
 def test_unparsable_cells_are_kept_whole_for_the_language_server() -> None:
     vs = join_cells([("code", "x = \n"), ("code", "y = 1\n")])
     assert vs.unparsable == () and vs.text.split() == ["x", "=", "y", "=", "1"]
+
+
+def test_a_caller_in_another_notebook_is_given_by_cell_and_line(tmp_path: Path) -> None:
+    """A helper file's finding reached from a notebook's cell names that cell and its line,
+    not a line of the notebook's virtual source (which means nothing to a reader)."""
+    from evallint.engine.run import lint_file
+
+    (tmp_path / "losses.py").write_text(
+        "import torch.nn.functional as F\n\n\n"
+        "def batch_loss(x, y, model):\n"
+        "    logits = model(x)\n"
+        "    return F.cross_entropy(logits, y)\n\n\n"
+        "def loader_loss(loader, model):\n"
+        "    total = 0.0\n"
+        "    for x, y in loader:\n"
+        "        total += batch_loss(x, y, model).item()\n"
+        "    return total / len(loader)\n"
+    )
+    notebook = new_notebook(
+        cells=[
+            new_markdown_cell("# Train"),
+            new_code_cell(
+                "import torch\nimport torch.nn as nn\nfrom losses import batch_loss, loader_loss"
+            ),
+            new_code_cell(
+                "model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))\n"
+                "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+                "loader = [(torch.rand(3, 4), torch.tensor([0, 1, 0]))]"
+            ),
+            new_code_cell(
+                "for epoch in range(3):\n"
+                "    for x, y in loader:\n"
+                "        loss = batch_loss(x, y, model)\n"
+                "        optimizer.zero_grad()\n"
+                "        loss.backward()\n"
+                "        optimizer.step()\n"
+                "    print(loader_loss(loader, model))"
+            ),
+        ]
+    )
+    nbformat.write(notebook, str(tmp_path / "train.ipynb"))
+    found = lint_file(tmp_path / "losses.py")
+    callers = [
+        (r.cell, r.line, r.column)
+        for d in found
+        for r in d.related
+        if r.path.endswith("train.ipynb")
+    ]
+    assert {d.code for d in found} >= {"EVL001"}
+    assert callers and set(callers) == {(4, 7, 11)}

@@ -394,9 +394,23 @@ def lint_file(
         found = _lint_notebook(data, name, config, project, apply_suppressions)
     else:
         found = _lint_bytes(data, name, config, project, apply_suppressions)
+    found = _cells_of_other_notebooks(found)
     if cache is not None:
         cache.put(key, found, project.dependencies_of(name), project.missing_of(name), name)
     return found
+
+
+def _cells_of_other_notebooks(found: list[Diagnostic]) -> list[Diagnostic]:
+    """Related locations in another notebook (a caller in its cells) given by (cell, line)."""
+    if not any(
+        r.cell is None and r.path != d.path and r.path.endswith(".ipynb")
+        for d in found
+        for r in d.related
+    ):
+        return found
+    from evallint.source.notebook import map_other_notebooks  # nbformat only for notebooks
+
+    return [map_other_notebooks(d) for d in found]
 
 
 def lint_bytes(

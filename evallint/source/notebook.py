@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import bisect
 import dataclasses
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -173,6 +174,42 @@ def map_diagnostic(d: Diagnostic, vs: VirtualSource) -> Diagnostic:
         fix=None,
         cell=span.index,
     )
+
+
+def map_other_notebooks(d: Diagnostic) -> Diagnostic:
+    """A finding's related locations in another notebook of the project (a caller in one of
+    its cells) moved to (cell, line) there, as that notebook's own findings are: the analysis
+    sees a notebook as its virtual source, whose lines mean nothing to a reader."""
+    related = []
+    for r in d.related:
+        if r.cell is None and r.path != d.path and r.path.endswith(".ipynb"):
+            vs = _virtual_of(r.path)
+            if vs is not None and 1 <= r.line <= vs.text.count("\n"):
+                r = _map_related(r, r.path, vs)
+        related.append(r)
+    return dataclasses.replace(d, related=tuple(related))
+
+
+def _virtual_of(path: str) -> Optional[VirtualSource]:
+    """The virtual source of the notebook at `path` as the project index reads it, kept by
+    the file's stamp; None when it cannot be read."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    stamp = (path, status.st_mtime_ns, status.st_size)
+    if stamp not in _VIRTUALS:
+        try:
+            with open(path, "rb") as stream:
+                _VIRTUALS[stamp] = read_notebook(stream.read())
+        except (OSError, NotebookError):
+            _VIRTUALS[stamp] = None
+        if len(_VIRTUALS) > 32:
+            _VIRTUALS.pop(next(iter(_VIRTUALS)))
+    return _VIRTUALS[stamp]
+
+
+_VIRTUALS: dict[tuple[str, int, int], Optional[VirtualSource]] = {}
 
 
 def _map_related(r: Related, path: str, vs: VirtualSource) -> Related:
