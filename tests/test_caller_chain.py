@@ -75,3 +75,39 @@ def test_one_finding_reached_through_several_callers_is_printed_once() -> None:
     )
     assert [(d.line, d.related) for d in merged] == [(30, (gan, wgan)), (34, (gan,))]
     assert len(_merge_duplicates([finding(30, ()), finding(30, (), "EVL002")])) == 2
+
+
+def test_region_start_is_placed_in_the_file_the_region_belongs_to() -> None:
+    """An evaluation region that a caller's context made (a loop of another file or notebook)
+    is named in that file, at its own position, not at line 1 of the reporting file."""
+    from types import SimpleNamespace
+
+    import libcst as cst
+
+    from evallint.analysis.facts import EvalForward, Place, UnitRef
+    from evallint.analysis.regions import Region, RegionKind
+    from evallint.rules.base import region_start
+
+    helper = cst.parse_module("def f(model, x):\n    return model(x)\n")
+    caller = cst.parse_module("import h\n\nfor x in data:\n    print(h.f(model, x))\n")
+    loop = caller.body[1]
+    call = helper.body[0].body.body[0].body[0].value  # type: ignore[attr-defined]
+    here = UnitRef("h.py", lambda node: (1, 1, 1, 1) if node is not call else (2, 12, 2, 20))
+    there = UnitRef("run.py", lambda node: (3, 1, 4, 24) if node is loop else (1, 1, 1, 1))
+    forward = EvalForward(
+        call=Place(call, here),
+        subject="model",
+        region=Region(loop, RegionKind.EVAL, "check inside the training loop"),
+        region_unit=there,
+    )
+    facts = SimpleNamespace(unit=here)
+    related = region_start(facts, forward)  # type: ignore[arg-type]
+    assert (related.path, related.line, related.column) == ("run.py", 3, 1)
+    assert related.message == "the evaluation starts here"
+    own = region_start(
+        facts,
+        EvalForward(
+            call=Place(call, here), subject="model", region=Region(call, RegionKind.EVAL, "f()")
+        ),
+    )  # type: ignore[arg-type]
+    assert (own.path, own.line) == ("h.py", 2)

@@ -142,6 +142,13 @@ def related_at(place: Place, message: str) -> Related:
     return _related(place, message)
 
 
+def region_start(facts: ModuleFacts, forward: EvalForward) -> Related:
+    """Where the forward's evaluation starts, in the file the region belongs to (a caller's
+    loop in another file or notebook cell, when the caller's context made it one)."""
+    place = Place(forward.region.node, forward.region_unit or facts.unit)
+    return _related(place, f"the {forward.region.kind.value} starts here")
+
+
 def owned_elsewhere(facts: ModuleFacts, forward: EvalForward, grad: bool) -> bool:
     """A forward of another file that its own file reports whatever this file's call does
     (analysis/lifting.py): reporting it at the call again would repeat it."""

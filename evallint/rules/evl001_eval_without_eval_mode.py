@@ -18,7 +18,7 @@ from evallint.rules.base import (
     mode_related,
     owned_elsewhere,
     receiver_text,
-    related_at,
+    region_start,
     reported_at_call,
     where_evaluated,
 )
@@ -152,12 +152,7 @@ class EvalWithoutEvalMode(Rule):
             )
             related = mode_related(facts, forward.train_facts, f"`{module}`")
             if forward.region.node is not None and forward.call.unit is facts.unit:
-                related.append(
-                    related_at(
-                        _place(facts, forward.region.node),
-                        f"the {forward.region.kind.value} starts here",
-                    )
-                )
+                related.append(region_start(facts, forward))
             fix = self.fix(facts, forward, module) if facts.want_fixes else None
             yield self.diagnostic(
                 facts,
@@ -195,9 +190,3 @@ class EvalWithoutEvalMode(Rule):
         if isinstance(region, cst.FunctionDef):
             return builder.insert_at_body_start(region, code, description)
         return None
-
-
-def _place(facts: ModuleFacts, node):
-    from evallint.analysis.facts import Place
-
-    return Place(node, facts.unit)

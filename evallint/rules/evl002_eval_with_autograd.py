@@ -7,7 +7,7 @@ from typing import Optional
 
 import libcst as cst
 
-from evallint.analysis.facts import ModuleFacts, Place
+from evallint.analysis.facts import ModuleFacts
 from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.base import (
     Example,
@@ -17,7 +17,7 @@ from evallint.rules.base import (
     first_forwards,
     owned_elsewhere,
     receiver_text,
-    related_at,
+    region_start,
     reported_at_call,
     where_evaluated,
 )
@@ -138,12 +138,7 @@ class EvalWithAutograd(Rule):
             )
             related = []
             if forward.call.unit is facts.unit:
-                related.append(
-                    related_at(
-                        Place(forward.region.node, facts.unit),
-                        f"the {forward.region.kind.value} starts here",
-                    )
-                )
+                related.append(region_start(facts, forward))
             fix = self.fix(facts, forward) if facts.want_fixes else None
             yield self.diagnostic(
                 facts,
