@@ -51,6 +51,9 @@ def edited_tree(old: str, old_tree: ast.Module, new: str) -> Optional[ast.Module
     if begin < 2 or 2 * (end - begin) > len(lines):
         return None
     text = "\n".join(lines[begin:end]) + ("\n" if end < len(lines) else "")
+    if "\\\n" in text:
+        return None  # an explicit line joining: Python 3.9 places a statement after a lone
+        # `\` line otherwise than in the whole text (or rejects its indentation there)
     try:
         piece = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

@@ -115,3 +115,11 @@ def test_whole_parse_when_lines_move_or_the_start_or_a_carriage_return_changes(
     old: str, new: str
 ) -> None:
     assert edited_tree(old, ast.parse(old), new) is None
+
+
+def test_a_lone_line_continuation_is_left_to_the_whole_parse() -> None:
+    """`\\` alone on a line before a statement: Python 3.9 rejects or places the statement
+    otherwise in the whole text than in the re-parsed piece, so the piece is not used."""
+    old = "import os\n\n\nx = 1\n\n\ndef f():\n    return os.sep\n\n\ny = 2\n"
+    new = old.replace("\n\n\ndef f", "\n\n\\\ndef f")
+    assert edited_tree(old, ast.parse(old), new) is None
