@@ -208,6 +208,7 @@ ANALYSIS_ORDER = [
         "mode_matters",
         "values",
         "taint",
+        "project_classes",
         "project",
         "plain_modules",
         "specialise",
@@ -221,9 +222,18 @@ ANALYSIS_ORDER = [
         "lifting",
         "passed_functions",
     ),
-    ("binding", "switches", "effects", "observations", "provenance", "mode_tests", "reported"),
+    (
+        "binding",
+        "switches",
+        "effects",
+        "observations",
+        "provenance",
+        "mode_tests",
+        "reported",
+        "class_members",
+    ),
     ("calls", "flow"),
-    ("interpreter",),
+    ("call_resolution", "interpreter"),
     ("file_analysis",),
 ]
 """The rooms inside the analysis, bottom up: a module imports only from its own tier or

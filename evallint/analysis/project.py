@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 from pathlib import Path
@@ -11,10 +10,10 @@ from typing import TYPE_CHECKING, Callable, Optional
 import libcst as cst
 
 from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.project_classes import ProjectClasses
 from evallint.analysis.project_files import (
     display_path,
     file_stamp,
-    imported_from,
     imported_names,
     installed,
     project_files,
@@ -23,17 +22,11 @@ from evallint.analysis.project_files import (
     small_text,
     submodule_name,
 )
-from evallint.analysis.scope import (
-    collect_definitions,
-    module_classes_of_text,
-)
 from evallint.analysis.summaries import Summary
-from evallint.analysis.symbols import ImportTable, collect_imports
 from evallint.source.parse import ParseFailure, parse_module
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
-    from evallint.analysis.scope import ClassInfo
 
 
 MAX_IMPORTED_CHARS = 400_000
@@ -94,7 +87,7 @@ _FILE_FACTS: dict[tuple[Callable[[Path], Optional[str]], Path], _FileFacts] = {}
 """Per (reader, file): its code and imports at its (mtime, size); see `_file_facts`."""
 
 
-class ProjectIndex:
+class ProjectIndex(ProjectClasses):
     """Other files of the same project that a linted file imports from, read on demand and
     cached for the run, so `from engine import evaluate` is understood. Installed packages
     and the standard library are never followed; neither are files without any torch text.
@@ -543,186 +536,3 @@ class ProjectIndex:
                     judge_uncalled=False,
                 )
         return self._caller_analyses[key]
-
-    def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
-        """Whether an imported class subclasses nn.Module: only its definitions are read."""
-        return self.class_kind(importer, module, qualified) is True
-
-    def class_kind(
-        self, importer: str, module: str, qualified: str, depth: int = 2
-    ) -> Optional[bool]:
-        """True: an nn.Module; None: a plain class, deriving from nothing (no module whatever
-        its name says: `class GuidedModel:` holding one); False: another class, or not found.
-        A package's `__init__.py` that re-exports the class is followed to its submodule."""
-        name = qualified.split(".")[-1]
-        located = self._locate(importer, module)
-        text = ""
-        if located is not None and located.name == "__init__.py":
-            stamp = file_stamp(located)
-            cached = self._init_texts.get(located)
-            if cached is None or cached[0] != stamp:  # read once, again when edited
-                cached = self._init_texts[located] = (stamp, small_text(located))
-                self._reexports = {k: v for k, v in self._reexports.items() if k[0] != located}
-            text = cached[1]
-        if located is not None and text and depth > 0 and f"class {name}" not in text:
-            self._dependencies.setdefault(importer, set()).add(str(located))
-            reexported = self._reexports.get((located, name))
-            if reexported is None:
-                reexported = self._reexports[(located, name)] = imported_from(text, name)
-            for submodule in reexported:
-                # `.sub` is read from the package; `pkg.sub` as the first importer reads it
-                origin = str(located) if submodule.startswith(".") else importer
-                kind = self.class_kind(origin, submodule, name, depth - 1)
-                if kind is not False:
-                    return kind
-            return False
-        found = self._source(importer, module)
-        if found is None:
-            return False
-        path, source = found
-        if path not in self._module_classes:
-            tree = self._trees.get(path)
-            self._module_classes[path] = (
-                _module_classes_of_tree(tree)
-                if tree is not None
-                else module_classes_of_text(source)
-            )
-        classes = self._module_classes[path]
-        if classes is None:  # newer syntax than this Python reads: LibCST's parse decides
-            parsed = self._tree(importer, module)
-            classes = self._module_classes[path] = (
-                _module_classes_of_tree(parsed[1]) if parsed else {}
-            )
-        return classes.get(name, False)
-
-    def forward_methods(
-        self, importer: str, module: str, qualified: str, owner: str = "", depth: int = 2
-    ) -> frozenset[str]:
-        """The methods of an imported project class that run its forward (read from their
-        bodies, see forward_methods.py); with `owner`, the file-level key `qualified`
-        (GRAD_FREE, EVAL_SWITCHED) of the file that defines class `owner`. A package's
-        `__init__.py` that re-exports the class is followed to its submodule."""
-        from evallint.analysis.forward_methods import forward_methods_of_text
-
-        name = owner or qualified.split(".")[-1]
-        located = self._locate(importer, module)
-        if located is not None and located.name == "__init__.py" and depth > 0:
-            text = small_text(located)  # a re-exporting package (no torch text: not "read")
-            if name and f"class {name}" not in text:
-                for submodule in imported_from(text, name):
-                    origin = str(located) if submodule.startswith(".") else importer
-                    methods = self.forward_methods(origin, submodule, qualified, owner, depth - 1)
-                    if methods:
-                        return methods
-                return frozenset()
-        found = self._source(importer, module)
-        if found is None:
-            return frozenset()
-        path, source = found
-        classes = self._forward_methods.get(path)
-        if classes is None:
-            classes = self._forward_methods[path] = forward_methods_of_text(source)
-        return classes.get(qualified if owner else qualified.split(".")[-1], frozenset())
-
-    def is_class(self, importer: str, module: str, qualified: str) -> bool:
-        """Whether the imported name is a class defined in that project file (read as for
-        `is_module_class`, without analysing the file)."""
-        self.is_module_class(importer, module, qualified)
-        found = self._locate(importer, module)
-        classes = self._module_classes.get(found.resolve()) if found is not None else None
-        return bool(classes) and qualified.split(".")[-1] in classes  # type: ignore[operator]
-
-    def base_method(
-        self, analysis: FileAnalysis, owner: ClassInfo, name: str, depth: int = 3
-    ) -> Optional[Summary]:
-        """The summary of method `name` that `owner` (a class of `analysis`) inherits from a
-        base class of another project file (`self.take_optimisation_step(...)` in an agent
-        whose base class, imported, defines it); the text is checked before any analysis."""
-        for base in owner.bases if depth > 0 else ():
-            local = base.split(".")[-1]
-            inner = analysis.classes.get(base)
-            if inner is not None:  # a base of this file whose own base is imported
-                found = self.base_method(analysis, inner, name, depth - 1)
-                if found is not None:
-                    return found
-                continue
-            module = analysis.imports.modules_from.get(local)
-            if module is None or not self.defines_method(analysis.path, module, base, name):
-                continue
-            other = self.analysis(analysis.path, module)
-            cls = other.classes.get(local) if other is not None else None
-            if other is None or cls is None:
-                continue
-            method = cls.methods.get(name) or other._inherited_method(cls, name)
-            if method is not None:
-                return other.summary_for(method)
-            found = self.base_method(other, cls, name, depth - 1)
-            if found is not None:
-                return found
-        return None
-
-    def defines_method(
-        self, importer: str, module: str, qualified: str, method: str, depth: int = 3
-    ) -> bool:
-        """Whether the imported class `qualified`, or a base class of it in the project,
-        defines `method`: then `self.method(...)` in a subclass is a method call, not a
-        module set by the base."""
-        found = self._source(importer, module)
-        if found is None or depth <= 0:
-            return False
-        path, source = found
-        classes = self._class_methods.get(path)
-        if classes is None:
-            classes = self._class_methods[path] = _methods_of_text(source)
-        name = qualified.split(".")[-1]
-        methods, bases = classes.get(name, (frozenset(), ()))
-        if method in methods:
-            return True
-        for base, base_module in bases:
-            local = base.split(".")[-1]
-            if local in classes and local != name:
-                if method in classes[local][0]:
-                    return True
-            elif base_module and self.defines_method(
-                str(path), base_module, base, method, depth - 1
-            ):
-                return True
-        return False
-
-
-def _methods_of_text(
-    source: str,
-) -> dict[str, tuple[frozenset[str], tuple[tuple[str, str], ...]]]:
-    """Class name -> (the methods its body defines, its bases with the module each was
-    imported from), read with CPython's parser."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return {}
-    imports = ImportTable()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and not any(a.name == "*" for a in node.names):
-            for alias in node.names:
-                imports.bind_from(node.module or "", node.level, alias.name, alias.asname)
-    result = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            methods = frozenset(
-                item.name
-                for item in node.body
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-            )
-            bases = tuple(
-                (base.id, imports.modules_from.get(base.id, ""))
-                for base in node.bases
-                if isinstance(base, ast.Name)
-            )
-            result[node.name] = (methods, bases)
-    return result
-
-
-def _module_classes_of_tree(tree: cst.Module) -> dict[str, Optional[bool]]:
-    return {
-        name: None if all(base == "object" for base in info.bases) else info.is_module
-        for name, info in collect_definitions(tree, collect_imports(tree))[1].items()
-    }

@@ -224,7 +224,7 @@ def test_an_eval_switch_in_a_scope_that_evaluates_nothing_is_deliberate() -> Non
 
 
 def _module_classes_by_libcst(source: str) -> dict[str, Optional[bool]]:
-    from evallint.analysis.project import _module_classes_of_tree
+    from evallint.analysis.project_classes import _module_classes_of_tree
 
     return _module_classes_of_tree(cst.parse_module(source))
 

@@ -1,0 +1,121 @@
+"""Part of the interpreter (see interpreter.py): what a class's attributes hold, read once per
+class from the assignments of all its methods: which `self.x` may hold modules (and which of
+them only mode-independent layers), plain lists of modules, objects of plain classes of the
+file, and attributes of those objects that alias this one's (`self.extractor.model`)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import libcst as cst
+
+from evallint.analysis.context import InterpreterPart
+from evallint.analysis.plain_objects import assigns_plain_parameter
+from evallint.analysis.scope import ClassInfo, looks_like_module_name
+from evallint.analysis.symbols import dotted_name
+
+
+class ClassMembers(InterpreterPart):
+    """Part of the interpreter (see interpreter.py)."""
+
+    def _class_module_attributes(self, owner: ClassInfo) -> set[str]:
+        if owner.module_attributes:
+            return owner.module_attributes
+        attributes: set[str] = set()
+        mode_dependent: set[str] = set()
+        for method in owner.methods.values():
+            for name, value in self.file.scope(method.node).attribute_assignments:
+                facts = self._constructor_facts(value) if type(value) is cst.Call else None
+                if (facts is None or self._weakly_loaded(value)) and (
+                    self._non_module(name)
+                    or self._builds_plain_object(value)
+                    or assigns_plain_parameter(self.file, method.node, value)
+                ):
+                    continue  # used only as a tokenizer is, or holds a plain object: its
+                    # name (`self.encoder_tokenizer`, `self.encoder = get_encoder()`) is no test
+                if facts is not None or (
+                    looks_like_module_name(name)
+                    and type(value) in (cst.Call, cst.Name, cst.Attribute, cst.Subscript)
+                ):
+                    attributes.add(name)  # `self.model = kwargs["model"]` too
+                if facts is None or facts[1]:
+                    mode_dependent.add(name)
+            for name in self.file.scope(method.node).evidence:
+                if name.startswith("self.") and name.count(".") == 1:
+                    attributes.add(name)
+            for name in self.file.scope(method.node).called_attributes:
+                if (
+                    looks_like_module_name(name)
+                    and not self._is_method(owner, name[5:])
+                    and not self._non_module(name)
+                ):
+                    # `self.model(x)`, set by a base class or a caller; not a method of the
+                    # class named like one (`self._save_model_if_needed()`)
+                    attributes.add(name)
+                    mode_dependent.add(name)
+        for name in attributes - mode_dependent:
+            self.file.mode_independent.add(f"{owner.name}::{name}")  # only bare nn.Linear & co.
+        owner.module_attributes = attributes or {"<none>"}
+        return owner.module_attributes
+
+    def _class_containers(self, owner: ClassInfo) -> dict[str, tuple[str, ...]]:
+        """`self.heads = [nn.Linear(...) for _ in range(k)]`: a plain list attribute of
+        modules, which the class's own eval() does not reach (they are not registered)."""
+        if owner.held_containers is None:
+            found: dict[str, tuple[str, ...]] = {}
+            for method in owner.methods.values():
+                for name, value in self.file.scope(method.node).attribute_assignments:
+                    elements: list[cst.BaseExpression] = []
+                    if type(value) in (cst.List, cst.Tuple):
+                        elements = [
+                            e.value
+                            for e in cast("cst.List | cst.Tuple", value).elements
+                            if type(e) is not cst.StarredElement
+                        ]
+                    elif type(value) in (cst.ListComp, cst.GeneratorExp):
+                        elements = [cast("cst.ListComp | cst.GeneratorExp", value).elt]
+                    if elements and all(
+                        type(e) is cst.Call and self._constructor_facts(e) is not None
+                        for e in elements
+                    ):
+                        found[name] = (
+                            (f"{name}[*]",)
+                            if type(value) in (cst.ListComp, cst.GeneratorExp)
+                            else tuple(f"{name}[{i}]" for i in range(len(elements)))
+                        )
+            owner.held_containers = found
+        return owner.held_containers
+
+    def _held_instances(self, owner: ClassInfo) -> dict[str, ClassInfo]:
+        """`self.extractor = CamExtractor(self.model)`: attributes holding an object of a
+        plain class of this file, whose methods (`self.extractor.forward_pass(x)`) run
+        with its attributes mapped onto this object's (`self.extractor.model`)."""
+        found: dict[str, ClassInfo] = {}
+        for method in owner.methods.values():
+            for name, value in self.file.scope(method.node).attribute_assignments:
+                if type(value) is cst.Call and name.startswith("self."):
+                    held = self._local_class(value)
+                    if held is not None and not held.is_module and held is not owner:
+                        found[name] = held
+        return found
+
+    def _held_aliases(self, owner: ClassInfo) -> tuple[tuple[str, str], ...]:
+        if owner.held_aliases is None:
+            pairs = []
+            for method in owner.methods.values():
+                for name, value in self.file.scope(method.node).attribute_assignments:
+                    if type(value) is not cst.Call:
+                        continue
+                    for attribute, argument in self.held_attributes(value):
+                        target = dotted_name(argument)
+                        if target is not None and target.startswith("self."):
+                            pairs.append((f"{name}.{attribute}", target))
+            owner.held_aliases = tuple(pairs)
+        return owner.held_aliases
+
+    def _is_method(self, owner: ClassInfo, name: str) -> bool:
+        return (
+            name in owner.methods
+            or self.file._inherited_method(owner, name) is not None
+            or self.file.base_defines_method(owner, name)
+        )
