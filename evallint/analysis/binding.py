@@ -24,11 +24,17 @@ from evallint.analysis.scope import (
     collect_local_class,
     looks_like_module_name,
 )
-from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY, dotted_name
+from evallint.analysis.symbols import (
+    PASS_THROUGH_LIBRARY,
+    STANDARD_LIBRARY,
+    chain_receiver,
+    dotted_name,
+)
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
     SAME_MODULE_METHODS,
+    SAME_MODULE_OR_MODE_METHODS,
 )
 from evallint.analysis.walk import iter_nodes
 from evallint.torch_facts import LIBRARY_EVALUATORS, MODE_METHODS
@@ -36,13 +42,7 @@ from evallint.torch_facts import LIBRARY_EVALUATORS, MODE_METHODS
 
 def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
     """`x.to(device).cuda()` -> `x`: calls that return the module they are called on."""
-    while (
-        type(expr) is cst.Call
-        and type(expr.func) is cst.Attribute
-        and expr.func.attr.value in SAME_MODULE_METHODS
-    ):
-        expr = expr.func.value
-    return expr
+    return chain_receiver(expr, SAME_MODULE_METHODS)
 
 
 def _mode_chain(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, Optional[Mode]]:
@@ -577,12 +577,7 @@ class Binding(InterpreterPart):
             name for target in node.targets for name in self._target_names(target.target)
         )
         inner = node.value
-        while (
-            type(inner) is cst.Call
-            and type(inner.func) is cst.Attribute
-            and inner.func.attr.value in (*SAME_MODULE_METHODS, "eval", "train")
-        ):
-            inner = inner.func.value
+        inner = chain_receiver(inner, SAME_MODULE_OR_MODE_METHODS)
         if type(inner) is not cst.Call or type(inner.func) is not cst.Name:
             return
         if inner.func.value in self.file.functions or self._returns_its_module(inner):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from evallint.analysis.scope import ClassInfo, FunctionInfo
-from evallint.analysis.symbols import class_of_import, dotted_name
+from evallint.analysis.symbols import chain_receiver, class_of_import, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
 
@@ -94,12 +94,8 @@ def modes_set_at_construction(
             exits[key] = facts  # a switch to training of the subclass's own wins
     sources: dict[str, set[str]] = {}
     for key, value in file.scope(init.node).attribute_assignments:
-        while (
-            type(value) is cst.Call
-            and type(value.func) is cst.Attribute
-            and value.func.attr.value in SAME_MODULE_METHODS
-        ):
-            value = value.func.value  # `self.model = model.cuda()`: the parameter itself
+        # `self.model = model.cuda()`: the parameter itself
+        value = chain_receiver(value, SAME_MODULE_METHODS)
         sources.setdefault(key, set()).add(
             value.value if type(value) is cst.Name and value.value in init.params else ""
         )

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Optional, cast
 import libcst as cst
 
 from evallint.analysis.regions import RegionKind
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
@@ -204,20 +205,12 @@ def module_method_call(
 def note_module_class(part: InterpreterPart, name: str, value: cst.BaseExpression) -> None:
     """`name = Model(...)` (through `.to(device)`/`.cuda()` chains) with `Model` an
     nn.Module class of this file: the name holds a module of that class."""
-    while (
-        type(value) is cst.Call
-        and type(value.func) is cst.Attribute
-        and value.func.attr.value in _SAME_MODULE_CALLS
-    ):
-        value = value.func.value
+    value = chain_receiver(value, SAME_MODULE_OR_MODE_METHODS)
     owner = part._local_class(value) if type(value) is cst.Call else None
     if owner is not None and owner.is_module:
         part.module_classes[name] = owner
     else:
         part.module_classes.pop(name, None)
-
-
-_SAME_MODULE_CALLS = frozenset({"to", "cuda", "cpu", "half", "float", "double", "train", "eval"})
 
 
 def annotated_class(part: InterpreterPart, receiver: str) -> Optional[ClassInfo]:

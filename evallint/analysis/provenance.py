@@ -24,14 +24,19 @@ import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.lattice import Grad, PathState
-from evallint.analysis.symbols import ImportTable, dotted_name
+from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.taint import (
     _GRAPH_CUTTING_METHODS,
     _GRAPH_FREE_ATTRIBUTES,
     _creates_graph,
     _cuts_graph,
 )
-from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, NO_GRAD_METHODS
+from evallint.analysis.vocabulary import (
+    GRAD_DISABLERS,
+    GRAD_ENABLERS,
+    NO_GRAD_METHODS,
+    SAME_MODULE_OR_MODE_METHODS,
+)
 from evallint.analysis.walk import iter_nodes, push_children
 
 PARAMETER = "param:"
@@ -330,12 +335,7 @@ class Provenance(InterpreterPart):
     def _note_imported_class(self, name: str, value: cst.BaseExpression) -> None:
         """`agent = Agent(...)` (through `.to(device)` chains) with `Agent` imported from a
         project file: remembered, so `agent.act(obs)` is read for what `act` returns."""
-        while (
-            type(value) is cst.Call
-            and type(value.func) is cst.Attribute
-            and value.func.attr.value in _SAME_OBJECT_CALLS
-        ):
-            value = value.func.value
+        value = chain_receiver(value, SAME_MODULE_OR_MODE_METHODS)
         found = self._imported_class_of(value) if type(value) is cst.Call else None
         if found is not None and self.file.project is not None:
             self.imported_module_classes[name] = found
@@ -465,7 +465,6 @@ class Provenance(InterpreterPart):
         return (summary, False) if summary is not None else None
 
 
-_SAME_OBJECT_CALLS = frozenset({"to", "cuda", "cpu", "half", "float", "double", "train", "eval"})
 """Methods that return the module they are called on."""
 
 _VALUES_AND_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median"})

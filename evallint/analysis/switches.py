@@ -20,7 +20,7 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.mode_tests import training_attribute
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 
 
@@ -42,12 +42,9 @@ class Switches(InterpreterPart):
 
     def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
         receiver = call.func.value  # type: ignore[attr-defined]
-        while (
-            type(receiver) is cst.Call
-            and type(receiver.func) is cst.Attribute
-            and receiver.func.attr.value in SAME_MODULE_METHODS
-        ):
-            receiver = receiver.func.value  # `net.to(device).eval()` switches `net`
+        receiver = chain_receiver(
+            receiver, SAME_MODULE_METHODS
+        )  # `net.to(device).eval()` switches `net`
         result: list[PathState] = []
         for state in states:
             key = self.resolve(receiver, state)

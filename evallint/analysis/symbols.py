@@ -261,3 +261,15 @@ def class_of_import(imports: ImportTable, name: str) -> Optional[tuple[str, str]
     if not attr and head in imports.modules_from:
         return imports.modules_from[head], (imports.qualify_name(head) or head).split(".")[-1]
     return None
+
+
+def chain_receiver(expr: cst.BaseExpression, methods: frozenset[str]) -> cst.BaseExpression:
+    """`net.to(device).cuda()` -> `net`: the object a chain of calls of `methods` (methods
+    that return the object they are called on) starts from; `expr` itself when it is none."""
+    while (
+        type(expr) is cst.Call
+        and type(expr.func) is cst.Attribute
+        and expr.func.attr.value in methods
+    ):
+        expr = expr.func.value
+    return expr

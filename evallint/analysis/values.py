@@ -27,7 +27,7 @@ from evallint.analysis.scope import (
     looks_like_module_name,
 )
 from evallint.analysis.summaries import Summary
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import (
     CLASS_NAME_MODULE_WORDS,
     CONTAINER_LAYERS,
@@ -218,12 +218,7 @@ class Values(ModeMatters):
         `forward` trains it (see forward_methods.SELF_TRAINING)."""
         sites = [fact.site for fact in state.mode_of(key) or ()]
         for index, site in enumerate(sites):
-            while (
-                type(site) is cst.Call
-                and type(site.func) is cst.Attribute
-                and site.func.attr.value in SAME_MODULE_METHODS
-            ):
-                site = site.func.value  # `Meta(args).to(device)`
+            site = chain_receiver(site, SAME_MODULE_METHODS)  # `Meta(args).to(device)`
             sites[index] = site
         return bool(sites) and all(
             type(site) is cst.Call and trains_in_forward(self.file, site) for site in sites

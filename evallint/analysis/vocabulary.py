@@ -18,6 +18,7 @@ from evallint.torch_facts import (
     GRAD_SETTERS,
     LIBRARY_FACTORIES,
     MODE_INDEPENDENT_SUFFIXES,
+    MODE_METHODS,
     MODULE_RETURNING_METHODS,
     NO_GRAD_METHODS,
     PRETRAINED_LOADERS,
@@ -334,6 +335,8 @@ STATELESS_LAYERS = STATELESS
 """nn layers with neither a mode nor parameters: calling one is not a model forward."""
 SAME_MODULE_METHODS = MODULE_RETURNING_METHODS
 """Methods that return the module they were called on (train/eval: torch_facts.MODE_METHODS)."""
+SAME_MODULE_OR_MODE_METHODS = MODULE_RETURNING_METHODS | MODE_METHODS
+"""The above and `train()`/`eval()`, which return the module too (after switching it)."""
 SAME_MODULE_ATTRIBUTES = WRAPPED_MODULE_ATTRIBUTES
 """Attributes of a wrapper that are the wrapped module itself."""
 FUNCTIONAL_MODE = {q: (f.keyword, f.position, f.default) for q, f in FUNCTIONAL.items()}
