@@ -394,13 +394,13 @@ def lint_file(
         found = _lint_notebook(data, name, config, project, apply_suppressions)
     else:
         found = _lint_bytes(data, name, config, project, apply_suppressions)
-    found = _cells_of_other_notebooks(found)
+    found = cells_of_other_notebooks(found)
     if cache is not None:
         cache.put(key, found, project.dependencies_of(name), project.missing_of(name), name)
     return found
 
 
-def _cells_of_other_notebooks(found: list[Diagnostic]) -> list[Diagnostic]:
+def cells_of_other_notebooks(found: list[Diagnostic]) -> list[Diagnostic]:
     """Related locations in another notebook (a caller in its cells) given by (cell, line)."""
     if not any(
         r.cell is None and r.path != d.path and r.path.endswith(".ipynb")

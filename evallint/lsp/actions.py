@@ -34,7 +34,7 @@ class CodeActions:
     program_of: Callable[[str], Program]
     config_for: Callable[[str], Config]
     project: Callable[[Config, dict[Any, Any]], Any]
-    lines_of: Callable[[str], list[str]]
+    other_file: Callable[[str, Optional[int]], tuple[str, list[str]]]
 
     @property
     def encoding(self) -> str:  # the server's negotiated position encoding
@@ -94,7 +94,7 @@ class CodeActions:
                     or not first <= placed.line <= last
                 ):
                     continue
-                diagnostic = to_lsp(placed, program, part, self.encoding, self.lines_of)
+                diagnostic = to_lsp(placed, program, part, self.encoding, self.other_file)
                 edits = program.part_edits(finding.fix.edits) if finding.fix else None
                 lint = self.linter_for(program, config, False)
                 if edits is not None and edits[0] == part and fixes.proven(plan, index, lint, job):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import difflib
-import os
 from typing import Callable, Optional
 
 from lsprotocol import types
-from pygls.uris import from_fs_path
 
 from evallint.diagnostics import Diagnostic, Edit
 from evallint.lsp.program import Program
@@ -62,14 +60,17 @@ def to_lsp(
     program: Program,
     part: int,
     encoding: str,
-    lines_of: Callable[[str], list[str]],
+    other_file: Callable[[str, Optional[int]], tuple[str, list[str]]],
     verdict: Optional[tuple[str, str]] = None,
     part_lines: Optional[list[list[str]]] = None,
 ) -> types.Diagnostic:
     """The LSP form of a finding already placed in `program.parts[part]`; a verifier's
     verdict is appended to the message, and a finding the verifier measured as not
     affected is shown as information, not a warning. `part_lines` are the parts' lines
-    when the caller has them (publishing many findings splits each text once)."""
+    when the caller has them (publishing many findings splits each text once).
+    `other_file(path, cell)` gives the URI and lines of a related place in another file (a
+    cell of another notebook: that cell's document, or the notebook's URI and no lines when
+    the editor does not show it; the message then names the cell and line)."""
     from evallint.docs import anchor  # the rules (and LibCST): loaded by the first lint
     from evallint.rules import RULES_BY_CODE
 
@@ -83,13 +84,17 @@ def to_lsp(
             uri = program.parts[index].uri
             place_lines = split[index]
         else:
-            uri = from_fs_path(os.path.abspath(place.path)) or place.path
-            place_lines = lines_of(place.path)
-        point = position(place_lines, place.line, place.column, encoding)
+            uri, place_lines = other_file(place.path, place.cell)
+        message = place.message
+        if place.path != placed.path and place.cell is not None and not place_lines:
+            point = types.Position(line=0, character=0)  # a notebook the editor does not show
+            message = f"{message} (cell {place.cell}, line {place.line})"
+        else:
+            point = position(place_lines, place.line, place.column, encoding)
         related.append(
             types.DiagnosticRelatedInformation(
                 location=types.Location(uri=uri, range=types.Range(start=point, end=point)),
-                message=place.message,
+                message=message,
             )
         )
     return types.Diagnostic(

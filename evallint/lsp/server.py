@@ -29,7 +29,12 @@ from pygls.uris import from_fs_path, to_fs_path
 from evallint import __version__
 from evallint.diagnostics import PARSE_ERROR_CODE, Diagnostic
 from evallint.engine.config import Config, ConfigError, clear_cache, load_config
-from evallint.engine.run import analysis_options, lint_source, new_project
+from evallint.engine.run import (
+    analysis_options,
+    cells_of_other_notebooks,
+    lint_source,
+    new_project,
+)
 from evallint.lsp import DEBOUNCE_SECONDS, fixes
 from evallint.lsp.actions import FIX_ALL_KIND, CodeActions
 from evallint.lsp.convert import to_lsp
@@ -227,6 +232,7 @@ class EvallintServer(CodeActions, LanguageServer):
                     project=project,
                     apply_suppressions=False,
                 )
+            found = cells_of_other_notebooks(found)
         finally:
             self.idle.set()
         failures = [d for d in found if d.code == PARSE_ERROR_CODE]
@@ -249,7 +255,7 @@ class EvallintServer(CodeActions, LanguageServer):
             index, placed = program.place(finding)
             verdict = verdicts.get((finding.code, finding.line, finding.column))
             per_part.setdefault(index, []).append(
-                to_lsp(placed, program, index, self.encoding, self.lines_of, verdict, part_lines)
+                to_lsp(placed, program, index, self.encoding, self.other_file, verdict, part_lines)
             )
         before = self.published_parts.get(program.uri, set())
         now = set()
@@ -341,6 +347,19 @@ class EvallintServer(CodeActions, LanguageServer):
     def encoding(self) -> str:
         """The negotiated encoding; compare it with ==, never str(): it is a str-valued enum."""
         return self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+
+    def other_file(self, path: str, cell: Optional[int]) -> tuple[str, list[str]]:
+        """The URI and lines of a related place in another file. A cell of another notebook
+        (`cell`, 1-based among all cells as on disk) is that cell's document when the editor
+        has the notebook open with the cell; otherwise the notebook's URI and no lines."""
+        uri = from_fs_path(os.path.abspath(path)) or path
+        if cell is None:
+            return uri, self.lines_of(path)
+        notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+        if notebook is not None and 1 <= cell <= len(notebook.cells):
+            document = notebook.cells[cell - 1].document
+            return document, split_lines(self.workspace.get_text_document(document).source)
+        return uri, []
 
     def lines_of(self, path: str) -> list[str]:
         """Another file's lines, for related locations: the editor's copy if open, else disk."""
