@@ -95,6 +95,12 @@ def test_a_returned_detached_tensor_is_handed_to_the_caller() -> None:
     assert _returns_detached("def f(net, s):\n    q = net(s).detach()\n    return q, 1\n")
 
 
+def test_arithmetic_on_a_detached_tensor_is_handed_to_the_caller() -> None:
+    assert _returns_detached("def f(net, r, s):\n    q = net(s).detach()\n    return r + 0.9 * q\n")
+    assert _returns_detached("def f(net, s):\n    return -net(s).detach().max(1)[0], 0\n")
+    assert not _returns_detached("def f(net, r, s):\n    q = net(s)\n    return r + 0.9 * q\n")
+
+
 def test_numbers_after_detach_leave_the_computation() -> None:
     assert not _returns_detached("def f(net, s):\n    return net(s).detach().cpu().numpy()\n")
     assert not _returns_detached("def f(net, s):\n    q = net(s).detach().item()\n    return q\n")

@@ -39,11 +39,21 @@ def _detached_chain(expr: cst.BaseExpression) -> bool:
 
 
 def _returned(expr: Optional[cst.BaseExpression]) -> list[cst.BaseExpression]:
-    if expr is None:
-        return []
-    if type(expr) is cst.Tuple:
-        return [element.value for element in expr.elements]
-    return [expr]
+    """The values a return hands out: a tuple's elements, and the operands of arithmetic
+    (`rewards + gamma * next_q` is a tensor computed from `next_q`)."""
+    found: list[cst.BaseExpression] = []
+    pending = [expr] if expr is not None else []
+    while pending:
+        value = pending.pop()
+        if type(value) is cst.Tuple:
+            pending.extend(element.value for element in value.elements)
+        elif type(value) is cst.BinaryOperation:
+            pending.extend((value.left, value.right))
+        elif type(value) is cst.UnaryOperation:
+            pending.append(value.expression)
+        else:
+            found.append(value)
+    return found
 
 
 def returns_detached_tensor(function: cst.FunctionDef) -> bool:
