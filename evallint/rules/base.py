@@ -54,6 +54,31 @@ class Rule:
         return textwrap.dedent(cls.__doc__ or "").strip()
 
     # helpers shared by the rules -------------------------------------------------------------
+    def forward_diagnostic(
+        self,
+        facts: ModuleFacts,
+        forward: EvalForward,
+        message: str,
+        related: list[Related],
+        module: str,
+        fix: Optional[Fix],
+    ) -> Diagnostic:
+        """`diagnostic` for an evaluation forward (EVL001, EVL002): placed at the forward,
+        the call entering the evaluation, or the call whose flag made it one."""
+        return self.diagnostic(
+            facts,
+            forward.call,
+            forward.via,
+            message,
+            related,
+            module,
+            at_call=forward.report_at_call,
+            at_flag_call=reported_at_call(facts, forward),
+            flag_fixed=forward.region.by_flags,
+            fix=fix,
+            region_node=_region_in(facts, forward),
+        )
+
     def diagnostic(
         self,
         facts: ModuleFacts,

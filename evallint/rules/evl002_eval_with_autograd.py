@@ -12,13 +12,11 @@ from evallint.diagnostics import Diagnostic, Fix
 from evallint.rules.base import (
     Example,
     Rule,
-    _region_in,
     call_anchor,
     first_forwards,
     owned_elsewhere,
     receiver_text,
     region_start,
-    reported_at_call,
     where_evaluated,
 )
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
@@ -140,19 +138,7 @@ class EvalWithAutograd(Rule):
             if forward.call.unit is facts.unit:
                 related.append(region_start(facts, forward))
             fix = self.fix(facts, forward) if facts.want_fixes else None
-            yield self.diagnostic(
-                facts,
-                forward.call,
-                forward.via,
-                message,
-                related,
-                module,
-                at_call=forward.report_at_call,
-                at_flag_call=reported_at_call(facts, forward),
-                flag_fixed=forward.region.by_flags,
-                fix=fix,
-                region_node=_region_in(facts, forward),
-            )
+            yield self.forward_diagnostic(facts, forward, message, related, module, fix)
 
     @staticmethod
     def fix(facts: ModuleFacts, forward) -> Optional[Fix]:
