@@ -41,6 +41,7 @@ from evallint.verifier.class_facts import (
 from evallint.verifier.conditions import live_assignments, only_if
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.library_calls import library_layers
+from evallint.verifier.method_reach import method_layers
 from evallint.verifier.parameters import parameter
 from evallint.verifier.resolution import (
     MAX_DEPTH,
@@ -226,12 +227,31 @@ class Extractor:
             )
         return owner
 
+    def chain_bindings(self, inst: Instance, depth: int) -> dict[int, dict[str, Bound]]:
+        """The parameters of each base class's `__init__` up the chain, bound to what the
+        subclass's `super().__init__(...)` passes (single inheritance, by explicit call only);
+        parameters a `**kwargs` may carry are left out (followed to every caller instead)."""
+        out = {id(inst.cls): inst.bindings}
+        chain = self.class_chain(inst.file, inst.cls)
+        prev_file, prev, prev_bindings = inst.file, inst.cls, inst.bindings
+        for cls_file, cls in chain[1:]:
+            call = super_init_call(prev_file, prev)
+            if call is None or init_of(cls) is None or len(prev.bases) != 1:
+                break
+            ctx = Ctx(prev_file, init_of(prev), prev, prev_bindings, prev_file.line(call), depth)
+            bound = bind(cls_file, init_of(cls), call, ctx)
+            bound = {k: b for k, b in bound.items() if b.expr is not None}
+            out[id(cls)] = bound
+            prev_file, prev, prev_bindings = cls_file, cls, bound
+        return out
+
     def instance_attribute(self, inst: Instance, attr: str, depth: int) -> Value:
         """`self.attr`: every value the nearest class that assigns it gives it (a `None`
         placeholder is not a value); several values are followed like several callers."""
         key = (inst.file.path, f"{inst.cls.name.value}.{attr}")
         if key in self.active:
             return Found()  # `self.net = f(self.net)`: the other assignments decide
+        along = self.chain_bindings(inst, depth)
         for cls_file, cls in self.class_chain(inst.file, inst.cls):
             assigns = [
                 a
@@ -252,7 +272,7 @@ class Extractor:
                             cls_file,
                             a.func,
                             cls,
-                            inst.bindings if cls is inst.cls else {},
+                            along.get(id(cls), {}),
                             a.line,
                             depth,
                             None if cls is inst.cls else inst,
@@ -262,12 +282,19 @@ class Extractor:
                 ]
             finally:
                 self.active.discard(key)
-            if len(values) == 1:
-                return values[0]
+            kept = [
+                v for v in values if isinstance(v, Instance) or v.layers or v.unresolved or v.root
+            ]
+            if len(kept) == 1:
+                # `self.net = Net(); self.net = self.net.to(d)`: the other assignments add nothing
+                return kept[0]
             out = Found()
             for value, a in zip(values, assigns):
                 out.extend(self.found(value, Ctx(cls_file, a.func, cls, {}, a.line, depth)))
             return out
+        reached = method_layers(self, inst, attr, depth)
+        if reached is not None:  # `self.model.validation_step`: what that method reaches
+            return reached
         return Found(unresolved=[f"no `self.{attr} = ...` in class {inst.cls.name.value}"])
 
     def own_method(self, name: str, ctx: Ctx) -> Optional[tuple[SourceFile, cst.FunctionDef]]:
@@ -455,7 +482,15 @@ class Extractor:
                 chain.extend(self.class_chain(*found))  # type: ignore[arg-type]
         return chain
 
-    def instance_layers(self, inst: Instance, depth: int) -> Found:
+    def instance_layers(
+        self,
+        inst: Instance,
+        depth: int,
+        only: Optional[set[str]] = None,
+        methods: Optional[set[cst.FunctionDef]] = None,
+    ) -> Found:
+        """The layers of a project-class instance; with `only` (the `self.x` a method reads)
+        and `methods` (the methods it runs), just those (see `method_reach`)."""
         key = (inst.file.path, inst.cls.name.value)
         root = f"class {inst.cls.name.value} ({inst.file.path.name}:{inst.file.line(inst.cls)})"
         if key in self.active:
@@ -467,7 +502,7 @@ class Extractor:
             for cls_file, cls in self.class_chain(inst.file, inst.cls):
                 bindings = inst.bindings if cls is inst.cls else {}
                 built = built if init_of(cls) is None else None
-                out.extend(self.class_body(cls_file, cls, bindings, depth + 1))
+                out.extend(self.class_body(cls_file, cls, bindings, depth + 1, only, methods))
                 out.extend(self.class_bases(cls_file, cls, bindings, depth + 1, built))
                 out.unresolved.extend(reads_training(cls_file, cls))
             return out
@@ -513,7 +548,13 @@ class Extractor:
         return out
 
     def class_body(
-        self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound], depth: int
+        self,
+        file: SourceFile,
+        cls: cst.ClassDef,
+        bindings: dict[str, Bound],
+        depth: int,
+        only: Optional[set[str]] = None,
+        methods: Optional[set[cst.FunctionDef]] = None,
     ) -> Found:
         out = Found()
         init = init_of(cls)
@@ -525,6 +566,7 @@ class Extractor:
                 or not assign.target.startswith("self.")
                 or assign.target.count(".") != 1
                 or not inside(file, assign.func, cls)
+                or (only is not None and assign.target not in only)
             ):
                 continue
             if assign.func is init:
@@ -547,7 +589,9 @@ class Extractor:
                 what = f"`{assign.target}` ({file.path.name}:{assign.line})"
                 out.extend(only_if(found, undecided, what))
         for call, func in file.calls:
-            if func is not None and inside(file, func, cls):
+            if func is None or not inside(file, func, cls):
+                continue
+            if methods is None or func in methods or func is init:
                 out.extend(self.call_in_class(call, func, cls, file, bindings, depth))
         return out
 
