@@ -35,6 +35,7 @@ from evallint.verifier.class_facts import (
     container_elements,
     foreign_bases,
     list_elements,
+    parameter_attribute,
     reads_training,
     super_init_call,
 )
@@ -601,7 +602,7 @@ class Extractor:
         if isinstance(value, cst.Call):
             dotted = dotted_or_none(value.func)
             if dotted is not None and NOT_MODULES.match(ctx.file.qualify(dotted)):
-                return Found()
+                return parameter_attribute(assign, value, ctx)
             if isinstance(value.func, cst.Attribute) and dotted_or_none(value.func.value) == "self":
                 method = value.func.attr.value
                 if method not in _RETURNS_MODULE:
@@ -711,4 +712,6 @@ def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extractio
     unresolved = tuple(dict.fromkeys(found.unresolved))
     if not found.root and not found.layers and not unresolved:
         unresolved = (f"`{subject}` was not followed to any construction",)
-    return Extraction(tuple(found.layers), unresolved, found.root, found.caller)
+    return Extraction(
+        tuple(found.layers), unresolved, found.root, found.caller, tuple(found.parameters)
+    )
