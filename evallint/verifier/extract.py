@@ -142,7 +142,9 @@ class Extractor:
             return self.value(expr.elt, ctx)  # every element is built by the same expression
         listed = dotted_or_none(expr.value) if isinstance(expr, cst.Subscript) else None
         if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
-            return element_of(self, listed, ctx)
+            index = expr.slice[0].slice if isinstance(expr, cst.Subscript) else None
+            key = index.value if isinstance(index, cst.Index) else None
+            return element_of(self, listed, ctx, key)
         if isinstance(expr, cst.Attribute):
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
