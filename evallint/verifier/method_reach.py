@@ -51,6 +51,9 @@ class _Reads:
     """`self(...)`: the module's own forward."""
     supers: list[int] = field(default_factory=list)
     """Lines of `super()` uses."""
+    bare: bool = False
+    """`self` used other than as `self.x` or `self(...)` (passed on, returned): it may reach
+    every submodule."""
 
 
 class _Collector(cst.CSTVisitor):
@@ -58,6 +61,7 @@ class _Collector(cst.CSTVisitor):
         self.file = file
         self.reads = _Reads()
         self.receivers: set[int] = set()  # ids of `self.x` nodes read as `self.x.f(...)`
+        self.seen_self: set[int] = set()  # ids of `self` names in `self.x` or `self(...)`
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return True  # a nested function's reads count: it may be called by the method
@@ -66,6 +70,7 @@ class _Collector(cst.CSTVisitor):
         func = node.func
         if isinstance(func, cst.Name) and func.value == "self":
             self.reads.calls_self = True
+            self.seen_self.add(id(func))
         if isinstance(func, cst.Name) and func.value == "super":
             self.reads.supers.append(self.file.line(node))
         if (
@@ -78,12 +83,14 @@ class _Collector(cst.CSTVisitor):
             self.receivers.add(id(func.value))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        if (
-            isinstance(node.value, cst.Name)
-            and node.value.value == "self"
-            and id(node) not in self.receivers
-        ):
-            self.reads.whole.add(node.attr.value)
+        if isinstance(node.value, cst.Name) and node.value.value == "self":
+            self.seen_self.add(id(node.value))
+            if id(node) not in self.receivers:
+                self.reads.whole.add(node.attr.value)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == "self" and id(node) not in self.seen_self:
+            self.reads.bare = True
 
 
 def _reads(file: SourceFile, func: cst.FunctionDef) -> _Reads:
@@ -130,6 +137,10 @@ def method_layers(ext: Extractor, inst: Instance, name: str, depth: int) -> Opti
         file, func = method
         reached.add(func)
         reads = _reads(file, func)
+        if reads.bare:  # `helper(self, x)`: whatever the helper reads, so all of it
+            out.extend(ext.instance_layers(inst, depth))
+            out.root = root
+            return out
         for line in reads.supers[:1]:
             out.unresolved.append(
                 f"`super()` in {inst.cls.name.value}.{current} at {file.path.name}:{line} "

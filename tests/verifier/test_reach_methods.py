@@ -173,3 +173,12 @@ def test_a_base_class_attribute_is_what_this_subclass_passes_to_super(tmp_path: 
     found = _verify(tmp_path / "m.py", "self.model.energy")
     assert found.verdict == "not-affected", found.summary
     assert "Core.energy" in found.summary, found.summary
+
+
+def test_self_passed_on_by_the_method_reaches_every_submodule(tmp_path: Path) -> None:
+    source = MODEL.format(method="encode").replace(
+        "return self.encoder(x) * self.scale", "return run(self, x)"
+    )
+    _write(tmp_path, {"m.py": source + "def run(model, x):\n    return model.head(x)\n"})
+    found = _verify(tmp_path / "m.py", "self.model.encode")
+    assert found.verdict == "confirmed", found.summary  # the head's Dropout may run
