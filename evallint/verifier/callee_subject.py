@@ -13,6 +13,7 @@ on the finding's line whose callee evallint finds, and which has that parameter,
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional, Protocol, Union
 
 import libcst as cst
@@ -129,7 +130,7 @@ def through_call(
         value = extractor.value(mapped, ctx.at(ctx.line))
         found = extractor.found(value, ctx)
         where = f"`{file.code(call)[:60]}` at {file.path.name}:{file.line(call)}"
-        return Found(found.layers, found.unresolved, found.root, found.caller or where)
+        return replace(found, caller=found.caller or where)
     return None
 
 

@@ -17,11 +17,12 @@ from typing import Optional
 import libcst as cst
 
 from evallint.verifier.conditions import Guard, guards_hold
-from evallint.verifier.resolution import Bound, Ctx, last_assignment
+from evallint.verifier.resolution import Bound, Ctx, Found, last_assignment, literal
 from evallint.verifier.source_index import (
     NOT_MODULES,
     Assignment,
     SourceFile,
+    call_arg,
     dotted_or_none,
     init_of,
     ordered_dict_values,
@@ -311,3 +312,15 @@ def _plain_elements(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     ):
         return ordered_dict_values(value)
     return [value]
+
+
+def parameter_attribute(assign: Assignment, value: cst.Call, ctx: Ctx) -> Found:
+    """`self.w = nn.Parameter(t)`: a tensor autograd tracks (unless `requires_grad=False`);
+    any other value that is no module adds nothing."""
+    dotted = dotted_or_none(value.func) or ""
+    if ctx.file.qualify(dotted) not in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
+        return Found()
+    flag = call_arg(value, 1, "requires_grad")
+    if flag is not None and literal(flag, ctx) is not True:
+        return Found()  # frozen, or not known to be tracked
+    return Found(parameters=[f"`{assign.target}` ({ctx.file.path.name}:{assign.line})"])

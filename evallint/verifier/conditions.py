@@ -115,7 +115,7 @@ def only_if(found: Found, undecided: str, what: str) -> Found:
     if all(layer.sensitivity is False for layer in found.layers):
         # it cannot make the module mode-dependent; kept, marked, out of the size figures
         layers = [replace(layer, condition=undecided) for layer in found.layers]
-        return Found(layers, list(found.unresolved), found.root, found.caller)
+        return replace(found, layers=layers, unresolved=list(found.unresolved))
     reason = f"{what} is built only if `{undecided}`, which evallint could not decide"
     return Found(
         layers=[layer for layer in found.layers if layer.sensitivity is False],

@@ -35,12 +35,14 @@ from evallint.verifier.class_facts import (
     container_elements,
     foreign_bases,
     list_elements,
+    parameter_attribute,
     reads_training,
     super_init_call,
 )
 from evallint.verifier.conditions import live_assignments, only_if
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
 from evallint.verifier.library_calls import library_layers
+from evallint.verifier.method_reach import method_layers
 from evallint.verifier.parameters import parameter
 from evallint.verifier.resolution import (
     MAX_DEPTH,
@@ -55,6 +57,7 @@ from evallint.verifier.resolution import (
     literal_args,
     not_a_module,
 )
+from evallint.verifier.scopes import chain_bindings, closure
 from evallint.verifier.settings import plain_setting
 from evallint.verifier.source_index import (
     NOT_MODULES,
@@ -103,10 +106,19 @@ class Extractor:
             return Found(unresolved=[f"subject `{subject}` is not an expression"])
         found = self.found(self.value(expr, ctx), ctx)
         head = head_name(expr)
+        stopped = found.unresolved[0] if found.unresolved else ""
         if (
             head is not None
             and not (found.layers or found.root)
-            and found.unresolved[:1] == [f"no assignment to `{head}` found in {file.path.name}"]
+            and (
+                stopped == f"no assignment to `{head}` found in {file.path.name}"
+                or (  # a test class's `self`, which never sets the callee's attribute
+                    head == "self"
+                    and ctx.cls is not None
+                    and stopped.startswith("no `self.")
+                    and stopped.endswith(f"= ...` in class {ctx.cls.name.value}")
+                )
+            )
         ):  # the callee's name for the module, reported at the call (`callee_subject`)
             return through_call(self, expr, head, ctx) or found
         return found
@@ -140,7 +152,9 @@ class Extractor:
             return self.value(expr.elt, ctx)  # every element is built by the same expression
         listed = dotted_or_none(expr.value) if isinstance(expr, cst.Subscript) else None
         if listed is not None and (listed.count(".") == 0 or listed.startswith("self.")):
-            return element_of(self, listed, ctx)
+            index = expr.slice[0].slice if isinstance(expr, cst.Subscript) else None
+            key = index.value if isinstance(index, cst.Index) else None
+            return element_of(self, listed, ctx, key)
         if isinstance(expr, cst.Attribute):
             return self.attribute(expr, ctx)
         if isinstance(expr, cst.Call):
@@ -203,6 +217,9 @@ class Extractor:
             return self.value(local.value, ctx.at(local.line - 1))
         if ctx.func is not None and name in param_names(ctx.func):
             return parameter(self, name, ctx)
+        closed = closure(self, name, ctx)
+        if closed is not None:
+            return closed
         module_level = last_assignment(
             ctx.file, name, None, ctx.line if ctx.func is None else 10**9
         )
@@ -232,6 +249,7 @@ class Extractor:
         key = (inst.file.path, f"{inst.cls.name.value}.{attr}")
         if key in self.active:
             return Found()  # `self.net = f(self.net)`: the other assignments decide
+        along = chain_bindings(self, inst, depth)
         for cls_file, cls in self.class_chain(inst.file, inst.cls):
             assigns = [
                 a
@@ -252,7 +270,7 @@ class Extractor:
                             cls_file,
                             a.func,
                             cls,
-                            inst.bindings if cls is inst.cls else {},
+                            along.get(id(cls), {}),
                             a.line,
                             depth,
                             None if cls is inst.cls else inst,
@@ -262,12 +280,19 @@ class Extractor:
                 ]
             finally:
                 self.active.discard(key)
-            if len(values) == 1:
-                return values[0]
+            kept = [
+                v for v in values if isinstance(v, Instance) or v.layers or v.unresolved or v.root
+            ]
+            if len(kept) == 1:
+                # `self.net = Net(); self.net = self.net.to(d)`: the other assignments add nothing
+                return kept[0]
             out = Found()
             for value, a in zip(values, assigns):
                 out.extend(self.found(value, Ctx(cls_file, a.func, cls, {}, a.line, depth)))
             return out
+        reached = method_layers(self, inst, attr, depth)
+        if reached is not None:  # `self.model.validation_step`: what that method reaches
+            return reached
         return Found(unresolved=[f"no `self.{attr} = ...` in class {inst.cls.name.value}"])
 
     def own_method(self, name: str, ctx: Ctx) -> Optional[tuple[SourceFile, cst.FunctionDef]]:
@@ -455,7 +480,15 @@ class Extractor:
                 chain.extend(self.class_chain(*found))  # type: ignore[arg-type]
         return chain
 
-    def instance_layers(self, inst: Instance, depth: int) -> Found:
+    def instance_layers(
+        self,
+        inst: Instance,
+        depth: int,
+        only: Optional[set[str]] = None,
+        methods: Optional[set[cst.FunctionDef]] = None,
+    ) -> Found:
+        """The layers of a project-class instance; with `only` (the `self.x` a method reads)
+        and `methods` (the methods it runs), just those (see `method_reach`)."""
         key = (inst.file.path, inst.cls.name.value)
         root = f"class {inst.cls.name.value} ({inst.file.path.name}:{inst.file.line(inst.cls)})"
         if key in self.active:
@@ -467,7 +500,7 @@ class Extractor:
             for cls_file, cls in self.class_chain(inst.file, inst.cls):
                 bindings = inst.bindings if cls is inst.cls else {}
                 built = built if init_of(cls) is None else None
-                out.extend(self.class_body(cls_file, cls, bindings, depth + 1))
+                out.extend(self.class_body(cls_file, cls, bindings, depth + 1, only, methods))
                 out.extend(self.class_bases(cls_file, cls, bindings, depth + 1, built))
                 out.unresolved.extend(reads_training(cls_file, cls))
             return out
@@ -513,7 +546,13 @@ class Extractor:
         return out
 
     def class_body(
-        self, file: SourceFile, cls: cst.ClassDef, bindings: dict[str, Bound], depth: int
+        self,
+        file: SourceFile,
+        cls: cst.ClassDef,
+        bindings: dict[str, Bound],
+        depth: int,
+        only: Optional[set[str]] = None,
+        methods: Optional[set[cst.FunctionDef]] = None,
     ) -> Found:
         out = Found()
         init = init_of(cls)
@@ -525,6 +564,7 @@ class Extractor:
                 or not assign.target.startswith("self.")
                 or assign.target.count(".") != 1
                 or not inside(file, assign.func, cls)
+                or (only is not None and assign.target not in only)
             ):
                 continue
             if assign.func is init:
@@ -547,7 +587,9 @@ class Extractor:
                 what = f"`{assign.target}` ({file.path.name}:{assign.line})"
                 out.extend(only_if(found, undecided, what))
         for call, func in file.calls:
-            if func is not None and inside(file, func, cls):
+            if func is None or not inside(file, func, cls):
+                continue
+            if methods is None or func in methods or func is init:
                 out.extend(self.call_in_class(call, func, cls, file, bindings, depth))
         return out
 
@@ -557,7 +599,7 @@ class Extractor:
         if isinstance(value, cst.Call):
             dotted = dotted_or_none(value.func)
             if dotted is not None and NOT_MODULES.match(ctx.file.qualify(dotted)):
-                return Found()
+                return parameter_attribute(assign, value, ctx)
             if isinstance(value.func, cst.Attribute) and dotted_or_none(value.func.value) == "self":
                 method = value.func.attr.value
                 if method not in _RETURNS_MODULE:
@@ -667,4 +709,6 @@ def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extractio
     unresolved = tuple(dict.fromkeys(found.unresolved))
     if not found.root and not found.layers and not unresolved:
         unresolved = (f"`{subject}` was not followed to any construction",)
-    return Extraction(tuple(found.layers), unresolved, found.root, found.caller)
+    return Extraction(
+        tuple(found.layers), unresolved, found.root, found.caller, tuple(found.parameters)
+    )

@@ -138,6 +138,9 @@ class Extraction:
     """What the subject was followed to: ``class Net (net.py:5)``, ``torchvision resnet18``."""
     caller: str = ""
     """When the subject is a parameter with several callers: the one these layers came from."""
+    parameters: tuple[str, ...] = ()
+    """`nn.Parameter` attributes the module holds directly (`self.w = nn.Parameter(...)`,
+    requires_grad not False): autograd records the forward's operations on them."""
 
     @property
     def complete(self) -> bool:

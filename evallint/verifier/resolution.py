@@ -58,9 +58,12 @@ class Found:
     root: str = ""
     caller: str = ""
     """The call site whose argument this was, when a parameter had several callers."""
+    parameters: list[str] = field(default_factory=list)
+    """`nn.Parameter` attributes held directly (see `layer_spec.Extraction.parameters`)."""
 
     def extend(self, other: Found) -> None:
         self.layers.extend(other.layers)
+        self.parameters.extend(other.parameters)
         self.unresolved.extend(other.unresolved)
         self.root = self.root or other.root
         self.caller = self.caller or other.caller

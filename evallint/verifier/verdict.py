@@ -221,6 +221,8 @@ def _verify_autograd(
             evidence["unresolved"] = [reason, *extraction.unresolved]
             evidence["summary"] = f"unresolved: {reason}"
             return VerifiedFinding(d, "unresolved", evidence, evidence["summary"])
+        if extraction.parameters and not extraction.unresolved:
+            return _parameters_only(d, extraction, evidence)
         if extraction.unresolved or not extraction.layers:
             if not extraction.unresolved:
                 evidence["unresolved"] = [f"no layers found in {extraction.root or d.subject}"]
@@ -544,6 +546,25 @@ def _live_stack(layers: tuple[LayerSpec, ...]) -> nn.Module:
             module = nn.Identity()
         top.add_module(f"{index}_{layer.kind.replace('.', '_')}", module)
     return top
+
+
+def _parameters_only(
+    d: Diagnostic, extraction: Extraction, evidence: dict[str, Any]
+) -> VerifiedFinding:
+    """No layer with parameters, but `nn.Parameter` tensors held directly: autograd records
+    every operation on them, so the finding holds; what it keeps alive depends on the
+    forward's own arithmetic, which is not replayed (no figure is given)."""
+    held = extraction.parameters
+    summary = (
+        f"autograd records the forward's operations on {len(held)} nn.Parameter tensor(s) of "
+        f"`{d.subject}` ({extraction.root}: {', '.join(held[:3])}"
+        f"{', ...' if len(held) > 3 else ''}), which require grad; the memory this keeps "
+        "was not measured (the forward is the class's own tensor code, not torch layers)"
+    )
+    evidence["parameters"] = list(held)
+    evidence["measured"] = "nothing: nn.Parameter attributes read from the source"
+    evidence["summary"] = summary
+    return VerifiedFinding(d, "confirmed", evidence, summary)
 
 
 def _unresolved(d: Diagnostic, extraction: Extraction, evidence: dict[str, Any]) -> VerifiedFinding:
