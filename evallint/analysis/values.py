@@ -553,7 +553,7 @@ class Values(ModeMatters):
         """A module class of this file defines `name` (and, not being among the file's
         forward methods, it runs no forward): `net.loss(y, t)` is that method, not a forward
         method of the same name in some other project class."""
-        return any(c.is_module and name in c.methods for c in self.file.classes.values())
+        return name in self.file.module_class_method_names()
 
     def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         func = call.func
