@@ -98,6 +98,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.options = options
         self._source = source
         self._forward_method_names: Optional[frozenset[str]] = None
+        self._module_class_methods: Optional[frozenset[str]] = None
         self._grad_free_methods: frozenset[str] = frozenset()
         self.eval_switched_methods: frozenset[str] = frozenset()  # after forward_method_names()
         self.class_mode_matters: dict[str, bool] = {}
@@ -471,6 +472,15 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                 methods_of_file(self)
             )
         return self._forward_method_names
+
+    def module_class_method_names(self) -> frozenset[str]:
+        """Names of the methods this file's module classes define (the classes and their
+        methods are fixed when the file's definitions are collected)."""
+        if self._module_class_methods is None:
+            self._module_class_methods = frozenset(
+                name for cls in self.classes.values() if cls.is_module for name in cls.methods
+            )
+        return self._module_class_methods
 
     def grad_free_methods(self) -> frozenset[str]:
         """Methods of this file's and its imported project classes that run under a

@@ -12,7 +12,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.context import InterpreterPart
+from evallint.analysis.context import InterpreterPart, code_of
 from evallint.analysis.facts import (
     BackwardCall,
     DiscardedValue,
@@ -561,7 +561,7 @@ class Observations(InterpreterPart):
                 TensorStore(
                     self._place(node),
                     container,
-                    self._code(value),
+                    code_of(value),
                     kind,
                     sources,
                     backwarded=backwarded,
@@ -689,9 +689,6 @@ class Observations(InterpreterPart):
                 self._place(call), root, self._place(assigned) if assigned is not None else None
             )
         )
-
-    def _code(self, node: cst.CSTNode) -> str:
-        return cst.Module([]).code_for_node(node)
 
     @staticmethod
     def grad_off_everywhere(states: tuple[PathState, ...]) -> bool:

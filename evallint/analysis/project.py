@@ -106,6 +106,8 @@ class ProjectIndex(ProjectClasses):
         """Builds a `FileAnalysis` (given by the engine, so this module does not import it)."""
         self.options = options
         self._located: dict[tuple[str, str], tuple[Optional[Path], tuple[str, ...]]] = {}
+        self._directories: dict[str, str] = {}
+        """An absolute importer path -> its directory (asked per import of every call)."""
         self._missing: dict[str, set[str]] = {}
         self._sources: dict[Path, Optional[str]] = {}
         self._trees: dict[Path, Optional[cst.Module]] = {}
@@ -162,6 +164,7 @@ class ProjectIndex(ProjectClasses):
                 self._forward_methods,
                 self._init_texts,
                 self._reexports,
+                self._directories,
             ):
                 table.clear()
 
@@ -208,7 +211,11 @@ class ProjectIndex(ProjectClasses):
     def _locate(self, importer: str, module: str) -> Optional[Path]:
         if not module or importer.startswith("<"):
             return None
-        directory = os.path.dirname(os.path.abspath(importer))
+        directory = self._directories.get(importer)
+        if directory is None:
+            directory = os.path.dirname(os.path.abspath(importer))
+            if os.path.isabs(importer):  # a relative one depends on the working directory
+                self._directories[importer] = directory
         cache_key = (directory, module)
         if cache_key not in self._located:
             found, absent = self._search(Path(directory), module)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable, Optional, cast
 
 import libcst as cst
@@ -504,6 +505,7 @@ _LOGGING_WORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)
 def _names_a_metric(identifier: str) -> bool:
     """`correct`, `val_acc`, `f1_score` compute a metric; `metric_logger` only logs one."""
     found = words(identifier)

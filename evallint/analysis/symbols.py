@@ -163,6 +163,9 @@ class ImportTable:
 
     def qualify(self, node: cst.BaseExpression) -> Optional[str]:
         """The dotted name with its head replaced by what it was imported as."""
+        if type(node) is cst.Name:  # most calls: `qualify_name` of a name without a dot
+            target = self._names.get(node.value)
+            return node.value if target is None else target
         name = dotted_name(node)
         return self.qualify_name(name) if name is not None else None
 

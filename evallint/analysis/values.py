@@ -4,6 +4,7 @@ their mode facts (`from_pretrained()` loads in eval mode), forward targets."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Optional, cast
 
 import libcst as cst
@@ -144,11 +145,15 @@ _NOT_FORWARD_WORDS = frozenset(
 )
 
 
+_FORWARD_OR_MODULE_WORDS = _FORWARD_WORDS | MODULE_NAME_WORDS
+
+
+@lru_cache(maxsize=4096)
 def _names_a_forward(attribute: str) -> bool:
     """`decoder`, `forward_features`, `encode_text` run a forward; `state_dict`,
     `num_parameters`, `save_pretrained` do not."""
     found = words(attribute)
-    return bool(found & (_FORWARD_WORDS | MODULE_NAME_WORDS)) and not found & _NOT_FORWARD_WORDS
+    return bool(found & _FORWARD_OR_MODULE_WORDS) and not found & _NOT_FORWARD_WORDS
 
 
 class Values(ModeMatters):
@@ -548,7 +553,7 @@ class Values(ModeMatters):
         """A module class of this file defines `name` (and, not being among the file's
         forward methods, it runs no forward): `net.loss(y, t)` is that method, not a forward
         method of the same name in some other project class."""
-        return any(c.is_module and name in c.methods for c in self.file.classes.values())
+        return name in self.file.module_class_method_names()
 
     def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         func = call.func

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Union, cast
 
 import libcst as cst
 
@@ -60,6 +60,8 @@ class IncrementalParser:
         """Long piece text -> whether it holds a statement nested over MAX_NESTING."""
         self.reparsed = 0
         """Pieces LibCST parsed on the last call (tests and the benchmark read it)."""
+        self._positions: Optional[PiecewisePositions] = None
+        """The last assembled text's positions: the next one starts from its node table."""
 
     def parse(self, source: str) -> ParsedText | ParseFailure:
         cut = _pieces(source)
@@ -79,7 +81,11 @@ class IncrementalParser:
             self._pieces[key] = (tree, NodePositions(tree))
         self.reparsed = len(new)
         self._pieces = {key: self._pieces[key] for key in keys}
-        return _assemble([self._pieces[key] for key in keys], [lines for _, lines in cut])
+        parsed = _assemble(
+            [self._pieces[key] for key in keys], [lines for _, lines in cut], self._positions
+        )
+        self._positions = cast(PiecewisePositions, parsed.positions)
+        return parsed
 
     def _any_too_deep(self, texts: list[str]) -> bool:
         """`parse_module`'s nesting check of the whole text, piece by piece: a statement
@@ -97,6 +103,7 @@ class IncrementalParser:
 
     def _parse_whole(self, source: str) -> ParsedText | ParseFailure:
         self._pieces = {}
+        self._positions = None
         self.reparsed = 1
         tree = parse_module(source)
         return tree if isinstance(tree, ParseFailure) else ParsedText(tree, NodePositions(tree))
@@ -119,7 +126,11 @@ def _pieces(source: str) -> Optional[list[tuple[str, int]]]:
     return [("".join(lines[start:end]), end - start) for start, end in zip(cuts, cuts[1:])]
 
 
-def _assemble(pieces: list[tuple[cst.Module, NodePositions]], line_counts: list[int]) -> ParsedText:
+def _assemble(
+    pieces: list[tuple[cst.Module, NodePositions]],
+    line_counts: list[int],
+    previous: Optional[PiecewisePositions] = None,
+) -> ParsedText:
     first, last = pieces[0][0], pieces[-1][0]
     body: list[cst.BaseStatement] = []
     placed: list[tuple[NodePositions, int]] = []
@@ -131,4 +142,4 @@ def _assemble(pieces: list[tuple[cst.Module, NodePositions]], line_counts: list[
     module = first.with_changes(
         body=body, footer=last.footer, has_trailing_newline=last.has_trailing_newline
     )
-    return ParsedText(module, PiecewisePositions(placed))
+    return ParsedText(module, PiecewisePositions(placed, previous))

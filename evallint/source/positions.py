@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Iterable, Optional
+from typing import Collection, Optional
 
 import libcst as cst
 
@@ -143,7 +143,7 @@ class NodePositions:
             return None
         return (*self._line_column(offsets[0]), *self._line_column(offsets[1]))
 
-    def nodes(self) -> Iterable[cst.CSTNode]:
+    def nodes(self) -> Collection[cst.CSTNode]:
         """Every node with a span (computing the spans if need be)."""
         if self._offsets is None and self._exact is None:
             self._compute()
@@ -193,22 +193,79 @@ class PiecewisePositions:
     Pieces start at column 0, so columns need no change. Which piece holds a node is looked
     up in one table built on the first call (C-speed dictionary updates), not by asking each
     piece in turn: with a lookup per finding, that scan made a 5,000-line file's positions
-    cost more than its analysis."""
+    cost more than its analysis.
 
-    def __init__(self, pieces: list[tuple[NodePositions, int]]) -> None:
+    Given the positions of the previous text of the same document (`previous`), the table
+    is that text's table with the new pieces' nodes added: an edit re-parses one piece, and
+    building the table over every node was 3% of an edit on 5,000 lines. Entries of pieces
+    no longer placed stay (they answer None, as a node outside the module does) until they
+    outnumber the placed ones; a node in two pieces (never made by LibCST's parser, which
+    builds new nodes per parse) makes the table be built as without `previous`, where the
+    first piece wins."""
+
+    def __init__(
+        self,
+        pieces: list[tuple[NodePositions, int]],
+        previous: Optional[PiecewisePositions] = None,
+    ) -> None:
         self._pieces = pieces
-        self._owner: Optional[dict[cst.CSTNode, int]] = None
+        self._placed = {id(positions): (positions, lines) for positions, lines in pieces}
+        self._owner: Optional[dict[cst.CSTNode, NodePositions]] = None
+        self._stale = 0
+        """Entries of `_owner` for nodes of pieces not placed in this text."""
+        self._previous = previous if previous is not None and previous._owner is not None else None
+        """Held until this text's table is built (a table never built is not handed on, so
+        no chain of earlier texts is kept)."""
+
+    def _table(self) -> dict[cst.CSTNode, NodePositions]:
+        previous, self._previous = self._previous, None
+        owner = previous._take_table(self._placed) if previous is not None else None
+        if owner is not None:
+            table, stale = owner
+            before = previous._placed  # type: ignore[union-attr]
+            for positions, _ in self._pieces:
+                if before.get(id(positions), (None,))[0] is positions:
+                    continue  # its nodes are in the table
+                nodes = positions.nodes()
+                if not table.keys().isdisjoint(nodes):
+                    break  # a node shared with another piece: build as the first piece wins
+                table.update(dict.fromkeys(nodes, positions))
+            else:
+                if stale <= len(table) - stale:
+                    self._stale = stale
+                    return table
+        built: dict[cst.CSTNode, NodePositions] = {}
+        for positions, _ in reversed(self._pieces):  # the first piece wins
+            built.update(dict.fromkeys(positions.nodes(), positions))
+        self._stale = 0
+        return built
+
+    def _take_table(
+        self, placed: dict[int, tuple[NodePositions, int]]
+    ) -> Optional[tuple[dict[cst.CSTNode, NodePositions], int]]:
+        """This text's table, handed to the next text's positions (placed: its pieces), with
+        how many of its entries are not among those pieces' nodes; None if never built. This
+        object builds its table again if asked after (nothing does: a lint asks positions of
+        its own text)."""
+        table, self._owner = self._owner, None
+        if table is None:
+            return None
+        stale = self._stale + sum(
+            len(positions.nodes())
+            for positions, _ in self._pieces
+            if placed.get(id(positions), (None,))[0] is not positions
+        )
+        return table, stale
 
     def span(self, node: cst.CSTNode) -> Optional[Span]:
         if self._owner is None:
-            owner: dict[cst.CSTNode, int] = {}
-            for index in range(len(self._pieces) - 1, -1, -1):  # the first piece wins
-                owner.update(dict.fromkeys(self._pieces[index][0].nodes(), index))
-            self._owner = owner
-        piece = self._owner.get(node)
-        if piece is None:
+            self._owner = self._table()
+        positions = self._owner.get(node)
+        if positions is None:
             return None
-        positions, lines_before = self._pieces[piece]
+        placed = self._placed.get(id(positions))
+        if placed is None or placed[0] is not positions:
+            return None  # a node of a piece of an earlier text
         found = positions.span(node)
         assert found is not None
-        return (found[0] + lines_before, found[1], found[2] + lines_before, found[3])
+        return (found[0] + placed[1], found[1], found[2] + placed[1], found[3])

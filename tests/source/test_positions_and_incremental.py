@@ -208,3 +208,46 @@ def test_a_statement_nested_too_deep_in_a_large_file_gets_the_full_parsers_failu
     assert not isinstance(parse_module(small), ParseFailure)
     assert not isinstance(IncrementalParser().parse(small), ParseFailure)
     assert not isinstance(parser.parse(text), ParseFailure)
+
+
+def _spans_match_full_parse(parser: IncrementalParser, text: str) -> tuple[cst.Module, object]:
+    full = parse_module(text)
+    parsed = parser.parse(text)
+    assert not isinstance(full, ParseFailure) and not isinstance(parsed, ParseFailure)
+    full_positions = NodePositions(full)
+    full_nodes = list(iter_nodes(full, enter_scopes=True))[1:]
+    pieced_nodes = list(iter_nodes(parsed.module, enter_scopes=True))[1:]
+    assert [type(n) for n in full_nodes] == [type(n) for n in pieced_nodes]
+    for full_node, pieced_node in zip(full_nodes, pieced_nodes):
+        assert parsed.positions.span(pieced_node) == full_positions.span(full_node)
+    return parsed.module, parsed.positions
+
+
+def test_positions_carried_over_edits_equal_a_full_parses() -> None:
+    """Each text's node table starts from the previous text's (statements inserted, moved
+    down by blank lines, edited, dropped, the same text again, enough edits for the dropped
+    entries to outnumber the placed ones): every span is the full parse's, and a statement
+    of the previous text that is no longer in it has none."""
+    block = "def evaluate_{i}(model, loader):\n    correct = {k}\n    return correct\n"
+    blocks = ["import torch\n", *(block.format(i=i, k=0) for i in range(8))]
+    parser = IncrementalParser()
+    module, positions = _spans_match_full_parse(parser, "\n".join(blocks))
+    carried = 0
+    for step in range(60):
+        at = 1 + (step * 5) % (len(blocks) - 1)
+        kind = step % 5
+        if kind == 0:
+            blocks.insert(at, f"x_{step} = {step}\n")
+        elif kind == 1:
+            blocks[at] = "\n" + blocks[at]
+        elif kind == 2:
+            blocks[at] = block.format(i=at, k=step)
+        elif kind == 3 and len(blocks) > 4:
+            del blocks[at]
+        before = module
+        previous_table = positions._owner  # type: ignore[attr-defined]
+        module, positions = _spans_match_full_parse(parser, "\n".join(blocks))
+        carried += positions._owner is previous_table  # type: ignore[attr-defined]
+        dropped = [s for s in before.body if all(s is not t for t in module.body)]
+        assert all(positions.span(statement) is None for statement in dropped)  # type: ignore[attr-defined]
+    assert carried > 30  # the tables were handed on, not built again each time
