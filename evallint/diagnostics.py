@@ -128,5 +128,17 @@ class Diagnostic:
             cell=data.get("cell"),
         )
 
-    def sort_key(self) -> tuple[str, int, int, int, str]:
-        return (self.path, self.cell or 0, self.line, self.column, self.code)
+    def sort_key(self) -> tuple[str, int, int, int, str, int, int, str, str]:
+        """Place, then code, then everything else that tells two findings apart: the order
+        of findings at one place never depends on string hashing (set iteration)."""
+        return (
+            self.path,
+            self.cell or 0,
+            self.line,
+            self.column,
+            self.code,
+            self.end_line,
+            self.end_column,
+            self.message,
+            repr(self.related),
+        )

@@ -111,3 +111,32 @@ def test_region_start_is_placed_in_the_file_the_region_belongs_to() -> None:
         ),
     )  # type: ignore[arg-type]
     assert (own.path, own.line) == ("h.py", 2)
+
+
+def test_findings_at_one_place_come_out_in_one_order_whatever_the_input_order() -> None:
+    """Two findings of one code at one place (two modules reached through the same call) and
+    one finding reached by several callers: the printed order and the merged related
+    locations do not depend on the order the analysis produced them in (set iteration
+    follows string hashing, which changes between runs)."""
+    import itertools
+
+    from evallint.diagnostics import Diagnostic, Related
+    from evallint.engine.run import _merge_duplicates
+
+    gan = Related("models/gan.py", 40, 19, "the forward, reached from this call")
+    wgan = Related("models/wgan.py", 236, 27, "the forward, reached from this call")
+    found = [
+        Diagnostic("main.py", 30, 9, 30, 30, "EVL001", "`self.G` ...", (gan,)),
+        Diagnostic("main.py", 30, 9, 30, 30, "EVL001", "`self.G` ...", (wgan,)),
+        Diagnostic("main.py", 30, 9, 30, 30, "EVL001", "`self.D` ...", ()),
+    ]
+    outputs = {
+        tuple(_merge_duplicates(sorted(order, key=Diagnostic.sort_key)))
+        for order in itertools.permutations(found)
+    }
+    assert len(outputs) == 1
+    (output,) = outputs
+    assert [(d.message, d.related) for d in output] == [
+        ("`self.D` ...", ()),
+        ("`self.G` ...", (gan, wgan)),
+    ]
