@@ -5,7 +5,7 @@ call that `model.eval()` never reaches."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -37,15 +37,32 @@ _INLINE_LAYERS = frozenset(
 are always in training mode."""
 
 
-def _never_acts(layer: cst.Call) -> bool:
-    """`nn.Dropout(0)` / `nn.Dropout(p=0.0)`: a rate of zero drops nothing in any mode."""
+def _rate(layer: cst.Call) -> Optional[cst.BaseExpression]:
     for position, argument in enumerate(layer.args):
         if (argument.keyword is None and position == 0) or (
             argument.keyword is not None and argument.keyword.value == "p"
         ):
-            value = argument.value
-            return type(value) in (cst.Integer, cst.Float) and float(value.value) == 0.0  # type: ignore[attr-defined]
-    return False
+            return argument.value
+    return None
+
+
+def _never_acts(layer: cst.Call) -> bool:
+    """`nn.Dropout(0)` / `nn.Dropout(p=0.0)`: a rate of zero drops nothing in any mode."""
+    value = _rate(layer)
+    return type(value) in (cst.Integer, cst.Float) and float(value.value) == 0.0  # type: ignore[union-attr]
+
+
+def _rate_from_caller(layer: cst.Call, method: cst.FunctionDef) -> bool:
+    """`def forward(self, x, d): ... nn.Dropout(d)(x)`: every call chooses the rate, and an
+    evaluation passes 0 (`net(x, 0.0)`), so the mode is the caller's argument."""
+    value = _rate(layer)
+    if type(value) is not cst.Name:
+        return False
+    params = method.params
+    return any(
+        p.name.value == value.value
+        for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+    )
 
 
 def inline_layer(call: cst.Call, imports: ImportTable) -> Optional[str]:
@@ -70,8 +87,10 @@ def mode_call(
     is a functional form with a `training` flag or a mode-dependent layer built on the spot."""
     layer = inline_layer(call, imports)
     if layer is not None:
-        if under_training_test(method, call):
-            return None  # `if self.training: x = nn.Dropout(p)(x)`
+        if under_training_test(method, call) or _rate_from_caller(
+            cast(cst.Call, call.func), method
+        ):
+            return None  # `if self.training: x = nn.Dropout(p)(x)`; `nn.Dropout(d)(x)`
         return FunctionalModeCall(place, layer.rsplit(".", 1)[-1], True, built_inline=True)
     qualified = imports.qualify(call.func) or ""
     spec = FUNCTIONAL_MODE.get(qualified)
