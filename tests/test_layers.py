@@ -199,6 +199,7 @@ ANALYSIS_ORDER = [
         "handoff",
         "store_scope",
         "statement_shapes",
+        "mode_calls",
         "file_shapes",
         "closures",
     ),

@@ -198,6 +198,7 @@ class Calls(InterpreterPart):
             if accumulator is not None:
                 if func.attr.value == "append":
                     self.observe_store(call, accumulator, call.args[0].value, "append", states)
+                    self.note_module_appended(accumulator, call.args[0].value, states)
                 self.note_graph_appended(accumulator, call.args[0].value, states)
         if type(func) is cst.Attribute:
             attr = func.attr.value

@@ -97,6 +97,9 @@ class FunctionalModeCall:
     training=True)`, not `torch.dropout(x, p, True)`, whose flag must be given), in a class
     whose other dropout does not follow the mode (no `training=self.training`, no
     `nn.Dropout`): written to drop in every mode (Monte Carlo dropout, test-time noise)."""
+    built_inline: bool = False
+    """`nn.Dropout(p)(x)`: a mode-dependent layer built and called inside the method, a new
+    module in training mode on every call (`function` is the layer class)."""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from evallint.analysis.regions import (
     split_tail,
 )
 from evallint.analysis.specialise import loop_phases, settle
+from evallint.analysis.statement_shapes import running_sum_operand
 from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.values import ModuleValue
@@ -353,6 +354,8 @@ class Statements(InterpreterPart):
             for target in node.targets:
                 self.observe_training_attribute(node, target.target, node.value, states)
                 self.observe_subscript_store(node, target.target, node.value, states)
+                if (added := running_sum_operand(target.target, node.value)) is not None:
+                    self.observe_store(node, str(dotted_name(target.target)), added, "add", states)
                 states = self.assign(target.target, node.value, states)
             return Flow(normal=states)
         if type(node) is cst.AnnAssign:

@@ -16,13 +16,13 @@ from evallint.analysis.context import InterpreterPart, code_of
 from evallint.analysis.facts import (
     BackwardCall,
     DiscardedValue,
-    FunctionalModeCall,
     ModeFlagAssignment,
     Place,
     TensorStore,
     UncalledGradManager,
 )
 from evallint.analysis.lattice import Grad, PathState
+from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
@@ -30,11 +30,7 @@ from evallint.analysis.statement_shapes import (
     PER_BATCH_HOOKS,
     SEPARATE_RECEIVERS,
     backpropagated_name,
-    class_follows_mode,
-    constant_bool,
-    functional_training_argument,
     loop_rebinds,
-    under_training_test,
 )
 from evallint.analysis.store_scope import (
     class_is_module,
@@ -46,7 +42,6 @@ from evallint.analysis.store_scope import (
     structural_iterable,
 )
 from evallint.analysis.symbols import dotted_name
-from evallint.analysis.vocabulary import FUNCTIONAL_MODE
 
 
 class Observations(InterpreterPart):
@@ -54,6 +49,9 @@ class Observations(InterpreterPart):
 
     def _init_observations(self) -> None:
         self.stores: list[tuple] = []
+        self.module_lists: dict[str, bool] = {}
+        """Container -> whether every value appended to it so far held a module
+        (`style_losses.append(StyleLoss(target))`): a loop over it runs once per module."""
         self.backward_roots: set[str] = set()
         self.bound_without_grad: dict[str, cst.CSTNode] = {}
         """Name -> the value expression of its latest binding, when autograd was off on every
@@ -78,24 +76,9 @@ class Observations(InterpreterPart):
         owner = self._owner()
         if owner is None or not owner.is_module or self.info is None:
             return
-        qualified = self.imports.qualify(call.func) or ""
-        spec = FUNCTIONAL_MODE.get(qualified)
-        if spec is None:
-            return
-        argument = functional_training_argument(call, self.imports)
-        value = constant_bool(argument.value) if argument is not None else spec[2]
-        if value is True and under_training_test(self.info.node, call):
-            return  # `if self.training: out = F.dropout(out, p)` drops only while training
-        # a literal True for a flag that has a default states the intent (see facts.py)
-        meant = (
-            argument is not None
-            and value is True
-            and spec[2] is not None
-            and not class_follows_mode(owner.node, self.imports)
-        )
-        self.file.facts.functional_mode_calls.append(
-            FunctionalModeCall(self._place(call), qualified.split(".")[-1], value, argument, meant)
-        )
+        found = mode_call(call, owner.node, self.info.node, self.imports, self._place(call))
+        if found is not None:
+            self.file.facts.functional_mode_calls.append(found)
 
     # -- expression statements, `with` items and `.training` assignments ---------------------
     def observe_expression_statement(self, value: cst.BaseExpression, states: tuple) -> None:
@@ -405,9 +388,29 @@ class Observations(InterpreterPart):
                 assigned |= {n.value for n in iter_nodes(target) if type(n) is cst.Name}
         return not (carried & assigned)
 
+    def note_module_appended(self, container: str, value: cst.BaseExpression, states) -> None:
+        built = self.bound_at.get(value.value) if type(value) is cst.Name else value
+        held = bool(states) and (
+            self.resolve(value, states[0]) is not None
+            or (type(built) is cst.Call and self._builds_module_object(built))
+        )
+        self.module_lists[container] = self.module_lists.get(container, True) and held
+
+    def _builds_module_object(self, call: cst.Call) -> bool:
+        """`StyleLoss(target)` with `StyleLoss` an nn.Module class of this file, or a torch.nn
+        class: an nn.Module object, whatever its mode does."""
+        qualified = self.imports.qualify(call.func) or ""
+        found = self.file.classes.get(qualified)
+        if found is not None:
+            return found.is_module
+        return qualified.startswith("torch.nn.") and qualified.rsplit(".", 1)[-1][:1].isupper()
+
     def _iterates_modules(self, loop: cst.For, state) -> bool:
         """`for net in nets:`, `for net, opt in zip(nets, opts):`: the loop variable (or one
-        of them) holds a module, so the loop runs once per model."""
+        of them) holds a module, so the loop runs once per model; or the loop runs over a
+        list that only modules were appended to (`for sl in style_losses:`)."""
+        if type(loop.iter) is cst.Name and self.module_lists.get(loop.iter.value):
+            return True
         target = loop.target
         names = (
             [e.value for e in cast("cst.Tuple | cst.List", target).elements]

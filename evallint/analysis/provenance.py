@@ -344,8 +344,9 @@ class Provenance(InterpreterPart):
 
     def _imported_method(self, call: cst.Call):
         # -> Optional[Callable[[PathState, Optional[int]], frozenset]]
-        """`agent.act(obs)` on an object of an nn.Module class of another project file
-        (`agent = Agent(...)` in this function): what the method returns there, its `self`
+        """`agent.act(obs)` on an object of a class of another project file (`agent =
+        Agent(...)` in this function; an nn.Module, or a plain class such as a predictor
+        that holds a model and is no module itself): what the method returns there, its `self`
         mapped onto the receiver and its parameters onto the arguments (`act` returning
         `action.numpy()` computed under `no_grad` carries no graph; per position for a
         returned tuple). None when the class or the method cannot be read: the call then
@@ -362,8 +363,8 @@ class Provenance(InterpreterPart):
             return None
         analysis = project.analysis(self.file.path, found[0])
         owner = analysis.classes.get(found[1]) if analysis is not None else None
-        if analysis is None or owner is None or not owner.is_module:
-            return None
+        if analysis is None or owner is None:
+            return None  # a plain class's method (a predictor holding a model) is read too
         info = owner.methods.get(func.attr.value) or analysis._inherited_method(
             owner, func.attr.value
         )

@@ -60,15 +60,36 @@ SEPARATE_RECEIVERS = frozenset({"self", "cls"})
 because `self.model` (read through `self`) is."""
 
 
+def running_sum_operand(
+    target: cst.BaseExpression, value: cst.BaseExpression
+) -> Optional[cst.BaseExpression]:
+    """What `total = total + v` (or `v + total`) adds to the name it rebinds: the same
+    running sum as `total += v`; None for any other assignment."""
+    name = dotted_name(target)
+    if (
+        name is None
+        or type(value) is not cst.BinaryOperation
+        or type(value.operator) is not cst.Add
+    ):
+        return None
+    if dotted_name(value.left) == name:
+        return value.right
+    return value.left if dotted_name(value.right) == name else None
+
+
 def loop_rebinds(loop: cst.CSTNode, container: str) -> bool:
-    """An assignment to `container` among the loop body's own statements."""
+    """An assignment to `container` among the loop body's own statements (not a running sum
+    `total = total + v`, which keeps what it had)."""
     body = loop.body  # type: ignore[attr-defined]
     for line in body.body if type(body) is cst.IndentedBlock else [body]:
         if type(line) not in (cst.SimpleStatementLine, cst.SimpleStatementSuite):
             continue
         simple = cast("cst.SimpleStatementLine | cst.SimpleStatementSuite", line)
         for small in simple.body:
-            if type(small) is cst.Assign:
+            if (
+                type(small) is cst.Assign
+                and running_sum_operand(small.targets[0].target, small.value) is None
+            ):
                 for t in small.targets:
                     if dotted_name(t.target) == container or (
                         type(t.target) is cst.Tuple

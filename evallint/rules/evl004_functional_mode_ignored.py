@@ -14,11 +14,15 @@ _CONSEQUENCE = {
     "forced-in-eval": "`training=True` keeps it dropping after `model.eval()` (noisy, biased evaluation)",
     "never-acts": "`training` defaults to False, so it never acts, not even while training (no regularisation)",
     "batch-stats-in-eval": "`training=True` normalises with batch statistics and updates the running stats even in eval mode",
+    "inline-dropout": "a layer built inside the method is a new module in training mode on every call, so `model.eval()` never reaches it and it keeps dropping in evaluation",
+    "inline-batchnorm": "a layer built inside the method is a new module in training mode on every call, so `model.eval()` never reaches it: it normalises with batch statistics in evaluation and its weights are never learned",
 }
 
 
 def _problem(found: FunctionalModeCall) -> Optional[str]:
     """What goes wrong with this call's `training` flag, if anything."""
+    if found.built_inline:
+        return "inline-batchnorm" if found.function.startswith("BatchNorm") else "inline-dropout"
     if found.training_argument is not None and found.training is None:
         return None  # `training=self.training` or any expression: follows the mode
     if found.function == "batch_norm":
@@ -41,14 +45,16 @@ class FunctionalModeIgnored(Rule):
     dropout follows the mode (`training=self.training`, an `nn.Dropout` layer), or
     `torch.dropout(x, p, True)`; `F.alpha_dropout`,
     `F.feature_alpha_dropout` and `F.rrelu` without `training=`; `F.batch_norm(...,
-    training=True)`.
+    training=True)`; and a dropout or batch-norm layer built and called on the spot
+    (`nn.Dropout(p)(x)`), a new module in training mode on every call.
 
     ## Why is this bad?
     Unlike `nn.Dropout`, the functional form does not know the module's mode: `model.eval()`
     cannot reach it. `F.dropout`'s `training` defaults to True, so evaluation keeps dropping
     activations; `F.alpha_dropout`/`F.rrelu` default to False, so they never act at all, not
     even during training. A hard-coded `F.batch_norm(training=True)` uses batch statistics and
-    overwrites the running ones during evaluation.
+    overwrites the running ones during evaluation. A layer built inside `forward` is never a
+    submodule, so `model.eval()` cannot reach it either: it is always in training mode.
 
     ## Example
     ```python
@@ -93,6 +99,16 @@ class FunctionalModeIgnored(Rule):
         """),
         Example("""
             import torch.nn as nn
+            class Head(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.drop = nn.Dropout(0.5)
+                def forward(self, x):
+                    x = nn.Dropout(0.0)(x)
+                    return self.drop(x)
+        """),
+        Example("""
+            import torch.nn as nn
             import torch.nn.functional as F
             class NoisyHead(nn.Module):
                 def forward(self, x):
@@ -122,6 +138,16 @@ class FunctionalModeIgnored(Rule):
         """,
             (5, 6),
         ),
+        Example(
+            """
+            import torch.nn as nn
+            class Head(nn.Module):
+                def forward(self, x):
+                    x = nn.Dropout(p=0.5)(x)
+                    return nn.BatchNorm1d(8)(x)
+        """,
+            (4, 5),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
@@ -129,8 +155,13 @@ class FunctionalModeIgnored(Rule):
             problem = _problem(found)
             if problem is None:
                 continue
-            message = f"`{found.function}` in a module method: {_CONSEQUENCE[problem]}; pass `training=self.training`"
-            fix = self.fix(facts, found) if facts.want_fixes else None
+            remedy = (
+                f"build it once in `__init__` (`self.layer = nn.{found.function}(...)`)"
+                if found.built_inline
+                else "pass `training=self.training`"
+            )
+            message = f"`{found.function}` in a module method: {_CONSEQUENCE[problem]}; {remedy}"
+            fix = self.fix(facts, found) if facts.want_fixes and not found.built_inline else None
             yield self.diagnostic(facts, found.call, (), message, [], found.function, fix=fix)
 
     @staticmethod

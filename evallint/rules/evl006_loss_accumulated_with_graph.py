@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from evallint.analysis.facts import ModuleFacts, TensorStore
+from evallint.analysis.statement_shapes import running_sum_operand
 from evallint.diagnostics import Diagnostic, Edit, Fix
 from evallint.rules.base import Example, Rule
 
@@ -157,11 +158,16 @@ class LossAccumulatedWithGraph(Rule):
     @staticmethod
     def fix(facts: ModuleFacts, found: TensorStore) -> Fix:
         node = found.place.node
-        if isinstance(node, (cst.AugAssign, cst.Assign)):
+        if isinstance(node, cst.Assign):
+            # `total = total + v` adds `v`; `cache[i] = v` stores the whole value
+            value = running_sum_operand(node.targets[0].target, node.value) or node.value
+        elif isinstance(node, cst.AugAssign):
             value = node.value
         else:
             value = node.args[0].value  # type: ignore[attr-defined]
-        simple = isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+        simple = isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or bool(
+            getattr(value, "lpar", ())
+        )
         text = f"{found.value}.detach()" if simple else f"({found.value}).detach()"
         line, column, end_line, end_column = facts.unit.locate(value)
         return Fix(
