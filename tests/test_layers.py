@@ -188,6 +188,7 @@ ANALYSIS_ORDER = [
         "arguments",
         "returned_arguments",
         "kept_modules",
+        "restoring",
     ),
     (
         "scope",
@@ -232,6 +233,7 @@ ANALYSIS_ORDER = [
         "mode_tests",
         "reported",
         "class_members",
+        "loss_training",
     ),
     ("calls", "flow"),
     ("call_resolution", "interpreter"),

@@ -360,8 +360,9 @@ class Binding(InterpreterPart):
         name = dotted_name(target)
         if name is None:
             return states
-        if type(value) in (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.GeneratorExp):
-            held = self.bind_container(name, value, tuple(s.forgetting(name) for s in states))
+        listed = _repeated(value)  # `[g_ab, g_ba] * n`: the same modules, n times over
+        if type(listed) in (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.GeneratorExp):
+            held = self.bind_container(name, listed, tuple(s.forgetting(name) for s in states))
             if held:
                 return tuple(s.with_alias(name, None) for s in held)
             self.containers.pop(name, None)
@@ -672,3 +673,13 @@ class Binding(InterpreterPart):
                     state = state.with_mode(key, facts)
             result.append(state)
         return tuple(result)
+
+
+def _repeated(value: cst.BaseExpression) -> cst.BaseExpression:
+    """The list or tuple a repetition (`[a, b] * n`, `n * (a,)`) repeats, else `value`."""
+    if type(value) is not cst.BinaryOperation or type(value.operator) is not cst.Multiply:
+        return value
+    for side in (value.left, value.right):
+        if type(side) in (cst.List, cst.Tuple):
+            return side
+    return value

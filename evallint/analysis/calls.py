@@ -31,6 +31,7 @@ from evallint.analysis.lattice import (
 from evallint.analysis.lifting import owned_elsewhere
 from evallint.analysis.own_methods import module_method_call
 from evallint.analysis.passed_functions import run_passed_functions
+from evallint.analysis.provenance import PARAMETER
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -415,12 +416,17 @@ class Calls(InterpreterPart):
         if summary.trains:
             self.trains = True
             states = _entry_grad_proven_on(call, states)  # the callee's training needed it
+        known = any(not t.key.startswith(PARAMETER) for t in summary.trainings)
         for state in states:
             region = self._evaluating(state)
             mapped: dict[str, Optional[str]] = {}  # callee key -> caller key, at this call
             for req in summary.forwards:
                 self._apply_forward(req, summary, receiver, call, here, state, region, mapped)
             for training in summary.trainings:
+                if training.key.startswith(PARAMETER):
+                    if not known:  # the helper's optimizer names the module it trains
+                        self.apply_loss_training(summary, training.key, call, state)
+                    continue
                 key = self._map_argument(summary, training.key, call, receiver, state)
                 if key is not None:
                     region_here = next(

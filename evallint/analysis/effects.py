@@ -271,7 +271,10 @@ class Effects(InterpreterPart):
         )
 
     def training_step(self, call: cst.Call, kind: str, states: States) -> States:
-        trained = self._trained_keys(states[0], self._step_sources(call, kind, states[0]))
+        sources = self._step_sources(call, kind, states[0])
+        trained = self._trained_keys(states[0], sources)
+        if not trained and sources is None and kind == "backward":
+            self.train_loss_parameter(call, states)  # the loss is the caller's
         region = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
         for key in trained:
             self._record_training(call, key, key, region, states)

@@ -41,6 +41,7 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.lightning_hooks import in_training_hook
+from evallint.analysis.loss_training import LossTraining
 from evallint.analysis.observations import Observations
 from evallint.analysis.own_methods import annotated_class
 from evallint.analysis.parameters import (
@@ -59,6 +60,7 @@ from evallint.analysis.regions import (
     mentions_eval_data,
 )
 from evallint.analysis.reported import Reported, held_exit_modes
+from evallint.analysis.restoring import restores_train_last
 from evallint.analysis.returned_arguments import rebinds_to_another
 from evallint.analysis.scope import (
     ClassInfo,
@@ -98,6 +100,7 @@ class _Interpreter(
     Values,
     Taint,
     Provenance,
+    LossTraining,
     Observations,
     Reported,
     ClassMembers,
@@ -586,7 +589,7 @@ class _Interpreter(
             whole_evaluation=evidence.switches_to_eval
             and (evidence.reports or not self.returns_graph)
             and self._hands_out_no_graph(evidence)
-            and not evidence.switches_to_train,
+            and (not evidence.switches_to_train or self._restores_train_last()),
             return_graph=frozenset(self.return_graph) if self.return_values else None,
             return_elements=tuple(self.return_elements)
             if self.return_values and self.return_elements is not None and not self.elements_differ
@@ -595,6 +598,11 @@ class _Interpreter(
         )
         if self.summary.whole_evaluation:
             self.summary.forwards = [replace(r, whole=True) for r in self.requirements]
+
+    def _restores_train_last(self) -> bool:
+        """`train()` only after the evaluation, restoring the mode (see restoring.py)."""
+        sites = [(r.via[0] if r.via else r.place).node for r in self.requirements]
+        return restores_train_last(self.body, sites)
 
     def _return_summary(self) -> tuple[Optional[str], Optional[frozenset]]:
         keys = {v.key for v in self.return_values if v.key is not None}

@@ -30,6 +30,7 @@ from evallint.analysis.taint import (
     _GRAPH_FREE_ATTRIBUTES,
     _creates_graph,
     _cuts_graph,
+    _indices_element,
 )
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
@@ -467,24 +468,6 @@ class Provenance(InterpreterPart):
 
 
 """Methods that return the module they are called on."""
-
-_VALUES_AND_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median"})
-"""Tensor methods (and `torch.` functions) that, given a dimension, return (values, indices):
-the indices are integers, with no graph."""
-
-
-def _indices_element(value: cst.BaseExpression, index: int, count: int, imports) -> bool:
-    """`_, predicted = outputs.max(1)`, `values, idx = torch.topk(x, k)`: element 1 is the
-    indices, which carry no graph."""
-    if index != 1 or count != 2 or type(value) is not cst.Call:
-        return False
-    func = value.func
-    if type(func) is not cst.Attribute or func.attr.value not in _VALUES_AND_INDICES:
-        return False
-    qualified = imports.qualify(func) or ""
-    if qualified.startswith("torch."):
-        return len(value.args) >= 2  # `torch.max(x, 1)`; `torch.max(a, b)` is elementwise
-    return bool(value.args)  # `x.max(1)`, `x.topk(5)`
 
 
 def _argument_for(summary, parameter: str, call: cst.Call) -> Optional[cst.BaseExpression]:

@@ -78,6 +78,38 @@ def _expression_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return children
 
 
+_VALUES_AND_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median"})
+"""Tensor methods (and `torch.` functions) that, given a dimension, return (values, indices):
+the indices are integers, with no graph."""
+
+
+def _indices_element(value: cst.BaseExpression, index: int, count: int, imports) -> bool:
+    """`_, predicted = outputs.max(1)`, `values, idx = torch.topk(x, k)`: element 1 is the
+    indices, which carry no graph."""
+    if index != 1 or count != 2 or type(value) is not cst.Call:
+        return False
+    func = value.func
+    if type(func) is not cst.Attribute or func.attr.value not in _VALUES_AND_INDICES:
+        return False
+    qualified = imports.qualify(func) or ""
+    if qualified.startswith("torch."):
+        return len(value.args) >= 2  # `torch.max(x, 1)`; `torch.max(a, b)` is elementwise
+    return bool(value.args)  # `x.max(1)`, `x.topk(5)`
+
+
+def _indices_subscript(node: cst.Subscript, imports) -> bool:
+    """`torch.max(out, 1)[1]`, `out.data.max(1)[1]`: the indices of a (values, indices)
+    pair, integers with no graph."""
+    if len(node.slice) != 1 or type(node.slice[0].slice) is not cst.Index:
+        return False
+    index = node.slice[0].slice.value
+    return (
+        type(index) is cst.Integer
+        and index.value == "1"
+        and _indices_element(node.value, 1, 2, imports)
+    )
+
+
 class Taint(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
@@ -100,6 +132,10 @@ class Taint(InterpreterPart):
             node_type = type(node)  # exact types: these classes have no subclasses
             if node_type is cst.Comparison:
                 continue  # a boolean tensor has no graph
+            if node_type is cst.Subscript and _indices_subscript(
+                cast(cst.Subscript, node), self.imports
+            ):
+                continue
             if (
                 node_type is cst.Attribute
                 and cast(cst.Attribute, node).attr.value in _GRAPH_FREE_ATTRIBUTES

@@ -1,0 +1,85 @@
+"""Training through a loss the caller hands in: `def backward_propagate(self, loss, step):
+loss.backward(); self.optimizer.step()`.
+
+Such a helper cannot tell which module it trains: the loss's graph comes from its parameter,
+and its optimizer was built elsewhere. It records a training requirement on the parameter
+(`param:loss`); each call maps it to the modules whose forward feeds the argument
+(`self.backward_propagate(model.loss(model(x)), step)`) and judges the training there, in the
+caller's mode, at the call: that call is where the module's loss is trained. A caller that
+passes on its own parameter passes the requirement on to its callers.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+
+from evallint.analysis.context import InterpreterPart, States
+from evallint.analysis.effects import PendingTraining
+from evallint.analysis.facts import Place
+from evallint.analysis.lattice import Grad, PathState
+from evallint.analysis.provenance import PARAMETER, _argument_for
+from evallint.analysis.regions import Region, RegionKind
+
+
+class LossTraining(InterpreterPart):
+    """Part of the interpreter (see interpreter.py)."""
+
+    def train_loss_parameter(self, call: cst.Call, states: States) -> None:
+        """`loss.backward()` on a loss whose graph comes only from this function's
+        parameters: the callers' arguments say which modules train."""
+        if self.info is None or not states:
+            return
+        func = call.func
+        if type(func) is not cst.Attribute:
+            return
+        if type(func.value) is cst.Name and func.value.value in ("accelerator", "fabric"):
+            loss = call.args[0].value if call.args else None
+        else:
+            loss = func.value
+        if loss is None:
+            return
+        state = states[0]
+        sources = self.graph_of(loss, state, True)
+        if not sources or not all(item.startswith(PARAMETER) for item in sources):
+            return
+        self._pend_loss_training(call, sources, states)
+
+    def _pend_loss_training(self, call: cst.Call, sources: frozenset, states: States) -> None:
+        if not any(not s.grad or any(g.grad is not Grad.OFF for g in s.grad) for s in states):
+            return  # a backward with autograd off on every path trains nothing
+        region = self._training_region()
+        region_id = id(region.node) if region else 0
+        for item in sorted(sources):
+            key = item  # `param:loss`: no module key can clash with it
+            if (region_id, key) not in self.training:
+                self.training[(region_id, key)] = PendingTraining(
+                    Place(call, self.file.unit),
+                    item[len(PARAMETER) :],
+                    region,
+                    frozenset(),
+                    True,
+                    self.file.next_order(),
+                )
+
+    def _training_region(self) -> Optional[Region]:
+        return next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
+
+    def apply_loss_training(self, summary, key: str, call: cst.Call, state: PathState) -> None:
+        """A called helper trains the loss passed as its parameter `key` (`param:loss`): the
+        modules feeding the argument train here, at this call, in their mode on this path."""
+        argument = _argument_for(summary, key[len(PARAMETER) :], call)
+        if argument is None:
+            return
+        sources = self.taint_of(argument, state)
+        if sources:
+            region = self._training_region()
+            for trained in self._trained_keys(state, frozenset(sources)):
+                self._record_training(call, trained, trained, region, (state,))
+            return
+        if self.info is None:
+            return
+        passed = self.graph_of(argument, state, True)
+        if passed and all(item.startswith(PARAMETER) for item in passed):
+            self._pend_loss_training(call, passed, (state,))
