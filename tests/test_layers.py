@@ -216,6 +216,7 @@ ANALYSIS_ORDER = [
         "specialise",
         "lightning_hooks",
         "instances",
+        "caller_aliases",
         "acting",
         "judging",
         "project_forwards",

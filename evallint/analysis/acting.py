@@ -71,3 +71,23 @@ def object_method_calls(loop: cst.CSTNode) -> list[tuple[str, str]]:
             if type(func) is cst.Attribute and type(func.value) is cst.Name:
                 found.append((func.value.value, func.attr.value))
     return found
+
+
+def forwards_act(function: cst.FunctionDef, forwards: list[cst.Call]) -> bool:
+    """Whether a value computed by one of the function's forwards (`action =
+    policy(state).numpy()`) drives an environment step or is stored as a transition in one of
+    its loops: the function collects experience, for training or for an evaluation rollout as
+    its caller decides, rather than evaluating by itself."""
+    if not forwards:
+        return False
+    ids = {id(call) for call in forwards}
+    names: set[str] = set()
+    loops: list[cst.CSTNode] = []
+    for node in iter_nodes(function.body):
+        if type(node) in (cst.For, cst.While):
+            loops.append(node)
+        elif type(node) is cst.Assign and any(id(n) in ids for n in iter_nodes(node.value)):
+            for target in node.targets:
+                names.update(n.value for n in iter_nodes(target.target) if type(n) is cst.Name)
+    found = frozenset(names)
+    return any(feeds_environment(loop, found) for loop in loops)

@@ -579,13 +579,30 @@ class Binding(InterpreterPart):
         )
         inner = node.value
         inner = chain_receiver(inner, SAME_MODULE_OR_MODE_METHODS)
-        if type(inner) is not cst.Call or type(inner.func) is not cst.Name:
+        if type(inner) is not cst.Call or not (
+            type(inner.func) is cst.Name or self._class_of_an_object(inner.func)
+        ):
             return
-        if inner.func.value in self.file.functions or self._returns_its_module(inner):
+        # `ae = variant.Autoencoder(d)`: a class read from a variable, not a method
+        if type(inner.func) is cst.Name and (
+            inner.func.value in self.file.functions or self._returns_its_module(inner)
+        ):
             return  # `model = fuse_conv_bn(model)`: a function, read for what it returns
         if not any(dotted_name(target.target) in self.evidence_names for target in node.targets):
             return
         self.constructor_calls.add(inner)
+
+    def _class_of_an_object(self, func: cst.BaseExpression) -> bool:
+        """`variant.Autoencoder` with `variant` a variable of the code (a Python module
+        loaded by path, an object), not an import: a capitalised attribute names a class,
+        and a call of it whose result is used as a module builds one; it runs no forward
+        of `variant`."""
+        if type(func) is not cst.Attribute or not func.attr.value[:1].isupper():
+            return False
+        root = func.value
+        while type(root) is cst.Attribute:
+            root = root.value
+        return type(root) is cst.Name and not self.imports.is_imported(root.value)
 
     def _returns_its_module(self, call: cst.Call) -> bool:
         """`fuse(model)` of another project file that returns the module it was given."""

@@ -8,7 +8,7 @@ defines the class, their `self.X` mapped onto `gan.X`, as for a class of the sam
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
@@ -16,6 +16,7 @@ from evallint.analysis.scope import ClassInfo, FunctionInfo
 from evallint.analysis.symbols import chain_receiver, class_of_import, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
+from evallint.torch_facts import CONTAINERS
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -134,12 +135,56 @@ def _not_undone(
                 ).startswith("torch."):
                     touched.extend(dotted_name(arg.value) or "" for arg in node.args)
             elif type(node) is cst.Assign:
-                touched.extend(dotted_name(t.target) or "" for t in node.targets)
+                touched.extend(
+                    path
+                    for path in (dotted_name(t.target) or "" for t in node.targets)
+                    if not (
+                        _below_a_key(path, found) and _builds_no_layer(file, method, node.value)
+                    )
+                )
             for path in touched:
                 for key in list(found):
                     if path == "self" or path == key or path.startswith(key + "."):
                         del found[key]
     return found
+
+
+def _below_a_key(path: str, found: dict[str, frozenset]) -> bool:
+    """`self.model.encoder.layer = ...` under a held `self.model`: an attribute below the
+    module, not the module rebound."""
+    return any(path.startswith(key + ".") for key in found)
+
+
+def _builds_no_layer(file: FileAnalysis, method: FunctionInfo, value: cst.BaseExpression) -> bool:
+    """A value set below a module in eval mode that cannot put a layer in training mode
+    there: a literal, a parameter of the method whose default is a literal (a setting), or an
+    empty torch container (`nn.ModuleList([])`: no layer, so no mode)."""
+    if type(value) in _LITERALS or (type(value) is cst.Name and value.value in _CONSTANTS):
+        return True
+    if type(value) is cst.Name:
+        return any(
+            param.name.value == value.value
+            and param.default is not None
+            and (
+                type(param.default) in _LITERALS
+                or (type(param.default) is cst.Name and param.default.value in _CONSTANTS)
+            )
+            for param in method.node.params.params
+        )
+    if type(value) is not cst.Call:
+        return False
+    qualified = file.imports.qualify(value.func) or ""
+    if not qualified.startswith("torch.nn.") or qualified.split(".")[-1] not in CONTAINERS:
+        return False
+    return all(
+        type(arg.value) in (cst.List, cst.Tuple, cst.Dict)
+        and not cast("cst.List | cst.Tuple | cst.Dict", arg.value).elements
+        for arg in value.args
+    )
+
+
+_LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.FormattedString, cst.UnaryOperation)
+_CONSTANTS = frozenset({"None", "True", "False"})
 
 
 def _called_by_init(owner: ClassInfo) -> set[str]:

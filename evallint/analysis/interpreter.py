@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.acting import forwards_act
 from evallint.analysis.binding import Binding
+from evallint.analysis.caller_aliases import globals_every_caller_passes
 from evallint.analysis.calls import Calls
 from evallint.analysis.class_members import ClassMembers
 from evallint.analysis.context import States
@@ -319,6 +321,10 @@ class _Interpreter(
                 if target in self.scope_keys:
                     state = state.with_alias(variable, target)
         state = self._closure_modes(state)
+        for param, name in globals_every_caller_passes(
+            self.file, self.info, self._used_module_globals()
+        ).items():
+            state = state.with_alias(param, name)  # `val(crnn, ...)` only: one module
         if owner is not None and self.info.name != "__init__":
             for key, facts in modes_set_at_construction(self.file, owner).items():
                 if key in self.scope_keys:
@@ -338,6 +344,15 @@ class _Interpreter(
         for name, value in self.flags:
             state = state.assuming(name, value)
         return state.with_grad(grad)
+
+    def _used_module_globals(self) -> set[str]:
+        """Module-level names holding modules that this function uses as globals, when it
+        also has parameters that hold modules (else no parameter can alias one)."""
+        info = cast(FunctionInfo, self.info)
+        params = {*info.params, *info.keyword_only}
+        if not params & self.scope_keys:
+            return set()
+        return {k for k in self.scope_keys if k not in params and k in self.file._module_keys}
 
     def _closure_modes(self, state: PathState) -> PathState:
         """A nested function its enclosing function never calls (`fn=evaluate` handed to a
@@ -454,6 +469,8 @@ class _Interpreter(
         pending = [r for r in self.requirements if r.region.kind is RegionKind.NEUTRAL]
         if not neutral and not pending:
             return
+        if forwards_act(info.node, [c for c, o in self.observations.items() if o in neutral]):
+            return  # acting: its results step an environment or are stored as transitions
         evaluation = replace(
             region,
             kind=RegionKind.EVAL,

@@ -123,6 +123,8 @@ def training_call_kind(call: cst.Call, imports: ImportTable) -> Optional[str]:
     qualified = imports.qualify(func)
     if qualified in ("torch.autograd.backward",):
         return "backward"
+    if _steps_given_optimizer(call):
+        return "step"  # torch_xla's `xm.optimizer_step(optimizer)`
     if _passes_loss_and_optimizer(call):
         return "step"  # timm's NativeScaler: `loss_scaler(loss, optimizer, parameters=...)`
     return None
@@ -140,6 +142,18 @@ def _passes_loss_and_optimizer(call: cst.Call) -> bool:
         return False  # `PyTorchClassifier(model, loss=loss_fn, optimizer=opt)` builds a wrapper
     names = [a.value.value for a in call.args if type(a.value) is cst.Name]
     return any("loss" in words(n) for n in names) and any(words(n) & OPTIMIZER_WORDS for n in names)
+
+
+def _steps_given_optimizer(call: cst.Call) -> bool:
+    """A function named for a step (`optimizer_step`, `step_optimizer`) given an optimizer
+    first: it steps that optimizer."""
+    callee = (dotted_name(call.func) or "").split(".")[-1]
+    return (
+        "step" in words(callee)
+        and callee != "step"
+        and bool(call.args)
+        and is_optimizer_receiver(call.args[0].value)
+    )
 
 
 def _is_scaler_step(receiver: cst.BaseExpression, call: cst.Call) -> bool:

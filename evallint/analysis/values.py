@@ -555,6 +555,16 @@ class Values(ModeMatters):
         method of the same name in some other project class."""
         return name in self.file.module_class_method_names()
 
+    def _method_not_submodule(self, name: str) -> bool:
+        """`gan.EMA()` where a module class of this file defines `EMA` as a method that runs
+        no forward and no class of the file holds a submodule of that name: the method, not
+        a submodule named like a module."""
+        return (
+            self._own_module_method(name)
+            and name not in self.file.forward_method_names()
+            and not any(name in c.module_attributes for c in self.file.classes.values())
+        )
+
     def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         func = call.func
         key = self.resolve(func, state)
@@ -593,6 +603,7 @@ class Values(ModeMatters):
             type(func) is cst.Attribute
             and _names_a_forward(func.attr.value)
             and func.attr.value not in NON_MODULE_METHODS
+            and not self._method_not_submodule(func.attr.value)
         ):
             # `net.decoder(h)`, `model.backbone.layer4(x)`, `net.forward_features(x)`: part of the
             # module's forward, in the module's mode (eval() reached every submodule)
