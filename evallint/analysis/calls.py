@@ -17,7 +17,6 @@ from evallint.analysis.facts import (
     EvalForward,
     Place,
 )
-from evallint.analysis.flow import may_hold_comprehension
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Grad,
@@ -39,7 +38,7 @@ from evallint.analysis.regions import (
     training_call_kind,
 )
 from evallint.analysis.specialise import argument_modes
-from evallint.analysis.statement_shapes import calls_in_branches
+from evallint.analysis.statement_shapes import calls_in_branches, may_hold_comprehension
 from evallint.analysis.summaries import ForwardRequirement, Summary, but_via
 from evallint.analysis.symbols import dotted_name
 

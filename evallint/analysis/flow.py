@@ -31,7 +31,12 @@ from evallint.analysis.regions import (
     split_tail,
 )
 from evallint.analysis.specialise import loop_phases, settle
-from evallint.analysis.statement_shapes import running_sum_operand
+from evallint.analysis.statement_shapes import (
+    iterable_words,
+    iterates_submodules,
+    running_sum_operand,
+    sums_into_a_later_backward,
+)
 from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.values import ModuleValue
@@ -39,7 +44,6 @@ from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
     GRAD_SETTERS,
-    words,
 )
 
 MAX_LOOP_ITERATIONS = 8
@@ -58,49 +62,6 @@ class Flow:
         self.breaks += other.breaks
         self.continues += other.continues
         self.returns += other.returns
-
-
-def may_hold_comprehension(expr: cst.BaseExpression) -> bool:
-    """Cheap pre-check: comprehensions sit at the top or inside a call's arguments."""
-    if type(expr) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
-        return True
-    if type(expr) is cst.Call:
-        return any(
-            type(a.value) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp, cst.Call)
-            for a in expr.args
-        )
-    return False
-
-
-def _iterates_submodules(iterable: cst.BaseExpression) -> bool:
-    from evallint.analysis.walk import iter_nodes
-
-    return any(
-        type(n) is cst.Call
-        and type(n.func) is cst.Attribute
-        and n.func.attr.value
-        in (
-            "modules",
-            "children",
-            "named_modules",
-            "named_children",
-            "parameters",
-            "named_parameters",
-        )
-        for n in iter_nodes(iterable)
-    )
-
-
-def _iterable_words(loop: cst.For) -> frozenset:
-    from evallint.analysis.walk import iter_nodes
-
-    found: set[str] = set()
-    for node in iter_nodes(loop.iter):
-        if type(node) is cst.Name:
-            found |= words(node.value)
-        elif type(node) is cst.SimpleString and isinstance(node.evaluated_value, str):
-            found |= words(node.evaluated_value)
-    return frozenset(found)
 
 
 class Statements(InterpreterPart):
@@ -468,6 +429,17 @@ class Statements(InterpreterPart):
         metric_loop = metric_loop and not any(
             r.kind in (RegionKind.TRAIN, RegionKind.MIXED) for r in enclosing
         )
+        if (
+            (eval_data or metric_loop)
+            and not evidence.training_sites
+            and not evidence.switches_to_eval
+            and sums_into_a_later_backward(
+                self.info.node if self.info is not None else self.file.module, node
+            )
+        ):
+            # meta-learning: each task's query ("test") loss is summed into the outer loss
+            # that a backward() after the loop trains from: training, whatever the data's name
+            eval_data = metric_loop = False
         region = settle(
             classify_block(
                 node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop
@@ -504,7 +476,7 @@ class Statements(InterpreterPart):
                 current = tuple(self._bind_target(node.target, s) for s in current)
                 if phases:  # `for phase in ("train", "val"):` one path per phase
                     current = tuple(s.assuming_all(p) for p in phases for s in current)
-                if _iterates_submodules(node.iter):
+                if iterates_submodules(node.iter):
                     self.submodule_variables.update(self._target_names(node.target))
             body_flow = self.region_body(body, current, region)
             exits = body_flow.breaks
@@ -590,7 +562,7 @@ class Statements(InterpreterPart):
                 clears_grad=evidence.clears_grad or self.calls_gradient_clearer(node),
                 switches_to_train=bool(evidence.switches_to_train),
                 evaluation_data=eval_data,
-                words=_iterable_words(node) if type(node) is cst.For else frozenset(),
+                words=iterable_words(node) if type(node) is cst.For else frozenset(),
             )
         )
 

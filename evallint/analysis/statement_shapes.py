@@ -9,8 +9,9 @@ from typing import Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.reuse import memo
 from evallint.analysis.symbols import ImportTable, dotted_name
-from evallint.analysis.vocabulary import FUNCTIONAL_MODE
+from evallint.analysis.vocabulary import FUNCTIONAL_MODE, words
 from evallint.analysis.walk import iter_nodes
 
 
@@ -203,3 +204,93 @@ def calls_in_branches(expr: cst.IfExp) -> bool:
     return any(
         type(node) is cst.Call for branch in (expr.body, expr.orelse) for node in iter_nodes(branch)
     )
+
+
+def backward_roots(block: cst.CSTNode) -> frozenset[tuple[str, int]]:
+    """(name, id of the call) of each `name.backward()` in the block (a dotted receiver by
+    its first name): the values a backward pass is run from."""
+    found = set()
+    for node in iter_nodes(block):
+        if (
+            type(node) is cst.Call
+            and type(node.func) is cst.Attribute
+            and node.func.attr.value == "backward"
+        ):
+            root = dotted_name(node.func.value)
+            if root:
+                found.add((root.split(".")[0], id(node)))
+    return frozenset(found)
+
+
+def _sums_into(loop: cst.CSTNode, names: frozenset[str]) -> bool:
+    """Whether the loop adds something computed by a call into one of `names` (`outer_loss
+    += F.cross_entropy(model(x), y)`, or `total = total + ...`)."""
+    for node in iter_nodes(loop):
+        if type(node) is cst.AugAssign and type(node.operator) is cst.AddAssign:
+            target, value = node.target, node.value
+        elif type(node) is cst.Assign and len(node.targets) == 1:
+            target = node.targets[0].target
+            operand = running_sum_operand(target, node.value)
+            if operand is None:
+                continue
+            value = operand
+        else:
+            continue
+        name = dotted_name(target)
+        if (
+            name is not None
+            and name.split(".")[0] in names
+            and any(type(n) is cst.Call for n in iter_nodes(value))
+        ):
+            return True
+    return False
+
+
+def sums_into_a_later_backward(scope: cst.CSTNode, loop: cst.CSTNode) -> bool:
+    """The loop adds call results into a name that a `backward()` of `scope` outside the loop
+    runs from: meta-learning's query ("test") losses summed into the outer loss, which trains.
+    The scans are kept per node (`reuse.memo`)."""
+    everywhere = memo("backward_roots", scope, backward_roots)
+    if not everywhere:
+        return False
+    roots = everywhere - memo("backward_roots", loop, backward_roots)
+    return bool(roots) and _sums_into(loop, frozenset(name for name, _ in roots))
+
+
+def may_hold_comprehension(expr: cst.BaseExpression) -> bool:
+    """Cheap pre-check: comprehensions sit at the top or inside a call's arguments."""
+    if type(expr) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
+        return True
+    if type(expr) is cst.Call:
+        return any(
+            type(a.value) in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp, cst.Call)
+            for a in expr.args
+        )
+    return False
+
+
+def iterates_submodules(iterable: cst.BaseExpression) -> bool:
+    return any(
+        type(n) is cst.Call
+        and type(n.func) is cst.Attribute
+        and n.func.attr.value
+        in (
+            "modules",
+            "children",
+            "named_modules",
+            "named_children",
+            "parameters",
+            "named_parameters",
+        )
+        for n in iter_nodes(iterable)
+    )
+
+
+def iterable_words(loop: cst.For) -> frozenset:
+    found: set[str] = set()
+    for node in iter_nodes(loop.iter):
+        if type(node) is cst.Name:
+            found |= words(node.value)
+        elif type(node) is cst.SimpleString and isinstance(node.evaluated_value, str):
+            found |= words(node.evaluated_value)
+    return frozenset(found)
