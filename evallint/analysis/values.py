@@ -601,6 +601,7 @@ class Values(ModeMatters):
                 return key, code_of(func)
         if (
             type(func) is cst.Attribute
+            and call.args  # a forward takes its input: `model.update_ema()` is a method
             and _names_a_forward(func.attr.value)
             and func.attr.value not in NON_MODULE_METHODS
             and not self._method_not_submodule(func.attr.value)
