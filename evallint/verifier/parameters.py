@@ -20,6 +20,8 @@ MAX_CALLERS = 16
 
 
 class Extractor(Protocol):
+    """What this module and scopes.py ask of `extract.Extractor` (which imports them)."""
+
     def value(self, expr: cst.BaseExpression, ctx: Ctx) -> Value: ...
 
     def found(self, value: Value, ctx: Ctx) -> Found: ...

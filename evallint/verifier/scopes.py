@@ -5,29 +5,12 @@ function (a closure), and a base class's `__init__` parameter as the subclass's
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional, Protocol
-
-import libcst as cst
+from typing import Optional
 
 from evallint.verifier.class_facts import bind, super_init_call
-from evallint.verifier.parameters import parameter
+from evallint.verifier.parameters import Extractor, parameter
 from evallint.verifier.resolution import Bound, Ctx, Found, Instance, Value
-from evallint.verifier.source_index import SourceFile, init_of, param_names
-
-
-class Extractor(Protocol):
-    """What this module asks of `extract.Extractor` (which imports this module)."""
-
-    def value(self, expr: cst.BaseExpression, ctx: Ctx) -> Value: ...
-
-    def found(self, value: Value, ctx: Ctx) -> Found: ...
-
-    def file(self, path: Path) -> Optional[SourceFile]: ...
-
-    def class_chain(
-        self, file: SourceFile, cls: cst.ClassDef
-    ) -> list[tuple[SourceFile, cst.ClassDef]]: ...
+from evallint.verifier.source_index import init_of, param_names
 
 
 def chain_bindings(ext: Extractor, inst: Instance, depth: int) -> dict[int, dict[str, Bound]]:
