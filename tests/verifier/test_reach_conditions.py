@@ -18,6 +18,17 @@ pytest.importorskip("torch")
 from tests.verifier.projects import verify_flagged as _verify  # noqa: E402
 from tests.verifier.projects import write_project as _write  # noqa: E402
 
+
+def _verdict(tmp_path: Path, source: str, subject: str, *rest: str):
+    """Write `source` as m.py, verify the finding on `subject` (`rest`: the code, default
+    EVL001) and check its verdict (the last of `rest`)."""
+    *code, verdict = rest
+    _write(tmp_path, {"m.py": source})
+    found = _verify(tmp_path / "m.py", subject, *code)
+    assert found.verdict == verdict, found.summary
+    return found
+
+
 GUARDED = """
 from torch import nn
 class Block(nn.Module):
@@ -44,9 +55,7 @@ def evaluate(x, flag):
 def test_a_layer_built_under_a_condition_counts_only_when_the_condition_holds(
     tmp_path: Path, build: str, verdict: str
 ) -> None:
-    _write(tmp_path, {"m.py": GUARDED.format(build=build)})
-    found = _verify(tmp_path / "m.py", "net")
-    assert found.verdict == verdict, found.summary
+    found = _verdict(tmp_path, GUARDED.format(build=build), "net", verdict)
     if verdict == "unresolved":
         assert "batch_norm is True" in found.summary, found.summary
 
@@ -70,16 +79,12 @@ def evaluate(x):
 
 @pytest.mark.parametrize(("use_bn", "verdict"), [("True", "confirmed"), ("False", "not-affected")])
 def test_both_branches_of_an_if_else_are_read(tmp_path: Path, use_bn: str, verdict: str) -> None:
-    _write(tmp_path, {"m.py": BRANCHES.format(use_bn=use_bn)})
-    found = _verify(tmp_path / "m.py", "net")
-    assert found.verdict == verdict, found.summary
+    _verdict(tmp_path, BRANCHES.format(use_bn=use_bn), "net", verdict)
 
 
 def test_an_unknown_condition_between_two_branches_leaves_it_open(tmp_path: Path) -> None:
     source = BRANCHES.format(use_bn="True").replace("net = Block(4)", "net = Block(4, x.bn)")
-    _write(tmp_path, {"m.py": source})
-    found = _verify(tmp_path / "m.py", "net")
-    assert found.verdict == "unresolved", found.summary
+    _verdict(tmp_path, source, "net", "unresolved")
 
 
 KWARGS = """
@@ -106,9 +111,7 @@ def evaluate(x, cfg):
 def test_arguments_passed_through_double_star_are_read_or_named(
     tmp_path: Path, params: str, verdict: str
 ) -> None:
-    _write(tmp_path, {"m.py": KWARGS.format(params=params)})
-    found = _verify(tmp_path / "m.py", "net")
-    assert found.verdict == verdict, found.summary
+    found = _verdict(tmp_path, KWARGS.format(params=params), "net", verdict)
     if verdict == "unresolved":
         assert "argument `p` of Dropout" in found.summary, found.summary
 
@@ -142,9 +145,7 @@ def evaluate(x, flag):
 def test_a_layer_appended_under_a_condition_counts_only_when_it_holds(
     tmp_path: Path, build: str, verdict: str
 ) -> None:
-    _write(tmp_path, {"m.py": APPENDED.format(build=build)})
-    found = _verify(tmp_path / "m.py", "net")
-    assert found.verdict == verdict, found.summary
+    found = _verdict(tmp_path, APPENDED.format(build=build), "net", verdict)
     if verdict == "unresolved":
         assert "only if `use_bn`" in found.summary, found.summary
 
@@ -176,9 +177,7 @@ def evaluate(x):
 def test_a_torch_layer_subclass_without_init_is_built_by_the_construction_call(
     tmp_path: Path, kind: str, args: str, code: str, verdict: str
 ) -> None:
-    _write(tmp_path, {"m.py": SUBCLASSED.format(kind=kind, args=args)})
-    found = _verify(tmp_path / "m.py", "net", code)
-    assert found.verdict == verdict, found.summary
+    _verdict(tmp_path, SUBCLASSED.format(kind=kind, args=args), "net", code, verdict)
 
 
 SETTING = """
@@ -200,9 +199,7 @@ class Detector:
 def test_a_setting_read_from_a_constructor_default_is_named_as_assumed(
     tmp_path: Path, default: str, verdict: str
 ) -> None:
-    _write(tmp_path, {"m.py": SETTING.format(default=default)})
-    found = _verify(tmp_path / "m.py", "self.net")
-    assert found.verdict == verdict, found.summary
+    found = _verdict(tmp_path, SETTING.format(default=default), "self.net", verdict)
     if verdict == "confirmed":  # the default is an assumption, and the verdict says so
         assert "assumed: `dropout_rate=0.2`, the default of Detector.__init__" in found.summary
         assert "Dropout(p=0.2, assumed)" in found.summary
@@ -227,9 +224,7 @@ class Detector:
 def test_a_factory_defined_inside_the_method_is_followed(
     tmp_path: Path, layer: str, verdict: str
 ) -> None:
-    _write(tmp_path, {"m.py": NESTED.format(layer=layer)})
-    found = _verify(tmp_path / "m.py", "self.disc")
-    assert found.verdict == verdict, found.summary
+    _verdict(tmp_path, NESTED.format(layer=layer), "self.disc", verdict)
 
 
 BRANCHING_FACTORY = """
@@ -248,9 +243,7 @@ def evaluate(x, kind):
     ("last", "verdict"), [("nn.ReLU()", "unresolved"), ("nn.Dropout(0.1)", "confirmed")]
 )
 def test_every_return_of_a_factory_is_read(tmp_path: Path, last: str, verdict: str) -> None:
-    _write(tmp_path, {"m.py": BRANCHING_FACTORY.format(last=last)})
-    found = _verify(tmp_path / "m.py", "net")
-    assert found.verdict == verdict, found.summary
+    _verdict(tmp_path, BRANCHING_FACTORY.format(last=last), "net", verdict)
 
 
 INDEXED = """
@@ -272,18 +265,14 @@ class Ensemble:
 def test_an_indexed_element_of_a_list_of_models_is_followed(
     tmp_path: Path, layer: str, verdict: str
 ) -> None:
-    _write(tmp_path, {"m.py": INDEXED.format(layer=layer)})
-    found = _verify(tmp_path / "m.py", "self.nets[i]")
-    assert found.verdict == verdict, found.summary
+    _verdict(tmp_path, INDEXED.format(layer=layer), "self.nets[i]", verdict)
 
 
 def test_the_sizes_of_a_factory_with_several_returns_are_those_of_one_path(tmp_path: Path) -> None:
     source = BRANCHING_FACTORY.format(last="nn.Linear(4, 4)").replace(
         "return nn.Dropout(0.5)", "return nn.Linear(4, 4)"
     )
-    _write(tmp_path, {"m.py": source})
-    found = _verify(tmp_path / "m.py", "net", "EVL002")
-    assert found.verdict == "confirmed", found.summary
+    found = _verdict(tmp_path, source, "net", "EVL002", "confirmed")
     assert "through 2 layer(s)" in found.summary, found.summary  # not 3: one path, not both
 
 
@@ -300,9 +289,7 @@ def test_a_layer_under_an_undecided_condition_is_not_in_the_memory_figure(tmp_pa
         net = Net(4, flag)
         return net(x)  # flagged
     """
-    _write(tmp_path, {"m.py": source})
-    found = _verify(tmp_path / "m.py", "net", "EVL002")
-    assert found.verdict == "confirmed", found.summary
+    found = _verdict(tmp_path, source, "net", "EVL002", "confirmed")
     assert "through 1 layer(s)" in found.summary, found.summary
     found = _verify(tmp_path / "m.py", "net", "EVL001")
     assert found.verdict == "not-affected", found.summary  # neither Linear depends on the mode
