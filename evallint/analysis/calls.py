@@ -233,7 +233,7 @@ class Calls(InterpreterPart):
             # `self.forward(x)`, `model.forward(x)`: a forward of the module at this call
             key = self.resolve(func.value, states[0])
             if key is not None:
-                self.forward(call, *self._own_forward(key, code_of(func), states[0]), states)
+                self.forward(call, *self._own_forward(key, code_of(func.value), states[0]), states)
                 return states
         if call in self.constructor_calls:
             return states

@@ -575,7 +575,7 @@ class Values(ModeMatters):
         if type(func) is cst.Attribute and func.attr.value in FORWARD_METHODS:
             key = self.resolve(func.value, state)
             if key is not None:
-                return key, code_of(func)
+                return key, code_of(func.value)
         if (
             type(func) is cst.Attribute
             and func.attr.value in self.file.forward_method_names()
@@ -584,7 +584,7 @@ class Values(ModeMatters):
             # `agent.get_action_and_value(obs)`: a method whose body runs the forward
             key = self.resolve(func.value, state)
             if key is not None:
-                return key, code_of(func)
+                return key, code_of(func.value)
         if (
             type(func) is cst.Attribute
             and func.attr.value not in SAME_MODULE_METHODS
@@ -598,7 +598,7 @@ class Values(ModeMatters):
             if key is not None and project_runs_forward(
                 self.file.project, self.file.path, func.attr.value
             ):
-                return key, code_of(func)
+                return key, code_of(func.value)
         if (
             type(func) is cst.Attribute
             and call.args  # a forward takes its input: `model.update_ema()` is a method
