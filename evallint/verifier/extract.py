@@ -28,6 +28,7 @@ from evallint.torch_facts import (
 from evallint.verifier.alternatives import element_name, element_of, one_of_returns
 from evallint.verifier.assumptions import assumed_args
 from evallint.verifier.callee_subject import head_name, returned_element, through_call
+from evallint.verifier.callers import CallSiteCache
 from evallint.verifier.class_facts import (
     bind,
     called_attributes,
@@ -85,6 +86,7 @@ class Extractor:
     def __init__(self) -> None:
         self.files: dict[Path, Optional[SourceFile]] = {}
         self.active: set[tuple[Path, str]] = set()
+        self.sites = CallSiteCache(self.file)
 
     def file(self, path: Path) -> Optional[SourceFile]:
         path = path.resolve()
@@ -693,13 +695,16 @@ class Extractor:
         return functional_layer(call, Ctx(file, func, cls, {}, file.line(call), depth), dotted)
 
 
-def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extraction:
+def extract_layers(
+    path: Union[str, Path], subject: str, line: int, extractor: Optional[Extractor] = None
+) -> Extraction:
     """The layers of the module `subject` as seen at `path:line` (where the finding points).
 
     `line` matters: it picks the enclosing function (for `self` and parameters) and which
-    assignment to a variable is the live one.
+    assignment to a variable is the live one. An `extractor` shared by the findings of one
+    `verify` call parses each file and searches each function's callers once for all.
     """
-    extractor = Extractor()
+    extractor = extractor or Extractor()
     file = extractor.file(Path(path))
     if file is None:
         return Extraction((), (f"cannot read or parse {path}",), "")
