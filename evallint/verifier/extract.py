@@ -27,11 +27,7 @@ from evallint.torch_facts import (
 from evallint.verifier.alternatives import element_name, element_of, one_of_returns
 from evallint.verifier.assumptions import assumed_args
 from evallint.verifier.callee_subject import head_name, returned_element, through_call
-from evallint.verifier.class_facts import (
-    bind,
-    container_elements,
-    list_elements,
-)
+from evallint.verifier.class_facts import bind, container_elements, list_elements
 from evallint.verifier.conditions import only_if
 from evallint.verifier.extract_classes import RETURNS_MODULE, ClassReader
 from evallint.verifier.layer_spec import Extraction, LayerSpec

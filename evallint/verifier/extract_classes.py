@@ -14,10 +14,7 @@ from typing import Optional
 
 import libcst as cst
 
-from evallint.torch_facts import (
-    MODE_METHODS,
-    MODULE_RETURNING_METHODS,
-)
+from evallint.torch_facts import MODE_METHODS, MODULE_RETURNING_METHODS
 from evallint.verifier.class_facts import (
     called_attributes,
     called_but_unfollowed,

@@ -14,16 +14,8 @@ from typing import Optional, Union
 import libcst as cst
 
 from evallint.verifier.callers import CallSiteCache
-from evallint.verifier.resolution import (
-    MAX_DEPTH,
-    Ctx,
-)
-from evallint.verifier.source_index import (
-    SourceFile,
-    dotted_or_none,
-    inside,
-    module_files,
-)
+from evallint.verifier.resolution import MAX_DEPTH, Ctx
+from evallint.verifier.source_index import SourceFile, dotted_or_none, inside, module_files
 
 
 class ProjectReader:
