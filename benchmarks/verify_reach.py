@@ -23,7 +23,8 @@ nothing of the repository is kept. Then, each in a child process with a time lim
      socket guard on PYTHONPATH);
    - `run`: `PYTHON -m evallint run --steps N --evals N --timeout S --memory MB --no-static
      --format json --output-file REPORT -- PYTHON SCRIPT ARGS` in the entry's directory.
-   Runs happen one at a time.
+   Runs happen one at a time. The static run's CPU seconds (user + system of the child) are
+   printed per entry and kept in the JSON (`static_cpu_seconds`).
 
 A finding has a numeric static verdict when the verifier says `confirmed` or `not-affected`
 (both rest on measured or fully resolved layers); `unresolved` and `error` have none. A runtime
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -197,6 +199,13 @@ def count(findings: Iterable[Finding]) -> dict[str, Row]:
 
 
 # ---------------------------------------------------------------- running
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes (the static run's cost,
+    independent of how many other processes share the cores)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def static_findings(repo: str, root: Path, paths: Sequence[str], timeout: float) -> list[Finding]:
@@ -359,14 +368,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     result["skipped"].append(f"{entry['repo']}: {why}")
                     continue
                 started = time.monotonic()
+                cpu_before = _children_cpu()
                 try:
                     found = static_findings(entry["repo"], root, entry["lint"], args.static_timeout)
                 except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
                     result["skipped"].append(f"{entry['repo']}: static: {str(exc)[:200]}")
                     continue
+                cpu = _children_cpu() - cpu_before
+                result.setdefault("static_cpu_seconds", {})[entry["repo"]] = round(cpu, 1)
+                peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
                 print(
                     f"{entry['repo']}: {len(found)} EVL001-003 findings verified "
-                    f"({time.monotonic() - started:.0f} s)",
+                    f"({time.monotonic() - started:.0f} s, {cpu:.1f} CPU s; largest child so far "
+                    f"{peak} MB)",
                     file=sys.stderr,
                 )
                 spec = entry.get("runtime")
@@ -418,6 +432,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"ran: {run['repo']}: {run['command']} -> {json.dumps(run.get('outcome'))[:200]}")
     for note in result["skipped"]:
         print(f"skipped: {note}")
+    cpu_seconds = result.get("static_cpu_seconds", {})
+    if cpu_seconds:
+        print(
+            f"static CPU seconds: {sum(cpu_seconds.values()):.1f} over {len(cpu_seconds)} entries"
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -227,9 +227,13 @@ ANALYSIS_ORDER = [
     ),
     (
         "binding",
+        "container_binding",
+        "constructions",
         "switches",
         "effects",
         "observations",
+        "flag_assignments",
+        "gradient_clearers",
         "provenance",
         "mode_tests",
         "reported",

@@ -1,4 +1,6 @@
-"""Assignment: binding names, aliasing modules, unpacking, `self.training = ...`."""
+"""Assignment: binding names, aliasing modules, unpacking, `self.training = ...`. Containers
+of modules and holders of modules are bound by `container_binding`; constructions and calls
+of unknown modules are noted by `constructions`."""
 
 from __future__ import annotations
 
@@ -19,30 +21,11 @@ from evallint.analysis.lattice import (
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.own_methods import note_module_class
 from evallint.analysis.returned_arguments import argument_for, returned_parameters
-from evallint.analysis.scope import (
-    ClassInfo,
-    collect_local_class,
-    looks_like_module_name,
-)
-from evallint.analysis.symbols import (
-    PASS_THROUGH_LIBRARY,
-    STANDARD_LIBRARY,
-    chain_receiver,
-    dotted_name,
-)
-from evallint.analysis.vocabulary import (
-    GRAD_DISABLERS,
-    GRAD_ENABLERS,
-    SAME_MODULE_METHODS,
-    SAME_MODULE_OR_MODE_METHODS,
-)
+from evallint.analysis.scope import ClassInfo, collect_local_class
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import LIBRARY_EVALUATORS, MODE_METHODS
-
-
-def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
-    """`x.to(device).cuda()` -> `x`: calls that return the module they are called on."""
-    return chain_receiver(expr, SAME_MODULE_METHODS)
+from evallint.torch_facts import MODE_METHODS
 
 
 def _mode_chain(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, Optional[Mode]]:
@@ -84,46 +67,6 @@ def _forget_touched(node: cst.CSTNode, switched: dict[str, Optional[Mode]]) -> N
             root = (name or "").split(".")[0]
             if switched.get(root) is not None:
                 switched[root] = None
-
-
-def _argument(
-    positional: list[str], keyword_only: tuple[str, ...], param: str, call: cst.Call
-) -> Optional[cst.BaseExpression]:
-    """The expression `call` passes for parameter `param`."""
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == param:
-            return arg.value
-    if param in positional:
-        index = positional.index(param)
-        plain = [a for a in call.args if a.keyword is None and not a.star]
-        if index < len(plain) and not any(a.star for a in call.args[: index + 1]):
-            return plain[index].value
-    return None
-
-
-def _stored_arguments(
-    inner: cst.Call, owner: ClassInfo, analysis
-) -> list[tuple[str, cst.BaseExpression]]:
-    """(attribute, argument of `inner`) for each `self.X = parameter` of the class's
-    `__init__` (or its base's)."""
-    init = owner.methods.get("__init__") or analysis._inherited_method(owner, "__init__")
-    if init is None:
-        return []
-    positional = [p for p in init.params if p not in ("self", "cls")]
-    pairs = []
-    inits = [init]
-    base_init = analysis._inherited_method(owner, "__init__")
-    if base_init is not None and base_init is not init:
-        inits.append(base_init)  # `super().__init__(model)` stores it (same parameter name)
-    stores = [s for i in inits for s in analysis.scope(i.node).attribute_assignments]
-    for attribute, stored in stores:
-        stored = _strip_same_module(stored)
-        if type(stored) is not cst.Name:
-            continue
-        argument = _argument(positional, init.keyword_only, stored.value, inner)
-        if argument is not None:
-            pairs.append((attribute[len("self.") :], argument))
-    return pairs
 
 
 class Binding(InterpreterPart):
@@ -462,196 +405,6 @@ class Binding(InterpreterPart):
                     if summary is not None:
                         return self.apply_call(summary, name, value, tuple(result))
         return tuple(result)
-
-    def held_attributes(self, value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
-        """`Query(gen, disc).to(device)` with `Query` a class of this file whose `__init__`
-        stores its parameters (`self.generator = generator`): (attribute, argument) pairs.
-        The built object holds the very modules passed in: switching it switches them."""
-        inner = _strip_same_module(value)
-        if type(inner) is not cst.Call:
-            return []
-        owner, analysis = self._local_class(inner), self.file
-        if owner is None and self.file.project is not None:
-            found = imported_class(self.file, inner)  # `gcam = GradCAM(model=model)`
-            if found is not None:
-                analysis, owner = found
-        if owner is None:
-            return []
-        return _stored_arguments(inner, owner, analysis)
-
-    def carried_attributes(self, value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
-        """`Sampler(net, steps)` with `Sampler` a module class of another project file that
-        only carries what it is given (kept_modules.py): (attribute, argument) pairs."""
-        inner = _strip_same_module(value)
-        if type(inner) is not cst.Call or self.file.project is None:
-            return []
-        if self._plain_imported(inner) is not True:
-            return []
-        found = imported_class(self.file, inner, module_class=True)
-        return _stored_arguments(inner, found[1], found[0]) if found is not None else []
-
-    def bind_container(self, name: str, value: cst.BaseExpression, states: States) -> States:
-        """`nets = [Net(), Net()]`, `models = {"g": gen, "d": disc}`: a plain container of
-        modules. Each element is a module of its own, named `nets[0]`, `models['g']` (or the
-        module it already is); `nets` itself is none (nothing registers the elements, so no
-        parent's eval() reaches them). Returns None-equivalent `()` when it holds none."""
-        if not states:
-            return ()
-        elements: list[tuple[str, cst.BaseExpression]] = []
-        if type(value) in (cst.List, cst.Tuple, cst.Set):
-            items = cast("cst.List | cst.Tuple | cst.Set", value).elements
-            for index, item in enumerate(items):
-                if type(item) is cst.StarredElement:
-                    return ()
-                elements.append((f"{name}[{index}]", item.value))
-        elif type(value) is cst.Dict:
-            for index, entry in enumerate(value.elements):
-                if type(entry) is not cst.DictElement:
-                    return ()
-                label = (
-                    repr(entry.key.evaluated_value)
-                    if type(entry.key) is cst.SimpleString
-                    else str(index)
-                )
-                elements.append((f"{name}[{label}]", entry.value))
-        elif type(value) in (cst.ListComp, cst.GeneratorExp):
-            elements.append((f"{name}[*]", cast("cst.ListComp | cst.GeneratorExp", value).elt))
-        if not elements or len(elements) > 8:
-            return ()
-        members: list[str] = []
-        result = list(states)
-        for member, member_value in elements:
-            found = self.value_of(member_value, states[0])
-            if found.key is not None:
-                members.append(found.key)
-            elif found.fresh is not None:
-                members.append(member)
-                result = [
-                    state.forgetting(member)
-                    .with_alias(member, member)
-                    .with_mode(member, found.fresh)
-                    for state in result
-                ]
-        if not members:
-            return ()
-        self.containers[name] = tuple(members)
-        return tuple(result)
-
-    def container_loop(
-        self, iterable: cst.BaseExpression, target: cst.BaseExpression
-    ) -> Optional[tuple[str, tuple[str, ...]]]:
-        """`for m in nets`, `for m in models.values()`, `for k, m in models.items()`,
-        `for i, m in enumerate(nets)`: (the name bound to each module, the modules)."""
-        method = None
-        if type(iterable) is cst.Call and type(iterable.func) is cst.Attribute:
-            method = iterable.func.attr.value
-            if method not in ("values", "items"):
-                return None
-            iterable = iterable.func.value
-        elif (
-            type(iterable) is cst.Call
-            and type(iterable.func) is cst.Name
-            and iterable.func.value == "enumerate"
-            and iterable.args
-        ):
-            method, iterable = "items", iterable.args[0].value
-        members = self.containers.get(dotted_name(iterable) or "")
-        if not members:
-            return None
-        if method == "items":
-            if type(target) is not cst.Tuple or len(target.elements) != 2:
-                return None
-            target = target.elements[1].value
-        if type(target) is not cst.Name:
-            return None
-        return target.value, members
-
-    def resolve_member(self, member: str, state: PathState) -> Optional[str]:
-        """A container member's key on this path."""
-        return state.key_of(member) or member
-
-    def note_construction(self, node: cst.Assign) -> None:
-        """`agent = Model(envs).to(device)` with `agent` then used as a module
-        (`agent.eval()`, `agent.load_state_dict(...)`) and `Model` a parameter or variable:
-        `Model` is a class passed in and the call builds a module, it runs no forward."""
-        self.assigning = frozenset(
-            name for target in node.targets for name in self._target_names(target.target)
-        )
-        inner = node.value
-        inner = chain_receiver(inner, SAME_MODULE_OR_MODE_METHODS)
-        if type(inner) is not cst.Call or not (
-            type(inner.func) is cst.Name or self._class_of_an_object(inner.func)
-        ):
-            return
-        # `ae = variant.Autoencoder(d)`: a class read from a variable, not a method
-        if type(inner.func) is cst.Name and (
-            inner.func.value in self.file.functions or self._returns_its_module(inner)
-        ):
-            return  # `model = fuse_conv_bn(model)`: a function, read for what it returns
-        if not any(dotted_name(target.target) in self.evidence_names for target in node.targets):
-            return
-        self.constructor_calls.add(inner)
-
-    def _class_of_an_object(self, func: cst.BaseExpression) -> bool:
-        """`variant.Autoencoder` with `variant` a variable of the code (a Python module
-        loaded by path, an object), not an import: a capitalised attribute names a class,
-        and a call of it whose result is used as a module builds one; it runs no forward
-        of `variant`."""
-        if type(func) is not cst.Attribute or not func.attr.value[:1].isupper():
-            return False
-        root = func.value
-        while type(root) is cst.Attribute:
-            root = root.value
-        return type(root) is cst.Name and not self.imports.is_imported(root.value)
-
-    def _returns_its_module(self, call: cst.Call) -> bool:
-        """`fuse(model)` of another project file that returns the module it was given."""
-        if call.func.value not in self.imports.modules_from or not any(  # type: ignore[attr-defined]
-            type(a.value) is cst.Name and a.value.value in self.scope_keys for a in call.args
-        ):
-            return False
-        resolved = self.file.resolve_function(call, self.info, count=False, passes_module=True)
-        return bool(resolved and resolved[0] and resolved[0].return_key is not None)
-
-    def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
-        """`model = get_model(cfg)`: a call we cannot follow, into a variable that the code
-        treats as a module (`model.parameters()` elsewhere) or names like one. Its mode is
-        unknown: it may be in training mode."""
-        if self._forward_target(value, state) is not None:
-            return False
-        if type(value.func) is cst.Name and value.func.value == "getattr":
-            return False  # `getattr(self, name)`: one of several modules, switched opaquely
-        callee = (dotted_name(value.func) or "").split(".")[-1]
-        if callee[:1].isupper():
-            return False  # a class that is not known to be a module: its name says what it is
-        if self._standard_library_call(value):
-            return False  # `ModelPrediction = namedtuple(...)`: a tuple type, whatever its name
-        if self._builds_plain_object(value):
-            return False  # `transformer = dataset.resizeNormalize(size)`: a plain class's object
-        return name in self.evidence_names or (
-            looks_like_module_name(name) and "." not in name and not self._non_module(name)
-        )
-
-    def _standard_library_call(self, value: cst.Call) -> bool:
-        """A call of something imported from the standard library that builds an object of
-        its own (`namedtuple`, `json.load`; not `copy.deepcopy` or `pickle.load`, see
-        PASS_THROUGH_LIBRARY): no torch module. A project file of the same name (`code.py`)
-        is the project's. So is a library call that returns an object evaluating its model
-        itself (torch_facts.LIBRARY_EVALUATORS: a transformers `pipeline(...)`)."""
-        name = dotted_name(value.func)
-        if name == "__import__" and name not in self.file.functions:
-            return True  # `model = __import__(config["model"])`: a Python module of classes
-        if name is None or not self.imports.is_imported(name.split(".")[0]):
-            return False
-        if self.imports.qualify_name(name) == "importlib.import_module":
-            return True  # a Python module too
-        if self.imports.qualify_name(name) in LIBRARY_EVALUATORS:
-            return True  # `classifier = pipeline(...)`: a Pipeline, which evaluates itself
-        root = self.imports.qualify_name(name).split(".")[0]
-        if root not in STANDARD_LIBRARY or root in PASS_THROUGH_LIBRARY:
-            return False
-        project = self.file.project
-        return project is None or not project.is_project_module(self.file.path, root)
 
     def _chained_switch(self, value: cst.Call) -> Optional[tuple[Mode, cst.Call]]:
         """`get_model(cfg).eval().to(device)`: whatever the call we cannot follow returns,

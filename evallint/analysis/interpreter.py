@@ -21,6 +21,8 @@ from evallint.analysis.binding import Binding
 from evallint.analysis.caller_aliases import globals_every_caller_passes
 from evallint.analysis.calls import Calls
 from evallint.analysis.class_members import ClassMembers
+from evallint.analysis.constructions import Constructions
+from evallint.analysis.container_binding import ContainerBinding
 from evallint.analysis.context import States
 from evallint.analysis.effects import Effects, Observation, PendingTraining
 from evallint.analysis.facts import (
@@ -29,7 +31,9 @@ from evallint.analysis.facts import (
     StepBlock,
     TrainingStep,
 )
+from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
+from evallint.analysis.gradient_clearers import GradientClearers
 from evallint.analysis.handoff import returns_detached_tensor
 from evallint.analysis.instances import modes_set_at_construction
 from evallint.analysis.lattice import (
@@ -96,6 +100,8 @@ UNHINTED = 2
 class _Interpreter(
     Statements,
     Binding,
+    ContainerBinding,
+    Constructions,
     Calls,
     Switches,
     Effects,
@@ -104,6 +110,8 @@ class _Interpreter(
     Provenance,
     LossTraining,
     Observations,
+    FlagAssignments,
+    GradientClearers,
     Reported,
     ClassMembers,
 ):

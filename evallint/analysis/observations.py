@@ -1,10 +1,11 @@
 """Facts about single statements that the interpreter notes as it passes: mode-taking
 functional calls inside modules, expression statements whose value is thrown away, grad
-managers named in a `with` without a call, assignments to a module's `training` flag, values
-stored into containers once per iteration, and backward passes with the grad state of what
-they run through. They use the interpreter's state (grad on each path, which names hold
-modules, which values carry a graph); none needs a walk of its own. What is a mistake is for
-the rules to decide."""
+managers named in a `with` without a call, values stored into containers once per iteration,
+and backward passes with the grad state of what they run through. They use the interpreter's
+state (grad on each path, which names hold modules, which values carry a graph); none needs a
+walk of its own. What is a mistake is for the rules to decide. Assignments to a module's
+`training` flag are noted by `flag_assignments`; gradient-clearing helpers are found by
+`gradient_clearers`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from evallint.analysis.context import InterpreterPart, code_of
 from evallint.analysis.facts import (
     BackwardCall,
     DiscardedValue,
-    ModeFlagAssignment,
     Place,
     TensorStore,
     UncalledGradManager,
@@ -103,86 +103,6 @@ class Observations(InterpreterPart):
         self.file.facts.uncalled_grad_managers.append(
             UncalledGradManager(self._place(expr), qualified)
         )
-
-    def observe_training_attribute(
-        self,
-        statement: cst.Assign,
-        target: cst.BaseExpression,
-        value: cst.BaseExpression,
-        states: tuple,
-    ) -> None:
-        """An assignment to a module's `training` attribute."""
-        if not (type(target) is cst.Attribute and target.attr.value == "training"):
-            return
-        receiver = target.value
-        if not self._is_module_expression(receiver, states) or self._each_module_of_a_tree(
-            receiver
-        ):
-            return
-        owner = self._owner()
-        self.file.facts.mode_flag_assignments.append(
-            ModeFlagAssignment(
-                self._place(statement),
-                receiver,
-                value,
-                self.info.name if self.info is not None else None,
-                receiver_class_defines_training=(
-                    type(receiver) is cst.Name
-                    and receiver.value == "self"
-                    and owner is not None
-                    and "training" in owner.methods
-                )
-                or (
-                    not (type(receiver) is cst.Name and receiver.value == "self")
-                    and self._plain_class_keeps_training_flag()
-                ),
-                single_target=len(statement.targets) == 1,
-            )
-        )
-
-    def _each_module_of_a_tree(self, receiver: cst.BaseExpression) -> bool:
-        """`for m in net.modules(): m.training = False`: the loop sets the flag on every
-        module of `net`, each in turn, which is what `net.eval()` does."""
-        from evallint.analysis.walk import iter_nodes
-
-        if type(receiver) is not cst.Name:
-            return False
-        for region in reversed(self.regions):
-            loop = region.node
-            if type(loop) is not cst.For:
-                continue
-            iterable = loop.iter
-            if not (
-                type(iterable) is cst.Call
-                and type(iterable.func) is cst.Attribute
-                and iterable.func.attr.value in ("modules", "named_modules")
-            ):
-                continue
-            if any(
-                type(n) is cst.Name and n.value == receiver.value for n in iter_nodes(loop.target)
-            ):
-                return True
-        return False
-
-    def _plain_class_keeps_training_flag(self) -> bool:
-        """The file defines a class that is not an `nn.Module` and keeps its own `training`
-        flag (`self.training = True` in a method): hand-written layers whose flag is their
-        whole mode, with no `eval()` to call and no children to reach."""
-        cached: Optional[bool] = self.file.__dict__.get("_plain_training_flag")
-        if cached is None:
-            from evallint.analysis.walk import iter_nodes
-
-            cached = any(
-                not cls.is_module
-                and any(
-                    type(node) is cst.Assign
-                    and any(dotted_name(t.target) == "self.training" for t in node.targets)
-                    for node in iter_nodes(cls.node.body, enter_scopes=True)
-                )
-                for cls in self.file.classes.values()
-            )
-            self.file.__dict__["_plain_training_flag"] = cached
-        return cached
 
     def _is_module_expression(self, node: cst.BaseExpression, states: tuple) -> bool:
         if states and self.resolve(node, states[0]) is not None:
@@ -588,62 +508,6 @@ class Observations(InterpreterPart):
                 )
             )
         self.stores = []
-
-    # -- gradient clearing through helpers ---------------------------------------------------
-    def calls_gradient_clearer(self, loop: cst.CSTNode) -> bool:
-        """The loop calls a function of this file (`reset_grad(opt)`, `self.reset_grad()`)
-        that clears gradients: calls `zero_grad()` / `.grad.zero_()` or assigns `None` to
-        a `.grad`, itself or through one more such helper."""
-        from evallint.analysis.walk import iter_nodes
-
-        return any(
-            type(node) is cst.Call and self._clears_gradients(self._local_function(node), 2)
-            for node in iter_nodes(loop)
-        )
-
-    def _local_function(self, call: cst.Call) -> Optional[cst.FunctionDef]:
-        func = call.func
-        if type(func) is cst.Name:
-            cursor = self.info
-            while cursor is not None:
-                if func.value in cursor.nested:
-                    return cursor.nested[func.value].node
-                cursor = cursor.parent
-            found = self.file.functions.get(func.value)
-            return found.node if found is not None else None
-        if type(func) is cst.Attribute and type(func.value) is cst.Name:
-            owner = self._owner()
-            if func.value.value == "self" and owner is not None:
-                method = owner.methods.get(func.attr.value)
-                return method.node if method is not None else None
-        return None
-
-    def _clears_gradients(self, function: Optional[cst.FunctionDef], depth: int) -> bool:
-        from evallint.analysis.walk import iter_nodes
-
-        if function is None or depth == 0:
-            return False
-        for node in iter_nodes(function.body):
-            if type(node) is cst.Call and type(node.func) is cst.Attribute:
-                attr = node.func.attr.value
-                receiver = node.func.value
-                if attr == "zero_grad" or (
-                    attr == "zero_"
-                    and type(receiver) is cst.Attribute
-                    and receiver.attr.value == "grad"
-                ):
-                    return True
-            if type(node) is cst.Assign and type(node.value) is cst.Name:
-                if node.value.value == "None" and any(
-                    type(t.target) is cst.Attribute and t.target.attr.value == "grad"
-                    for t in node.targets
-                ):
-                    return True
-            if type(node) is cst.Call and self._clears_gradients(
-                self._local_function(node), depth - 1
-            ):
-                return True
-        return False
 
     # -- backward passes and the grad state of the names they run through ------------------
     def observe_assignment_grad(self, name: str, value: cst.BaseExpression, states: tuple) -> None:

@@ -33,9 +33,11 @@ _SKIPPED = frozenset(
     {".git", "__pycache__", "site-packages", "node_modules", ".venv", "venv", "build", "dist"}
 )
 LISTING_SECONDS = 30.0
-_LISTINGS: dict[Path, tuple[float, list[Path]]] = {}
-"""Python files per project root, listed once per process."""
-_TEXTS: dict[Path, tuple[tuple[int, int], str]] = {}
+_LISTINGS: dict[Path, tuple[float, list[tuple[Path, Path]]]] = {}
+"""Python files (and their resolved paths) per project root, listed once per process."""
+_TEXTS: dict[Path, tuple[tuple[int, int], frozenset[str]]] = {}
+"""Per project file: the names it calls (`name(`), read again when the file changes."""
+_CALLED = re.compile(r"\b(\w+)\s*\(")
 
 
 @dataclass
@@ -59,8 +61,9 @@ def project_root(path: Path) -> Path:
     return path.resolve().parent
 
 
-def project_files(root: Path) -> list[Path]:
-    """The project's Python files, listed again after LISTING_SECONDS (new files appear)."""
+def project_files(root: Path) -> list[tuple[Path, Path]]:
+    """The project's Python files (each with its resolved path), listed again after
+    LISTING_SECONDS (new files appear)."""
     listed = _LISTINGS.get(root)
     if listed is None or time.monotonic() - listed[0] > LISTING_SECONDS:
         found: list[Path] = []
@@ -71,24 +74,26 @@ def project_files(root: Path) -> list[Path]:
             found.extend(Path(directory) / n for n in sorted(files) if n.endswith(".py"))
             if len(found) >= MAX_SCANNED_FILES:
                 break
-        _LISTINGS[root] = (time.monotonic(), found[:MAX_SCANNED_FILES])
+        _LISTINGS[root] = (time.monotonic(), [(p, p.resolve()) for p in found[:MAX_SCANNED_FILES]])
     return _LISTINGS[root][1]
 
 
-def _text(path: Path) -> str:
-    """A project file's text, read again only when its size or modification time changed
-    (the search runs once per parameter; the language server verifies on every save)."""
+def called_names(path: Path) -> frozenset[str]:
+    """The names a project file calls (`name(` in its text, comments and strings too), read
+    again only when its size or modification time changed. One pass per file replaces a
+    search of the text per callee (`\\bname\\s*\\(` matches exactly when `name` is here)."""
     try:
         status = path.stat()
     except OSError:
-        return ""
+        return frozenset()
     stamp = (status.st_mtime_ns, status.st_size)
     cached = _TEXTS.get(path)
     if cached is None or cached[0] != stamp:
         try:
-            cached = (stamp, path.read_text(encoding="utf-8", errors="replace"))
+            text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            cached = (stamp, "")
+            text = ""
+        cached = (stamp, frozenset(_CALLED.findall(text)))
         _TEXTS[path] = cached
     return cached[1]
 
@@ -164,12 +169,11 @@ def call_sites(
     if not init and file.class_of(func) is not None:
         return
     defining = file.path.resolve()
-    pattern = re.compile(rf"\b{re.escape(target)}\s*\(")
     parsed = 0
-    for path in project_files(project_root(defining)):
-        if path.resolve() == defining or parsed >= MAX_CALLER_FILES:
+    for path, resolved in project_files(project_root(defining)):
+        if resolved == defining or parsed >= MAX_CALLER_FILES:
             continue
-        if not pattern.search(_text(path)):
+        if target not in called_names(path):
             continue
         other = parse(path)
         parsed += 1
@@ -215,3 +219,33 @@ def inherited_call_sites(
                 and dotted_or_none(callee.value) == "self"
             ):
                 yield CallSite(base_file, call, caller, 1, False, inherited=True)
+
+
+class CallSiteCache:
+    """The call sites of each function, searched once per extractor (one `verify` call).
+
+    The extractor asks for them once per parameter it follows, and again each time it meets
+    the function on another path (a constructor with twenty parameters, whose class is built
+    in the tests, was searched twenty times over the project). The sites depend on the
+    project's files alone, which do not change during a call. `searches` counts the searches
+    done (the rest are answered from the cache)."""
+
+    def __init__(self, parse: Callable[[Path], Optional[SourceFile]]) -> None:
+        self.parse = parse
+        self.searches = 0
+        self._sites: dict[
+            tuple[int, int], tuple[cst.FunctionDef, Optional[cst.ClassDef], list[CallSite]]
+        ] = {}
+
+    def of(
+        self, file: SourceFile, func: cst.FunctionDef, cls: Optional[cst.ClassDef]
+    ) -> list[CallSite]:
+        """`call_sites(file, func, cls, parse)` as a list, searched on the first request (the
+        nodes are kept with the answer, so their ids are not reused while it is cached)."""
+        key = (id(func), id(cls))
+        cached = self._sites.get(key)
+        if cached is None:
+            self.searches += 1
+            cached = (func, cls, list(call_sites(file, func, cls, self.parse)))
+            self._sites[key] = cached
+        return cached[2]

@@ -3,12 +3,13 @@
 The verifier never runs a user's script to learn its model: it follows the finding's subject
 through assignments, wrappers, parameters (every call site), project classes (attributes,
 containers, bases, functional dropout), factories and a table of library models, and says what
-stopped it when it cannot follow. Class facts read from source alone are in `class_facts`.
+stopped it when it cannot follow. Class facts read from source alone are in `class_facts`;
+the layers a project-class instance holds in `extract_classes`; parses, call sites and
+definitions by name in `extract_project` (the two base classes of `Extractor`).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -18,9 +19,7 @@ from evallint.torch_facts import (
     CONTAINERS,
     MODE_INDEPENDENT,
     MODE_INDEPENDENT_SUFFIXES,
-    MODE_METHODS,
     MODE_SENSITIVE,
-    MODULE_RETURNING_METHODS,
     POSITIONAL,
     WRAPPER_SUFFIXES,
     WRAPPERS,
@@ -28,46 +27,30 @@ from evallint.torch_facts import (
 from evallint.verifier.alternatives import element_name, element_of, one_of_returns
 from evallint.verifier.assumptions import assumed_args
 from evallint.verifier.callee_subject import head_name, returned_element, through_call
-from evallint.verifier.class_facts import (
-    bind,
-    called_attributes,
-    called_but_unfollowed,
-    container_elements,
-    foreign_bases,
-    list_elements,
-    parameter_attribute,
-    reads_training,
-    super_init_call,
-)
-from evallint.verifier.conditions import live_assignments, only_if
-from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
+from evallint.verifier.class_facts import bind, container_elements, list_elements
+from evallint.verifier.conditions import only_if
+from evallint.verifier.extract_classes import RETURNS_MODULE, ClassReader
+from evallint.verifier.layer_spec import Extraction, LayerSpec
 from evallint.verifier.library_calls import library_layers
 from evallint.verifier.method_reach import method_layers
 from evallint.verifier.parameters import parameter
 from evallint.verifier.resolution import (
     MAX_DEPTH,
-    Bound,
     Ctx,
     Found,
     Instance,
     Value,
-    functional_layer,
     last_assignment,
-    literal,
     literal_args,
     not_a_module,
 )
 from evallint.verifier.scopes import chain_bindings, closure
-from evallint.verifier.settings import plain_setting
 from evallint.verifier.source_index import (
-    NOT_MODULES,
-    Assignment,
     SourceFile,
     call_arg,
     dotted_or_none,
     init_of,
     inside,
-    module_files,
     param_names,
     return_statements,
 )
@@ -75,25 +58,9 @@ from evallint.verifier.source_index import (
 MAX_ASSIGNMENTS = 6
 """Assignments to one `self.attr` followed."""
 
-_RETURNS_MODULE = MODULE_RETURNING_METHODS | MODE_METHODS
-"""Methods whose result is the module they were called on."""
 
-
-class Extractor:
+class Extractor(ClassReader):
     """Follows expressions across the files of one project, caching parses."""
-
-    def __init__(self) -> None:
-        self.files: dict[Path, Optional[SourceFile]] = {}
-        self.active: set[tuple[Path, str]] = set()
-
-    def file(self, path: Path) -> Optional[SourceFile]:
-        path = path.resolve()
-        if path not in self.files:
-            try:
-                self.files[path] = SourceFile(path, path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
-                self.files[path] = None
-        return self.files[path]
 
     # entry point
 
@@ -295,17 +262,6 @@ class Extractor:
             return reached
         return Found(unresolved=[f"no `self.{attr} = ...` in class {inst.cls.name.value}"])
 
-    def own_method(self, name: str, ctx: Ctx) -> Optional[tuple[SourceFile, cst.FunctionDef]]:
-        """The method `name` of the class the expression is in, or of a project base class."""
-        if ctx.cls is None:
-            return None
-        start = (ctx.instance.file, ctx.instance.cls) if ctx.instance else (ctx.file, ctx.cls)
-        for cls_file, cls in self.class_chain(*start):  # the subclass's override first
-            for func in cls_file.functions.get(name, []):
-                if inside(cls_file, func, cls):
-                    return cls_file, func
-        return None
-
     def call(self, call: cst.Call, ctx: Ctx) -> Value:
         callee = call.func
         file = ctx.file
@@ -314,7 +270,7 @@ class Extractor:
             method = self.own_method(callee.attr.value, ctx)
             if method is not None:  # `self.build_net(cfg)`: the project's method builds it
                 return self.factory(*method, call, ctx)
-        if isinstance(callee, cst.Attribute) and callee.attr.value in _RETURNS_MODULE:
+        if isinstance(callee, cst.Attribute) and callee.attr.value in RETURNS_MODULE:
             return self.value(callee.value, ctx)
         if isinstance(callee, cst.Attribute) and callee.attr.value in (
             "from_pretrained",
@@ -418,288 +374,17 @@ class Extractor:
         others = [self.found(returned(r), ctx) for r in returns[:-1][-MAX_ASSIGNMENTS:]]
         return one_of_returns(self, func, file, others, last, ctx)
 
-    def project_callable(
-        self, dotted: str, ctx: Ctx
-    ) -> Optional[tuple[SourceFile, Union[cst.ClassDef, cst.FunctionDef]]]:
-        """A class or function named `dotted`, defined in this file or imported from a project file."""
-        file = ctx.file
-        head, _, rest = dotted.partition(".")
-        if not rest and head in file.classes:
-            return file, file.classes[head]
-        if not rest and head in file.functions and head not in file.imports:
-            module_level = [f for f in file.functions[head] if file.class_of(f) is None]
-            if module_level:
-                return file, module_level[-1]
-        if not rest and head in file.functions and ctx.func is not None:
-            # a helper defined inside the enclosing function (`def make(...)` in `fit`)
-            start, end = file.span(ctx.func)
-            nested = [
-                f
-                for f in file.functions[head]
-                if f is not ctx.func and start < file.span(f)[0] <= end
-            ]
-            if nested:
-                return file, nested[-1]
-        if head not in file.imports:
-            return None
-        module, level = file.imports[head]
-        if rest:
-            target_module, name = f"{module}.{rest}".rsplit(".", 1)
-        else:
-            target_module, name = module.rsplit(".", 1) if "." in module else ("", module)
-        for candidate in module_files(file.path, target_module, level):
-            other = self.file(candidate)
-            if other is None:
-                continue
-            if name in other.classes:
-                return other, other.classes[name]
-            funcs = [f for f in other.functions.get(name, []) if other.class_of(f) is None]
-            if funcs:
-                return other, funcs[-1]
-            if name in other.imports and ctx.depth < MAX_DEPTH:
-                # re-exported: `from .hnn import HNN` in the package's `__init__.py`
-                inner = Ctx(other, None, None, {}, 0, ctx.depth + 1)
-                found = self.project_callable(name, inner)
-                if found is not None:
-                    return found
-        return None
 
-    # classes
-
-    def class_chain(
-        self, file: SourceFile, cls: cst.ClassDef
-    ) -> list[tuple[SourceFile, cst.ClassDef]]:
-        """The class and its project base classes (for inherited `__init__` assignments)."""
-        chain = [(file, cls)]
-        for base in cls.bases:
-            dotted = dotted_or_none(base.value)
-            if dotted is None or len(chain) > MAX_DEPTH:
-                continue
-            found = self.project_callable(dotted, Ctx(file, None, None, {}, 0, 0))
-            if found is not None and isinstance(found[1], cst.ClassDef) and found[1] is not cls:
-                chain.extend(self.class_chain(*found))  # type: ignore[arg-type]
-        return chain
-
-    def instance_layers(
-        self,
-        inst: Instance,
-        depth: int,
-        only: Optional[set[str]] = None,
-        methods: Optional[set[cst.FunctionDef]] = None,
-    ) -> Found:
-        """The layers of a project-class instance; with `only` (the `self.x` a method reads)
-        and `methods` (the methods it runs), just those (see `method_reach`)."""
-        key = (inst.file.path, inst.cls.name.value)
-        root = f"class {inst.cls.name.value} ({inst.file.path.name}:{inst.file.line(inst.cls)})"
-        if key in self.active:
-            return Found(unresolved=[f"class {inst.cls.name.value} contains itself"], root=root)
-        self.active.add(key)
-        try:
-            out = Found(root=root)
-            built = inst.built  # the construction call reaches the first `__init__` up the chain
-            for cls_file, cls in self.class_chain(inst.file, inst.cls):
-                bindings = inst.bindings if cls is inst.cls else {}
-                built = built if init_of(cls) is None else None
-                out.extend(self.class_body(cls_file, cls, bindings, depth + 1, only, methods))
-                out.extend(self.class_bases(cls_file, cls, bindings, depth + 1, built))
-                out.unresolved.extend(reads_training(cls_file, cls))
-            return out
-        finally:
-            self.active.discard(key)
-
-    def class_bases(
-        self,
-        file: SourceFile,
-        cls: cst.ClassDef,
-        bindings: dict[str, Bound],
-        depth: int,
-        built: Optional[tuple[cst.Call, Ctx]] = None,
-    ) -> Found:
-        """A subclassed torch layer or container is built by `super().__init__(...)`, or, when
-        no class up to it defines `__init__`, by the construction call itself (`built`); any
-        other base that is not a project class may hold layers evallint cannot see."""
-        out = Found()
-        project = {
-            dotted
-            for base in cls.bases
-            if (dotted := dotted_or_none(base.value)) is not None
-            and (found := self.project_callable(dotted, Ctx(file, None, None, {}, 0, 0)))
-            and isinstance(found[1], cst.ClassDef)
-        }
-        for qualified in foreign_bases(file, cls, project):
-            kind = qualified.rsplit(".", 1)[-1]
-            call = super_init_call(file, cls)
-            where = f"class {cls.name.value} ({file.path.name}:{file.line(cls)})"
-            if qualified.startswith("torch.nn.") and call is not None:
-                ctx = Ctx(file, init_of(cls), cls, bindings, file.line(call), depth)
-                out.extend(self.torch_nn(kind, call, ctx))
-            elif qualified.startswith("torch.nn.") and built is not None and init_of(cls) is None:
-                # `class ScaledEmbedding(nn.Embedding)` with no `__init__`: torch's constructor
-                # takes the arguments of `ScaledEmbedding(n, 32)`
-                out.extend(self.torch_nn(kind, built[0], built[1]))
-            elif qualified.startswith("torch.nn.") and kind in ("ModuleList", "ModuleDict"):
-                continue  # filled by self.append/add_module/[...] =, which class_body reads
-            else:
-                out.unresolved.append(
-                    f"base class `{qualified}` of {where} is not a project class evallint can read"
-                )
-        return out
-
-    def class_body(
-        self,
-        file: SourceFile,
-        cls: cst.ClassDef,
-        bindings: dict[str, Bound],
-        depth: int,
-        only: Optional[set[str]] = None,
-        methods: Optional[set[cst.FunctionDef]] = None,
-    ) -> Found:
-        out = Found()
-        init = init_of(cls)
-        in_init: dict[str, list[Assignment]] = {}
-        elsewhere: dict[str, Assignment] = {}
-        for assign in file.assignments:
-            if (
-                assign.func is None
-                or not assign.target.startswith("self.")
-                or assign.target.count(".") != 1
-                or not inside(file, assign.func, cls)
-                or (only is not None and assign.target not in only)
-            ):
-                continue
-            if assign.func is init:
-                in_init.setdefault(assign.target, []).append(assign)
-            else:
-                elsewhere[assign.target] = assign
-        # the live values: those of __init__, else the last one elsewhere
-        chosen = {target: [a] for target, a in elsewhere.items()}
-        chosen.update(in_init)
-        called = called_attributes(file, cls)
-        for assigns in chosen.values():
-            ctx_of = lambda a: Ctx(  # noqa: E731
-                file, a.func, cls, bindings if a.func is init else {}, a.line, depth
-            )
-            for assign, undecided in live_assignments(assigns, ctx_of):
-                ctx = ctx_of(assign)
-                found = self.attribute_value(assign, ctx)
-                if not (found.layers or found.unresolved or found.root):
-                    found.unresolved.extend(called_but_unfollowed(assign, file, called))
-                what = f"`{assign.target}` ({file.path.name}:{assign.line})"
-                out.extend(only_if(found, undecided, what))
-        for call, func in file.calls:
-            if func is None or not inside(file, func, cls):
-                continue
-            if methods is None or func in methods or func is init:
-                out.extend(self.call_in_class(call, func, cls, file, bindings, depth))
-        return out
-
-    def attribute_value(self, assign: Assignment, ctx: Ctx) -> Found:
-        """The layers one `self.x = value` contributes; values that are not modules add nothing."""
-        value = assign.value
-        if isinstance(value, cst.Call):
-            dotted = dotted_or_none(value.func)
-            if dotted is not None and NOT_MODULES.match(ctx.file.qualify(dotted)):
-                return parameter_attribute(assign, value, ctx)
-            if isinstance(value.func, cst.Attribute) and dotted_or_none(value.func.value) == "self":
-                method = value.func.attr.value
-                if method not in _RETURNS_MODULE:
-                    return self.method_factory(method, value, ctx)
-            return self.found(self.value(value, ctx), ctx)
-        local = isinstance(value, cst.Name) and last_assignment(
-            ctx.file, value.value, ctx.func, ctx.line
-        )
-        if isinstance(value, cst.Name) and value.value in ctx.bindings and not local:
-            if literal(value, ctx) is not UNKNOWN or plain_setting(self, value.value, ctx):
-                return Found()
-            return self.found(self.value(value, ctx), ctx)
-        if isinstance(value, cst.Name):
-            return self.named_value(assign, value.value, ctx)
-        if isinstance(value, (cst.IfExp, cst.BooleanOperation)):  # either side may be it
-            out = Found()
-            sides = (
-                (value.body, value.orelse)
-                if isinstance(value, cst.IfExp)
-                else (value.left, value.right)
-            )
-            for side in sides:
-                out.extend(self.attribute_value(replace(assign, value=side), ctx))
-            return out
-        return Found()
-
-    def named_value(self, assign: Assignment, name: str, ctx: Ctx) -> Found:
-        """`self.x = name`, `name` a local, module-level or imported name: judged like the
-        value it was given (a name imported from outside torch is unresolved)."""
-        file = ctx.file
-        if ctx.depth > MAX_DEPTH or name in ("None", "True", "False", "self"):
-            return Found()
-        local = last_assignment(file, name, ctx.func, ctx.line)
-        if local is None and ctx.func is not None and name in param_names(ctx.func):
-            # a parameter of a method other than the constructor: only what it certainly holds
-            found = self.found(self.value(cst.Name(name), ctx), ctx)
-            return found if found.layers else Found()
-        if local is None:
-            local = last_assignment(file, name, None, 10**9 if ctx.func is not None else ctx.line)
-            if local is not None:
-                ctx = Ctx(file, None, None, {}, local.line, ctx.depth + 1)
-        if local is not None:
-            inner = Assignment(assign.target, local.value, local.line, ctx.func)
-            return self.attribute_value(inner, ctx.at(local.line))
-        if name in file.imports:
-            module = file.imports[name][0]
-            if self.project_callable(name, ctx) is not None:
-                return Found()  # a project class or function itself, not a module instance
-            if module.startswith("torch.nn.") and not module.startswith("torch.nn.functional"):
-                return Found()  # a class, not an instance (`self.act = nn.ReLU` is a type)
-            if module.split(".")[0] in ("math", "numpy", "torch", "typing", "os", "sys"):
-                return Found()
-            return Found(
-                unresolved=[
-                    f"`{assign.target} = {name}` at {file.path.name}:{assign.line}: `{name}` is "
-                    f"imported from `{module}`, and evallint does not follow imported values"
-                ]
-            )
-        return Found()
-
-    def method_factory(self, method: str, call: cst.Call, ctx: Ctx) -> Found:
-        assert ctx.cls is not None
-        for func in ctx.file.functions.get(method, []):
-            if inside(ctx.file, func, ctx.cls):
-                return self.found(self.factory(ctx.file, func, call, ctx), ctx)
-        return Found(
-            unresolved=[
-                f"`self.{method}(...)` at {ctx.file.path.name}:{ctx.line} is not defined in class {ctx.cls.name.value}"
-            ]
-        )
-
-    def call_in_class(
-        self,
-        call: cst.Call,
-        func: cst.FunctionDef,
-        cls: cst.ClassDef,
-        file: SourceFile,
-        bindings: dict[str, Bound],
-        depth: int,
-    ) -> Found:
-        """`self.add_module(name, m)` and functional dropout/rrelu calls inside the class."""
-        callee = call.func
-        dotted = dotted_or_none(callee)
-        if dotted in ("self.add_module", "self.register_module") and len(call.args) >= 2:
-            ctx = Ctx(
-                file, func, cls, bindings if func is init_of(cls) else {}, file.line(call), depth
-            )
-            return self.found(self.value(call.args[1].value, ctx), ctx)
-        if dotted is None:
-            return Found()
-        return functional_layer(call, Ctx(file, func, cls, {}, file.line(call), depth), dotted)
-
-
-def extract_layers(path: Union[str, Path], subject: str, line: int) -> Extraction:
+def extract_layers(
+    path: Union[str, Path], subject: str, line: int, extractor: Optional[Extractor] = None
+) -> Extraction:
     """The layers of the module `subject` as seen at `path:line` (where the finding points).
 
     `line` matters: it picks the enclosing function (for `self` and parameters) and which
-    assignment to a variable is the live one.
+    assignment to a variable is the live one. An `extractor` shared by the findings of one
+    `verify` call parses each file and searches each function's callers once for all.
     """
-    extractor = Extractor()
+    extractor = extractor or Extractor()
     file = extractor.file(Path(path))
     if file is None:
         return Extraction((), (f"cannot read or parse {path}",), "")

@@ -11,7 +11,7 @@ from typing import Optional, Protocol
 
 import libcst as cst
 
-from evallint.verifier.callers import call_sites, inherited_call_sites
+from evallint.verifier.callers import CallSiteCache, inherited_call_sites
 from evallint.verifier.resolution import Ctx, Found, Instance, Value
 from evallint.verifier.source_index import SourceFile, call_argument, positional_params
 
@@ -21,6 +21,8 @@ MAX_CALLERS = 16
 
 class Extractor(Protocol):
     """What this module and scopes.py ask of `extract.Extractor` (which imports them)."""
+
+    sites: CallSiteCache
 
     def value(self, expr: cst.BaseExpression, ctx: Ctx) -> Value: ...
 
@@ -49,7 +51,7 @@ def parameter(ext: Extractor, name: str, ctx: Ctx) -> Value:
     elsewhere = False
     chain = ext.class_chain(ctx.file, ctx.cls) if ctx.cls is not None else []
     for site in [
-        *call_sites(ctx.file, func, ctx.cls, ext.file),
+        *ext.sites.of(ctx.file, func, ctx.cls),
         *inherited_call_sites(chain, func),
     ]:
         arg = call_argument(site.call, name, params, site.offset)

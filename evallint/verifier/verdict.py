@@ -21,7 +21,7 @@ from torch import nn
 
 from evallint.diagnostics import Diagnostic
 from evallint.verifier.accumulation import AccumulationRun, accumulation_memory
-from evallint.verifier.extract import extract_layers
+from evallint.verifier.extract import Extractor, extract_layers
 from evallint.verifier.finding import Verdict, VerifiedFinding
 from evallint.verifier.functional_run import run_functional
 from evallint.verifier.layer_spec import UNKNOWN, Extraction, LayerSpec
@@ -55,11 +55,13 @@ class Cache:
         self.extractions: dict[tuple[str, str, int], Extraction] = {}
         self.runs: dict[tuple[str, str], Optional[LayerRun]] = {}
         self.memory: dict[tuple[tuple[str, str], ...], MemoryRun] = {}
+        self.extractor = Extractor()
+        """Shared by the findings: files parsed and callers searched once per call."""
 
     def extraction(self, d: Diagnostic) -> Extraction:
         key = (d.path, d.subject, d.line)
         if key not in self.extractions:
-            self.extractions[key] = extract_layers(d.path, d.subject, d.line)
+            self.extractions[key] = extract_layers(d.path, d.subject, d.line, self.extractor)
         return self.extractions[key]
 
     def run(self, layer: LayerSpec) -> Optional[LayerRun]:
