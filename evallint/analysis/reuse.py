@@ -120,12 +120,44 @@ class Reuse:
 _active: Optional[Reuse] = None
 
 
+_lint_memos: Optional[dict[Any, tuple[object, Any]]] = None
+"""While a batch lint runs (`lint_memos`, no language server store active): `memo`'s values
+of this lint, keyed like a store's entries (name, node identity; the node held)."""
+
+
+@contextmanager
+def lint_memos() -> Iterator[None]:
+    """Effect: for the duration, `memo` keeps each value it computes, so a pure function of
+    a node is computed once per node in this lint (a loop's `sums_into_a_later_backward`
+    asks for its whole scope's backward roots: once per loop, the same scope each time).
+    Nothing is kept past the lint: a batch lint has no previous lint to take from. Inside a
+    language server's store (or an outer `lint_memos`), the outer one serves."""
+    global _lint_memos
+    if _active is not None or _lint_memos is not None:
+        yield
+        return
+    _lint_memos = {}
+    try:
+        yield
+    finally:
+        _lint_memos = None
+
+
 def memo(name: str, node: N, compute: Callable[[N], T]) -> T:
     """`compute(node)`, from the active document's store when a language server lints, else
-    computed (a batch lint has no previous lint to take anything from)."""
+    from this lint's values (`lint_memos`), else computed."""
     store = _active
     if store is None:
-        return compute(node)
+        kept = _lint_memos
+        if kept is None:
+            return compute(node)
+        key = (name, id(node))
+        entry = kept.get(key)
+        if entry is not None and entry[0] is node:
+            return entry[1]
+        value = compute(node)
+        kept[key] = (node, value)
+        return value
     return store.memo(name, node, compute)
 
 

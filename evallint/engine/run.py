@@ -222,12 +222,13 @@ def lint_source(
         if apply_suppressions and config.is_enabled(UNUSED_SUPPRESSION_CODE, path):
             found += unused_suppressions(source, path, found, config)
         return found
+    from evallint.analysis.reuse import lint_memos
     from evallint.source.parse import collector_paused
 
     options = analysis_options(config)
     if project is None and not path.startswith("<"):
         project = new_project(options)
-    with collector_paused():
+    with collector_paused(), lint_memos():
         found = _analyse_and_check(
             source, path, config, options, project, fixes, parser, python_tree
         )
