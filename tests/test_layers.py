@@ -224,6 +224,7 @@ ANALYSIS_ORDER = [
         "own_methods",
         "lifting",
         "passed_functions",
+        "loop_else",
     ),
     (
         "binding",

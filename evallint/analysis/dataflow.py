@@ -70,6 +70,33 @@ def assigned_names(statements: Iterable[cst.CSTNode]) -> set[str]:
     return found
 
 
+def _stores_a_constant(node: cst.CSTNode) -> bool:
+    """`data['test'].epochs_done = 0`: an assignment that only changes objects in place
+    (attribute or item targets) with a value that reads no variable. It carries nothing the
+    block computed, so it feeds no later training with the block's results."""
+    return (
+        type(node) is cst.Assign
+        and all(type(t.target) in (cst.Attribute, cst.Subscript) for t in node.targets)
+        and not _names_in(node.value)
+    )
+
+
+def carried_names(statements: Iterable[cst.CSTNode]) -> set[str]:
+    """Plain names bound or changed in the statements with a value they may carry on (as
+    `assigned_names`, less objects whose only change there is a stored constant)."""
+    found: set[str] = set()
+    constant: set[int] = set()
+    for statement in statements:
+        for node in iter_nodes(statement):  # an Assign comes before its targets
+            if _stores_a_constant(node):
+                constant.update(id(t) for t in node.targets)  # type: ignore[attr-defined]
+                continue
+            target = _targets(node) if isinstance(node, _BINDERS) else None
+            if target is not None and id(node) not in constant:
+                found |= _bound_by(target)
+    return found
+
+
 def _binds_whole(target: cst.BaseExpression, name: str) -> bool:
     """Whether an assignment target rebinds `name` itself: `name = ...` or an unpacking
     `name, _, _ = ...` / `[a, *name] = ...` (not `name.x = ...` or `name[i] = ...`, which
@@ -223,7 +250,7 @@ def feeds_training(
     `after` (the statements that run after it, in order: the rest of the body and, in a
     loop, the start of the next pass). A name whose first use after the block binds it
     afresh (`loss = criterion(...)`) carries nothing from the block."""
-    bound = assigned_names(block)
+    bound = carried_names(block)
     if not bound:
         return False
     live = bound & training_inputs(after, trains)
@@ -262,7 +289,7 @@ def unfed_prefix(
         needed_after[index] = needed
         needed = _needed_before(block[index], needed)
     for index, statement in enumerate(block):
-        if assigned_names([statement]) & needed_after[index]:
+        if carried_names([statement]) & needed_after[index]:
             return index
     return len(block)
 
@@ -295,6 +322,6 @@ def unfed_suffix(
     live = {name for name in training_inputs(after, trains) if not _first_use_rebinds(name, after)}
     start = 0
     for index, statement in enumerate(block):
-        if assigned_names([statement]) & live:
+        if carried_names([statement]) & live:
             start = index + 1
     return start

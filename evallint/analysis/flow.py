@@ -18,6 +18,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.loop_else import else_block, else_evaluation
 from evallint.analysis.mode_tests import mode_test, run_branch
 from evallint.analysis.regions import (
     Region,
@@ -74,6 +75,7 @@ class Statements(InterpreterPart):
 
     def _init_plans(self) -> None:
         self._plans = {}
+        self._else_regions: dict[int, Region] = {}
 
     # -- statements ----------------------------------------------------------------------------
     def block(self, statements, states: States) -> Flow:
@@ -96,7 +98,8 @@ class Statements(InterpreterPart):
         flows back into the training step."""
         plan = (
             self._evaluation_plan(statements, region.node)
-            if region.kind is RegionKind.TRAIN and len(statements) > 1
+            if region.kind is RegionKind.TRAIN
+            and (len(statements) > 1 or else_block(statements[0]))
             else None
         )
         if not plan:
@@ -159,13 +162,20 @@ class Statements(InterpreterPart):
             return by_node.get(id(statement), False)
 
         plan: list[tuple[int, int, Region]] = []
+        for index, statement in enumerate(statements):  # `for ...: train ... else: report`
+            after = [*statements[index + 1 :], *next_pass(owner, statements[: index + 1])]
+            tail_of_loop = training[index] and else_evaluation(
+                statement, after, trains, lambda block: self.file.block_evidence(block, self.info)
+            )
+            if tail_of_loop:
+                self._else_regions[id(statement)] = tail_of_loop
         for start, end in runs_between_training(statements, training):
             after = [*statements[end:], *next_pass(owner, statements[:start])]
             run = statements[start : start + unfed_prefix(statements[start:end], after, trains)]
             shown = self.file.block_evidence(run, self.info) if run else None
             if shown is not None and reports_only(shown):
                 region = Region(run[0], RegionKind.EVAL, "evaluation between training steps")
-                region = replace(region, needs_grad=shown.needs_grad, after_training=True)
+                region = replace(region, needs_grad=shown.graph_needed, after_training=True)
                 plan.append((start, start + len(run), region))
         tail = self._evaluation_tail(statements, evidence, last, owner)
         for index in range(len(statements) if tail is None else tail):
@@ -182,7 +192,7 @@ class Statements(InterpreterPart):
                             statement,
                             RegionKind.EVAL,
                             "check inside the training loop",
-                            evidence[index].needs_grad,
+                            evidence[index].graph_needed,
                         ),
                     )
                 )
@@ -192,7 +202,7 @@ class Statements(InterpreterPart):
                 statements[tail],
                 RegionKind.EVAL,
                 "evaluation after the training step",
-                tail_evidence.needs_grad,
+                tail_evidence.graph_needed,
                 has_data_loop=tail_evidence.has_loop,
                 after_training=True,
             )
@@ -497,7 +507,12 @@ class Statements(InterpreterPart):
         )
         finished = normalize(last + (() if infinite else (after_body if once else head)))
         if node.orelse is not None and finished:
+            evaluation = self._else_regions.get(id(node))  # see loop_else.py
+            if evaluation is not None:
+                self.regions.append(evaluation)
             else_flow = self.suite(node.orelse.body, finished)
+            if evaluation is not None:
+                self.regions.pop()
             flow.absorb_jumps(else_flow)
             finished = else_flow.normal
         flow.normal = normalize(finished + exits)

@@ -61,6 +61,10 @@ class Evidence:
     )
     metric: bool = False
     needs_grad: bool = False
+    graph_needed: bool = False
+    """Something needs a graph of the block's own (a backward, `autograd.grad`,
+    `requires_grad_()`, a step over inputs): `needs_grad` less a `.grad` read alone, which
+    reads gradients computed before the block (a training step's, logged every N steps)."""
     has_loop: bool = False
     steps: list[cst.Call] = field(default_factory=list)
     """`optimizer.step()` calls (a training step proper)."""
@@ -94,6 +98,7 @@ class Evidence:
         self.input_grads = self.input_grads or other.input_grads
         self.metric = self.metric or other.metric
         self.needs_grad = self.needs_grad or other.needs_grad
+        self.graph_needed = self.graph_needed or other.graph_needed
         self.has_loop = self.has_loop or other.has_loop
         self.clears_grad = self.clears_grad or other.clears_grad
         self.switches_to_train = self.switches_to_train or other.switches_to_train
@@ -303,15 +308,16 @@ def split_tail(
 ) -> list[tuple[int, int, Region]]:
     """The evaluation after a body's last training step (`whole`, from `tail` on), split so
     that a block of it that needs no gradients is judged on its own when another part needs
-    them: a periodic sample grid saved as an image (autograd wasted) next to a logging block
-    that reads `p.grad` (which needs the step's gradients, not a graph of its own)."""
+    them (`whole.needs_grad`, from `graph_needed`: a `.grad` read alone reads the step's
+    gradients and needs no graph): a periodic sample grid saved as an image (autograd
+    wasted) next to a block that backpropagates for a saliency map."""
     if not whole.needs_grad:
         return [(tail, len(statements), whole)]
     plan: list[tuple[int, int, Region]] = []
     start = tail
     for index in range(tail, len(statements)):
         shown = evidence[index]
-        if type(statements[index]) not in (cst.If, cst.With) or shown.needs_grad:
+        if type(statements[index]) not in (cst.If, cst.With) or shown.graph_needed:
             continue
         if not reports_only(shown):
             continue
@@ -383,6 +389,7 @@ def _without_input_gradients(evidence: Evidence) -> Evidence:
         site for site in evidence.training_sites if id(site[0]) not in backwards
     ]
     evidence.needs_grad = True
+    evidence.graph_needed = True
     return evidence
 
 
@@ -437,6 +444,7 @@ def _scan_expression(
                 kind = None
                 evidence.input_steps.append(node)
                 evidence.needs_grad = True
+                evidence.graph_needed = True
             if kind == "step":
                 evidence.steps.append(node)
             elif kind == "backward":
@@ -460,15 +468,18 @@ def _scan_expression(
                 evidence.reports = True
             if kind == "gradient":
                 evidence.needs_grad = True
+                evidence.graph_needed = True
             elif kind is not None or call_trains(node):
                 evidence.training_sites.append((node, guards))
                 evidence.needs_grad = evidence.needs_grad or kind == "backward"
+                evidence.graph_needed = evidence.graph_needed or kind == "backward"
             elif imports.qualify(node.func) in _NEEDS_GRAD_QUALIFIED or (
                 type(node.func) is cst.Attribute
                 and node.func.attr.value == "requires_grad_"
                 and not _is_false_arg(node)
             ):
                 evidence.needs_grad = True
+                evidence.graph_needed = True
         elif node_type is cst.Attribute:
             node = cast(cst.Attribute, node)
             attr = node.attr.value
@@ -476,6 +487,7 @@ def _scan_expression(
                 evidence.needs_grad = True
                 if type(node.value) is cst.Name and is_grad_input(node.value.value):
                     evidence.input_grads = True
+                    evidence.graph_needed = True  # an input's gradient: from a backward here
             elif _names_a_metric(attr):
                 evidence.metric = True
         elif node_type is cst.Name:
@@ -495,6 +507,7 @@ def _scan_expression(
                     and _is_true(node.value)
                 ):
                     evidence.needs_grad = True
+                    evidence.graph_needed = True
                 if (
                     type(target) is cst.Attribute
                     and target.attr.value == "grad"
