@@ -313,6 +313,10 @@ def assumed_to_run(loop: cst.CSTNode, function: Optional[FunctionInfo]) -> bool:
         else frozenset()
     )
     iterable = loop.iter
+    if type(iterable) is cst.Name and function is not None:
+        # `progress = tqdm(range(args.epochs))` then `for epoch in progress:`: the loop runs
+        # over what that one assignment of the function's own body made
+        iterable = _assigned_once(function.node, iterable.value) or iterable
     while (
         type(iterable) is cst.Call
         and dotted_name(iterable.func) in _PASS_THROUGH
@@ -330,6 +334,24 @@ def assumed_to_run(loop: cst.CSTNode, function: Optional[FunctionInfo]) -> bool:
             or _setting_bounds(iterable)
         )
     return _root(iterable) in parameters
+
+
+def _assigned_once(function: cst.FunctionDef, name: str) -> Optional[cst.BaseExpression]:
+    """The value of `name = value` when that is the only binding of `name` among the
+    function's own top-level statements (a name bound in a nested block is not followed)."""
+    found: Optional[cst.BaseExpression] = None
+    body = function.body.body if type(function.body) is cst.IndentedBlock else ()
+    for statement in body:
+        if type(statement) is not cst.SimpleStatementLine:
+            continue
+        for small in statement.body:
+            if type(small) is cst.Assign and any(
+                type(t.target) is cst.Name and t.target.value == name for t in small.targets
+            ):
+                if found is not None or len(small.targets) != 1:
+                    return None
+                found = small.value
+    return found
 
 
 def _setting_bounds(call: cst.Call) -> bool:

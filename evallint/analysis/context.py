@@ -50,6 +50,7 @@ class InterpreterContext(Protocol):
     _tested_again: list[frozenset[str]]
     regions_evaluates: bool
     eval_switches: list[cst.Call]
+    flag_chosen: set[int]
     evaluates: bool
     observations: dict[cst.Call, Observation]
     training: dict[tuple[int, str], PendingTraining]

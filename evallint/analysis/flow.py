@@ -39,6 +39,7 @@ from evallint.analysis.statement_shapes import (
     sums_into_a_later_backward,
 )
 from evallint.analysis.summaries import Summary
+from evallint.analysis.switches import flag_chosen_switches
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.values import ModuleValue
 from evallint.analysis.vocabulary import (
@@ -368,6 +369,7 @@ class Statements(InterpreterPart):
             return then_flow
         then_states: list[PathState] = []
         else_states: list[PathState] = []
+        self.flag_chosen.update(id(call) for call in flag_chosen_switches(node))
         if not self._tested_again:
             self._tested_again.append(conditions.tested_again(self.body))
         taken = conditions.implied(node.test, True, self._tested_again[0])

@@ -168,7 +168,41 @@ def _class_forward_methods(
             if name not in found and called & found:
                 found.add(name)
                 changed = True
-    return frozenset(found)
+    return frozenset(name for name in found if not _switches_itself(methods[name]))
+
+
+def _switches_itself(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """The method's body opens with `self.eval()` (or `self.train(False)`) as one of its own
+    statements, before any statement that calls anything on `self` else: it runs its forward
+    in the mode it sets, not in its caller's (`def build_memory(self, data): was =
+    self.training; self.eval(); ...; self.train(was)`), so a call of it is no forward in the
+    caller's mode. Its own body is judged as any method is (its autograd, at its forward)."""
+    for statement in method.body:
+        if (
+            isinstance(statement, ast.Expr)
+            and isinstance(statement.value, ast.Call)
+            and _self_attribute(statement.value.func) in ("eval", "train")
+        ):
+            call = statement.value
+            if call.func.attr == "eval":  # type: ignore[attr-defined]
+                return not call.args and not call.keywords
+            flag = (
+                call.args[0]
+                if call.args
+                else next((k.value for k in call.keywords if k.arg == "mode"), None)
+            )
+            return isinstance(flag, ast.Constant) and flag.value is False
+        for inner in ast.walk(statement):
+            if isinstance(inner, ast.Call) and (
+                (isinstance(inner.func, ast.Name) and inner.func.id == "self")
+                or (
+                    isinstance(inner.func, ast.Attribute)
+                    and _self_attribute(inner.func) is not None
+                )
+                or (isinstance(inner.func, ast.Attribute) and _self_attribute(inner.func.value))
+            ):
+                return False  # something of the module runs before any switch
+    return False
 
 
 def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:

@@ -139,6 +139,7 @@ class _Interpreter(
         self._tested_again: list = []  # conditions.tested_again of the body, once
         self.regions_evaluates = False
         self.eval_switches: list[cst.Call] = []  # `x.eval()` / `x.train(False)` calls here
+        self.flag_chosen: set[int] = set()  # ids of switches.flag_chosen_switches calls
         self.evaluates = False
         """Whether anything here evaluates: an evaluation region, a forward in one (here or
         in a callee), or a forward with autograd off."""

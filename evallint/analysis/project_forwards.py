@@ -101,11 +101,39 @@ def _forward_methods_of(source: str) -> frozenset[str]:
 _METHOD = re.compile(r"\bdef\s+(\w+)\s*\(\s*self\b")
 
 
-def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str) -> bool:
-    """Whether some module class of the project that holds `path` defines `method` as a
-    method that runs its forward (without a no_grad decorator)."""
-    if project is None or path.startswith("<") or method in NO_GRAD_METHODS:
+def _module_methods_of(source: str) -> frozenset[str]:
+    """The methods the module classes of one file define (one parse per file)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    return frozenset(
+        item.name
+        for node in _module_classes(tree).values()
+        for item in node.body
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+    )
+
+
+def project_defines_method(project: Optional[ProjectIndex], path: str, method: str) -> bool:
+    """Whether some module class of the project that holds `path` defines `method`: then
+    the project's own definitions say what `model.sample(n)` does (project_runs_forward),
+    not the method's name."""
+    if project is None or path.startswith("<"):
         return False
+    files, _ = _entry(project, path)
+    by_text = _BY_TEXT.setdefault(project, {})
+    for candidate in files.get(method, ()):
+        code = project._code_of(candidate) or ""
+        methods = by_text.get(("module methods", code))
+        if methods is None:
+            methods = by_text["module methods", code] = _module_methods_of(code)
+        if method in methods:
+            return True
+    return False
+
+
+def _entry(project: ProjectIndex, path: str) -> _Entry:
     root = project.root_of(path)[1]
     known = _ANSWERS.setdefault(project, {})
     by_text = _BY_TEXT.setdefault(project, {})
@@ -122,7 +150,16 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
                 for name in defined:
                     files.setdefault(name, []).append(candidate)
         entry = known[root] = (files, {})
-    files, answers = entry
+    return entry
+
+
+def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str) -> bool:
+    """Whether some module class of the project that holds `path` defines `method` as a
+    method that runs its forward (without a no_grad decorator)."""
+    if project is None or path.startswith("<") or method in NO_GRAD_METHODS:
+        return False
+    by_text = _BY_TEXT.setdefault(project, {})
+    files, answers = _entry(project, path)
     found = answers.get(method)
     if found is None:
         found = False

@@ -24,10 +24,52 @@ from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 
 
+def _switches_of(body: cst.BaseSuite) -> dict[str, tuple[bool, cst.Call]]:
+    """Receiver text -> (switched to eval, the call) for the `x.train()` / `x.eval()` /
+    `x.train(False)` statements a branch runs at its own level."""
+    found: dict[str, tuple[bool, cst.Call]] = {}
+    for statement in getattr(body, "body", ()):
+        if type(statement) is not cst.SimpleStatementLine:
+            continue
+        for small in statement.body:
+            call = small.value if type(small) is cst.Expr else None
+            if type(call) is not cst.Call or type(call.func) is not cst.Attribute:
+                continue
+            attr = call.func.attr.value
+            receiver = dotted_name(call.func.value)
+            if receiver is None or attr not in ("train", "eval") or len(call.args) > 1:
+                continue
+            if attr == "eval" and not call.args:
+                found[receiver] = (True, call)
+            elif attr == "train":
+                flag = call.args[0].value if call.args else cst.Name("True")
+                if type(flag) is cst.Name and flag.value in ("True", "False"):
+                    found[receiver] = (flag.value == "False", call)
+    return found
+
+
+def flag_chosen_switches(node: cst.If) -> list[cst.Call]:
+    """`if train_flag: net.train() else: net.eval()`: the two branches of one test switch
+    the same module to the two modes. The mode is chosen by the test, deliberately either
+    way, as `net.train(train_flag)` chooses it (Origin.FLAG): the forward that follows runs
+    in the mode its caller asked for."""
+    orelse = node.orelse
+    if type(orelse) is not cst.Else:
+        return []
+    then, other = _switches_of(node.body), _switches_of(orelse.body)
+    chosen: list[cst.Call] = []
+    for receiver, (to_eval, call) in then.items():
+        paired = other.get(receiver)
+        if paired is not None and paired[0] is not to_eval:
+            chosen += [call, paired[1]]
+    return chosen
+
+
 class Switches(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     opaque_switch: Optional[frozenset]
+    flag_chosen: set[int]
 
     def _training_snapshot(
         self, value: cst.BaseExpression, state: PathState
@@ -47,24 +89,21 @@ class Switches(InterpreterPart):
         )  # `net.to(device).eval()` switches `net`
         result: list[PathState] = []
         for state in states:
-            key = self.resolve(receiver, state)
+            key = self.resolve(receiver, state) or self._held_by_local(receiver)
             if key is None:
                 result.append(self._opaque_switch(call, attr, receiver, state))
                 continue
+            origin = Origin.FLAG if id(call) in self.flag_chosen else Origin.SWITCHED
             if attr == "eval":
                 self.eval_switches.append(call)
-                result.append(
-                    state.with_mode_tree(key, {ModeFact(Mode.EVAL, Origin.SWITCHED, call)})
-                )
+                result.append(state.with_mode_tree(key, {ModeFact(Mode.EVAL, origin, call)}))
                 continue
             arg = call.args[0].value if call.args else None
             constant = self._mode_argument(call)
             if constant is not None:
                 if constant is Mode.EVAL:
                     self.eval_switches.append(call)
-                result.append(
-                    state.with_mode_tree(key, {ModeFact(constant, Origin.SWITCHED, call)})
-                )
+                result.append(state.with_mode_tree(key, {ModeFact(constant, origin, call)}))
                 continue
             snapshot = state.snapshot(dotted_name(arg) or "") if arg is not None else None
             if snapshot is not None:
@@ -92,6 +131,18 @@ class Switches(InterpreterPart):
                     )
                 )
         return normalize(result)
+
+    def _held_by_local(self, receiver: cst.BaseExpression) -> Optional[str]:
+        """`tester.model.eval()` with `tester` a local object of a plain class (a tracker, a
+        runner) that holds the module: the switch is recorded under the path, which is the
+        key a later `tester.get_rect(x)` maps the method's `self.model` onto."""
+        name = dotted_name(receiver) if type(receiver) is cst.Attribute else None
+        if name is None or name.startswith("self."):
+            return None
+        root = name.partition(".")[0]
+        if root not in self.scope_locals or self.imports.is_imported(root):
+            return None
+        return name
 
     def _opaque_switch(
         self, call: cst.Call, attr: str, receiver: cst.BaseExpression, state: PathState

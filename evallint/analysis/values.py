@@ -22,7 +22,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
 from evallint.analysis.plain_objects import annotated_plain, builds_plain_object, parameter_named
-from evallint.analysis.project_forwards import project_runs_forward
+from evallint.analysis.project_forwards import project_defines_method, project_runs_forward
 from evallint.analysis.scope import (
     ClassInfo,
     looks_like_module_name,
@@ -48,6 +48,7 @@ from evallint.analysis.vocabulary import (
     words,
 )
 from evallint.analysis.walk import iter_nodes
+from evallint.torch_facts import NO_GRAD_METHODS
 
 
 # -- values ------------------------------------------------------------------------------
@@ -556,13 +557,26 @@ class Values(ModeMatters):
         return name in self.file.module_class_method_names()
 
     def _method_not_submodule(self, name: str) -> bool:
-        """`gan.EMA()` where a module class of this file defines `EMA` as a method that runs
-        no forward and no class of the file holds a submodule of that name: the method, not
-        a submodule named like a module."""
+        """`gan.EMA()` where a module class of this file (or, for a module of a class the
+        file does not see, of the project) defines `EMA` as a method that runs no forward in
+        its caller's mode, and no class of the file holds a submodule of that name: the
+        method, not a submodule named like a module."""
+        if any(name in c.module_attributes for c in self.file.classes.values()):
+            return False
+        if self._own_module_method(name):
+            return name not in self.file.forward_method_names()
+        return self._defined_elsewhere(name)  # `model.sample(n)`, a parameter's method
+
+    def _defined_elsewhere(self, method: str) -> bool:
+        """`model.sample(n)` where the project's module classes define `sample` and none runs
+        its forward in the caller's mode by it (each switches itself to eval or runs under
+        no_grad inside): the project's definitions decide what the call is, not its name.
+        A method of this file's own classes is left to the readings below."""
         return (
-            self._own_module_method(name)
-            and name not in self.file.forward_method_names()
-            and not any(name in c.module_attributes for c in self.file.classes.values())
+            method not in self.file.forward_method_names()
+            and method not in NO_GRAD_METHODS  # transformers' `generate`: a forward all the same
+            and project_defines_method(self.file.project, self.file.path, method)
+            and not project_runs_forward(self.file.project, self.file.path, method)
         )
 
     def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
@@ -572,7 +586,11 @@ class Values(ModeMatters):
             if self._trains_itself(key, state):
                 return None  # `maml(x_spt, y_spt, x_qry, y_qry)`: a training step
             return key, code_of(func)
-        if type(func) is cst.Attribute and func.attr.value in FORWARD_METHODS:
+        if (
+            type(func) is cst.Attribute
+            and func.attr.value in FORWARD_METHODS
+            and not self._defined_elsewhere(func.attr.value)
+        ):
             key = self.resolve(func.value, state)
             if key is not None:
                 return key, code_of(func.value)
