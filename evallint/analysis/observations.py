@@ -53,6 +53,9 @@ class Observations(InterpreterPart):
         """Container -> whether every value appended to it so far held a module
         (`style_losses.append(StyleLoss(target))`): a loop over it runs once per module."""
         self.backward_roots: set[str] = set()
+        self.backward_reached: set[str] = set()
+        """Names the backpropagated values were computed from, as bound when each
+        `backward()` ran (a later `loss = [q for _, q in history]` is another value)."""
         self.bound_without_grad: dict[str, cst.CSTNode] = {}
         """Name -> the value expression of its latest binding, when autograd was off on every
         path there."""
@@ -465,8 +468,9 @@ class Observations(InterpreterPart):
         return any(self.recurrent.get(name) == id(loop) for name in bases)
 
     def _backpropagated(self) -> set[str]:
-        """Names a backward() result was computed from, transitively."""
-        return self._sources_closure(set(self.backward_roots))
+        """Names a backward() result was computed from, transitively, through what each
+        name had read when the `backward()` ran."""
+        return self.backward_reached
 
     def _sources_closure(self, found: set[str]) -> set[str]:
         pending = list(found)
@@ -653,6 +657,10 @@ class Observations(InterpreterPart):
             self.bound_without_grad.pop(name, None)
 
     def observe_backward(self, call: cst.Call, states: tuple) -> None:
+        self._observe_backward(call, states)
+        self.backward_reached |= self._sources_closure(set(self.backward_roots))
+
+    def _observe_backward(self, call: cst.Call, states: tuple) -> None:
         root = backpropagated_name(call)
         receiver = call.func.value if type(call.func) is cst.Attribute else None
         own = dotted_name(receiver) if receiver is not None else None
