@@ -23,6 +23,7 @@ from evallint.analysis.facts import (
 )
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
+from evallint.analysis.plain_objects import own_backward_object
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
@@ -663,6 +664,10 @@ class Observations(InterpreterPart):
     def _observe_backward(self, call: cst.Call, states: tuple) -> None:
         root = backpropagated_name(call)
         receiver = call.func.value if type(call.func) is cst.Attribute else None
+        if type(receiver) is cst.Name and own_backward_object(
+            self.file, self.bound_at.get(receiver.value)
+        ):
+            return  # `layer.backward(dout)` of a NumPy exercise's class: no autograd
         own = dotted_name(receiver) if receiver is not None else None
         engine = (
             receiver is not None and bool(states) and self.resolve(receiver, states[0]) is not None
