@@ -38,7 +38,11 @@ from evallint.analysis.regions import (
     training_call_kind,
 )
 from evallint.analysis.specialise import argument_modes
-from evallint.analysis.statement_shapes import calls_in_branches, may_hold_comprehension
+from evallint.analysis.statement_shapes import (
+    calls_in_branches,
+    held_list,
+    may_hold_comprehension,
+)
 from evallint.analysis.summaries import ForwardRequirement, Summary, but_via
 from evallint.analysis.symbols import dotted_name
 
@@ -195,6 +199,11 @@ class Calls(InterpreterPart):
         self.observe_functional(call)
         if type(func) is cst.Attribute and func.attr.value in ("append", "extend") and call.args:
             accumulator = dotted_name(func.value)
+            held = held_list(func.value)
+            if accumulator is None and held is not None and func.attr.value == "append":
+                # `history["train"].append(loss)`: a list held in a dict or a list of lists
+                self.observe_store(call, held, call.args[0].value, "append", states)
+                self.note_stored(held, call.args[0].value)
             if accumulator is not None:
                 if func.attr.value == "append":
                     self.observe_store(call, accumulator, call.args[0].value, "append", states)

@@ -88,6 +88,7 @@ class InterpreterContext(Protocol):
     bound_at: dict[str, cst.CSTNode]
     backward_bindings: set[tuple[str, int]]
     backward_roots: set[str]
+    backward_reached: set[str]
     bound_without_grad: dict[str, cst.CSTNode]
     reads: dict[str, set[str]]
     loop_depth: int
@@ -227,6 +228,8 @@ class InterpreterContext(Protocol):
     def note_graph_added(self, name: str, value: cst.BaseExpression, states: States) -> None: ...
 
     def note_graph_appended(self, name: str, value: cst.BaseExpression, states: States) -> None: ...
+
+    def note_stored(self, name: str, value: cst.BaseExpression) -> None: ...
 
     def note_return_graph(self, value: cst.BaseExpression, states: States) -> None: ...
 

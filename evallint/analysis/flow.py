@@ -326,6 +326,10 @@ class Statements(InterpreterPart):
             for target in node.targets:
                 self.observe_training_attribute(node, target.target, node.value, states)
                 self.observe_subscript_store(node, target.target, node.value, states)
+                if type(target.target) is cst.Subscript and (
+                    stored := dotted_name(target.target.value)
+                ):
+                    self.note_stored(stored, node.value)
                 if (added := running_sum_operand(target.target, node.value)) is not None:
                     self.observe_store(node, str(dotted_name(target.target)), added, "add", states)
                 states = self.assign(target.target, node.value, states)

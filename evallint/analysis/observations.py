@@ -23,6 +23,7 @@ from evallint.analysis.facts import (
 )
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
+from evallint.analysis.plain_objects import own_backward_object
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
@@ -53,6 +54,9 @@ class Observations(InterpreterPart):
         """Container -> whether every value appended to it so far held a module
         (`style_losses.append(StyleLoss(target))`): a loop over it runs once per module."""
         self.backward_roots: set[str] = set()
+        self.backward_reached: set[str] = set()
+        """Names the backpropagated values were computed from, as bound when each
+        `backward()` ran (a later `loss = [q for _, q in history]` is another value)."""
         self.bound_without_grad: dict[str, cst.CSTNode] = {}
         """Name -> the value expression of its latest binding, when autograd was off on every
         path there."""
@@ -385,8 +389,9 @@ class Observations(InterpreterPart):
         return any(self.recurrent.get(name) == id(loop) for name in bases)
 
     def _backpropagated(self) -> set[str]:
-        """Names a backward() result was computed from, transitively."""
-        return self._sources_closure(set(self.backward_roots))
+        """Names a backward() result was computed from, transitively, through what each
+        name had read when the `backward()` ran."""
+        return self.backward_reached
 
     def _sources_closure(self, found: set[str]) -> set[str]:
         pending = list(found)
@@ -517,8 +522,16 @@ class Observations(InterpreterPart):
             self.bound_without_grad.pop(name, None)
 
     def observe_backward(self, call: cst.Call, states: tuple) -> None:
+        self._observe_backward(call, states)
+        self.backward_reached |= self._sources_closure(set(self.backward_roots))
+
+    def _observe_backward(self, call: cst.Call, states: tuple) -> None:
         root = backpropagated_name(call)
         receiver = call.func.value if type(call.func) is cst.Attribute else None
+        if type(receiver) is cst.Name and own_backward_object(
+            self.file, self.bound_at.get(receiver.value)
+        ):
+            return  # `layer.backward(dout)` of a NumPy exercise's class: no autograd
         own = dotted_name(receiver) if receiver is not None else None
         engine = (
             receiver is not None and bool(states) and self.resolve(receiver, states[0]) is not None

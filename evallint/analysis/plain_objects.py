@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from evallint.analysis.symbols import class_of_import, dotted_name
+from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
 
 _CLASS = re.compile(r"^class[ \t]+(\w+)[ \t]*(?:\(([\w., \t]*)\))?[ \t]*:", re.M)
-_READ: dict[Path, tuple[int, frozenset[str]]] = {}
-"""Path -> (its modification stamp, the plain classes it defines at top level)."""
+_READ: dict[Path, tuple[int, frozenset[str], bool]] = {}
+"""Path -> (its modification stamp, the plain classes it defines at top level, whether its
+text mentions torch)."""
 
 
 def plain_class_named(file: FileAnalysis, name: str) -> bool:
@@ -40,6 +42,37 @@ def plain_class_named(file: FileAnalysis, name: str) -> bool:
     module, class_name = found
     path = project.located(str(file.path), module)
     return path is not None and class_name in _plain_classes(path)
+
+
+def own_backward_object(file: FileAnalysis, value: Optional[cst.CSTNode]) -> bool:
+    """`value` builds an object of a plain class of the project whose `backward` is its own
+    arithmetic, not autograd (`CrossEntropyModule()` of a NumPy exercise): a class of a project
+    file that never mentions torch, or a class of this file whose `backward` method calls no
+    `backward()`. `obj.backward(dout)` on it is a method call, not a backward pass."""
+    if type(value) is not cst.Call:
+        return False
+    name = dotted_name(value.func)
+    if name is None:
+        return False
+    local = file.classes.get(name)
+    if local is not None:
+        method = local.methods.get("backward")
+        return (
+            plain_class_named(file, name)
+            and method is not None
+            and not any(
+                type(n) is cst.Attribute and n.attr.value == "backward"
+                for n in iter_nodes(method.node)
+            )
+        )
+    project = file.project
+    found = class_of_import(file.imports, name) if project is not None else None
+    if found is None or project is None:
+        return False
+    path = project.located(str(file.path), found[0])
+    if path is None or found[1] not in _plain_classes(path):
+        return False
+    return not _READ[path][2]
 
 
 def builds_plain_object(file: FileAnalysis, value: cst.BaseExpression) -> bool:
@@ -95,7 +128,7 @@ def _plain_classes(path: Path) -> frozenset[str]:
             text = ""
         if len(_READ) > 256:
             _READ.clear()
-        cached = _READ[path] = (stamp, _plain_of_text(text))
+        cached = _READ[path] = (stamp, _plain_of_text(text), "torch" in text)
     return cached[1]
 
 

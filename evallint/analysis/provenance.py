@@ -131,10 +131,19 @@ class Provenance(InterpreterPart):
     def note_graph_appended(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
         """`xs.append(v)` / `xs.extend(vs)` on a local list: the list holds what `v` holds,
         so `return torch.stack(xs)` gives the graph of the values appended."""
+        self.note_stored(name, value)
         if states and "." not in name:
             found = self.graph_of(value, states[0], self._grad_may_be_on(states))
             if found:
                 self.graph[name] = self.graph.get(name, _EMPTY) | found
+
+    def note_stored(self, name: str, value: cst.BaseExpression) -> None:
+        """`xs.append(v)`, `xs[i] = v`: the container is computed from what `v` reads, so a
+        `backward()` of a value read from the container (`sum(xs).backward()`, or a second
+        list filled from the first's entries) backpropagates `v`'s sources too."""
+        self.reads.setdefault(name, set()).update(
+            n.value for n in iter_nodes(value) if type(n) is cst.Name
+        )
 
     def note_return_graph(self, value: cst.BaseExpression, states: tuple) -> None:
         if not states:

@@ -78,6 +78,17 @@ def running_sum_operand(
     return value.left if dotted_name(value.right) == name else None
 
 
+def held_list(receiver: cst.BaseExpression) -> Optional[str]:
+    """`history` for `history["train"]` or `losses[0]`: the dotted name of a dict or list
+    whose entry (one subscript) is the list being appended to; that outer container holds
+    what the inner list keeps."""
+    if type(receiver) is not cst.Subscript or len(receiver.slice) != 1:
+        return None
+    if type(receiver.slice[0].slice) is not cst.Index:
+        return None
+    return dotted_name(receiver.value)
+
+
 def loop_rebinds(loop: cst.CSTNode, container: str) -> bool:
     """An assignment to `container` among the loop body's own statements (not a running sum
     `total = total + v`, which keeps what it had)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Optional
 
 import libcst as cst
 
@@ -156,7 +157,7 @@ class LossAccumulatedWithGraph(Rule):
         )
 
     @staticmethod
-    def fix(facts: ModuleFacts, found: TensorStore) -> Fix:
+    def fix(facts: ModuleFacts, found: TensorStore) -> Optional[Fix]:
         node = found.place.node
         if isinstance(node, cst.Assign):
             # `total = total + v` adds `v`; `cache[i] = v` stores the whole value
@@ -165,6 +166,8 @@ class LossAccumulatedWithGraph(Rule):
             value = node.value
         else:
             value = node.args[0].value  # type: ignore[attr-defined]
+        if isinstance(value, (cst.Tuple, cst.List, cst.Dict)):
+            return None  # `(step, loss)`: which element holds the graph is not rewritten
         simple = isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or bool(
             getattr(value, "lpar", ())
         )
