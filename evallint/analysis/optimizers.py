@@ -349,7 +349,8 @@ class InputOptimizerFacts:
     def backward_trains(self, call: cst.Call) -> bool:
         """Whether this `backward()` call feeds a parameter step (see `backward_reach`):
         False in a function that no step of the file serves (a Fisher or gradient-norm pass
-        in a file whose other function trains), even though the file steps parameters."""
+        in a file whose other function trains), even though the file steps parameters;
+        True for every backward of a file where no step serves any."""
         if not self.steps_parameters:
             return False
         if self._backward_reach is None:
@@ -361,7 +362,10 @@ class InputOptimizerFacts:
                 # what the two answer from (see `steps_input`, `steps_parameters_by_call`)
                 (self.imports.key(), self.input_optimizers(), self.parameter_steppers()),  # type: ignore[attr-defined]
             )
-        return self._backward_reach.get(id(call), True)
+        reach = self._backward_reach
+        # no backward of the file is served by a step (the step is forgotten, or taken in
+        # another file): every backward is training, not a Fisher or gradient-norm pass
+        return reach.get(id(call), True) or not any(reach.values())
 
     @property
     def steps_parameters(self) -> bool:
