@@ -3,7 +3,15 @@ returns a fresh `nn.Module` whatever the variable it is assigned to is called.""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
+import libcst as cst
+
+from evallint.analysis.symbols import ImportTable, dotted_name
 from evallint.torch_facts import LIBRARY_FACTORIES
+
+if TYPE_CHECKING:
+    from evallint.analysis.project import ProjectIndex
 
 
 def library_factory(qualified: str, factories: tuple[str, ...] = ()) -> bool:
@@ -21,3 +29,26 @@ def library_factory(qualified: str, factories: tuple[str, ...] = ()) -> bool:
         elif qualified.startswith(prefix) and "." not in qualified[len(prefix) :]:
             return True
     return False
+
+
+def library_class(
+    imports: ImportTable, project: Optional[ProjectIndex], path: str, call: cst.Call
+) -> bool:
+    """`WhitespaceEncoder(corpus)`, `LabelEncoder()`: a class that a package outside the
+    project and outside torch defines, and no known factory. Its definition is not read, so
+    whether it builds a module is not known: its name (`...Encoder`, `...Net`) and the name
+    of the variable it is bound to do not make it one; its use (`.parameters()`,
+    `.eval()`, an optimizer over it) does, as for any value."""
+    name = dotted_name(call.func)
+    if name is None or project is None or not name.split(".")[-1][:1].isupper():
+        return False
+    root = name.split(".")[0]
+    if not imports.is_imported(root):
+        return False
+    qualified = imports.qualify_name(name)
+    if qualified.split(".")[0] == "torch" or library_factory(qualified):
+        return False
+    module = (imports.modules_from.get(root) if "." not in name else None) or imports.module_path(
+        root
+    )
+    return not module.startswith(".") and not project.is_project_module(path, module)

@@ -21,6 +21,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
+from evallint.analysis.module_sources import library_class
 from evallint.analysis.plain_objects import annotated_plain, builds_plain_object, parameter_named
 from evallint.analysis.project_forwards import project_defines_method, project_runs_forward
 from evallint.analysis.scope import (
@@ -355,7 +356,7 @@ class Values(ModeMatters):
             and qualified.startswith("torch")
         ):
             if expr.args:
-                return self.value_of(expr.args[0].value, state)
+                return self.value_of(expr.args[0].value, state, holder)
         if qualified in ("copy.deepcopy", "deepcopy"):
             if expr.args:
                 inner = self.value_of(expr.args[0].value, state)
@@ -377,6 +378,14 @@ class Values(ModeMatters):
         facts = self._constructor_facts(expr) if resolved is None else None
         if facts is not None:
             return ModuleValue(fresh=facts[0], mode_matters=facts[1])
+        if (
+            resolved is None
+            and holder in self.evidence_names
+            and library_class(self.imports, self.file.project, self.file.path, expr)
+        ):
+            # `net = RetinaNet()` of a library, then `net.load_state_dict(...)`: a module by
+            # its use, built here in training mode
+            return ModuleValue(fresh=frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, expr)}))
         if resolved is not None:
             if resolved.return_facts:
                 return ModuleValue(
@@ -517,6 +526,7 @@ class Values(ModeMatters):
             and not self.file.functions.get(last)
             and imported_class(self.file, call) is None  # a plain class of the project
             and not builds_plain_object(self.file, call)  # one of a file with no torch text
+            and not library_class(self.imports, self.file.project, self.file.path, call)
         ):
             return fresh, True
         return None
