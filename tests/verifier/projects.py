@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 from evallint.diagnostics import Diagnostic
-from evallint.verifier import verify
 
 
 def write_project(root: Path, files: dict[str, str]) -> None:
@@ -19,6 +18,8 @@ def write_project(root: Path, files: dict[str, str]) -> None:
 
 
 def verify_flagged(path: Path, subject: str, code: str = "EVL001") -> object:
+    from evallint.verifier import verify  # needs torch: imported by the tests that verify
+
     line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "# flagged" in text)
     [found] = verify([Diagnostic(str(path), line, 1, line, 5, code, "m", (), subject)])
     return found
