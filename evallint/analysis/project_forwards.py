@@ -15,7 +15,7 @@ import re
 import weakref
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from evallint.torch_facts import NO_GRAD_METHODS
 
@@ -122,12 +122,24 @@ def project_defines_method(project: Optional[ProjectIndex], path: str, method: s
     if project is None or path.startswith("<"):
         return False
     files, _ = _entry(project, path)
+    return _some_file_reads(project, files, method, "module methods", _module_methods_of)
+
+
+def _some_file_reads(
+    project: ProjectIndex,
+    files: dict[str, list[Path]],
+    method: str,
+    kind: str,
+    read: Callable[[str], frozenset[str]],
+) -> bool:
+    """Whether `read` (one parse per file text, kept under `kind`) finds `method` in some
+    project file whose text defines a method of that name."""
     by_text = _BY_TEXT.setdefault(project, {})
     for candidate in files.get(method, ()):
         code = project._code_of(candidate) or ""
-        methods = by_text.get(("module methods", code))
+        methods = by_text.get((kind, code))
         if methods is None:
-            methods = by_text["module methods", code] = _module_methods_of(code)
+            methods = by_text[kind, code] = read(code)
         if method in methods:
             return True
     return False
@@ -158,18 +170,10 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     method that runs its forward (without a no_grad decorator)."""
     if project is None or path.startswith("<") or method in NO_GRAD_METHODS:
         return False
-    by_text = _BY_TEXT.setdefault(project, {})
     files, answers = _entry(project, path)
     found = answers.get(method)
     if found is None:
-        found = False
-        for candidate in files.get(method, ()):
-            code = project._code_of(candidate) or ""
-            methods = by_text.get(("forwards", code))
-            if methods is None:
-                methods = by_text["forwards", code] = _forward_methods_of(code)
-            if method in methods:
-                found = True
-                break
-        answers[method] = found
+        found = answers[method] = _some_file_reads(
+            project, files, method, "forwards", _forward_methods_of
+        )
     return found
