@@ -24,3 +24,18 @@ def latency_benchmark() -> ModuleType:
     sys.modules["lsp_latency"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+def summary_reads() -> ModuleType:
+    """`benchmarks/summary_reads.py` as a module (its `inventory`)."""
+    loaded = sys.modules.get("summary_reads")
+    if loaded is not None and getattr(loaded, "inventory", None) is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(
+        "summary_reads", ROOT / "benchmarks" / "summary_reads.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["summary_reads"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
