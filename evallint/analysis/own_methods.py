@@ -179,7 +179,10 @@ def module_method_call(
     if receiver is None or receiver == "self" or name in ("forward", "__call__"):
         return None
     file = part.file
-    if name not in file.forward_method_names() or name in file.eval_switched_methods:
+    if name in file.eval_switched_methods:
+        return None
+    runs_forward = name in file.forward_method_names()
+    if not runs_forward and not _switches_self(name, file):
         return None
     key = part.resolve(func.value, states[0])
     owner = part.module_classes.get(key or "") or annotated_class(part, receiver)
@@ -189,6 +192,12 @@ def module_method_call(
     if method is None:
         return None
     summary = file._summary_counted(method)
+    if not runs_forward:
+        # `model.settle()` whose body is `self.eval()`: no forward, but the mode it leaves
+        # its module in is the caller's from here on
+        if summary is None or summary.forwards or not _leaves_self_switched(summary):
+            return None
+        return summary, receiver
     if summary is None or (
         all(r.region.kind is RegionKind.NEUTRAL for r in summary.forwards)
         and any(s == "self" or s.startswith("self.") for s in summary.return_graph or ())
@@ -200,6 +209,30 @@ def module_method_call(
         # forward, with the call that reached it.
         return None
     return summary, receiver
+
+
+def _switches_self(name: str, file: FileAnalysis) -> bool:
+    """Some class of the file has a method `name` whose text switches its own module's mode
+    (`self.eval()`, `self.train(...)`): the cheap gate before a summary is asked for."""
+    for cls in file.classes.values():
+        method = cls.methods.get(name) if cls.is_module else None
+        if method is not None and any(_self_switch(n) for n in iter_nodes(method.node)):
+            return True
+    return False
+
+
+def _self_switch(node: cst.CSTNode) -> bool:
+    """`self.eval()`, `self.train(False)`, `self.encoder.eval()`."""
+    if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
+        return False
+    if node.func.attr.value not in ("eval", "train"):
+        return False
+    receiver = dotted_name(node.func.value)
+    return receiver is not None and (receiver == "self" or receiver.startswith("self."))
+
+
+def _leaves_self_switched(summary: Summary) -> bool:
+    return any(key == "self" or key.startswith("self.") for key in summary.exit_modes)
 
 
 def note_module_class(part: InterpreterPart, name: str, value: cst.BaseExpression) -> None:
