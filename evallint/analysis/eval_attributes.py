@@ -18,7 +18,7 @@ import libcst as cst
 from evallint.analysis.lattice import Mode, ModeFact, Origin
 from evallint.analysis.project_files import small_text
 from evallint.analysis.scope import ClassInfo, FunctionInfo
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
 
@@ -196,6 +196,13 @@ def _drop_undone(file: FileAnalysis, method: FunctionInfo, found: dict[str, froz
                     path = dotted_name(element) or ""
                     if any(path.startswith(k + ".") for k in found):
                         touched.append(path)
+            # `m = self.X` (then `m.train()`): an alias the switches above cannot follow
+            source = dotted_name(chain_receiver(node.value, SAME_MODULE_METHODS)) or ""
+            if any(dotted_name(t.target) != source for t in node.targets):
+                touched.append(source)
+        elif type(node) in (cst.List, cst.Tuple, cst.Set):
+            # `for m in [self.model, self.X]: m.train()`: held in a collection
+            touched.extend(dotted_name(e.value) or "" for e in node.elements)  # type: ignore[attr-defined]
         for path in touched:
             for key in list(found):
                 if path == "self" or path == key or path.startswith(key + "."):
