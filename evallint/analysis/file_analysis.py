@@ -103,6 +103,8 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.eval_switched_methods: frozenset[str] = frozenset()  # after forward_method_names()
         self.class_mode_matters: dict[str, bool] = {}
         """Module class -> whether its instances may behave differently by mode."""
+        self.eval_kept_attributes: dict[str, dict[str, frozenset]] = {}
+        """Plain class -> `self.X` its methods keep in eval mode (see eval_attributes.py)."""
         self._has_optimizer: Optional[bool] = None
         self.project = project
         self.reader = reader

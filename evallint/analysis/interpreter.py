@@ -25,6 +25,7 @@ from evallint.analysis.constructions import Constructions
 from evallint.analysis.container_binding import ContainerBinding
 from evallint.analysis.context import States
 from evallint.analysis.effects import Effects, Observation, PendingTraining
+from evallint.analysis.eval_attributes import modes_kept_by_methods
 from evallint.analysis.facts import (
     EvalForward,
     Place,
@@ -335,8 +336,12 @@ class _Interpreter(
         ).items():
             state = state.with_alias(param, name)  # `val(crnn, ...)` only: one module
         if owner is not None and self.info.name != "__init__":
-            for key, facts in modes_set_at_construction(self.file, owner).items():
+            constructed = modes_set_at_construction(self.file, owner)
+            for key, facts in constructed.items():
                 if key in self.scope_keys:
+                    state = state.with_mode(key, facts)
+            for key, facts in modes_kept_by_methods(self.file, owner).items():
+                if key in self.scope_keys and key not in constructed:
                     state = state.with_mode(key, facts)
         grad = ENTRY_GRAD
         for decorator in self.info.decorators:
@@ -591,6 +596,11 @@ class _Interpreter(
                 facts |= state.mode_of(key) or frozenset()
             exit_modes[key] = facts or ENTRY_MODE
         exit_modes.update(held_exit_modes(info, exit_states, self.scope_keys))
+        owner = self._owner()
+        if owner is not None:  # what the class keeps in eval mode is no news to a caller
+            for key, facts in modes_kept_by_methods(self.file, owner).items():
+                if exit_modes.get(key) == facts:
+                    exit_modes[key] = ENTRY_MODE
         yield_modes, yield_grad = (
             at_yield(self.yield_states, self.scope_keys) if info.is_contextmanager else (None, None)
         )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
+from evallint.analysis.class_chains import Chain, ClassChains, FileClasses
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.project_classes import ProjectClasses
 from evallint.analysis.project_files import (
@@ -87,7 +88,7 @@ _FILE_FACTS: dict[tuple[Callable[[Path], Optional[str]], Path], _FileFacts] = {}
 """Per (reader, file): its code and imports at its (mtime, size); see `_file_facts`."""
 
 
-class ProjectIndex(ProjectClasses):
+class ProjectIndex(ProjectClasses, ClassChains):
     """Other files of the same project that a linted file imports from, read on demand and
     cached for the run, so `from engine import evaluate` is understood. Installed packages
     and the standard library are never followed; neither are files without any torch text.
@@ -117,6 +118,8 @@ class ProjectIndex(ProjectClasses):
         self._forward_methods: dict[Path, dict[str, frozenset[str]]] = {}
         self._init_texts: dict[Path, tuple[Optional[tuple[int, int]], str]] = {}
         self._reexports: dict[tuple[Path, str], list[str]] = {}
+        self._chain_files: dict[Path, FileClasses] = {}
+        self._chains: dict[tuple[Path, str], Chain] = {}
         self._pulled: dict[str, dict[Path, int]] = {}
         """Per importer: the project files it follows, with what each cost its budget."""
         self._dependencies: dict[str, set[str]] = {}
@@ -143,8 +146,10 @@ class ProjectIndex(ProjectClasses):
             self._forward_methods,
             self._stamps,
             self._init_texts,
+            self._chain_files,
         ):
             table.pop(path, None)
+        self._chains.clear()  # a chain read through the file
 
     def _make_room(self) -> None:
         """Memory stays flat over a large run: at most MAX_CACHED_ANALYSES files are kept."""
@@ -165,6 +170,8 @@ class ProjectIndex(ProjectClasses):
                 self._init_texts,
                 self._reexports,
                 self._directories,
+                self._chain_files,
+                self._chains,
             ):
                 table.clear()
 

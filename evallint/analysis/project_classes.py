@@ -33,6 +33,7 @@ class ProjectClasses:
     _dependencies: dict[str, set[str]]
     # methods of ProjectIndex
     _locate: Callable[[str, str], Optional[Path]]
+    class_defines_method: Callable[..., bool]
     _source: Callable[[str, str], Optional[tuple[Path, str]]]
     _tree: Callable[[str, str], Optional[tuple[Path, cst.Module, str]]]
     analysis: Callable[[str, str], Optional[FileAnalysis]]
@@ -160,6 +161,13 @@ class ProjectClasses:
         """Whether the imported class `qualified`, or a base class of it in the project,
         defines `method`: then `self.method(...)` in a subclass is a method call, not a
         module set by the base."""
+        return self._defines_method_of_text(
+            importer, module, qualified, method, depth
+        ) or self.class_defines_method(importer, module, qualified.split(".")[-1], method)
+
+    def _defines_method_of_text(
+        self, importer: str, module: str, qualified: str, method: str, depth: int
+    ) -> bool:
         found = self._source(importer, module)
         if found is None or depth <= 0:
             return False
@@ -176,7 +184,7 @@ class ProjectClasses:
             if local in classes and local != name:
                 if method in classes[local][0]:
                     return True
-            elif base_module and self.defines_method(
+            elif base_module and self._defines_method_of_text(
                 str(path), base_module, base, method, depth - 1
             ):
                 return True

@@ -10,6 +10,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.arguments import submodule_argument
+from evallint.analysis.class_chains import Chain
 from evallint.analysis.context import code_of
 from evallint.analysis.forward_methods import trains_in_forward
 from evallint.analysis.instances import imported_class
@@ -490,6 +491,11 @@ class Values(ModeMatters):
             for base in self.file.classes[qualified].bases
         ):
             return None  # `class Encoder:` of this file, a plain class: not a module by name
+        chain = self._chain_of(call, qualified)
+        if chain is Chain.MODULE:
+            return fresh, True  # `class Tagger(BaseTagger)`, nn.Module two files up
+        if chain in (Chain.PLAIN, Chain.OUTSIDE):
+            return None  # its bases end in `object` or a library's class: not one by name
         if qualified in UNKNOWN_MODE_LOADERS or last in UNKNOWN_MODE_LOADERS:
             return frozenset(
                 {
@@ -530,6 +536,23 @@ class Values(ModeMatters):
         ):
             return fresh, True
         return None
+
+    def _chain_of(self, call: cst.Call, qualified: str) -> Optional[Chain]:
+        """Where the base chain of the project class `call` builds ends, when the class's own
+        file does not say whether it is a module (a base imported from another file): read
+        across the project's files (see class_chains.py). None for other calls."""
+        project = self.file.project
+        if project is None or not qualified.split(".")[-1][:1].isupper():
+            return None
+        local = self.file.classes.get(qualified)
+        if local is not None:
+            return project.local_class_chain(self.file, local)
+        found = self._imported_class_of(call)
+        if found is None or project.class_kind(self.file.path, *found) is not False:
+            return None
+        if not project.is_project_module(self.file.path, found[0]):
+            return None  # a library's class: see `library_class`
+        return project.class_chain(self.file.path, *found)
 
     def _mode_argument(self, call: cst.Call) -> Optional[Mode]:
         """train() / train(True) / train(False) / train(mode=False); None if not constant."""
