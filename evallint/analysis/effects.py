@@ -226,6 +226,12 @@ class Effects(InterpreterPart):
         if restored is None:  # once per function
             restored = self._restored_switches = set()
             evaluated: set[str] = set()
+            shown = self.file.block_evidence(list(self.body), self.info)
+            if not (shown.training_sites or shown.graph_needed):
+                # nothing here trains or needs a graph (`evaluate()` that calls `eval()`,
+                # then `train()` inside its loop, and only reports): the switch back is no
+                # return to training, it undoes the evaluation mode
+                return facts
             for node in (n for statement in self.body for n in iter_nodes(statement)):
                 if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
                     continue
