@@ -21,7 +21,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.optimizers import is_optimizer_name
-from evallint.analysis.project_forwards import project_runs_forward
+from evallint.analysis.project_forwards import project_forward_delegates, project_runs_forward
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -183,6 +183,8 @@ class Effects(InterpreterPart):
                 if region is None:
                     continue
             facts = state.mode_in_tree(key) or ENTRY_MODE
+            if method in (None, "forward"):
+                facts = self._delegated_mode(key, state) or facts
             if kept:  # a module that only carries others runs them in their own modes
                 facts = kept_mode_facts(state, key, kept) or facts
             if region.kind is RegionKind.MIXED:
@@ -211,6 +213,23 @@ class Effects(InterpreterPart):
             if not region.needs_grad:
                 obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
                 obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
+
+    def _delegated_mode(self, key: str, state) -> Optional[frozenset]:
+        """`model.net.eval()` then `model(x)`, where a module class of the project runs its
+        forward as `self.net(x)` and nothing else of its own (a continual-learning wrapper
+        around its backbone): the forward runs `net`, in the eval mode it was switched to."""
+        prefix = key + "."
+        for name, facts in state.modes:
+            child = name[len(prefix) :]
+            if (
+                name.startswith(prefix)
+                and child.isidentifier()
+                and facts
+                and all(f.mode is Mode.EVAL for f in facts)
+                and project_forward_delegates(self.file.project, self.file.path, child)
+            ):
+                return facts
+        return None
 
     def _restored_for_training(self, facts: frozenset) -> frozenset:
         """Training mode set by a `.train()` of this function that follows its own `.eval()`

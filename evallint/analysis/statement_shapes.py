@@ -313,9 +313,7 @@ def catches_only_interrupt(handler: cst.ExceptHandler) -> bool:
     caught = handler.type
     if caught is None:
         return False
-    names = (
-        [e.value for e in caught.elements] if type(caught) is cst.Tuple else [caught]
-    )
+    names = [e.value for e in caught.elements] if type(caught) is cst.Tuple else [caught]
     return bool(names) and all(
         dotted_name(n) in ("KeyboardInterrupt", "builtins.KeyboardInterrupt") for n in names
     )
