@@ -345,8 +345,8 @@ def _built_data(iterable: cst.BaseExpression) -> bool:
     `data.get_iterator()`): data the code holds, not a literal collection or a count."""
     node = iterable
     while True:
-        if type(node) is cst.Call and type(node.func) is cst.Attribute:  # type: ignore[attr-defined]
-            node = node.func.value  # type: ignore[attr-defined]
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            node = node.func.value
         elif type(node) in (cst.Attribute, cst.Subscript):
             node = node.value  # type: ignore[attr-defined]
         else:
