@@ -246,12 +246,15 @@ class Effects(InterpreterPart):
             restored = self._restored_switches = set()
             evaluated: set[str] = set()
             shown = self.file.block_evidence(list(self.body), self.info)
-            if not (shown.training_sites or shown.graph_needed):
-                # nothing here trains or needs a graph (`evaluate()` that calls `eval()`,
-                # then `train()` inside its loop, and only reports): the switch back is no
-                # return to training, it undoes the evaluation mode
-                return facts
+            # when nothing here trains or needs a graph (`evaluate()` that calls `eval()`,
+            # then `train()` inside its loop, and only reports), an unconditional switch back
+            # is no return to training: it undoes the evaluation mode; one a test chooses
+            # (`if self.setting == "train": self.net.train()`) is still chosen on purpose
+            working = bool(shown.training_sites or shown.graph_needed)
+            chosen: set[int] = set()
             for node in (n for statement in self.body for n in iter_nodes(statement)):
+                if not working and type(node) is cst.If:
+                    chosen.update(id(n) for n in iter_nodes(node) if type(n) is cst.Call)
                 if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
                     continue
                 switch, receiver = node.func.attr.value, dotted_name(node.func.value)
@@ -260,7 +263,8 @@ class Effects(InterpreterPart):
                 if switch == "eval":
                     evaluated.add(receiver)
                 elif switch == "train" and receiver in evaluated:
-                    restored.add(id(node))
+                    if working or id(node) in chosen:
+                        restored.add(id(node))
         if not restored:
             return facts
         return frozenset(
