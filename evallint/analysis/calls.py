@@ -47,6 +47,18 @@ from evallint.analysis.summaries import ForwardRequirement, Summary, but_via
 from evallint.analysis.symbols import dotted_name
 
 
+def _chosen_by_helper(req: ForwardRequirement, train: frozenset) -> bool:
+    """The helper's forward runs in training mode only because the helper switched it so
+    itself (none of it comes from the caller): its choice, with the graph it needs."""
+    return (
+        req.region.kind is RegionKind.NEUTRAL
+        and not req.mode_from_entry
+        and bool(train)
+        and train == req.train_facts
+        and all(f.origin is Origin.SWITCHED for f in train)
+    )
+
+
 def _argument_for(summary: Summary, param: str, call: cst.Call) -> Optional[cst.BaseExpression]:
     """The expression a call passes for a parameter of the callee, if any."""
     for arg in call.args:
@@ -583,6 +595,10 @@ class Calls(InterpreterPart):
             self.file.decided_forwards.add(req.place)  # this call decides the forward's state
         if region.needs_grad or req.region.needs_grad:
             grad, entry_grad = frozenset(), False
+        if region is caller_region and req.region.needs_grad and _chosen_by_helper(req, train):
+            # `fisher_matrix_diag(model)`: a helper that calls `model.train()` itself and
+            # backpropagates to read gradients, not an evaluation in training mode by mistake
+            train = frozenset()
         if not affects:
             grad, entry_grad = frozenset(), False
         at_call = req.report_at_call or region is caller_region

@@ -304,7 +304,8 @@ def assumed_to_run(loop: cst.CSTNode, function: Optional[FunctionInfo]) -> bool:
     configuration object (`range(1, args.max_epoch + 1)`, `range(cfg["epochs"])`), in a
     function or a script: a run of zero epochs is not the one its author means. A bound
     converted at run time (`epochs = int(sys.argv[1])`), literal collections and loops with
-    an `else` keep their zero-iteration path."""
+    an `else` keep their zero-iteration path. A loop over data the code holds (`for x, y in
+    val_loader:`, `tqdm(self.loader)`) runs too."""
     if type(loop) is not cst.For or loop.orelse is not None:
         return False
     parameters = (
@@ -333,7 +334,23 @@ def assumed_to_run(loop: cst.CSTNode, function: Optional[FunctionInfo]) -> bool:
             )
             or _setting_bounds(iterable)
         )
-    return _root(iterable) in parameters
+    # a loop over data the code holds (`for x, y in val_loader:`,
+    # `enumerate(data["val"].get_iterator())`): an empty validation set is not the run its
+    # author means either
+    return _root(iterable) in parameters or _built_data(iterable)
+
+
+def _built_data(iterable: cst.BaseExpression) -> bool:
+    """A name, or an attribute, subscript or method result of one (`loaders["val"]`,
+    `data.get_iterator()`): data the code holds, not a literal collection or a count."""
+    node = iterable
+    while True:
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            node = node.func.value
+        elif type(node) in (cst.Attribute, cst.Subscript):
+            node = node.value  # type: ignore[attr-defined]
+        else:
+            return type(node) is cst.Name
 
 
 def _assigned_once(function: cst.FunctionDef, name: str) -> Optional[cst.BaseExpression]:

@@ -21,7 +21,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.optimizers import is_optimizer_name
-from evallint.analysis.project_forwards import project_runs_forward
+from evallint.analysis.project_forwards import project_forward_delegates, project_runs_forward
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -183,6 +183,8 @@ class Effects(InterpreterPart):
                 if region is None:
                     continue
             facts = state.mode_in_tree(key) or ENTRY_MODE
+            if method in (None, "forward"):
+                facts = self._delegated_mode(key, state) or facts
             if kept:  # a module that only carries others runs them in their own modes
                 facts = kept_mode_facts(state, key, kept) or facts
             if region.kind is RegionKind.MIXED:
@@ -212,6 +214,23 @@ class Effects(InterpreterPart):
                 obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
                 obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
 
+    def _delegated_mode(self, key: str, state) -> Optional[frozenset]:
+        """`model.net.eval()` then `model(x)`, where a module class of the project runs its
+        forward as `self.net(x)` and nothing else of its own (a continual-learning wrapper
+        around its backbone): the forward runs `net`, in the eval mode it was switched to."""
+        prefix = key + "."
+        for name, facts in state.modes:
+            child = name[len(prefix) :]
+            if (
+                name.startswith(prefix)
+                and child.isidentifier()
+                and facts
+                and all(f.mode is Mode.EVAL for f in facts)
+                and project_forward_delegates(self.file.project, self.file.path, child)
+            ):
+                return facts
+        return None
+
     def _restored_for_training(self, facts: frozenset) -> frozenset:
         """Training mode set by a `.train()` of this function that follows its own `.eval()`
         of the same module (`model.eval()`, an attack's forwards, `model.train()`, then the
@@ -226,7 +245,16 @@ class Effects(InterpreterPart):
         if restored is None:  # once per function
             restored = self._restored_switches = set()
             evaluated: set[str] = set()
+            shown = self.file.block_evidence(list(self.body), self.info)
+            # when nothing here trains or needs a graph (`evaluate()` that calls `eval()`,
+            # then `train()` inside its loop, and only reports), an unconditional switch back
+            # is no return to training: it undoes the evaluation mode; one a test chooses
+            # (`if self.setting == "train": self.net.train()`) is still chosen on purpose
+            working = bool(shown.training_sites or shown.graph_needed)
+            chosen: set[int] = set()
             for node in (n for statement in self.body for n in iter_nodes(statement)):
+                if not working and type(node) is cst.If:
+                    chosen.update(id(n) for n in iter_nodes(node) if type(n) is cst.Call)
                 if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
                     continue
                 switch, receiver = node.func.attr.value, dotted_name(node.func.value)
@@ -235,7 +263,8 @@ class Effects(InterpreterPart):
                 if switch == "eval":
                     evaluated.add(receiver)
                 elif switch == "train" and receiver in evaluated:
-                    restored.add(id(node))
+                    if working or id(node) in chosen:
+                        restored.add(id(node))
         if not restored:
             return facts
         return frozenset(

@@ -33,6 +33,7 @@ from evallint.analysis.regions import (
 )
 from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.statement_shapes import (
+    catches_only_interrupt,
     iterable_words,
     iterates_submodules,
     running_sum_operand,
@@ -666,13 +667,18 @@ class Statements(InterpreterPart):
         flow = Flow()
         flow.absorb_jumps(body_flow)
         handler_entry = normalize(states + body_flow.normal)
+        stopped = normalize(body_flow.normal) if body_flow.normal else handler_entry
         normal = body_flow.normal
         if node.orelse is not None:
             else_flow = self.suite(node.orelse.body, normal)
             flow.absorb_jumps(else_flow)
             normal = else_flow.normal
         for handler in node.handlers:
-            handler_flow = self.suite(handler.body, handler_entry)
+            # `except KeyboardInterrupt:` around a training loop: the run was stopped by hand
+            # and goes on as if the loop had ended; where inside it the key was pressed is
+            # no path a reviewer judges (the state before the loop least of all)
+            entry = stopped if catches_only_interrupt(handler) else handler_entry
+            handler_flow = self.suite(handler.body, entry)
             flow.absorb_jumps(handler_flow)
             normal += handler_flow.normal
         if node.finalbody is not None:

@@ -131,16 +131,17 @@ def _some_file_reads(
     method: str,
     kind: str,
     read: Callable[[str], frozenset[str]],
+    wanted: Optional[str] = None,
 ) -> bool:
-    """Whether `read` (one parse per file text, kept under `kind`) finds `method` in some
-    project file whose text defines a method of that name."""
+    """Whether `read` (one parse per file text, kept under `kind`) finds `wanted` (by default
+    `method`) in some project file whose text defines a method named `method`."""
     by_text = _BY_TEXT.setdefault(project, {})
     for candidate in files.get(method, ()):
         code = project._code_of(candidate) or ""
         methods = by_text.get((kind, code))
         if methods is None:
             methods = by_text[kind, code] = read(code)
-        if method in methods:
+        if (wanted or method) in methods:
             return True
     return False
 
@@ -176,4 +177,53 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
         found = answers[method] = _some_file_reads(
             project, files, method, "forwards", _forward_methods_of
         )
+    return found
+
+
+def _delegating_forwards_of(source: str) -> frozenset[str]:
+    """Per attribute `a` that the `forward` of a module class of one file calls on `self`:
+    "a" when that forward's only call on `self` is `self.a(...)` (a wrapper that runs one
+    held network: `return self.net(x)`), "a+" when it calls other things of its own too."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    found: set[str] = set()
+    for node in _module_classes(tree).values():
+        for item in node.body:
+            if not isinstance(item, ast.FunctionDef) or item.name != "forward":
+                continue
+            called = {
+                call.func.attr
+                for call in ast.walk(item)
+                if isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and isinstance(call.func.value, ast.Name)
+                and call.func.value.id == "self"
+            }
+            found.update(called if len(called) == 1 else (f"{a}+" for a in called))
+    return frozenset(found)
+
+
+def project_forward_delegates(project: Optional[ProjectIndex], path: str, attribute: str) -> bool:
+    """Whether the module classes of the project whose `forward` calls `self.<attribute>`
+    all run it and nothing else of their own: `model.net.eval()` then `model(x)` evaluates
+    `net` in the mode it was switched to. One class whose forward runs more (a head of its
+    own) leaves it open."""
+    if project is None or path.startswith("<"):
+        return False
+    files, answers = _entry(project, path)
+    key = f"delegates {attribute}"
+    found = answers.get(key)
+    if found is None:
+        own = project.root_of(path)[0]
+        by_text = _BY_TEXT.setdefault(project, {})
+        seen: set[str] = set()
+        for candidate in dict.fromkeys([own, *files.get("forward", ())]):
+            code = project._code_of(candidate) or ""
+            read = by_text.get(("delegates", code))
+            if read is None:
+                read = by_text["delegates", code] = _delegating_forwards_of(code)
+            seen |= read
+        found = answers[key] = attribute in seen and attribute + "+" not in seen
     return found

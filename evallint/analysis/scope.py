@@ -403,6 +403,15 @@ def _wrapped_evidence(call: cst.Call, evidence: set[str]) -> None:
         evidence.add(name)
 
 
+def _module_arity(call: cst.Call) -> bool:
+    """`x.eval()`, `x.train()`, `x.train(False)`: called as `nn.Module` takes them. A plain
+    trainer's `engine.eval(x, y)` / `engine.train(x, y)` (a step of an object that holds a
+    model) is no evidence that `engine` is a module."""
+    name = cast(cst.Attribute, call.func).attr.value
+    limit = 0 if name == "eval" else 1 if name == "train" else None
+    return limit is None or len(call.args) <= limit
+
+
 def scope_names(body: cst.CSTNode) -> ScopeNames:
     """One lean walk of a scope (its nested scopes excluded)."""
     evidence: set[str] = set()
@@ -447,7 +456,7 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
                 non_module.add(name)
             if func.attr.value in _MODULE_ONLY_WRAPPERS:
                 _wrapped_evidence(node, evidence)  # type: ignore[arg-type]
-            elif func.attr.value in MODULE_EVIDENCE_METHODS:
+            elif func.attr.value in MODULE_EVIDENCE_METHODS and _module_arity(node):  # type: ignore[arg-type]
                 name = dotted_name(func.value)
                 if name is not None and not (words(name.split(".")[-1]) & NOT_MODULE_WORDS):
                     evidence.add(name)

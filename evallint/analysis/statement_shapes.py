@@ -305,3 +305,15 @@ def iterable_words(loop: cst.For) -> frozenset:
         elif type(node) is cst.SimpleString and isinstance(node.evaluated_value, str):
             found |= words(node.evaluated_value)
     return frozenset(found)
+
+
+def catches_only_interrupt(handler: cst.ExceptHandler) -> bool:
+    """`except KeyboardInterrupt:` (alone or with others of its kind in a tuple): a handler
+    for a run stopped by hand, not for an error of the code."""
+    caught = handler.type
+    if caught is None:
+        return False
+    names = [e.value for e in caught.elements] if type(caught) is cst.Tuple else [caught]
+    return bool(names) and all(
+        dotted_name(n) in ("KeyboardInterrupt", "builtins.KeyboardInterrupt") for n in names
+    )

@@ -266,6 +266,13 @@ class Values(ModeMatters):
             return key
         if name in self.scope_keys:
             return name
+        root = name.split(".", 1)[0]
+        if (
+            root != name
+            and (root in self.instances or root in self.imported_instances)
+            and state.mode_of(name) is not None
+        ):
+            return name  # `engine.model` of a plain trainer whose methods switch its model
         return None
 
     def held_path(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]:

@@ -70,10 +70,13 @@ class EvalWithoutEvalMode(Rule):
     framework switches modes around them. Models with no mode-dependent layer (a bare
     `nn.Linear`) are not reported; `evallint verify` tells which flagged models are affected.
     A function's loop over `range(...)` bounded by its parameters, or over an iterable it
-    was given (an epoch loop, a validation loader), whose body trains or evaluates is taken to
-    run at least once: an `eval()` inside it counts after it. A caller that runs such a
-    helper for zero epochs (and then evaluates the fresh model) is missed; a script's own
-    bound read at run time (`range(int(sys.argv[1]))`) keeps the zero-epoch path.
+    was given or holds (an epoch loop, a validation loader), whose body trains or evaluates
+    is taken to run at least once: an `eval()` inside it counts after it. A caller that runs
+    such a helper for zero epochs (and then evaluates the fresh model) is missed; a script's
+    own bound read at run time (`range(int(sys.argv[1]))`) keeps the zero-epoch path. A run
+    stopped by hand (`except KeyboardInterrupt:`) goes on from where the loop ends. A helper
+    that calls `train()` itself to backpropagate for gradients (a Fisher diagonal) is not
+    reported where an evaluation calls it.
 
     ## Fix safety
     Inserting `model.eval()` before the loop is safe when training resumes with an explicit
