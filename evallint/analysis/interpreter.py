@@ -627,6 +627,8 @@ class _Interpreter(
             else None,
             yield_grad=yield_grad,
             return_element_facts=self.returned_element_facts(),
+            hands_out_no_graph=self._hands_out_no_graph(evidence)
+            and not returns_detached_tensor(info.node),
         )
         if self.summary.whole_evaluation:
             self.summary.forwards = [replace(r, whole=True) for r in self.requirements]

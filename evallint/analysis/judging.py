@@ -43,6 +43,7 @@ def judge_alone(
             continue
         if method is not None and runs_own_module(req) and not says_it_evaluates(file, method, req):
             continue  # a module's own method: its caller decides (see own_methods.py)
+        held = _held_prediction(summary, method, req)
         if req.conditional == 2 or (
             req.region.kind is not RegionKind.EVAL
             or not (
@@ -50,12 +51,14 @@ def judge_alone(
                 or req.region.after_training
                 or summary.whole_evaluation
                 or req.whole
+                or held
             )
         ):
             continue  # (a parameter only a caller's module would make one: no caller)
         entry = (
             frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
             if req.mode_from_entry
+            and not held
             and not (method is not None and runs_own_module(req) and eval_switched(file, method))
             else frozenset()
         )
@@ -63,6 +66,21 @@ def judge_alone(
         if not entry and not grad:
             continue
         _record(file, req, entry, grad)
+
+
+def _held_prediction(summary: Summary, method: Optional[object], req: ForwardRequirement) -> bool:
+    """`def numpy_predict(self, X): return self.net(X).detach().numpy()` of a plain object
+    (not a module) that no caller in the project reaches: the object's own network runs
+    with autograd on in the caller's grad state, and nothing it hands out keeps a graph, so
+    the graph is wasted whoever calls it. Judged for autograd only: the network's mode is
+    whatever the object's other methods left it in, which the method alone cannot tell."""
+    return (
+        summary.is_method
+        and method is None
+        and req.key.startswith("self.")
+        and req.grad_from_entry
+        and summary.hands_out_no_graph
+    )
 
 
 def _in_a_loop(req: ForwardRequirement) -> bool:
