@@ -207,3 +207,11 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
             project, files, method, "forwards", _forward_methods_of, elsewhere
         )
     return found
+
+
+def project_module_class(project: Optional[ProjectIndex], path: str, name: str) -> bool:
+    """Whether a class of this name in the project that holds `path` subclasses a module
+    class, through the classes of any of its files (by name; see _module_class_names)."""
+    if project is None or path.startswith("<"):
+        return False
+    return name in _entry(project, path)[2]
