@@ -233,11 +233,11 @@ def _methods_of_text(
                 if isinstance(base, ast.Name)
             )
             result[node.name] = (methods, bases)
-    for alias, module in imports.modules_from.items():
+    for bound, module in imports.modules_from.items():
         # `from .trainer import TrainerXU` in a package's `__init__.py`: the class is the
         # one of that module (a class of no methods here, whose base is the imported one)
-        if alias not in result and alias[:1].isupper() and module:
-            result[alias] = (frozenset(), ((imports.qualify_name(alias) or alias, module),))
+        if bound not in result and bound[:1].isupper() and module:
+            result[bound] = (frozenset(), ((imports.qualify_name(bound) or bound, module),))
     return result
 
 
