@@ -80,6 +80,7 @@ def _held_prediction(summary: Summary, method: Optional[object], req: ForwardReq
     return (
         summary.is_method
         and method is None
+        and not req.via  # its own forward, not one of a helper it calls (that helper's call decides)
         and req.key.startswith("self.")
         and req.grad_from_entry
         and summary.hands_out_no_graph
