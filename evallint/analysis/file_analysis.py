@@ -370,12 +370,6 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             for forward in analysis.facts.eval_forwards:
                 if forward.call.unit is not self.unit:
                     continue
-                if forward.region_unit is not None and forward.region_unit is not self.unit:
-                    # the caller's own evaluation (a validation loss after its training step)
-                    # made this helper's forward one: the caller's file reports it at its
-                    # call, where the fix goes (a loss helper shared with training cannot
-                    # take `no_grad` itself)
-                    continue
                 self.facts.eval_forwards.append(
                     replace(
                         forward,
