@@ -54,6 +54,7 @@ def judge_alone(
             not judged
             and _held_prediction(summary, method, req)
             and not _module_subclass(file, summary.qualname.rpartition(".")[0])
+            and not _called_by_name(file, summary.qualname.rpartition(".")[2])
         )
         if req.conditional == 2 or req.region.kind is not RegionKind.EVAL or not (judged or held):
             continue  # (a parameter only a caller's module would make one: no caller)
@@ -85,6 +86,17 @@ def _held_prediction(summary: Summary, method: Optional[object], req: ForwardReq
         and req.grad_from_entry
         and summary.hands_out_no_graph
     )
+
+
+def _called_by_name(file: FileAnalysis, name: str) -> bool:
+    """Whether this file calls a method of that name (`self.inference_step(batch)` in a base
+    class whose override this is): a caller that dispatch reaches decides its grad state."""
+    for node in iter_nodes(file.module, enter_scopes=True):
+        if type(node) is cst.Call:
+            func = node.func
+            if type(func) is cst.Attribute and func.attr.value == name:
+                return True
+    return False
 
 
 def _module_subclass(file: FileAnalysis, owner: str) -> bool:
