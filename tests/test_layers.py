@@ -242,6 +242,8 @@ ANALYSIS_ORDER = [
         "reported",
         "class_members",
         "loss_training",
+        "returned_tuples",
+        "loaded_parts",
     ),
     ("calls", "flow"),
     ("call_resolution", "interpreter"),

@@ -4,6 +4,7 @@ of unknown modules are noted by `constructions`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional, cast
 
 import libcst as cst
@@ -278,6 +279,10 @@ class Binding(InterpreterPart):
                         states = self.assign(element, construction[0], states)
                 return states
             handed = self._handed_back(value, elements, states)
+            if not handed:
+                unpacked = self.bind_returned_elements(elements, value, states)
+                if unpacked is not None:  # `plm, tok = load_plm(path)` of another file
+                    return unpacked
             element_names = [n for e in elements for n in self._target_names(e)]
             self.note_graph_elements([self._target_names(e) for e in elements], value, states)
             for element_name in element_names:
@@ -361,6 +366,11 @@ class Binding(InterpreterPart):
                 note_module_class(self, name, value)
                 if kept:
                     self.file.kept_members[self._key_id(key)] = kept_members(kept)
+                loaded = self.loaded_parts(value, state)
+                if loaded is not None:  # `Wrapper(plm)`: the pretrained part stays in eval
+                    module_value = replace(
+                        module_value, fresh=module_value.fresh | loaded, mode_matters=True
+                    )
                 state = state.with_alias(name, key).with_mode(key, module_value.fresh)
                 graph_free = type(value) is cst.Call and self._builds_graph_free(value, state)
                 for facts, holds in (

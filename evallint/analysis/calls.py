@@ -34,6 +34,7 @@ from evallint.analysis.provenance import PARAMETER
 from evallint.analysis.regions import (
     Region,
     RegionKind,
+    is_loss_scaler,
     mentions_eval_data,
     training_call_kind,
 )
@@ -241,6 +242,8 @@ class Calls(InterpreterPart):
                     self.frozen.add(key)
                 return states
         kind = training_call_kind(call, self.imports)
+        if kind == "step" and self._own_training_function(call):
+            kind = None  # `train_batch(x, y, model, optimizer, loss_fn)`: read, not guessed
         if kind == "backward":
             self.observe_backward(call, states)
             states = _entry_grad_proven_on(call, states)
@@ -428,6 +431,13 @@ class Calls(InterpreterPart):
         if key is not None:
             return key
         return path if path in self.scope_keys else None
+
+    def _own_training_function(self, call: cst.Call) -> bool:
+        """A call given a loss and an optimizer that is a function of this project (not a
+        library's loss scaler): its summary says what it trains, in its caller's mode."""
+        if type(call.func) is not cst.Name or not is_loss_scaler(call):
+            return False
+        return self.file.resolve_function_quietly(call, self.info) is not None
 
     def apply_call(
         self, summary: Summary, receiver: Optional[str], call: cst.Call, states: States

@@ -80,6 +80,18 @@ class InterpreterContext(Protocol):
     grad_manager_names: dict[str, str]
     return_values: list[ModuleValue]
     return_states: States
+    returned_tuples: list[Optional[tuple]]
+
+    def note_return_value(self, value: cst.BaseExpression, states: States) -> None: ...
+
+    def returned_element_facts(self) -> Optional[tuple]: ...
+
+    def loaded_parts(self, value: cst.BaseExpression, state: PathState) -> Optional[frozenset]: ...
+
+    def bind_returned_elements(
+        self, elements: list[cst.BaseExpression], value: cst.BaseExpression, states: States
+    ) -> Optional[States]: ...
+
     requirements: list[ForwardRequirement]
     passed_up: set[tuple]
     training_requirements: list[TrainingRequirement]

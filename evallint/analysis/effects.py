@@ -51,6 +51,10 @@ class PendingTraining:
     """The calls, outermost first, through which a helper's training site was reached."""
     outer_subject: str = ""
     """The module as the outermost call in `via` names it (where a fix goes)."""
+    mode_matters: bool = True
+    """Whether the module trained had a mode-dependent layer on some pass through this site
+    (a notebook that rebinds `model` to a BatchNorm model in a later cell does not make the
+    earlier Linear-only model's training mode-dependent)."""
 
 
 @dataclass
@@ -344,6 +348,7 @@ class Effects(InterpreterPart):
             # computed a loss; the paths that reach the backward without a forward do not train
             eval_facts &= ran_in
         region_id = id(region.node) if region else 0
+        matters = self._key_id(key) not in self.file.mode_independent
         entry = self.training.get((region_id, key))
         if entry is None:
             self.training[(region_id, key)] = PendingTraining(
@@ -355,12 +360,14 @@ class Effects(InterpreterPart):
                 self.file.next_order(),
                 via,
                 key,
+                matters,
             )
         else:
             self.training[(region_id, key)] = replace(
                 entry,
                 eval_facts=entry.eval_facts | eval_facts,
                 from_entry=entry.from_entry or from_entry,
+                mode_matters=entry.mode_matters or matters,
             )
 
     def _step_sources(self, call: cst.Call, kind: str, state: PathState) -> Optional[frozenset]:

@@ -42,7 +42,6 @@ from evallint.analysis.statement_shapes import (
 from evallint.analysis.summaries import Summary
 from evallint.analysis.switches import flag_chosen_switches
 from evallint.analysis.symbols import dotted_name
-from evallint.analysis.values import ModuleValue
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
@@ -292,9 +291,7 @@ class Statements(InterpreterPart):
         if type(node) is cst.Return:
             if node.value is not None:
                 states = self.expression(node.value, states)
-                self.return_values.append(
-                    self.value_of(node.value, states[0]) if states else ModuleValue()
-                )
+                self.note_return_value(node.value, states)
                 self.return_states += states
                 if states and not self.returns_graph:
                     self.returns_graph = self.carries_graph(node.value, states[0])

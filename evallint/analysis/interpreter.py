@@ -49,6 +49,7 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.lightning_hooks import in_training_hook
+from evallint.analysis.loaded_parts import LoadedParts
 from evallint.analysis.loss_training import LossTraining
 from evallint.analysis.observations import Observations
 from evallint.analysis.own_methods import annotated_class
@@ -70,6 +71,7 @@ from evallint.analysis.regions import (
 from evallint.analysis.reported import Reported, held_exit_modes
 from evallint.analysis.restoring import restores_train_last
 from evallint.analysis.returned_arguments import rebinds_to_another
+from evallint.analysis.returned_tuples import ReturnedTuples
 from evallint.analysis.scope import (
     ClassInfo,
     FunctionInfo,
@@ -116,6 +118,8 @@ class _Interpreter(
     GradientClearers,
     Reported,
     ClassMembers,
+    ReturnedTuples,
+    LoadedParts,
 ):
     """Interprets one function body (or the module's top level) once."""
 
@@ -192,6 +196,7 @@ class _Interpreter(
         self.grad_manager_names: dict[str, str] = {}
         self.return_values: list[ModuleValue] = []
         self.return_states: States = ()
+        self.returned_tuples: list[Optional[tuple]] = []
         self.requirements: list[ForwardRequirement] = []
         self.passed_up: set[tuple] = set()  # see Calls._apply_forward
         self.training_requirements: list[TrainingRequirement] = []
@@ -584,7 +589,7 @@ class _Interpreter(
                         pending.order,
                         pending.via,
                         pending.outer_subject,
-                        self._key_id(key) not in file.mode_independent,
+                        pending.mode_matters and self._key_id(key) not in file.mode_independent,
                     )
                 )
             if pending.from_entry and self.info is not None:
@@ -636,6 +641,9 @@ class _Interpreter(
             if self.return_values and self.return_elements is not None and not self.elements_differ
             else None,
             yield_grad=yield_grad,
+            return_element_facts=self.returned_element_facts(),
+            hands_out_no_graph=self._hands_out_no_graph(evidence)
+            and not returns_detached_tensor(info.node),
         )
         if self.summary.whole_evaluation:
             self.summary.forwards = [replace(r, whole=True) for r in self.requirements]

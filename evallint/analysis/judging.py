@@ -16,6 +16,7 @@ from evallint.analysis.own_methods import (
     runs_own_module,
     says_it_evaluates,
 )
+from evallint.analysis.project_forwards import project_module_class
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.summaries import ForwardRequirement, Summary
 from evallint.analysis.walk import iter_nodes
@@ -43,19 +44,24 @@ def judge_alone(
             continue
         if method is not None and runs_own_module(req) and not says_it_evaluates(file, method, req):
             continue  # a module's own method: its caller decides (see own_methods.py)
-        if req.conditional == 2 or (
-            req.region.kind is not RegionKind.EVAL
-            or not (
-                (req.region.has_data_loop and _in_a_loop(req))
-                or req.region.after_training
-                or summary.whole_evaluation
-                or req.whole
-            )
-        ):
+        judged = (
+            (req.region.has_data_loop and _in_a_loop(req))
+            or req.region.after_training
+            or summary.whole_evaluation
+            or req.whole
+        )
+        held = (
+            not judged
+            and _held_prediction(summary, method, req)
+            and not _module_subclass(file, summary.qualname.rpartition(".")[0])
+            and not _called_by_name(file, summary.qualname.rpartition(".")[2])
+        )
+        if req.conditional == 2 or req.region.kind is not RegionKind.EVAL or not (judged or held):
             continue  # (a parameter only a caller's module would make one: no caller)
         entry = (
             frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
             if req.mode_from_entry
+            and not held
             and not (method is not None and runs_own_module(req) and eval_switched(file, method))
             else frozenset()
         )
@@ -63,6 +69,54 @@ def judge_alone(
         if not entry and not grad:
             continue
         _record(file, req, entry, grad)
+
+
+def _held_prediction(summary: Summary, method: Optional[object], req: ForwardRequirement) -> bool:
+    """`def numpy_predict(self, X): return self.net(X).detach().numpy()` of a plain object
+    (not a module, nor a subclass of a module class of another project file) that no caller
+    in the project reaches: the object's own network runs
+    with autograd on in the caller's grad state, and nothing it hands out keeps a graph, so
+    the graph is wasted whoever calls it. Judged for autograd only: the network's mode is
+    whatever the object's other methods left it in, which the method alone cannot tell."""
+    return (
+        summary.is_method
+        and method is None
+        and not req.via  # its own forward, not one of a helper it calls (that helper's call decides)
+        and req.key.startswith("self.")
+        and req.grad_from_entry
+        and summary.hands_out_no_graph
+    )
+
+
+def _called_by_name(file: FileAnalysis, name: str) -> bool:
+    """Whether this file calls a method of that name (`self.inference_step(batch)` in a base
+    class whose override this is): a caller that dispatch reaches decides its grad state."""
+    for node in iter_nodes(file.module, enter_scopes=True):
+        if type(node) is cst.Call:
+            func = node.func
+            if type(func) is cst.Attribute and func.attr.value == name:
+                return True
+    return False
+
+
+def _module_subclass(file: FileAnalysis, owner: str) -> bool:
+    """Whether the class `owner` of this file derives, through its bases here, from a module
+    class of another project file (`class TransE(Model)`, `Model(BaseModule)` elsewhere)."""
+    pending, seen = [owner], {owner}
+    while pending:
+        cls = file.classes.get(pending.pop())
+        if cls is None:
+            continue
+        if cls.is_module:
+            return True
+        for base in cls.bases:
+            if base in file.classes:
+                if base not in seen:
+                    seen.add(base)
+                    pending.append(base)
+            elif project_module_class(file.project, file.path, base.split(".")[-1]):
+                return True
+    return False
 
 
 def _in_a_loop(req: ForwardRequirement) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
-from evallint.analysis.project_files import file_stamp, imported_from, small_text
+from evallint.analysis.project_files import file_stamp, imported_from, reexported_from, small_text
 from evallint.analysis.scope import collect_definitions, module_classes_of_text
 from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import ImportTable, collect_imports
@@ -168,27 +168,49 @@ class ProjectClasses:
     def _defines_method_of_text(
         self, importer: str, module: str, qualified: str, method: str, depth: int
     ) -> bool:
-        found = self._source(importer, module)
-        if found is None or depth <= 0:
+        if depth <= 0:
             return False
+        found = self._source(importer, module)
+        if found is None:
+            return self._reexport_defines_method(importer, module, qualified, method, depth)
         path, source = found
         classes = self._class_methods.get(path)
         if classes is None:
             classes = self._class_methods[path] = _methods_of_text(source)
         name = qualified.split(".")[-1]
-        methods, bases = classes.get(name, (frozenset(), ()))
-        if method in methods:
-            return True
-        for base, base_module in bases:
-            local = base.split(".")[-1]
-            if local in classes and local != name:
-                if method in classes[local][0]:
-                    return True
-            elif base_module and self._defines_method_of_text(
-                str(path), base_module, base, method, depth - 1
-            ):
+        pending, seen = [name], {name}
+        while pending:  # the class and its bases of this file, however deep
+            current = pending.pop()
+            methods, bases = classes.get(current, (frozenset(), ()))
+            if method in methods:
                 return True
+            for base, base_module in bases:
+                local = base.split(".")[-1]
+                if local in classes and local != current:
+                    if local not in seen:
+                        seen.add(local)
+                        pending.append(local)
+                elif base_module and self._defines_method_of_text(
+                    str(path), base_module, base, method, depth - 1
+                ):
+                    return True
         return False
+
+    def _reexport_defines_method(
+        self, importer: str, module: str, qualified: str, method: str, depth: int
+    ) -> bool:
+        """`from dassl.engine import TrainerXU` where the package's `__init__.py` (no torch
+        text of its own, so not read as a project file) re-exports the class from a
+        submodule (`from .trainer import TrainerXU`): that submodule's class."""
+        located = self._locate(importer, module)
+        if located is None or located.name != "__init__.py":
+            return False
+        name = qualified.split(".")[-1]
+        return any(
+            self._defines_method_of_text(str(located), f".{submodule}", name, method, depth - 1)
+            for submodule in reexported_from(small_text(located), name)
+            if submodule not in ("*",)
+        )
 
 
 def _methods_of_text(
@@ -219,6 +241,11 @@ def _methods_of_text(
                 if isinstance(base, ast.Name)
             )
             result[node.name] = (methods, bases)
+    for bound, module in imports.modules_from.items():
+        # `from .trainer import TrainerXU` in a package's `__init__.py`: the class is the
+        # one of that module (a class of no methods here, whose base is the imported one)
+        if bound not in result and bound[:1].isupper() and module:
+            result[bound] = (frozenset(), ((imports.qualify_name(bound) or bound, module),))
     return result
 
 

@@ -22,10 +22,11 @@ from evallint.torch_facts import NO_GRAD_METHODS
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
 
-_Entry = tuple[dict[str, list[Path]], dict[str, bool]]
-"""Per project root: method name -> files defining it; method name -> the answer."""
+_Entry = tuple[dict[str, list[Path]], dict[str, bool], frozenset[str]]
+"""Per project root: method name -> files defining it; method name -> the answer; the names
+of the module classes of the root's files (see _module_class_names)."""
 _ANSWERS: weakref.WeakKeyDictionary[ProjectIndex, dict[Path, _Entry]] = weakref.WeakKeyDictionary()
-_TextFacts = dict[tuple[str, str], frozenset[str]]
+_TextFacts = dict[tuple, frozenset[str]]
 """Per project index: (what, a file's text) -> the names it defines with `self` ("defined")
 or its forward methods ("forwards"). Roots nest (a directory without a root marker is
 searched with its subdirectories), so one file is read under several roots: once is enough."""
@@ -56,9 +57,13 @@ def class_definitions(tree: ast.AST) -> list[ast.ClassDef]:
     return found
 
 
-def _module_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
+def _module_classes(
+    tree: ast.Module, elsewhere: frozenset[str] = frozenset()
+) -> dict[str, ast.ClassDef]:
     """The classes of a file that subclass `nn.Module` (any base spelled `...Module`, as
-    `nn.Module`, `torch.nn.Module`, `pl.LightningModule`) or another such class of it."""
+    `nn.Module`, `torch.nn.Module`, `pl.LightningModule`), another such class of it, or a
+    module class of another project file (`elsewhere`, by name: `class TransE(Model)` with
+    `Model(BaseModule)` in the next file)."""
     classes = class_definitions(tree)
     found: dict[str, ast.ClassDef] = {}
     changed = True
@@ -75,14 +80,14 @@ def _module_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
                     if isinstance(base, ast.Name)
                     else ""
                 )
-                if name.endswith("Module") or name in found:
+                if name.endswith("Module") or name in found or name in elsewhere:
                     found[node.name] = node
                     changed = True
                     break
     return found
 
 
-def _forward_methods_of(source: str) -> frozenset[str]:
+def _forward_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
     """The methods that run the forward (without a no_grad decorator) of some module class
     of one file: one CPython parse and one walk per file, whatever method is asked."""
     from evallint.analysis.forward_methods import _class_forward_methods
@@ -92,7 +97,7 @@ def _forward_methods_of(source: str) -> frozenset[str]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return frozenset()
     found: set[str] = set()
-    for node in _module_classes(tree).values():
+    for node in _module_classes(tree, elsewhere).values():
         grad_free: set[str] = set()
         found.update(_class_forward_methods(node, grad_free) - grad_free)
     return frozenset(found)
@@ -101,7 +106,7 @@ def _forward_methods_of(source: str) -> frozenset[str]:
 _METHOD = re.compile(r"\bdef\s+(\w+)\s*\(\s*self\b")
 
 
-def _module_methods_of(source: str) -> frozenset[str]:
+def _module_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
     """The methods the module classes of one file define (one parse per file)."""
     try:
         tree = ast.parse(source)
@@ -109,7 +114,7 @@ def _module_methods_of(source: str) -> frozenset[str]:
         return frozenset()
     return frozenset(
         item.name
-        for node in _module_classes(tree).values()
+        for node in _module_classes(tree, elsewhere).values()
         for item in node.body
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
     )
@@ -121,8 +126,8 @@ def project_defines_method(project: Optional[ProjectIndex], path: str, method: s
     not the method's name."""
     if project is None or path.startswith("<"):
         return False
-    files, _ = _entry(project, path)
-    return _some_file_reads(project, files, method, "module methods", _module_methods_of)
+    files, _, elsewhere = _entry(project, path)
+    return _some_file_reads(project, files, method, "module methods", _module_methods_of, elsewhere)
 
 
 def _some_file_reads(
@@ -130,20 +135,38 @@ def _some_file_reads(
     files: dict[str, list[Path]],
     method: str,
     kind: str,
-    read: Callable[[str], frozenset[str]],
-    wanted: Optional[str] = None,
+    read: Callable[[str, frozenset[str]], frozenset[str]],
+    elsewhere: frozenset[str],
 ) -> bool:
-    """Whether `read` (one parse per file text, kept under `kind`) finds `wanted` (by default
-    `method`) in some project file whose text defines a method named `method`."""
+    """Whether `read` (one parse per file text, kept under `kind`, given the module classes
+    of other files) finds `method` in some project file whose text defines a method of that
+    name."""
     by_text = _BY_TEXT.setdefault(project, {})
     for candidate in files.get(method, ()):
         code = project._code_of(candidate) or ""
-        methods = by_text.get((kind, code))
+        methods = by_text.get((kind, code, elsewhere))
         if methods is None:
-            methods = by_text[kind, code] = read(code)
-        if (wanted or method) in methods:
+            methods = by_text[kind, code, elsewhere] = read(code, elsewhere)
+        if method in methods:
             return True
     return False
+
+
+_CLASS = re.compile(r"^[ \t]*class\s+(\w+)\s*\(([^)]*)\)", re.M)
+
+
+def _module_class_names(bases: dict[str, set[str]]) -> frozenset[str]:
+    """The names of the project's classes that subclass a module class, through classes of
+    any project file (by name): `...Module` bases first, then their subclasses."""
+    found = {name for name, of in bases.items() if any(b.endswith("Module") for b in of)}
+    changed = True
+    while changed:
+        changed = False
+        for name, of in bases.items():
+            if name not in found and of & found:
+                found.add(name)
+                changed = True
+    return frozenset(found)
 
 
 def _entry(project: ProjectIndex, path: str) -> _Entry:
@@ -152,17 +175,24 @@ def _entry(project: ProjectIndex, path: str) -> _Entry:
     by_text = _BY_TEXT.setdefault(project, {})
     entry = known.get(root)
     if entry is None:
-        # one scan per project root: which files define which methods
+        # one scan per project root: which files define which methods, and which classes
+        # are module classes by their bases across files
         files: dict[str, list[Path]] = {}
+        bases: dict[str, set[str]] = {}
         for candidate in project.files_under(root):
             code = project._code_of(candidate)
-            if code and "Module" in code:
-                defined = by_text.get(("defined", code))
-                if defined is None:
-                    defined = by_text["defined", code] = frozenset(_METHOD.findall(code))
-                for name in defined:
-                    files.setdefault(name, []).append(candidate)
-        entry = known[root] = (files, {})
+            if not code or "class" not in code:
+                continue
+            for name, spelled in _CLASS.findall(code):
+                bases.setdefault(name, set()).update(
+                    part.strip().rsplit(".", 1)[-1] for part in spelled.split(",")
+                )
+            defined = by_text.get(("defined", code))
+            if defined is None:
+                defined = by_text["defined", code] = frozenset(_METHOD.findall(code))
+            for name in defined:
+                files.setdefault(name, []).append(candidate)
+        entry = known[root] = (files, {}, _module_class_names(bases))
     return entry
 
 
@@ -171,11 +201,11 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     method that runs its forward (without a no_grad decorator)."""
     if project is None or path.startswith("<") or method in NO_GRAD_METHODS:
         return False
-    files, answers = _entry(project, path)
+    files, answers, elsewhere = _entry(project, path)
     found = answers.get(method)
     if found is None:
         found = answers[method] = _some_file_reads(
-            project, files, method, "forwards", _forward_methods_of
+            project, files, method, "forwards", _forward_methods_of, elsewhere
         )
     return found
 
@@ -212,7 +242,7 @@ def project_forward_delegates(project: Optional[ProjectIndex], path: str, attrib
     own) leaves it open."""
     if project is None or path.startswith("<"):
         return False
-    files, answers = _entry(project, path)
+    files, answers, _ = _entry(project, path)
     key = f"delegates {attribute}"
     found = answers.get(key)
     if found is None:
@@ -227,3 +257,11 @@ def project_forward_delegates(project: Optional[ProjectIndex], path: str, attrib
             seen |= read
         found = answers[key] = attribute in seen and attribute + "+" not in seen
     return found
+
+
+def project_module_class(project: Optional[ProjectIndex], path: str, name: str) -> bool:
+    """Whether a class of this name in the project that holds `path` subclasses a module
+    class, through the classes of any of its files (by name; see _module_class_names)."""
+    if project is None or path.startswith("<"):
+        return False
+    return name in _entry(project, path)[2]

@@ -90,6 +90,12 @@ class Summary:
     return_elements: Optional[tuple] = None
     """Per position, where the graph of each element of the returned tuple comes from, when
     every `return` gives a tuple of the same length."""
+    hands_out_no_graph: bool = False
+    """Nothing the function computes leaves it with a graph (numbers, arrays, prints): what
+    it runs under autograd is wasted whoever calls it."""
+    return_element_facts: Optional[tuple] = None
+    """Per position of the tuple every `return` gives, the mode facts of a module the
+    function made there and whether its mode matters (see returned_tuples.py)."""
 
     def describe(self) -> str:
         parts = [f"{self.qualname}({', '.join(self.params)})"]

@@ -80,9 +80,9 @@ def test_each_file_read_once_for_all_methods(
     parsed: list[str] = []
     real = project_forwards._forward_methods_of
 
-    def counting(source: str) -> frozenset[str]:
+    def counting(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
         parsed.append(source)
-        return real(source)
+        return real(source, elsewhere)
 
     monkeypatch.setattr(project_forwards, "_forward_methods_of", counting)
     project = new_project()
@@ -118,3 +118,24 @@ def test_a_file_under_nested_roots_scanned_once(
     assert project_runs_forward(project, str(inner), "score")
     assert project_runs_forward(project, str(outer), "score")
     assert scanned.count(MODELS) == 1
+
+
+def test_subclass_of_a_module_class_of_another_file(tmp_path: Path) -> None:
+    """`class TransE(Model)` with `Model(BaseModule)` and `BaseModule(nn.Module)` in another
+    file: its `predict` runs its forward, though the base's `predict` only raises."""
+    (tmp_path / "README.md").write_text("A project.\n", encoding="utf-8")
+    (tmp_path / "base.py").write_text(
+        "import torch.nn as nn\n\n\nclass BaseModule(nn.Module):\n    pass\n\n\n"
+        "class Model(BaseModule):\n    def predict(self, x):\n        raise NotImplementedError\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "transe.py").write_text(
+        "import torch\n\nfrom base import Model\n\n\nclass TransE(Model):\n    def predict(self, x):\n"
+        "        return self.forward(x).numpy()\n\n    def forward(self, x):\n        return x\n",
+        encoding="utf-8",
+    )
+    script = tmp_path / "run.py"
+    script.write_text("import torch\n", encoding="utf-8")
+    assert project_runs_forward(new_project(), str(script), "predict")
+    assert project_forwards.project_module_class(new_project(), str(script), "TransE")
+    assert not project_forwards.project_module_class(new_project(), str(script), "Reader")
