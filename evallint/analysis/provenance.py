@@ -35,6 +35,7 @@ from evallint.analysis.taint import (
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
+    GRADIENT_FUNCTIONS,
     NO_GRAD_METHODS,
     SAME_MODULE_OR_MODE_METHODS,
 )
@@ -265,8 +266,9 @@ class Provenance(InterpreterPart):
             return _EMPTY  # `torch.zeros_like(out)`: a new tensor of the same shape
         if qualified in _NEW_LEAF_CONSTRUCTORS:
             return _EMPTY  # `torch.tensor([bos] + ids)`: copies data into a new leaf tensor
-        if qualified == "torch.autograd.grad":
-            return frozenset({qualified}) if _creates_graph(call, qualified) else _EMPTY
+        if qualified in GRADIENT_FUNCTIONS:
+            # the gradients' own graph, under one name (`create_graph=True`), or none
+            return frozenset({"torch.autograd.grad"}) if _creates_graph(call, qualified) else _EMPTY
         resolved = self._own_function(call, state)
         if resolved is not None:
             return resolved(state)
