@@ -30,7 +30,9 @@ from evallint.analysis.statement_shapes import (
     NO_GRAD_HOOKS,
     PER_BATCH_HOOKS,
     SEPARATE_RECEIVERS,
+    SUBMODULE_ITERATORS,
     backpropagated_name,
+    literal_iterable,
     loop_rebinds,
 )
 from evallint.analysis.store_scope import (
@@ -265,16 +267,42 @@ class Observations(InterpreterPart):
         assignment (`parts = []`) among its body's own statements; or an outer loop does and
         every loop in between runs over modules (`for net in nets:`, a few items, not data).
         A reset under a condition (`if i % 100 == 99: running = 0.0`) lets the values pile
-        up until it runs."""
+        up until it runs. A local container filled only in loops over a fixed few items (a
+        literal `for size in (3, 64):`, a module's own blocks `for block in model.blocks:`)
+        holds those few values, not one per batch of data."""
+        bounded = True
         for region in reversed(self.regions):
             loop = region.node
             if type(loop) not in (cst.For, cst.While):
                 continue
             if loop_rebinds(loop, container):
                 return True
+            if type(loop) is cst.For and (
+                literal_iterable(loop.iter) or self._iterates_submodules(loop.iter, state)
+            ):
+                continue
             if not (type(loop) is cst.For and self._iterates_modules(loop, state)):
                 return False
-        return False
+            bounded = False
+        return bounded and "." not in container and container in self.bound_at
+
+    def _iterates_submodules(self, iterable: cst.BaseExpression, state) -> bool:
+        """`model.blocks`, `self.layers`, `net.children()`: a module's own submodules, as
+        many as the model has, whatever data it sees."""
+        if (
+            type(iterable) is cst.Call
+            and type(iterable.func) is cst.Attribute
+            and iterable.func.attr.value in SUBMODULE_ITERATORS
+        ):
+            iterable = iterable.func.value
+        if type(iterable) is not cst.Attribute:
+            return False
+        if self.resolve(iterable, state) is not None:
+            return True  # `self.blocks`, an nn.ModuleList the class builds
+        owner = iterable.value  # `model.blocks` of a model: not `self.data` of a module
+        return not (type(owner) is cst.Name and owner.value == "self") and (
+            self.resolve(owner, state) is not None
+        )
 
     def _graph_built_before_loop(self, value: cst.BaseExpression) -> bool:
         """The stored value only reads, without calling anything, names that carry a graph

@@ -117,6 +117,7 @@ class ProjectIndex(ProjectClasses):
         self._forward_methods: dict[Path, dict[str, frozenset[str]]] = {}
         self._init_texts: dict[Path, tuple[Optional[tuple[int, int]], str]] = {}
         self._reexports: dict[tuple[Path, str], list[str]] = {}
+        self._factories: dict[tuple[Path, str], tuple[Optional[tuple[int, int]], tuple]] = {}
         self._pulled: dict[str, dict[Path, int]] = {}
         """Per importer: the project files it follows, with what each cost its budget."""
         self._dependencies: dict[str, set[str]] = {}
@@ -164,6 +165,7 @@ class ProjectIndex(ProjectClasses):
                 self._forward_methods,
                 self._init_texts,
                 self._reexports,
+                self._factories,
                 self._directories,
             ):
                 table.clear()
