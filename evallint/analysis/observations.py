@@ -205,10 +205,13 @@ class Observations(InterpreterPart):
             return ""
         if info.name == "__init__" and self._owner() is not None:
             return "call"  # a constructor fills the new object's containers once
-        if not class_is_module(self._owner(), self.imports, self.file, self.file.project):
-            return ""
-        if info.name == "forward":
+        owner = self._owner()
+        if info.name == "forward" and owner is not None and owner.node.bases:
+            # the forward of a class built on a base (an nn.Module, or a library's module
+            # class such as a graph layer's, not known as one here): one call's output
             return "call"
+        if not class_is_module(owner, self.imports, self.file, self.file.project):
+            return ""
         loop = self._innermost_loop()
         if loop is None:
             return ""
@@ -308,7 +311,8 @@ class Observations(InterpreterPart):
         """The stored value only reads, without calling anything, names that carry a graph
         and that the innermost loop never assigns (`results[name] = {"img": images[i]}`
         after one forward): each iteration keeps a part of the same graph, so nothing piles
-        up per iteration."""
+        up per iteration. So does applying the loop's own function to such names (`logs[name]
+        = metric(y_hat, y)` over `metrics.items()`) when no enclosing loop assigns them."""
         from evallint.analysis.walk import iter_nodes
 
         loop = next(
@@ -318,6 +322,11 @@ class Observations(InterpreterPart):
         if loop is None:
             return False
         nodes = list(iter_nodes(value))
+        loops = [loop]
+        if self._applies_loop_function(loop, value):
+            # each of a few functions applied to one graph built before every loop
+            nodes = [n for a in cast(cst.Call, value).args for n in iter_nodes(a.value)]
+            loops = [r.node for r in self.regions if type(r.node) in (cst.For, cst.While)]
         if any(type(n) in (cst.Call, cst.Lambda, cst.ListComp, cst.GeneratorExp) for n in nodes):
             return False
         carried = {
@@ -326,7 +335,7 @@ class Observations(InterpreterPart):
         if not carried:
             return False
         assigned: set[str] = set()
-        for node in iter_nodes(loop, enter_scopes=False):
+        for node in (n for enclosing in loops for n in iter_nodes(enclosing, enter_scopes=False)):
             targets: list[cst.BaseExpression] = []
             if type(node) is cst.Assign:
                 targets = [t.target for t in node.targets]
@@ -339,6 +348,20 @@ class Observations(InterpreterPart):
             for target in targets:
                 assigned |= {n.value for n in iter_nodes(target) if type(n) is cst.Name}
         return not (carried & assigned)
+
+    @staticmethod
+    def _applies_loop_function(loop: cst.CSTNode, value: cst.BaseExpression) -> bool:
+        """`metric(y_hat, y)` in `for name, metric in metrics.items():`: the callee is the
+        loop's own variable (one of the functions the loop runs over)."""
+        from evallint.analysis.walk import iter_nodes
+
+        return (
+            type(loop) is cst.For
+            and type(value) is cst.Call
+            and type(value.func) is cst.Name
+            and value.func.value
+            in {n.value for n in iter_nodes(loop.target) if type(n) is cst.Name}
+        )
 
     def note_module_appended(self, container: str, value: cst.BaseExpression, states) -> None:
         built = self.bound_at.get(value.value) if type(value) is cst.Name else value
