@@ -39,6 +39,7 @@ from evallint.analysis.vocabulary import (
     NO_GRAD_METHODS,
     SAME_MODULE_OR_MODE_METHODS,
 )
+from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.walk import iter_nodes, push_children
 
 PARAMETER = "param:"
@@ -290,8 +291,10 @@ class Provenance(InterpreterPart):
             return self._arguments_graph(call, state) if callee == "Variable" else _EMPTY
         if type(func) is cst.Name and func.value in _PASSING_BUILTINS:
             return self._arguments_graph(call, state)
-        if qualified.split(".")[0] in _ARRAY_LIBRARIES:
-            return _EMPTY  # NumPy, SciPy, pandas...: arrays and numbers, never a graph
+        if qualified.split(".")[0] in _ARRAY_LIBRARIES or other_framework_call(
+            self.imports, call
+        ):
+            return _EMPTY  # NumPy, SciPy, pandas, JAX...: arrays and numbers, never a graph
         found = self._arguments_graph(call, state)  # `torch.cat(...)`, `criterion(out, y)`
         if type(func) is cst.Attribute:
             found |= self.graph_of(func.value, state, True)  # a tensor method: `out.mean()`
