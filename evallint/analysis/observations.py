@@ -185,7 +185,10 @@ class Observations(InterpreterPart):
             self.bound_at.get(container), self.imports
         ):
             return  # `losses[i] = loss` under no_grad into `torch.zeros(n)`: numbers copied
-        self.observe_store(statement, container, value, "index", states)
+        kind = "add" if _reads_entry(value, target) else "index"
+        # `masks[i] = torch.max(masks[i], m)`: the entry is updated from itself, a running
+        # accumulation per key (no new entry), as `total += v`
+        self.observe_store(statement, container, value, kind, states)
 
     def _call_part(self, container: str) -> str:
         """'call' for a container of one call of a module's computation: a local of its
@@ -536,6 +539,13 @@ class Observations(InterpreterPart):
             )
             # `outputs.logits` kept after `backward(outputs.loss)`: the same forward's graph
             sibling = not backwarded and any(value in backward_values for _, value in bindings)
+            # `epoch_loss` summed from the backpropagated `batch_loss`: its graphs, whose
+            # saved activations that backward freed
+            derived = (
+                not backwarded
+                and not sibling
+                and bool(self._sources_closure({n for n, _ in bindings}) & self.backward_roots)
+            )
             self.file.facts.tensor_stores.append(
                 TensorStore(
                     self._place(node),
@@ -560,7 +570,7 @@ class Observations(InterpreterPart):
                     and bool(sources)
                     and all(self.candidate_keys.get(k, 0) for k in sources),
                     reads_recurrent_state=store[10],
-                    sibling_backwarded=sibling,
+                    sibling_backwarded=sibling or derived,
                 )
             )
         self.stores = []
@@ -624,3 +634,11 @@ class Observations(InterpreterPart):
     @staticmethod
     def grad_off_everywhere(states: tuple[PathState, ...]) -> bool:
         return bool(states) and all(g.grad is Grad.OFF for s in states for g in s.grad)
+
+
+def _reads_entry(value: cst.BaseExpression, target: cst.Subscript) -> bool:
+    """`value` reads the very entry `target` stores into (`xs[i]` on both sides)."""
+    from evallint.analysis.walk import iter_nodes
+
+    text = code_of(target)
+    return any(type(n) is cst.Subscript and code_of(n) == text for n in iter_nodes(value))
