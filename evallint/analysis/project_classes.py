@@ -265,12 +265,12 @@ def _factory_products(source: str, function: str) -> tuple[tuple[str, str], ...]
         if isinstance(target, ast.Name)
     }
     products = []
-    for node in ast.walk(found):
-        if isinstance(node, (ast.FunctionDef, ast.Lambda)) and node is not found:
+    for inner in ast.walk(found):
+        if isinstance(inner, (ast.FunctionDef, ast.Lambda)) and inner is not found:
             return ()  # a nested function's returns would mix in: not read
-        if not isinstance(node, ast.Return):
+        if not isinstance(inner, ast.Return):
             continue
-        value = node.value
+        value = inner.value
         if isinstance(value, ast.Name):
             value = assigned.get(value.id)
         if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)):

@@ -24,6 +24,7 @@ import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.lattice import Grad, PathState
+from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.taint import (
     _GRAPH_CUTTING_METHODS,
@@ -39,7 +40,6 @@ from evallint.analysis.vocabulary import (
     NO_GRAD_METHODS,
     SAME_MODULE_OR_MODE_METHODS,
 )
-from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.walk import iter_nodes, push_children
 
 PARAMETER = "param:"
@@ -291,9 +291,7 @@ class Provenance(InterpreterPart):
             return self._arguments_graph(call, state) if callee == "Variable" else _EMPTY
         if type(func) is cst.Name and func.value in _PASSING_BUILTINS:
             return self._arguments_graph(call, state)
-        if qualified.split(".")[0] in _ARRAY_LIBRARIES or other_framework_call(
-            self.imports, call
-        ):
+        if qualified.split(".")[0] in _ARRAY_LIBRARIES or other_framework_call(self.imports, call):
             return _EMPTY  # NumPy, SciPy, pandas, JAX...: arrays and numbers, never a graph
         found = self._arguments_graph(call, state)  # `torch.cat(...)`, `criterion(out, y)`
         if type(func) is cst.Attribute:

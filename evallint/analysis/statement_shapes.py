@@ -97,8 +97,7 @@ def literal_iterable(iterable: cst.BaseExpression) -> bool:
     """`(3, 64)`, `[1, 2]`, `("train", "val")`: a display of a fixed few items written out
     (no `*rest` unpacked into it), so the loop runs that many times whatever the data."""
     return type(iterable) in (cst.Tuple, cst.List, cst.Set) and all(
-        type(e) is cst.Element
-        for e in cast("cst.Tuple | cst.List | cst.Set", iterable).elements
+        type(e) is cst.Element for e in cast("cst.Tuple | cst.List | cst.Set", iterable).elements
     )
 
 

@@ -34,10 +34,10 @@ from evallint.torch_facts import (
 )
 
 __all__ = [
+    "GRADIENT_FUNCTIONS",
     "GRAD_DISABLERS",
     "GRAD_ENABLERS",
     "GRAD_SETTERS",
-    "GRADIENT_FUNCTIONS",
     "LIBRARY_FACTORIES",
     "MODE_INDEPENDENT_SUFFIXES",
     "NO_GRAD_METHODS",
