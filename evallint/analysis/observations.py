@@ -513,6 +513,9 @@ class Observations(InterpreterPart):
             else set()
         )
         handed_back = returned | self._returned_names()
+        # what the returned values were built from (`img_boxes = torch.cat(img_boxes)` then
+        # `detections.append({"boxes": img_boxes})`, `return detections`): one call's parts
+        handed_back = self._sources_closure(set(handed_back))
         info = self.info
         trained = handed_to_training(
             info.node.body if info is not None else self.file.module,
