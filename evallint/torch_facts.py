@@ -17,6 +17,7 @@ What is here:
 - LIBRARY_FACTORIES, PRETRAINED_LOADERS, UNKNOWN_MODE_LOADERS: calls that return modules.
 - SELF_MANAGED_BASES / SELF_MANAGED_PACKAGES / SELF_MANAGED_HOOKS / NO_GRAD_METHODS: framework code that sets the mode
   or turns autograd off itself.
+- GRADIENT_FUNCTIONS: functions whose results carry no graph unless `create_graph=True`.
 """
 
 from __future__ import annotations
@@ -669,6 +670,20 @@ framework (Lightning, HF Trainer, Ignite)."""
 
 NO_GRAD_METHODS = frozenset({"generate"})
 """Forward-like methods that disable autograd themselves (transformers' generate)."""
+
+GRADIENT_FUNCTIONS = frozenset(
+    {
+        "torch.autograd.grad",
+        "torch.autograd.functional.jacobian",
+        "torch.autograd.functional.hessian",
+        "torch.autograd.functional.vjp",
+        "torch.autograd.functional.jvp",
+        "torch.autograd.functional.vhp",
+        "torch.autograd.functional.hvp",
+    }
+)
+"""Functions that compute gradients and return them detached (no graph, `requires_grad`
+False), with every other value they return, unless given `create_graph=True`."""
 
 OTHER_FRAMEWORKS = (
     "tensorflow",

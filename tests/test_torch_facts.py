@@ -330,6 +330,28 @@ def test_grad_switches_switch_grad() -> None:
     assert layer(torch.ones(1, 3)).requires_grad
 
 
+def test_gradient_functions_return_detached_values_unless_create_graph() -> None:
+    weight = torch.randn(3, requires_grad=True)
+
+    def function(w: torch.Tensor) -> torch.Tensor:
+        return (w * w).sum() ** 2
+
+    for name in sorted(T.GRADIENT_FUNCTIONS):
+        compute = _resolve(name)
+        for create_graph in (False, True):
+            if name == "torch.autograd.grad":
+                results = compute(function(weight), weight, create_graph=create_graph)
+            elif name.endswith("vjp"):  # `v` has the (scalar) output's shape
+                results = compute(function, weight, None, create_graph=create_graph)
+            elif name.endswith(("jvp", "vhp", "hvp")):  # `v` has the input's shape
+                results = compute(function, weight, torch.ones(3), create_graph=create_graph)
+            else:
+                results = (compute(function, weight, create_graph=create_graph),)
+            tensors = [r for r in results if isinstance(r, torch.Tensor)]
+            assert tensors, name
+            assert all(t.requires_grad == create_graph for t in tensors), (name, create_graph)
+
+
 def test_torch_wrappers_exist() -> None:
     for name in sorted(T.WRAPPERS):
         if name.startswith("torch.") and "fsdp" not in name:

@@ -23,13 +23,17 @@ class ClassMembers(InterpreterPart):
             return owner.module_attributes
         attributes: set[str] = set()
         mode_dependent: set[str] = set()
+        plain: dict[str, bool] = {}
+        """Attribute -> whether every assignment of it builds a plain object."""
         for method in owner.methods.values():
             for name, value in self.file.scope(method.node).attribute_assignments:
                 facts = self._constructor_facts(value) if type(value) is cst.Call else None
+                built_plain = self._builds_plain_object(value) or assigns_plain_parameter(
+                    self.file, method.node, value
+                )
+                plain[name] = plain.get(name, True) and facts is None and built_plain
                 if (facts is None or self._weakly_loaded(value)) and (
-                    self._non_module(name)
-                    or self._builds_plain_object(value)
-                    or assigns_plain_parameter(self.file, method.node, value)
+                    self._non_module(name) or built_plain
                 ):
                     continue  # used only as a tokenizer is, or holds a plain object: its
                     # name (`self.encoder_tokenizer`, `self.encoder = get_encoder()`) is no test
@@ -53,6 +57,9 @@ class ClassMembers(InterpreterPart):
                     # class named like one (`self._save_model_if_needed()`)
                     attributes.add(name)
                     mode_dependent.add(name)
+        # `self.detector = build_detector(cfg)` (a factory of plain objects), then
+        # `self.detector(im)`: calling the object is no evidence of a module
+        attributes -= {name for name, holds in plain.items() if holds}
         for name in attributes - mode_dependent:
             self.file.mode_independent.add(f"{owner.name}::{name}")  # only bare nn.Linear & co.
         owner.module_attributes = attributes or {"<none>"}

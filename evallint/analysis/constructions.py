@@ -9,6 +9,7 @@ import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.lattice import PathState
+from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.scope import looks_like_module_name
 from evallint.analysis.symbols import (
     PASS_THROUGH_LIBRARY,
@@ -79,6 +80,8 @@ class Constructions(InterpreterPart):
             return False  # a class that is not known to be a module: its name says what it is
         if self._standard_library_call(value):
             return False  # `ModelPrediction = namedtuple(...)`: a tuple type, whatever its name
+        if other_framework_call(self.imports, value):
+            return False  # `apply_resnet = jax.jit(...)`: another framework's function
         if self._builds_plain_object(value):
             return False  # `transformer = dataset.resizeNormalize(size)`: a plain class's object
         return name in self.evidence_names or (

@@ -177,8 +177,9 @@ class TensorStore:
     called in its file: what its callers pass decides."""
     sibling_backwarded: bool = False
     """Another output of the same forward was backpropagated (`outputs.logits` kept after
-    `backward(outputs.loss)`): that backward freed the saved activations of their shared
-    graph, whose nodes the kept value still reaches."""
+    `backward(outputs.loss)`), or the value was computed from backpropagated values (an
+    epoch's sum of backpropagated losses): that backward freed the saved activations of
+    their shared graph, whose nodes the kept value still reaches."""
     reads_recurrent_state: bool = False
     """The value is computed from a recurrent state of the loop (`h = cell(x, h)`): its
     graph already links every earlier iteration's, so keeping it keeps nothing more."""

@@ -25,7 +25,7 @@ from evallint.analysis.file_shapes import (
 from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
 from evallint.analysis.lightning_hooks import hooks_leaving_eval
-from evallint.analysis.module_sources import library_factory
+from evallint.analysis.module_sources import library_factory, other_framework_call
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.plain_objects import builds_plain_object
@@ -405,8 +405,12 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                     for name, call in assigned_pairs(small):
                         if not name or "." in name or words(name) & NOT_MODULE_WORDS:
                             continue
-                        if call is not None and self._builds_plain_object(call):
-                            continue  # `model = Sequential(layers)`, a hand-written class
+                        if call is not None and (
+                            self._builds_plain_object(call)
+                            or other_framework_call(self.imports, call)
+                        ):
+                            continue  # `model = Sequential(layers)`, a hand-written class;
+                            # `apply_resnet = jax.jit(...)`, another framework's function
                         if call is not None and (
                             looks_like_module_name(name) or self._constructs_module(call)
                         ):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from evallint.analysis.symbols import ImportTable, dotted_name
-from evallint.torch_facts import LIBRARY_FACTORIES
+from evallint.torch_facts import LIBRARY_FACTORIES, OTHER_FRAMEWORKS
 
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
@@ -29,6 +29,14 @@ def library_factory(qualified: str, factories: tuple[str, ...] = ()) -> bool:
         elif qualified.startswith(prefix) and "." not in qualified[len(prefix) :]:
             return True
     return False
+
+
+def other_framework_call(imports: ImportTable, call: cst.Call) -> bool:
+    """`jax.jit(...)`, `tf.keras.Model(...)`: a call into another deep-learning framework
+    (torch_facts.OTHER_FRAMEWORKS), whose result is that framework's function, model or
+    array, never a torch module or a tensor with an autograd graph."""
+    qualified = imports.qualify(call.func) or ""
+    return "." in qualified and qualified.split(".")[0] in OTHER_FRAMEWORKS
 
 
 def library_class(

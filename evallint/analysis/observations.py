@@ -30,7 +30,9 @@ from evallint.analysis.statement_shapes import (
     NO_GRAD_HOOKS,
     PER_BATCH_HOOKS,
     SEPARATE_RECEIVERS,
+    SUBMODULE_ITERATORS,
     backpropagated_name,
+    literal_iterable,
     loop_rebinds,
 )
 from evallint.analysis.store_scope import (
@@ -183,7 +185,10 @@ class Observations(InterpreterPart):
             self.bound_at.get(container), self.imports
         ):
             return  # `losses[i] = loss` under no_grad into `torch.zeros(n)`: numbers copied
-        self.observe_store(statement, container, value, "index", states)
+        kind = "add" if _reads_entry(value, target) else "index"
+        # `masks[i] = torch.max(masks[i], m)`: the entry is updated from itself, a running
+        # accumulation per key (no new entry), as `total += v`
+        self.observe_store(statement, container, value, kind, states)
 
     def _call_part(self, container: str) -> str:
         """'call' for a container of one call of a module's computation: a local of its
@@ -203,10 +208,13 @@ class Observations(InterpreterPart):
             return ""
         if info.name == "__init__" and self._owner() is not None:
             return "call"  # a constructor fills the new object's containers once
-        if not class_is_module(self._owner(), self.imports, self.file, self.file.project):
-            return ""
-        if info.name == "forward":
+        owner = self._owner()
+        if info.name == "forward" and owner is not None and owner.node.bases:
+            # the forward of a class built on a base (an nn.Module, or a library's module
+            # class such as a graph layer's, not known as one here): one call's output
             return "call"
+        if not class_is_module(owner, self.imports, self.file, self.file.project):
+            return ""
         loop = self._innermost_loop()
         if loop is None:
             return ""
@@ -265,22 +273,49 @@ class Observations(InterpreterPart):
         assignment (`parts = []`) among its body's own statements; or an outer loop does and
         every loop in between runs over modules (`for net in nets:`, a few items, not data).
         A reset under a condition (`if i % 100 == 99: running = 0.0`) lets the values pile
-        up until it runs."""
+        up until it runs. A local container filled only in loops over a fixed few items (a
+        literal `for size in (3, 64):`, a module's own blocks `for block in model.blocks:`)
+        holds those few values, not one per batch of data."""
+        bounded = True
         for region in reversed(self.regions):
             loop = region.node
             if type(loop) not in (cst.For, cst.While):
                 continue
             if loop_rebinds(loop, container):
                 return True
+            if type(loop) is cst.For and (
+                literal_iterable(loop.iter) or self._iterates_submodules(loop.iter, state)
+            ):
+                continue
             if not (type(loop) is cst.For and self._iterates_modules(loop, state)):
                 return False
-        return False
+            bounded = False
+        return bounded and "." not in container and container in self.bound_at
+
+    def _iterates_submodules(self, iterable: cst.BaseExpression, state) -> bool:
+        """`model.blocks`, `self.layers`, `net.children()`: a module's own submodules, as
+        many as the model has, whatever data it sees."""
+        if (
+            type(iterable) is cst.Call
+            and type(iterable.func) is cst.Attribute
+            and iterable.func.attr.value in SUBMODULE_ITERATORS
+        ):
+            iterable = iterable.func.value
+        if type(iterable) is not cst.Attribute:
+            return False
+        if self.resolve(iterable, state) is not None:
+            return True  # `self.blocks`, an nn.ModuleList the class builds
+        owner = iterable.value  # `model.blocks` of a model: not `self.data` of a module
+        return not (type(owner) is cst.Name and owner.value == "self") and (
+            self.resolve(owner, state) is not None
+        )
 
     def _graph_built_before_loop(self, value: cst.BaseExpression) -> bool:
         """The stored value only reads, without calling anything, names that carry a graph
         and that the innermost loop never assigns (`results[name] = {"img": images[i]}`
         after one forward): each iteration keeps a part of the same graph, so nothing piles
-        up per iteration."""
+        up per iteration. So does applying the loop's own function to such names (`logs[name]
+        = metric(y_hat, y)` over `metrics.items()`) when no enclosing loop assigns them."""
         from evallint.analysis.walk import iter_nodes
 
         loop = next(
@@ -290,6 +325,11 @@ class Observations(InterpreterPart):
         if loop is None:
             return False
         nodes = list(iter_nodes(value))
+        loops = [loop]
+        if self._applies_loop_function(loop, value):
+            # each of a few functions applied to one graph built before every loop
+            nodes = [n for a in cast(cst.Call, value).args for n in iter_nodes(a.value)]
+            loops = [r.node for r in self.regions if type(r.node) in (cst.For, cst.While)]
         if any(type(n) in (cst.Call, cst.Lambda, cst.ListComp, cst.GeneratorExp) for n in nodes):
             return False
         carried = {
@@ -298,7 +338,7 @@ class Observations(InterpreterPart):
         if not carried:
             return False
         assigned: set[str] = set()
-        for node in iter_nodes(loop, enter_scopes=False):
+        for node in (n for enclosing in loops for n in iter_nodes(enclosing, enter_scopes=False)):
             targets: list[cst.BaseExpression] = []
             if type(node) is cst.Assign:
                 targets = [t.target for t in node.targets]
@@ -311,6 +351,20 @@ class Observations(InterpreterPart):
             for target in targets:
                 assigned |= {n.value for n in iter_nodes(target) if type(n) is cst.Name}
         return not (carried & assigned)
+
+    @staticmethod
+    def _applies_loop_function(loop: cst.CSTNode, value: cst.BaseExpression) -> bool:
+        """`metric(y_hat, y)` in `for name, metric in metrics.items():`: the callee is the
+        loop's own variable (one of the functions the loop runs over)."""
+        from evallint.analysis.walk import iter_nodes
+
+        return (
+            type(loop) is cst.For
+            and type(value) is cst.Call
+            and type(value.func) is cst.Name
+            and value.func.value
+            in {n.value for n in iter_nodes(loop.target) if type(n) is cst.Name}
+        )
 
     def note_module_appended(self, container: str, value: cst.BaseExpression, states) -> None:
         built = self.bound_at.get(value.value) if type(value) is cst.Name else value
@@ -459,6 +513,9 @@ class Observations(InterpreterPart):
             else set()
         )
         handed_back = returned | self._returned_names()
+        # what the returned values were built from (`img_boxes = torch.cat(img_boxes)` then
+        # `detections.append({"boxes": img_boxes})`, `return detections`): one call's parts
+        handed_back = self._sources_closure(set(handed_back))
         info = self.info
         trained = handed_to_training(
             info.node.body if info is not None else self.file.module,
@@ -485,6 +542,13 @@ class Observations(InterpreterPart):
             )
             # `outputs.logits` kept after `backward(outputs.loss)`: the same forward's graph
             sibling = not backwarded and any(value in backward_values for _, value in bindings)
+            # `epoch_loss` summed from the backpropagated `batch_loss`: its graphs, whose
+            # saved activations that backward freed
+            derived = (
+                not backwarded
+                and not sibling
+                and bool(self._sources_closure({n for n, _ in bindings}) & self.backward_roots)
+            )
             self.file.facts.tensor_stores.append(
                 TensorStore(
                     self._place(node),
@@ -509,7 +573,7 @@ class Observations(InterpreterPart):
                     and bool(sources)
                     and all(self.candidate_keys.get(k, 0) for k in sources),
                     reads_recurrent_state=store[10],
-                    sibling_backwarded=sibling,
+                    sibling_backwarded=sibling or derived,
                 )
             )
         self.stores = []
@@ -573,3 +637,11 @@ class Observations(InterpreterPart):
     @staticmethod
     def grad_off_everywhere(states: tuple[PathState, ...]) -> bool:
         return bool(states) and all(g.grad is Grad.OFF for s in states for g in s.grad)
+
+
+def _reads_entry(value: cst.BaseExpression, target: cst.Subscript) -> bool:
+    """`value` reads the very entry `target` stores into (`xs[i]` on both sides)."""
+    from evallint.analysis.walk import iter_nodes
+
+    text = code_of(target)
+    return any(type(n) is cst.Subscript and code_of(n) == text for n in iter_nodes(value))

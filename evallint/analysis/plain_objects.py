@@ -83,6 +83,20 @@ def builds_plain_object(file: FileAnalysis, value: cst.BaseExpression) -> bool:
     return name is not None and plain_class_named(file, name)
 
 
+def imported_factory_builds_plain_object(file: FileAnalysis, value: cst.BaseExpression) -> bool:
+    """`tracker = build_tracker(cfg)` with `build_tracker` a function of another project file
+    whose every `return` builds an object of a plain class of the project (`return
+    DeepSort(...)` on each branch, the class defined there or imported there, through a
+    package's re-exports): no nn.Module, whatever the name it is bound to or the calls made
+    on it say. The factory's file is read as text (it may hold no torch text at all)."""
+    project = file.project
+    if type(value) is not cst.Call or project is None:
+        return False
+    name = dotted_name(value.func)
+    found = class_of_import(file.imports, name) if name is not None else None
+    return found is not None and project.builds_plain_objects(str(file.path), *found)
+
+
 def parameter_named(function: cst.FunctionDef, name: str) -> Optional[cst.Param]:
     params = function.params
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):

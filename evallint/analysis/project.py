@@ -120,6 +120,7 @@ class ProjectIndex(ProjectClasses, ClassChains):
         self._reexports: dict[tuple[Path, str], list[str]] = {}
         self._chain_files: dict[Path, FileClasses] = {}
         self._chains: dict[tuple[Path, str], Chain] = {}
+        self._factories: dict[tuple[Path, str], tuple[Optional[tuple[int, int]], tuple]] = {}
         self._pulled: dict[str, dict[Path, int]] = {}
         """Per importer: the project files it follows, with what each cost its budget."""
         self._dependencies: dict[str, set[str]] = {}
@@ -169,6 +170,7 @@ class ProjectIndex(ProjectClasses, ClassChains):
                 self._forward_methods,
                 self._init_texts,
                 self._reexports,
+                self._factories,
                 self._directories,
                 self._chain_files,
                 self._chains,

@@ -30,6 +30,7 @@ class ProjectClasses:
     _forward_methods: dict[Path, dict[str, frozenset[str]]]
     _init_texts: dict[Path, tuple[Optional[tuple[int, int]], str]]
     _reexports: dict[tuple[Path, str], list[str]]
+    _factories: dict[tuple[Path, str], tuple[Optional[tuple[int, int]], tuple]]
     _dependencies: dict[str, set[str]]
     # methods of ProjectIndex
     _locate: Callable[[str, str], Optional[Path]]
@@ -117,6 +118,30 @@ class ProjectClasses:
         if classes is None:
             classes = self._forward_methods[path] = forward_methods_of_text(source)
         return classes.get(qualified if owner else qualified.split(".")[-1], frozenset())
+
+    def builds_plain_objects(self, importer: str, module: str, function: str) -> bool:
+        """Whether `function` of an imported project file (any text, torch or not) returns
+        on every `return` an object of a plain class (`return DeepSort(...)`), defined there
+        or imported there from another project file (through a package's re-exports)."""
+        located = self._locate(importer, module)
+        if located is None:
+            return False
+        stamp = file_stamp(located)
+        cached = self._factories.get((located, function))
+        if cached is None or cached[0] != stamp:
+            built = _factory_products(small_text(located), function)
+            cached = self._factories[(located, function)] = (stamp, built)
+        products = cached[1]
+        if not products:
+            return False
+        self._dependencies.setdefault(importer, set()).add(str(located))
+        origin = str(located)
+        return all(
+            self.class_kind(origin, source, name) is None
+            if source
+            else self.class_kind(importer, module, name, 0) is None
+            for name, source in products
+        )
 
     def is_class(self, importer: str, module: str, qualified: str) -> bool:
         """Whether the imported name is a class defined in that project file (read as for
@@ -247,6 +272,47 @@ def _methods_of_text(
         if bound not in result and bound[:1].isupper() and module:
             result[bound] = (frozenset(), ((imports.qualify_name(bound) or bound, module),))
     return result
+
+
+def _factory_products(source: str, function: str) -> tuple[tuple[str, str], ...]:
+    """(class name, the module it is imported from or "" when defined here) of each call a
+    top-level `function` of the text returns (`return Cls(...)`, or `obj = Cls(...); return
+    obj`); empty when some return gives anything else, or the function is not there."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ()
+    imports = ImportTable()
+    found: Optional[ast.FunctionDef] = None
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and not any(a.name == "*" for a in node.names):
+            for alias in node.names:
+                imports.bind_from(node.module or "", node.level, alias.name, alias.asname)
+        elif isinstance(node, ast.FunctionDef) and node.name == function:
+            found = node
+    if found is None:
+        return ()
+    assigned = {
+        target.id: node.value
+        for node in ast.walk(found)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    products = []
+    for inner in ast.walk(found):
+        if isinstance(inner, (ast.FunctionDef, ast.Lambda)) and inner is not found:
+            return ()  # a nested function's returns would mix in: not read
+        if not isinstance(inner, ast.Return):
+            continue
+        value = inner.value
+        if isinstance(value, ast.Name):
+            value = assigned.get(value.id)
+        if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)):
+            return ()
+        name = value.func.id
+        products.append((name, imports.modules_from.get(name, "")))
+    return tuple(products)
 
 
 def _module_classes_of_tree(tree: cst.Module) -> dict[str, Optional[bool]]:

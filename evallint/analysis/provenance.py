@@ -24,6 +24,7 @@ import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.lattice import Grad, PathState
+from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.taint import (
     _GRAPH_CUTTING_METHODS,
@@ -35,6 +36,7 @@ from evallint.analysis.taint import (
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
+    GRADIENT_FUNCTIONS,
     NO_GRAD_METHODS,
     SAME_MODULE_OR_MODE_METHODS,
 )
@@ -265,8 +267,9 @@ class Provenance(InterpreterPart):
             return _EMPTY  # `torch.zeros_like(out)`: a new tensor of the same shape
         if qualified in _NEW_LEAF_CONSTRUCTORS:
             return _EMPTY  # `torch.tensor([bos] + ids)`: copies data into a new leaf tensor
-        if qualified == "torch.autograd.grad":
-            return frozenset({qualified}) if _creates_graph(call, qualified) else _EMPTY
+        if qualified in GRADIENT_FUNCTIONS:
+            # the gradients' own graph, under one name (`create_graph=True`), or none
+            return frozenset({"torch.autograd.grad"}) if _creates_graph(call, qualified) else _EMPTY
         resolved = self._own_function(call, state)
         if resolved is not None:
             return resolved(state)
@@ -288,8 +291,8 @@ class Provenance(InterpreterPart):
             return self._arguments_graph(call, state) if callee == "Variable" else _EMPTY
         if type(func) is cst.Name and func.value in _PASSING_BUILTINS:
             return self._arguments_graph(call, state)
-        if qualified.split(".")[0] in _ARRAY_LIBRARIES:
-            return _EMPTY  # NumPy, SciPy, pandas...: arrays and numbers, never a graph
+        if qualified.split(".")[0] in _ARRAY_LIBRARIES or other_framework_call(self.imports, call):
+            return _EMPTY  # NumPy, SciPy, pandas, JAX...: arrays and numbers, never a graph
         found = self._arguments_graph(call, state)  # `torch.cat(...)`, `criterion(out, y)`
         if type(func) is cst.Attribute:
             found |= self.graph_of(func.value, state, True)  # a tensor method: `out.mean()`

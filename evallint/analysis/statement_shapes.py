@@ -89,6 +89,18 @@ def held_list(receiver: cst.BaseExpression) -> Optional[str]:
     return dotted_name(receiver.value)
 
 
+SUBMODULE_ITERATORS = frozenset({"children", "modules", "named_children", "named_modules"})
+"""nn.Module methods that iterate the module's own submodules."""
+
+
+def literal_iterable(iterable: cst.BaseExpression) -> bool:
+    """`(3, 64)`, `[1, 2]`, `("train", "val")`: a display of a fixed few items written out
+    (no `*rest` unpacked into it), so the loop runs that many times whatever the data."""
+    return type(iterable) in (cst.Tuple, cst.List, cst.Set) and all(
+        type(e) is cst.Element for e in cast("cst.Tuple | cst.List | cst.Set", iterable).elements
+    )
+
+
 def loop_rebinds(loop: cst.CSTNode, container: str) -> bool:
     """An assignment to `container` among the loop body's own statements (not a running sum
     `total = total + v`, which keeps what it had)."""

@@ -12,6 +12,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import (
+    GRADIENT_FUNCTIONS,
     NO_GRAD_METHODS,
 )
 from evallint.analysis.walk import NodeMemo, returns_of
@@ -153,7 +154,7 @@ class Taint(InterpreterPart):
                 if type(func) is cst.Name and self._returns_no_graph(func.value):
                     continue  # `train_step(model, x)` whose every return is `loss.item()`
                 qualified = self.imports.qualify(func)
-                if qualified == "torch.autograd.grad":
+                if qualified in GRADIENT_FUNCTIONS:
                     if _creates_graph(node, qualified):
                         found.add("torch.autograd.grad")  # gradients with their own graph
                     continue  # plain gradients carry no graph
@@ -199,7 +200,10 @@ class Taint(InterpreterPart):
                 and cast(cst.Attribute, node).attr.value in _GRAPH_FREE_ATTRIBUTES
             ):
                 continue
-            if node_type is cst.Call and _cuts_graph(cast(cst.Call, node).func):
+            if node_type is cst.Call and (
+                _cuts_graph(cast(cst.Call, node).func)
+                or self._detached_gradients(cast(cst.Call, node))
+            ):
                 continue
             if node_type is cst.Name or node_type is cst.Attribute:
                 name = dotted_name(cast(cst.BaseExpression, node))
@@ -221,6 +225,12 @@ class Taint(InterpreterPart):
                 continue
             stack.extend(_expression_children(node))
         return frozenset(found)
+
+    def _detached_gradients(self, call: cst.Call) -> bool:
+        """`torch.autograd.grad(loss, w)` without `create_graph=True`: the gradients come
+        back detached, so the names it reads (the loss) do not reach the value's graph."""
+        qualified = self.imports.qualify(call.func)
+        return qualified in GRADIENT_FUNCTIONS and not _creates_graph(call, qualified)
 
     def element_graph_free(self, value: cst.BaseExpression, index: int, count: int) -> bool:
         """`loss, n_correct = helper(...)`: element `index` of every tuple the local helper
@@ -281,8 +291,9 @@ def _returns_no_graph(function: cst.FunctionDef) -> bool:
 
 
 def _creates_graph(call: cst.Call, qualified: object) -> bool:
-    """`torch.autograd.grad(..., create_graph=True)`: the gradients are differentiable."""
-    return qualified == "torch.autograd.grad" and any(
+    """`torch.autograd.grad(..., create_graph=True)` (or a `torch.autograd.functional`
+    gradient): the gradients are differentiable."""
+    return qualified in GRADIENT_FUNCTIONS and any(
         a.keyword is not None
         and a.keyword.value == "create_graph"
         and type(a.value) is cst.Name

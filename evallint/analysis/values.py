@@ -23,7 +23,12 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
 from evallint.analysis.module_sources import library_class
-from evallint.analysis.plain_objects import annotated_plain, builds_plain_object, parameter_named
+from evallint.analysis.plain_objects import (
+    annotated_plain,
+    builds_plain_object,
+    imported_factory_builds_plain_object,
+    parameter_named,
+)
 from evallint.analysis.project_forwards import project_defines_method, project_runs_forward
 from evallint.analysis.scope import (
     ClassInfo,
@@ -197,6 +202,8 @@ class Values(ModeMatters):
             return not cls.is_module
         if builds_plain_object(self.file, value):
             return True  # `TextEncoder(...)` of a project file: its class derives from nothing
+        if imported_factory_builds_plain_object(self.file, value):
+            return True  # `build_tracker(cfg)` of a project file, returning such objects
         name = dotted_name(value.func)
         function = self.file.functions.get(name or "")
         if function is None:

@@ -16,6 +16,7 @@ from evallint.torch_facts import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
     GRAD_SETTERS,
+    GRADIENT_FUNCTIONS,
     LIBRARY_FACTORIES,
     MODE_INDEPENDENT_SUFFIXES,
     MODE_METHODS,
@@ -33,6 +34,7 @@ from evallint.torch_facts import (
 )
 
 __all__ = [
+    "GRADIENT_FUNCTIONS",
     "GRAD_DISABLERS",
     "GRAD_ENABLERS",
     "GRAD_SETTERS",

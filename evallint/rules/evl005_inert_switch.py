@@ -18,12 +18,14 @@ from evallint.rules.base import Example, Rule
 _CONSEQUENCE = {
     "uncalled-mode-method": "without the call nothing changes: the module stays in its current mode",
     "bare-grad-call": "as a bare statement it creates a context manager and throws it away: autograd stays on",
+    "bare-grad-enable": "as a bare statement it creates a context manager and throws it away: autograd stays as it was (off under a caller's `no_grad`)",
     "uncalled-grad-manager": "`with` needs an instance: this raises TypeError ('type' object does not support the context manager protocol)",
     "training-attribute": "setting `.training` changes only the top module: its Dropout and BatchNorm children stay as they were",
 }
 _ADVICE = {
     "uncalled-mode-method": "call it",
     "bare-grad-call": "use it in a `with` statement (or `torch.set_grad_enabled(False)`)",
+    "bare-grad-enable": "use it in a `with` statement (or `torch.set_grad_enabled(True)`)",
     "uncalled-grad-manager": "call it: `with torch.no_grad():`",
     "training-attribute": "call `.eval()` / `.train()` instead",
 }
@@ -94,7 +96,9 @@ def inert_switches(facts: ModuleFacts) -> Iterator[_Found]:
                     _code(expression.value),
                     f"{text}()",
                 )
-        elif discarded.callee in GRAD_DISABLERS | GRAD_ENABLERS:
+        elif discarded.callee in GRAD_ENABLERS:
+            yield _Found(discarded.place, "bare-grad-enable", _code(expression))
+        elif discarded.callee in GRAD_DISABLERS:
             yield _Found(discarded.place, "bare-grad-call", _code(expression))
     for uncalled in facts.uncalled_grad_managers:
         text = _code(uncalled.place.node)

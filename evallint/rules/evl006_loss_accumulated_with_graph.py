@@ -63,8 +63,12 @@ class LossAccumulatedWithGraph(Rule):
     evaluation, whose caller does not backpropagate, nor for a bare
     `return losses`), when the loop rebuilds it every iteration
     (`parts = []` in the body), for a local container of a module's `forward` (it holds one
-    call's parts of the output), or for a constant key (`d["loss"] = loss` replaces the
-    previous entry, so nothing piles up). Values are followed through assignments in the
+    call's parts of the output), for a local container filled only in loops over a fixed few
+    items (a literal `for size in (3, 64):`, a model's own `for block in model.blocks:`),
+    or for a constant key (`d["loss"] = loss` replaces the previous entry, so nothing piles
+    up). An entry updated from itself (`masks[i] = torch.max(masks[i], m)`) is a running
+    update, like `+=`. `torch.autograd.grad` results carry no graph unless
+    `create_graph=True`. Values are followed through assignments in the
     same function and through the returns of the file's own functions; a helper the analysis
     cannot read, given only the model, returns an unknown value, which is not reported. A
     forward of a parameter that only may hold a module, in a function its file calls, counts
