@@ -35,7 +35,6 @@ from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
 from evallint.analysis.gradient_clearers import GradientClearers
 from evallint.analysis.handoff import returns_detached_tensor
-from evallint.analysis.held_eval import eval_at_every_binding
 from evallint.analysis.instances import modes_set_at_construction
 from evallint.analysis.lattice import (
     ENTRY_GRAD,
@@ -337,9 +336,6 @@ class _Interpreter(
             state = state.with_alias(param, name)  # `val(crnn, ...)` only: one module
         if owner is not None and self.info.name != "__init__":
             for key, facts in modes_set_at_construction(self.file, owner).items():
-                if key in self.scope_keys:
-                    state = state.with_mode(key, facts)
-            for key, facts in eval_at_every_binding(self.file, owner).items():
                 if key in self.scope_keys:
                     state = state.with_mode(key, facts)
         grad = ENTRY_GRAD
