@@ -36,7 +36,6 @@ from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
 from evallint.analysis.gradient_clearers import GradientClearers
 from evallint.analysis.handoff import returns_detached_tensor
-from evallint.analysis.held_eval import eval_at_every_binding
 from evallint.analysis.instances import modes_set_at_construction
 from evallint.analysis.lattice import (
     ENTRY_GRAD,
@@ -346,12 +345,8 @@ class _Interpreter(
             for key, facts in constructed.items():
                 if key in self.scope_keys:
                     state = state.with_mode(key, facts)
-            kept = modes_kept_by_methods(self.file, owner)
-            for key, facts in kept.items():
+            for key, facts in modes_kept_by_methods(self.file, owner).items():
                 if key in self.scope_keys and key not in constructed:
-                    state = state.with_mode(key, facts)
-            for key, facts in eval_at_every_binding(self.file, owner).items():
-                if key in self.scope_keys and key not in constructed and key not in kept:
                     state = state.with_mode(key, facts)
         grad = ENTRY_GRAD
         for decorator in self.info.decorators:
