@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
-from evallint.analysis.project_files import file_stamp, imported_from, reexported_from, small_text
+from evallint.analysis.project_files import file_stamp, imported_from, small_text
 from evallint.analysis.scope import collect_definitions, module_classes_of_text
 from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import ImportTable, collect_imports
@@ -197,7 +197,7 @@ class ProjectClasses:
             return False
         found = self._source(importer, module)
         if found is None:
-            return self._reexport_defines_method(importer, module, qualified, method, depth)
+            return False
         path, source = found
         classes = self._class_methods.get(path)
         if classes is None:
@@ -220,22 +220,6 @@ class ProjectClasses:
                 ):
                     return True
         return False
-
-    def _reexport_defines_method(
-        self, importer: str, module: str, qualified: str, method: str, depth: int
-    ) -> bool:
-        """`from dassl.engine import TrainerXU` where the package's `__init__.py` (no torch
-        text of its own, so not read as a project file) re-exports the class from a
-        submodule (`from .trainer import TrainerXU`): that submodule's class."""
-        located = self._locate(importer, module)
-        if located is None or located.name != "__init__.py":
-            return False
-        name = qualified.split(".")[-1]
-        return any(
-            self._defines_method_of_text(str(located), f".{submodule}", name, method, depth - 1)
-            for submodule in reexported_from(small_text(located), name)
-            if submodule not in ("*",)
-        )
 
 
 def _methods_of_text(
