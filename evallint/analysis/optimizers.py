@@ -40,6 +40,20 @@ _OPTIMIZER_CLASSES = frozenset(
 )
 
 
+_GRADIENT_CLIPS = frozenset(
+    {
+        "torch.nn.utils.clip_grad_norm_",
+        "torch.nn.utils.clip_grad_norm",
+        "torch.nn.utils.clip_grad_value_",
+        "torch.nn.utils.clip_grad.clip_grad_norm_",
+        "torch.nn.utils.clip_grad.clip_grad_value_",
+    }
+)
+"""Clipping parameters' gradients: done only before an update of those parameters, so a
+file that clips steps an optimizer even when it is built and stepped elsewhere
+(`optimizer.step_and_update_lr()` of a project wrapper)."""
+
+
 _OPTIM_WORD = re.compile(r"ptim(?!iz(?!er)|is(?!er)|al|um)")
 
 
@@ -47,10 +61,10 @@ _OPTIMIZER_CLASS_WORD = re.compile(r"\b(?:" + "|".join(sorted(_OPTIMIZER_CLASSES
 
 
 def _may_build_optimizer(source: str) -> bool:
-    """Text without which a file builds and steps no optimizer: `.step(`, `optim`/`Optim`
+    """Text without which a file builds and steps no optimizer: `.step(`, `clip_grad_`, `optim`/`Optim`
     (`optimize`, `optimal` do not count) or an optimizer class. Literal searches first:
     one regex alternation over every file cost more than the rest of this check."""
-    if ".step(" in source:
+    if ".step(" in source or "clip_grad_" in source:
         return True
     if any(source[m.start() - 1 : m.start()] in ("O", "o") for m in _OPTIM_WORD.finditer(source)):
         return True
@@ -87,6 +101,7 @@ class OptimizerFacts:
                         qualified = self.imports.qualify(node.func) or ""
                         if (
                             qualified.startswith("torch.optim.")
+                            or qualified in _GRADIENT_CLIPS
                             or qualified.split(".")[-1] in _OPTIMIZER_CLASSES
                             or training_call_kind(node, self.imports) == "step"
                         ):
