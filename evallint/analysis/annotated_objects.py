@@ -19,6 +19,7 @@ import libcst as cst
 from evallint.analysis.project_files import reexported_from, small_text
 from evallint.analysis.scope import ClassInfo, FunctionInfo
 from evallint.analysis.symbols import class_of_import, dotted_name
+from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -35,10 +36,18 @@ def annotated_objects(file: FileAnalysis, info: Optional[FunctionInfo]) -> dict[
     if info is None or file.project is None:
         return {}
     params = info.node.params
+    annotated = [
+        p
+        for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+        if p.annotation is not None
+    ]
+    if not annotated:
+        return {}
+    receivers = _method_receivers(info)
     found: dict[str, Held] = {}
-    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-        if param.annotation is None:
-            continue
+    for param in annotated:
+        if param.name.value not in receivers or param.annotation is None:
+            continue  # no method of it is called here: nothing to follow (nor to parse)
         annotation = param.annotation.annotation
         if type(annotation) is cst.Subscript and dotted_name(annotation.value) in _OPTIONAL:
             inner = annotation.slice[0].slice if len(annotation.slice) == 1 else None
@@ -51,6 +60,17 @@ def annotated_objects(file: FileAnalysis, info: Optional[FunctionInfo]) -> dict[
         if held is not None:
             found[param.name.value] = [held]
     return found
+
+
+def _method_receivers(info: FunctionInfo) -> frozenset[str]:
+    """Names this function calls a method on (`scorer` in `scorer.inference(x)`)."""
+    return frozenset(
+        node.func.value.value
+        for node in iter_nodes(info.node.body)
+        if type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and type(node.func.value) is cst.Name
+    )
 
 
 def _plain_class(

@@ -46,7 +46,7 @@ def _iterated(node: cst.For) -> Optional[cst.BaseExpression]:
 
 
 def _target_name(node: cst.For) -> Optional[str]:
-    target = node.target
+    target: cst.BaseExpression = node.target
     if type(target) is cst.Tuple:
         target = target.elements[1].value
     return target.value if type(target) is cst.Name else None
