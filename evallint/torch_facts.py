@@ -553,6 +553,19 @@ WRAPPERS = frozenset(
 """Calls whose first argument is the module and whose result is the same module for mode
 purposes (its train()/eval() reach the inner one)."""
 
+MODE_KEEPING_COPIES = frozenset(
+    {
+        "torch.ao.quantization.prepare",
+        "torch.quantization.prepare",
+        "torch.fx.symbolic_trace",
+    }
+)
+"""Calls whose first argument is the module and whose result is a copy of it (or a traced
+graph of it) with every submodule in the mode the module had at the call, like
+`copy.deepcopy`: a later `eval()` of the original does not reach it (the observers `prepare`
+inserts are its own). Not `quantization.convert` or `quantize_dynamic`, whose swapped-in
+layers are new modules."""
+
 WRAPPER_SUFFIXES = ("DataParallel", "DistributedDataParallel")
 """Class-name endings of wrappers under any import spelling."""
 

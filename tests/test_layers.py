@@ -227,6 +227,8 @@ ANALYSIS_ORDER = [
         "lifting",
         "passed_functions",
         "loop_else",
+        "annotated_objects",
+        "member_switches",
     ),
     (
         "binding",

@@ -382,3 +382,28 @@ def test_methods_return_the_module() -> None:
     for method in T.MODE_METHODS:
         assert getattr(layer, method)() is layer
     assert layer.eval().training is False and layer.train().training is True
+
+
+def test_mode_keeping_copies_keep_every_submodule_mode() -> None:
+    import warnings
+
+    for name in sorted(T.MODE_KEEPING_COPIES):
+        for training in (False, True):
+            model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5), nn.Linear(3, 2))
+            model.train(training)
+            model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                copy = _resolve(name)(model)
+            assert copy is not model, name
+            layers = [copy, *(m for m in copy.modules() if isinstance(m, (nn.Linear, nn.Dropout)))]
+            assert len(layers) == 4, name  # the observers prepare inserts are its own
+            assert all(m.training is training for m in layers), (name, training)
+    # not `convert`: the layers it swaps in are new modules in training mode
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5)).eval()
+    model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = torch.ao.quantization.prepare(model)
+        converted = torch.ao.quantization.convert(prepared)
+    assert any(m.training for m in converted.modules())

@@ -19,6 +19,7 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.loop_else import else_block, else_evaluation
+from evallint.analysis.member_switches import every_member_switched
 from evallint.analysis.mode_tests import mode_test, run_branch
 from evallint.analysis.regions import (
     Region,
@@ -475,6 +476,9 @@ class Statements(InterpreterPart):
         for name in self._target_names(node.target) if type(node) is cst.For else ():
             self.note_reads(name, cast(cst.For, node).iter)  # `for g in grads:` reads `grads`
         unrolled = self._over_listed_modules(node, entry)
+        if unrolled is None and type(node) is cst.For and entry:
+            switched = every_member_switched(self, node, entry)
+            unrolled = (switched, ()) if switched is not None else None
         if unrolled is not None:  # `for net in (netG, netD): net.eval()`: each in turn
             head, exits = unrolled
         working = region.kind is not RegionKind.NEUTRAL  # its body trains or evaluates

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional, cast
 import libcst as cst
 
 from evallint.analysis.acting import forwards_act
+from evallint.analysis.annotated_objects import annotated_objects
 from evallint.analysis.binding import Binding
 from evallint.analysis.caller_aliases import globals_every_caller_passes
 from evallint.analysis.calls import Calls
@@ -186,6 +187,7 @@ class _Interpreter(
             for name, members in self._class_containers(owner).items():
                 self.containers[name] = members
                 self.scope_keys.update(members)
+        self.imported_instances.update(annotated_objects(file, info))
         """Calls made as a statement of their own: their result is not used."""
         self.constructor_calls: set[cst.Call] = set()
         """Calls of a parameter or variable whose result is used as a module: `Model(envs)`

@@ -121,7 +121,16 @@ class ModeMatters(InterpreterPart):
         judged by the layers, which are calls of the same bodies."""
         unknown: set[str] = set()  # `block = ResBlock(d)`, `blocks = [ResBlock(d)]`
         put_in: set[str] = set()  # `layers.append(block)`, `nn.Sequential(*blocks)`
+        called_on_the_spot: set[int] = set()
         for node in nodes:
+            if type(node) is cst.Call and type(node.func) is cst.Call:
+                # `nn.Dropout(p)(x)`: a new layer on every call, in training mode whatever
+                # the module's mode, never a submodule: eval() changes nothing about it
+                # (EVL004 reports it); the module's own mode matters no more for it
+                called_on_the_spot.add(id(node.func))
+                continue
+            if id(node) in called_on_the_spot:
+                continue
             if type(node) is cst.Assign:
                 value = node.value
                 if (

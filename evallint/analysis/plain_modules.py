@@ -254,7 +254,16 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 return False
         settings = _settings_of(node)
         used_as_module, used_as_setting = _uses(node)
+        # `nn.Dropout(p)(x)` in a method: a new layer on every call, in training mode whatever
+        # the module's mode, never a submodule (EVL004 reports it): eval() changes nothing
+        on_the_spot = {
+            id(n.func)
+            for n in ast.walk(node)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Call)
+        }
         for item in ast.walk(node):
+            if id(item) in on_the_spot:
+                continue
             if isinstance(item, ast.Attribute) and item.attr == "training":
                 return False
             if isinstance(item, (ast.Assign, ast.AnnAssign)) and item.value is not None:

@@ -55,7 +55,7 @@ from evallint.analysis.vocabulary import (
     words,
 )
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import NO_GRAD_METHODS
+from evallint.torch_facts import MODE_KEEPING_COPIES, NO_GRAD_METHODS
 
 
 # -- values ------------------------------------------------------------------------------
@@ -372,7 +372,7 @@ class Values(ModeMatters):
         ):
             if expr.args:
                 return self.value_of(expr.args[0].value, state, holder)
-        if qualified in ("copy.deepcopy", "deepcopy"):
+        if qualified in ("copy.deepcopy", "deepcopy") or qualified in MODE_KEEPING_COPIES:
             if expr.args:
                 inner = self.value_of(expr.args[0].value, state)
                 if inner.key is not None:
