@@ -203,6 +203,10 @@ ANALYSIS_ORDER = [
         "mode_calls",
         "file_shapes",
         "closures",
+        "tensor_values",
+        "optimizer_bindings",
+        "paired_switches",
+        "layer_demonstrations",
     ),
     (
         "context",
@@ -227,6 +231,7 @@ ANALYSIS_ORDER = [
         "lifting",
         "passed_functions",
         "loop_else",
+        "mode_managers",
     ),
     (
         "binding",
