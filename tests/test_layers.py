@@ -203,6 +203,10 @@ ANALYSIS_ORDER = [
         "mode_calls",
         "file_shapes",
         "closures",
+        "tensor_values",
+        "optimizer_bindings",
+        "paired_switches",
+        "layer_demonstrations",
     ),
     (
         "context",
@@ -229,6 +233,7 @@ ANALYSIS_ORDER = [
         "loop_else",
         "annotated_objects",
         "member_switches",
+        "mode_managers",
     ),
     (
         "binding",

@@ -17,6 +17,7 @@ from evallint.analysis.symbols import (
     chain_receiver,
     dotted_name,
 )
+from evallint.analysis.tensor_values import builds_tensor
 from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 from evallint.torch_facts import LIBRARY_EVALUATORS
 
@@ -84,6 +85,8 @@ class Constructions(InterpreterPart):
             return False  # `apply_resnet = jax.jit(...)`: another framework's function
         if self._builds_plain_object(value):
             return False  # `transformer = dataset.resizeNormalize(size)`: a plain class's object
+        if builds_tensor(value, self.imports):
+            return False  # `p_model = torch.ones(n) / n`: a tensor, whatever its name
         return name in self.evidence_names or (
             looks_like_module_name(name) and "." not in name and not self._non_module(name)
         )

@@ -20,6 +20,7 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
+from evallint.analysis.optimizer_bindings import latest_binding
 from evallint.analysis.optimizers import is_optimizer_name
 from evallint.analysis.project_forwards import project_forward_delegates, project_runs_forward
 from evallint.analysis.regions import (
@@ -396,6 +397,12 @@ class Effects(InterpreterPart):
         ):
             receiver = call.args[0].value  # scaler.step(optimizer)
         name = dotted_name(receiver) if receiver is not None else None
+        if name is not None:
+            scope = self.info.node if self.info is not None else self.file.module
+            bound = latest_binding(scope, call, name)
+            if bound is not None:  # this scope's own optimizer, not one of another scope
+                owners = self.file._parameter_owners(bound)
+                return frozenset(owners) if owners else None
         linked = self.file.optimizer_params().get(name or "")
         return frozenset(linked) if linked else None
 

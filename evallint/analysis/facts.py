@@ -232,7 +232,11 @@ class ModuleFacts:
     training_steps: list[TrainingStep] = field(default_factory=list)
     deliberate_switches: frozenset[int] = frozenset()
     """Ids of the `eval()` calls in scopes that evaluate nothing and call no evaluation: a
-    deliberate freeze (BatchNorm statistics of a frozen backbone during a linear probe)."""
+    deliberate freeze (BatchNorm statistics of a frozen backbone during a linear probe); and
+    of those paired with a `train()` of another module (analysis/paired_switches.py)."""
+    layer_demonstrations: frozenset[int] = frozenset()
+    """Calls of a single torch.nn layer shown alone (analysis/layer_demonstrations.py): a
+    demonstration of the layer in either mode, not an evaluation of a model."""
     hooks_leaving_eval: list = field(default_factory=list)
     """Lightning training-phase hooks that may return in eval mode (`HookLeavesEval`)."""
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)

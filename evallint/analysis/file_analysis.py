@@ -24,10 +24,12 @@ from evallint.analysis.file_shapes import (
 )
 from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
+from evallint.analysis.layer_demonstrations import demonstration_forwards
 from evallint.analysis.lightning_hooks import hooks_leaving_eval
 from evallint.analysis.module_sources import library_factory, other_framework_call
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.paired_switches import paired_eval_switches
 from evallint.analysis.plain_objects import builds_plain_object
 from evallint.analysis.regions import (
     EvidenceCollector,
@@ -261,7 +263,11 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                         self._judge_alone(
                             summary, [r for r in summary.forwards if r.place not in decided]
                         )
-        self.facts.deliberate_switches = frozenset(self.deliberate_switches)
+        self.facts.deliberate_switches = frozenset(self.deliberate_switches) | paired_eval_switches(
+            self.module, self._source
+        )
+        if not self._source or "nn." in self._source:
+            self.facts.layer_demonstrations = demonstration_forwards(self.module, self.imports)
         self.facts.hooks_leaving_eval = hooks_leaving_eval(
             self.classes.values(), self.summary_for, self.unit
         )

@@ -20,6 +20,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.loop_else import else_block, else_evaluation
 from evallint.analysis.member_switches import every_member_switched
+from evallint.analysis.mode_managers import enter_manager, leave_manager
 from evallint.analysis.mode_tests import mode_test, run_branch
 from evallint.analysis.regions import (
     Region,
@@ -595,6 +596,7 @@ class Statements(InterpreterPart):
     def with_statement(self, node: cst.With, states: States) -> Flow:
         pushed = 0
         exits: list[tuple[Summary, Optional[str], cst.Call]] = []
+        managed: list[str] = []
         before = states
         for item in node.items:
             expr = item.item
@@ -637,12 +639,15 @@ class Statements(InterpreterPart):
                         pushed, fact = pushed + 1, GradFact(summary.yield_grad, call)
                         states = tuple(s.entering(fact) for s in states)
                     exits.append((summary, receiver, call))
+                else:  # `with TrainingModeManager([encoder, head], train=False):`
+                    states, switched = enter_manager(self, call, states)
+                    managed.extend(switched)
             if item.asname is not None and call is not None:
                 states = self.assign(item.asname.name, expr, states)
         flow = self.suite(node.body, states)
 
         def leave(out: States) -> States:
-            result = out
+            result = leave_manager(managed, before, out)
             for summary, receiver, call in reversed(exits):
                 result = self.apply_modes(
                     summary.exit_modes, summary, call, receiver, result, base=before

@@ -180,6 +180,16 @@ def owned_elsewhere(facts: ModuleFacts, forward: EvalForward, grad: bool) -> boo
     return forward.call.unit is not facts.unit and forward.owned_elsewhere[int(grad)]
 
 
+def demonstrates_a_layer(facts: ModuleFacts, forward: EvalForward) -> bool:
+    """A call of a single torch.nn layer shown alone (`dropout.train(); print(dropout(x))`):
+    what the layer does in that mode is what the code shows, no evaluation of a model."""
+    return (
+        not forward.via
+        and forward.call.unit is facts.unit
+        and id(forward.call.node) in facts.layer_demonstrations
+    )
+
+
 def first_forwards(
     facts: ModuleFacts,
     keep: Callable[[EvalForward], bool],

@@ -13,6 +13,7 @@ from evallint.rules.base import (
     Example,
     Rule,
     call_anchor,
+    demonstrates_a_layer,
     first_forwards,
     mode_related,
     owned_elsewhere,
@@ -76,7 +77,17 @@ class EvalWithoutEvalMode(Rule):
     own bound read at run time (`range(int(sys.argv[1]))`) keeps the zero-epoch path. A run
     stopped by hand (`except KeyboardInterrupt:`) goes on from where the loop ends. A helper
     that calls `train()` itself to backpropagate for gradients (a Fisher diagonal) is not
-    reported where an evaluation calls it.
+    reported where an evaluation calls it. A single torch.nn layer built alone and only
+    called, switched and read (`dropout = nn.Dropout(0.5); dropout.train(); print(dropout(x))`:
+    teaching code showing the layer in each mode) is a demonstration, not reported; a layer
+    given to anything (a container, an optimizer, a function, `load_state_dict`) is part of a
+    model and is. A `with` on a call given the modules (or a list of them) sets their mode
+    for its body and restores it after: a class of the project is read through its
+    `__enter__` (`.eval()`, `.train(False)`, or `.train(self.flag)` with the flag from
+    `__init__`); an outside library's manager (not read) is taken at its word when passed a
+    constant `train=`/`training=`/`mode=` flag (easydl's `TrainingModeManager(nets,
+    train=False)`, whose `__enter__` calls `net.train(self.train)` on each and `__exit__`
+    restores the modes it saved). An outside manager without such a flag is not read.
 
     ## Fix safety
     Inserting `model.eval()` before the loop is safe when training resumes with an explicit
@@ -143,6 +154,7 @@ class EvalWithoutEvalMode(Rule):
                 forward.train_facts
                 and forward.mode_matters
                 and not owned_elsewhere(facts, forward, grad=False)
+                and not demonstrates_a_layer(facts, forward)
             ),
         ):
             module = receiver_text(forward.subject)

@@ -13,6 +13,7 @@ from evallint.rules.base import (
     Example,
     Rule,
     call_anchor,
+    demonstrates_a_layer,
     first_forwards,
     owned_elsewhere,
     receiver_text,
@@ -58,7 +59,10 @@ class EvalWithAutograd(Rule):
     is recognised by its `.backward()`/`autograd.grad`/`.grad`/`requires_grad_()` calls and
     by optimizers built over inputs rather than module parameters; one that gets them in a
     way evallint cannot see is reported. `model.generate()` (transformers) disables autograd
-    itself and is not reported.
+    itself and is not reported. A single torch.nn layer built alone and only called,
+    switched and read (`ln = nn.LayerNorm(4); print(ln(x).shape)`: teaching code showing
+    what the layer does) is a demonstration of the layer, not reported; one that is given to
+    anything (a container, an optimizer, a function) is part of a model.
 
     ## Fix safety
     Wrapping the loop in `with torch.no_grad():` changes nothing numerically; it is unsafe only
@@ -125,6 +129,7 @@ class EvalWithAutograd(Rule):
                 forward.grad_facts
                 and forward.affects_grad
                 and not owned_elsewhere(facts, forward, grad=True)
+                and not demonstrates_a_layer(facts, forward)
             ),
             statement_of,
         ):

@@ -59,7 +59,11 @@ class TrainingInEvalMode(Rule):
     ## Known problems
     A module deliberately kept in eval mode while other modules train (a target network, a
     frozen teacher, a feature extractor with `requires_grad_(False)`) is recognised when it
-    is frozen, forwarded under `no_grad`, detached, or not given to the optimizer. An `eval()`
+    is frozen, forwarded under `no_grad`, detached, or not given to the optimizer (a
+    `step()` steps the optimizer its own scope last bound to that name, if it binds one: a
+    notebook or class that rebinds `optimizer` for another model does not make every step
+    train the first), or when its `eval()` sits in one straight run of statements with a
+    `train()` of another module (`student.train(); teacher.eval()`). An `eval()`
     in a scope that evaluates nothing (no evaluation loop, no forward under `no_grad`, no call
     named or fed like an evaluation) is taken as deliberate: a linear probe keeping a frozen
     backbone's BatchNorm statistics fixed. A model

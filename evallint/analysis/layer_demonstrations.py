@@ -1,0 +1,145 @@
+"""Forwards that demonstrate a single layer rather than evaluate a model.
+
+Teaching code builds a bare layer and calls it on a toy tensor to show what it does, often
+in both modes:
+
+```python
+dropout = nn.Dropout(p=0.5)
+dropout.train()
+print(dropout(torch.ones(1, 10)))   # half zeroed, the rest doubled
+dropout.eval()
+print(dropout(torch.ones(1, 10)))   # unchanged
+```
+
+Calling it in training mode, or with autograd on, is what is being shown, not a forgotten
+`eval()` or `no_grad()`. What tells the layer's demonstration from a model's evaluation is
+what the name holds and what the code does with it, across the whole file: every binding of
+the name is a construction of one torch.nn layer (Dropout, BatchNorm, LayerNorm, ...; not a
+container, nor a recurrent or transformer stack, which are models in their own right), and
+every use of it is a call of it, a mode switch (`train()`/`eval()`), a device or dtype move,
+or a read of an attribute (`bn.running_mean`, `dropout.p`). A layer that is given to
+anything (an optimizer through `.parameters()`, a container, a function, another name,
+`load_state_dict`) is part of a model, trained or loaded, and its forwards are judged as
+usual. Computed once per file from the tree, only for files that build a torch.nn layer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import libcst as cst
+
+from evallint.analysis.symbols import ImportTable, dotted_name
+from evallint.analysis.walk import iter_nodes
+from evallint.torch_facts import LAYERS, MODULE_RETURNING_METHODS
+
+_MODEL_FAMILIES = frozenset({"container", "rnn", "transformer", "attention"})
+"""torch.nn families whose instance is a model of its own, not a layer shown alone."""
+
+DEMONSTRATED_LAYERS = frozenset(
+    name
+    for name, fact in LAYERS.items()
+    if fact.module == "torch.nn" and fact.family not in _MODEL_FAMILIES
+)
+"""torch.nn classes an instance of which is one layer."""
+
+_ALLOWED_METHODS = frozenset({"train", "eval", "extra_repr"}) | MODULE_RETURNING_METHODS
+
+
+def demonstration_forwards(module: cst.Module, imports: ImportTable) -> frozenset[int]:
+    """Ids of the calls `name(...)` of top-level names that hold a single layer shown alone
+    (see the module docstring)."""
+    bound: dict[str, bool] = {}
+    allowed: set[int] = set()  # Name nodes that are no reference, or an allowed one
+    for statement in module.body:
+        if type(statement) is not cst.SimpleStatementLine:
+            continue
+        for small in statement.body:
+            if type(small) is cst.Assign:
+                for target in small.targets:
+                    if type(target.target) is cst.Name:
+                        name = target.target.value
+                        single = len(small.targets) == 1 and _single_layer(small.value, imports)
+                        bound[name] = bound.get(name, True) and single
+                        allowed.add(id(target.target))
+    layers = {name for name, single in bound.items() if single}
+    if not layers:
+        return frozenset()
+    calls: dict[str, list[int]] = defaultdict(list)
+    methods: set[int] = set()  # Attribute nodes called as methods
+    for node in iter_nodes(module, enter_scopes=True):
+        node_type = type(node)
+        if node_type is cst.Call:
+            func = node.func  # type: ignore[attr-defined]
+            if type(func) is cst.Name and func.value in layers:
+                calls[func.value].append(id(node))
+                allowed.add(id(func))
+            elif type(func) is cst.Attribute:
+                methods.add(id(func))  # `bn.eval()` allowed; `bn.load_state_dict(...)` not
+                if func.attr.value in _ALLOWED_METHODS:
+                    allowed.add(id(func.value))
+            for arg in node.args:  # type: ignore[attr-defined]
+                if arg.keyword is not None:
+                    allowed.add(id(arg.keyword))
+        elif node_type is cst.Attribute:
+            allowed.add(id(node.attr))  # type: ignore[attr-defined]
+            value = node.value  # type: ignore[attr-defined]
+            if type(value) is cst.Name and id(node) not in methods:
+                allowed.add(id(value))  # `bn.running_mean`, `dropout.p`: a read
+        elif node_type in (cst.Param, cst.FunctionDef, cst.ClassDef):
+            allowed.add(id(node.name))  # type: ignore[attr-defined]
+    used_otherwise = {
+        node.value
+        for node in iter_nodes(module, enter_scopes=True)
+        if type(node) is cst.Name and node.value in layers and id(node) not in allowed
+    }
+    shown = {call for name in layers - used_otherwise for call in calls.get(name, ())}
+    if shown:
+        shown -= _calls_over_data(module)
+    return frozenset(shown)
+
+
+def _calls_over_data(module: cst.Module) -> set[int]:
+    """Ids of the calls inside a loop or comprehension over anything but `range(...)`: a
+    layer run over a loader's batches is a model evaluated, not a layer shown."""
+    found: set[int] = set()
+    for node in iter_nodes(module, enter_scopes=True):
+        if type(node) is cst.For:
+            iterables = [node.iter]
+        elif type(node) in _COMPREHENSIONS:
+            iterables = []
+            comp: cst.CompFor | None = node.for_in  # type: ignore[attr-defined]
+            while comp is not None:
+                iterables.append(comp.iter)
+                comp = comp.inner_for_in
+        else:
+            continue
+        if all(_is_range(iterable) for iterable in iterables):
+            continue
+        found.update(id(inner) for inner in iter_nodes(node) if type(inner) is cst.Call)
+    return found
+
+
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+
+
+def _is_range(iterable: cst.BaseExpression) -> bool:
+    return type(iterable) is cst.Call and dotted_name(iterable.func) == "range"
+
+
+def _single_layer(value: cst.BaseExpression, imports: ImportTable) -> bool:
+    """`nn.Dropout(0.5)`, `torch.nn.BatchNorm1d(4).to(device)`: one torch.nn layer."""
+    while (
+        type(value) is cst.Call
+        and type(value.func) is cst.Attribute
+        and value.func.attr.value in MODULE_RETURNING_METHODS | {"train", "eval"}
+    ):
+        value = value.func.value
+    if type(value) is not cst.Call:
+        return False
+    qualified = imports.qualify(value.func) or ""
+    return (
+        qualified.startswith("torch.nn.")
+        and qualified.count(".") == 2
+        and qualified.rsplit(".", 1)[-1] in DEMONSTRATED_LAYERS
+    )
