@@ -13,6 +13,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.batch_parts import iterates_parts_of_item
 from evallint.analysis.context import InterpreterPart, code_of
 from evallint.analysis.facts import (
     BackwardCall,
@@ -271,26 +272,33 @@ class Observations(InterpreterPart):
     def _rebuilt_in_loop(self, container: str, state) -> bool:
         """The innermost enclosing loop rebinds the container on every iteration: an
         assignment (`parts = []`) among its body's own statements; or an outer loop does and
-        every loop in between runs over modules (`for net in nets:`, a few items, not data).
+        every loop in between runs over modules (`for net in nets:`, a few items, not data)
+        or over the parts of that loop's item (`for chunk in data.chunk(4):` in `for data in
+        loader:`: one batch's parts).
         A reset under a condition (`if i % 100 == 99: running = 0.0`) lets the values pile
         up until it runs. A local container filled only in loops over a fixed few items (a
         literal `for size in (3, 64):`, a module's own blocks `for block in model.blocks:`)
         holds those few values, not one per batch of data."""
         bounded = True
+        parts: list[cst.CSTNode] = []  # loops that may run over one outer item's parts
         for region in reversed(self.regions):
             loop = region.node
             if type(loop) not in (cst.For, cst.While):
                 continue
             if loop_rebinds(loop, container):
-                return True
+                # `outputs = []` per batch, filled over `for chunk in data.chunk(4):`
+                return all(iterates_parts_of_item(inner, loop) for inner in parts)
             if type(loop) is cst.For and (
                 literal_iterable(loop.iter) or self._iterates_submodules(loop.iter, state)
             ):
                 continue
-            if not (type(loop) is cst.For and self._iterates_modules(loop, state)):
+            if type(loop) is cst.For and self._iterates_modules(loop, state):
+                bounded = False
+                continue
+            if type(loop) is not cst.For:
                 return False
-            bounded = False
-        return bounded and "." not in container and container in self.bound_at
+            parts.append(loop)
+        return not parts and bounded and "." not in container and container in self.bound_at
 
     def _iterates_submodules(self, iterable: cst.BaseExpression, state) -> bool:
         """`model.blocks`, `self.layers`, `net.children()`: a module's own submodules, as
