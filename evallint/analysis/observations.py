@@ -26,6 +26,7 @@ from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.plain_objects import own_backward_object
 from evallint.analysis.regions import RegionKind
+from evallint.analysis.repeated_input import repeats_one_input
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
     NO_GRAD_HOOKS,
@@ -155,6 +156,8 @@ class Observations(InterpreterPart):
         sources = self.stored_graph(value, states)
         if hook is None and self._graph_built_before_loop(value):
             return  # `kept[i] = out[i]`: parts of one graph built before the loop
+        if hook is None and self._samples_one_input(value, states):
+            return  # `preds[i] = model(x)` for `i in range(n)`: n samples of one input
         outlives = hook is not None or not self._rebuilt_in_loop(container, states[0])
         bindings = frozenset(self._binding(name) for name in names)
         grad_off = self.grad_off_everywhere(states)
@@ -190,6 +193,25 @@ class Observations(InterpreterPart):
         # `masks[i] = torch.max(masks[i], m)`: the entry is updated from itself, a running
         # accumulation per key (no new entry), as `total += v`
         self.observe_store(statement, container, value, kind, states)
+
+    def _samples_one_input(self, value: cst.BaseExpression, states: tuple) -> bool:
+        """The innermost loop trains nothing and feeds its forwards the same input on every
+        iteration (see repeated_input.py)."""
+        loop = self._innermost_loop()
+        if loop is None:
+            return False
+        evidence = self.file.statement_evidence(loop, self.info)
+        if evidence.steps or evidence.backwards or evidence.training_sites:
+            return False
+        state = states[0]
+
+        def is_forward(call: cst.Call) -> bool:
+            func = call.func
+            return (type(func) is cst.Attribute and func.attr.value == "forward") or (
+                self._forward_target(call, state) is not None
+            )
+
+        return repeats_one_input(loop, value, is_forward)
 
     def _call_part(self, container: str) -> str:
         """'call' for a container of one call of a module's computation: a local of its
