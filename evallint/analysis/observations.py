@@ -27,6 +27,7 @@ from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.plain_objects import own_backward_object
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.repeated_input import repeats_one_input
+from evallint.analysis.requested_grad import grad_requested_by_caller
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
     NO_GRAD_HOOKS,
@@ -163,9 +164,19 @@ class Observations(InterpreterPart):
         grad_off = self.grad_off_everywhere(states)
         evaluation = any(r.kind is RegionKind.EVAL for r in self.regions)
         recurrent = hook is None and self._reads_recurrent_state(names)
+        requested = (
+            self.info is not None
+            and type(self.info.node) is cst.FunctionDef
+            and grad_requested_by_caller(
+                self.info.node,
+                set(self.info.params) | set(self.info.keyword_only),
+                node,
+                self.imports.qualify,
+            )
+        )
         self.stores.append(
             (node, container, value, kind, frozenset(sources), bindings, outlives, hook)
-            + (grad_off, evaluation, recurrent, part == "returned")
+            + (grad_off, evaluation, recurrent, part == "returned", requested)
         )
 
     def observe_subscript_store(
@@ -542,7 +553,8 @@ class Observations(InterpreterPart):
             and self._lightning_hook()
             else set()
         )
-        handed_back = returned | self._returned_names()
+        returned_names = self._returned_names()
+        handed_back = returned | returned_names
         # what the returned values were built from (`img_boxes = torch.cat(img_boxes)` then
         # `detections.append({"boxes": img_boxes})`, `return detections`): one call's parts
         handed_back = self._sources_closure(set(handed_back))
@@ -570,6 +582,8 @@ class Observations(InterpreterPart):
             backwarded = bool(bindings & self.backward_bindings) or any(
                 name in framework_backward for name, _ in bindings
             )
+            if store[12] and container in returned_names and not backwarded:
+                continue  # graphs built at the caller's request, handed back for its loss
             # `outputs.logits` kept after `backward(outputs.loss)`: the same forward's graph
             sibling = not backwarded and any(value in backward_values for _, value in bindings)
             # `epoch_loss` summed from the backpropagated `batch_loss`: its graphs, whose
