@@ -26,7 +26,7 @@ from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.plain_objects import own_backward_object
 from evallint.analysis.regions import RegionKind
-from evallint.analysis.repeated_input import repeats_one_input
+from evallint.analysis.repeated_input import computes_on_earlier_graphs, repeats_one_input
 from evallint.analysis.requested_grad import grad_requested_by_caller
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
@@ -157,8 +157,6 @@ class Observations(InterpreterPart):
         sources = self.stored_graph(value, states)
         if hook is None and self._graph_built_before_loop(value):
             return  # `kept[i] = out[i]`: parts of one graph built before the loop
-        if hook is None and self._samples_one_input(value, states):
-            return  # `preds[i] = model(x)` for `i in range(n)`: n samples of one input
         outlives = hook is not None or not self._rebuilt_in_loop(container, states[0])
         bindings = frozenset(self._binding(name) for name in names)
         grad_off = self.grad_off_everywhere(states)
@@ -177,6 +175,8 @@ class Observations(InterpreterPart):
         self.stores.append(
             (node, container, value, kind, frozenset(sources), bindings, outlives, hook)
             + (grad_off, evaluation, recurrent, part == "returned", requested)
+            # `preds[i] = model(x)` for `i in range(n)`: n samples of one input
+            + (hook is None and self._samples_one_input(value, states),)
         )
 
     def observe_subscript_store(
@@ -206,14 +206,20 @@ class Observations(InterpreterPart):
         self.observe_store(statement, container, value, kind, states)
 
     def _samples_one_input(self, value: cst.BaseExpression, states: tuple) -> bool:
-        """The innermost loop trains nothing and feeds its forwards the same input on every
-        iteration (see repeated_input.py)."""
+        """The innermost loop trains nothing and either feeds its forwards the same input on
+        every iteration or runs none for the value, computing it from graphs built before
+        the loop (see repeated_input.py)."""
         loop = self._innermost_loop()
         if loop is None:
             return False
-        evidence = self.file.statement_evidence(loop, self.info)
-        if evidence.steps or evidence.backwards or evidence.training_sites:
-            return False
+        from evallint.analysis.regions import training_call_kind
+        from evallint.analysis.walk import iter_nodes
+
+        if any(
+            type(node) is cst.Call and training_call_kind(node, self.imports) is not None
+            for node in iter_nodes(loop)
+        ):
+            return False  # a backward or a step in the loop: its values are training's
         state = states[0]
 
         def is_forward(call: cst.Call) -> bool:
@@ -222,7 +228,17 @@ class Observations(InterpreterPart):
                 self._forward_target(call, state) is not None
             )
 
-        return repeats_one_input(loop, value, is_forward)
+        def adds_graph(call: cst.Call) -> bool:
+            if is_forward(call):
+                return True
+            given = frozenset().union(*(self.graph_of(a.value, state, True) for a in call.args))
+            if type(call.func) is cst.Attribute:
+                given |= self.graph_of(call.func.value, state, True)
+            return bool(self.graph_of(call, state, True) - given)
+
+        return repeats_one_input(loop, value, is_forward) or computes_on_earlier_graphs(
+            loop, value, adds_graph
+        )
 
     def _call_part(self, container: str) -> str:
         """'call' for a container of one call of a module's computation: a local of its
@@ -575,6 +591,8 @@ class Observations(InterpreterPart):
         for store in self.stores:
             if store[11] and store[1] in handed_back:
                 continue  # a module method's returned parts of one call
+            if store[13]:
+                continue  # nothing new per batch (see repeated_input.py)
             node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = (
                 store[:10]
             )

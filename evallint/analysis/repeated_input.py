@@ -1,21 +1,79 @@
-"""Loops that run the same forward again on one input (Monte Carlo sampling).
+"""Loops whose stores keep nothing new per iteration of data.
 
-`for i in range(n_samples): y = self.forward(x); predictions[i] = y` with `x` bound before
-the loop: every iteration feeds the same batch, so the container holds `n_samples` samples of
-one input's prediction (returned or averaged by the caller), not one graph per batch of data.
-With autograd on they cost what an evaluation with autograd on costs (EVL002's finding), and
-nothing piles up across batches. EVL006 asks this of a store in a loop that trains nothing.
+- Monte Carlo sampling: `for i in range(n_samples): y = self.forward(x); predictions[i] = y`
+  with `x` bound before the loop: every iteration feeds the same batch, so the container
+  holds `n_samples` samples of one input's prediction (returned or averaged by the caller),
+  not one graph per batch of data. With autograd on they cost what an evaluation with
+  autograd on costs (EVL002's finding), and nothing piles up across batches.
+- Arithmetic on a graph built before the loop: `for q in Q: scores.append(q @ K.T)` runs no
+  forward; every entry is computed from the rows of values already in memory, so the loop
+  keeps no batch's activations.
+
+EVL006 asks these of a store in a loop that trains nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Optional
 
 import libcst as cst
 
 from evallint.analysis.batch_parts import read_names
-from evallint.analysis.store_scope import first_assignments
 from evallint.analysis.walk import iter_nodes
+
+
+def _derivation(loop: cst.For, value: cst.BaseExpression) -> Optional[list[cst.CSTNode]]:
+    """The stored value and every assignment in the loop body of a name it is computed
+    from, transitively; None when such a name is bound in the loop by anything but a plain
+    assignment (`h += f(x)`, an inner loop's variable, `with ... as h`): not followed."""
+    assigned: dict[str, list[cst.BaseExpression]] = {}
+    other: set[str] = set()
+    for node in iter_nodes(loop.body, enter_scopes=False):
+        kind = type(node)
+        if kind is cst.Assign:
+            for target in node.targets:  # type: ignore[attr-defined]
+                for name in iter_nodes(target.target):
+                    if type(name) is cst.Name:
+                        assigned.setdefault(name.value, []).append(node.value)  # type: ignore[attr-defined]
+        elif kind in (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor):
+            other |= {n.value for n in iter_nodes(node.target) if type(n) is cst.Name}  # type: ignore[attr-defined]
+        elif kind is cst.WithItem and node.asname is not None:  # type: ignore[attr-defined]
+            other |= {n.value for n in iter_nodes(node.asname.name) if type(n) is cst.Name}  # type: ignore[attr-defined]
+        elif kind is cst.NamedExpr:
+            other |= {n.value for n in iter_nodes(node.target) if type(n) is cst.Name}  # type: ignore[attr-defined]
+    expressions: list[cst.CSTNode] = [value]
+    seen: set[str] = set()
+    pending = list(read_names(value))
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in other:
+            return None
+        for bound in assigned.get(name, ()):
+            expressions.append(bound)
+            pending.extend(read_names(bound))
+    return expressions
+
+
+def _calls(expressions: list[cst.CSTNode]) -> list[cst.Call]:
+    return [n for e in expressions for n in iter_nodes(e) if type(n) is cst.Call]  # type: ignore[misc]
+
+
+def _loop_binds(loop: cst.For) -> set[str]:
+    found = {n.value for n in iter_nodes(loop.target) if type(n) is cst.Name}
+    for node in iter_nodes(loop.body, enter_scopes=False):
+        if type(node) in (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr):
+            targets = (
+                [t.target for t in node.targets]  # type: ignore[attr-defined]
+                if type(node) is cst.Assign
+                else [node.target]  # type: ignore[attr-defined]
+            )
+            for target in targets:
+                found |= {n.value for n in iter_nodes(target) if type(n) is cst.Name}
+    return found
 
 
 def repeats_one_input(
@@ -27,27 +85,13 @@ def repeats_one_input(
     feeds them. A `for` loop only."""
     if type(loop) is not cst.For:
         return False
-    target = {n.value for n in iter_nodes(loop.target) if type(n) is cst.Name}
-    assigned = first_assignments(loop)
-    bound_here = target | set(assigned)
-    expressions: list[cst.CSTNode] = [value]
-    seen: set[str] = set()
-    pending = list(read_names(value))
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in assigned:
-            continue
-        seen.add(name)
-        expressions.append(assigned[name])
-        pending.extend(read_names(assigned[name]))
-    forwards = [
-        node
-        for expression in expressions
-        for node in iter_nodes(expression)
-        if type(node) is cst.Call and is_forward(node)
-    ]
+    expressions = _derivation(loop, value)
+    if expressions is None:
+        return False
+    forwards = [call for call in _calls(expressions) if is_forward(call)]
     if not forwards:
         return False
+    bound_here = _loop_binds(loop)
     for call in forwards:
         given: set[str] = set()
         for argument in call.args:
@@ -57,3 +101,15 @@ def repeats_one_input(
         if given & bound_here:
             return False
     return True
+
+
+def computes_on_earlier_graphs(
+    loop: cst.CSTNode, value: cst.BaseExpression, adds_graph: Callable[[cst.Call], bool]
+) -> bool:
+    """No call the stored `value` is computed from in the loop body brings a graph of its own
+    (a forward, a helper that runs one): the value is arithmetic on graphs built before the
+    loop (`q @ K.T` for the rows `q` of `Q`). A `for` loop only."""
+    if type(loop) is not cst.For:
+        return False
+    expressions = _derivation(loop, value)
+    return expressions is not None and not any(adds_graph(call) for call in _calls(expressions))
