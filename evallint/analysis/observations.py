@@ -177,7 +177,12 @@ class Observations(InterpreterPart):
             (node, container, value, kind, frozenset(sources), bindings, outlives, hook)
             + (grad_off, evaluation, recurrent, part == "returned", requested)
             # `preds[i] = model(x)` for `i in range(n)`: n samples of one input
-            + (hook is None and self._samples_one_input(value, states),)
+            + (
+                hook is None
+                and "." not in container  # a local: `self.history` outlives the call
+                and container in self.bound_at
+                and self._samples_one_input(value, states),
+            )
         )
 
     def observe_subscript_store(
@@ -237,8 +242,9 @@ class Observations(InterpreterPart):
                 given |= self.graph_of(call.func.value, state, True)
             return bool(self.graph_of(call, state, True) - given)
 
-        return repeats_one_input(loop, value, is_forward) or computes_on_earlier_graphs(
-            loop, value, adds_graph
+        loops = [r.node for r in reversed(self.regions) if type(r.node) in (cst.For, cst.While)]
+        return repeats_one_input(loops, value, is_forward) or computes_on_earlier_graphs(
+            loops, value, adds_graph
         )
 
     def _call_part(self, container: str) -> str:

@@ -15,7 +15,7 @@ EVL006 asks these of a store in a loop that trains nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -35,7 +35,14 @@ def _derivation(loop: cst.For, value: cst.BaseExpression) -> Optional[list[cst.C
             for target in node.targets:  # type: ignore[attr-defined]
                 for name in iter_nodes(target.target):
                     if type(name) is cst.Name:
+                        # `boxes[i] = v` puts `v` in `boxes` as `boxes = v` would
                         assigned.setdefault(name.value, []).append(node.value)  # type: ignore[attr-defined]
+        elif kind is cst.Call and type(node.func) is cst.Attribute:  # type: ignore[attr-defined]
+            receiver = node.func.value  # type: ignore[attr-defined]
+            if type(receiver) is cst.Name:
+                # `boxes.append(v)`: what the receiver holds now comes from `v` too
+                for argument in node.args:  # type: ignore[attr-defined]
+                    assigned.setdefault(receiver.value, []).append(argument.value)
         elif kind in (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor):
             other |= {n.value for n in iter_nodes(node.target) if type(n) is cst.Name}  # type: ignore[attr-defined]
         elif kind is cst.WithItem and node.asname is not None:  # type: ignore[attr-defined]
@@ -62,8 +69,9 @@ def _calls(expressions: list[cst.CSTNode]) -> list[cst.Call]:
     return [n for e in expressions for n in iter_nodes(e) if type(n) is cst.Call]  # type: ignore[misc]
 
 
-def _loop_binds(loop: cst.For) -> set[str]:
-    found = {n.value for n in iter_nodes(loop.target) if type(n) is cst.Name}
+def _loop_binds(loop: cst.CSTNode) -> set[str]:
+    target = getattr(loop, "target", None)  # a `while` loop has none
+    found = {n.value for n in iter_nodes(target) if type(n) is cst.Name} if target else set()
     for node in iter_nodes(loop.body, enter_scopes=False):
         if type(node) in (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr):
             targets = (
@@ -77,12 +85,14 @@ def _loop_binds(loop: cst.For) -> set[str]:
 
 
 def repeats_one_input(
-    loop: cst.CSTNode, value: cst.BaseExpression, is_forward: Callable[[cst.Call], bool]
+    loops: list[cst.CSTNode], value: cst.BaseExpression, is_forward: Callable[[cst.Call], bool]
 ) -> bool:
-    """The stored `value` comes (through the loop body's assignments) from forwards, and every
-    one of them is given only values the loop never binds: the loop variable is not read
-    there, and nothing the body computes (a `next(batches)`, a slice by the loop index)
-    feeds them. A `for` loop only."""
+    """The stored `value` comes (through the innermost loop body's assignments) from
+    forwards, and every one of them is given only values no enclosing loop binds (`loops`,
+    innermost first): the loop variable is not read there, and nothing a body computes (a
+    `next(batches)`, a slice by the loop index, an outer loop's batch) feeds them. The
+    innermost loop is a `for` loop."""
+    loop = loops[0]
     if type(loop) is not cst.For:
         return False
     expressions = _derivation(loop, value)
@@ -91,7 +101,7 @@ def repeats_one_input(
     forwards = [call for call in _calls(expressions) if is_forward(call)]
     if not forwards:
         return False
-    bound_here = _loop_binds(loop)
+    bound_here = set().union(*(_loop_binds(enclosing) for enclosing in loops))
     for call in forwards:
         given: set[str] = set()
         for argument in call.args:
@@ -104,12 +114,22 @@ def repeats_one_input(
 
 
 def computes_on_earlier_graphs(
-    loop: cst.CSTNode, value: cst.BaseExpression, adds_graph: Callable[[cst.Call], bool]
+    loops: list[cst.CSTNode], value: cst.BaseExpression, adds_graph: Callable[[cst.Call], bool]
 ) -> bool:
-    """No call the stored `value` is computed from in the loop body brings a graph of its own
-    (a forward, a helper that runs one): the value is arithmetic on graphs built before the
-    loop (`q @ K.T` for the rows `q` of `Q`). A `for` loop only."""
+    """No call the stored `value` is computed from in the innermost loop body brings a graph
+    of its own (a forward, a helper that runs one), and what it reads from outside that body
+    (the loop's iterable included) no enclosing loop binds: the value is arithmetic on graphs
+    built before every loop (`q @ K.T` for the rows `q` of `Q`). The innermost loop is a
+    `for` loop."""
+    loop = loops[0]
     if type(loop) is not cst.For:
         return False
     expressions = _derivation(loop, value)
-    return expressions is not None and not any(adds_graph(call) for call in _calls(expressions))
+    if expressions is None or any(adds_graph(call) for call in _calls(expressions)):
+        return False
+    inner = _loop_binds(loop)
+    read = set(read_names(cast(cst.For, loop).iter))
+    for expression in expressions:
+        read |= read_names(expression)
+    outer = set().union(*(_loop_binds(enclosing) for enclosing in loops[1:]))
+    return not ((read - inner) & outer)
