@@ -9,8 +9,6 @@ the loops between a store and the loop that rebuilds its container.
 
 from __future__ import annotations
 
-from typing import cast
-
 import libcst as cst
 
 from evallint.analysis.store_scope import first_assignments
@@ -26,16 +24,12 @@ def read_names(expr: cst.CSTNode) -> set[str]:
     skipped: set[int] = set()
     for node in iter_nodes(expr):
         if type(node) is cst.Call:
-            func = cast(cst.Call, node).func
+            func = node.func
             if type(func) is cst.Name:
                 skipped.add(id(func))
         elif type(node) is cst.Attribute:
-            skipped.add(id(cast(cst.Attribute, node).attr))
-    return {
-        cast(cst.Name, n).value
-        for n in iter_nodes(expr)
-        if type(n) is cst.Name and id(n) not in skipped
-    }
+            skipped.add(id(node.attr))
+    return {n.value for n in iter_nodes(expr) if type(n) is cst.Name and id(n) not in skipped}
 
 
 def iterates_parts_of_item(inner: cst.CSTNode, outer: cst.CSTNode) -> bool:
@@ -58,7 +52,7 @@ def iterates_parts_of_item(inner: cst.CSTNode, outer: cst.CSTNode) -> bool:
                 and first.func.value in _COUNTING
             ):
                 return False
-    item = {cast(cst.Name, n).value for n in iter_nodes(outer.target) if type(n) is cst.Name}
+    item = {n.value for n in iter_nodes(outer.target) if type(n) is cst.Name}
     assigned = first_assignments(outer)
     read = read_names(inner.iter)
     if not read or not read <= item | set(assigned):

@@ -24,9 +24,9 @@ def converted_by_numpy(
     """Names (or dotted names) given whole, as the first argument, to a NumPy function."""
     found: set[str] = set()
     for node in iter_nodes(body):
-        if type(node) is not cst.Call or not node.args:  # type: ignore[attr-defined]
+        if type(node) is not cst.Call or not node.args:
             continue
-        call: cst.Call = node  # type: ignore[assignment]
+        call: cst.Call = node
         first = call.args[0]
         if first.keyword is not None or first.star:
             continue

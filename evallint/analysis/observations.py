@@ -22,6 +22,7 @@ from evallint.analysis.facts import (
     TensorStore,
     UncalledGradManager,
 )
+from evallint.analysis.few_items import runs_few_times
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.numpy_reads import converted_by_numpy
@@ -345,7 +346,9 @@ class Observations(InterpreterPart):
                 # `outputs = []` per batch, filled over `for chunk in data.chunk(4):`
                 return all(iterates_parts_of_item(inner, loop) for inner in parts)
             if type(loop) is cst.For and (
-                literal_iterable(loop.iter) or self._iterates_submodules(loop.iter, state)
+                literal_iterable(loop.iter)
+                or self._iterates_submodules(loop.iter, state)
+                or self._few_untrained_items(loop)
             ):
                 continue
             if type(loop) is cst.For and self._iterates_modules(loop, state):
@@ -355,6 +358,18 @@ class Observations(InterpreterPart):
                 return False
             parts.append(loop)
         return not parts and bounded and "." not in container and container in self.bound_at
+
+    def _few_untrained_items(self, loop: cst.For) -> bool:
+        """`for deg in np.linspace(0, 180, 19):` with no backward or step in it: a fixed few
+        items counted from constants (see few_items.py), not batches of training."""
+        from evallint.analysis.regions import training_call_kind
+        from evallint.analysis.walk import iter_nodes
+
+        function = self.info.node if self.info is not None else self.file.module
+        return runs_few_times(loop.iter, function) and not any(
+            type(node) is cst.Call and training_call_kind(node, self.imports) is not None
+            for node in iter_nodes(loop)
+        )
 
     def _iterates_submodules(self, iterable: cst.BaseExpression, state) -> bool:
         """`model.blocks`, `self.layers`, `net.children()`: a module's own submodules, as

@@ -33,10 +33,10 @@ def _derivation(loop: cst.For, value: cst.BaseExpression) -> Optional[list[cst.C
         kind = type(node)
         if kind is cst.Assign:
             for target in node.targets:  # type: ignore[attr-defined]
-                for name in iter_nodes(target.target):
-                    if type(name) is cst.Name:
+                for part in iter_nodes(target.target):
+                    if type(part) is cst.Name:
                         # `boxes[i] = v` puts `v` in `boxes` as `boxes = v` would
-                        assigned.setdefault(name.value, []).append(node.value)  # type: ignore[attr-defined]
+                        assigned.setdefault(part.value, []).append(node.value)  # type: ignore[attr-defined]
         elif kind is cst.Call and type(node.func) is cst.Attribute:  # type: ignore[attr-defined]
             receiver = node.func.value  # type: ignore[attr-defined]
             if type(receiver) is cst.Name:
@@ -66,18 +66,16 @@ def _derivation(loop: cst.For, value: cst.BaseExpression) -> Optional[list[cst.C
 
 
 def _calls(expressions: list[cst.CSTNode]) -> list[cst.Call]:
-    return [n for e in expressions for n in iter_nodes(e) if type(n) is cst.Call]  # type: ignore[misc]
+    return [n for e in expressions for n in iter_nodes(e) if type(n) is cst.Call]
 
 
 def _loop_binds(loop: cst.CSTNode) -> set[str]:
     target = getattr(loop, "target", None)  # a `while` loop has none
     found = {n.value for n in iter_nodes(target) if type(n) is cst.Name} if target else set()
-    for node in iter_nodes(loop.body, enter_scopes=False):
+    for node in iter_nodes(cast("cst.For | cst.While", loop).body, enter_scopes=False):
         if type(node) in (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr):
             targets = (
-                [t.target for t in node.targets]  # type: ignore[attr-defined]
-                if type(node) is cst.Assign
-                else [node.target]  # type: ignore[attr-defined]
+                [t.target for t in node.targets] if type(node) is cst.Assign else [node.target]  # type: ignore[attr-defined]
             )
             for target in targets:
                 found |= {n.value for n in iter_nodes(target) if type(n) is cst.Name}
@@ -128,7 +126,7 @@ def computes_on_earlier_graphs(
     if expressions is None or any(adds_graph(call) for call in _calls(expressions)):
         return False
     inner = _loop_binds(loop)
-    read = set(read_names(cast(cst.For, loop).iter))
+    read = set(read_names(loop.iter))
     for expression in expressions:
         read |= read_names(expression)
     outer = set().union(*(_loop_binds(enclosing) for enclosing in loops[1:]))

@@ -10,7 +10,7 @@ of a store whose container the function returns.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional, cast
+from typing import Optional
 
 import libcst as cst
 
@@ -36,7 +36,7 @@ def grad_requested_by_caller(
             if type(target) is cst.Name:
                 bound[target.value] = node.value
         elif type(node) is cst.With:
-            withs.append(cast(cst.With, node))
+            withs.append(node)
     for with_node in withs:
         managers = [item.item for item in with_node.items]
         managers = [bound.get(m.value, m) if type(m) is cst.Name else m for m in managers]

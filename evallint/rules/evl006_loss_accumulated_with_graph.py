@@ -64,7 +64,9 @@ class LossAccumulatedWithGraph(Rule):
     `return losses`), when the loop rebuilds it every iteration
     (`parts = []` in the body), for a local container of a module's `forward` (it holds one
     call's parts of the output), for a local container filled only in loops over a fixed few
-    items (a literal `for size in (3, 64):`, a model's own `for block in model.blocks:`),
+    items (a literal `for size in (3, 64):`, a model's own `for block in model.blocks:`, a
+    loop that trains nothing over at most 32 items counted from the function's constants:
+    `np.linspace(0, 180, 19)`, `np.random.choice(n, 4)`),
     or for a constant key (`d["loss"] = loss` replaces the previous entry, so nothing piles
     up), for a container rebuilt per batch and filled over that batch's parts (`for chunk in
     data.chunk(4):`), for a local container of a loop that trains nothing and either feeds
