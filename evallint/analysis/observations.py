@@ -25,7 +25,6 @@ from evallint.analysis.facts import (
 from evallint.analysis.few_items import runs_few_times
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
-from evallint.analysis.numpy_reads import converted_by_numpy
 from evallint.analysis.plain_objects import own_backward_object
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.repeated_input import computes_on_earlier_graphs, repeats_one_input
@@ -609,17 +608,12 @@ class Observations(InterpreterPart):
             lambda call: self.file.resolve_function_quietly(call, info),
             self._local_function,
         )
-        numpy_read = converted_by_numpy(
-            info.node.body if info is not None else self.file.module, self.imports.qualify
-        )
         backward_values = self.backward_sources - {id(None)}
         for store in self.stores:
             if store[11] and store[1] in handed_back:
                 continue  # a module method's returned parts of one call
             if store[13]:
                 continue  # nothing new per batch (see repeated_input.py)
-            if store[1] in numpy_read:
-                continue  # `np.mean(rewards)` would raise on a tensor with a graph
             node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = (
                 store[:10]
             )

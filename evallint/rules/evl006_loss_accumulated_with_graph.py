@@ -73,9 +73,7 @@ class LossAccumulatedWithGraph(Rule):
     its forwards the same input every time (Monte Carlo samples, `preds[i] = model(x)` for
     `i in range(n)`) or runs none (`q @ K.T` for the rows of embeddings built before it),
     for a container the function returns after turning grad on at its caller's request
-    (`enable_grad() if use_grad else no_grad()`), or for one handed whole to NumPy
-    (`np.mean(returns)` raises on a tensor that requires grad, so running code proves the
-    values plain). A forward of `self.model` annotated with a class of the file whose
+    (`enable_grad() if use_grad else no_grad()`). A forward of `self.model` annotated with a class of the file whose
     `forward` returns no graph (what `generate()` produced) keeps none. An entry updated from
     itself (`masks[i] = torch.max(masks[i], m)`) is a running update, like `+=`. `torch.autograd.grad` results carry no graph unless
     `create_graph=True`. Values are followed through assignments in the
