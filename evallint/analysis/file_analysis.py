@@ -170,6 +170,10 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             lambda call: analysis().steps_input(call),  # type: ignore[union-attr]
             lambda name: analysis().is_grad_input(name),  # type: ignore[union-attr]
             lambda call: analysis()._call_reports(call),  # type: ignore[union-attr]
+            lambda call: (
+                analysis().resolve_function_quietly(call, analysis()._evidence_scope)  # type: ignore[union-attr]
+                is not None
+            ),
         )
         self._reporting_helpers: dict[str, bool] = {}
         stem = Path(path).stem

@@ -13,6 +13,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.batch_parts import iterates_parts_of_item
 from evallint.analysis.context import InterpreterPart, code_of
 from evallint.analysis.facts import (
     BackwardCall,
@@ -21,10 +22,13 @@ from evallint.analysis.facts import (
     TensorStore,
     UncalledGradManager,
 )
+from evallint.analysis.few_items import runs_few_times
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.plain_objects import own_backward_object
 from evallint.analysis.regions import RegionKind
+from evallint.analysis.repeated_input import computes_on_earlier_graphs, repeats_one_input
+from evallint.analysis.requested_grad import grad_requested_by_caller
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
     NO_GRAD_HOOKS,
@@ -159,9 +163,26 @@ class Observations(InterpreterPart):
         grad_off = self.grad_off_everywhere(states)
         evaluation = any(r.kind is RegionKind.EVAL for r in self.regions)
         recurrent = hook is None and self._reads_recurrent_state(names)
+        requested = (
+            self.info is not None
+            and type(self.info.node) is cst.FunctionDef
+            and grad_requested_by_caller(
+                self.info.node,
+                set(self.info.params) | set(self.info.keyword_only),
+                node,
+                self.imports.qualify,
+            )
+        )
         self.stores.append(
             (node, container, value, kind, frozenset(sources), bindings, outlives, hook)
-            + (grad_off, evaluation, recurrent, part == "returned")
+            + (grad_off, evaluation, recurrent, part == "returned", requested)
+            # `preds[i] = model(x)` for `i in range(n)`: n samples of one input
+            + (
+                hook is None
+                and "." not in container  # a local: `self.history` outlives the call
+                and container in self.bound_at
+                and self._samples_one_input(value, states),
+            )
         )
 
     def observe_subscript_store(
@@ -189,6 +210,42 @@ class Observations(InterpreterPart):
         # `masks[i] = torch.max(masks[i], m)`: the entry is updated from itself, a running
         # accumulation per key (no new entry), as `total += v`
         self.observe_store(statement, container, value, kind, states)
+
+    def _samples_one_input(self, value: cst.BaseExpression, states: tuple) -> bool:
+        """The innermost loop trains nothing and either feeds its forwards the same input on
+        every iteration or runs none for the value, computing it from graphs built before
+        the loop (see repeated_input.py)."""
+        loop = self._innermost_loop()
+        if loop is None:
+            return False
+        from evallint.analysis.regions import training_call_kind
+        from evallint.analysis.walk import iter_nodes
+
+        if any(
+            type(node) is cst.Call and training_call_kind(node, self.imports) is not None
+            for node in iter_nodes(loop)
+        ):
+            return False  # a backward or a step in the loop: its values are training's
+        state = states[0]
+
+        def is_forward(call: cst.Call) -> bool:
+            func = call.func
+            return (type(func) is cst.Attribute and func.attr.value == "forward") or (
+                self._forward_target(call, state) is not None
+            )
+
+        def adds_graph(call: cst.Call) -> bool:
+            if is_forward(call):
+                return True
+            given = frozenset().union(*(self.graph_of(a.value, state, True) for a in call.args))
+            if type(call.func) is cst.Attribute:
+                given |= self.graph_of(call.func.value, state, True)
+            return bool(self.graph_of(call, state, True) - given)
+
+        loops = [r.node for r in reversed(self.regions) if type(r.node) in (cst.For, cst.While)]
+        return repeats_one_input(loops, value, is_forward) or computes_on_earlier_graphs(
+            loops, value, adds_graph
+        )
 
     def _call_part(self, container: str) -> str:
         """'call' for a container of one call of a module's computation: a local of its
@@ -271,26 +328,47 @@ class Observations(InterpreterPart):
     def _rebuilt_in_loop(self, container: str, state) -> bool:
         """The innermost enclosing loop rebinds the container on every iteration: an
         assignment (`parts = []`) among its body's own statements; or an outer loop does and
-        every loop in between runs over modules (`for net in nets:`, a few items, not data).
+        every loop in between runs over modules (`for net in nets:`, a few items, not data)
+        or over the parts of that loop's item (`for chunk in data.chunk(4):` in `for data in
+        loader:`: one batch's parts).
         A reset under a condition (`if i % 100 == 99: running = 0.0`) lets the values pile
         up until it runs. A local container filled only in loops over a fixed few items (a
         literal `for size in (3, 64):`, a module's own blocks `for block in model.blocks:`)
         holds those few values, not one per batch of data."""
         bounded = True
+        parts: list[cst.CSTNode] = []  # loops that may run over one outer item's parts
         for region in reversed(self.regions):
             loop = region.node
             if type(loop) not in (cst.For, cst.While):
                 continue
             if loop_rebinds(loop, container):
-                return True
+                # `outputs = []` per batch, filled over `for chunk in data.chunk(4):`
+                return all(iterates_parts_of_item(inner, loop) for inner in parts)
             if type(loop) is cst.For and (
-                literal_iterable(loop.iter) or self._iterates_submodules(loop.iter, state)
+                literal_iterable(loop.iter)
+                or self._iterates_submodules(loop.iter, state)
+                or self._few_untrained_items(loop)
             ):
                 continue
-            if not (type(loop) is cst.For and self._iterates_modules(loop, state)):
+            if type(loop) is cst.For and self._iterates_modules(loop, state):
+                bounded = False
+                continue
+            if type(loop) is not cst.For:
                 return False
-            bounded = False
-        return bounded and "." not in container and container in self.bound_at
+            parts.append(loop)
+        return not parts and bounded and "." not in container and container in self.bound_at
+
+    def _few_untrained_items(self, loop: cst.For) -> bool:
+        """`for deg in np.linspace(0, 180, 19):` with no backward or step in it: a fixed few
+        items counted from constants (see few_items.py), not batches of training."""
+        from evallint.analysis.regions import training_call_kind
+        from evallint.analysis.walk import iter_nodes
+
+        function = self.info.node if self.info is not None else self.file.module
+        return runs_few_times(loop.iter, function) and not any(
+            type(node) is cst.Call and training_call_kind(node, self.imports) is not None
+            for node in iter_nodes(loop)
+        )
 
     def _iterates_submodules(self, iterable: cst.BaseExpression, state) -> bool:
         """`model.blocks`, `self.layers`, `net.children()`: a module's own submodules, as
@@ -512,7 +590,8 @@ class Observations(InterpreterPart):
             and self._lightning_hook()
             else set()
         )
-        handed_back = returned | self._returned_names()
+        returned_names = self._returned_names()
+        handed_back = returned | returned_names
         # what the returned values were built from (`img_boxes = torch.cat(img_boxes)` then
         # `detections.append({"boxes": img_boxes})`, `return detections`): one call's parts
         handed_back = self._sources_closure(set(handed_back))
@@ -533,6 +612,8 @@ class Observations(InterpreterPart):
         for store in self.stores:
             if store[11] and store[1] in handed_back:
                 continue  # a module method's returned parts of one call
+            if store[13]:
+                continue  # nothing new per batch (see repeated_input.py)
             node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = (
                 store[:10]
             )
@@ -540,6 +621,8 @@ class Observations(InterpreterPart):
             backwarded = bool(bindings & self.backward_bindings) or any(
                 name in framework_backward for name, _ in bindings
             )
+            if store[12] and container in returned_names and not backwarded:
+                continue  # graphs built at the caller's request, handed back for its loss
             # `outputs.logits` kept after `backward(outputs.loss)`: the same forward's graph
             sibling = not backwarded and any(value in backward_values for _, value in bindings)
             # `epoch_loss` summed from the backpropagated `batch_loss`: its graphs, whose

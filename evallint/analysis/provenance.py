@@ -22,6 +22,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.annotated_members import annotated_attribute_type
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.module_sources import other_framework_call
@@ -277,6 +278,8 @@ class Provenance(InterpreterPart):
         if target is not None:
             if type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS:
                 return _EMPTY  # `model.generate(...)` runs under no_grad
+            if self._forward_returns_no_graph(func):
+                return _EMPTY  # `self.model(...)` of a class whose forward returns token ids
             method = self._class_method_graph(call, state)
             if method is not None:
                 return method  # `model.act(state)` of a class of this file: what it returns
@@ -298,6 +301,25 @@ class Provenance(InterpreterPart):
             found |= self.graph_of(func.value, state, True)  # a tensor method: `out.mean()`
         return found  # a call given no graph-carrying value (a metric of arrays, an
         # environment step, a helper given only the model) is unknown: no graph
+
+    def _forward_returns_no_graph(self, func: cst.BaseExpression) -> bool:
+        """`self.model(...)` where `model` is annotated with a module class of this file
+        (see annotated_members.py) whose `forward` returns only values that carry no graph
+        (what `generate()` produced, numbers): the call keeps no graph."""
+        owner = self._owner()
+        if owner is None or type(func) is not cst.Attribute:
+            return False
+        if not (type(func.value) is cst.Name and func.value.value == "self"):
+            return False
+        annotation = annotated_attribute_type(owner.node, func.attr.value)
+        found = self.file.classes.get(annotation) if annotation is not None else None
+        forward = found.methods.get("forward") if found is not None else None
+        if forward is None or not found.is_module:  # type: ignore[union-attr]
+            return False
+        summary = self.file.summary_for(forward)
+        return (
+            summary is not None and summary.return_graph is not None and not (summary.return_graph)
+        )
 
     def _class_method_graph(self, call: cst.Call, state: PathState) -> Optional[frozenset]:
         """`agent.act(obs)` where the classes of this file that define `act` (other than as

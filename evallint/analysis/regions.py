@@ -191,8 +191,13 @@ class EvidenceCollector:
         steps_input: Callable[[cst.Call], bool] = lambda call: False,
         is_grad_input: Callable[[str], bool] = lambda name: False,
         call_reports: Callable[[cst.Call], bool] = lambda call: False,
+        reads_function: Callable[[cst.Call], bool] = lambda call: False,
     ) -> None:
         self._call_reports = call_reports
+        self._reads_function = reads_function
+        """A call of a function of the file or project that the analysis reads: given a loss
+        and an optimizer (`one_step(model, batch, loss_fn, optimizer, training=False)`), what
+        it trains is its summary's to say (for this call's constant flags), not a guess."""
         """A call of a plain project helper that reports what it is given (`save_results(n,
         samples.detach(), epoch)` saving an image grid): the block reports through it."""
         self._imports = imports
@@ -285,6 +290,7 @@ class EvidenceCollector:
             self._steps_input,
             self._is_grad_input,
             self._call_reports,
+            self._reads_function,
         )
 
 
@@ -434,12 +440,22 @@ def _scan_expression(
     steps_input,
     is_grad_input,
     call_reports=lambda call: False,
+    reads_function=lambda call: False,
 ) -> None:
     for node in iter_nodes(root):
         node_type = type(node)
         if node_type is cst.Call:
             node = cast(cst.Call, node)
             kind = training_call_kind(node, imports)
+            if (
+                kind == "step"
+                and type(node.func) is cst.Name
+                and is_loss_scaler(node)
+                and reads_function(node)
+            ):
+                # a function the analysis reads: its summary for this call's constant flags
+                # says whether it steps (`one_step(..., training=False)` does not)
+                kind = "step" if call_trains(node) else None
             if steps_input(node):
                 kind = None
                 evidence.input_steps.append(node)

@@ -64,10 +64,18 @@ class LossAccumulatedWithGraph(Rule):
     `return losses`), when the loop rebuilds it every iteration
     (`parts = []` in the body), for a local container of a module's `forward` (it holds one
     call's parts of the output), for a local container filled only in loops over a fixed few
-    items (a literal `for size in (3, 64):`, a model's own `for block in model.blocks:`),
+    items (a literal `for size in (3, 64):`, a model's own `for block in model.blocks:`, a
+    loop that trains nothing over at most 32 items counted from the function's constants:
+    `np.linspace(0, 180, 19)`, `np.random.choice(n, 4)`),
     or for a constant key (`d["loss"] = loss` replaces the previous entry, so nothing piles
-    up). An entry updated from itself (`masks[i] = torch.max(masks[i], m)`) is a running
-    update, like `+=`. `torch.autograd.grad` results carry no graph unless
+    up), for a container rebuilt per batch and filled over that batch's parts (`for chunk in
+    data.chunk(4):`), for a local container of a loop that trains nothing and either feeds
+    its forwards the same input every time (Monte Carlo samples, `preds[i] = model(x)` for
+    `i in range(n)`) or runs none (`q @ K.T` for the rows of embeddings built before it),
+    for a container the function returns after turning grad on at its caller's request
+    (`enable_grad() if use_grad else no_grad()`). A forward of `self.model` annotated with a class of the file whose
+    `forward` returns no graph (what `generate()` produced) keeps none. An entry updated from
+    itself (`masks[i] = torch.max(masks[i], m)`) is a running update, like `+=`. `torch.autograd.grad` results carry no graph unless
     `create_graph=True`. Values are followed through assignments in the
     same function and through the returns of the file's own functions; a helper the analysis
     cannot read, given only the model, returns an unknown value, which is not reported. A
