@@ -207,6 +207,11 @@ ANALYSIS_ORDER = [
         "optimizer_bindings",
         "paired_switches",
         "layer_demonstrations",
+        "batch_parts",
+        "few_items",
+        "repeated_input",
+        "requested_grad",
+        "annotated_members",
     ),
     (
         "context",
