@@ -49,6 +49,7 @@ from evallint.analysis.vocabulary import (
     PRETRAINED_LOADERS,
     SAME_MODULE_ATTRIBUTES,
     SAME_MODULE_METHODS,
+    SAME_MODULE_OR_MODE_METHODS,
     STATELESS_LAYERS,
     UNKNOWN_MODE_LOADERS,
     WRAPPERS,
@@ -627,7 +628,9 @@ class Values(ModeMatters):
         )
 
     def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
-        func = call.func
+        # `model.cuda()(x)`, `net.to(device).eval()(x)`: the chain returns the module it
+        # starts from, so the call is that module's forward
+        func = chain_receiver(call.func, SAME_MODULE_OR_MODE_METHODS)
         key = self.resolve(func, state)
         if key is not None:
             if self._trains_itself(key, state):
