@@ -62,6 +62,31 @@ def _disables_grad(decorator: ast.expr) -> bool:
     return "no_grad" in name or name == "inference_mode"
 
 
+def _submodule_walkers(
+    method: ast.FunctionDef | ast.AsyncFunctionDef, submodules: set[str]
+) -> set[str]:
+    """The names a loop of the method binds to the parts of one of its module's submodules
+    (`for layer in self.blocks`, `for i, layer in enumerate(self.blocks)`): calling one runs
+    that part of the module (see element_forwards.py)."""
+    found: set[str] = set()
+    for node in ast.walk(method):
+        if not isinstance(node, ast.For):
+            continue
+        iterable, target = node.iter, node.target
+        if (
+            isinstance(iterable, ast.Call)
+            and isinstance(iterable.func, ast.Name)
+            and iterable.func.id == "enumerate"
+            and len(iterable.args) == 1
+            and isinstance(target, ast.Tuple)
+            and len(target.elts) == 2
+        ):
+            iterable, target = iterable.args[0], target.elts[1]
+        if isinstance(target, ast.Name) and _self_attribute(iterable) in submodules:
+            found.add(target.id)
+    return found
+
+
 def _switches_to_eval(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """A decorator of the file whose wrapper calls `.eval()` on its own first parameter
     before calling the wrapped function (`def eval_decorator(fn): def inner(model, *a):
@@ -128,12 +153,13 @@ def _class_forward_methods(
         runs = False
         trains = False
         called: set[str] = set()
+        walkers = _submodule_walkers(method, submodules)
         for inner in ast.walk(method):
             if not isinstance(inner, ast.Call):
                 continue
             func = inner.func
-            if isinstance(func, ast.Name) and func.id == "self":
-                runs = True  # self(x)
+            if isinstance(func, ast.Name) and (func.id == "self" or func.id in walkers):
+                runs = True  # self(x); `layer(x)` for `layer in self.blocks`
             elif isinstance(func, ast.Attribute):
                 if func.attr in _TRAINING_CALLS:
                     trains = True
