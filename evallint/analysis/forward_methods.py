@@ -62,6 +62,23 @@ def _disables_grad(decorator: ast.expr) -> bool:
     return "no_grad" in name or name == "inference_mode"
 
 
+def _called_by_forward(
+    forward: Optional[ast.FunctionDef | ast.AsyncFunctionDef], methods: dict
+) -> set[str]:
+    """`self.convnet(x)` in the class's own `forward`, whatever built `self.convnet` (a
+    factory `get_convnet(args)`, a module passed in): what the forward calls on an attribute
+    that is no method of the class is a part of the module."""
+    found: set[str] = set()
+    if forward is None:
+        return found
+    for node in ast.walk(forward):
+        if isinstance(node, ast.Call):
+            name = _self_attribute(node.func)
+            if name is not None and name not in methods:
+                found.add(name)
+    return found
+
+
 def _submodule_walkers(
     method: ast.FunctionDef | ast.AsyncFunctionDef, submodules: set[str]
 ) -> set[str]:
@@ -70,7 +87,7 @@ def _submodule_walkers(
     that part of the module (see element_forwards.py)."""
     found: set[str] = set()
     for node in ast.walk(method):
-        if not isinstance(node, ast.For):
+        if not isinstance(node, (ast.For, ast.comprehension)):
             continue
         iterable, target = node.iter, node.target
         if (
@@ -145,6 +162,7 @@ def _class_forward_methods(
                     name = _self_attribute(target)
                     if name is not None:
                         submodules.add(name)
+    submodules |= _called_by_forward(methods.get("forward"), methods)
     direct: set[str] = set()
     calls: dict[str, set[str]] = {}
     for name, method in methods.items():
