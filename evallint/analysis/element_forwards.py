@@ -39,7 +39,8 @@ _SWITCHES = ("eval", "train", "requires_grad_")
 
 def _walked(loop: cst.For) -> Optional[tuple[str, cst.BaseExpression]]:
     """(the name bound to each element, the expression whose elements it is)."""
-    iterable, target = loop.iter, loop.target
+    iterable: cst.BaseExpression = loop.iter
+    target: cst.BaseExpression = loop.target
     if type(iterable) is cst.Call and type(iterable.func) is cst.Name and iterable.args:
         walker = iterable.func.value
         if walker not in _WALKERS or len(iterable.args) != 1:

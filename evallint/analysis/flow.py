@@ -489,7 +489,7 @@ class Statements(InterpreterPart):
             current = head
             if type(node) is cst.For:
                 current = tuple(self._bind_target(node.target, s) for s in current)
-                current = bind_walked_module(self, cast(cst.For, node), current)
+                current = bind_walked_module(self, node, current)
                 if phases:  # `for phase in ("train", "val"):` one path per phase
                     current = tuple(s.assuming_all(p) for p in phases for s in current)
                 if iterates_submodules(node.iter):
