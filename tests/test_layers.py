@@ -226,6 +226,8 @@ ANALYSIS_ORDER = [
         "own_methods",
         "lifting",
         "passed_functions",
+        "element_forwards",
+        "library_callbacks",
         "loop_else",
     ),
     (
