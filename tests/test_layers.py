@@ -235,6 +235,8 @@ ANALYSIS_ORDER = [
         "own_methods",
         "lifting",
         "passed_functions",
+        "element_forwards",
+        "library_callbacks",
         "loop_else",
         "annotated_objects",
         "member_switches",

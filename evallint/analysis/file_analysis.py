@@ -182,6 +182,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         )
         self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
         self._module_keys: set[str] = set()
+        self._library_callbacks: Optional[frozenset[str]] = None
         self.deliberate_switches: set[int] = set()
         """`eval()` calls in scopes that evaluate nothing: a deliberate freeze (BatchNorm
         statistics of a frozen backbone during a linear probe), not an evaluation that
@@ -254,7 +255,8 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                         called_elsewhere.append(info)
                 elif not called_here:
                     self._judge_alone(
-                        self.specialised(info, None) or summary, callback=bool(info.decorators)
+                        self.specialised(info, None) or summary,
+                        callback=bool(info.decorators) or self._handed_to_library(info),
                     )
             if self._callers_by_function:
                 decided = self._judge_by_callers()
@@ -275,6 +277,17 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.facts.hooks_leaving_eval = hooks_leaving_eval(
             self.classes.values(), self.summary_for, self.unit
         )
+
+    def _handed_to_library(self, info: FunctionInfo) -> bool:
+        """A top-level function the module's code gives a library by name (see
+        library_callbacks.py): called back after the module's code, like a decorated one."""
+        if self.functions.get(info.name) is not info:
+            return False
+        from evallint.analysis.library_callbacks import handed_to_libraries
+
+        if self._library_callbacks is None:
+            self._library_callbacks = handed_to_libraries(self)
+        return info.name in self._library_callbacks
 
     def all_functions(self) -> list[FunctionInfo]:
         """Every function, method and nested function, each before the ones nested in it."""

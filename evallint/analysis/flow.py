@@ -11,6 +11,7 @@ import libcst as cst
 from evallint.analysis import conditions
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix, unfed_suffix
+from evallint.analysis.element_forwards import bind_walked_module
 from evallint.analysis.facts import Place, StepBlock
 from evallint.analysis.lattice import (
     Grad,
@@ -493,6 +494,7 @@ class Statements(InterpreterPart):
             current = head
             if type(node) is cst.For:
                 current = tuple(self._bind_target(node.target, s) for s in current)
+                current = bind_walked_module(self, node, current)
                 if phases:  # `for phase in ("train", "val"):` one path per phase
                     current = tuple(s.assuming_all(p) for p in phases for s in current)
                 if iterates_submodules(node.iter):

@@ -62,6 +62,48 @@ def _disables_grad(decorator: ast.expr) -> bool:
     return "no_grad" in name or name == "inference_mode"
 
 
+def _called_by_forward(
+    forward: Optional[ast.FunctionDef | ast.AsyncFunctionDef], methods: dict
+) -> set[str]:
+    """`self.convnet(x)` in the class's own `forward`, whatever built `self.convnet` (a
+    factory `get_convnet(args)`, a module passed in): what the forward calls on an attribute
+    that is no method of the class is a part of the module."""
+    found: set[str] = set()
+    if forward is None:
+        return found
+    for node in ast.walk(forward):
+        if isinstance(node, ast.Call):
+            name = _self_attribute(node.func)
+            if name is not None and name not in methods:
+                found.add(name)
+    return found
+
+
+def _submodule_walkers(
+    method: ast.FunctionDef | ast.AsyncFunctionDef, submodules: set[str]
+) -> set[str]:
+    """The names a loop of the method binds to the parts of one of its module's submodules
+    (`for layer in self.blocks`, `for i, layer in enumerate(self.blocks)`): calling one runs
+    that part of the module (see element_forwards.py)."""
+    found: set[str] = set()
+    for node in ast.walk(method):
+        if not isinstance(node, (ast.For, ast.comprehension)):
+            continue
+        iterable, target = node.iter, node.target
+        if (
+            isinstance(iterable, ast.Call)
+            and isinstance(iterable.func, ast.Name)
+            and iterable.func.id == "enumerate"
+            and len(iterable.args) == 1
+            and isinstance(target, ast.Tuple)
+            and len(target.elts) == 2
+        ):
+            iterable, target = iterable.args[0], target.elts[1]
+        if isinstance(target, ast.Name) and _self_attribute(iterable) in submodules:
+            found.add(target.id)
+    return found
+
+
 def _switches_to_eval(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """A decorator of the file whose wrapper calls `.eval()` on its own first parameter
     before calling the wrapped function (`def eval_decorator(fn): def inner(model, *a):
@@ -120,6 +162,7 @@ def _class_forward_methods(
                     name = _self_attribute(target)
                     if name is not None:
                         submodules.add(name)
+    submodules |= _called_by_forward(methods.get("forward"), methods)
     direct: set[str] = set()
     calls: dict[str, set[str]] = {}
     for name, method in methods.items():
@@ -128,12 +171,13 @@ def _class_forward_methods(
         runs = False
         trains = False
         called: set[str] = set()
+        walkers = _submodule_walkers(method, submodules)
         for inner in ast.walk(method):
             if not isinstance(inner, ast.Call):
                 continue
             func = inner.func
-            if isinstance(func, ast.Name) and func.id == "self":
-                runs = True  # self(x)
+            if isinstance(func, ast.Name) and (func.id == "self" or func.id in walkers):
+                runs = True  # self(x); `layer(x)` for `layer in self.blocks`
             elif isinstance(func, ast.Attribute):
                 if func.attr in _TRAINING_CALLS:
                     trains = True

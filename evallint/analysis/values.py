@@ -627,7 +627,10 @@ class Values(ModeMatters):
         )
 
     def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
-        func = call.func
+        # `model.cuda()(x)`, `net.to(device)(x)`: the chain returns the module it starts
+        # from, so the call is that module's forward (`m.train()(x)` / `m.eval()(x)` set
+        # the mode for that very forward on purpose: a probe of each mode, left alone)
+        func = chain_receiver(call.func, SAME_MODULE_METHODS)
         key = self.resolve(func, state)
         if key is not None:
             if self._trains_itself(key, state):
