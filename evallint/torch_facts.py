@@ -588,6 +588,24 @@ MODULE_RETURNING_METHODS = frozenset(
 """Module methods that return the module they were called on, leaving its mode alone
 (`zero_grad` is not one: it returns None)."""
 
+MODULE_API = frozenset(
+    {
+        "add_module", "apply", "bfloat16", "buffers", "children", "compile", "cpu", "cuda",
+        "double", "eval", "extra_repr", "float", "get_buffer", "get_extra_state",
+        "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
+        "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+        "register_backward_hook", "register_buffer", "register_forward_hook",
+        "register_forward_pre_hook", "register_full_backward_hook",
+        "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+        "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
+        "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty",
+        "train", "type", "xpu", "zero_grad",
+    }
+)  # fmt: skip
+"""The public methods every `nn.Module` has besides `forward` (torch 2.13): `self.parameters()`
+or `self.register_buffer(...)` in a module's own code is none of its parts."""
+
 MODE_METHODS = frozenset({"train", "eval"})
 """Module methods that set the mode and return the module."""
 

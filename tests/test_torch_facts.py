@@ -407,3 +407,15 @@ def test_mode_keeping_copies_keep_every_submodule_mode() -> None:
         prepared = torch.ao.quantization.prepare(model)
         converted = torch.ao.quantization.convert(prepared)
     assert any(m.training for m in converted.modules())
+
+
+def test_module_api_is_exactly_nn_modules_public_methods() -> None:
+    """`MODULE_API` (what a module's own code may call on `self` that is none of its parts)
+    is the public callable surface of `nn.Module` in the installed torch, minus `forward`."""
+    public = {
+        name
+        for name in dir(nn.Module)
+        if not name.startswith("_") and callable(getattr(nn.Module, name))
+    }
+    assert set(T.MODULE_API) <= public
+    assert public - set(T.MODULE_API) <= {"forward"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Callable, Optional, cast
+from typing import TYPE_CHECKING, Callable, Optional, Union, cast
 
 import libcst as cst
 
@@ -414,6 +414,21 @@ def _root(node: cst.BaseExpression) -> Optional[str]:
             return ""
 
 
+def ring_operation(
+    operator: cst.BaseBinaryOp, left: Union[int, float], right: Union[int, float]
+) -> Optional[Union[int, float]]:
+    """`left + right`, `left - right` or `left * right` for those operators, else None (the
+    constant folders of conditions.py and few_items.py share it)."""
+    kind = type(operator)
+    if kind is cst.Add:
+        return left + right
+    if kind is cst.Subtract:
+        return left - right
+    if kind is cst.Multiply:
+        return left * right
+    return None
+
+
 def _constant_int(
     node: cst.BaseExpression,
     module: cst.Module,
@@ -434,14 +449,8 @@ def _constant_int(
         right = _constant_int(node.right, module, local_names, before, depth + 1)
         if left is None or right is None:
             return None
-        operator = type(node.operator)
-        if operator is cst.Add:
-            return left + right
-        if operator is cst.Subtract:
-            return left - right
-        if operator is cst.Multiply:
-            return left * right
-        return None
+        result = ring_operation(node.operator, left, right)
+        return result if isinstance(result, int) else None
     if type(node) is not cst.Name or node.value in local_names:
         return None
     bound: list[cst.BaseExpression] = []

@@ -13,6 +13,7 @@ from typing import Optional, Union
 
 import libcst as cst
 
+from evallint.analysis.conditions import ring_operation
 from evallint.analysis.walk import iter_nodes
 
 FEW = 32
@@ -71,13 +72,10 @@ def _evaluate(expr: cst.BaseExpression, known: dict[str, Number]) -> Optional[Nu
         right = _evaluate(operation.right, known)
         if left is None or right is None:
             return None
+        folded = ring_operation(operation.operator, left, right)
+        if folded is not None:
+            return folded
         operator = type(operation.operator)
-        if operator is cst.Add:
-            return left + right
-        if operator is cst.Subtract:
-            return left - right
-        if operator is cst.Multiply:
-            return left * right
         if operator is cst.Divide and right:
             return left / right
         if operator is cst.FloorDivide and right:

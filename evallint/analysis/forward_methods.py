@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import libcst as cst
 
 from evallint.analysis.symbols import class_of_import, dotted_name
-from evallint.torch_facts import NO_GRAD_METHODS
+from evallint.torch_facts import MODULE_API, NO_GRAD_METHODS
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -74,8 +74,8 @@ def _called_by_forward(
     for node in ast.walk(forward):
         if isinstance(node, ast.Call):
             name = _self_attribute(node.func)
-            if name is not None and name not in methods:
-                found.add(name)
+            if name is not None and name not in methods and name not in MODULE_API:
+                found.add(name)  # not `self.parameters()`: nn.Module's own API
     return found
 
 
