@@ -212,6 +212,8 @@ ANALYSIS_ORDER = [
         "repeated_input",
         "requested_grad",
         "annotated_members",
+        "returned_for_backward",
+        "pictured",
     ),
     (
         "context",

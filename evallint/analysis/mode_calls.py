@@ -65,6 +65,34 @@ def _rate_from_caller(layer: cst.Call, method: cst.FunctionDef) -> bool:
     )
 
 
+def _functional_rate_from_caller(call: cst.Call, function: str, method: cst.FunctionDef) -> bool:
+    """`def forward(self, x, word_dropout): ... F.dropout(x, word_dropout)` with the rate a
+    parameter that has no default or a default of 0: every call chooses whether anything
+    drops (an evaluation or a sampler passes or keeps 0), so the mode is the caller's
+    argument. A parameter defaulting to a positive rate drops in evaluation unless told not
+    to, and stays reported."""
+    if "dropout" not in function:
+        return False
+    value: Optional[cst.BaseExpression] = None
+    for position, argument in enumerate(call.args):
+        if (argument.keyword is None and position == 1) or (
+            argument.keyword is not None and argument.keyword.value == "p"
+        ):
+            value = argument.value
+    if type(value) is not cst.Name:
+        return False
+    params = method.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == value.value:
+            default = param.default
+            if default is None:
+                return True
+            return type(default) in (cst.Integer, cst.Float) and (
+                cast("cst.Integer | cst.Float", default).evaluated_value == 0
+            )
+    return False
+
+
 def inline_layer(call: cst.Call, imports: ImportTable) -> Optional[str]:
     """`nn.Dropout(p)(x)`: the qualified mode-dependent layer class built and called at once."""
     built = call.func
@@ -100,6 +128,8 @@ def mode_call(
     value = constant_bool(argument.value) if argument is not None else spec[2]
     if value is True and under_training_test(method, call):
         return None  # `if self.training: out = F.dropout(out, p)` drops only while training
+    if value is True and argument is None and _functional_rate_from_caller(call, qualified, method):
+        return None  # `F.dropout(x, drop_prob)`: each call passes its rate (0 to evaluate)
     # a literal True for a flag that has a default states the intent (see facts.py)
     meant = (
         argument is not None

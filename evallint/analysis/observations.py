@@ -25,10 +25,12 @@ from evallint.analysis.facts import (
 from evallint.analysis.few_items import runs_few_times
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
+from evallint.analysis.pictured import only_pictured
 from evallint.analysis.plain_objects import own_backward_object
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.repeated_input import computes_on_earlier_graphs, repeats_one_input
 from evallint.analysis.requested_grad import grad_requested_by_caller
+from evallint.analysis.returned_for_backward import every_caller_backpropagates
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
     NO_GRAD_HOOKS,
@@ -623,6 +625,21 @@ class Observations(InterpreterPart):
             )
             if store[12] and container in returned_names and not backwarded:
                 continue  # graphs built at the caller's request, handed back for its loss
+            if (
+                info is not None
+                and type(info.node) is cst.FunctionDef
+                and "." not in container
+                and not self.backward_roots
+                and only_pictured(info.node, container)
+            ):
+                continue  # every value ends in one picture: a few panels (see pictured.py)
+            if (
+                container in returned_names
+                and not backwarded
+                and info is not None
+                and every_caller_backpropagates(self.file, self.file.module, info.name)
+            ):
+                continue  # handed back for a loss that every caller backpropagates
             # `outputs.logits` kept after `backward(outputs.loss)`: the same forward's graph
             sibling = not backwarded and any(value in backward_values for _, value in bindings)
             # `epoch_loss` summed from the backpropagated `batch_loss`: its graphs, whose

@@ -95,7 +95,16 @@ SUBMODULE_ITERATORS = frozenset({"children", "modules", "named_children", "named
 
 def literal_iterable(iterable: cst.BaseExpression) -> bool:
     """`(3, 64)`, `[1, 2]`, `("train", "val")`: a display of a fixed few items written out
-    (no `*rest` unpacked into it), so the loop runs that many times whatever the data."""
+    (no `*rest` unpacked into it), so the loop runs that many times whatever the data; also
+    `zip([x_tr, x_te], ["train", "test"])` of such displays only."""
+    if (
+        type(iterable) is cst.Call
+        and type(iterable.func) is cst.Name
+        and iterable.func.value == "zip"
+        and iterable.args
+        and not any(a.star or a.keyword is not None for a in iterable.args)
+    ):
+        return all(literal_iterable(a.value) for a in iterable.args)
     return type(iterable) in (cst.Tuple, cst.List, cst.Set) and all(
         type(e) is cst.Element for e in cast("cst.Tuple | cst.List | cst.Set", iterable).elements
     )

@@ -139,6 +139,11 @@ METRIC_WORDS = frozenset(
 REPORTING_FUNCTIONS = frozenset({"print", "pprint", "save_image", "imshow", "display"})
 """Functions that hand a value to a person or a file (see Evidence.reports)."""
 
+IMAGE_WRITERS = frozenset(
+    {"save_image", "make_grid", "imshow", "imsave", "add_image", "add_images"}
+)
+"""Functions and methods that draw tensors as one picture (a grid of a few panels)."""
+
 REPORTING_METHODS = frozenset(
     {
         "item",

@@ -72,7 +72,10 @@ class FunctionalModeIgnored(Rule):
 
     ## Known problems
     A literal `training=True` is taken as meant (Monte Carlo dropout, dropout kept at test
-    time as noise) unless the same class's other dropout follows the mode.
+    time as noise) unless the same class's other dropout follows the mode. A rate that is a
+    parameter of the method with no default or a default of 0 (`def forward(self, x,
+    word_dropout)`, a sampler's `noise_dropout=0.0`) is chosen by every call, which passes 0
+    to evaluate, so it is not reported; a parameter defaulting to a positive rate is.
     Only calls lexically inside a class that evallint sees subclassing `nn.Module` (directly
     or through classes of the same file) are checked; a helper function called from
     `forward` is not followed.

@@ -66,14 +66,17 @@ class LossAccumulatedWithGraph(Rule):
     call's parts of the output), for a local container filled only in loops over a fixed few
     items (a literal `for size in (3, 64):`, a model's own `for block in model.blocks:`, a
     loop that trains nothing over at most 32 items counted from the function's constants:
-    `np.linspace(0, 180, 19)`, `np.random.choice(n, 4)`),
+    `np.linspace(0, 180, 19)`, `np.random.choice(n, 4)`; a `zip` of such displays only),
     or for a constant key (`d["loss"] = loss` replaces the previous entry, so nothing piles
     up), for a container rebuilt per batch and filled over that batch's parts (`for chunk in
     data.chunk(4):`), for a local container of a loop that trains nothing and either feeds
     its forwards the same input every time (Monte Carlo samples, `preds[i] = model(x)` for
     `i in range(n)`) or runs none (`q @ K.T` for the rows of embeddings built before it),
     for a container the function returns after turning grad on at its caller's request
-    (`enable_grad() if use_grad else no_grad()`). A forward of `self.model` annotated with a class of the file whose
+    (`enable_grad() if use_grad else no_grad()`), or for a container the function returns
+    to callers that all backpropagate what they build from it (`terms =
+    self.penalty_terms(out, x)`, `loss = loss + sum(terms)`, `loss.backward()`; the calls of
+    its name in its file). A forward of `self.model` annotated with a class of the file whose
     `forward` returns no graph (what `generate()` produced) keeps none. An entry updated from
     itself (`masks[i] = torch.max(masks[i], m)`) is a running update, like `+=`. `torch.autograd.grad` results carry no graph unless
     `create_graph=True`. Values are followed through assignments in the
