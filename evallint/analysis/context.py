@@ -54,6 +54,7 @@ class InterpreterContext(Protocol):
     evaluates: bool
     observations: dict[cst.Call, Observation]
     training: dict[tuple[int, str], PendingTraining]
+    backpropagated: dict[int, frozenset]
     grad_forwards: dict[int, set[str]]
     frozen: set[str]
     scope_locals: frozenset[str]
