@@ -56,6 +56,12 @@ _GRAPH_CUTTING_METHODS = frozenset(
 _GRAPH_FREE_ATTRIBUTES = frozenset({"data", "grad", "shape", "dtype", "device", "ndim"})
 
 
+_MODULE_BOOKKEEPING = frozenset(
+    {"eval", "train", "to", "cuda", "cpu", "state_dict", "load_state_dict", "modules", "children"}
+)
+"""Module methods that compute nothing from the parameters' values."""
+
+
 _COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
 
 
@@ -169,6 +175,16 @@ class Taint(InterpreterPart):
                     type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS
                 ):
                     found.add(target[0])
+                if (
+                    target is None
+                    and type(func) is cst.Attribute
+                    and func.attr.value not in NO_GRAD_METHODS
+                    and func.attr.value not in _MODULE_BOOKKEEPING
+                ):
+                    # `flow.loss(theta, x)`: a module's own method computes from its parameters
+                    owner = self.resolve(func.value, state)
+                    if owner is not None and self.candidate_keys.get(owner, 0) != 2:
+                        found.add(owner)
                 callee = (dotted_name(func) or "").split(".")[-1]
                 for arg in node.args if not callee[:1].isupper() else ():
                     # `compute_loss(model, x)` may run the model; `Wrapper(model)` builds an
