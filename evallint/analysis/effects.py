@@ -309,7 +309,9 @@ class Effects(InterpreterPart):
         region = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
         region_id = id(region.node) if region else 0
         if kind == "backward" and sources is not None:
-            self.backpropagated[region_id] = self.backpropagated.get(region_id, frozenset()) | sources
+            self.backpropagated[region_id] = (
+                self.backpropagated.get(region_id, frozenset()) | sources
+            )
         elif kind == "step" and sources is None and region_id in self.backpropagated:
             # an optimizer built elsewhere steps what this region's losses reached: a module
             # forwarded only beside the loss (a frozen reference model) gets no gradient

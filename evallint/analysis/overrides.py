@@ -31,7 +31,9 @@ class Overrides:
 
     _overrides: dict[tuple[Path, str, str], list[tuple[FileAnalysis, FunctionInfo]]]
 
-    def overrides(self, analysis: FileAnalysis, owner: str, method: str) -> list[tuple[FileAnalysis, FunctionInfo]]:
+    def overrides(
+        self, analysis: FileAnalysis, owner: str, method: str
+    ) -> list[tuple[FileAnalysis, FunctionInfo]]:
         """The definitions of `method` in the classes of the project (this file first) that
         derive from the class `owner` of `analysis` and define it themselves."""
         found = [

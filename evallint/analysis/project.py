@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 import libcst as cst
 
 from evallint.analysis.class_chains import Chain, ClassChains, FileClasses
-from evallint.analysis.overrides import Overrides
 from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.overrides import Overrides
 from evallint.analysis.project_classes import ProjectClasses
 from evallint.analysis.project_files import (
     display_path,

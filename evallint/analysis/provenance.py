@@ -44,7 +44,6 @@ from evallint.analysis.vocabulary import (
 )
 from evallint.analysis.walk import iter_nodes, push_children
 
-
 _EMPTY: frozenset = frozenset()
 
 _PASSING_BUILTINS = frozenset({"sum", "max", "min", "abs", "list", "tuple", "reversed"})

@@ -205,7 +205,7 @@ class Taint(InterpreterPart):
                 continue
             if node_type in _COMPREHENSIONS:
                 # `[w * loss for w, loss in zip(weights, losses)]`: built from what it iterates
-                clause = cast(cst.ListComp, node).for_in
+                clause: Optional[cst.CompFor] = cast(cst.ListComp, node).for_in
                 while clause is not None:
                     stack.append(clause.iter)
                     clause = clause.inner_for_in
