@@ -223,6 +223,7 @@ ANALYSIS_ORDER = [
         "taint",
         "project_classes",
         "class_chains",
+        "overrides",
         "project",
         "plain_modules",
         "specialise",

@@ -65,7 +65,8 @@ class CallResolution:
             cursor = scope
             while cursor is not None:
                 if name in cursor.nested:
-                    return summarise(cursor.nested[name]), False
+                    nested = cursor.nested[name]
+                    return summarise(nested), _captures_self(nested)
                 cursor = cursor.parent
             if name in self.functions:
                 return summarise(self._in_effect(name, scope)), False
@@ -157,8 +158,7 @@ class CallResolution:
                 if self.base_defines_method(cls, name):
                     return True
                 continue
-            local = base.split(".")[-1]
-            module = self.imports.modules_from.get(local)
+            module = self.imports.module_of_class(base)
             if module is not None and self.project.defines_method(self.path, module, base, name):
                 return True
         return False
@@ -191,3 +191,16 @@ class CallResolution:
         """Like resolve_function, without counting the call (evidence gathering only looks)."""
         resolved = self.resolve_function(call, scope, count=False)
         return resolved[0] if resolved else None
+
+
+def _captures_self(nested: FunctionInfo) -> bool:
+    """A function nested in a method that uses the method's `self` (`def run(): return
+    self.validate(loader)`): its `self.X` are the caller's own, as for a call on `self`."""
+    if "self" in nested.params or "self" in nested.keyword_only:
+        return False
+    cursor = nested.parent
+    while cursor is not None:
+        if cursor.owner is not None:
+            return "self" in cursor.params
+        cursor = cursor.parent
+    return False

@@ -28,6 +28,7 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.lifting import owned_elsewhere
+from evallint.analysis.overrides import dispatched_summaries
 from evallint.analysis.own_methods import module_method_call
 from evallint.analysis.passed_functions import run_passed_functions
 from evallint.analysis.provenance import PARAMETER
@@ -278,7 +279,14 @@ class Calls(InterpreterPart):
             else None
         )
         if resolved is not None and resolved[0] is not None:
-            states = self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
+            overrides = dispatched_summaries(self.file, self.info, call) if resolved[1] else []
+            if overrides:  # an abstract `self._inference(batch)`: any subclass's may run
+                joined: list = []
+                for summary in overrides:
+                    joined.extend(self.apply_call(summary, "self", call, states))
+                states = normalize(joined)
+            else:
+                states = self.apply_call(resolved[0], "self" if resolved[1] else None, call, states)
             return run_passed_functions(self, call, states) if call.args else states
         forward = self._forward_target(call, states[0])
         if forward is not None:

@@ -25,6 +25,7 @@ class ClassMembers(InterpreterPart):
         mode_dependent: set[str] = set()
         plain: dict[str, bool] = {}
         """Attribute -> whether every assignment of it builds a plain object."""
+        evidenced: set[str] = set()
         for method in owner.methods.values():
             for name, value in self.file.scope(method.node).attribute_assignments:
                 facts = self._constructor_facts(value) if type(value) is cst.Call else None
@@ -47,6 +48,7 @@ class ClassMembers(InterpreterPart):
             for name in self.file.scope(method.node).evidence:
                 if name.startswith("self.") and name.count(".") == 1:
                     attributes.add(name)
+                    evidenced.add(name)
             for name in self.file.scope(method.node).called_attributes:
                 if (
                     looks_like_module_name(name)
@@ -60,6 +62,9 @@ class ClassMembers(InterpreterPart):
         # `self.detector = build_detector(cfg)` (a factory of plain objects), then
         # `self.detector(im)`: calling the object is no evidence of a module
         attributes -= {name for name, holds in plain.items() if holds}
+        # `self.model.eval()` on a module no method assigns (a dataclass field, a base
+        # class's or a caller's): its layers are unknown, so its mode may matter
+        mode_dependent |= evidenced - plain.keys()
         for name in attributes - mode_dependent:
             self.file.mode_independent.add(f"{owner.name}::{name}")  # only bare nn.Linear & co.
         owner.module_attributes = attributes or {"<none>"}

@@ -54,6 +54,7 @@ class InterpreterContext(Protocol):
     evaluates: bool
     observations: dict[cst.Call, Observation]
     training: dict[tuple[int, str], PendingTraining]
+    backpropagated: dict[int, frozenset]
     grad_forwards: dict[int, set[str]]
     frozen: set[str]
     scope_locals: frozenset[str]
@@ -108,6 +109,7 @@ class InterpreterContext(Protocol):
     returns_graph: bool
     graph_holders: set[str]
     graph_handed_out: bool
+    records_hold_graphs: bool
 
     statement_chain: list[cst.CSTNode]
     phase_conditions: set[str]
@@ -224,6 +226,8 @@ class InterpreterContext(Protocol):
     def _own_forward(self, key: str, subject: str, state: PathState) -> tuple[str, str]: ...
 
     def taint_of(self, expr: cst.BaseExpression, state: PathState) -> frozenset: ...
+
+    def _own_function(self, call: cst.Call, state: PathState): ...
 
     def graph_of(self, expr: cst.BaseExpression, state: PathState, grad_on: bool) -> frozenset: ...
 

@@ -306,10 +306,19 @@ class Effects(InterpreterPart):
 
     def training_step(self, call: cst.Call, kind: str, states: States) -> States:
         sources = self._step_sources(call, kind, states[0])
+        region = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
+        region_id = id(region.node) if region else 0
+        if kind == "backward" and sources is not None:
+            self.backpropagated[region_id] = (
+                self.backpropagated.get(region_id, frozenset()) | sources
+            )
+        elif kind == "step" and sources is None and region_id in self.backpropagated:
+            # an optimizer built elsewhere steps what this region's losses reached: a module
+            # forwarded only beside the loss (a frozen reference model) gets no gradient
+            sources = self.backpropagated[region_id]
         trained = self._trained_keys(states[0], sources)
         if not trained and sources is None and kind == "backward":
             self.train_loss_parameter(call, states)  # the loss is the caller's
-        region = next((r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None)
         for key in trained:
             self._record_training(call, key, key, region, states)
         return states

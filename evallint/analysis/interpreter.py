@@ -151,6 +151,8 @@ class _Interpreter(
         in a callee), or a forward with autograd off."""
         self.observations: dict[cst.Call, Observation] = {}
         self.training: dict[tuple[int, str], PendingTraining] = {}
+        self.backpropagated: dict[int, frozenset] = {}
+        """Region -> modules the known losses of its `backward()` calls come from."""
         """(region, module) -> what training it there has gathered."""
         self.grad_forwards: dict[int, set[str]] = {}
         self.frozen: set[str] = (

@@ -3,6 +3,7 @@ state is unknown; a decorated callback runs after the module's own code."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
@@ -37,6 +38,8 @@ def judge_alone(
     evaluates after its own training step (which needs autograd on), or is a whole
     evaluation (switches to eval mode itself and hands its results out of autograd)."""
     if summary.framework_hook or summary.qualname.split(".")[-1] in file.options.framework_hooks:
+        return
+    if _dispatched_override(file, summary.qualname):
         return
     method = own_method(file, summary)
     for req in summary.forwards if requirements is None else requirements:
@@ -96,6 +99,51 @@ def _called_by_name(file: FileAnalysis, name: str) -> bool:
             func = node.func
             if type(func) is cst.Attribute and func.attr.value == name:
                 return True
+    return False
+
+
+def _dispatched_override(file: FileAnalysis, qualname: str) -> bool:
+    """A method overriding one its class inherits that the class family calls on `self`
+    (`self._inference(batch)` in the base's `step()` and `validation()`): dispatch makes those
+    methods its callers, and they decide its state; it is no uncalled library function."""
+    owner_name, _, name = qualname.rpartition(".")
+    owner = file.classes.get(owner_name)
+    if owner is None or not owner.bases:
+        return False
+    if file._inherited_method(owner, name) is None and not file.base_defines_method(owner, name):
+        return False
+    for node in iter_nodes(file.module, enter_scopes=True):
+        if type(node) is cst.Call:
+            func = node.func
+            if (
+                type(func) is cst.Attribute
+                and func.attr.value == name
+                and type(func.value) is cst.Name
+                and func.value.value == "self"
+            ):
+                return True
+    return _called_on_self_by_bases(file, owner, name)
+
+
+def _called_on_self_by_bases(file: FileAnalysis, owner, name: str) -> bool:
+    """Whether the file of a base class imported from the project calls `self.<name>(`."""
+    if file.project is None:
+        return False
+    called = re.compile(rf"\bself\.{re.escape(name)}\s*\(")
+    pending, seen = list(owner.bases), set()
+    while pending:
+        base = pending.pop()
+        if base in seen:
+            continue
+        seen.add(base)
+        inner = file.classes.get(base)
+        if inner is not None:
+            pending.extend(inner.bases)
+            continue
+        module = file.imports.module_of_class(base)
+        found = file.project.located_source(file.path, module) if module else None
+        if found is not None and called.search(found[1]):
+            return True
     return False
 
 

@@ -11,6 +11,7 @@ import libcst as cst
 
 from evallint.analysis.class_chains import Chain, ClassChains, FileClasses
 from evallint.analysis.options import AnalysisOptions
+from evallint.analysis.overrides import Overrides
 from evallint.analysis.project_classes import ProjectClasses
 from evallint.analysis.project_files import (
     display_path,
@@ -88,7 +89,7 @@ _FILE_FACTS: dict[tuple[Callable[[Path], Optional[str]], Path], _FileFacts] = {}
 """Per (reader, file): its code and imports at its (mtime, size); see `_file_facts`."""
 
 
-class ProjectIndex(ProjectClasses, ClassChains):
+class ProjectIndex(ProjectClasses, ClassChains, Overrides):
     """Other files of the same project that a linted file imports from, read on demand and
     cached for the run, so `from engine import evaluate` is understood. Installed packages
     and the standard library are never followed; neither are files without any torch text.

@@ -165,7 +165,7 @@ class ProjectClasses:
                 if found is not None:
                     return found
                 continue
-            module = analysis.imports.modules_from.get(local)
+            module = analysis.imports.module_of_class(base)
             if module is None or not self.defines_method(analysis.path, module, base, name):
                 continue
             other = self.analysis(analysis.path, module)

@@ -39,13 +39,10 @@ from evallint.analysis.vocabulary import (
     GRAD_ENABLERS,
     GRADIENT_FUNCTIONS,
     NO_GRAD_METHODS,
+    PARAMETER,
     SAME_MODULE_OR_MODE_METHODS,
 )
 from evallint.analysis.walk import iter_nodes, push_children
-
-PARAMETER = "param:"
-"""Prefix of a provenance item that stands for a parameter's value (`param:x`): inside the
-function it is unknown; at a call site it becomes the caller's argument's provenance."""
 
 _EMPTY: frozenset = frozenset()
 
@@ -79,6 +76,8 @@ class Provenance(InterpreterPart):
         """Per position, what every `return a, b` of the function carries (None when some
         return is not a tuple of the same length)."""
         self.elements_differ = False
+        self.records_hold_graphs = True
+        """Whether a record built from forward outputs (`Batch(ref, pos)`) holds their graph."""
         info = self.info
         if info is not None:
             for name in (*info.params, *info.keyword_only):
@@ -195,7 +194,11 @@ class Provenance(InterpreterPart):
         value is unknown: the caller decides)."""
         if not states:
             return _EMPTY
-        found = self.graph_of(value, states[0], self._grad_may_be_on(states))
+        self.records_hold_graphs = False  # EVL006 counts the outputs kept, not records of them
+        try:
+            found = self.graph_of(value, states[0], self._grad_may_be_on(states))
+        finally:
+            self.records_hold_graphs = True
         return frozenset(item for item in found if not item.startswith(PARAMETER))
 
     def graph_of(self, expr: cst.BaseExpression, state: PathState, grad_on: bool) -> frozenset:
@@ -290,8 +293,14 @@ class Provenance(InterpreterPart):
             return frozenset({target[0]}) | self._arguments_graph(call, state)
         callee = (dotted_name(func) or "").split(".")[-1]
         if callee[:1].isupper():
-            # builds an object (a module, a container, a record): holds no graph of its own
-            return self._arguments_graph(call, state) if callee == "Variable" else _EMPTY
+            # builds an object (a module, a container, a record): holds no graph of its own,
+            # but a record built from forward outputs (`Batch(ref, pos, neg)`) holds theirs
+            if callee == "Variable":
+                return self._arguments_graph(call, state)
+            if not self.records_hold_graphs:
+                return _EMPTY
+            found = self._arguments_graph(call, state)
+            return frozenset(item for item in found if not item.startswith(PARAMETER))
         if type(func) is cst.Name and func.value in _PASSING_BUILTINS:
             return self._arguments_graph(call, state)
         if qualified.split(".")[0] in _ARRAY_LIBRARIES or other_framework_call(self.imports, call):

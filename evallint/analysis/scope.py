@@ -499,7 +499,15 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
     switched: dict[str, set[bool]] = {}
     replaced: set[str] = set()
     fresh: dict[str, int] = {}
-    for statement in statements:
+    statements = list(statements)
+    last = max(
+        (i for i, statement in enumerate(statements) if not _only_returns(statement)), default=-1
+    )
+    thawed_early: set[str] = set()
+    """Names unfrozen before the last statement (a freeze the function does not undo last)."""
+    frozen_early: set[str] = set()
+    for index, statement in enumerate(statements):
+        before = {name: set(flags) for name, flags in switched.items()}
         for node in iter_nodes(statement):
             node_type = type(node)
             if node_type is cst.Call:
@@ -537,6 +545,23 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
                         flag = _requires_grad_flag(inner, parameter.value)
                         if flag is not None:
                             switched.setdefault(_root_name(method.value), set()).add(flag)
+        if index < last:
+            frozen_early.update(name for name, flags in switched.items() if False in flags)
+            thawed_early.update(
+                name
+                for name, flags in switched.items()
+                if True in flags and True not in before.get(name, ())
+            )
+    # `for p in model.parameters(): p.requires_grad = False`, an evaluation, then the same
+    # loop with `True` as the function's last statement: frozen while the function runs,
+    # trainable again for its caller (a helper that preserves the caller's grad state)
+    restored = {
+        name
+        for name, flags in switched.items()
+        if flags == {False, True} and name in frozen_early and name not in thawed_early
+    }
+    for name in restored:
+        switched[name] = {False}
     thawed = [name for name, flags in switched.items() if True in flags] + list(replaced)
     thawed += [name for name, count in fresh.items() if count > 1 and name in switched]
     return frozenset(
@@ -548,6 +573,12 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
             other == name or other.startswith(name + ".") or name.startswith(other + ".")
             for other in thawed
         )
+    )
+
+
+def _only_returns(statement: cst.CSTNode) -> bool:
+    return type(statement) is cst.SimpleStatementLine and all(
+        type(small) is cst.Return for small in statement.body
     )
 
 

@@ -186,6 +186,19 @@ class ImportTable:
             return f"{base}{name}" if base.endswith(".") or not base else f"{base}.{name}"
         return target
 
+    def module_of_class(self, name: str) -> Optional[str]:
+        """The module a class name used as a base comes from: `Solver` after `from pkg.base
+        import Solver`, `single.Solver` after `import pkg.single as single`, or
+        `pkg.single.Solver` after `import pkg.single`."""
+        local = name.split(".")[-1]
+        if local in self.modules_from:
+            return self.modules_from[local]
+        head, _, _ = name.rpartition(".")
+        first = head.split(".")[0]
+        if not head or not self.is_imported(first):
+            return None
+        return self.module_path(first) + head[len(first) :]
+
     def local_name_of(self, qualified: str) -> Optional[str]:
         """The local name bound to `qualified` (`T` after `import torch as T`), if any."""
         for local, target in self._names.items():

@@ -10,10 +10,12 @@ from evallint.analysis.context import InterpreterPart
 from evallint.analysis.lattice import (
     PathState,
 )
+from evallint.analysis.overrides import dispatched_summaries
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import (
     GRADIENT_FUNCTIONS,
     NO_GRAD_METHODS,
+    PARAMETER,
 )
 from evallint.analysis.walk import NodeMemo, returns_of
 
@@ -52,6 +54,15 @@ _GRAPH_CUTTING_METHODS = frozenset(
 
 
 _GRAPH_FREE_ATTRIBUTES = frozenset({"data", "grad", "shape", "dtype", "device", "ndim"})
+
+
+_MODULE_BOOKKEEPING = frozenset(
+    {"eval", "train", "to", "cuda", "cpu", "state_dict", "load_state_dict", "modules", "children"}
+)
+"""Module methods that compute nothing from the parameters' values."""
+
+
+_COMPREHENSIONS = (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp)
 
 
 _EXPRESSION_PARTS = (cst.BaseExpression, cst.Arg, cst.Element, cst.BaseElement)
@@ -158,11 +169,22 @@ class Taint(InterpreterPart):
                     if _creates_graph(node, qualified):
                         found.add("torch.autograd.grad")  # gradients with their own graph
                     continue  # plain gradients carry no graph
+                found |= self._returned_forwards(node, state)
                 target = self._forward_target(node, state)
                 if target is not None and not (
                     type(func) is cst.Attribute and func.attr.value in NO_GRAD_METHODS
                 ):
                     found.add(target[0])
+                if (
+                    target is None
+                    and type(func) is cst.Attribute
+                    and func.attr.value not in NO_GRAD_METHODS
+                    and func.attr.value not in _MODULE_BOOKKEEPING
+                ):
+                    # `flow.loss(theta, x)`: a module's own method computes from its parameters
+                    owner = self.resolve(func.value, state)
+                    if owner is not None and self.candidate_keys.get(owner, 0) != 2:
+                        found.add(owner)
                 callee = (dotted_name(func) or "").split(".")[-1]
                 for arg in node.args if not callee[:1].isupper() else ():
                     # `compute_loss(model, x)` may run the model; `Wrapper(model)` builds an
@@ -181,8 +203,34 @@ class Taint(InterpreterPart):
                 # `outputs.loss`: `loss` here is no variable
                 stack.append(cast(cst.Attribute, node).value)
                 continue
+            if node_type in _COMPREHENSIONS:
+                # `[w * loss for w, loss in zip(weights, losses)]`: built from what it iterates
+                clause: Optional[cst.CompFor] = cast(cst.ListComp, node).for_in
+                while clause is not None:
+                    stack.append(clause.iter)
+                    clause = clause.inner_for_in
             for child in _expression_children(node):
                 stack.append(child)
+        return frozenset(found)
+
+    def _returned_forwards(self, call: cst.Call, state: PathState) -> frozenset:
+        """`self._inference(x)`, a function of this file or project that returns a module's
+        forward output with its graph: those modules (mapped onto this call's receiver and
+        arguments), so a loss computed from it trains them."""
+        resolved = self._own_function(call, state)
+        if resolved is None:
+            return frozenset()
+        found = frozenset(item for item in resolved(state) if not item.startswith(PARAMETER))
+        return found or self._overridden_forwards(call, state)
+
+    def _overridden_forwards(self, call: cst.Call, state: PathState) -> frozenset:
+        """`self._inference(batch)` where this class leaves the method abstract: what the
+        overrides of the project's subclasses return, `self`'s modules being the caller's."""
+        found: set[str] = set()
+        for override in dispatched_summaries(self.file, self.info, call):
+            # the arguments' own sources are this call's already (see taint_of)
+            returned = override.return_graph or ()
+            found.update(i for i in returned if i == "self" or i.startswith("self."))
         return frozenset(found)
 
     def graph_names(self, expr: cst.BaseExpression) -> frozenset:

@@ -350,3 +350,8 @@ FUNCTIONAL_MODE = {q: (f.keyword, f.position, f.default) for q, f in FUNCTIONAL.
 """Functional forms whose behaviour takes a `training` flag: qualified name -> (keyword,
 positional index, default of `training`). Their module forms (nn.Dropout, nn.BatchNorm) follow
 `model.eval()`; these do not."""
+
+
+PARAMETER = "param:"
+"""Prefix of a provenance item that stands for a parameter's value (`param:x`): inside the
+function it is unknown; at a call site it becomes the caller's argument's provenance."""
