@@ -133,14 +133,47 @@ def lint_memos() -> Iterator[None]:
     Nothing is kept past the lint: a batch lint has no previous lint to take from. Inside a
     language server's store (or an outer `lint_memos`), the outer one serves."""
     global _lint_memos
-    if _active is not None or _lint_memos is not None:
+    if _active is not None or _lint_memos is not None or walk._store is not None:
         yield
         return
     _lint_memos = {}
+    walk._store = _BatchWalks(_lint_memos)
     try:
         yield
     finally:
         _lint_memos = None
+        walk._store = None
+
+
+class _BatchWalks:
+    """A batch lint's walks (`walk.NodeStore`): the nodes under a root are listed once per
+    lint, as a language server's store lists them once per node object (many analyses walk
+    the same function or statement again: scope names, tested parameters, single
+    assignments, ...). Kept for one lint, keyed like `Reuse.walk`'s entries."""
+
+    __slots__ = ("_memos", "_walks")
+
+    def __init__(self, memos: dict[Any, tuple[object, Any]]) -> None:
+        self._walks: dict[tuple[int, int], tuple[cst.CSTNode, list[cst.CSTNode]]] = {}
+        self._memos = memos
+
+    def walk(self, root: cst.CSTNode, limit: int) -> list[cst.CSTNode]:
+        key = (id(root), limit)
+        entry = self._walks.get(key)
+        if entry is not None and entry[0] is root:
+            return entry[1]
+        nodes = walk.walk_list(root, limit)
+        self._walks[key] = (root, nodes)
+        return nodes
+
+    def memo(self, name: str, node: N, compute: Callable[[N], T]) -> T:
+        key = (name, id(node))
+        entry = self._memos.get(key)
+        if entry is not None and entry[0] is node:
+            return entry[1]
+        value = compute(node)
+        self._memos[key] = (node, value)
+        return value
 
 
 def memo(name: str, node: N, compute: Callable[[N], T]) -> T:
