@@ -90,10 +90,10 @@ def first_assignments(loop: cst.CSTNode) -> dict[str, cst.BaseExpression]:
     found: dict[str, cst.BaseExpression] = {}
     for node in small_statements(loop.body):  # type: ignore[attr-defined]
         if type(node) is cst.Assign:
-            for target in node.targets:  # type: ignore[attr-defined]
+            for target in node.targets:
                 for name in iter_nodes(target.target):
                     if type(name) is cst.Name:
-                        found.setdefault(name.value, node.value)  # type: ignore[attr-defined]
+                        found.setdefault(name.value, node.value)
     return found
 
 
