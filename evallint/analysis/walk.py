@@ -112,6 +112,9 @@ push_children = _push_children
 class NodeStore(Protocol):
     """What `evallint.analysis.reuse.Reuse` offers the walks (see there)."""
 
+    open: bool
+    """False for a batch lint's store that has ended (see `reuse.lint_memos`)."""
+
     def walk(self, root: cst.CSTNode, limit: int) -> list[cst.CSTNode]: ...
 
     def memo(self, name: str, node: N, compute: Callable[[N], T]) -> T: ...

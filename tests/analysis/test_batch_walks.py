@@ -119,3 +119,23 @@ def test_an_assignment_takes_the_nearest_eval_switch_below_it() -> None:
     assert found["self.ref"].site is switch, "not the nearest switch below the assignment"
     assert found["self.late"] is None, "a switch on the same line is not below it"
     assert found["self.kept"] is None
+
+
+def test_a_server_store_that_outlives_a_batch_lint_leaves_no_stale_walks() -> None:
+    """A fix thread's batch lint ends while the diagnostics thread's document store is
+    active: the document store, ending, must not leave the batch lint's walks installed."""
+    function = cst.parse_module(SCRIPT).body[1]
+    document = reuse.Reuse()
+    batch = reuse.lint_memos()
+    batch.__enter__()
+    server = document.active()
+    server.__enter__()
+    batch.__exit__(None, None, None)
+    assert walk._store is document, "the batch lint removed the server's store"
+    server.__exit__(None, None, None)
+    stale = walk._store
+    assert stale is None or not stale.open, "the ended batch store is still answering"
+    assert list(walk.iter_nodes(function)) == list(walk._walk(function, 1))
+    with reuse.lint_memos():
+        assert walk._store is not stale and walk._store is not None and walk._store.open
+    walk._store = None
