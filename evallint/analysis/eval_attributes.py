@@ -84,17 +84,23 @@ def _bindings(method: FunctionInfo) -> list[tuple[str, Optional[ModeFact]]]:
     for block in iter_nodes(method.node):
         if type(block) is not cst.IndentedBlock:
             continue
-        statements = list(block.body)
-        for index, statement in enumerate(statements):
-            for small in _smalls(statement):
+        # one pass from the block's end: `after` maps a name to the first statement below
+        # the current one that switches it to eval mode (that statement's first such call)
+        after: dict[str, cst.Call] = {}
+        for statement in reversed(block.body):
+            smalls = _smalls(statement)
+            for small in smalls:
                 if type(small) is not cst.Assign or len(small.targets) != 1:
                     continue
-                key = dotted_name(small.targets[0].target) or ""
-                for later in statements[index + 1 :]:
-                    call = _eval_switch(later, key)
-                    if call is not None:
-                        switched[id(small)] = ModeFact(Mode.EVAL, Origin.SWITCHED, call)
-                        break
+                call = after.get(dotted_name(small.targets[0].target) or "")
+                if call is not None:
+                    switched[id(small)] = ModeFact(Mode.EVAL, Origin.SWITCHED, call)
+            for small in reversed(smalls):
+                call = _switch_call(small)
+                if call is not None:
+                    name = dotted_name(call.func.value)  # type: ignore[attr-defined]
+                    if name is not None:
+                        after[name] = call
     found: list[tuple[str, Optional[ModeFact]]] = []
     for node in iter_nodes(method.node):
         if type(node) is not cst.Assign:
@@ -137,13 +143,11 @@ def _chained_eval(value: cst.BaseExpression) -> Optional[cst.Call]:
     return None
 
 
-def _eval_switch(statement: cst.CSTNode, key: str) -> Optional[cst.Call]:
-    """`self.X.eval()` (or chained on: `self.X.eval().requires_grad_(False)`) as a statement."""
-    for small in _smalls(statement):
-        if type(small) is cst.Expr and type(small.value) is cst.Call:
-            call = _chained_eval(small.value)
-            if call is not None and dotted_name(call.func.value) == key:  # type: ignore[attr-defined]
-                return call
+def _switch_call(small: cst.CSTNode) -> Optional[cst.Call]:
+    """The `.eval()` of `self.X.eval()` (or chained on: `self.X.eval().requires_grad_(False)`)
+    as a small statement."""
+    if type(small) is cst.Expr and type(small.value) is cst.Call:
+        return _chained_eval(small.value)
     return None
 
 

@@ -14,6 +14,7 @@ from typing import Optional, Union
 import libcst as cst
 
 from evallint.analysis.conditions import ring_operation
+from evallint.analysis.reuse import memo
 from evallint.analysis.walk import iter_nodes
 
 FEW = 32
@@ -132,7 +133,10 @@ def fixed_count(iterable: cst.BaseExpression, known: dict[str, Number]) -> Optio
 
 def runs_few_times(iterable: cst.BaseExpression, function: cst.CSTNode) -> bool:
     """The loop over `iterable` runs at most FEW times, counted from constants."""
-    single = _single_assignments(function)
+    kind = type(iterable)
+    if kind is not cst.Call and kind is not cst.Name:
+        return False  # neither counted nor a name bound to a count
+    single = memo("few_items.single_assignments", function, _single_assignments)
     if type(iterable) is cst.Name and iterable.value in single:
         iterable = single[iterable.value]  # `idxs = np.random.choice(range(n), 4)`
     count = fixed_count(iterable, constants_of(single))

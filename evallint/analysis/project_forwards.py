@@ -31,6 +31,10 @@ _TextFacts = dict[tuple, frozenset[str]]
 or its forward methods ("forwards"). Roots nest (a directory without a root marker is
 searched with its subdirectories), so one file is read under several roots: once is enough."""
 _BY_TEXT: weakref.WeakKeyDictionary[ProjectIndex, _TextFacts] = weakref.WeakKeyDictionary()
+_CLASS_BASES: weakref.WeakKeyDictionary[
+    ProjectIndex, dict[str, tuple[tuple[str, frozenset[str]], ...]]
+] = weakref.WeakKeyDictionary()
+"""Per project index: a file's text -> its classes and the last parts of their bases' names."""
 
 
 _HOLDS_STATEMENTS: tuple[type[ast.AST], ...] = (
@@ -173,6 +177,7 @@ def _entry(project: ProjectIndex, path: str) -> _Entry:
     root = project.root_of(path)[1]
     known = _ANSWERS.setdefault(project, {})
     by_text = _BY_TEXT.setdefault(project, {})
+    class_bases = _CLASS_BASES.setdefault(project, {})
     entry = known.get(root)
     if entry is None:
         # one scan per project root: which files define which methods, and which classes
@@ -183,10 +188,17 @@ def _entry(project: ProjectIndex, path: str) -> _Entry:
             code = project._code_of(candidate)
             if not code or "class" not in code:
                 continue
-            for name, spelled in _CLASS.findall(code):
-                bases.setdefault(name, set()).update(
-                    part.strip().rsplit(".", 1)[-1] for part in spelled.split(",")
+            classes = class_bases.get(code)
+            if classes is None:  # a file under several roots is read once
+                classes = class_bases[code] = tuple(
+                    (
+                        name,
+                        frozenset(part.strip().rsplit(".", 1)[-1] for part in spelled.split(",")),
+                    )
+                    for name, spelled in _CLASS.findall(code)
                 )
+            for name, named in classes:
+                bases.setdefault(name, set()).update(named)
             defined = by_text.get(("defined", code))
             if defined is None:
                 defined = by_text["defined", code] = frozenset(_METHOD.findall(code))

@@ -15,6 +15,7 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.batch_parts import read_names
+from evallint.analysis.reuse import memo
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS
 from evallint.analysis.walk import iter_nodes
 
@@ -28,6 +29,21 @@ def grad_requested_by_caller(
     """`store` sits in a `with` whose manager is `enable_grad() if flag else no_grad()` (or
     the reverse), directly or through a name the function binds to it, with `flag` read from
     one of `params`."""
+    for with_node, managers in memo(
+        "requested_grad.conditional_withs", function, _conditional_withs
+    ):
+        if not any(_by_flag(m, params, qualify) for m in managers):
+            continue
+        if any(node is store for node in iter_nodes(with_node.body)):
+            return True
+    return False
+
+
+def _conditional_withs(
+    function: cst.FunctionDef,
+) -> list[tuple[cst.With, list[cst.BaseExpression]]]:
+    """The function's `with` statements and their managers (a name replaced by the value
+    the function binds to it), for those with a conditional expression among them."""
     bound: dict[str, cst.BaseExpression] = {}
     withs: list[cst.With] = []
     for node in iter_nodes(function.body):
@@ -37,14 +53,13 @@ def grad_requested_by_caller(
                 bound[target.value] = node.value
         elif type(node) is cst.With:
             withs.append(node)
+    found = []
     for with_node in withs:
         managers = [item.item for item in with_node.items]
         managers = [bound.get(m.value, m) if type(m) is cst.Name else m for m in managers]
-        if not any(_by_flag(m, params, qualify) for m in managers):
-            continue
-        if any(node is store for node in iter_nodes(with_node.body)):
-            return True
-    return False
+        if any(type(m) is cst.IfExp for m in managers):
+            found.append((with_node, managers))
+    return found
 
 
 def _by_flag(

@@ -40,6 +40,9 @@ _BY_TEXT = object()
 class Reuse:
     """One open document's store (used by one lint at a time)."""
 
+    open = True
+    """(a document's store never ends; see `_BatchWalks.close`)"""
+
     def __init__(self) -> None:
         self._current: dict[Any, tuple[object, Any]] = {}
         self._previous: dict[Any, tuple[object, Any]] = {}
@@ -133,14 +136,63 @@ def lint_memos() -> Iterator[None]:
     Nothing is kept past the lint: a batch lint has no previous lint to take from. Inside a
     language server's store (or an outer `lint_memos`), the outer one serves."""
     global _lint_memos
-    if _active is not None or _lint_memos is not None:
+    outer = walk._store
+    if _active is not None or _lint_memos is not None or (outer is not None and outer.open):
         yield
         return
     _lint_memos = {}
+    walks = walk._store = _BatchWalks(_lint_memos)
     try:
         yield
     finally:
         _lint_memos = None
+        walks.close()
+        if walk._store is walks:  # not if a language server's store replaced it meanwhile
+            walk._store = None
+
+
+class _BatchWalks:
+    """A batch lint's walks (`walk.NodeStore`): the nodes under a root are listed once per
+    lint, as a language server's store lists them once per node object (many analyses walk
+    the same function or statement again: scope names, tested parameters, single
+    assignments, ...). Kept for one lint, keyed like `Reuse.walk`'s entries."""
+
+    __slots__ = ("_memos", "_walks", "open")
+
+    def __init__(self, memos: dict[Any, tuple[object, Any]]) -> None:
+        self._walks: dict[tuple[int, int], tuple[cst.CSTNode, list[cst.CSTNode]]] = {}
+        self._memos = memos
+        self.open = True
+
+    def close(self) -> None:
+        """Effect: keeps nothing from now on. A language server's store that began while
+        this lint ran (on another thread) restores this one when it ends: closed, it walks
+        and computes afresh, holds no tree, and the next batch lint replaces it."""
+        self.open = False
+        self._walks = {}
+        self._memos = {}
+
+    def walk(self, root: cst.CSTNode, limit: int) -> list[cst.CSTNode]:
+        if not self.open:
+            return walk.walk_list(root, limit)
+        key = (id(root), limit)
+        entry = self._walks.get(key)
+        if entry is not None and entry[0] is root:
+            return entry[1]
+        nodes = walk.walk_list(root, limit)
+        self._walks[key] = (root, nodes)
+        return nodes
+
+    def memo(self, name: str, node: N, compute: Callable[[N], T]) -> T:
+        if not self.open:
+            return compute(node)
+        key = (name, id(node))
+        entry = self._memos.get(key)
+        if entry is not None and entry[0] is node:
+            return entry[1]
+        value = compute(node)
+        self._memos[key] = (node, value)
+        return value
 
 
 def memo(name: str, node: N, compute: Callable[[N], T]) -> T:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Optional, cast
 import libcst as cst
 
 from evallint.analysis.symbols import class_of_import, dotted_name
-from evallint.analysis.walk import iter_nodes
+from evallint.analysis.walk import iter_nodes, small_statements
 
 if TYPE_CHECKING:
     from evallint.analysis.scope import ClassInfo
@@ -88,18 +88,12 @@ def first_assignments(loop: cst.CSTNode) -> dict[str, cst.BaseExpression]:
     that reads what the previous iteration left (`h = cell(x, h)`); a later one
     (`out = out.unsqueeze(0)`) reads this iteration's value."""
     found: dict[str, cst.BaseExpression] = {}
-    stack: list[cst.CSTNode] = [loop.body]  # type: ignore[attr-defined]
-    while stack:
-        node = stack.pop()
-        kind = type(node)
-        if kind in (cst.FunctionDef, cst.ClassDef, cst.Lambda):
-            continue
-        if kind is cst.Assign:
-            for target in node.targets:  # type: ignore[attr-defined]
+    for node in small_statements(loop.body):  # type: ignore[attr-defined]
+        if type(node) is cst.Assign:
+            for target in node.targets:
                 for name in iter_nodes(target.target):
                     if type(name) is cst.Name:
-                        found.setdefault(name.value, node.value)  # type: ignore[attr-defined]
-        stack.extend(reversed(node.children))
+                        found.setdefault(name.value, node.value)
     return found
 
 

@@ -112,6 +112,9 @@ push_children = _push_children
 class NodeStore(Protocol):
     """What `evallint.analysis.reuse.Reuse` offers the walks (see there)."""
 
+    open: bool
+    """False for a batch lint's store that has ended (see `reuse.lint_memos`)."""
+
     def walk(self, root: cst.CSTNode, limit: int) -> list[cst.CSTNode]: ...
 
     def memo(self, name: str, node: N, compute: Callable[[N], T]) -> T: ...
@@ -200,6 +203,29 @@ def returns_of(function: cst.FunctionDef) -> list[cst.Return]:
             value = getattr(node, name)
             if type(value) is list or type(value) is tuple:
                 for item in value:
+                    push(item)
+            elif value is not None:
+                push(value)
+    return found
+
+
+def small_statements(root: cst.CSTNode) -> list[cst.BaseSmallStatement]:
+    """The small statements (`x = 1`, `return`, `f()`) under the statement or block `root`,
+    in source order, not in nested functions or classes. Only statements are walked: no
+    expression holds a statement."""
+    found: list[cst.BaseSmallStatement] = []
+    stack: list[cst.CSTNode] = [root]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        node_type = type(node)
+        if node_type is cst.SimpleStatementLine or node_type is cst.SimpleStatementSuite:
+            found.extend(node.body)  # type: ignore[attr-defined]
+            continue
+        for name in reversed(_STATEMENT_FIELDS.get(node_type, ())):
+            value = getattr(node, name)
+            if type(value) is list or type(value) is tuple:
+                for item in reversed(value):
                     push(item)
             elif value is not None:
                 push(value)
