@@ -189,6 +189,7 @@ ANALYSIS_ORDER = [
         "returned_arguments",
         "kept_modules",
         "restoring",
+        "assembled_parts",
     ),
     (
         "scope",

@@ -546,6 +546,8 @@ class Calls(InterpreterPart):
             key = mapped[req.key] = self._map_argument(summary, req.key, call, receiver, state)
         if key is None and req.conditional and self._passes_no_module(summary, req, call):
             return  # the parameter holds a module only if this caller passed one
+        if key is not None and state.holds_none(key):
+            return  # `if aux is not None: aux.eval()`, then `helper(aux)`: None on this path
         conditional = self.candidate_keys.get(key, 0) if key is not None else req.conditional
         # What decides this forward's outcome here; met again equal but for `via` (another call)
         # it would pass up only what `distinct_requirements` drops (n**3 of them for n helpers
