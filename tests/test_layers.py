@@ -190,6 +190,7 @@ ANALYSIS_ORDER = [
         "kept_modules",
         "restoring",
         "assembled_parts",
+        "trained_batch",
     ),
     (
         "scope",

@@ -63,7 +63,7 @@ def _bound_values(
                     if not any(inner is call for inner in iter_nodes(node.value)):
                         values.append(node.value)
         elif type(node) in (cst.AugAssign, cst.AnnAssign, cst.For):
-            target = node.target  # type: ignore[union-attr]
+            target = node.target  # type: ignore[attr-defined]
             if type(target) is cst.Name and target.value == name:
                 return None
         elif (

@@ -515,12 +515,14 @@ class Calls(InterpreterPart):
             training_here is not None
             and training_here.kind is RegionKind.TRAIN
             and req.region.kind is RegionKind.EVAL
-            and not req.region.has_data_loop
+            and (not req.region.has_data_loop or req.region.needs_grad)
             and not req.region.after_training
             and self.assigning & self.file.backpropagated(training_here.node)
         ):
             # `self._get_negative_prediction(batch)` called inside a training step: a helper
-            # named like an evaluation whose output the training uses; the caller decides
+            # named like an evaluation whose output the training uses; the caller decides.
+            # So for one whose forwards need gradients, loops and all: `delta = attack(model,
+            # x, y)` of adversarial training, trained on right after (issue 16, item 6)
             region, region_unit = caller_region, self.file.unit
         if req.region.by_results and self._acts_for_training():
             # `action = agent.select_action(state)` then `env.step(action)` in a loop that

@@ -441,8 +441,10 @@ class Values(ModeMatters):
         for part in parts:
             key = None
             for expr in (part, part_of(part)):
-                key = key or self.resolve(expr, state) or submodule_argument(
-                    self.resolve, expr, state
+                key = (
+                    key
+                    or self.resolve(expr, state)
+                    or submodule_argument(self.resolve, expr, state)
                 )
             if key is not None:
                 keys.append(key)
