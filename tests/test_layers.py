@@ -189,6 +189,8 @@ ANALYSIS_ORDER = [
         "returned_arguments",
         "kept_modules",
         "restoring",
+        "assembled_parts",
+        "trained_batch",
     ),
     (
         "scope",

@@ -523,12 +523,14 @@ class Calls(InterpreterPart):
             training_here is not None
             and training_here.kind is RegionKind.TRAIN
             and req.region.kind is RegionKind.EVAL
-            and not req.region.has_data_loop
+            and (not req.region.has_data_loop or req.region.needs_grad)
             and not req.region.after_training
             and self.assigning & self.file.backpropagated(training_here.node)
         ):
             # `self._get_negative_prediction(batch)` called inside a training step: a helper
-            # named like an evaluation whose output the training uses; the caller decides
+            # named like an evaluation whose output the training uses; the caller decides.
+            # So for one whose forwards need gradients, loops and all: `delta = attack(model,
+            # x, y)` of adversarial training, trained on right after (issue 16, item 6)
             region, region_unit = caller_region, self.file.unit
         if req.region.by_results and self._acts_for_training():
             # `action = agent.select_action(state)` then `env.step(action)` in a loop that
@@ -554,6 +556,8 @@ class Calls(InterpreterPart):
             key = mapped[req.key] = self._map_argument(summary, req.key, call, receiver, state)
         if key is None and req.conditional and self._passes_no_module(summary, req, call):
             return  # the parameter holds a module only if this caller passed one
+        if key is not None and state.holds_none(key):
+            return  # `if aux is not None: aux.eval()`, then `helper(aux)`: None on this path
         conditional = self.candidate_keys.get(key, 0) if key is not None else req.conditional
         # What decides this forward's outcome here; met again equal but for `via` (another call)
         # it would pass up only what `distinct_requirements` drops (n**3 of them for n helpers

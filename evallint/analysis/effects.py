@@ -155,6 +155,8 @@ class Effects(InterpreterPart):
         )
         kept = self.file.kept_members.get(self._key_id(key))
         for state in states:
+            if state.holds_none(key):
+                continue  # a path that took `key is None`: no forward of it runs there
             grad = state.grad
             if any(g.grad in (Grad.ON, Grad.ENTRY) for g in grad) and affects_grad:
                 for enclosing in self.regions:

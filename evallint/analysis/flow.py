@@ -45,6 +45,7 @@ from evallint.analysis.statement_shapes import (
 from evallint.analysis.summaries import Summary
 from evallint.analysis.switches import flag_chosen_switches
 from evallint.analysis.symbols import dotted_name
+from evallint.analysis.trained_batch import trained_batch_statistics
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
@@ -182,12 +183,18 @@ class Statements(InterpreterPart):
                 region = replace(region, needs_grad=shown.graph_needed, after_training=True)
                 plan.append((start, start + len(run), region))
         tail = self._evaluation_tail(statements, evidence, last, owner)
+        if tail is not None and self._trained_batch_only(statements, tail, len(statements), owner):
+            tail = None  # `opt.step()`, then the trained batch's accuracy: training statistics
         for index in range(len(statements) if tail is None else tail):
             statement = statements[index]
             if training[index] or type(statement) not in (cst.If, cst.With):
                 continue
             after = [*statements[index + 1 :], *next_pass(owner, statements[:index])]
-            if reports_only(evidence[index]) and not feeds_training([statement], after, trains):
+            if (
+                reports_only(evidence[index])
+                and not feeds_training([statement], after, trains)
+                and not self._trained_batch_only(statements, index, index + 1, owner)
+            ):
                 plan.append(
                     (
                         index,
@@ -212,6 +219,21 @@ class Statements(InterpreterPart):
             )
             plan.extend(split_tail(statements, tail, evidence, whole))
         return sorted(plan, key=lambda entry: entry[0])
+
+    def _trained_batch_only(self, statements, start: int, end: int, owner) -> bool:
+        """Whether `statements[start:end]`, which follow training statements of a loop
+        body, run the trained modules only on the batch just trained on (see trained_batch)
+        without switching to eval mode: training statistics, not an evaluation."""
+        block = statements[start:end]
+        if self.file.block_evidence(block, self.info).switches_to_eval:
+            return False
+        return trained_batch_statistics(
+            block,
+            statements[:start],
+            owner,
+            self.imports.is_imported,
+            lambda name: name in self.scope_keys or name in self.evidence_names,
+        )
 
     def _evaluation_tail(self, statements, evidence, last: int, owner) -> Optional[int]:
         """Index of the statement after the body's last training site (backward, optimizer

@@ -132,6 +132,19 @@ class PathState:
                     return False
         return None
 
+    def holds_none(self, key: str) -> bool:
+        """Whether these paths took `key is None` (or `is None` of a module `key` is part
+        of): no module is there, so no forward of it runs on them (`if aux is not None:
+        aux.eval()`, then `helper(aux)` that runs it: the path that skipped `eval()` holds
+        None)."""
+        while self.assumptions:
+            if self.assumed(f"{key} is None") is True:
+                return True
+            if "." not in key:
+                return False
+            key = key.rsplit(".", 1)[0]
+        return False
+
     # -- updates -------------------------------------------------------------------------
     def with_mode(self, key: str, facts: Iterable[ModeFact]) -> PathState:
         modes = dict(self.modes)

@@ -194,8 +194,11 @@ def module_method_call(
     summary = file._summary_counted(method)
     if not runs_forward:
         # `model.settle()` whose body is `self.eval()`: no forward, but the mode it leaves
-        # its module in is the caller's from here on
-        if summary is None or summary.forwards or not _leaves_self_switched(summary):
+        # its module in is the caller's from here on. So for `model.test(x)` that opens with
+        # `self.eval()` and then runs its forward (no forward method: see
+        # forward_methods._switches_itself): its forwards are judged in it, with this call
+        # as their caller, and the module stays in eval mode after it
+        if summary is None or not _leaves_self_switched(summary):
             return None
         return summary, receiver
     if summary is None or (

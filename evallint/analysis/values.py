@@ -10,6 +10,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.arguments import submodule_argument
+from evallint.analysis.assembled_parts import common_key, container_parts, part_of
 from evallint.analysis.class_chains import Chain
 from evallint.analysis.context import code_of
 from evallint.analysis.forward_methods import trains_in_forward
@@ -347,6 +348,9 @@ class Values(ModeMatters):
             return ModuleValue()
         if holder is not None and self._weakly_loaded(expr) and self._non_module(holder):
             return ModuleValue()  # `tok = tokenizer_class.from_pretrained(p)`, used as one
+        assembled = self._assembled_from(expr, state)
+        if assembled is not None:
+            return ModuleValue(key=assembled)  # `nn.Sequential(*list(net.children())[:-1])`
         if expr in self.constructor_calls:
             facts = self._constructor_facts(expr)  # an nn.Linear-only class: mode is moot
             return ModuleValue(
@@ -417,6 +421,43 @@ class Values(ModeMatters):
                 if mapped is not None:
                     return ModuleValue(key=mapped)
         return ModuleValue()
+
+    def _assembled_from(self, call: cst.Call, state: PathState) -> Optional[str]:
+        """`nn.Sequential(net.conv, net.bn)`, `nn.Sequential(*parts)` with `parts = [net.x,
+        net.y]`: a torch container holding parts of a module that exists (see
+        assembled_parts), plus layers with no mode, runs them in that module's mode. The
+        key of the module they are all parts of; None for anything else (a mode-dependent
+        layer built here keeps the container a new module in training mode)."""
+        qualified = self.imports.qualify(call.func) or ""
+        if not qualified.startswith("torch.nn.") or qualified.split(".")[-1] not in (
+            CONTAINER_LAYERS
+        ):
+            return None
+        body = self.info.node if self.info is not None else self.file.module
+        parts = container_parts(call, body)
+        if parts is None:
+            return None
+        keys: list[str] = []
+        for part in parts:
+            key = None
+            for expr in (part, part_of(part)):
+                key = (
+                    key
+                    or self.resolve(expr, state)
+                    or submodule_argument(self.resolve, expr, state)
+                )
+            if key is not None:
+                keys.append(key)
+            elif type(part) is not cst.Call or self._mode_dependent_layer(part):
+                return None
+        return common_key(keys)
+
+    def _mode_dependent_layer(self, call: cst.Call) -> bool:
+        """Whether a construction builds a layer whose output depends on the mode."""
+        facts = self._constructor_facts(call)
+        if facts is not None:
+            return facts[1]
+        return not (self.imports.qualify(call.func) or "").startswith("torch.nn.")
 
     def _own_loader_mode(
         self, owner: cst.BaseExpression, method: str, call: cst.Call
