@@ -17,7 +17,7 @@ from evallint.analysis.vocabulary import (
     NO_GRAD_METHODS,
     PARAMETER,
 )
-from evallint.analysis.walk import NodeMemo, returns_of
+from evallint.analysis.walk import NodeMemo, iter_nodes, returns_of
 
 _GRAPH_CUTTING_METHODS = frozenset(
     {
@@ -203,8 +203,9 @@ class Taint(InterpreterPart):
                 # `outputs.loss`: `loss` here is no variable
                 stack.append(cast(cst.Attribute, node).value)
                 continue
-            if node_type in _COMPREHENSIONS:
+            if node_type in _COMPREHENSIONS and self._element_keeps_graph(node):
                 # `[w * loss for w, loss in zip(weights, losses)]`: built from what it iterates
+                # (not `sum(t.item() for t in terms)`: the element cuts each graph)
                 clause: Optional[cst.CompFor] = cast(cst.ListComp, node).for_in
                 while clause is not None:
                     stack.append(clause.iter)
@@ -212,6 +213,26 @@ class Taint(InterpreterPart):
             for child in _expression_children(node):
                 stack.append(child)
         return frozenset(found)
+
+    def _element_keeps_graph(self, comprehension: cst.CSTNode) -> bool:
+        """Whether a comprehension's element reads one of its loop variables with its graph."""
+        bound: set[str] = set()
+        clause: Optional[cst.CompFor] = cast(cst.ListComp, comprehension).for_in
+        while clause is not None:
+            bound.update(
+                cast(cst.Name, n).value for n in iter_nodes(clause.target) if type(n) is cst.Name
+            )
+            clause = clause.inner_for_in
+        if type(comprehension) is cst.DictComp:
+            dict_comp = cast(cst.DictComp, comprehension)
+            elements: tuple[cst.BaseExpression, ...] = (dict_comp.key, dict_comp.value)
+        else:
+            elements = (cast(cst.ListComp, comprehension).elt,)
+        return any(
+            name.split(".")[0] in bound
+            for element in elements
+            for name in self.graph_names(element)
+        )
 
     def _returned_forwards(self, call: cst.Call, state: PathState) -> frozenset:
         """`self._inference(x)`, a function of this file or project that returns a module's
