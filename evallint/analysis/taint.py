@@ -219,13 +219,10 @@ class Taint(InterpreterPart):
         bound: set[str] = set()
         clause: Optional[cst.CompFor] = cast(cst.ListComp, comprehension).for_in
         while clause is not None:
-            bound.update(
-                cast(cst.Name, n).value for n in iter_nodes(clause.target) if type(n) is cst.Name
-            )
+            bound.update(n.value for n in iter_nodes(clause.target) if type(n) is cst.Name)
             clause = clause.inner_for_in
         if type(comprehension) is cst.DictComp:
-            dict_comp = cast(cst.DictComp, comprehension)
-            elements: tuple[cst.BaseExpression, ...] = (dict_comp.key, dict_comp.value)
+            elements: tuple[cst.BaseExpression, ...] = (comprehension.key, comprehension.value)
         else:
             elements = (cast(cst.ListComp, comprehension).elt,)
         return any(
