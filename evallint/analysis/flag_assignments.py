@@ -13,6 +13,15 @@ from evallint.analysis.context import InterpreterPart
 from evallint.analysis.facts import ModeFlagAssignment
 from evallint.analysis.symbols import dotted_name
 
+_AUTOGRAD_FUNCTIONS = frozenset(
+    {
+        "torch.autograd.Function",
+        "torch.autograd.function.Function",
+        "torch.autograd.function.InplaceFunction",
+    }
+)
+"""Bases of custom autograd functions, whose static methods take the autograd context first."""
+
 
 class FlagAssignments(InterpreterPart):
     """The interpreter part that notes assignments to a module's `training` flag."""
@@ -28,8 +37,10 @@ class FlagAssignments(InterpreterPart):
         if not (type(target) is cst.Attribute and target.attr.value == "training"):
             return
         receiver = target.value
-        if not self._is_module_expression(receiver, states) or self._each_module_of_a_tree(
-            receiver
+        if (
+            not self._is_module_expression(receiver, states)
+            or self._each_module_of_a_tree(receiver)
+            or self._autograd_context(receiver)
         ):
             return
         owner = self._owner()
@@ -75,6 +86,28 @@ class FlagAssignments(InterpreterPart):
                 type(n) is cst.Name and n.value == receiver.value for n in iter_nodes(loop.target)
             ):
                 return True
+        return False
+
+    def _autograd_context(self, receiver: cst.BaseExpression) -> bool:
+        """`ctx.training = training` in a method of a `torch.autograd.Function` subclass:
+        its first parameter (after `cls` in a classmethod) is the autograd context that
+        carries values from `forward` to `backward`, not a module."""
+        info, owner = self.info, self._owner()
+        if type(receiver) is not cst.Name or info is None or owner is None:
+            return False
+        params = info.params[1:] if info.params[:1] == ("cls",) else info.params
+        if params[:1] != (receiver.value,):
+            return False
+        seen: set[str] = set()
+        bases = list(owner.bases)
+        while bases:
+            base = bases.pop()
+            if base in _AUTOGRAD_FUNCTIONS:
+                return True
+            local = self.file.classes.get(base)
+            if local is not None and base not in seen:
+                seen.add(base)
+                bases.extend(local.bases)
         return False
 
     def _plain_class_keeps_training_flag(self) -> bool:

@@ -540,6 +540,7 @@ class Observations(InterpreterPart):
         """Names a returned tensor is computed from, transitively (`return torch.cat(xs)`:
         the caller gets one differentiable tensor built from `xs`). A returned container is
         not followed: `return losses` (or `return kept, losses`) hands the list itself back."""
+        from evallint.analysis.statement_shapes import rebound_from_itself
         from evallint.analysis.taint import _returns_of
 
         if self.info is None:
@@ -556,6 +557,12 @@ class Observations(InterpreterPart):
             for part in parts:
                 if not (type(part) is cst.Name and part.value in containers):
                     found |= self.graph_names(part)
+                    continue
+                # `jac = torch.cat(jac, 1)` after the loop, then `return jac`: one tensor
+                if type(self.info.node) is not cst.FunctionDef:
+                    continue
+                for rebound in rebound_from_itself(self.info.node, part.value):
+                    found |= self.graph_names(rebound)
         return self._sources_closure(found)
 
     def _called_in_file(self) -> bool:

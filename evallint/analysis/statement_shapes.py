@@ -338,3 +338,37 @@ def catches_only_interrupt(handler: cst.ExceptHandler) -> bool:
     return bool(names) and all(
         dotted_name(n) in ("KeyboardInterrupt", "builtins.KeyboardInterrupt") for n in names
     )
+
+
+_CONTAINER_BUILDERS = frozenset({"list", "tuple", "dict", "set", "sorted", "reversed", "copy"})
+"""Calls that hand back a container of the same items (`xs = sorted(xs)`): still the list."""
+
+
+def rebound_from_itself(function: cst.FunctionDef, name: str) -> list[cst.BaseExpression]:
+    """The values `name` is rebound to outside every loop of `function`, computed from
+    itself into something that is no container (`jac = torch.cat(jac, 1)`, `losses =
+    sum(losses) / n`): returning `name` then hands back one tensor built from the list."""
+    in_loops: set[int] = set()
+    for node in iter_nodes(function.body):
+        if type(node) in (cst.For, cst.While) and id(node) not in in_loops:
+            in_loops.update(id(n) for n in iter_nodes(node))
+    found: list[cst.BaseExpression] = []
+    for node in iter_nodes(function.body):
+        if type(node) is not cst.Assign or id(node) in in_loops:
+            continue
+        assign = node
+        target = assign.targets[0].target if len(assign.targets) == 1 else None
+        value = assign.value
+        if not (type(target) is cst.Name and target.value == name):
+            continue
+        if type(value) in (cst.List, cst.Tuple, cst.Dict, cst.Set, cst.ListComp):
+            continue
+        if type(value) is cst.Call and dotted_name(value.func) in _CONTAINER_BUILDERS:
+            continue
+        if type(value) is cst.BinaryOperation and any(
+            type(side) in (cst.List, cst.Tuple) for side in (value.left, value.right)
+        ):
+            continue
+        if any(type(n) is cst.Name and n.value == name for n in iter_nodes(value)):
+            found.append(value)
+    return found
