@@ -338,3 +338,39 @@ def catches_only_interrupt(handler: cst.ExceptHandler) -> bool:
     return bool(names) and all(
         dotted_name(n) in ("KeyboardInterrupt", "builtins.KeyboardInterrupt") for n in names
     )
+
+
+PROCESS_ENDERS = frozenset({"sys.exit", "os._exit", "os.abort"})
+"""Library calls that end the process: the statements after them never run."""
+SITE_ENDERS = frozenset({"exit", "quit"})
+"""The `site` builtins that raise `SystemExit`, unless the module or scope binds the name."""
+
+
+def ends_the_process(
+    call: cst.Call, imports: ImportTable, module: cst.Module, scope_locals: frozenset[str]
+) -> bool:
+    """`sys.exit()`, `os._exit(1)`, `quit()` or `exit()` as a statement: like `raise
+    SystemExit`, no path goes on after it."""
+    qualified = imports.qualify(call.func)
+    if qualified in PROCESS_ENDERS:
+        return True
+    if qualified not in SITE_ENDERS or type(call.func) is not cst.Name:
+        return False
+    name = call.func.value
+    return name not in scope_locals and not _module_binds(module, name)
+
+
+def _module_binds(module: cst.Module, name: str) -> bool:
+    """A top-level `def exit(...)`, `class quit`, or `exit = ...` hides the builtin."""
+    for statement in module.body:
+        if type(statement) in (cst.FunctionDef, cst.ClassDef):
+            if statement.name.value == name:  # type: ignore[attr-defined]
+                return True
+        elif type(statement) is cst.SimpleStatementLine:
+            for small in statement.body:
+                if type(small) is cst.Assign and any(
+                    type(t.target) is cst.Name and t.target.value == name  # type: ignore[attr-defined]
+                    for t in small.targets
+                ):
+                    return True
+    return False
