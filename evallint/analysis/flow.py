@@ -36,8 +36,8 @@ from evallint.analysis.regions import (
 )
 from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.statement_shapes import (
-    ends_the_process,
     catches_only_interrupt,
+    ends_the_process,
     iterable_words,
     iterates_submodules,
     running_sum_operand,

@@ -363,14 +363,13 @@ def ends_the_process(
 def _module_binds(module: cst.Module, name: str) -> bool:
     """A top-level `def exit(...)`, `class quit`, or `exit = ...` hides the builtin."""
     for statement in module.body:
-        if type(statement) in (cst.FunctionDef, cst.ClassDef):
-            if statement.name.value == name:  # type: ignore[attr-defined]
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            if statement.name.value == name:
                 return True
-        elif type(statement) is cst.SimpleStatementLine:
+        elif isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
-                if type(small) is cst.Assign and any(
-                    type(t.target) is cst.Name and t.target.value == name  # type: ignore[attr-defined]
-                    for t in small.targets
+                if isinstance(small, cst.Assign) and any(
+                    isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets
                 ):
                     return True
     return False
