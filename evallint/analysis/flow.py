@@ -37,6 +37,7 @@ from evallint.analysis.regions import (
 from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.statement_shapes import (
     catches_only_interrupt,
+    ends_the_process,
     iterable_words,
     iterates_submodules,
     running_sum_operand,
@@ -342,7 +343,12 @@ class Statements(InterpreterPart):
             if type(value) is cst.Call and (self.imports.qualify(value.func) or "") in GRAD_SETTERS:
                 states = self.expression(value, states)
                 return Flow(normal=self.set_grad(value, states, statement=True))
-            return Flow(normal=self.expression(value, states))
+            states = self.expression(value, states)
+            if type(value) is cst.Call and ends_the_process(
+                value, self.imports, self.file.module, self.scope_locals
+            ):
+                return Flow()  # as after `raise SystemExit`: nothing after it runs
+            return Flow(normal=states)
         if type(node) is cst.Assign:
             self.note_construction(node)
             states = self.expression(node.value, states)

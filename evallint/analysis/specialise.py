@@ -30,6 +30,8 @@ MAX_FLAGS = 4
 """Flags one call may fix (each distinct combination is one more interpretation)."""
 
 _CONSTANTS = {"True": True, "False": False}
+_FALSY_OR_BOOL = {**_CONSTANTS, "None": False}
+"""What a constant argument makes of a parameter tested for its truth (`if optimizer:`)."""
 
 
 def tested_parameters(info: FunctionInfo) -> frozenset[str]:
@@ -92,8 +94,8 @@ def _defaults(info: FunctionInfo, tested: frozenset[str]) -> dict[str, bool]:
     found = {}
     for param in (*params.params, *params.kwonly_params):
         name, default = param.name.value, param.default
-        if name in tested and type(default) is cst.Name and default.value in _CONSTANTS:
-            found[name] = _CONSTANTS[default.value]
+        if name in tested and type(default) is cst.Name and default.value in _FALSY_OR_BOOL:
+            found[name] = _FALSY_OR_BOOL[default.value]
         if f"{name} is None" in tested and type(default) is cst.Name and default.value == "None":
             found[f"{name} is None"] = True
     return found
@@ -142,8 +144,9 @@ def constant_flags(
         if name in tested:
             flags.pop(name, None)
             explicit.add(name)
-            if type(value) is cst.Name and value.value in _CONSTANTS:
-                flags[name] = _CONSTANTS[value.value]
+            if type(value) is cst.Name and value.value in _FALSY_OR_BOOL:
+                # `if optimizer:` given `None`: false, as `if optimizer is not None:` is
+                flags[name] = _FALSY_OR_BOOL[value.value]
             elif type(value) is cst.Name and value.value in fixed:
                 flags[name] = fixed[value.value]
         if name is not None and f"{name}.training" in tested:

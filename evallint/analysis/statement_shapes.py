@@ -372,3 +372,38 @@ def rebound_from_itself(function: cst.FunctionDef, name: str) -> list[cst.BaseEx
         if any(type(n) is cst.Name and n.value == name for n in iter_nodes(value)):
             found.append(value)
     return found
+
+
+PROCESS_ENDERS = frozenset({"sys.exit", "os._exit", "os.abort"})
+"""Library calls that end the process: the statements after them never run."""
+SITE_ENDERS = frozenset({"exit", "quit"})
+"""The `site` builtins that raise `SystemExit`, unless the module or scope binds the name."""
+
+
+def ends_the_process(
+    call: cst.Call, imports: ImportTable, module: cst.Module, scope_locals: frozenset[str]
+) -> bool:
+    """`sys.exit()`, `os._exit(1)`, `quit()` or `exit()` as a statement: like `raise
+    SystemExit`, no path goes on after it."""
+    qualified = imports.qualify(call.func)
+    if qualified in PROCESS_ENDERS:
+        return True
+    if qualified not in SITE_ENDERS or type(call.func) is not cst.Name:
+        return False
+    name = call.func.value
+    return name not in scope_locals and not _module_binds(module, name)
+
+
+def _module_binds(module: cst.Module, name: str) -> bool:
+    """A top-level `def exit(...)`, `class quit`, or `exit = ...` hides the builtin."""
+    for statement in module.body:
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            if statement.name.value == name:
+                return True
+        elif isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and any(
+                    isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets
+                ):
+                    return True
+    return False
