@@ -384,7 +384,7 @@ def _kept_local(node: ast.ClassDef) -> set[int]:
         bound: dict[str, list[int]] = {}
         escaping: set[str] = set()
         for item in ast.walk(method):
-            if isinstance(item, ast.Assign) and isinstance(item.value, ast.Call):
+            if isinstance(item, ast.Assign) and _constructor(item.value):
                 if all(isinstance(t, ast.Name) for t in item.targets):
                     for target in item.targets:
                         bound.setdefault(getattr(target, "id", ""), []).append(id(item.value))
@@ -406,6 +406,20 @@ def _kept_local(node: ast.ClassDef) -> set[int]:
             if name not in escaping:
                 found.update(calls)
     return found
+
+
+def _constructor(value: ast.expr) -> bool:
+    """`Spline(coeffs)`, `lib.Spline(coeffs)`: a class built (not `F.dropout(x, p)`, nor
+    a Dropout, nor a call given a `training` flag)."""
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return (
+        last[:1].isupper()
+        and "dropout" not in last.lower()
+        and not any(k.arg == "training" for k in value.keywords)
+    )
 
 
 _FILLING = frozenset({"append", "extend", "insert", "add", "update", "add_module"})
