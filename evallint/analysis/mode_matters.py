@@ -122,6 +122,10 @@ class ModeMatters(InterpreterPart):
         unknown: set[str] = set()  # `block = ResBlock(d)`, `blocks = [ResBlock(d)]`
         put_in: set[str] = set()  # `layers.append(block)`, `nn.Sequential(*blocks)`
         called_on_the_spot: set[int] = set()
+        # `spline = Spline(coeffs)` in a method: a local, a submodule only when it is put in
+        # (`self.x = spline`, appended, returned); one that is only used there is built in
+        # training mode on every call whatever the module's mode: eval() changes nothing
+        local: set[int] = set()
         for node in nodes:
             if type(node) is cst.Call and type(node.func) is cst.Call:
                 # `nn.Dropout(p)(x)`: a new layer on every call, in training mode whatever
@@ -131,8 +135,14 @@ class ModeMatters(InterpreterPart):
                 continue
             if id(node) in called_on_the_spot:
                 continue
+            if type(node) is cst.Return and type(node.value) is cst.Name:
+                put_in.add(node.value.value)
             if type(node) is cst.Assign:
                 value = node.value
+                if all(type(t.target) is cst.Name for t in node.targets):
+                    local.add(id(value))
+                elif type(value) is cst.Name:
+                    put_in.add(value.value)  # `self.drop = drop`
                 if (
                     type(value) is cst.Call
                     and any(
@@ -149,6 +159,10 @@ class ModeMatters(InterpreterPart):
                     )
             elif type(node) is cst.Call:
                 qualified = self.imports.qualify(node.func) or ""
+                if id(node) in local and not (
+                    qualified in FUNCTIONAL_MODE or "dropout" in qualified.lower()
+                ):
+                    continue  # judged with its name (`unknown`), above
                 if qualified in FUNCTIONAL_MODE or "dropout" in qualified.lower():
                     return True
                 facts = self._constructor_facts(node)

@@ -209,6 +209,8 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     verdicts: dict[str, bool] = {}
+    # attributes of `self` that some class of the file (a subclass too) uses as a module
+    module_uses = frozenset(u for c in classes.values() for u in _module_uses(c))
 
     def qualify(func: ast.expr) -> str:
         parts: list[str] = []
@@ -254,13 +256,14 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 return False
         settings = _settings_of(node)
         used_as_module, used_as_setting = _uses(node)
+        params = _parameters(node)
         # `nn.Dropout(p)(x)` in a method: a new layer on every call, in training mode whatever
         # the module's mode, never a submodule (EVL004 reports it): eval() changes nothing
         on_the_spot = {
             id(n.func)
             for n in ast.walk(node)
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Call)
-        }
+        } | _kept_local(node)
         for item in ast.walk(node):
             if id(item) in on_the_spot:
                 continue
@@ -275,6 +278,11 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                     on_self
                     and isinstance(item.value, (ast.Name, ast.Attribute, ast.Subscript))
                     and not any(_self_name(t) in used_as_setting - used_as_module for t in targets)
+                    and not (
+                        isinstance(item.value, ast.Name)
+                        and item.value.id in params
+                        and not any(_self_name(t) in module_uses for t in targets)
+                    )
                 ):
                     return False  # `self.net = net`, then `self.net(x)`: keeps a module
                 if not isinstance(item.value, ast.Call):
@@ -313,6 +321,108 @@ def _mode_free_classes(source: str) -> frozenset[str]:
         if any(ast.unparse(b) in _MODULE_BASES or ast.unparse(b) in classes for b in node.bases)
         and free(name)
     )
+
+
+def _parameters(node: ast.ClassDef) -> frozenset[str]:
+    """Parameters of the class's methods other than `self`: `self.name = name` keeps one."""
+    found: set[str] = set()
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = item.args
+            found.update(a.arg for a in (*arguments.posonlyargs, *arguments.args)[1:])
+            found.update(a.arg for a in arguments.kwonlyargs)
+    return frozenset(found)
+
+
+def _module_uses(node: ast.ClassDef) -> set[str]:
+    """Attributes of `self` used as a module may be (see `_uses`), except as arguments of a
+    method of a local value (`z.view(n, self.channels)`, `text.format(self.name)`): data."""
+    data_calls = set()
+    for method in node.body:
+        if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = method.args
+            local = {a.arg for a in (*arguments.posonlyargs, *arguments.args)[1:]}
+            local.update(a.arg for a in arguments.kwonlyargs)
+            for item in ast.walk(method):
+                if isinstance(item, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                    targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+                    local.update(t.id for t in targets if isinstance(t, ast.Name))
+            for item in ast.walk(method):
+                if (
+                    isinstance(item, ast.Call)
+                    and isinstance(item.func, ast.Attribute)
+                    and (
+                        isinstance(item.func.value, ast.Constant)
+                        or (isinstance(item.func.value, ast.Name) and item.func.value.id in local)
+                    )
+                ):
+                    data_calls.add(id(item))
+    found: set[str] = set()
+    for item in ast.walk(node):
+        if isinstance(item, ast.Call):
+            values = [item.func]
+            if id(item) not in data_calls:
+                values += [*item.args, *(k.value for k in item.keywords)]
+            found.update(_self_names(values))
+        elif isinstance(item, (ast.Attribute, ast.Subscript)):
+            if isinstance(item.value, ast.Attribute):
+                found.update(_self_names([item.value]))
+        elif isinstance(item, (ast.For, ast.comprehension)):
+            found.update(_self_names([item.iter]))
+    return found
+
+
+def _kept_local(node: ast.ClassDef) -> set[int]:
+    """Calls bound to a local name of a method that is never put in (stored on `self` or
+    anywhere, returned, yielded, handed to a constructor or a filling method): `spline =
+    Spline(coeffs)` then `spline.evaluate(t)`. Such a module is built in training mode on
+    every call whatever the module's mode, and is no submodule: eval() changes nothing."""
+    found: set[int] = set()
+    for method in node.body:
+        if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        bound: dict[str, list[int]] = {}
+        escaping: set[str] = set()
+        for item in ast.walk(method):
+            if isinstance(item, ast.Assign) and _constructor(item.value):
+                if all(isinstance(t, ast.Name) for t in item.targets):
+                    for target in item.targets:
+                        bound.setdefault(getattr(target, "id", ""), []).append(id(item.value))
+            if isinstance(item, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+                if not all(isinstance(t, ast.Name) for t in targets) and item.value is not None:
+                    escaping.update(n.id for n in ast.walk(item.value) if isinstance(n, ast.Name))
+            elif isinstance(item, (ast.Return, ast.Yield, ast.YieldFrom)) and item.value:
+                escaping.update(n.id for n in ast.walk(item.value) if isinstance(n, ast.Name))
+            elif isinstance(item, ast.Call):
+                func = item.func
+                last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if last[:1].isupper() or last in _REGISTERING or last in _FILLING:
+                    for value in (*item.args, *(k.value for k in item.keywords)):
+                        escaping.update(n.id for n in ast.walk(value) if isinstance(n, ast.Name))
+            elif isinstance(item, (ast.Global, ast.Nonlocal)):
+                escaping.update(item.names)
+        for name, calls in bound.items():
+            if name not in escaping:
+                found.update(calls)
+    return found
+
+
+def _constructor(value: ast.expr) -> bool:
+    """`Spline(coeffs)`, `lib.Spline(coeffs)`: a class built (not `F.dropout(x, p)`, nor
+    a Dropout, nor a call given a `training` flag)."""
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return (
+        last[:1].isupper()
+        and "dropout" not in last.lower()
+        and not any(k.arg == "training" for k in value.keywords)
+    )
+
+
+_FILLING = frozenset({"append", "extend", "insert", "add", "update", "add_module"})
 
 
 def _built(value: ast.AST, layer_free) -> bool:
