@@ -263,6 +263,7 @@ ANALYSIS_ORDER = [
         "loss_training",
         "returned_tuples",
         "loaded_parts",
+        "module_backward",
     ),
     ("calls", "flow"),
     ("call_resolution", "interpreter"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
+from evallint.analysis.instances import imported_class
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.walk import iter_nodes
 
@@ -24,12 +25,50 @@ if TYPE_CHECKING:
 
 
 def defines_backward(analysis: FileAnalysis, owner: ClassInfo) -> bool:
-    """The module class (or a base of it in its file) has a non-static `backward` method."""
+    """The module class (or a base of it in its file) has a non-static `backward` method of
+    its own computation: one whose `.backward(...)` calls, if any, are on its sub-modules
+    (`self.flow.backward(z)` with `self.flow = Flow(...)`, `flow.backward(z)` for `flow in
+    self.flows`), not on a tensor (`self.loss.backward()` of a style-transfer loss module,
+    a real backward pass)."""
     method = owner.methods.get("backward") or analysis._inherited_method(owner, "backward")
-    return method is not None and not any(
+    if method is None or any(
         type(d.decorator) is cst.Name and d.decorator.value == "staticmethod"
         for d in method.node.decorators
-    )
+    ):
+        return False
+    built = _constructed_attributes(method.owner or owner)
+    looped: set[str] = set()
+    calls: list[cst.Call] = []
+    for node in iter_nodes(method.node, enter_scopes=True):
+        if type(node) is cst.For and type(node.target) is cst.Name:
+            looped.add(node.target.value)
+        elif type(node) is cst.Call:
+            calls.append(node)
+    for call in calls:
+        func = call.func
+        if type(func) is not cst.Attribute or func.attr.value not in ("backward", "grad"):
+            continue
+        receiver = dotted_name(func.value)
+        if receiver is None or not (receiver in looped or receiver in built):
+            return False
+    return True
+
+
+def _constructed_attributes(owner: ClassInfo) -> frozenset[str]:
+    """`self.X` paths every assignment of the class binds to a constructor call (`Flow(...)`,
+    `nn.ModuleList(...)`: a capitalised callee)."""
+    good: set[str] = set()
+    bad: set[str] = set()
+    for node in iter_nodes(owner.node, enter_scopes=True):
+        if type(node) is not cst.Assign:
+            continue
+        callee = dotted_name(node.value.func) if type(node.value) is cst.Call else None
+        constructs = callee is not None and callee.split(".")[-1][:1].isupper()
+        for target in node.targets:
+            name = dotted_name(target.target)
+            if name is not None and name.startswith("self."):
+                (good if constructs else bad).add(name)
+    return frozenset(good - bad)
 
 
 def _builds_own_backward_module(file: FileAnalysis, value: cst.BaseExpression) -> bool:
@@ -41,8 +80,6 @@ def _builds_own_backward_module(file: FileAnalysis, value: cst.BaseExpression) -
     local = file.classes.get(name)
     if local is not None:
         return local.is_module and defines_backward(file, local)
-    from evallint.analysis.instances import imported_class
-
     found = imported_class(file, value, module_class=True)
     return found is not None and defines_backward(*found)
 
