@@ -28,8 +28,8 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.lifting import owned_elsewhere
-from evallint.analysis.overrides import dispatched_summaries
 from evallint.analysis.module_backward import calls_own_backward
+from evallint.analysis.overrides import dispatched_summaries
 from evallint.analysis.own_methods import module_method_call, own_backward_module
 from evallint.analysis.passed_functions import run_passed_functions
 from evallint.analysis.provenance import PARAMETER

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.module_backward import defines_backward
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
@@ -262,12 +263,8 @@ def annotated_class(part: InterpreterPart, receiver: str) -> Optional[ClassInfo]
 
 
 def own_backward_module(part: InterpreterPart, call: cst.Call, states: States) -> bool:
-    """`flow.backward(z)` on a module of a project class that defines `backward` itself (or
-    whose project base does: a normalizing flow's inverse): a method of the module, which
-    runs its layers as a forward does, not autograd's `Tensor.backward()`. nn.Module has no
-    `backward`, so a module without one of its own (a DeepSpeed engine's
-    `model.backward(loss)`) keeps the backward-pass reading. Decided by the receiver's class,
-    not its name."""
+    """`flow.backward(z)` on a module whose class (this file's; see module_backward.py) has a
+    `backward` of its own computation: a method call of the module, not autograd's."""
     func = call.func
     if type(func) is not cst.Attribute or func.attr.value != "backward" or not states:
         return False
@@ -276,15 +273,4 @@ def own_backward_module(part: InterpreterPart, call: cst.Call, states: States) -
         return False
     key = part.resolve(func.value, states[0])
     owner = part.module_classes.get(key or "") or annotated_class(part, receiver)
-    if owner is None:
-        return False
-    method = owner.methods.get("backward") or part.file._inherited_method(owner, "backward")
-    return method is not None and not _static(method)
-
-
-def _static(method: FunctionInfo) -> bool:
-    """`@staticmethod def backward(ctx, grad)`: an autograd.Function's, called by autograd."""
-    return any(
-        type(d.decorator) is cst.Name and d.decorator.value == "staticmethod"
-        for d in method.node.decorators
-    )
+    return owner is not None and defines_backward(part.file, owner)
