@@ -237,6 +237,7 @@ ANALYSIS_ORDER = [
         "judging",
         "project_forwards",
         "reporting_helpers",
+        "module_backward",
         "own_methods",
         "lifting",
         "passed_functions",

@@ -28,8 +28,9 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.lifting import owned_elsewhere
+from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.overrides import dispatched_summaries
-from evallint.analysis.own_methods import module_method_call
+from evallint.analysis.own_methods import module_method_call, own_backward_module
 from evallint.analysis.passed_functions import run_passed_functions
 from evallint.analysis.provenance import PARAMETER
 from evallint.analysis.regions import (
@@ -243,6 +244,10 @@ class Calls(InterpreterPart):
                     self.frozen.add(key)
                 return states
         kind = training_call_kind(call, self.imports)
+        if kind == "backward" and (
+            own_backward_module(self, call, states) or calls_own_backward(self.file, call)
+        ):
+            kind = None  # `flow.backward(z)`: the module's own method (an inverse), a forward
         if kind == "step" and self._own_training_function(call):
             kind = None  # `train_batch(x, y, model, optimizer, loss_fn)`: read, not guessed
         if kind == "backward":

@@ -26,6 +26,7 @@ from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
 from evallint.analysis.layer_demonstrations import demonstration_forwards
 from evallint.analysis.lightning_hooks import hooks_leaving_eval
+from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.module_sources import library_factory, other_framework_call
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
@@ -174,6 +175,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                 analysis().resolve_function_quietly(call, analysis()._evidence_scope)  # type: ignore[union-attr]
                 is not None
             ),
+            lambda call: calls_own_backward(analysis(), call),  # type: ignore[arg-type]
         )
         self._reporting_helpers: dict[str, bool] = {}
         stem = Path(path).stem

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.module_backward import defines_backward
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
@@ -259,3 +260,17 @@ def annotated_class(part: InterpreterPart, receiver: str) -> Optional[ClassInfo]
             owner = part.file.classes.get(dotted_name(param.annotation.annotation) or "")
             return owner if owner is not None and owner.is_module else None
     return None
+
+
+def own_backward_module(part: InterpreterPart, call: cst.Call, states: States) -> bool:
+    """`flow.backward(z)` on a module whose class (this file's; see module_backward.py) has a
+    `backward` of its own computation: a method call of the module, not autograd's."""
+    func = call.func
+    if type(func) is not cst.Attribute or func.attr.value != "backward" or not states:
+        return False
+    receiver = dotted_name(func.value)
+    if receiver is None:
+        return False
+    key = part.resolve(func.value, states[0])
+    owner = part.module_classes.get(key or "") or annotated_class(part, receiver)
+    return owner is not None and defines_backward(part.file, owner)

@@ -192,7 +192,11 @@ class EvidenceCollector:
         is_grad_input: Callable[[str], bool] = lambda name: False,
         call_reports: Callable[[cst.Call], bool] = lambda call: False,
         reads_function: Callable[[cst.Call], bool] = lambda call: False,
+        own_backward: Callable[[cst.Call], bool] = lambda call: False,
     ) -> None:
+        self._own_backward = own_backward
+        """`flow.backward(z)` on a module with a `backward` method of its own (see
+        module_backward.py): a method call, not a backward pass."""
         self._call_reports = call_reports
         self._reads_function = reads_function
         """A call of a function of the file or project that the analysis reads: given a loss
@@ -291,6 +295,7 @@ class EvidenceCollector:
             self._is_grad_input,
             self._call_reports,
             self._reads_function,
+            self._own_backward,
         )
 
 
@@ -441,12 +446,15 @@ def _scan_expression(
     is_grad_input,
     call_reports=lambda call: False,
     reads_function=lambda call: False,
+    own_backward=lambda call: False,
 ) -> None:
     for node in iter_nodes(root):
         node_type = type(node)
         if node_type is cst.Call:
             node = cast(cst.Call, node)
             kind = training_call_kind(node, imports)
+            if kind == "backward" and own_backward(node):
+                kind = None
             if (
                 kind == "step"
                 and type(node.func) is cst.Name
