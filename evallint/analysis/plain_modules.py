@@ -257,6 +257,13 @@ def _mode_free_classes(source: str) -> frozenset[str]:
         settings = _settings_of(node)
         used_as_module, used_as_setting = _uses(node)
         params = _parameters(node)
+        # a parameter kept on `self` that no class of the file uses as a module is data when
+        # the class computes its own forward without it; a holder with no forward of its own
+        # (`Keeps(net)`) may hand it to a forward defined elsewhere
+        own_forward = any(
+            isinstance(i, (ast.FunctionDef, ast.AsyncFunctionDef)) and i.name == "forward"
+            for i in node.body
+        )
         # `nn.Dropout(p)(x)` in a method: a new layer on every call, in training mode whatever
         # the module's mode, never a submodule (EVL004 reports it): eval() changes nothing
         on_the_spot = {
@@ -279,7 +286,8 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                     and isinstance(item.value, (ast.Name, ast.Attribute, ast.Subscript))
                     and not any(_self_name(t) in used_as_setting - used_as_module for t in targets)
                     and not (
-                        isinstance(item.value, ast.Name)
+                        own_forward
+                        and isinstance(item.value, ast.Name)
                         and item.value.id in params
                         and not any(_self_name(t) in module_uses for t in targets)
                     )
