@@ -11,6 +11,7 @@ import libcst as cst
 
 from evallint.analysis.reuse import memo
 from evallint.analysis.symbols import ImportTable, dotted_name
+from evallint.analysis.trained_batch import through_assignments
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE, words
 from evallint.analysis.walk import iter_nodes
 
@@ -214,13 +215,7 @@ def backpropagated_names(region: cst.CSTNode) -> frozenset[str]:
                 found.update(_bare_names(node.func.value))
             for arg in node.args:
                 found.update(n.value for n in iter_nodes(arg.value) if type(n) is cst.Name)
-    pending = list(found)
-    while pending:
-        for source in reads.get(pending.pop(), ()):
-            if source not in found:
-                found.add(source)
-                pending.append(source)
-    return frozenset(found)
+    return frozenset(through_assignments(found, reads))
 
 
 def _bare_names(expr: cst.CSTNode) -> set[str]:

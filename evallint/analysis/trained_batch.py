@@ -15,7 +15,7 @@ those modules in the block takes only values computed from those names.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import libcst as cst
 
@@ -108,6 +108,12 @@ def _backpropagated(statements: Sequence[cst.CSTNode]) -> set[str]:
                 and node.func.attr.value == "backward"
             ):
                 _reads(node, found)
+    return through_assignments(found, reads)
+
+
+def through_assignments(found: set[str], reads: Mapping[str, Iterable[str]]) -> set[str]:
+    """`found` grown by every name its names were assigned from, transitively (`reads`
+    maps an assigned name to the names its values read); `found` is updated and returned."""
     pending = list(found)
     while pending:
         for source in reads.get(pending.pop(), ()):
