@@ -78,12 +78,14 @@ class InterpreterContext(Protocol):
     constructor_calls: set[cst.Call]
     summary: Optional[Summary]
     yield_states: States
+    manager_states: States
     grad_manager_names: dict[str, str]
     return_values: list[ModuleValue]
     return_states: States
     returned_tuples: list[Optional[tuple]]
 
     def note_return_value(self, value: cst.BaseExpression, states: States) -> None: ...
+    def note_returned_manager(self, call: cst.Call, states: States) -> None: ...
 
     def returned_element_facts(self) -> Optional[tuple]: ...
 

@@ -316,6 +316,8 @@ class Statements(InterpreterPart):
     def small_statement(self, node: cst.BaseSmallStatement, states: States) -> Flow:
         if type(node) is cst.Return:
             if node.value is not None:
+                if type(node.value) is cst.Call:
+                    self.note_returned_manager(node.value, states)
                 states = self.expression(node.value, states)
                 self.note_return_value(node.value, states)
                 self.return_states += states

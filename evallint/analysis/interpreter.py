@@ -196,6 +196,11 @@ class _Interpreter(
         with `Model` a class passed in, a construction, not a forward."""
         self.summary: Optional[Summary] = None
         self.yield_states: States = ()
+        self.manager_states: States = ()
+        self.restored_on_exit: set[str] = set()
+        """Keys a decorating context manager switches on entry and restores on leaving."""
+        """States at the `yield` of a context manager this function returns (`def
+        eval_mode(m): return train_mode(m, False)`), mapped onto this function's keys."""
         self.grad_manager_names: dict[str, str] = {}
         self.return_values: list[ModuleValue] = []
         self.return_states: States = ()
@@ -366,7 +371,59 @@ class _Interpreter(
                 grad = frozenset({GradFact(Grad.OFF)})
         for name, value in self.flags:
             state = state.assuming(name, value)
+        state, managed_grad = self._entered_by_decorators(state)
+        if managed_grad is not None and grad == ENTRY_GRAD:
+            grad = frozenset({GradFact(managed_grad)})
         return state.with_grad(grad)
+
+    def note_returned_manager(self, call: cst.Call, states: States) -> None:
+        """`return train_mode(model, False)`: a call of a context manager (a function with a
+        `yield` summary) returned to be entered by the caller: this function is a manager
+        too, whose `yield` state is the one the returned manager sets."""
+        info = self.info
+        if info is None or info.is_contextmanager or not states:
+            return
+        if type(call.func) not in (cst.Name, cst.Attribute):
+            return
+        resolved = self.file.resolve_function(call, info, count=False, passes_module=True)
+        if resolved is None or resolved[0] is None or resolved[0].yield_modes is None:
+            return
+        summary, receiver = resolved[0], ("self" if resolved[1] else None)
+        entered = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
+        if summary.yield_grad is not None:
+            entered = tuple(s.with_grad(frozenset({GradFact(summary.yield_grad)})) for s in entered)
+        self.manager_states += entered
+
+    def _entered_by_decorators(self, state: PathState) -> tuple[PathState, Optional[Grad]]:
+        """`@eval_mode(model_ema) def demo():` with a project context manager: a
+        `contextmanager` used as a decorator runs the whole body as `with eval_mode(...):`
+        would, so the body starts in the modes (and grad) the manager set at its `yield`.
+        The decorator's arguments are read in the enclosing scope."""
+        info = cast(FunctionInfo, self.info)
+        grad: Optional[Grad] = None
+        for decorator in getattr(info.node, "decorators", ()):
+            call = decorator.decorator
+            if type(call) is not cst.Call or type(call.func) not in (cst.Name, cst.Attribute):
+                continue
+            resolved = self.file.resolve_function(
+                call, info.parent, count=False, passes_module=True
+            )
+            if resolved is None or resolved[0] is None:
+                continue
+            summary, receiver = resolved[0], ("self" if resolved[1] else None)
+            if summary.yield_modes is None:
+                continue
+            entered = self.apply_modes(summary.yield_modes, summary, call, receiver, (state,))
+            if len(entered) == 1:
+                for callee_key in summary.yield_modes:
+                    exit_facts = summary.exit_modes.get(callee_key, ENTRY_MODE)
+                    key = self._map_argument(summary, callee_key, call, receiver, state, held=True)
+                    if key is not None and all(f.mode is Mode.ENTRY for f in exit_facts):
+                        self.restored_on_exit.add(key)  # the manager restores it on leaving
+                state = entered[0]
+            if summary.yield_grad is not None:
+                grad = summary.yield_grad
+        return state, grad
 
     def _used_module_globals(self) -> set[str]:
         """Module-level names holding modules that this function uses as globals, when it
@@ -605,13 +662,19 @@ class _Interpreter(
                 facts |= state.mode_of(key) or frozenset()
             exit_modes[key] = facts or ENTRY_MODE
         exit_modes.update(held_exit_modes(info, exit_states, self.scope_keys))
+        for key in self.restored_on_exit:
+            exit_modes[key] = ENTRY_MODE
         owner = self._owner()
         if owner is not None:  # what the class keeps in eval mode is no news to a caller
             for key, facts in modes_kept_by_methods(self.file, owner).items():
                 if exit_modes.get(key) == facts:
                     exit_modes[key] = ENTRY_MODE
         yield_modes, yield_grad = (
-            at_yield(self.yield_states, self.scope_keys) if info.is_contextmanager else (None, None)
+            at_yield(self.yield_states, self.scope_keys)
+            if info.is_contextmanager
+            else at_yield(self.manager_states, self.scope_keys)
+            if self.manager_states
+            else (None, None)
         )
         return_key, return_facts = self._return_summary()
         evidence = file.block_evidence(self.body, info)

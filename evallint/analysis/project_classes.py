@@ -168,8 +168,7 @@ class ProjectClasses:
             module = analysis.imports.module_of_class(base)
             if module is None or not self.defines_method(analysis.path, module, base, name):
                 continue
-            other = self.analysis(analysis.path, module)
-            cls = other.classes.get(local) if other is not None else None
+            other, cls = self._class_in(analysis.path, module, local)
             if other is None or cls is None:
                 continue
             method = cls.methods.get(name) or other._inherited_method(cls, name)
@@ -179,6 +178,31 @@ class ProjectClasses:
             if found is not None:
                 return found
         return None
+
+    def _class_in(
+        self, importer: str, module: str, local: str, depth: int = 3
+    ) -> tuple[Optional[FileAnalysis], Optional[ClassInfo]]:
+        """The analysis of the file that defines class `local` imported from `module`, and
+        the class, through re-exports (`from .trainer import TrainerXU` in a package's
+        `__init__.py`, whose own classes do not hold it, or which has no torch text and so
+        no analysis of its own)."""
+        other = self.analysis(importer, module)  # type: ignore[attr-defined]
+        if other is not None:
+            cls = other.classes.get(local)
+            if cls is not None or depth <= 0:
+                return other, cls
+            origin = other.imports.module_of_class(local)
+            if origin is None or origin == module:
+                return other, None
+            return self._class_in(other.path, origin, local, depth - 1)
+        located = self._locate(importer, module)  # type: ignore[attr-defined]
+        if depth <= 0 or located is None or located.name != "__init__.py":
+            return None, None
+        for origin in imported_from(small_text(located), local):
+            found = self._class_in(str(located), origin, local, depth - 1)
+            if found[1] is not None:
+                return found
+        return None, None
 
     def defines_method(
         self, importer: str, module: str, qualified: str, method: str, depth: int = 3

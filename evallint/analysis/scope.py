@@ -18,6 +18,7 @@ from evallint.analysis.vocabulary import (
     NON_MODULE_KEYWORDS,
     NON_MODULE_METHODS,
     NOT_MODULE_WORDS,
+    SAME_MODULE_OR_MODE_METHODS,
     SELF_MANAGED_BASES,
     SELF_MANAGED_HOOKS,
     SELF_MANAGED_PACKAGES,
@@ -523,10 +524,14 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
                     for target in assign.targets
                     if type(target.target) is not cst.Name
                 )
+                chained = _chained_requires_grad(assign.value)
                 for target in assign.targets:
                     name = target.target.value if type(target.target) is cst.Name else None
                     if name is not None and not _reads(assign.value, name):
                         fresh[name] = fresh.get(name, 0) + 1
+                    if name is not None and chained is not None:
+                        # `clip_model = load(name)[0].eval().requires_grad_(False)`
+                        switched.setdefault(name, set()).add(chained)
             elif node_type is cst.For:
                 loop = cast(cst.For, node)
                 if type(loop.iter) is not cst.Call or type(loop.iter.func) is not cst.Attribute:
@@ -574,6 +579,18 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
             for other in thawed
         )
     )
+
+
+def _chained_requires_grad(value: cst.BaseExpression) -> Optional[bool]:
+    """The flag of a `requires_grad_(flag)` that a chain of methods returning the module
+    ends with (`load(name)[0].eval().requires_grad_(False).to(device)`), else None."""
+    while type(value) is cst.Call and type(value.func) is cst.Attribute:
+        if value.func.attr.value == "requires_grad_":
+            return _requires_grad_flag(value, None)
+        if value.func.attr.value not in SAME_MODULE_OR_MODE_METHODS:
+            return None
+        value = value.func.value
+    return None
 
 
 def _only_returns(statement: cst.CSTNode) -> bool:

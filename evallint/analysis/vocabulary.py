@@ -236,7 +236,9 @@ NOT_MODULE_WORDS = frozenset(
     }
 )
 
-OPTIMIZER_WORDS = frozenset({"optimizer", "optimizers", "optim", "opt", "optimiser"})
+OPTIMIZER_WORDS = frozenset(
+    {"optimizer", "optimizers", "optim", "optims", "opt", "optimiser", "optimisers"}
+)
 
 
 CLASS_NAME_MODULE_WORDS = frozenset(
