@@ -45,6 +45,8 @@ from evallint.analysis.lattice import (
     Grad,
     GradFact,
     Mode,
+    ModeFact,
+    Origin,
     PathState,
     normalize,
 )
@@ -664,6 +666,10 @@ class _Interpreter(
         exit_modes.update(held_exit_modes(info, exit_states, self.scope_keys))
         for key in self.restored_on_exit:
             exit_modes[key] = ENTRY_MODE
+        for key, facts in exit_modes.items():
+            tested = {f for f in facts if _narrowed_by_a_test(f)}
+            if tested:  # `if model.training: ...` with no else: the test switched nothing
+                exit_modes[key] = (facts - tested) | ENTRY_MODE
         owner = self._owner()
         if owner is not None:  # what the class keeps in eval mode is no news to a caller
             for key, facts in modes_kept_by_methods(self.file, owner).items():
@@ -732,3 +738,21 @@ class _Interpreter(
                 facts |= f
             return None, facts
         return None, None
+
+
+def _narrowed_by_a_test(fact: ModeFact) -> bool:
+    """A mode the function only learnt from a test of `.training` on the path that found it
+    false (see mode_tests.enter_branch), not one it set: for a caller, no switch, so the
+    callee leaves that module in the caller's own mode. Switches chosen by a flag
+    (`model.train(flag)`) have the call as their site."""
+    site = fact.site
+    return (
+        fact.origin is Origin.FLAG
+        and fact.mode is Mode.EVAL
+        and site is not None
+        and not (
+            type(site) is cst.Call
+            and type(site.func) is cst.Attribute
+            and site.func.attr.value in ("train", "eval")
+        )
+    )
