@@ -44,6 +44,7 @@ from evallint.analysis.statement_shapes import (
 from evallint.analysis.store_scope import (
     class_is_module,
     first_assignments,
+    forward_helpers,
     handed_to_training,
     preallocated_tensor,
     read_by_training_callee,
@@ -286,6 +287,9 @@ class Observations(InterpreterPart):
         }
         if type(loop) is cst.For and structural_iterable(loop.iter, loop_names):
             return "call"
+        if owner is not None and info.name in forward_helpers(owner):
+            return "returned"  # a step of the module's own forward (its loss parts), even
+            # where it also counts an accuracy
         return "" if any(r.kind is RegionKind.EVAL for r in self.regions) else "returned"
 
     def _lightning_hook(self) -> bool:

@@ -165,3 +165,21 @@ def preallocated_tensor(value: Optional[cst.CSTNode], imports: ImportTable) -> b
     return qualified.startswith("torch.") and (
         last in _TENSOR_FACTORIES or (last.endswith("_like") and last[:-5] in _TENSOR_FACTORIES)
     )
+
+
+def forward_helpers(owner: ClassInfo) -> frozenset[str]:
+    """The methods a module's own `forward` calls on `self` (`loss, acc = self.assm(...)`):
+    each runs once per forward, for that one call's batch, so a container it fills and hands
+    back holds parts of one call (what the forward's caller keeps is decided there)."""
+    forward = owner.methods.get("forward")
+    if forward is None:
+        return frozenset()
+    return frozenset(
+        node.func.attr.value
+        for node in iter_nodes(forward.node.body)
+        if type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and type(node.func.value) is cst.Name
+        and node.func.value.value == "self"
+        and node.func.attr.value != "forward"
+    )
