@@ -26,7 +26,7 @@ from evallint.analysis.few_items import runs_few_times
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.pictured import only_pictured
-from evallint.analysis.plain_objects import own_backward_object
+from evallint.analysis.plain_objects import held_from_constructor, own_backward_object
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.repeated_input import computes_on_earlier_graphs, repeats_one_input
 from evallint.analysis.requested_grad import grad_requested_by_caller
@@ -622,6 +622,7 @@ class Observations(InterpreterPart):
             self._local_function,
         )
         backward_values = self.backward_sources - {id(None)}
+        owner = self._owner()
         for store in self.stores:
             if store[11] and store[1] in handed_back:
                 continue  # a module method's returned parts of one call
@@ -680,9 +681,14 @@ class Observations(InterpreterPart):
                     container_feeds_returned_tensor=container in returned,
                     grad_off_at_store=off,
                     in_evaluation=evaluation,
-                    sources_from_callers=called_here
-                    and bool(sources)
-                    and all(self.candidate_keys.get(k, 0) for k in sources),
+                    sources_from_callers=bool(sources)
+                    and (
+                        (called_here and all(self.candidate_keys.get(k, 0) for k in sources))
+                        or (
+                            owner is not None
+                            and all(held_from_constructor(self.file, owner.name, k) for k in sources)
+                        )
+                    ),
                     reads_recurrent_state=store[10],
                     sibling_backwarded=sibling or derived,
                 )
