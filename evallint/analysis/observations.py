@@ -28,7 +28,11 @@ from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.pictured import only_pictured
 from evallint.analysis.plain_objects import held_from_constructor, own_backward_object
 from evallint.analysis.regions import RegionKind
-from evallint.analysis.repeated_input import computes_on_earlier_graphs, repeats_one_input
+from evallint.analysis.repeated_input import (
+    computes_on_earlier_graphs,
+    repeats_one_input,
+    stores_item_of_held_values,
+)
 from evallint.analysis.requested_grad import grad_requested_by_caller
 from evallint.analysis.returned_for_backward import every_caller_backpropagates
 from evallint.analysis.statement_shapes import (
@@ -157,6 +161,8 @@ class Observations(InterpreterPart):
             and not self._grad_on(states)
         ):
             return  # Lightning runs its evaluation steps under inference_mode: no graph
+        if hook is None and stores_item_of_held_values(self._innermost_loop(), value):
+            return  # `for aux in aux_list: total += aux`: the list already holds each graph
         names = self.graph_names(value)
         sources = self.stored_graph(value, states)
         if hook is None and self._graph_built_before_loop(value):
