@@ -33,6 +33,10 @@ _ADVICE = {
 _MODE_MACHINERY = frozenset({"train", "eval", "training", "__init__", "__setstate__", "_apply"})
 """Methods where setting `.training` directly is the module machinery itself
 (`nn.Module.train` sets the flag, then recurses)."""
+_READING_BUILTINS = frozenset(
+    {"print", "len", "isinstance", "type", "id", "repr", "str", "getattr", "hasattr", "vars"}
+)
+"""Builtins that only read an object: handing it to them switches nothing."""
 _LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
 """Names of a BatchNorm or Dropout leaf, whose own flag is all the mode it has."""
 
@@ -188,11 +192,15 @@ def _switched_objects(branch: cst.CSTNode) -> Iterator[str]:
 
 
 def _handed_before(branch: cst.CSTNode, target: cst.CSTNode, switched: str) -> bool:
-    """A call before `target` in `branch` is given `switched` (in any argument expression)."""
+    """A call before `target` in `branch` is given `switched` (in any argument expression);
+    not a builtin that only reads the object (`print(m)`, `isinstance(m, ...)`)."""
     for node in iter_nodes(branch, enter_scopes=False):
         if node is target:
             return False
-        if type(node) is cst.Call and any(
+        if (
+            type(node) is cst.Call
+            and not (type(node.func) is cst.Name and node.func.value in _READING_BUILTINS)
+        ) and any(
             _mentions(n, switched) for a in node.args for n in iter_nodes(a.value)
         ):
             return True
