@@ -53,6 +53,7 @@ from evallint.analysis.store_scope import (
     preallocated_tensor,
     read_by_training_callee,
     rebinds,
+    run_only_from,
     structural_iterable,
 )
 from evallint.analysis.symbols import dotted_name
@@ -156,9 +157,9 @@ class Observations(InterpreterPart):
             return  # a module's forward builds its output from parts: one call's container
         if (
             self.info is not None
-            and self.info.name in NO_GRAD_HOOKS
             and self._lightning_hook()
             and not self._grad_on(states)
+            and (self.info.name in NO_GRAD_HOOKS or self._run_by_evaluation_steps())
         ):
             return  # Lightning runs its evaluation steps under inference_mode: no graph
         if hook is None and stores_item_of_held_values(self._innermost_loop(), value):
@@ -297,6 +298,18 @@ class Observations(InterpreterPart):
             return "returned"  # a step of the module's own forward (its loss parts), even
             # where it also counts an accuracy
         return "" if any(r.kind is RegionKind.EVAL for r in self.regions) else "returned"
+
+    def _run_by_evaluation_steps(self) -> bool:
+        """This method runs only from Lightning's evaluation steps (`predict_step` calling
+        `self._predict_direct(batch)`), so under their inference_mode too."""
+        owner, info = self._owner(), self.info
+        if owner is None or info is None:
+            return False
+        cache: dict[int, frozenset[str]] = self.file.__dict__.setdefault("_evaluation_run", {})
+        found = cache.get(id(owner.node))
+        if found is None:
+            found = cache[id(owner.node)] = run_only_from(owner, self.file.module, NO_GRAD_HOOKS)
+        return info.name in found
 
     def _lightning_hook(self) -> bool:
         owner = self._owner()
