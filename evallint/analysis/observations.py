@@ -705,7 +705,9 @@ class Observations(InterpreterPart):
                         (called_here and all(self.candidate_keys.get(k, 0) for k in sources))
                         or (
                             owner is not None
-                            and all(held_from_constructor(self.file, owner.name, k) for k in sources)
+                            and all(
+                                held_from_constructor(self.file, owner.name, k) for k in sources
+                            )
                         )
                     ),
                     reads_recurrent_state=store[10],

@@ -176,9 +176,7 @@ def held_from_constructor(file: FileAnalysis, owner_name: str, key: str) -> bool
         return False
     held = None
     for node in iter_nodes(init.node.body):
-        if type(node) is cst.Assign and any(
-            dotted_name(t.target) == key for t in node.targets
-        ):
+        if type(node) is cst.Assign and any(dotted_name(t.target) == key for t in node.targets):
             held = node.value
     if type(held) is not cst.Name:
         return False

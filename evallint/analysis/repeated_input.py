@@ -148,11 +148,11 @@ def stores_item_of_held_values(loop: Optional[cst.CSTNode], value: cst.BaseExpre
     for node in iter_nodes(loop.body, enter_scopes=False):
         targets: list[cst.CSTNode] = []
         if type(node) is cst.Assign:
-            targets = [t.target for t in cast(cst.Assign, node).targets]
+            targets = [t.target for t in node.targets]
         elif type(node) in (cst.AugAssign, cst.AnnAssign, cst.For):
             targets = [node.target]  # type: ignore[attr-defined]
-        elif type(node) is cst.WithItem and cast(cst.WithItem, node).asname is not None:
-            targets = [cast(cst.AsName, cast(cst.WithItem, node).asname).name]
+        elif type(node) is cst.WithItem and node.asname is not None:
+            targets = [node.asname.name]
         if any(
             type(n) is cst.Name and n.value == value.value for t in targets for n in iter_nodes(t)
         ):

@@ -172,7 +172,7 @@ def _alternative_to_a_switch(facts: ModuleFacts, found: ModeFlagAssignment) -> b
     return False
 
 
-def _branch_holding(node: cst.If, target: cst.CSTNode) -> Optional[cst.BaseSuite]:
+def _branch_holding(node: cst.If, target: cst.CSTNode) -> Optional[cst.CSTNode]:
     """The branch (`body` or `orelse`) of `node` whose statements hold `target`."""
     for branch in (node.body, node.orelse):
         if branch is not None and any(n is target for n in iter_nodes(branch, enter_scopes=False)):
@@ -200,9 +200,7 @@ def _handed_before(branch: cst.CSTNode, target: cst.CSTNode, switched: str) -> b
         if (
             type(node) is cst.Call
             and not (type(node.func) is cst.Name and node.func.value in _READING_BUILTINS)
-        ) and any(
-            _mentions(n, switched) for a in node.args for n in iter_nodes(a.value)
-        ):
+        ) and any(_mentions(n, switched) for a in node.args for n in iter_nodes(a.value)):
             return True
     return False
 
