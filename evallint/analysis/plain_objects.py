@@ -187,7 +187,11 @@ def held_from_constructor(file: FileAnalysis, owner_name: str, key: str) -> bool
         return False
     if file.imports.imports_nothing():
         return True
-    return any(
-        type(node) is cst.Call and type(node.func) is cst.Name and node.func.value == owner_name
-        for node in iter_nodes(file.module, enter_scopes=True)
-    )
+    called: Optional[frozenset[str]] = file.__dict__.get("_called_plain_names")
+    if called is None:
+        called = file.__dict__["_called_plain_names"] = frozenset(
+            node.func.value
+            for node in iter_nodes(file.module, enter_scopes=True)
+            if type(node) is cst.Call and type(node.func) is cst.Name
+        )
+    return owner_name in called
