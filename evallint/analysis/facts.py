@@ -174,7 +174,9 @@ class TensorStore:
     """The store sits in a region the analysis classified as an evaluation."""
     sources_from_callers: bool = False
     """Every graph source is a parameter that only may hold a module, and the function is
-    called in its file: what its callers pass decides."""
+    called in its file: what its callers pass decides. Or every source is an attribute a
+    plain class keeps from its constructor (see plain_objects.held_from_constructor): what
+    the constructing code passes decides."""
     sibling_backwarded: bool = False
     """Another output of the same forward was backpropagated (`outputs.logits` kept after
     `backward(outputs.loss)`), or the value was computed from backpropagated values (an

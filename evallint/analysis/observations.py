@@ -26,9 +26,13 @@ from evallint.analysis.few_items import runs_few_times
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.mode_calls import mode_call
 from evallint.analysis.pictured import only_pictured
-from evallint.analysis.plain_objects import own_backward_object
+from evallint.analysis.plain_objects import held_from_constructor, own_backward_object
 from evallint.analysis.regions import RegionKind
-from evallint.analysis.repeated_input import computes_on_earlier_graphs, repeats_one_input
+from evallint.analysis.repeated_input import (
+    computes_on_earlier_graphs,
+    repeats_one_input,
+    stores_item_of_held_values,
+)
 from evallint.analysis.requested_grad import grad_requested_by_caller
 from evallint.analysis.returned_for_backward import every_caller_backpropagates
 from evallint.analysis.statement_shapes import (
@@ -44,10 +48,12 @@ from evallint.analysis.statement_shapes import (
 from evallint.analysis.store_scope import (
     class_is_module,
     first_assignments,
+    forward_helpers,
     handed_to_training,
     preallocated_tensor,
     read_by_training_callee,
     rebinds,
+    run_only_from,
     structural_iterable,
 )
 from evallint.analysis.symbols import dotted_name
@@ -151,11 +157,13 @@ class Observations(InterpreterPart):
             return  # a module's forward builds its output from parts: one call's container
         if (
             self.info is not None
-            and self.info.name in NO_GRAD_HOOKS
             and self._lightning_hook()
             and not self._grad_on(states)
+            and (self.info.name in NO_GRAD_HOOKS or self._run_by_evaluation_steps())
         ):
             return  # Lightning runs its evaluation steps under inference_mode: no graph
+        if hook is None and stores_item_of_held_values(self._innermost_loop(), value):
+            return  # `for aux in aux_list: total += aux`: the list already holds each graph
         names = self.graph_names(value)
         sources = self.stored_graph(value, states)
         if hook is None and self._graph_built_before_loop(value):
@@ -286,7 +294,22 @@ class Observations(InterpreterPart):
         }
         if type(loop) is cst.For and structural_iterable(loop.iter, loop_names):
             return "call"
+        if owner is not None and info.name in forward_helpers(owner):
+            return "returned"  # a step of the module's own forward (its loss parts), even
+            # where it also counts an accuracy
         return "" if any(r.kind is RegionKind.EVAL for r in self.regions) else "returned"
+
+    def _run_by_evaluation_steps(self) -> bool:
+        """This method runs only from Lightning's evaluation steps (`predict_step` calling
+        `self._predict_direct(batch)`), so under their inference_mode too."""
+        owner, info = self._owner(), self.info
+        if owner is None or info is None:
+            return False
+        cache: dict[int, frozenset[str]] = self.file.__dict__.setdefault("_evaluation_run", {})
+        found = cache.get(id(owner.node))
+        if found is None:
+            found = cache[id(owner.node)] = run_only_from(owner, self.file.module, NO_GRAD_HOOKS)
+        return info.name in found
 
     def _lightning_hook(self) -> bool:
         owner = self._owner()
@@ -618,6 +641,7 @@ class Observations(InterpreterPart):
             self._local_function,
         )
         backward_values = self.backward_sources - {id(None)}
+        owner = self._owner()
         for store in self.stores:
             if store[11] and store[1] in handed_back:
                 continue  # a module method's returned parts of one call
@@ -676,9 +700,16 @@ class Observations(InterpreterPart):
                     container_feeds_returned_tensor=container in returned,
                     grad_off_at_store=off,
                     in_evaluation=evaluation,
-                    sources_from_callers=called_here
-                    and bool(sources)
-                    and all(self.candidate_keys.get(k, 0) for k in sources),
+                    sources_from_callers=bool(sources)
+                    and (
+                        (called_here and all(self.candidate_keys.get(k, 0) for k in sources))
+                        or (
+                            owner is not None
+                            and all(
+                                held_from_constructor(self.file, owner.name, k) for k in sources
+                            )
+                        )
+                    ),
                     reads_recurrent_state=store[10],
                     sibling_backwarded=sibling or derived,
                 )

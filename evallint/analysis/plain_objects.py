@@ -158,3 +158,40 @@ def _plain_of_text(text: str) -> frozenset[str]:
         plain |= {name for name, own in bases.items() if own <= plain}
         grown = len(plain) > before
     return frozenset(plain)
+
+
+def held_from_constructor(file: FileAnalysis, owner_name: str, key: str) -> bool:
+    """`self.model` of a class that is no module, set in `__init__` from a parameter with no
+    annotation (`self.model = model`), and no method of the class uses it as a module
+    (`self.model.eval()`, `.parameters()`): what it holds is the constructing code's choice.
+    Its forward is taken for a module's only where that code is out of view, in a file that
+    imports something; the class's constructions in its file (`Wrapper(pipeline("ner"))`),
+    or a file with no import at all, leave it open (a transformers pipeline, a word-vectors
+    model)."""
+    owner = file.classes.get(owner_name)
+    if owner is None or owner.is_module or not key.startswith("self.") or key.count(".") != 1:
+        return False
+    init = owner.methods.get("__init__")
+    if init is None:
+        return False
+    held = None
+    for node in iter_nodes(init.node.body):
+        if type(node) is cst.Assign and any(dotted_name(t.target) == key for t in node.targets):
+            held = node.value
+    if type(held) is not cst.Name:
+        return False
+    param = parameter_named(init.node, held.value)
+    if param is None or param.annotation is not None:
+        return False
+    if any(key in file.scope(method.node).evidence for method in owner.methods.values()):
+        return False
+    if file.imports.imports_nothing():
+        return True
+    called: Optional[frozenset[str]] = file.__dict__.get("_called_plain_names")
+    if called is None:
+        called = file.__dict__["_called_plain_names"] = frozenset(
+            node.func.value
+            for node in iter_nodes(file.module, enter_scopes=True)
+            if type(node) is cst.Call and type(node.func) is cst.Name
+        )
+    return owner_name in called

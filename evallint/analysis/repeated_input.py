@@ -131,3 +131,30 @@ def computes_on_earlier_graphs(
         read |= read_names(expression)
     outer = set().union(*(_loop_binds(enclosing) for enclosing in loops[1:]))
     return not ((read - inner) & outer)
+
+
+def stores_item_of_held_values(loop: Optional[cst.CSTNode], value: cst.BaseExpression) -> bool:
+    """`for aux_loss in aux_list: total += aux_loss` (or `kept.append(aux_loss)`): the
+    stored value is the loop's own item, unchanged, taken from a container that exists
+    before the loop (a name or an attribute, not a call that makes new items): that
+    container already holds every value and its graph, so the store keeps nothing more
+    alive."""
+    if type(loop) is not cst.For or type(value) is not cst.Name:
+        return False
+    if type(loop.iter) not in (cst.Name, cst.Attribute):
+        return False
+    if not any(type(n) is cst.Name and n.value == value.value for n in iter_nodes(loop.target)):
+        return False
+    for node in iter_nodes(loop.body, enter_scopes=False):
+        targets: list[cst.CSTNode] = []
+        if type(node) is cst.Assign:
+            targets = [t.target for t in node.targets]
+        elif type(node) in (cst.AugAssign, cst.AnnAssign, cst.For):
+            targets = [node.target]  # type: ignore[attr-defined]
+        elif type(node) is cst.WithItem and node.asname is not None:
+            targets = [node.asname.name]
+        if any(
+            type(n) is cst.Name and n.value == value.value for t in targets for n in iter_nodes(t)
+        ):
+            return False  # rebound in the loop: a new value
+    return True

@@ -165,3 +165,60 @@ def preallocated_tensor(value: Optional[cst.CSTNode], imports: ImportTable) -> b
     return qualified.startswith("torch.") and (
         last in _TENSOR_FACTORIES or (last.endswith("_like") and last[:-5] in _TENSOR_FACTORIES)
     )
+
+
+def forward_helpers(owner: ClassInfo) -> frozenset[str]:
+    """The methods a module's own `forward` calls on `self` (`loss, acc = self.assm(...)`):
+    each runs once per forward, for that one call's batch, so a container it fills and hands
+    back holds parts of one call (what the forward's caller keeps is decided there)."""
+    forward = owner.methods.get("forward")
+    if forward is None:
+        return frozenset()
+    return frozenset(
+        node.func.attr.value
+        for node in iter_nodes(forward.node.body)
+        if type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and type(node.func.value) is cst.Name
+        and node.func.value.value == "self"
+        and node.func.attr.value != "forward"
+    )
+
+
+def run_only_from(owner: ClassInfo, module: cst.Module, roots: frozenset[str]) -> frozenset[str]:
+    """The methods of `owner` that run only under `roots` (Lightning's `predict_step` and
+    the other evaluation steps): each is called in its file only as `self.<name>(...)`, from
+    a root or from such a method (itself included), and at least once. A method also called
+    on another receiver, or by a method outside the set, may run with autograd on."""
+    calls: dict[str, set[str]] = {}
+    for name, method in owner.methods.items():
+        for node in iter_nodes(method.node.body):
+            if (
+                type(node) is cst.Call
+                and type(node.func) is cst.Attribute
+                and type(node.func.value) is cst.Name
+                and node.func.value.value == "self"
+            ):
+                calls.setdefault(node.func.attr.value, set()).add(name)
+    elsewhere = {
+        node.func.attr.value
+        for node in iter_nodes(module, enter_scopes=True)
+        if type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and not (type(node.func.value) is cst.Name and node.func.value.value == "self")
+    }
+    found = set(roots & owner.methods.keys())
+    grown = True
+    while grown:
+        grown = False
+        for name, callers in calls.items():
+            if (
+                name not in found
+                and name in owner.methods
+                and name not in elsewhere
+                and callers - {name} <= found
+                and callers - {name}
+            ):
+                found.add(name)
+                grown = True
+    return frozenset(found - roots)

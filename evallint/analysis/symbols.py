@@ -161,6 +161,10 @@ class ImportTable:
         self._names[local] = f"{module}.{name}" if module else name
         self.modules_from[local] = "." * dots + module
 
+    def imports_nothing(self) -> bool:
+        """The file has no import at all (nothing in it comes from torch or a library)."""
+        return not self._names and not self.star_modules
+
     def qualify(self, node: cst.BaseExpression) -> Optional[str]:
         """The dotted name with its head replaced by what it was imported as."""
         if type(node) is cst.Name:  # most calls: `qualify_name` of a name without a dot

@@ -33,6 +33,10 @@ _ADVICE = {
 _MODE_MACHINERY = frozenset({"train", "eval", "training", "__init__", "__setstate__", "_apply"})
 """Methods where setting `.training` directly is the module machinery itself
 (`nn.Module.train` sets the flag, then recurses)."""
+_READING_BUILTINS = frozenset(
+    {"print", "len", "isinstance", "type", "id", "repr", "str", "getattr", "hasattr", "vars"}
+)
+"""Builtins that only read an object: handing it to them switches nothing."""
 _LEAF_LAYER_WORDS = frozenset({"bn", "batchnorm", "norm", "dropout", "drop"})
 """Names of a BatchNorm or Dropout leaf, whose own flag is all the mode it has."""
 
@@ -105,7 +109,11 @@ def inert_switches(facts: ModuleFacts) -> Iterator[_Found]:
         yield _Found(uncalled.place, "uncalled-grad-manager", text, f"{text}()")
     for assignment in facts.mode_flag_assignments:
         found = _flag_assignment(assignment)
-        if found is not None and not _overridden_before_use(facts, assignment):
+        if (
+            found is not None
+            and not _overridden_before_use(facts, assignment)
+            and not _alternative_to_a_switch(facts, assignment)
+        ):
             yield found
 
 
@@ -135,6 +143,65 @@ def _overridden_before_use(facts: ModuleFacts, found: ModeFlagAssignment) -> boo
         return True
     for switch in _receiver_calls(rest, receiver):
         return switch is not None  # a switch first overrides; a use first leaves it in force
+    return False
+
+
+def _alternative_to_a_switch(facts: ModuleFacts, found: ModeFlagAssignment) -> bool:
+    """`if special(m): convert(m); m.training = mode` `else: m.train(mode)`: the other branch
+    of an enclosing `if` switches the receiver (or the module holding it, whose `train()`
+    reaches it) with the call, and this branch first hands that object to a function that
+    does the switching for objects the call does not suit (an exported graph module:
+    `torch.ao.quantization.move_exported_model_to_eval`); the flag then only records the
+    mode. A branch that only sets the flag, or hands the object to nothing, stays reported."""
+    if facts.tree is None:
+        return False
+    target = found.place.node
+    receiver = _code(found.receiver)
+    for node in iter_nodes(facts.tree, enter_scopes=True):
+        if type(node) is not cst.If or node.orelse is None:
+            continue
+        branch = _branch_holding(node, target)
+        if branch is None:
+            continue
+        other = node.orelse if branch is node.body else node.body
+        for switched in _switched_objects(other):
+            if receiver != switched and not receiver.startswith(switched + "."):
+                continue
+            if _handed_before(branch, target, switched):
+                return True
+    return False
+
+
+def _branch_holding(node: cst.If, target: cst.CSTNode) -> Optional[cst.CSTNode]:
+    """The branch (`body` or `orelse`) of `node` whose statements hold `target`."""
+    for branch in (node.body, node.orelse):
+        if branch is not None and any(n is target for n in iter_nodes(branch, enter_scopes=False)):
+            return branch
+    return None
+
+
+def _switched_objects(branch: cst.CSTNode) -> Iterator[str]:
+    """The objects whose `train(...)`/`eval()` the branch calls."""
+    for node in iter_nodes(branch, enter_scopes=False):
+        if (
+            type(node) is cst.Call
+            and type(node.func) is cst.Attribute
+            and node.func.attr.value in ("train", "eval")
+        ):
+            yield _code(node.func.value)
+
+
+def _handed_before(branch: cst.CSTNode, target: cst.CSTNode, switched: str) -> bool:
+    """A call before `target` in `branch` is given `switched` (in any argument expression);
+    not a builtin that only reads the object (`print(m)`, `isinstance(m, ...)`)."""
+    for node in iter_nodes(branch, enter_scopes=False):
+        if node is target:
+            return False
+        if (
+            type(node) is cst.Call
+            and not (type(node.func) is cst.Name and node.func.value in _READING_BUILTINS)
+        ) and any(_mentions(n, switched) for a in node.args for n in iter_nodes(a.value)):
+            return True
     return False
 
 
