@@ -11,11 +11,12 @@ per (project root, method name), over the project files that define that method.
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import weakref
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from evallint.torch_facts import NO_GRAD_METHODS
 
@@ -61,49 +62,103 @@ def class_definitions(tree: ast.AST) -> list[ast.ClassDef]:
     return found
 
 
-def _module_classes(
-    tree: ast.Module, elsewhere: frozenset[str] = frozenset()
-) -> dict[str, ast.ClassDef]:
-    """The classes of a file that subclass `nn.Module` (any base spelled `...Module`, as
-    `nn.Module`, `torch.nn.Module`, `pl.LightningModule`), another such class of it, or a
-    module class of another project file (`elsewhere`, by name: `class TransE(Model)` with
-    `Model(BaseModule)` in the next file)."""
-    classes = class_definitions(tree)
-    found: dict[str, ast.ClassDef] = {}
-    changed = True
-    while changed:
-        changed = False
-        for node in classes:
-            if node.name in found:
-                continue
-            for base in node.bases:
-                name = (
-                    base.attr
-                    if isinstance(base, ast.Attribute)
-                    else base.id
-                    if isinstance(base, ast.Name)
-                    else ""
-                )
-                if name.endswith("Module") or name in found or name in elsewhere:
-                    found[node.name] = node
-                    changed = True
-                    break
-    return found
+class _ClassRow(NamedTuple):
+    """What the project-wide questions read of one class of a file (see `_class_rows`)."""
+
+    name: str
+    bases: tuple[str, ...]
+    """The last part of each base's name (`nn.Module` -> "Module"), "" when the base is
+    spelled otherwise (a subscript, a call)."""
+    forwards: frozenset[str]
+    """Methods that run the forward without a no_grad decorator (`_class_forward_methods`)."""
+    methods: frozenset[str]
+    """Methods the class body defines."""
+    delegates: frozenset[str]
+    """See `_delegating_forwards_of`."""
 
 
-def _forward_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
-    """The methods that run the forward (without a no_grad decorator) of some module class
-    of one file: one CPython parse and one walk per file, whatever method is asked."""
+_ROWS: dict[bytes, Optional[tuple[_ClassRow, ...]]] = {}
+"""A file's text (its BLAKE2 digest) -> its class rows, None when it does not parse: kept
+for the process, so each project file is parsed once whatever root, project index or
+language-server lint asks (a new text is a new key)."""
+_ROWS_KEPT = 4096
+
+
+def _class_rows(source: str) -> Optional[tuple[_ClassRow, ...]]:
+    """The classes of one file, in `ast.walk`'s order, with what `_module_classes` and the
+    readers below need of each: one CPython parse per text and process."""
+    key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+    if key in _ROWS:
+        return _ROWS[key]
     from evallint.analysis.forward_methods import _class_forward_methods
 
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        rows: Optional[tuple[_ClassRow, ...]] = None
+    else:
+        found = []
+        for node in class_definitions(tree):
+            bases = tuple(
+                base.attr
+                if isinstance(base, ast.Attribute)
+                else base.id
+                if isinstance(base, ast.Name)
+                else ""
+                for base in node.bases
+            )
+            forwards: frozenset[str] = frozenset()
+            if any(bases):  # a class with no named base is never a module class
+                grad_free: set[str] = set()
+                forwards = _class_forward_methods(node, grad_free) - grad_free
+            found.append(
+                _ClassRow(
+                    node.name,
+                    bases,
+                    forwards,
+                    frozenset(
+                        item.name
+                        for item in node.body
+                        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    ),
+                    _forward_delegates(node),
+                )
+            )
+        rows = tuple(found)
+    if len(_ROWS) >= _ROWS_KEPT:
+        _ROWS.clear()
+    _ROWS[key] = rows
+    return rows
+
+
+def _module_rows(
+    rows: tuple[_ClassRow, ...], elsewhere: frozenset[str] = frozenset()
+) -> list[_ClassRow]:
+    """`_module_classes` on class rows: the same classes, chosen the same way."""
+    found: dict[str, _ClassRow] = {}
+    changed = True
+    while changed:
+        changed = False
+        for row in rows:
+            if row.name in found:
+                continue
+            for name in row.bases:
+                if name.endswith("Module") or name in found or name in elsewhere:
+                    found[row.name] = row
+                    changed = True
+                    break
+    return list(found.values())
+
+
+def _forward_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The methods that run the forward (without a no_grad decorator) of some module class
+    of one file: one CPython parse and one walk per file, whatever method is asked."""
+    rows = _class_rows(source)
+    if rows is None:
         return frozenset()
     found: set[str] = set()
-    for node in _module_classes(tree, elsewhere).values():
-        grad_free: set[str] = set()
-        found.update(_class_forward_methods(node, grad_free) - grad_free)
+    for row in _module_rows(rows, elsewhere):
+        found.update(row.forwards)
     return frozenset(found)
 
 
@@ -112,16 +167,10 @@ _METHOD = re.compile(r"\bdef\s+(\w+)\s*\(\s*self\b")
 
 def _module_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
     """The methods the module classes of one file define (one parse per file)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    rows = _class_rows(source)
+    if rows is None:
         return frozenset()
-    return frozenset(
-        item.name
-        for node in _module_classes(tree, elsewhere).values()
-        for item in node.body
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-    )
+    return frozenset(name for row in _module_rows(rows, elsewhere) for name in row.methods)
 
 
 def project_defines_method(project: Optional[ProjectIndex], path: str, method: str) -> bool:
@@ -222,29 +271,32 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     return found
 
 
-def _delegating_forwards_of(source: str) -> frozenset[str]:
-    """Per attribute `a` that the `forward` of a module class of one file calls on `self`:
-    "a" when that forward's only call on `self` is `self.a(...)` (a wrapper that runs one
-    held network: `return self.net(x)`), "a+" when it calls other things of its own too."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return frozenset()
+def _forward_delegates(node: ast.ClassDef) -> frozenset[str]:
+    """Per attribute `a` that the class's `forward` calls on `self`: "a" when that forward's
+    only call on `self` is `self.a(...)` (a wrapper that runs one held network: `return
+    self.net(x)`), "a+" when it calls other things of its own too."""
     found: set[str] = set()
-    for node in _module_classes(tree).values():
-        for item in node.body:
-            if not isinstance(item, ast.FunctionDef) or item.name != "forward":
-                continue
-            called = {
-                call.func.attr
-                for call in ast.walk(item)
-                if isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Attribute)
-                and isinstance(call.func.value, ast.Name)
-                and call.func.value.id == "self"
-            }
-            found.update(called if len(called) == 1 else (f"{a}+" for a in called))
+    for item in node.body:
+        if not isinstance(item, ast.FunctionDef) or item.name != "forward":
+            continue
+        called = {
+            call.func.attr
+            for call in ast.walk(item)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "self"
+        }
+        found.update(called if len(called) == 1 else (f"{a}+" for a in called))
     return frozenset(found)
+
+
+def _delegating_forwards_of(source: str) -> frozenset[str]:
+    """`_forward_delegates` over the module classes of one file."""
+    rows = _class_rows(source)
+    if rows is None:
+        return frozenset()
+    return frozenset(name for row in _module_rows(rows) for name in row.delegates)
 
 
 def project_forward_delegates(project: Optional[ProjectIndex], path: str, attribute: str) -> bool:
