@@ -69,96 +69,109 @@ class _ClassRow(NamedTuple):
     bases: tuple[str, ...]
     """The last part of each base's name (`nn.Module` -> "Module"), "" when the base is
     spelled otherwise (a subscript, a call)."""
-    forwards: frozenset[str]
-    """Methods that run the forward without a no_grad decorator (`_class_forward_methods`)."""
     methods: frozenset[str]
     """Methods the class body defines."""
     delegates: frozenset[str]
-    """See `_delegating_forwards_of`."""
+    """See `_forward_delegates`."""
 
 
-_ROWS: dict[bytes, Optional[tuple[_ClassRow, ...]]] = {}
+_Rows = tuple[tuple[_ClassRow, ...], dict[int, frozenset[str]]]
+"""A file's class rows (in `ast.walk`'s order) and, per row index, its forward methods
+(`_class_forward_methods` without the no_grad ones), computed for the rows some question
+took for module classes so far."""
+
+_ROWS: dict[bytes, Optional[_Rows]] = {}
 """A file's text (its BLAKE2 digest) -> its class rows, None when it does not parse: kept
 for the process, so each project file is parsed once whatever root, project index or
 language-server lint asks (a new text is a new key)."""
 _ROWS_KEPT = 4096
 
 
-def _class_rows(source: str) -> Optional[tuple[_ClassRow, ...]]:
-    """The classes of one file, in `ast.walk`'s order, with what `_module_classes` and the
-    readers below need of each: one CPython parse per text and process."""
+def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Optional[_Rows]:
+    """The classes of one file, with what `_module_rows` and the readers below need of each;
+    given `forwards_of` (the module classes of other files), also the forward methods of the
+    file's module classes. One CPython parse per text and process (a second only when a
+    later question needs the forward methods of a class no earlier one did)."""
     key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=20).digest()
-    if key in _ROWS:
-        return _ROWS[key]
+    known = _ROWS.get(key, ())
+    if known is None:
+        return None
+    if known and (
+        forwards_of is None
+        or all(i in known[1] for i in _module_rows(known[0], forwards_of).values())
+    ):
+        return known
     from evallint.analysis.forward_methods import _class_forward_methods
 
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        rows: Optional[tuple[_ClassRow, ...]] = None
+        found: Optional[_Rows] = None
     else:
-        found = []
-        for node in class_definitions(tree):
-            bases = tuple(
-                base.attr
-                if isinstance(base, ast.Attribute)
-                else base.id
-                if isinstance(base, ast.Name)
-                else ""
-                for base in node.bases
+        nodes = class_definitions(tree)
+        rows = tuple(
+            _ClassRow(
+                node.name,
+                tuple(
+                    base.attr
+                    if isinstance(base, ast.Attribute)
+                    else base.id
+                    if isinstance(base, ast.Name)
+                    else ""
+                    for base in node.bases
+                ),
+                frozenset(
+                    item.name
+                    for item in node.body
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ),
+                _forward_delegates(node),
             )
-            forwards: frozenset[str] = frozenset()
-            if any(bases):  # a class with no named base is never a module class
-                grad_free: set[str] = set()
-                forwards = _class_forward_methods(node, grad_free) - grad_free
-            found.append(
-                _ClassRow(
-                    node.name,
-                    bases,
-                    forwards,
-                    frozenset(
-                        item.name
-                        for item in node.body
-                        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-                    ),
-                    _forward_delegates(node),
-                )
-            )
-        rows = tuple(found)
+            for node in nodes
+        )
+        forwards = dict(known[1]) if known else {}
+        if forwards_of is not None:
+            for index in _module_rows(rows, forwards_of).values():
+                if index not in forwards:
+                    grad_free: set[str] = set()
+                    forwards[index] = _class_forward_methods(nodes[index], grad_free) - grad_free
+        found = (rows, forwards)
     if len(_ROWS) >= _ROWS_KEPT:
         _ROWS.clear()
-    _ROWS[key] = rows
-    return rows
+    _ROWS[key] = found
+    return found
 
 
 def _module_rows(
     rows: tuple[_ClassRow, ...], elsewhere: frozenset[str] = frozenset()
-) -> list[_ClassRow]:
-    """`_module_classes` on class rows: the same classes, chosen the same way."""
-    found: dict[str, _ClassRow] = {}
+) -> dict[str, int]:
+    """`_module_classes` on class rows: the module classes of a file (by name, each the
+    first of its name that subclasses a module class: the same classes chosen the same
+    way), the index of each one's row."""
+    found: dict[str, int] = {}
     changed = True
     while changed:
         changed = False
-        for row in rows:
+        for index, row in enumerate(rows):
             if row.name in found:
                 continue
             for name in row.bases:
                 if name.endswith("Module") or name in found or name in elsewhere:
-                    found[row.name] = row
+                    found[row.name] = index
                     changed = True
                     break
-    return list(found.values())
+    return found
 
 
 def _forward_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
     """The methods that run the forward (without a no_grad decorator) of some module class
     of one file: one CPython parse and one walk per file, whatever method is asked."""
-    rows = _class_rows(source)
-    if rows is None:
+    table = _class_rows(source, elsewhere)
+    if table is None:
         return frozenset()
     found: set[str] = set()
-    for row in _module_rows(rows, elsewhere):
-        found.update(row.forwards)
+    for index in _module_rows(table[0], elsewhere).values():
+        found.update(table[1][index])
     return frozenset(found)
 
 
@@ -167,10 +180,13 @@ _METHOD = re.compile(r"\bdef\s+(\w+)\s*\(\s*self\b")
 
 def _module_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
     """The methods the module classes of one file define (one parse per file)."""
-    rows = _class_rows(source)
-    if rows is None:
+    table = _class_rows(source)
+    if table is None:
         return frozenset()
-    return frozenset(name for row in _module_rows(rows, elsewhere) for name in row.methods)
+    rows = table[0]
+    return frozenset(
+        name for index in _module_rows(rows, elsewhere).values() for name in rows[index].methods
+    )
 
 
 def project_defines_method(project: Optional[ProjectIndex], path: str, method: str) -> bool:
@@ -293,10 +309,13 @@ def _forward_delegates(node: ast.ClassDef) -> frozenset[str]:
 
 def _delegating_forwards_of(source: str) -> frozenset[str]:
     """`_forward_delegates` over the module classes of one file."""
-    rows = _class_rows(source)
-    if rows is None:
+    table = _class_rows(source)
+    if table is None:
         return frozenset()
-    return frozenset(name for row in _module_rows(rows) for name in row.delegates)
+    rows = table[0]
+    return frozenset(
+        name for index in _module_rows(rows).values() for name in rows[index].delegates
+    )
 
 
 def project_forward_delegates(project: Optional[ProjectIndex], path: str, attribute: str) -> bool:
