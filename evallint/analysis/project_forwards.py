@@ -11,11 +11,12 @@ per (project root, method name), over the project files that define that method.
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import weakref
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from evallint.torch_facts import NO_GRAD_METHODS
 
@@ -61,31 +62,102 @@ def class_definitions(tree: ast.AST) -> list[ast.ClassDef]:
     return found
 
 
-def _module_classes(
-    tree: ast.Module, elsewhere: frozenset[str] = frozenset()
-) -> dict[str, ast.ClassDef]:
-    """The classes of a file that subclass `nn.Module` (any base spelled `...Module`, as
-    `nn.Module`, `torch.nn.Module`, `pl.LightningModule`), another such class of it, or a
-    module class of another project file (`elsewhere`, by name: `class TransE(Model)` with
-    `Model(BaseModule)` in the next file)."""
-    classes = class_definitions(tree)
-    found: dict[str, ast.ClassDef] = {}
-    changed = True
-    while changed:
-        changed = False
-        for node in classes:
-            if node.name in found:
-                continue
-            for base in node.bases:
-                name = (
+class _ClassRow(NamedTuple):
+    """What the project-wide questions read of one class of a file (see `_class_rows`)."""
+
+    name: str
+    bases: tuple[str, ...]
+    """The last part of each base's name (`nn.Module` -> "Module"), "" when the base is
+    spelled otherwise (a subscript, a call)."""
+    methods: frozenset[str]
+    """Methods the class body defines."""
+    delegates: frozenset[str]
+    """See `_forward_delegates`."""
+
+
+_Rows = tuple[tuple[_ClassRow, ...], dict[int, frozenset[str]]]
+"""A file's class rows (in `ast.walk`'s order) and, per row index, its forward methods
+(`_class_forward_methods` without the no_grad ones), computed for the rows some question
+took for module classes so far."""
+
+_ROWS: dict[bytes, Optional[_Rows]] = {}
+"""A file's text (its BLAKE2 digest) -> its class rows, None when it does not parse: kept
+for the process, so each project file is parsed once whatever root, project index or
+language-server lint asks (a new text is a new key)."""
+_ROWS_KEPT = 4096
+
+
+def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Optional[_Rows]:
+    """The classes of one file, with what `_module_rows` and the readers below need of each;
+    given `forwards_of` (the module classes of other files), also the forward methods of the
+    file's module classes. One CPython parse per text and process (a second only when a
+    later question needs the forward methods of a class no earlier one did)."""
+    key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+    known = _ROWS.get(key, ())
+    if known is None:
+        return None
+    if known and (
+        forwards_of is None
+        or all(i in known[1] for i in _module_rows(known[0], forwards_of).values())
+    ):
+        return known
+    from evallint.analysis.forward_methods import _class_forward_methods
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        found: Optional[_Rows] = None
+    else:
+        nodes = class_definitions(tree)
+        rows = tuple(
+            _ClassRow(
+                node.name,
+                tuple(
                     base.attr
                     if isinstance(base, ast.Attribute)
                     else base.id
                     if isinstance(base, ast.Name)
                     else ""
-                )
+                    for base in node.bases
+                ),
+                frozenset(
+                    item.name
+                    for item in node.body
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ),
+                _forward_delegates(node),
+            )
+            for node in nodes
+        )
+        forwards = dict(known[1]) if known else {}
+        if forwards_of is not None:
+            for index in _module_rows(rows, forwards_of).values():
+                if index not in forwards:
+                    grad_free: set[str] = set()
+                    forwards[index] = _class_forward_methods(nodes[index], grad_free) - grad_free
+        found = (rows, forwards)
+    if len(_ROWS) >= _ROWS_KEPT:
+        _ROWS.clear()
+    _ROWS[key] = found
+    return found
+
+
+def _module_rows(
+    rows: tuple[_ClassRow, ...], elsewhere: frozenset[str] = frozenset()
+) -> dict[str, int]:
+    """`_module_classes` on class rows: the module classes of a file (by name, each the
+    first of its name that subclasses a module class: the same classes chosen the same
+    way), the index of each one's row."""
+    found: dict[str, int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for index, row in enumerate(rows):
+            if row.name in found:
+                continue
+            for name in row.bases:
                 if name.endswith("Module") or name in found or name in elsewhere:
-                    found[node.name] = node
+                    found[row.name] = index
                     changed = True
                     break
     return found
@@ -94,16 +166,12 @@ def _module_classes(
 def _forward_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
     """The methods that run the forward (without a no_grad decorator) of some module class
     of one file: one CPython parse and one walk per file, whatever method is asked."""
-    from evallint.analysis.forward_methods import _class_forward_methods
-
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    table = _class_rows(source, elsewhere)
+    if table is None:
         return frozenset()
     found: set[str] = set()
-    for node in _module_classes(tree, elsewhere).values():
-        grad_free: set[str] = set()
-        found.update(_class_forward_methods(node, grad_free) - grad_free)
+    for index in _module_rows(table[0], elsewhere).values():
+        found.update(table[1][index])
     return frozenset(found)
 
 
@@ -112,15 +180,12 @@ _METHOD = re.compile(r"\bdef\s+(\w+)\s*\(\s*self\b")
 
 def _module_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
     """The methods the module classes of one file define (one parse per file)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    table = _class_rows(source)
+    if table is None:
         return frozenset()
+    rows = table[0]
     return frozenset(
-        item.name
-        for node in _module_classes(tree, elsewhere).values()
-        for item in node.body
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+        name for index in _module_rows(rows, elsewhere).values() for name in rows[index].methods
     )
 
 
@@ -222,29 +287,35 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     return found
 
 
-def _delegating_forwards_of(source: str) -> frozenset[str]:
-    """Per attribute `a` that the `forward` of a module class of one file calls on `self`:
-    "a" when that forward's only call on `self` is `self.a(...)` (a wrapper that runs one
-    held network: `return self.net(x)`), "a+" when it calls other things of its own too."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return frozenset()
+def _forward_delegates(node: ast.ClassDef) -> frozenset[str]:
+    """Per attribute `a` that the class's `forward` calls on `self`: "a" when that forward's
+    only call on `self` is `self.a(...)` (a wrapper that runs one held network: `return
+    self.net(x)`), "a+" when it calls other things of its own too."""
     found: set[str] = set()
-    for node in _module_classes(tree).values():
-        for item in node.body:
-            if not isinstance(item, ast.FunctionDef) or item.name != "forward":
-                continue
-            called = {
-                call.func.attr
-                for call in ast.walk(item)
-                if isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Attribute)
-                and isinstance(call.func.value, ast.Name)
-                and call.func.value.id == "self"
-            }
-            found.update(called if len(called) == 1 else (f"{a}+" for a in called))
+    for item in node.body:
+        if not isinstance(item, ast.FunctionDef) or item.name != "forward":
+            continue
+        called = {
+            call.func.attr
+            for call in ast.walk(item)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "self"
+        }
+        found.update(called if len(called) == 1 else (f"{a}+" for a in called))
     return frozenset(found)
+
+
+def _delegating_forwards_of(source: str) -> frozenset[str]:
+    """`_forward_delegates` over the module classes of one file."""
+    table = _class_rows(source)
+    if table is None:
+        return frozenset()
+    rows = table[0]
+    return frozenset(
+        name for index in _module_rows(rows).values() for name in rows[index].delegates
+    )
 
 
 def project_forward_delegates(project: Optional[ProjectIndex], path: str, attribute: str) -> bool:

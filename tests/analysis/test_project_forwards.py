@@ -139,3 +139,72 @@ def test_subclass_of_a_module_class_of_another_file(tmp_path: Path) -> None:
     assert project_runs_forward(new_project(), str(script), "predict")
     assert project_forwards.project_module_class(new_project(), str(script), "TransE")
     assert not project_forwards.project_module_class(new_project(), str(script), "Reader")
+
+
+LAYERED = """import torch.nn as nn
+
+
+class Head(nn.Module):
+    def forward(self, x):
+        return self.fc(x)
+
+    def score(self, x):
+        return self(x)
+
+
+class Head(Base):
+    def rank(self, x):
+        return self(x)
+
+
+class Probe(Base):
+    def predict(self, x):
+        return self.forward(x)
+
+    @torch.no_grad()
+    def sample(self, x):
+        return self(x)
+
+
+class Plain:
+    def run(self, x):
+        return self(x)
+"""
+
+
+def test_one_parse_per_text_whatever_the_other_files_module_classes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The class table of a text is kept for the process: asked under roots whose other
+    files make other classes module classes (`elsewhere`), a text is parsed again only when
+    a class none of the earlier questions took for a module class now needs its forward
+    methods; the answers are those of each question asked alone."""
+    monkeypatch.setattr(project_forwards, "_ROWS", {})
+    parsed: list[str] = []
+    real = ast.parse
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(ast, name)
+
+        def parse(self, source: str) -> ast.Module:
+            parsed.append(source)
+            return real(source)
+
+    monkeypatch.setattr(project_forwards, "ast", Counting())
+    forwards = project_forwards._forward_methods_of
+    methods = project_forwards._module_methods_of
+    assert forwards(LAYERED) == {"forward", "score"}  # the first `Head`; `Probe(Base)` unknown
+    assert methods(LAYERED) == {"forward", "score"}
+    assert project_forwards._delegating_forwards_of(LAYERED) == {"fc"}
+    assert len(parsed) == 1
+    assert methods(LAYERED, frozenset({"Base"})) == {"forward", "score", "predict", "sample"}
+    assert len(parsed) == 1  # method names need no forward methods
+    assert forwards(LAYERED, frozenset({"Base"})) == {"forward", "score", "predict"}
+    assert len(parsed) == 2  # `Probe` is a module class now: its forward methods are read
+    assert forwards(LAYERED, frozenset({"Base"})) == {"forward", "score", "predict"}
+    assert forwards(LAYERED) == {"forward", "score"}
+    assert len(parsed) == 2
+    assert forwards("class Broken(nn.Module:\n") == frozenset()
+    assert forwards("class Broken(nn.Module:\n", frozenset({"Base"})) == frozenset()
+    assert len(parsed) == 3  # a text that does not parse is not parsed again
