@@ -48,6 +48,8 @@ def _iterated(node: cst.For) -> Optional[cst.BaseExpression]:
 def _target_name(node: cst.For) -> Optional[str]:
     target: cst.BaseExpression = node.target
     if type(target) is cst.Tuple:
+        if len(target.elements) != 2:
+            return None  # `for idx, in loader:` (one element), `for a, b, c in rows:`
         target = target.elements[1].value
     return target.value if type(target) is cst.Name else None
 
