@@ -52,6 +52,7 @@ from evallint.analysis.vocabulary import (
     SAME_MODULE_METHODS,
     STATELESS_LAYERS,
     UNKNOWN_MODE_LOADERS,
+    UNWRAPPING_CALLS,
     WRAPPERS,
     words,
 )
@@ -284,14 +285,16 @@ class Values(ModeMatters):
         return None
 
     def held_path(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]:
-        """`context.model` with `context` a parameter object: the module its attribute holds,
+        """`context.model` with `context` a parameter object, or a module bound here
+        (`net = ranker.model` after `ranker = Ranker(...)`): the module its attribute holds,
         keyed under the object (a callee that switches `context.model` reaches it)."""
         name = dotted_name(expr) if type(expr) is cst.Attribute else None
         if name is None or name.startswith("self."):
             return None
         root, _, rest = name.partition(".")
         info = self.info
-        if info is None or root not in info.params + info.keyword_only:
+        parameter = info is not None and root in info.params + info.keyword_only
+        if not parameter and state.key_of(root) is None:
             return None
         key = self.resolve(cst.Name(root), state)
         if key is None:
@@ -376,6 +379,9 @@ class Values(ModeMatters):
         ):
             if expr.args:
                 return self.value_of(expr.args[0].value, state, holder)
+        if qualified.rsplit(".", 1)[-1] in UNWRAPPING_CALLS and expr.args and not expr.args[0].star:
+            # `accelerator.unwrap_model(self.policy)`: the module inside the wrapper
+            return self.value_of(expr.args[0].value, state, holder)
         if qualified in ("copy.deepcopy", "deepcopy") or qualified in MODE_KEEPING_COPIES:
             if expr.args:
                 inner = self.value_of(expr.args[0].value, state)
