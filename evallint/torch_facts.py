@@ -612,6 +612,11 @@ MODE_METHODS = frozenset({"train", "eval"})
 WRAPPED_MODULE_ATTRIBUTES = frozenset({"module", "_orig_mod", "_module"})
 """Attributes of a wrapper that are the wrapped module itself."""
 
+UNWRAPPING_CALLS = frozenset({"unwrap_model"})
+"""Functions and methods that return the module inside the wrapper they are given, as its
+first argument (accelerate's `Accelerator.unwrap_model(model)`, transformers'
+`modeling_utils.unwrap_model(model)`): the same module for mode purposes."""
+
 GRAD_DISABLERS = frozenset(
     {
         "torch.no_grad",

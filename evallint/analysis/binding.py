@@ -355,7 +355,10 @@ class Binding(InterpreterPart):
                 continue
             module_value = self.value_of(value, state, name)
             held_key = self.held_path(value, state) if module_value.key is None else None
-            if held_key is not None and name in self.scope_keys:
+            if held_key is not None and (dotted_name(value) or "").split(".")[0] == name:
+                # `policy = policy.base_model`: the name moves down to the held module
+                module_value = replace(module_value, key=held_key)
+            elif held_key is not None and name in self.scope_keys:
                 # `model = context.model`: one module; what a callee given `context` does to
                 # `context.model` reaches `model`
                 state = state.with_alias(held_key, name)

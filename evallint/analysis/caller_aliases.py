@@ -1,4 +1,5 @@
-"""Parameters that every caller in the file binds to the same module global (issue 16).
+"""Parameters that every caller in the file binds to the same module global, and module
+globals that every binding makes a wrapper of another (issue 16).
 
 `def val(net, loader): net.eval(); ... crnn(image)`, called only as `val(crnn, loader)`:
 `net` and the global `crnn` are one module on every path that reaches the function, so the
@@ -14,7 +15,10 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from evallint.analysis.project_forwards import project_wrapper_class
+from evallint.analysis.vocabulary import SAME_MODULE_METHODS, WRAPPERS
 from evallint.analysis.walk import iter_nodes
+from evallint.torch_facts import WRAPPER_SUFFIXES
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -69,3 +73,87 @@ def _calls_by_name(file: FileAnalysis) -> dict[str, list[cst.Call]]:
                 cached.setdefault(node.func.value, []).append(node)
         file.__dict__["_calls_by_name"] = cached
     return cached
+
+
+def globals_sharing_a_module(file: FileAnalysis, module_globals: set[str]) -> dict[str, str]:
+    """Module global -> the module global it wraps, for the pairs of `module_globals` (the
+    module globals a function uses) where every binding of the first in the file makes it
+    the second module or a wrapper of it: `para_model = nn.DataParallel(model).to(device)`,
+    a project `DataParallel` subclass given `model`, or `model.to(device)`, on every branch.
+    A function that calls `model.eval()` and runs `para_model(x)` switches the module it runs
+    (a wrapper's mode is the wrapped module's, both ways)."""
+    if len(module_globals) < 2:
+        return {}
+    shared = file.__dict__.get("_globals_sharing_a_module")
+    if shared is None:
+        shared = file.__dict__["_globals_sharing_a_module"] = _wrapping_globals(file)
+    return {
+        name: wrapped
+        for name, wrapped in shared.items()
+        if name in module_globals and wrapped in module_globals
+    }
+
+
+def _wrapping_globals(file: FileAnalysis) -> dict[str, str]:
+    """Read once per file: module-level names every binding of which wraps one other bare
+    name (and that no function rebinds under `global`)."""
+    wraps: dict[str, set] = {}
+    for node in iter_nodes(file.module):
+        node_type = type(node)
+        if node_type is cst.Assign:
+            for target in node.targets:  # type: ignore[attr-defined]
+                if type(target.target) is cst.Name:
+                    wrapped = _wrapped_name(file, node.value)  # type: ignore[attr-defined]
+                    wraps.setdefault(target.target.value, set()).add(wrapped)
+                else:
+                    for name in iter_nodes(target.target):
+                        if type(name) is cst.Name:
+                            wraps.setdefault(name.value, set()).add(None)
+        elif node_type in (cst.AnnAssign, cst.AugAssign, cst.For, cst.AsName):
+            target = node.target if node_type is not cst.AsName else node.name  # type: ignore[attr-defined]
+            for name in iter_nodes(target):
+                if type(name) is cst.Name:
+                    wraps.setdefault(name.value, set()).add(None)
+    if not any(None not in found and len(found) == 1 for found in wraps.values()):
+        return {}
+    declared: set[str] = set()  # rebound by a function that declares it `global`
+    for node in iter_nodes(file.module, enter_scopes=True):
+        if type(node) is cst.FunctionDef:
+            names = file.scope(node)
+            declared |= names.assigned & names.declared_outer
+    return {
+        name: next(iter(found))
+        for name, found in wraps.items()
+        if len(found) == 1 and None not in found and name not in declared
+    }
+
+
+def _wrapped_name(file: FileAnalysis, value: cst.BaseExpression) -> str | None:
+    """`model`, `model.to(device)`, `nn.DataParallel(model, dim=1).cuda()`,
+    `Balanced(chunk, model, dim=1)` with `Balanced` a project DataParallel subclass: the bare
+    name of the module the value is; None for anything else."""
+    while True:
+        if type(value) is cst.Name:
+            return value.value
+        if type(value) is not cst.Call:
+            return None
+        func = value.func
+        if type(func) is cst.Attribute and func.attr.value in SAME_MODULE_METHODS:
+            value = func.value
+            continue
+        qualified = file.imports.qualify(func) or ""
+        last = qualified.rsplit(".", 1)[-1]
+        positional = [a.value for a in value.args if a.keyword is None and not a.star]
+        keyword = [
+            a.value for a in value.args if a.keyword is not None and a.keyword.value == "module"
+        ]
+        if qualified in WRAPPERS or last in WRAPPER_SUFFIXES:
+            given = keyword or positional[:1]
+        elif project_wrapper_class(file.project, file.path, last):
+            # a project subclass may take arguments of its own first: the one bare name
+            given = keyword or [a for a in positional if type(a) is cst.Name]
+        else:
+            return None
+        if len(given) != 1:
+            return None
+        value = given[0]

@@ -443,7 +443,17 @@ class Calls(InterpreterPart):
         key = state.key_of(path)
         if key is not None:
             return key
-        return path if path in self.scope_keys else None
+        if path in self.scope_keys:
+            return path
+        # `self.policy.base` of a method that reached below a module this scope knows: the
+        # submodule under that module's key
+        head, dot, _ = path.rpartition(".")
+        while dot and head != "self":
+            known = state.key_of(head) or (head if head in self.scope_keys else None)
+            if known is not None:
+                return f"{known}.{path[len(head) + 1 :]}"
+            head, dot, _ = head.rpartition(".")
+        return None
 
     def _own_training_function(self, call: cst.Call) -> bool:
         """A call given a loss and an optimizer that is a function of this project (not a

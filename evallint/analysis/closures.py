@@ -1,10 +1,11 @@
 """Closures returned by factories of the same file: `loop = make_loop(model, optimizer)`,
 then `loop(is_train=False)`. A call of the bound name runs the returned nested function;
-the factory's parameters it captured are the factory call's arguments."""
+the factory's parameters it captured are the factory call's arguments. Also names bound
+only to functions of the file (`load_func = load_checkpoint`): a call runs one of them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
@@ -78,3 +79,54 @@ def _returned_nested(factory: FunctionInfo) -> Optional[FunctionInfo]:
         ):
             return factory.nested[node.value.value]
     return None
+
+
+def functions_bound(
+    file: FileAnalysis, name: str, scope: Optional[FunctionInfo]
+) -> tuple[str, ...]:
+    """The top-level functions of this file that `name` may hold in `scope` (or an enclosing
+    scope, or the top level), when every binding of `name` there is one of them by name
+    (`load_func = load_checkpoint` on one branch, `load_pretrained` on the other, or
+    `a if flag else b`): `load_func(...)` calls one of them. Empty otherwise. Each scope is
+    read once."""
+    cache: dict[str, dict[str, tuple[str, ...]]] = file.__dict__.setdefault("_functions_bound", {})
+    key = scope.qualname if scope is not None else ""
+    bound = cache.get(key)
+    if bound is None:
+        found: dict[str, list[Optional[str]]] = {}
+        body = scope.node.body.body if scope is not None else file.module.body
+        for node in (n for statement in body for n in iter_nodes(statement)):
+            node_type = type(node)
+            if node_type is cst.Assign:
+                choices = _function_names(file, node.value)  # type: ignore[attr-defined]
+                for target in node.targets:  # type: ignore[attr-defined]
+                    for bound_name in iter_nodes(target.target):
+                        if type(bound_name) is cst.Name:
+                            found.setdefault(bound_name.value, []).extend(
+                                choices if type(target.target) is cst.Name and choices else [None]
+                            )
+            elif node_type in (cst.AnnAssign, cst.AugAssign, cst.For, cst.AsName):
+                target = node.name if node_type is cst.AsName else node.target  # type: ignore[attr-defined]
+                for bound_name in iter_nodes(target):
+                    if type(bound_name) is cst.Name:
+                        found.setdefault(bound_name.value, []).append(None)
+        bound = {
+            variable: tuple(dict.fromkeys(cast("list[str]", choices)))
+            for variable, choices in found.items()
+            if None not in choices
+        }
+        cache[key] = bound
+    if name in bound:
+        return bound[name]
+    if scope is not None:
+        return functions_bound(file, name, scope.parent)
+    return ()
+
+
+def _function_names(file: FileAnalysis, value: cst.BaseExpression) -> list[Optional[str]]:
+    """`load_checkpoint` (a top-level function of the file), or `a if flag else b` of two."""
+    if type(value) is cst.IfExp:
+        return _function_names(file, value.body) + _function_names(file, value.orelse)
+    if type(value) is cst.Name and value.value in file.functions:
+        return [value.value]
+    return [None]

@@ -162,7 +162,9 @@ class Effects(InterpreterPart):
                 for enclosing in self.regions:
                     self.grad_forwards.setdefault(id(enclosing.node), set()).add(key)
                 modes = self._forward_modes = self._forward_modes or {}
-                modes[key] = modes.get(key, frozenset()) | (state.mode_in_tree(key) or ENTRY_MODE)
+                ran = self._delegated_mode(key, state, method) or state.mode_in_tree(key)
+                ran = ran or ENTRY_MODE
+                modes[key] = modes.get(key, frozenset()) | ran
             region = self._evaluating(state)
             if (
                 region is not None
@@ -189,9 +191,8 @@ class Effects(InterpreterPart):
                 )
                 if region is None:
                     continue
-            facts = state.mode_in_tree(key) or ENTRY_MODE
-            if method in (None, "forward"):
-                facts = self._delegated_mode(key, state) or facts
+            facts = self._delegated_mode(key, state, method) or state.mode_in_tree(key)
+            facts = facts or ENTRY_MODE
             if kept:  # a module that only carries others runs them in their own modes
                 facts = kept_mode_facts(state, key, kept) or facts
             if region.kind is RegionKind.MIXED:
@@ -221,19 +222,24 @@ class Effects(InterpreterPart):
                 obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
                 obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
 
-    def _delegated_mode(self, key: str, state) -> Optional[frozenset]:
-        """`model.net.eval()` then `model(x)`, where a module class of the project runs its
-        forward as `self.net(x)` and nothing else of its own (a continual-learning wrapper
-        around its backbone): the forward runs `net`, in the eval mode it was switched to."""
+    def _delegated_mode(self, key: str, state, method: Optional[str] = None) -> Optional[frozenset]:
+        """`model.net.eval()` (or `net = model.net; net.train()`) then `model(x)`, where a
+        module class of the project runs its forward as `self.net(x)` and nothing else of its
+        own (a continual-learning wrapper around its backbone, a ranker whose layers are all
+        in `self.model`): the forward runs `net`, in the mode `net` was last switched to.
+        The same for a method of those classes that runs only `self.net`
+        (`ranker.encode_context(x)`)."""
         prefix = key + "."
-        for name, facts in state.modes:
+        held = [(name, state.mode_of(target)) for name, target in state.aliases if target]
+        for name, facts in (*state.modes, *held):
             child = name[len(prefix) :]
             if (
                 name.startswith(prefix)
                 and child.isidentifier()
                 and facts
-                and all(f.mode is Mode.EVAL for f in facts)
-                and project_forward_delegates(self.file.project, self.file.path, child)
+                and project_forward_delegates(
+                    self.file.project, self.file.path, child, method or "forward"
+                )
             ):
                 return facts
         return None
@@ -347,7 +353,7 @@ class Effects(InterpreterPart):
         eval_facts: frozenset = frozenset()
         from_entry = False
         for state in states:
-            facts = state.mode_in_tree(key) or frozenset()
+            facts = self._delegated_mode(key, state) or state.mode_in_tree(key) or frozenset()
             eval_facts |= frozenset(
                 f for f in facts if f.mode is Mode.EVAL and _left_in_eval(f, facts)
             )

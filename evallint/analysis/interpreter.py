@@ -19,7 +19,7 @@ import libcst as cst
 from evallint.analysis.acting import forwards_act
 from evallint.analysis.annotated_objects import annotated_objects
 from evallint.analysis.binding import Binding
-from evallint.analysis.caller_aliases import globals_every_caller_passes
+from evallint.analysis.caller_aliases import globals_every_caller_passes, globals_sharing_a_module
 from evallint.analysis.calls import Calls
 from evallint.analysis.class_members import ClassMembers
 from evallint.analysis.constructions import Constructions
@@ -351,6 +351,10 @@ class _Interpreter(
             self.file, self.info, self._used_module_globals()
         ).items():
             state = state.with_alias(param, name)  # `val(crnn, ...)` only: one module
+        for name, wrapped in globals_sharing_a_module(
+            self.file, self._module_globals_used()
+        ).items():
+            state = state.with_alias(name, wrapped)  # `para_model = DataParallel(model)`
         if owner is not None and self.info.name != "__init__":
             constructed = modes_set_at_construction(self.file, owner)
             for key, facts in constructed.items():
@@ -426,6 +430,12 @@ class _Interpreter(
             if summary.yield_grad is not None:
                 grad = summary.yield_grad
         return state, grad
+
+    def _module_globals_used(self) -> set[str]:
+        """Module-level names holding modules that this function uses as globals."""
+        info = cast(FunctionInfo, self.info)
+        own = {*info.params, *info.keyword_only, *self._assigned_names()}
+        return {k for k in self.scope_keys if k not in own and k in self.file._module_keys}
 
     def _used_module_globals(self) -> set[str]:
         """Module-level names holding modules that this function uses as globals, when it

@@ -18,14 +18,15 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
-from evallint.torch_facts import NO_GRAD_METHODS
+from evallint.torch_facts import NO_GRAD_METHODS, WRAPPER_SUFFIXES
 
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
 
-_Entry = tuple[dict[str, list[Path]], dict[str, bool], frozenset[str]]
+_Entry = tuple[dict[str, list[Path]], dict[str, bool], frozenset[str], frozenset[str]]
 """Per project root: method name -> files defining it; method name -> the answer; the names
-of the module classes of the root's files (see _module_class_names)."""
+of the module classes of the root's files (see _module_class_names); the names of its
+classes that subclass a data-parallel wrapper (see _wrapper_class_names)."""
 _ANSWERS: weakref.WeakKeyDictionary[ProjectIndex, dict[Path, _Entry]] = weakref.WeakKeyDictionary()
 _TextFacts = dict[tuple, frozenset[str]]
 """Per project index: (what, a file's text) -> the names it defines with `self` ("defined")
@@ -195,7 +196,7 @@ def project_defines_method(project: Optional[ProjectIndex], path: str, method: s
     not the method's name."""
     if project is None or path.startswith("<"):
         return False
-    files, _, elsewhere = _entry(project, path)
+    files, _, elsewhere, _ = _entry(project, path)
     return _some_file_reads(project, files, method, "module methods", _module_methods_of, elsewhere)
 
 
@@ -221,7 +222,23 @@ def _some_file_reads(
     return False
 
 
+_WRAPPER_BASES = frozenset(WRAPPER_SUFFIXES)
 _CLASS = re.compile(r"^[ \t]*class\s+(\w+)\s*\(([^)]*)\)", re.M)
+
+
+def _wrapper_class_names(bases: dict[str, set[str]]) -> frozenset[str]:
+    """The names of the project's classes that subclass `DataParallel` or
+    `DistributedDataParallel`, directly or through other project classes (by name): their
+    instances run the module they are given, in its mode."""
+    found = {name for name, of in bases.items() if any(b in _WRAPPER_BASES for b in of)}
+    changed = True
+    while changed:
+        changed = False
+        for name, of in bases.items():
+            if name not in found and of & found:
+                found.add(name)
+                changed = True
+    return frozenset(found)
 
 
 def _module_class_names(bases: dict[str, set[str]]) -> frozenset[str]:
@@ -269,7 +286,12 @@ def _entry(project: ProjectIndex, path: str) -> _Entry:
                 defined = by_text["defined", code] = frozenset(_METHOD.findall(code))
             for name in defined:
                 files.setdefault(name, []).append(candidate)
-        entry = known[root] = (files, {}, _module_class_names(bases))
+        entry = known[root] = (
+            files,
+            {},
+            _module_class_names(bases),
+            _wrapper_class_names(bases),
+        )
     return entry
 
 
@@ -278,7 +300,7 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     method that runs its forward (without a no_grad decorator)."""
     if project is None or path.startswith("<") or method in NO_GRAD_METHODS:
         return False
-    files, answers, elsewhere = _entry(project, path)
+    files, answers, elsewhere, _ = _entry(project, path)
     found = answers.get(method)
     if found is None:
         found = answers[method] = _some_file_reads(
@@ -287,23 +309,46 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     return found
 
 
+def _self_calls(function: ast.AST) -> set[str]:
+    """The attributes `a` of the calls `self.a(...)` under `function`."""
+    return {
+        call.func.attr
+        for call in ast.walk(function)
+        if isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id == "self"
+    }
+
+
 def _forward_delegates(node: ast.ClassDef) -> frozenset[str]:
-    """Per attribute `a` that the class's `forward` calls on `self`: "a" when that forward's
-    only call on `self` is `self.a(...)` (a wrapper that runs one held network: `return
-    self.net(x)`), "a+" when it calls other things of its own too."""
+    """Per method `m` of the class and attribute `a` it calls on `self`: "m:a" when the
+    method's only call on `self` is `self.a(...)` (a wrapper that runs one held network:
+    `return self.net(x)`), "m:a+" when it calls other things of its own too. A call of the
+    class's own method is read through that method's body (`forward` calls `self.score(a,
+    b)`, which runs `self.net` twice: it runs `net` only)."""
+    methods = {
+        item.name: item
+        for item in node.body
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
     found: set[str] = set()
-    for item in node.body:
-        if not isinstance(item, ast.FunctionDef) or item.name != "forward":
+    for name in methods:
+        if name.startswith("__"):
             continue
-        called = {
-            call.func.attr
-            for call in ast.walk(item)
-            if isinstance(call, ast.Call)
-            and isinstance(call.func, ast.Attribute)
-            and isinstance(call.func.value, ast.Name)
-            and call.func.value.id == "self"
-        }
-        found.update(called if len(called) == 1 else (f"{a}+" for a in called))
+        called: set[str] = set()
+        pending, read = [name], {name}
+        while pending:
+            for attribute in _self_calls(methods[pending.pop()]):
+                if attribute not in methods:
+                    called.add(attribute)
+                elif attribute not in read:
+                    read.add(attribute)
+                    pending.append(attribute)
+        if len(called) == 1:
+            found.add(f"{name}:{called.pop()}")
+        else:
+            found.update(f"{name}:{a}+" for a in called)
     return frozenset(found)
 
 
@@ -318,27 +363,30 @@ def _delegating_forwards_of(source: str) -> frozenset[str]:
     )
 
 
-def project_forward_delegates(project: Optional[ProjectIndex], path: str, attribute: str) -> bool:
-    """Whether the module classes of the project whose `forward` calls `self.<attribute>`
-    all run it and nothing else of their own: `model.net.eval()` then `model(x)` evaluates
-    `net` in the mode it was switched to. One class whose forward runs more (a head of its
-    own) leaves it open."""
+def project_forward_delegates(
+    project: Optional[ProjectIndex], path: str, attribute: str, method: str = "forward"
+) -> bool:
+    """Whether the module classes of the project whose `method` (their `forward`, or a
+    method like `encode_context`) calls `self.<attribute>` all run it and nothing else of
+    their own: `model.net.eval()` then `model(x)` evaluates `net` in the mode it was
+    switched to. One class whose method runs more (a head of its own) leaves it open."""
     if project is None or path.startswith("<"):
         return False
-    files, answers, _ = _entry(project, path)
-    key = f"delegates {attribute}"
+    files, answers, _, _ = _entry(project, path)
+    key = f"delegates {method}:{attribute}"
     found = answers.get(key)
     if found is None:
         own = project.root_of(path)[0]
         by_text = _BY_TEXT.setdefault(project, {})
         seen: set[str] = set()
-        for candidate in dict.fromkeys([own, *files.get("forward", ())]):
+        for candidate in dict.fromkeys([own, *files.get(method, ())]):
             code = project._code_of(candidate) or ""
             read = by_text.get(("delegates", code))
             if read is None:
                 read = by_text["delegates", code] = _delegating_forwards_of(code)
             seen |= read
-        found = answers[key] = attribute in seen and attribute + "+" not in seen
+        wanted = f"{method}:{attribute}"
+        found = answers[key] = wanted in seen and wanted + "+" not in seen
     return found
 
 
@@ -348,3 +396,11 @@ def project_module_class(project: Optional[ProjectIndex], path: str, name: str) 
     if project is None or path.startswith("<"):
         return False
     return name in _entry(project, path)[2]
+
+
+def project_wrapper_class(project: Optional[ProjectIndex], path: str, name: str) -> bool:
+    """Whether a class of this name in the project that holds `path` subclasses
+    `DataParallel`/`DistributedDataParallel` (through the classes of any of its files)."""
+    if project is None or path.startswith("<"):
+        return False
+    return name in _entry(project, path)[3]

@@ -12,6 +12,7 @@ import libcst as cst
 from evallint.analysis.arguments import submodule_argument
 from evallint.analysis.assembled_parts import common_key, container_parts, part_of
 from evallint.analysis.class_chains import Chain
+from evallint.analysis.closures import functions_bound
 from evallint.analysis.context import code_of
 from evallint.analysis.forward_methods import trains_in_forward
 from evallint.analysis.instances import imported_class
@@ -52,6 +53,7 @@ from evallint.analysis.vocabulary import (
     SAME_MODULE_METHODS,
     STATELESS_LAYERS,
     UNKNOWN_MODE_LOADERS,
+    UNWRAPPING_CALLS,
     WRAPPERS,
     words,
 )
@@ -284,14 +286,16 @@ class Values(ModeMatters):
         return None
 
     def held_path(self, expr: cst.BaseExpression, state: PathState) -> Optional[str]:
-        """`context.model` with `context` a parameter object: the module its attribute holds,
+        """`context.model` with `context` a parameter object, or a module bound here
+        (`net = ranker.model` after `ranker = Ranker(...)`): the module its attribute holds,
         keyed under the object (a callee that switches `context.model` reaches it)."""
         name = dotted_name(expr) if type(expr) is cst.Attribute else None
         if name is None or name.startswith("self."):
             return None
         root, _, rest = name.partition(".")
         info = self.info
-        if info is None or root not in info.params + info.keyword_only:
+        parameter = info is not None and root in info.params + info.keyword_only
+        if not parameter and state.key_of(root) is None:
             return None
         key = self.resolve(cst.Name(root), state)
         if key is None:
@@ -362,6 +366,19 @@ class Values(ModeMatters):
             attr = func.attr.value
             if attr in SAME_MODULE_METHODS or attr in ("eval", "train"):
                 inner = self.value_of(func.value, state, holder)
+                if (
+                    attr == "eval"
+                    and not expr.args
+                    and inner.fresh is None
+                    and inner.key is None
+                    and type(func.value) is cst.Call
+                    and type(func.value.func) is cst.Subscript
+                ):
+                    # `return registry[name](pretrained=True).eval()`: whatever the registry
+                    # builds, it is returned in eval mode
+                    return ModuleValue(
+                        fresh=frozenset({ModeFact(Mode.EVAL, Origin.SWITCHED, expr)})
+                    )
                 if inner.fresh is not None and attr in ("eval", "train"):
                     mode = self._mode_argument(expr) if attr == "train" else Mode.EVAL
                     if mode is not None:
@@ -376,12 +393,28 @@ class Values(ModeMatters):
         ):
             if expr.args:
                 return self.value_of(expr.args[0].value, state, holder)
+        if qualified.rsplit(".", 1)[-1] in UNWRAPPING_CALLS and expr.args and not expr.args[0].star:
+            # `accelerator.unwrap_model(self.policy)`: the module inside the wrapper
+            return self.value_of(expr.args[0].value, state, holder)
         if qualified in ("copy.deepcopy", "deepcopy") or qualified in MODE_KEEPING_COPIES:
             if expr.args:
                 inner = self.value_of(expr.args[0].value, state)
                 if inner.key is not None:
                     return ModuleValue(fresh=state.mode_in_tree(inner.key) or ENTRY_MODE)
                 return inner
+        if (
+            type(func) is cst.Attribute
+            and func.attr.value == "prepare"
+            and len(expr.args) == 1
+            and expr.args[0].keyword is None
+            and not expr.args[0].star
+        ):
+            # accelerate: `model = accelerator.prepare(model)` (as binding reads the tuple
+            # form): the module it is given, wrapped for its devices, in its mode
+            return self.value_of(expr.args[0].value, state, holder)
+        chosen = self._chosen_function_value(expr, state, holder)
+        if chosen is not None:
+            return chosen
         # a project function (a loader that calls eval() before returning the model) is
         # read before the names of library loaders are trusted
         project_function = (
@@ -421,6 +454,29 @@ class Values(ModeMatters):
                 if mapped is not None:
                     return ModuleValue(key=mapped)
         return ModuleValue()
+
+    def _chosen_function_value(
+        self, call: cst.Call, state: PathState, holder: Optional[str]
+    ) -> Optional[ModuleValue]:
+        """`model = load_func(path)` with `load_func` bound only to functions of the file
+        (`load_checkpoint` or `load_pretrained`, chosen by a flag): the module one of them
+        returns, when each returns a new one (the union of their mode facts: both
+        `return net.eval()` is eval mode)."""
+        func = call.func
+        if type(func) is not cst.Name or func.value in self.file.functions:
+            return None
+        choices = functions_bound(self.file, func.value, self.info)
+        if not choices:
+            return None
+        facts: set = set()
+        matters = False
+        for choice in choices:
+            value = self.value_of(call.with_changes(func=cst.Name(choice)), state, holder)
+            if value.fresh is None or value.key is not None:
+                return None
+            facts.update(ModeFact(f.mode, f.origin, call) for f in value.fresh)
+            matters = matters or value.mode_matters
+        return ModuleValue(fresh=frozenset(facts), mode_matters=matters)
 
     def _assembled_from(self, call: cst.Call, state: PathState) -> Optional[str]:
         """`nn.Sequential(net.conv, net.bn)`, `nn.Sequential(*parts)` with `parts = [net.x,

@@ -29,6 +29,7 @@ from evallint.torch_facts import (
     STATELESS,
     TORCH_NN_MAY_DEPEND_ON_MODE,
     UNKNOWN_MODE_LOADERS,
+    UNWRAPPING_CALLS,
     WRAPPED_MODULE_ATTRIBUTES,
     WRAPPERS,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "SELF_MANAGED_HOOKS",
     "SELF_MANAGED_PACKAGES",
     "UNKNOWN_MODE_LOADERS",
+    "UNWRAPPING_CALLS",
     "WRAPPERS",
 ]
 
