@@ -608,7 +608,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             scope_name = scope.qualname if scope else None
             if scope_name not in self._scanned_scopes:
                 self._scanned_scopes.add(scope_name)
-                for name, classes in objects_in_scope(self, scope).items():
+                for name, classes in objects_in_scope(self, scope, every_class=True).items():
                     self.imported_objects.setdefault((scope_name, name), classes)
             held = self.imported_objects.get((scope_name, func.value.value))
             for analysis, owner in held or ():
