@@ -103,7 +103,16 @@ def _forward_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) ->
     found: set[str] = set()
     for node in _module_classes(tree, elsewhere).values():
         grad_free: set[str] = set()
-        found.update(_class_forward_methods(node, grad_free) - grad_free)
+        forwards = _class_forward_methods(node, grad_free)
+        found.update(forwards - grad_free)
+        # `!name`: a method of the class that runs no forward (`update()` rebuilding tables)
+        found.update(
+            f"!{item.name}"
+            for item in node.body
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and item.name not in forwards
+            and item.name not in grad_free
+        )
     return frozenset(found)
 
 
@@ -141,12 +150,13 @@ def _some_file_reads(
     kind: str,
     read: Callable[[str, frozenset[str]], frozenset[str]],
     elsewhere: frozenset[str],
+    defined: Optional[str] = None,
 ) -> bool:
     """Whether `read` (one parse per file text, kept under `kind`, given the module classes
     of other files) finds `method` in some project file whose text defines a method of that
-    name."""
+    name (of the name `defined`, when `method` is an entry the reader derives from it)."""
     by_text = _BY_TEXT.setdefault(project, {})
-    for candidate in files.get(method, ()):
+    for candidate in files.get(defined or method, ()):
         code = project._code_of(candidate) or ""
         methods = by_text.get((kind, code, elsewhere))
         if methods is None:
@@ -220,6 +230,18 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
             project, files, method, "forwards", _forward_methods_of, elsewhere
         )
     return found
+
+
+def project_forward_disputed(project: Optional[ProjectIndex], path: str, method: str) -> bool:
+    """Whether some module class of the project defines `method` as a method that runs no
+    forward (the same read as project_runs_forward): when another class's `method` runs
+    one, the name alone does not say which the call reaches."""
+    if project is None or path.startswith("<"):
+        return False
+    files, _, elsewhere = _entry(project, path)
+    return _some_file_reads(
+        project, files, f"!{method}", "forwards", _forward_methods_of, elsewhere, method
+    )
 
 
 def _delegating_forwards_of(source: str) -> frozenset[str]:
