@@ -53,34 +53,62 @@ def probe_forwards(module: cst.Module, imports: ImportTable) -> frozenset[int]:
 def _scan(body: cst.CSTNode, imports: ImportTable, found: set[int]) -> None:
     fresh: set[str] = set()  # names holding a module built here and untouched since
     synthetic: set[str] = set()  # names holding a made-up tensor
+    touched: set[str] = set()  # built here, then trained, loaded or handed on
     # bindings wait until the walk (pre-order, in source order) has left their value
     pending: list[tuple[set[int], cst.Assign]] = []
     for node in iter_nodes(body):
         while pending and id(node) not in pending[-1][0]:
-            _bind(pending.pop()[1], imports, fresh, synthetic)
+            _bind(pending.pop()[1], imports, fresh, synthetic, touched)
+        if type(node) in (cst.For, cst.While) and any(
+            type(n) is cst.Call and type(n.func) is cst.Attribute and n.func.attr.value in _STEPS
+            for n in iter_nodes(node)
+        ):
+            touched |= fresh
+            fresh.clear()  # a later iteration runs after this loop's own steps
         if type(node) is cst.Assign:
             pending.append(({id(n) for n in iter_nodes(node)}, node))
         elif type(node) is cst.Call:
-            _call(node, imports, fresh, synthetic, found)
+            _call(node, imports, fresh, synthetic, found, touched)
     while pending:
-        _bind(pending.pop()[1], imports, fresh, synthetic)
+        _bind(pending.pop()[1], imports, fresh, synthetic, touched)
 
 
-def _bind(assign: cst.Assign, imports: ImportTable, fresh: set[str], synthetic: set[str]):
+def _bind(
+    assign: cst.Assign,
+    imports: ImportTable,
+    fresh: set[str],
+    synthetic: set[str],
+    touched: set[str],
+):
     names = [t.target.value for t in assign.targets if type(t.target) is cst.Name]
-    built = len(assign.targets) == 1 and _constructs(assign.value)
+    constructs = len(assign.targets) == 1 and _constructs(assign.value)
+    # `Sampler(net, 10)`: a wrapper around a module trained (or loaded, or handed on) since
+    # it was built holds that training; a fresh part (`init_layer=...`) does not
+    wraps = any(type(n) is cst.Name and n.value in touched for n in iter_nodes(assign.value))
     made_up = len(assign.targets) == 1 and _made_up(assign.value, imports, synthetic)
     for name in names:
-        (fresh.add if built else fresh.discard)(name)
+        (fresh.add if constructs and not wraps else fresh.discard)(name)
+        touched.discard(name)
         (synthetic.add if made_up else synthetic.discard)(name)
 
 
-def _call(call, imports: ImportTable, fresh: set[str], synthetic: set[str], found: set[int]):
+def _call(
+    call,
+    imports: ImportTable,
+    fresh: set[str],
+    synthetic: set[str],
+    found: set[int],
+    touched: set[str],
+):
     func = call.func
     if type(func) is cst.Attribute and func.attr.value in _STEPS:
         if func.attr.value == "load_state_dict":
-            fresh.discard(dotted_name(func.value) or "")
+            name = dotted_name(func.value) or ""
+            if name in fresh:
+                touched.add(name)
+            fresh.discard(name)
         else:
+            touched |= fresh
             fresh.clear()  # a training step may have reached any of them
         return
     target = _probed(func)
@@ -92,7 +120,8 @@ def _call(call, imports: ImportTable, fresh: set[str], synthetic: set[str], foun
     if dotted_name(func) in _ONLY_SHOWS:
         return
     for arg in call.args:
-        if type(arg.value) is cst.Name:
+        if type(arg.value) is cst.Name and arg.value.value in fresh:
+            touched.add(arg.value.value)
             fresh.discard(arg.value.value)  # handed on: it may be trained or loaded there
 
 
