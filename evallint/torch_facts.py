@@ -737,3 +737,25 @@ OTHER_FRAMEWORKS = (
 `training=` argument, TensorFlow's GradientTape, JAX's functional gradients). A file that
 imports one of them and never mentions torch is that framework's code: a `model(x)` loop in
 it says nothing about PyTorch's modes."""
+
+
+SYNTHETIC_TENSOR_FACTORIES = frozenset(
+    f"torch.{name}"
+    for name in (
+        "randn",
+        "rand",
+        "randint",
+        "randn_like",
+        "rand_like",
+        "randint_like",
+        "normal",
+        "zeros",
+        "ones",
+        "zeros_like",
+        "ones_like",
+        "full",
+        "empty",
+    )
+)
+"""torch functions that make a tensor up (random or constant) rather than read data: a
+module run only on such inputs is probed, not evaluated (analysis/probes.py)."""

@@ -209,6 +209,7 @@ ANALYSIS_ORDER = [
         "optimizer_bindings",
         "paired_switches",
         "layer_demonstrations",
+        "probes",
         "batch_parts",
         "few_items",
         "repeated_input",

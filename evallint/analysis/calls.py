@@ -540,7 +540,11 @@ class Calls(InterpreterPart):
             and req.region.kind is RegionKind.EVAL
             and (not req.region.has_data_loop or req.region.needs_grad)
             and not req.region.after_training
-            and self.assigning & self.file.backpropagated(training_here.node)
+            and self.assigning
+            & (
+                self.file.backpropagated(training_here.node)
+                | self.loss_trained_names(training_here.node)
+            )
         ):
             # `self._get_negative_prediction(batch)` called inside a training step: a helper
             # named like an evaluation whose output the training uses; the caller decides.

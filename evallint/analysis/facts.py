@@ -238,7 +238,8 @@ class ModuleFacts:
     of those paired with a `train()` of another module (analysis/paired_switches.py)."""
     layer_demonstrations: frozenset[int] = frozenset()
     """Calls of a single torch.nn layer shown alone (analysis/layer_demonstrations.py): a
-    demonstration of the layer in either mode, not an evaluation of a model."""
+    demonstration of the layer in either mode, not an evaluation of a model; and probes of a
+    module just built, on made-up tensors (analysis/probes.py)."""
     hooks_leaving_eval: list = field(default_factory=list)
     """Lightning training-phase hooks that may return in eval mode (`HookLeavesEval`)."""
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)

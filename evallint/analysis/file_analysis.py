@@ -32,6 +32,7 @@ from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.paired_switches import paired_eval_switches
 from evallint.analysis.plain_objects import builds_plain_object
+from evallint.analysis.probes import PROBE_WORDS, probe_forwards
 from evallint.analysis.regions import (
     EvidenceCollector,
 )
@@ -276,6 +277,8 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         )
         if not self._source or "nn." in self._source:
             self.facts.layer_demonstrations = demonstration_forwards(self.module, self.imports)
+        if not self._source or any(word in self._source for word in PROBE_WORDS):
+            self.facts.layer_demonstrations |= probe_forwards(self.module, self.imports)
         self.facts.hooks_leaving_eval = hooks_leaving_eval(
             self.classes.values(), self.summary_for, self.unit
         )
@@ -608,7 +611,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             scope_name = scope.qualname if scope else None
             if scope_name not in self._scanned_scopes:
                 self._scanned_scopes.add(scope_name)
-                for name, classes in objects_in_scope(self, scope).items():
+                for name, classes in objects_in_scope(self, scope, every_class=True).items():
                     self.imported_objects.setdefault((scope_name, name), classes)
             held = self.imported_objects.get((scope_name, func.value.value))
             for analysis, owner in held or ():

@@ -49,19 +49,29 @@ def imported_class(
 
 
 def objects_in_scope(
-    file: FileAnalysis, scope: Optional[FunctionInfo]
+    file: FileAnalysis, scope: Optional[FunctionInfo], *, every_class: bool = False
 ) -> dict[str, list[tuple[FileAnalysis, ClassInfo]]]:
     """Variables of a scope (a function, or the module's top level) assigned an object of a
     plain class of another project file anywhere in it: evidence gathering (does
-    `agent.learn(memory)` train?) reads them before the assignments are interpreted."""
+    `agent.learn(memory)` train?) reads them before the assignments are interpreted. With
+    `every_class`, objects of nn.Module classes and of this file's classes too (a module
+    class may wrap an optimizer: `optimizer = StepWrapper(model, optimizer)`)."""
     found: dict[str, list[tuple[FileAnalysis, ClassInfo]]] = {}
     body = scope.node.body if scope is not None else file.module
     for node in iter_nodes(body):
         if type(node) is not cst.Assign or type(node.value) is not cst.Call:
             continue
         for target in node.targets:
-            if type(target.target) is cst.Name:
-                held = imported_class(file, node.value)
+            if type(target.target) is not cst.Name:
+                continue
+            built = [imported_class(file, node.value)]
+            if every_class:
+                local = file.classes.get(dotted_name(node.value.func) or "")
+                built += [
+                    imported_class(file, node.value, module_class=True),
+                    (file, local) if local is not None else None,
+                ]
+            for held in built:
                 if held is not None:
                     classes = found.setdefault(target.target.value, [])
                     if all(held[1] is not other for _, other in classes):

@@ -7,6 +7,10 @@ and its optimizer was built elsewhere. It records a training requirement on the 
 (`self.backward_propagate(model.loss(model(x)), step)`) and judges the training there, in the
 caller's mode, at the call: that call is where the module's loss is trained. A caller that
 passes on its own parameter passes the requirement on to its callers.
+
+Read ahead, such a call is a backward of the block it stands in (`loss_trained_names`): a
+helper's forward whose output reaches `optimizer.backward_and_step(loss)` later in the loop
+is a training forward, as one reaching `loss.backward()` is.
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ import libcst as cst
 from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.effects import PendingTraining
 from evallint.analysis.facts import Place
+from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.provenance import PARAMETER, _argument_for
 from evallint.analysis.regions import Region, RegionKind
+from evallint.analysis.statement_shapes import assignment_reads
+from evallint.analysis.trained_batch import through_assignments
+from evallint.analysis.walk import iter_nodes
 
 
 class LossTraining(InterpreterPart):
@@ -83,3 +91,51 @@ class LossTraining(InterpreterPart):
         passed = self.graph_of(argument, state, True)
         if passed and all(item.startswith(PARAMETER) for item in passed):
             self._pend_loss_training(call, passed, (state,))
+
+    def loss_trained_names(self, block: cst.CSTNode) -> frozenset[str]:
+        """Names this block hands, as the loss, to a project helper that backpropagates it
+        (`optimizer.backward_and_step(loss)`, `apply_loss(loss, opt)`), transitively through
+        the block's assignments: read ahead, like `backpropagated_names` for `.backward()`."""
+        cache: dict = self.__dict__.setdefault("_loss_trained", {})
+        hit = cache.get(id(block))
+        if hit is not None and hit[0] is block:
+            return hit[1]
+        found: set[str] = set()
+        for node in iter_nodes(block):
+            if type(node) is not cst.Call or not node.args:
+                continue
+            for summary in self._helpers_called(node):
+                for training in summary.trainings:
+                    if not training.key.startswith(PARAMETER):
+                        continue
+                    argument = _argument_for(summary, training.key[len(PARAMETER) :], node)
+                    if argument is not None:
+                        found.update(n.value for n in iter_nodes(argument) if type(n) is cst.Name)
+        result = frozenset(through_assignments(found, assignment_reads(block)) if found else ())
+        cache[id(block)] = (block, result)
+        return result
+
+    def _helpers_called(self, call: cst.Call) -> list:
+        """Summaries a call may run, found without interpreting it: a project function, or a
+        method of the classes its receiver is built from in this scope (`opt = Wrapper(...)`,
+        a class of this file or of another project file, imported anywhere in the file)."""
+        func = call.func
+        if type(func) is cst.Name:
+            summary = self.file.resolve_function_quietly(call, self.info)
+            return [summary] if summary is not None else []
+        if type(func) is not cst.Attribute or type(func.value) is not cst.Name:
+            return []
+        objects = self.__dict__.get("_scope_objects")
+        if objects is None:
+            objects = self.__dict__["_scope_objects"] = objects_in_scope(
+                self.file, self.info, every_class=True
+            )
+        found = []
+        for analysis, owner in objects.get(func.value.value, ()):
+            method = owner.methods.get(func.attr.value) or analysis._inherited_method(
+                owner, func.attr.value
+            )
+            summary = analysis.summary_for(method) if method is not None else None
+            if summary is not None:
+                found.append(summary)
+        return found

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
@@ -195,3 +195,49 @@ def held_from_constructor(file: FileAnalysis, owner_name: str, key: str) -> bool
             if type(node) is cst.Call and type(node.func) is cst.Name
         )
     return owner_name in called
+
+
+def stores_by_attribute(
+    module: cst.Module,
+) -> dict[str, list[tuple[cst.BaseExpression, list[cst.BaseExpression]]]]:
+    """Attribute name -> each value the file stores in `X.name = value` (any `X`), with the
+    values its scope binds to that value's name when it is one (`tok = Tok(...)`, then
+    `model.tokenizer = tok`); a name bound nowhere in the scope (a parameter) has none."""
+    found: dict[str, list[tuple[cst.BaseExpression, list[cst.BaseExpression]]]] = {}
+    scopes: list[cst.CSTNode] = [module]
+    scopes += [n for n in iter_nodes(module, enter_scopes=True) if type(n) is cst.FunctionDef]
+    for scope in scopes:
+        body = scope.body if type(scope) is cst.FunctionDef else scope
+        bound: dict[str, list[cst.BaseExpression]] = {}
+        stores: list[tuple[str, cst.BaseExpression]] = []
+        for node in iter_nodes(body):
+            if type(node) is not cst.Assign:
+                continue
+            for target in node.targets:
+                if type(target.target) is cst.Name:
+                    bound.setdefault(target.target.value, []).append(node.value)
+                elif type(target.target) is cst.Attribute:
+                    stores.append((target.target.attr.value, node.value))
+        for name, value in stores:
+            held = bound.get(value.value, []) if type(value) is cst.Name else []
+            found.setdefault(name, []).append((value, held))
+    return found
+
+
+def attribute_holds_no_module(
+    file: FileAnalysis, name: str, plain: Callable[[cst.BaseExpression], bool]
+) -> bool:
+    """Every value the file stores in an attribute `name` is, or is bound from, a value that
+    `plain` says holds no module (an object of a plain class, a tokenizer's `from_pretrained`):
+    `model.tokenizer = tok` makes `model.tokenizer` no submodule of `model`. False when the
+    file stores nothing there, or anything else."""
+    index = file.__dict__.get("_attribute_stores")
+    if index is None:
+        index = file.__dict__["_attribute_stores"] = stores_by_attribute(file.module)
+    stores = index.get(name)
+    if not stores:
+        return False
+    return all(
+        plain(value) if type(value) is not cst.Name else bool(held) and all(map(plain, held))
+        for value, held in stores
+    )

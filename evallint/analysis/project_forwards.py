@@ -135,7 +135,14 @@ def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Op
             for index in _module_rows(rows, forwards_of).values():
                 if index not in forwards:
                     grad_free: set[str] = set()
-                    forwards[index] = _class_forward_methods(nodes[index], grad_free) - grad_free
+                    runs = _class_forward_methods(nodes[index], grad_free)
+                    # `!name`: a method of the class that runs no forward (`update()`
+                    # rebuilding tables), for project_forward_disputed
+                    forwards[index] = (runs - grad_free) | frozenset(
+                        f"!{name}"
+                        for name in rows[index].methods
+                        if name not in runs and name not in grad_free
+                    )
         found = (rows, forwards)
     if len(_ROWS) >= _ROWS_KEPT:
         _ROWS.clear()
@@ -207,12 +214,13 @@ def _some_file_reads(
     kind: str,
     read: Callable[[str, frozenset[str]], frozenset[str]],
     elsewhere: frozenset[str],
+    defined: Optional[str] = None,
 ) -> bool:
     """Whether `read` (one parse per file text, kept under `kind`, given the module classes
     of other files) finds `method` in some project file whose text defines a method of that
-    name."""
+    name (of the name `defined`, when `method` is an entry the reader derives from it)."""
     by_text = _BY_TEXT.setdefault(project, {})
-    for candidate in files.get(method, ()):
+    for candidate in files.get(defined or method, ()):
         code = project._code_of(candidate) or ""
         methods = by_text.get((kind, code, elsewhere))
         if methods is None:
@@ -307,6 +315,18 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
             project, files, method, "forwards", _forward_methods_of, elsewhere
         )
     return found
+
+
+def project_forward_disputed(project: Optional[ProjectIndex], path: str, method: str) -> bool:
+    """Whether some module class of the project defines `method` as a method that runs no
+    forward (the same read as project_runs_forward): when another class's `method` runs
+    one, the name alone does not say which the call reaches."""
+    if project is None or path.startswith("<"):
+        return False
+    files, _, elsewhere, _ = _entry(project, path)
+    return _some_file_reads(
+        project, files, f"!{method}", "forwards", _forward_methods_of, elsewhere, method
+    )
 
 
 def _self_calls(function: ast.AST) -> set[str]:

@@ -473,6 +473,11 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
             name = dotted_name(node.func)  # type: ignore[attr-defined]
             if name is not None:
                 non_module.add(name)  # `tokenizer(texts, return_tensors="pt")`
+        elif node_type is cst.Call and _tests_callable(cast(cst.Call, node)):
+            # `d() if callable(d) else d`: a value or a factory; a module is always callable
+            name = dotted_name(node.args[0].value)  # type: ignore[attr-defined]
+            if name is not None:
+                non_module.add(name)
     return ScopeNames(
         frozenset(evidence),
         frozenset(names),
@@ -481,6 +486,16 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
         frozenset(called_attributes),
         frozenset(non_module),
         frozenset(declared_outer),
+    )
+
+
+def _tests_callable(call: cst.Call) -> bool:
+    """`callable(x)`: a test that only makes sense for a value that may be no function."""
+    return (
+        type(call.func) is cst.Name
+        and call.func.value == "callable"
+        and len(call.args) == 1
+        and call.args[0].keyword is None
     )
 
 

@@ -194,16 +194,10 @@ def _requires_training(test: cst.BaseExpression) -> bool:
 def backpropagated_names(region: cst.CSTNode) -> frozenset[str]:
     """Names a `backward()` in this block is computed from, transitively through its
     assignments (read syntactically)."""
-    reads: dict[str, set[str]] = {}
+    reads = assignment_reads(region)
     found: set[str] = set()
     for node in iter_nodes(region):
-        if type(node) is cst.Assign:
-            sources = {n.value for n in iter_nodes(node.value) if type(n) is cst.Name}
-            for target in node.targets:
-                for name in iter_nodes(target.target):
-                    if type(name) is cst.Name:
-                        reads.setdefault(name.value, set()).update(sources)
-        elif (
+        if (
             type(node) is cst.Call
             and type(node.func) is cst.Attribute
             and node.func.attr.value == "backward"
@@ -216,6 +210,19 @@ def backpropagated_names(region: cst.CSTNode) -> frozenset[str]:
             for arg in node.args:
                 found.update(n.value for n in iter_nodes(arg.value) if type(n) is cst.Name)
     return frozenset(through_assignments(found, reads))
+
+
+def assignment_reads(region: cst.CSTNode) -> dict[str, set[str]]:
+    """Each name the block assigns -> the names its assigned values read (syntactically)."""
+    reads: dict[str, set[str]] = {}
+    for node in iter_nodes(region):
+        if type(node) is cst.Assign:
+            sources = {n.value for n in iter_nodes(node.value) if type(n) is cst.Name}
+            for target in node.targets:
+                for name in iter_nodes(target.target):
+                    if type(name) is cst.Name:
+                        reads.setdefault(name.value, set()).update(sources)
+    return reads
 
 
 def _bare_names(expr: cst.CSTNode) -> set[str]:

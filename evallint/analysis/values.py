@@ -27,11 +27,16 @@ from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
 from evallint.analysis.module_sources import library_class
 from evallint.analysis.plain_objects import (
     annotated_plain,
+    attribute_holds_no_module,
     builds_plain_object,
     imported_factory_builds_plain_object,
     parameter_named,
 )
-from evallint.analysis.project_forwards import project_defines_method, project_runs_forward
+from evallint.analysis.project_forwards import (
+    project_defines_method,
+    project_forward_disputed,
+    project_runs_forward,
+)
 from evallint.analysis.scope import (
     ClassInfo,
     looks_like_module_name,
@@ -241,6 +246,11 @@ class Values(ModeMatters):
         return bool(sites) and all(
             type(site) is cst.Call and trains_in_forward(self.file, site) for site in sites
         )
+
+    def _no_module(self, value: cst.BaseExpression) -> bool:
+        """A value built as an object of a plain class, or loaded by a loader whose class is
+        not known to be a module (`AutoTokenizer.from_pretrained(...)`)."""
+        return self._builds_plain_object(value) or self._weakly_loaded(value)
 
     def _weakly_loaded(self, value: cst.BaseExpression) -> bool:
         """`tokenizer_class.from_pretrained(...)`, `RagRetriever.from_pretrained(...)`: a
@@ -760,8 +770,13 @@ class Values(ModeMatters):
             # `model.loss(sample)` on a module of a class this file does not see (a
             # parameter, a registry's model): a forward method of a project module class
             key = self.resolve(func.value, state)
-            if key is not None and project_runs_forward(
-                self.file.project, self.file.path, func.attr.value
+            if (
+                key is not None
+                and project_runs_forward(self.file.project, self.file.path, func.attr.value)
+                and not (
+                    all(a.keyword is not None for a in call.args)
+                    and project_forward_disputed(self.file.project, self.file.path, func.attr.value)
+                )  # `net.update(force=True)`: no input given, and not every `update` forwards
             ):
                 return key, code_of(func.value)
         if (
@@ -780,5 +795,7 @@ class Values(ModeMatters):
                     return key, key
                 if type(receiver) is not cst.Attribute:
                     return None
+                if attribute_holds_no_module(self.file, receiver.attr.value, self._no_module):
+                    return None  # `model.tokenizer.decode(t)`: a plain object's method
                 receiver = receiver.value
         return None
