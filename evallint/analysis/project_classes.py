@@ -186,7 +186,7 @@ class ProjectClasses:
         the class, through re-exports (`from .trainer import TrainerXU` in a package's
         `__init__.py`, whose own classes do not hold it, or which has no torch text and so
         no analysis of its own)."""
-        other = self.analysis(importer, module)  # type: ignore[attr-defined]
+        other = self.analysis(importer, module)
         if other is not None:
             cls = other.classes.get(local)
             if cls is not None or depth <= 0:
@@ -195,7 +195,7 @@ class ProjectClasses:
             if origin is None or origin == module:
                 return other, None
             return self._class_in(other.path, origin, local, depth - 1)
-        located = self._locate(importer, module)  # type: ignore[attr-defined]
+        located = self._locate(importer, module)
         if depth <= 0 or located is None or located.name != "__init__.py":
             return None, None
         for origin in imported_from(small_text(located), local):
