@@ -238,21 +238,21 @@ def _wrapper_class_names(bases: dict[str, set[str]]) -> frozenset[str]:
     """The names of the project's classes that subclass `DataParallel` or
     `DistributedDataParallel`, directly or through other project classes (by name): their
     instances run the module they are given, in its mode."""
-    found = {name for name, of in bases.items() if any(b in _WRAPPER_BASES for b in of)}
-    changed = True
-    while changed:
-        changed = False
-        for name, of in bases.items():
-            if name not in found and of & found:
-                found.add(name)
-                changed = True
-    return frozenset(found)
+    return _with_subclasses(
+        bases, {name for name, of in bases.items() if any(b in _WRAPPER_BASES for b in of)}
+    )
 
 
 def _module_class_names(bases: dict[str, set[str]]) -> frozenset[str]:
     """The names of the project's classes that subclass a module class, through classes of
     any project file (by name): `...Module` bases first, then their subclasses."""
-    found = {name for name, of in bases.items() if any(b.endswith("Module") for b in of)}
+    return _with_subclasses(
+        bases, {name for name, of in bases.items() if any(b.endswith("Module") for b in of)}
+    )
+
+
+def _with_subclasses(bases: dict[str, set[str]], found: set[str]) -> frozenset[str]:
+    """`found` and every class whose bases (by name) reach one of them."""
     changed = True
     while changed:
         changed = False

@@ -20,6 +20,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.batch_parts import read_names
+from evallint.analysis.trained_batch import bound_names
 from evallint.analysis.walk import iter_nodes
 
 
@@ -146,15 +147,6 @@ def stores_item_of_held_values(loop: Optional[cst.CSTNode], value: cst.BaseExpre
     if not any(type(n) is cst.Name and n.value == value.value for n in iter_nodes(loop.target)):
         return False
     for node in iter_nodes(loop.body, enter_scopes=False):
-        targets: list[cst.CSTNode] = []
-        if type(node) is cst.Assign:
-            targets = [t.target for t in node.targets]
-        elif type(node) in (cst.AugAssign, cst.AnnAssign, cst.For):
-            targets = [node.target]  # type: ignore[attr-defined]
-        elif type(node) is cst.WithItem and node.asname is not None:
-            targets = [node.asname.name]
-        if any(
-            type(n) is cst.Name and n.value == value.value for t in targets for n in iter_nodes(t)
-        ):
+        if value.value in bound_names(node):
             return False  # rebound in the loop: a new value
     return True

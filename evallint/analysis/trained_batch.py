@@ -49,7 +49,7 @@ def _reads(expr: cst.CSTNode, found: set[str]) -> None:
             pending.extend(node.children)
 
 
-def _targets(node: cst.CSTNode) -> Iterable[str]:
+def bound_names(node: cst.CSTNode) -> Iterable[str]:
     """Names a binding statement binds."""
     targets: list[cst.BaseExpression] = []
     if type(node) is cst.Assign:
@@ -70,10 +70,10 @@ def _bindings(statements: Sequence[cst.CSTNode]) -> dict[str, list[cst.BaseExpre
     for statement in statements:
         for node in iter_nodes(statement):
             if type(node) is cst.Assign:
-                for name in _targets(node):
+                for name in bound_names(node):
                     values.setdefault(name, []).append(node.value)
             elif type(node) in (cst.AugAssign, cst.AnnAssign) and node.value is not None:  # type: ignore[attr-defined]
-                for name in _targets(node):
+                for name in bound_names(node):
                     values.setdefault(name, []).append(node.value)  # type: ignore[attr-defined]
     return values
 
@@ -100,7 +100,7 @@ def _backpropagated(statements: Sequence[cst.CSTNode]) -> set[str]:
             if type(node) is cst.Assign:
                 sources: set[str] = set()
                 _reads(node.value, sources)
-                for name in _targets(node):
+                for name in bound_names(node):
                     reads.setdefault(name, set()).update(sources)
             elif (
                 type(node) is cst.Call
@@ -143,14 +143,14 @@ def trained_batch_statistics(
     bound: set[str] = set()
     for statement in before:
         for node in iter_nodes(statement):
-            if type(node) is cst.Assign and set(_targets(node)) & backpropagated:
+            if type(node) is cst.Assign and set(bound_names(node)) & backpropagated:
                 for inner in iter_nodes(node.value):  # `loss = loss_fn(model(x), y)`
                     callee = _callee(inner) if type(inner) is cst.Call else None
                     if callee is not None and module(callee):
                         trained_calls.add(callee)
-            bound.update(_targets(node))
+            bound.update(bound_names(node))
     if type(owner) is cst.For:
-        bound.update(_targets(owner))
+        bound.update(bound_names(owner))
     batch = bound & backpropagated
     if not trained_calls or not batch:
         return False
