@@ -196,7 +196,9 @@ def test_one_parse_per_text_whatever_the_other_files_module_classes(
     methods = project_forwards._module_methods_of
     assert forwards(LAYERED) == {"forward", "score"}  # the first `Head`; `Probe(Base)` unknown
     assert methods(LAYERED) == {"forward", "score"}
-    assert project_forwards._delegating_forwards_of(LAYERED) == {"fc"}
+    assert project_forwards._delegating_forwards_of(LAYERED) == {
+        "forward:fc"
+    }  # method:attribute (fix-own)
     assert len(parsed) == 1
     assert methods(LAYERED, frozenset({"Base"})) == {"forward", "score", "predict", "sample"}
     assert len(parsed) == 1  # method names need no forward methods
