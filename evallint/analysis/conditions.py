@@ -275,10 +275,22 @@ def runs_at_least_once(
 ) -> bool:
     """`for epoch in range(5)`, `range(1, epochs + 1)` with `epochs = 10` bound at the top
     level (a notebook's settings cell; see `_constant_int`) and not in the function: the body
-    runs at least once, so the loop's exit is never the state before it."""
+    runs at least once, so the loop's exit is never the state before it. So does a loop over
+    `model.modules()` (the tree holds `model` itself)."""
     if type(loop) is not cst.For or loop.orelse is not None:
         return False
     call = loop.iter
+    if type(call) is cst.Call and dotted_name(call.func) == "enumerate" and call.args:
+        walked = call.args[0].value
+    else:
+        walked = call
+    if (
+        type(walked) is cst.Call
+        and type(walked.func) is cst.Attribute
+        and walked.func.attr.value in ("modules", "named_modules")
+        and not walked.args
+    ):
+        return True  # a module's tree holds at least the module itself
     if type(call) is not cst.Call or dotted_name(call.func) != "range":
         return False
     if not 1 <= len(call.args) <= 2 or any(a.keyword is not None or a.star for a in call.args):

@@ -356,6 +356,7 @@ class Statements(InterpreterPart):
             states = self.expression(node.value, states)
             for target in node.targets:
                 self.observe_training_attribute(node, target.target, node.value, states)
+                states = self.set_tree_flags(target.target, node.value, states)
                 self.observe_subscript_store(node, target.target, node.value, states)
                 if type(target.target) is cst.Subscript and (
                     stored := dotted_name(target.target.value)

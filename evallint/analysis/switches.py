@@ -76,10 +76,64 @@ class Switches(InterpreterPart):
     ) -> Optional[frozenset]:
         """`was_training = model.training`: remember the mode to restore later."""
         receiver = training_attribute(value)  # `model.training`, `bool(model.training)`
+        if receiver is None:
+            receiver = tree_snapshot_receiver(value)  # `[m.training for m in model.modules()]`
         if receiver is not None:
             key = self.resolve(receiver, state)
             if key is not None:
                 return state.mode_in_tree(key) or ENTRY_MODE
+        return None
+
+    def set_tree_flags(
+        self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
+    ) -> States:
+        """`for m in model.modules(): m.training = v` sets the flag of every module of the
+        tree, which is `model.train(v)`: a constant picks the mode, an element of a snapshot
+        (`modes[i]` after `modes = [m.training for m in model.modules()]`, or a
+        `was_training` variable) restores it, anything else is chosen by a flag."""
+        tree = self._flag_loop_tree(target)
+        if tree is None:
+            return states
+        restored = value.value if type(value) is cst.Subscript else value
+        result: list[PathState] = []
+        for state in states:
+            key = self.resolve(tree, state)
+            if key is None:
+                result.append(state)
+                continue
+            constant = dotted_name(value)
+            if constant in ("True", "False"):
+                mode = Mode.TRAIN if constant == "True" else Mode.EVAL
+                result.append(state.with_mode_tree(key, {ModeFact(mode, Origin.SWITCHED, target)}))
+                continue
+            snapshot = state.snapshot(dotted_name(restored) or "")
+            if snapshot is not None:
+                result.append(state.with_mode_tree(key, snapshot))
+                continue
+            both = {
+                ModeFact(Mode.TRAIN, Origin.FLAG, target),
+                ModeFact(Mode.EVAL, Origin.FLAG, target),
+            }
+            result.append(state.with_mode_tree(key, both))
+        return result
+
+    def _flag_loop_tree(self, target: cst.BaseExpression) -> Optional[cst.BaseExpression]:
+        """The module whose tree an innermost `for m in X.modules():` loop walks, when the
+        target is `m.training`."""
+        if not (type(target) is cst.Attribute and target.attr.value == "training"):
+            return None
+        variable = target.value
+        if type(variable) is not cst.Name:
+            return None
+        for region in reversed(self.regions):
+            loop = region.node
+            if type(loop) is not cst.For:
+                continue
+            if variable.value not in {n.value for n in _names_bound(loop.target)}:
+                return None
+            if not _set_by_the_body(loop, target):
+                return None  # `if isinstance(m, nn.BatchNorm2d): m.training = False`: some
+            return _modules_walked(loop.iter)
         return None
 
     def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
@@ -218,3 +272,66 @@ class Switches(InterpreterPart):
                     )
                 )
         return normalize(result)
+
+
+def _modules_walked(iterable: cst.BaseExpression) -> Optional[cst.BaseExpression]:
+    """`X.modules()`, `X.named_modules()`, `enumerate(X.modules())` -> X."""
+    if (
+        type(iterable) is cst.Call
+        and type(iterable.func) is cst.Name
+        and iterable.func.value == "enumerate"
+        and iterable.args
+    ):
+        iterable = iterable.args[0].value
+    if (
+        type(iterable) is cst.Call
+        and type(iterable.func) is cst.Attribute
+        and iterable.func.attr.value in ("modules", "named_modules")
+    ):
+        return iterable.func.value
+    return None
+
+
+def _names_bound(target: cst.BaseExpression) -> list[cst.Name]:
+    if type(target) is cst.Name:
+        return [target]
+    if type(target) in (cst.Tuple, cst.List):
+        names: list[cst.Name] = []
+        for element in target.elements:  # type: ignore[attr-defined]
+            names += _names_bound(element.value)
+        return names
+    return []
+
+
+def tree_snapshot_receiver(value: cst.BaseExpression) -> Optional[cst.BaseExpression]:
+    """`[m.training for m in model.modules()]`, `{n: m.training for n, m in
+    model.named_modules()}`: a snapshot of every flag of `model`'s tree -> `model`."""
+    if type(value) is cst.ListComp or type(value) is cst.GeneratorExp:
+        element = value.elt
+    elif type(value) is cst.DictComp:
+        element = value.value
+    else:
+        return None
+    loop = value.for_in
+    if loop.inner_for_in is not None or loop.ifs:
+        return None
+    walked = _modules_walked(loop.iter)
+    receiver = training_attribute(element)
+    if (
+        walked is None
+        or type(receiver) is not cst.Name
+        or receiver.value not in {n.value for n in _names_bound(loop.target)}
+    ):
+        return None
+    return walked
+
+
+def _set_by_the_body(loop: cst.For, target: cst.BaseExpression) -> bool:
+    """The assignment to `target` is a statement of the loop's own body, not of a branch."""
+    for line in getattr(loop.body, "body", ()):
+        if type(line) is not cst.SimpleStatementLine:
+            continue
+        for small in line.body:
+            if type(small) is cst.Assign and any(t.target is target for t in small.targets):
+                return True
+    return False
