@@ -217,6 +217,7 @@ ANALYSIS_ORDER = [
         "annotated_members",
         "returned_for_backward",
         "pictured",
+        "class_aliases",
     ),
     (
         "context",

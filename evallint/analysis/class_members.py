@@ -28,7 +28,9 @@ class ClassMembers(InterpreterPart):
         evidenced: set[str] = set()
         for method in owner.methods.values():
             for name, value in self.file.scope(method.node).attribute_assignments:
-                facts = self._constructor_facts(value) if type(value) is cst.Call else None
+                facts = (
+                    self._constructor_facts(value, method.node) if type(value) is cst.Call else None
+                )
                 built_plain = self._builds_plain_object(value) or assigns_plain_parameter(
                     self.file, method.node, value
                 )

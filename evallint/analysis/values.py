@@ -11,6 +11,7 @@ import libcst as cst
 
 from evallint.analysis.arguments import submodule_argument
 from evallint.analysis.assembled_parts import common_key, container_parts, part_of
+from evallint.analysis.class_aliases import class_alias
 from evallint.analysis.class_chains import Chain
 from evallint.analysis.closures import functions_bound
 from evallint.analysis.context import code_of
@@ -572,8 +573,23 @@ class Values(ModeMatters):
         resolved = self.file.resolve_function(call, self.info, count=False, passes_module=follow)
         return resolved[0] if resolved else None
 
-    def _constructor_facts(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]:
-        """Mode facts of a freshly built or loaded module, and whether its mode matters."""
+    def _constructor_facts(
+        self, call: cst.Call, scope: Optional[cst.CSTNode] = None
+    ) -> Optional[tuple[frozenset, bool]]:
+        """Mode facts of a freshly built or loaded module, and whether its mode matters.
+        `scope` is the function the call is in (default: the one interpreted)."""
+        if type(call.func) is cst.Name and call.func.value[:1].islower():
+            function = scope if scope is not None else (self.info.node if self.info else None)
+            alias = class_alias(function, call.func.value)
+            if alias is not None:  # `model = DGCNN; ...; model(k=30)`: a call of the class
+                facts = self._facts_of_constructor(call.with_changes(func=alias))
+                if facts is None:
+                    return None
+                sites = frozenset(replace(f, site=call) for f in facts[0])
+                return sites, facts[1]
+        return self._facts_of_constructor(call)
+
+    def _facts_of_constructor(self, call: cst.Call) -> Optional[tuple[frozenset, bool]]:
         func = call.func
         qualified = self.imports.qualify(func) or ""
         last = qualified.split(".")[-1]
