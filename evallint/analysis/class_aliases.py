@@ -46,8 +46,8 @@ def _aliases(function: cst.CSTNode) -> dict[str, cst.BaseExpression]:
                     continue
                 found[name] = value
         elif type(node) in (cst.AugAssign, cst.AnnAssign, cst.For, cst.With, cst.NamedExpr):
-            for target in _bound_names(node):
-                found[target] = None
+            for bound in _bound_names(node):
+                found[bound] = None
     return {
         name: value for name, value in found.items() if value is not None and name not in parameters
     }

@@ -263,6 +263,10 @@ class InterpreterContext(Protocol):
 
     def switch_mode(self, call: cst.Call, attr: str, states: States) -> States: ...
 
+    def set_tree_flags(
+        self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
+    ) -> States: ...
+
     def _opaque_switch(
         self, call: cst.Call, attr: str, receiver: cst.BaseExpression, state: PathState
     ) -> PathState: ...

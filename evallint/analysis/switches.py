@@ -115,7 +115,7 @@ class Switches(InterpreterPart):
                 ModeFact(Mode.EVAL, Origin.FLAG, target),
             }
             result.append(state.with_mode_tree(key, both))
-        return result
+        return tuple(result)
 
     def _flag_loop_tree(self, target: cst.BaseExpression) -> Optional[cst.BaseExpression]:
         """The module whose tree an innermost `for m in X.modules():` loop walks, when the
