@@ -58,6 +58,7 @@ from evallint.analysis.vocabulary import (
     STATELESS_LAYERS,
     words,
 )
+from evallint.analysis.walk import iter_nodes
 from evallint.source.positions import NodePositions, PiecewisePositions
 
 MAX_CALLER_FILES = 6
@@ -448,6 +449,24 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                             evidence = self.scope(self.module).evidence
                         if name in evidence:
                             keys.add(name)  # `sr = torch.load(path)["model"]; sr.eval()`
+        if not self._source or "global " in self._source:
+            keys |= self._global_modules_built_in_functions()
+        return keys
+
+    def _global_modules_built_in_functions(self) -> set[str]:
+        """`global dlrm` then `dlrm = DLRM_Net(...)` in a function (`run()`): the module is a
+        global of the file all the same, which other functions (`dlrm_wrap`) use."""
+        keys: set[str] = set()
+        for info in self.functions.values():
+            declared = self.scope(info.node).declared_outer
+            if not declared:
+                continue
+            for node in iter_nodes(info.node.body):
+                if type(node) is not cst.Assign:
+                    continue
+                for name, call in assigned_pairs(node):
+                    if name in declared and call is not None and self._constructs_module(call):
+                        keys.add(name)
         return keys
 
     def _builds_plain_object(self, call: cst.Call) -> bool:
