@@ -102,6 +102,38 @@ def test_debug_flow_shows_mode_and_grad_per_statement() -> None:
     assert "== function summaries ==" in out
 
 
+def test_debug_flow_reads_a_notebook_as_its_code_cells(tmp_path: Path) -> None:
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# title"},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "import torch\nnet = torch.nn.Linear(2, 2)\nnet.eval()",
+        },
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "print(net(torch.ones(1, 2)))",
+        },
+    ]
+    notebook = {
+        "cells": cells,
+        "metadata": {"language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = tmp_path / "demo.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    out = run("debug", "--flow", str(path)).stdout
+    assert '"cells"' not in out  # not the JSON read as Python
+    assert "cell 2:3  net.eval()" in out
+    assert "cell 3:1  print(net(torch.ones(1, 2)))" in out
+
+
 def test_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         "[tool.evallint]\nselectt = ['EVL001']\n", encoding="utf-8"

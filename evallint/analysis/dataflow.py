@@ -5,6 +5,7 @@ results are backpropagated (training)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Optional
 
 import libcst as cst
 
@@ -199,11 +200,15 @@ def _binds_on_every_path(statement: cst.CSTNode, blocks: list[cst.CSTNode], name
 
 
 def training_inputs(
-    statements: Sequence[cst.CSTNode], trains: Callable[[cst.CSTNode], bool]
+    statements: Sequence[cst.CSTNode],
+    trains: Callable[[cst.CSTNode], bool],
+    imported: Optional[Callable[[str], bool]] = None,
 ) -> set[str]:
     """Names whose values reach a training statement (`trains`: a backward or optimizer
     step, or a call that trains), directly or through assignments, anywhere in the
-    statements."""
+    statements. With `imported`, names of imports (`plt`, `np`) take in nothing that
+    reaches training: `plt.scatter(x)` before a training loop that calls `plt.figure()`
+    feeds no `x` into it."""
     reached: set[str] = set()
     flows: list[tuple[set[str], set[str]]] = []
     for statement in statements:
@@ -231,10 +236,14 @@ def training_inputs(
                 flows.append(
                     (receiver, set().union(*(_names_in(a.value) for a in node.value.args)))
                 )
+    if imported is not None:
+        reached = {name for name in reached if not imported(name)}
     changed = True
     while changed:
         changed = False
         for targets, reads in flows:
+            if imported is not None:
+                reads = {r for r in reads if not imported(r)}
             if targets & reached and not reads <= reached:
                 reached |= reads
                 changed = True
@@ -245,6 +254,7 @@ def feeds_training(
     block: Sequence[cst.CSTNode],
     after: Sequence[cst.CSTNode],
     trains: Callable[[cst.CSTNode], bool],
+    imported: Optional[Callable[[str], bool]] = None,
 ) -> bool:
     """Whether a value bound or changed in `block` may reach a training statement among
     `after` (the statements that run after it, in order: the rest of the body and, in a
@@ -253,7 +263,7 @@ def feeds_training(
     bound = carried_names(block)
     if not bound:
         return False
-    live = bound & training_inputs(after, trains)
+    live = bound & training_inputs(after, trains, imported)
     return any(not _first_use_rebinds(name, after) for name in live)
 
 
@@ -275,13 +285,14 @@ def unfed_prefix(
     block: Sequence[cst.CSTNode],
     after: Sequence[cst.CSTNode],
     trains: Callable[[cst.CSTNode], bool],
+    imported: Optional[Callable[[str], bool]] = None,
 ) -> int:
     """How many statements of `block`, from its start, bind nothing that may reach a
     training statement among `after` (a notebook's cells between two trainings: showing
     the first model's predictions, then setting up the next training), directly or through
     the block's later statements (a GAN's `out = D(fake.detach())`, printed, then
     `loss_fake = criterion(out, zeros)` before `loss_fake.backward()`)."""
-    inputs = training_inputs(after, trains)
+    inputs = training_inputs(after, trains, imported)
     needed = {name for name in inputs if not _first_use_rebinds(name, after)}
     # backwards through the block: which names' values at each point reach training
     needed_after: list[set[str]] = [set()] * len(block)

@@ -159,6 +159,7 @@ class Statements(InterpreterPart):
     def _compute_plan(self, statements, owner: cst.CSTNode) -> list[tuple[int, int, Region]]:
         evidence = [self.file.statement_evidence(s, self.info) for s in statements]
         training = [bool(e.training_sites) for e in evidence]
+        imported = self.imports.is_imported
         if not any(training):
             return []
         last = max(i for i, t in enumerate(training) if t)
@@ -177,7 +178,9 @@ class Statements(InterpreterPart):
                 self._else_regions[id(statement)] = tail_of_loop
         for start, end in runs_between_training(statements, training):
             after = [*statements[end:], *next_pass(owner, statements[:start])]
-            run = statements[start : start + unfed_prefix(statements[start:end], after, trains)]
+            run = statements[
+                start : start + unfed_prefix(statements[start:end], after, trains, imported)
+            ]
             shown = self.file.block_evidence(run, self.info) if run else None
             if shown is not None and reports_only(shown):
                 region = Region(run[0], RegionKind.EVAL, "evaluation between training steps")
@@ -193,7 +196,7 @@ class Statements(InterpreterPart):
             after = [*statements[index + 1 :], *next_pass(owner, statements[:index])]
             if (
                 reports_only(evidence[index])
-                and not feeds_training([statement], after, trains)
+                and not feeds_training([statement], after, trains, imported)
                 and not self._trained_batch_only(statements, index, index + 1, owner)
             ):
                 plan.append(
@@ -250,7 +253,7 @@ class Statements(InterpreterPart):
             return None
         trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
         after = next_pass(owner, statements[: last + 1])  # the next pass of a loop
-        if not feeds_training(rest, after, lambda s: id(s) in trains):
+        if not feeds_training(rest, after, lambda s: id(s) in trains, self.imports.is_imported):
             return last + 1
         # `optimizer = net.update_learning_rate(optimizer, lr)` then the test loop: what
         # follows the last statement feeding the next pass is the evaluation, if it reports

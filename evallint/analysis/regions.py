@@ -347,7 +347,8 @@ def runs_between_training(
     """(start, end) of each run of plain statements (no block: a periodic `if` or a `with`
     is judged on its own) that starts right after a training statement and ends right
     before the next one: a notebook that trains, shows a prediction, then sets up and runs
-    another training."""
+    another training. A block before the next training (a plotting loop) ends the run
+    there: the plain statements before it are judged as a run all the same."""
     found = []
     start: Optional[int] = None
     for index, (statement, trains) in enumerate(zip(statements, training)):
@@ -356,6 +357,8 @@ def runs_between_training(
                 found.append((start, index))
             start = index + 1
         elif start is not None and type(statement) not in _PLAIN:
+            if index > start and any(training[index:]):
+                found.append((start, index))
             start = None
     return found
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Callable, cast
 
 import libcst as cst
 
@@ -34,17 +34,41 @@ def _describe_state(state: PathState) -> str:
 
 
 def render_flow(path: Path) -> str:
+    """The flow of a `.py` file, or of a notebook's code cells read as one program (as the
+    linter reads them), its lines shown as `cell N:LINE`."""
+    virtual = None
     try:
-        source = decode_source(path.read_bytes())
+        data = path.read_bytes()
+        if path.suffix == ".ipynb":
+            from evallint.source.notebook import NotebookError, read_notebook
+
+            try:
+                virtual = read_notebook(data)
+            except NotebookError as exc:
+                raise ConfigError(path, None, f"cannot read notebook: {exc}") from None
+            source = virtual.text
+        else:
+            source = decode_source(data)
     except (OSError, DecodeError) as exc:
         raise ConfigError(path, None, f"cannot read: {exc}") from None
     analysis = analyse_source(source, str(path), project=new_project(), record_flow=True)
     if isinstance(analysis, ParseFailure):
         return f"{path}:{analysis.line}:{analysis.column}: cannot parse: {analysis.reason}\n"
-    return _render(analysis)
+    if virtual is None:
+        return _render(analysis)
+    cells = virtual
+
+    def cell_line(line: int) -> str:
+        try:
+            cell, within = cells.locate(line)
+        except ValueError:
+            return str(line)
+        return f"cell {cell}:{within}"
+
+    return _render(analysis, cell_line)
 
 
-def _render(analysis: FileAnalysis) -> str:
+def _render(analysis: FileAnalysis, place: Callable[[int], str] = str) -> str:
     lines: list[str] = []
     current = None
     region = None
@@ -62,7 +86,7 @@ def _render(analysis: FileAnalysis) -> str:
             if not isinstance(statement, cst.SimpleStatementLine)
             else code_of(statement).strip()
         )
-        lines.append(f"{line:>5}  {text[:70]}")
+        lines.append(f"{place(line):>5}  {text[:70]}")
         for state in dict.fromkeys(states):
             lines.append(f"         {_describe_state(state)}")
     lines.append("\n== function summaries ==")
@@ -76,12 +100,12 @@ def _render(analysis: FileAnalysis) -> str:
     for forward in analysis.facts.eval_forwards:
         line = forward.call.position()[0]
         lines.append(
-            f"{forward.call.path}:{line} {forward.subject} in {forward.region.description}: "
+            f"{forward.call.path}:{place(line)} {forward.subject} in {forward.region.description}: "
             f"train={sorted(repr(f) for f in forward.train_facts)} grad={sorted(repr(g) for g in forward.grad_facts)}"
         )
     lines.append("\n== training steps ==")
     for step in analysis.facts.training_steps:
         lines.append(
-            f"{step.site.path}:{step.site.position()[0]} {step.subject} eval from {sorted(repr(f) for f in step.eval_facts)}"
+            f"{step.site.path}:{place(step.site.position()[0])} {step.subject} eval from {sorted(repr(f) for f in step.eval_facts)}"
         )
     return "\n".join(lines).lstrip("\n") + "\n"
