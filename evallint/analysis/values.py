@@ -25,6 +25,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
 from evallint.analysis.module_sources import library_class
+from evallint.analysis.plain_modules import mode_free_module_class
 from evallint.analysis.plain_objects import (
     annotated_plain,
     attribute_holds_no_module,
@@ -638,6 +639,17 @@ class Values(ModeMatters):
                 )
             if kind is None:
                 return None  # a plain class of another project file: not a module by name
+        if self.file.project is None and self.file.reader is not None:
+            # a file read for what its functions return (`psnr = PSNR(); return psnr, ssim`):
+            # a module class of another project file built only of mode-independent layers
+            # is a module whose mode is moot
+            found = self._imported_class_of(call)
+            if (
+                found is not None
+                and self.file.reader.class_kind(self.file.path, *found) is True
+                and mode_free_module_class(self.file.reader, self.file.path, *found)
+            ):
+                return fresh, False
         imported = self._imported_class_of(call) if type(func) is cst.Attribute else None
         if self.file.project is not None and imported is not None:
             # `models.SimpleFFDQN(n, k)` after `from lib import models`: a module class of
