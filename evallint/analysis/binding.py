@@ -370,7 +370,10 @@ class Binding(InterpreterPart):
                 if kept:
                     self.file.kept_members[self._key_id(key)] = kept_members(kept)
                 loaded = self.loaded_parts(value, state)
-                if loaded is not None:  # `Wrapper(plm)`: the pretrained part stays in eval
+                wrapped = self.wrapped_modes(value, state)
+                if wrapped is not None:  # `Search(encoder, decoder)`: computes in their modes
+                    module_value = replace(module_value, fresh=wrapped)
+                elif loaded is not None:  # `Wrapper(plm)`: the pretrained part stays in eval
                     module_value = replace(
                         module_value, fresh=module_value.fresh | loaded, mode_matters=True
                     )
