@@ -109,6 +109,9 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self._grad_free_methods: frozenset[str] = frozenset()
         self.eval_switched_methods: frozenset[str] = frozenset()  # after forward_method_names()
         self.class_mode_matters: dict[str, bool] = {}
+        self.class_parameter_free: dict[str, Optional[bool]] = {}
+        """Module class -> whether it holds parameters only through its arguments (see
+        mode_matters.py `_local_parameter_free`)."""
         """Module class -> whether its instances may behave differently by mode."""
         self.eval_kept_attributes: dict[str, dict[str, frozenset]] = {}
         """Plain class -> `self.X` its methods keep in eval mode (see eval_attributes.py)."""
