@@ -140,7 +140,9 @@ class ModeMatters(InterpreterPart):
                 if (
                     qualified in FUNCTIONAL_MODE
                     or "dropout" in last.lower()
-                    or any(a.keyword is not None and a.keyword.value == "training" for a in node.args)
+                    or any(
+                        a.keyword is not None and a.keyword.value == "training" for a in node.args
+                    )
                     or last in _REGISTERING
                     or (last[:1].isupper() and not _parameter_free_layer(qualified))
                 ):
@@ -157,9 +159,10 @@ class ModeMatters(InterpreterPart):
                     )
                 ):
                     return None  # `self.net = build(cfg)`: may be a module with parameters
-            elif type(node) in (cst.AugAssign, cst.AnnAssign) and type(
-                getattr(node, "target", None)
-            ) is not cst.Name:
+            elif (
+                type(node) in (cst.AugAssign, cst.AnnAssign)
+                and type(getattr(node, "target", None)) is not cst.Name
+            ):
                 return None
         return keeps
 

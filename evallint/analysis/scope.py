@@ -547,9 +547,7 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
                     if name is not None and chained is not None:
                         # `clip_model = load(name)[0].eval().requires_grad_(False)`
                         switched.setdefault(name, set()).add(chained)
-                    elif name is not None and switched.get(_copied(assign.value) or "") == {
-                        False
-                    }:
+                    elif name is not None and switched.get(_copied(assign.value) or "") == {False}:
                         # `ema = copy.deepcopy(model).eval()` of a frozen model: a deep copy
                         # keeps each parameter's `requires_grad`
                         switched.setdefault(name, set()).add(False)
@@ -629,7 +627,7 @@ def _copied(value: cst.BaseExpression) -> Optional[str]:
         and len(value.args) == 1
         and type(value.args[0].value) is cst.Name
     ):
-        return cast(cst.Name, value.args[0].value).value
+        return value.args[0].value.value
     return None
 
 
