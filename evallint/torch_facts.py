@@ -375,8 +375,9 @@ positional arguments (a pooling's kernel size) are read and not replaced by assu
 LAYERS: dict[str, LayerFact] = _table()
 """Every layer class evallint knows, by class name."""
 
-MODE_INDEPENDENT_SUFFIXES = ("Loss",)
-"""Class-name endings of mode-independent torch.nn classes (the losses)."""
+MODE_INDEPENDENT_SUFFIXES = ("Loss", "Loss2d")
+"""Class-name endings of mode-independent torch.nn classes (the losses, the deprecated
+`NLLLoss2d` too): they hold no parameters."""
 
 POSITIONAL: dict[str, tuple[str, ...]] = {
     n: f.positional for n, f in LAYERS.items() if f.positional

@@ -370,11 +370,15 @@ class Binding(InterpreterPart):
                 if kept:
                     self.file.kept_members[self._key_id(key)] = kept_members(kept)
                 loaded = self.loaded_parts(value, state)
-                if loaded is not None:  # `Wrapper(plm)`: the pretrained part stays in eval
-                    module_value = replace(
-                        module_value, fresh=module_value.fresh | loaded, mode_matters=True
-                    )
-                state = state.with_alias(name, key).with_mode(key, module_value.fresh)
+                wrapped = self.wrapped_modes(value, state)
+                fresh: frozenset = module_value.fresh
+                if wrapped is not None:  # `Search(encoder, decoder)`: computes in their modes
+                    fresh = wrapped
+                    module_value = replace(module_value, fresh=fresh)
+                elif loaded is not None:  # `Wrapper(plm)`: the pretrained part stays in eval
+                    fresh = fresh | loaded
+                    module_value = replace(module_value, fresh=fresh, mode_matters=True)
+                state = state.with_alias(name, key).with_mode(key, fresh)
                 graph_free = type(value) is cst.Call and self._builds_graph_free(value, state)
                 for facts, holds in (
                     (self.file.mode_independent, graph_free or not module_value.mode_matters),

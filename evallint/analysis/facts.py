@@ -240,6 +240,9 @@ class ModuleFacts:
     """Calls of a single torch.nn layer shown alone (analysis/layer_demonstrations.py): a
     demonstration of the layer in either mode, not an evaluation of a model; and probes of a
     module just built, on made-up tensors (analysis/probes.py)."""
+    local_layer_demonstrations: frozenset[int] = frozenset()
+    """Calls of a single torch.nn layer built in a function and shown alone there: the same
+    demonstration whichever caller runs the function."""
     hooks_leaving_eval: list = field(default_factory=list)
     """Lightning training-phase hooks that may return in eval mode (`HookLeavesEval`)."""
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)

@@ -24,7 +24,10 @@ from evallint.analysis.file_shapes import (
 )
 from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
-from evallint.analysis.layer_demonstrations import demonstration_forwards
+from evallint.analysis.layer_demonstrations import (
+    demonstration_forwards,
+    local_demonstration_forwards,
+)
 from evallint.analysis.lightning_hooks import hooks_leaving_eval
 from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.module_sources import library_factory, other_framework_call
@@ -107,6 +110,9 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self._grad_free_methods: frozenset[str] = frozenset()
         self.eval_switched_methods: frozenset[str] = frozenset()  # after forward_method_names()
         self.class_mode_matters: dict[str, bool] = {}
+        self.class_parameter_free: dict[str, Optional[bool]] = {}
+        """Module class -> whether it holds parameters only through its arguments (see
+        mode_matters.py `_local_parameter_free`)."""
         """Module class -> whether its instances may behave differently by mode."""
         self.eval_kept_attributes: dict[str, dict[str, frozenset]] = {}
         """Plain class -> `self.X` its methods keep in eval mode (see eval_attributes.py)."""
@@ -278,6 +284,9 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         )
         if not self._source or "nn." in self._source:
             self.facts.layer_demonstrations = demonstration_forwards(self.module, self.imports)
+            self.facts.local_layer_demonstrations = local_demonstration_forwards(
+                self.module, self.imports
+            )
         if not self._source or any(word in self._source for word in PROBE_WORDS):
             self.facts.layer_demonstrations |= probe_forwards(self.module, self.imports)
         self.facts.hooks_leaving_eval = hooks_leaving_eval(

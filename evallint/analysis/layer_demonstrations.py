@@ -26,6 +26,7 @@ usual. Computed once per file from the tree, only for files that build a torch.n
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 import libcst as cst
 
@@ -49,9 +50,43 @@ _ALLOWED_METHODS = frozenset({"train", "eval", "extra_repr"}) | MODULE_RETURNING
 def demonstration_forwards(module: cst.Module, imports: ImportTable) -> frozenset[int]:
     """Ids of the calls `name(...)` of top-level names that hold a single layer shown alone
     (see the module docstring)."""
+    return frozenset(_shown(module.body, module, imports, frozenset()))
+
+
+def local_demonstration_forwards(module: cst.Module, imports: ImportTable) -> frozenset[int]:
+    """Ids of the calls `name(...)` of names local to a function that hold a single layer
+    shown alone (`def dropout_demo():` that builds its layer, shows it in both modes and
+    hands it to nothing): built anew on every call, the same demonstration whoever calls."""
+    shown: set[int] = set()
+    for node in iter_nodes(module, enter_scopes=True):
+        if type(node) is cst.FunctionDef and type(node.body) is cst.IndentedBlock:
+            params = node.params
+            outside = {
+                p.name.value
+                for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+            }
+            outside.update(
+                name.name.value
+                for inner in iter_nodes(node, enter_scopes=True)
+                if type(inner) in (cst.Global, cst.Nonlocal)
+                for name in inner.names  # type: ignore[attr-defined]
+            )
+            shown |= _shown(node.body.body, node, imports, frozenset(outside))
+    return frozenset(shown)
+
+
+def _shown(
+    statements: Sequence[cst.BaseStatement | cst.BaseCompoundStatement],
+    scope: cst.CSTNode,
+    imports: ImportTable,
+    outside: frozenset[str],
+) -> set[int]:
+    """The demonstrations of the names bound by these statements (a module's or a function's
+    top level) and used only within `scope`; `outside` names are bound elsewhere too (a
+    function's parameters, its `global` names)."""
     bound: dict[str, bool] = {}
     allowed: set[int] = set()  # Name nodes that are no reference, or an allowed one
-    for statement in module.body:
+    for statement in statements:
         if type(statement) is not cst.SimpleStatementLine:
             continue
         for small in statement.body:
@@ -62,12 +97,12 @@ def demonstration_forwards(module: cst.Module, imports: ImportTable) -> frozense
                         single = len(small.targets) == 1 and _single_layer(small.value, imports)
                         bound[name] = bound.get(name, True) and single
                         allowed.add(id(target.target))
-    layers = {name for name, single in bound.items() if single}
+    layers = {name for name, single in bound.items() if single} - outside
     if not layers:
-        return frozenset()
+        return set()
     calls: dict[str, list[int]] = defaultdict(list)
     methods: set[int] = set()  # Attribute nodes called as methods
-    for node in iter_nodes(module, enter_scopes=True):
+    for node in iter_nodes(scope, enter_scopes=True):
         node_type = type(node)
         if node_type is cst.Call:
             func = node.func  # type: ignore[attr-defined]
@@ -90,16 +125,16 @@ def demonstration_forwards(module: cst.Module, imports: ImportTable) -> frozense
             allowed.add(id(node.name))  # type: ignore[attr-defined]
     used_otherwise = {
         node.value
-        for node in iter_nodes(module, enter_scopes=True)
+        for node in iter_nodes(scope, enter_scopes=True)
         if type(node) is cst.Name and node.value in layers and id(node) not in allowed
     }
     shown = {call for name in layers - used_otherwise for call in calls.get(name, ())}
     if shown:
-        shown -= _calls_over_data(module)
-    return frozenset(shown)
+        shown -= _calls_over_data(scope)
+    return shown
 
 
-def _calls_over_data(module: cst.Module) -> set[int]:
+def _calls_over_data(module: cst.CSTNode) -> set[int]:
     """Ids of the calls inside a loop or comprehension over anything but `range(...)`: a
     layer run over a loader's batches is a model evaluated, not a layer shown."""
     found: set[int] = set()

@@ -37,3 +37,26 @@ class LoadedParts(InterpreterPart):
             if facts and all(f.mode is Mode.EVAL and f.origin is Origin.LOADED for f in facts):
                 found |= facts
         return found or None
+
+    def wrapped_modes(self, value: cst.BaseExpression, state: PathState) -> Optional[frozenset]:
+        """`searcher = GreedySearch(encoder, decoder)` with a module class of another project
+        file that only keeps what it is given (it builds no layer and reads no `training`
+        flag: plain_modules.py): its own mode changes nothing, so it computes in the modes of
+        the modules it keeps. Their facts, merged; None unless every argument is a module
+        with known facts or a literal (and at least one is a module)."""
+        call = chain_receiver(value, SAME_MODULE_METHODS)
+        if type(call) is not cst.Call or not call.args or self._plain_imported(call) is not True:
+            return None
+        found: frozenset = frozenset()
+        for arg in call.args:
+            if arg.star:
+                return None
+            if type(arg.value) in (cst.Name, cst.Attribute):
+                key = self.resolve(arg.value, state)
+                facts = state.mode_in_tree(key) if key is not None else None
+                if not facts or any(f.mode is Mode.ENTRY for f in facts):
+                    return None  # unknown, or the caller's (a parameter's facts are its own)
+                found |= facts
+            elif not self._holds_no_module(arg.value, state):
+                return None
+        return found or None

@@ -12,9 +12,9 @@ import libcst as cst
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.plain_modules import mode_free_module_class, plain_module_class
 from evallint.analysis.scope import ClassInfo
-from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE
+from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE, STATELESS_LAYERS
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import LAYERS, mode_sensitive
+from evallint.torch_facts import LAYERS, MODE_INDEPENDENT_SUFFIXES, mode_sensitive
 
 if TYPE_CHECKING:
     from evallint.analysis.lattice import PathState
@@ -105,9 +105,66 @@ class ModeMatters(InterpreterPart):
         """A module with no parameters and no mode-dependent layer, a function for EVL001 and
         EVL002: of a class `_plain_imported` accepts, given no module to keep."""
         keeps = self._plain_imported(call)
+        if keeps is None:
+            cls = self._local_class(call)
+            if cls is not None and cls.is_module:
+                keeps = self._local_parameter_free(cls)
         return keeps is False or (
             keeps is True and all(self._holds_no_module(arg.value, state) for arg in call.args)
         )
+
+    def _local_parameter_free(self, cls: ClassInfo) -> Optional[bool]:
+        """A module class of this file deriving from nn.Module only that builds no layer but
+        parameter-free torch.nn ones (losses, activations: `self.loss = nn.NLLLoss(w)`),
+        keeps no computed value and reads no `training` flag, as `plain_module_class` for one
+        of another file: None when it is no such class, else whether it keeps a constructor
+        argument as it is (`self.loss = loss`: a module passed in would bring parameters)."""
+        cache = self.file.class_parameter_free
+        if cls.name not in cache:
+            cache[cls.name] = self._read_parameter_free(cls)
+        return cache[cls.name]
+
+    def _read_parameter_free(self, cls: ClassInfo) -> Optional[bool]:
+        if not cls.bases or any(
+            (self.imports.qualify_name(base) or base) not in ("torch.nn.Module", "Module")
+            for base in cls.bases
+        ):
+            return None
+        keeps = False
+        for node in iter_nodes(cls.node, enter_scopes=True):
+            if type(node) is cst.Attribute and node.attr.value == "training":
+                return None
+            if type(node) is cst.Call:
+                qualified = self.imports.qualify(node.func) or ""
+                last = qualified.split(".")[-1]
+                if (
+                    qualified in FUNCTIONAL_MODE
+                    or "dropout" in last.lower()
+                    or any(
+                        a.keyword is not None and a.keyword.value == "training" for a in node.args
+                    )
+                    or last in _REGISTERING
+                    or (last[:1].isupper() and not _parameter_free_layer(qualified))
+                ):
+                    return None
+            if type(node) is cst.Assign and not all(_names_only(t.target) for t in node.targets):
+                value = node.value
+                if type(value) is cst.Name:
+                    keeps = True  # `self.weight = weight`: the caller's arguments decide
+                elif not (
+                    type(value) in _LITERALS
+                    or (
+                        type(value) is cst.Call
+                        and _parameter_free_layer(self.imports.qualify(value.func) or "")
+                    )
+                ):
+                    return None  # `self.net = build(cfg)`: may be a module with parameters
+            elif (
+                type(node) in (cst.AugAssign, cst.AnnAssign)
+                and type(getattr(node, "target", None)) is not cst.Name
+            ):
+                return None
+        return keeps
 
     def _holds_no_module(self, value: cst.BaseExpression, state: PathState) -> bool:
         if type(value) in (cst.Name, cst.Attribute):
@@ -258,6 +315,26 @@ def built_mode_sensitive(kind: str, call: cst.Call) -> bool:
     return mode_sensitive(kind, read) is not False
 
 
+def _names_only(target: cst.BaseExpression) -> bool:
+    """`loss`, `a, (b, c)`: local names only, no attribute or item of anything."""
+    if type(target) in (cst.Tuple, cst.List):
+        return all(_names_only(e.value) for e in target.elements)  # type: ignore[attr-defined]
+    return type(target) is cst.Name
+
+
+def _parameter_free_layer(qualified: str) -> bool:
+    """`torch.nn.NLLLoss`, `torch.nn.ReLU`: a torch.nn class that holds no parameter."""
+    last = qualified.split(".")[-1]
+    return (
+        qualified.startswith("torch.nn.")
+        and qualified.count(".") == 2
+        and (last in STATELESS_LAYERS or last.endswith(MODE_INDEPENDENT_SUFFIXES))
+    )
+
+
+_REGISTERING = frozenset(
+    {"add_module", "register_module", "register_parameter", "setattr", "__setattr__", "Parameter"}
+)
 _LIBRARY_ROOTS = ("torch.", "torchvision.", "numpy.", "transformers.", "timm.")
 """Heads of `mod.Cls(...)` that are never project files (no source to read there)."""
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from evallint.analysis.project_files import imported_from
+from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
 from evallint.torch_facts import LAYERS, mode_sensitive
 
@@ -208,7 +209,11 @@ def _mode_free_classes(source: str) -> frozenset[str]:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    functions = {
+        n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
     verdicts: dict[str, bool] = {}
+    function_verdicts: dict[str, bool] = {}
     # attributes of `self` that some class of the file (a subclass too) uses as a module
     module_uses = frozenset(u for c in classes.values() for u in _module_uses(c))
 
@@ -227,6 +232,29 @@ def _mode_free_classes(source: str) -> frozenset[str]:
             verdicts[class_name] = False  # while in progress: a class that builds itself
             verdicts[class_name] = _class_free(classes[class_name])
         return verdicts[class_name]
+
+    def function_free(name: str) -> bool:
+        """A function of the file that builds no module: it calls only functions of the
+        file that build none, the standard library, numpy and torch's tensor functions, and
+        methods of what those return (`torch.from_numpy(g).float()`)."""
+        if name not in function_verdicts:
+            function_verdicts[name] = False  # while in progress: a recursive function
+            function_verdicts[name] = _builds_no_module(functions[name], classes, call_free)
+        return function_verdicts[name]
+
+    def call_free(call: ast.Call) -> bool:
+        func = call.func
+        if isinstance(func, ast.Call):
+            return call_free(func)  # `_to_tuple(2)(size)`: what the inner call returned
+        if isinstance(func, ast.Name) and func.id in functions:
+            return function_free(func.id)
+        qualified = qualify(func)
+        if isinstance(func, ast.Name) and func.id not in aliases:
+            return func.id in _BUILTIN_CALLS
+        head = qualified.split(".")[0]
+        if head in aliases or (isinstance(func, ast.Attribute) and head in classes):
+            return _library_function(qualified)
+        return True  # a method of a value the function computed (`g.sum()`)
 
     def layer_free(call: ast.Call) -> bool:
         """A call that builds a mode-independent layer or container of them."""
@@ -255,6 +283,7 @@ def _mode_free_classes(source: str) -> frozenset[str]:
             if text not in _MODULE_BASES and not (text in classes and free(text)):
                 return False
         settings = _settings_of(node)
+        kept_rest = _kept_rest(node)
         used_as_module, used_as_setting = _uses(node)
         params = _parameters(node)
         # a parameter kept on `self` that no class of the file uses as a module is data when
@@ -281,6 +310,18 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 on_self = any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
                 if on_self and isinstance(item.value, ast.Name) and item.value.id in settings:
                     continue  # `self.n_fft = n_fft` with `n_fft=1024`: a setting
+                if id(item) in kept_rest:
+                    continue  # `self.kwargs = kwargs`: a dict, never a submodule
+                if (
+                    on_self
+                    and isinstance(item.value, ast.Call)
+                    and isinstance(item.value.func, ast.Name)
+                    and item.value.func.id in functions
+                    and all(_setting(a, settings) for a in item.value.args)
+                    and all(_setting(k.value, settings) for k in item.value.keywords)
+                    and function_free(item.value.func.id)
+                ):
+                    continue  # `self.window = _gaussian(size, sigma)`: a tensor of settings
                 if (
                     on_self
                     and isinstance(item.value, (ast.Name, ast.Attribute, ast.Subscript))
@@ -329,6 +370,79 @@ def _mode_free_classes(source: str) -> frozenset[str]:
         if any(ast.unparse(b) in _MODULE_BASES or ast.unparse(b) in classes for b in node.bases)
         and free(name)
     )
+
+
+_BUILTIN_CALLS = _HARMLESS_CALLS | frozenset(
+    {"tuple", "set", "frozenset", "str", "repr", "sorted", "reversed", "map", "filter", "any",
+     "all", "pow", "divmod", "iter", "next", "callable", "issubclass", "hash", "id", "format"}
+)  # fmt: skip
+"""Builtins that return no module (not `getattr`, `eval`, `type`, `__import__`)."""
+_OPAQUE_TORCH = ("torch.load", "torch.hub", "torch.jit", "torch.compile", "torch.package")
+
+
+def _library_function(qualified: str) -> bool:
+    """A function of the standard library (not `copy.deepcopy`, `pickle.load`: they hand back
+    what they are given or stored), numpy, scipy or math, or a torch function that computes
+    a tensor (not `torch.load`, `torch.hub.load`, `torch.jit.script`), never a class."""
+    parts = qualified.split(".")
+    if parts[-1][:1].isupper():
+        return False
+    if parts[0] == "torch":
+        return not qualified.startswith(_OPAQUE_TORCH) and qualified not in FUNCTIONAL_MODE
+    return parts[0] in ("numpy", "scipy", "math") or (
+        parts[0] in STANDARD_LIBRARY and parts[0] not in PASS_THROUGH_LIBRARY
+    )
+
+
+def _builds_no_module(
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+    classes: Mapping[str, ast.ClassDef],
+    call_free: Callable[[ast.Call], bool],
+) -> bool:
+    """Whether every call in the function (nested functions too) builds no module and
+    returns none: no class is built (an exception raised is no module), no `training` flag
+    is read or passed."""
+    raised = {id(n.exc) for n in ast.walk(function) if isinstance(n, ast.Raise) and n.exc}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Attribute) and node.attr == "training":
+            return False
+        if not isinstance(node, ast.Call) or id(node) in raised:
+            continue
+        func = node.func
+        last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if (
+            last[:1].isupper()
+            or last in classes
+            or "dropout" in last.lower()
+            or any(k.arg == "training" for k in node.keywords)
+            or not call_free(node)
+        ):
+            return False
+    return True
+
+
+def _setting(value: ast.expr, settings: frozenset[str]) -> bool:
+    """An argument that holds no module: a literal, or a parameter with a literal default."""
+    return _constant(value) or (isinstance(value, ast.Name) and value.id in settings)
+
+
+def _kept_rest(node: ast.ClassDef) -> set[int]:
+    """`self.kwargs = kwargs` with `**kwargs` (or `*args`) of that method: a dict or tuple
+    kept on `self` is never registered as a submodule, so `eval()` of the class never
+    reaches what it holds."""
+    found: set[int] = set()
+    for method in node.body:
+        if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            rest = {a.arg for a in (method.args.vararg, method.args.kwarg) if a is not None}
+            for item in ast.walk(method):
+                if (
+                    isinstance(item, ast.Assign)
+                    and isinstance(item.value, ast.Name)
+                    and item.value.id in rest
+                    and all(_self_name(t) is not None for t in item.targets)
+                ):
+                    found.add(id(item))
+    return found
 
 
 def _parameters(node: ast.ClassDef) -> frozenset[str]:

@@ -547,6 +547,10 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
                     if name is not None and chained is not None:
                         # `clip_model = load(name)[0].eval().requires_grad_(False)`
                         switched.setdefault(name, set()).add(chained)
+                    elif name is not None and switched.get(_copied(assign.value) or "") == {False}:
+                        # `ema = copy.deepcopy(model).eval()` of a frozen model: a deep copy
+                        # keeps each parameter's `requires_grad`
+                        switched.setdefault(name, set()).add(False)
             elif node_type is cst.For:
                 loop = cast(cst.For, node)
                 if type(loop.iter) is not cst.Call or type(loop.iter.func) is not cst.Attribute:
@@ -605,6 +609,25 @@ def _chained_requires_grad(value: cst.BaseExpression) -> Optional[bool]:
         if value.func.attr.value not in SAME_MODULE_OR_MODE_METHODS:
             return None
         value = value.func.value
+    return None
+
+
+def _copied(value: cst.BaseExpression) -> Optional[str]:
+    """The name `copy.deepcopy(name)` copies, under a chain of methods returning the module
+    (`copy.deepcopy(G).eval().to(device)`), else None."""
+    while (
+        type(value) is cst.Call
+        and type(value.func) is cst.Attribute
+        and value.func.attr.value in SAME_MODULE_OR_MODE_METHODS
+    ):
+        value = value.func.value
+    if (
+        type(value) is cst.Call
+        and dotted_name(value.func) in ("copy.deepcopy", "deepcopy")
+        and len(value.args) == 1
+        and type(value.args[0].value) is cst.Name
+    ):
+        return value.args[0].value.value
     return None
 
 

@@ -26,6 +26,7 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
 from evallint.analysis.module_sources import library_class
+from evallint.analysis.plain_modules import mode_free_module_class
 from evallint.analysis.plain_objects import (
     annotated_plain,
     attribute_holds_no_module,
@@ -192,14 +193,42 @@ class Values(ModeMatters):
             if owner.non_module_attributes is None:
                 used_as_tokenizer: set[str] = set()
                 used_as_module: set[str] = set()
+                built = self._library_built_attributes(owner)
                 for method in owner.methods.values():
                     scope = self.file.scope(method.node)
                     used_as_tokenizer |= scope.non_module
                     used_as_module |= scope.evidence
-                owner.non_module_attributes = frozenset(used_as_tokenizer - used_as_module)
+                owner.non_module_attributes = frozenset(
+                    (used_as_tokenizer | built) - used_as_module
+                )
             return name in owner.non_module_attributes
         body = self.info.node if self.info is not None else self.file.module
         return name in self.file.scope(body).non_module and name not in self.evidence_names
+
+    def _library_built_attributes(self, owner: ClassInfo) -> set[str]:
+        """`self.X` paths that every assignment in the class binds to an object of a class of
+        a package outside torch and the project (`self.bpe_model = youtokentome.BPE(...)`,
+        see module_sources.library_class): their names say nothing; only a use as a module
+        (`.parameters()`, `.eval()`) makes them one."""
+        project = self.file.project or self.file.reader
+        built: set[str] = set()
+        other: set[str] = set()
+        for method in owner.methods.values():
+            for node in iter_nodes(method.node):
+                if type(node) is not cst.Assign:
+                    continue
+                for target in node.targets:
+                    name = dotted_name(target.target)
+                    if name is None or not name.startswith("self.") or name.count(".") != 1:
+                        continue
+                    value = node.value
+                    if type(value) is cst.Call and library_class(
+                        self.imports, project, self.file.path, value
+                    ):
+                        built.add(name)
+                    else:
+                        other.add(name)
+        return built - other
 
     def _builds_plain_object(self, value: cst.BaseExpression) -> bool:
         """`Encoder(...)`, or `get_encoder()` whose every `return` builds one: an object of a
@@ -654,6 +683,17 @@ class Values(ModeMatters):
                 )
             if kind is None:
                 return None  # a plain class of another project file: not a module by name
+        if self.file.project is None and self.file.reader is not None:
+            # a file read for what its functions return (`psnr = PSNR(); return psnr, ssim`):
+            # a module class of another project file built only of mode-independent layers
+            # is a module whose mode is moot
+            found = self._imported_class_of(call)
+            if (
+                found is not None
+                and self.file.reader.class_kind(self.file.path, *found) is True
+                and mode_free_module_class(self.file.reader, self.file.path, *found)
+            ):
+                return fresh, False
         imported = self._imported_class_of(call) if type(func) is cst.Attribute else None
         if self.file.project is not None and imported is not None:
             # `models.SimpleFFDQN(n, k)` after `from lib import models`: a module class of

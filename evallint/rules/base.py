@@ -183,10 +183,11 @@ def owned_elsewhere(facts: ModuleFacts, forward: EvalForward, grad: bool) -> boo
 def demonstrates_a_layer(facts: ModuleFacts, forward: EvalForward) -> bool:
     """A call of a single torch.nn layer shown alone (`dropout.train(); print(dropout(x))`):
     what the layer does in that mode is what the code shows, no evaluation of a model."""
-    return (
-        not forward.via
-        and forward.call.unit is facts.unit
-        and id(forward.call.node) in facts.layer_demonstrations
+    if forward.call.unit is not facts.unit:
+        return False
+    node = id(forward.call.node)
+    return node in facts.local_layer_demonstrations or (
+        not forward.via and node in facts.layer_demonstrations
     )
 
 

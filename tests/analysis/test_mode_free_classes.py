@@ -134,3 +134,70 @@ def test_closure_call_maps_captured_parameter_to_factory_argument() -> None:
     assert "EVL001" not in found
     found = {d.code for d in lint_source(dedent(source).replace("SWITCH", "False"))}
     assert "EVL001" in found
+
+
+_KEPT_VALUES = """
+import copy
+
+import torch
+from torch import nn
+
+
+def window(size: int, sigma: float):
+    steps = torch.arange(size).float()
+    return torch.exp(-steps * steps / sigma).repeat(3, 1)
+
+
+def dropping_layer(p: float):
+    return nn.Dropout(p)
+
+
+def copied(value):
+    return copy.deepcopy(value)
+
+
+class KeepsOptions(nn.Module):
+    def __init__(self, border: int = 0, **options):
+        super().__init__()
+        self.border = border
+        self.options = options
+
+
+class KeepsWindow(nn.Module):
+    def __init__(self, size: int = 7, sigma: float = 1.5):
+        super().__init__()
+        self.window = window(size, sigma)
+
+
+class KeepsBuiltLayer(nn.Module):
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.drop = dropping_layer(p)
+
+
+class KeepsWindowOfGivenValue(nn.Module):
+    def __init__(self, net, size: int = 7):
+        super().__init__()
+        self.window = window(net, size)
+
+
+class KeepsCopy(nn.Module):
+    def __init__(self, size: int = 7):
+        super().__init__()
+        self.kept = copied(size)
+
+
+class KeepsNamedOption(nn.Module):
+    def __init__(self, net, **options):
+        super().__init__()
+        self.net = net
+"""
+
+
+def test_kept_rest_arguments_and_tensors_of_file_functions_are_mode_free() -> None:
+    """`self.options = options` (a `**options` dict, never a submodule) and `self.window =
+    window(size, sigma)` (a function of the file that builds no module, given settings) keep
+    a class mode-free; a function that builds a layer, one given a value that may be a
+    module, one that calls a pass-through library function, and a kept plain parameter do
+    not."""
+    assert _mode_free_classes(_KEPT_VALUES) == frozenset({"KeepsOptions", "KeepsWindow"})
