@@ -50,6 +50,7 @@ from evallint.analysis.store_scope import (
     first_assignments,
     forward_helpers,
     handed_to_training,
+    numeric_array,
     preallocated_tensor,
     read_by_training_callee,
     rebinds,
@@ -216,6 +217,8 @@ class Observations(InterpreterPart):
             self.bound_at.get(container), self.imports
         ):
             return  # `losses[i] = loss` under no_grad into `torch.zeros(n)`: numbers copied
+        if numeric_array(self.bound_at.get(container), self.imports):
+            return  # `losses[i] = loss` into `np.zeros(n)`: NumPy stores `float(loss)`
         kind = "add" if _reads_entry(value, target) else "index"
         # `masks[i] = torch.max(masks[i], m)`: the entry is updated from itself, a running
         # accumulation per key (no new entry), as `total += v`

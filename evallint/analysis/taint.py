@@ -162,6 +162,8 @@ class Taint(InterpreterPart):
                     continue
                 if (self.imports.qualify(func) or "").split(".")[-1] in _GRAPH_CUTTING_METHODS:
                     continue
+                if (self.imports.qualify(func) or "").startswith("math."):
+                    continue  # `math.sqrt(loss / n)`: the standard library returns a float
                 if type(func) is cst.Name and self._returns_no_graph(func.value):
                     continue  # `train_step(model, x)` whose every return is `loss.item()`
                 qualified = self.imports.qualify(func)
@@ -268,6 +270,7 @@ class Taint(InterpreterPart):
                 continue
             if node_type is cst.Call and (
                 _cuts_graph(cast(cst.Call, node).func)
+                or (self.imports.qualify(cast(cst.Call, node).func) or "").startswith("math.")
                 or self._detached_gradients(cast(cst.Call, node))
             ):
                 continue
