@@ -7,6 +7,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
+from evallint.analysis.declared_returns import plain_returned_elements
 from evallint.analysis.lattice import (
     PathState,
 )
@@ -303,7 +304,13 @@ class Taint(InterpreterPart):
 
     def element_graph_free(self, value: cst.BaseExpression, index: int, count: int) -> bool:
         """`loss, n_correct = helper(...)`: element `index` of every tuple the local helper
-        returns is a plain number (`.item()`, a count, a float computed from them)."""
+        returns is a plain number (`.item()`, a count, a float computed from them), or that
+        the method called declares plain (`-> (Result, float)`, see declared_returns.py)."""
+        if type(value) is cst.Call and type(value.func) is cst.Attribute:
+            plain = plain_returned_elements(
+                self.file, self._owner(), value, self.imported_module_classes.get
+            )
+            return plain is not None and len(plain) == count and plain[index]
         if type(value) is not cst.Call or type(value.func) is not cst.Name:
             return False
         function = self._local_def(value.func.value)
