@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, cast
+from typing import Callable, Optional, cast
 
 import libcst as cst
 
@@ -254,15 +254,20 @@ class Taint(InterpreterPart):
             found.update(i for i in returned if i == "self" or i.startswith("self."))
         return frozenset(found)
 
-    def graph_names(self, expr: cst.BaseExpression) -> frozenset:
+    def graph_names(
+        self, expr: cst.BaseExpression, skip_call: Optional[Callable[[cst.Call], bool]] = None
+    ) -> frozenset:
         """Dotted names read by `expr` whose graph would reach its value (not through
-        `.detach()`, `.item()`, a number conversion, a comparison or `.shape`)."""
+        `.detach()`, `.item()`, a number conversion, a comparison or `.shape`, nor through a
+        call that `skip_call` says returns no graph)."""
         found: set[str] = set()
         stack: list[cst.CSTNode] = [expr]
         while stack:
             node = stack.pop()
             node_type = type(node)
             if node_type is cst.Comparison or node_type is cst.Lambda:
+                continue
+            if node_type is cst.Call and skip_call is not None and skip_call(node):
                 continue
             if (
                 node_type is cst.Attribute
