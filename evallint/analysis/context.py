@@ -57,6 +57,7 @@ class InterpreterContext(Protocol):
     backpropagated: dict[int, frozenset]
     grad_forwards: dict[int, set[str]]
     frozen: set[str]
+    frozen_so_far: set[str]
     scope_locals: frozenset[str]
     opaque_switch: Optional[frozenset]
     opaque_variables: set[str]

@@ -284,6 +284,10 @@ class Provenance(InterpreterPart):
                 return _EMPTY  # `model.generate(...)` runs under no_grad
             if self._forward_returns_no_graph(func):
                 return _EMPTY  # `self.model(...)` of a class whose forward returns token ids
+            if target[0] in self.frozen_so_far:
+                # `sampler.requires_grad_(False)`: its parameters record nothing; only a
+                # graph its inputs carry reaches the output
+                return self._arguments_graph(call, state)
             declared = plain_returned_elements(
                 self.file, self._owner(), call, self.imported_module_classes.get
             )
