@@ -58,11 +58,11 @@ def _steps_its_items(block: StepBlock) -> bool:
     step = block.step.node if block.step is not None else None
     if target is None or type(step) is not cst.Call:
         return False
-    items = {n.value for n in iter_nodes(target) if type(n) is cst.Name}
     func = step.func
-    receiver = func.value if type(func) is cst.Attribute else None
-    stepped = [receiver] if receiver is not None else []
-    stepped += [a.value for a in step.args]
+    if type(func) is not cst.Attribute or func.attr.value != "step":
+        return False  # `one_step(model, batch, optimizer)`: a helper given the batch
+    items = {n.value for n in iter_nodes(target) if type(n) is cst.Name}
+    stepped = [func.value] + [a.value for a in step.args]
     return any(type(e) is cst.Name and e.value in items for e in stepped)
 
 
@@ -136,7 +136,9 @@ class TrainingOnEvaluationData(Rule):
     ## Known problems
     Deliberate test-time adaptation or fine-tuning on a held-out split is recognised when the
     loop or function calls `train()`; a loop over a loader whose name mentions both training
-    and evaluation (`train_val_loader`) is not reported.
+    and evaluation (`train_val_loader`) is not reported, nor a loop whose variable is what its
+    step updates (`for opt in valid_optimizers.values(): scaler.step(opt)` runs over the
+    optimizers in use, not over validation data).
 
     ## Fix safety
     No fix: whether the step should be removed or the data is mislabelled is the author's call.
