@@ -12,7 +12,7 @@ carry a graph.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, cast
 
 import libcst as cst
 
@@ -42,7 +42,7 @@ def declared_elements(function: cst.FunctionDef) -> Optional[list[cst.BaseExpres
     if type(annotation) is cst.Subscript and dotted_name(annotation.value) in _TUPLES:
         items = [e.slice for e in annotation.slice]
         if all(type(i) is cst.Index for i in items):
-            values = [i.value for i in items]  # type: ignore[union-attr]
+            values = [cast(cst.Index, i).value for i in items]
             if not any(type(v) is cst.Ellipsis for v in values):
                 return values
     return [annotation]

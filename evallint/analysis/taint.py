@@ -267,7 +267,7 @@ class Taint(InterpreterPart):
             node_type = type(node)
             if node_type is cst.Comparison or node_type is cst.Lambda:
                 continue
-            if node_type is cst.Call and skip_call is not None and skip_call(node):
+            if node_type is cst.Call and skip_call is not None and skip_call(cast(cst.Call, node)):
                 continue
             if (
                 node_type is cst.Attribute
