@@ -215,6 +215,7 @@ ANALYSIS_ORDER = [
         "repeated_input",
         "requested_grad",
         "annotated_members",
+        "declared_returns",
         "returned_for_backward",
         "pictured",
         "class_aliases",

@@ -16,8 +16,9 @@ from evallint.analysis.symbols import dotted_name
 
 
 def annotated_attribute_type(owner: cst.ClassDef, attribute: str) -> Optional[str]:
-    """The dotted annotation of `attribute` in the class body (`model: ChronosModel`), else of
-    the `__init__` parameter assigned to `self.<attribute>` unchanged."""
+    """The dotted annotation of `attribute` in the class body (`model: ChronosModel`) or of its
+    annotated assignment in `__init__`, else of the `__init__` parameter assigned to
+    `self.<attribute>` unchanged."""
     body = owner.body.body if type(owner.body) is cst.IndentedBlock else ()
     init: Optional[cst.FunctionDef] = None
     for statement in body:
@@ -43,6 +44,8 @@ def annotated_attribute_type(owner: cst.ClassDef, attribute: str) -> Optional[st
         if type(statement) is not cst.SimpleStatementLine:
             continue
         for small in statement.body:
+            if type(small) is cst.AnnAssign and dotted_name(small.target) == f"self.{attribute}":
+                return dotted_name(small.annotation.annotation)  # `self.model: Model = model`
             if (
                 type(small) is cst.Assign
                 and len(small.targets) == 1

@@ -47,7 +47,8 @@ from evallint.analysis.statement_shapes import (
     may_hold_comprehension,
 )
 from evallint.analysis.summaries import ForwardRequirement, Summary, but_via
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 
 
 def _chosen_by_helper(req: ForwardRequirement, train: frozenset) -> bool:
@@ -239,9 +240,12 @@ class Calls(InterpreterPart):
                 and type(call.args[0].value) is cst.Name
                 and call.args[0].value.value == "False"
             ):
-                key = self.resolve(func.value, states[0])
+                # `sampler.eval().requires_grad_(False)`: the chain's module
+                receiver = chain_receiver(func.value, SAME_MODULE_OR_MODE_METHODS)
+                key = self.resolve(receiver, states[0])
                 if key is not None:
                     self.frozen.add(key)
+                    self.frozen_so_far.add(key)
                 return states
         kind = training_call_kind(call, self.imports)
         if kind == "backward" and (

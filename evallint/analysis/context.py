@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Protocol
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import libcst as cst
 
@@ -57,6 +57,7 @@ class InterpreterContext(Protocol):
     backpropagated: dict[int, frozenset]
     grad_forwards: dict[int, set[str]]
     frozen: set[str]
+    frozen_so_far: set[str]
     scope_locals: frozenset[str]
     opaque_switch: Optional[frozenset]
     opaque_variables: set[str]
@@ -399,7 +400,9 @@ class InterpreterContext(Protocol):
 
     def element_graph_free(self, value: cst.BaseExpression, index: int, count: int) -> bool: ...
 
-    def graph_names(self, expr: cst.BaseExpression) -> frozenset: ...
+    def graph_names(
+        self, expr: cst.BaseExpression, skip_call: Optional[Callable[[cst.Call], bool]] = None
+    ) -> frozenset: ...
 
     def note_reads(self, name: str, value: cst.BaseExpression) -> None: ...
 

@@ -163,6 +163,8 @@ class _Interpreter(
             else set()
         )
         """Modules whose parameters this scope freezes: their forwards build no graph."""
+        self.frozen_so_far: set[str] = set()
+        """Modules a `requires_grad_(False)` already run (in flow order) has frozen."""
         self.scope_locals = (
             frozenset(info.params + info.keyword_only) | self._assigned_names()
             if info is not None

@@ -50,6 +50,7 @@ from evallint.analysis.store_scope import (
     first_assignments,
     forward_helpers,
     handed_to_training,
+    numeric_array,
     preallocated_tensor,
     read_by_training_callee,
     rebinds,
@@ -164,7 +165,7 @@ class Observations(InterpreterPart):
             return  # Lightning runs its evaluation steps under inference_mode: no graph
         if hook is None and stores_item_of_held_values(self._innermost_loop(), value):
             return  # `for aux in aux_list: total += aux`: the list already holds each graph
-        names = self.graph_names(value)
+        names = self.graph_names(value, self._returns_plain)
         sources = self.stored_graph(value, states)
         if hook is None and self._graph_built_before_loop(value):
             return  # `kept[i] = out[i]`: parts of one graph built before the loop
@@ -216,10 +217,30 @@ class Observations(InterpreterPart):
             self.bound_at.get(container), self.imports
         ):
             return  # `losses[i] = loss` under no_grad into `torch.zeros(n)`: numbers copied
+        if numeric_array(self.bound_at.get(container), self.imports):
+            return  # `losses[i] = loss` into `np.zeros(n)`: NumPy stores `float(loss)`
         kind = "add" if _reads_entry(value, target) else "index"
         # `masks[i] = torch.max(masks[i], m)`: the entry is updated from itself, a running
         # accumulation per key (no new entry), as `total += v`
         self.observe_store(statement, container, value, kind, states)
+
+    def _returns_plain(self, call: cst.Call) -> bool:
+        """`utils.to_scalar(loss)`: a function of the file or project whose returns carry no
+        graph (`var.data.tolist()[0]`), so the value stored does not keep `loss`'s."""
+        func = call.func
+        if not (
+            type(func) is cst.Name or (type(func) is cst.Attribute and type(func.value) is cst.Name)
+        ):
+            return False
+        resolved = self.file.resolve_function(call, self.info, count=False)
+        if resolved is None and self.file.project is not None:
+            head = func.value if type(func) is cst.Name else cast(cst.Name, func.value).value
+            if head in self.imports.modules_from or self.imports.is_imported(head):
+                resolved = self.file.resolve_function(
+                    call, self.info, count=False, passes_module=True
+                )
+        summary = resolved[0] if resolved is not None else None
+        return summary is not None and summary.return_graph == frozenset()
 
     def _samples_one_input(self, value: cst.BaseExpression, states: tuple) -> bool:
         """The innermost loop trains nothing and either feeds its forwards the same input on

@@ -24,6 +24,7 @@ import libcst as cst
 
 from evallint.analysis.annotated_members import annotated_attribute_type
 from evallint.analysis.context import InterpreterPart
+from evallint.analysis.declared_returns import plain_returned_elements
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
@@ -283,6 +284,15 @@ class Provenance(InterpreterPart):
                 return _EMPTY  # `model.generate(...)` runs under no_grad
             if self._forward_returns_no_graph(func):
                 return _EMPTY  # `self.model(...)` of a class whose forward returns token ids
+            if target[0] in self.frozen_so_far:
+                # `sampler.requires_grad_(False)`: its parameters record nothing; only a
+                # graph its inputs carry reaches the output
+                return self._arguments_graph(call, state)
+            declared = plain_returned_elements(
+                self.file, self._owner(), call, self.imported_module_classes.get
+            )
+            if declared and all(declared):
+                return _EMPTY  # `-> float` declared by the method's class: a plain value
             method = self._class_method_graph(call, state)
             if method is not None:
                 return method  # `model.act(state)` of a class of this file: what it returns

@@ -10,7 +10,7 @@ from typing import Iterable, Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.symbols import ImportTable, dotted_name
+from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.vocabulary import (
     MODULE_BASES,
     MODULE_EVIDENCE_METHODS,
@@ -531,7 +531,9 @@ def frozen_modules(statements: Iterable[cst.CSTNode]) -> frozenset[str]:
                 if switch is not None:
                     # the flag test proved `node.func` is an attribute (`x.requires_grad_`)
                     func = cast(cst.Attribute, cast(cst.Call, node).func)
-                    switched.setdefault(_root_name(func.value), set()).add(switch)
+                    # `sampler.eval().requires_grad_(False)`: the chain's module, `sampler`
+                    receiver = chain_receiver(func.value, SAME_MODULE_OR_MODE_METHODS)
+                    switched.setdefault(_root_name(receiver), set()).add(switch)
             elif node_type is cst.Assign:
                 assign = cast(cst.Assign, node)
                 replaced.update(

@@ -167,6 +167,33 @@ def preallocated_tensor(value: Optional[cst.CSTNode], imports: ImportTable) -> b
     )
 
 
+_ARRAY_FACTORIES = frozenset({"zeros", "ones", "empty", "full"})
+"""`numpy.` functions that allocate a numeric array (also `numpy.zeros_like` & co.)."""
+
+
+def numeric_array(value: Optional[cst.CSTNode], imports: ImportTable) -> bool:
+    """`value` allocates a numeric NumPy array (`np.zeros(n)`, `np.full_like(x, 0.0)`):
+    writing a tensor into it (`losses[i] = loss`) converts it to a number, keeping no graph.
+    Not an array of objects (`dtype=object` keeps the tensors themselves)."""
+    if type(value) is not cst.Call:
+        return False
+    # a fragment of a notebook split into files uses `np` without importing it
+    qualified = imports.qualify(value.func) or ""
+    if qualified.startswith("np."):
+        qualified = "numpy." + qualified[3:]
+    last = qualified.rsplit(".", 1)[-1]
+    if not qualified.startswith("numpy.") or not (
+        last in _ARRAY_FACTORIES or (last.endswith("_like") and last[:-5] in _ARRAY_FACTORIES)
+    ):
+        return False
+    return not any(
+        (type(n) is cst.Name and n.value == "object")
+        or (type(n) is cst.SimpleString and n.evaluated_value in ("O", "object"))
+        for arg in value.args
+        for n in iter_nodes(arg.value)
+    )
+
+
 def forward_helpers(owner: ClassInfo) -> frozenset[str]:
     """The methods a module's own `forward` calls on `self` (`loss, acc = self.assm(...)`):
     each runs once per forward, for that one call's batch, so a container it fills and hands

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional, cast
+from typing import Callable, Optional, cast
 
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
+from evallint.analysis.declared_returns import plain_returned_elements
 from evallint.analysis.lattice import (
     PathState,
 )
@@ -162,6 +163,8 @@ class Taint(InterpreterPart):
                     continue
                 if (self.imports.qualify(func) or "").split(".")[-1] in _GRAPH_CUTTING_METHODS:
                     continue
+                if (self.imports.qualify(func) or "").startswith("math."):
+                    continue  # `math.sqrt(loss / n)`: the standard library returns a float
                 if type(func) is cst.Name and self._returns_no_graph(func.value):
                     continue  # `train_step(model, x)` whose every return is `loss.item()`
                 qualified = self.imports.qualify(func)
@@ -251,15 +254,20 @@ class Taint(InterpreterPart):
             found.update(i for i in returned if i == "self" or i.startswith("self."))
         return frozenset(found)
 
-    def graph_names(self, expr: cst.BaseExpression) -> frozenset:
+    def graph_names(
+        self, expr: cst.BaseExpression, skip_call: Optional[Callable[[cst.Call], bool]] = None
+    ) -> frozenset:
         """Dotted names read by `expr` whose graph would reach its value (not through
-        `.detach()`, `.item()`, a number conversion, a comparison or `.shape`)."""
+        `.detach()`, `.item()`, a number conversion, a comparison or `.shape`, nor through a
+        call that `skip_call` says returns no graph)."""
         found: set[str] = set()
         stack: list[cst.CSTNode] = [expr]
         while stack:
             node = stack.pop()
             node_type = type(node)
             if node_type is cst.Comparison or node_type is cst.Lambda:
+                continue
+            if node_type is cst.Call and skip_call is not None and skip_call(cast(cst.Call, node)):
                 continue
             if (
                 node_type is cst.Attribute
@@ -268,6 +276,7 @@ class Taint(InterpreterPart):
                 continue
             if node_type is cst.Call and (
                 _cuts_graph(cast(cst.Call, node).func)
+                or (self.imports.qualify(cast(cst.Call, node).func) or "").startswith("math.")
                 or self._detached_gradients(cast(cst.Call, node))
             ):
                 continue
@@ -300,7 +309,13 @@ class Taint(InterpreterPart):
 
     def element_graph_free(self, value: cst.BaseExpression, index: int, count: int) -> bool:
         """`loss, n_correct = helper(...)`: element `index` of every tuple the local helper
-        returns is a plain number (`.item()`, a count, a float computed from them)."""
+        returns is a plain number (`.item()`, a count, a float computed from them), or that
+        the method called declares plain (`-> (Result, float)`, see declared_returns.py)."""
+        if type(value) is cst.Call and type(value.func) is cst.Attribute:
+            plain = plain_returned_elements(
+                self.file, self._owner(), value, self.imported_module_classes.get
+            )
+            return plain is not None and len(plain) == count and plain[index]
         if type(value) is not cst.Call or type(value.func) is not cst.Name:
             return False
         function = self._local_def(value.func.value)

@@ -22,8 +22,12 @@ class LossAccumulatedWithGraph(Rule):
     `self.outputs.append(out)`. A value carries a graph when it comes from a model's forward
     or a loss computed with grad on, or when `backward()` is called on it, and keeps it
     through arithmetic, tensor methods and functions of it (`loss * 2`, `loss.mean()`,
-    `criterion(out, y)`); `.detach()`, `.item()`, `float()`, `.cpu().numpy()`, NumPy and
-    SciPy functions and computing it under `torch.no_grad()` remove it. What a call returns
+    `criterion(out, y)`); `.detach()`, `.item()`, `float()`, `.cpu().numpy()`, NumPy,
+    SciPy and `math` functions, a write into a numeric NumPy array (`np.zeros(n)[i] = loss`
+    stores a float) and computing it under `torch.no_grad()` remove it, as does a module
+    frozen by `requires_grad_(False)` before its forward (only its inputs' graph passes). A
+    method whose declared return type is plain (`-> (Result, float)`, `Result` a record of
+    plain values) returns no graph, whatever its overrides compute. What a call returns
     carries no graph unless the call is given such a value or is a function of the file whose
     returns carry one: a metric of arrays, an environment's reward, an `nn.ModuleList` built in
     `__init__` or an evaluator's dict are plain values.

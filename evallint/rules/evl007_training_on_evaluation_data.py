@@ -38,6 +38,8 @@ def training_on_evaluation(facts: ModuleFacts) -> Iterator[tuple[Place, StepBloc
             continue  # `for x in train_val_loader`
         if block.kind == "loop" and _counts_steps(block.block):
             continue  # `for i in range(args.eval_step)`: a number of training steps
+        if block.kind == "loop" and block.step is not None and _steps_its_items(block):
+            continue  # `for opt in valid_optimizers.values(): scaler.step(opt)`: optimizers
         if block.kind == "function" and block.words & _TRAINING_NAME_WORDS:
             continue
         if block.kind == "function" and type(block.block) is cst.FunctionDef:
@@ -46,6 +48,22 @@ def training_on_evaluation(facts: ModuleFacts) -> Iterator[tuple[Place, StepBloc
             if block.block.name.value in closures:
                 continue  # `optimizer.step(lambda: eval(p))`: the objective of a training step
         yield first, block
+
+
+def _steps_its_items(block: StepBlock) -> bool:
+    """The loop's variable is what its step updates (`opt.step()`, `scaler.step(opt)`): the
+    loop runs over optimizers (a name such as `valid_optimizers` means the ones in use), not
+    over data."""
+    target = getattr(block.block, "target", None)
+    step = block.step.node if block.step is not None else None
+    if target is None or type(step) is not cst.Call:
+        return False
+    func = step.func
+    if type(func) is not cst.Attribute or func.attr.value != "step":
+        return False  # `one_step(model, batch, optimizer)`: a helper given the batch
+    items = {n.value for n in iter_nodes(target) if type(n) is cst.Name}
+    stepped = [func.value] + [a.value for a in step.args]
+    return any(type(e) is cst.Name and e.value in items for e in stepped)
 
 
 def _counts_steps(loop: cst.CSTNode) -> bool:
@@ -118,7 +136,9 @@ class TrainingOnEvaluationData(Rule):
     ## Known problems
     Deliberate test-time adaptation or fine-tuning on a held-out split is recognised when the
     loop or function calls `train()`; a loop over a loader whose name mentions both training
-    and evaluation (`train_val_loader`) is not reported.
+    and evaluation (`train_val_loader`) is not reported, nor a loop whose variable is what its
+    step updates (`for opt in valid_optimizers.values(): scaler.step(opt)` runs over the
+    optimizers in use, not over validation data).
 
     ## Fix safety
     No fix: whether the step should be removed or the data is mislabelled is the author's call.
