@@ -220,6 +220,7 @@ ANALYSIS_ORDER = [
     ),
     (
         "context",
+        "built_modes",
         "optimizers",
         "mode_matters",
         "values",
