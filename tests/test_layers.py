@@ -199,6 +199,7 @@ ANALYSIS_ORDER = [
         "facts",
         "summaries",
         "dataflow",
+        "bracketed",
         "handoff",
         "store_scope",
         "statement_shapes",
