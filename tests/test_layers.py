@@ -199,6 +199,7 @@ ANALYSIS_ORDER = [
         "facts",
         "summaries",
         "dataflow",
+        "bracketed",
         "handoff",
         "store_scope",
         "statement_shapes",
@@ -222,6 +223,7 @@ ANALYSIS_ORDER = [
     ),
     (
         "context",
+        "built_modes",
         "optimizers",
         "mode_matters",
         "values",

@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional, cast
 import libcst as cst
 
 from evallint.analysis import conditions
+from evallint.analysis.bracketed import bracketed_evaluations
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix, unfed_suffix
 from evallint.analysis.element_forwards import bind_walked_module
@@ -211,6 +212,22 @@ class Statements(InterpreterPart):
                         ),
                     )
                 )
+        covered = {i for start, end, _ in plan for i in range(start, end)}
+        for start, end in bracketed_evaluations(
+            statements[: len(statements) if tail is None else tail],
+            trains,
+            lambda block: reports_only(self.file.block_evidence(block, self.info)),
+            lambda start, end: [*statements[end:], *next_pass(owner, statements[:start])],
+        ):
+            if covered.isdisjoint(range(start, end)):
+                shown = self.file.block_evidence(statements[start:end], self.info)
+                region = Region(
+                    statements[start],
+                    RegionKind.EVAL,
+                    "evaluation between eval() and train() in the training loop",
+                    shown.graph_needed,
+                )
+                plan.append((start, end, region))
         if tail is not None:
             tail_evidence = self.file.block_evidence(statements[tail:], self.info)
             whole = Region(

@@ -96,7 +96,7 @@ def dispatched_summaries(
     file: FileAnalysis, scope: Optional[FunctionInfo], call: cst.Call
 ) -> list[Summary]:
     """`self.X(...)` in a method of a class that leaves `X` abstract (its body only raises
-    `NotImplementedError`, or is `pass` / `...`): the summaries of the overrides of the
+    `NotImplementedError`, or is `pass` / `...` / `return None`): the summaries of the overrides of the
     project's subclasses, any of which dispatch may run; empty otherwise."""
     func = call.func
     if not (
@@ -121,7 +121,8 @@ def dispatched_summaries(
 
 
 def abstract_body(function: cst.FunctionDef) -> bool:
-    """A body of only a docstring, `pass`, `...` and `raise NotImplementedError(...)`."""
+    """A body of only a docstring, `pass`, `...`, `return` / `return None` and `raise
+    NotImplementedError(...)`."""
     body = function.body
     if type(body) is not cst.IndentedBlock:
         return False
@@ -137,6 +138,11 @@ def abstract_body(function: cst.FunctionDef) -> bool:
                 cst.Ellipsis,
             ):
                 continue
+            if type(small) is cst.Return and (
+                small.value is None
+                or (type(small.value) is cst.Name and small.value.value == "None")
+            ):
+                continue  # a template that returns nothing (`return None`): a placeholder
             if type(small) is cst.Raise and small.exc is not None:
                 raised = small.exc.func if type(small.exc) is cst.Call else small.exc
                 if type(raised) is cst.Name and raised.value == "NotImplementedError":

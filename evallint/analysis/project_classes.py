@@ -192,17 +192,24 @@ class ProjectClasses:
             if cls is not None or depth <= 0:
                 return other, cls
             origin = other.imports.module_of_class(local)
-            if origin is None or origin == module:
-                return other, None
-            return self._class_in(other.path, origin, local, depth - 1)
+            if origin is not None and origin != module:
+                return self._class_in(other.path, origin, local, depth - 1)
         located = self._locate(importer, module)
         if depth <= 0 or located is None or located.name != "__init__.py":
-            return None, None
+            return other, None
+        # `from .lpips import *` in the package's `__init__.py`: not a name it binds
         for origin in imported_from(small_text(located), local):
             found = self._class_in(str(located), origin, local, depth - 1)
             if found[1] is not None:
                 return found
-        return None, None
+        return other, None
+
+    def class_in(
+        self, importer: str, module: str, local: str
+    ) -> tuple[Optional[FileAnalysis], Optional[ClassInfo]]:
+        """The analysis of the file that defines class `local` imported from `module`, and
+        the class (None when not found), through a package's re-exports."""
+        return self._class_in(importer, module, local)
 
     def defines_method(
         self, importer: str, module: str, qualified: str, method: str, depth: int = 3

@@ -17,6 +17,7 @@ import libcst as cst
 from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.kept_modules import fresh_key
 from evallint.analysis.lattice import Mode, ModeFact
+from evallint.analysis.symbols import dotted_name
 from evallint.analysis.values import ModuleValue
 
 ElementFacts = Optional[tuple[frozenset, bool]]
@@ -81,9 +82,17 @@ class ReturnedTuples(InterpreterPart):
         self, elements: list[cst.BaseExpression], value: cst.BaseExpression, states: States
     ) -> Optional[States]:
         """`plm, tok = load_plm(path)` with a project function (of this file or another) whose
-        summary gives the module facts per returned position: bind each name to a module in
+        summary gives the module facts per returned position, or `self.model, self.config =
+        self.load()` with a method of the class: bind each name (or attribute) to a module in
         those facts, their site the call. None when the call is no such function."""
-        if type(value) is not cst.Call or type(value.func) is not cst.Name:
+        if type(value) is not cst.Call or not (
+            type(value.func) is cst.Name
+            or (
+                type(value.func) is cst.Attribute
+                and type(value.func.value) is cst.Name
+                and value.func.value.value == "self"
+            )
+        ):
             return None
         resolved = self.file.resolve_function(value, self.info, count=False, passes_module=True)
         summary = resolved[0] if resolved else None
@@ -95,9 +104,9 @@ class ReturnedTuples(InterpreterPart):
             for element in elements:
                 state = self._forget(element, state)
             for element, position in zip(elements, positions):
-                if position is None or type(element) is not cst.Name:
-                    continue
-                name = element.value
+                name = dotted_name(element) if position is not None else None
+                if name is None or (type(element) is not cst.Name and name.count(".") != 1):
+                    continue  # a name, or an attribute of `self` or of a local object
                 key = fresh_key(self.info, name, state)
                 facts = frozenset(ModeFact(f.mode, f.origin, value) for f in position[0])
                 state = state.with_alias(name, key).with_mode(key, facts)

@@ -413,6 +413,39 @@ def _module_arity(call: cst.Call) -> bool:
     return limit is None or len(call.args) <= limit
 
 
+def _is_self_attribute(target: cst.BaseExpression) -> bool:
+    return (
+        type(target) is cst.Attribute
+        and type(target.value) is cst.Name
+        and target.value.value == "self"
+    )
+
+
+def _self_attributes(
+    target: cst.BaseExpression, value: cst.BaseExpression
+) -> list[tuple[str, cst.BaseExpression]]:
+    """`self.x = v` -> [("self.x", v)]; `self.model, self.config = self.load()` -> each
+    attribute with the call (`self.a, self.b = u, v`: each with its own value)."""
+    if _is_self_attribute(target):
+        return [(f"self.{cast(cst.Attribute, target).attr.value}", value)]
+    if type(target) not in (cst.Tuple, cst.List):
+        return []
+    elements = [e.value for e in cast("cst.Tuple | cst.List", target).elements]
+    values = (
+        [e.value for e in cast("cst.Tuple | cst.List", value).elements]
+        if type(value) in (cst.Tuple, cst.List)
+        else None
+    )
+    if values is not None and len(values) != len(elements):
+        return []
+    found = []
+    for index, element in enumerate(elements):
+        if _is_self_attribute(element):
+            held = values[index] if values is not None else value
+            found.append((f"self.{cast(cst.Attribute, element).attr.value}", held))
+    return found
+
+
 def scope_names(body: cst.CSTNode) -> ScopeNames:
     """One lean walk of a scope (its nested scopes excluded)."""
     evidence: set[str] = set()
@@ -438,12 +471,7 @@ def scope_names(body: cst.CSTNode) -> ScopeNames:
                     if name is not None:
                         evidence.add(name)
             for target in node.targets:  # type: ignore[attr-defined]
-                if (
-                    type(target.target) is cst.Attribute
-                    and type(target.target.value) is cst.Name
-                    and target.target.value.value == "self"
-                ):
-                    attribute_assignments.append((f"self.{target.target.attr.value}", node.value))  # type: ignore[attr-defined]
+                attribute_assignments.extend(_self_attributes(target.target, node.value))  # type: ignore[attr-defined]
         elif node_type is cst.Call and type(node.func) is cst.Attribute:  # type: ignore[attr-defined]
             func = node.func  # type: ignore[attr-defined]
             keyword = _takes_non_module_keyword(cast(cst.Call, node))

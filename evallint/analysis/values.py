@@ -11,6 +11,7 @@ import libcst as cst
 
 from evallint.analysis.arguments import submodule_argument
 from evallint.analysis.assembled_parts import common_key, container_parts, part_of
+from evallint.analysis.built_modes import built_class, constructed_modes
 from evallint.analysis.class_aliases import class_alias
 from evallint.analysis.class_chains import Chain
 from evallint.analysis.closures import functions_bound
@@ -397,10 +398,10 @@ class Values(ModeMatters):
             return ModuleValue(key=assembled)  # `nn.Sequential(*list(net.children())[:-1])`
         if expr in self.constructor_calls:
             facts = self._constructor_facts(expr)  # an nn.Linear-only class: mode is moot
-            return ModuleValue(
-                fresh=frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, expr)}),
-                mode_matters=facts is None or facts[1],
-            )
+            fresh = frozenset({ModeFact(Mode.TRAIN, Origin.CONSTRUCTED, expr)})
+            if facts is not None and any(f.origin is Origin.SWITCHED for f in facts[0]):
+                fresh = facts[0]  # its constructor calls `self.eval()` (see built_modes.py)
+            return ModuleValue(fresh=fresh, mode_matters=facts is None or facts[1])
         func = expr.func
         if type(func) is cst.Attribute:
             attr = func.attr.value
@@ -651,7 +652,8 @@ class Values(ModeMatters):
         ):
             return fresh, True
         if qualified in self.file.classes and self.file.classes[qualified].is_module:
-            return fresh, self._class_mode_matters(self.file.classes[qualified])
+            built = self._built(call, qualified, fresh, None)
+            return built, self._class_mode_matters(self.file.classes[qualified])
         if qualified in self.file.classes and all(
             base in ("", "object") or base in self.file.classes
             for base in self.file.classes[qualified].bases
@@ -659,7 +661,8 @@ class Values(ModeMatters):
             return None  # `class Encoder:` of this file, a plain class: not a module by name
         chain = self._chain_of(call, qualified)
         if chain is Chain.MODULE:
-            return fresh, True  # `class Tagger(BaseTagger)`, nn.Module two files up
+            # `class Tagger(BaseTagger)`, nn.Module two files up
+            return self._built(call, qualified, fresh, self._imported_class_of(call)), True
         if chain in (Chain.PLAIN, Chain.OUTSIDE):
             return None  # its bases end in `object` or a library's class: not one by name
         if qualified in UNKNOWN_MODE_LOADERS or last in UNKNOWN_MODE_LOADERS:
@@ -678,7 +681,13 @@ class Values(ModeMatters):
                 self.file.path, self.imports.modules_from[func.value], qualified
             )
             if kind is True:  # a class keeping no argument and building nothing: mode is moot
-                return fresh, (
+                built = self._built(
+                    call,
+                    qualified,
+                    fresh,
+                    (self.imports.modules_from[func.value], qualified.split(".")[-1]),
+                )
+                return built, (
                     self._plain_imported(call) is not False and not self._mode_free_imported(call)
                 )
             if kind is None:
@@ -701,7 +710,8 @@ class Values(ModeMatters):
             # mode-independent layers
             kind = self.file.project.class_kind(self.file.path, imported[0], imported[1])
             if kind is True:
-                return fresh, not self._mode_free_imported(call)
+                built = self._built(call, qualified, fresh, imported)
+                return built, not self._mode_free_imported(call)
         if (
             last[:1].isupper()
             and words(last) & CLASS_NAME_MODULE_WORDS
@@ -713,6 +723,18 @@ class Values(ModeMatters):
         ):
             return fresh, True
         return None
+
+    def _built(
+        self,
+        call: cst.Call,
+        qualified: str,
+        fresh: frozenset,
+        imported: Optional[tuple[str, str]],
+    ) -> frozenset:
+        """The mode a project module class's constructor leaves the new module in (eval
+        when its `__init__` calls `self.eval()`, see built_modes.py); else `fresh`."""
+        found = built_class(self.file, qualified, imported)
+        return (constructed_modes(*found, call) if found is not None else None) or fresh
 
     def _chain_of(self, call: cst.Call, qualified: str) -> Optional[Chain]:
         """Where the base chain of the project class `call` builds ends, when the class's own

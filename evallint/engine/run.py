@@ -50,6 +50,7 @@ PREFILTER_WORDS = (
     "backward(",
     "timm",
     "lightning",
+    ".forward(",
 )
 PREFILTER_PATTERNS = (
     ("nn.", re.compile(r"\bnn\.")),
@@ -61,7 +62,8 @@ PREFILTER_PATTERNS = (
 """Text at least one piece of which every file with a finding contains. A file with none is
 not parsed: on a typical repository this skips ~90% of the parse work. The last three catch
 an evaluation script that mentions no torch at all because its model comes from a project
-module (`model = Net(); model.load_state_dict(...); model(x)`). Plain substring tests first
+module (`model = Net(); model.load_state_dict(...); model(x)`), as does `.forward(` (`dist =
+metric.forward(a, b)` of a project module built in eval mode). Plain substring tests first
 (C speed); a pattern runs only where its literal occurs: one regex alternation over every
 file cost more than parsing the few files it let through."""
 
