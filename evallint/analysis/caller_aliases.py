@@ -238,9 +238,9 @@ def _stored_before(method: FunctionInfo, call: cst.Call, name: str) -> str | Non
             if name in bound or (stored is not None and stored in bound):
                 return None
             continue
-        if type(node) is cst.Assign and len(node.targets) == 1:  # type: ignore[attr-defined]
-            target = _self_attribute(node.targets[0].target)  # type: ignore[attr-defined]
-            value = node.value  # type: ignore[attr-defined]
+        if type(node) is cst.Assign and len(node.targets) == 1:
+            target = _self_attribute(node.targets[0].target)
+            value = node.value
             if target is not None and type(value) is cst.Name and value.value == name:
                 stored = target
                 continue
@@ -295,7 +295,11 @@ def _method_calls(
                         inside.add(id(node))
                         cached.setdefault(node.func.attr.value, []).append((method, node))
         for node in iter_nodes(file.module, enter_scopes=True):
-            if type(node) is cst.Call and type(node.func) is cst.Attribute and id(node) not in inside:
+            if (
+                type(node) is cst.Call
+                and type(node.func) is cst.Attribute
+                and id(node) not in inside
+            ):
                 cached.setdefault(node.func.attr.value, []).append((None, node))
         file.__dict__["_method_calls"] = cached
     return cached

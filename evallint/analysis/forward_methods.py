@@ -209,24 +209,24 @@ def _class_forward_methods(
         for inner in ast.walk(method):
             if not isinstance(inner, ast.Call):
                 continue
-            free = decorated_free or id(inner) in shielded
+            off = decorated_free or id(inner) in shielded
             func = inner.func
             if isinstance(func, ast.Name) and (func.id == "self" or func.id in walkers):
-                runs, runs_free = (runs, True) if free else (True, runs_free)
+                runs, runs_free = (runs, True) if off else (True, runs_free)
                 # self(x); `layer(x)` for `layer in self.blocks`
             elif isinstance(func, ast.Attribute):
                 if func.attr in _TRAINING_CALLS:
                     trains = True
                 attribute = _self_attribute(func)
                 if attribute == "forward" or (attribute is not None and attribute in submodules):
-                    runs, runs_free = (runs, True) if free else (True, runs_free)
+                    runs, runs_free = (runs, True) if off else (True, runs_free)
                     # self.forward(x), self.fc(x)
                 elif attribute is not None and attribute in methods:
-                    (called_free if free else called).add(attribute)
+                    (called_free if off else called).add(attribute)
                 elif func.attr == "forward" and _self_attribute(func.value) is not None:
                     # self.encoder.forward(x): whatever the attribute was built from (a
                     # constructor call, a module passed to __init__), `.forward` is a forward
-                    runs, runs_free = (runs, True) if free else (True, runs_free)
+                    runs, runs_free = (runs, True) if off else (True, runs_free)
         if trains:
             continue  # a training routine of the module, not a forward
         if eval_switched is not None and any(

@@ -137,14 +137,15 @@ def _taken_from_a_sibling(owner: ClassInfo, init: FunctionInfo) -> set[str]:
     for node in iter_nodes(init.node):
         if type(node) is not cst.Assign:
             continue
-        for target in node.targets:  # type: ignore[attr-defined]
+        for target in node.targets:
             key = dotted_name(target.target)
             if key is None or not key.startswith("self.") or key.count(".") != 1:
                 continue
-            value = node.value  # type: ignore[attr-defined]
+            value = node.value
             slot = _constant_slot(value)
-            if slot is not None and type(value.value) is cst.Name and value.value.value in init.params:  # type: ignore[attr-defined]
-                taken.setdefault(key, set()).add(slot)
+            held = cast(cst.Subscript, value).value if slot is not None else None
+            if type(held) is cst.Name and held.value in init.params:
+                taken.setdefault(key, set()).add(slot)  # type: ignore[arg-type]
             elif type(chain_receiver(value, SAME_MODULE_METHODS)) is cst.Name:
                 plain.add(key)  # a parameter or a local: not known to be a sibling's
     if not taken:
@@ -155,8 +156,8 @@ def _taken_from_a_sibling(owner: ClassInfo, init: FunctionInfo) -> set[str]:
             continue
         for node in iter_nodes(method.node):
             if type(node) is cst.Assign:
-                source = dotted_name(node.value)  # type: ignore[attr-defined]
-                for target in node.targets:  # type: ignore[attr-defined]
+                source = dotted_name(node.value)
+                for target in node.targets:
                     slot = _constant_slot(target.target)
                     if slot is not None and source is not None:
                         filled.add((slot, source))

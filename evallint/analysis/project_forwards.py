@@ -136,9 +136,7 @@ def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Op
                 if index not in forwards:
                     grad_free: set[str] = set()
                     decorated: set[str] = set()
-                    runs = _class_forward_methods(
-                        nodes[index], grad_free, decorated=decorated
-                    )
+                    runs = _class_forward_methods(nodes[index], grad_free, decorated=decorated)
                     # `!name`: a method of the class that runs no forward (`update()`
                     # rebuilding tables), for project_forward_disputed; `~name`: one that
                     # runs it only with autograd off, for project_forward_grad_free
@@ -459,4 +457,3 @@ def project_wrapper_class(project: Optional[ProjectIndex], path: str, name: str)
     if project is None or path.startswith("<"):
         return False
     return name in _entry(project, path)[3]
-
