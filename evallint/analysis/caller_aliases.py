@@ -157,3 +157,149 @@ def _wrapped_name(file: FileAnalysis, value: cst.BaseExpression) -> str | None:
         if len(given) != 1:
             return None
         value = given[0]
+
+
+def attributes_every_caller_passes(file: FileAnalysis, info: FunctionInfo) -> dict[str, str]:
+    """Parameter -> the `self.X` attribute that every call of this method in the file
+    passes for it: `def test_(self, loader, model): model.eval(); ... self.model(x)`, called
+    only as `self.test_(loader, self.model)`, or as `self.test_(loader, best)` after
+    `self.model = best` in the calling method (neither name bound again after that). The
+    parameter and the attribute are then one module on every path that reaches the method.
+    Empty when a call of the method's name in the file has another receiver than `self`,
+    lies outside the class, or passes anything else; decided from the file's calls, never
+    from names."""
+    owner = info.owner
+    if owner is None or info.parent is not None or not info.params or not _plain_method(info):
+        return {}
+    calls = _method_calls(file).get(info.name)
+    if not calls or any(method is None or method.owner is not owner for method, _ in calls):
+        return {}
+    found: dict[str, str] = {}
+    for position, param in enumerate(info.params[1:]):
+        passed = {_attribute_passed(method, call, param, position) for method, call in calls}  # type: ignore[arg-type]
+        if len(passed) == 1:
+            (name,) = passed
+            if name is not None:
+                found[param] = name
+    return found
+
+
+def _plain_method(info: FunctionInfo) -> bool:
+    return not any(d.split(".")[-1] in ("staticmethod", "classmethod") for d in info.decorators)
+
+
+def _attribute_passed(
+    method: FunctionInfo, call: cst.Call, param: str, position: int
+) -> str | None:
+    """The `self.X` the call passes for the parameter: the attribute itself, or a bare name
+    the calling method stored as `self.X = name` before the call."""
+    if any(a.star for a in call.args):
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    value: cst.BaseExpression | None = None
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == param:
+            value = arg.value
+    if value is None and position < len(positional):
+        value = positional[position].value
+    if value is None:
+        return None
+    attribute = _self_attribute(value)
+    if attribute is not None:
+        return attribute
+    if type(value) is cst.Name:
+        return _stored_before(method, call, value.value)
+    return None
+
+
+def _self_attribute(value: cst.BaseExpression) -> str | None:
+    if (
+        type(value) is cst.Attribute
+        and type(value.value) is cst.Name
+        and value.value.value == "self"
+    ):
+        return f"self.{value.attr.value}"
+    return None
+
+
+def _stored_before(method: FunctionInfo, call: cst.Call, name: str) -> str | None:
+    """`self.X` when the method's last binding of `name` or of `self.X` before `call` (in
+    source order) is `self.X = name`, and neither is bound anywhere after it."""
+    stored: str | None = None
+    reached = False
+    for node in iter_nodes(method.node, enter_scopes=True):
+        if node is call:
+            reached = True
+            continue
+        bound = _bindings(node)
+        if not bound:
+            continue
+        if reached:
+            if name in bound or (stored is not None and stored in bound):
+                return None
+            continue
+        if type(node) is cst.Assign and len(node.targets) == 1:
+            target = _self_attribute(node.targets[0].target)
+            value = node.value
+            if target is not None and type(value) is cst.Name and value.value == name:
+                stored = target
+                continue
+        if name in bound or (stored is not None and stored in bound):
+            stored = None
+    return stored if reached else None
+
+
+def _bindings(node: cst.CSTNode) -> set[str]:
+    """Names and `self.X` attributes a statement binds (assignment, `for` and `with`
+    targets)."""
+    node_type = type(node)
+    if node_type is cst.Assign:
+        targets = [t.target for t in node.targets]  # type: ignore[attr-defined]
+    elif node_type in (cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor):
+        targets = [node.target]  # type: ignore[attr-defined]
+    elif node_type is cst.AsName:
+        targets = [node.name]  # type: ignore[attr-defined]
+    else:
+        return set()
+    bound: set[str] = set()
+    for target in targets:
+        for part in iter_nodes(target):
+            if type(part) is cst.Name:
+                bound.add(part.value)
+            else:
+                attribute = _self_attribute(part)  # type: ignore[arg-type]
+                if attribute is not None:
+                    bound.add(attribute)
+    return bound
+
+
+def _method_calls(
+    file: FileAnalysis,
+) -> dict[str, list[tuple[FunctionInfo | None, cst.Call]]]:
+    """`x.name(...)` calls of the file by method name, each with the method of a class
+    (itself or a function nested in it) that makes it as `self.name(...)`, else None. Read
+    once per file, only when a method asks."""
+    cached = file.__dict__.get("_method_calls")
+    if cached is None:
+        cached = {}
+        inside: set[int] = set()
+        for cls in file.classes.values():
+            for method in cls.methods.values():
+                for node in iter_nodes(method.node, enter_scopes=True):
+                    if (
+                        type(node) is cst.Call
+                        and type(node.func) is cst.Attribute
+                        and type(node.func.value) is cst.Name
+                        and node.func.value.value == "self"
+                    ):
+                        inside.add(id(node))
+                        cached.setdefault(node.func.attr.value, []).append((method, node))
+        for node in iter_nodes(file.module, enter_scopes=True):
+            if (
+                type(node) is cst.Call
+                and type(node.func) is cst.Attribute
+                and id(node) not in inside
+            ):
+                cached.setdefault(node.func.attr.value, []).append((None, node))
+        file.__dict__["_method_calls"] = cached
+    return cached

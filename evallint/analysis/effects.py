@@ -22,7 +22,11 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.optimizer_bindings import latest_binding
 from evallint.analysis.optimizers import is_optimizer_name
-from evallint.analysis.project_forwards import project_forward_delegates, project_runs_forward
+from evallint.analysis.project_forwards import (
+    project_forward_delegates,
+    project_forward_grad_free,
+    project_runs_forward,
+)
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -138,6 +142,10 @@ class Effects(InterpreterPart):
             and self._key_id(key) not in self.file.graph_free
             and (method not in NO_GRAD_METHODS or method in self.file.forward_method_names())
             and method not in self.file.grad_free_methods()
+            and not (
+                method is not None
+                and project_forward_grad_free(self.file.project, self.file.path, method)
+            )
         )  # frozen parameters: no graph to keep; a project's own `generate` keeps its graph
         # unless it is decorated with no_grad
         mode_matters = (

@@ -62,6 +62,31 @@ def _disables_grad(decorator: ast.expr) -> bool:
     return "no_grad" in name or name == "inference_mode"
 
 
+def _under_grad_disabling_with(method: ast.AST) -> set[int]:
+    """The ids of the nodes of `method` inside a `with torch.no_grad():` (or
+    `inference_mode()`, `set_grad_enabled(False)`) block of its own."""
+    found: set[int] = set()
+    for node in ast.walk(method):
+        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+            _disables_grad_block(item.context_expr) for item in node.items
+        ):
+            for statement in node.body:
+                found.update(id(inner) for inner in ast.walk(statement))
+    return found
+
+
+def _disables_grad_block(expression: ast.expr) -> bool:
+    """`torch.no_grad()`, `torch.inference_mode()`, `torch.set_grad_enabled(False)`."""
+    if not isinstance(expression, ast.Call):
+        return False
+    func = expression.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name == "set_grad_enabled":
+        flag = expression.args[0] if expression.args else None
+        return isinstance(flag, ast.Constant) and flag.value is False
+    return ("no_grad" in name or name == "inference_mode") and not expression.args
+
+
 def _called_by_forward(
     forward: Optional[ast.FunctionDef | ast.AsyncFunctionDef], methods: dict
 ) -> set[str]:
@@ -148,7 +173,11 @@ def _class_forward_methods(
     grad_free: set[str],
     evaluating: frozenset[str] = frozenset(),
     eval_switched: Optional[set[str]] = None,
+    decorated: Optional[set[str]] = None,
 ) -> frozenset[str]:
+    """The methods of the class that run its forward. `grad_free` receives those that run it
+    only with autograd off (a no_grad decorator or block, or calls of such methods) and the
+    decorated ones; `decorated`, if given, the methods with a no_grad decorator."""
     methods = {
         item.name: item
         for item in node.body
@@ -165,45 +194,58 @@ def _class_forward_methods(
     submodules |= _called_by_forward(methods.get("forward"), methods)
     direct: set[str] = set()
     calls: dict[str, set[str]] = {}
+    free_direct: set[str] = set()  # runs the forward only where autograd is off
+    free_calls: dict[str, set[str]] = {}
     for name, method in methods.items():
         if name in _NOT_FORWARDS:
             continue
-        runs = False
+        runs = runs_free = False
         trains = False
         called: set[str] = set()
+        called_free: set[str] = set()
         walkers = _submodule_walkers(method, submodules)
+        decorated_free = any(_disables_grad(d) for d in method.decorator_list)
+        shielded = _under_grad_disabling_with(method)
         for inner in ast.walk(method):
             if not isinstance(inner, ast.Call):
                 continue
+            off = decorated_free or id(inner) in shielded
             func = inner.func
             if isinstance(func, ast.Name) and (func.id == "self" or func.id in walkers):
-                runs = True  # self(x); `layer(x)` for `layer in self.blocks`
+                runs, runs_free = (runs, True) if off else (True, runs_free)
+                # self(x); `layer(x)` for `layer in self.blocks`
             elif isinstance(func, ast.Attribute):
                 if func.attr in _TRAINING_CALLS:
                     trains = True
                 attribute = _self_attribute(func)
                 if attribute == "forward" or (attribute is not None and attribute in submodules):
-                    runs = True  # self.forward(x), self.fc(x)
+                    runs, runs_free = (runs, True) if off else (True, runs_free)
+                    # self.forward(x), self.fc(x)
                 elif attribute is not None and attribute in methods:
-                    called.add(attribute)
+                    (called_free if off else called).add(attribute)
                 elif func.attr == "forward" and _self_attribute(func.value) is not None:
                     # self.encoder.forward(x): whatever the attribute was built from (a
                     # constructor call, a module passed to __init__), `.forward` is a forward
-                    runs = True
+                    runs, runs_free = (runs, True) if off else (True, runs_free)
         if trains:
             continue  # a training routine of the module, not a forward
         if eval_switched is not None and any(
             getattr(d, "id", None) in evaluating for d in method.decorator_list
         ):
             eval_switched.add(name)
-        if any(_disables_grad(d) for d in method.decorator_list):
+        if decorated_free:
             grad_free.add(name)
+            if decorated is not None:
+                decorated.add(name)
             if name in NO_GRAD_METHODS:
                 continue  # `@torch.no_grad() def generate`: as transformers' own
         if runs:
             direct.add(name)
         else:
             calls[name] = called
+        if runs_free:
+            free_direct.add(name)
+        free_calls[name] = called_free
     found = set(direct)
     changed = True
     while changed:
@@ -212,6 +254,20 @@ def _class_forward_methods(
             if name not in found and called & found:
                 found.add(name)
                 changed = True
+    # methods whose every forward runs with autograd off (a `no_grad` decorator or block,
+    # or calls of such methods): they run the forward, and keep no graph
+    free = {name for name in free_direct if name not in found}
+    changed = True
+    while changed:
+        changed = False
+        for name, called in calls.items():
+            if name in found or name in free:
+                continue
+            if (called & free) or (free_calls.get(name, set()) & (found | free)):
+                free.add(name)
+                changed = True
+    grad_free |= free
+    found |= free
     return frozenset(name for name in found if not _switches_itself(methods[name]))
 
 

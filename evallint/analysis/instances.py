@@ -114,12 +114,75 @@ def modes_set_at_construction(
         (name,) = names if len(names) == 1 else ("",)
         if name and name in exits:
             exits[key] = exits[name]  # the summary keeps the mode under the parameter's name
+    for key in _taken_from_a_sibling(owner, init):
+        if key in exits:
+            # `self.model = shared["model"]`, filled by `share()` with `self.model`: another
+            # instance's module, in the modes this class's construction leaves it in
+            exits[key] = frozenset(f for f in exits[key] if f.mode is not Mode.ENTRY)
     found = {
         key: facts
         for key, facts in exits.items()
         if key.startswith("self.") and facts and all(f.mode is Mode.EVAL for f in facts)
     }
     return _not_undone(file, owner, found)
+
+
+def _taken_from_a_sibling(owner: ClassInfo, init: FunctionInfo) -> set[str]:
+    """The `self.X` that the constructor binds, besides other bindings that are no parameter,
+    to `param[K]`, where a method of the class fills a container's key K with `self.X`
+    (`shared["model"] = self.model` in `share()`, or `{"model": self.model}`): a copy of the
+    class hands its own module to the new one."""
+    taken: dict[str, set[str]] = {}
+    plain: set[str] = set()
+    for node in iter_nodes(init.node):
+        if type(node) is not cst.Assign:
+            continue
+        for target in node.targets:
+            key = dotted_name(target.target)
+            if key is None or not key.startswith("self.") or key.count(".") != 1:
+                continue
+            value = node.value
+            slot = _constant_slot(value)
+            held = cast(cst.Subscript, value).value if slot is not None else None
+            if type(held) is cst.Name and held.value in init.params:
+                taken.setdefault(key, set()).add(slot)  # type: ignore[arg-type]
+            elif type(chain_receiver(value, SAME_MODULE_METHODS)) is cst.Name:
+                plain.add(key)  # a parameter or a local: not known to be a sibling's
+    if not taken:
+        return set()
+    filled: set[tuple[str, str]] = set()
+    for name, method in owner.methods.items():
+        if name == "__init__":
+            continue
+        for node in iter_nodes(method.node):
+            if type(node) is cst.Assign:
+                source = dotted_name(node.value)
+                for target in node.targets:
+                    slot = _constant_slot(target.target)
+                    if slot is not None and source is not None:
+                        filled.add((slot, source))
+            elif type(node) is cst.Dict:
+                for element in node.elements:
+                    if type(element) is cst.DictElement and type(element.key) is cst.SimpleString:
+                        source = dotted_name(element.value)
+                        if source is not None:
+                            filled.add((element.key.evaluated_value, source))  # type: ignore[arg-type]
+    return {
+        key
+        for key, slots in taken.items()
+        if key not in plain and all((slot, key) in filled for slot in slots)
+    }
+
+
+def _constant_slot(value: cst.BaseExpression) -> Optional[str]:
+    """K of `x[K]`, for a string constant K."""
+    if type(value) is not cst.Subscript or len(value.slice) != 1:
+        return None
+    index = value.slice[0].slice
+    if type(index) is not cst.Index or type(index.value) is not cst.SimpleString:
+        return None
+    found = index.value.evaluated_value
+    return found if isinstance(found, str) else None
 
 
 def _not_undone(
@@ -140,9 +203,11 @@ def _not_undone(
             if type(node) is cst.Call:
                 if type(node.func) is cst.Attribute and node.func.attr.value == "train":
                     touched.append(dotted_name(node.func.value) or "")
-                if dotted_name(node.func) not in _READ_ONLY_BUILTINS and not (
-                    file.imports.qualify(node.func) or ""
-                ).startswith("torch."):
+                if (
+                    dotted_name(node.func) not in _READ_ONLY_BUILTINS
+                    and not (file.imports.qualify(node.func) or "").startswith("torch.")
+                    and not _keeps_modes(file, method, node)
+                ):
                     touched.extend(dotted_name(arg.value) or "" for arg in node.args)
             elif type(node) is cst.Assign:
                 touched.extend(
@@ -157,6 +222,20 @@ def _not_undone(
                     if path == "self" or path == key or path.startswith(key + "."):
                         del found[key]
     return found
+
+
+def _keeps_modes(file: FileAnalysis, method: FunctionInfo, call: cst.Call) -> bool:
+    """A call of a function of this file or project (not a method) whose summary switches
+    nothing and trains nothing: it leaves the modules it is given in their modes."""
+    from evallint.analysis.lattice import Mode
+
+    if type(call.func) is not cst.Name:
+        return False
+    resolved = file.resolve_function(call, method, count=False, passes_module=True)
+    summary = resolved[0] if resolved else None
+    if summary is None or summary.trains or summary.opaque_switch:
+        return False
+    return all(f.mode is Mode.ENTRY for facts in summary.exit_modes.values() for f in facts)
 
 
 def _below_a_key(path: str, found: dict[str, frozenset]) -> bool:
@@ -220,7 +299,7 @@ def _called_by_init(owner: ClassInfo) -> set[str]:
 
 
 _READ_ONLY_BUILTINS = frozenset(
-    {"hasattr", "getattr", "isinstance", "type", "id", "len", "repr", "str", "print"}
+    {"hasattr", "getattr", "isinstance", "type", "id", "len", "repr", "str", "print", "super"}
 )
 """Builtins that only read what they are given (`hasattr(self, "batch_size")`)."""
 

@@ -19,7 +19,11 @@ import libcst as cst
 from evallint.analysis.acting import forwards_act
 from evallint.analysis.annotated_objects import annotated_objects
 from evallint.analysis.binding import Binding
-from evallint.analysis.caller_aliases import globals_every_caller_passes, globals_sharing_a_module
+from evallint.analysis.caller_aliases import (
+    attributes_every_caller_passes,
+    globals_every_caller_passes,
+    globals_sharing_a_module,
+)
 from evallint.analysis.calls import Calls
 from evallint.analysis.class_members import ClassMembers
 from evallint.analysis.constructions import Constructions
@@ -357,6 +361,10 @@ class _Interpreter(
             self.file, self._module_globals_used()
         ).items():
             state = state.with_alias(name, wrapped)  # `para_model = DataParallel(model)`
+        if owner is not None and self.info.params:
+            for param, attribute in attributes_every_caller_passes(self.file, self.info).items():
+                if param in self.scope_keys and attribute in self.scope_keys:
+                    state = state.with_alias(param, attribute)  # `self.test_(x, self.model)`
         if owner is not None and self.info.name != "__init__":
             constructed = modes_set_at_construction(self.file, owner)
             for key, facts in constructed.items():

@@ -24,6 +24,7 @@ from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
+    from evallint.analysis.scope import FunctionInfo
 
 
 def judge_alone(
@@ -41,7 +42,7 @@ def judge_alone(
         return
     if _dispatched_override(file, summary.qualname):
         return
-    method = own_method(file, summary)
+    method = own_method(file, summary) or _method_of_module_subclass(file, summary)
     for req in summary.forwards if requirements is None else requirements:
         if callback and judged_after_module(file, req):
             continue
@@ -145,6 +146,19 @@ def _called_on_self_by_bases(file: FileAnalysis, owner, name: str) -> bool:
         if found is not None and called.search(found[1]):
             return True
     return False
+
+
+def _method_of_module_subclass(file: FileAnalysis, summary: Summary) -> Optional[FunctionInfo]:
+    """The method, when the summary is of a method of a class of this file that derives from
+    a module class of another project file (`class Tagger(flair_nn.Model)`): a module's own
+    method like those of the file's own module classes (see own_methods.py)."""
+    if not summary.is_method or file.project is None:
+        return None
+    owner_name, _, name = summary.qualname.rpartition(".")
+    owner = file.classes.get(owner_name)
+    if owner is None or owner.is_module or not _module_subclass(file, owner_name):
+        return None
+    return owner.methods.get(name)
 
 
 def _module_subclass(file: FileAnalysis, owner: str) -> bool:

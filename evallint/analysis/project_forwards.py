@@ -135,13 +135,19 @@ def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Op
             for index in _module_rows(rows, forwards_of).values():
                 if index not in forwards:
                     grad_free: set[str] = set()
-                    runs = _class_forward_methods(nodes[index], grad_free)
+                    decorated: set[str] = set()
+                    runs = _class_forward_methods(nodes[index], grad_free, decorated=decorated)
                     # `!name`: a method of the class that runs no forward (`update()`
-                    # rebuilding tables), for project_forward_disputed
-                    forwards[index] = (runs - grad_free) | frozenset(
-                        f"!{name}"
-                        for name in rows[index].methods
-                        if name not in runs and name not in grad_free
+                    # rebuilding tables), for project_forward_disputed; `~name`: one that
+                    # runs it only with autograd off, for project_forward_grad_free
+                    forwards[index] = (
+                        (runs - grad_free)
+                        | frozenset(f"~{name}" for name in (runs & grad_free) - decorated)
+                        | frozenset(
+                            f"!{name}"
+                            for name in rows[index].methods
+                            if name not in runs and name not in grad_free
+                        )
                     )
         found = (rows, forwards)
     if len(_ROWS) >= _ROWS_KEPT:
@@ -313,7 +319,34 @@ def project_runs_forward(project: Optional[ProjectIndex], path: str, method: str
     if found is None:
         found = answers[method] = _some_file_reads(
             project, files, method, "forwards", _forward_methods_of, elsewhere
+        ) or _some_file_reads(
+            project, files, f"~{method}", "forwards", _forward_methods_of, elsewhere, method
         )
+    return found
+
+
+def project_forward_grad_free(project: Optional[ProjectIndex], path: str, method: str) -> bool:
+    """Whether every module class of the project whose `method` runs its forward runs it
+    only with autograd off, in a `with torch.no_grad():` block of its own or through such a
+    method (`def evaluate(...)` calling `self.predict(...)`, whose forward is in one)."""
+    if project is None or path.startswith("<"):
+        return False
+    files, answers, elsewhere, _ = _entry(project, path)
+    key = f"grad free {method}"
+    found = answers.get(key)
+    if found is None:
+        by_text = _BY_TEXT.setdefault(project, {})
+        free = with_grad = False
+        for candidate in files.get(method, ()):
+            code = project._code_of(candidate) or ""
+            methods = by_text.get(("forwards", code, elsewhere))
+            if methods is None:
+                methods = by_text["forwards", code, elsewhere] = _forward_methods_of(
+                    code, elsewhere
+                )
+            free = free or f"~{method}" in methods
+            with_grad = with_grad or method in methods
+        found = answers[key] = free and not with_grad
     return found
 
 
