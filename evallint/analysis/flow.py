@@ -28,6 +28,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.local_constants import constant_test
 from evallint.analysis.loop_else import else_block, else_evaluation
 from evallint.analysis.member_switches import every_member_switched
 from evallint.analysis.mode_managers import enter_manager, leave_manager
@@ -416,6 +417,9 @@ class Statements(InterpreterPart):
             then_flow = self.suite(node.body, states)
             then_flow.normal = normalize(then_flow.normal)
             return then_flow
+        decided = constant_test(node.test, self.info.node if self.info is not None else None)
+        if decided is not None:  # `classify = False` earlier, then `if classify:`
+            return self.decided_branch(node, decided, states)
         then_states: list[PathState] = []
         else_states: list[PathState] = []
         self.flag_chosen.update(id(call) for call in flag_chosen_switches(node))
@@ -746,6 +750,19 @@ class Statements(InterpreterPart):
         frame, manager = found
         entering = self.enter_item(manager, states, frame.entered, frame)
         return states if entering is None else entering
+
+    def decided_branch(self, node: cst.If, taken: bool, states: States) -> Flow:
+        """The flow of `node` whose test always has the value `taken`."""
+        if taken:
+            flow = self.suite(node.body, states)
+        elif type(node.orelse) is cst.If:
+            flow = self.if_statement(node.orelse, states)
+        elif type(node.orelse) is cst.Else:
+            flow = self.suite(node.orelse.body, states)
+        else:
+            flow = Flow(normal=states)
+        flow.normal = normalize(flow.normal)
+        return flow
 
     def try_statement(self, node, states: States) -> Flow:
         body_flow = self.suite(node.body, states)

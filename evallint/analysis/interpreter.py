@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.filled_containers import members_mode
 from evallint.analysis.acting import forwards_act
 from evallint.analysis.annotated_objects import annotated_objects
 from evallint.analysis.binding import Binding
@@ -671,7 +672,7 @@ class _Interpreter(
         for key in self.scope_keys:
             facts: frozenset = frozenset()
             for state in exit_states:
-                facts |= state.mode_of(key) or frozenset()
+                facts |= members_mode(self, key, state.mode_of(key) or frozenset())
             exit_modes[key] = facts or ENTRY_MODE
         exit_modes.update(held_exit_modes(info, exit_states, self.scope_keys))
         for key in self.restored_on_exit:
@@ -740,7 +741,7 @@ class _Interpreter(
                 return key, None  # the caller's module (a parameter, `self.X`, a global)
             facts: frozenset = frozenset()
             for state in self.return_states:
-                facts |= state.mode_of(key) or frozenset()
+                facts |= members_mode(self, key, state.mode_of(key) or frozenset())
             return None, facts or None
         if fresh and not keys:
             facts = frozenset()
