@@ -8,7 +8,6 @@ from typing import Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.filled_containers import filled_container
 from evallint.analysis.acting import feeds_environment, object_method_calls
 from evallint.analysis.arguments import submodule_argument
 from evallint.analysis.conditions import condition_key
@@ -18,6 +17,7 @@ from evallint.analysis.facts import (
     EvalForward,
     Place,
 )
+from evallint.analysis.filled_containers import filled_container
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Grad,

@@ -75,9 +75,8 @@ class Constructions(InterpreterPart):
             return False
         if passes_key and summary.return_key is not None:
             return True
-        return bool(summary.return_facts) and any(
-            f.origin is not Origin.CONSTRUCTED for f in summary.return_facts
-        )
+        facts = summary.return_facts or frozenset()
+        return any(f.origin is not Origin.CONSTRUCTED for f in facts)
 
     def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
         """`model = get_model(cfg)`: a call we cannot follow, into a variable that the code

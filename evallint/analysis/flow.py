@@ -53,7 +53,6 @@ from evallint.analysis.statement_shapes import (
     running_sum_operand,
     sums_into_a_later_backward,
 )
-from evallint.analysis.summaries import Summary
 from evallint.analysis.switches import flag_chosen_switches
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.trained_batch import trained_batch_statistics
@@ -728,7 +727,9 @@ class Statements(InterpreterPart):
         """`out` with what `entered` entered left, back to the modes of `before`."""
         result = leave_manager(entered.managed, before, out)
         for summary, receiver, call in reversed(entered.exits):
-            result = self.apply_modes(summary.exit_modes, summary, call, receiver, result, base=before)
+            result = self.apply_modes(
+                summary.exit_modes, summary, call, receiver, result, base=before
+            )
         if entered.pushed:
             popped = []
             for s in result:

@@ -71,9 +71,7 @@ def builds_own_instance(owner: ClassInfo, name: str) -> bool:
     returns: list[cst.Return] = []
     for node in iter_nodes(method.node.body):
         if type(node) is cst.Assign and _calls_name(node.value, cls):
-            built.update(
-                t.target.value for t in node.targets if type(t.target) is cst.Name
-            )
+            built.update(t.target.value for t in node.targets if type(t.target) is cst.Name)
         elif type(node) is cst.Return:
             returns.append(node)
     return bool(returns) and all(

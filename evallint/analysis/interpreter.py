@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.filled_containers import members_mode
 from evallint.analysis.acting import forwards_act
 from evallint.analysis.annotated_objects import annotated_objects
 from evallint.analysis.binding import Binding
@@ -34,6 +33,7 @@ from evallint.analysis.facts import (
     StepBlock,
     TrainingStep,
 )
+from evallint.analysis.filled_containers import members_mode
 from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
 from evallint.analysis.gradient_clearers import GradientClearers

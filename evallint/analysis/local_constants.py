@@ -41,8 +41,7 @@ def constant_test(test: cst.BaseExpression, function: Optional[cst.FunctionDef])
 def _constant_flags(function: cst.FunctionDef) -> dict[str, bool]:
     params = function.params
     excluded = {
-        p.name.value
-        for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+        p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
     }
     for star in (params.star_arg, params.star_kwarg):
         if isinstance(star, cst.Param):
