@@ -191,6 +191,8 @@ ANALYSIS_ORDER = [
         "restoring",
         "assembled_parts",
         "trained_batch",
+        "exit_stacks",
+        "filled_containers",
     ),
     (
         "scope",
@@ -217,6 +219,7 @@ ANALYSIS_ORDER = [
         "annotated_members",
         "returned_for_backward",
         "pictured",
+        "local_constants",
     ),
     (
         "context",
