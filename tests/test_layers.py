@@ -191,6 +191,8 @@ ANALYSIS_ORDER = [
         "restoring",
         "assembled_parts",
         "trained_batch",
+        "exit_stacks",
+        "filled_containers",
     ),
     (
         "scope",
@@ -220,6 +222,7 @@ ANALYSIS_ORDER = [
         "returned_for_backward",
         "pictured",
         "class_aliases",
+        "local_constants",
     ),
     (
         "context",

@@ -17,6 +17,7 @@ from evallint.analysis.facts import (
     EvalForward,
     Place,
 )
+from evallint.analysis.filled_containers import filled_container
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Grad,
@@ -210,6 +211,15 @@ class Calls(InterpreterPart):
                             regions.setdefault(inner, region)
         return regions
 
+    def _frozen_here(self, key: Optional[str]) -> bool:
+        """Whether every parameter of module `key` was frozen (`requires_grad_(False)`, or
+        `p.requires_grad = False` over its parameters) here or at the file's top level."""
+        if key is None:
+            return False
+        return key in self.frozen or (
+            key in self.file.frozen_globals and key not in self.scope_locals
+        )
+
     def call(self, call: cst.Call, states: States) -> States:
         func = call.func
         self.observe_functional(call)
@@ -224,6 +234,7 @@ class Calls(InterpreterPart):
                 if func.attr.value == "append":
                     self.observe_store(call, accumulator, call.args[0].value, "append", states)
                     self.note_module_appended(accumulator, call.args[0].value, states)
+                    states = filled_container(self, func.value, call.args[0].value, states)
                 self.note_graph_appended(accumulator, call.args[0].value, states)
         if type(func) is cst.Attribute:
             attr = func.attr.value
@@ -586,7 +597,11 @@ class Calls(InterpreterPart):
         # it would pass up only what `distinct_requirements` drops (n**3 of them for n helpers
         # calling each other). An outcome recording an evaluation forward is never skipped.
         matters = req.mode_matters and self._key_id(key or "") not in self.file.mode_independent
-        affects = req.affects_grad and self._key_id(key or "") not in self.file.graph_free
+        affects = (
+            req.affects_grad
+            and self._key_id(key or "") not in self.file.graph_free
+            and not self._frozen_here(key)
+        )  # `v.requires_grad = False` on every parameter of the caller's module: no graph
         decides = (
             but_via(req),
             key,

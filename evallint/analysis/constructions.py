@@ -8,7 +8,7 @@ from __future__ import annotations
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
-from evallint.analysis.lattice import PathState
+from evallint.analysis.lattice import Origin, PathState
 from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.scope import looks_like_module_name
 from evallint.analysis.symbols import (
@@ -60,13 +60,23 @@ class Constructions(InterpreterPart):
         return type(root) is cst.Name and not self.imports.is_imported(root.value)
 
     def _returns_its_module(self, call: cst.Call) -> bool:
-        """`fuse(model)` of another project file that returns the module it was given."""
-        if call.func.value not in self.imports.modules_from or not any(  # type: ignore[attr-defined]
-            type(a.value) is cst.Name and a.value.value in self.scope_keys for a in call.args
-        ):
+        """`fuse(model)` of another project file that returns the module it was given, or
+        `attempt_load(weights)` of another project file that returns a module it built or
+        loaded in a mode it read (`return ensemble` filled with `net.eval()`): a function,
+        not a class passed in; its summary says what the caller gets."""
+        if call.func.value not in self.imports.modules_from:  # type: ignore[attr-defined]
             return False
+        passes_key = any(
+            type(a.value) is cst.Name and a.value.value in self.scope_keys for a in call.args
+        )
         resolved = self.file.resolve_function(call, self.info, count=False, passes_module=True)
-        return bool(resolved and resolved[0] and resolved[0].return_key is not None)
+        summary = resolved[0] if resolved else None
+        if summary is None:
+            return False
+        if passes_key and summary.return_key is not None:
+            return True
+        facts = summary.return_facts or frozenset()
+        return any(f.origin is not Origin.CONSTRUCTED for f in facts)
 
     def _unknown_module_source(self, name: str, value: cst.Call, state: PathState) -> bool:
         """`model = get_model(cfg)`: a call we cannot follow, into a variable that the code

@@ -13,6 +13,15 @@ from evallint.analysis.bracketed import bracketed_evaluations
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix, unfed_suffix
 from evallint.analysis.element_forwards import bind_walked_module
+from evallint.analysis.exit_stacks import (
+    Entered,
+    StackFrame,
+    left_grad,
+    mark_entry,
+    opened_stack,
+    pushed_grad,
+    stack_entry,
+)
 from evallint.analysis.facts import Place, StepBlock
 from evallint.analysis.lattice import (
     Grad,
@@ -20,6 +29,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.local_constants import constant_test
 from evallint.analysis.loop_else import else_block, else_evaluation
 from evallint.analysis.member_switches import every_member_switched
 from evallint.analysis.mode_managers import enter_manager, leave_manager
@@ -44,7 +54,6 @@ from evallint.analysis.statement_shapes import (
     running_sum_operand,
     sums_into_a_later_backward,
 )
-from evallint.analysis.summaries import Summary
 from evallint.analysis.switches import flag_chosen_switches
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.trained_batch import trained_batch_statistics
@@ -82,6 +91,7 @@ class Statements(InterpreterPart):
 
     def _init_plans(self) -> None:
         self._plans = {}
+        self.exit_stacks: list[StackFrame] = []
         self._else_regions: dict[int, Region] = {}
 
     # -- statements ----------------------------------------------------------------------------
@@ -366,6 +376,8 @@ class Statements(InterpreterPart):
                 states = self.expression(value, states)
                 return Flow(normal=self.set_grad(value, states, statement=True))
             states = self.expression(value, states)
+            if self.exit_stacks:
+                states = self.stack_entry(value, states)
             if type(value) is cst.Call and ends_the_process(
                 value, self.imports, self.file.module, self.scope_locals
             ):
@@ -374,6 +386,8 @@ class Statements(InterpreterPart):
         if type(node) is cst.Assign:
             self.note_construction(node)
             states = self.expression(node.value, states)
+            if self.exit_stacks:
+                states = self.stack_entry(node.value, states)
             for target in node.targets:
                 self.observe_training_attribute(node, target.target, node.value, states)
                 states = self.set_tree_flags(target.target, node.value, states)
@@ -423,6 +437,9 @@ class Statements(InterpreterPart):
             then_flow = self.suite(node.body, states)
             then_flow.normal = normalize(then_flow.normal)
             return then_flow
+        decided = constant_test(node.test, self.info.node if self.info is not None else None)
+        if decided is not None:  # `classify = False` earlier, then `if classify:`
+            return self.decided_branch(node, decided, states)
         then_states: list[PathState] = []
         else_states: list[PathState] = []
         self.flag_chosen.update(id(call) for call in flag_chosen_switches(node))
@@ -647,10 +664,9 @@ class Statements(InterpreterPart):
         self._loop_returns = normalize(self._loop_returns + body_flow.returns)
 
     def with_statement(self, node: cst.With, states: States) -> Flow:
-        pushed = 0
-        exits: list[tuple[Summary, Optional[str], cst.Call]] = []
-        managed: list[str] = []
+        entered = Entered()
         before = states
+        frames: list[StackFrame] = []
         for item in node.items:
             expr = item.item
             if type(expr) is cst.Call and is_loss_scaler(expr):
@@ -659,67 +675,116 @@ class Statements(InterpreterPart):
                     states = self.assign(item.asname.name, expr.args[0].value, states)
                 continue
             states = self.expression(expr, states)
+            entering = self.enter_item(expr, states, entered)
+            if entering is None:
+                return Flow()  # `with torch.no_grad:` raises TypeError: the body never runs
+            states = entering
             call = expr if type(expr) is cst.Call else None
-            qualified = self.imports.qualify(call.func if call else expr) or ""
-            if call is not None and type(call.func) is cst.Name:
-                qualified = self.grad_manager_names.get(call.func.value, qualified)
-            if (
-                qualified in GRAD_DISABLERS
-                or qualified in GRAD_ENABLERS
-                or qualified in GRAD_SETTERS
-            ):
-                if call is None:
-                    self.observe_uncalled_manager(expr, qualified)
-                    return Flow()  # `with torch.no_grad:` raises TypeError: the body never runs
-                pushed += 1
-                if qualified in GRAD_SETTERS:
-                    entered = tuple(s.entering() for s in states)
-                    states = self.set_grad(call, entered, statement=False)
-                else:
-                    grad = Grad.OFF if qualified in GRAD_DISABLERS else Grad.ON
-                    states = tuple(s.entering(GradFact(grad, call)) for s in states)
-            elif call is not None:
-                # a context manager of another file is always read: it may turn autograd off
-                resolved = self.file.resolve_function(call, self.info, passes_module=True)
-                if (
-                    resolved is not None
-                    and resolved[0] is not None
-                    and resolved[0].yield_modes is not None
-                ):
-                    summary, receiver = resolved[0], ("self" if resolved[1] else None)
-                    states = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
-                    if summary.yield_grad is not None:  # `with torch.inference_mode(): yield`
-                        pushed, fact = pushed + 1, GradFact(summary.yield_grad, call)
-                        states = tuple(s.entering(fact) for s in states)
-                    exits.append((summary, receiver, call))
-                else:  # `with TrainingModeManager([encoder, head], train=False):`
-                    states, switched = enter_manager(self, call, states)
-                    managed.extend(switched)
             if item.asname is not None and call is not None:
                 states = self.assign(item.asname.name, expr, states)
-        flow = self.suite(node.body, states)
+            if (name := opened_stack(item, self.imports)) is not None:
+                frames.append(StackFrame(name))
+        for frame in frames:
+            mark_entry(frame, states)
+        self.exit_stacks.extend(frames)
+        try:
+            flow = self.suite(node.body, states)
+        finally:
+            del self.exit_stacks[len(self.exit_stacks) - len(frames) :]
 
         def leave(out: States) -> States:
-            result = leave_manager(managed, before, out)
-            for summary, receiver, call in reversed(exits):
-                result = self.apply_modes(
-                    summary.exit_modes, summary, call, receiver, result, base=before
-                )
-            if pushed:
-                popped = []
-                for s in result:
-                    stack = s.grad_stack
-                    grad = s.grad
-                    for _ in range(min(pushed, len(stack))):
-                        grad = stack[-1]
-                        stack = stack[:-1]
-                    popped.append(replace(s, grad=grad, grad_stack=stack))
-                result = tuple(popped)
-            return normalize(result)
+            for frame in reversed(frames):
+                out = self.leave_entered(frame.entered, before, out)
+                out = left_grad(frame, out)
+            return self.leave_entered(entered, before, out)
 
         return Flow(
             leave(flow.normal), leave(flow.breaks), leave(flow.continues), leave(flow.returns)
         )
+
+    def enter_item(
+        self, expr: cst.BaseExpression, states: States, entered: Entered, frame=None
+    ) -> Optional[States]:
+        """The states inside a `with` item `expr` (already evaluated), recording in
+        `entered` what leaving it undoes; None when the body never runs. `frame`: the exit
+        stack entering it (its grad switches are left together, see exit_stacks.py)."""
+        grads = frame is None or frame.depth is not None
+        push = partial(pushed_grad, frame.depth if frame is not None else None)
+        call = expr if type(expr) is cst.Call else None
+        qualified = self.imports.qualify(call.func if call else expr) or ""
+        if call is not None and type(call.func) is cst.Name:
+            qualified = self.grad_manager_names.get(call.func.value, qualified)
+        if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS or qualified in GRAD_SETTERS:
+            if call is None:
+                self.observe_uncalled_manager(expr, qualified)
+                return None
+            if not grads:
+                return states
+            entered.pushed += 1
+            if qualified in GRAD_SETTERS:
+                return self.set_grad(call, tuple(push(s) for s in states), statement=False)
+            grad = Grad.OFF if qualified in GRAD_DISABLERS else Grad.ON
+            return tuple(push(s, GradFact(grad, call)) for s in states)
+        if call is None:
+            return states
+        # a context manager of another file is always read: it may turn autograd off
+        resolved = self.file.resolve_function(call, self.info, passes_module=True)
+        if resolved is not None and resolved[0] is not None and resolved[0].yield_modes is not None:
+            summary, receiver = resolved[0], ("self" if resolved[1] else None)
+            states = self.apply_modes(summary.yield_modes, summary, call, receiver, states)
+            if summary.yield_grad is not None:  # `with torch.inference_mode(): yield`
+                if grads:
+                    entered.pushed += 1
+                    states = tuple(push(s, GradFact(summary.yield_grad, call)) for s in states)
+            if all(exit[2] is not call for exit in entered.exits):
+                entered.exits.append((summary, receiver, call))
+            return states
+        # `with TrainingModeManager([encoder, head], train=False):`
+        states, switched = enter_manager(self, call, states)
+        entered.managed.extend(k for k in switched if k not in entered.managed)
+        return states
+
+    def leave_entered(self, entered: Entered, before: States, out: States) -> States:
+        """`out` with what `entered` entered left, back to the modes of `before`."""
+        result = leave_manager(entered.managed, before, out)
+        for summary, receiver, call in reversed(entered.exits):
+            result = self.apply_modes(
+                summary.exit_modes, summary, call, receiver, result, base=before
+            )
+        if entered.pushed:
+            popped = []
+            for s in result:
+                stack = s.grad_stack
+                grad = s.grad
+                for _ in range(min(entered.pushed, len(stack))):
+                    grad = stack[-1]
+                    stack = stack[:-1]
+                popped.append(replace(s, grad=grad, grad_stack=stack))
+            result = tuple(popped)
+        return normalize(result)
+
+    def stack_entry(self, value: cst.BaseExpression, states: States) -> States:
+        """`stack.enter_context(manager)` on an open exit stack (see exit_stacks.py): the
+        states with `manager` entered until the stack's block ends."""
+        found = stack_entry(value, self.exit_stacks)
+        if found is None:
+            return states
+        frame, manager = found
+        entering = self.enter_item(manager, states, frame.entered, frame)
+        return states if entering is None else entering
+
+    def decided_branch(self, node: cst.If, taken: bool, states: States) -> Flow:
+        """The flow of `node` whose test always has the value `taken`."""
+        if taken:
+            flow = self.suite(node.body, states)
+        elif type(node.orelse) is cst.If:
+            flow = self.if_statement(node.orelse, states)
+        elif type(node.orelse) is cst.Else:
+            flow = self.suite(node.orelse.body, states)
+        else:
+            flow = Flow(normal=states)
+        flow.normal = normalize(flow.normal)
+        return flow
 
     def try_statement(self, node, states: States) -> Flow:
         body_flow = self.suite(node.body, states)

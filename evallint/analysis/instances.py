@@ -34,6 +34,11 @@ def imported_class(
     if project is None or name is None:
         return None
     found = class_of_import(file.imports, name)
+    factory = None
+    if found is not None and not project.is_class(file.path, *found) and "." in name:
+        # `Agent.init_from_env(env)`: a classmethod of the class that builds one
+        head, factory = name.rsplit(".", 1)
+        found = class_of_import(file.imports, head)
     if found is None:
         return None
     module, class_name = found
@@ -45,7 +50,39 @@ def imported_class(
     owner = analysis.classes.get(class_name)
     if owner is None or owner.is_module is not module_class:
         return None
+    if factory is not None and not builds_own_instance(owner, factory):
+        return None
     return analysis, owner
+
+
+def builds_own_instance(owner: ClassInfo, name: str) -> bool:
+    """Whether `owner.name` is a `@classmethod` whose every `return` gives `cls(...)` or a
+    name it bound to `cls(...)` (`instance = cls(**config); ...; return instance`)."""
+    method = owner.methods.get(name)
+    if method is None or not any(
+        dotted_name(d.decorator) == "classmethod" for d in method.node.decorators
+    ):
+        return False
+    params = method.node.params.params
+    if not params:
+        return False
+    cls = params[0].name.value
+    built: set[str] = set()
+    returns: list[cst.Return] = []
+    for node in iter_nodes(method.node.body):
+        if type(node) is cst.Assign and _calls_name(node.value, cls):
+            built.update(t.target.value for t in node.targets if type(t.target) is cst.Name)
+        elif type(node) is cst.Return:
+            returns.append(node)
+    return bool(returns) and all(
+        r.value is not None
+        and (_calls_name(r.value, cls) or (type(r.value) is cst.Name and r.value.value in built))
+        for r in returns
+    )
+
+
+def _calls_name(value: cst.BaseExpression, name: str) -> bool:
+    return type(value) is cst.Call and type(value.func) is cst.Name and value.func.value == name
 
 
 def objects_in_scope(

@@ -37,6 +37,7 @@ from evallint.analysis.facts import (
     StepBlock,
     TrainingStep,
 )
+from evallint.analysis.filled_containers import members_mode
 from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
 from evallint.analysis.gradient_clearers import GradientClearers
@@ -681,7 +682,7 @@ class _Interpreter(
         for key in self.scope_keys:
             facts: frozenset = frozenset()
             for state in exit_states:
-                facts |= state.mode_of(key) or frozenset()
+                facts |= members_mode(self, key, state.mode_of(key) or frozenset())
             exit_modes[key] = facts or ENTRY_MODE
         exit_modes.update(held_exit_modes(info, exit_states, self.scope_keys))
         for key in self.restored_on_exit:
@@ -750,7 +751,7 @@ class _Interpreter(
                 return key, None  # the caller's module (a parameter, `self.X`, a global)
             facts: frozenset = frozenset()
             for state in self.return_states:
-                facts |= state.mode_of(key) or frozenset()
+                facts |= members_mode(self, key, state.mode_of(key) or frozenset())
             return None, facts or None
         if fresh and not keys:
             facts = frozenset()

@@ -68,6 +68,8 @@ class Observations(InterpreterPart):
         self.module_lists: dict[str, bool] = {}
         """Container -> whether every value appended to it so far held a module
         (`style_losses.append(StyleLoss(target))`): a loop over it runs once per module."""
+        self.filled_containers: set[str] = set()
+        """Keys of module containers built empty and filled here (filled_containers.py)."""
         self.backward_roots: set[str] = set()
         self.backward_reached: set[str] = set()
         """Names the backpropagated values were computed from, as bound when each

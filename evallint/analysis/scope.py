@@ -248,10 +248,21 @@ def class_kind(bases: tuple[str, ...], known: dict[str, tuple[bool, bool]]) -> t
     """(is an nn.Module, sets its own mode: Lightning & co.) for a class with these qualified
     bases; `known` holds the same pair for the file's classes defined before it."""
     is_module = any(
-        b in MODULE_BASES or b.endswith("nn.Module") or (b in known and known[b][0]) for b in bases
+        b in MODULE_BASES
+        or b.endswith("nn.Module")
+        or _torch_container(b)
+        or (b in known and known[b][0])
+        for b in bases
     )
     self_managed = any(_framework_base(b) or (b in known and known[b][1]) for b in bases)
     return is_module or (self_managed and any("Lightning" in b for b in bases)), self_managed
+
+
+def _torch_container(base: str) -> bool:
+    """`nn.Sequential`, `nn.ModuleList`, `nn.ModuleDict` (a class deriving from one is an
+    nn.Module: `class Ensemble(nn.ModuleList)`)."""
+    head, _, name = base.rpartition(".")
+    return name in ("Sequential", "ModuleList", "ModuleDict") and head in ("torch.nn", "nn")
 
 
 def _framework_base(base: str) -> bool:

@@ -262,8 +262,11 @@ class Values(ModeMatters):
         ]
         return bool(returned) and all(
             type(r) is cst.Call
-            and self._local_class(r) is not None
-            and not cast(ClassInfo, self._local_class(r)).is_module
+            and (
+                not cast(ClassInfo, self._local_class(r)).is_module
+                if self._local_class(r) is not None
+                else builds_plain_object(self.file, r)  # `return WanderPolicy()` of the project
+            )
             for r in returned
         )
 
