@@ -122,6 +122,8 @@ class Measured:
     open_seconds: float
     start_seconds: float
     per_edit: list[float]
+    initialize_seconds: float = 0.0
+    """From process start to the `initialize` result (0 in process)."""
 
 
 async def session(text: str, edits: int, interval: float) -> Measured:
@@ -141,6 +143,7 @@ async def session(text: str, edits: int, interval: float) -> Measured:
             capabilities=types.ClientCapabilities(), initialization_options={"debounce": 0}
         )
     )
+    answered = time.perf_counter()
     client.initialized(types.InitializedParams())
     # a project of its own: in a shared directory (/tmp) the project index would read every
     # script there looking for callers of the document's functions
@@ -180,7 +183,9 @@ async def session(text: str, edits: int, interval: float) -> Measured:
     client.exit(None)
     await client.stop()
     shutil.rmtree(directory, ignore_errors=True)
-    return Measured(text.count("\n"), findings, first - opened, first - started, per_edit)
+    return Measured(
+        text.count("\n"), findings, first - opened, first - started, per_edit, answered - started
+    )
 
 
 def in_process(text: str, edits: int) -> Measured:
@@ -272,7 +277,9 @@ def main() -> None:
         )
         print(
             f"  first diagnostics: {measured.open_seconds * 1000:.0f} ms after didOpen, "
-            f"{measured.start_seconds * 1000:.0f} ms after the process started"
+            f"{measured.start_seconds * 1000:.0f} ms after the process started "
+            f"(initialize answered {measured.initialize_seconds * 1000:.0f} ms after it); "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
         print(
             f"  per edit ({len(ms)} edits): p50 {percentile(ms, 0.5):.0f} ms, "

@@ -39,3 +39,19 @@ def summary_reads() -> ModuleType:
     sys.modules["summary_reads"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+def reuse_bound() -> ModuleType:
+    """`benchmarks/reuse_bound.py` as a module (its `measure`)."""
+    latency_benchmark()  # it imports `lsp_latency` by name
+    loaded = sys.modules.get("reuse_bound")
+    if loaded is not None and getattr(loaded, "measure", None) is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(
+        "reuse_bound", ROOT / "benchmarks" / "reuse_bound.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["reuse_bound"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
