@@ -236,6 +236,7 @@ class Statements(InterpreterPart):
                     RegionKind.EVAL,
                     "evaluation between eval() and train() in the training loop",
                     shown.graph_needed,
+                    after_training=True,  # the fix wraps the evaluating statement
                 )
                 plan.append((start, end, region))
         if tail is not None:
