@@ -9,11 +9,10 @@ from typing import cast
 import libcst as cst
 
 from evallint.analysis.regions import is_optimizer_receiver
-from evallint.analysis.vocabulary import words
+from evallint.analysis.vocabulary import NOT_ENVIRONMENT_WORDS, words
 from evallint.analysis.walk import iter_nodes
 
-_NOT_ENVIRONMENT = frozenset({"scheduler", "sched", "scaler", "lr", "optimizer", "optim"})
-"""Receivers of `step()` that are not an environment."""
+_NOT_ENVIRONMENT = NOT_ENVIRONMENT_WORDS
 
 _TRANSITION_METHODS = frozenset({"push", "append", "add", "store", "store_transition", "insert"})
 """Methods that store a transition when given several values (`memory.push(s, a, r, s2)`,

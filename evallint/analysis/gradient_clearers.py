@@ -9,45 +9,60 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
+from evallint.analysis.scope import FunctionInfo
 
 
 class GradientClearers(InterpreterPart):
     """The interpreter part that finds the file's gradient-clearing helpers."""
 
     def calls_gradient_clearer(self, loop: cst.CSTNode) -> bool:
-        """The loop calls a function of this file (`reset_grad(opt)`, `self.reset_grad()`)
-        that clears gradients: calls `zero_grad()` / `.grad.zero_()` or assigns `None` to
-        a `.grad`, itself or through one more such helper."""
+        """The loop calls a function that clears gradients: calls `zero_grad()` /
+        `.grad.zero_()` or assigns `None` to a `.grad`, itself or through one more such
+        helper. A function of this file is read here (`reset_grad(opt)`,
+        `self.reset_grad()`); one of another project file or an inherited method
+        (`self.standard_loss(x, y)` of a base class that calls `self.optimizer.zero_grad()`)
+        through its summary."""
         from evallint.analysis.walk import iter_nodes
 
         return any(
-            type(node) is cst.Call and self._clears_gradients(self._local_function(node), 2)
+            type(node) is cst.Call and self._call_clears(node, self.info, 2)
             for node in iter_nodes(loop)
         )
 
+    def _call_clears(self, call: cst.Call, scope: Optional[FunctionInfo], depth: int) -> bool:
+        local = self._local_info(call)
+        if local is not None:
+            return self._clears_gradients(local, depth)
+        # followed into another file whatever it passes: only loops that step without a
+        # visible clearing get here
+        resolved = self.file.resolve_function(call, scope, count=False, passes_module=True)
+        return resolved is not None and resolved[0] is not None and resolved[0].clears_grad
+
     def _local_function(self, call: cst.Call) -> Optional[cst.FunctionDef]:
+        info = self._local_info(call)
+        return info.node if info is not None else None
+
+    def _local_info(self, call: cst.Call) -> Optional[FunctionInfo]:
         func = call.func
         if type(func) is cst.Name:
             cursor = self.info
             while cursor is not None:
                 if func.value in cursor.nested:
-                    return cursor.nested[func.value].node
+                    return cursor.nested[func.value]
                 cursor = cursor.parent
-            found = self.file.functions.get(func.value)
-            return found.node if found is not None else None
+            return self.file.functions.get(func.value)
         if type(func) is cst.Attribute and type(func.value) is cst.Name:
             owner = self._owner()
             if func.value.value == "self" and owner is not None:
-                method = owner.methods.get(func.attr.value)
-                return method.node if method is not None else None
+                return owner.methods.get(func.attr.value)
         return None
 
-    def _clears_gradients(self, function: Optional[cst.FunctionDef], depth: int) -> bool:
+    def _clears_gradients(self, function: FunctionInfo, depth: int) -> bool:
         from evallint.analysis.walk import iter_nodes
 
-        if function is None or depth == 0:
+        if depth == 0:
             return False
-        for node in iter_nodes(function.body):
+        for node in iter_nodes(function.node.body):
             if type(node) is cst.Call and type(node.func) is cst.Attribute:
                 attr = node.func.attr.value
                 receiver = node.func.value
@@ -63,8 +78,6 @@ class GradientClearers(InterpreterPart):
                     for t in node.targets
                 ):
                     return True
-            if type(node) is cst.Call and self._clears_gradients(
-                self._local_function(node), depth - 1
-            ):
+            if type(node) is cst.Call and self._call_clears(node, function, depth - 1):
                 return True
         return False

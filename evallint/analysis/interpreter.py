@@ -733,6 +733,7 @@ class _Interpreter(
             return_element_facts=self.returned_element_facts(),
             hands_out_no_graph=self._hands_out_no_graph(evidence)
             and not returns_detached_tensor(info.node),
+            clears_grad=bool(evidence.clears_grad),
         )
         if self.summary.whole_evaluation:
             self.summary.forwards = [replace(r, whole=True) for r in self.requirements]

@@ -31,6 +31,7 @@ from evallint.analysis.regions import RegionKind
 from evallint.analysis.repeated_input import (
     computes_on_earlier_graphs,
     repeats_one_input,
+    repeats_outer_item,
     stores_item_of_held_values,
 )
 from evallint.analysis.requested_grad import grad_requested_by_caller
@@ -390,8 +391,15 @@ class Observations(InterpreterPart):
             if type(loop) not in (cst.For, cst.While):
                 continue
             if loop_rebinds(loop, container):
-                # `outputs = []` per batch, filled over `for chunk in data.chunk(4):`
-                return all(iterates_parts_of_item(inner, loop) for inner in parts)
+                # `outputs = []` per batch, filled over `for chunk in data.chunk(4):` or
+                # over `for _ in range(k):` repeating work on that batch
+                return all(
+                    iterates_parts_of_item(inner, loop)
+                    or repeats_outer_item(
+                        inner, loop, lambda c: self._forward_target(c, state) is not None
+                    )
+                    for inner in parts
+                )
             if type(loop) is cst.For and (
                 literal_iterable(loop.iter)
                 or self._iterates_submodules(loop.iter, state)

@@ -112,6 +112,39 @@ def repeats_one_input(
     return True
 
 
+def repeats_outer_item(
+    inner: cst.CSTNode, outer: cst.CSTNode, is_forward: Callable[[cst.Call], bool]
+) -> bool:
+    """`for _ in range(k):` inside `for batch in loader:`, whose forwards are given only
+    values the inner loop does not bind (not its counter, not a `next(batches)` or a sample
+    drawn in its body): it repeats work on the outer loop's item (k discriminator updates on
+    one batch), so a container the outer loop rebuilds holds k values of that item, not one
+    per batch of data. The outer loop runs over data, not a count (`for epoch in range(n)`)."""
+    if type(inner) is not cst.For or type(outer) is not cst.For:
+        return False
+    counted = inner.iter
+    if not (
+        type(counted) is cst.Call
+        and type(counted.func) is cst.Name
+        and counted.func.value == "range"
+    ):
+        return False
+    items = outer.iter
+    if type(items) is cst.Call and type(items.func) is cst.Name and items.func.value == "range":
+        return False
+    forwards = [n for n in iter_nodes(inner.body) if type(n) is cst.Call and is_forward(n)]
+    if not forwards:
+        return False
+    bound_here = _loop_binds(inner)
+    for call in forwards:
+        given: set[str] = set()
+        for argument in call.args:
+            given |= read_names(argument.value)
+        if given & bound_here:
+            return False
+    return True
+
+
 def computes_on_earlier_graphs(
     loops: list[cst.CSTNode], value: cst.BaseExpression, adds_graph: Callable[[cst.Call], bool]
 ) -> bool:

@@ -96,6 +96,9 @@ class Summary:
     return_element_facts: Optional[tuple] = None
     """Per position of the tuple every `return` gives, the mode facts of a module the
     function made there and whether its mode matters (see returned_tuples.py)."""
+    clears_grad: bool = False
+    """The body clears gradients itself (`optimizer.zero_grad()`, `p.grad = None`,
+    `p.grad.zero_()`): a loop that calls the function clears them (EVL008)."""
 
     def describe(self) -> str:
         parts = [f"{self.qualname}({', '.join(self.params)})"]

@@ -16,7 +16,10 @@ from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import (
     GRADIENT_FUNCTIONS,
     NO_GRAD_METHODS,
+    NOT_ENVIRONMENT_WORDS,
+    OPTIMIZER_WORDS,
     PARAMETER,
+    words,
 )
 from evallint.analysis.walk import NodeMemo, iter_nodes, returns_of
 
@@ -310,7 +313,10 @@ class Taint(InterpreterPart):
     def element_graph_free(self, value: cst.BaseExpression, index: int, count: int) -> bool:
         """`loss, n_correct = helper(...)`: element `index` of every tuple the local helper
         returns is a plain number (`.item()`, a count, a float computed from them), or that
-        the method called declares plain (`-> (Result, float)`, see declared_returns.py)."""
+        the method called declares plain (`-> (Result, float)`, see declared_returns.py), or
+        an environment's step result (see `_environment_step`)."""
+        if _environment_step(value, count):
+            return True
         if type(value) is cst.Call and type(value.func) is cst.Attribute:
             plain = plain_returned_elements(
                 self.file, self._owner(), value, self.imported_module_classes.get
@@ -459,3 +465,20 @@ def _name_graph_free(function: cst.FunctionDef, name: str, depth: int) -> bool:
 
 
 _returns_of = returns_of  # (the name other modules import)
+
+
+def _environment_step(value: cst.BaseExpression, count: int) -> bool:
+    """`obs, reward, done, info = env.step(action)` (or Gymnasium's five): an environment's
+    step unpacked as Gym's API gives it, on a receiver that is no optimizer, scheduler or
+    scaler. The environment computes on arrays and numbers (a tensor that requires grad
+    cannot even be turned into one), so what it returns holds no graph of the action."""
+    if count not in (4, 5) or type(value) is not cst.Call:
+        return False
+    func = value.func
+    if type(func) is not cst.Attribute or func.attr.value != "step":
+        return False
+    receiver = dotted_name(func.value)
+    if receiver is None:
+        return False
+    last = receiver.split(".")[-1]
+    return not words(last) & (NOT_ENVIRONMENT_WORDS | OPTIMIZER_WORDS)

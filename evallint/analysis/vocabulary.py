@@ -242,6 +242,9 @@ OPTIMIZER_WORDS = frozenset(
     {"optimizer", "optimizers", "optim", "optims", "opt", "optimiser", "optimisers"}
 )
 
+NOT_ENVIRONMENT_WORDS = frozenset({"scheduler", "sched", "scaler", "lr", "optimizer", "optim"})
+"""Receivers of `step()` that are not an environment."""
+
 
 CLASS_NAME_MODULE_WORDS = frozenset(
     {

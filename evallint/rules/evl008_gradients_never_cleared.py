@@ -44,7 +44,11 @@ class GradientsNeverCleared(Rule):
 
     ## Known problems
     Gradient accumulation clears gradients every k steps inside the loop, which counts as
-    clearing. Clearing done inside a helper function called from the loop is not seen.
+    clearing. Clearing done inside a helper called from the loop counts when the helper can be
+    read: a function of the file or project, or a method of the class or its bases
+    (`loss = self.standard_loss(x, y)` whose body calls `self.optimizer.zero_grad()`), itself
+    or through one more helper. A helper of a library, or one that clears another optimizer's
+    gradients, is taken at its word: any clearing counts.
 
     ## Fix safety
     The fix inserts `optimizer.zero_grad()` before the statement that calls `backward()`;
