@@ -19,6 +19,7 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
+from evallint.analysis.mode_free_members import mode_free_members
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.own_methods import note_module_class
 from evallint.analysis.returned_arguments import argument_for, returned_parameters
@@ -385,6 +386,9 @@ class Binding(InterpreterPart):
                     (self.file.graph_free, graph_free),
                 ):
                     (facts.add if holds else facts.discard)(self._key_id(key))
+                for member in mode_free_members(self.file, value):
+                    # `lw = LossWrapper(model)` whose `self.crit = nn.KLDivLoss()`
+                    self.file.mode_independent.add(self._key_id(f"{key}.{member}"))
             elif type(value) is cst.Call and self._unknown_module_source(name, value, state):
                 switched = self._chained_switch(value)
                 state = state.with_alias(name, name).with_mode(
