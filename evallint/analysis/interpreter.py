@@ -66,7 +66,7 @@ from evallint.analysis.parameters import (
     may_hold_module,
     mentions_module,
 )
-from evallint.analysis.plain_objects import annotated_plain
+from evallint.analysis.plain_objects import annotated_plain, plain_class_named
 from evallint.analysis.project import ProjectIndex  # noqa: F401  (engine/fixes.py imports it from here)
 from evallint.analysis.provenance import Provenance
 from evallint.analysis.regions import (
@@ -288,6 +288,8 @@ class _Interpreter(
         keys.update(
             self.file._module_keys & (self._free_names() - self.file.scope(info.node).locals)
         )
+        if owner is not None and not owner.is_module and plain_class_named(self.file, owner.name):
+            keys.discard("self")  # `self.eval()` of a NumPy `class Module(ABC)`: no nn.Module
         if info.parent is not None:
             local = (
                 set(info.params) | self._assigned_names() | callable_parameters(info.parent.node)
