@@ -252,6 +252,17 @@ class Binding(InterpreterPart):
             manager = self._grad_manager_of(value)
             if manager is not None:  # `ctx = torch.inference_mode if new else torch.no_grad`
                 self.grad_manager_names[target.value] = manager
+            self.grad_chosen_names.pop(target.value, None)
+            if manager is None and type(value) is cst.IfExp:
+                body = self._grad_manager_of(value.body)
+                orelse = self._grad_manager_of(value.orelse)
+                if body is not None and orelse is not None:
+                    # `ctx = torch.enable_grad if training else torch.no_grad`: the test
+                    # decides, as for `torch.set_grad_enabled(training)`
+                    test = value.test
+                    if body in GRAD_DISABLERS:
+                        test = cst.UnaryOperation(operator=cst.Not(), expression=test)
+                    self.grad_chosen_names[target.value] = test
         if type(target) in (cst.Tuple, cst.List):
             elements = [e.value for e in cast("cst.Tuple | cst.List", target).elements]
             if type(value) in (cst.Tuple, cst.List):

@@ -211,6 +211,9 @@ class _Interpreter(
         """States at the `yield` of a context manager this function returns (`def
         eval_mode(m): return train_mode(m, False)`), mapped onto this function's keys."""
         self.grad_manager_names: dict[str, str] = {}
+        self.grad_chosen_names: dict[str, cst.BaseExpression] = {}
+        """`ctx = torch.enable_grad if c else torch.no_grad`: name -> the test that turns
+        autograd on when it holds."""
         self.return_values: list[ModuleValue] = []
         self.return_states: States = ()
         self.returned_tuples: list[Optional[tuple]] = []

@@ -231,8 +231,17 @@ class Switches(InterpreterPart):
             or (root in self.scope_keys and root not in self.opaque_variables)
         )
 
-    def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States:
-        arg = call.args[0].value if call.args else None
+    def set_grad(
+        self,
+        call: cst.Call,
+        states: States,
+        *,
+        statement: bool,
+        condition: Optional[cst.BaseExpression] = None,
+    ) -> States:
+        """`torch.set_grad_enabled(arg)`; with `condition`, the `with ctx():` of a manager
+        chosen by it (`ctx = torch.enable_grad if condition else torch.no_grad`)."""
+        arg = condition if condition is not None else call.args[0].value if call.args else None
         result: list[PathState] = []
         for state in states:
             if type(arg) is cst.Name and arg.value in ("True", "False"):
