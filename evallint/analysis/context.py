@@ -283,7 +283,7 @@ class InterpreterContext(Protocol):
         states: States,
         *,
         statement: bool,
-        condition: Optional[cst.BaseExpression] = None,
+        chosen_by: Optional[cst.BaseExpression] = None,
     ) -> States: ...
     def _evaluating(self, state: PathState) -> Optional[Region]: ...
 

@@ -721,7 +721,7 @@ class Statements(InterpreterPart):
                     return states
                 entered.pushed += 1
                 pushed = tuple(push(s) for s in states)
-                return self.set_grad(call, pushed, statement=False, condition=chosen)
+                return self.set_grad(call, pushed, statement=False, chosen_by=chosen)
         if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS or qualified in GRAD_SETTERS:
             if call is None:
                 self.observe_uncalled_manager(expr, qualified)

@@ -237,11 +237,11 @@ class Switches(InterpreterPart):
         states: States,
         *,
         statement: bool,
-        condition: Optional[cst.BaseExpression] = None,
+        chosen_by: Optional[cst.BaseExpression] = None,
     ) -> States:
-        """`torch.set_grad_enabled(arg)`; with `condition`, the `with ctx():` of a manager
-        chosen by it (`ctx = torch.enable_grad if condition else torch.no_grad`)."""
-        arg = condition if condition is not None else call.args[0].value if call.args else None
+        """`torch.set_grad_enabled(arg)`; with `chosen_by`, the `with ctx():` of a manager
+        chosen by that test (`ctx = torch.enable_grad if test else torch.no_grad`)."""
+        arg = chosen_by if chosen_by is not None else call.args[0].value if call.args else None
         result: list[PathState] = []
         for state in states:
             if type(arg) is cst.Name and arg.value in ("True", "False"):
