@@ -239,6 +239,7 @@ ANALYSIS_ORDER = [
         "specialise",
         "lightning_hooks",
         "instances",
+        "mode_free_members",
         "eval_attributes",
         "caller_aliases",
         "acting",

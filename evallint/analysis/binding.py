@@ -19,6 +19,7 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
+from evallint.analysis.mode_free_members import mode_free_members
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.own_methods import note_module_class
 from evallint.analysis.returned_arguments import argument_for, returned_parameters
@@ -251,6 +252,17 @@ class Binding(InterpreterPart):
             manager = self._grad_manager_of(value)
             if manager is not None:  # `ctx = torch.inference_mode if new else torch.no_grad`
                 self.grad_manager_names[target.value] = manager
+            self.grad_chosen_names.pop(target.value, None)
+            if manager is None and type(value) is cst.IfExp:
+                body = self._grad_manager_of(value.body)
+                orelse = self._grad_manager_of(value.orelse)
+                if body is not None and orelse is not None:
+                    # `ctx = torch.enable_grad if training else torch.no_grad`: the test
+                    # decides, as for `torch.set_grad_enabled(training)`
+                    test = value.test
+                    if body in GRAD_DISABLERS:
+                        test = cst.UnaryOperation(operator=cst.Not(), expression=test)
+                    self.grad_chosen_names[target.value] = test
         if type(target) in (cst.Tuple, cst.List):
             elements = [e.value for e in cast("cst.Tuple | cst.List", target).elements]
             if type(value) in (cst.Tuple, cst.List):
@@ -385,6 +397,9 @@ class Binding(InterpreterPart):
                     (self.file.graph_free, graph_free),
                 ):
                     (facts.add if holds else facts.discard)(self._key_id(key))
+                for member in mode_free_members(self.file, value):
+                    # `lw = LossWrapper(model)` whose `self.crit = nn.KLDivLoss()`
+                    self.file.mode_independent.add(self._key_id(f"{key}.{member}"))
             elif type(value) is cst.Call and self._unknown_module_source(name, value, state):
                 switched = self._chained_switch(value)
                 state = state.with_alias(name, name).with_mode(

@@ -81,6 +81,7 @@ class InterpreterContext(Protocol):
     yield_states: States
     manager_states: States
     grad_manager_names: dict[str, str]
+    grad_chosen_names: dict[str, cst.BaseExpression]
     return_values: list[ModuleValue]
     return_states: States
     returned_tuples: list[Optional[tuple]]
@@ -276,7 +277,14 @@ class InterpreterContext(Protocol):
 
     def _is_submodule_receiver(self, receiver: cst.BaseExpression) -> bool: ...
 
-    def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States: ...
+    def set_grad(
+        self,
+        call: cst.Call,
+        states: States,
+        *,
+        statement: bool,
+        chosen_by: Optional[cst.BaseExpression] = None,
+    ) -> States: ...
     def _evaluating(self, state: PathState) -> Optional[Region]: ...
 
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None: ...

@@ -715,6 +715,13 @@ class Statements(InterpreterPart):
         qualified = self.imports.qualify(call.func if call else expr) or ""
         if call is not None and type(call.func) is cst.Name:
             qualified = self.grad_manager_names.get(call.func.value, qualified)
+            chosen = self.grad_chosen_names.get(call.func.value)
+            if chosen is not None and not call.args:
+                if not grads:
+                    return states
+                entered.pushed += 1
+                pushed = tuple(push(s) for s in states)
+                return self.set_grad(call, pushed, statement=False, chosen_by=chosen)
         if qualified in GRAD_DISABLERS or qualified in GRAD_ENABLERS or qualified in GRAD_SETTERS:
             if call is None:
                 self.observe_uncalled_manager(expr, qualified)

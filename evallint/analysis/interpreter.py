@@ -66,7 +66,7 @@ from evallint.analysis.parameters import (
     may_hold_module,
     mentions_module,
 )
-from evallint.analysis.plain_objects import annotated_plain
+from evallint.analysis.plain_objects import annotated_plain, plain_class_named
 from evallint.analysis.project import ProjectIndex  # noqa: F401  (engine/fixes.py imports it from here)
 from evallint.analysis.provenance import Provenance
 from evallint.analysis.regions import (
@@ -211,6 +211,9 @@ class _Interpreter(
         """States at the `yield` of a context manager this function returns (`def
         eval_mode(m): return train_mode(m, False)`), mapped onto this function's keys."""
         self.grad_manager_names: dict[str, str] = {}
+        self.grad_chosen_names: dict[str, cst.BaseExpression] = {}
+        """`ctx = torch.enable_grad if c else torch.no_grad`: name -> the test that turns
+        autograd on when it holds."""
         self.return_values: list[ModuleValue] = []
         self.return_states: States = ()
         self.returned_tuples: list[Optional[tuple]] = []
@@ -288,6 +291,8 @@ class _Interpreter(
         keys.update(
             self.file._module_keys & (self._free_names() - self.file.scope(info.node).locals)
         )
+        if owner is not None and not owner.is_module and plain_class_named(self.file, owner.name):
+            keys.discard("self")  # `self.eval()` of a NumPy `class Module(ABC)`: no nn.Module
         if info.parent is not None:
             local = (
                 set(info.params) | self._assigned_names() | callable_parameters(info.parent.node)

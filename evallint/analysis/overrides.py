@@ -83,8 +83,8 @@ def _derives(analysis: FileAnalysis, cls: ClassInfo, owner: str, depth: int = 6)
     """Whether `cls` derives from a class named `owner`, through the bases of its file."""
     for base in cls.bases:
         local = base.split(".")[-1]
-        if local == owner:
-            return True
+        if local == owner and not base.startswith("torch."):
+            return True  # (`nn.Module` is not the project's own `class Module(ABC)`)
         inner = analysis.classes.get(base)
         if inner is not None and inner is not cls and depth > 0:
             if _derives(analysis, inner, owner, depth - 1):

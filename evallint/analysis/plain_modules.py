@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 from evallint.analysis.project_files import imported_from
 from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
-from evallint.torch_facts import LAYERS, mode_sensitive
+from evallint.torch_facts import LAYERS, MODE_INDEPENDENT_SUFFIXES, mode_sensitive
 
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
@@ -189,6 +189,17 @@ _HARMLESS_CALLS = frozenset(
 )  # fmt: skip
 
 
+def mode_free_classes_of(path: str, source: str) -> frozenset[str]:
+    """The mode-free module classes the text of the file at `path` defines (see
+    `mode_free_module_class`), read once per text."""
+    cached = _MODE_FREE.get(path)
+    if cached is None or cached[0] != source:
+        if len(_MODE_FREE) > 256:
+            _MODE_FREE.clear()
+        cached = _MODE_FREE[path] = (source, _mode_free_verdicts(source))
+    return frozenset(cached[1])
+
+
 def _mode_free_verdicts(source: str) -> dict[str, bool]:
     return dict.fromkeys(_mode_free_classes(source), True)
 
@@ -263,6 +274,8 @@ def _mode_free_classes(source: str) -> frozenset[str]:
             return free(qualified)
         if not qualified.startswith("torch.nn.") or qualified.count(".") != 2:
             return False
+        if qualified.endswith(MODE_INDEPENDENT_SUFFIXES):
+            return True  # `nn.KLDivLoss(reduction="none")`: a loss holds no mode-dependent layer
         fact = LAYERS.get(qualified.split(".")[-1])
         if fact is None:
             return False
@@ -286,6 +299,16 @@ def _mode_free_classes(source: str) -> frozenset[str]:
         kept_rest = _kept_rest(node)
         used_as_module, used_as_setting = _uses(node)
         params = _parameters(node)
+        inputs = (
+            {  # the arguments of its methods but `__init__` (tensors, not settings)
+                a.arg
+                for m in node.body
+                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name != "__init__"
+                for a in (*m.args.posonlyargs, *m.args.args[1:], *m.args.kwonlyargs)
+            }
+            - set(aliases)
+            - classes.keys()
+        )
         # a parameter kept on `self` that no class of the file uses as a module is data when
         # the class computes its own forward without it; a holder with no forward of its own
         # (`Keeps(net)`) may hand it to a forward defined elsewhere
@@ -337,6 +360,8 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 if not isinstance(item.value, ast.Call):
                     continue
                 qualified = qualify(item.value.func)
+                if on_self and qualified.split(".")[0] in inputs and "." in qualified:
+                    continue  # `self.size = input.size(1)`: read off a tensor it is given
                 if (
                     on_self
                     and not layer_free(item.value)

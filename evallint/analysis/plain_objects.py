@@ -2,8 +2,10 @@
 nn.Module, whatever its name or its class's name says (`text_encoder = TextEncoder(...)`, a
 BPE codec; `decoder: GreedyDecoder`, a CTC decoder).
 
-A class defined at the top level of a project file with no base, or only `object`, or only
-such classes of the same file as bases (`class GreedyDecoder(Decoder)`), is no nn.Module. Such a file may hold no torch text at all (a tokenizer's `text_utils.py`), so the
+A class defined at the top level of a project file with no base, or only `object` or an
+abstract base (`ABC`), or only such classes of the same file as bases (`class
+GreedyDecoder(Decoder)`), is no nn.Module (a NumPy `class Module(ABC)` of a course's layer
+library included). Such a file may hold no torch text at all (a tokenizer's `text_utils.py`), so the
 project index never analyses it: its class definitions are read from its text, once per
 file version."""
 
@@ -21,6 +23,8 @@ from evallint.analysis.walk import iter_nodes
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
 
+_PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC"})
+"""Bases that make no class an nn.Module: `object`, and the standard library's abstract base."""
 _CLASS = re.compile(r"^class[ \t]+(\w+)[ \t]*(?:\(([\w., \t]*)\))?[ \t]*:", re.M)
 _READ: dict[Path, tuple[int, frozenset[str], bool]] = {}
 """Path -> (its modification stamp, the plain classes it defines at top level, whether its
@@ -32,7 +36,7 @@ def plain_class_named(file: FileAnalysis, name: str) -> bool:
     or of a project file it imports."""
     local = file.classes.get(name)
     if local is not None:
-        return not local.is_module and all(base == "object" for base in local.bases)
+        return _plain_local(file, name, 4)
     project = file.project
     if project is None:
         return False
@@ -42,6 +46,17 @@ def plain_class_named(file: FileAnalysis, name: str) -> bool:
     module, class_name = found
     path = project.located(str(file.path), module)
     return path is not None and class_name in _plain_classes(path)
+
+
+def _plain_local(file: FileAnalysis, name: str, depth: int) -> bool:
+    """A class of this file with only plain bases: `object`, `ABC`, plain classes of the file."""
+    local = file.classes.get(name)
+    if local is None or local.is_module or depth < 0:
+        return False
+    return all(
+        base in _PLAIN_BASES or (base != name and _plain_local(file, base, depth - 1))
+        for base in local.bases
+    )
 
 
 def own_backward_object(file: FileAnalysis, value: Optional[cst.CSTNode]) -> bool:
@@ -148,7 +163,7 @@ def _plain_classes(path: Path) -> frozenset[str]:
 
 def _plain_of_text(text: str) -> frozenset[str]:
     bases = {
-        name: {b.strip() for b in (listed or "").split(",")} - {"", "object"}
+        name: {b.strip() for b in (listed or "").split(",")} - {""} - _PLAIN_BASES
         for name, listed in _CLASS.findall(text)
     }
     plain: set[str] = set()

@@ -248,10 +248,9 @@ def class_kind(bases: tuple[str, ...], known: dict[str, tuple[bool, bool]]) -> t
     """(is an nn.Module, sets its own mode: Lightning & co.) for a class with these qualified
     bases; `known` holds the same pair for the file's classes defined before it."""
     is_module = any(
-        b in MODULE_BASES
-        or b.endswith("nn.Module")
-        or _torch_container(b)
-        or (b in known and known[b][0])
+        known[b][0]  # a class of the file named `Module` (a NumPy layer library's) is its own
+        if b in known
+        else b in MODULE_BASES or b.endswith("nn.Module") or _torch_container(b)
         for b in bases
     )
     self_managed = any(_framework_base(b) or (b in known and known[b][1]) for b in bases)

@@ -231,8 +231,17 @@ class Switches(InterpreterPart):
             or (root in self.scope_keys and root not in self.opaque_variables)
         )
 
-    def set_grad(self, call: cst.Call, states: States, *, statement: bool) -> States:
-        arg = call.args[0].value if call.args else None
+    def set_grad(
+        self,
+        call: cst.Call,
+        states: States,
+        *,
+        statement: bool,
+        chosen_by: Optional[cst.BaseExpression] = None,
+    ) -> States:
+        """`torch.set_grad_enabled(arg)`; with `chosen_by`, the `with ctx():` of a manager
+        chosen by that test (`ctx = torch.enable_grad if test else torch.no_grad`)."""
+        arg = chosen_by if chosen_by is not None else call.args[0].value if call.args else None
         result: list[PathState] = []
         for state in states:
             if type(arg) is cst.Name and arg.value in ("True", "False"):

@@ -818,6 +818,8 @@ class Values(ModeMatters):
         # `model.cuda()(x)`, `net.to(device)(x)`: the chain returns the module it starts
         # from, so the call is that module's forward (`m.train()(x)` / `m.eval()(x)` set
         # the mode for that very forward on purpose: a probe of each mode, left alone)
+        if type(call.func) is cst.Attribute and call.func.attr.value in UNWRAPPING_CALLS:
+            return None  # `self.accelerator.unwrap_model(net)` hands `net` back, runs nothing
         func = chain_receiver(call.func, SAME_MODULE_METHODS)
         key = self.resolve(func, state)
         if key is not None:
