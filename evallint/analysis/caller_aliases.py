@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from evallint.analysis import reuse
 from evallint.analysis.project_forwards import project_wrapper_class
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS, WRAPPERS
 from evallint.analysis.walk import iter_nodes
@@ -225,16 +226,13 @@ def _self_attribute(value: cst.BaseExpression) -> str | None:
 def _stored_before(method: FunctionInfo, call: cst.Call, name: str) -> str | None:
     """`self.X` when the method's last binding of `name` or of `self.X` before `call` (in
     source order) is `self.X = name`, and neither is bound anywhere after it."""
+    bindings, calls = reuse.memo("bindings in order", method.node, _bindings_in_order)
+    at = calls.get(id(call))
+    if at is None:
+        return None  # the call is not in the method: never reached
     stored: str | None = None
-    reached = False
-    for node in iter_nodes(method.node, enter_scopes=True):
-        if node is call:
-            reached = True
-            continue
-        bound = _bindings(node)
-        if not bound:
-            continue
-        if reached:
+    for index, node, bound in bindings:
+        if index > at:
             if name in bound or (stored is not None and stored in bound):
                 return None
             continue
@@ -246,7 +244,25 @@ def _stored_before(method: FunctionInfo, call: cst.Call, name: str) -> str | Non
                 continue
         if name in bound or (stored is not None and stored in bound):
             stored = None
-    return stored if reached else None
+    return stored
+
+
+def _bindings_in_order(
+    function: cst.CSTNode,
+) -> tuple[list[tuple[int, cst.CSTNode, set[str]]], dict[int, int]]:
+    """The nodes under `function` that bind something (see `_bindings`), with their places
+    in the walk and what they bind, and the place of each call: one walk per method, however
+    many of its calls ask."""
+    bindings: list[tuple[int, cst.CSTNode, set[str]]] = []
+    calls: dict[int, int] = {}
+    for index, node in enumerate(iter_nodes(function, enter_scopes=True)):
+        if type(node) is cst.Call:
+            calls[id(node)] = index
+            continue
+        bound = _bindings(node)
+        if bound:
+            bindings.append((index, node, bound))
+    return bindings, calls
 
 
 def _bindings(node: cst.CSTNode) -> set[str]:

@@ -109,7 +109,8 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         self.options = options
         self._located: dict[tuple[str, str], tuple[Optional[Path], tuple[str, ...]]] = {}
         self._directories: dict[str, str] = {}
-        """An absolute importer path -> its directory (asked per import of every call)."""
+        """An absolute importer path (a relative one: the working directory, NUL, the path)
+        -> its directory (asked per import of every call)."""
         self._missing: dict[str, set[str]] = {}
         self._sources: dict[Path, Optional[str]] = {}
         self._trees: dict[Path, Optional[cst.Module]] = {}
@@ -223,9 +224,13 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
             return None
         directory = self._directories.get(importer)
         if directory is None:
-            directory = os.path.dirname(os.path.abspath(importer))
-            if os.path.isabs(importer):  # a relative one depends on the working directory
-                self._directories[importer] = directory
+            # a relative importer's directory depends on the working directory: kept under
+            # both (`evallint .` names every file relative, and asks per import of a call)
+            relative = not os.path.isabs(importer)
+            key = f"{os.getcwd()}\0{importer}" if relative else importer
+            directory = self._directories.get(key)
+            if directory is None:
+                directory = self._directories[key] = os.path.dirname(os.path.abspath(importer))
         cache_key = (directory, module)
         if cache_key not in self._located:
             found, absent = self._search(Path(directory), module)

@@ -14,10 +14,10 @@ import ast
 import hashlib
 import re
 import weakref
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
+from evallint.analysis.walk import ast_statements
 from evallint.torch_facts import NO_GRAD_METHODS, WRAPPER_SUFFIXES
 
 if TYPE_CHECKING:
@@ -39,28 +39,11 @@ _CLASS_BASES: weakref.WeakKeyDictionary[
 """Per project index: a file's text -> its classes and the last parts of their bases' names."""
 
 
-_HOLDS_STATEMENTS: tuple[type[ast.AST], ...] = (
-    ast.stmt,
-    ast.excepthandler,
-    *((ast.match_case,) if hasattr(ast, "match_case") else ()),  # Python 3.10+
-)
-
-
 def class_definitions(tree: ast.AST) -> list[ast.ClassDef]:
     """The classes under `tree` in `ast.walk`'s order (breadth first), walking statements
     only: no expression holds a statement, so the expressions that are most of a file's
     nodes are never entered."""
-    found: list[ast.ClassDef] = []
-    queue = deque([tree])
-    while queue:
-        node = queue.popleft()
-        if type(node) is ast.ClassDef:
-            found.append(node)
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if type(value) is list:
-                queue.extend(item for item in value if isinstance(item, _HOLDS_STATEMENTS))
-    return found
+    return [node for node in ast_statements(tree) if type(node) is ast.ClassDef]
 
 
 class _ClassRow(NamedTuple):
@@ -73,7 +56,8 @@ class _ClassRow(NamedTuple):
     methods: frozenset[str]
     """Methods the class body defines."""
     delegates: frozenset[str]
-    """See `_forward_delegates`."""
+    """See `_forward_delegates`; computed for the rows `_module_rows(rows)` takes (no other
+    files' classes), empty for the others (never read)."""
 
 
 _Rows = tuple[tuple[_ClassRow, ...], dict[int, frozenset[str]]]
@@ -126,9 +110,16 @@ def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Op
                     for item in node.body
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
                 ),
-                _forward_delegates(node),
+                frozenset(),
             )
             for node in nodes
+        )
+        # the delegates are read of the file's own module classes only
+        # (`_delegating_forwards_of`): computed for those rows, not for every class
+        delegating = set(_module_rows(rows).values())
+        rows = tuple(
+            row._replace(delegates=_forward_delegates(nodes[index])) if index in delegating else row
+            for index, row in enumerate(rows)
         )
         forwards = dict(known[1]) if known else {}
         if forwards_of is not None:
@@ -386,13 +377,18 @@ def _forward_delegates(node: ast.ClassDef) -> frozenset[str]:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
     found: set[str] = set()
+    calls: dict[str, set[str]] = {}  # one walk per method, however many methods reach it
     for name in methods:
         if name.startswith("__"):
             continue
         called: set[str] = set()
         pending, read = [name], {name}
         while pending:
-            for attribute in _self_calls(methods[pending.pop()]):
+            current = pending.pop()
+            own = calls.get(current)
+            if own is None:
+                own = calls[current] = _self_calls(methods[current])
+            for attribute in own:
                 if attribute not in methods:
                     called.add(attribute)
                 elif attribute not in read:

@@ -19,6 +19,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
+from evallint.analysis import reuse
 from evallint.analysis.batch_parts import read_names
 from evallint.analysis.trained_batch import bound_names
 from evallint.analysis.walk import iter_nodes
@@ -28,6 +29,27 @@ def _derivation(loop: cst.For, value: cst.BaseExpression) -> Optional[list[cst.C
     """The stored value and every assignment in the loop body of a name it is computed
     from, transitively; None when such a name is bound in the loop by anything but a plain
     assignment (`h += f(x)`, an inner loop's variable, `with ... as h`): not followed."""
+    assigned, other = reuse.memo("loop body bindings", loop, _body_bindings)
+    expressions: list[cst.CSTNode] = [value]
+    seen: set[str] = set()
+    pending = list(read_names(value))
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in other:
+            return None
+        for bound in assigned.get(name, ()):
+            expressions.append(bound)
+            pending.extend(read_names(bound))
+    return expressions
+
+
+def _body_bindings(loop: cst.For) -> tuple[dict[str, list[cst.BaseExpression]], set[str]]:
+    """What `_derivation` reads of a loop body, once per loop: per name, the values plain
+    assignments (and `receiver.method(v)` calls) put in it, in order; the names bound by
+    anything else."""
     assigned: dict[str, list[cst.BaseExpression]] = {}
     other: set[str] = set()
     for node in iter_nodes(loop.body, enter_scopes=False):
@@ -50,20 +72,7 @@ def _derivation(loop: cst.For, value: cst.BaseExpression) -> Optional[list[cst.C
             other |= {n.value for n in iter_nodes(node.asname.name) if type(n) is cst.Name}  # type: ignore[attr-defined]
         elif kind is cst.NamedExpr:
             other |= {n.value for n in iter_nodes(node.target) if type(n) is cst.Name}  # type: ignore[attr-defined]
-    expressions: list[cst.CSTNode] = [value]
-    seen: set[str] = set()
-    pending = list(read_names(value))
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in other:
-            return None
-        for bound in assigned.get(name, ()):
-            expressions.append(bound)
-            pending.extend(read_names(bound))
-    return expressions
+    return assigned, other
 
 
 def _calls(expressions: list[cst.CSTNode]) -> list[cst.Call]:

@@ -24,7 +24,7 @@ from evallint.analysis.vocabulary import (
     SELF_MANAGED_PACKAGES,
     words,
 )
-from evallint.analysis.walk import iter_nodes
+from evallint.analysis.walk import ast_statements, iter_nodes
 
 
 @dataclass
@@ -287,7 +287,7 @@ def module_classes_of_text(source: str) -> Optional[dict[str, Optional[bool]]]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     imports = ImportTable()
-    for node in ast.walk(tree):
+    for node in ast_statements(tree):  # as ast.walk: imports are statements, in its order
         if isinstance(node, ast.Import):
             for alias in node.names:
                 imports.bind_import(alias.name, alias.asname)

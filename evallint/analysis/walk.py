@@ -6,7 +6,9 @@ much as the parse itself; the analysis only needs calls, names, attributes and s
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Generic, Optional, Protocol, TypeVar
 
@@ -269,3 +271,25 @@ class NodeMemo(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+_AST_HOLDS_STATEMENTS: tuple[type[ast.AST], ...] = (
+    ast.stmt,
+    ast.excepthandler,
+    *((ast.match_case,) if hasattr(ast, "match_case") else ()),  # Python 3.10+
+)
+
+
+def ast_statements(tree: ast.AST) -> Iterator[ast.AST]:
+    """`ast.walk(tree)` without the nodes no statement is under (expressions, arguments,
+    aliases): the statements (and handlers, match cases) in `ast.walk`'s breadth-first order,
+    `tree` first. No expression holds a statement, so each statement is at the same depth
+    and in the same place of that order as in the full walk, at a fraction of its cost."""
+    queue = deque([tree])
+    while queue:
+        node = queue.popleft()
+        yield node
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                queue.extend(item for item in value if isinstance(item, _AST_HOLDS_STATEMENTS))
