@@ -66,7 +66,7 @@ from evallint.analysis.vocabulary import (
     words,
 )
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import MODE_KEEPING_COPIES, NO_GRAD_METHODS
+from evallint.torch_facts import MODE_KEEPING_COPIES, MODULE_API, NO_GRAD_METHODS
 
 
 # -- values ------------------------------------------------------------------------------
@@ -824,6 +824,8 @@ class Values(ModeMatters):
             if self._trains_itself(key, state):
                 return None  # `maml(x_spt, y_spt, x_qry, y_qry)`: a training step
             return key, code_of(func)
+        if type(func) is cst.Attribute and func.attr.value in MODULE_API:
+            return None  # `self.body.add_module(name, layer)`: nn.Module's own API, no forward
         if (
             type(func) is cst.Attribute
             and func.attr.value in FORWARD_METHODS
