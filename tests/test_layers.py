@@ -193,6 +193,7 @@ ANALYSIS_ORDER = [
         "trained_batch",
         "exit_stacks",
         "filled_containers",
+        "stored_results",
     ),
     (
         "scope",

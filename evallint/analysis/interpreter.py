@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional, cast
 import libcst as cst
 
 from evallint.analysis.acting import forwards_act
+from evallint.analysis.stored_results import stores_forward_results
 from evallint.analysis.annotated_objects import annotated_objects
 from evallint.analysis.binding import Binding
 from evallint.analysis.caller_aliases import (
@@ -574,6 +575,10 @@ class _Interpreter(
             return
         if forwards_act(info.node, [c for c, o in self.observations.items() if o in neutral]):
             return  # acting: its results step an environment or are stored as transitions
+        if owner is not None and stores_forward_results(
+            info.node, [c for c, o in self.observations.items() if o in neutral]
+        ):
+            return  # its results are kept on its object for the object's other methods
         evaluation = replace(
             region,
             kind=RegionKind.EVAL,
