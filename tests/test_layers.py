@@ -194,6 +194,7 @@ ANALYSIS_ORDER = [
         "exit_stacks",
         "filled_containers",
         "stored_results",
+        "norm_statistics",
     ),
     (
         "scope",
