@@ -778,6 +778,15 @@ class Values(ModeMatters):
             return key, subject  # switched on its own (a frozen backbone, a teacher)
         return "self", "self"
 
+    def _switched_part(self, receiver: cst.BaseExpression, state: PathState) -> Optional[str]:
+        """`model.model` after `model.model.eval()` here, `model` being a module: the part
+        switched on its own is the module that `model.model.generate(...)` runs."""
+        name = dotted_name(receiver) if type(receiver) is cst.Attribute else None
+        if name is None or state.mode_of(name) is None:
+            return None
+        root = self.resolve(cst.Name(name.split(".", 1)[0]), state)
+        return None if root is None else name
+
     def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         found = self._called_module(call, state)
         if found is not None and self.info is not None and "." not in found[0]:
@@ -873,7 +882,7 @@ class Values(ModeMatters):
             # module's forward, in the module's mode (eval() reached every submodule)
             receiver: cst.BaseExpression = func.value
             while True:
-                key = self.resolve(receiver, state)
+                key = self.resolve(receiver, state) or self._switched_part(receiver, state)
                 if key is not None:
                     return key, key
                 if type(receiver) is not cst.Attribute:
