@@ -20,8 +20,8 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
-from evallint.analysis.optimizer_bindings import latest_binding
 from evallint.analysis.norm_statistics import recomputes_norm_statistics
+from evallint.analysis.optimizer_bindings import latest_binding
 from evallint.analysis.optimizers import is_optimizer_name
 from evallint.analysis.project_forwards import (
     project_forward_delegates,

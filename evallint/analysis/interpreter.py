@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Optional, cast
 import libcst as cst
 
 from evallint.analysis.acting import forwards_act
-from evallint.analysis.stored_results import stores_forward_results
 from evallint.analysis.annotated_objects import annotated_objects
 from evallint.analysis.binding import Binding
 from evallint.analysis.caller_aliases import (
@@ -87,6 +86,7 @@ from evallint.analysis.scope import (
     looks_like_module_name,
 )
 from evallint.analysis.specialise import Flags, settle
+from evallint.analysis.stored_results import stores_forward_results
 from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement, at_yield
 from evallint.analysis.switches import Switches
 from evallint.analysis.symbols import dotted_name

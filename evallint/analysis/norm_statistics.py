@@ -5,8 +5,6 @@ run in training mode on purpose: they compute statistics, they evaluate nothing.
 
 from __future__ import annotations
 
-from typing import cast
-
 import libcst as cst
 
 from evallint.analysis.walk import iter_nodes
@@ -19,11 +17,11 @@ def recomputes_norm_statistics(function: cst.FunctionDef) -> bool:
     (`bn.momentum = 1.0`, `bn.running_mean = mean`) or resets them (`bn.reset_running_stats()`)."""
     for node in iter_nodes(function.body):
         if type(node) is cst.Assign:
-            targets = [t.target for t in cast(cst.Assign, node).targets]
+            targets = [t.target for t in node.targets]
         elif type(node) is cst.AugAssign:
-            targets = [cast(cst.AugAssign, node).target]
+            targets = [node.target]
         elif type(node) is cst.Call:
-            func = cast(cst.Call, node).func
+            func = node.func
             if type(func) is cst.Attribute and func.attr.value == "reset_running_stats":
                 return True
             continue

@@ -46,12 +46,12 @@ def stores_forward_results(function: cst.FunctionDef, forwards: list[cst.Call]) 
     names: set[str] = set()
     for node in iter_nodes(function.body):
         if type(node) is cst.Return:
-            returned = cast(cst.Return, node).value
+            returned = node.value
             if returned is not None and _reads(returned, ids, names):
                 return True  # handed to the caller: `self.mask = self.compute_mask()`
             continue
         if type(node) is cst.Assign:
-            targets = [t.target for t in cast(cst.Assign, node).targets]
+            targets = [t.target for t in node.targets]
         elif type(node) in (cst.AugAssign, cst.AnnAssign):
             targets = [cast("cst.AugAssign | cst.AnnAssign", node).target]
         else:
