@@ -1,9 +1,7 @@
-"""Forward results a method keeps on its object or hands back: `self.output[:, :, y0:y1] =
-tile[...]` after `tile = self.model(x)` hands the result to the object's other methods (a
-`post_process()` that the caller runs next), and `return latent.mean().item()` hands it to the
-caller (which may keep it for training), so what the results are for is the caller's to say,
-not this method's, even when no autograd graph comes with them (the forward ran under
-no_grad)."""
+"""Forward results a method keeps on its object: `self.output[:, :, y0:y1] = tile[...]` after
+`tile = self.model(x)` hands the result to the object's other methods (a `post_process()` that
+the caller runs next), so what the results are for is the caller's to say, not this method's,
+even when no autograd graph comes with them (the forward ran under no_grad)."""
 
 from __future__ import annotations
 
@@ -37,19 +35,14 @@ def _reads(value: cst.BaseExpression, ids: set[int], names: set[str]) -> bool:
 
 def stores_forward_results(function: cst.FunctionDef, forwards: list[cst.Call]) -> bool:
     """Whether a value computed by one of the method's forwards (directly, or through locals
-    bound to it) is assigned to an attribute or item of the method's own object, or returned
-    to the method's caller (a number the object's training step goes on to use)."""
+    bound to it) is assigned to an attribute or item of the method's own object. (A value it
+    returns is not enough: `return scores.argmax(-1).tolist()` is the evaluation's answer.)"""
     receiver = _receiver(function)
     if receiver is None or not forwards:
         return False
     ids = {id(call) for call in forwards}
     names: set[str] = set()
     for node in iter_nodes(function.body):
-        if type(node) is cst.Return:
-            returned = node.value
-            if returned is not None and _reads(returned, ids, names):
-                return True  # handed to the caller: `self.mask = self.compute_mask()`
-            continue
         if type(node) is cst.Assign:
             targets = [t.target for t in node.targets]
         elif type(node) in (cst.AugAssign, cst.AnnAssign):
