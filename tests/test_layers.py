@@ -193,6 +193,8 @@ ANALYSIS_ORDER = [
         "trained_batch",
         "exit_stacks",
         "filled_containers",
+        "stored_results",
+        "norm_statistics",
     ),
     (
         "scope",

@@ -32,7 +32,7 @@ from evallint.analysis.lifting import owned_elsewhere
 from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.overrides import dispatched_summaries
 from evallint.analysis.own_methods import module_method_call, own_backward_module
-from evallint.analysis.passed_functions import run_passed_functions
+from evallint.analysis.passed_functions import run_lambdas_handed_out, run_passed_functions
 from evallint.analysis.provenance import PARAMETER
 from evallint.analysis.regions import (
     Region,
@@ -313,6 +313,8 @@ class Calls(InterpreterPart):
             self.forward(call, *self._own_forward(forward[0], forward[1], states[0]), states)
         elif type(func) is cst.Attribute and call.args and states:
             self._note_graph_handed(func, call, states[0])  # a method nothing here resolves
+        if call.args:
+            run_lambdas_handed_out(self, call, states)
         return states
 
     def _note_graph_handed(self, func: cst.Attribute, call: cst.Call, state: PathState) -> None:

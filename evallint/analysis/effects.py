@@ -20,6 +20,7 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
+from evallint.analysis.norm_statistics import recomputes_norm_statistics
 from evallint.analysis.optimizer_bindings import latest_binding
 from evallint.analysis.optimizers import is_optimizer_name
 from evallint.analysis.project_forwards import (
@@ -99,6 +100,7 @@ class Effects(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
     _forward_modes: Optional[dict[str, frozenset]] = None
+    _norm_statistics: Optional[bool] = None
     """Key -> the mode facts its forwards with autograd on ran in, in this function (see
     `_record_training`)."""
 
@@ -128,6 +130,17 @@ class Effects(InterpreterPart):
             file.project, file.path, method
         )
 
+    def _recomputes_statistics(self) -> bool:
+        """This function recomputes BatchNorm statistics (see norm_statistics.py): the
+        training mode of its forwards is what it needs."""
+        info = self.info
+        if info is None:
+            return False
+        found = self._norm_statistics
+        if found is None:
+            found = self._norm_statistics = recomputes_norm_statistics(info.node)
+        return found
+
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
         method = (
             call.func.attr.value
@@ -151,6 +164,7 @@ class Effects(InterpreterPart):
         mode_matters = (
             self._key_id(key) not in self.file.mode_independent
             and method not in self.file.eval_switched_methods
+            and not self._recomputes_statistics()
         )  # `@eval_decorator def generate_images(self)`: runs in eval mode by itself
         # a module called itself (`model(x)`), or through a method that some module class of
         # the file or project defines to run its forward (`vqvae.decode_code(t, b)` of a

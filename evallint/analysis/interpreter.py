@@ -86,6 +86,7 @@ from evallint.analysis.scope import (
     looks_like_module_name,
 )
 from evallint.analysis.specialise import Flags, settle
+from evallint.analysis.stored_results import stores_forward_results
 from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement, at_yield
 from evallint.analysis.switches import Switches
 from evallint.analysis.symbols import dotted_name
@@ -579,6 +580,10 @@ class _Interpreter(
             return
         if forwards_act(info.node, [c for c, o in self.observations.items() if o in neutral]):
             return  # acting: its results step an environment or are stored as transitions
+        if owner is not None and stores_forward_results(
+            info.node, [c for c, o in self.observations.items() if o in neutral]
+        ):
+            return  # its results are kept on its object for the object's other methods
         evaluation = replace(
             region,
             kind=RegionKind.EVAL,

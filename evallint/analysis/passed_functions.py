@@ -62,3 +62,24 @@ def run_passed_functions(part: InterpreterPart, call: cst.Call, states: States) 
         if summary is not None:
             states = part.apply_call(summary, None, inner, states)
     return states
+
+
+def _calls_own_function(part: InterpreterPart, body: cst.BaseExpression) -> bool:
+    functions = part.file.functions
+    return any(
+        type(node) is cst.Call and type(node.func) is cst.Name and node.func.value in functions
+        for node in iter_nodes(body)
+    )
+
+
+def run_lambdas_handed_out(part: InterpreterPart, call: cst.Call, states: States) -> None:
+    """`df.apply(lambda row: score(row, model), axis=1)`: a lambda handed to a call this file
+    does not define, whose body calls a function of this file. The lambda is made here, with
+    the modules it reads in this state: its calls are read as calls from here (their
+    callee's forwards take this mode and grad). What the body computes changes nothing here."""
+    if not states:
+        return
+    for arg in call.args:
+        value = arg.value
+        if type(value) is cst.Lambda and _calls_own_function(part, value.body):
+            part.expression(value.body, states)

@@ -290,10 +290,23 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 read[keyword.arg] = _literal(keyword.value)
         return mode_sensitive(fact.name, read) is False
 
+    def independent_layer(base: ast.expr) -> bool:
+        """`class Linear(nn.Linear)`: a torch layer whose output never depends on the mode,
+        whatever its arguments (what the subclass adds is read like any class body)."""
+        qualified = qualify(base)
+        if not qualified.startswith("torch.nn.") or qualified.count(".") != 2:
+            return False
+        fact = LAYERS.get(qualified.split(".")[-1])
+        return fact is not None and fact.mode == "independent"
+
     def _class_free(node: ast.ClassDef) -> bool:
         for base in node.bases:
             text = ast.unparse(base)
-            if text not in _MODULE_BASES and not (text in classes and free(text)):
+            if (
+                text not in _MODULE_BASES
+                and not (text in classes and free(text))
+                and not independent_layer(base)
+            ):
                 return False
         settings = _settings_of(node)
         kept_rest = _kept_rest(node)
@@ -309,6 +322,7 @@ def _mode_free_classes(source: str) -> frozenset[str]:
             - set(aliases)
             - classes.keys()
         )
+        data_params = _data_parameters(node, classes)
         # a parameter kept on `self` that no class of the file uses as a module is data when
         # the class computes its own forward without it; a holder with no forward of its own
         # (`Keeps(net)`) may hand it to a forward defined elsewhere
@@ -330,11 +344,13 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 return False
             if isinstance(item, (ast.Assign, ast.AnnAssign)) and item.value is not None:
                 targets = item.targets if isinstance(item, ast.Assign) else [item.target]
-                on_self = any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets)
+                on_self = any(_stored_on_object(t) for t in targets)
                 if on_self and isinstance(item.value, ast.Name) and item.value.id in settings:
                     continue  # `self.n_fft = n_fft` with `n_fft=1024`: a setting
                 if id(item) in kept_rest:
                     continue  # `self.kwargs = kwargs`: a dict, never a submodule
+                if on_self and isinstance(item.value, ast.Name) and item.value.id in data_params:
+                    continue  # `self.dims = dims` with `dims: ModelDimensions`, a plain class
                 if (
                     on_self
                     and isinstance(item.value, ast.Call)
@@ -392,7 +408,10 @@ def _mode_free_classes(source: str) -> frozenset[str]:
     return frozenset(
         name
         for name, node in classes.items()
-        if any(ast.unparse(b) in _MODULE_BASES or ast.unparse(b) in classes for b in node.bases)
+        if any(
+            ast.unparse(b) in _MODULE_BASES or ast.unparse(b) in classes or independent_layer(b)
+            for b in node.bases
+        )
         and free(name)
     )
 
@@ -478,6 +497,34 @@ def _parameters(node: ast.ClassDef) -> frozenset[str]:
             arguments = item.args
             found.update(a.arg for a in (*arguments.posonlyargs, *arguments.args)[1:])
             found.update(a.arg for a in arguments.kwonlyargs)
+    return frozenset(found)
+
+
+_DATA_ANNOTATIONS = frozenset({"int", "float", "str", "bool", "bytes", "dict", "list", "tuple"})
+
+
+def _data_parameters(node: ast.ClassDef, classes: Mapping[str, ast.ClassDef]) -> frozenset[str]:
+    """Parameters of the class's methods annotated as data: a builtin value type or a class of
+    the file that derives from nothing (`dims: ModelDimensions`, a dataclass of settings)."""
+    found: set[str] = set()
+    for item in node.body:
+        if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        arguments = item.args
+        for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
+            annotation = a.annotation
+            if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+                name = annotation.value  # `dims: "ModelDimensions"`
+            elif isinstance(annotation, ast.Name):
+                name = annotation.id
+            else:
+                continue
+            held = classes.get(name)
+            if name in _DATA_ANNOTATIONS or (
+                held is not None
+                and all(isinstance(b, ast.Name) and b.id == "object" for b in held.bases)
+            ):
+                found.add(a.arg)
     return frozenset(found)
 
 
@@ -585,6 +632,20 @@ def _built(value: ast.AST, layer_free) -> bool:
     if isinstance(value, ast.Dict):
         return all(_built(v, layer_free) for v in value.values)
     return False  # `nn.Sequential(*layers)`: built elsewhere
+
+
+def _stored_on_object(target: ast.expr) -> bool:
+    """`self.net = ...`, `self.d[k] = ...`, `obj.x = ...`: stored on an object, which may be
+    the module; `cache[key] = out` into a local container is not (the container reaches the
+    module only through an assignment of its own, read like any other)."""
+    if isinstance(target, ast.Attribute):
+        return True
+    if not isinstance(target, ast.Subscript):
+        return False
+    root: ast.expr = target
+    while isinstance(root, ast.Subscript):
+        root = root.value
+    return not (isinstance(root, ast.Name) and root.id != "self")
 
 
 def _self_name(target: ast.expr) -> Optional[str]:

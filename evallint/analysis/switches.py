@@ -22,6 +22,7 @@ from evallint.analysis.lattice import (
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
+from evallint.torch_facts import WRAPPERS
 
 
 def _switches_of(body: cst.BaseSuite) -> dict[str, tuple[bool, cst.Call]]:
@@ -136,11 +137,25 @@ class Switches(InterpreterPart):
             return _modules_walked(loop.iter)
         return None
 
+    def _wrapped(self, receiver: cst.BaseExpression) -> cst.BaseExpression:
+        """The module a wrapper built on the spot holds (`nn.DataParallel(net)`,
+        `torch.compile(net)`): switching the wrapper's mode switches that module's."""
+        while (
+            type(receiver) is cst.Call
+            and receiver.args
+            and receiver.args[0].keyword is None
+            and not receiver.args[0].star
+            and (self.imports.qualify(receiver.func) or "") in WRAPPERS
+        ):
+            receiver = chain_receiver(receiver.args[0].value, SAME_MODULE_METHODS)
+        return receiver
+
     def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
         receiver = call.func.value  # type: ignore[attr-defined]
         receiver = chain_receiver(
             receiver, SAME_MODULE_METHODS
         )  # `net.to(device).eval()` switches `net`
+        receiver = self._wrapped(receiver)  # `nn.DataParallel(net).eval()` switches `net`
         result: list[PathState] = []
         for state in states:
             key = self.resolve(receiver, state) or self._held_by_local(receiver)

@@ -66,7 +66,7 @@ from evallint.analysis.vocabulary import (
     words,
 )
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import MODE_KEEPING_COPIES, NO_GRAD_METHODS
+from evallint.torch_facts import MODE_KEEPING_COPIES, MODULE_API, NO_GRAD_METHODS
 
 
 # -- values ------------------------------------------------------------------------------
@@ -778,6 +778,15 @@ class Values(ModeMatters):
             return key, subject  # switched on its own (a frozen backbone, a teacher)
         return "self", "self"
 
+    def _switched_part(self, receiver: cst.BaseExpression, state: PathState) -> Optional[str]:
+        """`model.model` after `model.model.eval()` here, `model` being a module: the part
+        switched on its own is the module that `model.model.generate(...)` runs."""
+        name = dotted_name(receiver) if type(receiver) is cst.Attribute else None
+        if name is None or state.mode_of(name) is None:
+            return None
+        root = self.resolve(cst.Name(name.split(".", 1)[0]), state)
+        return None if root is None else name
+
     def _forward_target(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
         found = self._called_module(call, state)
         if found is not None and self.info is not None and "." not in found[0]:
@@ -826,6 +835,8 @@ class Values(ModeMatters):
             if self._trains_itself(key, state):
                 return None  # `maml(x_spt, y_spt, x_qry, y_qry)`: a training step
             return key, code_of(func)
+        if type(func) is cst.Attribute and func.attr.value in MODULE_API:
+            return None  # `self.body.add_module(name, layer)`: nn.Module's own API, no forward
         if (
             type(func) is cst.Attribute
             and func.attr.value in FORWARD_METHODS
@@ -873,7 +884,7 @@ class Values(ModeMatters):
             # module's forward, in the module's mode (eval() reached every submodule)
             receiver: cst.BaseExpression = func.value
             while True:
-                key = self.resolve(receiver, state)
+                key = self.resolve(receiver, state) or self._switched_part(receiver, state)
                 if key is not None:
                     return key, key
                 if type(receiver) is not cst.Attribute:
