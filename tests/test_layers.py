@@ -222,6 +222,7 @@ ANALYSIS_ORDER = [
         "returned_for_backward",
         "pictured",
         "class_aliases",
+        "property_aliases",
         "local_constants",
     ),
     (
