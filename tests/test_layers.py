@@ -260,6 +260,7 @@ ANALYSIS_ORDER = [
     (
         "binding",
         "container_binding",
+        "factory_objects",
         "constructions",
         "switches",
         "effects",
