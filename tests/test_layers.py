@@ -224,6 +224,7 @@ ANALYSIS_ORDER = [
         "returned_for_backward",
         "pictured",
         "class_aliases",
+        "property_aliases",
         "local_constants",
     ),
     (
@@ -262,6 +263,7 @@ ANALYSIS_ORDER = [
     (
         "binding",
         "container_binding",
+        "factory_objects",
         "constructions",
         "switches",
         "effects",

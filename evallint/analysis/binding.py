@@ -10,6 +10,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart, States
+from evallint.analysis.factory_objects import Made, factory_product
 from evallint.analysis.instances import imported_class
 from evallint.analysis.kept_modules import fresh_key, kept_members
 from evallint.analysis.lattice import (
@@ -347,6 +348,9 @@ class Binding(InterpreterPart):
         result = []
         stored = self.held_attributes(value) if type(value) is cst.Call else []
         carried = self.carried_attributes(value) if type(value) is cst.Call and not stored else []
+        made = factory_product(self, value) if not stored and not carried else None
+        if made is not None:  # `pred = model.predictor()`: an object holding `model`
+            stored = made[2]
         kept: list[tuple[str, str]] = []
         self.file.kept_members.pop(self._key_id(name), None)
         for state in states:
@@ -430,6 +434,8 @@ class Binding(InterpreterPart):
                         summary = found[0].summary_for(init) if init is not None else None
                         if summary is not None:
                             return self.apply_call(summary, name, value, tuple(result))
+                if owner is None and made is not None:
+                    self._note_factory_product(name, made)
                 if owner is not None and not owner.is_module:
                     self.instances[name] = owner
                     init = owner.methods.get("__init__")
@@ -437,6 +443,19 @@ class Binding(InterpreterPart):
                     if summary is not None:
                         return self.apply_call(summary, name, value, tuple(result))
         return tuple(result)
+
+    def _note_factory_product(self, name: str, made: Made) -> None:
+        """`pred = model.predictor()` (factory_objects.py): `pred` is an object of that plain
+        class, so `pred(x)` runs its `__call__` (its stores were aliased above)."""
+        analysis, owner = made[0], made[1]
+        if analysis is self.file:
+            self.instances[name] = owner
+            return
+        classes = self.imported_instances.setdefault(name, [])
+        scope = self.info.qualname if self.info is not None else None
+        self.file.imported_objects[(scope, name)] = classes
+        if all(owner is not other for _, other in classes):
+            classes.append((analysis, owner))
 
     def _chained_switch(self, value: cst.Call) -> Optional[tuple[Mode, cst.Call]]:
         """`get_model(cfg).eval().to(device)`: whatever the call we cannot follow returns,

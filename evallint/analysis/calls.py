@@ -381,17 +381,21 @@ class Calls(InterpreterPart):
         """`gan.visualize_results(e)` on an object of a plain class of another project file
         (or of one of several): each class's method applied to the same paths, joined."""
         func = call.func
-        if type(func) is not cst.Attribute or not self.imported_instances:
+        if not self.imported_instances:
             return None
-        receiver = dotted_name(func.value)
+        if type(func) is cst.Name:  # `step(x)`: the instance's `__call__`
+            receiver: Optional[str] = func.value
+            name = "__call__"
+        elif type(func) is cst.Attribute:
+            receiver, name = dotted_name(func.value), func.attr.value
+        else:
+            return None
         held = self.imported_instances.get(receiver or "")
         if not held or receiver is None:
             return None
         outcomes: list = []
         for analysis, owner in held:
-            method = owner.methods.get(func.attr.value) or analysis._inherited_method(
-                owner, func.attr.value
-            )
+            method = owner.methods.get(name) or analysis._inherited_method(owner, name)
             summary = analysis.summary_for(method) if method is not None else None
             if summary is not None:
                 outcomes.extend(self.apply_call(summary, receiver, call, states))

@@ -68,6 +68,7 @@ from evallint.analysis.parameters import (
 )
 from evallint.analysis.plain_objects import annotated_plain, plain_class_named
 from evallint.analysis.project import ProjectIndex  # noqa: F401  (engine/fixes.py imports it from here)
+from evallint.analysis.property_aliases import property_aliases
 from evallint.analysis.provenance import Provenance
 from evallint.analysis.regions import (
     Region,
@@ -359,6 +360,9 @@ class _Interpreter(
             for variable, target in self._held_aliases(owner):
                 if target in self.scope_keys:
                     state = state.with_alias(variable, target)
+            for variable, target in property_aliases(owner.node):
+                if target in self.scope_keys:
+                    state = state.with_alias(variable, target)  # `self.unwrapped_model`
         state = self._closure_modes(state)
         for param, name in globals_every_caller_passes(
             self.file, self.info, self._used_module_globals()
