@@ -12,6 +12,7 @@ import libcst as cst
 
 from evallint.analysis.container_binding import _argument, _stored_arguments
 from evallint.analysis.instances import imported_class
+from evallint.analysis.property_aliases import only_return
 from evallint.analysis.scope import ClassInfo
 
 if TYPE_CHECKING:
@@ -77,25 +78,8 @@ def _receiver_class(part: InterpreterPart, name: str) -> Optional[tuple[FileAnal
 
 def _only_returned_call(function: cst.FunctionDef) -> Optional[cst.Call]:
     """The call a body that is (after a docstring) a single `return Cls(...)` returns."""
-    statements = list(function.body.body) if type(function.body) is cst.IndentedBlock else []
-    if statements and _is_docstring(statements[0]):
-        statements = statements[1:]
-    if len(statements) != 1 or type(statements[0]) is not cst.SimpleStatementLine:
-        return None
-    small = statements[0].body
-    if len(small) != 1 or type(small[0]) is not cst.Return:
-        return None
-    returned = small[0].value
+    returned = only_return(function)
     return returned if type(returned) is cst.Call else None
-
-
-def _is_docstring(statement: cst.BaseStatement) -> bool:
-    return (
-        type(statement) is cst.SimpleStatementLine
-        and len(statement.body) == 1
-        and type(statement.body[0]) is cst.Expr
-        and isinstance(statement.body[0].value, cst.SimpleString)
-    )
 
 
 def _plain_class(

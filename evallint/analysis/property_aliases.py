@@ -31,14 +31,14 @@ def _aliases(owner: cst.ClassDef) -> tuple[tuple[str, str], ...]:
             dotted_name(d.decorator) in _PROPERTY_DECORATORS for d in statement.decorators
         ):
             continue
-        returned = _only_return(statement)
+        returned = only_return(statement)
         target = _own_attribute(returned) if returned is not None else None
         if target is not None and target != f"self.{statement.name.value}":
             pairs.append((f"self.{statement.name.value}", target))
     return tuple(pairs)
 
 
-def _only_return(function: cst.FunctionDef) -> Optional[cst.BaseExpression]:
+def only_return(function: cst.FunctionDef) -> Optional[cst.BaseExpression]:
     """The value of a body that is (after a docstring) a single `return value`."""
     statements = list(function.body.body) if type(function.body) is cst.IndentedBlock else []
     if statements and _is_docstring(statements[0]):
