@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,21 +43,26 @@ NESTED = textwrap.dedent(
         import re
     else:
         import math
-    match x:
-        case 1:
-            import glob
-            class F: pass
+    @MATCH@
     with open(p) as h:
         import gc
     def g():
         return [lambda: 1 for _ in ()]
     """
 )
+# `match` parses on Python 3.10+ only; on 3.9 two nested `if`s hold the same class at the
+# same depth
+MATCH_BLOCK = (
+    "match x:\n    case 1:\n        import glob\n        class F: pass"
+    if sys.version_info >= (3, 10)
+    else "if y:\n    if z:\n        import glob\n        class F: pass"
+)
 
 
 def test_statement_walk_is_ast_walk_without_expressions() -> None:
-    tree = ast.parse(NESTED)
-    holds = (ast.Module, ast.stmt, ast.excepthandler, ast.match_case)
+    tree = ast.parse(NESTED.replace("@MATCH@", MATCH_BLOCK))
+    match_case = getattr(ast, "match_case", ())
+    holds = (ast.Module, ast.stmt, ast.excepthandler, *((match_case,) if match_case else ()))
     expected = [node for node in ast.walk(tree) if isinstance(node, holds)]
     assert list(walk.ast_statements(tree)) == expected
     classes = [c.name for c in project_forwards.class_definitions(tree)]
