@@ -56,9 +56,11 @@ class ClassMembers(InterpreterPart):
                     looks_like_module_name(name)
                     and not self._is_method(owner, name[5:])
                     and not self._non_module(name)
+                    and self.file.binds_attribute(name[5:])
                 ):
                     # `self.model(x)`, set by a base class or a caller; not a method of the
-                    # class named like one (`self._save_model_if_needed()`)
+                    # class named like one (`self._save_model_if_needed()`), nor one of a
+                    # base outside the project that nothing here binds (`self.add_module(...)`)
                     attributes.add(name)
                     mode_dependent.add(name)
         # `self.detector = build_detector(cfg)` (a factory of plain objects), then

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
+from evallint.analysis.bound_names import bound_names
 from evallint.analysis.call_resolution import CallResolution
 from evallint.analysis.facts import (
     ModuleFacts,
@@ -105,6 +106,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.path = path
         self.options = options
         self._source = source
+        self._own_bound_names: Optional[frozenset[str]] = None
         self._forward_method_names: Optional[frozenset[str]] = None
         self._module_class_methods: Optional[frozenset[str]] = None
         self._grad_free_methods: frozenset[str] = frozenset()
@@ -494,6 +496,19 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             or (qualified in self.classes and self.classes[qualified].is_module)
             or library_factory(qualified, self.options.module_factories)
         )
+
+    def binds_attribute(self, name: str) -> bool:
+        """Whether this file or another file of its project may bind attribute `name`
+        (`self.name = ...`, a class attribute, a property, `setattr(self, "name", m)`: see
+        bound_names.py). When nothing does, `self.name(...)` of a class whose base lies
+        outside the project calls a method that base defines (`self.register_model(...)`,
+        nn.Module's `self.add_module(...)`), never a submodule."""
+        if self._own_bound_names is None:
+            self._own_bound_names = bound_names((self._source,))
+        if name in self._own_bound_names or not self._source:
+            return True
+        project = self.project or self.reader
+        return project is None or project.project_binds(self.path, name)
 
     def grad_disabling_decorator(self, name: str) -> bool:
         """A decorator defined in this file that runs the function it wraps under

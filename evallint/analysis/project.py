@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
+from evallint.analysis.bound_names import bound_names
 from evallint.analysis.class_chains import Chain, ClassChains, FileClasses
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.overrides import Overrides
 from evallint.analysis.project_classes import ProjectClasses
 from evallint.analysis.project_files import (
+    MAX_INDEXED_FILES,
     display_path,
     file_stamp,
     imported_names,
@@ -129,6 +131,8 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         self._stamps: dict[Path, Optional[tuple[int, int]]] = {}
         self._call_indexes: dict[Path, dict[str, list[Path]]] = {}
         self._root_files: dict[Path, list[Path]] = {}
+        self._bound_names: dict[Path, Optional[frozenset[str]]] = {}
+        """Per project root: the names its files may bind (None: too many files to read)."""
         self._roots: dict[str, tuple[Path, Path]] = {}  # path -> resolved, root (per lint)
         self._code: dict[Path, Optional[str]] = {}
         self._caller_analyses: dict[tuple[Path, Optional[Path]], Optional[FileAnalysis]] = {}
@@ -448,6 +452,24 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
             if code and function in code and "import" in code and called.search(code):
                 found.append(candidate)
         return found
+
+    def project_binds(self, path: str, name: str) -> bool:
+        """Whether some file of `path`'s project may bind attribute `name` (see
+        bound_names.py): False means no file assigns, declares or names it, so `self.name`
+        is something a base class outside the project defines. True when unsure: a project
+        of MAX_INDEXED_FILES files or more is not read whole. Read once per project root."""
+        if path.startswith("<"):
+            return True
+        root = self.root_of(path)[1]
+        if root not in self._bound_names:
+            files = self.files_under(root)
+            self._bound_names[root] = (
+                None
+                if len(files) >= MAX_INDEXED_FILES
+                else bound_names(code for code in map(self._code_of, files) if code)
+            )
+        names = self._bound_names[root]
+        return names is None or name in names
 
     def files_under(self, root: Path) -> list[Path]:
         files = self._root_files.get(root)
