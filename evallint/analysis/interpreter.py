@@ -77,7 +77,7 @@ from evallint.analysis.regions import (
     mentions_eval_data,
 )
 from evallint.analysis.reported import Reported, held_exit_modes
-from evallint.analysis.restoring import restores_train_last
+from evallint.analysis.restoring import part_switched_back, restores_train_last
 from evallint.analysis.returned_arguments import rebinds_to_another
 from evallint.analysis.returned_tuples import ReturnedTuples
 from evallint.analysis.scope import (
@@ -503,6 +503,8 @@ class _Interpreter(
             by_name = bool(name_words & (EVAL_FUNCTION_WORDS | self.file.options.eval_words))
             if by_name and self.file.is_pytest_file and "test" in name_words:
                 by_name = False  # a unit test, not an evaluation
+            if evidence.switches_to_eval and part_switched_back(self.body):
+                evidence = replace(evidence, switches_to_eval=False)  # a frozen part, restored
             region = classify_block(
                 info.node,
                 f"function {info.name}()",

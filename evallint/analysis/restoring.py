@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from evallint.analysis.symbols import dotted_name
 from evallint.analysis.walk import iter_nodes
 
 
@@ -47,3 +48,59 @@ def _false_argument(call: cst.Call) -> bool:
         return False
     value = call.args[0].value
     return type(value) is cst.Name and value.value == "False"
+
+
+def part_switched_back(body: Sequence[cst.CSTNode]) -> bool:
+    """Whether every `eval()` switch of the body is of a part (`self.vocoder.codec.eval()`,
+    `model.encoder.eval()`) that a later statement switches back with `train()` (the part
+    itself or a module holding it), after which a statement runs that module or another
+    of the same root (`self.vocoder(x)`): a frozen part used in eval mode for a while by a
+    function that goes on to run the model in train mode. The `train()` restores the part's
+    mode; the function does not mean to evaluate, so its eval() is no evidence that it does.
+    Unlike `restores_train_last`, the train() does not end the function's work."""
+    switches: list[tuple[int, str, str]] = []  # (statement index, "eval"/"train", receiver)
+    called: list[tuple[int, str]] = []
+    for index, statement in enumerate(body):
+        for node in iter_nodes(statement):
+            if type(node) is not cst.Call:
+                continue
+            name = dotted_name(node.func)
+            if name is None:
+                continue
+            attr = name.rsplit(".", 1)[-1]
+            receiver = name.rsplit(".", 1)[0] if "." in name else ""
+            if attr == "eval" and not node.args and receiver:
+                switches.append((index, "eval", receiver))
+            elif attr == "train" and not _false_argument(node) and receiver:
+                switches.append((index, "train", receiver))
+            else:
+                called.append((index, name))
+    evals = [(i, r) for i, kind, r in switches if kind == "eval"]
+    if not evals:
+        return False
+    for index, receiver in evals:
+        if not _is_part(receiver):
+            return False
+        restores = [
+            (i, r)
+            for i, kind, r in switches
+            if kind == "train" and i > index and (r == receiver or receiver.startswith(r + "."))
+        ]
+        if not any(
+            i > restore and _root(name) == _root(trained)
+            for restore, trained in restores
+            for i, name in called
+        ):
+            return False
+    return True
+
+
+def _root(name: str) -> str:
+    """`self.vocoder` of `self.vocoder.codec.encode`, `model` of `model.encoder`."""
+    parts = name.split(".")
+    return ".".join(parts[:2]) if parts[0] == "self" and len(parts) > 1 else parts[0]
+
+
+def _is_part(receiver: str) -> bool:
+    """A module reached through another one: `model.encoder`, `self.vocoder.codec`."""
+    return receiver != _root(receiver)
