@@ -101,6 +101,25 @@ class CallResolution:
                 if summary is not None:
                     return summary, False
             return None
+        if type(func) is cst.Attribute and type(func.value) is cst.Name:
+            found_method = self._class_level_method(func.value.value, func.attr.value)
+            if found_method is not None:
+                return summarise(found_method), False  # `Model.build_small()` of this file
+            if (
+                self.project is not None
+                and func.value.value in self.imports.modules_from
+                and func.value.value[:1].isupper()
+                and worth_following(call, passes_module)
+            ):
+                # `EncodecModel.encodec_model_24khz()` after `from pkg.model import EncodecModel`
+                summary = self.project.class_level_summary(
+                    self.path,
+                    self.imports.modules_from[func.value.value],
+                    self.imports.qualify_name(func.value.value) or func.value.value,
+                    func.attr.value,
+                )
+                if summary is not None:
+                    return summary, False
         if (
             type(func) is cst.Attribute
             and type(func.value) is cst.Name
@@ -175,6 +194,19 @@ class CallResolution:
             scope = scope.parent
         node = scope.owner.node if scope.owner is not None else scope.node
         return self.redefined.before.get(id(node), {}).get(name) or self.functions[name]
+
+    def _class_level_method(self, class_name: str, name: str) -> Optional[FunctionInfo]:
+        """`name`, a `@staticmethod` or `@classmethod` of class `class_name` of this file (or
+        of its bases here): `Model.build_small()` runs it like a function, a factory whose
+        returned module's mode the caller learns from its summary. None for anything else
+        (an instance method called on the class takes its object as first argument)."""
+        owner = self.classes.get(class_name)
+        if owner is None:
+            return None
+        method = owner.methods.get(name) or self._inherited_method(owner, name)
+        if method is None or not method.class_level:
+            return None
+        return method
 
     def _inherited_method(self, owner: ClassInfo, name: str) -> Optional[FunctionInfo]:
         for base in owner.bases:

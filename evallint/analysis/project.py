@@ -11,6 +11,7 @@ import libcst as cst
 
 from evallint.analysis.bound_names import bound_names
 from evallint.analysis.class_chains import Chain, ClassChains, FileClasses
+from evallint.analysis.factory_tables import factory_entries
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.overrides import Overrides
 from evallint.analysis.project_classes import ProjectClasses
@@ -392,6 +393,70 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
                 summary = self.summary(analysis.path, "." + submodule, name)
                 if summary is not None:
                     return summary
+        return None
+
+    def class_level_summary(
+        self, importer: str, module: str, qualified: str, method: str
+    ) -> Optional[Summary]:
+        """The summary of `method`, a static or class method of class `qualified` of the
+        project file `module` (`EncodecModel.encodec_model_24khz()`): a factory called on its
+        class. A package's `__init__.py` that re-exports the class is followed."""
+        name = qualified.split(".")[-1]
+        analysis = self.analysis(importer, module)
+        if analysis is None or name not in analysis.classes:
+            located = self._locate(importer, module)
+            if located is None or located.name != "__init__.py":
+                return None
+            for submodule in reexported_from(small_text(located), name):
+                summary = self.class_level_summary(str(located), "." + submodule, name, method)
+                if summary is not None:
+                    return summary
+            return None
+        owner = analysis.classes[name]
+        info = owner.methods.get(method) or analysis._inherited_method(owner, method)
+        if info is None or not info.class_level:
+            return None
+        return analysis.summary_for(info)
+
+    def table_summaries(self, importer: str, module: str, name: str) -> Optional[list[Summary]]:
+        """For `MODELS[key]()` with `MODELS` imported from the project file `module`: the
+        summaries of the factories its dict literal holds (see factory_tables), each a
+        function of that file, one it imports, or a static or class method of a class it
+        defines or imports. None when any of them is not found."""
+        analysis = self.analysis(importer, module)
+        if analysis is None:
+            return None
+        summaries: list[Summary] = []
+        for entry in factory_entries(analysis, name.split(".")[-1], None):
+            summary = self._reference_summary(analysis, entry)
+            if summary is None:
+                return None
+            summaries.append(summary)
+        return summaries or None
+
+    def _reference_summary(
+        self, analysis: FileAnalysis, entry: cst.BaseExpression
+    ) -> Optional[Summary]:
+        """The summary of the function `entry` names in `analysis`'s file."""
+        imports = analysis.imports
+        if type(entry) is cst.Name:
+            info = analysis.functions.get(entry.value)
+            if info is not None:
+                return analysis.summary_for(info)
+            if entry.value in imports.modules_from:
+                qualified = imports.qualify_name(entry.value) or entry.value
+                return self.summary(analysis.path, imports.modules_from[entry.value], qualified)
+            return None
+        if type(entry) is cst.Attribute and type(entry.value) is cst.Name:
+            owner, method = entry.value.value, entry.attr.value
+            found = analysis._class_level_method(owner, method)
+            if found is not None:
+                return analysis.summary_for(found)
+            if owner in imports.modules_from:
+                qualified = imports.qualify_name(owner) or owner
+                return self.class_level_summary(
+                    analysis.path, imports.modules_from[owner], qualified, method
+                )
         return None
 
     def star_summary(self, importer: str, modules: list[str], name: str) -> Optional[Summary]:

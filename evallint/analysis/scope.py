@@ -91,6 +91,11 @@ class FunctionInfo:
         return self.name in ("validation_step", "test_step", "predict_step")
 
     @property
+    def class_level(self) -> bool:
+        """A `@staticmethod` or `@classmethod`: called on its class, not on an object."""
+        return any(d.split(".")[-1] in ("staticmethod", "classmethod") for d in self.decorators)
+
+    @property
     def is_contextmanager(self) -> bool:
         return any(
             d.split(".")[-1] in ("contextmanager", "asynccontextmanager") for d in self.decorators

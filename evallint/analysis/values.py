@@ -16,6 +16,7 @@ from evallint.analysis.class_aliases import class_alias
 from evallint.analysis.class_chains import Chain
 from evallint.analysis.closures import functions_bound
 from evallint.analysis.context import code_of
+from evallint.analysis.factory_tables import factory_entries
 from evallint.analysis.forward_methods import trains_in_forward
 from evallint.analysis.instances import imported_class
 from evallint.analysis.lattice import (
@@ -456,7 +457,9 @@ class Values(ModeMatters):
             # accelerate: `model = accelerator.prepare(model)` (as binding reads the tuple
             # form): the module it is given, wrapped for its devices, in its mode
             return self.value_of(expr.args[0].value, state, holder)
-        chosen = self._chosen_function_value(expr, state, holder)
+        chosen = self._chosen_function_value(expr, state, holder) or self._table_value(
+            expr, state, holder
+        )
         if chosen is not None:
             return chosen
         # a project function (a loader that calls eval() before returning the model) is
@@ -516,6 +519,44 @@ class Values(ModeMatters):
         matters = False
         for choice in choices:
             value = self.value_of(call.with_changes(func=cst.Name(choice)), state, holder)
+            if value.fresh is None or value.key is not None:
+                return None
+            facts.update(ModeFact(f.mode, f.origin, call) for f in value.fresh)
+            matters = matters or value.mode_matters
+        return ModuleValue(fresh=frozenset(facts), mode_matters=matters)
+
+    def _table_value(
+        self, call: cst.Call, state: PathState, holder: Optional[str]
+    ) -> Optional[ModuleValue]:
+        """`model = MODELS[name]()` with `MODELS` a dict of factories (see factory_tables):
+        the module its values return, when each returns a new one (the union of their mode
+        facts: all of them `return model.eval()` is eval mode)."""
+        func = call.func
+        if type(func) is not cst.Subscript or type(func.value) is not cst.Name:
+            return None
+        name = func.value.value
+        entries = factory_entries(self.file, name, self.info)
+        facts: set = set()
+        matters = False
+        if not entries:
+            project = self.file.project
+            if name not in self.imports.modules_from or project is None:
+                return None
+            summaries = project.table_summaries(
+                self.file.path,
+                self.imports.modules_from[name],
+                self.imports.qualify_name(name) or name,
+            )  # `from .compress import MODELS`
+            for summary in summaries or ():
+                if not summary.return_facts or any(
+                    f.mode is Mode.ENTRY for f in summary.return_facts
+                ):
+                    return None
+                facts.update(ModeFact(f.mode, f.origin, call) for f in summary.return_facts)
+                matters = matters or not summary.return_mode_free
+            return ModuleValue(fresh=frozenset(facts), mode_matters=matters) if facts else None
+        for entry in entries:
+            value = self.value_of(call.with_changes(func=entry), state, holder)
             if value.fresh is None or value.key is not None:
                 return None
             facts.update(ModeFact(f.mode, f.origin, call) for f in value.fresh)
