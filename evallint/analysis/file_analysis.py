@@ -504,7 +504,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         outside the project calls a method that base defines (`self.register_model(...)`,
         nn.Module's `self.add_module(...)`), never a submodule."""
         if self._own_bound_names is None:
-            self._own_bound_names = bound_names((self._source,))
+            self._own_bound_names = bound_names((self._source or "",))
         if name in self._own_bound_names or not self._source:
             return True
         project = self.project or self.reader
