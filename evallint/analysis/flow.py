@@ -31,7 +31,10 @@ from evallint.analysis.lattice import (
 )
 from evallint.analysis.local_constants import constant_test
 from evallint.analysis.loop_else import else_block, else_evaluation
-from evallint.analysis.member_switches import every_member_switched
+from evallint.analysis.member_switches import (
+    every_member_switched,
+    members_switched_by_comprehension,
+)
 from evallint.analysis.mode_managers import enter_manager, leave_manager
 from evallint.analysis.mode_tests import mode_test, run_branch
 from evallint.analysis.regions import (
@@ -377,6 +380,7 @@ class Statements(InterpreterPart):
                 states = self.expression(value, states)
                 return Flow(normal=self.set_grad(value, states, statement=True))
             states = self.expression(value, states)
+            states = members_switched_by_comprehension(self, value, states) or states
             if self.exit_stacks:
                 states = self.stack_entry(value, states)
             if type(value) is cst.Call and ends_the_process(
@@ -387,6 +391,8 @@ class Statements(InterpreterPart):
         if type(node) is cst.Assign:
             self.note_construction(node)
             states = self.expression(node.value, states)
+            # `_ = [net[k].eval() for k in net]`: every member switched
+            states = members_switched_by_comprehension(self, node.value, states) or states
             if self.exit_stacks:
                 states = self.stack_entry(node.value, states)
             for target in node.targets:
