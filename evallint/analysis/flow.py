@@ -403,6 +403,7 @@ class Statements(InterpreterPart):
                     stored := dotted_name(target.target.value)
                 ):
                     self.note_stored(stored, node.value)
+                self._note_graph_stored(target.target, node.value, states)
                 if (added := running_sum_operand(target.target, node.value)) is not None:
                     self.observe_store(node, str(dotted_name(target.target)), added, "add", states)
                 states = self.assign(target.target, node.value, states)
@@ -435,6 +436,21 @@ class Statements(InterpreterPart):
         if type(node) is cst.Assert:
             return Flow(normal=self.expression(node.test, states))
         return Flow(normal=states)
+
+    def _note_graph_stored(
+        self, target: cst.BaseExpression, value: cst.BaseExpression, states: States
+    ) -> None:
+        """`output["flow"]["loss"] = loss.mean()`: a forward's graph stored in an entry of a
+        local container (nested at any depth), which holds it from then on: a `return
+        output` hands the graph to the caller (a training step's losses), as after
+        `outputs.append(loss)`."""
+        if type(target) is not cst.Subscript or not states:
+            return
+        root: cst.BaseExpression = target
+        while type(root) is cst.Subscript:
+            root = root.value
+        if type(root) is cst.Name and self.carries_known_graph(value, states[0]):
+            self.graph_holders.add(root.value)
 
     def if_statement(self, node: cst.If, states: States) -> Flow:
         states = self.expression(node.test, states)
