@@ -195,6 +195,7 @@ ANALYSIS_ORDER = [
         "filled_containers",
         "stored_results",
         "norm_statistics",
+        "bound_names",
     ),
     (
         "scope",
@@ -226,6 +227,7 @@ ANALYSIS_ORDER = [
         "class_aliases",
         "property_aliases",
         "local_constants",
+        "factory_tables",
     ),
     (
         "context",

@@ -168,6 +168,36 @@ run under a no_grad/inference_mode decorator (no class is named ""): calling one
 module (`diffusion.sample(n)`) keeps no graph."""
 
 
+def _is_self_call(node: ast.AST, method: Optional[str] = None) -> bool:
+    """`self(...)`, `self.x(...)` (or `self.<method>()` when `method` is given)."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if method is not None:
+        return (
+            isinstance(func, ast.Attribute)
+            and func.attr == method
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "self"
+            and not node.args
+        )
+    while isinstance(func, ast.Attribute):
+        func = func.value
+    return isinstance(func, ast.Name) and func.id == "self"
+
+
+def _switches_itself_first(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A method whose body calls `self.eval()` as a statement of its own before any other
+    statement runs something of `self` (`def sample(self, cond): self.eval(); ...`), and never
+    `self.train(...)` before it: it runs in eval mode whatever mode its caller left it in."""
+    for statement in method.body:
+        if isinstance(statement, ast.Expr) and _is_self_call(statement.value, "eval"):
+            return True
+        if any(_is_self_call(node) for node in ast.walk(statement)):
+            return False
+    return False
+
+
 def _class_forward_methods(
     node: ast.ClassDef,
     grad_free: set[str],
@@ -229,8 +259,9 @@ def _class_forward_methods(
                     runs, runs_free = (runs, True) if off else (True, runs_free)
         if trains:
             continue  # a training routine of the module, not a forward
-        if eval_switched is not None and any(
-            getattr(d, "id", None) in evaluating for d in method.decorator_list
+        if eval_switched is not None and (
+            any(getattr(d, "id", None) in evaluating for d in method.decorator_list)
+            or _switches_itself_first(method)
         ):
             eval_switched.add(name)
         if decorated_free:

@@ -92,13 +92,24 @@ ROOT_MARKERS = (
 )
 
 
+_README_MARKERS = ("README.md", "README.rst")
+
+
 def project_root(path: Path) -> Path:
     """The nearest directory at most three levels up that looks like a project root (a
     repository, packaging or README file): its scripts and notebooks may call the file's
-    helpers. Without one, only the file's own directory is searched."""
-    for directory in list(path.parents)[:4]:
-        if any((directory / marker).exists() for marker in ROOT_MARKERS):
-            return directory
+    helpers. A README alone marks a root only when no directory of those levels has a
+    repository or packaging file: `src/pkg/eval/README.md` documents a subfolder of the
+    repository whose root holds `pyproject.toml`. Without any, only the file's own
+    directory is searched."""
+    directories = list(path.parents)[:4]
+    for markers in (
+        tuple(m for m in ROOT_MARKERS if m not in _README_MARKERS),
+        _README_MARKERS,
+    ):
+        for directory in directories:
+            if any((directory / marker).exists() for marker in markers):
+                return directory
     return path.parent
 
 
