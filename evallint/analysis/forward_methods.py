@@ -162,40 +162,16 @@ trains the module itself: it calls `backward()` (or `torch.autograd.grad`) and a
 `step()` (MAML's meta-learner, a module that owns its optimizer). Calling one is a training
 step, whatever its result is then used for (no class is named "+")."""
 
+SELF_SWITCHED = "-"
+"""The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
+open with `self.eval()` (see `_switches_itself`; no class is named "-"): a call of one on an
+instance of an imported class (`model.sample(cond)`) runs in eval mode whatever the caller's
+mode, as a method wrapped by an eval-switching decorator does."""
+
 GRAD_FREE = ""
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
 run under a no_grad/inference_mode decorator (no class is named ""): calling one on a
 module (`diffusion.sample(n)`) keeps no graph."""
-
-
-def _is_self_call(node: ast.AST, method: Optional[str] = None) -> bool:
-    """`self(...)`, `self.x(...)` (or `self.<method>()` when `method` is given)."""
-    if not isinstance(node, ast.Call):
-        return False
-    func = node.func
-    if method is not None:
-        return (
-            isinstance(func, ast.Attribute)
-            and func.attr == method
-            and isinstance(func.value, ast.Name)
-            and func.value.id == "self"
-            and not node.args
-        )
-    while isinstance(func, ast.Attribute):
-        func = func.value
-    return isinstance(func, ast.Name) and func.id == "self"
-
-
-def _switches_itself_first(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """A method whose body calls `self.eval()` as a statement of its own before any other
-    statement runs something of `self` (`def sample(self, cond): self.eval(); ...`), and never
-    `self.train(...)` before it: it runs in eval mode whatever mode its caller left it in."""
-    for statement in method.body:
-        if isinstance(statement, ast.Expr) and _is_self_call(statement.value, "eval"):
-            return True
-        if any(_is_self_call(node) for node in ast.walk(statement)):
-            return False
-    return False
 
 
 def _class_forward_methods(
@@ -259,9 +235,8 @@ def _class_forward_methods(
                     runs, runs_free = (runs, True) if off else (True, runs_free)
         if trains:
             continue  # a training routine of the module, not a forward
-        if eval_switched is not None and (
-            any(getattr(d, "id", None) in evaluating for d in method.decorator_list)
-            or _switches_itself_first(method)
+        if eval_switched is not None and any(
+            getattr(d, "id", None) in evaluating for d in method.decorator_list
         ):
             eval_switched.add(name)
         if decorated_free:
@@ -371,6 +346,15 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
         found[EVAL_SWITCHED] = frozenset(eval_switched)
     if self_training:
         found[SELF_TRAINING] = frozenset(self_training)
+    self_switched = frozenset(
+        item.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        for item in node.body
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _switches_itself(item)
+    )
+    if self_switched:
+        found[SELF_SWITCHED] = self_switched
     return found
 
 
@@ -508,4 +492,8 @@ def methods_of_file(
                 name = qualified.split(".")[-1]
                 grad_free |= project.forward_methods(file.path, module, GRAD_FREE, name)
                 eval_switched |= project.forward_methods(file.path, module, EVAL_SWITCHED, name)
+                # an imported class's own methods are not followed (a local one's are, by
+                # their summaries: own_methods.py), so one that opens with `self.eval()`
+                # counts as eval-switched here
+                eval_switched |= project.forward_methods(file.path, module, SELF_SWITCHED, name)
     return frozenset(found), frozenset(grad_free), frozenset(eval_switched)
