@@ -28,3 +28,21 @@ def test_root_found_once_per_lint_and_again_on_the_next(tmp_path: Path) -> None:
     assert project.callers_of(str(helpers), "evaluate") == []  # the same lint: root kept
     project.remember(str(helpers), HELPERS)  # the next lint of the file
     assert project.callers_of(str(helpers), "evaluate") == [caller.resolve()]
+
+
+def test_readme_of_a_subfolder_does_not_cut_the_root_of_a_packaged_repository(
+    tmp_path: Path,
+) -> None:
+    """`src/pkg/eval/README.md` documents a subfolder: the repository root two levels up,
+    with its `pyproject.toml`, is the project root; a README alone still marks one."""
+    from evallint.analysis.project_files import project_root
+
+    repo = tmp_path / "repo"
+    evaluation = repo / "src" / "pkg" / "eval"
+    evaluation.mkdir(parents=True)
+    (evaluation / "README.md").write_text("Evaluation.\n", encoding="utf-8")
+    script = evaluation / "infer.py"
+    script.write_text("import torch\n", encoding="utf-8")
+    assert project_root(script) == evaluation  # no packaging file above: the README
+    (repo / "pyproject.toml").write_text("[project]\nname = 'pkg'\n", encoding="utf-8")
+    assert project_root(script) == repo
