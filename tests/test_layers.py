@@ -200,6 +200,7 @@ ANALYSIS_ORDER = [
         "scope",
         "parameters",
         "regions",
+        "result_reports",
         "facts",
         "summaries",
         "dataflow",

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, cast
 import libcst as cst
 
 from evallint.analysis.regions import reports_call
-from evallint.analysis.walk import iter_nodes
+from evallint.analysis.walk import iter_nodes, reads_any
 
 _GROWING = frozenset({"append", "extend", "add", "update", "insert", "appendleft", "put"})
 """Methods that put their argument into their receiver: the receiver holds derived values."""
@@ -25,30 +25,23 @@ _GROWING = frozenset({"append", "extend", "add", "update", "insert", "appendleft
 _SHOWN = (cst.Name, cst.Attribute, cst.Subscript, cst.Tuple)
 
 
-def _reads(node: cst.CSTNode, ids: set[int], names: set[str]) -> bool:
-    return any(
-        id(n) in ids or (type(n) is cst.Name and cast(cst.Name, n).value in names)
-        for n in iter_nodes(node)
-    )
-
-
 def _bound_names(target: cst.CSTNode) -> Iterable[str]:
     """Names a target binds or grows: `a, (b, c)` -> a, b, c; `out[i]` -> `out`. An
     attribute (`self.out`, `stats.loss`) binds none: its root names far more than the value."""
     if type(target) is cst.Name:
-        yield cast(cst.Name, target).value
+        yield target.value
         return
     if type(target) in (cst.Tuple, cst.List):
         for element in cast("cst.Tuple | cst.List", target).elements:
             yield from _bound_names(element.value)
         return
     if type(target) is cst.StarredElement:
-        yield from _bound_names(cast(cst.StarredElement, target).value)
+        yield from _bound_names(target.value)
         return
     while type(target) is cst.Subscript:
-        target = cast(cst.Subscript, target).value
+        target = target.value
     if type(target) is cst.Name:
-        yield cast(cst.Name, target).value
+        yield target.value
 
 
 def _flows(node: cst.CSTNode) -> list[tuple[list[cst.CSTNode], cst.CSTNode]]:
@@ -92,7 +85,7 @@ def derived_names(function: cst.CSTNode, forwards: list[cst.CSTNode]) -> tuple[s
     while changed:
         changed = False
         for targets, value in flows:
-            if not _reads(value, ids, names):
+            if not reads_any(value, ids, names):
                 continue
             for target in targets:
                 for name in _bound_names(target):
@@ -115,10 +108,9 @@ def reports_results(
     ids, names = derived_names(function, forwards)
     for node in iter_nodes(function.body):
         if type(node) is cst.Call:
-            call = cast(cst.Call, node)
-            if (reports_call(call) or call_reports(call)) and _reads(call, ids, names):
+            if (reports_call(node) or call_reports(node)) and reads_any(node, ids, names):
                 return True
-        elif type(node) is cst.Expr and type(cast(cst.Expr, node).value) in _SHOWN:
-            if _reads(node, ids, names):
+        elif type(node) is cst.Expr and isinstance(node.value, _SHOWN):
+            if reads_any(node, ids, names):
                 return True
     return False
