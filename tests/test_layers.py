@@ -201,6 +201,7 @@ ANALYSIS_ORDER = [
         "scope",
         "parameters",
         "regions",
+        "result_reports",
         "facts",
         "summaries",
         "dataflow",

@@ -78,6 +78,7 @@ from evallint.analysis.regions import (
 )
 from evallint.analysis.reported import Reported, held_exit_modes
 from evallint.analysis.restoring import part_switched_back, restores_train_last
+from evallint.analysis.result_reports import reports_results
 from evallint.analysis.returned_arguments import rebinds_to_another
 from evallint.analysis.returned_tuples import ReturnedTuples
 from evallint.analysis.scope import (
@@ -584,6 +585,11 @@ class _Interpreter(
         pending = [r for r in self.requirements if r.region.kind is RegionKind.NEUTRAL]
         if not neutral and not pending:
             return
+        seeds = [c for c, o in self.observations.items() if o in neutral] + [
+            (r.via[0] if r.via else r.place).node for r in pending
+        ]
+        if not reports_results(info.node, seeds, self.file._call_reports):
+            return  # what it reports is not what its forwards computed: no evidence
         if forwards_act(info.node, [c for c, o in self.observations.items() if o in neutral]):
             return  # acting: its results step an environment or are stored as transitions
         if owner is not None and stores_forward_results(

@@ -196,9 +196,11 @@ def _in_a_loop(req: ForwardRequirement) -> bool:
     function = req.region.node
     if type(function) is not cst.FunctionDef or req.key.split(".")[0] == "self":
         return True
-    anchor = (req.via[0] if req.via else req.place).node
+    # the call that leads to the forward, or the forward itself when the region is the
+    # callee's own (a helper that evaluates by itself, reached from an uncalled caller)
+    anchors = {id((req.via[0] if req.via else req.place).node), id(req.place.node)}
     for node in iter_nodes(function.body):
-        if type(node) in _LOOPS and any(inner is anchor for inner in iter_nodes(node)):
+        if type(node) in _LOOPS and any(id(inner) in anchors for inner in iter_nodes(node)):
             return True
     return False
 

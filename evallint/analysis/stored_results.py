@@ -9,7 +9,7 @@ from typing import Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.walk import iter_nodes
+from evallint.analysis.walk import iter_nodes, reads_any
 
 
 def _root(target: cst.BaseExpression) -> Optional[str]:
@@ -25,12 +25,6 @@ def _receiver(function: cst.FunctionDef) -> Optional[str]:
     params = function.params
     first = (*params.posonly_params, *params.params)[:1]
     return first[0].name.value if first else None
-
-
-def _reads(value: cst.BaseExpression, ids: set[int], names: set[str]) -> bool:
-    return any(
-        id(n) in ids or (type(n) is cst.Name and n.value in names) for n in iter_nodes(value)
-    )
 
 
 def stores_forward_results(function: cst.FunctionDef, forwards: list[cst.Call]) -> bool:
@@ -50,7 +44,7 @@ def stores_forward_results(function: cst.FunctionDef, forwards: list[cst.Call]) 
         else:
             continue
         value = cast("cst.Assign | cst.AugAssign | cst.AnnAssign", node).value
-        if value is None or not _reads(value, ids, names):
+        if value is None or not reads_any(value, ids, names):
             continue
         for target in targets:
             if _root(target) == receiver:

@@ -293,3 +293,8 @@ def ast_statements(tree: ast.AST) -> Iterator[ast.AST]:
             value = getattr(node, name, None)
             if type(value) is list:
                 queue.extend(item for item in value if isinstance(item, _AST_HOLDS_STATEMENTS))
+
+
+def reads_any(node: cst.CSTNode, ids: set[int], names: set[str]) -> bool:
+    """Whether `node` contains one of the nodes `ids` or reads one of the local `names`."""
+    return any(id(n) in ids or (type(n) is cst.Name and n.value in names) for n in iter_nodes(node))
