@@ -34,6 +34,7 @@ from evallint.analysis.taint import (
     _creates_graph,
     _cuts_graph,
     _indices_element,
+    _returns_no_graph,
 )
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
@@ -315,6 +316,8 @@ class Provenance(InterpreterPart):
             return self._arguments_graph(call, state)
         if qualified.split(".")[0] in _ARRAY_LIBRARIES or other_framework_call(self.imports, call):
             return _EMPTY  # NumPy, SciPy, pandas, JAX...: arrays and numbers, never a graph
+        if type(func) is cst.Attribute and self._plain_method_of_file(func, state):
+            return _EMPTY  # `model.validation_epoch_end(outputs)` returning `.item()` floats
         found = self._arguments_graph(call, state)  # `torch.cat(...)`, `criterion(out, y)`
         if type(func) is cst.Attribute:
             found |= self.graph_of(func.value, state, True)  # a tensor method: `out.mean()`
@@ -364,6 +367,27 @@ class Provenance(InterpreterPart):
                 return None
             found |= self._method_items(summary, summary.return_graph, call, receiver, state)
         return found
+
+    def _plain_method_of_file(self, func: cst.Attribute, state: PathState) -> bool:
+        """`model.validation_epoch_end(outputs)` on a receiver no forward is proven to have
+        fed (a parameter, an object of unknown type), where every class of this file that
+        defines the method returns only values with no graph (a dict of `.item()` floats):
+        the call returns such a value, whatever object the receiver is (every `return`
+        written as plain values, see taint.py: a summary's empty provenance only says that
+        nothing proves a graph). A receiver that carries a graph is a tensor, whose own
+        method of that name computes from it."""
+        name = func.attr.value
+        if name in ("forward", "__call__") or name.startswith("__"):
+            return False
+        receiver = self.graph_of(func.value, state, True)
+        if any(not item.startswith(PARAMETER) for item in receiver):
+            return False
+        methods = [c.methods[name] for c in self.file.classes.values() if name in c.methods]
+        memo = self._memo("_returns_no_graph")
+        return bool(methods) and all(
+            type(info.node) is cst.FunctionDef and memo.get(info.node, _returns_no_graph)
+            for info in methods
+        )
 
     def _method_items(
         self, summary, items, call: cst.Call, receiver: str, state: PathState
