@@ -221,6 +221,7 @@ ANALYSIS_ORDER = [
         "requested_grad",
         "annotated_members",
         "declared_returns",
+        "frozen_copies",
         "returned_for_backward",
         "pictured",
         "class_aliases",

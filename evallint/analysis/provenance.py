@@ -25,6 +25,7 @@ import libcst as cst
 from evallint.analysis.annotated_members import annotated_attribute_type
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.declared_returns import plain_returned_elements
+from evallint.analysis.frozen_copies import builds_frozen_copy, frozen_attribute
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
@@ -276,6 +277,10 @@ class Provenance(InterpreterPart):
         if qualified in GRADIENT_FUNCTIONS:
             # the gradients' own graph, under one name (`create_graph=True`), or none
             return frozenset({"torch.autograd.grad"}) if _creates_graph(call, qualified) else _EMPTY
+        if self._runs_frozen_copy(call):
+            # `agent.ema_actor.sample(obs)`: an averaged copy whose parameters never require
+            # grad; only a graph its inputs carry reaches the output
+            return self._arguments_graph(call, state)
         resolved = self._own_function(call, state)
         if resolved is not None:
             return resolved(state)
@@ -367,6 +372,27 @@ class Provenance(InterpreterPart):
                 return None
             found |= self._method_items(summary, summary.return_graph, call, receiver, state)
         return found
+
+    def _runs_frozen_copy(self, call: cst.Call) -> bool:
+        """The call runs an object whose parameters never require grad (see
+        frozen_copies.py): `ema(x)` or `ema.sample(x)` with `ema = EMA(model)` of a library
+        that freezes its copy, `self.ema_model(x)` or `agent.ema_actor.sample(x)` with the
+        attribute frozen by its class's constructor."""
+        func = call.func
+        for receiver in (func, func.value) if type(func) is cst.Attribute else (func,):
+            if type(receiver) is cst.Name:
+                if builds_frozen_copy(self.bound_at.get(receiver.value), self.imports.qualify):
+                    return True
+                continue
+            if type(receiver) is not cst.Attribute or type(receiver.value) is not cst.Name:
+                continue
+            holder = receiver.value.value
+            owner = self._owner() if holder == "self" else self.module_classes.get(holder)
+            if owner is not None and frozen_attribute(
+                owner, receiver.attr.value, self.imports.qualify
+            ):
+                return True
+        return False
 
     def _plain_method_of_file(self, func: cst.Attribute, state: PathState) -> bool:
         """`model.validation_epoch_end(outputs)` on a receiver no forward is proven to have

@@ -245,6 +245,13 @@ OPTIMIZER_WORDS = frozenset(
 NOT_ENVIRONMENT_WORDS = frozenset({"scheduler", "sched", "scaler", "lr", "optimizer", "optim"})
 """Receivers of `step()` that are not an environment."""
 
+FROZEN_COPY_CLASSES = frozenset({"ema_pytorch.EMA", "ema_pytorch.ema_pytorch.EMA"})
+"""Library classes that wrap a copy of the model they are given and call
+`requires_grad_(False)` on that copy in their constructor (ema-pytorch's `EMA`; its
+`__call__` and the methods it forwards run the copy): what they compute records no graph of
+their parameters. Not `torch.optim.swa_utils.AveragedModel`, whose copy keeps
+`requires_grad`."""
+
 
 CLASS_NAME_MODULE_WORDS = frozenset(
     {
