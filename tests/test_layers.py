@@ -222,6 +222,7 @@ ANALYSIS_ORDER = [
         "annotated_members",
         "declared_returns",
         "frozen_copies",
+        "array_arguments",
         "returned_for_backward",
         "pictured",
         "class_aliases",

@@ -23,6 +23,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.annotated_members import annotated_attribute_type
+from evallint.analysis.array_arguments import array_parameters, converted_by_numpy
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.declared_returns import plain_returned_elements
 from evallint.analysis.frozen_copies import builds_frozen_copy, frozen_attribute
@@ -120,6 +121,27 @@ class Provenance(InterpreterPart):
             )
             for name in element_names:
                 self.graph[name] = _EMPTY if free else whole
+
+    def note_array_arguments(self, call: cst.Call) -> None:
+        """`np.argsort(t_prob)`, or `top_k(t_prob, 5)` whose parameter goes to NumPy: NumPy
+        would raise on a tensor that requires grad, so the names given hold no graph from
+        here on (see array_arguments.py)."""
+        names = converted_by_numpy(call, self.imports.qualify)
+        func = call.func
+        function = self._local_def(func.value) if type(func) is cst.Name else None
+        if function is not None and type(function.node) is cst.FunctionDef:
+            handed = self._memo("_array_parameters").get(
+                function.node, lambda node: array_parameters(node, self.imports.qualify)
+            )
+            positional = [a.value for a in call.args if a.keyword is None and not a.star]
+            names += [
+                value.value
+                for param, value in zip(handed, positional)
+                if param and type(value) is cst.Name
+            ]
+        for name in names:
+            if self.graph.get(name):
+                self.graph[name] = _EMPTY
 
     def note_graph_added(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
         """`name += value`: with grad on the sum is a new node of both graphs; with grad off
