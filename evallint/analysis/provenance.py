@@ -29,6 +29,7 @@ from evallint.analysis.declared_returns import plain_returned_elements
 from evallint.analysis.frozen_copies import builds_frozen_copy, frozen_attribute
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.module_sources import other_framework_call
+from evallint.analysis.plain_modules import parameter_free_classes, parameter_free_module_class
 from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.taint import (
     _GRAPH_CUTTING_METHODS,
@@ -44,6 +45,7 @@ from evallint.analysis.vocabulary import (
     GRADIENT_FUNCTIONS,
     NO_GRAD_METHODS,
     PARAMETER,
+    PARAMETER_FREE_LIBRARY_CLASSES,
     SAME_MODULE_OR_MODE_METHODS,
 )
 from evallint.analysis.walk import iter_nodes, push_children
@@ -312,9 +314,10 @@ class Provenance(InterpreterPart):
                 return _EMPTY  # `model.generate(...)` runs under no_grad
             if self._forward_returns_no_graph(func):
                 return _EMPTY  # `self.model(...)` of a class whose forward returns token ids
-            if target[0] in self.frozen_so_far:
-                # `sampler.requires_grad_(False)`: its parameters record nothing; only a
-                # graph its inputs carry reaches the output
+            if target[0] in self.frozen_so_far or self._parameter_free_forward(call, state):
+                # `sampler.requires_grad_(False)`, or a module with no parameters
+                # (`MelSpec(...)`): nothing of its own is recorded; only a graph its inputs
+                # carry reaches the output
                 return self._arguments_graph(call, state)
             declared = plain_returned_elements(
                 self.file, self._owner(), call, self.imported_module_classes.get
@@ -394,6 +397,38 @@ class Provenance(InterpreterPart):
                 return None
             found |= self._method_items(summary, summary.return_graph, call, receiver, state)
         return found
+
+    def _parameter_free_forward(self, call: cst.Call, state: PathState) -> bool:
+        """`mel(wav)` with `mel = MelSpec(...)` of a module class (of this file or another
+        project file) that holds no parameter, or of a library module known to hold none
+        (`torchaudio.transforms.Resample`): see plain_modules.py. A class that keeps its
+        constructor arguments counts only when none of them holds a module."""
+        func = call.func
+        built = self.bound_at.get(func.value) if type(func) is cst.Name else None
+        if not isinstance(built, cst.BaseExpression):
+            return False
+        built = chain_receiver(built, SAME_MODULE_OR_MODE_METHODS)
+        if type(built) is not cst.Call:
+            return False
+        if (self.imports.qualify(built.func) or "") in PARAMETER_FREE_LIBRARY_CLASSES:
+            return True
+        verdict: Optional[bool] = None
+        local = self._local_class(built)
+        if local is not None:
+            source = getattr(self.file, "_source", "")
+            verdicts = self.file.__dict__.get("_parameter_free")
+            if verdicts is None:
+                verdicts = self.file.__dict__["_parameter_free"] = (
+                    parameter_free_classes(source) if source else {}
+                )
+            verdict = verdicts.get(local.name)
+        else:
+            found = self._imported_class_of(built)
+            if found is not None and self.file.project is not None:
+                verdict = parameter_free_module_class(self.file.project, self.file.path, *found)
+        if verdict is None:
+            return False
+        return not verdict or all(self._holds_no_module(a.value, state) for a in built.args)
 
     def _runs_frozen_copy(self, call: cst.Call) -> bool:
         """The call runs an object whose parameters never require grad (see
