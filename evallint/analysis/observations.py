@@ -428,7 +428,18 @@ class Observations(InterpreterPart):
 
     def _iterates_submodules(self, iterable: cst.BaseExpression, state) -> bool:
         """`model.blocks`, `self.layers`, `net.children()`: a module's own submodules, as
-        many as the model has, whatever data it sees."""
+        many as the model has, whatever data it sees; also `enumerate(embeds)` with
+        `embeds = nn.ModuleList(...)`: a name holding a module is iterated only when it is
+        a container of layers (ModuleList, Sequential), one item per layer."""
+        if (
+            type(iterable) is cst.Call
+            and type(iterable.func) is cst.Name
+            and iterable.func.value == "enumerate"
+            and iterable.args
+        ):
+            iterable = iterable.args[0].value
+        if type(iterable) is cst.Name:
+            return self.resolve(iterable, state) is not None
         if (
             type(iterable) is cst.Call
             and type(iterable.func) is cst.Attribute
