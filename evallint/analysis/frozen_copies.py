@@ -30,8 +30,8 @@ def builds_frozen_copy(value: Optional[cst.CSTNode], qualify: Callable) -> bool:
 
 def frozen_attribute(owner: ClassInfo, attribute: str, qualify: Callable) -> bool:
     """`self.<attribute>` of `owner` holds a frozen copy: the class assigns it only in its
-    constructor, at the top level of its body, with a frozen copy, or freezes it in the
-    statements after its last assignment there (`requires_grad_(False)`, or `for p in
+    constructor, at the top level of its body, with a frozen copy or a local name the
+    statements before froze, or freezes it in the statements after its last assignment there (`requires_grad_(False)`, or `for p in
     self.ema.parameters(): p.requires_grad = False`). Another assignment anywhere (a
     method that rebinds it) leaves it unknown."""
     init = owner.methods.get("__init__")
@@ -43,7 +43,15 @@ def frozen_attribute(owner: ClassInfo, attribute: str, qualify: Callable) -> boo
     built_frozen = False
     for index, statement in enumerate(statements):
         for value in _assigned_values(statement, path):
-            last, built_frozen = index, builds_frozen_copy(value, qualify)
+            last, built_frozen = (
+                index,
+                builds_frozen_copy(value, qualify)
+                or (
+                    # `for p in model.parameters(): p.requires_grad = False`, then
+                    # `self.model = model`
+                    type(value) is cst.Name and value.value in frozen_modules(statements[:index])
+                ),
+            )
     if last is None or _assigned_elsewhere(owner, init, path):
         return False
     return built_frozen or path in frozen_modules(statements[last + 1 :])
