@@ -39,6 +39,7 @@ from evallint.analysis.returned_for_backward import every_caller_backpropagates
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
     NO_GRAD_HOOKS,
+    PART_METHODS,
     PER_BATCH_HOOKS,
     SEPARATE_RECEIVERS,
     SUBMODULE_ITERATORS,
@@ -304,6 +305,8 @@ class Observations(InterpreterPart):
             # the forward of a class built on a base (an nn.Module, or a library's module
             # class such as a graph layer's, not known as one here): one call's output
             return "call"
+        if "." not in container and self._loops_over_argument_parts(info):
+            return "returned"  # `for mesh in gt.mesh_ids.unique(): losses[mesh] = ...`
         if not class_is_module(owner, self.imports, self.file, self.file.project):
             return ""
         loop = self._innermost_loop()
@@ -322,6 +325,33 @@ class Observations(InterpreterPart):
             return "returned"  # a step of the module's own forward (its loss parts), even
             # where it also counts an accuracy
         return "" if any(r.kind is RegionKind.EVAL for r in self.regions) else "returned"
+
+    def _loops_over_argument_parts(self, info) -> bool:
+        """The innermost loop runs over the parts of one argument of the call
+        (`packed.mesh_ids.unique()`, `outputs.items()`, `x.split(64)` with `packed`,
+        `outputs`, `x` parameters) and trains nothing: a container the function returns
+        then holds one call's parts (per-mesh losses for the caller's loss), not one entry
+        per batch. A loader given in is iterated as it is (`for b in loader:`), not so."""
+        from evallint.analysis.regions import training_call_kind
+        from evallint.analysis.walk import iter_nodes
+
+        loop = self._innermost_loop()
+        if type(loop) is not cst.For:
+            return False
+        iterable = loop.iter
+        if not (
+            type(iterable) is cst.Call
+            and type(iterable.func) is cst.Attribute
+            and iterable.func.attr.value in PART_METHODS
+        ):
+            return False
+        root = (dotted_name(iterable.func.value) or "").split(".")[0]
+        if root in ("", "self", "cls") or root not in (*info.params, *info.keyword_only):
+            return False
+        return not any(
+            type(node) is cst.Call and training_call_kind(node, self.imports) is not None
+            for node in iter_nodes(loop)
+        )
 
     def _run_by_evaluation_steps(self) -> bool:
         """This method runs only from Lightning's evaluation steps (`predict_step` calling
