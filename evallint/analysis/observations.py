@@ -38,6 +38,7 @@ from evallint.analysis.requested_grad import grad_requested_by_caller
 from evallint.analysis.returned_for_backward import every_caller_backpropagates
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
+    LAYER_CONTAINERS,
     NO_GRAD_HOOKS,
     PART_METHODS,
     PER_BATCH_HOOKS,
@@ -59,7 +60,8 @@ from evallint.analysis.store_scope import (
     run_only_from,
     structural_iterable,
 )
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 
 
 class Observations(InterpreterPart):
@@ -335,9 +337,10 @@ class Observations(InterpreterPart):
         from evallint.analysis.regions import training_call_kind
         from evallint.analysis.walk import iter_nodes
 
-        loop = self._innermost_loop()
-        if type(loop) is not cst.For:
-            return False
+        loops = [r.node for r in self.regions if type(r.node) in (cst.For, cst.While)]
+        if len(loops) != 1 or type(loops[0]) is not cst.For:
+            return False  # inside a loop over batches, the parts of every batch pile up
+        loop = loops[0]
         iterable = loop.iter
         if not (
             type(iterable) is cst.Call
@@ -459,8 +462,8 @@ class Observations(InterpreterPart):
     def _iterates_submodules(self, iterable: cst.BaseExpression, state) -> bool:
         """`model.blocks`, `self.layers`, `net.children()`: a module's own submodules, as
         many as the model has, whatever data it sees; also `enumerate(embeds)` with
-        `embeds = nn.ModuleList(...)`: a name holding a module is iterated only when it is
-        a container of layers (ModuleList, Sequential), one item per layer."""
+        `embeds = nn.ModuleList(...)` (or `nn.Sequential`, `nn.ModuleDict`): one item per
+        layer."""
         if (
             type(iterable) is cst.Call
             and type(iterable.func) is cst.Name
@@ -469,7 +472,13 @@ class Observations(InterpreterPart):
         ):
             iterable = iterable.args[0].value
         if type(iterable) is cst.Name:
-            return self.resolve(iterable, state) is not None
+            built = self.bound_at.get(iterable.value)
+            if isinstance(built, cst.BaseExpression):
+                built = chain_receiver(built, SAME_MODULE_OR_MODE_METHODS)
+            return (
+                type(built) is cst.Call
+                and (self.imports.qualify(built.func) or "") in LAYER_CONTAINERS
+            )
         if (
             type(iterable) is cst.Call
             and type(iterable.func) is cst.Attribute
