@@ -223,6 +223,8 @@ ANALYSIS_ORDER = [
         "requested_grad",
         "annotated_members",
         "declared_returns",
+        "frozen_copies",
+        "array_arguments",
         "returned_for_backward",
         "pictured",
         "class_aliases",

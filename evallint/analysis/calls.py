@@ -223,6 +223,7 @@ class Calls(InterpreterPart):
     def call(self, call: cst.Call, states: States) -> States:
         func = call.func
         self.observe_functional(call)
+        self.note_array_arguments(call)
         if type(func) is cst.Attribute and func.attr.value in ("append", "extend") and call.args:
             accumulator = dotted_name(func.value)
             held = held_list(func.value)

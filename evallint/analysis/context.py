@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement
     from evallint.analysis.symbols import ImportTable
     from evallint.analysis.values import ModuleValue
+    from evallint.analysis.walk import NodeMemo
 
 States = tuple  # tuple[PathState, ...]
 
@@ -407,6 +408,12 @@ class InterpreterContext(Protocol):
     def calls_gradient_clearer(self, loop: cst.CSTNode) -> bool: ...
 
     def element_graph_free(self, value: cst.BaseExpression, index: int, count: int) -> bool: ...
+
+    def _memo(self, name: str) -> NodeMemo: ...
+
+    def _local_def(self, name: str) -> Optional[FunctionInfo]: ...
+
+    def note_array_arguments(self, call: cst.Call) -> None: ...
 
     def graph_names(
         self, expr: cst.BaseExpression, skip_call: Optional[Callable[[cst.Call], bool]] = None

@@ -38,7 +38,9 @@ from evallint.analysis.requested_grad import grad_requested_by_caller
 from evallint.analysis.returned_for_backward import every_caller_backpropagates
 from evallint.analysis.statement_shapes import (
     CONSTANT_KEYS,
+    LAYER_CONTAINERS,
     NO_GRAD_HOOKS,
+    PART_METHODS,
     PER_BATCH_HOOKS,
     SEPARATE_RECEIVERS,
     SUBMODULE_ITERATORS,
@@ -58,7 +60,8 @@ from evallint.analysis.store_scope import (
     run_only_from,
     structural_iterable,
 )
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 
 
 class Observations(InterpreterPart):
@@ -304,6 +307,8 @@ class Observations(InterpreterPart):
             # the forward of a class built on a base (an nn.Module, or a library's module
             # class such as a graph layer's, not known as one here): one call's output
             return "call"
+        if "." not in container and self._loops_over_argument_parts(info):
+            return "returned"  # `for mesh in gt.mesh_ids.unique(): losses[mesh] = ...`
         if not class_is_module(owner, self.imports, self.file, self.file.project):
             return ""
         loop = self._innermost_loop()
@@ -322,6 +327,34 @@ class Observations(InterpreterPart):
             return "returned"  # a step of the module's own forward (its loss parts), even
             # where it also counts an accuracy
         return "" if any(r.kind is RegionKind.EVAL for r in self.regions) else "returned"
+
+    def _loops_over_argument_parts(self, info) -> bool:
+        """The innermost loop runs over the parts of one argument of the call
+        (`packed.mesh_ids.unique()`, `outputs.items()`, `x.split(64)` with `packed`,
+        `outputs`, `x` parameters) and trains nothing: a container the function returns
+        then holds one call's parts (per-mesh losses for the caller's loss), not one entry
+        per batch. A loader given in is iterated as it is (`for b in loader:`), not so."""
+        from evallint.analysis.regions import training_call_kind
+        from evallint.analysis.walk import iter_nodes
+
+        loops = [r.node for r in self.regions if type(r.node) in (cst.For, cst.While)]
+        if len(loops) != 1 or type(loops[0]) is not cst.For:
+            return False  # inside a loop over batches, the parts of every batch pile up
+        loop = loops[0]
+        iterable = loop.iter
+        if not (
+            type(iterable) is cst.Call
+            and type(iterable.func) is cst.Attribute
+            and iterable.func.attr.value in PART_METHODS
+        ):
+            return False
+        root = (dotted_name(iterable.func.value) or "").split(".")[0]
+        if root in ("", "self", "cls") or root not in (*info.params, *info.keyword_only):
+            return False
+        return not any(
+            type(node) is cst.Call and training_call_kind(node, self.imports) is not None
+            for node in iter_nodes(loop)
+        )
 
     def _run_by_evaluation_steps(self) -> bool:
         """This method runs only from Lightning's evaluation steps (`predict_step` calling
@@ -428,7 +461,24 @@ class Observations(InterpreterPart):
 
     def _iterates_submodules(self, iterable: cst.BaseExpression, state) -> bool:
         """`model.blocks`, `self.layers`, `net.children()`: a module's own submodules, as
-        many as the model has, whatever data it sees."""
+        many as the model has, whatever data it sees; also `enumerate(embeds)` with
+        `embeds = nn.ModuleList(...)` (or `nn.Sequential`, `nn.ModuleDict`): one item per
+        layer."""
+        if (
+            type(iterable) is cst.Call
+            and type(iterable.func) is cst.Name
+            and iterable.func.value == "enumerate"
+            and iterable.args
+        ):
+            iterable = iterable.args[0].value
+        if type(iterable) is cst.Name:
+            built = self.bound_at.get(iterable.value)
+            if isinstance(built, cst.BaseExpression):
+                built = chain_receiver(built, SAME_MODULE_OR_MODE_METHODS)
+            return (
+                type(built) is cst.Call
+                and (self.imports.qualify(built.func) or "") in LAYER_CONTAINERS
+            )
         if (
             type(iterable) is cst.Call
             and type(iterable.func) is cst.Attribute

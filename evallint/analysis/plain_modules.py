@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from evallint.analysis.project_files import imported_from
 from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY
-from evallint.analysis.vocabulary import FUNCTIONAL_MODE
+from evallint.analysis.vocabulary import FUNCTIONAL_MODE, PARAMETER_FREE_LIBRARY_CLASSES
 from evallint.torch_facts import LAYERS, MODE_INDEPENDENT_SUFFIXES, mode_sensitive
 
 if TYPE_CHECKING:
@@ -731,3 +731,140 @@ def _literal(value: ast.expr) -> object:
     if isinstance(value, ast.Constant) and isinstance(value.value, (bool, int, float)):
         return value.value
     return "?"  # not a literal: undecided
+
+
+def parameter_free_module_class(
+    project: ProjectIndex, importer: str, module: str, name: str, depth: int = 2
+) -> Optional[bool]:
+    """A module class of another project file that holds no parameter, whatever else it
+    does (see `parameter_free_classes`): None when it is no such class (or is not found),
+    else whether it keeps constructor arguments as they are (a module passed in would bring
+    its parameters). Its forward records no graph of its own: only its inputs' reaches the
+    output."""
+    return _class_verdict(project, importer, module, name, depth, _PARAMETER_FREE, _free_classes)
+
+
+def parameter_free_classes(source: str) -> Mapping[str, Optional[bool]]:
+    """`parameter_free_module_class` for every class of a text, read once per text (a
+    class of the linted file itself is read from its own text)."""
+    return _free_classes(source)
+
+
+_PARAMETER_FREE: dict[str, tuple[str, Mapping[str, Optional[bool]]]] = {}
+"""Path -> (its text, class name -> parameter-free verdict)."""
+
+
+def _free_classes(source: str) -> dict[str, Optional[bool]]:
+    """Classes deriving from nn.Module only that build nothing (no call of a class, a
+    `register_parameter` or `add_module`) and set on `self` only constants, their own
+    arguments and functions of their file (`self.extractor = stft_mel`): a feature
+    extractor or a loss with no weights. `register_buffer` adds a buffer, which requires
+    no grad. The functions they hold compute from what they are given; a function of the
+    file that builds a layer (an uppercase call) leaves the class undecided."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    aliases = _import_aliases(tree)
+    functions = {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and not _builds_object(node, aliases)
+    }
+    return {
+        node.name: _free_verdict(node, functions, aliases)
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and node.bases
+        and all(ast.unparse(base) in _MODULE_BASES for base in node.bases)
+    }
+
+
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Top-level import names -> what they name (`T` -> `torchaudio.transforms`)."""
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    found[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return found
+
+
+def _builds_object(node: ast.AST, aliases: Mapping[str, str]) -> bool:
+    """A call of a class (`nn.Linear(...)`, not an exception raised nor a library module
+    known to hold no parameter, see PARAMETER_FREE_LIBRARY_CLASSES) or of
+    `add_module`/`register_parameter` anywhere under `node`."""
+    raised = {id(n.exc) for n in ast.walk(node) if isinstance(n, ast.Raise) and n.exc}
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Call) and id(inner) not in raised:
+            func = inner.func
+            last = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if last in _REGISTERING:
+                return True
+            if not last[:1].isupper() or last.endswith(_EXCEPTION_SUFFIXES):
+                continue
+            head, _, rest = ast.unparse(func).partition(".")
+            qualified = aliases.get(head, head) + (f".{rest}" if rest else "")
+            if qualified not in PARAMETER_FREE_LIBRARY_CLASSES:
+                return True
+    return False
+
+
+def _free_verdict(
+    node: ast.ClassDef, functions: Mapping[str, ast.AST], aliases: Mapping[str, str]
+) -> Optional[bool]:
+    """(`functions`: the file's top-level functions that build nothing.)"""
+    keeps_arguments = False
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            kept = _free_method_verdict(item, functions, aliases)
+            if kept is None:
+                return None
+            keeps_arguments = keeps_arguments or kept
+        elif not isinstance(item, (ast.Expr, ast.Pass)) and not (
+            isinstance(item, ast.Assign) and _constant(item.value)
+        ):
+            return None
+    return keeps_arguments
+
+
+def _free_method_verdict(
+    method: ast.FunctionDef | ast.AsyncFunctionDef,
+    functions: Mapping[str, ast.AST],
+    aliases: Mapping[str, str],
+) -> Optional[bool]:
+    """None: builds something, or sets on `self` a value other than a constant, one of its
+    arguments or a function of the file that builds nothing; else whether it keeps one of
+    its arguments on `self`."""
+    if _builds_object(method, aliases):
+        return None
+    arguments = method.args
+    params = frozenset(
+        a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
+    )
+    owner = next(iter(a.arg for a in (*arguments.posonlyargs, *arguments.args)), None)
+    keeps = False
+    for node in ast.walk(method):
+        targets: list[ast.expr] = []
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            if isinstance(target, (ast.Tuple, ast.List, ast.Starred)):
+                if any(_on(n, owner) for n in ast.walk(target) if isinstance(n, ast.Attribute)):
+                    return None
+                continue
+            if not (isinstance(target, ast.Attribute) and _on(target, owner)):
+                continue
+            value = getattr(node, "value", None)
+            if value is None or _constant(value):
+                continue
+            if isinstance(value, ast.Name) and value.id in params - {owner}:
+                keeps = True
+            elif not (isinstance(value, ast.Name) and value.id in functions):
+                return None
+    return keeps

@@ -23,10 +23,13 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.annotated_members import annotated_attribute_type
+from evallint.analysis.array_arguments import array_parameters, converted_by_numpy
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.declared_returns import plain_returned_elements
+from evallint.analysis.frozen_copies import builds_frozen_copy, frozen_attribute
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.module_sources import other_framework_call
+from evallint.analysis.plain_modules import parameter_free_classes, parameter_free_module_class
 from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.taint import (
     _GRAPH_CUTTING_METHODS,
@@ -34,6 +37,7 @@ from evallint.analysis.taint import (
     _creates_graph,
     _cuts_graph,
     _indices_element,
+    _returns_no_graph,
 )
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
@@ -41,6 +45,7 @@ from evallint.analysis.vocabulary import (
     GRADIENT_FUNCTIONS,
     NO_GRAD_METHODS,
     PARAMETER,
+    PARAMETER_FREE_LIBRARY_CLASSES,
     SAME_MODULE_OR_MODE_METHODS,
 )
 from evallint.analysis.walk import iter_nodes, push_children
@@ -118,6 +123,27 @@ class Provenance(InterpreterPart):
             )
             for name in element_names:
                 self.graph[name] = _EMPTY if free else whole
+
+    def note_array_arguments(self, call: cst.Call) -> None:
+        """`np.argsort(t_prob)`, or `top_k(t_prob, 5)` whose parameter goes to NumPy: NumPy
+        would raise on a tensor that requires grad, so the names given hold no graph from
+        here on (see array_arguments.py)."""
+        names = converted_by_numpy(call, self.imports.qualify)
+        func = call.func
+        function = self._local_def(func.value) if type(func) is cst.Name else None
+        if function is not None and type(function.node) is cst.FunctionDef:
+            handed = self._memo("_array_parameters").get(
+                function.node, lambda node: array_parameters(node, self.imports.qualify)
+            )
+            positional = [a.value for a in call.args if a.keyword is None and not a.star]
+            names += [
+                value.value
+                for param, value in zip(handed, positional)
+                if param and type(value) is cst.Name
+            ]
+        for name in names:
+            if self.graph.get(name):
+                self.graph[name] = _EMPTY
 
     def note_graph_added(self, name: str, value: cst.BaseExpression, states: tuple) -> None:
         """`name += value`: with grad on the sum is a new node of both graphs; with grad off
@@ -275,6 +301,10 @@ class Provenance(InterpreterPart):
         if qualified in GRADIENT_FUNCTIONS:
             # the gradients' own graph, under one name (`create_graph=True`), or none
             return frozenset({"torch.autograd.grad"}) if _creates_graph(call, qualified) else _EMPTY
+        if self._runs_frozen_copy(call):
+            # `agent.ema_actor.sample(obs)`: an averaged copy whose parameters never require
+            # grad; only a graph its inputs carry reaches the output
+            return self._arguments_graph(call, state)
         resolved = self._own_function(call, state)
         if resolved is not None:
             return resolved(state)
@@ -284,9 +314,10 @@ class Provenance(InterpreterPart):
                 return _EMPTY  # `model.generate(...)` runs under no_grad
             if self._forward_returns_no_graph(func):
                 return _EMPTY  # `self.model(...)` of a class whose forward returns token ids
-            if target[0] in self.frozen_so_far:
-                # `sampler.requires_grad_(False)`: its parameters record nothing; only a
-                # graph its inputs carry reaches the output
+            if target[0] in self.frozen_so_far or self._parameter_free_forward(call, state):
+                # `sampler.requires_grad_(False)`, or a module with no parameters
+                # (`MelSpec(...)`): nothing of its own is recorded; only a graph its inputs
+                # carry reaches the output
                 return self._arguments_graph(call, state)
             declared = plain_returned_elements(
                 self.file, self._owner(), call, self.imported_module_classes.get
@@ -315,6 +346,8 @@ class Provenance(InterpreterPart):
             return self._arguments_graph(call, state)
         if qualified.split(".")[0] in _ARRAY_LIBRARIES or other_framework_call(self.imports, call):
             return _EMPTY  # NumPy, SciPy, pandas, JAX...: arrays and numbers, never a graph
+        if type(func) is cst.Attribute and self._plain_method_of_file(func, state):
+            return _EMPTY  # `model.validation_epoch_end(outputs)` returning `.item()` floats
         found = self._arguments_graph(call, state)  # `torch.cat(...)`, `criterion(out, y)`
         if type(func) is cst.Attribute:
             found |= self.graph_of(func.value, state, True)  # a tensor method: `out.mean()`
@@ -364,6 +397,80 @@ class Provenance(InterpreterPart):
                 return None
             found |= self._method_items(summary, summary.return_graph, call, receiver, state)
         return found
+
+    def _parameter_free_forward(self, call: cst.Call, state: PathState) -> bool:
+        """`mel(wav)` with `mel = MelSpec(...)` of a module class (of this file or another
+        project file) that holds no parameter, or of a library module known to hold none
+        (`torchaudio.transforms.Resample`): see plain_modules.py. A class that keeps its
+        constructor arguments counts only when none of them holds a module."""
+        func = call.func
+        built = self.bound_at.get(func.value) if type(func) is cst.Name else None
+        if not isinstance(built, cst.BaseExpression):
+            return False
+        built = chain_receiver(built, SAME_MODULE_OR_MODE_METHODS)
+        if type(built) is not cst.Call:
+            return False
+        if (self.imports.qualify(built.func) or "") in PARAMETER_FREE_LIBRARY_CLASSES:
+            return True
+        verdict: Optional[bool] = None
+        local = self._local_class(built)
+        if local is not None:
+            source = getattr(self.file, "_source", "")
+            verdicts = self.file.__dict__.get("_parameter_free")
+            if verdicts is None:
+                verdicts = self.file.__dict__["_parameter_free"] = (
+                    parameter_free_classes(source) if source else {}
+                )
+            verdict = verdicts.get(local.name)
+        else:
+            found = self._imported_class_of(built)
+            if found is not None and self.file.project is not None:
+                verdict = parameter_free_module_class(self.file.project, self.file.path, *found)
+        if verdict is None:
+            return False
+        return not verdict or all(self._holds_no_module(a.value, state) for a in built.args)
+
+    def _runs_frozen_copy(self, call: cst.Call) -> bool:
+        """The call runs an object whose parameters never require grad (see
+        frozen_copies.py): `ema(x)` or `ema.sample(x)` with `ema = EMA(model)` of a library
+        that freezes its copy, `self.ema_model(x)` or `agent.ema_actor.sample(x)` with the
+        attribute frozen by its class's constructor."""
+        func = call.func
+        for receiver in (func, func.value) if type(func) is cst.Attribute else (func,):
+            if type(receiver) is cst.Name:
+                if builds_frozen_copy(self.bound_at.get(receiver.value), self.imports.qualify):
+                    return True
+                continue
+            if type(receiver) is not cst.Attribute or type(receiver.value) is not cst.Name:
+                continue
+            holder = receiver.value.value
+            owner = self._owner() if holder == "self" else self.module_classes.get(holder)
+            if owner is not None and frozen_attribute(
+                owner, receiver.attr.value, self.imports.qualify
+            ):
+                return True
+        return False
+
+    def _plain_method_of_file(self, func: cst.Attribute, state: PathState) -> bool:
+        """`model.validation_epoch_end(outputs)` on a receiver no forward is proven to have
+        fed (a parameter, an object of unknown type), where every class of this file that
+        defines the method returns only values with no graph (a dict of `.item()` floats):
+        the call returns such a value, whatever object the receiver is (every `return`
+        written as plain values, see taint.py: a summary's empty provenance only says that
+        nothing proves a graph). A receiver that carries a graph is a tensor, whose own
+        method of that name computes from it."""
+        name = func.attr.value
+        if name in ("forward", "__call__") or name.startswith("__"):
+            return False
+        receiver = self.graph_of(func.value, state, True)
+        if any(not item.startswith(PARAMETER) for item in receiver):
+            return False
+        methods = [c.methods[name] for c in self.file.classes.values() if name in c.methods]
+        memo = self._memo("_returns_no_graph")
+        return bool(methods) and all(
+            type(info.node) is cst.FunctionDef and memo.get(info.node, _returns_no_graph)
+            for info in methods
+        )
 
     def _method_items(
         self, summary, items, call: cst.Call, receiver: str, state: PathState

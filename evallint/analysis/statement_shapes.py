@@ -93,6 +93,13 @@ def held_list(receiver: cst.BaseExpression) -> Optional[str]:
 SUBMODULE_ITERATORS = frozenset({"children", "modules", "named_children", "named_modules"})
 """nn.Module methods that iterate the module's own submodules."""
 
+LAYER_CONTAINERS = frozenset({"torch.nn.ModuleList", "torch.nn.Sequential", "torch.nn.ModuleDict"})
+"""torch.nn containers of layers: iterating one runs once per layer."""
+
+PART_METHODS = frozenset({"unique", "split", "chunk", "unbind", "items", "keys", "values"})
+"""Methods whose items are the parts of one value (a tensor's distinct ids or slices, a
+dict's entries), as many as that value has."""
+
 
 def literal_iterable(iterable: cst.BaseExpression) -> bool:
     """`(3, 64)`, `[1, 2]`, `("train", "val")`: a display of a fixed few items written out

@@ -404,6 +404,11 @@ def _graph_free_value(
     if value_type in (cst.Tuple, cst.List):
         elements = cast("cst.Tuple | cst.List", value).elements
         return all(_graph_free_value(e.value, function, depth) for e in elements)
+    if value_type is cst.Dict:  # `{"val_loss": loss.item(), "val_acc": acc}`
+        return all(
+            type(entry) is cst.DictElement and _graph_free_value(entry.value, function, depth)
+            for entry in cast(cst.Dict, value).elements
+        )
     if value_type in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
         element = cast("cst.ListComp | cst.GeneratorExp | cst.SetComp", value).elt
         return _graph_free_value(element, function, depth)

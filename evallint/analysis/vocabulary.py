@@ -245,6 +245,26 @@ OPTIMIZER_WORDS = frozenset(
 NOT_ENVIRONMENT_WORDS = frozenset({"scheduler", "sched", "scaler", "lr", "optimizer", "optim"})
 """Receivers of `step()` that are not an environment."""
 
+PARAMETER_FREE_LIBRARY_CLASSES = frozenset(
+    {
+        "torchaudio.transforms.Spectrogram",
+        "torchaudio.transforms.MelScale",
+        "torchaudio.transforms.MelSpectrogram",
+        "torchaudio.transforms.MFCC",
+        "torchaudio.transforms.AmplitudeToDB",
+        "torchaudio.transforms.Resample",
+    }
+)
+"""Library modules that hold no parameter, only buffers (a window, a mel filter bank, a DCT
+matrix, a resampling kernel): their output carries only the graph of their input."""
+
+FROZEN_COPY_CLASSES = frozenset({"ema_pytorch.EMA", "ema_pytorch.ema_pytorch.EMA"})
+"""Library classes that wrap a copy of the model they are given and call
+`requires_grad_(False)` on that copy in their constructor (ema-pytorch's `EMA`; its
+`__call__` and the methods it forwards run the copy): what they compute records no graph of
+their parameters. Not `torch.optim.swa_utils.AveragedModel`, whose copy keeps
+`requires_grad`."""
+
 
 CLASS_NAME_MODULE_WORDS = frozenset(
     {

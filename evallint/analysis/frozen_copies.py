@@ -1,0 +1,93 @@
+"""Objects whose parameters never require grad: a library's averaged copy of a model (an EMA
+wrapper that calls `requires_grad_(False)` on the copy it makes), or a class attribute that
+its class's constructor freezes after building it (`self.ema = copy.deepcopy(model)` then
+`self.ema.requires_grad_(False)`). A forward or method of such an object records none of
+its own parameters: only a graph its inputs carry reaches the output. EVL006 reads this
+through the provenance of a call's value (provenance.py)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import libcst as cst
+
+from evallint.analysis.scope import ClassInfo, _chained_requires_grad, frozen_modules
+from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.vocabulary import FROZEN_COPY_CLASSES, SAME_MODULE_OR_MODE_METHODS
+
+
+def builds_frozen_copy(value: Optional[cst.CSTNode], qualify: Callable) -> bool:
+    """`EMA(model, beta=0.99)` of a library whose averaged copy is frozen, or a chain that
+    ends by freezing what it built (`copy.deepcopy(model).requires_grad_(False)`), through
+    methods returning the module (`.to(device)`)."""
+    if not isinstance(value, cst.BaseExpression):
+        return False
+    if _chained_requires_grad(value) is False:
+        return True
+    value = chain_receiver(value, SAME_MODULE_OR_MODE_METHODS)
+    return type(value) is cst.Call and (qualify(value.func) or "") in FROZEN_COPY_CLASSES
+
+
+def frozen_attribute(owner: ClassInfo, attribute: str, qualify: Callable) -> bool:
+    """`self.<attribute>` of `owner` holds a frozen copy: the class assigns it only in its
+    constructor, at the top level of its body, with a frozen copy or a local name the
+    statements before froze, or freezes it in the statements after its last assignment there (`requires_grad_(False)`, or `for p in
+    self.ema.parameters(): p.requires_grad = False`). Another assignment anywhere (a
+    method that rebinds it) leaves it unknown."""
+    init = owner.methods.get("__init__")
+    if init is None:
+        return False
+    path = f"self.{attribute}"
+    statements = list(init.node.body.body)
+    last: Optional[int] = None
+    built_frozen = False
+    for index, statement in enumerate(statements):
+        for value in _assigned_values(statement, path):
+            last, built_frozen = (
+                index,
+                builds_frozen_copy(value, qualify)
+                or (
+                    # `for p in model.parameters(): p.requires_grad = False`, then
+                    # `self.model = model`
+                    type(value) is cst.Name and value.value in frozen_modules(statements[:index])
+                ),
+            )
+    if last is None or _assigned_elsewhere(owner, init, path):
+        return False
+    return built_frozen or path in frozen_modules(statements[last + 1 :])
+
+
+def _assigned_values(statement: cst.CSTNode, path: str) -> list[cst.BaseExpression]:
+    """The values a top-level statement assigns to `path` (`self.ema = ...`)."""
+    if type(statement) is not cst.SimpleStatementLine:
+        return []
+    found: list[cst.BaseExpression] = []
+    for small in statement.body:
+        if type(small) is cst.Assign:
+            if any(dotted_name(t.target) == path for t in small.targets):
+                found.append(small.value)
+        elif type(small) is cst.AnnAssign and small.value is not None:
+            if dotted_name(small.target) == path:
+                found.append(small.value)
+    return found
+
+
+def _assigned_elsewhere(owner: ClassInfo, init, path: str) -> bool:
+    """`path` is assigned in a method other than the constructor, or inside a block of
+    the constructor (a branch may build something else)."""
+    from evallint.analysis.walk import iter_nodes
+
+    for method in owner.methods.values():
+        top = set(map(id, method.node.body.body)) if method is init else set()
+        for statement in method.node.body.body:
+            if id(statement) in top and type(statement) is cst.SimpleStatementLine:
+                continue
+            for node in iter_nodes(statement):
+                targets: list[cst.BaseExpression] = []
+                if type(node) is cst.Assign:
+                    targets = [t.target for t in node.targets]
+                elif type(node) in (cst.AnnAssign, cst.AugAssign):
+                    targets = [node.target]  # type: ignore[attr-defined]
+                if any(dotted_name(t) == path for t in targets):
+                    return True
+    return False
