@@ -67,13 +67,16 @@ class Overrides:
                 continue
             if not derives.search(code):
                 continue
-            other: Optional[FileAnalysis] = self.caller_analysis(candidate)  # type: ignore[attr-defined]
+            other: Optional[FileAnalysis] = self.caller_analysis(candidate, lazy=True)  # type: ignore[attr-defined]
             if other is None:
                 continue
             for cls in other.classes.values():
                 info = cls.methods.get(method)
                 if info is not None and _derives(other, cls, owner):
                     found.append((other, info))
+                    # summarised here, before the next candidate is read and while this
+                    # table entry is still empty, as when the file was analysed whole here
+                    other.summary_for(info)
             if len(found) >= MAX_OVERRIDES:
                 break
         return found
