@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
+from evallint.source.word_pattern import WordPattern
+
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
     from evallint.analysis.scope import ClassInfo, FunctionInfo
@@ -56,8 +58,8 @@ class Overrides:
     def _project_overrides(
         self, target: Path, root: Path, owner: str, method: str
     ) -> list[tuple[FileAnalysis, FunctionInfo]]:
-        defines = re.compile(rf"\bdef\s+{re.escape(method)}\s*\(")
-        derives = re.compile(rf"\bclass\s+\w+\s*\([^)]*\b{re.escape(owner)}\b")
+        defines = WordPattern(rf"def\s+{re.escape(method)}\s*\(")  # \bdef ...
+        derives = WordPattern(rf"class\s+\w+\s*\([^)]*\b{re.escape(owner)}\b")  # \bclass ...
         found: list[tuple[FileAnalysis, FunctionInfo]] = []
         for candidate in self.files_under(root):  # type: ignore[attr-defined]
             if candidate == target:

@@ -26,6 +26,7 @@ from evallint.analysis.project_files import (
 )
 from evallint.analysis.summaries import Summary
 from evallint.source.parse import ParseFailure, parse_module
+from evallint.source.word_pattern import WordPattern
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -441,7 +442,7 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         per root, though few names are ever asked for."""
         if not _CALLED.fullmatch(function + "("):
             return []  # a name the call pattern never captures
-        called = re.compile(rf"\b{re.escape(function)}\s*\(")
+        called = WordPattern(rf"{re.escape(function)}\s*\(")  # \bNAME\s*\(
         found = []
         for candidate in self.files_under(root):
             code = self._code_of(candidate)

@@ -1,9 +1,12 @@
 """Cold-path cut of session 21 (issue 20 item 2): the file of an override that another class
-dispatches to is analysed lazily (overrides.py). The findings, the summaries read and the
-analysis a whole-caller request gets must be the ones the complete analysis gives."""
+dispatches to is analysed lazily (overrides.py): the findings, the summaries read and the
+analysis a whole-caller request gets must be the ones the complete analysis gives. And the
+project-wide text searches that start at a word (a leading `\\b`) run without it, checking
+the boundary themselves (word_pattern.py): the same answers as the bounded pattern."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 
 from evallint.analysis.project import ProjectIndex
 from evallint.engine.run import lint_source, new_project
+from evallint.source.word_pattern import WordPattern
 
 BASE = textwrap.dedent(
     """
@@ -172,3 +176,41 @@ def test_a_changed_override_file_is_read_again_by_a_new_index(tmp_path: Path) ->
     assert quiet != SUBCLASS
     single.write_text(quiet + "\n# changed\n", encoding="utf-8")
     assert _lint(base, new_project()) == []
+
+
+PATTERNS = (
+    r"def\s+(\w+)\s*\(\s*self\b",
+    r"def\s+load\s*\(",
+    r"class\s+\w+\s*\([^)]*\bKernel\b",
+    r"evaluate\s*\(",
+    r"self\.forward\s*\(",
+    r"self\.(\w+)\.(\w+)\(",
+)
+TEXTS = (
+    "",
+    "def load(self): pass",
+    "undef load(x)\ndef load (self, y)\n  xdef f(self)\nasync def g( self ):",
+    "class A(Kernel):\nclass B(nn.Kernel, X)\nsubclass C(Kernel)\n_class D(Kernel)",
+    "evaluate(1) re_evaluate(2) pre.evaluate (3) évaluate(4) éevaluate(5) 9evaluate(6)",
+    "self.forward(x) myself.forward(y) _self.forward(z) (self.forward (w))",
+    "xdef def(self) def def_(self) def  f(self)defg(self)",
+    "self.a.b( myself.a.b( self.é.é( xself.c.d(",
+)
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_word_pattern_answers_as_the_bounded_pattern(pattern: str) -> None:
+    bounded = re.compile(r"\b" + pattern)
+    fast = WordPattern(pattern)
+    for text in TEXTS + ("\n".join(TEXTS), " ".join(reversed(TEXTS))):
+        assert fast.findall(text) == bounded.findall(text), text
+        mine, theirs = fast.search(text), bounded.search(text)
+        assert (mine and (mine.span(), mine.groups())) == (
+            theirs and (theirs.span(), theirs.groups())
+        )
+
+
+def test_word_pattern_refuses_patterns_not_starting_with_a_word() -> None:
+    for pattern in (r"\w+\(", r"a?b", r"(def)", r"def|class", r".x"):
+        with pytest.raises(ValueError):
+            WordPattern(pattern)
