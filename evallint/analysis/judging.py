@@ -22,6 +22,7 @@ from evallint.analysis.project_forwards import project_module_class
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.summaries import ForwardRequirement, Summary
 from evallint.analysis.walk import iter_nodes
+from evallint.source.word_pattern import WordPattern
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -137,7 +138,7 @@ def _called_on_self_by_bases(file: FileAnalysis, owner, name: str) -> bool:
     """Whether the file of a base class imported from the project calls `self.<name>(`."""
     if file.project is None:
         return False
-    called = re.compile(rf"\bself\.{re.escape(name)}\s*\(")
+    called = WordPattern(rf"self\.{re.escape(name)}\s*\(")  # \bself.NAME\s*\(
     pending, seen = list(owner.bases), set()
     while pending:
         base = pending.pop()

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
+from evallint.source.word_pattern import WordPattern
+
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
     from evallint.analysis.scope import ClassInfo, FunctionInfo
@@ -56,8 +58,8 @@ class Overrides:
     def _project_overrides(
         self, target: Path, root: Path, owner: str, method: str
     ) -> list[tuple[FileAnalysis, FunctionInfo]]:
-        defines = re.compile(rf"\bdef\s+{re.escape(method)}\s*\(")
-        derives = re.compile(rf"\bclass\s+\w+\s*\([^)]*\b{re.escape(owner)}\b")
+        defines = WordPattern(rf"def\s+{re.escape(method)}\s*\(")  # \bdef ...
+        derives = WordPattern(rf"class\s+\w+\s*\([^)]*\b{re.escape(owner)}\b")  # \bclass ...
         found: list[tuple[FileAnalysis, FunctionInfo]] = []
         for candidate in self.files_under(root):  # type: ignore[attr-defined]
             if candidate == target:
@@ -67,13 +69,16 @@ class Overrides:
                 continue
             if not derives.search(code):
                 continue
-            other: Optional[FileAnalysis] = self.caller_analysis(candidate)  # type: ignore[attr-defined]
+            other: Optional[FileAnalysis] = self.caller_analysis(candidate, lazy=True)  # type: ignore[attr-defined]
             if other is None:
                 continue
             for cls in other.classes.values():
                 info = cls.methods.get(method)
                 if info is not None and _derives(other, cls, owner):
                     found.append((other, info))
+                    # summarised here, before the next candidate is read and while this
+                    # table entry is still empty, as when the file was analysed whole here
+                    other.summary_for(info)
             if len(found) >= MAX_OVERRIDES:
                 break
         return found

@@ -29,6 +29,7 @@ from evallint.analysis.project_files import (
 )
 from evallint.analysis.summaries import Summary
 from evallint.source.parse import ParseFailure, parse_module
+from evallint.source.word_pattern import WordPattern
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -510,7 +511,7 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         per root, though few names are ever asked for."""
         if not _CALLED.fullmatch(function + "("):
             return []  # a name the call pattern never captures
-        called = re.compile(rf"\b{re.escape(function)}\s*\(")
+        called = WordPattern(rf"{re.escape(function)}\s*\(")  # \bNAME\s*\(
         found = []
         for candidate in self.files_under(root):
             code = self._code_of(candidate)
@@ -624,10 +625,14 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         found = self._analyses.get(Path(path).resolve())
         return None if found is None or found.busy else found.completed()
 
-    def caller_analysis(self, path: Path) -> Optional[FileAnalysis]:
+    def caller_analysis(self, path: Path, lazy: bool = False) -> Optional[FileAnalysis]:
         """The analysis of a calling file, following its imports (into the adopted file).
         Kept per adopted file: a script calling the helpers of several linted files (`main.py`
-        building one of ten model classes) reaches each through that file's own analysis."""
+        building one of ten model classes) reaches each through that file's own analysis.
+        `lazy`: only some of its summaries are read (an override's, overrides.py): they are
+        computed on demand, each after the ones before it in `all_functions()`, as a complete
+        analysis computes them; the functions after the last one asked for and the top level
+        run only when a caller asks for the analysis as a whole (`lazy` False)."""
         key = (path, self._adopted)
         if key not in self._caller_analyses:
             self._caller_analyses[key] = None
@@ -643,5 +648,15 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
                     options=self.options,
                     project=self,
                     judge_uncalled=False,
+                    lazy=lazy,
                 )
-        return self._caller_analyses[key]
+        found = self._caller_analyses.get(key)
+        if found is None or found.busy:
+            return None  # being built or summarised: as a complete analysis being built
+        if not lazy and not found.complete:
+            self._caller_analyses[key] = None  # completing: reads as being built meanwhile
+            try:
+                found.completed()
+            finally:
+                self._caller_analyses[key] = found
+        return found

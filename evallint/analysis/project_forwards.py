@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from evallint.analysis.walk import ast_statements
+from evallint.source.word_pattern import WordPattern
 from evallint.torch_facts import NO_GRAD_METHODS, WRAPPER_SUFFIXES
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ def _forward_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) ->
     return frozenset(found)
 
 
-_METHOD = re.compile(r"\bdef\s+(\w+)\s*\(\s*self\b")
+_METHOD = WordPattern(r"def\s+(\w+)\s*\(\s*self\b")  # \bdef...: see word_pattern.py
 
 
 def _module_methods_of(source: str, elsewhere: frozenset[str] = frozenset()) -> frozenset[str]:
