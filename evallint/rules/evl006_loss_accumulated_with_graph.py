@@ -25,12 +25,18 @@ class LossAccumulatedWithGraph(Rule):
     `criterion(out, y)`); `.detach()`, `.item()`, `float()`, `.cpu().numpy()`, NumPy,
     SciPy and `math` functions, a write into a numeric NumPy array (`np.zeros(n)[i] = loss`
     stores a float) and computing it under `torch.no_grad()` remove it, as does a module
-    frozen by `requires_grad_(False)` before its forward (only its inputs' graph passes). A
+    frozen by `requires_grad_(False)` before its forward (only its inputs' graph passes; so
+    do an ema-pytorch `EMA` copy, a `self.x` the constructor freezes, and a module with no
+    parameters: a class of the project that builds nothing, torchaudio's spectrogram
+    transforms), and handing a value to a NumPy function (which raises on a tensor that
+    requires grad, so what follows holds none). A
     method whose declared return type is plain (`-> (Result, float)`, `Result` a record of
     plain values) returns no graph, whatever its overrides compute. What a call returns
     carries no graph unless the call is given such a value or is a function of the file whose
     returns carry one: a metric of arrays, an environment's reward, an `nn.ModuleList` built in
-    `__init__` or an evaluator's dict are plain values.
+    `__init__` or an evaluator's dict are plain values, and so is what a method returns when
+    every class of the file that defines it returns only plain values (`{"val_loss":
+    loss.item()}`).
 
     Two cases, one code. When the stored tensor is backpropagated, `backward()` has freed
     its saved activations but the graph's nodes stay reachable from the container. When
@@ -73,7 +79,10 @@ class LossAccumulatedWithGraph(Rule):
     `np.linspace(0, 180, 19)`, `np.random.choice(n, 4)`; a `zip` of such displays only),
     or for a constant key (`d["loss"] = loss` replaces the previous entry, so nothing piles
     up), for a container rebuilt per batch and filled over that batch's parts (`for chunk in
-    data.chunk(4):`), for a local container of a loop that trains nothing and either feeds
+    data.chunk(4):`; a container the function returns, filled in its only loop over the
+    parts of one argument, `for k in labels.unique():`, in a function that trains nothing),
+    for a loop over the layers of an `nn.ModuleList`/`Sequential` (once per layer, not per
+    batch), for a local container of a loop that trains nothing and either feeds
     its forwards the same input every time (Monte Carlo samples, `preds[i] = model(x)` for
     `i in range(n)`) or runs none (`q @ K.T` for the rows of embeddings built before it),
     for a container the function returns after turning grad on at its caller's request
