@@ -565,7 +565,7 @@ class Statements(InterpreterPart):
                 current = tuple(self._bind_target(node.target, s) for s in current)
                 current = bind_walked_module(self, node, current)
                 if phases:  # `for phase in ("train", "val"):` one path per phase
-                    current = tuple(s.assuming_all(p) for p in phases for s in current)
+                    current = tuple(s.in_pass(p) for p in phases for s in current)
                 if iterates_submodules(node.iter):
                     self.submodule_variables.update(self._target_names(node.target))
             body_flow = self.region_body(body, current, region)
@@ -585,7 +585,11 @@ class Statements(InterpreterPart):
         infinite = (
             type(node) is cst.While and type(node.test) is cst.Name and node.test.value == "True"
         )
-        finished = normalize(last + (() if infinite else (after_body if once else head)))
+        finished = last + (() if infinite else (after_body if once else head))
+        if phases:  # its passes end with it (the assumptions stay, as after any branch)
+            ended = {key for phase in phases for key in phase}
+            finished = tuple(state.leaving_passes(ended) for state in finished)
+        finished = normalize(finished)
         if node.orelse is not None and finished:
             evaluation = self._else_regions.get(id(node))  # see loop_else.py
             if evaluation is not None:
