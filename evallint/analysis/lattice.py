@@ -345,8 +345,8 @@ def _capped(states: Iterable[PathState]) -> tuple[PathState, ...]:
         # branch that set it (`if args.bottleneck: bottleneck.eval()`) stays with it
         agreeing: dict[tuple, PathState] = {}
         for state in result:
-            same = (_mode_values(state), state.grad, state.grad_stack, state.passes)
-            agreeing[same] = merge_two(agreeing[same], state) if same in agreeing else state
+            values = (_mode_values(state), state.grad, state.grad_stack, state.passes)
+            agreeing[values] = merge_two(agreeing[values], state) if values in agreeing else state
         result = tuple(agreeing.values())
     return result if len(result) <= MAX_PATHS else (_joined(result),)
 
