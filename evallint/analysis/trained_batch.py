@@ -123,6 +123,14 @@ def through_assignments(found: set[str], reads: Mapping[str, Iterable[str]]) -> 
     return found
 
 
+def _part_of_trained(callee: Optional[str], trained: set[str]) -> bool:
+    """`model(x)` or `model.encoder(x)` when `model` trained: the trained module or one of
+    its parts (its encoder's features of the trained batch are the same training data)."""
+    if callee is None:
+        return False
+    return callee in trained or any(callee.startswith(name + ".") for name in trained)
+
+
 def trained_batch_statistics(
     block: Sequence[cst.CSTNode],
     before: Sequence[cst.CSTNode],
@@ -159,7 +167,7 @@ def trained_batch_statistics(
         node
         for statement in block
         for node in iter_nodes(statement)
-        if type(node) is cst.Call and _callee(node) in trained_calls
+        if type(node) is cst.Call and _part_of_trained(_callee(node), trained_calls)
     ]
     if not forwards:
         return False
