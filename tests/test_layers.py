@@ -195,6 +195,7 @@ ANALYSIS_ORDER = [
         "filled_containers",
         "stored_results",
         "norm_statistics",
+        "listed_layers",
     ),
     (
         "scope",
