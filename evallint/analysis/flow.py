@@ -223,6 +223,8 @@ class Statements(InterpreterPart):
                     )
                 )
         covered = {i for start, end, _ in plan for i in range(start, end)}
+        plan += self._no_grad_tests(statements, evidence, last, tail, owner, covered)
+        covered = {i for start, end, _ in plan for i in range(start, end)}
         for start, end in bracketed_evaluations(
             statements[: len(statements) if tail is None else tail],
             trains,
@@ -251,6 +253,47 @@ class Statements(InterpreterPart):
             )
             plan.extend(split_tail(statements, tail, evidence, whole))
         return sorted(plan, key=lambda entry: entry[0])
+
+    def _no_grad_tests(
+        self, statements, evidence, last: int, tail: Optional[int], owner, covered: set[int]
+    ) -> list[tuple[int, int, Region]]:
+        """`with torch.no_grad():` blocks after the last training site and before the
+        evaluation tail (an eval() further down, often of another model) that, together
+        with the statements after them up to that tail, only report and feed nothing back
+        into training: a test of the model just trained (`with torch.no_grad(): y_val =
+        model(x_test)`, then `print(rmse)` in the next cell), judged on its own rather than
+        as part of the training before it."""
+        end = len(statements) if tail is None else tail
+        found: list[tuple[int, int, Region]] = []
+        trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
+        for index in range(last + 1, end):
+            statement = statements[index]
+            if index in covered or evidence[index].training_sites:
+                continue
+            if type(statement) is not cst.With or not any(
+                type(item.item) is cst.Call
+                and (self.imports.qualify(item.item.func) or "") in GRAD_DISABLERS
+                for item in statement.items
+            ):
+                continue
+            rest = statements[index:end]
+            after = [*statements[end:], *next_pass(owner, statements[: last + 1])]
+            if (
+                reports_only(self.file.block_evidence(rest, self.info))
+                and not feeds_training(
+                    rest, after, lambda s: id(s) in trains, self.imports.is_imported
+                )
+                and not self._trained_batch_only(statements, index, index + 1, owner)
+            ):
+                region = Region(
+                    statement,
+                    RegionKind.EVAL,
+                    "evaluation under no_grad after training",
+                    evidence[index].graph_needed,
+                    after_training=True,
+                )
+                found.append((index, index + 1, region))
+        return found
 
     def _trained_batch_only(self, statements, start: int, end: int, owner) -> bool:
         """Whether `statements[start:end]`, which follow training statements of a loop
