@@ -196,6 +196,7 @@ ANALYSIS_ORDER = [
         "stored_results",
         "norm_statistics",
         "listed_layers",
+        "detached_forwards",
     ),
     (
         "scope",

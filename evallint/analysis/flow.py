@@ -12,6 +12,7 @@ from evallint.analysis import conditions
 from evallint.analysis.bracketed import bracketed_evaluations
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix, unfed_suffix
+from evallint.analysis.detached_forwards import detached_on_the_spot
 from evallint.analysis.element_forwards import bind_walked_module
 from evallint.analysis.exit_stacks import (
     Entered,
@@ -62,6 +63,7 @@ from evallint.analysis.vocabulary import (
     GRAD_ENABLERS,
     GRAD_SETTERS,
 )
+from evallint.analysis.walk import iter_nodes
 
 MAX_LOOP_ITERATIONS = 8
 
@@ -569,9 +571,19 @@ class Statements(InterpreterPart):
             # meta-learning: each task's query ("test") loss is summed into the outer loss
             # that a backward() after the loop trains from: training, whatever the data's name
             eval_data = metric_loop = False
+        extracts = (
+            not eval_data
+            and type(node) is cst.For
+            and not evidence.training_sites
+            and self._extracts_detached_features(body, states)
+        )
         region = settle(
             classify_block(
-                node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop
+                node,
+                description,
+                evidence,
+                eval_by_name=eval_data or extracts,
+                eval_by_metrics=metric_loop,
             ),
             self.flags,
         )
@@ -644,6 +656,34 @@ class Statements(InterpreterPart):
             finished = else_flow.normal
         flow.normal = normalize(finished + exits)
         return flow
+
+    def _extracts_detached_features(self, body, states: States) -> bool:
+        """A loop body that trains nothing and detaches the output of every module it runs
+        on the spot (`features.append(model.encoder(x).detach())`): it extracts features,
+        an evaluation whose graph is thrown away as soon as it is built (see
+        detached_forwards.py)."""
+        if not states:
+            return False
+        detached = detached_on_the_spot(body)
+        if not detached:
+            return False
+        forwards = 0
+        for statement in body:
+            for node in iter_nodes(statement):
+                if type(node) is not cst.Call:
+                    continue
+                func = node.func
+                if self.resolve(func, states[0]) is not None:
+                    if id(node) not in detached:
+                        return False  # a forward whose graph is kept
+                    forwards += 1
+                elif (
+                    id(node) in detached
+                    and type(func) is cst.Attribute
+                    and self.resolve(func.value, states[0]) is not None
+                ):
+                    forwards += 1  # `model.encoder(x).detach()`: a part of a module
+        return forwards > 0
 
     def _over_listed_modules(
         self, node: cst.For | cst.While, entry: States
