@@ -574,9 +574,11 @@ class Statements(InterpreterPart):
         extracts = (
             not eval_data
             and type(node) is cst.For
+            and self.info is not None
             and not evidence.training_sites
+            and any(r.kind is RegionKind.TRAIN for r in self.regions)
             and self._extracts_detached_features(body, states)
-        )
+        )  # inside a training function: what it trains on is the rest of its body
         region = settle(
             classify_block(
                 node,
@@ -661,7 +663,9 @@ class Statements(InterpreterPart):
         """A loop body that trains nothing and detaches the output of every module it runs
         on the spot (`features.append(model.encoder(x).detach())`): it extracts features,
         an evaluation whose graph is thrown away as soon as it is built (see
-        detached_forwards.py)."""
+        detached_forwards.py). Asked only inside a training function (a k-means or memory
+        bank initialisation before its training loop): elsewhere `.detach()` on the spot is
+        what EVL006's fix writes, and the loop's region is decided as before."""
         if not states:
             return False
         detached = detached_on_the_spot(body)
