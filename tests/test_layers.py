@@ -196,6 +196,8 @@ ANALYSIS_ORDER = [
         "stored_results",
         "norm_statistics",
         "bound_names",
+        "listed_layers",
+        "detached_forwards",
     ),
     (
         "scope",

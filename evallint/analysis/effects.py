@@ -20,7 +20,7 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
-from evallint.analysis.norm_statistics import recomputes_norm_statistics
+from evallint.analysis.norm_statistics import recomputes_norm_statistics, statistics_passes
 from evallint.analysis.optimizer_bindings import latest_binding
 from evallint.analysis.optimizers import is_optimizer_name
 from evallint.analysis.project_forwards import (
@@ -104,6 +104,10 @@ class Effects(InterpreterPart):
     """Key -> the mode facts its forwards with autograd on ran in, in this function (see
     `_record_training`)."""
 
+    _discarded: Optional[set[int]] = None
+    """Forwards of this function whose result nothing keeps, of a module it switches to
+    eval() further down (see `_collects_statistics`)."""
+
     _restored_switches: Optional[set[int]] = None
     """`train()` calls of this function that follow its own `eval()` (read once, see
     `_restored_for_training`)."""
@@ -140,6 +144,22 @@ class Effects(InterpreterPart):
         if found is None:
             found = self._norm_statistics = recomputes_norm_statistics(info.node)
         return found
+
+    def _collects_statistics(self, call: cst.Call, facts: frozenset, grad: frozenset) -> bool:
+        """A forward whose result nothing keeps, with autograd off, of a module this code
+        switched to training mode itself and switches to eval() after it (`model.train()`,
+        `with torch.no_grad(): _ = model(x)`, `model.eval()`): all it does is update
+        BatchNorm's running statistics for the evaluation that follows (AdaBN), on purpose.
+        No evaluation: it computes nothing to judge."""
+        if not facts or not grad or any(g.grad is not Grad.OFF for g in grad):
+            return False
+        if any(f.mode is not Mode.TRAIN or f.origin is not Origin.SWITCHED for f in facts):
+            return False
+        discarded = self._discarded
+        if discarded is None:
+            root = self.info.node if self.info is not None else self.file.module
+            discarded = self._discarded = statistics_passes(root)
+        return id(call) in discarded
 
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
         method = (
@@ -217,6 +237,8 @@ class Effects(InterpreterPart):
             facts = facts or ENTRY_MODE
             if kept:  # a module that only carries others runs them in their own modes
                 facts = kept_mode_facts(state, key, kept) or facts
+            if self._collects_statistics(call, facts, grad):
+                continue
             if region.kind is RegionKind.MIXED:
                 facts = self._chosen_for_both_flags(facts)
             elif region.kind is RegionKind.EVAL:

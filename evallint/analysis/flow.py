@@ -12,6 +12,7 @@ from evallint.analysis import conditions
 from evallint.analysis.bracketed import bracketed_evaluations
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix, unfed_suffix
+from evallint.analysis.detached_forwards import detached_on_the_spot
 from evallint.analysis.element_forwards import bind_walked_module
 from evallint.analysis.exit_stacks import (
     Entered,
@@ -65,6 +66,7 @@ from evallint.analysis.vocabulary import (
     GRAD_ENABLERS,
     GRAD_SETTERS,
 )
+from evallint.analysis.walk import iter_nodes
 
 MAX_LOOP_ITERATIONS = 8
 
@@ -226,6 +228,8 @@ class Statements(InterpreterPart):
                     )
                 )
         covered = {i for start, end, _ in plan for i in range(start, end)}
+        plan += self._no_grad_tests(statements, evidence, last, tail, owner, covered)
+        covered = {i for start, end, _ in plan for i in range(start, end)}
         for start, end in bracketed_evaluations(
             statements[: len(statements) if tail is None else tail],
             trains,
@@ -254,6 +258,47 @@ class Statements(InterpreterPart):
             )
             plan.extend(split_tail(statements, tail, evidence, whole))
         return sorted(plan, key=lambda entry: entry[0])
+
+    def _no_grad_tests(
+        self, statements, evidence, last: int, tail: Optional[int], owner, covered: set[int]
+    ) -> list[tuple[int, int, Region]]:
+        """`with torch.no_grad():` blocks after the last training site and before the
+        evaluation tail (an eval() further down, often of another model) that, together
+        with the statements after them up to that tail, only report and feed nothing back
+        into training: a test of the model just trained (`with torch.no_grad(): y_val =
+        model(x_test)`, then `print(rmse)` in the next cell), judged on its own rather than
+        as part of the training before it."""
+        end = len(statements) if tail is None else tail
+        found: list[tuple[int, int, Region]] = []
+        trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
+        for index in range(last + 1, end):
+            statement = statements[index]
+            if index in covered or evidence[index].training_sites:
+                continue
+            if type(statement) is not cst.With or not any(
+                type(item.item) is cst.Call
+                and (self.imports.qualify(item.item.func) or "") in GRAD_DISABLERS
+                for item in statement.items
+            ):
+                continue
+            rest = statements[index:end]
+            after = [*statements[end:], *next_pass(owner, statements[: last + 1])]
+            if (
+                reports_only(self.file.block_evidence(rest, self.info))
+                and not feeds_training(
+                    rest, after, lambda s: id(s) in trains, self.imports.is_imported
+                )
+                and not self._trained_batch_only(statements, index, index + 1, owner)
+            ):
+                region = Region(
+                    statement,
+                    RegionKind.EVAL,
+                    "evaluation under no_grad after training",
+                    evidence[index].graph_needed,
+                    after_training=True,
+                )
+                found.append((index, index + 1, region))
+        return found
 
     def _trained_batch_only(self, statements, start: int, end: int, owner) -> bool:
         """Whether `statements[start:end]`, which follow training statements of a loop
@@ -548,9 +593,21 @@ class Statements(InterpreterPart):
             # meta-learning: each task's query ("test") loss is summed into the outer loss
             # that a backward() after the loop trains from: training, whatever the data's name
             eval_data = metric_loop = False
+        extracts = (
+            not eval_data
+            and type(node) is cst.For
+            and self.info is not None
+            and not evidence.training_sites
+            and any(r.kind is RegionKind.TRAIN for r in self.regions)
+            and self._extracts_detached_features(body, states)
+        )  # inside a training function: what it trains on is the rest of its body
         region = settle(
             classify_block(
-                node, description, evidence, eval_by_name=eval_data, eval_by_metrics=metric_loop
+                node,
+                description,
+                evidence,
+                eval_by_name=eval_data or extracts,
+                eval_by_metrics=metric_loop,
             ),
             self.flags,
         )
@@ -587,7 +644,7 @@ class Statements(InterpreterPart):
                 current = tuple(self._bind_target(node.target, s) for s in current)
                 current = bind_walked_module(self, node, current)
                 if phases:  # `for phase in ("train", "val"):` one path per phase
-                    current = tuple(s.assuming_all(p) for p in phases for s in current)
+                    current = tuple(s.in_pass(p) for p in phases for s in current)
                 if iterates_submodules(node.iter):
                     self.submodule_variables.update(self._target_names(node.target))
             body_flow = self.region_body(body, current, region)
@@ -607,7 +664,11 @@ class Statements(InterpreterPart):
         infinite = (
             type(node) is cst.While and type(node.test) is cst.Name and node.test.value == "True"
         )
-        finished = normalize(last + (() if infinite else (after_body if once else head)))
+        finished = last + (() if infinite else (after_body if once else head))
+        if phases:  # its passes end with it (the assumptions stay, as after any branch)
+            ended = {key for phase in phases for key in phase}
+            finished = tuple(state.leaving_passes(ended) for state in finished)
+        finished = normalize(finished)
         if node.orelse is not None and finished:
             evaluation = self._else_regions.get(id(node))  # see loop_else.py
             if evaluation is not None:
@@ -619,6 +680,36 @@ class Statements(InterpreterPart):
             finished = else_flow.normal
         flow.normal = normalize(finished + exits)
         return flow
+
+    def _extracts_detached_features(self, body, states: States) -> bool:
+        """A loop body that trains nothing and detaches the output of every module it runs
+        on the spot (`features.append(model.encoder(x).detach())`): it extracts features,
+        an evaluation whose graph is thrown away as soon as it is built (see
+        detached_forwards.py). Asked only inside a training function (a k-means or memory
+        bank initialisation before its training loop): elsewhere `.detach()` on the spot is
+        what EVL006's fix writes, and the loop's region is decided as before."""
+        if not states:
+            return False
+        detached = detached_on_the_spot(body)
+        if not detached:
+            return False
+        forwards = 0
+        for statement in body:
+            for node in iter_nodes(statement):
+                if type(node) is not cst.Call:
+                    continue
+                func = node.func
+                if self.resolve(func, states[0]) is not None:
+                    if id(node) not in detached:
+                        return False  # a forward whose graph is kept
+                    forwards += 1
+                elif (
+                    id(node) in detached
+                    and type(func) is cst.Attribute
+                    and self.resolve(func.value, states[0]) is not None
+                ):
+                    forwards += 1  # `model.encoder(x).detach()`: a part of a module
+        return forwards > 0
 
     def _over_listed_modules(
         self, node: cst.For | cst.While, entry: States

@@ -91,6 +91,10 @@ class PathState:
     grad_stack: tuple[frozenset, ...] = ()
     assumptions: frozenset = frozenset()
     snapshots: tuple[tuple[str, frozenset], ...] = ()
+    passes: frozenset = frozenset()
+    """Which pass of a loop over literal phases these paths are in (`phase == 'val'`
+    held, the others not): the assumptions that loop itself made, kept apart from the
+    ones its body's branches made so that joining past MAX_PATHS joins within a pass."""
 
     # -- reads ---------------------------------------------------------------------------
     def mode_of(self, key: str) -> Optional[frozenset]:
@@ -211,12 +215,30 @@ class PathState:
             state = state.assuming(condition, value)
         return state
 
+    def in_pass(self, decided: dict[str, bool]) -> PathState:
+        """Enter one pass of a loop over literal phases: assume what it decides and record
+        it as the pass these paths are in (replacing an earlier pass of the same loop)."""
+        kept = {item for item in self.passes if item[0] not in decided}
+        state = self.assuming_all(decided)
+        return replace(state, passes=frozenset(kept | set(decided.items())))
+
+    def leaving_passes(self, conditions: Iterable[str]) -> PathState:
+        """Leave a loop over literal phases: its pass no longer separates these paths."""
+        dropped = set(conditions)
+        if not any(item[0] in dropped for item in self.passes):
+            return self
+        return replace(self, passes=frozenset(i for i in self.passes if i[0] not in dropped))
+
     def forgetting(self, variable: str) -> PathState:
         """Drop assumptions about a condition that mentions a reassigned variable."""
         if not self.assumptions and not self.snapshots:
             return self
         kept = frozenset(a for a in self.assumptions if not _mentions(a[0], variable))
-        state = replace(self, assumptions=kept) if kept != self.assumptions else self
+        state = (
+            replace(self, assumptions=kept, passes=self.passes & kept)
+            if kept != self.assumptions
+            else self
+        )
         return (
             state.with_snapshot(variable, None) if state.snapshot(variable) is not None else state
         )
@@ -260,36 +282,87 @@ def merge_two(a: PathState, b: PathState) -> PathState:
         else tuple(x | y for x, y in zip(a.grad_stack, b.grad_stack)),
         assumptions=a.assumptions & b.assumptions,
         snapshots=_merge_maps(a.snapshots, b.snapshots),
+        passes=a.passes & b.passes,
     )
 
 
 MAX_PATHS = 8
 """Path families kept apart before they are joined into one (bounds the cost per statement)."""
 
+MAX_PASSES = 4
+"""Passes of a loop over literal phases that each keep MAX_PATHS families of their own."""
+
 
 def normalize(states: Iterable[PathState]) -> tuple[PathState, ...]:
-    """Join states that agree on their assumptions; join everything past MAX_PATHS."""
+    """Join states that agree on their assumptions; join everything past MAX_PATHS.
+
+    Inside a loop over literal phases (`for phase in ("train", "val", "test"):`) the cap
+    holds per pass: the pass decides the mode (`if phase == "train": model.train() else:
+    model.eval()`), so a join across passes would put the training pass's mode into the
+    evaluation's; the body's own branches (`if args.bottleneck:`) then get MAX_PATHS
+    families in each pass (a few passes at most: MAX_PASSES)."""
     groups: dict[tuple, PathState] = {}
     for state in states:
         key = (state.assumptions, len(state.grad_stack))
         groups[key] = merge_two(groups[key], state) if key in groups else state
     result = tuple(groups.values())
+    if len(result) <= MAX_PATHS:
+        return result
+    passes: dict[frozenset, list[PathState]] = {}
+    for state in result:
+        passes.setdefault(state.passes, []).append(state)
+    if 1 < len(passes) <= MAX_PASSES:
+        return tuple(state for group in passes.values() for state in _capped(group))
+    if 1 < len(passes) <= MAX_PATHS:  # too many passes: one family each
+        return tuple(_joined(group) for group in passes.values())
+    return _capped(result)
+
+
+def _capped(states: Iterable[PathState]) -> tuple[PathState, ...]:
+    """At most MAX_PATHS families: first join the families that differ only in what they
+    assumed (`adv` or not, a custom loss or not): their branches changed nothing the
+    analysis tracks, so only those assumptions are lost, and a mode still tied to its
+    condition (`model.train() if is_train else model.eval()`) stays with it; then, if still
+    too many, everything."""
+    result = tuple(states)
+    if len(result) <= MAX_PATHS:
+        return result
+    alike: dict[tuple, PathState] = {}
+    for state in result:
+        same = (
+            state.modes,
+            state.aliases,
+            state.grad,
+            state.grad_stack,
+            state.snapshots,
+            state.passes,
+        )
+        alike[same] = merge_two(alike[same], state) if same in alike else state
+    result = tuple(alike.values())
     if len(result) > MAX_PATHS:
-        # first join the families that differ only in what they assumed (`adv` or not,
-        # a custom loss or not): their branches changed nothing the analysis tracks, so
-        # only those assumptions are lost, and a mode still tied to its condition
-        # (`model.train() if is_train else model.eval()`) stays with it
-        alike: dict[tuple, PathState] = {}
+        # then the families that agree on every module's possible modes (not on where
+        # those were set, nor on the names bound to them): a mode still tied to the
+        # branch that set it (`if args.bottleneck: bottleneck.eval()`) stays with it
+        agreeing: dict[tuple, PathState] = {}
         for state in result:
-            same = (state.modes, state.aliases, state.grad, state.grad_stack, state.snapshots)
-            alike[same] = merge_two(alike[same], state) if same in alike else state
-        result = tuple(alike.values())
-    if len(result) > MAX_PATHS:
-        joined = result[0]
-        for state in result[1:]:
-            joined = merge_two(joined, state)
-        result = (joined,)
-    return result
+            values = (_mode_values(state), state.grad, state.grad_stack, state.passes)
+            agreeing[values] = merge_two(agreeing[values], state) if values in agreeing else state
+        result = tuple(agreeing.values())
+    return result if len(result) <= MAX_PATHS else (_joined(result),)
+
+
+def _mode_values(state: PathState) -> tuple:
+    return tuple(
+        (key, frozenset((fact.mode, fact.origin) for fact in facts)) for key, facts in state.modes
+    )
+
+
+def _joined(states: Iterable[PathState]) -> PathState:
+    result = list(states)
+    joined = result[0]
+    for state in result[1:]:
+        joined = merge_two(joined, state)
+    return joined
 
 
 def _is_literal(text: str) -> bool:

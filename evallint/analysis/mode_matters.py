@@ -5,11 +5,13 @@ constructor arguments (`nn.InstanceNorm2d(64)` keeps no running statistics)."""
 from __future__ import annotations
 
 from ast import literal_eval
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
+from evallint.analysis.listed_layers import listed_layers, scope_nodes
 from evallint.analysis.plain_modules import mode_free_module_class, plain_module_class
 from evallint.analysis.scope import ClassInfo
 from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE, STATELESS_LAYERS
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
 class ModeMatters(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
+
+    _listed_scope: Optional[list[cst.CSTNode]] = None
+    """Every node of the scope being interpreted, for `listed_layers` (see `_scope_nodes`)."""
 
     _reading_class = False
     """While a class's methods are read for mode-dependent layers: their names are not the
@@ -36,15 +41,9 @@ class ModeMatters(InterpreterPart):
         if cls.name in cache:
             return cache[cls.name]
         cache[cls.name] = True  # while in progress (a class that builds itself)
-        matters = (
-            any(
-                (self.imports.qualify_name(base) or base) not in ("torch.nn.Module", "Module")
-                for base in cls.bases
-            )
-            or not cls.bases
-        )
+        matters = not cls.bases or any(self._base_mode_matters(cls, base) for base in cls.bases)
         nodes = (
-            () if matters else (n for m in cls.methods.values() for n in iter_nodes(m.node.body))
+            [] if matters else [n for m in cls.methods.values() for n in iter_nodes(m.node.body)]
         )
         self._reading_class, reading = True, self._reading_class
         try:
@@ -53,6 +52,17 @@ class ModeMatters(InterpreterPart):
             self._reading_class = reading
         cache[cls.name] = matters
         return matters
+
+    def _base_mode_matters(self, cls: ClassInfo, base: str) -> bool:
+        """Whether a base class may make `cls` mode-dependent: nn.Module does not; a module
+        class of this file (`class Net(ClassifierBase)`, the base holding the training
+        and validation steps) is judged by reading it the same way; anything else may."""
+        if (self.imports.qualify_name(base) or base) in ("torch.nn.Module", "Module"):
+            return False
+        own = self.file.classes.get(base)
+        if own is None or own is cls or not own.is_module:
+            return True
+        return self._class_mode_matters(own)
 
     def _returns_mode_free(self) -> bool:
         """Whether every `return` of the function hands out a module whose mode changes
@@ -183,6 +193,7 @@ class ModeMatters(InterpreterPart):
         # (`self.x = spline`, appended, returned); one that is only used there is built in
         # training mode on every call whatever the module's mode: eval() changes nothing
         local: set[int] = set()
+        nodes = list(nodes)
         for node in nodes:
             if type(node) is cst.Call and type(node.func) is cst.Call:
                 # `nn.Dropout(p)(x)`: a new layer on every call, in training mode whatever
@@ -207,6 +218,7 @@ class ModeMatters(InterpreterPart):
                         for t in node.targets
                     )
                     and not self._filled_container(value)
+                    and not self._filled_from_lists(value, nodes)
                     and self._unknown_or_mode_dependent(value)
                 ):
                     return True
@@ -223,7 +235,12 @@ class ModeMatters(InterpreterPart):
                 if qualified in FUNCTIONAL_MODE or "dropout" in qualified.lower():
                     return True
                 facts = self._constructor_facts(node)
-                if facts is not None and facts[1] and not self._filled_container(node):
+                if (
+                    facts is not None
+                    and facts[1]
+                    and not self._filled_container(node)
+                    and not self._filled_from_lists(node, nodes)
+                ):
                     return True  # `layers.append(nn.Dropout(p))`
                 func = node.func
                 filled = type(func) is cst.Attribute and func.attr.value in _FILLING_METHODS
@@ -235,6 +252,28 @@ class ModeMatters(InterpreterPart):
                             if self._unknown_or_mode_dependent(value):
                                 return True
         return bool(unknown & put_in)
+
+    def _filled_from_lists(self, call: cst.Call, nodes: Sequence[cst.CSTNode]) -> bool:
+        """`nn.ModuleList(layers)`, `nn.Sequential(*layers)` of lists these bodies fill
+        (see listed_layers.py) with layers none of which is unknown or mode-dependent."""
+        qualified = self.imports.qualify(call.func) or ""
+        if not (qualified.startswith("torch.nn.") and qualified.split(".")[-1] in CONTAINER_LAYERS):
+            return False
+        if not call.args:
+            return False
+        for arg in call.args:
+            if arg.keyword is not None or type(arg.value) is not cst.Name:
+                return False
+            held = listed_layers(nodes, arg.value.value)
+            if held is None or any(self._unknown_or_mode_dependent(c) for c in held):
+                return False
+            if any(self._called_functional_mode(c) for c in held):
+                return False
+        return True
+
+    def _called_functional_mode(self, call: cst.Call) -> bool:
+        qualified = self.imports.qualify(call.func) or ""
+        return qualified in FUNCTIONAL_MODE or "dropout" in qualified.lower()
 
     def _filled_container(self, call: cst.Call) -> bool:
         qualified = self.imports.qualify(call.func) or ""
@@ -262,11 +301,22 @@ class ModeMatters(InterpreterPart):
             and qualified.split(".")[-1][:1].isupper()
         )
 
+    def _scope_nodes(self) -> list[cst.CSTNode]:
+        """Every node of the scope being interpreted (read once per scope)."""
+        cached = self._listed_scope
+        if cached is None:
+            root = self.info.node.body if self.info is not None else self.file.module
+            body = root.body if isinstance(root.body, (list, tuple)) else [root]
+            cached = self._listed_scope = scope_nodes(body)
+        return cached
+
     def _holds_only_mode_independent(self, call: cst.Call) -> bool:
         """`nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))`: a container built
         here of layers that behave alike in both modes (no Dropout, no BatchNorm)."""
         if not call.args:
             return False
+        if not self._reading_class and self._filled_from_lists(call, self._scope_nodes()):
+            return True  # `layers = [nn.Flatten()]; layers.append(...)`; `nn.Sequential(*layers)`
         for arg in call.args:
             value = arg.value
             if type(value) is cst.Name and not self._reading_class and not arg.star:

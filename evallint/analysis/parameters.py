@@ -49,11 +49,33 @@ def callable_parameter(param: Optional[cst.Param]) -> bool:
     if type(param.default) is cst.Lambda:
         return True
     annotation = param.annotation.annotation if param.annotation is not None else None
-    while type(annotation) is cst.Subscript:
-        annotation = annotation.value
-    if type(annotation) is cst.Attribute:
-        annotation = annotation.attr
-    return type(annotation) is cst.Name and annotation.value == "Callable"
+    return annotation is not None and _names_callable(annotation)
+
+
+def _names_callable(annotation: cst.BaseExpression) -> bool:
+    """`Callable[...]`, `typing.Callable`, and the same made optional (`Optional[Callable[
+    ..., nn.Module]]`, `Union[Callable, None]`, `Callable | None`): a factory or a hook the
+    caller passes, which calling runs no module's forward of this function's."""
+    if type(annotation) is cst.BinaryOperation and type(annotation.operator) is cst.BitOr:
+        sides = [annotation.left, annotation.right]
+        kept = [side for side in sides if not (type(side) is cst.Name and side.value == "None")]
+        return len(kept) == 1 and _names_callable(kept[0])
+    head = annotation.value if type(annotation) is cst.Subscript else annotation
+    if type(head) is cst.Attribute:
+        head = head.attr
+    if type(head) is not cst.Name:
+        return False
+    if head.value == "Callable":
+        return True
+    if head.value in ("Optional", "Union") and type(annotation) is cst.Subscript:
+        kept = [
+            element.slice.value
+            for element in annotation.slice
+            if type(element.slice) is cst.Index
+            and not (type(element.slice.value) is cst.Name and element.slice.value.value == "None")
+        ]
+        return len(kept) == 1 and _names_callable(kept[0])
+    return False
 
 
 def callable_parameters(node: cst.FunctionDef) -> frozenset[str]:

@@ -123,6 +123,16 @@ def through_assignments(found: set[str], reads: Mapping[str, Iterable[str]]) -> 
     return found
 
 
+def _part_of_trained(callee: Optional[str], trained: set[str]) -> bool:
+    """`model.encoder(x)` when `model` trained: a part of the trained module. Counted only
+    when its result is detached on the spot (`model.encoder(x).detach()`: features of the
+    trained batch kept without their graph); a method of the module (`model.sample(x)`)
+    reads the same way and may well evaluate."""
+    if callee is None:
+        return False
+    return any(callee.startswith(name + ".") for name in trained)
+
+
 def trained_batch_statistics(
     block: Sequence[cst.CSTNode],
     before: Sequence[cst.CSTNode],
@@ -155,11 +165,23 @@ def trained_batch_statistics(
     if not trained_calls or not batch:
         return False
     assigned = _bindings(block)
+    detached = {
+        id(node.func.value)
+        for statement in block
+        for node in iter_nodes(statement)
+        if type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and node.func.attr.value == "detach"
+    }
     forwards = [
         node
         for statement in block
         for node in iter_nodes(statement)
-        if type(node) is cst.Call and _callee(node) in trained_calls
+        if type(node) is cst.Call
+        and (
+            _callee(node) in trained_calls
+            or (id(node) in detached and _part_of_trained(_callee(node), trained_calls))
+        )
     ]
     if not forwards:
         return False
