@@ -941,6 +941,9 @@ class Values(ModeMatters):
         ):
             # `net.decoder(h)`, `model.backbone.layer4(x)`, `net.forward_features(x)`: part of the
             # module's forward, in the module's mode (eval() reached every submodule)
+            part = self._switched_part(func, state)
+            if part is not None:
+                return part, part  # `model.D.train(); model.D(x)`: the part, in its own mode
             receiver: cst.BaseExpression = func.value
             while True:
                 key = self.resolve(receiver, state) or self._switched_part(receiver, state)
