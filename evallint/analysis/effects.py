@@ -368,6 +368,8 @@ class Effects(InterpreterPart):
             # an optimizer built elsewhere steps what this region's losses reached: a module
             # forwarded only beside the loss (a frozen reference model) gets no gradient
             sources = self.backpropagated[region_id]
+        elif kind == "step" and sources is not None and region_id in self.backpropagated:
+            sources = _parts_backpropagated(sources, self.backpropagated[region_id])
         trained = self._trained_keys(states[0], sources)
         if not trained and sources is None and kind == "backward":
             self.train_loss_parameter(call, states)  # the loss is the caller's
@@ -509,3 +511,14 @@ class Effects(InterpreterPart):
         return any(
             state.key_of(link.split(".")[0]) == key or state.key_of(link) == key for link in links
         )
+
+
+def _parts_backpropagated(stepped: frozenset, backpropagated: frozenset) -> frozenset:
+    """What an optimizer step trains: of a module it steps (`Adam(model.parameters())`),
+    the parts this region's losses backpropagated through (`model.D`, `model.G`) when the
+    losses reached only parts of it, each in its own mode; the whole module otherwise."""
+    found: set[str] = set()
+    for key in stepped:
+        parts = {b for b in backpropagated if b.startswith(key + ".")}
+        found |= parts if parts and key not in backpropagated else {key}
+    return frozenset(found)

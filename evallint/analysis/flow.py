@@ -436,6 +436,13 @@ class Statements(InterpreterPart):
         if type(node) is cst.Assign:
             self.note_construction(node)
             states = self.expression(node.value, states)
+            if (
+                type(node.value) is cst.Call
+                and (self.imports.qualify(node.value.func) or "") in GRAD_SETTERS
+            ):
+                # `_ = torch.set_grad_enabled(False)`: the call switches autograd when it
+                # runs, whatever its result (a context manager) is bound to
+                states = self.set_grad(node.value, states, statement=True)
             # `_ = [net[k].eval() for k in net]`: every member switched
             states = members_switched_by_comprehension(self, node.value, states) or states
             if self.exit_stacks:

@@ -274,7 +274,39 @@ def _class_forward_methods(
                 changed = True
     grad_free |= free
     found |= free
+    for alias, original in _method_aliases(node, methods).items():
+        # `sample = sample_one`: the alias is the same function, decorators and all
+        for names in (found, grad_free, eval_switched, decorated):
+            if names is not None and original in names:
+                names.add(alias)
+        methods.setdefault(alias, methods[original])
     return frozenset(name for name in found if not _switches_itself(methods[name]))
+
+
+def _method_aliases(node: ast.ClassDef, methods: dict) -> dict[str, str]:
+    """Class-body assignments that give a method of the class a second name (`sample =
+    sample_one`): `model.sample(...)` calls the very function object bound to `sample_one`,
+    so it has that method's decorators and forward. Later assignments win, as in Python."""
+    found: dict[str, str] = {}
+    for item in node.body:
+        if (
+            isinstance(item, ast.Assign)
+            and isinstance(item.value, ast.Name)
+            and item.value.id in methods
+        ):
+            for target in item.targets:
+                if isinstance(target, ast.Name) and target.id not in methods:
+                    found[target.id] = item.value.id
+    return found
+
+
+def _methods_by_name(node: ast.ClassDef) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The class's own `def`s by name."""
+    return {
+        item.name: item
+        for item in node.body
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
 
 
 def _switches_itself(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -352,6 +384,12 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
         if isinstance(node, ast.ClassDef)
         for item in node.body
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _switches_itself(item)
+    ) | frozenset(
+        alias
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        for alias, original in _method_aliases(node, _methods_by_name(node)).items()
+        if _switches_itself(_methods_by_name(node)[original])
     )
     if self_switched:
         found[SELF_SWITCHED] = self_switched

@@ -158,7 +158,11 @@ class Switches(InterpreterPart):
         receiver = self._wrapped(receiver)  # `nn.DataParallel(net).eval()` switches `net`
         result: list[PathState] = []
         for state in states:
-            key = self.resolve(receiver, state) or self._held_by_local(receiver)
+            key = (
+                self.resolve(receiver, state)
+                or self._held_by_local(receiver)
+                or self._part_of_outer_module(receiver, state)
+            )
             if key is None:
                 result.append(self._opaque_switch(call, attr, receiver, state))
                 continue
@@ -210,6 +214,20 @@ class Switches(InterpreterPart):
             return None
         root = name.partition(".")[0]
         if root not in self.scope_locals or self.imports.is_imported(root):
+            return None
+        return name
+
+    def _part_of_outer_module(
+        self, receiver: cst.BaseExpression, state: PathState
+    ) -> Optional[str]:
+        """`model.D.train()` in a nested function whose `model` is the enclosing scope's (or a
+        module global): `model` is a module this flow tracks under its own name, so the switch
+        of its part is recorded under the path, as for a local `model` (`_held_by_local`)."""
+        name = dotted_name(receiver) if type(receiver) is cst.Attribute else None
+        if name is None or name.startswith("self."):
+            return None
+        root = name.partition(".")[0]
+        if self.imports.is_imported(root) or self.resolve(cst.Name(root), state) != root:
             return None
         return name
 

@@ -835,6 +835,24 @@ class Values(ModeMatters):
                 return None  # `decoder.decode(out)` with `decoder: GreedyDecoder`: no module
         return found
 
+    def _built_submodule(self, attribute: str) -> bool:
+        """A module class of this file binds `self.<attribute>` to a module it builds
+        (`self.G = Generator()`, `self.enc = nn.Sequential(...)`): `model.G(z)` runs that
+        submodule's forward, whatever its name says. The class's own binding decides."""
+        found = self.file.__dict__.setdefault("_built_submodules", {})
+        if attribute not in found:
+            path = f"self.{attribute}"
+            found[attribute] = any(
+                name == path
+                and type(value) is cst.Call
+                and self._constructor_facts(value, method.node) is not None
+                for owner in self.file.classes.values()
+                if owner.is_module and attribute not in owner.methods
+                for method in owner.methods.values()
+                for name, value in self.file.scope(method.node).attribute_assignments
+            )
+        return bool(found[attribute])
+
     def _own_module_method(self, name: str) -> bool:
         """A module class of this file defines `name` (and, not being among the file's
         forward methods, it runs no forward): `net.loss(y, t)` is that method, not a forward
@@ -917,12 +935,15 @@ class Values(ModeMatters):
         if (
             type(func) is cst.Attribute
             and call.args  # a forward takes its input: `model.update_ema()` is a method
-            and _names_a_forward(func.attr.value)
+            and (_names_a_forward(func.attr.value) or self._built_submodule(func.attr.value))
             and func.attr.value not in NON_MODULE_METHODS
             and not self._method_not_submodule(func.attr.value)
         ):
             # `net.decoder(h)`, `model.backbone.layer4(x)`, `net.forward_features(x)`: part of the
             # module's forward, in the module's mode (eval() reached every submodule)
+            part = self._switched_part(func, state)
+            if part is not None:
+                return part, part  # `model.D.train(); model.D(x)`: the part, in its own mode
             receiver: cst.BaseExpression = func.value
             while True:
                 key = self.resolve(receiver, state) or self._switched_part(receiver, state)
