@@ -274,7 +274,8 @@ def runs_at_least_once(
     loop: cst.CSTNode, module: cst.Module, local_names: frozenset[str] = frozenset()
 ) -> bool:
     """`for epoch in range(5)`, `range(1, epochs + 1)` with `epochs = 10` bound at the top
-    level (a notebook's settings cell; see `_constant_int`) and not in the function: the body
+    level or in the `if __name__ == "__main__":` block (a notebook's settings cell, a script's
+    settings; see `_constant_int`) and not in the function: the body
     runs at least once, so the loop's exit is never the state before it. So does a loop over
     `model.modules()` (the tree holds `model` itself)."""
     if type(loop) is not cst.For or loop.orelse is not None:
@@ -295,8 +296,9 @@ def runs_at_least_once(
         return False
     if not 1 <= len(call.args) <= 2 or any(a.keyword is not None or a.star for a in call.args):
         return False
-    before = next((i for i, statement in enumerate(module.body) if statement is loop), None)
-    bounds = [_constant_int(a.value, module, local_names, before) for a in call.args]
+    statements = _script_statements(module)
+    before = next((i for i, statement in enumerate(statements) if statement is loop), None)
+    bounds = [_constant_int(a.value, statements, local_names, before) for a in call.args]
     if len(bounds) == 1:
         bounds.insert(0, 0)
     start, stop = bounds
@@ -441,24 +443,54 @@ def ring_operation(
     return None
 
 
+def _is_main_guard(statement: cst.CSTNode) -> bool:
+    """`if __name__ == "__main__":` (either operand order)."""
+    if type(statement) is not cst.If or type(statement.test) is not cst.Comparison:
+        return False
+    test = statement.test
+    if len(test.comparisons) != 1 or type(test.comparisons[0].operator) is not cst.Equal:
+        return False
+    operands = (test.left, test.comparisons[0].comparator)
+    names = [o for o in operands if type(o) is cst.Name and o.value == "__name__"]
+    texts = [o for o in operands if type(o) is cst.SimpleString and o.evaluated_value == "__main__"]
+    return len(names) == 1 and len(texts) == 1
+
+
+def _script_statements(module: cst.Module) -> list[cst.CSTNode]:
+    """The module's top-level statements in the order a script runs them, with the body of
+    `if __name__ == "__main__":` in place of the `if`: when the file runs as a script that
+    body runs unconditionally, so a loop in it and the settings bound before it are one
+    sequence (its `else` runs only on import and is left out)."""
+    statements: list[cst.CSTNode] = []
+    for statement in module.body:
+        if _is_main_guard(statement):
+            body = cast(cst.If, statement).body
+            if type(body) is cst.IndentedBlock:
+                statements.extend(body.body)
+                continue
+        statements.append(statement)
+    return statements
+
+
 def _constant_int(
     node: cst.BaseExpression,
-    module: cst.Module,
+    statements: Sequence[cst.CSTNode],
     local_names: frozenset[str],
     before: Optional[int],
     depth: int = 0,
 ) -> Optional[int]:
     """The value of an integer expression made of literals, `+ - *`, and names bound at the
-    top level to such an expression: the last binding before top-level statement `before`
-    (a loop at the top level, in a script or notebook), else the only one; None otherwise."""
+    top level (see `_script_statements`) to such an expression: the last binding before
+    statement `before` of `statements` (a loop at the top level, in a script or notebook),
+    else the only one; None otherwise."""
     if depth > 8:
         return None
     if type(node) is cst.Integer:
         value = node.evaluated_value
         return value if isinstance(value, int) else None
     if type(node) is cst.BinaryOperation:
-        left = _constant_int(node.left, module, local_names, before, depth + 1)
-        right = _constant_int(node.right, module, local_names, before, depth + 1)
+        left = _constant_int(node.left, statements, local_names, before, depth + 1)
+        right = _constant_int(node.right, statements, local_names, before, depth + 1)
         if left is None or right is None:
             return None
         result = ring_operation(node.operator, left, right)
@@ -466,7 +498,7 @@ def _constant_int(
     if type(node) is not cst.Name or node.value in local_names:
         return None
     bound: list[cst.BaseExpression] = []
-    for index, statement in enumerate(module.body):
+    for index, statement in enumerate(statements):
         if before is not None and index >= before:
             break
         if type(statement) is not cst.SimpleStatementLine:
@@ -484,7 +516,7 @@ def _constant_int(
                 return None
     if not bound or (before is None and len(bound) != 1):
         return None
-    return _constant_int(bound[-1], module, local_names, before, depth + 1)
+    return _constant_int(bound[-1], statements, local_names, before, depth + 1)
 
 
 def isinstance_module_subject(test: cst.BaseExpression) -> Optional[cst.BaseExpression]:

@@ -9,7 +9,8 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
-from evallint.analysis.scope import FunctionInfo
+from evallint.analysis.instances import imported_class
+from evallint.analysis.scope import ClassInfo, FunctionInfo
 
 
 class GradientClearers(InterpreterPart):
@@ -50,11 +51,54 @@ class GradientClearers(InterpreterPart):
                 if func.value in cursor.nested:
                     return cursor.nested[func.value]
                 cursor = cursor.parent
-            return self.file.functions.get(func.value)
+            found = self.file.functions.get(func.value)
+            return found if found is not None else self._module_forward(func.value)
         if type(func) is cst.Attribute and type(func.value) is cst.Name:
             owner = self._owner()
             if func.value.value == "self" and owner is not None:
                 return owner.methods.get(func.attr.value)
+        return None
+
+    def _module_forward(self, name: str) -> Optional[FunctionInfo]:
+        """`loss = model(x, y)` with `model = Net()` the only binding of `model` in this scope
+        (Net a module class of this file or of another project file): `Net.forward`, which the call runs, so a
+        `self.zero_grad()` at its start clears the gradients every iteration."""
+        from evallint.analysis.walk import iter_nodes
+
+        body = self.info.node.body if self.info is not None else self.file.module
+        classes: list = []
+        for node in iter_nodes(body):
+            if type(node) is not cst.Assign or not any(
+                type(t.target) is cst.Name and t.target.value == name for t in node.targets
+            ):
+                continue
+            value = node.value
+            owner = (
+                self.file.classes.get(value.func.value)
+                if type(value) is cst.Call and type(value.func) is cst.Name
+                else None
+            )
+            if owner is None and type(value) is cst.Call:
+                # `model = Net(...)` with Net a module class of another project file
+                found = imported_class(self.file, value, module_class=True)
+                owner = found[1] if found is not None else self._star_imported_class(value)
+            classes.append(owner)
+        if len(classes) != 1 or classes[0] is None or not classes[0].is_module:
+            return None
+        return classes[0].methods.get("forward")
+
+    def _star_imported_class(self, call: cst.Call) -> Optional[ClassInfo]:
+        """`Net(...)` after `from net import *`, Net a class of that project file."""
+        project = self.file.project
+        if project is None or type(call.func) is not cst.Name:
+            return None
+        name = call.func.value
+        if self.file.imports.is_imported(name):
+            return None  # bound by a named import: imported_class decides
+        for module in self.file.imports.star_modules:
+            if project.is_class(self.file.path, module, name):
+                analysis = project.analysis(self.file.path, module)
+                return analysis.classes.get(name) if analysis is not None else None
         return None
 
     def _clears_gradients(self, function: FunctionInfo, depth: int) -> bool:

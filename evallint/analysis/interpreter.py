@@ -55,7 +55,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
-from evallint.analysis.lightning_hooks import in_training_hook
+from evallint.analysis.lightning_hooks import after_training_epoch_hook, in_training_hook
 from evallint.analysis.loaded_parts import LoadedParts
 from evallint.analysis.loss_training import LossTraining
 from evallint.analysis.observations import Observations
@@ -577,7 +577,7 @@ class _Interpreter(
         if self.file.is_pytest_file and info.name.startswith("test"):
             return  # a unit test checks what the module computes; it evaluates nothing
         owner = info.owner
-        if owner is not None and owner.is_module:
+        if owner is not None and owner.is_module and not after_training_epoch_hook(info):
             return  # a module's own method runs in the mode its caller set: the caller decides
         if not self._hands_out_no_graph(evidence) or returns_detached_tensor(info.node):
             return  # its results go on to the caller's computation: the caller decides

@@ -12,6 +12,7 @@ from evallint.analysis import reuse
 from evallint.analysis.facts import EvalForward
 from evallint.analysis.lattice import Grad, GradFact, Mode, ModeFact, Origin
 from evallint.analysis.lifting import owned_elsewhere
+from evallint.analysis.lightning_hooks import after_training_epoch_hook
 from evallint.analysis.own_methods import (
     eval_switched,
     own_method,
@@ -45,13 +46,21 @@ def judge_alone(
     if _dispatched_override(file, summary.qualname):
         return
     method = own_method(file, summary) or _method_of_module_subclass(file, summary)
+    # Lightning's caller is known: the fit loop, after the training epoch, autograd on
+    epoch_hook = method is not None and after_training_epoch_hook(method)
     for req in summary.forwards if requirements is None else requirements:
         if callback and judged_after_module(file, req):
             continue
-        if method is not None and runs_own_module(req) and not says_it_evaluates(file, method, req):
+        if (
+            method is not None
+            and runs_own_module(req)
+            and not epoch_hook
+            and not says_it_evaluates(file, method, req)
+        ):
             continue  # a module's own method: its caller decides (see own_methods.py)
         judged = (
-            (req.region.has_data_loop and _in_a_loop(req))
+            epoch_hook
+            or (req.region.has_data_loop and _in_a_loop(req))
             or req.region.after_training
             or summary.whole_evaluation
             or req.whole
@@ -68,6 +77,7 @@ def judge_alone(
             frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
             if req.mode_from_entry
             and not held
+            and not epoch_hook  # Lightning runs it in the mode training left: train
             and not (method is not None and runs_own_module(req) and eval_switched(file, method))
             else frozenset()
         )

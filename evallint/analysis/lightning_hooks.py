@@ -77,6 +77,21 @@ def _is_lightning_module(cls: ClassInfo) -> bool:
     return cls.self_managed and any("Lightning" in b for b in cls.bases)
 
 
+GRAD_ON_EPOCH_END_HOOKS = frozenset({"on_epoch_end", "on_train_epoch_end"})
+"""LightningModule hooks the fit loop runs after a training epoch, outside any `no_grad`
+(`on_validation_epoch_end` runs inside the evaluation loop's `no_grad`: not listed)."""
+
+
+def after_training_epoch_hook(info: FunctionInfo) -> bool:
+    """`def on_train_epoch_end(self):` (or 1.x's `on_epoch_end`) of a LightningModule: Lightning
+    calls it after the training epoch with autograd on and no caller in the project, so a
+    forward in it whose results only leave autograd (images logged) builds a wasted graph."""
+    owner = info.owner
+    return (
+        owner is not None and info.name in GRAD_ON_EPOCH_END_HOOKS and _is_lightning_module(owner)
+    )
+
+
 def hooks_leaving_eval(
     classes: Iterable[ClassInfo],
     summary_for: Callable[[FunctionInfo], Optional[Summary]],
