@@ -60,7 +60,7 @@ from evallint.analysis.store_scope import (
     run_only_from,
     structural_iterable,
 )
-from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name, unwrap_enumerate
 from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 
 
@@ -464,13 +464,7 @@ class Observations(InterpreterPart):
         many as the model has, whatever data it sees; also `enumerate(embeds)` with
         `embeds = nn.ModuleList(...)` (or `nn.Sequential`, `nn.ModuleDict`): one item per
         layer."""
-        if (
-            type(iterable) is cst.Call
-            and type(iterable.func) is cst.Name
-            and iterable.func.value == "enumerate"
-            and iterable.args
-        ):
-            iterable = iterable.args[0].value
+        iterable = unwrap_enumerate(iterable)
         if type(iterable) is cst.Name:
             built = self.bound_at.get(iterable.value)
             if isinstance(built, cst.BaseExpression):

@@ -20,7 +20,7 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.mode_tests import training_attribute
-from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.symbols import chain_receiver, dotted_name, unwrap_enumerate
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 from evallint.torch_facts import WRAPPERS
 
@@ -318,13 +318,7 @@ class Switches(InterpreterPart):
 
 def _modules_walked(iterable: cst.BaseExpression) -> Optional[cst.BaseExpression]:
     """`X.modules()`, `X.named_modules()`, `enumerate(X.modules())` -> X."""
-    if (
-        type(iterable) is cst.Call
-        and type(iterable.func) is cst.Name
-        and iterable.func.value == "enumerate"
-        and iterable.args
-    ):
-        iterable = iterable.args[0].value
+    iterable = unwrap_enumerate(iterable)
     if (
         type(iterable) is cst.Call
         and type(iterable.func) is cst.Attribute

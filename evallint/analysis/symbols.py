@@ -293,3 +293,15 @@ def chain_receiver(expr: cst.BaseExpression, methods: frozenset[str]) -> cst.Bas
     ):
         expr = expr.func.value
     return expr
+
+
+def unwrap_enumerate(iterable: cst.BaseExpression) -> cst.BaseExpression:
+    """`enumerate(X)` -> X (what the loop walks); any other iterable as it is."""
+    if (
+        type(iterable) is cst.Call
+        and type(iterable.func) is cst.Name
+        and iterable.func.value == "enumerate"
+        and iterable.args
+    ):
+        return iterable.args[0].value
+    return iterable
