@@ -105,11 +105,7 @@ def _verdict(node: ast.ClassDef) -> Optional[bool]:
 def _method_verdict(method: ast.FunctionDef | ast.AsyncFunctionDef) -> Optional[bool]:
     """None: builds or registers something, or reads or passes a `training` flag; else
     whether it keeps one of its arguments on `self`."""
-    arguments = method.args
-    params = frozenset(
-        a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
-    )
-    owner = next(iter(a.arg for a in (*arguments.posonlyargs, *arguments.args)), None)
+    params, owner = _method_parameters(method)
     raised = {id(n.exc) for n in ast.walk(method) if isinstance(n, ast.Raise) and n.exc}
     keeps = False
     for node in ast.walk(method):
@@ -126,21 +122,44 @@ def _method_verdict(method: ast.FunctionDef | ast.AsyncFunctionDef) -> Optional[
                 or any(k.arg == "training" for k in node.keywords)
             ):
                 return None
-        targets: list[ast.expr] = []
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for target in targets:
-            if isinstance(target, (ast.Tuple, ast.List, ast.Starred)):
-                if any(_on(n, owner) for n in ast.walk(target) if isinstance(n, ast.Attribute)):
-                    return None  # `self.a, self.b = ...`
-                continue  # `loss, index = ...`
-            if isinstance(target, ast.Attribute) and _on(target, owner):
-                value = getattr(node, "value", None)
-                if isinstance(value, ast.Name) and value.id in params - {owner}:
-                    keeps = True
-                elif value is not None and not _constant(value):
-                    return None
+        targets = _owner_targets(node, owner)
+        if targets is None:
+            return None  # `self.a, self.b = ...`
+        for _ in targets:
+            value = getattr(node, "value", None)
+            if isinstance(value, ast.Name) and value.id in params - {owner}:
+                keeps = True
+            elif value is not None and not _constant(value):
+                return None
     return keeps
+
+
+def _method_parameters(
+    method: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> tuple[frozenset, Optional[str]]:
+    """The method's parameter names, and its first positional one (the object: `self`)."""
+    arguments = method.args
+    params = frozenset(
+        a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
+    )
+    owner = next(iter(a.arg for a in (*arguments.posonlyargs, *arguments.args)), None)
+    return params, owner
+
+
+def _owner_targets(node: ast.AST, owner: Optional[str]) -> Optional[list[ast.Attribute]]:
+    """The targets of an assignment `node` that are attributes of `owner` (`self.x = ...`);
+    None when a tuple target sets one (`self.a, self.b = ...`, not followed). `loss, i = ...`
+    and other targets are skipped."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        return []
+    found: list[ast.Attribute] = []
+    for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+        if isinstance(target, (ast.Tuple, ast.List, ast.Starred)):
+            if any(_on(n, owner) for n in ast.walk(target) if isinstance(n, ast.Attribute)):
+                return None
+        elif isinstance(target, ast.Attribute) and _on(target, owner):
+            found.append(target)
+    return found
 
 
 def _on(attribute: ast.Attribute, owner: Optional[str]) -> bool:
@@ -843,23 +862,13 @@ def _free_method_verdict(
     its arguments on `self`."""
     if _builds_object(method, aliases):
         return None
-    arguments = method.args
-    params = frozenset(
-        a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
-    )
-    owner = next(iter(a.arg for a in (*arguments.posonlyargs, *arguments.args)), None)
+    params, owner = _method_parameters(method)
     keeps = False
     for node in ast.walk(method):
-        targets: list[ast.expr] = []
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for target in targets:
-            if isinstance(target, (ast.Tuple, ast.List, ast.Starred)):
-                if any(_on(n, owner) for n in ast.walk(target) if isinstance(n, ast.Attribute)):
-                    return None
-                continue
-            if not (isinstance(target, ast.Attribute) and _on(target, owner)):
-                continue
+        targets = _owner_targets(node, owner)
+        if targets is None:
+            return None
+        for _ in targets:
             value = getattr(node, "value", None)
             if value is None or _constant(value):
                 continue
