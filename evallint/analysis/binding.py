@@ -72,6 +72,21 @@ def _forget_touched(node: cst.CSTNode, switched: dict[str, Optional[Mode]]) -> N
                 switched[root] = None
 
 
+def _switched_roots(node: cst.CSTNode) -> set[str]:
+    """The names whose module (or a part of it) a `train()`/`eval()` call in `node` switches."""
+    roots: set[str] = set()
+    for inner in iter_nodes(node):
+        if (
+            type(inner) is cst.Call
+            and type(inner.func) is cst.Attribute
+            and inner.func.attr.value in MODE_METHODS
+        ):
+            name = dotted_name(inner.func.value)
+            if name:
+                roots.add(name.split(".")[0])
+    return roots
+
+
 class Binding(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
@@ -135,7 +150,9 @@ class Binding(InterpreterPart):
         with the module class when the function defines it itself and the mode the function's
         own top-level `eval()`/`train()` calls leave it in (`model.eval()` before `return
         model, embeddings`); None for an item that is none. None when no item is a module
-        construction."""
+        construction. None too when a returned module is switched inside a compound statement
+        (`model.train()` and `model.eval()` in the epoch loop of `train_model()`): its mode at
+        the return is the flow's (the summary's per-position facts), not its construction's."""
         if type(value) is not cst.Call or type(value.func) is not cst.Name:
             return None
         if value.func.value not in self.file.functions:
@@ -146,12 +163,15 @@ class Binding(InterpreterPart):
         returned: list[cst.BaseExpression] = []
         local_classes: dict[str, ClassInfo] = {}
         switched: dict[str, Optional[Mode]] = {}
+        switched_within: set[str] = set()
         for line in function.body.body if type(function.body) is cst.IndentedBlock else ():
             if type(line) is cst.ClassDef:  # `class Net(nn.Module):` inside `get_model()`
                 local_classes[line.name.value] = collect_local_class(line, info, self.imports)
             simple = line.body if type(line) is cst.SimpleStatementLine else ()
             if not simple:
                 _forget_touched(line, switched)
+                if type(line) is not cst.ClassDef:
+                    switched_within |= _switched_roots(line)
             for small in simple:
                 if type(small) is cst.Assign and type(small.targets[0].target) is cst.Name:
                     name = small.targets[0].target.value
@@ -176,6 +196,8 @@ class Binding(InterpreterPart):
             return None
         items = [e.value for e in returned[0].elements]
         if len(items) != count or any(type(e) is cst.StarredElement for e in items):
+            return None
+        if any((dotted_name(item) or "").split(".")[0] in switched_within for item in items):
             return None
         built: list[Optional[tuple[cst.Call, Optional[ClassInfo], Optional[Mode]]]] = []
         for item in items:
