@@ -28,7 +28,7 @@ from evallint.analysis.scope import ClassInfo, collect_local_class
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import MODE_METHODS
+from evallint.torch_facts import MODE_METHODS, TUPLE_WRAPPERS
 
 
 def _mode_chain(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, Optional[Mode]]:
@@ -140,6 +140,26 @@ class Binding(InterpreterPart):
                     keys[element.value] = key
             handed.append(keys)
         return handed if any(handed) else None
+
+    def _tuple_wrapped(
+        self, value: cst.BaseExpression, count: int
+    ) -> Optional[tuple[int, cst.BaseExpression]]:
+        """For a call of TUPLE_WRAPPERS unpacked into `count` targets: the index of the item
+        that wraps the module and the module's expression among the call's arguments."""
+        if type(value) is not cst.Call:
+            return None
+        fact = TUPLE_WRAPPERS.get(self.imports.qualify(value.func) or "")
+        if fact is None or fact[0] >= count:
+            return None
+        index, keyword, position = fact
+        for at, arg in enumerate(value.args):
+            if arg.star:
+                return None
+            if (arg.keyword is not None and arg.keyword.value == keyword) or (
+                arg.keyword is None and at == position
+            ):
+                return index, arg.value
+        return None
 
     def _built_elements(
         self, value: cst.BaseExpression, count: int
@@ -302,6 +322,16 @@ class Binding(InterpreterPart):
                 # accelerate: `model, opt, loader = accelerator.prepare(model, opt, loader)`
                 for element, arg in zip(elements, value.args):
                     states = self.assign(element, arg.value, states)
+                return states
+            engine = self._tuple_wrapped(value, len(elements))
+            if engine is not None:
+                # `engine, opt, _, _ = deepspeed.initialize(model=model, ...)`: the engine is
+                # the module for mode purposes; the other items are something else
+                for index, element in enumerate(elements):
+                    if index == engine[0]:
+                        states = self.assign(element, engine[1], states)
+                    else:
+                        states = tuple(self._bind_target(element, s) for s in states)
                 return states
             built = self._built_elements(value, len(elements))
             if built is not None:  # `model, loss_fn, opt = get_model()`
