@@ -554,6 +554,15 @@ WRAPPERS = frozenset(
 """Calls whose first argument is the module and whose result is the same module for mode
 purposes (its train()/eval() reach the inner one)."""
 
+TUPLE_WRAPPERS: dict[str, tuple[int, str, int]] = {
+    "deepspeed.initialize": (0, "model", 1),
+}
+"""Calls that return a tuple one of whose items wraps a module they are given, by qualified
+name -> (the item's index, the module's keyword, its position among the arguments): the
+item is the same module for mode purposes, as a WRAPPERS result is. `engine, optimizer, _,
+_ = deepspeed.initialize(args=args, model=model, ...)`: the DeepSpeedEngine is an nn.Module
+holding `model`, and its train()/eval() switch the wrapped model (deepspeed 0.16)."""
+
 MODE_KEEPING_COPIES = frozenset(
     {
         "torch.ao.quantization.prepare",

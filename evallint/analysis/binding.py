@@ -28,7 +28,7 @@ from evallint.analysis.scope import ClassInfo, collect_local_class
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import MODE_METHODS
+from evallint.torch_facts import MODE_METHODS, TUPLE_WRAPPERS
 
 
 def _mode_chain(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, Optional[Mode]]:
@@ -70,6 +70,21 @@ def _forget_touched(node: cst.CSTNode, switched: dict[str, Optional[Mode]]) -> N
             root = (name or "").split(".")[0]
             if switched.get(root) is not None:
                 switched[root] = None
+
+
+def _switched_roots(node: cst.CSTNode) -> set[str]:
+    """The names whose module (or a part of it) a `train()`/`eval()` call in `node` switches."""
+    roots: set[str] = set()
+    for inner in iter_nodes(node):
+        if (
+            type(inner) is cst.Call
+            and type(inner.func) is cst.Attribute
+            and inner.func.attr.value in MODE_METHODS
+        ):
+            name = dotted_name(inner.func.value)
+            if name:
+                roots.add(name.split(".")[0])
+    return roots
 
 
 class Binding(InterpreterPart):
@@ -126,6 +141,26 @@ class Binding(InterpreterPart):
             handed.append(keys)
         return handed if any(handed) else None
 
+    def _tuple_wrapped(
+        self, value: cst.BaseExpression, count: int
+    ) -> Optional[tuple[int, cst.BaseExpression]]:
+        """For a call of TUPLE_WRAPPERS unpacked into `count` targets: the index of the item
+        that wraps the module and the module's expression among the call's arguments."""
+        if type(value) is not cst.Call:
+            return None
+        fact = TUPLE_WRAPPERS.get(self.imports.qualify(value.func) or "")
+        if fact is None or fact[0] >= count:
+            return None
+        index, keyword, position = fact
+        for at, arg in enumerate(value.args):
+            if arg.star:
+                return None
+            if (arg.keyword is not None and arg.keyword.value == keyword) or (
+                arg.keyword is None and at == position
+            ):
+                return index, arg.value
+        return None
+
     def _built_elements(
         self, value: cst.BaseExpression, count: int
     ) -> Optional[list[Optional[tuple[cst.Call, Optional[ClassInfo], Optional[Mode]]]]]:
@@ -135,7 +170,9 @@ class Binding(InterpreterPart):
         with the module class when the function defines it itself and the mode the function's
         own top-level `eval()`/`train()` calls leave it in (`model.eval()` before `return
         model, embeddings`); None for an item that is none. None when no item is a module
-        construction."""
+        construction. None too when a returned module is switched inside a compound statement
+        (`model.train()` and `model.eval()` in the epoch loop of `train_model()`): its mode at
+        the return is the flow's (the summary's per-position facts), not its construction's."""
         if type(value) is not cst.Call or type(value.func) is not cst.Name:
             return None
         if value.func.value not in self.file.functions:
@@ -146,12 +183,15 @@ class Binding(InterpreterPart):
         returned: list[cst.BaseExpression] = []
         local_classes: dict[str, ClassInfo] = {}
         switched: dict[str, Optional[Mode]] = {}
+        switched_within: set[str] = set()
         for line in function.body.body if type(function.body) is cst.IndentedBlock else ():
             if type(line) is cst.ClassDef:  # `class Net(nn.Module):` inside `get_model()`
                 local_classes[line.name.value] = collect_local_class(line, info, self.imports)
             simple = line.body if type(line) is cst.SimpleStatementLine else ()
             if not simple:
                 _forget_touched(line, switched)
+                if type(line) is not cst.ClassDef:
+                    switched_within |= _switched_roots(line)
             for small in simple:
                 if type(small) is cst.Assign and type(small.targets[0].target) is cst.Name:
                     name = small.targets[0].target.value
@@ -176,6 +216,8 @@ class Binding(InterpreterPart):
             return None
         items = [e.value for e in returned[0].elements]
         if len(items) != count or any(type(e) is cst.StarredElement for e in items):
+            return None
+        if any((dotted_name(item) or "").split(".")[0] in switched_within for item in items):
             return None
         built: list[Optional[tuple[cst.Call, Optional[ClassInfo], Optional[Mode]]]] = []
         for item in items:
@@ -280,6 +322,16 @@ class Binding(InterpreterPart):
                 # accelerate: `model, opt, loader = accelerator.prepare(model, opt, loader)`
                 for element, arg in zip(elements, value.args):
                     states = self.assign(element, arg.value, states)
+                return states
+            engine = self._tuple_wrapped(value, len(elements))
+            if engine is not None:
+                # `engine, opt, _, _ = deepspeed.initialize(model=model, ...)`: the engine is
+                # the module for mode purposes; the other items are something else
+                for index, element in enumerate(elements):
+                    if index == engine[0]:
+                        states = self.assign(element, engine[1], states)
+                    else:
+                        states = tuple(self._bind_target(element, s) for s in states)
                 return states
             built = self._built_elements(value, len(elements))
             if built is not None:  # `model, loss_fn, opt = get_model()`

@@ -144,6 +144,9 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.summaries: dict[str, Optional[Summary]] = {}
         self._grad_decorators: dict[str, bool] = {}
         self._callers_by_function: list[list[Path]] = []
+        self._training_callers: list[list[Path]] = []
+        """Callers of helpers with training steps and no evaluation forward: read for the
+        training steps they reach here in eval mode only."""
         self.imported_objects: dict[
             tuple[Optional[str], str], list[tuple[FileAnalysis, ClassInfo]]
         ] = {}
@@ -260,6 +263,10 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                 if summary is None:
                     continue
                 called_here = self.call_counts.get(info.qualname, 0)
+                if not summary.forwards and summary.trainings:
+                    # its training steps are judged by its callers in other files too (`fit()`
+                    # called after the script's `validate()`); it is judged alone as before
+                    self._called_in_project(info, self._training_callers)
                 if summary.forwards and self._called_in_project(info):
                     # judged by its callers in other files too (a method this file calls
                     # under no_grad that a script calls after training without it)
@@ -270,7 +277,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                         self.specialised(info, None) or summary,
                         callback=bool(info.decorators) or self._handed_to_library(info),
                     )
-            if self._callers_by_function:
+            if self._callers_by_function or self._training_callers:
                 decided = self._judge_by_callers()
                 for info in called_elsewhere:
                     # no caller's analysis reached the helper's forward in a state it could
@@ -374,7 +381,9 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             order = self.__dict__["_all_functions"] = self.all_functions()
         return order
 
-    def _called_in_project(self, info: FunctionInfo) -> bool:
+    def _called_in_project(
+        self, info: FunctionInfo, into: Optional[list[list[Path]]] = None
+    ) -> bool:
         """A top-level helper that other project files (scripts, notebooks) import and call:
         judged by those callers, not alone as a library function."""
         if self.project is None or info.parent is not None:
@@ -386,30 +395,34 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             self.path, info.name, owner.name if owner is not None else None
         )
         if callers:
-            self._callers_by_function.append(callers)
+            (self._callers_by_function if into is None else into).append(callers)
         return bool(callers)
 
     def _judge_by_callers(self) -> set[Place]:
         """Analyse the files that call this file's helpers, with this analysis standing in
         for this file, and keep what they find inside it: an evaluation forward here that a
-        real caller reaches in the wrong mode is reported here, with the caller's path."""
+        real caller reaches in the wrong mode, or a training step here that it reaches in
+        eval mode, is reported here, with the caller's path."""
         project = self.project
         decided: set[Place] = set()
         if project is None:
             return decided
         project.adopt(self.path, self._source or "", self.module, self)
         chosen: list[Path] = []
-        for rank in range(max(len(c) for c in self._callers_by_function)):
-            for callers in self._callers_by_function:  # every helper's first caller first
-                if rank < len(callers) and callers[rank] not in chosen:
-                    if len(chosen) < MAX_CALLER_FILES:
-                        chosen.append(callers[rank])
+        for lists in (self._callers_by_function, self._training_callers):
+            for rank in range(max((len(c) for c in lists), default=0)):
+                for callers in lists:  # every helper's first caller first
+                    if rank < len(callers) and callers[rank] not in chosen:
+                        if len(chosen) < MAX_CALLER_FILES:
+                            chosen.append(callers[rank])
+        of_forwards = {caller for callers in self._callers_by_function for caller in callers}
         for caller in chosen:
             analysis = project.caller_analysis(caller)
             if analysis is None:
                 continue
-            decided |= analysis.decided_forwards
-            for forward in analysis.facts.eval_forwards:
+            if caller in of_forwards:
+                decided |= analysis.decided_forwards
+            for forward in analysis.facts.eval_forwards if caller in of_forwards else ():
                 if forward.call.unit is not self.unit:
                     continue
                 self.facts.eval_forwards.append(
@@ -421,6 +434,17 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                         order=self.next_order(),
                     )
                 )
+            for step in analysis.facts.training_steps:
+                # a training step here that a caller reaches in eval mode (`validate()` then
+                # this file's `fit()` again): reported at the step, as a same-file helper's is
+                if step.site.unit is not self.unit or not step.via:
+                    continue
+                deliberate = analysis.facts.deliberate_switches  # a freeze, not an evaluation
+                kept = frozenset(f for f in step.eval_facts if id(f.site) not in deliberate)
+                if kept:
+                    self.facts.training_steps.append(
+                        replace(step, eval_facts=without_sites(kept), order=self.next_order())
+                    )
         return decided
 
     def _judge_alone(
