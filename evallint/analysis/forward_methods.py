@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import libcst as cst
 
-from evallint.analysis.symbols import class_of_import, dotted_name
+from evallint.analysis.symbols import STANDARD_LIBRARY, class_of_import, dotted_name
 from evallint.analysis.walk import iter_nodes
 from evallint.torch_facts import MODULE_API, NO_GRAD_METHODS
 
@@ -176,6 +176,14 @@ SELF_SWITCHED = "-"
 open with `self.eval()` (see `_switches_itself`; no class is named "-"): a call of one on an
 instance of an imported class (`model.sample(cond)`) runs in eval mode whatever the caller's
 mode, as a method wrapped by an eval-switching decorator does."""
+
+UNREAD_DECORATED = "?"
+"""The key, in `forward_methods_of_text`'s answer, of `method\0module` entries: a forward
+method of the file's classes with a decorator imported from `module` (not torch's, which are
+read as the decorators they are). Whether evallint can read that module is decided with the
+project (see `methods_of_file`): one it cannot read may switch the module to eval mode around
+the method (`@temp_eval` of a utility package), so the method's mode is unknown, and is
+taken as an eval-switched one's (no class is named "?")."""
 
 GRAD_FREE = ""
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
@@ -407,7 +415,54 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
     )
     if self_switched:
         found[SELF_SWITCHED] = self_switched
+    unread = _imported_decorations(tree, found)
+    if unread:
+        found[UNREAD_DECORATED] = unread
     return found
+
+
+def _imported_decorations(tree: ast.Module, found: dict[str, frozenset[str]]) -> frozenset[str]:
+    """`method\0module` for each forward method (of `found`'s classes) decorated with a name
+    the file imports at its top level from an absolute `module` other than torch's."""
+    imported: dict[str, str] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and not statement.level and statement.module:
+            for alias in statement.names:
+                imported[alias.asname or alias.name] = statement.module
+        elif isinstance(statement, ast.Import):
+            for alias in statement.names:
+                imported[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+    imported = {k: m for k, m in imported.items() if m.split(".")[0] != "torch"}
+    if not imported:
+        return frozenset()
+    entries: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef) or node.name not in found:
+            continue
+        methods = _methods_by_name(node)
+        named = [(name, name) for name in methods]  # `sample = sample_one`: its decorators
+        named += list(_method_aliases(node, methods).items())
+        for name, original in named:
+            if name not in found[node.name]:
+                continue
+            for decorator in methods[original].decorator_list:
+                root = decorator.func if isinstance(decorator, ast.Call) else decorator
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id in imported:
+                    entries.add(f"{name}\0{imported[root.id]}")
+    return frozenset(entries)
+
+
+def _unreadable(file: FileAnalysis, module: str) -> bool:
+    """Whether `module` (imported by the file) is neither a file of the project nor of the
+    standard library: evallint cannot read what a decorator of it does."""
+    project = file.project
+    if project is not None and project.is_project_module(str(file.path), module):
+        return False
+    return module.split(".")[0] not in STANDARD_LIBRARY
 
 
 _ClassMethods = tuple[str, frozenset[str], frozenset[str], frozenset[str], bool, bool]
@@ -566,6 +621,8 @@ def methods_of_file(
                 grad_free |= methods
             elif name == EVAL_SWITCHED:
                 eval_switched |= methods
+            elif name == UNREAD_DECORATED:
+                eval_switched |= _unread(file, methods)
     project = file.project
     if project is not None:
         for local, module in file.imports.modules_from.items():
@@ -579,7 +636,21 @@ def methods_of_file(
                 # their summaries: own_methods.py), so one that opens with `self.eval()`
                 # counts as eval-switched here
                 eval_switched |= project.forward_methods(file.path, module, SELF_SWITCHED, name)
+                eval_switched |= _unread(
+                    file, project.forward_methods(file.path, module, UNREAD_DECORATED, name)
+                )
     return frozenset(found), frozenset(grad_free), frozenset(eval_switched)
+
+
+def _unread(file: FileAnalysis, entries: frozenset[str]) -> set[str]:
+    """The methods of `method\0module` entries (see UNREAD_DECORATED) whose decorator's module
+    evallint cannot read."""
+    found: set[str] = set()
+    for entry in entries:
+        method, module = entry.split("\0", 1)
+        if _unreadable(file, module):
+            found.add(method)
+    return found
 
 
 def backpropagating_forward(file: FileAnalysis, call: cst.Call, info: FunctionInfo) -> bool:
