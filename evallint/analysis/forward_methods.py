@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import libcst as cst
 
-from evallint.analysis.symbols import class_of_import, dotted_name
+from evallint.analysis.symbols import STANDARD_LIBRARY, class_of_import, dotted_name
+from evallint.analysis.walk import iter_nodes
 from evallint.torch_facts import MODULE_API, NO_GRAD_METHODS
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
+    from evallint.analysis.scope import FunctionInfo
 
 _NOT_SUBMODULE_SUFFIXES = ("Loss", "Criterion", "Metric", "Metrics", "Optimizer", "Scheduler")
 _TRAINING_CALLS = frozenset({"backward", "step", "zero_grad"})
@@ -162,11 +164,26 @@ trains the module itself: it calls `backward()` (or `torch.autograd.grad`) and a
 `step()` (MAML's meta-learner, a module that owns its optimizer). Calling one is a training
 step, whatever its result is then used for (no class is named "+")."""
 
+BACKPROPAGATING = "!"
+"""The key, in `forward_methods_of_text`'s answer, of the file's classes whose `forward` runs
+a backward pass itself, perhaps only while `self.training` (a trainer module whose forward
+computes the loss and backpropagates it, the optimizer stepped by another method): what a
+call of one returns is a training step's loss, so reporting it is no evidence of an
+evaluation (no class is named "!")."""
+
 SELF_SWITCHED = "-"
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
 open with `self.eval()` (see `_switches_itself`; no class is named "-"): a call of one on an
 instance of an imported class (`model.sample(cond)`) runs in eval mode whatever the caller's
 mode, as a method wrapped by an eval-switching decorator does."""
+
+UNREAD_DECORATED = "?"
+"""The key, in `forward_methods_of_text`'s answer, of `method\0module` entries: a forward
+method of the file's classes with a decorator imported from `module` (not torch's, which are
+read as the decorators they are). Whether evallint can read that module is decided with the
+project (see `methods_of_file`): one it cannot read may switch the module to eval mode around
+the method (`@temp_eval` of a utility package), so the method's mode is unknown, and is
+taken as an eval-switched one's (no class is named "?")."""
 
 GRAD_FREE = ""
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
@@ -357,19 +374,22 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
     grad_free: set[str] = set()
     eval_switched: set[str] = set()
     self_training: set[str] = set()
+    backpropagating: set[str] = set()
     evaluating = frozenset(
         node.name
         for node in tree.body
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _switches_to_eval(node)
     )
     found: dict[str, frozenset[str]] = {}
-    for name, methods, free, switched, trains in _classes_of(
+    for name, methods, free, switched, trains, backward in _classes_of(
         tree, source, text_store(), evaluating
     ):
         grad_free |= free
         eval_switched |= switched
         if trains:
             self_training.add(name)
+        if backward:
+            backpropagating.add(name)
         if methods:
             found[name] = methods
     if grad_free:
@@ -378,6 +398,8 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
         found[EVAL_SWITCHED] = frozenset(eval_switched)
     if self_training:
         found[SELF_TRAINING] = frozenset(self_training)
+    if backpropagating:
+        found[BACKPROPAGATING] = frozenset(backpropagating)
     self_switched = frozenset(
         item.name
         for node in ast.walk(tree)
@@ -393,12 +415,60 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
     )
     if self_switched:
         found[SELF_SWITCHED] = self_switched
+    unread = _imported_decorations(tree, found)
+    if unread:
+        found[UNREAD_DECORATED] = unread
     return found
 
 
-_ClassMethods = tuple[str, frozenset[str], frozenset[str], frozenset[str], bool]
-"""A class's name, its forward methods, its grad-free methods, its eval-switched methods and
-whether its `forward` trains it (see SELF_TRAINING)."""
+def _imported_decorations(tree: ast.Module, found: dict[str, frozenset[str]]) -> frozenset[str]:
+    """`method\0module` for each forward method (of `found`'s classes) decorated with a name
+    the file imports at its top level from an absolute `module` other than torch's."""
+    imported: dict[str, str] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and not statement.level and statement.module:
+            for alias in statement.names:
+                imported[alias.asname or alias.name] = statement.module
+        elif isinstance(statement, ast.Import):
+            for alias in statement.names:
+                imported[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+    imported = {k: m for k, m in imported.items() if m.split(".")[0] != "torch"}
+    if not imported:
+        return frozenset()
+    entries: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef) or node.name not in found:
+            continue
+        methods = _methods_by_name(node)
+        named = [(name, name) for name in methods]  # `sample = sample_one`: its decorators
+        named += list(_method_aliases(node, methods).items())
+        for name, original in named:
+            if name not in found[node.name]:
+                continue
+            for decorator in methods[original].decorator_list:
+                root = decorator.func if isinstance(decorator, ast.Call) else decorator
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id in imported:
+                    entries.add(f"{name}\0{imported[root.id]}")
+    return frozenset(entries)
+
+
+def _unreadable(file: FileAnalysis, module: str) -> bool:
+    """Whether `module` (imported by the file) is neither a file of the project nor of the
+    standard library: evallint cannot read what a decorator of it does."""
+    project = file.project
+    if project is not None and project.is_project_module(str(file.path), module):
+        return False
+    return module.split(".")[0] not in STANDARD_LIBRARY
+
+
+_ClassMethods = tuple[str, frozenset[str], frozenset[str], frozenset[str], bool, bool]
+"""A class's name, its forward methods, its grad-free methods, its eval-switched methods,
+whether its `forward` trains it (see SELF_TRAINING) and whether it runs a backward pass (see
+BACKPROPAGATING)."""
 
 
 def _classes_of(
@@ -453,12 +523,18 @@ def _class_methods(node: ast.ClassDef, evaluating: frozenset[str] = frozenset())
     grad_free: set[str] = set()
     eval_switched: set[str] = set()
     methods = _class_forward_methods(node, grad_free, evaluating, eval_switched)
-    return node.name, methods, frozenset(grad_free), frozenset(eval_switched), _trains(node)
+    return (
+        node.name,
+        methods,
+        frozenset(grad_free),
+        frozenset(eval_switched),
+        _trains(node),
+        _backpropagates(node),
+    )
 
 
-def _trains(node: ast.ClassDef) -> bool:
-    """Whether the class's own `forward` backpropagates and steps an optimizer."""
-    forward = next(
+def _own_forward(node: ast.ClassDef) -> Optional[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return next(
         (
             item
             for item in node.body
@@ -466,6 +542,11 @@ def _trains(node: ast.ClassDef) -> bool:
         ),
         None,
     )
+
+
+def _trains(node: ast.ClassDef) -> bool:
+    """Whether the class's own `forward` backpropagates and steps an optimizer."""
+    forward = _own_forward(node)
     if forward is None:
         return False
     called = {
@@ -476,31 +557,50 @@ def _trains(node: ast.ClassDef) -> bool:
     return bool(called & {"backward", "grad"}) and "step" in called
 
 
+def _backpropagates(node: ast.ClassDef) -> bool:
+    """Whether the class's own `forward` runs a backward pass: a `.backward(...)` call as a
+    statement of its own (`loss.backward()`, `self.accelerator.backward(loss)`; autograd's
+    backward returns None, so its result is never used), under a condition or not. A flow's
+    inverse (`z = self.flow.backward(x)`) is used for its result and does not count."""
+    forward = _own_forward(node)
+    return forward is not None and any(
+        isinstance(inner, ast.Expr)
+        and isinstance(inner.value, ast.Call)
+        and isinstance(inner.value.func, ast.Attribute)
+        and inner.value.func.attr == "backward"
+        for inner in ast.walk(forward)
+    )
+
+
 def trains_in_forward(file: FileAnalysis, call: cst.Call) -> bool:
     """Whether `call` builds a module (of this file or an imported project file) whose
     `forward` trains it (see SELF_TRAINING)."""
     name = dotted_name(call.func)
-    if name is None:
-        return False
+    return name is not None and class_has(file, name, SELF_TRAINING)
+
+
+def class_has(file: FileAnalysis, name: str, key: str) -> bool:
+    """Whether the module class `name` (of this file, or imported from a project file) is
+    among the file-level `key` classes of its file (SELF_TRAINING, BACKPROPAGATING)."""
     cls = file.classes.get(name)
     if cls is not None:
-        key = (str(file.path), file._source or "")
-        found = _LOCAL.get(key)
+        text = (str(file.path), file._source or "")
+        found = _LOCAL.get(text)
         if found is None:
             if len(_LOCAL) > 64:
                 _LOCAL.clear()
-            found = _LOCAL[key] = forward_methods_of_text(key[1]).get(SELF_TRAINING, frozenset())
-        return cls.is_module and cls.name in found
+            found = _LOCAL[text] = forward_methods_of_text(text[1])
+        return cls.is_module and cls.name in found.get(key, frozenset())
     project = file.project
     imported = class_of_import(file.imports, name) if project is not None else None
     if project is None or imported is None:
         return False
     module, class_name = imported
-    return class_name in project.forward_methods(str(file.path), module, SELF_TRAINING, class_name)
+    return class_name in project.forward_methods(str(file.path), module, key, class_name)
 
 
-_LOCAL: dict[tuple[str, str], frozenset[str]] = {}
-"""(path, text) -> the file's own SELF_TRAINING classes."""
+_LOCAL: dict[tuple[str, str], dict[str, frozenset[str]]] = {}
+"""(path, text) -> the file's forward_methods_of_text answer (its own classes)."""
 
 
 def methods_of_file(
@@ -521,6 +621,8 @@ def methods_of_file(
                 grad_free |= methods
             elif name == EVAL_SWITCHED:
                 eval_switched |= methods
+            elif name == UNREAD_DECORATED:
+                eval_switched |= _unread(file, methods)
     project = file.project
     if project is not None:
         for local, module in file.imports.modules_from.items():
@@ -534,4 +636,41 @@ def methods_of_file(
                 # their summaries: own_methods.py), so one that opens with `self.eval()`
                 # counts as eval-switched here
                 eval_switched |= project.forward_methods(file.path, module, SELF_SWITCHED, name)
+                eval_switched |= _unread(
+                    file, project.forward_methods(file.path, module, UNREAD_DECORATED, name)
+                )
     return frozenset(found), frozenset(grad_free), frozenset(eval_switched)
+
+
+def _unread(file: FileAnalysis, entries: frozenset[str]) -> set[str]:
+    """The methods of `method\0module` entries (see UNREAD_DECORATED) whose decorator's module
+    evallint cannot read."""
+    found: set[str] = set()
+    for entry in entries:
+        method, module = entry.split("\0", 1)
+        if _unreadable(file, module):
+            found.add(method)
+    return found
+
+
+def backpropagating_forward(file: FileAnalysis, call: cst.Call, info: FunctionInfo) -> bool:
+    """Whether `call` (`trainer(x, y)`, `trainer.forward(x, y)`) runs the forward of a module
+    whose class backpropagates in its `forward` (see BACKPROPAGATING). The receiver's class is
+    read from the function `info`: its parameter's annotation (`trainer: Trainer`) or an
+    assignment of a constructor call in its body (`trainer = Trainer(model)`)."""
+    func = call.func
+    if type(func) is cst.Attribute and func.attr.value == "forward":
+        func = func.value
+    if type(func) is not cst.Name:
+        return False
+    receiver = func.value
+    names: set[str] = set()
+    params = info.node.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == receiver and param.annotation is not None:
+            names.add(dotted_name(param.annotation.annotation) or "")
+    for node in iter_nodes(info.node.body):
+        if type(node) is cst.Assign and type(node.value) is cst.Call:
+            if any(type(t.target) is cst.Name and t.target.value == receiver for t in node.targets):
+                names.add(dotted_name(node.value.func) or "")
+    return any(name and class_has(file, name, BACKPROPAGATING) for name in names)

@@ -40,6 +40,7 @@ from evallint.analysis.facts import (
 from evallint.analysis.filled_containers import members_mode
 from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
+from evallint.analysis.forward_methods import backpropagating_forward
 from evallint.analysis.gradient_clearers import GradientClearers
 from evallint.analysis.handoff import returns_detached_tensor
 from evallint.analysis.instances import modes_set_at_construction
@@ -592,6 +593,12 @@ class _Interpreter(
             return  # what it reports is not what its forwards computed: no evidence
         if forwards_act(info.node, [c for c, o in self.observations.items() if o in neutral]):
             return  # acting: its results step an environment or are stored as transitions
+        if any(
+            backpropagating_forward(self.file, c, info)
+            for c, o in self.observations.items()
+            if o in neutral
+        ):
+            return  # a module whose forward backpropagates: its result is a training loss
         if owner is not None and stores_forward_results(
             info.node, [c for c, o in self.observations.items() if o in neutral]
         ):

@@ -225,9 +225,13 @@ def first_forwards(
             forward.subject,
             id(call.node) if call else 0,
             statement,
-            # reached through a call, it is reported in the called function: the region's
-            # own forwards of the module are another place
-            int(bool(forward.via) and call is None and forward.call.unit is facts.unit),
+            # reached through a call made in the region, it is reported in the called
+            # function: the region's own forwards of the module are another place (a region
+            # of a function called from outside it has its own forwards reached via that
+            # outer call too, so the call must be one inside the region)
+            int(
+                call is None and forward.call.unit is facts.unit and _entered_within(facts, forward)
+            ),
             bindings.of(forward) if call is None and not forward.via else 0,
         )
         # ... but one forward is reported once, however many ways reach it
@@ -348,6 +352,21 @@ def evaluating_call(
             if place.unit is facts.unit and _within(place.position(), region):
                 return place
     return entering_call(facts, via, region_node, flag_fixed)
+
+
+def _entered_within(facts: ModuleFacts, forward: EvalForward) -> bool:
+    """Whether the forward is reached through a call made inside its evaluation region (a
+    helper the region calls), not sitting in the region's own body. A region of another
+    unit (positions not comparable) counts every call as such, as before."""
+    if not forward.via:
+        return False
+    region_node = _region_in(facts, forward)
+    if region_node is None:
+        return True
+    region = facts.unit.locate(region_node)
+    return any(
+        place.unit is not facts.unit or _within(place.position(), region) for place in forward.via
+    )
 
 
 def _within(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
