@@ -185,6 +185,10 @@ class TensorStore:
     reads_recurrent_state: bool = False
     """The value is computed from a recurrent state of the loop (`h = cell(x, h)`): its
     graph already links every earlier iteration's, so keeping it keeps nothing more."""
+    reset_in_loop: bool = False
+    """The loop that stores the value also rebinds the container in the branch that steps
+    the optimizer (`running_loss = 0` after each step of a gradient-accumulation loop): what
+    it holds is dropped at every optimizer step."""
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,15 @@ class Observations(InterpreterPart):
                 and container in self.bound_at
                 and self._samples_one_input(value, states),
             )
+            # `running = 0` somewhere in the innermost loop (after the optimizer step)
+            + (hook is None and self._reset_in_loop(container),)
         )
+
+    def _reset_in_loop(self, container: str) -> bool:
+        from evallint.analysis.statement_shapes import loop_resets
+
+        loop = self._innermost_loop()
+        return loop is not None and loop_resets(loop, container)
 
     def observe_subscript_store(
         self,
@@ -786,6 +794,7 @@ class Observations(InterpreterPart):
                         )
                     ),
                     reads_recurrent_state=store[10],
+                    reset_in_loop=store[14],
                     sibling_backwarded=sibling or derived,
                 )
             )

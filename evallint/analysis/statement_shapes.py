@@ -142,6 +142,37 @@ def loop_rebinds(loop: cst.CSTNode, container: str) -> bool:
     return False
 
 
+def loop_resets(loop: cst.CSTNode, container: str) -> bool:
+    """The loop's body rebinds `container` (not a running sum, not in a nested function) in
+    an `if` that also steps (`if (i + 1) % accumulate == 0: optimizer.step(); ...; running =
+    0`): the container spans the micro-batches of one optimizer step. A reset under a
+    logging condition alone (`if i % 2000 == 1999: print(...); running = 0.0`) does not
+    count: it lets the values pile up for as long as the interval."""
+    body = loop.body  # type: ignore[attr-defined]
+    for node in iter_nodes(body):
+        if type(node) is not cst.If:
+            continue
+        branch = cast(cst.If, node).body
+        if not any(_is_step_call(n) for n in iter_nodes(branch)):
+            continue
+        for inner in iter_nodes(branch):
+            if type(inner) is cst.Assign:
+                assign = cast(cst.Assign, inner)
+                if running_sum_operand(assign.targets[0].target, assign.value) is not None:
+                    continue
+                if any(dotted_name(t.target) == container for t in assign.targets):
+                    return True
+    return False
+
+
+def _is_step_call(node: cst.CSTNode) -> bool:
+    return (
+        type(node) is cst.Call
+        and type(node.func) is cst.Attribute  # type: ignore[attr-defined]
+        and node.func.attr.value == "step"  # type: ignore[attr-defined]
+    )
+
+
 def under_training_test(function: cst.FunctionDef, call: cst.Call) -> bool:
     """The call sits in the body of an `if` whose test requires `self.training` (`if
     self.training:`, `if self.training and p > 0:`), so it runs only in training mode."""

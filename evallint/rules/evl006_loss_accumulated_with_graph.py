@@ -67,7 +67,11 @@ class LossAccumulatedWithGraph(Rule):
 
     ## Known problems
     Not reported when the container is itself backpropagated (gradient accumulation:
-    `total += loss; total.backward()`) or turned into a returned tensor
+    `total += loss; total.backward()`), when the stored value was backpropagated and the
+    same loop resets the container where it steps the optimizer (`running_loss = 0` after
+    each `optimizer.step()` of a gradient-accumulation loop: the freed graphs of one step's
+    micro-batches, no growth; a reset under a logging interval alone is still reported, as
+    is a value nothing backwards, whose kept graphs hold their activations until the reset), or turned into a returned tensor
     (`return torch.cat(logps)`, which the caller may backpropagate; not when the stored
     value was already backpropagated here, whose saved tensors are freed, nor in an
     evaluation, whose caller does not backpropagate, nor for a bare
@@ -171,6 +175,8 @@ class LossAccumulatedWithGraph(Rule):
             return False  # a running sum of what a helper returned: usually plain numbers
         if found.kind == "add" and found.grad_off_at_store:
             return False  # `+=` under no_grad makes a sum with no graph
+        if found.reset_in_loop and (found.backwarded or found.sibling_backwarded):
+            return False  # freed graphs, dropped at every reset: a few nodes, no growth
         if found.reads_recurrent_state and not found.backwarded:
             return False  # `outs.append(h)` after `h = cell(x, h)`: h's graph holds every step
         return (
