@@ -152,12 +152,12 @@ def loop_resets(loop: cst.CSTNode, container: str) -> bool:
     for node in iter_nodes(body):
         if type(node) is not cst.If:
             continue
-        branch = cast(cst.If, node).body
+        branch = node.body
         if not any(_is_step_call(n) for n in iter_nodes(branch)):
             continue
         for inner in iter_nodes(branch):
             if type(inner) is cst.Assign:
-                assign = cast(cst.Assign, inner)
+                assign = inner
                 if running_sum_operand(assign.targets[0].target, assign.value) is not None:
                     continue
                 if any(dotted_name(t.target) == container for t in assign.targets):
@@ -168,8 +168,8 @@ def loop_resets(loop: cst.CSTNode, container: str) -> bool:
 def _is_step_call(node: cst.CSTNode) -> bool:
     return (
         type(node) is cst.Call
-        and type(node.func) is cst.Attribute  # type: ignore[attr-defined]
-        and node.func.attr.value == "step"  # type: ignore[attr-defined]
+        and type(node.func) is cst.Attribute
+        and node.func.attr.value == "step"
     )
 
 
