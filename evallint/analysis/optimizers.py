@@ -229,7 +229,13 @@ def _built_over_parameters(assign: cst.Assign) -> list[str]:
         for inner in iter_nodes(arg.value)
     ):
         return []
-    return [name for t in assign.targets if (name := dotted_name(t.target)) is not None]
+    names: list[str] = []
+    for t in assign.targets:
+        # `engine, opt, loader, _ = deepspeed.initialize(model=m, model_parameters=m.parameters())`:
+        # whichever item the file steps or calls is the optimizer
+        parts = [e.value for e in t.target.elements] if type(t.target) is cst.Tuple else [t.target]
+        names.extend(name for part in parts if (name := dotted_name(part)) is not None)
+    return names
 
 
 def _is_optimizer_class(qualified: str) -> bool:
