@@ -178,6 +178,7 @@ ANALYSIS_ORDER = [
         "vocabulary",
         "lattice",
         "walk",
+        "walk_slices",
         "symbols",
         "conditions",
         "forward_methods",

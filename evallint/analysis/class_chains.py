@@ -22,6 +22,7 @@ from evallint.analysis.project_files import small_text
 from evallint.analysis.scope import class_kind
 from evallint.analysis.symbols import STANDARD_LIBRARY, ImportTable, class_of_import, dotted_name
 from evallint.analysis.vocabulary import MODULE_BASES
+from evallint.source.parse import shared_python_tree
 from evallint.torch_facts import LIBRARY_FACTORIES
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class FileClasses:
         self.methods: dict[str, frozenset[str]] = {}
         self.imports = ImportTable()
         try:
-            tree = ast.parse(source)
+            tree = shared_python_tree(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return
         for node in ast.walk(tree):

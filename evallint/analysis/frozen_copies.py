@@ -75,9 +75,26 @@ def _assigned_values(statement: cst.CSTNode, path: str) -> list[cst.BaseExpressi
 def _assigned_elsewhere(owner: ClassInfo, init, path: str) -> bool:
     """`path` is assigned in a method other than the constructor, or inside a block of
     the constructor (a branch may build something else)."""
+    return path in _paths_assigned_elsewhere(owner, init)
+
+
+def _paths_assigned_elsewhere(owner: ClassInfo, init) -> frozenset[str]:
+    """The dotted targets (`self.ema`) assigned in a method other than `init`, or inside a
+    block of `init`: one walk of the class's methods, kept on the class for every
+    attribute asked (it was one walk per attribute) while its methods stay the same."""
     from evallint.analysis.walk import iter_nodes
 
-    for method in owner.methods.values():
+    methods = tuple(owner.methods.values())
+    cached = owner.__dict__.get("_paths_assigned_elsewhere")
+    if (
+        cached is not None
+        and cached[1] is init
+        and len(cached[0]) == len(methods)
+        and all(a is b for a, b in zip(cached[0], methods))
+    ):
+        return cached[2]
+    found: set[str] = set()
+    for method in methods:
         top = set(map(id, method.node.body.body)) if method is init else set()
         for statement in method.node.body.body:
             if id(statement) in top and type(statement) is cst.SimpleStatementLine:
@@ -88,6 +105,10 @@ def _assigned_elsewhere(owner: ClassInfo, init, path: str) -> bool:
                     targets = [t.target for t in node.targets]
                 elif type(node) in (cst.AnnAssign, cst.AugAssign):
                     targets = [node.target]  # type: ignore[attr-defined]
-                if any(dotted_name(t) == path for t in targets):
-                    return True
-    return False
+                for target in targets:
+                    name = dotted_name(target)
+                    if name is not None:
+                        found.add(name)
+    paths = frozenset(found)
+    owner.__dict__["_paths_assigned_elsewhere"] = (methods, init, paths)
+    return paths

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 from evallint.analysis.project_files import imported_from
 from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE, PARAMETER_FREE_LIBRARY_CLASSES
+from evallint.source.parse import shared_python_tree
 from evallint.torch_facts import LAYERS, MODE_INDEPENDENT_SUFFIXES, mode_sensitive
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _class_verdict(
 
 def _plain_classes(source: str) -> dict[str, Optional[bool]]:
     try:
-        tree = ast.parse(source)
+        tree = shared_python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
     return {
@@ -225,7 +226,7 @@ def _mode_free_verdicts(source: str) -> dict[str, bool]:
 
 def _mode_free_classes(source: str) -> frozenset[str]:
     try:
-        tree = ast.parse(source)
+        tree = shared_python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return frozenset()
     aliases: dict[str, str] = {}  # local name -> qualified (`nn` -> torch.nn)
@@ -781,7 +782,7 @@ def _free_classes(source: str) -> dict[str, Optional[bool]]:
     no grad. The functions they hold compute from what they are given; a function of the
     file that builds a layer (an uppercase call) leaves the class undecided."""
     try:
-        tree = ast.parse(source)
+        tree = shared_python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
     aliases = _import_aliases(tree)

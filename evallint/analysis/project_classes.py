@@ -14,6 +14,7 @@ from evallint.analysis.project_files import file_stamp, imported_from, small_tex
 from evallint.analysis.scope import collect_definitions, module_classes_of_text
 from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import ImportTable, collect_imports
+from evallint.source.parse import shared_python_tree
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -259,7 +260,7 @@ def _methods_of_text(
     """Class name -> (the methods its body defines, its bases with the module each was
     imported from), read with CPython's parser."""
     try:
-        tree = ast.parse(source)
+        tree = shared_python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
     imports = ImportTable()
@@ -294,7 +295,7 @@ def _factory_products(source: str, function: str) -> tuple[tuple[str, str], ...]
     top-level `function` of the text returns (`return Cls(...)`, or `obj = Cls(...); return
     obj`); empty when some return gives anything else, or the function is not there."""
     try:
-        tree = ast.parse(source)
+        tree = shared_python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ()
     imports = ImportTable()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 from evallint.analysis.walk import ast_statements
+from evallint.source.parse import shared_python_tree
 from evallint.source.word_pattern import WordPattern
 from evallint.torch_facts import NO_GRAD_METHODS, WRAPPER_SUFFIXES
 
@@ -90,7 +91,7 @@ def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Op
     from evallint.analysis.forward_methods import _class_forward_methods
 
     try:
-        tree = ast.parse(source)
+        tree = shared_python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         found: Optional[_Rows] = None
     else:

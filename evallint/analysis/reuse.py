@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from itertools import count, repeat
 from typing import Any, Optional, TypeVar
 
 import libcst as cst
 
 from evallint.analysis import walk
+from evallint.analysis.walk_slices import Listing
 
 T = TypeVar("T")
 N = TypeVar("N", bound=cst.CSTNode)
@@ -157,10 +159,13 @@ class _BatchWalks:
     the same function or statement again: scope names, tested parameters, single
     assignments, ...). Kept for one lint, keyed like `Reuse.walk`'s entries."""
 
-    __slots__ = ("_memos", "_walks", "open")
+    __slots__ = ("_memos", "_places", "_walks", "open")
 
     def __init__(self, memos: dict[Any, tuple[object, Any]]) -> None:
         self._walks: dict[tuple[int, int], tuple[cst.CSTNode, list[cst.CSTNode]]] = {}
+        self._places: dict[int, tuple[Listing, int]] = {}
+        """A node's identity -> a listing it is in and its position there (see
+        walk_slices.py): a walk of a node under a root already listed is a slice."""
         self._memos = memos
         self.open = True
 
@@ -170,6 +175,7 @@ class _BatchWalks:
         and computes afresh, holds no tree, and the next batch lint replaces it."""
         self.open = False
         self._walks = {}
+        self._places = {}
         self._memos = {}
 
     def walk(self, root: cst.CSTNode, limit: int) -> list[cst.CSTNode]:
@@ -179,7 +185,12 @@ class _BatchWalks:
         entry = self._walks.get(key)
         if entry is not None and entry[0] is root:
             return entry[1]
-        nodes = walk.walk_list(root, limit)
+        place = self._places.get(key[0])
+        if place is None or place[0].nodes[place[1]] is not root:
+            listing = Listing(root)
+            self._places.update(zip(map(id, listing.nodes), zip(repeat(listing), count())))
+            place = (listing, 0)
+        nodes = place[0].under(place[1], limit)
         self._walks[key] = (root, nodes)
         return nodes
 

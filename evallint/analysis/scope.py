@@ -25,6 +25,7 @@ from evallint.analysis.vocabulary import (
     words,
 )
 from evallint.analysis.walk import ast_statements, iter_nodes
+from evallint.source.parse import shared_python_tree
 
 
 @dataclass
@@ -288,7 +289,7 @@ def module_classes_of_text(source: str) -> Optional[dict[str, Optional[bool]]]:
     most imported files. None if CPython cannot parse it. Same rules and scopes as
     `collect_definitions`."""
     try:
-        tree = ast.parse(source)
+        tree = shared_python_tree(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     imports = ImportTable()

@@ -9,7 +9,7 @@ import textwrap
 import libcst as cst
 import pytest
 
-from evallint.analysis import reuse, walk
+from evallint.analysis import reuse, walk, walk_slices
 from evallint.analysis.eval_attributes import _bindings
 from evallint.analysis.lattice import Mode
 from evallint.analysis.scope import FunctionInfo
@@ -33,14 +33,14 @@ SCRIPT = textwrap.dedent(
 
 
 def test_a_batch_lint_walks_a_root_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    listed: list[tuple[int, int]] = []
-    original = walk.walk_list
+    listed: list[int] = []
 
-    def counting(root: cst.CSTNode, limit: int) -> list[cst.CSTNode]:
-        listed.append((id(root), limit))
-        return original(root, limit)
+    class Counting(walk_slices.Listing):
+        def __init__(self, root: cst.CSTNode) -> None:
+            listed.append(id(root))
+            super().__init__(root)
 
-    monkeypatch.setattr(walk, "walk_list", counting)
+    monkeypatch.setattr(reuse, "Listing", Counting)
     found = lint_source(SCRIPT, "<walks>")
     assert {d.code for d in found} >= {"EVL001"}
     assert listed, "the batch lint did not list its walks"
@@ -57,6 +57,33 @@ def test_a_batch_walk_equals_the_lazy_walk() -> None:
         assert list(walk.iter_nodes(function, enter_scopes=True)) == list(walk._walk(function, 2))
         other = cst.parse_module(SCRIPT).body[1]  # equal text, another node
         assert walk.iter_nodes(other) is not walk.iter_nodes(function)
+
+
+def test_a_walk_under_a_listed_root_is_its_slice() -> None:
+    """After a function is listed, a walk of a node under it (with or without the scopes
+    nested in it) is a slice of that listing, equal to a walk of its own."""
+    module = cst.parse_module(
+        textwrap.dedent(
+            """
+            def outer(a):
+                for x in a:
+                    def inner(y):
+                        return lambda z: z + y
+                    class Local:
+                        def method(self):
+                            return inner(x)
+                    print(inner(x), Local().method())
+                return [lambda: b for b in a]
+            """
+        )
+    )
+    function = module.body[0]
+    nodes = list(walk._walk(module, 2))
+    with reuse.lint_memos():
+        list(walk.iter_nodes(function))
+        for node in nodes:
+            assert list(walk.iter_nodes(node)) == list(walk._walk(node, 1))
+            assert list(walk.iter_nodes(node, enter_scopes=True)) == list(walk._walk(node, 2))
 
 
 def test_small_statements_in_source_order_without_nested_scopes() -> None:

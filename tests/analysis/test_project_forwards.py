@@ -181,17 +181,12 @@ def test_one_parse_per_text_whatever_the_other_files_module_classes(
     methods; the answers are those of each question asked alone."""
     monkeypatch.setattr(project_forwards, "_ROWS", {})
     parsed: list[str] = []
-    real = ast.parse
 
-    class Counting:
-        def __getattr__(self, name: str) -> object:
-            return getattr(ast, name)
+    def counting(source: str) -> ast.Module:
+        parsed.append(source)
+        return ast.parse(source)  # not the shared trees: every parse asked is counted
 
-        def parse(self, source: str) -> ast.Module:
-            parsed.append(source)
-            return real(source)
-
-    monkeypatch.setattr(project_forwards, "ast", Counting())
+    monkeypatch.setattr(project_forwards, "shared_python_tree", counting)
     forwards = project_forwards._forward_methods_of
     methods = project_forwards._module_methods_of
     assert forwards(LAYERED) == {"forward", "score"}  # the first `Head`; `Probe(Base)` unknown
