@@ -177,6 +177,7 @@ ANALYSIS_ORDER = [
         "options",
         "vocabulary",
         "lattice",
+        "global_grad",
         "walk",
         "symbols",
         "conditions",

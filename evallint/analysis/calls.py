@@ -18,6 +18,7 @@ from evallint.analysis.facts import (
     Place,
 )
 from evallint.analysis.filled_containers import filled_container
+from evallint.analysis.global_grad import grad_after_call
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Grad,
@@ -520,6 +521,8 @@ class Calls(InterpreterPart):
                         (here, *training.via),
                     )
         states = self.apply_modes(summary.exit_modes, summary, call, receiver, states)
+        if summary.grad_on_exit is not None:  # `torch.set_grad_enabled(False)` left set
+            states = tuple(grad_after_call(summary.grad_on_exit, s) for s in states)
         if summary.opaque_switch and receiver is not None:
             facts = frozenset(ModeFact(f.mode, f.origin, call) for f in summary.opaque_switch)
             prefix = receiver + "."
