@@ -177,6 +177,7 @@ ANALYSIS_ORDER = [
         "options",
         "vocabulary",
         "lattice",
+        "global_grad",
         "walk",
         "walk_slices",
         "symbols",

@@ -18,6 +18,7 @@ from evallint.analysis.facts import (
     Place,
 )
 from evallint.analysis.filled_containers import filled_container
+from evallint.analysis.global_grad import grad_after_call
 from evallint.analysis.lattice import (
     ENTRY_MODE,
     Grad,
@@ -31,7 +32,7 @@ from evallint.analysis.lattice import (
 from evallint.analysis.lifting import owned_elsewhere
 from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.overrides import dispatched_summaries
-from evallint.analysis.own_methods import module_method_call, own_backward_module
+from evallint.analysis.own_methods import module_method_call, own_backward_module, own_method
 from evallint.analysis.passed_functions import run_lambdas_handed_out, run_passed_functions
 from evallint.analysis.provenance import PARAMETER
 from evallint.analysis.regions import (
@@ -520,6 +521,8 @@ class Calls(InterpreterPart):
                         (here, *training.via),
                     )
         states = self.apply_modes(summary.exit_modes, summary, call, receiver, states)
+        if summary.grad_on_exit is not None:  # `torch.set_grad_enabled(False)` left set
+            states = tuple(grad_after_call(summary.grad_on_exit, s) for s in states)
         if summary.opaque_switch and receiver is not None:
             facts = frozenset(ModeFact(f.mode, f.origin, call) for f in summary.opaque_switch)
             prefix = receiver + "."
@@ -573,6 +576,10 @@ class Calls(InterpreterPart):
             # So for one whose forwards need gradients, loops and all: `delta = attack(model,
             # x, y)` of adversarial training, trained on right after (issue 16, item 6)
             region, region_unit = caller_region, self.file.unit
+            if own_method(self.file, summary) is not None:
+                # a model's own method trained through: it is the model's forward, so where
+                # another call evaluates with it, that call is the evaluation (rules/base.py)
+                self.file.facts.trained_forwards.add(req.place)
         if req.region.by_results and self._acts_for_training():
             # `action = agent.select_action(state)` then `env.step(action)` in a loop that
             # trains: acting collects training data, in the mode training left; no evaluation

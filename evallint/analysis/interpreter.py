@@ -41,6 +41,7 @@ from evallint.analysis.filled_containers import members_mode
 from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
 from evallint.analysis.forward_methods import backpropagating_forward
+from evallint.analysis.global_grad import grad_left_set
 from evallint.analysis.gradient_clearers import GradientClearers
 from evallint.analysis.handoff import returns_detached_tensor
 from evallint.analysis.instances import modes_set_at_construction
@@ -209,6 +210,9 @@ class _Interpreter(
         with `Model` a class passed in, a construction, not a forward."""
         self.summary: Optional[Summary] = None
         self.yield_states: States = ()
+        self.starts_in_callers_grad = False
+        """The body starts in the caller's grad state (no grad decorator): a grad state it
+        sets and leaves set is the caller's after the call (see global_grad.py)."""
         self.manager_states: States = ()
         self.restored_on_exit: set[str] = set()
         """Keys a decorating context manager switches on entry and restores on leaving."""
@@ -403,6 +407,7 @@ class _Interpreter(
         state, managed_grad = self._entered_by_decorators(state)
         if managed_grad is not None and grad == ENTRY_GRAD:
             grad = frozenset({GradFact(managed_grad)})
+        self.starts_in_callers_grad = grad == ENTRY_GRAD
         return state.with_grad(grad)
 
     def note_returned_manager(self, call: cst.Call, states: States) -> None:
@@ -759,6 +764,7 @@ class _Interpreter(
             if self.return_values and self.return_elements is not None and not self.elements_differ
             else None,
             yield_grad=yield_grad,
+            grad_on_exit=grad_left_set(exit_states) if self.starts_in_callers_grad else None,
             return_element_facts=self.returned_element_facts(),
             hands_out_no_graph=self._hands_out_no_graph(evidence)
             and not returns_detached_tensor(info.node),

@@ -73,6 +73,8 @@ class Summary:
     return_mode_free: bool = False
     """Every `return` gives a module whose mode changes nothing (see mode_matters.py)."""
     grad_on_exit: Optional[frozenset] = None
+    """The grad state a statement-level `torch.set_grad_enabled(...)` in the body leaves set
+    for the caller after the call (see global_grad.py); None when the caller's is kept."""
     yield_grad: Optional[Grad] = None
     """A context manager's grad state at its `yield` when the function set it itself on every
     path (`with torch.inference_mode(): yield`, or `with torch.set_grad_enabled(mode): yield`
