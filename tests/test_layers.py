@@ -260,6 +260,7 @@ ANALYSIS_ORDER = [
         "reporting_helpers",
         "module_backward",
         "own_methods",
+        "mode_overrides",
         "lifting",
         "passed_functions",
         "element_forwards",

@@ -30,6 +30,7 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.lifting import owned_elsewhere
+from evallint.analysis.mode_overrides import mode_method_override
 from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.overrides import dispatched_summaries
 from evallint.analysis.own_methods import module_method_call, own_backward_module, own_method
@@ -241,6 +242,11 @@ class Calls(InterpreterPart):
         if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in ("eval", "train"):
+                override = mode_method_override(self, call, states)
+                if override is not None:  # the class's own `eval()`: a method, no switch
+                    if override[0] is None:
+                        return states
+                    return self.apply_call(override[0], override[1], call, states)
                 # `agent.train()` on a plain object whose class defines `train`: its method
                 instance_call = self._instance_method(call)
                 if instance_call is not None:

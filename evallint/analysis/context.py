@@ -70,6 +70,7 @@ class InterpreterContext(Protocol):
     elements_differ: bool
     instances: dict[str, ClassInfo]
     module_classes: dict[str, ClassInfo]
+    built_classes: dict[str, ClassInfo]
     imported_module_classes: dict[str, tuple[str, str]]
     imported_instances: dict[str, list[tuple[FileAnalysis, ClassInfo]]]
 

@@ -190,6 +190,7 @@ class _Interpreter(
         self.taint: dict[str, frozenset] = {}
         self.instances: dict[str, ClassInfo] = {}
         self.module_classes: dict[str, ClassInfo] = {}  # see own_methods.note_module_class
+        self.built_classes: dict[str, ClassInfo] = {}  # any class of the file, same note
         self.imported_module_classes: dict[str, tuple[str, str]] = {}  # see provenance.py
         self.imported_instances: dict[str, list[tuple[FileAnalysis, ClassInfo]]] = {}
         """Objects of plain classes of other project files: (that file's analysis, class)."""

@@ -248,6 +248,10 @@ def note_module_class(part: InterpreterPart, name: str, value: cst.BaseExpressio
         part.module_classes[name] = owner
     else:
         part.module_classes.pop(name, None)
+    if owner is not None:  # a module by a base of another file, too (see mode_overrides.py)
+        part.built_classes[name] = owner
+    else:
+        part.built_classes.pop(name, None)
 
 
 def annotated_class(part: InterpreterPart, receiver: str) -> Optional[ClassInfo]:

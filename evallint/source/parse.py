@@ -219,8 +219,16 @@ def _parse_now(source: str) -> cst.Module | ParseFailure:
         except cst.ParserSyntaxError:
             normalized = without_indentation_form_feeds(source)
             if normalized is source:
-                raise
-            return cst.parse_module(normalized)  # columns after a dropped form feed shift
+                normalized = with_indentation_tabs_expanded(source)
+                if normalized is source:
+                    raise
+            try:
+                return cst.parse_module(normalized)  # columns after a dropped form feed shift
+            except cst.ParserSyntaxError:
+                expanded = with_indentation_tabs_expanded(normalized)
+                if expanded is normalized:
+                    raise
+                return cst.parse_module(expanded)
     except cst.ParserSyntaxError as exc:
         return _python_says(source) or ParseFailure(
             exc.message.splitlines()[0] if exc.message else "syntax error",
@@ -257,5 +265,39 @@ def without_indentation_form_feeds(source: str) -> str:
         line
         if number in inside or "\f" not in line
         else _INDENTED_FORM_FEED.sub(lambda m: m.group().rsplit("\f", 1)[1], line, count=1)
+        for number, line in enumerate(_LINE.findall(source), 1)
+    )
+
+
+_INDENTATION = re.compile(r"^[ \t]*\t[ \t]*", re.MULTILINE)
+TAB_SIZE = 8
+"""CPython's tokenizer: a tab in indentation moves the column to the next multiple of 8."""
+
+
+def with_indentation_tabs_expanded(source: str) -> str:
+    """`source` with the tabs of each line's indentation replaced by the spaces CPython
+    counts for them (to the next multiple of 8), when CPython accepts the file; else
+    `source` itself. LibCST's tokenizer requires each indented line's whitespace to begin
+    with the text of its block's indentation, so a block indented `4 spaces` holding a line
+    indented `tab + 4 spaces` (column 12 to CPython) is rejected ("no matching outer block
+    for dedent"), although Python runs it. Such files are parsed again from this text: the
+    lines stay where they are (a finding on an expanded line has its column counted in the
+    expanded text, as after a dropped form feed); lines inside string literals keep their
+    text; a file CPython rejects (inconsistent tabs and spaces, say) is left as it is, so it
+    is still reported."""
+    if "\t" not in source or _INDENTATION.search(source) is None:
+        return source
+    inside: set[int] = set()
+    try:
+        ast.parse(source)
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.start[0] < token.end[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return source  # LibCST reports the error (in CPython's words when it has them)
+    return "".join(
+        line
+        if number in inside or "\t" not in line
+        else _INDENTATION.sub(lambda m: m.group().expandtabs(TAB_SIZE), line, count=1)
         for number, line in enumerate(_LINE.findall(source), 1)
     )

@@ -225,8 +225,11 @@ def test_an_eval_switch_in_a_scope_that_evaluates_nothing_is_deliberate() -> Non
 
 def _module_classes_by_libcst(source: str) -> dict[str, Optional[bool]]:
     from evallint.analysis.project_classes import _module_classes_of_tree
+    from evallint.source.parse import parse_module
 
-    return _module_classes_of_tree(cst.parse_module(source))
+    module = parse_module(source)  # the lint's parse (mixed tab indentation expanded)
+    assert isinstance(module, cst.Module)
+    return _module_classes_of_tree(module)
 
 
 MODULE_CLASSES = """\

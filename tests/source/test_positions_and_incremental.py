@@ -67,7 +67,8 @@ FIXTURE_IDS = {"ids": lambda p: str(p.relative_to(p.parents[1]))}
 
 
 def _positions_equal_provider(text: str) -> None:
-    module = cst.parse_module(text)
+    module = parse_module(text)  # the lint's parse (mixed tab indentation expanded)
+    assert isinstance(module, cst.Module)
     expected = _provider_spans(module)
     positions = NodePositions(module)
     assert {node: positions.span(node) for node in expected} == expected
