@@ -23,7 +23,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Optional
 
+import libcst as cst
+
 from evallint.analysis.lattice import Grad, PathState
+from evallint.analysis.symbols import dotted_name
+from evallint.analysis.walk import iter_nodes
+
+
+def sets_grad_unscoped(function: cst.CSTNode) -> bool:
+    """The function's own body calls `set_grad_enabled(...)` outside a `with` item (as a
+    statement, or `_ = torch.set_grad_enabled(False)`): only such a call leaves a grad state
+    behind. A grad state the analysis proved otherwise (a `backward()` proves grad was on at
+    the entry) is the caller's own, not one the function set."""
+    managers: set[int] = set()
+    for node in iter_nodes(function):
+        if type(node) is cst.With:
+            managers.update(id(item.item) for item in node.items)
+        elif (
+            type(node) is cst.Call
+            and id(node) not in managers
+            and (dotted_name(node.func) or "").split(".")[-1] == "set_grad_enabled"
+        ):
+            return True
+    return False
 
 
 def grad_left_set(exit_states: Iterable[PathState]) -> Optional[frozenset]:

@@ -41,7 +41,7 @@ from evallint.analysis.filled_containers import members_mode
 from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
 from evallint.analysis.forward_methods import backpropagating_forward
-from evallint.analysis.global_grad import grad_left_set
+from evallint.analysis.global_grad import grad_left_set, sets_grad_unscoped
 from evallint.analysis.gradient_clearers import GradientClearers
 from evallint.analysis.handoff import returns_detached_tensor
 from evallint.analysis.instances import modes_set_at_construction
@@ -765,7 +765,9 @@ class _Interpreter(
             if self.return_values and self.return_elements is not None and not self.elements_differ
             else None,
             yield_grad=yield_grad,
-            grad_on_exit=grad_left_set(exit_states) if self.starts_in_callers_grad else None,
+            grad_on_exit=grad_left_set(exit_states)
+            if self.starts_in_callers_grad and sets_grad_unscoped(info.node)
+            else None,
             return_element_facts=self.returned_element_facts(),
             hands_out_no_graph=self._hands_out_no_graph(evidence)
             and not returns_detached_tensor(info.node),
