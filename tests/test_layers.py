@@ -180,6 +180,7 @@ ANALYSIS_ORDER = [
         "walk",
         "symbols",
         "conditions",
+        "bound_branches",
         "forward_methods",
         "plain_objects",
         "reuse",
