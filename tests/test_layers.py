@@ -182,6 +182,7 @@ ANALYSIS_ORDER = [
         "walk_slices",
         "symbols",
         "conditions",
+        "bound_branches",
         "forward_methods",
         "plain_objects",
         "reuse",

@@ -783,7 +783,7 @@ class Calls(InterpreterPart):
                         before |= s.mode_in_tree(key) or ENTRY_MODE
                 new = (
                     frozenset(
-                        ModeFact(f.mode, Origin.CALLED, call)
+                        ModeFact(f.mode, _called_origin(f), call)
                         for f in facts
                         if f.mode is not Mode.ENTRY
                     )
@@ -792,3 +792,10 @@ class Calls(InterpreterPart):
                 state = state.with_mode_tree(key, new)
             result.append(state)
         return normalize(result)
+
+
+def _called_origin(fact: ModeFact) -> Origin:
+    """The origin a callee's exit mode has at the call: the call left the module in it,
+    except a mode an unknown loader decided (Origin.LOADED), which stays the loader's: a
+    helper that builds a model with a library factory and returns it has not evaluated it."""
+    return Origin.LOADED if fact.origin is Origin.LOADED else Origin.CALLED

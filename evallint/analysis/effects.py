@@ -7,6 +7,7 @@ from typing import Optional
 
 import libcst as cst
 
+from evallint.analysis.bound_branches import constant_bindings
 from evallint.analysis.context import InterpreterPart, States
 from evallint.analysis.facts import (
     Place,
@@ -24,6 +25,7 @@ from evallint.analysis.norm_statistics import recomputes_norm_statistics, statis
 from evallint.analysis.optimizer_bindings import latest_binding
 from evallint.analysis.optimizers import is_optimizer_name
 from evallint.analysis.project_forwards import (
+    project_bound_forward_grad_free,
     project_forward_delegates,
     project_forward_grad_free,
     project_runs_forward,
@@ -178,6 +180,12 @@ class Effects(InterpreterPart):
             and not (
                 method is not None
                 and project_forward_grad_free(self.file.project, self.file.path, method)
+            )
+            and not (
+                method in (None, "forward")
+                and project_bound_forward_grad_free(
+                    self.file.project, self.file.path, constant_bindings(call)
+                )
             )
         )  # frozen parameters: no graph to keep; a project's own `generate` keeps its graph
         # unless it is decorated with no_grad

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import libcst as cst
 
+from evallint.analysis.bound_branches import binding_keys, live_nodes, tested_constants
 from evallint.analysis.symbols import STANDARD_LIBRARY, class_of_import, dotted_name
 from evallint.analysis.walk import iter_nodes
 from evallint.torch_facts import MODULE_API, NO_GRAD_METHODS
@@ -197,10 +198,14 @@ def _class_forward_methods(
     evaluating: frozenset[str] = frozenset(),
     eval_switched: Optional[set[str]] = None,
     decorated: Optional[set[str]] = None,
+    bound: Optional[dict[str, bool]] = None,
 ) -> frozenset[str]:
     """The methods of the class that run its forward. `grad_free` receives those that run it
     only with autograd off (a no_grad decorator or block, or calls of such methods) and the
-    decorated ones; `decorated`, if given, the methods with a no_grad decorator."""
+    decorated ones; `decorated`, if given, the methods with a no_grad decorator; `bound`, if
+    given, per binding of a `forward` parameter to a constant its tests compare it with
+    (see bound_branches.binding_keys), whether `forward` then runs its forwards only with autograd
+    off."""
     methods = {
         item.name: item
         for item in node.body
@@ -289,6 +294,8 @@ def _class_forward_methods(
             if (called & free) or (free_calls.get(name, set()) & (found | free)):
                 free.add(name)
                 changed = True
+    if bound is not None and "forward" in methods:
+        bound.update(_bound_forward(methods["forward"], submodules, found - free, free))
     grad_free |= free
     found |= free
     for alias, original in _method_aliases(node, methods).items():
@@ -314,6 +321,52 @@ def _method_aliases(node: ast.ClassDef, methods: dict) -> dict[str, str]:
             for target in item.targets:
                 if isinstance(target, ast.Name) and target.id not in methods:
                     found[target.id] = item.value.id
+    return found
+
+
+def _bound_forward(
+    forward: ast.FunctionDef | ast.AsyncFunctionDef,
+    submodules: set[str],
+    with_grad: set[str],
+    free: set[str],
+) -> dict[str, bool]:
+    """Per binding of a parameter of `forward` to a constant its `if` tests compare it with
+    (`model(data, mode="inference")` for `elif mode == "inference": with torch.no_grad():`),
+    whether the branches that binding leaves run their forwards only with autograd off: a
+    `no_grad` block or decorator, or a call of a method that runs its forward only that way
+    (`free`); `self(...)`, `self.forward(...)`, a submodule or a method in `with_grad`
+    outside such a block runs one with autograd on."""
+    decorated_free = any(_disables_grad(d) for d in forward.decorator_list)
+    shielded = _under_grad_disabling_with(forward)
+    walkers = _submodule_walkers(forward, submodules)
+    positional = [a.arg for a in forward.args.args[1:]]
+    found: dict[str, bool] = {}
+    for parameter, values in tested_constants(forward).items():
+        index = positional.index(parameter) if parameter in positional else None
+        for value in values:
+            off = True
+            for inner in live_nodes(forward, parameter, value):
+                if not isinstance(inner, ast.Call) or decorated_free or id(inner) in shielded:
+                    continue
+                func = inner.func
+                attribute = _self_attribute(func) if isinstance(func, ast.Attribute) else None
+                if (
+                    (isinstance(func, ast.Name) and (func.id == "self" or func.id in walkers))
+                    or attribute == "forward"
+                    or (
+                        attribute is not None
+                        and (attribute in submodules or attribute in with_grad)
+                    )
+                    or (
+                        isinstance(func, ast.Attribute)
+                        and func.attr == "forward"
+                        and _self_attribute(func.value) is not None
+                    )
+                ):
+                    off = False
+                    break
+            for key in binding_keys(parameter, index, value):
+                found[key] = off
     return found
 
 

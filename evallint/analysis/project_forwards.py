@@ -129,12 +129,20 @@ def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Op
                 if index not in forwards:
                     grad_free: set[str] = set()
                     decorated: set[str] = set()
-                    runs = _class_forward_methods(nodes[index], grad_free, decorated=decorated)
+                    bound: dict[str, bool] = {}
+                    runs = _class_forward_methods(
+                        nodes[index], grad_free, decorated=decorated, bound=bound
+                    )
                     # `!name`: a method of the class that runs no forward (`update()`
                     # rebuilding tables), for project_forward_disputed; `~name`: one that
-                    # runs it only with autograd off, for project_forward_grad_free
+                    # runs it only with autograd off, for project_forward_grad_free;
+                    # `forward(p=c)`/`~forward(p=c)`: `forward` with a parameter bound to a
+                    # constant, for project_bound_forward_grad_free
                     forwards[index] = (
-                        (runs - grad_free)
+                        frozenset(
+                            f"{'~' if off else ''}forward({key})" for key, off in bound.items()
+                        )
+                        | (runs - grad_free)
                         | frozenset(f"~{name}" for name in (runs & grad_free) - decorated)
                         | frozenset(
                             f"!{name}"
@@ -341,6 +349,40 @@ def project_forward_grad_free(project: Optional[ProjectIndex], path: str, method
             with_grad = with_grad or method in methods
         found = answers[key] = free and not with_grad
     return found
+
+
+def project_bound_forward_grad_free(
+    project: Optional[ProjectIndex], path: str, bindings: list[tuple[str, ...]]
+) -> bool:
+    """Whether a module call whose arguments bind `forward` parameters to constants (each
+    binding by its keys, see bound_branches.binding_keys) keeps no graph: for one of
+    the bindings, some module class of the project runs `forward` under it only with
+    autograd off (`model(data, mode="inference")` reaching `elif mode == "inference": with
+    torch.no_grad(): ...`) and none runs it with autograd on."""
+    if project is None or path.startswith("<") or not bindings:
+        return False
+    files, answers, elsewhere, _ = _entry(project, path)
+    rows: list[frozenset[str]] = []
+    for keys in bindings:
+        answer = f"bound {keys}"
+        found = answers.get(answer)
+        if found is None:
+            if not rows:  # read once, when some binding was not asked before
+                by_text = _BY_TEXT.setdefault(project, {})
+                for candidate in files.get("forward", ()):
+                    code = project._code_of(candidate) or ""
+                    methods = by_text.get(("forwards", code, elsewhere))
+                    if methods is None:
+                        methods = by_text["forwards", code, elsewhere] = _forward_methods_of(
+                            code, elsewhere
+                        )
+                    rows.append(methods)
+            free = any(f"~forward({k})" in m for m in rows for k in keys)
+            with_grad = any(f"forward({k})" in m for m in rows for k in keys)
+            found = answers[answer] = free and not with_grad
+        if found:
+            return True
+    return False
 
 
 def project_forward_disputed(project: Optional[ProjectIndex], path: str, method: str) -> bool:
