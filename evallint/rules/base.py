@@ -363,6 +363,8 @@ def _entered_within(facts: ModuleFacts, forward: EvalForward) -> bool:
     region_node = _region_in(facts, forward)
     if region_node is None:
         return True
+    if type(region_node) is cst.Module:
+        return True  # a script's region is the whole file (the incremental parse gives no span)
     region = facts.unit.locate(region_node)
     return any(
         place.unit is not facts.unit or _within(place.position(), region) for place in forward.via

@@ -256,7 +256,8 @@ def without_indentation_form_feeds(source: str) -> str:
         return source
     inside: set[int] = set()
     try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        # universal newlines: a CR-only or CRLF file numbers its lines as _LINE does
+        for token in tokenize.generate_tokens(io.StringIO(source, newline=None).readline):
             if token.start[0] < token.end[0]:
                 inside.update(range(token.start[0] + 1, token.end[0] + 1))
     except (tokenize.TokenError, SyntaxError):
@@ -270,6 +271,8 @@ def without_indentation_form_feeds(source: str) -> str:
 
 
 _INDENTATION = re.compile(r"^[ \t]*\t[ \t]*", re.MULTILINE)
+_INDENTED_WITH_TAB = re.compile(r"(?:\A|(?<=[\r\n]))[ \t]*\t")
+"""A line (ended by LF, CRLF or CR) whose indentation holds a tab."""
 TAB_SIZE = 8
 """CPython's tokenizer: a tab in indentation moves the column to the next multiple of 8."""
 
@@ -285,7 +288,7 @@ def with_indentation_tabs_expanded(source: str) -> str:
     expanded text, as after a dropped form feed); lines inside string literals keep their
     text; a file CPython rejects (inconsistent tabs and spaces, say) is left as it is, so it
     is still reported."""
-    if "\t" not in source or _INDENTATION.search(source) is None:
+    if "\t" not in source or _INDENTED_WITH_TAB.search(source) is None:
         return source
     inside: set[int] = set()
     try:
