@@ -183,6 +183,7 @@ ANALYSIS_ORDER = [
         "symbols",
         "conditions",
         "bound_branches",
+        "eval_parts",
         "forward_methods",
         "plain_objects",
         "reuse",

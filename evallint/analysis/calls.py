@@ -12,7 +12,7 @@ from evallint.analysis.acting import feeds_environment, object_method_calls
 from evallint.analysis.arguments import submodule_argument
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.context import InterpreterPart, States, code_of
-from evallint.analysis.effects import with_modes
+from evallint.analysis.effects import as_built_parts, with_modes
 from evallint.analysis.facts import (
     EvalForward,
     Place,
@@ -640,6 +640,8 @@ class Calls(InterpreterPart):
         entry_mode = False
         if req.mode_from_entry and key is not None:
             facts = state.mode_in_tree(key) or ENTRY_MODE
+            if req.parts_as_built:
+                facts = as_built_parts(facts, call)
             train = train | frozenset(
                 f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG
             )

@@ -79,6 +79,8 @@ class Observation:
     affects_grad: bool = True
     mode_matters: bool = True
     order: int = 0
+    parts_as_built: bool = False
+    """See ForwardRequirement.parts_as_built."""
 
 
 def _left_in_eval(fact: ModeFact, facts: frozenset) -> bool:
@@ -243,6 +245,9 @@ class Effects(InterpreterPart):
                     continue
             facts = self._delegated_mode(key, state, method) or state.mode_in_tree(key)
             facts = facts or ENTRY_MODE
+            as_built = method is not None and method in self.file.kept_eval_methods
+            if as_built:
+                facts = as_built_parts(facts, call)
             if kept:  # a module that only carries others runs them in their own modes
                 facts = kept_mode_facts(state, key, kept) or facts
             if self._collects_statistics(call, facts, grad):
@@ -260,6 +265,7 @@ class Effects(InterpreterPart):
                     affects_grad=affects_grad,
                     mode_matters=mode_matters,
                     order=self.file.next_order(),
+                    parts_as_built=as_built,
                 )
                 self.observations[call] = obs
             if region.kind is RegionKind.NEUTRAL and obs.region.kind is not RegionKind.NEUTRAL:
@@ -530,3 +536,14 @@ def _parts_backpropagated(stepped: frozenset, backpropagated: frozenset) -> froz
         parts = {b for b in backpropagated if b.startswith(key + ".")}
         found |= parts if parts and key not in backpropagated else {key}
     return frozenset(found)
+
+
+def as_built_parts(facts: frozenset, call: cst.CSTNode) -> frozenset:
+    """`model.log_images(x)` whose method runs only parts its class keeps in eval mode from
+    its constructor or switches itself (see eval_parts.py): a module in training mode only
+    because it was built so (no `train()` since) runs those parts in eval mode. A `train()`
+    of the whole module (or an unknown mode) put them back in training: those facts stay."""
+    left = frozenset(
+        f for f in facts if not (f.mode is Mode.TRAIN and f.origin is Origin.CONSTRUCTED)
+    )
+    return left if left else frozenset({ModeFact(Mode.EVAL, Origin.CALLED, call)})

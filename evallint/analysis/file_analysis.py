@@ -111,6 +111,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self._module_class_methods: Optional[frozenset[str]] = None
         self._grad_free_methods: frozenset[str] = frozenset()
         self.eval_switched_methods: frozenset[str] = frozenset()  # after forward_method_names()
+        self.kept_eval_methods: frozenset[str] = frozenset()  # after forward_method_names()
         self.class_mode_matters: dict[str, bool] = {}
         self.class_parameter_free: dict[str, Optional[bool]] = {}
         """Module class -> whether it holds parameters only through its arguments (see
@@ -569,9 +570,12 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         if self._forward_method_names is None:
             from evallint.analysis.forward_methods import methods_of_file
 
-            self._forward_method_names, self._grad_free_methods, self.eval_switched_methods = (
-                methods_of_file(self)
-            )
+            (
+                self._forward_method_names,
+                self._grad_free_methods,
+                self.eval_switched_methods,
+                self.kept_eval_methods,
+            ) = methods_of_file(self)
         return self._forward_method_names
 
     def module_class_method_names(self) -> frozenset[str]:

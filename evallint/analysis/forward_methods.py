@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import libcst as cst
 
 from evallint.analysis.bound_branches import binding_keys, live_nodes, tested_constants
+from evallint.analysis.eval_parts import parts_in_own_mode
 from evallint.analysis.symbols import STANDARD_LIBRARY, class_of_import, dotted_name
 from evallint.analysis.walk import iter_nodes
 from evallint.torch_facts import MODULE_API, NO_GRAD_METHODS
@@ -174,9 +175,17 @@ evaluation (no class is named "!")."""
 
 SELF_SWITCHED = "-"
 """The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
-open with `self.eval()` (see `_switches_itself`; no class is named "-"): a call of one on an
+open with `self.eval()` (see `_switches_itself`), or switch each part they run to eval before
+running it (see eval_parts.py; no class is named "-"): a call of one on an
 instance of an imported class (`model.sample(cond)`) runs in eval mode whatever the caller's
 mode, as a method wrapped by an eval-switching decorator does."""
+
+KEPT_IN_EVAL = "%"
+"""The key, in `forward_methods_of_text`'s answer, of the methods of the file's classes that
+run only parts the class keeps in eval mode from its constructor or switches to eval itself
+(see eval_parts.py; no class is named "%"): a call of one on an imported class's instance
+runs them in eval mode unless the caller switched the whole module to training since it
+was built."""
 
 UNREAD_DECORATED = "?"
 """The key, in `forward_methods_of_text`'s answer, of `method\0module` entries: a forward
@@ -466,8 +475,16 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
         for alias, original in _method_aliases(node, _methods_by_name(node)).items()
         if _switches_itself(_methods_by_name(node)[original])
     )
+    kept_in_eval: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            switched_parts, kept_parts = parts_in_own_mode(_methods_by_name(node))
+            self_switched |= switched_parts
+            kept_in_eval |= kept_parts
     if self_switched:
         found[SELF_SWITCHED] = self_switched
+    if kept_in_eval:
+        found[KEPT_IN_EVAL] = frozenset(kept_in_eval)
     unread = _imported_decorations(tree, found)
     if unread:
         found[UNREAD_DECORATED] = unread
@@ -658,13 +675,15 @@ _LOCAL: dict[tuple[str, str], dict[str, frozenset[str]]] = {}
 
 def methods_of_file(
     file: FileAnalysis,
-) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """The forward methods, the grad-free methods (see GRAD_FREE) and the eval-switched
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """The forward methods, the grad-free methods (see GRAD_FREE), the eval-switched
     methods (see EVAL_SWITCHED) of the file's module classes and of the project module
-    classes it imports."""
+    classes it imports, and the methods of those imported classes that run only parts kept
+    in eval mode (see KEPT_IN_EVAL)."""
     found: set[str] = set()
     grad_free: set[str] = set()
     eval_switched: set[str] = set()
+    kept_in_eval: set[str] = set()
     if any(cls.is_module for cls in file.classes.values()):
         for name, methods in forward_methods_of_text(file._source or "").items():
             cls = file.classes.get(name)
@@ -689,10 +708,11 @@ def methods_of_file(
                 # their summaries: own_methods.py), so one that opens with `self.eval()`
                 # counts as eval-switched here
                 eval_switched |= project.forward_methods(file.path, module, SELF_SWITCHED, name)
+                kept_in_eval |= project.forward_methods(file.path, module, KEPT_IN_EVAL, name)
                 eval_switched |= _unread(
                     file, project.forward_methods(file.path, module, UNREAD_DECORATED, name)
                 )
-    return frozenset(found), frozenset(grad_free), frozenset(eval_switched)
+    return frozenset(found), frozenset(grad_free), frozenset(eval_switched), frozenset(kept_in_eval)
 
 
 def _unread(file: FileAnalysis, entries: frozenset[str]) -> set[str]:

@@ -80,7 +80,7 @@ from evallint.analysis.regions import (
 )
 from evallint.analysis.reported import Reported, held_exit_modes
 from evallint.analysis.restoring import part_switched_back, restores_train_last
-from evallint.analysis.result_reports import reports_results
+from evallint.analysis.result_reports import feeds_back, hands_results_back, reports_results
 from evallint.analysis.returned_arguments import rebinds_to_another
 from evallint.analysis.returned_tuples import ReturnedTuples
 from evallint.analysis.scope import (
@@ -597,6 +597,17 @@ class _Interpreter(
         ]
         if not reports_results(info.node, seeds, self.file._call_reports):
             return  # what it reports is not what its forwards computed: no evidence
+        if (
+            owner is None
+            and all(o.entry_mode and not o.train for o in neutral)
+            and all(r.mode_from_entry and not r.train_facts for r in pending)
+            and info.name not in _called_names(self.file.module)
+            and feeds_back(info.node, seeds)
+            and hands_results_back(info.node, seeds, self.file._call_reports)
+        ):
+            # a library decoding function nothing here calls, given its model, that returns
+            # what it generated (sampled indices) and shows nothing: the caller decides
+            return
         if forwards_act(info.node, [c for c, o in self.observations.items() if o in neutral]):
             return  # acting: its results step an environment or are stored as transitions
         if any(
@@ -690,6 +701,7 @@ class _Interpreter(
                         report_at_call=self.regions_evaluates or obs.region.by_flags,
                         region_unit=here,
                         conditional=conditional,
+                        parts_as_built=obs.parts_as_built,
                     )
                 )
         for (_, key), pending in sorted(self.training.items(), key=lambda item: item[1].order):
@@ -816,3 +828,18 @@ def _narrowed_by_a_test(fact: ModeFact) -> bool:
             and site.func.attr.value in ("train", "eval")
         )
     )
+
+
+def _called_names(module: cst.Module) -> frozenset[str]:
+    """The names `f` of the calls `f(...)` anywhere in the module (one walk per file)."""
+    from evallint.analysis import reuse
+    from evallint.analysis.walk import iter_nodes
+
+    def read(tree: cst.Module) -> frozenset[str]:
+        return frozenset(
+            node.func.value
+            for node in iter_nodes(tree, enter_scopes=True)
+            if type(node) is cst.Call and type(node.func) is cst.Name
+        )
+
+    return reuse.memo("called names", module, read)

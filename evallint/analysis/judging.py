@@ -22,6 +22,8 @@ from evallint.analysis.own_methods import (
 from evallint.analysis.project_forwards import project_module_class
 from evallint.analysis.regions import RegionKind
 from evallint.analysis.summaries import ForwardRequirement, Summary
+from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
 from evallint.source.word_pattern import WordPattern
 
@@ -73,6 +75,8 @@ def judge_alone(
         )
         if req.conditional == 2 or req.region.kind is not RegionKind.EVAL or not (judged or held):
             continue  # (a parameter only a caller's module would make one: no caller)
+        if req.parts_as_built and _built_and_never_trained(file, summary, req.key):
+            continue  # its parts stay in the eval mode their class gave them (eval_parts.py)
         entry = (
             frozenset({ModeFact(Mode.ENTRY, Origin.ENTRY)})
             if req.mode_from_entry
@@ -270,3 +274,38 @@ def _record(
             owned_elsewhere(file, req, False, req.region, req.region_unit),
         )
     )
+
+
+def _built_and_never_trained(file: FileAnalysis, summary: Summary, key: str) -> bool:
+    """`self.model` of the method's class that the class's constructor builds itself (a
+    constructor call, through `.to(device)`-style chains) and no method of the class switches
+    to training (`self.model.train()`) or binds again: whatever method runs first, the module
+    is as built, so a method of it that runs only parts kept in eval mode (see eval_parts.py)
+    runs them in eval mode."""
+    owner_name, _, _ = summary.qualname.rpartition(".")
+    owner = file.classes.get(owner_name) if summary.is_method else None
+    if owner is None or not key.startswith("self.") or key.count(".") != 1:
+        return False
+    init = owner.methods.get("__init__")
+    if init is None:
+        return False
+    built = False
+    for method in owner.methods.values():
+        for node in iter_nodes(method.node.body):
+            if type(node) is cst.Assign:
+                for target in node.targets:
+                    if dotted_name(target.target) != key:
+                        continue
+                    value = chain_receiver(node.value, SAME_MODULE_METHODS)
+                    if method is not init or type(value) is not cst.Call or built:
+                        return False  # bound again, or to something not built here
+                    name = dotted_name(value.func) or ""
+                    built = name.split(".")[-1][:1].isupper()
+            elif (
+                type(node) is cst.Call
+                and type(node.func) is cst.Attribute
+                and node.func.attr.value == "train"
+                and dotted_name(node.func.value) == key
+            ):
+                return False
+    return built

@@ -8,7 +8,14 @@ print of a file name or a constant in a model-building or training helper is no 
 that the function evaluates anything. The values derived from a forward are followed through
 plain local data flow (assignments, augmented assignments, `for` and `with` targets, and
 `xs.append(value)`-style growth of a container), which is what a report of a forward's result
-goes through in real evaluation code; a report of any of them counts."""
+goes through in real evaluation code; a report of any of them counts.
+
+A decoding function (its forwards' inputs derive from their own results, `feeds_back`) that
+returns what it computed hands it to its caller, even when it turned it into indices first
+(`idx_next = torch.argmax(logits, -1)` appended to the sequence it returns): its results do
+not only leave autograd, they reach the caller, whose use decides (`hands_results_back`).
+Only a report that shows a value (a print, a plot, a file written) is evidence of an
+evaluation of its own then."""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from typing import Callable, Iterable, cast
 import libcst as cst
 
 from evallint.analysis.regions import reports_call
+from evallint.analysis.vocabulary import REPORTING_METHODS
 from evallint.analysis.walk import iter_nodes, reads_any
 
 _GROWING = frozenset({"append", "extend", "add", "update", "insert", "appendleft", "put"})
@@ -114,3 +122,50 @@ def reports_results(
             if reads_any(node, ids, names):
                 return True
     return False
+
+
+_CONVERSIONS = frozenset({"item", "tolist", "numpy", "argmax", "topk", "max"}) & REPORTING_METHODS
+"""Reporting methods that only turn a tensor into numbers or labels, handing them back as a
+value: what is done with that value decides whether anything is shown."""
+
+
+def hands_results_back(
+    function: cst.FunctionDef,
+    forwards: list[cst.CSTNode],
+    call_reports: Callable[[cst.Call], bool] = lambda call: False,
+) -> bool:
+    """Whether `function` returns a value derived from one of `forwards` and shows none of
+    them itself (no print, plot or file of a derived value; converting one to numbers or
+    labels is no showing): its results go to its caller (see the module doc)."""
+    if not forwards:
+        return False
+    ids, names = derived_names(function, forwards)
+    returned = False
+    for node in iter_nodes(function.body):
+        node_type = type(node)
+        if node_type is cst.Return:
+            value = cast(cst.Return, node).value
+            returned = returned or (value is not None and reads_any(value, ids, names))
+        elif node_type is cst.Call:
+            call = cast(cst.Call, node)
+            func = call.func
+            converts = type(func) is cst.Attribute and func.attr.value in _CONVERSIONS
+            if (call_reports(call) or (reports_call(call) and not converts)) and reads_any(
+                call, ids, names
+            ):
+                return False
+        elif node_type is cst.Expr and isinstance(cast(cst.Expr, node).value, _SHOWN):
+            if reads_any(node, ids, names):
+                return False
+    return returned
+
+
+def feeds_back(function: cst.FunctionDef, forwards: list[cst.CSTNode]) -> bool:
+    """Whether a forward's input is derived from a forward's result (`idx = torch.cat((idx,
+    idx_next), 1)` then `model(idx[:, -n:])`): an autoregressive decoding, which computes
+    one result step by step, not an evaluation of separate inputs."""
+    ids, names = derived_names(function, forwards)
+    return any(
+        type(call) is cst.Call and any(reads_any(arg.value, ids, names) for arg in call.args)
+        for call in forwards
+    )

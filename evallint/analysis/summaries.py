@@ -42,6 +42,9 @@ class ForwardRequirement:
     """The forward is part of a whole evaluation (see Summary.whole_evaluation) on its way
     up: an uncalled caller that only runs it (`predict()` -> `trainer.predict(text)`) is
     judged as that evaluation would be alone."""
+    parts_as_built: bool = False
+    """A method call that runs only parts its class keeps in eval mode (see eval_parts.py):
+    the module's training mode from its construction alone does not reach them."""
 
 
 @dataclass(frozen=True)

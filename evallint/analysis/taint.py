@@ -60,6 +60,13 @@ _GRAPH_CUTTING_METHODS = frozenset(
 _GRAPH_FREE_ATTRIBUTES = frozenset({"data", "grad", "shape", "dtype", "device", "ndim"})
 
 
+_INDEPENDENT_COPIES = frozenset({"copy.deepcopy"})
+"""`probe = copy.deepcopy(model)`: the copy's parameters are new leaf tensors (and a tensor
+that carries a graph cannot be deep-copied at all: only leaves support the protocol), so no
+graph connects the copy to the original: a loss computed with the copy trains the copy, not
+the module it was copied from."""
+
+
 _MODULE_BOOKKEEPING = frozenset(
     {"eval", "train", "to", "cuda", "cpu", "state_dict", "load_state_dict", "modules", "children"}
 )
@@ -171,6 +178,8 @@ class Taint(InterpreterPart):
                 if type(func) is cst.Name and self._returns_no_graph(func.value):
                     continue  # `train_step(model, x)` whose every return is `loss.item()`
                 qualified = self.imports.qualify(func)
+                if qualified in _INDEPENDENT_COPIES:
+                    continue  # a deep copy's parameters are new leaves: no graph reaches back
                 if qualified in GRADIENT_FUNCTIONS:
                     if _creates_graph(node, qualified):
                         found.add("torch.autograd.grad")  # gradients with their own graph
