@@ -29,7 +29,7 @@ defines over a module base (a `Trainer(model)` may well train what it is given).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -133,17 +133,26 @@ class _Scan:
         held = [n for n in iter_nodes(assign.value) if type(n) is cst.Name]
         wraps = any(n.value in self.touched for n in held)
         made_up = len(assign.targets) == 1 and _made_up(assign.value, self.imports, self.synthetic)
-        parts = {n.value for n in held if n.value in self.fresh}
+        parts: set[str] = set()
+        if constructs:
+            parts = {n.value for n in held if n.value in self.fresh}
+        elif type(_strip_moves(assign.value)) is cst.Name:
+            # `net = model.to(device)`, `net = model`: the same module under another name;
+            # what trains it trains `model` and whatever `model` holds
+            alias = cast(cst.Name, _strip_moves(assign.value)).value
+            parts = ({alias} & self.fresh) | self.parts.get(alias, set())
         for name in names:
-            self.parts.pop(name, None)
+            dropped = self.parts.pop(name, set())
             if constructs and not wraps:
                 self.fresh.add(name)
-                if parts - {name}:
-                    self.parts[name] = parts - {name}
             else:
                 self.fresh.discard(name)
+            if parts - {name}:
+                self.parts[name] = parts - {name}
             self.touched.discard(name)
             (self.synthetic.add if made_up else self.synthetic.discard)(name)
+            for part in dropped - parts:
+                self._touch(part)  # its wrapper lives on under no name this scope tracks
 
     def _call(self, call: cst.Call) -> None:
         func = call.func
@@ -162,7 +171,9 @@ class _Scan:
         if dotted_name(func) in _ONLY_SHOWS or id(call) in self.building:
             return  # shown, or kept as a part of the module being built
         for arg in call.args:
-            if type(arg.value) is cst.Name and arg.value.value in self.fresh:
+            if type(arg.value) is cst.Name and (
+                arg.value.value in self.fresh or arg.value.value in self.parts
+            ):
                 self._touch(arg.value.value)  # handed on: it may be trained or loaded there
 
 
