@@ -30,7 +30,7 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.lifting import owned_elsewhere
-from evallint.analysis.mode_overrides import mode_method_override
+from evallint.analysis.mode_overrides import mode_method_override, unbound_switch_receiver
 from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.overrides import dispatched_summaries
 from evallint.analysis.own_methods import module_method_call, own_backward_module, own_method
@@ -242,6 +242,8 @@ class Calls(InterpreterPart):
         if type(func) is cst.Attribute:
             attr = func.attr.value
             if attr in ("eval", "train"):
+                if unbound_switch_receiver(call, self.imports) is not None:
+                    return self.switch_mode(call, attr, states)  # `nn.Module.eval(model)`
                 override = mode_method_override(self, call, states)
                 if override is not None:  # the class's own `eval()`: a method, no switch
                     if override[0] is None:

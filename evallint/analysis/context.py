@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import libcst as cst
@@ -228,6 +229,8 @@ class InterpreterContext(Protocol):
     def _constructor_facts(
         self, call: cst.Call, scope: Optional[cst.CSTNode] = None
     ) -> Optional[tuple[frozenset, bool]]: ...
+
+    def _mode_arguments(self, call: cst.Call) -> Sequence[cst.Arg]: ...
 
     def _mode_argument(self, call: cst.Call) -> Optional[Mode]: ...
 

@@ -21,6 +21,7 @@ from evallint.analysis.lattice import (
     Origin,
     PathState,
 )
+from evallint.analysis.mode_overrides import hidden_mode_methods
 from evallint.analysis.norm_statistics import recomputes_norm_statistics, statistics_passes
 from evallint.analysis.optimizer_bindings import latest_binding
 from evallint.analysis.optimizers import is_optimizer_name
@@ -268,6 +269,7 @@ class Effects(InterpreterPart):
                     parts_as_built=as_built,
                 )
                 self.observations[call] = obs
+                self._note_hidden_mode_methods(call, key, subject)
             if region.kind is RegionKind.NEUTRAL and obs.region.kind is not RegionKind.NEUTRAL:
                 continue
             if obs.region.kind is RegionKind.NEUTRAL and region.kind is not RegionKind.NEUTRAL:
@@ -279,6 +281,12 @@ class Effects(InterpreterPart):
             if not region.needs_grad:
                 obs.grad |= frozenset(g for g in grad if g.grad is Grad.ON and not g.by_flag)
                 obs.entry_grad = obs.entry_grad or any(g.grad is Grad.ENTRY for g in grad)
+
+    def _note_hidden_mode_methods(self, node: cst.CSTNode, key: str, subject: str) -> None:
+        """Record the mode methods `subject`'s class hides behind a non-switching override."""
+        hidden = hidden_mode_methods(self, key, subject)
+        if hidden:
+            self.file.facts.hidden_mode_methods[(id(node), subject)] = hidden
 
     def _delegated_mode(self, key: str, state, method: Optional[str] = None) -> Optional[frozenset]:
         """`model.net.eval()` (or `net = model.net; net.train()`) then `model(x)`, where a
@@ -429,6 +437,7 @@ class Effects(InterpreterPart):
         matters = self._key_id(key) not in self.file.mode_independent
         entry = self.training.get((region_id, key))
         if entry is None:
+            self._note_hidden_mode_methods(place.node if place else site, key, subject)
             self.training[(region_id, key)] = PendingTraining(
                 place or Place(site, self.file.unit),
                 subject,

@@ -247,6 +247,10 @@ class ModuleFacts:
     local_layer_demonstrations: frozenset[int] = frozenset()
     """Calls of a single torch.nn layer built in a function and shown alone there: the same
     demonstration whichever caller runs the function."""
+    hidden_mode_methods: dict[tuple[int, str], frozenset[str]] = field(default_factory=dict)
+    """(id of a forward's call or a training site, module named there) -> the mode methods
+    (`eval`, `train`) its class overrides with one that switches no mode
+    (analysis/mode_overrides.py): advice to call `module.eval()` must name `nn.Module.eval`."""
     hooks_leaving_eval: list = field(default_factory=list)
     """Lightning training-phase hooks that may return in eval mode (`HookLeavesEval`)."""
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)

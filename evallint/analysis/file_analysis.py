@@ -298,7 +298,11 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                 self.module, self.imports
             )
         if not self._source or any(word in self._source for word in PROBE_WORDS):
-            self.facts.layer_demonstrations |= probe_forwards(self.module, self.imports)
+            self.facts.layer_demonstrations |= probe_forwards(
+                self.module,
+                self.imports,
+                frozenset(name for name, cls in self.classes.items() if cls.is_module),
+            )
         self.facts.hooks_leaving_eval = hooks_leaving_eval(
             self.classes.values(), self.summary_for, self.unit
         )

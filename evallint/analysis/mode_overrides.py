@@ -20,7 +20,7 @@ import libcst as cst
 
 from evallint.analysis.class_chains import Chain
 from evallint.analysis.own_methods import annotated_class
-from evallint.analysis.symbols import dotted_name
+from evallint.analysis.symbols import ImportTable, dotted_name
 from evallint.analysis.walk import iter_nodes
 
 if TYPE_CHECKING:
@@ -49,6 +49,23 @@ def switches_no_mode(method: FunctionInfo) -> bool:
                     if type(part) is cst.Attribute and part.attr.value == "training":
                         return False
     return True
+
+
+def unbound_switch_receiver(call: cst.Call, imports: ImportTable) -> Optional[cst.BaseExpression]:
+    """`model` of `nn.Module.eval(model)` / `torch.nn.Module.train(model, False)`: the base's
+    switch called unbound, which switches `model` whatever its class overrides (the way
+    round an override that switches nothing); None for any other call."""
+    func = call.func
+    if (
+        type(func) is not cst.Attribute
+        or func.attr.value not in MODE_METHODS
+        or not call.args
+        or call.args[0].keyword is not None
+        or call.args[0].star
+        or imports.qualify(func.value) != "torch.nn.Module"
+    ):
+        return None
+    return call.args[0].value
 
 
 def mode_method_override(
@@ -81,6 +98,31 @@ def mode_method_override(
     if method is None or not switches_no_mode(method):
         return None
     return part.file._summary_counted(method), receiver
+
+
+def hidden_mode_methods(part: InterpreterPart, key: str, receiver: str) -> frozenset[str]:
+    """The mode methods (`eval`, `train`) that the class of the module `receiver` (the
+    state's `key`) overrides with a method that switches no mode: for that module, advice
+    to call `receiver.eval()` would run the override; `nn.Module.eval(receiver)` switches."""
+    owner: Optional[ClassInfo]
+    if receiver == "self":
+        owner = part._owner()
+    else:
+        owner = (
+            part.module_classes.get(key)
+            or part.built_classes.get(key)
+            or annotated_class(part, receiver)
+        )
+    if owner is None:
+        return frozenset()
+    found = []
+    for name in MODE_METHODS:
+        method = owner.methods.get(name) or part.file._inherited_method(owner, name)
+        if method is not None and switches_no_mode(method):
+            found.append(name)
+    if not found or not _is_module_class(part, owner):
+        return frozenset()
+    return frozenset(found)
 
 
 def _is_module_class(part: InterpreterPart, owner: ClassInfo) -> bool:

@@ -18,11 +18,18 @@ moved with `.to(device)`; not a loader's result nor a `pretrained=` build); sinc
 (any of which may have trained or loaded it; `print(model)` only shows it); and every input
 of the call is a random or constant tensor made by torch (`torch.randn(...)`,
 `torch.zeros(...)`, or a name last bound to one). A module evaluated on random inputs after
-training is still an evaluation."""
+training is still an evaluation.
+
+A module class built around modules that are themselves just built (`LinearWithLoRA(layer,
+rank=2)` of a bare `nn.Linear`, `nn.Sequential(block, head)`) is just built too: its
+constructor keeps its parts, it trains and loads nothing. Handing a part to it does not touch
+the part; the parts are touched with the wrapper (handed on, loaded, stepped), since what
+trains the wrapper trains them. The class must be a module: torch.nn's, or one the file
+defines over a module base (a `Trainer(model)` may well train what it is given)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -39,90 +46,135 @@ PROBE_WORDS = ("rand", "zeros", "ones", "full(", "empty(", "normal(")
 _STEPS = frozenset({"backward", "step", "load_state_dict"})
 
 
-def probe_forwards(module: cst.Module, imports: ImportTable) -> frozenset[int]:
-    """Ids of the calls that probe a module just built (see the module docstring)."""
+def probe_forwards(
+    module: cst.Module, imports: ImportTable, module_classes: frozenset[str] = frozenset()
+) -> frozenset[int]:
+    """Ids of the calls that probe a module just built (see the module docstring);
+    `module_classes` are the names of the module classes the file defines."""
     found: set[int] = set()
     scopes: list[cst.CSTNode] = [module]
     scopes += [n for n in iter_nodes(module, enter_scopes=True) if type(n) is cst.FunctionDef]
     for scope in scopes:
         body = scope.body if type(scope) is cst.FunctionDef else scope
-        _scan(body, imports, found)
+        _Scan(imports, module_classes, found).run(body)
     return frozenset(found)
 
 
-def _scan(body: cst.CSTNode, imports: ImportTable, found: set[int]) -> None:
-    fresh: set[str] = set()  # names holding a module built here and untouched since
-    synthetic: set[str] = set()  # names holding a made-up tensor
-    touched: set[str] = set()  # built here, then trained, loaded or handed on
-    # bindings wait until the walk (pre-order, in source order) has left their value
-    pending: list[tuple[set[int], cst.Assign]] = []
-    for node in iter_nodes(body):
-        while pending and id(node) not in pending[-1][0]:
-            _bind(pending.pop()[1], imports, fresh, synthetic, touched)
-        if type(node) in (cst.For, cst.While) and any(
-            type(n) is cst.Call and type(n.func) is cst.Attribute and n.func.attr.value in _STEPS
-            for n in iter_nodes(node)
-        ):
-            touched |= fresh
-            fresh.clear()  # a later iteration runs after this loop's own steps
-        if type(node) is cst.Assign:
-            pending.append(({id(n) for n in iter_nodes(node)}, node))
-        elif type(node) is cst.Call:
-            _call(node, imports, fresh, synthetic, found, touched)
-    while pending:
-        _bind(pending.pop()[1], imports, fresh, synthetic, touched)
+class _Scan:
+    """One scope read in source order: which names hold a module just built, which a
+    made-up tensor."""
 
+    def __init__(
+        self, imports: ImportTable, module_classes: frozenset[str], found: set[int]
+    ) -> None:
+        self.imports = imports
+        self.module_classes = module_classes
+        self.found = found
+        self.fresh: set[str] = set()  # names holding a module built here and untouched since
+        self.synthetic: set[str] = set()  # names holding a made-up tensor
+        self.touched: set[str] = set()  # built here, then trained, loaded or handed on
+        self.parts: dict[str, set[str]] = {}  # a module built around fresh ones: its parts
+        self.building: set[int] = set()  # module constructions whose result a name takes
 
-def _bind(
-    assign: cst.Assign,
-    imports: ImportTable,
-    fresh: set[str],
-    synthetic: set[str],
-    touched: set[str],
-):
-    names = [t.target.value for t in assign.targets if type(t.target) is cst.Name]
-    constructs = len(assign.targets) == 1 and _constructs(assign.value)
-    # `Sampler(net, 10)`: a wrapper around a module trained (or loaded, or handed on) since
-    # it was built holds that training; a fresh part (`init_layer=...`) does not
-    wraps = any(type(n) is cst.Name and n.value in touched for n in iter_nodes(assign.value))
-    made_up = len(assign.targets) == 1 and _made_up(assign.value, imports, synthetic)
-    for name in names:
-        (fresh.add if constructs and not wraps else fresh.discard)(name)
-        touched.discard(name)
-        (synthetic.add if made_up else synthetic.discard)(name)
+    def run(self, body: cst.CSTNode) -> None:
+        # bindings wait until the walk (pre-order, in source order) has left their value
+        pending: list[tuple[set[int], cst.Assign]] = []
+        for node in iter_nodes(body):
+            while pending and id(node) not in pending[-1][0]:
+                self._bind(pending.pop()[1])
+            if type(node) in (cst.For, cst.While) and any(
+                type(n) is cst.Call
+                and type(n.func) is cst.Attribute
+                and n.func.attr.value in _STEPS
+                for n in iter_nodes(node)
+            ):
+                self._touch_all()  # a later iteration runs after this loop's own steps
+            if type(node) is cst.Assign:
+                pending.append(({id(n) for n in iter_nodes(node)}, node))
+                built = self._module_construction(node)
+                if built is not None:
+                    self.building.add(id(built))
+            elif type(node) is cst.Call:
+                self._call(node)
+        while pending:
+            self._bind(pending.pop()[1])
 
+    def _touch(self, name: str) -> None:
+        """`name` may be trained or loaded from here on, and so may the modules it holds."""
+        if name in self.fresh:
+            self.touched.add(name)
+        self.fresh.discard(name)
+        for part in self.parts.pop(name, ()):
+            self._touch(part)
 
-def _call(
-    call,
-    imports: ImportTable,
-    fresh: set[str],
-    synthetic: set[str],
-    found: set[int],
-    touched: set[str],
-):
-    func = call.func
-    if type(func) is cst.Attribute and func.attr.value in _STEPS:
-        if func.attr.value == "load_state_dict":
-            name = dotted_name(func.value) or ""
-            if name in fresh:
-                touched.add(name)
-            fresh.discard(name)
-        else:
-            touched |= fresh
-            fresh.clear()  # a training step may have reached any of them
-        return
-    target = _probed(func)
-    if target is not None and target in fresh:
-        inputs = [a.value for a in call.args if a.keyword is None]
-        if inputs and all(_made_up(i, imports, synthetic) for i in inputs):
-            found.add(id(call))
-        return
-    if dotted_name(func) in _ONLY_SHOWS:
-        return
-    for arg in call.args:
-        if type(arg.value) is cst.Name and arg.value.value in fresh:
-            touched.add(arg.value.value)
-            fresh.discard(arg.value.value)  # handed on: it may be trained or loaded there
+    def _touch_all(self) -> None:
+        self.touched |= self.fresh
+        self.fresh.clear()  # a training step may have reached any of them
+        self.parts.clear()
+
+    def _module_construction(self, assign: cst.Assign) -> cst.Call | None:
+        """`name = Cls(...)` (possibly moved) where `Cls` is a module class: torch.nn's or
+        one this file defines."""
+        if len(assign.targets) != 1 or type(assign.targets[0].target) is not cst.Name:
+            return None
+        value = _strip_moves(assign.value)
+        if type(value) is not cst.Call or not _constructs(value):
+            return None
+        qualified = self.imports.qualify(value.func) or ""
+        if qualified.startswith("torch.nn.") or qualified in self.module_classes:
+            return value
+        return None
+
+    def _bind(self, assign: cst.Assign) -> None:
+        names = [t.target.value for t in assign.targets if type(t.target) is cst.Name]
+        constructs = len(assign.targets) == 1 and _constructs(assign.value)
+        # `Sampler(net, 10)`: a wrapper around a module trained (or loaded, or handed on)
+        # since it was built holds that training; a fresh part (`init_layer=...`) does not
+        held = [n for n in iter_nodes(assign.value) if type(n) is cst.Name]
+        wraps = any(n.value in self.touched for n in held)
+        made_up = len(assign.targets) == 1 and _made_up(assign.value, self.imports, self.synthetic)
+        parts: set[str] = set()
+        if constructs:
+            parts = {n.value for n in held if n.value in self.fresh}
+        elif type(_strip_moves(assign.value)) is cst.Name:
+            # `net = model.to(device)`, `net = model`: the same module under another name;
+            # what trains it trains `model` and whatever `model` holds
+            alias = cast(cst.Name, _strip_moves(assign.value)).value
+            parts = ({alias} & self.fresh) | self.parts.get(alias, set())
+        for name in names:
+            dropped = self.parts.pop(name, set())
+            if constructs and not wraps:
+                self.fresh.add(name)
+            else:
+                self.fresh.discard(name)
+            if parts - {name}:
+                self.parts[name] = parts - {name}
+            self.touched.discard(name)
+            (self.synthetic.add if made_up else self.synthetic.discard)(name)
+            for part in dropped - parts:
+                self._touch(part)  # its wrapper lives on under no name this scope tracks
+
+    def _call(self, call: cst.Call) -> None:
+        func = call.func
+        if type(func) is cst.Attribute and func.attr.value in _STEPS:
+            if func.attr.value == "load_state_dict":
+                self._touch(dotted_name(func.value) or "")
+            else:
+                self._touch_all()
+            return
+        target = _probed(func)
+        if target is not None and target in self.fresh:
+            inputs = [a.value for a in call.args if a.keyword is None]
+            if inputs and all(_made_up(i, self.imports, self.synthetic) for i in inputs):
+                self.found.add(id(call))
+            return
+        if dotted_name(func) in _ONLY_SHOWS or id(call) in self.building:
+            return  # shown, or kept as a part of the module being built
+        for arg in call.args:
+            if type(arg.value) is cst.Name and (
+                arg.value.value in self.fresh or arg.value.value in self.parts
+            ):
+                self._touch(arg.value.value)  # handed on: it may be trained or loaded there
 
 
 def _probed(func: cst.BaseExpression) -> Optional[str]:

@@ -19,6 +19,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.mode_overrides import unbound_switch_receiver
 from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.symbols import chain_receiver, dotted_name, unwrap_enumerate
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
@@ -151,7 +152,7 @@ class Switches(InterpreterPart):
         return receiver
 
     def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
-        receiver = call.func.value  # type: ignore[attr-defined]
+        receiver = unbound_switch_receiver(call, self.imports) or call.func.value  # type: ignore[attr-defined]
         receiver = chain_receiver(
             receiver, SAME_MODULE_METHODS
         )  # `net.to(device).eval()` switches `net`
@@ -171,7 +172,8 @@ class Switches(InterpreterPart):
                 self.eval_switches.append(call)
                 result.append(state.with_mode_tree(key, {ModeFact(Mode.EVAL, origin, call)}))
                 continue
-            arg = call.args[0].value if call.args else None
+            mode_args = self._mode_arguments(call)
+            arg = mode_args[0].value if mode_args else None
             constant = self._mode_argument(call)
             if constant is not None:
                 if constant is Mode.EVAL:

@@ -3,6 +3,7 @@ their mode facts (`from_pretrained()` loads in eval mode), forward targets."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Optional, cast
@@ -27,6 +28,7 @@ from evallint.analysis.lattice import (
     PathState,
 )
 from evallint.analysis.mode_matters import ModeMatters, built_mode_sensitive
+from evallint.analysis.mode_overrides import unbound_switch_receiver
 from evallint.analysis.module_sources import library_class
 from evallint.analysis.plain_modules import mode_free_module_class
 from evallint.analysis.plain_objects import (
@@ -797,11 +799,17 @@ class Values(ModeMatters):
             return None  # a library's class: see `library_class`
         return project.class_chain(self.file.path, *found)
 
+    def _mode_arguments(self, call: cst.Call) -> Sequence[cst.Arg]:
+        """The arguments of a mode switch after the module: all of `model.train(False)`'s,
+        those after `model` in `nn.Module.train(model, False)`."""
+        return call.args[1:] if unbound_switch_receiver(call, self.imports) else call.args
+
     def _mode_argument(self, call: cst.Call) -> Optional[Mode]:
         """train() / train(True) / train(False) / train(mode=False); None if not constant."""
-        if not call.args:
+        args = self._mode_arguments(call)
+        if not args:
             return Mode.TRAIN
-        value = call.args[0].value
+        value = args[0].value
         if type(value) is cst.Name and value.value in ("True", "False"):
             return Mode.TRAIN if value.value == "True" else Mode.EVAL
         return None

@@ -180,6 +180,12 @@ def owned_elsewhere(facts: ModuleFacts, forward: EvalForward, grad: bool) -> boo
     return forward.call.unit is not facts.unit and forward.owned_elsewhere[int(grad)]
 
 
+def hidden_mode_methods(facts: ModuleFacts, node: cst.CSTNode, subject: str) -> frozenset[str]:
+    """The mode methods (`eval`, `train`) the class of the module `subject`, as named at
+    `node`, overrides with one that switches no mode: advice must name `nn.Module`'s."""
+    return facts.hidden_mode_methods.get((id(node), subject), frozenset())
+
+
 def demonstrates_a_layer(facts: ModuleFacts, forward: EvalForward) -> bool:
     """A call of a single torch.nn layer shown alone (`dropout.train(); print(dropout(x))`):
     what the layer does in that mode is what the code shows, no evaluation of a model."""

@@ -15,6 +15,7 @@ from evallint.rules.base import (
     call_anchor,
     demonstrates_a_layer,
     first_forwards,
+    hidden_mode_methods,
     mode_related,
     owned_elsewhere,
     receiver_text,
@@ -158,23 +159,45 @@ class EvalWithoutEvalMode(Rule):
             ),
         ):
             module = receiver_text(forward.subject)
+            hidden = hidden_mode_methods(facts, forward.call.node, forward.subject)
             message = (
                 f"`{module}` may be in training mode in {where_evaluated(forward)}: "
                 f"Dropout keeps dropping and BatchNorm uses batch statistics and overwrites its running stats with evaluation data; "
-                f"call `{module}.eval()` before evaluating"
+                f"{self.advice(module, hidden)} before evaluating"
             )
             related = mode_related(facts, forward.train_facts, f"`{module}`")
             if forward.region.node is not None and forward.call.unit is facts.unit:
                 related.append(region_start(facts, forward))
-            fix = self.fix(facts, forward, module) if facts.want_fixes else None
+            fix = self.fix(facts, forward, module, hidden) if facts.want_fixes else None
             yield self.forward_diagnostic(facts, forward, message, related, module, fix)
 
     @staticmethod
-    def fix(facts: ModuleFacts, forward, module: str) -> Optional[Fix]:
+    def advice(module: str, hidden: frozenset[str]) -> str:
+        """What to call: `model.eval()`, or, when the module's class overrides `eval()` with
+        a method that switches no mode, `nn.Module.eval(model)` (or `model.train(False)`
+        unless `train()` is overridden alike)."""
+        if "eval" not in hidden:
+            return f"call `{module}.eval()`"
+        other = "" if "train" in hidden else f" (or `{module}.train(False)`)"
+        return (
+            f"its class's own `eval()` switches no mode, so call `nn.Module.eval({module})`{other}"
+        )
+
+    @staticmethod
+    def fix(
+        facts: ModuleFacts, forward, module: str, hidden: frozenset[str] = frozenset()
+    ) -> Optional[Fix]:
         """`model.eval()` before the call that evaluates, before the evaluation loop, or at
-        the top of the evaluation function; nothing for a whole evaluation script."""
+        the top of the evaluation function; nothing for a whole evaluation script. For a
+        module whose class's own `eval()` switches no mode, `model.train(False)` (nothing
+        when its `train()` is overridden alike)."""
         builder = FixBuilder(facts)
         code, description = f"{module}.eval()", f"Call `{module}.eval()` before evaluating"
+        if "eval" in hidden:
+            if "train" in hidden:
+                return None
+            code = f"{module}.train(False)"
+            description = f"Call `{module}.train(False)` before evaluating"
         call = call_anchor(facts, forward)
         if call is not None:
             statement = builder.enclosing_statement(call)

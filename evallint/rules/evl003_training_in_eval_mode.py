@@ -11,7 +11,13 @@ import libcst as cst
 from evallint.analysis.facts import ModuleFacts, TrainingStep
 from evallint.analysis.lattice import Origin
 from evallint.diagnostics import Diagnostic, Fix
-from evallint.rules.base import Example, Rule, mode_related, receiver_text
+from evallint.rules.base import (
+    Example,
+    Rule,
+    hidden_mode_methods,
+    mode_related,
+    receiver_text,
+)
 from evallint.rules.evl007_training_on_evaluation_data import training_on_evaluation
 from evallint.rules.fixes import FixBuilder
 
@@ -143,13 +149,23 @@ class TrainingInEvalMode(Rule):
             reached = ""
             if step.via and step.site.unit is facts.unit and step.via[0].unit is facts.unit:
                 reached = f" (reached through the call at line {step.via[0].position()[0]})"
+            hidden = hidden_mode_methods(facts, step.site.node, step.subject)
+            call = (
+                f"its class's own `train()` switches no mode, so call `nn.Module.train({module})`"
+                if "train" in hidden
+                else f"call `{module}.train()`"
+            )
             message = (
                 f"`{module}` is trained here while it may still be in eval mode {cause}"
                 f"{reached}: "
-                f"Dropout is off and BatchNorm statistics are frozen for this training; call `{module}.train()` before training"
+                f"Dropout is off and BatchNorm statistics are frozen for this training; {call} before training"
             )
             related = mode_related(facts, step.eval_facts, f"`{module}`")
-            fix = self.fix(facts, step, module) if facts.want_fixes else None
+            fix = (
+                self.fix(facts, step, module)
+                if facts.want_fixes and "train" not in hidden
+                else None
+            )
             yield self.diagnostic(
                 facts,
                 step.site,
