@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import libcst as cst
 
+from evallint.source.literals import literal_value
+
 _UNDECIDED = object()
 
 
@@ -47,9 +49,9 @@ def constant_bindings(call: cst.Call) -> list[tuple[str, ...]]:
 
 def _cst_constant(node: cst.BaseExpression) -> Any:
     if isinstance(node, cst.SimpleString):
-        return node.evaluated_value
+        return literal_value(node)
     if isinstance(node, (cst.Integer, cst.Float)):
-        return node.evaluated_value
+        return literal_value(node)
     if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
         return {"True": True, "False": False, "None": None}[node.value]
     return _UNDECIDED

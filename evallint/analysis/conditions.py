@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Union, cast
 import libcst as cst
 
 from evallint.analysis.symbols import dotted_name
+from evallint.source.literals import literal_value
 
 if TYPE_CHECKING:
     from evallint.analysis.scope import FunctionInfo
@@ -18,7 +19,8 @@ def _atom(node: cst.BaseExpression) -> Optional[str]:
     if name is not None:
         return name
     if type(node) is cst.SimpleString:
-        return repr(node.evaluated_value) if isinstance(node.evaluated_value, str) else None
+        value = literal_value(node)
+        return repr(value) if isinstance(value, str) else None
     if type(node) is cst.Integer:
         return node.value
     if (
@@ -452,7 +454,7 @@ def _is_main_guard(statement: cst.CSTNode) -> bool:
         return False
     operands = (test.left, test.comparisons[0].comparator)
     names = [o for o in operands if type(o) is cst.Name and o.value == "__name__"]
-    texts = [o for o in operands if type(o) is cst.SimpleString and o.evaluated_value == "__main__"]
+    texts = [o for o in operands if type(o) is cst.SimpleString and literal_value(o) == "__main__"]
     return len(names) == 1 and len(texts) == 1
 
 
@@ -486,7 +488,7 @@ def _constant_int(
     if depth > 8:
         return None
     if type(node) is cst.Integer:
-        value = node.evaluated_value
+        value = literal_value(node)
         return value if isinstance(value, int) else None
     if type(node) is cst.BinaryOperation:
         left = _constant_int(node.left, statements, local_names, before, depth + 1)

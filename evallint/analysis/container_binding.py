@@ -16,6 +16,7 @@ from evallint.analysis.lattice import PathState
 from evallint.analysis.scope import ClassInfo
 from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
+from evallint.source.literals import literal_value
 
 
 def _strip_same_module(expr: cst.BaseExpression) -> cst.BaseExpression:
@@ -112,7 +113,7 @@ class ContainerBinding(InterpreterPart):
                 if type(entry) is not cst.DictElement:
                     return ()
                 label = (
-                    repr(entry.key.evaluated_value)
+                    repr(literal_value(entry.key))
                     if type(entry.key) is cst.SimpleString
                     else str(index)
                 )

@@ -16,6 +16,7 @@ import libcst as cst
 from evallint.analysis.conditions import ring_operation
 from evallint.analysis.reuse import memo
 from evallint.analysis.walk import iter_nodes
+from evallint.source.literals import literal_value
 
 FEW = 32
 """At most this many iterations is a fixed few (a picture's panels, a sweep of settings)."""
@@ -56,9 +57,9 @@ def constants_of(single: dict[str, cst.BaseExpression]) -> dict[str, Number]:
 def _evaluate(expr: cst.BaseExpression, known: dict[str, Number]) -> Optional[Number]:
     kind = type(expr)
     if kind is cst.Integer:
-        return int(expr.evaluated_value)  # type: ignore[attr-defined]
+        return int(literal_value(expr))  # type: ignore[arg-type]
     if kind is cst.Float:
-        return float(expr.evaluated_value)  # type: ignore[attr-defined]
+        return float(literal_value(expr))  # type: ignore[arg-type]
     if kind is cst.Name:
         return known.get(expr.value)  # type: ignore[attr-defined]
     if kind is cst.Call:

@@ -333,6 +333,15 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             pending.extend(reversed(info.nested.values()))
         return result
 
+    def close(self) -> None:
+        """Drop the tables that hold this analysis itself, once the rules have read it.
+        `imported_objects` keeps (analysis, class) pairs for this file's own classes too,
+        a reference cycle that would keep the file's whole tree and summaries alive until
+        the cyclic collector finds them (its traversal was ~8% of a cold run); without it
+        reference counting frees them as the lint returns. Only the engine's lint of a
+        file calls it: analyses a project index keeps for other files stay whole."""
+        self.imported_objects.clear()
+
     def summary_for(self, info: FunctionInfo) -> Optional[Summary]:
         if info.qualname in self.summaries:
             return self.summaries[info.qualname]

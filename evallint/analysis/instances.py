@@ -16,6 +16,7 @@ from evallint.analysis.scope import ClassInfo, FunctionInfo
 from evallint.analysis.symbols import chain_receiver, class_of_import, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
+from evallint.source.literals import literal_value
 from evallint.torch_facts import CONTAINERS
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ def _taken_from_a_sibling(owner: ClassInfo, init: FunctionInfo) -> set[str]:
                     if type(element) is cst.DictElement and type(element.key) is cst.SimpleString:
                         source = dotted_name(element.value)
                         if source is not None:
-                            filled.add((element.key.evaluated_value, source))  # type: ignore[arg-type]
+                            filled.add((literal_value(element.key), source))  # type: ignore[arg-type]
     return {
         key
         for key, slots in taken.items()
@@ -218,7 +219,7 @@ def _constant_slot(value: cst.BaseExpression) -> Optional[str]:
     index = value.slice[0].slice
     if type(index) is not cst.Index or type(index.value) is not cst.SimpleString:
         return None
-    found = index.value.evaluated_value
+    found = literal_value(index.value)
     return found if isinstance(found, str) else None
 
 

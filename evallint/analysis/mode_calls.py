@@ -18,6 +18,7 @@ from evallint.analysis.statement_shapes import (
 )
 from evallint.analysis.symbols import ImportTable
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE
+from evallint.source.literals import literal_value
 
 _INLINE_LAYERS = frozenset(
     f"torch.nn.{name}"
@@ -87,9 +88,7 @@ def _functional_rate_from_caller(call: cst.Call, function: str, method: cst.Func
             default = param.default
             if default is None:
                 return True
-            return type(default) in (cst.Integer, cst.Float) and (
-                cast("cst.Integer | cst.Float", default).evaluated_value == 0
-            )
+            return type(default) in (cst.Integer, cst.Float) and (literal_value(default) == 0)
     return False
 
 

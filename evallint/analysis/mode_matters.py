@@ -4,7 +4,6 @@ constructor arguments (`nn.InstanceNorm2d(64)` keeps no running statistics)."""
 
 from __future__ import annotations
 
-from ast import literal_eval
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional, cast
 
@@ -16,6 +15,7 @@ from evallint.analysis.plain_modules import mode_free_module_class, plain_module
 from evallint.analysis.scope import ClassInfo
 from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE, STATELESS_LAYERS
 from evallint.analysis.walk import iter_nodes
+from evallint.source.literals import literal_value
 from evallint.torch_facts import LAYERS, MODE_INDEPENDENT_SUFFIXES, mode_sensitive
 
 if TYPE_CHECKING:
@@ -359,7 +359,7 @@ def built_mode_sensitive(kind: str, call: cst.Call) -> bool:
         if type(value) is cst.Name and value.value in ("True", "False"):
             read[name] = value.value == "True"
         elif type(value) in (cst.Integer, cst.Float):
-            read[name] = literal_eval(cast("cst.Integer | cst.Float", value).value)
+            read[name] = literal_value(value)
         else:
             read[name] = "?"  # not a literal: undecided
     return mode_sensitive(kind, read) is not False

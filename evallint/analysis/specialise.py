@@ -22,6 +22,7 @@ from evallint.analysis.regions import Region, RegionKind
 from evallint.analysis.scope import FunctionInfo
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.walk import iter_nodes
+from evallint.source.literals import literal_value
 
 Flags = tuple[tuple[str, bool], ...]
 """(parameter, constant value) pairs, sorted: the context a summary is specialised for."""
@@ -156,7 +157,7 @@ def constant_flags(
                 flags[f"{name}.training"] = fixed[f"{path}.training"]
         if name is not None and type(value) is cst.SimpleString:
             # a phase also passed on (`print(mode, loss)`) is tested as a name too
-            text = value.evaluated_value
+            text = literal_value(value)
             if isinstance(text, str):
                 flags.update(phase_assumptions(name, text, tested))
         elif name is not None and type(value) is cst.Name:
@@ -228,8 +229,8 @@ def _literal_values(expr: cst.BaseExpression) -> Optional[list[object]]:
     values: list[object] = []
     for element in expr.elements:  # type: ignore[attr-defined]
         value = element.value
-        if type(value) is cst.SimpleString and isinstance(value.evaluated_value, str):
-            values.append(value.evaluated_value)
+        if type(value) is cst.SimpleString and isinstance(literal_value(value), str):
+            values.append(literal_value(value))
         elif type(value) is cst.Name and value.value in _CONSTANTS:
             values.append(_CONSTANTS[value.value])
         else:

@@ -14,6 +14,7 @@ from evallint.analysis.symbols import ImportTable, dotted_name
 from evallint.analysis.trained_batch import through_assignments
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE, words
 from evallint.analysis.walk import iter_nodes
+from evallint.source.literals import literal_value
 
 
 def constant_bool(node: cst.BaseExpression) -> Optional[bool]:
@@ -363,8 +364,8 @@ def iterable_words(loop: cst.For) -> frozenset:
     for node in iter_nodes(loop.iter):
         if type(node) is cst.Name:
             found |= words(node.value)
-        elif type(node) is cst.SimpleString and isinstance(node.evaluated_value, str):
-            found |= words(node.evaluated_value)
+        elif type(node) is cst.SimpleString and isinstance(literal_value(node), str):
+            found |= words(literal_value(node))
     return frozenset(found)
 
 

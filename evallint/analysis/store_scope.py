@@ -11,6 +11,7 @@ import libcst as cst
 
 from evallint.analysis.symbols import class_of_import, dotted_name
 from evallint.analysis.walk import iter_nodes, small_statements
+from evallint.source.literals import literal_value
 
 if TYPE_CHECKING:
     from evallint.analysis.scope import ClassInfo
@@ -188,7 +189,7 @@ def numeric_array(value: Optional[cst.CSTNode], imports: ImportTable) -> bool:
         return False
     return not any(
         (type(n) is cst.Name and n.value == "object")
-        or (type(n) is cst.SimpleString and n.evaluated_value in ("O", "object"))
+        or (type(n) is cst.SimpleString and literal_value(n) in ("O", "object"))
         for arg in value.args
         for n in iter_nodes(arg.value)
     )

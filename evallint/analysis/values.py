@@ -69,6 +69,7 @@ from evallint.analysis.vocabulary import (
     words,
 )
 from evallint.analysis.walk import iter_nodes
+from evallint.source.literals import literal_value
 from evallint.torch_facts import MODE_KEEPING_COPIES, MODULE_API, NO_GRAD_METHODS
 
 
@@ -362,7 +363,7 @@ class Values(ModeMatters):
         if type(index.value) is cst.Integer:
             label = index.value.value
         elif type(index.value) is cst.SimpleString:
-            label = repr(index.value.evaluated_value)
+            label = repr(literal_value(index.value))
         base = dotted_name(expr.value)
         for member in members:
             if label is not None and member == f"{base}[{label}]":

@@ -358,6 +358,7 @@ def _analyse_and_check(
                     found.extend(rule().check(analysis.facts))
             if analysis.budget_exceeded:
                 found.append(_error(path, 1, 1, BUDGET_MESSAGE))
+            analysis.close()
     except RecursionError:
         found = [_error(path, 1, 1, "cannot analyse: nesting too deep")]
     except Exception as exc:  # a bug in evallint must not stop the other files
@@ -526,21 +527,25 @@ def _lint_files(
             shared.append(new_project(analysis_options(configs[files[0]])))
         return shared[0]
 
+    from evallint.engine.collection import between_files
+
     found: list[Diagnostic] = []
     caches: dict[Optional[Path], ResultCache] = {}
-    for name in files:
-        path = Path(name)
-        file_config = configs[name]
-        cache = _cache_for(file_config, caches) if use_cache else None
-        found.extend(
-            lint_file(
-                path,
-                file_config,
-                project=project,
-                cache=cache,
-                apply_suppressions=apply_suppressions,
+    with between_files() as file_done:
+        for name in files:
+            path = Path(name)
+            file_config = configs[name]
+            cache = _cache_for(file_config, caches) if use_cache else None
+            found.extend(
+                lint_file(
+                    path,
+                    file_config,
+                    project=project,
+                    cache=cache,
+                    apply_suppressions=apply_suppressions,
+                )
             )
-        )
+            file_done()
     return found
 
 
@@ -581,15 +586,19 @@ def _lint_in_processes(
 def _lint_in_worker(
     name: str, file_config: Config, use_cache: bool, apply_suppressions: bool
 ) -> list[Diagnostic]:
+    from evallint.engine.collection import worker_file_done
+
     path = Path(name)
     cache = _cache_for(file_config, _WORKER_CACHES) if use_cache else None
-    return lint_file(
+    found = lint_file(
         path,
         file_config,
         project=lambda: process_project(file_config),
         cache=cache,
         apply_suppressions=apply_suppressions,
     )
+    worker_file_done()
+    return found
 
 
 _WORKER_CACHES: dict[Optional[Path], ResultCache] = {}
