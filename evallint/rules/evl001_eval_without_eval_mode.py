@@ -17,8 +17,8 @@ from evallint.rules.base import (
     first_forwards,
     mode_related,
     owned_elsewhere,
-    receiver_text,
     region_start,
+    subject_text,
     where_evaluated,
 )
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
@@ -157,7 +157,7 @@ class EvalWithoutEvalMode(Rule):
                 and not demonstrates_a_layer(facts, forward)
             ),
         ):
-            module = receiver_text(forward.subject)
+            module = subject_text(facts, forward)
             message = (
                 f"`{module}` may be in training mode in {where_evaluated(forward)}: "
                 f"Dropout keeps dropping and BatchNorm uses batch statistics and overwrites its running stats with evaluation data; "
