@@ -16,8 +16,9 @@ import ast
 from typing import TYPE_CHECKING, Optional
 
 from evallint.analysis.project_forwards import project_module_class
-from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
+from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS, STATELESS_LAYERS
 from evallint.source.parse import shared_python_tree
+from evallint.torch_facts import MODE_INDEPENDENT_SUFFIXES
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -118,7 +119,8 @@ def _unchained(value: ast.expr) -> ast.expr:
 
 def _builds_module(file: FileAnalysis, path: str, value: ast.expr) -> bool:
     """A call building an nn.Module: a class of the calling file, or of the project, that
-    subclasses one, or a torch.nn class (`nn.Linear(...)`, `torch.nn.Sequential(...)`)."""
+    subclasses one, or a torch.nn class (`nn.Linear(...)`, `torch.nn.Sequential(...)`);
+    not a loss nor a stateless layer (as `FileAnalysis._constructs_module` reads them)."""
     value = _unchained(value)
     if not isinstance(value, ast.Call):
         return False
@@ -132,7 +134,9 @@ def _builds_module(file: FileAnalysis, path: str, value: ast.expr) -> bool:
     parts.append(func.id)
     dotted = ".".join(reversed(parts))
     last = parts[0]
-    if not last[:1].isupper():
+    if not last[:1].isupper() or last.endswith(MODE_INDEPENDENT_SUFFIXES):
+        return False  # a loss (`nn.CrossEntropyLoss()`): no module a trainer evaluates
+    if last in STATELESS_LAYERS:
         return False
     if (
         dotted.startswith(("nn.", "torch.nn."))
