@@ -9,6 +9,7 @@ from typing import cast
 
 import libcst as cst
 
+from evallint.analysis.constructor_arguments import parameters_given_modules
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.plain_objects import assigns_plain_parameter
 from evallint.analysis.scope import ClassInfo, looks_like_module_name
@@ -45,6 +46,12 @@ class ClassMembers(InterpreterPart):
                     and type(value) in (cst.Call, cst.Name, cst.Attribute, cst.Subscript)
                 ):
                     attributes.add(name)  # `self.model = kwargs["model"]` too
+                elif (
+                    type(value) is cst.Name
+                    and method is owner.methods.get("__init__")
+                    and value.value in parameters_given_modules(self.file, owner.name)
+                ):
+                    attributes.add(name)  # `self.G = generator`, every `Trainer(...)` a module's
                 if facts is None or facts[1]:
                     mode_dependent.add(name)
             for name in self.file.scope(method.node).evidence:

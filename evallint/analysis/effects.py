@@ -396,7 +396,7 @@ class Effects(InterpreterPart):
         if not trained and sources is None and kind == "backward":
             self.train_loss_parameter(call, states)  # the loss is the caller's
         for key in trained:
-            self._record_training(call, key, key, region, states)
+            self._record_training(call, key, _subject_of(key), region, states)
         return states
 
     def _record_training(
@@ -488,7 +488,7 @@ class Effects(InterpreterPart):
             bound = latest_binding(scope, call, name)
             if bound is not None:  # this scope's own optimizer, not one of another scope
                 owners = self.file._parameter_owners(bound)
-                return frozenset(owners) if owners else None
+                return frozenset(_fresh_owner(o, state) for o in owners) if owners else None
         linked = self.file.optimizer_params().get(name or "")
         return frozenset(linked) if linked else None
 
@@ -513,7 +513,8 @@ class Effects(InterpreterPart):
                 # (`find_lr(model, loss_fn, optimizer, loader)`), the file's links are theirs
                 if not self._aliased_link(key, links, state) and key.split(".")[0] not in params:
                     continue
-                if self._own_optimizer_owners():
+                owners = self._own_optimizer_owners()
+                if owners and key not in {_fresh_owner(o, state) for o in owners}:
                     continue  # this function builds its optimizer over other modules' parameters
             keys.append(key)
         return keys
@@ -534,6 +535,25 @@ class Effects(InterpreterPart):
         return any(
             state.key_of(link.split(".")[0]) == key or state.key_of(link) == key for link in links
         )
+
+
+def _fresh_owner(owner: str, state: PathState) -> str:
+    """The key of a module an optimizer steps: a parameter's name rebound to a new module
+    (`def train(model="fcn"): model = build(model); opt = Adam(model.parameters())`) names
+    the new module's key (see kept_modules.fresh_key), not the caller's argument."""
+    root, dot, rest = owner.partition(".")
+    key = state.key_of(root)
+    if key != f"{root}'":
+        return owner
+    return f"{key}{dot}{rest}"
+
+
+def _subject_of(key: str) -> str:
+    """How the code names the module of `key`: a fresh key's (`model'`) by its variable."""
+    root, dot, rest = key.partition(".")
+    if root.endswith("'") and root[:-1].isidentifier():
+        return f"{root[:-1]}{dot}{rest}"
+    return key
 
 
 def _parts_backpropagated(stepped: frozenset, backpropagated: frozenset) -> frozenset:

@@ -403,8 +403,12 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         if self.project is None or info.parent is not None:
             return False
         owner = info.owner
-        if owner is not None and (owner.is_module or "." in owner.name):
-            return False  # a module's methods run through its forward; nested classes
+        if owner is not None and (
+            "." in owner.name or (owner.is_module and (info.name == "forward" or "__" in info.name))
+        ):
+            return False  # a module's forward runs through `model(x)`; nested classes
+        # a module's other methods (`net.sample(prime, n)` from a solver in another file) are
+        # judged by those callers, as a method called in its own file is
         callers = self.project.callers_of(
             self.path, info.name, owner.name if owner is not None else None
         )

@@ -49,6 +49,7 @@ from evallint.analysis.regions import (
     runs_between_training,
     split_tail,
 )
+from evallint.analysis.side_forwards import reported_only
 from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.statement_shapes import (
     catches_only_interrupt,
@@ -202,6 +203,7 @@ class Statements(InterpreterPart):
                 region = Region(run[0], RegionKind.EVAL, "evaluation between training steps")
                 region = replace(region, needs_grad=shown.graph_needed, after_training=True)
                 plan.append((start, start + len(run), region))
+        plan += self._side_forwards(statements, training, last, owner, plan)
         tail = self._evaluation_tail(statements, evidence, last, owner)
         if tail is not None and self._trained_batch_only(statements, tail, len(statements), owner):
             tail = None  # `opt.step()`, then the trained batch's accuracy: training statistics
@@ -258,6 +260,46 @@ class Statements(InterpreterPart):
             )
             plan.extend(split_tail(statements, tail, evidence, whole))
         return sorted(plan, key=lambda entry: entry[0])
+
+    def _side_forwards(
+        self, statements, training: list[bool], last: int, owner, plan
+    ) -> list[tuple[int, int, Region]]:
+        """Plain assignments among a training loop's statements (before its last training
+        site) whose values feed no training and only leave autograd (see side_forwards.py):
+        `y_test = net(x_test)` beside `y_train = net(x_train)`, its loss logged as a number.
+        Each is an evaluation of its own; the training statements around it are not."""
+        if type(owner) not in (cst.For, cst.While):
+            return []
+        covered = {i for start, end, _ in plan for i in range(start, end)}
+        by_node = {id(s): t for s, t in zip(statements, training)}
+
+        def trains(statement: cst.CSTNode) -> bool:
+            return by_node.get(id(statement), False)
+
+        found: list[tuple[int, int, Region]] = []
+        for index in range(last):
+            statement = statements[index]
+            if (
+                training[index]
+                or index in covered
+                or type(statement) is not cst.SimpleStatementLine
+            ):
+                continue
+            if not reported_only(statements, index):
+                continue
+            after = [*statements[index + 1 :], *next_pass(owner, statements[:index])]
+            if feeds_training([statement], after, trains, self.imports.is_imported):
+                continue
+            if self._trained_batch_only(statements, index, index + 1, owner):
+                continue
+            region = Region(
+                statement,
+                RegionKind.EVAL,
+                "forward beside the training step whose results are only reported",
+                after_training=True,  # the fix wraps the evaluating statement
+            )
+            found.append((index, index + 1, region))
+        return found
 
     def _no_grad_tests(
         self, statements, evidence, last: int, tail: Optional[int], owner, covered: set[int]

@@ -187,12 +187,16 @@ def module_method_call(
         return None
     key = part.resolve(func.value, states[0])
     owner = part.module_classes.get(key or "") or annotated_class(part, receiver)
+    defining: FileAnalysis = file
     if owner is None:
-        return None
-    method = owner.methods.get(name) or file._inherited_method(owner, name)
+        held = attribute_module_class(part, receiver)
+        if held is None:
+            return None
+        defining, owner = held
+    method = owner.methods.get(name) or defining._inherited_method(owner, name)
     if method is None:
         return None
-    summary = file._summary_counted(method)
+    summary = file._summary_counted(method) if defining is file else defining.summary_for(method)
     if not runs_forward:
         # `model.settle()` whose body is `self.eval()`: no forward, but the mode it leaves
         # its module in is the caller's from here on. So for `model.test(x)` that opens with
@@ -202,17 +206,61 @@ def module_method_call(
         if summary is None or not _leaves_self_switched(summary):
             return None
         return summary, receiver
-    if summary is None or (
-        all(r.region.kind is RegionKind.NEUTRAL for r in summary.forwards)
-        and any(s == "self" or s.startswith("self.") for s in summary.return_graph or ())
+    if (
+        summary is None
+        or not summary.forwards
+        or (
+            all(r.region.kind is RegionKind.NEUTRAL for r in summary.forwards)
+            and any(s == "self" or s.startswith("self.") for s in summary.return_graph or ())
+        )
     ):
         # it computes with its forward and hands the graph to the caller (`return
         # torch.tanh(self.body(z))`): what the caller does with it decides, so it is read
         # as a forward of the module at the call. A method that evaluates itself, or whose
         # results leave autograd inside it (sampled indices, numbers), is reported at its
-        # forward, with the call that reached it.
+        # forward, with the call that reached it. A method in which the summary sees no
+        # forward at all (its parts built by a factory: `self.trunk = build_trunk(d)`) is
+        # read as a forward at the call too.
         return None
     return summary, receiver
+
+
+def attribute_module_class(
+    part: InterpreterPart, receiver: str
+) -> Optional[tuple[FileAnalysis, ClassInfo]]:
+    """`self.net` of a class whose methods assign it only modules of one nn.Module class
+    (`self.net = Net(...).to(device)` in `__init__`), of this file or imported from another
+    project file: the analysis of the file defining that class, and the class. What
+    `net = Net()` in the same function gives `note_module_class`, for an attribute that
+    another method of the class built."""
+    if not receiver.startswith("self.") or receiver.count(".") != 1:
+        return None
+    owner = part._owner()
+    if owner is None:
+        return None
+    from evallint.analysis.instances import imported_class
+
+    file = part.file
+    found: Optional[tuple[FileAnalysis, ClassInfo]] = None
+    for method in owner.methods.values():
+        for name, value in file.scope(method.node).attribute_assignments:
+            if name != receiver:
+                continue
+            value = chain_receiver(value, SAME_MODULE_OR_MODE_METHODS)
+            if type(value) is not cst.Call:
+                return None
+            local = part._local_class(value)
+            held = (
+                (file, local)
+                if local is not None
+                else imported_class(file, value, module_class=True)
+            )
+            if held is None or not held[1].is_module:
+                return None
+            if found is not None and (found[0] is not held[0] or found[1] is not held[1]):
+                return None
+            found = held
+    return found
 
 
 def _switches_self(name: str, file: FileAnalysis) -> bool:

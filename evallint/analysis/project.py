@@ -543,6 +543,10 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
             files = self._root_files[root] = project_files(root)
         return files
 
+    def code_of(self, path: Path) -> Optional[str]:
+        """A project file's Python text (a notebook's code cells joined), read once."""
+        return self._code_of(path)
+
     def _code_of(self, path: Path) -> Optional[str]:
         """A project file's Python text; a notebook's code cells joined."""
         if path not in self._code:

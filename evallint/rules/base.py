@@ -440,5 +440,22 @@ def receiver_text(subject: str) -> str:
     return subject
 
 
+def subject_text(facts: ModuleFacts, forward: EvalForward) -> str:
+    """The module a finding names, as the code at the report names it: a forward of a
+    method of another file's module class (`self.decoder` in `CharNet.sample`) reported at
+    this file's call of it (`self.net.sample(...)`) is named through the call's receiver
+    (`self.net.decoder`), not by the `self` of the other file."""
+    subject = forward.subject
+    if forward.call.unit is facts.unit or not (subject == "self" or subject.startswith("self.")):
+        return receiver_text(subject)
+    anchor = call_anchor(facts, forward)
+    if not isinstance(anchor, cst.Call) or not isinstance(anchor.func, cst.Attribute):
+        return receiver_text(subject)
+    receiver = _CODEGEN.code_for_node(anchor.func.value)
+    if receiver == "self":
+        return receiver_text(subject)
+    return receiver_text(receiver + subject[len("self") :])
+
+
 def is_node(value: object) -> bool:
     return isinstance(value, cst.CSTNode)

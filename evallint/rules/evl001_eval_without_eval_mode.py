@@ -18,8 +18,8 @@ from evallint.rules.base import (
     hidden_mode_methods,
     mode_related,
     owned_elsewhere,
-    receiver_text,
     region_start,
+    subject_text,
     where_evaluated,
 )
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
@@ -158,7 +158,7 @@ class EvalWithoutEvalMode(Rule):
                 and not demonstrates_a_layer(facts, forward)
             ),
         ):
-            module = receiver_text(forward.subject)
+            module = subject_text(facts, forward)
             hidden = hidden_mode_methods(facts, forward.call.node, forward.subject)
             message = (
                 f"`{module}` may be in training mode in {where_evaluated(forward)}: "

@@ -16,8 +16,8 @@ from evallint.rules.base import (
     demonstrates_a_layer,
     first_forwards,
     owned_elsewhere,
-    receiver_text,
     region_start,
+    subject_text,
     where_evaluated,
 )
 from evallint.rules.fixes import COMPREHENSIONS, FixBuilder
@@ -133,7 +133,7 @@ class EvalWithAutograd(Rule):
             ),
             statement_of,
         ):
-            module = receiver_text(forward.subject)
+            module = subject_text(facts, forward)
             message = (
                 f"`{module}` runs with autograd on in {where_evaluated(forward)}: "
                 f"every activation is kept for a backward pass that never comes (16-35x the memory); "
