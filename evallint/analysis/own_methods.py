@@ -190,7 +190,9 @@ def module_method_call(
     defining: FileAnalysis = file
     if owner is None:
         held = attribute_module_class(part, receiver)
-        if held is None:
+        if held is None or name in file.kept_eval_methods:
+            # a method that runs only parts its class keeps in eval mode is read at the
+            # call (calls.py: `parts_as_built`), not through the caller's mode
             return None
         defining, owner = held
     method = owner.methods.get(name) or defining._inherited_method(owner, name)
