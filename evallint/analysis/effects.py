@@ -136,7 +136,7 @@ class Effects(InterpreterPart):
     def _runs_forward_by_definition(self, method: str) -> bool:
         file = self.file
         return method in file.forward_method_names() or project_runs_forward(
-            file.project, file.path, method
+            file.class_index, file.path, method
         )
 
     def _recomputes_statistics(self) -> bool:
@@ -182,12 +182,12 @@ class Effects(InterpreterPart):
             and method not in self.file.grad_free_methods()
             and not (
                 method is not None
-                and project_forward_grad_free(self.file.project, self.file.path, method)
+                and project_forward_grad_free(self.file.class_index, self.file.path, method)
             )
             and not (
                 method in (None, "forward")
                 and project_bound_forward_grad_free(
-                    self.file.project, self.file.path, constant_bindings(call)
+                    self.file.class_index, self.file.path, constant_bindings(call)
                 )
             )
         )  # frozen parameters: no graph to keep; a project's own `generate` keeps its graph
@@ -304,7 +304,7 @@ class Effects(InterpreterPart):
                 and child.isidentifier()
                 and facts
                 and project_forward_delegates(
-                    self.file.project, self.file.path, child, method or "forward"
+                    self.file.class_index, self.file.path, child, method or "forward"
                 )
             ):
                 return facts

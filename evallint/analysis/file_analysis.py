@@ -125,6 +125,11 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         """For a file analysed because another file imports it (`project` None, so its own
         imports are not followed for findings): the project whose files its functions call,
         read only for what those calls return (provenance.py)."""
+        self.class_index: Optional[ProjectIndex] = project or reader
+        """The project whose module classes say what a method name does (`net.sample(n)`
+        decorated with no_grad there, project_forwards.py): the same for a file analysed
+        because another imports it as for a linted one, since those questions read the
+        project's class definitions, not the file's imports."""
         self.record_flow = record_flow
         self._positions = positions or NodePositions(module)
         self.unit = UnitRef(path, functools.partial(_span_or_file_start, self._positions))

@@ -7,11 +7,16 @@ through the provenance of a call's value (provenance.py)."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 import libcst as cst
 
-from evallint.analysis.scope import ClassInfo, _chained_requires_grad, frozen_modules
+from evallint.analysis.scope import (
+    ClassInfo,
+    _chained_requires_grad,
+    _requires_grad_flag,
+    frozen_modules,
+)
 from evallint.analysis.symbols import chain_receiver, dotted_name
 from evallint.analysis.vocabulary import FROZEN_COPY_CLASSES, SAME_MODULE_OR_MODE_METHODS
 
@@ -112,3 +117,125 @@ def _paths_assigned_elsewhere(owner: ClassInfo, init) -> frozenset[str]:
     paths = frozenset(found)
     owner.__dict__["_paths_assigned_elsewhere"] = (methods, init, paths)
     return paths
+
+
+def frozen_when_built(owner: ClassInfo) -> frozenset[str]:
+    """The attributes of `owner` (`self.identity`) that only ever hold frozen modules: every
+    method that binds one freezes it in the statements after its last binding in the same
+    block (`self.net = build(); for p in self.net.parameters(): p.requires_grad = False`, or
+    `self.net.requires_grad_(False)`), and no method of the class unfreezes it or a part of
+    it, or replaces a part of it (new parameters would train). Whichever method builds it
+    (a constructor, or a `setup()` it calls), the attribute exists only frozen: a backward
+    through its forward gives its parameters no gradient and no optimizer step changes them,
+    so it is never trained (a loss network, a teacher), and its forward records none of its
+    own parameters. One walk of the class, kept on the class while its methods stay the
+    same."""
+    methods = tuple(owner.methods.values())
+    cached = owner.__dict__.get("_frozen_when_built")
+    if cached is not None and len(cached[0]) == len(methods):
+        if all(a is b for a, b in zip(cached[0], methods)):
+            return cast(frozenset, cached[1])
+    found = _frozen_when_built(methods)
+    owner.__dict__["_frozen_when_built"] = (methods, found)
+    return found
+
+
+def _frozen_when_built(methods: tuple) -> frozenset[str]:
+    from evallint.analysis.walk import iter_nodes
+
+    last_binding: dict[str, list[tuple[list, int]]] = {}
+    """path -> (block statements, index of the path's last binding there)"""
+    spoiled: set[str] = set()
+    """Paths bound otherwise (`+=`, a tuple target), or with a part replaced or thawed."""
+    thawed_roots: list[str] = []
+    for method in methods:
+        for node in iter_nodes(method.node):
+            if type(node) is cst.IndentedBlock:
+                block = list(node.body)
+                for index, statement in enumerate(block):
+                    for path in _bound_paths(statement):
+                        rows = last_binding.setdefault(path, [])
+                        if rows and rows[-1][0] is block:
+                            rows[-1] = (block, index)
+                        else:
+                            rows.append((block, index))
+            elif type(node) in (cst.AugAssign, cst.AnnAssign, cst.Assign):
+                targets = (
+                    [t.target for t in node.targets] if type(node) is cst.Assign else [node.target]  # type: ignore[attr-defined]
+                )
+                for target in targets:
+                    name = dotted_name(target) or ""
+                    if type(node) is cst.AugAssign and name.startswith("self."):
+                        spoiled.add(name)
+                    if name.startswith("self.") and name.count(".") > 1:
+                        spoiled.add(name.rsplit(".", 1)[0])  # `self.net.fc = nn.Linear(...)`
+                    if type(target) is cst.Tuple:
+                        spoiled.update(dotted_name(e.value) or "" for e in target.elements)
+            thawed_roots.extend(_thawed(node))
+    return frozenset(
+        path
+        for path, rows in last_binding.items()
+        if path not in spoiled
+        and not any(
+            root == path or root.startswith(path + ".") or path.startswith(root + ".")
+            for root in thawed_roots
+        )
+        and all(path in frozen_modules(block[index + 1 :]) for block, index in rows)
+    )
+
+
+def _bound_paths(statement: cst.CSTNode) -> list[str]:
+    """`self.X` paths a simple statement binds (`self.net = ...`)."""
+    if type(statement) is not cst.SimpleStatementLine:
+        return []
+    found: list[str] = []
+    for small in statement.body:
+        targets: list[cst.BaseExpression] = []
+        if type(small) is cst.Assign:
+            targets = [t.target for t in small.targets]
+        elif type(small) is cst.AnnAssign and small.value is not None:
+            targets = [small.target]
+        for target in targets:
+            name = dotted_name(target)
+            if name is not None and name.startswith("self.") and name.count(".") == 1:
+                found.append(name)
+    return found
+
+
+def _thawed(node: cst.CSTNode) -> list[str]:
+    """The modules a node may make trainable: `x.requires_grad_()` / `(True)` / `(flag)`,
+    or `for p in x.parameters(): p.requires_grad = <anything but False>`."""
+    if type(node) is cst.Call:
+        func = node.func
+        if type(func) is cst.Attribute and func.attr.value == "requires_grad_":
+            if _requires_grad_flag(node, None) is not False:
+                receiver = chain_receiver(func.value, SAME_MODULE_OR_MODE_METHODS)
+                return [dotted_name(receiver) or _root_of(receiver)]
+        return []
+    if type(node) is not cst.For:
+        return []
+    loop = node
+    if type(loop.iter) is not cst.Call or type(loop.iter.func) is not cst.Attribute:
+        return []
+    if loop.iter.func.attr.value not in ("parameters", "named_parameters"):
+        return []
+    from evallint.analysis.walk import iter_nodes
+
+    for inner in iter_nodes(loop.body):
+        if type(inner) is cst.Assign and any(
+            (dotted_name(t.target) or "").endswith(".requires_grad") for t in inner.targets
+        ):
+            value = inner.value
+            if not (type(value) is cst.Name and value.value == "False"):
+                return [dotted_name(loop.iter.func.value) or _root_of(loop.iter.func.value)]
+    return []
+
+
+def _root_of(expr: cst.BaseExpression) -> str:
+    """`self.nets` for `self.nets[0]`: the dotted name a subscript or call starts from."""
+    while type(expr) in (cst.Subscript, cst.Call, cst.Attribute):
+        name = dotted_name(expr)
+        if name is not None:
+            return name
+        expr = expr.value if type(expr) is not cst.Call else expr.func  # type: ignore[attr-defined]
+    return dotted_name(expr) or ""

@@ -41,6 +41,7 @@ from evallint.analysis.filled_containers import members_mode
 from evallint.analysis.flag_assignments import FlagAssignments
 from evallint.analysis.flow import Statements
 from evallint.analysis.forward_methods import backpropagating_forward
+from evallint.analysis.frozen_copies import frozen_when_built
 from evallint.analysis.global_grad import grad_left_set, sets_grad_unscoped
 from evallint.analysis.gradient_clearers import GradientClearers
 from evallint.analysis.handoff import returns_detached_tensor
@@ -172,7 +173,11 @@ class _Interpreter(
             if file.mentions_requires_grad and self._mentions_requires_grad(body_node)
             else set()
         )
-        """Modules whose parameters this scope freezes: their forwards build no graph."""
+        owner = self._owner() if file.mentions_requires_grad else None
+        if owner is not None:
+            self.frozen |= frozen_when_built(owner)  # `self.identity`, frozen where built
+        """Modules whose parameters this scope freezes, or that its class only ever holds
+        frozen: their forwards build no graph, and no backward trains them."""
         self.frozen_so_far: set[str] = set()
         """Modules a `requires_grad_(False)` already run (in flow order) has frozen."""
         self.scope_locals = (

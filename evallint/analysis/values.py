@@ -887,8 +887,8 @@ class Values(ModeMatters):
         return (
             method not in self.file.forward_method_names()
             and method not in NO_GRAD_METHODS  # transformers' `generate`: a forward all the same
-            and project_defines_method(self.file.project, self.file.path, method)
-            and not project_runs_forward(self.file.project, self.file.path, method)
+            and project_defines_method(self.file.class_index, self.file.path, method)
+            and not project_runs_forward(self.file.class_index, self.file.path, method)
         )
 
     def _called_module(self, call: cst.Call, state: PathState) -> Optional[tuple[str, str]]:
@@ -934,10 +934,12 @@ class Values(ModeMatters):
             key = self.resolve(func.value, state)
             if (
                 key is not None
-                and project_runs_forward(self.file.project, self.file.path, func.attr.value)
+                and project_runs_forward(self.file.class_index, self.file.path, func.attr.value)
                 and not (
                     all(a.keyword is not None for a in call.args)
-                    and project_forward_disputed(self.file.project, self.file.path, func.attr.value)
+                    and project_forward_disputed(
+                        self.file.class_index, self.file.path, func.attr.value
+                    )
                 )  # `net.update(force=True)`: no input given, and not every `update` forwards
             ):
                 return key, code_of(func.value)
@@ -957,6 +959,8 @@ class Values(ModeMatters):
             while True:
                 key = self.resolve(receiver, state) or self._switched_part(receiver, state)
                 if key is not None:
+                    if receiver is not func.value and self._hands_over(call, key, state):
+                        return None  # `model.sampler.p_sample(model, x)`: a helper object
                     return key, key
                 if type(receiver) is not cst.Attribute:
                     return None
@@ -964,3 +968,11 @@ class Values(ModeMatters):
                     return None  # `model.tokenizer.decode(t)`: a plain object's method
                 receiver = receiver.value
         return None
+
+    def _hands_over(self, call: cst.Call, key: str, state: PathState) -> bool:
+        """`model.sampler.p_sample(model, x)`: the call is given the very module its receiver
+        is reached from. A submodule's forward takes inputs, never the module that holds it
+        (that module is its caller), so the receiver is an object kept on the module that
+        runs the module it is handed (a sampler, a diffusion schedule), not part of the
+        module's forward; what it runs is its own method's business."""
+        return any(self.resolve(arg.value, state) == key for arg in call.args)
