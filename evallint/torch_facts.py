@@ -627,6 +627,19 @@ UNWRAPPING_CALLS = frozenset({"unwrap_model"})
 first argument (accelerate's `Accelerator.unwrap_model(model)`, transformers'
 `modeling_utils.unwrap_model(model)`): the same module for mode purposes."""
 
+FORWARD_RUNNERS = frozenset(
+    {
+        "torch.nn.parallel.data_parallel",
+        "torch.nn.parallel.data_parallel.data_parallel",
+        "torch.func.functional_call",
+        "torch.nn.utils.stateless.functional_call",
+    }
+)
+"""Functions that run the forward of the module given as their first argument on the inputs
+that follow (`nn.parallel.data_parallel(net, inputs, gpus)` is `net(*inputs)` replicated on
+each device; `torch.func.functional_call(net, params, args)` is `net(*args)` with the given
+parameters): the call is that module's forward, in its mode and under the caller's autograd."""
+
 GRAD_DISABLERS = frozenset(
     {
         "torch.no_grad",

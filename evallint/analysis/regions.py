@@ -79,6 +79,10 @@ class Evidence:
     """A `.train()` call: the block puts something into training mode itself."""
     switches_to_eval: bool = False
     """An `.eval()` / `.train(False)` call: the block means to evaluate."""
+    grad_guards: list[tuple[tuple[str, bool], ...]] = field(default_factory=list)
+    """The `if` conditions (with their polarity) each gradient use of `needs_grad` sits
+    under: a block that trains under a flag needs gradients on its other side only for a use
+    outside the flag's training branch (see `classify_block`)."""
     reports: bool = False
     """A value leaves autograd for a person or a file: printed, logged, plotted, saved,
     turned into Python numbers (`.item()`, `.tolist()`, `.numpy()`) or into class labels
@@ -88,10 +92,12 @@ class Evidence:
         """Add a nested block's evidence; `guard` is the `if` condition it sits under."""
         if guard is None:
             self.training_sites.extend(other.training_sites)
+            self.grad_guards.extend(other.grad_guards)
         else:
             self.training_sites.extend(
                 (site, (guard,) + guards) for site, guards in other.training_sites
             )
+            self.grad_guards.extend((guard,) + guards for guards in other.grad_guards)
         self.steps.extend(other.steps)
         self.backwards.extend(other.backwards)
         self.input_steps.extend(other.input_steps)
@@ -284,9 +290,10 @@ class EvidenceCollector:
         return self.statement(suite)
 
     def _scan(self, root: cst.CSTNode, evidence: Evidence) -> None:
+        found = Evidence()
         _scan_expression(
             root,
-            evidence,
+            found,
             self._imports,
             self._call_trains,
             (),
@@ -297,6 +304,9 @@ class EvidenceCollector:
             self._reads_function,
             self._own_backward,
         )
+        if found.needs_grad:
+            found.grad_guards.append(())  # a gradient use of this statement, unguarded here
+        evidence.absorb(found)
 
 
 _SHOWN = (cst.Name, cst.Attribute, cst.Subscript, cst.Tuple)
@@ -404,6 +414,7 @@ def _without_input_gradients(evidence: Evidence) -> Evidence:
     ]
     evidence.needs_grad = True
     evidence.graph_needed = True
+    evidence.grad_guards.append(())
     return evidence
 
 
@@ -626,11 +637,19 @@ def classify_block(
         common = {guard for guard in common if "__name__" not in guard[0]}
         if common:
             condition, polarity = sorted(common)[0]
+            # a script's flag is its user's choice (a constant, a command-line argument): its
+            # other side is a run of its own, which needs gradients only for a use outside the
+            # training branch (the backward and `.grad` reads under the flag serve training).
+            # A function's flag is its caller's: the caller's call settles the region.
+            other_side_needs_grad = evidence.needs_grad and (
+                type(node) is not cst.Module
+                or any((condition, polarity) not in guards for guards in evidence.grad_guards)
+            )
             return Region(
                 node,
                 RegionKind.MIXED,
                 description,
-                evidence.needs_grad,
+                other_side_needs_grad,
                 condition,
                 polarity,
                 evidence.has_loop,

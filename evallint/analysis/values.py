@@ -70,7 +70,7 @@ from evallint.analysis.vocabulary import (
 )
 from evallint.analysis.walk import iter_nodes
 from evallint.source.literals import literal_value
-from evallint.torch_facts import MODE_KEEPING_COPIES, MODULE_API, NO_GRAD_METHODS
+from evallint.torch_facts import FORWARD_RUNNERS, MODE_KEEPING_COPIES, MODULE_API, NO_GRAD_METHODS
 
 
 # -- values ------------------------------------------------------------------------------
@@ -897,6 +897,11 @@ class Values(ModeMatters):
         # the mode for that very forward on purpose: a probe of each mode, left alone)
         if type(call.func) is cst.Attribute and call.func.attr.value in UNWRAPPING_CALLS:
             return None  # `self.accelerator.unwrap_model(net)` hands `net` back, runs nothing
+        if call.args and not call.args[0].star and call.args[0].keyword is None:
+            if (self.imports.qualify(call.func) or "") in FORWARD_RUNNERS:
+                # `nn.parallel.data_parallel(net, inputs, gpus)`: the forward of `net`
+                key = self.resolve(call.args[0].value, state)
+                return (key, code_of(call.args[0].value)) if key is not None else None
         func = chain_receiver(call.func, SAME_MODULE_METHODS)
         key = self.resolve(func, state)
         if key is not None:
