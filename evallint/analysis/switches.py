@@ -150,8 +150,17 @@ class Switches(InterpreterPart):
             receiver = chain_receiver(receiver.args[0].value, SAME_MODULE_METHODS)
         return receiver
 
-    def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
-        receiver = call.func.value  # type: ignore[attr-defined]
+    def switch_mode(
+        self,
+        call: cst.Call,
+        attr: str,
+        states: States,
+        receiver: Optional[cst.BaseExpression] = None,
+    ) -> States:
+        """`model.eval()`/`model.train(flag)`; `receiver` for a call of a bound method taken
+        earlier (`set_mode = model.train`, then `set_mode()`)."""
+        if receiver is None:
+            receiver = call.func.value  # type: ignore[attr-defined]
         receiver = chain_receiver(
             receiver, SAME_MODULE_METHODS
         )  # `net.to(device).eval()` switches `net`
