@@ -25,6 +25,7 @@ from evallint.analysis.mode_tests import training_attribute
 from evallint.analysis.own_methods import note_module_class
 from evallint.analysis.returned_arguments import argument_for, returned_parameters
 from evallint.analysis.scope import ClassInfo, collect_local_class
+from evallint.analysis.specialise import copied_condition
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
@@ -407,6 +408,9 @@ class Binding(InterpreterPart):
         self.file.kept_members.pop(self._key_id(name), None)
         for state in states:
             state = state.forgetting(name)
+            copied = copied_condition(value, state)
+            if copied is not None:  # `update = optimizer is not None` on a path that decided it
+                state = state.assuming(name, copied)
             for attribute, argument in stored:
                 held_key = self.resolve(argument, state)
                 if held_key is not None:

@@ -17,6 +17,7 @@ from evallint.analysis.facts import (
     EvalForward,
     Place,
 )
+from evallint.analysis.few_items import _single_assignments
 from evallint.analysis.filled_containers import filled_container
 from evallint.analysis.global_grad import grad_after_call
 from evallint.analysis.lattice import (
@@ -43,6 +44,7 @@ from evallint.analysis.regions import (
     mentions_eval_data,
     training_call_kind,
 )
+from evallint.analysis.reuse import memo
 from evallint.analysis.specialise import argument_modes
 from evallint.analysis.statement_shapes import (
     calls_in_branches,
@@ -101,6 +103,21 @@ def _entry_grad_proven_on(call: cst.Call, states: States) -> States:
             for s in states
         ]
     )
+
+
+def _switch_references(function: cst.FunctionDef) -> dict[str, cst.BaseExpression]:
+    """Names the function binds once to a bound `train`/`eval` method (`set_mode =
+    model.eval`) or to a choice of two (`model.train if train else model.eval`)."""
+
+    def is_switch(expr: cst.BaseExpression) -> bool:
+        return type(expr) is cst.Attribute and expr.attr.value in ("train", "eval")
+
+    return {
+        name: value
+        for name, value in _single_assignments(function.body).items()
+        if is_switch(value)
+        or (type(value) is cst.IfExp and is_switch(value.body) and is_switch(value.orelse))
+    }
 
 
 class Calls(InterpreterPart):
@@ -298,6 +315,12 @@ class Calls(InterpreterPart):
         imported = self._imported_instance_call(call, states)
         if imported is not None:
             return imported
+        if type(func) is cst.Name and self.info is not None:
+            taken = memo("calls.switch_references", self.info.node, _switch_references)
+            if (
+                func.value in taken
+            ):  # `set_mode()` after `set_mode = model.train if t else model.eval`
+                return self._switch_by_reference(call, taken[func.value], states)
         # A known false alarm of evallint on itself: a method of a sibling mixin named like a
         # module (`passes_module`) is taken for a module attribute by its name.
         passes_module = self.passes_module(call, states[0])  # evallint: ignore[EVL001,EVL002]
@@ -326,6 +349,34 @@ class Calls(InterpreterPart):
         if call.args:
             run_lambdas_handed_out(self, call, states)
         return states
+
+    def _switch_by_reference(
+        self, call: cst.Call, taken: cst.BaseExpression, states: States
+    ) -> States:
+        """A call of a bound `train`/`eval` method taken earlier: the switch it names, or for
+        `model.train if flag else model.eval` the one each side of the test names (the test
+        read where the call is, as `model.train(flag)` would)."""
+        if type(taken) is cst.Attribute:
+            return self.switch_mode(call, taken.attr.value, states, receiver=taken.value)
+        choice = cast(cst.IfExp, taken)
+        key = condition_key(choice.test)
+        sides: tuple[list[PathState], list[PathState]] = ([], [])
+        for state in states:
+            known = state.assumed(key[0]) if key is not None else None
+            if key is None:
+                sides[0].append(state)
+                sides[1].append(state)
+            elif known is None:
+                sides[0].append(state.assuming(key[0], key[1]))
+                sides[1].append(state.assuming(key[0], not key[1]))
+            else:
+                sides[0 if known == key[1] else 1].append(state)
+        out: States = ()
+        for side, branch in zip(sides, (choice.body, choice.orelse)):
+            if side:
+                method = cast(cst.Attribute, branch)
+                out += self.switch_mode(call, method.attr.value, normalize(side), method.value)
+        return normalize(out)
 
     def _note_graph_handed(self, func: cst.Attribute, call: cst.Call, state: PathState) -> None:
         """`outputs.append(model(x))` puts a graph in a local container (a `return outputs`

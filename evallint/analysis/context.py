@@ -270,7 +270,13 @@ class InterpreterContext(Protocol):
         self, value: cst.BaseExpression, state: PathState
     ) -> Optional[frozenset]: ...
 
-    def switch_mode(self, call: cst.Call, attr: str, states: States) -> States: ...
+    def switch_mode(
+        self,
+        call: cst.Call,
+        attr: str,
+        states: States,
+        receiver: Optional[cst.BaseExpression] = None,
+    ) -> States: ...
 
     def set_tree_flags(
         self, target: cst.BaseExpression, value: cst.BaseExpression, states: States

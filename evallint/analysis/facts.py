@@ -253,6 +253,9 @@ class ModuleFacts:
     (analysis/mode_overrides.py): advice to call `module.eval()` must name `nn.Module.eval`."""
     hooks_leaving_eval: list = field(default_factory=list)
     """Lightning training-phase hooks that may return in eval mode (`HookLeavesEval`)."""
+    hooks_leaving_train: list = field(default_factory=list)
+    """Lightning evaluation-phase hooks that may return switched to train mode (`HookLeavesEval`
+    with train facts)."""
     functional_mode_calls: list[FunctionalModeCall] = field(default_factory=list)
     discarded_values: list[DiscardedValue] = field(default_factory=list)
     uncalled_grad_managers: list[UncalledGradManager] = field(default_factory=list)

@@ -29,7 +29,7 @@ from evallint.analysis.layer_demonstrations import (
     demonstration_forwards,
     local_demonstration_forwards,
 )
-from evallint.analysis.lightning_hooks import hooks_leaving_eval
+from evallint.analysis.lightning_hooks import hooks_leaving_eval, hooks_leaving_train
 from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.module_sources import library_factory, other_framework_call
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
@@ -309,6 +309,9 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                 frozenset(name for name, cls in self.classes.items() if cls.is_module),
             )
         self.facts.hooks_leaving_eval = hooks_leaving_eval(
+            self.classes.values(), self.summary_for, self.unit
+        )
+        self.facts.hooks_leaving_train = hooks_leaving_train(
             self.classes.values(), self.summary_for, self.unit
         )
 

@@ -1,10 +1,14 @@
-"""Lightning training-phase hooks that leave the LightningModule in eval mode.
+"""Lightning hooks that leave the LightningModule in the other phase's mode.
 
 Since Lightning 2.2 the fit loop does not call `train()` at the start of every epoch (it
 restores the modes it captured around validation, and only there), so a Callback hook or a
 LightningModule hook of the training phase that calls `eval()` and returns without
-`train()` leaves every later training step in eval mode. Validation, test and predict
-hooks are run in eval mode by Lightning and restored by it: they are not reported.
+`train()` leaves every later training step in eval mode.
+
+The mirror image: an evaluation loop (validation, test, predict) calls `eval()` once,
+before its first batch, and restores the captured modes only after its last; a hook it
+runs before or between the steps (`on_validation_batch_end`, `validation_step`, ...) that
+calls `train()` and returns so leaves the remaining batches of that loop in train mode.
 """
 
 from __future__ import annotations
@@ -37,15 +41,36 @@ TRAINING_PHASE_HOOKS = frozenset(
 mode they leave (`on_train_end`/`on_fit_end` come after the last step: not listed)."""
 
 
+EVALUATION_PHASE_HOOKS = frozenset(
+    {
+        f"{prefix}{phase}{suffix}"
+        for phase in ("validation", "test", "predict")
+        for prefix, suffix in (
+            ("on_", "_start"),
+            ("on_", "_epoch_start"),
+            ("on_", "_batch_start"),
+            ("on_", "_batch_end"),
+            ("", "_step"),
+        )
+    }
+)
+"""Hooks an evaluation loop runs after its `eval()` and before or between its steps: the
+steps that follow inherit the mode they leave (`*_epoch_end`/`*_end` come after the last
+step, before Lightning restores the modes: not listed)."""
+
+
 @dataclass(frozen=True)
 class HookLeavesEval:
-    """A training-phase hook that may return with its module in eval mode."""
+    """A hook that may return with its module in the other phase's mode: eval mode after a
+    training-phase hook (`HookLeavesEval` proper), train mode after an evaluation-phase hook."""
 
     site: Place
-    """The `eval()` (or the call leaving eval mode) on a path to the hook's return."""
+    """The `eval()`/`train()` (or the call leaving that mode) on a path to the hook's return."""
     subject: str
     hook: str
     eval_facts: frozenset
+    """The mode facts left at the return (eval facts, or train facts for a hook that leaves
+    train mode)."""
 
 
 def _is_lightning_callback(cls: ClassInfo) -> bool:
@@ -97,13 +122,35 @@ def hooks_leaving_eval(
     summary_for: Callable[[FunctionInfo], Optional[Summary]],
     unit: UnitRef,
 ) -> list[HookLeavesEval]:
+    """Training-phase hooks that may return with their module in eval mode."""
+    return _hooks_leaving(classes, summary_for, unit, TRAINING_PHASE_HOOKS, Mode.EVAL)
+
+
+def hooks_leaving_train(
+    classes: Iterable[ClassInfo],
+    summary_for: Callable[[FunctionInfo], Optional[Summary]],
+    unit: UnitRef,
+) -> list[HookLeavesEval]:
+    """Evaluation-phase hooks that may return with their module switched to train mode."""
+    return _hooks_leaving(classes, summary_for, unit, EVALUATION_PHASE_HOOKS, Mode.TRAIN)
+
+
+def _hooks_leaving(
+    classes: Iterable[ClassInfo],
+    summary_for: Callable[[FunctionInfo], Optional[Summary]],
+    unit: UnitRef,
+    hooks: frozenset[str],
+    mode: Mode,
+) -> list[HookLeavesEval]:
+    """Hooks among `hooks` whose module is, at some return, in `mode` by a switch or a call
+    of the hook's own (not the mode Lightning gave it)."""
     found: list[HookLeavesEval] = []
     for cls in classes:
         callback = _is_lightning_callback(cls)
         if not callback and not _is_lightning_module(cls):
             continue
         for name, method in cls.methods.items():
-            if name not in TRAINING_PHASE_HOOKS:
+            if name not in hooks:
                 continue
             summary = summary_for(method)
             if summary is None:
@@ -118,7 +165,7 @@ def hooks_leaving_eval(
             left = frozenset(
                 f
                 for f in facts
-                if f.mode is Mode.EVAL
+                if f.mode is mode
                 and f.origin in (Origin.SWITCHED, Origin.CALLED)
                 and f.site is not None
             )

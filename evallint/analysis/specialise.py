@@ -6,6 +6,10 @@ call is, so a forward in it is "training or evaluation by a flag" and the caller
 decides. A call that passes a constant for such a flag (`iteration(epoch, test_loader,
 train=False)`) gets a summary of its own, interpreted with the flag fixed: the dead branch is
 skipped, and a block that trains only under the flag is an evaluation (or training) there.
+
+The flag may also be a name of the function's own bound once to a test of a parameter
+(`update = optimizer is not None`, then `if update:`): the parameter's test is what a call
+fixes, and on a path that decided it the name holds the same truth (`copied_condition`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.conditions import condition_key
+from evallint.analysis.few_items import _single_assignments
 from evallint.analysis.lattice import Mode, PathState
 from evallint.analysis.regions import Region, RegionKind
 from evallint.analysis.scope import FunctionInfo
@@ -41,6 +46,7 @@ def tested_parameters(info: FunctionInfo) -> frozenset[str]:
     (only those with a constant value at a call or by default are ever fixed)."""
     params = set(info.params) | set(info.keyword_only)
     tested: set[str] = set()
+    copies = _copied_tests(info.node, params)
     for node in iter_nodes(info.node.body):
         if type(node) is cst.Call:
             # a flag passed on to a callee that may test it (`self.score(loader, eval_)`)
@@ -54,7 +60,9 @@ def tested_parameters(info: FunctionInfo) -> frozenset[str]:
         if test is None:
             continue
         key = condition_key(test)
-        if key is not None and key[0] in params:
+        if key is not None and key[0] in copies:
+            tested.add(copies[key[0]])  # `if update:` after `update = optimizer is not None`
+        elif key is not None and key[0] in params:
             tested.add(key[0])
         elif key is not None and _tested_mode(key[0]) in params:
             tested.add(key[0])  # `if model.training:` the mode the caller left a module in
@@ -63,6 +71,36 @@ def tested_parameters(info: FunctionInfo) -> frozenset[str]:
         elif key is not None and _none_tested(key[0]) in params:
             tested.add(key[0])  # `if optimizer is not None:` trains when one is given
     return frozenset(tested)
+
+
+def _tested_parameter(key: str, params: set[str]) -> bool:
+    """Whether the condition key tests a parameter the way `tested_parameters` reads one."""
+    return key in params or any(
+        read(key) in params for read in (_tested_mode, _compared_parameter, _none_tested)
+    )
+
+
+def _copied_tests(function: cst.FunctionDef, params: set[str]) -> dict[str, str]:
+    """Names of the function's own (not parameters) bound exactly once, to a test of a
+    parameter (`update = optimizer is not None`, `training = mode == "train"`) -> the
+    condition key of that test."""
+    found = {}
+    for name, value in _single_assignments(function.body).items():
+        key = condition_key(value) if name not in params else None
+        if key is not None and _tested_parameter(key[0], params):
+            found[name] = key[0]
+    return found
+
+
+def copied_condition(value: cst.BaseExpression, state: PathState) -> Optional[bool]:
+    """The truth a name bound to `value` holds on this path: `value` is a simple condition
+    (`optimizer is not None`, `not train`) that the path has already decided (a branch
+    taken, or a flag a call fixed); None otherwise."""
+    key = condition_key(value)
+    if key is None:
+        return None
+    known = state.assumed(key[0])
+    return None if known is None else known == key[1]
 
 
 def _none_tested(key: str) -> Optional[str]:

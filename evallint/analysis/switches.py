@@ -151,8 +151,17 @@ class Switches(InterpreterPart):
             receiver = chain_receiver(receiver.args[0].value, SAME_MODULE_METHODS)
         return receiver
 
-    def switch_mode(self, call: cst.Call, attr: str, states: States) -> States:
-        receiver = unbound_switch_receiver(call, self.imports) or call.func.value  # type: ignore[attr-defined]
+    def switch_mode(
+        self,
+        call: cst.Call,
+        attr: str,
+        states: States,
+        receiver: Optional[cst.BaseExpression] = None,
+    ) -> States:
+        """`model.eval()`/`model.train(flag)`, `nn.Module.eval(model)`; `receiver` for a call
+        of a bound method taken earlier (`set_mode = model.train`, then `set_mode()`)."""
+        if receiver is None:
+            receiver = unbound_switch_receiver(call, self.imports) or call.func.value  # type: ignore[attr-defined]
         receiver = chain_receiver(
             receiver, SAME_MODULE_METHODS
         )  # `net.to(device).eval()` switches `net`

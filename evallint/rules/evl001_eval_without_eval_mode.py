@@ -68,8 +68,12 @@ class EvalWithoutEvalMode(Rule):
     its file calls is judged by its callers in other project files (scripts, notebooks);
     when there are none (a library API) it is judged by itself: if it loops over data and
     never calls `eval()`, it is reported. Per-batch helpers are left to their callers.
-    Framework hooks (Lightning `validation_step`, HF `Trainer`) are never reported: the
-    framework switches modes around them. Models with no mode-dependent layer (a bare
+    Framework hooks (Lightning `validation_step`, HF `Trainer`) are never reported for
+    their forwards: the framework switches modes around them. A Lightning hook that runs
+    inside an evaluation loop (`on_validation_batch_end`, `validation_step`, the test and
+    predict ones, their `*_start` hooks) and returns with the module switched to train
+    mode is reported at that `train()`: Lightning calls `eval()` once before the loop, so
+    the remaining steps run in train mode. Models with no mode-dependent layer (a bare
     `nn.Linear`) are not reported; `evallint verify` tells which flagged models are affected.
     A function's loop over `range(...)` bounded by its parameters, or over an iterable it
     was given or holds (an epoch loop, a validation loader), whose body trains or evaluates
@@ -149,6 +153,7 @@ class EvalWithoutEvalMode(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        yield from self._hooks(facts)
         for forward in first_forwards(
             facts,
             lambda forward: bool(
@@ -170,6 +175,21 @@ class EvalWithoutEvalMode(Rule):
                 related.append(region_start(facts, forward))
             fix = self.fix(facts, forward, module, hidden) if facts.want_fixes else None
             yield self.forward_diagnostic(facts, forward, message, related, module, fix)
+
+    def _hooks(self, facts: ModuleFacts) -> Iterator[Diagnostic]:
+        """Lightning evaluation-phase hooks that return with the module switched to train
+        mode: the evaluation loop's remaining steps run in it."""
+        for hook in facts.hooks_leaving_train:
+            module = hook.subject
+            message = (
+                f"`{module}` is left in training mode when `{hook.hook}()` returns: Lightning "
+                f"called `eval()` once before the evaluation loop and restores the mode only "
+                f"after it, so the remaining evaluation steps run with Dropout dropping and "
+                f"BatchNorm using batch statistics and overwriting its running stats; call "
+                f"`{module}.eval()` before returning (or restore the mode it had)"
+            )
+            related = mode_related(facts, hook.eval_facts, f"`{module}`")
+            yield self.diagnostic(facts, hook.site, (), message, related, module)
 
     @staticmethod
     def advice(module: str, hidden: frozenset[str]) -> str:
