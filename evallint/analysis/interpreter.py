@@ -374,6 +374,8 @@ class _Interpreter(
         for param, name in globals_every_caller_passes(
             self.file, self.info, self._used_module_globals()
         ).items():
+            if state.mode_of(name) is None:
+                state = state.with_mode(name, ENTRY_MODE)  # used by a callee only
             state = state.with_alias(param, name)  # `val(crnn, ...)` only: one module
         for name, wrapped in globals_sharing_a_module(
             self.file, self._module_globals_used()
@@ -467,13 +469,33 @@ class _Interpreter(
         return {k for k in self.scope_keys if k not in own and k in self.file._module_keys}
 
     def _used_module_globals(self) -> set[str]:
-        """Module-level names holding modules that this function uses as globals, when it
-        also has parameters that hold modules (else no parameter can alias one)."""
+        """Module-level names holding modules that a parameter of this function may alias,
+        when it has parameters that hold modules (else no parameter can alias one): those
+        it uses itself, and those a function of the file it calls uses (`translate(net)`
+        switching `net.eval()`, then calling a helper that runs the global `transformer`
+        the only caller passes as `net`). A generator or context manager keeps its own."""
         info = cast(FunctionInfo, self.info)
         params = {*info.params, *info.keyword_only}
         if not params & self.scope_keys:
             return set()
-        return {k for k in self.scope_keys if k not in params and k in self.file._module_keys}
+        from evallint.analysis.walk import iter_nodes
+
+        used = {k for k in self.scope_keys if k not in params and k in self.file._module_keys}
+        callees: set[str] = set()
+        for node in iter_nodes(info.node.body):
+            if type(node) in (cst.Yield, cst.Await):
+                return used  # a generator or context manager: its `yield` state maps by parameter
+            if (
+                type(node) is cst.Call
+                and type(node.func) is cst.Name
+                and node.func.value in self.file.functions
+            ):
+                callees.add(node.func.value)
+        own = params | self.file.scope(info.node).locals
+        for name in callees:
+            callee = self.file.scope(self.file.functions[name].node)
+            used |= (callee.names - callee.locals) & self.file._module_keys - own
+        return used
 
     def _closure_modes(self, state: PathState) -> PathState:
         """A nested function its enclosing function never calls (`fn=evaluate` handed to a
