@@ -57,6 +57,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.library_hooks import library_hook, returns_forward_result
 from evallint.analysis.lightning_hooks import after_training_epoch_hook, in_training_hook
 from evallint.analysis.loaded_parts import LoadedParts
 from evallint.analysis.loss_training import LossTraining
@@ -563,6 +564,16 @@ class _Interpreter(
         self.evaluates = self.regions_evaluates
         flow = self.region_body(self.body, (self.initial_state(),), region)
         self.regions.pop()
+        if (
+            info is not None
+            and region.kind is RegionKind.EVAL
+            and not evidence.switches_to_eval
+            and library_hook(self.file, info)
+            and (self.returns_graph or returns_forward_result(info.node, self.observations))
+        ):
+            # a library's hook handing back a loss with its graph: the library's training
+            # loop backpropagates it (library_hooks.py), whatever the method's name says
+            region = self._as_library_training_hook(region)
         exit_states = normalize(flow.normal + flow.returns)
         if info is None:
             self.file.top_exit_states = exit_states
@@ -574,6 +585,20 @@ class _Interpreter(
         if self.eval_switches and not self.evaluates and not self._calls_an_evaluation():
             self.file.deliberate_switches.update(id(call) for call in self.eval_switches)
         self._emit(exit_states)
+
+    def _as_library_training_hook(self, region: Region) -> Region:
+        """The function's evaluation region, and each of its forwards seen there, made
+        neutral: what it computes goes to the library that calls it, for a backward."""
+        hook = replace(
+            region,
+            kind=RegionKind.NEUTRAL,
+            description=f"hook {cast(FunctionInfo, self.info).name}() a library calls",
+        )
+        for obs in self.observations.values():
+            if obs.region.kind is RegionKind.EVAL:
+                obs.region = hook
+        self.regions_evaluates = self.evaluates = False
+        return hook
 
     def carries_graph(self, expr: cst.BaseExpression, state: PathState) -> bool:
         """Whether a forward's autograd graph may flow into the value of `expr`."""
