@@ -474,7 +474,8 @@ class _Interpreter(
         when it has parameters that hold modules (else no parameter can alias one): those
         it uses itself, and those a function of the file it calls uses (`translate(net)`
         switching `net.eval()`, then calling a helper that runs the global `transformer`
-        the only caller passes as `net`). A generator or context manager keeps its own."""
+        the only caller passes as `net`), when that function switches no mode itself. A
+        generator or context manager keeps its own."""
         info = cast(FunctionInfo, self.info)
         params = {*info.params, *info.keyword_only}
         if not params & self.scope_keys:
@@ -494,7 +495,15 @@ class _Interpreter(
                 callees.add(node.func.value)
         own = params | self.file.scope(info.node).locals
         for name in callees:
-            callee = self.file.scope(self.file.functions[name].node)
+            node = self.file.functions[name].node
+            if any(
+                type(n) is cst.Call
+                and type(n.func) is cst.Attribute
+                and n.func.attr.value in ("train", "eval")
+                for n in iter_nodes(node.body)
+            ):
+                continue  # it switches modes itself: what it runs is not in this one's modes
+            callee = self.file.scope(node)
             used |= (callee.names - callee.locals) & self.file._module_keys - own
         return used
 
