@@ -616,6 +616,17 @@ MODULE_API = frozenset(
 """The public methods every `nn.Module` has besides `forward` (torch 2.13): `self.parameters()`
 or `self.register_buffer(...)` in a module's own code is none of its parts."""
 
+TENSOR_ONLY_METHODS = frozenset(
+    {
+        "permute", "unsqueeze", "squeeze", "view", "view_as", "reshape", "reshape_as",
+        "transpose", "flatten", "expand", "expand_as", "repeat", "contiguous", "clone",
+        "detach", "scatter", "gather", "masked_fill", "index_select", "narrow", "numpy",
+        "tolist", "argmax", "argmin", "cumsum", "clamp", "roll", "flip",
+    }
+)  # fmt: skip
+"""`torch.Tensor` methods that `nn.Module` does not have (MODULE_API): what such a call
+returns (`one_hot(y).permute(2, 0, 1).unsqueeze(0)`) is a tensor, never a module."""
+
 MODE_METHODS = frozenset({"train", "eval"})
 """Module methods that set the mode and return the module."""
 

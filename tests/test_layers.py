@@ -269,6 +269,7 @@ ANALYSIS_ORDER = [
         "passed_functions",
         "element_forwards",
         "library_callbacks",
+        "library_hooks",
         "loop_else",
         "annotated_objects",
         "member_switches",

@@ -31,7 +31,7 @@ from evallint.analysis.layer_demonstrations import (
 )
 from evallint.analysis.lightning_hooks import hooks_leaving_eval, hooks_leaving_train
 from evallint.analysis.module_backward import calls_own_backward
-from evallint.analysis.module_sources import library_factory, other_framework_call
+from evallint.analysis.module_sources import library_class, library_factory, other_framework_call
 from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.paired_switches import paired_eval_switches
@@ -501,18 +501,26 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                         ):
                             continue  # `model = Sequential(layers)`, a hand-written class;
                             # `apply_resnet = jax.jit(...)`, another framework's function
+                        if evidence is None:
+                            evidence = self.scope(self.module).evidence
                         if call is not None and (
-                            looks_like_module_name(name) or self._constructs_module(call)
+                            self._constructs_module(call)
+                            or (looks_like_module_name(name) and not self._library_object(call))
                         ):
                             keys.add(name)
                             continue
-                        if evidence is None:
-                            evidence = self.scope(self.module).evidence
                         if name in evidence:
                             keys.add(name)  # `sr = torch.load(path)["model"]; sr.eval()`
         if not self._source or "global " in self._source:
             keys |= self._global_modules_built_in_functions()
         return keys
+
+    def _library_object(self, call: cst.Call) -> bool:
+        """`ctc_decoder = ctcdecode.CTCBeamDecoder(labels)`: an object of a class that a
+        package outside torch and the project defines (module_sources.library_class). The
+        name it is bound to says nothing about it; only its use as a module (`.eval()`,
+        `.parameters()`, an optimizer over it: the scope's evidence) makes it one."""
+        return library_class(self.imports, self.project or self.reader, self.path, call)
 
     def _global_modules_built_in_functions(self) -> set[str]:
         """`global dlrm` then `dlrm = DLRM_Net(...)` in a function (`run()`): the module is a

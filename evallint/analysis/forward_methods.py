@@ -208,10 +208,13 @@ def _class_forward_methods(
     eval_switched: Optional[set[str]] = None,
     decorated: Optional[set[str]] = None,
     bound: Optional[dict[str, bool]] = None,
+    training: Optional[set[str]] = None,
 ) -> frozenset[str]:
     """The methods of the class that run its forward. `grad_free` receives those that run it
     only with autograd off (a no_grad decorator or block, or calls of such methods) and the
-    decorated ones; `decorated`, if given, the methods with a no_grad decorator; `bound`, if
+    decorated ones; `decorated`, if given, the methods with a no_grad decorator; `training`,
+    if given, the methods that are a whole training step of the module (see
+    `_trains_the_module`); `bound`, if
     given, per binding of a `forward` parameter to a constant its tests compare it with
     (see bound_branches.binding_keys), whether `forward` then runs its forwards only with autograd
     off."""
@@ -265,6 +268,8 @@ def _class_forward_methods(
                     # constructor call, a module passed to __init__), `.forward` is a forward
                     runs, runs_free = (runs, True) if off else (True, runs_free)
         if trains:
+            if training is not None and _trains_the_module(method):
+                training.add(name)
             continue  # a training routine of the module, not a forward
         if eval_switched is not None and any(
             getattr(d, "id", None) in evaluating for d in method.decorator_list
@@ -314,6 +319,17 @@ def _class_forward_methods(
                 names.add(alias)
         methods.setdefault(alias, methods[original])
     return frozenset(name for name in found if not _switches_itself(methods[name]))
+
+
+def _trains_the_module(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A method that backpropagates and steps an optimizer itself (`loss.backward()` and
+    `self.optimizer.step()` in its body): a whole training step, whatever it returns."""
+    called = {
+        node.func.attr
+        for node in ast.walk(method)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    return "backward" in called and "step" in called
 
 
 def _method_aliases(node: ast.ClassDef, methods: dict) -> dict[str, str]:

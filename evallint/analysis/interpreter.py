@@ -58,6 +58,7 @@ from evallint.analysis.lattice import (
     PathState,
     normalize,
 )
+from evallint.analysis.library_hooks import library_hook, returns_forward_result
 from evallint.analysis.lightning_hooks import after_training_epoch_hook, in_training_hook
 from evallint.analysis.loaded_parts import LoadedParts
 from evallint.analysis.loss_training import LossTraining
@@ -379,6 +380,8 @@ class _Interpreter(
         for param, name in globals_every_caller_passes(
             self.file, self.info, self._used_module_globals()
         ).items():
+            if state.mode_of(name) is None:
+                state = state.with_mode(name, ENTRY_MODE)  # used by a callee only
             state = state.with_alias(param, name)  # `val(crnn, ...)` only: one module
         for name, wrapped in globals_sharing_a_module(
             self.file, self._module_globals_used()
@@ -472,13 +475,42 @@ class _Interpreter(
         return {k for k in self.scope_keys if k not in own and k in self.file._module_keys}
 
     def _used_module_globals(self) -> set[str]:
-        """Module-level names holding modules that this function uses as globals, when it
-        also has parameters that hold modules (else no parameter can alias one)."""
+        """Module-level names holding modules that a parameter of this function may alias,
+        when it has parameters that hold modules (else no parameter can alias one): those
+        it uses itself, and those a function of the file it calls uses (`translate(net)`
+        switching `net.eval()`, then calling a helper that runs the global `transformer`
+        the only caller passes as `net`), when that function switches no mode itself. A
+        generator or context manager keeps its own."""
         info = cast(FunctionInfo, self.info)
         params = {*info.params, *info.keyword_only}
         if not params & self.scope_keys:
             return set()
-        return {k for k in self.scope_keys if k not in params and k in self.file._module_keys}
+        from evallint.analysis.walk import iter_nodes
+
+        used = {k for k in self.scope_keys if k not in params and k in self.file._module_keys}
+        callees: set[str] = set()
+        for node in iter_nodes(info.node.body):
+            if type(node) in (cst.Yield, cst.Await):
+                return used  # a generator or context manager: its `yield` state maps by parameter
+            if (
+                type(node) is cst.Call
+                and type(node.func) is cst.Name
+                and node.func.value in self.file.functions
+            ):
+                callees.add(node.func.value)
+        own = params | self.file.scope(info.node).locals
+        for name in callees:
+            node = self.file.functions[name].node
+            if any(
+                type(n) is cst.Call
+                and type(n.func) is cst.Attribute
+                and n.func.attr.value in ("train", "eval")
+                for n in iter_nodes(node.body)
+            ):
+                continue  # it switches modes itself: what it runs is not in this one's modes
+            callee = self.file.scope(node)
+            used |= (callee.names - callee.locals) & self.file._module_keys - own
+        return used
 
     def _closure_modes(self, state: PathState) -> PathState:
         """A nested function its enclosing function never calls (`fn=evaluate` handed to a
@@ -546,6 +578,16 @@ class _Interpreter(
         self.evaluates = self.regions_evaluates
         flow = self.region_body(self.body, (self.initial_state(),), region)
         self.regions.pop()
+        if (
+            info is not None
+            and region.kind is RegionKind.EVAL
+            and not evidence.switches_to_eval
+            and library_hook(self.file, info)
+            and (self.returns_graph or returns_forward_result(info.node, self.observations))
+        ):
+            # a library's hook handing back a loss with its graph: the library's training
+            # loop backpropagates it (library_hooks.py), whatever the method's name says
+            region = self._as_library_training_hook(region)
         exit_states = normalize(flow.normal + flow.returns)
         if info is None:
             self.file.top_exit_states = exit_states
@@ -557,6 +599,20 @@ class _Interpreter(
         if self.eval_switches and not self.evaluates and not self._calls_an_evaluation():
             self.file.deliberate_switches.update(id(call) for call in self.eval_switches)
         self._emit(exit_states)
+
+    def _as_library_training_hook(self, region: Region) -> Region:
+        """The function's evaluation region, and each of its forwards seen there, made
+        neutral: what it computes goes to the library that calls it, for a backward."""
+        hook = replace(
+            region,
+            kind=RegionKind.NEUTRAL,
+            description=f"hook {cast(FunctionInfo, self.info).name}() a library calls",
+        )
+        for obs in self.observations.values():
+            if obs.region.kind is RegionKind.EVAL:
+                obs.region = hook
+        self.regions_evaluates = self.evaluates = False
+        return hook
 
     def carries_graph(self, expr: cst.BaseExpression, state: PathState) -> bool:
         """Whether a forward's autograd graph may flow into the value of `expr`."""

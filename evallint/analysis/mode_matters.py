@@ -16,7 +16,12 @@ from evallint.analysis.scope import ClassInfo
 from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE, STATELESS_LAYERS
 from evallint.analysis.walk import iter_nodes
 from evallint.source.literals import literal_value
-from evallint.torch_facts import LAYERS, MODE_INDEPENDENT_SUFFIXES, mode_sensitive
+from evallint.torch_facts import (
+    LAYERS,
+    MODE_INDEPENDENT_SUFFIXES,
+    TENSOR_ONLY_METHODS,
+    mode_sensitive,
+)
 
 if TYPE_CHECKING:
     from evallint.analysis.lattice import PathState
@@ -167,6 +172,7 @@ class ModeMatters(InterpreterPart):
                         type(value) is cst.Call
                         and _parameter_free_layer(self.imports.qualify(value.func) or "")
                     )
+                    or _plain_tensor(value)  # `one_hot(y).unsqueeze(0)`: a tensor
                 ):
                     return None  # `self.net = build(cfg)`: may be a module with parameters
             elif (
@@ -414,3 +420,19 @@ def _built_elements(value: cst.BaseExpression) -> Optional[list[cst.BaseExpressi
     if type(value) is cst.SimpleString:
         return []  # the name given to `add_module`
     return None
+
+
+def _plain_tensor(value: cst.BaseExpression) -> bool:
+    """A value a tensor-only method returns (`one_hot(y).permute(2, 0, 1)`: torch_facts.
+    TENSOR_ONLY_METHODS), not asked to require grad: a tensor, never a module with
+    parameters (as plain_modules reads it for a class of another file)."""
+    return (
+        type(value) is cst.Call
+        and type(value.func) is cst.Attribute
+        and value.func.attr.value in TENSOR_ONLY_METHODS
+        and not any(
+            (type(n) is cst.Arg and n.keyword is not None and n.keyword.value == "requires_grad")
+            or (type(n) is cst.Attribute and n.attr.value in ("requires_grad_", "Parameter"))
+            for n in iter_nodes(value)
+        )
+    )

@@ -15,7 +15,12 @@ from evallint.analysis.project_files import imported_from
 from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE, PARAMETER_FREE_LIBRARY_CLASSES
 from evallint.source.parse import shared_python_tree
-from evallint.torch_facts import LAYERS, MODE_INDEPENDENT_SUFFIXES, mode_sensitive
+from evallint.torch_facts import (
+    LAYERS,
+    MODE_INDEPENDENT_SUFFIXES,
+    TENSOR_ONLY_METHODS,
+    mode_sensitive,
+)
 
 if TYPE_CHECKING:
     from evallint.analysis.project import ProjectIndex
@@ -130,9 +135,26 @@ def _method_verdict(method: ast.FunctionDef | ast.AsyncFunctionDef) -> Optional[
             value = getattr(node, "value", None)
             if isinstance(value, ast.Name) and value.id in params - {owner}:
                 keeps = True
-            elif value is not None and not _constant(value):
+            elif value is not None and not _constant(value) and not _plain_tensor(value):
                 return None
     return keeps
+
+
+def _plain_tensor(value: ast.expr) -> bool:
+    """`_one_hot(target).permute(2, 0, 1).unsqueeze(0)`: a value a tensor-only method
+    returns (TENSOR_ONLY_METHODS: no module has it), so a tensor kept on `self`, never a
+    submodule; not one asked to require grad (`requires_grad=True`, `.requires_grad_()`),
+    which would bring a graph into every forward that reads it."""
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr in TENSOR_ONLY_METHODS
+        and not any(
+            (isinstance(n, ast.keyword) and n.arg == "requires_grad")
+            or (isinstance(n, ast.Attribute) and n.attr in ("requires_grad_", "Parameter"))
+            for n in ast.walk(value)
+        )
+    )
 
 
 def _method_parameters(
@@ -395,6 +417,8 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                     return False  # `self.net = net`, then `self.net(x)`: keeps a module
                 if not isinstance(item.value, ast.Call):
                     continue
+                if on_self and _plain_tensor(item.value):
+                    continue  # `self.prediction = one_hot(y).unsqueeze(0)`: a tensor
                 qualified = qualify(item.value.func)
                 if on_self and qualified.split(".")[0] in inputs and "." in qualified:
                     continue  # `self.size = input.size(1)`: read off a tensor it is given

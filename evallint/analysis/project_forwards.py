@@ -130,16 +130,19 @@ def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Op
                     grad_free: set[str] = set()
                     decorated: set[str] = set()
                     bound: dict[str, bool] = {}
+                    training: set[str] = set()
                     runs = _class_forward_methods(
-                        nodes[index], grad_free, decorated=decorated, bound=bound
+                        nodes[index], grad_free, decorated=decorated, bound=bound, training=training
                     )
                     # `!name`: a method of the class that runs no forward (`update()`
                     # rebuilding tables), for project_forward_disputed; `~name`: one that
                     # runs it only with autograd off, for project_forward_grad_free;
                     # `forward(p=c)`/`~forward(p=c)`: `forward` with a parameter bound to a
-                    # constant, for project_bound_forward_grad_free
+                    # constant, for project_bound_forward_grad_free; `+name`: a whole
+                    # training step of the module, for project_method_trains
                     forwards[index] = (
-                        frozenset(
+                        frozenset(f"+{name}" for name in training)
+                        | frozenset(
                             f"{'~' if off else ''}forward({key})" for key, off in bound.items()
                         )
                         | (runs - grad_free)
@@ -394,6 +397,21 @@ def project_forward_disputed(project: Optional[ProjectIndex], path: str, method:
     files, _, elsewhere, _ = _entry(project, path)
     return _some_file_reads(
         project, files, f"!{method}", "forwards", _forward_methods_of, elsewhere, method
+    )
+
+
+def project_method_trains(project: Optional[ProjectIndex], path: str, method: str) -> bool:
+    """Whether some module class of the project defines `method` as a whole training step
+    of the module (it calls `backward()` and an optimizer's `step()` itself: an
+    `Autoencoder.training_step(batch, loss_func)` that owns its optimizer). When another
+    class's `method` runs a forward only (a Lightning-style `training_step` returning the
+    loss), the name does not say which a call reaches, and the call may be training: it is
+    not taken for an evaluation's forward."""
+    if project is None or path.startswith("<"):
+        return False
+    files, _, elsewhere, _ = _entry(project, path)
+    return _some_file_reads(
+        project, files, f"+{method}", "forwards", _forward_methods_of, elsewhere, method
     )
 
 

@@ -41,6 +41,7 @@ from evallint.analysis.plain_objects import (
 from evallint.analysis.project_forwards import (
     project_defines_method,
     project_forward_disputed,
+    project_method_trains,
     project_runs_forward,
 )
 from evallint.analysis.scope import (
@@ -946,6 +947,9 @@ class Values(ModeMatters):
                         self.file.class_index, self.file.path, func.attr.value
                     )
                 )  # `net.update(force=True)`: no input given, and not every `update` forwards
+                and not project_method_trains(self.file.project, self.file.path, func.attr.value)
+                # `model.training_step(batch, loss_fn)`: some class's `training_step` is a
+                # whole training step (backward and step inside), the call may reach it
             ):
                 return key, code_of(func.value)
         if (

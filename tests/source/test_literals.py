@@ -88,3 +88,20 @@ def test_linted_file_is_freed_without_the_collector() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_analysis_reads_literals_through_literal_value() -> None:
+    """A new `.evaluated_value` in the analysis or the rules would bring the cycles back."""
+    from pathlib import Path
+
+    import evallint
+
+    root = Path(evallint.__file__).parent
+    users = [
+        str(path.relative_to(root))
+        for room in ("analysis", "rules", "engine")
+        for path in sorted((root / room).rglob("*.py"))
+        if ".evaluated_value" in path.read_text(encoding="utf-8")
+        or "literal_eval(" in path.read_text(encoding="utf-8")
+    ]
+    assert users == []
