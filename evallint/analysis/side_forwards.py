@@ -89,9 +89,11 @@ def _flow(small: cst.BaseSmallStatement, live: set[str]) -> Optional[tuple[set[s
     """The live names after `small` and whether it takes a live value out of autograd;
     None when it does something else with one (passes it on, stores it on an object)."""
     mentioned = _names(small) & live
+    if type(small) is cst.Assign and not _names(small.value) & live:
+        # a rebinding that reads no live value ends it: nothing was taken out of autograd
+        # (`out = net(x)` twice, the first result never used, is no report)
+        return live - _assigned_plain_names(small), False
     if not mentioned:
-        if type(small) is cst.Assign:
-            return live - _assigned_plain_names(small), False
         return live, False
     if type(small) is cst.Assign:
         if not all(type(t.target) is cst.Name for t in small.targets):
