@@ -13,6 +13,8 @@ no construction gives is not decided here.
 from __future__ import annotations
 
 import ast
+import re
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Optional
 
 from evallint.analysis.project_forwards import project_module_class
@@ -53,7 +55,11 @@ def _given_modules(file: FileAnalysis, class_name: str) -> frozenset[str]:
             if code:
                 texts.append((str(caller), code))
     verdicts: dict[str, bool] = {}
+    called = re.compile(rf"(?<!class )(?<!def )\b{re.escape(class_name)}\s*\(")
     for path, text in texts:
+        lines = sorted({text.count("\n", 0, m.start()) + 1 for m in called.finditer(text)})
+        if not lines:
+            continue  # no call of the class in this text (its definition aside): no walk
         try:
             tree = shared_python_tree(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -62,7 +68,7 @@ def _given_modules(file: FileAnalysis, class_name: str) -> frozenset[str]:
         def builds_module(value: ast.expr, path: str = path) -> bool:
             return _builds_module(file, path, value)
 
-        for scope, call in _constructions(tree, class_name):
+        for scope, call in _constructions(tree, class_name, lines):
             given: dict[str, ast.expr] = {}
             positional = [a for a in call.args if not isinstance(a, ast.Starred)]
             if len(positional) != len(call.args) or any(k.arg is None for k in call.keywords):
@@ -81,14 +87,23 @@ def _given_modules(file: FileAnalysis, class_name: str) -> frozenset[str]:
     return frozenset(name for name, holds in verdicts.items() if holds)
 
 
-def _constructions(tree: ast.Module, class_name: str) -> list[tuple[ast.AST, ast.Call]]:
+def _constructions(
+    tree: ast.Module, class_name: str, lines: list[int]
+) -> list[tuple[ast.AST, ast.Call]]:
     """Each `class_name(...)` / `mod.class_name(...)` call, with the function (or module)
-    whose body holds it."""
+    whose body holds it. `lines` (sorted) are the lines where the text calls the name: only
+    statements spanning one of them are walked."""
     found: list[tuple[ast.AST, ast.Call]] = []
     stack: list[tuple[ast.AST, ast.AST]] = [(tree, tree)]
     while stack:
         scope, node = stack.pop()
         for child in ast.iter_child_nodes(node):
+            start = getattr(child, "lineno", None)
+            if start is not None:
+                end = getattr(child, "end_lineno", None) or start
+                at = bisect_left(lines, start)
+                if at == len(lines) or lines[at] > end:
+                    continue  # no call of the name in this node's lines
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 stack.append((child, child))
                 continue
