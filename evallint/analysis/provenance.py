@@ -30,6 +30,7 @@ from evallint.analysis.frozen_copies import builds_frozen_copy, frozen_attribute
 from evallint.analysis.lattice import Grad, PathState
 from evallint.analysis.module_sources import other_framework_call
 from evallint.analysis.plain_modules import parameter_free_classes, parameter_free_module_class
+from evallint.analysis.project_forwards import project_module_class
 from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.taint import (
     _GRAPH_CUTTING_METHODS,
@@ -338,6 +339,10 @@ class Provenance(InterpreterPart):
             # but a record built from forward outputs (`Batch(ref, pos, neg)`) holds theirs
             if callee == "Variable":
                 return self._arguments_graph(call, state)
+            if self._builds_module(call):
+                # `ContentLoss(target, w)`: a module holds parameters and buffers; a list of
+                # modules is not a list of per-iteration outputs
+                return _EMPTY
             if not self.records_hold_graphs:
                 return _EMPTY
             found = self._arguments_graph(call, state)
@@ -353,6 +358,18 @@ class Provenance(InterpreterPart):
             found |= self.graph_of(func.value, state, True)  # a tensor method: `out.mean()`
         return found  # a call given no graph-carrying value (a metric of arrays, an
         # environment step, a helper given only the model) is unknown: no graph
+
+    def _builds_module(self, call: cst.Call) -> bool:
+        """`Cls(...)` of a module class: `torch.nn`'s, this file's or another project file's."""
+        if (self.imports.qualify(call.func) or "").startswith("torch.nn."):
+            return True
+        local = self._local_class(call)
+        if local is not None:
+            return local.is_module
+        found = self._imported_class_of(call)
+        return found is not None and project_module_class(
+            self.file.project, self.file.path, found[1]
+        )
 
     def _forward_returns_no_graph(self, func: cst.BaseExpression) -> bool:
         """`self.model(...)` where `model` is annotated with a module class of this file

@@ -36,7 +36,8 @@ class LossAccumulatedWithGraph(Rule):
     returns carry one: a metric of arrays, an environment's reward, an `nn.ModuleList` built in
     `__init__` or an evaluator's dict are plain values, and so is what a method returns when
     every class of the file that defines it returns only plain values (`{"val_loss":
-    loss.item()}`).
+    loss.item()}`). A module built from a forward's output (`StyleLoss(features)`, a class of
+    `torch.nn` or of the project) is a module, not that output.
 
     Two cases, one code. When the stored tensor is backpropagated, `backward()` has freed
     its saved activations but the graph's nodes stay reachable from the container. When
