@@ -20,7 +20,12 @@ from evallint.analysis.bound_branches import binding_keys, live_nodes, tested_co
 from evallint.analysis.eval_parts import parts_in_own_mode
 from evallint.analysis.symbols import STANDARD_LIBRARY, class_of_import, dotted_name
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import MODULE_API, NO_GRAD_METHODS
+from evallint.torch_facts import (
+    MODE_METHODS,
+    MODULE_API,
+    MODULE_RETURNING_METHODS,
+    NO_GRAD_METHODS,
+)
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
@@ -44,7 +49,16 @@ def _self_attribute(node: ast.expr) -> Optional[str]:
 
 def _builds_module(value: ast.expr) -> bool:
     """`nn.Linear(...)`, `Encoder(...)`, `nn.Sequential(...)`: a constructor call of a class
-    (a capitalised name), not a loss, an optimizer or a plain function's result."""
+    (a capitalised name), not a loss, an optimizer or a plain function's result. Module
+    methods that return the module they are called on (`Encoder(...).to(device)`,
+    `.cuda()`, `.eval()`) leave it the module the constructor built."""
+    while (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr in MODULE_RETURNING_METHODS | MODE_METHODS
+        and isinstance(value.func.value, ast.Call)
+    ):
+        value = value.func.value
     if not isinstance(value, ast.Call):
         return False
     func = value.func

@@ -27,7 +27,7 @@ import libcst as cst
 
 from evallint.analysis.module_backward import defines_backward
 from evallint.analysis.regions import RegionKind
-from evallint.analysis.symbols import chain_receiver, dotted_name
+from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 from evallint.analysis.walk import iter_nodes
 
@@ -214,6 +214,7 @@ def module_method_call(
         or (
             all(r.region.kind is RegionKind.NEUTRAL for r in summary.forwards)
             and any(s == "self" or s.startswith("self.") for s in summary.return_graph or ())
+            and not samples_own_input(defining, method)
         )
     ):
         # it computes with its forward and hands the graph to the caller (`return
@@ -222,9 +223,91 @@ def module_method_call(
         # results leave autograd inside it (sampled indices, numbers), is reported at its
         # forward, with the call that reached it. A method in which the summary sees no
         # forward at all (its parts built by a factory: `self.trunk = build_trunk(d)`) is
-        # read as a forward at the call too.
+        # read as a forward at the call too. One that draws its forward's input from noise
+        # itself (`z = torch.randn(n, d); return self.decoder(z)`) is a sampler, not a
+        # forward of the caller's data: its forward is where a caller's evaluation is
+        # reported (the callers still decide whether they evaluate or train with it).
         return None
     return summary, receiver
+
+
+_RANDOM_DRAWS = frozenset(
+    f"torch.{name}"
+    for name in (
+        "randn",
+        "rand",
+        "randint",
+        "randn_like",
+        "rand_like",
+        "randint_like",
+        "normal",
+        "multinomial",
+        "bernoulli",
+    )
+)
+"""torch's random draws: a tensor made from one is noise, not data."""
+
+
+def samples_own_input(file: FileAnalysis, method: FunctionInfo) -> bool:
+    """The method runs a forward of its own module (`self.decoder(z)`, `self(z)`) whose first
+    input it drew from torch's random generators itself (`z = torch.randn(n, self.dim)`,
+    moved or reshaped, the draw's shape read from a parameter or not), and never from data
+    the caller handed it: a sampler of the model. A method that mixes the caller's tensors
+    into that input (`xt = x0 + noise`: a denoising loss) computes on the caller's data."""
+    imports = file.imports
+    params = set(method.params) - {"self", "cls"} | set(method.keyword_only)
+    noise: set[str] = set()
+    tainted: set[str] = set(params)  # names that carry the caller's data
+    assignments = [
+        node
+        for node in iter_nodes(method.node.body)
+        if isinstance(node, cst.Assign) and len(node.targets) == 1
+    ]
+    for _ in range(2):  # a draw moved through a name or two (`z = z.to(device)`)
+        for assign in assignments:
+            target = assign.targets[0].target
+            if type(target) is not cst.Name:
+                continue
+            kind = _input_kind(assign.value, imports, noise, tainted)
+            if kind == "noise":
+                noise.add(target.value)
+                tainted.discard(target.value)
+            elif kind == "data":
+                tainted.add(target.value)
+                noise.discard(target.value)
+    for call in iter_nodes(method.node.body):
+        if not isinstance(call, cst.Call) or not call.args or call.args[0].keyword is not None:
+            continue
+        receiver = dotted_name(call.func)
+        if receiver is None or not (receiver == "self" or receiver.startswith("self.")):
+            continue
+        if _input_kind(call.args[0].value, imports, noise, tainted) == "noise":
+            return True
+    return False
+
+
+def _input_kind(
+    value: cst.BaseExpression, imports: ImportTable, noise: set[str], tainted: set[str]
+) -> Optional[str]:
+    """`noise` for a value drawn from torch's random generators (through names drawn so)
+    with no data of the caller mixed in, "data" for one that reads a name carrying the
+    caller's data outside a draw's arguments, None otherwise."""
+    drawn = False
+    inside: set[int] = set()
+    for node in iter_nodes(value):
+        if type(node) is cst.Call and imports.qualify(node.func) in _RANDOM_DRAWS:
+            drawn = True
+            inside.update(id(n) for arg in node.args for n in iter_nodes(arg.value))
+        elif type(node) is cst.IfExp:  # `randn(n, d) if n else randn(1, d)`: the test picks
+            inside.update(id(n) for n in iter_nodes(node.test))
+    for node in iter_nodes(value):
+        if type(node) is not cst.Name or id(node) in inside:
+            continue
+        if node.value in tainted:
+            return "data"
+        if node.value in noise:
+            drawn = True
+    return "noise" if drawn else None
 
 
 def attribute_module_class(

@@ -201,12 +201,16 @@ def first_forwards(
     facts: ModuleFacts,
     keep: Callable[[EvalForward], bool],
     statement_of: Optional[Callable[[cst.CSTNode], Optional[cst.CSTNode]]] = None,
+    loop_of: Optional[Callable[[cst.CSTNode], Optional[cst.CSTNode]]] = None,
 ) -> Iterator[EvalForward]:
     """The first forward of each module in each evaluation region that `keep` accepts:
     a rule reports a region once per module, not once per forward. With `statement_of`
     (the statement a fix would change), the tail of a script after its training (a region
     of independent statements, in a notebook often one per cell) is reported once per
-    such statement: what fixes one of them leaves the next one as it was."""
+    such statement: what fixes one of them leaves the next one as it was. With `loop_of`
+    (the outermost loop holding a node), a script's top-level region is reported once per
+    top-level loop that runs the module: each loop (a prompt's warm-up, then the sampling
+    loop) is its own evaluation, which a fix of the other leaves as it was."""
     seen: set[tuple[int, str, int, int, int, int]] = set()
     placed: set[tuple[int, str]] = set()
     bindings = _Rebindings(facts)
@@ -226,6 +230,16 @@ def first_forwards(
             and keep(forward)
         ):
             statement = id(statement_of(forward.call.node))
+        elif (
+            loop_of is not None
+            and forward.region.node is facts.tree
+            and call is None
+            and not forward.via
+            and forward.call.unit is facts.unit
+            and keep(forward)
+        ):
+            loop = loop_of(forward.call.node)
+            statement = id(loop) if loop is not None else 0
         dedupe = (
             id(forward.region.node),
             forward.subject,

@@ -123,6 +123,12 @@ class EvalWithAutograd(Rule):
                 builders.append(FixBuilder(facts))
             return builders[0].enclosing_statement(node)
 
+        def loop_of(node: cst.CSTNode) -> Optional[cst.CSTNode]:
+            # a script's top-level loops are separate evaluations, each fixed on its own
+            if not builders:
+                builders.append(FixBuilder(facts))
+            return builders[0].outermost_loop(node)
+
         for forward in first_forwards(
             facts,
             lambda forward: bool(
@@ -132,6 +138,7 @@ class EvalWithAutograd(Rule):
                 and not demonstrates_a_layer(facts, forward)
             ),
             statement_of,
+            loop_of,
         ):
             module = subject_text(facts, forward)
             message = (

@@ -59,6 +59,20 @@ class FixBuilder:
             statements = list(_child_statements(statement))
         return best
 
+    def outermost_loop(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
+        """The outermost `for`/`while` loop whose span contains `node`; None outside loops."""
+        target = self._span(node)
+        statements: list[cst.CSTNode] = list(self.facts.tree.body) if self.facts.tree else []
+        while statements:
+            statement = statements.pop()
+            line, column, end_line, end_column = self._span(statement)
+            if (line, column) > target[:2] or (end_line, end_column) < target[2:]:
+                continue
+            if isinstance(statement, (cst.For, cst.While)):
+                return statement
+            statements = list(_child_statements(statement))
+        return None
+
     def _indent(self, line: int) -> str:
         """The indentation a new line needs to stand level with `line` (form feeds dropped:
         Python counts a line's indentation from its last form feed)."""
