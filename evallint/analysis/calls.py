@@ -752,7 +752,9 @@ class Calls(InterpreterPart):
                     self.file.next_order(),
                     at_call,
                     region_unit,
-                    owned_elsewhere(self.file, req, summary.trains, region, region_unit),
+                    owned_elsewhere(
+                        self.file, req, summary.trains, region, region_unit, summary, key
+                    ),
                 )
             )
         if self.info is not None and (entry_mode or entry_grad):

@@ -11,6 +11,7 @@ import libcst as cst
 
 from evallint.analysis.constructor_arguments import parameters_given_modules
 from evallint.analysis.context import InterpreterPart
+from evallint.analysis.instances import imported_class
 from evallint.analysis.plain_objects import assigns_plain_parameter
 from evallint.analysis.scope import ClassInfo, looks_like_module_name
 from evallint.analysis.symbols import dotted_name
@@ -120,6 +121,30 @@ class ClassMembers(InterpreterPart):
                     held = self._local_class(value)
                     if held is not None and not held.is_module and held is not owner:
                         found[name] = held
+        return found
+
+    def _held_imported_instances(self, owner: ClassInfo) -> dict[str, list]:
+        """`self.kid = KernelDistance(device)` with a plain class of another project file:
+        its methods (`self.kid.update(real, fake)`) run with its attributes mapped onto this
+        object's (`self.kid.backbone`), as for a local variable holding one (binding.py).
+        Read once per class."""
+        cached = self.file.held_imported.get(id(owner))
+        if cached is not None and cached[0] is owner:
+            return cached[1]
+        found: dict[str, list] = {}
+        if self.file.project is not None:
+            for method in owner.methods.values():
+                for name, value in self.file.scope(method.node).attribute_assignments:
+                    if type(value) is not cst.Call or not name.startswith("self."):
+                        continue
+                    if self._local_class(value) is not None:
+                        continue
+                    held = imported_class(self.file, value)
+                    if held is not None:
+                        classes = found.setdefault(name, [])
+                        if all(held[1] is not other for _, other in classes):
+                            classes.append(held)
+        self.file.held_imported[id(owner)] = (owner, found)
         return found
 
     def _held_aliases(self, owner: ClassInfo) -> tuple[tuple[str, str], ...]:

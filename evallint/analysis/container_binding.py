@@ -40,15 +40,17 @@ def _argument(
 
 
 def _stored_arguments(
-    inner: cst.Call, owner: ClassInfo, analysis
+    inner: cst.Call, owner: ClassInfo, analysis, registered_only: bool = False
 ) -> list[tuple[str, cst.BaseExpression]]:
     """(attribute, argument of `inner`) for each `self.X = parameter` of the class's
-    `__init__` (or its base's)."""
+    `__init__` (or its base's); (`X.i`, element) for each element of a list given to a
+    parameter stored as `self.X = nn.ModuleList(parameter)` (`X.i`, as torch names the
+    children it registers). `registered_only`: only those."""
     init = owner.methods.get("__init__") or analysis._inherited_method(owner, "__init__")
     if init is None:
         return []
     positional = [p for p in init.params if p not in ("self", "cls")]
-    pairs = []
+    pairs: list[tuple[str, cst.BaseExpression]] = []
     inits = [init]
     base_init = analysis._inherited_method(owner, "__init__")
     if base_init is not None and base_init is not init:
@@ -56,12 +58,37 @@ def _stored_arguments(
     stores = [s for i in inits for s in analysis.scope(i.node).attribute_assignments]
     for attribute, stored in stores:
         stored = _strip_same_module(stored)
-        if type(stored) is not cst.Name:
+        listed = _registered_list(stored)
+        if listed is not None:
+            # `self.nodes = nn.ModuleList(nodes)` given `[encoder, decoder]`: each element is
+            # a registered child, switched with the object (`nn.Module.train()` recurses)
+            argument = _argument(positional, init.keyword_only, listed.value, inner)
+            if type(argument) in (cst.List, cst.Tuple):
+                items = cast("cst.List | cst.Tuple", argument).elements
+                if len(items) <= 8 and all(type(i) is cst.Element for i in items):
+                    name = attribute[len("self.") :]
+                    pairs.extend((f"{name}.{n}", i.value) for n, i in enumerate(items))
+            continue
+        if registered_only or type(stored) is not cst.Name:
             continue
         argument = _argument(positional, init.keyword_only, stored.value, inner)
         if argument is not None:
             pairs.append((attribute[len("self.") :], argument))
     return pairs
+
+
+def _registered_list(stored: cst.BaseExpression) -> Optional[cst.Name]:
+    """`nn.ModuleList(param)` or `nn.Sequential(*param)`: the parameter whose modules the
+    torch container registers as its children, in order."""
+    if type(stored) is not cst.Call or len(stored.args) != 1:
+        return None
+    name = (dotted_name(stored.func) or "").rpartition(".")[2]
+    arg = stored.args[0]
+    if arg.keyword is not None or type(arg.value) is not cst.Name:
+        return None
+    if (name == "ModuleList" and not arg.star) or (name == "Sequential" and arg.star == "*"):
+        return arg.value
+    return None
 
 
 class ContainerBinding(InterpreterPart):
@@ -79,6 +106,12 @@ class ContainerBinding(InterpreterPart):
             found = imported_class(self.file, inner)  # `gcam = GradCAM(model=model)`
             if found is not None:
                 analysis, owner = found
+            else:
+                # `problem = Problem([encoder, decoder])` of a module class of another file
+                # that registers them (`self.nodes = nn.ModuleList(nodes)`): its `eval()` and
+                # `train()` reach them, as a training helper given the object does
+                found = imported_class(self.file, inner, module_class=True)
+                return _stored_arguments(inner, found[1], found[0], True) if found else []
         if owner is None:
             return []
         return _stored_arguments(inner, owner, analysis)

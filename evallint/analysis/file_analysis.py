@@ -148,6 +148,9 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.closure_calls: dict[int, tuple[FunctionInfo, cst.Call]] = {}
         """id(call of a returned closure) -> (its factory, the factory call that made it)."""
         self.summaries: dict[str, Optional[Summary]] = {}
+        self.held_imported: dict[int, tuple[ClassInfo, dict[str, list]]] = {}
+        """Per class of the file: its attributes holding objects of plain classes of other
+        project files (class_members.py `_held_imported_instances`)."""
         self._grad_decorators: dict[str, bool] = {}
         self._callers_by_function: list[list[Path]] = []
         self._training_callers: list[list[Path]] = []

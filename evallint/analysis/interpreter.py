@@ -210,6 +210,9 @@ class _Interpreter(
             for name, members in self._class_containers(owner).items():
                 self.containers[name] = members
                 self.scope_keys.update(members)
+        if owner is not None and info is not None:
+            for name, held in self._held_imported_instances(owner).items():
+                self.imported_instances[name] = list(held)
         self.imported_instances.update(annotated_objects(file, info))
         """Calls made as a statement of their own: their result is not used."""
         self.constructor_calls: set[cst.Call] = set()

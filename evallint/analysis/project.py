@@ -269,6 +269,10 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
             # `from pkg.a.b import f` deep inside `pkg`: the root is the parent of `pkg`
             head = relative.split("/")[0]
             roots += [p.parent for p in (base, *base.parents) if p.name == head][:1]
+        if dots == 0:
+            # a src layout (`src/pkg/...` of a package the project installs from itself):
+            # `import pkg` from the project's scripts and notebooks means that package
+            roots += [root / "src" for root in roots[1:] if (root / "src").is_dir()]
         absent: list[str] = []
         for root in roots:
             for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):
