@@ -5,7 +5,7 @@ file, and attributes of those objects that alias this one's (`self.extractor.mod
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Optional, cast
 
 import libcst as cst
 
@@ -160,6 +160,28 @@ class ClassMembers(InterpreterPart):
                             pairs.append((f"{name}.{attribute}", target))
             owner.held_aliases = tuple(pairs)
         return owner.held_aliases
+
+    def _copied_attributes(self, owner: ClassInfo) -> tuple[tuple[str, str], ...]:
+        """(`self._original_model`, `self.state.model`): an attribute every assignment of the
+        class sets to the same other attribute path of the object. Assignment copies the
+        reference, so the two paths name one module: switching one switches the other (a
+        later `self.state.model = DDP(self.state.model)` keeps that, a wrapper's train()/eval()
+        reaching the module inside)."""
+        copies: dict[str, Optional[str]] = {}
+        for method in owner.methods.values():
+            for name, value in self.file.scope(method.node).attribute_assignments:
+                target = dotted_name(value) if type(value) is cst.Attribute else None
+                if target is None or not target.startswith("self.") or target == name:
+                    copies[name] = None  # built, computed or given: its own object
+                elif copies.setdefault(name, target) != target:
+                    copies[name] = None  # copied from two places: neither is surely it
+        return tuple(
+            (name, target)
+            for name, target in sorted(copies.items())
+            if target is not None
+            and copies.get(target) != name  # `self.a = self.b` and `self.b = self.a`
+            and not target.startswith(name + ".")
+        )
 
     def _is_method(self, owner: ClassInfo, name: str) -> bool:
         return (

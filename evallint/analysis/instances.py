@@ -43,13 +43,11 @@ def imported_class(
     if found is None:
         return None
     module, class_name = found
-    if not project.is_class(file.path, module, class_name):
+    defined = project.defining_class(file.path, module, class_name)
+    if defined is None:
         return None  # a factory function, or nothing the project defines
-    analysis = project.analysis(file.path, module)
-    if analysis is None:
-        return None
-    owner = analysis.classes.get(class_name)
-    if owner is None or owner.is_module is not module_class:
+    analysis, owner = defined
+    if owner.is_module is not module_class:
         return None
     if factory is not None and not builds_own_instance(owner, factory):
         return None

@@ -379,6 +379,12 @@ class _Interpreter(
             for variable, target in property_aliases(owner.node):
                 if target in self.scope_keys:
                     state = state.with_alias(variable, target)  # `self.unwrapped_model`
+            for variable, target in self._copied_attributes(owner):
+                if variable in self.scope_keys and state.key_of(variable) == variable:
+                    # `self._original_model = self.state.model`: one module, two paths
+                    if state.mode_of(target) is None:
+                        state = state.with_mode(target, ENTRY_MODE).with_alias(target, target)
+                    state = state.with_alias(variable, target)
         state = self._closure_modes(state)
         for param, name in globals_every_caller_passes(
             self.file, self.info, self._used_module_globals()

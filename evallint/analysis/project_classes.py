@@ -152,6 +152,29 @@ class ProjectClasses:
         classes = self._module_classes.get(found.resolve()) if found is not None else None
         return bool(classes) and qualified.split(".")[-1] in classes  # type: ignore[operator]
 
+    def defining_class(
+        self, importer: str, module: str, name: str, depth: int = 2
+    ) -> Optional[tuple[FileAnalysis, ClassInfo]]:
+        """The analysis of the project file that defines the class `name` imported from
+        `module`, and the class. A package's `__init__.py` that re-exports it (`from
+        .trainer import Trainer` or `from pkg.trainer.trainer import Trainer`) is followed to
+        the file that defines it: `from pkg.trainer import Trainer` builds that class as
+        surely as importing it from its own file does."""
+        if self.is_class(importer, module, name):
+            analysis = self.analysis(importer, module)
+            owner = analysis.classes.get(name) if analysis is not None else None
+            return (analysis, owner) if analysis is not None and owner is not None else None
+        located = self._locate(importer, module)
+        if located is None or located.name != "__init__.py" or depth <= 0:
+            return None
+        for submodule in imported_from(small_text(located), name):
+            # `.sub` is read from the package; `pkg.sub` as the first importer reads it
+            origin = str(located) if submodule.startswith(".") else importer
+            found = self.defining_class(origin, submodule, name, depth - 1)
+            if found is not None:
+                return found
+        return None
+
     def base_method(
         self, analysis: FileAnalysis, owner: ClassInfo, name: str, depth: int = 3
     ) -> Optional[Summary]:

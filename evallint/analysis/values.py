@@ -504,7 +504,30 @@ class Values(ModeMatters):
                 mapped = self._map_argument(resolved, resolved.return_key, expr, None, state)
                 if mapped is not None:
                     return ModuleValue(key=mapped)
+        elif self._rebinds_its_module(expr, holder):
+            # `model = fabric.setup(model)`: the module the call we cannot follow was given
+            return self.value_of(expr.args[0].value, state, holder)
         return ModuleValue()
+
+    @staticmethod
+    def _rebinds_its_module(call: cst.Call, holder: Optional[str]) -> bool:
+        """`model = fabric.setup(model)`, `model = ipex.optimize(model, dtype=d)`: a call we
+        cannot follow (a library function or method, not a class), given the module as
+        its only positional argument, whose result the code binds to the module's own name.
+        The code takes the result for that module (wrapped for devices or precision, or the
+        module itself): a module's mode lives on its layers and only their train()/eval()
+        changes it, so a wrapper built around them computes in the mode they were in."""
+        args = call.args
+        if holder is None or not args or args[0].keyword is not None or args[0].star:
+            return False
+        if any(a.keyword is None or a.star for a in args[1:]):
+            return False
+        callee = dotted_name(call.func) or ""
+        return (
+            bool(callee)
+            and not callee.split(".")[-1][:1].isupper()
+            and dotted_name(args[0].value) == holder
+        )
 
     def _chosen_function_value(
         self, call: cst.Call, state: PathState, holder: Optional[str]
