@@ -266,10 +266,18 @@ class Observations(InterpreterPart):
         from evallint.analysis.regions import training_call_kind
         from evallint.analysis.walk import iter_nodes
 
-        if any(
-            type(node) is cst.Call and training_call_kind(node, self.imports) is not None
-            for node in iter_nodes(loop)
-        ):
+        # asked once per store in the loop: the answer is kept per loop node for the file
+        trains = self.file.__dict__.setdefault("_training_loops", {})
+        known = trains.get(id(loop))
+        if known is None or known[0] is not loop:
+            known = trains[id(loop)] = (
+                loop,
+                any(
+                    type(node) is cst.Call and training_call_kind(node, self.imports) is not None
+                    for node in iter_nodes(loop)
+                ),
+            )
+        if known[1]:
             return False  # a backward or a step in the loop: its values are training's
         state = states[0]
 

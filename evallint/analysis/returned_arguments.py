@@ -15,18 +15,15 @@ from typing import Optional
 
 import libcst as cst
 
-_NESTED = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+from evallint.analysis.walk import iter_nodes
 
 
 def _own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Every node of a function body, nested functions, classes and lambdas excluded."""
-    stack = list(reversed(node.children))
-    while stack:
-        current = stack.pop()
-        if isinstance(current, _NESTED):
-            continue
-        yield current
-        stack.extend(reversed(current.children))
+    """Every node of a function body, nested functions, classes and lambdas excluded: the
+    analysis's lean walk (a slice of the file's listing in a batch lint). LibCST's
+    `children`, used here before, rebuilt every node's child list through a visitor and was
+    ~5% of a cold lint of the torch-heavy sample for this module alone."""
+    return iter_nodes(node)
 
 
 def _names(target: cst.CSTNode) -> set[str]:
