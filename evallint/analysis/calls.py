@@ -243,7 +243,12 @@ class Calls(InterpreterPart):
         func = call.func
         self.observe_functional(call)
         self.note_array_arguments(call)
-        if type(func) is cst.Attribute and func.attr.value in ("append", "extend") and call.args:
+        if (
+            type(func) is cst.Attribute
+            and func.attr.value in ("append", "extend")
+            and call.args
+            and not self._own_container_method(func)
+        ):
             accumulator = dotted_name(func.value)
             held = held_list(func.value)
             if accumulator is None and held is not None and func.attr.value == "append":
@@ -437,6 +442,22 @@ class Calls(InterpreterPart):
             return None
         summary = self.file._summary_counted(method)
         return (summary, receiver) if summary is not None and receiver is not None else None
+
+    def _own_container_method(self, func: cst.Attribute) -> bool:
+        """`meter.append(loss)` on an object of a project class that defines `append`
+        itself (`LossAverage.append` keeping `loss.cpu().numpy()`): its method, not a list's;
+        what it keeps is that method's business, not a store of the argument."""
+        receiver = dotted_name(func.value)
+        if receiver is None:
+            return False
+        name = func.attr.value
+        owner = self.instances.get(receiver)
+        if owner is not None:
+            return (owner.methods.get(name) or self.file._inherited_method(owner, name)) is not None
+        return any(
+            (cls.methods.get(name) or analysis._inherited_method(cls, name)) is not None
+            for analysis, cls in self.imported_instances.get(receiver, ())
+        )
 
     def _imported_instance_call(self, call: cst.Call, states: States) -> Optional[States]:
         """`gan.visualize_results(e)` on an object of a plain class of another project file

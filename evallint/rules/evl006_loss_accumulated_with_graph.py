@@ -37,7 +37,8 @@ class LossAccumulatedWithGraph(Rule):
     `__init__` or an evaluator's dict are plain values, and so is what a method returns when
     every class of the file that defines it returns only plain values (`{"val_loss":
     loss.item()}`). A module built from a forward's output (`StyleLoss(features)`, a class of
-    `torch.nn` or of the project) is a module, not that output.
+    `torch.nn` or of the project) is a module, not that output, and `meter.append(loss)` on an
+    object of a project class that defines `append` itself is that method, not a list's.
 
     Two cases, one code. When the stored tensor is backpropagated, `backward()` has freed
     its saved activations but the graph's nodes stay reachable from the container. When
