@@ -488,6 +488,8 @@ class Binding(InterpreterPart):
                             classes.append(found)
                         init = found[1].methods.get("__init__")
                         summary = found[0].summary_for(init) if init is not None else None
+                        if init is not None and summary is not None:
+                            summary = found[0].specialised(init, value) or summary
                         if summary is not None:
                             return self.apply_call(summary, name, value, tuple(result))
                 if owner is None and made is not None:
@@ -496,6 +498,10 @@ class Binding(InterpreterPart):
                     self.instances[name] = owner
                     init = owner.methods.get("__init__")
                     summary = self.file._summary_counted(init) if init is not None else None
+                    if init is not None and summary is not None:
+                        # `Agent(env)` leaving `train_mode=True` at its default: `__init__`
+                        # read with that flag fixed (its `if self.train_mode:` decided)
+                        summary = self.file.specialised(init, value) or summary
                     if summary is not None:
                         return self.apply_call(summary, name, value, tuple(result))
         return tuple(result)

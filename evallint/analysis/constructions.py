@@ -5,6 +5,8 @@ library call or a plain object's builder. Moved out of `binding`."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
@@ -35,7 +37,9 @@ class Constructions(InterpreterPart):
         inner = node.value
         inner = chain_receiver(inner, SAME_MODULE_OR_MODE_METHODS)
         if type(inner) is not cst.Call or not (
-            type(inner.func) is cst.Name or self._class_of_an_object(inner.func)
+            type(inner.func) is cst.Name
+            or self._class_of_an_object(inner.func)
+            or self._class_held_by_self(inner.func)
         ):
             return
         # `ae = variant.Autoencoder(d)`: a class read from a variable, not a method
@@ -43,7 +47,7 @@ class Constructions(InterpreterPart):
             inner.func.value in self.file.functions or self._returns_its_module(inner)
         ):
             return  # `model = fuse_conv_bn(model)`: a function, read for what it returns
-        if not any(dotted_name(target.target) in self.evidence_names for target in node.targets):
+        if not any(self._used_as_module(dotted_name(target.target)) for target in node.targets):
             return
         self.constructor_calls.add(inner)
 
@@ -58,6 +62,25 @@ class Constructions(InterpreterPart):
         while type(root) is cst.Attribute:
             root = root.value
         return type(root) is cst.Name and not self.imports.is_imported(root.value)
+
+    def _used_as_module(self, name: Optional[str]) -> bool:
+        """`name` is used as a module here, or a part of it is (`self.ac.v.parameters()`
+        given to an optimizer: what holds a module with parameters is a module, no tensor)."""
+        if name is None:
+            return False
+        return name in self.evidence_names or any(
+            known.startswith(name + ".") for known in self.evidence_names
+        )
+
+    def _class_held_by_self(self, func: cst.BaseExpression) -> bool:
+        """`self.ac = self.actor_critic(obs_space, act_space)` with `self.actor_critic` a
+        class the object was given or looked up (no method of its class): a call whose
+        result the code then uses as a module (its parameters given to an optimizer, its
+        mode switched) builds that module; it runs no forward of `self.actor_critic`."""
+        if type(func) is not cst.Attribute or dotted_name(func.value) != "self":
+            return False
+        owner = self.info.owner if self.info is not None else None
+        return owner is None or func.attr.value not in owner.methods
 
     def _returns_its_module(self, call: cst.Call) -> bool:
         """`fuse(model)` of another project file that returns the module it was given, or

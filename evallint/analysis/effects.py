@@ -151,12 +151,14 @@ class Effects(InterpreterPart):
         return found
 
     def _collects_statistics(self, call: cst.Call, facts: frozenset, grad: frozenset) -> bool:
-        """A forward whose result nothing keeps, with autograd off, of a module this code
-        switched to training mode itself and switches to eval() after it (`model.train()`,
-        `with torch.no_grad(): _ = model(x)`, `model.eval()`): all it does is update
-        BatchNorm's running statistics for the evaluation that follows (AdaBN), on purpose.
-        No evaluation: it computes nothing to judge."""
-        if not facts or not grad or any(g.grad is not Grad.OFF for g in grad):
+        """A forward whose result nothing keeps of a module this code switched to training
+        mode itself and switches to eval() after it (`model.train()`, `with torch.no_grad():
+        _ = model(x)`, `model.eval()`; a running mean/std normaliser's `norm.train()`,
+        `norm(batch)`, `norm.eval()`): all it does is update running statistics (BatchNorm's,
+        a normaliser's buffers) for the evaluation that follows (AdaBN), on purpose. No
+        evaluation: it computes nothing to judge; and with autograd on, the graph of a result
+        nothing keeps is freed at once, so no memory is held either."""
+        if not facts or not grad:
             return False
         if any(f.mode is not Mode.TRAIN or f.origin is not Origin.SWITCHED for f in facts):
             return False

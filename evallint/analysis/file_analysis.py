@@ -39,6 +39,7 @@ from evallint.analysis.plain_objects import builds_plain_object
 from evallint.analysis.probes import PROBE_WORDS, probe_forwards
 from evallint.analysis.regions import (
     EvidenceCollector,
+    is_optimizer_receiver,
 )
 from evallint.analysis.reported import plain_helper, reports_by_itself
 from evallint.analysis.reuse import memo
@@ -728,5 +729,14 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                 summary = analysis.summary_for(method) if method is not None else None
                 if summary is not None and summary.trains:
                     return True
-        resolved = self.resolve_function_quietly(call, scope)
-        return bool(resolved and resolved.trains)
+        resolved = self.resolve_function(
+            call, scope, count=False, passes_module=_passes_optimizer(call)
+        )
+        return bool(resolved and resolved[0] and resolved[0].trains)
+
+
+def _passes_optimizer(call: cst.Call) -> bool:
+    """A call given an optimizer (`apply_gradients(loss, self.g_optimizer)`): whether it
+    steps it is the called function's to say, so it is read even in another project file
+    (a helper of any name that runs `backward()` and `step()` is a training step)."""
+    return any(is_optimizer_receiver(arg.value) for arg in call.args)

@@ -89,7 +89,34 @@ def _copied_tests(function: cst.FunctionDef, params: set[str]) -> dict[str, str]
         key = condition_key(value) if name not in params else None
         if key is not None and _tested_parameter(key[0], params):
             found[name] = key[0]
+    for name, value in _single_attribute_assignments(function.body).items():
+        key = condition_key(value)
+        if key is not None and _tested_parameter(key[0], params):
+            found[name] = key[0]
     return found
+
+
+def _single_attribute_assignments(body: cst.CSTNode) -> dict[str, cst.BaseExpression]:
+    """`self.X` attributes assigned exactly once in a method (`self.train_mode =
+    train_mode` in `__init__`, then `if self.train_mode:`): on the path after the
+    assignment the attribute holds the parameter's truth, as a copied name does."""
+    values: dict[str, cst.BaseExpression] = {}
+    counts: dict[str, int] = {}
+    for node in iter_nodes(body, enter_scopes=False):
+        if type(node) is cst.Assign:
+            targets = [t.target for t in node.targets]
+        elif type(node) in (cst.AugAssign, cst.AnnAssign):
+            targets = [node.target]  # type: ignore[attr-defined]
+        else:
+            continue
+        for target in targets:
+            name = dotted_name(target) if type(target) is cst.Attribute else None
+            if name is None or not name.startswith("self.") or name.count(".") != 1:
+                continue
+            counts[name] = counts.get(name, 0) + 1
+            if type(node) is cst.Assign:
+                values[name] = node.value
+    return {name: value for name, value in values.items() if counts.get(name) == 1}
 
 
 def copied_condition(value: cst.BaseExpression, state: PathState) -> Optional[bool]:
