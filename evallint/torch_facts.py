@@ -793,3 +793,28 @@ SYNTHETIC_TENSOR_FACTORIES = frozenset(
 )
 """torch functions that make a tensor up (random or constant) rather than read data: a
 module run only on such inputs is probed, not evaluated (analysis/probes.py)."""
+
+
+RESHAPING_METHODS = frozenset(
+    {
+        "view",
+        "reshape",
+        "unsqueeze",
+        "squeeze",
+        "flatten",
+        "permute",
+        "transpose",
+        "expand",
+        "contiguous",
+        "float",
+        "double",
+        "half",
+        "long",
+        "int",
+        "detach",
+        "clone",
+        "requires_grad_",
+    }
+)
+"""Tensor methods that reshape, cast or copy a tensor without reading anything else: one of
+a made-up tensor is made up too (analysis/probes.py)."""

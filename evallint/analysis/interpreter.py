@@ -81,7 +81,11 @@ from evallint.analysis.regions import (
     mentions_eval_data,
 )
 from evallint.analysis.reported import Reported, held_exit_modes
-from evallint.analysis.restoring import part_switched_back, restores_train_last
+from evallint.analysis.restoring import (
+    part_switched_back,
+    restores_train_last,
+    trains_beside_a_frozen_module,
+)
 from evallint.analysis.result_reports import feeds_back, hands_results_back, reports_results
 from evallint.analysis.returned_arguments import rebinds_to_another
 from evallint.analysis.returned_tuples import ReturnedTuples
@@ -557,8 +561,11 @@ class _Interpreter(
             by_name = bool(name_words & (EVAL_FUNCTION_WORDS | self.file.options.eval_words))
             if by_name and self.file.is_pytest_file and "test" in name_words:
                 by_name = False  # a unit test, not an evaluation
-            if evidence.switches_to_eval and part_switched_back(self.body):
-                evidence = replace(evidence, switches_to_eval=False)  # a frozen part, restored
+            if evidence.switches_to_eval and (
+                part_switched_back(self.body) or trains_beside_a_frozen_module(self.body)
+            ):
+                # a frozen part, restored; a frozen companion of the module it trains
+                evidence = replace(evidence, switches_to_eval=False)
             region = classify_block(
                 info.node,
                 f"function {info.name}()",

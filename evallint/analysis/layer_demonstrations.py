@@ -102,11 +102,13 @@ def _shown(
         return set()
     calls: dict[str, list[int]] = defaultdict(list)
     methods: set[int] = set()  # Attribute nodes called as methods
+    shadowed = _shadowed(scope, layers)
+    allowed |= shadowed
     for node in iter_nodes(scope, enter_scopes=True):
         node_type = type(node)
         if node_type is cst.Call:
             func = node.func  # type: ignore[attr-defined]
-            if type(func) is cst.Name and func.value in layers:
+            if type(func) is cst.Name and func.value in layers and id(func) not in shadowed:
                 calls[func.value].append(id(node))
                 allowed.add(id(func))
             elif type(func) is cst.Attribute:
@@ -132,6 +134,68 @@ def _shown(
     if shown:
         shown -= _calls_over_data(scope)
     return shown
+
+
+def _shadowed(scope: cst.CSTNode, names: set[str]) -> set[int]:
+    """Ids of the Name nodes, inside the functions nested in `scope`, of a function's own
+    local variable of one of `names` (`embeds = self.embeddings(x)` in a `forward`): Python
+    binds an assigned name in the function that assigns it, so it is another variable than
+    the one of the same name that holds the layer."""
+    found: set[int] = set()
+    for node in iter_nodes(scope, enter_scopes=True):
+        if type(node) is not cst.FunctionDef or node is scope:
+            continue
+        local = _assigned_locally(node) & names
+        if local:
+            found.update(
+                id(inner)
+                for inner in iter_nodes(node, enter_scopes=True)
+                if type(inner) is cst.Name and inner.value in local
+            )
+    return found
+
+
+def _assigned_locally(function: cst.FunctionDef) -> set[str]:
+    """The names a function binds as its own: its parameters and the plain names it assigns
+    (`x = ...`, `x += ...`, `for x in ...`, `with ... as x`), less those it declares
+    `global` or `nonlocal`."""
+    params = function.params
+    bound = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    for extra in (params.star_arg, params.star_kwarg):
+        if type(extra) is cst.Param:
+            bound.add(extra.name.value)
+    declared: set[str] = set()
+    for node in iter_nodes(function.body):
+        node_type = type(node)
+        if node_type in (cst.Global, cst.Nonlocal):
+            declared.update(n.name.value for n in node.names)  # type: ignore[attr-defined]
+            continue
+        if node_type is cst.Assign:
+            targets = [t.target for t in node.targets]  # type: ignore[attr-defined]
+        elif node_type in (cst.AnnAssign, cst.AugAssign, cst.For):
+            targets = [node.target]  # type: ignore[attr-defined]
+        elif node_type is cst.AsName:
+            targets = [node.name]  # type: ignore[attr-defined]
+        else:
+            continue
+        for target in targets:
+            bound.update(_plain_names(target))
+    return bound - declared
+
+
+def _plain_names(target: cst.BaseExpression) -> set[str]:
+    """`x`, `(x, y)`, `[x, *rest]`: the names a target binds (not `self.x`, not `xs[0]`)."""
+    if type(target) is cst.Name:
+        return {target.value}
+    if type(target) in (cst.Tuple, cst.List):
+        found: set[str] = set()
+        for element in target.elements:  # type: ignore[attr-defined]
+            value = element.value
+            found |= _plain_names(value)
+        return found
+    if type(target) is cst.StarredElement:
+        return _plain_names(target.value)
+    return set()
 
 
 def _calls_over_data(module: cst.CSTNode) -> set[int]:

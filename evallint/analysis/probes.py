@@ -24,7 +24,9 @@ A module class built around modules that are themselves just built (`LinearWithL
 rank=2)` of a bare `nn.Linear`, `nn.Sequential(block, head)`) is just built too: its
 constructor keeps its parts, it trains and loads nothing. Handing a part to it does not touch
 the part; the parts are touched with the wrapper (handed on, loaded, stepped), since what
-trains the wrapper trains them. The class must be a module: torch.nn's, or one the file
+trains the wrapper trains them. A wrapper built around a module loaded with its weights
+(`Wrapped(resnet18(weights="DEFAULT"))`, `from_pretrained`, `torch.load`) is no untrained
+module: its forwards evaluate those weights, whatever the inputs. The class must be a module: torch.nn's, or one the file
 defines over a module base (a `Trainer(model)` may well train what it is given)."""
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ import libcst as cst
 
 from evallint.analysis.symbols import ImportTable, dotted_name
 from evallint.analysis.walk import iter_nodes
-from evallint.torch_facts import MODULE_RETURNING_METHODS, SYNTHETIC_TENSOR_FACTORIES
+from evallint.torch_facts import (
+    MODULE_RETURNING_METHODS,
+    RESHAPING_METHODS,
+    SYNTHETIC_TENSOR_FACTORIES,
+)
 
 _ONLY_SHOWS = frozenset({"print", "repr", "str", "type", "id", "display"})
 """Calls that only show what they are given: handing a module to one changes nothing."""
@@ -73,6 +79,7 @@ class _Scan:
         self.fresh: set[str] = set()  # names holding a module built here and untouched since
         self.synthetic: set[str] = set()  # names holding a made-up tensor
         self.touched: set[str] = set()  # built here, then trained, loaded or handed on
+        self.loaded: set[str] = set()  # names holding a module loaded with its weights
         self.parts: dict[str, set[str]] = {}  # a module built around fresh ones: its parts
         self.building: set[int] = set()  # module constructions whose result a name takes
 
@@ -89,6 +96,8 @@ class _Scan:
                 for n in iter_nodes(node)
             ):
                 self._touch_all()  # a later iteration runs after this loop's own steps
+            if type(node) is cst.For:
+                self._loop_target(node)
             if type(node) is cst.Assign:
                 pending.append(({id(n) for n in iter_nodes(node)}, node))
                 built = self._module_construction(node)
@@ -98,6 +107,19 @@ class _Scan:
                 self._call(node)
         while pending:
             self._bind(pending.pop()[1])
+
+    def _loop_target(self, loop: cst.For) -> None:
+        """`for x in xs:` over a list of made-up tensors makes `x` one of them: a sequence
+        stepped through element by element. A loop that unpacks its items (`for x, y in
+        batches:`) reads batches of inputs and targets, the shape of a data set, made up or
+        not (a test set stood in for by random tensors): what it runs is an evaluation."""
+        made_up = type(loop.target) is cst.Name and _made_up(
+            loop.iter, self.imports, self.synthetic
+        )
+        for node in iter_nodes(loop.target):
+            if type(node) is cst.Name:
+                self.fresh.discard(node.value)
+                (self.synthetic.add if made_up else self.synthetic.discard)(node.value)
 
     def _touch(self, name: str) -> None:
         """`name` may be trained or loaded from here on, and so may the modules it holds."""
@@ -127,12 +149,27 @@ class _Scan:
 
     def _bind(self, assign: cst.Assign) -> None:
         names = [t.target.value for t in assign.targets if type(t.target) is cst.Name]
+        unpacked = [
+            n.value
+            for t in assign.targets
+            if type(t.target) is not cst.Name
+            for n in iter_nodes(t.target)
+            if type(n) is cst.Name
+        ]
+        # `out, hidden = lstm(x, hidden)` of a probe: what a module just built makes of
+        # made-up tensors is made up too
+        probed = id(assign.value) in self.found
+        for name in unpacked:
+            self.fresh.discard(name)
+            (self.synthetic.add if probed else self.synthetic.discard)(name)
         constructs = len(assign.targets) == 1 and _constructs(assign.value)
         # `Sampler(net, 10)`: a wrapper around a module trained (or loaded, or handed on)
         # since it was built holds that training; a fresh part (`init_layer=...`) does not
         held = [n for n in iter_nodes(assign.value) if type(n) is cst.Name]
-        wraps = any(n.value in self.touched for n in held)
-        made_up = len(assign.targets) == 1 and _made_up(assign.value, self.imports, self.synthetic)
+        wraps = any(n.value in self.touched or n.value in self.loaded for n in held)
+        made_up = len(assign.targets) == 1 and (
+            probed or _made_up(assign.value, self.imports, self.synthetic)
+        )
         parts: set[str] = set()
         if constructs:
             parts = {n.value for n in held if n.value in self.fresh}
@@ -141,7 +178,9 @@ class _Scan:
             # what trains it trains `model` and whatever `model` holds
             alias = cast(cst.Name, _strip_moves(assign.value)).value
             parts = ({alias} & self.fresh) | self.parts.get(alias, set())
+        loads = len(assign.targets) == 1 and _loads(assign.value, self.imports)
         for name in names:
+            (self.loaded.add if loads else self.loaded.discard)(name)
             dropped = self.parts.pop(name, set())
             if constructs and not wraps:
                 self.fresh.add(name)
@@ -213,9 +252,70 @@ def _constructs(value: cst.BaseExpression) -> bool:
     )
 
 
-def _made_up(value: cst.BaseExpression, imports: ImportTable, synthetic: set[str]) -> bool:
-    """`torch.randn(2, 3)`, `torch.rand(...).to(device)`, or a name last bound to one."""
+_LOADERS = frozenset({"torch.load", "torch.hub.load", "torch.jit.load"})
+
+
+def _loads(value: cst.BaseExpression, imports: ImportTable) -> bool:
+    """`resnet18(weights="DEFAULT")`, `Cls.from_pretrained(...)`, `torch.load(path)`: a
+    module that comes with trained weights; a module built around it is no untrained one."""
     value = _strip_moves(value)
-    if type(value) is cst.Name:
-        return value.value in synthetic
-    return type(value) is cst.Call and imports.qualify(value.func) in SYNTHETIC_TENSOR_FACTORIES
+    if type(value) is not cst.Call:
+        return False
+    func = value.func
+    if type(func) is cst.Attribute and func.attr.value == "from_pretrained":
+        return True
+    if (imports.qualify(func) or "") in _LOADERS:
+        return True
+    return any(
+        a.keyword is not None
+        and a.keyword.value in ("pretrained", "weights")
+        and not (type(a.value) is cst.Name and a.value.value in ("None", "False"))
+        for a in value.args
+    )
+
+
+def _made_up(value: cst.BaseExpression, imports: ImportTable, synthetic: set[str]) -> bool:
+    """`torch.randn(2, 3)`, `torch.rand(...).to(device)`, or a name last bound to one; and
+    what is computed from made-up tensors alone: a tuple or list of them (`(h0, c0)`), a
+    comprehension making one each time (`[torch.randn(1, 3) for _ in range(5)]`), an item
+    of one (`xs[0]`), a torch function of them (`torch.cat(xs)`, `Variable(x)`), and a
+    reshape, cast or move of one (`x.view(1, 1, -1)`)."""
+    value = _strip_moves(value)
+    value_type = type(value)
+    if value_type is cst.Name:
+        return cast(cst.Name, value).value in synthetic
+    if value_type in (cst.Tuple, cst.List):
+        elements = cast(cst.Tuple, value).elements
+        return bool(elements) and all(
+            type(e) is cst.Element and _made_up(e.value, imports, synthetic) for e in elements
+        )
+    if value_type in (cst.ListComp, cst.GeneratorExp):
+        comp = cast(cst.ListComp, value)
+        return _over_range(comp.for_in) and _made_up(comp.elt, imports, synthetic)
+    if value_type is cst.Subscript:
+        return _made_up(cast(cst.Subscript, value).value, imports, synthetic)
+    if value_type is not cst.Call:
+        return False
+    call = cast(cst.Call, value)
+    qualified = imports.qualify(call.func) or ""
+    if qualified in SYNTHETIC_TENSOR_FACTORIES:
+        return True
+    tensors = [a.value for a in call.args if a.keyword is None]
+    if qualified.startswith("torch.") and not qualified.startswith("torch.nn."):
+        return bool(tensors) and all(_made_up(t, imports, synthetic) for t in tensors)
+    func = call.func
+    return (
+        type(func) is cst.Attribute
+        and func.attr.value in RESHAPING_METHODS
+        and _made_up(func.value, imports, synthetic)
+    )
+
+
+def _over_range(comp: cst.CompFor | None) -> bool:
+    """Every `for` of a comprehension runs over `range(...)` with no condition: it repeats,
+    it reads no data."""
+    while comp is not None:
+        if comp.ifs or not (type(comp.iter) is cst.Call and dotted_name(comp.iter.func) == "range"):
+            return False
+        comp = comp.inner_for_in
+    return True

@@ -104,3 +104,28 @@ def _root(name: str) -> str:
 def _is_part(receiver: str) -> bool:
     """A module reached through another one: `model.encoder`, `self.vocoder.codec`."""
     return receiver != _root(receiver)
+
+
+def trains_beside_a_frozen_module(body: Sequence[cst.CSTNode]) -> bool:
+    """Whether the body switches one module to training mode (`self.policy.train()`) and
+    only other modules to eval mode (`self.reference.eval()`), never the one it trains: it
+    computes with a trained module against a frozen companion (a DPO reference model, a
+    distillation teacher, a frozen discriminator), the training side of the work. The eval()
+    keeps the companion's Dropout off for that computation; it is no evidence that the
+    function evaluates. A function that switches the same module both ways (trains, then
+    evaluates it) is not one."""
+    trained: set[str] = set()
+    frozen: set[str] = set()
+    for statement in body:
+        for node in iter_nodes(statement):
+            if type(node) is not cst.Call or type(node.func) is not cst.Attribute:
+                continue
+            attr = node.func.attr.value
+            receiver = dotted_name(node.func.value)
+            if receiver is None:
+                continue
+            if (attr == "eval" and not node.args) or (attr == "train" and _false_argument(node)):
+                frozen.add(receiver)
+            elif attr == "train":
+                trained.add(receiver)
+    return bool(trained) and bool(frozen) and not trained & frozen
