@@ -163,6 +163,12 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
     def _make_room(self) -> None:
         """Memory stays flat over a large run: at most MAX_CACHED_ANALYSES files are kept."""
         if len(self._sources) >= MAX_CACHED_ANALYSES or len(self._analyses) >= MAX_CACHED_ANALYSES:
+            path = self._adopted
+            adopted = (
+                None
+                if path is None or path not in self._analyses
+                else (path, self._sources.get(path), self._trees.get(path), self._analyses[path])
+            )
             for path, analysis in self._analyses.items():
                 source, tree = self._sources.get(path), self._trees.get(path)
                 if analysis is not None and analysis.reader is self and not analysis.busy:
@@ -184,6 +190,18 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
                 self._chains,
             ):
                 table.clear()
+            # the adopted file (the one being linted) stays: its callers' analyses, made
+            # after this clear too, must import that very analysis, or what they find in it
+            # is placed on a second analysis of the file and dropped (`_judge_by_callers`
+            # keeps only forwards of its own unit), depending on where the run's 64-file
+            # clears happen to fall
+            if adopted is not None:
+                path, source, tree, analysis = adopted
+                self._sources[path], self._trees[path], self._analyses[path] = (
+                    source,
+                    tree,
+                    analysis,
+                )
 
     def _keep(
         self, path: Path, entry: tuple[str, cst.Module, Optional[FileAnalysis], dict]

@@ -483,22 +483,27 @@ def project_forward_delegates(
     switched to. One class whose method runs more (a head of its own) leaves it open."""
     if project is None or path.startswith("<"):
         return False
-    files, answers, _, _ = _entry(project, path)
-    key = f"delegates {method}:{attribute}"
-    found = answers.get(key)
-    if found is None:
-        own = project.root_of(path)[0]
-        by_text = _BY_TEXT.setdefault(project, {})
-        seen: set[str] = set()
-        for candidate in dict.fromkeys([own, *files.get(method, ())]):
-            code = project._code_of(candidate) or ""
-            read = by_text.get(("delegates", code))
-            if read is None:
-                read = by_text["delegates", code] = _delegating_forwards_of(code)
-            seen |= read
-        wanted = f"{method}:{attribute}"
-        found = answers[key] = wanted in seen and wanted + "+" not in seen
-    return found
+    files = _entry(project, path)[0]
+    by_text = _BY_TEXT.setdefault(project, {})
+
+    def read(candidate: Path) -> frozenset[str]:
+        code = project._code_of(candidate) or ""
+        found = by_text.get(("delegates", code))
+        if found is None:
+            found = by_text["delegates", code] = _delegating_forwards_of(code)
+        return found
+
+    # what the root's files say is kept per root and method; the asking file's own classes
+    # (a file past the index's limit is not among them) are read per file: an answer kept
+    # with them would answer for every later file of the root with the first asker's classes
+    root = project.root_of(path)
+    key = ("delegates of root", method, root[1])
+    shared = by_text.get(key)
+    if shared is None:
+        shared = by_text[key] = frozenset().union(*map(read, files.get(method, ())))
+    own = read(root[0])
+    wanted, more = f"{method}:{attribute}", f"{method}:{attribute}+"
+    return (wanted in shared or wanted in own) and more not in shared and more not in own
 
 
 def project_module_class(project: Optional[ProjectIndex], path: str, name: str) -> bool:
