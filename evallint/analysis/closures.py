@@ -81,6 +81,29 @@ def _returned_nested(factory: FunctionInfo) -> Optional[FunctionInfo]:
     return None
 
 
+def returns_own_function(function: FunctionInfo) -> bool:
+    """Whether every `return` of `function` (at least one; not those of its nested functions)
+    gives one of its nested functions by name or a lambda: `def onehot_embedding(n): ...
+    def encode(labels): return table[labels] ... return encode` makes a function, no
+    module, for its caller."""
+    found = False
+    pending: list[cst.CSTNode] = [function.node.body]
+    while pending:
+        node = pending.pop()
+        if type(node) in (cst.FunctionDef, cst.ClassDef, cst.Lambda):
+            continue  # their returns are their own
+        if type(node) is cst.Return:
+            value = node.value
+            if type(value) is cst.Lambda or (
+                type(value) is cst.Name and value.value in function.nested
+            ):
+                found = True
+                continue
+            return False
+        pending.extend(node.children)
+    return found
+
+
 def functions_bound(
     file: FileAnalysis, name: str, scope: Optional[FunctionInfo]
 ) -> tuple[str, ...]:

@@ -125,8 +125,18 @@ class Constructions(InterpreterPart):
             return False  # `apply_resnet = jax.jit(...)`: another framework's function
         if self._builds_plain_object(value):
             return False  # `transformer = dataset.resizeNormalize(size)`: a plain class's object
+        if self._makes_a_function(value):
+            return False  # `encoder = onehot_embedding(10)`: the function it defines, no module
         # `p_model = torch.ones(n) / n`: a tensor, whatever its name
         return not builds_tensor(value, self.imports)
+
+    def _makes_a_function(self, value: cst.Call) -> bool:
+        """A call of a function of this file or project whose every `return` gives a function
+        it defines (a nested `def`, a lambda): `onehot_encoder = torch_ops.onehot_embedding(
+        num_classes=10)` binds a function, whatever the name says; calling it runs no module."""
+        resolved = self.file.resolve_function(value, self.info, count=False, passes_module=True)
+        summary = resolved[0] if resolved else None
+        return summary is not None and summary.returns_function
 
     def _standard_library_call(self, value: cst.Call) -> bool:
         """A call of something imported from the standard library that builds an object of

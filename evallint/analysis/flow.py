@@ -248,6 +248,7 @@ class Statements(InterpreterPart):
                     after_training=True,  # the fix wraps the evaluating statement
                 )
                 plan.append((start, end, region))
+        plan += self._before_the_switch(statements, evidence, last, tail, owner, plan)
         if tail is not None:
             tail_evidence = self.file.block_evidence(statements[tail:], self.info)
             whole = Region(
@@ -260,6 +261,37 @@ class Statements(InterpreterPart):
             )
             plan.extend(split_tail(statements, tail, evidence, whole))
         return sorted(plan, key=lambda entry: entry[0])
+
+    def _before_the_switch(
+        self, statements, evidence, last: int, tail: Optional[int], owner, plan
+    ) -> list[tuple[int, int, Region]]:
+        """The statements between the body's last training site and the eval() switch that
+        starts its evaluation tail, when they only report and feed nothing back into
+        training: an evaluation too, in the mode training left (an epoch's sample grid
+        generated and logged, then `model.eval()` and the validation images)."""
+        if tail is None or tail <= last + 1 or not evidence[tail].switches_to_eval:
+            return []
+        if any(start < tail and end > last + 1 for start, end, _ in plan):
+            return []
+        run = statements[last + 1 : tail]
+        shown = self.file.block_evidence(run, self.info)
+        if not reports_only(shown):
+            return []
+        trains = {id(s) for s, e in zip(statements, evidence) if e.training_sites}
+        after = [*statements[tail:], *next_pass(owner, statements[: last + 1])]
+        if feeds_training(run, after, lambda s: id(s) in trains, self.imports.is_imported):
+            return []
+        if self._trained_batch_only(statements, last + 1, tail, owner):
+            return []
+        region = Region(
+            run[0],
+            RegionKind.EVAL,
+            "evaluation after the training step",
+            shown.graph_needed,
+            has_data_loop=shown.has_loop,
+            after_training=True,
+        )
+        return [(last + 1, tail, region)]
 
     def _side_forwards(
         self, statements, training: list[bool], last: int, owner, plan

@@ -122,6 +122,49 @@ def _called_by_forward(
     return found
 
 
+def _derives_from_module(node: ast.ClassDef) -> bool:
+    """`class GAN(nn.Module)`, `class GAN(torch.nn.Module)`: named as nn.Module's subclass."""
+    return any(
+        (base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")) == "Module"
+        for base in node.bases
+    )
+
+
+def _parts_without_forward(methods: dict) -> set[str]:
+    """An nn.Module subclass with no `forward` of its own (a GAN holding
+    `self.generator = make_generator(...)` and `self.discriminator`, run through
+    `gen_forward(z)` and `disc_forward(x)`) computes only through its methods: an attribute
+    the class binds only to what a function call returns (a factory of another file, which
+    no class name describes) and that a method calls is a part of the module, as
+    `_called_by_forward` reads the parts of a class that has a `forward`. An attribute bound
+    to a class's object is left to `_builds_module` (`nn.MSELoss()`: a loss, no part)."""
+    if "forward" in methods:
+        return set()
+    made: set[str] = set()
+    named: set[str] = set()
+    for method in methods.values():
+        for inner in ast.walk(method):
+            if not isinstance(inner, ast.Assign):
+                continue
+            for target in inner.targets:
+                name = _self_attribute(target)
+                if name is None:
+                    continue
+                func = inner.value.func if isinstance(inner.value, ast.Call) else None
+                callee = (
+                    func.attr
+                    if isinstance(func, ast.Attribute)
+                    else func.id
+                    if isinstance(func, ast.Name)
+                    else ""
+                )
+                (made if callee[:1].islower() else named).add(name)
+    called: set[str] = set()
+    for method in methods.values():
+        called |= _called_by_forward(method, methods)
+    return called & (made - named)
+
+
 def _submodule_walkers(
     method: ast.FunctionDef | ast.AsyncFunctionDef, submodules: set[str]
 ) -> set[str]:
@@ -223,6 +266,7 @@ def _class_forward_methods(
     decorated: Optional[set[str]] = None,
     bound: Optional[dict[str, bool]] = None,
     training: Optional[set[str]] = None,
+    module_class: bool = False,
 ) -> frozenset[str]:
     """The methods of the class that run its forward. `grad_free` receives those that run it
     only with autograd off (a no_grad decorator or block, or calls of such methods) and the
@@ -246,6 +290,8 @@ def _class_forward_methods(
                     if name is not None:
                         submodules.add(name)
     submodules |= _called_by_forward(methods.get("forward"), methods)
+    if module_class or _derives_from_module(node):
+        submodules |= _parts_without_forward(methods)
     direct: set[str] = set()
     calls: dict[str, set[str]] = {}
     free_direct: set[str] = set()  # runs the forward only where autograd is off

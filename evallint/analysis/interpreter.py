@@ -26,6 +26,7 @@ from evallint.analysis.caller_aliases import (
 )
 from evallint.analysis.calls import Calls
 from evallint.analysis.class_members import ClassMembers
+from evallint.analysis.closures import returns_own_function
 from evallint.analysis.constructions import Constructions
 from evallint.analysis.container_binding import ContainerBinding
 from evallint.analysis.context import States
@@ -861,6 +862,7 @@ class _Interpreter(
             hands_out_no_graph=self._hands_out_no_graph(evidence)
             and not returns_detached_tensor(info.node),
             clears_grad=bool(evidence.clears_grad),
+            returns_function=returns_own_function(info),
         )
         if self.summary.whole_evaluation:
             self.summary.forwards = [replace(r, whole=True) for r in self.requirements]

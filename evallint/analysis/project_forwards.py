@@ -132,7 +132,12 @@ def _class_rows(source: str, forwards_of: Optional[frozenset[str]] = None) -> Op
                     bound: dict[str, bool] = {}
                     training: set[str] = set()
                     runs = _class_forward_methods(
-                        nodes[index], grad_free, decorated=decorated, bound=bound, training=training
+                        nodes[index],
+                        grad_free,
+                        decorated=decorated,
+                        bound=bound,
+                        training=training,
+                        module_class=True,
                     )
                     # `!name`: a method of the class that runs no forward (`update()`
                     # rebuilding tables), for project_forward_disputed; `~name`: one that

@@ -101,6 +101,10 @@ class Summary:
     return_element_facts: Optional[tuple] = None
     """Per position of the tuple every `return` gives, the mode facts of a module the
     function made there and whether its mode matters (see returned_tuples.py)."""
+    returns_function: bool = False
+    """Every `return` gives a function the body defines (a nested `def` returned by name, or a
+    lambda): a factory of functions (see closures.returns_own_function), whose result is no
+    module, whatever the name the caller binds it to."""
     clears_grad: bool = False
     """The body clears gradients itself (`optimizer.zero_grad()`, `p.grad = None`,
     `p.grad.zero_()`): a loop that calls the function clears them (EVL008)."""
