@@ -773,7 +773,7 @@ imports one of them and never mentions torch is that framework's code: a `model(
 it says nothing about PyTorch's modes."""
 
 
-SYNTHETIC_TENSOR_FACTORIES = frozenset(
+RANDOM_DRAWS = frozenset(
     f"torch.{name}"
     for name in (
         "randn",
@@ -783,6 +783,17 @@ SYNTHETIC_TENSOR_FACTORIES = frozenset(
         "rand_like",
         "randint_like",
         "normal",
+        "multinomial",
+        "bernoulli",
+    )
+)
+"""torch's random draws: a tensor made from one is noise, not data (a method drawing its
+forward's input from one is a sampler: analysis/own_methods.py)."""
+
+
+SYNTHETIC_TENSOR_FACTORIES = (RANDOM_DRAWS - {"torch.multinomial", "torch.bernoulli"}) | frozenset(
+    f"torch.{name}"
+    for name in (
         "zeros",
         "ones",
         "zeros_like",

@@ -30,6 +30,7 @@ from evallint.analysis.regions import RegionKind
 from evallint.analysis.symbols import ImportTable, chain_receiver, dotted_name
 from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 from evallint.analysis.walk import iter_nodes
+from evallint.torch_facts import RANDOM_DRAWS
 
 if TYPE_CHECKING:
     from evallint.analysis.context import InterpreterPart, States
@@ -231,23 +232,6 @@ def module_method_call(
     return summary, receiver
 
 
-_RANDOM_DRAWS = frozenset(
-    f"torch.{name}"
-    for name in (
-        "randn",
-        "rand",
-        "randint",
-        "randn_like",
-        "rand_like",
-        "randint_like",
-        "normal",
-        "multinomial",
-        "bernoulli",
-    )
-)
-"""torch's random draws: a tensor made from one is noise, not data."""
-
-
 def samples_own_input(file: FileAnalysis, method: FunctionInfo) -> bool:
     """The method runs a forward of its own module (`self.decoder(z)`, `self(z)`) whose first
     input it drew from torch's random generators itself (`z = torch.randn(n, self.dim)`,
@@ -295,7 +279,7 @@ def _input_kind(
     drawn = False
     inside: set[int] = set()
     for node in iter_nodes(value):
-        if type(node) is cst.Call and imports.qualify(node.func) in _RANDOM_DRAWS:
+        if type(node) is cst.Call and imports.qualify(node.func) in RANDOM_DRAWS:
             drawn = True
             inside.update(id(n) for arg in node.args for n in iter_nodes(arg.value))
         elif type(node) is cst.IfExp:  # `randn(n, d) if n else randn(1, d)`: the test picks

@@ -10,6 +10,7 @@ starts inside a string literal byte for byte. The engine proves each fix before 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Optional
 
 import libcst as cst
@@ -42,35 +43,33 @@ class FixBuilder:
     def _span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
         return self.facts.unit.locate(node)
 
-    def enclosing_statement(
-        self, node: cst.CSTNode, *, loop_only: bool = False
-    ) -> Optional[cst.CSTNode]:
-        """The innermost statement (or loop) whose span contains `node`, found by positions."""
+    def _containing_statements(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        """The statements whose spans contain `node`, outermost first, found by positions."""
         target = self._span(node)
-        best: Optional[cst.CSTNode] = None
         statements: list[cst.CSTNode] = list(self.facts.tree.body) if self.facts.tree else []
         while statements:
             statement = statements.pop()
             line, column, end_line, end_column = self._span(statement)
             if (line, column) > target[:2] or (end_line, end_column) < target[2:]:
                 continue
+            yield statement
+            statements = list(_child_statements(statement))
+
+    def enclosing_statement(
+        self, node: cst.CSTNode, *, loop_only: bool = False
+    ) -> Optional[cst.CSTNode]:
+        """The innermost statement (or loop) whose span contains `node`."""
+        best: Optional[cst.CSTNode] = None
+        for statement in self._containing_statements(node):
             if not loop_only or isinstance(statement, (cst.For, cst.While)):
                 best = statement
-            statements = list(_child_statements(statement))
         return best
 
     def outermost_loop(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
         """The outermost `for`/`while` loop whose span contains `node`; None outside loops."""
-        target = self._span(node)
-        statements: list[cst.CSTNode] = list(self.facts.tree.body) if self.facts.tree else []
-        while statements:
-            statement = statements.pop()
-            line, column, end_line, end_column = self._span(statement)
-            if (line, column) > target[:2] or (end_line, end_column) < target[2:]:
-                continue
+        for statement in self._containing_statements(node):
             if isinstance(statement, (cst.For, cst.While)):
                 return statement
-            statements = list(_child_statements(statement))
         return None
 
     def _indent(self, line: int) -> str:
