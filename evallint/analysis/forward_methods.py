@@ -47,6 +47,13 @@ def _self_attribute(node: ast.expr) -> Optional[str]:
     return None
 
 
+def _callee_name(func: ast.expr) -> str:
+    """The last name of a called expression (`nn.Linear` -> `Linear`, `build` -> `build`)."""
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
 def _builds_module(value: ast.expr) -> bool:
     """`nn.Linear(...)`, `Encoder(...)`, `nn.Sequential(...)`: a constructor call of a class
     (a capitalised name), not a loss, an optimizer or a plain function's result. Module
@@ -61,14 +68,7 @@ def _builds_module(value: ast.expr) -> bool:
         value = value.func.value
     if not isinstance(value, ast.Call):
         return False
-    func = value.func
-    name = (
-        func.attr
-        if isinstance(func, ast.Attribute)
-        else func.id
-        if isinstance(func, ast.Name)
-        else ""
-    )
+    name = _callee_name(value.func)
     return name[:1].isupper() and not name.endswith(_NOT_SUBMODULE_SUFFIXES)
 
 
@@ -150,14 +150,7 @@ def _parts_without_forward(methods: dict) -> set[str]:
                 name = _self_attribute(target)
                 if name is None:
                     continue
-                func = inner.value.func if isinstance(inner.value, ast.Call) else None
-                callee = (
-                    func.attr
-                    if isinstance(func, ast.Attribute)
-                    else func.id
-                    if isinstance(func, ast.Name)
-                    else ""
-                )
+                callee = _callee_name(inner.value.func) if isinstance(inner.value, ast.Call) else ""
                 (made if callee[:1].islower() else named).add(name)
     called: set[str] = set()
     for method in methods.values():
