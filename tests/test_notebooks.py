@@ -207,6 +207,44 @@ def test_older_format_is_converted_by_nbformat() -> None:
     )
 
 
+def _unversioned(cells: list[dict[str, object]], **metadata: object) -> str:
+    """A notebook JSON as some generators write it: current-shaped cells, no `nbformat` keys."""
+    return json.dumps({"cells": cells, "metadata": metadata})
+
+
+def test_notebook_without_version_keys_is_read_from_its_cells() -> None:
+    text = _unversioned(
+        [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Title"]},
+            {"cell_type": "code", "metadata": {}, "source": ["import torch\n", "%time x = 1"]},
+            {"cell_type": "code", "metadata": {}, "source": "y = 2"},
+        ]
+    )
+    vs = read_notebook(text)
+    assert vs.text == "import torch\npass; x = 1\ny = 2\n"  # %time masked, the statement kept
+    assert [(span.index, span.start) for span in vs.cells] == [(2, 1), (3, 3)]
+
+
+def test_notebook_without_version_keys_of_another_language_has_no_program() -> None:
+    text = _unversioned(
+        [{"cell_type": "code", "source": "library(torch)"}], kernelspec={"language": "R"}
+    )
+    assert read_notebook(text) == VirtualSource("", [])
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [[{"cell_type": "code", "source": 3}], [{"source": "x = 1"}], ["x = 1"]],
+    ids=["source not text", "no cell type", "cell not an object"],
+)
+def test_notebook_without_version_keys_and_odd_cells_is_a_one_line_error(
+    cells: list[object],
+) -> None:
+    with pytest.raises(NotebookError) as error:
+        read_notebook(json.dumps({"cells": cells, "metadata": {}}))
+    assert str(error.value).startswith("not a notebook") and "\n" not in str(error.value)
+
+
 def test_notebook_of_another_language_has_no_program() -> None:
     text = _notebook(new_code_cell("library(torch)\n%%R"), language_info={"name": "R"})
     assert read_notebook(text) == VirtualSource("", [])

@@ -14,11 +14,12 @@ from __future__ import annotations
 import ast
 import bisect
 import dataclasses
+import json
 import os
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import nbformat
 
@@ -79,14 +80,19 @@ def read_notebook(data: bytes | str) -> VirtualSource:
     """Read .ipynb bytes or text into the virtual source of its code cells.
 
     A notebook that fails nbformat's schema but has cells with source text is still read
-    (nbformat logs the schema error, Jupyter opens it with a warning). A notebook whose
-    kernel is not Python yields an empty program.
+    (nbformat logs the schema error, Jupyter opens it with a warning), and so is one
+    written without its `nbformat` version keys. A notebook whose kernel is not Python
+    yields an empty program.
     """
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise NotebookError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    if '"nbformat"' not in data:
+        unversioned = _unversioned_cells(data)
+        if unversioned is not None:
+            return join_cells(unversioned, skip_unparsable=True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter(
@@ -110,6 +116,33 @@ def read_notebook(data: bytes | str) -> VirtualSource:
             raise NotebookError(f"not a notebook: cell {index} has no source text")
         cells.append((cell.get("cell_type", ""), source))
     return join_cells(cells, skip_unparsable=True)
+
+
+def _unversioned_cells(data: str) -> Optional[list[tuple[str, str]]]:
+    """The cells of a notebook written without its top-level `nbformat` keys (a generator
+    that left them out): nbformat then takes it for a version-1 notebook and fails while
+    upgrading it, but the JSON has the current shape, a `cells` list of objects with a
+    `cell_type` and a `source` string or list of strings. Read that way rather than
+    guessed to be version 1. None when the JSON is not of that shape (nbformat then says why)."""
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or "nbformat" in raw or not isinstance(raw.get("cells"), list):
+        return None
+    if not _is_python(raw):
+        return []
+    cells: list[tuple[str, str]] = []
+    for cell in raw["cells"]:
+        if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
+            return None
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(piece, str) for piece in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise NotebookError(f"not a notebook: cell {len(cells) + 1} has no source text")
+        cells.append((cell["cell_type"], source))
+    return cells
 
 
 def join_cells(cells: Iterable[tuple[str, str]], *, skip_unparsable: bool = False) -> VirtualSource:
@@ -227,7 +260,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _is_python(notebook: nbformat.NotebookNode) -> bool:
+def _is_python(notebook: Mapping[str, Any]) -> bool:
     """A kernel that names another language (R, Julia) has no Python to lint."""
     metadata = notebook.get("metadata", {})
     for key, field_name in (("language_info", "name"), ("kernelspec", "language")):
