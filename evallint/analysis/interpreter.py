@@ -320,12 +320,31 @@ class _Interpreter(
             local = (
                 set(info.params) | self._assigned_names() | callable_parameters(info.parent.node)
             )
+            globals_only = self._file_level_definitions(info)
             keys.update(
                 n
                 for n in self._free_names() - local
-                if looks_like_module_name(n) or n in self.file.scope(info.parent.node).evidence
+                if (looks_like_module_name(n) and n not in globals_only)
+                or n in self.file.scope(info.parent.node).evidence
             )
         return keys
+
+    def _file_level_definitions(self, info: FunctionInfo) -> frozenset[str]:
+        """Free names of a nested function that no enclosing function binds and the file binds
+        by an import or a `def`: globals (`is_model_wrapper(module)` inside a checkpoint
+        loader's inner `load`), not a module closed over from the enclosing function. A
+        module-level module is tracked as every function's (`file._module_keys`)."""
+        enclosing: set[str] = set()
+        parent = info.parent
+        while parent is not None:
+            enclosing |= {*parent.params, *parent.keyword_only}
+            enclosing |= self.file.scope(parent.node).locals
+            parent = parent.parent
+        return frozenset(
+            n
+            for n in self._free_names() - enclosing
+            if self.imports.is_imported(n) or n in self.file.functions
+        )
 
     def _python_module(self, name: str) -> bool:
         """A name bound by `import x` names a Python module, never a torch module instance:

@@ -11,7 +11,7 @@ import ast
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from evallint.analysis.project_files import imported_from
+from evallint.analysis.project_files import imported_from, small_text
 from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE, PARAMETER_FREE_LIBRARY_CLASSES
 from evallint.source.parse import shared_python_tree
@@ -62,7 +62,12 @@ def _class_verdict(
     submodule that defines it, at most `depth` times."""
     found = project.located_source(importer, module)
     if found is None:
-        return None
+        # a package `__init__.py` with no torch text of its own that only re-exports
+        # (`from .ransac import *`): followed as one with torch text is
+        located = project.located(importer, module)
+        if located is None or located.name != "__init__.py":
+            return None
+        found = (located, small_text(located))
     path, source = found
     if path.name == "__init__.py" and f"class {name}" not in source:
         for submodule in imported_from(source, name) if depth > 0 else ():
@@ -379,6 +384,13 @@ def _mode_free_classes(source: str) -> frozenset[str]:
             for n in ast.walk(node)
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Call)
         } | _kept_local(node)
+        # `CHECK_SHAPE(x, ["N", "2"])` as a statement: whatever it is, its result is dropped,
+        # so it builds no submodule (registering calls and functional dropout are read apart)
+        discarded = {
+            id(n.value)
+            for n in ast.walk(node)
+            if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+        }
         for item in ast.walk(node):
             if id(item) in on_the_spot:
                 continue
@@ -393,6 +405,17 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                     continue  # `self.kwargs = kwargs`: a dict, never a submodule
                 if on_self and isinstance(item.value, ast.Name) and item.value.id in data_params:
                     continue  # `self.dims = dims` with `dims: ModelDimensions`, a plain class
+                if (
+                    on_self
+                    and isinstance(item.value, ast.Name)
+                    and item.value.id in aliases
+                    and not aliases[item.value.id].startswith("torch.nn.")
+                    and item.value.id not in classes
+                ):
+                    # `self.error_fn = transfer_error` after `from .metrics import
+                    # transfer_error`: a reference to an imported definition (a function
+                    # chosen by a setting), no module instance built or given to the class
+                    continue
                 if (
                     on_self
                     and isinstance(item.value, ast.Call)
@@ -420,6 +443,12 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                 if on_self and _plain_tensor(item.value):
                     continue  # `self.prediction = one_hot(y).unsqueeze(0)`: a tensor
                 qualified = qualify(item.value.func)
+                if (
+                    on_self
+                    and qualified == "functools.partial"
+                    and _function_reference(item.value, aliases, functions)
+                ):
+                    continue  # `self.solver = partial(find_fundamental, method="7POINT")`
                 if on_self and qualified.split(".")[0] in inputs and "." in qualified:
                     continue  # `self.size = input.size(1)`: read off a tensor it is given
                 if (
@@ -444,6 +473,7 @@ def _mode_free_classes(source: str) -> frozenset[str]:
                         last[:1].isupper()
                         and not last.endswith(_EXCEPTION_SUFFIXES)
                         and qualified not in ("torch.nn.Parameter", "torch.Tensor")
+                        and id(item) not in discarded
                     )
                 ):
                     return False
@@ -758,7 +788,46 @@ def _settings_of(node: ast.ClassDef) -> frozenset[str]:
                     (int, float, str),  # bool is an int
                 ):
                     found.add(arg.arg)
+            found.update(
+                a.arg
+                for a in (*positional, *item.args.kwonlyargs)
+                if a.annotation is not None and _scalar_annotation(a.annotation)
+            )
     return frozenset(found)
+
+
+def _function_reference(call: ast.Call, aliases: Mapping[str, str], functions: Mapping) -> bool:
+    """`partial(f, ...)` of a function of the file or an imported name outside torch.nn:
+    a function with some arguments fixed, no module."""
+    if not call.args or not isinstance(call.args[0], ast.Name):
+        return False
+    name = call.args[0].id
+    return name in functions or (
+        name in aliases and not aliases[name].startswith("torch.nn.") and name[:1].islower()
+    )
+
+
+_SCALAR_TYPES = frozenset({"int", "float", "str", "bool"})
+
+
+def _scalar_annotation(annotation: ast.expr) -> bool:
+    """`seed: Optional[int]`, `th: float`, `name: str | None`: a parameter declared to
+    take a number or a string (or None) is a setting, never a module."""
+    if isinstance(annotation, ast.Name):
+        return annotation.id in _SCALAR_TYPES
+    if isinstance(annotation, ast.Constant):
+        return annotation.value is None
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _scalar_annotation(annotation.left) and _scalar_annotation(annotation.right)
+    if isinstance(annotation, ast.Subscript):
+        head = annotation.value
+        name = head.attr if isinstance(head, ast.Attribute) else getattr(head, "id", "")
+        if name not in ("Optional", "Union"):
+            return False
+        inner = annotation.slice
+        parts = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+        return all(_scalar_annotation(p) for p in parts)
+    return False
 
 
 def _method_of_self(call: ast.Call) -> bool:

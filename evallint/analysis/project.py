@@ -19,6 +19,7 @@ from evallint.analysis.project_files import (
     MAX_INDEXED_FILES,
     display_path,
     file_stamp,
+    imported_from,
     imported_names,
     installed,
     project_files,
@@ -386,6 +387,7 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         qualified: str,
         call: Optional[cst.Call] = None,
         flags: tuple = (),
+        depth: int = 3,
     ) -> Optional[Summary]:
         """The summary of `qualified` in the project file `module`; with the importer's
         `call` (and the flags its context fixes: `model.training` of a module argument in eval
@@ -398,12 +400,7 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
             if located is None or located.name != "__init__.py":
                 return None
             # a package whose `__init__.py` only re-exports (no torch text of its own)
-            name = qualified.split(".")[-1]
-            for submodule in reexported_from(small_text(located), name):
-                summary = self.summary(str(located), "." + submodule, name)
-                if summary is not None:
-                    return summary
-            return None
+            return self._reexported_summary(importer, located, qualified.split(".")[-1], depth)
         name = qualified.split(".")[-1]
         info = analysis.functions.get(name)
         if info is not None:
@@ -412,10 +409,26 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
             return special or general
         if Path(analysis.path).name == "__init__.py":
             # `import pkg as d2l; d2l.f(...)` where pkg/__init__.py has `from .utils import *`
-            for submodule in reexported_from(small_text(Path(analysis.path)), name):
-                summary = self.summary(analysis.path, "." + submodule, name)
-                if summary is not None:
-                    return summary
+            return self._reexported_summary(importer, Path(analysis.path), name, depth)
+        return None
+
+    def _reexported_summary(
+        self, importer: str, init: Path, name: str, depth: int
+    ) -> Optional[Summary]:
+        """The summary of `name` that a package's `__init__.py` re-exports, by a relative
+        (`from .misc import f`) or an absolute import (`from pkg.utils.misc import f`), as
+        a direct import of the submodule would give it (a re-exported context manager is
+        followed like one imported from where it is defined). The absolute module is
+        located as the first importer names it, as `class_kind` does."""
+        if depth <= 0:
+            return None
+        for submodule in imported_from(small_text(init), name):
+            origin = str(init) if submodule.startswith(".") else importer
+            if self._locate(origin, submodule) == init:
+                continue  # `from pkg import f` in pkg/__init__.py itself
+            summary = self.summary(origin, submodule, name, depth=depth - 1)
+            if summary is not None:
+                return summary
         return None
 
     def class_level_summary(
