@@ -203,11 +203,10 @@ class Effects(InterpreterPart):
         # the file or project defines to run its forward (`vqvae.decode_code(t, b)` of a
         # class whose `decode_code` calls `self.decode`, which calls `self.dec`); not a
         # method taken for a forward by its name alone (`gen.decode_x()`)
-        by_result = (
-            self.reported_region(call)
-            if method in (None, "forward") or self._runs_forward_by_definition(method)
-            else None
-        )
+        runs_forward = method in (None, "forward") or self._runs_forward_by_definition(method)
+        by_result = self.reported_region(call) if runs_forward else None
+        if by_result is None and runs_forward:
+            by_result = self.dropped_region(call, key, states)
         kept = self.file.kept_members.get(self._key_id(key))
         for state in states:
             if state.holds_none(key):

@@ -116,12 +116,19 @@ class LossTraining(InterpreterPart):
         return result
 
     def _helpers_called(self, call: cst.Call) -> list:
-        """Summaries a call may run, found without interpreting it: a project function, or a
-        method of the classes its receiver is built from in this scope (`opt = Wrapper(...)`,
-        a class of this file or of another project file, imported anywhere in the file)."""
+        """Summaries a call may run, found without interpreting it: a project function (of
+        another file too), or a method of the classes its receiver is built from in this scope
+        (`opt = Wrapper(...)`, a class of this file or of another project file, imported
+        anywhere in the file)."""
         func = call.func
         if type(func) is cst.Name:
-            summary = self.file.resolve_function_quietly(call, self.info)
+            # a call handing on a variable may hand on the loss (`apply_gradients(loss, opt)`
+            # of `from ops import *`): followed into the project file that defines it
+            hands_variable = any(type(arg.value) is cst.Name for arg in call.args)
+            resolved = self.file.resolve_function(
+                call, self.info, count=False, passes_module=hands_variable
+            )
+            summary = resolved[0] if resolved else None
             return [summary] if summary is not None else []
         if type(func) is not cst.Attribute or type(func.value) is not cst.Name:
             return []

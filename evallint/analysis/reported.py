@@ -20,7 +20,7 @@ from typing import Optional
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart, States
-from evallint.analysis.lattice import ENTRY_MODE
+from evallint.analysis.lattice import ENTRY_MODE, Mode
 from evallint.analysis.regions import Region, RegionKind, reports_call
 from evallint.analysis.reporting_helpers import imported_helper
 from evallint.analysis.scope import FunctionInfo
@@ -37,6 +37,7 @@ _STORING = frozenset(
 """Methods that keep what they are given: a local list grows, an object's buffer keeps it."""
 
 DESCRIPTION = "a forward whose result is only reported"
+DROPPED = "an inference whose result nothing uses"
 
 
 def _names(node: cst.CSTNode) -> set[str]:
@@ -100,6 +101,8 @@ class _Follow:
         self.reported = False
         self.spoiled = False
         """The value fed training, left the scope, or went into an object."""
+        self.shown = False
+        """A reporting call mentions the value, if only its shape (a smoke test)."""
 
     def run(self, statements: Sequence[cst.CSTNode], live: set[str]) -> set[str]:
         for statement in statements:
@@ -171,6 +174,10 @@ class _Follow:
             return live
         if _reported_in(node, live, None):
             self.reported = True
+        if any(
+            type(n) is cst.Call and reports_call(n) and _names(n) & live for n in iter_nodes(node)
+        ):
+            self.shown = True
         if type(node) in (cst.Assign, cst.AugAssign, cst.AnnAssign):
             value = getattr(node, "value", None)
             if value is None or not (_names(value) & live):
@@ -264,9 +271,12 @@ def only_reported(
     outside: frozenset[str] = frozenset(),
     small_index: Optional[dict[int, int]] = None,
     reports_through: Optional[Callable[[cst.Call, set[str]], bool]] = None,
+    dropped: bool = False,
 ) -> bool:
     """Whether the forward `call`, in the simple statement innermost in `chain`, has a
-    result that is reported and never feeds training or leaves the scope. `small_index`
+    result that is reported and never feeds training or leaves the scope; with `dropped`,
+    also one bound to names that nothing reports, not even their shape (an inference whose
+    output the script keeps for nothing, see `dropped_region`). `small_index`
     (id of a node -> index of the small statement holding it, see `small_statement_index`)
     finds the call's small statement without walking the line once per call: a line of n
     `;`-separated forwards would cost n^2 otherwise."""
@@ -284,6 +294,7 @@ def only_reported(
     for small in statement.body[position : position + 1] if position is not None else ():
         if type(small) is cst.Expr:
             follow.reported = _reported_in(small, set(), call)
+            dropped = False  # `model(x)` alone: run for its hooks or buffers, not its value
             break
         if type(small) not in (cst.Assign, cst.AugAssign, cst.AnnAssign):
             return False  # returned, yielded, asserted: not a report
@@ -297,6 +308,8 @@ def only_reported(
         return False
     if live:
         follow.run(list(_after(body, chain)), live)
+    if dropped and not follow.reported and not follow.shown and live:
+        return not follow.spoiled
     return follow.reported and not follow.spoiled
 
 
@@ -405,7 +418,7 @@ class Reported(InterpreterPart):
 
     def _init_reported(self) -> None:
         self.statement_chain: list[cst.CSTNode] = []
-        self._reported_cache: dict[int, Optional[Region]] = {}
+        self._reported_cache: dict[tuple[int, bool], Optional[Region]] = {}
         self._small_indexes: dict[int, dict[int, int]] = {}
         """id of a simple statement line -> its `small_statement_index` (built once per line)."""
         self.phase_conditions: set[str] = set()
@@ -444,6 +457,26 @@ class Reported(InterpreterPart):
     def reported_region(self, call: cst.Call) -> Optional[Region]:
         """An evaluation region of its own for a forward outside any evaluation (or inside
         one whose other statements need gradients) whose result is only reported."""
+        return self._result_region(call, False)
+
+    def dropped_region(self, call: cst.Call, key: str, states: States) -> Optional[Region]:
+        """An evaluation region of its own for a forward at a script's top level of a
+        module in eval mode on every path (switched by `eval()`, or loaded by a library
+        loader that returns it so, as `from_pretrained` does) whose result is bound to names
+        that nothing reports, trains on, stores or returns: an inference whose output is
+        looked at, if at all, by hand (`outputs = model(**inputs)`, then
+        `h = outputs.last_hidden_state`). Nothing trains the module there and its value
+        reaches no backward pass, so autograd keeps the graph for nothing. A module in
+        training mode is left alone (a forward for its statistics or a smoke test)."""
+        if self.info is not None or not states:
+            return None
+        for state in states:
+            facts = state.mode_in_tree(key)
+            if not facts or any(fact.mode is not Mode.EVAL for fact in facts):
+                return None
+        return self._result_region(call, True)
+
+    def _result_region(self, call: cst.Call, dropped: bool) -> Optional[Region]:
         innermost = next(
             (r for r in reversed(self.regions) if r.kind is not RegionKind.NEUTRAL), None
         )
@@ -464,8 +497,9 @@ class Reported(InterpreterPart):
         chain = self.statement_chain
         if any(type(s) in (cst.For, cst.While) and self._trains_statement(s) for s in chain[:-1]):
             return None  # inside a training loop: the loop's own plan decides
-        if id(call) in self._reported_cache:
-            return self._reported_cache[id(call)]
+        cache_key = (id(call), dropped)
+        if cache_key in self._reported_cache:
+            return self._reported_cache[cache_key]
         region = None
         if dotted_name(call.func) is not None and only_reported(
             call,
@@ -475,7 +509,8 @@ class Reported(InterpreterPart):
             frozenset(info.params + info.keyword_only) if info is not None else frozenset(),
             self._small_index_of(chain[-1]),
             self._reports_through,
+            dropped,
         ):
-            region = Region(chain[-1], RegionKind.EVAL, DESCRIPTION)
-        self._reported_cache[id(call)] = region
+            region = Region(chain[-1], RegionKind.EVAL, DROPPED if dropped else DESCRIPTION)
+        self._reported_cache[cache_key] = region
         return region
