@@ -104,6 +104,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         judge_uncalled: bool = True,
         positions: Optional[NodePositions | PiecewisePositions] = None,
         lazy: bool = False,
+        eager_tables: bool = False,
     ) -> None:
         self.module = module
         self.path = path
@@ -211,9 +212,14 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self._module_keys: frozenset[str] = frozenset()
         self._library_callbacks: Optional[frozenset[str]] = None
         self.tables: Optional[FileTables] = None
-        """The whole-file tables, filled before the first summary of a complete analysis
-        (file_tables.py): what a later lint of the same document compares to reuse summaries.
-        A lazy analysis fills its tables on demand and has none until `completed`."""
+        """The whole-file tables, filled before the first summary of a complete analysis made
+        with `eager_tables` (file_tables.py): what a later lint of the same document compares
+        to reuse summaries. Otherwise (a batch lint, which lints each text once and reuses
+        nothing) each table is filled on demand by its accessor, as before, and `tables` is
+        None: several tables are never asked for in most library files, and filling them
+        anyway cost about 4% of a cold lint of the torch sample. A lazy analysis has none
+        until `completed`."""
+        self._eager_tables = eager_tables
         self._called_names: Optional[tuple[frozenset[str], frozenset[str]]] = None
         self.deliberate_switches: set[int] = set()
         """`eval()` calls in scopes that evaluate nothing: a deliberate freeze (BatchNorm
@@ -269,7 +275,8 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         return self
 
     def _interpret(self, judge_uncalled: bool) -> None:
-        self.tables = file_tables(self)
+        if self._eager_tables:
+            self.tables = file_tables(self)
         for info in self.all_functions():
             self.summary_for(info)
         top = _Interpreter(self, None)

@@ -56,7 +56,8 @@ SCRIPT = textwrap.dedent(
 
 
 def _tables(source: str, parser: Optional[IncrementalParser] = None) -> FileTables:
-    analysis = analyse_source(source, "train.py", parser=parser)
+    """The tables of a lint through an editor's parser (only those fill them eagerly)."""
+    analysis = analyse_source(source, "train.py", parser=parser or IncrementalParser())
     assert isinstance(analysis, FileAnalysis)
     assert analysis.tables is not None
     return analysis.tables
@@ -136,7 +137,7 @@ def test_calling_under_no_grad_changes_calls_by_grad() -> None:
 
 
 def test_tables_are_immutable_and_filled_before_the_summaries() -> None:
-    analysis = analyse_source(SCRIPT, "train.py")
+    analysis = analyse_source(SCRIPT, "train.py", parser=IncrementalParser())
     assert isinstance(analysis, FileAnalysis)
     tables = analysis.tables
     assert tables is not None
@@ -148,8 +149,16 @@ def test_tables_are_immutable_and_filled_before_the_summaries() -> None:
     assert tables.module_keys == frozenset({"model"})
 
 
+def test_a_batch_lint_fills_its_tables_on_demand() -> None:
+    analysis = analyse_source(SCRIPT, "train.py")
+    assert isinstance(analysis, FileAnalysis) and analysis.tables is None
+    assert file_tables(analysis) == _tables(SCRIPT)
+
+
 def test_a_lazy_analysis_has_no_tables_until_completed() -> None:
-    analysis = FileAnalysis(analyse_source(SCRIPT, "t.py").module, "t.py", source=SCRIPT, lazy=True)  # type: ignore[union-attr]
+    linted = analyse_source(SCRIPT, "t.py")
+    assert isinstance(linted, FileAnalysis)
+    analysis = FileAnalysis(linted.module, "t.py", source=SCRIPT, lazy=True, eager_tables=True)
     assert analysis.tables is None
     assert not same_tables(None, None)
     assert analysis.completed().tables == _tables(SCRIPT)
