@@ -294,7 +294,7 @@ ANALYSIS_ORDER = [
         "loaded_parts",
     ),
     ("calls", "flow"),
-    ("call_resolution", "interpreter"),
+    ("call_resolution", "interpreter", "file_tables"),
     ("file_analysis",),
 ]
 """The rooms inside the analysis, bottom up: a module imports only from its own tier or

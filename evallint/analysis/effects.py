@@ -532,7 +532,7 @@ class Effects(InterpreterPart):
                         owners |= self.file._parameter_owners(small.value)
         return owners
 
-    def _aliased_link(self, key: str, links: set[str], state: PathState) -> bool:
+    def _aliased_link(self, key: str, links: frozenset[str], state: PathState) -> bool:
         return any(
             state.key_of(link.split(".")[0]) == key or state.key_of(link) == key for link in links
         )

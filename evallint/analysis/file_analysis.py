@@ -19,10 +19,12 @@ from evallint.analysis.facts import (
     UnitRef,
 )
 from evallint.analysis.file_shapes import (
+    called_names,
     top_level_statements,
     without_sites,
     wraps_in_no_grad,
 )
+from evallint.analysis.file_tables import FileTables, file_tables
 from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
 from evallint.analysis.layer_demonstrations import (
@@ -102,6 +104,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         judge_uncalled: bool = True,
         positions: Optional[NodePositions | PiecewisePositions] = None,
         lazy: bool = False,
+        eager_tables: bool = False,
     ) -> None:
         self.module = module
         self.path = path
@@ -183,8 +186,8 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.kept_members: dict[str, tuple[str, ...]] = {}
         """Keys of modules built only to carry modules given to them (see kept_modules.py):
         key -> the attributes that hold those modules."""
-        self.optimizer_links: Optional[set[str]] = None
-        self._optimizer_params: Optional[dict[str, set[str]]] = None
+        self.optimizer_links: Optional[frozenset[str]] = None
+        self._optimizer_params: Optional[dict[str, frozenset[str]]] = None
         self._evidence_scope: Optional[FunctionInfo] = None
         analysis = weakref.ref(self)  # no cycle: the file's tree is freed when its analysis is
         self._evidence = EvidenceCollector(
@@ -206,8 +209,18 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
             stem.startswith("test_") or stem.endswith("_test") or stem == "conftest"
         )
         self.script_evaluates = bool(words(stem) & EVAL_FILE_WORDS)
-        self._module_keys: set[str] = set()
+        self._module_keys: frozenset[str] = frozenset()
         self._library_callbacks: Optional[frozenset[str]] = None
+        self.tables: Optional[FileTables] = None
+        """The whole-file tables, filled before the first summary of a complete analysis made
+        with `eager_tables` (file_tables.py): what a later lint of the same document compares
+        to reuse summaries. Otherwise (a batch lint, which lints each text once and reuses
+        nothing) each table is filled on demand by its accessor, as before, and `tables` is
+        None: several tables are never asked for in most library files, and filling them
+        anyway cost about 4% of a cold lint of the torch sample. A lazy analysis has none
+        until `completed`."""
+        self._eager_tables = eager_tables
+        self._called_names: Optional[tuple[frozenset[str], frozenset[str]]] = None
         self.deliberate_switches: set[int] = set()
         """`eval()` calls in scopes that evaluate nothing: a deliberate freeze (BatchNorm
         statistics of a frozen backbone during a linear probe), not an evaluation that
@@ -245,7 +258,7 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
 
     # -- driver ------------------------------------------------------------------------------
     def _analyse(self, judge_uncalled: bool, lazy: bool = False) -> None:
-        self._module_keys = self._module_level_keys()
+        self._module_keys = frozenset(self._module_level_keys())
         if self.mentions_requires_grad:
             self.frozen_globals = frozen_modules(
                 s for s in self.module.body if type(s) not in (cst.FunctionDef, cst.ClassDef)
@@ -262,6 +275,8 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         return self
 
     def _interpret(self, judge_uncalled: bool) -> None:
+        if self._eager_tables:
+            self.tables = file_tables(self)
         for info in self.all_functions():
             self.summary_for(info)
         top = _Interpreter(self, None)
@@ -324,11 +339,16 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         library_callbacks.py): called back after the module's code, like a decorated one."""
         if self.functions.get(info.name) is not info:
             return False
-        from evallint.analysis.library_callbacks import handed_to_libraries
+        return info.name in self.library_callbacks()
 
+    def library_callbacks(self) -> frozenset[str]:
+        """Top-level functions the module's code hands a library by name (see
+        library_callbacks.py), found once per file."""
         if self._library_callbacks is None:
+            from evallint.analysis.library_callbacks import handed_to_libraries
+
             self._library_callbacks = handed_to_libraries(self)
-        return info.name in self._library_callbacks
+        return self._library_callbacks
 
     def all_functions(self) -> list[FunctionInfo]:
         """Every function, method and nested function, each before the ones nested in it."""
@@ -565,12 +585,23 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         bound_names.py). When nothing does, `self.name(...)` of a class whose base lies
         outside the project calls a method that base defines (`self.register_model(...)`,
         nn.Module's `self.add_module(...)`), never a submodule."""
-        if self._own_bound_names is None:
-            self._own_bound_names = bound_names((self._source or "",))
-        if name in self._own_bound_names or not self._source:
+        if name in self.own_bound_names() or not self._source:
             return True
         project = self.project or self.reader
         return project is None or project.project_binds(self.path, name)
+
+    def own_bound_names(self) -> frozenset[str]:
+        """The attribute names this file's own text binds (see bound_names.py), read once."""
+        if self._own_bound_names is None:
+            self._own_bound_names = bound_names((self._source or "",))
+        return self._own_bound_names
+
+    def called_names(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The names the file calls: bare (`f(...)`), and bare or as an attribute (`x.f(...)`)
+        (file_shapes.called_names), walked once per file."""
+        if self._called_names is None:
+            self._called_names = called_names(self.module)
+        return self._called_names
 
     def grad_disabling_decorator(self, name: str) -> bool:
         """A decorator defined in this file that runs the function it wraps under

@@ -87,3 +87,26 @@ def worth_following(call: cst.Call, passes_module: bool) -> bool:
         else getattr(call.func, "value", "")
     )
     return passes_module or bool(words(name) & _TRAINING_CALL_WORDS)
+
+
+def called_names(module: cst.Module) -> tuple[frozenset[str], frozenset[str]]:
+    """The names the module calls anywhere: bare (`f(...)`), and bare or as an attribute
+    (`f(...)`, `x.f(...)`). One walk per module (kept per tree by `reuse.memo`, so a
+    language server's next lint of an unchanged text walks nothing), read by the interpreter,
+    observations and library hooks, which each walked the module for it before."""
+    from evallint.analysis import reuse
+
+    def read(tree: cst.Module) -> tuple[frozenset[str], frozenset[str]]:
+        bare: set[str] = set()
+        any_form: set[str] = set()
+        for node in iter_nodes(tree, enter_scopes=True):
+            if type(node) is cst.Call:
+                func = node.func
+                if type(func) is cst.Name:
+                    bare.add(func.value)
+                    any_form.add(func.value)
+                elif type(func) is cst.Attribute:
+                    any_form.add(func.attr.value)
+        return frozenset(bare), frozenset(any_form)
+
+    return reuse.memo("called names", module, read)

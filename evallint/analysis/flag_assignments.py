@@ -5,13 +5,16 @@ keeps a `training` flag of its own. Moved out of `observations`."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.facts import ModeFlagAssignment
 from evallint.analysis.symbols import dotted_name
+
+if TYPE_CHECKING:
+    from evallint.analysis.file_analysis import FileAnalysis
 
 _AUTOGRAD_FUNCTIONS = frozenset(
     {
@@ -114,18 +117,24 @@ class FlagAssignments(InterpreterPart):
         """The file defines a class that is not an `nn.Module` and keeps its own `training`
         flag (`self.training = True` in a method): hand-written layers whose flag is their
         whole mode, with no `eval()` to call and no children to reach."""
-        cached: Optional[bool] = self.file.__dict__.get("_plain_training_flag")
-        if cached is None:
-            from evallint.analysis.walk import iter_nodes
+        return plain_class_keeps_training_flag(self.file)
 
-            cached = any(
-                not cls.is_module
-                and any(
-                    type(node) is cst.Assign
-                    and any(dotted_name(t.target) == "self.training" for t in node.targets)
-                    for node in iter_nodes(cls.node.body, enter_scopes=True)
-                )
-                for cls in self.file.classes.values()
+
+def plain_class_keeps_training_flag(file: FileAnalysis) -> bool:
+    """Whether the file defines a class that is not an `nn.Module` and keeps its own
+    `training` flag (see `FlagAssignments._plain_class_keeps_training_flag`); once per file."""
+    cached: Optional[bool] = file.__dict__.get("_plain_training_flag")
+    if cached is None:
+        from evallint.analysis.walk import iter_nodes
+
+        cached = any(
+            not cls.is_module
+            and any(
+                type(node) is cst.Assign
+                and any(dotted_name(t.target) == "self.training" for t in node.targets)
+                for node in iter_nodes(cls.node.body, enter_scopes=True)
             )
-            self.file.__dict__["_plain_training_flag"] = cached
-        return cached
+            for cls in file.classes.values()
+        )
+        file.__dict__["_plain_training_flag"] = cached
+    return cached

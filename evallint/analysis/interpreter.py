@@ -698,7 +698,7 @@ class _Interpreter(
             owner is None
             and all(o.entry_mode and not o.train for o in neutral)
             and all(r.mode_from_entry and not r.train_facts for r in pending)
-            and info.name not in _called_names(self.file.module)
+            and info.name not in self.file.called_names()[0]
             and feeds_back(info.node, seeds)
             and hands_results_back(info.node, seeds, self.file._call_reports)
         ):
@@ -926,18 +926,3 @@ def _narrowed_by_a_test(fact: ModeFact) -> bool:
             and site.func.attr.value in ("train", "eval")
         )
     )
-
-
-def _called_names(module: cst.Module) -> frozenset[str]:
-    """The names `f` of the calls `f(...)` anywhere in the module (one walk per file)."""
-    from evallint.analysis import reuse
-    from evallint.analysis.walk import iter_nodes
-
-    def read(tree: cst.Module) -> frozenset[str]:
-        return frozenset(
-            node.func.value
-            for node in iter_nodes(tree, enter_scopes=True)
-            if type(node) is cst.Call and type(node.func) is cst.Name
-        )
-
-    return reuse.memo("called names", module, read)

@@ -33,7 +33,7 @@ def library_hook(file: FileAnalysis, info: FunctionInfo) -> bool:
         return False
     if not any(_outside_class(file, base) for base in owner.bases):
         return False
-    return info.name not in _called_names(file)
+    return info.name not in file.called_names()[1]
 
 
 def _outside_class(file: FileAnalysis, base: str) -> bool:
@@ -50,22 +50,6 @@ def _outside_class(file: FileAnalysis, base: str) -> bool:
         and project is not None
         and not project.is_project_module(str(file.path), module)
     )
-
-
-def _called_names(file: FileAnalysis) -> frozenset[str]:
-    """The names the file calls, bare or as an attribute (`evaluate(`, `self.evaluate(`)."""
-    cached = file.__dict__.get("_hook_called_names")
-    if cached is None:
-        found: set[str] = set()
-        for node in iter_nodes(file.module, enter_scopes=True):
-            if type(node) is cst.Call:
-                func = node.func
-                if type(func) is cst.Name:
-                    found.add(func.value)
-                elif type(func) is cst.Attribute:
-                    found.add(func.attr.value)
-        cached = file.__dict__["_hook_called_names"] = frozenset(found)
-    return cached
 
 
 _LEAVES_AUTOGRAD = frozenset({"item", "detach", "numpy", "tolist", "cpu"})

@@ -682,21 +682,7 @@ class Observations(InterpreterPart):
     def _called_in_file(self) -> bool:
         """This function is called by name somewhere in its file (its callers then say what
         its parameters hold)."""
-        from evallint.analysis.walk import iter_nodes
-
-        if self.info is None:
-            return False
-        name = self.info.name
-        cache: dict[str, bool] = self.file.__dict__.setdefault("_called_names", {})
-        if not cache:
-            for node in iter_nodes(self.file.module, enter_scopes=True):
-                if type(node) is cst.Call:
-                    func = node.func
-                    callee = func.attr if type(func) is cst.Attribute else func
-                    if type(callee) is cst.Name:
-                        cache[callee.value] = True
-            cache.setdefault("", False)
-        return cache.get(name, False)
+        return self.info is not None and self.info.name in self.file.called_names()[1]
 
     def finish_accumulations(self) -> None:
         """Record this function's stores with what its `backward()` calls prove."""

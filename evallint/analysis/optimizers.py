@@ -82,8 +82,8 @@ class OptimizerFacts:
     imports: ImportTable
     _source: Optional[str]
     _has_optimizer: Optional[bool]
-    _optimizer_params: Optional[dict[str, set[str]]]
-    optimizer_links: Optional[set[str]]
+    _optimizer_params: Optional[dict[str, frozenset[str]]]
+    optimizer_links: Optional[frozenset[str]]
 
     @property
     def has_optimizer(self) -> bool:
@@ -131,13 +131,13 @@ class OptimizerFacts:
             func = func.value
         return dotted_name(func) in self.parameter_steppers()
 
-    def optimizer_params(self) -> dict[str, set[str]]:
+    def optimizer_params(self) -> dict[str, frozenset[str]]:
         """Optimizer variable -> the modules whose parameters it was built with."""
         if self._optimizer_params is None:
             self.optimizer_keys()
         return self._optimizer_params or {}
 
-    def optimizer_keys(self) -> set[str]:
+    def optimizer_keys(self) -> frozenset[str]:
         """Modules whose parameters some optimizer in the file was built with; empty when
         the file builds no optimizer (then every module forwarded with grad is trained)."""
         if self.optimizer_links is None:
@@ -168,8 +168,10 @@ class OptimizerFacts:
                                 name = dotted_name(inner.func.value)
                                 if name:
                                     links.add(name)
-            self.optimizer_links = links
-            self._optimizer_params = {k: v for k, v in by_variable.items() if v and v <= links}
+            self.optimizer_links = frozenset(links)
+            self._optimizer_params = {
+                k: frozenset(v) for k, v in by_variable.items() if v and v <= links
+            }
         return self.optimizer_links
 
     def _parameter_owners(self, call: cst.Call) -> set[str]:
@@ -374,6 +376,14 @@ class InputOptimizerFacts:
         True for every backward of a file where no step serves any."""
         if not self.steps_parameters:
             return False
+        reach = self.backward_trains_table()
+        # no backward of the file is served by a step (the step is forgotten, or taken in
+        # another file): every backward is training, not a Fisher or gradient-norm pass
+        return reach.get(id(call), True) or not any(reach.values())
+
+    def backward_trains_table(self) -> dict[int, bool]:
+        """`backward_reach` of the file: id of each backward call -> whether a step serves
+        it, in the order of the tree's walk; computed once per file."""
         if self._backward_reach is None:
             self._backward_reach = backward_reach(
                 self.module,
@@ -383,10 +393,7 @@ class InputOptimizerFacts:
                 # what the two answer from (see `steps_input`, `steps_parameters_by_call`)
                 (self.imports.key(), self.input_optimizers(), self.parameter_steppers()),  # type: ignore[attr-defined]
             )
-        reach = self._backward_reach
-        # no backward of the file is served by a step (the step is forgotten, or taken in
-        # another file): every backward is training, not a Fisher or gradient-norm pass
-        return reach.get(id(call), True) or not any(reach.values())
+        return self._backward_reach
 
     @property
     def steps_parameters(self) -> bool:

@@ -18,7 +18,7 @@ value's backward reach" (for training steps) and counts any helper given a modul
 
 from __future__ import annotations
 
-from typing import Optional, cast
+from typing import TYPE_CHECKING, Optional, cast
 
 import libcst as cst
 
@@ -50,6 +50,9 @@ from evallint.analysis.vocabulary import (
     SAME_MODULE_OR_MODE_METHODS,
 )
 from evallint.analysis.walk import iter_nodes, push_children
+
+if TYPE_CHECKING:
+    from evallint.analysis.file_analysis import FileAnalysis
 
 _EMPTY: frozenset = frozenset()
 
@@ -205,15 +208,7 @@ class Provenance(InterpreterPart):
         info = self.info
         if info is None:
             return False
-        table: Optional[dict[str, list[bool]]] = self.file.__dict__.get("_calls_by_grad")
-        if table is None:
-            # without a word for `no_grad`, no call in the file runs with autograd off
-            table = self.file.__dict__["_calls_by_grad"] = (
-                _calls_by_grad(self.file.module, self.imports)
-                if may_turn_grad_off(getattr(self.file, "_source", ""))
-                else {}
-            )
-        seen = table.get(info.name, [])
+        seen = calls_by_grad(self.file).get(info.name, [])
         return bool(seen) and all(seen)
 
     # -- queries -----------------------------------------------------------------------------
@@ -723,3 +718,17 @@ def may_turn_grad_off(source: str) -> bool:
 
 
 _DISABLER_WORDS = frozenset(name.split(".")[-1] for name in GRAD_DISABLERS)
+
+
+def calls_by_grad(file: FileAnalysis) -> dict[str, list[bool]]:
+    """Per function name of the file, whether each of its calls runs with autograd off
+    (`_calls_by_grad`); a whole-file table, walked once per file."""
+    table: Optional[dict[str, list[bool]]] = file.__dict__.get("_calls_by_grad")
+    if table is None:
+        # without a word for `no_grad`, no call in the file runs with autograd off
+        table = file.__dict__["_calls_by_grad"] = (
+            _calls_by_grad(file.module, file.imports)
+            if may_turn_grad_off(getattr(file, "_source", ""))
+            else {}
+        )
+    return table

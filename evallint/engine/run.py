@@ -178,6 +178,7 @@ def analyse_source(
             options=options or AnalysisOptions(),
             project=project,
             positions=parsed.positions,
+            eager_tables=True,  # an editor's next lint compares them (file_tables.py)
         )
     tree = project.parsed(path, source) if project is not None else None
     if tree is None:
