@@ -182,6 +182,7 @@ ANALYSIS_ORDER = [
         "walk_slices",
         "symbols",
         "conditions",
+        "default_fills",
         "bound_branches",
         "eval_parts",
         "forward_methods",

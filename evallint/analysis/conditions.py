@@ -69,7 +69,8 @@ _NEGATED = {"!=": "==", "is not": "is", "not in": "in"}
 
 def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
     """(normalised text, polarity) for simple conditions: `flag`, `not flag`, `a.b`,
-    `phase == 'train'`, `mode != "val"`; None for anything else."""
+    `phase == 'train'`, `mode != "val"` (`x == None` as `x is None`); None for anything
+    else."""
     polarity = True
     while type(test) is cst.UnaryOperation and type(test.operator) is cst.Not:
         polarity = not polarity
@@ -97,6 +98,11 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
                 right = _len_minus_one(target.comparator)
         if operator is None or left is None or right is None:
             return None
+        if operator in ("==", "!=") and "None" in (left, right):
+            # `model == None` is `model is None` for anything but a class that overrides
+            # `__eq__` (a module does not): one key for both spellings
+            operator = "is" if operator == "==" else "is not"
+            left, right = (right, left) if left == "None" else (left, right)
         if operator in _NEGATED:
             operator, polarity = _NEGATED[operator], not polarity
         return f"{left} {operator} {right}", polarity

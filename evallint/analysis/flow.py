@@ -12,6 +12,7 @@ from evallint.analysis import conditions
 from evallint.analysis.bracketed import bracketed_evaluations
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix, unfed_suffix
+from evallint.analysis.default_fills import as_if_statement
 from evallint.analysis.detached_forwards import detached_on_the_spot
 from evallint.analysis.element_forwards import bind_walked_module
 from evallint.analysis.exit_stacks import (
@@ -424,6 +425,9 @@ class Statements(InterpreterPart):
             self.statement_chain.pop()
 
     def _statement(self, node: cst.CSTNode, states: States) -> Flow:
+        if type(node) is cst.SimpleStatementLine and (filled := as_if_statement(node)):
+            # `model = self.model if model is None else model`: read as the `if` it is
+            return self.if_statement(filled, states)
         if type(node) is cst.SimpleStatementLine:
             flow = Flow(normal=states)
             for small in node.body:

@@ -56,6 +56,14 @@ def tested_parameters(info: FunctionInfo) -> frozenset[str]:
                 if type(a.value) is cst.Name and a.value.value in params
             )
             continue
+        if (
+            type(node) is cst.BooleanOperation
+            and type(node.operator) is cst.Or
+            and type(node.left) is cst.Name
+            and node.left.value in params
+        ):
+            tested.add(node.left.value)  # `model = model or self.model`: a test of `model`
+            continue
         test = node.test if type(node) in (cst.If, cst.IfExp, cst.While) else None  # type: ignore[attr-defined]
         if test is None:
             continue
