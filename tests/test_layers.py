@@ -203,9 +203,11 @@ ANALYSIS_ORDER = [
         "bound_names",
         "listed_layers",
         "detached_forwards",
+        "unit_tests",
     ),
     (
         "scope",
+        "step_effects",
         "parameters",
         "regions",
         "result_reports",

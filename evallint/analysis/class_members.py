@@ -36,7 +36,9 @@ class ClassMembers(InterpreterPart):
                 built_plain = self._builds_plain_object(value) or assigns_plain_parameter(
                     self.file, method.node, value
                 )
-                plain[name] = plain.get(name, True) and facts is None and built_plain
+                if not (type(value) is cst.Name and value.value == "None"):
+                    # `self.se = None` until a method builds it: no say in what it holds
+                    plain[name] = plain.get(name, True) and facts is None and built_plain
                 if (facts is None or self._weakly_loaded(value)) and (
                     self._non_module(name) or built_plain
                 ):

@@ -60,9 +60,11 @@ from evallint.analysis.statement_shapes import (
     running_sum_operand,
     sums_into_a_later_backward,
 )
+from evallint.analysis.step_effects import measures_the_step
 from evallint.analysis.switches import flag_chosen_switches
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.trained_batch import trained_batch_statistics
+from evallint.analysis.unit_tests import is_unit_test
 from evallint.analysis.vocabulary import (
     GRAD_DISABLERS,
     GRAD_ENABLERS,
@@ -208,7 +210,10 @@ class Statements(InterpreterPart):
         tail = self._evaluation_tail(statements, evidence, last, owner)
         if tail is not None and self._trained_batch_only(statements, tail, len(statements), owner):
             tail = None  # `opt.step()`, then the trained batch's accuracy: training statistics
-        for index in range(len(statements) if tail is None else tail):
+        plannable = len(statements) if tail is None else tail  # what the checks below plan
+        if tail is not None and self._measures_the_step(statements, training, tail):
+            tail = None  # the loss before the step computed again after it: its effect
+        for index in range(plannable):
             statement = statements[index]
             if training[index] or type(statement) not in (cst.If, cst.With):
                 continue
@@ -230,11 +235,12 @@ class Statements(InterpreterPart):
                         ),
                     )
                 )
-        covered = {i for start, end, _ in plan for i in range(start, end)}
+        covered = {i for start, stop, _ in plan for i in range(start, stop)}
+        covered.update(range(plannable, len(statements)))  # the tail, or the step's effect
         plan += self._no_grad_tests(statements, evidence, last, tail, owner, covered)
-        covered = {i for start, end, _ in plan for i in range(start, end)}
+        covered = {i for start, stop, _ in plan for i in range(start, stop)}
         for start, end in bracketed_evaluations(
-            statements[: len(statements) if tail is None else tail],
+            statements[:plannable],
             trains,
             lambda block: reports_only(self.file.block_evidence(block, self.info)),
             lambda start, end: [*statements[end:], *next_pass(owner, statements[:start])],
@@ -388,6 +394,30 @@ class Statements(InterpreterPart):
             owner,
             self.imports.is_imported,
             lambda name: name in self.scope_keys or name in self.evidence_names,
+        )
+
+    def _measures_the_step(self, statements, training: list[bool], tail: int) -> bool:
+        """Whether `statements[tail:]`, after the body's training statements, only repeat
+        what the body computed before its first one, on the data it trained on, without
+        an eval() switch (see step_effects): the step's effect, not an evaluation."""
+        block = statements[tail:]
+        if self.file.block_evidence(block, self.info).switches_to_eval:
+            return False
+        first = training.index(True)
+        owner = self.info.owner if self.info is not None else None
+        keys = self.scope_keys | self.evidence_names
+
+        def runs_module(callee: str) -> bool:
+            if callee in keys:
+                return True
+            head, _, method = callee.partition(".")
+            return head == "self" and owner is not None and method in owner.methods
+
+        return measures_the_step(
+            block,
+            statements[:first],
+            [s for s, t in zip(statements, training) if t],
+            runs_module,
         )
 
     def _evaluation_tail(self, statements, evidence, last: int, owner) -> Optional[int]:
@@ -650,7 +680,9 @@ class Statements(InterpreterPart):
             eval_data = False
             description = "while loop"
             metric_loop = True
-        if self.file.is_pytest_file and self.info is not None and self.info.name.startswith("test"):
+        if self.info is not None and is_unit_test(
+            self.file.is_pytest_file, self.info.name, self.info.node, self.file._module_keys
+        ):
             metric_loop = False  # a unit test that checks accuracy is not an evaluation
         if self.info is not None and self.info.name == "forward" and self.info.owner is not None:
             # a module's forward is the computation itself: its mode is its caller's

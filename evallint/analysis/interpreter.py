@@ -102,6 +102,7 @@ from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingReq
 from evallint.analysis.switches import Switches
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.taint import Taint
+from evallint.analysis.unit_tests import is_unit_test
 from evallint.analysis.values import ModuleValue, Values
 from evallint.analysis.vocabulary import (
     EVAL_FUNCTION_WORDS,
@@ -579,7 +580,10 @@ class _Interpreter(
             evidence = self.file.block_evidence(self.body, info)
             name_words = words(info.name)
             by_name = bool(name_words & (EVAL_FUNCTION_WORDS | self.file.options.eval_words))
-            if by_name and self.file.is_pytest_file and "test" in name_words:
+            if by_name and (
+                (self.file.is_pytest_file and "test" in name_words)
+                or is_unit_test(False, info.name, info.node, self.file._module_keys)
+            ):
                 by_name = False  # a unit test, not an evaluation
             if evidence.switches_to_eval and (
                 part_switched_back(self.body) or trains_beside_a_frozen_module(self.body)
@@ -678,7 +682,7 @@ class _Interpreter(
         if region.kind is not RegionKind.NEUTRAL or not evidence.reports:
             return
         info = cast(FunctionInfo, self.info)
-        if self.file.is_pytest_file and info.name.startswith("test"):
+        if is_unit_test(self.file.is_pytest_file, info.name, info.node, self.file._module_keys):
             return  # a unit test checks what the module computes; it evaluates nothing
         owner = info.owner
         if owner is not None and owner.is_module and not after_training_epoch_hook(info):

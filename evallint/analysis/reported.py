@@ -25,6 +25,7 @@ from evallint.analysis.regions import Region, RegionKind, reports_call
 from evallint.analysis.reporting_helpers import imported_helper
 from evallint.analysis.scope import FunctionInfo
 from evallint.analysis.symbols import dotted_name
+from evallint.analysis.unit_tests import is_unit_test
 from evallint.analysis.walk import iter_nodes
 
 SHAPE_ATTRIBUTES = frozenset({"shape", "size", "dim", "ndim", "dtype", "device", "ndimension"})
@@ -492,7 +493,7 @@ class Reported(InterpreterPart):
             owner = info.owner
             if owner is not None and owner.is_module:
                 return None  # a module's own method runs in the mode its caller set
-            if self.file.is_pytest_file and info.name.startswith("test"):
+            if is_unit_test(self.file.is_pytest_file, info.name, info.node, self.file._module_keys):
                 return None
         chain = self.statement_chain
         if any(type(s) in (cst.For, cst.While) and self._trains_statement(s) for s in chain[:-1]):

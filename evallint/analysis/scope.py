@@ -283,6 +283,15 @@ def _framework_base(base: str) -> bool:
     )
 
 
+def framework_trainer(qualified: str) -> bool:
+    """A trainer class of a framework that owns the modes and autograd of the model it is
+    given (`transformers.Trainer`, `trl.SFTTrainer`, Lightning's `Trainer`): its `train()`
+    trains in training mode and its `evaluate()`/`predict()` run in eval mode under no_grad.
+    The trainer is no nn.Module: calling its methods runs no forward of its own."""
+    root, _, name = qualified.partition(".")
+    return root in SELF_MANAGED_PACKAGES and name.rsplit(".", 1)[-1].endswith("Trainer")
+
+
 def module_classes_of_text(source: str) -> Optional[dict[str, Optional[bool]]]:
     """Class name -> whether it subclasses nn.Module (None: it derives from nothing, a plain
     class), read with CPython's parser (a tenth of LibCST's cost): all an importer asks of

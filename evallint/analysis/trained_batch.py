@@ -49,6 +49,11 @@ def _reads(expr: cst.CSTNode, found: set[str]) -> None:
             pending.extend(node.children)
 
 
+def names_read(expr: cst.CSTNode, found: set[str]) -> None:
+    """The names whose values `expr` computes from, added to `found` (see `_reads`)."""
+    _reads(expr, found)
+
+
 def bound_names(node: cst.CSTNode) -> Iterable[str]:
     """Names a binding statement binds."""
     targets: list[cst.BaseExpression] = []

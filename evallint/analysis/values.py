@@ -46,6 +46,7 @@ from evallint.analysis.project_forwards import (
 )
 from evallint.analysis.scope import (
     ClassInfo,
+    framework_trainer,
     looks_like_module_name,
 )
 from evallint.analysis.summaries import Summary
@@ -246,6 +247,8 @@ class Values(ModeMatters):
             return not cls.is_module
         if builds_plain_object(self.file, value):
             return True  # `TextEncoder(...)` of a project file: its class derives from nothing
+        if framework_trainer(self.imports.qualify(value.func) or ""):
+            return True  # `trainer = transformers.Trainer(model=model, ...)`: no module
         if imported_factory_builds_plain_object(self.file, value):
             return True  # `build_tracker(cfg)` of a project file, returning such objects
         name = dotted_name(value.func)
