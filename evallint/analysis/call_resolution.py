@@ -35,6 +35,7 @@ class CallResolution:
     classes: dict[str, ClassInfo]
     redefined: Redefinitions
     defined_now: dict[str, FunctionInfo]
+    rebound_now: set[str]
     closure_calls: dict[int, tuple[FunctionInfo, cst.Call]]
     # methods of FileAnalysis
     summary_for: Callable[[FunctionInfo], Optional[Summary]]
@@ -68,7 +69,7 @@ class CallResolution:
                     nested = cursor.nested[name]
                     return summarise(nested), _captures_self(nested)
                 cursor = cursor.parent
-            if name in self.functions:
+            if name in self.functions and not (scope is None and name in self.rebound_now):
                 return summarise(self._in_effect(name, scope)), False
             closure = closure_bound(cast("FileAnalysis", self), name, scope)
             if closure is not None:

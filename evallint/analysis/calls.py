@@ -712,18 +712,31 @@ class Calls(InterpreterPart):
         self.passed_up.add(decides)
         train = req.train_facts
         entry_mode = False
+        # `self.train(mode=train)` then, in the epoch loop that trains when the flag says so,
+        # `self.evaluate(loader)`: the flag chose training for the loop, not for the
+        # evaluation the helper runs, which inherits the training mode and autograd
+        flag_trains = (
+            region is req.region
+            and req.region.kind is RegionKind.EVAL
+            and training_here is not None
+            and training_here.kind is RegionKind.MIXED
+        )
         if req.mode_from_entry and key is not None:
             facts = state.mode_in_tree(key) or ENTRY_MODE
             if req.parts_as_built:
                 facts = as_built_parts(facts, call)
             train = train | frozenset(
-                f for f in facts if f.mode is Mode.TRAIN and f.origin is not Origin.FLAG
+                f
+                for f in facts
+                if f.mode is Mode.TRAIN and (flag_trains or f.origin is not Origin.FLAG)
             )
             entry_mode = any(f.mode is Mode.ENTRY for f in facts)
         grad = req.grad_facts
         entry_grad = False
         if req.grad_from_entry:
-            grad = grad | frozenset(g for g in state.grad if g.grad is Grad.ON and not g.by_flag)
+            grad = grad | frozenset(
+                g for g in state.grad if g.grad is Grad.ON and (flag_trains or not g.by_flag)
+            )
             entry_grad = any(g.grad is Grad.ENTRY for g in state.grad)
         self.evaluates = self.evaluates or region is not None
         if region is None:

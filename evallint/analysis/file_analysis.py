@@ -147,6 +147,10 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.redefined = redefinitions(module, self.imports, self.functions)
         self.defined_now: dict[str, FunctionInfo] = {}
         """Redefined names -> the definition the top-level code has passed last."""
+        self.rebound_now: set[str] = set()
+        """Top-level function names the top-level code has since rebound by an assignment
+        (`def model(x): ...` then `model = nn.Sequential(...)`): a top-level call of the name
+        reaches the assigned value, not the function."""
         self.closures: dict[str, dict[str, tuple[FunctionInfo, FunctionInfo, cst.Call]]] = {}
         """Per scope: names bound to a closure a factory of this file returned (closures.py)."""
         self.closure_calls: dict[int, tuple[FunctionInfo, cst.Call]] = {}

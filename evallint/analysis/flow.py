@@ -11,7 +11,13 @@ import libcst as cst
 from evallint.analysis import conditions
 from evallint.analysis.bracketed import bracketed_evaluations
 from evallint.analysis.context import InterpreterPart, States, code_of
-from evallint.analysis.dataflow import feeds_training, next_pass, unfed_prefix, unfed_suffix
+from evallint.analysis.dataflow import (
+    assigned_names,
+    feeds_training,
+    next_pass,
+    unfed_prefix,
+    unfed_suffix,
+)
 from evallint.analysis.default_fills import as_if_statement
 from evallint.analysis.detached_forwards import detached_on_the_spot
 from evallint.analysis.element_forwards import bind_walked_module
@@ -466,6 +472,8 @@ class Statements(InterpreterPart):
                 step = self.small_statement(small, flow.normal)
                 flow.absorb_jumps(step)
                 flow.normal = step.normal
+                if self.info is None and type(small) in (cst.Assign, cst.AnnAssign):
+                    self.file.rebound_now |= assigned_names([small]) & self.file.functions.keys()
             return flow
         if type(node) is cst.If:
             return self.if_statement(node, states)
@@ -483,6 +491,8 @@ class Statements(InterpreterPart):
                 nested.definition_states += states
         elif type(node) is cst.FunctionDef and id(node) in self.file.redefined.by_node:
             self.file.defined_now[node.name.value] = self.file.redefined.by_node[id(node)]
+        if type(node) is cst.FunctionDef and self.info is None:
+            self.file.rebound_now.discard(node.name.value)
         return Flow(normal=states)
 
     def suite(self, suite: cst.BaseSuite, states: States) -> Flow:

@@ -166,6 +166,14 @@ def trained_batch_statistics(
             bound.update(bound_names(node))
     if type(owner) is cst.For:
         bound.update(bound_names(owner))
+    stepping = _stepping_loops(before)
+    if stepping is not None and all(
+        type(loop) is cst.For and set(bound_names(loop)) & backpropagated for loop in stepping
+    ):
+        # the steps run in an inner loop whose every pass draws its own batch (its target
+        # feeds the backward: `for ki in ...: xb = X_train[ki:ki + n]`): what the outer body
+        # bound before it (`X_train = X_train[perm]`) is the data drawn from, not a batch
+        bound = {name for loop in stepping for name in _bound_within(loop)}
     batch = bound & backpropagated
     if not trained_calls or not batch:
         return False
@@ -213,3 +221,36 @@ def trained_batch_statistics(
         if not roots or not roots <= batch:
             return False
     return True
+
+
+def _is_backward(node: cst.CSTNode) -> bool:
+    return (
+        type(node) is cst.Call
+        and type(node.func) is cst.Attribute
+        and node.func.attr.value == "backward"
+    )
+
+
+def _stepping_loops(before: Sequence[cst.CSTNode]) -> Optional[list[cst.CSTNode]]:
+    """The loops nested in `before` that hold its backward calls, when every backward call
+    of `before` sits in one (an epoch body whose inner loop trains batch by batch); None
+    when a backward runs directly in the body, or there is none."""
+    loops: list[cst.CSTNode] = []
+    inside: set[int] = set()
+    direct = False
+    for statement in before:
+        for node in iter_nodes(statement):
+            if type(node) in (cst.For, cst.While) and id(node) not in inside:
+                held = [inner for inner in iter_nodes(node) if _is_backward(inner)]
+                if held:
+                    loops.append(node)
+                    inside.update(id(inner) for inner in iter_nodes(node))
+            elif _is_backward(node) and id(node) not in inside:
+                direct = True
+    return loops if loops and not direct else None
+
+
+def _bound_within(loop: cst.CSTNode) -> Iterable[str]:
+    """Names a loop binds: its target and every binding in its body."""
+    for node in iter_nodes(loop):
+        yield from bound_names(node)
