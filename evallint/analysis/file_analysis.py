@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import libcst as cst
 
-from evallint.analysis.bound_names import bound_names
+from evallint.analysis.bound_names import text_bound_names
 from evallint.analysis.call_resolution import CallResolution
 from evallint.analysis.facts import (
     ModuleFacts,
@@ -44,7 +44,7 @@ from evallint.analysis.regions import (
     is_optimizer_receiver,
 )
 from evallint.analysis.reported import plain_helper, reports_by_itself
-from evallint.analysis.reuse import memo
+from evallint.analysis.reuse import memo, text_store
 from evallint.analysis.scope import (
     ClassInfo,
     FunctionInfo,
@@ -595,9 +595,10 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         return project is None or project.project_binds(self.path, name)
 
     def own_bound_names(self) -> frozenset[str]:
-        """The attribute names this file's own text binds (see bound_names.py), read once."""
+        """The attribute names this file's own text binds (see bound_names.py), read once
+        (in a language server, per piece of text kept from the previous lint)."""
         if self._own_bound_names is None:
-            self._own_bound_names = bound_names((self._source or "",))
+            self._own_bound_names = text_bound_names(self._source or "", text_store())
         return self._own_bound_names
 
     def called_names(self) -> tuple[frozenset[str], frozenset[str]]:

@@ -51,6 +51,11 @@ class FileTables:
     module_keys: frozenset[str]
     frozen_globals: frozenset[str]
     own_bound_names: frozenset[str]
+    """The names the file's text binds (`FileAnalysis.own_bound_names`) that it also calls as
+    an attribute: its one reader, `binds_attribute`, is asked only for `X` of a `self.X(...)`
+    call, which `called_attributes` holds, so with that table equal these are all the answers
+    a lint can read. The whole set changed with any new assignment, keyword argument or
+    string anywhere (a typed `x = ...` in a function body), which no summary reads."""
     library_callbacks: frozenset[str]
     called_names: frozenset[str]
     """Names called bare (`f(...)`)."""
@@ -91,7 +96,7 @@ def file_tables(file: FileAnalysis) -> FileTables:
         else None,
         module_keys=frozenset(file._module_keys),
         frozen_globals=file.frozen_globals,
-        own_bound_names=file.own_bound_names(),
+        own_bound_names=file.own_bound_names() & any_form,
         library_callbacks=file.library_callbacks(),
         called_names=bare,
         called_attributes=any_form,

@@ -531,25 +531,7 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
         found[SELF_TRAINING] = frozenset(self_training)
     if backpropagating:
         found[BACKPROPAGATING] = frozenset(backpropagating)
-    self_switched = frozenset(
-        item.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ClassDef)
-        for item in node.body
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _switches_itself(item)
-    ) | frozenset(
-        alias
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ClassDef)
-        for alias, original in _method_aliases(node, _methods_by_name(node)).items()
-        if _switches_itself(_methods_by_name(node)[original])
-    )
-    kept_in_eval: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            switched_parts, kept_parts = parts_in_own_mode(_methods_by_name(node))
-            self_switched |= switched_parts
-            kept_in_eval |= kept_parts
+    self_switched, kept_in_eval = _modes_of_classes(tree, source, text_store())
     if self_switched:
         found[SELF_SWITCHED] = self_switched
     if kept_in_eval:
@@ -558,6 +540,64 @@ def forward_methods_of_text(source: str) -> dict[str, frozenset[str]]:
     if unread:
         found[UNREAD_DECORATED] = unread
     return found
+
+
+def _modes_of_classes(
+    tree: ast.Module,
+    source: str,
+    kept_by_text: Optional[Callable[..., Any]],
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The methods of every class of the file that switch their own module's mode (see
+    SELF_SWITCHED: `_switches_itself`, their aliases, `parts_in_own_mode`'s switched parts)
+    and the parts kept in eval mode (KEPT_IN_EVAL). Each is read from its class alone, and
+    the answers are sets, so they are the unions over the top-level statements: while a
+    language server lints, each statement's are kept by its text (as `_classes_of` keeps its
+    classes), and an edit walks only the statements it changed, not the whole tree."""
+    switched: set[str] = set()
+    kept: set[str] = set()
+    if kept_by_text is None:
+        for statement in tree.body:
+            own_switched, own_kept = _modes_in_statement(statement)
+            switched |= own_switched
+            kept |= own_kept
+        return frozenset(switched), frozenset(kept)
+    lines = source.splitlines(keepends=True)
+    for statement in tree.body:
+        text = (
+            statement.col_offset,
+            statement.end_col_offset,
+            "".join(lines[statement.lineno - 1 : statement.end_lineno]),
+        )
+        own_switched, own_kept = kept_by_text(
+            "forward_methods.modes", text, partial(_modes_in_statement, statement)
+        )
+        switched |= own_switched
+        kept |= own_kept
+    return frozenset(switched), frozenset(kept)
+
+
+def _modes_in_statement(statement: ast.stmt) -> tuple[frozenset[str], frozenset[str]]:
+    """`_modes_of_classes` of the classes in one top-level statement (nested ones too)."""
+    switched: set[str] = set()
+    kept: set[str] = set()
+    for node in ast.walk(statement):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        methods = _methods_by_name(node)
+        switched.update(
+            item.name
+            for item in node.body
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _switches_itself(item)
+        )
+        switched.update(
+            alias
+            for alias, original in _method_aliases(node, methods).items()
+            if _switches_itself(methods[original])
+        )
+        switched_parts, kept_parts = parts_in_own_mode(methods)
+        switched |= switched_parts
+        kept |= kept_parts
+    return frozenset(switched), frozenset(kept)
 
 
 def _imported_decorations(tree: ast.Module, found: dict[str, frozenset[str]]) -> frozenset[str]:

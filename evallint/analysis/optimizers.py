@@ -453,29 +453,30 @@ def backward_reach(
     besides the call: a language server then keeps each statement's scan for the next lint
     (`evallint.analysis.reuse`; the scan reads the statement, the imports and the file's
     optimizer names, which the key holds too)."""
-    from evallint.analysis.walk import iter_nodes
 
     scopes: list[tuple[_Scope, cst.CSTNode]] = [(None, module)]
     defined: dict[str, list[_Scope]] = {}
     optimizers: set[str] = set()
     """Names bound to an optimizer the file builds (`optm = torch.optim.Adam(...)`), whose
     `step()` is a step whatever the name says."""
-    for node in iter_nodes(module, enter_scopes=True):
-        if type(node) is cst.Assign and type(node.value) is cst.Call:
-            qualified = imports.qualify(node.value.func) or ""
-            if qualified.startswith("torch.optim.") or (
-                qualified.split(".")[-1] in _OPTIMIZER_CLASSES
-            ):
-                optimizers.update(
-                    name for t in node.targets if (name := dotted_name(t.target)) is not None
-                )
-            optimizers.update(_built_over_parameters(node))
-        if type(node) is cst.FunctionDef:
-            function = node
-            defined.setdefault(function.name.value, []).append(id(function))
-            scopes.append((id(function), function.body))
-        elif type(node) is cst.ClassDef:
-            scopes.append((None, node.body))  # class-level statements
+    for outer in module.body:  # the module's walk is its statements' walks in order
+        own_optimizers, own_scopes = (
+            _definitions(outer, imports)
+            if context is None
+            else memo_with(
+                "backward_reach.definitions",
+                outer,
+                context,
+                partial(_definitions, imports=imports),
+            )
+        )
+        optimizers |= own_optimizers
+        for scope in own_scopes:
+            if type(scope) is cst.FunctionDef:
+                defined.setdefault(scope.name.value, []).append(id(scope))
+                scopes.append((id(scope), scope.body))
+            else:
+                scopes.append((None, scope.body))  # class-level statements
     steps: set[_Scope] = set()
     backwards: dict[_Scope, list[int]] = {}
     names: dict[_Scope, set[str]] = {}
@@ -547,6 +548,33 @@ def backward_reach(
         for call_id in own_backwards:
             result[call_id] = later
     return result
+
+
+def _definitions(
+    statement: cst.CSTNode, imports: ImportTable
+) -> tuple[frozenset[str], tuple[cst.FunctionDef | cst.ClassDef, ...]]:
+    """What `backward_reach` reads of one top-level statement before its scan: the names it
+    binds to an optimizer (`optm = torch.optim.Adam(...)`, `_built_over_parameters`), and its
+    functions and classes (each a scope of its own) in the order of the walk. Read from the
+    statement and the imports alone, so a language server keeps it per statement node (an
+    edit's kept statements are not walked again)."""
+    from evallint.analysis.walk import iter_nodes
+
+    optimizers: set[str] = set()
+    scopes: list[cst.FunctionDef | cst.ClassDef] = []
+    for node in iter_nodes(statement, enter_scopes=True):
+        if type(node) is cst.Assign and type(node.value) is cst.Call:
+            qualified = imports.qualify(node.value.func) or ""
+            if qualified.startswith("torch.optim.") or (
+                qualified.split(".")[-1] in _OPTIMIZER_CLASSES
+            ):
+                optimizers.update(
+                    name for t in node.targets if (name := dotted_name(t.target)) is not None
+                )
+            optimizers.update(_built_over_parameters(node))
+        if type(node) is cst.FunctionDef or type(node) is cst.ClassDef:
+            scopes.append(node)
+    return frozenset(optimizers), tuple(scopes)
 
 
 def _scope_statement(

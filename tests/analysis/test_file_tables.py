@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import FrozenInstanceError
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
 from evallint.analysis.file_analysis import FileAnalysis
 from evallint.analysis.file_tables import FileTables, changed_tables, file_tables, same_tables
+from evallint.analysis.forward_methods import SELF_SWITCHED, forward_methods_of_text
+from evallint.analysis.reuse import Reuse
 from evallint.engine.run import analyse_source
 from evallint.source.incremental import IncrementalParser
 
@@ -162,3 +164,90 @@ def test_a_lazy_analysis_has_no_tables_until_completed() -> None:
     assert analysis.tables is None
     assert not same_tables(None, None)
     assert analysis.completed().tables == _tables(SCRIPT)
+
+
+def test_binding_a_new_name_in_a_body_leaves_the_tables_equal() -> None:
+    """`own_bound_names` keeps only names the file calls as an attribute (what
+    `binds_attribute` is asked for): a typed `scale = 2.0` binds a name no `self.X(...)`
+    reads, so the tables stay equal, through the editor's parser too."""
+    parser = IncrementalParser()
+    before = _tables(SCRIPT, parser)
+    after = _tables(_edited("total = 0.0", "total = 0.0\n    scale = 2.0"), parser)
+    assert changed_tables(before, after) == ()
+
+
+def test_binding_a_called_attribute_changes_own_bound_names() -> None:
+    before = _tables(SCRIPT + "class Runner:\n    def go(self):\n        self.net(1)\n")
+    after = _tables(
+        SCRIPT + "class Runner:\n    def go(self):\n        self.net = Net()\n        self.net(1)\n"
+    )
+    assert "net" not in before.own_bound_names and "net" in after.own_bound_names
+    assert "own_bound_names" in changed_tables(before, after)
+
+
+SWITCHING = """
+class Memory(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(x)
+
+    def build(self, x):
+        self.eval()
+        return self(x)
+"""
+
+
+def test_an_edit_elsewhere_keeps_the_per_statement_tables_of_an_editor() -> None:
+    """The editor's tables are combined from per-statement parts kept by text or node
+    (forward methods, self-switching methods, backward reach's definitions): after an edit
+    in another statement, and after one in the class itself, they equal a fresh lint's."""
+    parser = IncrementalParser()
+    text = SCRIPT + SWITCHING
+    for version in (
+        text,
+        text.replace("total = 0.0", "total = 0.5"),
+        text.replace("self.eval()", "self.train()"),
+        text,
+    ):
+        assert _tables(version, parser) == _tables(version)
+
+
+def test_self_switching_methods_kept_per_statement_equal_a_fresh_read() -> None:
+    """`forward_methods_of_text` in a language server's store (its classes' parts kept by
+    statement text) answers as with no store, edit after edit."""
+    store = Reuse()
+    text = SCRIPT + SWITCHING
+    for version in (
+        text,
+        text.replace("total = 0.0", "total = 0.5"),
+        text.replace("self.eval()", "self.train()"),
+        text,
+    ):
+        with store.active():
+            kept = forward_methods_of_text(version)
+        assert kept == forward_methods_of_text(version)
+        assert ("build" in kept.get(SELF_SWITCHED, ())) == ("self.eval()" in version)
+
+
+def test_bound_names_kept_per_piece_equal_the_whole_text_scan() -> None:
+    """`text_bound_names` with a store scans the pieces between column-0 lines (the line
+    patterns match within a line; `_PROPERTY`, which spans a decorator's lines, the whole
+    text) and finds what one scan of the whole text finds, CRLF texts too."""
+    from evallint.analysis.bound_names import bound_names, text_bound_names
+
+    kept: dict[tuple[str, str], frozenset[str]] = {}
+
+    def store(name: str, text: str, compute: Callable[[], frozenset[str]]) -> frozenset[str]:
+        return kept.setdefault((name, text), compute())
+
+    decorated = (
+        "class A:\n    @property\n    @cache\n    def late(self):\n        return 1\n"
+        "@property\ndef top(self): pass\nx = f(key='named', other=1)\n"
+        "self.a, self.b = 1, 2\nq: int = 3\n'''\nsplit=1\n'''\n"
+    )
+    for text in (SCRIPT, SCRIPT + SWITCHING, decorated, decorated.replace("\n", "\r\n")):
+        assert text_bound_names(text, store) == bound_names((text,))
+    assert {"late", "top", "key", "other", "a", "split", "q"} <= text_bound_names(decorated, store)
