@@ -115,7 +115,12 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
     return None
 
 
-_NORMALISING = {"lower": str.lower, "upper": str.upper, "casefold": str.casefold, "strip": str.strip}
+_NORMALISING: dict[str, Callable[[str], str]] = {
+    "lower": str.lower,
+    "upper": str.upper,
+    "casefold": str.casefold,
+    "strip": str.strip,
+}
 """String methods that normalise a phase name (`mode.lower()`): without arguments, each
 maps a literal already in its form to itself."""
 
