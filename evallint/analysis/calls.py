@@ -441,6 +441,9 @@ class Calls(InterpreterPart):
         if method is None:
             return None
         summary = self.file._summary_counted(method)
+        # `worker.score(loader)` leaving `model=None` at its default: the method as this call
+        # runs it (its `if model is None: model = self.model` path), as for a plain function
+        summary = self.file.specialised(method, call) or summary
         return (summary, receiver) if summary is not None and receiver is not None else None
 
     def _own_container_method(self, func: cst.Attribute) -> bool:
@@ -479,6 +482,8 @@ class Calls(InterpreterPart):
         for analysis, owner in held:
             method = owner.methods.get(name) or analysis._inherited_method(owner, name)
             summary = analysis.summary_for(method) if method is not None else None
+            if method is not None:
+                summary = analysis.specialised(method, call) or summary
             if summary is not None:
                 outcomes.extend(self.apply_call(summary, receiver, call, states))
         return normalize(outcomes) if outcomes else None

@@ -89,6 +89,12 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
             cst.NotIn: "not in",
         }.get(type(target.operator))
         left, right = _atom(test.left), _atom(target.comparator)
+        if operator in ("==", "!=") and (left is None or right is None):
+            # `mode.lower() == "train"`: of a name compared with a literal its
+            # normalisation leaves as it is, the same key as `mode == "train"` (what a
+            # caller's constant `"train"` decides; a differently cased phase is not told apart)
+            left = left or _normalised_name(test.left, target.comparator)
+            right = right or _normalised_name(target.comparator, test.left)
         if operator == "==" and (left is None or right is None):
             plus = _plus_one(test.left)
             if plus is not None:  # `i + 1 == len(steps)`
@@ -107,6 +113,33 @@ def condition_key(test: cst.BaseExpression) -> Optional[tuple[str, bool]]:
             operator, polarity = _NEGATED[operator], not polarity
         return f"{left} {operator} {right}", polarity
     return None
+
+
+_NORMALISING: dict[str, Callable[[str], str]] = {
+    "lower": str.lower,
+    "upper": str.upper,
+    "casefold": str.casefold,
+    "strip": str.strip,
+}
+"""String methods that normalise a phase name (`mode.lower()`): without arguments, each
+maps a literal already in its form to itself."""
+
+
+def _normalised_name(node: cst.BaseExpression, other: cst.BaseExpression) -> Optional[str]:
+    """`mode` for `mode.lower()` compared with a string literal `.lower()` leaves unchanged
+    (`"train"`), else None."""
+    if not (
+        type(node) is cst.Call
+        and not node.args
+        and type(node.func) is cst.Attribute
+        and node.func.attr.value in _NORMALISING
+        and type(other) is cst.SimpleString
+    ):
+        return None
+    text = literal_value(other)
+    if not isinstance(text, str) or _NORMALISING[node.func.attr.value](text) != text:
+        return None
+    return _atom(node.func.value)
 
 
 _OPERATORS: dict[type, str] = {

@@ -24,7 +24,7 @@ from evallint.analysis.lattice import (
 from evallint.analysis.mode_overrides import hidden_mode_methods
 from evallint.analysis.norm_statistics import recomputes_norm_statistics, statistics_passes
 from evallint.analysis.optimizer_bindings import latest_binding
-from evallint.analysis.optimizers import is_optimizer_name
+from evallint.analysis.optimizers import is_optimizer_name, parameters_owners
 from evallint.analysis.project_forwards import (
     project_bound_forward_grad_free,
     project_forward_delegates,
@@ -488,7 +488,10 @@ class Effects(InterpreterPart):
             scope = self.info.node if self.info is not None else self.file.module
             bound = latest_binding(scope, call, name)
             if bound is not None:  # this scope's own optimizer, not one of another scope
-                owners = self.file._parameter_owners(bound)
+                owners = self.file._parameter_owners(bound) or (
+                    # what this step steps was built over these parameters, whatever built it
+                    parameters_owners(bound) if type(bound) is cst.Call else set()
+                )
                 return frozenset(_fresh_owner(o, state) for o in owners) if owners else None
         linked = self.file.optimizer_params().get(name or "")
         return frozenset(linked) if linked else None

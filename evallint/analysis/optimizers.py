@@ -152,7 +152,12 @@ class OptimizerFacts:
                     if type(assign.value) is cst.Call and len(assign.targets) == 1:
                         variable = dotted_name(assign.targets[0].target)
                         if variable:
-                            by_variable[variable] = self._parameter_owners(assign.value)
+                            owners = self._parameter_owners(assign.value)
+                            if not owners and variable in self._stepped_names():
+                                # `opt = get_class(cfg)(model.parameters(), **args)` ... `opt.step()`
+                                owners = parameters_owners(assign.value)
+                                links |= owners
+                            by_variable[variable] = owners
                 if node_type is cst.Call:
                     qualified = self.imports.qualify(cast(cst.Call, node).func) or ""
                     if (
@@ -173,6 +178,29 @@ class OptimizerFacts:
                 k: frozenset(v) for k, v in by_variable.items() if v and v <= links
             }
         return self.optimizer_links
+
+    _stepped: Optional[frozenset[str]] = None
+
+    def _stepped_names(self) -> frozenset[str]:
+        """Names whose `step()` the file calls (`opt.step()`): bound to a call built over a
+        module's parameters, an optimizer over that module whatever builds it (a builder
+        read from a config, `get_class(cfg.optimizer)(model.parameters(), **args)`)."""
+        if self._stepped is None:
+            from evallint.analysis.walk import iter_nodes
+
+            found: set[str] = set()
+            if ".step(" in (self._source or ".step("):
+                for node in iter_nodes(self.module, enter_scopes=True):
+                    if (
+                        type(node) is cst.Call
+                        and type(node.func) is cst.Attribute
+                        and node.func.attr.value == "step"
+                    ):
+                        name = dotted_name(node.func.value)
+                        if name is not None:
+                            found.add(name)
+            self._stepped = frozenset(found)
+        return self._stepped
 
     def _parameter_owners(self, call: cst.Call) -> set[str]:
         qualified = self.imports.qualify(call.func) or ""
@@ -613,3 +641,22 @@ def _scope_statement(
         elif kind is cst.Attribute:
             own_names.add(cast(cst.Attribute, node).attr.value)
     return own_step, frozenset(own_names), tuple(own_backwards)
+
+
+def parameters_owners(call: cst.Call) -> set[str]:
+    """The modules whose `parameters()`/`named_parameters()` a call's arguments hold
+    (`builder(model.parameters(), lr=lr)` -> {"model"}), whatever the call is."""
+    from evallint.analysis.walk import iter_nodes
+
+    owners: set[str] = set()
+    for arg in call.args:
+        for inner in iter_nodes(arg.value):
+            if (
+                type(inner) is cst.Call
+                and type(inner.func) is cst.Attribute
+                and inner.func.attr.value in ("parameters", "named_parameters")
+            ):
+                name = dotted_name(inner.func.value)
+                if name:
+                    owners.add(name)
+    return owners
