@@ -227,6 +227,7 @@ ANALYSIS_ORDER = [
         "paired_switches",
         "layer_demonstrations",
         "probes",
+        "self_setting_forwards",
         "batch_parts",
         "few_items",
         "repeated_input",

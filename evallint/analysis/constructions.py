@@ -86,8 +86,12 @@ class Constructions(InterpreterPart):
         """`fuse(model)` of another project file that returns the module it was given, or
         `attempt_load(weights)` of another project file that returns a module it built or
         loaded in a mode it read (`return ensemble` filled with `net.eval()`): a function,
-        not a class passed in; its summary says what the caller gets."""
-        if call.func.value not in self.imports.modules_from:  # type: ignore[attr-defined]
+        not a class passed in; its summary says what the caller gets. Also for a name that
+        may come from a `from helpers import *` of a project file (the summary is looked up
+        in the starred modules)."""
+        name = call.func.value  # type: ignore[attr-defined]
+        starred = bool(self.imports.star_modules) and not self.imports.is_imported(name)
+        if name not in self.imports.modules_from and not starred:
             return False
         passes_key = any(
             type(a.value) is cst.Name and a.value.value in self.scope_keys for a in call.args

@@ -245,8 +245,9 @@ class ModuleFacts:
     demonstration of the layer in either mode, not an evaluation of a model; and probes of a
     module just built, on made-up tensors (analysis/probes.py)."""
     local_layer_demonstrations: frozenset[int] = frozenset()
-    """Calls of a single torch.nn layer built in a function and shown alone there: the same
-    demonstration whichever caller runs the function."""
+    """Calls of a single torch.nn layer built in a function and shown alone there, and
+    probes of a module the function just built on tensors it made up (analysis/probes.py):
+    the same demonstration whichever caller runs the function."""
     hidden_mode_methods: dict[tuple[int, str], frozenset[str]] = field(default_factory=dict)
     """(id of a forward's call or a training site, module named there) -> the mode methods
     (`eval`, `train`) its class overrides with one that switches no mode

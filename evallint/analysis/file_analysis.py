@@ -38,7 +38,7 @@ from evallint.analysis.optimizers import InputOptimizerFacts, OptimizerFacts
 from evallint.analysis.options import AnalysisOptions
 from evallint.analysis.paired_switches import paired_eval_switches
 from evallint.analysis.plain_objects import builds_plain_object
-from evallint.analysis.probes import PROBE_WORDS, probe_forwards
+from evallint.analysis.probes import PROBE_WORDS, local_probe_forwards, probe_forwards
 from evallint.analysis.regions import (
     EvidenceCollector,
     is_optimizer_receiver,
@@ -326,10 +326,12 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                 self.module, self.imports
             )
         if not self._source or any(word in self._source for word in PROBE_WORDS):
+            module_classes = frozenset(name for name, cls in self.classes.items() if cls.is_module)
             self.facts.layer_demonstrations |= probe_forwards(
-                self.module,
-                self.imports,
-                frozenset(name for name, cls in self.classes.items() if cls.is_module),
+                self.module, self.imports, module_classes
+            )
+            self.facts.local_layer_demonstrations |= local_probe_forwards(
+                self.module, self.imports, module_classes
             )
         self.facts.hooks_leaving_eval = hooks_leaving_eval(
             self.classes.values(), self.summary_for, self.unit

@@ -96,6 +96,7 @@ from evallint.analysis.scope import (
     frozen_modules,
     looks_like_module_name,
 )
+from evallint.analysis.self_setting_forwards import self_setting_forward
 from evallint.analysis.specialise import Flags, settle
 from evallint.analysis.stored_results import stores_forward_results
 from evallint.analysis.summaries import ForwardRequirement, Summary, TrainingRequirement, at_yield
@@ -589,6 +590,10 @@ class _Interpreter(
                 part_switched_back(self.body) or trains_beside_a_frozen_module(self.body)
             ):
                 # a frozen part, restored; a frozen companion of the module it trains
+                evidence = replace(evidence, switches_to_eval=False)
+            if evidence.switches_to_eval and self_setting_forward(info):
+                # a module's `forward` that sets its own mode (MC dropout keeping its dropout
+                # on) is the computation its callers train or evaluate, not an evaluation
                 evidence = replace(evidence, switches_to_eval=False)
             region = classify_block(
                 info.node,

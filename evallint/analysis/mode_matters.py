@@ -13,6 +13,7 @@ from evallint.analysis.context import InterpreterPart
 from evallint.analysis.listed_layers import listed_layers, scope_nodes
 from evallint.analysis.plain_modules import mode_free_module_class, plain_module_class
 from evallint.analysis.scope import ClassInfo
+from evallint.analysis.self_setting_forwards import class_sets_own_mode
 from evallint.analysis.vocabulary import CONTAINER_LAYERS, FUNCTIONAL_MODE, STATELESS_LAYERS
 from evallint.analysis.walk import iter_nodes
 from evallint.source.literals import literal_value
@@ -47,6 +48,10 @@ class ModeMatters(InterpreterPart):
             return cache[cls.name]
         cache[cls.name] = True  # while in progress (a class that builds itself)
         matters = not cls.bases or any(self._base_mode_matters(cls, base) for base in cls.bases)
+        if class_sets_own_mode(cls):
+            # its forward overwrites whatever mode the caller leaves (MC dropout)
+            cache[cls.name] = False
+            return False
         nodes = (
             [] if matters else [n for m in cls.methods.values() for n in iter_nodes(m.node.body)]
         )

@@ -55,14 +55,26 @@ _STEPS = frozenset({"backward", "step", "load_state_dict"})
 def probe_forwards(
     module: cst.Module, imports: ImportTable, module_classes: frozenset[str] = frozenset()
 ) -> frozenset[int]:
-    """Ids of the calls that probe a module just built (see the module docstring);
-    `module_classes` are the names of the module classes the file defines."""
+    """Ids of the calls at a script's top level that probe a module just built (see the
+    module docstring); `module_classes` are the names of the module classes the file
+    defines."""
     found: set[int] = set()
-    scopes: list[cst.CSTNode] = [module]
-    scopes += [n for n in iter_nodes(module, enter_scopes=True) if type(n) is cst.FunctionDef]
-    for scope in scopes:
-        body = scope.body if type(scope) is cst.FunctionDef else scope
-        _Scan(imports, module_classes, found).run(body)
+    _Scan(imports, module_classes, found).run(module)
+    return frozenset(found)
+
+
+def local_probe_forwards(
+    module: cst.Module, imports: ImportTable, module_classes: frozenset[str] = frozenset()
+) -> frozenset[int]:
+    """Ids of the calls in a function body that probe a module the function itself just
+    built, on tensors it made up itself (`def demo(): lstm = Net(); print(lstm(torch.randn(
+    2, 5, 3))[0].shape)`): module and inputs are made anew on every call, so whichever
+    caller runs the function (a `main()` that also trains and evaluates other models) runs
+    the same probe, not an evaluation."""
+    found: set[int] = set()
+    for node in iter_nodes(module, enter_scopes=True):
+        if type(node) is cst.FunctionDef:
+            _Scan(imports, module_classes, found).run(node.body)
     return frozenset(found)
 
 
