@@ -208,19 +208,7 @@ class OptimizerFacts:
             qualified.startswith("torch.optim.") or qualified.split(".")[-1] in _OPTIMIZER_CLASSES
         ):
             return set()
-        from evallint.analysis.walk import iter_nodes
-
-        owners = set()
-        for inner in iter_nodes(call):
-            if (
-                type(inner) is cst.Call
-                and type(inner.func) is cst.Attribute
-                and inner.func.attr.value in ("parameters", "named_parameters")
-            ):
-                name = dotted_name(inner.func.value)
-                if name:
-                    owners.add(name)
-        return owners
+        return parameters_owners(call)
 
 
 def _find_steppers(module: cst.Module) -> set[str]:
