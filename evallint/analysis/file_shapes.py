@@ -94,19 +94,36 @@ def called_names(module: cst.Module) -> tuple[frozenset[str], frozenset[str]]:
     (`f(...)`, `x.f(...)`). One walk per module (kept per tree by `reuse.memo`, so a
     language server's next lint of an unchanged text walks nothing), read by the interpreter,
     observations and library hooks, which each walked the module for it before."""
+    return _call_names(module)[:2]
+
+
+def attribute_calls(module: cst.Module) -> tuple[frozenset[str], frozenset[str]]:
+    """The names `m` of the calls `x.m(...)` anywhere in the module, and of those made as
+    `self.m(...)`: the same walk as `called_names`, for the judging of uncalled functions."""
+    return _call_names(module)[2:]
+
+
+def _call_names(
+    module: cst.Module,
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
     from evallint.analysis import reuse
 
-    def read(tree: cst.Module) -> tuple[frozenset[str], frozenset[str]]:
-        bare: set[str] = set()
-        any_form: set[str] = set()
-        for node in iter_nodes(tree, enter_scopes=True):
-            if type(node) is cst.Call:
-                func = node.func
-                if type(func) is cst.Name:
-                    bare.add(func.value)
-                    any_form.add(func.value)
-                elif type(func) is cst.Attribute:
-                    any_form.add(func.attr.value)
-        return frozenset(bare), frozenset(any_form)
+    return reuse.memo("called names", module, _read_call_names)
 
-    return reuse.memo("called names", module, read)
+
+def _read_call_names(
+    tree: cst.Module,
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    bare: set[str] = set()
+    attributes: set[str] = set()
+    on_self: set[str] = set()
+    for node in iter_nodes(tree, enter_scopes=True):
+        if type(node) is cst.Call:
+            func = node.func
+            if type(func) is cst.Name:
+                bare.add(func.value)
+            elif type(func) is cst.Attribute:
+                attributes.add(func.attr.value)
+                if type(func.value) is cst.Name and func.value.value == "self":
+                    on_self.add(func.attr.value)
+    return frozenset(bare), frozenset(bare | attributes), frozenset(attributes), frozenset(on_self)

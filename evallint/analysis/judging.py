@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
-from evallint.analysis import reuse
 from evallint.analysis.facts import EvalForward
+from evallint.analysis.file_shapes import attribute_calls
 from evallint.analysis.lattice import Grad, GradFact, Mode, ModeFact, Origin
 from evallint.analysis.lifting import owned_elsewhere
 from evallint.analysis.lightning_hooks import after_training_epoch_hook
@@ -111,26 +111,7 @@ def _held_prediction(summary: Summary, method: Optional[object], req: ForwardReq
 def _called_by_name(file: FileAnalysis, name: str) -> bool:
     """Whether this file calls a method of that name (`self.inference_step(batch)` in a base
     class whose override this is): a caller that dispatch reaches decides its grad state."""
-    return name in _attribute_calls(file.module)[0]
-
-
-def _attribute_calls(module: cst.Module) -> tuple[frozenset[str], frozenset[str]]:
-    """The names `m` of the calls `x.m(...)` anywhere in the module, and of those made as
-    `self.m(...)`: one walk per file, however many functions are judged alone."""
-    return reuse.memo("attribute calls", module, _read_attribute_calls)
-
-
-def _read_attribute_calls(module: cst.Module) -> tuple[frozenset[str], frozenset[str]]:
-    named: set[str] = set()
-    on_self: set[str] = set()
-    for node in iter_nodes(module, enter_scopes=True):
-        if type(node) is cst.Call:
-            func = node.func
-            if type(func) is cst.Attribute:
-                named.add(func.attr.value)
-                if type(func.value) is cst.Name and func.value.value == "self":
-                    on_self.add(func.attr.value)
-    return frozenset(named), frozenset(on_self)
+    return name in attribute_calls(file.module)[0]
 
 
 def _dispatched_override(file: FileAnalysis, qualname: str) -> bool:
@@ -143,7 +124,7 @@ def _dispatched_override(file: FileAnalysis, qualname: str) -> bool:
         return False
     if file._inherited_method(owner, name) is None and not file.base_defines_method(owner, name):
         return False
-    if name in _attribute_calls(file.module)[1]:
+    if name in attribute_calls(file.module)[1]:
         return True
     return _called_on_self_by_bases(file, owner, name)
 

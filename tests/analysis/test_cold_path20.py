@@ -14,7 +14,7 @@ from typing import Optional
 import libcst as cst
 import pytest
 
-from evallint.analysis import caller_aliases, judging, project_forwards, reuse, walk
+from evallint.analysis import caller_aliases, file_shapes, project_forwards, reuse, walk
 from evallint.analysis.file_analysis import FileAnalysis
 from evallint.analysis.project import ProjectIndex
 from evallint.analysis.repeated_input import _derivation
@@ -163,11 +163,11 @@ SELF_CALLS = textwrap.dedent(
 
 def test_attribute_calls_read_once_per_module() -> None:
     module = cst.parse_module(SELF_CALLS)
-    named, on_self = judging._read_attribute_calls(module)
+    named, on_self = file_shapes._read_call_names(module)[2:]
     assert named == {"infer", "score", "nested", "fetch"}
     assert on_self == {"infer", "nested"}
     with reuse.lint_memos():
-        assert judging._attribute_calls(module) is judging._attribute_calls(module)
+        assert file_shapes._call_names(module) is file_shapes._call_names(module)
 
 
 STORED = textwrap.dedent(
