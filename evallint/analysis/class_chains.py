@@ -22,6 +22,7 @@ from evallint.analysis.project_files import small_text
 from evallint.analysis.scope import class_kind
 from evallint.analysis.symbols import STANDARD_LIBRARY, ImportTable, class_of_import, dotted_name
 from evallint.analysis.vocabulary import MODULE_BASES
+from evallint.analysis.walk import ast_statements
 from evallint.source.parse import shared_python_tree
 from evallint.torch_facts import LIBRARY_FACTORIES
 
@@ -93,7 +94,7 @@ class FileClasses:
             tree = shared_python_tree(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return
-        for node in ast.walk(tree):
+        for node in ast_statements(tree):  # imports are statements
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     self.imports.bind_import(alias.name, alias.asname)

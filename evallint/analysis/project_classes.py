@@ -14,6 +14,7 @@ from evallint.analysis.project_files import file_stamp, imported_from, small_tex
 from evallint.analysis.scope import collect_definitions, module_classes_of_text
 from evallint.analysis.summaries import Summary
 from evallint.analysis.symbols import ImportTable, collect_imports
+from evallint.analysis.walk import ast_statements
 from evallint.source.parse import shared_python_tree
 
 if TYPE_CHECKING:
@@ -287,12 +288,12 @@ def _methods_of_text(
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
     imports = ImportTable()
-    for node in ast.walk(tree):
+    for node in ast_statements(tree):
         if isinstance(node, ast.ImportFrom) and not any(a.name == "*" for a in node.names):
             for alias in node.names:
                 imports.bind_from(node.module or "", node.level, alias.name, alias.asname)
     result = {}
-    for node in ast.walk(tree):
+    for node in ast_statements(tree):
         if isinstance(node, ast.ClassDef):
             methods = frozenset(
                 item.name
