@@ -572,6 +572,11 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         names = self._bound_names[root]
         return names is None or name in names
 
+    def note_dependency(self, path: str, other: Path) -> None:
+        """What `path`'s analysis found depends on the text of `other` (stored_fields.py
+        reads the stores of a field in every project file): its cache entry does too."""
+        self._dependencies.setdefault(path, set()).add(str(other))
+
     def files_under(self, root: Path) -> list[Path]:
         files = self._root_files.get(root)
         if files is None:
