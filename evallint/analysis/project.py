@@ -137,6 +137,10 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         self._bound_names: dict[Path, Optional[frozenset[str]]] = {}
         """Per project root: the names its files may bind (None: too many files to read)."""
         self._roots: dict[str, tuple[Path, Path]] = {}  # path -> resolved, root (per lint)
+        self.field_verdicts: dict[
+            tuple[str, str, frozenset[str]], tuple[bool, tuple[Path, ...]]
+        ] = {}
+        """stored_fields.py: (reader, field, fields being read) -> verdict, files read for it."""
         self._code: dict[Path, Optional[str]] = {}
         self._caller_analyses: dict[tuple[Path, Optional[Path]], Optional[FileAnalysis]] = {}
         self._adopted: Optional[Path] = None

@@ -28,26 +28,33 @@ from evallint.analysis.project_files import MAX_INDEXED_FILES
 from evallint.analysis.symbols import chain_receiver
 from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
 from evallint.source.parse import shared_python_tree
-from evallint.torch_facts import MODE_INDEPENDENT_SUFFIXES
+from evallint.torch_facts import (
+    CONTAINERS,
+    MODE_INDEPENDENT,
+    MODE_INDEPENDENT_SUFFIXES,
+    STATELESS,
+)
 
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
     from evallint.analysis.project import ProjectIndex
+
+_MAX_FIELDS = 3
+"""Fields followed through copies of one another (`args.head = copy.deepcopy(args.model.fc)`)."""
 
 _COPIES = frozenset({"copy.deepcopy", "deepcopy", "copy.copy"})
 """Calls that return a copy of their argument: the copy is of the argument's class."""
 
 
 def read_field(file: FileAnalysis, value: cst.BaseExpression) -> Optional[str]:
-    """`copy.deepcopy(args.cov).to(dev)`, `args.cov` -> `cov`: the attribute of an object
-    other than `self` that `value` is (a copy of); None for anything else."""
+    """`copy.deepcopy(args.cov).to(dev)`, `args.cov`, `self.model.head` -> `cov`, `head`: the
+    attribute of an object other than `self` that `value` is (a copy of); None for anything
+    else."""
     value = _copied(file, chain_receiver(value, SAME_MODULE_OR_MODE_METHODS))
-    if (
-        type(value) is cst.Attribute
-        and type(value.value) is cst.Name
-        and value.value.value != "self"
+    if type(value) is cst.Attribute and not (
+        type(value.value) is cst.Name and value.value.value == "self"
     ):
-        return value.attr.value
+        return value.attr.value  # `args.cov`, `self.model.head`: not one of this object's
     return None
 
 
@@ -67,29 +74,61 @@ def field_holds_mode_free(file: FileAnalysis, field: str) -> bool:
     project = file.project or file.reader
     if project is None or file.path.startswith("<") or not field.isidentifier():
         return False
-    own, root = project.root_of(file.path)
+    return _field_free(project, file.path, field, frozenset())
+
+
+def _field_free(project: ProjectIndex, importer: str, field: str, visited: frozenset[str]) -> bool:
+    """`field_holds_mode_free`, read once per reader and field in a run."""
+    key = (importer, field, visited)
+    cached = project.field_verdicts.get(key)
+    if cached is None:
+        stores: list[Path] = []
+        verdict = _read_field_stores(project, importer, field, visited, stores)
+        cached = project.field_verdicts[key] = (verdict, tuple(stores))
+    for path in cached[1]:
+        project.note_dependency(importer, path)
+    return cached[0]
+
+
+def _read_field_stores(
+    project: ProjectIndex,
+    importer: str,
+    field: str,
+    visited: frozenset[str],
+    stores: list[Path],
+) -> bool:
+    if len(visited) > _MAX_FIELDS:
+        return False
+    own, root = project.root_of(importer)
     files = project.files_under(root)
     if len(files) >= MAX_INDEXED_FILES:
         # a project too big to be read whole: the file and the project files its analysis
         # read so far (its imports), the stores nearest to the read
-        files = [own, *(Path(p).resolve() for p in sorted(project.dependencies_of(file.path)))]
+        files = [own, *(Path(p).resolve() for p in sorted(project.dependencies_of(importer)))]
     stored = re.compile(rf"\.{re.escape(field)}\s*(?::[^=\n]*)?=(?!=)")
     found = False
-    for path in files:
-        code = project.code_of(path)
+    for candidate in files:
+        code = project.code_of(candidate)
         if not code or not stored.search(code):
             continue
-        verdict = _stores_mode_free(project, path, code, field)
+        verdict = _stores_mode_free(project, importer, candidate, code, field, visited)
         if verdict is None:
             continue
         if not verdict:
             return False
         found = True
-        project.note_dependency(file.path, path)
+        stores.append(candidate)
     return found
 
 
-def _stores_mode_free(project: ProjectIndex, path: Path, code: str, field: str) -> Optional[bool]:
+def _stores_mode_free(
+    project: ProjectIndex,
+    importer: str,
+    path: Path,
+    code: str,
+    field: str,
+    visited: frozenset[str],
+) -> Optional[bool]:
     """Whether every store of `field` in this file builds a mode-free module or copies the
     field; None when the file stores none (the pattern met something else)."""
     try:
@@ -122,7 +161,7 @@ def _stores_mode_free(project: ProjectIndex, path: Path, code: str, field: str) 
             value = getattr(node, "value", None)
             if isinstance(node, ast.AugAssign) or value is None:
                 return False
-            if not _builds_mode_free(project, path, value, field, aliases, free):
+            if not _builds_mode_free(project, importer, path, value, field, aliases, free, visited):
                 return False
     if not seen:
         return None  # the text matched elsewhere (a string, a comparison in a lambda)
@@ -131,24 +170,22 @@ def _stores_mode_free(project: ProjectIndex, path: Path, code: str, field: str) 
 
 def _builds_mode_free(
     project: ProjectIndex,
+    importer: str,
     path: Path,
     value: ast.expr,
     field: str,
     aliases: dict[str, str],
     free: frozenset[str],
+    visited: frozenset[str],
 ) -> bool:
-    while isinstance(value, ast.Call) and (
-        (isinstance(value.func, ast.Attribute) and value.func.attr in SAME_MODULE_OR_MODE_METHODS)
-        or (_dotted(value.func) in _COPIES and len(value.args) == 1)
-    ):
-        value = (
-            value.func.value
-            if isinstance(value.func, ast.Attribute)
-            and (value.func.attr in SAME_MODULE_OR_MODE_METHODS)
-            else value.args[0]
-        )
-    if isinstance(value, ast.Attribute) and value.attr == field:
-        return True  # a copy of the same field: nothing new
+    """`CondNet(d).to(dev)` of a mode-free class, `nn.Linear(d, k)`, `nn.Sequential(...)` of
+    such, a copy of the same field, or of another field every store of which is one
+    (`args.head = copy.deepcopy(args.model.fc)`)."""
+    value = _ast_copied(value)
+    if isinstance(value, ast.Attribute):
+        if value.attr == field or value.attr in visited:
+            return True  # a copy of a field already being read: nothing new
+        return _field_free(project, importer, value.attr, visited | {field})
     if not isinstance(value, ast.Call):
         return False
     func = value.func
@@ -158,7 +195,32 @@ def _builds_mode_free(
         module = aliases.get(func.id)
         return module is not None and mode_free_module_class(project, str(path), module, func.id)
     name = _dotted(func)
-    return name.startswith(("nn.", "torch.nn.")) and name.endswith(MODE_INDEPENDENT_SUFFIXES)
+    if (
+        not name.startswith(("nn.", "torch.nn."))
+        or name.count(".") != name.startswith("torch.") + 1
+    ):
+        return False
+    last = name.split(".")[-1]
+    if last in CONTAINERS:
+        return bool(value.args) and all(
+            not isinstance(a, ast.Starred)
+            and _builds_mode_free(project, importer, path, a, field, aliases, free, visited)
+            for a in value.args
+        )
+    return last in MODE_INDEPENDENT or last in STATELESS or last.endswith(MODE_INDEPENDENT_SUFFIXES)
+
+
+def _ast_copied(value: ast.expr) -> ast.expr:
+    """`copy.deepcopy(x).to(dev)` -> `x`."""
+    while isinstance(value, ast.Call):
+        func = value.func
+        if isinstance(func, ast.Attribute) and func.attr in SAME_MODULE_OR_MODE_METHODS:
+            value = func.value
+        elif _dotted(func) in _COPIES and len(value.args) == 1:
+            value = value.args[0]
+        else:
+            break
+    return value
 
 
 def _dotted(node: ast.expr) -> str:
