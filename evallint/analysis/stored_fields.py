@@ -130,7 +130,8 @@ def _stores_mode_free(
     visited: frozenset[str],
 ) -> Optional[bool]:
     """Whether every store of `field` in this file builds a mode-free module or copies the
-    field; None when the file stores none (the pattern met something else)."""
+    field; None when the file has no store that builds its value (only copies of the field,
+    or the pattern met something else): at least one such store must be found somewhere."""
     try:
         tree = shared_python_tree(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -157,14 +158,21 @@ def _stores_mode_free(
                 return False  # `a.cov, b = ...`: not read here
             if not (isinstance(target, ast.Attribute) and target.attr == field):
                 continue
-            seen = True
             value = getattr(node, "value", None)
             if isinstance(node, ast.AugAssign) or value is None:
                 return False
+            copied = _ast_copied(value)
+            if isinstance(copied, ast.Attribute) and (
+                copied.attr == field or copied.attr in visited
+            ):
+                continue  # a copy of the field being read: no source of its value
             if not _builds_mode_free(project, importer, path, value, field, aliases, free, visited):
                 return False
+            seen = True
     if not seen:
-        return None  # the text matched elsewhere (a string, a comparison in a lambda)
+        # no store that builds the value here: the text matched elsewhere (a string, a
+        # comparison) or only copies of the field itself, which say nothing of its class
+        return None
     return True
 
 
