@@ -259,6 +259,7 @@ ANALYSIS_ORDER = [
         "lightning_hooks",
         "instances",
         "mode_free_members",
+        "stored_fields",
         "eval_attributes",
         "caller_aliases",
         "acting",

@@ -26,6 +26,7 @@ from evallint.analysis.own_methods import note_module_class
 from evallint.analysis.returned_arguments import argument_for, returned_parameters
 from evallint.analysis.scope import ClassInfo, collect_local_class
 from evallint.analysis.specialise import copied_condition
+from evallint.analysis.stored_fields import field_holds_mode_free, read_field
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.vocabulary import GRAD_DISABLERS, GRAD_ENABLERS, SAME_MODULE_METHODS
 from evallint.analysis.walk import iter_nodes
@@ -471,6 +472,10 @@ class Binding(InterpreterPart):
                         ModeFact(Mode.EVAL, Origin.LOADED, value),
                     },
                 )
+                field = read_field(self.file, value)
+                if field is not None and field_holds_mode_free(self.file, field):
+                    # `head = copy.deepcopy(args.head)`: every store of the field is mode-free
+                    self.file.mode_independent.add(self._key_id(name))
             elif state.key_of(name) is not None:
                 state = state.with_alias(name, None)
             result.append(state)

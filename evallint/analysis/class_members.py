@@ -14,6 +14,7 @@ from evallint.analysis.context import InterpreterPart
 from evallint.analysis.instances import imported_class
 from evallint.analysis.plain_objects import assigns_plain_parameter
 from evallint.analysis.scope import ClassInfo, looks_like_module_name
+from evallint.analysis.stored_fields import field_holds_mode_free, read_field
 from evallint.analysis.symbols import dotted_name
 
 
@@ -55,7 +56,7 @@ class ClassMembers(InterpreterPart):
                     and value.value in parameters_given_modules(self.file, owner.name)
                 ):
                     attributes.add(name)  # `self.G = generator`, every `Trainer(...)` a module's
-                if facts is None or facts[1]:
+                if (facts is None or facts[1]) and not self._stored_mode_free(value):
                     mode_dependent.add(name)
             for name in self.file.scope(method.node).evidence:
                 if name.startswith("self.") and name.count(".") == 1:
@@ -83,6 +84,12 @@ class ClassMembers(InterpreterPart):
             self.file.mode_independent.add(f"{owner.name}::{name}")  # only bare nn.Linear & co.
         owner.module_attributes = attributes or {"<none>"}
         return owner.module_attributes
+
+    def _stored_mode_free(self, value: cst.BaseExpression) -> bool:
+        """`self.cov = copy.deepcopy(args.cov)`: a field of another object whose every store
+        in the project builds a mode-free module (see stored_fields.py)."""
+        field = read_field(self.file, value)
+        return field is not None and field_holds_mode_free(self.file, field)
 
     def _class_containers(self, owner: ClassInfo) -> dict[str, tuple[str, ...]]:
         """`self.heads = [nn.Linear(...) for _ in range(k)]`: a plain list attribute of

@@ -137,6 +137,10 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
         self._bound_names: dict[Path, Optional[frozenset[str]]] = {}
         """Per project root: the names its files may bind (None: too many files to read)."""
         self._roots: dict[str, tuple[Path, Path]] = {}  # path -> resolved, root (per lint)
+        self.field_verdicts: dict[
+            tuple[str, str, frozenset[str]], tuple[bool, tuple[Path, ...]]
+        ] = {}
+        """stored_fields.py: (reader, field, fields being read) -> verdict, files read for it."""
         self._code: dict[Path, Optional[str]] = {}
         self._caller_analyses: dict[tuple[Path, Optional[Path]], Optional[FileAnalysis]] = {}
         self._adopted: Optional[Path] = None
@@ -571,6 +575,11 @@ class ProjectIndex(ProjectClasses, ClassChains, Overrides):
             )
         names = self._bound_names[root]
         return names is None or name in names
+
+    def note_dependency(self, path: str, other: Path) -> None:
+        """What `path`'s analysis found depends on the text of `other` (stored_fields.py
+        reads the stores of a field in every project file): its cache entry does too."""
+        self._dependencies.setdefault(path, set()).add(str(other))
 
     def files_under(self, root: Path) -> list[Path]:
         files = self._root_files.get(root)
