@@ -204,6 +204,8 @@ ANALYSIS_ORDER = [
         "listed_layers",
         "detached_forwards",
         "unit_tests",
+        "configuration_loops",
+        "detection_forwards",
     ),
     (
         "scope",

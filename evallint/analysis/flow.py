@@ -10,6 +10,7 @@ import libcst as cst
 
 from evallint.analysis import conditions
 from evallint.analysis.bracketed import bracketed_evaluations
+from evallint.analysis.configuration_loops import iterates_configurations
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import (
     assigned_names,
@@ -682,7 +683,11 @@ class Statements(InterpreterPart):
             states = self.expression(node.iter, states)
             eval_data = mentions_eval_data(
                 node.iter, self.file.options.eval_words, testing=self.file.is_pytest_file
-            )
+            ) and not iterates_configurations(
+                node.iter,
+                self.info.node if self.info is not None else self.file.module,
+                self.imports,
+            )  # `for name, sched in schedulers_to_test.items()`: optimizers, not data
             description = f"loop over {code_of(node.iter)}"
             metric_loop = not iterates_range(node.iter)
         else:
