@@ -206,6 +206,7 @@ ANALYSIS_ORDER = [
         "unit_tests",
         "configuration_loops",
         "detection_forwards",
+        "rewritten_entries",
     ),
     (
         "scope",
