@@ -204,6 +204,9 @@ ANALYSIS_ORDER = [
         "listed_layers",
         "detached_forwards",
         "unit_tests",
+        "configuration_loops",
+        "detection_forwards",
+        "rewritten_entries",
     ),
     (
         "scope",

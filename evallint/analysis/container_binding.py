@@ -108,10 +108,12 @@ class ContainerBinding(InterpreterPart):
                 analysis, owner = found
             else:
                 # `problem = Problem([encoder, decoder])` of a module class of another file
-                # that registers them (`self.nodes = nn.ModuleList(nodes)`): its `eval()` and
-                # `train()` reach them, as a training helper given the object does
+                # that registers them (`self.nodes = nn.ModuleList(nodes)`), or `gan =
+                # CycleGAN(g_ab, g_ba)` storing each (`self.g_ab = g_ab`): the object holds
+                # the very modules passed in, so its `eval()`, `train()` and a method that
+                # switches `self.g_ab` reach them, as a training helper given the object does
                 found = imported_class(self.file, inner, module_class=True)
-                return _stored_arguments(inner, found[1], found[0], True) if found else []
+                return _stored_arguments(inner, found[1], found[0]) if found else []
         if owner is None:
             return []
         return _stored_arguments(inner, owner, analysis)

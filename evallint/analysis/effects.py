@@ -9,6 +9,7 @@ import libcst as cst
 
 from evallint.analysis.bound_branches import constant_bindings
 from evallint.analysis.context import InterpreterPart, States
+from evallint.analysis.detection_forwards import detection_training_call
 from evallint.analysis.facts import (
     Place,
 )
@@ -169,6 +170,9 @@ class Effects(InterpreterPart):
         return id(call) in discarded
 
     def forward(self, call: cst.Call, key: str, subject: str, states: States) -> None:
+        scope = self.info.node if self.info is not None else self.file.module
+        if detection_training_call(call, scope, self.imports):
+            return  # `model(images, targets)`: torchvision detection's training call
         method = (
             call.func.attr.value
             if type(call.func) is cst.Attribute and self.resolve(call.func, states[0]) is None

@@ -10,6 +10,7 @@ import libcst as cst
 
 from evallint.analysis import conditions
 from evallint.analysis.bracketed import bracketed_evaluations
+from evallint.analysis.configuration_loops import iterates_configurations
 from evallint.analysis.context import InterpreterPart, States, code_of
 from evallint.analysis.dataflow import (
     assigned_names,
@@ -56,6 +57,7 @@ from evallint.analysis.regions import (
     runs_between_training,
     split_tail,
 )
+from evallint.analysis.rewritten_entries import detached_container
 from evallint.analysis.side_forwards import reported_only
 from evallint.analysis.specialise import loop_phases, settle
 from evallint.analysis.statement_shapes import (
@@ -69,6 +71,7 @@ from evallint.analysis.statement_shapes import (
 from evallint.analysis.step_effects import measures_the_step
 from evallint.analysis.switches import flag_chosen_switches
 from evallint.analysis.symbols import dotted_name
+from evallint.analysis.taint import graph_free_value
 from evallint.analysis.trained_batch import trained_batch_statistics
 from evallint.analysis.unit_tests import is_unit_test
 from evallint.analysis.vocabulary import (
@@ -682,7 +685,11 @@ class Statements(InterpreterPart):
             states = self.expression(node.iter, states)
             eval_data = mentions_eval_data(
                 node.iter, self.file.options.eval_words, testing=self.file.is_pytest_file
-            )
+            ) and not iterates_configurations(
+                node.iter,
+                self.info.node if self.info is not None else self.file.module,
+                self.imports,
+            )  # `for name, sched in schedulers_to_test.items()`: optimizers, not data
             description = f"loop over {code_of(node.iter)}"
             metric_loop = not iterates_range(node.iter)
         else:
@@ -786,6 +793,9 @@ class Statements(InterpreterPart):
             head = new_head
         self.regions.pop()
         self.loop_depth -= 1
+        detached = detached_container(node, graph_free_value) if type(node) is cst.For else None
+        if detached is not None:  # `for k, t in d.items(): d[k] = t.detach().numpy()`
+            self.graph.pop(detached, None)
         flow = Flow(returns=self._loop_returns)
         self._loop_returns = ()
         infinite = (

@@ -184,6 +184,21 @@ def module_method_call(
     if name in file.eval_switched_methods:
         return None
     runs_forward = name in file.forward_method_names()
+    imported = None if runs_forward else imported_module_class(part, receiver)
+    if imported is not None:
+        # `gan = CycleGAN(g_ab, g_ba)` of another project file, then `gan.set_eval()`
+        # whose body switches `self.g_ab`, `self.g_ba`: the modes it leaves its `self.X`
+        # in reach the caller's `gan.X` (and the modules the construction stored there)
+        defining_file, imported_owner = imported
+        method = imported_owner.methods.get(name) or defining_file._inherited_method(
+            imported_owner, name
+        )
+        if method is None or not any(_self_switch(n) for n in iter_nodes(method.node)):
+            return None
+        summary = defining_file.summary_for(method)
+        if summary is None or not _leaves_self_switched(summary):
+            return None
+        return summary, receiver
     if not runs_forward and not _switches_self(name, file):
         return None
     key = part.resolve(func.value, states[0])
@@ -292,6 +307,21 @@ def _input_kind(
         if node.value in noise:
             drawn = True
     return "noise" if drawn else None
+
+
+def imported_module_class(
+    part: InterpreterPart, receiver: str
+) -> Optional[tuple[FileAnalysis, ClassInfo]]:
+    """`gan` after `gan = CycleGAN(...)` (through `.to(device)` chains) with `CycleGAN` an
+    nn.Module class of another project file: the analysis of that file, and the class."""
+    found = part.imported_module_classes.get(receiver)
+    project = part.file.project
+    if found is None or project is None:
+        return None
+    defined = project.defining_class(part.file.path, *found)
+    if defined is None or not defined[1].is_module:
+        return None
+    return defined
 
 
 def attribute_module_class(

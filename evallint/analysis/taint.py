@@ -496,3 +496,9 @@ def _environment_step(value: cst.BaseExpression, count: int) -> bool:
         return False
     last = receiver.split(".")[-1]
     return not words(last) & (NOT_ENVIRONMENT_WORDS | OPTIMIZER_WORDS)
+
+
+def graph_free_value(value: cst.BaseExpression) -> bool:
+    """A value that carries no autograd graph by its own syntax (`t.detach()`, `x.item()`,
+    `out.cpu().numpy()`, a constant, arithmetic of such); a bare name is not decided."""
+    return _graph_free_value(value)
