@@ -280,6 +280,7 @@ ANALYSIS_ORDER = [
         "library_hooks",
         "loop_else",
         "annotated_objects",
+        "annotated_dispatch",
         "member_switches",
         "mode_managers",
     ),

@@ -9,6 +9,7 @@ from typing import Optional, cast
 import libcst as cst
 
 from evallint.analysis.acting import feeds_environment, object_method_calls
+from evallint.analysis.annotated_dispatch import annotated_member_summaries
 from evallint.analysis.arguments import submodule_argument
 from evallint.analysis.conditions import condition_key
 from evallint.analysis.context import InterpreterPart, States, code_of
@@ -306,6 +307,12 @@ class Calls(InterpreterPart):
         if kind == "step" or (kind == "backward" and self.file.backward_trains(call)):
             self.trains = True
             return self.training_step(call, kind, states)
+        dispatched = annotated_member_summaries(self.file, self._owner(), call)
+        if dispatched is not None:  # `self.loss.forward(x, self.model)`, `loss: PairLoss`
+            outcomes: list = []
+            for summary in dispatched[0]:
+                outcomes.extend(self.apply_call(summary, dispatched[1], call, states))
+            return normalize(outcomes)
         if type(func) is cst.Attribute and func.attr.value == "forward":
             # `self.forward(x)`, `model.forward(x)`: a forward of the module at this call
             key = self.resolve(func.value, states[0])

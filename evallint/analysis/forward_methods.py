@@ -158,6 +158,53 @@ def _parts_without_forward(methods: dict) -> set[str]:
     return called & (made - named)
 
 
+_NOT_CLASS_ANNOTATIONS = frozenset(
+    {"Any", "Callable", "Dict", "List", "Tuple", "Set", "Sequence", "Mapping", "Iterable"}
+)
+"""Capitalised typing names that name no class of the object held (`Callable[...]`)."""
+
+
+def _annotated_class_name(annotation: Optional[ast.expr]) -> str:
+    """The class an `__init__` parameter is annotated with (`upstream: Encoder`,
+    `Optional[nn.Module]`), its last name, "" when it names none (a string, a union, a
+    typing alias, a builtin)."""
+    if isinstance(annotation, ast.Subscript) and _callee_name(annotation.value) == "Optional":
+        annotation = annotation.slice
+    if not isinstance(annotation, (ast.Name, ast.Attribute)):
+        return ""
+    name = _callee_name(annotation)
+    return "" if not name[:1].isupper() or name in _NOT_CLASS_ANNOTATIONS else name
+
+
+def _annotated_parts(methods: dict) -> set[str]:
+    """`def __init__(self, upstream: Encoder): self.upstream = upstream` in an nn.Module
+    subclass: the attribute holds an object of the annotated class, as `self.upstream =
+    Encoder(...)` would (`_builds_module`: a capitalised class, not a loss or an optimizer),
+    and assigning a module to a module's attribute registers it as a part. What the class's
+    methods call on it (`self.upstream(x)`, from a `predict` its `test_step` calls) runs
+    that part's forward; the class may have no `forward` of its own (a task object whose
+    base dispatches to `train_step`/`test_step`)."""
+    init = methods.get("__init__")
+    if init is None:
+        return set()
+    arguments = init.args
+    classes = {
+        argument.arg: _annotated_class_name(argument.annotation)
+        for argument in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
+    }
+    found: set[str] = set()
+    for inner in ast.walk(init):
+        if isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Name):
+            held = classes.get(inner.value.id, "")
+            if not held or held.endswith(_NOT_SUBMODULE_SUFFIXES):
+                continue
+            for target in inner.targets:
+                name = _self_attribute(target)
+                if name is not None:
+                    found.add(name)
+    return found
+
+
 def _submodule_walkers(
     method: ast.FunctionDef | ast.AsyncFunctionDef, submodules: set[str]
 ) -> set[str]:
@@ -284,7 +331,7 @@ def _class_forward_methods(
                         submodules.add(name)
     submodules |= _called_by_forward(methods.get("forward"), methods)
     if module_class or _derives_from_module(node):
-        submodules |= _parts_without_forward(methods)
+        submodules |= _parts_without_forward(methods) | _annotated_parts(methods)
     direct: set[str] = set()
     calls: dict[str, set[str]] = {}
     free_direct: set[str] = set()  # runs the forward only where autograd is off
