@@ -122,7 +122,11 @@ class ClassMembers(InterpreterPart):
     def _held_instances(self, owner: ClassInfo) -> dict[str, ClassInfo]:
         """`self.extractor = CamExtractor(self.model)`: attributes holding an object of a
         plain class of this file, whose methods (`self.extractor.forward_pass(x)`) run
-        with its attributes mapped onto this object's (`self.extractor.model`)."""
+        with its attributes mapped onto this object's (`self.extractor.model`). Read once
+        per class (the file's classes and the methods' assignments do not change while it is
+        analysed); the caller copies it."""
+        if owner.held_instances is not None:
+            return owner.held_instances
         found: dict[str, ClassInfo] = {}
         for method in owner.methods.values():
             for name, value in self.file.scope(method.node).attribute_assignments:
@@ -130,6 +134,7 @@ class ClassMembers(InterpreterPart):
                     held = self._local_class(value)
                     if held is not None and not held.is_module and held is not owner:
                         found[name] = held
+        owner.held_instances = found
         return found
 
     def _held_imported_instances(self, owner: ClassInfo) -> dict[str, list]:
@@ -175,7 +180,10 @@ class ClassMembers(InterpreterPart):
         class sets to the same other attribute path of the object. Assignment copies the
         reference, so the two paths name one module: switching one switches the other (a
         later `self.state.model = DDP(self.state.model)` keeps that, a wrapper's train()/eval()
-        reaching the module inside)."""
+        reaching the module inside). Read once per class: it depends on the methods'
+        assignments only."""
+        if owner.copied_attributes is not None:
+            return owner.copied_attributes
         copies: dict[str, Optional[str]] = {}
         for method in owner.methods.values():
             for name, value in self.file.scope(method.node).attribute_assignments:
@@ -184,13 +192,14 @@ class ClassMembers(InterpreterPart):
                     copies[name] = None  # built, computed or given: its own object
                 elif copies.setdefault(name, target) != target:
                     copies[name] = None  # copied from two places: neither is surely it
-        return tuple(
+        owner.copied_attributes = tuple(
             (name, target)
             for name, target in sorted(copies.items())
             if target is not None
             and copies.get(target) != name  # `self.a = self.b` and `self.b = self.a`
             and not target.startswith(name + ".")
         )
+        return owner.copied_attributes
 
     def _is_method(self, owner: ClassInfo, name: str) -> bool:
         return (

@@ -57,7 +57,7 @@ def _given_modules(file: FileAnalysis, class_name: str) -> frozenset[str]:
     verdicts: dict[str, bool] = {}
     called = re.compile(rf"(?<!class )(?<!def )\b{re.escape(class_name)}\s*\(")
     for path, text in texts:
-        lines = sorted({text.count("\n", 0, m.start()) + 1 for m in called.finditer(text)})
+        lines = _lines_of(text, called)
         if not lines:
             continue  # no call of the class in this text (its definition aside): no walk
         try:
@@ -85,6 +85,21 @@ def _given_modules(file: FileAnalysis, class_name: str) -> frozenset[str]:
                 holds = argument is not None and _holds_module(scope, call, argument, builds_module)
                 verdicts[name] = verdicts.get(name, True) and holds
     return frozenset(name for name, holds in verdicts.items() if holds)
+
+
+def _lines_of(text: str, pattern: re.Pattern[str]) -> list[int]:
+    """The (1-based, sorted, distinct) lines where `pattern` matches `text`: newlines counted
+    from one match to the next, not from the start of the text for each (a text calling the
+    class a few hundred times was counted over again per call)."""
+    lines: list[int] = []
+    line, position = 1, 0
+    for match in pattern.finditer(text):
+        start = match.start()
+        line += text.count("\n", position, start)
+        position = start
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
 
 
 def _constructions(

@@ -45,6 +45,12 @@ class ClassInfo:
     """`self.X` paths that hold modules."""
     non_module_attributes: Optional[frozenset[str]] = None
     """`self.X` paths that only ever get tokenizer/processor use in this class's methods."""
+    held_instances: Optional[dict[str, ClassInfo]] = None
+    """`self.X` attributes holding an object of another plain class of the file (see
+    class_members.ClassMembers._held_instances), read once per class."""
+    copied_attributes: Optional[tuple[tuple[str, str], ...]] = None
+    """(`self._original_model`, `self.state.model`) pairs (see
+    class_members.ClassMembers._copied_attributes), read once per class."""
 
 
 @dataclass
