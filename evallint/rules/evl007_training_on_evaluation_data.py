@@ -68,9 +68,7 @@ def _trains_a_module_it_builds(function: cst.FunctionDef) -> bool:
         if type(node) is cst.Assign and type(node.value) is cst.Call:
             head = dotted_name(node.value.func) or ""
             if head.split(".")[-1][:1].isupper():
-                built.update(
-                    t.target.value for t in node.targets if type(t.target) is cst.Name
-                )
+                built.update(t.target.value for t in node.targets if type(t.target) is cst.Name)
     if not built:
         return False
     for node in iter_nodes(function.body):
