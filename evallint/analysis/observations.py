@@ -719,18 +719,9 @@ class Observations(InterpreterPart):
         )
         backward_values = self.backward_sources - {id(None)}
         owner = self._owner()
-        containers = {store[1] for store in self.stores}
         for store in self.stores:
             if store[11] and store[1] in handed_back:
                 continue  # a module method's returned parts of one call
-            if (
-                type(store[2]) is cst.Name
-                and store[2].value in containers
-                and store[2].value != store[1]
-            ):
-                # `scores_k.append(score_per_ep)` of a list whose own stores are judged: the
-                # graphs are the ones that list keeps, reported (and fixed) where it keeps them
-                continue
             if store[13]:
                 continue  # nothing new per batch (see repeated_input.py)
             node, container, value, kind, sources, bindings, outlives, hook, off, evaluation = (
