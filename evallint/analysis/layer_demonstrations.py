@@ -17,7 +17,8 @@ what the name holds and what the code does with it, across the whole file: every
 the name is a construction of one torch.nn layer (Dropout, BatchNorm, LayerNorm, ...; not a
 container, nor a recurrent or transformer stack, which are models in their own right), and
 every use of it is a call of it, a mode switch (`train()`/`eval()`), a device or dtype move,
-or a read of an attribute (`bn.running_mean`, `dropout.p`). A layer that is given to
+a read of an attribute (`bn.running_mean`, `dropout.p`), or a display of it (a notebook
+cell's bare `conv`, `print(conv)`: shown, handed to nothing). A layer that is given to
 anything (an optimizer through `.parameters()`, a container, a function, another name,
 `load_state_dict`) is part of a model, trained or loaded, and its forwards are judged as
 usual. Computed once per file from the tree, only for files that build a torch.nn layer.
@@ -125,6 +126,10 @@ def _shown(
                 allowed.add(id(value))  # `bn.running_mean`, `dropout.p`: a read
         elif node_type in (cst.Param, cst.FunctionDef, cst.ClassDef):
             allowed.add(id(node.name))  # type: ignore[attr-defined]
+        elif node_type is cst.Expr and type(node.value) is cst.Name:  # type: ignore[attr-defined]
+            allowed.add(id(node.value))  # type: ignore[attr-defined]  # `conv`: a cell shows it
+        if node_type is cst.Call and _only_shows(node):  # type: ignore[arg-type]
+            allowed.update(id(arg.value) for arg in node.args)  # type: ignore[attr-defined]
     used_otherwise = {
         node.value
         for node in iter_nodes(scope, enter_scopes=True)
@@ -134,6 +139,15 @@ def _shown(
     if shown:
         shown -= _calls_over_data(scope)
     return shown
+
+
+_SHOWING = frozenset({"print", "repr", "str", "display"})
+"""Calls that only show what they are given: a layer shown is handed to nothing."""
+
+
+def _only_shows(call: cst.Call) -> bool:
+    """`print(conv)`, `display(bn)`: a call that shows its arguments and keeps none."""
+    return type(call.func) is cst.Name and call.func.value in _SHOWING
 
 
 def _shadowed(scope: cst.CSTNode, names: set[str]) -> set[int]:

@@ -328,6 +328,9 @@ class ModeMatters(InterpreterPart):
             return False
         if not self._reading_class and self._filled_from_lists(call, self._scope_nodes()):
             return True  # `layers = [nn.Flatten()]; layers.append(...)`; `nn.Sequential(*layers)`
+        named = self._named_layers(call)
+        if named is not None:
+            return all(self._mode_independent_layer(layer) for layer in named)
         for arg in call.args:
             value = arg.value
             if type(value) is cst.Name and not self._reading_class and not arg.star:
@@ -337,16 +340,49 @@ class ModeMatters(InterpreterPart):
                     continue
                 bound = getattr(self, "bound_at", {})  # none yet while scope keys are read
                 value = cast(cst.BaseExpression, bound.get(value.value, value))
-            if arg.keyword is not None or arg.star or type(value) is not cst.Call:
-                return False
-            facts = self._constructor_facts(value)
-            if facts is not None and facts[1]:
-                return False
-            if facts is None and not (self.imports.qualify(value.func) or "").startswith(
-                "torch.nn."
-            ):
+            if arg.keyword is not None or arg.star or not self._mode_independent_layer(value):
                 return False
         return True
+
+    def _mode_independent_layer(self, value: cst.BaseExpression) -> bool:
+        """A layer built in place that behaves alike in both modes: a torch.nn layer or a
+        module whose construction says its mode changes nothing."""
+        if type(value) is not cst.Call:
+            return False
+        facts = self._constructor_facts(value)
+        if facts is not None:
+            return not facts[1]
+        return (self.imports.qualify(value.func) or "").startswith("torch.nn.")
+
+    def _named_layers(self, call: cst.Call) -> Optional[list[cst.BaseExpression]]:
+        """The layers of a container given one mapping of names to layers built in place:
+        `nn.Sequential(OrderedDict([("fc", nn.Linear(1, 8)), ("act", nn.Tanh())]))`,
+        `nn.ModuleDict({"fc": nn.Linear(1, 8)})`. The container holds exactly those layers
+        (the names only label them), so its mode matters as theirs does. None when the
+        argument is no such mapping."""
+        if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+            return None
+        value = call.args[0].value
+        if type(value) is cst.Dict:
+            layers: list[cst.BaseExpression] = []
+            for element in value.elements:
+                if type(element) is not cst.DictElement:
+                    return None
+                layers.append(element.value)
+            return layers
+        if (
+            type(value) is not cst.Call
+            or (self.imports.qualify(value.func) or "").split(".")[-1] != "OrderedDict"
+            or len(value.args) != 1
+            or type(value.args[0].value) not in (cst.List, cst.Tuple)
+        ):
+            return None
+        layers = []
+        for pair in cast("cst.List | cst.Tuple", value.args[0].value).elements:
+            if type(pair.value) is not cst.Tuple or len(pair.value.elements) != 2:
+                return None
+            layers.append(pair.value.elements[1].value)
+        return layers
 
 
 def built_mode_sensitive(kind: str, call: cst.Call) -> bool:

@@ -37,6 +37,7 @@ from evallint.analysis.taint import (
     _GRAPH_FREE_ATTRIBUTES,
     _creates_graph,
     _cuts_graph,
+    _index_result,
     _indices_element,
     _returns_no_graph,
 )
@@ -230,6 +231,8 @@ class Provenance(InterpreterPart):
         kind = type(expr)
         if kind is cst.Name:
             return self.graph.get(cast(cst.Name, expr).value, _EMPTY)
+        if (kind is cst.Subscript or kind is cst.Attribute) and _index_result(expr, self.imports):
+            return _EMPTY  # `torch.max(out, 1)[1]`, `out.topk(5).indices`: integers
         if kind is cst.Attribute:
             attribute = cast(cst.Attribute, expr)
             if attribute.attr.value in _GRAPH_FREE_ATTRIBUTES:

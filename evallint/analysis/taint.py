@@ -133,6 +133,20 @@ def _indices_subscript(node: cst.Subscript, imports) -> bool:
     )
 
 
+def _index_result(node: cst.CSTNode, imports) -> bool:
+    """`torch.max(out, 1)[1]`, `out.topk(5).indices`: the integer indices of a (values,
+    indices) result, which never require grad, whatever graph the values carry."""
+    if type(node) is cst.Subscript:
+        return _indices_subscript(node, imports)
+    return (
+        type(node) is cst.Attribute
+        and node.attr.value == "indices"
+        and type(node.value) is cst.Call
+        and type(node.value.func) is cst.Attribute
+        and node.value.func.attr.value in _VALUES_AND_INDICES
+    )
+
+
 class Taint(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
@@ -155,9 +169,7 @@ class Taint(InterpreterPart):
             node_type = type(node)  # exact types: these classes have no subclasses
             if node_type is cst.Comparison:
                 continue  # a boolean tensor has no graph
-            if node_type is cst.Subscript and _indices_subscript(
-                cast(cst.Subscript, node), self.imports
-            ):
+            if _index_result(node, self.imports):
                 continue
             if (
                 node_type is cst.Attribute
@@ -279,6 +291,8 @@ class Taint(InterpreterPart):
             node_type = type(node)
             if node_type is cst.Comparison or node_type is cst.Lambda:
                 continue
+            if _index_result(node, self.imports):
+                continue  # `torch.max(out, 1)[1]`: integers, no graph
             if node_type is cst.Call and skip_call is not None and skip_call(cast(cst.Call, node)):
                 continue
             if (

@@ -9,6 +9,7 @@ import libcst as cst
 
 from evallint.analysis.facts import ModuleFacts, Place, StepBlock
 from evallint.analysis.regions import RegionKind
+from evallint.analysis.symbols import dotted_name
 from evallint.analysis.walk import iter_nodes
 from evallint.diagnostics import Diagnostic
 from evallint.rules.base import Example, Rule, related_at
@@ -42,12 +43,50 @@ def training_on_evaluation(facts: ModuleFacts) -> Iterator[tuple[Place, StepBloc
             continue  # `for opt in valid_optimizers.values(): scaler.step(opt)`: optimizers
         if block.kind == "function" and block.words & _TRAINING_NAME_WORDS:
             continue
+        if (
+            block.kind == "function"
+            and type(block.block) is cst.FunctionDef
+            and _trains_a_module_it_builds(block.block)
+        ):
+            continue  # builds a model and its optimizer: a training run, whatever its name
         if block.kind == "function" and type(block.block) is cst.FunctionDef:
             if closures is None:
                 closures = _step_closures(facts.tree)
             if block.block.name.value in closures:
                 continue  # `optimizer.step(lambda: eval(p))`: the objective of a training step
         yield first, block
+
+
+def _trains_a_module_it_builds(function: cst.FunctionDef) -> bool:
+    """The function builds a module (`model = MLPNet(...)`) and an optimizer over that
+    module's parameters (`torch.optim.Adam(model.parameters())`): the weights it steps did
+    not exist before the call, so nothing evaluated is being changed; the function is a
+    training run (fit then score, whatever it is named). A function that steps a module it
+    was given, or one it did not build, is judged as before."""
+    built: set[str] = set()
+    for node in iter_nodes(function.body):
+        if type(node) is cst.Assign and type(node.value) is cst.Call:
+            head = dotted_name(node.value.func) or ""
+            if head.split(".")[-1][:1].isupper():
+                built.update(t.target.value for t in node.targets if type(t.target) is cst.Name)
+    if not built:
+        return False
+    for node in iter_nodes(function.body):
+        if type(node) is not cst.Call or not node.args:
+            continue
+        head = dotted_name(node.func) or ""
+        if "optim." not in f".{head}" or not head.split(".")[-1][:1].isupper():
+            continue
+        first = node.args[0].value
+        if (
+            type(first) is cst.Call
+            and type(first.func) is cst.Attribute
+            and first.func.attr.value == "parameters"
+            and type(first.func.value) is cst.Name
+            and first.func.value.value in built
+        ):
+            return True
+    return False
 
 
 def _steps_its_items(block: StepBlock) -> bool:
