@@ -263,6 +263,7 @@ ANALYSIS_ORDER = [
         "instances",
         "mode_free_members",
         "stored_fields",
+        "keyed_members",
         "eval_attributes",
         "caller_aliases",
         "acting",

@@ -12,6 +12,7 @@ import libcst as cst
 from evallint.analysis.constructor_arguments import parameters_given_modules
 from evallint.analysis.context import InterpreterPart
 from evallint.analysis.instances import imported_class
+from evallint.analysis.keyed_members import keyed_module_dicts
 from evallint.analysis.plain_objects import assigns_plain_parameter
 from evallint.analysis.scope import ClassInfo, looks_like_module_name
 from evallint.analysis.stored_fields import field_holds_mode_free, read_field
@@ -116,6 +117,13 @@ class ClassMembers(InterpreterPart):
                             if type(value) in (cst.ListComp, cst.GeneratorExp)
                             else tuple(f"{name}[{i}]" for i in range(len(elements)))
                         )
+            for name, members in keyed_module_dicts(
+                (method.node for method in owner.methods.values()),
+                lambda value: (
+                    type(value) is cst.Call and self._constructor_facts(value) is not None
+                ),
+            ).items():
+                found.setdefault(name, members)  # `self.nets = {}; self.nets[k] = Net()`
             owner.held_containers = found
         return owner.held_containers
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
+from evallint.analysis.keyed_members import ANY_KEY, element_path
 from evallint.analysis.lattice import Mode, ModeFact, Origin
 from evallint.analysis.project_files import small_text
 from evallint.analysis.scope import ClassInfo, FunctionInfo
@@ -92,13 +93,13 @@ def _bindings(method: FunctionInfo) -> list[tuple[str, Optional[ModeFact]]]:
             for small in smalls:
                 if type(small) is not cst.Assign or len(small.targets) != 1:
                     continue
-                call = after.get(dotted_name(small.targets[0].target) or "")
+                call = after.get(element_path(small.targets[0].target) or "")
                 if call is not None:
                     switched[id(small)] = ModeFact(Mode.EVAL, Origin.SWITCHED, call)
             for small in reversed(smalls):
                 call = _switch_call(small)
                 if call is not None:
-                    name = dotted_name(call.func.value)  # type: ignore[attr-defined]
+                    name = element_path(call.func.value)  # type: ignore[attr-defined]
                     if name is not None:
                         after[name] = call
     found: list[tuple[str, Optional[ModeFact]]] = []
@@ -107,9 +108,14 @@ def _bindings(method: FunctionInfo) -> list[tuple[str, Optional[ModeFact]]]:
             continue
         for target in node.targets:
             for element in _elements(target.target):
-                key = dotted_name(element) or ""
+                key = element_path(element) or ""
                 if not key.startswith("self.") or key.count(".") != 1:
                     continue
+                if not key.endswith(ANY_KEY):
+                    # rebinding a dict of modules held per key empties it (`self.X = {}`): no
+                    # module; anything else may hold modules in any mode
+                    empty = type(node.value) is cst.Dict and not node.value.elements
+                    found.append((key + ANY_KEY, _NONE if empty else None))
                 if type(node.value) is cst.Name and node.value.value == "None":
                     found.append((key, _NONE))
                     continue
@@ -185,14 +191,17 @@ def _drop_undone(file: FileAnalysis, method: FunctionInfo, found: dict[str, froz
         if type(node) is cst.Call:
             func = node.func
             if type(func) is cst.Attribute and func.attr.value == "train":
-                touched.append(dotted_name(func.value) or "")
+                touched.append(element_path(func.value) or "")
+            elif type(func) is cst.Attribute and f"{dotted_name(func.value)}{ANY_KEY}" in found:
+                # `self.X.values()`, `self.X.get(k)`: its modules reached past the keyed reads
+                touched.append(f"{dotted_name(func.value)}{ANY_KEY}")
             qualified = file.imports.qualify(func) or ""
             if qualified not in _READING_CALLS and not qualified.startswith("torch."):
                 for index, arg in enumerate(node.args):
-                    path = dotted_name(arg.value) or ""
-                    if any(path == k or path == "self" for k in found) and not _leaves_alone(
-                        file, method, node, index
-                    ):
+                    path = element_path(arg.value) or ""
+                    if any(
+                        path in (k, "self") or k == path + ANY_KEY for k in found
+                    ) and not _leaves_alone(file, method, node, index):
                         touched.append(path)
         elif type(node) is cst.Assign:
             for target in node.targets:
@@ -201,15 +210,15 @@ def _drop_undone(file: FileAnalysis, method: FunctionInfo, found: dict[str, froz
                     if any(path.startswith(k + ".") for k in found):
                         touched.append(path)
             # `m = self.X` (then `m.train()`): an alias the switches above cannot follow
-            source = dotted_name(chain_receiver(node.value, SAME_MODULE_METHODS)) or ""
-            if any(dotted_name(t.target) != source for t in node.targets):
+            source = element_path(chain_receiver(node.value, SAME_MODULE_METHODS)) or ""
+            if any(element_path(t.target) != source for t in node.targets):
                 touched.append(source)
         elif type(node) in (cst.List, cst.Tuple, cst.Set):
             # `for m in [self.model, self.X]: m.train()`: held in a collection
-            touched.extend(dotted_name(e.value) or "" for e in node.elements)  # type: ignore[attr-defined]
+            touched.extend(element_path(e.value) or "" for e in node.elements)  # type: ignore[attr-defined]
         for path in touched:
             for key in list(found):
-                if path == "self" or path == key or path.startswith(key + "."):
+                if path in ("self", key) or path + ANY_KEY == key or path.startswith(key + "."):
                     del found[key]
 
 

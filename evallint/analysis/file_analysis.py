@@ -27,6 +27,7 @@ from evallint.analysis.file_shapes import (
 from evallint.analysis.file_tables import FileTables, file_tables
 from evallint.analysis.instances import objects_in_scope
 from evallint.analysis.interpreter import _Interpreter
+from evallint.analysis.judging import optional_path_forwards
 from evallint.analysis.layer_demonstrations import (
     demonstration_forwards,
     local_demonstration_forwards,
@@ -302,10 +303,15 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
                     if not called_here:
                         called_elsewhere.append(info)
                 elif not called_here:
-                    self._judge_alone(
-                        self.specialised(info, None) or summary,
-                        callback=bool(info.decorators) or self._handed_to_library(info),
-                    )
+                    plain = self.specialised(info, None)
+                    callback = bool(info.decorators) or self._handed_to_library(info)
+                    self._judge_alone(plain or summary, callback=callback)
+                    if plain is not None:
+                        # its options are uses too: what a non-default flag reaches in the
+                        # state the function was entered with (see judging.py)
+                        self._judge_alone(
+                            summary, optional_path_forwards(summary, plain), callback=callback
+                        )
             if self._callers_by_function or self._training_callers:
                 decided = self._judge_by_callers()
                 for info in called_elsewhere:

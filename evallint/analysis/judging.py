@@ -91,6 +91,35 @@ def judge_alone(
         _record(file, req, entry, grad)
 
 
+def optional_path_forwards(general: Summary, plain: Summary) -> list[ForwardRequirement]:
+    """The forwards a function nobody calls reaches only with a flag off its default
+    (`def posdep(self, text, is_sent=False)`: `if is_sent: return self._tag_sent(text)`)
+    where its plain use (the defaults, judged first) runs the same module in the same state:
+    autograd as the caller had it, the module in the mode the object keeps it in, nothing
+    switched on the way. A caller outside the project may pass either value; a flag that
+    only picks another route to the same evaluation (the input's shape, not the behaviour)
+    makes that route's forward no more deliberate than the default one's. A flag path that
+    puts the module in another state (`if mc_dropout: self.net.train()`, `if explain:
+    torch.enable_grad()`), or runs a module the plain use does not run so, is an opt-in left
+    to whoever opts in: not judged."""
+
+    def entered(req: ForwardRequirement) -> bool:
+        return (
+            req.grad_from_entry
+            and not req.grad_facts
+            and not req.train_facts
+            and not req.mode_from_entry
+        )
+
+    plain_places = {id(req.place.node) for req in plain.forwards}
+    plain_keys = {req.key for req in plain.forwards if entered(req)}
+    return [
+        req
+        for req in general.forwards
+        if id(req.place.node) not in plain_places and req.key in plain_keys and entered(req)
+    ]
+
+
 def _held_prediction(summary: Summary, method: Optional[object], req: ForwardRequirement) -> bool:
     """`def numpy_predict(self, X): return self.net(X).detach().numpy()` of a plain object
     (not a module, nor a subclass of a module class of another project file) that no caller
