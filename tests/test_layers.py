@@ -207,6 +207,7 @@ ANALYSIS_ORDER = [
         "configuration_loops",
         "detection_forwards",
         "rewritten_entries",
+        "manual_updates",
     ),
     (
         "scope",

@@ -35,7 +35,12 @@ from evallint.analysis.lifting import owned_elsewhere
 from evallint.analysis.mode_overrides import mode_method_override, unbound_switch_receiver
 from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.overrides import dispatched_summaries
-from evallint.analysis.own_methods import module_method_call, own_backward_module, own_method
+from evallint.analysis.own_methods import (
+    forward_flag_switches,
+    module_method_call,
+    own_backward_module,
+    own_method,
+)
 from evallint.analysis.passed_functions import run_lambdas_handed_out, run_passed_functions
 from evallint.analysis.provenance import PARAMETER
 from evallint.analysis.regions import (
@@ -356,6 +361,9 @@ class Calls(InterpreterPart):
         forward = self._forward_target(call, states[0])
         if forward is not None:
             self.forward(call, *self._own_forward(forward[0], forward[1], states[0]), states)
+            switched = forward_flag_switches(self, call, states)
+            if switched is not None:  # `wrapper(x, backward=True)` under `if backward: ...train()`
+                states = self.apply_modes(switched[1], switched[0], call, switched[2], states)
         elif type(func) is cst.Attribute and call.args and states:
             self._note_graph_handed(func, call, states[0])  # a method nothing here resolves
         if call.args:

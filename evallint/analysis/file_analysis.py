@@ -140,6 +140,15 @@ class FileAnalysis(CallResolution, OptimizerFacts, InputOptimizerFacts):
         self.unit = UnitRef(path, functools.partial(_span_or_file_start, self._positions))
         self.facts = ModuleFacts(path, self.unit, tree=module, source=source)
         self.imports: ImportTable = collect_imports(module)
+        if project is not None and self.imports.star_modules:
+            # `from model import *` of a project file: its classes are imported names here
+            # (`rnn = CharRNN(...)` builds that file's module class), as `from model import
+            # CharRNN` would make them; a class of this file's own keeps its name
+            own = {s.name.value for s in module.body if type(s) is cst.ClassDef}
+            for starred, name in project.starred_classes(path, self.imports.star_modules):
+                if name not in own and not self.imports.is_imported(name):
+                    dots = len(starred) - len(starred.lstrip("."))
+                    self.imports.bind_from(starred.lstrip("."), dots, name, None)
         self.facts.torch_names = (
             self.imports.local_name_of("torch"),
             self.imports.local_name_of("torch.no_grad"),

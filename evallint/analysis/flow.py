@@ -164,13 +164,18 @@ class Statements(InterpreterPart):
 
     def _training_outside_loops(self) -> Optional[Region]:
         """The enclosing training region when no loop encloses this block (a loop's body is
-        planned with the loop, whose next pass the plan must see)."""
+        planned with the loop, whose next pass the plan must see). A region that trains or
+        evaluates by a flag counts too: a branch of it that trains (`if do_train:
+        train_model(...)`, then a test batch's accuracy) is planned as training, and the
+        plan finds nothing in a branch that does not train."""
         innermost = None
         for region in self.regions:
             if type(region.node) in (cst.For, cst.While):
                 return None
             if region.kind is not RegionKind.NEUTRAL:
                 innermost = region
+        if innermost is not None and innermost.kind is RegionKind.MIXED:
+            return replace(innermost, kind=RegionKind.TRAIN)
         return innermost if innermost is not None and innermost.kind is RegionKind.TRAIN else None
 
     def _evaluation_plan(self, statements, owner: cst.CSTNode) -> list[tuple[int, int, Region]]:

@@ -674,7 +674,10 @@ class _Interpreter(
             or self.trains
             or self.returns_graph
             or self.yield_states
-            or any(graph and ("." in name or "[" in name) for name, graph in self.taint.items())
+            or any(
+                graph and ("." in name or "[" in name) and not _own_state(name, graph)
+                for name, graph in self.taint.items()
+            )
             or self.graph_handed_out
         )
 
@@ -935,3 +938,11 @@ def _narrowed_by_a_test(fact: ModeFact) -> bool:
             and site.func.attr.value in ("train", "eval")
         )
     )
+
+
+def _own_state(name: str, graph: frozenset) -> bool:
+    """`model.hidden = model.init_hidden()`: a value the module computed from nothing but
+    itself, kept on that same module (a recurrent state reset before a batch): no data's
+    graph leaves the function through it."""
+    head = name.split(".", 1)[0].split("[", 1)[0]
+    return graph == frozenset({head}) and "." in name

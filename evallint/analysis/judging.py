@@ -127,14 +127,14 @@ def _held_prediction(summary: Summary, method: Optional[object], req: ForwardReq
     with autograd on in the caller's grad state, and nothing it hands out keeps a graph, so
     the graph is wasted whoever calls it. Judged for autograd only: the network's mode is
     whatever the object's other methods left it in, which the method alone cannot tell."""
-    return (
-        summary.is_method
-        and method is None
-        and not req.via  # its own forward, not one of a helper it calls (that helper's call decides)
-        and req.key.startswith("self.")
-        and req.grad_from_entry
-        and summary.hands_out_no_graph
-    )
+    if not req.grad_from_entry or not summary.hands_out_no_graph or req.via:
+        return False  # only its own forward: a helper it calls is decided by that call
+    if not summary.is_method:
+        # `def evaluate(model, x_test, y_test): ... return accuracy` that no file calls: an
+        # evaluation (its region says so) of the module it is given, handing out numbers
+        # only; its graph is wasted whoever calls it, as a held prediction's is
+        return req.region.kind is RegionKind.EVAL and req.key in summary.params
+    return method is None and req.key.startswith("self.")
 
 
 def _called_by_name(file: FileAnalysis, name: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Callable, Optional, cast
 
 import libcst as cst
 
+from evallint.analysis.manual_updates import updates_parameters_by_hand
 from evallint.analysis.reuse import memo_with
 from evallint.analysis.symbols import ImportTable, dotted_name
 
@@ -110,6 +111,10 @@ class OptimizerFacts:
             if not self._has_optimizer and "parameters()" in (self._source or "parameters()"):
                 self._steppers = frozenset(_find_steppers(self.module))
                 self._has_optimizer = bool(self._steppers)
+            if not self._has_optimizer and ".grad" in (self._source or ".grad"):
+                # `for p in net.parameters(): p.data.add_(-lr, p.grad.data)`: plain SGD
+                # written by hand steps the parameters as an optimizer would
+                self._has_optimizer = updates_parameters_by_hand(self.module)
         return self._has_optimizer
 
     _steppers: Optional[frozenset[str]] = None

@@ -247,6 +247,41 @@ def module_method_call(
     return summary, receiver
 
 
+def forward_flag_switches(
+    part: InterpreterPart, call: cst.Call, states: States
+) -> Optional[tuple[Summary, dict[str, frozenset], str]]:
+    """`wrapper(batch, backward=True)` (or `wrapper.forward(...)`) on a module of a class of
+    this file or of another project file whose forward switches its own members under a
+    test of a parameter (`if backward: self.model.train()`): the forward interpreted with
+    the flags this call passes (or leaves at their defaults) fixed, and the modes it leaves
+    its `self.X` in, to apply at the call as a method's are. Without constant flags the
+    call is read as a forward alone (the switch may or may not run)."""
+    func = call.func
+    if type(func) is cst.Attribute and func.attr.value == "forward":
+        func = func.value
+    receiver = dotted_name(func)
+    if receiver is None or receiver == "self" or not states:
+        return None
+    key = part.resolve(func, states[0])
+    local = part.module_classes.get(key or "") or part.module_classes.get(receiver)
+    defining: FileAnalysis
+    if local is not None:
+        defining, owner = part.file, local
+    else:
+        found = imported_module_class(part, receiver)
+        if found is None:
+            return None
+        defining, owner = found
+    method = owner.methods.get("forward") or defining._inherited_method(owner, "forward")
+    if method is None or not any(_self_switch(n) for n in iter_nodes(method.node)):
+        return None
+    summary = defining.specialised(method, call)
+    if summary is None:
+        return None
+    modes = {k: v for k, v in summary.exit_modes.items() if k == "self" or k.startswith("self.")}
+    return (summary, modes, receiver) if modes else None
+
+
 def samples_own_input(file: FileAnalysis, method: FunctionInfo) -> bool:
     """The method runs a forward of its own module (`self.decoder(z)`, `self(z)`) whose first
     input it drew from torch's random generators itself (`z = torch.randn(n, self.dim)`,

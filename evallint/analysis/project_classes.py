@@ -5,6 +5,7 @@ files. Part of `ProjectIndex` (a mixin): the tables it fills are the index's, cl
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -20,6 +21,9 @@ from evallint.source.parse import shared_python_tree
 if TYPE_CHECKING:
     from evallint.analysis.file_analysis import FileAnalysis
     from evallint.analysis.scope import ClassInfo
+
+
+_TOP_CLASS = re.compile(r"^class[ \t]+([A-Za-z_]\w*)", re.M)
 
 
 class ProjectClasses:
@@ -40,6 +44,22 @@ class ProjectClasses:
     _source: Callable[[str, str], Optional[tuple[Path, str]]]
     _tree: Callable[[str, str], Optional[tuple[Path, cst.Module, str]]]
     analysis: Callable[[str, str], Optional[FileAnalysis]]
+
+    def starred_classes(self, importer: str, modules: list[str]) -> list[tuple[str, str]]:
+        """(module, class name) of each class a `from module import *` of a project file
+        brings in: the top-level classes of that file's text (not private ones), the first
+        starred module defining a name winning, as Python's later import would not."""
+        found: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for module in modules:
+            source = self._source(importer, module)
+            if source is None:
+                continue
+            for name in _TOP_CLASS.findall(source[1]):
+                if not name.startswith("_") and name not in seen:
+                    seen.add(name)
+                    found.append((module, name))
+        return found
 
     def is_module_class(self, importer: str, module: str, qualified: str) -> bool:
         """Whether an imported class subclasses nn.Module: only its definitions are read."""

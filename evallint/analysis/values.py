@@ -881,13 +881,29 @@ class Values(ModeMatters):
             found[attribute] = any(
                 name == path
                 and type(value) is cst.Call
-                and self._constructor_facts(value, method.node) is not None
+                and (
+                    self._constructor_facts(value, method.node) is not None
+                    or self._returns_built_module(value)
+                )
                 for owner in self.file.classes.values()
                 if owner.is_module and attribute not in owner.methods
                 for method in owner.methods.values()
                 for name, value in self.file.scope(method.node).attribute_assignments
             )
         return bool(found[attribute])
+
+    def _returns_built_module(self, call: cst.Call) -> bool:
+        """`self.encod = encoder(hidden, dim)` with `encoder` a function of this file whose
+        every return is a module it builds (`return nn.Sequential(...)`): a submodule too."""
+        if type(call.func) is not cst.Name:
+            return False
+        info = self.file.functions.get(call.func.value)
+        summary = self.file.summary_for(info) if info is not None else None
+        return (
+            summary is not None
+            and bool(summary.return_facts)
+            and all(f.origin is Origin.CONSTRUCTED for f in summary.return_facts or ())
+        )
 
     def _own_module_method(self, name: str) -> bool:
         """A module class of this file defines `name` (and, not being among the file's
