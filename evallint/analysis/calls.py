@@ -32,7 +32,11 @@ from evallint.analysis.lattice import (
     normalize,
 )
 from evallint.analysis.lifting import owned_elsewhere
-from evallint.analysis.mode_overrides import mode_method_override, unbound_switch_receiver
+from evallint.analysis.mode_overrides import (
+    mode_method_override,
+    own_method_of_plain_self,
+    unbound_switch_receiver,
+)
 from evallint.analysis.module_backward import calls_own_backward
 from evallint.analysis.overrides import dispatched_summaries
 from evallint.analysis.own_methods import (
@@ -277,6 +281,14 @@ class Calls(InterpreterPart):
                     if override[0] is None:
                         return states
                     return self.apply_call(override[0], override[1], call, states)
+                plain = own_method_of_plain_self(self, call)
+                if plain is not None:  # `self.eval(loader)` of an evaluator object: its method
+                    summary = self.file._summary_counted(plain)
+                    return (
+                        states
+                        if summary is None
+                        else self.apply_call(summary, "self", call, states)
+                    )
                 # `agent.train()` on a plain object whose class defines `train`: its method
                 instance_call = self._instance_method(call)
                 if instance_call is not None:

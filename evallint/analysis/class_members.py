@@ -17,6 +17,7 @@ from evallint.analysis.plain_objects import assigns_plain_parameter
 from evallint.analysis.scope import ClassInfo, looks_like_module_name
 from evallint.analysis.stored_fields import field_holds_mode_free, read_field
 from evallint.analysis.symbols import dotted_name
+from evallint.analysis.type_checked import plain_checked_attributes
 
 
 class ClassMembers(InterpreterPart):
@@ -78,6 +79,8 @@ class ClassMembers(InterpreterPart):
         # `self.detector = build_detector(cfg)` (a factory of plain objects), then
         # `self.detector(im)`: calling the object is no evidence of a module
         attributes -= {name for name, holds in plain.items() if holds}
+        # `isinstance(self.feed_def, FeedDefinition)` against plain classes only: no module
+        attributes -= plain_checked_attributes(self.file, owner) - evidenced
         # `self.model.eval()` on a module no method assigns (a dataclass field, a base
         # class's or a caller's): its layers are unknown, so its mode may matter
         mode_dependent |= evidenced - plain.keys()

@@ -13,6 +13,7 @@ from evallint.analysis.detection_forwards import detection_training_call
 from evallint.analysis.facts import (
     Place,
 )
+from evallint.analysis.held_optimizers import stepped_owners, within_owners
 from evallint.analysis.kept_modules import kept_mode_facts
 from evallint.analysis.lattice import (
     ENTRY_MODE,
@@ -397,6 +398,15 @@ class Effects(InterpreterPart):
             sources = self.backpropagated[region_id]
         elif kind == "step" and sources is not None and region_id in self.backpropagated:
             sources = _parts_backpropagated(sources, self.backpropagated[region_id])
+        if sources is not None:
+            scope = self.info.node if self.info is not None else self.file.module
+            owners = stepped_owners(
+                self, scope, states[0], lambda step: self._step_sources(step, "step", states[0])
+            )
+            if owners is not None:  # every step says what it updates: only that trains
+                sources = within_owners(sources, owners) or None
+                if sources is None:
+                    return states
         trained = self._trained_keys(states[0], sources)
         if not trained and sources is None and kind == "backward":
             self.train_loss_parameter(call, states)  # the loss is the caller's

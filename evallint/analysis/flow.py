@@ -45,7 +45,7 @@ from evallint.analysis.member_switches import (
     members_switched_by_comprehension,
 )
 from evallint.analysis.mode_managers import enter_manager, leave_manager
-from evallint.analysis.mode_tests import mode_test, run_branch
+from evallint.analysis.mode_tests import enter_branch, mode_test, run_branch
 from evallint.analysis.regions import (
     Region,
     RegionKind,
@@ -69,7 +69,7 @@ from evallint.analysis.statement_shapes import (
     sums_into_a_later_backward,
 )
 from evallint.analysis.step_effects import measures_the_step
-from evallint.analysis.switches import flag_chosen_switches
+from evallint.analysis.switches import flag_chosen_switches, mode_guarded_train_switches
 from evallint.analysis.symbols import dotted_name
 from evallint.analysis.taint import graph_free_value
 from evallint.analysis.trained_batch import trained_batch_statistics
@@ -612,7 +612,13 @@ class Statements(InterpreterPart):
         if type(node) in (cst.Import, cst.ImportFrom, cst.Pass, cst.Global, cst.Nonlocal):
             return Flow(normal=states)
         if type(node) is cst.Assert:
-            return Flow(normal=self.expression(node.test, states))
+            states = self.expression(node.test, states)
+            tested = mode_test(self, node.test)  # `assert model.training`: holds after it
+            if tested is not None:
+                states = normalize(
+                    enter_branch(self, tested, list(states), tested[2], node.test)[0]
+                )
+            return Flow(normal=states)
         return Flow(normal=states)
 
     def _note_graph_stored(
@@ -644,6 +650,8 @@ class Statements(InterpreterPart):
         then_states: list[PathState] = []
         else_states: list[PathState] = []
         self.flag_chosen.update(id(call) for call in flag_chosen_switches(node))
+        guarded = mode_guarded_train_switches(node)  # `if not m.training: m.train()`
+        self.flag_chosen.update(id(call) for call in guarded)
         if not self._tested_again:
             self._tested_again.append(conditions.tested_again(self.body))
         taken = conditions.implied(node.test, True, self._tested_again[0])
@@ -662,7 +670,13 @@ class Statements(InterpreterPart):
         polarity = tested[2] if tested is not None else True
         if then_states:
             then_flow = run_branch(
-                self, tested, then_states, polarity, node.test, partial(self.suite, node.body)
+                self,
+                tested,
+                then_states,
+                polarity,
+                node.test,
+                partial(self.suite, node.body),
+                guarded[0] if guarded and polarity else None,
             )
             flow.absorb_jumps(then_flow)
             flow.normal += then_flow.normal
@@ -679,6 +693,7 @@ class Statements(InterpreterPart):
                 else partial(self.if_statement, orelse)
                 if type(orelse) is cst.If
                 else partial(self.suite, orelse.body),
+                guarded[0] if guarded and not polarity else None,
             )
             flow.absorb_jumps(else_flow)
             flow.normal += else_flow.normal

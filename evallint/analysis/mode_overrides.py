@@ -100,6 +100,25 @@ def mode_method_override(
     return part.file._summary_counted(method), receiver
 
 
+def own_method_of_plain_self(part: InterpreterPart, call: cst.Call) -> Optional[FunctionInfo]:
+    """`self.eval(test_loader)` in a method of a class that is no `nn.Module` (an evaluator
+    or trainer object holding its model): there is no `nn.Module.eval` to call on such a
+    `self`, so the call runs the class's own method (found in the project), which switches
+    whatever its body switches. None for any other call."""
+    func = call.func
+    if (
+        type(func) is not cst.Attribute
+        or func.attr.value not in MODE_METHODS
+        or type(func.value) is not cst.Name
+        or func.value.value != "self"
+    ):
+        return None
+    owner = part._owner()
+    if owner is None or _is_module_class(part, owner):
+        return None
+    return owner.methods.get(func.attr.value) or part.file._inherited_method(owner, func.attr.value)
+
+
 def hidden_mode_methods(part: InterpreterPart, key: str, receiver: str) -> frozenset[str]:
     """The mode methods (`eval`, `train`) that the class of the module `receiver` (the
     state's `key`) overrides with a method that switches no mode: for that module, advice

@@ -73,11 +73,15 @@ def enter_branch(
     states: list[PathState],
     training: bool,
     site: cst.CSTNode,
+    chosen: Optional[cst.Call] = None,
 ) -> tuple[list[PathState], bool]:
     """States entering the branch where the test says `training`; and whether a path's mode
-    was narrowed to eval (then the branch's end is not compared with the snapshot)."""
+    was narrowed to eval (then the branch's end is not compared with the snapshot).
+    `chosen`: the `train()` the other branch runs (`if not m.training: m.train()`)."""
     if training:
-        return states, False
+        return [
+            _refined_to_training(interp, tested, state, site, chosen) for state in states
+        ], False
     result, narrowed = [], False
     for state in states:
         found = _facts(interp, tested, state)
@@ -86,6 +90,35 @@ def enter_branch(
             narrowed = True
         result.append(state)
     return result, narrowed
+
+
+def _refined_to_training(
+    interp: InterpreterContext,
+    tested: ModeTest,
+    state: PathState,
+    site: cst.CSTNode,
+    chosen: Optional[cst.Call] = None,
+) -> PathState:
+    """On the path where the test found the module training, the evaluation modes the path
+    may have carried are ruled out (`if not model.training: model.train()` leaves the module
+    training on both paths; so does `assert model.training`). Training facts stay as they
+    came, and so does the caller's mode (a caller that passes a training module still
+    evaluates it); a path on which the module can only be in eval mode never gets here, and
+    it is refined to training by the test itself. Where the other branch switches the
+    module to training (`chosen`), the code chose training mode on both paths: the mode
+    it already had is the one it asked for (Origin.FLAG, as `m.train(flag)`)."""
+    found = _facts(interp, tested, state)
+    if found is None or found[2] is None or found[1] != found[2]:
+        return state
+    key, current = found[0], found[1]
+    if chosen is not None:
+        return state.with_mode(key, {ModeFact(Mode.TRAIN, Origin.FLAG, chosen)})
+    if not any(f.mode is Mode.EVAL for f in current):
+        return state
+    kept = {f for f in current if f.mode is not Mode.EVAL} or {
+        ModeFact(Mode.TRAIN, Origin.FLAG, site)
+    }
+    return state.with_mode(key, kept)
 
 
 def leave_branch(
@@ -117,12 +150,13 @@ def run_branch(
     training: bool,
     site: cst.CSTNode,
     run: Callable[[tuple[PathState, ...]], Any],
+    chosen: Optional[cst.Call] = None,
 ) -> Any:
     """Run one branch of an `if` (`run` gives its Flow), narrowing the tested module's mode on
     entry and settling it against its snapshot on exit."""
     if tested is None:
         return run(normalize(states))
-    states, narrowed = enter_branch(interp, tested, states, training, site)
+    states, narrowed = enter_branch(interp, tested, states, training, site, chosen)
     flow = run(normalize(states))
     if not narrowed:
         flow.normal = normalize(leave_branch(interp, tested, list(flow.normal), training))

@@ -156,14 +156,19 @@ def _passes_loss_and_optimizer(call: cst.Call) -> bool:
 
 
 def _steps_given_optimizer(call: cst.Call) -> bool:
-    """A function named for a step (`optimizer_step`, `step_optimizer`) given an optimizer
-    first: it steps that optimizer."""
+    """A function named for a step (`optimizer_step`, `step_optimizer`) given an optimizer,
+    first or by keyword (Lightning's hook signature, `model.optimizer_step(epoch=epoch,
+    batch_idx=i, optimizer=optimizer)`): it steps that optimizer."""
     callee = (dotted_name(call.func) or "").split(".")[-1]
-    return (
-        "step" in words(callee)
-        and callee != "step"
-        and bool(call.args)
-        and is_optimizer_receiver(call.args[0].value)
+    if "step" not in words(callee) or callee == "step" or not call.args:
+        return False
+    if is_optimizer_receiver(call.args[0].value):
+        return True
+    return any(
+        arg.keyword is not None
+        and words(arg.keyword.value) & OPTIMIZER_WORDS
+        and is_optimizer_receiver(arg.value)
+        for arg in call.args
     )
 
 

@@ -67,6 +67,31 @@ def flag_chosen_switches(node: cst.If) -> list[cst.Call]:
     return chosen
 
 
+def mode_guarded_train_switches(node: cst.If) -> list[cst.Call]:
+    """`if not net.training: net.train()`: a `train()` run only where a test of the same
+    module's `.training` found it off. The code looked at the mode and asked for training
+    ("ensure we are in train mode so that the normalisers update"): the forward that follows
+    runs in training mode on purpose, as after `net.train(flag)` (Origin.FLAG); a training
+    step after it is in training mode on both paths (see mode_tests.py)."""
+    test: cst.BaseExpression = node.test
+    polarity = True
+    while type(test) is cst.UnaryOperation and type(test.operator) is cst.Not:
+        polarity = not polarity
+        test = test.expression
+    tested = training_attribute(test)
+    receiver = dotted_name(tested) if tested is not None else None
+    if receiver is None:
+        return []
+    if not polarity:
+        body: cst.BaseSuite = node.body
+    elif type(node.orelse) is cst.Else:
+        body = node.orelse.body  # `if net.training: ... else: net.train()`
+    else:
+        return []
+    found = _switches_of(body).get(receiver)
+    return [found[1]] if found is not None and not found[0] else []
+
+
 class Switches(InterpreterPart):
     """Part of the interpreter (see interpreter.py)."""
 
