@@ -15,7 +15,7 @@ import hashlib
 import re
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, Hashable, NamedTuple, Optional
 
 from evallint.analysis.walk import ast_statements
 from evallint.source.parse import shared_python_tree
@@ -29,7 +29,12 @@ _Entry = tuple[dict[str, list[Path]], dict[str, bool], frozenset[str], frozenset
 """Per project root: method name -> files defining it; method name -> the answer; the names
 of the module classes of the root's files (see _module_class_names); the names of its
 classes that subclass a data-parallel wrapper (see _wrapper_class_names)."""
-_ANSWERS: weakref.WeakKeyDictionary[ProjectIndex, dict[Path, _Entry]] = weakref.WeakKeyDictionary()
+_ANSWERS: weakref.WeakKeyDictionary[ProjectIndex, dict[Hashable, _Entry]] = (
+    weakref.WeakKeyDictionary()
+)
+_LISTED: weakref.WeakKeyDictionary[ProjectIndex, dict[Path, frozenset[Path]]] = (
+    weakref.WeakKeyDictionary()
+)
 _TextFacts = dict[tuple, frozenset[str]]
 """Per project index: (what, a file's text) -> the names it defines with `self` ("defined")
 or its forward methods ("forwards"). Roots nest (a directory without a root marker is
@@ -279,17 +284,25 @@ def _with_subclasses(bases: dict[str, set[str]], found: set[str]) -> frozenset[s
 
 
 def _entry(project: ProjectIndex, path: str) -> _Entry:
-    root = project.root_of(path)[1]
+    own, root = project.root_of(path)
     known = _ANSWERS.setdefault(project, {})
     by_text = _BY_TEXT.setdefault(project, {})
     class_bases = _CLASS_BASES.setdefault(project, {})
-    entry = known.get(root)
+    listed = project.files_under(root)
+    members = _LISTED.setdefault(project, {})
+    if root not in members:
+        members[root] = frozenset(listed)
+    # a root listed only in part (MAX_INDEXED_FILES) may leave out the file asking: its own
+    # classes and methods are part of its project's view all the same (else the file's
+    # findings would depend on how many files sort before it)
+    key: Hashable = root if own in members[root] else (root, own)
+    entry = known.get(key)
     if entry is None:
         # one scan per project root: which files define which methods, and which classes
         # are module classes by their bases across files
         files: dict[str, list[Path]] = {}
         bases: dict[str, set[str]] = {}
-        for candidate in project.files_under(root):
+        for candidate in listed if key == root else [*listed, own]:
             code = project._code_of(candidate)
             if not code or "class" not in code:
                 continue
@@ -309,7 +322,7 @@ def _entry(project: ProjectIndex, path: str) -> _Entry:
                 defined = by_text["defined", code] = frozenset(_METHOD.findall(code))
             for name in defined:
                 files.setdefault(name, []).append(candidate)
-        entry = known[root] = (
+        entry = known[key] = (
             files,
             {},
             _module_class_names(bases),
