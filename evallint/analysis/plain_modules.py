@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 from evallint.analysis.project_files import imported_from, small_text
 from evallint.analysis.symbols import PASS_THROUGH_LIBRARY, STANDARD_LIBRARY
 from evallint.analysis.vocabulary import FUNCTIONAL_MODE, PARAMETER_FREE_LIBRARY_CLASSES
+from evallint.analysis.walk import ast_dotted
 from evallint.source.parse import shared_python_tree
 from evallint.torch_facts import (
     LAYERS,
@@ -276,14 +277,8 @@ def _mode_free_classes(source: str) -> frozenset[str]:
     module_uses = frozenset(u for c in classes.values() for u in _module_uses(c))
 
     def qualify(func: ast.expr) -> str:
-        parts: list[str] = []
-        while isinstance(func, ast.Attribute):
-            parts.append(func.attr)
-            func = func.value
-        if not isinstance(func, ast.Name):
-            return ""
-        head = aliases.get(func.id, func.id)
-        return ".".join([head, *reversed(parts)])
+        head, dot, rest = ast_dotted(func).partition(".")
+        return aliases.get(head, head) + dot + rest if head else ""
 
     def free(class_name: str) -> bool:
         if class_name not in verdicts:

@@ -27,6 +27,7 @@ from evallint.analysis.plain_modules import mode_free_classes_of, mode_free_modu
 from evallint.analysis.project_files import MAX_INDEXED_FILES
 from evallint.analysis.symbols import chain_receiver
 from evallint.analysis.vocabulary import SAME_MODULE_OR_MODE_METHODS
+from evallint.analysis.walk import ast_dotted
 from evallint.source.parse import shared_python_tree
 from evallint.torch_facts import (
     CONTAINERS,
@@ -202,7 +203,7 @@ def _builds_mode_free(
             return True
         module = aliases.get(func.id)
         return module is not None and mode_free_module_class(project, str(path), module, func.id)
-    name = _dotted(func)
+    name = ast_dotted(func)
     if (
         not name.startswith(("nn.", "torch.nn."))
         or name.count(".") != name.startswith("torch.") + 1
@@ -224,18 +225,8 @@ def _ast_copied(value: ast.expr) -> ast.expr:
         func = value.func
         if isinstance(func, ast.Attribute) and func.attr in SAME_MODULE_OR_MODE_METHODS:
             value = func.value
-        elif _dotted(func) in _COPIES and len(value.args) == 1:
+        elif ast_dotted(func) in _COPIES and len(value.args) == 1:
             value = value.args[0]
         else:
             break
     return value
-
-
-def _dotted(node: ast.expr) -> str:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return ""
-    return ".".join([node.id, *reversed(parts)])

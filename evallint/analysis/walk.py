@@ -298,3 +298,14 @@ def ast_statements(tree: ast.AST) -> Iterator[ast.AST]:
 def reads_any(node: cst.CSTNode, ids: set[int], names: set[str]) -> bool:
     """Whether `node` contains one of the nodes `ids` or reads one of the local `names`."""
     return any(id(n) in ids or (type(n) is cst.Name and n.value in names) for n in iter_nodes(node))
+
+
+def ast_dotted(node: ast.expr) -> str:
+    """`a.b.c` of an `ast` Name/Attribute chain; "" for anything else (a call, a subscript)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    return ".".join([node.id, *reversed(parts)])
