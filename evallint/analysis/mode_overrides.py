@@ -113,10 +113,26 @@ def own_method_of_plain_self(part: InterpreterPart, call: cst.Call) -> Optional[
         or func.value.value != "self"
     ):
         return None
+    if _fits_module_signature(call, func.attr.value):
+        # `self.train(False)`, `self.train(args)`: a call nn.Module's own method could take.
+        # A base evallint cannot resolve may make the class a module after all, so the
+        # module reading stays; only a call no nn.Module method accepts (`self.eval(loader)`)
+        # is certainly the class's own
+        return None
     owner = part._owner()
     if owner is None or _is_module_class(part, owner):
         return None
     return owner.methods.get(func.attr.value) or part.file._inherited_method(owner, func.attr.value)
+
+
+def _fits_module_signature(call: cst.Call, name: str) -> bool:
+    """`eval()` with no arguments, `train()` / `train(x)` / `train(mode=x)`: the shapes
+    `nn.Module.eval` and `nn.Module.train(mode=True)` accept."""
+    if name == "eval":
+        return not call.args
+    if len(call.args) > 1:
+        return False
+    return all(a.keyword is None or a.keyword.value == "mode" for a in call.args)
 
 
 def hidden_mode_methods(part: InterpreterPart, key: str, receiver: str) -> frozenset[str]:
