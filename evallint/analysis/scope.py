@@ -24,7 +24,7 @@ from evallint.analysis.vocabulary import (
     SELF_MANAGED_PACKAGES,
     words,
 )
-from evallint.analysis.walk import ast_statements, iter_nodes
+from evallint.analysis.walk import ast_dotted, ast_statements, iter_nodes
 from evallint.source.parse import shared_python_tree
 
 
@@ -349,14 +349,8 @@ def _generic_origin(base: cst.BaseExpression) -> cst.BaseExpression:
 def _qualified(expr: ast.expr, imports: ImportTable) -> str:
     if isinstance(expr, ast.Subscript):
         expr = expr.value  # a generic base: `Collector[CollectStats]`
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name):
-        return ""
-    parts.append(expr.id)
-    return imports.qualify_name(".".join(reversed(parts)))
+    dotted = ast_dotted(expr)
+    return imports.qualify_name(dotted) if dotted else ""
 
 
 def _block(suite: cst.BaseSuite) -> list[cst.CSTNode]:
